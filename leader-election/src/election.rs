@@ -1,0 +1,394 @@
+//! The driver: [`LeaderElection`], its handle API and the shared state behind it.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{ConfigError, Error, Operation, Result};
+use crate::event::ElectionEvent;
+use crate::options::LeaderElectionOptions;
+use crate::runner::{Command, Runner};
+use crate::state::{ElectionState, Leadership};
+use crate::store::{LeaderInfo, LeaseStore};
+
+/// How many events a subscriber may fall behind before it misses some.
+const EVENT_CAPACITY: usize = 256;
+
+/// One contender in a leader election, driving a [`LeaseStore`].
+///
+/// Cheap to clone: clones share one contender. [`start`](Self::start) runs the election in the
+/// background; the contender then acquires the lease when it is free, renews it while leading,
+/// and steps down — cancelling leader work first — when its lease can no longer be trusted.
+/// Dropping the last handle stops the background loop without releasing the lease, which then
+/// expires; call [`stop`](Self::stop) to hand leadership over at once.
+///
+/// ```no_run
+/// use leader_election::{LeaderElection, LeaderElectionOptions, MemoryLeaseStore, TaskOutcome};
+///
+/// # async fn demo() -> leader_election::Result<()> {
+/// let election = LeaderElection::new(MemoryLeaseStore::new(), LeaderElectionOptions::default())?;
+/// election.start().await?;
+/// let outcome = election
+///     .run_task_if_leader(|term| async move {
+///         println!("leading with token {}", term.token());
+///     })
+///     .await;
+/// if let TaskOutcome::NotLeader = outcome {
+///     println!("somebody else leads");
+/// }
+/// election.stop().await?;
+/// # Ok(()) }
+/// ```
+pub struct LeaderElection<S> {
+    shared: Arc<Shared<S>>,
+    /// Shared by the handles only (not by the loop): when the last one goes, the loop ends.
+    _handles: Arc<HandleGuard>,
+}
+
+impl<S> Clone for LeaderElection<S> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+            _handles: Arc::clone(&self._handles),
+        }
+    }
+}
+
+impl<S> fmt::Debug for LeaderElection<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LeaderElection")
+            .field("instance_id", &self.shared.options.instance_id)
+            .field("state", &*self.shared.state.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+struct HandleGuard {
+    abandon: CancellationToken,
+}
+
+impl Drop for HandleGuard {
+    fn drop(&mut self) {
+        self.abandon.cancel();
+    }
+}
+
+/// State shared by the handles and the election loop.
+pub(crate) struct Shared<S> {
+    pub(crate) store: S,
+    pub(crate) options: LeaderElectionOptions,
+    pub(crate) state: watch::Sender<ElectionState>,
+    pub(crate) events: broadcast::Sender<ElectionEvent>,
+    pub(crate) term: Mutex<Option<Leadership>>,
+    pub(crate) last_renewal: Mutex<Option<SystemTime>>,
+    /// Leader tasks running now; `stop` waits for this to reach zero before releasing.
+    pub(crate) work: Arc<watch::Sender<usize>>,
+    /// Fired when the last handle is dropped.
+    pub(crate) abandon: CancellationToken,
+    control: tokio::sync::Mutex<Option<Running>>,
+}
+
+struct Running {
+    stop: CancellationToken,
+    commands: mpsc::Sender<Command>,
+    handle: JoinHandle<Result<()>>,
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every value behind these locks is replaced in one assignment, so a poisoned lock still
+    // holds a consistent value.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl<S: LeaseStore> LeaderElection<S> {
+    /// A contender for the election kept in `store`, configured by `options`. Nothing runs
+    /// until [`start`](Self::start).
+    ///
+    /// # Errors
+    /// [`ConfigError`] when `options` fail [`LeaderElectionOptions::validate`].
+    pub fn new(store: S, options: LeaderElectionOptions) -> Result<Self, ConfigError> {
+        options.validate()?;
+        let abandon = CancellationToken::new();
+        let shared = Arc::new(Shared {
+            store,
+            options,
+            state: watch::Sender::new(ElectionState::stopped()),
+            events: broadcast::Sender::new(EVENT_CAPACITY),
+            term: Mutex::new(None),
+            last_renewal: Mutex::new(None),
+            work: Arc::new(watch::Sender::new(0)),
+            abandon: abandon.clone(),
+            control: tokio::sync::Mutex::new(None),
+        });
+        Ok(Self {
+            shared,
+            _handles: Arc::new(HandleGuard { abandon }),
+        })
+    }
+
+    /// Starts the election loop in the background, on the current tokio runtime. The first
+    /// acquisition attempt is made at once. Does nothing if the loop is already running; after
+    /// [`stop`](Self::stop), starts it again as a new candidacy.
+    ///
+    /// # Errors
+    /// None today; the `Result` leaves room for backends that check their setup here.
+    pub async fn start(&self) -> Result<()> {
+        let mut control = self.shared.control.lock().await;
+        if control.as_ref().is_some_and(|r| !r.handle.is_finished()) {
+            return Ok(());
+        }
+        let stop = CancellationToken::new();
+        let (commands, receiver) = mpsc::channel(16);
+        let runner = Runner::new(Arc::clone(&self.shared), receiver, stop.clone());
+        let handle = tokio::spawn(runner.run());
+        *control = Some(Running {
+            stop,
+            commands,
+            handle,
+        });
+        Ok(())
+    }
+
+    /// Stops the election loop: cancels leader work, waits for it up to `shutdown_timeout`,
+    /// releases the lease if `enable_graceful_shutdown` is set (waking followers at once), and
+    /// publishes the change. Does nothing if not running.
+    ///
+    /// # Errors
+    /// The loop always stops; an error says the lease could not be released and will expire on
+    /// its own: the release failed ([`Error::Backend`], [`Error::Timeout`], ...) or leader work
+    /// was still running ([`Error::WorkStillRunning`]).
+    pub async fn stop(&self) -> Result<()> {
+        let running = self.shared.control.lock().await.take();
+        let Some(running) = running else {
+            return Ok(());
+        };
+        running.stop.cancel();
+        match running.handle.await {
+            Ok(result) => result,
+            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Makes one acquisition attempt now, without waiting for the loop's next one, and answers
+    /// whether this contender leads afterwards. Starts the loop first if it is not running,
+    /// since leadership needs it for renewal.
+    ///
+    /// # Errors
+    /// The backend error of the attempt; [`Error::NotRunning`] if the election was stopped
+    /// meanwhile.
+    pub async fn try_acquire_leadership(&self) -> Result<bool> {
+        self.start().await?;
+        let (reply, answer) = oneshot::channel();
+        let commands = {
+            let control = self.shared.control.lock().await;
+            control.as_ref().map(|r| r.commands.clone())
+        };
+        let Some(commands) = commands else {
+            return Err(Error::NotRunning);
+        };
+        if commands.send(Command::TryAcquire(reply)).await.is_err() {
+            return Err(Error::NotRunning);
+        }
+        answer.await.unwrap_or(Err(Error::NotRunning))
+    }
+
+    /// Whether this contender leads now. Turns false the moment the local lease deadline
+    /// passes, even before the loop has noticed.
+    #[must_use]
+    pub fn is_leader(&self) -> bool {
+        self.leadership().is_some()
+    }
+
+    /// The current term, while this contender leads.
+    #[must_use]
+    pub fn leadership(&self) -> Option<Leadership> {
+        lock(&self.shared.term)
+            .as_ref()
+            .filter(|term| term.is_current())
+            .cloned()
+    }
+
+    /// Wall-clock time of the last confirmed acquisition or renewal, for display only (never
+    /// used for decisions).
+    #[must_use]
+    pub fn last_leadership_renewal(&self) -> Option<SystemTime> {
+        *lock(&self.shared.last_renewal)
+    }
+
+    /// Asks the backend who leads now, bounded by `operation_timeout`.
+    ///
+    /// # Errors
+    /// The backend's error, or [`Error::Timeout`].
+    pub async fn current_leader(&self) -> Result<Option<LeaderInfo>> {
+        let timeout = self.shared.options.operation_timeout;
+        tokio::time::timeout(timeout, self.shared.store.current_leader())
+            .await
+            .unwrap_or(Err(Error::Timeout {
+                operation: Operation::CurrentLeader,
+                after: timeout,
+            }))
+    }
+
+    /// This contender's instance id.
+    #[must_use]
+    pub fn instance_id(&self) -> &str {
+        &self.shared.options.instance_id
+    }
+
+    /// The options this contender runs with.
+    #[must_use]
+    pub fn options(&self) -> &LeaderElectionOptions {
+        &self.shared.options
+    }
+
+    /// The backend store.
+    #[must_use]
+    pub fn store(&self) -> &S {
+        &self.shared.store
+    }
+
+    /// A receiver of every event from now on. Events are buffered per receiver; one that falls
+    /// more than 256 events behind misses the oldest ones (`RecvError::Lagged`). A slow or
+    /// absent receiver never delays the election.
+    #[must_use]
+    pub fn subscribe(&self) -> broadcast::Receiver<ElectionEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// A receiver of the current [`ElectionState`], always holding the latest value.
+    #[must_use]
+    pub fn watch(&self) -> watch::Receiver<ElectionState> {
+        self.shared.state.subscribe()
+    }
+
+    /// The current state.
+    #[must_use]
+    pub fn state(&self) -> ElectionState {
+        self.shared.state.borrow().clone()
+    }
+
+    /// Runs `task` only if this contender leads, handing it the current term.
+    ///
+    /// The task runs on the caller's task. If leadership ends while it runs, the term's
+    /// cancellation fires and the task is dropped at its next `.await` point: leader work never
+    /// outlives the leadership by more than that. [`stop`](Self::stop) waits for running tasks
+    /// before releasing the lease.
+    pub async fn run_task_if_leader<F, Fut, T>(&self, task: F) -> TaskOutcome<T>
+    where
+        F: FnOnce(Leadership) -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let Some(term) = self.leadership() else {
+            return TaskOutcome::NotLeader;
+        };
+        let _work = WorkGuard::enter(&self.shared.work);
+        // The term may have ended between the check and the registration; stop() waits only
+        // for registered work, so check again now that this task is counted.
+        if !term.is_current() {
+            return TaskOutcome::NotLeader;
+        }
+        let lost = term.clone();
+        tokio::select! {
+            biased;
+            () = lost.lost() => TaskOutcome::LeadershipLost(None),
+            value = task(term.clone()) => {
+                if term.is_current() {
+                    TaskOutcome::Completed(value)
+                } else {
+                    TaskOutcome::LeadershipLost(Some(value))
+                }
+            }
+        }
+    }
+
+    /// Runs the synchronous `task` on tokio's blocking thread pool, only if this contender
+    /// leads. A synchronous task cannot be interrupted: it should check
+    /// [`Leadership::is_current`] between steps. [`stop`](Self::stop) waits for it (up to
+    /// `shutdown_timeout`) before releasing the lease.
+    ///
+    /// # Panics
+    /// Resumes the panic of `task`, if it panicked.
+    pub async fn run_blocking_task_if_leader<F, T>(&self, task: F) -> TaskOutcome<T>
+    where
+        F: FnOnce(Leadership) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let Some(term) = self.leadership() else {
+            return TaskOutcome::NotLeader;
+        };
+        let work = WorkGuard::enter(&self.shared.work);
+        if !term.is_current() {
+            return TaskOutcome::NotLeader;
+        }
+        let handle_term = term.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let _work = work;
+            task(handle_term)
+        })
+        .await;
+        match joined {
+            Ok(value) if term.is_current() => TaskOutcome::Completed(value),
+            Ok(value) => TaskOutcome::LeadershipLost(Some(value)),
+            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+            Err(_) => TaskOutcome::LeadershipLost(None),
+        }
+    }
+}
+
+/// What became of a task given to [`LeaderElection::run_task_if_leader`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum TaskOutcome<T> {
+    /// The task ran to completion while this contender led throughout.
+    Completed(T),
+    /// This contender did not lead; the task did not run.
+    NotLeader,
+    /// Leadership ended while the task ran. Holds the task's result if it finished anyway
+    /// (a blocking task, or one that completed as leadership ended); `None` if it was cut off.
+    LeadershipLost(Option<T>),
+}
+
+impl<T> TaskOutcome<T> {
+    /// Whether the task completed while leading.
+    #[must_use]
+    pub fn is_completed(&self) -> bool {
+        matches!(self, Self::Completed(_))
+    }
+
+    /// The result of a task that completed while leading.
+    #[must_use]
+    pub fn completed(self) -> Option<T> {
+        match self {
+            Self::Completed(value) => Some(value),
+            _ => None,
+        }
+    }
+}
+
+/// Counts one running leader task while alive.
+pub(crate) struct WorkGuard {
+    work: Arc<watch::Sender<usize>>,
+}
+
+impl WorkGuard {
+    fn enter(work: &Arc<watch::Sender<usize>>) -> Self {
+        work.send_modify(|n| *n += 1);
+        Self {
+            work: Arc::clone(work),
+        }
+    }
+}
+
+impl Drop for WorkGuard {
+    fn drop(&mut self) {
+        self.work.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}

@@ -1,0 +1,63 @@
+//! Events published by an election.
+
+use crate::error::Error;
+use crate::store::LeaderInfo;
+use crate::token::FencingToken;
+
+/// Why leadership began or ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ChangeReason {
+    /// The lease was acquired.
+    Acquired,
+    /// The backend said the lease is no longer ours (expired, taken over, broken, deleted).
+    LeaseLost,
+    /// The local deadline passed without a confirmed renewal.
+    DeadlinePassed,
+    /// Renewal failed `max_retry_attempts` times in a row.
+    RenewFailed,
+    /// [`stop`](crate::LeaderElection::stop) was called.
+    Stopped,
+    /// The last handle to the election was dropped; the lease was left to expire.
+    Dropped,
+}
+
+impl ChangeReason {
+    /// A short lower-case name, used in logs and metrics labels.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Acquired => "acquired",
+            Self::LeaseLost => "lease_lost",
+            Self::DeadlinePassed => "deadline_passed",
+            Self::RenewFailed => "renew_failed",
+            Self::Stopped => "stopped",
+            Self::Dropped => "dropped",
+        }
+    }
+}
+
+/// Something that happened in an election, received from
+/// [`LeaderElection::subscribe`](crate::LeaderElection::subscribe).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum ElectionEvent {
+    /// This contender became leader or stopped being leader. Strictly alternating: never two
+    /// `is_leader: true` without a `false` in between.
+    LeadershipChanged {
+        /// Whether this contender leads now.
+        is_leader: bool,
+        /// The token of the term that began or ended.
+        token: FencingToken,
+        /// Why.
+        reason: ChangeReason,
+    },
+    /// The leader seen in the backend changed (another contender took over, or nobody leads).
+    LeaderObserved {
+        /// The leader now, if any.
+        leader: Option<LeaderInfo>,
+    },
+    /// A backend operation failed. The election keeps going: it retries, and steps down when
+    /// its deadline passes.
+    Error(Error),
+}

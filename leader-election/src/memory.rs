@@ -1,0 +1,165 @@
+//! An in-memory backend: the reference [`LeaseStore`], for tests and single-process use.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::time::Instant;
+
+use crate::error::Result;
+use crate::store::{
+    AcquireOutcome, LeaderInfo, Lease, LeaseRequest, LeaseStore, ReleaseNotifier, ReleaseReceiver,
+    RenewOutcome,
+};
+use crate::token::FencingToken;
+
+/// A lease store kept in this process's memory, with expiry on tokio's clock (so it follows
+/// `tokio::time::pause` in tests), fencing tokens and release notifications.
+///
+/// Clones share one election: hand a clone to each contender. It offers exactly the guarantees
+/// of the other backends within one process, which makes it the reference implementation of the
+/// conformance suite and a way to test leader-only code without a server.
+///
+/// ```
+/// use leader_election::{LeaderElection, LeaderElectionOptions, MemoryLeaseStore};
+///
+/// # async fn demo() -> leader_election::Result<()> {
+/// let store = MemoryLeaseStore::new();
+/// let a = LeaderElection::new(store.clone(), LeaderElectionOptions::default())?;
+/// let b = LeaderElection::new(store, LeaderElectionOptions::default())?;
+/// a.start().await?;
+/// b.start().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct MemoryLeaseStore {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    state: Mutex<State>,
+    releases: ReleaseNotifier,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    holder: Option<Holder>,
+    last_token: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Holder {
+    instance_id: String,
+    lease_id: String,
+    token: FencingToken,
+    expires_at: Instant,
+}
+
+impl Holder {
+    fn owned_by(&self, request: &LeaseRequest) -> bool {
+        self.instance_id == request.instance_id && self.lease_id == request.lease_id
+    }
+
+    fn info(&self) -> LeaderInfo {
+        LeaderInfo::new(self.instance_id.clone(), Some(self.token))
+    }
+}
+
+impl MemoryLeaseStore {
+    /// A store for a new election, with nobody leading.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave the state half-written: every update
+        // is a single assignment. So a poisoned lock is safe to keep using.
+        let mut state = self
+            .shared
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        if state.holder.as_ref().is_some_and(|h| h.expires_at <= now) {
+            state.holder = None;
+        }
+        state
+    }
+
+    /// Removes the lease whoever holds it, as an operator deleting the key would. The holder
+    /// finds out at its next renewal. No release notification is sent.
+    pub fn clear(&self) {
+        self.state().holder = None;
+    }
+
+    /// The highest token minted so far (0 before the first acquisition).
+    #[must_use]
+    pub fn last_token(&self) -> FencingToken {
+        FencingToken::new(self.state().last_token)
+    }
+}
+
+impl LeaseStore for MemoryLeaseStore {
+    async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
+        let mut state = self.state();
+        let now = Instant::now();
+        match &mut state.holder {
+            Some(holder) if holder.owned_by(request) => {
+                holder.expires_at = now + request.ttl;
+                Ok(AcquireOutcome::Acquired(Lease::new(holder.token)))
+            }
+            Some(holder) => Ok(AcquireOutcome::Held {
+                leader: Some(holder.info()),
+                expires_in: Some(holder.expires_at.saturating_duration_since(now)),
+            }),
+            None => {
+                state.last_token = state.last_token.saturating_add(1);
+                let token = FencingToken::new(state.last_token);
+                state.holder = Some(Holder {
+                    instance_id: request.instance_id.clone(),
+                    lease_id: request.lease_id.clone(),
+                    token,
+                    expires_at: now + request.ttl,
+                });
+                Ok(AcquireOutcome::Acquired(Lease::new(token)))
+            }
+        }
+    }
+
+    async fn renew(&self, request: &LeaseRequest, lease: &Lease) -> Result<RenewOutcome> {
+        let mut state = self.state();
+        match &mut state.holder {
+            Some(holder) if holder.owned_by(request) && holder.token == lease.token => {
+                holder.expires_at = Instant::now() + request.ttl;
+                Ok(RenewOutcome::Renewed)
+            }
+            _ => Ok(RenewOutcome::Lost),
+        }
+    }
+
+    async fn release(&self, request: &LeaseRequest, lease: &Lease) -> Result<bool> {
+        let released = {
+            let mut state = self.state();
+            let owned = state
+                .holder
+                .as_ref()
+                .is_some_and(|h| h.owned_by(request) && h.token == lease.token);
+            if owned {
+                state.holder = None;
+            }
+            owned
+        };
+        if released {
+            self.shared.releases.notify();
+        }
+        Ok(released)
+    }
+
+    async fn current_leader(&self) -> Result<Option<LeaderInfo>> {
+        Ok(self.state().holder.as_ref().map(Holder::info))
+    }
+
+    fn release_notifications(&self) -> Option<ReleaseReceiver> {
+        Some(self.shared.releases.subscribe())
+    }
+}

@@ -1,0 +1,504 @@
+//! The election loop: one task per running contender, owning every backend call, timer and
+//! transition, so that transitions happen in one order and are published in that order.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::election::{Shared, lock};
+use crate::error::{Error, Operation, Result};
+use crate::event::{ChangeReason, ElectionEvent};
+use crate::state::{ElectionState, Leadership, Role};
+use crate::store::{
+    AcquireOutcome, LeaderInfo, Lease, LeaseRequest, LeaseStore, ReleaseReceiver, RenewOutcome,
+};
+
+/// The shortest a follower sleeps between attempts, so that a backend reporting an
+/// already-expired lease cannot spin the loop.
+const MIN_FOLLOWER_SLEEP: Duration = Duration::from_millis(5);
+
+/// A request from a handle to the loop.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Make an acquisition attempt now and answer whether this contender leads.
+    TryAcquire(oneshot::Sender<Result<bool>>),
+}
+
+/// Why a follower's wait ended.
+enum Wake {
+    Timer,
+    Released,
+    Command,
+    Stop,
+    Abandon,
+}
+
+/// How a term ended, as seen by the main loop.
+enum TermEnd {
+    /// Back to following.
+    Follow,
+    /// The loop is over, with this result for `stop()`.
+    Exit(Result<()>),
+}
+
+pub(crate) struct Runner<S> {
+    shared: Arc<Shared<S>>,
+    commands: mpsc::Receiver<Command>,
+    stop: CancellationToken,
+    request: LeaseRequest,
+    releases: Option<ReleaseReceiver>,
+    pending: Vec<oneshot::Sender<Result<bool>>>,
+    observed: Option<LeaderInfo>,
+}
+
+impl<S: LeaseStore> Runner<S> {
+    pub(crate) fn new(
+        shared: Arc<Shared<S>>,
+        commands: mpsc::Receiver<Command>,
+        stop: CancellationToken,
+    ) -> Self {
+        let request = LeaseRequest::new(
+            shared.options.instance_id.clone(),
+            shared.options.lease_duration,
+        );
+        Self {
+            shared,
+            commands,
+            stop,
+            request,
+            releases: None,
+            pending: Vec::new(),
+            observed: None,
+        }
+    }
+
+    pub(crate) async fn run(self) -> Result<()> {
+        let span = tracing::info_span!(
+            "leader_election",
+            instance_id = %self.shared.options.instance_id,
+        );
+        self.follow().instrument(span).await
+    }
+
+    /// The follower loop; leadership terms run inside it, from [`Self::lead`].
+    async fn follow(mut self) -> Result<()> {
+        tracing::debug!("election loop started");
+        self.publish(Role::Follower, None);
+        let mut connected = false;
+        let mut failures = 0u32;
+        loop {
+            let wait = if connected {
+                self.attempt(&mut failures).await
+            } else {
+                match self
+                    .call(Operation::Connect, self.shared.store.connect())
+                    .await
+                {
+                    Ok(()) => {
+                        connected = true;
+                        failures = 0;
+                        self.releases = self.shared.store.release_notifications();
+                        continue;
+                    }
+                    Err(err) => {
+                        failures += 1;
+                        self.fail(err);
+                        Ok(self.backoff(failures))
+                    }
+                }
+            };
+            let delay = match wait {
+                Ok(delay) => delay,
+                Err(result) => return result,
+            };
+            match self.wait(Instant::now() + delay).await {
+                Wake::Timer | Wake::Released | Wake::Command => {}
+                Wake::Stop => return self.exit(Ok(())),
+                Wake::Abandon => return self.exit(Ok(())),
+            }
+        }
+    }
+
+    /// One acquisition attempt as a follower. `Ok` holds how long to wait before the next one;
+    /// `Err` ends the loop with the given result.
+    async fn attempt(&mut self, failures: &mut u32) -> Result<Duration, Result<()>> {
+        if let Some(releases) = &mut self.releases {
+            releases.mark_seen();
+        }
+        let sent_at = Instant::now();
+        let outcome = self
+            .call(
+                Operation::Acquire,
+                self.shared.store.try_acquire(&self.request),
+            )
+            .await;
+        match outcome {
+            Ok(AcquireOutcome::Acquired(lease)) => {
+                *failures = 0;
+                match self.lead(lease, sent_at).await {
+                    TermEnd::Follow => Ok(Duration::ZERO),
+                    TermEnd::Exit(result) => Err(result),
+                }
+            }
+            Ok(AcquireOutcome::Held { leader, expires_in }) => {
+                *failures = 0;
+                self.answer(&Ok(false));
+                self.observe(leader);
+                Ok(self.follower_sleep(expires_in))
+            }
+            Err(err) => {
+                *failures += 1;
+                // An unknown outcome may mean the lease is ours already: asking again with the
+                // same lease id answers that at once. Repeated failures back off.
+                let retry_now = err.is_outcome_unknown() && *failures == 1;
+                self.fail(err);
+                Ok(if retry_now {
+                    Duration::ZERO
+                } else {
+                    self.backoff(*failures)
+                })
+            }
+        }
+    }
+
+    /// Runs one term of leadership, from a lease acquired by a request sent at `sent_at`.
+    async fn lead(&mut self, lease: Lease, sent_at: Instant) -> TermEnd {
+        let options = &self.shared.options;
+        let valid_for = options
+            .lease_duration
+            .saturating_sub(options.deadline_margin());
+        let renew_interval = options.renew_interval;
+        let max_attempts = options.max_retry_attempts;
+        let timeout = options.operation_timeout;
+        let mut deadline = sent_at + valid_for;
+        let now = Instant::now();
+        if now >= deadline {
+            // The acquisition was confirmed too late to be trusted.
+            tracing::warn!(token = %lease.token, "lease acquired after its local deadline; not leading");
+            self.answer(&Ok(false));
+            self.release_quietly(&lease).await;
+            self.new_candidacy();
+            return TermEnd::Follow;
+        }
+        let term = Leadership::new(lease.token, now, deadline);
+        *lock(&self.shared.term) = Some(term.clone());
+        *lock(&self.shared.last_renewal) = Some(SystemTime::now());
+        let me = LeaderInfo::new(self.request.instance_id.clone(), Some(lease.token));
+        self.observe(Some(me));
+        self.publish(Role::Leader, Some(lease.token));
+        tracing::info!(token = %lease.token, "became leader");
+        self.emit(ElectionEvent::LeadershipChanged {
+            is_leader: true,
+            token: lease.token,
+            reason: ChangeReason::Acquired,
+        });
+        self.answer(&Ok(true));
+
+        let mut next_renew = sent_at + renew_interval;
+        let mut failures = 0u32;
+        loop {
+            tokio::select! {
+                biased;
+                () = self.shared.abandon.cancelled() => {
+                    self.end_term(&term, ChangeReason::Dropped);
+                    return self.exit(Ok(())).into();
+                }
+                () = sleep_until(deadline) => {
+                    self.end_term(&term, ChangeReason::DeadlinePassed);
+                    return TermEnd::Follow;
+                }
+                () = self.stop.cancelled() => {
+                    let result = self.step_down_for_stop(&term, &lease).await;
+                    return self.exit(result).into();
+                }
+                Some(command) = self.commands.recv() => {
+                    let Command::TryAcquire(reply) = command;
+                    let _ = reply.send(Ok(true));
+                    continue;
+                }
+                () = sleep_until(next_renew) => {}
+            }
+
+            let renew_sent = Instant::now();
+            let renew = self.call(
+                Operation::Renew,
+                self.shared.store.renew(&self.request, &lease),
+            );
+            let result = tokio::select! {
+                biased;
+                () = self.shared.abandon.cancelled() => {
+                    self.end_term(&term, ChangeReason::Dropped);
+                    return self.exit(Ok(())).into();
+                }
+                () = sleep_until(deadline) => {
+                    self.end_term(&term, ChangeReason::DeadlinePassed);
+                    return TermEnd::Follow;
+                }
+                result = renew => result,
+            };
+            match result {
+                // A renewal confirmed after the deadline must not resurrect leadership: the work
+                // may already have been cancelled, and the lease may have changed hands.
+                Ok(RenewOutcome::Renewed) if Instant::now() >= deadline => {
+                    self.end_term(&term, ChangeReason::DeadlinePassed);
+                    return TermEnd::Follow;
+                }
+                Ok(RenewOutcome::Renewed) => {
+                    deadline = renew_sent + valid_for;
+                    term.extend(deadline);
+                    next_renew = renew_sent + renew_interval;
+                    failures = 0;
+                    *lock(&self.shared.last_renewal) = Some(SystemTime::now());
+                    tracing::trace!(token = %lease.token, "renewed");
+                }
+                Ok(RenewOutcome::Lost) => {
+                    self.end_term(&term, ChangeReason::LeaseLost);
+                    return TermEnd::Follow;
+                }
+                Err(err) => {
+                    failures += 1;
+                    self.fail(err);
+                    if failures >= max_attempts {
+                        self.end_term(&term, ChangeReason::RenewFailed);
+                        self.release_quietly(&lease).await;
+                        return TermEnd::Follow;
+                    }
+                    // Space the remaining attempts so that all of them can complete before the
+                    // deadline.
+                    let now = Instant::now();
+                    let remaining = max_attempts - failures;
+                    let last_start = deadline.checked_sub(timeout).unwrap_or(now);
+                    let budget = last_start.saturating_duration_since(now) / remaining;
+                    next_renew = now + self.backoff(failures).min(budget);
+                }
+            }
+        }
+    }
+
+    /// Ends the current term locally: cancels leader work first, then publishes.
+    fn end_term(&mut self, term: &Leadership, reason: ChangeReason) {
+        term.end();
+        *lock(&self.shared.term) = None;
+        self.observed = None;
+        self.publish(Role::Follower, None);
+        match reason {
+            ChangeReason::Stopped | ChangeReason::Dropped => {
+                tracing::info!(token = %term.token(), reason = reason.as_str(), "stopped leading");
+            }
+            _ => tracing::warn!(token = %term.token(), reason = reason.as_str(), "lost leadership"),
+        }
+        self.emit(ElectionEvent::LeadershipChanged {
+            is_leader: false,
+            token: term.token(),
+            reason,
+        });
+        self.new_candidacy();
+    }
+
+    /// Graceful stop of a leader: cancel the work, wait for it, release.
+    async fn step_down_for_stop(&mut self, term: &Leadership, lease: &Lease) -> Result<()> {
+        term.end();
+        *lock(&self.shared.term) = None;
+        self.publish(Role::Releasing, Some(term.token()));
+        tracing::info!(token = %term.token(), reason = "stopped", "stopped leading");
+        self.emit(ElectionEvent::LeadershipChanged {
+            is_leader: false,
+            token: term.token(),
+            reason: ChangeReason::Stopped,
+        });
+        let grace = self.shared.options.shutdown_timeout;
+        let mut work = self.shared.work.subscribe();
+        let idle = tokio::time::timeout(grace, work.wait_for(|running| *running == 0))
+            .await
+            .is_ok();
+        if !idle {
+            let err = Error::WorkStillRunning(grace);
+            tracing::warn!(error = %err, "not releasing the lease");
+            self.emit(ElectionEvent::Error(err.clone()));
+            return Err(err);
+        }
+        if !self.shared.options.enable_graceful_shutdown {
+            return Ok(());
+        }
+        let released = self
+            .call(
+                Operation::Release,
+                self.shared.store.release(&self.request, lease),
+            )
+            .await;
+        match released {
+            Ok(released) => {
+                tracing::debug!(token = %lease.token, released, "released the lease");
+                Ok(())
+            }
+            Err(err) => {
+                self.fail(err.clone());
+                Err(err)
+            }
+        }
+    }
+
+    /// Best-effort release after stepping down for cause: frees the lease at once if the
+    /// backend can still be reached. Only the owner can release, so this is always safe.
+    async fn release_quietly(&mut self, lease: &Lease) {
+        let released = self
+            .call(
+                Operation::Release,
+                self.shared.store.release(&self.request, lease),
+            )
+            .await;
+        if let Err(err) = released {
+            tracing::debug!(error = %err, "could not release after stepping down");
+        }
+    }
+
+    /// Ends the loop: publishes `Stopped` and answers waiting handles.
+    fn exit(&mut self, result: Result<()>) -> Result<()> {
+        self.answer(&Err(Error::NotRunning));
+        self.publish(Role::Stopped, None);
+        tracing::debug!("election loop stopped");
+        result
+    }
+
+    /// Waits as a follower until `until`, a release notification, a command, or the end.
+    async fn wait(&mut self, until: Instant) -> Wake {
+        let Self {
+            shared,
+            commands,
+            stop,
+            releases,
+            pending,
+            ..
+        } = self;
+        let released = async {
+            match releases {
+                Some(releases) => releases.released().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            () = shared.abandon.cancelled() => Wake::Abandon,
+            () = stop.cancelled() => Wake::Stop,
+            Some(command) = commands.recv() => {
+                let Command::TryAcquire(reply) = command;
+                pending.push(reply);
+                Wake::Command
+            }
+            () = released => Wake::Released,
+            () = sleep_until(until) => Wake::Timer,
+        }
+    }
+
+    /// Calls the backend, bounded by `operation_timeout`.
+    async fn call<T>(
+        &self,
+        operation: Operation,
+        call: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let timeout = self.shared.options.operation_timeout;
+        let started = Instant::now();
+        let result = tokio::time::timeout(timeout, call)
+            .await
+            .unwrap_or(Err(Error::Timeout {
+                operation,
+                after: timeout,
+            }));
+        tracing::trace!(
+            operation = operation.as_str(),
+            ok = result.is_ok(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "backend call"
+        );
+        result
+    }
+
+    /// Reports a failed backend call: error event, log, and the answer to waiting handles.
+    fn fail(&mut self, err: Error) {
+        tracing::warn!(error = %err, "backend operation failed");
+        self.answer(&Err(err.clone()));
+        self.emit(ElectionEvent::Error(err));
+    }
+
+    fn answer(&mut self, result: &Result<bool>) {
+        for reply in self.pending.drain(..) {
+            let _ = reply.send(result.clone());
+        }
+    }
+
+    fn observe(&mut self, leader: Option<LeaderInfo>) {
+        if leader == self.observed {
+            return;
+        }
+        tracing::debug!(leader = ?leader.as_ref().map(|l| &l.instance_id), "leader observed");
+        self.observed.clone_from(&leader);
+        let role = self.shared.state.borrow().role;
+        if role == Role::Follower {
+            self.publish(Role::Follower, None);
+        }
+        self.emit(ElectionEvent::LeaderObserved { leader });
+    }
+
+    fn publish(&self, role: Role, token: Option<crate::FencingToken>) {
+        self.shared.state.send_replace(ElectionState {
+            role,
+            token,
+            leader: self.observed.clone(),
+        });
+    }
+
+    fn emit(&self, event: ElectionEvent) {
+        // No receivers is fine; a full receiver drops its oldest events, never blocking here.
+        let _ = self.shared.events.send(event);
+    }
+
+    fn new_candidacy(&mut self) {
+        self.request = LeaseRequest::new(
+            self.shared.options.instance_id.clone(),
+            self.shared.options.lease_duration,
+        );
+    }
+
+    /// How long a follower sleeps after finding the lease held: until it can expire (plus a
+    /// little jitter, so that followers do not all ask at the same instant), or
+    /// `retry_interval` when the backend cannot tell.
+    fn follower_sleep(&self, expires_in: Option<Duration>) -> Duration {
+        let options = &self.shared.options;
+        match expires_in {
+            Some(expires_in) => {
+                let expires_in = expires_in.min(options.lease_duration);
+                let jitter = expires_in.mul_f64(fastrand::f64() * options.retry_jitter * 0.1);
+                (expires_in + jitter).max(MIN_FOLLOWER_SLEEP)
+            }
+            None => jittered(options.retry_interval, options.retry_jitter),
+        }
+    }
+
+    /// The delay after `failures` consecutive failures: exponential from `retry_interval`,
+    /// capped at `max_retry_interval`, with jitter.
+    fn backoff(&self, failures: u32) -> Duration {
+        let options = &self.shared.options;
+        let exponent = i32::try_from(failures.saturating_sub(1).min(64)).unwrap_or(64);
+        let factor = options.retry_backoff_factor.powi(exponent);
+        let max = options.max_retry_interval.as_secs_f64();
+        let base = (options.retry_interval.as_secs_f64() * factor).min(max);
+        jittered(Duration::from_secs_f64(base), options.retry_jitter)
+    }
+}
+
+impl From<Result<()>> for TermEnd {
+    fn from(result: Result<()>) -> Self {
+        Self::Exit(result)
+    }
+}
+
+/// `duration` spread by ±`jitter` (relative) at random.
+fn jittered(duration: Duration, jitter: f64) -> Duration {
+    let spread = (fastrand::f64() * 2.0 - 1.0) * jitter;
+    duration.mul_f64((1.0 + spread).max(0.0))
+}

@@ -1,0 +1,239 @@
+//! The backend trait, [`LeaseStore`], and the values it exchanges with the core.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::error::Result;
+use crate::token::FencingToken;
+
+/// Who asks for the lease, passed to every [`LeaseStore`] call.
+///
+/// A lease is owned by the pair (`instance_id`, `lease_id`). The core draws a fresh `lease_id`
+/// for every candidacy: it stays the same across retries of an acquisition whose outcome was
+/// unknown, so that a lost reply is recovered by acquiring again, and changes once a term ends,
+/// so that a lease left behind by an earlier term is never taken for a new one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LeaseRequest {
+    /// The contender's instance id, shown to others as the leader's name.
+    pub instance_id: String,
+    /// A random id for this candidacy, 32 lower-case hex digits (a UUID without dashes).
+    pub lease_id: String,
+    /// How long the backend keeps the lease without renewal.
+    pub ttl: Duration,
+}
+
+impl LeaseRequest {
+    /// A request for `instance_id` with a fresh random lease id.
+    pub fn new(instance_id: impl Into<String>, ttl: Duration) -> Self {
+        Self {
+            instance_id: instance_id.into(),
+            lease_id: new_lease_id(),
+            ttl,
+        }
+    }
+
+    /// The same request with its `lease_id` replaced (for backends or tests that need a
+    /// specific one).
+    #[must_use]
+    pub fn with_lease_id(mut self, lease_id: impl Into<String>) -> Self {
+        self.lease_id = lease_id.into();
+        self
+    }
+}
+
+/// A fresh random lease id: 128 random bits as 32 lower-case hex digits, the form Azure
+/// accepts as a proposed lease id once dashes are added.
+#[must_use]
+pub fn new_lease_id() -> String {
+    format!("{:032x}", fastrand::u128(..))
+}
+
+/// A lease held by the caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Lease {
+    /// The token minted when this lease was acquired.
+    pub token: FencingToken,
+}
+
+impl Lease {
+    /// A held lease carrying `token`.
+    #[must_use]
+    pub const fn new(token: FencingToken) -> Self {
+        Self { token }
+    }
+}
+
+/// The leader as seen in the backend.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct LeaderInfo {
+    /// The leader's instance id.
+    pub instance_id: String,
+    /// The token of the leader's current term, where the backend records it.
+    pub token: Option<FencingToken>,
+}
+
+impl LeaderInfo {
+    /// A leader with the given id and token.
+    pub fn new(instance_id: impl Into<String>, token: Option<FencingToken>) -> Self {
+        Self {
+            instance_id: instance_id.into(),
+            token,
+        }
+    }
+}
+
+/// The answer to [`LeaseStore::try_acquire`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AcquireOutcome {
+    /// The caller holds the lease now.
+    Acquired(Lease),
+    /// Somebody else holds it.
+    Held {
+        /// The holder, where the backend can tell.
+        leader: Option<LeaderInfo>,
+        /// The longest the current lease can still last without being renewed, where the
+        /// backend can tell; followers sleep that long instead of polling.
+        expires_in: Option<Duration>,
+    },
+}
+
+/// The answer to [`LeaseStore::renew`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RenewOutcome {
+    /// The lease is still the caller's and lasts another `ttl` from now.
+    Renewed,
+    /// The caller does not hold the lease any more (it expired, was taken over, broken or
+    /// deleted); nothing was changed.
+    Lost,
+}
+
+/// The few atomic operations a backend must offer.
+///
+/// A store performs single operations; it does no timing, retries or events: the core does. Each
+/// operation must be atomic on the backend, and "ownership" always means the pair
+/// (`instance_id`, `lease_id`) of a [`LeaseRequest`], compared on the backend itself.
+///
+/// Errors: return [`Error::backend`](crate::Error::backend) for failures that certainly did not
+/// take effect and [`Error::outcome_unknown`](crate::Error::outcome_unknown) for those that may
+/// have (a timeout, a connection dropped mid-request). The core wraps every call in
+/// `operation_timeout` and resolves unknown outcomes by calling `try_acquire` again with the same
+/// request.
+///
+/// The conformance suite in [`testing`](crate::testing) (feature `testing`) checks all of this;
+/// every backend runs it.
+pub trait LeaseStore: Send + Sync + 'static {
+    /// Prepares the store: connects, loads scripts, subscribes to notifications. Called before
+    /// the first operation of every run of the election loop and again after it fails; must be
+    /// cheap when the store is already prepared. Default: nothing to do.
+    fn connect(&self) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Tries to acquire the lease for `request.ttl`.
+    ///
+    /// - Free or expired: the caller gets it, with a fresh token strictly greater than every
+    ///   token minted before for this election, minted atomically with the acquisition.
+    /// - Already held by the same (`instance_id`, `lease_id`): acquired again with the token it
+    ///   already has, and its expiry set to `ttl` from now. This is how a caller recovers an
+    ///   acquisition whose reply was lost.
+    /// - Held by anybody else: [`AcquireOutcome::Held`], nothing changed.
+    fn try_acquire(
+        &self,
+        request: &LeaseRequest,
+    ) -> impl Future<Output = Result<AcquireOutcome>> + Send;
+
+    /// Extends the caller's lease to `request.ttl` from now, only if the caller still holds it
+    /// with the token of `lease`; otherwise changes nothing and answers [`RenewOutcome::Lost`].
+    fn renew(
+        &self,
+        request: &LeaseRequest,
+        lease: &Lease,
+    ) -> impl Future<Output = Result<RenewOutcome>> + Send;
+
+    /// Gives the lease up, only if the caller holds it; for anyone else a no-op. Answers whether
+    /// a lease was released. A release wakes the followers waiting on
+    /// [`release_notifications`](Self::release_notifications).
+    fn release(
+        &self,
+        request: &LeaseRequest,
+        lease: &Lease,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Who holds the lease now, if anybody.
+    fn current_leader(&self) -> impl Future<Output = Result<Option<LeaderInfo>>> + Send;
+
+    /// A receiver that changes whenever a lease of this election is released, so that followers
+    /// take over at once instead of waiting for expiry. Default: `None`, no notifications;
+    /// followers then wake when the lease can expire.
+    fn release_notifications(&self) -> Option<ReleaseReceiver> {
+        None
+    }
+}
+
+/// The sending side of release notifications, kept by a store.
+///
+/// It counts releases; receivers wake when the count changes, so a notification sent while a
+/// follower was busy is not lost.
+#[derive(Debug)]
+pub struct ReleaseNotifier {
+    sender: watch::Sender<u64>,
+}
+
+impl Default for ReleaseNotifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ReleaseNotifier {
+    /// A notifier with no release seen yet.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            sender: watch::Sender::new(0),
+        }
+    }
+
+    /// Records a release and wakes every receiver.
+    pub fn notify(&self) {
+        self.sender
+            .send_modify(|count| *count = count.wrapping_add(1));
+    }
+
+    /// A new receiver; releases before this call are considered seen.
+    #[must_use]
+    pub fn subscribe(&self) -> ReleaseReceiver {
+        ReleaseReceiver {
+            receiver: self.sender.subscribe(),
+        }
+    }
+}
+
+/// The receiving side of release notifications, handed to the core by
+/// [`LeaseStore::release_notifications`].
+#[derive(Clone, Debug)]
+pub struct ReleaseReceiver {
+    receiver: watch::Receiver<u64>,
+}
+
+impl ReleaseReceiver {
+    /// Marks every release so far as seen. The core calls it before each acquisition attempt,
+    /// so that only releases after the attempt wake it.
+    pub fn mark_seen(&mut self) {
+        self.receiver.borrow_and_update();
+    }
+
+    /// Waits for a release not yet marked seen. Never completes once the notifier is gone.
+    pub async fn released(&mut self) {
+        if self.receiver.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
