@@ -30,7 +30,7 @@ const EVENT_CAPACITY: usize = 256;
 /// ```no_run
 /// use leader_election::{LeaderElection, LeaderElectionOptions, MemoryLeaseStore, TaskOutcome};
 ///
-/// # async fn demo() -> leader_election::Result<()> {
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// let election = LeaderElection::new(MemoryLeaseStore::new(), LeaderElectionOptions::default())?;
 /// election.start().await?;
 /// let outcome = election

@@ -21,7 +21,7 @@ use crate::token::FencingToken;
 /// ```
 /// use leader_election::{LeaderElection, LeaderElectionOptions, MemoryLeaseStore};
 ///
-/// # async fn demo() -> leader_election::Result<()> {
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// let store = MemoryLeaseStore::new();
 /// let a = LeaderElection::new(store.clone(), LeaderElectionOptions::default())?;
 /// let b = LeaderElection::new(store, LeaderElectionOptions::default())?;

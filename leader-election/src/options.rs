@@ -331,7 +331,8 @@ mod tests {
 
     #[test]
     fn zero_durations_are_rejected() {
-        let cases: [(&str, fn(&mut LeaderElectionOptions)); 6] = [
+        type Setter = fn(&mut LeaderElectionOptions);
+        let cases: [(&str, Setter); 6] = [
             ("lease_duration", |o| o.lease_duration = Duration::ZERO),
             ("renew_interval", |o| o.renew_interval = Duration::ZERO),
             ("retry_interval", |o| o.retry_interval = Duration::ZERO),
@@ -420,6 +421,7 @@ mod tests {
         assert!(err.rule.contains("leaves no time to renew"), "{err}");
         // A huge drift rate eats the lease just the same.
         let mut o = valid();
+        o.lease_duration = Duration::from_secs(20);
         o.clock_drift_rate = 0.5;
         assert_eq!(field_of(&o), "renew_interval");
         // The same timings with a shorter timeout fit.

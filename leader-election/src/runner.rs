@@ -268,11 +268,14 @@ impl<S: LeaseStore> Runner<S> {
                         self.release_quietly(&lease).await;
                         return TermEnd::Follow;
                     }
-                    // Space the remaining attempts so that all of them can complete before the
-                    // deadline.
+                    // Space the remaining attempts so that all of them, timeouts included,
+                    // complete before the deadline: the last failure then steps down (and
+                    // releases, if it can) ahead of it.
                     let now = Instant::now();
                     let remaining = max_attempts - failures;
-                    let last_start = deadline.checked_sub(timeout).unwrap_or(now);
+                    let last_start = deadline
+                        .checked_sub(timeout + self.shared.options.deadline_slack)
+                        .unwrap_or(now);
                     let budget = last_start.saturating_duration_since(now) / remaining;
                     next_renew = now + self.backoff(failures).min(budget);
                 }

@@ -45,7 +45,8 @@ impl FaultControl {
         self.update(|f| f.partitioned = partitioned);
     }
 
-    /// While set, requests reach the backend and take effect, but their replies never arrive.
+    /// While set, requests reach the backend and take effect, but their replies never arrive
+    /// (connecting is not affected).
     pub fn set_drop_replies(&self, drop: bool) {
         self.update(|f| f.drop_replies = drop);
     }
@@ -56,7 +57,7 @@ impl FaultControl {
         self.update(|f| f.fail_next = count);
     }
 
-    /// One-way network delay added before and after every operation.
+    /// One-way network delay added before and after every operation but connecting.
     pub fn set_latency(&self, latency: Duration) {
         self.update(|f| f.latency = latency);
     }
@@ -101,12 +102,16 @@ impl<S: LeaseStore> FaultyStore<S> {
         Fut: Future<Output = Result<T>>,
     {
         self.control.ops.fetch_add(1, Ordering::Relaxed);
-        let faults = self.control.get();
+        let mut faults = self.control.get();
+        if operation == Operation::Connect {
+            // Connecting writes nothing: only partitions and injected failures apply.
+            faults.drop_replies = false;
+            faults.latency = Duration::ZERO;
+        }
         if !faults.latency.is_zero() {
             tokio::time::sleep(faults.latency).await;
         }
-        let faults = self.control.get();
-        if faults.partitioned {
+        if self.control.get().partitioned {
             std::future::pending::<()>().await;
         }
         if faults.fail_next > 0 {
@@ -115,8 +120,8 @@ impl<S: LeaseStore> FaultyStore<S> {
             return Err(Error::backend(operation, true, "injected failure"));
         }
         let result = op.await;
-        let faults = self.control.get();
-        if faults.drop_replies || faults.partitioned {
+        let after = self.control.get();
+        if (faults.drop_replies && after.drop_replies) || after.partitioned {
             std::future::pending::<()>().await;
         }
         if !faults.latency.is_zero() {

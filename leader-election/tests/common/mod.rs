@@ -1,0 +1,118 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use leader_election::{
+    ChangeReason, ElectionEvent, FencingToken, LeaderElection, LeaderElectionOptions, LeaseStore,
+    Role,
+};
+use tokio::time::Instant;
+
+/// Options with the given id and the documented defaults otherwise.
+pub fn options(id: &str) -> LeaderElectionOptions {
+    let mut options = LeaderElectionOptions::default();
+    options.instance_id = id.to_owned();
+    options
+}
+
+/// Waits (on virtual time) until `election` has `role`; returns when.
+pub async fn wait_for_role<S: LeaseStore>(election: &LeaderElection<S>, role: Role) -> Instant {
+    let mut rx = election.watch();
+    tokio::time::timeout(Duration::from_secs(3600), rx.wait_for(|s| s.role == role))
+        .await
+        .unwrap_or_else(|_| panic!("{} never became {role:?}", election.instance_id()))
+        .expect("state channel closed");
+    Instant::now()
+}
+
+/// One leadership change as received, with the virtual time it was received.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Change {
+    pub at: Instant,
+    pub is_leader: bool,
+    pub token: FencingToken,
+    pub reason: ChangeReason,
+}
+
+/// Records every event of an election, with receive times.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    pub changes: Arc<Mutex<Vec<Change>>>,
+    pub errors: Arc<Mutex<Vec<(Instant, leader_election::Error)>>>,
+    pub observed: Arc<Mutex<Vec<Option<String>>>>,
+}
+
+impl Recorder {
+    pub fn attach<S: LeaseStore>(election: &LeaderElection<S>) -> Self {
+        let recorder = Self::default();
+        let mut events = election.subscribe();
+        let r = recorder.clone();
+        tokio::spawn(async move {
+            while let Ok(event) = events.recv().await {
+                let at = Instant::now();
+                match event {
+                    ElectionEvent::LeadershipChanged {
+                        is_leader,
+                        token,
+                        reason,
+                    } => r.changes.lock().unwrap().push(Change {
+                        at,
+                        is_leader,
+                        token,
+                        reason,
+                    }),
+                    ElectionEvent::Error(err) => r.errors.lock().unwrap().push((at, err)),
+                    ElectionEvent::LeaderObserved { leader } => r
+                        .observed
+                        .lock()
+                        .unwrap()
+                        .push(leader.map(|l| l.instance_id)),
+                    _ => {}
+                }
+            }
+        });
+        recorder
+    }
+
+    pub fn changes(&self) -> Vec<Change> {
+        self.changes.lock().unwrap().clone()
+    }
+
+    pub fn error_times(&self) -> Vec<Instant> {
+        self.errors
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(t, _)| *t)
+            .collect()
+    }
+
+    /// Leadership intervals `[start, end)`; a term still going on ends at `now`.
+    pub fn intervals(&self, now: Instant) -> Vec<(Instant, Instant, FencingToken)> {
+        let mut out = Vec::new();
+        let mut open: Option<(Instant, FencingToken)> = None;
+        for change in self.changes() {
+            if change.is_leader {
+                assert!(open.is_none(), "leader twice without a loss: {change:?}");
+                open = Some((change.at, change.token));
+            } else {
+                let (start, token) = open.take().expect("a loss without a gain");
+                assert_eq!(token, change.token, "loss reported for another term");
+                out.push((start, change.at, token));
+            }
+        }
+        if let Some((start, token)) = open {
+            out.push((start, now, token));
+        }
+        out
+    }
+}
+
+/// Lets spawned tasks run without moving virtual time.
+pub async fn settle() {
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+}

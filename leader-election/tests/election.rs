@@ -1,0 +1,620 @@
+//! Behaviour of the election driver, on tokio's paused clock: deterministic and instant.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use common::{Recorder, options, settle, wait_for_role};
+use leader_election::testing::FaultyStore;
+use leader_election::{
+    AcquireOutcome, ChangeReason, ElectionEvent, Error, FencingToken, LeaderElection, LeaderInfo,
+    Lease, LeaseRequest, LeaseStore, MemoryLeaseStore, RenewOutcome, Role, TaskOutcome,
+};
+use tokio::time::Instant;
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+#[tokio::test(start_paused = true)]
+async fn first_contender_leads_at_once_with_token_one() {
+    let store = MemoryLeaseStore::new();
+    let election = LeaderElection::new(store.clone(), options("a")).unwrap();
+    assert_eq!(election.state().role, Role::Stopped);
+    assert!(!election.is_leader());
+    let started = Instant::now();
+    election.start().await.unwrap();
+    let led = wait_for_role(&election, Role::Leader).await;
+    assert_eq!(led, started, "the first attempt must be immediate");
+    assert!(election.is_leader());
+    let term = election.leadership().unwrap();
+    assert_eq!(term.token(), FencingToken::new(1));
+    assert!(term.is_current());
+    assert!(election.last_leadership_renewal().is_some());
+    let state = election.state();
+    assert_eq!(state.token, Some(FencingToken::new(1)));
+    assert_eq!(state.leader.unwrap().instance_id, "a");
+    let leader = election.current_leader().await.unwrap().unwrap();
+    assert_eq!(leader, LeaderInfo::new("a", Some(FencingToken::new(1))));
+}
+
+#[tokio::test(start_paused = true)]
+async fn start_is_idempotent() {
+    let store = FaultyStore::new(MemoryLeaseStore::new());
+    let control = store.control();
+    let election = LeaderElection::new(store, options("a")).unwrap();
+    election.start().await.unwrap();
+    election.start().await.unwrap();
+    wait_for_role(&election, Role::Leader).await;
+    settle().await;
+    // connect + one acquire: a second loop would have made a second pair of calls.
+    assert_eq!(control.operations(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn leader_renews_every_renew_interval() {
+    let store = FaultyStore::new(MemoryLeaseStore::new());
+    let control = store.control();
+    let election = LeaderElection::new(store, options("a")).unwrap();
+    election.start().await.unwrap();
+    wait_for_role(&election, Role::Leader).await;
+    let after_acquire = control.operations();
+    tokio::time::sleep(secs(35.0)).await;
+    assert_eq!(
+        control.operations() - after_acquire,
+        3,
+        "renewals at 10, 20 and 30 s"
+    );
+    assert!(election.is_leader());
+    assert_eq!(election.leadership().unwrap().token(), FencingToken::new(1));
+    tokio::time::sleep(secs(300.0)).await;
+    assert!(election.is_leader(), "a healthy leader keeps leading");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_renewal_is_retried_inside_the_lease() {
+    let store = FaultyStore::new(MemoryLeaseStore::new());
+    let control = store.control();
+    let election = LeaderElection::new(store, options("a")).unwrap();
+    let recorder = Recorder::attach(&election);
+    election.start().await.unwrap();
+    let t0 = wait_for_role(&election, Role::Leader).await;
+    control.fail_next(2);
+    tokio::time::sleep(secs(29.0)).await;
+    // Failures at 10 s and 15 s (retry_interval), success at 25 s (backed off to 10 s).
+    let errors = recorder.error_times();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(errors[0] - t0, secs(10.0));
+    assert!(election.is_leader(), "two failures are not a loss");
+    tokio::time::sleep(secs(60.0)).await;
+    assert!(election.is_leader());
+    assert_eq!(recorder.changes().len(), 1, "never lost leadership");
+}
+
+#[tokio::test(start_paused = true)]
+async fn deadline_drops_leadership_when_the_backend_never_answers_and_not_earlier() {
+    let store = FaultyStore::new(MemoryLeaseStore::new());
+    let control = store.control();
+    let mut o = options("a");
+    o.max_retry_attempts = 1000; // only the deadline can end the term here
+    let election = LeaderElection::new(store, o.clone()).unwrap();
+    let recorder = Recorder::attach(&election);
+    election.start().await.unwrap();
+    let t0 = wait_for_role(&election, Role::Leader).await;
+    // The renewal sent at 10 s is the last one confirmed.
+    tokio::time::sleep(secs(15.0)).await;
+    control.set_partitioned(true);
+    let term = election.leadership().unwrap();
+    let deadline = t0 + secs(10.0) + o.lease_duration - o.deadline_margin();
+    assert_eq!(term.deadline(), deadline);
+    tokio::time::sleep_until(deadline - Duration::from_millis(1)).await;
+    assert!(election.is_leader(), "lost leadership before the deadline");
+    assert!(term.is_current());
+    let lost_at = wait_for_role(&election, Role::Follower).await;
+    assert_eq!(
+        lost_at, deadline,
+        "must stop leading exactly at the deadline"
+    );
+    assert!(!term.is_current());
+    assert!(!election.is_leader());
+    let last = recorder.changes().pop().unwrap();
+    assert!(!last.is_leader);
+    assert_eq!(last.reason, ChangeReason::DeadlinePassed);
+    assert_eq!(last.at, deadline);
+}
+
+#[tokio::test(start_paused = true)]
+async fn repeated_renew_failures_step_down_before_the_deadline() {
+    let store = FaultyStore::new(MemoryLeaseStore::new());
+    let control = store.control();
+    let o = options("a");
+    let election = LeaderElection::new(store.clone(), o.clone()).unwrap();
+    let recorder = Recorder::attach(&election);
+    election.start().await.unwrap();
+    let t0 = wait_for_role(&election, Role::Leader).await;
+    control.set_partitioned(true);
+    let lost_at = wait_for_role(&election, Role::Follower).await;
+    let deadline = t0 + o.lease_duration - o.deadline_margin();
+    assert!(lost_at < deadline, "should step down before the deadline");
+    let change = recorder.changes().pop().unwrap();
+    assert_eq!(change.reason, ChangeReason::RenewFailed);
+    // All three attempts started early enough to finish before the deadline.
+    let errors = recorder.error_times();
+    assert!(errors.len() >= 3, "{errors:?}");
+    for at in &errors[..3] {
+        assert!(*at <= deadline, "attempt timed out after the deadline");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_renewal_confirmed_after_the_deadline_does_not_resurrect_leadership() {
+    let store = FaultyStore::new(MemoryLeaseStore::new());
+    let control = store.control();
+    let mut o = options("a");
+    o.operation_timeout = secs(19.0);
+    o.max_retry_attempts = 1000;
+    let election = LeaderElection::new(store, o.clone()).unwrap();
+    let recorder = Recorder::attach(&election);
+    election.start().await.unwrap();
+    let t0 = wait_for_role(&election, Role::Leader).await;
+    // The renewal sent at 10 s reaches the backend at 20 s and is confirmed at 30 s, after the
+    // 29.6 s deadline: the backend renewed, but the leader must not believe it.
+    control.set_latency(secs(10.0));
+    let lost_at = wait_for_role(&election, Role::Follower).await;
+    assert_eq!(lost_at, t0 + o.lease_duration - o.deadline_margin());
+    tokio::time::sleep(secs(2.0)).await;
+    assert!(!election.is_leader());
+    let changes = recorder.changes();
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert_eq!(changes[1].reason, ChangeReason::DeadlinePassed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timed_out_acquisition_is_resolved_by_asking_again() {
+    let memory = MemoryLeaseStore::new();
+    let store = FaultyStore::new(memory.clone());
+    let control = store.control();
+    let o = options("a");
+    let election = LeaderElection::new(store, o.clone()).unwrap();
+    let recorder = Recorder::attach(&election);
+    control.set_drop_replies(true);
+    election.start().await.unwrap();
+    // The acquisition took effect but its reply is lost: the attempt times out.
+    tokio::time::sleep(o.operation_timeout - Duration::from_millis(1)).await;
+    control.set_drop_replies(false);
+    let led_at = wait_for_role(&election, Role::Leader).await;
+    let errors = recorder.errors.lock().unwrap().clone();
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].1.is_outcome_unknown(), "{:?}", errors[0].1);
+    // The re-check was immediate and found the lease already ours: no second token minted.
+    assert_eq!(led_at - errors[0].0, Duration::ZERO);
+    assert_eq!(election.leadership().unwrap().token(), FencingToken::new(1));
+    assert_eq!(memory.last_token(), FencingToken::new(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn followers_sleep_until_expiry_instead_of_polling() {
+    let memory = MemoryLeaseStore::new();
+    let a = LeaderElection::new(memory.clone(), options("a")).unwrap();
+    a.start().await.unwrap();
+    let t0 = wait_for_role(&a, Role::Leader).await;
+    let b_store = FaultyStore::new(memory.clone());
+    let b_ops = b_store.control();
+    let b = LeaderElection::new(b_store, options("b")).unwrap();
+    b.start().await.unwrap();
+    wait_for_role(&b, Role::Follower).await;
+    settle().await;
+    assert_eq!(b.state().leader.unwrap().instance_id, "a");
+    // Steady state for 10 leases: a blind 5 s poll would cost 60 attempts.
+    tokio::time::sleep(secs(305.0)).await;
+    let per_lease = b_ops.operations() as f64 / 10.0;
+    assert!(per_lease <= 2.0, "{per_lease} backend calls per lease");
+    // The leader dies without releasing: the follower takes over once the lease has expired
+    // and within a few per cent of it.
+    let last_renewal = t0 + secs(300.0); // renewals every 10 s from t0
+    drop(a);
+    let b_led = wait_for_role(&b, Role::Leader).await;
+    let failover = b_led - last_renewal;
+    assert!(
+        failover >= secs(30.0),
+        "took over a live lease after {failover:?}"
+    );
+    assert!(failover <= secs(30.0 * 1.05), "failover took {failover:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_graceful_stop_hands_over_at_once() {
+    let memory = MemoryLeaseStore::new();
+    let a = LeaderElection::new(memory.clone(), options("a")).unwrap();
+    let b = LeaderElection::new(memory.clone(), options("b")).unwrap();
+    let a_events = Recorder::attach(&a);
+    a.start().await.unwrap();
+    wait_for_role(&a, Role::Leader).await;
+    b.start().await.unwrap();
+    wait_for_role(&b, Role::Follower).await;
+    tokio::time::sleep(secs(3.0)).await;
+    let stopped_at = Instant::now();
+    a.stop().await.unwrap();
+    assert_eq!(a.state().role, Role::Stopped);
+    let b_led = wait_for_role(&b, Role::Leader).await;
+    assert_eq!(b_led, stopped_at, "handover must not wait for expiry");
+    assert_eq!(b.leadership().unwrap().token(), FencingToken::new(2));
+    let last = a_events.changes().pop().unwrap();
+    assert_eq!(last.reason, ChangeReason::Stopped);
+    // Stopping twice is fine.
+    a.stop().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_graceful_shutdown_the_lease_is_left_to_expire() {
+    let memory = MemoryLeaseStore::new();
+    let mut o = options("a");
+    o.enable_graceful_shutdown = false;
+    let a = LeaderElection::new(memory.clone(), o).unwrap();
+    a.start().await.unwrap();
+    wait_for_role(&a, Role::Leader).await;
+    a.stop().await.unwrap();
+    assert!(!a.is_leader());
+    let holder = memory.current_leader().await.unwrap().unwrap();
+    assert_eq!(holder.instance_id, "a");
+}
+
+#[tokio::test(start_paused = true)]
+async fn followers_back_off_exponentially_after_errors() {
+    let store = FaultyStore::new(MemoryLeaseStore::new());
+    let control = store.control();
+    control.fail_next(6);
+    let o = options("a");
+    let election = LeaderElection::new(store, o.clone()).unwrap();
+    let recorder = Recorder::attach(&election);
+    election.start().await.unwrap();
+    wait_for_role(&election, Role::Leader).await;
+    let times = recorder.error_times();
+    assert_eq!(times.len(), 6);
+    let gaps: Vec<f64> = times
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_secs_f64())
+        .collect();
+    // 5, 10, 20, 40, 40 (capped) seconds, each within ±10 % jitter.
+    let expected = [5.0, 10.0, 20.0, 40.0, 40.0];
+    for (gap, want) in gaps.iter().zip(expected) {
+        assert!(
+            (gap - want).abs() <= want * o.retry_jitter + 1e-6,
+            "gaps {gaps:?}, expected about {expected:?}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn backend_errors_are_reported_as_events() {
+    let store = FaultyStore::new(MemoryLeaseStore::new());
+    store.control().fail_next(1);
+    let election = LeaderElection::new(store, options("a")).unwrap();
+    let mut events = election.subscribe();
+    election.start().await.unwrap();
+    let first = events.recv().await.unwrap();
+    match first {
+        ElectionEvent::Error(err) => {
+            assert!(err.is_retryable());
+            assert_eq!(err.operation(), Some(leader_election::Operation::Connect));
+        }
+        other => panic!("expected an error event, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_subscriber_cannot_break_the_loop() {
+    let election = LeaderElection::new(MemoryLeaseStore::new(), options("a")).unwrap();
+    let mut doomed = election.subscribe();
+    let consumer = tokio::spawn(async move {
+        let _ = doomed.recv().await;
+        panic!("consumer bug");
+    });
+    let recorder = Recorder::attach(&election);
+    election.start().await.unwrap();
+    assert!(consumer.await.unwrap_err().is_panic());
+    tokio::time::sleep(secs(100.0)).await;
+    assert!(election.is_leader());
+    // An absent subscriber (never reading) does not block either.
+    let _silent = election.subscribe();
+    tokio::time::sleep(secs(100.0)).await;
+    assert!(election.is_leader());
+    assert_eq!(recorder.changes().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_task_if_leader_runs_only_while_leading() {
+    let memory = MemoryLeaseStore::new();
+    let a = LeaderElection::new(memory.clone(), options("a")).unwrap();
+    let b = LeaderElection::new(memory.clone(), options("b")).unwrap();
+    let outcome = a.run_task_if_leader(|_| async { 1 }).await;
+    assert_eq!(outcome, TaskOutcome::NotLeader, "not started");
+    a.start().await.unwrap();
+    wait_for_role(&a, Role::Leader).await;
+    b.start().await.unwrap();
+    wait_for_role(&b, Role::Follower).await;
+    let ran = Arc::new(AtomicBool::new(false));
+    let flag = ran.clone();
+    let outcome = b
+        .run_task_if_leader(|_| async move { flag.store(true, Ordering::SeqCst) })
+        .await;
+    assert_eq!(outcome, TaskOutcome::NotLeader);
+    assert!(!ran.load(Ordering::SeqCst), "a follower ran leader work");
+    let outcome = a
+        .run_task_if_leader(|term| async move { term.token() })
+        .await;
+    assert_eq!(outcome.completed(), Some(FencingToken::new(1)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn leader_work_is_cancelled_the_moment_leadership_is_lost() {
+    let memory = MemoryLeaseStore::new();
+    let a = LeaderElection::new(memory.clone(), options("a")).unwrap();
+    a.start().await.unwrap();
+    let t0 = wait_for_role(&a, Role::Leader).await;
+    let task = {
+        let a = a.clone();
+        tokio::spawn(async move {
+            a.run_task_if_leader(|term| async move {
+                tokio::time::sleep(secs(3600.0)).await;
+                term.token()
+            })
+            .await
+        })
+    };
+    settle().await;
+    // An operator deletes the key; the renewal at 10 s finds out.
+    memory.clear();
+    let outcome = task.await.unwrap();
+    assert_eq!(outcome, TaskOutcome::LeadershipLost(None));
+    assert_eq!(Instant::now() - t0, secs(10.0));
+    // The key is gone, so `a` acquires again at once, as a new term with a new token.
+    wait_for_role(&a, Role::Leader).await;
+    assert_eq!(a.leadership().unwrap().token(), FencingToken::new(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn blocking_tasks_run_off_the_async_threads_and_report_loss() {
+    let memory = MemoryLeaseStore::new();
+    let a = LeaderElection::new(memory.clone(), options("a")).unwrap();
+    let outcome = a.run_blocking_task_if_leader(|_| 1).await;
+    assert_eq!(outcome, TaskOutcome::NotLeader);
+    a.start().await.unwrap();
+    wait_for_role(&a, Role::Leader).await;
+    let outcome = a
+        .run_blocking_task_if_leader(|term| {
+            assert!(term.is_current());
+            term.token().get() * 10
+        })
+        .await;
+    assert_eq!(outcome, TaskOutcome::Completed(10));
+}
+
+/// A store that checks, at release, that leader work has already stopped.
+#[derive(Clone)]
+struct ReleaseOrderCheck {
+    inner: MemoryLeaseStore,
+    work_running: Arc<AtomicBool>,
+    released_while_working: Arc<AtomicBool>,
+}
+
+impl LeaseStore for ReleaseOrderCheck {
+    async fn try_acquire(&self, r: &LeaseRequest) -> leader_election::Result<AcquireOutcome> {
+        self.inner.try_acquire(r).await
+    }
+    async fn renew(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<RenewOutcome> {
+        self.inner.renew(r, l).await
+    }
+    async fn release(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<bool> {
+        if self.work_running.load(Ordering::SeqCst) {
+            self.released_while_working.store(true, Ordering::SeqCst);
+        }
+        self.inner.release(r, l).await
+    }
+    async fn current_leader(&self) -> leader_election::Result<Option<LeaderInfo>> {
+        self.inner.current_leader().await
+    }
+}
+
+struct SetOnDrop(Arc<AtomicBool>);
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_cancels_leader_work_before_releasing() {
+    let store = ReleaseOrderCheck {
+        inner: MemoryLeaseStore::new(),
+        work_running: Arc::new(AtomicBool::new(false)),
+        released_while_working: Arc::new(AtomicBool::new(false)),
+    };
+    let a = LeaderElection::new(store.clone(), options("a")).unwrap();
+    a.start().await.unwrap();
+    wait_for_role(&a, Role::Leader).await;
+    let running = store.work_running.clone();
+    let task = {
+        let a = a.clone();
+        tokio::spawn(async move {
+            a.run_task_if_leader(|_| async move {
+                running.store(true, Ordering::SeqCst);
+                let _guard = SetOnDrop(running);
+                std::future::pending::<()>().await;
+            })
+            .await
+        })
+    };
+    settle().await;
+    assert!(store.work_running.load(Ordering::SeqCst));
+    a.stop().await.unwrap();
+    assert!(!store.released_while_working.load(Ordering::SeqCst));
+    assert_eq!(task.await.unwrap(), TaskOutcome::LeadershipLost(None));
+    assert_eq!(
+        store.inner.current_leader().await.unwrap(),
+        None,
+        "released"
+    );
+}
+
+#[tokio::test]
+async fn stop_does_not_release_while_work_refuses_to_stop() {
+    let memory = MemoryLeaseStore::new();
+    let mut o = options("a");
+    o.shutdown_timeout = Duration::from_millis(50);
+    let a = LeaderElection::new(memory.clone(), o).unwrap();
+    a.start().await.unwrap();
+    wait_for_role(&a, Role::Leader).await;
+    let (finish, finished) = std::sync::mpsc::channel::<()>();
+    let (started_tx, started) = tokio::sync::oneshot::channel();
+    let task = {
+        let a = a.clone();
+        tokio::spawn(async move {
+            a.run_blocking_task_if_leader(move |_| {
+                let _ = started_tx.send(());
+                finished.recv().ok();
+            })
+            .await
+        })
+    };
+    started.await.unwrap();
+    let err = a.stop().await.unwrap_err();
+    assert!(matches!(err, Error::WorkStillRunning(_)), "{err:?}");
+    assert_eq!(
+        memory
+            .current_leader()
+            .await
+            .unwrap()
+            .map(|l| l.instance_id),
+        Some("a".to_owned()),
+        "the lease must not be released while old work runs"
+    );
+    finish.send(()).unwrap();
+    assert!(matches!(
+        task.await.unwrap(),
+        TaskOutcome::LeadershipLost(Some(()))
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn start_after_stop_begins_a_new_term() {
+    let memory = MemoryLeaseStore::new();
+    let a = LeaderElection::new(memory.clone(), options("a")).unwrap();
+    a.start().await.unwrap();
+    wait_for_role(&a, Role::Leader).await;
+    a.stop().await.unwrap();
+    assert_eq!(a.state().role, Role::Stopped);
+    a.start().await.unwrap();
+    wait_for_role(&a, Role::Leader).await;
+    assert_eq!(a.leadership().unwrap().token(), FencingToken::new(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_last_handle_stops_without_releasing() {
+    let memory = MemoryLeaseStore::new();
+    let a = LeaderElection::new(memory.clone(), options("a")).unwrap();
+    let clone = a.clone();
+    let mut state = a.watch();
+    let term = {
+        a.start().await.unwrap();
+        wait_for_role(&a, Role::Leader).await;
+        a.leadership().unwrap()
+    };
+    drop(a);
+    settle().await;
+    assert!(term.is_current(), "a live clone keeps the election running");
+    drop(clone);
+    state
+        .wait_for(|s| s.role == Role::Stopped)
+        .await
+        .expect("loop publishes Stopped");
+    assert!(!term.is_current(), "leader work is cancelled");
+    let holder = memory.current_leader().await.unwrap().unwrap();
+    assert_eq!(holder.instance_id, "a", "the lease is left to expire");
+    tokio::time::sleep(secs(31.0)).await;
+    assert_eq!(memory.current_leader().await.unwrap(), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn try_acquire_leadership_makes_an_immediate_attempt() {
+    let memory = MemoryLeaseStore::new();
+    let a = LeaderElection::new(memory.clone(), options("a")).unwrap();
+    let b = LeaderElection::new(memory.clone(), options("b")).unwrap();
+    assert!(
+        a.try_acquire_leadership().await.unwrap(),
+        "starts and acquires"
+    );
+    assert!(a.is_leader());
+    assert!(a.try_acquire_leadership().await.unwrap(), "already leading");
+    assert!(!b.try_acquire_leadership().await.unwrap(), "held by a");
+    // a's lease vanishes; b asks again long before its own wake-up is due.
+    tokio::time::sleep(secs(1.0)).await;
+    memory.clear();
+    let asked = Instant::now();
+    assert!(b.try_acquire_leadership().await.unwrap());
+    assert_eq!(Instant::now(), asked);
+}
+
+#[tokio::test(start_paused = true)]
+async fn leadership_events_alternate_and_leader_changes_are_observed() {
+    let memory = MemoryLeaseStore::new();
+    let a = LeaderElection::new(memory.clone(), options("a")).unwrap();
+    let b = LeaderElection::new(memory.clone(), options("b")).unwrap();
+    let a_rec = Recorder::attach(&a);
+    let b_rec = Recorder::attach(&b);
+    a.start().await.unwrap();
+    wait_for_role(&a, Role::Leader).await;
+    b.start().await.unwrap();
+    for _ in 0..5 {
+        for (from, to) in [(&a, &b), (&b, &a)] {
+            if from.is_leader() {
+                from.stop().await.unwrap();
+                wait_for_role(to, Role::Leader).await;
+                from.start().await.unwrap();
+                wait_for_role(from, Role::Follower).await;
+                settle().await;
+            }
+        }
+    }
+    let now = Instant::now();
+    // intervals() asserts strict alternation and matching tokens.
+    let a_terms = a_rec.intervals(now);
+    let b_terms = b_rec.intervals(now);
+    assert_eq!(a_terms.len() + b_terms.len(), 11);
+    let mut tokens: Vec<_> = a_terms.iter().chain(&b_terms).map(|t| t.2).collect();
+    tokens.sort();
+    tokens.dedup();
+    assert_eq!(tokens.len(), 11, "every term has its own token");
+    let observed = b_rec.observed.lock().unwrap().clone();
+    assert!(observed.contains(&Some("a".to_owned())), "{observed:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalid_options_are_refused_at_construction() {
+    let mut o = options("a");
+    o.renew_interval = o.lease_duration;
+    let err = LeaderElection::new(MemoryLeaseStore::new(), o).unwrap_err();
+    assert_eq!(err.field, "renew_interval");
+}
+
+#[tokio::test(start_paused = true)]
+async fn is_leader_turns_false_at_the_deadline_even_if_the_loop_is_late() {
+    let store = FaultyStore::new(MemoryLeaseStore::new());
+    let control = store.control();
+    let mut o = options("a");
+    o.max_retry_attempts = 1000;
+    let election = LeaderElection::new(store, o.clone()).unwrap();
+    election.start().await.unwrap();
+    let t0 = wait_for_role(&election, Role::Leader).await;
+    control.set_partitioned(true);
+    let term = election.leadership().unwrap();
+    // Jump the clock past the deadline without letting the loop run.
+    tokio::time::advance(o.lease_duration).await;
+    assert!(Instant::now() > t0 + o.lease_duration - o.deadline_margin());
+    assert!(!term.is_current());
+    assert!(!election.is_leader());
+    let outcome = election.run_task_if_leader(|_| async {}).await;
+    assert_eq!(outcome, TaskOutcome::NotLeader);
+}
