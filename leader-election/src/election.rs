@@ -165,8 +165,10 @@ impl<S: LeaseStore> LeaderElection<S> {
     /// its own: the release failed ([`Error::Backend`], [`Error::Timeout`], ...) or leader work
     /// was still running ([`Error::WorkStillRunning`]).
     pub async fn stop(&self) -> Result<()> {
-        let running = self.shared.control.lock().await.take();
-        let Some(running) = running else {
+        // Held until the loop has finished, so that a concurrent `start` cannot run a second
+        // loop while this one still releases and publishes.
+        let mut control = self.shared.control.lock().await;
+        let Some(running) = control.take() else {
             return Ok(());
         };
         running.stop.cancel();

@@ -618,3 +618,19 @@ async fn is_leader_turns_false_at_the_deadline_even_if_the_loop_is_late() {
     let outcome = election.run_task_if_leader(|_| async {}).await;
     assert_eq!(outcome, TaskOutcome::NotLeader);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_start_racing_a_stop_ends_with_a_running_leader() {
+    let memory = MemoryLeaseStore::new();
+    let a = LeaderElection::new(memory.clone(), options("a")).unwrap();
+    a.start().await.unwrap();
+    wait_for_role(&a, Role::Leader).await;
+    let (stopped, started) = tokio::join!(a.stop(), a.start());
+    stopped.unwrap();
+    started.unwrap();
+    // The new loop's state is the one published last, and it leads with a new term.
+    wait_for_role(&a, Role::Leader).await;
+    settle().await;
+    assert_eq!(a.state().role, Role::Leader);
+    assert_eq!(a.leadership().unwrap().token(), FencingToken::new(2));
+}
