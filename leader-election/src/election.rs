@@ -2,8 +2,9 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -90,6 +91,10 @@ pub(crate) struct Shared<S> {
     pub(crate) work: Arc<watch::Sender<usize>>,
     /// Fired when the last handle is dropped.
     pub(crate) abandon: CancellationToken,
+    /// Whether the loop should be running (between `start` and `stop`).
+    pub(crate) expected: AtomicBool,
+    /// Whether the loop is running; cleared when it ends, also by a panic.
+    pub(crate) alive: Arc<AtomicBool>,
     control: tokio::sync::Mutex<Option<Running>>,
 }
 
@@ -125,6 +130,8 @@ impl<S: LeaseStore> LeaderElection<S> {
             last_renewal: Mutex::new(None),
             work: Arc::new(watch::Sender::new(0)),
             abandon: abandon.clone(),
+            expected: AtomicBool::new(false),
+            alive: Arc::new(AtomicBool::new(false)),
             control: tokio::sync::Mutex::new(None),
         });
         Ok(Self {
@@ -147,6 +154,8 @@ impl<S: LeaseStore> LeaderElection<S> {
         let stop = CancellationToken::new();
         let (commands, receiver) = mpsc::channel(16);
         let runner = Runner::new(Arc::clone(&self.shared), receiver, stop.clone());
+        self.shared.alive.store(true, Ordering::SeqCst);
+        self.shared.expected.store(true, Ordering::SeqCst);
         let handle = tokio::spawn(runner.run());
         *control = Some(Running {
             stop,
@@ -162,8 +171,9 @@ impl<S: LeaseStore> LeaderElection<S> {
     ///
     /// # Errors
     /// The loop always stops; an error says the lease could not be released and will expire on
-    /// its own: the release failed ([`Error::Backend`], [`Error::Timeout`], ...) or leader work
-    /// was still running ([`Error::WorkStillRunning`]).
+    /// its own: the release failed ([`Error::Backend`], [`Error::Timeout`], ...), leader work
+    /// was still running ([`Error::WorkStillRunning`]), or the loop had panicked
+    /// ([`Error::LoopPanicked`]).
     pub async fn stop(&self) -> Result<()> {
         // Held until the loop has finished, so that a concurrent `start` cannot run a second
         // loop while this one still releases and publishes.
@@ -171,10 +181,19 @@ impl<S: LeaseStore> LeaderElection<S> {
         let Some(running) = control.take() else {
             return Ok(());
         };
+        self.shared.expected.store(false, Ordering::SeqCst);
         running.stop.cancel();
         match running.handle.await {
             Ok(result) => result,
-            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+            Err(err) if err.is_panic() => {
+                let panic = err.into_panic();
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".to_owned());
+                Err(Error::LoopPanicked(message))
+            }
             Err(_) => Ok(()),
         }
     }
@@ -237,6 +256,38 @@ impl<S: LeaseStore> LeaderElection<S> {
                 operation: Operation::CurrentLeader,
                 after: timeout,
             }))
+    }
+
+    /// Whether this contender is in working order, for a liveness or readiness probe (like
+    /// client-go's leader-election health check). Unhealthy when the election loop should be
+    /// running but is not (it ended unexpectedly), or when this contender still believes it
+    /// leads although its last confirmed renewal is older than the lease: its loop is stuck,
+    /// and restarting the process is the safe way out.
+    #[must_use]
+    pub fn health(&self) -> Health {
+        let state = self.state();
+        let expected = self.shared.expected.load(Ordering::SeqCst);
+        let alive = self.shared.alive.load(Ordering::SeqCst);
+        let term = lock(&self.shared.term).clone();
+        let options = &self.shared.options;
+        let since_renewal = term.as_ref().map(|term| {
+            let confirmed_sent =
+                term.deadline() - options.lease_duration.saturating_sub(options.deadline_margin());
+            tokio::time::Instant::now().saturating_duration_since(confirmed_sent)
+        });
+        let problem = if expected && !alive {
+            Some("the election loop ended unexpectedly")
+        } else if since_renewal.is_some_and(|age| age > options.lease_duration) {
+            Some("believes it leads but has not renewed within its lease")
+        } else {
+            None
+        };
+        Health {
+            healthy: problem.is_none(),
+            problem,
+            role: state.role,
+            since_renewal,
+        }
     }
 
     /// This contender's instance id.
@@ -343,6 +394,21 @@ impl<S: LeaseStore> LeaderElection<S> {
             Err(_) => TaskOutcome::LeadershipLost(None),
         }
     }
+}
+
+/// The answer of [`LeaderElection::health`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Health {
+    /// Whether the contender is in working order.
+    pub healthy: bool,
+    /// What is wrong, when unhealthy.
+    pub problem: Option<&'static str>,
+    /// The published role.
+    pub role: crate::state::Role,
+    /// While leading: time since the request of the last confirmed acquisition or renewal was
+    /// sent.
+    pub since_renewal: Option<Duration>,
 }
 
 /// What became of a task given to [`LeaderElection::run_task_if_leader`].

@@ -95,6 +95,10 @@ pub enum Error {
     /// The election has not been started, or was stopped.
     #[error("the election is not running")]
     NotRunning,
+    /// The election loop panicked (a bug, most likely in a backend); its term, if any, was
+    /// ended when it did.
+    #[error("the election loop panicked: {0}")]
+    LoopPanicked(String),
     /// Leader work did not finish within the shutdown bound, so the lease was not released
     /// (a successor could otherwise start while the work still runs); it expires on its own.
     #[error(
@@ -139,7 +143,7 @@ impl Error {
             | Self::OutcomeUnknown { operation, .. }
             | Self::Timeout { operation, .. }
             | Self::InvalidData { operation, .. } => Some(*operation),
-            Self::NotRunning | Self::WorkStillRunning(_) => None,
+            Self::NotRunning | Self::LoopPanicked(_) | Self::WorkStillRunning(_) => None,
         }
     }
 
@@ -149,7 +153,7 @@ impl Error {
         match self {
             Self::Backend { retryable, .. } => *retryable,
             Self::OutcomeUnknown { .. } | Self::Timeout { .. } | Self::InvalidData { .. } => true,
-            Self::NotRunning | Self::WorkStillRunning(_) => false,
+            Self::NotRunning | Self::LoopPanicked(_) | Self::WorkStillRunning(_) => false,
         }
     }
 

@@ -15,7 +15,7 @@ mod token;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
-pub use election::{LeaderElection, TaskOutcome};
+pub use election::{Health, LeaderElection, TaskOutcome};
 pub use error::{BoxError, ConfigError, Error, Operation, Result, SharedError};
 pub use event::{ChangeReason, ElectionEvent};
 pub use memory::MemoryLeaseStore;

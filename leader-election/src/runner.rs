@@ -78,6 +78,7 @@ impl<S: LeaseStore> Runner<S> {
     }
 
     pub(crate) async fn run(self) -> Result<()> {
+        let _alive = LoopGuard(Arc::clone(&self.shared));
         let span = tracing::info_span!(
             "leader_election",
             instance_id = %self.shared.options.instance_id,
@@ -491,6 +492,24 @@ impl<S: LeaseStore> Runner<S> {
         let max = options.max_retry_interval.as_secs_f64();
         let base = (options.retry_interval.as_secs_f64() * factor).min(max);
         jittered(Duration::from_secs_f64(base), options.retry_jitter)
+    }
+}
+
+/// Fails closed when the loop ends, however it ends (a panicking backend included): clears the
+/// liveness flag and ends any term still open, so leader work never outlives the loop.
+struct LoopGuard<S>(Arc<Shared<S>>);
+
+impl<S> Drop for LoopGuard<S> {
+    fn drop(&mut self) {
+        self.0.alive.store(false, std::sync::atomic::Ordering::SeqCst);
+        if let Some(term) = lock(&self.0.term).take() {
+            term.end();
+            self.0.state.send_replace(ElectionState {
+                role: Role::Stopped,
+                token: None,
+                leader: None,
+            });
+        }
     }
 }
 

@@ -45,9 +45,7 @@ impl leader_election::LeaseStore for AnyoneRenews {
     ) -> leader_election::Result<bool> {
         self.0.release(r, l).await
     }
-    async fn current_leader(
-        &self,
-    ) -> leader_election::Result<Option<leader_election::LeaderInfo>> {
+    async fn current_leader(&self) -> leader_election::Result<Option<leader_election::LeaderInfo>> {
         self.0.current_leader().await
     }
 }
@@ -69,9 +67,11 @@ impl leader_election::LeaseStore for StuckTokens {
         r: &leader_election::LeaseRequest,
     ) -> leader_election::Result<leader_election::AcquireOutcome> {
         Ok(match self.0.try_acquire(r).await? {
-            leader_election::AcquireOutcome::Acquired(_) => leader_election::AcquireOutcome::Acquired(
-                leader_election::Lease::new(leader_election::FencingToken::new(1)),
-            ),
+            leader_election::AcquireOutcome::Acquired(_) => {
+                leader_election::AcquireOutcome::Acquired(leader_election::Lease::new(
+                    leader_election::FencingToken::new(1),
+                ))
+            }
             held => held,
         })
     }
@@ -82,7 +82,10 @@ impl leader_election::LeaseStore for StuckTokens {
     ) -> leader_election::Result<leader_election::RenewOutcome> {
         let real = self.0.current_leader().await?.and_then(|l| l.token);
         self.0
-            .renew(r, &leader_election::Lease::new(real.unwrap_or(leader_election::FencingToken::new(0))))
+            .renew(
+                r,
+                &leader_election::Lease::new(real.unwrap_or(leader_election::FencingToken::new(0))),
+            )
             .await
     }
     async fn release(
@@ -92,12 +95,13 @@ impl leader_election::LeaseStore for StuckTokens {
     ) -> leader_election::Result<bool> {
         let real = self.0.current_leader().await?.and_then(|l| l.token);
         self.0
-            .release(r, &leader_election::Lease::new(real.unwrap_or(leader_election::FencingToken::new(0))))
+            .release(
+                r,
+                &leader_election::Lease::new(real.unwrap_or(leader_election::FencingToken::new(0))),
+            )
             .await
     }
-    async fn current_leader(
-        &self,
-    ) -> leader_election::Result<Option<leader_election::LeaderInfo>> {
+    async fn current_leader(&self) -> leader_election::Result<Option<leader_election::LeaderInfo>> {
         self.0.current_leader().await
     }
 }

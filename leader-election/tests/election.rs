@@ -634,3 +634,69 @@ async fn a_start_racing_a_stop_ends_with_a_running_leader() {
     assert_eq!(a.state().role, Role::Leader);
     assert_eq!(a.leadership().unwrap().token(), FencingToken::new(2));
 }
+
+/// A store with a bug: renewing panics.
+#[derive(Clone, Default)]
+struct PanicOnRenew(MemoryLeaseStore);
+
+impl LeaseStore for PanicOnRenew {
+    async fn try_acquire(&self, r: &LeaseRequest) -> leader_election::Result<AcquireOutcome> {
+        self.0.try_acquire(r).await
+    }
+    async fn renew(&self, _: &LeaseRequest, _: &Lease) -> leader_election::Result<RenewOutcome> {
+        panic!("backend bug");
+    }
+    async fn release(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<bool> {
+        self.0.release(r, l).await
+    }
+    async fn current_leader(&self) -> leader_election::Result<Option<LeaderInfo>> {
+        self.0.current_leader().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn health_reports_a_dead_loop_and_a_stale_leader() {
+    let a = LeaderElection::new(MemoryLeaseStore::new(), options("a")).unwrap();
+    assert!(a.health().healthy, "stopped on purpose is healthy");
+    a.start().await.unwrap();
+    wait_for_role(&a, Role::Leader).await;
+    let health = a.health();
+    assert!(health.healthy, "{health:?}");
+    assert_eq!(health.since_renewal, Some(Duration::ZERO));
+
+    // A loop that dies (here: a panicking backend) is reported, and fails closed: its term
+    // ends at once, so leader work does not outlive it.
+    let b = LeaderElection::new(PanicOnRenew::default(), options("b")).unwrap();
+    b.start().await.unwrap();
+    wait_for_role(&b, Role::Leader).await;
+    let term = b.leadership().unwrap();
+    tokio::time::sleep(secs(11.0)).await;
+    let health = b.health();
+    assert!(!health.healthy);
+    assert_eq!(health.problem, Some("the election loop ended unexpectedly"));
+    assert!(!term.is_current());
+    assert!(!b.is_leader());
+    assert_eq!(b.state().role, Role::Stopped);
+    let err = b.stop().await.unwrap_err();
+    assert!(matches!(&err, Error::LoopPanicked(m) if m == "backend bug"), "{err:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn health_flags_a_leader_whose_loop_is_stuck_past_its_lease() {
+    let store = FaultyStore::new(MemoryLeaseStore::new());
+    let control = store.control();
+    let mut o = options("a");
+    o.max_retry_attempts = 1000;
+    let a = LeaderElection::new(store, o.clone()).unwrap();
+    a.start().await.unwrap();
+    wait_for_role(&a, Role::Leader).await;
+    control.set_partitioned(true);
+    // Jump past the whole lease without letting the loop run: it cannot have stepped down.
+    tokio::time::advance(o.lease_duration + secs(1.0)).await;
+    let health = a.health();
+    assert!(!health.healthy, "{health:?}");
+    assert_eq!(
+        health.problem,
+        Some("believes it leads but has not renewed within its lease")
+    );
+}
