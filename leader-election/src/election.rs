@@ -271,8 +271,10 @@ impl<S: LeaseStore> LeaderElection<S> {
         let term = lock(&self.shared.term).clone();
         let options = &self.shared.options;
         let since_renewal = term.as_ref().map(|term| {
-            let confirmed_sent =
-                term.deadline() - options.lease_duration.saturating_sub(options.deadline_margin());
+            let confirmed_sent = term.deadline()
+                - options
+                    .lease_duration
+                    .saturating_sub(options.deadline_margin());
             tokio::time::Instant::now().saturating_duration_since(confirmed_sent)
         });
         let problem = if expected && !alive {

@@ -501,7 +501,9 @@ struct LoopGuard<S>(Arc<Shared<S>>);
 
 impl<S> Drop for LoopGuard<S> {
     fn drop(&mut self) {
-        self.0.alive.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.0
+            .alive
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         if let Some(term) = lock(&self.0.term).take() {
             term.end();
             self.0.state.send_replace(ElectionState {

@@ -678,7 +678,10 @@ async fn health_reports_a_dead_loop_and_a_stale_leader() {
     assert!(!b.is_leader());
     assert_eq!(b.state().role, Role::Stopped);
     let err = b.stop().await.unwrap_err();
-    assert!(matches!(&err, Error::LoopPanicked(m) if m == "backend bug"), "{err:?}");
+    assert!(
+        matches!(&err, Error::LoopPanicked(m) if m == "backend bug"),
+        "{err:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
