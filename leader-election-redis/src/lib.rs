@@ -1,1 +1,17 @@
-//! Work in progress.
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod builder;
+mod error;
+mod scripts;
+mod store;
+
+pub use builder::{RedisLeaderElection, RedisLeaderElectionBuilder};
+pub use error::BuildError;
+pub use store::{DEFAULT_KEY, MAX_KEY_LEN, RedisLeaseStore};
+
+/// The fred crate this backend is built on, for building a client to pass to
+/// [`RedisLeaderElectionBuilder::client`] or [`RedisLeaseStore::new`].
+pub use fred;
+/// The core crate, for its options, events and states.
+pub use leader_election;

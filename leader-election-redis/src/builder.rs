@@ -1,0 +1,390 @@
+//! [`RedisLeaderElection::builder`]: an election on Redis in a few lines.
+
+use std::fmt;
+use std::time::Duration;
+
+use fred::clients::Client;
+use fred::interfaces::ClientLike;
+use fred::prelude::{Config, ConnectionConfig, PerformanceConfig};
+use leader_election::{LeaderElection, LeaderElectionOptions};
+
+use crate::error::BuildError;
+use crate::store::{DEFAULT_KEY, RedisLeaseStore, default_reconnect_policy, validate_key};
+
+/// The entry point for an election on Redis: [`RedisLeaderElection::builder`].
+///
+/// It has no values; the election it builds is a
+/// [`LeaderElection<RedisLeaseStore>`](LeaderElection).
+#[derive(Debug)]
+pub enum RedisLeaderElection {}
+
+impl RedisLeaderElection {
+    /// A builder with the default key (`leader-election-lock`) and default options, and no
+    /// connection yet: set [`url`](RedisLeaderElectionBuilder::url) or
+    /// [`client`](RedisLeaderElectionBuilder::client).
+    pub fn builder() -> RedisLeaderElectionBuilder {
+        RedisLeaderElectionBuilder::default()
+    }
+}
+
+enum Connection {
+    Url(String),
+    Client(Client),
+}
+
+/// Configures an election on Redis; made by [`RedisLeaderElection::builder`].
+///
+/// Setters never fail; [`build`](Self::build) checks everything.
+#[must_use]
+pub struct RedisLeaderElectionBuilder {
+    connection: Option<Connection>,
+    key: String,
+    options: LeaderElectionOptions,
+}
+
+impl Default for RedisLeaderElectionBuilder {
+    fn default() -> Self {
+        Self {
+            connection: None,
+            key: DEFAULT_KEY.to_owned(),
+            options: LeaderElectionOptions::default(),
+        }
+    }
+}
+
+impl fmt::Debug for RedisLeaderElectionBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let connection = match &self.connection {
+            None => "none".to_owned(),
+            Some(Connection::Url(url)) => redact_url(url),
+            Some(Connection::Client(client)) => format!("client {}", client.id()),
+        };
+        f.debug_struct("RedisLeaderElectionBuilder")
+            .field("connection", &connection)
+            .field("key", &self.key)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+macro_rules! option_setters {
+    ($($(#[$doc:meta])* $field:ident: $ty:ty;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $field(mut self, $field: $ty) -> Self {
+                self.options.$field = $field;
+                self
+            }
+        )*
+    };
+}
+
+impl RedisLeaderElectionBuilder {
+    /// Connects with a Redis URL: `redis://[[user]:password@]host[:port][/db]`, `rediss://`
+    /// for TLS (feature `tls`, on by default), `redis-cluster://host:port?node=host:port` for a
+    /// cluster, `redis-sentinel://host:port?sentinelServiceName=name` for Sentinel. Replaces a
+    /// client set before. The password never appears in `Debug` output, errors or logs.
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.connection = Some(Connection::Url(url.into()));
+        self
+    }
+
+    /// Uses a fred client configured by the caller (Sentinel, Cluster, custom TLS, ...).
+    /// Replaces a URL set before. The caller keeps the configuration: give it a reconnect
+    /// policy. See [`RedisLeaseStore::new`].
+    pub fn client(mut self, client: Client) -> Self {
+        self.connection = Some(Connection::Client(client));
+        self
+    }
+
+    /// The election's name: contenders with the same key on the same Redis compete for one
+    /// lease. Default: `leader-election-lock`.
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = key.into();
+        self
+    }
+
+    /// Replaces every election option at once; the setters below change one each.
+    pub fn options(mut self, options: LeaderElectionOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The identity of this contender. Default: host name, process id and a random suffix.
+    pub fn instance_id(mut self, instance_id: impl Into<String>) -> Self {
+        self.options.instance_id = instance_id.into();
+        self
+    }
+
+    option_setters! {
+        /// How long the lease lasts without renewal. Default: 30 s.
+        lease_duration: Duration;
+        /// How often the leader renews. Default: 10 s.
+        renew_interval: Duration;
+        /// The first delay after an error. Default: 5 s.
+        retry_interval: Duration;
+        /// The longest delay after repeated errors. Default: 40 s.
+        max_retry_interval: Duration;
+        /// How much the retry delay grows per error, 1.0–3.0. Default: 2.0.
+        retry_backoff_factor: f64;
+        /// The relative random spread of retry delays, 0.0–0.5. Default: 0.1.
+        retry_jitter: f64;
+        /// Failed renewals in a row after which the leader steps down. Default: 3.
+        max_retry_attempts: u32;
+        /// Whether `stop()` releases the lease for an immediate handover. Default: true.
+        enable_graceful_shutdown: bool;
+        /// The longest a Redis command may take; also fred's command and connection timeout.
+        /// Default: 2 s.
+        operation_timeout: Duration;
+        /// The assumed clock-rate error between this machine and Redis, 0.0–0.5.
+        /// Default: 0.01.
+        clock_drift_rate: f64;
+        /// A fixed part of the leader's safety margin. Default: 100 ms.
+        deadline_slack: Duration;
+        /// How long `stop()` waits for leader work before releasing. Default: 5 s.
+        shutdown_timeout: Duration;
+    }
+
+    /// Builds the election. Needs no Redis: the connection is made by
+    /// [`LeaderElection::start`] and retried (with error events) while Redis is down.
+    ///
+    /// A client made from a URL is configured for leader election: every command times out
+    /// after `operation_timeout` (a timeout is an unknown outcome, never a failure), a
+    /// connection attempt too, the client reconnects forever with a short exponential backoff,
+    /// a connection silent for `operation_timeout` is replaced, and `TCP_NODELAY` is set.
+    ///
+    /// # Errors
+    /// - [`BuildError::MissingConnection`]: neither `url` nor `client` was set;
+    /// - [`BuildError::InvalidUrl`]: the URL does not parse as a Redis URL;
+    /// - [`BuildError::TlsNotEnabled`]: a `rediss://` URL without the `tls` feature;
+    /// - [`BuildError::InvalidKey`]: the key is empty or blank, longer than 512 bytes, or
+    ///   contains control characters, `{` or `}`;
+    /// - [`BuildError::InvalidOptions`]: the options fail [`LeaderElectionOptions::validate`].
+    pub fn build(self) -> Result<LeaderElection<RedisLeaseStore>, BuildError> {
+        self.options.validate()?;
+        validate_key(&self.key)?;
+        let timeout = self.options.operation_timeout;
+        let store = match self.connection {
+            None => return Err(BuildError::MissingConnection),
+            Some(Connection::Client(client)) => RedisLeaseStore::new(client, &self.key)?,
+            Some(Connection::Url(url)) => {
+                let client = client_for(&url, timeout)?;
+                RedisLeaseStore::with_ownership(client, &self.key, true)?
+            }
+        };
+        let store = store.with_operation_timeout(timeout);
+        Ok(LeaderElection::new(store, self.options)?)
+    }
+}
+
+/// A fred client for `url`, configured for leader election.
+fn client_for(url: &str, timeout: Duration) -> Result<Client, BuildError> {
+    let invalid = |reason: String| BuildError::InvalidUrl {
+        url: redact_url(url),
+        reason,
+    };
+    let parsed = url::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
+    let scheme = parsed.scheme();
+    let known = [
+        "redis",
+        "rediss",
+        "redis-cluster",
+        "rediss-cluster",
+        "redis-sentinel",
+        "rediss-sentinel",
+        "valkey",
+        "valkeys",
+        "valkey-cluster",
+        "valkeys-cluster",
+        "valkey-sentinel",
+        "valkeys-sentinel",
+    ];
+    if !known.contains(&scheme) {
+        return Err(invalid(format!(
+            "unsupported scheme `{scheme}`, expected redis://, rediss://, redis-cluster:// or redis-sentinel://"
+        )));
+    }
+    let tls = scheme.starts_with("rediss") || scheme.starts_with("valkeys");
+    if tls && !cfg!(feature = "tls") {
+        return Err(BuildError::TlsNotEnabled {
+            url: redact_url(url),
+        });
+    }
+    let mut config = Config::from_url(url).map_err(|e| invalid(e.details().to_owned()))?;
+    config.fail_fast = true;
+    let performance = PerformanceConfig {
+        default_command_timeout: timeout,
+        ..PerformanceConfig::default()
+    };
+    let mut connection = ConnectionConfig {
+        connection_timeout: timeout,
+        internal_command_timeout: timeout,
+        max_command_attempts: 1,
+        ..ConnectionConfig::default()
+    };
+    connection.tcp.nodelay = Some(true);
+    connection.unresponsive.max_timeout = Some(timeout);
+    connection.unresponsive.interval = (timeout / 4).max(Duration::from_millis(10));
+    Ok(Client::new(
+        config,
+        Some(performance),
+        Some(connection),
+        Some(default_reconnect_policy()),
+    ))
+}
+
+/// `url` with its password (and any `...password=` query value) replaced by `***`; a URL
+/// that does not parse is not shown at all, since it may still hold a secret.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return "<unparsable URL>".to_owned();
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
+    }
+    let secret = |name: &str| {
+        let name = name.to_ascii_lowercase();
+        name.contains("password") || name.contains("secret") || name.contains("token")
+    };
+    if parsed.query_pairs().any(|(name, _)| secret(&name)) {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if secret(&name) {
+                    "***".to_owned()
+                } else {
+                    value.into_owned()
+                };
+                (name.into_owned(), value)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        let url = redact_url("redis://user:hunter2@example.com:6380/1");
+        assert_eq!(url, "redis://user:***@example.com:6380/1");
+        let url = redact_url(
+            "redis-sentinel://:hunter2@h:26379?sentinelServiceName=m&sentinelPassword=hunter3",
+        );
+        assert!(!url.contains("hunter"), "{url}");
+        assert!(url.contains("sentinelServiceName=m"), "{url}");
+        assert_eq!(redact_url("not a url hunter2"), "<unparsable URL>");
+    }
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let builder = RedisLeaderElection::builder().url("redis://:hunter2@localhost:6379");
+        let debug = format!("{builder:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        let election = builder.build().expect("build");
+        let debug = format!("{:?}", election.store());
+        assert!(!debug.contains("hunter2"), "{debug}");
+    }
+
+    #[test]
+    fn build_checks_connection_url_key_and_options() {
+        assert_eq!(
+            RedisLeaderElection::builder().build().unwrap_err(),
+            BuildError::MissingConnection
+        );
+        let err = RedisLeaderElection::builder()
+            .url("http://:hunter2@localhost")
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, BuildError::InvalidUrl { .. }), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let err = RedisLeaderElection::builder()
+            .url("redis://:hunter2@[::1")
+            .build()
+            .unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        for key in ["", " ", "a{b", "a}", "a\nb"] {
+            let err = RedisLeaderElection::builder()
+                .url("redis://localhost")
+                .key(key)
+                .build()
+                .unwrap_err();
+            assert!(matches!(err, BuildError::InvalidKey { .. }), "{key:?}: {err}");
+        }
+        let err = RedisLeaderElection::builder()
+            .url("redis://localhost")
+            .key("x".repeat(513))
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, BuildError::InvalidKey { .. }));
+        let err = RedisLeaderElection::builder()
+            .url("redis://localhost")
+            .renew_interval(Duration::from_secs(60))
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(&err, BuildError::InvalidOptions(e) if e.field == "renew_interval"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_option_has_a_setter() {
+        let election = RedisLeaderElection::builder()
+            .url("redis://127.0.0.1:1")
+            .key("jobs")
+            .instance_id("node-1")
+            .lease_duration(Duration::from_secs(10))
+            .renew_interval(Duration::from_secs(3))
+            .retry_interval(Duration::from_secs(1))
+            .max_retry_interval(Duration::from_secs(8))
+            .retry_backoff_factor(1.5)
+            .retry_jitter(0.2)
+            .max_retry_attempts(4)
+            .enable_graceful_shutdown(false)
+            .operation_timeout(Duration::from_millis(500))
+            .clock_drift_rate(0.02)
+            .deadline_slack(Duration::from_millis(50))
+            .shutdown_timeout(Duration::from_secs(1))
+            .build()
+            .expect("valid");
+        let o = election.options();
+        assert_eq!(o.instance_id, "node-1");
+        assert_eq!(o.lease_duration, Duration::from_secs(10));
+        assert_eq!(o.renew_interval, Duration::from_secs(3));
+        assert_eq!(o.retry_interval, Duration::from_secs(1));
+        assert_eq!(o.max_retry_interval, Duration::from_secs(8));
+        assert_eq!(o.retry_backoff_factor, 1.5);
+        assert_eq!(o.retry_jitter, 0.2);
+        assert_eq!(o.max_retry_attempts, 4);
+        assert!(!o.enable_graceful_shutdown);
+        assert_eq!(o.operation_timeout, Duration::from_millis(500));
+        assert_eq!(o.clock_drift_rate, 0.02);
+        assert_eq!(o.deadline_slack, Duration::from_millis(50));
+        assert_eq!(o.shutdown_timeout, Duration::from_secs(1));
+        assert_eq!(election.store().key(), "jobs");
+        assert_eq!(election.store().lease_key(), "{jobs}:lease");
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn tls_urls_build() {
+        RedisLeaderElection::builder()
+            .url("rediss://localhost:6380")
+            .build()
+            .expect("rediss with the tls feature");
+    }
+
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn tls_urls_need_the_feature() {
+        let err = RedisLeaderElection::builder()
+            .url("rediss://localhost:6380")
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, BuildError::TlsNotEnabled { .. }));
+    }
+}

@@ -1,0 +1,531 @@
+//! [`RedisLeaseStore`]: the [`LeaseStore`] kept in Redis.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use fred::clients::{Client, SubscriberClient};
+use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
+use fred::prelude::{ClientState, Options, ReconnectPolicy};
+use fred::types::{ClusterHash, CustomCommand, Value};
+use leader_election::{
+    AcquireOutcome, Error, LeaderInfo, Lease, LeaseRequest, LeaseStore, Operation,
+    ReleaseNotifier, ReleaseReceiver, RenewOutcome, Result,
+};
+use tokio::task::JoinHandle;
+
+use crate::error::{BuildError, is_noscript, map_fred};
+use crate::scripts::{self, Script};
+
+/// The default election key.
+pub const DEFAULT_KEY: &str = "leader-election-lock";
+
+/// The longest election key accepted, in bytes.
+pub const MAX_KEY_LEN: usize = 512;
+
+/// The command timeout a store uses until told otherwise.
+const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The Redis keys and channel of one election, all sharing the hash tag `{key}`, so that every
+/// script touches a single slot of a cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Keys {
+    pub(crate) name: String,
+    pub(crate) lease: String,
+    pub(crate) counter: String,
+    pub(crate) channel: String,
+    slot: u16,
+}
+
+impl Keys {
+    pub(crate) fn new(name: &str) -> std::result::Result<Self, BuildError> {
+        validate_key(name)?;
+        let lease = format!("{{{name}}}:lease");
+        Ok(Self {
+            name: name.to_owned(),
+            slot: fred::util::redis_keyslot(lease.as_bytes()),
+            lease,
+            counter: format!("{{{name}}}:token"),
+            channel: format!("{{{name}}}:released"),
+        })
+    }
+}
+
+/// Checks an election key: not empty or blank, at most [`MAX_KEY_LEN`] bytes, no control
+/// characters, and no braces (they would change the hash tag `{key}`).
+pub(crate) fn validate_key(key: &str) -> std::result::Result<(), BuildError> {
+    let reason = if key.trim().is_empty() {
+        Some("must not be empty".to_owned())
+    } else if key.len() > MAX_KEY_LEN {
+        Some(format!(
+            "must be at most {MAX_KEY_LEN} bytes, got {}",
+            key.len()
+        ))
+    } else if key.chars().any(char::is_control) {
+        Some("must not contain control characters".to_owned())
+    } else if key.contains(['{', '}']) {
+        Some("must not contain `{` or `}`: the key is wrapped in a hash tag".to_owned())
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(BuildError::InvalidKey {
+            key: key.to_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The reconnect policy used whenever a client has none: retry forever, quickly at first.
+pub(crate) fn default_reconnect_policy() -> ReconnectPolicy {
+    let mut policy = ReconnectPolicy::new_exponential(0, 50, 2_000, 2);
+    policy.set_jitter(50);
+    policy
+}
+
+/// A [`LeaseStore`] kept in Redis through a [fred](fred) client.
+///
+/// One election uses three names, all inside the hash tag `{key}` so that a Redis Cluster keeps
+/// them in one slot:
+/// - `{key}:lease`: the lease, a string holding the owner and its token, expiring by `PX`;
+/// - `{key}:token`: the last fencing token minted (no expiry);
+/// - `{key}:released`: the pub/sub channel on which releases are announced.
+///
+/// Every operation is one Lua script, loaded once per server and called by its SHA1
+/// (`EVALSHA`), reloaded when the server answers `NOSCRIPT` (after a restart or a failover).
+/// Fencing tokens are minted as `max(last token + 1, server time in µs)`, so they keep
+/// increasing even after a restart that lost every key, as long as the server's clock does not
+/// step back by more than the restart took.
+///
+/// Cheap to clone: clones share the client, the scripts and the subscription.
+#[derive(Clone)]
+pub struct RedisLeaseStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client,
+    /// Whether this store created the client (and so closes it when dropped).
+    owns_client: bool,
+    keys: Keys,
+    /// The per-command timeout, in milliseconds.
+    timeout_ms: AtomicU64,
+    /// The SHA1 of each script once loaded, by [`Script::index`].
+    shas: Mutex<[Option<String>; 4]>,
+    notifier: Arc<ReleaseNotifier>,
+    subscription: tokio::sync::Mutex<Option<Subscription>>,
+    connecting: tokio::sync::Mutex<()>,
+}
+
+struct Subscription {
+    client: SubscriberClient,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl fmt::Debug for RedisLeaseStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the client's config: it holds the password.
+        f.debug_struct("RedisLeaseStore")
+            .field("key", &self.inner.keys.name)
+            .field("client_id", &self.inner.client.id())
+            .field("state", &self.inner.client.state())
+            .field(
+                "operation_timeout",
+                &Duration::from_millis(self.inner.timeout_ms.load(Ordering::Relaxed)),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisLeaseStore {
+    /// A store for the election named `key` on `client`, which the caller may share with other
+    /// code. If the client is not connected when the store is, the store connects it.
+    ///
+    /// Configure the client for leader election: a reconnect policy (without one, fred gives up
+    /// after the first connection loss) and a `default_command_timeout` or this store's
+    /// [`with_operation_timeout`](Self::with_operation_timeout), so a lost reply surfaces as an
+    /// unknown outcome quickly. The builder,
+    /// [`RedisLeaderElection::builder`](crate::RedisLeaderElection::builder), does all of that.
+    ///
+    /// # Errors
+    /// [`BuildError::InvalidKey`] when `key` is empty or blank, longer than 512 bytes, or
+    /// contains control characters, `{` or `}`.
+    pub fn new(client: Client, key: impl Into<String>) -> std::result::Result<Self, BuildError> {
+        Self::with_ownership(client, &key.into(), false)
+    }
+
+    pub(crate) fn with_ownership(
+        client: Client,
+        key: &str,
+        owns_client: bool,
+    ) -> std::result::Result<Self, BuildError> {
+        let keys = Keys::new(key)?;
+        if !client.has_reconnect_policy() {
+            tracing::warn!(
+                key,
+                "the Redis client has no reconnect policy: it will not reconnect after losing its connection"
+            );
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                owns_client,
+                keys,
+                timeout_ms: AtomicU64::new(DEFAULT_OPERATION_TIMEOUT.as_millis() as u64),
+                shas: Mutex::new([None, None, None, None]),
+                notifier: Arc::new(ReleaseNotifier::new()),
+                subscription: tokio::sync::Mutex::new(None),
+                connecting: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+
+    /// The same store with every Redis command bounded by `timeout` (default 2 s; the builder
+    /// uses `operation_timeout`). A command that times out has an unknown outcome. Applies to
+    /// every clone of this store.
+    #[must_use]
+    pub fn with_operation_timeout(self, timeout: Duration) -> Self {
+        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.inner.timeout_ms.store(ms, Ordering::Relaxed);
+        self
+    }
+
+    /// The per-command options: the timeout, and no second write of a command whose connection
+    /// broke (its outcome is unknown; the core re-checks ownership itself).
+    fn command_options(&self) -> Options {
+        Options {
+            timeout: Some(Duration::from_millis(
+                self.inner.timeout_ms.load(Ordering::Relaxed),
+            )),
+            max_attempts: Some(1),
+            ..Options::default()
+        }
+    }
+
+    /// The election key, as given.
+    #[must_use]
+    pub fn key(&self) -> &str {
+        &self.inner.keys.name
+    }
+
+    /// The Redis key holding the lease: `{key}:lease`.
+    #[must_use]
+    pub fn lease_key(&self) -> &str {
+        &self.inner.keys.lease
+    }
+
+    /// The Redis key holding the last fencing token: `{key}:token`.
+    #[must_use]
+    pub fn token_key(&self) -> &str {
+        &self.inner.keys.counter
+    }
+
+    /// The pub/sub channel on which releases are announced: `{key}:released`.
+    #[must_use]
+    pub fn release_channel(&self) -> &str {
+        &self.inner.keys.channel
+    }
+
+    /// The fred client this store sends its commands through.
+    #[must_use]
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    async fn ensure_connected(&self) -> Result<()> {
+        let client = &self.inner.client;
+        match client.state() {
+            ClientState::Connected => Ok(()),
+            // Never connected, or gave up: start the connection task (again).
+            ClientState::Disconnected => client
+                .init()
+                .await
+                .map(drop)
+                .map_err(|e| map_fred(Operation::Connect, e)),
+            // The connection task is (re)connecting already: wait for its next attempt.
+            ClientState::Connecting | ClientState::Disconnecting => client
+                .wait_for_connect()
+                .await
+                .map_err(|e| map_fred(Operation::Connect, e)),
+        }
+    }
+
+    async fn ensure_subscribed(&self) -> Result<()> {
+        let mut subscription = self.inner.subscription.lock().await;
+        if subscription.is_some() {
+            return Ok(());
+        }
+        let client = &self.inner.client;
+        let subscriber = SubscriberClient::new(
+            client.client_config(),
+            Some(client.perf_config()),
+            Some(client.connection_config().clone()),
+            Some(
+                client
+                    .client_reconnect_policy()
+                    .unwrap_or_else(default_reconnect_policy),
+            ),
+        );
+        let mut messages = subscriber.message_rx();
+        let mut reconnects = subscriber.reconnect_rx();
+        let connection = subscriber
+            .init()
+            .await
+            .map_err(|e| map_fred(Operation::Connect, e))?;
+        let resubscriber = subscriber.manage_subscriptions();
+        if let Err(err) = subscriber
+            .subscribe(self.inner.keys.channel.clone())
+            .await
+        {
+            resubscriber.abort();
+            connection.abort();
+            let _ = subscriber.quit().await;
+            return Err(map_fred(Operation::Connect, err));
+        }
+        let channel = self.inner.keys.channel.clone();
+        let notifier = Arc::clone(&self.inner.notifier);
+        let listener = tokio::spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                tokio::select! {
+                    message = messages.recv() => match message {
+                        Ok(message) if *message.channel == *channel => notifier.notify(),
+                        Ok(_) => {}
+                        // Missed messages may have been releases: wake the followers anyway.
+                        Err(RecvError::Lagged(_)) => notifier.notify(),
+                        Err(RecvError::Closed) => break,
+                    },
+                    reconnect = reconnects.recv() => match reconnect {
+                        // A release may have been announced while the subscription was down.
+                        Ok(_) | Err(RecvError::Lagged(_)) => notifier.notify(),
+                        Err(RecvError::Closed) => break,
+                    },
+                }
+            }
+        });
+        let connection = tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        *subscription = Some(Subscription {
+            client: subscriber,
+            tasks: vec![listener, resubscriber, connection],
+        });
+        Ok(())
+    }
+
+    async fn load(&self, script: Script) -> Result<String> {
+        let command = CustomCommand::new_static(
+            "SCRIPT",
+            ClusterHash::Custom(self.inner.keys.slot),
+            false,
+        );
+        let sha: Value = self
+            .inner
+            .client
+            .with_options(&self.command_options())
+            .custom(command, vec![Value::from("LOAD"), script.source().into()])
+            .await
+            .map_err(|e| map_fred(Operation::Connect, e))?;
+        let sha = sha.as_string().ok_or_else(|| {
+            Error::invalid_data(Operation::Connect, "SCRIPT LOAD answered no SHA1")
+        })?;
+        self.shas()[script.index()] = Some(sha.clone());
+        Ok(sha)
+    }
+
+    fn shas(&self) -> std::sync::MutexGuard<'_, [Option<String>; 4]> {
+        // Each slot is replaced in one assignment, so a poisoned lock still holds valid data.
+        self.inner
+            .shas
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `script` by SHA1, loading it first if needed and again once on `NOSCRIPT`.
+    async fn run(&self, script: Script, keys: &[&str], args: Vec<Value>) -> Result<Value> {
+        let operation = script.operation();
+        let cached = self.shas()[script.index()].clone();
+        let sha = match cached {
+            Some(sha) => sha,
+            None => self.load(script).await.map_err(|e| retag(e, operation))?,
+        };
+        match self.evalsha(&sha, keys, args.clone()).await {
+            Err(err) if is_noscript(&err) => {
+                // Not run at all: the server lost its script cache (restart, failover, SCRIPT
+                // FLUSH). Load it and try once more.
+                tracing::debug!(script = ?script, "NOSCRIPT: reloading the script");
+                let sha = self.load(script).await.map_err(|e| retag(e, operation))?;
+                self.evalsha(&sha, keys, args)
+                    .await
+                    .map_err(|e| map_fred(operation, e))
+            }
+            result => result.map_err(|e| map_fred(operation, e)),
+        }
+    }
+
+    async fn evalsha(
+        &self,
+        sha: &str,
+        keys: &[&str],
+        args: Vec<Value>,
+    ) -> std::result::Result<Value, fred::error::Error> {
+        let command =
+            CustomCommand::new_static("EVALSHA", ClusterHash::Custom(self.inner.keys.slot), false);
+        let mut all = Vec::with_capacity(2 + keys.len() + args.len());
+        all.push(Value::from(sha));
+        all.push(Value::Integer(keys.len() as i64));
+        all.extend(keys.iter().map(|k| Value::from(*k)));
+        all.extend(args);
+        self.inner
+            .client
+            .with_options(&self.command_options())
+            .custom(command, all)
+            .await
+    }
+}
+
+/// Errors met while loading a script on behalf of `operation` are reported as that operation's.
+fn retag(err: Error, operation: Operation) -> Error {
+    match err {
+        Error::Backend {
+            retryable, source, ..
+        } => Error::backend(operation, retryable, SharedSource(source)),
+        Error::InvalidData { message, .. } => Error::invalid_data(operation, message),
+        other => other,
+    }
+}
+
+/// Keeps an already shared error as the source of a new one.
+#[derive(Debug)]
+struct SharedSource(leader_election::SharedError);
+
+impl fmt::Display for SharedSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for SharedSource {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+fn ttl_ms(ttl: Duration) -> Value {
+    let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
+    Value::Integer(ms)
+}
+
+impl LeaseStore for RedisLeaseStore {
+    async fn connect(&self) -> Result<()> {
+        let _serial = self.inner.connecting.lock().await;
+        self.ensure_connected().await?;
+        let missing: Vec<Script> = {
+            let shas = self.shas();
+            Script::ALL
+                .into_iter()
+                .filter(|s| shas[s.index()].is_none())
+                .collect()
+        };
+        for script in missing {
+            self.load(script).await?;
+        }
+        self.ensure_subscribed().await
+    }
+
+    async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
+        let keys = &self.inner.keys;
+        let reply = self
+            .run(
+                Script::Acquire,
+                &[&keys.lease, &keys.counter],
+                vec![
+                    Value::from(request.instance_id.as_str()),
+                    Value::from(request.lease_id.as_str()),
+                    ttl_ms(request.ttl),
+                ],
+            )
+            .await?;
+        scripts::acquire_reply(reply)
+    }
+
+    async fn renew(&self, request: &LeaseRequest, lease: &Lease) -> Result<RenewOutcome> {
+        let reply = self
+            .run(
+                Script::Renew,
+                &[&self.inner.keys.lease],
+                vec![
+                    Value::from(request.instance_id.as_str()),
+                    Value::from(request.lease_id.as_str()),
+                    Value::from(lease.token.to_string()),
+                    ttl_ms(request.ttl),
+                ],
+            )
+            .await?;
+        Ok(if scripts::flag_reply(Operation::Renew, &reply)? {
+            RenewOutcome::Renewed
+        } else {
+            RenewOutcome::Lost
+        })
+    }
+
+    async fn release(&self, request: &LeaseRequest, lease: &Lease) -> Result<bool> {
+        let keys = &self.inner.keys;
+        let reply = self
+            .run(
+                Script::Release,
+                &[&keys.lease],
+                vec![
+                    Value::from(request.instance_id.as_str()),
+                    Value::from(request.lease_id.as_str()),
+                    Value::from(lease.token.to_string()),
+                    Value::from(keys.channel.as_str()),
+                ],
+            )
+            .await?;
+        scripts::flag_reply(Operation::Release, &reply)
+    }
+
+    async fn current_leader(&self) -> Result<Option<LeaderInfo>> {
+        let reply = self
+            .run(Script::Current, &[&self.inner.keys.lease], Vec::new())
+            .await?;
+        scripts::current_reply(reply)
+    }
+
+    fn release_notifications(&self) -> Option<ReleaseReceiver> {
+        Some(self.inner.notifier.subscribe())
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let subscription = self
+            .subscription
+            .get_mut()
+            .take()
+            .map(|s| (s.client, s.tasks));
+        let client = self.owns_client.then(|| self.client.clone());
+        if subscription.is_none() && client.is_none() {
+            return;
+        }
+        // Closing needs the runtime; without one (dropped after shutdown) the connections close
+        // with the process.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            if let Some((subscriber, tasks)) = subscription {
+                let _ = subscriber.quit().await;
+                for task in tasks {
+                    task.abort();
+                }
+            }
+            if let Some(client) = client {
+                let _ = client.quit().await;
+            }
+        });
+    }
+}
