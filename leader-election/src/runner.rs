@@ -81,6 +81,7 @@ impl<S: LeaseStore> Runner<S> {
         let _alive = LoopGuard(Arc::clone(&self.shared));
         let span = tracing::info_span!(
             "leader_election",
+            election = %self.shared.store.election_name(),
             instance_id = %self.shared.options.instance_id,
         );
         self.follow().instrument(span).await

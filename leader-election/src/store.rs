@@ -129,6 +129,12 @@ pub enum RenewOutcome {
 /// The conformance suite in [`testing`](crate::testing) (feature `testing`) checks all of this;
 /// every backend runs it.
 pub trait LeaseStore: Send + Sync + 'static {
+    /// The name of the election this store serves (a key, a blob path), for logs and
+    /// metrics. Default: `"leader-election"`.
+    fn election_name(&self) -> &str {
+        "leader-election"
+    }
+
     /// Prepares the store: connects, loads scripts, subscribes to notifications. Called before
     /// the first operation of every run of the election loop and again after it fails; must be
     /// cheap when the store is already prepared. Default: nothing to do.

@@ -132,6 +132,10 @@ impl<S: LeaseStore> FaultyStore<S> {
 }
 
 impl<S: LeaseStore> LeaseStore for FaultyStore<S> {
+    fn election_name(&self) -> &str {
+        self.inner.election_name()
+    }
+
     async fn connect(&self) -> Result<()> {
         self.call(Operation::Connect, self.inner.connect()).await
     }
