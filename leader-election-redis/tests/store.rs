@@ -1,0 +1,238 @@
+//! The store's own behaviour against a real redis-server: scripts, garbage, notifications,
+//! connecting while Redis is down.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use leader_election::{
+    AcquireOutcome, ElectionEvent, Error, LeaseRequest, LeaseStore, Operation, RenewOutcome,
+};
+use leader_election_redis::RedisLeaderElection;
+use support::{RedisServer, command, eventually, fast_options, store, unique_key};
+
+fn acquired(outcome: AcquireOutcome) -> leader_election::Lease {
+    match outcome {
+        AcquireOutcome::Acquired(lease) => lease,
+        other => panic!("expected an acquisition, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_share_one_hash_tag_and_tokens_come_from_server_time() {
+    let server = RedisServer::start().await;
+    let key = unique_key("layout");
+    let store = store(&server.url(), &key).await;
+    store.connect().await.unwrap();
+    store.connect().await.expect("connect is idempotent");
+    assert_eq!(store.lease_key(), format!("{{{key}}}:lease"));
+    assert_eq!(store.token_key(), format!("{{{key}}}:token"));
+    assert_eq!(store.release_channel(), format!("{{{key}}}:released"));
+
+    let request = LeaseRequest::new("a", Duration::from_secs(5));
+    let lease = acquired(store.try_acquire(&request).await.unwrap());
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64;
+    // Minted from the server's clock (the same machine's here), in microseconds.
+    assert!(lease.token.get() > micros - 10_000_000, "{}", lease.token);
+    assert!(lease.token.get() <= micros + 10_000_000, "{}", lease.token);
+    let client = server.client().await;
+    let stored = command(&client, &["GET", store.token_key()]).await;
+    assert_eq!(stored.as_string(), Some(lease.token.to_string()));
+    let pttl = command(&client, &["PTTL", store.lease_key()]).await;
+    let pttl = pttl.as_i64().unwrap();
+    assert!(pttl > 4000 && pttl <= 5000, "{pttl}");
+
+    // A follower learns the remaining time, for sleeping until the lease can expire.
+    let other = LeaseRequest::new("b", Duration::from_secs(5));
+    match store.try_acquire(&other).await.unwrap() {
+        AcquireOutcome::Held { leader, expires_in } => {
+            assert_eq!(leader.unwrap().instance_id, "a");
+            let expires_in = expires_in.expect("PTTL");
+            assert!(expires_in > Duration::from_secs(4), "{expires_in:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_are_reloaded_after_noscript() {
+    let server = RedisServer::start().await;
+    let store = store(&server.url(), &unique_key("noscript")).await;
+    store.connect().await.unwrap();
+    let request = LeaseRequest::new("a", Duration::from_secs(5));
+    let lease = acquired(store.try_acquire(&request).await.unwrap());
+    let client = server.client().await;
+    command(&client, &["SCRIPT", "FLUSH"]).await;
+    assert_eq!(
+        store.renew(&request, &lease).await.unwrap(),
+        RenewOutcome::Renewed
+    );
+    command(&client, &["SCRIPT", "FLUSH"]).await;
+    let again = acquired(store.try_acquire(&request).await.unwrap());
+    assert_eq!(again.token, lease.token);
+    command(&client, &["SCRIPT", "FLUSH"]).await;
+    assert!(store.release(&request, &lease).await.unwrap());
+    command(&client, &["SCRIPT", "FLUSH"]).await;
+    assert_eq!(store.current_leader().await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_in_the_lease_key_is_reported_never_trusted() {
+    let server = RedisServer::start().await;
+    let client = server.client().await;
+    let garbage: &[&[&str]] = &[
+        &["SET", "{K}:lease", "not json at all"],
+        &["SET", "{K}:lease", "42"],
+        &["SET", "{K}:lease", "[1,2,3]"],
+        &["SET", "{K}:lease", r#"{"instance":"a","lease":"b"}"#],
+        &["SET", "{K}:lease", r#"{"instance":"a","lease":"b","token":"-1"}"#],
+        &["SET", "{K}:lease", r#"{"instance":"a","lease":"b","token":7}"#],
+        &["SET", "{K}:lease", "\u{0}\u{1}\u{ff}"],
+        &["HSET", "{K}:lease", "instance", "a"],
+        &["LPUSH", "{K}:lease", "a"],
+        &["SADD", "{K}:lease", "a"],
+    ];
+    for (n, write) in garbage.iter().enumerate() {
+        let key = format!("garbage-{n}");
+        let write: Vec<String> = write
+            .iter()
+            .map(|a| a.replace("{K}", &format!("{{{key}}}")))
+            .collect();
+        let write: Vec<&str> = write.iter().map(String::as_str).collect();
+        command(&client, &write).await;
+        let store = store(&server.url(), &key).await;
+        let request = LeaseRequest::new("a", Duration::from_secs(5)).with_lease_id("b");
+        let err = store.try_acquire(&request).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidData {
+                    operation: Operation::Acquire,
+                    ..
+                }
+            ),
+            "{write:?}: {err}"
+        );
+        let lease = leader_election::Lease::new(7.into());
+        assert_eq!(
+            store.renew(&request, &lease).await.unwrap(),
+            RenewOutcome::Lost,
+            "{write:?}"
+        );
+        assert!(!store.release(&request, &lease).await.unwrap(), "{write:?}");
+        let err = store.current_leader().await.unwrap_err();
+        assert!(matches!(err, Error::InvalidData { .. }), "{write:?}: {err}");
+        // The garbage is left for the operator, never overwritten.
+        let kind = command(&client, &["TYPE", store.lease_key()]).await;
+        assert_ne!(kind.as_string().as_deref(), Some("none"), "{write:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_in_the_token_counter_blocks_minting() {
+    let server = RedisServer::start().await;
+    let client = server.client().await;
+    for (n, value) in ["abc", "-5", "1.5", "99999999999999999999"].iter().enumerate() {
+        let store = store(&server.url(), &format!("counter-{n}")).await;
+        command(&client, &["SET", store.token_key(), value]).await;
+        let request = LeaseRequest::new("a", Duration::from_secs(5));
+        let err = store.try_acquire(&request).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidData { .. }), "{value}: {err}");
+        assert_eq!(store.current_leader().await.unwrap(), None);
+    }
+    // A counter above the clock (but within range) is honoured: tokens never go back.
+    let store = store(&server.url(), "counter-high").await;
+    command(&client, &["SET", store.token_key(), "8000000000000000"]).await;
+    let lease = acquired(
+        store
+            .try_acquire(&LeaseRequest::new("a", Duration::from_secs(5)))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(lease.token.get(), 8_000_000_000_000_001);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_wakes_followers_on_other_clients() {
+    let server = RedisServer::start().await;
+    let key = unique_key("wake");
+    let leader = store(&server.url(), &key).await;
+    let follower = store(&server.url(), &key).await;
+    leader.connect().await.unwrap();
+    follower.connect().await.unwrap();
+    let mut releases = follower.release_notifications().expect("notifications");
+    let request = LeaseRequest::new("a", Duration::from_secs(5));
+    let lease = acquired(leader.try_acquire(&request).await.unwrap());
+    releases.mark_seen();
+    let started = Instant::now();
+    assert!(leader.release(&request, &lease).await.unwrap());
+    tokio::time::timeout(Duration::from_secs(1), releases.released())
+        .await
+        .expect("the follower's subscription saw the release");
+    assert!(started.elapsed() < Duration::from_millis(500));
+    // A release by a non-owner announces nothing.
+    releases.mark_seen();
+    assert!(!leader.release(&request, &lease).await.unwrap());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), releases.released())
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn build_needs_no_redis_and_start_retries_until_it_is_up() {
+    let server = RedisServer::start().await;
+    server.stop().await;
+    let election = RedisLeaderElection::builder()
+        .url(server.url())
+        .key(unique_key("down"))
+        .options(fast_options("a"))
+        .build()
+        .expect("build without Redis");
+    let mut events = election.subscribe();
+    election.start().await.expect("start");
+    let error = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            if let Ok(ElectionEvent::Error(err)) = events.recv().await {
+                break err;
+            }
+        }
+    })
+    .await
+    .expect("an error event while Redis is down");
+    assert_eq!(error.operation(), Some(Operation::Connect), "{error}");
+    assert!(!election.is_leader());
+
+    server.restart().await;
+    assert!(
+        eventually(Duration::from_secs(5), || election.is_leader()).await,
+        "leads once Redis is up"
+    );
+    election.stop().await.expect("stop");
+    let client = server.client().await;
+    let leader = command(&client, &["EXISTS", election.store().lease_key()]).await;
+    assert_eq!(leader.as_i64(), Some(0), "released on stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_client_works_and_is_left_connected() {
+    let server = RedisServer::start().await;
+    let client = server.client().await;
+    let election = RedisLeaderElection::builder()
+        .client(client.clone())
+        .key(unique_key("own-client"))
+        .options(fast_options("a"))
+        .build()
+        .expect("build");
+    election.start().await.unwrap();
+    assert!(eventually(Duration::from_secs(3), || election.is_leader()).await);
+    election.stop().await.unwrap();
+    drop(election);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let pong = command(&client, &["PING"]).await;
+    assert_eq!(pong.as_string().as_deref(), Some("PONG"));
+}
