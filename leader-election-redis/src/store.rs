@@ -419,6 +419,10 @@ fn ttl_ms(ttl: Duration) -> Value {
 }
 
 impl LeaseStore for RedisLeaseStore {
+    fn election_name(&self) -> &str {
+        &self.inner.keys.name
+    }
+
     async fn connect(&self) -> Result<()> {
         let _serial = self.inner.connecting.lock().await;
         self.ensure_connected().await?;
