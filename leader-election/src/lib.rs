@@ -5,6 +5,7 @@ mod election;
 mod error;
 mod event;
 mod memory;
+pub mod metrics;
 mod options;
 mod runner;
 mod state;

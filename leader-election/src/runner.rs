@@ -13,6 +13,7 @@ use tracing::Instrument;
 use crate::election::{Shared, lock};
 use crate::error::{Error, Operation, Result};
 use crate::event::{ChangeReason, ElectionEvent};
+use crate::metrics;
 use crate::state::{ElectionState, Leadership, Role};
 use crate::store::{
     AcquireOutcome, LeaderInfo, Lease, LeaseRequest, LeaseStore, ReleaseReceiver, RenewOutcome,
@@ -54,6 +55,11 @@ pub(crate) struct Runner<S> {
     releases: Option<ReleaseReceiver>,
     pending: Vec<oneshot::Sender<Result<bool>>>,
     observed: Option<LeaderInfo>,
+    /// When this follower learned (or expected) that the lease became free, for the leaderless
+    /// metric.
+    free_since: Option<Instant>,
+    /// When the lease last seen held can expire.
+    expected_expiry: Option<Instant>,
 }
 
 impl<S: LeaseStore> Runner<S> {
@@ -74,6 +80,8 @@ impl<S: LeaseStore> Runner<S> {
             releases: None,
             pending: Vec::new(),
             observed: None,
+            free_since: None,
+            expected_expiry: None,
         }
     }
 
@@ -119,7 +127,15 @@ impl<S: LeaseStore> Runner<S> {
                 Err(result) => return result,
             };
             match self.wait(Instant::now() + delay).await {
-                Wake::Timer | Wake::Released | Wake::Command => {}
+                Wake::Released => {
+                    self.free_since.get_or_insert_with(Instant::now);
+                }
+                Wake::Timer => {
+                    if let Some(expiry) = self.expected_expiry.take_if(|e| *e <= Instant::now()) {
+                        self.free_since.get_or_insert(expiry);
+                    }
+                }
+                Wake::Command => {}
                 Wake::Stop => return self.exit(Ok(())),
                 Wake::Abandon => return self.exit(Ok(())),
             }
@@ -142,6 +158,10 @@ impl<S: LeaseStore> Runner<S> {
         match outcome {
             Ok(AcquireOutcome::Acquired(lease)) => {
                 *failures = 0;
+                if let Some(free_since) = self.free_since.take() {
+                    metrics::leaderless(self.name(), free_since.elapsed());
+                }
+                self.expected_expiry = None;
                 match self.lead(lease, sent_at).await {
                     TermEnd::Follow => Ok(Duration::ZERO),
                     TermEnd::Exit(result) => Err(result),
@@ -150,6 +170,13 @@ impl<S: LeaseStore> Runner<S> {
             Ok(AcquireOutcome::Held { leader, expires_in }) => {
                 *failures = 0;
                 self.answer(&Ok(false));
+                if let Some(free_since) = self.free_since.take() {
+                    // Somebody else took over; a leader that merely renewed in time left no gap.
+                    if leader.is_some() && leader != self.observed {
+                        metrics::leaderless(self.name(), free_since.elapsed());
+                    }
+                }
+                self.expected_expiry = expires_in.map(|d| sent_at + d);
                 self.observe(leader);
                 Ok(self.follower_sleep(expires_in))
             }
@@ -193,6 +220,8 @@ impl<S: LeaseStore> Runner<S> {
         let me = LeaderInfo::new(self.request.instance_id.clone(), Some(lease.token));
         self.observe(Some(me));
         self.publish(Role::Leader, Some(lease.token));
+        metrics::set_leader(self.name(), true);
+        metrics::transition(self.name(), ChangeReason::Acquired);
         tracing::info!(token = %lease.token, "became leader");
         self.emit(ElectionEvent::LeadershipChanged {
             is_leader: true,
@@ -291,6 +320,8 @@ impl<S: LeaseStore> Runner<S> {
         *lock(&self.shared.term) = None;
         self.observed = None;
         self.publish(Role::Follower, None);
+        metrics::set_leader(self.name(), false);
+        metrics::transition(self.name(), reason);
         match reason {
             ChangeReason::Stopped | ChangeReason::Dropped => {
                 tracing::info!(token = %term.token(), reason = reason.as_str(), "stopped leading");
@@ -310,6 +341,8 @@ impl<S: LeaseStore> Runner<S> {
         term.end();
         *lock(&self.shared.term) = None;
         self.publish(Role::Releasing, Some(term.token()));
+        metrics::set_leader(self.name(), false);
+        metrics::transition(self.name(), ChangeReason::Stopped);
         tracing::info!(token = %term.token(), reason = "stopped", "stopped leading");
         self.emit(ElectionEvent::LeadershipChanged {
             is_leader: false,
@@ -414,10 +447,12 @@ impl<S: LeaseStore> Runner<S> {
                 operation,
                 after: timeout,
             }));
+        let elapsed = started.elapsed();
+        metrics::operation(self.name(), operation, elapsed, result.is_ok());
         tracing::trace!(
             operation = operation.as_str(),
             ok = result.is_ok(),
-            elapsed_us = started.elapsed().as_micros() as u64,
+            elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
             "backend call"
         );
         result
@@ -462,6 +497,10 @@ impl<S: LeaseStore> Runner<S> {
         let _ = self.shared.events.send(event);
     }
 
+    fn name(&self) -> &str {
+        self.shared.store.election_name()
+    }
+
     fn new_candidacy(&mut self) {
         self.request = LeaseRequest::new(
             self.shared.options.instance_id.clone(),
@@ -498,15 +537,16 @@ impl<S: LeaseStore> Runner<S> {
 
 /// Fails closed when the loop ends, however it ends (a panicking backend included): clears the
 /// liveness flag and ends any term still open, so leader work never outlives the loop.
-struct LoopGuard<S>(Arc<Shared<S>>);
+struct LoopGuard<S: LeaseStore>(Arc<Shared<S>>);
 
-impl<S> Drop for LoopGuard<S> {
+impl<S: LeaseStore> Drop for LoopGuard<S> {
     fn drop(&mut self) {
         self.0
             .alive
             .store(false, std::sync::atomic::Ordering::SeqCst);
         if let Some(term) = lock(&self.0.term).take() {
             term.end();
+            metrics::set_leader(self.0.store.election_name(), false);
             self.0.state.send_replace(ElectionState {
                 role: Role::Stopped,
                 token: None,
