@@ -4,7 +4,7 @@
 //! | name | kind | labels | meaning |
 //! | --- | --- | --- | --- |
 //! | `leader_election_is_leader` | gauge | `election` | 1 while this contender leads, else 0 |
-//! | `leader_election_transitions_total` | counter | `election`, `transition` (`acquired`, `lost`, `released`), `reason` | leadership changes, with the [`ChangeReason`](crate::ChangeReason) name |
+//! | `leader_election_transitions_total` | counter | `election`, `transition` (`acquired`, `lost`, `released`), `reason` | leadership changes, with the [`ChangeReason`] name |
 //! | `leader_election_operation_duration_seconds` | histogram | `election`, `operation` (`acquire`, `renew`, `release`, `current_leader`, `connect`) | latency of every backend call, failed ones included |
 //! | `leader_election_operation_errors_total` | counter | `election`, `operation` | failed backend calls (timeouts included) |
 //! | `leader_election_renew_failures_total` | counter | `election` | failed renewals by the leader |

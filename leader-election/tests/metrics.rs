@@ -10,8 +10,10 @@ use leader_election::testing::FaultyStore;
 use leader_election::{LeaderElection, MemoryLeaseStore, Role};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
+type Entry = (String, Vec<(String, String)>, DebugValue);
+
 fn value<'a>(
-    snapshot: &'a [(String, Vec<(String, String)>, DebugValue)],
+    snapshot: &'a [Entry],
     name: &str,
     label: Option<(&str, &str)>,
 ) -> Vec<&'a DebugValue> {
