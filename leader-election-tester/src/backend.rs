@@ -1,0 +1,277 @@
+//! The backends the tester can drive, behind one store type, and how to reach each of them
+//! (directly, or through a per-contender proxy that can cut the connection).
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use clap::ValueEnum;
+use leader_election::{
+    AcquireOutcome, LeaderInfo, Lease, LeaseRequest, LeaseStore, MemoryLeaseStore, ReleaseReceiver,
+    RenewOutcome, Result,
+};
+use serde::{Deserialize, Serialize};
+
+/// The Azurite development account, on the port the docker-compose file publishes.
+pub(crate) const AZURITE_CONNECTION_STRING: &str = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;";
+
+/// Which backend holds the election.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum BackendKind {
+    /// In this process's memory: needs no service (contenders must share the process).
+    Memory,
+    /// A Redis server (crate `leader-election-redis`).
+    Redis,
+    /// Azure Blob Storage or Azurite (crate `leader-election-blob`).
+    Blob,
+}
+
+impl BackendKind {
+    /// The lower-case name.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Redis => "redis",
+            Self::Blob => "blob",
+        }
+    }
+}
+
+/// Everything needed to open a store for one contender; sent to child processes as JSON.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BackendSpec {
+    /// Which backend.
+    pub(crate) kind: BackendKind,
+    /// Redis URL.
+    pub(crate) redis_url: String,
+    /// Azure Storage connection string (a secret: never printed).
+    pub(crate) connection_string: String,
+    /// Redis key of the election.
+    pub(crate) key: String,
+    /// Blob container of the election.
+    pub(crate) container: String,
+    /// Blob name of the election.
+    pub(crate) blob: String,
+}
+
+impl fmt::Debug for BackendSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackendSpec")
+            .field("kind", &self.kind)
+            .field("redis_url", &redact_url(&self.redis_url))
+            .field("connection_string", &"<redacted>")
+            .field("key", &self.key)
+            .field("container", &self.container)
+            .field("blob", &self.blob)
+            .finish()
+    }
+}
+
+/// A URL with any password replaced, for logs.
+pub(crate) fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://<redacted>@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl BackendSpec {
+    /// The TCP address of the server, for a proxy to forward to; `None` for memory.
+    ///
+    /// # Errors
+    /// When the URL or connection string names no `host:port` reachable as an IP address.
+    pub(crate) fn upstream(&self) -> Result<Option<SocketAddr>, String> {
+        let endpoint = match self.kind {
+            BackendKind::Memory => return Ok(None),
+            BackendKind::Redis => self.redis_url.clone(),
+            BackendKind::Blob => blob_endpoint(&self.connection_string)
+                .ok_or("the connection string has no BlobEndpoint=http://host:port/...")?,
+        };
+        let (_, host_port, _) = split_url(&endpoint)
+            .ok_or_else(|| format!("cannot find host:port in {}", redact_url(&endpoint)))?;
+        let default_port = match self.kind {
+            BackendKind::Redis => 6379,
+            _ => 80,
+        };
+        let with_port = if host_port
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        {
+            host_port.to_owned()
+        } else {
+            format!("{host_port}:{default_port}")
+        };
+        let with_port = with_port.replace("localhost:", "127.0.0.1:");
+        with_port
+            .parse::<SocketAddr>()
+            .map(Some)
+            .map_err(|_| format!("{with_port} is not an IP address and port; partitions need one"))
+    }
+
+    /// The same spec, reaching the server at `addr` instead (a contender's proxy).
+    pub(crate) fn via(&self, addr: SocketAddr) -> Self {
+        let mut spec = self.clone();
+        match self.kind {
+            BackendKind::Memory => {}
+            BackendKind::Redis => {
+                if let Some((prefix, _, rest)) = split_url(&self.redis_url) {
+                    spec.redis_url = format!("{prefix}{addr}{rest}");
+                }
+            }
+            BackendKind::Blob => {
+                if let Some(endpoint) = blob_endpoint(&self.connection_string)
+                    && let Some((prefix, _, rest)) = split_url(&endpoint)
+                {
+                    let proxied = format!("{prefix}{addr}{rest}");
+                    spec.connection_string = self.connection_string.replace(&endpoint, &proxied);
+                }
+            }
+        }
+        spec
+    }
+
+    /// Opens a store for one contender. `memory` is the one in-process store all memory
+    /// contenders share.
+    ///
+    /// # Errors
+    /// When the backend is not available in this build, or its configuration is refused.
+    pub(crate) async fn open(&self, memory: &MemoryLeaseStore) -> Result<AnyStore, String> {
+        match self.kind {
+            BackendKind::Memory => Ok(AnyStore::Memory(memory.clone())),
+            BackendKind::Redis => Err(not_ready("redis", "leader-election-redis")),
+            BackendKind::Blob => Err(not_ready("blob", "leader-election-blob")),
+        }
+    }
+}
+
+fn not_ready(backend: &str, krate: &str) -> String {
+    format!(
+        "the {backend} backend is not available in this build of the tester: the crate \
+         `{krate}` did not offer a working API when the tester was built; use --backend memory"
+    )
+}
+
+/// The `BlobEndpoint=` value of a connection string.
+fn blob_endpoint(connection_string: &str) -> Option<String> {
+    connection_string.split(';').find_map(|part| {
+        let (key, value) = part.split_once('=')?;
+        key.trim()
+            .eq_ignore_ascii_case("BlobEndpoint")
+            .then(|| value.trim().to_owned())
+    })
+}
+
+/// Splits `scheme://[user@]host:port/rest` into (`scheme://[user@]`, `host:port`, `/rest`).
+fn split_url(url: &str) -> Option<(String, &str, &str)> {
+    let scheme_end = url.find("://")? + 3;
+    let after = &url[scheme_end..];
+    let authority_end = after.find(['/', '?']).unwrap_or(after.len());
+    let authority = &after[..authority_end];
+    let (userinfo, host_port) = match authority.rfind('@') {
+        Some(at) => (&authority[..=at], &authority[at + 1..]),
+        None => ("", authority),
+    };
+    if host_port.is_empty() {
+        return None;
+    }
+    Some((
+        format!("{}{userinfo}", &url[..scheme_end]),
+        host_port,
+        &after[authority_end..],
+    ))
+}
+
+/// Any backend's store, so that the rest of the tester is written once.
+#[derive(Clone, Debug)]
+pub(crate) enum AnyStore {
+    /// The in-memory store.
+    Memory(MemoryLeaseStore),
+}
+
+macro_rules! each_store {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            AnyStore::Memory($store) => $call,
+        }
+    };
+}
+
+impl LeaseStore for AnyStore {
+    async fn connect(&self) -> Result<()> {
+        each_store!(self, s => s.connect().await)
+    }
+
+    async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
+        each_store!(self, s => s.try_acquire(request).await)
+    }
+
+    async fn renew(&self, request: &LeaseRequest, lease: &Lease) -> Result<RenewOutcome> {
+        each_store!(self, s => s.renew(request, lease).await)
+    }
+
+    async fn release(&self, request: &LeaseRequest, lease: &Lease) -> Result<bool> {
+        each_store!(self, s => s.release(request, lease).await)
+    }
+
+    async fn current_leader(&self) -> Result<Option<LeaderInfo>> {
+        each_store!(self, s => s.current_leader().await)
+    }
+
+    fn release_notifications(&self) -> Option<ReleaseReceiver> {
+        each_store!(self, s => s.release_notifications())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(kind: BackendKind) -> BackendSpec {
+        BackendSpec {
+            kind,
+            redis_url: "redis://:secret@127.0.0.1:6380/0".into(),
+            connection_string: AZURITE_CONNECTION_STRING.into(),
+            key: "k".into(),
+            container: "c".into(),
+            blob: "b".into(),
+        }
+    }
+
+    #[test]
+    fn upstreams_come_from_the_url_or_connection_string() {
+        assert_eq!(spec(BackendKind::Memory).upstream(), Ok(None));
+        assert_eq!(
+            spec(BackendKind::Redis).upstream(),
+            Ok(Some("127.0.0.1:6380".parse().unwrap()))
+        );
+        assert_eq!(
+            spec(BackendKind::Blob).upstream(),
+            Ok(Some("127.0.0.1:10000".parse().unwrap()))
+        );
+        let mut s = spec(BackendKind::Redis);
+        s.redis_url = "redis://localhost".into();
+        assert_eq!(s.upstream(), Ok(Some("127.0.0.1:6379".parse().unwrap())));
+    }
+
+    #[test]
+    fn via_rewrites_only_the_host_and_port() {
+        let addr: SocketAddr = "127.0.0.1:4242".parse().unwrap();
+        let redis = spec(BackendKind::Redis).via(addr);
+        assert_eq!(redis.redis_url, "redis://:secret@127.0.0.1:4242/0");
+        let blob = spec(BackendKind::Blob).via(addr);
+        assert!(
+            blob.connection_string
+                .contains("BlobEndpoint=http://127.0.0.1:4242/devstoreaccount1;")
+        );
+        assert!(blob.connection_string.contains("AccountKey=Eby8"));
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug() {
+        let text = format!("{:?}", spec(BackendKind::Blob));
+        assert!(!text.contains("Eby8"), "{text}");
+        assert!(!text.contains("secret"), "{text}");
+    }
+}

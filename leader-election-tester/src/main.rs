@@ -1,0 +1,208 @@
+//! `leader-election-tester`: runs contenders of one leader election against a backend, injects
+//! faults on the leader (graceful stop, crash, partition), checks that there were never two
+//! leaders at once and that fencing tokens only grew, and measures handover and failover times.
+//!
+//! See the crate README for the options and the report's fields.
+
+mod backend;
+mod contender;
+mod instrument;
+mod live;
+mod proxy;
+mod record;
+mod report;
+mod run;
+mod timeline;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::backend::{AZURITE_CONNECTION_STRING, BackendKind, BackendSpec};
+use crate::contender::Timing;
+use crate::run::{FaultMode, RunConfig};
+
+/// Runs N contenders of one leader election against a backend while a fault schedule acts on
+/// the leader; checks that there were never two leaders at once and measures failover.
+#[derive(Debug, Parser)]
+#[command(
+    name = "leader-election-tester",
+    version,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    internal: Option<Internal>,
+    /// Where the election is kept.
+    #[arg(long, value_enum, default_value_t = BackendKind::Memory)]
+    backend: BackendKind,
+    /// Redis server URL (`--backend redis`).
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true
+    )]
+    redis_url: String,
+    /// Azure Storage connection string (`--backend blob`). Default: the Azurite development
+    /// account at 127.0.0.1:10000.
+    #[arg(
+        long,
+        env = "AZURE_STORAGE_CONNECTION_STRING",
+        default_value = AZURITE_CONNECTION_STRING,
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    connection_string: String,
+    /// Redis key of the election.
+    #[arg(long, default_value = "leader-election-tester")]
+    key: String,
+    /// Blob container of the election.
+    #[arg(long, default_value = "leader-election-tester")]
+    container: String,
+    /// Blob name of the election.
+    #[arg(long, default_value = "leader")]
+    blob: String,
+    /// Number of contenders.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
+    contenders: u16,
+    /// How long to run, e.g. `30s`, `2m`.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Lease duration of every contender.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    lease_duration: Duration,
+    /// How often the leader renews.
+    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
+    renew_interval: Duration,
+    /// First delay before retrying after an error.
+    #[arg(long, default_value = "250ms", value_parser = humantime::parse_duration)]
+    retry_interval: Duration,
+    /// Timeout of each backend call. Default: a quarter of the lease, at most 2 s.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    operation_timeout: Option<Duration>,
+    /// Which faults to inject on the leader.
+    #[arg(long, value_enum, default_value_t = FaultMode::Mixed)]
+    faults: FaultMode,
+    /// Time with a stable leader before each fault. Default: one lease duration.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    fault_interval: Option<Duration>,
+    /// Run each contender as its own OS process (crash = SIGKILL). Needs redis or blob.
+    #[arg(long)]
+    processes: bool,
+    /// Report format on stdout.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    report: ReportFormat,
+    /// Draw the leadership intervals and faults to this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    timeline: Option<PathBuf>,
+    /// No live output on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Internal {
+    /// One contender as a child process (used by `--processes`).
+    #[command(hide = true)]
+    Contender,
+}
+
+/// How the report is printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ReportFormat {
+    /// A few readable lines.
+    Text,
+    /// One JSON object (fields documented in the README).
+    Json,
+}
+
+/// Exit code when the run saw two leaders at once or a token going backwards.
+const EXIT_UNSAFE: u8 = 1;
+/// Exit code when the run could not be done (bad options, backend unavailable).
+const EXIT_SETUP: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Internal::Contender) = cli.internal {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        return match runtime.block_on(contender::child_main()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("leader-election-tester contender: {err}");
+                ExitCode::from(EXIT_SETUP)
+            }
+        };
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(tester(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("leader-election-tester: {err}");
+            ExitCode::from(EXIT_SETUP)
+        }
+    }
+}
+
+async fn tester(cli: Cli) -> Result<ExitCode, String> {
+    let operation_timeout = cli
+        .operation_timeout
+        .unwrap_or_else(|| (cli.lease_duration / 4).min(Duration::from_secs(2)));
+    let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let config = RunConfig {
+        backend: BackendSpec {
+            kind: cli.backend,
+            redis_url: cli.redis_url,
+            connection_string: cli.connection_string,
+            key: cli.key,
+            container: cli.container,
+            blob: cli.blob,
+        },
+        contenders: usize::from(cli.contenders),
+        duration: cli.duration,
+        timing: Timing {
+            lease_ms: millis(cli.lease_duration),
+            renew_ms: millis(cli.renew_interval),
+            retry_ms: millis(cli.retry_interval),
+            operation_timeout_ms: millis(operation_timeout),
+        },
+        faults: cli.faults,
+        fault_interval: cli.fault_interval.unwrap_or(cli.lease_duration),
+        processes: cli.processes,
+        quiet: cli.quiet,
+    };
+    let output = run::run(config).await?;
+    let report = &output.report;
+    if let Some(path) = &cli.timeline {
+        let svg = timeline::render(&output.data);
+        std::fs::write(path, svg)
+            .map_err(|e| format!("cannot write the timeline to {}: {e}", path.display()))?;
+        if !cli.quiet {
+            eprintln!("timeline written to {}", path.display());
+        }
+    }
+    match cli.report {
+        ReportFormat::Json => {
+            let json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
+            println!("{json}");
+        }
+        ReportFormat::Text => print!("{}", report.to_text()),
+    }
+    if !report.all_faults_recovered {
+        eprintln!("warning: some faults were not followed by a new leader before the run ended");
+    }
+    Ok(if report.safe {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_UNSAFE)
+    })
+}

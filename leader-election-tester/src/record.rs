@@ -1,0 +1,49 @@
+//! What a contender tells the tester, in process or as JSON lines on a child's stdout.
+
+use serde::{Deserialize, Serialize};
+
+use crate::report::OpCounts;
+
+/// One thing a contender saw, with its time in milliseconds since the run's epoch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(crate) enum Record {
+    /// The contender became leader.
+    Acquired {
+        /// When.
+        at_ms: f64,
+        /// The token of the new term.
+        token: u64,
+    },
+    /// The contender stopped leading.
+    Lost {
+        /// When.
+        at_ms: f64,
+        /// The token of the term that ended.
+        token: u64,
+        /// Why (`ChangeReason::as_str`).
+        reason: String,
+    },
+    /// The backend confirmed an acquisition or a renewal sent at `at_ms`.
+    Confirmed {
+        /// When the confirmed request was sent.
+        at_ms: f64,
+    },
+    /// A backend operation failed.
+    Error {
+        /// When.
+        at_ms: f64,
+        /// The error, as displayed.
+        message: String,
+    },
+    /// Backend operations so far, cumulative for this incarnation of the contender.
+    Ops {
+        /// The counts.
+        ops: OpCounts,
+    },
+    /// The contender's election loop ended (after a graceful stop).
+    Exited {
+        /// When.
+        at_ms: f64,
+    },
+}

@@ -1,0 +1,670 @@
+//! One run: start the contenders, inject faults on the leader on a schedule, collect every
+//! contender's leadership intervals on one clock, and build the report.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::ValueEnum;
+use leader_election::MemoryLeaseStore;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+
+use crate::backend::{BackendKind, BackendSpec};
+use crate::contender::{Clock, Event, InProcess, Process, Timing};
+use crate::live::Live;
+use crate::proxy::Proxy;
+use crate::record::Record;
+use crate::report::{Fault, FaultKind, Interval, OpCounts, Report, RunData};
+
+/// Which faults the schedule injects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FaultMode {
+    /// None: contenders run undisturbed.
+    None,
+    /// Stop the leader gracefully (it releases the lease), then restart it.
+    Graceful,
+    /// Kill the leader without release (SIGKILL with `--processes`), then start a new one.
+    Crash,
+    /// Cut the leader's connection to the backend, then heal it.
+    Partition,
+    /// Graceful, crash and partition in turn.
+    Mixed,
+}
+
+impl FaultMode {
+    fn kinds(self) -> &'static [FaultKind] {
+        match self {
+            Self::None => &[],
+            Self::Graceful => &[FaultKind::Graceful],
+            Self::Crash => &[FaultKind::Crash],
+            Self::Partition => &[FaultKind::Partition],
+            Self::Mixed => &[FaultKind::Graceful, FaultKind::Crash, FaultKind::Partition],
+        }
+    }
+}
+
+/// What a run does.
+#[derive(Clone, Debug)]
+pub(crate) struct RunConfig {
+    /// The backend and how to reach it.
+    pub(crate) backend: BackendSpec,
+    /// Number of contenders.
+    pub(crate) contenders: usize,
+    /// How long to run before shutting down.
+    pub(crate) duration: Duration,
+    /// Lease timing.
+    pub(crate) timing: Timing,
+    /// Faults to inject.
+    pub(crate) faults: FaultMode,
+    /// Quiet time with a leader before each fault.
+    pub(crate) fault_interval: Duration,
+    /// One OS process per contender.
+    pub(crate) processes: bool,
+    /// No live output.
+    pub(crate) quiet: bool,
+}
+
+/// The result of a run: the report and what it was computed from.
+#[derive(Debug)]
+pub(crate) struct RunOutput {
+    /// The report.
+    pub(crate) report: Report,
+    /// The recorded data (for the timeline).
+    pub(crate) data: RunData,
+}
+
+/// A contender of either kind.
+#[derive(Debug)]
+enum Slot {
+    InProcess(Box<InProcess>),
+    Process(Box<Process>),
+}
+
+impl Slot {
+    async fn start(&mut self) -> Result<(), String> {
+        match self {
+            Self::InProcess(c) => c.start().await,
+            Self::Process(c) => c.start().await,
+        }
+    }
+
+    async fn stop(&mut self, grace: Duration) {
+        match self {
+            Self::InProcess(c) => c.stop().await,
+            Self::Process(c) => c.stop(grace).await,
+        }
+    }
+
+    async fn crash(&mut self) {
+        match self {
+            Self::InProcess(c) => c.crash(),
+            Self::Process(c) => c.crash().await,
+        }
+    }
+
+    async fn restart(&mut self) -> Result<(), String> {
+        match self {
+            Self::InProcess(c) => c.restart().await,
+            Self::Process(c) => c.restart().await,
+        }
+    }
+
+    fn set_partitioned(&self, cut: bool) {
+        match self {
+            Self::InProcess(c) => c.set_partitioned(cut),
+            Self::Process(c) => c.set_partitioned(cut),
+        }
+    }
+
+    fn generation(&self) -> u32 {
+        match self {
+            Self::InProcess(c) => c.generation(),
+            Self::Process(c) => c.generation(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Open {
+    generation: u32,
+    token: u64,
+    start_ms: f64,
+}
+
+/// Where the fault schedule is.
+#[derive(Clone, Copy, Debug)]
+enum Phase {
+    /// Waiting for a leader and for the quiet time to pass.
+    Settle { until: Instant },
+    /// A fault is in effect; the victim is restored when a new leader appears or at
+    /// `restore_by`; the fault counts as unrecovered after `give_up`.
+    Faulted {
+        index: usize,
+        restore_by: Instant,
+        give_up: Instant,
+        restored: bool,
+    },
+}
+
+struct Run {
+    cfg: RunConfig,
+    clock: Clock,
+    slots: Vec<Slot>,
+    events: mpsc::UnboundedReceiver<Event>,
+    live: Live,
+    open: Vec<Option<Open>>,
+    intervals: Vec<Interval>,
+    last_confirmed: Vec<Option<f64>>,
+    last_error: Vec<Option<String>>,
+    child_ops: HashMap<(usize, u32), OpCounts>,
+    killed: HashMap<(usize, u32), f64>,
+    faults: Vec<Fault>,
+    errors: usize,
+}
+
+/// Runs the tester as configured and returns its report.
+///
+/// # Errors
+/// When the backend cannot be opened or contenders cannot be started.
+pub(crate) async fn run(cfg: RunConfig) -> Result<RunOutput, String> {
+    if cfg.processes && cfg.backend.kind == BackendKind::Memory {
+        return Err(
+            "--processes needs a backend shared between processes (redis or blob): \
+                    the memory backend lives inside one process"
+                .into(),
+        );
+    }
+    if cfg.contenders == 0 {
+        return Err("--contenders must be at least 1".into());
+    }
+    cfg.timing
+        .options("check")
+        .validate()
+        .map_err(|e| format!("invalid timing: {e}"))?;
+    let needs_proxy = cfg.backend.kind != BackendKind::Memory
+        && cfg.faults.kinds().contains(&FaultKind::Partition);
+    let upstream = if needs_proxy {
+        cfg.backend
+            .upstream()?
+            .ok_or("no upstream address for the proxy")
+            .map(Some)?
+    } else {
+        None
+    };
+
+    let epoch = Instant::now();
+    let epoch_unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_secs_f64()
+        * 1000.0;
+    let clock = Clock {
+        origin: epoch,
+        base_ms: 0.0,
+    };
+    let (sink, events) = mpsc::unbounded_channel();
+    let memory = MemoryLeaseStore::new();
+    let mut slots = Vec::with_capacity(cfg.contenders);
+    for slot in 0..cfg.contenders {
+        let proxy = match upstream {
+            Some(upstream) => Some(
+                Proxy::start(upstream)
+                    .await
+                    .map_err(|e| format!("cannot start a proxy: {e}"))?,
+            ),
+            None => None,
+        };
+        slots.push(if cfg.processes {
+            Slot::Process(Box::new(Process::new(
+                slot,
+                &cfg.backend,
+                proxy,
+                cfg.timing,
+                epoch_unix_ms,
+                sink.clone(),
+            )))
+        } else {
+            Slot::InProcess(Box::new(
+                InProcess::new(
+                    slot,
+                    &cfg.backend,
+                    &memory,
+                    proxy,
+                    cfg.timing,
+                    clock,
+                    sink.clone(),
+                )
+                .await?,
+            ))
+        });
+    }
+    drop(sink);
+    let n = cfg.contenders;
+    let run = Run {
+        live: Live::new(cfg.quiet),
+        cfg,
+        clock,
+        slots,
+        events,
+        open: vec![None; n],
+        intervals: Vec::new(),
+        last_confirmed: vec![None; n],
+        last_error: vec![None; n],
+        child_ops: HashMap::new(),
+        killed: HashMap::new(),
+        faults: Vec::new(),
+        errors: 0,
+    };
+    run.go(epoch).await
+}
+
+impl Run {
+    fn lease(&self) -> Duration {
+        Duration::from_millis(self.cfg.timing.lease_ms)
+    }
+
+    async fn go(mut self, epoch: Instant) -> Result<RunOutput, String> {
+        let mode = if self.cfg.processes {
+            "one process each"
+        } else {
+            "in this process"
+        };
+        self.live.line(
+            0.0,
+            &format!(
+                "starting {} contenders ({mode}) on {} for {}; lease {} ms, renew {} ms; faults: {:?}",
+                self.cfg.contenders,
+                self.cfg.backend.kind.as_str(),
+                humantime::format_duration(self.cfg.duration),
+                self.cfg.timing.lease_ms,
+                self.cfg.timing.renew_ms,
+                self.cfg.faults
+            ),
+        );
+        for slot in &mut self.slots {
+            slot.start().await?;
+        }
+        let end_at = epoch + self.cfg.duration;
+        let mut phase = Phase::Settle {
+            until: Instant::now() + self.cfg.fault_interval,
+        };
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        let kinds = self.cfg.faults.kinds();
+        loop {
+            let now = Instant::now();
+            if now >= end_at {
+                break;
+            }
+            let wake = match phase {
+                Phase::Settle { until } => until,
+                Phase::Faulted {
+                    restore_by,
+                    give_up,
+                    restored,
+                    ..
+                } => {
+                    if restored {
+                        give_up
+                    } else {
+                        restore_by
+                    }
+                }
+            }
+            .max(now + Duration::from_millis(5))
+            .min(end_at);
+            tokio::select! {
+                Some(event) = self.events.recv() => self.handle(event),
+                () = sleep_until(wake) => {}
+                _ = tick.tick() => self.progress(),
+            }
+            phase = self.advance(phase, kinds, end_at).await?;
+        }
+        self.shutdown().await
+    }
+
+    /// Moves the fault schedule on.
+    async fn advance(
+        &mut self,
+        phase: Phase,
+        kinds: &[FaultKind],
+        end_at: Instant,
+    ) -> Result<Phase, String> {
+        let now = Instant::now();
+        let lease = self.lease();
+        match phase {
+            Phase::Settle { until } => {
+                let Some(leader) = self.leader() else {
+                    return Ok(phase);
+                };
+                // Leave room for the fault to play out before the run ends.
+                if now < until || kinds.is_empty() || now + lease * 3 > end_at {
+                    return Ok(phase);
+                }
+                let kind = kinds[self.faults.len() % kinds.len()];
+                let index = self.inject(kind, leader).await;
+                let restore_by = Instant::now() + lease * 2;
+                Ok(Phase::Faulted {
+                    index,
+                    restore_by,
+                    give_up: restore_by + lease * 4,
+                    restored: false,
+                })
+            }
+            Phase::Faulted {
+                index,
+                restore_by,
+                give_up,
+                restored,
+            } => {
+                let at_ms = self.faults[index].at_ms;
+                let recovered = self.open.iter().flatten().any(|o| o.start_ms > at_ms)
+                    || self.intervals.iter().any(|i| i.start_ms > at_ms);
+                let mut restored = restored;
+                if !restored && (recovered || now >= restore_by) {
+                    self.restore(index).await?;
+                    restored = true;
+                }
+                if restored && recovered {
+                    return Ok(Phase::Settle {
+                        until: Instant::now() + self.cfg.fault_interval,
+                    });
+                }
+                if now >= give_up {
+                    let fault = &self.faults[index];
+                    let text = format!(
+                        "!! no new leader {} after the {} of c{}",
+                        humantime::format_duration(lease * 6),
+                        fault.kind.as_str(),
+                        fault.contender
+                    );
+                    self.live.line(self.clock.now_ms(), &text);
+                    return Ok(Phase::Settle {
+                        until: Instant::now() + self.cfg.fault_interval,
+                    });
+                }
+                Ok(Phase::Faulted {
+                    index,
+                    restore_by,
+                    give_up,
+                    restored,
+                })
+            }
+        }
+    }
+
+    /// The contender leading now, as far as the records say.
+    fn leader(&self) -> Option<usize> {
+        self.open
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, o)| o.map(|o| (slot, o.start_ms)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(slot, _)| slot)
+    }
+
+    fn drain(&mut self) {
+        while let Ok(event) = self.events.try_recv() {
+            self.handle(event);
+        }
+    }
+
+    async fn inject(&mut self, kind: FaultKind, slot: usize) -> usize {
+        // Take in everything reported so far, so the victim's last renewal is up to date.
+        self.drain();
+        let token = self.open[slot].map(|o| o.token);
+        let last_confirmed_ms = self.last_confirmed[slot];
+        let at_ms = self.clock.now_ms();
+        let token_text = token.map_or_else(String::new, |t| format!(" (token {t})"));
+        let what = match kind {
+            FaultKind::Graceful => "stop the leader gracefully",
+            FaultKind::Crash if self.cfg.processes => "kill the leader with SIGKILL",
+            FaultKind::Crash => "crash the leader (no release)",
+            FaultKind::Partition => "cut the leader off the backend",
+        };
+        self.live.line(
+            at_ms,
+            &format!("FAULT {}: {what}: c{slot}{token_text}", kind.as_str()),
+        );
+        match kind {
+            FaultKind::Graceful => {
+                let grace = self.lease() * 2;
+                self.slots[slot].stop(grace).await;
+            }
+            FaultKind::Crash => {
+                let generation = self.slots[slot].generation();
+                self.slots[slot].crash().await;
+                if self.cfg.processes {
+                    // The process is gone: whatever it led ended when it died.
+                    let dead_ms = self.clock.now_ms();
+                    self.killed.insert((slot, generation), dead_ms);
+                    self.close(slot, generation, None, dead_ms, "killed");
+                }
+            }
+            FaultKind::Partition => self.slots[slot].set_partitioned(true),
+        }
+        self.faults.push(Fault {
+            kind,
+            contender: slot,
+            token,
+            at_ms,
+            last_confirmed_ms,
+            restored_at_ms: None,
+        });
+        self.faults.len() - 1
+    }
+
+    async fn restore(&mut self, index: usize) -> Result<(), String> {
+        let (kind, slot) = (self.faults[index].kind, self.faults[index].contender);
+        match kind {
+            FaultKind::Graceful | FaultKind::Crash => self.slots[slot].restart().await?,
+            FaultKind::Partition => self.slots[slot].set_partitioned(false),
+        }
+        let at_ms = self.clock.now_ms();
+        self.faults[index].restored_at_ms = Some(at_ms);
+        let what = match kind {
+            FaultKind::Partition => "reconnected",
+            _ => "restarted",
+        };
+        self.live.line(at_ms, &format!("c{slot} {what}"));
+        Ok(())
+    }
+
+    /// Ends the open term of `slot` if it belongs to `generation` (and has `token`, if given).
+    fn close(&mut self, slot: usize, generation: u32, token: Option<u64>, at_ms: f64, why: &str) {
+        let Some(open) = self.open[slot] else {
+            return;
+        };
+        if open.generation != generation || token.is_some_and(|t| t != open.token) {
+            return;
+        }
+        self.open[slot] = None;
+        self.intervals.push(Interval {
+            contender: slot,
+            generation,
+            token: open.token,
+            start_ms: open.start_ms,
+            end_ms: at_ms.max(open.start_ms),
+            end_reason: why.to_owned(),
+        });
+    }
+
+    fn handle(&mut self, event: Event) {
+        let Event {
+            slot,
+            generation,
+            record,
+        } = event;
+        match record {
+            Record::Acquired { at_ms, token } => {
+                self.last_error[slot] = None;
+                if let Some(&dead_ms) = self.killed.get(&(slot, generation)) {
+                    // Reported by a process that was killed since: it led until it died.
+                    self.intervals.push(Interval {
+                        contender: slot,
+                        generation,
+                        token,
+                        start_ms: at_ms,
+                        end_ms: dead_ms.max(at_ms),
+                        end_reason: "killed".into(),
+                    });
+                    return;
+                }
+                if let Some(open) = self.open[slot] {
+                    self.close(slot, open.generation, None, at_ms, "superseded");
+                }
+                let others: Vec<String> = self
+                    .open
+                    .iter()
+                    .enumerate()
+                    .filter(|(other, o)| *other != slot && o.is_some())
+                    .map(|(other, _)| format!("c{other}"))
+                    .collect();
+                self.open[slot] = Some(Open {
+                    generation,
+                    token,
+                    start_ms: at_ms,
+                });
+                let mut text = format!("c{slot} leads, token {token}");
+                if let Some(fault) = self.faults.last()
+                    && fault.at_ms < at_ms
+                    && !self.intervals.iter().any(|i| i.start_ms > fault.at_ms)
+                    && self
+                        .open
+                        .iter()
+                        .flatten()
+                        .filter(|o| o.start_ms > fault.at_ms)
+                        .count()
+                        == 1
+                {
+                    text.push_str(&format!(
+                        "  (new leader {:.0} ms after the {})",
+                        at_ms - fault.at_ms,
+                        fault.kind.as_str()
+                    ));
+                }
+                if !others.is_empty() {
+                    text.push_str(&format!("  !! TWO LEADERS: also {}", others.join(", ")));
+                }
+                self.live.line(at_ms, &text);
+            }
+            Record::Lost {
+                at_ms,
+                token,
+                reason,
+            } => {
+                self.last_error[slot] = None;
+                self.close(slot, generation, Some(token), at_ms, &reason);
+                self.live.line(
+                    at_ms,
+                    &format!("c{slot} stops leading, token {token} ({reason})"),
+                );
+            }
+            Record::Confirmed { at_ms } => {
+                if generation == self.slots[slot].generation() {
+                    self.last_confirmed[slot] = Some(at_ms);
+                }
+            }
+            Record::Error { at_ms, message } => {
+                self.errors += 1;
+                if self.last_error[slot].as_deref() != Some(message.as_str()) {
+                    self.live
+                        .line(at_ms, &format!("c{slot} backend error: {message}"));
+                    self.last_error[slot] = Some(message);
+                }
+            }
+            Record::Ops { ops } => {
+                self.child_ops.insert((slot, generation), ops);
+            }
+            Record::Exited { .. } => {}
+        }
+    }
+
+    fn progress(&mut self) {
+        let now_ms = self.clock.now_ms();
+        let leader = match self.leader() {
+            Some(slot) => format!(
+                "leader c{slot} (token {})",
+                self.open[slot].map_or(0, |o| o.token)
+            ),
+            None => "no leader".to_owned(),
+        };
+        let terms = self.intervals.len() + self.open.iter().flatten().count();
+        let summary = format!(
+            "{leader} | terms {terms} | faults {} | errors {}",
+            self.faults.len(),
+            self.errors
+        );
+        let total = self.cfg.duration.as_secs_f64() * 1000.0;
+        self.live.progress(now_ms, total, &summary);
+    }
+
+    async fn shutdown(mut self) -> Result<RunOutput, String> {
+        self.drain();
+        let run_end_ms = self.clock.now_ms();
+        self.live.finish();
+        self.live
+            .line(run_end_ms, "time is up: stopping every contender");
+        for slot in &self.slots {
+            slot.set_partitioned(false);
+        }
+        let grace = self.lease() * 2;
+        for slot in &mut self.slots {
+            slot.stop(grace).await;
+        }
+        // Let the last events arrive.
+        let quiet_until = Instant::now() + Duration::from_millis(300);
+        while let Ok(Some(event)) = tokio::time::timeout_at(quiet_until, self.events.recv()).await {
+            self.handle(event);
+        }
+        let end_ms = self.clock.now_ms();
+        for slot in 0..self.open.len() {
+            if let Some(open) = self.open[slot] {
+                self.close(slot, open.generation, None, end_ms, "run_end");
+            }
+        }
+        let ops = self.ops();
+        let leading: f64 = self
+            .intervals
+            .iter()
+            .map(|i| (i.end_ms.min(run_end_ms) - i.start_ms.max(0.0)).max(0.0))
+            .sum();
+        let down: f64 = self
+            .faults
+            .iter()
+            .filter(|f| f.kind != FaultKind::Partition)
+            .map(|f| (f.restored_at_ms.unwrap_or(run_end_ms).min(run_end_ms) - f.at_ms).max(0.0))
+            .sum();
+        let follower_time_ms = (self.cfg.contenders as f64 * run_end_ms - down - leading).max(0.0);
+        self.intervals
+            .sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
+        let data = RunData {
+            backend: self.cfg.backend.kind.as_str().to_owned(),
+            contenders: self.cfg.contenders,
+            processes: self.cfg.processes,
+            duration_ms: run_end_ms,
+            lease_duration_ms: self.cfg.timing.lease_ms as f64,
+            intervals: std::mem::take(&mut self.intervals),
+            faults: std::mem::take(&mut self.faults),
+            ops,
+            follower_time_ms,
+        };
+        let report = Report::build(&data);
+        Ok(RunOutput { report, data })
+    }
+
+    fn ops(&self) -> OpCounts {
+        let mut total = OpCounts::default();
+        if self.cfg.processes {
+            for ops in self.child_ops.values() {
+                total.add(ops);
+            }
+        } else {
+            for slot in &self.slots {
+                if let Slot::InProcess(c) = slot {
+                    total.add(&c.ops());
+                }
+            }
+        }
+        total
+    }
+}
