@@ -20,7 +20,9 @@ pub use election::{Health, LeaderElection, TaskOutcome};
 pub use error::{BoxError, ConfigError, Error, Operation, Result, SharedError};
 pub use event::{ChangeReason, ElectionEvent};
 pub use memory::MemoryLeaseStore;
-pub use options::{LeaderElectionOptions, MAX_DURATION, MAX_INSTANCE_ID_LEN, default_instance_id};
+pub use options::{
+    ENV_PREFIX, LeaderElectionOptions, MAX_DURATION, MAX_INSTANCE_ID_LEN, default_instance_id,
+};
 pub use state::{ElectionState, Leadership, Role};
 pub use store::{
     AcquireOutcome, LeaderInfo, Lease, LeaseRequest, LeaseStore, ReleaseNotifier, ReleaseReceiver,

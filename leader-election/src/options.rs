@@ -262,6 +262,103 @@ impl LeaderElectionOptions {
     }
 }
 
+/// The prefix of the environment variables read by
+/// [`LeaderElectionOptions::from_env`].
+pub const ENV_PREFIX: &str = "LEADER_ELECTION_";
+
+impl LeaderElectionOptions {
+    /// The defaults, overridden by environment variables named after the fields with the
+    /// prefix `LEADER_ELECTION_` (`LEADER_ELECTION_INSTANCE_ID`,
+    /// `LEADER_ELECTION_LEASE_DURATION=15s`, `LEADER_ELECTION_RETRY_JITTER=0.2`,
+    /// `LEADER_ELECTION_ENABLE_GRACEFUL_SHUTDOWN=false`, ...), then validated.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the variable that cannot be parsed, a variable with the prefix
+    /// that names no option (a typo), or the first rule of [`validate`](Self::validate) broken.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::default().with_vars(ENV_PREFIX, std::env::vars())
+    }
+
+    /// These options, overridden by the `(name, value)` pairs whose names start with `prefix`
+    /// (the rest of the name is the field name, case-insensitive), then validated. Pairs
+    /// without the prefix are ignored. [`from_env`](Self::from_env) is this with the
+    /// process environment.
+    ///
+    /// # Errors
+    /// As for [`from_env`](Self::from_env).
+    pub fn with_vars(
+        mut self,
+        prefix: &str,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        for (name, value) in vars {
+            let Some(field) = name.strip_prefix(prefix) else {
+                continue;
+            };
+            self.set_from_str(&field.to_ascii_lowercase(), value.trim())?;
+        }
+        self.validate()?;
+        Ok(self)
+    }
+
+    fn set_from_str(&mut self, field: &str, value: &str) -> Result<(), ConfigError> {
+        fn duration(field: &'static str, value: &str) -> Result<Duration, ConfigError> {
+            humantime::parse_duration(value).map_err(|e| {
+                ConfigError::new(
+                    field,
+                    format!("`{value}` is not a duration like \"30s\": {e}"),
+                )
+            })
+        }
+        fn number<T: std::str::FromStr>(
+            field: &'static str,
+            value: &str,
+        ) -> Result<T, ConfigError> {
+            value
+                .parse()
+                .map_err(|_| ConfigError::new(field, format!("`{value}` is not a number")))
+        }
+        fn boolean(field: &'static str, value: &str) -> Result<bool, ConfigError> {
+            match value.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                _ => Err(ConfigError::new(
+                    field,
+                    format!("`{value}` is not true or false"),
+                )),
+            }
+        }
+        match field {
+            "instance_id" => self.instance_id = value.to_owned(),
+            "lease_duration" => self.lease_duration = duration("lease_duration", value)?,
+            "renew_interval" => self.renew_interval = duration("renew_interval", value)?,
+            "retry_interval" => self.retry_interval = duration("retry_interval", value)?,
+            "max_retry_interval" => {
+                self.max_retry_interval = duration("max_retry_interval", value)?;
+            }
+            "retry_backoff_factor" => {
+                self.retry_backoff_factor = number("retry_backoff_factor", value)?;
+            }
+            "retry_jitter" => self.retry_jitter = number("retry_jitter", value)?,
+            "max_retry_attempts" => self.max_retry_attempts = number("max_retry_attempts", value)?,
+            "enable_graceful_shutdown" => {
+                self.enable_graceful_shutdown = boolean("enable_graceful_shutdown", value)?;
+            }
+            "operation_timeout" => self.operation_timeout = duration("operation_timeout", value)?,
+            "clock_drift_rate" => self.clock_drift_rate = number("clock_drift_rate", value)?,
+            "deadline_slack" => self.deadline_slack = duration("deadline_slack", value)?,
+            "shutdown_timeout" => self.shutdown_timeout = duration("shutdown_timeout", value)?,
+            _ => {
+                return Err(ConfigError::new(
+                    "environment",
+                    format!("`{field}` is not an option (check the variable's spelling)"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn check_range(field: &'static str, value: f64, min: f64, max: f64) -> Result<(), ConfigError> {
     if value.is_finite() && (min..=max).contains(&value) {
         Ok(())
@@ -430,6 +527,66 @@ mod tests {
         o.renew_interval = Duration::from_secs(8);
         o.operation_timeout = Duration::from_millis(500);
         o.validate().unwrap();
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn environment_variables_override_defaults() {
+        let o = valid()
+            .with_vars(
+                ENV_PREFIX,
+                vars(&[
+                    ("LEADER_ELECTION_INSTANCE_ID", "pod-7"),
+                    ("LEADER_ELECTION_LEASE_DURATION", "15s"),
+                    ("LEADER_ELECTION_RENEW_INTERVAL", "5s"),
+                    ("LEADER_ELECTION_RETRY_JITTER", "0.2"),
+                    ("LEADER_ELECTION_MAX_RETRY_ATTEMPTS", "5"),
+                    ("LEADER_ELECTION_ENABLE_GRACEFUL_SHUTDOWN", "false"),
+                    ("PATH", "/usr/bin"),
+                ]),
+            )
+            .unwrap();
+        assert_eq!(o.instance_id, "pod-7");
+        assert_eq!(o.lease_duration, Duration::from_secs(15));
+        assert_eq!(o.renew_interval, Duration::from_secs(5));
+        assert_eq!(o.retry_jitter, 0.2);
+        assert_eq!(o.max_retry_attempts, 5);
+        assert!(!o.enable_graceful_shutdown);
+    }
+
+    #[test]
+    fn bad_environment_variables_name_the_field() {
+        let err = valid()
+            .with_vars(
+                ENV_PREFIX,
+                vars(&[("LEADER_ELECTION_LEASE_DURATION", "soon")]),
+            )
+            .unwrap_err();
+        assert_eq!(err.field, "lease_duration");
+        let err = valid()
+            .with_vars(
+                ENV_PREFIX,
+                vars(&[("LEADER_ELECTION_RETRY_JITTER", "lots")]),
+            )
+            .unwrap_err();
+        assert_eq!(err.field, "retry_jitter");
+        let err = valid()
+            .with_vars(ENV_PREFIX, vars(&[("LEADER_ELECTION_LEASE_DURATON", "5s")]))
+            .unwrap_err();
+        assert!(err.rule.contains("lease_duraton"), "{err}");
+        let err = valid()
+            .with_vars(
+                ENV_PREFIX,
+                vars(&[("LEADER_ELECTION_RENEW_INTERVAL", "40s")]),
+            )
+            .unwrap_err();
+        assert_eq!(err.field, "renew_interval", "validated after parsing");
     }
 
     #[test]
