@@ -87,7 +87,9 @@ impl<S: LeaseStore> Runner<S> {
 
     pub(crate) async fn run(self) -> Result<()> {
         let _alive = LoopGuard(Arc::clone(&self.shared));
-        let span = tracing::info_span!(
+        // At ERROR level so that the election and instance show on every event of the loop,
+        // whatever level the subscriber filters at.
+        let span = tracing::error_span!(
             "leader_election",
             election = %self.shared.store.election_name(),
             instance_id = %self.shared.options.instance_id,

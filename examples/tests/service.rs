@@ -1,0 +1,150 @@
+//! End to end: two instances of `leader-service` against a real redis-server agree on the
+//! leader, and a SIGTERM to the leader hands leadership over to the other one.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed when dropped.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_redis(port: u16) -> Process {
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server is needed on PATH: run ./scripts/test.sh, which installs it");
+    Process(child)
+}
+
+fn start_service(redis_port: u16, http_port: u16, id: &str, key: &str) -> Process {
+    let child = Command::new(env!("CARGO_BIN_EXE_leader-service"))
+        .env("REDIS_URL", format!("redis://127.0.0.1:{redis_port}"))
+        .env("ELECTION_KEY", key)
+        .env("LISTEN", format!("127.0.0.1:{http_port}"))
+        .env("JOB_INTERVAL", "100ms")
+        .env("LEADER_ELECTION_INSTANCE_ID", id)
+        .env("LEADER_ELECTION_LEASE_DURATION", "3s")
+        .env("LEADER_ELECTION_RENEW_INTERVAL", "1s")
+        .env("LEADER_ELECTION_RETRY_INTERVAL", "200ms")
+        .env("LEADER_ELECTION_OPERATION_TIMEOUT", "500ms")
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .expect("start leader-service");
+    Process(child)
+}
+
+/// `GET path` on 127.0.0.1:`port`: status and JSON body, or `None` while nothing listens.
+async fn get(port: u16, path: &str) -> Option<(u16, Value)> {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    let status = response.split(' ').nth(1)?.parse().ok()?;
+    let body = response.split("\r\n\r\n").nth(1)?;
+    Some((status, serde_json::from_str(body).ok()?))
+}
+
+/// Polls `check` every 20 ms until it gives a value, for at most `limit`.
+async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let give_up = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < give_up, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn leader_id(body: &Value) -> Option<String> {
+    body["leader"]["instance_id"].as_str().map(str::to_owned)
+}
+
+#[tokio::test]
+async fn two_instances_agree_on_the_leader_and_hand_over_on_sigterm() {
+    let redis_port = free_port();
+    let _redis = start_redis(redis_port);
+    let ports = [free_port(), free_port()];
+    let mut services = [
+        start_service(redis_port, ports[0], "service-a", "example-e2e"),
+        start_service(redis_port, ports[1], "service-b", "example-e2e"),
+    ];
+
+    // Both answer /leader with the same leader, and exactly one of them says it leads.
+    let (leader, token) = eventually(Duration::from_secs(20), "agreement", || async {
+        let (_, a) = get(ports[0], "/leader").await?;
+        let (_, b) = get(ports[1], "/leader").await?;
+        let leader = leader_id(&a)?;
+        (leader_id(&b)? == leader).then_some(())?;
+        let leading: Vec<_> = [&a, &b]
+            .iter()
+            .filter(|body| body["self"]["is_leader"] == Value::Bool(true))
+            .map(|body| body["self"]["instance_id"].as_str().map(str::to_owned))
+            .collect();
+        (leading == [Some(leader.clone())]).then_some(())?;
+        Some((leader, a["leader"]["token"].as_u64()?))
+    })
+    .await;
+    for port in ports {
+        let (status, body) = get(port, "/healthz").await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["healthy"], Value::Bool(true));
+    }
+
+    let (stop, survivor) = if leader == "service-a" {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
+    let pid = services[stop].0.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let started = Instant::now();
+    let new = eventually(Duration::from_secs(10), "handover", || async {
+        let (_, body) = get(ports[survivor], "/leader").await?;
+        (body["self"]["is_leader"] == Value::Bool(true)).then_some(body)
+    })
+    .await;
+    // A released lease is taken at once; waiting for expiry would take the whole 3 s lease.
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "handover took {:?}: it waited for expiry",
+        started.elapsed()
+    );
+    assert!(
+        new["self"]["token"].as_u64().unwrap() > token,
+        "a new term, a new token"
+    );
+    let status = services[stop].0.wait().unwrap();
+    assert!(
+        status.success(),
+        "the stopped instance exits cleanly: {status:?}"
+    );
+}
