@@ -1,0 +1,321 @@
+//! Azure Storage connection strings and service URLs.
+
+use azure_core::http::Url;
+
+use crate::error::BuildError;
+use crate::shared_key::AccountKey;
+
+/// Azurite's well-known development account (public, documented by Microsoft).
+pub(crate) const DEV_ACCOUNT: &str = "devstoreaccount1";
+pub(crate) const DEV_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// How requests are authorized.
+#[derive(Debug)]
+pub(crate) enum Auth {
+    /// Signed with the account key (SharedKey).
+    SharedKey(AccountKey),
+    /// A SAS token in the URL's query.
+    Sas,
+}
+
+/// Where the blob service is and how to authorize against it.
+#[derive(Debug)]
+pub(crate) struct Target {
+    /// The blob service URL, without a trailing slash; its query holds the SAS, if any.
+    pub(crate) service: Url,
+    pub(crate) auth: Auth,
+}
+
+fn invalid(message: impl Into<String>) -> BuildError {
+    BuildError::ConnectionString(message.into())
+}
+
+/// Parses a connection string. Error messages name settings, never their values.
+pub(crate) fn parse_connection_string(text: &str) -> Result<Target, BuildError> {
+    let mut account_name = None;
+    let mut account_key = None;
+    let mut sas = None;
+    let mut blob_endpoint = None;
+    let mut protocol = None;
+    let mut suffix = None;
+    let mut development = false;
+    let mut proxy = None;
+    for (index, part) in text.split(';').enumerate() {
+        let part = part.trim();
+        if part.is_empty() {
+            continue;
+        }
+        let Some((key, value)) = part.split_once('=') else {
+            return Err(invalid(format!(
+                "part {} is not of the form Name=Value",
+                index + 1
+            )));
+        };
+        let key = key.trim();
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(invalid(format!("`{key}` has no value")));
+        }
+        let slot = match key.to_ascii_lowercase().as_str() {
+            "accountname" => &mut account_name,
+            "accountkey" => &mut account_key,
+            "sharedaccesssignature" => &mut sas,
+            "blobendpoint" => &mut blob_endpoint,
+            "defaultendpointsprotocol" => &mut protocol,
+            "endpointsuffix" => &mut suffix,
+            "developmentstorageproxyuri" => &mut proxy,
+            "usedevelopmentstorage" => {
+                if !value.eq_ignore_ascii_case("true") {
+                    return Err(invalid("`UseDevelopmentStorage` must be `true`"));
+                }
+                development = true;
+                continue;
+            }
+            // Endpoints of the other services do not matter here.
+            "queueendpoint" | "tableendpoint" | "fileendpoint" | "dfsendpoint" => continue,
+            _ => {
+                let shown: String = key.chars().take(40).collect();
+                return Err(invalid(format!("unknown setting `{shown}`")));
+            }
+        };
+        if slot.replace(value.to_owned()).is_some() {
+            return Err(invalid(format!("`{key}` is given twice")));
+        }
+    }
+
+    if development {
+        if account_key.is_some() || sas.is_some() || account_name.is_some() {
+            return Err(invalid(
+                "`UseDevelopmentStorage=true` cannot be combined with account settings",
+            ));
+        }
+        let host = proxy.unwrap_or_else(|| "http://127.0.0.1".into());
+        let endpoint = blob_endpoint
+            .unwrap_or_else(|| format!("{}:10000/{DEV_ACCOUNT}", host.trim_end_matches('/')));
+        let key = AccountKey::new(DEV_ACCOUNT, DEV_KEY)
+            .ok_or_else(|| invalid("the development account key is invalid"))?;
+        return Ok(Target {
+            service: service_url(&endpoint, "BlobEndpoint")?,
+            auth: Auth::SharedKey(key),
+        });
+    }
+
+    let endpoint = match (blob_endpoint, &account_name) {
+        (Some(endpoint), _) => endpoint,
+        (None, Some(account)) => {
+            let protocol = protocol.as_deref().unwrap_or("https");
+            if !matches!(protocol, "http" | "https") {
+                return Err(invalid(
+                    "`DefaultEndpointsProtocol` must be `http` or `https`",
+                ));
+            }
+            let suffix = suffix.as_deref().unwrap_or("core.windows.net");
+            format!("{protocol}://{account}.blob.{suffix}")
+        }
+        (None, None) => return Err(invalid("needs `AccountName` or `BlobEndpoint`")),
+    };
+    let mut service = service_url(&endpoint, "BlobEndpoint")?;
+    let auth = match (account_key, sas) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "give either `AccountKey` or `SharedAccessSignature`, not both",
+            ));
+        }
+        (Some(key), None) => {
+            let account =
+                account_name.ok_or_else(|| invalid("`AccountKey` needs `AccountName`"))?;
+            let key = AccountKey::new(account, &key)
+                .ok_or_else(|| invalid("`AccountKey` is not valid base64"))?;
+            Auth::SharedKey(key)
+        }
+        (None, Some(sas)) => {
+            let sas = sas.trim_start_matches('?');
+            if !has_signature(sas) {
+                return Err(invalid("`SharedAccessSignature` has no signature (`sig`)"));
+            }
+            service.set_query(Some(sas));
+            Auth::Sas
+        }
+        (None, None) => {
+            return Err(invalid("needs `AccountKey` or `SharedAccessSignature`"));
+        }
+    };
+    Ok(Target { service, auth })
+}
+
+/// A blob service URL with a SAS token in its query.
+pub(crate) fn parse_sas_url(text: &str) -> Result<Target, BuildError> {
+    let url = Url::parse(text.trim()).map_err(|_| BuildError::Url {
+        field: "sas_url",
+        reason: "not a valid URL".into(),
+    })?;
+    if !url.query().is_some_and(has_signature) {
+        return Err(BuildError::Url {
+            field: "sas_url",
+            reason: "has no SAS signature (`sig` in the query)".into(),
+        });
+    }
+    let query = url.query().map(str::to_owned);
+    let mut bare = url;
+    bare.set_query(None);
+    let mut service = service_url(bare.as_str(), "sas_url")?;
+    service.set_query(query.as_deref());
+    Ok(Target {
+        service,
+        auth: Auth::Sas,
+    })
+}
+
+fn has_signature(query: &str) -> bool {
+    query
+        .split('&')
+        .any(|pair| pair.to_ascii_lowercase().starts_with("sig=") && pair.len() > 4)
+}
+
+/// Parses a blob service URL: http(s), no query or fragment, no trailing slash (which would
+/// break path-style URLs such as Azurite's).
+pub(crate) fn service_url(text: &str, field: &'static str) -> Result<Url, BuildError> {
+    let error = |reason: &str| BuildError::Url {
+        field,
+        reason: reason.into(),
+    };
+    let mut url = Url::parse(text.trim()).map_err(|_| error("not a valid URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(error("must be http or https"));
+    }
+    if url.cannot_be_a_base() || url.host_str().is_none() {
+        return Err(error(
+            "must be a blob service URL such as https://account.blob.core.windows.net",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(error("must not have a query or fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(error("must not contain credentials"));
+    }
+    let path = url.path().trim_end_matches('/').to_owned();
+    url.set_path(&path);
+    Ok(url)
+}
+
+/// The container URL under `service`, keeping the service URL's query (a SAS).
+pub(crate) fn container_url(service: &Url, container: &str) -> Url {
+    let mut url = service.clone();
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments.pop_if_empty().push(container);
+    }
+    url
+}
+
+/// The host (and port) of a URL, for logs and `Debug`.
+pub(crate) fn host_of(url: &Url) -> String {
+    match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.to_owned(),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "c2VjcmV0LWFjY291bnQta2V5LXZhbHVl";
+
+    #[test]
+    fn account_key_strings_build_the_public_endpoint() {
+        let t = parse_connection_string(&format!(
+            "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={KEY};EndpointSuffix=core.windows.net"
+        ))
+        .unwrap();
+        assert_eq!(t.service.as_str(), "https://acct.blob.core.windows.net/");
+        assert!(matches!(t.auth, Auth::SharedKey(_)));
+        assert!(!format!("{t:?}").contains(KEY));
+    }
+
+    #[test]
+    fn development_storage_points_at_azurite() {
+        let t = parse_connection_string("UseDevelopmentStorage=true").unwrap();
+        assert_eq!(
+            t.service.as_str(),
+            "http://127.0.0.1:10000/devstoreaccount1"
+        );
+        let t = parse_connection_string(
+            "UseDevelopmentStorage=true;DevelopmentStorageProxyUri=http://azurite",
+        )
+        .unwrap();
+        assert_eq!(t.service.as_str(), "http://azurite:10000/devstoreaccount1");
+    }
+
+    #[test]
+    fn blob_endpoint_with_trailing_slash_is_trimmed() {
+        let t = parse_connection_string(&format!(
+            "AccountName=devstoreaccount1;AccountKey={KEY};BlobEndpoint=http://127.0.0.1:1234/devstoreaccount1/"
+        ))
+        .unwrap();
+        assert_eq!(t.service.as_str(), "http://127.0.0.1:1234/devstoreaccount1");
+        assert_eq!(
+            container_url(&t.service, "c").as_str(),
+            "http://127.0.0.1:1234/devstoreaccount1/c"
+        );
+    }
+
+    #[test]
+    fn sas_strings_keep_the_token_in_the_query() {
+        let t = parse_connection_string(
+            "BlobEndpoint=https://acct.blob.core.windows.net/;SharedAccessSignature=?sv=2025-11-05&sig=abc",
+        )
+        .unwrap();
+        assert_eq!(t.service.query(), Some("sv=2025-11-05&sig=abc"));
+        assert_eq!(
+            container_url(&t.service, "c").as_str(),
+            "https://acct.blob.core.windows.net/c?sv=2025-11-05&sig=abc"
+        );
+    }
+
+    #[test]
+    fn malformed_strings_never_echo_the_key() {
+        let cases = [
+            format!("AccountName=acct;AccountKey={KEY}!!"),
+            format!("AccountName=acct;AccountKey={KEY};AccountKey={KEY}"),
+            format!("AccountName=acct;{KEY}"),
+            format!("AccountKey={KEY}"),
+            format!("AccountName=acct;AccountKey={KEY};SharedAccessSignature=sig={KEY}"),
+            format!("AccountName=acct;AccountKey={KEY};Bogus={KEY}"),
+            format!("AccountName=acct;AccountKey={KEY};DefaultEndpointsProtocol=ftp"),
+            "AccountName=acct".to_owned(),
+            "UseDevelopmentStorage=false".to_owned(),
+            String::new(),
+        ];
+        for case in cases {
+            let err = parse_connection_string(&case).expect_err(&case).to_string();
+            assert!(!err.contains(KEY) && !err.contains("c2Vj"), "{err}");
+        }
+    }
+
+    #[test]
+    fn sas_urls_need_a_signature() {
+        let t = parse_sas_url("http://127.0.0.1:10000/devstoreaccount1/?sv=1&sig=x").unwrap();
+        assert_eq!(
+            container_url(&t.service, "c").as_str(),
+            "http://127.0.0.1:10000/devstoreaccount1/c?sv=1&sig=x"
+        );
+        assert!(parse_sas_url("https://acct.blob.core.windows.net/?sv=1").is_err());
+        assert!(parse_sas_url("not a url").is_err());
+    }
+
+    #[test]
+    fn service_urls_are_checked() {
+        assert!(service_url("ftp://x", "endpoint").is_err());
+        assert!(service_url("https://x/?a=b", "endpoint").is_err());
+        assert!(service_url("https://u:p@x/", "endpoint").is_err());
+        assert_eq!(
+            service_url("https://acct.blob.core.windows.net/", "endpoint")
+                .unwrap()
+                .as_str(),
+            "https://acct.blob.core.windows.net/"
+        );
+    }
+}

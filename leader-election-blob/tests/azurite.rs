@@ -1,0 +1,511 @@
+//! The Azure Blob backend against a real Azurite: the core's conformance suite, authentication
+//! forms, durable tokens, and faults (lease broken, blob deleted, Azurite restarted, leader gone
+//! without release, contenders racing).
+
+mod support;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use azure_storage_blob::models::BlobClientBreakLeaseOptions;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use leader_election::testing::{ConformanceOptions, run_conformance};
+use leader_election::{
+    AcquireOutcome, ChangeReason, ElectionEvent, LeaseRequest, LeaseStore, RenewOutcome,
+};
+use leader_election_blob::BlobLeaderElection;
+use sha2::Sha256;
+use support::{Azurite, Recorder, container_name, eventually};
+use tokio::time::Instant;
+
+const TTL: Duration = Duration::from_secs(15);
+
+fn acquired(outcome: AcquireOutcome) -> leader_election::Lease {
+    match outcome {
+        AcquireOutcome::Acquired(lease) => lease,
+        other => panic!("expected to acquire, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_suite_passes() {
+    let azurite = Azurite::start().await;
+    let mut n = 0;
+    run_conformance(ConformanceOptions::new(TTL, Duration::from_secs(5)), || {
+        n += 1;
+        let store = azurite.store(&container_name(&format!("conformance{n}")));
+        async move { store }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_durable_across_stores_and_identity_is_recorded() {
+    let azurite = Azurite::start().await;
+    let container = container_name("durable");
+    let first = azurite.store(&container);
+    let a = LeaseRequest::new("node-ä 1", TTL);
+    let lease = acquired(first.try_acquire(&a).await.unwrap());
+    let leader = first.current_leader().await.unwrap().expect("a leader");
+    assert_eq!(leader.instance_id, "node-ä 1");
+    assert_eq!(leader.token, Some(lease.token));
+    assert!(first.release(&a, &lease).await.unwrap());
+    drop(first);
+
+    // A store that has seen nothing (a restart of everything) continues from the blob.
+    let second = azurite.store(&container);
+    let b = LeaseRequest::new("node-2", TTL);
+    let next = acquired(second.try_acquire(&b).await.unwrap());
+    assert_eq!(next.token.get(), lease.token.get() + 1);
+    // Held: the follower learns who leads.
+    let third = azurite.store(&container);
+    match third
+        .try_acquire(&LeaseRequest::new("node-3", TTL))
+        .await
+        .unwrap()
+    {
+        AcquireOutcome::Held { leader, expires_in } => {
+            let leader = leader.expect("leader reported");
+            assert_eq!(leader.instance_id, "node-2");
+            assert_eq!(leader.token, Some(next.token));
+            assert_eq!(expires_in, None);
+        }
+        other => panic!("expected Held, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_container_is_an_error_when_creation_is_off() {
+    let azurite = Azurite::start().await;
+    let store = azurite
+        .builder(&container_name("nocreate"), "a")
+        .create_container_if_not_exists(false)
+        .build_store()
+        .unwrap();
+    let err = store
+        .try_acquire(&LeaseRequest::new("a", TTL))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    assert!(!err.is_retryable());
+}
+
+/// An account SAS for Azurite, signed as the service expects (service version 2020-12-06+).
+fn account_sas() -> String {
+    let version = leader_election_blob::DEFAULT_API_VERSION;
+    let (permissions, services, types, expiry, protocol) =
+        ("rwdlacup", "b", "sco", "2099-01-01T00:00:00Z", "https,http");
+    let to_sign = format!(
+        "{}\n{permissions}\n{services}\n{types}\n\n{expiry}\n\n{protocol}\n{version}\n\n",
+        support::ACCOUNT
+    );
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(support::KEY)
+        .unwrap();
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key).unwrap();
+    mac.update(to_sign.as_bytes());
+    let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let sig = sig
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D");
+    format!(
+        "sv={version}&ss={services}&srt={types}&sp={permissions}&se={}&spr={}&sig={sig}",
+        expiry.replace(':', "%3A"),
+        protocol.replace(',', "%2C")
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sas_url_and_sas_connection_strings_work() {
+    let azurite = Azurite::start().await;
+    let sas = account_sas();
+    // A trailing slash on the service URL must not break Azurite's path-style URLs.
+    let by_url = BlobLeaderElection::builder()
+        .sas_url(format!("{}/?{sas}", azurite.blob_endpoint()))
+        .container_name(container_name("sas"))
+        .build_store()
+        .unwrap();
+    assert!(!format!("{by_url:?}").contains("sig="));
+    let a = LeaseRequest::new("a", TTL);
+    let lease = acquired(by_url.try_acquire(&a).await.unwrap());
+    assert_eq!(
+        by_url.renew(&a, &lease).await.unwrap(),
+        RenewOutcome::Renewed
+    );
+    assert!(by_url.release(&a, &lease).await.unwrap());
+
+    let by_string = BlobLeaderElection::builder()
+        .connection_string(format!(
+            "BlobEndpoint={}/;SharedAccessSignature={sas}",
+            azurite.blob_endpoint()
+        ))
+        .container_name(container_name("sas"))
+        .build_store()
+        .unwrap();
+    acquired(by_string.try_acquire(&a).await.unwrap());
+
+    // A wrong signature is refused, and the error does not show it.
+    let forged = sas.rsplit_once("sig=").unwrap().0.to_owned() + "sig=Zm9yZ2VkLXNpZw%3D%3D";
+    let bad = BlobLeaderElection::builder()
+        .sas_url(format!("{}?{forged}", azurite.blob_endpoint()))
+        .container_name(container_name("sas"))
+        .build_store()
+        .unwrap();
+    let err = bad.try_acquire(&a).await.unwrap_err();
+    assert!(err.to_string().contains("403"), "{err}");
+    assert!(!format!("{err:?}").contains("Zm9yZ2Vk"), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_service_fails_fast_without_leaking_secrets() {
+    let azurite = Azurite::start().await;
+    let port = azurite.port();
+    drop(azurite);
+    let store = BlobLeaderElection::builder()
+        .sas_url(format!(
+            "http://127.0.0.1:{port}/{}?sv=1&sig=TOPSECRET",
+            support::ACCOUNT
+        ))
+        .container_name("unreachable")
+        .build_store()
+        .unwrap();
+    let started = Instant::now();
+    let err = store
+        .try_acquire(&LeaseRequest::new("a", TTL))
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(err.is_retryable(), "{err}");
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("TOPSECRET"), "{shown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_broken_by_an_operator_ends_the_term() {
+    let azurite = Azurite::start().await;
+    let container = container_name("broken");
+    let recorder = Recorder::default();
+    let a = azurite.election(&container, "a");
+    let b = azurite.election(&container, "b");
+    let mut events = a.subscribe();
+    recorder.follow(&a);
+    recorder.follow(&b);
+    a.start().await.unwrap();
+    eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
+    b.start().await.unwrap();
+    let first = a.leadership().unwrap().token();
+
+    // Break Lease with the default break period: the lease ends when its current period does,
+    // and nobody can acquire it meanwhile.
+    azurite
+        .operator(&container)
+        .break_lease(None)
+        .await
+        .unwrap();
+    let broken_at = Instant::now();
+    // The next renewal (every 3 s) finds the lease breaking.
+    let renew = a.options().renew_interval + a.options().operation_timeout;
+    eventually(renew + Duration::from_secs(1), "a steps down", || {
+        recorder
+            .terms_of("a")
+            .first()
+            .is_some_and(|t| t.end.is_some())
+    })
+    .await;
+    assert!(broken_at.elapsed() <= renew + Duration::from_secs(1));
+    let reason = loop {
+        match events.recv().await.unwrap() {
+            ElectionEvent::LeadershipChanged {
+                is_leader: false,
+                reason,
+                ..
+            } => break reason,
+            _ => continue,
+        }
+    };
+    assert_eq!(reason, ChangeReason::LeaseLost);
+    // Once the break period is over, somebody leads again, in a new term.
+    eventually(TTL + Duration::from_secs(2), "a new leader", || {
+        a.is_leader() || b.is_leader()
+    })
+    .await;
+    let leader = if a.is_leader() { &a } else { &b };
+    assert!(leader.leadership().unwrap().token() > first);
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    recorder.assert_no_overlap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_blob_ends_the_term_and_tokens_keep_increasing() {
+    let azurite = Azurite::start().await;
+    let container = container_name("deleted");
+    let recorder = Recorder::default();
+    let a = azurite.election(&container, "a");
+    let b = azurite.election(&container, "b");
+    recorder.follow(&a);
+    recorder.follow(&b);
+    a.start().await.unwrap();
+    eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
+    b.start().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let first = a.leadership().unwrap().token();
+
+    // An operator forces the lease off at once and deletes the blob. That overrides the lease:
+    // a may lead until its next renewal while b, finding no blob, starts a new term. The
+    // fencing token is what keeps downstream writes safe then: it must keep increasing.
+    let operator = azurite.operator(&container);
+    operator
+        .break_lease(Some(BlobClientBreakLeaseOptions {
+            break_period: Some(0),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    operator.delete(None).await.unwrap();
+    let renew = a.options().renew_interval + a.options().operation_timeout;
+    eventually(renew + Duration::from_secs(1), "a steps down", || {
+        recorder
+            .terms_of("a")
+            .first()
+            .is_some_and(|t| t.end.is_some())
+    })
+    .await;
+    eventually(Duration::from_secs(5), "a new leader", || {
+        a.is_leader() || b.is_leader()
+    })
+    .await;
+    let leader = if a.is_leader() { &a } else { &b };
+    let token = leader.leadership().unwrap().token();
+    assert!(
+        token > first,
+        "token {token} after {first}: the history must not restart"
+    );
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    let overlap = recorder.max_overlap();
+    assert!(
+        overlap <= renew,
+        "overlap {overlap:?} beyond the next renewal"
+    );
+    let intervals = recorder.intervals();
+    for pair in intervals.windows(2) {
+        assert!(pair[0].token < pair[1].token, "{intervals:#?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azurite_restart_keeps_one_leader() {
+    let mut azurite = Azurite::start().await;
+    let container = container_name("restart");
+    let recorder = Recorder::default();
+    let a = azurite.election(&container, "a");
+    let b = azurite.election(&container, "b");
+    recorder.follow(&a);
+    recorder.follow(&b);
+    a.start().await.unwrap();
+    eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
+    b.start().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    azurite.stop().await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    azurite.restart().await;
+    let restarted = Instant::now();
+    // Whoever leads now, somebody leads within a lease and a few retries of the restart, and
+    // keeps leading.
+    eventually(
+        TTL + Duration::from_secs(5),
+        "a leader after the restart",
+        || a.is_leader() || b.is_leader(),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(a.is_leader() ^ b.is_leader(), "exactly one leader");
+    tracing_free_log(&format!(
+        "leader again {:?} after restart",
+        restarted.elapsed()
+    ));
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    recorder.assert_no_overlap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_gone_without_release_is_replaced_within_lease_plus_retry() {
+    let azurite = Azurite::start().await;
+    let container = container_name("crash");
+    let recorder = Recorder::default();
+    let a = azurite.election(&container, "a");
+    let b = azurite.election(&container, "b");
+    recorder.follow(&a);
+    recorder.follow(&b);
+    a.start().await.unwrap();
+    eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
+    b.start().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!b.is_leader());
+
+    // Dropping every handle stops the loop without releasing: the lease must expire.
+    drop(a);
+    let crashed = Instant::now();
+    let retry = b
+        .options()
+        .retry_interval
+        .mul_f64(1.0 + b.options().retry_jitter);
+    eventually(TTL + retry + Duration::from_secs(1), "b takes over", || {
+        b.is_leader()
+    })
+    .await;
+    let failover = crashed.elapsed();
+    // Not before the lease could have expired: the last renewal was at most one renew
+    // interval before the crash.
+    assert!(
+        failover >= TTL - b.options().renew_interval - Duration::from_millis(500),
+        "took over after {failover:?}, before the lease expired"
+    );
+    tracing_free_log(&format!("crash failover took {failover:?}"));
+    b.stop().await.unwrap();
+    recorder.assert_no_overlap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_contenders_never_overlap() {
+    let azurite = Azurite::start().await;
+    let container = container_name("race");
+    let recorder = Recorder::default();
+    let elections: Vec<_> = (0..4)
+        .map(|i| azurite.election(&container, &format!("c{i}")))
+        .collect();
+    for election in &elections {
+        recorder.follow(election);
+    }
+    // Everybody starts at once; each leader hands over after a short term and runs again.
+    let run_for = Duration::from_secs(20);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for election in elections.clone() {
+        tasks.push(tokio::spawn(async move {
+            election.start().await.unwrap();
+            while started.elapsed() < run_for {
+                if election.is_leader() {
+                    tokio::time::sleep(Duration::from_millis(800)).await;
+                    election.stop().await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(fastrand_ms())).await;
+                    election.start().await.unwrap();
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            election.stop().await.unwrap();
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    drop(elections);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    recorder.assert_no_overlap();
+    let intervals = recorder.intervals();
+    let leaders: HashSet<_> = intervals.iter().map(|i| i.who.clone()).collect();
+    assert!(
+        intervals.len() >= 5,
+        "only {} terms: {intervals:#?}",
+        intervals.len()
+    );
+    assert!(leaders.len() >= 2, "only {leaders:?} led");
+}
+
+fn fastrand_ms() -> u64 {
+    u64::from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_micros())
+            .unwrap_or(0)
+            % 300,
+    )
+}
+
+/// Prints a measurement so that `--nocapture` shows it.
+fn tracing_free_log(line: &str) {
+    println!("[leader-election-blob] {line}");
+}
+
+/// Counts the requests sent through a client.
+#[derive(Debug, Default)]
+struct Counter(std::sync::atomic::AtomicUsize);
+
+#[async_trait::async_trait]
+impl azure_core::http::policies::Policy for Counter {
+    #[allow(elided_lifetimes_in_paths)]
+    async fn send(
+        &self,
+        ctx: &azure_core::http::Context,
+        request: &mut azure_core::http::Request,
+        next: &[std::sync::Arc<dyn azure_core::http::policies::Policy>],
+    ) -> azure_core::http::policies::PolicyResult {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        next[0].send(ctx, request, &next[1..]).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_cost_few_requests_with_a_caller_built_client() {
+    let azurite = Azurite::start().await;
+    let counter = std::sync::Arc::new(Counter::default());
+    let url = format!(
+        "{}/{}?{}",
+        azurite.blob_endpoint(),
+        container_name("cost"),
+        account_sas()
+    );
+    let client = azure_storage_blob::BlobContainerClient::new(
+        url.parse().unwrap(),
+        None,
+        Some(azure_storage_blob::BlobContainerClientOptions {
+            client_options: azure_core::http::ClientOptions {
+                retry: azure_core::http::RetryOptions::none(),
+                per_try_policies: vec![counter.clone()],
+                ..Default::default()
+            },
+            version: leader_election_blob::DEFAULT_API_VERSION.into(),
+        }),
+    )
+    .unwrap();
+    let store = BlobLeaderElection::builder()
+        .container_client(client)
+        .build_store()
+        .unwrap();
+    let count = || counter.0.swap(0, std::sync::atomic::Ordering::SeqCst);
+    let a = LeaseRequest::new("a", TTL);
+    let b = LeaseRequest::new("b", TTL);
+    // First acquisition ever: read, acquire (404), create container and blob, acquire, write.
+    let lease = acquired(store.try_acquire(&a).await.unwrap());
+    let first = count();
+    assert!(first <= 7, "{first} requests");
+    let lease_b = {
+        assert!(store.release(&a, &lease).await.unwrap());
+        count();
+        let lease = acquired(store.try_acquire(&b).await.unwrap());
+        let cost = count();
+        assert!(cost <= 3, "acquiring a free lease took {cost} requests");
+        lease
+    };
+    assert!(matches!(
+        store.try_acquire(&a).await.unwrap(),
+        AcquireOutcome::Held { .. }
+    ));
+    assert_eq!(count(), 1, "a follower's attempt costs one request");
+    assert_eq!(
+        store.renew(&b, &lease_b).await.unwrap(),
+        RenewOutcome::Renewed
+    );
+    assert_eq!(count(), 1, "a renewal costs one request");
+    acquired(store.try_acquire(&b).await.unwrap());
+    assert!(count() <= 2, "re-acquiring by the owner");
+}
