@@ -312,7 +312,10 @@ mod tests {
                 .key(key)
                 .build()
                 .unwrap_err();
-            assert!(matches!(err, BuildError::InvalidKey { .. }), "{key:?}: {err}");
+            assert!(
+                matches!(err, BuildError::InvalidKey { .. }),
+                "{key:?}: {err}"
+            );
         }
         let err = RedisLeaderElection::builder()
             .url("redis://localhost")

@@ -22,7 +22,9 @@ pub enum BuildError {
         reason: String,
     },
     /// The URL asks for TLS (`rediss://`) but the crate was built without its `tls` feature.
-    #[error("the URL {url} needs TLS, but leader-election-redis was built without its `tls` feature")]
+    #[error(
+        "the URL {url} needs TLS, but leader-election-redis was built without its `tls` feature"
+    )]
     TlsNotEnabled {
         /// The URL with its password redacted.
         url: String,
@@ -117,7 +119,10 @@ mod tests {
     fn server_refusals_are_known_failures() {
         let err = map_fred(
             Operation::Acquire,
-            FredError::new(ErrorKind::Unknown, "READONLY You can't write against a replica."),
+            FredError::new(
+                ErrorKind::Unknown,
+                "READONLY You can't write against a replica.",
+            ),
         );
         assert!(!err.is_outcome_unknown());
         assert!(err.is_retryable());

@@ -28,7 +28,8 @@ end
 
 /// KEYS: lease, counter. ARGV: instance id, lease id, ttl in ms.
 ///
-/// Replies `{'acquired', token}`, `{'held', instance, token, pttl}` or `{'garbage', why}`.
+/// Replies `{'acquired', token}`, `{'held', instance, token, pttl}`, `{'young', wait_ms}` (the
+/// server restarted less than a lease ago) or `{'garbage', why}`.
 const ACQUIRE: &str = r"
 if redis.replicate_commands then redis.replicate_commands() end
 local lease, garbage = decode(KEYS[1])
@@ -40,8 +41,15 @@ if lease then
   end
   return {'held', lease.instance, lease.token, redis.call('PTTL', KEYS[1])}
 end
--- Free: mint a token above both the stored counter and the server clock in microseconds, so
--- that tokens keep increasing even when a restart without persistence lost the counter.
+-- Free. A server up for less than one lease may have lost, in a restart, a lease that its
+-- holder still trusts until its deadline: grant nothing until that lease would have expired.
+local up = tonumber(string.match(redis.call('INFO', 'server'), 'uptime_in_seconds:(%d+)') or '')
+if up then
+  local wait = tonumber(ARGV[3]) - up * 1000
+  if wait > 0 then return {'young', wait} end
+end
+-- Mint a token above both the stored counter and the server clock in microseconds, so that
+-- tokens keep increasing even when a restart without persistence lost the counter.
 local counter = 0
 local kind = redis.call('TYPE', KEYS[2])['ok']
 if kind ~= 'none' then
@@ -202,6 +210,11 @@ pub(crate) fn acquire_reply(value: Value) -> Result<AcquireOutcome, Error> {
                 expires_in,
             })
         }
+        // Nobody holds it, but a lease lost in a restart may still be trusted by its holder.
+        Some("young") => Ok(AcquireOutcome::Held {
+            leader: None,
+            expires_in: pttl(op, items.get(1))?,
+        }),
         Some("garbage") => Err(garbage(op, &items)),
         _ => Err(invalid(op, format!("{items:?}"))),
     }

@@ -10,8 +10,8 @@ use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
 use fred::prelude::{ClientState, Options, ReconnectPolicy};
 use fred::types::{ClusterHash, CustomCommand, Value};
 use leader_election::{
-    AcquireOutcome, Error, LeaderInfo, Lease, LeaseRequest, LeaseStore, Operation,
-    ReleaseNotifier, ReleaseReceiver, RenewOutcome, Result,
+    AcquireOutcome, Error, LeaderInfo, Lease, LeaseRequest, LeaseStore, Operation, ReleaseNotifier,
+    ReleaseReceiver, RenewOutcome, Result,
 };
 use tokio::task::JoinHandle;
 
@@ -187,7 +187,9 @@ impl RedisLeaseStore {
     /// every clone of this store.
     #[must_use]
     pub fn with_operation_timeout(self, timeout: Duration) -> Self {
-        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX).max(1);
+        let ms = u64::try_from(timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
         self.inner.timeout_ms.store(ms, Ordering::Relaxed);
         self
     }
@@ -275,10 +277,7 @@ impl RedisLeaseStore {
             .await
             .map_err(|e| map_fred(Operation::Connect, e))?;
         let resubscriber = subscriber.manage_subscriptions();
-        if let Err(err) = subscriber
-            .subscribe(self.inner.keys.channel.clone())
-            .await
-        {
+        if let Err(err) = subscriber.subscribe(self.inner.keys.channel.clone()).await {
             resubscriber.abort();
             connection.abort();
             let _ = subscriber.quit().await;
@@ -316,11 +315,8 @@ impl RedisLeaseStore {
     }
 
     async fn load(&self, script: Script) -> Result<String> {
-        let command = CustomCommand::new_static(
-            "SCRIPT",
-            ClusterHash::Custom(self.inner.keys.slot),
-            false,
-        );
+        let command =
+            CustomCommand::new_static("SCRIPT", ClusterHash::Custom(self.inner.keys.slot), false);
         let sha: Value = self
             .inner
             .client

@@ -29,7 +29,7 @@ async fn keys_share_one_hash_tag_and_tokens_come_from_server_time() {
     assert_eq!(store.token_key(), format!("{{{key}}}:token"));
     assert_eq!(store.release_channel(), format!("{{{key}}}:released"));
 
-    let request = LeaseRequest::new("a", Duration::from_secs(5));
+    let request = LeaseRequest::new("a", Duration::from_secs(2));
     let lease = acquired(store.try_acquire(&request).await.unwrap());
     let micros = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -43,15 +43,15 @@ async fn keys_share_one_hash_tag_and_tokens_come_from_server_time() {
     assert_eq!(stored.as_string(), Some(lease.token.to_string()));
     let pttl = command(&client, &["PTTL", store.lease_key()]).await;
     let pttl = pttl.as_i64().unwrap();
-    assert!(pttl > 4000 && pttl <= 5000, "{pttl}");
+    assert!(pttl > 1000 && pttl <= 2000, "{pttl}");
 
     // A follower learns the remaining time, for sleeping until the lease can expire.
-    let other = LeaseRequest::new("b", Duration::from_secs(5));
+    let other = LeaseRequest::new("b", Duration::from_secs(2));
     match store.try_acquire(&other).await.unwrap() {
         AcquireOutcome::Held { leader, expires_in } => {
             assert_eq!(leader.unwrap().instance_id, "a");
             let expires_in = expires_in.expect("PTTL");
-            assert!(expires_in > Duration::from_secs(4), "{expires_in:?}");
+            assert!(expires_in > Duration::from_secs(1), "{expires_in:?}");
         }
         other => panic!("{other:?}"),
     }
@@ -62,7 +62,7 @@ async fn scripts_are_reloaded_after_noscript() {
     let server = RedisServer::start().await;
     let store = store(&server.url(), &unique_key("noscript")).await;
     store.connect().await.unwrap();
-    let request = LeaseRequest::new("a", Duration::from_secs(5));
+    let request = LeaseRequest::new("a", Duration::from_secs(2));
     let lease = acquired(store.try_acquire(&request).await.unwrap());
     let client = server.client().await;
     command(&client, &["SCRIPT", "FLUSH"]).await;
@@ -88,8 +88,16 @@ async fn garbage_in_the_lease_key_is_reported_never_trusted() {
         &["SET", "{K}:lease", "42"],
         &["SET", "{K}:lease", "[1,2,3]"],
         &["SET", "{K}:lease", r#"{"instance":"a","lease":"b"}"#],
-        &["SET", "{K}:lease", r#"{"instance":"a","lease":"b","token":"-1"}"#],
-        &["SET", "{K}:lease", r#"{"instance":"a","lease":"b","token":7}"#],
+        &[
+            "SET",
+            "{K}:lease",
+            r#"{"instance":"a","lease":"b","token":"-1"}"#,
+        ],
+        &[
+            "SET",
+            "{K}:lease",
+            r#"{"instance":"a","lease":"b","token":7}"#,
+        ],
         &["SET", "{K}:lease", "\u{0}\u{1}\u{ff}"],
         &["HSET", "{K}:lease", "instance", "a"],
         &["LPUSH", "{K}:lease", "a"],
@@ -104,7 +112,7 @@ async fn garbage_in_the_lease_key_is_reported_never_trusted() {
         let write: Vec<&str> = write.iter().map(String::as_str).collect();
         command(&client, &write).await;
         let store = store(&server.url(), &key).await;
-        let request = LeaseRequest::new("a", Duration::from_secs(5)).with_lease_id("b");
+        let request = LeaseRequest::new("a", Duration::from_secs(2)).with_lease_id("b");
         let err = store.try_acquire(&request).await.unwrap_err();
         assert!(
             matches!(
@@ -135,10 +143,13 @@ async fn garbage_in_the_lease_key_is_reported_never_trusted() {
 async fn garbage_in_the_token_counter_blocks_minting() {
     let server = RedisServer::start().await;
     let client = server.client().await;
-    for (n, value) in ["abc", "-5", "1.5", "99999999999999999999"].iter().enumerate() {
+    for (n, value) in ["abc", "-5", "1.5", "99999999999999999999"]
+        .iter()
+        .enumerate()
+    {
         let store = store(&server.url(), &format!("counter-{n}")).await;
         command(&client, &["SET", store.token_key(), value]).await;
-        let request = LeaseRequest::new("a", Duration::from_secs(5));
+        let request = LeaseRequest::new("a", Duration::from_secs(2));
         let err = store.try_acquire(&request).await.unwrap_err();
         assert!(matches!(err, Error::InvalidData { .. }), "{value}: {err}");
         assert_eq!(store.current_leader().await.unwrap(), None);
@@ -148,7 +159,7 @@ async fn garbage_in_the_token_counter_blocks_minting() {
     command(&client, &["SET", store.token_key(), "8000000000000000"]).await;
     let lease = acquired(
         store
-            .try_acquire(&LeaseRequest::new("a", Duration::from_secs(5)))
+            .try_acquire(&LeaseRequest::new("a", Duration::from_secs(2)))
             .await
             .unwrap(),
     );
@@ -164,7 +175,7 @@ async fn a_release_wakes_followers_on_other_clients() {
     leader.connect().await.unwrap();
     follower.connect().await.unwrap();
     let mut releases = follower.release_notifications().expect("notifications");
-    let request = LeaseRequest::new("a", Duration::from_secs(5));
+    let request = LeaseRequest::new("a", Duration::from_secs(2));
     let lease = acquired(leader.try_acquire(&request).await.unwrap());
     releases.mark_seen();
     let started = Instant::now();
@@ -209,7 +220,7 @@ async fn build_needs_no_redis_and_start_retries_until_it_is_up() {
 
     server.restart().await;
     assert!(
-        eventually(Duration::from_secs(5), || election.is_leader()).await,
+        eventually(Duration::from_secs(6), || election.is_leader()).await,
         "leads once Redis is up"
     );
     election.stop().await.expect("stop");
@@ -235,4 +246,50 @@ async fn a_user_client_works_and_is_left_connected() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let pong = command(&client, &["PING"]).await;
     assert_eq!(pong.as_string().as_deref(), Some("PONG"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_grants_no_new_lease_within_one_lease_duration() {
+    let server = RedisServer::start().await;
+    let key = unique_key("young");
+    let store = store(&server.url(), &key).await;
+    let ttl = Duration::from_millis(1500);
+    let request = LeaseRequest::new("a", ttl);
+    let lease = acquired(store.try_acquire(&request).await.unwrap());
+    server.restart().await;
+    let restarted_at = Instant::now();
+    // Lost with the data: the leader is told at its next renewal.
+    let renewed = loop {
+        match store.renew(&request, &lease).await {
+            Ok(outcome) => break outcome,
+            Err(err) => {
+                assert!(err.is_retryable(), "{err}");
+                assert!(restarted_at.elapsed() < Duration::from_secs(3), "{err}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    assert_eq!(renewed, RenewOutcome::Lost);
+    let other = LeaseRequest::new("b", ttl);
+    let taken = loop {
+        match store.try_acquire(&other).await.unwrap() {
+            AcquireOutcome::Acquired(lease) => break lease,
+            AcquireOutcome::Held { leader, expires_in } => {
+                assert_eq!(leader, None);
+                let wait = expires_in.expect("how long to wait");
+                assert!(wait <= ttl, "{wait:?}");
+                tokio::time::sleep(wait.min(Duration::from_millis(100))).await;
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(
+        restarted_at.elapsed() >= ttl,
+        "{:?}",
+        restarted_at.elapsed()
+    );
+    assert!(
+        taken.token > lease.token,
+        "tokens still increase after losing the counter"
+    );
 }

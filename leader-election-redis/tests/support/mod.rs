@@ -9,7 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use leader_election::{ChangeReason, ElectionEvent, FencingToken, LeaderElection, LeaderElectionOptions, LeaseStore};
+use leader_election::{
+    ChangeReason, ElectionEvent, FencingToken, LeaderElection, LeaderElectionOptions, LeaseStore,
+};
 use leader_election_redis::RedisLeaseStore;
 use leader_election_redis::fred::clients::Client;
 use leader_election_redis::fred::interfaces::ClientLike;
@@ -33,7 +35,7 @@ enum Backend {
         child: Mutex<Option<Child>>,
         dir: PathBuf,
     },
-    Container(testcontainers::ContainerAsync<testcontainers::GenericImage>),
+    Container(Box<testcontainers::ContainerAsync<testcontainers::GenericImage>>),
 }
 
 fn free_port() -> u16 {
@@ -125,6 +127,7 @@ impl RedisServer {
                 },
             };
             if server.wait_ready().await {
+                server.settle().await;
                 return server;
             }
         }
@@ -146,9 +149,13 @@ impl RedisServer {
             .expect("start a Redis container");
         let server = Self {
             port,
-            backend: Backend::Container(container),
+            backend: Backend::Container(Box::new(container)),
         };
-        assert!(server.wait_ready().await, "the Redis container does not answer");
+        assert!(
+            server.wait_ready().await,
+            "the Redis container does not answer"
+        );
+        server.settle().await;
         server
     }
 
@@ -170,6 +177,30 @@ impl RedisServer {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         false
+    }
+
+    /// Waits until the server has been up for 2 s: a server younger than a lease grants no
+    /// new lease (it may have lost one in a restart), and the tests use leases up to 2 s.
+    pub async fn settle(&self) {
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let client = self.client().await;
+            let info = command(&client, &["INFO", "server"]).await;
+            let _ = client.quit().await;
+            let up = info
+                .as_string()
+                .and_then(|i| {
+                    i.lines()
+                        .find_map(|l| l.strip_prefix("uptime_in_seconds:"))
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                })
+                .expect("uptime_in_seconds");
+            if up >= 2 {
+                return;
+            }
+            assert!(Instant::now() < until, "redis-server uptime does not grow");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -214,7 +245,10 @@ impl RedisServer {
             Backend::Container(container) => {
                 container.stop().await.expect("stop container");
                 container.start().await.expect("start container");
-                assert!(self.wait_ready().await, "the Redis container did not restart");
+                assert!(
+                    self.wait_ready().await,
+                    "the Redis container did not restart"
+                );
             }
         }
     }
@@ -268,7 +302,9 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         if let Backend::Local { child, dir } = &self.backend {
-            let mut child = child.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut child = child
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(mut c) = child.take() {
                 // SIGKILL ends a SIGSTOPped process too.
                 let _ = c.kill();
@@ -458,6 +494,9 @@ impl Recorder {
                         reason,
                     }) => {
                         let now = Instant::now();
+                        if std::env::var_os("RECORDER_DEBUG").is_some() {
+                            eprintln!("{now:?} {who} is_leader={is_leader} {token} {reason:?}");
+                        }
                         let mut all = intervals.lock().unwrap();
                         if is_leader {
                             all.push(Interval {
@@ -476,7 +515,11 @@ impl Recorder {
                             open.end_reason = Some(reason);
                         }
                     }
-                    Ok(_) => {}
+                    Ok(other) => {
+                        if std::env::var_os("RECORDER_DEBUG").is_some() {
+                            eprintln!("{:?} {who} {other:?}", Instant::now());
+                        }
+                    }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                         panic!("recorder for {who} lagged by {n} events")
                     }
@@ -557,7 +600,10 @@ pub fn election(url: &str, key: &str, id: &str) -> LeaderElection<RedisLeaseStor
 }
 
 /// `ConfigInterface` is not needed: raw commands go through `custom`.
-pub async fn command(client: &Client, args: &[&str]) -> leader_election_redis::fred::prelude::Value {
+pub async fn command(
+    client: &Client,
+    args: &[&str],
+) -> leader_election_redis::fred::prelude::Value {
     use leader_election_redis::fred::types::{ClusterHash, CustomCommand, Value};
     let (name, rest) = args.split_first().expect("a command");
     let cmd = CustomCommand::new(name.to_string(), ClusterHash::FirstKey, false);

@@ -1,0 +1,277 @@
+//! Faults against a real redis-server: restarts without persistence, a frozen server, a
+//! partitioned leader, a leader that vanishes, and operators touching the key.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use leader_election::{ChangeReason, Error, FencingToken, LeaderElection};
+use leader_election_redis::RedisLeaseStore;
+use support::{Proxy, Recorder, RedisServer, command, election, eventually, unique_key};
+
+type Election = LeaderElection<RedisLeaseStore>;
+
+/// Waits until exactly one of `elections` leads, and returns its index.
+async fn one_leader(elections: &[&Election], within: Duration) -> usize {
+    let mut found = None;
+    let ok = eventually(within, || {
+        let leaders: Vec<usize> = (0..elections.len())
+            .filter(|&i| elections[i].is_leader())
+            .collect();
+        assert!(leaders.len() <= 1, "two leaders: {leaders:?}");
+        found = leaders.first().copied();
+        found.is_some()
+    })
+    .await;
+    assert!(ok, "no leader within {within:?}");
+    found.unwrap_or_default()
+}
+
+fn token(election: &Election) -> FencingToken {
+    election.leadership().expect("leading").token()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_without_persistence_keeps_one_leader_and_increasing_tokens() {
+    let server = RedisServer::start().await;
+    let key = unique_key("restart");
+    let a = election(&server.url(), &key, "a");
+    let b = election(&server.url(), &key, "b");
+    let recorder = Recorder::new();
+    recorder.watch(&a);
+    recorder.watch(&b);
+    a.start().await.unwrap();
+    b.start().await.unwrap();
+    let first = one_leader(&[&a, &b], Duration::from_secs(3)).await;
+    let first_token = token([&a, &b][first]);
+
+    server.restart().await;
+    let restarted_at = Instant::now();
+    // The lease and the counter are gone; the leader learns it at its next renewal. The young
+    // server grants no lease for one lease duration (the old leader may still trust its lease
+    // until then), and the next term's token still comes out greater (minted from the
+    // server's clock).
+    assert!(
+        eventually(Duration::from_secs(5), || recorder.terms() >= 2
+            && recorder.current().is_some())
+        .await,
+        "no new term after the restart: {:?}",
+        recorder.intervals()
+    );
+    let now = one_leader(&[&a, &b], Duration::from_secs(1)).await;
+    assert!(token([&a, &b][now]) > first_token);
+    let lease = a.options().lease_duration;
+    let second = recorder.intervals()[1].start;
+    assert!(
+        second.saturating_duration_since(restarted_at) >= lease - Duration::from_millis(100),
+        "a new term {:?} after the restart, within the lost lease",
+        second.saturating_duration_since(restarted_at)
+    );
+    recorder.assert_safe();
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    recorder.assert_safe();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_frozen_longer_than_the_lease_then_resumed() {
+    let server = RedisServer::start().await;
+    let key = unique_key("sigstop");
+    let a = election(&server.url(), &key, "a");
+    let b = election(&server.url(), &key, "b");
+    let recorder = Recorder::new();
+    recorder.watch(&a);
+    recorder.watch(&b);
+    a.start().await.unwrap();
+    b.start().await.unwrap();
+    let first = one_leader(&[&a, &b], Duration::from_secs(3)).await;
+    let leader = [&a, &b][first];
+    let first_token = token(leader);
+    let lease = leader.options().lease_duration;
+
+    server.pause().await;
+    let paused_at = Instant::now();
+    // Fail closed: the leader gives up by its local deadline although nothing answers.
+    assert!(
+        eventually(lease + Duration::from_millis(300), || !leader.is_leader()).await,
+        "the leader still leads {:?} into the freeze",
+        paused_at.elapsed()
+    );
+    // Nobody leads while Redis is frozen.
+    while paused_at.elapsed() < lease * 2 {
+        assert!(
+            !a.is_leader() && !b.is_leader(),
+            "a leader during the freeze"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.resume().await;
+    let now = one_leader(&[&a, &b], Duration::from_secs(5)).await;
+    assert!(token([&a, &b][now]) > first_token);
+    recorder.assert_safe();
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    recorder.assert_safe();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_from_redis_steps_down_before_a_follower_takes_over() {
+    let server = RedisServer::start().await;
+    let proxy = Proxy::start(server.port()).await;
+    let key = unique_key("partition");
+    let a = election(&proxy.url(), &key, "a");
+    let b = election(&server.url(), &key, "b");
+    let recorder = Recorder::new();
+    recorder.watch(&a);
+    recorder.watch(&b);
+    a.start().await.unwrap();
+    assert!(eventually(Duration::from_secs(3), || a.is_leader()).await);
+    let first_token = token(&a);
+    b.start().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!b.is_leader());
+
+    proxy.cut();
+    let cut_at = Instant::now();
+    let lease = a.options().lease_duration;
+    assert!(
+        eventually(lease + Duration::from_millis(300), || !a.is_leader()).await,
+        "the cut-off leader still leads"
+    );
+    // The follower, still reaching Redis, takes over once the lease expires there.
+    assert!(
+        eventually(lease + Duration::from_secs(2), || b.is_leader()).await,
+        "the follower did not take over"
+    );
+    assert!(
+        cut_at.elapsed() >= lease.mul_f64(0.7),
+        "taken over after {:?}, before the lease could expire",
+        cut_at.elapsed()
+    );
+    assert!(token(&b) > first_token);
+    recorder.assert_safe();
+
+    // Healed: the old leader comes back as a follower.
+    proxy.heal();
+    tokio::time::sleep(lease).await;
+    assert!(b.is_leader() && !a.is_leader());
+    recorder.assert_safe();
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_gone_without_release_is_replaced_after_its_lease() {
+    let server = RedisServer::start().await;
+    let key = unique_key("crash");
+    let a = election(&server.url(), &key, "a");
+    let b = election(&server.url(), &key, "b");
+    a.start().await.unwrap();
+    assert!(eventually(Duration::from_secs(3), || a.is_leader()).await);
+    b.start().await.unwrap();
+    let lease = a.options().lease_duration;
+    let renew = a.options().renew_interval;
+    tokio::time::sleep(renew * 2).await;
+    assert!(a.is_leader() && !b.is_leader());
+
+    // The last handle goes: the loop ends without releasing, as when a process dies.
+    drop(a);
+    let gone_at = Instant::now();
+    assert!(
+        eventually(lease + Duration::from_millis(500), || b.is_leader()).await,
+        "no takeover within lease + 500 ms"
+    );
+    let took = gone_at.elapsed();
+    // The lease was left to expire (its last renewal was at most one interval before).
+    assert!(
+        took >= lease - renew - Duration::from_millis(50),
+        "{took:?}"
+    );
+    b.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_key_makes_the_leader_step_down_at_its_next_renewal() {
+    let server = RedisServer::start().await;
+    let client = server.client().await;
+    let a = election(&server.url(), &unique_key("deleted"), "a");
+    let mut events = a.subscribe();
+    a.start().await.unwrap();
+    assert!(eventually(Duration::from_secs(3), || a.is_leader()).await);
+    let first_token = token(&a);
+
+    command(&client, &["DEL", a.store().lease_key()]).await;
+    let deleted_at = Instant::now();
+    let reason = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            if let Ok(leader_election::ElectionEvent::LeadershipChanged {
+                is_leader: false,
+                reason,
+                ..
+            }) = events.recv().await
+            {
+                break reason;
+            }
+        }
+    })
+    .await
+    .expect("stepped down");
+    assert_eq!(reason, ChangeReason::LeaseLost);
+    let renew = a.options().renew_interval;
+    let timeout = a.options().operation_timeout;
+    assert!(deleted_at.elapsed() <= renew + timeout + Duration::from_millis(200));
+    // A new term, with a greater token.
+    assert!(eventually(Duration::from_secs(3), || a.is_leader()).await);
+    assert!(token(&a) > first_token);
+    a.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overwritten_key_ends_the_term_and_never_panics() {
+    let server = RedisServer::start().await;
+    let client = server.client().await;
+    let key = unique_key("overwritten");
+    let a = election(&server.url(), &key, "a");
+    let b = election(&server.url(), &key, "b");
+    let recorder = Recorder::new();
+    recorder.watch(&a);
+    recorder.watch(&b);
+    a.start().await.unwrap();
+    assert!(eventually(Duration::from_secs(3), || a.is_leader()).await);
+    b.start().await.unwrap();
+    let first_token = token(&a);
+    let lease_key = a.store().lease_key().to_owned();
+
+    // Garbage without expiry: the leader steps down, nobody can lead, errors say why.
+    let mut events = b.subscribe();
+    command(&client, &["SET", &lease_key, "operator was here"]).await;
+    assert!(eventually(Duration::from_secs(2), || !a.is_leader()).await);
+    let error = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            if let Ok(leader_election::ElectionEvent::Error(err)) = events.recv().await {
+                break err;
+            }
+        }
+    })
+    .await
+    .expect("an error event about the garbage");
+    assert!(matches!(error, Error::InvalidData { .. }), "{error}");
+    assert!(!a.is_leader() && !b.is_leader());
+    assert!(a.current_leader().await.is_err());
+
+    // Another owner's lease written by hand: respected until it expires, then taken over
+    // with a token above both.
+    let intruder = r#"{"instance":"intruder","lease":"x","token":"5"}"#;
+    command(&client, &["SET", &lease_key, intruder, "PX", "1000"]).await;
+    let seen = a
+        .current_leader()
+        .await
+        .expect("readable")
+        .expect("a leader");
+    assert_eq!(seen.instance_id, "intruder");
+    let now = one_leader(&[&a, &b], Duration::from_secs(5)).await;
+    assert!(token([&a, &b][now]) > first_token);
+    recorder.assert_safe();
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+}
