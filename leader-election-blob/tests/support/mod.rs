@@ -2,7 +2,7 @@
 //!
 //! Azurite comes from `.tools/azurite` (installed by `scripts/install-azurite.sh`, which the
 //! project's `scripts/test.sh` runs) and is started from its `.bin/azurite-blob` script on a free
-//! 127.0.0.1 port, in its own process group, and killed with that group on drop. Without it, and
+//! 127.0.0.1 port (telemetry off), in its own process group, and killed with that group on drop. Without it, and
 //! with a working Docker daemon, the Azurite image runs through testcontainers. With neither, the
 //! tests fail with a message saying what to install: they never skip silently.
 
@@ -141,6 +141,7 @@ impl Azurite {
             .arg("--location")
             .arg(&self.location)
             .arg("--silent")
+            .arg("--disableTelemetry")
             .stdin(Stdio::piped())
             .stdout(log.try_clone().expect("clone log"))
             .stderr(log)
