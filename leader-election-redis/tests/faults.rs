@@ -143,8 +143,9 @@ async fn a_leader_cut_off_from_redis_steps_down_before_a_follower_takes_over() {
         eventually(lease + Duration::from_secs(2), || b.is_leader()).await,
         "the follower did not take over"
     );
+    let renew = a.options().renew_interval;
     assert!(
-        cut_at.elapsed() >= lease.mul_f64(0.7),
+        cut_at.elapsed() >= lease - renew - Duration::from_millis(100),
         "taken over after {:?}, before the lease could expire",
         cut_at.elapsed()
     );
@@ -219,7 +220,11 @@ async fn a_deleted_key_makes_the_leader_step_down_at_its_next_renewal() {
     assert_eq!(reason, ChangeReason::LeaseLost);
     let renew = a.options().renew_interval;
     let timeout = a.options().operation_timeout;
-    assert!(deleted_at.elapsed() <= renew + timeout + Duration::from_millis(200));
+    assert!(
+        deleted_at.elapsed() <= renew + timeout + Duration::from_millis(500),
+        "{:?}",
+        deleted_at.elapsed()
+    );
     // A new term, with a greater token.
     assert!(eventually(Duration::from_secs(3), || a.is_leader()).await);
     assert!(token(&a) > first_token);
