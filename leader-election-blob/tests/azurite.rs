@@ -509,3 +509,96 @@ async fn operations_cost_few_requests_with_a_caller_built_client() {
     acquired(store.try_acquire(&b).await.unwrap());
     assert!(count() <= 2, "re-acquiring by the owner");
 }
+
+/// Forwards requests, and loses the reply of the next one that matches: the service acts, the
+/// client sees a broken connection.
+#[derive(Debug, Default)]
+struct LoseReply(std::sync::Mutex<Option<&'static str>>);
+
+impl LoseReply {
+    fn next(&self, what: &'static str) {
+        *self.0.lock().unwrap() = Some(what);
+    }
+}
+
+#[async_trait::async_trait]
+impl azure_core::http::policies::Policy for LoseReply {
+    #[allow(elided_lifetimes_in_paths)]
+    async fn send(
+        &self,
+        ctx: &azure_core::http::Context,
+        request: &mut azure_core::http::Request,
+        next: &[std::sync::Arc<dyn azure_core::http::policies::Policy>],
+    ) -> azure_core::http::policies::PolicyResult {
+        let action = request
+            .headers()
+            .iter()
+            .find(|(name, _)| name.as_str() == "x-ms-lease-action")
+            .map(|(_, value)| value.as_str().to_owned());
+        let query = request.url().query().unwrap_or_default().to_owned();
+        let response = next[0].send(ctx, request, &next[1..]).await?;
+        let mut armed = self.0.lock().unwrap();
+        let hit = match *armed {
+            Some("acquire") => action.as_deref() == Some("acquire"),
+            Some("metadata") => query.contains("comp=metadata"),
+            _ => false,
+        };
+        if hit && response.status().is_success() {
+            *armed = None;
+            return Err(azure_core::Error::with_message(
+                azure_core::error::ErrorKind::Io,
+                "connection reset after the request was sent",
+            ));
+        }
+        Ok(response)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_replies_are_recovered_by_acquiring_again() {
+    let azurite = Azurite::start().await;
+    let faults = std::sync::Arc::new(LoseReply::default());
+    let container = container_name("lost");
+    let url = format!("{}/{container}?{}", azurite.blob_endpoint(), account_sas());
+    let client = azure_storage_blob::BlobContainerClient::new(
+        url.parse().unwrap(),
+        None,
+        Some(azure_storage_blob::BlobContainerClientOptions {
+            client_options: azure_core::http::ClientOptions {
+                retry: azure_core::http::RetryOptions::none(),
+                per_try_policies: vec![faults.clone()],
+                ..Default::default()
+            },
+            version: leader_election_blob::DEFAULT_API_VERSION.into(),
+        }),
+    )
+    .unwrap();
+    let store = BlobLeaderElection::builder()
+        .container_client(client)
+        .blob_name("lock")
+        .build_store()
+        .unwrap();
+    let other = azurite.store(&container);
+
+    for lost in ["acquire", "metadata"] {
+        let a = LeaseRequest::new("a", TTL);
+        faults.next(lost);
+        let err = store.try_acquire(&a).await.unwrap_err();
+        assert!(err.is_outcome_unknown(), "{lost}: {err}");
+        // The lease is in fact taken: nobody else gets it...
+        let b = LeaseRequest::new("b", TTL);
+        let outcome = other.try_acquire(&b).await.unwrap();
+        assert!(
+            matches!(outcome, AcquireOutcome::Held { .. }),
+            "{lost}: {outcome:?}"
+        );
+        // ...and asking again with the same lease id gives it to its owner, with one token.
+        let lease = acquired(store.try_acquire(&a).await.unwrap());
+        let again = acquired(store.try_acquire(&a).await.unwrap());
+        assert_eq!(lease.token, again.token, "{lost}");
+        let leader = other.current_leader().await.unwrap().unwrap();
+        assert_eq!(leader.instance_id, "a");
+        assert_eq!(leader.token, Some(lease.token));
+        assert!(store.release(&a, &lease).await.unwrap());
+    }
+}
