@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 
 use clap::ValueEnum;
 use leader_election::{
-    AcquireOutcome, LeaderInfo, Lease, LeaseRequest, LeaseStore, MemoryLeaseStore, ReleaseReceiver,
-    RenewOutcome, Result,
+    AcquireOutcome, LeaderElectionOptions, LeaderInfo, Lease, LeaseRequest, LeaseStore,
+    MemoryLeaseStore, ReleaseReceiver, RenewOutcome, Result,
 };
+use leader_election_redis::{RedisLeaderElection, RedisLeaseStore};
 use serde::{Deserialize, Serialize};
 
 /// The Azurite development account, on the port the docker-compose file publishes.
@@ -24,6 +25,10 @@ pub(crate) enum BackendKind {
     Redis,
     /// Azure Blob Storage or Azurite (crate `leader-election-blob`).
     Blob,
+    /// A deliberately broken in-memory store that grants the lease to every asker: a self-test
+    /// showing that the tester catches two leaders (exits 1).
+    #[value(hide = true)]
+    BrokenMemory,
 }
 
 impl BackendKind {
@@ -33,6 +38,7 @@ impl BackendKind {
             Self::Memory => "memory",
             Self::Redis => "redis",
             Self::Blob => "blob",
+            Self::BrokenMemory => "broken-memory",
         }
     }
 }
@@ -84,7 +90,7 @@ impl BackendSpec {
     /// When the URL or connection string names no `host:port` reachable as an IP address.
     pub(crate) fn upstream(&self) -> Result<Option<SocketAddr>, String> {
         let endpoint = match self.kind {
-            BackendKind::Memory => return Ok(None),
+            BackendKind::Memory | BackendKind::BrokenMemory => return Ok(None),
             BackendKind::Redis => self.redis_url.clone(),
             BackendKind::Blob => blob_endpoint(&self.connection_string)
                 .ok_or("the connection string has no BlobEndpoint=http://host:port/...")?,
@@ -114,7 +120,7 @@ impl BackendSpec {
     pub(crate) fn via(&self, addr: SocketAddr) -> Self {
         let mut spec = self.clone();
         match self.kind {
-            BackendKind::Memory => {}
+            BackendKind::Memory | BackendKind::BrokenMemory => {}
             BackendKind::Redis => {
                 if let Some((prefix, _, rest)) = split_url(&self.redis_url) {
                     spec.redis_url = format!("{prefix}{addr}{rest}");
@@ -137,15 +143,35 @@ impl BackendSpec {
     ///
     /// # Errors
     /// When the backend is not available in this build, or its configuration is refused.
-    pub(crate) async fn open(&self, memory: &MemoryLeaseStore) -> Result<AnyStore, String> {
+    pub(crate) async fn open(
+        &self,
+        memory: &MemoryLeaseStore,
+        options: &LeaderElectionOptions,
+    ) -> Result<AnyStore, String> {
         match self.kind {
             BackendKind::Memory => Ok(AnyStore::Memory(memory.clone())),
-            BackendKind::Redis => Err(not_ready("redis", "leader-election-redis")),
+            BackendKind::BrokenMemory => Ok(AnyStore::Broken(BrokenStore(memory.clone()))),
+            BackendKind::Redis => open_redis(&self.redis_url, &self.key, options),
             BackendKind::Blob => Err(not_ready("blob", "leader-election-blob")),
         }
     }
 }
 
+/// A Redis store with the client the Redis crate's builder configures for leader election
+/// (command and connection timeouts of `operation_timeout`, reconnecting for ever).
+fn open_redis(url: &str, key: &str, options: &LeaderElectionOptions) -> Result<AnyStore, String> {
+    // The builder is the only public way to get its tuned client; the store is cheap to clone
+    // and keeps the client alive after the throw-away election is dropped.
+    let election = RedisLeaderElection::builder()
+        .url(url)
+        .key(key)
+        .options(options.clone())
+        .build()
+        .map_err(|e| format!("redis: {e}"))?;
+    Ok(AnyStore::Redis(election.store().clone()))
+}
+
+#[allow(dead_code)]
 fn not_ready(backend: &str, krate: &str) -> String {
     format!(
         "the {backend} backend is not available in this build of the tester: the crate \
@@ -188,17 +214,51 @@ fn split_url(url: &str) -> Option<(String, &str, &str)> {
 pub(crate) enum AnyStore {
     /// The in-memory store.
     Memory(MemoryLeaseStore),
+    /// A Redis store.
+    Redis(RedisLeaseStore),
+    /// The broken store of the self-test.
+    Broken(BrokenStore),
+}
+
+/// An unsafe store for the tester's self-test: every acquisition takes the lease from whoever
+/// holds it, and every renewal succeeds.
+#[derive(Clone, Debug)]
+pub(crate) struct BrokenStore(MemoryLeaseStore);
+
+impl LeaseStore for BrokenStore {
+    async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
+        self.0.clear();
+        self.0.try_acquire(request).await
+    }
+
+    async fn renew(&self, _request: &LeaseRequest, _lease: &Lease) -> Result<RenewOutcome> {
+        Ok(RenewOutcome::Renewed)
+    }
+
+    async fn release(&self, request: &LeaseRequest, lease: &Lease) -> Result<bool> {
+        self.0.release(request, lease).await
+    }
+
+    async fn current_leader(&self) -> Result<Option<LeaderInfo>> {
+        self.0.current_leader().await
+    }
 }
 
 macro_rules! each_store {
     ($self:ident, $store:ident => $call:expr) => {
         match $self {
             AnyStore::Memory($store) => $call,
+            AnyStore::Redis($store) => $call,
+            AnyStore::Broken($store) => $call,
         }
     };
 }
 
 impl LeaseStore for AnyStore {
+    fn election_name(&self) -> &str {
+        each_store!(self, s => s.election_name())
+    }
+
     async fn connect(&self) -> Result<()> {
         each_store!(self, s => s.connect().await)
     }

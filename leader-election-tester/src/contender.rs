@@ -15,7 +15,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
 use crate::backend::{AnyStore, BackendSpec};
-use crate::instrument::{Instrumented, OnConfirmed};
+use crate::instrument::{Instrumented, OnConfirmed, StoreEvent};
 use crate::proxy::Proxy;
 use crate::record::Record;
 use crate::report::OpCounts;
@@ -94,6 +94,24 @@ impl Clock {
 /// The store stack of one contender: counting, then fault injection, then the backend.
 type Stack = Instrumented<FaultyStore<AnyStore>>;
 
+/// The record of what the store saw.
+fn store_record(clock: Clock, event: StoreEvent) -> Record {
+    match event {
+        StoreEvent::Confirmed {
+            sent,
+            returned,
+            acquired,
+        } => Record::Confirmed {
+            at_ms: clock.ms(sent),
+            returned_ms: clock.ms(returned),
+            acquired,
+        },
+        StoreEvent::Releasing(at) => Record::Releasing {
+            at_ms: clock.ms(at),
+        },
+    }
+}
+
 /// Forwards an election's events as records until the election is gone.
 fn forward_events(
     mut events: broadcast::Receiver<ElectionEvent>,
@@ -168,19 +186,18 @@ impl InProcess {
             Some(proxy) => spec.via(proxy.addr()),
             None => spec.clone(),
         };
-        let faulty = FaultyStore::new(spec.open(memory).await?);
+        let options = timing.options(&format!("c{slot}"));
+        let faulty = FaultyStore::new(spec.open(memory, &options).await?);
         let faults = faulty.control();
         let generation = Arc::new(AtomicU32::new(0));
         let on_confirmed: OnConfirmed = {
             let generation = Arc::clone(&generation);
             let sink = sink.clone();
-            Arc::new(move |sent| {
+            Arc::new(move |event| {
                 let _ = sink.send(Event {
                     slot,
                     generation: generation.load(Ordering::Relaxed),
-                    record: Record::Confirmed {
-                        at_ms: clock.ms(sent),
-                    },
+                    record: store_record(clock, event),
                 });
             })
         };
@@ -438,13 +455,14 @@ pub(crate) async fn child_main() -> Result<(), String> {
     });
 
     let memory = MemoryLeaseStore::new();
-    let store = spec.backend.open(&memory).await?;
+    let store = spec
+        .backend
+        .open(&memory, &spec.timing.options("child"))
+        .await?;
     let on_confirmed: OnConfirmed = {
         let out = out.clone();
-        Arc::new(move |sent| {
-            let _ = out.send(Record::Confirmed {
-                at_ms: clock.ms(sent),
-            });
+        Arc::new(move |event| {
+            let _ = out.send(store_record(clock, event));
         })
     };
     let store = Instrumented::new(FaultyStore::new(store), on_confirmed);

@@ -1,5 +1,6 @@
 //! A [`LeaseStore`] wrapper that counts every call at the store boundary and reports each
-//! confirmed acquisition or renewal, so the tester knows a crashed leader's last renewal.
+//! confirmed acquisition or renewal and every release, so the tester knows a crashed leader's
+//! last renewal and can bound each term tightly.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,8 +13,25 @@ use tokio::time::Instant;
 
 use crate::report::OpCounts;
 
-/// Called with the send time of every confirmed acquisition or renewal.
-pub(crate) type OnConfirmed = Arc<dyn Fn(Instant) + Send + Sync>;
+/// What the store saw, reported as it happens (on the election loop's task, so before the
+/// election publishes the event that follows from it).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum StoreEvent {
+    /// An acquisition (`acquired`) or renewal sent at `sent` was confirmed at `returned`.
+    Confirmed {
+        /// When the request was sent.
+        sent: Instant,
+        /// When the answer came back.
+        returned: Instant,
+        /// An acquisition, else a renewal.
+        acquired: bool,
+    },
+    /// A release is being sent now.
+    Releasing(Instant),
+}
+
+/// Called with every [`StoreEvent`].
+pub(crate) type OnConfirmed = Arc<dyn Fn(StoreEvent) + Send + Sync>;
 
 #[derive(Debug, Default)]
 struct Counters {
@@ -41,7 +59,7 @@ impl<S> std::fmt::Debug for Instrumented<S> {
 }
 
 impl<S> Instrumented<S> {
-    /// Wraps `inner`; `on_confirmed` runs on every confirmed acquisition or renewal.
+    /// Wraps `inner`; `on_confirmed` runs on every [`StoreEvent`].
     pub(crate) fn new(inner: S, on_confirmed: OnConfirmed) -> Self {
         Self {
             inner,
@@ -68,6 +86,10 @@ fn bump(counter: &AtomicU64) {
 }
 
 impl<S: LeaseStore> LeaseStore for Instrumented<S> {
+    fn election_name(&self) -> &str {
+        self.inner.election_name()
+    }
+
     async fn connect(&self) -> Result<()> {
         bump(&self.counters.connect);
         self.inner.connect().await
@@ -78,7 +100,11 @@ impl<S: LeaseStore> LeaseStore for Instrumented<S> {
         let sent = Instant::now();
         let outcome = self.inner.try_acquire(request).await;
         if let Ok(AcquireOutcome::Acquired(_)) = &outcome {
-            (self.on_confirmed)(sent);
+            (self.on_confirmed)(StoreEvent::Confirmed {
+                sent,
+                returned: Instant::now(),
+                acquired: true,
+            });
         }
         outcome
     }
@@ -88,13 +114,18 @@ impl<S: LeaseStore> LeaseStore for Instrumented<S> {
         let sent = Instant::now();
         let outcome = self.inner.renew(request, lease).await;
         if let Ok(RenewOutcome::Renewed) = &outcome {
-            (self.on_confirmed)(sent);
+            (self.on_confirmed)(StoreEvent::Confirmed {
+                sent,
+                returned: Instant::now(),
+                acquired: false,
+            });
         }
         outcome
     }
 
     async fn release(&self, request: &LeaseRequest, lease: &Lease) -> Result<bool> {
         bump(&self.counters.release);
+        (self.on_confirmed)(StoreEvent::Releasing(Instant::now()));
         self.inner.release(request, lease).await
     }
 

@@ -28,6 +28,16 @@ pub(crate) enum Record {
     Confirmed {
         /// When the confirmed request was sent.
         at_ms: f64,
+        /// When its answer came back: a term begins after this (a lower bound of its start).
+        returned_ms: f64,
+        /// Whether it was an acquisition (else a renewal).
+        acquired: bool,
+    },
+    /// A release was sent: a term that was going on ended before this (an upper bound of its
+    /// end).
+    Releasing {
+        /// When.
+        at_ms: f64,
     },
     /// A backend operation failed.
     Error {

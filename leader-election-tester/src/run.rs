@@ -155,6 +155,10 @@ struct Run {
     open: Vec<Option<Open>>,
     intervals: Vec<Interval>,
     last_confirmed: Vec<Option<f64>>,
+    /// The incarnation and time of each slot's last confirmed acquisition.
+    acquired_at: Vec<Option<(u32, f64)>>,
+    /// The incarnation and time of each slot's last release call.
+    released_at: Vec<Option<(u32, f64)>>,
     last_error: Vec<Option<String>>,
     child_ops: HashMap<(usize, u32), OpCounts>,
     killed: HashMap<(usize, u32), f64>,
@@ -167,7 +171,12 @@ struct Run {
 /// # Errors
 /// When the backend cannot be opened or contenders cannot be started.
 pub(crate) async fn run(cfg: RunConfig) -> Result<RunOutput, String> {
-    if cfg.processes && cfg.backend.kind == BackendKind::Memory {
+    if cfg.processes
+        && matches!(
+            cfg.backend.kind,
+            BackendKind::Memory | BackendKind::BrokenMemory
+        )
+    {
         return Err(
             "--processes needs a backend shared between processes (redis or blob): \
                     the memory backend lives inside one process"
@@ -249,6 +258,8 @@ pub(crate) async fn run(cfg: RunConfig) -> Result<RunOutput, String> {
         open: vec![None; n],
         intervals: Vec::new(),
         last_confirmed: vec![None; n],
+        acquired_at: vec![None; n],
+        released_at: vec![None; n],
         last_error: vec![None; n],
         child_ops: HashMap::new(),
         killed: HashMap::new(),
@@ -336,8 +347,15 @@ impl Run {
                 let Some(leader) = self.leader() else {
                     return Ok(phase);
                 };
-                // Leave room for the fault to play out before the run ends.
-                if now < until || kinds.is_empty() || now + lease * 3 > end_at {
+                // Let the leader renew a couple of times first, and leave room for the fault to
+                // play out before the run ends.
+                let held = Duration::from_millis(self.cfg.timing.renew_ms) * 2;
+                let leader_since_ms = self.open[leader].map_or(0.0, |o| o.start_ms);
+                if now < until
+                    || self.clock.now_ms() - leader_since_ms < held.as_secs_f64() * 1000.0
+                    || kinds.is_empty()
+                    || now + lease * 3 > end_at
+                {
                     return Ok(phase);
                 }
                 let kind = kinds[self.faults.len() % kinds.len()];
@@ -437,6 +455,10 @@ impl Run {
                     // The process is gone: whatever it led ended when it died.
                     let dead_ms = self.clock.now_ms();
                     self.killed.insert((slot, generation), dead_ms);
+                    self.live.line(
+                        dead_ms,
+                        &format!("c{slot} is dead: its term{token_text} ended"),
+                    );
                     self.close(slot, generation, None, dead_ms, "killed");
                 }
             }
@@ -497,6 +519,12 @@ impl Run {
         match record {
             Record::Acquired { at_ms, token } => {
                 self.last_error[slot] = None;
+                // The term began after the store confirmed the acquisition and before the
+                // event was received: take the earlier bound, so overlaps are never hidden.
+                let at_ms = match self.acquired_at[slot].take() {
+                    Some((g, returned)) if g == generation && returned <= at_ms => returned,
+                    _ => at_ms,
+                };
                 if let Some(&dead_ms) = self.killed.get(&(slot, generation)) {
                     // Reported by a process that was killed since: it led until it died.
                     self.intervals.push(Interval {
@@ -553,15 +581,44 @@ impl Run {
                 reason,
             } => {
                 self.last_error[slot] = None;
-                self.close(slot, generation, Some(token), at_ms, &reason);
+                // A release is sent only after the term ended: a tighter bound on its end than
+                // the time this event was received.
+                let end_ms = match (self.released_at[slot], self.open[slot]) {
+                    (Some((g, released)), Some(open))
+                        if g == generation && released >= open.start_ms && released < at_ms =>
+                    {
+                        released
+                    }
+                    _ => at_ms,
+                };
+                self.close(slot, generation, Some(token), end_ms, &reason);
                 self.live.line(
                     at_ms,
                     &format!("c{slot} stops leading, token {token} ({reason})"),
                 );
             }
-            Record::Confirmed { at_ms } => {
+            Record::Confirmed {
+                at_ms,
+                returned_ms,
+                acquired,
+            } => {
                 if generation == self.slots[slot].generation() {
                     self.last_confirmed[slot] = Some(at_ms);
+                }
+                if acquired {
+                    self.acquired_at[slot] = Some((generation, returned_ms));
+                }
+            }
+            Record::Releasing { at_ms } => {
+                self.released_at[slot] = Some((generation, at_ms));
+                // The term may already have been closed at the later time its end was received.
+                if let Some(interval) = self.intervals.iter_mut().rev().find(|i| {
+                    i.contender == slot
+                        && i.generation == generation
+                        && i.start_ms <= at_ms
+                        && at_ms < i.end_ms
+                }) {
+                    interval.end_ms = at_ms;
                 }
             }
             Record::Error { at_ms, message } => {
@@ -608,8 +665,14 @@ impl Run {
             slot.set_partitioned(false);
         }
         let grace = self.lease() * 2;
-        for slot in &mut self.slots {
-            slot.stop(grace).await;
+        // Followers first, so that stopping the leader hands over to nobody.
+        let leader = self.leader();
+        let mut order: Vec<usize> = (0..self.slots.len())
+            .filter(|s| Some(*s) != leader)
+            .collect();
+        order.extend(leader);
+        for slot in order {
+            self.slots[slot].stop(grace).await;
         }
         // Let the last events arrive.
         let quiet_until = Instant::now() + Duration::from_millis(300);

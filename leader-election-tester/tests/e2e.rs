@@ -1,0 +1,268 @@
+//! End-to-end: runs the tester binary for a few seconds with faults and checks its JSON report.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const TESTER: &str = env!("CARGO_BIN_EXE_leader-election-tester");
+
+/// Short leases so that every kind of fault plays out within a few seconds.
+const FAST: &[&str] = &[
+    "--lease-duration",
+    "1s",
+    "--renew-interval",
+    "300ms",
+    "--retry-interval",
+    "100ms",
+    "--fault-interval",
+    "500ms",
+    "--faults",
+    "mixed",
+    "--report",
+    "json",
+    "--quiet",
+];
+
+fn run_tester(args: &[&str]) -> Output {
+    Command::new(TESTER)
+        .args(args)
+        .output()
+        .expect("run the tester")
+}
+
+fn report(output: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON report ({e}); stdout:\n{stdout}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// The checks every faulty run must pass: safe, and every kind of fault injected and followed
+/// by a new leader with a greater token.
+fn assert_safe_and_recovered(report: &Value, output: &Output, backend: &str) {
+    assert!(
+        output.status.success(),
+        "exit {:?}; stderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(report["backend"], backend);
+    assert_eq!(report["overlap_count"], 0, "{report:#}");
+    assert_eq!(report["max_overlap_ms"], 0.0);
+    assert_eq!(report["tokens_monotonic"], true, "{report:#}");
+    let faults = report["faults"].as_array().expect("faults");
+    for kind in ["graceful", "crash", "partition"] {
+        assert!(
+            faults.iter().any(|f| f["kind"] == kind),
+            "no {kind} fault injected: {report:#}"
+        );
+    }
+    for fault in faults {
+        assert_eq!(fault["recovered"], true, "fault not recovered: {fault:#}");
+        assert!(
+            fault["next_token"].as_u64() > fault["token"].as_u64(),
+            "the next term's token must be greater: {fault:#}"
+        );
+    }
+    assert!(report["terms"].as_u64().unwrap() > faults.len() as u64);
+    let graceful = &report["graceful_handover_ms"];
+    assert!(graceful["count"].as_u64().unwrap() >= 1);
+    // A graceful stop releases the lease: the next leader takes over long before it expires.
+    assert!(graceful["max"].as_f64().unwrap() < 500.0, "{graceful}");
+    let crash = &report["crash_failover_ms"];
+    assert!(crash["count"].as_u64().unwrap() >= 1);
+    // After a crash the lease must expire first: at least (nearly) a lease, but not much more.
+    let p50 = crash["p50"].as_f64().unwrap();
+    assert!((800.0..3000.0).contains(&p50), "{crash}");
+    assert!(report["backend_ops"]["total"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn memory_backend_with_faults_is_safe_and_recovers() {
+    let dir = std::env::temp_dir().join(format!("tester-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join("timeline.svg");
+    let svg_arg = svg.to_str().unwrap();
+    let mut args = vec![
+        "--backend",
+        "memory",
+        "--duration",
+        "8s",
+        "--timeline",
+        svg_arg,
+    ];
+    args.extend_from_slice(FAST);
+    let output = run_tester(&args);
+    let report = report(&output);
+    assert_safe_and_recovered(&report, &output, "memory");
+    assert_eq!(report["contenders"], 3);
+    assert_eq!(report["lease_duration_ms"], 1000.0);
+    let timeline = std::fs::read_to_string(&svg).expect("timeline written");
+    assert!(timeline.starts_with("<svg"), "{timeline}");
+    assert!(timeline.contains("c0") && timeline.contains("c2"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_broken_backend_is_caught_and_fails_the_run() {
+    // The hidden self-test backend grants the lease to every asker.
+    let output = run_tester(&[
+        "--backend",
+        "broken-memory",
+        "--duration",
+        "2s",
+        "--lease-duration",
+        "1s",
+        "--renew-interval",
+        "300ms",
+        "--faults",
+        "none",
+        "--report",
+        "json",
+        "--quiet",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "an unsafe run must exit 1");
+    let report = report(&output);
+    assert!(report["overlap_count"].as_u64().unwrap() > 0, "{report:#}");
+    assert!(report["max_overlap_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(report["safe"], false);
+}
+
+#[test]
+fn processes_need_a_shared_backend() {
+    let output = run_tester(&["--backend", "memory", "--processes", "--duration", "1s"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--processes needs a backend shared"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn invalid_timing_is_refused_clearly() {
+    let output = run_tester(&[
+        "--lease-duration",
+        "1s",
+        "--renew-interval",
+        "2s",
+        "--duration",
+        "1s",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("renew_interval"), "{stderr}");
+}
+
+// === Redis ===
+
+/// A `redis-server` from PATH on a free port of 127.0.0.1, without persistence; killed by PID
+/// on drop.
+struct RedisServer {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl RedisServer {
+    fn start() -> Option<Self> {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let dir = std::env::temp_dir().join(format!("tester-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let server = Self { child, port, dir };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(server)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn redis_or_skip(test: &str) -> Option<RedisServer> {
+    let server = RedisServer::start();
+    if server.is_none() {
+        eprintln!("SKIPPED {test}: no redis-server on PATH (scripts/install-redis.sh installs it)");
+    }
+    server
+}
+
+#[test]
+fn redis_backend_with_faults_is_safe_and_recovers() {
+    let Some(server) = redis_or_skip("redis_backend_with_faults_is_safe_and_recovers") else {
+        return;
+    };
+    let url = server.url();
+    let mut args = vec![
+        "--backend",
+        "redis",
+        "--redis-url",
+        &url,
+        "--key",
+        "e2e-in-process",
+        "--duration",
+        "8s",
+    ];
+    args.extend_from_slice(FAST);
+    let output = run_tester(&args);
+    let report = report(&output);
+    assert_safe_and_recovered(&report, &output, "redis");
+    assert_eq!(report["processes"], false);
+}
+
+#[test]
+fn redis_backend_with_one_process_per_contender_is_safe_and_recovers() {
+    let Some(server) =
+        redis_or_skip("redis_backend_with_one_process_per_contender_is_safe_and_recovers")
+    else {
+        return;
+    };
+    let url = server.url();
+    let mut args = vec![
+        "--backend",
+        "redis",
+        "--redis-url",
+        &url,
+        "--key",
+        "e2e-processes",
+        "--processes",
+        "--duration",
+        "8s",
+    ];
+    args.extend_from_slice(FAST);
+    let output = run_tester(&args);
+    let report = report(&output);
+    assert_safe_and_recovered(&report, &output, "redis");
+    assert_eq!(report["processes"], true);
+}
