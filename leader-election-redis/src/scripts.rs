@@ -26,10 +26,11 @@ local function decode(key)
 end
 ";
 
-/// KEYS: lease, counter. ARGV: instance id, lease id, ttl in ms.
+/// KEYS: lease, counter, fence, epoch. ARGV: instance id, lease id, ttl in ms.
 ///
 /// Replies `{'acquired', token}`, `{'held', instance, token, pttl}`, `{'young', wait_ms}` (the
-/// server restarted less than a lease ago) or `{'garbage', why}`.
+/// server restarted or took over from a failed primary less than a lease ago) or
+/// `{'garbage', why}`.
 const ACQUIRE: &str = r"
 if redis.replicate_commands then redis.replicate_commands() end
 local lease, garbage = decode(KEYS[1])
@@ -41,15 +42,6 @@ if lease then
   end
   return {'held', lease.instance, lease.token, redis.call('PTTL', KEYS[1])}
 end
--- Free. A server up for less than one lease may have lost, in a restart, a lease that its
--- holder still trusts until its deadline: grant nothing until that lease would have expired.
-local up = tonumber(string.match(redis.call('INFO', 'server'), 'uptime_in_seconds:(%d+)') or '')
-if up then
-  local wait = tonumber(ARGV[3]) - up * 1000
-  if wait > 0 then return {'young', wait} end
-end
--- Mint a token above both the stored counter and the server clock in microseconds, so that
--- tokens keep increasing even when a restart without persistence lost the counter.
 local counter = 0
 local kind = redis.call('TYPE', KEYS[2])['ok']
 if kind ~= 'none' then
@@ -59,6 +51,31 @@ if kind ~= 'none' then
   end
   counter = tonumber(raw)
 end
+-- Free. A server up for less than one lease may have lost, in a restart, a lease that its
+-- holder still trusts until its deadline: grant nothing until that lease would have expired.
+local up = tonumber(string.match(redis.call('INFO', 'server'), 'uptime_in_seconds:(%d+)') or '')
+if up then
+  local wait = tonumber(ARGV[3]) - up * 1000
+  if wait > 0 then return {'young', wait} end
+end
+-- Likewise after a failover: data replicated from a primary with another replication history
+-- may lack the last lease granted there. Wait one lease once per change of history.
+local replid = string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)')
+if replid then
+  local fence = redis.call('PTTL', KEYS[3])
+  if fence > 0 then return {'young', fence} end
+  local ekind = redis.call('TYPE', KEYS[4])['ok']
+  local epoch = ekind == 'string' and redis.call('GET', KEYS[4]) or nil
+  if epoch ~= replid then
+    redis.call('SET', KEYS[4], replid)
+    if ekind ~= 'none' then
+      redis.call('SET', KEYS[3], replid, 'PX', ARGV[3])
+      return {'young', tonumber(ARGV[3])}
+    end
+  end
+end
+-- Mint a token above both the stored counter and the server clock in microseconds, so that
+-- tokens keep increasing even when a restart without persistence lost the counter.
 local now = redis.call('TIME')
 local micros = tonumber(now[1]) * 1000000 + tonumber(now[2])
 local token = math.max(counter + 1, micros)

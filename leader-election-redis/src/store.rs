@@ -34,6 +34,8 @@ pub(crate) struct Keys {
     pub(crate) name: String,
     pub(crate) lease: String,
     pub(crate) counter: String,
+    pub(crate) fence: String,
+    pub(crate) epoch: String,
     pub(crate) channel: String,
     slot: u16,
 }
@@ -47,6 +49,8 @@ impl Keys {
             slot: fred::util::redis_keyslot(lease.as_bytes()),
             lease,
             counter: format!("{{{name}}}:token"),
+            fence: format!("{{{name}}}:fence"),
+            epoch: format!("{{{name}}}:epoch"),
             channel: format!("{{{name}}}:released"),
         })
     }
@@ -87,10 +91,12 @@ pub(crate) fn default_reconnect_policy() -> ReconnectPolicy {
 
 /// A [`LeaseStore`] kept in Redis through a [fred](fred) client.
 ///
-/// One election uses three names, all inside the hash tag `{key}` so that a Redis Cluster keeps
+/// One election uses these names, all inside the hash tag `{key}` so that a Redis Cluster keeps
 /// them in one slot:
 /// - `{key}:lease`: the lease, a string holding the owner and its token, expiring by `PX`;
 /// - `{key}:token`: the last fencing token minted (no expiry);
+/// - `{key}:epoch`: the replication id of the primary that granted the last lease, and
+///   `{key}:fence`: a one-lease wait set when that changes (a failover);
 /// - `{key}:released`: the pub/sub channel on which releases are announced.
 ///
 /// Every operation is one Lua script, loaded once per server and called by its SHA1
@@ -440,7 +446,7 @@ impl LeaseStore for RedisLeaseStore {
         let reply = self
             .run(
                 Script::Acquire,
-                &[&keys.lease, &keys.counter],
+                &[&keys.lease, &keys.counter, &keys.fence, &keys.epoch],
                 vec![
                     Value::from(request.instance_id.as_str()),
                     Value::from(request.lease_id.as_str()),

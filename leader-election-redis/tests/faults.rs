@@ -280,3 +280,78 @@ async fn an_overwritten_key_ends_the_term_and_never_panics() {
     a.stop().await.unwrap();
     b.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_that_lost_the_lease_waits_it_out() {
+    let primary = RedisServer::start().await;
+    let replica = RedisServer::start().await;
+    let replica_client = replica.client().await;
+    command(
+        &replica_client,
+        &["CONFIG", "SET", "replica-read-only", "no"],
+    )
+    .await;
+    let port = primary.port().to_string();
+    command(&replica_client, &["REPLICAOF", "127.0.0.1", &port]).await;
+    assert!(
+        support::eventually_async(Duration::from_secs(10), || async {
+            let info = command(&replica_client, &["INFO", "replication"]).await;
+            info.as_string()
+                .is_some_and(|i| i.contains("master_link_status:up"))
+        })
+        .await,
+        "the replica did not sync"
+    );
+    // Every contender reaches "the primary" through one address, as behind a virtual IP.
+    let proxy = Proxy::start(primary.port()).await;
+    let key = unique_key("failover");
+    let a = election(&proxy.url(), &key, "a");
+    let b = election(&proxy.url(), &key, "b");
+    let recorder = Recorder::new();
+    recorder.watch(&a);
+    recorder.watch(&b);
+    a.start().await.unwrap();
+    assert!(eventually(Duration::from_secs(3), || a.is_leader()).await);
+    b.start().await.unwrap();
+    let first_token = token(&a);
+    let lease_key = a.store().lease_key().to_owned();
+    assert!(
+        support::eventually_async(Duration::from_secs(5), || async {
+            command(&replica_client, &["EXISTS", &lease_key])
+                .await
+                .as_i64()
+                == Some(1)
+        })
+        .await,
+        "the lease was not replicated"
+    );
+
+    // The primary dies; the replica is promoted without the latest lease (as if its
+    // replication had lagged), and the address now leads to it.
+    command(&replica_client, &["REPLICAOF", "NO", "ONE"]).await;
+    command(&replica_client, &["DEL", &lease_key]).await;
+    proxy.switch(replica.port());
+    primary.stop().await;
+    let failed_over_at = Instant::now();
+    let lease = a.options().lease_duration;
+
+    assert!(
+        eventually(Duration::from_secs(8), || recorder.terms() >= 2
+            && recorder.current().is_some())
+        .await,
+        "no new term after the failover: {:?}",
+        recorder.intervals()
+    );
+    let second = recorder.intervals()[1].clone();
+    assert!(
+        second.start.saturating_duration_since(failed_over_at)
+            >= lease - Duration::from_millis(100),
+        "a new term {:?} after the failover, within the lost lease",
+        second.start.saturating_duration_since(failed_over_at)
+    );
+    assert!(second.token > first_token);
+    recorder.assert_safe();
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    recorder.assert_safe();
+}

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::net::TcpListener as StdListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -396,11 +397,15 @@ where
 // === Proxy ===
 
 /// A TCP proxy in front of a Redis server, for one client: [`cut`](Self::cut) stops all
-/// traffic (existing and new connections hang, as in a network partition) and
-/// [`heal`](Self::heal) closes the hung connections so the client reconnects.
+/// traffic (existing and new connections hang, as in a network partition),
+/// [`heal`](Self::heal) closes the hung connections so the client reconnects, and
+/// [`switch`](Self::switch) sends new connections to another server after closing the old ones
+/// (as a failover behind a virtual IP).
 pub struct Proxy {
     port: u16,
     cut: watch::Sender<bool>,
+    reset: watch::Sender<u64>,
+    upstream: Arc<AtomicU16>,
     task: JoinHandle<()>,
 }
 
@@ -409,14 +414,24 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let port = listener.local_addr().expect("addr").port();
         let (cut, _) = watch::channel(false);
-        let cut_tx = cut.clone();
+        let (reset, _) = watch::channel(0);
+        let upstream = Arc::new(AtomicU16::new(upstream));
+        let (cut_tx, reset_tx, target) = (cut.clone(), reset.clone(), Arc::clone(&upstream));
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let cut = cut_tx.subscribe();
-                tokio::spawn(forward(client, upstream, cut));
+                let reset = reset_tx.subscribe();
+                let upstream = target.load(Ordering::SeqCst);
+                tokio::spawn(forward(client, upstream, cut, reset));
             }
         });
-        Self { port, cut, task }
+        Self {
+            port,
+            cut,
+            reset,
+            upstream,
+            task,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -430,6 +445,12 @@ impl Proxy {
     pub fn heal(&self) {
         self.cut.send_replace(false);
     }
+
+    /// Closes every connection; new ones go to `upstream`.
+    pub fn switch(&self, upstream: u16) {
+        self.upstream.store(upstream, Ordering::SeqCst);
+        self.reset.send_modify(|n| *n += 1);
+    }
 }
 
 impl Drop for Proxy {
@@ -438,22 +459,33 @@ impl Drop for Proxy {
     }
 }
 
-async fn forward(mut client: TcpStream, upstream: u16, mut cut: watch::Receiver<bool>) {
-    if !*cut.borrow_and_update() {
-        let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
+async fn forward(
+    mut client: TcpStream,
+    upstream: u16,
+    mut cut: watch::Receiver<bool>,
+    mut reset: watch::Receiver<u64>,
+) {
+    reset.borrow_and_update();
+    let relay = async {
+        if !*cut.borrow_and_update() {
+            let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
+                return;
+            };
+            tokio::select! {
+                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
+                _ = cut.wait_for(|cut| *cut) => {}
+            }
+            // Cut: keep both sockets open but silent until healed.
+            let _ = cut.wait_for(|cut| !*cut).await;
             return;
-        };
-        tokio::select! {
-            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
-            _ = cut.wait_for(|cut| *cut) => {}
         }
-        // Cut: keep both sockets open but silent until healed.
+        // Connected during a cut: accept, never answer, close when healed.
         let _ = cut.wait_for(|cut| !*cut).await;
-        return;
+    };
+    tokio::select! {
+        () = relay => {}
+        _ = reset.changed() => {}
     }
-    // Connected during a cut: accept, never answer, close when healed.
-    let _ = cut.wait_for(|cut| !*cut).await;
-    drop(client);
 }
 
 // === Recorder ===
