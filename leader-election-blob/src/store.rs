@@ -56,6 +56,13 @@ pub(crate) const MAX_LEASE_SECS: u64 = 60;
 /// Tokens are durable in the blob's metadata. Deleting the blob loses that history; the store
 /// also remembers the highest token it has seen, so contenders that keep running still mint
 /// tokens above it.
+///
+/// The blob belongs to the election: it stays empty, and its metadata is replaced at every
+/// acquisition (`leader_instance_id`, `leader_token`, and `leader_lease_hash`, a hash of the
+/// lease id rather than the id itself, so that reading the blob does not allow releasing the
+/// lease). While the lease is held but its new holder has not yet written the metadata (a
+/// moment, or until the lease expires if the holder crashed in between), the previous holder
+/// is reported, or `"unknown"` if there was none.
 pub struct BlobLeaseStore {
     container: BlobContainerClient,
     blob: BlobClient,
