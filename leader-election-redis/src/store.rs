@@ -8,7 +8,7 @@ use std::time::Duration;
 use fred::clients::{Client, SubscriberClient};
 use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
 use fred::prelude::{ClientState, Options, ReconnectPolicy};
-use fred::types::{ClusterHash, CustomCommand, Value};
+use fred::types::{ClusterHash, ConnectHandle, CustomCommand, Value};
 use leader_election::{
     AcquireOutcome, Error, LeaderInfo, Lease, LeaseRequest, LeaseStore, Operation, ReleaseNotifier,
     ReleaseReceiver, RenewOutcome, Result,
@@ -127,6 +127,8 @@ struct Inner {
 
 struct Subscription {
     client: SubscriberClient,
+    /// fred's connection task for the subscriber.
+    connection: ConnectHandle,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -147,7 +149,10 @@ impl fmt::Debug for RedisLeaseStore {
 
 impl RedisLeaseStore {
     /// A store for the election named `key` on `client`, which the caller may share with other
-    /// code. If the client is not connected when the store is, the store connects it.
+    /// code. If the client was never connected when the store connects, the store connects it;
+    /// a client shared by several stores should be connected by the caller first
+    /// (`client.init().await`), so that they do not race to connect it. Release notifications
+    /// use a second connection, made from the client's configuration.
     ///
     /// Configure the client for leader election: a reconnect policy (without one, fred gives up
     /// after the first connection loss) and a `default_command_timeout` or this store's
@@ -310,12 +315,10 @@ impl RedisLeaseStore {
                 }
             }
         });
-        let connection = tokio::spawn(async move {
-            let _ = connection.await;
-        });
         *subscription = Some(Subscription {
             client: subscriber,
-            tasks: vec![listener, resubscriber, connection],
+            connection,
+            tasks: vec![listener, resubscriber],
         });
         Ok(())
     }
@@ -512,7 +515,7 @@ impl Drop for Inner {
             .subscription
             .get_mut()
             .take()
-            .map(|s| (s.client, s.tasks));
+            .map(|s| (s.client, s.connection, s.tasks));
         let client = self.owns_client.then(|| self.client.clone());
         if subscription.is_none() && client.is_none() {
             return;
@@ -523,8 +526,9 @@ impl Drop for Inner {
             return;
         };
         runtime.spawn(async move {
-            if let Some((subscriber, tasks)) = subscription {
+            if let Some((subscriber, connection, tasks)) = subscription {
                 let _ = subscriber.quit().await;
+                connection.abort();
                 for task in tasks {
                     task.abort();
                 }
