@@ -1,0 +1,283 @@
+//! [`PostgresLeaderElection::builder`]: an election on PostgreSQL in a few lines.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use leader_election::{LeaderElection, LeaderElectionOptions};
+use tokio_postgres::NoTls;
+
+use crate::error::BuildError;
+use crate::store::{
+    DEFAULT_ELECTION, DEFAULT_TABLE, PostgresLeaseStore, validate_election, validate_table,
+};
+
+/// The entry point for an election on PostgreSQL: [`PostgresLeaderElection::builder`].
+#[derive(Debug)]
+pub enum PostgresLeaderElection {}
+
+impl PostgresLeaderElection {
+    /// A builder with the default table (`leader_election_leases`), election name
+    /// (`leader-election`) and options, and no connection yet: set
+    /// [`connection_string`](PostgresLeaderElectionBuilder::connection_string) or
+    /// [`pool`](PostgresLeaderElectionBuilder::pool).
+    pub fn builder() -> PostgresLeaderElectionBuilder {
+        PostgresLeaderElectionBuilder::default()
+    }
+}
+
+enum Connection {
+    String(String),
+    Pool(Pool, Option<Box<tokio_postgres::Config>>),
+}
+
+/// Configures an election on PostgreSQL; made by [`PostgresLeaderElection::builder`].
+///
+/// Setters never fail; [`build`](Self::build) checks everything.
+#[must_use]
+pub struct PostgresLeaderElectionBuilder {
+    connection: Option<Connection>,
+    table: String,
+    election: String,
+    pool_size: usize,
+    options: LeaderElectionOptions,
+}
+
+impl Default for PostgresLeaderElectionBuilder {
+    fn default() -> Self {
+        Self {
+            connection: None,
+            table: DEFAULT_TABLE.to_owned(),
+            election: DEFAULT_ELECTION.to_owned(),
+            pool_size: 2,
+            options: LeaderElectionOptions::default(),
+        }
+    }
+}
+
+impl fmt::Debug for PostgresLeaderElectionBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let connection = match &self.connection {
+            None => "none",
+            Some(Connection::String(_)) => "connection string (redacted)",
+            Some(Connection::Pool(..)) => "pool",
+        };
+        f.debug_struct("PostgresLeaderElectionBuilder")
+            .field("connection", &connection)
+            .field("table", &self.table)
+            .field("election", &self.election)
+            .field("pool_size", &self.pool_size)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+macro_rules! option_setters {
+    ($($(#[$doc:meta])* $field:ident: $ty:ty;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $field(mut self, $field: $ty) -> Self {
+                self.options.$field = $field;
+                self
+            }
+        )*
+    };
+}
+
+impl PostgresLeaderElectionBuilder {
+    /// Connects with a libpq-style connection string, as a URL
+    /// (`postgres://user:password@host:5432/db`) or as `key=value` pairs
+    /// (`host=localhost user=app password=secret dbname=app`). TLS is not supported yet: use a
+    /// trusted network or a local socket.
+    pub fn connection_string(mut self, connection_string: impl Into<String>) -> Self {
+        self.connection = Some(Connection::String(connection_string.into()));
+        self
+    }
+
+    /// Uses a pool the caller manages. With `listen` (a config for one more connection, used to
+    /// `LISTEN` for releases), a graceful stop hands over at once; without it, followers wake
+    /// when the lease can expire.
+    pub fn pool(mut self, pool: Pool, listen: Option<tokio_postgres::Config>) -> Self {
+        self.connection = Some(Connection::Pool(pool, listen.map(Box::new)));
+        self
+    }
+
+    /// The table holding the leases, created if missing: a lower-case identifier, optionally
+    /// schema-qualified. Default: `leader_election_leases`.
+    pub fn table(mut self, table: impl Into<String>) -> Self {
+        self.table = table.into();
+        self
+    }
+
+    /// The election's name (its row in the table). Default: `leader-election`.
+    pub fn election(mut self, election: impl Into<String>) -> Self {
+        self.election = election.into();
+        self
+    }
+
+    /// Connections in the pool the builder creates. Default: 2.
+    pub fn pool_size(mut self, size: usize) -> Self {
+        self.pool_size = size;
+        self
+    }
+
+    /// Replaces every option at once.
+    pub fn options(mut self, options: LeaderElectionOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// This contender's id; see [`LeaderElectionOptions::instance_id`].
+    pub fn instance_id(mut self, instance_id: impl Into<String>) -> Self {
+        self.options.instance_id = instance_id.into();
+        self
+    }
+
+    option_setters! {
+        /// See [`LeaderElectionOptions::lease_duration`].
+        lease_duration: Duration;
+        /// See [`LeaderElectionOptions::renew_interval`].
+        renew_interval: Duration;
+        /// See [`LeaderElectionOptions::retry_interval`].
+        retry_interval: Duration;
+        /// See [`LeaderElectionOptions::max_retry_interval`].
+        max_retry_interval: Duration;
+        /// See [`LeaderElectionOptions::retry_backoff_factor`].
+        retry_backoff_factor: f64;
+        /// See [`LeaderElectionOptions::retry_jitter`].
+        retry_jitter: f64;
+        /// See [`LeaderElectionOptions::max_retry_attempts`].
+        max_retry_attempts: u32;
+        /// See [`LeaderElectionOptions::enable_graceful_shutdown`].
+        enable_graceful_shutdown: bool;
+        /// See [`LeaderElectionOptions::operation_timeout`].
+        operation_timeout: Duration;
+        /// See [`LeaderElectionOptions::clock_drift_rate`].
+        clock_drift_rate: f64;
+        /// See [`LeaderElectionOptions::deadline_slack`].
+        deadline_slack: Duration;
+        /// See [`LeaderElectionOptions::shutdown_timeout`].
+        shutdown_timeout: Duration;
+    }
+
+    /// Builds the election. Connects to nothing: [`LeaderElection::start`] does, and keeps
+    /// retrying (with error events) while the server is down.
+    ///
+    /// # Errors
+    /// - [`BuildError::MissingConnection`]: neither a connection string nor a pool;
+    /// - [`BuildError::InvalidConnectionString`]: it does not parse (the message never holds
+    ///   the password);
+    /// - [`BuildError::InvalidTable`], [`BuildError::InvalidElection`]: bad names;
+    /// - [`BuildError::Pool`]: a pool size of zero;
+    /// - [`BuildError::Options`]: options that fail [`LeaderElectionOptions::validate`].
+    pub fn build(self) -> Result<LeaderElection<PostgresLeaseStore>, BuildError> {
+        self.options.validate()?;
+        validate_table(&self.table)?;
+        validate_election(&self.election)?;
+        let timeout = self.options.operation_timeout;
+        let (pool, listen) = match self.connection {
+            None => return Err(BuildError::MissingConnection),
+            Some(Connection::Pool(pool, listen)) => (pool, listen.map(|c| *c)),
+            Some(Connection::String(raw)) => {
+                let mut config = tokio_postgres::Config::from_str(&raw)
+                    .map_err(|e| BuildError::InvalidConnectionString(e.to_string()))?;
+                if config.get_application_name().is_none() {
+                    config.application_name(&self.options.instance_id);
+                }
+                config.connect_timeout(timeout);
+                // A statement the client gave up on stops on the server too.
+                let statement_timeout = format!("-c statement_timeout={}", timeout.as_millis());
+                let server_options = match config.get_options() {
+                    Some(existing) => format!("{existing} {statement_timeout}"),
+                    None => statement_timeout,
+                };
+                config.options(&server_options);
+                if self.pool_size == 0 {
+                    return Err(BuildError::Pool("the pool size must be at least 1".into()));
+                }
+                let manager = Manager::from_config(
+                    config.clone(),
+                    NoTls,
+                    ManagerConfig {
+                        recycling_method: RecyclingMethod::Fast,
+                    },
+                );
+                let pool = Pool::builder(manager)
+                    .max_size(self.pool_size)
+                    .runtime(Runtime::Tokio1)
+                    .wait_timeout(Some(timeout))
+                    .create_timeout(Some(timeout))
+                    .recycle_timeout(Some(timeout))
+                    .build()
+                    .map_err(|e| BuildError::Pool(e.to_string()))?;
+                (pool, Some(config))
+            }
+        };
+        let store = PostgresLeaseStore::new(pool, listen, &self.table, self.election)?;
+        Ok(LeaderElection::new(store, self.options)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_connection_is_an_error() {
+        let err = PostgresLeaderElection::builder().build().unwrap_err();
+        assert!(matches!(err, BuildError::MissingConnection), "{err}");
+    }
+
+    #[test]
+    fn a_bad_connection_string_does_not_echo_the_password() {
+        let err = PostgresLeaderElection::builder()
+            .connection_string("postgres://app:hunter2@localhost:notaport/db")
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(err, BuildError::InvalidConnectionString(_)),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let builder =
+            PostgresLeaderElection::builder().connection_string("host=localhost password=hunter2");
+        assert!(!format!("{builder:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn bad_names_and_options_are_errors() {
+        let base = || PostgresLeaderElection::builder().connection_string("host=localhost");
+        assert!(matches!(
+            base().table("Bad-Name").build().unwrap_err(),
+            BuildError::InvalidTable { .. }
+        ));
+        assert!(matches!(
+            base().election("").build().unwrap_err(),
+            BuildError::InvalidElection(_)
+        ));
+        assert!(matches!(
+            base().pool_size(0).build().unwrap_err(),
+            BuildError::Pool(_)
+        ));
+        let err = base()
+            .renew_interval(Duration::from_secs(60))
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(&err, BuildError::Options(e) if e.field == "renew_interval"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn build_needs_no_server() {
+        let election = PostgresLeaderElection::builder()
+            .connection_string("host=127.0.0.1 port=1 user=nobody password=hunter2")
+            .election("jobs")
+            .build()
+            .unwrap();
+        assert!(!election.is_leader());
+        assert!(!format!("{election:?} {:?}", election.store()).contains("hunter2"));
+    }
+}

@@ -1,0 +1,12 @@
+#![doc = include_str!("../README.md")]
+
+mod builder;
+mod error;
+mod store;
+
+pub use builder::{PostgresLeaderElection, PostgresLeaderElectionBuilder};
+pub use error::BuildError;
+pub use store::{DEFAULT_ELECTION, DEFAULT_TABLE, PostgresLeaseStore};
+
+pub use deadpool_postgres;
+pub use tokio_postgres;

@@ -1,0 +1,564 @@
+//! [`PostgresLeaseStore`]: leases in a table, expiry on the server's clock.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use futures_util::StreamExt;
+use leader_election::{
+    AcquireOutcome, Error, FencingToken, LeaderInfo, Lease, LeaseRequest, LeaseStore, Operation,
+    ReleaseNotifier, ReleaseReceiver, RenewOutcome, Result,
+};
+use tokio::sync::OnceCell;
+use tokio::task::JoinHandle;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+use crate::error::BuildError;
+
+/// The default table: `leader_election_leases`.
+pub const DEFAULT_TABLE: &str = "leader_election_leases";
+
+/// The default election name: `leader-election`.
+pub const DEFAULT_ELECTION: &str = "leader-election";
+
+/// A [`LeaseStore`] keeping one row per election in a PostgreSQL table.
+///
+/// Each row holds the holder's instance id and lease id, the fencing token and the expiry,
+/// computed with the server's clock (`clock_timestamp()`), never the client's. Acquire, renew
+/// and release are single conditional statements, so only the holder renews or releases. A
+/// release sends `NOTIFY` on the channel `<table>_released` with the election name, which
+/// followers `LISTEN` to on a dedicated connection, so a graceful stop hands over at once.
+///
+/// Tokens are `max(previous token + 1, server time in µs)`: they keep growing even if an
+/// operator deletes the row, as long as the server's clock does not step back.
+///
+/// Cheap to clone: clones share the pool and the listener.
+#[derive(Clone)]
+pub struct PostgresLeaseStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    /// Where the listener connects; without it there are no release notifications.
+    listen: Option<tokio_postgres::Config>,
+    table: String,
+    election: String,
+    sql: Sql,
+    prepared: OnceCell<()>,
+    notifier: ReleaseNotifier,
+    listener: std::sync::Mutex<Option<JoinHandle<()>>>,
+    /// True while the listener's `LISTEN` is active.
+    listening: tokio::sync::watch::Sender<bool>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let listener = self
+            .listener
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(listener) = listener {
+            listener.abort();
+        }
+    }
+}
+
+impl fmt::Debug for PostgresLeaseStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the connection config: it holds the password.
+        f.debug_struct("PostgresLeaseStore")
+            .field("table", &self.inner.table)
+            .field("election", &self.inner.election)
+            .field("notifications", &self.inner.listen.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The statements, with the table name filled in.
+struct Sql {
+    create: String,
+    acquire: String,
+    renew: String,
+    release: String,
+    current: String,
+    channel: String,
+}
+
+impl Sql {
+    fn new(table: &str) -> Self {
+        let t = quote(table);
+        let channel = format!("{}_released", table.replace('.', "_"));
+        Self {
+            create: format!(
+                "CREATE TABLE IF NOT EXISTS {t} (\
+                    election text PRIMARY KEY, \
+                    holder text, \
+                    lease_id text, \
+                    token bigint NOT NULL, \
+                    expires_at timestamptz)"
+            ),
+            // One statement: take the row if it is free, expired or already ours; otherwise
+            // report who holds it and for how long.
+            acquire: format!(
+                "WITH now AS (SELECT clock_timestamp() AS ts), \
+                 up AS ( \
+                   INSERT INTO {t} AS l (election, holder, lease_id, token, expires_at) \
+                   SELECT $1, $2, $3, (extract(epoch FROM now.ts) * 1000000)::bigint, \
+                          now.ts + $4::bigint * interval '1 millisecond' FROM now \
+                   ON CONFLICT (election) DO UPDATE SET \
+                     holder = EXCLUDED.holder, \
+                     lease_id = EXCLUDED.lease_id, \
+                     token = CASE WHEN l.holder = EXCLUDED.holder AND l.lease_id = EXCLUDED.lease_id \
+                                  THEN l.token ELSE greatest(l.token + 1, EXCLUDED.token) END, \
+                     expires_at = EXCLUDED.expires_at \
+                   WHERE l.holder IS NULL OR l.expires_at IS NULL \
+                      OR l.expires_at <= clock_timestamp() \
+                      OR (l.holder = EXCLUDED.holder AND l.lease_id = EXCLUDED.lease_id) \
+                   RETURNING l.token) \
+                 SELECT true, token, NULL::text, NULL::bigint FROM up \
+                 UNION ALL \
+                 SELECT false, l.token, l.holder, \
+                        greatest((extract(epoch FROM (l.expires_at - clock_timestamp())) * 1000)::bigint, 0) \
+                 FROM {t} l WHERE l.election = $1 AND NOT EXISTS (SELECT 1 FROM up)"
+            ),
+            renew: format!(
+                "UPDATE {t} SET expires_at = clock_timestamp() + $5::bigint * interval '1 millisecond' \
+                 WHERE election = $1 AND holder = $2 AND lease_id = $3 AND token = $4 \
+                   AND expires_at > clock_timestamp()"
+            ),
+            release: format!(
+                "WITH r AS ( \
+                   UPDATE {t} SET holder = NULL, lease_id = NULL, expires_at = NULL \
+                   WHERE election = $1 AND holder = $2 AND lease_id = $3 AND token = $4 \
+                   RETURNING election) \
+                 SELECT pg_notify($5, election) FROM r"
+            ),
+            current: format!(
+                "SELECT holder, token FROM {t} \
+                 WHERE election = $1 AND holder IS NOT NULL AND expires_at > clock_timestamp()"
+            ),
+            channel,
+        }
+    }
+}
+
+/// Double-quotes each part of a (possibly schema-qualified) validated name.
+fn quote(table: &str) -> String {
+    table
+        .split('.')
+        .map(|part| format!("\"{part}\""))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// Checks a table name: one or two parts (`schema.table`), each a lower-case SQL identifier.
+pub(crate) fn validate_table(name: &str) -> std::result::Result<(), BuildError> {
+    let invalid = |rule| BuildError::InvalidTable {
+        name: name.to_owned(),
+        rule,
+    };
+    let parts: Vec<&str> = name.split('.').collect();
+    if parts.len() > 2 {
+        return Err(invalid("at most one dot, between schema and table"));
+    }
+    for part in parts {
+        let mut chars = part.chars();
+        match chars.next() {
+            Some(c) if c.is_ascii_lowercase() || c == '_' => {}
+            _ => return Err(invalid("each part starts with a lower-case letter or `_`")),
+        }
+        if !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+            return Err(invalid("only lower-case letters, digits and `_`"));
+        }
+        // The release channel adds 9 bytes and must stay within the 63-byte identifier limit.
+        if part.len() > 50 {
+            return Err(invalid("each part is at most 50 bytes"));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_election(name: &str) -> std::result::Result<(), BuildError> {
+    if name.trim().is_empty() {
+        return Err(BuildError::InvalidElection("must not be empty"));
+    }
+    if name.len() > 512 {
+        return Err(BuildError::InvalidElection("must be at most 512 bytes"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(BuildError::InvalidElection(
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn failed(operation: Operation, err: tokio_postgres::Error) -> Error {
+    // A broken connection mid-statement leaves the outcome unknown; an error the server
+    // answered with means the statement did not take effect.
+    if err.as_db_error().is_none() && (err.is_closed() || is_io(&err)) {
+        Error::outcome_unknown(operation, err)
+    } else {
+        let retryable = err.as_db_error().is_none_or(|db| {
+            !matches!(
+                *db.code(),
+                SqlState::UNDEFINED_TABLE | SqlState::INSUFFICIENT_PRIVILEGE
+            )
+        });
+        Error::backend(operation, retryable, err)
+    }
+}
+
+fn is_io(err: &tokio_postgres::Error) -> bool {
+    std::error::Error::source(err).is_some_and(|s| s.is::<std::io::Error>())
+}
+
+fn pool_failed(operation: Operation, err: deadpool_postgres::PoolError) -> Error {
+    Error::backend(operation, true, err)
+}
+
+fn millis(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn token_of(operation: Operation, raw: i64) -> Result<FencingToken> {
+    u64::try_from(raw)
+        .map(FencingToken::new)
+        .map_err(|_| Error::invalid_data(operation, format!("negative token {raw}")))
+}
+
+impl PostgresLeaseStore {
+    /// A store for the election `election` in `table`, using `pool`. With `listen`, the store
+    /// opens one more connection from that config to `LISTEN` for releases; without it,
+    /// followers wake when the lease can expire.
+    ///
+    /// # Errors
+    /// [`BuildError::InvalidTable`] or [`BuildError::InvalidElection`] for bad names.
+    pub fn new(
+        pool: Pool,
+        listen: Option<tokio_postgres::Config>,
+        table: &str,
+        election: impl Into<String>,
+    ) -> std::result::Result<Self, BuildError> {
+        let election = election.into();
+        validate_table(table)?;
+        validate_election(&election)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pool,
+                listen,
+                sql: Sql::new(table),
+                table: table.to_owned(),
+                election,
+                prepared: OnceCell::new(),
+                notifier: ReleaseNotifier::new(),
+                listener: std::sync::Mutex::new(None),
+                listening: tokio::sync::watch::Sender::new(false),
+            }),
+        })
+    }
+
+    /// The table holding the leases.
+    #[must_use]
+    pub fn table(&self) -> &str {
+        &self.inner.table
+    }
+
+    /// The election's name: its row's primary key.
+    #[must_use]
+    pub fn election(&self) -> &str {
+        &self.inner.election
+    }
+
+    /// The channel on which releases are announced: `<table>_released`.
+    #[must_use]
+    pub fn release_channel(&self) -> &str {
+        &self.inner.sql.channel
+    }
+
+    /// The connection pool.
+    #[must_use]
+    pub fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    async fn create_table(&self) -> Result<()> {
+        let client = self
+            .inner
+            .pool
+            .get()
+            .await
+            .map_err(|e| pool_failed(Operation::Connect, e))?;
+        match client.batch_execute(&self.inner.sql.create).await {
+            Ok(()) => Ok(()),
+            // Two contenders creating the table at once: one of them loses the race on the
+            // catalog, and the table exists either way.
+            Err(err)
+                if err.code() == Some(&SqlState::UNIQUE_VIOLATION)
+                    || err.code() == Some(&SqlState::DUPLICATE_TABLE) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(failed(Operation::Connect, err)),
+        }
+    }
+
+    fn start_listener(&self) {
+        let Some(config) = self.inner.listen.clone() else {
+            return;
+        };
+        let mut listener = self
+            .inner
+            .listener
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if listener.as_ref().is_some_and(|task| !task.is_finished()) {
+            return;
+        }
+        let weak = Arc::downgrade(&self.inner);
+        let channel = self.inner.sql.channel.clone();
+        let election = self.inner.election.clone();
+        *listener = Some(tokio::spawn(async move {
+            let mut delay = Duration::from_millis(100);
+            loop {
+                let result = listen(&config, &channel, &election, &weak).await;
+                let Some(inner) = weak.upgrade() else { return };
+                inner.listening.send_replace(false);
+                if let Err(err) = result {
+                    tracing::warn!(error = %err, election, "release listener lost its connection");
+                }
+                // Releases may have been missed while disconnected: wake followers to look.
+                inner.notifier.notify();
+                drop(inner);
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }));
+    }
+}
+
+/// Listens for release notices until the connection ends.
+async fn listen(
+    config: &tokio_postgres::Config,
+    channel: &str,
+    election: &str,
+    inner: &std::sync::Weak<Inner>,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    let (client, mut connection) = config.connect(NoTls).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(AsyncMessage::Notification(notice)) => {
+                    if tx.send(notice).is_err() {
+                        return Ok(());
+                    }
+                }
+                Ok(_) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    });
+    client
+        .batch_execute(&format!("LISTEN \"{channel}\""))
+        .await?;
+    match inner.upgrade() {
+        Some(inner) => {
+            inner.listening.send_replace(true);
+            // A release may have come before LISTEN took effect: wake followers to look.
+            inner.notifier.notify();
+        }
+        None => return Ok(()),
+    }
+    while let Some(notice) = rx.recv().await {
+        if notice.payload() == election {
+            let Some(inner) = inner.upgrade() else { break };
+            inner.notifier.notify();
+        }
+    }
+    drop(client);
+    match driver.await {
+        Ok(result) => result,
+        Err(_) => Ok(()),
+    }
+}
+
+impl LeaseStore for PostgresLeaseStore {
+    fn election_name(&self) -> &str {
+        &self.inner.election
+    }
+
+    async fn connect(&self) -> Result<()> {
+        self.inner
+            .prepared
+            .get_or_try_init(|| self.create_table())
+            .await?;
+        self.start_listener();
+        if self.inner.listen.is_some() {
+            // Followers rely on notices from the moment they are prepared. The core bounds this
+            // wait with `operation_timeout` and retries while the server cannot be reached.
+            let mut listening = self.inner.listening.subscribe();
+            let _ = listening.wait_for(|on| *on).await;
+        }
+        Ok(())
+    }
+
+    async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
+        let op = Operation::Acquire;
+        let client = self
+            .inner
+            .pool
+            .get()
+            .await
+            .map_err(|e| pool_failed(op, e))?;
+        let rows = client
+            .query(
+                &self.inner.sql.acquire,
+                &[
+                    &self.inner.election,
+                    &request.instance_id,
+                    &request.lease_id,
+                    &millis(request.ttl),
+                ],
+            )
+            .await
+            .map_err(|e| failed(op, e))?;
+        let Some(row) = rows.first() else {
+            // Taken by a contender whose insert committed after this statement's snapshot.
+            return Ok(AcquireOutcome::Held {
+                leader: None,
+                expires_in: None,
+            });
+        };
+        let acquired: bool = row.try_get(0).map_err(|e| failed(op, e))?;
+        let token = token_of(op, row.try_get(1).map_err(|e| failed(op, e))?)?;
+        if acquired {
+            return Ok(AcquireOutcome::Acquired(Lease::new(token)));
+        }
+        let holder: Option<String> = row.try_get(2).map_err(|e| failed(op, e))?;
+        let remaining: Option<i64> = row.try_get(3).map_err(|e| failed(op, e))?;
+        Ok(AcquireOutcome::Held {
+            leader: holder.map(|h| LeaderInfo::new(h, Some(token))),
+            expires_in: remaining
+                .and_then(|ms| u64::try_from(ms).ok())
+                .map(Duration::from_millis),
+        })
+    }
+
+    async fn renew(&self, request: &LeaseRequest, lease: &Lease) -> Result<RenewOutcome> {
+        let op = Operation::Renew;
+        let client = self
+            .inner
+            .pool
+            .get()
+            .await
+            .map_err(|e| pool_failed(op, e))?;
+        let token = i64::try_from(lease.token.get()).unwrap_or(i64::MAX);
+        let updated = client
+            .execute(
+                &self.inner.sql.renew,
+                &[
+                    &self.inner.election,
+                    &request.instance_id,
+                    &request.lease_id,
+                    &token,
+                    &millis(request.ttl),
+                ],
+            )
+            .await
+            .map_err(|e| failed(op, e))?;
+        Ok(if updated == 1 {
+            RenewOutcome::Renewed
+        } else {
+            RenewOutcome::Lost
+        })
+    }
+
+    async fn release(&self, request: &LeaseRequest, lease: &Lease) -> Result<bool> {
+        let op = Operation::Release;
+        let client = self
+            .inner
+            .pool
+            .get()
+            .await
+            .map_err(|e| pool_failed(op, e))?;
+        let token = i64::try_from(lease.token.get()).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                &self.inner.sql.release,
+                &[
+                    &self.inner.election,
+                    &request.instance_id,
+                    &request.lease_id,
+                    &token,
+                    &self.inner.sql.channel,
+                ],
+            )
+            .await
+            .map_err(|e| failed(op, e))?;
+        Ok(!rows.is_empty())
+    }
+
+    async fn current_leader(&self) -> Result<Option<LeaderInfo>> {
+        let op = Operation::CurrentLeader;
+        let client = self
+            .inner
+            .pool
+            .get()
+            .await
+            .map_err(|e| pool_failed(op, e))?;
+        let row = client
+            .query_opt(&self.inner.sql.current, &[&self.inner.election])
+            .await
+            .map_err(|e| failed(op, e))?;
+        let Some(row) = row else { return Ok(None) };
+        let holder: String = row.try_get(0).map_err(|e| failed(op, e))?;
+        let token = token_of(op, row.try_get(1).map_err(|e| failed(op, e))?)?;
+        Ok(Some(LeaderInfo::new(holder, Some(token))))
+    }
+
+    fn release_notifications(&self) -> Option<ReleaseReceiver> {
+        self.inner
+            .listen
+            .is_some()
+            .then(|| self.inner.notifier.subscribe())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_are_checked() {
+        for good in ["leases", "_x1", "app.leases"] {
+            validate_table(good).unwrap();
+        }
+        for bad in [
+            "",
+            "Leases",
+            "1x",
+            "a.b.c",
+            "x-y",
+            "x;drop",
+            &"x".repeat(51),
+        ] {
+            assert!(validate_table(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(quote("app.leases"), "\"app\".\"leases\"");
+    }
+
+    #[test]
+    fn election_names_are_checked() {
+        validate_election("jobs").unwrap();
+        for bad in ["", " ", "a\nb"] {
+            assert!(validate_election(bad).is_err(), "{bad:?}");
+        }
+    }
+}

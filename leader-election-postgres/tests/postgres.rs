@@ -1,0 +1,254 @@
+//! The PostgreSQL backend against a real server.
+
+mod support;
+
+use std::time::Duration;
+
+use leader_election::testing::{ConformanceOptions, run_conformance};
+use leader_election::{LeaderElection, LeaseStore, Role};
+use leader_election_postgres::{PostgresLeaderElection, PostgresLeaseStore};
+use support::{Intervals, Postgres, assert_safe, eventually, unique};
+use tokio::time::Instant;
+
+const LEASE: Duration = Duration::from_secs(2);
+
+fn contender(pg: &Postgres, election: &str, id: &str) -> LeaderElection<PostgresLeaseStore> {
+    PostgresLeaderElection::builder()
+        .connection_string(pg.url())
+        .election(election)
+        .instance_id(id)
+        .lease_duration(LEASE)
+        .renew_interval(Duration::from_millis(500))
+        .retry_interval(Duration::from_millis(200))
+        .max_retry_interval(Duration::from_secs(1))
+        .operation_timeout(Duration::from_millis(500))
+        .build()
+        .expect("valid configuration")
+}
+
+fn leaders(contenders: &[LeaderElection<PostgresLeaseStore>]) -> usize {
+    contenders.iter().filter(|c| c.is_leader()).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_the_conformance_suite() {
+    let pg = Postgres::start();
+    let url = pg.url();
+    let options = ConformanceOptions::new(Duration::from_secs(1), Duration::from_secs(2));
+    run_conformance(options, || {
+        let url = url.clone();
+        async move {
+            let election = PostgresLeaderElection::builder()
+                .connection_string(url)
+                .election(unique("conformance"))
+                .lease_duration(Duration::from_secs(2))
+                .renew_interval(Duration::from_millis(500))
+                .operation_timeout(Duration::from_millis(500))
+                .build()
+                .unwrap();
+            election.store().clone()
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_contenders_hand_over_many_times_without_overlap() {
+    let pg = Postgres::start();
+    let election = unique("race");
+    let contenders: Vec<_> = (0..5)
+        .map(|i| contender(&pg, &election, &format!("c{i}")))
+        .collect();
+    let logs: Vec<_> = contenders.iter().map(Intervals::attach).collect();
+    for c in &contenders {
+        c.start().await.unwrap();
+    }
+    let mut handovers = Vec::new();
+    for _ in 0..20 {
+        eventually(Duration::from_secs(10), "a leader", || {
+            leaders(&contenders) == 1
+        })
+        .await;
+        let leader = contenders.iter().find(|c| c.is_leader()).unwrap();
+        let stopped = Instant::now();
+        leader.stop().await.unwrap();
+        eventually(Duration::from_secs(10), "a new leader", || {
+            leaders(&contenders) == 1
+        })
+        .await;
+        handovers.push(stopped.elapsed());
+        leader.start().await.unwrap();
+    }
+    for c in &contenders {
+        c.stop().await.unwrap();
+    }
+    let terms = assert_safe(&logs);
+    assert!(terms >= 21, "{terms} terms");
+    handovers.sort();
+    // Released leases are taken on the release notice, not on expiry.
+    let median = handovers[handovers.len() / 2];
+    assert!(
+        median < LEASE / 4,
+        "median handover {median:?}: {handovers:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_leader_is_replaced_within_a_lease() {
+    let pg = Postgres::start();
+    let election = unique("crash");
+    let a = contender(&pg, &election, "a");
+    let b = contender(&pg, &election, "b");
+    let logs = [Intervals::attach(&a), Intervals::attach(&b)];
+    a.start().await.unwrap();
+    eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
+    b.start().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let last_renewal = a.leadership().unwrap().deadline() - (LEASE - a.options().deadline_margin());
+    drop(a); // no release: the lease must expire on the server
+    eventually(Duration::from_secs(10), "b leads", || b.is_leader()).await;
+    let failover = last_renewal.elapsed();
+    assert!(
+        failover >= LEASE - Duration::from_millis(50),
+        "took a live lease: {failover:?}"
+    );
+    assert!(
+        failover <= LEASE + Duration::from_secs(1),
+        "failover {failover:?}"
+    );
+    b.stop().await.unwrap();
+    assert_safe(&logs);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restart_never_gives_two_leaders() {
+    let mut pg = Postgres::start();
+    let election = unique("restart");
+    let contenders: Vec<_> = (0..3)
+        .map(|i| contender(&pg, &election, &format!("c{i}")))
+        .collect();
+    let logs: Vec<_> = contenders.iter().map(Intervals::attach).collect();
+    for c in &contenders {
+        c.start().await.unwrap();
+    }
+    eventually(Duration::from_secs(10), "a leader", || {
+        leaders(&contenders) == 1
+    })
+    .await;
+    let before = contenders
+        .iter()
+        .find_map(|c| c.leadership())
+        .unwrap()
+        .token();
+    pg.stop();
+    // Nobody can renew: the leader steps down by its deadline.
+    eventually(Duration::from_secs(5), "no leader", || {
+        leaders(&contenders) == 0
+    })
+    .await;
+    pg.restart();
+    eventually(Duration::from_secs(15), "a leader again", || {
+        leaders(&contenders) == 1
+    })
+    .await;
+    let after = contenders
+        .iter()
+        .find_map(|c| c.leadership())
+        .unwrap()
+        .token();
+    assert!(after > before, "token {after} after {before}");
+    for c in &contenders {
+        let _ = c.stop().await;
+    }
+    assert_safe(&logs);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leaders_connection_killed_by_the_server_is_survived_safely() {
+    let pg = Postgres::start();
+    let election = unique("terminate");
+    let a = contender(&pg, &election, "victim");
+    let b = contender(&pg, &election, "other");
+    let logs = [Intervals::attach(&a), Intervals::attach(&b)];
+    a.start().await.unwrap();
+    eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
+    b.start().await.unwrap();
+    let term = a.leadership().unwrap().token();
+    let admin = pg.admin().await;
+    for _ in 0..5 {
+        let killed = admin
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+                &[&"victim"],
+            )
+            .await
+            .unwrap();
+        assert!(!killed.is_empty(), "the leader had no connection to kill");
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    // The pool replaces the dead connections: the leader keeps its term, and nobody else
+    // ever leads meanwhile.
+    assert_eq!(a.leadership().map(|t| t.token()), Some(term));
+    assert!(!b.is_leader());
+    b.stop().await.unwrap();
+    a.stop().await.unwrap();
+    assert_eq!(assert_safe(&logs), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_deleted_by_an_operator_is_noticed_and_tokens_still_grow() {
+    let pg = Postgres::start();
+    let election = unique("deleted");
+    let a = contender(&pg, &election, "a");
+    let logs = [Intervals::attach(&a)];
+    a.start().await.unwrap();
+    eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
+    let first = a.leadership().unwrap();
+    let admin = pg.admin().await;
+    admin
+        .execute(
+            &format!(
+                "DELETE FROM {} WHERE election = $1",
+                leader_election_postgres::DEFAULT_TABLE
+            ),
+            &[&election],
+        )
+        .await
+        .unwrap();
+    // The next renewal finds the row gone: the term ends, and a new one begins.
+    eventually(Duration::from_secs(5), "the term to end", || {
+        !first.is_current()
+    })
+    .await;
+    eventually(Duration::from_secs(5), "a new term", || a.is_leader()).await;
+    assert!(a.leadership().unwrap().token() > first.token());
+    a.stop().await.unwrap();
+    assert_eq!(assert_safe(&logs), 2);
+    assert_eq!(a.state().role, Role::Stopped);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_garbage_row_is_an_error_not_a_panic_and_never_a_lease() {
+    let pg = Postgres::start();
+    let election = unique("garbage");
+    let a = contender(&pg, &election, "a");
+    a.store().connect().await.unwrap();
+    let admin = pg.admin().await;
+    admin
+        .execute(
+            &format!(
+                "INSERT INTO {} (election, holder, lease_id, token, expires_at) \
+                 VALUES ($1, 'someone', NULL, -5, now() + interval '1 hour')",
+                leader_election_postgres::DEFAULT_TABLE
+            ),
+            &[&election],
+        )
+        .await
+        .unwrap();
+    let leader = a.current_leader().await;
+    assert!(leader.is_err(), "{leader:?}");
+    a.start().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!a.is_leader());
+    a.stop().await.unwrap();
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs PostgreSQL's server programs (initdb, postgres) from Debian's packages when missing.
+# The tests start their own throw-away server on a free port; nothing here starts one.
+set -euo pipefail
+if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; then
+  exit 0
+fi
+echo "installing postgresql from Debian's packages"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null
