@@ -32,6 +32,78 @@ enum Connection {
     Pool(Pool, Option<Box<tokio_postgres::Config>>),
 }
 
+/// An election on PostgreSQL as configuration, for loading from the application's config files
+/// with serde. Missing fields take their defaults; unknown fields are errors.
+///
+/// ```
+/// use leader_election_postgres::PostgresConfig;
+///
+/// let config: PostgresConfig = serde_json::from_str(r#"{
+///     "connection_string": "postgres://app:secret@db:5432/app",
+///     "election": "billing",
+///     "options": { "lease_duration": "15s", "renew_interval": "5s" }
+/// }"#).unwrap();
+/// let election = config.into_builder().build().unwrap();
+/// assert_eq!(election.store().election(), "billing");
+/// assert!(!format!("{:?}", election.store()).contains("secret"));
+/// ```
+#[derive(Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PostgresConfig {
+    /// See [`PostgresLeaderElectionBuilder::connection_string`]. Default: none (required).
+    pub connection_string: Option<String>,
+    /// See [`PostgresLeaderElectionBuilder::table`]. Default: `leader_election_leases`.
+    pub table: String,
+    /// See [`PostgresLeaderElectionBuilder::election`]. Default: `leader-election`.
+    pub election: String,
+    /// See [`PostgresLeaderElectionBuilder::pool_size`]. Default: 2.
+    pub pool_size: usize,
+    /// The election options. Default: [`LeaderElectionOptions::default`].
+    pub options: LeaderElectionOptions,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        Self {
+            connection_string: None,
+            table: DEFAULT_TABLE.to_owned(),
+            election: DEFAULT_ELECTION.to_owned(),
+            pool_size: 2,
+            options: LeaderElectionOptions::default(),
+        }
+    }
+}
+
+impl fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field(
+                "connection_string",
+                &self.connection_string.as_ref().map(|_| "(redacted)"),
+            )
+            .field("table", &self.table)
+            .field("election", &self.election)
+            .field("pool_size", &self.pool_size)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl PostgresConfig {
+    /// A builder holding this configuration; [`build`](PostgresLeaderElectionBuilder::build)
+    /// checks it.
+    pub fn into_builder(self) -> PostgresLeaderElectionBuilder {
+        PostgresLeaderElectionBuilder {
+            connection: self.connection_string.map(Connection::String),
+            table: self.table,
+            election: self.election,
+            pool_size: self.pool_size,
+            options: self.options,
+        }
+    }
+}
+
 /// Configures an election on PostgreSQL; made by [`PostgresLeaderElection::builder`].
 ///
 /// Setters never fail; [`build`](Self::build) checks everything.
@@ -222,6 +294,21 @@ impl PostgresLeaderElectionBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_errors_name_the_field() {
+        let err = serde_json::from_str::<PostgresConfig>(r#"{"tabel": "x"}"#).unwrap_err();
+        assert!(err.to_string().contains("tabel"), "{err}");
+        let err =
+            serde_json::from_str::<PostgresConfig>(r#"{"options": {"lease_duration": "forever"}}"#)
+                .unwrap_err();
+        assert!(err.to_string().contains("duration"), "{err}");
+        let config: PostgresConfig = serde_json::from_str("{}").unwrap();
+        assert!(matches!(
+            config.into_builder().build().unwrap_err(),
+            BuildError::MissingConnection
+        ));
+    }
 
     #[test]
     fn a_missing_connection_is_an_error() {

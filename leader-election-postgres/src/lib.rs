@@ -4,7 +4,7 @@ mod builder;
 mod error;
 mod store;
 
-pub use builder::{PostgresLeaderElection, PostgresLeaderElectionBuilder};
+pub use builder::{PostgresConfig, PostgresLeaderElection, PostgresLeaderElectionBuilder};
 pub use error::BuildError;
 pub use store::{DEFAULT_ELECTION, DEFAULT_TABLE, PostgresLeaseStore};
 
