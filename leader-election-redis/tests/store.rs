@@ -293,3 +293,47 @@ async fn a_restarted_server_grants_no_new_lease_within_one_lease_duration() {
         "tokens still increase after losing the counter"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passwords_never_show_in_debug_output_or_errors() {
+    const PASSWORD: &str = "s3cret-Pa55";
+    let server = RedisServer::start_with_password(Some(PASSWORD)).await;
+    assert!(server.url().contains(PASSWORD));
+    let key = unique_key("password");
+    let good = RedisLeaderElection::builder()
+        .url(server.url())
+        .key(&key)
+        .options(fast_options("good"))
+        .build()
+        .unwrap();
+    good.start().await.unwrap();
+    assert!(eventually(Duration::from_secs(3), || good.is_leader()).await);
+    assert!(!format!("{good:?} {:?}", good.store()).contains(PASSWORD));
+
+    let wrong_url = server.url().replace(PASSWORD, "wrong-Pa55");
+    let bad = RedisLeaderElection::builder()
+        .url(&wrong_url)
+        .key(&key)
+        .options(fast_options("bad"))
+        .build()
+        .unwrap();
+    let mut events = bad.subscribe();
+    bad.start().await.unwrap();
+    let error = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            if let Ok(ElectionEvent::Error(err)) = events.recv().await {
+                break err;
+            }
+        }
+    })
+    .await
+    .expect("an authentication error");
+    let shown = format!("{error} {error:?} {bad:?} {:?}", bad.store());
+    assert!(
+        !shown.contains("wrong-Pa55") && !shown.contains(PASSWORD),
+        "{shown}"
+    );
+    assert!(!bad.is_leader());
+    bad.stop().await.unwrap();
+    good.stop().await.unwrap();
+}

@@ -28,6 +28,7 @@ use tokio::task::JoinHandle;
 /// persistence, or, when no binary is installed but Docker works, a container. Stopped on drop.
 pub struct RedisServer {
     port: u16,
+    password: Option<String>,
     backend: Backend,
 }
 
@@ -64,8 +65,12 @@ fn docker_works() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn spawn_local(port: u16, dir: &PathBuf) -> std::io::Result<Child> {
-    Command::new("redis-server")
+fn spawn_local(port: u16, dir: &PathBuf, password: Option<&str>) -> std::io::Result<Child> {
+    let mut command = Command::new("redis-server");
+    if let Some(password) = password {
+        command.args(["--requirepass", password]);
+    }
+    command
         .args(["--port", &port.to_string()])
         .args(["--bind", "127.0.0.1"])
         .args(["--save", ""])
@@ -79,14 +84,15 @@ fn spawn_local(port: u16, dir: &PathBuf) -> std::io::Result<Child> {
         .spawn()
 }
 
-/// Whether something answers PING with PONG on the port.
+/// Whether a Redis server answers PING on the port (with PONG, or NOAUTH when it wants a
+/// password).
 async fn pings(port: u16) -> bool {
     let attempt = async {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
         stream.write_all(b"PING\r\n").await.ok()?;
         let mut buf = [0u8; 7];
         stream.read_exact(&mut buf).await.ok()?;
-        (&buf == b"+PONG\r\n").then_some(())
+        (&buf == b"+PONG\r\n" || &buf == b"-NOAUTH").then_some(())
     };
     tokio::time::timeout(Duration::from_millis(500), attempt)
         .await
@@ -99,11 +105,16 @@ impl RedisServer {
     /// Starts a fresh server. Panics, saying what to install, when neither a `redis-server`
     /// binary nor a working Docker is available.
     pub async fn start() -> Self {
+        Self::start_with_password(None).await
+    }
+
+    /// Starts a fresh server that requires `password`, if given.
+    pub async fn start_with_password(password: Option<&str>) -> Self {
         if has_binary("redis-server") {
-            return Self::start_local().await;
+            return Self::start_local(password).await;
         }
         if docker_works() {
-            return Self::start_container().await;
+            return Self::start_container(password).await;
         }
         panic!(
             "these tests need a Redis server: install `redis-server` (run scripts/install-redis.sh, \
@@ -111,7 +122,7 @@ impl RedisServer {
         );
     }
 
-    async fn start_local() -> Self {
+    async fn start_local(password: Option<&str>) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "leader-election-redis-{}-{:08x}",
             std::process::id(),
@@ -122,8 +133,11 @@ impl RedisServer {
             let port = free_port();
             let server = Self {
                 port,
+                password: password.map(str::to_owned),
                 backend: Backend::Local {
-                    child: Mutex::new(Some(spawn_local(port, &dir).expect("spawn redis-server"))),
+                    child: Mutex::new(Some(
+                        spawn_local(port, &dir, password).expect("spawn redis-server"),
+                    )),
                     dir: dir.clone(),
                 },
             };
@@ -135,21 +149,26 @@ impl RedisServer {
         panic!("redis-server did not start on 127.0.0.1");
     }
 
-    async fn start_container() -> Self {
+    async fn start_container(password: Option<&str>) -> Self {
         use testcontainers::core::{IntoContainerPort, WaitFor};
         use testcontainers::runners::AsyncRunner;
         use testcontainers::{GenericImage, ImageExt};
         let port = free_port();
+        let mut cmd = vec!["redis-server", "--save", "", "--appendonly", "no"];
+        if let Some(password) = password {
+            cmd.extend(["--requirepass", password]);
+        }
         let container = GenericImage::new("redis", "7-alpine")
             .with_exposed_port(6379.tcp())
             .with_wait_for(WaitFor::message_on_stdout("Ready to accept connections"))
             .with_mapped_port(port, 6379.tcp())
-            .with_cmd(["redis-server", "--save", "", "--appendonly", "no"])
+            .with_cmd(cmd)
             .start()
             .await
             .expect("start a Redis container");
         let server = Self {
             port,
+            password: password.map(str::to_owned),
             backend: Backend::Container(Box::new(container)),
         };
         assert!(
@@ -209,7 +228,10 @@ impl RedisServer {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match &self.password {
+            Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
     }
 
     /// The PID of a local server.
@@ -234,7 +256,8 @@ impl RedisServer {
                 }
                 let until = Instant::now() + Duration::from_secs(10);
                 loop {
-                    let spawned = spawn_local(self.port, dir).expect("spawn redis-server");
+                    let spawned = spawn_local(self.port, dir, self.password.as_deref())
+                        .expect("spawn redis-server");
                     *child.lock().unwrap() = Some(spawned);
                     if self.wait_ready().await {
                         break;
