@@ -2,7 +2,7 @@
 //! graceful handover latency, crash failover time, and follower load.
 //!
 //! ```text
-//! cargo run --release -p leader-election-redis --example bench
+//! cargo run -p leader-election-redis --example bench   # add --release for optimized figures
 //! ```
 #![allow(missing_docs)]
 
