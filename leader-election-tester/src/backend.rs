@@ -9,6 +9,7 @@ use leader_election::{
     AcquireOutcome, LeaderElectionOptions, LeaderInfo, Lease, LeaseRequest, LeaseStore,
     MemoryLeaseStore, ReleaseReceiver, RenewOutcome, Result,
 };
+use leader_election_blob::{BlobLeaderElection, BlobLeaseStore};
 use leader_election_redis::{RedisLeaderElection, RedisLeaseStore};
 use serde::{Deserialize, Serialize};
 
@@ -152,7 +153,7 @@ impl BackendSpec {
             BackendKind::Memory => Ok(AnyStore::Memory(memory.clone())),
             BackendKind::BrokenMemory => Ok(AnyStore::Broken(BrokenStore(memory.clone()))),
             BackendKind::Redis => open_redis(&self.redis_url, &self.key, options),
-            BackendKind::Blob => Err(not_ready("blob", "leader-election-blob")),
+            BackendKind::Blob => open_blob(self, options),
         }
     }
 }
@@ -171,12 +172,16 @@ fn open_redis(url: &str, key: &str, options: &LeaderElectionOptions) -> Result<A
     Ok(AnyStore::Redis(election.store().clone()))
 }
 
-#[allow(dead_code)]
-fn not_ready(backend: &str, krate: &str) -> String {
-    format!(
-        "the {backend} backend is not available in this build of the tester: the crate \
-         `{krate}` did not offer a working API when the tester was built; use --backend memory"
-    )
+/// A blob store for the spec's connection string, container and blob.
+fn open_blob(spec: &BackendSpec, options: &LeaderElectionOptions) -> Result<AnyStore, String> {
+    BlobLeaderElection::builder()
+        .connection_string(spec.connection_string.clone())
+        .container_name(spec.container.clone())
+        .blob_name(spec.blob.clone())
+        .options(options.clone())
+        .build_store()
+        .map(|store| AnyStore::Blob(std::sync::Arc::new(store)))
+        .map_err(|e| format!("blob: {e}"))
 }
 
 /// The `BlobEndpoint=` value of a connection string.
@@ -216,6 +221,8 @@ pub(crate) enum AnyStore {
     Memory(MemoryLeaseStore),
     /// A Redis store.
     Redis(RedisLeaseStore),
+    /// An Azure blob store.
+    Blob(std::sync::Arc<BlobLeaseStore>),
     /// The broken store of the self-test.
     Broken(BrokenStore),
 }
@@ -249,6 +256,7 @@ macro_rules! each_store {
         match $self {
             AnyStore::Memory($store) => $call,
             AnyStore::Redis($store) => $call,
+            AnyStore::Blob($store) => $call,
             AnyStore::Broken($store) => $call,
         }
     };

@@ -68,25 +68,27 @@ struct Cli {
     /// Number of contenders.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
     contenders: u16,
-    /// How long to run, e.g. `30s`, `2m`.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-    duration: Duration,
-    /// Lease duration of every contender.
-    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
-    lease_duration: Duration,
-    /// How often the leader renews.
-    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
-    renew_interval: Duration,
-    /// First delay before retrying after an error.
-    #[arg(long, default_value = "250ms", value_parser = humantime::parse_duration)]
-    retry_interval: Duration,
+    /// How long to run, e.g. `30s`, `2m`. Default: 30 s (90 s for blob, whose leases last
+    /// at least 15 s).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+    /// Lease duration of every contender. Default: 2 s (15 s for blob: Azure accepts 15–60 s).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    lease_duration: Option<Duration>,
+    /// How often the leader renews. Default: a quarter of the lease (3 s for blob).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    renew_interval: Option<Duration>,
+    /// First delay before retrying after an error; for blob also how often followers poll.
+    /// Default: an eighth of the lease (1 s for blob).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    retry_interval: Option<Duration>,
     /// Timeout of each backend call. Default: a quarter of the lease, at most 2 s.
     #[arg(long, value_parser = humantime::parse_duration)]
     operation_timeout: Option<Duration>,
     /// Which faults to inject on the leader.
     #[arg(long, value_enum, default_value_t = FaultMode::Mixed)]
     faults: FaultMode,
-    /// Time with a stable leader before each fault. Default: one lease duration.
+    /// Time with a stable leader before each fault. Default: one lease duration, at most 5 s.
     #[arg(long, value_parser = humantime::parse_duration)]
     fault_interval: Option<Duration>,
     /// Run each contender as its own OS process (crash = SIGKILL). Needs redis or blob.
@@ -154,9 +156,26 @@ fn main() -> ExitCode {
 }
 
 async fn tester(cli: Cli) -> Result<ExitCode, String> {
+    let blob = cli.backend == BackendKind::Blob;
+    let duration = cli
+        .duration
+        .unwrap_or(Duration::from_secs(if blob { 90 } else { 30 }));
+    let lease = cli
+        .lease_duration
+        .unwrap_or(Duration::from_secs(if blob { 15 } else { 2 }));
+    let renew = cli.renew_interval.unwrap_or(if blob {
+        Duration::from_secs(3)
+    } else {
+        lease / 4
+    });
+    let retry = cli.retry_interval.unwrap_or(if blob {
+        Duration::from_secs(1)
+    } else {
+        lease / 8
+    });
     let operation_timeout = cli
         .operation_timeout
-        .unwrap_or_else(|| (cli.lease_duration / 4).min(Duration::from_secs(2)));
+        .unwrap_or_else(|| (lease / 4).min(Duration::from_secs(2)));
     let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     let config = RunConfig {
         backend: BackendSpec {
@@ -168,15 +187,17 @@ async fn tester(cli: Cli) -> Result<ExitCode, String> {
             blob: cli.blob,
         },
         contenders: usize::from(cli.contenders),
-        duration: cli.duration,
+        duration,
         timing: Timing {
-            lease_ms: millis(cli.lease_duration),
-            renew_ms: millis(cli.renew_interval),
-            retry_ms: millis(cli.retry_interval),
+            lease_ms: millis(lease),
+            renew_ms: millis(renew),
+            retry_ms: millis(retry),
             operation_timeout_ms: millis(operation_timeout),
         },
         faults: cli.faults,
-        fault_interval: cli.fault_interval.unwrap_or(cli.lease_duration),
+        fault_interval: cli
+            .fault_interval
+            .unwrap_or(lease.min(Duration::from_secs(5))),
         processes: cli.processes,
         quiet: cli.quiet,
     };

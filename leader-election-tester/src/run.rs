@@ -354,7 +354,7 @@ impl Run {
                 if now < until
                     || self.clock.now_ms() - leader_since_ms < held.as_secs_f64() * 1000.0
                     || kinds.is_empty()
-                    || now + lease * 3 > end_at
+                    || now + lease * 2 + held > end_at
                 {
                     return Ok(phase);
                 }
