@@ -602,3 +602,68 @@ async fn lost_replies_are_recovered_by_acquiring_again() {
         assert!(store.release(&a, &lease).await.unwrap());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_off_leader_steps_down_before_a_successor_leads() {
+    use leader_election::testing::FaultyStore;
+    let azurite = Azurite::start().await;
+    for fault in ["partition", "lost replies"] {
+        let recorder = Recorder::default();
+        let container = container_name("cutoff");
+        let builder = azurite.builder(&container, "a");
+        let options = {
+            let election = azurite.election(&container, "a");
+            election.options().clone()
+        };
+        let faulty = FaultyStore::new(builder.build_store().unwrap());
+        let control = faulty.control();
+        let a = leader_election::LeaderElection::new(faulty, options).unwrap();
+        let b = azurite.election(&container, "b");
+        recorder.follow(&a);
+        recorder.follow(&b);
+        a.start().await.unwrap();
+        eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
+        b.start().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        match fault {
+            "partition" => control.set_partitioned(true),
+            _ => control.set_drop_replies(true),
+        }
+        let cut = Instant::now();
+        if fault == "partition" {
+            eventually(TTL + Duration::from_secs(3), "b takes over", || {
+                b.is_leader()
+            })
+            .await;
+            assert!(!a.is_leader(), "{fault}: a still leads");
+            tracing_free_log(&format!(
+                "{fault}: b leads {:?} after a was cut off",
+                cut.elapsed()
+            ));
+            control.heal();
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            assert!(b.is_leader() && !a.is_leader(), "{fault}: after healing");
+        } else {
+            // a's requests still take effect: its renewals keep the lease, but unconfirmed,
+            // so a steps down at its deadline at the latest. Its retries may keep taking the
+            // lease without knowing it (the outcome stays unknown), so b may not lead until
+            // the replies come back; either way, never two at once.
+            eventually(TTL, "a steps down", || !a.is_leader()).await;
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            control.heal();
+            eventually(
+                TTL + Duration::from_secs(5),
+                "a leader after healing",
+                || a.is_leader() || b.is_leader(),
+            )
+            .await;
+            tracing_free_log(&format!(
+                "{fault}: a leader again {:?} after the cut",
+                cut.elapsed()
+            ));
+        }
+        a.stop().await.unwrap();
+        b.stop().await.unwrap();
+        recorder.assert_no_overlap();
+    }
+}

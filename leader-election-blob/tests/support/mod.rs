@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use azure_storage_blob::BlobClient;
-use leader_election::{ElectionState, FencingToken, LeaderElection};
+use leader_election::{ElectionState, FencingToken, LeaderElection, LeaseStore};
 use leader_election_blob::{BlobLeaderElection, BlobLeaderElectionBuilder, BlobLeaseStore};
 use testcontainers::core::{IntoContainerPort, WaitFor};
 use testcontainers::runners::AsyncRunner;
@@ -310,7 +310,10 @@ pub struct Recorder {
 
 impl Recorder {
     /// Follows `election`'s state until its last handle and loop are gone or `stop` fires.
-    pub fn follow(&self, election: &LeaderElection<BlobLeaseStore>) -> tokio::task::JoinHandle<()> {
+    pub fn follow<S: LeaseStore>(
+        &self,
+        election: &LeaderElection<S>,
+    ) -> tokio::task::JoinHandle<()> {
         let mut state = election.watch();
         let who = election.instance_id().to_owned();
         let intervals = Arc::clone(&self.intervals);
