@@ -60,6 +60,8 @@ pub(crate) struct Runner<S> {
     free_since: Option<Instant>,
     /// When the lease last seen held can expire.
     expected_expiry: Option<Instant>,
+    /// Since when acquisitions with the current lease id have had unknown outcomes.
+    uncertain_since: Option<Instant>,
 }
 
 impl<S: LeaseStore> Runner<S> {
@@ -82,6 +84,7 @@ impl<S: LeaseStore> Runner<S> {
             observed: None,
             free_since: None,
             expected_expiry: None,
+            uncertain_since: None,
         }
     }
 
@@ -157,6 +160,9 @@ impl<S: LeaseStore> Runner<S> {
                 self.shared.store.try_acquire(&self.request),
             )
             .await;
+        if outcome.is_ok() {
+            self.uncertain_since = None;
+        }
         match outcome {
             Ok(AcquireOutcome::Acquired(lease)) => {
                 *failures = 0;
@@ -187,6 +193,18 @@ impl<S: LeaseStore> Runner<S> {
                 // An unknown outcome may mean the lease is ours already: asking again with the
                 // same lease id answers that at once. Repeated failures back off.
                 let retry_now = err.is_outcome_unknown() && *failures == 1;
+                if err.is_outcome_unknown() {
+                    // Asking again with the same lease id also extends a lease we may hold
+                    // without knowing it; if our replies keep getting lost, that would lock
+                    // everybody out. After one lease of that, give the id up: a lease held
+                    // under it expires, and the next candidacy starts clean.
+                    let since = *self.uncertain_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= self.shared.options.lease_duration {
+                        tracing::debug!("abandoning a candidacy whose outcome stayed unknown");
+                        self.new_candidacy();
+                        self.uncertain_since = None;
+                    }
+                }
                 self.fail(err);
                 Ok(if retry_now {
                     Duration::ZERO

@@ -703,3 +703,34 @@ async fn health_flags_a_leader_whose_loop_is_stuck_past_its_lease() {
         Some("believes it leads but has not renewed within its lease")
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_contender_whose_replies_stay_lost_does_not_lock_the_others_out() {
+    let memory = MemoryLeaseStore::new();
+    let a_store = FaultyStore::new(memory.clone());
+    let a_faults = a_store.control();
+    let mut o = options("a");
+    // Retries come faster than the lease expires, so each one would keep the lease alive.
+    o.retry_interval = secs(1.0);
+    o.max_retry_interval = secs(4.0);
+    let a = LeaderElection::new(a_store, o.clone()).unwrap();
+    // a's requests land, its replies never come back: it holds a lease it cannot know of, and
+    // every retry with the same lease id would extend it.
+    a_faults.set_drop_replies(true);
+    let started = Instant::now();
+    a.start().await.unwrap();
+    tokio::time::sleep(secs(1.0)).await;
+    assert_eq!(
+        memory.current_leader().await.unwrap().unwrap().instance_id,
+        "a"
+    );
+    let b = LeaderElection::new(memory.clone(), options("b")).unwrap();
+    b.start().await.unwrap();
+    let b_led = wait_for_role(&b, Role::Leader).await;
+    assert!(!a.is_leader());
+    // a gives its lease id up after one lease of unknown outcomes (plus at most one backoff),
+    // and that lease then expires.
+    let took = b_led - started;
+    let bound = o.lease_duration * 2 + o.max_retry_interval + o.operation_timeout * 2;
+    assert!(took <= bound, "b waited {took:?}");
+}
