@@ -169,7 +169,8 @@ impl RedisLeaderElectionBuilder {
             Some(Connection::Client(client)) => RedisLeaseStore::new(client, &self.key)?,
             Some(Connection::Url(url)) => {
                 let client = client_for(&url, timeout)?;
-                RedisLeaseStore::with_ownership(client, &self.key, true)?
+                let hub = crate::ReleaseHub::new(&client);
+                RedisLeaseStore::with_ownership(client, &self.key, true, hub)?
             }
         };
         let store = store.with_operation_timeout(timeout);

@@ -3,11 +3,13 @@
 
 mod builder;
 mod error;
+mod hub;
 mod scripts;
 mod store;
 
 pub use builder::{RedisLeaderElection, RedisLeaderElectionBuilder};
 pub use error::BuildError;
+pub use hub::ReleaseHub;
 pub use store::{DEFAULT_KEY, MAX_KEY_LEN, RedisLeaseStore};
 
 /// The fred crate this backend is built on, for building a client to pass to

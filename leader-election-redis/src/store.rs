@@ -5,17 +5,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use fred::clients::{Client, SubscriberClient};
-use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
+use fred::clients::Client;
+use fred::interfaces::ClientLike;
 use fred::prelude::{ClientState, Options, ReconnectPolicy};
-use fred::types::{ClusterHash, ConnectHandle, CustomCommand, Value};
+use fred::types::{ClusterHash, CustomCommand, Value};
 use leader_election::{
     AcquireOutcome, Error, LeaderInfo, Lease, LeaseRequest, LeaseStore, Operation, ReleaseNotifier,
     ReleaseReceiver, RenewOutcome, Result,
 };
-use tokio::task::JoinHandle;
 
 use crate::error::{BuildError, is_noscript, map_fred};
+use crate::hub::ReleaseHub;
 use crate::scripts::{self, Script};
 
 /// The default election key.
@@ -121,15 +121,9 @@ struct Inner {
     /// The SHA1 of each script once loaded, by [`Script::index`].
     shas: Mutex<[Option<String>; 4]>,
     notifier: Arc<ReleaseNotifier>,
-    subscription: tokio::sync::Mutex<Option<Subscription>>,
+    /// Where this store's release channel is subscribed: a hub of its own, or a shared one.
+    hub: ReleaseHub,
     connecting: tokio::sync::Mutex<()>,
-}
-
-struct Subscription {
-    client: SubscriberClient,
-    /// fred's connection task for the subscriber.
-    connection: ConnectHandle,
-    tasks: Vec<JoinHandle<()>>,
 }
 
 impl fmt::Debug for RedisLeaseStore {
@@ -152,7 +146,8 @@ impl RedisLeaseStore {
     /// code. If the client was never connected when the store connects, the store connects it;
     /// a client shared by several stores should be connected by the caller first
     /// (`client.init().await`), so that they do not race to connect it. Release notifications
-    /// use a second connection, made from the client's configuration.
+    /// use a second connection, made from the client's configuration; stores made with
+    /// [`with_hub`](Self::with_hub) share one instead.
     ///
     /// Configure the client for leader election: a reconnect policy (without one, fred gives up
     /// after the first connection loss) and a `default_command_timeout` or this store's
@@ -164,13 +159,29 @@ impl RedisLeaseStore {
     /// [`BuildError::InvalidKey`] when `key` is empty or blank, longer than 512 bytes, or
     /// contains control characters, `{` or `}`.
     pub fn new(client: Client, key: impl Into<String>) -> std::result::Result<Self, BuildError> {
-        Self::with_ownership(client, &key.into(), false)
+        let hub = ReleaseHub::new(&client);
+        Self::with_ownership(client, &key.into(), false, hub)
+    }
+
+    /// Like [`new`](Self::new), with release notices received through `hub`, a subscriber
+    /// connection shared with other stores: the way to run thousands of elections on one
+    /// client.
+    ///
+    /// # Errors
+    /// As for [`new`](Self::new).
+    pub fn with_hub(
+        client: Client,
+        key: impl Into<String>,
+        hub: ReleaseHub,
+    ) -> std::result::Result<Self, BuildError> {
+        Self::with_ownership(client, &key.into(), false, hub)
     }
 
     pub(crate) fn with_ownership(
         client: Client,
         key: &str,
         owns_client: bool,
+        hub: ReleaseHub,
     ) -> std::result::Result<Self, BuildError> {
         let keys = Keys::new(key)?;
         if !client.has_reconnect_policy() {
@@ -187,7 +198,7 @@ impl RedisLeaseStore {
                 timeout_ms: AtomicU64::new(DEFAULT_OPERATION_TIMEOUT.as_millis() as u64),
                 shas: Mutex::new([None, None, None, None]),
                 notifier: Arc::new(ReleaseNotifier::new()),
-                subscription: tokio::sync::Mutex::new(None),
+                hub,
                 connecting: tokio::sync::Mutex::new(()),
             }),
         })
@@ -266,61 +277,10 @@ impl RedisLeaseStore {
     }
 
     async fn ensure_subscribed(&self) -> Result<()> {
-        let mut subscription = self.inner.subscription.lock().await;
-        if subscription.is_some() {
-            return Ok(());
-        }
-        let client = &self.inner.client;
-        let subscriber = SubscriberClient::new(
-            client.client_config(),
-            Some(client.perf_config()),
-            Some(client.connection_config().clone()),
-            Some(
-                client
-                    .client_reconnect_policy()
-                    .unwrap_or_else(default_reconnect_policy),
-            ),
-        );
-        let mut messages = subscriber.message_rx();
-        let mut reconnects = subscriber.reconnect_rx();
-        let connection = subscriber
-            .init()
+        self.inner
+            .hub
+            .register(&self.inner.keys.channel, &self.inner.notifier)
             .await
-            .map_err(|e| map_fred(Operation::Connect, e))?;
-        let resubscriber = subscriber.manage_subscriptions();
-        if let Err(err) = subscriber.subscribe(self.inner.keys.channel.clone()).await {
-            resubscriber.abort();
-            connection.abort();
-            let _ = subscriber.quit().await;
-            return Err(map_fred(Operation::Connect, err));
-        }
-        let channel = self.inner.keys.channel.clone();
-        let notifier = Arc::clone(&self.inner.notifier);
-        let listener = tokio::spawn(async move {
-            use tokio::sync::broadcast::error::RecvError;
-            loop {
-                tokio::select! {
-                    message = messages.recv() => match message {
-                        Ok(message) if *message.channel == *channel => notifier.notify(),
-                        Ok(_) => {}
-                        // Missed messages may have been releases: wake the followers anyway.
-                        Err(RecvError::Lagged(_)) => notifier.notify(),
-                        Err(RecvError::Closed) => break,
-                    },
-                    reconnect = reconnects.recv() => match reconnect {
-                        // A release may have been announced while the subscription was down.
-                        Ok(_) | Err(RecvError::Lagged(_)) => notifier.notify(),
-                        Err(RecvError::Closed) => break,
-                    },
-                }
-            }
-        });
-        *subscription = Some(Subscription {
-            client: subscriber,
-            connection,
-            tasks: vec![listener, resubscriber],
-        });
-        Ok(())
     }
 
     async fn load(&self, script: Script) -> Result<String> {
@@ -511,31 +471,18 @@ impl LeaseStore for RedisLeaseStore {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let subscription = self
-            .subscription
-            .get_mut()
-            .take()
-            .map(|s| (s.client, s.connection, s.tasks));
-        let client = self.owns_client.then(|| self.client.clone());
-        if subscription.is_none() && client.is_none() {
+        self.hub.unregister(&self.keys.channel);
+        if !self.owns_client {
             return;
         }
-        // Closing needs the runtime; without one (dropped after shutdown) the connections close
+        // Closing needs the runtime; without one (dropped after shutdown) the connection closes
         // with the process.
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        let client = self.client.clone();
         runtime.spawn(async move {
-            if let Some((subscriber, connection, tasks)) = subscription {
-                let _ = subscriber.quit().await;
-                connection.abort();
-                for task in tasks {
-                    task.abort();
-                }
-            }
-            if let Some(client) = client {
-                let _ = client.quit().await;
-            }
+            let _ = client.quit().await;
         });
     }
 }

@@ -337,3 +337,56 @@ async fn passwords_never_show_in_debug_output_or_errors() {
     bad.stop().await.unwrap();
     good.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_elections_share_one_client_and_one_subscriber_connection() {
+    use leader_election_redis::{RedisLeaseStore, ReleaseHub};
+
+    let server = RedisServer::start().await;
+    let admin = server.client().await;
+    let client = support::connect_client(&server.url()).await;
+    let hub = ReleaseHub::new(&client);
+    let prefix = unique_key("hub");
+    let stores: Vec<RedisLeaseStore> = (0..50)
+        .map(|i| {
+            RedisLeaseStore::with_hub(client.clone(), format!("{prefix}-{i}"), hub.clone()).unwrap()
+        })
+        .collect();
+    for store in &stores {
+        store.connect().await.unwrap();
+    }
+    assert_eq!(hub.channels(), 50);
+    // Two client connections (commands, subscriber) plus the admin's, whatever the count of
+    // elections.
+    let clients = command(&admin, &["CLIENT", "LIST"]).await;
+    let clients = clients.as_string().expect("CLIENT LIST answers text");
+    assert_eq!(clients.lines().count(), 3, "{clients}");
+
+    // A release wakes the followers of that election only.
+    let mut receivers: Vec<_> = stores
+        .iter()
+        .map(|s| s.release_notifications().unwrap())
+        .collect();
+    let request = LeaseRequest::new("a", Duration::from_secs(1));
+    let lease = acquired(stores[7].try_acquire(&request).await.unwrap());
+    for receiver in &mut receivers {
+        receiver.mark_seen();
+    }
+    assert!(stores[7].release(&request, &lease).await.unwrap());
+    tokio::time::timeout(Duration::from_secs(1), receivers[7].released())
+        .await
+        .expect("the released election's followers are woken");
+    for (i, receiver) in receivers.iter_mut().enumerate().filter(|(i, _)| *i != 7) {
+        let woken = tokio::time::timeout(Duration::from_millis(20), receiver.released()).await;
+        assert!(
+            woken.is_err(),
+            "election {i} was woken by another's release"
+        );
+    }
+
+    // A dropped store gives its channel up.
+    drop(receivers);
+    let mut stores = stores;
+    stores.truncate(40);
+    assert_eq!(hub.channels(), 40);
+}
