@@ -354,11 +354,18 @@ impl Run {
                 if now < until
                     || self.clock.now_ms() - leader_since_ms < held.as_secs_f64() * 1000.0
                     || kinds.is_empty()
-                    || now + lease * 2 + held > end_at
                 {
                     return Ok(phase);
                 }
                 let kind = kinds[self.faults.len() % kinds.len()];
+                // A released lease is taken at once; otherwise the lease must expire first.
+                let needed = match kind {
+                    FaultKind::Graceful => lease / 2 + held,
+                    FaultKind::Crash | FaultKind::Partition => lease * 2 + held,
+                };
+                if now + needed > end_at {
+                    return Ok(phase);
+                }
                 let index = self.inject(kind, leader).await;
                 let restore_by = Instant::now() + lease * 2;
                 Ok(Phase::Faulted {

@@ -25,13 +25,17 @@ fn fault_colour(kind: FaultKind) -> &'static str {
     }
 }
 
-/// The shading of a victim's time down (grey) or cut off (the partition colour).
+/// The fill of a victim's time down (light grey) or cut off (stripes of the partition colour,
+/// which stay readable over a leadership bar and never look like an overlap).
 fn shade(kind: FaultKind) -> &'static str {
     match kind {
-        FaultKind::Partition => fault_colour(kind),
-        _ => "#9e9e9e",
+        FaultKind::Partition => "url(#cut)",
+        _ => "#e3e3e3",
     }
 }
+
+/// Patterns used by the shading.
+const DEFS: &str = r##"<defs><pattern id="cut" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#6a1b9a" fill-opacity="0.10"/><line x1="1" y1="0" x2="1" y2="6" stroke="#6a1b9a" stroke-width="2" stroke-opacity="0.75"/></pattern></defs>"##;
 
 /// A token short enough for a bar: Redis tokens are microsecond timestamps.
 fn short_token(token: u64) -> String {
@@ -80,6 +84,7 @@ pub(crate) fn render(data: &RunData) -> String {
         svg,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">"#
     );
+    svg.push_str(DEFS);
     let _ = write!(
         svg,
         r##"<rect width="100%" height="100%" fill="#ffffff"/>"##
@@ -141,27 +146,6 @@ pub(crate) fn render(data: &RunData) -> String {
         LEFT + plot_w
     );
 
-    // Down / cut-off periods of fault victims, under the bars.
-    for fault in &data.faults {
-        let until = fault.restored_at_ms.unwrap_or(end_ms);
-        let y = row_y(fault.contender) + (ROW - BAR) / 2.0;
-        let (x0, x1) = (x(fault.at_ms), x(until));
-        let _ = write!(
-            svg,
-            r##"<rect x="{x0}" y="{y}" width="{}" height="{BAR}" fill="{}" fill-opacity="0.22" stroke="{}" stroke-opacity="0.7" stroke-dasharray="3 2"><title>c{} {} from {:.0} ms to {:.0} ms</title></rect>"##,
-            (x1 - x0).max(1.0),
-            shade(fault.kind),
-            shade(fault.kind),
-            fault.contender,
-            match fault.kind {
-                FaultKind::Partition => "cut off",
-                _ => "down",
-            },
-            fault.at_ms,
-            until
-        );
-    }
-
     // Leadership terms.
     for interval in &data.intervals {
         let (x0, x1) = (x(interval.start_ms), x(interval.end_ms));
@@ -187,6 +171,28 @@ pub(crate) fn render(data: &RunData) -> String {
                 escape(&label)
             );
         }
+    }
+
+    // Down / cut-off periods of fault victims, over the bars (a cut-off leader leads on
+    // until its deadline).
+    for fault in &data.faults {
+        let until = fault.restored_at_ms.unwrap_or(end_ms);
+        let y = row_y(fault.contender) + (ROW - BAR) / 2.0;
+        let (x0, x1) = (x(fault.at_ms), x(until));
+        let _ = write!(
+            svg,
+            r##"<rect x="{x0}" y="{y}" width="{}" height="{BAR}" fill="{}" stroke="{}" stroke-opacity="0.8" stroke-dasharray="3 2"><title>c{} {} from {:.0} ms to {:.0} ms</title></rect>"##,
+            (x1 - x0).max(1.0),
+            shade(fault.kind),
+            fault_colour(fault.kind),
+            fault.contender,
+            match fault.kind {
+                FaultKind::Partition => "cut off",
+                _ => "down",
+            },
+            fault.at_ms,
+            until
+        );
     }
 
     // Overlaps, if any: red bands across the rows.
@@ -242,7 +248,7 @@ pub(crate) fn render(data: &RunData) -> String {
     for (kind, text) in [
         (FaultKind::Graceful, "graceful stop"),
         (FaultKind::Crash, "crash (no release)"),
-        (FaultKind::Partition, "partition (shaded: cut off)"),
+        (FaultKind::Partition, "partition"),
     ] {
         let colour = fault_colour(kind);
         let _ = write!(
@@ -256,11 +262,7 @@ pub(crate) fn render(data: &RunData) -> String {
             lx + 12.0,
             ly + 4.0
         );
-        lx += if kind == FaultKind::Partition {
-            215.0
-        } else {
-            165.0
-        };
+        lx += 36.0 + 7.0 * text.len() as f64;
     }
     let _ = write!(
         svg,
@@ -268,15 +270,19 @@ pub(crate) fn render(data: &RunData) -> String {
         lx + 10.0,
         ly + 4.0
     );
-    lx += 190.0;
+    lx += 36.0 + 7.0 * "restarted / reconnected".len() as f64;
     let _ = write!(
         svg,
-        r##"<rect x="{lx}" y="{}" width="18" height="10" fill="#9e9e9e" fill-opacity="0.22" stroke="#9e9e9e" stroke-dasharray="3 2"/><text x="{}" y="{}" fill="#333">down</text>"##,
+        r##"<rect x="{lx}" y="{}" width="18" height="10" fill="#e3e3e3" stroke="#9e9e9e" stroke-dasharray="3 2"/><text x="{}" y="{}" fill="#333">down</text><rect x="{}" y="{}" width="18" height="10" fill="url(#cut)" stroke="#6a1b9a" stroke-dasharray="3 2"/><text x="{}" y="{}" fill="#333">cut off</text>"##,
         ly - 5.0,
         lx + 24.0,
+        ly + 4.0,
+        lx + 70.0,
+        ly - 5.0,
+        lx + 94.0,
         ly + 4.0
     );
-    lx += 70.0;
+    lx += 160.0;
     let _ = write!(
         svg,
         r##"<rect x="{lx}" y="{}" width="18" height="10" fill="#ff0000" fill-opacity="0.6" stroke="#b00000"/><text x="{}" y="{}" fill="#333">two leaders (overlap)</text>"##,

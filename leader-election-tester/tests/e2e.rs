@@ -266,3 +266,111 @@ fn redis_backend_with_one_process_per_contender_is_safe_and_recovers() {
     assert_safe_and_recovered(&report, &output, "redis");
     assert_eq!(report["processes"], true);
 }
+
+// === Blob (Azurite) ===
+
+/// An Azurite blob service from `.tools/azurite` (scripts/install-azurite.sh) on a free port
+/// of 127.0.0.1, with its data in a temporary folder; killed by PID on drop.
+struct Azurite {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Azurite {
+    fn start() -> Option<Self> {
+        let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../.tools/azurite/node_modules/.bin/azurite-blob");
+        if !bin.exists() {
+            return None;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let dir =
+            std::env::temp_dir().join(format!("tester-azurite-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let child = Command::new(bin)
+            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+            .arg("--location")
+            .arg(&dir)
+            .args(["--silent", "--disableTelemetry"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let azurite = Self { child, port, dir };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "azurite did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(azurite)
+    }
+
+    fn connection_string(&self) -> String {
+        format!(
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;\
+             AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;\
+             BlobEndpoint=http://127.0.0.1:{}/devstoreaccount1;",
+            self.port
+        )
+    }
+}
+
+impl Drop for Azurite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn blob_backend_hands_over_on_graceful_stops() {
+    // Azure leases last at least 15 s, so only graceful stops fit in a short test.
+    let Some(azurite) = Azurite::start() else {
+        eprintln!(
+            "SKIPPED blob_backend_hands_over_on_graceful_stops: no Azurite in .tools/azurite \
+             (scripts/install-azurite.sh installs it)"
+        );
+        return;
+    };
+    let connection_string = azurite.connection_string();
+    let output = Command::new(TESTER)
+        .args([
+            "--backend",
+            "blob",
+            "--container",
+            "tester-e2e",
+            "--blob",
+            "graceful",
+        ])
+        .args([
+            "--duration",
+            "30s",
+            "--faults",
+            "graceful",
+            "--fault-interval",
+            "2s",
+        ])
+        .args(["--report", "json", "--quiet"])
+        .env("AZURE_STORAGE_CONNECTION_STRING", &connection_string)
+        .output()
+        .expect("run the tester");
+    let report = report(&output);
+    assert!(output.status.success(), "{report:#}");
+    assert_eq!(report["backend"], "blob");
+    assert_eq!(report["overlap_count"], 0, "{report:#}");
+    assert_eq!(report["tokens_monotonic"], true);
+    assert_eq!(report["lease_duration_ms"], 15000.0);
+    let faults = report["faults"].as_array().unwrap();
+    assert!(faults.len() >= 2, "{report:#}");
+    assert!(faults.iter().all(|f| f["recovered"] == true), "{report:#}");
+    // Followers poll every second: a released lease is taken within a few seconds, long
+    // before it would have expired.
+    let max = report["graceful_handover_ms"]["max"].as_f64().unwrap();
+    assert!(max < 5000.0, "{report:#}");
+}
