@@ -321,7 +321,7 @@ impl Run {
                     }
                 }
             }
-            .max(now + Duration::from_millis(5))
+            .max(now + Duration::from_millis(20))
             .min(end_at);
             tokio::select! {
                 Some(event) = self.events.recv() => self.handle(event),
@@ -359,10 +359,14 @@ impl Run {
                 }
                 let kind = kinds[self.faults.len() % kinds.len()];
                 // A released lease is taken at once; otherwise the lease must expire first.
-                let needed = match kind {
+                let mut needed = match kind {
                     FaultKind::Graceful => lease / 2 + held,
                     FaultKind::Crash | FaultKind::Partition => lease * 2 + held,
                 };
+                if self.cfg.contenders == 1 {
+                    // Nobody else can take over: leadership comes back with the victim only.
+                    needed += lease * 2;
+                }
                 if now + needed > end_at {
                     return Ok(phase);
                 }
