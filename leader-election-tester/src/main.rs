@@ -26,7 +26,8 @@ use crate::run::{FaultMode, RunConfig};
 
 /// Runs N contenders of one leader election against a backend while a fault schedule acts on
 /// the leader; checks that there were never two leaders at once and measures failover.
-#[derive(Debug, Parser)]
+// No `Debug`: it would print the connection string, a secret.
+#[derive(Parser)]
 #[command(
     name = "leader-election-tester",
     version,
