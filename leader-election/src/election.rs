@@ -18,7 +18,7 @@ use crate::state::{ElectionState, Leadership};
 use crate::store::{LeaderInfo, LeaseStore};
 
 /// How many events a subscriber may fall behind before it misses some.
-const EVENT_CAPACITY: usize = 256;
+const EVENT_CAPACITY: usize = 64;
 
 /// One contender in a leader election, driving a [`LeaseStore`].
 ///
@@ -311,7 +311,7 @@ impl<S: LeaseStore> LeaderElection<S> {
     }
 
     /// A receiver of every event from now on. Events are buffered per receiver; one that falls
-    /// more than 256 events behind misses the oldest ones (`RecvError::Lagged`). A slow or
+    /// more than 64 events behind misses the oldest ones (`RecvError::Lagged`). A slow or
     /// absent receiver never delays the election.
     #[must_use]
     pub fn subscribe(&self) -> broadcast::Receiver<ElectionEvent> {
