@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::ValueEnum;
-use leader_election::MemoryLeaseStore;
+use leader_election::{LeaseStore, MemoryLeaseStore};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
-use crate::backend::{BackendKind, BackendSpec};
+use crate::backend::{BackendKind, BackendSpec, redact_url};
 use crate::contender::{Clock, Event, InProcess, Process, Timing};
 use crate::live::Live;
 use crate::proxy::Proxy;
@@ -190,6 +190,12 @@ pub(crate) async fn run(cfg: RunConfig) -> Result<RunOutput, String> {
         .options("check")
         .validate()
         .map_err(|e| format!("invalid timing: {e}"))?;
+    if !matches!(
+        cfg.backend.kind,
+        BackendKind::Memory | BackendKind::BrokenMemory
+    ) {
+        preflight(&cfg).await?;
+    }
     let needs_proxy = cfg.backend.kind != BackendKind::Memory
         && cfg.faults.kinds().contains(&FaultKind::Partition);
     let upstream = if needs_proxy {
@@ -267,6 +273,37 @@ pub(crate) async fn run(cfg: RunConfig) -> Result<RunOutput, String> {
         errors: 0,
     };
     run.go(epoch).await
+}
+
+/// Checks that the backend answers before any contender starts, so that a server that is not
+/// running gives one clear error instead of a run without a leader.
+async fn preflight(cfg: &RunConfig) -> Result<(), String> {
+    let store = cfg
+        .backend
+        .open(&MemoryLeaseStore::new(), &cfg.timing.options("preflight"))
+        .await?;
+    let limit = Duration::from_millis(cfg.timing.operation_timeout_ms).max(Duration::from_secs(3));
+    let probe = async {
+        store.connect().await?;
+        store.current_leader().await
+    };
+    let failure = match tokio::time::timeout(limit, probe).await {
+        Ok(Ok(_)) => return Ok(()),
+        Ok(Err(err)) => err.to_string(),
+        Err(_) => format!("no answer within {}", humantime::format_duration(limit)),
+    };
+    let (what, hint) = match cfg.backend.kind {
+        BackendKind::Redis => (
+            format!("Redis at {}", redact_url(&cfg.backend.redis_url)),
+            "start it (`docker compose up -d redis`) or pass --redis-url / REDIS_URL",
+        ),
+        _ => (
+            "the blob service of the connection string".to_owned(),
+            "start Azurite (`docker compose up -d azurite`) or pass --connection-string / \
+             AZURE_STORAGE_CONNECTION_STRING",
+        ),
+    };
+    Err(format!("cannot reach {what}: {failure}; {hint}"))
 }
 
 impl Run {

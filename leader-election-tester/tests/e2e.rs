@@ -160,6 +160,29 @@ fn invalid_timing_is_refused_clearly() {
     assert!(stderr.contains("renew_interval"), "{stderr}");
 }
 
+#[test]
+fn an_unreachable_backend_is_reported_clearly() {
+    // A port nobody listens on (bound, then released).
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://:hunter2@127.0.0.1:{port}");
+    let output = run_tester(&[
+        "--backend",
+        "redis",
+        "--redis-url",
+        &url,
+        "--duration",
+        "1s",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot reach Redis"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "the password leaked: {stderr}");
+}
+
 // === Redis ===
 
 /// A `redis-server` from PATH on a free port of 127.0.0.1, without persistence; killed by PID
