@@ -51,6 +51,92 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// An election on Azure Blob Storage as configuration, for loading from the application's
+/// config files with serde. Set one of `connection_string`, `sas_url` or `endpoint` (the last
+/// needs a credential, given to the builder from [`into_builder`](Self::into_builder)). Missing
+/// fields take their defaults; unknown fields are errors.
+///
+/// ```
+/// use leader_election_blob::BlobConfig;
+///
+/// let config: BlobConfig = serde_json::from_str(r#"{
+///     "connection_string": "UseDevelopmentStorage=true",
+///     "container_name": "elections",
+///     "blob_name": "billing",
+///     "options": { "lease_duration": "20s", "renew_interval": "5s" }
+/// }"#).unwrap();
+/// let election = config.into_builder().build().unwrap();
+/// assert_eq!(election.store().blob_name(), "billing");
+/// ```
+#[derive(Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct BlobConfig {
+    /// See [`BlobLeaderElectionBuilder::connection_string`]. Default: none.
+    pub connection_string: Option<String>,
+    /// See [`BlobLeaderElectionBuilder::sas_url`]. Default: none.
+    pub sas_url: Option<String>,
+    /// See [`BlobLeaderElectionBuilder::endpoint`]. Default: none.
+    pub endpoint: Option<String>,
+    /// See [`BlobLeaderElectionBuilder::container_name`]. Default: `leader-election`.
+    pub container_name: String,
+    /// See [`BlobLeaderElectionBuilder::blob_name`]. Default: `leader-election-lock`.
+    pub blob_name: String,
+    /// See [`BlobLeaderElectionBuilder::create_container_if_not_exists`]. Default: true.
+    pub create_container_if_not_exists: bool,
+    /// The election options. Default: [`LeaderElectionOptions::default`].
+    pub options: LeaderElectionOptions,
+}
+
+impl Default for BlobConfig {
+    fn default() -> Self {
+        Self {
+            connection_string: None,
+            sas_url: None,
+            endpoint: None,
+            container_name: DEFAULT_CONTAINER_NAME.to_owned(),
+            blob_name: DEFAULT_BLOB_NAME.to_owned(),
+            create_container_if_not_exists: true,
+            options: LeaderElectionOptions::default(),
+        }
+    }
+}
+
+impl fmt::Debug for BlobConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set = |v: &Option<String>| if v.is_some() { "<redacted>" } else { "<unset>" };
+        f.debug_struct("BlobConfig")
+            .field("connection_string", &set(&self.connection_string))
+            .field("sas_url", &set(&self.sas_url))
+            .field("endpoint", &self.endpoint)
+            .field("container_name", &self.container_name)
+            .field("blob_name", &self.blob_name)
+            .field(
+                "create_container_if_not_exists",
+                &self.create_container_if_not_exists,
+            )
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl BlobConfig {
+    /// A builder holding this configuration; add a credential for `endpoint`, then
+    /// [`build`](BlobLeaderElectionBuilder::build), which checks everything.
+    pub fn into_builder(self) -> BlobLeaderElectionBuilder {
+        BlobLeaderElectionBuilder {
+            connection_string: self.connection_string.map(Secret),
+            sas_url: self.sas_url.map(Secret),
+            endpoint: self.endpoint,
+            container_name: Some(self.container_name),
+            blob_name: self.blob_name,
+            create_container: self.create_container_if_not_exists,
+            options: self.options,
+            ..BlobLeaderElectionBuilder::default()
+        }
+    }
+}
+
 /// Configures a [`LeaderElection`] over a [`BlobLeaseStore`]. Setters never fail; `build`
 /// checks everything.
 #[must_use]
@@ -425,6 +511,21 @@ fn check_blob_name(name: &str) -> Result<(), BuildError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_errors_name_the_field_and_hide_secrets() {
+        let err = serde_json::from_str::<BlobConfig>(r#"{"blob": "x"}"#).unwrap_err();
+        assert!(err.to_string().contains("blob"), "{err}");
+        let config: BlobConfig = serde_json::from_str(
+            r#"{"connection_string": "AccountName=a;AccountKey=c2VjcmV0LWtleQ==", "container_name": "UPPER"}"#,
+        )
+        .unwrap();
+        assert!(!format!("{config:?}").contains("c2VjcmV0"));
+        let err = config.into_builder().build().unwrap_err();
+        assert!(!err.to_string().contains("c2VjcmV0"), "{err}");
+        let config: BlobConfig = serde_json::from_str("{}").unwrap();
+        assert!(config.into_builder().build().is_err(), "no account source");
+    }
 
     const KEY: &str = "c2VjcmV0LWFjY291bnQta2V5LXZhbHVl";
 

@@ -8,8 +8,8 @@ mod shared_key;
 mod store;
 
 pub use builder::{
-    BlobLeaderElection, BlobLeaderElectionBuilder, DEFAULT_API_VERSION, DEFAULT_BLOB_NAME,
-    DEFAULT_CONTAINER_NAME,
+    BlobConfig, BlobLeaderElection, BlobLeaderElectionBuilder, DEFAULT_API_VERSION,
+    DEFAULT_BLOB_NAME, DEFAULT_CONTAINER_NAME,
 };
 pub use error::BuildError;
 pub use store::BlobLeaseStore;

@@ -32,6 +32,65 @@ enum Connection {
     Client(Client),
 }
 
+/// An election on Redis as configuration, for loading from the application's config files with
+/// serde. Missing fields take their defaults; unknown fields are errors.
+///
+/// ```
+/// use leader_election_redis::RedisConfig;
+///
+/// let config: RedisConfig = serde_json::from_str(r#"{
+///     "url": "redis://:secret@127.0.0.1:6379",
+///     "key": "billing",
+///     "options": { "lease_duration": "15s", "renew_interval": "5s" }
+/// }"#).unwrap();
+/// assert!(!format!("{config:?}").contains("secret"));
+/// let election = config.into_builder().build().unwrap();
+/// assert_eq!(election.store().key(), "billing");
+/// ```
+#[derive(Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RedisConfig {
+    /// See [`RedisLeaderElectionBuilder::url`]. Default: none (required).
+    pub url: Option<String>,
+    /// See [`RedisLeaderElectionBuilder::key`]. Default: `leader-election-lock`.
+    pub key: String,
+    /// The election options. Default: [`LeaderElectionOptions::default`].
+    pub options: LeaderElectionOptions,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            key: DEFAULT_KEY.to_owned(),
+            options: LeaderElectionOptions::default(),
+        }
+    }
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("key", &self.key)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl RedisConfig {
+    /// A builder holding this configuration; [`build`](RedisLeaderElectionBuilder::build)
+    /// checks it.
+    pub fn into_builder(self) -> RedisLeaderElectionBuilder {
+        RedisLeaderElectionBuilder {
+            connection: self.url.map(Connection::Url),
+            key: self.key,
+            options: self.options,
+        }
+    }
+}
+
 /// Configures an election on Redis; made by [`RedisLeaderElection::builder`].
 ///
 /// Setters never fail; [`build`](Self::build) checks everything.
@@ -267,6 +326,26 @@ pub(crate) fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_errors_name_the_field() {
+        let err = serde_json::from_str::<RedisConfig>(r#"{"ky": "x"}"#).unwrap_err();
+        assert!(err.to_string().contains("ky"), "{err}");
+        let err = serde_json::from_str::<RedisConfig>(r#"{"options": {"renew_interval": 5}}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("invalid type"), "{err}");
+        let config: RedisConfig = serde_json::from_str("{}").unwrap();
+        assert!(matches!(
+            config.into_builder().build().unwrap_err(),
+            BuildError::MissingConnection
+        ));
+        let config: RedisConfig =
+            serde_json::from_str(r#"{"url": "redis://127.0.0.1", "key": "a{b"}"#).unwrap();
+        assert!(matches!(
+            config.into_builder().build().unwrap_err(),
+            BuildError::InvalidKey { .. }
+        ));
+    }
 
     #[test]
     fn passwords_are_redacted() {

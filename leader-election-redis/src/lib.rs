@@ -7,7 +7,7 @@ mod hub;
 mod scripts;
 mod store;
 
-pub use builder::{RedisLeaderElection, RedisLeaderElectionBuilder};
+pub use builder::{RedisConfig, RedisLeaderElection, RedisLeaderElectionBuilder};
 pub use error::BuildError;
 pub use hub::ReleaseHub;
 pub use store::{DEFAULT_KEY, MAX_KEY_LEN, RedisLeaseStore};
