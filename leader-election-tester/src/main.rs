@@ -10,6 +10,7 @@ mod instrument;
 mod live;
 mod proxy;
 mod record;
+mod redis_server;
 mod report;
 mod run;
 mod timeline;
@@ -95,6 +96,10 @@ struct Cli {
     /// Run each contender as its own OS process (crash = SIGKILL). Needs redis or blob.
     #[arg(long)]
     processes: bool,
+    /// Start a redis-server from PATH for the run (127.0.0.1, free port, no persistence)
+    /// instead of using --redis-url, and add server restarts and pauses to the faults.
+    #[arg(long)]
+    spawn_redis: bool,
     /// Report format on stdout.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     report: ReportFormat,
@@ -200,6 +205,7 @@ async fn tester(cli: Cli) -> Result<ExitCode, String> {
             .fault_interval
             .unwrap_or(lease.min(Duration::from_secs(5))),
         processes: cli.processes,
+        spawn_redis: cli.spawn_redis,
         quiet: cli.quiet,
     };
     let output = run::run(config).await?;

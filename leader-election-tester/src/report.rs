@@ -36,6 +36,10 @@ pub(crate) enum FaultKind {
     Crash,
     /// The leader's connection to the backend was cut while the others kept theirs.
     Partition,
+    /// The Redis server (started by the tester) was killed and started again, empty.
+    ServerRestart,
+    /// The Redis server (started by the tester) was frozen (SIGSTOP), then resumed.
+    ServerPause,
 }
 
 impl FaultKind {
@@ -45,7 +49,14 @@ impl FaultKind {
             Self::Graceful => "graceful",
             Self::Crash => "crash",
             Self::Partition => "partition",
+            Self::ServerRestart => "server_restart",
+            Self::ServerPause => "server_pause",
         }
+    }
+
+    /// Whether the fault hits the server rather than one contender.
+    pub(crate) fn is_server(self) -> bool {
+        matches!(self, Self::ServerRestart | Self::ServerPause)
     }
 }
 
@@ -241,6 +252,8 @@ pub(crate) struct Report {
     pub(crate) crash_failover_ms: Stats,
     /// From cutting the leader's connection to the next acquisition.
     pub(crate) partition_failover_ms: Stats,
+    /// From restarting or pausing the server to the next acquisition (`--spawn-redis`).
+    pub(crate) server_fault_recovery_ms: Stats,
     /// Time within the run with no leader at all (including the first election).
     pub(crate) leaderless_ms_total: f64,
     /// Load on the backend.
@@ -338,6 +351,7 @@ impl Report {
         let mut graceful = Vec::new();
         let mut crash = Vec::new();
         let mut partition = Vec::new();
+        let mut server = Vec::new();
         let faults: Vec<FaultReport> = data
             .faults
             .iter()
@@ -355,6 +369,7 @@ impl Report {
                         FaultKind::Graceful => graceful.push(after),
                         FaultKind::Crash => crash.push(failover.unwrap_or(after)),
                         FaultKind::Partition => partition.push(after),
+                        FaultKind::ServerRestart | FaultKind::ServerPause => server.push(after),
                     }
                 }
                 FaultReport {
@@ -391,6 +406,7 @@ impl Report {
             graceful_handover_ms: Stats::of(&graceful),
             crash_failover_ms: Stats::of(&crash),
             partition_failover_ms: Stats::of(&partition),
+            server_fault_recovery_ms: Stats::of(&server),
             leaderless_ms_total: round(leaderless_ms(&data.intervals, data.duration_ms)),
             backend_ops: BackendOps {
                 total: data.ops.total(),
@@ -433,6 +449,13 @@ impl Report {
             stats(&self.crash_failover_ms),
             stats(&self.partition_failover_ms)
         );
+        if self.server_fault_recovery_ms.count > 0 {
+            let _ = writeln!(
+                out,
+                "server fault recovery: {}",
+                stats(&self.server_fault_recovery_ms)
+            );
+        }
         let recovered = self.faults.iter().filter(|f| f.recovered).count();
         let _ = writeln!(
             out,

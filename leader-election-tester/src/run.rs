@@ -14,6 +14,7 @@ use crate::contender::{Clock, Event, InProcess, Process, Timing};
 use crate::live::Live;
 use crate::proxy::Proxy;
 use crate::record::Record;
+use crate::redis_server::RedisServer;
 use crate::report::{Fault, FaultKind, Interval, OpCounts, Report, RunData};
 
 /// Which faults the schedule injects.
@@ -27,18 +28,32 @@ pub(crate) enum FaultMode {
     Crash,
     /// Cut the leader's connection to the backend, then heal it.
     Partition,
-    /// Graceful, crash and partition in turn.
+    /// Kill the Redis server and start it again, empty (needs `--spawn-redis`).
+    ServerRestart,
+    /// Freeze the Redis server (SIGSTOP), then resume it (needs `--spawn-redis`).
+    ServerPause,
+    /// Graceful, crash and partition in turn; with `--spawn-redis` also server restart and
+    /// pause.
     Mixed,
 }
 
 impl FaultMode {
-    fn kinds(self) -> &'static [FaultKind] {
+    fn kinds(self, server: bool) -> Vec<FaultKind> {
         match self {
-            Self::None => &[],
-            Self::Graceful => &[FaultKind::Graceful],
-            Self::Crash => &[FaultKind::Crash],
-            Self::Partition => &[FaultKind::Partition],
-            Self::Mixed => &[FaultKind::Graceful, FaultKind::Crash, FaultKind::Partition],
+            Self::None => vec![],
+            Self::Graceful => vec![FaultKind::Graceful],
+            Self::Crash => vec![FaultKind::Crash],
+            Self::Partition => vec![FaultKind::Partition],
+            Self::ServerRestart => vec![FaultKind::ServerRestart],
+            Self::ServerPause => vec![FaultKind::ServerPause],
+            Self::Mixed if server => vec![
+                FaultKind::Graceful,
+                FaultKind::Crash,
+                FaultKind::Partition,
+                FaultKind::ServerRestart,
+                FaultKind::ServerPause,
+            ],
+            Self::Mixed => vec![FaultKind::Graceful, FaultKind::Crash, FaultKind::Partition],
         }
     }
 }
@@ -60,6 +75,8 @@ pub(crate) struct RunConfig {
     pub(crate) fault_interval: Duration,
     /// One OS process per contender.
     pub(crate) processes: bool,
+    /// Start a `redis-server` for the run (and allow server faults).
+    pub(crate) spawn_redis: bool,
     /// No live output.
     pub(crate) quiet: bool,
 }
@@ -164,13 +181,28 @@ struct Run {
     killed: HashMap<(usize, u32), f64>,
     faults: Vec<Fault>,
     errors: usize,
+    server: Option<RedisServer>,
 }
 
 /// Runs the tester as configured and returns its report.
 ///
 /// # Errors
 /// When the backend cannot be opened or contenders cannot be started.
-pub(crate) async fn run(cfg: RunConfig) -> Result<RunOutput, String> {
+pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
+    let server_faults = cfg.faults.kinds(true).iter().any(|k| k.is_server());
+    if cfg.spawn_redis && cfg.backend.kind != BackendKind::Redis {
+        return Err("--spawn-redis goes with --backend redis".into());
+    }
+    if server_faults && cfg.faults != FaultMode::Mixed && !cfg.spawn_redis {
+        return Err("server faults need a server the tester started: add --spawn-redis".into());
+    }
+    let server = if cfg.spawn_redis {
+        let server = RedisServer::start().await?;
+        cfg.backend.redis_url = server.url();
+        Some(server)
+    } else {
+        None
+    };
     if cfg.processes
         && matches!(
             cfg.backend.kind,
@@ -197,7 +229,7 @@ pub(crate) async fn run(cfg: RunConfig) -> Result<RunOutput, String> {
         preflight(&cfg).await?;
     }
     let needs_proxy = cfg.backend.kind != BackendKind::Memory
-        && cfg.faults.kinds().contains(&FaultKind::Partition);
+        && cfg.faults.kinds(false).contains(&FaultKind::Partition);
     let upstream = if needs_proxy {
         cfg.backend
             .upstream()?
@@ -271,6 +303,7 @@ pub(crate) async fn run(cfg: RunConfig) -> Result<RunOutput, String> {
         killed: HashMap::new(),
         faults: Vec::new(),
         errors: 0,
+        server,
     };
     run.go(epoch).await
 }
@@ -337,7 +370,15 @@ impl Run {
             until: Instant::now() + self.cfg.fault_interval,
         };
         let mut tick = tokio::time::interval(Duration::from_millis(200));
-        let kinds = self.cfg.faults.kinds();
+        let kinds = self.cfg.faults.kinds(self.server.is_some());
+        if let Some(server) = &self.server {
+            let text = format!(
+                "started redis-server (pid {}) at {}",
+                server.pid().unwrap_or(0),
+                server.url()
+            );
+            self.live.line(self.clock.now_ms(), &text);
+        }
         loop {
             let now = Instant::now();
             if now >= end_at {
@@ -365,7 +406,7 @@ impl Run {
                 () = sleep_until(wake) => {}
                 _ = tick.tick() => self.progress(),
             }
-            phase = self.advance(phase, kinds, end_at).await?;
+            phase = self.advance(phase, &kinds, end_at).await?;
         }
         self.shutdown().await
     }
@@ -399,6 +440,9 @@ impl Run {
                 let mut needed = match kind {
                     FaultKind::Graceful => lease / 2 + held,
                     FaultKind::Crash | FaultKind::Partition => lease * 2 + held,
+                    // A restarted server grants no lease for one lease; a paused one is
+                    // resumed after two.
+                    FaultKind::ServerRestart | FaultKind::ServerPause => lease * 3 + held,
                 };
                 if self.cfg.contenders == 1 {
                     // Nobody else can take over: leadership comes back with the victim only.
@@ -486,6 +530,8 @@ impl Run {
             FaultKind::Crash if self.cfg.processes => "kill the leader with SIGKILL",
             FaultKind::Crash => "crash the leader (no release)",
             FaultKind::Partition => "cut the leader off the backend",
+            FaultKind::ServerRestart => "restart the Redis server (SIGKILL, empty on restart)",
+            FaultKind::ServerPause => "pause the Redis server (SIGSTOP)",
         };
         self.live.line(
             at_ms,
@@ -511,6 +557,18 @@ impl Run {
                 }
             }
             FaultKind::Partition => self.slots[slot].set_partitioned(true),
+            FaultKind::ServerRestart => {
+                if let Some(server) = &mut self.server
+                    && let Err(err) = server.restart().await
+                {
+                    self.live.line(self.clock.now_ms(), &format!("!! {err}"));
+                }
+            }
+            FaultKind::ServerPause => {
+                if let Some(server) = &mut self.server {
+                    server.set_paused(true).await;
+                }
+            }
         }
         self.faults.push(Fault {
             kind,
@@ -528,14 +586,23 @@ impl Run {
         match kind {
             FaultKind::Graceful | FaultKind::Crash => self.slots[slot].restart().await?,
             FaultKind::Partition => self.slots[slot].set_partitioned(false),
+            // Started again at once, when injected.
+            FaultKind::ServerRestart => {}
+            FaultKind::ServerPause => {
+                if let Some(server) = &mut self.server {
+                    server.set_paused(false).await;
+                }
+            }
         }
         let at_ms = self.clock.now_ms();
         self.faults[index].restored_at_ms = Some(at_ms);
-        let what = match kind {
-            FaultKind::Partition => "reconnected",
-            _ => "restarted",
+        let text = match kind {
+            FaultKind::Partition => format!("c{slot} reconnected"),
+            FaultKind::ServerRestart => "redis-server is back".to_owned(),
+            FaultKind::ServerPause => "redis-server resumed (SIGCONT)".to_owned(),
+            _ => format!("c{slot} restarted"),
         };
-        self.live.line(at_ms, &format!("c{slot} {what}"));
+        self.live.line(at_ms, &text);
         Ok(())
     }
 
@@ -712,6 +779,9 @@ impl Run {
         for slot in &self.slots {
             slot.set_partitioned(false);
         }
+        if let Some(server) = &mut self.server {
+            server.set_paused(false).await;
+        }
         let grace = self.lease() * 2;
         // Followers first, so that stopping the leader hands over to nobody.
         let leader = self.leader();
@@ -742,7 +812,7 @@ impl Run {
         let down: f64 = self
             .faults
             .iter()
-            .filter(|f| f.kind != FaultKind::Partition)
+            .filter(|f| matches!(f.kind, FaultKind::Graceful | FaultKind::Crash))
             .map(|f| (f.restored_at_ms.unwrap_or(run_end_ms).min(run_end_ms) - f.at_ms).max(0.0))
             .sum();
         let follower_time_ms = (self.cfg.contenders as f64 * run_end_ms - down - leading).max(0.0);
@@ -759,6 +829,9 @@ impl Run {
             ops,
             follower_time_ms,
         };
+        if let Some(server) = self.server.take() {
+            server.stop().await;
+        }
         let report = Report::build(&data);
         Ok(RunOutput { report, data })
     }

@@ -22,6 +22,17 @@ fn fault_colour(kind: FaultKind) -> &'static str {
         FaultKind::Graceful => "#2e7d32",
         FaultKind::Crash => "#c62828",
         FaultKind::Partition => "#6a1b9a",
+        FaultKind::ServerRestart => "#e65100",
+        FaultKind::ServerPause => "#37474f",
+    }
+}
+
+/// The label of a fault marker.
+fn fault_label(kind: FaultKind, contender: usize) -> String {
+    match kind {
+        FaultKind::ServerRestart => "redis restart".to_owned(),
+        FaultKind::ServerPause => "redis pause".to_owned(),
+        _ => format!("{} c{contender}", kind.as_str()),
     }
 }
 
@@ -29,7 +40,8 @@ fn fault_colour(kind: FaultKind) -> &'static str {
 /// which stay readable over a leadership bar and never look like an overlap).
 fn shade(kind: FaultKind) -> &'static str {
     match kind {
-        FaultKind::Partition => "url(#cut)",
+        FaultKind::Partition | FaultKind::ServerPause => "url(#cut)",
+        FaultKind::ServerRestart => "none",
         _ => "#e3e3e3",
     }
 }
@@ -75,7 +87,7 @@ pub(crate) fn render(data: &RunData) -> String {
     let rows = data.contenders.max(1);
     let plot_w = WIDTH - LEFT - RIGHT;
     let axis_y = TOP + ROW * rows as f64 + 6.0;
-    let height = axis_y + 78.0;
+    let height = axis_y + 96.0;
     let x = |ms: f64| LEFT + (ms.clamp(0.0, end_ms) / end_ms) * plot_w;
     let row_y = |slot: usize| TOP + ROW * slot as f64;
     let found = overlaps(&data.intervals);
@@ -147,6 +159,7 @@ pub(crate) fn render(data: &RunData) -> String {
     );
 
     // Leadership terms.
+    let mut labels = String::new();
     for interval in &data.intervals {
         let (x0, x1) = (x(interval.start_ms), x(interval.end_ms));
         let w = (x1 - x0).max(1.5);
@@ -163,9 +176,10 @@ pub(crate) fn render(data: &RunData) -> String {
         );
         let label = short_token(interval.token);
         if w > 6.5 * label.chars().count() as f64 + 6.0 {
+            // Written after the shading, so stripes never hide a token.
             let _ = write!(
-                svg,
-                r##"<text x="{}" y="{}" fill="#fff" font-size="11" font-weight="bold">{}</text>"##,
+                labels,
+                r##"<text x="{}" y="{}" fill="#fff" font-size="11" font-weight="bold" stroke="#000" stroke-opacity="0.35" stroke-width="2" paint-order="stroke">{}</text>"##,
                 x0 + 5.0,
                 y + BAR / 2.0 + 4.0,
                 escape(&label)
@@ -188,12 +202,16 @@ pub(crate) fn render(data: &RunData) -> String {
             fault.contender,
             match fault.kind {
                 FaultKind::Partition => "cut off",
+                FaultKind::ServerRestart => "under a restarted server",
+                FaultKind::ServerPause => "under a paused server",
                 _ => "down",
             },
             fault.at_ms,
             until
         );
     }
+
+    svg.push_str(&labels);
 
     // Overlaps, if any: red bands across the rows.
     for overlap in &found {
@@ -217,15 +235,14 @@ pub(crate) fn render(data: &RunData) -> String {
         let label_y = TOP - 8.0 - 13.0 * (n % 2) as f64;
         let _ = write!(
             svg,
-            r##"<line x1="{fx}" y1="{}" x2="{fx}" y2="{axis_y}" stroke="{colour}" stroke-width="1.5" stroke-dasharray="5 3"/><path d="M {} {} L {} {} L {fx} {} Z" fill="{colour}"/><text x="{fx}" y="{label_y}" text-anchor="middle" font-size="11" fill="{colour}" font-weight="bold">{} c{}</text>"##,
+            r##"<line x1="{fx}" y1="{}" x2="{fx}" y2="{axis_y}" stroke="{colour}" stroke-width="1.5" stroke-dasharray="5 3"/><path d="M {} {} L {} {} L {fx} {} Z" fill="{colour}"/><text x="{fx}" y="{label_y}" text-anchor="middle" font-size="11" fill="{colour}" font-weight="bold">{}</text>"##,
             label_y + 3.0,
             fx - 6.0,
             vy + 1.0,
             fx + 6.0,
             vy + 1.0,
             vy + 11.0,
-            fault.kind.as_str(),
-            fault.contender
+            fault_label(fault.kind, fault.contender)
         );
         if let Some(restored) = fault.restored_at_ms {
             let _ = write!(
@@ -236,6 +253,8 @@ pub(crate) fn render(data: &RunData) -> String {
                 fault.contender,
                 match fault.kind {
                     FaultKind::Partition => "reconnected",
+                    FaultKind::ServerPause => "server resumed",
+                    FaultKind::ServerRestart => "server back",
                     _ => "restarted",
                 }
             );
@@ -245,11 +264,20 @@ pub(crate) fn render(data: &RunData) -> String {
     // Legend.
     let ly = axis_y + 42.0;
     let mut lx = LEFT;
-    for (kind, text) in [
+    let mut legend = vec![
         (FaultKind::Graceful, "graceful stop"),
         (FaultKind::Crash, "crash (no release)"),
         (FaultKind::Partition, "partition"),
+    ];
+    for (kind, text) in [
+        (FaultKind::ServerRestart, "redis restart"),
+        (FaultKind::ServerPause, "redis pause"),
     ] {
+        if data.faults.iter().any(|f| f.kind == kind) {
+            legend.push((kind, text));
+        }
+    }
+    for (kind, text) in legend {
         let colour = fault_colour(kind);
         let _ = write!(
             svg,
@@ -264,6 +292,9 @@ pub(crate) fn render(data: &RunData) -> String {
         );
         lx += 36.0 + 7.0 * text.len() as f64;
     }
+    // Second row: what the shapes and shades mean.
+    let ly = ly + 22.0;
+    let mut lx = LEFT - 4.0;
     let _ = write!(
         svg,
         r##"<circle cx="{lx}" cy="{ly}" r="4" fill="#fff" stroke="#555" stroke-width="2"/><text x="{}" y="{}" fill="#333">restarted / reconnected</text>"##,

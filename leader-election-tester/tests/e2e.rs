@@ -290,6 +290,40 @@ fn redis_backend_with_one_process_per_contender_is_safe_and_recovers() {
     assert_eq!(report["processes"], true);
 }
 
+#[test]
+fn redis_server_restarts_and_pauses_are_survived() {
+    if Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!(
+            "SKIPPED redis_server_restarts_and_pauses_are_survived: no redis-server on PATH \
+             (scripts/install-redis.sh installs it)"
+        );
+        return;
+    }
+    // The tester starts its own server, kills and restarts it (empty), and freezes it.
+    let mut args = vec!["--backend", "redis", "--spawn-redis", "--duration", "16s"];
+    args.extend_from_slice(FAST);
+    let output = run_tester(&args);
+    let report = report(&output);
+    assert_safe_and_recovered(&report, &output, "redis");
+    let faults = report["faults"].as_array().unwrap();
+    for kind in ["server_restart", "server_pause"] {
+        assert!(
+            faults.iter().any(|f| f["kind"] == kind),
+            "no {kind}: {report:#}"
+        );
+    }
+    assert!(
+        report["server_fault_recovery_ms"]["count"]
+            .as_u64()
+            .unwrap()
+            >= 2
+    );
+}
+
 // === Blob (Azurite) ===
 
 /// An Azurite blob service from `.tools/azurite` (scripts/install-azurite.sh) on a free port
