@@ -1,0 +1,116 @@
+//! Measures the PostgreSQL backend against a server it starts itself (initdb into a temporary
+//! directory): graceful handover (`stop()` → a follower leads) over 100 rounds with 3
+//! contenders, and crash failover (the dead leader's last renewal → a follower leads) over 10
+//! crashes with a 2 s lease.
+//!
+//! ```text
+//! cargo run --release -p leader-election-postgres --example bench
+//! ```
+#![allow(missing_docs)]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use leader_election::LeaderElection;
+use leader_election_postgres::{PostgresLeaderElection, PostgresLeaseStore};
+use support::{Postgres, unique};
+
+const LEASE: Duration = Duration::from_secs(2);
+
+fn contender(pg: &Postgres, election: &str, id: &str) -> LeaderElection<PostgresLeaseStore> {
+    PostgresLeaderElection::builder()
+        .connection_string(pg.url())
+        .election(election)
+        .instance_id(id)
+        .lease_duration(LEASE)
+        .renew_interval(LEASE / 4)
+        .retry_interval(LEASE / 6)
+        .max_retry_interval(LEASE)
+        .operation_timeout(Duration::from_millis(400))
+        .build()
+        .expect("valid configuration")
+}
+
+async fn next_leader(
+    elections: &[LeaderElection<PostgresLeaseStore>],
+    skip: Option<usize>,
+) -> usize {
+    loop {
+        if let Some(i) = (0..elections.len())
+            .filter(|&i| Some(i) != skip)
+            .find(|&i| elections[i].is_leader())
+        {
+            return i;
+        }
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let pg = Postgres::start();
+
+    let election = unique("bench_handover");
+    let elections: Vec<_> = (0..3)
+        .map(|i| contender(&pg, &election, &format!("h{i}")))
+        .collect();
+    for e in &elections {
+        e.start().await.expect("start");
+    }
+    let mut leader = next_leader(&elections, None).await;
+    let mut handover = Vec::new();
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(20 + fastrand::u64(0..200))).await;
+        let started = Instant::now();
+        let stopping = elections[leader].clone();
+        let stop = tokio::spawn(async move { stopping.stop().await });
+        let next = next_leader(&elections, Some(leader)).await;
+        handover.push(started.elapsed().as_secs_f64() * 1000.0);
+        stop.await.expect("join").expect("stop");
+        elections[leader].start().await.expect("restart");
+        leader = next;
+    }
+    for e in &elections {
+        e.stop().await.expect("stop");
+    }
+    handover.sort_by(f64::total_cmp);
+
+    let mut failover = Vec::new();
+    for round in 0..10 {
+        let election = unique("bench_failover");
+        let a = contender(&pg, &election, "crashing");
+        let b = contender(&pg, &election, "survivor");
+        a.start().await.expect("start");
+        let _ = next_leader(std::slice::from_ref(&a), None).await;
+        b.start().await.expect("start");
+        tokio::time::sleep(Duration::from_millis(600 + 41 * round)).await;
+        let last_renewal = a.last_leadership_renewal().expect("renewed");
+        drop(a);
+        let mut watch = b.watch();
+        watch.wait_for(|s| s.is_leader()).await.expect("b leads");
+        let took = SystemTime::now()
+            .duration_since(last_renewal)
+            .unwrap_or_default();
+        failover.push(took.as_secs_f64() / LEASE.as_secs_f64());
+        b.stop().await.expect("stop");
+    }
+    failover.sort_by(f64::total_cmp);
+
+    println!(
+        "graceful handover, 100 rounds, 3 contenders: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        percentile(&handover, 0.5),
+        percentile(&handover, 0.99),
+        handover[handover.len() - 1]
+    );
+    println!(
+        "crash failover, 10 crashes, lease {LEASE:?}: p50 {:.3} x lease, max {:.3} x lease",
+        percentile(&failover, 0.5),
+        failover[failover.len() - 1]
+    );
+}
