@@ -233,19 +233,19 @@ impl Drop for RedisServer {
     }
 }
 
-fn redis_or_skip(test: &str) -> Option<RedisServer> {
-    let server = RedisServer::start();
-    if server.is_none() {
-        eprintln!("SKIPPED {test}: no redis-server on PATH (scripts/install-redis.sh installs it)");
-    }
-    server
+/// A redis-server for one test; fails the test, saying what to install, when there is none
+/// (never a silent skip: the project's test command installs it).
+fn redis_or_fail(test: &str) -> RedisServer {
+    RedisServer::start().unwrap_or_else(|| {
+        panic!(
+            "{test}: no redis-server on PATH; run scripts/install-redis.sh (./scripts/test.sh does)"
+        )
+    })
 }
 
 #[test]
 fn redis_backend_with_faults_is_safe_and_recovers() {
-    let Some(server) = redis_or_skip("redis_backend_with_faults_is_safe_and_recovers") else {
-        return;
-    };
+    let server = redis_or_fail("redis_backend_with_faults_is_safe_and_recovers");
     let url = server.url();
     let mut args = vec![
         "--backend",
@@ -266,11 +266,7 @@ fn redis_backend_with_faults_is_safe_and_recovers() {
 
 #[test]
 fn redis_backend_with_one_process_per_contender_is_safe_and_recovers() {
-    let Some(server) =
-        redis_or_skip("redis_backend_with_one_process_per_contender_is_safe_and_recovers")
-    else {
-        return;
-    };
+    let server = redis_or_fail("redis_backend_with_one_process_per_contender_is_safe_and_recovers");
     let url = server.url();
     let mut args = vec![
         "--backend",
@@ -297,11 +293,7 @@ fn redis_server_restarts_and_pauses_are_survived() {
         .output()
         .is_err()
     {
-        eprintln!(
-            "SKIPPED redis_server_restarts_and_pauses_are_survived: no redis-server on PATH \
-             (scripts/install-redis.sh installs it)"
-        );
-        return;
+        panic!("no redis-server on PATH; run scripts/install-redis.sh (./scripts/test.sh does)");
     }
     // The tester starts its own server, kills and restarts it (empty), and freezes it.
     let mut args = vec!["--backend", "redis", "--spawn-redis", "--duration", "16s"];
@@ -389,11 +381,9 @@ impl Drop for Azurite {
 fn blob_backend_hands_over_on_graceful_stops() {
     // Azure leases last at least 15 s, so only graceful stops fit in a short test.
     let Some(azurite) = Azurite::start() else {
-        eprintln!(
-            "SKIPPED blob_backend_hands_over_on_graceful_stops: no Azurite in .tools/azurite \
-             (scripts/install-azurite.sh installs it)"
+        panic!(
+            "no Azurite in .tools/azurite; run scripts/install-azurite.sh (./scripts/test.sh does)"
         );
-        return;
     };
     let connection_string = azurite.connection_string();
     let output = Command::new(TESTER)

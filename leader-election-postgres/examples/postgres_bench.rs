@@ -4,7 +4,7 @@
 //! crashes with a 2 s lease.
 //!
 //! ```text
-//! cargo run --release -p leader-election-postgres --example bench
+//! cargo run --release -p leader-election-postgres --example postgres_bench
 //! ```
 #![allow(missing_docs)]
 
