@@ -20,8 +20,8 @@ fi
 # daemon even if one runs.
 DOCKER_HOST=unix:///nonexistent docker-compose --file docker-compose.yml config -q
 services=$(DOCKER_HOST=unix:///nonexistent docker-compose --file docker-compose.yml config --services | sort | tr '\n' ' ')
-if [ "$services" != "azurite redis " ]; then
-  echo "install-compose-check.sh: expected the services azurite and redis, got: $services" >&2
+if [ "$services" != "azurite postgres redis " ]; then
+  echo "install-compose-check.sh: expected the services azurite, postgres and redis, got: $services" >&2
   exit 1
 fi
 echo "docker-compose.yml is valid ($(docker-compose version --short 2>/dev/null || echo docker-compose)): services $services"

@@ -10,6 +10,7 @@ use leader_election::{
     MemoryLeaseStore, ReleaseReceiver, RenewOutcome, Result,
 };
 use leader_election_blob::{BlobLeaderElection, BlobLeaseStore};
+use leader_election_postgres::{PostgresLeaderElection, PostgresLeaseStore};
 use leader_election_redis::{RedisLeaderElection, RedisLeaseStore};
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +27,8 @@ pub(crate) enum BackendKind {
     Redis,
     /// Azure Blob Storage or Azurite (crate `leader-election-blob`).
     Blob,
+    /// A PostgreSQL server (crate `leader-election-postgres`).
+    Postgres,
     /// A deliberately broken in-memory store that grants the lease to every asker: a self-test
     /// showing that the tester catches two leaders (exits 1).
     #[value(hide = true)]
@@ -39,6 +42,7 @@ impl BackendKind {
             Self::Memory => "memory",
             Self::Redis => "redis",
             Self::Blob => "blob",
+            Self::Postgres => "postgres",
             Self::BrokenMemory => "broken-memory",
         }
     }
@@ -53,6 +57,8 @@ pub(crate) struct BackendSpec {
     pub(crate) redis_url: String,
     /// Azure Storage connection string (a secret: never printed).
     pub(crate) connection_string: String,
+    /// PostgreSQL URL (`postgres://user:password@host:port/db`).
+    pub(crate) postgres_url: String,
     /// Redis key of the election.
     pub(crate) key: String,
     /// Blob container of the election.
@@ -67,6 +73,7 @@ impl fmt::Debug for BackendSpec {
             .field("kind", &self.kind)
             .field("redis_url", &redact_url(&self.redis_url))
             .field("connection_string", &"<redacted>")
+            .field("postgres_url", &redact_url(&self.postgres_url))
             .field("key", &self.key)
             .field("container", &self.container)
             .field("blob", &self.blob)
@@ -95,11 +102,13 @@ impl BackendSpec {
             BackendKind::Redis => self.redis_url.clone(),
             BackendKind::Blob => blob_endpoint(&self.connection_string)
                 .ok_or("the connection string has no BlobEndpoint=http://host:port/...")?,
+            BackendKind::Postgres => self.postgres_url.clone(),
         };
         let (_, host_port, _) = split_url(&endpoint)
             .ok_or_else(|| format!("cannot find host:port in {}", redact_url(&endpoint)))?;
         let default_port = match self.kind {
             BackendKind::Redis => 6379,
+            BackendKind::Postgres => 5432,
             _ => 80,
         };
         let with_port = if host_port
@@ -125,6 +134,11 @@ impl BackendSpec {
             BackendKind::Redis => {
                 if let Some((prefix, _, rest)) = split_url(&self.redis_url) {
                     spec.redis_url = format!("{prefix}{addr}{rest}");
+                }
+            }
+            BackendKind::Postgres => {
+                if let Some((prefix, _, rest)) = split_url(&self.postgres_url) {
+                    spec.postgres_url = format!("{prefix}{addr}{rest}");
                 }
             }
             BackendKind::Blob => {
@@ -154,8 +168,20 @@ impl BackendSpec {
             BackendKind::BrokenMemory => Ok(AnyStore::Broken(BrokenStore(memory.clone()))),
             BackendKind::Redis => open_redis(&self.redis_url, &self.key, options),
             BackendKind::Blob => open_blob(self, options),
+            BackendKind::Postgres => open_postgres(self, options),
         }
     }
+}
+
+/// A PostgreSQL store for the spec's URL, with the election named by the key.
+fn open_postgres(spec: &BackendSpec, options: &LeaderElectionOptions) -> Result<AnyStore, String> {
+    PostgresLeaderElection::builder()
+        .connection_string(spec.postgres_url.clone())
+        .election(spec.key.clone())
+        .options(options.clone())
+        .build()
+        .map(|election| AnyStore::Postgres(election.store().clone()))
+        .map_err(|e| format!("postgres: {e}"))
 }
 
 /// A Redis store with the client the Redis crate's builder configures for leader election
@@ -223,6 +249,8 @@ pub(crate) enum AnyStore {
     Redis(RedisLeaseStore),
     /// An Azure blob store.
     Blob(std::sync::Arc<BlobLeaseStore>),
+    /// A PostgreSQL store.
+    Postgres(PostgresLeaseStore),
     /// The broken store of the self-test.
     Broken(BrokenStore),
 }
@@ -257,6 +285,7 @@ macro_rules! each_store {
             AnyStore::Memory($store) => $call,
             AnyStore::Redis($store) => $call,
             AnyStore::Blob($store) => $call,
+            AnyStore::Postgres($store) => $call,
             AnyStore::Broken($store) => $call,
         }
     };
@@ -301,6 +330,7 @@ mod tests {
             kind,
             redis_url: "redis://:secret@127.0.0.1:6380/0".into(),
             connection_string: AZURITE_CONNECTION_STRING.into(),
+            postgres_url: "postgres://app:secret@127.0.0.1:5433/app".into(),
             key: "k".into(),
             container: "c".into(),
             blob: "b".into(),
@@ -317,6 +347,15 @@ mod tests {
         assert_eq!(
             spec(BackendKind::Blob).upstream(),
             Ok(Some("127.0.0.1:10000".parse().unwrap()))
+        );
+        assert_eq!(
+            spec(BackendKind::Postgres).upstream(),
+            Ok(Some("127.0.0.1:5433".parse().unwrap()))
+        );
+        let postgres = spec(BackendKind::Postgres).via("127.0.0.1:4242".parse().unwrap());
+        assert_eq!(
+            postgres.postgres_url,
+            "postgres://app:secret@127.0.0.1:4242/app"
         );
         let mut s = spec(BackendKind::Redis);
         s.redis_url = "redis://localhost".into();

@@ -58,7 +58,15 @@ struct Cli {
         hide_default_value = true
     )]
     connection_string: String,
-    /// Redis key of the election.
+    /// PostgreSQL URL (`--backend postgres`).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres:postgres@127.0.0.1:5432/postgres",
+        hide_env_values = true
+    )]
+    postgres_url: String,
+    /// Redis key (and PostgreSQL election name) of the election.
     #[arg(long, default_value = "leader-election-tester")]
     key: String,
     /// Blob container of the election.
@@ -188,6 +196,7 @@ async fn tester(cli: Cli) -> Result<ExitCode, String> {
             kind: cli.backend,
             redis_url: cli.redis_url,
             connection_string: cli.connection_string,
+            postgres_url: cli.postgres_url,
             key: cli.key,
             container: cli.container,
             blob: cli.blob,

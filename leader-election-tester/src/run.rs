@@ -330,6 +330,10 @@ async fn preflight(cfg: &RunConfig) -> Result<(), String> {
             format!("Redis at {}", redact_url(&cfg.backend.redis_url)),
             "start it (`docker compose up -d redis`) or pass --redis-url / REDIS_URL",
         ),
+        BackendKind::Postgres => (
+            format!("PostgreSQL at {}", redact_url(&cfg.backend.postgres_url)),
+            "start it (`docker compose up -d postgres`) or pass --postgres-url / DATABASE_URL",
+        ),
         _ => (
             "the blob service of the connection string".to_owned(),
             "start Azurite (`docker compose up -d azurite`) or pass --connection-string / \

@@ -9,6 +9,10 @@ use serde_json::Value;
 
 const TESTER: &str = env!("CARGO_BIN_EXE_leader-election-tester");
 
+/// The PostgreSQL backend's test server: initdb into a temporary directory, a free port.
+#[path = "../../leader-election-postgres/tests/support/mod.rs"]
+mod postgres_support;
+
 /// Short leases so that every kind of fault plays out within a few seconds.
 const FAST: &[&str] = &[
     "--lease-duration",
@@ -262,6 +266,26 @@ fn redis_backend_with_faults_is_safe_and_recovers() {
     let report = report(&output);
     assert_safe_and_recovered(&report, &output, "redis");
     assert_eq!(report["processes"], false);
+}
+
+#[test]
+fn postgres_backend_with_faults_is_safe_and_recovers() {
+    let server = postgres_support::Postgres::start();
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port);
+    let mut args = vec![
+        "--backend",
+        "postgres",
+        "--postgres-url",
+        &url,
+        "--key",
+        "e2e-postgres",
+        "--duration",
+        "8s",
+    ];
+    args.extend_from_slice(FAST);
+    let output = run_tester(&args);
+    let report = report(&output);
+    assert_safe_and_recovered(&report, &output, "postgres");
 }
 
 #[test]
