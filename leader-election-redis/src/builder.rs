@@ -270,6 +270,25 @@ fn client_for(url: &str, timeout: Duration) -> Result<Client, BuildError> {
             url: redact_url(url),
         });
     }
+    #[cfg(feature = "tls")]
+    let mut config = if tls {
+        // fred would build its TLS connector from rustls's process-wide default provider,
+        // which panics when a program links both rustls providers (ring and aws-lc-rs, as the
+        // Azure SDK does): parse the URL without TLS and choose the provider explicitly.
+        let plain = format!(
+            "{}{}",
+            scheme
+                .replacen("rediss", "redis", 1)
+                .replacen("valkeys", "valkey", 1),
+            &url[scheme.len()..]
+        );
+        let mut config = Config::from_url(&plain).map_err(|e| invalid(e.details().to_owned()))?;
+        config.tls = Some(tls_connector().map_err(invalid)?.into());
+        config
+    } else {
+        Config::from_url(url).map_err(|e| invalid(e.details().to_owned()))?
+    };
+    #[cfg(not(feature = "tls"))]
     let mut config = Config::from_url(url).map_err(|e| invalid(e.details().to_owned()))?;
     config.fail_fast = true;
     let performance = PerformanceConfig {
@@ -291,6 +310,26 @@ fn client_for(url: &str, timeout: Duration) -> Result<Client, BuildError> {
         Some(connection),
         Some(default_reconnect_policy()),
     ))
+}
+
+/// A rustls connector with the ring provider and the system's root certificates.
+#[cfg(feature = "tls")]
+fn tls_connector() -> Result<fred::types::config::TlsConnector, String> {
+    use fred::rustls::{ClientConfig, RootCertStore};
+    let certs = fred::rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    for cert in certs.certs {
+        // A certificate the system store holds but rustls cannot parse is skipped, as browsers
+        // do; the others still verify the server.
+        let _ = roots.add(cert);
+    }
+    let provider = std::sync::Arc::new(fred::rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(config.into())
 }
 
 /// `url` with its password (and any `...password=` query value) replaced by `***`; a URL
