@@ -96,6 +96,7 @@ impl<S: LeaseStore> Runner<S> {
             "leader_election",
             election = %self.shared.store.election_name(),
             instance_id = %self.shared.options.instance_id,
+            token = tracing::field::Empty,
         );
         self.follow().instrument(span).await
     }
@@ -242,6 +243,8 @@ impl<S: LeaseStore> Runner<S> {
         self.publish(Role::Leader, Some(lease.token));
         metrics::set_leader(self.name(), true);
         metrics::transition(self.name(), ChangeReason::Acquired);
+        // The token of the latest term, on every event of the loop from now on.
+        tracing::Span::current().record("token", lease.token.get());
         tracing::info!(token = %lease.token, "became leader");
         self.emit(ElectionEvent::LeadershipChanged {
             is_leader: true,
@@ -469,9 +472,15 @@ impl<S: LeaseStore> Runner<S> {
             }));
         let elapsed = started.elapsed();
         metrics::operation(self.name(), operation, elapsed, result.is_ok());
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(err) if err.is_outcome_unknown() => "unknown",
+            Err(_) => "error",
+        };
+        // TRACE: a healthy election makes one of these per renewal, which INFO must not show.
         tracing::trace!(
             operation = operation.as_str(),
-            ok = result.is_ok(),
+            outcome,
             elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
             "backend call"
         );
