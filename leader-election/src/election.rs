@@ -332,8 +332,9 @@ impl<S: LeaseStore> LeaderElection<S> {
 
     /// Runs `task` only if this contender leads, handing it the current term.
     ///
-    /// The task runs on the caller's task. If leadership ends while it runs, the term's
-    /// cancellation fires and the task is dropped at its next `.await` point: leader work never
+    /// The task runs on the caller's task. If leadership ends while it runs (the term's
+    /// cancellation fires, or its deadline passes without a renewal, even if the election loop
+    /// is late to notice), the task is dropped at its next `.await` point: leader work never
     /// outlives the leadership by more than that. [`stop`](Self::stop) waits for running tasks
     /// before releasing the lease.
     pub async fn run_task_if_leader<F, Fut, T>(&self, task: F) -> TaskOutcome<T>
@@ -350,15 +351,27 @@ impl<S: LeaseStore> LeaderElection<S> {
         if !term.is_current() {
             return TaskOutcome::NotLeader;
         }
-        let lost = term.clone();
-        tokio::select! {
-            biased;
-            () = lost.lost() => TaskOutcome::LeadershipLost(None),
-            value = task(term.clone()) => {
-                if term.is_current() {
-                    TaskOutcome::Completed(value)
-                } else {
-                    TaskOutcome::LeadershipLost(Some(value))
+        let work = task(term.clone());
+        tokio::pin!(work);
+        loop {
+            // The term's own deadline too, not only the loop's signal: leader work stops on
+            // time even if the election loop is late.
+            let deadline = term.deadline();
+            tokio::select! {
+                biased;
+                () = term.lost() => return TaskOutcome::LeadershipLost(None),
+                () = tokio::time::sleep_until(deadline) => {
+                    if !term.is_current() {
+                        return TaskOutcome::LeadershipLost(None);
+                    }
+                    // Renewed meanwhile: wait for the new deadline.
+                }
+                value = &mut work => {
+                    return if term.is_current() {
+                        TaskOutcome::Completed(value)
+                    } else {
+                        TaskOutcome::LeadershipLost(Some(value))
+                    };
                 }
             }
         }

@@ -734,3 +734,60 @@ async fn a_contender_whose_replies_stay_lost_does_not_lock_the_others_out() {
     let bound = o.lease_duration * 2 + o.max_retry_interval + o.operation_timeout * 2;
     assert!(took <= bound, "b waited {took:?}");
 }
+
+/// A store whose renewals block their thread for 3 s: the election loop is stuck, as in a
+/// starved runtime, and cannot notice its deadline.
+#[derive(Clone, Default)]
+struct StuckLoop(MemoryLeaseStore);
+
+impl LeaseStore for StuckLoop {
+    async fn try_acquire(&self, r: &LeaseRequest) -> leader_election::Result<AcquireOutcome> {
+        self.0.try_acquire(r).await
+    }
+    async fn renew(&self, _: &LeaseRequest, _: &Lease) -> leader_election::Result<RenewOutcome> {
+        std::thread::sleep(Duration::from_secs(3));
+        Ok(RenewOutcome::Lost)
+    }
+    async fn release(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<bool> {
+        self.0.release(r, l).await
+    }
+    async fn current_leader(&self) -> leader_election::Result<Option<LeaderInfo>> {
+        self.0.current_leader().await
+    }
+}
+
+#[test]
+fn leader_work_stops_at_the_deadline_even_when_the_loop_is_stuck() {
+    let mut o = options("a");
+    o.lease_duration = Duration::from_secs(1);
+    o.renew_interval = Duration::from_millis(300);
+    o.operation_timeout = Duration::from_millis(200);
+    let a = LeaderElection::new(StuckLoop::default(), o.clone()).unwrap();
+    // The election loop runs on a runtime of its own, which its renewal will block; leader
+    // work runs on another one, as it would on a healthy part of a program.
+    let loop_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let work_runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    loop_runtime.block_on(async {
+        a.start().await.unwrap();
+        wait_for_role(&a, Role::Leader).await;
+    });
+    let deadline = a.leadership().unwrap().deadline();
+    let outcome = work_runtime.block_on(a.run_task_if_leader(|_| std::future::pending::<()>()));
+    assert_eq!(outcome, TaskOutcome::LeadershipLost(None));
+    // The loop is blocked in its renewal until 3.3 s after the acquisition; the work stopped
+    // at its own deadline, under a second after the acquisition.
+    let late = Instant::now().saturating_duration_since(deadline);
+    assert!(
+        late < Duration::from_millis(500),
+        "work stopped {late:?} after the deadline"
+    );
+    drop(a);
+    loop_runtime.shutdown_background();
+}
