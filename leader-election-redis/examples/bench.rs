@@ -5,7 +5,8 @@
 //!
 //! 1. graceful handover, `stop()` → a follower leads: 200 rounds, 5 contenders;
 //! 2. crash failover, the dead leader's last renewal → a follower leads: 20 crashes, 2 s lease;
-//! 3. follower load at steady state, counted by Redis itself (`INFO commandstats` deltas).
+//! 3. follower load at steady state, counted by Redis itself (`INFO commandstats` deltas over
+//!    the same window with the leader alone, then with 4 followers added).
 //!
 //! ```text
 //! cargo run --release -p leader-election-redis --example bench
@@ -129,6 +130,7 @@ struct Figures {
     handover_ms: Vec<f64>,
     failover_ratio: Vec<f64>,
     commands_per_follower_per_lease: f64,
+    evalsha_per_follower_per_lease: f64,
     store_calls_per_follower_per_lease: f64,
 }
 
@@ -189,32 +191,50 @@ async fn failover(url: &str, strategy: Strategy) -> Vec<f64> {
     ratios
 }
 
-/// Every command Redis has executed so far, but `INFO` itself.
-async fn commands(server: &RedisServer) -> u64 {
+/// Commands Redis has executed so far, but `INFO` itself: `(all, EVALSHA)`. "All" includes the
+/// commands that scripts run inside the server; EVALSHA is what clients send.
+async fn commands(server: &RedisServer) -> (u64, u64) {
     let client = server.client().await;
     let info = command(&client, &["INFO", "commandstats"]).await;
     let info = info.as_string().unwrap_or_default();
-    info.lines()
+    let calls = |line: &str| -> u64 {
+        line.split_once("calls=")
+            .and_then(|(_, rest)| rest.split(',').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let all = info
+        .lines()
         .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_info:"))
-        .filter_map(|l| {
-            l.split_once("calls=")?
-                .1
-                .split(',')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .sum()
+        .map(calls)
+        .sum();
+    let evalsha = info
+        .lines()
+        .find(|l| l.starts_with("cmdstat_evalsha:"))
+        .map_or(0, calls);
+    (all, evalsha)
 }
 
-async fn follower_load(server: &RedisServer, strategy: Strategy) -> (f64, f64) {
+/// Redis's own count of what `window` costs, as `(all, EVALSHA)` commands.
+async fn count_over(server: &RedisServer, window: Duration) -> (u64, u64) {
+    let before = commands(server).await;
+    tokio::time::sleep(window).await;
+    let after = commands(server).await;
+    (after.0 - before.0, after.1 - before.1)
+}
+
+/// Follower load at steady state, from Redis's own counters: the same window is counted with
+/// the leader alone, then with the leader and 4 followers; the difference is the followers'.
+/// Answers (all commands, EVALSHA, store calls) per follower per lease.
+async fn follower_load(server: &RedisServer, strategy: Strategy) -> (f64, f64, f64) {
     const FOLLOWERS: usize = 4;
     let window = Duration::from_secs(20);
     let key = unique_key("bench-load");
     let url = server.url();
-    let (leader, leader_ops) = contender(&url, &key, "leader", strategy).await;
+    let (leader, _) = contender(&url, &key, "leader", strategy).await;
     leader.start().await.expect("start");
     let _ = next_leader(std::slice::from_ref(&leader), None).await;
+    tokio::time::sleep(LEASE).await;
+    let alone = count_over(server, window).await;
     let mut followers = Vec::new();
     for i in 0..FOLLOWERS {
         let (f, ops) = contender(&url, &key, &format!("f{i}"), strategy).await;
@@ -223,24 +243,18 @@ async fn follower_load(server: &RedisServer, strategy: Strategy) -> (f64, f64) {
     }
     // Steady state: past the first wake-ups.
     tokio::time::sleep(LEASE * 2).await;
-    let before = commands(server).await;
-    let leader_before = leader_ops.operations();
-    let followers_before: u64 = followers.iter().map(|(_, c)| c.operations()).sum();
-    tokio::time::sleep(window).await;
-    let after = commands(server).await;
-    let leader_calls = leader_ops.operations() - leader_before;
-    let follower_calls =
-        followers.iter().map(|(_, c)| c.operations()).sum::<u64>() - followers_before;
-    let leases = window.as_secs_f64() / LEASE.as_secs_f64();
-    let per_follower =
-        (after - before).saturating_sub(leader_calls) as f64 / FOLLOWERS as f64 / leases;
+    let calls_before: u64 = followers.iter().map(|(_, c)| c.operations()).sum();
+    let with_followers = count_over(server, window).await;
+    let calls = followers.iter().map(|(_, c)| c.operations()).sum::<u64>() - calls_before;
+    let per = |n: u64| n as f64 / FOLLOWERS as f64 / (window.as_secs_f64() / LEASE.as_secs_f64());
     for (f, _) in &followers {
         f.stop().await.expect("stop");
     }
     leader.stop().await.expect("stop");
     (
-        per_follower,
-        follower_calls as f64 / FOLLOWERS as f64 / leases,
+        per(with_followers.0.saturating_sub(alone.0)),
+        per(with_followers.1.saturating_sub(alone.1)),
+        per(calls),
     )
 }
 
@@ -256,32 +270,34 @@ async fn main() {
         eprintln!("measuring {}...", strategy.name());
         let handover_ms = handover(&url, strategy).await;
         let failover_ratio = failover(&url, strategy).await;
-        let (commands, calls) = follower_load(&server, strategy).await;
+        let (commands, evalsha, calls) = follower_load(&server, strategy).await;
         results.push((
             strategy,
             Figures {
                 handover_ms,
                 failover_ratio,
                 commands_per_follower_per_lease: commands,
+                evalsha_per_follower_per_lease: evalsha,
                 store_calls_per_follower_per_lease: calls,
             },
         ));
     }
     println!(
         "| strategy | handover p50 / p99 / max (ms, 200 rounds, 5 contenders) | crash failover \
-         ÷ lease p50 / max (20 crashes, 2 s lease) | Redis commands per follower per lease \
-         (store calls) |"
+         ÷ lease p50 / max (20 crashes, 2 s lease) | requests (EVALSHA) per follower per lease \
+         | Redis commands incl. inside scripts | store calls |"
     );
-    println!("| --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- |");
     for (strategy, f) in &results {
         println!(
-            "| {} | {:.2} / {:.2} / {:.2} | {:.3} / {:.3} | {:.2} ({:.2}) |",
+            "| {} | {:.2} / {:.2} / {:.2} | {:.3} / {:.3} | {:.2} | {:.2} | {:.2} |",
             strategy.name(),
             percentile(&f.handover_ms, 0.5),
             percentile(&f.handover_ms, 0.99),
             f.handover_ms[f.handover_ms.len() - 1],
             percentile(&f.failover_ratio, 0.5),
             f.failover_ratio[f.failover_ratio.len() - 1],
+            f.evalsha_per_follower_per_lease,
             f.commands_per_follower_per_lease,
             f.store_calls_per_follower_per_lease,
         );
@@ -293,7 +309,7 @@ async fn main() {
             percentile(&poll.handover_ms, 0.99) / percentile(&smart.handover_ms, 0.99),
             percentile(&smart.failover_ratio, 0.5),
             percentile(&poll.failover_ratio, 0.5),
-            poll.commands_per_follower_per_lease / smart.commands_per_follower_per_lease
+            poll.evalsha_per_follower_per_lease / smart.evalsha_per_follower_per_lease
         );
     }
 }

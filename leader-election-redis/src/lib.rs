@@ -17,3 +17,8 @@ pub use store::{DEFAULT_KEY, MAX_KEY_LEN, RedisLeaseStore};
 pub use fred;
 /// The core crate, for its options, events and states.
 pub use leader_election;
+
+/// The workspace README's quick start, compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct WorkspaceReadme;

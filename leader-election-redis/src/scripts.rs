@@ -14,10 +14,13 @@ use std::time::Duration;
 /// Shared by every script: decodes the lease value, or `nil` when it is not ours.
 const DECODE: &str = r"
 local function decode(key)
-  local kind = redis.call('TYPE', key)['ok']
-  if kind == 'none' then return nil, nil end
-  if kind ~= 'string' then return nil, 'the lease key holds a ' .. kind .. ', not a string' end
-  local ok, v = pcall(cjson.decode, redis.call('GET', key))
+  -- One GET, no TYPE first: every script pays for this on every call.
+  local raw = redis.pcall('GET', key)
+  if type(raw) == 'table' and raw.err then
+    return nil, 'the lease key holds a value of another type, not a string'
+  end
+  if not raw then return nil, nil end
+  local ok, v = pcall(cjson.decode, raw)
   if not ok or type(v) ~= 'table' or type(v.instance) ~= 'string' or type(v.lease) ~= 'string'
      or type(v.token) ~= 'string' or not string.match(v.token, '^[1-9]%d*$') then
     return nil, 'the lease key holds a value this library did not write'
@@ -25,7 +28,6 @@ local function decode(key)
   return v, nil
 end
 ";
-
 /// KEYS: lease, counter, fence, epoch. ARGV: instance id, lease id, ttl in ms.
 ///
 /// Replies `{'acquired', token}`, `{'held', instance, token, pttl}`, `{'young', wait_ms}` (the
