@@ -139,6 +139,11 @@ impl BlobConfig {
 
 /// Configures a [`LeaderElection`] over a [`BlobLeaseStore`]. Setters never fail; `build`
 /// checks everything.
+///
+/// Of the election options, three matter in particular here: `lease_duration` must be 15–60 s
+/// (Azure's rule); `retry_interval` is also how often followers poll the blob, since Azure tells
+/// neither when a lease expires nor when it is released; and `operation_timeout` is the
+/// client-side timeout of every single Azure request.
 #[must_use]
 pub struct BlobLeaderElectionBuilder {
     connection_string: Option<Secret>,
@@ -186,18 +191,6 @@ impl fmt::Debug for BlobLeaderElectionBuilder {
             .field("options", &self.options)
             .finish()
     }
-}
-
-macro_rules! option_setters {
-    ($($(#[$doc:meta])* $name:ident: $ty:ty;)*) => {
-        $(
-            $(#[$doc])*
-            pub fn $name(mut self, value: $ty) -> Self {
-                self.options.$name = value;
-                self
-            }
-        )*
-    };
 }
 
 impl BlobLeaderElectionBuilder {
@@ -284,36 +277,7 @@ impl BlobLeaderElectionBuilder {
         self
     }
 
-    option_setters! {
-        /// See [`LeaderElectionOptions::instance_id`].
-        instance_id: String;
-        /// See [`LeaderElectionOptions::lease_duration`]; Azure accepts 15 s to 60 s.
-        lease_duration: Duration;
-        /// See [`LeaderElectionOptions::renew_interval`].
-        renew_interval: Duration;
-        /// See [`LeaderElectionOptions::retry_interval`]. Also how often followers poll the
-        /// blob, since Azure tells neither when a lease expires nor when it is released.
-        retry_interval: Duration;
-        /// See [`LeaderElectionOptions::max_retry_interval`].
-        max_retry_interval: Duration;
-        /// See [`LeaderElectionOptions::retry_backoff_factor`].
-        retry_backoff_factor: f64;
-        /// See [`LeaderElectionOptions::retry_jitter`].
-        retry_jitter: f64;
-        /// See [`LeaderElectionOptions::max_retry_attempts`].
-        max_retry_attempts: u32;
-        /// See [`LeaderElectionOptions::enable_graceful_shutdown`].
-        enable_graceful_shutdown: bool;
-        /// See [`LeaderElectionOptions::operation_timeout`]. Also the client-side timeout of
-        /// every single Azure request.
-        operation_timeout: Duration;
-        /// See [`LeaderElectionOptions::clock_drift_rate`].
-        clock_drift_rate: f64;
-        /// See [`LeaderElectionOptions::deadline_slack`].
-        deadline_slack: Duration;
-        /// See [`LeaderElectionOptions::shutdown_timeout`].
-        shutdown_timeout: Duration;
-    }
+    leader_election::option_setters!();
 
     /// Checks the configuration and builds the election (not started).
     ///
@@ -538,7 +502,7 @@ mod tests {
         let store = dev().build_store().unwrap();
         assert_eq!(store.container_name(), DEFAULT_CONTAINER_NAME);
         assert_eq!(store.blob_name(), DEFAULT_BLOB_NAME);
-        let election = dev().instance_id("me".into()).build().unwrap();
+        let election = dev().instance_id("me").build().unwrap();
         assert_eq!(election.instance_id(), "me");
         assert_eq!(election.options().lease_duration, Duration::from_secs(30));
     }

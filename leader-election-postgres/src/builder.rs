@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use leader_election::{LeaderElection, LeaderElectionOptions};
@@ -145,18 +144,6 @@ impl fmt::Debug for PostgresLeaderElectionBuilder {
     }
 }
 
-macro_rules! option_setters {
-    ($($(#[$doc:meta])* $field:ident: $ty:ty;)*) => {
-        $(
-            $(#[$doc])*
-            pub fn $field(mut self, $field: $ty) -> Self {
-                self.options.$field = $field;
-                self
-            }
-        )*
-    };
-}
-
 impl PostgresLeaderElectionBuilder {
     /// Connects with a libpq-style connection string, as a URL
     /// (`postgres://user:password@host:5432/db`) or as `key=value` pairs
@@ -200,38 +187,7 @@ impl PostgresLeaderElectionBuilder {
         self
     }
 
-    /// This contender's id; see [`LeaderElectionOptions::instance_id`].
-    pub fn instance_id(mut self, instance_id: impl Into<String>) -> Self {
-        self.options.instance_id = instance_id.into();
-        self
-    }
-
-    option_setters! {
-        /// See [`LeaderElectionOptions::lease_duration`].
-        lease_duration: Duration;
-        /// See [`LeaderElectionOptions::renew_interval`].
-        renew_interval: Duration;
-        /// See [`LeaderElectionOptions::retry_interval`].
-        retry_interval: Duration;
-        /// See [`LeaderElectionOptions::max_retry_interval`].
-        max_retry_interval: Duration;
-        /// See [`LeaderElectionOptions::retry_backoff_factor`].
-        retry_backoff_factor: f64;
-        /// See [`LeaderElectionOptions::retry_jitter`].
-        retry_jitter: f64;
-        /// See [`LeaderElectionOptions::max_retry_attempts`].
-        max_retry_attempts: u32;
-        /// See [`LeaderElectionOptions::enable_graceful_shutdown`].
-        enable_graceful_shutdown: bool;
-        /// See [`LeaderElectionOptions::operation_timeout`].
-        operation_timeout: Duration;
-        /// See [`LeaderElectionOptions::clock_drift_rate`].
-        clock_drift_rate: f64;
-        /// See [`LeaderElectionOptions::deadline_slack`].
-        deadline_slack: Duration;
-        /// See [`LeaderElectionOptions::shutdown_timeout`].
-        shutdown_timeout: Duration;
-    }
+    leader_election::option_setters!();
 
     /// Builds the election. Connects to nothing: [`LeaderElection::start`] does, and keeps
     /// retrying (with error events) while the server is down.
@@ -293,6 +249,8 @@ impl PostgresLeaderElectionBuilder {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]

@@ -126,18 +126,6 @@ impl fmt::Debug for RedisLeaderElectionBuilder {
     }
 }
 
-macro_rules! option_setters {
-    ($($(#[$doc:meta])* $field:ident: $ty:ty;)*) => {
-        $(
-            $(#[$doc])*
-            pub fn $field(mut self, $field: $ty) -> Self {
-                self.options.$field = $field;
-                self
-            }
-        )*
-    };
-}
-
 impl RedisLeaderElectionBuilder {
     /// Connects with a Redis URL: `redis://[[user]:password@]host[:port][/db]`, `rediss://`
     /// for TLS (feature `tls`, on by default), `redis-cluster://host:port?node=host:port` for a
@@ -169,40 +157,7 @@ impl RedisLeaderElectionBuilder {
         self
     }
 
-    /// The identity of this contender. Default: host name, process id and a random suffix.
-    pub fn instance_id(mut self, instance_id: impl Into<String>) -> Self {
-        self.options.instance_id = instance_id.into();
-        self
-    }
-
-    option_setters! {
-        /// How long the lease lasts without renewal. Default: 30 s.
-        lease_duration: Duration;
-        /// How often the leader renews. Default: 10 s.
-        renew_interval: Duration;
-        /// The first delay after an error. Default: 5 s.
-        retry_interval: Duration;
-        /// The longest delay after repeated errors. Default: 40 s.
-        max_retry_interval: Duration;
-        /// How much the retry delay grows per error, 1.0–3.0. Default: 2.0.
-        retry_backoff_factor: f64;
-        /// The relative random spread of retry delays, 0.0–0.5. Default: 0.1.
-        retry_jitter: f64;
-        /// Failed renewals in a row after which the leader steps down. Default: 3.
-        max_retry_attempts: u32;
-        /// Whether `stop()` releases the lease for an immediate handover. Default: true.
-        enable_graceful_shutdown: bool;
-        /// The longest a Redis command may take; also fred's command and connection timeout.
-        /// Default: 2 s.
-        operation_timeout: Duration;
-        /// The assumed clock-rate error between this machine and Redis, 0.0–0.5.
-        /// Default: 0.01.
-        clock_drift_rate: f64;
-        /// A fixed part of the leader's safety margin. Default: 100 ms.
-        deadline_slack: Duration;
-        /// How long `stop()` waits for leader work before releasing. Default: 5 s.
-        shutdown_timeout: Duration;
-    }
+    leader_election::option_setters!();
 
     /// Builds the election. Needs no Redis: the connection is made by
     /// [`LeaderElection::start`] and retried (with error events) while Redis is down.

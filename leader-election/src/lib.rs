@@ -29,3 +29,64 @@ pub use store::{
     RenewOutcome, new_lease_id,
 };
 pub use token::FencingToken;
+
+/// Implements, on a backend's builder whose options live in a field `options:
+/// LeaderElectionOptions`, one chainable setter per option: `instance_id(impl Into<String>)`,
+/// `lease_duration(Duration)`, `renew_interval(Duration)`, and so on for every field. For use
+/// inside the builder's `impl` block:
+///
+/// ```
+/// use leader_election::LeaderElectionOptions;
+///
+/// /// A builder of some backend.
+/// #[derive(Default)]
+/// pub struct MyBuilder {
+///     options: LeaderElectionOptions,
+/// }
+///
+/// impl MyBuilder {
+///     leader_election::option_setters!();
+/// }
+///
+/// let builder = MyBuilder::default()
+///     .instance_id("worker-1")
+///     .lease_duration(std::time::Duration::from_secs(15));
+/// assert_eq!(builder.options.instance_id, "worker-1");
+/// ```
+#[macro_export]
+macro_rules! option_setters {
+    () => {
+        /// Sets [`LeaderElectionOptions::instance_id`](leader_election::LeaderElectionOptions::instance_id):
+        /// this contender's identity.
+        pub fn instance_id(mut self, instance_id: impl Into<String>) -> Self {
+            self.options.instance_id = instance_id.into();
+            self
+        }
+        $crate::option_setters!(@each
+            lease_duration: ::std::time::Duration,
+            renew_interval: ::std::time::Duration,
+            retry_interval: ::std::time::Duration,
+            max_retry_interval: ::std::time::Duration,
+            retry_backoff_factor: f64,
+            retry_jitter: f64,
+            max_retry_attempts: u32,
+            enable_graceful_shutdown: bool,
+            operation_timeout: ::std::time::Duration,
+            clock_drift_rate: f64,
+            deadline_slack: ::std::time::Duration,
+            shutdown_timeout: ::std::time::Duration,
+        );
+    };
+    (@each $($field:ident: $ty:ty),* $(,)?) => {
+        $(
+            #[doc = concat!(
+                "Sets [`LeaderElectionOptions::", stringify!($field),
+                "`](leader_election::LeaderElectionOptions::", stringify!($field), ")."
+            )]
+            pub fn $field(mut self, $field: $ty) -> Self {
+                self.options.$field = $field;
+                self
+            }
+        )*
+    };
+}
