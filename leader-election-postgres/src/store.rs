@@ -225,6 +225,11 @@ fn millis(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// A lease's token as the table stores it.
+fn db_token(lease: &Lease) -> i64 {
+    i64::try_from(lease.token.get()).unwrap_or(i64::MAX)
+}
+
 fn token_of(operation: Operation, raw: i64) -> Result<FencingToken> {
     u64::try_from(raw)
         .map(FencingToken::new)
@@ -286,13 +291,16 @@ impl PostgresLeaseStore {
         &self.inner.pool
     }
 
-    async fn create_table(&self) -> Result<()> {
-        let client = self
-            .inner
+    async fn client(&self, operation: Operation) -> Result<deadpool_postgres::Client> {
+        self.inner
             .pool
             .get()
             .await
-            .map_err(|e| pool_failed(Operation::Connect, e))?;
+            .map_err(|e| pool_failed(operation, e))
+    }
+
+    async fn create_table(&self) -> Result<()> {
+        let client = self.client(Operation::Connect).await?;
         match client.batch_execute(&self.inner.sql.create).await {
             Ok(()) => Ok(()),
             // Two contenders creating the table at once: one of them loses the race on the
@@ -411,12 +419,7 @@ impl LeaseStore for PostgresLeaseStore {
 
     async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
         let op = Operation::Acquire;
-        let client = self
-            .inner
-            .pool
-            .get()
-            .await
-            .map_err(|e| pool_failed(op, e))?;
+        let client = self.client(op).await?;
         let rows = client
             .query(
                 &self.inner.sql.acquire,
@@ -453,13 +456,8 @@ impl LeaseStore for PostgresLeaseStore {
 
     async fn renew(&self, request: &LeaseRequest, lease: &Lease) -> Result<RenewOutcome> {
         let op = Operation::Renew;
-        let client = self
-            .inner
-            .pool
-            .get()
-            .await
-            .map_err(|e| pool_failed(op, e))?;
-        let token = i64::try_from(lease.token.get()).unwrap_or(i64::MAX);
+        let client = self.client(op).await?;
+        let token = db_token(lease);
         let updated = client
             .execute(
                 &self.inner.sql.renew,
@@ -482,13 +480,8 @@ impl LeaseStore for PostgresLeaseStore {
 
     async fn release(&self, request: &LeaseRequest, lease: &Lease) -> Result<bool> {
         let op = Operation::Release;
-        let client = self
-            .inner
-            .pool
-            .get()
-            .await
-            .map_err(|e| pool_failed(op, e))?;
-        let token = i64::try_from(lease.token.get()).unwrap_or(i64::MAX);
+        let client = self.client(op).await?;
+        let token = db_token(lease);
         let rows = client
             .query(
                 &self.inner.sql.release,
@@ -507,12 +500,7 @@ impl LeaseStore for PostgresLeaseStore {
 
     async fn current_leader(&self) -> Result<Option<LeaderInfo>> {
         let op = Operation::CurrentLeader;
-        let client = self
-            .inner
-            .pool
-            .get()
-            .await
-            .map_err(|e| pool_failed(op, e))?;
+        let client = self.client(op).await?;
         let row = client
             .query_opt(&self.inner.sql.current, &[&self.inner.election])
             .await
