@@ -121,6 +121,58 @@ impl fmt::Debug for BlobConfig {
 }
 
 impl BlobConfig {
+    /// The configuration from environment variables: `LEADER_ELECTION_BLOB_CONNECTION_STRING`,
+    /// `LEADER_ELECTION_BLOB_SAS_URL`, `LEADER_ELECTION_BLOB_ENDPOINT`,
+    /// `LEADER_ELECTION_BLOB_CONTAINER`, `LEADER_ELECTION_BLOB_NAME`,
+    /// `LEADER_ELECTION_BLOB_CREATE_CONTAINER` (`true`/`false`), and every election option as
+    /// `LEADER_ELECTION_<FIELD>` (see [`LeaderElectionOptions::from_env`]).
+    ///
+    /// # Errors
+    /// A [`ConfigError`](leader_election::ConfigError) naming the variable that does not parse or
+    /// names no option, or the first option rule broken.
+    pub fn from_env() -> Result<Self, leader_election::ConfigError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// [`from_env`](Self::from_env) with the given `(name, value)` pairs instead of the
+    /// process environment.
+    ///
+    /// # Errors
+    /// As for [`from_env`](Self::from_env).
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, leader_election::ConfigError> {
+        let mut config = Self::default();
+        let mut rest = Vec::new();
+        for (name, value) in vars {
+            match name.as_str() {
+                "LEADER_ELECTION_BLOB_CONNECTION_STRING" => config.connection_string = Some(value),
+                "LEADER_ELECTION_BLOB_SAS_URL" => config.sas_url = Some(value),
+                "LEADER_ELECTION_BLOB_ENDPOINT" => config.endpoint = Some(value),
+                "LEADER_ELECTION_BLOB_CONTAINER" => config.container_name = value,
+                "LEADER_ELECTION_BLOB_NAME" => config.blob_name = value,
+                "LEADER_ELECTION_BLOB_CREATE_CONTAINER" => {
+                    config.create_container_if_not_exists =
+                        match value.trim().to_ascii_lowercase().as_str() {
+                            "true" | "1" | "yes" | "on" => true,
+                            "false" | "0" | "no" | "off" => false,
+                            _ => {
+                                return Err(leader_election::ConfigError::new(
+                                    "create_container_if_not_exists",
+                                    format!("`{value}` is not true or false"),
+                                ));
+                            }
+                        };
+                }
+                _ => rest.push((name, value)),
+            }
+        }
+        config.options = config
+            .options
+            .with_vars(leader_election::ENV_PREFIX, rest)?;
+        Ok(config)
+    }
+
     /// A builder holding this configuration; add a credential for `endpoint`, then
     /// [`build`](BlobLeaderElectionBuilder::build), which checks everything.
     pub fn into_builder(self) -> BlobLeaderElectionBuilder {
@@ -475,6 +527,33 @@ fn check_blob_name(name: &str) -> Result<(), BuildError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_loads_from_environment_variables() {
+        let vars = [
+            (
+                "LEADER_ELECTION_BLOB_CONNECTION_STRING",
+                "UseDevelopmentStorage=true",
+            ),
+            ("LEADER_ELECTION_BLOB_CONTAINER", "elections"),
+            ("LEADER_ELECTION_BLOB_NAME", "jobs"),
+            ("LEADER_ELECTION_BLOB_CREATE_CONTAINER", "false"),
+            ("LEADER_ELECTION_LEASE_DURATION", "20s"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let config = BlobConfig::from_vars(vars).unwrap();
+        assert_eq!(config.container_name, "elections");
+        assert_eq!(config.blob_name, "jobs");
+        assert!(!config.create_container_if_not_exists);
+        assert_eq!(config.options.lease_duration, Duration::from_secs(20));
+        config.into_builder().build().unwrap();
+        let err = BlobConfig::from_vars([(
+            "LEADER_ELECTION_BLOB_CREATE_CONTAINER".to_owned(),
+            "maybe".to_owned(),
+        )])
+        .unwrap_err();
+        assert_eq!(err.field, "create_container_if_not_exists");
+    }
 
     #[test]
     fn config_errors_name_the_field_and_hide_secrets() {

@@ -90,6 +90,50 @@ impl fmt::Debug for PostgresConfig {
 }
 
 impl PostgresConfig {
+    /// The configuration from environment variables: `LEADER_ELECTION_POSTGRES_URL` (a
+    /// connection string), `LEADER_ELECTION_POSTGRES_TABLE`, `LEADER_ELECTION_POSTGRES_ELECTION`,
+    /// `LEADER_ELECTION_POSTGRES_POOL_SIZE`, and every election option as
+    /// `LEADER_ELECTION_<FIELD>` (see [`LeaderElectionOptions::from_env`]).
+    ///
+    /// # Errors
+    /// A [`ConfigError`](leader_election::ConfigError) naming the variable that does not parse or
+    /// names no option, or the first option rule broken.
+    pub fn from_env() -> Result<Self, leader_election::ConfigError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// [`from_env`](Self::from_env) with the given `(name, value)` pairs instead of the
+    /// process environment.
+    ///
+    /// # Errors
+    /// As for [`from_env`](Self::from_env).
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, leader_election::ConfigError> {
+        let mut config = Self::default();
+        let mut rest = Vec::new();
+        for (name, value) in vars {
+            match name.as_str() {
+                "LEADER_ELECTION_POSTGRES_URL" => config.connection_string = Some(value),
+                "LEADER_ELECTION_POSTGRES_TABLE" => config.table = value,
+                "LEADER_ELECTION_POSTGRES_ELECTION" => config.election = value,
+                "LEADER_ELECTION_POSTGRES_POOL_SIZE" => {
+                    config.pool_size = value.trim().parse().map_err(|_| {
+                        leader_election::ConfigError::new(
+                            "pool_size",
+                            format!("`{value}` is not a whole number"),
+                        )
+                    })?;
+                }
+                _ => rest.push((name, value)),
+            }
+        }
+        config.options = config
+            .options
+            .with_vars(leader_election::ENV_PREFIX, rest)?;
+        Ok(config)
+    }
+
     /// A builder holding this configuration; [`build`](PostgresLeaderElectionBuilder::build)
     /// checks it.
     pub fn into_builder(self) -> PostgresLeaderElectionBuilder {
@@ -252,6 +296,31 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn config_loads_from_environment_variables() {
+        let vars = [
+            (
+                "LEADER_ELECTION_POSTGRES_URL",
+                "host=db user=app password=hunter2",
+            ),
+            ("LEADER_ELECTION_POSTGRES_ELECTION", "jobs"),
+            ("LEADER_ELECTION_POSTGRES_POOL_SIZE", "3"),
+            ("LEADER_ELECTION_RETRY_JITTER", "0.2"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let config = PostgresConfig::from_vars(vars).unwrap();
+        assert_eq!(config.election, "jobs");
+        assert_eq!(config.pool_size, 3);
+        assert_eq!(config.options.retry_jitter, 0.2);
+        assert!(!format!("{config:?}").contains("hunter2"));
+        let err = PostgresConfig::from_vars([(
+            "LEADER_ELECTION_POSTGRES_POOL_SIZE".to_owned(),
+            "many".to_owned(),
+        )])
+        .unwrap_err();
+        assert_eq!(err.field, "pool_size");
+    }
 
     #[test]
     fn config_errors_name_the_field() {

@@ -80,6 +80,40 @@ impl fmt::Debug for RedisConfig {
 }
 
 impl RedisConfig {
+    /// The configuration from environment variables: `LEADER_ELECTION_REDIS_URL`,
+    /// `LEADER_ELECTION_REDIS_KEY`, and every election option as `LEADER_ELECTION_<FIELD>`
+    /// (see [`LeaderElectionOptions::from_env`]).
+    ///
+    /// # Errors
+    /// A [`ConfigError`](leader_election::ConfigError) naming the variable that does not parse or
+    /// names no option, or the first option rule broken.
+    pub fn from_env() -> Result<Self, leader_election::ConfigError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// [`from_env`](Self::from_env) with the given `(name, value)` pairs instead of the
+    /// process environment.
+    ///
+    /// # Errors
+    /// As for [`from_env`](Self::from_env).
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, leader_election::ConfigError> {
+        let mut config = Self::default();
+        let mut rest = Vec::new();
+        for (name, value) in vars {
+            match name.as_str() {
+                "LEADER_ELECTION_REDIS_URL" => config.url = Some(value),
+                "LEADER_ELECTION_REDIS_KEY" => config.key = value,
+                _ => rest.push((name, value)),
+            }
+        }
+        config.options = config
+            .options
+            .with_vars(leader_election::ENV_PREFIX, rest)?;
+        Ok(config)
+    }
+
     /// A builder holding this configuration; [`build`](RedisLeaderElectionBuilder::build)
     /// checks it.
     pub fn into_builder(self) -> RedisLeaderElectionBuilder {
@@ -320,6 +354,28 @@ pub(crate) fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_loads_from_environment_variables() {
+        let vars = [
+            ("LEADER_ELECTION_REDIS_URL", "redis://127.0.0.1:6390"),
+            ("LEADER_ELECTION_REDIS_KEY", "jobs"),
+            ("LEADER_ELECTION_LEASE_DURATION", "12s"),
+            ("LEADER_ELECTION_RENEW_INTERVAL", "4s"),
+            ("HOME", "/root"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let config = RedisConfig::from_vars(vars).unwrap();
+        assert_eq!(config.url.as_deref(), Some("redis://127.0.0.1:6390"));
+        assert_eq!(config.key, "jobs");
+        assert_eq!(config.options.lease_duration, Duration::from_secs(12));
+        let err = RedisConfig::from_vars([(
+            "LEADER_ELECTION_REDIS_ULR".to_owned(),
+            "redis://x".to_owned(),
+        )])
+        .unwrap_err();
+        assert!(err.to_string().contains("redis_ulr"), "{err}");
+    }
 
     #[test]
     fn config_errors_name_the_field() {

@@ -272,6 +272,10 @@ impl LeaderElectionOptions {
     /// `LEADER_ELECTION_LEASE_DURATION=15s`, `LEADER_ELECTION_RETRY_JITTER=0.2`,
     /// `LEADER_ELECTION_ENABLE_GRACEFUL_SHUTDOWN=false`, ...), then validated.
     ///
+    /// Backends read their own settings under the same prefix (`LEADER_ELECTION_REDIS_URL`,
+    /// ...) in their `Config::from_env`, which sets them aside and reads the options with this;
+    /// called directly, this refuses such variables as unknown options.
+    ///
     /// # Errors
     /// A [`ConfigError`] naming the variable that cannot be parsed, a variable with the prefix
     /// that names no option (a typo), or the first rule of [`validate`](Self::validate) broken.
