@@ -126,7 +126,12 @@ pub enum RenewOutcome {
 /// `operation_timeout` and resolves unknown outcomes by calling `try_acquire` again with the same
 /// request.
 ///
-/// The conformance suite in [`testing`](crate::testing) (feature `testing`) checks all of this;
+/// A backend that can forget a lease it granted (a restart without persistence, a failover to a
+/// replica that had not received it) must grant no lease for one lease duration after such an
+/// event: the forgotten lease's holder still trusts it until its deadline. The Redis backend does
+/// this; it cannot be checked from outside, so each backend tests it with its own fault tests.
+///
+/// The conformance suite in [`testing`](crate::testing) (feature `testing`) checks the rest;
 /// every backend runs it.
 pub trait LeaseStore: Send + Sync + 'static {
     /// The name of the election this store serves (a key, a blob path), for logs and
