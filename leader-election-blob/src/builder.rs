@@ -321,14 +321,6 @@ impl BlobLeaderElectionBuilder {
         self
     }
 
-    /// Replaces every election option at once; setters called later change single fields.
-    ///
-    /// Default: [`LeaderElectionOptions::default`], whose 30 s lease suits Azure.
-    pub fn options(mut self, options: LeaderElectionOptions) -> Self {
-        self.options = options;
-        self
-    }
-
     leader_election::option_setters!();
 
     /// Checks the configuration and builds the election (not started).

@@ -225,12 +225,6 @@ impl PostgresLeaderElectionBuilder {
         self
     }
 
-    /// Replaces every option at once.
-    pub fn options(mut self, options: LeaderElectionOptions) -> Self {
-        self.options = options;
-        self
-    }
-
     leader_election::option_setters!();
 
     /// Builds the election. Connects to nothing: [`LeaderElection::start`] does, and keeps

@@ -185,12 +185,6 @@ impl RedisLeaderElectionBuilder {
         self
     }
 
-    /// Replaces every election option at once; the setters below change one each.
-    pub fn options(mut self, options: LeaderElectionOptions) -> Self {
-        self.options = options;
-        self
-    }
-
     leader_election::option_setters!();
 
     /// Builds the election. Needs no Redis: the connection is made by

@@ -31,8 +31,9 @@ pub use store::{
 pub use token::FencingToken;
 
 /// Implements, on a backend's builder whose options live in a field `options:
-/// LeaderElectionOptions`, one chainable setter per option: `instance_id(impl Into<String>)`,
-/// `lease_duration(Duration)`, `renew_interval(Duration)`, and so on for every field. For use
+/// LeaderElectionOptions`, `options(LeaderElectionOptions)` and one chainable setter per option:
+/// `instance_id(impl Into<String>)`, `lease_duration(Duration)`, `renew_interval(Duration)`, and
+/// so on for every field. For use
 /// inside the builder's `impl` block:
 ///
 /// ```
@@ -56,6 +57,13 @@ pub use token::FencingToken;
 #[macro_export]
 macro_rules! option_setters {
     () => {
+        /// Replaces every election option at once; setters called later change single fields.
+        /// Default: [`LeaderElectionOptions::default`](leader_election::LeaderElectionOptions::default).
+        pub fn options(mut self, options: $crate::LeaderElectionOptions) -> Self {
+            self.options = options;
+            self
+        }
+
         /// Sets [`LeaderElectionOptions::instance_id`](leader_election::LeaderElectionOptions::instance_id):
         /// this contender's identity.
         pub fn instance_id(mut self, instance_id: impl Into<String>) -> Self {
