@@ -1,7 +1,9 @@
 //! Events published by an election.
 
 use crate::error::Error;
-use crate::store::LeaderInfo;
+use std::time::Duration;
+
+use crate::store::{LeaderInfo, WithholdReason};
 use crate::token::FencingToken;
 
 /// Why leadership began or ended.
@@ -56,6 +58,15 @@ pub enum ElectionEvent {
     LeaderObserved {
         /// The leader now, if any.
         leader: Option<LeaderInfo>,
+    },
+    /// The lease is free but the backend withholds it for a while (after a restart, a
+    /// failover, or someone touching the lease record): nobody leads until then. Sent when a
+    /// wait begins or its reason changes, not on every attempt.
+    LeaseWithheld {
+        /// Why the backend withholds the lease.
+        reason: WithholdReason,
+        /// How long it will withhold it, at most, from when the event was sent.
+        wait: Duration,
     },
     /// A backend operation failed. The election keeps going: it retries, and steps down when
     /// its deadline passes.

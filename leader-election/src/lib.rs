@@ -26,7 +26,7 @@ pub use options::{
 pub use state::{ElectionState, Leadership, Role};
 pub use store::{
     AcquireOutcome, LeaderInfo, Lease, LeaseRequest, LeaseStore, ReleaseNotifier, ReleaseReceiver,
-    RenewOutcome, new_lease_id,
+    RenewOutcome, WithholdReason, new_lease_id,
 };
 pub use token::FencingToken;
 

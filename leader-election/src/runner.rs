@@ -17,6 +17,7 @@ use crate::metrics;
 use crate::state::{ElectionState, Leadership, Role};
 use crate::store::{
     AcquireOutcome, LeaderInfo, Lease, LeaseRequest, LeaseStore, ReleaseReceiver, RenewOutcome,
+    WithholdReason,
 };
 
 /// The shortest a follower sleeps between attempts, so that a backend reporting an
@@ -62,6 +63,8 @@ pub(crate) struct Runner<S> {
     expected_expiry: Option<Instant>,
     /// Since when acquisitions with the current lease id have had unknown outcomes.
     uncertain_since: Option<Instant>,
+    /// Why the backend withheld the lease at the last attempt, if it did.
+    withheld: Option<WithholdReason>,
 }
 
 impl<S: LeaseStore> Runner<S> {
@@ -85,6 +88,7 @@ impl<S: LeaseStore> Runner<S> {
             free_since: None,
             expected_expiry: None,
             uncertain_since: None,
+            withheld: None,
         }
     }
 
@@ -164,6 +168,9 @@ impl<S: LeaseStore> Runner<S> {
         if outcome.is_ok() {
             self.uncertain_since = None;
         }
+        if !matches!(outcome, Ok(AcquireOutcome::Withheld { .. })) {
+            self.withheld = None;
+        }
         match outcome {
             Ok(AcquireOutcome::Acquired(lease)) => {
                 *failures = 0;
@@ -188,6 +195,25 @@ impl<S: LeaseStore> Runner<S> {
                 self.expected_expiry = expires_in.map(|d| sent_at + d);
                 self.observe(leader);
                 Ok(self.follower_sleep(expires_in))
+            }
+            Ok(AcquireOutcome::Withheld { wait, reason }) => {
+                *failures = 0;
+                self.answer(&Ok(false));
+                self.observe(None);
+                self.free_since.get_or_insert_with(Instant::now);
+                if self.withheld != Some(reason) {
+                    // Said once per wait: otherwise nobody leads for up to a lease (or longer)
+                    // and nothing tells the user why.
+                    tracing::info!(
+                        reason = reason.as_str(),
+                        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                        "the backend withholds the lease: {reason}; nobody leads for up to {wait:?}"
+                    );
+                    self.emit(ElectionEvent::LeaseWithheld { reason, wait });
+                    self.withheld = Some(reason);
+                }
+                let jitter = wait.mul_f64(fastrand::f64() * self.shared.options.retry_jitter * 0.1);
+                Ok((wait + jitter).max(MIN_FOLLOWER_SLEEP))
             }
             Err(err) => {
                 *failures += 1;

@@ -101,6 +101,65 @@ pub enum AcquireOutcome {
         /// backend can tell; followers sleep that long instead of polling.
         expires_in: Option<Duration>,
     },
+    /// Nobody holds the lease, but the backend grants none yet, because a lease it cannot see
+    /// any more may still be trusted by its holder (see
+    /// [`LeaseStore`]'s rule on backends that can forget a lease). Nothing was changed; the
+    /// caller should ask again after `wait`.
+    Withheld {
+        /// How long the backend will keep withholding the lease, at most.
+        wait: Duration,
+        /// Why the lease is withheld.
+        reason: WithholdReason,
+    },
+}
+
+/// Why a backend withholds a free lease, in [`AcquireOutcome::Withheld`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WithholdReason {
+    /// The backend started less than a lease ago (or cannot tell how long ago it started) and
+    /// may have lost a lease in the restart.
+    BackendRestarted,
+    /// The backend took over from a failed primary less than a lease ago and may lack the last
+    /// lease granted there.
+    Failover,
+    /// The lease record was deleted, broken or overwritten by someone other than its holder less
+    /// than a lease ago; its holder may still trust it.
+    RecordTouched,
+}
+
+impl WithholdReason {
+    /// A short lower-case name, used in logs and metrics labels.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::BackendRestarted => "backend_restarted",
+            Self::Failover => "failover",
+            Self::RecordTouched => "record_touched",
+        }
+    }
+
+    /// A sentence saying why, for logs.
+    #[must_use]
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Self::BackendRestarted => {
+                "the backend started less than a lease ago and may have lost a lease its holder still trusts"
+            }
+            Self::Failover => {
+                "the backend failed over less than a lease ago and may lack a lease its holder still trusts"
+            }
+            Self::RecordTouched => {
+                "the lease record was deleted or overwritten by someone other than its holder, who may still trust it"
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for WithholdReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.describe())
+    }
 }
 
 /// The answer to [`LeaseStore::renew`].
@@ -155,6 +214,8 @@ pub trait LeaseStore: Send + Sync + 'static {
     ///   already has, and its expiry set to `ttl` from now. This is how a caller recovers an
     ///   acquisition whose reply was lost.
     /// - Held by anybody else: [`AcquireOutcome::Held`], nothing changed.
+    /// - Free, but possibly still trusted by a holder the backend forgot: nothing changed,
+    ///   [`AcquireOutcome::Withheld`] with how long to wait and why.
     fn try_acquire(
         &self,
         request: &LeaseRequest,
