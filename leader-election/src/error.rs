@@ -187,3 +187,44 @@ impl ConfigError {
         }
     }
 }
+
+/// The longest part of a user's input that an error message repeats.
+const MAX_ECHO_CHARS: usize = 64;
+
+/// `value` quoted for an error message, cut to its first 64 characters (saying how long it
+/// was) so that a huge input never floods a log.
+///
+/// ```
+/// assert_eq!(leader_election::quoted("lease"), "\"lease\"");
+/// let long = "k".repeat(100_000);
+/// assert!(leader_election::quoted(&long).len() < 100);
+/// ```
+#[must_use]
+pub fn quoted(value: &str) -> String {
+    match value.char_indices().nth(MAX_ECHO_CHARS) {
+        None => format!("{value:?}"),
+        Some((cut, _)) => format!("{:?}… ({} bytes in all)", &value[..cut], value.len()),
+    }
+}
+
+#[cfg(test)]
+mod quoted_tests {
+    use super::quoted;
+
+    #[test]
+    fn short_input_is_quoted_whole() {
+        assert_eq!(quoted("a\"b"), r#""a\"b""#);
+    }
+
+    #[test]
+    fn long_input_is_cut_on_a_char_boundary() {
+        let long = "é".repeat(1000);
+        let shown = quoted(&long);
+        assert!(
+            shown.starts_with(&format!("{:?}", "é".repeat(64))),
+            "{shown}"
+        );
+        assert!(shown.ends_with("(2000 bytes in all)"), "{shown}");
+        assert!(shown.chars().count() < 100, "{shown}");
+    }
+}

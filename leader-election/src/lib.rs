@@ -17,7 +17,7 @@ mod token;
 pub mod testing;
 
 pub use election::{Health, LeaderElection, TaskOutcome};
-pub use error::{BoxError, ConfigError, Error, Operation, Result, SharedError};
+pub use error::{BoxError, ConfigError, Error, Operation, Result, SharedError, quoted};
 pub use event::{ChangeReason, ElectionEvent};
 pub use memory::MemoryLeaseStore;
 pub use options::{
