@@ -146,10 +146,22 @@ impl<S: LeaseStore> LeaderElection<S> {
     ///
     /// # Errors
     /// None today; the `Result` leaves room for backends that check their setup here.
+    ///
+    /// # Cancel safety
+    /// Cancel safe. If the future is dropped before it completes, either no loop was started, or
+    /// one was and runs as if the call had completed. A loop still stopping after a
+    /// [`stop`](Self::stop) that was dropped half-way is waited for first, so two loops never
+    /// run at once.
     pub async fn start(&self) -> Result<()> {
         let mut control = self.shared.control.lock().await;
-        if control.as_ref().is_some_and(|r| !r.handle.is_finished()) {
-            return Ok(());
+        if let Some(running) = control.as_mut() {
+            if !running.stop.is_cancelled() && !running.handle.is_finished() {
+                return Ok(());
+            }
+            // A loop told to stop (by a stop() whose future was dropped) is still finishing:
+            // its end must not overlap the new loop's start.
+            let _ = (&mut running.handle).await;
+            *control = None;
         }
         let stop = CancellationToken::new();
         let (commands, receiver) = mpsc::channel(16);
@@ -174,16 +186,26 @@ impl<S: LeaseStore> LeaderElection<S> {
     /// its own: the release failed ([`Error::Backend`], [`Error::Timeout`], ...), leader work
     /// was still running ([`Error::WorkStillRunning`]), or the loop had panicked
     /// ([`Error::LoopPanicked`]).
+    ///
+    /// # Cancel safety
+    /// Cancel safe. If the future is dropped before it completes, the loop still stops (leader
+    /// work is cancelled, and the lease released as above); a later `stop` waits for it and
+    /// returns its result, and a later [`start`](Self::start) waits for it before starting
+    /// anew.
     pub async fn stop(&self) -> Result<()> {
         // Held until the loop has finished, so that a concurrent `start` cannot run a second
         // loop while this one still releases and publishes.
         let mut control = self.shared.control.lock().await;
-        let Some(running) = control.take() else {
+        let Some(running) = control.as_mut() else {
             return Ok(());
         };
         self.shared.expected.store(false, Ordering::SeqCst);
         running.stop.cancel();
-        match running.handle.await {
+        // Awaited in place: if this future is dropped here, the handle stays in `control` for
+        // the next `start` or `stop` to wait for.
+        let joined = (&mut running.handle).await;
+        *control = None;
+        match joined {
             Ok(result) => result,
             Err(err) if err.is_panic() => {
                 let panic = err.into_panic();
@@ -205,6 +227,10 @@ impl<S: LeaseStore> LeaderElection<S> {
     /// # Errors
     /// The backend error of the attempt; [`Error::NotRunning`] if the election was stopped
     /// meanwhile.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: dropping the future drops only the answer. The loop may still make the
+    /// attempt, and leads if it succeeds, exactly as if its own timer had fired.
     pub async fn try_acquire_leadership(&self) -> Result<bool> {
         self.start().await?;
         let (reply, answer) = oneshot::channel();
@@ -337,6 +363,11 @@ impl<S: LeaseStore> LeaderElection<S> {
     /// is late to notice), the task is dropped at its next `.await` point: leader work never
     /// outlives the leadership by more than that. [`stop`](Self::stop) waits for running tasks
     /// before releasing the lease.
+    ///
+    /// # Cancel safety
+    /// Dropping the future drops `task` at its current `.await` point, as when leadership is
+    /// lost, and unregisters it, so that [`stop`](Self::stop) no longer waits for it. The
+    /// election itself is not affected.
     pub async fn run_task_if_leader<F, Fut, T>(&self, task: F) -> TaskOutcome<T>
     where
         F: FnOnce(Leadership) -> Fut,

@@ -22,6 +22,9 @@ pub enum ChangeReason {
     Stopped,
     /// The last handle to the election was dropped; the lease was left to expire.
     Dropped,
+    /// The election loop panicked (a bug, most likely in the backend); the term ended at once
+    /// and the lease was left to expire.
+    LoopPanicked,
 }
 
 impl ChangeReason {
@@ -35,6 +38,7 @@ impl ChangeReason {
             Self::RenewFailed => "renew_failed",
             Self::Stopped => "stopped",
             Self::Dropped => "dropped",
+            Self::LoopPanicked => "loop_panicked",
         }
     }
 }

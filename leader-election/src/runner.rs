@@ -126,7 +126,7 @@ impl<S: LeaseStore> Runner<S> {
                         continue;
                     }
                     Err(err) => {
-                        failures += 1;
+                        failures = failures.saturating_add(1);
                         self.fail(err);
                         Ok(self.backoff(failures))
                     }
@@ -216,7 +216,7 @@ impl<S: LeaseStore> Runner<S> {
                 Ok((wait + jitter).max(MIN_FOLLOWER_SLEEP))
             }
             Err(err) => {
-                *failures += 1;
+                *failures = failures.saturating_add(1);
                 // An unknown outcome may mean the lease is ours already: asking again with the
                 // same lease id answers that at once. Repeated failures back off.
                 let retry_now = err.is_outcome_unknown() && *failures == 1;
@@ -257,7 +257,8 @@ impl<S: LeaseStore> Runner<S> {
             // The acquisition was confirmed too late to be trusted.
             tracing::warn!(token = %lease.token, "lease acquired after its local deadline; not leading");
             self.answer(&Ok(false));
-            self.release_quietly(&lease).await;
+            let request = self.request.clone();
+            self.release_quietly(&request, &lease).await;
             self.new_candidacy();
             return TermEnd::Follow;
         }
@@ -341,11 +342,14 @@ impl<S: LeaseStore> Runner<S> {
                     return TermEnd::Follow;
                 }
                 Err(err) => {
-                    failures += 1;
+                    failures = failures.saturating_add(1);
                     self.fail(err);
                     if failures >= max_attempts {
+                        // Release under the lease id of the term that ended: `end_term` has
+                        // already drawn a new one for the next candidacy, which owns nothing.
+                        let ended = self.request.clone();
                         self.end_term(&term, ChangeReason::RenewFailed);
-                        self.release_quietly(&lease).await;
+                        self.release_quietly(&ended, &lease).await;
                         return TermEnd::Follow;
                     }
                     // Space the remaining attempts so that all of them, timeouts included,
@@ -432,11 +436,12 @@ impl<S: LeaseStore> Runner<S> {
 
     /// Best-effort release after stepping down for cause: frees the lease at once if the
     /// backend can still be reached. Only the owner can release, so this is always safe.
-    async fn release_quietly(&mut self, lease: &Lease) {
+    /// `request` is the one that acquired `lease`.
+    async fn release_quietly(&mut self, request: &LeaseRequest, lease: &Lease) {
         let released = self
             .call(
                 Operation::Release,
-                self.shared.store.release(&self.request, lease),
+                self.shared.store.release(request, lease),
             )
             .await;
         if let Err(err) = released {
@@ -600,12 +605,21 @@ impl<S: LeaseStore> Drop for LoopGuard<S> {
             .alive
             .store(false, std::sync::atomic::Ordering::SeqCst);
         if let Some(term) = lock(&self.0.term).take() {
+            // Reached with a term still open only when the loop panicked: every other way out
+            // of a term ends it first.
             term.end();
             metrics::set_leader(self.0.store.election_name(), false);
+            metrics::transition(self.0.store.election_name(), ChangeReason::LoopPanicked);
             self.0.state.send_replace(ElectionState {
                 role: Role::Stopped,
                 token: None,
                 leader: None,
+            });
+            tracing::error!(token = %term.token(), "the election loop panicked; stopped leading");
+            let _ = self.0.events.send(ElectionEvent::LeadershipChanged {
+                is_leader: false,
+                token: term.token(),
+                reason: ChangeReason::LoopPanicked,
             });
         }
     }

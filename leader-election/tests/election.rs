@@ -791,3 +791,116 @@ fn leader_work_stops_at_the_deadline_even_when_the_loop_is_stuck() {
     drop(a);
     loop_runtime.shutdown_background();
 }
+
+// === issue: safety holes in the core ===
+
+#[tokio::test(start_paused = true)]
+async fn stepping_down_after_failed_renewals_releases_the_ended_terms_lease() {
+    // The backend is reachable but refuses three renewals in a row: the leader steps down and
+    // must release the lease of the term that ended, so that a new term begins at once instead
+    // of a whole lease later.
+    let store = FaultyStore::new(MemoryLeaseStore::new());
+    let control = store.control();
+    let o = options("a");
+    let election = LeaderElection::new(store, o.clone()).unwrap();
+    let recorder = Recorder::attach(&election);
+    election.start().await.unwrap();
+    wait_for_role(&election, Role::Leader).await;
+    control.fail_next(o.max_retry_attempts);
+    let changes = tokio::time::timeout(secs(3600.0), async {
+        loop {
+            let changes = recorder.changes();
+            if changes.len() >= 3 {
+                return changes;
+            }
+            tokio::time::sleep(secs(0.01)).await;
+        }
+    })
+    .await
+    .expect("a new term never began");
+    assert_eq!(changes[1].reason, ChangeReason::RenewFailed);
+    let gap = changes[2].at - changes[1].at;
+    assert!(
+        gap < secs(1.0),
+        "the lease was not released: a new term began {gap:?} after stepping down"
+    );
+    assert!(changes[2].token > changes[0].token);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_loop_reports_the_end_of_its_term() {
+    let b = LeaderElection::new(PanicOnRenew::default(), options("b")).unwrap();
+    let recorder = Recorder::attach(&b);
+    b.start().await.unwrap();
+    wait_for_role(&b, Role::Leader).await;
+    wait_for_role(&b, Role::Stopped).await;
+    settle().await;
+    let changes = recorder.changes();
+    assert_eq!(changes.len(), 2, "events must alternate: {changes:?}");
+    assert!(changes[0].is_leader);
+    assert!(!changes[1].is_leader);
+    assert_eq!(changes[1].token, changes[0].token);
+    assert_eq!(changes[1].reason, ChangeReason::LoopPanicked);
+    let _ = b.stop().await;
+}
+
+/// A store whose release frees the lease at once but answers only a second later.
+#[derive(Clone, Default)]
+struct SlowReleaseReply(MemoryLeaseStore);
+
+impl LeaseStore for SlowReleaseReply {
+    async fn try_acquire(&self, r: &LeaseRequest) -> leader_election::Result<AcquireOutcome> {
+        self.0.try_acquire(r).await
+    }
+    async fn renew(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<RenewOutcome> {
+        self.0.renew(r, l).await
+    }
+    async fn release(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<bool> {
+        let released = self.0.release(r, l).await;
+        tokio::time::sleep(secs(1.0)).await;
+        released
+    }
+    async fn current_leader(&self) -> leader_election::Result<Option<LeaderInfo>> {
+        self.0.current_leader().await
+    }
+    fn release_notifications(&self) -> Option<leader_election::ReleaseReceiver> {
+        self.0.release_notifications()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_dropped_half_way_leaves_a_state_the_next_start_can_use() {
+    let a = LeaderElection::new(SlowReleaseReply::default(), options("a")).unwrap();
+    let recorder = Recorder::attach(&a);
+    a.start().await.unwrap();
+    wait_for_role(&a, Role::Leader).await;
+    // The stop future is dropped while the old loop still waits for its release reply.
+    let dropped = tokio::time::timeout(secs(0.01), a.stop()).await;
+    assert!(dropped.is_err(), "the stop should still have been running");
+    a.start().await.unwrap();
+    wait_for_role(&a, Role::Leader).await;
+    // Long after the old loop has finished, the new term still stands.
+    tokio::time::sleep(secs(5.0)).await;
+    settle().await;
+    assert!(a.is_leader(), "the old loop ended the new loop's term");
+    assert_eq!(a.state().role, Role::Leader);
+    let health = a.health();
+    assert!(health.healthy, "{health:?}");
+    let changes = recorder.changes();
+    for pair in changes.windows(2) {
+        assert_ne!(pair[0].is_leader, pair[1].is_leader, "{changes:?}");
+    }
+    a.stop().await.unwrap();
+    assert_eq!(a.state().role, Role::Stopped);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_stop_after_a_dropped_one_waits_for_the_loop() {
+    let a = LeaderElection::new(SlowReleaseReply::default(), options("a")).unwrap();
+    a.start().await.unwrap();
+    wait_for_role(&a, Role::Leader).await;
+    assert!(tokio::time::timeout(secs(0.01), a.stop()).await.is_err());
+    a.stop().await.unwrap();
+    assert_eq!(a.state().role, Role::Stopped);
+    assert!(a.health().healthy);
+}
