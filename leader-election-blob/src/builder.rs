@@ -360,7 +360,7 @@ impl BlobLeaderElectionBuilder {
         }
         self.options.validate()?;
         check_blob_name(&self.blob_name)?;
-        let timeout = self.options.operation_timeout;
+        let timeout = self.options.operation_timeout();
 
         if let Some(client) = self.container_client {
             if self.connection_string.is_some()

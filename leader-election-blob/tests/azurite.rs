@@ -210,7 +210,7 @@ async fn lease_broken_by_an_operator_ends_the_term() {
         .unwrap();
     let broken_at = Instant::now();
     // The next renewal (every 3 s) finds the lease breaking.
-    let renew = a.options().renew_interval + a.options().operation_timeout;
+    let renew = a.options().renew_interval + a.options().operation_timeout();
     eventually(renew + Duration::from_secs(1), "a steps down", || {
         recorder
             .terms_of("a")
@@ -269,7 +269,7 @@ async fn deleted_blob_ends_the_term_and_tokens_keep_increasing() {
         .await
         .unwrap();
     operator.delete(None).await.unwrap();
-    let renew = a.options().renew_interval + a.options().operation_timeout;
+    let renew = a.options().renew_interval + a.options().operation_timeout();
     eventually(renew + Duration::from_secs(1), "a steps down", || {
         recorder
             .terms_of("a")

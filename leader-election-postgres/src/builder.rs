@@ -241,7 +241,7 @@ impl PostgresLeaderElectionBuilder {
         self.options.validate()?;
         validate_table(&self.table)?;
         validate_election(&self.election)?;
-        let timeout = self.options.operation_timeout;
+        let timeout = self.options.operation_timeout();
         let (pool, listen) = match self.connection {
             None => return Err(BuildError::MissingConnection),
             Some(Connection::Pool(pool, listen)) => (pool, listen.map(|c| *c)),

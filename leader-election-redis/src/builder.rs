@@ -205,7 +205,7 @@ impl RedisLeaderElectionBuilder {
     pub fn build(self) -> Result<LeaderElection<RedisLeaseStore>, BuildError> {
         self.options.validate()?;
         validate_key(&self.key)?;
-        let timeout = self.options.operation_timeout;
+        let timeout = self.options.operation_timeout();
         let store = match self.connection {
             None => return Err(BuildError::MissingConnection),
             Some(Connection::Client(client)) => RedisLeaseStore::new(client, &self.key)?,
@@ -488,7 +488,7 @@ mod tests {
         assert_eq!(o.retry_jitter, 0.2);
         assert_eq!(o.max_retry_attempts, 4);
         assert!(!o.enable_graceful_shutdown);
-        assert_eq!(o.operation_timeout, Duration::from_millis(500));
+        assert_eq!(o.operation_timeout(), Duration::from_millis(500));
         assert_eq!(o.clock_drift_rate, 0.02);
         assert_eq!(o.deadline_slack, Duration::from_millis(50));
         assert_eq!(o.shutdown_timeout, Duration::from_secs(1));

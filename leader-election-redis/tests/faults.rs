@@ -219,7 +219,7 @@ async fn a_deleted_key_makes_the_leader_step_down_at_its_next_renewal() {
     .expect("stepped down");
     assert_eq!(reason, ChangeReason::LeaseLost);
     let renew = a.options().renew_interval;
-    let timeout = a.options().operation_timeout;
+    let timeout = a.options().operation_timeout();
     assert!(
         deleted_at.elapsed() <= renew + timeout + Duration::from_millis(500),
         "{:?}",

@@ -58,7 +58,7 @@ impl Timing {
         options.renew_interval = Duration::from_millis(self.renew_ms);
         options.retry_interval = retry;
         options.max_retry_interval = retry.max(lease / 2);
-        options.operation_timeout = Duration::from_millis(self.operation_timeout_ms);
+        options.operation_timeout = Some(Duration::from_millis(self.operation_timeout_ms));
         options.shutdown_timeout = (lease / 2).max(Duration::from_millis(100));
         options
     }

@@ -275,7 +275,7 @@ impl<S: LeaseStore> LeaderElection<S> {
     /// # Errors
     /// The backend's error, or [`Error::Timeout`].
     pub async fn current_leader(&self) -> Result<Option<LeaderInfo>> {
-        let timeout = self.shared.options.operation_timeout;
+        let timeout = self.shared.options.operation_timeout();
         tokio::time::timeout(timeout, self.shared.store.current_leader())
             .await
             .unwrap_or(Err(Error::Timeout {

@@ -21,7 +21,8 @@ pub use error::{BoxError, ConfigError, Error, Operation, Result, SharedError, qu
 pub use event::{ChangeReason, ElectionEvent};
 pub use memory::MemoryLeaseStore;
 pub use options::{
-    ENV_PREFIX, LeaderElectionOptions, MAX_DURATION, MAX_INSTANCE_ID_LEN, default_instance_id,
+    ENV_PREFIX, LeaderElectionOptions, MAX_DURATION, MAX_INSTANCE_ID_LEN, MIN_DEADLINE_MARGIN,
+    MIN_RETRY_INTERVAL, default_instance_id,
 };
 pub use state::{ElectionState, Leadership, Role};
 pub use store::{
@@ -70,6 +71,13 @@ macro_rules! option_setters {
             self.options.instance_id = instance_id.into();
             self
         }
+
+        /// Sets [`LeaderElectionOptions::operation_timeout`](leader_election::LeaderElectionOptions::operation_timeout),
+        /// replacing the default derived from the lease duration.
+        pub fn operation_timeout(mut self, operation_timeout: ::std::time::Duration) -> Self {
+            self.options.operation_timeout = ::std::option::Option::Some(operation_timeout);
+            self
+        }
         $crate::option_setters!(@each
             lease_duration: ::std::time::Duration,
             renew_interval: ::std::time::Duration,
@@ -79,7 +87,6 @@ macro_rules! option_setters {
             retry_jitter: f64,
             max_retry_attempts: u32,
             enable_graceful_shutdown: bool,
-            operation_timeout: ::std::time::Duration,
             clock_drift_rate: f64,
             deadline_slack: ::std::time::Duration,
             shutdown_timeout: ::std::time::Duration,

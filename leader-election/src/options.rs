@@ -85,10 +85,12 @@ pub struct LeaderElectionOptions {
     /// Default: true.
     pub enable_graceful_shutdown: bool,
     /// The longest any single backend call may take before its outcome is treated as unknown.
+    /// Read it with [`operation_timeout()`](Self::operation_timeout), which applies the default.
     ///
-    /// Default: 2 s.
+    /// Default: `None`, meaning a quarter of `lease_duration`, at most 2 s, so that short leases
+    /// work without setting it.
     #[serde(with = "humantime_serde")]
-    pub operation_timeout: Duration,
+    pub operation_timeout: Option<Duration>,
     /// The largest relative error assumed between the rates of this machine's monotonic clock
     /// and the backend's clock; part of the deadline margin. 0.0 to 0.5.
     ///
@@ -121,7 +123,7 @@ impl Default for LeaderElectionOptions {
             retry_jitter: 0.1,
             max_retry_attempts: 3,
             enable_graceful_shutdown: true,
-            operation_timeout: Duration::from_secs(2),
+            operation_timeout: None,
             clock_drift_rate: 0.01,
             deadline_slack: Duration::from_millis(100),
             shutdown_timeout: Duration::from_secs(5),
@@ -143,7 +145,25 @@ pub fn default_instance_id() -> String {
     format!("{host}-{}-{:08x}", std::process::id(), fastrand::u32(..))
 }
 
+/// The most the default `operation_timeout` can be.
+const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The shortest `retry_interval` accepted: shorter ones would let a follower spin on errors.
+pub const MIN_RETRY_INTERVAL: Duration = Duration::from_millis(10);
+
+/// The smallest deadline margin accepted: a leader must give up its term strictly before its
+/// backend lease can expire.
+pub const MIN_DEADLINE_MARGIN: Duration = Duration::from_millis(1);
+
 impl LeaderElectionOptions {
+    /// The timeout of every backend call: the `operation_timeout` field if set, otherwise a
+    /// quarter of `lease_duration`, at most 2 s.
+    #[must_use]
+    pub fn operation_timeout(&self) -> Duration {
+        self.operation_timeout
+            .unwrap_or_else(|| (self.lease_duration / 4).min(DEFAULT_OPERATION_TIMEOUT))
+    }
+
     /// The part of the lease that a leader gives up to clock-rate error and scheduling delay:
     /// `lease_duration * clock_drift_rate + deadline_slack`.
     #[must_use]
@@ -171,6 +191,7 @@ impl LeaderElectionOptions {
     /// - `max_retry_interval >= retry_interval`;
     /// - `retry_backoff_factor` is within 1.0–3.0, `retry_jitter` within 0.0–0.5,
     ///   `clock_drift_rate` within 0.0–0.5;
+    /// - `retry_interval` is at least 10 ms, and the deadline margin at least 1 ms;
     /// - `max_retry_attempts >= 1`;
     /// - the deadline leaves time to renew: a renewal sent after `renew_interval` that takes
     ///   the whole `operation_timeout` still confirms before `lease_duration - deadline_margin()`.
@@ -198,7 +219,7 @@ impl LeaderElectionOptions {
             ("renew_interval", self.renew_interval),
             ("retry_interval", self.retry_interval),
             ("max_retry_interval", self.max_retry_interval),
-            ("operation_timeout", self.operation_timeout),
+            ("operation_timeout", self.operation_timeout()),
             ("shutdown_timeout", self.shutdown_timeout),
         ] {
             if value.is_zero() {
@@ -210,7 +231,7 @@ impl LeaderElectionOptions {
             ("renew_interval", self.renew_interval),
             ("retry_interval", self.retry_interval),
             ("max_retry_interval", self.max_retry_interval),
-            ("operation_timeout", self.operation_timeout),
+            ("operation_timeout", self.operation_timeout()),
             ("shutdown_timeout", self.shutdown_timeout),
             ("deadline_slack", self.deadline_slack),
         ] {
@@ -242,12 +263,31 @@ impl LeaderElectionOptions {
         check_range("retry_backoff_factor", self.retry_backoff_factor, 1.0, 3.0)?;
         check_range("retry_jitter", self.retry_jitter, 0.0, 0.5)?;
         check_range("clock_drift_rate", self.clock_drift_rate, 0.0, 0.5)?;
+        if self.retry_interval < MIN_RETRY_INTERVAL {
+            return Err(ConfigError::new(
+                "retry_interval",
+                format!(
+                    "must be at least {MIN_RETRY_INTERVAL:?}, got {:?}",
+                    self.retry_interval
+                ),
+            ));
+        }
+        if self.deadline_margin() < MIN_DEADLINE_MARGIN {
+            return Err(ConfigError::new(
+                "deadline_slack",
+                format!(
+                    "the deadline margin (lease_duration * clock_drift_rate + deadline_slack) \
+                     must be at least {MIN_DEADLINE_MARGIN:?}, got {:?}",
+                    self.deadline_margin()
+                ),
+            ));
+        }
         if self.max_retry_attempts == 0 {
             return Err(ConfigError::new("max_retry_attempts", "must be at least 1"));
         }
         let margin = self.deadline_margin();
         let usable = self.lease_duration.saturating_sub(margin);
-        let needed = self.renew_interval + self.operation_timeout;
+        let needed = self.renew_interval + self.operation_timeout();
         if needed >= usable {
             return Err(ConfigError::new(
                 "renew_interval",
@@ -310,7 +350,10 @@ impl LeaderElectionOptions {
             humantime::parse_duration(value).map_err(|e| {
                 ConfigError::new(
                     field,
-                    format!("`{value}` is not a duration like \"30s\": {e}"),
+                    format!(
+                        "{} is not a duration like \"30s\": {e}",
+                        crate::quoted(value)
+                    ),
                 )
             })
         }
@@ -318,9 +361,9 @@ impl LeaderElectionOptions {
             field: &'static str,
             value: &str,
         ) -> Result<T, ConfigError> {
-            value
-                .parse()
-                .map_err(|_| ConfigError::new(field, format!("`{value}` is not a number")))
+            value.parse().map_err(|_| {
+                ConfigError::new(field, format!("{} is not a number", crate::quoted(value)))
+            })
         }
         fn boolean(field: &'static str, value: &str) -> Result<bool, ConfigError> {
             match value.to_ascii_lowercase().as_str() {
@@ -328,7 +371,7 @@ impl LeaderElectionOptions {
                 "false" | "0" | "no" | "off" => Ok(false),
                 _ => Err(ConfigError::new(
                     field,
-                    format!("`{value}` is not true or false"),
+                    format!("{} is not true or false", crate::quoted(value)),
                 )),
             }
         }
@@ -348,14 +391,19 @@ impl LeaderElectionOptions {
             "enable_graceful_shutdown" => {
                 self.enable_graceful_shutdown = boolean("enable_graceful_shutdown", value)?;
             }
-            "operation_timeout" => self.operation_timeout = duration("operation_timeout", value)?,
+            "operation_timeout" => {
+                self.operation_timeout = Some(duration("operation_timeout", value)?);
+            }
             "clock_drift_rate" => self.clock_drift_rate = number("clock_drift_rate", value)?,
             "deadline_slack" => self.deadline_slack = duration("deadline_slack", value)?,
             "shutdown_timeout" => self.shutdown_timeout = duration("shutdown_timeout", value)?,
             _ => {
                 return Err(ConfigError::new(
                     "environment",
-                    format!("`{field}` is not an option (check the variable's spelling)"),
+                    format!(
+                        "{} is not an option (check the variable's spelling)",
+                        crate::quoted(field)
+                    ),
                 ));
             }
         }
@@ -401,8 +449,59 @@ mod tests {
         assert_eq!(o.retry_jitter, 0.1);
         assert_eq!(o.max_retry_attempts, 3);
         assert!(o.enable_graceful_shutdown);
-        assert!(o.operation_timeout < o.renew_interval / 2);
+        assert_eq!(o.operation_timeout, None);
+        assert_eq!(o.operation_timeout(), Duration::from_secs(2));
+        assert!(o.operation_timeout() < o.renew_interval / 2);
         assert_eq!(o.deadline_margin(), Duration::from_millis(400));
+    }
+
+    #[test]
+    fn short_leases_work_with_the_default_operation_timeout() {
+        let mut o = valid();
+        o.lease_duration = Duration::from_secs(2);
+        o.renew_interval = Duration::from_millis(500);
+        o.validate().unwrap();
+        assert_eq!(o.operation_timeout(), Duration::from_millis(500));
+        o.operation_timeout = Some(Duration::from_secs(2));
+        assert_eq!(field_of(&o), "renew_interval");
+    }
+
+    #[test]
+    fn a_zero_deadline_margin_is_rejected() {
+        let mut o = valid();
+        o.clock_drift_rate = 0.0;
+        o.deadline_slack = Duration::ZERO;
+        assert_eq!(field_of(&o), "deadline_slack");
+        o.deadline_slack = Duration::from_millis(1);
+        o.validate().unwrap();
+    }
+
+    #[test]
+    fn a_tiny_retry_interval_is_rejected() {
+        let mut o = valid();
+        o.retry_interval = Duration::from_millis(9);
+        assert_eq!(field_of(&o), "retry_interval");
+        o.retry_interval = MIN_RETRY_INTERVAL;
+        o.validate().unwrap();
+    }
+
+    #[test]
+    fn errors_do_not_echo_huge_input_whole() {
+        let huge = "9".repeat(100_000);
+        for field in ["LEASE_DURATION", "RETRY_JITTER", "ENABLE_GRACEFUL_SHUTDOWN"] {
+            let err = LeaderElectionOptions::default()
+                .with_vars("P_", [(format!("P_{field}"), format!("x{huge}"))])
+                .unwrap_err();
+            assert!(
+                err.to_string().len() < 300,
+                "{field}: {} bytes",
+                err.to_string().len()
+            );
+        }
+        let err = LeaderElectionOptions::default()
+            .with_vars("P_", [(format!("P_{huge}"), "1".to_owned())])
+            .unwrap_err();
+        assert!(err.to_string().len() < 300);
     }
 
     #[test]
@@ -441,7 +540,7 @@ mod tests {
                 o.max_retry_interval = Duration::ZERO
             }),
             ("operation_timeout", |o| {
-                o.operation_timeout = Duration::ZERO
+                o.operation_timeout = Some(Duration::ZERO)
             }),
             ("shutdown_timeout", |o| o.shutdown_timeout = Duration::ZERO),
         ];
@@ -516,7 +615,7 @@ mod tests {
         let mut o = valid();
         o.lease_duration = Duration::from_secs(10);
         o.renew_interval = Duration::from_secs(8);
-        o.operation_timeout = Duration::from_secs(2);
+        o.operation_timeout = Some(Duration::from_secs(2));
         let err = o.validate().unwrap_err();
         assert_eq!(err.field, "renew_interval");
         assert!(err.rule.contains("leaves no time to renew"), "{err}");
@@ -529,7 +628,7 @@ mod tests {
         let mut o = valid();
         o.lease_duration = Duration::from_secs(10);
         o.renew_interval = Duration::from_secs(8);
-        o.operation_timeout = Duration::from_millis(500);
+        o.operation_timeout = Some(Duration::from_millis(500));
         o.validate().unwrap();
     }
 

@@ -250,7 +250,7 @@ impl<S: LeaseStore> Runner<S> {
             .saturating_sub(options.deadline_margin());
         let renew_interval = options.renew_interval;
         let max_attempts = options.max_retry_attempts;
-        let timeout = options.operation_timeout;
+        let timeout = options.operation_timeout();
         let mut deadline = sent_at + valid_for;
         let now = Instant::now();
         if now >= deadline {
@@ -493,7 +493,7 @@ impl<S: LeaseStore> Runner<S> {
         operation: Operation,
         call: impl Future<Output = Result<T>>,
     ) -> Result<T> {
-        let timeout = self.shared.options.operation_timeout;
+        let timeout = self.shared.options.operation_timeout();
         let started = Instant::now();
         let result = tokio::time::timeout(timeout, call)
             .await

@@ -21,17 +21,20 @@ pub struct LeaseRequest {
     pub instance_id: String,
     /// A random id for this candidacy, 32 lower-case hex digits (a UUID without dashes).
     pub lease_id: String,
-    /// How long the backend keeps the lease without renewal.
+    /// How long the backend keeps the lease without renewal: a whole number of milliseconds,
+    /// so that a backend counting in milliseconds keeps it exactly this long.
     pub ttl: Duration,
 }
 
 impl LeaseRequest {
-    /// A request for `instance_id` with a fresh random lease id.
+    /// A request for `instance_id` with a fresh random lease id. `ttl` is rounded up to whole
+    /// milliseconds: a backend lease must never be shorter than the leader's local deadline
+    /// assumes.
     pub fn new(instance_id: impl Into<String>, ttl: Duration) -> Self {
         Self {
             instance_id: instance_id.into(),
             lease_id: new_lease_id(),
-            ttl,
+            ttl: ceil_millis(ttl),
         }
     }
 
@@ -42,6 +45,17 @@ impl LeaseRequest {
         self.lease_id = lease_id.into();
         self
     }
+}
+
+/// `duration` rounded up to whole milliseconds.
+fn ceil_millis(duration: Duration) -> Duration {
+    let below = duration.subsec_nanos() % 1_000_000;
+    if below == 0 {
+        return duration;
+    }
+    duration
+        .checked_add(Duration::from_nanos(u64::from(1_000_000 - below)))
+        .unwrap_or(duration)
 }
 
 /// A fresh random lease id: 128 random bits as 32 lower-case hex digits, the form Azure
@@ -307,5 +321,25 @@ impl ReleaseReceiver {
         if self.receiver.changed().await.is_err() {
             std::future::pending::<()>().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls_are_rounded_up_to_whole_milliseconds() {
+        let ttl = |d| LeaseRequest::new("a", d).ttl;
+        assert_eq!(
+            ttl(Duration::from_micros(1_500_001)),
+            Duration::from_millis(1501)
+        );
+        assert_eq!(ttl(Duration::from_nanos(1)), Duration::from_millis(1));
+        assert_eq!(
+            ttl(Duration::from_millis(1500)),
+            Duration::from_millis(1500)
+        );
+        assert!(ttl(Duration::MAX) >= Duration::from_secs(u64::MAX));
     }
 }

@@ -153,7 +153,7 @@ async fn a_renewal_confirmed_after_the_deadline_does_not_resurrect_leadership() 
     let store = FaultyStore::new(MemoryLeaseStore::new());
     let control = store.control();
     let mut o = options("a");
-    o.operation_timeout = secs(19.0);
+    o.operation_timeout = Some(secs(19.0));
     o.max_retry_attempts = 1000;
     let election = LeaderElection::new(store, o.clone()).unwrap();
     let recorder = Recorder::attach(&election);
@@ -182,7 +182,7 @@ async fn a_timed_out_acquisition_is_resolved_by_asking_again() {
     control.set_drop_replies(true);
     election.start().await.unwrap();
     // The acquisition took effect but its reply is lost: the attempt times out.
-    tokio::time::sleep(o.operation_timeout - Duration::from_millis(1)).await;
+    tokio::time::sleep(o.operation_timeout() - Duration::from_millis(1)).await;
     control.set_drop_replies(false);
     let led_at = wait_for_role(&election, Role::Leader).await;
     let errors = recorder.errors.lock().unwrap().clone();
@@ -731,7 +731,7 @@ async fn a_contender_whose_replies_stay_lost_does_not_lock_the_others_out() {
     // a gives its lease id up after one lease of unknown outcomes (plus at most one backoff),
     // and that lease then expires.
     let took = b_led - started;
-    let bound = o.lease_duration * 2 + o.max_retry_interval + o.operation_timeout * 2;
+    let bound = o.lease_duration * 2 + o.max_retry_interval + o.operation_timeout() * 2;
     assert!(took <= bound, "b waited {took:?}");
 }
 
@@ -761,7 +761,7 @@ fn leader_work_stops_at_the_deadline_even_when_the_loop_is_stuck() {
     let mut o = options("a");
     o.lease_duration = Duration::from_secs(1);
     o.renew_interval = Duration::from_millis(300);
-    o.operation_timeout = Duration::from_millis(200);
+    o.operation_timeout = Some(Duration::from_millis(200));
     let a = LeaderElection::new(StuckLoop::default(), o.clone()).unwrap();
     // The election loop runs on a runtime of its own, which its renewal will block; leader
     // work runs on another one, as it would on a healthy part of a program.

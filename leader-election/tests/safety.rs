@@ -21,7 +21,7 @@ fn fast_options(id: &str) -> LeaderElectionOptions {
     o.renew_interval = Duration::from_secs(1);
     o.retry_interval = Duration::from_millis(300);
     o.max_retry_interval = Duration::from_secs(3);
-    o.operation_timeout = Duration::from_millis(500);
+    o.operation_timeout = Some(Duration::from_millis(500));
     o.shutdown_timeout = Duration::from_millis(200);
     o
 }

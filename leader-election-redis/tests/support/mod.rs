@@ -378,7 +378,7 @@ pub fn fast_options(instance_id: &str) -> LeaderElectionOptions {
     o.instance_id = instance_id.to_owned();
     o.lease_duration = Duration::from_millis(1500);
     o.renew_interval = Duration::from_millis(400);
-    o.operation_timeout = Duration::from_millis(250);
+    o.operation_timeout = Some(Duration::from_millis(250));
     o.retry_interval = Duration::from_millis(100);
     o.max_retry_interval = Duration::from_millis(400);
     o.shutdown_timeout = Duration::from_secs(1);
