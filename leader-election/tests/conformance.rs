@@ -1,9 +1,18 @@
 //! The in-memory store is the reference implementation of the conformance suite.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use leader_election::MemoryLeaseStore;
-use leader_election::testing::{ConformanceOptions, FaultyStore, run_conformance};
+use leader_election::testing::{
+    Check, ConformanceOptions, FaultyStore, expiry_frees_the_lease,
+    no_takeover_before_a_renewed_lease_expires, run_checks, run_conformance,
+    tokens_increase_across_rebuilt_stores,
+};
+use leader_election::{
+    AcquireOutcome, FencingToken, LeaderInfo, Lease, LeaseRequest, LeaseStore, MemoryLeaseStore,
+    RenewOutcome,
+};
 
 #[tokio::test(start_paused = true)]
 async fn memory_store_passes_the_conformance_suite() {
@@ -111,4 +120,168 @@ impl leader_election::LeaseStore for StuckTokens {
 async fn the_suite_catches_tokens_that_do_not_grow() {
     let options = ConformanceOptions::new(Duration::from_secs(5), Duration::from_millis(500));
     run_conformance(options, || async { StuckTokens::default() }).await;
+}
+
+// === the stricter checks catch what the old suite let pass ===
+
+fn opts() -> ConformanceOptions {
+    ConformanceOptions::new(Duration::from_secs(5), Duration::from_millis(500))
+}
+
+/// Forwards to a memory store, granting and renewing leases for `factor` of the ttl asked.
+#[derive(Clone, Default)]
+struct ScaledLease {
+    inner: MemoryLeaseStore,
+    acquire_factor: Option<f64>,
+    renew_factor: Option<f64>,
+}
+
+fn scaled(r: &LeaseRequest, factor: Option<f64>) -> LeaseRequest {
+    let mut r = r.clone();
+    if let Some(factor) = factor {
+        r.ttl = r.ttl.mul_f64(factor);
+    }
+    r
+}
+
+impl LeaseStore for ScaledLease {
+    async fn try_acquire(&self, r: &LeaseRequest) -> leader_election::Result<AcquireOutcome> {
+        self.inner
+            .try_acquire(&scaled(r, self.acquire_factor))
+            .await
+    }
+    async fn renew(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<RenewOutcome> {
+        self.inner.renew(&scaled(r, self.renew_factor), l).await
+    }
+    async fn release(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<bool> {
+        self.inner.release(r, l).await
+    }
+    async fn current_leader(&self) -> leader_election::Result<Option<LeaderInfo>> {
+        self.inner.current_leader().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+#[should_panic(expected = "[expiry_frees_the_lease] the lease was taken over")]
+async fn the_suite_catches_a_lease_shorter_than_its_ttl() {
+    let store = ScaledLease {
+        acquire_factor: Some(0.95),
+        ..ScaledLease::default()
+    };
+    expiry_frees_the_lease(store, &opts()).await;
+}
+
+#[tokio::test(start_paused = true)]
+#[should_panic(
+    expected = "[no_takeover_before_a_renewed_lease_expires] the renewed lease was taken over"
+)]
+async fn the_suite_catches_a_renewal_shorter_than_its_ttl() {
+    let store = ScaledLease {
+        renew_factor: Some(0.95),
+        ..ScaledLease::default()
+    };
+    no_takeover_before_a_renewed_lease_expires(store, &opts()).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn exact_leases_pass_the_strict_checks() {
+    expiry_frees_the_lease(MemoryLeaseStore::new(), &opts()).await;
+    no_takeover_before_a_renewed_lease_expires(MemoryLeaseStore::new(), &opts()).await;
+}
+
+/// Has no release notifications, like a backend that cannot tell.
+#[derive(Clone, Default)]
+struct NoNotices(MemoryLeaseStore);
+
+impl LeaseStore for NoNotices {
+    async fn try_acquire(&self, r: &LeaseRequest) -> leader_election::Result<AcquireOutcome> {
+        self.0.try_acquire(r).await
+    }
+    async fn renew(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<RenewOutcome> {
+        self.0.renew(r, l).await
+    }
+    async fn release(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<bool> {
+        self.0.release(r, l).await
+    }
+    async fn current_leader(&self) -> leader_election::Result<Option<LeaderInfo>> {
+        self.0.current_leader().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+#[should_panic(expected = "[release_wakes_waiters] the store offers no release notifications")]
+async fn a_store_without_release_notices_fails_that_check_instead_of_skipping_it() {
+    run_conformance(opts(), || async { NoNotices::default() }).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_without_release_notices_leaves_that_check_out_explicitly() {
+    let checks = Check::ALL
+        .into_iter()
+        .filter(|check| *check != Check::ReleaseWakesWaiters);
+    run_checks(opts(), checks, || async { NoNotices::default() }).await;
+}
+
+/// Mints tokens from a counter of its own, as a process that remembers them would: each new
+/// store starts again from 1.
+#[derive(Clone, Default)]
+struct ProcessCounter {
+    inner: MemoryLeaseStore,
+    counter: Arc<AtomicU64>,
+}
+
+impl ProcessCounter {
+    async fn real_token(&self) -> Lease {
+        let token = self
+            .inner
+            .current_leader()
+            .await
+            .unwrap()
+            .and_then(|l| l.token);
+        Lease::new(token.unwrap_or(FencingToken::new(0)))
+    }
+}
+
+impl LeaseStore for ProcessCounter {
+    async fn try_acquire(&self, r: &LeaseRequest) -> leader_election::Result<AcquireOutcome> {
+        Ok(match self.inner.try_acquire(r).await? {
+            AcquireOutcome::Acquired(_) => AcquireOutcome::Acquired(Lease::new(FencingToken::new(
+                self.counter.fetch_add(1, Ordering::SeqCst) + 1,
+            ))),
+            other => other,
+        })
+    }
+    async fn renew(&self, r: &LeaseRequest, _: &Lease) -> leader_election::Result<RenewOutcome> {
+        self.inner.renew(r, &self.real_token().await).await
+    }
+    async fn release(&self, r: &LeaseRequest, _: &Lease) -> leader_election::Result<bool> {
+        self.inner.release(r, &self.real_token().await).await
+    }
+    async fn current_leader(&self) -> leader_election::Result<Option<LeaderInfo>> {
+        self.inner.current_leader().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_memory_store_keeps_tokens_increasing_across_rebuilt_stores() {
+    let backend = MemoryLeaseStore::new();
+    tokens_increase_across_rebuilt_stores(&opts(), || {
+        let store = backend.clone();
+        async move { store }
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+#[should_panic(expected = "[tokens_increase_across_rebuilt_stores] token 1 after 1")]
+async fn the_suite_catches_tokens_kept_in_process_memory() {
+    let backend = MemoryLeaseStore::new();
+    tokens_increase_across_rebuilt_stores(&opts(), || {
+        let store = ProcessCounter {
+            inner: backend.clone(),
+            counter: Arc::default(),
+        };
+        async move { store }
+    })
+    .await;
 }

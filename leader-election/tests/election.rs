@@ -904,3 +904,64 @@ async fn a_second_stop_after_a_dropped_one_waits_for_the_loop() {
     assert_eq!(a.state().role, Role::Stopped);
     assert!(a.health().healthy);
 }
+
+/// Withholds the free lease until `until`, as a backend that restarted does.
+#[derive(Clone)]
+struct WithholdsUntil {
+    inner: MemoryLeaseStore,
+    until: Instant,
+}
+
+impl LeaseStore for WithholdsUntil {
+    async fn try_acquire(&self, r: &LeaseRequest) -> leader_election::Result<AcquireOutcome> {
+        let now = Instant::now();
+        if now < self.until {
+            return Ok(AcquireOutcome::Withheld {
+                wait: self.until - now,
+                reason: leader_election::WithholdReason::BackendRestarted,
+            });
+        }
+        self.inner.try_acquire(r).await
+    }
+    async fn renew(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<RenewOutcome> {
+        self.inner.renew(r, l).await
+    }
+    async fn release(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<bool> {
+        self.inner.release(r, l).await
+    }
+    async fn current_leader(&self) -> leader_election::Result<Option<LeaderInfo>> {
+        self.inner.current_leader().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_withheld_lease_is_surfaced_once_and_taken_when_the_wait_ends() {
+    let start = Instant::now();
+    let store = WithholdsUntil {
+        inner: MemoryLeaseStore::new(),
+        until: start + secs(15.0),
+    };
+    let election = LeaderElection::new(store, options("a")).unwrap();
+    let mut events = election.subscribe();
+    election.start().await.unwrap();
+    let led = wait_for_role(&election, Role::Leader).await;
+    assert!(
+        led >= start + secs(15.0),
+        "led while the lease was withheld"
+    );
+    assert!(led <= start + secs(17.0), "took {:?} to lead", led - start);
+    let mut withheld = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let ElectionEvent::LeaseWithheld { reason, wait } = event {
+            withheld.push((reason, wait));
+        }
+    }
+    assert_eq!(
+        withheld,
+        vec![(
+            leader_election::WithholdReason::BackendRestarted,
+            secs(15.0)
+        )],
+        "the wait must be said once, with its reason and length"
+    );
+}

@@ -6,5 +6,11 @@
 mod conformance;
 mod faulty;
 
-pub use conformance::{ConformanceOptions, run_conformance};
+pub use conformance::{
+    Check, ConformanceOptions, current_leader_is_reported, exclusive_acquisition,
+    expiry_frees_the_lease, no_takeover_before_a_renewed_lease_expires, only_owner_releases,
+    only_owner_renews, reacquire_by_owner_is_idempotent, release_wakes_waiters,
+    renewal_extends_the_lease, run_checks, run_conformance, tokens_increase_across_rebuilt_stores,
+    tokens_strictly_increase,
+};
 pub use faulty::{FaultControl, FaultyStore};
