@@ -99,13 +99,19 @@ impl MemoryLeaseStore {
     }
 }
 
+/// When a lease of `ttl` from `now` expires; a ttl too long to represent never expires.
+fn expiry(now: Instant, ttl: std::time::Duration) -> Instant {
+    now.checked_add(ttl)
+        .unwrap_or_else(|| now + std::time::Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
 impl LeaseStore for MemoryLeaseStore {
     async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
         let mut state = self.state();
         let now = Instant::now();
         match &mut state.holder {
             Some(holder) if holder.owned_by(request) => {
-                holder.expires_at = now + request.ttl;
+                holder.expires_at = expiry(now, request.ttl);
                 Ok(AcquireOutcome::Acquired(Lease::new(holder.token)))
             }
             Some(holder) => Ok(AcquireOutcome::Held {
@@ -113,13 +119,20 @@ impl LeaseStore for MemoryLeaseStore {
                 expires_in: Some(holder.expires_at.saturating_duration_since(now)),
             }),
             None => {
-                state.last_token = state.last_token.saturating_add(1);
-                let token = FencingToken::new(state.last_token);
+                // A token that cannot grow any more is never handed out again.
+                let Some(next) = state.last_token.checked_add(1) else {
+                    return Err(crate::Error::invalid_data(
+                        crate::Operation::Acquire,
+                        "the fencing token counter is exhausted",
+                    ));
+                };
+                state.last_token = next;
+                let token = FencingToken::new(next);
                 state.holder = Some(Holder {
                     instance_id: request.instance_id.clone(),
                     lease_id: request.lease_id.clone(),
                     token,
-                    expires_at: now + request.ttl,
+                    expires_at: expiry(now, request.ttl),
                 });
                 Ok(AcquireOutcome::Acquired(Lease::new(token)))
             }
@@ -161,5 +174,30 @@ impl LeaseStore for MemoryLeaseStore {
 
     fn release_notifications(&self) -> Option<ReleaseReceiver> {
         Some(self.shared.releases.subscribe())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_exhausted_token_counter_refuses_instead_of_repeating() {
+        let store = MemoryLeaseStore::new();
+        store.state().last_token = u64::MAX;
+        let request = LeaseRequest::new("a", std::time::Duration::from_secs(1));
+        let err = store.try_acquire(&request).await.unwrap_err();
+        assert!(err.to_string().contains("exhausted"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_huge_ttl_does_not_overflow() {
+        let store = MemoryLeaseStore::new();
+        let mut request = LeaseRequest::new("a", std::time::Duration::from_secs(1));
+        request.ttl = std::time::Duration::MAX;
+        assert!(matches!(
+            store.try_acquire(&request).await.unwrap(),
+            AcquireOutcome::Acquired(_)
+        ));
     }
 }
