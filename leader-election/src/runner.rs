@@ -10,6 +10,7 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::backoff::{Backoff, jittered, renew_retry_delay};
 use crate::election::{Shared, lock};
 use crate::error::{Error, Operation, Result};
 use crate::event::{ChangeReason, ElectionEvent};
@@ -356,52 +357,36 @@ impl<S: LeaseStore> Runner<S> {
                     // complete before the deadline: the last failure then steps down (and
                     // releases, if it can) ahead of it.
                     let now = Instant::now();
-                    let remaining = max_attempts - failures;
-                    let last_start = deadline
-                        .checked_sub(timeout + self.shared.options.deadline_slack)
-                        .unwrap_or(now);
-                    let budget = last_start.saturating_duration_since(now) / remaining;
-                    next_renew = now + self.backoff(failures).min(budget);
+                    next_renew = now
+                        + renew_retry_delay(
+                            self.backoff(failures),
+                            deadline.saturating_duration_since(now),
+                            timeout,
+                            self.shared.options.deadline_slack,
+                            failures,
+                            max_attempts,
+                        );
                 }
             }
         }
     }
 
-    /// Ends the current term locally: cancels leader work first, then publishes.
+    /// Ends the current term locally and goes back to following under a new candidacy.
     fn end_term(&mut self, term: &Leadership, reason: ChangeReason) {
-        term.end();
-        *lock(&self.shared.term) = None;
         self.observed = None;
-        self.publish(Role::Follower, None);
-        metrics::set_leader(self.name(), false);
-        metrics::transition(self.name(), reason);
-        match reason {
-            ChangeReason::Stopped | ChangeReason::Dropped => {
-                tracing::info!(token = %term.token(), reason = reason.as_str(), "stopped leading");
-            }
-            _ => tracing::warn!(token = %term.token(), reason = reason.as_str(), "lost leadership"),
-        }
-        self.emit(ElectionEvent::LeadershipChanged {
-            is_leader: false,
-            token: term.token(),
-            reason,
-        });
+        term_ended(&self.shared, term, reason, Role::Follower, None);
         self.new_candidacy();
     }
 
     /// Graceful stop of a leader: cancel the work, wait for it, release.
     async fn step_down_for_stop(&mut self, term: &Leadership, lease: &Lease) -> Result<()> {
-        term.end();
-        *lock(&self.shared.term) = None;
-        self.publish(Role::Releasing, Some(term.token()));
-        metrics::set_leader(self.name(), false);
-        metrics::transition(self.name(), ChangeReason::Stopped);
-        tracing::info!(token = %term.token(), reason = "stopped", "stopped leading");
-        self.emit(ElectionEvent::LeadershipChanged {
-            is_leader: false,
-            token: term.token(),
-            reason: ChangeReason::Stopped,
-        });
+        term_ended(
+            &self.shared,
+            term,
+            ChangeReason::Stopped,
+            Role::Releasing,
+            self.observed.clone(),
+        );
         let grace = self.shared.options.shutdown_timeout;
         let mut work = self.shared.work.subscribe();
         let idle = tokio::time::timeout(grace, work.wait_for(|running| *running == 0))
@@ -586,12 +571,7 @@ impl<S: LeaseStore> Runner<S> {
     /// The delay after `failures` consecutive failures: exponential from `retry_interval`,
     /// capped at `max_retry_interval`, with jitter.
     fn backoff(&self, failures: u32) -> Duration {
-        let options = &self.shared.options;
-        let exponent = i32::try_from(failures.saturating_sub(1).min(64)).unwrap_or(64);
-        let factor = options.retry_backoff_factor.powi(exponent);
-        let max = options.max_retry_interval.as_secs_f64();
-        let base = (options.retry_interval.as_secs_f64() * factor).min(max);
-        jittered(Duration::from_secs_f64(base), options.retry_jitter)
+        Backoff::from_options(&self.shared.options).delay(failures)
     }
 }
 
@@ -604,35 +584,63 @@ impl<S: LeaseStore> Drop for LoopGuard<S> {
         self.0
             .alive
             .store(false, std::sync::atomic::Ordering::SeqCst);
-        if let Some(term) = lock(&self.0.term).take() {
+        // Taken in a statement of its own: the lock must be released before `term_ended`
+        // takes it again.
+        let open = lock(&self.0.term).take();
+        if let Some(term) = open {
             // Reached with a term still open only when the loop panicked: every other way out
             // of a term ends it first.
-            term.end();
-            metrics::set_leader(self.0.store.election_name(), false);
-            metrics::transition(self.0.store.election_name(), ChangeReason::LoopPanicked);
-            self.0.state.send_replace(ElectionState {
-                role: Role::Stopped,
-                token: None,
-                leader: None,
-            });
-            tracing::error!(token = %term.token(), "the election loop panicked; stopped leading");
-            let _ = self.0.events.send(ElectionEvent::LeadershipChanged {
-                is_leader: false,
-                token: term.token(),
-                reason: ChangeReason::LoopPanicked,
-            });
+            term_ended(
+                &self.0,
+                &term,
+                ChangeReason::LoopPanicked,
+                Role::Stopped,
+                None,
+            );
         }
     }
+}
+
+/// Ends `term` locally, for every way a term can end, so that the side effects always happen
+/// in this order: leader work is cancelled, the shared term cleared, the new `role` published
+/// (keeping the term's token while releasing it), then metrics, the log line and the event.
+fn term_ended<S: LeaseStore>(
+    shared: &Shared<S>,
+    term: &Leadership,
+    reason: ChangeReason,
+    role: Role,
+    leader: Option<LeaderInfo>,
+) {
+    term.end();
+    lock(&shared.term).take();
+    let token = (role == Role::Releasing).then(|| term.token());
+    shared.state.send_replace(ElectionState {
+        role,
+        token,
+        leader,
+    });
+    let name = shared.store.election_name();
+    metrics::set_leader(name, false);
+    metrics::transition(name, reason);
+    match reason {
+        ChangeReason::Stopped | ChangeReason::Dropped => {
+            tracing::info!(token = %term.token(), reason = reason.as_str(), "stopped leading");
+        }
+        ChangeReason::LoopPanicked => {
+            tracing::error!(token = %term.token(), reason = reason.as_str(), "the election loop panicked; stopped leading");
+        }
+        _ => tracing::warn!(token = %term.token(), reason = reason.as_str(), "lost leadership"),
+    }
+    // No receivers is fine; a full receiver drops its oldest events, never blocking here.
+    let _ = shared.events.send(ElectionEvent::LeadershipChanged {
+        is_leader: false,
+        token: term.token(),
+        reason,
+    });
 }
 
 impl From<Result<()>> for TermEnd {
     fn from(result: Result<()>) -> Self {
         Self::Exit(result)
     }
-}
-
-/// `duration` spread by ±`jitter` (relative) at random.
-fn jittered(duration: Duration, jitter: f64) -> Duration {
-    let spread = (fastrand::f64() * 2.0 - 1.0) * jitter;
-    duration.mul_f64((1.0 + spread).max(0.0))
 }
