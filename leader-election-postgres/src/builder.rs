@@ -8,9 +8,8 @@ use leader_election::{LeaderElection, LeaderElectionOptions};
 use tokio_postgres::NoTls;
 
 use crate::error::BuildError;
-use crate::store::{
-    DEFAULT_ELECTION, DEFAULT_TABLE, PostgresLeaseStore, validate_election, validate_table,
-};
+use crate::names::{validate_election, validate_table};
+use crate::store::{DEFAULT_ELECTION, DEFAULT_TABLE, PostgresLeaseStore};
 
 /// The entry point for an election on PostgreSQL: [`PostgresLeaderElection::builder`].
 #[derive(Debug)]
@@ -206,8 +205,8 @@ impl PostgresLeaderElectionBuilder {
         self
     }
 
-    /// The table holding the leases, created if missing: a lower-case identifier, optionally
-    /// schema-qualified. Default: `leader_election_leases`.
+    /// The table holding the leases, created if missing: a lower-case identifier of at most 63
+    /// bytes, optionally schema-qualified. Default: `leader_election_leases`.
     pub fn table(mut self, table: impl Into<String>) -> Self {
         self.table = table.into();
         self
@@ -246,8 +245,14 @@ impl PostgresLeaderElectionBuilder {
             None => return Err(BuildError::MissingConnection),
             Some(Connection::Pool(pool, listen)) => (pool, listen.map(|c| *c)),
             Some(Connection::String(raw)) => {
-                let mut config = tokio_postgres::Config::from_str(&raw)
-                    .map_err(|e| BuildError::InvalidConnectionString(e.to_string()))?;
+                let mut config = tokio_postgres::Config::from_str(&raw).map_err(|e| {
+                    // The cause says what is wrong ("unknown option `x`"); it may repeat a key of
+                    // the input, never a value (so never the password).
+                    let reason = std::error::Error::source(&e)
+                        .map_or_else(|| e.to_string(), ToString::to_string);
+                    BuildError::InvalidConnectionString(leader_election::quoted(&reason))
+                })?;
+
                 if config.get_application_name().is_none() {
                     config.application_name(&self.options.instance_id);
                 }

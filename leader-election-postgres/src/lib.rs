@@ -2,6 +2,7 @@
 
 mod builder;
 mod error;
+mod names;
 mod store;
 
 pub use builder::{PostgresConfig, PostgresLeaderElection, PostgresLeaderElectionBuilder};

@@ -16,6 +16,9 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::error::BuildError;
+use crate::names::{
+    quote_identifier, quote_table, release_channel, validate_election, validate_table,
+};
 
 /// The default table: `leader_election_leases`.
 pub const DEFAULT_TABLE: &str = "leader_election_leases";
@@ -28,7 +31,8 @@ pub const DEFAULT_ELECTION: &str = "leader-election";
 /// Each row holds the holder's instance id and lease id, the fencing token and the expiry,
 /// computed with the server's clock (`clock_timestamp()`), never the client's. Acquire, renew
 /// and release are single conditional statements, so only the holder renews or releases. A
-/// release sends `NOTIFY` on the channel `<table>_released` with the election name, which
+/// release sends `NOTIFY` on the [`release_channel`](Self::release_channel) with the election
+/// name, which
 /// followers `LISTEN` to on a dedicated connection, so a graceful stop hands over at once.
 ///
 /// Tokens are `max(previous token + 1, server time in µs)`: they keep growing even if an
@@ -90,8 +94,8 @@ struct Sql {
 
 impl Sql {
     fn new(table: &str) -> Self {
-        let t = quote(table);
-        let channel = format!("{}_released", table.replace('.', "_"));
+        let t = quote_table(table);
+        let channel = release_channel(table);
         Self {
             create: format!(
                 "CREATE TABLE IF NOT EXISTS {t} (\
@@ -144,57 +148,6 @@ impl Sql {
             channel,
         }
     }
-}
-
-/// Double-quotes each part of a (possibly schema-qualified) validated name.
-fn quote(table: &str) -> String {
-    table
-        .split('.')
-        .map(|part| format!("\"{part}\""))
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
-/// Checks a table name: one or two parts (`schema.table`), each a lower-case SQL identifier.
-pub(crate) fn validate_table(name: &str) -> std::result::Result<(), BuildError> {
-    let invalid = |rule| BuildError::InvalidTable {
-        name: name.to_owned(),
-        rule,
-    };
-    let parts: Vec<&str> = name.split('.').collect();
-    if parts.len() > 2 {
-        return Err(invalid("at most one dot, between schema and table"));
-    }
-    for part in parts {
-        let mut chars = part.chars();
-        match chars.next() {
-            Some(c) if c.is_ascii_lowercase() || c == '_' => {}
-            _ => return Err(invalid("each part starts with a lower-case letter or `_`")),
-        }
-        if !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-            return Err(invalid("only lower-case letters, digits and `_`"));
-        }
-        // The release channel adds 9 bytes and must stay within the 63-byte identifier limit.
-        if part.len() > 50 {
-            return Err(invalid("each part is at most 50 bytes"));
-        }
-    }
-    Ok(())
-}
-
-pub(crate) fn validate_election(name: &str) -> std::result::Result<(), BuildError> {
-    if name.trim().is_empty() {
-        return Err(BuildError::InvalidElection("must not be empty"));
-    }
-    if name.len() > 512 {
-        return Err(BuildError::InvalidElection("must be at most 512 bytes"));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(BuildError::InvalidElection(
-            "must not contain control characters",
-        ));
-    }
-    Ok(())
 }
 
 fn failed(operation: Operation, err: tokio_postgres::Error) -> Error {
@@ -279,7 +232,10 @@ impl PostgresLeaseStore {
         &self.inner.election
     }
 
-    /// The channel on which releases are announced: `<table>_released`.
+    /// The channel on which releases are announced: `<table>_released` (a schema-qualified
+    /// table's dot as `_`) when that fits in PostgreSQL's 63-byte identifier limit; otherwise
+    /// its first 46 bytes, `_`, and the 64-bit FNV-1a hash of the table name in 16 hex digits.
+    /// Stores on the same table, in any process and version, use the same channel.
     #[must_use]
     pub fn release_channel(&self) -> &str {
         &self.inner.sql.channel
@@ -374,7 +330,7 @@ async fn listen(
         Ok(())
     });
     client
-        .batch_execute(&format!("LISTEN \"{channel}\""))
+        .batch_execute(&format!("LISTEN {}", quote_identifier(channel)))
         .await?;
     match inner.upgrade() {
         Some(inner) => {
@@ -516,37 +472,5 @@ impl LeaseStore for PostgresLeaseStore {
             .listen
             .is_some()
             .then(|| self.inner.notifier.subscribe())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn table_names_are_checked() {
-        for good in ["leases", "_x1", "app.leases"] {
-            validate_table(good).unwrap();
-        }
-        for bad in [
-            "",
-            "Leases",
-            "1x",
-            "a.b.c",
-            "x-y",
-            "x;drop",
-            &"x".repeat(51),
-        ] {
-            assert!(validate_table(bad).is_err(), "{bad:?}");
-        }
-        assert_eq!(quote("app.leases"), "\"app\".\"leases\"");
-    }
-
-    #[test]
-    fn election_names_are_checked() {
-        validate_election("jobs").unwrap();
-        for bad in ["", " ", "a\nb"] {
-            assert!(validate_election(bad).is_err(), "{bad:?}");
-        }
     }
 }

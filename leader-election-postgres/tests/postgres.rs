@@ -5,7 +5,7 @@ mod support;
 use std::time::Duration;
 
 use leader_election::testing::{ConformanceOptions, run_conformance};
-use leader_election::{LeaderElection, LeaseStore, Role};
+use leader_election::{AcquireOutcome, LeaderElection, LeaseRequest, LeaseStore, Role};
 use leader_election_postgres::{PostgresLeaderElection, PostgresLeaseStore};
 use support::{Intervals, Postgres, assert_safe, eventually, unique};
 use tokio::time::Instant;
@@ -251,4 +251,102 @@ async fn a_garbage_row_is_an_error_not_a_panic_and_never_a_lease() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!a.is_leader());
     a.stop().await.unwrap();
+}
+
+// === Setup: privileges, names, the listener ===
+
+fn contender_on(
+    url: &str,
+    table: &str,
+    election: &str,
+    id: &str,
+) -> LeaderElection<PostgresLeaseStore> {
+    PostgresLeaderElection::builder()
+        .connection_string(url)
+        .table(table)
+        .election(election)
+        .instance_id(id)
+        .lease_duration(LEASE)
+        .renew_interval(Duration::from_millis(500))
+        .retry_interval(Duration::from_millis(200))
+        .max_retry_interval(Duration::from_secs(1))
+        .operation_timeout(Duration::from_millis(500))
+        .build()
+        .expect("valid configuration")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maximal_names_release_and_wake_followers() {
+    let pg = Postgres::start();
+    // PostgreSQL's identifier limit is 63 bytes: the longest schema and table names.
+    let schema = format!("s{}", "x".repeat(62));
+    let table = format!("{schema}.t{}", "y".repeat(62));
+    pg.admin()
+        .await
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    let a = contender_on(&pg.url(), &table, "jobs", "a");
+    let b = contender_on(&pg.url(), &table, "jobs", "b");
+    let (sa, sb) = (a.store(), b.store());
+    sa.connect().await.unwrap();
+    sb.connect().await.unwrap();
+    let mut released = sb.release_notifications().expect("notifications");
+    let request = LeaseRequest::new("a", LEASE);
+    let AcquireOutcome::Acquired(lease) = sa.try_acquire(&request).await.unwrap() else {
+        panic!("a could not acquire");
+    };
+    released.mark_seen();
+    assert!(
+        sa.release(&request, &lease).await.expect("release"),
+        "not released"
+    );
+    tokio::time::timeout(Duration::from_secs(5), released.released())
+        .await
+        .expect("the follower was woken by the release");
+    // And through the election: a graceful stop hands over at once.
+    let logs = [Intervals::attach(&a), Intervals::attach(&b)];
+    a.start().await.unwrap();
+    eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
+    b.start().await.unwrap();
+    eventually(Duration::from_secs(10), "b sees a", || {
+        b.state().leader.is_some_and(|l| l.instance_id == "a")
+    })
+    .await;
+    let stopped = Instant::now();
+    a.stop().await.unwrap();
+    eventually(Duration::from_secs(10), "b leads", || b.is_leader()).await;
+    let handover = stopped.elapsed();
+    assert!(
+        handover < LEASE / 2,
+        "handover took {handover:?}: no release notice"
+    );
+    b.stop().await.unwrap();
+    assert_eq!(*logs[0].errors.lock().unwrap(), 0, "errors on a");
+    assert_eq!(assert_safe(&logs), 2);
+}
+
+#[test]
+fn a_huge_table_name_is_not_echoed_whole() {
+    let huge = "x".repeat(100_000);
+    for table in [huge.clone(), format!("Bad{huge}"), format!("a.b.{huge}")] {
+        let err = PostgresLeaderElection::builder()
+            .connection_string("host=localhost")
+            .table(&table)
+            .build()
+            .unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(
+            shown.len() < 1000,
+            "{} bytes: {}",
+            shown.len(),
+            &shown[..200]
+        );
+    }
+    let err = PostgresLeaderElection::builder()
+        .connection_string(format!("host=localhost {huge}=1"))
+        .build()
+        .unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(shown.len() < 1000, "{} bytes", shown.len());
 }
