@@ -205,8 +205,10 @@ impl PostgresLeaderElectionBuilder {
         self
     }
 
-    /// The table holding the leases, created if missing: a lower-case identifier of at most 63
-    /// bytes, optionally schema-qualified. Default: `leader_election_leases`.
+    /// The table holding the leases: a lower-case identifier of at most 63 bytes, optionally
+    /// schema-qualified. Created on the first connection if missing, which needs `CREATE` on the
+    /// schema; a role without it works on a table an owner made with
+    /// [`PostgresLeaseStore::setup_sql`]. Default: `leader_election_leases`.
     pub fn table(mut self, table: impl Into<String>) -> Self {
         self.table = table.into();
         self

@@ -3,6 +3,7 @@
 mod builder;
 mod error;
 mod names;
+mod sql;
 mod store;
 
 pub use builder::{PostgresConfig, PostgresLeaderElection, PostgresLeaderElectionBuilder};

@@ -16,9 +16,8 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::error::BuildError;
-use crate::names::{
-    quote_identifier, quote_table, release_channel, validate_election, validate_table,
-};
+use crate::names::{quote_identifier, validate_election, validate_table};
+use crate::sql::{self, Sql};
 
 /// The default table: `leader_election_leases`.
 pub const DEFAULT_TABLE: &str = "leader_election_leases";
@@ -34,6 +33,10 @@ pub const DEFAULT_ELECTION: &str = "leader-election";
 /// release sends `NOTIFY` on the [`release_channel`](Self::release_channel) with the election
 /// name, which
 /// followers `LISTEN` to on a dedicated connection, so a graceful stop hands over at once.
+///
+/// The table is created on the first [`connect`](LeaseStore::connect) only if it is missing;
+/// a role without `CREATE` on the schema works on a table an owner made (see
+/// [`setup_sql`](Self::setup_sql)).
 ///
 /// Tokens are `max(previous token + 1, server time in µs)`: they keep growing even if an
 /// operator deletes the row, as long as the server's clock does not step back.
@@ -82,71 +85,71 @@ impl fmt::Debug for PostgresLeaseStore {
     }
 }
 
-/// The statements, with the table name filled in.
-struct Sql {
-    create: String,
-    acquire: String,
-    renew: String,
-    release: String,
-    current: String,
-    channel: String,
+// === Errors ===
+
+/// A `tokio_postgres` error whose message includes the server's (its own says "db error").
+#[derive(Debug)]
+struct PgError(tokio_postgres::Error);
+
+impl fmt::Display for PgError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_db_error() {
+            Some(db) => {
+                write!(
+                    f,
+                    "{}: {} (SQLSTATE {})",
+                    db.severity(),
+                    db.message(),
+                    db.code().code()
+                )?;
+                if let Some(detail) = db.detail() {
+                    write!(f, "; {detail}")?;
+                }
+                if let Some(hint) = db.hint() {
+                    write!(f, "; hint: {hint}")?;
+                }
+                Ok(())
+            }
+            None => match std::error::Error::source(&self.0) {
+                Some(cause) => write!(f, "{}: {cause}", self.0),
+                None => write!(f, "{}", self.0),
+            },
+        }
+    }
 }
 
-impl Sql {
-    fn new(table: &str) -> Self {
-        let t = quote_table(table);
-        let channel = release_channel(table);
-        Self {
-            create: format!(
-                "CREATE TABLE IF NOT EXISTS {t} (\
-                    election text PRIMARY KEY, \
-                    holder text, \
-                    lease_id text, \
-                    token bigint NOT NULL, \
-                    expires_at timestamptz)"
-            ),
-            // One statement: take the row if it is free, expired or already ours; otherwise
-            // report who holds it and for how long.
-            acquire: format!(
-                "WITH now AS (SELECT clock_timestamp() AS ts), \
-                 up AS ( \
-                   INSERT INTO {t} AS l (election, holder, lease_id, token, expires_at) \
-                   SELECT $1, $2, $3, (extract(epoch FROM now.ts) * 1000000)::bigint, \
-                          now.ts + $4::bigint * interval '1 millisecond' FROM now \
-                   ON CONFLICT (election) DO UPDATE SET \
-                     holder = EXCLUDED.holder, \
-                     lease_id = EXCLUDED.lease_id, \
-                     token = CASE WHEN l.holder = EXCLUDED.holder AND l.lease_id = EXCLUDED.lease_id \
-                                  THEN l.token ELSE greatest(l.token + 1, EXCLUDED.token) END, \
-                     expires_at = EXCLUDED.expires_at \
-                   WHERE l.holder IS NULL OR l.expires_at IS NULL \
-                      OR l.expires_at <= clock_timestamp() \
-                      OR (l.holder = EXCLUDED.holder AND l.lease_id = EXCLUDED.lease_id) \
-                   RETURNING l.token) \
-                 SELECT true, token, NULL::text, NULL::bigint FROM up \
-                 UNION ALL \
-                 SELECT false, l.token, l.holder, \
-                        greatest((extract(epoch FROM (l.expires_at - clock_timestamp())) * 1000)::bigint, 0) \
-                 FROM {t} l WHERE l.election = $1 AND NOT EXISTS (SELECT 1 FROM up)"
-            ),
-            renew: format!(
-                "UPDATE {t} SET expires_at = clock_timestamp() + $5::bigint * interval '1 millisecond' \
-                 WHERE election = $1 AND holder = $2 AND lease_id = $3 AND token = $4 \
-                   AND expires_at > clock_timestamp()"
-            ),
-            release: format!(
-                "WITH r AS ( \
-                   UPDATE {t} SET holder = NULL, lease_id = NULL, expires_at = NULL \
-                   WHERE election = $1 AND holder = $2 AND lease_id = $3 AND token = $4 \
-                   RETURNING election) \
-                 SELECT pg_notify($5, election) FROM r"
-            ),
-            current: format!(
-                "SELECT holder, token FROM {t} \
-                 WHERE election = $1 AND holder IS NOT NULL AND expires_at > clock_timestamp()"
-            ),
-            channel,
+impl std::error::Error for PgError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// The lease table is missing or out of reach, and only an operator can fix it: says what to
+/// run.
+#[derive(Debug)]
+struct SetupError {
+    problem: String,
+    server: Option<PgError>,
+    sql: String,
+}
+
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.problem)?;
+        if let Some(server) = &self.server {
+            write!(f, " ({server})")?;
         }
+        write!(
+            f,
+            ". Run this once as the schema's owner (see the README, \"Setting up the table\"):\n{}",
+            self.sql
+        )
+    }
+}
+
+impl std::error::Error for SetupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.server.as_ref().map(|e| e as _)
     }
 }
 
@@ -154,7 +157,7 @@ fn failed(operation: Operation, err: tokio_postgres::Error) -> Error {
     // A broken connection mid-statement leaves the outcome unknown; an error the server
     // answered with means the statement did not take effect.
     if err.as_db_error().is_none() && (err.is_closed() || is_io(&err)) {
-        Error::outcome_unknown(operation, err)
+        Error::outcome_unknown(operation, PgError(err))
     } else {
         let retryable = err.as_db_error().is_none_or(|db| {
             !matches!(
@@ -162,7 +165,7 @@ fn failed(operation: Operation, err: tokio_postgres::Error) -> Error {
                 SqlState::UNDEFINED_TABLE | SqlState::INSUFFICIENT_PRIVILEGE
             )
         });
-        Error::backend(operation, retryable, err)
+        Error::backend(operation, retryable, PgError(err))
     }
 }
 
@@ -241,6 +244,15 @@ impl PostgresLeaseStore {
         &self.inner.sql.channel
     }
 
+    /// The SQL an owner runs once so that `role` can take part in this store's elections without
+    /// `CREATE` on the schema: `CREATE TABLE IF NOT EXISTS` for the table, `GRANT USAGE` on its
+    /// schema when the name is schema-qualified, and `GRANT SELECT, INSERT, UPDATE` on the table.
+    /// The README shows it for the default table.
+    #[must_use]
+    pub fn setup_sql(&self, role: &str) -> String {
+        sql::setup(&self.inner.table, role)
+    }
+
     /// The connection pool.
     #[must_use]
     pub fn pool(&self) -> &Pool {
@@ -255,8 +267,52 @@ impl PostgresLeaseStore {
             .map_err(|e| pool_failed(operation, e))
     }
 
-    async fn create_table(&self) -> Result<()> {
-        let client = self.client(Operation::Connect).await?;
+    /// Makes sure the table exists and this role may use it. Creates it only when it is missing,
+    /// since `CREATE TABLE IF NOT EXISTS` needs `CREATE` on the schema even when it exists.
+    async fn prepare_table(&self) -> Result<()> {
+        let op = Operation::Connect;
+        let client = self.client(op).await?;
+        let table = leader_election::quoted(&self.inner.table);
+        let setup = |problem: String, server: Option<tokio_postgres::Error>, role: &str| {
+            let sql = self.setup_sql(role);
+            Error::backend(
+                op,
+                false,
+                SetupError {
+                    problem,
+                    server: server.map(PgError),
+                    sql,
+                },
+            )
+        };
+        let row = match client
+            .query_one(&self.inner.sql.check, &[&self.inner.sql.table])
+            .await
+        {
+            Ok(row) => row,
+            // A schema-qualified table in a schema this role may not use.
+            Err(err) if err.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
+                let role = match client.query_one("SELECT current_user::text", &[]).await {
+                    Ok(row) => row.try_get(0).unwrap_or_else(|_| "<role>".to_owned()),
+                    Err(_) => "<role>".to_owned(),
+                };
+                let problem =
+                    format!("this role may not use the schema of the lease table {table}");
+                return Err(setup(problem, Some(err), &role));
+            }
+            Err(err) => return Err(failed(op, err)),
+        };
+        let exists: bool = row.try_get(0).map_err(|e| failed(op, e))?;
+        let role: String = row.try_get(1).map_err(|e| failed(op, e))?;
+        let missing: String = row.try_get(2).map_err(|e| failed(op, e))?;
+        let who = leader_election::quoted(&role);
+        if exists {
+            if missing.is_empty() {
+                return Ok(());
+            }
+            let problem = format!("role {who} lacks {missing} on the lease table {table}");
+            return Err(setup(problem, None, &role));
+        }
         match client.batch_execute(&self.inner.sql.create).await {
             Ok(()) => Ok(()),
             // Two contenders creating the table at once: one of them loses the race on the
@@ -267,7 +323,16 @@ impl PostgresLeaseStore {
             {
                 Ok(())
             }
-            Err(err) => Err(failed(Operation::Connect, err)),
+            Err(err)
+                if err.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE)
+                    || err.code() == Some(&SqlState::INVALID_SCHEMA_NAME) =>
+            {
+                let problem = format!(
+                    "the lease table {table} does not exist, and role {who} may not create it"
+                );
+                Err(setup(problem, Some(err), &role))
+            }
+            Err(err) => Err(failed(op, err)),
         }
     }
 
@@ -361,7 +426,7 @@ impl LeaseStore for PostgresLeaseStore {
     async fn connect(&self) -> Result<()> {
         self.inner
             .prepared
-            .get_or_try_init(|| self.create_table())
+            .get_or_try_init(|| self.prepare_table())
             .await?;
         self.start_listener();
         if self.inner.listen.is_some() {

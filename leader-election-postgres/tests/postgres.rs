@@ -275,6 +275,106 @@ fn contender_on(
         .expect("valid configuration")
 }
 
+/// A role with CONNECT and USAGE only, as an application's role on PostgreSQL 15+ that does not
+/// own the database: no CREATE on `public`.
+async fn create_app_role(admin: &tokio_postgres::Client) {
+    admin
+        .batch_execute(
+            "CREATE ROLE app LOGIN; \
+             REVOKE ALL ON DATABASE postgres FROM PUBLIC; \
+             REVOKE ALL ON SCHEMA public FROM PUBLIC; \
+             GRANT CONNECT ON DATABASE postgres TO app; \
+             GRANT USAGE ON SCHEMA public TO app;",
+        )
+        .await
+        .unwrap();
+    let can_create: bool = admin
+        .query_one(
+            "SELECT has_schema_privilege('app', 'public', 'CREATE')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!can_create, "the test role must not have CREATE on public");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_without_create_leads_on_an_existing_table() {
+    let pg = Postgres::start();
+    let table = unique("granted");
+    let election = unique("granted");
+    // The table exists, made by its owner.
+    let owner = contender_on(&pg.url(), &table, &election, "owner");
+    owner.store().connect().await.unwrap();
+    let admin = pg.admin().await;
+    create_app_role(&admin).await;
+    // Before the grant, connecting says what is missing and what to run.
+    let refused = contender_on(&pg.url_as("app"), &table, &election, "refused");
+    let err = refused.store().connect().await.unwrap_err();
+    let message = std::error::Error::source(&err).unwrap().to_string();
+    for needed in [
+        "lacks SELECT, INSERT, UPDATE",
+        "GRANT SELECT, INSERT, UPDATE ON",
+    ] {
+        assert!(message.contains(needed), "missing {needed:?} in: {message}");
+    }
+    admin
+        .batch_execute(&format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO app"
+        ))
+        .await
+        .unwrap();
+    let a = contender_on(&pg.url_as("app"), &table, &election, "a");
+    let b = contender_on(&pg.url_as("app"), &table, &election, "b");
+    let logs = [Intervals::attach(&a), Intervals::attach(&b)];
+    a.store()
+        .connect()
+        .await
+        .expect("connect as a role without CREATE");
+    a.start().await.unwrap();
+    b.start().await.unwrap();
+    eventually(Duration::from_secs(10), "a leader", || {
+        a.is_leader() || b.is_leader()
+    })
+    .await;
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    assert_eq!(*logs[0].errors.lock().unwrap(), 0, "errors on the app role");
+    assert!(assert_safe(&logs) >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_table_that_cannot_be_created_says_what_to_run() {
+    let pg = Postgres::start();
+    let table = unique("missing");
+    let admin = pg.admin().await;
+    create_app_role(&admin).await;
+    let a = contender_on(&pg.url_as("app"), &table, "jobs", "a");
+    let err = a.store().connect().await.unwrap_err();
+    let message = format!(
+        "{err} {:?}",
+        std::error::Error::source(&err).map(ToString::to_string)
+    );
+    for needed in [
+        "CREATE TABLE",
+        &table,
+        "GRANT SELECT, INSERT, UPDATE ON",
+        "app",
+    ] {
+        assert!(message.contains(needed), "missing {needed:?} in: {message}");
+    }
+    // Running the SQL it gives, as the owner, is all it takes.
+    admin
+        .batch_execute(&a.store().setup_sql("app"))
+        .await
+        .unwrap();
+    a.store().connect().await.unwrap();
+    a.start().await.unwrap();
+    eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
+    a.stop().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn maximal_names_release_and_wake_followers() {
     let pg = Postgres::start();
