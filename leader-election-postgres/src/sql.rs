@@ -31,13 +31,14 @@ impl Sql {
                 .to_owned(),
             create: create_table(&t),
             // One statement: take the row if it is free, expired or already ours; otherwise
-            // report who holds it and for how long.
+            // report who holds it and for how long. Ttls are in microseconds, rounded up, so a
+            // lease never lasts less on the server than the caller asked for.
             acquire: format!(
                 "WITH now AS (SELECT clock_timestamp() AS ts), \
                  up AS ( \
                    INSERT INTO {t} AS l (election, holder, lease_id, token, expires_at) \
                    SELECT $1, $2, $3, (extract(epoch FROM now.ts) * 1000000)::bigint, \
-                          now.ts + $4::bigint * interval '1 millisecond' FROM now \
+                          now.ts + $4::bigint * interval '1 microsecond' FROM now \
                    ON CONFLICT (election) DO UPDATE SET \
                      holder = EXCLUDED.holder, \
                      lease_id = EXCLUDED.lease_id, \
@@ -51,11 +52,11 @@ impl Sql {
                  SELECT true, token, NULL::text, NULL::bigint FROM up \
                  UNION ALL \
                  SELECT false, l.token, l.holder, \
-                        greatest((extract(epoch FROM (l.expires_at - clock_timestamp())) * 1000)::bigint, 0) \
+                        greatest((extract(epoch FROM (l.expires_at - clock_timestamp())) * 1000000)::bigint, 0) \
                  FROM {t} l WHERE l.election = $1 AND NOT EXISTS (SELECT 1 FROM up)"
             ),
             renew: format!(
-                "UPDATE {t} SET expires_at = clock_timestamp() + $5::bigint * interval '1 millisecond' \
+                "UPDATE {t} SET expires_at = clock_timestamp() + $5::bigint * interval '1 microsecond' \
                  WHERE election = $1 AND holder = $2 AND lease_id = $3 AND token = $4 \
                    AND expires_at > clock_timestamp()"
             ),

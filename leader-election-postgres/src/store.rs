@@ -177,8 +177,9 @@ fn pool_failed(operation: Operation, err: deadpool_postgres::PoolError) -> Error
     Error::backend(operation, true, err)
 }
 
-fn millis(ttl: Duration) -> i64 {
-    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
+/// A ttl in whole microseconds, rounded up: the server never keeps a lease for less than asked.
+fn micros(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_nanos().div_ceil(1000)).unwrap_or(i64::MAX)
 }
 
 /// A lease's token as the table stores it.
@@ -448,7 +449,7 @@ impl LeaseStore for PostgresLeaseStore {
                     &self.inner.election,
                     &request.instance_id,
                     &request.lease_id,
-                    &millis(request.ttl),
+                    &micros(request.ttl),
                 ],
             )
             .await
@@ -470,8 +471,8 @@ impl LeaseStore for PostgresLeaseStore {
         Ok(AcquireOutcome::Held {
             leader: holder.map(|h| LeaderInfo::new(h, Some(token))),
             expires_in: remaining
-                .and_then(|ms| u64::try_from(ms).ok())
-                .map(Duration::from_millis),
+                .and_then(|us| u64::try_from(us).ok())
+                .map(Duration::from_micros),
         })
     }
 
@@ -487,7 +488,7 @@ impl LeaseStore for PostgresLeaseStore {
                     &request.instance_id,
                     &request.lease_id,
                     &token,
-                    &millis(request.ttl),
+                    &micros(request.ttl),
                 ],
             )
             .await
@@ -537,5 +538,18 @@ impl LeaseStore for PostgresLeaseStore {
             .listen
             .is_some()
             .then(|| self.inner.notifier.subscribe())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls_round_up_to_whole_microseconds() {
+        assert_eq!(micros(Duration::from_millis(1500)), 1_500_000);
+        assert_eq!(micros(Duration::from_nanos(1)), 1);
+        assert_eq!(micros(Duration::from_nanos(2_000_001)), 2001);
+        assert_eq!(micros(Duration::MAX), i64::MAX);
     }
 }

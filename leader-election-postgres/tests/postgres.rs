@@ -450,3 +450,35 @@ fn a_huge_table_name_is_not_echoed_whole() {
     let shown = format!("{err} {err:?}");
     assert!(shown.len() < 1000, "{} bytes", shown.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_never_keeps_a_lease_for_less_than_asked() {
+    let pg = Postgres::start();
+    let election = unique("rounding");
+    let a = contender(&pg, &election, "a");
+    let store = a.store();
+    store.connect().await.unwrap();
+    // Just under 2 s: truncated to whole milliseconds, the server would keep it 1 999 ms.
+    let ttl = Duration::from_nanos(1_999_999_001);
+    let request = LeaseRequest::new("a", ttl);
+    let AcquireOutcome::Acquired(_) = store.try_acquire(&request).await.unwrap() else {
+        panic!("not acquired");
+    };
+    // The first token of an election is the server's time of acquisition in µs. (Renew uses
+    // the same conversion of the ttl.)
+    let row = pg
+        .admin()
+        .await
+        .query_one(
+            &format!(
+                "SELECT (extract(epoch FROM expires_at) * 1000000)::bigint - token \
+                 FROM {} WHERE election = $1",
+                leader_election_postgres::DEFAULT_TABLE
+            ),
+            &[&election],
+        )
+        .await
+        .unwrap();
+    let kept = Duration::from_micros(u64::try_from(row.get::<_, i64>(0)).unwrap());
+    assert!(kept >= ttl, "acquired for {kept:?}, asked {ttl:?}");
+}
