@@ -198,8 +198,9 @@ impl PostgresLeaderElectionBuilder {
     }
 
     /// Uses a pool the caller manages. With `listen` (a config for one more connection, used to
-    /// `LISTEN` for releases), a graceful stop hands over at once; without it, followers wake
-    /// when the lease can expire.
+    /// `LISTEN` for releases), a graceful stop hands over at once; without it, or while that
+    /// connection cannot be made (it is retried in the background), followers wake when the
+    /// lease can expire.
     pub fn pool(mut self, pool: Pool, listen: Option<tokio_postgres::Config>) -> Self {
         self.connection = Some(Connection::Pool(pool, listen.map(Box::new)));
         self
@@ -254,7 +255,6 @@ impl PostgresLeaderElectionBuilder {
                         .map_or_else(|| e.to_string(), ToString::to_string);
                     BuildError::InvalidConnectionString(leader_election::quoted(&reason))
                 })?;
-
                 if config.get_application_name().is_none() {
                     config.application_name(&self.options.instance_id);
                 }

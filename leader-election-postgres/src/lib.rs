@@ -2,6 +2,7 @@
 
 mod builder;
 mod error;
+mod listener;
 mod names;
 mod sql;
 mod store;

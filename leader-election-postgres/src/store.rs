@@ -5,18 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use futures_util::StreamExt;
 use leader_election::{
     AcquireOutcome, Error, FencingToken, LeaderInfo, Lease, LeaseRequest, LeaseStore, Operation,
-    ReleaseNotifier, ReleaseReceiver, RenewOutcome, Result,
+    ReleaseReceiver, RenewOutcome, Result,
 };
 use tokio::sync::OnceCell;
-use tokio::task::JoinHandle;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::error::BuildError;
-use crate::names::{quote_identifier, validate_election, validate_table};
+use crate::listener::Listener;
+use crate::names::{validate_election, validate_table};
 use crate::sql::{self, Sql};
 
 /// The default table: `leader_election_leases`.
@@ -31,8 +29,9 @@ pub const DEFAULT_ELECTION: &str = "leader-election";
 /// computed with the server's clock (`clock_timestamp()`), never the client's. Acquire, renew
 /// and release are single conditional statements, so only the holder renews or releases. A
 /// release sends `NOTIFY` on the [`release_channel`](Self::release_channel) with the election
-/// name, which
-/// followers `LISTEN` to on a dedicated connection, so a graceful stop hands over at once.
+/// name, which followers `LISTEN` to on a dedicated connection, so a graceful stop hands over at
+/// once. Listening is a speed-up only: while the listener cannot connect, followers take over
+/// when the lease can expire, and the listener keeps trying in the background.
 ///
 /// The table is created on the first [`connect`](LeaseStore::connect) only if it is missing;
 /// a role without `CREATE` on the schema works on a table an owner made (see
@@ -49,29 +48,12 @@ pub struct PostgresLeaseStore {
 
 struct Inner {
     pool: Pool,
-    /// Where the listener connects; without it there are no release notifications.
-    listen: Option<tokio_postgres::Config>,
+    /// Without it there are no release notifications.
+    listener: Option<Listener>,
     table: String,
     election: String,
     sql: Sql,
     prepared: OnceCell<()>,
-    notifier: ReleaseNotifier,
-    listener: std::sync::Mutex<Option<JoinHandle<()>>>,
-    /// True while the listener's `LISTEN` is active.
-    listening: tokio::sync::watch::Sender<bool>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        let listener = self
-            .listener
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(listener) = listener {
-            listener.abort();
-        }
-    }
 }
 
 impl fmt::Debug for PostgresLeaseStore {
@@ -80,7 +62,8 @@ impl fmt::Debug for PostgresLeaseStore {
         f.debug_struct("PostgresLeaseStore")
             .field("table", &self.inner.table)
             .field("election", &self.inner.election)
-            .field("notifications", &self.inner.listen.is_some())
+            .field("notifications", &self.inner.listener.is_some())
+            .field("listening", &self.is_listening())
             .finish_non_exhaustive()
     }
 }
@@ -193,10 +176,12 @@ fn token_of(operation: Operation, raw: i64) -> Result<FencingToken> {
         .map_err(|_| Error::invalid_data(operation, format!("negative token {raw}")))
 }
 
+// === impl PostgresLeaseStore ===
+
 impl PostgresLeaseStore {
     /// A store for the election `election` in `table`, using `pool`. With `listen`, the store
-    /// opens one more connection from that config to `LISTEN` for releases; without it,
-    /// followers wake when the lease can expire.
+    /// opens one more connection from that config to `LISTEN` for releases; without it, or
+    /// while that connection cannot be made, followers wake when the lease can expire.
     ///
     /// # Errors
     /// [`BuildError::InvalidTable`] or [`BuildError::InvalidElection`] for bad names.
@@ -209,17 +194,17 @@ impl PostgresLeaseStore {
         let election = election.into();
         validate_table(table)?;
         validate_election(&election)?;
+        let sql = Sql::new(table);
+        let listener =
+            listen.map(|config| Listener::new(config, sql.channel.clone(), election.clone()));
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
-                listen,
-                sql: Sql::new(table),
+                listener,
+                sql,
                 table: table.to_owned(),
                 election,
                 prepared: OnceCell::new(),
-                notifier: ReleaseNotifier::new(),
-                listener: std::sync::Mutex::new(None),
-                listening: tokio::sync::watch::Sender::new(false),
             }),
         })
     }
@@ -243,6 +228,17 @@ impl PostgresLeaseStore {
     #[must_use]
     pub fn release_channel(&self) -> &str {
         &self.inner.sql.channel
+    }
+
+    /// Whether the release listener is connected and listening now. Always false without a
+    /// listener; false until the first [`connect`](LeaseStore::connect) and while the listener
+    /// cannot connect (it keeps trying in the background).
+    #[must_use]
+    pub fn is_listening(&self) -> bool {
+        self.inner
+            .listener
+            .as_ref()
+            .is_some_and(Listener::is_listening)
     }
 
     /// The SQL an owner runs once so that `role` can take part in this store's elections without
@@ -336,87 +332,6 @@ impl PostgresLeaseStore {
             Err(err) => Err(failed(op, err)),
         }
     }
-
-    fn start_listener(&self) {
-        let Some(config) = self.inner.listen.clone() else {
-            return;
-        };
-        let mut listener = self
-            .inner
-            .listener
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if listener.as_ref().is_some_and(|task| !task.is_finished()) {
-            return;
-        }
-        let weak = Arc::downgrade(&self.inner);
-        let channel = self.inner.sql.channel.clone();
-        let election = self.inner.election.clone();
-        *listener = Some(tokio::spawn(async move {
-            let mut delay = Duration::from_millis(100);
-            loop {
-                let result = listen(&config, &channel, &election, &weak).await;
-                let Some(inner) = weak.upgrade() else { return };
-                inner.listening.send_replace(false);
-                if let Err(err) = result {
-                    tracing::warn!(error = %err, election, "release listener lost its connection");
-                }
-                // Releases may have been missed while disconnected: wake followers to look.
-                inner.notifier.notify();
-                drop(inner);
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-        }));
-    }
-}
-
-/// Listens for release notices until the connection ends.
-async fn listen(
-    config: &tokio_postgres::Config,
-    channel: &str,
-    election: &str,
-    inner: &std::sync::Weak<Inner>,
-) -> std::result::Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = config.connect(NoTls).await?;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let driver = tokio::spawn(async move {
-        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(message) = messages.next().await {
-            match message {
-                Ok(AsyncMessage::Notification(notice)) => {
-                    if tx.send(notice).is_err() {
-                        return Ok(());
-                    }
-                }
-                Ok(_) => {}
-                Err(err) => return Err(err),
-            }
-        }
-        Ok(())
-    });
-    client
-        .batch_execute(&format!("LISTEN {}", quote_identifier(channel)))
-        .await?;
-    match inner.upgrade() {
-        Some(inner) => {
-            inner.listening.send_replace(true);
-            // A release may have come before LISTEN took effect: wake followers to look.
-            inner.notifier.notify();
-        }
-        None => return Ok(()),
-    }
-    while let Some(notice) = rx.recv().await {
-        if notice.payload() == election {
-            let Some(inner) = inner.upgrade() else { break };
-            inner.notifier.notify();
-        }
-    }
-    drop(client);
-    match driver.await {
-        Ok(result) => result,
-        Err(_) => Ok(()),
-    }
 }
 
 impl LeaseStore for PostgresLeaseStore {
@@ -429,12 +344,10 @@ impl LeaseStore for PostgresLeaseStore {
             .prepared
             .get_or_try_init(|| self.prepare_table())
             .await?;
-        self.start_listener();
-        if self.inner.listen.is_some() {
-            // Followers rely on notices from the moment they are prepared. The core bounds this
-            // wait with `operation_timeout` and retries while the server cannot be reached.
-            let mut listening = self.inner.listening.subscribe();
-            let _ = listening.wait_for(|on| *on).await;
+        // Not waited for: listening only speeds handover up, and a release before LISTEN takes
+        // effect is covered by the wake-up the listener sends once it does.
+        if let Some(listener) = &self.inner.listener {
+            listener.start();
         }
         Ok(())
     }
@@ -534,10 +447,7 @@ impl LeaseStore for PostgresLeaseStore {
     }
 
     fn release_notifications(&self) -> Option<ReleaseReceiver> {
-        self.inner
-            .listen
-            .is_some()
-            .then(|| self.inner.notifier.subscribe())
+        self.inner.listener.as_ref().map(Listener::subscribe)
     }
 }
 

@@ -426,6 +426,143 @@ async fn maximal_names_release_and_wake_followers() {
     assert_eq!(assert_safe(&logs), 2);
 }
 
+/// A contender whose listener connects with `listen`, and whose pool connects as `postgres`.
+fn contender_with_listener(
+    pg: &Postgres,
+    election: &str,
+    id: &str,
+    listen: &str,
+) -> LeaderElection<PostgresLeaseStore> {
+    use leader_election_postgres::deadpool_postgres::{
+        Manager, ManagerConfig, Pool, RecyclingMethod, Runtime,
+    };
+    let mut config: tokio_postgres::Config = pg.url().parse().unwrap();
+    config.application_name(id);
+    let manager = Manager::from_config(
+        config,
+        tokio_postgres::NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    let pool = Pool::builder(manager)
+        .max_size(2)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(Duration::from_millis(500)))
+        .create_timeout(Some(Duration::from_millis(500)))
+        .build()
+        .unwrap();
+    let mut listen: tokio_postgres::Config = listen.parse().unwrap();
+    listen.connect_timeout(Duration::from_millis(500));
+    PostgresLeaderElection::builder()
+        .pool(pool, Some(listen))
+        .election(election)
+        .instance_id(id)
+        .lease_duration(LEASE)
+        .renew_interval(Duration::from_millis(500))
+        .retry_interval(Duration::from_millis(200))
+        .max_retry_interval(Duration::from_secs(1))
+        .operation_timeout(Duration::from_millis(500))
+        .build()
+        .expect("valid configuration")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_listener_slows_handover_but_never_stops_the_election() {
+    let pg = Postgres::start();
+    let admin = pg.admin().await;
+    // The listener's role may not connect at all (as when the server has no connection left
+    // for it); the pool's may.
+    admin
+        .batch_execute("CREATE ROLE listener LOGIN CONNECTION LIMIT 0")
+        .await
+        .unwrap();
+    let election = unique("unheard");
+    let listen = pg.url_as("listener");
+    let contenders: Vec<_> = ["a", "b", "c"]
+        .iter()
+        .map(|id| contender_with_listener(&pg, &election, id, &listen))
+        .collect();
+    let logs: Vec<_> = contenders.iter().map(Intervals::attach).collect();
+    let a = &contenders[0];
+    a.start().await.unwrap();
+    eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
+    for c in &contenders[1..] {
+        c.start().await.unwrap();
+        eventually(Duration::from_secs(10), "a follower sees a", || {
+            c.state().leader.is_some_and(|l| l.instance_id == "a")
+        })
+        .await;
+    }
+    assert!(contenders.iter().all(|c| !c.store().is_listening()));
+    // A crash: the lease expires on the server, and a follower takes over by expiry.
+    let last_renewal = a.leadership().unwrap().deadline() - (LEASE - a.options().deadline_margin());
+    let mut contenders = contenders.into_iter();
+    drop(contenders.next());
+    let rest: Vec<_> = contenders.collect();
+    eventually(Duration::from_secs(10), "a new leader", || {
+        leaders(&rest) == 1
+    })
+    .await;
+    let failover = last_renewal.elapsed();
+    assert!(
+        failover >= LEASE - Duration::from_millis(50),
+        "took a live lease: {failover:?}"
+    );
+    assert!(
+        failover <= LEASE + Duration::from_secs(1),
+        "failover {failover:?}"
+    );
+    // The listener may connect now: listening starts on its own, and handovers are fast again.
+    admin
+        .batch_execute("ALTER ROLE listener CONNECTION LIMIT -1")
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(20), "listening", || {
+        rest.iter().all(|c| c.store().is_listening())
+    })
+    .await;
+    let leader = rest.iter().find(|c| c.is_leader()).unwrap();
+    let follower = rest.iter().find(|c| !c.is_leader()).unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the follower sees the leader",
+        || follower.state().leader.map(|l| l.instance_id) == Some(leader.instance_id().to_owned()),
+    )
+    .await;
+    let stopped = Instant::now();
+    leader.stop().await.unwrap();
+    eventually(Duration::from_secs(10), "the follower leads", || {
+        follower.is_leader()
+    })
+    .await;
+    let handover = stopped.elapsed();
+    assert!(
+        handover < LEASE / 2,
+        "handover took {handover:?}: no release notice"
+    );
+    for c in &rest {
+        c.stop().await.unwrap();
+    }
+    assert_safe(&logs);
+    // The listeners end with their stores.
+    drop(rest);
+    let mut gone = false;
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while !gone {
+        assert!(Instant::now() < give_up, "a listener outlived its store");
+        let rows = admin
+            .query(
+                "SELECT 1 FROM pg_stat_activity WHERE usename = 'listener'",
+                &[],
+            )
+            .await
+            .unwrap();
+        gone = rows.is_empty();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[test]
 fn a_huge_table_name_is_not_echoed_whole() {
     let huge = "x".repeat(100_000);
