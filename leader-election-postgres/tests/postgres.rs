@@ -619,3 +619,44 @@ async fn the_server_never_keeps_a_lease_for_less_than_asked() {
     let kept = Duration::from_micros(u64::try_from(row.get::<_, i64>(0)).unwrap());
     assert!(kept >= ttl, "acquired for {kept:?}, asked {ttl:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_grow_after_the_row_is_deleted_even_for_a_brand_new_store() {
+    let pg = Postgres::start();
+    let election = unique("forgotten");
+    let admin = pg.admin().await;
+    let mut last = None;
+    for round in 0..4 {
+        // A brand-new store each round: nothing remembered in the process, its own pool.
+        let fresh = contender(&pg, &election, &format!("p{round}"));
+        let store = fresh.store();
+        store.connect().await.unwrap();
+        let request = LeaseRequest::new(format!("p{round}"), LEASE);
+        let AcquireOutcome::Acquired(lease) = store.try_acquire(&request).await.unwrap() else {
+            panic!("round {round}: not acquired");
+        };
+        if let Some(last) = last {
+            assert!(
+                lease.token > last,
+                "round {round}: token {} after {last}",
+                lease.token
+            );
+        }
+        last = Some(lease.token);
+        if round % 2 == 0 {
+            // An operator deletes the row: the stored token is gone.
+            admin
+                .execute(
+                    &format!(
+                        "DELETE FROM {} WHERE election = $1",
+                        leader_election_postgres::DEFAULT_TABLE
+                    ),
+                    &[&election],
+                )
+                .await
+                .unwrap();
+        } else {
+            assert!(store.release(&request, &lease).await.unwrap());
+        }
+    }
+}
