@@ -8,9 +8,8 @@ use leader_election::{LeaderElection, LeaderElectionOptions};
 use tokio_postgres::NoTls;
 
 use crate::error::BuildError;
-use crate::store::{
-    DEFAULT_ELECTION, DEFAULT_TABLE, PostgresLeaseStore, validate_election, validate_table,
-};
+use crate::names::{validate_election, validate_table};
+use crate::store::{DEFAULT_ELECTION, DEFAULT_TABLE, PostgresLeaseStore};
 
 /// The entry point for an election on PostgreSQL: [`PostgresLeaderElection::builder`].
 #[derive(Debug)]
@@ -199,15 +198,18 @@ impl PostgresLeaderElectionBuilder {
     }
 
     /// Uses a pool the caller manages. With `listen` (a config for one more connection, used to
-    /// `LISTEN` for releases), a graceful stop hands over at once; without it, followers wake
-    /// when the lease can expire.
+    /// `LISTEN` for releases), a graceful stop hands over at once; without it, or while that
+    /// connection cannot be made (it is retried in the background), followers wake when the
+    /// lease can expire.
     pub fn pool(mut self, pool: Pool, listen: Option<tokio_postgres::Config>) -> Self {
         self.connection = Some(Connection::Pool(pool, listen.map(Box::new)));
         self
     }
 
-    /// The table holding the leases, created if missing: a lower-case identifier, optionally
-    /// schema-qualified. Default: `leader_election_leases`.
+    /// The table holding the leases: a lower-case identifier of at most 63 bytes, optionally
+    /// schema-qualified. Created on the first connection if missing, which needs `CREATE` on the
+    /// schema; a role without it works on a table an owner made with
+    /// [`PostgresLeaseStore::setup_sql`]. Default: `leader_election_leases`.
     pub fn table(mut self, table: impl Into<String>) -> Self {
         self.table = table.into();
         self
@@ -246,8 +248,13 @@ impl PostgresLeaderElectionBuilder {
             None => return Err(BuildError::MissingConnection),
             Some(Connection::Pool(pool, listen)) => (pool, listen.map(|c| *c)),
             Some(Connection::String(raw)) => {
-                let mut config = tokio_postgres::Config::from_str(&raw)
-                    .map_err(|e| BuildError::InvalidConnectionString(e.to_string()))?;
+                let mut config = tokio_postgres::Config::from_str(&raw).map_err(|e| {
+                    // The cause says what is wrong ("unknown option `x`"); it may repeat a key of
+                    // the input, never a value (so never the password).
+                    let reason = std::error::Error::source(&e)
+                        .map_or_else(|| e.to_string(), ToString::to_string);
+                    BuildError::InvalidConnectionString(leader_election::quoted(&reason))
+                })?;
                 if config.get_application_name().is_none() {
                     config.application_name(&self.options.instance_id);
                 }

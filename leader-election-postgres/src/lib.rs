@@ -2,6 +2,9 @@
 
 mod builder;
 mod error;
+mod listener;
+mod names;
+mod sql;
 mod store;
 
 pub use builder::{PostgresConfig, PostgresLeaderElection, PostgresLeaderElectionBuilder};

@@ -5,17 +5,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use futures_util::StreamExt;
 use leader_election::{
     AcquireOutcome, Error, FencingToken, LeaderInfo, Lease, LeaseRequest, LeaseStore, Operation,
-    ReleaseNotifier, ReleaseReceiver, RenewOutcome, Result,
+    ReleaseReceiver, RenewOutcome, Result,
 };
 use tokio::sync::OnceCell;
-use tokio::task::JoinHandle;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::error::BuildError;
+use crate::listener::Listener;
+use crate::names::{validate_election, validate_table};
+use crate::sql::{self, Sql};
 
 /// The default table: `leader_election_leases`.
 pub const DEFAULT_TABLE: &str = "leader_election_leases";
@@ -28,8 +28,14 @@ pub const DEFAULT_ELECTION: &str = "leader-election";
 /// Each row holds the holder's instance id and lease id, the fencing token and the expiry,
 /// computed with the server's clock (`clock_timestamp()`), never the client's. Acquire, renew
 /// and release are single conditional statements, so only the holder renews or releases. A
-/// release sends `NOTIFY` on the channel `<table>_released` with the election name, which
-/// followers `LISTEN` to on a dedicated connection, so a graceful stop hands over at once.
+/// release sends `NOTIFY` on the [`release_channel`](Self::release_channel) with the election
+/// name, which followers `LISTEN` to on a dedicated connection, so a graceful stop hands over at
+/// once. Listening is a speed-up only: while the listener cannot connect, followers take over
+/// when the lease can expire, and the listener keeps trying in the background.
+///
+/// The table is created on the first [`connect`](LeaseStore::connect) only if it is missing;
+/// a role without `CREATE` on the schema works on a table an owner made (see
+/// [`setup_sql`](Self::setup_sql)).
 ///
 /// Tokens are `max(previous token + 1, server time in µs)`: they keep growing even if an
 /// operator deletes the row, as long as the server's clock does not step back.
@@ -42,29 +48,12 @@ pub struct PostgresLeaseStore {
 
 struct Inner {
     pool: Pool,
-    /// Where the listener connects; without it there are no release notifications.
-    listen: Option<tokio_postgres::Config>,
+    /// Without it there are no release notifications.
+    listener: Option<Listener>,
     table: String,
     election: String,
     sql: Sql,
     prepared: OnceCell<()>,
-    notifier: ReleaseNotifier,
-    listener: std::sync::Mutex<Option<JoinHandle<()>>>,
-    /// True while the listener's `LISTEN` is active.
-    listening: tokio::sync::watch::Sender<bool>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        let listener = self
-            .listener
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(listener) = listener {
-            listener.abort();
-        }
-    }
 }
 
 impl fmt::Debug for PostgresLeaseStore {
@@ -73,135 +62,85 @@ impl fmt::Debug for PostgresLeaseStore {
         f.debug_struct("PostgresLeaseStore")
             .field("table", &self.inner.table)
             .field("election", &self.inner.election)
-            .field("notifications", &self.inner.listen.is_some())
+            .field("notifications", &self.inner.listener.is_some())
+            .field("listening", &self.is_listening())
             .finish_non_exhaustive()
     }
 }
 
-/// The statements, with the table name filled in.
-struct Sql {
-    create: String,
-    acquire: String,
-    renew: String,
-    release: String,
-    current: String,
-    channel: String,
-}
+// === Errors ===
 
-impl Sql {
-    fn new(table: &str) -> Self {
-        let t = quote(table);
-        let channel = format!("{}_released", table.replace('.', "_"));
-        Self {
-            create: format!(
-                "CREATE TABLE IF NOT EXISTS {t} (\
-                    election text PRIMARY KEY, \
-                    holder text, \
-                    lease_id text, \
-                    token bigint NOT NULL, \
-                    expires_at timestamptz)"
-            ),
-            // One statement: take the row if it is free, expired or already ours; otherwise
-            // report who holds it and for how long.
-            acquire: format!(
-                "WITH now AS (SELECT clock_timestamp() AS ts), \
-                 up AS ( \
-                   INSERT INTO {t} AS l (election, holder, lease_id, token, expires_at) \
-                   SELECT $1, $2, $3, (extract(epoch FROM now.ts) * 1000000)::bigint, \
-                          now.ts + $4::bigint * interval '1 millisecond' FROM now \
-                   ON CONFLICT (election) DO UPDATE SET \
-                     holder = EXCLUDED.holder, \
-                     lease_id = EXCLUDED.lease_id, \
-                     token = CASE WHEN l.holder = EXCLUDED.holder AND l.lease_id = EXCLUDED.lease_id \
-                                  THEN l.token ELSE greatest(l.token + 1, EXCLUDED.token) END, \
-                     expires_at = EXCLUDED.expires_at \
-                   WHERE l.holder IS NULL OR l.expires_at IS NULL \
-                      OR l.expires_at <= clock_timestamp() \
-                      OR (l.holder = EXCLUDED.holder AND l.lease_id = EXCLUDED.lease_id) \
-                   RETURNING l.token) \
-                 SELECT true, token, NULL::text, NULL::bigint FROM up \
-                 UNION ALL \
-                 SELECT false, l.token, l.holder, \
-                        greatest((extract(epoch FROM (l.expires_at - clock_timestamp())) * 1000)::bigint, 0) \
-                 FROM {t} l WHERE l.election = $1 AND NOT EXISTS (SELECT 1 FROM up)"
-            ),
-            renew: format!(
-                "UPDATE {t} SET expires_at = clock_timestamp() + $5::bigint * interval '1 millisecond' \
-                 WHERE election = $1 AND holder = $2 AND lease_id = $3 AND token = $4 \
-                   AND expires_at > clock_timestamp()"
-            ),
-            release: format!(
-                "WITH r AS ( \
-                   UPDATE {t} SET holder = NULL, lease_id = NULL, expires_at = NULL \
-                   WHERE election = $1 AND holder = $2 AND lease_id = $3 AND token = $4 \
-                   RETURNING election) \
-                 SELECT pg_notify($5, election) FROM r"
-            ),
-            current: format!(
-                "SELECT holder, token FROM {t} \
-                 WHERE election = $1 AND holder IS NOT NULL AND expires_at > clock_timestamp()"
-            ),
-            channel,
+/// A `tokio_postgres` error whose message includes the server's (its own says "db error").
+#[derive(Debug)]
+struct PgError(tokio_postgres::Error);
+
+impl fmt::Display for PgError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_db_error() {
+            Some(db) => {
+                write!(
+                    f,
+                    "{}: {} (SQLSTATE {})",
+                    db.severity(),
+                    db.message(),
+                    db.code().code()
+                )?;
+                if let Some(detail) = db.detail() {
+                    write!(f, "; {detail}")?;
+                }
+                if let Some(hint) = db.hint() {
+                    write!(f, "; hint: {hint}")?;
+                }
+                Ok(())
+            }
+            None => match std::error::Error::source(&self.0) {
+                Some(cause) => write!(f, "{}: {cause}", self.0),
+                None => write!(f, "{}", self.0),
+            },
         }
     }
 }
 
-/// Double-quotes each part of a (possibly schema-qualified) validated name.
-fn quote(table: &str) -> String {
-    table
-        .split('.')
-        .map(|part| format!("\"{part}\""))
-        .collect::<Vec<_>>()
-        .join(".")
+impl std::error::Error for PgError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
 }
 
-/// Checks a table name: one or two parts (`schema.table`), each a lower-case SQL identifier.
-pub(crate) fn validate_table(name: &str) -> std::result::Result<(), BuildError> {
-    let invalid = |rule| BuildError::InvalidTable {
-        name: name.to_owned(),
-        rule,
-    };
-    let parts: Vec<&str> = name.split('.').collect();
-    if parts.len() > 2 {
-        return Err(invalid("at most one dot, between schema and table"));
-    }
-    for part in parts {
-        let mut chars = part.chars();
-        match chars.next() {
-            Some(c) if c.is_ascii_lowercase() || c == '_' => {}
-            _ => return Err(invalid("each part starts with a lower-case letter or `_`")),
-        }
-        if !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-            return Err(invalid("only lower-case letters, digits and `_`"));
-        }
-        // The release channel adds 9 bytes and must stay within the 63-byte identifier limit.
-        if part.len() > 50 {
-            return Err(invalid("each part is at most 50 bytes"));
-        }
-    }
-    Ok(())
+/// The lease table is missing or out of reach, and only an operator can fix it: says what to
+/// run.
+#[derive(Debug)]
+struct SetupError {
+    problem: String,
+    server: Option<PgError>,
+    sql: String,
 }
 
-pub(crate) fn validate_election(name: &str) -> std::result::Result<(), BuildError> {
-    if name.trim().is_empty() {
-        return Err(BuildError::InvalidElection("must not be empty"));
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.problem)?;
+        if let Some(server) = &self.server {
+            write!(f, " ({server})")?;
+        }
+        write!(
+            f,
+            ". Run this once as the schema's owner (see the README, \"Setting up the table\"):\n{}",
+            self.sql
+        )
     }
-    if name.len() > 512 {
-        return Err(BuildError::InvalidElection("must be at most 512 bytes"));
+}
+
+impl std::error::Error for SetupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.server.as_ref().map(|e| e as _)
     }
-    if name.chars().any(char::is_control) {
-        return Err(BuildError::InvalidElection(
-            "must not contain control characters",
-        ));
-    }
-    Ok(())
 }
 
 fn failed(operation: Operation, err: tokio_postgres::Error) -> Error {
     // A broken connection mid-statement leaves the outcome unknown; an error the server
     // answered with means the statement did not take effect.
     if err.as_db_error().is_none() && (err.is_closed() || is_io(&err)) {
-        Error::outcome_unknown(operation, err)
+        Error::outcome_unknown(operation, PgError(err))
     } else {
         let retryable = err.as_db_error().is_none_or(|db| {
             !matches!(
@@ -209,7 +148,7 @@ fn failed(operation: Operation, err: tokio_postgres::Error) -> Error {
                 SqlState::UNDEFINED_TABLE | SqlState::INSUFFICIENT_PRIVILEGE
             )
         });
-        Error::backend(operation, retryable, err)
+        Error::backend(operation, retryable, PgError(err))
     }
 }
 
@@ -221,8 +160,9 @@ fn pool_failed(operation: Operation, err: deadpool_postgres::PoolError) -> Error
     Error::backend(operation, true, err)
 }
 
-fn millis(ttl: Duration) -> i64 {
-    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
+/// A ttl in whole microseconds, rounded up: the server never keeps a lease for less than asked.
+fn micros(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_nanos().div_ceil(1000)).unwrap_or(i64::MAX)
 }
 
 /// A lease's token as the table stores it.
@@ -236,10 +176,12 @@ fn token_of(operation: Operation, raw: i64) -> Result<FencingToken> {
         .map_err(|_| Error::invalid_data(operation, format!("negative token {raw}")))
 }
 
+// === impl PostgresLeaseStore ===
+
 impl PostgresLeaseStore {
     /// A store for the election `election` in `table`, using `pool`. With `listen`, the store
-    /// opens one more connection from that config to `LISTEN` for releases; without it,
-    /// followers wake when the lease can expire.
+    /// opens one more connection from that config to `LISTEN` for releases; without it, or
+    /// while that connection cannot be made, followers wake when the lease can expire.
     ///
     /// # Errors
     /// [`BuildError::InvalidTable`] or [`BuildError::InvalidElection`] for bad names.
@@ -252,17 +194,17 @@ impl PostgresLeaseStore {
         let election = election.into();
         validate_table(table)?;
         validate_election(&election)?;
+        let sql = Sql::new(table);
+        let listener =
+            listen.map(|config| Listener::new(config, sql.channel.clone(), election.clone()));
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
-                listen,
-                sql: Sql::new(table),
+                listener,
+                sql,
                 table: table.to_owned(),
                 election,
                 prepared: OnceCell::new(),
-                notifier: ReleaseNotifier::new(),
-                listener: std::sync::Mutex::new(None),
-                listening: tokio::sync::watch::Sender::new(false),
             }),
         })
     }
@@ -279,10 +221,33 @@ impl PostgresLeaseStore {
         &self.inner.election
     }
 
-    /// The channel on which releases are announced: `<table>_released`.
+    /// The channel on which releases are announced: `<table>_released` (a schema-qualified
+    /// table's dot as `_`) when that fits in PostgreSQL's 63-byte identifier limit; otherwise
+    /// its first 46 bytes, `_`, and the 64-bit FNV-1a hash of the table name in 16 hex digits.
+    /// Stores on the same table, in any process and version, use the same channel.
     #[must_use]
     pub fn release_channel(&self) -> &str {
         &self.inner.sql.channel
+    }
+
+    /// Whether the release listener is connected and listening now. Always false without a
+    /// listener; false until the first [`connect`](LeaseStore::connect) and while the listener
+    /// cannot connect (it keeps trying in the background).
+    #[must_use]
+    pub fn is_listening(&self) -> bool {
+        self.inner
+            .listener
+            .as_ref()
+            .is_some_and(Listener::is_listening)
+    }
+
+    /// The SQL an owner runs once so that `role` can take part in this store's elections without
+    /// `CREATE` on the schema: `CREATE TABLE IF NOT EXISTS` for the table, `GRANT USAGE` on its
+    /// schema when the name is schema-qualified, and `GRANT SELECT, INSERT, UPDATE` on the table.
+    /// The README shows it for the default table.
+    #[must_use]
+    pub fn setup_sql(&self, role: &str) -> String {
+        sql::setup(&self.inner.table, role)
     }
 
     /// The connection pool.
@@ -299,8 +264,52 @@ impl PostgresLeaseStore {
             .map_err(|e| pool_failed(operation, e))
     }
 
-    async fn create_table(&self) -> Result<()> {
-        let client = self.client(Operation::Connect).await?;
+    /// Makes sure the table exists and this role may use it. Creates it only when it is missing,
+    /// since `CREATE TABLE IF NOT EXISTS` needs `CREATE` on the schema even when it exists.
+    async fn prepare_table(&self) -> Result<()> {
+        let op = Operation::Connect;
+        let client = self.client(op).await?;
+        let table = leader_election::quoted(&self.inner.table);
+        let setup = |problem: String, server: Option<tokio_postgres::Error>, role: &str| {
+            let sql = self.setup_sql(role);
+            Error::backend(
+                op,
+                false,
+                SetupError {
+                    problem,
+                    server: server.map(PgError),
+                    sql,
+                },
+            )
+        };
+        let row = match client
+            .query_one(&self.inner.sql.check, &[&self.inner.sql.table])
+            .await
+        {
+            Ok(row) => row,
+            // A schema-qualified table in a schema this role may not use.
+            Err(err) if err.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
+                let role = match client.query_one("SELECT current_user::text", &[]).await {
+                    Ok(row) => row.try_get(0).unwrap_or_else(|_| "<role>".to_owned()),
+                    Err(_) => "<role>".to_owned(),
+                };
+                let problem =
+                    format!("this role may not use the schema of the lease table {table}");
+                return Err(setup(problem, Some(err), &role));
+            }
+            Err(err) => return Err(failed(op, err)),
+        };
+        let exists: bool = row.try_get(0).map_err(|e| failed(op, e))?;
+        let role: String = row.try_get(1).map_err(|e| failed(op, e))?;
+        let missing: String = row.try_get(2).map_err(|e| failed(op, e))?;
+        let who = leader_election::quoted(&role);
+        if exists {
+            if missing.is_empty() {
+                return Ok(());
+            }
+            let problem = format!("role {who} lacks {missing} on the lease table {table}");
+            return Err(setup(problem, None, &role));
+        }
         match client.batch_execute(&self.inner.sql.create).await {
             Ok(()) => Ok(()),
             // Two contenders creating the table at once: one of them loses the race on the
@@ -311,89 +320,17 @@ impl PostgresLeaseStore {
             {
                 Ok(())
             }
-            Err(err) => Err(failed(Operation::Connect, err)),
-        }
-    }
-
-    fn start_listener(&self) {
-        let Some(config) = self.inner.listen.clone() else {
-            return;
-        };
-        let mut listener = self
-            .inner
-            .listener
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if listener.as_ref().is_some_and(|task| !task.is_finished()) {
-            return;
-        }
-        let weak = Arc::downgrade(&self.inner);
-        let channel = self.inner.sql.channel.clone();
-        let election = self.inner.election.clone();
-        *listener = Some(tokio::spawn(async move {
-            let mut delay = Duration::from_millis(100);
-            loop {
-                let result = listen(&config, &channel, &election, &weak).await;
-                let Some(inner) = weak.upgrade() else { return };
-                inner.listening.send_replace(false);
-                if let Err(err) = result {
-                    tracing::warn!(error = %err, election, "release listener lost its connection");
-                }
-                // Releases may have been missed while disconnected: wake followers to look.
-                inner.notifier.notify();
-                drop(inner);
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
+            Err(err)
+                if err.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE)
+                    || err.code() == Some(&SqlState::INVALID_SCHEMA_NAME) =>
+            {
+                let problem = format!(
+                    "the lease table {table} does not exist, and role {who} may not create it"
+                );
+                Err(setup(problem, Some(err), &role))
             }
-        }));
-    }
-}
-
-/// Listens for release notices until the connection ends.
-async fn listen(
-    config: &tokio_postgres::Config,
-    channel: &str,
-    election: &str,
-    inner: &std::sync::Weak<Inner>,
-) -> std::result::Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = config.connect(NoTls).await?;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let driver = tokio::spawn(async move {
-        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(message) = messages.next().await {
-            match message {
-                Ok(AsyncMessage::Notification(notice)) => {
-                    if tx.send(notice).is_err() {
-                        return Ok(());
-                    }
-                }
-                Ok(_) => {}
-                Err(err) => return Err(err),
-            }
+            Err(err) => Err(failed(op, err)),
         }
-        Ok(())
-    });
-    client
-        .batch_execute(&format!("LISTEN \"{channel}\""))
-        .await?;
-    match inner.upgrade() {
-        Some(inner) => {
-            inner.listening.send_replace(true);
-            // A release may have come before LISTEN took effect: wake followers to look.
-            inner.notifier.notify();
-        }
-        None => return Ok(()),
-    }
-    while let Some(notice) = rx.recv().await {
-        if notice.payload() == election {
-            let Some(inner) = inner.upgrade() else { break };
-            inner.notifier.notify();
-        }
-    }
-    drop(client);
-    match driver.await {
-        Ok(result) => result,
-        Err(_) => Ok(()),
     }
 }
 
@@ -405,14 +342,12 @@ impl LeaseStore for PostgresLeaseStore {
     async fn connect(&self) -> Result<()> {
         self.inner
             .prepared
-            .get_or_try_init(|| self.create_table())
+            .get_or_try_init(|| self.prepare_table())
             .await?;
-        self.start_listener();
-        if self.inner.listen.is_some() {
-            // Followers rely on notices from the moment they are prepared. The core bounds this
-            // wait with `operation_timeout` and retries while the server cannot be reached.
-            let mut listening = self.inner.listening.subscribe();
-            let _ = listening.wait_for(|on| *on).await;
+        // Not waited for: listening only speeds handover up, and a release before LISTEN takes
+        // effect is covered by the wake-up the listener sends once it does.
+        if let Some(listener) = &self.inner.listener {
+            listener.start();
         }
         Ok(())
     }
@@ -427,7 +362,7 @@ impl LeaseStore for PostgresLeaseStore {
                     &self.inner.election,
                     &request.instance_id,
                     &request.lease_id,
-                    &millis(request.ttl),
+                    &micros(request.ttl),
                 ],
             )
             .await
@@ -449,8 +384,8 @@ impl LeaseStore for PostgresLeaseStore {
         Ok(AcquireOutcome::Held {
             leader: holder.map(|h| LeaderInfo::new(h, Some(token))),
             expires_in: remaining
-                .and_then(|ms| u64::try_from(ms).ok())
-                .map(Duration::from_millis),
+                .and_then(|us| u64::try_from(us).ok())
+                .map(Duration::from_micros),
         })
     }
 
@@ -466,7 +401,7 @@ impl LeaseStore for PostgresLeaseStore {
                     &request.instance_id,
                     &request.lease_id,
                     &token,
-                    &millis(request.ttl),
+                    &micros(request.ttl),
                 ],
             )
             .await
@@ -512,10 +447,7 @@ impl LeaseStore for PostgresLeaseStore {
     }
 
     fn release_notifications(&self) -> Option<ReleaseReceiver> {
-        self.inner
-            .listen
-            .is_some()
-            .then(|| self.inner.notifier.subscribe())
+        self.inner.listener.as_ref().map(Listener::subscribe)
     }
 }
 
@@ -524,29 +456,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn table_names_are_checked() {
-        for good in ["leases", "_x1", "app.leases"] {
-            validate_table(good).unwrap();
-        }
-        for bad in [
-            "",
-            "Leases",
-            "1x",
-            "a.b.c",
-            "x-y",
-            "x;drop",
-            &"x".repeat(51),
-        ] {
-            assert!(validate_table(bad).is_err(), "{bad:?}");
-        }
-        assert_eq!(quote("app.leases"), "\"app\".\"leases\"");
-    }
-
-    #[test]
-    fn election_names_are_checked() {
-        validate_election("jobs").unwrap();
-        for bad in ["", " ", "a\nb"] {
-            assert!(validate_election(bad).is_err(), "{bad:?}");
-        }
+    fn ttls_round_up_to_whole_microseconds() {
+        assert_eq!(micros(Duration::from_millis(1500)), 1_500_000);
+        assert_eq!(micros(Duration::from_nanos(1)), 1);
+        assert_eq!(micros(Duration::from_nanos(2_000_001)), 2001);
+        assert_eq!(micros(Duration::MAX), i64::MAX);
     }
 }

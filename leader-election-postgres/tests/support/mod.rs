@@ -174,6 +174,14 @@ impl Postgres {
         )
     }
 
+    /// The connection string for this server as another role.
+    pub fn url_as(&self, user: &str) -> String {
+        format!(
+            "host=127.0.0.1 port={} user={user} dbname=postgres",
+            self.port
+        )
+    }
+
     /// Stops the server (fast shutdown), keeping its data.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
