@@ -34,10 +34,11 @@ pub enum BuildError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The container name breaks Azure's naming rules.
-    #[error("invalid container name {name:?}: {rule}")]
+    /// The container name breaks Azure's naming rules. The message shows at most the name's
+    /// first 64 characters.
+    #[error("invalid container name {}: {rule}", leader_election::quoted(name))]
     ContainerName {
-        /// The name given.
+        /// The name given, whole.
         name: String,
         /// The rule it breaks.
         rule: &'static str,
