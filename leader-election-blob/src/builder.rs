@@ -195,7 +195,8 @@ impl BlobConfig {
 /// Of the election options, three matter in particular here: `lease_duration` must be 15–60 s
 /// (Azure's rule); `retry_interval` is also how often followers poll the blob, since Azure tells
 /// neither when a lease expires nor when it is released; and `operation_timeout` is the
-/// client-side timeout of every single Azure request.
+/// client-side budget of each operation, shared by all its Azure requests (an acquisition makes
+/// several).
 #[must_use]
 pub struct BlobLeaderElectionBuilder {
     connection_string: Option<Secret>,

@@ -1,6 +1,7 @@
 //! Azure Storage connection strings and service URLs.
 
 use azure_core::http::Url;
+use leader_election::quoted;
 
 use crate::error::BuildError;
 use crate::shared_key::AccountKey;
@@ -25,6 +26,17 @@ pub(crate) struct Target {
     /// The blob service URL, without a trailing slash; its query holds the SAS, if any.
     pub(crate) service: Url,
     pub(crate) auth: Auth,
+}
+
+/// A setting's name as an error message may show it: quoted (and cut, see
+/// [`quoted`]) if it looks like a name, hidden if it may be part of a secret (a misplaced
+/// `=` in a base64 account key or SAS would otherwise put the secret in the message).
+fn setting(key: &str) -> String {
+    if key.len() <= 40 && key.bytes().all(|b| b.is_ascii_alphabetic()) {
+        quoted(key)
+    } else {
+        "(a name that is not shown, as it may be part of a secret)".to_owned()
+    }
 }
 
 fn invalid(message: impl Into<String>) -> BuildError {
@@ -55,7 +67,7 @@ pub(crate) fn parse_connection_string(text: &str) -> Result<Target, BuildError> 
         let key = key.trim();
         let value = value.trim();
         if value.is_empty() {
-            return Err(invalid(format!("`{key}` has no value")));
+            return Err(invalid(format!("{} has no value", setting(key))));
         }
         let slot = match key.to_ascii_lowercase().as_str() {
             "accountname" => &mut account_name,
@@ -74,13 +86,10 @@ pub(crate) fn parse_connection_string(text: &str) -> Result<Target, BuildError> 
             }
             // Endpoints of the other services do not matter here.
             "queueendpoint" | "tableendpoint" | "fileendpoint" | "dfsendpoint" => continue,
-            _ => {
-                let shown: String = key.chars().take(40).collect();
-                return Err(invalid(format!("unknown setting `{shown}`")));
-            }
+            _ => return Err(invalid(format!("unknown setting {}", setting(key)))),
         };
         if slot.replace(value.to_owned()).is_some() {
-            return Err(invalid(format!("`{key}` is given twice")));
+            return Err(invalid(format!("{} is given twice", setting(key))));
         }
     }
 
@@ -281,6 +290,9 @@ mod tests {
             format!("AccountName=acct;AccountKey={KEY}!!"),
             format!("AccountName=acct;AccountKey={KEY};AccountKey={KEY}"),
             format!("AccountName=acct;{KEY}"),
+            // A padded key where a setting belongs: its part before `=` is not a name.
+            format!("AccountName=acct;{KEY}=="),
+            format!("AccountName=acct;{KEY}="),
             format!("AccountKey={KEY}"),
             format!("AccountName=acct;AccountKey={KEY};SharedAccessSignature=sig={KEY}"),
             format!("AccountName=acct;AccountKey={KEY};Bogus={KEY}"),
@@ -293,6 +305,8 @@ mod tests {
             let err = parse_connection_string(&case).expect_err(&case).to_string();
             assert!(!err.contains(KEY) && !err.contains("c2Vj"), "{err}");
         }
+        let err = parse_connection_string("AccountName=a;AccountKye=x").unwrap_err();
+        assert!(err.to_string().contains("\"AccountKye\""), "{err}");
     }
 
     #[test]

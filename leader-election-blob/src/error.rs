@@ -34,10 +34,11 @@ pub enum BuildError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The container name breaks Azure's naming rules.
-    #[error("invalid container name {name:?}: {rule}")]
+    /// The container name breaks Azure's naming rules. The message shows at most the name's
+    /// first 64 characters.
+    #[error("invalid container name {}: {rule}", leader_election::quoted(name))]
     ContainerName {
-        /// The name given.
+        /// The name given, whole.
         name: String,
         /// The rule it breaks.
         rule: &'static str,
@@ -83,6 +84,8 @@ pub(crate) enum Failure {
     Http(u16),
     /// The request never left: connecting failed.
     Connect,
+    /// The request was not sent: the operation's time budget was spent.
+    NotSent,
     /// The request may have reached the service (I/O error mid-request, client timeout).
     InFlight,
     /// Anything else: building the request, reading the response, credentials.
@@ -122,6 +125,17 @@ impl AzureFailure {
         }
     }
 
+    /// The operation's budget was spent before this request could be sent.
+    pub(crate) fn out_of_time(budget: std::time::Duration) -> Self {
+        Self {
+            failure: Failure::NotSent,
+            code: None,
+            error: BlobError::new(format!(
+                "the operation_timeout of {budget:?} ran out before the next request"
+            )),
+        }
+    }
+
     /// The client-side request timeout elapsed: the request may have been served.
     pub(crate) fn timed_out(after: std::time::Duration) -> Self {
         Self {
@@ -146,15 +160,17 @@ impl AzureFailure {
     /// which case a request that may have reached the service has an unknown outcome.
     pub(crate) fn into_error(self, operation: Operation, write: bool) -> Error {
         match self.failure {
-            Failure::Connect => Error::backend(operation, true, self.error),
+            Failure::Connect | Failure::NotSent => Error::backend(operation, true, self.error),
             Failure::InFlight if write => Error::outcome_unknown(operation, self.error),
             Failure::InFlight => Error::backend(operation, true, self.error),
             // The service may have acted before failing internally.
             Failure::Http(status) if status >= 500 && write => {
                 Error::outcome_unknown(operation, self.error)
             }
+            // A refusal (bad request, bad credentials, not allowed) stays one; anything else,
+            // such as a blob or lease gone meanwhile (404, 409, 412), may be over next time.
             Failure::Http(status) => {
-                let retryable = status >= 500 || status == 408 || status == 429;
+                let retryable = !matches!(status, 400 | 401 | 403 | 405);
                 Error::backend(operation, retryable, self.error)
             }
             Failure::Other => Error::backend(operation, true, self.error),

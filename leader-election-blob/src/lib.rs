@@ -2,7 +2,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
+mod clock;
 mod connection;
+mod encoding;
 mod error;
 mod shared_key;
 mod store;

@@ -7,7 +7,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use azure_core::http::Etag;
+use azure_core::error::ErrorKind;
+use azure_core::http::{Etag, Response};
 use azure_storage_blob::models::{
     AppendBlobClientCreateOptions, BlobClientAcquireLeaseOptions, BlobClientGetPropertiesOptions,
     BlobClientGetPropertiesResultHeaders, BlobClientSetMetadataOptions, LeaseState,
@@ -15,10 +16,12 @@ use azure_storage_blob::models::{
 use azure_storage_blob::{BlobClient, BlobContainerClient};
 use leader_election::{
     AcquireOutcome, Error, FencingToken, LeaderInfo, Lease, LeaseRequest, LeaseStore, Operation,
-    RenewOutcome, Result,
+    RenewOutcome, Result, quoted,
 };
-use sha2::{Digest, Sha256};
+use tokio::time::Instant;
 
+use crate::clock::{Budget, Gate, Observation, date_of, gate, next_token, wait_within};
+use crate::encoding::{azure_lease_id, lease_hash, lease_seconds, percent_decode, percent_encode};
 use crate::error::{AzureFailure, BlobError};
 
 /// Metadata name of the leader's instance id (percent-encoded where not printable ASCII).
@@ -43,9 +46,10 @@ pub(crate) const MAX_LEASE_SECS: u64 = 60;
 /// # How the operations map to Azure
 /// - `try_acquire`: reads the blob's properties (one request, all a follower pays while the
 ///   lease is held); if the lease is free, acquires it with the proposed lease id taken from
-///   the request's `lease_id`, then writes the metadata (instance id, token = previous + 1)
-///   under the lease and conditionally on the ETag read before. The container and the blob are
-///   created when missing.
+///   the request's `lease_id`, then writes the metadata (instance id, token) under the lease
+///   and conditionally on the ETag read before. The container and the blob are created when
+///   missing. All of it shares one `operation_timeout`: each request gets what is left, and a
+///   write is not started without time for its answer.
 /// - `renew`, `release`: Renew Lease and Release Lease with the lease id.
 /// - `current_leader`: reads the lease state and the metadata.
 ///
@@ -53,9 +57,14 @@ pub(crate) const MAX_LEASE_SECS: u64 = 60;
 /// no `expires_in`, and followers poll every `retry_interval`. Azure has no notifications
 /// either: [`LeaseStore::release_notifications`] is `None`.
 ///
-/// Tokens are durable in the blob's metadata. Deleting the blob loses that history; the store
-/// also remembers the highest token it has seen, so contenders that keep running still mint
-/// tokens above it.
+/// # Tokens
+/// A token is `max(stored + 1, service time in µs)`, the service time taken from the `Date`
+/// header of Azure's responses (never the local clock), so that a token stays above every
+/// earlier one even when the blob and its counter are gone. When the blob holds no readable
+/// counter (deleted, new, or its metadata overwritten), the acquisition first waits until the
+/// service's clock has passed, by a whole second, the response that showed it so (about a
+/// second at most): `Date` has one-second resolution. This assumes that the service's clock
+/// does not step back.
 ///
 /// The blob belongs to the election: it stays empty, and its metadata is replaced at every
 /// acquisition (`leader_instance_id`, `leader_token`, and `leader_lease_hash`, a hash of the
@@ -74,12 +83,16 @@ pub struct BlobLeaseStore {
     host: String,
     create_container: bool,
     request_timeout: Duration,
-    /// The highest token seen by this store, a floor for the next one.
+    /// The highest token seen by this store, a floor for the next one (never the only one:
+    /// tokens come from the blob and the service's clock).
     highest_token: AtomicU64,
     /// A lease id whose acquisition may have taken effect without the metadata being written
     /// (the reply was lost, or writing failed). Such a lease may be ours even though the
     /// metadata names somebody else, so the next attempt with it acquires first.
     uncertain: Mutex<Option<String>>,
+    /// The first response that showed the current blob version without a counter: a token
+    /// over that version waits for the service's clock to pass it (see [`crate::clock`]).
+    observed: Mutex<Option<Observation>>,
 }
 
 impl fmt::Debug for BlobLeaseStore {
@@ -100,8 +113,13 @@ struct Snapshot {
     leased: bool,
     etag: Option<Etag>,
     instance_id: Option<String>,
+    /// The stored token; `None` when missing or unreadable (overwritten by hand).
     token: Option<u64>,
     lease_hash: Option<String>,
+    /// The response's `Date`, in Unix seconds.
+    date: Option<u64>,
+    /// When the response arrived, on the local monotonic clock.
+    at: Instant,
 }
 
 impl Snapshot {
@@ -117,6 +135,16 @@ impl Snapshot {
             self.token.map(FencingToken::new),
         ))
     }
+}
+
+/// What an acquisition does after reading a blob version without a counter.
+enum Clock {
+    /// Mint now.
+    Ready,
+    /// Waited for the service's clock: read again.
+    Waited,
+    /// Not enough time left to wait for the service's clock.
+    NoTime,
 }
 
 impl BlobLeaseStore {
@@ -140,6 +168,7 @@ impl BlobLeaseStore {
             request_timeout,
             highest_token: AtomicU64::new(0),
             uncertain: Mutex::new(None),
+            observed: Mutex::new(None),
         }
     }
 
@@ -168,21 +197,40 @@ impl BlobLeaseStore {
         &self.container
     }
 
-    /// Sends one request, bounded by the request timeout.
-    async fn send<T>(
+    /// Sends one request with what is left of `budget`, recording the service's `Date`.
+    async fn send<T, F>(
         &self,
-        request: impl Future<Output = azure_core::Result<T>>,
-    ) -> std::result::Result<T, AzureFailure> {
-        match tokio::time::timeout(self.request_timeout, request).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(err)) => Err(AzureFailure::from_sdk(&err)),
-            Err(_) => Err(AzureFailure::timed_out(self.request_timeout)),
+        budget: &Budget,
+        request: impl Future<Output = azure_core::Result<Response<T, F>>>,
+    ) -> std::result::Result<Response<T, F>, AzureFailure> {
+        let left = budget.left();
+        if left.is_zero() {
+            return Err(AzureFailure::out_of_time(budget.total()));
+        }
+        let started = Instant::now();
+        match tokio::time::timeout(left, request).await {
+            Ok(Ok(response)) => {
+                budget.saw(response.headers(), started.elapsed());
+                Ok(response)
+            }
+            Ok(Err(err)) => {
+                if let ErrorKind::HttpResponse {
+                    raw_response: Some(raw),
+                    ..
+                } = err.kind()
+                {
+                    budget.saw(raw.headers(), started.elapsed());
+                }
+                Err(AzureFailure::from_sdk(&err))
+            }
+            Err(_) => Err(AzureFailure::timed_out(budget.total())),
         }
     }
 
     /// Get Blob Properties, optionally under `lease_id` (which fails unless it holds the lease).
     async fn read(
         &self,
+        budget: &Budget,
         lease_id: Option<&str>,
         operation: Operation,
     ) -> std::result::Result<Snapshot, ReadError> {
@@ -191,9 +239,10 @@ impl BlobLeaseStore {
             ..Default::default()
         };
         let response = self
-            .send(self.blob.get_properties(Some(options)))
+            .send(budget, self.blob.get_properties(Some(options)))
             .await
             .map_err(ReadError::Azure)?;
+        let at = Instant::now();
         let malformed = |what: &str| {
             ReadError::Invalid(Error::invalid_data(
                 operation,
@@ -210,24 +259,22 @@ impl BlobLeaseStore {
             .into_iter()
             .map(|(k, v)| (k.to_ascii_lowercase(), v))
             .collect();
-        let token = match metadata.get(META_TOKEN) {
-            Some(raw) => Some(raw.trim().parse::<u64>().map_err(|_| {
-                ReadError::Invalid(Error::invalid_data(
-                    operation,
-                    format!("metadata `{META_TOKEN}` is not a number"),
-                ))
-            })?),
-            None => None,
-        };
-        let instance_id = match metadata.get(META_INSTANCE) {
-            Some(raw) => Some(percent_decode(raw).ok_or_else(|| {
-                ReadError::Invalid(Error::invalid_data(
-                    operation,
-                    format!("metadata `{META_INSTANCE}` is not valid"),
-                ))
-            })?),
-            None => None,
-        };
+        // Metadata written by hand does not stop the election: an unreadable token counts as
+        // none (the next one is minted from the service's clock), an unreadable id as unknown.
+        let token = metadata.get(META_TOKEN).and_then(|raw| {
+            let token = raw.trim().parse::<u64>().ok();
+            if token.is_none() {
+                tracing::warn!(
+                    election = %self.election_name,
+                    value = %quoted(raw),
+                    "the lease blob's `{META_TOKEN}` is not a number; ignoring it"
+                );
+            }
+            token
+        });
+        let instance_id = metadata
+            .get(META_INSTANCE)
+            .and_then(|raw| percent_decode(raw));
         if let Some(token) = token {
             self.highest_token.fetch_max(token, Ordering::AcqRel);
         }
@@ -237,15 +284,17 @@ impl BlobLeaseStore {
             instance_id,
             token,
             lease_hash: metadata.get(META_LEASE).cloned(),
+            date: date_of(response.headers()),
+            at,
         })
     }
 
     /// Creates whatever of the container and the blob is missing, after a 404. Racing
     /// creators are fine: "already exists" counts as success.
-    async fn create_missing(&self, missing: &AzureFailure) -> Result<()> {
+    async fn create_missing(&self, budget: &Budget, missing: &AzureFailure) -> Result<()> {
         let container_missing = missing.code.as_deref() != Some("BlobNotFound");
         if container_missing && self.create_container {
-            match self.send(self.container.create(None)).await {
+            match self.send(budget, self.container.create(None)).await {
                 Ok(_) => {
                     tracing::info!(container = %self.container_name, "created the container");
                 }
@@ -258,10 +307,18 @@ impl BlobLeaseStore {
             ..Default::default()
         };
         match self
-            .send(self.blob.append_blob_client().create(Some(options)))
+            .send(budget, self.blob.append_blob_client().create(Some(options)))
             .await
         {
-            Ok(_) => {
+            Ok(created) => {
+                // A new blob holds no counter: the first response showing it so is this one.
+                let etag = created
+                    .headers()
+                    .get_optional_str(&azure_core::http::headers::ETAG);
+                if let (Some(etag), Some(date)) = (etag, date_of(created.headers())) {
+                    *lock(&self.observed) =
+                        Some(Observation::new(Etag::from(etag), date, Instant::now()));
+                }
                 tracing::info!(
                     container = %self.container_name,
                     blob = %self.blob_name,
@@ -274,8 +331,8 @@ impl BlobLeaseStore {
                 Operation::Acquire,
                 false,
                 BlobError::new(format!(
-                    "the container `{}` does not exist and create_container_if_not_exists is off",
-                    self.container_name
+                    "the container {} does not exist and create_container_if_not_exists is off",
+                    quoted(&self.container_name)
                 )),
             )),
             Err(f) => Err(f.into_error(Operation::Acquire, false)),
@@ -285,6 +342,7 @@ impl BlobLeaseStore {
     /// Acquire Lease with `lease_id`, creating the container and blob first if missing.
     async fn acquire_lease(
         &self,
+        budget: &Budget,
         seconds: i32,
         lease_id: &str,
     ) -> std::result::Result<(), Result<AzureFailure>> {
@@ -293,50 +351,99 @@ impl BlobLeaseStore {
                 proposed_lease_id: Some(lease_id.to_owned()),
                 ..Default::default()
             };
-            self.send(self.blob.acquire_lease(seconds, Some(options)))
+            self.send(budget, self.blob.acquire_lease(seconds, Some(options)))
         };
         match acquire().await {
             Ok(_) => Ok(()),
             Err(f) if f.status() == Some(404) => {
-                self.create_missing(&f).await.map_err(Err)?;
+                self.create_missing(budget, &f).await.map_err(Err)?;
+                if !budget.room_for_write() {
+                    return Err(Err(out_of_time(budget, "the lease could be requested")));
+                }
                 acquire().await.map(|_| ()).map_err(Ok)
             }
             Err(f) => Err(Ok(f)),
         }
     }
 
+    /// Over a blob version without a counter: whether a token may be minted from the
+    /// service's clock now, or after a wait (then read again), or not within the budget.
+    async fn clock(&self, budget: &Budget, current: &Snapshot) -> Clock {
+        let decision = gate(
+            &mut lock(&self.observed),
+            current.etag.as_ref(),
+            current.date,
+            current.at,
+        );
+        match decision {
+            Gate::Open => Clock::Ready,
+            Gate::WaitUntil(until) if wait_within(budget, until).await => Clock::Waited,
+            Gate::WaitUntil(_) => Clock::NoTime,
+            // No Date (or no ETag) to go by: as good as out of time, and said so below.
+            Gate::Blind => Clock::NoTime,
+        }
+    }
+
     /// Mints the token of a lease just acquired with `lease_id`: the one already recorded for
-    /// it, or the previous token + 1 written under the lease, conditionally on the ETag.
+    /// it, or a new one written under the lease, conditionally on the ETag.
     async fn mint(
         &self,
+        budget: &Budget,
         request: &LeaseRequest,
         lease_id: &str,
         hash: &str,
         mut snapshot: Option<Snapshot>,
     ) -> Result<FencingToken> {
-        let unknown = |f: AzureFailure| Error::outcome_unknown(Operation::Acquire, f.error);
-        for _ in 0..3 {
+        loop {
             let current = match snapshot.take() {
                 Some(snapshot) => snapshot,
                 None => self
-                    .read(Some(lease_id), Operation::Acquire)
+                    .read(budget, Some(lease_id), Operation::Acquire)
                     .await
-                    .map_err(|e| e.into_error(Operation::Acquire, unknown))?,
+                    .map_err(|e| e.into_error(after_acquiring))?,
             };
-            if current.lease_hash.as_deref() == Some(hash) {
-                return current.token.map(FencingToken::new).ok_or_else(|| {
-                    Error::invalid_data(Operation::Acquire, "lease recorded without a token")
-                });
+            if current.lease_hash.as_deref() == Some(hash)
+                && let Some(token) = current.token
+            {
+                return Ok(FencingToken::new(token));
             }
-            let floor = self.highest_token.load(Ordering::Acquire);
-            let token = current
-                .token
-                .unwrap_or(0)
-                .max(floor)
-                .checked_add(1)
-                .ok_or_else(|| {
-                    Error::invalid_data(Operation::Acquire, "the fencing token overflowed")
-                })?;
+            if current.token.is_none() {
+                match self.clock(budget, &current).await {
+                    Clock::Ready => {}
+                    Clock::Waited => continue,
+                    Clock::NoTime => {
+                        return Err(Error::outcome_unknown(
+                            Operation::Acquire,
+                            BlobError::new(format!(
+                                "acquired the lease, but the blob holds no token and the \
+                                 service's clock (Date) did not pass its second within the \
+                                 operation_timeout of {:?}; asking again with the same lease \
+                                 id completes the acquisition",
+                                budget.total()
+                            )),
+                        ));
+                    }
+                }
+            }
+            let token = next_token(
+                current.token,
+                self.highest_token.load(Ordering::Acquire),
+                budget.latest_date(),
+            )
+            .ok_or_else(|| {
+                Error::invalid_data(Operation::Acquire, "the fencing token overflowed")
+            })?;
+            if !budget.room_for_write() {
+                return Err(Error::outcome_unknown(
+                    Operation::Acquire,
+                    BlobError::new(format!(
+                        "acquired the lease, but the operation_timeout of {:?} ran out before \
+                         its token could be written; asking again with the same lease id \
+                         completes the acquisition",
+                        budget.total()
+                    )),
+                ));
+            }
             let metadata = HashMap::from([
                 (
                     META_INSTANCE.to_owned(),
@@ -351,7 +458,7 @@ impl BlobLeaseStore {
                 ..Default::default()
             };
             match self
-                .send(self.blob.set_metadata(&metadata, Some(options)))
+                .send(budget, self.blob.set_metadata(&metadata, Some(options)))
                 .await
             {
                 Ok(_) => {
@@ -359,15 +466,11 @@ impl BlobLeaseStore {
                     return Ok(FencingToken::new(token));
                 }
                 // The blob changed since it was read (a lease operation, or an earlier try of
-                // this same acquisition): read again and recompute.
-                Err(f) if f.is(412, "ConditionNotMet") => continue,
-                Err(f) => return Err(unknown(f)),
+                // this same acquisition, or it was deleted): read again and recompute.
+                Err(f) if f.is(412, "ConditionNotMet") => {}
+                Err(f) => return Err(after_acquiring(f)),
             }
         }
-        Err(Error::outcome_unknown(
-            Operation::Acquire,
-            BlobError::new("the lease blob kept changing while its token was written"),
-        ))
     }
 
     fn is_uncertain(&self, lease_id: &str) -> bool {
@@ -386,6 +489,29 @@ impl BlobLeaseStore {
     }
 }
 
+/// The error of a request made after the lease was acquired and before its token was written.
+/// The service's definite answers are errors with a known outcome (403: not allowed; 404, 409,
+/// 412: the blob or the lease is gone, so nothing is held); anything that may have been served
+/// leaves the acquisition's outcome unknown.
+fn after_acquiring(f: AzureFailure) -> Error {
+    match f.status() {
+        Some(status) if status < 500 => f.into_error(Operation::Acquire, false),
+        _ => Error::outcome_unknown(Operation::Acquire, f.error),
+    }
+}
+
+/// The clean error of an acquisition that stops before a write it has no time for.
+fn out_of_time(budget: &Budget, before: &str) -> Error {
+    Error::backend(
+        Operation::Acquire,
+        true,
+        BlobError::new(format!(
+            "the operation_timeout of {:?} ran out before {before}; nothing was changed",
+            budget.total()
+        )),
+    )
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Every value behind this lock is replaced in one assignment, so a poisoned lock still
     // holds a consistent value.
@@ -402,7 +528,7 @@ enum ReadError {
 }
 
 impl ReadError {
-    fn into_error(self, _operation: Operation, azure: impl FnOnce(AzureFailure) -> Error) -> Error {
+    fn into_error(self, azure: impl FnOnce(AzureFailure) -> Error) -> Error {
         match self {
             Self::Azure(f) => azure(f),
             Self::Invalid(err) => err,
@@ -416,26 +542,55 @@ impl LeaseStore for BlobLeaseStore {
     }
 
     async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
+        let budget = Budget::new(self.request_timeout);
         let seconds = lease_seconds(request.ttl, Operation::Acquire)?;
         let lease_id = azure_lease_id(&request.lease_id, Operation::Acquire)?;
         let hash = lease_hash(&request.lease_id);
         let mut snapshot = None;
-        if !self.is_uncertain(&request.lease_id) {
-            match self.read(None, Operation::Acquire).await {
+        // After a lost reply the lease may be ours without the metadata saying so: acquire
+        // first. Otherwise read first, which is all a follower pays.
+        while !self.is_uncertain(&request.lease_id) {
+            match self.read(&budget, None, Operation::Acquire).await {
                 Ok(current) if current.leased && current.lease_hash.as_deref() != Some(&hash) => {
                     return Ok(AcquireOutcome::Held {
                         leader: current.leader(),
                         expires_in: None,
                     });
                 }
-                Ok(current) => snapshot = Some(current),
-                Err(ReadError::Azure(f)) if f.status() == Some(404) => {}
+                // Free, but with no counter to go on: wait for the service's clock before
+                // taking the lease, so that running out of time leaves nothing half done.
+                Ok(current) if !current.leased && current.token.is_none() => {
+                    match self.clock(&budget, &current).await {
+                        Clock::Ready => {
+                            snapshot = Some(current);
+                            break;
+                        }
+                        Clock::Waited => {}
+                        Clock::NoTime => {
+                            return Err(out_of_time(
+                                &budget,
+                                "the service's clock (Date) passed the second in which the \
+                                 blob was seen without a token",
+                            ));
+                        }
+                    }
+                }
+                Ok(current) => {
+                    snapshot = Some(current);
+                    break;
+                }
+                Err(ReadError::Azure(f)) if f.status() == Some(404) => {
+                    self.create_missing(&budget, &f).await?;
+                }
                 Err(ReadError::Azure(f)) => return Err(f.into_error(Operation::Acquire, false)),
                 Err(ReadError::Invalid(err)) => return Err(err),
             }
         }
+        if !budget.room_for_write() {
+            return Err(out_of_time(&budget, "the lease could be requested"));
+        }
         self.set_uncertain(&request.lease_id);
-        match self.acquire_lease(seconds, &lease_id).await {
+        match self.acquire_lease(&budget, seconds, &lease_id).await {
             Ok(()) => {}
             Err(Ok(f)) if f.status() == Some(409) => {
                 // Held by someone else (LeaseAlreadyPresent), or breaking.
@@ -454,7 +609,9 @@ impl LeaseStore for BlobLeaseStore {
             }
             Err(Err(err)) => return Err(err),
         }
-        let token = self.mint(request, &lease_id, &hash, snapshot).await?;
+        let token = self
+            .mint(&budget, request, &lease_id, &hash, snapshot)
+            .await?;
         self.clear_uncertain(&request.lease_id);
         tracing::debug!(
             container = %self.container_name,
@@ -467,12 +624,16 @@ impl LeaseStore for BlobLeaseStore {
     }
 
     async fn renew(&self, request: &LeaseRequest, lease: &Lease) -> Result<RenewOutcome> {
+        let budget = Budget::new(self.request_timeout);
         let lease_id = azure_lease_id(&request.lease_id, Operation::Renew)?;
         if self.highest_token.load(Ordering::Acquire) > lease.token.get() {
             // A later term has begun: this lease cannot be current any more.
             return Ok(RenewOutcome::Lost);
         }
-        match self.send(self.blob.renew_lease(lease_id, None)).await {
+        match self
+            .send(&budget, self.blob.renew_lease(lease_id, None))
+            .await
+        {
             Ok(_) => Ok(RenewOutcome::Renewed),
             // Not found (blob deleted), conflict (another lease, none, or broken), precondition
             // failed (lease lost): this lease is gone.
@@ -485,8 +646,12 @@ impl LeaseStore for BlobLeaseStore {
     }
 
     async fn release(&self, request: &LeaseRequest, lease: &Lease) -> Result<bool> {
+        let budget = Budget::new(self.request_timeout);
         let lease_id = azure_lease_id(&request.lease_id, Operation::Release)?;
-        match self.send(self.blob.release_lease(lease_id, None)).await {
+        match self
+            .send(&budget, self.blob.release_lease(lease_id, None))
+            .await
+        {
             Ok(_) => {
                 tracing::debug!(token = %lease.token, "released the blob lease");
                 Ok(true)
@@ -497,134 +662,12 @@ impl LeaseStore for BlobLeaseStore {
     }
 
     async fn current_leader(&self) -> Result<Option<LeaderInfo>> {
-        match self.read(None, Operation::CurrentLeader).await {
+        let budget = Budget::new(self.request_timeout);
+        match self.read(&budget, None, Operation::CurrentLeader).await {
             Ok(snapshot) => Ok(snapshot.leader()),
             Err(ReadError::Azure(f)) if f.status() == Some(404) => Ok(None),
             Err(ReadError::Azure(f)) => Err(f.into_error(Operation::CurrentLeader, false)),
             Err(ReadError::Invalid(err)) => Err(err),
         }
-    }
-}
-
-/// The Azure lease duration for `ttl`: whole seconds, rounded up so that Azure never frees the
-/// lease before the core's deadline, and within Azure's 15–60 s.
-fn lease_seconds(ttl: Duration, operation: Operation) -> Result<i32> {
-    let mut seconds = ttl.as_secs();
-    if ttl.subsec_nanos() > 0 {
-        seconds += 1;
-    }
-    if !(MIN_LEASE_SECS..=MAX_LEASE_SECS).contains(&seconds) {
-        return Err(Error::backend(
-            operation,
-            false,
-            BlobError::new(format!(
-                "Azure leases last 15 to 60 s; a ttl of {ttl:?} cannot be granted"
-            )),
-        ));
-    }
-    Ok(i32::try_from(seconds).unwrap_or(i32::MAX))
-}
-
-/// The request's lease id (32 hex digits) in the UUID form Azure requires.
-fn azure_lease_id(lease_id: &str, operation: Operation) -> Result<String> {
-    if lease_id.len() != 32 || !lease_id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(Error::backend(
-            operation,
-            false,
-            BlobError::new("the lease id must be 32 hexadecimal digits"),
-        ));
-    }
-    let id = lease_id.to_ascii_lowercase();
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &id[..8],
-        &id[8..12],
-        &id[12..16],
-        &id[16..20],
-        &id[20..]
-    ))
-}
-
-/// The first 128 bits of SHA-256 of the lease id, hex.
-fn lease_hash(lease_id: &str) -> String {
-    let digest = Sha256::digest(lease_id.to_ascii_lowercase().as_bytes());
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Percent-encodes everything but printable ASCII (and `%`), so that any instance id fits in
-/// a metadata header value.
-fn percent_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if (0x21..=0x7e).contains(&byte) && byte != b'%' {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-fn percent_decode(value: &str) -> Option<String> {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = value.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lease_ids_become_uuids() {
-        let id = "0123456789abcdef0123456789ABCDEF";
-        assert_eq!(
-            azure_lease_id(id, Operation::Acquire).unwrap(),
-            "01234567-89ab-cdef-0123-456789abcdef"
-        );
-        assert!(azure_lease_id("xyz", Operation::Acquire).is_err());
-        assert!(azure_lease_id(&"g".repeat(32), Operation::Acquire).is_err());
-    }
-
-    #[test]
-    fn lease_seconds_round_up_and_stay_in_range() {
-        let s = |ms| lease_seconds(Duration::from_millis(ms), Operation::Acquire);
-        assert_eq!(s(15_000).unwrap(), 15);
-        assert_eq!(s(14_500).unwrap(), 15);
-        assert_eq!(s(59_001).unwrap(), 60);
-        assert!(s(14_000).is_err());
-        assert!(s(60_001).is_err());
-    }
-
-    #[test]
-    fn instance_ids_round_trip_through_metadata() {
-        for id in ["web-1", "a b", "naïve-é", "100%", "x\u{7f}y"] {
-            let encoded = percent_encode(id);
-            assert!(
-                encoded.bytes().all(|b| (0x21..=0x7e).contains(&b)),
-                "{encoded}"
-            );
-            assert_eq!(percent_decode(&encoded).as_deref(), Some(id));
-        }
-        assert_eq!(percent_decode("%zz"), None);
-    }
-
-    #[test]
-    fn lease_hash_is_stable_and_not_the_id() {
-        let id = "0123456789abcdef0123456789abcdef";
-        assert_eq!(lease_hash(id), lease_hash(&id.to_ascii_uppercase()));
-        assert_eq!(lease_hash(id).len(), 32);
-        assert_ne!(lease_hash(id), id);
     }
 }

@@ -416,3 +416,159 @@ pub async fn eventually(within: Duration, what: &str, mut check: impl FnMut() ->
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A TCP proxy in front of Azurite that delays every chunk by `one_way` in each direction, so
+/// that each request's round trip takes at least twice that. Stops when dropped (the accept
+/// loop owns the connections, which end with it).
+pub struct SlowProxy {
+    port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SlowProxy {
+    pub async fn start(upstream_port: u16, one_way: Duration) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .expect("bind the proxy");
+        let port = listener.local_addr().expect("proxy address").port();
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((client, _)) = listener.accept().await {
+                connections.spawn(async move {
+                    let Ok(server) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", upstream_port)).await
+                    else {
+                        return;
+                    };
+                    let _ = client.set_nodelay(true);
+                    let _ = server.set_nodelay(true);
+                    let (client_read, client_write) = client.into_split();
+                    let (server_read, server_write) = server.into_split();
+                    tokio::join!(
+                        delayed_copy(client_read, server_write, one_way),
+                        delayed_copy(server_read, client_write, one_way),
+                    );
+                });
+                while connections.try_join_next().is_some() {}
+            }
+        });
+        Self { port, task }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for SlowProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Copies `from` to `to`, each chunk `delay` after it was read (order kept: a reader task
+/// stamps chunks, a writer releases each at its time).
+async fn delayed_copy(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    delay: Duration,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+    let reader = async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            match from.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx
+                        .send((Instant::now() + delay, buf[..n].to_vec()))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    let writer = async move {
+        while let Some((at, chunk)) = rx.recv().await {
+            tokio::time::sleep_until(at).await;
+            if to.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown().await;
+    };
+    tokio::join!(reader, writer);
+}
+
+impl Azurite {
+    /// [`Self::builder`], but reaching Azurite through a proxy listening on `port`.
+    pub fn builder_via(
+        &self,
+        port: u16,
+        container: &str,
+        instance_id: &str,
+    ) -> BlobLeaderElectionBuilder {
+        let connection = format!(
+            "DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};\
+             BlobEndpoint=http://127.0.0.1:{port}/{ACCOUNT};"
+        );
+        self.builder(container, instance_id)
+            .connection_string(connection)
+    }
+}
+
+/// An account SAS for Azurite, signed as the service expects (service version 2020-12-06+).
+pub fn account_sas() -> String {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    let version = leader_election_blob::DEFAULT_API_VERSION;
+    let (permissions, services, types, expiry, protocol) =
+        ("rwdlacup", "b", "sco", "2099-01-01T00:00:00Z", "https,http");
+    let to_sign = format!(
+        "{}\n{permissions}\n{services}\n{types}\n\n{expiry}\n\n{protocol}\n{version}\n\n",
+        ACCOUNT
+    );
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(KEY)
+        .unwrap();
+    let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(&key).unwrap();
+    mac.update(to_sign.as_bytes());
+    let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let sig = sig
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D");
+    format!(
+        "sv={version}&ss={services}&srt={types}&sp={permissions}&se={}&spr={}&sig={sig}",
+        expiry.replace(':', "%3A"),
+        protocol.replace(',', "%2C")
+    )
+}
+
+impl Azurite {
+    /// A container client of the SDK itself, authorized by an account SAS, with `policy` run on
+    /// every try of every request (to count or corrupt them) and no SDK retries.
+    pub fn sas_client(
+        &self,
+        container: &str,
+        policy: Arc<dyn azure_core::http::policies::Policy>,
+    ) -> azure_storage_blob::BlobContainerClient {
+        let url = format!("{}/{container}?{}", self.blob_endpoint(), account_sas());
+        azure_storage_blob::BlobContainerClient::new(
+            url.parse().expect("container URL"),
+            None,
+            Some(azure_storage_blob::BlobContainerClientOptions {
+                client_options: azure_core::http::ClientOptions {
+                    retry: azure_core::http::RetryOptions::none(),
+                    per_try_policies: vec![policy],
+                    ..Default::default()
+                },
+                version: leader_election_blob::DEFAULT_API_VERSION.into(),
+            }),
+        )
+        .expect("container client")
+    }
+}
