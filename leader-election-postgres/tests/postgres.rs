@@ -4,7 +4,9 @@ mod support;
 
 use std::time::Duration;
 
-use leader_election::testing::{ConformanceOptions, run_conformance};
+use leader_election::testing::{
+    ConformanceOptions, run_conformance, tokens_increase_across_rebuilt_stores,
+};
 use leader_election::{AcquireOutcome, LeaderElection, LeaseRequest, LeaseStore, Role};
 use leader_election_postgres::{PostgresLeaderElection, PostgresLeaseStore};
 use support::{Intervals, Postgres, assert_safe, eventually, unique};
@@ -48,6 +50,27 @@ async fn passes_the_conformance_suite() {
                 .unwrap();
             election.store().clone()
         }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_tokens_increase_across_rebuilt_stores() {
+    let pg = Postgres::start();
+    let url = pg.url();
+    let election = unique("rebuilt");
+    let options = ConformanceOptions::new(Duration::from_secs(1), Duration::from_secs(2));
+    tokens_increase_across_rebuilt_stores(&options, || {
+        let store = PostgresLeaderElection::builder()
+            .connection_string(url.clone())
+            .election(election.clone())
+            .lease_duration(Duration::from_secs(2))
+            .renew_interval(Duration::from_millis(500))
+            .build()
+            .unwrap()
+            .store()
+            .clone();
+        async move { store }
     })
     .await;
 }
