@@ -471,7 +471,7 @@ impl LeaseStore for RedisLeaseStore {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.hub.unregister(&self.keys.channel);
+        self.hub.unregister(&self.keys.channel, &self.notifier);
         if !self.owns_client {
             return;
         }

@@ -390,3 +390,86 @@ async fn many_elections_share_one_client_and_one_subscriber_connection() {
     stores.truncate(40);
     assert_eq!(hub.channels(), 40);
 }
+
+/// A `connect()` cancelled by its caller's timeout while the subscriber connection hangs
+/// leaves no reconnecting task behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connect_cancelled_by_its_timeout_leaves_no_task_behind() {
+    use leader_election_redis::fred::prelude::{Config, ConnectionConfig, ReconnectPolicy};
+    use leader_election_redis::{RedisLeaseStore, ReleaseHub};
+    let server = RedisServer::start().await;
+    // Accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = std::sync::Arc::clone(&held);
+    let acceptor = tokio::spawn(async move {
+        while let Ok((socket, _)) = silent.accept().await {
+            keep.lock().unwrap().push(socket);
+        }
+    });
+    let client = support::connect_client(&server.url()).await;
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
+    for target in [silent_port, support::closed_port()] {
+        let url = format!("redis://127.0.0.1:{target}");
+        let hub_client = leader_election_redis::fred::clients::Client::new(
+            Config::from_url(&url).unwrap(),
+            None,
+            Some(ConnectionConfig::default()),
+            Some(ReconnectPolicy::new_constant(0, 20)),
+        );
+        let hub = ReleaseHub::new(&hub_client);
+        let store =
+            RedisLeaseStore::with_hub(client.clone(), unique_key("cancelled"), hub).unwrap();
+        for _ in 0..3 {
+            let _ = tokio::time::timeout(Duration::from_millis(300), store.connect()).await;
+        }
+        drop(store);
+        drop(hub_client);
+    }
+    let left = || metrics.num_alive_tasks();
+    assert!(
+        eventually(Duration::from_secs(2), || left() <= before).await,
+        "{} tasks left behind",
+        left() - before
+    );
+    acceptor.abort();
+}
+
+/// Two stores of one election on a shared hub are both woken by a release, also after a third
+/// one on the same channel is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_sharing_a_channel_on_one_hub_are_all_woken() {
+    use leader_election_redis::{RedisLeaseStore, ReleaseHub};
+    let server = RedisServer::start().await;
+    let client = support::connect_client(&server.url()).await;
+    let hub = ReleaseHub::new(&client);
+    let key = unique_key("shared-channel");
+    let leader = support::primed_store(&server.url(), &key).await;
+    let on_hub = || RedisLeaseStore::with_hub(client.clone(), &key, hub.clone()).unwrap();
+    let (first, second, third) = (on_hub(), on_hub(), on_hub());
+    for store in [&first, &second, &third] {
+        store.connect().await.unwrap();
+    }
+    let mut one = first.release_notifications().unwrap();
+    let mut two = second.release_notifications().unwrap();
+    let request = LeaseRequest::new("leader", Duration::from_secs(2));
+    let mut third = Some(third);
+    for round in ["three stores", "the third dropped"] {
+        if round == "the third dropped" {
+            // Its last clone: the store unregisters from the hub.
+            drop(third.take());
+        }
+        let lease = acquired(leader.try_acquire(&request).await.unwrap());
+        one.mark_seen();
+        two.mark_seen();
+        assert!(leader.release(&request, &lease).await.unwrap());
+        for (name, receiver) in [("first", &mut one), ("second", &mut two)] {
+            tokio::time::timeout(Duration::from_secs(1), receiver.released())
+                .await
+                .unwrap_or_else(|_| panic!("{round}: the {name} store was not woken"));
+        }
+    }
+    assert_eq!(hub.channels(), 1);
+}
