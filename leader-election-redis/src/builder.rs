@@ -223,7 +223,7 @@ impl RedisLeaderElectionBuilder {
 /// A fred client for `url`, configured for leader election.
 fn client_for(url: &str, timeout: Duration) -> Result<Client, BuildError> {
     let invalid = |reason: String| BuildError::InvalidUrl {
-        url: redact_url(url),
+        url: leader_election::quoted(&redact_url(url)),
         reason,
     };
     let parsed = url::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
@@ -244,13 +244,14 @@ fn client_for(url: &str, timeout: Duration) -> Result<Client, BuildError> {
     ];
     if !known.contains(&scheme) {
         return Err(invalid(format!(
-            "unsupported scheme `{scheme}`, expected redis://, rediss://, redis-cluster:// or redis-sentinel://"
+            "unsupported scheme {}, expected redis://, rediss://, redis-cluster:// or redis-sentinel://",
+            leader_election::quoted(scheme)
         )));
     }
     let tls = scheme.starts_with("rediss") || scheme.starts_with("valkeys");
     if tls && !cfg!(feature = "tls") {
         return Err(BuildError::TlsNotEnabled {
-            url: redact_url(url),
+            url: leader_election::quoted(&redact_url(url)),
         });
     }
     #[cfg(feature = "tls")]
@@ -456,6 +457,43 @@ mod tests {
             matches!(&err, BuildError::InvalidOptions(e) if e.field == "renew_interval"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn errors_never_echo_a_huge_input_whole() {
+        let huge = "k".repeat(100_000);
+        let err = RedisLeaderElection::builder()
+            .url("redis://localhost")
+            .key(&huge)
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, BuildError::InvalidKey { .. }), "{err}");
+        let shown = format!("{err} {err:?}");
+        assert!(
+            shown.len() < 600,
+            "{} bytes: {}",
+            shown.len(),
+            &shown[..200]
+        );
+        assert!(shown.contains("100000 bytes"), "{shown}");
+        let client = Client::new(Config::default(), None, None, None);
+        let err = RedisLeaseStore::new(client, format!("{huge}{{")).unwrap_err();
+        assert!(format!("{err} {err:?}").len() < 600);
+
+        let huge_scheme = format!("{}://:hunter2@localhost", "h".repeat(100_000));
+        let huge_path = format!("redis://:hunter2@[::1/{}", "p".repeat(100_000));
+        for url in [huge_scheme, huge_path] {
+            let err = RedisLeaderElection::builder().url(url).build().unwrap_err();
+            assert!(matches!(err, BuildError::InvalidUrl { .. }), "{err}");
+            let shown = format!("{err} {err:?}");
+            assert!(
+                shown.len() < 600,
+                "{} bytes: {}",
+                shown.len(),
+                &shown[..200]
+            );
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
     }
 
     #[test]

@@ -75,7 +75,7 @@ pub(crate) fn validate_key(key: &str) -> std::result::Result<(), BuildError> {
     };
     match reason {
         Some(reason) => Err(BuildError::InvalidKey {
-            key: key.to_owned(),
+            key: leader_election::quoted(key),
             reason,
         }),
         None => Ok(()),
@@ -378,8 +378,14 @@ impl std::error::Error for SharedSource {
     }
 }
 
+/// `duration` in whole milliseconds, rounded up: a lease sent as a shorter one could expire on
+/// the server before its holder's `sent_at + ttl`.
+fn duration_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX)
+}
+
 fn ttl_ms(ttl: Duration) -> Value {
-    let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
+    let ms = i64::try_from(duration_ms(ttl)).unwrap_or(i64::MAX).max(1);
     Value::Integer(ms)
 }
 
@@ -484,5 +490,20 @@ impl Drop for Inner {
         runtime.spawn(async move {
             let _ = client.quit().await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls_are_rounded_up_to_whole_milliseconds() {
+        // Rounding down would let the backend expire a lease before `sent_at + ttl`.
+        assert_eq!(ttl_ms(Duration::from_micros(1500)), Value::Integer(2));
+        assert_eq!(ttl_ms(Duration::from_nanos(1_000_001)), Value::Integer(2));
+        assert_eq!(ttl_ms(Duration::from_millis(1500)), Value::Integer(1500));
+        assert_eq!(ttl_ms(Duration::ZERO), Value::Integer(1));
+        assert_eq!(ttl_ms(Duration::MAX), Value::Integer(i64::MAX));
     }
 }
