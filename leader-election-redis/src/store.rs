@@ -36,6 +36,7 @@ pub(crate) struct Keys {
     pub(crate) counter: String,
     pub(crate) fence: String,
     pub(crate) epoch: String,
+    pub(crate) longest: String,
     pub(crate) channel: String,
     slot: u16,
 }
@@ -51,6 +52,7 @@ impl Keys {
             counter: format!("{{{name}}}:token"),
             fence: format!("{{{name}}}:fence"),
             epoch: format!("{{{name}}}:epoch"),
+            longest: format!("{{{name}}}:maxttl"),
             channel: format!("{{{name}}}:released"),
         })
     }
@@ -95,8 +97,9 @@ pub(crate) fn default_reconnect_policy() -> ReconnectPolicy {
 /// them in one slot:
 /// - `{key}:lease`: the lease, a string holding the owner and its token, expiring by `PX`;
 /// - `{key}:token`: the last fencing token minted (no expiry);
-/// - `{key}:epoch`: the replication id of the primary that granted the last lease, and
-///   `{key}:fence`: a one-lease wait set when that changes (a failover);
+/// - `{key}:epoch`: the replication history (the primary's replication id) the election last
+///   saw, `{key}:fence`: when the last wait for a possibly lost lease began, and why, and
+///   `{key}:maxttl`: the longest lease granted, in ms (see the crate docs on guards);
 /// - `{key}:released`: the pub/sub channel on which releases are announced.
 ///
 /// Every operation is one Lua script, loaded once per server and called by its SHA1
@@ -118,6 +121,10 @@ struct Inner {
     keys: Keys,
     /// The per-command timeout, in milliseconds.
     timeout_ms: AtomicU64,
+    /// The configured longest lease of the election, in ms (0: none configured).
+    max_lease_ms: AtomicU64,
+    /// The longest lease this store has seen the election hold or record, in ms.
+    longest_seen_ms: AtomicU64,
     /// The SHA1 of each script once loaded, by [`Script::index`].
     shas: Mutex<[Option<String>; 4]>,
     notifier: Arc<ReleaseNotifier>,
@@ -196,6 +203,8 @@ impl RedisLeaseStore {
                 owns_client,
                 keys,
                 timeout_ms: AtomicU64::new(DEFAULT_OPERATION_TIMEOUT.as_millis() as u64),
+                max_lease_ms: AtomicU64::new(0),
+                longest_seen_ms: AtomicU64::new(0),
                 shas: Mutex::new([None, None, None, None]),
                 notifier: Arc::new(ReleaseNotifier::new()),
                 hub,
@@ -214,6 +223,38 @@ impl RedisLeaseStore {
             .max(1);
         self.inner.timeout_ms.store(ms, Ordering::Relaxed);
         self
+    }
+
+    /// The same store, guarding against lost leases as long as `max_lease_duration`: the
+    /// longest lease any contender of this election may hold (on any version of its
+    /// configuration). Default: the longest of this contender's own lease and every lease this
+    /// store has seen the election hold. Applies to every clone of this store.
+    ///
+    /// After a restart, a failover, or anything else that may have lost a lease, the acquire
+    /// script grants nothing for this long (or for the longest lease recorded in Redis, if
+    /// longer), because the lost lease's holder may still trust it. Set it to the longest
+    /// `lease_duration` in use during a rolling change of that setting; see the crate docs.
+    #[must_use]
+    pub fn with_max_lease_duration(self, max_lease_duration: Duration) -> Self {
+        self.inner
+            .max_lease_ms
+            .store(duration_ms(max_lease_duration), Ordering::Relaxed);
+        self
+    }
+
+    /// The longest lease this store guards against: the configured
+    /// [`max_lease_duration`](Self::with_max_lease_duration) or the longest lease seen for this
+    /// election, whichever is longer (zero before either is known). Only grows.
+    #[must_use]
+    pub fn guard_duration(&self) -> Duration {
+        Duration::from_millis(self.guard_ms())
+    }
+
+    fn guard_ms(&self) -> u64 {
+        self.inner
+            .max_lease_ms
+            .load(Ordering::Relaxed)
+            .max(self.inner.longest_seen_ms.load(Ordering::Relaxed))
     }
 
     /// The per-command options: the timeout, and no second write of a command whose connection
@@ -415,22 +456,36 @@ impl LeaseStore for RedisLeaseStore {
         let reply = self
             .run(
                 Script::Acquire,
-                &[&keys.lease, &keys.counter, &keys.fence, &keys.epoch],
+                &[
+                    &keys.lease,
+                    &keys.counter,
+                    &keys.fence,
+                    &keys.epoch,
+                    &keys.longest,
+                ],
                 vec![
                     Value::from(request.instance_id.as_str()),
                     Value::from(request.lease_id.as_str()),
                     ttl_ms(request.ttl),
+                    Value::Integer(i64::try_from(self.guard_ms()).unwrap_or(i64::MAX)),
                 ],
             )
             .await?;
-        scripts::acquire_reply(reply)
+        let (outcome, longest) = scripts::acquire_reply(reply)?;
+        if let Some(ms) = longest {
+            // Remembered across a restart that loses `{key}:maxttl`: a follower that watched a
+            // long lease keeps guarding that long even on a shorter lease of its own.
+            self.inner.longest_seen_ms.fetch_max(ms, Ordering::Relaxed);
+        }
+        Ok(outcome)
     }
 
     async fn renew(&self, request: &LeaseRequest, lease: &Lease) -> Result<RenewOutcome> {
+        let keys = &self.inner.keys;
         let reply = self
             .run(
                 Script::Renew,
-                &[&self.inner.keys.lease],
+                &[&keys.lease, &keys.longest],
                 vec![
                     Value::from(request.instance_id.as_str()),
                     Value::from(request.lease_id.as_str()),

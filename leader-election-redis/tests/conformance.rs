@@ -5,7 +5,7 @@ mod support;
 use std::time::Duration;
 
 use leader_election::testing::{ConformanceOptions, run_conformance};
-use support::{RedisServer, store, unique_key};
+use support::{RedisServer, primed_store, unique_key};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_suite_passes_against_redis() {
@@ -15,7 +15,7 @@ async fn conformance_suite_passes_against_redis() {
         ConformanceOptions::new(Duration::from_secs(1), Duration::from_secs(1)),
         || {
             let url = url.clone();
-            async move { store(&url, &unique_key("conformance")).await }
+            async move { primed_store(&url, &unique_key("conformance")).await }
         },
     )
     .await;

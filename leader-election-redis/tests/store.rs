@@ -22,7 +22,7 @@ fn acquired(outcome: AcquireOutcome) -> leader_election::Lease {
 async fn keys_share_one_hash_tag_and_tokens_come_from_server_time() {
     let server = RedisServer::start().await;
     let key = unique_key("layout");
-    let store = store(&server.url(), &key).await;
+    let store = support::primed_store(&server.url(), &key).await;
     store.connect().await.unwrap();
     store.connect().await.expect("connect is idempotent");
     assert_eq!(store.lease_key(), format!("{{{key}}}:lease"));
@@ -60,7 +60,7 @@ async fn keys_share_one_hash_tag_and_tokens_come_from_server_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scripts_are_reloaded_after_noscript() {
     let server = RedisServer::start().await;
-    let store = store(&server.url(), &unique_key("noscript")).await;
+    let store = support::primed_store(&server.url(), &unique_key("noscript")).await;
     store.connect().await.unwrap();
     let request = LeaseRequest::new("a", Duration::from_secs(2));
     let lease = acquired(store.try_acquire(&request).await.unwrap());
@@ -155,7 +155,7 @@ async fn garbage_in_the_token_counter_blocks_minting() {
         assert_eq!(store.current_leader().await.unwrap(), None);
     }
     // A counter above the clock (but within range) is honoured: tokens never go back.
-    let store = store(&server.url(), "counter-high").await;
+    let store = support::primed_store(&server.url(), "counter-high").await;
     command(&client, &["SET", store.token_key(), "8000000000000000"]).await;
     let lease = acquired(
         store
@@ -170,7 +170,7 @@ async fn garbage_in_the_token_counter_blocks_minting() {
 async fn a_release_wakes_followers_on_other_clients() {
     let server = RedisServer::start().await;
     let key = unique_key("wake");
-    let leader = store(&server.url(), &key).await;
+    let leader = support::primed_store(&server.url(), &key).await;
     let follower = store(&server.url(), &key).await;
     leader.connect().await.unwrap();
     follower.connect().await.unwrap();
@@ -252,7 +252,7 @@ async fn a_user_client_works_and_is_left_connected() {
 async fn a_restarted_server_grants_no_new_lease_within_one_lease_duration() {
     let server = RedisServer::start().await;
     let key = unique_key("young");
-    let store = store(&server.url(), &key).await;
+    let store = support::primed_store(&server.url(), &key).await;
     let ttl = Duration::from_millis(1500);
     let request = LeaseRequest::new("a", ttl);
     let lease = acquired(store.try_acquire(&request).await.unwrap());
@@ -274,9 +274,8 @@ async fn a_restarted_server_grants_no_new_lease_within_one_lease_duration() {
     let taken = loop {
         match store.try_acquire(&other).await.unwrap() {
             AcquireOutcome::Acquired(lease) => break lease,
-            AcquireOutcome::Held { leader, expires_in } => {
-                assert_eq!(leader, None);
-                let wait = expires_in.expect("how long to wait");
+            AcquireOutcome::Withheld { wait, reason } => {
+                assert_eq!(reason, leader_election::WithholdReason::BackendRestarted);
                 assert!(wait <= ttl, "{wait:?}");
                 tokio::time::sleep(wait.min(Duration::from_millis(100))).await;
             }
@@ -347,6 +346,7 @@ async fn many_elections_share_one_client_and_one_subscriber_connection() {
     let client = support::connect_client(&server.url()).await;
     let hub = ReleaseHub::new(&client);
     let prefix = unique_key("hub");
+    support::prime(&server.url(), &format!("{prefix}-7")).await;
     let stores: Vec<RedisLeaseStore> = (0..50)
         .map(|i| {
             RedisLeaseStore::with_hub(client.clone(), format!("{prefix}-{i}"), hub.clone()).unwrap()
@@ -389,6 +389,97 @@ async fn many_elections_share_one_client_and_one_subscriber_connection() {
     let mut stores = stores;
     stores.truncate(40);
     assert_eq!(hub.channels(), 40);
+}
+
+fn late(test: &str) -> String {
+    format!("{test}: bounded wait elapsed")
+}
+
+/// A promoted replica without `{key}:epoch` (the election's first acquisition was not
+/// replicated, or the key was evicted) cannot prove no lease is held: it withholds one lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_epoch_key_withholds_a_free_lease_for_one_lease() {
+    use leader_election::WithholdReason;
+    let server = RedisServer::start().await;
+    let ttl = Duration::from_secs(1);
+    // A brand-new election: nothing proves no lease was granted before.
+    let fresh = store(&server.url(), &unique_key("fresh-epoch")).await;
+    match fresh
+        .try_acquire(&LeaseRequest::new("a", ttl))
+        .await
+        .unwrap()
+    {
+        AcquireOutcome::Withheld { wait, reason } => {
+            assert_eq!(reason, WithholdReason::Failover);
+            assert!(wait > ttl / 2 && wait <= ttl, "{wait:?}");
+        }
+        other => panic!("a fresh election granted at once: {other:?}"),
+    }
+
+    let key = unique_key("epoch");
+    let store = support::primed_store(&server.url(), &key).await;
+    let request = LeaseRequest::new("a", ttl);
+    let lease = acquired(store.try_acquire(&request).await.unwrap());
+    assert!(store.release(&request, &lease).await.unwrap());
+    let client = server.client().await;
+    command(&client, &["DEL", &format!("{{{key}}}:epoch")]).await;
+    let deleted_at = Instant::now();
+    let other = LeaseRequest::new("b", ttl);
+    match store.try_acquire(&other).await.unwrap() {
+        AcquireOutcome::Withheld { wait, reason } => {
+            assert_eq!(reason, WithholdReason::Failover);
+            assert!(wait > ttl / 2 && wait <= ttl, "{wait:?}");
+        }
+        other => panic!("granted without an epoch: {other:?}"),
+    }
+    // Once, not forever: granted after the wait.
+    let taken = loop {
+        match store.try_acquire(&other).await.unwrap() {
+            AcquireOutcome::Acquired(lease) => break lease,
+            AcquireOutcome::Withheld { wait, .. } => {
+                assert!(deleted_at.elapsed() < ttl * 3, "{}", late("epoch"));
+                tokio::time::sleep(wait.min(Duration::from_millis(50))).await;
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(deleted_at.elapsed() >= ttl - Duration::from_millis(20));
+    assert!(taken.token > lease.token);
+}
+
+/// An election started against a server that has just started learns why nobody may lead yet
+/// and for how long, and then leads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_freshly_started_server_withholds_the_lease_and_says_so() {
+    use leader_election::WithholdReason;
+    let server = RedisServer::start().await;
+    server.restart().await;
+    let restarted_at = Instant::now();
+    let election = support::election(&server.url(), &unique_key("withheld"), "a");
+    let lease = election.options().lease_duration;
+    let mut events = election.subscribe();
+    election.start().await.unwrap();
+    let (reason, wait) = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            if let Ok(ElectionEvent::LeaseWithheld { reason, wait }) = events.recv().await {
+                break (reason, wait);
+            }
+        }
+    })
+    .await
+    .expect("a LeaseWithheld event");
+    assert_eq!(reason, WithholdReason::BackendRestarted);
+    assert!(wait > Duration::ZERO && wait <= lease, "{wait:?}");
+    assert!(
+        eventually(lease * 2 + Duration::from_secs(1), || election.is_leader()).await,
+        "never led after the wait"
+    );
+    assert!(
+        restarted_at.elapsed() >= lease - Duration::from_millis(100),
+        "led {:?} after the server started",
+        restarted_at.elapsed()
+    );
+    election.stop().await.unwrap();
 }
 
 /// A `connect()` cancelled by its caller's timeout while the subscriber connection hangs
@@ -472,4 +563,66 @@ async fn stores_sharing_a_channel_on_one_hub_are_all_woken() {
         }
     }
     assert_eq!(hub.channels(), 1);
+}
+
+/// Tokens are minted from the server's clock as well as the counter: deleting the lease and
+/// the counter never makes them go back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_never_go_back_when_the_lease_and_counter_are_deleted() {
+    let server = RedisServer::start().await;
+    let client = server.client().await;
+    let key = unique_key("token-order");
+    let store = support::primed_store(&server.url(), &key).await;
+    let mut last = 0;
+    for round in 0..5 {
+        let request = LeaseRequest::new(format!("c{round}"), Duration::from_secs(2));
+        let lease = acquired(store.try_acquire(&request).await.unwrap());
+        assert!(
+            lease.token.get() > last,
+            "round {round}: {} after {last}",
+            lease.token
+        );
+        last = lease.token.get();
+        if round % 2 == 0 {
+            assert!(store.release(&request, &lease).await.unwrap());
+        }
+        command(&client, &["DEL", store.lease_key(), store.token_key()]).await;
+    }
+}
+
+/// A contender that never saw the election's long lease (a brand-new process after a restart)
+/// relies on `max_lease_duration`; one contender configured with it makes the others guard it
+/// too, through `{key}:maxttl`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_lease_duration_guards_a_restart_for_every_contender() {
+    use leader_election::WithholdReason;
+    let server = RedisServer::start().await;
+    let key = unique_key("max-lease");
+    server.restart().await;
+    let short = Duration::from_millis(500);
+    let max = Duration::from_secs(20);
+    let careful = store(&server.url(), &key)
+        .await
+        .with_max_lease_duration(max);
+    assert_eq!(careful.guard_duration(), max);
+    let plain = store(&server.url(), &key).await;
+    assert_eq!(plain.guard_duration(), Duration::ZERO);
+    for contender in [&careful, &plain] {
+        match contender
+            .try_acquire(&LeaseRequest::new("c", short))
+            .await
+            .unwrap()
+        {
+            AcquireOutcome::Withheld { wait, reason } => {
+                assert_eq!(reason, WithholdReason::BackendRestarted);
+                assert!(
+                    wait > max - Duration::from_secs(2) && wait <= max,
+                    "{wait:?}"
+                );
+            }
+            other => panic!("granted {other:?} within {max:?} of a restart"),
+        }
+    }
+    // Remembered in process memory too, should the server forget it again.
+    assert_eq!(plain.guard_duration(), max);
 }
