@@ -123,8 +123,12 @@ local function check_guards(fence_key, epoch_key, longest_key, server_info, repl
   return wait, why, guard
 end
 ";
-/// KEYS: lease, counter, fence, epoch, longest lease. ARGV: instance id, lease id, ttl in ms,
-/// the caller's guard in ms (its `max_lease_duration`, or the longest lease it has seen).
+/// KEYS: lease, counter, fence, epoch, longest lease, shadow. ARGV: instance id, lease id, ttl
+/// in ms, the caller's guard in ms (its `max_lease_duration`, or the longest lease it has seen).
+///
+/// The shadow key expires with the lease (both are set by the same scripts) and is deleted only
+/// by a release: a lease key missing while its shadow lives was deleted by someone else, and
+/// its holder may still trust it.
 ///
 /// Replies `{'acquired', token, guard}`, `{'held', instance, token, pttl, guard}`,
 /// `{'young', wait_ms, reason, guard}` (a free lease withheld: `restarted`, `failover` or
@@ -140,6 +144,7 @@ if lease then
   local guard = longest_lease(KEYS[5], floor)
   if lease.instance == ARGV[1] and lease.lease == ARGV[2] then
     redis.call('PEXPIRE', KEYS[1], ARGV[3])
+    redis.call('SET', KEYS[6], lease.token, 'PX', ARGV[3])
     record_lease(KEYS[5], ttl)
     return {'acquired', lease.token, guard}
   end
@@ -161,6 +166,15 @@ local wait, why, guard = check_guards(KEYS[3], KEYS[4], KEYS[5], redis.call('INF
 -- Shared with every contender: one that knows a longer lease (configured, or seen before a
 -- restart) makes all of them guard it.
 record_lease(KEYS[5], guard)
+-- The lease record was deleted by someone other than its holder (a release deletes the
+-- shadow too; an expiry expires both): its holder may trust it until the shadow expires. A
+-- shadow without expiry was written by somebody else: one guard from now.
+local shadow = redis.call('PTTL', KEYS[6])
+if shadow == -1 then
+  redis.call('PEXPIRE', KEYS[6], string.format('%.0f', guard))
+  shadow = guard
+end
+if shadow > wait then wait, why = shadow, 'touched' end
 if wait > 0 then return {'young', wait, why, guard} end
 -- Mint a token above both the stored counter and the server clock in microseconds, so that
 -- tokens keep increasing even when a restart without persistence lost the counter.
@@ -175,26 +189,29 @@ local value = cjson.encode({instance = ARGV[1], lease = ARGV[2], token = token})
 if not redis.call('SET', KEYS[1], value, 'NX', 'PX', ARGV[3]) then
   return {'garbage', 'the lease key appeared during acquisition'}
 end
+redis.call('SET', KEYS[6], token, 'PX', ARGV[3])
 return {'acquired', token, guard}
 ";
 
-/// KEYS: lease, longest lease. ARGV: instance id, lease id, token, ttl in ms. Replies 1 if
-/// renewed, else 0.
+/// KEYS: lease, longest lease, shadow. ARGV: instance id, lease id, token, ttl in ms. Replies 1
+/// if renewed, else 0.
 const RENEW: &str = r"
 local lease = decode(KEYS[1])
 if lease and lease.instance == ARGV[1] and lease.lease == ARGV[2] and lease.token == ARGV[3] then
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4])
   record_lease(KEYS[2], tonumber(ARGV[4]))
   return 1
 end
 return 0
 ";
 
-/// KEYS: lease. ARGV: instance id, lease id, token, release channel. Replies 1 if released.
+/// KEYS: lease, shadow. ARGV: instance id, lease id, token, release channel. Replies 1 if
+/// released.
 const RELEASE: &str = r"
 local lease = decode(KEYS[1])
 if lease and lease.instance == ARGV[1] and lease.lease == ARGV[2] and lease.token == ARGV[3] then
-  redis.call('DEL', KEYS[1])
+  redis.call('DEL', KEYS[1], KEYS[2])
   redis.call('PUBLISH', ARGV[4], ARGV[3])
   return 1
 end

@@ -37,6 +37,7 @@ pub(crate) struct Keys {
     pub(crate) fence: String,
     pub(crate) epoch: String,
     pub(crate) longest: String,
+    pub(crate) shadow: String,
     pub(crate) channel: String,
     slot: u16,
 }
@@ -53,6 +54,7 @@ impl Keys {
             fence: format!("{{{name}}}:fence"),
             epoch: format!("{{{name}}}:epoch"),
             longest: format!("{{{name}}}:maxttl"),
+            shadow: format!("{{{name}}}:held"),
             channel: format!("{{{name}}}:released"),
         })
     }
@@ -100,6 +102,8 @@ pub(crate) fn default_reconnect_policy() -> ReconnectPolicy {
 /// - `{key}:epoch`: the replication history (the primary's replication id) the election last
 ///   saw, `{key}:fence`: when the last wait for a possibly lost lease began, and why, and
 ///   `{key}:maxttl`: the longest lease granted, in ms (see the crate docs on guards);
+/// - `{key}:held`: a shadow of the lease, expiring with it and deleted only by a release, so
+///   that a lease key deleted by someone else is told from one released or expired;
 /// - `{key}:released`: the pub/sub channel on which releases are announced.
 ///
 /// Every operation is one Lua script, loaded once per server and called by its SHA1
@@ -462,6 +466,7 @@ impl LeaseStore for RedisLeaseStore {
                     &keys.fence,
                     &keys.epoch,
                     &keys.longest,
+                    &keys.shadow,
                 ],
                 vec![
                     Value::from(request.instance_id.as_str()),
@@ -485,7 +490,7 @@ impl LeaseStore for RedisLeaseStore {
         let reply = self
             .run(
                 Script::Renew,
-                &[&keys.lease, &keys.longest],
+                &[&keys.lease, &keys.longest, &keys.shadow],
                 vec![
                     Value::from(request.instance_id.as_str()),
                     Value::from(request.lease_id.as_str()),
@@ -506,7 +511,7 @@ impl LeaseStore for RedisLeaseStore {
         let reply = self
             .run(
                 Script::Release,
-                &[&keys.lease],
+                &[&keys.lease, &keys.shadow],
                 vec![
                     Value::from(request.instance_id.as_str()),
                     Value::from(request.lease_id.as_str()),

@@ -575,8 +575,23 @@ async fn tokens_never_go_back_when_the_lease_and_counter_are_deleted() {
     let store = support::primed_store(&server.url(), &key).await;
     let mut last = 0;
     for round in 0..5 {
-        let request = LeaseRequest::new(format!("c{round}"), Duration::from_secs(2));
-        let lease = acquired(store.try_acquire(&request).await.unwrap());
+        let request = LeaseRequest::new(format!("c{round}"), Duration::from_millis(300));
+        // A lease deleted without a release is withheld until it could have expired.
+        let asked_at = Instant::now();
+        let lease = loop {
+            match store.try_acquire(&request).await.unwrap() {
+                AcquireOutcome::Acquired(lease) => break lease,
+                AcquireOutcome::Withheld { wait, .. } => {
+                    assert!(
+                        asked_at.elapsed() < Duration::from_secs(2),
+                        "{}",
+                        late("tokens")
+                    );
+                    tokio::time::sleep(wait.min(Duration::from_millis(50))).await;
+                }
+                other => panic!("{other:?}"),
+            }
+        };
         assert!(
             lease.token.get() > last,
             "round {round}: {} after {last}",
@@ -625,4 +640,45 @@ async fn max_lease_duration_guards_a_restart_for_every_contender() {
     }
     // Remembered in process memory too, should the server forget it again.
     assert_eq!(plain.guard_duration(), max);
+}
+
+/// Rule 9: a lease record deleted by someone other than its holder (an operator, a script)
+/// lets nobody in before the old term's lease could have expired; a release hands over at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_lease_record_is_withheld_until_the_lease_could_have_expired() {
+    use leader_election::WithholdReason;
+    let server = RedisServer::start().await;
+    let client = server.client().await;
+    let key = unique_key("touched");
+    let store = support::primed_store(&server.url(), &key).await;
+    let ttl = Duration::from_secs(1);
+    let a = LeaseRequest::new("a", ttl);
+    let b = LeaseRequest::new("b", ttl);
+    let lease = acquired(store.try_acquire(&a).await.unwrap());
+    command(&client, &["DEL", store.lease_key()]).await;
+    let deleted_at = Instant::now();
+    match store.try_acquire(&b).await.unwrap() {
+        AcquireOutcome::Withheld { wait, reason } => {
+            assert_eq!(reason, WithholdReason::RecordTouched);
+            assert!(wait > ttl / 2 && wait <= ttl, "{wait:?}");
+        }
+        other => panic!("granted {other:?} while the deleted lease may still be trusted"),
+    }
+    // The holder learns it lost the lease; it cannot renew it back.
+    assert_eq!(store.renew(&a, &lease).await.unwrap(), RenewOutcome::Lost);
+    let taken = loop {
+        match store.try_acquire(&b).await.unwrap() {
+            AcquireOutcome::Acquired(lease) => break lease,
+            AcquireOutcome::Withheld { wait, .. } => {
+                assert!(deleted_at.elapsed() < ttl * 3, "{}", late("touched"));
+                tokio::time::sleep(wait.min(Duration::from_millis(50))).await;
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(deleted_at.elapsed() >= ttl - Duration::from_millis(50));
+    assert!(taken.token > lease.token);
+    // A release hands over at once.
+    assert!(store.release(&b, &taken).await.unwrap());
+    acquired(store.try_acquire(&a).await.unwrap());
 }
