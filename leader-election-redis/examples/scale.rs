@@ -101,7 +101,8 @@ async fn main() {
     let hold = Duration::from_secs(args.next().and_then(|a| a.parse().ok()).unwrap_or(60));
     let server = RedisServer::start().await;
     // A Redis server grants no lease during its first lease duration (it may have lost one in
-    // a restart); start the clock once that is over.
+    // a restart); start the clock once that is over. A new election also waits one lease from
+    // its first attempt (nothing proves no lease was granted before): "elected in" includes it.
     tokio::time::sleep(Duration::from_secs(15)).await;
     let client = connect_client(&server.url()).await;
     let hub = ReleaseHub::new(&client);

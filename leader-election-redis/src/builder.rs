@@ -121,6 +121,7 @@ impl RedisConfig {
             connection: self.url.map(Connection::Url),
             key: self.key,
             options: self.options,
+            max_lease_duration: None,
         }
     }
 }
@@ -133,6 +134,7 @@ pub struct RedisLeaderElectionBuilder {
     connection: Option<Connection>,
     key: String,
     options: LeaderElectionOptions,
+    max_lease_duration: Option<Duration>,
 }
 
 impl Default for RedisLeaderElectionBuilder {
@@ -141,6 +143,7 @@ impl Default for RedisLeaderElectionBuilder {
             connection: None,
             key: DEFAULT_KEY.to_owned(),
             options: LeaderElectionOptions::default(),
+            max_lease_duration: None,
         }
     }
 }
@@ -156,6 +159,7 @@ impl fmt::Debug for RedisLeaderElectionBuilder {
             .field("connection", &connection)
             .field("key", &self.key)
             .field("options", &self.options)
+            .field("max_lease_duration", &self.max_lease_duration)
             .finish()
     }
 }
@@ -185,6 +189,17 @@ impl RedisLeaderElectionBuilder {
         self
     }
 
+    /// The longest lease any contender of this election may hold, on any version of the
+    /// configuration: after a Redis restart or failover that may have lost a lease, no lease is
+    /// granted for this long, since the lost lease's holder may still trust it. Set it to the
+    /// longest `lease_duration` in use while a change of that setting rolls out. Default: this
+    /// election's `lease_duration` (and, at run time, every longer lease the store sees). See
+    /// [`RedisLeaseStore::with_max_lease_duration`].
+    pub fn max_lease_duration(mut self, max_lease_duration: Duration) -> Self {
+        self.max_lease_duration = Some(max_lease_duration);
+        self
+    }
+
     leader_election::option_setters!();
 
     /// Builds the election. Needs no Redis: the connection is made by
@@ -201,10 +216,24 @@ impl RedisLeaderElectionBuilder {
     /// - [`BuildError::TlsNotEnabled`]: a `rediss://` URL without the `tls` feature;
     /// - [`BuildError::InvalidKey`]: the key is empty or blank, longer than 512 bytes, or
     ///   contains control characters, `{` or `}`;
-    /// - [`BuildError::InvalidOptions`]: the options fail [`LeaderElectionOptions::validate`].
+    /// - [`BuildError::InvalidOptions`]: the options fail [`LeaderElectionOptions::validate`],
+    ///   or `max_lease_duration` is shorter than `lease_duration`.
     pub fn build(self) -> Result<LeaderElection<RedisLeaseStore>, BuildError> {
         self.options.validate()?;
         validate_key(&self.key)?;
+        let max_lease_duration = self
+            .max_lease_duration
+            .unwrap_or(self.options.lease_duration);
+        if max_lease_duration < self.options.lease_duration {
+            return Err(leader_election::ConfigError::new(
+                "max_lease_duration",
+                format!(
+                    "must be at least lease_duration ({:?}), got {max_lease_duration:?}",
+                    self.options.lease_duration
+                ),
+            )
+            .into());
+        }
         let timeout = self.options.operation_timeout();
         let store = match self.connection {
             None => return Err(BuildError::MissingConnection),
@@ -215,7 +244,9 @@ impl RedisLeaderElectionBuilder {
                 RedisLeaseStore::with_ownership(client, &self.key, true, hub)?
             }
         };
-        let store = store.with_operation_timeout(timeout);
+        let store = store
+            .with_operation_timeout(timeout)
+            .with_max_lease_duration(max_lease_duration);
         Ok(LeaderElection::new(store, self.options)?)
     }
 }
@@ -223,7 +254,7 @@ impl RedisLeaderElectionBuilder {
 /// A fred client for `url`, configured for leader election.
 fn client_for(url: &str, timeout: Duration) -> Result<Client, BuildError> {
     let invalid = |reason: String| BuildError::InvalidUrl {
-        url: redact_url(url),
+        url: leader_election::quoted(&redact_url(url)),
         reason,
     };
     let parsed = url::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
@@ -244,13 +275,14 @@ fn client_for(url: &str, timeout: Duration) -> Result<Client, BuildError> {
     ];
     if !known.contains(&scheme) {
         return Err(invalid(format!(
-            "unsupported scheme `{scheme}`, expected redis://, rediss://, redis-cluster:// or redis-sentinel://"
+            "unsupported scheme {}, expected redis://, rediss://, redis-cluster:// or redis-sentinel://",
+            leader_election::quoted(scheme)
         )));
     }
     let tls = scheme.starts_with("rediss") || scheme.starts_with("valkeys");
     if tls && !cfg!(feature = "tls") {
         return Err(BuildError::TlsNotEnabled {
-            url: redact_url(url),
+            url: leader_election::quoted(&redact_url(url)),
         });
     }
     #[cfg(feature = "tls")]
@@ -456,6 +488,73 @@ mod tests {
             matches!(&err, BuildError::InvalidOptions(e) if e.field == "renew_interval"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn errors_never_echo_a_huge_input_whole() {
+        let huge = "k".repeat(100_000);
+        let err = RedisLeaderElection::builder()
+            .url("redis://localhost")
+            .key(&huge)
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, BuildError::InvalidKey { .. }), "{err}");
+        let shown = format!("{err} {err:?}");
+        assert!(
+            shown.len() < 600,
+            "{} bytes: {}",
+            shown.len(),
+            &shown[..200]
+        );
+        assert!(shown.contains("100000 bytes"), "{shown}");
+        let client = Client::new(Config::default(), None, None, None);
+        let err = RedisLeaseStore::new(client, format!("{huge}{{")).unwrap_err();
+        assert!(format!("{err} {err:?}").len() < 600);
+
+        let huge_scheme = format!("{}://:hunter2@localhost", "h".repeat(100_000));
+        let huge_path = format!("redis://:hunter2@[::1/{}", "p".repeat(100_000));
+        for url in [huge_scheme, huge_path] {
+            let err = RedisLeaderElection::builder().url(url).build().unwrap_err();
+            assert!(matches!(err, BuildError::InvalidUrl { .. }), "{err}");
+            let shown = format!("{err} {err:?}");
+            assert!(
+                shown.len() < 600,
+                "{} bytes: {}",
+                shown.len(),
+                &shown[..200]
+            );
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn max_lease_duration_is_at_least_the_lease() {
+        let err = RedisLeaderElection::builder()
+            .url("redis://localhost")
+            .lease_duration(Duration::from_secs(10))
+            .renew_interval(Duration::from_secs(3))
+            .max_lease_duration(Duration::from_secs(5))
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(&err, BuildError::InvalidOptions(e) if e.field == "max_lease_duration"),
+            "{err}"
+        );
+        let election = RedisLeaderElection::builder()
+            .url("redis://localhost")
+            .lease_duration(Duration::from_secs(10))
+            .renew_interval(Duration::from_secs(3))
+            .max_lease_duration(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        assert_eq!(election.store().guard_duration(), Duration::from_secs(60));
+        let election = RedisLeaderElection::builder()
+            .url("redis://localhost")
+            .lease_duration(Duration::from_secs(10))
+            .renew_interval(Duration::from_secs(3))
+            .build()
+            .unwrap();
+        assert_eq!(election.store().guard_duration(), Duration::from_secs(10));
     }
 
     #[test]

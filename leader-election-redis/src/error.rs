@@ -16,7 +16,8 @@ pub enum BuildError {
     /// The URL could not be parsed or is not a Redis URL.
     #[error("invalid Redis URL {url}: {reason}")]
     InvalidUrl {
-        /// The URL with its password redacted (or a placeholder if it could not be parsed).
+        /// The URL with its password redacted (or a placeholder if it could not be parsed),
+        /// quoted and cut to its first 64 characters.
         url: String,
         /// What is wrong with it.
         reason: String,
@@ -26,13 +27,14 @@ pub enum BuildError {
         "the URL {url} needs TLS, but leader-election-redis was built without its `tls` feature"
     )]
     TlsNotEnabled {
-        /// The URL with its password redacted.
+        /// The URL with its password redacted, quoted and cut to its first 64 characters.
         url: String,
     },
     /// The election key is empty, too long, or contains characters that break its hash tag.
-    #[error("invalid election key {key:?}: {reason}")]
+    #[error("invalid election key {key}: {reason}")]
     InvalidKey {
-        /// The key as given.
+        /// The key as given, quoted and cut to its first 64 characters (a huge key is never
+        /// repeated whole).
         key: String,
         /// The rule it breaks.
         reason: String,

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use fred::clients::{Client, SubscriberClient};
@@ -34,13 +35,15 @@ struct HubInner {
     client: Client,
     /// The subscriber, once started.
     subscription: tokio::sync::Mutex<Option<Subscription>>,
-    /// Who to wake for each channel.
-    channels: Arc<Mutex<HashMap<String, Weak<ReleaseNotifier>>>>,
+    /// Who to wake for each channel: every store of that election using this hub.
+    channels: Arc<Mutex<Channels>>,
 }
+
+type Channels = HashMap<String, Vec<Weak<ReleaseNotifier>>>;
 
 struct Subscription {
     client: SubscriberClient,
-    connection: ConnectHandle,
+    connection: Option<ConnectHandle>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -78,7 +81,12 @@ impl ReleaseHub {
         lock(&self.inner.channels).len()
     }
 
-    /// Subscribes `channel`, waking `notifier` on every notice. Idempotent per channel.
+    /// Subscribes `channel`, waking `notifier` on every notice. Idempotent per notifier;
+    /// several stores of one election (several notifiers on one channel) are all woken.
+    ///
+    /// # Cancel safety
+    /// Dropped half-way, it leaves no connection task behind and registers nothing; the next
+    /// call starts over.
     pub(crate) async fn register(
         &self,
         channel: &str,
@@ -93,37 +101,73 @@ impl ReleaseHub {
         };
         {
             let mut channels = lock(&self.inner.channels);
-            if channels
-                .get(channel)
-                .is_some_and(|known| known.upgrade().is_some())
-            {
-                return Ok(());
+            if let Some(notifiers) = channels.get_mut(channel) {
+                notifiers.retain(|known| known.strong_count() > 0);
+                if !notifiers.is_empty() {
+                    // Subscribed already, for another store of the same election.
+                    if !notifiers.iter().any(|known| is(known, notifier)) {
+                        notifiers.push(Arc::downgrade(notifier));
+                    }
+                    return Ok(());
+                }
             }
-            channels.insert(channel.to_owned(), Arc::downgrade(notifier));
         }
-        if let Err(err) = active.client.subscribe(channel.to_owned()).await {
-            lock(&self.inner.channels).remove(channel);
-            return Err(map_fred(Operation::Connect, err));
-        }
+        // Recorded only once subscribed: dropped before that, the next call subscribes again.
+        active
+            .client
+            .subscribe(channel.to_owned())
+            .await
+            .map_err(|e| map_fred(Operation::Connect, e))?;
+        lock(&self.inner.channels)
+            .entry(channel.to_owned())
+            .or_default()
+            .push(Arc::downgrade(notifier));
         Ok(())
     }
 
-    /// Stops waking anybody for `channel` and unsubscribes it.
-    pub(crate) fn unregister(&self, channel: &str) {
-        if lock(&self.inner.channels).remove(channel).is_none() {
+    /// Removes `notifier` (and any dropped one) from `channel`; answers whether nobody is left
+    /// on it.
+    fn forget(&self, channel: &str, notifier: &Arc<ReleaseNotifier>) -> bool {
+        let mut channels = lock(&self.inner.channels);
+        let Some(notifiers) = channels.get_mut(channel) else {
+            return false;
+        };
+        notifiers.retain(|known| known.strong_count() > 0 && !is(known, notifier));
+        if notifiers.is_empty() {
+            channels.remove(channel);
+            return true;
+        }
+        false
+    }
+
+    /// Stops waking `notifier` for `channel`, and unsubscribes the channel once no store
+    /// listens on it any more.
+    pub(crate) fn unregister(&self, channel: &str, notifier: &Arc<ReleaseNotifier>) {
+        if !self.forget(channel, notifier) {
             return;
         }
         let inner = Arc::clone(&self.inner);
         let channel = channel.to_owned();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                if let Some(active) = inner.subscription.lock().await.as_ref() {
+                // Under the subscription lock, so a store registering the channel again in the
+                // meantime (it subscribes under the same lock) is not unsubscribed.
+                let subscription = inner.subscription.lock().await;
+                if lock(&inner.channels).contains_key(&channel) {
+                    return;
+                }
+                if let Some(active) = subscription.as_ref() {
                     let _ = active.client.unsubscribe(channel).await;
                 }
             });
         }
     }
 
+    /// Starts the subscriber connection.
+    ///
+    /// # Cancel safety
+    /// Dropped half-way (a caller's timeout while the server does not answer), or failing, it
+    /// stops the connection task it started: that task would otherwise reconnect forever.
     async fn start(&self) -> Result<Subscription> {
         let client = &self.inner.client;
         let subscriber = SubscriberClient::new(
@@ -138,17 +182,32 @@ impl ReleaseHub {
         );
         let mut messages = subscriber.message_rx();
         let mut reconnects = subscriber.reconnect_rx();
-        let connection = subscriber
-            .init()
-            .await
+        // `init()` would connect and wait in one future, leaving the connection task running
+        // (and reconnecting forever) when that future is dropped. Listen for the first
+        // attempt's result before starting it, as `init()` does: polled once, the wait
+        // subscribes to the connection notices.
+        let mut connection = {
+            let waiting = subscriber.wait_for_connect();
+            let mut waiting = std::pin::pin!(waiting);
+            let first = waiting
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+            let connection = AbortOnDrop(Some(subscriber.connect()));
+            match first {
+                std::task::Poll::Ready(result) => result,
+                std::task::Poll::Pending => waiting.await,
+            }
             .map_err(|e| map_fred(Operation::Connect, e))?;
+            connection
+        };
+        let connection = connection.defuse();
         // Subscribes every tracked channel again after a reconnection.
         let resubscriber = subscriber.manage_subscriptions();
         let channels = Arc::clone(&self.inner.channels);
         let listener = tokio::spawn(async move {
             use tokio::sync::broadcast::error::RecvError;
-            let wake_all = |channels: &Mutex<HashMap<String, Weak<ReleaseNotifier>>>| {
-                for notifier in lock(channels).values().filter_map(Weak::upgrade) {
+            let wake_all = |channels: &Mutex<Channels>| {
+                for notifier in lock(channels).values().flatten().filter_map(Weak::upgrade) {
                     notifier.notify();
                 }
             };
@@ -156,10 +215,13 @@ impl ReleaseHub {
                 tokio::select! {
                     message = messages.recv() => match message {
                         Ok(message) => {
-                            let notifier = lock(&channels)
+                            let notifiers: Vec<Arc<ReleaseNotifier>> = lock(&channels)
                                 .get(&*message.channel)
-                                .and_then(Weak::upgrade);
-                            if let Some(notifier) = notifier {
+                                .into_iter()
+                                .flatten()
+                                .filter_map(Weak::upgrade)
+                                .collect();
+                            for notifier in notifiers {
                                 notifier.notify();
                             }
                         }
@@ -183,6 +245,29 @@ impl ReleaseHub {
     }
 }
 
+/// Whether `known` refers to `notifier`.
+fn is(known: &Weak<ReleaseNotifier>, notifier: &Arc<ReleaseNotifier>) -> bool {
+    std::ptr::eq(known.as_ptr(), Arc::as_ptr(notifier))
+}
+
+/// Aborts a connection task unless defused: a subscriber whose first connection is abandoned
+/// must not keep reconnecting in the background.
+struct AbortOnDrop(Option<ConnectHandle>);
+
+impl AbortOnDrop {
+    fn defuse(&mut self) -> Option<ConnectHandle> {
+        self.0.take()
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
+    }
+}
+
 impl Drop for HubInner {
     fn drop(&mut self) {
         let Some(subscription) = self.subscription.get_mut().take() else {
@@ -195,7 +280,9 @@ impl Drop for HubInner {
         };
         runtime.spawn(async move {
             let _ = subscription.client.quit().await;
-            subscription.connection.abort();
+            if let Some(connection) = subscription.connection {
+                connection.abort();
+            }
             for task in subscription.tasks {
                 task.abort();
             }

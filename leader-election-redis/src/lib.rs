@@ -7,6 +7,9 @@ mod hub;
 mod scripts;
 mod store;
 
+#[cfg(test)]
+mod guard_tests;
+
 pub use builder::{RedisConfig, RedisLeaderElection, RedisLeaderElectionBuilder};
 pub use error::BuildError;
 pub use hub::ReleaseHub;

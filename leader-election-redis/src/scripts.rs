@@ -8,11 +8,13 @@
 //! garbage instead of being trusted or crashing the script.
 
 use fred::types::Value;
-use leader_election::{AcquireOutcome, Error, FencingToken, LeaderInfo, Lease, Operation};
+use leader_election::{
+    AcquireOutcome, Error, FencingToken, LeaderInfo, Lease, Operation, WithholdReason,
+};
 use std::time::Duration;
 
 /// Shared by every script: decodes the lease value, or `nil` when it is not ours.
-const DECODE: &str = r"
+pub(crate) const DECODE: &str = r"
 local function decode(key)
   -- One GET, no TYPE first: every script pays for this on every call.
   local raw = redis.pcall('GET', key)
@@ -28,21 +30,125 @@ local function decode(key)
   return v, nil
 end
 ";
-/// KEYS: lease, counter, fence, epoch. ARGV: instance id, lease id, ttl in ms.
+/// The guards: reading the longest lease recorded, and deciding whether a free lease may be
+/// granted. A function of the INFO text, so that tests can feed it values a server would
+/// rarely send (a negative or missing uptime, a missing replication id).
+pub(crate) const GUARDS: &str = r"
+-- A field of an INFO reply, when it is there and has the expected shape; nil otherwise
+-- (Redis reports a negative uptime after its clock stepped back; compatible servers may omit
+-- fields).
+local function info_field(info, name, shape)
+  local raw = string.match(info, '[\r\n]' .. name .. ':([^\r\n]*)')
+  if raw and #raw <= 64 and string.match(raw, shape) then return raw end
+  return nil
+end
+
+-- The longest lease recorded for the election, at least floor; and whether the record was
+-- readable (absent counts as readable: nothing recorded).
+local function longest_lease(key, floor)
+  local raw = redis.pcall('GET', key)
+  if raw == false then return floor, true end
+  if type(raw) == 'string' and string.match(raw, '^%d+$') and #raw <= 15 then
+    return math.max(floor, tonumber(raw)), true
+  end
+  return floor, false
+end
+
+-- Records a lease of ms if it is the longest yet; an unreadable record is left for the
+-- acquire script's guard, which fences and repairs it.
+local function record_lease(key, ms)
+  local raw = redis.pcall('GET', key)
+  if raw == false or (type(raw) == 'string' and string.match(raw, '^%d+$') and #raw <= 15
+      and tonumber(raw) < ms) then
+    redis.call('SET', key, string.format('%.0f', ms))
+  end
+end
+
+-- Whether a free lease may be granted now (server time in ms), when the election's leases
+-- may last floor ms. Returns how long to withhold it (0: grant), why, and the guard period:
+-- the longest lease the election may hold.
+--
+-- A server that may have lost a lease still trusted by its holder grants nothing until that
+-- lease would have expired: while it has been up for less than the guard (it restarted, maybe
+-- without persistence), and for one guard from when the election first saw a new replication
+-- history (a failover) or no record of one (a fresh election, a promoted replica that never
+-- received it, an eviction). Unreadable values fail closed: an unreadable uptime fences once
+-- per server run (run_id), an unreadable replication id falls back to the run id, and an
+-- unreadable record fences from now and is rewritten.
+--
+-- The fence record, without expiry: '<since ms> <reason> <run id or ->'.
+local function check_guards(fence_key, epoch_key, longest_key, server_info, replication_info,
+                            now, floor)
+  local guard, readable = longest_lease(longest_key, floor)
+  local up = tonumber(info_field(server_info, 'uptime_in_seconds', '^%d+$') or '')
+  local run = info_field(server_info, 'run_id', '^%x+$')
+  local replid = info_field(replication_info, 'master_replid', '^%x+$')
+
+  local since, reason, seen_run
+  local changed = false
+  local record = redis.pcall('GET', fence_key)
+  if type(record) == 'string' then
+    local at, why, who = string.match(record, '^(%d+) (%a+) (%S+)$')
+    since, reason, seen_run = tonumber(at or ''), why, who
+  end
+  local function fence(why)
+    since, reason, changed = now, why, true
+  end
+  -- Written by somebody else, or an older version of this library: start again from now.
+  if record ~= false and not since then fence('failover') end
+  -- The server clock stepped back below the fence's start: start again from now.
+  if since and since > now then fence(reason) end
+  if not readable then
+    fence('touched')
+    redis.call('SET', longest_key, string.format('%.0f', guard))
+  end
+
+  local epoch = redis.pcall('GET', epoch_key)
+  if type(epoch) ~= 'string' then epoch = nil end
+  local history = replid or (run and ('run:' .. run))
+  if (history and epoch ~= history) or (not history and not epoch) then
+    fence('failover')
+    redis.call('SET', epoch_key, history or '-')
+  end
+  if not up and run and seen_run ~= run then fence('restarted') end
+  if changed then
+    redis.call('SET', fence_key, string.format('%.0f %s %s', since, reason, run or '-'))
+  end
+
+  local wait, why = 0, nil
+  if since and since + guard - now > 0 then wait, why = since + guard - now, reason end
+  if up and guard - up * 1000 > 0 then
+    wait, why = math.max(wait, guard - up * 1000), 'restarted'
+  end
+  return wait, why, guard
+end
+";
+/// KEYS: lease, counter, fence, epoch, longest lease, shadow. ARGV: instance id, lease id, ttl
+/// in ms, the caller's guard in ms (its `max_lease_duration`, or the longest lease it has seen).
 ///
-/// Replies `{'acquired', token}`, `{'held', instance, token, pttl}`, `{'young', wait_ms}` (the
-/// server restarted or took over from a failed primary less than a lease ago) or
-/// `{'garbage', why}`.
+/// The shadow key expires with the lease (both are set by the same scripts) and is deleted only
+/// by a release: a lease key missing while its shadow lives was deleted by someone else, and
+/// its holder may still trust it.
+///
+/// Replies `{'acquired', token, guard}`, `{'held', instance, token, pttl, guard}`,
+/// `{'young', wait_ms, reason, guard}` (a free lease withheld: `restarted`, `failover` or
+/// `touched`) or `{'garbage', why}`, where `guard` is the longest lease the election may hold,
+/// for the caller to remember.
 const ACQUIRE: &str = r"
 if redis.replicate_commands then redis.replicate_commands() end
+local ttl = tonumber(ARGV[3])
+local floor = math.max(ttl, tonumber(ARGV[4]) or 0)
 local lease, garbage = decode(KEYS[1])
 if garbage then return {'garbage', garbage} end
 if lease then
+  local guard = longest_lease(KEYS[5], floor)
   if lease.instance == ARGV[1] and lease.lease == ARGV[2] then
     redis.call('PEXPIRE', KEYS[1], ARGV[3])
-    return {'acquired', lease.token}
+    redis.call('SET', KEYS[6], lease.token, 'PX', ARGV[3])
+    record_lease(KEYS[5], ttl)
+    return {'acquired', lease.token, guard}
   end
-  return {'held', lease.instance, lease.token, redis.call('PTTL', KEYS[1])}
+  return {'held', lease.instance, lease.token, redis.call('PTTL', KEYS[1]), guard}
 end
 local counter = 0
 local kind = redis.call('TYPE', KEYS[2])['ok']
@@ -53,32 +159,25 @@ if kind ~= 'none' then
   end
   counter = tonumber(raw)
 end
--- Free. A server up for less than one lease may have lost, in a restart, a lease that its
--- holder still trusts until its deadline: grant nothing until that lease would have expired.
-local up = tonumber(string.match(redis.call('INFO', 'server'), 'uptime_in_seconds:(%d+)') or '')
-if up then
-  local wait = tonumber(ARGV[3]) - up * 1000
-  if wait > 0 then return {'young', wait} end
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local wait, why, guard = check_guards(KEYS[3], KEYS[4], KEYS[5], redis.call('INFO', 'server'),
+  redis.call('INFO', 'replication'), now_ms, floor)
+-- Shared with every contender: one that knows a longer lease (configured, or seen before a
+-- restart) makes all of them guard it.
+record_lease(KEYS[5], guard)
+-- The lease record was deleted by someone other than its holder (a release deletes the
+-- shadow too; an expiry expires both): its holder may trust it until the shadow expires. A
+-- shadow without expiry was written by somebody else: one guard from now.
+local shadow = redis.call('PTTL', KEYS[6])
+if shadow == -1 then
+  redis.call('PEXPIRE', KEYS[6], string.format('%.0f', guard))
+  shadow = guard
 end
--- Likewise after a failover: data replicated from a primary with another replication history
--- may lack the last lease granted there. Wait one lease once per change of history.
-local replid = string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)')
-if replid then
-  local fence = redis.call('PTTL', KEYS[3])
-  if fence > 0 then return {'young', fence} end
-  local ekind = redis.call('TYPE', KEYS[4])['ok']
-  local epoch = ekind == 'string' and redis.call('GET', KEYS[4]) or nil
-  if epoch ~= replid then
-    redis.call('SET', KEYS[4], replid)
-    if ekind ~= 'none' then
-      redis.call('SET', KEYS[3], replid, 'PX', ARGV[3])
-      return {'young', tonumber(ARGV[3])}
-    end
-  end
-end
+if shadow > wait then wait, why = shadow, 'touched' end
+if wait > 0 then return {'young', wait, why, guard} end
 -- Mint a token above both the stored counter and the server clock in microseconds, so that
 -- tokens keep increasing even when a restart without persistence lost the counter.
-local now = redis.call('TIME')
 local micros = tonumber(now[1]) * 1000000 + tonumber(now[2])
 local token = math.max(counter + 1, micros)
 if token >= 9007199254740992 then
@@ -90,24 +189,29 @@ local value = cjson.encode({instance = ARGV[1], lease = ARGV[2], token = token})
 if not redis.call('SET', KEYS[1], value, 'NX', 'PX', ARGV[3]) then
   return {'garbage', 'the lease key appeared during acquisition'}
 end
-return {'acquired', token}
+redis.call('SET', KEYS[6], token, 'PX', ARGV[3])
+return {'acquired', token, guard}
 ";
 
-/// KEYS: lease. ARGV: instance id, lease id, token, ttl in ms. Replies 1 if renewed, else 0.
+/// KEYS: lease, longest lease, shadow. ARGV: instance id, lease id, token, ttl in ms. Replies 1
+/// if renewed, else 0.
 const RENEW: &str = r"
 local lease = decode(KEYS[1])
 if lease and lease.instance == ARGV[1] and lease.lease == ARGV[2] and lease.token == ARGV[3] then
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4])
+  record_lease(KEYS[2], tonumber(ARGV[4]))
   return 1
 end
 return 0
 ";
 
-/// KEYS: lease. ARGV: instance id, lease id, token, release channel. Replies 1 if released.
+/// KEYS: lease, shadow. ARGV: instance id, lease id, token, release channel. Replies 1 if
+/// released.
 const RELEASE: &str = r"
 local lease = decode(KEYS[1])
 if lease and lease.instance == ARGV[1] and lease.lease == ARGV[2] and lease.token == ARGV[3] then
-  redis.call('DEL', KEYS[1])
+  redis.call('DEL', KEYS[1], KEYS[2])
   redis.call('PUBLISH', ARGV[4], ARGV[3])
   return 1
 end
@@ -142,7 +246,7 @@ impl Script {
             Self::Release => RELEASE,
             Self::Current => CURRENT,
         };
-        format!("{DECODE}{body}")
+        format!("{DECODE}{GUARDS}{body}")
     }
 
     pub(crate) const fn index(self) -> usize {
@@ -213,27 +317,49 @@ fn garbage(operation: Operation, items: &[Value]) -> Error {
     Error::invalid_data(operation, why)
 }
 
-/// Decodes the acquire script's reply.
-pub(crate) fn acquire_reply(value: Value) -> Result<AcquireOutcome, Error> {
+/// The longest lease the election may hold, in ms, as a reply reports it.
+fn guard(value: Option<&Value>) -> Option<u64> {
+    value
+        .and_then(Value::as_i64)
+        .and_then(|ms| u64::try_from(ms).ok())
+}
+
+/// Decodes the acquire script's reply, with the longest lease the election may hold (in ms)
+/// when the reply tells it.
+pub(crate) fn acquire_reply(value: Value) -> Result<(AcquireOutcome, Option<u64>), Error> {
     let op = Operation::Acquire;
     let items = items(op, value)?;
     match items.first().and_then(Value::as_str).as_deref() {
-        Some("acquired") => Ok(AcquireOutcome::Acquired(Lease::new(token(
-            op,
-            items.get(1),
-        )?))),
+        Some("acquired") => Ok((
+            AcquireOutcome::Acquired(Lease::new(token(op, items.get(1))?)),
+            guard(items.get(2)),
+        )),
         Some("held") => {
             let (leader, expires_in) = held(op, &items)?;
-            Ok(AcquireOutcome::Held {
-                leader: Some(leader),
-                expires_in,
-            })
+            Ok((
+                AcquireOutcome::Held {
+                    leader: Some(leader),
+                    expires_in,
+                },
+                guard(items.get(4)),
+            ))
         }
-        // Nobody holds it, but a lease lost in a restart may still be trusted by its holder.
-        Some("young") => Ok(AcquireOutcome::Held {
-            leader: None,
-            expires_in: pttl(op, items.get(1))?,
-        }),
+        // Nobody holds it, but a lease the server may have lost may still be trusted.
+        Some("young") => {
+            let wait = pttl(op, items.get(1))?
+                .filter(|wait| !wait.is_zero())
+                .ok_or_else(|| invalid(op, "a withheld lease without a wait"))?;
+            let reason = match items.get(2).and_then(Value::as_str).as_deref() {
+                Some("restarted") => WithholdReason::BackendRestarted,
+                Some("failover") => WithholdReason::Failover,
+                Some("touched") => WithholdReason::RecordTouched,
+                other => return Err(invalid(op, format!("withheld because {other:?}"))),
+            };
+            Ok((
+                AcquireOutcome::Withheld { wait, reason },
+                guard(items.get(3)),
+            ))
+        }
         Some("garbage") => Err(garbage(op, &items)),
         _ => Err(invalid(op, format!("{items:?}"))),
     }
@@ -270,7 +396,9 @@ mod tests {
 
     #[test]
     fn decodes_acquired_and_held() {
-        let acquired = acquire_reply(Value::Array(vec![s("acquired"), s("42")])).unwrap();
+        let acquired = acquire_reply(Value::Array(vec![s("acquired"), s("42")]))
+            .unwrap()
+            .0;
         assert_eq!(
             acquired,
             AcquireOutcome::Acquired(Lease::new(FencingToken::new(42)))
@@ -280,8 +408,11 @@ mod tests {
             s("a"),
             s("7"),
             Value::Integer(1500),
+            Value::Integer(6000),
         ]))
         .unwrap();
+        assert_eq!(held.1, Some(6000));
+        let held = held.0;
         assert_eq!(
             held,
             AcquireOutcome::Held {
@@ -295,7 +426,8 @@ mod tests {
             s("7"),
             Value::Integer(-1),
         ]))
-        .unwrap();
+        .unwrap()
+        .0;
         assert!(matches!(
             forever,
             AcquireOutcome::Held {
@@ -303,6 +435,32 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn decodes_withheld_with_its_reason() {
+        for (name, reason) in [
+            ("restarted", WithholdReason::BackendRestarted),
+            ("failover", WithholdReason::Failover),
+            ("touched", WithholdReason::RecordTouched),
+        ] {
+            let reply = Value::Array(vec![
+                s("young"),
+                Value::Integer(1200),
+                s(name),
+                Value::Integer(30_000),
+            ]);
+            assert_eq!(
+                acquire_reply(reply).unwrap(),
+                (
+                    AcquireOutcome::Withheld {
+                        wait: Duration::from_millis(1200),
+                        reason
+                    },
+                    Some(30_000)
+                )
+            );
+        }
     }
 
     #[test]
@@ -317,6 +475,9 @@ mod tests {
             Value::Array(vec![s("held"), s("a")]),
             Value::Array(vec![s("garbage"), s("why")]),
             Value::Array(vec![s("what")]),
+            Value::Array(vec![s("young"), Value::Integer(0), s("restarted")]),
+            Value::Array(vec![s("young"), Value::Integer(5), s("bored")]),
+            Value::Array(vec![s("young"), Value::Integer(5)]),
         ] {
             let err = acquire_reply(reply.clone()).expect_err("should fail");
             assert!(matches!(err, Error::InvalidData { .. }), "{reply:?}: {err}");

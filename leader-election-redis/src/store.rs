@@ -36,6 +36,8 @@ pub(crate) struct Keys {
     pub(crate) counter: String,
     pub(crate) fence: String,
     pub(crate) epoch: String,
+    pub(crate) longest: String,
+    pub(crate) shadow: String,
     pub(crate) channel: String,
     slot: u16,
 }
@@ -51,6 +53,8 @@ impl Keys {
             counter: format!("{{{name}}}:token"),
             fence: format!("{{{name}}}:fence"),
             epoch: format!("{{{name}}}:epoch"),
+            longest: format!("{{{name}}}:maxttl"),
+            shadow: format!("{{{name}}}:held"),
             channel: format!("{{{name}}}:released"),
         })
     }
@@ -75,7 +79,7 @@ pub(crate) fn validate_key(key: &str) -> std::result::Result<(), BuildError> {
     };
     match reason {
         Some(reason) => Err(BuildError::InvalidKey {
-            key: key.to_owned(),
+            key: leader_election::quoted(key),
             reason,
         }),
         None => Ok(()),
@@ -95,8 +99,11 @@ pub(crate) fn default_reconnect_policy() -> ReconnectPolicy {
 /// them in one slot:
 /// - `{key}:lease`: the lease, a string holding the owner and its token, expiring by `PX`;
 /// - `{key}:token`: the last fencing token minted (no expiry);
-/// - `{key}:epoch`: the replication id of the primary that granted the last lease, and
-///   `{key}:fence`: a one-lease wait set when that changes (a failover);
+/// - `{key}:epoch`: the replication history (the primary's replication id) the election last
+///   saw, `{key}:fence`: when the last wait for a possibly lost lease began, and why, and
+///   `{key}:maxttl`: the longest lease granted, in ms (see the crate docs on guards);
+/// - `{key}:held`: a shadow of the lease, expiring with it and deleted only by a release, so
+///   that a lease key deleted by someone else is told from one released or expired;
 /// - `{key}:released`: the pub/sub channel on which releases are announced.
 ///
 /// Every operation is one Lua script, loaded once per server and called by its SHA1
@@ -118,6 +125,10 @@ struct Inner {
     keys: Keys,
     /// The per-command timeout, in milliseconds.
     timeout_ms: AtomicU64,
+    /// The configured longest lease of the election, in ms (0: none configured).
+    max_lease_ms: AtomicU64,
+    /// The longest lease this store has seen the election hold or record, in ms.
+    longest_seen_ms: AtomicU64,
     /// The SHA1 of each script once loaded, by [`Script::index`].
     shas: Mutex<[Option<String>; 4]>,
     notifier: Arc<ReleaseNotifier>,
@@ -196,6 +207,8 @@ impl RedisLeaseStore {
                 owns_client,
                 keys,
                 timeout_ms: AtomicU64::new(DEFAULT_OPERATION_TIMEOUT.as_millis() as u64),
+                max_lease_ms: AtomicU64::new(0),
+                longest_seen_ms: AtomicU64::new(0),
                 shas: Mutex::new([None, None, None, None]),
                 notifier: Arc::new(ReleaseNotifier::new()),
                 hub,
@@ -214,6 +227,38 @@ impl RedisLeaseStore {
             .max(1);
         self.inner.timeout_ms.store(ms, Ordering::Relaxed);
         self
+    }
+
+    /// The same store, guarding against lost leases as long as `max_lease_duration`: the
+    /// longest lease any contender of this election may hold (on any version of its
+    /// configuration). Default: the longest of this contender's own lease and every lease this
+    /// store has seen the election hold. Applies to every clone of this store.
+    ///
+    /// After a restart, a failover, or anything else that may have lost a lease, the acquire
+    /// script grants nothing for this long (or for the longest lease recorded in Redis, if
+    /// longer), because the lost lease's holder may still trust it. Set it to the longest
+    /// `lease_duration` in use during a rolling change of that setting; see the crate docs.
+    #[must_use]
+    pub fn with_max_lease_duration(self, max_lease_duration: Duration) -> Self {
+        self.inner
+            .max_lease_ms
+            .store(duration_ms(max_lease_duration), Ordering::Relaxed);
+        self
+    }
+
+    /// The longest lease this store guards against: the configured
+    /// [`max_lease_duration`](Self::with_max_lease_duration) or the longest lease seen for this
+    /// election, whichever is longer (zero before either is known). Only grows.
+    #[must_use]
+    pub fn guard_duration(&self) -> Duration {
+        Duration::from_millis(self.guard_ms())
+    }
+
+    fn guard_ms(&self) -> u64 {
+        self.inner
+            .max_lease_ms
+            .load(Ordering::Relaxed)
+            .max(self.inner.longest_seen_ms.load(Ordering::Relaxed))
     }
 
     /// The per-command options: the timeout, and no second write of a command whose connection
@@ -378,8 +423,14 @@ impl std::error::Error for SharedSource {
     }
 }
 
+/// `duration` in whole milliseconds, rounded up: a lease sent as a shorter one could expire on
+/// the server before its holder's `sent_at + ttl`.
+fn duration_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX)
+}
+
 fn ttl_ms(ttl: Duration) -> Value {
-    let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
+    let ms = i64::try_from(duration_ms(ttl)).unwrap_or(i64::MAX).max(1);
     Value::Integer(ms)
 }
 
@@ -409,22 +460,37 @@ impl LeaseStore for RedisLeaseStore {
         let reply = self
             .run(
                 Script::Acquire,
-                &[&keys.lease, &keys.counter, &keys.fence, &keys.epoch],
+                &[
+                    &keys.lease,
+                    &keys.counter,
+                    &keys.fence,
+                    &keys.epoch,
+                    &keys.longest,
+                    &keys.shadow,
+                ],
                 vec![
                     Value::from(request.instance_id.as_str()),
                     Value::from(request.lease_id.as_str()),
                     ttl_ms(request.ttl),
+                    Value::Integer(i64::try_from(self.guard_ms()).unwrap_or(i64::MAX)),
                 ],
             )
             .await?;
-        scripts::acquire_reply(reply)
+        let (outcome, longest) = scripts::acquire_reply(reply)?;
+        if let Some(ms) = longest {
+            // Remembered across a restart that loses `{key}:maxttl`: a follower that watched a
+            // long lease keeps guarding that long even on a shorter lease of its own.
+            self.inner.longest_seen_ms.fetch_max(ms, Ordering::Relaxed);
+        }
+        Ok(outcome)
     }
 
     async fn renew(&self, request: &LeaseRequest, lease: &Lease) -> Result<RenewOutcome> {
+        let keys = &self.inner.keys;
         let reply = self
             .run(
                 Script::Renew,
-                &[&self.inner.keys.lease],
+                &[&keys.lease, &keys.longest, &keys.shadow],
                 vec![
                     Value::from(request.instance_id.as_str()),
                     Value::from(request.lease_id.as_str()),
@@ -445,7 +511,7 @@ impl LeaseStore for RedisLeaseStore {
         let reply = self
             .run(
                 Script::Release,
-                &[&keys.lease],
+                &[&keys.lease, &keys.shadow],
                 vec![
                     Value::from(request.instance_id.as_str()),
                     Value::from(request.lease_id.as_str()),
@@ -471,7 +537,7 @@ impl LeaseStore for RedisLeaseStore {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.hub.unregister(&self.keys.channel);
+        self.hub.unregister(&self.keys.channel, &self.notifier);
         if !self.owns_client {
             return;
         }
@@ -484,5 +550,20 @@ impl Drop for Inner {
         runtime.spawn(async move {
             let _ = client.quit().await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls_are_rounded_up_to_whole_milliseconds() {
+        // Rounding down would let the backend expire a lease before `sent_at + ttl`.
+        assert_eq!(ttl_ms(Duration::from_micros(1500)), Value::Integer(2));
+        assert_eq!(ttl_ms(Duration::from_nanos(1_000_001)), Value::Integer(2));
+        assert_eq!(ttl_ms(Duration::from_millis(1500)), Value::Integer(1500));
+        assert_eq!(ttl_ms(Duration::ZERO), Value::Integer(1));
+        assert_eq!(ttl_ms(Duration::MAX), Value::Integer(i64::MAX));
     }
 }

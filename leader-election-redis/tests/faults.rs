@@ -355,3 +355,69 @@ async fn a_failover_that_lost_the_lease_waits_it_out() {
     b.stop().await.unwrap();
     recorder.assert_safe();
 }
+
+/// The guards after a restart cover the longest lease the election holds, not the caller's own:
+/// during a rolling change of `lease_duration`, a contender on a short lease must not lead while
+/// a leader on a long lease, cut off from Redis, still trusts its term.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_a_short_lease_contender_out_while_a_long_lease_is_trusted() {
+    let server = RedisServer::start().await;
+    let proxy = Proxy::start(server.port()).await;
+    let key = unique_key("mixed-leases");
+    support::prime(&server.url(), &key).await;
+    let mut long = support::fast_options("a");
+    long.lease_duration = Duration::from_secs(6);
+    long.renew_interval = Duration::from_millis(500);
+    // Keeps retrying its renewals, so it trusts its term until its deadline (as a paused
+    // process would).
+    long.max_retry_attempts = 100;
+    let a = leader_election_redis::RedisLeaderElection::builder()
+        .url(proxy.url())
+        .key(&key)
+        .options(long)
+        .build()
+        .unwrap();
+    // B's lease is 1.5 s.
+    let b = election(&server.url(), &key, "b");
+    let recorder = Recorder::new();
+    recorder.watch(&a);
+    recorder.watch(&b);
+    a.start().await.unwrap();
+    // A server up for less than A's lease grants A nothing yet.
+    let a_lease = a.options().lease_duration;
+    assert!(eventually(a_lease + Duration::from_secs(2), || a.is_leader()).await);
+    b.start().await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(3), || b
+            .state()
+            .leader
+            .is_some_and(|l| l.instance_id == "a"))
+        .await,
+        "b never saw a lead"
+    );
+
+    // A is cut off (it keeps trusting its term until its deadline) and Redis restarts
+    // without persistence.
+    proxy.cut();
+    server.restart().await;
+    let restarted_at = Instant::now();
+    while a.is_leader() {
+        assert!(
+            !b.is_leader(),
+            "b leads {:?} after the restart while a still trusts its 6 s lease",
+            restarted_at.elapsed()
+        );
+        assert!(restarted_at.elapsed() < a_lease + Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    recorder.assert_safe();
+    assert!(
+        eventually(a_lease + Duration::from_secs(3), || b.is_leader()).await,
+        "b never took over"
+    );
+    recorder.assert_safe();
+    proxy.heal();
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    recorder.assert_safe();
+}

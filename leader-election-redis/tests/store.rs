@@ -22,7 +22,7 @@ fn acquired(outcome: AcquireOutcome) -> leader_election::Lease {
 async fn keys_share_one_hash_tag_and_tokens_come_from_server_time() {
     let server = RedisServer::start().await;
     let key = unique_key("layout");
-    let store = store(&server.url(), &key).await;
+    let store = support::primed_store(&server.url(), &key).await;
     store.connect().await.unwrap();
     store.connect().await.expect("connect is idempotent");
     assert_eq!(store.lease_key(), format!("{{{key}}}:lease"));
@@ -60,7 +60,7 @@ async fn keys_share_one_hash_tag_and_tokens_come_from_server_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scripts_are_reloaded_after_noscript() {
     let server = RedisServer::start().await;
-    let store = store(&server.url(), &unique_key("noscript")).await;
+    let store = support::primed_store(&server.url(), &unique_key("noscript")).await;
     store.connect().await.unwrap();
     let request = LeaseRequest::new("a", Duration::from_secs(2));
     let lease = acquired(store.try_acquire(&request).await.unwrap());
@@ -155,7 +155,7 @@ async fn garbage_in_the_token_counter_blocks_minting() {
         assert_eq!(store.current_leader().await.unwrap(), None);
     }
     // A counter above the clock (but within range) is honoured: tokens never go back.
-    let store = store(&server.url(), "counter-high").await;
+    let store = support::primed_store(&server.url(), "counter-high").await;
     command(&client, &["SET", store.token_key(), "8000000000000000"]).await;
     let lease = acquired(
         store
@@ -170,7 +170,7 @@ async fn garbage_in_the_token_counter_blocks_minting() {
 async fn a_release_wakes_followers_on_other_clients() {
     let server = RedisServer::start().await;
     let key = unique_key("wake");
-    let leader = store(&server.url(), &key).await;
+    let leader = support::primed_store(&server.url(), &key).await;
     let follower = store(&server.url(), &key).await;
     leader.connect().await.unwrap();
     follower.connect().await.unwrap();
@@ -252,7 +252,7 @@ async fn a_user_client_works_and_is_left_connected() {
 async fn a_restarted_server_grants_no_new_lease_within_one_lease_duration() {
     let server = RedisServer::start().await;
     let key = unique_key("young");
-    let store = store(&server.url(), &key).await;
+    let store = support::primed_store(&server.url(), &key).await;
     let ttl = Duration::from_millis(1500);
     let request = LeaseRequest::new("a", ttl);
     let lease = acquired(store.try_acquire(&request).await.unwrap());
@@ -274,9 +274,8 @@ async fn a_restarted_server_grants_no_new_lease_within_one_lease_duration() {
     let taken = loop {
         match store.try_acquire(&other).await.unwrap() {
             AcquireOutcome::Acquired(lease) => break lease,
-            AcquireOutcome::Held { leader, expires_in } => {
-                assert_eq!(leader, None);
-                let wait = expires_in.expect("how long to wait");
+            AcquireOutcome::Withheld { wait, reason } => {
+                assert_eq!(reason, leader_election::WithholdReason::BackendRestarted);
                 assert!(wait <= ttl, "{wait:?}");
                 tokio::time::sleep(wait.min(Duration::from_millis(100))).await;
             }
@@ -347,6 +346,7 @@ async fn many_elections_share_one_client_and_one_subscriber_connection() {
     let client = support::connect_client(&server.url()).await;
     let hub = ReleaseHub::new(&client);
     let prefix = unique_key("hub");
+    support::prime(&server.url(), &format!("{prefix}-7")).await;
     let stores: Vec<RedisLeaseStore> = (0..50)
         .map(|i| {
             RedisLeaseStore::with_hub(client.clone(), format!("{prefix}-{i}"), hub.clone()).unwrap()
@@ -389,4 +389,296 @@ async fn many_elections_share_one_client_and_one_subscriber_connection() {
     let mut stores = stores;
     stores.truncate(40);
     assert_eq!(hub.channels(), 40);
+}
+
+fn late(test: &str) -> String {
+    format!("{test}: bounded wait elapsed")
+}
+
+/// A promoted replica without `{key}:epoch` (the election's first acquisition was not
+/// replicated, or the key was evicted) cannot prove no lease is held: it withholds one lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_epoch_key_withholds_a_free_lease_for_one_lease() {
+    use leader_election::WithholdReason;
+    let server = RedisServer::start().await;
+    let ttl = Duration::from_secs(1);
+    // A brand-new election: nothing proves no lease was granted before.
+    let fresh = store(&server.url(), &unique_key("fresh-epoch")).await;
+    match fresh
+        .try_acquire(&LeaseRequest::new("a", ttl))
+        .await
+        .unwrap()
+    {
+        AcquireOutcome::Withheld { wait, reason } => {
+            assert_eq!(reason, WithholdReason::Failover);
+            assert!(wait > ttl / 2 && wait <= ttl, "{wait:?}");
+        }
+        other => panic!("a fresh election granted at once: {other:?}"),
+    }
+
+    let key = unique_key("epoch");
+    let store = support::primed_store(&server.url(), &key).await;
+    let request = LeaseRequest::new("a", ttl);
+    let lease = acquired(store.try_acquire(&request).await.unwrap());
+    assert!(store.release(&request, &lease).await.unwrap());
+    let client = server.client().await;
+    command(&client, &["DEL", &format!("{{{key}}}:epoch")]).await;
+    let deleted_at = Instant::now();
+    let other = LeaseRequest::new("b", ttl);
+    match store.try_acquire(&other).await.unwrap() {
+        AcquireOutcome::Withheld { wait, reason } => {
+            assert_eq!(reason, WithholdReason::Failover);
+            assert!(wait > ttl / 2 && wait <= ttl, "{wait:?}");
+        }
+        other => panic!("granted without an epoch: {other:?}"),
+    }
+    // Once, not forever: granted after the wait.
+    let taken = loop {
+        match store.try_acquire(&other).await.unwrap() {
+            AcquireOutcome::Acquired(lease) => break lease,
+            AcquireOutcome::Withheld { wait, .. } => {
+                assert!(deleted_at.elapsed() < ttl * 3, "{}", late("epoch"));
+                tokio::time::sleep(wait.min(Duration::from_millis(50))).await;
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(deleted_at.elapsed() >= ttl - Duration::from_millis(20));
+    assert!(taken.token > lease.token);
+}
+
+/// An election started against a server that has just started learns why nobody may lead yet
+/// and for how long, and then leads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_freshly_started_server_withholds_the_lease_and_says_so() {
+    use leader_election::WithholdReason;
+    let server = RedisServer::start().await;
+    server.restart().await;
+    let restarted_at = Instant::now();
+    let election = support::election(&server.url(), &unique_key("withheld"), "a");
+    let lease = election.options().lease_duration;
+    let mut events = election.subscribe();
+    election.start().await.unwrap();
+    let (reason, wait) = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            if let Ok(ElectionEvent::LeaseWithheld { reason, wait }) = events.recv().await {
+                break (reason, wait);
+            }
+        }
+    })
+    .await
+    .expect("a LeaseWithheld event");
+    assert_eq!(reason, WithholdReason::BackendRestarted);
+    assert!(wait > Duration::ZERO && wait <= lease, "{wait:?}");
+    assert!(
+        eventually(lease * 2 + Duration::from_secs(1), || election.is_leader()).await,
+        "never led after the wait"
+    );
+    assert!(
+        restarted_at.elapsed() >= lease - Duration::from_millis(100),
+        "led {:?} after the server started",
+        restarted_at.elapsed()
+    );
+    election.stop().await.unwrap();
+}
+
+/// A `connect()` cancelled by its caller's timeout while the subscriber connection hangs
+/// leaves no reconnecting task behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connect_cancelled_by_its_timeout_leaves_no_task_behind() {
+    use leader_election_redis::fred::prelude::{Config, ConnectionConfig, ReconnectPolicy};
+    use leader_election_redis::{RedisLeaseStore, ReleaseHub};
+    let server = RedisServer::start().await;
+    // Accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = std::sync::Arc::clone(&held);
+    let acceptor = tokio::spawn(async move {
+        while let Ok((socket, _)) = silent.accept().await {
+            keep.lock().unwrap().push(socket);
+        }
+    });
+    let client = support::connect_client(&server.url()).await;
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
+    for target in [silent_port, support::closed_port()] {
+        let url = format!("redis://127.0.0.1:{target}");
+        let hub_client = leader_election_redis::fred::clients::Client::new(
+            Config::from_url(&url).unwrap(),
+            None,
+            Some(ConnectionConfig::default()),
+            Some(ReconnectPolicy::new_constant(0, 20)),
+        );
+        let hub = ReleaseHub::new(&hub_client);
+        let store =
+            RedisLeaseStore::with_hub(client.clone(), unique_key("cancelled"), hub).unwrap();
+        for _ in 0..3 {
+            let _ = tokio::time::timeout(Duration::from_millis(300), store.connect()).await;
+        }
+        drop(store);
+        drop(hub_client);
+    }
+    let left = || metrics.num_alive_tasks();
+    assert!(
+        eventually(Duration::from_secs(2), || left() <= before).await,
+        "{} tasks left behind",
+        left() - before
+    );
+    acceptor.abort();
+}
+
+/// Two stores of one election on a shared hub are both woken by a release, also after a third
+/// one on the same channel is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_sharing_a_channel_on_one_hub_are_all_woken() {
+    use leader_election_redis::{RedisLeaseStore, ReleaseHub};
+    let server = RedisServer::start().await;
+    let client = support::connect_client(&server.url()).await;
+    let hub = ReleaseHub::new(&client);
+    let key = unique_key("shared-channel");
+    let leader = support::primed_store(&server.url(), &key).await;
+    let on_hub = || RedisLeaseStore::with_hub(client.clone(), &key, hub.clone()).unwrap();
+    let (first, second, third) = (on_hub(), on_hub(), on_hub());
+    for store in [&first, &second, &third] {
+        store.connect().await.unwrap();
+    }
+    let mut one = first.release_notifications().unwrap();
+    let mut two = second.release_notifications().unwrap();
+    let request = LeaseRequest::new("leader", Duration::from_secs(2));
+    let mut third = Some(third);
+    for round in ["three stores", "the third dropped"] {
+        if round == "the third dropped" {
+            // Its last clone: the store unregisters from the hub.
+            drop(third.take());
+        }
+        let lease = acquired(leader.try_acquire(&request).await.unwrap());
+        one.mark_seen();
+        two.mark_seen();
+        assert!(leader.release(&request, &lease).await.unwrap());
+        for (name, receiver) in [("first", &mut one), ("second", &mut two)] {
+            tokio::time::timeout(Duration::from_secs(1), receiver.released())
+                .await
+                .unwrap_or_else(|_| panic!("{round}: the {name} store was not woken"));
+        }
+    }
+    assert_eq!(hub.channels(), 1);
+}
+
+/// Tokens are minted from the server's clock as well as the counter: deleting the lease and
+/// the counter never makes them go back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_never_go_back_when_the_lease_and_counter_are_deleted() {
+    let server = RedisServer::start().await;
+    let client = server.client().await;
+    let key = unique_key("token-order");
+    let store = support::primed_store(&server.url(), &key).await;
+    let mut last = 0;
+    for round in 0..5 {
+        let request = LeaseRequest::new(format!("c{round}"), Duration::from_millis(300));
+        // A lease deleted without a release is withheld until it could have expired.
+        let asked_at = Instant::now();
+        let lease = loop {
+            match store.try_acquire(&request).await.unwrap() {
+                AcquireOutcome::Acquired(lease) => break lease,
+                AcquireOutcome::Withheld { wait, .. } => {
+                    assert!(
+                        asked_at.elapsed() < Duration::from_secs(2),
+                        "{}",
+                        late("tokens")
+                    );
+                    tokio::time::sleep(wait.min(Duration::from_millis(50))).await;
+                }
+                other => panic!("{other:?}"),
+            }
+        };
+        assert!(
+            lease.token.get() > last,
+            "round {round}: {} after {last}",
+            lease.token
+        );
+        last = lease.token.get();
+        if round % 2 == 0 {
+            assert!(store.release(&request, &lease).await.unwrap());
+        }
+        command(&client, &["DEL", store.lease_key(), store.token_key()]).await;
+    }
+}
+
+/// A contender that never saw the election's long lease (a brand-new process after a restart)
+/// relies on `max_lease_duration`; one contender configured with it makes the others guard it
+/// too, through `{key}:maxttl`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_lease_duration_guards_a_restart_for_every_contender() {
+    use leader_election::WithholdReason;
+    let server = RedisServer::start().await;
+    let key = unique_key("max-lease");
+    server.restart().await;
+    let short = Duration::from_millis(500);
+    let max = Duration::from_secs(20);
+    let careful = store(&server.url(), &key)
+        .await
+        .with_max_lease_duration(max);
+    assert_eq!(careful.guard_duration(), max);
+    let plain = store(&server.url(), &key).await;
+    assert_eq!(plain.guard_duration(), Duration::ZERO);
+    for contender in [&careful, &plain] {
+        match contender
+            .try_acquire(&LeaseRequest::new("c", short))
+            .await
+            .unwrap()
+        {
+            AcquireOutcome::Withheld { wait, reason } => {
+                assert_eq!(reason, WithholdReason::BackendRestarted);
+                assert!(
+                    wait > max - Duration::from_secs(2) && wait <= max,
+                    "{wait:?}"
+                );
+            }
+            other => panic!("granted {other:?} within {max:?} of a restart"),
+        }
+    }
+    // Remembered in process memory too, should the server forget it again.
+    assert_eq!(plain.guard_duration(), max);
+}
+
+/// Rule 9: a lease record deleted by someone other than its holder (an operator, a script)
+/// lets nobody in before the old term's lease could have expired; a release hands over at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_lease_record_is_withheld_until_the_lease_could_have_expired() {
+    use leader_election::WithholdReason;
+    let server = RedisServer::start().await;
+    let client = server.client().await;
+    let key = unique_key("touched");
+    let store = support::primed_store(&server.url(), &key).await;
+    let ttl = Duration::from_secs(1);
+    let a = LeaseRequest::new("a", ttl);
+    let b = LeaseRequest::new("b", ttl);
+    let lease = acquired(store.try_acquire(&a).await.unwrap());
+    command(&client, &["DEL", store.lease_key()]).await;
+    let deleted_at = Instant::now();
+    match store.try_acquire(&b).await.unwrap() {
+        AcquireOutcome::Withheld { wait, reason } => {
+            assert_eq!(reason, WithholdReason::RecordTouched);
+            assert!(wait > ttl / 2 && wait <= ttl, "{wait:?}");
+        }
+        other => panic!("granted {other:?} while the deleted lease may still be trusted"),
+    }
+    // The holder learns it lost the lease; it cannot renew it back.
+    assert_eq!(store.renew(&a, &lease).await.unwrap(), RenewOutcome::Lost);
+    let taken = loop {
+        match store.try_acquire(&b).await.unwrap() {
+            AcquireOutcome::Acquired(lease) => break lease,
+            AcquireOutcome::Withheld { wait, .. } => {
+                assert!(deleted_at.elapsed() < ttl * 3, "{}", late("touched"));
+                tokio::time::sleep(wait.min(Duration::from_millis(50))).await;
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(deleted_at.elapsed() >= ttl - Duration::from_millis(50));
+    assert!(taken.token > lease.token);
+    // A release hands over at once.
+    assert!(store.release(&b, &taken).await.unwrap());
+    acquired(store.try_acquire(&a).await.unwrap());
 }

@@ -47,6 +47,11 @@ fn free_port() -> u16 {
         .expect("no free port on 127.0.0.1")
 }
 
+/// A port of 127.0.0.1 on which nothing listens (at least right after this call).
+pub fn closed_port() -> u16 {
+    free_port()
+}
+
 fn has_binary(name: &str) -> bool {
     Command::new(name)
         .arg("--version")
@@ -664,4 +669,33 @@ pub async fn command(
     let cmd = CustomCommand::new(name.to_string(), ClusterHash::FirstKey, false);
     let rest: Vec<Value> = rest.iter().map(|a| Value::from(*a)).collect();
     client.custom(cmd, rest).await.expect("command")
+}
+
+/// Makes the election `key` on `url` look like one that has run before: a fresh election (no
+/// `{key}:epoch` yet) waits one lease before its first grant, as a promoted replica that never
+/// received the election's first acquisition would. Tests that need an immediate grant prime
+/// their key first: one acquisition attempt records the epoch, and deleting the fence it set
+/// ends the wait at once.
+pub async fn prime(url: &str, key: &str) {
+    use leader_election::{AcquireOutcome, LeaseRequest};
+    let store = store(url, key).await;
+    let request = LeaseRequest::new("primer", Duration::from_millis(1));
+    match store.try_acquire(&request).await.expect("prime") {
+        AcquireOutcome::Acquired(lease) => {
+            store.release(&request, &lease).await.expect("release");
+        }
+        AcquireOutcome::Withheld { .. } => {
+            let client = connect_client(url).await;
+            command(&client, &["DEL", &format!("{{{key}}}:fence")]).await;
+            let _ = client.quit().await;
+        }
+        other => panic!("priming {key}: {other:?}"),
+    }
+    let _ = store.client().quit().await;
+}
+
+/// A store for `key` on `url`, after [`prime`]: it grants at once.
+pub async fn primed_store(url: &str, key: &str) -> RedisLeaseStore {
+    prime(url, key).await;
+    store(url, key).await
 }
