@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::{Recorder, options, settle, wait_for_role};
-use leader_election::testing::FaultyStore;
+use leader_election::testing::{FaultyStore, TermRecorder, assert_safe};
 use leader_election::{
     AcquireOutcome, ChangeReason, ElectionEvent, Error, FencingToken, LeaderElection, LeaderInfo,
     Lease, LeaseRequest, LeaseStore, MemoryLeaseStore, RenewOutcome, Role, TaskOutcome,
@@ -564,6 +564,8 @@ async fn leadership_events_alternate_and_leader_changes_are_observed() {
     let b = LeaderElection::new(memory.clone(), options("b")).unwrap();
     let a_rec = Recorder::attach(&a);
     let b_rec = Recorder::attach(&b);
+    let terms = TermRecorder::new();
+    terms.attach(&a).attach(&b);
     a.start().await.unwrap();
     wait_for_role(&a, Role::Leader).await;
     b.start().await.unwrap();
@@ -578,15 +580,22 @@ async fn leadership_events_alternate_and_leader_changes_are_observed() {
             }
         }
     }
-    let now = Instant::now();
-    // intervals() asserts strict alternation and matching tokens.
-    let a_terms = a_rec.intervals(now);
-    let b_terms = b_rec.intervals(now);
-    assert_eq!(a_terms.len() + b_terms.len(), 11);
-    let mut tokens: Vec<_> = a_terms.iter().chain(&b_terms).map(|t| t.2).collect();
-    tokens.sort();
-    tokens.dedup();
-    assert_eq!(tokens.len(), 11, "every term has its own token");
+    for rec in [&a_rec, &b_rec] {
+        let changes = rec.changes();
+        assert!(changes[0].is_leader, "{changes:?}");
+        for pair in changes.windows(2) {
+            assert_ne!(pair[0].is_leader, pair[1].is_leader, "{changes:?}");
+            if !pair[1].is_leader {
+                assert_eq!(
+                    pair[0].token, pair[1].token,
+                    "a loss reported for another term"
+                );
+            }
+        }
+    }
+    let terms = terms.terms();
+    assert_eq!(terms.len(), 11);
+    assert_safe(&terms);
     let observed = b_rec.observed.lock().unwrap().clone();
     assert!(observed.contains(&Some("a".to_owned())), "{observed:?}");
 }

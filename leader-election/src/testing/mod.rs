@@ -1,10 +1,12 @@
-//! Test support (feature `testing`): the conformance suite every [`LeaseStore`] must pass, and a
-//! store wrapper that injects faults.
+//! Test support (feature `testing`): the conformance suite every [`LeaseStore`] must pass, the
+//! one safety checker of the workspace ([`assert_safe`] on recorded [`Term`]s), and a store
+//! wrapper that injects faults.
 //!
 //! [`LeaseStore`]: crate::LeaseStore
 
 mod conformance;
 mod faulty;
+mod safety;
 
 pub use conformance::{
     Check, ConformanceOptions, current_leader_is_reported, exclusive_acquisition,
@@ -14,3 +16,6 @@ pub use conformance::{
     tokens_strictly_increase,
 };
 pub use faulty::{FaultControl, FaultyStore};
+pub use safety::{
+    Term, TermPair, TermRecorder, assert_safe, overlaps, token_regressions, tokens_increase,
+};

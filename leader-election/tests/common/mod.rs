@@ -88,26 +88,6 @@ impl Recorder {
             .map(|(t, _)| *t)
             .collect()
     }
-
-    /// Leadership intervals `[start, end)`; a term still going on ends at `now`.
-    pub fn intervals(&self, now: Instant) -> Vec<(Instant, Instant, FencingToken)> {
-        let mut out = Vec::new();
-        let mut open: Option<(Instant, FencingToken)> = None;
-        for change in self.changes() {
-            if change.is_leader {
-                assert!(open.is_none(), "leader twice without a loss: {change:?}");
-                open = Some((change.at, change.token));
-            } else {
-                let (start, token) = open.take().expect("a loss without a gain");
-                assert_eq!(token, change.token, "loss reported for another term");
-                out.push((start, change.at, token));
-            }
-        }
-        if let Some((start, token)) = open {
-            out.push((start, now, token));
-        }
-        out
-    }
 }
 
 /// Lets spawned tasks run without moving virtual time.
