@@ -2,6 +2,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backoff;
+mod boxed;
 mod election;
 mod error;
 mod event;
@@ -17,6 +18,7 @@ mod token;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
+pub use boxed::BoxLeaseStore;
 pub use election::{Health, LeaderElection, TaskOutcome};
 pub use error::{BoxError, ConfigError, Error, Operation, Result, SharedError, quoted};
 pub use event::{ChangeReason, ElectionEvent};
