@@ -1,4 +1,4 @@
-//! The backends the tester can drive, behind one store type, and how to reach each of them
+//! The backends the tester can drive, each boxed as a `BoxLeaseStore`, and how to reach each of them
 //! (directly, or through a per-contender proxy that can cut the connection).
 
 use std::fmt;
@@ -6,12 +6,12 @@ use std::net::SocketAddr;
 
 use clap::ValueEnum;
 use leader_election::{
-    AcquireOutcome, LeaderElectionOptions, LeaderInfo, Lease, LeaseRequest, LeaseStore,
-    MemoryLeaseStore, ReleaseReceiver, RenewOutcome, Result,
+    AcquireOutcome, BoxLeaseStore, LeaderElectionOptions, LeaderInfo, Lease, LeaseRequest,
+    LeaseStore, MemoryLeaseStore, RenewOutcome, Result,
 };
-use leader_election_blob::{BlobLeaderElection, BlobLeaseStore};
-use leader_election_postgres::{PostgresLeaderElection, PostgresLeaseStore};
-use leader_election_redis::{RedisLeaderElection, RedisLeaseStore};
+use leader_election_blob::BlobLeaderElection;
+use leader_election_postgres::PostgresLeaderElection;
+use leader_election_redis::RedisLeaderElection;
 use serde::{Deserialize, Serialize};
 
 /// The Azurite development account, on the port the docker-compose file publishes.
@@ -162,10 +162,10 @@ impl BackendSpec {
         &self,
         memory: &MemoryLeaseStore,
         options: &LeaderElectionOptions,
-    ) -> Result<AnyStore, String> {
+    ) -> Result<BoxLeaseStore, String> {
         match self.kind {
-            BackendKind::Memory => Ok(AnyStore::Memory(memory.clone())),
-            BackendKind::BrokenMemory => Ok(AnyStore::Broken(BrokenStore(memory.clone()))),
+            BackendKind::Memory => Ok(BoxLeaseStore::new(memory.clone())),
+            BackendKind::BrokenMemory => Ok(BoxLeaseStore::new(BrokenStore(memory.clone()))),
             BackendKind::Redis => open_redis(&self.redis_url, &self.key, options),
             BackendKind::Blob => open_blob(self, options),
             BackendKind::Postgres => open_postgres(self, options),
@@ -174,19 +174,26 @@ impl BackendSpec {
 }
 
 /// A PostgreSQL store for the spec's URL, with the election named by the key.
-fn open_postgres(spec: &BackendSpec, options: &LeaderElectionOptions) -> Result<AnyStore, String> {
+fn open_postgres(
+    spec: &BackendSpec,
+    options: &LeaderElectionOptions,
+) -> Result<BoxLeaseStore, String> {
     PostgresLeaderElection::builder()
         .connection_string(spec.postgres_url.clone())
         .election(spec.key.clone())
         .options(options.clone())
         .build()
-        .map(|election| AnyStore::Postgres(election.store().clone()))
+        .map(|election| BoxLeaseStore::new(election.store().clone()))
         .map_err(|e| format!("postgres: {e}"))
 }
 
 /// A Redis store with the client the Redis crate's builder configures for leader election
 /// (command and connection timeouts of `operation_timeout`, reconnecting for ever).
-fn open_redis(url: &str, key: &str, options: &LeaderElectionOptions) -> Result<AnyStore, String> {
+fn open_redis(
+    url: &str,
+    key: &str,
+    options: &LeaderElectionOptions,
+) -> Result<BoxLeaseStore, String> {
     // The builder is the only public way to get its tuned client; the store is cheap to clone
     // and keeps the client alive after the throw-away election is dropped.
     let election = RedisLeaderElection::builder()
@@ -195,18 +202,18 @@ fn open_redis(url: &str, key: &str, options: &LeaderElectionOptions) -> Result<A
         .options(options.clone())
         .build()
         .map_err(|e| format!("redis: {e}"))?;
-    Ok(AnyStore::Redis(election.store().clone()))
+    Ok(BoxLeaseStore::new(election.store().clone()))
 }
 
 /// A blob store for the spec's connection string, container and blob.
-fn open_blob(spec: &BackendSpec, options: &LeaderElectionOptions) -> Result<AnyStore, String> {
+fn open_blob(spec: &BackendSpec, options: &LeaderElectionOptions) -> Result<BoxLeaseStore, String> {
     BlobLeaderElection::builder()
         .connection_string(spec.connection_string.clone())
         .container_name(spec.container.clone())
         .blob_name(spec.blob.clone())
         .options(options.clone())
         .build_store()
-        .map(|store| AnyStore::Blob(std::sync::Arc::new(store)))
+        .map(BoxLeaseStore::new)
         .map_err(|e| format!("blob: {e}"))
 }
 
@@ -240,21 +247,6 @@ fn split_url(url: &str) -> Option<(String, &str, &str)> {
     ))
 }
 
-/// Any backend's store, so that the rest of the tester is written once.
-#[derive(Clone, Debug)]
-pub(crate) enum AnyStore {
-    /// The in-memory store.
-    Memory(MemoryLeaseStore),
-    /// A Redis store.
-    Redis(RedisLeaseStore),
-    /// An Azure blob store.
-    Blob(std::sync::Arc<BlobLeaseStore>),
-    /// A PostgreSQL store.
-    Postgres(PostgresLeaseStore),
-    /// The broken store of the self-test.
-    Broken(BrokenStore),
-}
-
 /// An unsafe store for the tester's self-test: every acquisition takes the lease from whoever
 /// holds it, and every renewal succeeds.
 #[derive(Clone, Debug)]
@@ -276,48 +268,6 @@ impl LeaseStore for BrokenStore {
 
     async fn current_leader(&self) -> Result<Option<LeaderInfo>> {
         self.0.current_leader().await
-    }
-}
-
-macro_rules! each_store {
-    ($self:ident, $store:ident => $call:expr) => {
-        match $self {
-            AnyStore::Memory($store) => $call,
-            AnyStore::Redis($store) => $call,
-            AnyStore::Blob($store) => $call,
-            AnyStore::Postgres($store) => $call,
-            AnyStore::Broken($store) => $call,
-        }
-    };
-}
-
-impl LeaseStore for AnyStore {
-    fn election_name(&self) -> &str {
-        each_store!(self, s => s.election_name())
-    }
-
-    async fn connect(&self) -> Result<()> {
-        each_store!(self, s => s.connect().await)
-    }
-
-    async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
-        each_store!(self, s => s.try_acquire(request).await)
-    }
-
-    async fn renew(&self, request: &LeaseRequest, lease: &Lease) -> Result<RenewOutcome> {
-        each_store!(self, s => s.renew(request, lease).await)
-    }
-
-    async fn release(&self, request: &LeaseRequest, lease: &Lease) -> Result<bool> {
-        each_store!(self, s => s.release(request, lease).await)
-    }
-
-    async fn current_leader(&self) -> Result<Option<LeaderInfo>> {
-        each_store!(self, s => s.current_leader().await)
-    }
-
-    fn release_notifications(&self) -> Option<ReleaseReceiver> {
-        each_store!(self, s => s.release_notifications())
     }
 }
 

@@ -7,14 +7,16 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use leader_election::testing::{FaultControl, FaultyStore};
-use leader_election::{ElectionEvent, LeaderElection, LeaderElectionOptions, MemoryLeaseStore};
+use leader_election::{
+    BoxLeaseStore, ElectionEvent, LeaderElection, LeaderElectionOptions, MemoryLeaseStore,
+};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
-use crate::backend::{AnyStore, BackendSpec};
+use crate::backend::BackendSpec;
 use crate::instrument::{Instrumented, OnConfirmed, StoreEvent};
 use crate::proxy::Proxy;
 use crate::record::Record;
@@ -92,7 +94,7 @@ impl Clock {
 }
 
 /// The store stack of one contender: counting, then fault injection, then the backend.
-type Stack = Instrumented<FaultyStore<AnyStore>>;
+type Stack = Instrumented<FaultyStore<BoxLeaseStore>>;
 
 /// The record of what the store saw.
 fn store_record(clock: Clock, event: StoreEvent) -> Record {

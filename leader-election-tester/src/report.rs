@@ -7,6 +7,8 @@
 
 use std::fmt::Write as _;
 
+use leader_election::FencingToken;
+use leader_election::testing::{self, Term};
 use serde::{Deserialize, Serialize};
 
 /// One term of leadership of one contender: `[start_ms, end_ms)`.
@@ -273,36 +275,37 @@ fn round(ms: f64) -> f64 {
     (ms * 10.0).round() / 10.0
 }
 
-/// Pairs of intervals of different contenders overlapping in time (`[start, end)` each).
-pub(crate) fn overlaps(intervals: &[Interval]) -> Vec<Overlap> {
-    let mut sorted: Vec<&Interval> = intervals.iter().collect();
-    sorted.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
-    let mut found = Vec::new();
-    for (i, a) in sorted.iter().enumerate() {
-        for b in &sorted[i + 1..] {
-            if b.start_ms >= a.end_ms {
-                break;
-            }
-            if a.contender != b.contender && b.start_ms < a.end_ms && a.start_ms < b.end_ms {
-                let from = a.start_ms.max(b.start_ms);
-                let to = a.end_ms.min(b.end_ms);
-                found.push(Overlap {
-                    a: (a.contender, a.token),
-                    b: (b.contender, b.token),
-                    from_ms: round(from),
-                    overlap_ms: round(to - from),
-                });
-            }
-        }
-    }
-    found
+/// The terms of a run as the workspace's one safety checker
+/// ([`leader_election::testing::assert_safe`] and its parts) takes them: each contender slot is
+/// one contender, on the run's millisecond clock.
+pub(crate) fn terms(intervals: &[Interval]) -> Vec<Term<usize, f64>> {
+    intervals
+        .iter()
+        .map(|i| Term {
+            contender: i.contender,
+            token: FencingToken::new(i.token),
+            start: i.start_ms,
+            end: i.end_ms,
+            end_reason: None,
+        })
+        .collect()
 }
 
-/// Whether tokens strictly increase in the order terms began.
-pub(crate) fn tokens_monotonic(intervals: &[Interval]) -> bool {
-    let mut sorted: Vec<&Interval> = intervals.iter().collect();
-    sorted.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
-    sorted.windows(2).all(|w| w[0].token < w[1].token)
+/// The overlaps the shared checker finds, with when each began and how long it lasted.
+pub(crate) fn overlap_details(terms: &[Term<usize, f64>]) -> Vec<Overlap> {
+    testing::overlaps(terms)
+        .into_iter()
+        .map(|(a, b)| {
+            let from = a.start.max(b.start);
+            let to = a.end.min(b.end);
+            Overlap {
+                a: (a.contender, a.token.get()),
+                b: (b.contender, b.token.get()),
+                from_ms: round(from),
+                overlap_ms: round(to - from),
+            }
+        })
+        .collect()
 }
 
 /// Time in `[0, until)` covered by no interval.
@@ -343,7 +346,8 @@ fn next_term_after(intervals: &[Interval], at: f64) -> Option<&Interval> {
 impl Report {
     /// Computes the report of a run.
     pub(crate) fn build(data: &RunData) -> Self {
-        let all_overlaps = overlaps(&data.intervals);
+        let terms = terms(&data.intervals);
+        let all_overlaps = overlap_details(&terms);
         let max_overlap_ms = all_overlaps
             .iter()
             .map(|o| o.overlap_ms)
@@ -391,7 +395,7 @@ impl Report {
             .then(|| data.ops.follower() as f64 / (data.follower_time_ms / lease))
             .map(|v| (v * 100.0).round() / 100.0);
         let overlap_count = all_overlaps.len();
-        let tokens_monotonic = tokens_monotonic(&data.intervals);
+        let tokens_monotonic = testing::tokens_increase(&terms);
         Self {
             backend: data.backend.clone(),
             contenders: data.contenders,
@@ -525,7 +529,7 @@ mod tests {
             iv(2, 3, 2600.0, 4000.0),
             iv(0, 4, 4000.0, 10_000.0),
         ];
-        assert!(overlaps(&intervals).is_empty());
+        assert!(overlap_details(&terms(&intervals)).is_empty());
         let report = Report::build(&data(intervals, vec![]));
         assert_eq!(report.overlap_count, 0);
         assert_eq!(report.max_overlap_ms, 0.0);
@@ -545,7 +549,7 @@ mod tests {
             iv(2, 3, 1500.0, 1600.0),
             iv(0, 4, 3000.0, 5000.0),
         ];
-        let found = overlaps(&intervals);
+        let found = overlap_details(&terms(&intervals));
         assert_eq!(found.len(), 2, "{found:?}");
         assert_eq!(found[0].a, (0, 1));
         assert_eq!(found[0].b, (1, 2));
@@ -562,7 +566,7 @@ mod tests {
     fn terms_of_one_contender_never_count_as_overlap() {
         // A contender's own successive generations are not two leaders.
         let intervals = vec![iv(0, 1, 0.0, 1000.0), iv(0, 2, 900.0, 2000.0)];
-        assert!(overlaps(&intervals).is_empty());
+        assert!(overlap_details(&terms(&intervals)).is_empty());
     }
 
     #[test]
@@ -572,17 +576,17 @@ mod tests {
             iv(2, 3, 700.0, 800.0),
             iv(0, 1, 0.0, 5000.0),
         ];
-        assert_eq!(overlaps(&intervals).len(), 2);
+        assert_eq!(overlap_details(&terms(&intervals)).len(), 2);
     }
 
     #[test]
     fn tokens_going_backwards_or_repeating_are_caught() {
         let backwards = vec![iv(0, 5, 0.0, 100.0), iv(1, 4, 200.0, 300.0)];
-        assert!(!tokens_monotonic(&backwards));
+        assert!(!testing::tokens_increase(&terms(&backwards)));
         let repeated = vec![iv(0, 5, 0.0, 100.0), iv(1, 5, 200.0, 300.0)];
-        assert!(!tokens_monotonic(&repeated));
+        assert!(!testing::tokens_increase(&terms(&repeated)));
         let fine = vec![iv(1, 9, 200.0, 300.0), iv(0, 5, 0.0, 100.0)];
-        assert!(tokens_monotonic(&fine));
+        assert!(testing::tokens_increase(&terms(&fine)));
         let report = Report::build(&data(backwards, vec![]));
         assert!(!report.tokens_monotonic);
         assert!(!report.safe);

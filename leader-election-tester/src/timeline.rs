@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::report::{FaultKind, RunData, overlaps};
+use crate::report::{FaultKind, RunData, overlap_details, terms};
 
 const WIDTH: f64 = 1100.0;
 const LEFT: f64 = 70.0;
@@ -90,7 +90,7 @@ pub(crate) fn render(data: &RunData) -> String {
     let height = axis_y + 96.0;
     let x = |ms: f64| LEFT + (ms.clamp(0.0, end_ms) / end_ms) * plot_w;
     let row_y = |slot: usize| TOP + ROW * slot as f64;
-    let found = overlaps(&data.intervals);
+    let found = overlap_details(&terms(&data.intervals));
     let mut svg = String::new();
     let _ = write!(
         svg,
