@@ -7,6 +7,7 @@
 mod backend;
 mod contender;
 mod instrument;
+mod ledger;
 mod live;
 mod proxy;
 mod record;

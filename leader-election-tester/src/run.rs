@@ -11,11 +11,12 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::backend::{BackendKind, BackendSpec, redact_url};
 use crate::contender::{Clock, Event, InProcess, Process, Timing};
+use crate::ledger::Ledger;
 use crate::live::Live;
 use crate::proxy::Proxy;
 use crate::record::Record;
 use crate::redis_server::RedisServer;
-use crate::report::{Fault, FaultKind, Interval, OpCounts, Report, RunData};
+use crate::report::{Fault, FaultKind, OpCounts, Report, RunData};
 
 /// Which faults the schedule injects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -141,13 +142,6 @@ impl Slot {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Open {
-    generation: u32,
-    token: u64,
-    start_ms: f64,
-}
-
 /// Where the fault schedule is.
 #[derive(Clone, Copy, Debug)]
 enum Phase {
@@ -169,16 +163,10 @@ struct Run {
     slots: Vec<Slot>,
     events: mpsc::UnboundedReceiver<Event>,
     live: Live,
-    open: Vec<Option<Open>>,
-    intervals: Vec<Interval>,
+    ledger: Ledger,
     last_confirmed: Vec<Option<f64>>,
-    /// The incarnation and time of each slot's last confirmed acquisition.
-    acquired_at: Vec<Option<(u32, f64)>>,
-    /// The incarnation and time of each slot's last release call.
-    released_at: Vec<Option<(u32, f64)>>,
     last_error: Vec<Option<String>>,
     child_ops: HashMap<(usize, u32), OpCounts>,
-    killed: HashMap<(usize, u32), f64>,
     faults: Vec<Fault>,
     errors: usize,
     server: Option<RedisServer>,
@@ -293,14 +281,10 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
         clock,
         slots,
         events,
-        open: vec![None; n],
-        intervals: Vec::new(),
+        ledger: Ledger::new(n),
         last_confirmed: vec![None; n],
-        acquired_at: vec![None; n],
-        released_at: vec![None; n],
         last_error: vec![None; n],
         child_ops: HashMap::new(),
-        killed: HashMap::new(),
         faults: Vec::new(),
         errors: 0,
         server,
@@ -432,7 +416,7 @@ impl Run {
                 // Let the leader renew a couple of times first, and leave room for the fault to
                 // play out before the run ends.
                 let held = Duration::from_millis(self.cfg.timing.renew_ms) * 2;
-                let leader_since_ms = self.open[leader].map_or(0.0, |o| o.start_ms);
+                let leader_since_ms = self.ledger.open(leader).map_or(0.0, |o| o.start_ms);
                 if now < until
                     || self.clock.now_ms() - leader_since_ms < held.as_secs_f64() * 1000.0
                     || kinds.is_empty()
@@ -471,8 +455,7 @@ impl Run {
                 restored,
             } => {
                 let at_ms = self.faults[index].at_ms;
-                let recovered = self.open.iter().flatten().any(|o| o.start_ms > at_ms)
-                    || self.intervals.iter().any(|i| i.start_ms > at_ms);
+                let recovered = self.ledger.began_after(at_ms);
                 let mut restored = restored;
                 if !restored && (recovered || now >= restore_by) {
                     self.restore(index).await?;
@@ -508,12 +491,7 @@ impl Run {
 
     /// The contender leading now, as far as the records say.
     fn leader(&self) -> Option<usize> {
-        self.open
-            .iter()
-            .enumerate()
-            .filter_map(|(slot, o)| o.map(|o| (slot, o.start_ms)))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(slot, _)| slot)
+        self.ledger.leader()
     }
 
     fn drain(&mut self) {
@@ -525,7 +503,7 @@ impl Run {
     async fn inject(&mut self, kind: FaultKind, slot: usize) -> usize {
         // Take in everything reported so far, so the victim's last renewal is up to date.
         self.drain();
-        let token = self.open[slot].map(|o| o.token);
+        let token = self.ledger.open(slot).map(|o| o.token);
         let last_confirmed_ms = self.last_confirmed[slot];
         let at_ms = self.clock.now_ms();
         let token_text = token.map_or_else(String::new, |t| format!(" (token {t})"));
@@ -552,12 +530,11 @@ impl Run {
                 if self.cfg.processes {
                     // The process is gone: whatever it led ended when it died.
                     let dead_ms = self.clock.now_ms();
-                    self.killed.insert((slot, generation), dead_ms);
+                    self.ledger.killed(slot, generation, dead_ms);
                     self.live.line(
                         dead_ms,
                         &format!("c{slot} is dead: its term{token_text} ended"),
                     );
-                    self.close(slot, generation, None, dead_ms, "killed");
                 }
             }
             FaultKind::Partition => self.slots[slot].set_partitioned(true),
@@ -610,25 +587,6 @@ impl Run {
         Ok(())
     }
 
-    /// Ends the open term of `slot` if it belongs to `generation` (and has `token`, if given).
-    fn close(&mut self, slot: usize, generation: u32, token: Option<u64>, at_ms: f64, why: &str) {
-        let Some(open) = self.open[slot] else {
-            return;
-        };
-        if open.generation != generation || token.is_some_and(|t| t != open.token) {
-            return;
-        }
-        self.open[slot] = None;
-        self.intervals.push(Interval {
-            contender: slot,
-            generation,
-            token: open.token,
-            start_ms: open.start_ms,
-            end_ms: at_ms.max(open.start_ms),
-            end_reason: why.to_owned(),
-        });
-    }
-
     fn handle(&mut self, event: Event) {
         let Event {
             slot,
@@ -638,50 +596,17 @@ impl Run {
         match record {
             Record::Acquired { at_ms, token } => {
                 self.last_error[slot] = None;
-                // The term began after the store confirmed the acquisition and before the
-                // event was received: take the earlier bound, so overlaps are never hidden.
-                let at_ms = match self.acquired_at[slot].take() {
-                    Some((g, returned)) if g == generation && returned <= at_ms => returned,
-                    _ => at_ms,
-                };
-                if let Some(&dead_ms) = self.killed.get(&(slot, generation)) {
-                    // Reported by a process that was killed since: it led until it died.
-                    self.intervals.push(Interval {
-                        contender: slot,
-                        generation,
-                        token,
-                        start_ms: at_ms,
-                        end_ms: dead_ms.max(at_ms),
-                        end_reason: "killed".into(),
-                    });
-                    return;
-                }
-                if let Some(open) = self.open[slot] {
-                    self.close(slot, open.generation, None, at_ms, "superseded");
-                }
+                let at_ms = self.ledger.acquired(slot, generation, token, at_ms);
                 let others: Vec<String> = self
-                    .open
-                    .iter()
-                    .enumerate()
-                    .filter(|(other, o)| *other != slot && o.is_some())
-                    .map(|(other, _)| format!("c{other}"))
+                    .ledger
+                    .other_leaders(slot)
+                    .into_iter()
+                    .map(|other| format!("c{other}"))
                     .collect();
-                self.open[slot] = Some(Open {
-                    generation,
-                    token,
-                    start_ms: at_ms,
-                });
                 let mut text = format!("c{slot} leads, token {token}");
                 if let Some(fault) = self.faults.last()
                     && fault.at_ms < at_ms
-                    && !self.intervals.iter().any(|i| i.start_ms > fault.at_ms)
-                    && self
-                        .open
-                        .iter()
-                        .flatten()
-                        .filter(|o| o.start_ms > fault.at_ms)
-                        .count()
-                        == 1
+                    && self.ledger.count_began_after(fault.at_ms) == 1
                 {
                     text.push_str(&format!(
                         "  (new leader {:.0} ms after the {})",
@@ -700,17 +625,7 @@ impl Run {
                 reason,
             } => {
                 self.last_error[slot] = None;
-                // A release is sent only after the term ended: a tighter bound on its end than
-                // the time this event was received.
-                let end_ms = match (self.released_at[slot], self.open[slot]) {
-                    (Some((g, released)), Some(open))
-                        if g == generation && released >= open.start_ms && released < at_ms =>
-                    {
-                        released
-                    }
-                    _ => at_ms,
-                };
-                self.close(slot, generation, Some(token), end_ms, &reason);
+                self.ledger.lost(slot, generation, token, at_ms, &reason);
                 self.live.line(
                     at_ms,
                     &format!("c{slot} stops leading, token {token} ({reason})"),
@@ -725,21 +640,11 @@ impl Run {
                     self.last_confirmed[slot] = Some(at_ms);
                 }
                 if acquired {
-                    self.acquired_at[slot] = Some((generation, returned_ms));
+                    self.ledger
+                        .acquisition_confirmed(slot, generation, returned_ms);
                 }
             }
-            Record::Releasing { at_ms } => {
-                self.released_at[slot] = Some((generation, at_ms));
-                // The term may already have been closed at the later time its end was received.
-                if let Some(interval) = self.intervals.iter_mut().rev().find(|i| {
-                    i.contender == slot
-                        && i.generation == generation
-                        && i.start_ms <= at_ms
-                        && at_ms < i.end_ms
-                }) {
-                    interval.end_ms = at_ms;
-                }
-            }
+            Record::Releasing { at_ms } => self.ledger.releasing(slot, generation, at_ms),
             Record::Error { at_ms, message } => {
                 self.errors += 1;
                 if self.last_error[slot].as_deref() != Some(message.as_str()) {
@@ -760,11 +665,11 @@ impl Run {
         let leader = match self.leader() {
             Some(slot) => format!(
                 "leader c{slot} (token {})",
-                self.open[slot].map_or(0, |o| o.token)
+                self.ledger.open(slot).map_or(0, |o| o.token)
             ),
             None => "no leader".to_owned(),
         };
-        let terms = self.intervals.len() + self.open.iter().flatten().count();
+        let terms = self.ledger.terms();
         let summary = format!(
             "{leader} | terms {terms} | faults {} | errors {}",
             self.faults.len(),
@@ -802,14 +707,9 @@ impl Run {
             self.handle(event);
         }
         let end_ms = self.clock.now_ms();
-        for slot in 0..self.open.len() {
-            if let Some(open) = self.open[slot] {
-                self.close(slot, open.generation, None, end_ms, "run_end");
-            }
-        }
+        let intervals = std::mem::take(&mut self.ledger).finish(end_ms);
         let ops = self.ops();
-        let leading: f64 = self
-            .intervals
+        let leading: f64 = intervals
             .iter()
             .map(|i| (i.end_ms.min(run_end_ms) - i.start_ms.max(0.0)).max(0.0))
             .sum();
@@ -820,15 +720,13 @@ impl Run {
             .map(|f| (f.restored_at_ms.unwrap_or(run_end_ms).min(run_end_ms) - f.at_ms).max(0.0))
             .sum();
         let follower_time_ms = (self.cfg.contenders as f64 * run_end_ms - down - leading).max(0.0);
-        self.intervals
-            .sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
         let data = RunData {
             backend: self.cfg.backend.kind.as_str().to_owned(),
             contenders: self.cfg.contenders,
             processes: self.cfg.processes,
             duration_ms: run_end_ms,
             lease_duration_ms: self.cfg.timing.lease_ms as f64,
-            intervals: std::mem::take(&mut self.intervals),
+            intervals,
             faults: std::mem::take(&mut self.faults),
             ops,
             follower_time_ms,
