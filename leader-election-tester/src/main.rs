@@ -14,6 +14,7 @@ mod record;
 mod redis_server;
 mod report;
 mod run;
+mod schedule;
 mod timeline;
 
 use std::path::PathBuf;
@@ -24,7 +25,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::backend::{AZURITE_CONNECTION_STRING, BackendKind, BackendSpec};
 use crate::contender::Timing;
-use crate::run::{FaultMode, RunConfig};
+use crate::schedule::{FaultMode, RunConfig};
 
 /// Runs N contenders of one leader election against a backend while a fault schedule acts on
 /// the leader; checks that there were never two leaders at once and measures failover.

@@ -4,83 +4,19 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use clap::ValueEnum;
 use leader_election::{LeaseStore, MemoryLeaseStore};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
-use crate::backend::{BackendKind, BackendSpec, redact_url};
-use crate::contender::{Clock, Event, InProcess, Process, Timing};
+use crate::backend::{BackendKind, redact_url};
+use crate::contender::{Clock, Event, InProcess, Process};
 use crate::ledger::Ledger;
 use crate::live::Live;
 use crate::proxy::Proxy;
 use crate::record::Record;
 use crate::redis_server::RedisServer;
 use crate::report::{Fault, FaultKind, OpCounts, Report, RunData};
-
-/// Which faults the schedule injects.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub(crate) enum FaultMode {
-    /// None: contenders run undisturbed.
-    None,
-    /// Stop the leader gracefully (it releases the lease), then restart it.
-    Graceful,
-    /// Kill the leader without release (SIGKILL with `--processes`), then start a new one.
-    Crash,
-    /// Cut the leader's connection to the backend, then heal it.
-    Partition,
-    /// Kill the Redis server and start it again, empty (needs `--spawn-redis`).
-    ServerRestart,
-    /// Freeze the Redis server (SIGSTOP), then resume it (needs `--spawn-redis`).
-    ServerPause,
-    /// Graceful, crash and partition in turn; with `--spawn-redis` also server restart and
-    /// pause.
-    Mixed,
-}
-
-impl FaultMode {
-    fn kinds(self, server: bool) -> Vec<FaultKind> {
-        match self {
-            Self::None => vec![],
-            Self::Graceful => vec![FaultKind::Graceful],
-            Self::Crash => vec![FaultKind::Crash],
-            Self::Partition => vec![FaultKind::Partition],
-            Self::ServerRestart => vec![FaultKind::ServerRestart],
-            Self::ServerPause => vec![FaultKind::ServerPause],
-            Self::Mixed if server => vec![
-                FaultKind::Graceful,
-                FaultKind::Crash,
-                FaultKind::Partition,
-                FaultKind::ServerRestart,
-                FaultKind::ServerPause,
-            ],
-            Self::Mixed => vec![FaultKind::Graceful, FaultKind::Crash, FaultKind::Partition],
-        }
-    }
-}
-
-/// What a run does.
-#[derive(Clone, Debug)]
-pub(crate) struct RunConfig {
-    /// The backend and how to reach it.
-    pub(crate) backend: BackendSpec,
-    /// Number of contenders.
-    pub(crate) contenders: usize,
-    /// How long to run before shutting down.
-    pub(crate) duration: Duration,
-    /// Lease timing.
-    pub(crate) timing: Timing,
-    /// Faults to inject.
-    pub(crate) faults: FaultMode,
-    /// Quiet time with a leader before each fault.
-    pub(crate) fault_interval: Duration,
-    /// One OS process per contender.
-    pub(crate) processes: bool,
-    /// Start a `redis-server` for the run (and allow server faults).
-    pub(crate) spawn_redis: bool,
-    /// No live output.
-    pub(crate) quiet: bool,
-}
+use crate::schedule::{RunConfig, fault_budget};
 
 /// The result of a run: the report and what it was computed from.
 #[derive(Debug)]
@@ -177,13 +113,7 @@ struct Run {
 /// # Errors
 /// When the backend cannot be opened or contenders cannot be started.
 pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
-    let server_faults = cfg.faults.kinds(true).iter().any(|k| k.is_server());
-    if cfg.spawn_redis && cfg.backend.kind != BackendKind::Redis {
-        return Err("--spawn-redis goes with --backend redis".into());
-    }
-    if server_faults && cfg.faults != FaultMode::Mixed && !cfg.spawn_redis {
-        return Err("server faults need a server the tester started: add --spawn-redis".into());
-    }
+    cfg.check()?;
     let server = if cfg.spawn_redis {
         let server = RedisServer::start().await?;
         cfg.backend.redis_url = server.url();
@@ -191,25 +121,6 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
     } else {
         None
     };
-    if cfg.processes
-        && matches!(
-            cfg.backend.kind,
-            BackendKind::Memory | BackendKind::BrokenMemory
-        )
-    {
-        return Err(
-            "--processes needs a backend shared between processes (redis or blob): \
-                    the memory backend lives inside one process"
-                .into(),
-        );
-    }
-    if cfg.contenders == 0 {
-        return Err("--contenders must be at least 1".into());
-    }
-    cfg.timing
-        .options("check")
-        .validate()
-        .map_err(|e| format!("invalid timing: {e}"))?;
     if !matches!(
         cfg.backend.kind,
         BackendKind::Memory | BackendKind::BrokenMemory
@@ -424,19 +335,7 @@ impl Run {
                     return Ok(phase);
                 }
                 let kind = kinds[self.faults.len() % kinds.len()];
-                // A released lease is taken at once; otherwise the lease must expire first.
-                let mut needed = match kind {
-                    FaultKind::Graceful => lease / 2 + held,
-                    FaultKind::Crash | FaultKind::Partition => lease * 2 + held,
-                    // A restarted server grants no lease for one lease; a paused one is
-                    // resumed after two.
-                    FaultKind::ServerRestart | FaultKind::ServerPause => lease * 3 + held,
-                };
-                if self.cfg.contenders == 1 {
-                    // Nobody else can take over: leadership comes back with the victim only.
-                    needed += lease * 2;
-                }
-                if now + needed > end_at {
+                if now + fault_budget(kind, lease, held, self.cfg.contenders) > end_at {
                     return Ok(phase);
                 }
                 let index = self.inject(kind, leader).await;
