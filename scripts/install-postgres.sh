@@ -5,6 +5,9 @@ set -euo pipefail
 if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; then
   exit 0
 fi
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+can_apt_install || cannot_install "PostgreSQL (initdb, postgres)" postgresql
 echo "installing postgresql from Debian's packages"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq

@@ -8,11 +8,9 @@ if command -v redis-server >/dev/null 2>&1; then
   exit 0
 fi
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "install-redis.sh: redis-server is missing and installing it needs root" >&2
-  echo "  run: sudo apt-get update && sudo apt-get install -y redis-server" >&2
-  exit 1
-fi
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+can_apt_install || cannot_install redis-server redis-server
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq

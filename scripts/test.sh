@@ -14,6 +14,21 @@ echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+# Every library crate with its default features, with none, and with each feature alone, so
+# that a branch that exists only without a feature (Redis without TLS, the core without
+# metrics) is compiled and linted too.
+echo "==> feature combinations"
+for combo in \
+  "leader-election" "leader-election --no-default-features" \
+  "leader-election --no-default-features --features testing" \
+  "leader-election --no-default-features --features metrics" \
+  "leader-election-redis" "leader-election-redis --no-default-features" \
+  "leader-election-blob" "leader-election-blob --no-default-features" \
+  "leader-election-postgres" "leader-election-postgres --no-default-features"; do
+  echo "    -p $combo"
+  # shellcheck disable=SC2086
+  cargo clippy --locked --quiet -p $combo -- -D warnings
+done
 echo "==> cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked
 echo "==> cargo test"
