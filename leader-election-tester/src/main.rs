@@ -9,6 +9,7 @@ mod contender;
 mod instrument;
 mod ledger;
 mod live;
+mod operator;
 mod proxy;
 mod record;
 mod redis_server;

@@ -5,11 +5,14 @@
 //! run's epoch, on one monotonic clock) and returns a [`Report`], so it is tested on
 //! hand-built interval sets.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use leader_election::FencingToken;
 use leader_election::testing::{self, Term};
 use serde::{Deserialize, Serialize};
+
+use crate::operator::OperatorAction;
 
 /// One term of leadership of one contender: `[start_ms, end_ms)`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -42,6 +45,8 @@ pub(crate) enum FaultKind {
     ServerRestart,
     /// The Redis server (started by the tester) was frozen (SIGSTOP), then resumed.
     ServerPause,
+    /// The tester acted on the lease record as an operator would (deleted it, overwrote it).
+    Operator,
 }
 
 impl FaultKind {
@@ -53,6 +58,7 @@ impl FaultKind {
             Self::Partition => "partition",
             Self::ServerRestart => "server_restart",
             Self::ServerPause => "server_pause",
+            Self::Operator => "operator",
         }
     }
 
@@ -77,6 +83,9 @@ pub(crate) struct Fault {
     pub(crate) last_confirmed_ms: Option<f64>,
     /// When the victim was brought back (restarted, or its connection healed).
     pub(crate) restored_at_ms: Option<f64>,
+    /// For an operator fault: what the operator did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) action: Option<OperatorAction>,
 }
 
 /// Backend operations counted at the store boundary during the run.
@@ -223,6 +232,9 @@ pub(crate) struct FaultReport {
     pub(crate) recovered_after_ms: Option<f64>,
     /// For a crash: from the victim's last confirmed renewal to the next acquisition.
     pub(crate) failover_ms: Option<f64>,
+    /// For an operator fault: what the operator did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) action: Option<OperatorAction>,
 }
 
 /// The report of one run. The field names are part of the tester's interface (see README).
@@ -256,6 +268,9 @@ pub(crate) struct Report {
     pub(crate) partition_failover_ms: Stats,
     /// From restarting or pausing the server to the next acquisition (`--spawn-redis`).
     pub(crate) server_fault_recovery_ms: Stats,
+    /// From an operator's action on the lease record to the next acquisition, by action.
+    #[serde(default)]
+    pub(crate) operator_recovery_ms: BTreeMap<String, Stats>,
     /// Time within the run with no leader at all (including the first election).
     pub(crate) leaderless_ms_total: f64,
     /// Load on the backend.
@@ -356,6 +371,7 @@ impl Report {
         let mut crash = Vec::new();
         let mut partition = Vec::new();
         let mut server = Vec::new();
+        let mut operator: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         let faults: Vec<FaultReport> = data
             .faults
             .iter()
@@ -374,6 +390,10 @@ impl Report {
                         FaultKind::Crash => crash.push(failover.unwrap_or(after)),
                         FaultKind::Partition => partition.push(after),
                         FaultKind::ServerRestart | FaultKind::ServerPause => server.push(after),
+                        FaultKind::Operator => operator
+                            .entry(fault.action.map_or("unknown", |a| a.as_str()).to_owned())
+                            .or_default()
+                            .push(after),
                     }
                 }
                 FaultReport {
@@ -387,6 +407,7 @@ impl Report {
                     next_token: next.map(|n| n.token),
                     recovered_after_ms: recovered_after.map(round),
                     failover_ms: failover.map(round),
+                    action: fault.action,
                 }
             })
             .collect();
@@ -411,6 +432,10 @@ impl Report {
             crash_failover_ms: Stats::of(&crash),
             partition_failover_ms: Stats::of(&partition),
             server_fault_recovery_ms: Stats::of(&server),
+            operator_recovery_ms: operator
+                .iter()
+                .map(|(action, samples)| (action.clone(), Stats::of(samples)))
+                .collect(),
             leaderless_ms_total: round(leaderless_ms(&data.intervals, data.duration_ms)),
             backend_ops: BackendOps {
                 total: data.ops.total(),
@@ -460,6 +485,9 @@ impl Report {
                 stats(&self.server_fault_recovery_ms)
             );
         }
+        for (action, recovery) in &self.operator_recovery_ms {
+            let _ = writeln!(out, "operator {action}: recovery {}", stats(recovery));
+        }
         let recovered = self.faults.iter().filter(|f| f.recovered).count();
         let _ = writeln!(
             out,
@@ -505,6 +533,7 @@ mod tests {
             at_ms,
             last_confirmed_ms: last,
             restored_at_ms: None,
+            action: None,
         }
     }
 

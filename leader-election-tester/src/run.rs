@@ -12,6 +12,7 @@ use crate::backend::{BackendKind, redact_url};
 use crate::contender::{Clock, Event, InProcess, Process};
 use crate::ledger::Ledger;
 use crate::live::Live;
+use crate::operator::{Operator, OperatorAction};
 use crate::proxy::Proxy;
 use crate::record::Record;
 use crate::redis_server::RedisServer;
@@ -106,6 +107,7 @@ struct Run {
     faults: Vec<Fault>,
     errors: usize,
     server: Option<RedisServer>,
+    operator: Operator,
 }
 
 /// Runs the tester as configured and returns its report.
@@ -128,7 +130,10 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
         preflight(&cfg).await?;
     }
     let needs_proxy = cfg.backend.kind != BackendKind::Memory
-        && cfg.faults.kinds(false).contains(&FaultKind::Partition);
+        && cfg
+            .faults
+            .kinds(false, false)
+            .contains(&FaultKind::Partition);
     let upstream = if needs_proxy {
         cfg.backend
             .upstream()?
@@ -186,6 +191,7 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
     }
     drop(sink);
     let n = cfg.contenders;
+    let cfg_backend = cfg.backend.clone();
     let run = Run {
         live: Live::new(cfg.quiet),
         cfg,
@@ -199,6 +205,7 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
         faults: Vec::new(),
         errors: 0,
         server,
+        operator: Operator::new(&cfg_backend),
     };
     run.go(epoch).await
 }
@@ -269,7 +276,8 @@ impl Run {
             until: Instant::now() + self.cfg.fault_interval,
         };
         let mut tick = tokio::time::interval(Duration::from_millis(200));
-        let kinds = self.cfg.faults.kinds(self.server.is_some());
+        let operator = !OperatorAction::for_backend(self.cfg.backend.kind).is_empty();
+        let kinds = self.cfg.faults.kinds(self.server.is_some(), operator);
         if let Some(server) = &self.server {
             let text = format!(
                 "started redis-server (pid {}) at {}",
@@ -406,6 +414,7 @@ impl Run {
         let last_confirmed_ms = self.last_confirmed[slot];
         let at_ms = self.clock.now_ms();
         let token_text = token.map_or_else(String::new, |t| format!(" (token {t})"));
+        let mut action = None;
         let what = match kind {
             FaultKind::Graceful => "stop the leader gracefully",
             FaultKind::Crash if self.cfg.processes => "kill the leader with SIGKILL",
@@ -413,6 +422,7 @@ impl Run {
             FaultKind::Partition => "cut the leader off the backend",
             FaultKind::ServerRestart => "restart the Redis server (SIGKILL, empty on restart)",
             FaultKind::ServerPause => "pause the Redis server (SIGSTOP)",
+            FaultKind::Operator => "act on the lease record as an operator",
         };
         self.live.line(
             at_ms,
@@ -449,6 +459,19 @@ impl Run {
                     server.set_paused(true).await;
                 }
             }
+            FaultKind::Operator => {
+                let actions = OperatorAction::for_backend(self.cfg.backend.kind);
+                let done = self.faults.iter().filter(|f| f.action.is_some()).count();
+                let chosen = actions[done % actions.len()];
+                self.live.line(
+                    self.clock.now_ms(),
+                    &format!("operator: {}", chosen.describe()),
+                );
+                if let Err(err) = self.operator.act(chosen).await {
+                    self.live.line(self.clock.now_ms(), &format!("!! {err}"));
+                }
+                action = Some(chosen);
+            }
         }
         self.faults.push(Fault {
             kind,
@@ -457,6 +480,7 @@ impl Run {
             at_ms,
             last_confirmed_ms,
             restored_at_ms: None,
+            action,
         });
         self.faults.len() - 1
     }
@@ -473,6 +497,11 @@ impl Run {
                     server.set_paused(false).await;
                 }
             }
+            FaultKind::Operator => {
+                if let Some(action) = self.faults[index].action {
+                    self.operator.follow_up(action).await?;
+                }
+            }
         }
         let at_ms = self.clock.now_ms();
         self.faults[index].restored_at_ms = Some(at_ms);
@@ -480,6 +509,7 @@ impl Run {
             FaultKind::Partition => format!("c{slot} reconnected"),
             FaultKind::ServerRestart => "redis-server is back".to_owned(),
             FaultKind::ServerPause => "redis-server resumed (SIGCONT)".to_owned(),
+            FaultKind::Operator => "operator done".to_owned(),
             _ => format!("c{slot} restarted"),
         };
         self.live.line(at_ms, &text);

@@ -7,6 +7,7 @@ use clap::ValueEnum;
 
 use crate::backend::{BackendKind, BackendSpec};
 use crate::contender::Timing;
+use crate::operator::OperatorAction;
 use crate::report::FaultKind;
 
 /// Which faults the schedule injects.
@@ -24,14 +25,18 @@ pub(crate) enum FaultMode {
     ServerRestart,
     /// Freeze the Redis server (SIGSTOP), then resume it (needs `--spawn-redis`).
     ServerPause,
+    /// Act on the lease record as an operator would, through the tester's own connection:
+    /// delete it, or overwrite it with garbage (redis and postgres).
+    Operator,
     /// Graceful, crash and partition in turn; with `--spawn-redis` also server restart and
-    /// pause.
+    /// pause; on a backend with a lease record an operator's hands too.
     Mixed,
 }
 
 impl FaultMode {
-    /// The fault kinds injected in turn; `server` when the tester started the server.
-    pub(crate) fn kinds(self, server: bool) -> Vec<FaultKind> {
+    /// The fault kinds injected in turn; `server` when the tester started the server,
+    /// `operator` when the backend has a lease record an operator can act on.
+    pub(crate) fn kinds(self, server: bool, operator: bool) -> Vec<FaultKind> {
         match self {
             Self::None => vec![],
             Self::Graceful => vec![FaultKind::Graceful],
@@ -39,14 +44,17 @@ impl FaultMode {
             Self::Partition => vec![FaultKind::Partition],
             Self::ServerRestart => vec![FaultKind::ServerRestart],
             Self::ServerPause => vec![FaultKind::ServerPause],
-            Self::Mixed if server => vec![
-                FaultKind::Graceful,
-                FaultKind::Crash,
-                FaultKind::Partition,
-                FaultKind::ServerRestart,
-                FaultKind::ServerPause,
-            ],
-            Self::Mixed => vec![FaultKind::Graceful, FaultKind::Crash, FaultKind::Partition],
+            Self::Operator => vec![FaultKind::Operator],
+            Self::Mixed => {
+                let mut kinds = vec![FaultKind::Graceful, FaultKind::Crash, FaultKind::Partition];
+                if server {
+                    kinds.extend([FaultKind::ServerRestart, FaultKind::ServerPause]);
+                }
+                if operator {
+                    kinds.push(FaultKind::Operator);
+                }
+                kinds
+            }
         }
     }
 }
@@ -80,7 +88,7 @@ impl RunConfig {
     /// # Errors
     /// A message naming the option at fault.
     pub(crate) fn check(&self) -> Result<(), String> {
-        let server_faults = self.faults.kinds(true).iter().any(|k| k.is_server());
+        let server_faults = self.faults.kinds(true, false).iter().any(|k| k.is_server());
         if self.spawn_redis && self.backend.kind != BackendKind::Redis {
             return Err("--spawn-redis goes with --backend redis".into());
         }
@@ -98,6 +106,15 @@ impl RunConfig {
                  the memory backend lives inside one process"
                     .into(),
             );
+        }
+        if self.faults == FaultMode::Operator
+            && OperatorAction::for_backend(self.backend.kind).is_empty()
+        {
+            return Err(format!(
+                "--faults operator needs a backend with a lease record the tester can act on \
+                 (redis or postgres), not {}",
+                self.backend.kind.as_str()
+            ));
         }
         if self.contenders == 0 {
             return Err("--contenders must be at least 1".into());
@@ -125,6 +142,9 @@ pub(crate) fn fault_budget(
         FaultKind::Crash | FaultKind::Partition => lease * 2 + held,
         // A restarted server grants no lease for one lease; a paused one is resumed after two.
         FaultKind::ServerRestart | FaultKind::ServerPause => lease * 3 + held,
+        // Garbage stays until the fault is restored after two leases; a deleted record is
+        // withheld for up to a lease after that.
+        FaultKind::Operator => lease * 4 + held,
     };
     if contenders == 1 {
         // Nobody else can take over: leadership comes back with the victim only.
@@ -185,6 +205,11 @@ mod tests {
         let mut c = config(BackendKind::Memory, FaultMode::None);
         c.processes = true;
         assert!(c.check().unwrap_err().contains("--processes"));
+        let c = config(BackendKind::Memory, FaultMode::Operator);
+        assert!(c.check().unwrap_err().contains("--faults operator"));
+        config(BackendKind::Postgres, FaultMode::Operator)
+            .check()
+            .unwrap();
         let mut c = config(BackendKind::Memory, FaultMode::None);
         c.contenders = 0;
         assert!(c.check().unwrap_err().contains("--contenders"));
@@ -195,9 +220,18 @@ mod tests {
 
     #[test]
     fn mixed_adds_server_faults_only_for_a_spawned_server() {
-        assert_eq!(FaultMode::Mixed.kinds(false).len(), 3);
-        assert_eq!(FaultMode::Mixed.kinds(true).len(), 5);
-        assert!(FaultMode::None.kinds(true).is_empty());
+        assert_eq!(FaultMode::Mixed.kinds(false, false).len(), 3);
+        assert_eq!(FaultMode::Mixed.kinds(true, false).len(), 5);
+        assert_eq!(
+            FaultMode::Mixed.kinds(false, true),
+            [
+                FaultKind::Graceful,
+                FaultKind::Crash,
+                FaultKind::Partition,
+                FaultKind::Operator
+            ]
+        );
+        assert!(FaultMode::None.kinds(true, true).is_empty());
     }
 
     #[test]

@@ -24,6 +24,7 @@ fn fault_colour(kind: FaultKind) -> &'static str {
         FaultKind::Partition => "#6a1b9a",
         FaultKind::ServerRestart => "#e65100",
         FaultKind::ServerPause => "#37474f",
+        FaultKind::Operator => "#00838f",
     }
 }
 
@@ -32,6 +33,7 @@ fn fault_label(kind: FaultKind, contender: usize) -> String {
     match kind {
         FaultKind::ServerRestart => "redis restart".to_owned(),
         FaultKind::ServerPause => "redis pause".to_owned(),
+        FaultKind::Operator => "operator".to_owned(),
         _ => format!("{} c{contender}", kind.as_str()),
     }
 }
@@ -41,7 +43,7 @@ fn fault_label(kind: FaultKind, contender: usize) -> String {
 fn shade(kind: FaultKind) -> &'static str {
     match kind {
         FaultKind::Partition | FaultKind::ServerPause => "url(#cut)",
-        FaultKind::ServerRestart => "none",
+        FaultKind::ServerRestart | FaultKind::Operator => "none",
         _ => "#e3e3e3",
     }
 }
@@ -204,6 +206,7 @@ pub(crate) fn render(data: &RunData) -> String {
                 FaultKind::Partition => "cut off",
                 FaultKind::ServerRestart => "under a restarted server",
                 FaultKind::ServerPause => "under a paused server",
+                FaultKind::Operator => "leading while an operator touched the lease",
                 _ => "down",
             },
             fault.at_ms,
@@ -255,6 +258,7 @@ pub(crate) fn render(data: &RunData) -> String {
                     FaultKind::Partition => "reconnected",
                     FaultKind::ServerPause => "server resumed",
                     FaultKind::ServerRestart => "server back",
+                    FaultKind::Operator => "operator done",
                     _ => "restarted",
                 }
             );
@@ -272,6 +276,7 @@ pub(crate) fn render(data: &RunData) -> String {
     for (kind, text) in [
         (FaultKind::ServerRestart, "redis restart"),
         (FaultKind::ServerPause, "redis pause"),
+        (FaultKind::Operator, "operator on the lease record"),
     ] {
         if data.faults.iter().any(|f| f.kind == kind) {
             legend.push((kind, text));
@@ -356,6 +361,7 @@ mod tests {
                 at_ms: 3000.0,
                 last_confirmed_ms: Some(2900.0),
                 restored_at_ms: Some(4000.0),
+                action: None,
             }],
             ..RunData::default()
         }

@@ -1,0 +1,160 @@
+//! The `operator` fault: the tester's own hands on the lease record, as a person or a script
+//! would act with the backend's own tools — deleting the record, overwriting it with garbage —
+//! through a connection of its own, never through a contender's.
+
+use leader_election_redis::fred::prelude::{Client, ClientLike, Config, KeysInterface};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{BackendKind, BackendSpec};
+
+/// One thing an operator does to the lease record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum OperatorAction {
+    /// Redis: `DEL` the lease key.
+    RedisDelete,
+    /// Redis: `SET` the lease key to garbage; `DEL` it when the fault is restored.
+    RedisGarbageThenDelete,
+    /// PostgreSQL: `DELETE` the election's row.
+    PostgresDelete,
+    /// PostgreSQL: `UPDATE` the election's row with garbage holder and lease id.
+    PostgresUpdateGarbage,
+}
+
+impl OperatorAction {
+    /// The lower-case name used in reports.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::RedisDelete => "redis_delete",
+            Self::RedisGarbageThenDelete => "redis_garbage_then_delete",
+            Self::PostgresDelete => "postgres_delete",
+            Self::PostgresUpdateGarbage => "postgres_update_garbage",
+        }
+    }
+
+    /// What it does, for the live output.
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Self::RedisDelete => "DEL the lease key",
+            Self::RedisGarbageThenDelete => "SET the lease key to garbage (DEL it later)",
+            Self::PostgresDelete => "DELETE the lease row",
+            Self::PostgresUpdateGarbage => "UPDATE the lease row with garbage",
+        }
+    }
+
+    /// The actions an operator can take on `backend`, in the order the schedule takes them;
+    /// empty where the tester has no operator's tools for it.
+    pub(crate) fn for_backend(backend: BackendKind) -> &'static [Self] {
+        match backend {
+            BackendKind::Redis => &[Self::RedisDelete, Self::RedisGarbageThenDelete],
+            BackendKind::Postgres => &[Self::PostgresDelete, Self::PostgresUpdateGarbage],
+            BackendKind::Memory | BackendKind::BrokenMemory | BackendKind::Blob => &[],
+        }
+    }
+}
+
+/// The tester's own connection to the backend, for operator actions.
+#[derive(Debug)]
+pub(crate) struct Operator {
+    spec: BackendSpec,
+}
+
+impl Operator {
+    /// An operator for the backend of `spec` (connecting for each action, as a person with a
+    /// command-line tool would).
+    pub(crate) fn new(spec: &BackendSpec) -> Self {
+        Self { spec: spec.clone() }
+    }
+
+    /// Does `action` to the lease record.
+    ///
+    /// # Errors
+    /// When the backend cannot be reached or refuses the command.
+    pub(crate) async fn act(&self, action: OperatorAction) -> Result<(), String> {
+        match action {
+            OperatorAction::RedisDelete => self.redis(&["DEL"]).await,
+            OperatorAction::RedisGarbageThenDelete => self.redis(&["SET", "garbage"]).await,
+            OperatorAction::PostgresDelete => {
+                self.postgres(&format!(
+                    "DELETE FROM {} WHERE election = $1",
+                    leader_election_postgres::DEFAULT_TABLE
+                ))
+                .await
+            }
+            OperatorAction::PostgresUpdateGarbage => {
+                self.postgres(&format!(
+                    "UPDATE {} SET holder = 'operator', lease_id = 'garbage' WHERE election = $1",
+                    leader_election_postgres::DEFAULT_TABLE
+                ))
+                .await
+            }
+        }
+    }
+
+    /// The second half of an action that has one, done when the fault is restored.
+    ///
+    /// # Errors
+    /// As for [`act`](Self::act).
+    pub(crate) async fn follow_up(&self, action: OperatorAction) -> Result<(), String> {
+        match action {
+            OperatorAction::RedisGarbageThenDelete => self.redis(&["DEL"]).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Runs `command` (`DEL` or `SET value`) on the election's lease key.
+    async fn redis(&self, command: &[&str]) -> Result<(), String> {
+        let config = Config::from_url(&self.spec.redis_url).map_err(|e| format!("redis: {e}"))?;
+        let client = Client::new(config, None, None, None);
+        client.init().await.map_err(|e| format!("redis: {e}"))?;
+        let key = format!("{{{}}}:lease", self.spec.key);
+        let result = match command {
+            ["DEL"] => client.del::<i64, _>(&key).await.map(drop),
+            ["SET", value] => {
+                client
+                    .set::<(), _, _>(&key, *value, None, None, false)
+                    .await
+            }
+            _ => unreachable!("only DEL and SET are used"),
+        };
+        let _ = client.quit().await;
+        result.map_err(|e| format!("redis: {e}"))
+    }
+
+    /// Runs `statement` with the election's name as `$1`.
+    async fn postgres(&self, statement: &str) -> Result<(), String> {
+        let (client, connection) =
+            tokio_postgres::connect(&self.spec.postgres_url, tokio_postgres::NoTls)
+                .await
+                .map_err(|e| format!("postgres: {e}"))?;
+        let connection = tokio::spawn(connection);
+        let result = client
+            .execute(statement, &[&self.spec.key])
+            .await
+            .map(drop)
+            .map_err(|e| format!("postgres: {e}"));
+        drop(client);
+        let _ = connection.await;
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_backend_with_a_record_has_actions_and_names_are_unique() {
+        let mut names = Vec::new();
+        for backend in [BackendKind::Redis, BackendKind::Postgres] {
+            let actions = OperatorAction::for_backend(backend);
+            assert!(actions.len() >= 2, "{backend:?}");
+            names.extend(actions.iter().map(|a| a.as_str()));
+        }
+        let count = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), count);
+        assert!(OperatorAction::for_backend(BackendKind::Memory).is_empty());
+    }
+}
