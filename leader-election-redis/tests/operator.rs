@@ -1,0 +1,160 @@
+//! An operator's hands on the lease record, on a real redis-server: whatever is deleted or
+//! overwritten by hand, never two leaders (checked by the one shared checker), tokens keep
+//! increasing, and leadership comes back.
+
+mod support;
+
+use std::time::Duration;
+
+use leader_election::testing::TermRecorder;
+use leader_election::{LeaderElection, Role};
+use leader_election_redis::RedisLeaseStore;
+use support::{RedisServer, command, election, prime, unique_key};
+use tokio::time::Instant;
+
+/// The lease of `support::fast_options`.
+const LEASE: Duration = Duration::from_millis(1500);
+
+/// Three contenders of election `key`, started, with a recorder attached before they start.
+async fn three(url: &str, key: &str) -> (Vec<LeaderElection<RedisLeaseStore>>, TermRecorder) {
+    prime(url, key).await;
+    let recorder = TermRecorder::new();
+    let elections: Vec<_> = (0..3)
+        .map(|i| election(url, key, &format!("c{i}")))
+        .collect();
+    for e in &elections {
+        recorder.attach(e);
+    }
+    for e in &elections {
+        e.start().await.expect("start");
+    }
+    (elections, recorder)
+}
+
+/// Waits until a term with a token above `above` is going on; returns when it began.
+async fn new_term_after(recorder: &TermRecorder, above: u64, within: Duration) -> Instant {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(term) = recorder
+            .terms()
+            .into_iter()
+            .find(|t| t.token.get() > above && t.end_reason.is_none())
+        {
+            return term.start;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no new term within {within:?}: {:?}",
+            recorder.terms()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn stop_all(elections: &[LeaderElection<RedisLeaseStore>]) {
+    for e in elections {
+        let _ = e.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_lease_key_never_lets_a_second_leader_in() {
+    let server = RedisServer::start().await;
+    let url = server.url();
+    let key = unique_key("operator-del");
+    let (elections, recorder) = three(&url, &key).await;
+    let client = server.client().await;
+    let mut token = 0;
+    for round in 0..3 {
+        new_term_after(&recorder, token, LEASE * 4).await;
+        // Let the leader renew once, so that it trusts its lease for a whole lease from now.
+        tokio::time::sleep(LEASE / 2).await;
+        let current = recorder.current().expect("a leader");
+        token = current.token.get();
+        let deleted_at = Instant::now();
+        command(&client, &["DEL", &format!("{{{key}}}:lease")]).await;
+        let next = new_term_after(&recorder, token, LEASE * 3).await;
+        let took = next.saturating_duration_since(deleted_at);
+        eprintln!("round {round}: new leader {took:?} after DEL (lease {LEASE:?})");
+        assert!(took <= LEASE * 2, "leadership took {took:?} to come back");
+    }
+    recorder.assert_safe();
+    stop_all(&elections).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_in_the_lease_key_stops_everyone_until_it_is_deleted() {
+    let server = RedisServer::start().await;
+    let url = server.url();
+    let key = unique_key("operator-garbage");
+    let (elections, recorder) = three(&url, &key).await;
+    let client = server.client().await;
+    new_term_after(&recorder, 0, LEASE * 4).await;
+    let token = recorder.current().expect("a leader").token.get();
+    command(&client, &["SET", &format!("{{{key}}}:lease"), "garbage"]).await;
+    // Nobody leads while the garbage is there.
+    let deadline = Instant::now() + LEASE * 2;
+    for e in &elections {
+        let mut state = e.watch();
+        tokio::time::timeout_at(deadline, state.wait_for(|s| s.role != Role::Leader))
+            .await
+            .expect("the leader did not step down")
+            .expect("state");
+    }
+    tokio::time::sleep(LEASE).await;
+    assert!(
+        recorder.current().is_none(),
+        "somebody leads over garbage: {:?}",
+        recorder.terms()
+    );
+    let deleted_at = Instant::now();
+    command(&client, &["DEL", &format!("{{{key}}}:lease")]).await;
+    let next = new_term_after(&recorder, token, LEASE * 3).await;
+    eprintln!(
+        "new leader {:?} after the garbage was deleted",
+        next.saturating_duration_since(deleted_at)
+    );
+    recorder.assert_safe();
+    stop_all(&elections).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_reelection_after_the_leader_is_gone_is_immediate() {
+    let server = RedisServer::start().await;
+    let url = server.url();
+    let key = unique_key("operator-force");
+    let (mut elections, recorder) = three(&url, &key).await;
+    let client = server.client().await;
+    new_term_after(&recorder, 0, LEASE * 4).await;
+    let leader = recorder.current().expect("a leader");
+    // The leader's process is gone without a release (its last handle dropped) ...
+    let index = elections
+        .iter()
+        .position(|e| e.instance_id() == leader.contender)
+        .expect("leader");
+    drop(elections.remove(index));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // ... and the operator, knowing it, deletes the lease and its shadow and wakes the
+    // followers: the documented way to force a new election at once.
+    let forced_at = Instant::now();
+    command(
+        &client,
+        &[
+            "DEL",
+            &format!("{{{key}}}:lease"),
+            &format!("{{{key}}}:held"),
+        ],
+    )
+    .await;
+    command(
+        &client,
+        &["PUBLISH", &format!("{{{key}}}:released"), "forced"],
+    )
+    .await;
+    let next = new_term_after(&recorder, leader.token.get(), LEASE).await;
+    let took = next.saturating_duration_since(forced_at);
+    eprintln!("new leader {took:?} after the forced re-election");
+    assert!(took < LEASE / 2, "a forced re-election took {took:?}");
+    recorder.assert_safe();
+    stop_all(&elections).await;
+}
