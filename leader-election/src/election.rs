@@ -11,10 +11,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{ConfigError, Error, Operation, Result};
-use crate::event::ElectionEvent;
+use crate::event::{ChangeReason, ElectionEvent};
 use crate::options::LeaderElectionOptions;
 use crate::runner::{Command, Runner};
-use crate::state::{ElectionState, Leadership};
+use crate::state::{ElectionState, Leadership, Role};
 use crate::store::{LeaderInfo, LeaseStore};
 
 /// How many events a subscriber may fall behind before it misses some.
@@ -247,6 +247,45 @@ impl<S: LeaseStore> LeaderElection<S> {
         answer.await.unwrap_or(Err(Error::NotRunning))
     }
 
+    /// Steps down without leaving the election: ends this contender's term, if it leads
+    /// (leader work is cancelled, then waited for up to `shutdown_timeout`, then the lease is
+    /// released so that a follower takes over within milliseconds), and keeps it as a follower
+    /// that does not try to acquire for `cool_down`. For rolling deploys and manual failover;
+    /// [`stop`](Self::stop) leaves the election altogether. Answers whether a term was ended.
+    ///
+    /// During the cool-down the contender follows the election as usual (state, events,
+    /// [`current_leader`](Self::current_leader)); an explicit
+    /// [`try_acquire_leadership`](Self::try_acquire_leadership) still makes an attempt.
+    ///
+    /// # Errors
+    /// [`Error::NotRunning`] when the election is not running; [`Error::WorkStillRunning`]
+    /// when leader work outlived `shutdown_timeout` (the lease is then left to expire); the
+    /// release's error otherwise (the term has ended all the same).
+    ///
+    /// # Cancel safety
+    /// Cancel safe: dropping the future drops only the answer; the loop resigns all the same.
+    pub async fn resign(&self, cool_down: Duration) -> Result<bool> {
+        let commands = {
+            let control = self.shared.control.lock().await;
+            control
+                .as_ref()
+                .filter(|r| !r.stop.is_cancelled() && !r.handle.is_finished())
+                .map(|r| r.commands.clone())
+        };
+        let Some(commands) = commands else {
+            return Err(Error::NotRunning);
+        };
+        let (reply, answer) = oneshot::channel();
+        if commands
+            .send(Command::Resign(cool_down, reply))
+            .await
+            .is_err()
+        {
+            return Err(Error::NotRunning);
+        }
+        answer.await.unwrap_or(Err(Error::NotRunning))
+    }
+
     /// Whether this contender leads now. Turns false the moment the local lease deadline
     /// passes, even before the loop has noticed.
     #[must_use]
@@ -404,6 +443,75 @@ impl<S: LeaseStore> LeaderElection<S> {
                         TaskOutcome::LeadershipLost(Some(value))
                     };
                 }
+            }
+        }
+    }
+
+    /// Runs leader work for every term this contender wins, until the election stops: `work`
+    /// is called with the term when it begins, and the future it returns runs until the term
+    /// ends (it is then dropped at its next `.await` point, as in
+    /// [`run_task_if_leader`](Self::run_task_if_leader)) or until it completes; the next term
+    /// calls `work` again. This is the long-running counterpart of `run_task_if_leader`, like
+    /// client-go's `OnStartedLeading`.
+    ///
+    /// Returns, once the election has stopped (after [`stop`](Self::stop), or at once if it is
+    /// not running), why the last term ended, or `None` if this contender never led meanwhile.
+    /// [`stop`](Self::stop) waits for the running work, as for other leader tasks.
+    ///
+    /// ```no_run
+    /// # use leader_election::{LeaderElection, LeaderElectionOptions, MemoryLeaseStore};
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let election = LeaderElection::new(MemoryLeaseStore::new(), LeaderElectionOptions::default())?;
+    /// election.start().await?;
+    /// let worker = election.clone();
+    /// let last_end = tokio::spawn(async move {
+    ///     worker
+    ///         .run_while_leader(|term| async move {
+    ///             loop {
+    ///                 // One batch of leader work, fenced with term.token().
+    ///                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    ///             }
+    ///         })
+    ///         .await
+    /// });
+    /// // ... later:
+    /// election.stop().await?;
+    /// println!("the last term ended because: {:?}", last_end.await?);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Cancel safety
+    /// Dropping the future drops the running work, as when a term ends; the election itself
+    /// is not affected.
+    pub async fn run_while_leader<F, Fut>(&self, mut work: F) -> Option<ChangeReason>
+    where
+        F: FnMut(Leadership) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let mut state = self.watch();
+        let mut last_end = None;
+        loop {
+            let role = state.borrow_and_update().role;
+            match role {
+                Role::Leader => {
+                    if let Some(term) = self.leadership() {
+                        let _ = self.run_task_if_leader(&mut work).await;
+                        // Work that finished early is done for this term: wait for its end.
+                        term.lost().await;
+                        last_end = term.end_reason();
+                        continue;
+                    }
+                }
+                Role::Stopped
+                    if !self.shared.expected.load(Ordering::SeqCst)
+                        || !self.shared.alive.load(Ordering::SeqCst) =>
+                {
+                    return last_end;
+                }
+                _ => {}
+            }
+            if state.changed().await.is_err() {
+                return last_end;
             }
         }
     }

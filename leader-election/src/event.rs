@@ -22,6 +22,9 @@ pub enum ChangeReason {
     Stopped,
     /// The last handle to the election was dropped; the lease was left to expire.
     Dropped,
+    /// [`resign`](crate::LeaderElection::resign) was called: the lease was released and this
+    /// contender stays out of the election for a while.
+    Resigned,
     /// The election loop panicked (a bug, most likely in the backend); the term ended at once
     /// and the lease was left to expire.
     LoopPanicked,
@@ -39,6 +42,7 @@ impl ChangeReason {
             Self::Stopped => "stopped",
             Self::Dropped => "dropped",
             Self::LoopPanicked => "loop_panicked",
+            Self::Resigned => "resigned",
         }
     }
 }

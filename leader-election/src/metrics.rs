@@ -28,7 +28,7 @@ pub(crate) fn transition(election: &str, reason: ChangeReason) {
     {
         let transition = match reason {
             ChangeReason::Acquired => "acquired",
-            ChangeReason::Stopped => "released",
+            ChangeReason::Stopped | ChangeReason::Resigned => "released",
             _ => "lost",
         };
         metrics::counter!(

@@ -30,6 +30,9 @@ const MIN_FOLLOWER_SLEEP: Duration = Duration::from_millis(5);
 pub(crate) enum Command {
     /// Make an acquisition attempt now and answer whether this contender leads.
     TryAcquire(oneshot::Sender<Result<bool>>),
+    /// End the current term, if any (releasing the lease), and do not try to acquire for the
+    /// given time; answer whether a term was ended.
+    Resign(Duration, oneshot::Sender<Result<bool>>),
 }
 
 /// Why a follower's wait ended.
@@ -66,6 +69,8 @@ pub(crate) struct Runner<S> {
     uncertain_since: Option<Instant>,
     /// Why the backend withheld the lease at the last attempt, if it did.
     withheld: Option<WithholdReason>,
+    /// Until when this contender stays out of the election after resigning.
+    cool_down_until: Option<Instant>,
 }
 
 impl<S: LeaseStore> Runner<S> {
@@ -90,6 +95,7 @@ impl<S: LeaseStore> Runner<S> {
             expected_expiry: None,
             uncertain_since: None,
             withheld: None,
+            cool_down_until: None,
         }
     }
 
@@ -113,7 +119,14 @@ impl<S: LeaseStore> Runner<S> {
         let mut connected = false;
         let mut failures = 0u32;
         loop {
-            let wait = if connected {
+            let cooling = self
+                .cool_down_until
+                .filter(|until| *until > Instant::now() && self.pending.is_empty());
+            let wait = if let Some(until) = cooling {
+                // Resigned: no attempt until the cool-down ends (an explicit
+                // try_acquire_leadership still makes one).
+                Ok(until - Instant::now())
+            } else if connected {
                 self.attempt(&mut failures).await
             } else {
                 match self
@@ -298,11 +311,17 @@ impl<S: LeaseStore> Runner<S> {
                     let result = self.step_down_for_stop(&term, &lease).await;
                     return self.exit(result).into();
                 }
-                Some(command) = self.commands.recv() => {
-                    let Command::TryAcquire(reply) = command;
-                    let _ = reply.send(Ok(true));
-                    continue;
-                }
+                Some(command) = self.commands.recv() => match command {
+                    Command::TryAcquire(reply) => {
+                        let _ = reply.send(Ok(true));
+                        continue;
+                    }
+                    Command::Resign(cool_down, reply) => {
+                        let result = self.resign(&term, &lease, cool_down).await;
+                        let _ = reply.send(result.map(|()| true));
+                        return TermEnd::Follow;
+                    }
+                },
                 () = sleep_until(next_renew) => {}
             }
 
@@ -419,6 +438,44 @@ impl<S: LeaseStore> Runner<S> {
         }
     }
 
+    /// Resigning leader: ends the term, waits for leader work (up to `shutdown_timeout`),
+    /// releases so that a follower takes over at once, and stays out for `cool_down`.
+    async fn resign(
+        &mut self,
+        term: &Leadership,
+        lease: &Lease,
+        cool_down: Duration,
+    ) -> Result<()> {
+        self.observed = None;
+        term_ended(
+            &self.shared,
+            term,
+            ChangeReason::Resigned,
+            Role::Follower,
+            None,
+        );
+        self.cool_down_until = Some(Instant::now() + cool_down);
+        let request = self.request.clone();
+        self.new_candidacy();
+        let grace = self.shared.options.shutdown_timeout;
+        let mut work = self.shared.work.subscribe();
+        let idle = tokio::time::timeout(grace, work.wait_for(|running| *running == 0))
+            .await
+            .is_ok();
+        if !idle {
+            let err = Error::WorkStillRunning(grace);
+            tracing::warn!(error = %err, "not releasing the lease");
+            self.emit(ElectionEvent::Error(err.clone()));
+            return Err(err);
+        }
+        self.call(
+            Operation::Release,
+            self.shared.store.release(&request, lease),
+        )
+        .await
+        .map(drop)
+    }
+
     /// Best-effort release after stepping down for cause: frees the lease at once if the
     /// backend can still be reached. Only the owner can release, so this is always safe.
     /// `request` is the one that acquired `lease`.
@@ -450,6 +507,7 @@ impl<S: LeaseStore> Runner<S> {
             stop,
             releases,
             pending,
+            cool_down_until,
             ..
         } = self;
         let released = async {
@@ -463,8 +521,13 @@ impl<S: LeaseStore> Runner<S> {
             () = shared.abandon.cancelled() => Wake::Abandon,
             () = stop.cancelled() => Wake::Stop,
             Some(command) = commands.recv() => {
-                let Command::TryAcquire(reply) = command;
-                pending.push(reply);
+                match command {
+                    Command::TryAcquire(reply) => pending.push(reply),
+                    Command::Resign(cool_down, reply) => {
+                        *cool_down_until = Some(Instant::now() + cool_down);
+                        let _ = reply.send(Ok(false));
+                    }
+                }
                 Wake::Command
             }
             () = released => Wake::Released,
@@ -611,7 +674,7 @@ fn term_ended<S: LeaseStore>(
     role: Role,
     leader: Option<LeaderInfo>,
 ) {
-    term.end();
+    term.end(reason);
     lock(&shared.term).take();
     let token = (role == Role::Releasing).then(|| term.token());
     shared.state.send_replace(ElectionState {
@@ -623,7 +686,7 @@ fn term_ended<S: LeaseStore>(
     metrics::set_leader(name, false);
     metrics::transition(name, reason);
     match reason {
-        ChangeReason::Stopped | ChangeReason::Dropped => {
+        ChangeReason::Stopped | ChangeReason::Dropped | ChangeReason::Resigned => {
             tracing::info!(token = %term.token(), reason = reason.as_str(), "stopped leading");
         }
         ChangeReason::LoopPanicked => {

@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
+use crate::event::ChangeReason;
 use crate::store::LeaderInfo;
 use crate::token::FencingToken;
 
@@ -84,6 +85,8 @@ struct Term {
     cancel: CancellationToken,
     /// The local deadline, moved forward by every confirmed renewal.
     deadline: Mutex<Instant>,
+    /// Why the term ended, once it has.
+    end_reason: std::sync::OnceLock<ChangeReason>,
 }
 
 impl Leadership {
@@ -95,6 +98,7 @@ impl Leadership {
                 acquired_instant,
                 cancel: CancellationToken::new(),
                 deadline: Mutex::new(deadline),
+                end_reason: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -154,7 +158,17 @@ impl Leadership {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = deadline;
     }
 
-    pub(crate) fn end(&self) {
+    /// Why this term ended, once the election loop has ended it (`None` while it goes on,
+    /// and in the moment between its deadline passing and the loop noticing).
+    #[must_use]
+    pub fn end_reason(&self) -> Option<ChangeReason> {
+        self.inner.end_reason.get().copied()
+    }
+
+    /// Ends the term for `reason`: the reason is set before leader work is cancelled, so that
+    /// work woken by the cancellation can read it.
+    pub(crate) fn end(&self, reason: ChangeReason) {
+        let _ = self.inner.end_reason.set(reason);
         self.inner.cancel.cancel();
     }
 }

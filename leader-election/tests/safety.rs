@@ -71,7 +71,7 @@ async fn scenario<S: LeaseStore + Clone>(seed: u64, backend: S) -> Vec<Term> {
         let c = &mut contenders[rng.usize(..n)];
         let control = c.control();
         let fault_for = Duration::from_millis(rng.u64(100..6000));
-        match rng.u8(0..9) {
+        match rng.u8(0..10) {
             0 => {
                 control.set_partitioned(true);
                 tokio::spawn(async move {
@@ -118,6 +118,11 @@ async fn scenario<S: LeaseStore + Clone>(seed: u64, backend: S) -> Vec<Term> {
             7 => {
                 if let Some(e) = &c.election {
                     let _ = e.try_acquire_leadership().await;
+                }
+            }
+            8 => {
+                if let Some(e) = &c.election {
+                    let _ = e.resign(fault_for).await;
                 }
             }
             _ => {}
