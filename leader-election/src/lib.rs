@@ -8,6 +8,7 @@ mod error;
 mod event;
 mod memory;
 pub mod metrics;
+mod observer;
 mod options;
 mod runner;
 mod state;
@@ -23,6 +24,7 @@ pub use election::{Health, LeaderElection, TaskOutcome};
 pub use error::{BoxError, ConfigError, Error, Operation, Result, SharedError, quoted};
 pub use event::{ChangeReason, ElectionEvent};
 pub use memory::MemoryLeaseStore;
+pub use observer::LeaderObserver;
 pub use options::{
     ENV_PREFIX, LeaderElectionOptions, MAX_DURATION, MAX_INSTANCE_ID_LEN, MIN_DEADLINE_MARGIN,
     MIN_RETRY_INTERVAL, default_instance_id,
