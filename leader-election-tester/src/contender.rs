@@ -250,6 +250,13 @@ impl InProcess {
         }
     }
 
+    /// Resigns: hands over at once, and stays out of the election for `cool_down`.
+    pub(crate) async fn resign(&self, cool_down: Duration) {
+        if let Some(election) = &self.election {
+            let _ = election.resign(cool_down).await;
+        }
+    }
+
     /// Dies without releasing: drops every handle, so the loop ends and the lease is left to
     /// expire on the backend.
     pub(crate) fn crash(&mut self) {
@@ -395,6 +402,16 @@ impl Process {
         }
     }
 
+    /// Tells the process to resign for `cool_down` (it hands over at once and stays a
+    /// follower).
+    pub(crate) async fn resign(&mut self, cool_down: Duration) {
+        if let Some((_, stdin)) = &mut self.child {
+            let line = format!("resign {}\n", cool_down.as_millis());
+            let _ = stdin.write_all(line.as_bytes()).await;
+            let _ = stdin.flush().await;
+        }
+    }
+
     /// Kills the process with SIGKILL and waits until it is gone.
     pub(crate) async fn crash(&mut self) {
         if let Some((mut child, _stdin)) = self.child.take() {
@@ -484,7 +501,13 @@ pub(crate) async fn child_main() -> Result<(), String> {
         tokio::select! {
             line = stdin.next_line() => {
                 match line {
-                    Ok(Some(line)) if line.trim() != "stop" => continue,
+                    Ok(Some(line)) if line.trim() == "stop" => break,
+                    Ok(Some(line)) => {
+                        if let Some(ms) = line.trim().strip_prefix("resign ") {
+                            let cool_down = Duration::from_millis(ms.parse().unwrap_or(0));
+                            let _ = election.resign(cool_down).await;
+                        }
+                    }
                     _ => break,
                 }
             }

@@ -47,6 +47,8 @@ pub(crate) enum FaultKind {
     ServerPause,
     /// The tester acted on the lease record as an operator would (deleted it, overwrote it).
     Operator,
+    /// The leader resigned: released the lease and stayed a follower for a cool-down.
+    Resign,
 }
 
 impl FaultKind {
@@ -59,6 +61,7 @@ impl FaultKind {
             Self::ServerRestart => "server_restart",
             Self::ServerPause => "server_pause",
             Self::Operator => "operator",
+            Self::Resign => "resign",
         }
     }
 
@@ -148,7 +151,7 @@ pub(crate) struct RunData {
 }
 
 /// `{count, p50, p99, max}` of a set of durations in milliseconds; `null`s when empty.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Stats {
     /// How many samples.
     pub(crate) count: usize,
@@ -262,6 +265,9 @@ pub(crate) struct Report {
     pub(crate) tokens_monotonic: bool,
     /// From a graceful stop of the leader to the next acquisition.
     pub(crate) graceful_handover_ms: Stats,
+    /// From the leader's resignation to the next acquisition.
+    #[serde(default)]
+    pub(crate) resign_handover_ms: Stats,
     /// From a crashed leader's last confirmed renewal to the next acquisition.
     pub(crate) crash_failover_ms: Stats,
     /// From cutting the leader's connection to the next acquisition.
@@ -371,6 +377,7 @@ impl Report {
         let mut crash = Vec::new();
         let mut partition = Vec::new();
         let mut server = Vec::new();
+        let mut resign = Vec::new();
         let mut operator: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         let faults: Vec<FaultReport> = data
             .faults
@@ -387,6 +394,7 @@ impl Report {
                 if let Some(after) = recovered_after {
                     match fault.kind {
                         FaultKind::Graceful => graceful.push(after),
+                        FaultKind::Resign => resign.push(after),
                         FaultKind::Crash => crash.push(failover.unwrap_or(after)),
                         FaultKind::Partition => partition.push(after),
                         FaultKind::ServerRestart | FaultKind::ServerPause => server.push(after),
@@ -429,6 +437,7 @@ impl Report {
             overlaps: all_overlaps.into_iter().take(OVERLAPS_LISTED).collect(),
             tokens_monotonic,
             graceful_handover_ms: Stats::of(&graceful),
+            resign_handover_ms: Stats::of(&resign),
             crash_failover_ms: Stats::of(&crash),
             partition_failover_ms: Stats::of(&partition),
             server_fault_recovery_ms: Stats::of(&server),
@@ -484,6 +493,9 @@ impl Report {
                 "server fault recovery: {}",
                 stats(&self.server_fault_recovery_ms)
             );
+        }
+        if self.resign_handover_ms.count > 0 {
+            let _ = writeln!(out, "resign handover: {}", stats(&self.resign_handover_ms));
         }
         for (action, recovery) in &self.operator_recovery_ms {
             let _ = writeln!(out, "operator {action}: recovery {}", stats(recovery));

@@ -64,6 +64,13 @@ impl Slot {
         }
     }
 
+    async fn resign(&mut self, cool_down: Duration) {
+        match self {
+            Self::InProcess(c) => c.resign(cool_down).await,
+            Self::Process(c) => c.resign(cool_down).await,
+        }
+    }
+
     fn set_partitioned(&self, cut: bool) {
         match self {
             Self::InProcess(c) => c.set_partitioned(cut),
@@ -423,6 +430,7 @@ impl Run {
             FaultKind::ServerRestart => "restart the Redis server (SIGKILL, empty on restart)",
             FaultKind::ServerPause => "pause the Redis server (SIGSTOP)",
             FaultKind::Operator => "act on the lease record as an operator",
+            FaultKind::Resign => "the leader resigns (hands over, stays out for one lease)",
         };
         self.live.line(
             at_ms,
@@ -458,6 +466,10 @@ impl Run {
                 if let Some(server) = &mut self.server {
                     server.set_paused(true).await;
                 }
+            }
+            FaultKind::Resign => {
+                let cool_down = self.lease();
+                self.slots[slot].resign(cool_down).await;
             }
             FaultKind::Operator => {
                 let actions = OperatorAction::for_backend(self.cfg.backend.kind);
@@ -497,6 +509,8 @@ impl Run {
                     server.set_paused(false).await;
                 }
             }
+            // The cool-down ends by itself.
+            FaultKind::Resign => {}
             FaultKind::Operator => {
                 if let Some(action) = self.faults[index].action {
                     self.operator.follow_up(action).await?;
@@ -510,6 +524,7 @@ impl Run {
             FaultKind::ServerRestart => "redis-server is back".to_owned(),
             FaultKind::ServerPause => "redis-server resumed (SIGCONT)".to_owned(),
             FaultKind::Operator => "operator done".to_owned(),
+            FaultKind::Resign => format!("c{slot} back in the election"),
             _ => format!("c{slot} restarted"),
         };
         self.live.line(at_ms, &text);

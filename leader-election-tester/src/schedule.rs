@@ -25,6 +25,8 @@ pub(crate) enum FaultMode {
     ServerRestart,
     /// Freeze the Redis server (SIGSTOP), then resume it (needs `--spawn-redis`).
     ServerPause,
+    /// The leader resigns: hands over at once, stays a follower for one lease.
+    Resign,
     /// Act on the lease record as an operator would, through the tester's own connection:
     /// delete it, or overwrite it with garbage (redis and postgres).
     Operator,
@@ -45,8 +47,14 @@ impl FaultMode {
             Self::ServerRestart => vec![FaultKind::ServerRestart],
             Self::ServerPause => vec![FaultKind::ServerPause],
             Self::Operator => vec![FaultKind::Operator],
+            Self::Resign => vec![FaultKind::Resign],
             Self::Mixed => {
-                let mut kinds = vec![FaultKind::Graceful, FaultKind::Crash, FaultKind::Partition];
+                let mut kinds = vec![
+                    FaultKind::Graceful,
+                    FaultKind::Crash,
+                    FaultKind::Partition,
+                    FaultKind::Resign,
+                ];
                 if server {
                     kinds.extend([FaultKind::ServerRestart, FaultKind::ServerPause]);
                 }
@@ -138,7 +146,7 @@ pub(crate) fn fault_budget(
 ) -> Duration {
     // A released lease is taken at once; otherwise the lease must expire first.
     let needed = match kind {
-        FaultKind::Graceful => lease / 2 + held,
+        FaultKind::Graceful | FaultKind::Resign => lease / 2 + held,
         FaultKind::Crash | FaultKind::Partition => lease * 2 + held,
         // A restarted server grants no lease for one lease; a paused one is resumed after two.
         FaultKind::ServerRestart | FaultKind::ServerPause => lease * 3 + held,
@@ -220,14 +228,15 @@ mod tests {
 
     #[test]
     fn mixed_adds_server_faults_only_for_a_spawned_server() {
-        assert_eq!(FaultMode::Mixed.kinds(false, false).len(), 3);
-        assert_eq!(FaultMode::Mixed.kinds(true, false).len(), 5);
+        assert_eq!(FaultMode::Mixed.kinds(false, false).len(), 4);
+        assert_eq!(FaultMode::Mixed.kinds(true, false).len(), 6);
         assert_eq!(
             FaultMode::Mixed.kinds(false, true),
             [
                 FaultKind::Graceful,
                 FaultKind::Crash,
                 FaultKind::Partition,
+                FaultKind::Resign,
                 FaultKind::Operator
             ]
         );

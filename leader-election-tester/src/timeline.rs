@@ -25,6 +25,7 @@ fn fault_colour(kind: FaultKind) -> &'static str {
         FaultKind::ServerRestart => "#e65100",
         FaultKind::ServerPause => "#37474f",
         FaultKind::Operator => "#00838f",
+        FaultKind::Resign => "#558b2f",
     }
 }
 
@@ -43,7 +44,7 @@ fn fault_label(kind: FaultKind, contender: usize) -> String {
 fn shade(kind: FaultKind) -> &'static str {
     match kind {
         FaultKind::Partition | FaultKind::ServerPause => "url(#cut)",
-        FaultKind::ServerRestart | FaultKind::Operator => "none",
+        FaultKind::ServerRestart | FaultKind::Operator | FaultKind::Resign => "none",
         _ => "#e3e3e3",
     }
 }
@@ -207,6 +208,7 @@ pub(crate) fn render(data: &RunData) -> String {
                 FaultKind::ServerRestart => "under a restarted server",
                 FaultKind::ServerPause => "under a paused server",
                 FaultKind::Operator => "leading while an operator touched the lease",
+                FaultKind::Resign => "cooling down after resigning",
                 _ => "down",
             },
             fault.at_ms,
@@ -259,6 +261,7 @@ pub(crate) fn render(data: &RunData) -> String {
                     FaultKind::ServerPause => "server resumed",
                     FaultKind::ServerRestart => "server back",
                     FaultKind::Operator => "operator done",
+                    FaultKind::Resign => "back in the election",
                     _ => "restarted",
                 }
             );
@@ -277,6 +280,7 @@ pub(crate) fn render(data: &RunData) -> String {
         (FaultKind::ServerRestart, "redis restart"),
         (FaultKind::ServerPause, "redis pause"),
         (FaultKind::Operator, "operator on the lease record"),
+        (FaultKind::Resign, "resign"),
     ] {
         if data.faults.iter().any(|f| f.kind == kind) {
             legend.push((kind, text));
