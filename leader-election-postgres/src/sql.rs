@@ -235,6 +235,34 @@ mod tests {
     }
 
     #[test]
+    fn forcing_an_election_clears_both_rows_and_notifies() {
+        let sql = force_election("ops.leases", "it's");
+        assert!(
+            sql.contains("UPDATE \"ops\".\"leases\" SET holder = NULL"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("WHERE election IN ('it''s', 'it''s' || chr(31) || 'guard')"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("pg_notify('ops_leases_released', 'it''s')"),
+            "{sql}"
+        );
+        assert_eq!(guard_key("it's"), "it's\u{1f}guard");
+    }
+
+    #[test]
+    fn the_readme_shows_how_to_force_an_election() {
+        let readme = include_str!("../README.md");
+        let sql = force_election("leader_election_leases", "billing");
+        assert!(
+            readme.contains(&sql),
+            "the README's forced election differs from:\n{sql}"
+        );
+    }
+
+    #[test]
     fn the_readme_shows_the_setup_sql() {
         let readme = include_str!("../README.md");
         let sql = setup("leader_election_leases", "app");
