@@ -1,5 +1,5 @@
 //! The statements, with the table name filled in, and the SQL an operator runs to set up the
-//! table when the application's role may not.
+//! table when the application's role may not, or to force an election.
 
 use crate::names::{quote_identifier, quote_literal, quote_table, release_channel};
 
