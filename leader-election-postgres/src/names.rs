@@ -69,6 +69,12 @@ pub(crate) fn quote_identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// Any string as one single-quoted SQL string literal (`standard_conforming_strings` is on by
+/// default since PostgreSQL 9.1, so only the quote needs doubling).
+pub(crate) fn quote_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
 /// The channel on which releases in `table` are announced.
 ///
 /// `<table>_released`, with the dot of a schema-qualified name as `_`, when that fits in 63
@@ -126,6 +132,7 @@ mod tests {
         }
         assert_eq!(quote_table("app.leases"), "\"app\".\"leases\"");
         assert_eq!(quote_identifier("we\"ird"), "\"we\"\"ird\"");
+        assert_eq!(quote_literal("it's"), "'it''s'");
     }
 
     #[test]

@@ -1,9 +1,20 @@
 //! The statements, with the table name filled in, and the SQL an operator runs to set up the
-//! table when the application's role may not.
+//! table when the application's role may not, or to force an election.
 
-use crate::names::{quote_identifier, quote_table, release_channel};
+use crate::names::{quote_identifier, quote_literal, quote_table, release_channel};
 
 /// The statements for one table.
+///
+/// Each election has two rows: the lease row (its key is the election's name) and the guard
+/// row (its key is [`guard_key`] of the name), which records the last lease granted with the
+/// same holder, lease id, token and expiry. Acquire and renew write both; only a release (or the
+/// operator's [`force_election`] SQL) clears the guard. A lease row deleted or overwritten by
+/// anybody else leaves the guard in place, so the lease stays withheld until the lease the
+/// guard records could have expired (design rule 9), and the guard's token keeps tokens growing.
+///
+/// Every statement that writes both rows locks the guard row first (`FOR UPDATE`), then the
+/// lease row, so that they never deadlock with each other, and so that the guard is read at its
+/// latest committed version, not at the statement's snapshot.
 pub(crate) struct Sql {
     /// The table, quoted for SQL.
     pub(crate) table: String,
@@ -16,6 +27,12 @@ pub(crate) struct Sql {
     pub(crate) current: String,
     pub(crate) channel: String,
 }
+
+/// Whether the guard row (`g`) shows a lease that may still be trusted by a holder other than
+/// the caller (`$2`, `$3`), at `now`. An expiry of NULL is a cleared guard; a holder or lease id
+/// overwritten with anything, NULL included, is not the caller's and so still guards.
+const GUARD_HOLDS: &str = "(g.expires_at > now.ts \
+     AND NOT coalesce(g.holder = $2 AND g.lease_id = $3, false))";
 
 impl Sql {
     pub(crate) fn new(table: &str) -> Self {
@@ -30,42 +47,101 @@ impl Sql {
                     FROM (SELECT to_regclass($1::text) AS c) s"
                 .to_owned(),
             create: create_table(&t),
-            // One statement: take the row if it is free, expired or already ours; otherwise
-            // report who holds it and for how long. Ttls are in microseconds, rounded up, so a
-            // lease never lasts less on the server than the caller asked for.
+            // One statement ($1 election, $2 holder, $3 lease id, $4 ttl in µs, $5 guard key):
+            // take the lease row if it is free, expired or already ours and the guard lets us;
+            // write the guard with the same lease; otherwise report who holds it and for how
+            // long, or for how long the guard withholds it. Ttls are in microseconds, rounded
+            // up, so a lease never lasts less on the server than the caller asked for.
+            //
+            // The guard is locked and read first. The lease row is then taken by the upsert,
+            // whose WHERE is evaluated on its latest version. Should the guard row have been
+            // created by a concurrent statement after this one's snapshot (so that it could not
+            // be locked above) and hold a lease that is not ours, the guard's upsert skips it
+            // and the last line fails the whole statement: nothing is changed, and the caller
+            // retries. Tokens: max(largest stored token + 1, server time in µs), the stored
+            // tokens being the lease row's and the guard's.
             acquire: format!(
                 "WITH now AS (SELECT clock_timestamp() AS ts), \
+                 g AS (SELECT holder, lease_id, token, expires_at FROM {t} \
+                       WHERE election = $5 FOR UPDATE), \
+                 blocked AS ( \
+                   SELECT greatest(ceil(extract(epoch FROM (g.expires_at - now.ts)) * 1000000)::bigint, 1) AS wait \
+                   FROM g, now WHERE {GUARD_HOLDS}), \
+                 mine AS (SELECT 1 FROM {t} l WHERE l.election = $1 AND l.holder = $2 AND l.lease_id = $3), \
                  up AS ( \
                    INSERT INTO {t} AS l (election, holder, lease_id, token, expires_at) \
-                   SELECT $1, $2, $3, (extract(epoch FROM now.ts) * 1000000)::bigint, \
+                   SELECT $1, $2, $3, \
+                          greatest((extract(epoch FROM now.ts) * 1000000)::bigint, \
+                                   (SELECT g.token + 1 FROM g WHERE g.token < 9223372036854775807)), \
                           now.ts + $4::bigint * interval '1 microsecond' FROM now \
+                   WHERE NOT EXISTS (SELECT 1 FROM blocked) OR EXISTS (SELECT 1 FROM mine) \
                    ON CONFLICT (election) DO UPDATE SET \
                      holder = EXCLUDED.holder, \
                      lease_id = EXCLUDED.lease_id, \
                      token = CASE WHEN l.holder = EXCLUDED.holder AND l.lease_id = EXCLUDED.lease_id \
                                   THEN l.token ELSE greatest(l.token + 1, EXCLUDED.token) END, \
                      expires_at = EXCLUDED.expires_at \
-                   WHERE l.holder IS NULL OR l.expires_at IS NULL \
-                      OR l.expires_at <= clock_timestamp() \
+                   WHERE ((l.holder IS NULL OR l.expires_at IS NULL \
+                           OR l.expires_at <= clock_timestamp()) \
+                          AND NOT EXISTS (SELECT 1 FROM blocked)) \
                       OR (l.holder = EXCLUDED.holder AND l.lease_id = EXCLUDED.lease_id) \
-                   RETURNING l.token) \
-                 SELECT true, token, NULL::text, NULL::bigint FROM up \
-                 UNION ALL \
-                 SELECT false, l.token, l.holder, \
-                        greatest((extract(epoch FROM (l.expires_at - clock_timestamp())) * 1000000)::bigint, 0) \
-                 FROM {t} l WHERE l.election = $1 AND NOT EXISTS (SELECT 1 FROM up)"
+                   RETURNING l.token, l.expires_at), \
+                 guarded AS ( \
+                   INSERT INTO {t} AS g (election, holder, lease_id, token, expires_at) \
+                   SELECT $5, $2, $3, up.token, up.expires_at FROM up \
+                   ON CONFLICT (election) DO UPDATE SET \
+                     holder = EXCLUDED.holder, lease_id = EXCLUDED.lease_id, \
+                     token = EXCLUDED.token, expires_at = EXCLUDED.expires_at \
+                   WHERE g.expires_at IS NULL OR g.expires_at <= clock_timestamp() \
+                      OR (g.holder = EXCLUDED.holder AND g.lease_id = EXCLUDED.lease_id) \
+                      OR EXISTS (SELECT 1 FROM mine) \
+                   RETURNING 1) \
+                 SELECT (up.token IS NOT NULL), coalesce(up.token, cur.token), cur.holder, \
+                        CASE WHEN cur.expires_at > now.ts THEN \
+                          ceil(extract(epoch FROM (cur.expires_at - now.ts)) * 1000000)::bigint END, \
+                        blocked.wait, \
+                        CASE WHEN up.token IS NULL OR EXISTS (SELECT 1 FROM guarded) THEN 0 \
+                        ELSE ('the guard row of this election changed during the acquisition; \
+                               nothing was changed: ' || (SELECT count(*) FROM guarded))::int END \
+                 FROM now \
+                 LEFT JOIN up ON true \
+                 LEFT JOIN blocked ON true \
+                 LEFT JOIN (SELECT holder, token, expires_at FROM {t} WHERE election = $1) cur ON true"
             ),
+            // $1 election, $2 holder, $3 lease id, $4 token, $5 ttl in µs, $6 guard key. The
+            // guard is locked first (the lease row's condition needs it), and then written with
+            // the renewed lease: recreated if somebody deleted it.
             renew: format!(
-                "UPDATE {t} SET expires_at = clock_timestamp() + $5::bigint * interval '1 microsecond' \
-                 WHERE election = $1 AND holder = $2 AND lease_id = $3 AND token = $4 \
-                   AND expires_at > clock_timestamp()"
+                "WITH g AS (SELECT 1 FROM {t} WHERE election = $6 FOR UPDATE), \
+                 r AS ( \
+                   UPDATE {t} SET expires_at = clock_timestamp() + $5::bigint * interval '1 microsecond' \
+                   WHERE election = $1 AND holder = $2 AND lease_id = $3 AND token = $4 \
+                     AND expires_at > clock_timestamp() AND (SELECT count(*) FROM g) >= 0 \
+                   RETURNING token, expires_at) \
+                 INSERT INTO {t} AS g (election, holder, lease_id, token, expires_at) \
+                 SELECT $6, $2, $3, r.token, r.expires_at FROM r \
+                 ON CONFLICT (election) DO UPDATE SET \
+                   holder = EXCLUDED.holder, lease_id = EXCLUDED.lease_id, \
+                   token = EXCLUDED.token, expires_at = EXCLUDED.expires_at"
             ),
+            // $1 election, $2 holder, $3 lease id, $4 token, $5 channel, $6 guard key. Frees
+            // the lease row if it is ours and clears the guard if it records our lease (even
+            // when the lease row was deleted or overwritten meanwhile: the holder says it no
+            // longer trusts that lease). Tokens stay, so the next one is still greater. Notifies
+            // when either was ours; answers whether the lease row was.
             release: format!(
-                "WITH r AS ( \
+                "WITH g AS (SELECT 1 FROM {t} WHERE election = $6 FOR UPDATE), \
+                 r AS ( \
                    UPDATE {t} SET holder = NULL, lease_id = NULL, expires_at = NULL \
                    WHERE election = $1 AND holder = $2 AND lease_id = $3 AND token = $4 \
-                   RETURNING election) \
-                 SELECT pg_notify($5, election) FROM r"
+                     AND (SELECT count(*) FROM g) >= 0 \
+                   RETURNING 1), \
+                 c AS ( \
+                   UPDATE {t} SET holder = NULL, lease_id = NULL, expires_at = NULL \
+                   WHERE election = $6 AND holder = $2 AND lease_id = $3 AND token = $4 \
+                   RETURNING 1) \
+                 SELECT EXISTS (SELECT 1 FROM r), pg_notify($5, $1) \
+                 WHERE EXISTS (SELECT 1 FROM r) OR EXISTS (SELECT 1 FROM c)"
             ),
             current: format!(
                 "SELECT holder, token FROM {t} \
@@ -75,6 +151,28 @@ impl Sql {
             table: t,
         }
     }
+}
+
+/// The key of an election's guard row: its name, the unit separator (U+001F) and `guard`.
+/// Election names may not hold control characters, so no election's lease row has this key.
+pub(crate) fn guard_key(election: &str) -> String {
+    format!("{election}\u{1f}guard")
+}
+
+/// What an operator runs to force a new election of `election` in `table` at once, when its
+/// holder is known to be gone: frees the lease row and clears the guard (keeping the tokens, so
+/// that the next one is still greater), then wakes the followers.
+pub(crate) fn force_election(table: &str, election: &str) -> String {
+    let quoted = quote_table(table);
+    let name = quote_literal(election);
+    format!(
+        "BEGIN;\n\
+         UPDATE {quoted} SET holder = NULL, lease_id = NULL, expires_at = NULL\n    \
+             WHERE election IN ({name}, {name} || chr(31) || 'guard');\n\
+         SELECT pg_notify({}, {name});\n\
+         COMMIT;\n",
+        quote_literal(&release_channel(table))
+    )
 }
 
 /// `CREATE TABLE IF NOT EXISTS` for the lease table `quoted`.
@@ -133,6 +231,34 @@ mod tests {
         assert!(
             qualified.contains("ON \"ops\".\"leases\" TO"),
             "{qualified}"
+        );
+    }
+
+    #[test]
+    fn forcing_an_election_clears_both_rows_and_notifies() {
+        let sql = force_election("ops.leases", "it's");
+        assert!(
+            sql.contains("UPDATE \"ops\".\"leases\" SET holder = NULL"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("WHERE election IN ('it''s', 'it''s' || chr(31) || 'guard')"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("pg_notify('ops_leases_released', 'it''s')"),
+            "{sql}"
+        );
+        assert_eq!(guard_key("it's"), "it's\u{1f}guard");
+    }
+
+    #[test]
+    fn the_readme_shows_how_to_force_an_election() {
+        let readme = include_str!("../README.md");
+        let sql = force_election("leader_election_leases", "billing");
+        assert!(
+            readme.contains(&sql),
+            "the README's forced election differs from:\n{sql}"
         );
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use leader_election::{
     AcquireOutcome, Error, FencingToken, LeaderInfo, Lease, LeaseRequest, LeaseStore, Operation,
-    ReleaseReceiver, RenewOutcome, Result,
+    ReleaseReceiver, RenewOutcome, Result, WithholdReason,
 };
 use tokio::sync::OnceCell;
 use tokio_postgres::error::SqlState;
@@ -37,8 +37,18 @@ pub const DEFAULT_ELECTION: &str = "leader-election";
 /// a role without `CREATE` on the schema works on a table an owner made (see
 /// [`setup_sql`](Self::setup_sql)).
 ///
-/// Tokens are `max(previous token + 1, server time in µs)`: they keep growing even if an
-/// operator deletes the row, as long as the server's clock does not step back.
+/// Next to the lease row, each election has a guard row (see
+/// [`guard_key`](Self::guard_key)) written with the same lease by every acquisition and renewal
+/// and cleared only by a release. A lease row deleted or overwritten by anybody but its holder
+/// (an operator, a script) leaves the guard, so no contender acquires before the lease it
+/// records could have expired: [`try_acquire`](LeaseStore::try_acquire) answers
+/// [`AcquireOutcome::Withheld`] with [`WithholdReason::RecordTouched`] until then. To force an
+/// election at once when the holder is known to be gone, an operator runs
+/// [`force_election_sql`](Self::force_election_sql).
+///
+/// Tokens are `max(previous token + 1, server time in µs)`, the previous token being the
+/// larger of the lease row's and the guard's: they keep growing even if an operator deletes
+/// the lease row, and even if both rows go, as long as the server's clock does not step back.
 ///
 /// Cheap to clone: clones share the pool and the listener.
 #[derive(Clone)]
@@ -52,6 +62,8 @@ struct Inner {
     listener: Option<Listener>,
     table: String,
     election: String,
+    /// The key of the election's guard row.
+    guard: String,
     sql: Sql,
     prepared: OnceCell<()>,
 }
@@ -203,6 +215,7 @@ impl PostgresLeaseStore {
                 listener,
                 sql,
                 table: table.to_owned(),
+                guard: sql::guard_key(&election),
                 election,
                 prepared: OnceCell::new(),
             }),
@@ -219,6 +232,31 @@ impl PostgresLeaseStore {
     #[must_use]
     pub fn election(&self) -> &str {
         &self.inner.election
+    }
+
+    /// The key of the election's guard row in the table: the election's name, the unit
+    /// separator (U+001F, `chr(31)` in SQL) and `guard`. Election names may not contain control
+    /// characters, so it is never an election's own key. The guard row records the last lease
+    /// granted (holder, lease id, token, expiry) and is cleared only by a release, so that a
+    /// lease row deleted or overwritten by someone else does not let a contender in while the
+    /// old holder may still trust its lease.
+    #[must_use]
+    pub fn guard_key(&self) -> &str {
+        &self.inner.guard
+    }
+
+    /// The SQL an operator runs to force a new election at once, when the holder is known to
+    /// be gone (its process is dead, not merely unresponsive): in one transaction, frees the
+    /// lease row, clears the guard row (both keep their tokens, so the next token is still
+    /// greater), and notifies the followers, who acquire at once. Needs `UPDATE` on the table.
+    ///
+    /// A holder that is still alive keeps believing it leads until its next renewal fails (at
+    /// most a lease): to hand over from a live leader, stop it (its release hands over at once)
+    /// or delete its lease row only, which makes it step down and elects a new leader once its
+    /// lease has run out. The README shows this SQL under "What an operator may do".
+    #[must_use]
+    pub fn force_election_sql(&self) -> String {
+        sql::force_election(&self.inner.table, &self.inner.election)
     }
 
     /// The channel on which releases are announced: `<table>_released` (a schema-qualified
@@ -355,38 +393,55 @@ impl LeaseStore for PostgresLeaseStore {
     async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
         let op = Operation::Acquire;
         let client = self.client(op).await?;
-        let rows = client
-            .query(
+        let row = client
+            .query_one(
                 &self.inner.sql.acquire,
                 &[
                     &self.inner.election,
                     &request.instance_id,
                     &request.lease_id,
                     &micros(request.ttl),
+                    &self.inner.guard,
                 ],
             )
             .await
             .map_err(|e| failed(op, e))?;
-        let Some(row) = rows.first() else {
-            // Taken by a contender whose insert committed after this statement's snapshot.
-            return Ok(AcquireOutcome::Held {
-                leader: None,
-                expires_in: None,
-            });
-        };
         let acquired: bool = row.try_get(0).map_err(|e| failed(op, e))?;
-        let token = token_of(op, row.try_get(1).map_err(|e| failed(op, e))?)?;
+        let token: Option<i64> = row.try_get(1).map_err(|e| failed(op, e))?;
         if acquired {
-            return Ok(AcquireOutcome::Acquired(Lease::new(token)));
+            let token = token.ok_or_else(|| Error::invalid_data(op, "no token"))?;
+            return Ok(AcquireOutcome::Acquired(Lease::new(token_of(op, token)?)));
         }
         let holder: Option<String> = row.try_get(2).map_err(|e| failed(op, e))?;
         let remaining: Option<i64> = row.try_get(3).map_err(|e| failed(op, e))?;
-        Ok(AcquireOutcome::Held {
-            leader: holder.map(|h| LeaderInfo::new(h, Some(token))),
-            expires_in: remaining
-                .and_then(|us| u64::try_from(us).ok())
-                .map(Duration::from_micros),
-        })
+        let withheld: Option<i64> = row.try_get(4).map_err(|e| failed(op, e))?;
+        let duration = |us: i64| u64::try_from(us).ok().map(Duration::from_micros);
+        match (
+            holder,
+            remaining.and_then(duration),
+            withheld.and_then(duration),
+        ) {
+            // Held by somebody else, as far as the lease row shows.
+            (Some(holder), Some(expires_in), _) => {
+                let token = token.map(|t| token_of(op, t)).transpose()?;
+                Ok(AcquireOutcome::Held {
+                    leader: Some(LeaderInfo::new(holder, token)),
+                    expires_in: Some(expires_in),
+                })
+            }
+            // Free, expired, missing or broken, but the guard records a lease that somebody
+            // other than the caller may still trust.
+            (_, _, Some(wait)) => Ok(AcquireOutcome::Withheld {
+                wait,
+                reason: WithholdReason::RecordTouched,
+            }),
+            // Free in this statement's snapshot, but taken by a contender whose statement
+            // committed meanwhile.
+            _ => Ok(AcquireOutcome::Held {
+                leader: None,
+                expires_in: None,
+            }),
+        }
     }
 
     async fn renew(&self, request: &LeaseRequest, lease: &Lease) -> Result<RenewOutcome> {
@@ -402,6 +457,7 @@ impl LeaseStore for PostgresLeaseStore {
                     &request.lease_id,
                     &token,
                     &micros(request.ttl),
+                    &self.inner.guard,
                 ],
             )
             .await
@@ -426,11 +482,15 @@ impl LeaseStore for PostgresLeaseStore {
                     &request.lease_id,
                     &token,
                     &self.inner.sql.channel,
+                    &self.inner.guard,
                 ],
             )
             .await
             .map_err(|e| failed(op, e))?;
-        Ok(!rows.is_empty())
+        match rows.first() {
+            Some(row) => row.try_get(0).map_err(|e| failed(op, e)),
+            None => Ok(false),
+        }
     }
 
     async fn current_leader(&self) -> Result<Option<LeaderInfo>> {

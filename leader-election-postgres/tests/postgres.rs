@@ -667,14 +667,14 @@ async fn tokens_grow_after_the_row_is_deleted_even_for_a_brand_new_store() {
         }
         last = Some(lease.token);
         if round % 2 == 0 {
-            // An operator deletes the row: the stored token is gone.
+            // An operator deletes the lease row and its guard: every stored token is gone.
             admin
                 .execute(
                     &format!(
-                        "DELETE FROM {} WHERE election = $1",
+                        "DELETE FROM {} WHERE election IN ($1, $2)",
                         leader_election_postgres::DEFAULT_TABLE
                     ),
-                    &[&election],
+                    &[&election, &store.guard_key()],
                 )
                 .await
                 .unwrap();

@@ -1,0 +1,530 @@
+//! What an operator may do to the lease table while an election runs, against a real server.
+//!
+//! Every test runs three contenders with a 2 s lease, lets one lead, and then acts on the table
+//! through a plain `tokio_postgres` connection, as a person with `psql` would. Touching the
+//! lease row (deleting it, overwriting it) must never let anyone lead while the old holder may
+//! still trust its lease (design rule 9); only the holder's release, or the documented SQL that
+//! forces an election, hands over at once. The verdict is always the one shared checker,
+//! [`leader_election::testing::assert_safe`], on the terms a [`TermRecorder`] recorded.
+
+mod support;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use leader_election::testing::{Term, TermRecorder, assert_safe};
+use leader_election::{
+    AcquireOutcome, ElectionEvent, LeaderElection, Leadership, LeaseRequest, LeaseStore,
+    WithholdReason,
+};
+use leader_election_postgres::{DEFAULT_TABLE, PostgresLeaderElection, PostgresLeaseStore};
+use support::Postgres;
+use tokio::time::Instant;
+
+const LEASE: Duration = Duration::from_secs(2);
+/// What a takeover may take beyond the lease: the follower's wake-up jitter, a statement, the
+/// event reaching the recorder, on a loaded two-core machine.
+const SLACK: Duration = Duration::from_millis(1500);
+
+fn unique(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn contender(pg: &Postgres, election: &str, id: &str) -> LeaderElection<PostgresLeaseStore> {
+    PostgresLeaderElection::builder()
+        .connection_string(pg.url())
+        .election(election)
+        .instance_id(id)
+        .lease_duration(LEASE)
+        .renew_interval(Duration::from_millis(500))
+        .retry_interval(Duration::from_millis(200))
+        .max_retry_interval(Duration::from_secs(1))
+        .operation_timeout(Duration::from_millis(500))
+        .build()
+        .expect("valid configuration")
+}
+
+/// A connection of the operator's own, as `psql` would open.
+async fn operator(pg: &Postgres) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls)
+        .await
+        .expect("the operator connects");
+    tokio::spawn(connection);
+    client
+}
+
+/// Polls `check` every 10 ms until it holds, for at most `limit`.
+async fn wait_for(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let give_up = Instant::now() + limit;
+    while !check() {
+        assert!(Instant::now() < give_up, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Three contenders on one election, recorded from before they start.
+struct Election {
+    name: String,
+    contenders: Vec<LeaderElection<PostgresLeaseStore>>,
+    recorder: TermRecorder,
+}
+
+impl Election {
+    async fn start(pg: &Postgres, prefix: &str) -> Self {
+        let name = unique(prefix);
+        let recorder = TermRecorder::new();
+        let contenders: Vec<_> = (0..3)
+            .map(|i| contender(pg, &name, &format!("c{i}")))
+            .collect();
+        for c in &contenders {
+            recorder.attach(c);
+        }
+        for c in &contenders {
+            c.start().await.expect("start");
+        }
+        let election = Self {
+            name,
+            contenders,
+            recorder,
+        };
+        election.one_leader(Duration::from_secs(10)).await;
+        // Every follower has seen the leader, so that it sleeps until the lease can expire.
+        let leader = election.leader().instance_id().to_owned();
+        wait_for(
+            Duration::from_secs(10),
+            "followers to see the leader",
+            || {
+                election.contenders.iter().all(|c| {
+                    c.is_leader() || c.state().leader.is_some_and(|l| l.instance_id == leader)
+                })
+            },
+        )
+        .await;
+        election
+    }
+
+    fn leader(&self) -> &LeaderElection<PostgresLeaseStore> {
+        self.contenders
+            .iter()
+            .find(|c| c.is_leader())
+            .expect("a leader")
+    }
+
+    async fn one_leader(&self, limit: Duration) {
+        wait_for(limit, "one leader", || {
+            self.contenders.iter().filter(|c| c.is_leader()).count() == 1
+        })
+        .await;
+    }
+
+    /// A follower process replaced by a brand-new one, which asks for the lease at once and
+    /// remembers nothing. Returns the events of the new process.
+    async fn replace_a_follower(
+        &mut self,
+        pg: &Postgres,
+        id: &str,
+    ) -> tokio::sync::broadcast::Receiver<ElectionEvent> {
+        let i = self
+            .contenders
+            .iter()
+            .position(|c| !c.is_leader())
+            .expect("a follower");
+        self.contenders
+            .remove(i)
+            .stop()
+            .await
+            .expect("stop a follower");
+        self.add(pg, id).await
+    }
+
+    /// A brand-new process joins. Returns its events.
+    async fn add(
+        &mut self,
+        pg: &Postgres,
+        id: &str,
+    ) -> tokio::sync::broadcast::Receiver<ElectionEvent> {
+        let fresh = contender(pg, &self.name, id);
+        self.recorder.attach(&fresh);
+        let events = fresh.subscribe();
+        fresh.start().await.expect("start");
+        self.contenders.push(fresh);
+        events
+    }
+
+    /// The leader leaves without releasing: it crashed, or hangs.
+    fn drop_the_leader(&mut self) -> Leadership {
+        let i = self
+            .contenders
+            .iter()
+            .position(|c| c.is_leader())
+            .expect("a leader");
+        let leader = self.contenders.remove(i);
+        let term = leader.leadership().expect("a term");
+        drop(leader);
+        term
+    }
+
+    /// Waits for a term with a token greater than `after`, and returns when it began.
+    async fn next_term(&self, after: &Leadership, limit: Duration) -> Term {
+        let mut found = None;
+        wait_for(limit, "a new term", || {
+            found = self
+                .recorder
+                .terms()
+                .into_iter()
+                .find(|t| t.token > after.token());
+            found.is_some()
+        })
+        .await;
+        found.expect("found")
+    }
+
+    async fn stop(&self) {
+        for c in &self.contenders {
+            let _ = c.stop().await;
+        }
+    }
+
+    /// The recorded terms, with the term of `trusted` lasting until its local deadline: a
+    /// holder that has not noticed yet (paused, partitioned, between two renewals) trusts its
+    /// lease until then, and nobody may lead before.
+    fn terms_trusting(&self, trusted: &Leadership) -> Vec<Term> {
+        let mut terms = self.recorder.terms();
+        for term in &mut terms {
+            if term.token == trusted.token() && term.end < trusted.deadline() {
+                term.end = trusted.deadline();
+            }
+        }
+        terms
+    }
+}
+
+/// Runs `sql` (with `$1` the election) as an operator while three contenders run, and checks
+/// that nobody leads while the old holder may trust its lease, that leadership comes back
+/// within about a lease, and that tokens grow. Returns how long leadership took to come back.
+async fn touched(prefix: &str, sql: &str) -> Duration {
+    let pg = Postgres::start();
+    let mut election = Election::start(&pg, prefix).await;
+    let admin = operator(&pg).await;
+    let old = election.leader().leadership().expect("a term");
+    admin
+        .batch_execute(&sql.replace("$1", &format!("'{}'", election.name)))
+        .await
+        .expect("the operator's SQL");
+    let acted = Instant::now();
+    let mut events = election.replace_a_follower(&pg, "fresh").await;
+    let next = election.next_term(&old, LEASE + SLACK).await;
+    let recovery = next.start.duration_since(acted);
+    // Under the guard, the new process was told why it waits.
+    let mut withheld = None;
+    while let Ok(event) = events.try_recv() {
+        if let ElectionEvent::LeaseWithheld { reason, wait } = event {
+            withheld.get_or_insert((reason, wait));
+        }
+    }
+    election.stop().await;
+    election.recorder.assert_safe();
+    assert_safe(&election.terms_trusting(&old));
+    assert!(
+        next.token > old.token(),
+        "token {} after {}",
+        next.token,
+        old.token()
+    );
+    let (reason, wait) = withheld.expect("the new process was never told the lease is withheld");
+    assert_eq!(reason, WithholdReason::RecordTouched);
+    assert!(wait <= LEASE, "withheld for {wait:?}");
+    eprintln!("{prefix}: leadership back {recovery:?} after the operator's SQL (lease {LEASE:?})");
+    recovery
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_lease_row_waits_out_the_lease() {
+    touched(
+        "delete",
+        &format!("DELETE FROM {DEFAULT_TABLE} WHERE election = $1"),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overwriting_the_lease_row_with_garbage_waits_out_the_lease() {
+    touched(
+        "garbage",
+        &format!(
+            "UPDATE {DEFAULT_TABLE} SET holder = 'garbage', lease_id = NULL, token = -7, \
+             expires_at = now() - interval '1 hour' WHERE election = $1"
+        ),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setting_the_holder_to_null_waits_out_the_lease() {
+    touched(
+        "null-holder",
+        &format!("UPDATE {DEFAULT_TABLE} SET holder = NULL WHERE election = $1"),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updating_then_deleting_the_lease_row_waits_out_the_lease() {
+    touched(
+        "update-delete",
+        &format!(
+            "UPDATE {DEFAULT_TABLE} SET holder = 'someone-else', expires_at = NULL \
+             WHERE election = $1; \
+             DELETE FROM {DEFAULT_TABLE} WHERE election = $1"
+        ),
+    )
+    .await;
+}
+
+/// Forcing an election takes the holder's release, or the documented SQL; a plain `DELETE` of
+/// a holder that stopped answering is not one (it may only be paused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_election_takes_the_release_or_the_documented_sql() {
+    let pg = Postgres::start();
+    let mut election = Election::start(&pg, "forced").await;
+    let admin = operator(&pg).await;
+
+    // A leader stops answering, and an operator deletes its row: nobody leads before the
+    // lease it may still trust runs out.
+    let hung = election.drop_the_leader();
+    admin
+        .execute(
+            &format!("DELETE FROM {DEFAULT_TABLE} WHERE election = $1"),
+            &[&election.name],
+        )
+        .await
+        .unwrap();
+    let deleted = Instant::now();
+    election.add(&pg, "fresh").await;
+    let next = election.next_term(&hung, LEASE + SLACK).await;
+    let after_delete = next.start.duration_since(deleted);
+    assert_safe(&election.terms_trusting(&hung));
+
+    // The operator knows this leader is gone for good: the documented SQL elects at once,
+    // waking the followers with the release notice.
+    election.one_leader(Duration::from_secs(5)).await;
+    let force = election.leader().store().force_election_sql();
+    let gone = election.drop_the_leader();
+    election.add(&pg, "fresh-2").await;
+    wait_for(Duration::from_secs(10), "followers to listen", || {
+        election.contenders.iter().all(|c| c.store().is_listening())
+    })
+    .await;
+    admin
+        .batch_execute(&force)
+        .await
+        .expect("the documented SQL");
+    let forced = Instant::now();
+    let next = election.next_term(&gone, LEASE).await;
+    let after_force = next.start.duration_since(forced);
+    assert!(
+        after_force < LEASE / 2,
+        "the forced election took {after_force:?}"
+    );
+
+    // Through the API: the holder's release hands over at once.
+    let released = election.leader().leadership().expect("a term");
+    let stopped = Instant::now();
+    election.leader().stop().await.unwrap();
+    let next = election.next_term(&released, LEASE).await;
+    let after_release = next.start.duration_since(stopped);
+    assert!(
+        after_release < LEASE / 2,
+        "the handover took {after_release:?}"
+    );
+
+    election.stop().await;
+    election.recorder.assert_safe();
+    eprintln!(
+        "forced: back {after_delete:?} after a plain DELETE of a hung leader's row, \
+         {after_force:?} after the documented SQL, {after_release:?} after a release \
+         (lease {LEASE:?})"
+    );
+}
+
+/// The store's own answer, without an election loop: after a `DELETE`, a brand-new store is
+/// told the lease is withheld, for at most the rest of the old lease, and gets a greater token
+/// afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_brand_new_store_is_told_the_touched_lease_is_withheld() {
+    let pg = Postgres::start();
+    let election = unique("withheld");
+    let old = contender(&pg, &election, "old");
+    let store = old.store();
+    store.connect().await.unwrap();
+    let holder = LeaseRequest::new("old", LEASE);
+    let asked = Instant::now();
+    let AcquireOutcome::Acquired(lease) = store.try_acquire(&holder).await.unwrap() else {
+        panic!("not acquired");
+    };
+    operator(&pg)
+        .await
+        .execute(
+            &format!("DELETE FROM {DEFAULT_TABLE} WHERE election = $1"),
+            &[&election],
+        )
+        .await
+        .unwrap();
+    let fresh = contender(&pg, &election, "fresh");
+    let store = fresh.store();
+    store.connect().await.unwrap();
+    let request = LeaseRequest::new("fresh", LEASE);
+    loop {
+        match store.try_acquire(&request).await.unwrap() {
+            AcquireOutcome::Withheld { wait, reason } => {
+                assert_eq!(reason, WithholdReason::RecordTouched);
+                assert!(wait <= LEASE, "withheld for {wait:?}");
+                tokio::time::sleep(wait.min(Duration::from_millis(200))).await;
+            }
+            AcquireOutcome::Acquired(next) => {
+                // The server kept the old lease for at least LEASE from before it was asked.
+                assert!(
+                    asked.elapsed() >= LEASE,
+                    "acquired {:?} after the old lease was asked for",
+                    asked.elapsed()
+                );
+                assert!(
+                    next.token > lease.token,
+                    "{} after {}",
+                    next.token,
+                    lease.token
+                );
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// The one race the guard's lock cannot cover: the guard row does not exist when an acquisition
+/// starts, and another statement creates it, with a lease that is not the caller's, while the
+/// acquisition runs. The acquisition must then fail as a whole, not take the lease row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guard_created_during_an_acquisition_fails_it_whole() {
+    let pg = Postgres::start();
+    let election = unique("race");
+    let racer = contender(&pg, &election, "racer");
+    let store = racer.store().clone();
+    store.connect().await.unwrap();
+    let mut admin = operator(&pg).await;
+    let other = admin.transaction().await.unwrap();
+    other
+        .execute(
+            &format!(
+                "INSERT INTO {DEFAULT_TABLE} (election, holder, lease_id, token, expires_at) \
+                 VALUES ($1, 'other', 'other-lease', 1, clock_timestamp() + interval '2 seconds')"
+            ),
+            &[&store.guard_key()],
+        )
+        .await
+        .unwrap();
+    let acquiring = tokio::spawn({
+        let store = store.clone();
+        async move { store.try_acquire(&LeaseRequest::new("racer", LEASE)).await }
+    });
+    // The acquisition waits for the uncommitted guard row.
+    let watcher = operator(&pg).await;
+    let give_up = Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting = watcher
+            .query(
+                "SELECT 1 FROM pg_stat_activity \
+                 WHERE application_name = 'racer' AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .unwrap();
+        if !waiting.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < give_up, "the acquisition never waited");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    other.commit().await.unwrap();
+    let outcome = acquiring.await.unwrap();
+    let err = outcome.expect_err("the acquisition must fail as a whole");
+    assert!(!err.is_outcome_unknown(), "{err}");
+    assert!(err.is_retryable(), "{err}");
+    let rows = watcher
+        .query(
+            &format!("SELECT 1 FROM {DEFAULT_TABLE} WHERE election = $1"),
+            &[&election],
+        )
+        .await
+        .unwrap();
+    assert!(
+        rows.is_empty(),
+        "the failed acquisition wrote the lease row"
+    );
+    match store
+        .try_acquire(&LeaseRequest::new("racer", LEASE))
+        .await
+        .unwrap()
+    {
+        AcquireOutcome::Withheld { reason, .. } => {
+            assert_eq!(reason, WithholdReason::RecordTouched);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// A table the previous version wrote (a lease row, no guard row) keeps working: its lease is
+/// respected until it expires, and the next acquisition writes the guard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_written_by_the_previous_version_is_respected() {
+    let pg = Postgres::start();
+    let election = unique("previous");
+    let next = contender(&pg, &election, "next");
+    let store = next.store();
+    store.connect().await.unwrap();
+    let admin = operator(&pg).await;
+    let asked = Instant::now();
+    admin
+        .execute(
+            &format!(
+                "INSERT INTO {DEFAULT_TABLE} (election, holder, lease_id, token, expires_at) \
+                 VALUES ($1, 'old', 'old-lease', 5, clock_timestamp() + interval '1 second')"
+            ),
+            &[&election],
+        )
+        .await
+        .unwrap();
+    let request = LeaseRequest::new("next", LEASE);
+    let lease = loop {
+        match store.try_acquire(&request).await.unwrap() {
+            AcquireOutcome::Held {
+                leader: Some(leader),
+                expires_in: Some(wait),
+            } => {
+                assert_eq!(leader.instance_id, "old");
+                tokio::time::sleep(wait.min(Duration::from_millis(200))).await;
+            }
+            AcquireOutcome::Acquired(lease) => break lease,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert!(
+        asked.elapsed() >= Duration::from_secs(1),
+        "took a live lease"
+    );
+    assert!(lease.token.get() > 5);
+    let guard: String = admin
+        .query_one(
+            &format!("SELECT holder FROM {DEFAULT_TABLE} WHERE election = $1"),
+            &[&store.guard_key()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(guard, "next");
+}
