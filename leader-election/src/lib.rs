@@ -3,6 +3,7 @@
 
 mod backoff;
 mod election;
+pub mod env;
 mod error;
 mod event;
 mod memory;
@@ -22,8 +23,8 @@ pub use error::{BoxError, ConfigError, Error, Operation, Result, SharedError, qu
 pub use event::{ChangeReason, ElectionEvent};
 pub use memory::MemoryLeaseStore;
 pub use options::{
-    ENV_PREFIX, LeaderElectionOptions, MAX_DURATION, MAX_INSTANCE_ID_LEN, MIN_DEADLINE_MARGIN,
-    MIN_RETRY_INTERVAL, default_instance_id,
+    ENV_PREFIX, FieldSetter, LeaderElectionOptions, MAX_DURATION, MAX_INSTANCE_ID_LEN,
+    MIN_DEADLINE_MARGIN, MIN_RETRY_INTERVAL, default_instance_id,
 };
 pub use state::{ElectionState, Leadership, Role};
 pub use store::{
