@@ -7,7 +7,7 @@ use leader_election::ConfigError;
 /// The variants are named alike in every backend crate (`MissingConnection`,
 /// `InvalidConnectionString`, `InvalidName`, `TlsNotEnabled`, `Options`, `Client`). Never
 /// contains a password.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
     /// Neither a connection string nor a pool was given.
