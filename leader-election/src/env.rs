@@ -6,7 +6,7 @@
 //! without regard to case. Values are trimmed, then read as what the setting is: a duration
 //! written like `"30s"`, `"500ms"` or `"1m 30s"`, a number, a bool (`true`/`false`, `1`/`0`,
 //! `yes`/`no`, `on`/`off`) or text. An error names the setting and the variable and quotes the
-//! value with [`quoted`](crate::quoted), so a huge value never floods a log.
+//! value with [`quoted`], so a huge value never floods a log.
 //!
 //! A backend takes its own variables first, then reads the election options from the rest, so
 //! that a variable nobody knows (a typo) is an error:
