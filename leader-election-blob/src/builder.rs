@@ -32,15 +32,22 @@ pub const DEFAULT_API_VERSION: &str = "2025-11-05";
 pub enum BlobLeaderElection {}
 
 impl BlobLeaderElection {
-    /// A builder with every setting at its default; one way to reach the storage account must
-    /// be set before [`build`](BlobLeaderElectionBuilder::build).
+    /// A builder with the default container (`leader-election`), blob
+    /// (`leader-election-lock`) and options, and no way to reach the storage account yet: set
+    /// [`connection_string`](BlobLeaderElectionBuilder::connection_string),
+    /// [`sas_url`](BlobLeaderElectionBuilder::sas_url),
+    /// [`endpoint`](BlobLeaderElectionBuilder::endpoint) with
+    /// [`credential`](BlobLeaderElectionBuilder::credential), or
+    /// [`container_client`](BlobLeaderElectionBuilder::container_client).
     pub fn builder() -> BlobLeaderElectionBuilder {
         BlobLeaderElectionBuilder::default()
     }
 }
 
-/// Configures a [`LeaderElection`] over a [`BlobLeaseStore`]. Setters never fail; `build`
-/// checks everything.
+/// Configures an election on Azure Blob Storage; made by [`BlobLeaderElection::builder`].
+///
+/// Setters never fail; [`build`](Self::build) and [`build_store`](Self::build_store) check
+/// everything.
 ///
 /// Of the election options, three matter in particular here: `lease_duration` must be 15–60 s
 /// (Azure's rule); `retry_interval` is also how often followers poll the blob, since Azure tells

@@ -40,7 +40,8 @@ enum Connection {
 
 /// Configures an election on PostgreSQL; made by [`PostgresLeaderElection::builder`].
 ///
-/// Setters never fail; [`build`](Self::build) checks everything.
+/// Setters never fail; [`build`](Self::build) and [`build_store`](Self::build_store) check
+/// everything.
 #[must_use]
 pub struct PostgresLeaderElectionBuilder {
     connection: Option<Connection>,
@@ -83,7 +84,9 @@ impl PostgresLeaderElectionBuilder {
     /// Connects with a libpq-style connection string, as a URL
     /// (`postgres://user:password@host:5432/db`) or as `key=value` pairs
     /// (`host=localhost user=app password=secret dbname=app`). TLS is not supported yet: use a
-    /// trusted network or a local socket.
+    /// trusted network or a local socket (`sslmode=require` is refused by
+    /// [`build_store`](Self::build_store); `sslmode=prefer` connects without TLS), or pass a
+    /// [`pool`](Self::pool) made with a TLS connector.
     pub fn connection_string(mut self, connection_string: impl Into<String>) -> Self {
         self.connection = Some(Connection::String(connection_string.into()));
         self

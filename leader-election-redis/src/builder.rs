@@ -36,7 +36,8 @@ enum Connection {
 
 /// Configures an election on Redis; made by [`RedisLeaderElection::builder`].
 ///
-/// Setters never fail; [`build`](Self::build) checks everything.
+/// Setters never fail; [`build`](Self::build) and [`build_store`](Self::build_store) check
+/// everything.
 #[must_use]
 pub struct RedisLeaderElectionBuilder {
     connection: Option<Connection>,
