@@ -143,7 +143,6 @@ pub fn parse<T: FromEnvValue>(
 /// See the [module documentation](self) for an example.
 #[derive(Clone, Debug, Default)]
 pub struct EnvVars {
-    prefix: String,
     /// `(the rest of the name, lower-cased; the whole name; the value)`, in the order given.
     vars: Vec<(String, String, String)>,
 }
@@ -175,10 +174,7 @@ impl EnvVars {
                 Some((rest, name, value))
             })
             .collect();
-        Self {
-            prefix: prefix.to_owned(),
-            vars,
-        }
+        Self { vars }
     }
 
     /// Whether no variable is left.
@@ -258,12 +254,6 @@ impl EnvVars {
         }
         options.validate()?;
         Ok(options)
-    }
-
-    /// The prefix these variables were selected by.
-    #[must_use]
-    pub fn prefix(&self) -> &str {
-        &self.prefix
     }
 }
 
