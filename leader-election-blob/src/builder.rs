@@ -5,16 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use azure_core::credentials::TokenCredential;
-use azure_core::http::policies::Policy;
-use azure_core::http::{ClientOptions, RetryOptions};
-use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
-use leader_election::{LeaderElection, LeaderElectionOptions};
+use azure_storage_blob::BlobContainerClient;
+use leader_election::{ConfigError, LeaderElection, LeaderElectionOptions};
 
-use crate::connection::{
-    Auth, Target, container_url, host_of, parse_connection_string, parse_sas_url, service_url,
-};
+use crate::connection::{Account, Secret, host_of};
 use crate::error::BuildError;
-use crate::shared_key::SharedKeyPolicy;
+use crate::names::check_blob_name;
 use crate::store::{BlobLeaseStore, MAX_LEASE_SECS, MIN_LEASE_SECS};
 
 /// The container used when none is set.
@@ -26,171 +22,32 @@ pub const DEFAULT_BLOB_NAME: &str = "leader-election-lock";
 /// and Azurite 3.35 accept (the SDK's own default is newer than Azurite accepts).
 pub const DEFAULT_API_VERSION: &str = "2025-11-05";
 
-/// Entry point of this crate: a leader election kept in an Azure blob lease.
+/// The entry point for an election on Azure Blob Storage: [`BlobLeaderElection::builder`].
 ///
-/// See the [crate documentation](crate) for examples.
+/// It has no values; the builder makes a [`LeaderElection<BlobLeaseStore>`](LeaderElection)
+/// ([`build`](BlobLeaderElectionBuilder::build)) or the store alone
+/// ([`build_store`](BlobLeaderElectionBuilder::build_store)). From configuration files or the
+/// environment, start from a [`BlobConfig`](crate::BlobConfig).
 #[derive(Debug)]
-#[non_exhaustive]
-pub struct BlobLeaderElection;
+pub enum BlobLeaderElection {}
 
 impl BlobLeaderElection {
-    /// A builder with every setting at its default; one way to reach the storage account must
-    /// be set before [`build`](BlobLeaderElectionBuilder::build).
+    /// A builder with the default container (`leader-election`), blob
+    /// (`leader-election-lock`) and options, and no way to reach the storage account yet: set
+    /// [`connection_string`](BlobLeaderElectionBuilder::connection_string),
+    /// [`sas_url`](BlobLeaderElectionBuilder::sas_url),
+    /// [`endpoint`](BlobLeaderElectionBuilder::endpoint) with
+    /// [`credential`](BlobLeaderElectionBuilder::credential), or
+    /// [`container_client`](BlobLeaderElectionBuilder::container_client).
     pub fn builder() -> BlobLeaderElectionBuilder {
         BlobLeaderElectionBuilder::default()
     }
 }
 
-/// A secret string: `Debug` never shows it.
-#[derive(Clone)]
-struct Secret(String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-/// An election on Azure Blob Storage as configuration, for loading from the application's
-/// config files with serde. Set one of `connection_string`, `sas_url` or `endpoint` (the last
-/// needs a credential, given to the builder from [`into_builder`](Self::into_builder)). Missing
-/// fields take their defaults; unknown fields are errors.
+/// Configures an election on Azure Blob Storage; made by [`BlobLeaderElection::builder`].
 ///
-/// ```
-/// use leader_election_blob::BlobConfig;
-///
-/// let config: BlobConfig = serde_json::from_str(r#"{
-///     "connection_string": "UseDevelopmentStorage=true",
-///     "container_name": "elections",
-///     "blob_name": "billing",
-///     "options": { "lease_duration": "20s", "renew_interval": "5s" }
-/// }"#).unwrap();
-/// let election = config.into_builder().build().unwrap();
-/// assert_eq!(election.store().blob_name(), "billing");
-/// ```
-#[derive(Clone, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
-pub struct BlobConfig {
-    /// See [`BlobLeaderElectionBuilder::connection_string`]. Default: none.
-    pub connection_string: Option<String>,
-    /// See [`BlobLeaderElectionBuilder::sas_url`]. Default: none.
-    pub sas_url: Option<String>,
-    /// See [`BlobLeaderElectionBuilder::endpoint`]. Default: none.
-    pub endpoint: Option<String>,
-    /// See [`BlobLeaderElectionBuilder::container_name`]. Default: `leader-election`.
-    pub container_name: String,
-    /// See [`BlobLeaderElectionBuilder::blob_name`]. Default: `leader-election-lock`.
-    pub blob_name: String,
-    /// See [`BlobLeaderElectionBuilder::create_container_if_not_exists`]. Default: true.
-    pub create_container_if_not_exists: bool,
-    /// The election options. Default: [`LeaderElectionOptions::default`].
-    pub options: LeaderElectionOptions,
-}
-
-impl Default for BlobConfig {
-    fn default() -> Self {
-        Self {
-            connection_string: None,
-            sas_url: None,
-            endpoint: None,
-            container_name: DEFAULT_CONTAINER_NAME.to_owned(),
-            blob_name: DEFAULT_BLOB_NAME.to_owned(),
-            create_container_if_not_exists: true,
-            options: LeaderElectionOptions::default(),
-        }
-    }
-}
-
-impl fmt::Debug for BlobConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let set = |v: &Option<String>| if v.is_some() { "<redacted>" } else { "<unset>" };
-        f.debug_struct("BlobConfig")
-            .field("connection_string", &set(&self.connection_string))
-            .field("sas_url", &set(&self.sas_url))
-            .field("endpoint", &self.endpoint)
-            .field("container_name", &self.container_name)
-            .field("blob_name", &self.blob_name)
-            .field(
-                "create_container_if_not_exists",
-                &self.create_container_if_not_exists,
-            )
-            .field("options", &self.options)
-            .finish()
-    }
-}
-
-impl BlobConfig {
-    /// The configuration from environment variables: `LEADER_ELECTION_BLOB_CONNECTION_STRING`,
-    /// `LEADER_ELECTION_BLOB_SAS_URL`, `LEADER_ELECTION_BLOB_ENDPOINT`,
-    /// `LEADER_ELECTION_BLOB_CONTAINER`, `LEADER_ELECTION_BLOB_NAME`,
-    /// `LEADER_ELECTION_BLOB_CREATE_CONTAINER` (`true`/`false`), and every election option as
-    /// `LEADER_ELECTION_<FIELD>` (see [`LeaderElectionOptions::from_env`]).
-    ///
-    /// # Errors
-    /// A [`ConfigError`](leader_election::ConfigError) naming the variable that does not parse or
-    /// names no option, or the first option rule broken.
-    pub fn from_env() -> Result<Self, leader_election::ConfigError> {
-        Self::from_vars(std::env::vars())
-    }
-
-    /// [`from_env`](Self::from_env) with the given `(name, value)` pairs instead of the
-    /// process environment.
-    ///
-    /// # Errors
-    /// As for [`from_env`](Self::from_env).
-    pub fn from_vars(
-        vars: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, leader_election::ConfigError> {
-        let mut config = Self::default();
-        let mut rest = Vec::new();
-        for (name, value) in vars {
-            match name.as_str() {
-                "LEADER_ELECTION_BLOB_CONNECTION_STRING" => config.connection_string = Some(value),
-                "LEADER_ELECTION_BLOB_SAS_URL" => config.sas_url = Some(value),
-                "LEADER_ELECTION_BLOB_ENDPOINT" => config.endpoint = Some(value),
-                "LEADER_ELECTION_BLOB_CONTAINER" => config.container_name = value,
-                "LEADER_ELECTION_BLOB_NAME" => config.blob_name = value,
-                "LEADER_ELECTION_BLOB_CREATE_CONTAINER" => {
-                    config.create_container_if_not_exists =
-                        match value.trim().to_ascii_lowercase().as_str() {
-                            "true" | "1" | "yes" | "on" => true,
-                            "false" | "0" | "no" | "off" => false,
-                            _ => {
-                                return Err(leader_election::ConfigError::new(
-                                    "create_container_if_not_exists",
-                                    format!("`{value}` is not true or false"),
-                                ));
-                            }
-                        };
-                }
-                _ => rest.push((name, value)),
-            }
-        }
-        config.options = config
-            .options
-            .with_vars(leader_election::ENV_PREFIX, rest)?;
-        Ok(config)
-    }
-
-    /// A builder holding this configuration; add a credential for `endpoint`, then
-    /// [`build`](BlobLeaderElectionBuilder::build), which checks everything.
-    pub fn into_builder(self) -> BlobLeaderElectionBuilder {
-        BlobLeaderElectionBuilder {
-            connection_string: self.connection_string.map(Secret),
-            sas_url: self.sas_url.map(Secret),
-            endpoint: self.endpoint,
-            container_name: Some(self.container_name),
-            blob_name: self.blob_name,
-            create_container: self.create_container_if_not_exists,
-            options: self.options,
-            ..BlobLeaderElectionBuilder::default()
-        }
-    }
-}
-
-/// Configures a [`LeaderElection`] over a [`BlobLeaseStore`]. Setters never fail; `build`
-/// checks everything.
+/// Setters never fail; [`build`](Self::build) and [`build_store`](Self::build_store) check
+/// everything.
 ///
 /// Of the election options, three matter in particular here: `lease_duration` must be 15–60 s
 /// (Azure's rule); `retry_interval` is also how often followers poll the blob, since Azure tells
@@ -199,11 +56,7 @@ impl BlobConfig {
 /// several).
 #[must_use]
 pub struct BlobLeaderElectionBuilder {
-    connection_string: Option<Secret>,
-    sas_url: Option<Secret>,
-    endpoint: Option<String>,
-    credential: Option<Arc<dyn TokenCredential>>,
-    container_client: Option<BlobContainerClient>,
+    account: Account,
     container_name: Option<String>,
     blob_name: String,
     create_container: bool,
@@ -214,11 +67,7 @@ pub struct BlobLeaderElectionBuilder {
 impl Default for BlobLeaderElectionBuilder {
     fn default() -> Self {
         Self {
-            connection_string: None,
-            sas_url: None,
-            endpoint: None,
-            credential: None,
-            container_client: None,
+            account: Account::default(),
             container_name: None,
             blob_name: DEFAULT_BLOB_NAME.to_owned(),
             create_container: true,
@@ -232,11 +81,17 @@ impl fmt::Debug for BlobLeaderElectionBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let set = |is_set: bool| if is_set { "<set>" } else { "<unset>" };
         f.debug_struct("BlobLeaderElectionBuilder")
-            .field("connection_string", &set(self.connection_string.is_some()))
-            .field("sas_url", &set(self.sas_url.is_some()))
-            .field("endpoint", &self.endpoint)
-            .field("credential", &set(self.credential.is_some()))
-            .field("container_client", &set(self.container_client.is_some()))
+            .field(
+                "connection_string",
+                &set(self.account.connection_string.is_some()),
+            )
+            .field("sas_url", &set(self.account.sas_url.is_some()))
+            .field("endpoint", &self.account.endpoint)
+            .field("credential", &set(self.account.credential.is_some()))
+            .field(
+                "container_client",
+                &set(self.account.container_client.is_some()),
+            )
             .field("container_name", &self.container_name)
             .field("blob_name", &self.blob_name)
             .field("create_container_if_not_exists", &self.create_container)
@@ -252,7 +107,7 @@ impl BlobLeaderElectionBuilder {
     /// `UseDevelopmentStorage=true` for a local Azurite. `BlobEndpoint` overrides the endpoint
     /// built from `AccountName`, `DefaultEndpointsProtocol` and `EndpointSuffix`.
     pub fn connection_string(mut self, connection_string: impl Into<String>) -> Self {
-        self.connection_string = Some(Secret(connection_string.into()));
+        self.account.connection_string = Some(Secret(connection_string.into()));
         self
     }
 
@@ -261,21 +116,21 @@ impl BlobLeaderElectionBuilder {
     /// and create permissions on the container (and on the service if the container is to be
     /// created).
     pub fn sas_url(mut self, sas_url: impl Into<String>) -> Self {
-        self.sas_url = Some(Secret(sas_url.into()));
+        self.account.sas_url = Some(Secret(sas_url.into()));
         self
     }
 
     /// Reach the account at this blob service URL (`https://account.blob.core.windows.net`),
     /// authorized by the [`credential`](Self::credential) (Entra ID).
     pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.endpoint = Some(endpoint.into());
+        self.account.endpoint = Some(endpoint.into());
         self
     }
 
     /// The Entra ID credential for [`endpoint`](Self::endpoint), for example from
     /// `azure_identity`. The identity needs the "Storage Blob Data Contributor" role.
     pub fn credential(mut self, credential: Arc<dyn TokenCredential>) -> Self {
-        self.credential = Some(credential);
+        self.account.credential = Some(credential);
         self
     }
 
@@ -283,7 +138,7 @@ impl BlobLeaderElectionBuilder {
     /// [`container_name`](Self::container_name) must not be set). The client's own retry
     /// settings apply: keep its retries short, well inside the lease duration.
     pub fn container_client(mut self, client: BlobContainerClient) -> Self {
-        self.container_client = Some(client);
+        self.account.container_client = Some(client);
         self
     }
 
@@ -324,141 +179,58 @@ impl BlobLeaderElectionBuilder {
 
     leader_election::option_setters!();
 
-    /// Checks the configuration and builds the election (not started).
+    /// Builds the election (not started): [`build_store`](Self::build_store), then
+    /// [`LeaderElection::new`] with the options. Connects to nothing.
     ///
     /// # Errors
-    /// A [`BuildError`] when:
-    /// - no way to reach the account is set ([`BuildError::MissingAccount`]), or more than one
-    ///   ([`BuildError::ConflictingAccount`]; `credential` goes with `endpoint` only, and
-    ///   `container_name` not with `container_client`);
-    /// - the connection string is malformed, lacks `AccountKey` or `SharedAccessSignature`, or
-    ///   its key is not base64 ([`BuildError::ConnectionString`]);
-    /// - a URL is not http(s), has a query where none belongs, or a SAS URL has no signature
-    ///   ([`BuildError::Url`]); the SDK requires https with a credential ([`BuildError::Client`]);
-    /// - the container name is not 3–63 lower-case letters, digits and single hyphens, starting
-    ///   and ending with a letter or digit ([`BuildError::ContainerName`]);
-    /// - the blob name is empty, longer than 1024 characters, has control characters or a
-    ///   backslash, or ends with `.` or `/` ([`BuildError::BlobName`]);
-    /// - `lease_duration` is outside 15–60 s ([`BuildError::LeaseDuration`]);
-    /// - the options fail [`LeaderElectionOptions::validate`] ([`BuildError::Options`]).
+    /// As for [`build_store`](Self::build_store).
     pub fn build(self) -> Result<LeaderElection<BlobLeaseStore>, BuildError> {
         let options = self.options.clone();
         let store = self.build_store()?;
         Ok(LeaderElection::new(store, options)?)
     }
 
-    /// Checks the configuration like [`build`](Self::build) and returns only the store, for
-    /// use with [`LeaderElection::new`] or directly.
+    /// Checks everything like [`build`](Self::build) and returns only the store, for sharing
+    /// or wrapping it before [`LeaderElection::new`]; give that the same options, since the
+    /// store's time budget comes from them. Connects to nothing.
     ///
     /// # Errors
-    /// As for [`build`](Self::build).
+    /// - [`BuildError::MissingConnection`]: no way to reach the account is set;
+    /// - [`BuildError::ConflictingConnection`]: more than one is set (`credential` goes with
+    ///   `endpoint` only, and `container_name` not with `container_client`);
+    /// - [`BuildError::InvalidConnectionString`]: the connection string is malformed, lacks
+    ///   `AccountKey` or `SharedAccessSignature`, or its key is not base64;
+    /// - [`BuildError::InvalidUrl`]: a URL is not http(s), has a query where none belongs, or
+    ///   a SAS URL has no signature;
+    /// - [`BuildError::InvalidName`]: the container name is not 3–63 lower-case letters,
+    ///   digits and single hyphens, starting and ending with a letter or digit; or the blob
+    ///   name is empty, longer than 1024 characters, has control characters or a backslash,
+    ///   or ends with `.` or `/`;
+    /// - [`BuildError::Options`]: `lease_duration` is outside 15–60 s (Azure's rule), or the
+    ///   options fail [`LeaderElectionOptions::validate`];
+    /// - [`BuildError::Client`]: the Azure SDK refuses the client (it requires https with a
+    ///   credential).
     pub fn build_store(self) -> Result<BlobLeaseStore, BuildError> {
         let lease = self.options.lease_duration;
         if lease < Duration::from_secs(MIN_LEASE_SECS)
             || lease > Duration::from_secs(MAX_LEASE_SECS)
         {
-            return Err(BuildError::LeaseDuration(lease));
+            return Err(ConfigError::new(
+                "lease_duration",
+                format!(
+                    "must be between {MIN_LEASE_SECS} s and {MAX_LEASE_SECS} s for Azure Blob \
+                     leases, got {lease:?}"
+                ),
+            )
+            .into());
         }
         self.options.validate()?;
         check_blob_name(&self.blob_name)?;
         let timeout = self.options.operation_timeout();
-
-        if let Some(client) = self.container_client {
-            if self.connection_string.is_some()
-                || self.sas_url.is_some()
-                || self.endpoint.is_some()
-                || self.credential.is_some()
-            {
-                return Err(BuildError::ConflictingAccount(
-                    "container_client cannot be combined with other account settings".into(),
-                ));
-            }
-            if self.container_name.is_some() {
-                return Err(BuildError::ConflictingAccount(
-                    "container_client names its container; do not set container_name".into(),
-                ));
-            }
-            let name = client
-                .url()
-                .path_segments()
-                .and_then(|mut segments| segments.rfind(|s| !s.is_empty()))
-                .unwrap_or_default()
-                .to_owned();
-            check_container_name(&name)?;
-            let host = host_of(client.url());
-            return Ok(BlobLeaseStore::new(
-                client,
-                name,
-                self.blob_name,
-                host,
-                self.create_container,
-                timeout,
-            ));
-        }
-
-        let container_name = self
-            .container_name
-            .unwrap_or_else(|| DEFAULT_CONTAINER_NAME.to_owned());
-        check_container_name(&container_name)?;
-        let sources = [
-            self.connection_string.is_some(),
-            self.sas_url.is_some(),
-            self.endpoint.is_some(),
-        ];
-        match sources.iter().filter(|set| **set).count() {
-            0 if self.credential.is_some() => {
-                return Err(BuildError::ConflictingAccount(
-                    "credential needs endpoint".into(),
-                ));
-            }
-            0 => return Err(BuildError::MissingAccount),
-            1 => {}
-            _ => {
-                return Err(BuildError::ConflictingAccount(
-                    "set only one of connection_string, sas_url and endpoint".into(),
-                ));
-            }
-        }
-        if self.credential.is_some() != self.endpoint.is_some() {
-            return Err(BuildError::ConflictingAccount(
-                "endpoint and credential go together".into(),
-            ));
-        }
-
-        let (target, credential) = if let Some(text) = &self.connection_string {
-            (parse_connection_string(&text.0)?, None)
-        } else if let Some(text) = &self.sas_url {
-            (parse_sas_url(&text.0)?, None)
-        } else {
-            let endpoint = self.endpoint.as_deref().unwrap_or_default();
-            let service = service_url(endpoint, "endpoint")?;
-            (
-                Target {
-                    service,
-                    auth: Auth::Sas,
-                },
-                self.credential,
-            )
-        };
-
-        let mut per_try: Vec<Arc<dyn Policy>> = Vec::new();
-        if let Auth::SharedKey(key) = target.auth {
-            per_try.push(Arc::new(SharedKeyPolicy::new(key)));
-        }
-        let client_options = BlobContainerClientOptions {
-            client_options: ClientOptions {
-                // The core retries, within the lease; the SDK's default retries take over a
-                // minute when the service is down.
-                retry: RetryOptions::none(),
-                per_try_policies: per_try,
-                ..ClientOptions::default()
-            },
-            version: self.api_version,
-        };
-        let url = container_url(&target.service, &container_name);
-        let host = host_of(&url);
-        let client = BlobContainerClient::new(url, credential, Some(client_options))
-            .map_err(|e| BuildError::Client(crate::error::redact(&e.to_string())))?;
+        let (client, container_name) = self
+            .account
+            .container_client(self.container_name, self.api_version)?;
+        let host = host_of(client.url());
         Ok(BlobLeaseStore::new(
             client,
             container_name,
@@ -470,98 +242,9 @@ impl BlobLeaderElectionBuilder {
     }
 }
 
-/// Azure's container naming rules.
-fn check_container_name(name: &str) -> Result<(), BuildError> {
-    let fail = |rule| {
-        Err(BuildError::ContainerName {
-            name: name.to_owned(),
-            rule,
-        })
-    };
-    if !(3..=63).contains(&name.len()) {
-        return fail("must be 3 to 63 characters long");
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        return fail("may contain only lower-case letters, digits and hyphens");
-    }
-    if name.starts_with('-') || name.ends_with('-') {
-        return fail("must start and end with a letter or a digit");
-    }
-    if name.contains("--") {
-        return fail("must not contain consecutive hyphens");
-    }
-    Ok(())
-}
-
-/// Azure's blob naming rules, plus what would not survive a URL path cleanly.
-fn check_blob_name(name: &str) -> Result<(), BuildError> {
-    let fail = |rule| Err(BuildError::BlobName(rule));
-    if name.is_empty() {
-        return fail("must not be empty");
-    }
-    if name.chars().count() > 1024 {
-        return fail("must be at most 1024 characters long");
-    }
-    if name.chars().any(char::is_control) || name.contains('\\') {
-        return fail("must not contain control characters or backslashes");
-    }
-    if name.ends_with('.') || name.ends_with('/') {
-        return fail("must not end with a dot or a slash");
-    }
-    if name.split('/').count() > 254 {
-        return fail("must have at most 254 path segments");
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn config_loads_from_environment_variables() {
-        let vars = [
-            (
-                "LEADER_ELECTION_BLOB_CONNECTION_STRING",
-                "UseDevelopmentStorage=true",
-            ),
-            ("LEADER_ELECTION_BLOB_CONTAINER", "elections"),
-            ("LEADER_ELECTION_BLOB_NAME", "jobs"),
-            ("LEADER_ELECTION_BLOB_CREATE_CONTAINER", "false"),
-            ("LEADER_ELECTION_LEASE_DURATION", "20s"),
-        ]
-        .map(|(k, v)| (k.to_owned(), v.to_owned()));
-        let config = BlobConfig::from_vars(vars).unwrap();
-        assert_eq!(config.container_name, "elections");
-        assert_eq!(config.blob_name, "jobs");
-        assert!(!config.create_container_if_not_exists);
-        assert_eq!(config.options.lease_duration, Duration::from_secs(20));
-        config.into_builder().build().unwrap();
-        let err = BlobConfig::from_vars([(
-            "LEADER_ELECTION_BLOB_CREATE_CONTAINER".to_owned(),
-            "maybe".to_owned(),
-        )])
-        .unwrap_err();
-        assert_eq!(err.field, "create_container_if_not_exists");
-    }
-
-    #[test]
-    fn config_errors_name_the_field_and_hide_secrets() {
-        let err = serde_json::from_str::<BlobConfig>(r#"{"blob": "x"}"#).unwrap_err();
-        assert!(err.to_string().contains("blob"), "{err}");
-        let config: BlobConfig = serde_json::from_str(
-            r#"{"connection_string": "AccountName=a;AccountKey=c2VjcmV0LWtleQ==", "container_name": "UPPER"}"#,
-        )
-        .unwrap();
-        assert!(!format!("{config:?}").contains("c2VjcmV0"));
-        let err = config.into_builder().build().unwrap_err();
-        assert!(!err.to_string().contains("c2VjcmV0"), "{err}");
-        let config: BlobConfig = serde_json::from_str("{}").unwrap();
-        assert!(config.into_builder().build().is_err(), "no account source");
-    }
 
     const KEY: &str = "c2VjcmV0LWFjY291bnQta2V5LXZhbHVl";
 
@@ -587,7 +270,10 @@ mod tests {
                 .renew_interval(Duration::from_millis(500))
                 .build()
                 .unwrap_err();
-            assert!(matches!(err, BuildError::LeaseDuration(_)), "{secs}: {err}");
+            assert!(
+                matches!(&err, BuildError::Options(e) if e.field == "lease_duration"),
+                "{secs}: {err}"
+            );
         }
         for secs in [15, 60] {
             dev()
@@ -623,7 +309,13 @@ mod tests {
         ] {
             let err = dev().container_name(bad).build_store().unwrap_err();
             assert!(
-                matches!(err, BuildError::ContainerName { .. }),
+                matches!(
+                    err,
+                    BuildError::InvalidName {
+                        field: "container_name",
+                        ..
+                    }
+                ),
                 "{bad}: {err}"
             );
         }
@@ -643,7 +335,16 @@ mod tests {
             &"a".repeat(1025),
         ] {
             let err = dev().blob_name(bad).build_store().unwrap_err();
-            assert!(matches!(err, BuildError::BlobName(_)), "{bad:?}: {err}");
+            assert!(
+                matches!(
+                    err,
+                    BuildError::InvalidName {
+                        field: "blob_name",
+                        ..
+                    }
+                ),
+                "{bad:?}: {err}"
+            );
         }
         dev()
             .blob_name("elections/orders lock")
@@ -654,17 +355,17 @@ mod tests {
     #[test]
     fn account_sources_must_be_exactly_one() {
         let err = BlobLeaderElection::builder().build().unwrap_err();
-        assert_eq!(err, BuildError::MissingAccount);
+        assert_eq!(err, BuildError::MissingConnection);
         let err = dev()
             .sas_url("https://a.blob.core.windows.net/?sig=x")
             .build()
             .unwrap_err();
-        assert!(matches!(err, BuildError::ConflictingAccount(_)), "{err}");
+        assert!(matches!(err, BuildError::ConflictingConnection(_)), "{err}");
         let err = BlobLeaderElection::builder()
             .endpoint("https://a.blob.core.windows.net")
             .build()
             .unwrap_err();
-        assert!(matches!(err, BuildError::ConflictingAccount(_)), "{err}");
+        assert!(matches!(err, BuildError::ConflictingConnection(_)), "{err}");
     }
 
     #[test]

@@ -1,10 +1,19 @@
-//! Azure Storage connection strings and service URLs.
+//! Reaching the storage account: connection strings, SAS URLs, endpoints with a credential, or
+//! a caller's container client, resolved in one place into the container client a store uses.
 
-use azure_core::http::Url;
+use std::fmt;
+use std::sync::Arc;
+
+use azure_core::credentials::TokenCredential;
+use azure_core::http::policies::Policy;
+use azure_core::http::{ClientOptions, RetryOptions, Url};
+use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use leader_election::quoted;
 
+use crate::builder::DEFAULT_CONTAINER_NAME;
 use crate::error::BuildError;
-use crate::shared_key::AccountKey;
+use crate::names::check_container_name;
+use crate::shared_key::{AccountKey, SharedKeyPolicy};
 
 /// Azurite's well-known development account (public, documented by Microsoft).
 pub(crate) const DEV_ACCOUNT: &str = "devstoreaccount1";
@@ -40,7 +49,7 @@ fn setting(key: &str) -> String {
 }
 
 fn invalid(message: impl Into<String>) -> BuildError {
-    BuildError::ConnectionString(message.into())
+    BuildError::InvalidConnectionString(message.into())
 }
 
 /// Parses a connection string. Error messages name settings, never their values.
@@ -155,12 +164,12 @@ pub(crate) fn parse_connection_string(text: &str) -> Result<Target, BuildError> 
 
 /// A blob service URL with a SAS token in its query.
 pub(crate) fn parse_sas_url(text: &str) -> Result<Target, BuildError> {
-    let url = Url::parse(text.trim()).map_err(|_| BuildError::Url {
+    let url = Url::parse(text.trim()).map_err(|_| BuildError::InvalidUrl {
         field: "sas_url",
         reason: "not a valid URL".into(),
     })?;
     if !url.query().is_some_and(has_signature) {
-        return Err(BuildError::Url {
+        return Err(BuildError::InvalidUrl {
             field: "sas_url",
             reason: "has no SAS signature (`sig` in the query)".into(),
         });
@@ -185,7 +194,7 @@ fn has_signature(query: &str) -> bool {
 /// Parses a blob service URL: http(s), no query or fragment, no trailing slash (which would
 /// break path-style URLs such as Azurite's).
 pub(crate) fn service_url(text: &str, field: &'static str) -> Result<Url, BuildError> {
-    let error = |reason: &str| BuildError::Url {
+    let error = |reason: &str| BuildError::InvalidUrl {
         field,
         reason: reason.into(),
     };
@@ -224,6 +233,114 @@ pub(crate) fn host_of(url: &Url) -> String {
         (Some(host), Some(port)) => format!("{host}:{port}"),
         (Some(host), None) => host.to_owned(),
         _ => String::new(),
+    }
+}
+
+// === impl Account ===
+
+/// A secret string: `Debug` never shows it.
+#[derive(Clone)]
+pub(crate) struct Secret(pub(crate) String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The ways to reach the storage account that a builder was given: exactly one of a
+/// connection string, a SAS URL, an endpoint with a credential, or a container client.
+#[derive(Default)]
+pub(crate) struct Account {
+    pub(crate) connection_string: Option<Secret>,
+    pub(crate) sas_url: Option<Secret>,
+    pub(crate) endpoint: Option<String>,
+    pub(crate) credential: Option<Arc<dyn TokenCredential>>,
+    pub(crate) container_client: Option<BlobContainerClient>,
+}
+
+impl Account {
+    /// The client of the container `container_name` (default: [`DEFAULT_CONTAINER_NAME`]),
+    /// and that name. A client made here sends `api_version`, signs with SharedKey for an
+    /// account key, and never retries (the core retries, within the lease).
+    pub(crate) fn container_client(
+        self,
+        container_name: Option<String>,
+        api_version: String,
+    ) -> Result<(BlobContainerClient, String), BuildError> {
+        let conflict = |reason: &str| Err(BuildError::ConflictingConnection(reason.to_owned()));
+        if let Some(client) = self.container_client {
+            if self.connection_string.is_some()
+                || self.sas_url.is_some()
+                || self.endpoint.is_some()
+                || self.credential.is_some()
+            {
+                return conflict("container_client cannot be combined with other account settings");
+            }
+            if container_name.is_some() {
+                return conflict("container_client names its container; do not set container_name");
+            }
+            let name = client
+                .url()
+                .path_segments()
+                .and_then(|mut segments| segments.rfind(|s| !s.is_empty()))
+                .unwrap_or_default()
+                .to_owned();
+            check_container_name(&name)?;
+            return Ok((client, name));
+        }
+
+        let container_name = container_name.unwrap_or_else(|| DEFAULT_CONTAINER_NAME.to_owned());
+        check_container_name(&container_name)?;
+        let sources = [
+            self.connection_string.is_some(),
+            self.sas_url.is_some(),
+            self.endpoint.is_some(),
+        ];
+        match sources.iter().filter(|set| **set).count() {
+            0 if self.credential.is_some() => return conflict("credential needs endpoint"),
+            0 => return Err(BuildError::MissingConnection),
+            1 => {}
+            _ => return conflict("set only one of connection_string, sas_url and endpoint"),
+        }
+        if self.credential.is_some() != self.endpoint.is_some() {
+            return conflict("endpoint and credential go together");
+        }
+
+        let (target, credential) = if let Some(text) = &self.connection_string {
+            (parse_connection_string(&text.0)?, None)
+        } else if let Some(text) = &self.sas_url {
+            (parse_sas_url(&text.0)?, None)
+        } else {
+            let endpoint = self.endpoint.as_deref().unwrap_or_default();
+            let service = service_url(endpoint, "endpoint")?;
+            (
+                Target {
+                    service,
+                    auth: Auth::Sas,
+                },
+                self.credential,
+            )
+        };
+
+        let mut per_try: Vec<Arc<dyn Policy>> = Vec::new();
+        if let Auth::SharedKey(key) = target.auth {
+            per_try.push(Arc::new(SharedKeyPolicy::new(key)));
+        }
+        let client_options = BlobContainerClientOptions {
+            client_options: ClientOptions {
+                // The core retries, within the lease; the SDK's default retries take over a
+                // minute when the service is down.
+                retry: RetryOptions::none(),
+                per_try_policies: per_try,
+                ..ClientOptions::default()
+            },
+            version: api_version,
+        };
+        let url = container_url(&target.service, &container_name);
+        let client = BlobContainerClient::new(url, credential, Some(client_options))
+            .map_err(|e| BuildError::Client(crate::error::redact(&e.to_string())))?;
+        Ok((client, container_name))
     }
 }
 

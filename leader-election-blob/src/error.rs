@@ -7,8 +7,12 @@ use azure_core::error::ErrorKind;
 use azure_core::http::StatusCode;
 use leader_election::{ConfigError, Error, Operation};
 
-/// Why [`BlobLeaderElectionBuilder::build`](crate::BlobLeaderElectionBuilder::build) refused
-/// the configuration. Messages never contain an account key or a SAS signature.
+/// Why [`BlobLeaderElectionBuilder::build`](crate::BlobLeaderElectionBuilder::build) or
+/// [`build_store`](crate::BlobLeaderElectionBuilder::build_store) refused the configuration.
+///
+/// The variants are named alike in every backend crate (`MissingConnection`,
+/// `InvalidConnectionString`, `InvalidUrl`, `InvalidName`, `Options`, `Client`). Messages
+/// never contain an account key or a SAS signature.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
@@ -18,39 +22,38 @@ pub enum BuildError {
         "no storage account configured: set connection_string, sas_url, endpoint + credential, \
          or container_client"
     )]
-    MissingAccount,
+    MissingConnection,
     /// More than one way to reach the storage account was given.
     #[error("conflicting account settings: {0}")]
-    ConflictingAccount(String),
+    ConflictingConnection(String),
     /// The connection string cannot be used; the message names the part at fault, never its
     /// value.
     #[error("invalid connection string: {0}")]
-    ConnectionString(String),
+    InvalidConnectionString(String),
     /// A URL (`sas_url`, `endpoint`, or an endpoint in the connection string) cannot be used.
     #[error("invalid URL for `{field}`: {reason}")]
-    Url {
+    InvalidUrl {
         /// The setting at fault.
         field: &'static str,
         /// What is wrong with it.
         reason: String,
     },
-    /// The container name breaks Azure's naming rules. The message shows at most the name's
-    /// first 64 characters.
-    #[error("invalid container name {}: {rule}", leader_election::quoted(name))]
-    ContainerName {
-        /// The name given, whole.
+    /// The container or blob name breaks Azure's naming rules.
+    #[error("invalid {field} {name}: {rule}")]
+    InvalidName {
+        /// The setting at fault: `container_name` or `blob_name`.
+        field: &'static str,
+        /// The name given, quoted and cut to its first 64 characters by
+        /// [`leader_election::quoted`], so that a huge name never floods a log.
         name: String,
         /// The rule it breaks.
-        rule: &'static str,
+        rule: String,
     },
-    /// The blob name breaks Azure's naming rules.
-    #[error("invalid blob name: {0}")]
-    BlobName(&'static str),
-    /// The lease duration is outside the 15–60 s that Azure accepts (an infinite lease is
-    /// refused: a crashed leader would hold it forever).
-    #[error("lease_duration must be between 15 s and 60 s for Azure Blob leases, got {0:?}")]
-    LeaseDuration(std::time::Duration),
-    /// The election options are invalid.
+    /// A setting breaks its rule: `lease_duration` is outside the 15–60 s that Azure accepts
+    /// (an infinite lease is refused: a crashed leader would hold it forever), or the election
+    /// options fail
+    /// [`LeaderElectionOptions::validate`](leader_election::LeaderElectionOptions::validate).
+    /// The error names the field.
     #[error(transparent)]
     Options(#[from] ConfigError),
     /// The Azure SDK refused to create the client.

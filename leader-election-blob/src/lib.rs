@@ -3,16 +3,19 @@
 
 mod builder;
 mod clock;
+mod config;
 mod connection;
 mod encoding;
 mod error;
+mod names;
 mod shared_key;
 mod store;
 
 pub use builder::{
-    BlobConfig, BlobLeaderElection, BlobLeaderElectionBuilder, DEFAULT_API_VERSION,
-    DEFAULT_BLOB_NAME, DEFAULT_CONTAINER_NAME,
+    BlobLeaderElection, BlobLeaderElectionBuilder, DEFAULT_API_VERSION, DEFAULT_BLOB_NAME,
+    DEFAULT_CONTAINER_NAME,
 };
+pub use config::BlobConfig;
 pub use error::BuildError;
 pub use store::BlobLeaseStore;
 

@@ -1,13 +1,16 @@
 #![doc = include_str!("../README.md")]
 
 mod builder;
+mod config;
+mod connection;
 mod error;
 mod listener;
 mod names;
 mod sql;
 mod store;
 
-pub use builder::{PostgresConfig, PostgresLeaderElection, PostgresLeaderElectionBuilder};
+pub use builder::{DEFAULT_POOL_SIZE, PostgresLeaderElection, PostgresLeaderElectionBuilder};
+pub use config::PostgresConfig;
 pub use error::BuildError;
 pub use store::{DEFAULT_ELECTION, DEFAULT_TABLE, PostgresLeaseStore};
 

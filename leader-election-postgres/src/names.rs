@@ -13,9 +13,10 @@ const CHANNEL_SUFFIX: &str = "_released";
 /// Checks a table name: one or two parts (`schema.table`), each a lower-case SQL identifier of
 /// at most 63 bytes.
 pub(crate) fn validate_table(name: &str) -> Result<(), BuildError> {
-    let invalid = |rule| BuildError::InvalidTable {
+    let invalid = |rule: &str| BuildError::InvalidName {
+        field: "table",
         name: leader_election::quoted(name),
-        rule,
+        rule: rule.to_owned(),
     };
     let parts: Vec<&str> = name.split('.').collect();
     if parts.len() > 2 {
@@ -41,16 +42,21 @@ pub(crate) fn validate_table(name: &str) -> Result<(), BuildError> {
 
 /// Checks an election name: not blank, at most 512 bytes, no control characters.
 pub(crate) fn validate_election(name: &str) -> Result<(), BuildError> {
+    let invalid = |rule: &str| {
+        Err(BuildError::InvalidName {
+            field: "election",
+            name: leader_election::quoted(name),
+            rule: rule.to_owned(),
+        })
+    };
     if name.trim().is_empty() {
-        return Err(BuildError::InvalidElection("must not be empty"));
+        return invalid("must not be empty");
     }
     if name.len() > 512 {
-        return Err(BuildError::InvalidElection("must be at most 512 bytes"));
+        return invalid("must be at most 512 bytes");
     }
     if name.chars().any(char::is_control) {
-        return Err(BuildError::InvalidElection(
-            "must not contain control characters",
-        ));
+        return invalid("must not contain control characters");
     }
     Ok(())
 }

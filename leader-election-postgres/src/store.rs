@@ -196,7 +196,7 @@ impl PostgresLeaseStore {
     /// while that connection cannot be made, followers wake when the lease can expire.
     ///
     /// # Errors
-    /// [`BuildError::InvalidTable`] or [`BuildError::InvalidElection`] for bad names.
+    /// [`BuildError::InvalidName`] for a bad table or election name.
     pub fn new(
         pool: Pool,
         listen: Option<tokio_postgres::Config>,

@@ -6,7 +6,9 @@ use leader_election::{ConfigError, Error, Operation};
 /// Why a [`RedisLeaderElectionBuilder`](crate::RedisLeaderElectionBuilder) or
 /// [`RedisLeaseStore::new`](crate::RedisLeaseStore::new) refused its configuration.
 ///
-/// Never contains a password: URLs are shown with their password replaced by `***`.
+/// The variants are named alike in every backend crate (`MissingConnection`, `InvalidUrl`,
+/// `InvalidName`, `TlsNotEnabled`, `Options`, `Client`). Never contains a password: URLs are
+/// shown with their password replaced by `***`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
@@ -31,17 +33,21 @@ pub enum BuildError {
         url: String,
     },
     /// The election key is empty, too long, or contains characters that break its hash tag.
-    #[error("invalid election key {key}: {reason}")]
-    InvalidKey {
-        /// The key as given, quoted and cut to its first 64 characters (a huge key is never
+    #[error("invalid {field} {name}: {rule}")]
+    InvalidName {
+        /// The setting at fault: `key`.
+        field: &'static str,
+        /// The name as given, quoted and cut to its first 64 characters (a huge name is never
         /// repeated whole).
-        key: String,
+        name: String,
         /// The rule it breaks.
-        reason: String,
+        rule: String,
     },
-    /// The election options are invalid.
+    /// A setting breaks its rule: the election options fail
+    /// [`LeaderElectionOptions::validate`](leader_election::LeaderElectionOptions::validate),
+    /// or `max_lease_duration` is shorter than `lease_duration`. The error names the field.
     #[error(transparent)]
-    InvalidOptions(#[from] ConfigError),
+    Options(#[from] ConfigError),
     /// fred refused to create a client from the configuration.
     #[error("could not create the Redis client: {0}")]
     Client(String),

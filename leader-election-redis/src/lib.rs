@@ -2,6 +2,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
+mod config;
+mod connection;
 mod error;
 mod hub;
 mod scripts;
@@ -10,7 +12,8 @@ mod store;
 #[cfg(test)]
 mod guard_tests;
 
-pub use builder::{RedisConfig, RedisLeaderElection, RedisLeaderElectionBuilder};
+pub use builder::{RedisLeaderElection, RedisLeaderElectionBuilder};
+pub use config::RedisConfig;
 pub use error::BuildError;
 pub use hub::ReleaseHub;
 pub use store::{DEFAULT_KEY, MAX_KEY_LEN, RedisLeaseStore};

@@ -78,9 +78,10 @@ pub(crate) fn validate_key(key: &str) -> std::result::Result<(), BuildError> {
         None
     };
     match reason {
-        Some(reason) => Err(BuildError::InvalidKey {
-            key: leader_election::quoted(key),
-            reason,
+        Some(rule) => Err(BuildError::InvalidName {
+            field: "key",
+            name: leader_election::quoted(key),
+            rule,
         }),
         None => Ok(()),
     }
@@ -167,7 +168,7 @@ impl RedisLeaseStore {
     /// [`RedisLeaderElection::builder`](crate::RedisLeaderElection::builder), does all of that.
     ///
     /// # Errors
-    /// [`BuildError::InvalidKey`] when `key` is empty or blank, longer than 512 bytes, or
+    /// [`BuildError::InvalidName`] when `key` is empty or blank, longer than 512 bytes, or
     /// contains control characters, `{` or `}`.
     pub fn new(client: Client, key: impl Into<String>) -> std::result::Result<Self, BuildError> {
         let hub = ReleaseHub::new(&client);

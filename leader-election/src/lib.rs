@@ -4,6 +4,7 @@
 mod backoff;
 mod boxed;
 mod election;
+pub mod env;
 mod error;
 mod event;
 mod memory;
@@ -26,8 +27,8 @@ pub use event::{ChangeReason, ElectionEvent};
 pub use memory::MemoryLeaseStore;
 pub use observer::LeaderObserver;
 pub use options::{
-    ENV_PREFIX, LeaderElectionOptions, MAX_DURATION, MAX_INSTANCE_ID_LEN, MIN_DEADLINE_MARGIN,
-    MIN_RETRY_INTERVAL, default_instance_id,
+    ENV_PREFIX, FieldSetter, LeaderElectionOptions, MAX_DURATION, MAX_INSTANCE_ID_LEN,
+    MIN_DEADLINE_MARGIN, MIN_RETRY_INTERVAL, default_instance_id,
 };
 pub use state::{ElectionState, Leadership, Role};
 pub use store::{

@@ -302,25 +302,60 @@ impl LeaderElectionOptions {
     }
 }
 
-/// The prefix of the environment variables read by
-/// [`LeaderElectionOptions::from_env`].
-pub const ENV_PREFIX: &str = "LEADER_ELECTION_";
+/// The prefix of the environment variables read by [`LeaderElectionOptions::from_env`]: the
+/// same as [`env::PREFIX`](crate::env::PREFIX).
+pub const ENV_PREFIX: &str = crate::env::PREFIX;
+
+/// How [`LeaderElectionOptions::FIELDS`] sets one option from an environment variable's
+/// `(name, value)`.
+pub type FieldSetter = fn(&mut LeaderElectionOptions, &str, &str) -> Result<(), ConfigError>;
+
+/// The one list of option fields read from text: each entry's setter parses the value as the
+/// field's type with [`env::parse`](crate::env::parse).
+macro_rules! fields {
+    ($($field:ident),* $(,)?) => {
+        &[$((stringify!($field), |options, var, value| {
+            options.$field = crate::env::parse(stringify!($field), var, value)?;
+            Ok(())
+        })),*]
+    };
+}
 
 impl LeaderElectionOptions {
+    /// Every option by field name, with the function that sets it from an environment
+    /// variable's name and value: what [`from_env`](Self::from_env) and every backend's
+    /// `Config::from_env` accept as `LEADER_ELECTION_<FIELD>`.
+    pub const FIELDS: &'static [(&'static str, FieldSetter)] = fields![
+        instance_id,
+        lease_duration,
+        renew_interval,
+        retry_interval,
+        max_retry_interval,
+        retry_backoff_factor,
+        retry_jitter,
+        max_retry_attempts,
+        enable_graceful_shutdown,
+        operation_timeout,
+        clock_drift_rate,
+        deadline_slack,
+        shutdown_timeout,
+    ];
+
     /// The defaults, overridden by environment variables named after the fields with the
     /// prefix `LEADER_ELECTION_` (`LEADER_ELECTION_INSTANCE_ID`,
     /// `LEADER_ELECTION_LEASE_DURATION=15s`, `LEADER_ELECTION_RETRY_JITTER=0.2`,
-    /// `LEADER_ELECTION_ENABLE_GRACEFUL_SHUTDOWN=false`, ...), then validated.
+    /// `LEADER_ELECTION_ENABLE_GRACEFUL_SHUTDOWN=false`, ...), then validated. Values are read
+    /// by [`leader_election::env`](crate::env).
     ///
     /// Backends read their own settings under the same prefix (`LEADER_ELECTION_REDIS_URL`,
-    /// ...) in their `Config::from_env`, which sets them aside and reads the options with this;
-    /// called directly, this refuses such variables as unknown options.
+    /// ...) in their `Config::from_env`, which takes them out and reads the options from the
+    /// rest; called directly, this refuses such variables as unknown settings.
     ///
     /// # Errors
     /// A [`ConfigError`] naming the variable that cannot be parsed, a variable with the prefix
     /// that names no option (a typo), or the first rule of [`validate`](Self::validate) broken.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::default().with_vars(ENV_PREFIX, std::env::vars())
+        crate::env::EnvVars::from_env().into_options(Self::default())
     }
 
     /// These options, overridden by the `(name, value)` pairs whose names start with `prefix`
@@ -331,83 +366,11 @@ impl LeaderElectionOptions {
     /// # Errors
     /// As for [`from_env`](Self::from_env).
     pub fn with_vars(
-        mut self,
+        self,
         prefix: &str,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        for (name, value) in vars {
-            let Some(field) = name.strip_prefix(prefix) else {
-                continue;
-            };
-            self.set_from_str(&field.to_ascii_lowercase(), value.trim())?;
-        }
-        self.validate()?;
-        Ok(self)
-    }
-
-    fn set_from_str(&mut self, field: &str, value: &str) -> Result<(), ConfigError> {
-        fn duration(field: &'static str, value: &str) -> Result<Duration, ConfigError> {
-            humantime::parse_duration(value).map_err(|e| {
-                ConfigError::new(
-                    field,
-                    format!(
-                        "{} is not a duration like \"30s\": {e}",
-                        crate::quoted(value)
-                    ),
-                )
-            })
-        }
-        fn number<T: std::str::FromStr>(
-            field: &'static str,
-            value: &str,
-        ) -> Result<T, ConfigError> {
-            value.parse().map_err(|_| {
-                ConfigError::new(field, format!("{} is not a number", crate::quoted(value)))
-            })
-        }
-        fn boolean(field: &'static str, value: &str) -> Result<bool, ConfigError> {
-            match value.to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" => Ok(true),
-                "false" | "0" | "no" | "off" => Ok(false),
-                _ => Err(ConfigError::new(
-                    field,
-                    format!("{} is not true or false", crate::quoted(value)),
-                )),
-            }
-        }
-        match field {
-            "instance_id" => self.instance_id = value.to_owned(),
-            "lease_duration" => self.lease_duration = duration("lease_duration", value)?,
-            "renew_interval" => self.renew_interval = duration("renew_interval", value)?,
-            "retry_interval" => self.retry_interval = duration("retry_interval", value)?,
-            "max_retry_interval" => {
-                self.max_retry_interval = duration("max_retry_interval", value)?;
-            }
-            "retry_backoff_factor" => {
-                self.retry_backoff_factor = number("retry_backoff_factor", value)?;
-            }
-            "retry_jitter" => self.retry_jitter = number("retry_jitter", value)?,
-            "max_retry_attempts" => self.max_retry_attempts = number("max_retry_attempts", value)?,
-            "enable_graceful_shutdown" => {
-                self.enable_graceful_shutdown = boolean("enable_graceful_shutdown", value)?;
-            }
-            "operation_timeout" => {
-                self.operation_timeout = Some(duration("operation_timeout", value)?);
-            }
-            "clock_drift_rate" => self.clock_drift_rate = number("clock_drift_rate", value)?,
-            "deadline_slack" => self.deadline_slack = duration("deadline_slack", value)?,
-            "shutdown_timeout" => self.shutdown_timeout = duration("shutdown_timeout", value)?,
-            _ => {
-                return Err(ConfigError::new(
-                    "environment",
-                    format!(
-                        "{} is not an option (check the variable's spelling)",
-                        crate::quoted(field)
-                    ),
-                ));
-            }
-        }
-        Ok(())
+        crate::env::EnvVars::with_prefix(prefix, vars).into_options(self)
     }
 }
 

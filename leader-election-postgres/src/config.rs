@@ -1,0 +1,182 @@
+//! [`PostgresConfig`]: an election on PostgreSQL as configuration, from serde or the
+//! environment.
+
+use std::fmt;
+
+use leader_election::env::EnvVars;
+use leader_election::{ConfigError, LeaderElectionOptions};
+
+use crate::builder::{DEFAULT_POOL_SIZE, PostgresLeaderElection, PostgresLeaderElectionBuilder};
+use crate::store::{DEFAULT_ELECTION, DEFAULT_TABLE};
+
+/// An election on PostgreSQL as configuration, for loading from the application's config files
+/// with serde (durations written like `"30s"`) or from environment variables
+/// ([`from_env`](Self::from_env)). Missing fields take their defaults; unknown fields are
+/// errors. [`into_builder`](Self::into_builder) turns it into a builder, whose `build()` or
+/// `build_store()` checks it.
+///
+/// ```
+/// use leader_election_postgres::PostgresConfig;
+///
+/// let config: PostgresConfig = serde_json::from_str(r#"{
+///     "connection_string": "postgres://app:secret@db:5432/app",
+///     "election": "billing",
+///     "options": { "lease_duration": "15s", "renew_interval": "5s" }
+/// }"#).unwrap();
+/// let election = config.into_builder().build().unwrap();
+/// assert_eq!(election.store().election(), "billing");
+/// assert!(!format!("{:?}", election.store()).contains("secret"));
+/// ```
+#[derive(Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PostgresConfig {
+    /// See [`PostgresLeaderElectionBuilder::connection_string`]. Default: none (required).
+    pub connection_string: Option<String>,
+    /// See [`PostgresLeaderElectionBuilder::table`]. Default: `leader_election_leases`.
+    pub table: String,
+    /// See [`PostgresLeaderElectionBuilder::election`]. Default: `leader-election`.
+    pub election: String,
+    /// See [`PostgresLeaderElectionBuilder::pool_size`]. Default: 2.
+    pub pool_size: usize,
+    /// The election options. Default: [`LeaderElectionOptions::default`].
+    pub options: LeaderElectionOptions,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        Self {
+            connection_string: None,
+            table: DEFAULT_TABLE.to_owned(),
+            election: DEFAULT_ELECTION.to_owned(),
+            pool_size: DEFAULT_POOL_SIZE,
+            options: LeaderElectionOptions::default(),
+        }
+    }
+}
+
+impl fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field(
+                "connection_string",
+                &self.connection_string.as_ref().map(|_| "(redacted)"),
+            )
+            .field("table", &self.table)
+            .field("election", &self.election)
+            .field("pool_size", &self.pool_size)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl PostgresConfig {
+    /// The configuration from environment variables: `LEADER_ELECTION_POSTGRES_URL` (a
+    /// connection string), `LEADER_ELECTION_POSTGRES_TABLE`, `LEADER_ELECTION_POSTGRES_ELECTION`,
+    /// `LEADER_ELECTION_POSTGRES_POOL_SIZE`, and every election option as
+    /// `LEADER_ELECTION_<FIELD>` (see [`LeaderElectionOptions::from_env`]). Values are read by
+    /// [`leader_election::env`].
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the variable that does not parse or names no setting, or the
+    /// first option rule broken.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_env_vars(EnvVars::from_env())
+    }
+
+    /// [`from_env`](Self::from_env) with the given `(name, value)` pairs instead of the
+    /// process environment.
+    ///
+    /// # Errors
+    /// As for [`from_env`](Self::from_env).
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        Self::from_env_vars(EnvVars::new(vars))
+    }
+
+    fn from_env_vars(mut vars: EnvVars) -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        vars.set(
+            "connection_string",
+            "POSTGRES_URL",
+            &mut config.connection_string,
+        )?;
+        vars.set("table", "POSTGRES_TABLE", &mut config.table)?;
+        vars.set("election", "POSTGRES_ELECTION", &mut config.election)?;
+        vars.set("pool_size", "POSTGRES_POOL_SIZE", &mut config.pool_size)?;
+        config.options = vars.into_options(config.options)?;
+        Ok(config)
+    }
+
+    /// A builder holding this configuration; its
+    /// [`build`](PostgresLeaderElectionBuilder::build) or
+    /// [`build_store`](PostgresLeaderElectionBuilder::build_store) checks it.
+    pub fn into_builder(self) -> PostgresLeaderElectionBuilder {
+        let mut builder = PostgresLeaderElection::builder()
+            .table(self.table)
+            .election(self.election)
+            .pool_size(self.pool_size)
+            .options(self.options);
+        if let Some(connection_string) = self.connection_string {
+            builder = builder.connection_string(connection_string);
+        }
+        builder
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::BuildError;
+
+    #[test]
+    fn config_loads_from_environment_variables() {
+        let vars = [
+            (
+                "LEADER_ELECTION_POSTGRES_URL",
+                "host=db user=app password=hunter2",
+            ),
+            ("LEADER_ELECTION_POSTGRES_ELECTION", "jobs"),
+            ("LEADER_ELECTION_POSTGRES_POOL_SIZE", "3"),
+            ("LEADER_ELECTION_RETRY_JITTER", "0.2"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let config = PostgresConfig::from_vars(vars).unwrap();
+        assert_eq!(config.election, "jobs");
+        assert_eq!(config.pool_size, 3);
+        assert_eq!(config.options.retry_jitter, 0.2);
+        assert!(!format!("{config:?}").contains("hunter2"));
+        let err = PostgresConfig::from_vars([(
+            "LEADER_ELECTION_POSTGRES_POOL_SIZE".to_owned(),
+            "many".to_owned(),
+        )])
+        .unwrap_err();
+        assert_eq!(err.field, "pool_size");
+        assert!(
+            err.rule.contains("LEADER_ELECTION_POSTGRES_POOL_SIZE"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn config_errors_name_the_field() {
+        let err = serde_json::from_str::<PostgresConfig>(r#"{"tabel": "x"}"#).unwrap_err();
+        assert!(err.to_string().contains("tabel"), "{err}");
+        let err =
+            serde_json::from_str::<PostgresConfig>(r#"{"options": {"lease_duration": "forever"}}"#)
+                .unwrap_err();
+        assert!(err.to_string().contains("duration"), "{err}");
+        let config: PostgresConfig = serde_json::from_str("{}").unwrap();
+        assert!(matches!(
+            config.into_builder().build().unwrap_err(),
+            BuildError::MissingConnection
+        ));
+        let config: PostgresConfig =
+            serde_json::from_str(r#"{"connection_string": "host=db", "pool_size": 0}"#).unwrap();
+        assert!(matches!(
+            config.into_builder().build_store().unwrap_err(),
+            BuildError::Options(e) if e.field == "pool_size"
+        ));
+    }
+}

@@ -1,0 +1,222 @@
+//! [`RedisConfig`]: an election on Redis as configuration, from serde or the environment.
+
+use std::fmt;
+use std::time::Duration;
+
+use leader_election::env::EnvVars;
+use leader_election::{ConfigError, LeaderElectionOptions};
+
+use crate::builder::{RedisLeaderElection, RedisLeaderElectionBuilder};
+use crate::connection::redact_url;
+use crate::store::DEFAULT_KEY;
+
+/// An election on Redis as configuration, for loading from the application's config files with
+/// serde (durations written like `"30s"`) or from environment variables
+/// ([`from_env`](Self::from_env)). Missing fields take their defaults; unknown fields are
+/// errors. [`into_builder`](Self::into_builder) turns it into a builder, whose `build()` or
+/// `build_store()` checks it.
+///
+/// ```
+/// use leader_election_redis::RedisConfig;
+///
+/// let config: RedisConfig = serde_json::from_str(r#"{
+///     "url": "redis://:secret@127.0.0.1:6379",
+///     "key": "billing",
+///     "max_lease_duration": "1m",
+///     "options": { "lease_duration": "15s", "renew_interval": "5s" }
+/// }"#).unwrap();
+/// assert!(!format!("{config:?}").contains("secret"));
+/// let election = config.into_builder().build().unwrap();
+/// assert_eq!(election.store().key(), "billing");
+/// assert_eq!(election.store().guard_duration().as_secs(), 60);
+/// ```
+#[derive(Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RedisConfig {
+    /// See [`RedisLeaderElectionBuilder::url`]. Default: none (required).
+    pub url: Option<String>,
+    /// See [`RedisLeaderElectionBuilder::key`]. Default: `leader-election-lock`.
+    pub key: String,
+    /// See [`RedisLeaderElectionBuilder::max_lease_duration`]. Default: none, meaning the
+    /// election's `lease_duration`.
+    #[serde(with = "humantime_serde")]
+    pub max_lease_duration: Option<Duration>,
+    /// The election options. Default: [`LeaderElectionOptions::default`].
+    pub options: LeaderElectionOptions,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            key: DEFAULT_KEY.to_owned(),
+            max_lease_duration: None,
+            options: LeaderElectionOptions::default(),
+        }
+    }
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("key", &self.key)
+            .field("max_lease_duration", &self.max_lease_duration)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl RedisConfig {
+    /// The configuration from environment variables: `LEADER_ELECTION_REDIS_URL`,
+    /// `LEADER_ELECTION_REDIS_KEY`, `LEADER_ELECTION_REDIS_MAX_LEASE_DURATION` (like `"60s"`),
+    /// and every election option as `LEADER_ELECTION_<FIELD>` (see
+    /// [`LeaderElectionOptions::from_env`]). Values are read by [`leader_election::env`].
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the variable that does not parse or names no setting, or the
+    /// first option rule broken.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_env_vars(EnvVars::from_env())
+    }
+
+    /// [`from_env`](Self::from_env) with the given `(name, value)` pairs instead of the
+    /// process environment.
+    ///
+    /// # Errors
+    /// As for [`from_env`](Self::from_env).
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        Self::from_env_vars(EnvVars::new(vars))
+    }
+
+    fn from_env_vars(mut vars: EnvVars) -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        vars.set("url", "REDIS_URL", &mut config.url)?;
+        vars.set("key", "REDIS_KEY", &mut config.key)?;
+        vars.set(
+            "max_lease_duration",
+            "REDIS_MAX_LEASE_DURATION",
+            &mut config.max_lease_duration,
+        )?;
+        config.options = vars.into_options(config.options)?;
+        Ok(config)
+    }
+
+    /// A builder holding this configuration; its [`build`](RedisLeaderElectionBuilder::build)
+    /// or [`build_store`](RedisLeaderElectionBuilder::build_store) checks it.
+    pub fn into_builder(self) -> RedisLeaderElectionBuilder {
+        let mut builder = RedisLeaderElection::builder()
+            .key(self.key)
+            .options(self.options);
+        if let Some(url) = self.url {
+            builder = builder.url(url);
+        }
+        if let Some(max) = self.max_lease_duration {
+            builder = builder.max_lease_duration(max);
+        }
+        builder
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::BuildError;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn config_loads_from_environment_variables() {
+        let config = RedisConfig::from_vars(vars(&[
+            ("LEADER_ELECTION_REDIS_URL", "redis://127.0.0.1:6390"),
+            ("LEADER_ELECTION_REDIS_KEY", "jobs"),
+            ("LEADER_ELECTION_LEASE_DURATION", "12s"),
+            ("LEADER_ELECTION_RENEW_INTERVAL", "4s"),
+            ("HOME", "/root"),
+        ]))
+        .unwrap();
+        assert_eq!(config.url.as_deref(), Some("redis://127.0.0.1:6390"));
+        assert_eq!(config.key, "jobs");
+        assert_eq!(config.max_lease_duration, None);
+        assert_eq!(config.options.lease_duration, Duration::from_secs(12));
+        let err = RedisConfig::from_vars(vars(&[("LEADER_ELECTION_REDIS_ULR", "redis://x")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("redis_ulr"), "{err}");
+    }
+
+    #[test]
+    fn max_lease_duration_loads_from_the_environment() {
+        let config = RedisConfig::from_vars(vars(&[
+            ("LEADER_ELECTION_REDIS_URL", "redis://127.0.0.1:6390"),
+            ("LEADER_ELECTION_REDIS_MAX_LEASE_DURATION", "1m 30s"),
+        ]))
+        .unwrap();
+        assert_eq!(config.max_lease_duration, Some(Duration::from_secs(90)));
+        let store = config.into_builder().build_store().unwrap();
+        assert_eq!(store.guard_duration(), Duration::from_secs(90));
+
+        let err = RedisConfig::from_vars(vars(&[(
+            "LEADER_ELECTION_REDIS_MAX_LEASE_DURATION",
+            "long",
+        )]))
+        .unwrap_err();
+        assert_eq!(err.field, "max_lease_duration");
+        assert!(
+            err.rule
+                .contains("LEADER_ELECTION_REDIS_MAX_LEASE_DURATION=\"long\""),
+            "{err}"
+        );
+
+        // Shorter than the lease: refused when built, naming the field.
+        let config = RedisConfig::from_vars(vars(&[
+            ("LEADER_ELECTION_REDIS_URL", "redis://127.0.0.1:6390"),
+            ("LEADER_ELECTION_REDIS_MAX_LEASE_DURATION", "5s"),
+        ]))
+        .unwrap();
+        let err = config.into_builder().build().unwrap_err();
+        assert!(
+            matches!(&err, BuildError::Options(e) if e.field == "max_lease_duration"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn max_lease_duration_deserializes_as_a_human_duration() {
+        let config: RedisConfig =
+            serde_json::from_str(r#"{"url": "redis://h", "max_lease_duration": "2m"}"#).unwrap();
+        assert_eq!(config.max_lease_duration, Some(Duration::from_secs(120)));
+        let config: RedisConfig = serde_json::from_str(r#"{"url": "redis://h"}"#).unwrap();
+        assert_eq!(config.max_lease_duration, None);
+        let err =
+            serde_json::from_str::<RedisConfig>(r#"{"max_lease_duration": "soon"}"#).unwrap_err();
+        assert!(err.to_string().contains("duration"), "{err}");
+    }
+
+    #[test]
+    fn config_errors_name_the_field() {
+        let err = serde_json::from_str::<RedisConfig>(r#"{"ky": "x"}"#).unwrap_err();
+        assert!(err.to_string().contains("ky"), "{err}");
+        let err = serde_json::from_str::<RedisConfig>(r#"{"options": {"renew_interval": 5}}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("invalid type"), "{err}");
+        let config: RedisConfig = serde_json::from_str("{}").unwrap();
+        assert!(matches!(
+            config.into_builder().build().unwrap_err(),
+            BuildError::MissingConnection
+        ));
+        let config: RedisConfig =
+            serde_json::from_str(r#"{"url": "redis://127.0.0.1", "key": "a{b"}"#).unwrap();
+        assert!(matches!(
+            config.into_builder().build_store().unwrap_err(),
+            BuildError::InvalidName { field: "key", .. }
+        ));
+    }
+}
