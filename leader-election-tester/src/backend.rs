@@ -182,8 +182,8 @@ fn open_postgres(
         .connection_string(spec.postgres_url.clone())
         .election(spec.key.clone())
         .options(options.clone())
-        .build()
-        .map(|election| BoxLeaseStore::new(election.store().clone()))
+        .build_store()
+        .map(BoxLeaseStore::new)
         .map_err(|e| format!("postgres: {e}"))
 }
 
@@ -194,15 +194,13 @@ fn open_redis(
     key: &str,
     options: &LeaderElectionOptions,
 ) -> Result<BoxLeaseStore, String> {
-    // The builder is the only public way to get its tuned client; the store is cheap to clone
-    // and keeps the client alive after the throw-away election is dropped.
-    let election = RedisLeaderElection::builder()
+    RedisLeaderElection::builder()
         .url(url)
         .key(key)
         .options(options.clone())
-        .build()
-        .map_err(|e| format!("redis: {e}"))?;
-    Ok(BoxLeaseStore::new(election.store().clone()))
+        .build_store()
+        .map(BoxLeaseStore::new)
+        .map_err(|e| format!("redis: {e}"))
 }
 
 /// A blob store for the spec's connection string, container and blob.
