@@ -8,6 +8,8 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
+#[cfg(feature = "blob")]
+pub use crate::blob::account_sas;
 use crate::helpers::{free_port, temp_dir, wait_for_port, workspace_root};
 use crate::process::ServerProcess;
 

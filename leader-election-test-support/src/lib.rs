@@ -7,15 +7,21 @@
 //!   default), a missing binary falls back to a testcontainers container when `docker info`
 //!   succeeds.
 //! - One TCP fault proxy, [`FaultProxy`]: black hole, reset, refuse, latency, switch target.
+//! - [`ErrorCount`]: how many errors an election reported.
 //! - Small helpers: [`free_port`], [`eventually`], [`unique_name`], the Azurite development
 //!   account ([`azurite::ACCOUNT`], [`azurite::KEY`]).
 //! - Feature `redis`: fred clients and stores for the Redis backend's tests ([`redis`]).
+//! - Feature `blob`: builders, stores, operator and SAS clients on an [`Azurite`] for the
+//!   Blob backend's tests, and [`azurite::account_sas`].
 //! - Feature `postgres`: an admin connection to [`Postgres`].
 //!
 //! The safety checker is not here: it is `leader_election::testing::assert_safe` on terms a
 //! `leader_election::testing::TermRecorder` recorded (one checker for every guarantee).
 
 pub mod azurite;
+#[cfg(feature = "blob")]
+mod blob;
+mod events;
 mod helpers;
 pub mod postgres;
 mod process;
@@ -23,9 +29,11 @@ pub mod proxy;
 pub mod redis;
 
 pub use azurite::Azurite;
+pub use events::ErrorCount;
 pub use helpers::{
-    closed_port, docker_available, eventually, eventually_async, free_port, program_available,
-    unique_container, unique_name, unique_table, workspace_root,
+    Describe, Lazy, closed_port, docker_available, eventually, eventually_async, eventually_some,
+    free_port, lazy, program_available, unique_container, unique_name, unique_table,
+    workspace_root,
 };
 pub use postgres::Postgres;
 pub use proxy::FaultProxy;
