@@ -218,12 +218,7 @@ impl Azurite {
 
 impl Drop for Azurite {
     fn drop(&mut self) {
-        drop(
-            self.local
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take(),
-        );
+        drop(ServerProcess::take(&self.local));
         let _ = std::fs::remove_dir_all(&self.location);
     }
 }

@@ -226,12 +226,7 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        drop(
-            self.process
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take(),
-        );
+        drop(ServerProcess::take(&self.process));
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

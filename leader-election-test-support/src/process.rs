@@ -2,6 +2,7 @@
 
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -20,6 +21,14 @@ impl ServerProcess {
         Ok(Self {
             child: command.spawn()?,
         })
+    }
+
+    /// Takes the process out of `slot` (also from a poisoned lock, for `Drop`); dropping it
+    /// kills it.
+    pub(crate) fn take(slot: &Mutex<Option<Self>>) -> Option<Self> {
+        slot.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
     }
 
     /// The process id (also the id of its process group).

@@ -378,33 +378,29 @@ impl RedisServer {
 
     /// Freezes the server (SIGSTOP): connections stay open, nothing answers.
     pub async fn pause(&self) {
-        match &self.backend {
-            Backend::Local(slot) => {
-                if let Some(process) = slot.lock().unwrap().as_ref() {
-                    process.signal("STOP");
-                }
-            }
-            #[cfg(feature = "docker")]
-            Backend::Container(container) => {
-                container.pause().await.expect("pause the Redis container");
-            }
-        }
+        self.freeze(true).await;
     }
 
     /// Thaws a paused server (SIGCONT).
     pub async fn resume(&self) {
+        self.freeze(false).await;
+    }
+
+    async fn freeze(&self, frozen: bool) {
         match &self.backend {
             Backend::Local(slot) => {
                 if let Some(process) = slot.lock().unwrap().as_ref() {
-                    process.signal("CONT");
+                    process.signal(if frozen { "STOP" } else { "CONT" });
                 }
             }
             #[cfg(feature = "docker")]
             Backend::Container(container) => {
-                container
-                    .unpause()
-                    .await
-                    .expect("unpause the Redis container");
+                let done = if frozen {
+                    container.pause().await
+                } else {
+                    container.unpause().await
+                };
+                done.expect("pause or unpause the Redis container");
             }
         }
     }
@@ -414,11 +410,7 @@ impl Drop for RedisServer {
     #[cfg_attr(not(feature = "docker"), allow(irrefutable_let_patterns))]
     fn drop(&mut self) {
         if let Backend::Local(slot) = &self.backend {
-            drop(
-                slot.lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .take(),
-            );
+            drop(ServerProcess::take(slot));
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
