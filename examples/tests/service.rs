@@ -1,20 +1,12 @@
 //! End to end: two instances of `leader-service` against a real redis-server agree on the
 //! leader, and a SIGTERM to the leader hands leadership over to the other one.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use leader_election_test_support::{RedisServer, eventually_some, free_port};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A child process killed when dropped.
 struct Process(Child);
@@ -24,16 +16,6 @@ impl Drop for Process {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn start_redis(port: u16) -> Process {
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server is needed on PATH: run ./scripts/test.sh, which installs it");
-    Process(child)
 }
 
 fn start_service(redis_port: u16, http_port: u16, id: &str, key: &str) -> Process {
@@ -67,30 +49,14 @@ async fn get(port: u16, path: &str) -> Option<(u16, Value)> {
     Some((status, serde_json::from_str(body).ok()?))
 }
 
-/// Polls `check` every 20 ms until it gives a value, for at most `limit`.
-async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let give_up = Instant::now() + limit;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < give_up, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn leader_id(body: &Value) -> Option<String> {
     body["leader"]["instance_id"].as_str().map(str::to_owned)
 }
 
 #[tokio::test]
 async fn two_instances_agree_on_the_leader_and_hand_over_on_sigterm() {
-    let redis_port = free_port();
-    let _redis = start_redis(redis_port);
+    let redis = RedisServer::start().await;
+    let redis_port = redis.port();
     let ports = [free_port(), free_port()];
     let mut services = [
         start_service(redis_port, ports[0], "service-a", "example-e2e"),
@@ -98,7 +64,7 @@ async fn two_instances_agree_on_the_leader_and_hand_over_on_sigterm() {
     ];
 
     // Both answer /leader with the same leader, and exactly one of them says it leads.
-    let (leader, token) = eventually(Duration::from_secs(20), "agreement", || async {
+    let (leader, token) = eventually_some(Duration::from_secs(20), "agreement", || async {
         let (_, a) = get(ports[0], "/leader").await?;
         let (_, b) = get(ports[1], "/leader").await?;
         let leader = leader_id(&a)?;
@@ -127,7 +93,7 @@ async fn two_instances_agree_on_the_leader_and_hand_over_on_sigterm() {
     let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(killed.success());
     let started = Instant::now();
-    let new = eventually(Duration::from_secs(10), "handover", || async {
+    let new = eventually_some(Duration::from_secs(10), "handover", || async {
         let (_, body) = get(ports[survivor], "/leader").await?;
         (body["self"]["is_leader"] == Value::Bool(true)).then_some(body)
     })

@@ -2,17 +2,19 @@
 //! last renewal → new leader) against a blob service, Azurite by default.
 //!
 //! ```text
-//! .tools/azurite/node_modules/.bin/azurite-blob --blobHost 127.0.0.1 --location /tmp/azurite --disableTelemetry &
 //! cargo run -p leader-election-blob --example failover -- [rounds] [retry_interval_ms]
 //! ```
 //!
-//! The connection string comes from `AZURE_STORAGE_CONNECTION_STRING` (default
-//! `UseDevelopmentStorage=true`). Leases last 15 s and are renewed every 5 s.
+//! The connection string comes from `AZURE_STORAGE_CONNECTION_STRING`; without it, the example
+//! starts its own Azurite (from `.tools/azurite`, installed by `scripts/install-azurite.sh`)
+//! with the test fixture of `leader-election-test-support`. Leases last 15 s and are renewed
+//! every 5 s.
 
 use std::time::{Duration, SystemTime};
 
 use leader_election::LeaderElection;
 use leader_election_blob::{BlobLeaderElection, BlobLeaseStore};
+use leader_election_test_support::Azurite;
 use tokio::time::Instant;
 
 fn contender(
@@ -58,8 +60,14 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
     let retry = Duration::from_millis(args.next().and_then(|a| a.parse().ok()).unwrap_or(1000));
-    let connection = std::env::var("AZURE_STORAGE_CONNECTION_STRING")
-        .unwrap_or_else(|_| "UseDevelopmentStorage=true".into());
+    let azurite;
+    let connection = match std::env::var("AZURE_STORAGE_CONNECTION_STRING") {
+        Ok(connection) => connection,
+        Err(_) => {
+            azurite = Azurite::start().await;
+            azurite.connection_string()
+        }
+    };
     let blob = format!("failover-{}", std::process::id());
     println!("rounds={rounds} retry_interval={retry:?} lease=15s renew=5s");
 

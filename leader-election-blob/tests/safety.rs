@@ -3,8 +3,6 @@
 //! budget per acquisition, definite failures that are not "unknown", and errors that never
 //! echo a huge input whole.
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +11,8 @@ use std::time::Duration;
 use azure_storage_blob::models::BlobClientBreakLeaseOptions;
 use leader_election::{AcquireOutcome, FencingToken, Lease, LeaseRequest, LeaseStore};
 use leader_election_blob::{BlobLeaderElection, BlobLeaseStore};
-use support::{Azurite, container_name};
+use leader_election_test_support::azurite as support;
+use leader_election_test_support::{Azurite, FaultProxy, unique_container};
 use tokio::time::Instant;
 
 const TTL: Duration = Duration::from_secs(15);
@@ -54,7 +53,7 @@ async fn acquire_fresh(azurite: &Azurite, container: &str, who: &str) -> Fencing
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_after_the_blob_is_deleted_is_greater() {
     let azurite = Azurite::start().await;
-    let container = container_name("deleted-token");
+    let container = unique_container("deleted-token");
     let first = acquire_fresh(&azurite, &container, "a").await;
     break_and_delete(&azurite, &container).await;
     let second = acquire_fresh(&azurite, &container, "b").await;
@@ -67,7 +66,7 @@ async fn token_after_the_blob_is_deleted_is_greater() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_after_the_metadata_is_overwritten_with_garbage_is_greater() {
     let azurite = Azurite::start().await;
-    let container = container_name("garbage-token");
+    let container = unique_container("garbage-token");
     let first = acquire_fresh(&azurite, &container, "a").await;
     let operator = azurite.operator(&container);
     operator
@@ -96,7 +95,7 @@ async fn token_after_the_metadata_is_overwritten_with_garbage_is_greater() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_increase_across_quick_deletes() {
     let azurite = Azurite::start().await;
-    let container = container_name("quick-deletes");
+    let container = unique_container("quick-deletes");
     let mut last = None;
     // Each round is a brand-new process acquiring right after an operator deleted the blob,
     // several times within a second where Azurite is fast.
@@ -115,7 +114,7 @@ async fn tokens_are_minted_from_the_service_clock() {
     // Server time in µs, as the Redis and PostgreSQL backends do: a brand-new election's
     // first token is near the service's clock, not 1.
     let azurite = Azurite::start().await;
-    let container = container_name("clock-token");
+    let container = unique_container("clock-token");
     let token = acquire_fresh(&azurite, &container, "a").await.get();
     let now_us = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -188,7 +187,7 @@ fn store_with(azurite: &Azurite, container: &str, policy: Arc<SpoilTokenWrite>) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forbidden_token_write_is_a_plain_error_not_unknown() {
     let azurite = Azurite::start().await;
-    let container = container_name("forbidden");
+    let container = unique_container("forbidden");
     let spoil = Arc::new(SpoilTokenWrite::default());
     let store = store_with(&azurite, &container, spoil.clone());
     let request = LeaseRequest::new("a", TTL);
@@ -205,7 +204,7 @@ async fn forbidden_token_write_is_a_plain_error_not_unknown() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blob_deleted_before_the_token_write_is_a_plain_error_not_unknown() {
     let azurite = Azurite::start().await;
-    let container = container_name("missing");
+    let container = unique_container("missing");
     let spoil = Arc::new(SpoilTokenWrite::default());
     let store = store_with(&azurite, &container, spoil.clone());
     let request = LeaseRequest::new("a", TTL);
@@ -226,7 +225,7 @@ async fn wrong_account_key_is_a_plain_error() {
             support::ACCOUNT,
             azurite.blob_endpoint()
         ))
-        .container_name(container_name("wrong-key"))
+        .container_name(unique_container("wrong-key"))
         .build_store()
         .unwrap();
     let request = LeaseRequest::new("a", TTL);
@@ -244,10 +243,11 @@ async fn slow_link_acquisition_stays_within_one_budget() {
     let azurite = Azurite::start().await;
     // Every request takes at least half a second: the first acquisition of an election (read,
     // create the container and the blob, acquire, write the token) cannot fit in 2 s.
-    let proxy = support::SlowProxy::start(azurite.port(), Duration::from_millis(250)).await;
+    let proxy = FaultProxy::to_port(azurite.port()).await;
+    proxy.set_latency(Duration::from_millis(250));
     let budget = Duration::from_secs(2);
     let store = azurite
-        .builder_via(proxy.port(), &container_name("slow"), "a")
+        .builder_via(proxy.port(), &unique_container("slow"), "a")
         .operation_timeout(budget)
         .build_store()
         .unwrap();
@@ -320,7 +320,7 @@ async fn nobody_acquires_before_sent_at_plus_ttl() {
     // down, or a follower could take over before the holder's own deadline.
     let ttl = Duration::from_millis(15_400);
     let azurite = Azurite::start().await;
-    let container = container_name("no-early-takeover");
+    let container = unique_container("no-early-takeover");
     let holder = azurite.store(&container);
     let follower = azurite.store(&container);
     let a = LeaseRequest::new("a", ttl);

@@ -8,14 +8,11 @@
 //! ```
 #![allow(missing_docs)]
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::time::{Duration, Instant, SystemTime};
 
 use leader_election::LeaderElection;
 use leader_election_postgres::{PostgresLeaderElection, PostgresLeaseStore};
-use support::{Postgres, unique};
+use leader_election_test_support::{Postgres, unique_table};
 
 const LEASE: Duration = Duration::from_secs(2);
 
@@ -54,9 +51,9 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let pg = Postgres::start();
+    let pg = Postgres::start().await;
 
-    let election = unique("bench_handover");
+    let election = unique_table("bench_handover");
     let elections: Vec<_> = (0..3)
         .map(|i| contender(&pg, &election, &format!("h{i}")))
         .collect();
@@ -83,7 +80,7 @@ async fn main() {
 
     let mut failover = Vec::new();
     for round in 0..10 {
-        let election = unique("bench_failover");
+        let election = unique_table("bench_failover");
         let a = contender(&pg, &election, "crashing");
         let b = contender(&pg, &election, "survivor");
         a.start().await.expect("start");

@@ -7,8 +7,6 @@
 //! forces an election, hands over at once. The verdict is always the one shared checker,
 //! [`leader_election::testing::assert_safe`], on the terms a [`TermRecorder`] recorded.
 
-mod support;
-
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -18,7 +16,7 @@ use leader_election::{
     WithholdReason,
 };
 use leader_election_postgres::{DEFAULT_TABLE, PostgresLeaderElection, PostgresLeaseStore};
-use support::Postgres;
+use leader_election_test_support::Postgres;
 use tokio::time::Instant;
 
 const LEASE: Duration = Duration::from_secs(2);
@@ -208,7 +206,7 @@ impl Election {
 /// that nobody leads while the old holder may trust its lease, that leadership comes back
 /// within about a lease, and that tokens grow. Returns how long leadership took to come back.
 async fn touched(prefix: &str, sql: &str) -> Duration {
-    let pg = Postgres::start();
+    let pg = Postgres::start().await;
     let mut election = Election::start(&pg, prefix).await;
     let admin = operator(&pg).await;
     let old = election.leader().leadership().expect("a term");
@@ -290,7 +288,7 @@ async fn updating_then_deleting_the_lease_row_waits_out_the_lease() {
 /// a holder that stopped answering is not one (it may only be paused).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forced_election_takes_the_release_or_the_documented_sql() {
-    let pg = Postgres::start();
+    let pg = Postgres::start().await;
     let mut election = Election::start(&pg, "forced").await;
     let admin = operator(&pg).await;
 
@@ -357,7 +355,7 @@ async fn a_forced_election_takes_the_release_or_the_documented_sql() {
 /// afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_brand_new_store_is_told_the_touched_lease_is_withheld() {
-    let pg = Postgres::start();
+    let pg = Postgres::start().await;
     let election = unique("withheld");
     let old = contender(&pg, &election, "old");
     let store = old.store();
@@ -411,7 +409,7 @@ async fn a_brand_new_store_is_told_the_touched_lease_is_withheld() {
 /// acquisition runs. The acquisition must then fail as a whole, not take the lease row.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guard_created_during_an_acquisition_fails_it_whole() {
-    let pg = Postgres::start();
+    let pg = Postgres::start().await;
     let election = unique("race");
     let racer = contender(&pg, &election, "racer");
     let store = racer.store().clone();
@@ -482,7 +480,7 @@ async fn a_guard_created_during_an_acquisition_fails_it_whole() {
 /// respected until it expires, and the next acquisition writes the guard.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lease_written_by_the_previous_version_is_respected() {
-    let pg = Postgres::start();
+    let pg = Postgres::start().await;
     let election = unique("previous");
     let next = contender(&pg, &election, "next");
     let store = next.store();

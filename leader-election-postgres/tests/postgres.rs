@@ -1,15 +1,14 @@
 //! The PostgreSQL backend against a real server.
 
-mod support;
-
 use std::time::Duration;
 
+use leader_election::testing::TermRecorder;
 use leader_election::testing::{
     ConformanceOptions, run_conformance, tokens_increase_across_rebuilt_stores,
 };
 use leader_election::{AcquireOutcome, LeaderElection, LeaseRequest, LeaseStore, Role};
 use leader_election_postgres::{PostgresLeaderElection, PostgresLeaseStore};
-use support::{Intervals, Postgres, assert_safe, eventually, unique};
+use leader_election_test_support::{ErrorCount, Postgres, eventually, unique_table};
 use tokio::time::Instant;
 
 const LEASE: Duration = Duration::from_secs(2);
@@ -34,7 +33,7 @@ fn leaders(contenders: &[LeaderElection<PostgresLeaseStore>]) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passes_the_conformance_suite() {
-    let pg = Postgres::start();
+    let pg = Postgres::start().await;
     let url = pg.url();
     let options = ConformanceOptions::new(Duration::from_secs(1), Duration::from_secs(2));
     run_conformance(options, || {
@@ -42,7 +41,7 @@ async fn passes_the_conformance_suite() {
         async move {
             let election = PostgresLeaderElection::builder()
                 .connection_string(url)
-                .election(unique("conformance"))
+                .election(unique_table("conformance"))
                 .lease_duration(Duration::from_secs(2))
                 .renew_interval(Duration::from_millis(500))
                 .operation_timeout(Duration::from_millis(500))
@@ -56,9 +55,9 @@ async fn passes_the_conformance_suite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_tokens_increase_across_rebuilt_stores() {
-    let pg = Postgres::start();
+    let pg = Postgres::start().await;
     let url = pg.url();
-    let election = unique("rebuilt");
+    let election = unique_table("rebuilt");
     let options = ConformanceOptions::new(Duration::from_secs(1), Duration::from_secs(2));
     tokens_increase_across_rebuilt_stores(&options, || {
         let store = PostgresLeaderElection::builder()
@@ -77,12 +76,15 @@ async fn conformance_tokens_increase_across_rebuilt_stores() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_contenders_hand_over_many_times_without_overlap() {
-    let pg = Postgres::start();
-    let election = unique("race");
+    let pg = Postgres::start().await;
+    let election = unique_table("race");
     let contenders: Vec<_> = (0..5)
         .map(|i| contender(&pg, &election, &format!("c{i}")))
         .collect();
-    let logs: Vec<_> = contenders.iter().map(Intervals::attach).collect();
+    let recorder = TermRecorder::new();
+    for c in &contenders {
+        recorder.attach(c);
+    }
     for c in &contenders {
         c.start().await.unwrap();
     }
@@ -105,7 +107,8 @@ async fn five_contenders_hand_over_many_times_without_overlap() {
     for c in &contenders {
         c.stop().await.unwrap();
     }
-    let terms = assert_safe(&logs);
+    recorder.assert_safe();
+    let terms = recorder.terms().len();
     assert!(terms >= 21, "{terms} terms");
     handovers.sort();
     // Released leases are taken on the release notice, not on expiry.
@@ -118,11 +121,12 @@ async fn five_contenders_hand_over_many_times_without_overlap() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_leader_is_replaced_within_a_lease() {
-    let pg = Postgres::start();
-    let election = unique("crash");
+    let pg = Postgres::start().await;
+    let election = unique_table("crash");
     let a = contender(&pg, &election, "a");
     let b = contender(&pg, &election, "b");
-    let logs = [Intervals::attach(&a), Intervals::attach(&b)];
+    let recorder = TermRecorder::new();
+    recorder.attach(&a).attach(&b);
     a.start().await.unwrap();
     eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
     b.start().await.unwrap();
@@ -140,17 +144,20 @@ async fn a_crashed_leader_is_replaced_within_a_lease() {
         "failover {failover:?}"
     );
     b.stop().await.unwrap();
-    assert_safe(&logs);
+    recorder.assert_safe();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_restart_never_gives_two_leaders() {
-    let mut pg = Postgres::start();
-    let election = unique("restart");
+    let pg = Postgres::start().await;
+    let election = unique_table("restart");
     let contenders: Vec<_> = (0..3)
         .map(|i| contender(&pg, &election, &format!("c{i}")))
         .collect();
-    let logs: Vec<_> = contenders.iter().map(Intervals::attach).collect();
+    let recorder = TermRecorder::new();
+    for c in &contenders {
+        recorder.attach(c);
+    }
     for c in &contenders {
         c.start().await.unwrap();
     }
@@ -163,13 +170,13 @@ async fn a_server_restart_never_gives_two_leaders() {
         .find_map(|c| c.leadership())
         .unwrap()
         .token();
-    pg.stop();
+    pg.stop().await;
     // Nobody can renew: the leader steps down by its deadline.
     eventually(Duration::from_secs(5), "no leader", || {
         leaders(&contenders) == 0
     })
     .await;
-    pg.restart();
+    pg.restart().await;
     eventually(Duration::from_secs(15), "a leader again", || {
         leaders(&contenders) == 1
     })
@@ -183,16 +190,17 @@ async fn a_server_restart_never_gives_two_leaders() {
     for c in &contenders {
         let _ = c.stop().await;
     }
-    assert_safe(&logs);
+    recorder.assert_safe();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_leaders_connection_killed_by_the_server_is_survived_safely() {
-    let pg = Postgres::start();
-    let election = unique("terminate");
+    let pg = Postgres::start().await;
+    let election = unique_table("terminate");
     let a = contender(&pg, &election, "victim");
     let b = contender(&pg, &election, "other");
-    let logs = [Intervals::attach(&a), Intervals::attach(&b)];
+    let recorder = TermRecorder::new();
+    recorder.attach(&a).attach(&b);
     a.start().await.unwrap();
     eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
     b.start().await.unwrap();
@@ -215,15 +223,17 @@ async fn the_leaders_connection_killed_by_the_server_is_survived_safely() {
     assert!(!b.is_leader());
     b.stop().await.unwrap();
     a.stop().await.unwrap();
-    assert_eq!(assert_safe(&logs), 1);
+    recorder.assert_safe();
+    assert_eq!(recorder.terms().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_deleted_by_an_operator_is_noticed_and_tokens_still_grow() {
-    let pg = Postgres::start();
-    let election = unique("deleted");
+    let pg = Postgres::start().await;
+    let election = unique_table("deleted");
     let a = contender(&pg, &election, "a");
-    let logs = [Intervals::attach(&a)];
+    let recorder = TermRecorder::new();
+    recorder.attach(&a);
     a.start().await.unwrap();
     eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
     let first = a.leadership().unwrap();
@@ -246,14 +256,15 @@ async fn a_row_deleted_by_an_operator_is_noticed_and_tokens_still_grow() {
     eventually(Duration::from_secs(5), "a new term", || a.is_leader()).await;
     assert!(a.leadership().unwrap().token() > first.token());
     a.stop().await.unwrap();
-    assert_eq!(assert_safe(&logs), 2);
+    recorder.assert_safe();
+    assert_eq!(recorder.terms().len(), 2);
     assert_eq!(a.state().role, Role::Stopped);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_garbage_row_is_an_error_not_a_panic_and_never_a_lease() {
-    let pg = Postgres::start();
-    let election = unique("garbage");
+    let pg = Postgres::start().await;
+    let election = unique_table("garbage");
     let a = contender(&pg, &election, "a");
     a.store().connect().await.unwrap();
     let admin = pg.admin().await;
@@ -324,9 +335,9 @@ async fn create_app_role(admin: &tokio_postgres::Client) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_role_without_create_leads_on_an_existing_table() {
-    let pg = Postgres::start();
-    let table = unique("granted");
-    let election = unique("granted");
+    let pg = Postgres::start().await;
+    let table = unique_table("granted");
+    let election = unique_table("granted");
     // The table exists, made by its owner.
     let owner = contender_on(&pg.url(), &table, &election, "owner");
     owner.store().connect().await.unwrap();
@@ -350,7 +361,9 @@ async fn a_role_without_create_leads_on_an_existing_table() {
         .unwrap();
     let a = contender_on(&pg.url_as("app"), &table, &election, "a");
     let b = contender_on(&pg.url_as("app"), &table, &election, "b");
-    let logs = [Intervals::attach(&a), Intervals::attach(&b)];
+    let recorder = TermRecorder::new();
+    recorder.attach(&a).attach(&b);
+    let a_errors = ErrorCount::attach(&a);
     a.store()
         .connect()
         .await
@@ -363,14 +376,15 @@ async fn a_role_without_create_leads_on_an_existing_table() {
     .await;
     a.stop().await.unwrap();
     b.stop().await.unwrap();
-    assert_eq!(*logs[0].errors.lock().unwrap(), 0, "errors on the app role");
-    assert!(assert_safe(&logs) >= 1);
+    assert_eq!(a_errors.get(), 0, "errors on the app role");
+    recorder.assert_safe();
+    assert!(!recorder.terms().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_table_that_cannot_be_created_says_what_to_run() {
-    let pg = Postgres::start();
-    let table = unique("missing");
+    let pg = Postgres::start().await;
+    let table = unique_table("missing");
     let admin = pg.admin().await;
     create_app_role(&admin).await;
     let a = contender_on(&pg.url_as("app"), &table, "jobs", "a");
@@ -400,7 +414,7 @@ async fn a_missing_table_that_cannot_be_created_says_what_to_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn maximal_names_release_and_wake_followers() {
-    let pg = Postgres::start();
+    let pg = Postgres::start().await;
     // PostgreSQL's identifier limit is 63 bytes: the longest schema and table names.
     let schema = format!("s{}", "x".repeat(62));
     let table = format!("{schema}.t{}", "y".repeat(62));
@@ -428,7 +442,9 @@ async fn maximal_names_release_and_wake_followers() {
         .await
         .expect("the follower was woken by the release");
     // And through the election: a graceful stop hands over at once.
-    let logs = [Intervals::attach(&a), Intervals::attach(&b)];
+    let recorder = TermRecorder::new();
+    recorder.attach(&a).attach(&b);
+    let a_errors = ErrorCount::attach(&a);
     a.start().await.unwrap();
     eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
     b.start().await.unwrap();
@@ -445,8 +461,9 @@ async fn maximal_names_release_and_wake_followers() {
         "handover took {handover:?}: no release notice"
     );
     b.stop().await.unwrap();
-    assert_eq!(*logs[0].errors.lock().unwrap(), 0, "errors on a");
-    assert_eq!(assert_safe(&logs), 2);
+    assert_eq!(a_errors.get(), 0, "errors on a");
+    recorder.assert_safe();
+    assert_eq!(recorder.terms().len(), 2);
 }
 
 /// A contender whose listener connects with `listen`, and whose pool connects as `postgres`.
@@ -492,7 +509,7 @@ fn contender_with_listener(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_listener_slows_handover_but_never_stops_the_election() {
-    let pg = Postgres::start();
+    let pg = Postgres::start().await;
     let admin = pg.admin().await;
     // The listener's role may not connect at all (as when the server has no connection left
     // for it); the pool's may.
@@ -500,13 +517,16 @@ async fn a_refused_listener_slows_handover_but_never_stops_the_election() {
         .batch_execute("CREATE ROLE listener LOGIN CONNECTION LIMIT 0")
         .await
         .unwrap();
-    let election = unique("unheard");
+    let election = unique_table("unheard");
     let listen = pg.url_as("listener");
     let contenders: Vec<_> = ["a", "b", "c"]
         .iter()
         .map(|id| contender_with_listener(&pg, &election, id, &listen))
         .collect();
-    let logs: Vec<_> = contenders.iter().map(Intervals::attach).collect();
+    let recorder = TermRecorder::new();
+    for c in &contenders {
+        recorder.attach(c);
+    }
     let a = &contenders[0];
     a.start().await.unwrap();
     eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
@@ -567,7 +587,7 @@ async fn a_refused_listener_slows_handover_but_never_stops_the_election() {
     for c in &rest {
         c.stop().await.unwrap();
     }
-    assert_safe(&logs);
+    recorder.assert_safe();
     // The listeners end with their stores.
     drop(rest);
     let mut gone = false;
@@ -613,8 +633,8 @@ fn a_huge_table_name_is_not_echoed_whole() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_never_keeps_a_lease_for_less_than_asked() {
-    let pg = Postgres::start();
-    let election = unique("rounding");
+    let pg = Postgres::start().await;
+    let election = unique_table("rounding");
     let a = contender(&pg, &election, "a");
     let store = a.store();
     store.connect().await.unwrap();
@@ -645,8 +665,8 @@ async fn the_server_never_keeps_a_lease_for_less_than_asked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_grow_after_the_row_is_deleted_even_for_a_brand_new_store() {
-    let pg = Postgres::start();
-    let election = unique("forgotten");
+    let pg = Postgres::start().await;
+    let election = unique_table("forgotten");
     let admin = pg.admin().await;
     let mut last = None;
     for round in 0..4 {

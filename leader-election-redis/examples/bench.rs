@@ -16,9 +16,6 @@
 //! hint, no release notice.
 #![allow(missing_docs)]
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::time::{Duration, Instant, SystemTime};
 
 use leader_election::testing::{FaultControl, FaultyStore};
@@ -27,7 +24,8 @@ use leader_election::{
     LeaseStore, ReleaseReceiver, RenewOutcome,
 };
 use leader_election_redis::RedisLeaseStore;
-use support::{RedisServer, command, store, unique_key};
+use leader_election_test_support::redis::{self as support, command, store};
+use leader_election_test_support::{RedisServer, unique_name};
 
 const LEASE: Duration = Duration::from_secs(2);
 
@@ -136,7 +134,7 @@ struct Figures {
 
 async fn handover(url: &str, strategy: Strategy) -> Vec<f64> {
     const ROUNDS: usize = 200;
-    let key = unique_key("bench-handover");
+    let key = unique_name("bench-handover");
     let mut elections = Vec::new();
     for i in 0..5 {
         elections.push(contender(url, &key, &format!("h{i}"), strategy).await.0);
@@ -169,7 +167,7 @@ async fn failover(url: &str, strategy: Strategy) -> Vec<f64> {
     const ROUNDS: usize = 20;
     let mut ratios = Vec::new();
     for round in 0..ROUNDS {
-        let key = unique_key("bench-failover");
+        let key = unique_name("bench-failover");
         let (a, _) = contender(url, &key, "crashing", strategy).await;
         let (b, _) = contender(url, &key, "survivor", strategy).await;
         a.start().await.expect("start");
@@ -228,7 +226,7 @@ async fn count_over(server: &RedisServer, window: Duration) -> (u64, u64) {
 async fn follower_load(server: &RedisServer, strategy: Strategy) -> (f64, f64, f64) {
     const FOLLOWERS: usize = 4;
     let window = Duration::from_secs(20);
-    let key = unique_key("bench-load");
+    let key = unique_name("bench-load");
     let url = server.url();
     let (leader, _) = contender(&url, &key, "leader", strategy).await;
     leader.start().await.expect("start");
@@ -260,7 +258,7 @@ async fn follower_load(server: &RedisServer, strategy: Strategy) -> (f64, f64, f
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let server = RedisServer::start().await;
+    let server = support::server().await;
     // A Redis server grants no lease during its first lease duration (it may have lost one in
     // a restart); let that pass before measuring.
     tokio::time::sleep(LEASE).await;

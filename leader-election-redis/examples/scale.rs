@@ -10,9 +10,6 @@
 //! election, and whether every election was renewed on time throughout (no leadership lost).
 #![allow(missing_docs)]
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,7 +19,8 @@ use leader_election::{
     LeaseRequest, LeaseStore, ReleaseReceiver, RenewOutcome,
 };
 use leader_election_redis::{RedisLeaseStore, ReleaseHub};
-use support::{RedisServer, connect_client, unique_key};
+use leader_election_test_support::redis::{self as support, connect_client};
+use leader_election_test_support::unique_name;
 
 /// Times every renewal at the store boundary.
 #[derive(Clone)]
@@ -99,7 +97,7 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let count: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
     let hold = Duration::from_secs(args.next().and_then(|a| a.parse().ok()).unwrap_or(60));
-    let server = RedisServer::start().await;
+    let server = support::server().await;
     // A Redis server grants no lease during its first lease duration (it may have lost one in
     // a restart); start the clock once that is over. A new election also waits one lease from
     // its first attempt (nothing proves no lease was granted before): "elected in" includes it.
@@ -108,7 +106,7 @@ async fn main() {
     let hub = ReleaseHub::new(&client);
     let renewals = Arc::new(Mutex::new(Vec::new()));
     let lost = Arc::new(AtomicU64::new(0));
-    let prefix = unique_key("scale");
+    let prefix = unique_name("scale");
 
     let rss_before = rss();
     let started = Instant::now();

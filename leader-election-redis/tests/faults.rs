@@ -1,20 +1,22 @@
 //! Faults against a real redis-server: restarts without persistence, a frozen server, a
 //! partitioned leader, a leader that vanishes, and operators touching the key.
 
-mod support;
+use std::time::Duration;
 
-use std::time::{Duration, Instant};
+use tokio::time::Instant;
 
+use leader_election::testing::TermRecorder;
 use leader_election::{ChangeReason, Error, FencingToken, LeaderElection};
 use leader_election_redis::RedisLeaseStore;
-use support::{Proxy, Recorder, RedisServer, command, election, eventually, unique_key};
+use leader_election_test_support::redis::{self as support, command, election};
+use leader_election_test_support::{FaultProxy, eventually, eventually_async, lazy, unique_name};
 
 type Election = LeaderElection<RedisLeaseStore>;
 
 /// Waits until exactly one of `elections` leads, and returns its index.
 async fn one_leader(elections: &[&Election], within: Duration) -> usize {
     let mut found = None;
-    let ok = eventually(within, || {
+    eventually(within, format!("a leader within {within:?}"), || {
         let leaders: Vec<usize> = (0..elections.len())
             .filter(|&i| elections[i].is_leader())
             .collect();
@@ -23,7 +25,6 @@ async fn one_leader(elections: &[&Election], within: Duration) -> usize {
         found.is_some()
     })
     .await;
-    assert!(ok, "no leader within {within:?}");
     found.unwrap_or_default()
 }
 
@@ -33,13 +34,13 @@ fn token(election: &Election) -> FencingToken {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_without_persistence_keeps_one_leader_and_increasing_tokens() {
-    let server = RedisServer::start().await;
-    let key = unique_key("restart");
+    let server = support::server().await;
+    let key = unique_name("restart");
     let a = election(&server.url(), &key, "a");
     let b = election(&server.url(), &key, "b");
-    let recorder = Recorder::new();
-    recorder.watch(&a);
-    recorder.watch(&b);
+    let recorder = TermRecorder::new();
+    recorder.attach(&a);
+    recorder.attach(&b);
     a.start().await.unwrap();
     b.start().await.unwrap();
     let first = one_leader(&[&a, &b], Duration::from_secs(3)).await;
@@ -51,17 +52,16 @@ async fn restart_without_persistence_keeps_one_leader_and_increasing_tokens() {
     // server grants no lease for one lease duration (the old leader may still trust its lease
     // until then), and the next term's token still comes out greater (minted from the
     // server's clock).
-    assert!(
-        eventually(Duration::from_secs(5), || recorder.terms() >= 2
-            && recorder.current().is_some())
-        .await,
-        "no new term after the restart: {:?}",
-        recorder.intervals()
-    );
+    eventually(
+        Duration::from_secs(5),
+        lazy(|| format!("no new term after the restart: {:?}", recorder.terms())),
+        || recorder.terms().len() >= 2 && recorder.current().is_some(),
+    )
+    .await;
     let now = one_leader(&[&a, &b], Duration::from_secs(1)).await;
     assert!(token([&a, &b][now]) > first_token);
     let lease = a.options().lease_duration;
-    let second = recorder.intervals()[1].start;
+    let second = recorder.terms()[1].start;
     assert!(
         second.saturating_duration_since(restarted_at) >= lease - Duration::from_millis(100),
         "a new term {:?} after the restart, within the lost lease",
@@ -75,13 +75,13 @@ async fn restart_without_persistence_keeps_one_leader_and_increasing_tokens() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_frozen_longer_than_the_lease_then_resumed() {
-    let server = RedisServer::start().await;
-    let key = unique_key("sigstop");
+    let server = support::server().await;
+    let key = unique_name("sigstop");
     let a = election(&server.url(), &key, "a");
     let b = election(&server.url(), &key, "b");
-    let recorder = Recorder::new();
-    recorder.watch(&a);
-    recorder.watch(&b);
+    let recorder = TermRecorder::new();
+    recorder.attach(&a);
+    recorder.attach(&b);
     a.start().await.unwrap();
     b.start().await.unwrap();
     let first = one_leader(&[&a, &b], Duration::from_secs(3)).await;
@@ -92,11 +92,17 @@ async fn redis_frozen_longer_than_the_lease_then_resumed() {
     server.pause().await;
     let paused_at = Instant::now();
     // Fail closed: the leader gives up by its local deadline although nothing answers.
-    assert!(
-        eventually(lease + Duration::from_millis(300), || !leader.is_leader()).await,
-        "the leader still leads {:?} into the freeze",
-        paused_at.elapsed()
-    );
+    eventually(
+        lease + Duration::from_millis(300),
+        lazy(|| {
+            format!(
+                "the leader still leads {:?} into the freeze",
+                paused_at.elapsed()
+            )
+        }),
+        || !leader.is_leader(),
+    )
+    .await;
     // Nobody leads while Redis is frozen.
     while paused_at.elapsed() < lease * 2 {
         assert!(
@@ -116,33 +122,37 @@ async fn redis_frozen_longer_than_the_lease_then_resumed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_cut_off_from_redis_steps_down_before_a_follower_takes_over() {
-    let server = RedisServer::start().await;
-    let proxy = Proxy::start(server.port()).await;
-    let key = unique_key("partition");
-    let a = election(&proxy.url(), &key, "a");
+    let server = support::server().await;
+    let proxy = FaultProxy::to_port(server.port()).await;
+    let key = unique_name("partition");
+    let a = election(&proxy.redis_url(), &key, "a");
     let b = election(&server.url(), &key, "b");
-    let recorder = Recorder::new();
-    recorder.watch(&a);
-    recorder.watch(&b);
+    let recorder = TermRecorder::new();
+    recorder.attach(&a);
+    recorder.attach(&b);
     a.start().await.unwrap();
-    assert!(eventually(Duration::from_secs(3), || a.is_leader()).await);
+    eventually(Duration::from_secs(3), "a.is_leader()", || a.is_leader()).await;
     let first_token = token(&a);
     b.start().await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(!b.is_leader());
 
-    proxy.cut();
+    proxy.hang();
     let cut_at = Instant::now();
     let lease = a.options().lease_duration;
-    assert!(
-        eventually(lease + Duration::from_millis(300), || !a.is_leader()).await,
-        "the cut-off leader still leads"
-    );
+    eventually(
+        lease + Duration::from_millis(300),
+        "the cut-off leader still leads",
+        || !a.is_leader(),
+    )
+    .await;
     // The follower, still reaching Redis, takes over once the lease expires there.
-    assert!(
-        eventually(lease + Duration::from_secs(2), || b.is_leader()).await,
-        "the follower did not take over"
-    );
+    eventually(
+        lease + Duration::from_secs(2),
+        "the follower did not take over",
+        || b.is_leader(),
+    )
+    .await;
     let renew = a.options().renew_interval;
     assert!(
         cut_at.elapsed() >= lease - renew - Duration::from_millis(100),
@@ -163,12 +173,12 @@ async fn a_leader_cut_off_from_redis_steps_down_before_a_follower_takes_over() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_gone_without_release_is_replaced_after_its_lease() {
-    let server = RedisServer::start().await;
-    let key = unique_key("crash");
+    let server = support::server().await;
+    let key = unique_name("crash");
     let a = election(&server.url(), &key, "a");
     let b = election(&server.url(), &key, "b");
     a.start().await.unwrap();
-    assert!(eventually(Duration::from_secs(3), || a.is_leader()).await);
+    eventually(Duration::from_secs(3), "a.is_leader()", || a.is_leader()).await;
     b.start().await.unwrap();
     let lease = a.options().lease_duration;
     let renew = a.options().renew_interval;
@@ -178,10 +188,12 @@ async fn a_leader_gone_without_release_is_replaced_after_its_lease() {
     // The last handle goes: the loop ends without releasing, as when a process dies.
     drop(a);
     let gone_at = Instant::now();
-    assert!(
-        eventually(lease + Duration::from_millis(500), || b.is_leader()).await,
-        "no takeover within lease + 500 ms"
-    );
+    eventually(
+        lease + Duration::from_millis(500),
+        "no takeover within lease + 500 ms",
+        || b.is_leader(),
+    )
+    .await;
     let took = gone_at.elapsed();
     // The lease was left to expire (its last renewal was at most one interval before).
     assert!(
@@ -193,12 +205,12 @@ async fn a_leader_gone_without_release_is_replaced_after_its_lease() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_key_makes_the_leader_step_down_at_its_next_renewal() {
-    let server = RedisServer::start().await;
+    let server = support::server().await;
     let client = server.client().await;
-    let a = election(&server.url(), &unique_key("deleted"), "a");
+    let a = election(&server.url(), &unique_name("deleted"), "a");
     let mut events = a.subscribe();
     a.start().await.unwrap();
-    assert!(eventually(Duration::from_secs(3), || a.is_leader()).await);
+    eventually(Duration::from_secs(3), "a.is_leader()", || a.is_leader()).await;
     let first_token = token(&a);
 
     command(&client, &["DEL", a.store().lease_key()]).await;
@@ -226,23 +238,23 @@ async fn a_deleted_key_makes_the_leader_step_down_at_its_next_renewal() {
         deleted_at.elapsed()
     );
     // A new term, with a greater token.
-    assert!(eventually(Duration::from_secs(3), || a.is_leader()).await);
+    eventually(Duration::from_secs(3), "a.is_leader()", || a.is_leader()).await;
     assert!(token(&a) > first_token);
     a.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overwritten_key_ends_the_term_and_never_panics() {
-    let server = RedisServer::start().await;
+    let server = support::server().await;
     let client = server.client().await;
-    let key = unique_key("overwritten");
+    let key = unique_name("overwritten");
     let a = election(&server.url(), &key, "a");
     let b = election(&server.url(), &key, "b");
-    let recorder = Recorder::new();
-    recorder.watch(&a);
-    recorder.watch(&b);
+    let recorder = TermRecorder::new();
+    recorder.attach(&a);
+    recorder.attach(&b);
     a.start().await.unwrap();
-    assert!(eventually(Duration::from_secs(3), || a.is_leader()).await);
+    eventually(Duration::from_secs(3), "a.is_leader()", || a.is_leader()).await;
     b.start().await.unwrap();
     let first_token = token(&a);
     let lease_key = a.store().lease_key().to_owned();
@@ -250,7 +262,7 @@ async fn an_overwritten_key_ends_the_term_and_never_panics() {
     // Garbage without expiry: the leader steps down, nobody can lead, errors say why.
     let mut events = b.subscribe();
     command(&client, &["SET", &lease_key, "operator was here"]).await;
-    assert!(eventually(Duration::from_secs(2), || !a.is_leader()).await);
+    eventually(Duration::from_secs(2), "!a.is_leader()", || !a.is_leader()).await;
     let error = tokio::time::timeout(Duration::from_secs(3), async {
         loop {
             if let Ok(leader_election::ElectionEvent::Error(err)) = events.recv().await {
@@ -283,8 +295,8 @@ async fn an_overwritten_key_ends_the_term_and_never_panics() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failover_that_lost_the_lease_waits_it_out() {
-    let primary = RedisServer::start().await;
-    let replica = RedisServer::start().await;
+    let primary = support::server().await;
+    let replica = support::server().await;
     let replica_client = replica.client().await;
     command(
         &replica_client,
@@ -293,56 +305,57 @@ async fn a_failover_that_lost_the_lease_waits_it_out() {
     .await;
     let port = primary.port().to_string();
     command(&replica_client, &["REPLICAOF", "127.0.0.1", &port]).await;
-    assert!(
-        support::eventually_async(Duration::from_secs(10), || async {
+    eventually_async(
+        Duration::from_secs(10),
+        "the replica did not sync",
+        || async {
             let info = command(&replica_client, &["INFO", "replication"]).await;
             info.as_string()
                 .is_some_and(|i| i.contains("master_link_status:up"))
-        })
-        .await,
-        "the replica did not sync"
-    );
+        },
+    )
+    .await;
     // Every contender reaches "the primary" through one address, as behind a virtual IP.
-    let proxy = Proxy::start(primary.port()).await;
-    let key = unique_key("failover");
-    let a = election(&proxy.url(), &key, "a");
-    let b = election(&proxy.url(), &key, "b");
-    let recorder = Recorder::new();
-    recorder.watch(&a);
-    recorder.watch(&b);
+    let proxy = FaultProxy::to_port(primary.port()).await;
+    let key = unique_name("failover");
+    let a = election(&proxy.redis_url(), &key, "a");
+    let b = election(&proxy.redis_url(), &key, "b");
+    let recorder = TermRecorder::new();
+    recorder.attach(&a);
+    recorder.attach(&b);
     a.start().await.unwrap();
-    assert!(eventually(Duration::from_secs(3), || a.is_leader()).await);
+    eventually(Duration::from_secs(3), "a.is_leader()", || a.is_leader()).await;
     b.start().await.unwrap();
     let first_token = token(&a);
     let lease_key = a.store().lease_key().to_owned();
-    assert!(
-        support::eventually_async(Duration::from_secs(5), || async {
+    eventually_async(
+        Duration::from_secs(5),
+        "the lease was not replicated",
+        || async {
             command(&replica_client, &["EXISTS", &lease_key])
                 .await
                 .as_i64()
                 == Some(1)
-        })
-        .await,
-        "the lease was not replicated"
-    );
+        },
+    )
+    .await;
 
     // The primary dies; the replica is promoted without the latest lease (as if its
     // replication had lagged), and the address now leads to it.
     command(&replica_client, &["REPLICAOF", "NO", "ONE"]).await;
     command(&replica_client, &["DEL", &lease_key]).await;
-    proxy.switch(replica.port());
-    primary.stop().await;
+    proxy.switch_to_port(replica.port());
+    primary.kill().await;
     let failed_over_at = Instant::now();
     let lease = a.options().lease_duration;
 
-    assert!(
-        eventually(Duration::from_secs(8), || recorder.terms() >= 2
-            && recorder.current().is_some())
-        .await,
-        "no new term after the failover: {:?}",
-        recorder.intervals()
-    );
-    let second = recorder.intervals()[1].clone();
+    eventually(
+        Duration::from_secs(8),
+        lazy(|| format!("no new term after the failover: {:?}", recorder.terms())),
+        || recorder.terms().len() >= 2 && recorder.current().is_some(),
+    )
+    .await;
+    let second = recorder.terms()[1].clone();
     assert!(
         second.start.saturating_duration_since(failed_over_at)
             >= lease - Duration::from_millis(100),
@@ -361,9 +374,9 @@ async fn a_failover_that_lost_the_lease_waits_it_out() {
 /// a leader on a long lease, cut off from Redis, still trusts its term.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_keeps_a_short_lease_contender_out_while_a_long_lease_is_trusted() {
-    let server = RedisServer::start().await;
-    let proxy = Proxy::start(server.port()).await;
-    let key = unique_key("mixed-leases");
+    let server = support::server().await;
+    let proxy = FaultProxy::to_port(server.port()).await;
+    let key = unique_name("mixed-leases");
     support::prime(&server.url(), &key).await;
     let mut long = support::fast_options("a");
     long.lease_duration = Duration::from_secs(6);
@@ -372,33 +385,32 @@ async fn a_restart_keeps_a_short_lease_contender_out_while_a_long_lease_is_trust
     // process would).
     long.max_retry_attempts = 100;
     let a = leader_election_redis::RedisLeaderElection::builder()
-        .url(proxy.url())
+        .url(proxy.redis_url())
         .key(&key)
         .options(long)
         .build()
         .unwrap();
     // B's lease is 1.5 s.
     let b = election(&server.url(), &key, "b");
-    let recorder = Recorder::new();
-    recorder.watch(&a);
-    recorder.watch(&b);
+    let recorder = TermRecorder::new();
+    recorder.attach(&a);
+    recorder.attach(&b);
     a.start().await.unwrap();
     // A server up for less than A's lease grants A nothing yet.
     let a_lease = a.options().lease_duration;
-    assert!(eventually(a_lease + Duration::from_secs(2), || a.is_leader()).await);
+    eventually(a_lease + Duration::from_secs(2), "a.is_leader()", || {
+        a.is_leader()
+    })
+    .await;
     b.start().await.unwrap();
-    assert!(
-        eventually(Duration::from_secs(3), || b
-            .state()
-            .leader
-            .is_some_and(|l| l.instance_id == "a"))
-        .await,
-        "b never saw a lead"
-    );
+    eventually(Duration::from_secs(3), "b never saw a lead", || {
+        b.state().leader.is_some_and(|l| l.instance_id == "a")
+    })
+    .await;
 
     // A is cut off (it keeps trusting its term until its deadline) and Redis restarts
     // without persistence.
-    proxy.cut();
+    proxy.hang();
     server.restart().await;
     let restarted_at = Instant::now();
     while a.is_leader() {
@@ -411,10 +423,12 @@ async fn a_restart_keeps_a_short_lease_contender_out_while_a_long_lease_is_trust
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     recorder.assert_safe();
-    assert!(
-        eventually(a_lease + Duration::from_secs(3), || b.is_leader()).await,
-        "b never took over"
-    );
+    eventually(
+        a_lease + Duration::from_secs(3),
+        "b never took over",
+        || b.is_leader(),
+    )
+    .await;
     recorder.assert_safe();
     proxy.heal();
     a.stop().await.unwrap();

@@ -2,14 +2,13 @@
 //! overwritten by hand, never two leaders (checked by the one shared checker), tokens keep
 //! increasing, and leadership comes back.
 
-mod support;
-
 use std::time::Duration;
 
 use leader_election::testing::TermRecorder;
 use leader_election::{LeaderElection, Role};
 use leader_election_redis::RedisLeaseStore;
-use support::{RedisServer, command, election, prime, unique_key};
+use leader_election_test_support::redis::{self as support, command, election, prime};
+use leader_election_test_support::unique_name;
 use tokio::time::Instant;
 
 /// The lease of `support::fast_options`.
@@ -59,9 +58,9 @@ async fn stop_all(elections: &[LeaderElection<RedisLeaseStore>]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_the_lease_key_never_lets_a_second_leader_in() {
-    let server = RedisServer::start().await;
+    let server = support::server().await;
     let url = server.url();
-    let key = unique_key("operator-del");
+    let key = unique_name("operator-del");
     let (elections, recorder) = three(&url, &key).await;
     let client = server.client().await;
     let mut token = 0;
@@ -84,9 +83,9 @@ async fn deleting_the_lease_key_never_lets_a_second_leader_in() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_in_the_lease_key_stops_everyone_until_it_is_deleted() {
-    let server = RedisServer::start().await;
+    let server = support::server().await;
     let url = server.url();
-    let key = unique_key("operator-garbage");
+    let key = unique_name("operator-garbage");
     let (elections, recorder) = three(&url, &key).await;
     let client = server.client().await;
     new_term_after(&recorder, 0, LEASE * 4).await;
@@ -120,9 +119,9 @@ async fn garbage_in_the_lease_key_stops_everyone_until_it_is_deleted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forced_reelection_after_the_leader_is_gone_is_immediate() {
-    let server = RedisServer::start().await;
+    let server = support::server().await;
     let url = server.url();
-    let key = unique_key("operator-force");
+    let key = unique_name("operator-force");
     let (mut elections, recorder) = three(&url, &key).await;
     let client = server.client().await;
     new_term_after(&recorder, 0, LEASE * 4).await;

@@ -1,15 +1,14 @@
 //! The store's own behaviour against a real redis-server: scripts, garbage, notifications,
 //! connecting while Redis is down.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use leader_election::{
     AcquireOutcome, ElectionEvent, Error, LeaseRequest, LeaseStore, Operation, RenewOutcome,
 };
 use leader_election_redis::RedisLeaderElection;
-use support::{RedisServer, command, eventually, fast_options, store, unique_key};
+use leader_election_test_support::redis::{self as support, command, fast_options, store};
+use leader_election_test_support::{closed_port, eventually, lazy, unique_name};
 
 fn acquired(outcome: AcquireOutcome) -> leader_election::Lease {
     match outcome {
@@ -20,8 +19,8 @@ fn acquired(outcome: AcquireOutcome) -> leader_election::Lease {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_share_one_hash_tag_and_tokens_come_from_server_time() {
-    let server = RedisServer::start().await;
-    let key = unique_key("layout");
+    let server = support::server().await;
+    let key = unique_name("layout");
     let store = support::primed_store(&server.url(), &key).await;
     store.connect().await.unwrap();
     store.connect().await.expect("connect is idempotent");
@@ -59,8 +58,8 @@ async fn keys_share_one_hash_tag_and_tokens_come_from_server_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scripts_are_reloaded_after_noscript() {
-    let server = RedisServer::start().await;
-    let store = support::primed_store(&server.url(), &unique_key("noscript")).await;
+    let server = support::server().await;
+    let store = support::primed_store(&server.url(), &unique_name("noscript")).await;
     store.connect().await.unwrap();
     let request = LeaseRequest::new("a", Duration::from_secs(2));
     let lease = acquired(store.try_acquire(&request).await.unwrap());
@@ -81,7 +80,7 @@ async fn scripts_are_reloaded_after_noscript() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_in_the_lease_key_is_reported_never_trusted() {
-    let server = RedisServer::start().await;
+    let server = support::server().await;
     let client = server.client().await;
     let garbage: &[&[&str]] = &[
         &["SET", "{K}:lease", "not json at all"],
@@ -141,7 +140,7 @@ async fn garbage_in_the_lease_key_is_reported_never_trusted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_in_the_token_counter_blocks_minting() {
-    let server = RedisServer::start().await;
+    let server = support::server().await;
     let client = server.client().await;
     for (n, value) in ["abc", "-5", "1.5", "99999999999999999999"]
         .iter()
@@ -168,8 +167,8 @@ async fn garbage_in_the_token_counter_blocks_minting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_wakes_followers_on_other_clients() {
-    let server = RedisServer::start().await;
-    let key = unique_key("wake");
+    let server = support::server().await;
+    let key = unique_name("wake");
     let leader = support::primed_store(&server.url(), &key).await;
     let follower = store(&server.url(), &key).await;
     leader.connect().await.unwrap();
@@ -196,11 +195,11 @@ async fn a_release_wakes_followers_on_other_clients() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn build_needs_no_redis_and_start_retries_until_it_is_up() {
-    let server = RedisServer::start().await;
-    server.stop().await;
+    let server = support::server().await;
+    server.kill().await;
     let election = RedisLeaderElection::builder()
         .url(server.url())
-        .key(unique_key("down"))
+        .key(unique_name("down"))
         .options(fast_options("a"))
         .build()
         .expect("build without Redis");
@@ -219,10 +218,10 @@ async fn build_needs_no_redis_and_start_retries_until_it_is_up() {
     assert!(!election.is_leader());
 
     server.restart().await;
-    assert!(
-        eventually(Duration::from_secs(6), || election.is_leader()).await,
-        "leads once Redis is up"
-    );
+    eventually(Duration::from_secs(6), "leads once Redis is up", || {
+        election.is_leader()
+    })
+    .await;
     election.stop().await.expect("stop");
     let client = server.client().await;
     let leader = command(&client, &["EXISTS", election.store().lease_key()]).await;
@@ -231,16 +230,19 @@ async fn build_needs_no_redis_and_start_retries_until_it_is_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_client_works_and_is_left_connected() {
-    let server = RedisServer::start().await;
+    let server = support::server().await;
     let client = server.client().await;
     let election = RedisLeaderElection::builder()
         .client(client.clone())
-        .key(unique_key("own-client"))
+        .key(unique_name("own-client"))
         .options(fast_options("a"))
         .build()
         .expect("build");
     election.start().await.unwrap();
-    assert!(eventually(Duration::from_secs(3), || election.is_leader()).await);
+    eventually(Duration::from_secs(3), "election.is_leader()", || {
+        election.is_leader()
+    })
+    .await;
     election.stop().await.unwrap();
     drop(election);
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -250,8 +252,8 @@ async fn a_user_client_works_and_is_left_connected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_server_grants_no_new_lease_within_one_lease_duration() {
-    let server = RedisServer::start().await;
-    let key = unique_key("young");
+    let server = support::server().await;
+    let key = unique_name("young");
     let store = support::primed_store(&server.url(), &key).await;
     let ttl = Duration::from_millis(1500);
     let request = LeaseRequest::new("a", ttl);
@@ -296,9 +298,9 @@ async fn a_restarted_server_grants_no_new_lease_within_one_lease_duration() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passwords_never_show_in_debug_output_or_errors() {
     const PASSWORD: &str = "s3cret-Pa55";
-    let server = RedisServer::start_with_password(Some(PASSWORD)).await;
+    let server = support::server_with_password(Some(PASSWORD)).await;
     assert!(server.url().contains(PASSWORD));
-    let key = unique_key("password");
+    let key = unique_name("password");
     let good = RedisLeaderElection::builder()
         .url(server.url())
         .key(&key)
@@ -306,7 +308,10 @@ async fn passwords_never_show_in_debug_output_or_errors() {
         .build()
         .unwrap();
     good.start().await.unwrap();
-    assert!(eventually(Duration::from_secs(3), || good.is_leader()).await);
+    eventually(Duration::from_secs(3), "good.is_leader()", || {
+        good.is_leader()
+    })
+    .await;
     assert!(!format!("{good:?} {:?}", good.store()).contains(PASSWORD));
 
     let wrong_url = server.url().replace(PASSWORD, "wrong-Pa55");
@@ -341,11 +346,11 @@ async fn passwords_never_show_in_debug_output_or_errors() {
 async fn many_elections_share_one_client_and_one_subscriber_connection() {
     use leader_election_redis::{RedisLeaseStore, ReleaseHub};
 
-    let server = RedisServer::start().await;
+    let server = support::server().await;
     let admin = server.client().await;
     let client = support::connect_client(&server.url()).await;
     let hub = ReleaseHub::new(&client);
-    let prefix = unique_key("hub");
+    let prefix = unique_name("hub");
     support::prime(&server.url(), &format!("{prefix}-7")).await;
     let stores: Vec<RedisLeaseStore> = (0..50)
         .map(|i| {
@@ -400,10 +405,10 @@ fn late(test: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_epoch_key_withholds_a_free_lease_for_one_lease() {
     use leader_election::WithholdReason;
-    let server = RedisServer::start().await;
+    let server = support::server().await;
     let ttl = Duration::from_secs(1);
     // A brand-new election: nothing proves no lease was granted before.
-    let fresh = store(&server.url(), &unique_key("fresh-epoch")).await;
+    let fresh = store(&server.url(), &unique_name("fresh-epoch")).await;
     match fresh
         .try_acquire(&LeaseRequest::new("a", ttl))
         .await
@@ -416,7 +421,7 @@ async fn a_missing_epoch_key_withholds_a_free_lease_for_one_lease() {
         other => panic!("a fresh election granted at once: {other:?}"),
     }
 
-    let key = unique_key("epoch");
+    let key = unique_name("epoch");
     let store = support::primed_store(&server.url(), &key).await;
     let request = LeaseRequest::new("a", ttl);
     let lease = acquired(store.try_acquire(&request).await.unwrap());
@@ -452,10 +457,10 @@ async fn a_missing_epoch_key_withholds_a_free_lease_for_one_lease() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_freshly_started_server_withholds_the_lease_and_says_so() {
     use leader_election::WithholdReason;
-    let server = RedisServer::start().await;
+    let server = support::server().await;
     server.restart().await;
     let restarted_at = Instant::now();
-    let election = support::election(&server.url(), &unique_key("withheld"), "a");
+    let election = support::election(&server.url(), &unique_name("withheld"), "a");
     let lease = election.options().lease_duration;
     let mut events = election.subscribe();
     election.start().await.unwrap();
@@ -470,10 +475,12 @@ async fn a_freshly_started_server_withholds_the_lease_and_says_so() {
     .expect("a LeaseWithheld event");
     assert_eq!(reason, WithholdReason::BackendRestarted);
     assert!(wait > Duration::ZERO && wait <= lease, "{wait:?}");
-    assert!(
-        eventually(lease * 2 + Duration::from_secs(1), || election.is_leader()).await,
-        "never led after the wait"
-    );
+    eventually(
+        lease * 2 + Duration::from_secs(1),
+        "never led after the wait",
+        || election.is_leader(),
+    )
+    .await;
     assert!(
         restarted_at.elapsed() >= lease - Duration::from_millis(100),
         "led {:?} after the server started",
@@ -488,7 +495,7 @@ async fn a_freshly_started_server_withholds_the_lease_and_says_so() {
 async fn a_connect_cancelled_by_its_timeout_leaves_no_task_behind() {
     use leader_election_redis::fred::prelude::{Config, ConnectionConfig, ReconnectPolicy};
     use leader_election_redis::{RedisLeaseStore, ReleaseHub};
-    let server = RedisServer::start().await;
+    let server = support::server().await;
     // Accepts connections and never answers.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let silent_port = silent.local_addr().unwrap().port();
@@ -502,7 +509,7 @@ async fn a_connect_cancelled_by_its_timeout_leaves_no_task_behind() {
     let client = support::connect_client(&server.url()).await;
     let metrics = tokio::runtime::Handle::current().metrics();
     let before = metrics.num_alive_tasks();
-    for target in [silent_port, support::closed_port()] {
+    for target in [silent_port, closed_port()] {
         let url = format!("redis://127.0.0.1:{target}");
         let hub_client = leader_election_redis::fred::clients::Client::new(
             Config::from_url(&url).unwrap(),
@@ -512,7 +519,7 @@ async fn a_connect_cancelled_by_its_timeout_leaves_no_task_behind() {
         );
         let hub = ReleaseHub::new(&hub_client);
         let store =
-            RedisLeaseStore::with_hub(client.clone(), unique_key("cancelled"), hub).unwrap();
+            RedisLeaseStore::with_hub(client.clone(), unique_name("cancelled"), hub).unwrap();
         for _ in 0..3 {
             let _ = tokio::time::timeout(Duration::from_millis(300), store.connect()).await;
         }
@@ -520,11 +527,12 @@ async fn a_connect_cancelled_by_its_timeout_leaves_no_task_behind() {
         drop(hub_client);
     }
     let left = || metrics.num_alive_tasks();
-    assert!(
-        eventually(Duration::from_secs(2), || left() <= before).await,
-        "{} tasks left behind",
-        left() - before
-    );
+    eventually(
+        Duration::from_secs(2),
+        lazy(|| format!("{} tasks left behind", left() - before)),
+        || left() <= before,
+    )
+    .await;
     acceptor.abort();
 }
 
@@ -533,10 +541,10 @@ async fn a_connect_cancelled_by_its_timeout_leaves_no_task_behind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stores_sharing_a_channel_on_one_hub_are_all_woken() {
     use leader_election_redis::{RedisLeaseStore, ReleaseHub};
-    let server = RedisServer::start().await;
+    let server = support::server().await;
     let client = support::connect_client(&server.url()).await;
     let hub = ReleaseHub::new(&client);
-    let key = unique_key("shared-channel");
+    let key = unique_name("shared-channel");
     let leader = support::primed_store(&server.url(), &key).await;
     let on_hub = || RedisLeaseStore::with_hub(client.clone(), &key, hub.clone()).unwrap();
     let (first, second, third) = (on_hub(), on_hub(), on_hub());
@@ -569,9 +577,9 @@ async fn stores_sharing_a_channel_on_one_hub_are_all_woken() {
 /// the counter never makes them go back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_never_go_back_when_the_lease_and_counter_are_deleted() {
-    let server = RedisServer::start().await;
+    let server = support::server().await;
     let client = server.client().await;
-    let key = unique_key("token-order");
+    let key = unique_name("token-order");
     let store = support::primed_store(&server.url(), &key).await;
     let mut last = 0;
     for round in 0..5 {
@@ -611,8 +619,8 @@ async fn tokens_never_go_back_when_the_lease_and_counter_are_deleted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_lease_duration_guards_a_restart_for_every_contender() {
     use leader_election::WithholdReason;
-    let server = RedisServer::start().await;
-    let key = unique_key("max-lease");
+    let server = support::server().await;
+    let key = unique_name("max-lease");
     server.restart().await;
     let short = Duration::from_millis(500);
     let max = Duration::from_secs(20);
@@ -647,9 +655,9 @@ async fn max_lease_duration_guards_a_restart_for_every_contender() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_lease_record_is_withheld_until_the_lease_could_have_expired() {
     use leader_election::WithholdReason;
-    let server = RedisServer::start().await;
+    let server = support::server().await;
     let client = server.client().await;
-    let key = unique_key("touched");
+    let key = unique_name("touched");
     let store = support::primed_store(&server.url(), &key).await;
     let ttl = Duration::from_secs(1);
     let a = LeaseRequest::new("a", ttl);

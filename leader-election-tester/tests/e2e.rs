@@ -1,17 +1,13 @@
 //! End-to-end: runs the tester binary for a few seconds with faults and checks its JSON report.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
+use leader_election_test_support::{
+    Azurite, Postgres, RedisServer, closed_port, program_available,
+};
 use serde_json::Value;
 
 const TESTER: &str = env!("CARGO_BIN_EXE_leader-election-tester");
-
-/// The PostgreSQL backend's test server: initdb into a temporary directory, a free port.
-#[path = "../../leader-election-postgres/tests/support/mod.rs"]
-mod postgres_support;
 
 /// Short leases so that every kind of fault plays out within a few seconds.
 const FAST: &[&str] = &[
@@ -166,12 +162,7 @@ fn invalid_timing_is_refused_clearly() {
 
 #[test]
 fn an_unreachable_backend_is_reported_clearly() {
-    // A port nobody listens on (bound, then released).
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = closed_port();
     let url = format!("redis://:hunter2@127.0.0.1:{port}");
     let output = run_tester(&[
         "--backend",
@@ -189,67 +180,9 @@ fn an_unreachable_backend_is_reported_clearly() {
 
 // === Redis ===
 
-/// A `redis-server` from PATH on a free port of 127.0.0.1, without persistence; killed by PID
-/// on drop.
-struct RedisServer {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl RedisServer {
-    fn start() -> Option<Self> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
-        let dir = std::env::temp_dir().join(format!("tester-redis-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).ok()?;
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let server = Self { child, port, dir };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(server)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A redis-server for one test; fails the test, saying what to install, when there is none
-/// (never a silent skip: the project's test command installs it).
-fn redis_or_fail(test: &str) -> RedisServer {
-    RedisServer::start().unwrap_or_else(|| {
-        panic!(
-            "{test}: no redis-server on PATH; run scripts/install-redis.sh (./scripts/test.sh does)"
-        )
-    })
-}
-
-#[test]
-fn redis_backend_with_faults_is_safe_and_recovers() {
-    let server = redis_or_fail("redis_backend_with_faults_is_safe_and_recovers");
+#[tokio::test]
+async fn redis_backend_with_faults_is_safe_and_recovers() {
+    let server = RedisServer::start().await;
     let url = server.url();
     let mut args = vec![
         "--backend",
@@ -268,10 +201,10 @@ fn redis_backend_with_faults_is_safe_and_recovers() {
     assert_eq!(report["processes"], false);
 }
 
-#[test]
-fn postgres_backend_with_faults_is_safe_and_recovers() {
-    let server = postgres_support::Postgres::start();
-    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port);
+#[tokio::test]
+async fn postgres_backend_with_faults_is_safe_and_recovers() {
+    let server = Postgres::start().await;
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port());
     let mut args = vec![
         "--backend",
         "postgres",
@@ -288,9 +221,9 @@ fn postgres_backend_with_faults_is_safe_and_recovers() {
     assert_safe_and_recovered(&report, &output, "postgres");
 }
 
-#[test]
-fn redis_backend_with_one_process_per_contender_is_safe_and_recovers() {
-    let server = redis_or_fail("redis_backend_with_one_process_per_contender_is_safe_and_recovers");
+#[tokio::test]
+async fn redis_backend_with_one_process_per_contender_is_safe_and_recovers() {
+    let server = RedisServer::start().await;
     let url = server.url();
     let mut args = vec![
         "--backend",
@@ -312,13 +245,10 @@ fn redis_backend_with_one_process_per_contender_is_safe_and_recovers() {
 
 #[test]
 fn redis_server_restarts_and_pauses_are_survived() {
-    if Command::new("redis-server")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        panic!("no redis-server on PATH; run scripts/install-redis.sh (./scripts/test.sh does)");
-    }
+    assert!(
+        program_available("redis-server"),
+        "no redis-server on PATH; run scripts/install-redis.sh (./scripts/test.sh does)"
+    );
     // The tester starts its own server, kills and restarts it (empty), and freezes it.
     let mut args = vec!["--backend", "redis", "--spawn-redis", "--duration", "16s"];
     args.extend_from_slice(FAST);
@@ -342,73 +272,10 @@ fn redis_server_restarts_and_pauses_are_survived() {
 
 // === Blob (Azurite) ===
 
-/// An Azurite blob service from `.tools/azurite` (scripts/install-azurite.sh) on a free port
-/// of 127.0.0.1, with its data in a temporary folder; killed by PID on drop.
-struct Azurite {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Azurite {
-    fn start() -> Option<Self> {
-        let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../.tools/azurite/node_modules/.bin/azurite-blob");
-        if !bin.exists() {
-            return None;
-        }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
-        let dir =
-            std::env::temp_dir().join(format!("tester-azurite-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).ok()?;
-        let child = Command::new(bin)
-            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
-            .arg("--location")
-            .arg(&dir)
-            .args(["--silent", "--disableTelemetry"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let azurite = Self { child, port, dir };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "azurite did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(azurite)
-    }
-
-    fn connection_string(&self) -> String {
-        format!(
-            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;\
-             AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;\
-             BlobEndpoint=http://127.0.0.1:{}/devstoreaccount1;",
-            self.port
-        )
-    }
-}
-
-impl Drop for Azurite {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-#[test]
-fn blob_backend_hands_over_on_graceful_stops() {
+#[tokio::test]
+async fn blob_backend_hands_over_on_graceful_stops() {
     // Azure leases last at least 15 s, so only graceful stops fit in a short test.
-    let Some(azurite) = Azurite::start() else {
-        panic!(
-            "no Azurite in .tools/azurite; run scripts/install-azurite.sh (./scripts/test.sh does)"
-        );
-    };
+    let azurite = Azurite::start().await;
     let connection_string = azurite.connection_string();
     let output = Command::new(TESTER)
         .args([

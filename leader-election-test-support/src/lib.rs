@@ -1,0 +1,40 @@
+//! Test support for the leader-election workspace, in the spirit of `tower-test`: one home for
+//! what the tests, examples and the tester of every crate need, so that nothing is copied from
+//! crate to crate.
+//!
+//! - Real servers on a free port of 127.0.0.1, started from local binaries and stopped by PID
+//!   (also on drop): [`RedisServer`], [`Azurite`], [`Postgres`]. With feature `docker` (on by
+//!   default), a missing binary falls back to a testcontainers container when `docker info`
+//!   succeeds.
+//! - One TCP fault proxy, [`FaultProxy`]: black hole, reset, refuse, latency, switch target.
+//! - [`ErrorCount`]: how many errors an election reported.
+//! - Small helpers: [`free_port`], [`eventually`], [`unique_name`], the Azurite development
+//!   account ([`azurite::ACCOUNT`], [`azurite::KEY`]).
+//! - Feature `redis`: fred clients and stores for the Redis backend's tests ([`redis`]).
+//! - Feature `blob`: builders, stores, operator and SAS clients on an [`Azurite`] for the
+//!   Blob backend's tests, and [`azurite::account_sas`].
+//! - Feature `postgres`: an admin connection to [`Postgres`].
+//!
+//! The safety checker is not here: it is `leader_election::testing::assert_safe` on terms a
+//! `leader_election::testing::TermRecorder` recorded (one checker for every guarantee).
+
+pub mod azurite;
+#[cfg(feature = "blob")]
+mod blob;
+mod events;
+mod helpers;
+pub mod postgres;
+mod process;
+pub mod proxy;
+pub mod redis;
+
+pub use azurite::Azurite;
+pub use events::ErrorCount;
+pub use helpers::{
+    Describe, Lazy, closed_port, docker_available, eventually, eventually_async, eventually_some,
+    free_port, lazy, program_available, unique_container, unique_name, unique_table,
+    workspace_root,
+};
+pub use postgres::Postgres;
+pub use proxy::FaultProxy;
+pub use redis::{RedisOptions, RedisServer};

@@ -1,0 +1,151 @@
+//! The fault proxy against a local echo server.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use leader_election_test_support::FaultProxy;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+
+async fn echo_server() -> SocketAddr {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 64];
+                while let Ok(n) = socket.read(&mut buf).await {
+                    if n == 0 || socket.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Whether "ping" comes back within `within`.
+async fn roundtrip(stream: &mut TcpStream, within: Duration) -> bool {
+    if stream.write_all(b"ping").await.is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 4];
+    matches!(
+        tokio::time::timeout(within, stream.read_exact(&mut buf)).await,
+        Ok(Ok(_))
+    ) && &buf == b"ping"
+}
+
+/// Whether the peer closed `stream` within `within` (reads end or fail).
+async fn closed(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 4];
+    matches!(
+        tokio::time::timeout(within, stream.read(&mut buf)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+const SHORT: Duration = Duration::from_millis(300);
+const LONG: Duration = Duration::from_secs(5);
+
+#[tokio::test]
+async fn refuse_closes_live_connections_and_refuses_new_ones_until_healed() {
+    let proxy = FaultProxy::start(echo_server().await).await.unwrap();
+    let mut before = TcpStream::connect(proxy.addr()).await.unwrap();
+    assert!(roundtrip(&mut before, LONG).await);
+
+    proxy.set_cut(true);
+    assert!(
+        closed(&mut before, LONG).await,
+        "a cut closes live connections"
+    );
+    let mut during = TcpStream::connect(proxy.addr()).await.unwrap();
+    assert!(
+        closed(&mut during, LONG).await,
+        "a cut refuses new connections"
+    );
+
+    proxy.set_cut(false);
+    let mut after = TcpStream::connect(proxy.addr()).await.unwrap();
+    assert!(roundtrip(&mut after, LONG).await, "healed");
+}
+
+#[tokio::test]
+async fn hang_keeps_connections_open_and_silent_and_heal_closes_them() {
+    let proxy = FaultProxy::to_port(echo_server().await.port()).await;
+    let mut before = TcpStream::connect(proxy.addr()).await.unwrap();
+    assert!(roundtrip(&mut before, LONG).await);
+
+    proxy.hang();
+    assert!(
+        !roundtrip(&mut before, SHORT).await,
+        "a hung connection is silent"
+    );
+    assert!(!closed(&mut before, SHORT).await, "and stays open");
+    let mut during = TcpStream::connect(proxy.addr()).await.unwrap();
+    assert!(
+        !roundtrip(&mut during, SHORT).await,
+        "a new one is never answered"
+    );
+
+    proxy.heal();
+    assert!(
+        closed(&mut before, LONG).await,
+        "healing closes hung connections"
+    );
+    assert!(closed(&mut during, LONG).await);
+    let mut after = TcpStream::connect(proxy.addr()).await.unwrap();
+    assert!(roundtrip(&mut after, LONG).await, "healed");
+}
+
+#[tokio::test]
+async fn latency_delays_each_direction() {
+    let proxy = FaultProxy::to_port(echo_server().await.port()).await;
+    proxy.set_latency(Duration::from_millis(100));
+    let mut stream = TcpStream::connect(proxy.addr()).await.unwrap();
+    let start = Instant::now();
+    assert!(roundtrip(&mut stream, LONG).await);
+    assert!(
+        start.elapsed() >= Duration::from_millis(200),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn switch_and_reset_close_connections() {
+    let first = echo_server().await;
+    let proxy = FaultProxy::start(first).await.unwrap();
+    let mut old = TcpStream::connect(proxy.addr()).await.unwrap();
+    assert!(roundtrip(&mut old, LONG).await);
+    proxy.reset();
+    assert!(
+        closed(&mut old, LONG).await,
+        "reset closes live connections"
+    );
+
+    let mut old = TcpStream::connect(proxy.addr()).await.unwrap();
+    assert!(
+        roundtrip(&mut old, LONG).await,
+        "new connections still forward"
+    );
+    let second = echo_server().await;
+    proxy.switch_to_port(second.port());
+    assert!(
+        closed(&mut old, LONG).await,
+        "switch closes live connections"
+    );
+    let mut new = TcpStream::connect(proxy.addr()).await.unwrap();
+    assert!(roundtrip(&mut new, LONG).await);
+}
+
+#[tokio::test]
+async fn dropping_the_proxy_closes_its_connections() {
+    let proxy = FaultProxy::to_port(echo_server().await.port()).await;
+    let mut stream = TcpStream::connect(proxy.addr()).await.unwrap();
+    assert!(roundtrip(&mut stream, LONG).await);
+    drop(proxy);
+    assert!(closed(&mut stream, LONG).await);
+}

@@ -1,0 +1,111 @@
+//! The real-server fixtures: start, restart, pause, kill, and stop on drop.
+
+use std::time::Duration;
+
+use leader_election_test_support::{
+    Azurite, Postgres, RedisOptions, RedisServer, eventually_async, free_port, unique_container,
+    unique_name, unique_table,
+};
+
+fn pid_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
+}
+
+async fn listens(port: u16) -> bool {
+    tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn redis_restarts_with_and_without_persistence_pauses_and_stops_on_drop() {
+    let server = RedisServer::start().await;
+    assert_eq!(server.query(&["SET", "k", "v"]).await.unwrap(), "OK");
+    server.restart().await;
+    assert_eq!(
+        server.query(&["GET", "k"]).await.unwrap(),
+        "",
+        "no persistence: key lost"
+    );
+
+    server.pause().await;
+    let answered = tokio::time::timeout(Duration::from_millis(300), server.query(&["PING"])).await;
+    assert!(answered.is_err(), "a paused server does not answer");
+    server.resume().await;
+    assert_eq!(server.query(&["PING"]).await.unwrap(), "PONG");
+
+    server.kill().await;
+    assert!(!listens(server.port()).await, "killed: nothing listens");
+    server.restart().await;
+    let (pid, port) = (server.pid().unwrap(), server.port());
+    drop(server);
+    assert!(!pid_alive(pid), "dropped: the process is gone");
+    assert!(!listens(port).await);
+
+    let durable = RedisServer::start_with(RedisOptions {
+        persistence: true,
+        password: Some("secret".into()),
+        min_uptime: Duration::from_secs(1),
+    })
+    .await;
+    assert!(durable.url().starts_with("redis://:secret@127.0.0.1:"));
+    durable.query(&["SET", "k", "v"]).await.unwrap();
+    durable.restart().await;
+    assert_eq!(
+        durable.query(&["GET", "k"]).await.unwrap(),
+        "v",
+        "persistence keeps keys"
+    );
+}
+
+#[tokio::test]
+async fn azurite_restarts_on_the_same_port_and_stops_on_drop() {
+    let azurite = Azurite::start().await;
+    let port = azurite.port();
+    assert!(
+        azurite
+            .connection_string()
+            .contains(&format!("127.0.0.1:{port}/devstoreaccount1"))
+    );
+    azurite.stop().await;
+    assert!(!listens(port).await);
+    azurite.restart().await;
+    assert!(listens(port).await);
+    drop(azurite);
+    eventually_async(Duration::from_secs(10), "Azurite to go away", || async {
+        !listens(port).await
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_restarts_and_stops_on_drop() {
+    let pg = Postgres::start().await;
+    let port = pg.port();
+    assert!(listens(port).await);
+    pg.restart().await;
+    assert!(listens(port).await);
+    let pid = pg.pid().unwrap();
+    drop(pg);
+    assert!(!pid_alive(pid));
+}
+
+#[test]
+fn names_are_unique_and_valid() {
+    assert_ne!(unique_name("a"), unique_name("a"));
+    let container = unique_container("Some_Test__name");
+    assert!(
+        container.len() <= 63 && !container.contains("--"),
+        "{container}"
+    );
+    assert!(
+        container
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    );
+    assert!(!unique_table("t").contains('-'));
+    assert_ne!(free_port(), 0);
+}
