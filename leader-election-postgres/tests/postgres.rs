@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use leader_election::testing::TermRecorder;
 use leader_election::testing::{
-    ConformanceOptions, run_conformance, tokens_increase_across_rebuilt_stores,
+    ConformanceOptions, election_controls, run_conformance, tokens_increase_across_rebuilt_stores,
 };
 use leader_election::{AcquireOutcome, LeaderElection, LeaseRequest, LeaseStore, Role};
 use leader_election_postgres::{PostgresLeaderElection, PostgresLeaseStore};
@@ -702,4 +702,23 @@ async fn tokens_grow_after_the_row_is_deleted_even_for_a_brand_new_store() {
             assert!(store.release(&request, &lease).await.unwrap());
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn election_controls_work_against_postgres() {
+    let pg = Postgres::start().await;
+    let url = pg.url();
+    let election = unique_table("controls");
+    let options = contender(&pg, &election, "controls").options().clone();
+    let report = election_controls(&options, Duration::from_millis(500), || {
+        let store = PostgresLeaderElection::builder()
+            .connection_string(url.clone())
+            .election(election.clone())
+            .options(options.clone())
+            .build_store()
+            .expect("store");
+        async move { store }
+    })
+    .await;
+    eprintln!("postgres controls: {report:?}");
 }

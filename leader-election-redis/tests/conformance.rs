@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use leader_election::testing::{
-    ConformanceOptions, run_conformance, tokens_increase_across_rebuilt_stores,
+    ConformanceOptions, election_controls, run_conformance, tokens_increase_across_rebuilt_stores,
 };
 use leader_election_test_support::redis::{self as support, prime, primed_store, store};
 use leader_election_test_support::unique_name;
@@ -36,4 +36,22 @@ async fn conformance_tokens_increase_across_rebuilt_stores() {
         },
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn election_controls_work_against_redis() {
+    let server = support::server().await;
+    let url = server.url();
+    let key = unique_name("controls");
+    prime(&url, &key).await;
+    let report = election_controls(
+        &support::fast_options("controls"),
+        Duration::from_millis(500),
+        || {
+            let (url, key) = (url.clone(), key.clone());
+            async move { store(&url, &key).await }
+        },
+    )
+    .await;
+    eprintln!("redis controls: {report:?}");
 }

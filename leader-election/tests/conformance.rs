@@ -285,3 +285,16 @@ async fn the_suite_catches_tokens_kept_in_process_memory() {
     })
     .await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_memory_store_passes_the_election_controls() {
+    let backend = MemoryLeaseStore::new();
+    let options = leader_election::LeaderElectionOptions::default();
+    let report =
+        leader_election::testing::election_controls(&options, Duration::from_millis(100), || {
+            let store = backend.clone();
+            async move { store }
+        })
+        .await;
+    assert!(report.resign_handover < Duration::from_millis(100));
+}

@@ -5,6 +5,7 @@
 //! [`LeaseStore`]: crate::LeaseStore
 
 mod conformance;
+mod controls;
 mod faulty;
 mod safety;
 
@@ -15,6 +16,7 @@ pub use conformance::{
     renewal_extends_the_lease, run_checks, run_conformance, tokens_increase_across_rebuilt_stores,
     tokens_strictly_increase,
 };
+pub use controls::{ControlsReport, election_controls};
 pub use faulty::{FaultControl, FaultyStore};
 pub use safety::{
     Term, TermPair, TermRecorder, assert_safe, overlaps, token_regressions, tokens_increase,
