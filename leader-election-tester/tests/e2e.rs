@@ -83,6 +83,17 @@ fn assert_safe_and_recovered(report: &Value, output: &Output, backend: &str) {
     assert!(report["backend_ops"]["total"].as_u64().unwrap() > 0);
 }
 
+/// Checks that faults of each of `kinds` were injected (and, as every fault, recovered from).
+fn assert_injected(report: &Value, kinds: &[&str]) {
+    let faults = report["faults"].as_array().expect("faults");
+    for kind in kinds {
+        assert!(
+            faults.iter().any(|f| f["kind"] == *kind),
+            "no {kind} fault injected: {report:#}"
+        );
+    }
+}
+
 #[test]
 fn memory_backend_with_faults_is_safe_and_recovers() {
     let dir = std::env::temp_dir().join(format!("tester-e2e-{}", std::process::id()));
@@ -192,12 +203,14 @@ async fn redis_backend_with_faults_is_safe_and_recovers() {
         "--key",
         "e2e-in-process",
         "--duration",
-        "8s",
+        "13s",
     ];
     args.extend_from_slice(FAST);
     let output = run_tester(&args);
     let report = report(&output);
     assert_safe_and_recovered(&report, &output, "redis");
+    assert_injected(&report, &["resign", "operator"]);
+    assert!(report["resign_handover_ms"]["max"].as_f64().unwrap() < 500.0);
     assert_eq!(report["processes"], false);
 }
 
@@ -213,12 +226,13 @@ async fn postgres_backend_with_faults_is_safe_and_recovers() {
         "--key",
         "e2e-postgres",
         "--duration",
-        "8s",
+        "13s",
     ];
     args.extend_from_slice(FAST);
     let output = run_tester(&args);
     let report = report(&output);
     assert_safe_and_recovered(&report, &output, "postgres");
+    assert_injected(&report, &["resign", "operator"]);
 }
 
 #[tokio::test]
