@@ -406,36 +406,12 @@ impl<S: LeaseStore> Runner<S> {
             Role::Releasing,
             self.observed.clone(),
         );
-        let grace = self.shared.options.shutdown_timeout;
-        let mut work = self.shared.work.subscribe();
-        let idle = tokio::time::timeout(grace, work.wait_for(|running| *running == 0))
-            .await
-            .is_ok();
-        if !idle {
-            let err = Error::WorkStillRunning(grace);
-            tracing::warn!(error = %err, "not releasing the lease");
-            self.emit(ElectionEvent::Error(err.clone()));
-            return Err(err);
-        }
+        self.work_finished().await?;
         if !self.shared.options.enable_graceful_shutdown {
             return Ok(());
         }
-        let released = self
-            .call(
-                Operation::Release,
-                self.shared.store.release(&self.request, lease),
-            )
-            .await;
-        match released {
-            Ok(released) => {
-                tracing::debug!(token = %lease.token, released, "released the lease");
-                Ok(())
-            }
-            Err(err) => {
-                self.fail(err.clone());
-                Err(err)
-            }
-        }
+        let request = self.request.clone();
+        self.release_after_work(&request, lease).await
     }
 
     /// Resigning leader: ends the term, waits for leader work (up to `shutdown_timeout`),
@@ -457,23 +433,47 @@ impl<S: LeaseStore> Runner<S> {
         self.cool_down_until = Some(Instant::now() + cool_down);
         let request = self.request.clone();
         self.new_candidacy();
+        self.work_finished().await?;
+        self.release_after_work(&request, lease).await
+    }
+
+    /// Waits, up to `shutdown_timeout`, for leader work (already cancelled) to finish. Work
+    /// still running then keeps the lease from being released: it expires on its own, so a
+    /// successor never starts while the old work runs.
+    async fn work_finished(&mut self) -> Result<()> {
         let grace = self.shared.options.shutdown_timeout;
         let mut work = self.shared.work.subscribe();
         let idle = tokio::time::timeout(grace, work.wait_for(|running| *running == 0))
             .await
             .is_ok();
-        if !idle {
-            let err = Error::WorkStillRunning(grace);
-            tracing::warn!(error = %err, "not releasing the lease");
-            self.emit(ElectionEvent::Error(err.clone()));
-            return Err(err);
+        if idle {
+            return Ok(());
         }
-        self.call(
-            Operation::Release,
-            self.shared.store.release(&request, lease),
-        )
-        .await
-        .map(drop)
+        let err = Error::WorkStillRunning(grace);
+        tracing::warn!(error = %err, "not releasing the lease");
+        self.emit(ElectionEvent::Error(err.clone()));
+        Err(err)
+    }
+
+    /// Releases `lease` (acquired by `request`) once leader work has finished, reporting a
+    /// failure.
+    async fn release_after_work(&mut self, request: &LeaseRequest, lease: &Lease) -> Result<()> {
+        let released = self
+            .call(
+                Operation::Release,
+                self.shared.store.release(request, lease),
+            )
+            .await;
+        match released {
+            Ok(released) => {
+                tracing::debug!(token = %lease.token, released, "released the lease");
+                Ok(())
+            }
+            Err(err) => {
+                self.fail(err.clone());
+                Err(err)
+            }
+        }
     }
 
     /// Best-effort release after stepping down for cause: frees the lease at once if the
