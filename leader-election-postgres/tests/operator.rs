@@ -7,7 +7,6 @@
 //! forces an election, hands over at once. The verdict is always the one shared checker,
 //! [`leader_election::testing::assert_safe`], on the terms a [`TermRecorder`] recorded.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use leader_election::testing::{Term, TermRecorder, assert_safe};
@@ -15,37 +14,14 @@ use leader_election::{
     AcquireOutcome, ElectionEvent, LeaderElection, Leadership, LeaseRequest, LeaseStore,
     WithholdReason,
 };
-use leader_election_postgres::{DEFAULT_TABLE, PostgresLeaderElection, PostgresLeaseStore};
-use leader_election_test_support::Postgres;
+use leader_election_postgres::{DEFAULT_TABLE, PostgresLeaseStore};
+use leader_election_test_support::postgres::{LEASE, election as contender};
+use leader_election_test_support::{Postgres, unique_name};
 use tokio::time::Instant;
 
-const LEASE: Duration = Duration::from_secs(2);
 /// What a takeover may take beyond the lease: the follower's wake-up jitter, a statement, the
 /// event reaching the recorder, on a loaded two-core machine.
 const SLACK: Duration = Duration::from_millis(1500);
-
-fn unique(prefix: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-fn contender(pg: &Postgres, election: &str, id: &str) -> LeaderElection<PostgresLeaseStore> {
-    PostgresLeaderElection::builder()
-        .connection_string(pg.url())
-        .election(election)
-        .instance_id(id)
-        .lease_duration(LEASE)
-        .renew_interval(Duration::from_millis(500))
-        .retry_interval(Duration::from_millis(200))
-        .max_retry_interval(Duration::from_secs(1))
-        .operation_timeout(Duration::from_millis(500))
-        .build()
-        .expect("valid configuration")
-}
 
 /// A connection of the operator's own, as `psql` would open.
 async fn operator(pg: &Postgres) -> tokio_postgres::Client {
@@ -74,7 +50,7 @@ struct Election {
 
 impl Election {
     async fn start(pg: &Postgres, prefix: &str) -> Self {
-        let name = unique(prefix);
+        let name = unique_name(prefix);
         let recorder = TermRecorder::new();
         let contenders: Vec<_> = (0..3)
             .map(|i| contender(pg, &name, &format!("c{i}")))
@@ -356,7 +332,7 @@ async fn a_forced_election_takes_the_release_or_the_documented_sql() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_brand_new_store_is_told_the_touched_lease_is_withheld() {
     let pg = Postgres::start().await;
-    let election = unique("withheld");
+    let election = unique_name("withheld");
     let old = contender(&pg, &election, "old");
     let store = old.store();
     store.connect().await.unwrap();
@@ -410,7 +386,7 @@ async fn a_brand_new_store_is_told_the_touched_lease_is_withheld() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guard_created_during_an_acquisition_fails_it_whole() {
     let pg = Postgres::start().await;
-    let election = unique("race");
+    let election = unique_name("race");
     let racer = contender(&pg, &election, "racer");
     let store = racer.store().clone();
     store.connect().await.unwrap();
@@ -481,7 +457,7 @@ async fn a_guard_created_during_an_acquisition_fails_it_whole() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lease_written_by_the_previous_version_is_respected() {
     let pg = Postgres::start().await;
-    let election = unique("previous");
+    let election = unique_name("previous");
     let next = contender(&pg, &election, "next");
     let store = next.store();
     store.connect().await.unwrap();

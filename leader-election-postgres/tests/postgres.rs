@@ -8,24 +8,9 @@ use leader_election::testing::{
 };
 use leader_election::{AcquireOutcome, LeaderElection, LeaseRequest, LeaseStore, Role};
 use leader_election_postgres::{PostgresLeaderElection, PostgresLeaseStore};
+use leader_election_test_support::postgres::{LEASE, election as contender};
 use leader_election_test_support::{ErrorCount, Postgres, eventually, unique_table};
 use tokio::time::Instant;
-
-const LEASE: Duration = Duration::from_secs(2);
-
-fn contender(pg: &Postgres, election: &str, id: &str) -> LeaderElection<PostgresLeaseStore> {
-    PostgresLeaderElection::builder()
-        .connection_string(pg.url())
-        .election(election)
-        .instance_id(id)
-        .lease_duration(LEASE)
-        .renew_interval(Duration::from_millis(500))
-        .retry_interval(Duration::from_millis(200))
-        .max_retry_interval(Duration::from_secs(1))
-        .operation_timeout(Duration::from_millis(500))
-        .build()
-        .expect("valid configuration")
-}
 
 fn leaders(contenders: &[LeaderElection<PostgresLeaseStore>]) -> usize {
     contenders.iter().filter(|c| c.is_leader()).count()

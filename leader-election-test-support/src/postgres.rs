@@ -230,3 +230,32 @@ impl Drop for Postgres {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// The lease of [`election`]'s contenders.
+#[cfg(feature = "postgres")]
+pub const LEASE: Duration = Duration::from_secs(2);
+
+/// A contender `id` of `election` on `pg`, built with the crate's builder and the timings the
+/// PostgreSQL tests share: a 2 s lease ([`LEASE`]) renewed every 500 ms, retries from 200 ms
+/// up to 1 s, a 500 ms operation timeout.
+///
+/// # Panics
+/// When the builder rejects the configuration.
+#[cfg(feature = "postgres")]
+pub fn election(
+    pg: &Postgres,
+    election: &str,
+    id: &str,
+) -> leader_election::LeaderElection<leader_election_postgres::PostgresLeaseStore> {
+    leader_election_postgres::PostgresLeaderElection::builder()
+        .connection_string(pg.url())
+        .election(election)
+        .instance_id(id)
+        .lease_duration(LEASE)
+        .renew_interval(Duration::from_millis(500))
+        .retry_interval(Duration::from_millis(200))
+        .max_retry_interval(Duration::from_secs(1))
+        .operation_timeout(Duration::from_millis(500))
+        .build()
+        .expect("valid configuration")
+}
