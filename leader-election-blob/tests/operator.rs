@@ -12,7 +12,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use azure_storage_blob::BlobClient;
-use azure_storage_blob::models::{BlobClientBreakLeaseOptions, BlobClientGetPropertiesResultHeaders};
+use azure_storage_blob::models::{
+    BlobClientBreakLeaseOptions, BlobClientGetPropertiesResultHeaders,
+};
 use leader_election::LeaderElection;
 use leader_election::testing::TermRecorder;
 use leader_election_blob::BlobLeaseStore;
@@ -92,6 +94,16 @@ impl Contenders {
     /// Stops everybody and asserts with the one safety checker; if `before` is given, a term
     /// after it had a greater token.
     async fn stop_and_check(self, before: Option<leader_election::FencingToken>) {
+        // Let an old leader that still believes it leads run to its next renewal, so that an
+        // overlap shows its whole length (bounded: the checker reports what it finds).
+        let renew = self.elections[0].options().renew_interval
+            + self.elections[0].options().operation_timeout();
+        let deadline = Instant::now() + renew + Duration::from_secs(1);
+        while self.elections.iter().filter(|e| e.is_leader()).count() > 1
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         for election in &self.elections {
             election.stop().await.expect("stop");
         }
@@ -142,7 +154,10 @@ async fn break_with_zero_period_lets_nobody_in_for_a_lease() {
     let acted = Instant::now();
     let back = contenders.leader_again_after(acted, "break 0").await;
     contenders.stop_and_check(Some(before)).await;
-    assert!(back >= TTL - Duration::from_secs(1), "leader again after {back:?}");
+    assert!(
+        back >= TTL - Duration::from_secs(1),
+        "leader again after {back:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,7 +172,10 @@ async fn break_and_delete_lets_nobody_in_for_a_lease() {
     let acted = Instant::now();
     let back = contenders.leader_again_after(acted, "break + delete").await;
     contenders.stop_and_check(Some(before)).await;
-    assert!(back >= TTL - Duration::from_secs(1), "leader again after {back:?}");
+    assert!(
+        back >= TTL - Duration::from_secs(1),
+        "leader again after {back:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,9 +196,14 @@ async fn break_and_garbage_metadata_lets_nobody_in_for_a_lease() {
         .await
         .expect("overwrite the metadata");
     let acted = Instant::now();
-    let back = contenders.leader_again_after(acted, "break + garbage").await;
+    let back = contenders
+        .leader_again_after(acted, "break + garbage")
+        .await;
     contenders.stop_and_check(Some(before)).await;
-    assert!(back >= TTL - Duration::from_secs(1), "leader again after {back:?}");
+    assert!(
+        back >= TTL - Duration::from_secs(1),
+        "leader again after {back:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,7 +215,10 @@ async fn delete_while_leased_is_refused_and_changes_nothing() {
     let operator = operator(&azurite, &container);
     // Azure refuses to delete (or write) a leased blob without its lease id: an operator must
     // break the lease first.
-    let err = operator.delete(None).await.expect_err("deleting a leased blob");
+    let err = operator
+        .delete(None)
+        .await
+        .expect_err("deleting a leased blob");
     assert_eq!(
         err.http_status().map(u16::from),
         Some(412),
@@ -208,7 +234,9 @@ async fn delete_while_leased_is_refused_and_changes_nothing() {
     let leader = contenders.leader().expect("a leader");
     let renew = leader.options().renew_interval + leader.options().operation_timeout();
     wait_for(renew * 2, "the leader renews after the attempt", || {
-        leader.last_leadership_renewal().is_some_and(|at| at > acted)
+        leader
+            .last_leadership_renewal()
+            .is_some_and(|at| at > acted)
     })
     .await;
     assert!(leader.is_leader());
@@ -241,8 +269,8 @@ async fn operator_break_with_default_period_hands_over_safely() {
     let contenders = Contenders::start(&azurite, &container).await;
     let before = first_token(&contenders);
     // The operator's way to force a new election without the leader's help: Break Lease with
-    // its default period. The leader steps down at its next renewal; a new leader follows after
-    // the break period and one lease more at most.
+    // its default period. The leader steps down at its next renewal; a new leader follows about
+    // one lease after the break (the contenders saw the break begin).
     operator(&azurite, &container)
         .break_lease(None)
         .await
@@ -252,13 +280,9 @@ async fn operator_break_with_default_period_hands_over_safely() {
         contenders.leader().is_none()
     })
     .await;
-    wait_for(TTL * 2 + SLACK, "a leader again", || {
-        contenders.leader().is_some()
-    })
-    .await;
     let back = contenders.leader_again_after(acted, "default break").await;
     contenders.stop_and_check(Some(before)).await;
-    assert!(back <= TTL * 2 + SLACK, "{back:?}");
+    assert!(back <= TTL + SLACK, "leader again after {back:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
