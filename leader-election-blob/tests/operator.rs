@@ -313,3 +313,65 @@ async fn build_blob_client_is_authorized_as_the_store() {
     }
     election.stop().await.expect("stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_processes_honour_a_touch_recorded_on_the_blob() {
+    use leader_election::{AcquireOutcome, LeaseRequest, LeaseStore, WithholdReason};
+    let withheld = |outcome: AcquireOutcome, who: &str| match outcome {
+        AcquireOutcome::Withheld { wait, reason } => {
+            assert_eq!(reason, WithholdReason::RecordTouched, "{who}");
+            assert!(wait <= TTL + Duration::from_secs(2), "{who}: {wait:?}");
+            wait
+        }
+        other => panic!("{who}: expected Withheld, got {other:?}"),
+    };
+    let azurite = Azurite::start().await;
+    let container = container_name("op-fresh");
+    let holder = azurite.store(&container);
+    let follower = azurite.store(&container);
+    let a = LeaseRequest::new("a", TTL);
+    let b = LeaseRequest::new("b", TTL);
+    assert!(matches!(
+        holder.try_acquire(&a).await.unwrap(),
+        AcquireOutcome::Acquired(_)
+    ));
+    assert!(matches!(
+        follower.try_acquire(&b).await.unwrap(),
+        AcquireOutcome::Held { .. }
+    ));
+    let operator = operator(&azurite, &container);
+    break_now(&operator).await;
+    // A process that never saw the lease held finds it broken: withheld, and the touch is
+    // recorded on the blob for everybody.
+    let fresh = azurite.store(&container);
+    let wait = withheld(
+        fresh
+            .try_acquire(&LeaseRequest::new("c", TTL))
+            .await
+            .unwrap(),
+        "a new process after the break",
+    );
+    assert!(wait >= TTL - Duration::from_secs(1), "{wait:?}");
+    let properties = operator.get_properties(None).await.unwrap();
+    assert!(
+        properties
+            .metadata()
+            .unwrap()
+            .contains_key("leader_touched_at")
+    );
+    // Deleted as well: the follower that saw the lease held creates the blob again with the
+    // touch, and a process started after that honours it too.
+    operator.delete(None).await.unwrap();
+    withheld(
+        follower.try_acquire(&b).await.unwrap(),
+        "the follower after the delete",
+    );
+    withheld(
+        azurite
+            .store(&container)
+            .try_acquire(&LeaseRequest::new("d", TTL))
+            .await
+            .unwrap(),
+        "a new process after the delete",
+    );
+}
