@@ -242,6 +242,23 @@ impl BlobLeaderElectionBuilder {
     }
 }
 
+impl BlobLeaderElectionBuilder {
+    /// Checks the configuration like [`build`](Self::build) and returns a client of the official
+    /// SDK (`azure_storage_blob`, re-exported as [`crate::azure`]) for the election's blob,
+    /// authorized exactly as the store's own requests are (SharedKey, SAS or Entra ID), with the
+    /// same service version and no SDK retries. It is a connection of its own, apart from any
+    /// election built from the same settings: for the caller's own operations on the blob, such
+    /// as reading its properties, or an operator's Break Lease (see the crate README, "What an
+    /// operator may do").
+    ///
+    /// # Errors
+    /// As for [`build`](Self::build).
+    pub fn build_blob_client(self) -> Result<azure_storage_blob::BlobClient, BuildError> {
+        let store = self.build_store()?;
+        Ok(store.container_client().blob_client(store.blob_name()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,28 +1,32 @@
 //! [`BlobLeaseStore`]: the [`LeaseStore`] kept in one Azure blob and its lease.
 
+mod snapshot;
+mod touched;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use azure_core::error::ErrorKind;
 use azure_core::http::{Etag, Response};
 use azure_storage_blob::models::{
-    AppendBlobClientCreateOptions, BlobClientAcquireLeaseOptions, BlobClientGetPropertiesOptions,
-    BlobClientGetPropertiesResultHeaders, BlobClientSetMetadataOptions, LeaseState,
+    AppendBlobClientCreateOptions, BlobClientAcquireLeaseOptions, BlobClientSetMetadataOptions,
 };
 use azure_storage_blob::{BlobClient, BlobContainerClient};
 use leader_election::{
     AcquireOutcome, Error, FencingToken, LeaderInfo, Lease, LeaseRequest, LeaseStore, Operation,
-    RenewOutcome, Result, quoted,
+    RenewOutcome, Result, WithholdReason, quoted,
 };
 use tokio::time::Instant;
 
 use crate::clock::{Budget, Gate, Observation, date_of, gate, next_token, wait_within};
-use crate::encoding::{azure_lease_id, lease_hash, lease_seconds, percent_decode, percent_encode};
+use crate::encoding::{azure_lease_id, lease_hash, lease_seconds, percent_encode};
 use crate::error::{AzureFailure, BlobError};
+use snapshot::{ReadError, Snapshot};
+use touched::{Marker, Touch};
 
 /// Metadata name of the leader's instance id (percent-encoded where not printable ASCII).
 const META_INSTANCE: &str = "leader_instance_id";
@@ -31,6 +35,8 @@ const META_TOKEN: &str = "leader_token";
 /// Metadata name of a hash of the lease id the token was minted under. A hash rather than the
 /// id itself, so that reading the blob does not give away the means to release the lease.
 const META_LEASE: &str = "leader_lease_hash";
+/// Metadata name of the lease duration (seconds) of the term the token was minted for.
+const META_LEASE_SECS: &str = "leader_lease_secs";
 
 /// The shortest and longest lease Azure grants, in seconds.
 pub(crate) const MIN_LEASE_SECS: u64 = 15;
@@ -50,6 +56,11 @@ pub(crate) const MAX_LEASE_SECS: u64 = 60;
 ///   and conditionally on the ETag read before. The container and the blob are created when
 ///   missing. All of it shares one `operation_timeout`: each request gets what is left, and a
 ///   write is not started without time for its answer.
+///   A lease broken by an operator, or a blob deleted or emptied where this store saw the
+///   lease held, is withheld ([`AcquireOutcome::Withheld`], `RecordTouched`) until the
+///   service's clock shows one lease after the touch was first seen, recorded in the blob's
+///   metadata so that every contender, new processes too, honours it (see the crate README,
+///   "What an operator may do").
 /// - `renew`, `release`: Renew Lease and Release Lease with the lease id.
 /// - `current_leader`: reads the lease state and the metadata.
 ///
@@ -67,11 +78,12 @@ pub(crate) const MAX_LEASE_SECS: u64 = 60;
 /// does not step back.
 ///
 /// The blob belongs to the election: it stays empty, and its metadata is replaced at every
-/// acquisition (`leader_instance_id`, `leader_token`, and `leader_lease_hash`, a hash of the
-/// lease id rather than the id itself, so that reading the blob does not allow releasing the
-/// lease). While the lease is held but its new holder has not yet written the metadata (a
-/// moment, or until the lease expires if the holder crashed in between), the previous holder
-/// is reported, or `"unknown"` if there was none.
+/// acquisition (`leader_instance_id`, `leader_token`, `leader_lease_secs`, and
+/// `leader_lease_hash`, a hash of the lease id rather than the id itself, so that reading the
+/// blob does not allow releasing the lease); a touch is recorded as `leader_touched_at` and
+/// `leader_touched_lease` until then. While the lease is held but its new holder has not yet
+/// written the metadata (a moment, or until the lease expires if the holder crashed in
+/// between), the previous holder is reported, or `"unknown"` if there was none.
 pub struct BlobLeaseStore {
     container: BlobContainerClient,
     blob: BlobClient,
@@ -93,6 +105,15 @@ pub struct BlobLeaseStore {
     /// The first response that showed the current blob version without a counter: a token
     /// over that version waits for the service's clock to pass it (see [`crate::clock`]).
     observed: Mutex<Option<Observation>>,
+    /// This store saw the lease held (by anybody) and has not seen it free and untouched
+    /// since: a blob that is then missing or without a token was touched (see
+    /// [`touched`]).
+    held_seen: AtomicBool,
+    /// The longest lease (seconds) this store saw recorded, a floor for the touched wait.
+    longest_seen: AtomicU64,
+    /// The first read that showed the current break (lease state `breaking`): the blob
+    /// version and its `Date`. A touch of that version dates from then (see [`touched`]).
+    breaking: Mutex<Option<(Etag, u64)>>,
 }
 
 impl fmt::Debug for BlobLeaseStore {
@@ -104,36 +125,6 @@ impl fmt::Debug for BlobLeaseStore {
             .field("create_container_if_not_exists", &self.create_container)
             .field("request_timeout", &self.request_timeout)
             .finish_non_exhaustive()
-    }
-}
-
-/// The blob's lease state and metadata, as read by one Get Blob Properties.
-#[derive(Debug)]
-struct Snapshot {
-    leased: bool,
-    etag: Option<Etag>,
-    instance_id: Option<String>,
-    /// The stored token; `None` when missing or unreadable (overwritten by hand).
-    token: Option<u64>,
-    lease_hash: Option<String>,
-    /// The response's `Date`, in Unix seconds.
-    date: Option<u64>,
-    /// When the response arrived, on the local monotonic clock.
-    at: Instant,
-}
-
-impl Snapshot {
-    fn leader(&self) -> Option<LeaderInfo> {
-        if !self.leased {
-            return None;
-        }
-        // Leased but not (yet) described: the holder acquired and has not written its
-        // metadata, or crashed in between.
-        let instance_id = self.instance_id.clone().unwrap_or_else(|| "unknown".into());
-        Some(LeaderInfo::new(
-            instance_id,
-            self.token.map(FencingToken::new),
-        ))
     }
 }
 
@@ -169,6 +160,9 @@ impl BlobLeaseStore {
             highest_token: AtomicU64::new(0),
             uncertain: Mutex::new(None),
             observed: Mutex::new(None),
+            held_seen: AtomicBool::new(false),
+            longest_seen: AtomicU64::new(0),
+            breaking: Mutex::new(None),
         }
     }
 
@@ -227,71 +221,14 @@ impl BlobLeaseStore {
         }
     }
 
-    /// Get Blob Properties, optionally under `lease_id` (which fails unless it holds the lease).
-    async fn read(
-        &self,
-        budget: &Budget,
-        lease_id: Option<&str>,
-        operation: Operation,
-    ) -> std::result::Result<Snapshot, ReadError> {
-        let options = BlobClientGetPropertiesOptions {
-            lease_id: lease_id.map(str::to_owned),
-            ..Default::default()
-        };
-        let response = self
-            .send(budget, self.blob.get_properties(Some(options)))
-            .await
-            .map_err(ReadError::Azure)?;
-        let at = Instant::now();
-        let malformed = |what: &str| {
-            ReadError::Invalid(Error::invalid_data(
-                operation,
-                format!("unreadable {what} in the lease blob's properties"),
-            ))
-        };
-        let state = response
-            .lease_state()
-            .map_err(|_| malformed("lease state"))?;
-        let etag = response.etag().map_err(|_| malformed("ETag"))?;
-        let metadata: HashMap<String, String> = response
-            .metadata()
-            .map_err(|_| malformed("metadata"))?
-            .into_iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v))
-            .collect();
-        // Metadata written by hand does not stop the election: an unreadable token counts as
-        // none (the next one is minted from the service's clock), an unreadable id as unknown.
-        let token = metadata.get(META_TOKEN).and_then(|raw| {
-            let token = raw.trim().parse::<u64>().ok();
-            if token.is_none() {
-                tracing::warn!(
-                    election = %self.election_name,
-                    value = %quoted(raw),
-                    "the lease blob's `{META_TOKEN}` is not a number; ignoring it"
-                );
-            }
-            token
-        });
-        let instance_id = metadata
-            .get(META_INSTANCE)
-            .and_then(|raw| percent_decode(raw));
-        if let Some(token) = token {
-            self.highest_token.fetch_max(token, Ordering::AcqRel);
-        }
-        Ok(Snapshot {
-            leased: matches!(state, Some(LeaseState::Leased | LeaseState::Breaking)),
-            etag,
-            instance_id,
-            token,
-            lease_hash: metadata.get(META_LEASE).cloned(),
-            date: date_of(response.headers()),
-            at,
-        })
-    }
-
     /// Creates whatever of the container and the blob is missing, after a 404. Racing
     /// creators are fine: "already exists" counts as success.
-    async fn create_missing(&self, budget: &Budget, missing: &AzureFailure) -> Result<()> {
+    async fn create_missing(
+        &self,
+        budget: &Budget,
+        missing: &AzureFailure,
+        marker: Option<Marker>,
+    ) -> Result<()> {
         let container_missing = missing.code.as_deref() != Some("BlobNotFound");
         if container_missing && self.create_container {
             match self.send(budget, self.container.create(None)).await {
@@ -304,6 +241,11 @@ impl BlobLeaseStore {
         }
         let options = AppendBlobClientCreateOptions {
             if_none_match: Some(Etag::from("*")),
+            metadata: marker.map(|marker| {
+                let mut metadata = HashMap::new();
+                marker.write(&mut metadata);
+                metadata
+            }),
             ..Default::default()
         };
         match self
@@ -356,7 +298,12 @@ impl BlobLeaseStore {
         match acquire().await {
             Ok(_) => Ok(()),
             Err(f) if f.status() == Some(404) => {
-                self.create_missing(budget, &f).await.map_err(Err)?;
+                let marker = self.vanished(budget, seconds);
+                self.create_missing(budget, &f, marker).await.map_err(Err)?;
+                if marker.is_some() {
+                    // Gone while its lease was held: withheld from the next read on.
+                    return Err(Ok(f));
+                }
                 if !budget.room_for_write() {
                     return Err(Err(out_of_time(budget, "the lease could be requested")));
                 }
@@ -392,6 +339,7 @@ impl BlobLeaseStore {
         request: &LeaseRequest,
         lease_id: &str,
         hash: &str,
+        lease_secs: i32,
         mut snapshot: Option<Snapshot>,
     ) -> Result<FencingToken> {
         loop {
@@ -451,6 +399,7 @@ impl BlobLeaseStore {
                 ),
                 (META_TOKEN.to_owned(), token.to_string()),
                 (META_LEASE.to_owned(), hash.to_owned()),
+                (META_LEASE_SECS.to_owned(), lease_secs.to_string()),
             ]);
             let options = BlobClientSetMetadataOptions {
                 lease_id: Some(lease_id.to_owned()),
@@ -520,22 +469,6 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// A failed read: Azure's answer, or properties this crate cannot interpret.
-#[derive(Debug)]
-enum ReadError {
-    Azure(AzureFailure),
-    Invalid(Error),
-}
-
-impl ReadError {
-    fn into_error(self, azure: impl FnOnce(AzureFailure) -> Error) -> Error {
-        match self {
-            Self::Azure(f) => azure(f),
-            Self::Invalid(err) => err,
-        }
-    }
-}
-
 impl LeaseStore for BlobLeaseStore {
     fn election_name(&self) -> &str {
         &self.election_name
@@ -546,20 +479,41 @@ impl LeaseStore for BlobLeaseStore {
         let seconds = lease_seconds(request.ttl, Operation::Acquire)?;
         let lease_id = azure_lease_id(&request.lease_id, Operation::Acquire)?;
         let hash = lease_hash(&request.lease_id);
-        let mut snapshot = None;
-        // After a lost reply the lease may be ours without the metadata saying so: acquire
-        // first. Otherwise read first, which is all a follower pays.
-        while !self.is_uncertain(&request.lease_id) {
+        let snapshot;
+        // Reading first is all a follower pays. After a lost reply the lease may be ours
+        // without the metadata saying so: a lease held under another hash is then asked for,
+        // and Azure answers whose it is.
+        let uncertain = self.is_uncertain(&request.lease_id);
+        loop {
             match self.read(&budget, None, Operation::Acquire).await {
-                Ok(current) if current.leased && current.lease_hash.as_deref() != Some(&hash) => {
+                Ok(current) if current.leased => {
+                    self.saw_held(&current);
+                    if uncertain || current.lease_hash.as_deref() == Some(&hash) {
+                        snapshot = Some(current);
+                        break;
+                    }
                     return Ok(AcquireOutcome::Held {
                         leader: current.leader(),
                         expires_in: None,
                     });
                 }
-                // Free, but with no counter to go on: wait for the service's clock before
-                // taking the lease, so that running out of time leaves nothing half done.
-                Ok(current) if !current.leased && current.token.is_none() => {
+                Ok(current) => {
+                    match self.touched(&budget, &current, seconds).await? {
+                        Touch::Proceed => {}
+                        Touch::ReadAgain => continue,
+                        Touch::Withhold(wait) => {
+                            return Ok(AcquireOutcome::Withheld {
+                                wait,
+                                reason: WithholdReason::RecordTouched,
+                            });
+                        }
+                    }
+                    if current.token.is_some() {
+                        snapshot = Some(current);
+                        break;
+                    }
+                    // No counter to go on: wait for the service's clock before taking the
+                    // lease, so that running out of time leaves nothing half done.
                     match self.clock(&budget, &current).await {
                         Clock::Ready => {
                             snapshot = Some(current);
@@ -575,12 +529,9 @@ impl LeaseStore for BlobLeaseStore {
                         }
                     }
                 }
-                Ok(current) => {
-                    snapshot = Some(current);
-                    break;
-                }
                 Err(ReadError::Azure(f)) if f.status() == Some(404) => {
-                    self.create_missing(&budget, &f).await?;
+                    let marker = self.vanished(&budget, seconds);
+                    self.create_missing(&budget, &f, marker).await?;
                 }
                 Err(ReadError::Azure(f)) => return Err(f.into_error(Operation::Acquire, false)),
                 Err(ReadError::Invalid(err)) => return Err(err),
@@ -610,9 +561,10 @@ impl LeaseStore for BlobLeaseStore {
             Err(Err(err)) => return Err(err),
         }
         let token = self
-            .mint(&budget, request, &lease_id, &hash, snapshot)
+            .mint(&budget, request, &lease_id, &hash, seconds, snapshot)
             .await?;
         self.clear_uncertain(&request.lease_id);
+        self.held_seen.store(true, Ordering::Release);
         tracing::debug!(
             container = %self.container_name,
             blob = %self.blob_name,
@@ -634,7 +586,19 @@ impl LeaseStore for BlobLeaseStore {
             .send(&budget, self.blob.renew_lease(lease_id, None))
             .await
         {
-            Ok(_) => Ok(RenewOutcome::Renewed),
+            Ok(_) => {
+                self.held_seen.store(true, Ordering::Release);
+                Ok(RenewOutcome::Renewed)
+            }
+            // Deleted under this lease: the blob is created again carrying the touch, for
+            // followers that never saw the lease held (best effort: they may have been first).
+            Err(f) if f.is(404, "BlobNotFound") => {
+                let seconds = lease_seconds(request.ttl, Operation::Renew)?;
+                if let Some(marker) = self.vanished(&budget, seconds) {
+                    let _ = self.create_missing(&budget, &f, Some(marker)).await;
+                }
+                Ok(RenewOutcome::Lost)
+            }
             // Not found (blob deleted), conflict (another lease, none, or broken), precondition
             // failed (lease lost): this lease is gone.
             Err(f) if matches!(f.status(), Some(404 | 409 | 412)) => {
@@ -653,6 +617,8 @@ impl LeaseStore for BlobLeaseStore {
             .await
         {
             Ok(_) => {
+                // Released by its holder: the next contender may take it at once.
+                self.held_seen.store(false, Ordering::Release);
                 tracing::debug!(token = %lease.token, "released the blob lease");
                 Ok(true)
             }

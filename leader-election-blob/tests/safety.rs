@@ -38,16 +38,18 @@ async fn break_and_delete(azurite: &Azurite, container: &str) {
     operator.delete(None).await.expect("delete the blob");
 }
 
-/// Acquires with a store that has never seen this election (a brand-new process).
+/// Acquires with a store that has never seen this election (a brand-new process), waiting
+/// out a lease withheld after an operator broke it.
 async fn acquire_fresh(azurite: &Azurite, container: &str, who: &str) -> FencingToken {
     let store = azurite.store(container);
-    acquired(
-        store
-            .try_acquire(&LeaseRequest::new(who, TTL))
-            .await
-            .expect("acquire"),
-    )
-    .token
+    let request = LeaseRequest::new(who, TTL);
+    for _ in 0..3 {
+        match store.try_acquire(&request).await.expect("acquire") {
+            AcquireOutcome::Withheld { wait, .. } => tokio::time::sleep(wait).await,
+            outcome => return acquired(outcome).token,
+        }
+    }
+    panic!("still withheld after three waits");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
