@@ -1,7 +1,12 @@
 //! The `operator` fault: the tester's own hands on the lease record, as a person or a script
-//! would act with the backend's own tools — deleting the record, overwriting it with garbage —
+//! would act with the backend's own tools — deleting the record, overwriting it with garbage,
+//! breaking a blob lease —
 //! through a connection of its own, never through a contender's.
 
+use std::collections::HashMap;
+
+use leader_election_blob::BlobLeaderElection;
+use leader_election_blob::azure::azure_storage_blob::models::BlobClientBreakLeaseOptions;
 use leader_election_redis::fred::prelude::{Client, ClientLike, Config, KeysInterface};
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +24,12 @@ pub(crate) enum OperatorAction {
     PostgresDelete,
     /// PostgreSQL: `UPDATE` the election's row with garbage holder and lease id.
     PostgresUpdateGarbage,
+    /// Azure Blob: Break Lease with a break period of 0 ("Break lease" in the portal).
+    BlobBreak,
+    /// Azure Blob: Break Lease (period 0), then delete the blob.
+    BlobBreakDelete,
+    /// Azure Blob: Break Lease (period 0), then overwrite the blob's metadata with garbage.
+    BlobBreakOverwrite,
 }
 
 impl OperatorAction {
@@ -29,6 +40,9 @@ impl OperatorAction {
             Self::RedisGarbageThenDelete => "redis_garbage_then_delete",
             Self::PostgresDelete => "postgres_delete",
             Self::PostgresUpdateGarbage => "postgres_update_garbage",
+            Self::BlobBreak => "blob_break",
+            Self::BlobBreakDelete => "blob_break_delete",
+            Self::BlobBreakOverwrite => "blob_break_overwrite",
         }
     }
 
@@ -39,6 +53,9 @@ impl OperatorAction {
             Self::RedisGarbageThenDelete => "SET the lease key to garbage (DEL it later)",
             Self::PostgresDelete => "DELETE the lease row",
             Self::PostgresUpdateGarbage => "UPDATE the lease row with garbage",
+            Self::BlobBreak => "break the blob lease (period 0)",
+            Self::BlobBreakDelete => "break the blob lease and delete the blob",
+            Self::BlobBreakOverwrite => "break the blob lease and overwrite its metadata",
         }
     }
 
@@ -48,7 +65,12 @@ impl OperatorAction {
         match backend {
             BackendKind::Redis => &[Self::RedisDelete, Self::RedisGarbageThenDelete],
             BackendKind::Postgres => &[Self::PostgresDelete, Self::PostgresUpdateGarbage],
-            BackendKind::Memory | BackendKind::BrokenMemory | BackendKind::Blob => &[],
+            BackendKind::Blob => &[
+                Self::BlobBreak,
+                Self::BlobBreakDelete,
+                Self::BlobBreakOverwrite,
+            ],
+            BackendKind::Memory | BackendKind::BrokenMemory => &[],
         }
     }
 }
@@ -88,6 +110,9 @@ impl Operator {
                 ))
                 .await
             }
+            OperatorAction::BlobBreak => self.blob(false, false).await,
+            OperatorAction::BlobBreakDelete => self.blob(true, false).await,
+            OperatorAction::BlobBreakOverwrite => self.blob(false, true).await,
         }
     }
 
@@ -121,6 +146,41 @@ impl Operator {
         result.map_err(|e| format!("redis: {e}"))
     }
 
+    /// Breaks the election blob's lease at once, then deletes the blob or overwrites its
+    /// metadata, with the official SDK client the blob crate hands out.
+    async fn blob(&self, delete: bool, overwrite: bool) -> Result<(), String> {
+        let client = BlobLeaderElection::builder()
+            .connection_string(self.spec.connection_string.clone())
+            .container_name(self.spec.container.clone())
+            .blob_name(self.spec.blob.clone())
+            .build_blob_client()
+            .map_err(|e| format!("blob: {e}"))?;
+        client
+            .break_lease(Some(BlobClientBreakLeaseOptions {
+                break_period: Some(0),
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| format!("blob: break lease: {e}"))?;
+        if delete {
+            client
+                .delete(None)
+                .await
+                .map_err(|e| format!("blob: delete: {e}"))?;
+        }
+        if overwrite {
+            let garbage = HashMap::from([
+                ("leader_token".to_owned(), "not-a-number".to_owned()),
+                ("leader_instance_id".to_owned(), "%zz".to_owned()),
+            ]);
+            client
+                .set_metadata(&garbage, None)
+                .await
+                .map_err(|e| format!("blob: set metadata: {e}"))?;
+        }
+        Ok(())
+    }
+
     /// Runs `statement` with the election's name as `$1`.
     async fn postgres(&self, statement: &str) -> Result<(), String> {
         let (client, connection) =
@@ -146,7 +206,7 @@ mod tests {
     #[test]
     fn every_backend_with_a_record_has_actions_and_names_are_unique() {
         let mut names = Vec::new();
-        for backend in [BackendKind::Redis, BackendKind::Postgres] {
+        for backend in [BackendKind::Redis, BackendKind::Postgres, BackendKind::Blob] {
             let actions = OperatorAction::for_backend(backend);
             assert!(actions.len() >= 2, "{backend:?}");
             names.extend(actions.iter().map(|a| a.as_str()));

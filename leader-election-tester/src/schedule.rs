@@ -28,7 +28,7 @@ pub(crate) enum FaultMode {
     /// The leader resigns: hands over at once, stays a follower for one lease.
     Resign,
     /// Act on the lease record as an operator would, through the tester's own connection:
-    /// delete it, or overwrite it with garbage (redis and postgres).
+    /// delete it, overwrite it with garbage, break a blob lease (redis, postgres and blob).
     Operator,
     /// Graceful, crash and partition in turn; with `--spawn-redis` also server restart and
     /// pause; on a backend with a lease record an operator's hands too.
@@ -120,7 +120,7 @@ impl RunConfig {
         {
             return Err(format!(
                 "--faults operator needs a backend with a lease record the tester can act on \
-                 (redis or postgres), not {}",
+                 (redis, postgres or blob), not {}",
                 self.backend.kind.as_str()
             ));
         }
