@@ -8,7 +8,7 @@ use std::time::Duration;
 use azure_storage_blob::models::BlobClientBreakLeaseOptions;
 use leader_election::testing::TermRecorder;
 use leader_election::testing::{
-    Check, ConformanceOptions, run_checks, tokens_increase_across_rebuilt_stores,
+    Check, ConformanceOptions, election_controls, run_checks, tokens_increase_across_rebuilt_stores,
 };
 use leader_election::{
     AcquireOutcome, ChangeReason, ElectionEvent, LeaseRequest, LeaseStore, RenewOutcome,
@@ -662,4 +662,18 @@ async fn cut_off_leader_steps_down_before_a_successor_leads() {
         b.stop().await.unwrap();
         recorder.assert_safe();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn election_controls_work_against_azurite() {
+    let azurite = Azurite::start().await;
+    let container = unique_container("controls");
+    let options = azurite.election(&container, "controls").options().clone();
+    // Followers poll every retry_interval (500 ms): a resignation is seen within one poll.
+    let report = election_controls(&options, Duration::from_secs(3), || {
+        let store = azurite.store(&container);
+        async move { store }
+    })
+    .await;
+    eprintln!("blob controls: {report:?}");
 }
