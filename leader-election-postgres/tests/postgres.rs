@@ -8,7 +8,7 @@ use leader_election::testing::{
 };
 use leader_election::{AcquireOutcome, LeaderElection, LeaseRequest, LeaseStore, Role};
 use leader_election_postgres::{PostgresLeaderElection, PostgresLeaseStore};
-use leader_election_test_support::postgres::{LEASE, election as contender};
+use leader_election_test_support::postgres::{LEASE, builder, election as contender};
 use leader_election_test_support::{ErrorCount, Postgres, eventually, unique_table};
 use tokio::time::Instant;
 
@@ -280,16 +280,8 @@ fn contender_on(
     election: &str,
     id: &str,
 ) -> LeaderElection<PostgresLeaseStore> {
-    PostgresLeaderElection::builder()
-        .connection_string(url)
+    builder(url, election, id)
         .table(table)
-        .election(election)
-        .instance_id(id)
-        .lease_duration(LEASE)
-        .renew_interval(Duration::from_millis(500))
-        .retry_interval(Duration::from_millis(200))
-        .max_retry_interval(Duration::from_secs(1))
-        .operation_timeout(Duration::from_millis(500))
         .build()
         .expect("valid configuration")
 }
@@ -696,10 +688,7 @@ async fn election_controls_work_against_postgres() {
     let election = unique_table("controls");
     let options = contender(&pg, &election, "controls").options().clone();
     let report = election_controls(&options, Duration::from_millis(500), || {
-        let store = PostgresLeaderElection::builder()
-            .connection_string(url.clone())
-            .election(election.clone())
-            .options(options.clone())
+        let store = builder(&url, &election, "controls")
             .build_store()
             .expect("store");
         async move { store }

@@ -235,9 +235,27 @@ impl Drop for Postgres {
 #[cfg(feature = "postgres")]
 pub const LEASE: Duration = Duration::from_secs(2);
 
-/// A contender `id` of `election` on `pg`, built with the crate's builder and the timings the
+/// A builder for contender `id` of `election` on the server at `url`, with the timings the
 /// PostgreSQL tests share: a 2 s lease ([`LEASE`]) renewed every 500 ms, retries from 200 ms
 /// up to 1 s, a 500 ms operation timeout.
+#[cfg(feature = "postgres")]
+pub fn builder(
+    url: &str,
+    election: &str,
+    id: &str,
+) -> leader_election_postgres::PostgresLeaderElectionBuilder {
+    leader_election_postgres::PostgresLeaderElection::builder()
+        .connection_string(url)
+        .election(election)
+        .instance_id(id)
+        .lease_duration(LEASE)
+        .renew_interval(Duration::from_millis(500))
+        .retry_interval(Duration::from_millis(200))
+        .max_retry_interval(Duration::from_secs(1))
+        .operation_timeout(Duration::from_millis(500))
+}
+
+/// A contender `id` of `election` on `pg`, from [`builder`].
 ///
 /// # Panics
 /// When the builder rejects the configuration.
@@ -247,15 +265,7 @@ pub fn election(
     election: &str,
     id: &str,
 ) -> leader_election::LeaderElection<leader_election_postgres::PostgresLeaseStore> {
-    leader_election_postgres::PostgresLeaderElection::builder()
-        .connection_string(pg.url())
-        .election(election)
-        .instance_id(id)
-        .lease_duration(LEASE)
-        .renew_interval(Duration::from_millis(500))
-        .retry_interval(Duration::from_millis(200))
-        .max_retry_interval(Duration::from_secs(1))
-        .operation_timeout(Duration::from_millis(500))
+    builder(&pg.url(), election, id)
         .build()
         .expect("valid configuration")
 }
