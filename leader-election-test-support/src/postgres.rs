@@ -416,3 +416,28 @@ pub fn election(
         .build()
         .expect("valid configuration")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The container path's readiness check, run against whatever server `start` gives (a
+    /// local one here): a handshake while it runs, none once it is stopped.
+    #[cfg(feature = "docker")]
+    #[tokio::test]
+    async fn startup_handshake_tells_a_running_server_from_a_stopped_one() {
+        let pg = Postgres::start().await;
+        assert!(accepts_startup(pg.port()).await);
+        pg.stop().await;
+        assert!(!accepts_startup(pg.port()).await);
+        pg.restart().await;
+        assert!(accepts_startup(pg.port()).await);
+    }
+
+    #[test]
+    fn missing_programs_names_both_ways_out() {
+        let message = missing_programs();
+        assert!(message.contains("`postgresql`"), "{message}");
+        assert!(message.contains("Docker daemon"), "{message}");
+    }
+}
