@@ -1,6 +1,7 @@
 //! A real PostgreSQL server for one test: `initdb` into a temporary folder, `postgres` on a
 //! free port of 127.0.0.1 (as the `postgres` user when running as root: PostgreSQL refuses
-//! root), stopped by PID and removed on drop.
+//! root), stopped by PID and removed on drop; or, when PostgreSQL's programs are missing and
+//! Docker works (feature `docker`), a `postgres:16-alpine` container on such a port.
 
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -54,42 +55,58 @@ fn postgres_user() -> Option<(u32, u32)> {
     })
 }
 
-/// A running PostgreSQL server (user `postgres`, trust authentication, database `postgres`).
+/// A running PostgreSQL server (user `postgres`, trust authentication, database `postgres`):
+/// a local one stopped by PID and removed on drop, or (feature `docker`) a container.
 #[derive(Debug)]
 pub struct Postgres {
+    port: u16,
+    backend: Backend,
+}
+
+#[derive(Debug)]
+enum Backend {
+    Local(Local),
+    #[cfg(feature = "docker")]
+    Container(Box<testcontainers::ContainerAsync<testcontainers::GenericImage>>),
+}
+
+/// A server run from local programs: its programs, folder (data and socket), user and process.
+#[derive(Debug)]
+struct Local {
     bin: PathBuf,
     dir: PathBuf,
     user: Option<(u32, u32)>,
-    port: u16,
     process: Mutex<Option<ServerProcess>>,
 }
 
 impl Postgres {
-    /// Initializes and starts a new server.
+    /// Initializes and starts a new server: from local programs when they are found, else
+    /// (feature `docker`, when `docker info` succeeds) in a `postgres:16-alpine` container.
     ///
     /// # Panics
-    /// When PostgreSQL's server programs are missing (saying what to install), or the server
-    /// does not start within 30 s.
+    /// When neither PostgreSQL's server programs nor (with feature `docker`) a Docker daemon
+    /// are available (saying what to install), or the server does not start within 30 s
+    /// (60 s for a container).
     pub async fn start() -> Self {
-        let bin = bindir().unwrap_or_else(|| {
-            panic!(
-                "PostgreSQL's server programs (initdb, postgres) were not found: install the \
-                 Debian package `postgresql` (./scripts/test.sh does) or set PG_BINDIR"
-            )
-        });
+        match bindir() {
+            Some(bin) => Self::start_local(bin).await,
+            None => Self::start_container().await,
+        }
+    }
+
+    async fn start_local(bin: PathBuf) -> Self {
         let user = postgres_user();
         let dir = temp_dir("pg");
         if let Some((uid, gid)) = user {
             std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).expect("chown the folder");
         }
-        let server = Self {
+        let local = Local {
             bin,
             dir,
             user,
-            port: free_port(),
             process: Mutex::new(None),
         };
-        let status = server
+        let status = local
             .command("initdb")
             .args([
                 "-U",
@@ -100,49 +117,84 @@ impl Postgres {
                 "--no-sync",
                 "-D",
             ])
-            .arg(server.data())
+            .arg(local.data())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .expect("run initdb");
         assert!(status.success(), "initdb failed");
+        let server = Self {
+            port: free_port(),
+            backend: Backend::Local(local),
+        };
         server.launch().await;
         server
     }
 
-    fn data(&self) -> PathBuf {
-        self.dir.join("data")
+    #[cfg(not(feature = "docker"))]
+    async fn start_container() -> Self {
+        panic!("{}", missing_programs())
     }
 
-    fn command(&self, program: &str) -> Command {
-        let mut command = Command::new(self.bin.join(program));
-        if let Some((uid, gid)) = self.user {
-            command.uid(uid).gid(gid);
-        }
-        command
+    /// Starts `postgres:16-alpine` (trust authentication, the local server's settings) with
+    /// its port 5432 on a free port of 127.0.0.1. The image's entrypoint logs "database system
+    /// is ready to accept connections" twice on a fresh start (its initialization server, then
+    /// the real one): wait for the second, then for a startup handshake through the port.
+    #[cfg(feature = "docker")]
+    async fn start_container() -> Self {
+        use testcontainers::core::wait::LogWaitStrategy;
+        use testcontainers::core::{IntoContainerPort, WaitFor};
+        use testcontainers::runners::AsyncRunner;
+        use testcontainers::{GenericImage, ImageExt};
+        assert!(crate::docker_available(), "{}", missing_programs());
+        let port = free_port();
+        let container = GenericImage::new("postgres", "16-alpine")
+            .with_exposed_port(5432.tcp())
+            .with_wait_for(WaitFor::log(
+                LogWaitStrategy::stdout_or_stderr("database system is ready to accept connections")
+                    .with_times(2),
+            ))
+            .with_env_var("POSTGRES_HOST_AUTH_METHOD", "trust")
+            .with_mapped_port(port, 5432.tcp())
+            .with_cmd(["postgres", "-c", "fsync=off", "-c", "max_connections=200"])
+            .with_startup_timeout(Duration::from_secs(60))
+            .start()
+            .await
+            .unwrap_or_else(|e| panic!("cannot start a PostgreSQL container: {e}"));
+        let server = Self {
+            port,
+            backend: Backend::Container(Box::new(container)),
+        };
+        server.wait_accepting().await;
+        server
     }
 
+    /// Spawns `postgres` on `self.port` and waits until `pg_isready` says yes.
+    #[cfg_attr(not(feature = "docker"), allow(irrefutable_let_patterns))]
     async fn launch(&self) {
-        let mut command = self.command("postgres");
+        let Backend::Local(local) = &self.backend else {
+            unreachable!("a local server")
+        };
+        let mut command = local.command("postgres");
         command
             .arg("-D")
-            .arg(self.data())
+            .arg(local.data())
             .args(["-p", &self.port.to_string()])
             .args(["-c", "listen_addresses=127.0.0.1"])
             .arg("-c")
-            .arg(format!("unix_socket_directories={}", self.dir.display()))
+            .arg(format!("unix_socket_directories={}", local.dir.display()))
             .args(["-c", "fsync=off", "-c", "max_connections=200"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let process = ServerProcess::spawn(command).expect("start postgres");
-        *self.process.lock().unwrap() = Some(process);
-        self.wait_ready().await;
+        *local.process.lock().unwrap() = Some(process);
+        self.wait_ready(local).await;
     }
 
-    async fn wait_ready(&self) {
+    async fn wait_ready(&self, local: &Local) {
         let give_up = Instant::now() + Duration::from_secs(30);
-        let ready = self.bin.join("pg_isready");
+        let ready = local.bin.join("pg_isready");
         loop {
             let ok = tokio::process::Command::new(&ready)
                 .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q"])
@@ -152,7 +204,7 @@ impl Postgres {
             if ok {
                 return;
             }
-            if let Some(status) = self
+            if let Some(status) = local
                 .process
                 .lock()
                 .unwrap()
@@ -166,6 +218,22 @@ impl Postgres {
                 "postgres did not start within 30 s"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits (at most 60 s) until the server completes a startup handshake as `postgres` on
+    /// 127.0.0.1:`port`: no `pg_isready` without local programs, and Docker's port proxy
+    /// accepts connections before the server inside listens.
+    #[cfg(feature = "docker")]
+    async fn wait_accepting(&self) {
+        let give_up = Instant::now() + Duration::from_secs(60);
+        while !accepts_startup(self.port).await {
+            assert!(
+                Instant::now() < give_up,
+                "the PostgreSQL container did not accept connections on 127.0.0.1:{} within 60 s",
+                self.port
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
@@ -187,27 +255,55 @@ impl Postgres {
         )
     }
 
-    /// The PID of the postmaster while it runs.
+    /// The PID of a local postmaster while it runs (`None` for a container).
     pub fn pid(&self) -> Option<u32> {
-        self.process
-            .lock()
-            .unwrap()
-            .as_ref()
-            .map(ServerProcess::pid)
+        match &self.backend {
+            Backend::Local(local) => local
+                .process
+                .lock()
+                .unwrap()
+                .as_ref()
+                .map(ServerProcess::pid),
+            #[cfg(feature = "docker")]
+            Backend::Container(_) => None,
+        }
     }
 
-    /// Stops the server (fast shutdown, SIGINT), keeping its data.
+    /// Stops the server (fast shutdown, SIGINT; for a container the image's stop signal,
+    /// SIGINT, with SIGKILL after 30 s), keeping its data.
     pub async fn stop(&self) {
-        let process = self.process.lock().unwrap().take();
-        if let Some(process) = process {
-            process.stop_with("INT", Duration::from_secs(30)).await;
+        match &self.backend {
+            Backend::Local(local) => {
+                let process = local.process.lock().unwrap().take();
+                if let Some(process) = process {
+                    process.stop_with("INT", Duration::from_secs(30)).await;
+                }
+            }
+            #[cfg(feature = "docker")]
+            Backend::Container(container) => {
+                // Stopping a stopped container fails harmlessly.
+                let _ = container.stop_with_timeout(Some(30)).await;
+            }
         }
     }
 
     /// Starts the server again on the same port and data (stopping it first if it runs).
+    ///
+    /// # Panics
+    /// When it does not start again.
     pub async fn restart(&self) {
         self.stop().await;
-        self.launch().await;
+        match &self.backend {
+            Backend::Local(_) => self.launch().await,
+            #[cfg(feature = "docker")]
+            Backend::Container(container) => {
+                container
+                    .start()
+                    .await
+                    .unwrap_or_else(|e| panic!("cannot restart the PostgreSQL container: {e}"));
+                self.wait_accepting().await;
+            }
+        }
     }
 
     /// An admin connection (feature `postgres`), for what an operator would do by hand.
@@ -224,11 +320,72 @@ impl Postgres {
     }
 }
 
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        drop(ServerProcess::take(&self.process));
-        let _ = std::fs::remove_dir_all(&self.dir);
+impl Local {
+    fn data(&self) -> PathBuf {
+        self.dir.join("data")
     }
+
+    fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(self.bin.join(program));
+        if let Some((uid, gid)) = self.user {
+            command.uid(uid).gid(gid);
+        }
+        command
+    }
+}
+
+impl Drop for Postgres {
+    #[cfg_attr(not(feature = "docker"), allow(irrefutable_let_patterns))]
+    fn drop(&mut self) {
+        // A container is removed when its handle drops.
+        if let Backend::Local(local) = &self.backend {
+            drop(ServerProcess::take(&local.process));
+            let _ = std::fs::remove_dir_all(&local.dir);
+        }
+    }
+}
+
+/// What to do when PostgreSQL's programs are missing and no container can stand in.
+fn missing_programs() -> String {
+    let docker = if cfg!(feature = "docker") {
+        "start a Docker daemon (the tests then run PostgreSQL in a container)"
+    } else {
+        "build this crate with its `docker` feature and start a Docker daemon (the tests then \
+         run PostgreSQL in a container)"
+    };
+    format!(
+        "PostgreSQL's server programs (initdb, postgres) were not found: install the Debian \
+         package `postgresql` (./scripts/test.sh does) or set PG_BINDIR, or {docker}"
+    )
+}
+
+/// Whether a PostgreSQL server on 127.0.0.1:`port` completes a startup handshake as user
+/// `postgres` (trust: AuthenticationOk) within a second. A server still starting answers with
+/// an error, and Docker's proxy closes the connection while nothing listens behind it.
+#[cfg(feature = "docker")]
+async fn accepts_startup(port: u16) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let attempt = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()?;
+        let mut body = 196_608_i32.to_be_bytes().to_vec(); // protocol 3.0
+        body.extend_from_slice(b"user\0postgres\0database\0postgres\0\0");
+        let mut startup = i32::try_from(body.len() + 4).ok()?.to_be_bytes().to_vec();
+        startup.extend(body);
+        stream.write_all(&startup).await.ok()?;
+        let mut reply = [0u8; 9];
+        stream.read_exact(&mut reply).await.ok()?;
+        // 'R', length 8, code 0: AuthenticationOk. Then say goodbye (Terminate).
+        let ok = reply == [b'R', 0, 0, 0, 8, 0, 0, 0, 0];
+        let _ = stream.write_all(&[b'X', 0, 0, 0, 4]).await;
+        ok.then_some(())
+    };
+    tokio::time::timeout(Duration::from_secs(1), attempt)
+        .await
+        .ok()
+        .flatten()
+        .is_some()
 }
 
 /// The lease of [`election`]'s contenders.
@@ -268,4 +425,29 @@ pub fn election(
     builder(&pg.url(), election, id)
         .build()
         .expect("valid configuration")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The container path's readiness check, run against whatever server `start` gives (a
+    /// local one here): a handshake while it runs, none once it is stopped.
+    #[cfg(feature = "docker")]
+    #[tokio::test]
+    async fn startup_handshake_tells_a_running_server_from_a_stopped_one() {
+        let pg = Postgres::start().await;
+        assert!(accepts_startup(pg.port()).await);
+        pg.stop().await;
+        assert!(!accepts_startup(pg.port()).await);
+        pg.restart().await;
+        assert!(accepts_startup(pg.port()).await);
+    }
+
+    #[test]
+    fn missing_programs_names_both_ways_out() {
+        let message = missing_programs();
+        assert!(message.contains("`postgresql`"), "{message}");
+        assert!(message.contains("Docker daemon"), "{message}");
+    }
 }
