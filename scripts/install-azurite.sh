@@ -11,6 +11,10 @@ if [ -x "$prefix/node_modules/.bin/azurite-blob" ]; then
 fi
 if ! command -v npm >/dev/null 2>&1; then
   echo "install-azurite.sh: npm not found; install Node.js (>= 18) and npm first" >&2
+  if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+    echo "  Docker is available: the tests will start Azurite in a container instead." >&2
+    exit 0
+  fi
   exit 1
 fi
 mkdir -p "$prefix"
