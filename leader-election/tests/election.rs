@@ -1,4 +1,5 @@
-//! Behaviour of the election driver, on tokio's paused clock: deterministic and instant.
+//! Behaviour of the election driver — acquiring, renewing, deadlines, followers, leader work —
+//! on tokio's paused clock: deterministic and instant.
 
 mod common;
 
@@ -6,17 +7,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{Recorder, options, settle, wait_for_role};
+use common::{Recorder, options, secs, settle, wait_for_role};
 use leader_election::testing::{FaultyStore, TermRecorder, assert_safe};
 use leader_election::{
-    AcquireOutcome, ChangeReason, ElectionEvent, Error, FencingToken, LeaderElection, LeaderInfo,
-    Lease, LeaseRequest, LeaseStore, MemoryLeaseStore, RenewOutcome, Role, TaskOutcome,
+    AcquireOutcome, ChangeReason, ElectionEvent, FencingToken, LeaderElection, LeaderInfo, Lease,
+    LeaseRequest, LeaseStore, MemoryLeaseStore, RenewOutcome, Role, TaskOutcome,
 };
 use tokio::time::Instant;
-
-fn secs(s: f64) -> Duration {
-    Duration::from_secs_f64(s)
-}
 
 #[tokio::test(start_paused = true)]
 async fn first_contender_leads_at_once_with_token_one() {
@@ -38,19 +35,6 @@ async fn first_contender_leads_at_once_with_token_one() {
     assert_eq!(state.leader.unwrap().instance_id, "a");
     let leader = election.current_leader().await.unwrap().unwrap();
     assert_eq!(leader, LeaderInfo::new("a", Some(FencingToken::new(1))));
-}
-
-#[tokio::test(start_paused = true)]
-async fn start_is_idempotent() {
-    let store = FaultyStore::new(MemoryLeaseStore::new());
-    let control = store.control();
-    let election = LeaderElection::new(store, options("a")).unwrap();
-    election.start().await.unwrap();
-    election.start().await.unwrap();
-    wait_for_role(&election, Role::Leader).await;
-    settle().await;
-    // connect + one acquire: a second loop would have made a second pair of calls.
-    assert_eq!(control.operations(), 2);
 }
 
 #[tokio::test(start_paused = true)]
@@ -225,43 +209,6 @@ async fn followers_sleep_until_expiry_instead_of_polling() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_graceful_stop_hands_over_at_once() {
-    let memory = MemoryLeaseStore::new();
-    let a = LeaderElection::new(memory.clone(), options("a")).unwrap();
-    let b = LeaderElection::new(memory.clone(), options("b")).unwrap();
-    let a_events = Recorder::attach(&a);
-    a.start().await.unwrap();
-    wait_for_role(&a, Role::Leader).await;
-    b.start().await.unwrap();
-    wait_for_role(&b, Role::Follower).await;
-    tokio::time::sleep(secs(3.0)).await;
-    let stopped_at = Instant::now();
-    a.stop().await.unwrap();
-    assert_eq!(a.state().role, Role::Stopped);
-    let b_led = wait_for_role(&b, Role::Leader).await;
-    assert_eq!(b_led, stopped_at, "handover must not wait for expiry");
-    assert_eq!(b.leadership().unwrap().token(), FencingToken::new(2));
-    let last = a_events.changes().pop().unwrap();
-    assert_eq!(last.reason, ChangeReason::Stopped);
-    // Stopping twice is fine.
-    a.stop().await.unwrap();
-}
-
-#[tokio::test(start_paused = true)]
-async fn without_graceful_shutdown_the_lease_is_left_to_expire() {
-    let memory = MemoryLeaseStore::new();
-    let mut o = options("a");
-    o.enable_graceful_shutdown = false;
-    let a = LeaderElection::new(memory.clone(), o).unwrap();
-    a.start().await.unwrap();
-    wait_for_role(&a, Role::Leader).await;
-    a.stop().await.unwrap();
-    assert!(!a.is_leader());
-    let holder = memory.current_leader().await.unwrap().unwrap();
-    assert_eq!(holder.instance_id, "a");
-}
-
-#[tokio::test(start_paused = true)]
 async fn followers_back_off_exponentially_after_errors() {
     let store = FaultyStore::new(MemoryLeaseStore::new());
     let control = store.control();
@@ -392,151 +339,6 @@ async fn blocking_tasks_run_off_the_async_threads_and_report_loss() {
     assert_eq!(outcome, TaskOutcome::Completed(10));
 }
 
-/// A store that checks, at release, that leader work has already stopped.
-#[derive(Clone)]
-struct ReleaseOrderCheck {
-    inner: MemoryLeaseStore,
-    work_running: Arc<AtomicBool>,
-    released_while_working: Arc<AtomicBool>,
-}
-
-impl LeaseStore for ReleaseOrderCheck {
-    async fn try_acquire(&self, r: &LeaseRequest) -> leader_election::Result<AcquireOutcome> {
-        self.inner.try_acquire(r).await
-    }
-    async fn renew(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<RenewOutcome> {
-        self.inner.renew(r, l).await
-    }
-    async fn release(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<bool> {
-        if self.work_running.load(Ordering::SeqCst) {
-            self.released_while_working.store(true, Ordering::SeqCst);
-        }
-        self.inner.release(r, l).await
-    }
-    async fn current_leader(&self) -> leader_election::Result<Option<LeaderInfo>> {
-        self.inner.current_leader().await
-    }
-}
-
-struct SetOnDrop(Arc<AtomicBool>);
-impl Drop for SetOnDrop {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::SeqCst);
-    }
-}
-
-#[tokio::test(start_paused = true)]
-async fn stop_cancels_leader_work_before_releasing() {
-    let store = ReleaseOrderCheck {
-        inner: MemoryLeaseStore::new(),
-        work_running: Arc::new(AtomicBool::new(false)),
-        released_while_working: Arc::new(AtomicBool::new(false)),
-    };
-    let a = LeaderElection::new(store.clone(), options("a")).unwrap();
-    a.start().await.unwrap();
-    wait_for_role(&a, Role::Leader).await;
-    let running = store.work_running.clone();
-    let task = {
-        let a = a.clone();
-        tokio::spawn(async move {
-            a.run_task_if_leader(|_| async move {
-                running.store(true, Ordering::SeqCst);
-                let _guard = SetOnDrop(running);
-                std::future::pending::<()>().await;
-            })
-            .await
-        })
-    };
-    settle().await;
-    assert!(store.work_running.load(Ordering::SeqCst));
-    a.stop().await.unwrap();
-    assert!(!store.released_while_working.load(Ordering::SeqCst));
-    assert_eq!(task.await.unwrap(), TaskOutcome::LeadershipLost(None));
-    assert_eq!(
-        store.inner.current_leader().await.unwrap(),
-        None,
-        "released"
-    );
-}
-
-#[tokio::test]
-async fn stop_does_not_release_while_work_refuses_to_stop() {
-    let memory = MemoryLeaseStore::new();
-    let mut o = options("a");
-    o.shutdown_timeout = Duration::from_millis(50);
-    let a = LeaderElection::new(memory.clone(), o).unwrap();
-    a.start().await.unwrap();
-    wait_for_role(&a, Role::Leader).await;
-    let (finish, finished) = std::sync::mpsc::channel::<()>();
-    let (started_tx, started) = tokio::sync::oneshot::channel();
-    let task = {
-        let a = a.clone();
-        tokio::spawn(async move {
-            a.run_blocking_task_if_leader(move |_| {
-                let _ = started_tx.send(());
-                finished.recv().ok();
-            })
-            .await
-        })
-    };
-    started.await.unwrap();
-    let err = a.stop().await.unwrap_err();
-    assert!(matches!(err, Error::WorkStillRunning(_)), "{err:?}");
-    assert_eq!(
-        memory
-            .current_leader()
-            .await
-            .unwrap()
-            .map(|l| l.instance_id),
-        Some("a".to_owned()),
-        "the lease must not be released while old work runs"
-    );
-    finish.send(()).unwrap();
-    assert!(matches!(
-        task.await.unwrap(),
-        TaskOutcome::LeadershipLost(Some(()))
-    ));
-}
-
-#[tokio::test(start_paused = true)]
-async fn start_after_stop_begins_a_new_term() {
-    let memory = MemoryLeaseStore::new();
-    let a = LeaderElection::new(memory.clone(), options("a")).unwrap();
-    a.start().await.unwrap();
-    wait_for_role(&a, Role::Leader).await;
-    a.stop().await.unwrap();
-    assert_eq!(a.state().role, Role::Stopped);
-    a.start().await.unwrap();
-    wait_for_role(&a, Role::Leader).await;
-    assert_eq!(a.leadership().unwrap().token(), FencingToken::new(2));
-}
-
-#[tokio::test(start_paused = true)]
-async fn dropping_the_last_handle_stops_without_releasing() {
-    let memory = MemoryLeaseStore::new();
-    let a = LeaderElection::new(memory.clone(), options("a")).unwrap();
-    let clone = a.clone();
-    let mut state = a.watch();
-    let term = {
-        a.start().await.unwrap();
-        wait_for_role(&a, Role::Leader).await;
-        a.leadership().unwrap()
-    };
-    drop(a);
-    settle().await;
-    assert!(term.is_current(), "a live clone keeps the election running");
-    drop(clone);
-    state
-        .wait_for(|s| s.role == Role::Stopped)
-        .await
-        .expect("loop publishes Stopped");
-    assert!(!term.is_current(), "leader work is cancelled");
-    let holder = memory.current_leader().await.unwrap().unwrap();
-    assert_eq!(holder.instance_id, "a", "the lease is left to expire");
-    tokio::time::sleep(secs(31.0)).await;
-    assert_eq!(memory.current_leader().await.unwrap(), None);
-}
-
 #[tokio::test(start_paused = true)]
 async fn try_acquire_leadership_makes_an_immediate_attempt() {
     let memory = MemoryLeaseStore::new();
@@ -629,91 +431,6 @@ async fn is_leader_turns_false_at_the_deadline_even_if_the_loop_is_late() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_start_racing_a_stop_ends_with_a_running_leader() {
-    let memory = MemoryLeaseStore::new();
-    let a = LeaderElection::new(memory.clone(), options("a")).unwrap();
-    a.start().await.unwrap();
-    wait_for_role(&a, Role::Leader).await;
-    let (stopped, started) = tokio::join!(a.stop(), a.start());
-    stopped.unwrap();
-    started.unwrap();
-    // The new loop's state is the one published last, and it leads with a new term.
-    wait_for_role(&a, Role::Leader).await;
-    settle().await;
-    assert_eq!(a.state().role, Role::Leader);
-    assert_eq!(a.leadership().unwrap().token(), FencingToken::new(2));
-}
-
-/// A store with a bug: renewing panics.
-#[derive(Clone, Default)]
-struct PanicOnRenew(MemoryLeaseStore);
-
-impl LeaseStore for PanicOnRenew {
-    async fn try_acquire(&self, r: &LeaseRequest) -> leader_election::Result<AcquireOutcome> {
-        self.0.try_acquire(r).await
-    }
-    async fn renew(&self, _: &LeaseRequest, _: &Lease) -> leader_election::Result<RenewOutcome> {
-        panic!("backend bug");
-    }
-    async fn release(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<bool> {
-        self.0.release(r, l).await
-    }
-    async fn current_leader(&self) -> leader_election::Result<Option<LeaderInfo>> {
-        self.0.current_leader().await
-    }
-}
-
-#[tokio::test(start_paused = true)]
-async fn health_reports_a_dead_loop_and_a_stale_leader() {
-    let a = LeaderElection::new(MemoryLeaseStore::new(), options("a")).unwrap();
-    assert!(a.health().healthy, "stopped on purpose is healthy");
-    a.start().await.unwrap();
-    wait_for_role(&a, Role::Leader).await;
-    let health = a.health();
-    assert!(health.healthy, "{health:?}");
-    assert_eq!(health.since_renewal, Some(Duration::ZERO));
-
-    // A loop that dies (here: a panicking backend) is reported, and fails closed: its term
-    // ends at once, so leader work does not outlive it.
-    let b = LeaderElection::new(PanicOnRenew::default(), options("b")).unwrap();
-    b.start().await.unwrap();
-    wait_for_role(&b, Role::Leader).await;
-    let term = b.leadership().unwrap();
-    tokio::time::sleep(secs(11.0)).await;
-    let health = b.health();
-    assert!(!health.healthy);
-    assert_eq!(health.problem, Some("the election loop ended unexpectedly"));
-    assert!(!term.is_current());
-    assert!(!b.is_leader());
-    assert_eq!(b.state().role, Role::Stopped);
-    let err = b.stop().await.unwrap_err();
-    assert!(
-        matches!(&err, Error::LoopPanicked(m) if m == "backend bug"),
-        "{err:?}"
-    );
-}
-
-#[tokio::test(start_paused = true)]
-async fn health_flags_a_leader_whose_loop_is_stuck_past_its_lease() {
-    let store = FaultyStore::new(MemoryLeaseStore::new());
-    let control = store.control();
-    let mut o = options("a");
-    o.max_retry_attempts = 1000;
-    let a = LeaderElection::new(store, o.clone()).unwrap();
-    a.start().await.unwrap();
-    wait_for_role(&a, Role::Leader).await;
-    control.set_partitioned(true);
-    // Jump past the whole lease without letting the loop run: it cannot have stepped down.
-    tokio::time::advance(o.lease_duration + secs(1.0)).await;
-    let health = a.health();
-    assert!(!health.healthy, "{health:?}");
-    assert_eq!(
-        health.problem,
-        Some("believes it leads but has not renewed within its lease")
-    );
-}
-
-#[tokio::test(start_paused = true)]
 async fn a_contender_whose_replies_stay_lost_does_not_lock_the_others_out() {
     let memory = MemoryLeaseStore::new();
     let a_store = FaultyStore::new(memory.clone());
@@ -801,8 +518,6 @@ fn leader_work_stops_at_the_deadline_even_when_the_loop_is_stuck() {
     loop_runtime.shutdown_background();
 }
 
-// === issue: safety holes in the core ===
-
 #[tokio::test(start_paused = true)]
 async fn stepping_down_after_failed_renewals_releases_the_ended_terms_lease() {
     // The backend is reachable but refuses three renewals in a row: the leader steps down and
@@ -834,84 +549,6 @@ async fn stepping_down_after_failed_renewals_releases_the_ended_terms_lease() {
         "the lease was not released: a new term began {gap:?} after stepping down"
     );
     assert!(changes[2].token > changes[0].token);
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_panicking_loop_reports_the_end_of_its_term() {
-    let b = LeaderElection::new(PanicOnRenew::default(), options("b")).unwrap();
-    let recorder = Recorder::attach(&b);
-    b.start().await.unwrap();
-    wait_for_role(&b, Role::Leader).await;
-    wait_for_role(&b, Role::Stopped).await;
-    settle().await;
-    let changes = recorder.changes();
-    assert_eq!(changes.len(), 2, "events must alternate: {changes:?}");
-    assert!(changes[0].is_leader);
-    assert!(!changes[1].is_leader);
-    assert_eq!(changes[1].token, changes[0].token);
-    assert_eq!(changes[1].reason, ChangeReason::LoopPanicked);
-    let _ = b.stop().await;
-}
-
-/// A store whose release frees the lease at once but answers only a second later.
-#[derive(Clone, Default)]
-struct SlowReleaseReply(MemoryLeaseStore);
-
-impl LeaseStore for SlowReleaseReply {
-    async fn try_acquire(&self, r: &LeaseRequest) -> leader_election::Result<AcquireOutcome> {
-        self.0.try_acquire(r).await
-    }
-    async fn renew(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<RenewOutcome> {
-        self.0.renew(r, l).await
-    }
-    async fn release(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<bool> {
-        let released = self.0.release(r, l).await;
-        tokio::time::sleep(secs(1.0)).await;
-        released
-    }
-    async fn current_leader(&self) -> leader_election::Result<Option<LeaderInfo>> {
-        self.0.current_leader().await
-    }
-    fn release_notifications(&self) -> Option<leader_election::ReleaseReceiver> {
-        self.0.release_notifications()
-    }
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_stop_dropped_half_way_leaves_a_state_the_next_start_can_use() {
-    let a = LeaderElection::new(SlowReleaseReply::default(), options("a")).unwrap();
-    let recorder = Recorder::attach(&a);
-    a.start().await.unwrap();
-    wait_for_role(&a, Role::Leader).await;
-    // The stop future is dropped while the old loop still waits for its release reply.
-    let dropped = tokio::time::timeout(secs(0.01), a.stop()).await;
-    assert!(dropped.is_err(), "the stop should still have been running");
-    a.start().await.unwrap();
-    wait_for_role(&a, Role::Leader).await;
-    // Long after the old loop has finished, the new term still stands.
-    tokio::time::sleep(secs(5.0)).await;
-    settle().await;
-    assert!(a.is_leader(), "the old loop ended the new loop's term");
-    assert_eq!(a.state().role, Role::Leader);
-    let health = a.health();
-    assert!(health.healthy, "{health:?}");
-    let changes = recorder.changes();
-    for pair in changes.windows(2) {
-        assert_ne!(pair[0].is_leader, pair[1].is_leader, "{changes:?}");
-    }
-    a.stop().await.unwrap();
-    assert_eq!(a.state().role, Role::Stopped);
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_second_stop_after_a_dropped_one_waits_for_the_loop() {
-    let a = LeaderElection::new(SlowReleaseReply::default(), options("a")).unwrap();
-    a.start().await.unwrap();
-    wait_for_role(&a, Role::Leader).await;
-    assert!(tokio::time::timeout(secs(0.01), a.stop()).await.is_err());
-    a.stop().await.unwrap();
-    assert_eq!(a.state().role, Role::Stopped);
-    assert!(a.health().healthy);
 }
 
 /// Withholds the free lease until `until`, as a backend that restarted does.
@@ -973,153 +610,4 @@ async fn a_withheld_lease_is_surfaced_once_and_taken_when_the_wait_ends() {
         )],
         "the wait must be said once, with its reason and length"
     );
-}
-
-// === election controls: resign, work per term ===
-
-#[tokio::test(start_paused = true)]
-async fn resign_hands_over_at_once_and_stays_out_for_the_cool_down() {
-    let memory = MemoryLeaseStore::new();
-    let a = LeaderElection::new(memory.clone(), options("a")).unwrap();
-    let b = LeaderElection::new(memory.clone(), options("b")).unwrap();
-    let terms = TermRecorder::new();
-    terms.attach(&a).attach(&b);
-    let a_rec = Recorder::attach(&a);
-    a.start().await.unwrap();
-    wait_for_role(&a, Role::Leader).await;
-    b.start().await.unwrap();
-    settle().await;
-    let term = a.leadership().unwrap();
-    let resigned_at = Instant::now();
-    assert!(a.resign(secs(60.0)).await.unwrap());
-    assert!(!term.is_current());
-    assert_eq!(term.end_reason(), Some(ChangeReason::Resigned));
-    let b_led = wait_for_role(&b, Role::Leader).await;
-    assert!(
-        b_led - resigned_at < secs(0.1),
-        "handover took {:?}",
-        b_led - resigned_at
-    );
-    assert_eq!(a.state().role, Role::Follower);
-    // b stops: a, cooling down, does not take over until the cool-down ends.
-    b.stop().await.unwrap();
-    let a_led = wait_for_role(&a, Role::Leader).await;
-    assert!(
-        a_led >= resigned_at + secs(60.0),
-        "led {:?} after resigning",
-        a_led - resigned_at
-    );
-    assert!(a_led <= resigned_at + secs(61.0));
-    assert_eq!(a_rec.changes()[1].reason, ChangeReason::Resigned);
-    terms.assert_safe();
-    // Resigning as a follower ends no term; resigning when stopped is an error.
-    a.stop().await.unwrap();
-    assert!(matches!(a.resign(secs(1.0)).await, Err(Error::NotRunning)));
-}
-
-#[tokio::test(start_paused = true)]
-async fn an_explicit_attempt_during_the_cool_down_may_lead() {
-    let a = LeaderElection::new(MemoryLeaseStore::new(), options("a")).unwrap();
-    a.start().await.unwrap();
-    wait_for_role(&a, Role::Leader).await;
-    assert!(a.resign(secs(600.0)).await.unwrap());
-    assert!(!a.resign(secs(600.0)).await.unwrap(), "no term to end");
-    tokio::time::sleep(secs(5.0)).await;
-    assert!(!a.is_leader());
-    assert!(a.try_acquire_leadership().await.unwrap());
-}
-
-#[tokio::test(start_paused = true)]
-async fn resign_waits_for_leader_work_before_releasing() {
-    let store = ReleaseOrderCheck {
-        inner: MemoryLeaseStore::new(),
-        work_running: Arc::new(AtomicBool::new(false)),
-        released_while_working: Arc::new(AtomicBool::new(false)),
-    };
-    let a = LeaderElection::new(store.clone(), options("a")).unwrap();
-    a.start().await.unwrap();
-    wait_for_role(&a, Role::Leader).await;
-    let running = Arc::clone(&store.work_running);
-    let worker = a.clone();
-    let work = tokio::spawn(async move {
-        worker
-            .run_task_if_leader(|_| async move {
-                running.store(true, Ordering::SeqCst);
-                let _flag = SetOnDrop(running);
-                std::future::pending::<()>().await;
-            })
-            .await
-    });
-    settle().await;
-    assert!(a.resign(secs(1.0)).await.unwrap());
-    assert!(!store.released_while_working.load(Ordering::SeqCst));
-    assert!(matches!(
-        work.await.unwrap(),
-        TaskOutcome::LeadershipLost(None)
-    ));
-}
-
-#[tokio::test(start_paused = true)]
-async fn run_while_leader_runs_work_for_every_term_until_the_election_stops() {
-    let memory = MemoryLeaseStore::new();
-    let a = LeaderElection::new(memory.clone(), options("a")).unwrap();
-    let b = LeaderElection::new(memory.clone(), options("b")).unwrap();
-    let started = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let cancelled = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    a.start().await.unwrap();
-    wait_for_role(&a, Role::Leader).await;
-    let worker = a.clone();
-    let (s, c) = (Arc::clone(&started), Arc::clone(&cancelled));
-    let runner = tokio::spawn(async move {
-        worker
-            .run_while_leader(move |term| {
-                let (s, c) = (Arc::clone(&s), Arc::clone(&c));
-                async move {
-                    s.lock().unwrap().push(term.token());
-                    struct Count(Arc<std::sync::atomic::AtomicUsize>);
-                    impl Drop for Count {
-                        fn drop(&mut self) {
-                            self.0.fetch_add(1, Ordering::SeqCst);
-                        }
-                    }
-                    let _count = Count(c);
-                    std::future::pending::<()>().await;
-                }
-            })
-            .await
-    });
-    settle().await;
-    b.start().await.unwrap();
-    // Three terms of a, each ended by a resignation; b takes each over, then stops, and a
-    // leads again once its cool-down is over.
-    for _ in 0..3 {
-        a.resign(secs(1.0)).await.unwrap();
-        wait_for_role(&b, Role::Leader).await;
-        b.stop().await.unwrap();
-        wait_for_role(&a, Role::Leader).await;
-        b.start().await.unwrap();
-        settle().await;
-    }
-    assert_eq!(
-        started.lock().unwrap().len(),
-        4,
-        "work starts with every term"
-    );
-    assert_eq!(
-        cancelled.load(Ordering::SeqCst),
-        3,
-        "and is cancelled when it ends"
-    );
-    a.stop().await.unwrap();
-    let last = runner.await.unwrap();
-    assert_eq!(last, Some(ChangeReason::Stopped));
-    assert_eq!(cancelled.load(Ordering::SeqCst), 4);
-    let tokens = started.lock().unwrap().clone();
-    assert!(tokens.windows(2).all(|w| w[0] < w[1]), "{tokens:?}");
-}
-
-#[tokio::test(start_paused = true)]
-async fn run_while_leader_returns_at_once_when_not_running() {
-    let a = LeaderElection::new(MemoryLeaseStore::new(), options("a")).unwrap();
-    assert_eq!(a.run_while_leader(|_| async {}).await, None);
 }

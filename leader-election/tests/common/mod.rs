@@ -1,12 +1,14 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use leader_election::{
-    ChangeReason, ElectionEvent, FencingToken, LeaderElection, LeaderElectionOptions, LeaseStore,
-    Role,
+    AcquireOutcome, ChangeReason, ElectionEvent, FencingToken, LeaderElection,
+    LeaderElectionOptions, LeaderInfo, Lease, LeaseRequest, LeaseStore, MemoryLeaseStore,
+    RenewOutcome, Role,
 };
 use tokio::time::Instant;
 
@@ -94,5 +96,61 @@ impl Recorder {
 pub async fn settle() {
     for _ in 0..50 {
         tokio::task::yield_now().await;
+    }
+}
+
+pub fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+/// A store that checks, at release, that leader work has already stopped.
+#[derive(Clone)]
+pub struct ReleaseOrderCheck {
+    pub inner: MemoryLeaseStore,
+    pub work_running: Arc<AtomicBool>,
+    pub released_while_working: Arc<AtomicBool>,
+}
+
+impl LeaseStore for ReleaseOrderCheck {
+    async fn try_acquire(&self, r: &LeaseRequest) -> leader_election::Result<AcquireOutcome> {
+        self.inner.try_acquire(r).await
+    }
+    async fn renew(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<RenewOutcome> {
+        self.inner.renew(r, l).await
+    }
+    async fn release(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<bool> {
+        if self.work_running.load(Ordering::SeqCst) {
+            self.released_while_working.store(true, Ordering::SeqCst);
+        }
+        self.inner.release(r, l).await
+    }
+    async fn current_leader(&self) -> leader_election::Result<Option<LeaderInfo>> {
+        self.inner.current_leader().await
+    }
+}
+
+pub struct SetOnDrop(pub Arc<AtomicBool>);
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+/// A store with a bug: renewing panics.
+#[derive(Clone, Default)]
+pub struct PanicOnRenew(pub MemoryLeaseStore);
+
+impl LeaseStore for PanicOnRenew {
+    async fn try_acquire(&self, r: &LeaseRequest) -> leader_election::Result<AcquireOutcome> {
+        self.0.try_acquire(r).await
+    }
+    async fn renew(&self, _: &LeaseRequest, _: &Lease) -> leader_election::Result<RenewOutcome> {
+        panic!("backend bug");
+    }
+    async fn release(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<bool> {
+        self.0.release(r, l).await
+    }
+    async fn current_leader(&self) -> leader_election::Result<Option<LeaderInfo>> {
+        self.0.current_leader().await
     }
 }

@@ -1,0 +1,158 @@
+//! The election controls — resign, work per term — on tokio's paused clock.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use common::{Recorder, ReleaseOrderCheck, SetOnDrop, options, secs, settle, wait_for_role};
+use leader_election::testing::TermRecorder;
+use leader_election::{ChangeReason, Error, LeaderElection, MemoryLeaseStore, Role, TaskOutcome};
+use tokio::time::Instant;
+
+#[tokio::test(start_paused = true)]
+async fn resign_hands_over_at_once_and_stays_out_for_the_cool_down() {
+    let memory = MemoryLeaseStore::new();
+    let a = LeaderElection::new(memory.clone(), options("a")).unwrap();
+    let b = LeaderElection::new(memory.clone(), options("b")).unwrap();
+    let terms = TermRecorder::new();
+    terms.attach(&a).attach(&b);
+    let a_rec = Recorder::attach(&a);
+    a.start().await.unwrap();
+    wait_for_role(&a, Role::Leader).await;
+    b.start().await.unwrap();
+    settle().await;
+    let term = a.leadership().unwrap();
+    let resigned_at = Instant::now();
+    assert!(a.resign(secs(60.0)).await.unwrap());
+    assert!(!term.is_current());
+    assert_eq!(term.end_reason(), Some(ChangeReason::Resigned));
+    let b_led = wait_for_role(&b, Role::Leader).await;
+    assert!(
+        b_led - resigned_at < secs(0.1),
+        "handover took {:?}",
+        b_led - resigned_at
+    );
+    assert_eq!(a.state().role, Role::Follower);
+    // b stops: a, cooling down, does not take over until the cool-down ends.
+    b.stop().await.unwrap();
+    let a_led = wait_for_role(&a, Role::Leader).await;
+    assert!(
+        a_led >= resigned_at + secs(60.0),
+        "led {:?} after resigning",
+        a_led - resigned_at
+    );
+    assert!(a_led <= resigned_at + secs(61.0));
+    assert_eq!(a_rec.changes()[1].reason, ChangeReason::Resigned);
+    terms.assert_safe();
+    // Resigning as a follower ends no term; resigning when stopped is an error.
+    a.stop().await.unwrap();
+    assert!(matches!(a.resign(secs(1.0)).await, Err(Error::NotRunning)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_explicit_attempt_during_the_cool_down_may_lead() {
+    let a = LeaderElection::new(MemoryLeaseStore::new(), options("a")).unwrap();
+    a.start().await.unwrap();
+    wait_for_role(&a, Role::Leader).await;
+    assert!(a.resign(secs(600.0)).await.unwrap());
+    assert!(!a.resign(secs(600.0)).await.unwrap(), "no term to end");
+    tokio::time::sleep(secs(5.0)).await;
+    assert!(!a.is_leader());
+    assert!(a.try_acquire_leadership().await.unwrap());
+}
+
+#[tokio::test(start_paused = true)]
+async fn resign_waits_for_leader_work_before_releasing() {
+    let store = ReleaseOrderCheck {
+        inner: MemoryLeaseStore::new(),
+        work_running: Arc::new(AtomicBool::new(false)),
+        released_while_working: Arc::new(AtomicBool::new(false)),
+    };
+    let a = LeaderElection::new(store.clone(), options("a")).unwrap();
+    a.start().await.unwrap();
+    wait_for_role(&a, Role::Leader).await;
+    let running = Arc::clone(&store.work_running);
+    let worker = a.clone();
+    let work = tokio::spawn(async move {
+        worker
+            .run_task_if_leader(|_| async move {
+                running.store(true, Ordering::SeqCst);
+                let _flag = SetOnDrop(running);
+                std::future::pending::<()>().await;
+            })
+            .await
+    });
+    settle().await;
+    assert!(a.resign(secs(1.0)).await.unwrap());
+    assert!(!store.released_while_working.load(Ordering::SeqCst));
+    assert!(matches!(
+        work.await.unwrap(),
+        TaskOutcome::LeadershipLost(None)
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_while_leader_runs_work_for_every_term_until_the_election_stops() {
+    let memory = MemoryLeaseStore::new();
+    let a = LeaderElection::new(memory.clone(), options("a")).unwrap();
+    let b = LeaderElection::new(memory.clone(), options("b")).unwrap();
+    let started = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let cancelled = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    a.start().await.unwrap();
+    wait_for_role(&a, Role::Leader).await;
+    let worker = a.clone();
+    let (s, c) = (Arc::clone(&started), Arc::clone(&cancelled));
+    let runner = tokio::spawn(async move {
+        worker
+            .run_while_leader(move |term| {
+                let (s, c) = (Arc::clone(&s), Arc::clone(&c));
+                async move {
+                    s.lock().unwrap().push(term.token());
+                    struct Count(Arc<std::sync::atomic::AtomicUsize>);
+                    impl Drop for Count {
+                        fn drop(&mut self) {
+                            self.0.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                    let _count = Count(c);
+                    std::future::pending::<()>().await;
+                }
+            })
+            .await
+    });
+    settle().await;
+    b.start().await.unwrap();
+    // Three terms of a, each ended by a resignation; b takes each over, then stops, and a
+    // leads again once its cool-down is over.
+    for _ in 0..3 {
+        a.resign(secs(1.0)).await.unwrap();
+        wait_for_role(&b, Role::Leader).await;
+        b.stop().await.unwrap();
+        wait_for_role(&a, Role::Leader).await;
+        b.start().await.unwrap();
+        settle().await;
+    }
+    assert_eq!(
+        started.lock().unwrap().len(),
+        4,
+        "work starts with every term"
+    );
+    assert_eq!(
+        cancelled.load(Ordering::SeqCst),
+        3,
+        "and is cancelled when it ends"
+    );
+    a.stop().await.unwrap();
+    let last = runner.await.unwrap();
+    assert_eq!(last, Some(ChangeReason::Stopped));
+    assert_eq!(cancelled.load(Ordering::SeqCst), 4);
+    let tokens = started.lock().unwrap().clone();
+    assert!(tokens.windows(2).all(|w| w[0] < w[1]), "{tokens:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_while_leader_returns_at_once_when_not_running() {
+    let a = LeaderElection::new(MemoryLeaseStore::new(), options("a")).unwrap();
+    assert_eq!(a.run_while_leader(|_| async {}).await, None);
+}
