@@ -15,6 +15,7 @@ mod runner;
 mod state;
 mod store;
 mod token;
+mod transition;
 
 #[cfg(any(test, feature = "testing"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
