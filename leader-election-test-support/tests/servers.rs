@@ -49,6 +49,7 @@ async fn redis_restarts_with_and_without_persistence_pauses_and_stops_on_drop() 
         persistence: true,
         password: Some("secret".into()),
         min_uptime: Duration::from_secs(1),
+        tls: None,
     })
     .await;
     assert!(durable.url().starts_with("redis://:secret@127.0.0.1:"));
