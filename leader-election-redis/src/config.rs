@@ -98,8 +98,9 @@ impl fmt::Debug for RedisConfig {
 impl RedisConfig {
     /// The configuration from environment variables: `LEADER_ELECTION_REDIS_URL`,
     /// `LEADER_ELECTION_REDIS_KEY`, `LEADER_ELECTION_REDIS_MAX_LEASE_DURATION` (like `"60s"`),
-    /// with feature `tls` `LEADER_ELECTION_REDIS_TLS_CA_FILE`, `LEADER_ELECTION_REDIS_TLS_CERT_FILE`
-    /// and `LEADER_ELECTION_REDIS_TLS_KEY_FILE` (paths), and every election option as `LEADER_ELECTION_<FIELD>` (see
+    /// with feature `tls` the paths `LEADER_ELECTION_REDIS_TLS_CA_FILE`,
+    /// `LEADER_ELECTION_REDIS_TLS_CERT_FILE` and `LEADER_ELECTION_REDIS_TLS_KEY_FILE`, and
+    /// every election option as `LEADER_ELECTION_<FIELD>` (see
     /// [`LeaderElectionOptions::from_env`]). Values are read by [`leader_election::env`].
     ///
     /// # Errors

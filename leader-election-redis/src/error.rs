@@ -7,8 +7,9 @@ use leader_election::{ConfigError, Error, Operation};
 /// [`RedisLeaseStore::new`](crate::RedisLeaseStore::new) refused its configuration.
 ///
 /// The variants are named alike in every backend crate (`MissingConnection`, `InvalidUrl`,
-/// `InvalidName`, `TlsNotEnabled`, `Options`, `Client`; `Tls` for the TLS settings). Never contains a password: URLs are
-/// shown with their password replaced by `***`.
+/// `InvalidName`, `TlsNotEnabled`, `Options`, `Client`; `Tls` for the TLS settings). Never
+/// contains a password: URLs are shown with their password replaced by `***`, nor a private
+/// key.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
