@@ -1,13 +1,17 @@
 //! [`RedisLeaderElection::builder`]: an election on Redis in a few lines.
 
 use std::fmt;
+#[cfg(feature = "tls")]
+use std::path::PathBuf;
 use std::time::Duration;
 
 use fred::clients::Client;
 use fred::interfaces::ClientLike;
 use leader_election::{ConfigError, LeaderElection, LeaderElectionOptions};
 
-use crate::connection::{client_for, redact_url};
+#[cfg(feature = "tls")]
+use crate::connection::Pem;
+use crate::connection::{TlsSettings, client_for, redact_url};
 use crate::error::BuildError;
 use crate::store::{DEFAULT_KEY, RedisLeaseStore, validate_key};
 
@@ -44,6 +48,7 @@ pub struct RedisLeaderElectionBuilder {
     key: String,
     options: LeaderElectionOptions,
     max_lease_duration: Option<Duration>,
+    tls: TlsSettings,
 }
 
 impl Default for RedisLeaderElectionBuilder {
@@ -53,6 +58,7 @@ impl Default for RedisLeaderElectionBuilder {
             key: DEFAULT_KEY.to_owned(),
             options: LeaderElectionOptions::default(),
             max_lease_duration: None,
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -69,6 +75,7 @@ impl fmt::Debug for RedisLeaderElectionBuilder {
             .field("key", &self.key)
             .field("options", &self.options)
             .field("max_lease_duration", &self.max_lease_duration)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -109,6 +116,60 @@ impl RedisLeaderElectionBuilder {
         self
     }
 
+    /// Trusts the CA certificate(s) in this PEM text for a `rediss://` URL, instead of the
+    /// system's root certificates (feature `tls`). May be called again, and with
+    /// [`tls_ca_file`](Self::tls_ca_file), to trust several. Checked by
+    /// [`build_store`](Self::build_store).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.ca.push(Pem::Bytes(pem.into()));
+        self
+    }
+
+    /// [`tls_ca_pem`](Self::tls_ca_pem) with the PEM read from a file by
+    /// [`build_store`](Self::build_store) (feature `tls`).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls.ca.push(Pem::File(path.into()));
+        self
+    }
+
+    /// For mutual TLS: presents this client certificate (PEM, the chain's leaf first) with its
+    /// private key (PEM: PKCS#8, PKCS#1 or SEC1) to a server that asks for one (feature `tls`).
+    /// The key never appears in `Debug` output or errors. Replaces a certificate set before.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls_client_cert_pem(
+        mut self,
+        cert_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.tls.client_cert = Some(Pem::Bytes(cert_pem.into()));
+        self.tls.client_key = Some(Pem::Bytes(key_pem.into()));
+        self
+    }
+
+    /// [`tls_client_cert_pem`](Self::tls_client_cert_pem)'s certificate, read from a PEM
+    /// file by [`build_store`](Self::build_store); set the key with
+    /// [`tls_client_key_file`](Self::tls_client_key_file) (feature `tls`).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls_client_cert_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls.client_cert = Some(Pem::File(path.into()));
+        self
+    }
+
+    /// [`tls_client_cert_pem`](Self::tls_client_cert_pem)'s private key, read from a PEM
+    /// file by [`build_store`](Self::build_store) (feature `tls`).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls_client_key_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls.client_key = Some(Pem::File(path.into()));
+        self
+    }
+
     leader_election::option_setters!();
 
     /// Builds the election: [`build_store`](Self::build_store), then
@@ -136,6 +197,9 @@ impl RedisLeaderElectionBuilder {
     /// - [`BuildError::MissingConnection`]: neither `url` nor `client` was set;
     /// - [`BuildError::InvalidUrl`]: the URL does not parse as a Redis URL;
     /// - [`BuildError::TlsNotEnabled`]: a `rediss://` URL without the `tls` feature;
+    /// - [`BuildError::Tls`]: a CA or client certificate file cannot be read, PEM holds no
+    ///   certificate or no private key, a client certificate without its key (or the
+    ///   reverse), or TLS settings with a `redis://` URL or with [`client`](Self::client);
     /// - [`BuildError::InvalidName`]: the key is empty or blank, longer than 512 bytes, or
     ///   contains control characters, `{` or `}`;
     /// - [`BuildError::Options`]: the options fail [`LeaderElectionOptions::validate`], or
@@ -159,9 +223,17 @@ impl RedisLeaderElectionBuilder {
         let timeout = self.options.operation_timeout();
         let store = match self.connection {
             None => return Err(BuildError::MissingConnection),
+            Some(Connection::Client(_)) if !self.tls.is_empty() => {
+                return Err(BuildError::Tls {
+                    setting: "client",
+                    reason: "TLS settings apply to a URL; a client configured by the caller \
+                             brings its own TLS configuration"
+                        .to_owned(),
+                });
+            }
             Some(Connection::Client(client)) => RedisLeaseStore::new(client, &self.key)?,
             Some(Connection::Url(url)) => {
-                let client = client_for(&url, timeout)?;
+                let client = client_for(&url, timeout, &self.tls)?;
                 let hub = crate::ReleaseHub::new(&client);
                 RedisLeaseStore::with_ownership(client, &self.key, true, hub)?
             }
@@ -348,6 +420,127 @@ mod tests {
             .url("rediss://localhost:6380")
             .build()
             .expect("rediss with the tls feature");
+    }
+
+    #[cfg(feature = "tls")]
+    mod tls {
+        use leader_election_test_support::redis::RedisTls;
+
+        use super::*;
+
+        const FAKE_KEY: &str =
+            "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n-----END PRIVATE KEY-----\n";
+
+        fn tls_error(builder: RedisLeaderElectionBuilder) -> (&'static str, String) {
+            match builder.build_store() {
+                Err(BuildError::Tls { setting, reason }) => (setting, reason),
+                other => panic!("expected a TLS error, got {other:?}"),
+            }
+        }
+
+        #[test]
+        fn a_ca_and_a_client_certificate_build() {
+            let pems = RedisTls::generate(true);
+            let dir = std::env::temp_dir().join(format!("le-tls-build-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("ca.crt"), &pems.ca_pem).unwrap();
+            std::fs::write(dir.join("c.crt"), &pems.client_cert_pem).unwrap();
+            std::fs::write(dir.join("c.key"), &pems.client_key_pem).unwrap();
+            RedisLeaderElection::builder()
+                .url("rediss://127.0.0.1:6380")
+                .tls_ca_pem(pems.ca_pem.as_bytes())
+                .tls_client_cert_pem(pems.client_cert_pem.as_bytes(), pems.client_key_pem)
+                .build_store()
+                .expect("PEM in memory");
+            RedisLeaderElection::builder()
+                .url("rediss://127.0.0.1:6380")
+                .tls_ca_file(dir.join("ca.crt"))
+                .tls_client_cert_file(dir.join("c.crt"))
+                .tls_client_key_file(dir.join("c.key"))
+                .build_store()
+                .expect("PEM files");
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+
+        #[test]
+        fn tls_settings_are_checked_when_built() {
+            let pems = RedisTls::generate(false);
+            let tls = || RedisLeaderElection::builder().url("rediss://127.0.0.1:6380");
+
+            let (setting, reason) = tls_error(tls().tls_ca_file("/nonexistent/ca.pem"));
+            assert_eq!(setting, "tls_ca");
+            assert!(
+                reason.contains("cannot read /nonexistent/ca.pem"),
+                "{reason}"
+            );
+
+            let (setting, reason) = tls_error(tls().tls_ca_pem("just text"));
+            assert_eq!(setting, "tls_ca");
+            assert!(reason.contains("no certificate"), "{reason}");
+            // A key where the CA should be holds no certificate either.
+            let (setting, _) = tls_error(tls().tls_ca_pem(pems.client_key_pem.as_bytes()));
+            assert_eq!(setting, "tls_ca");
+
+            let (setting, reason) = tls_error(tls().tls_client_key_file("/k.pem"));
+            assert_eq!(setting, "tls_client_key");
+            assert!(reason.contains("without a client certificate"), "{reason}");
+            let (setting, _) = tls_error(tls().tls_client_cert_file("/c.pem"));
+            assert_eq!(setting, "tls_client_cert");
+
+            let (setting, reason) = tls_error(
+                RedisLeaderElection::builder()
+                    .url("redis://:hunter2@127.0.0.1:6379")
+                    .tls_ca_pem(pems.ca_pem.as_bytes()),
+            );
+            assert_eq!(setting, "url");
+            assert!(reason.contains("rediss://"), "{reason}");
+            assert!(!reason.contains("hunter2"), "{reason}");
+
+            let client = Client::new(Config::default(), None, None, None);
+            let (setting, _) = tls_error(
+                RedisLeaderElection::builder()
+                    .client(client)
+                    .tls_ca_pem(pems.ca_pem.as_bytes()),
+            );
+            assert_eq!(setting, "client");
+        }
+
+        #[test]
+        fn keys_never_appear_in_debug_or_errors() {
+            let pems = RedisTls::generate(false);
+            let secret = pems.client_key_pem.lines().nth(1).unwrap().to_owned();
+            let builder = RedisLeaderElection::builder()
+                .url("rediss://127.0.0.1:6380")
+                .tls_client_cert_pem(pems.client_cert_pem.as_bytes(), pems.client_key_pem);
+            let debug = format!("{builder:?}");
+            assert!(!debug.contains(&secret), "{debug}");
+            assert!(!debug.contains("PRIVATE KEY"), "{debug}");
+            assert!(debug.contains("PEM bytes"), "{debug}");
+
+            // A key that does not parse, and a key that does not fit the certificate.
+            for key in [FAKE_KEY.to_owned(), "no key".to_owned()] {
+                let (setting, reason) = tls_error(
+                    RedisLeaderElection::builder()
+                        .url("rediss://127.0.0.1:6380")
+                        .tls_client_cert_pem(pems.client_cert_pem.as_bytes(), key.as_bytes()),
+                );
+                assert_eq!(setting, "tls_client_key", "{reason}");
+                assert!(!reason.contains("c2VjcmV0"), "{reason}");
+                assert!(!reason.contains("secret"), "{reason}");
+            }
+            let other = RedisTls::generate(false);
+            let (setting, reason) = tls_error(
+                RedisLeaderElection::builder()
+                    .url("rediss://127.0.0.1:6380")
+                    .tls_client_cert_pem(
+                        pems.client_cert_pem.as_bytes(),
+                        other.client_key_pem.as_bytes(),
+                    ),
+            );
+            assert_eq!(setting, "tls_client_key", "{reason}");
+            let other_secret = other.client_key_pem.lines().nth(1).unwrap();
+            assert!(!reason.contains(other_secret), "{reason}");
+        }
     }
 
     #[cfg(not(feature = "tls"))]

@@ -1,6 +1,8 @@
 //! [`RedisConfig`]: an election on Redis as configuration, from serde or the environment.
 
 use std::fmt;
+#[cfg(feature = "tls")]
+use std::path::PathBuf;
 use std::time::Duration;
 
 use leader_election::env::EnvVars;
@@ -42,6 +44,21 @@ pub struct RedisConfig {
     /// election's `lease_duration`.
     #[serde(with = "humantime_serde")]
     pub max_lease_duration: Option<Duration>,
+    /// A PEM file of CA certificates to trust for a `rediss://` URL instead of the system's
+    /// roots; see [`RedisLeaderElectionBuilder::tls_ca_file`]. Default: none.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub tls_ca_file: Option<PathBuf>,
+    /// A PEM file with the client certificate for mutual TLS; needs
+    /// [`tls_key_file`](Self::tls_key_file). See
+    /// [`RedisLeaderElectionBuilder::tls_client_cert_file`]. Default: none.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub tls_cert_file: Option<PathBuf>,
+    /// A PEM file with the client certificate's private key. Default: none.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub tls_key_file: Option<PathBuf>,
     /// The election options. Default: [`LeaderElectionOptions::default`].
     pub options: LeaderElectionOptions,
 }
@@ -52,6 +69,12 @@ impl Default for RedisConfig {
             url: None,
             key: DEFAULT_KEY.to_owned(),
             max_lease_duration: None,
+            #[cfg(feature = "tls")]
+            tls_ca_file: None,
+            #[cfg(feature = "tls")]
+            tls_cert_file: None,
+            #[cfg(feature = "tls")]
+            tls_key_file: None,
             options: LeaderElectionOptions::default(),
         }
     }
@@ -59,19 +82,25 @@ impl Default for RedisConfig {
 
 impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisConfig")
-            .field("url", &self.url.as_deref().map(redact_url))
+        let mut f = f.debug_struct("RedisConfig");
+        f.field("url", &self.url.as_deref().map(redact_url))
             .field("key", &self.key)
-            .field("max_lease_duration", &self.max_lease_duration)
-            .field("options", &self.options)
-            .finish()
+            .field("max_lease_duration", &self.max_lease_duration);
+        // Paths only: the files are read by `build_store()`.
+        #[cfg(feature = "tls")]
+        f.field("tls_ca_file", &self.tls_ca_file)
+            .field("tls_cert_file", &self.tls_cert_file)
+            .field("tls_key_file", &self.tls_key_file);
+        f.field("options", &self.options).finish()
     }
 }
 
 impl RedisConfig {
     /// The configuration from environment variables: `LEADER_ELECTION_REDIS_URL`,
     /// `LEADER_ELECTION_REDIS_KEY`, `LEADER_ELECTION_REDIS_MAX_LEASE_DURATION` (like `"60s"`),
-    /// and every election option as `LEADER_ELECTION_<FIELD>` (see
+    /// with feature `tls` the paths `LEADER_ELECTION_REDIS_TLS_CA_FILE`,
+    /// `LEADER_ELECTION_REDIS_TLS_CERT_FILE` and `LEADER_ELECTION_REDIS_TLS_KEY_FILE`, and
+    /// every election option as `LEADER_ELECTION_<FIELD>` (see
     /// [`LeaderElectionOptions::from_env`]). Values are read by [`leader_election::env`].
     ///
     /// # Errors
@@ -101,6 +130,26 @@ impl RedisConfig {
             "REDIS_MAX_LEASE_DURATION",
             &mut config.max_lease_duration,
         )?;
+        #[cfg(feature = "tls")]
+        for (field, name, target) in [
+            ("tls_ca_file", "REDIS_TLS_CA_FILE", &mut config.tls_ca_file),
+            (
+                "tls_cert_file",
+                "REDIS_TLS_CERT_FILE",
+                &mut config.tls_cert_file,
+            ),
+            (
+                "tls_key_file",
+                "REDIS_TLS_KEY_FILE",
+                &mut config.tls_key_file,
+            ),
+        ] {
+            let mut path: Option<String> = None;
+            vars.set(field, name, &mut path)?;
+            if let Some(path) = path {
+                *target = Some(PathBuf::from(path));
+            }
+        }
         config.options = vars.into_options(config.options)?;
         Ok(config)
     }
@@ -116,6 +165,18 @@ impl RedisConfig {
         }
         if let Some(max) = self.max_lease_duration {
             builder = builder.max_lease_duration(max);
+        }
+        #[cfg(feature = "tls")]
+        {
+            if let Some(path) = self.tls_ca_file {
+                builder = builder.tls_ca_file(path);
+            }
+            if let Some(path) = self.tls_cert_file {
+                builder = builder.tls_client_cert_file(path);
+            }
+            if let Some(path) = self.tls_key_file {
+                builder = builder.tls_client_key_file(path);
+            }
         }
         builder
     }
@@ -198,6 +259,76 @@ mod tests {
         let err =
             serde_json::from_str::<RedisConfig>(r#"{"max_lease_duration": "soon"}"#).unwrap_err();
         assert!(err.to_string().contains("duration"), "{err}");
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn tls_files_load_from_the_environment_and_serde() {
+        let config = RedisConfig::from_vars(vars(&[
+            ("LEADER_ELECTION_REDIS_URL", "rediss://127.0.0.1:6390"),
+            ("LEADER_ELECTION_REDIS_TLS_CA_FILE", "/etc/redis/ca.pem"),
+            (
+                "LEADER_ELECTION_REDIS_TLS_CERT_FILE",
+                "/etc/redis/client.pem",
+            ),
+            (
+                "LEADER_ELECTION_REDIS_TLS_KEY_FILE",
+                "/etc/redis/client.key",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.tls_ca_file.as_deref(),
+            Some(std::path::Path::new("/etc/redis/ca.pem"))
+        );
+        assert_eq!(
+            config.tls_cert_file.as_deref(),
+            Some(std::path::Path::new("/etc/redis/client.pem"))
+        );
+        assert_eq!(
+            config.tls_key_file.as_deref(),
+            Some(std::path::Path::new("/etc/redis/client.key"))
+        );
+        let debug = format!("{config:?}");
+        assert!(debug.contains("/etc/redis/client.key"), "{debug}");
+        // The files are read when built: these do not exist.
+        let err = config.into_builder().build_store().unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                BuildError::Tls {
+                    setting: "tls_ca",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("/etc/redis/ca.pem"), "{err}");
+
+        let config: RedisConfig = serde_json::from_str(
+            r#"{"url": "rediss://h", "tls_ca_file": "ca.pem", "tls_key_file": "k.pem"}"#,
+        )
+        .unwrap();
+        assert_eq!(config.tls_key_file.as_deref(), Some("k.pem".as_ref()));
+        // A key without its certificate is refused when built, before any file is read.
+        let err = config.into_builder().build_store().unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                BuildError::Tls {
+                    setting: "tls_client_key",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let config: RedisConfig =
+            serde_json::from_str(r#"{"url": "redis://h", "tls_ca_file": "ca.pem"}"#).unwrap();
+        let err = config.into_builder().build_store().unwrap_err();
+        assert!(
+            matches!(&err, BuildError::Tls { setting: "url", .. }),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,6 +1,9 @@
-//! Resolving a Redis URL into a fred client configured for leader election: schemes, TLS,
-//! timeouts and reconnection, and the password's redaction wherever a URL is shown.
+//! Resolving a Redis URL into a fred client configured for leader election: schemes, TLS
+//! (roots, a custom CA, a client certificate), timeouts and reconnection, and the password's
+//! redaction wherever a URL is shown.
 
+use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use fred::clients::Client;
@@ -9,8 +12,68 @@ use fred::prelude::{Config, ConnectionConfig, PerformanceConfig};
 use crate::error::BuildError;
 use crate::store::default_reconnect_policy;
 
+/// PEM text given in memory or as a file read by `build_store()`.
+#[derive(Clone)]
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+pub(crate) enum Pem {
+    Bytes(Vec<u8>),
+    File(PathBuf),
+}
+
+impl Pem {
+    /// Shown in `Debug`: a file's path, or only the length of PEM given in memory (it may be
+    /// a private key).
+    fn describe(&self) -> String {
+        match self {
+            Pem::Bytes(bytes) => format!("<{} PEM bytes>", bytes.len()),
+            Pem::File(path) => path.display().to_string(),
+        }
+    }
+
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    fn read(&self, setting: &'static str) -> Result<Vec<u8>, BuildError> {
+        match self {
+            Pem::Bytes(bytes) => Ok(bytes.clone()),
+            Pem::File(path) => std::fs::read(path).map_err(|e| BuildError::Tls {
+                setting,
+                reason: format!("cannot read {}: {e}", path.display()),
+            }),
+        }
+    }
+}
+
+/// The TLS settings beyond the URL's scheme: a CA to trust instead of the system's roots, and
+/// a client certificate for mutual TLS. Empty unless the `tls` feature's setters were used.
+#[derive(Clone, Default)]
+pub(crate) struct TlsSettings {
+    pub(crate) ca: Vec<Pem>,
+    pub(crate) client_cert: Option<Pem>,
+    pub(crate) client_key: Option<Pem>,
+}
+
+impl TlsSettings {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ca.is_empty() && self.client_cert.is_none() && self.client_key.is_none()
+    }
+}
+
+impl fmt::Debug for TlsSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A key is never shown: a path says where it is, PEM in memory shows only its length.
+        f.debug_struct("TlsSettings")
+            .field("ca", &self.ca.iter().map(Pem::describe).collect::<Vec<_>>())
+            .field("client_cert", &self.client_cert.as_ref().map(Pem::describe))
+            .field("client_key", &self.client_key.as_ref().map(Pem::describe))
+            .finish()
+    }
+}
+
 /// A fred client for `url`, configured for leader election.
-pub(crate) fn client_for(url: &str, timeout: Duration) -> Result<Client, BuildError> {
+pub(crate) fn client_for(
+    url: &str,
+    timeout: Duration,
+    settings: &TlsSettings,
+) -> Result<Client, BuildError> {
     let invalid = |reason: String| BuildError::InvalidUrl {
         url: leader_election::quoted(&redact_url(url)),
         reason,
@@ -38,6 +101,16 @@ pub(crate) fn client_for(url: &str, timeout: Duration) -> Result<Client, BuildEr
         )));
     }
     let tls = scheme.starts_with("rediss") || scheme.starts_with("valkeys");
+    if !tls && !settings.is_empty() {
+        return Err(BuildError::Tls {
+            setting: "url",
+            reason: format!(
+                "TLS settings (CA, client certificate) are set, but the URL {} does not use \
+                 TLS: use rediss://",
+                leader_election::quoted(&redact_url(url))
+            ),
+        });
+    }
     if tls && !cfg!(feature = "tls") {
         return Err(BuildError::TlsNotEnabled {
             url: leader_election::quoted(&redact_url(url)),
@@ -56,7 +129,7 @@ pub(crate) fn client_for(url: &str, timeout: Duration) -> Result<Client, BuildEr
             &url[scheme.len()..]
         );
         let mut config = Config::from_url(&plain).map_err(|e| invalid(e.details().to_owned()))?;
-        config.tls = Some(tls_connector().map_err(invalid)?.into());
+        config.tls = Some(tls_connector(settings)?.into());
         config
     } else {
         Config::from_url(url).map_err(|e| invalid(e.details().to_owned()))?
@@ -85,23 +158,98 @@ pub(crate) fn client_for(url: &str, timeout: Duration) -> Result<Client, BuildEr
     ))
 }
 
-/// A rustls connector with the ring provider and the system's root certificates.
+/// The certificates in PEM text; an error when there are none or one does not parse.
 #[cfg(feature = "tls")]
-fn tls_connector() -> Result<fred::types::config::TlsConnector, String> {
+fn certificates(
+    pem: &Pem,
+    setting: &'static str,
+) -> Result<Vec<fred::rustls::pki_types::CertificateDer<'static>>, BuildError> {
+    use fred::rustls::pki_types::CertificateDer;
+    use fred::rustls::pki_types::pem::PemObject;
+    let bytes = pem.read(setting)?;
+    let error = |reason: String| BuildError::Tls { setting, reason };
+    let certs = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| error(format!("{}: not valid PEM: {e}", pem.describe())))?;
+    if certs.is_empty() {
+        return Err(error(format!(
+            "{}: no certificate (no -----BEGIN CERTIFICATE----- block)",
+            pem.describe()
+        )));
+    }
+    Ok(certs)
+}
+
+/// A rustls connector with the ring provider, trusting the configured CAs (or else the
+/// system's root certificates), with the client certificate if one is configured.
+///
+/// The provider is chosen here rather than taken from rustls's process-wide default: that
+/// default panics when a program links both rustls providers (ring and aws-lc-rs, as the Azure
+/// SDK does).
+#[cfg(feature = "tls")]
+fn tls_connector(settings: &TlsSettings) -> Result<fred::types::config::TlsConnector, BuildError> {
+    use fred::rustls::pki_types::PrivateKeyDer;
+    use fred::rustls::pki_types::pem::PemObject;
     use fred::rustls::{ClientConfig, RootCertStore};
-    let certs = fred::rustls_native_certs::load_native_certs();
+    // A half-configured client certificate is refused before any file is read.
+    match (&settings.client_cert, &settings.client_key) {
+        (None, Some(_)) => {
+            return Err(BuildError::Tls {
+                setting: "tls_client_key",
+                reason: "a client key without a client certificate: set both".to_owned(),
+            });
+        }
+        (Some(_), None) => {
+            return Err(BuildError::Tls {
+                setting: "tls_client_cert",
+                reason: "a client certificate without its private key: set both".to_owned(),
+            });
+        }
+        _ => {}
+    }
     let mut roots = RootCertStore::empty();
-    for cert in certs.certs {
-        // A certificate the system store holds but rustls cannot parse is skipped, as browsers
-        // do; the others still verify the server.
-        let _ = roots.add(cert);
+    if settings.ca.is_empty() {
+        let certs = fred::rustls_native_certs::load_native_certs();
+        for cert in certs.certs {
+            // A certificate the system store holds but rustls cannot parse is skipped, as
+            // browsers do; the others still verify the server.
+            let _ = roots.add(cert);
+        }
+    } else {
+        for pem in &settings.ca {
+            for cert in certificates(pem, "tls_ca")? {
+                roots.add(cert).map_err(|e| BuildError::Tls {
+                    setting: "tls_ca",
+                    reason: format!("{}: not a usable CA certificate: {e}", pem.describe()),
+                })?;
+            }
+        }
     }
     let provider = std::sync::Arc::new(fred::rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .map_err(|e| BuildError::Client(format!("TLS setup: {e}")))?
+        .with_root_certificates(roots);
+    let config = match (&settings.client_cert, &settings.client_key) {
+        (Some(cert), Some(key)) => {
+            let chain = certificates(cert, "tls_client_cert")?;
+            let key_bytes = key.read("tls_client_key")?;
+            // rustls's PEM errors name the section, never the key's bytes.
+            let key_der =
+                PrivateKeyDer::from_pem_slice(&key_bytes).map_err(|e| BuildError::Tls {
+                    setting: "tls_client_key",
+                    reason: format!("{}: no usable private key: {e}", key.describe()),
+                })?;
+            builder
+                .with_client_auth_cert(chain, key_der)
+                .map_err(|e| BuildError::Tls {
+                    setting: "tls_client_key",
+                    reason: format!("the client certificate and key do not fit: {e}"),
+                })?
+        }
+        // Neither (a half pair was refused above).
+        _ => builder.with_no_client_auth(),
+    };
     Ok(config.into())
 }
 

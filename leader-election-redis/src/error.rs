@@ -7,8 +7,9 @@ use leader_election::{ConfigError, Error, Operation};
 /// [`RedisLeaseStore::new`](crate::RedisLeaseStore::new) refused its configuration.
 ///
 /// The variants are named alike in every backend crate (`MissingConnection`, `InvalidUrl`,
-/// `InvalidName`, `TlsNotEnabled`, `Options`, `Client`). Never contains a password: URLs are
-/// shown with their password replaced by `***`.
+/// `InvalidName`, `TlsNotEnabled`, `Options`, `Client`; `Tls` for the TLS settings). Never
+/// contains a password: URLs are shown with their password replaced by `***`, nor a private
+/// key.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
@@ -31,6 +32,17 @@ pub enum BuildError {
     TlsNotEnabled {
         /// The URL with its password redacted, quoted and cut to its first 64 characters.
         url: String,
+    },
+    /// A TLS setting cannot be used: a CA or client certificate file is unreadable, PEM holds
+    /// no certificate or no private key, a client key is set without its certificate (or the
+    /// reverse), or TLS settings are given with a URL that does not use TLS (`redis://`) or
+    /// with a client configured by the caller. Never contains a key's bytes.
+    #[error("invalid TLS setting {setting}: {reason}")]
+    Tls {
+        /// The setting at fault: `tls_ca`, `tls_client_cert`, `tls_client_key`, `url` or `client`.
+        setting: &'static str,
+        /// What is wrong with it.
+        reason: String,
     },
     /// The election key is empty, too long, or contains characters that break its hash tag.
     #[error("invalid {field} {name}: {rule}")]

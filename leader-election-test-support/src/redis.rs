@@ -23,6 +23,8 @@ use crate::process::ServerProcess;
 #[cfg(feature = "redis")]
 mod backend;
 #[cfg(feature = "redis")]
+mod tls;
+#[cfg(feature = "redis")]
 pub use backend::*;
 
 /// How to run a [`RedisServer`].
@@ -37,6 +39,37 @@ pub struct RedisOptions {
     /// After starting, wait until the server has been up this long (by `INFO server`). The
     /// Redis backend grants no lease on a server younger than a lease.
     pub min_uptime: Duration,
+    /// Serve TLS only, with these certificates (local `redis-server` only): `--port 0`, the
+    /// server's port is its `--tls-port`, and [`url`](RedisServer::url) is `rediss://`. Make
+    /// them with `RedisTls::generate` (feature `redis`). Such a server is ready when its TLS
+    /// port accepts connections; [`query`](RedisServer::query) and `min_uptime` need plain
+    /// TCP and are refused.
+    pub tls: Option<RedisTls>,
+}
+
+/// The certificates of a TLS [`RedisServer`], as PEM text. Its `Debug` never shows a key.
+#[derive(Clone)]
+pub struct RedisTls {
+    /// The CA that signed the server's and the client's certificates.
+    pub ca_pem: String,
+    /// The server's certificate, for `127.0.0.1` and `localhost`.
+    pub server_cert_pem: String,
+    /// The server's private key.
+    pub server_key_pem: String,
+    /// A client certificate signed by the CA, for mutual TLS.
+    pub client_cert_pem: String,
+    /// The client certificate's private key.
+    pub client_key_pem: String,
+    /// Whether the server requires a client certificate (`--tls-auth-clients yes`).
+    pub auth_clients: bool,
+}
+
+impl std::fmt::Debug for RedisTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisTls")
+            .field("auth_clients", &self.auth_clients)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A Redis server for one test; stopped (by PID) when dropped.
@@ -80,6 +113,13 @@ impl RedisServer {
     /// # Errors
     /// When no server can be started or it does not answer in time.
     pub async fn try_start(options: RedisOptions) -> Result<Self, String> {
+        if options.tls.is_some() && !options.min_uptime.is_zero() {
+            return Err(
+                "a TLS server cannot be queried for its uptime: leave min_uptime at 0 \
+                        and wait for the election instead"
+                    .into(),
+            );
+        }
         let server = if program_available("redis-server") {
             Self::start_local(options).await?
         } else {
@@ -91,6 +131,16 @@ impl RedisServer {
 
     async fn start_local(options: RedisOptions) -> Result<Self, String> {
         let dir = temp_dir("redis");
+        if let Some(tls) = &options.tls {
+            for (name, pem) in [
+                ("ca.crt", &tls.ca_pem),
+                ("server.crt", &tls.server_cert_pem),
+                ("server.key", &tls.server_key_pem),
+            ] {
+                std::fs::write(dir.join(name), pem)
+                    .map_err(|e| format!("cannot write {name} for redis-server: {e}"))?;
+            }
+        }
         // A port can be taken between `free_port` and the server's bind: try a few.
         let mut last = String::new();
         for _ in 0..5 {
@@ -118,8 +168,23 @@ impl RedisServer {
         } else {
             command.args(["--appendonly", "no"]);
         }
+        match &self.options.tls {
+            None => command.args(["--port", &self.port.to_string()]),
+            Some(tls) => command
+                .args(["--port", "0", "--tls-port", &self.port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(self.dir.join("server.crt"))
+                .arg("--tls-key-file")
+                .arg(self.dir.join("server.key"))
+                .arg("--tls-ca-cert-file")
+                .arg(self.dir.join("ca.crt"))
+                .args([
+                    "--tls-auth-clients",
+                    if tls.auth_clients { "yes" } else { "no" },
+                ]),
+        };
         command
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--bind", "127.0.0.1"])
             .args([
                 "--save",
                 "",
@@ -189,6 +254,13 @@ impl RedisServer {
         use testcontainers::core::{IntoContainerPort, WaitFor};
         use testcontainers::runners::AsyncRunner;
         use testcontainers::{GenericImage, ImageExt};
+        if options.tls.is_some() {
+            return Err(
+                "the TLS Redis fixture needs a local `redis-server` built with TLS \
+                        (Debian's is): install it"
+                    .into(),
+            );
+        }
         if !crate::docker_available() {
             return Err(format!(
                 "these tests need a Redis server: install `redis-server` (scripts/install-redis.sh, \
@@ -239,8 +311,17 @@ impl RedisServer {
         Ok(())
     }
 
-    /// Whether the server answers PING (PONG, or NOAUTH when it wants a password).
+    /// Whether the server answers PING (PONG, or NOAUTH when it wants a password); for a TLS
+    /// server, whether its TLS port accepts connections (redis-server listens once its
+    /// certificates are loaded).
     async fn pings(&self) -> bool {
+        if self.options.tls.is_some() {
+            let connect = TcpStream::connect(("127.0.0.1", self.port));
+            return matches!(
+                tokio::time::timeout(Duration::from_millis(500), connect).await,
+                Ok(Ok(_))
+            );
+        }
         let attempt = async {
             let mut stream = TcpStream::connect(("127.0.0.1", self.port)).await.ok()?;
             stream.write_all(b"PING\r\n").await.ok()?;
@@ -261,6 +342,11 @@ impl RedisServer {
     /// # Errors
     /// On a connection error, an error reply or an unexpected reply.
     pub async fn query(&self, args: &[&str]) -> io::Result<String> {
+        if self.options.tls.is_some() {
+            return Err(io::Error::other(
+                "query speaks plain TCP; this server serves TLS only",
+            ));
+        }
         let mut stream = BufReader::new(TcpStream::connect(("127.0.0.1", self.port)).await?);
         if let Some(password) = &self.options.password {
             write_command(&mut stream, &["AUTH", password]).await?;
@@ -304,12 +390,31 @@ impl RedisServer {
         self.port
     }
 
-    /// The server's URL, with its password if it has one.
+    /// The server's URL, with its password if it has one: `rediss://` for a TLS server.
     pub fn url(&self) -> String {
+        let scheme = if self.options.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
         match &self.options.password {
-            Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
-            None => format!("redis://127.0.0.1:{}", self.port),
+            Some(password) => format!("{scheme}://:{password}@127.0.0.1:{}", self.port),
+            None => format!("{scheme}://127.0.0.1:{}", self.port),
         }
+    }
+
+    /// The `rediss://` URL of a TLS server (see [`RedisOptions::tls`]).
+    ///
+    /// # Panics
+    /// When the server does not serve TLS.
+    pub fn tls_url(&self) -> String {
+        assert!(self.options.tls.is_some(), "not a TLS server");
+        self.url()
+    }
+
+    /// The certificates of a TLS server: the CA to trust, and a client certificate.
+    pub fn tls(&self) -> Option<&RedisTls> {
+        self.options.tls.as_ref()
     }
 
     /// The options the server runs with.

@@ -49,6 +49,7 @@ async fn redis_restarts_with_and_without_persistence_pauses_and_stops_on_drop() 
         persistence: true,
         password: Some("secret".into()),
         min_uptime: Duration::from_secs(1),
+        tls: None,
     })
     .await;
     assert!(durable.url().starts_with("redis://:secret@127.0.0.1:"));
@@ -108,4 +109,45 @@ fn names_are_unique_and_valid() {
     );
     assert!(!unique_table("t").contains('-'));
     assert_ne!(free_port(), 0);
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn a_tls_redis_serves_tls_only_restarts_and_stops_on_drop() {
+    use leader_election_test_support::redis::RedisTls;
+    let tls = RedisTls::generate(true);
+    assert!(tls.ca_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+    assert!(tls.client_key_pem.contains("PRIVATE KEY"));
+    let debug = format!("{tls:?}");
+    assert!(!debug.contains("PRIVATE KEY"), "{debug}");
+    let err = RedisServer::try_start(RedisOptions {
+        tls: Some(tls.clone()),
+        min_uptime: Duration::from_secs(1),
+        ..RedisOptions::default()
+    })
+    .await
+    .unwrap_err();
+    assert!(err.contains("min_uptime"), "{err}");
+
+    let server = RedisServer::start_with(RedisOptions {
+        tls: Some(tls),
+        ..RedisOptions::default()
+    })
+    .await;
+    assert_eq!(
+        server.tls_url(),
+        format!("rediss://127.0.0.1:{}", server.port())
+    );
+    assert!(server.tls().unwrap().auth_clients);
+    let err = server.query(&["PING"]).await.unwrap_err();
+    assert!(err.to_string().contains("TLS only"), "{err}");
+    server.restart().await;
+    assert!(
+        listens(server.port()).await,
+        "restarted with its certificates"
+    );
+    let (pid, port) = (server.pid().unwrap(), server.port());
+    drop(server);
+    assert!(!pid_alive(pid), "dropped: the process is gone");
+    assert!(!listens(port).await);
 }

@@ -139,3 +139,81 @@ pub async fn primed_store(url: &str, key: &str) -> RedisLeaseStore {
     prime(url, key).await;
     store(url, key).await
 }
+
+// === TLS ===
+
+/// A fresh TLS-only server (`--port 0`, see [`RedisOptions::tls`]) with new certificates,
+/// requiring a client certificate if `auth_clients`; up for [`SETTLED`] (read over TLS)
+/// before it is returned.
+///
+/// # Panics
+/// When `redis-server` is missing or was built without TLS, or does not settle in time.
+pub async fn tls_server(auth_clients: bool) -> RedisServer {
+    let server = RedisServer::start_with(RedisOptions {
+        tls: Some(super::RedisTls::generate(auth_clients)),
+        ..RedisOptions::default()
+    })
+    .await;
+    let store = tls_builder(&server, "settle", "settle")
+        .build_store()
+        .expect("TLS store");
+    store.connect().await.expect("connect over TLS");
+    crate::eventually_some(SETTLED + Duration::from_secs(10), "uptime", || async {
+        let info = command(store.client(), &["INFO", "server"]).await;
+        let up = info
+            .as_string()?
+            .lines()
+            .find_map(|l| l.strip_prefix("uptime_in_seconds:"))?
+            .trim()
+            .parse::<u64>()
+            .ok()?;
+        (Duration::from_secs(up) >= SETTLED).then_some(())
+    })
+    .await;
+    let _ = store.client().quit().await;
+    server
+}
+
+/// A builder for the election `key` on a TLS server: its `rediss://` URL, its CA, the
+/// fixture's client certificate, and [`fast_options`].
+///
+/// # Panics
+/// When the server does not serve TLS.
+pub fn tls_builder(
+    server: &RedisServer,
+    key: &str,
+    id: &str,
+) -> leader_election_redis::RedisLeaderElectionBuilder {
+    let tls = server.tls().expect("a TLS server");
+    leader_election_redis::RedisLeaderElection::builder()
+        .url(server.tls_url())
+        .key(key)
+        .options(fast_options(id))
+        .tls_ca_pem(tls.ca_pem.as_bytes())
+        .tls_client_cert_pem(
+            tls.client_cert_pem.as_bytes(),
+            tls.client_key_pem.as_bytes(),
+        )
+}
+
+/// [`prime`] over TLS, with [`tls_builder`]'s settings.
+///
+/// # Panics
+/// As [`prime`].
+pub async fn tls_prime(server: &RedisServer, key: &str) {
+    let store = tls_builder(server, key, "primer")
+        .build_store()
+        .expect("TLS store");
+    store.connect().await.expect("connect over TLS");
+    let request = LeaseRequest::new("primer", Duration::from_millis(1));
+    match store.try_acquire(&request).await.expect("prime") {
+        AcquireOutcome::Acquired(lease) => {
+            store.release(&request, &lease).await.expect("release");
+        }
+        AcquireOutcome::Withheld { .. } => {
+            command(store.client(), &["DEL", &format!("{{{key}}}:fence")]).await;
+        }
+        other => panic!("priming {key}: {other:?}"),
+    }
+    let _ = store.client().quit().await;
+}

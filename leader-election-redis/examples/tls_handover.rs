@@ -1,0 +1,123 @@
+//! Graceful handover over TLS next to plain TCP, on the same machine: `stop()` → another
+//! contender leads, 200 rounds with 3 contenders, on a plain `redis-server`, a TLS-only one
+//! (server certificate) and a TLS-only one requiring client certificates (mutual TLS). Each
+//! server is started by this program, with certificates made at start (rcgen); contenders are
+//! built with the crate's builder, so each owns its client and its release subscription.
+//!
+//! ```text
+//! cargo run --release -p leader-election-redis --example tls_handover
+//! ```
+#![allow(missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use leader_election::LeaderElection;
+use leader_election_redis::{RedisLeaderElection, RedisLeaderElectionBuilder, RedisLeaseStore};
+use leader_election_test_support::redis::{
+    self as support, fast_options, tls_builder, tls_prime, tls_server,
+};
+use leader_election_test_support::{RedisServer, unique_name};
+
+const ROUNDS: usize = 200;
+const CONTENDERS: usize = 3;
+const LEASE: Duration = Duration::from_secs(2);
+
+type Election = LeaderElection<RedisLeaseStore>;
+
+fn with_timings(builder: RedisLeaderElectionBuilder) -> Election {
+    builder
+        .lease_duration(LEASE)
+        .renew_interval(LEASE / 4)
+        .retry_interval(LEASE / 6)
+        .max_retry_interval(LEASE)
+        .build()
+        .expect("build")
+}
+
+/// Waits until one of `elections` other than `skip` leads (at most 5 s) and answers its index.
+async fn next_leader(elections: &[Election], skip: Option<usize>) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(i) = (0..elections.len())
+            .filter(|&i| Some(i) != skip)
+            .find(|&i| elections[i].is_leader())
+        {
+            return i;
+        }
+        assert!(Instant::now() < deadline, "no leader within 5 s");
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn handovers(server: &RedisServer, mode: &str) -> Vec<f64> {
+    let key = unique_name("tls-handover");
+    let elections: Vec<Election> = if mode == "tcp" {
+        support::prime(&server.url(), &key).await;
+        (0..CONTENDERS)
+            .map(|i| {
+                with_timings(
+                    RedisLeaderElection::builder()
+                        .url(server.url())
+                        .key(&key)
+                        .options(fast_options(&format!("c{i}"))),
+                )
+            })
+            .collect()
+    } else {
+        tls_prime(server, &key).await;
+        (0..CONTENDERS)
+            .map(|i| with_timings(tls_builder(server, &key, &format!("c{i}"))))
+            .collect()
+    };
+    for e in &elections {
+        e.start().await.expect("start");
+    }
+    let mut leader = next_leader(&elections, None).await;
+    let mut samples = Vec::with_capacity(ROUNDS);
+    for round in 0..ROUNDS {
+        // Let the followers settle into their wait, at various points of it.
+        tokio::time::sleep(Duration::from_millis(20 + (round as u64 * 37) % 300)).await;
+        let started = Instant::now();
+        let stopping = elections[leader].clone();
+        let stop = tokio::spawn(async move { stopping.stop().await });
+        let next = next_leader(&elections, Some(leader)).await;
+        samples.push(started.elapsed().as_secs_f64() * 1000.0);
+        stop.await.expect("join").expect("stop");
+        elections[leader].start().await.expect("restart");
+        leader = next;
+    }
+    for e in &elections {
+        e.stop().await.expect("stop");
+    }
+    samples.sort_by(f64::total_cmp);
+    samples
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let plain = support::server().await;
+    let tls = tls_server(false).await;
+    let mtls = tls_server(true).await;
+    println!(
+        "| transport | handover p50 / p99 / max (ms, {ROUNDS} rounds, {CONTENDERS} contenders) |"
+    );
+    println!("| --- | --- |");
+    for (name, server, mode) in [
+        ("plain TCP", &plain, "tcp"),
+        ("TLS (server certificate)", &tls, "tls"),
+        ("mutual TLS (client certificate)", &mtls, "tls"),
+    ] {
+        eprintln!("measuring {name}...");
+        let samples = handovers(server, mode).await;
+        println!(
+            "| {name} | {:.2} / {:.2} / {:.2} |",
+            percentile(&samples, 0.5),
+            percentile(&samples, 0.99),
+            samples[samples.len() - 1]
+        );
+    }
+}
