@@ -8,10 +8,11 @@
 //! ```
 #![allow(missing_docs)]
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use leader_election::LeaderElection;
 use leader_election_postgres::{PostgresLeaderElection, PostgresLeaseStore};
+use leader_election_test_support::bench::{handovers, next_leader, percentile};
 use leader_election_test_support::{Postgres, unique_table};
 
 const LEASE: Duration = Duration::from_secs(2);
@@ -30,25 +31,6 @@ fn contender(pg: &Postgres, election: &str, id: &str) -> LeaderElection<Postgres
         .expect("valid configuration")
 }
 
-async fn next_leader(
-    elections: &[LeaderElection<PostgresLeaseStore>],
-    skip: Option<usize>,
-) -> usize {
-    loop {
-        if let Some(i) = (0..elections.len())
-            .filter(|&i| Some(i) != skip)
-            .find(|&i| elections[i].is_leader())
-        {
-            return i;
-        }
-        tokio::time::sleep(Duration::from_micros(200)).await;
-    }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let pg = Postgres::start().await;
@@ -57,26 +39,10 @@ async fn main() {
     let elections: Vec<_> = (0..3)
         .map(|i| contender(&pg, &election, &format!("h{i}")))
         .collect();
-    for e in &elections {
-        e.start().await.expect("start");
-    }
-    let mut leader = next_leader(&elections, None).await;
-    let mut handover = Vec::new();
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(20 + fastrand::u64(0..200))).await;
-        let started = Instant::now();
-        let stopping = elections[leader].clone();
-        let stop = tokio::spawn(async move { stopping.stop().await });
-        let next = next_leader(&elections, Some(leader)).await;
-        handover.push(started.elapsed().as_secs_f64() * 1000.0);
-        stop.await.expect("join").expect("stop");
-        elections[leader].start().await.expect("restart");
-        leader = next;
-    }
-    for e in &elections {
-        e.stop().await.expect("stop");
-    }
-    handover.sort_by(f64::total_cmp);
+    let handover = handovers(&elections, 100, Duration::from_secs(60), |_| {
+        Duration::from_millis(20 + fastrand::u64(0..200))
+    })
+    .await;
 
     let mut failover = Vec::new();
     for round in 0..10 {
@@ -84,7 +50,7 @@ async fn main() {
         let a = contender(&pg, &election, "crashing");
         let b = contender(&pg, &election, "survivor");
         a.start().await.expect("start");
-        let _ = next_leader(std::slice::from_ref(&a), None).await;
+        let _ = next_leader(std::slice::from_ref(&a), None, Duration::from_secs(60)).await;
         b.start().await.expect("start");
         tokio::time::sleep(Duration::from_millis(600 + 41 * round)).await;
         let last_renewal = a.last_leadership_renewal().expect("renewed");

@@ -16,7 +16,7 @@
 //! hint, no release notice.
 #![allow(missing_docs)]
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use leader_election::testing::{FaultControl, FaultyStore};
 use leader_election::{
@@ -24,6 +24,7 @@ use leader_election::{
     LeaseStore, ReleaseReceiver, RenewOutcome,
 };
 use leader_election_redis::RedisLeaseStore;
+use leader_election_test_support::bench::{handovers, next_leader, percentile};
 use leader_election_test_support::redis::{self as support, command, store};
 use leader_election_test_support::{RedisServer, unique_name};
 
@@ -107,23 +108,6 @@ async fn contender(url: &str, key: &str, id: &str, strategy: Strategy) -> (Elect
 }
 
 /// Waits until one of `elections` (other than `skip`) leads and answers its index.
-async fn next_leader(elections: &[Election], skip: Option<usize>) -> usize {
-    loop {
-        if let Some(i) = (0..elections.len())
-            .filter(|&i| Some(i) != skip)
-            .find(|&i| elections[i].is_leader())
-        {
-            return i;
-        }
-        tokio::time::sleep(Duration::from_micros(200)).await;
-    }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
 struct Figures {
     handover_ms: Vec<f64>,
     failover_ratio: Vec<f64>,
@@ -139,28 +123,11 @@ async fn handover(url: &str, strategy: Strategy) -> Vec<f64> {
     for i in 0..5 {
         elections.push(contender(url, &key, &format!("h{i}"), strategy).await.0);
     }
-    for e in &elections {
-        e.start().await.expect("start");
-    }
-    let mut leader = next_leader(&elections, None).await;
-    let mut samples = Vec::with_capacity(ROUNDS);
-    for _ in 0..ROUNDS {
-        // Let the followers settle into their wait, at a random point of it.
-        tokio::time::sleep(Duration::from_millis(20 + fastrand::u64(0..300))).await;
-        let started = Instant::now();
-        let stopping = elections[leader].clone();
-        let stop = tokio::spawn(async move { stopping.stop().await });
-        let next = next_leader(&elections, Some(leader)).await;
-        samples.push(started.elapsed().as_secs_f64() * 1000.0);
-        stop.await.expect("join").expect("stop");
-        elections[leader].start().await.expect("restart");
-        leader = next;
-    }
-    for e in &elections {
-        e.stop().await.expect("stop");
-    }
-    samples.sort_by(f64::total_cmp);
-    samples
+    // Let the followers settle into their wait, at a random point of it.
+    handovers(&elections, ROUNDS, Duration::from_secs(60), |_| {
+        Duration::from_millis(20 + fastrand::u64(0..300))
+    })
+    .await
 }
 
 async fn failover(url: &str, strategy: Strategy) -> Vec<f64> {
@@ -171,7 +138,7 @@ async fn failover(url: &str, strategy: Strategy) -> Vec<f64> {
         let (a, _) = contender(url, &key, "crashing", strategy).await;
         let (b, _) = contender(url, &key, "survivor", strategy).await;
         a.start().await.expect("start");
-        let _ = next_leader(std::slice::from_ref(&a), None).await;
+        let _ = next_leader(std::slice::from_ref(&a), None, Duration::from_secs(60)).await;
         b.start().await.expect("start");
         // At various points of a renewal interval, the leader vanishes without releasing.
         tokio::time::sleep(Duration::from_millis(600 + 37 * round as u64)).await;
@@ -230,7 +197,7 @@ async fn follower_load(server: &RedisServer, strategy: Strategy) -> (f64, f64, f
     let url = server.url();
     let (leader, _) = contender(&url, &key, "leader", strategy).await;
     leader.start().await.expect("start");
-    let _ = next_leader(std::slice::from_ref(&leader), None).await;
+    let _ = next_leader(std::slice::from_ref(&leader), None, Duration::from_secs(60)).await;
     tokio::time::sleep(LEASE).await;
     let alone = count_over(server, window).await;
     let mut followers = Vec::new();

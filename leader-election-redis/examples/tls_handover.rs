@@ -9,10 +9,11 @@
 //! ```
 #![allow(missing_docs)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use leader_election::LeaderElection;
 use leader_election_redis::{RedisLeaderElection, RedisLeaderElectionBuilder, RedisLeaseStore};
+use leader_election_test_support::bench::{self, percentile};
 use leader_election_test_support::redis::{
     self as support, fast_options, tls_builder, tls_prime, tls_server,
 };
@@ -35,24 +36,6 @@ fn with_timings(builder: RedisLeaderElectionBuilder) -> Election {
 }
 
 /// Waits until one of `elections` other than `skip` leads (at most 5 s) and answers its index.
-async fn next_leader(elections: &[Election], skip: Option<usize>) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        if let Some(i) = (0..elections.len())
-            .filter(|&i| Some(i) != skip)
-            .find(|&i| elections[i].is_leader())
-        {
-            return i;
-        }
-        assert!(Instant::now() < deadline, "no leader within 5 s");
-        tokio::time::sleep(Duration::from_micros(200)).await;
-    }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 async fn handovers(server: &RedisServer, mode: &str) -> Vec<f64> {
     let key = unique_name("tls-handover");
     let elections: Vec<Election> = if mode == "tcp" {
@@ -73,28 +56,11 @@ async fn handovers(server: &RedisServer, mode: &str) -> Vec<f64> {
             .map(|i| with_timings(tls_builder(server, &key, &format!("c{i}"))))
             .collect()
     };
-    for e in &elections {
-        e.start().await.expect("start");
-    }
-    let mut leader = next_leader(&elections, None).await;
-    let mut samples = Vec::with_capacity(ROUNDS);
-    for round in 0..ROUNDS {
-        // Let the followers settle into their wait, at various points of it.
-        tokio::time::sleep(Duration::from_millis(20 + (round as u64 * 37) % 300)).await;
-        let started = Instant::now();
-        let stopping = elections[leader].clone();
-        let stop = tokio::spawn(async move { stopping.stop().await });
-        let next = next_leader(&elections, Some(leader)).await;
-        samples.push(started.elapsed().as_secs_f64() * 1000.0);
-        stop.await.expect("join").expect("stop");
-        elections[leader].start().await.expect("restart");
-        leader = next;
-    }
-    for e in &elections {
-        e.stop().await.expect("stop");
-    }
-    samples.sort_by(f64::total_cmp);
-    samples
+    // Let the followers settle into their wait, at various points of it.
+    bench::handovers(&elections, ROUNDS, Duration::from_secs(5), |round| {
+        Duration::from_millis(20 + (round as u64 * 37) % 300)
+    })
+    .await
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

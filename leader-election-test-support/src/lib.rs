@@ -19,6 +19,7 @@
 //! `leader_election::testing::TermRecorder` recorded (one checker for every guarantee).
 
 pub mod azurite;
+pub mod bench;
 #[cfg(feature = "blob")]
 mod blob;
 mod events;

@@ -1,0 +1,115 @@
+//! Handover measurement shared by the backends' benchmarks (examples): one loop, so that every
+//! backend's figure means the same thing.
+
+use std::time::Duration;
+
+use leader_election::{LeaderElection, LeaseStore};
+use tokio::time::Instant;
+
+/// The index of a contender other than `skip` that leads, polling every 200 µs.
+///
+/// # Panics
+/// When none leads within `within`.
+pub async fn next_leader<S: LeaseStore>(
+    elections: &[LeaderElection<S>],
+    skip: Option<usize>,
+    within: Duration,
+) -> usize {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(i) = (0..elections.len())
+            .filter(|&i| Some(i) != skip)
+            .find(|&i| elections[i].is_leader())
+        {
+            return i;
+        }
+        assert!(Instant::now() < deadline, "no leader within {within:?}");
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+}
+
+/// Graceful handovers among `elections` (started here, stopped at the end): `rounds` times,
+/// after a pause of `settle(round)` so that followers are caught at various points of their
+/// wait, the leader is stopped and the time until another contender leads is measured; the
+/// stopped contender then starts again. Returns the times in milliseconds, sorted.
+///
+/// # Panics
+/// When an election cannot start or stop, or no leader shows within `within`.
+pub async fn handovers<S: LeaseStore>(
+    elections: &[LeaderElection<S>],
+    rounds: usize,
+    within: Duration,
+    mut settle: impl FnMut(usize) -> Duration,
+) -> Vec<f64> {
+    for e in elections {
+        e.start().await.expect("start");
+    }
+    let mut leader = next_leader(elections, None, within).await;
+    let mut samples = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        tokio::time::sleep(settle(round)).await;
+        let started = Instant::now();
+        let stopping = elections[leader].clone();
+        let stop = tokio::spawn(async move { stopping.stop().await });
+        let next = next_leader(elections, Some(leader), within).await;
+        samples.push(started.elapsed().as_secs_f64() * 1000.0);
+        stop.await.expect("join").expect("stop");
+        elections[leader].start().await.expect("restart");
+        leader = next;
+    }
+    for e in elections {
+        e.stop().await.expect("stop");
+    }
+    samples.sort_by(f64::total_cmp);
+    samples
+}
+
+/// The `p` quantile (0.0–1.0) of `sorted` by nearest rank.
+///
+/// # Panics
+/// When `sorted` is empty.
+#[must_use]
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let last = sorted.len() - 1;
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let i = ((last as f64) * p.clamp(0.0, 1.0)).round() as usize;
+    sorted[i.min(last)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use leader_election::{LeaderElectionOptions, MemoryLeaseStore};
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let sorted: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&sorted, 0.5), 51.0);
+        assert_eq!(percentile(&sorted, 0.99), 99.0);
+        assert_eq!(percentile(&sorted, 1.0), 100.0);
+    }
+
+    #[tokio::test]
+    async fn handovers_are_measured_between_contenders() {
+        let store = MemoryLeaseStore::new();
+        let elections: Vec<_> = (0..3)
+            .map(|i| {
+                let mut options = LeaderElectionOptions::default();
+                options.instance_id = format!("c{i}");
+                LeaderElection::new(store.clone(), options).unwrap()
+            })
+            .collect();
+        let samples = handovers(&elections, 5, Duration::from_secs(60), |_| {
+            Duration::from_millis(10)
+        })
+        .await;
+        assert_eq!(samples.len(), 5);
+        // A release wakes a follower at once, long before the 30 s lease could expire.
+        assert!(samples.iter().all(|ms| *ms < 1000.0), "{samples:?}");
+        assert!(elections.iter().all(|e| !e.is_leader()));
+    }
+}
