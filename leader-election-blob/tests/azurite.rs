@@ -5,7 +5,6 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use azure_storage_blob::models::BlobClientBreakLeaseOptions;
 use leader_election::testing::TermRecorder;
 use leader_election::testing::{
     Check, ConformanceOptions, election_controls, run_checks, tokens_increase_across_rebuilt_stores,
@@ -14,7 +13,7 @@ use leader_election::{
     AcquireOutcome, ChangeReason, ElectionEvent, LeaseRequest, LeaseStore, RenewOutcome,
 };
 use leader_election_blob::BlobLeaderElection;
-use leader_election_test_support::azurite::{self as support, account_sas};
+use leader_election_test_support::azurite::{self as support, account_sas, break_lease_now};
 use leader_election_test_support::{Azurite, eventually, unique_container};
 use tokio::time::Instant;
 
@@ -264,13 +263,7 @@ async fn deleted_blob_ends_the_term_and_tokens_keep_increasing() {
     // renewal; b, which saw the lease held, withholds it for a lease (rule 9), and the new
     // term's token is greater.
     let operator = azurite.operator(&container);
-    operator
-        .break_lease(Some(BlobClientBreakLeaseOptions {
-            break_period: Some(0),
-            ..Default::default()
-        }))
-        .await
-        .unwrap();
+    break_lease_now(&operator).await;
     operator.delete(None).await.unwrap();
     let renew = a.options().renew_interval + a.options().operation_timeout();
     eventually(renew + Duration::from_secs(1), "a steps down", || {

@@ -10,13 +10,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use azure_storage_blob::BlobClient;
-use azure_storage_blob::models::{
-    BlobClientBreakLeaseOptions, BlobClientGetPropertiesResultHeaders,
-};
+use azure_storage_blob::models::BlobClientGetPropertiesResultHeaders;
 use leader_election::LeaderElection;
 use leader_election::testing::TermRecorder;
 use leader_election_blob::BlobLeaseStore;
-use leader_election_test_support::azurite::account_sas;
+use leader_election_test_support::azurite::{account_sas, break_lease_now};
 use leader_election_test_support::{Azurite, unique_container as container_name};
 use tokio::time::Instant;
 
@@ -124,16 +122,6 @@ fn operator(azurite: &Azurite, container: &str) -> BlobClient {
         .expect("operator client")
 }
 
-async fn break_now(operator: &BlobClient) {
-    operator
-        .break_lease(Some(BlobClientBreakLeaseOptions {
-            break_period: Some(0),
-            ..Default::default()
-        }))
-        .await
-        .expect("break the lease");
-}
-
 fn first_token(contenders: &Contenders) -> leader_election::FencingToken {
     contenders
         .leader()
@@ -149,7 +137,7 @@ async fn break_with_zero_period_lets_nobody_in_for_a_lease() {
     let contenders = Contenders::start(&azurite, &container).await;
     let before = first_token(&contenders);
     let operator = operator(&azurite, &container);
-    break_now(&operator).await;
+    break_lease_now(&operator).await;
     let acted = Instant::now();
     let back = contenders.leader_again_after(acted, "break 0").await;
     contenders.stop_and_check(Some(before)).await;
@@ -166,7 +154,7 @@ async fn break_and_delete_lets_nobody_in_for_a_lease() {
     let contenders = Contenders::start(&azurite, &container).await;
     let before = first_token(&contenders);
     let operator = operator(&azurite, &container);
-    break_now(&operator).await;
+    break_lease_now(&operator).await;
     operator.delete(None).await.expect("delete the blob");
     let acted = Instant::now();
     let back = contenders.leader_again_after(acted, "break + delete").await;
@@ -184,7 +172,7 @@ async fn break_and_garbage_metadata_lets_nobody_in_for_a_lease() {
     let contenders = Contenders::start(&azurite, &container).await;
     let before = first_token(&contenders);
     let operator = operator(&azurite, &container);
-    break_now(&operator).await;
+    break_lease_now(&operator).await;
     let garbage = HashMap::from([
         ("leader_token".to_owned(), "not-a-number".to_owned()),
         ("leader_instance_id".to_owned(), "%zz".to_owned()),
@@ -339,7 +327,7 @@ async fn new_processes_honour_a_touch_recorded_on_the_blob() {
         AcquireOutcome::Held { .. }
     ));
     let operator = operator(&azurite, &container);
-    break_now(&operator).await;
+    break_lease_now(&operator).await;
     // A process that never saw the lease held finds it broken: withheld, and the touch is
     // recorded on the blob for everybody.
     let fresh = azurite.store(&container);

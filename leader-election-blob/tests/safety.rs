@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use azure_storage_blob::models::BlobClientBreakLeaseOptions;
 use leader_election::{AcquireOutcome, FencingToken, Lease, LeaseRequest, LeaseStore};
 use leader_election_blob::{BlobLeaderElection, BlobLeaseStore};
 use leader_election_test_support::azurite as support;
+use leader_election_test_support::azurite::break_lease_now;
 use leader_election_test_support::{Azurite, FaultProxy, unique_container};
 use tokio::time::Instant;
 
@@ -28,13 +28,7 @@ fn acquired(outcome: AcquireOutcome) -> Lease {
 /// break period, then delete the blob.
 async fn break_and_delete(azurite: &Azurite, container: &str) {
     let operator = azurite.operator(container);
-    operator
-        .break_lease(Some(BlobClientBreakLeaseOptions {
-            break_period: Some(0),
-            ..Default::default()
-        }))
-        .await
-        .expect("break the lease");
+    break_lease_now(&operator).await;
     operator.delete(None).await.expect("delete the blob");
 }
 
@@ -71,13 +65,7 @@ async fn token_after_the_metadata_is_overwritten_with_garbage_is_greater() {
     let container = unique_container("garbage-token");
     let first = acquire_fresh(&azurite, &container, "a").await;
     let operator = azurite.operator(&container);
-    operator
-        .break_lease(Some(BlobClientBreakLeaseOptions {
-            break_period: Some(0),
-            ..Default::default()
-        }))
-        .await
-        .unwrap();
+    break_lease_now(&operator).await;
     let garbage = HashMap::from([
         ("leader_token".to_owned(), "not-a-number".to_owned()),
         ("leader_instance_id".to_owned(), "%zz".to_owned()),
@@ -164,13 +152,7 @@ impl azure_core::http::policies::Policy for SpoilTokenWrite {
             }
             let operator = self.delete.lock().unwrap().take();
             if let Some(operator) = operator {
-                operator
-                    .break_lease(Some(BlobClientBreakLeaseOptions {
-                        break_period: Some(0),
-                        ..Default::default()
-                    }))
-                    .await
-                    .expect("break the lease");
+                break_lease_now(&operator).await;
                 operator.delete(None).await.expect("delete the blob");
             }
         }

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 #[cfg(feature = "blob")]
-pub use crate::blob::account_sas;
+pub use crate::blob::{account_sas, break_lease_now};
 use crate::helpers::{free_port, temp_dir, wait_for_port, workspace_root};
 use crate::process::ServerProcess;
 

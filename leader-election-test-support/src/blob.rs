@@ -91,6 +91,23 @@ impl Azurite {
     }
 }
 
+/// Breaks the blob's lease at once (a break period of 0), as an operator clicking "Break
+/// lease" would.
+///
+/// # Panics
+/// When the service refuses.
+pub async fn break_lease_now(operator: &BlobClient) {
+    operator
+        .break_lease(Some(
+            azure_storage_blob::models::BlobClientBreakLeaseOptions {
+                break_period: Some(0),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("break the lease");
+}
+
 /// An account SAS for Azurite's development account, signed as the service expects (service
 /// version 2020-12-06+).
 pub fn account_sas() -> String {

@@ -3,7 +3,7 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use common::{Recorder, ReleaseOrderCheck, SetOnDrop, options, secs, settle, wait_for_role};
 use leader_election::testing::TermRecorder;
@@ -64,11 +64,7 @@ async fn an_explicit_attempt_during_the_cool_down_may_lead() {
 
 #[tokio::test(start_paused = true)]
 async fn resign_waits_for_leader_work_before_releasing() {
-    let store = ReleaseOrderCheck {
-        inner: MemoryLeaseStore::new(),
-        work_running: Arc::new(AtomicBool::new(false)),
-        released_while_working: Arc::new(AtomicBool::new(false)),
-    };
+    let store = ReleaseOrderCheck::new();
     let a = LeaderElection::new(store.clone(), options("a")).unwrap();
     a.start().await.unwrap();
     wait_for_role(&a, Role::Leader).await;

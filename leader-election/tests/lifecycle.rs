@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::{
@@ -69,11 +68,7 @@ async fn without_graceful_shutdown_the_lease_is_left_to_expire() {
 
 #[tokio::test(start_paused = true)]
 async fn stop_cancels_leader_work_before_releasing() {
-    let store = ReleaseOrderCheck {
-        inner: MemoryLeaseStore::new(),
-        work_running: Arc::new(AtomicBool::new(false)),
-        released_while_working: Arc::new(AtomicBool::new(false)),
-    };
+    let store = ReleaseOrderCheck::new();
     let a = LeaderElection::new(store.clone(), options("a")).unwrap();
     a.start().await.unwrap();
     wait_for_role(&a, Role::Leader).await;

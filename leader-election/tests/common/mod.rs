@@ -111,6 +111,17 @@ pub struct ReleaseOrderCheck {
     pub released_while_working: Arc<AtomicBool>,
 }
 
+impl ReleaseOrderCheck {
+    /// A memory store that records whether a release came while work was running.
+    pub fn new() -> Self {
+        Self {
+            inner: MemoryLeaseStore::new(),
+            work_running: Arc::new(AtomicBool::new(false)),
+            released_while_working: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
 impl LeaseStore for ReleaseOrderCheck {
     async fn try_acquire(&self, r: &LeaseRequest) -> leader_election::Result<AcquireOutcome> {
         self.inner.try_acquire(r).await
