@@ -23,7 +23,9 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use fred::interfaces::LuaInterface;
-use leader_election::{FencingToken, LeaderElection, LeaderElectionOptions, Leadership};
+use leader_election::{
+    ChangeReason, FencingToken, LeaderElection, LeaderElectionOptions, Leadership,
+};
 use leader_election_redis::{RedisLeaderElection, RedisLeaseStore};
 use serde_json::json;
 use tokio::signal::unix::{SignalKind, signal};
@@ -75,36 +77,40 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
 
-    job.abort();
     // Cancels leader work, waits for it, releases the lease and wakes the other instances.
     election.stop().await?;
-    tracing::info!("stopped; leadership handed over");
+    let last_term = job.await?;
+    tracing::info!(?last_term, "stopped; leadership handed over");
     Ok(())
 }
 
-/// Every `interval`, if leading, makes a fenced write downstream.
-async fn leader_job(election: Election, downstream_key: String, interval: Duration) {
-    let mut tick = tokio::time::interval(interval);
-    let mut count = 0u64;
-    loop {
-        tick.tick().await;
-        count += 1;
-        let key = downstream_key.clone();
-        let client = election.store().client().clone();
-        let me = election.instance_id().to_owned();
-        let outcome = election
-            .run_task_if_leader(|term: Leadership| async move {
-                fenced_write(&client, &key, term.token(), &me, count).await
-            })
-            .await;
-        if let Some(result) = outcome.completed() {
-            match result {
-                Ok(true) => tracing::debug!(count, "leader job wrote downstream"),
-                Ok(false) => tracing::warn!("downstream refused a stale token"),
-                Err(err) => tracing::warn!(error = %err, "downstream write failed"),
+/// Leader work for every term this instance wins: every `interval`, a fenced write
+/// downstream. It starts when a term begins and is cancelled when the term ends; it returns,
+/// once the election has stopped, why the last term ended.
+async fn leader_job(
+    election: Election,
+    downstream_key: String,
+    interval: Duration,
+) -> Option<ChangeReason> {
+    let client = election.store().client().clone();
+    let me = election.instance_id().to_owned();
+    election
+        .run_while_leader(|term: Leadership| {
+            let (client, key, me) = (client.clone(), downstream_key.clone(), me.clone());
+            async move {
+                tracing::info!(token = %term.token(), "leader job started for this term");
+                let mut tick = tokio::time::interval(interval);
+                for count in 1u64.. {
+                    tick.tick().await;
+                    match fenced_write(&client, &key, term.token(), &me, count).await {
+                        Ok(true) => tracing::debug!(count, "leader job wrote downstream"),
+                        Ok(false) => tracing::warn!("downstream refused a stale token"),
+                        Err(err) => tracing::warn!(error = %err, "downstream write failed"),
+                    }
+                }
             }
-        }
-    }
+        })
+        .await
 }
 
 async fn fenced_write(

@@ -49,6 +49,14 @@ async fn get(port: u16, path: &str) -> Option<(u16, Value)> {
     Some((status, serde_json::from_str(body).ok()?))
 }
 
+/// The downstream write the leader job made last: (writer, token), once there is one.
+async fn downstream(redis: &RedisServer, key: &str) -> Option<(String, u64)> {
+    let hash = format!("{{{key}}}:downstream");
+    let writer = redis.query(&["HGET", &hash, "writer"]).await.ok()?;
+    let token = redis.query(&["HGET", &hash, "token"]).await.ok()?;
+    Some((writer, token.parse().ok()?))
+}
+
 fn leader_id(body: &Value) -> Option<String> {
     body["leader"]["instance_id"].as_str().map(str::to_owned)
 }
@@ -76,6 +84,11 @@ async fn two_instances_agree_on_the_leader_and_hand_over_on_sigterm() {
             .collect();
         (leading == [Some(leader.clone())]).then_some(())?;
         Some((leader, a["leader"]["token"].as_u64()?))
+    })
+    .await;
+    // The leader's job runs for its term and writes downstream with the term's token.
+    eventually_some(Duration::from_secs(10), "the leader's job", || async {
+        (downstream(&redis, "example-e2e").await? == (leader.clone(), token)).then_some(())
     })
     .await;
     for port in ports {
@@ -108,6 +121,13 @@ async fn two_instances_agree_on_the_leader_and_hand_over_on_sigterm() {
         new["self"]["token"].as_u64().unwrap() > token,
         "a new term, a new token"
     );
+    // The new leader's job starts with its term, and its writes carry the greater token.
+    let survivor_id = new["self"]["instance_id"].as_str().unwrap().to_owned();
+    let new_token = new["self"]["token"].as_u64().unwrap();
+    eventually_some(Duration::from_secs(10), "the new leader's job", || async {
+        (downstream(&redis, "example-e2e").await? == (survivor_id.clone(), new_token)).then_some(())
+    })
+    .await;
     let status = services[stop].0.wait().unwrap();
     assert!(
         status.success(),
