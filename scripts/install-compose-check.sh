@@ -21,9 +21,27 @@ fi
 # Offline: only parse and check the file. DOCKER_HOST points nowhere, so nothing can reach a
 # daemon even if one runs.
 DOCKER_HOST=unix:///nonexistent docker-compose --file docker-compose.yml config -q
-services=$(DOCKER_HOST=unix:///nonexistent docker-compose --file docker-compose.yml config --services | sort | tr '\n' ' ')
-if [ "$services" != "azurite postgres redis " ]; then
-  echo "install-compose-check.sh: expected the services azurite, postgres and redis, got: $services" >&2
+# The default services, then each profile's: `config --services` lists every service, so read
+# the profiles from the normalized file (docker-compose's own Python has PyYAML).
+listing=$(DOCKER_HOST=unix:///nonexistent docker-compose --file docker-compose.yml config | "$(head -1 "$(command -v docker-compose)" | sed 's/^#!//')" -c '
+import sys, yaml
+services = yaml.safe_load(sys.stdin)["services"]
+groups = {}
+for name, service in services.items():
+    for profile in service.get("profiles") or ["default"]:
+        groups.setdefault(profile, []).append(name)
+for profile in sorted(groups):
+    print(profile + ": " + " ".join(sorted(groups[profile])))
+')
+expected="cluster: redis-cluster-1 redis-cluster-2 redis-cluster-3 redis-cluster-4 redis-cluster-5 redis-cluster-6 redis-cluster-create
+default: azurite postgres redis
+sentinel: redis-sentinel-1 redis-sentinel-2 redis-sentinel-3 redis-sentinel-primary redis-sentinel-replica-1 redis-sentinel-replica-2"
+if [ "$listing" != "$expected" ]; then
+  echo "install-compose-check.sh: unexpected services per profile:" >&2
+  echo "$listing" >&2
+  echo "expected:" >&2
+  echo "$expected" >&2
   exit 1
 fi
-echo "docker-compose.yml is valid ($(docker-compose version --short 2>/dev/null || echo docker-compose)): services $services"
+echo "docker-compose.yml is valid ($(docker-compose version --short 2>/dev/null || echo docker-compose)):"
+echo "$listing" | sed 's/^/  /'
