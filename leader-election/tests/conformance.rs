@@ -298,3 +298,18 @@ async fn the_memory_store_passes_the_election_controls() {
         .await;
     assert!(report.resign_handover < Duration::from_millis(100));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_memory_store_passes_the_leader_metadata_check() {
+    let backend = MemoryLeaseStore::new();
+    let options = leader_election::LeaderElectionOptions::default();
+    let report =
+        leader_election::testing::leader_metadata(&options, Duration::from_millis(100), || {
+            let store = backend.clone();
+            async move { store }
+        })
+        .await;
+    // Confirmed by one renewal, seen by the observer within its poll of a fifth of a lease.
+    assert!(report.proclaimed_in < Duration::from_millis(10));
+    assert!(report.observed_after <= options.lease_duration / 4);
+}

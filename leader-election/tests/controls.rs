@@ -7,7 +7,9 @@ use std::sync::atomic::Ordering;
 
 use common::{Recorder, ReleaseOrderCheck, SetOnDrop, options, secs, settle, wait_for_role};
 use leader_election::testing::TermRecorder;
-use leader_election::{ChangeReason, Error, LeaderElection, MemoryLeaseStore, Role, TaskOutcome};
+use leader_election::{
+    ChangeReason, Error, LeaderElection, LeaseStore, MemoryLeaseStore, Role, TaskOutcome,
+};
 use tokio::time::Instant;
 
 #[tokio::test(start_paused = true)]
@@ -151,4 +153,98 @@ async fn run_while_leader_runs_work_for_every_term_until_the_election_stops() {
 async fn run_while_leader_returns_at_once_when_not_running() {
     let a = LeaderElection::new(MemoryLeaseStore::new(), options("a")).unwrap();
     assert_eq!(a.run_while_leader(|_| async {}).await, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn metadata_over_the_store_limit_is_refused_before_anything_is_written() {
+    let memory = MemoryLeaseStore::new();
+    let mut too_big = options("a");
+    too_big.metadata = Some(vec![b'x'; MemoryLeaseStore::MAX_METADATA_LEN + 1]);
+    let err = LeaderElection::new(memory.clone(), too_big).unwrap_err();
+    assert_eq!(err.field, "metadata");
+    assert!(err.rule.contains("limit of 65536 bytes"), "{err}");
+
+    let mut fits = options("a");
+    fits.metadata = Some(vec![b'x'; MemoryLeaseStore::MAX_METADATA_LEN]);
+    let a = LeaderElection::new(memory.clone(), fits).unwrap();
+    // Kept for the next start while stopped.
+    assert!(!a.proclaim("addr=a").await.unwrap());
+    a.start().await.unwrap();
+    wait_for_role(&a, Role::Leader).await;
+    let leader = memory.current_leader().await.unwrap().unwrap();
+    assert_eq!(leader.metadata_str(), Some("addr=a"));
+    let err = a
+        .proclaim(vec![b'x'; MemoryLeaseStore::MAX_METADATA_LEN + 1])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::MetadataTooLarge {
+                len: 65537,
+                limit: 65536
+            }
+        ),
+        "{err}"
+    );
+    assert!(!err.is_retryable());
+    assert_eq!(
+        memory
+            .current_leader()
+            .await
+            .unwrap()
+            .unwrap()
+            .metadata_str(),
+        Some("addr=a")
+    );
+    // An empty value withdraws it.
+    assert!(a.proclaim("").await.unwrap());
+    assert_eq!(
+        memory.current_leader().await.unwrap().unwrap().metadata,
+        None
+    );
+    assert_eq!(a.state().leader.unwrap().metadata, None);
+    a.stop().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_that_cannot_publish_metadata_refuses_it() {
+    let mut with = options("a");
+    with.metadata = Some(b"addr".to_vec());
+    let err = LeaderElection::new(NoMetadata(MemoryLeaseStore::new()), with).unwrap_err();
+    assert_eq!(err.field, "metadata");
+    let a = LeaderElection::new(NoMetadata(MemoryLeaseStore::new()), options("a")).unwrap();
+    assert!(matches!(
+        a.proclaim("addr").await,
+        Err(Error::MetadataTooLarge { limit: 0, .. })
+    ));
+}
+
+/// A store that does not override `check_metadata`.
+struct NoMetadata(MemoryLeaseStore);
+
+impl LeaseStore for NoMetadata {
+    async fn try_acquire(
+        &self,
+        r: &leader_election::LeaseRequest,
+    ) -> leader_election::Result<leader_election::AcquireOutcome> {
+        self.0.try_acquire(r).await
+    }
+    async fn renew(
+        &self,
+        r: &leader_election::LeaseRequest,
+        l: &leader_election::Lease,
+    ) -> leader_election::Result<leader_election::RenewOutcome> {
+        self.0.renew(r, l).await
+    }
+    async fn release(
+        &self,
+        r: &leader_election::LeaseRequest,
+        l: &leader_election::Lease,
+    ) -> leader_election::Result<bool> {
+        self.0.release(r, l).await
+    }
+    async fn current_leader(&self) -> leader_election::Result<Option<leader_election::LeaderInfo>> {
+        self.0.current_leader().await
+    }
 }
