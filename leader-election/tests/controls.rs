@@ -248,3 +248,53 @@ impl LeaseStore for NoMetadata {
         self.0.current_leader().await
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_proclaim_whose_renewal_fails_is_published_by_the_next_one() {
+    let memory = MemoryLeaseStore::new();
+    let faulty = leader_election::testing::FaultyStore::new(memory.clone());
+    let control = faulty.control();
+    let a = LeaderElection::new(faulty, options("a")).unwrap();
+    a.start().await.unwrap();
+    wait_for_role(&a, Role::Leader).await;
+    let term = a.leadership().unwrap();
+    control.fail_next(1);
+    let err = a.proclaim("addr=a").await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    // Still leading, and the retried renewal carries the value.
+    assert!(a.is_leader());
+    assert_eq!(a.metadata().as_deref(), Some(&b"addr=a"[..]));
+    let mut state = a.watch();
+    state
+        .wait_for(|s| {
+            s.leader
+                .as_ref()
+                .is_some_and(|l| l.metadata_str() == Some("addr=a"))
+        })
+        .await
+        .unwrap();
+    assert!(term.is_current(), "the same term");
+    assert_eq!(
+        memory
+            .current_leader()
+            .await
+            .unwrap()
+            .unwrap()
+            .metadata_str(),
+        Some("addr=a")
+    );
+    // A proclaim from a follower is published with its next term.
+    a.resign(secs(1.0)).await.unwrap();
+    assert!(!a.proclaim("addr=a2").await.unwrap());
+    wait_for_role(&a, Role::Leader).await;
+    assert_eq!(
+        memory
+            .current_leader()
+            .await
+            .unwrap()
+            .unwrap()
+            .metadata_str(),
+        Some("addr=a2")
+    );
+    a.stop().await.unwrap();
+}
