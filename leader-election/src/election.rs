@@ -276,14 +276,7 @@ impl<S: LeaseStore> LeaderElection<S> {
     /// # Cancel safety
     /// Cancel safe: dropping the future drops only the answer; the loop resigns all the same.
     pub async fn resign(&self, cool_down: Duration) -> Result<bool> {
-        let commands = {
-            let control = self.shared.control.lock().await;
-            control
-                .as_ref()
-                .filter(|r| !r.stop.is_cancelled() && !r.handle.is_finished())
-                .map(|r| r.commands.clone())
-        };
-        let Some(commands) = commands else {
+        let Some(commands) = self.running_commands().await else {
             return Err(Error::NotRunning);
         };
         let (reply, answer) = oneshot::channel();
@@ -324,15 +317,8 @@ impl<S: LeaseStore> LeaderElection<S> {
             self.shared.store.check_metadata(metadata)?;
         }
         *lock(&self.shared.metadata) = metadata;
-        let commands = {
-            let control = self.shared.control.lock().await;
-            control
-                .as_ref()
-                .filter(|r| !r.stop.is_cancelled() && !r.handle.is_finished())
-                .map(|r| r.commands.clone())
-        };
         // Not running: kept for the next start.
-        let Some(commands) = commands else {
+        let Some(commands) = self.running_commands().await else {
             return Ok(false);
         };
         let (reply, answer) = oneshot::channel();
@@ -347,6 +333,15 @@ impl<S: LeaseStore> LeaderElection<S> {
     #[must_use]
     pub fn metadata(&self) -> Option<Vec<u8>> {
         lock(&self.shared.metadata).clone()
+    }
+
+    /// Where to send commands to the loop, while it runs and is not stopping.
+    async fn running_commands(&self) -> Option<mpsc::Sender<Command>> {
+        let control = self.shared.control.lock().await;
+        control
+            .as_ref()
+            .filter(|r| !r.stop.is_cancelled() && !r.handle.is_finished())
+            .map(|r| r.commands.clone())
     }
 
     /// Whether this contender leads now. Turns false the moment the local lease deadline

@@ -211,42 +211,14 @@ async fn metadata_over_the_store_limit_is_refused_before_anything_is_written() {
 async fn a_store_that_cannot_publish_metadata_refuses_it() {
     let mut with = options("a");
     with.metadata = Some(b"addr".to_vec());
-    let err = LeaderElection::new(NoMetadata(MemoryLeaseStore::new()), with).unwrap_err();
+    // A wrapper of the memory store that does not forward `check_metadata`.
+    let err = LeaderElection::new(ReleaseOrderCheck::new(), with).unwrap_err();
     assert_eq!(err.field, "metadata");
-    let a = LeaderElection::new(NoMetadata(MemoryLeaseStore::new()), options("a")).unwrap();
+    let a = LeaderElection::new(ReleaseOrderCheck::new(), options("a")).unwrap();
     assert!(matches!(
         a.proclaim("addr").await,
         Err(Error::MetadataTooLarge { limit: 0, .. })
     ));
-}
-
-/// A store that does not override `check_metadata`.
-struct NoMetadata(MemoryLeaseStore);
-
-impl LeaseStore for NoMetadata {
-    async fn try_acquire(
-        &self,
-        r: &leader_election::LeaseRequest,
-    ) -> leader_election::Result<leader_election::AcquireOutcome> {
-        self.0.try_acquire(r).await
-    }
-    async fn renew(
-        &self,
-        r: &leader_election::LeaseRequest,
-        l: &leader_election::Lease,
-    ) -> leader_election::Result<leader_election::RenewOutcome> {
-        self.0.renew(r, l).await
-    }
-    async fn release(
-        &self,
-        r: &leader_election::LeaseRequest,
-        l: &leader_election::Lease,
-    ) -> leader_election::Result<bool> {
-        self.0.release(r, l).await
-    }
-    async fn current_leader(&self) -> leader_election::Result<Option<leader_election::LeaderInfo>> {
-        self.0.current_leader().await
-    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -194,10 +194,14 @@ where
 
     a.start().await.expect("start a");
     let mut a_state = a.watch();
-    tokio::time::timeout(lease * 2, a_state.wait_for(|s| s.role == Role::Leader))
-        .await
-        .unwrap_or_else(|_| panic!("[{check}] the first contender did not lead within two leases"))
-        .expect("state");
+    wait_until(
+        &mut a_state,
+        lease * 2,
+        check,
+        "the first contender did not lead",
+        |s| s.role == Role::Leader,
+    )
+    .await;
     assert!(
         shows(&a.state().leader, "metadata-a", "addr=a"),
         "[{check}] the leader's own state shows {:?}",
@@ -209,13 +213,14 @@ where
         shows(&leader, "metadata-a", "addr=a"),
         "[{check}] the follower read {leader:?}"
     );
-    tokio::time::timeout(
+    wait_until(
+        &mut seen,
         lease * 2,
-        seen.wait_for(|l| shows(l, "metadata-a", "addr=a")),
+        check,
+        "the observer did not show the leader's metadata",
+        |l| shows(l, "metadata-a", "addr=a"),
     )
-    .await
-    .unwrap_or_else(|_| panic!("[{check}] the observer did not show the leader's metadata"))
-    .expect("observer");
+    .await;
     let token = a.leadership().expect("a leads").token();
 
     // Proclaim while leading: confirmed at once, seen by everybody after.
@@ -237,13 +242,14 @@ where
         Some(token),
         "[{check}] proclaim changed the token"
     );
-    tokio::time::timeout(
+    wait_until(
+        &mut seen,
         lease * 2,
-        seen.wait_for(|l| shows(l, "metadata-a", "addr=a2")),
+        check,
+        "the observer did not show the new metadata",
+        |l| shows(l, "metadata-a", "addr=a2"),
     )
-    .await
-    .unwrap_or_else(|_| panic!("[{check}] the observer did not show the new metadata"))
-    .expect("observer");
+    .await;
     let observed_after = proclaimed.elapsed();
     let mut changed = false;
     while let Ok(event) = events.try_recv() {
@@ -287,25 +293,27 @@ where
     a.stop().await.expect("stop a");
     let stopped = Instant::now();
     let mut b_state = b.watch();
-    tokio::time::timeout(
+    wait_until(
+        &mut b_state,
         handover_within,
-        b_state.wait_for(|s| s.role == Role::Leader),
+        check,
+        "no handover after stopping",
+        |s| s.role == Role::Leader,
     )
-    .await
-    .unwrap_or_else(|_| panic!("[{check}] no handover within {handover_within:?} of stopping"))
-    .expect("state");
+    .await;
     let leader = a.current_leader().await.expect("current_leader");
     assert!(
         shows(&leader, "metadata-b", "addr=b2"),
         "[{check}] after the handover, the old leader read {leader:?}"
     );
-    tokio::time::timeout(
+    wait_until(
+        &mut seen,
         handover_within + lease,
-        seen.wait_for(|l| shows(l, "metadata-b", "addr=b2")),
+        check,
+        "the observer did not show the new leader's metadata",
+        |l| shows(l, "metadata-b", "addr=b2"),
     )
-    .await
-    .unwrap_or_else(|_| panic!("[{check}] the observer did not show the new leader's metadata"))
-    .expect("observer");
+    .await;
     tracing::debug!(handover = ?stopped.elapsed(), "[{check}] handed over");
     b.stop().await.expect("stop b");
     recorder.assert_safe();
@@ -313,4 +321,19 @@ where
         proclaimed_in,
         observed_after,
     }
+}
+
+/// Waits, at most `within`, for `receiver` to hold a value that `wanted` accepts; panics saying
+/// `what` failed otherwise.
+async fn wait_until<T>(
+    receiver: &mut tokio::sync::watch::Receiver<T>,
+    within: Duration,
+    check: &str,
+    what: &str,
+    wanted: impl FnMut(&T) -> bool,
+) {
+    tokio::time::timeout(within, receiver.wait_for(wanted))
+        .await
+        .unwrap_or_else(|_| panic!("[{check}] {what} within {within:?}"))
+        .unwrap_or_else(|_| panic!("[{check}] the sender is gone"));
 }
