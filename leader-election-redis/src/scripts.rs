@@ -364,7 +364,7 @@ pub(crate) fn to_hex(bytes: &[u8]) -> String {
 
 /// The bytes of `hex`, or `None` if it is not an even number of hex digits.
 fn from_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     hex.as_bytes()
