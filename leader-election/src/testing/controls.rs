@@ -251,16 +251,27 @@ where
     )
     .await;
     let observed_after = proclaimed.elapsed();
-    let mut changed = false;
-    while let Ok(event) = events.try_recv() {
-        if let ElectionEvent::LeaderObserved { leader } = event {
-            changed |= shows(&leader, "metadata-a", "addr=a2");
+    // The event follows the watch's update: wait for it, bounded.
+    let event = async {
+        loop {
+            match events.recv().await {
+                Ok(ElectionEvent::LeaderObserved { leader })
+                    if shows(&leader, "metadata-a", "addr=a2") =>
+                {
+                    return;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                    panic!("[{check}] the observer stopped")
+                }
+                _ => {}
+            }
         }
-    }
-    assert!(
-        changed,
-        "[{check}] the observer sent no event for a change of metadata alone"
-    );
+    };
+    tokio::time::timeout(lease, event)
+        .await
+        .unwrap_or_else(|_| {
+            panic!("[{check}] the observer sent no event for a change of metadata alone")
+        });
     assert!(
         shows(&a.state().leader, "metadata-a", "addr=a2"),
         "[{check}] the leader's own state shows {:?}",
