@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use leader_election::{Error, Operation, Result};
 use sha2::{Digest, Sha256};
 
@@ -46,6 +48,16 @@ pub(crate) fn azure_lease_id(lease_id: &str, operation: Operation) -> Result<Str
         &id[16..20],
         &id[20..]
     ))
+}
+
+/// Leader metadata as a metadata value: base64, which any bytes survive in an HTTP header.
+pub(crate) fn metadata_base64(metadata: &[u8]) -> String {
+    STANDARD.encode(metadata)
+}
+
+/// The bytes of a stored metadata value, or `None` if it is not base64.
+pub(crate) fn metadata_bytes(value: &str) -> Option<Vec<u8>> {
+    STANDARD.decode(value.trim()).ok()
 }
 
 /// The first 128 bits of SHA-256 of the lease id, hex.

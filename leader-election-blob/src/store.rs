@@ -23,7 +23,7 @@ use leader_election::{
 use tokio::time::Instant;
 
 use crate::clock::{Budget, Gate, Observation, date_of, gate, next_token, wait_within};
-use crate::encoding::{azure_lease_id, lease_hash, lease_seconds, percent_encode};
+use crate::encoding::{azure_lease_id, lease_hash, lease_seconds, metadata_base64, percent_encode};
 use crate::error::{AzureFailure, BlobError};
 use snapshot::{ReadError, Snapshot};
 use touched::{Marker, Touch};
@@ -37,6 +37,15 @@ const META_TOKEN: &str = "leader_token";
 const META_LEASE: &str = "leader_lease_hash";
 /// Metadata name of the lease duration (seconds) of the term the token was minted for.
 const META_LEASE_SECS: &str = "leader_lease_secs";
+
+/// Metadata name of the leader metadata, base64 (standard alphabet, padded); absent when the
+/// holder publishes none.
+const META_METADATA: &str = "leader_metadata";
+
+/// The longest leader metadata a store publishes, in bytes: 4 KiB. Azure allows 8 KiB for all of
+/// a blob's metadata; in base64 this takes 5,464 of them, leaving room for the instance id
+/// (up to 768 bytes percent-encoded), the token and the other names.
+pub const MAX_METADATA_LEN: usize = 4 * 1024;
 
 /// The shortest and longest lease Azure grants, in seconds.
 pub(crate) const MIN_LEASE_SECS: u64 = 15;
@@ -61,8 +70,20 @@ pub(crate) const MAX_LEASE_SECS: u64 = 60;
 ///   service's clock shows one lease after the touch was first seen, recorded in the blob's
 ///   metadata so that every contender, new processes too, honours it (see the crate README,
 ///   "What an operator may do").
-/// - `renew`, `release`: Renew Lease and Release Lease with the lease id.
+/// - `renew`, `release`: Renew Lease and Release Lease with the lease id. A renewal that
+///   carries other leader metadata than this store last wrote under that lease id then writes
+///   the blob's metadata again under the lease id (Set Blob Metadata), with the new value.
 /// - `current_leader`: reads the lease state and the metadata.
+///
+/// # Leader metadata
+/// Stored in the blob's metadata as `leader_metadata`, base64, at most [`MAX_METADATA_LEN`]
+/// (4 KiB) before encoding. It is written in the same Set Blob Metadata as the holder's instance
+/// id and token: at the acquisition (conditionally on the ETag read before, under the new
+/// lease), and by a renewal that changes it (under the lease id, so only the holder's write
+/// succeeds). "Atomic" means exactly that here: the metadata never shows with another holder's
+/// instance id or token, because all of them are one write that only the lease holder can
+/// make; the lease's renewal and the metadata write are two requests, and a renewal whose
+/// metadata write fails reports an error, so the leader tries again as for any failed renewal.
 ///
 /// Azure does not tell how long a held lease still lasts, so [`AcquireOutcome::Held`] carries
 /// no `expires_in`, and followers poll every `retry_interval`. Azure has no notifications
@@ -114,6 +135,9 @@ pub struct BlobLeaseStore {
     /// The first read that showed the current break (lease state `breaking`): the blob
     /// version and its `Date`. A touch of that version dates from then (see [`touched`]).
     breaking: Mutex<Option<(Etag, u64)>>,
+    /// The lease id under which this store last wrote the blob's metadata, with the leader
+    /// metadata (base64) it wrote: a renewal carrying other metadata writes it again.
+    published: Mutex<Option<(String, Option<String>)>>,
 }
 
 impl fmt::Debug for BlobLeaseStore {
@@ -163,6 +187,7 @@ impl BlobLeaseStore {
             held_seen: AtomicBool::new(false),
             longest_seen: AtomicU64::new(0),
             breaking: Mutex::new(None),
+            published: Mutex::new(None),
         }
     }
 
@@ -350,12 +375,19 @@ impl BlobLeaseStore {
                     .await
                     .map_err(|e| e.into_error(after_acquiring))?,
             };
-            if current.lease_hash.as_deref() == Some(hash)
-                && let Some(token) = current.token
+            let metadata = request.metadata.as_deref().map(metadata_base64);
+            // Acquired again by its owner (a retry): the token stays; the leader metadata is
+            // written again only if it changed.
+            let recorded = current
+                .token
+                .filter(|_| current.lease_hash.as_deref() == Some(hash));
+            if let Some(token) = recorded
+                && current.metadata.get(META_METADATA) == metadata.as_ref()
             {
+                self.published_under(lease_id, metadata);
                 return Ok(FencingToken::new(token));
             }
-            if current.token.is_none() {
+            if recorded.is_none() && current.token.is_none() {
                 match self.clock(budget, &current).await {
                     Clock::Ready => {}
                     Clock::Waited => continue,
@@ -373,14 +405,17 @@ impl BlobLeaseStore {
                     }
                 }
             }
-            let token = next_token(
-                current.token,
-                self.highest_token.load(Ordering::Acquire),
-                budget.latest_date(),
-            )
-            .ok_or_else(|| {
-                Error::invalid_data(Operation::Acquire, "the fencing token overflowed")
-            })?;
+            let token = match recorded {
+                Some(token) => token,
+                None => next_token(
+                    current.token,
+                    self.highest_token.load(Ordering::Acquire),
+                    budget.latest_date(),
+                )
+                .ok_or_else(|| {
+                    Error::invalid_data(Operation::Acquire, "the fencing token overflowed")
+                })?,
+            };
             if !budget.room_for_write() {
                 return Err(Error::outcome_unknown(
                     Operation::Acquire,
@@ -392,26 +427,19 @@ impl BlobLeaseStore {
                     )),
                 ));
             }
-            let metadata = HashMap::from([
-                (
-                    META_INSTANCE.to_owned(),
-                    percent_encode(&request.instance_id),
-                ),
-                (META_TOKEN.to_owned(), token.to_string()),
-                (META_LEASE.to_owned(), hash.to_owned()),
-                (META_LEASE_SECS.to_owned(), lease_secs.to_string()),
-            ]);
+            let written = holder_metadata(request, token, hash, lease_secs, metadata.as_deref());
             let options = BlobClientSetMetadataOptions {
                 lease_id: Some(lease_id.to_owned()),
                 if_match: current.etag.clone(),
                 ..Default::default()
             };
             match self
-                .send(budget, self.blob.set_metadata(&metadata, Some(options)))
+                .send(budget, self.blob.set_metadata(&written, Some(options)))
                 .await
             {
                 Ok(_) => {
                     self.highest_token.fetch_max(token, Ordering::AcqRel);
+                    self.published_under(lease_id, metadata);
                     return Ok(FencingToken::new(token));
                 }
                 // The blob changed since it was read (a lease operation, or an earlier try of
@@ -419,6 +447,66 @@ impl BlobLeaseStore {
                 Err(f) if f.is(412, "ConditionNotMet") => {}
                 Err(f) => return Err(after_acquiring(f)),
             }
+        }
+    }
+
+    fn published_under(&self, lease_id: &str, metadata: Option<String>) {
+        *lock(&self.published) = Some((lease_id.to_owned(), metadata));
+    }
+
+    /// After a renewal under `lease_id`: writes the blob's metadata again if the request's
+    /// leader metadata is not what this store last wrote under that lease id. Under the lease id
+    /// alone: only the holder's write succeeds. Answers whether the lease is still held.
+    async fn publish_on_renewal(
+        &self,
+        budget: &Budget,
+        request: &LeaseRequest,
+        lease: &Lease,
+        lease_id: &str,
+    ) -> Result<RenewOutcome> {
+        let metadata = request.metadata.as_deref().map(metadata_base64);
+        let current = lock(&self.published)
+            .as_ref()
+            .is_some_and(|(id, written)| id == lease_id && *written == metadata);
+        if current {
+            return Ok(RenewOutcome::Renewed);
+        }
+        if !budget.room_for_write() {
+            return Err(Error::backend(
+                Operation::Renew,
+                true,
+                BlobError::new(format!(
+                    "renewed the lease, but the operation_timeout of {:?} ran out before the \
+                     new leader metadata could be written",
+                    budget.total()
+                )),
+            ));
+        }
+        let seconds = lease_seconds(request.ttl, Operation::Renew)?;
+        let written = holder_metadata(
+            request,
+            lease.token.get(),
+            &lease_hash(&request.lease_id),
+            seconds,
+            metadata.as_deref(),
+        );
+        let options = BlobClientSetMetadataOptions {
+            lease_id: Some(lease_id.to_owned()),
+            ..Default::default()
+        };
+        match self
+            .send(budget, self.blob.set_metadata(&written, Some(options)))
+            .await
+        {
+            Ok(_) => {
+                self.published_under(lease_id, metadata);
+                Ok(RenewOutcome::Renewed)
+            }
+            Err(f) if matches!(f.status(), Some(404 | 409 | 412)) => {
+                tracing::debug!(code = ?f.code, token = %lease.token, "metadata write refused");
+                Ok(RenewOutcome::Lost)
+            }
+            Err(f) => Err(f.into_error(Operation::Renew, true)),
         }
     }
 
@@ -436,6 +524,30 @@ impl BlobLeaseStore {
             *uncertain = None;
         }
     }
+}
+
+/// The blob's metadata while `request` holds the lease with `token`: its instance id, token,
+/// lease hash and duration, and its leader metadata (base64) if any. Always written whole.
+fn holder_metadata(
+    request: &LeaseRequest,
+    token: u64,
+    hash: &str,
+    lease_secs: i32,
+    metadata: Option<&str>,
+) -> HashMap<String, String> {
+    let mut written = HashMap::from([
+        (
+            META_INSTANCE.to_owned(),
+            percent_encode(&request.instance_id),
+        ),
+        (META_TOKEN.to_owned(), token.to_string()),
+        (META_LEASE.to_owned(), hash.to_owned()),
+        (META_LEASE_SECS.to_owned(), lease_secs.to_string()),
+    ]);
+    if let Some(metadata) = metadata {
+        written.insert(META_METADATA.to_owned(), metadata.to_owned());
+    }
+    written
 }
 
 /// The error of a request made after the lease was acquired and before its token was written.
@@ -474,7 +586,14 @@ impl LeaseStore for BlobLeaseStore {
         &self.election_name
     }
 
+    fn check_metadata(&self, metadata: &[u8]) -> Result<()> {
+        leader_election::check_metadata_len(metadata, MAX_METADATA_LEN)
+    }
+
     async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
+        if let Some(metadata) = &request.metadata {
+            self.check_metadata(metadata)?;
+        }
         let budget = Budget::new(self.request_timeout);
         let seconds = lease_seconds(request.ttl, Operation::Acquire)?;
         let lease_id = azure_lease_id(&request.lease_id, Operation::Acquire)?;
@@ -576,6 +695,9 @@ impl LeaseStore for BlobLeaseStore {
     }
 
     async fn renew(&self, request: &LeaseRequest, lease: &Lease) -> Result<RenewOutcome> {
+        if let Some(metadata) = &request.metadata {
+            self.check_metadata(metadata)?;
+        }
         let budget = Budget::new(self.request_timeout);
         let lease_id = azure_lease_id(&request.lease_id, Operation::Renew)?;
         if self.highest_token.load(Ordering::Acquire) > lease.token.get() {
@@ -583,12 +705,13 @@ impl LeaseStore for BlobLeaseStore {
             return Ok(RenewOutcome::Lost);
         }
         match self
-            .send(&budget, self.blob.renew_lease(lease_id, None))
+            .send(&budget, self.blob.renew_lease(lease_id.clone(), None))
             .await
         {
             Ok(_) => {
                 self.held_seen.store(true, Ordering::Release);
-                Ok(RenewOutcome::Renewed)
+                self.publish_on_renewal(&budget, request, lease, &lease_id)
+                    .await
             }
             // Deleted under this lease: the blob is created again carrying the touch, for
             // followers that never saw the lease held (best effort: they may have been first).

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use leader_election::testing::TermRecorder;
 use leader_election::testing::{
-    Check, ConformanceOptions, election_controls, run_checks, tokens_increase_across_rebuilt_stores,
+    Check, ConformanceOptions, election_controls, leader_metadata, run_checks,
+    tokens_increase_across_rebuilt_stores,
 };
 use leader_election::{
     AcquireOutcome, ChangeReason, ElectionEvent, LeaseRequest, LeaseStore, RenewOutcome,
@@ -669,4 +670,76 @@ async fn election_controls_work_against_azurite() {
     })
     .await;
     eprintln!("blob controls: {report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_metadata_works_against_azurite() {
+    let azurite = Azurite::start().await;
+    let container = unique_container("metadata");
+    let options = azurite.election(&container, "metadata").options().clone();
+    // Followers poll every retry_interval (500 ms): a stop is seen within one poll.
+    let report = leader_metadata(&options, Duration::from_secs(3), || {
+        let store = azurite.store(&container);
+        async move { store }
+    })
+    .await;
+    eprintln!("blob metadata: {report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_metadata_is_a_base64_blob_metadata_value_written_with_the_holder() {
+    let azurite = Azurite::start().await;
+    let container = unique_container("metadatalayout");
+    let store = azurite.store(&container);
+    let request = LeaseRequest::new("a", TTL).with_metadata(Some(vec![0, 1, 2, 255]));
+    let lease = acquired(store.try_acquire(&request).await.unwrap());
+    let stored = blob_metadata(&store).await;
+    assert_eq!(
+        stored.get("leader_metadata").map(String::as_str),
+        Some("AAEC/w==")
+    );
+    assert_eq!(
+        stored.get("leader_instance_id").map(String::as_str),
+        Some("a")
+    );
+    // A renewal with the same metadata writes nothing; with other metadata, writes it with the
+    // holder's instance id and token.
+    assert_eq!(
+        store.renew(&request, &lease).await.unwrap(),
+        RenewOutcome::Renewed
+    );
+    let changed = request.clone().with_metadata(Some(b"addr".to_vec()));
+    assert_eq!(
+        store.renew(&changed, &lease).await.unwrap(),
+        RenewOutcome::Renewed
+    );
+    let stored = blob_metadata(&store).await;
+    assert_eq!(
+        stored.get("leader_metadata").map(String::as_str),
+        Some("YWRkcg==")
+    );
+    assert_eq!(stored.get("leader_token"), Some(&lease.token.to_string()));
+    // Over the 4 KiB limit: refused before any request.
+    let too_big =
+        request.with_metadata(Some(vec![b'x'; leader_election_blob::MAX_METADATA_LEN + 1]));
+    assert!(matches!(
+        store.renew(&too_big, &lease).await,
+        Err(leader_election::Error::MetadataTooLarge { limit: 4096, .. })
+    ));
+    // A broken lease is lost for a renewal that would write new metadata too.
+    break_lease_now(store.blob_client()).await;
+    let other = changed.with_metadata(Some(b"other".to_vec()));
+    assert_eq!(
+        store.renew(&other, &lease).await.unwrap(),
+        RenewOutcome::Lost
+    );
+}
+
+/// The lease blob's metadata, as an operator reads it.
+async fn blob_metadata(
+    store: &leader_election_blob::BlobLeaseStore,
+) -> std::collections::HashMap<String, String> {
+    use leader_election_blob::azure::azure_storage_blob::models::BlobClientGetPropertiesResultHeaders;
+    let properties = store.blob_client().get_properties(None).await.unwrap();
+    properties.metadata().unwrap()
 }

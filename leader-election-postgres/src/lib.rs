@@ -12,7 +12,7 @@ mod store;
 pub use builder::{DEFAULT_POOL_SIZE, PostgresLeaderElection, PostgresLeaderElectionBuilder};
 pub use config::PostgresConfig;
 pub use error::BuildError;
-pub use store::{DEFAULT_ELECTION, DEFAULT_TABLE, PostgresLeaseStore};
+pub use store::{DEFAULT_ELECTION, DEFAULT_TABLE, MAX_METADATA_LEN, PostgresLeaseStore};
 
 pub use deadpool_postgres;
 pub use tokio_postgres;

@@ -18,14 +18,25 @@ use crate::names::{quote_identifier, quote_literal, quote_table, release_channel
 pub(crate) struct Sql {
     /// The table, quoted for SQL.
     pub(crate) table: String,
-    /// Whether the table exists, the role's name, and the privileges on the table it lacks.
+    /// Whether the table exists, the role's name, the privileges on the table it lacks, and
+    /// whether it has the `metadata` column.
     pub(crate) check: String,
     pub(crate) create: String,
+    /// For a table with the `metadata` column (every table made by this version).
+    pub(crate) with_metadata: Statements,
+    /// For a table made before leader metadata, without that column: as before.
+    pub(crate) without_metadata: Statements,
+    pub(crate) release: String,
+    pub(crate) channel: String,
+}
+
+/// The statements that differ with the `metadata` column: with it, acquire takes the metadata
+/// as `$6` and renew as `$7` (NULL: none), and acquire and current answer it as their last
+/// column.
+pub(crate) struct Statements {
     pub(crate) acquire: String,
     pub(crate) renew: String,
-    pub(crate) release: String,
     pub(crate) current: String,
-    pub(crate) channel: String,
 }
 
 /// Whether the guard row (`g`) shows a lease that may still be trusted by a holder other than
@@ -43,87 +54,14 @@ impl Sql {
             check: "SELECT c IS NOT NULL, current_user::text, concat_ws(', ', \
                       CASE WHEN NOT has_table_privilege(c::oid, 'SELECT') THEN 'SELECT' END, \
                       CASE WHEN NOT has_table_privilege(c::oid, 'INSERT') THEN 'INSERT' END, \
-                      CASE WHEN NOT has_table_privilege(c::oid, 'UPDATE') THEN 'UPDATE' END) \
+                      CASE WHEN NOT has_table_privilege(c::oid, 'UPDATE') THEN 'UPDATE' END), \
+                    EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = c::oid \
+                            AND attname = 'metadata' AND NOT attisdropped) \
                     FROM (SELECT to_regclass($1::text) AS c) s"
                 .to_owned(),
             create: create_table(&t),
-            // One statement ($1 election, $2 holder, $3 lease id, $4 ttl in µs, $5 guard key):
-            // take the lease row if it is free, expired or already ours and the guard lets us;
-            // write the guard with the same lease; otherwise report who holds it and for how
-            // long, or for how long the guard withholds it. Ttls are in microseconds, rounded
-            // up, so a lease never lasts less on the server than the caller asked for.
-            //
-            // The guard is locked and read first. The lease row is then taken by the upsert,
-            // whose WHERE is evaluated on its latest version. Should the guard row have been
-            // created by a concurrent statement after this one's snapshot (so that it could not
-            // be locked above) and hold a lease that is not ours, the guard's upsert skips it
-            // and the last line fails the whole statement: nothing is changed, and the caller
-            // retries. Tokens: max(largest stored token + 1, server time in µs), the stored
-            // tokens being the lease row's and the guard's.
-            acquire: format!(
-                "WITH now AS (SELECT clock_timestamp() AS ts), \
-                 g AS (SELECT holder, lease_id, token, expires_at FROM {t} \
-                       WHERE election = $5 FOR UPDATE), \
-                 blocked AS ( \
-                   SELECT greatest(ceil(extract(epoch FROM (g.expires_at - now.ts)) * 1000000)::bigint, 1) AS wait \
-                   FROM g, now WHERE {GUARD_HOLDS}), \
-                 mine AS (SELECT 1 FROM {t} l WHERE l.election = $1 AND l.holder = $2 AND l.lease_id = $3), \
-                 up AS ( \
-                   INSERT INTO {t} AS l (election, holder, lease_id, token, expires_at) \
-                   SELECT $1, $2, $3, \
-                          greatest((extract(epoch FROM now.ts) * 1000000)::bigint, \
-                                   (SELECT g.token + 1 FROM g WHERE g.token < 9223372036854775807)), \
-                          now.ts + $4::bigint * interval '1 microsecond' FROM now \
-                   WHERE NOT EXISTS (SELECT 1 FROM blocked) OR EXISTS (SELECT 1 FROM mine) \
-                   ON CONFLICT (election) DO UPDATE SET \
-                     holder = EXCLUDED.holder, \
-                     lease_id = EXCLUDED.lease_id, \
-                     token = CASE WHEN l.holder = EXCLUDED.holder AND l.lease_id = EXCLUDED.lease_id \
-                                  THEN l.token ELSE greatest(l.token + 1, EXCLUDED.token) END, \
-                     expires_at = EXCLUDED.expires_at \
-                   WHERE ((l.holder IS NULL OR l.expires_at IS NULL \
-                           OR l.expires_at <= clock_timestamp()) \
-                          AND NOT EXISTS (SELECT 1 FROM blocked)) \
-                      OR (l.holder = EXCLUDED.holder AND l.lease_id = EXCLUDED.lease_id) \
-                   RETURNING l.token, l.expires_at), \
-                 guarded AS ( \
-                   INSERT INTO {t} AS g (election, holder, lease_id, token, expires_at) \
-                   SELECT $5, $2, $3, up.token, up.expires_at FROM up \
-                   ON CONFLICT (election) DO UPDATE SET \
-                     holder = EXCLUDED.holder, lease_id = EXCLUDED.lease_id, \
-                     token = EXCLUDED.token, expires_at = EXCLUDED.expires_at \
-                   WHERE g.expires_at IS NULL OR g.expires_at <= clock_timestamp() \
-                      OR (g.holder = EXCLUDED.holder AND g.lease_id = EXCLUDED.lease_id) \
-                      OR EXISTS (SELECT 1 FROM mine) \
-                   RETURNING 1) \
-                 SELECT (up.token IS NOT NULL), coalesce(up.token, cur.token), cur.holder, \
-                        CASE WHEN cur.expires_at > now.ts THEN \
-                          ceil(extract(epoch FROM (cur.expires_at - now.ts)) * 1000000)::bigint END, \
-                        blocked.wait, \
-                        CASE WHEN up.token IS NULL OR EXISTS (SELECT 1 FROM guarded) THEN 0 \
-                        ELSE ('the guard row of this election changed during the acquisition; \
-                               nothing was changed: ' || (SELECT count(*) FROM guarded))::int END \
-                 FROM now \
-                 LEFT JOIN up ON true \
-                 LEFT JOIN blocked ON true \
-                 LEFT JOIN (SELECT holder, token, expires_at FROM {t} WHERE election = $1) cur ON true"
-            ),
-            // $1 election, $2 holder, $3 lease id, $4 token, $5 ttl in µs, $6 guard key. The
-            // guard is locked first (the lease row's condition needs it), and then written with
-            // the renewed lease: recreated if somebody deleted it.
-            renew: format!(
-                "WITH g AS (SELECT 1 FROM {t} WHERE election = $6 FOR UPDATE), \
-                 r AS ( \
-                   UPDATE {t} SET expires_at = clock_timestamp() + $5::bigint * interval '1 microsecond' \
-                   WHERE election = $1 AND holder = $2 AND lease_id = $3 AND token = $4 \
-                     AND expires_at > clock_timestamp() AND (SELECT count(*) FROM g) >= 0 \
-                   RETURNING token, expires_at) \
-                 INSERT INTO {t} AS g (election, holder, lease_id, token, expires_at) \
-                 SELECT $6, $2, $3, r.token, r.expires_at FROM r \
-                 ON CONFLICT (election) DO UPDATE SET \
-                   holder = EXCLUDED.holder, lease_id = EXCLUDED.lease_id, \
-                   token = EXCLUDED.token, expires_at = EXCLUDED.expires_at"
-            ),
+            with_metadata: Statements::new(&t, true),
+            without_metadata: Statements::new(&t, false),
             // $1 election, $2 holder, $3 lease id, $4 token, $5 channel, $6 guard key. Frees
             // the lease row if it is ours and clears the guard if it records our lease (even
             // when the lease row was deleted or overwritten meanwhile: the holder says it no
@@ -143,12 +81,109 @@ impl Sql {
                  SELECT EXISTS (SELECT 1 FROM r), pg_notify($5, $1) \
                  WHERE EXISTS (SELECT 1 FROM r) OR EXISTS (SELECT 1 FROM c)"
             ),
-            current: format!(
-                "SELECT holder, token FROM {t} \
-                 WHERE election = $1 AND holder IS NOT NULL AND expires_at > clock_timestamp()"
-            ),
             channel: release_channel(table),
             table: t,
+        }
+    }
+}
+
+impl Statements {
+    /// The statements for the quoted table `t`, with or without its `metadata` column.
+    fn new(t: &str, metadata: bool) -> Self {
+        let (column, value, set, answer, renewed) = if metadata {
+            (
+                ", metadata",
+                ", $6::bytea",
+                ", metadata = EXCLUDED.metadata",
+                ", cur.metadata",
+                ", metadata = $7::bytea",
+            )
+        } else {
+            ("", "", "", "", "")
+        };
+        Self {
+            // One statement ($1 election, $2 holder, $3 lease id, $4 ttl in µs, $5 guard key):
+            // take the lease row if it is free, expired or already ours and the guard lets us;
+            // write the guard with the same lease; otherwise report who holds it and for how
+            // long, or for how long the guard withholds it. Ttls are in microseconds, rounded
+            // up, so a lease never lasts less on the server than the caller asked for.
+            //
+            // The guard is locked and read first. The lease row is then taken by the upsert,
+            // whose WHERE is evaluated on its latest version. Should the guard row have been
+            // created by a concurrent statement after this one's snapshot (so that it could not
+            // be locked above) and hold a lease that is not ours, the guard's upsert skips it
+            // and the last line fails the whole statement: nothing is changed, and the caller
+            // retries. Tokens: max(largest stored token + 1, server time in µs), the stored
+            // tokens being the lease row's and the guard's.
+            acquire: format!(
+                "WITH now AS (SELECT clock_timestamp() AS ts), \
+             g AS (SELECT holder, lease_id, token, expires_at FROM {t} \
+                   WHERE election = $5 FOR UPDATE), \
+             blocked AS ( \
+               SELECT greatest(ceil(extract(epoch FROM (g.expires_at - now.ts)) * 1000000)::bigint, 1) AS wait \
+               FROM g, now WHERE {GUARD_HOLDS}), \
+             mine AS (SELECT 1 FROM {t} l WHERE l.election = $1 AND l.holder = $2 AND l.lease_id = $3), \
+             up AS ( \
+               INSERT INTO {t} AS l (election, holder, lease_id, token, expires_at{column}) \
+               SELECT $1, $2, $3, \
+                      greatest((extract(epoch FROM now.ts) * 1000000)::bigint, \
+                               (SELECT g.token + 1 FROM g WHERE g.token < 9223372036854775807)), \
+                      now.ts + $4::bigint * interval '1 microsecond'{value} FROM now \
+               WHERE NOT EXISTS (SELECT 1 FROM blocked) OR EXISTS (SELECT 1 FROM mine) \
+               ON CONFLICT (election) DO UPDATE SET \
+                 holder = EXCLUDED.holder, \
+                 lease_id = EXCLUDED.lease_id, \
+                 token = CASE WHEN l.holder = EXCLUDED.holder AND l.lease_id = EXCLUDED.lease_id \
+                              THEN l.token ELSE greatest(l.token + 1, EXCLUDED.token) END, \
+                 expires_at = EXCLUDED.expires_at{set} \
+               WHERE ((l.holder IS NULL OR l.expires_at IS NULL \
+                       OR l.expires_at <= clock_timestamp()) \
+                      AND NOT EXISTS (SELECT 1 FROM blocked)) \
+                  OR (l.holder = EXCLUDED.holder AND l.lease_id = EXCLUDED.lease_id) \
+               RETURNING l.token, l.expires_at), \
+             guarded AS ( \
+               INSERT INTO {t} AS g (election, holder, lease_id, token, expires_at) \
+               SELECT $5, $2, $3, up.token, up.expires_at FROM up \
+               ON CONFLICT (election) DO UPDATE SET \
+                 holder = EXCLUDED.holder, lease_id = EXCLUDED.lease_id, \
+                 token = EXCLUDED.token, expires_at = EXCLUDED.expires_at \
+               WHERE g.expires_at IS NULL OR g.expires_at <= clock_timestamp() \
+                  OR (g.holder = EXCLUDED.holder AND g.lease_id = EXCLUDED.lease_id) \
+                  OR EXISTS (SELECT 1 FROM mine) \
+               RETURNING 1) \
+             SELECT (up.token IS NOT NULL), coalesce(up.token, cur.token), cur.holder, \
+                    CASE WHEN cur.expires_at > now.ts THEN \
+                      ceil(extract(epoch FROM (cur.expires_at - now.ts)) * 1000000)::bigint END, \
+                    blocked.wait, \
+                    CASE WHEN up.token IS NULL OR EXISTS (SELECT 1 FROM guarded) THEN 0 \
+                    ELSE ('the guard row of this election changed during the acquisition; \
+                           nothing was changed: ' || (SELECT count(*) FROM guarded))::int END\
+                    {answer} \
+             FROM now \
+             LEFT JOIN up ON true \
+             LEFT JOIN blocked ON true \
+             LEFT JOIN (SELECT holder, token, expires_at{column} FROM {t} WHERE election = $1) cur ON true"
+            ),
+            // $1 election, $2 holder, $3 lease id, $4 token, $5 ttl in µs, $6 guard key. The
+            // guard is locked first (the lease row's condition needs it), and then written with
+            // the renewed lease: recreated if somebody deleted it.
+            renew: format!(
+                "WITH g AS (SELECT 1 FROM {t} WHERE election = $6 FOR UPDATE), \
+             r AS ( \
+               UPDATE {t} SET expires_at = clock_timestamp() + $5::bigint * interval '1 microsecond'{renewed} \
+               WHERE election = $1 AND holder = $2 AND lease_id = $3 AND token = $4 \
+                 AND expires_at > clock_timestamp() AND (SELECT count(*) FROM g) >= 0 \
+               RETURNING token, expires_at) \
+             INSERT INTO {t} AS g (election, holder, lease_id, token, expires_at) \
+             SELECT $6, $2, $3, r.token, r.expires_at FROM r \
+             ON CONFLICT (election) DO UPDATE SET \
+               holder = EXCLUDED.holder, lease_id = EXCLUDED.lease_id, \
+               token = EXCLUDED.token, expires_at = EXCLUDED.expires_at"
+            ),
+            current: format!(
+                "SELECT holder, token{column} FROM {t} \
+                 WHERE election = $1 AND holder IS NOT NULL AND expires_at > clock_timestamp()"
+            ),
         }
     }
 }
@@ -183,8 +218,18 @@ fn create_table(quoted: &str) -> String {
              holder text,\n    \
              lease_id text,\n    \
              token bigint NOT NULL,\n    \
-             expires_at timestamptz\n\
+             expires_at timestamptz,\n    \
+             metadata bytea\n\
          )"
+    )
+}
+
+/// What the table's owner runs once to add the `metadata` column, which leader metadata needs,
+/// to a lease table `table` made before it existed.
+pub(crate) fn add_metadata_column(table: &str) -> String {
+    format!(
+        "ALTER TABLE {} ADD COLUMN IF NOT EXISTS metadata bytea;\n",
+        quote_table(table)
     )
 }
 
@@ -219,7 +264,8 @@ mod tests {
                  holder text,\n    \
                  lease_id text,\n    \
                  token bigint NOT NULL,\n    \
-                 expires_at timestamptz\n\
+                 expires_at timestamptz,\n    \
+                 metadata bytea\n\
              );\n\
              GRANT SELECT, INSERT, UPDATE ON \"leader_election_leases\" TO \"app\";\n"
         );
@@ -260,6 +306,32 @@ mod tests {
             readme.contains(&sql),
             "the README's forced election differs from:\n{sql}"
         );
+    }
+
+    #[test]
+    fn the_readme_shows_how_to_add_the_metadata_column() {
+        let readme = include_str!("../README.md");
+        let sql = add_metadata_column("leader_election_leases");
+        assert_eq!(
+            sql,
+            "ALTER TABLE \"leader_election_leases\" ADD COLUMN IF NOT EXISTS metadata bytea;\n"
+        );
+        assert!(readme.contains(&sql), "the README lacks:\n{sql}");
+    }
+
+    #[test]
+    fn statements_use_the_metadata_column_only_when_the_table_has_it() {
+        let sql = Sql::new("leases");
+        for statement in [
+            &sql.without_metadata.acquire,
+            &sql.without_metadata.renew,
+            &sql.without_metadata.current,
+        ] {
+            assert!(!statement.contains("metadata"), "{statement}");
+        }
+        assert!(sql.with_metadata.acquire.contains("$6::bytea"));
+        assert!(sql.with_metadata.renew.contains("metadata = $7::bytea"));
+        assert!(sql.with_metadata.current.contains("token, metadata FROM"));
     }
 
     #[test]

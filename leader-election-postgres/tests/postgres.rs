@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use leader_election::testing::TermRecorder;
 use leader_election::testing::{
-    ConformanceOptions, election_controls, run_conformance, tokens_increase_across_rebuilt_stores,
+    ConformanceOptions, election_controls, leader_metadata, run_conformance,
+    tokens_increase_across_rebuilt_stores,
 };
 use leader_election::{AcquireOutcome, LeaderElection, LeaseRequest, LeaseStore, Role};
 use leader_election_postgres::{PostgresLeaderElection, PostgresLeaseStore};
@@ -695,4 +696,98 @@ async fn election_controls_work_against_postgres() {
     })
     .await;
     eprintln!("postgres controls: {report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_metadata_works_against_postgres() {
+    let pg = Postgres::start().await;
+    let url = pg.url();
+    let election = unique_table("metadata");
+    let options = contender(&pg, &election, "metadata").options().clone();
+    let report = leader_metadata(&options, Duration::from_millis(500), || {
+        let store = builder(&url, &election, "metadata")
+            .build_store()
+            .expect("store");
+        async move { store }
+    })
+    .await;
+    eprintln!("postgres metadata: {report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_without_the_metadata_column_works_as_before_and_says_what_to_run_for_metadata() {
+    let pg = Postgres::start().await;
+    let table = unique_table("premetadata");
+    let admin = pg.admin().await;
+    // The table as versions before leader metadata made it.
+    admin
+        .batch_execute(&format!(
+            "CREATE TABLE {table} (election text PRIMARY KEY, holder text, lease_id text, \
+             token bigint NOT NULL, expires_at timestamptz)"
+        ))
+        .await
+        .unwrap();
+    let message = |err: &leader_election::Error| {
+        format!(
+            "{err} {}",
+            std::error::Error::source(err).map_or_else(String::new, ToString::to_string)
+        )
+    };
+    let alter = format!("ALTER TABLE \"{table}\" ADD COLUMN IF NOT EXISTS metadata bytea;");
+
+    // Without metadata: leads as before.
+    let a = contender_on(&pg.url(), &table, "jobs", "a");
+    let recorder = TermRecorder::new();
+    recorder.attach(&a);
+    a.start().await.unwrap();
+    eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
+    let leader = a.current_leader().await.unwrap().unwrap();
+    assert_eq!((leader.instance_id.as_str(), leader.metadata), ("a", None));
+    // Proclaiming is refused with the SQL to run, and the term goes on.
+    let err = a.proclaim("addr=a").await.unwrap_err();
+    assert!(message(&err).contains(&alter), "{}", message(&err));
+    assert!(!err.is_retryable());
+    assert!(a.is_leader());
+    assert_eq!(a.metadata(), None);
+    a.stop().await.unwrap();
+
+    // With metadata: every acquisition is refused with the SQL to run; nothing is written.
+    let b = builder(&pg.url(), "jobs", "b")
+        .table(&table)
+        .metadata("addr=b")
+        .build()
+        .unwrap();
+    recorder.attach(&b);
+    b.store().connect().await.unwrap();
+    let request = LeaseRequest::new("b", LEASE).with_metadata(Some(b"addr=b".to_vec()));
+    let err = b.store().try_acquire(&request).await.unwrap_err();
+    assert!(message(&err).contains(&alter), "{}", message(&err));
+    assert_eq!(b.current_leader().await.unwrap(), None);
+    let errors = ErrorCount::attach(&b);
+    b.start().await.unwrap();
+    eventually(Duration::from_secs(10), "an error event", || {
+        errors.get() > 0
+    })
+    .await;
+    assert!(!b.is_leader());
+    b.stop().await.unwrap();
+
+    // The owner adds the column, as the error says: a new store then publishes metadata.
+    assert_eq!(b.store().add_metadata_column_sql(), format!("{alter}\n"));
+    admin
+        .batch_execute(&b.store().add_metadata_column_sql())
+        .await
+        .unwrap();
+    let c = builder(&pg.url(), "jobs", "c")
+        .table(&table)
+        .metadata("addr=c")
+        .build()
+        .unwrap();
+    recorder.attach(&c);
+    c.start().await.unwrap();
+    eventually(Duration::from_secs(10), "c leads", || c.is_leader()).await;
+    let leader = c.current_leader().await.unwrap().unwrap();
+    assert_eq!(leader.metadata_str(), Some("addr=c"));
+    c.stop().await.unwrap();
+    recorder.assert_safe();
 }

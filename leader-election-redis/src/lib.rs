@@ -16,7 +16,7 @@ pub use builder::{RedisLeaderElection, RedisLeaderElectionBuilder};
 pub use config::RedisConfig;
 pub use error::BuildError;
 pub use hub::ReleaseHub;
-pub use store::{DEFAULT_KEY, MAX_KEY_LEN, RedisLeaseStore};
+pub use store::{DEFAULT_KEY, MAX_KEY_LEN, MAX_METADATA_LEN, RedisLeaseStore};
 
 /// The fred crate this backend is built on, for building a client to pass to
 /// [`RedisLeaderElectionBuilder::client`] or [`RedisLeaseStore::new`].

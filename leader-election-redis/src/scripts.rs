@@ -2,7 +2,10 @@
 //! replies.
 //!
 //! The lease is one string key holding a small JSON document written by the acquire script,
-//! `{"instance": .., "lease": .., "token": ".."}`, with the lease's expiry as the key's PX. The
+//! `{"instance": .., "lease": .., "token": "..", "meta": ".."}`, with the lease's expiry as the
+//! key's PX. `meta`, the leader metadata in lower-case hex, is there only while the holder
+//! publishes some; the acquire and renew scripts set it in the same write that sets or extends
+//! the lease. The
 //! token counter is a second key without expiry. Every script re-reads and re-checks what it
 //! needs, so anything written by somebody else (an operator, another program) is reported as
 //! garbage instead of being trusted or crashing the script.
@@ -28,6 +31,22 @@ local function decode(key)
     return nil, 'the lease key holds a value this library did not write'
   end
   return v, nil
+end
+
+-- Extends the decoded lease v by ms, with meta (or nil) as its metadata: the value is rewritten
+-- only when the metadata changes, in the same command that sets the expiry.
+local function extend(key, v, meta, ms)
+  if v.meta == meta then
+    redis.call('PEXPIRE', key, ms)
+  else
+    v.meta = meta
+    redis.call('SET', key, cjson.encode(v), 'XX', 'PX', ms)
+  end
+end
+
+-- The metadata of the decoded lease v for a reply: its hex text, or false (a nil reply).
+local function meta_of(v)
+  return type(v.meta) == 'string' and v.meta or false
 end
 ";
 /// The guards: reading the longest lease recorded, and deciding whether a free lease may be
@@ -124,31 +143,33 @@ local function check_guards(fence_key, epoch_key, longest_key, server_info, repl
 end
 ";
 /// KEYS: lease, counter, fence, epoch, longest lease, shadow. ARGV: instance id, lease id, ttl
-/// in ms, the caller's guard in ms (its `max_lease_duration`, or the longest lease it has seen).
+/// in ms, the caller's guard in ms (its `max_lease_duration`, or the longest lease it has seen),
+/// the metadata in hex (empty: none).
 ///
 /// The shadow key expires with the lease (both are set by the same scripts) and is deleted only
 /// by a release: a lease key missing while its shadow lives was deleted by someone else, and
 /// its holder may still trust it.
 ///
-/// Replies `{'acquired', token, guard}`, `{'held', instance, token, pttl, guard}`,
+/// Replies `{'acquired', token, guard}`, `{'held', instance, token, pttl, guard, metadata}`,
 /// `{'young', wait_ms, reason, guard}` (a free lease withheld: `restarted`, `failover` or
 /// `touched`) or `{'garbage', why}`, where `guard` is the longest lease the election may hold,
 /// for the caller to remember.
 const ACQUIRE: &str = r"
 if redis.replicate_commands then redis.replicate_commands() end
 local ttl = tonumber(ARGV[3])
+local meta = ARGV[5] ~= '' and ARGV[5] or nil
 local floor = math.max(ttl, tonumber(ARGV[4]) or 0)
 local lease, garbage = decode(KEYS[1])
 if garbage then return {'garbage', garbage} end
 if lease then
   local guard = longest_lease(KEYS[5], floor)
   if lease.instance == ARGV[1] and lease.lease == ARGV[2] then
-    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+    extend(KEYS[1], lease, meta, ARGV[3])
     redis.call('SET', KEYS[6], lease.token, 'PX', ARGV[3])
     record_lease(KEYS[5], ttl)
     return {'acquired', lease.token, guard}
   end
-  return {'held', lease.instance, lease.token, redis.call('PTTL', KEYS[1]), guard}
+  return {'held', lease.instance, lease.token, redis.call('PTTL', KEYS[1]), guard, meta_of(lease)}
 end
 local counter = 0
 local kind = redis.call('TYPE', KEYS[2])['ok']
@@ -185,7 +206,7 @@ if token >= 9007199254740992 then
 end
 token = string.format('%.0f', token)
 redis.call('SET', KEYS[2], token)
-local value = cjson.encode({instance = ARGV[1], lease = ARGV[2], token = token})
+local value = cjson.encode({instance = ARGV[1], lease = ARGV[2], token = token, meta = meta})
 if not redis.call('SET', KEYS[1], value, 'NX', 'PX', ARGV[3]) then
   return {'garbage', 'the lease key appeared during acquisition'}
 end
@@ -193,12 +214,12 @@ redis.call('SET', KEYS[6], token, 'PX', ARGV[3])
 return {'acquired', token, guard}
 ";
 
-/// KEYS: lease, longest lease, shadow. ARGV: instance id, lease id, token, ttl in ms. Replies 1
-/// if renewed, else 0.
+/// KEYS: lease, longest lease, shadow. ARGV: instance id, lease id, token, ttl in ms, the
+/// metadata in hex (empty: none). Replies 1 if renewed, else 0.
 const RENEW: &str = r"
 local lease = decode(KEYS[1])
 if lease and lease.instance == ARGV[1] and lease.lease == ARGV[2] and lease.token == ARGV[3] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  extend(KEYS[1], lease, ARGV[5] ~= '' and ARGV[5] or nil, ARGV[4])
   redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4])
   record_lease(KEYS[2], tonumber(ARGV[4]))
   return 1
@@ -218,12 +239,13 @@ end
 return 0
 ";
 
-/// KEYS: lease. Replies `{'none'}`, `{'held', instance, token, pttl}` or `{'garbage', why}`.
+/// KEYS: lease. Replies `{'none'}`, `{'held', instance, token, pttl, metadata}` or
+/// `{'garbage', why}`.
 const CURRENT: &str = r"
 local lease, garbage = decode(KEYS[1])
 if garbage then return {'garbage', garbage} end
 if not lease then return {'none'} end
-return {'held', lease.instance, lease.token, redis.call('PTTL', KEYS[1])}
+return {'held', lease.instance, lease.token, redis.call('PTTL', KEYS[1]), meta_of(lease)}
 ";
 
 /// One of the scripts, by name.
@@ -302,11 +324,56 @@ fn pttl(operation: Operation, value: Option<&Value>) -> Result<Option<Duration>,
     Ok(u64::try_from(ms).ok().map(Duration::from_millis))
 }
 
-fn held(operation: Operation, items: &[Value]) -> Result<(LeaderInfo, Option<Duration>), Error> {
+/// The leader of a `held` reply, its metadata at `meta`.
+fn held(
+    operation: Operation,
+    items: &[Value],
+    meta: usize,
+) -> Result<(LeaderInfo, Option<Duration>), Error> {
     let instance = text(operation, items.get(1))?;
     let token = token(operation, items.get(2))?;
     let expires_in = pttl(operation, items.get(3))?;
-    Ok((LeaderInfo::new(instance, Some(token)), expires_in))
+    let metadata =
+        match items.get(meta) {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(value.as_str().and_then(|hex| from_hex(&hex)).ok_or_else(
+                || {
+                    Error::invalid_data(
+                        operation,
+                        "the lease key's leader metadata is not hex text this library wrote",
+                    )
+                },
+            )?),
+        };
+    Ok((
+        LeaderInfo::new(instance, Some(token)).with_metadata(metadata),
+        expires_in,
+    ))
+}
+
+/// Leader metadata as the scripts store it: lower-case hex, so that any bytes survive JSON.
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        hex.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
+    hex
+}
+
+/// The bytes of `hex`, or `None` if it is not an even number of hex digits.
+fn from_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    hex.as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            let digit = |b: u8| char::from(b).to_digit(16);
+            u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()
+        })
+        .collect()
 }
 
 fn garbage(operation: Operation, items: &[Value]) -> Error {
@@ -335,7 +402,7 @@ pub(crate) fn acquire_reply(value: Value) -> Result<(AcquireOutcome, Option<u64>
             guard(items.get(2)),
         )),
         Some("held") => {
-            let (leader, expires_in) = held(op, &items)?;
+            let (leader, expires_in) = held(op, &items, 5)?;
             Ok((
                 AcquireOutcome::Held {
                     leader: Some(leader),
@@ -380,7 +447,7 @@ pub(crate) fn current_reply(value: Value) -> Result<Option<LeaderInfo>, Error> {
     let items = items(op, value)?;
     match items.first().and_then(Value::as_str).as_deref() {
         Some("none") => Ok(None),
-        Some("held") => Ok(Some(held(op, &items)?.0)),
+        Some("held") => Ok(Some(held(op, &items, 4)?.0)),
         Some("garbage") => Err(garbage(op, &items)),
         _ => Err(invalid(op, format!("{items:?}"))),
     }
@@ -435,6 +502,30 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn metadata_round_trips_through_hex_and_garbage_is_invalid_data() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        assert_eq!(from_hex(&to_hex(&bytes)), Some(bytes));
+        assert_eq!(to_hex(b"\x00\xffA"), "00ff41");
+        assert_eq!(from_hex("0"), None);
+        assert_eq!(from_hex("zz"), None);
+        assert_eq!(from_hex("é1"), None);
+        let reply = |meta: Value| {
+            current_reply(Value::Array(vec![
+                s("held"),
+                s("a"),
+                s("7"),
+                Value::Integer(1500),
+                meta,
+            ]))
+        };
+        let leader = reply(s("6869")).unwrap().unwrap();
+        assert_eq!(leader.metadata_str(), Some("hi"));
+        assert_eq!(reply(Value::Null).unwrap().unwrap().metadata, None);
+        let err = reply(s("xyz")).unwrap_err();
+        assert!(matches!(err, Error::InvalidData { .. }), "{err}");
     }
 
     #[test]

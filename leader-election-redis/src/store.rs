@@ -24,6 +24,10 @@ pub const DEFAULT_KEY: &str = "leader-election-lock";
 /// The longest election key accepted, in bytes.
 pub const MAX_KEY_LEN: usize = 512;
 
+/// The longest leader metadata a store publishes, in bytes: 64 KiB. It is stored in hex inside
+/// the lease value, and travels with every acquisition and renewal.
+pub const MAX_METADATA_LEN: usize = 64 * 1024;
+
 /// The command timeout a store uses until told otherwise.
 const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -98,7 +102,8 @@ pub(crate) fn default_reconnect_policy() -> ReconnectPolicy {
 ///
 /// One election uses these names, all inside the hash tag `{key}` so that a Redis Cluster keeps
 /// them in one slot:
-/// - `{key}:lease`: the lease, a string holding the owner and its token, expiring by `PX`;
+/// - `{key}:lease`: the lease, a string holding the owner, its token and its leader metadata,
+///   expiring by `PX`;
 /// - `{key}:token`: the last fencing token minted (no expiry);
 /// - `{key}:epoch`: the replication history (the primary's replication id) the election last
 ///   saw, `{key}:fence`: when the last wait for a possibly lost lease began, and why, and
@@ -430,6 +435,18 @@ fn duration_ms(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX)
 }
 
+/// The metadata argument of the acquire and renew scripts: hex, empty for none. Checked first,
+/// so that metadata over the limit writes nothing.
+fn metadata_arg(store: &RedisLeaseStore, request: &LeaseRequest) -> Result<Value> {
+    match &request.metadata {
+        Some(metadata) => {
+            store.check_metadata(metadata)?;
+            Ok(Value::from(scripts::to_hex(metadata)))
+        }
+        None => Ok(Value::from("")),
+    }
+}
+
 fn ttl_ms(ttl: Duration) -> Value {
     let ms = i64::try_from(duration_ms(ttl)).unwrap_or(i64::MAX).max(1);
     Value::Integer(ms)
@@ -438,6 +455,10 @@ fn ttl_ms(ttl: Duration) -> Value {
 impl LeaseStore for RedisLeaseStore {
     fn election_name(&self) -> &str {
         &self.inner.keys.name
+    }
+
+    fn check_metadata(&self, metadata: &[u8]) -> Result<()> {
+        leader_election::check_metadata_len(metadata, MAX_METADATA_LEN)
     }
 
     async fn connect(&self) -> Result<()> {
@@ -457,6 +478,7 @@ impl LeaseStore for RedisLeaseStore {
     }
 
     async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
+        let metadata = metadata_arg(self, request)?;
         let keys = &self.inner.keys;
         let reply = self
             .run(
@@ -474,6 +496,7 @@ impl LeaseStore for RedisLeaseStore {
                     Value::from(request.lease_id.as_str()),
                     ttl_ms(request.ttl),
                     Value::Integer(i64::try_from(self.guard_ms()).unwrap_or(i64::MAX)),
+                    metadata,
                 ],
             )
             .await?;
@@ -487,6 +510,7 @@ impl LeaseStore for RedisLeaseStore {
     }
 
     async fn renew(&self, request: &LeaseRequest, lease: &Lease) -> Result<RenewOutcome> {
+        let metadata = metadata_arg(self, request)?;
         let keys = &self.inner.keys;
         let reply = self
             .run(
@@ -497,6 +521,7 @@ impl LeaseStore for RedisLeaseStore {
                     Value::from(request.lease_id.as_str()),
                     Value::from(lease.token.to_string()),
                     ttl_ms(request.ttl),
+                    metadata,
                 ],
             )
             .await?;

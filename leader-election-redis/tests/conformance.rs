@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use leader_election::testing::{
-    ConformanceOptions, election_controls, run_conformance, tokens_increase_across_rebuilt_stores,
+    ConformanceOptions, election_controls, leader_metadata, run_conformance,
+    tokens_increase_across_rebuilt_stores,
 };
 use leader_election_test_support::redis::{self as support, prime, primed_store, store};
 use leader_election_test_support::unique_name;
@@ -54,4 +55,22 @@ async fn election_controls_work_against_redis() {
     )
     .await;
     eprintln!("redis controls: {report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_metadata_works_against_redis() {
+    let server = support::server().await;
+    let url = server.url();
+    let key = unique_name("metadata");
+    prime(&url, &key).await;
+    let report = leader_metadata(
+        &support::fast_options("metadata"),
+        Duration::from_millis(500),
+        || {
+            let (url, key) = (url.clone(), key.clone());
+            async move { store(&url, &key).await }
+        },
+    )
+    .await;
+    eprintln!("redis metadata: {report:?}");
 }

@@ -690,3 +690,50 @@ async fn a_deleted_lease_record_is_withheld_until_the_lease_could_have_expired()
     assert!(store.release(&b, &taken).await.unwrap());
     acquired(store.try_acquire(&a).await.unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_lives_in_the_lease_value_in_hex_and_garbage_there_is_reported() {
+    let server = support::server().await;
+    let client = server.client().await;
+    let key = unique_name("metadata-layout");
+    let store = support::primed_store(&server.url(), &key).await;
+    store.connect().await.unwrap();
+    let value = |raw: leader_election_redis::fred::types::Value| -> serde_json::Value {
+        serde_json::from_str(&raw.as_string().expect("a string")).expect("JSON")
+    };
+    let request = LeaseRequest::new("a", Duration::from_secs(2))
+        .with_metadata(Some(b"\x00addr\xff".to_vec()));
+    let lease = acquired(store.try_acquire(&request).await.unwrap());
+    let stored = value(command(&client, &["GET", store.lease_key()]).await);
+    assert_eq!(stored["meta"], "0061646472ff", "{stored}");
+    // A renewal without metadata removes it, keeping the expiry it sets.
+    let bare = request.clone().with_metadata(None);
+    assert_eq!(
+        store.renew(&bare, &lease).await.unwrap(),
+        RenewOutcome::Renewed
+    );
+    let stored = value(command(&client, &["GET", store.lease_key()]).await);
+    assert!(stored.get("meta").is_none(), "{stored}");
+    assert_eq!(stored["token"], lease.token.to_string(), "{stored}");
+    let pttl = command(&client, &["PTTL", store.lease_key()]).await;
+    assert!(pttl.as_i64().unwrap() > 1000, "{pttl:?}");
+    // Over the limit: refused before any command is sent.
+    let too_big =
+        request
+            .clone()
+            .with_metadata(Some(vec![0; leader_election_redis::MAX_METADATA_LEN + 1]));
+    assert!(matches!(
+        store.renew(&too_big, &lease).await,
+        Err(Error::MetadataTooLarge { .. })
+    ));
+    // Metadata written by hand that is not hex is reported, never trusted.
+    let mut garbage = stored.clone();
+    garbage["meta"] = serde_json::Value::from("not hex");
+    command(
+        &client,
+        &["SET", store.lease_key(), &garbage.to_string(), "PX", "2000"],
+    )
+    .await;
+    let err = store.current_leader().await.unwrap_err();
+    assert!(matches!(err, Error::InvalidData { .. }), "{err}");
+}

@@ -90,6 +90,10 @@ impl<S: LeaseStore> LeaseStore for Instrumented<S> {
         self.inner.election_name()
     }
 
+    fn check_metadata(&self, metadata: &[u8]) -> Result<()> {
+        self.inner.check_metadata(metadata)
+    }
+
     async fn connect(&self) -> Result<()> {
         bump(&self.counters.connect);
         self.inner.connect().await

@@ -15,6 +15,7 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// The dyn-compatible twin of [`LeaseStore`], implemented for every store.
 trait DynLeaseStore: Send + Sync + 'static {
     fn election_name(&self) -> &str;
+    fn check_metadata(&self, metadata: &[u8]) -> Result<()>;
     fn connect(&self) -> BoxFuture<'_, Result<()>>;
     fn try_acquire<'a>(
         &'a self,
@@ -37,6 +38,9 @@ trait DynLeaseStore: Send + Sync + 'static {
 impl<S: LeaseStore> DynLeaseStore for S {
     fn election_name(&self) -> &str {
         LeaseStore::election_name(self)
+    }
+    fn check_metadata(&self, metadata: &[u8]) -> Result<()> {
+        LeaseStore::check_metadata(self, metadata)
     }
     fn connect(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(LeaseStore::connect(self))
@@ -112,6 +116,9 @@ impl fmt::Debug for BoxLeaseStore {
 impl LeaseStore for BoxLeaseStore {
     fn election_name(&self) -> &str {
         self.inner.election_name()
+    }
+    fn check_metadata(&self, metadata: &[u8]) -> Result<()> {
+        self.inner.check_metadata(metadata)
     }
     async fn connect(&self) -> Result<()> {
         self.inner.connect().await

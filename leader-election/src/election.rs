@@ -87,6 +87,8 @@ pub(crate) struct Shared<S> {
     pub(crate) events: broadcast::Sender<ElectionEvent>,
     pub(crate) term: Mutex<Option<Leadership>>,
     pub(crate) last_renewal: Mutex<Option<SystemTime>>,
+    /// The leader metadata to publish: from the options, then from every `proclaim`.
+    pub(crate) metadata: Mutex<Option<Vec<u8>>>,
     /// Leader tasks running now; `stop` waits for this to reach zero before releasing.
     pub(crate) work: Arc<watch::Sender<usize>>,
     /// Fired when the last handle is dropped.
@@ -117,9 +119,17 @@ impl<S: LeaseStore> LeaderElection<S> {
     /// until [`start`](Self::start).
     ///
     /// # Errors
-    /// [`ConfigError`] when `options` fail [`LeaderElectionOptions::validate`].
+    /// [`ConfigError`] when `options` fail [`LeaderElectionOptions::validate`], or when the
+    /// store cannot publish `options.metadata` ([`LeaseStore::check_metadata`]: too long for
+    /// the backend).
     pub fn new(store: S, options: LeaderElectionOptions) -> Result<Self, ConfigError> {
         options.validate()?;
+        let metadata = options.metadata.clone().filter(|m| !m.is_empty());
+        if let Some(metadata) = &metadata {
+            store
+                .check_metadata(metadata)
+                .map_err(|err| ConfigError::new("metadata", err.to_string()))?;
+        }
         let abandon = CancellationToken::new();
         let shared = Arc::new(Shared {
             store,
@@ -128,6 +138,7 @@ impl<S: LeaseStore> LeaderElection<S> {
             events: broadcast::Sender::new(EVENT_CAPACITY),
             term: Mutex::new(None),
             last_renewal: Mutex::new(None),
+            metadata: Mutex::new(metadata),
             work: Arc::new(watch::Sender::new(0)),
             abandon: abandon.clone(),
             expected: AtomicBool::new(false),
@@ -265,14 +276,7 @@ impl<S: LeaseStore> LeaderElection<S> {
     /// # Cancel safety
     /// Cancel safe: dropping the future drops only the answer; the loop resigns all the same.
     pub async fn resign(&self, cool_down: Duration) -> Result<bool> {
-        let commands = {
-            let control = self.shared.control.lock().await;
-            control
-                .as_ref()
-                .filter(|r| !r.stop.is_cancelled() && !r.handle.is_finished())
-                .map(|r| r.commands.clone())
-        };
-        let Some(commands) = commands else {
+        let Some(commands) = self.running_commands().await else {
             return Err(Error::NotRunning);
         };
         let (reply, answer) = oneshot::channel();
@@ -284,6 +288,60 @@ impl<S: LeaseStore> LeaderElection<S> {
             return Err(Error::NotRunning);
         }
         answer.await.unwrap_or(Err(Error::NotRunning))
+    }
+
+    /// Publishes `metadata` with this contender's leadership, replacing what it published
+    /// before (its address, a shard map version ...), like etcd's `Proclaim`; an empty value
+    /// withdraws it. Followers and observers read it in [`LeaderInfo::metadata`] from
+    /// [`current_leader`](Self::current_leader) and [`LeaderObserver`](crate::LeaderObserver)
+    /// (which publishes a change of metadata alone as a new value); this contender's own
+    /// [`ElectionState::leader`] shows it once confirmed.
+    ///
+    /// While this contender leads, the value is written at once, by a renewal made for it (the
+    /// backend stores it atomically with that renewal), and this answers `true` once the backend
+    /// has confirmed it. Otherwise (following, stopped, or the term ended first) it answers
+    /// `false`: the value is kept and published with the next acquisition.
+    ///
+    /// # Errors
+    /// [`Error::MetadataTooLarge`] (or the backend's own reason, from
+    /// [`LeaseStore::check_metadata`]) when the backend cannot publish it: nothing changed and
+    /// the previous value stays. The renewal's error when that renewal failed: the value is
+    /// kept and goes with the next renewal, which the leader retries as usual.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: dropping the future drops only the answer; the value is published all the
+    /// same.
+    pub async fn proclaim(&self, metadata: impl Into<Vec<u8>>) -> Result<bool> {
+        let metadata = Some(metadata.into()).filter(|m| !m.is_empty());
+        if let Some(metadata) = &metadata {
+            self.shared.store.check_metadata(metadata)?;
+        }
+        *lock(&self.shared.metadata) = metadata;
+        // Not running: kept for the next start.
+        let Some(commands) = self.running_commands().await else {
+            return Ok(false);
+        };
+        let (reply, answer) = oneshot::channel();
+        if commands.send(Command::Proclaim(reply)).await.is_err() {
+            return Ok(false);
+        }
+        answer.await.unwrap_or(Ok(false))
+    }
+
+    /// The leader metadata this contender publishes while it leads (the options' value, or the
+    /// last [`proclaim`](Self::proclaim)ed one).
+    #[must_use]
+    pub fn metadata(&self) -> Option<Vec<u8>> {
+        lock(&self.shared.metadata).clone()
+    }
+
+    /// Where to send commands to the loop, while it runs and is not stopping.
+    async fn running_commands(&self) -> Option<mpsc::Sender<Command>> {
+        let control = self.shared.control.lock().await;
+        control
+            .as_ref()
+            .filter(|r| !r.stop.is_cancelled() && !r.handle.is_finished())
+            .map(|r| r.commands.clone())
     }
 
     /// Whether this contender leads now. Turns false the moment the local lease deadline

@@ -79,6 +79,15 @@ impl FromEnvValue for String {
     }
 }
 
+/// Bytes written as UTF-8 text (leader metadata).
+impl FromEnvValue for Vec<u8> {
+    const EXPECTED: &'static str = "text";
+
+    fn from_env_value(text: &str) -> Option<Self> {
+        Some(text.as_bytes().to_vec())
+    }
+}
+
 /// A variable that is set gives `Some`: for settings whose default is "none".
 impl<T: FromEnvValue> FromEnvValue for Option<T> {
     const EXPECTED: &'static str = T::EXPECTED;
@@ -351,6 +360,7 @@ mod tests {
                     "retry_jitter" | "clock_drift_rate" => "0.05",
                     "max_retry_attempts" => "4",
                     "enable_graceful_shutdown" => "off",
+                    "metadata" => "10.0.0.7:8080",
                     other => panic!("no test value for {other}"),
                 };
                 (
@@ -376,6 +386,7 @@ mod tests {
             clock_drift_rate: 0.05,
             deadline_slack: Duration::from_millis(50),
             shutdown_timeout: Duration::from_secs(3),
+            metadata: Some(b"10.0.0.7:8080".to_vec()),
         };
         assert_eq!(o, expected);
     }

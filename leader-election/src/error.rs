@@ -105,6 +105,17 @@ pub enum Error {
         "leader work did not stop within {0:?}; the lease was left to expire instead of being released"
     )]
     WorkStillRunning(Duration),
+    /// Leader metadata longer than the backend accepts (see
+    /// [`LeaseStore::check_metadata`](crate::LeaseStore::check_metadata)); nothing was written.
+    #[error(
+        "leader metadata of {len} bytes exceeds this backend's limit of {limit} bytes; nothing was written"
+    )]
+    MetadataTooLarge {
+        /// The metadata's length, in bytes.
+        len: usize,
+        /// The longest the backend accepts, in bytes.
+        limit: usize,
+    },
 }
 
 impl Error {
@@ -143,7 +154,10 @@ impl Error {
             | Self::OutcomeUnknown { operation, .. }
             | Self::Timeout { operation, .. }
             | Self::InvalidData { operation, .. } => Some(*operation),
-            Self::NotRunning | Self::LoopPanicked(_) | Self::WorkStillRunning(_) => None,
+            Self::NotRunning
+            | Self::LoopPanicked(_)
+            | Self::WorkStillRunning(_)
+            | Self::MetadataTooLarge { .. } => None,
         }
     }
 
@@ -153,7 +167,10 @@ impl Error {
         match self {
             Self::Backend { retryable, .. } => *retryable,
             Self::OutcomeUnknown { .. } | Self::Timeout { .. } | Self::InvalidData { .. } => true,
-            Self::NotRunning | Self::LoopPanicked(_) | Self::WorkStillRunning(_) => false,
+            Self::NotRunning
+            | Self::LoopPanicked(_)
+            | Self::WorkStillRunning(_)
+            | Self::MetadataTooLarge { .. } => false,
         }
     }
 

@@ -62,7 +62,8 @@ pub enum ElectionEvent {
         /// Why.
         reason: ChangeReason,
     },
-    /// The leader seen in the backend changed (another contender took over, or nobody leads).
+    /// The leader seen in the backend changed (another contender took over, nobody leads, or
+    /// the leader published other [metadata](crate::LeaderInfo::metadata)).
     LeaderObserved {
         /// The leader now, if any.
         leader: Option<LeaderInfo>,

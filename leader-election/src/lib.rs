@@ -34,14 +34,14 @@ pub use options::{
 pub use state::{ElectionState, Leadership, Role};
 pub use store::{
     AcquireOutcome, LeaderInfo, Lease, LeaseRequest, LeaseStore, ReleaseNotifier, ReleaseReceiver,
-    RenewOutcome, WithholdReason, new_lease_id,
+    RenewOutcome, WithholdReason, check_metadata_len, new_lease_id,
 };
 pub use token::FencingToken;
 
 /// Implements, on a backend's builder whose options live in a field `options:
 /// LeaderElectionOptions`, `options(LeaderElectionOptions)` and one chainable setter per option:
-/// `instance_id(impl Into<String>)`, `lease_duration(Duration)`, `renew_interval(Duration)`, and
-/// so on for every field. For use
+/// `instance_id(impl Into<String>)`, `metadata(impl Into<Vec<u8>>)`, `lease_duration(Duration)`,
+/// `renew_interval(Duration)`, and so on for every field. For use
 /// inside the builder's `impl` block:
 ///
 /// ```
@@ -83,6 +83,13 @@ macro_rules! option_setters {
         /// replacing the default derived from the lease duration.
         pub fn operation_timeout(mut self, operation_timeout: ::std::time::Duration) -> Self {
             self.options.operation_timeout = ::std::option::Option::Some(operation_timeout);
+            self
+        }
+
+        /// Sets [`LeaderElectionOptions::metadata`](leader_election::LeaderElectionOptions::metadata):
+        /// what this contender publishes with its leadership (an empty value publishes none).
+        pub fn metadata(mut self, metadata: impl ::std::convert::Into<::std::vec::Vec<u8>>) -> Self {
+            self.options.metadata = ::std::option::Option::Some(metadata.into());
             self
         }
         $crate::option_setters!(@each

@@ -7,7 +7,7 @@ use tokio::time::Instant;
 use crate::error::Result;
 use crate::store::{
     AcquireOutcome, LeaderInfo, Lease, LeaseRequest, LeaseStore, ReleaseNotifier, ReleaseReceiver,
-    RenewOutcome,
+    RenewOutcome, check_metadata_len,
 };
 use crate::token::FencingToken;
 
@@ -52,6 +52,7 @@ struct Holder {
     lease_id: String,
     token: FencingToken,
     expires_at: Instant,
+    metadata: Option<Vec<u8>>,
 }
 
 impl Holder {
@@ -61,10 +62,15 @@ impl Holder {
 
     fn info(&self) -> LeaderInfo {
         LeaderInfo::new(self.instance_id.clone(), Some(self.token))
+            .with_metadata(self.metadata.clone())
     }
 }
 
 impl MemoryLeaseStore {
+    /// The longest leader metadata this store publishes, in bytes: 64 KiB, as for Redis and
+    /// PostgreSQL, so that code tested here fits there.
+    pub const MAX_METADATA_LEN: usize = 64 * 1024;
+
     /// A store for a new election, with nobody leading.
     #[must_use]
     pub fn new() -> Self {
@@ -106,12 +112,20 @@ fn expiry(now: Instant, ttl: std::time::Duration) -> Instant {
 }
 
 impl LeaseStore for MemoryLeaseStore {
+    fn check_metadata(&self, metadata: &[u8]) -> Result<()> {
+        check_metadata_len(metadata, Self::MAX_METADATA_LEN)
+    }
+
     async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
+        if let Some(metadata) = &request.metadata {
+            self.check_metadata(metadata)?;
+        }
         let mut state = self.state();
         let now = Instant::now();
         match &mut state.holder {
             Some(holder) if holder.owned_by(request) => {
                 holder.expires_at = expiry(now, request.ttl);
+                holder.metadata.clone_from(&request.metadata);
                 Ok(AcquireOutcome::Acquired(Lease::new(holder.token)))
             }
             Some(holder) => Ok(AcquireOutcome::Held {
@@ -133,6 +147,7 @@ impl LeaseStore for MemoryLeaseStore {
                     lease_id: request.lease_id.clone(),
                     token,
                     expires_at: expiry(now, request.ttl),
+                    metadata: request.metadata.clone(),
                 });
                 Ok(AcquireOutcome::Acquired(Lease::new(token)))
             }
@@ -140,10 +155,14 @@ impl LeaseStore for MemoryLeaseStore {
     }
 
     async fn renew(&self, request: &LeaseRequest, lease: &Lease) -> Result<RenewOutcome> {
+        if let Some(metadata) = &request.metadata {
+            self.check_metadata(metadata)?;
+        }
         let mut state = self.state();
         match &mut state.holder {
             Some(holder) if holder.owned_by(request) && holder.token == lease.token => {
                 holder.expires_at = Instant::now() + request.ttl;
+                holder.metadata.clone_from(&request.metadata);
                 Ok(RenewOutcome::Renewed)
             }
             _ => Ok(RenewOutcome::Lost),

@@ -1,5 +1,5 @@
-//! [`LeaderObserver`]: follows an election — who leads, with which token — without ever
-//! contending, for routers, dashboards and other services.
+//! [`LeaderObserver`]: follows an election — who leads, with which token and metadata — without
+//! ever contending, for routers, dashboards and other services.
 
 use std::fmt;
 use std::sync::Arc;
@@ -21,9 +21,11 @@ const EVENT_CAPACITY: usize = 64;
 /// with every answer that still shows nobody, up to the poll interval.
 const FIRST_EAGER_DELAY: Duration = Duration::from_millis(10);
 
-/// Follows an election without contending: the current leader and its token on a watch
-/// channel, changes as [`ElectionEvent::LeaderObserved`] (and backend failures as
-/// [`ElectionEvent::Error`]).
+/// Follows an election without contending: the current leader, its token and its
+/// [metadata](LeaderInfo::metadata) on a watch channel, changes as
+/// [`ElectionEvent::LeaderObserved`] (and backend failures as [`ElectionEvent::Error`]). A
+/// change of any of them is a change: a leader that [proclaims](crate::LeaderElection::proclaim)
+/// new metadata shows at the next poll.
 ///
 /// It asks the backend who leads once per `poll_interval` (choose the election's lease
 /// duration: then it costs the backend what a follower costs, one request per lease, and

@@ -109,6 +109,25 @@ pub struct LeaderElectionOptions {
     /// Default: 5 s.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// What this contender publishes with its leadership while it leads (its address, a shard
+    /// map version ...), read by followers and observers in
+    /// [`LeaderInfo::metadata`](crate::LeaderInfo::metadata), like etcd's `Proclaim`. Change it
+    /// while running with [`proclaim`](crate::LeaderElection::proclaim). Each backend limits its
+    /// size (memory, Redis and PostgreSQL 64 KiB, Azure Blob 4 KiB), checked when the election
+    /// is created; an empty value publishes none. Read from serde and from
+    /// `LEADER_ELECTION_METADATA` as UTF-8 text.
+    ///
+    /// Default: `None`.
+    #[serde(deserialize_with = "metadata_text")]
+    pub metadata: Option<Vec<u8>>,
+}
+
+/// Leader metadata from text: serde has no other way to write bytes in a configuration file.
+fn metadata_text<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<u8>>, D::Error> {
+    let text: Option<String> = Deserialize::deserialize(deserializer)?;
+    Ok(text.map(String::into_bytes))
 }
 
 impl Default for LeaderElectionOptions {
@@ -127,6 +146,7 @@ impl Default for LeaderElectionOptions {
             clock_drift_rate: 0.01,
             deadline_slack: Duration::from_millis(100),
             shutdown_timeout: Duration::from_secs(5),
+            metadata: None,
         }
     }
 }
@@ -339,6 +359,7 @@ impl LeaderElectionOptions {
         clock_drift_rate,
         deadline_slack,
         shutdown_timeout,
+        metadata,
     ];
 
     /// The defaults, overridden by environment variables named after the fields with the

@@ -34,6 +34,9 @@ pub(crate) enum Command {
     /// End the current term, if any (releasing the lease), and do not try to acquire for the
     /// given time; answer whether a term was ended.
     Resign(Duration, oneshot::Sender<Result<bool>>),
+    /// Publish the metadata now in `Shared::metadata`: at once by a renewal while leading,
+    /// with the next acquisition otherwise; answer whether the backend confirmed it.
+    Proclaim(oneshot::Sender<Result<bool>>),
 }
 
 /// Why a follower's wait ended.
@@ -60,6 +63,8 @@ pub(crate) struct Runner<S> {
     request: LeaseRequest,
     releases: Option<ReleaseReceiver>,
     pending: Vec<oneshot::Sender<Result<bool>>>,
+    /// `proclaim` calls waiting for the renewal that publishes their metadata.
+    proclaims: Vec<oneshot::Sender<Result<bool>>>,
     observed: Option<LeaderInfo>,
     /// When this follower learned (or expected) that the lease became free, for the leaderless
     /// metric.
@@ -80,10 +85,7 @@ impl<S: LeaseStore> Runner<S> {
         commands: mpsc::Receiver<Command>,
         stop: CancellationToken,
     ) -> Self {
-        let request = LeaseRequest::new(
-            shared.options.instance_id.clone(),
-            shared.options.lease_duration,
-        );
+        let request = candidacy(&shared);
         Self {
             shared,
             commands,
@@ -91,6 +93,7 @@ impl<S: LeaseStore> Runner<S> {
             request,
             releases: None,
             pending: Vec::new(),
+            proclaims: Vec::new(),
             observed: None,
             free_since: None,
             expected_expiry: None,
@@ -202,8 +205,12 @@ impl<S: LeaseStore> Runner<S> {
                 *failures = 0;
                 self.answer(&Ok(false));
                 if let Some(free_since) = self.free_since.take() {
-                    // Somebody else took over; a leader that merely renewed in time left no gap.
-                    if leader.is_some() && leader != self.observed {
+                    // Somebody else took over; a leader that merely renewed in time (perhaps
+                    // with new metadata) left no gap.
+                    let term = |l: &Option<LeaderInfo>| {
+                        l.as_ref().map(|l| (l.instance_id.clone(), l.token))
+                    };
+                    if leader.is_some() && term(&leader) != term(&self.observed) {
                         metrics::leaderless(self.name(), free_since.elapsed());
                     }
                 }
@@ -280,7 +287,7 @@ impl<S: LeaseStore> Runner<S> {
         let term = Leadership::new(lease.token, now, deadline);
         *lock(&self.shared.term) = Some(term.clone());
         *lock(&self.shared.last_renewal) = Some(SystemTime::now());
-        let me = LeaderInfo::new(self.request.instance_id.clone(), Some(lease.token));
+        let me = self.me(lease.token);
         self.observe(Some(me));
         self.publish(Role::Leader, Some(lease.token));
         metrics::set_leader(self.name(), true);
@@ -322,6 +329,14 @@ impl<S: LeaseStore> Runner<S> {
                         let _ = reply.send(result.map(|()| true));
                         return TermEnd::Follow;
                     }
+                    Command::Proclaim(reply) => {
+                        // Renew now, carrying the new metadata: the backend stores both at
+                        // once, and the caller learns when it did.
+                        self.request.metadata = lock(&self.shared.metadata).clone();
+                        self.proclaims.push(reply);
+                        next_renew = Instant::now();
+                        continue;
+                    }
                 },
                 () = sleep_until(next_renew) => {}
             }
@@ -357,6 +372,13 @@ impl<S: LeaseStore> Runner<S> {
                     failures = 0;
                     *lock(&self.shared.last_renewal) = Some(SystemTime::now());
                     tracing::trace!(token = %lease.token, "renewed");
+                    let me = self.me(lease.token);
+                    if self.observed.as_ref() != Some(&me) {
+                        // New metadata confirmed: this contender's own view shows it too.
+                        self.observe(Some(me));
+                        self.publish(Role::Leader, Some(lease.token));
+                    }
+                    self.answer_proclaims(&Ok(true));
                 }
                 Ok(RenewOutcome::Lost) => {
                     self.end_term(&term, ChangeReason::LeaseLost);
@@ -364,6 +386,7 @@ impl<S: LeaseStore> Runner<S> {
                 }
                 Err(err) => {
                     failures = failures.saturating_add(1);
+                    self.answer_proclaims(&Err(err.clone()));
                     self.fail(err);
                     if failures >= max_attempts {
                         // Release under the lease id of the term that ended: `end_term` has
@@ -393,6 +416,7 @@ impl<S: LeaseStore> Runner<S> {
 
     /// Ends the current term locally and goes back to following under a new candidacy.
     fn end_term(&mut self, term: &Leadership, reason: ChangeReason) {
+        self.answer_proclaims(&Ok(false));
         self.observed = None;
         term_ended(&self.shared, term, reason, Role::Follower, None);
         self.new_candidacy();
@@ -423,6 +447,7 @@ impl<S: LeaseStore> Runner<S> {
         lease: &Lease,
         cool_down: Duration,
     ) -> Result<()> {
+        self.answer_proclaims(&Ok(false));
         self.observed = None;
         term_ended(
             &self.shared,
@@ -495,6 +520,7 @@ impl<S: LeaseStore> Runner<S> {
     /// Ends the loop: publishes `Stopped` and answers waiting handles.
     fn exit(&mut self, result: Result<()>) -> Result<()> {
         self.answer(&Err(Error::NotRunning));
+        self.answer_proclaims(&Ok(false));
         self.publish(Role::Stopped, None);
         tracing::debug!("election loop stopped");
         result
@@ -509,30 +535,39 @@ impl<S: LeaseStore> Runner<S> {
             releases,
             pending,
             cool_down_until,
+            request,
             ..
         } = self;
-        let released = async {
-            match releases {
-                Some(releases) => releases.released().await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            biased;
-            () = shared.abandon.cancelled() => Wake::Abandon,
-            () = stop.cancelled() => Wake::Stop,
-            Some(command) = commands.recv() => {
-                match command {
-                    Command::TryAcquire(reply) => pending.push(reply),
-                    Command::Resign(cool_down, reply) => {
-                        *cool_down_until = Some(Instant::now() + cool_down);
-                        let _ = reply.send(Ok(false));
-                    }
+        loop {
+            let released = async {
+                match releases {
+                    Some(releases) => releases.released().await,
+                    None => std::future::pending().await,
                 }
-                Wake::Command
-            }
-            () = released => Wake::Released,
-            () = sleep_until(until) => Wake::Timer,
+            };
+            return tokio::select! {
+                biased;
+                () = shared.abandon.cancelled() => Wake::Abandon,
+                () = stop.cancelled() => Wake::Stop,
+                Some(command) = commands.recv() => {
+                    match command {
+                        Command::TryAcquire(reply) => pending.push(reply),
+                        Command::Resign(cool_down, reply) => {
+                            *cool_down_until = Some(Instant::now() + cool_down);
+                            let _ = reply.send(Ok(false));
+                        }
+                        Command::Proclaim(reply) => {
+                            // Published with the next acquisition; no reason to try one now.
+                            request.metadata = lock(&shared.metadata).clone();
+                            let _ = reply.send(Ok(false));
+                            continue;
+                        }
+                    }
+                    Wake::Command
+                }
+                () = released => Wake::Released,
+                () = sleep_until(until) => Wake::Timer,
+            };
         }
     }
 
@@ -580,6 +615,18 @@ impl<S: LeaseStore> Runner<S> {
         }
     }
 
+    fn answer_proclaims(&mut self, result: &Result<bool>) {
+        for reply in self.proclaims.drain(..) {
+            let _ = reply.send(result.clone());
+        }
+    }
+
+    /// This contender as the leader of the term with `token`, with the metadata it publishes.
+    fn me(&self, token: crate::FencingToken) -> LeaderInfo {
+        LeaderInfo::new(self.request.instance_id.clone(), Some(token))
+            .with_metadata(self.request.metadata.clone())
+    }
+
     fn observe(&mut self, leader: Option<LeaderInfo>) {
         if leader == self.observed {
             return;
@@ -611,10 +658,7 @@ impl<S: LeaseStore> Runner<S> {
     }
 
     fn new_candidacy(&mut self) {
-        self.request = LeaseRequest::new(
-            self.shared.options.instance_id.clone(),
-            self.shared.options.lease_duration,
-        );
+        self.request = candidacy(&self.shared);
     }
 
     /// How long a follower sleeps after finding the lease held: until it can expire (plus a
@@ -637,6 +681,15 @@ impl<S: LeaseStore> Runner<S> {
     fn backoff(&self, failures: u32) -> Duration {
         Backoff::from_options(&self.shared.options).delay(failures)
     }
+}
+
+/// A request for a new candidacy: a fresh lease id, with the metadata to publish now.
+fn candidacy<S>(shared: &Shared<S>) -> LeaseRequest {
+    LeaseRequest::new(
+        shared.options.instance_id.clone(),
+        shared.options.lease_duration,
+    )
+    .with_metadata(lock(&shared.metadata).clone())
 }
 
 impl From<Result<()>> for TermEnd {

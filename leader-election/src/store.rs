@@ -24,6 +24,11 @@ pub struct LeaseRequest {
     /// How long the backend keeps the lease without renewal: a whole number of milliseconds,
     /// so that a backend counting in milliseconds keeps it exactly this long.
     pub ttl: Duration,
+    /// The leader metadata to publish with the lease (see [`LeaderInfo::metadata`]): written
+    /// atomically with every acquisition and renewal, so that it stays this value until a
+    /// later renewal carries another. `None` publishes none; never empty (an empty value is
+    /// `None`, see [`with_metadata`](Self::with_metadata)).
+    pub metadata: Option<Vec<u8>>,
 }
 
 impl LeaseRequest {
@@ -35,7 +40,17 @@ impl LeaseRequest {
             instance_id: instance_id.into(),
             lease_id: new_lease_id(),
             ttl: ceil_millis(ttl),
+            metadata: None,
         }
+    }
+
+    /// The same request publishing `metadata` with the lease; an empty value publishes none
+    /// (`None`), so that every backend answers alike whether it could store an empty value
+    /// or not.
+    #[must_use]
+    pub fn with_metadata(mut self, metadata: Option<Vec<u8>>) -> Self {
+        self.metadata = metadata.filter(|m| !m.is_empty());
+        self
     }
 
     /// The same request with its `lease_id` replaced (for backends or tests that need a
@@ -56,6 +71,21 @@ fn ceil_millis(duration: Duration) -> Duration {
     duration
         .checked_add(Duration::from_nanos(u64::from(1_000_000 - below)))
         .unwrap_or(duration)
+}
+
+/// Checks `metadata` against a store's `limit` in bytes, for
+/// [`LeaseStore::check_metadata`].
+///
+/// # Errors
+/// [`Error::MetadataTooLarge`](crate::Error::MetadataTooLarge) when it is longer.
+pub fn check_metadata_len(metadata: &[u8], limit: usize) -> Result<()> {
+    if metadata.len() > limit {
+        return Err(crate::Error::MetadataTooLarge {
+            len: metadata.len(),
+            limit,
+        });
+    }
+    Ok(())
 }
 
 /// A fresh random lease id: 128 random bits as 32 lower-case hex digits, the form Azure
@@ -89,15 +119,39 @@ pub struct LeaderInfo {
     pub instance_id: String,
     /// The token of the leader's current term, where the backend records it.
     pub token: Option<FencingToken>,
+    /// What the leader publishes with its lease (its address, a shard map version ...), like
+    /// etcd's `Proclaim`: set by [`LeaderElectionOptions::metadata`] and
+    /// [`LeaderElection::proclaim`], stored atomically with the lease, and never carried over
+    /// from one holder to the next. `None` when the leader publishes none; never empty.
+    ///
+    /// [`LeaderElectionOptions::metadata`]: crate::LeaderElectionOptions::metadata
+    /// [`LeaderElection::proclaim`]: crate::LeaderElection::proclaim
+    pub metadata: Option<Vec<u8>>,
 }
 
 impl LeaderInfo {
-    /// A leader with the given id and token.
+    /// A leader with the given id and token, publishing no metadata.
     pub fn new(instance_id: impl Into<String>, token: Option<FencingToken>) -> Self {
         Self {
             instance_id: instance_id.into(),
             token,
+            metadata: None,
         }
+    }
+
+    /// The same leader publishing `metadata` (an empty value is `None`).
+    #[must_use]
+    pub fn with_metadata(mut self, metadata: Option<Vec<u8>>) -> Self {
+        self.metadata = metadata.filter(|m| !m.is_empty());
+        self
+    }
+
+    /// The metadata as UTF-8 text: `None` when there is none or it is not valid UTF-8.
+    #[must_use]
+    pub fn metadata_str(&self) -> Option<&str> {
+        self.metadata
+            .as_deref()
+            .and_then(|m| std::str::from_utf8(m).ok())
     }
 }
 
@@ -220,12 +274,28 @@ pub trait LeaseStore: Send + Sync + 'static {
         async { Ok(()) }
     }
 
+    /// Whether `metadata` (never empty) can be published with a lease of this store, checked
+    /// before anything is written: by the election when it is configured or proclaimed, and by
+    /// the store itself in [`try_acquire`](Self::try_acquire) and [`renew`](Self::renew) for a
+    /// request carrying metadata. A store never truncates metadata.
+    ///
+    /// Default: refuses all metadata with [`Error::MetadataTooLarge`](crate::Error::MetadataTooLarge)
+    /// and a limit of 0, for stores that cannot publish any. A store that can overrides it,
+    /// usually with [`check_metadata_len`]; a store wrapping another forwards it.
+    ///
+    /// # Errors
+    /// [`Error::MetadataTooLarge`](crate::Error::MetadataTooLarge) past the store's limit, or
+    /// the store's reason it cannot publish metadata now.
+    fn check_metadata(&self, metadata: &[u8]) -> Result<()> {
+        check_metadata_len(metadata, 0)
+    }
+
     /// Tries to acquire the lease for `request.ttl`.
     ///
     /// - Free or expired: the caller gets it, with a fresh token strictly greater than every
     ///   token minted before for this election, minted atomically with the acquisition.
     /// - Already held by the same (`instance_id`, `lease_id`): acquired again with the token it
-    ///   already has, and its expiry set to `ttl` from now. This is how a caller recovers an
+    ///   already has, its expiry set to `ttl` from now and its metadata to `request.metadata`. This is how a caller recovers an
     ///   acquisition whose reply was lost.
     /// - Held by anybody else: [`AcquireOutcome::Held`], nothing changed.
     /// - Free, but possibly still trusted by a holder the backend forgot: nothing changed,
@@ -235,8 +305,9 @@ pub trait LeaseStore: Send + Sync + 'static {
         request: &LeaseRequest,
     ) -> impl Future<Output = Result<AcquireOutcome>> + Send;
 
-    /// Extends the caller's lease to `request.ttl` from now, only if the caller still holds it
-    /// with the token of `lease`; otherwise changes nothing and answers [`RenewOutcome::Lost`].
+    /// Extends the caller's lease to `request.ttl` from now and sets its metadata to
+    /// `request.metadata`, in one atomic step, only if the caller still holds it with the
+    /// token of `lease`; otherwise changes nothing and answers [`RenewOutcome::Lost`].
     fn renew(
         &self,
         request: &LeaseRequest,

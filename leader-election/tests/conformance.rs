@@ -298,3 +298,50 @@ async fn the_memory_store_passes_the_election_controls() {
         .await;
     assert!(report.resign_handover < Duration::from_millis(100));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_memory_store_passes_the_leader_metadata_check() {
+    let backend = MemoryLeaseStore::new();
+    let options = leader_election::LeaderElectionOptions::default();
+    let report =
+        leader_election::testing::leader_metadata(&options, Duration::from_millis(100), || {
+            let store = backend.clone();
+            async move { store }
+        })
+        .await;
+    // Confirmed by one renewal, seen by the observer within its poll of a fifth of a lease.
+    assert!(report.proclaimed_in < Duration::from_millis(10));
+    assert!(report.observed_after <= options.lease_duration / 4);
+}
+
+/// Publishes metadata with the acquisition only: renewals drop it.
+#[derive(Default)]
+struct MetadataOnAcquisition(MemoryLeaseStore);
+
+impl LeaseStore for MetadataOnAcquisition {
+    fn check_metadata(&self, metadata: &[u8]) -> leader_election::Result<()> {
+        self.0.check_metadata(metadata)
+    }
+    async fn try_acquire(&self, r: &LeaseRequest) -> leader_election::Result<AcquireOutcome> {
+        self.0.try_acquire(r).await
+    }
+    async fn renew(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<RenewOutcome> {
+        self.0.renew(&r.clone().with_metadata(None), l).await
+    }
+    async fn release(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<bool> {
+        self.0.release(r, l).await
+    }
+    async fn current_leader(&self) -> leader_election::Result<Option<LeaderInfo>> {
+        self.0.current_leader().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+#[should_panic(expected = "[metadata_is_published_with_the_lease] a renewal did not replace")]
+async fn the_suite_catches_metadata_that_renewals_do_not_carry() {
+    leader_election::testing::metadata_is_published_with_the_lease(
+        MetadataOnAcquisition::default(),
+        &opts(),
+    )
+    .await;
+}

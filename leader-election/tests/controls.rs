@@ -7,7 +7,9 @@ use std::sync::atomic::Ordering;
 
 use common::{Recorder, ReleaseOrderCheck, SetOnDrop, options, secs, settle, wait_for_role};
 use leader_election::testing::TermRecorder;
-use leader_election::{ChangeReason, Error, LeaderElection, MemoryLeaseStore, Role, TaskOutcome};
+use leader_election::{
+    ChangeReason, Error, LeaderElection, LeaseStore, MemoryLeaseStore, Role, TaskOutcome,
+};
 use tokio::time::Instant;
 
 #[tokio::test(start_paused = true)]
@@ -151,4 +153,120 @@ async fn run_while_leader_runs_work_for_every_term_until_the_election_stops() {
 async fn run_while_leader_returns_at_once_when_not_running() {
     let a = LeaderElection::new(MemoryLeaseStore::new(), options("a")).unwrap();
     assert_eq!(a.run_while_leader(|_| async {}).await, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn metadata_over_the_store_limit_is_refused_before_anything_is_written() {
+    let memory = MemoryLeaseStore::new();
+    let mut too_big = options("a");
+    too_big.metadata = Some(vec![b'x'; MemoryLeaseStore::MAX_METADATA_LEN + 1]);
+    let err = LeaderElection::new(memory.clone(), too_big).unwrap_err();
+    assert_eq!(err.field, "metadata");
+    assert!(err.rule.contains("limit of 65536 bytes"), "{err}");
+
+    let mut fits = options("a");
+    fits.metadata = Some(vec![b'x'; MemoryLeaseStore::MAX_METADATA_LEN]);
+    let a = LeaderElection::new(memory.clone(), fits).unwrap();
+    // Kept for the next start while stopped.
+    assert!(!a.proclaim("addr=a").await.unwrap());
+    a.start().await.unwrap();
+    wait_for_role(&a, Role::Leader).await;
+    let leader = memory.current_leader().await.unwrap().unwrap();
+    assert_eq!(leader.metadata_str(), Some("addr=a"));
+    let err = a
+        .proclaim(vec![b'x'; MemoryLeaseStore::MAX_METADATA_LEN + 1])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::MetadataTooLarge {
+                len: 65537,
+                limit: 65536
+            }
+        ),
+        "{err}"
+    );
+    assert!(!err.is_retryable());
+    assert_eq!(
+        memory
+            .current_leader()
+            .await
+            .unwrap()
+            .unwrap()
+            .metadata_str(),
+        Some("addr=a")
+    );
+    // An empty value withdraws it.
+    assert!(a.proclaim("").await.unwrap());
+    assert_eq!(
+        memory.current_leader().await.unwrap().unwrap().metadata,
+        None
+    );
+    assert_eq!(a.state().leader.unwrap().metadata, None);
+    a.stop().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_that_cannot_publish_metadata_refuses_it() {
+    let mut with = options("a");
+    with.metadata = Some(b"addr".to_vec());
+    // A wrapper of the memory store that does not forward `check_metadata`.
+    let err = LeaderElection::new(ReleaseOrderCheck::new(), with).unwrap_err();
+    assert_eq!(err.field, "metadata");
+    let a = LeaderElection::new(ReleaseOrderCheck::new(), options("a")).unwrap();
+    assert!(matches!(
+        a.proclaim("addr").await,
+        Err(Error::MetadataTooLarge { limit: 0, .. })
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_proclaim_whose_renewal_fails_is_published_by_the_next_one() {
+    let memory = MemoryLeaseStore::new();
+    let faulty = leader_election::testing::FaultyStore::new(memory.clone());
+    let control = faulty.control();
+    let a = LeaderElection::new(faulty, options("a")).unwrap();
+    a.start().await.unwrap();
+    wait_for_role(&a, Role::Leader).await;
+    let term = a.leadership().unwrap();
+    control.fail_next(1);
+    let err = a.proclaim("addr=a").await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    // Still leading, and the retried renewal carries the value.
+    assert!(a.is_leader());
+    assert_eq!(a.metadata().as_deref(), Some(&b"addr=a"[..]));
+    let mut state = a.watch();
+    state
+        .wait_for(|s| {
+            s.leader
+                .as_ref()
+                .is_some_and(|l| l.metadata_str() == Some("addr=a"))
+        })
+        .await
+        .unwrap();
+    assert!(term.is_current(), "the same term");
+    assert_eq!(
+        memory
+            .current_leader()
+            .await
+            .unwrap()
+            .unwrap()
+            .metadata_str(),
+        Some("addr=a")
+    );
+    // A proclaim from a follower is published with its next term.
+    a.resign(secs(1.0)).await.unwrap();
+    assert!(!a.proclaim("addr=a2").await.unwrap());
+    wait_for_role(&a, Role::Leader).await;
+    assert_eq!(
+        memory
+            .current_leader()
+            .await
+            .unwrap()
+            .unwrap()
+            .metadata_str(),
+        Some("addr=a2")
+    );
+    a.stop().await.unwrap();
 }

@@ -12,10 +12,11 @@ use tokio::time::Instant;
 
 use super::touched::Marker;
 use super::{
-    BlobLeaseStore, MAX_LEASE_SECS, META_INSTANCE, META_LEASE, META_LEASE_SECS, META_TOKEN,
+    BlobLeaseStore, MAX_LEASE_SECS, META_INSTANCE, META_LEASE, META_LEASE_SECS, META_METADATA,
+    META_TOKEN,
 };
 use crate::clock::{Budget, date_of};
-use crate::encoding::percent_decode;
+use crate::encoding::{metadata_bytes, percent_decode};
 use crate::error::AzureFailure;
 
 /// The blob's lease state and metadata, as read by one Get Blob Properties.
@@ -51,10 +52,14 @@ impl Snapshot {
         // Leased but not (yet) described: the holder acquired and has not written its
         // metadata, or crashed in between.
         let instance_id = self.instance_id.clone().unwrap_or_else(|| "unknown".into());
-        Some(LeaderInfo::new(
-            instance_id,
-            self.token.map(FencingToken::new),
-        ))
+        // Written by hand and unreadable: shown as none, as an unreadable token is.
+        let metadata = self
+            .metadata
+            .get(META_METADATA)
+            .and_then(|raw| metadata_bytes(raw));
+        Some(
+            LeaderInfo::new(instance_id, self.token.map(FencingToken::new)).with_metadata(metadata),
+        )
     }
 }
 

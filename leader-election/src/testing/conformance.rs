@@ -60,11 +60,13 @@ pub enum Check {
     ReleaseWakesWaiters,
     /// [`current_leader_is_reported`]
     CurrentLeaderIsReported,
+    /// [`metadata_is_published_with_the_lease`]
+    MetadataIsPublishedWithTheLease,
 }
 
 impl Check {
     /// Every check, in the order [`run_conformance`] runs them.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::ExclusiveAcquisition,
         Self::ReacquireByOwnerIsIdempotent,
         Self::OnlyOwnerRenews,
@@ -75,6 +77,7 @@ impl Check {
         Self::NoTakeoverBeforeARenewedLeaseExpires,
         Self::ReleaseWakesWaiters,
         Self::CurrentLeaderIsReported,
+        Self::MetadataIsPublishedWithTheLease,
     ];
 
     /// Runs this check on `store`, which must serve an election no other check uses. Panics,
@@ -95,6 +98,9 @@ impl Check {
             }
             Self::ReleaseWakesWaiters => release_wakes_waiters(store, options).await,
             Self::CurrentLeaderIsReported => current_leader_is_reported(store, options).await,
+            Self::MetadataIsPublishedWithTheLease => {
+                metadata_is_published_with_the_lease(store, options).await;
+            }
         }
     }
 }
@@ -459,4 +465,109 @@ pub async fn current_leader_is_reported<S: LeaseStore>(store: S, o: &Conformance
     assert!(store.release(&a, &lease).await.expect("release"));
     let leader = store.current_leader().await.expect("current_leader");
     assert_eq!(leader, None, "[{check}] a leader reported after release");
+}
+
+/// The leader metadata `current_leader` reports now.
+async fn published<S: LeaseStore>(store: &S, check: &str) -> Option<Vec<u8>> {
+    store
+        .current_leader()
+        .await
+        .expect("current_leader")
+        .unwrap_or_else(|| panic!("[{check}] no leader reported while one holds the lease"))
+        .metadata
+}
+
+/// Checks leader metadata: published with the acquisition and shown by `current_leader` (and
+/// by a follower's [`AcquireOutcome::Held`] where it names the leader), replaced by a renewal
+/// carrying other metadata (binary, not only text) or none, and by the owner acquiring again;
+/// metadata longer than [`LeaseStore::check_metadata`] accepts (1 MiB is tried) refused by a
+/// renewal and an acquisition without changing the lease; and never shown for a later holder
+/// that publishes none.
+pub async fn metadata_is_published_with_the_lease<S: LeaseStore>(store: S, o: &ConformanceOptions) {
+    let check = "metadata_is_published_with_the_lease";
+    store.connect().await.expect("connect");
+    let text = b"addr=10.0.0.7:8080".to_vec();
+    let binary = vec![0, 255, b'"', b'\\', b'\n', 0x80, b'{', b'}', 1];
+    let a = req("conformance-a", o).with_metadata(Some(text.clone()));
+    let lease = acquire(&store, &a, check).await;
+    assert_eq!(
+        published(&store, check).await,
+        Some(text.clone()),
+        "[{check}] the metadata acquired with is not shown"
+    );
+    let b = req("conformance-b", o);
+    if let Ok(AcquireOutcome::Held {
+        leader: Some(leader),
+        ..
+    }) = store.try_acquire(&b).await
+    {
+        assert_eq!(
+            leader.metadata,
+            Some(text.clone()),
+            "[{check}] a follower was shown other metadata"
+        );
+    }
+    for metadata in [Some(binary.clone()), None, Some(text.clone())] {
+        let renewing = a.clone().with_metadata(metadata.clone());
+        let renewed = store.renew(&renewing, &lease).await.expect("renew");
+        assert_eq!(renewed, RenewOutcome::Renewed, "[{check}] could not renew");
+        assert_eq!(
+            published(&store, check).await,
+            metadata,
+            "[{check}] a renewal did not replace the metadata"
+        );
+    }
+    let again = acquire(
+        &store,
+        &a.clone().with_metadata(Some(binary.clone())),
+        check,
+    )
+    .await;
+    assert_eq!(
+        again.token, lease.token,
+        "[{check}] re-acquiring changed the token"
+    );
+    assert_eq!(
+        published(&store, check).await,
+        Some(binary.clone()),
+        "[{check}] the owner acquiring again did not replace the metadata"
+    );
+    let huge = vec![b'x'; 1 << 20];
+    if store.check_metadata(&huge).is_err() {
+        let too_big = a.clone().with_metadata(Some(huge.clone()));
+        assert!(
+            store.renew(&too_big, &lease).await.is_err(),
+            "[{check}] a renewal with metadata over the limit was not refused"
+        );
+        let leader = store
+            .current_leader()
+            .await
+            .expect("current_leader")
+            .unwrap_or_else(|| panic!("[{check}] a refused renewal ended the lease"));
+        assert_eq!(
+            (leader.instance_id.as_str(), leader.metadata),
+            ("conformance-a", Some(binary.clone())),
+            "[{check}] a refused renewal changed the lease"
+        );
+    }
+    assert!(store.release(&a, &lease).await.expect("release"));
+    if store.check_metadata(&huge).is_err() {
+        let too_big = b.clone().with_metadata(Some(huge));
+        assert!(
+            store.try_acquire(&too_big).await.is_err(),
+            "[{check}] an acquisition with metadata over the limit was not refused"
+        );
+        assert_eq!(
+            store.current_leader().await.expect("current_leader"),
+            None,
+            "[{check}] a refused acquisition took the lease"
+        );
+    }
+    let next = acquire(&store, &b, check).await;
+    assert!(next.token > lease.token, "[{check}] token did not increase");
+    assert_eq!(
+        published(&store, check).await,
+        None,
+        "[{check}] a new holder publishing nothing shows its predecessor's metadata"
+    );
 }

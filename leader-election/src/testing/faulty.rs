@@ -136,6 +136,10 @@ impl<S: LeaseStore> LeaseStore for FaultyStore<S> {
         self.inner.election_name()
     }
 
+    fn check_metadata(&self, metadata: &[u8]) -> Result<()> {
+        self.inner.check_metadata(metadata)
+    }
+
     async fn connect(&self) -> Result<()> {
         self.call(Operation::Connect, self.inner.connect()).await
     }
