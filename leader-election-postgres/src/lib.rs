@@ -8,6 +8,7 @@ mod listener;
 mod names;
 mod sql;
 mod store;
+mod tls;
 
 pub use builder::{DEFAULT_POOL_SIZE, PostgresLeaderElection, PostgresLeaderElectionBuilder};
 pub use config::PostgresConfig;

@@ -12,10 +12,12 @@ use leader_election::{
 use tokio::sync::OnceCell;
 use tokio_postgres::error::SqlState;
 
+use crate::connection::connector_for;
 use crate::error::BuildError;
 use crate::listener::Listener;
 use crate::names::{validate_election, validate_table};
 use crate::sql::{self, Sql};
+use crate::tls::{Connector, TlsSettings};
 
 /// The default table: `leader_election_leases`.
 pub const DEFAULT_TABLE: &str = "leader_election_leases";
@@ -193,13 +195,35 @@ fn token_of(operation: Operation, raw: i64) -> Result<FencingToken> {
 impl PostgresLeaseStore {
     /// A store for the election `election` in `table`, using `pool`. With `listen`, the store
     /// opens one more connection from that config to `LISTEN` for releases; without it, or
-    /// while that connection cannot be made, followers wake when the lease can expire.
+    /// while that connection cannot be made, followers wake when the lease can expire. That
+    /// connection uses TLS as the config's `ssl_mode` says, without verifying the server's
+    /// certificate; to verify it, use
+    /// [`PostgresLeaderElectionBuilder::pool`](crate::PostgresLeaderElectionBuilder::pool) with
+    /// a CA, or its `listen_connection_string`.
     ///
     /// # Errors
-    /// [`BuildError::InvalidName`] for a bad table or election name.
+    /// [`BuildError::InvalidName`] for a bad table or election name;
+    /// [`BuildError::TlsNotEnabled`] for a config that requires TLS without feature `tls`.
     pub fn new(
         pool: Pool,
         listen: Option<tokio_postgres::Config>,
+        table: &str,
+        election: impl Into<String>,
+    ) -> std::result::Result<Self, BuildError> {
+        let listen = match listen {
+            Some(config) => {
+                let connector = connector_for(&config, &TlsSettings::default())?;
+                Some((config, connector))
+            }
+            None => None,
+        };
+        Self::with_listener(pool, listen, table, election)
+    }
+
+    /// [`new`](Self::new) with the listener's connector chosen by the caller.
+    pub(crate) fn with_listener(
+        pool: Pool,
+        listen: Option<(tokio_postgres::Config, Connector)>,
         table: &str,
         election: impl Into<String>,
     ) -> std::result::Result<Self, BuildError> {
@@ -207,8 +231,9 @@ impl PostgresLeaseStore {
         validate_table(table)?;
         validate_election(&election)?;
         let sql = Sql::new(table);
-        let listener =
-            listen.map(|config| Listener::new(config, sql.channel.clone(), election.clone()));
+        let listener = listen.map(|(config, connector)| {
+            Listener::new(config, connector, sql.channel.clone(), election.clone())
+        });
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
