@@ -144,9 +144,21 @@ impl PostgresConfig {
         )?;
         #[cfg(feature = "tls")]
         for (field, name, target) in [
-            ("tls_ca_file", "POSTGRES_TLS_CA_FILE", &mut config.tls_ca_file),
-            ("tls_cert_file", "POSTGRES_TLS_CERT_FILE", &mut config.tls_cert_file),
-            ("tls_key_file", "POSTGRES_TLS_KEY_FILE", &mut config.tls_key_file),
+            (
+                "tls_ca_file",
+                "POSTGRES_TLS_CA_FILE",
+                &mut config.tls_ca_file,
+            ),
+            (
+                "tls_cert_file",
+                "POSTGRES_TLS_CERT_FILE",
+                &mut config.tls_cert_file,
+            ),
+            (
+                "tls_key_file",
+                "POSTGRES_TLS_KEY_FILE",
+                &mut config.tls_key_file,
+            ),
         ] {
             let mut path: Option<String> = None;
             vars.set(field, name, &mut path)?;
@@ -249,11 +261,26 @@ mod tests {
     #[test]
     fn tls_files_and_the_listen_url_load_from_the_environment() {
         let vars = [
-            ("LEADER_ELECTION_POSTGRES_URL", "host=db sslmode=verify-full"),
-            ("LEADER_ELECTION_POSTGRES_LISTEN_URL", "host=direct password=hunter2"),
-            ("LEADER_ELECTION_POSTGRES_TLS_CA_FILE", "/nonexistent/ca.pem"),
-            ("LEADER_ELECTION_POSTGRES_TLS_CERT_FILE", "/etc/pg/client.pem"),
-            ("LEADER_ELECTION_POSTGRES_TLS_KEY_FILE", "/etc/pg/client.key"),
+            (
+                "LEADER_ELECTION_POSTGRES_URL",
+                "host=db sslmode=verify-full",
+            ),
+            (
+                "LEADER_ELECTION_POSTGRES_LISTEN_URL",
+                "host=direct password=hunter2",
+            ),
+            (
+                "LEADER_ELECTION_POSTGRES_TLS_CA_FILE",
+                "/nonexistent/ca.pem",
+            ),
+            (
+                "LEADER_ELECTION_POSTGRES_TLS_CERT_FILE",
+                "/etc/pg/client.pem",
+            ),
+            (
+                "LEADER_ELECTION_POSTGRES_TLS_KEY_FILE",
+                "/etc/pg/client.key",
+            ),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
         let config = PostgresConfig::from_vars(vars).unwrap();
@@ -261,12 +288,18 @@ mod tests {
             config.tls_ca_file.as_deref(),
             Some("/nonexistent/ca.pem".as_ref())
         );
-        assert_eq!(config.listen_connection_string.as_deref(), Some("host=direct password=hunter2"));
+        assert_eq!(
+            config.listen_connection_string.as_deref(),
+            Some("host=direct password=hunter2")
+        );
         assert!(!format!("{config:?}").contains("hunter2"));
         // The files are read by build_store, which names the setting.
         assert!(matches!(
             config.into_builder().build_store().unwrap_err(),
-            BuildError::Tls { setting: "tls_ca", .. }
+            BuildError::Tls {
+                setting: "tls_ca",
+                ..
+            }
         ));
     }
 }

@@ -309,8 +309,12 @@ mod tests {
                 other => panic!("{raw}: {:?}", other.err()),
             }
         }
-        let Err(err) = resolve("host=db sslmode=allow password=hunter2", "n", TIMEOUT, &settings)
-        else {
+        let Err(err) = resolve(
+            "host=db sslmode=allow password=hunter2",
+            "n",
+            TIMEOUT,
+            &settings,
+        ) else {
             panic!("sslmode=allow accepted");
         };
         assert!(err.to_string().contains("\"allow\""), "{err}");
@@ -334,7 +338,9 @@ mod tests {
             assert!(reason.contains("/nonexistent/ca.pem"), "{reason}");
         }
         let with_ca = TlsSettings {
-            ca: vec![crate::tls::Ca::Pem(crate::tls::Pem::Bytes(b"no PEM".to_vec()))],
+            ca: vec![crate::tls::Ca::Pem(crate::tls::Pem::Bytes(
+                b"no PEM".to_vec(),
+            ))],
             ..TlsSettings::default()
         };
         let Err(BuildError::Tls { setting, .. }) =
@@ -349,7 +355,12 @@ mod tests {
             panic!("a CA with sslmode=disable accepted");
         };
         assert_eq!(setting, "sslmode");
-        let system = resolve("host=db sslmode=verify-full sslrootcert=system", "n", TIMEOUT, &settings);
+        let system = resolve(
+            "host=db sslmode=verify-full sslrootcert=system",
+            "n",
+            TIMEOUT,
+            &settings,
+        );
         if let Ok(target) = system {
             assert_eq!(target.config.get_ssl_mode(), Pg::Require);
         }
