@@ -11,6 +11,14 @@ use leader_election::{
 };
 use tokio::sync::OnceCell;
 use tokio_postgres::error::SqlState;
+// Statements are sent as unnamed ones with their parameters' types (`query_typed`): parse, bind
+// and execute in one round trip, and nothing left on the connection between transactions, so
+// they also work through a transaction-mode pooler (PgBouncer), which does not keep a named
+// prepared statement on the server connection it gave.
+use tokio_postgres::types::Type;
+
+const TEXT: Type = Type::TEXT;
+const INT8: Type = Type::INT8;
 
 use crate::connection::connector_for;
 use crate::error::BuildError;
@@ -346,13 +354,16 @@ impl PostgresLeaseStore {
             )
         };
         let row = match client
-            .query_one(&self.inner.sql.check, &[&self.inner.sql.table])
+            .query_typed_one(&self.inner.sql.check, &[(&self.inner.sql.table, TEXT)])
             .await
         {
             Ok(row) => row,
             // A schema-qualified table in a schema this role may not use.
             Err(err) if err.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
-                let role = match client.query_one("SELECT current_user::text", &[]).await {
+                let role = match client
+                    .query_typed_one("SELECT current_user::text", &[])
+                    .await
+                {
                     Ok(row) => row.try_get(0).unwrap_or_else(|_| "<role>".to_owned()),
                     Err(_) => "<role>".to_owned(),
                 };
@@ -419,14 +430,14 @@ impl LeaseStore for PostgresLeaseStore {
         let op = Operation::Acquire;
         let client = self.client(op).await?;
         let row = client
-            .query_one(
+            .query_typed_one(
                 &self.inner.sql.acquire,
                 &[
-                    &self.inner.election,
-                    &request.instance_id,
-                    &request.lease_id,
-                    &micros(request.ttl),
-                    &self.inner.guard,
+                    (&self.inner.election, TEXT),
+                    (&request.instance_id, TEXT),
+                    (&request.lease_id, TEXT),
+                    (&micros(request.ttl), INT8),
+                    (&self.inner.guard, TEXT),
                 ],
             )
             .await
@@ -474,15 +485,15 @@ impl LeaseStore for PostgresLeaseStore {
         let client = self.client(op).await?;
         let token = db_token(lease);
         let updated = client
-            .execute(
+            .execute_typed(
                 &self.inner.sql.renew,
                 &[
-                    &self.inner.election,
-                    &request.instance_id,
-                    &request.lease_id,
-                    &token,
-                    &micros(request.ttl),
-                    &self.inner.guard,
+                    (&self.inner.election, TEXT),
+                    (&request.instance_id, TEXT),
+                    (&request.lease_id, TEXT),
+                    (&token, INT8),
+                    (&micros(request.ttl), INT8),
+                    (&self.inner.guard, TEXT),
                 ],
             )
             .await
@@ -499,15 +510,15 @@ impl LeaseStore for PostgresLeaseStore {
         let client = self.client(op).await?;
         let token = db_token(lease);
         let rows = client
-            .query(
+            .query_typed(
                 &self.inner.sql.release,
                 &[
-                    &self.inner.election,
-                    &request.instance_id,
-                    &request.lease_id,
-                    &token,
-                    &self.inner.sql.channel,
-                    &self.inner.guard,
+                    (&self.inner.election, TEXT),
+                    (&request.instance_id, TEXT),
+                    (&request.lease_id, TEXT),
+                    (&token, INT8),
+                    (&self.inner.sql.channel, TEXT),
+                    (&self.inner.guard, TEXT),
                 ],
             )
             .await
@@ -522,7 +533,7 @@ impl LeaseStore for PostgresLeaseStore {
         let op = Operation::CurrentLeader;
         let client = self.client(op).await?;
         let row = client
-            .query_opt(&self.inner.sql.current, &[&self.inner.election])
+            .query_typed_opt(&self.inner.sql.current, &[(&self.inner.election, TEXT)])
             .await
             .map_err(|e| failed(op, e))?;
         let Some(row) = row else { return Ok(None) };

@@ -7,8 +7,9 @@ use std::time::Duration;
 use leader_election::LeaderElection;
 use leader_election::testing::TermRecorder;
 use leader_election_postgres::PostgresLeaseStore;
+use leader_election_test_support::bench::next_leader;
 use leader_election_test_support::postgres::{LEASE, builder};
-use leader_election_test_support::{ErrorCount, Postgres, eventually, unique_table};
+use leader_election_test_support::{ErrorCount, Postgres, unique_table};
 use tokio::time::Instant;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,7 +71,7 @@ async fn a_role_with_only_the_migrations_grants_elects_and_hands_over() {
         recorder.attach(c);
         c.start().await.unwrap();
     }
-    let leader = eventually_leader(&contenders, None).await;
+    let leader = next_leader(&contenders, None, Duration::from_secs(10)).await;
     // The guard row records the same lease as the lease row.
     let guard_key = contenders[0].store().guard_key().to_owned();
     let holders: Vec<Option<String>> = admin
@@ -97,7 +98,7 @@ async fn a_role_with_only_the_migrations_grants_elects_and_hands_over() {
     for _ in 0..2 {
         let stopped = Instant::now();
         contenders[leader].stop().await.unwrap();
-        let next = eventually_leader(&contenders, Some(leader)).await;
+        let next = next_leader(&contenders, Some(leader), Duration::from_secs(10)).await;
         let handover = stopped.elapsed();
         assert!(
             handover < LEASE / 2,
@@ -113,24 +114,4 @@ async fn a_role_with_only_the_migrations_grants_elects_and_hands_over() {
     assert!(recorder.terms().len() >= 3, "{:?}", recorder.terms());
     let total: usize = errors.iter().map(ErrorCount::get).sum();
     assert_eq!(total, 0, "errors on a role with the migration's grants");
-}
-
-/// The one contender other than `skip` that leads, within 10 s.
-async fn eventually_leader(
-    contenders: &[LeaderElection<PostgresLeaseStore>],
-    skip: Option<usize>,
-) -> usize {
-    let leading = || {
-        contenders
-            .iter()
-            .enumerate()
-            .filter(|(i, c)| Some(*i) != skip && c.is_leader())
-            .map(|(i, _)| i)
-            .collect::<Vec<_>>()
-    };
-    eventually(Duration::from_secs(10), "a new leader", || {
-        leading().len() == 1
-    })
-    .await;
-    leading()[0]
 }
