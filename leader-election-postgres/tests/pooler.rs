@@ -6,10 +6,10 @@
 use std::time::Duration;
 
 use leader_election::testing::{ConformanceOptions, TermRecorder, run_conformance};
-use leader_election::{AcquireOutcome, LeaderElection, LeaseRequest, LeaseStore};
+use leader_election::{LeaderElection, LeaseStore};
 use leader_election_postgres::PostgresLeaseStore;
 use leader_election_test_support::bench::next_leader;
-use leader_election_test_support::postgres::{LEASE, builder};
+use leader_election_test_support::postgres::{LEASE, builder, release_heard};
 use leader_election_test_support::{ErrorCount, PgBouncer, Postgres, eventually, unique_table};
 use tokio::time::Instant;
 
@@ -58,15 +58,10 @@ async fn listen_through_the_pooler_hears_nothing(bouncer: &PgBouncer) {
         sb.is_listening()
     })
     .await;
-    let mut released = sb.release_notifications().expect("notifications");
-    let request = LeaseRequest::new("a", LEASE);
-    let AcquireOutcome::Acquired(lease) = sa.try_acquire(&request).await.unwrap() else {
-        panic!("a could not acquire");
-    };
-    released.mark_seen();
-    assert!(sa.release(&request, &lease).await.unwrap(), "not released");
-    let heard = tokio::time::timeout(LEASE / 2, released.released()).await;
-    assert!(heard.is_err(), "a release notice came through the pooler");
+    assert!(
+        !release_heard(&sa, &sb, LEASE / 2).await,
+        "a release notice came through the pooler"
+    );
 }
 
 /// Three contenders whose pool and listener go through the pooler: a graceful stop still hands

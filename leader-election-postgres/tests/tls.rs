@@ -6,10 +6,10 @@
 
 use std::time::Duration;
 
+use leader_election::LeaseStore;
 use leader_election::testing::TermRecorder;
-use leader_election::{AcquireOutcome, LeaderElection, LeaseRequest, LeaseStore};
 use leader_election_postgres::{PostgresLeaderElectionBuilder, PostgresLeaseStore};
-use leader_election_test_support::postgres::{LEASE, builder};
+use leader_election_test_support::postgres::{LEASE, builder, graceful_handover, release_heard};
 use leader_election_test_support::{
     ErrorCount, Postgres, TestCertificates, eventually, unique_table,
 };
@@ -115,46 +115,19 @@ async fn verify_full_elects_and_hands_over_by_release_notice(
         .unwrap()
         .get(0);
     assert!(listeners_on_tls >= 2, "{listeners_on_tls} listeners on TLS");
-    // The store's release notice reaches the other store over TLS.
-    let mut released = sb.release_notifications().expect("notifications");
-    let request = LeaseRequest::new("a", LEASE);
-    let AcquireOutcome::Acquired(lease) = sa.try_acquire(&request).await.unwrap() else {
-        panic!("a could not acquire");
-    };
-    released.mark_seen();
-    assert!(sa.release(&request, &lease).await.unwrap(), "not released");
-    tokio::time::timeout(Duration::from_secs(5), released.released())
-        .await
-        .expect("the release notice arrived over TLS");
+    assert!(
+        release_heard(&sa, &sb, Duration::from_secs(5)).await,
+        "no release notice over TLS"
+    );
     // And through the election: a graceful stop hands over at once.
-    handover_by_release_notice(&a, &b).await;
-}
-
-/// `a` leads, `b` follows; `a` stops and `b` leads well within the lease: the release notice
-/// woke it. Checked for overlap and token order by the one checker.
-async fn handover_by_release_notice(
-    a: &LeaderElection<PostgresLeaseStore>,
-    b: &LeaderElection<PostgresLeaseStore>,
-) {
     let recorder = TermRecorder::new();
-    recorder.attach(a).attach(b);
-    let errors = ErrorCount::attach(a);
-    a.start().await.unwrap();
-    eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
-    b.start().await.unwrap();
-    eventually(Duration::from_secs(10), "b sees a", || {
-        b.state().leader.is_some_and(|l| l.instance_id == "a")
-    })
-    .await;
-    let stopped = Instant::now();
-    a.stop().await.unwrap();
-    eventually(Duration::from_secs(10), "b leads", || b.is_leader()).await;
-    let handover = stopped.elapsed();
+    recorder.attach(&a).attach(&b);
+    let errors = ErrorCount::attach(&a);
+    let handover = graceful_handover(&a, &b).await;
     assert!(
         handover < LEASE / 2,
         "handover took {handover:?}: no release notice"
     );
-    b.stop().await.unwrap();
     assert_eq!(errors.get(), 0, "errors on a");
     recorder.assert_safe();
     assert_eq!(recorder.terms().len(), 2);

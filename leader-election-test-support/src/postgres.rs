@@ -537,6 +537,65 @@ pub fn election(
         .expect("valid configuration")
 }
 
+/// Whether `listener` hears of a release by `releaser` within `within`: `releaser` acquires
+/// the lease as instance `releaser` (it must be free), `listener`'s release receiver marks
+/// what it saw so far, and `releaser` releases.
+///
+/// # Panics
+/// When `listener` has no listener, or `releaser` cannot acquire or release.
+#[cfg(feature = "postgres")]
+pub async fn release_heard(
+    releaser: &leader_election_postgres::PostgresLeaseStore,
+    listener: &leader_election_postgres::PostgresLeaseStore,
+    within: Duration,
+) -> bool {
+    use leader_election::{AcquireOutcome, LeaseRequest, LeaseStore};
+    let mut released = listener
+        .release_notifications()
+        .expect("a store with a listener");
+    let request = LeaseRequest::new("releaser", LEASE);
+    let AcquireOutcome::Acquired(lease) = releaser.try_acquire(&request).await.expect("acquire")
+    else {
+        panic!("the releaser could not acquire");
+    };
+    released.mark_seen();
+    assert!(
+        releaser.release(&request, &lease).await.expect("release"),
+        "not released"
+    );
+    tokio::time::timeout(within, released.released())
+        .await
+        .is_ok()
+}
+
+/// Starts `a` and waits until it leads, starts `b` and waits until it sees `a` lead, then
+/// stops `a` and answers how long it took until `b` led; stops `b`. Attach a
+/// `TermRecorder` first to check the terms.
+///
+/// # Panics
+/// When an election cannot start or stop, or a step takes more than 10 s.
+#[cfg(feature = "postgres")]
+pub async fn graceful_handover(
+    a: &leader_election::LeaderElection<leader_election_postgres::PostgresLeaseStore>,
+    b: &leader_election::LeaderElection<leader_election_postgres::PostgresLeaseStore>,
+) -> Duration {
+    let within = Duration::from_secs(10);
+    a.start().await.expect("start a");
+    crate::eventually(within, "a leads", || a.is_leader()).await;
+    b.start().await.expect("start b");
+    let id = a.options().instance_id.clone();
+    crate::eventually(within, "b sees a lead", || {
+        b.state().leader.is_some_and(|l| l.instance_id == id)
+    })
+    .await;
+    let stopped = Instant::now();
+    a.stop().await.expect("stop a");
+    crate::eventually(within, "b leads", || b.is_leader()).await;
+    let handover = stopped.elapsed();
+    b.stop().await.expect("stop b");
+    handover
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
