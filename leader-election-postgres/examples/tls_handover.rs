@@ -17,6 +17,9 @@ use leader_election_test_support::bench::{handovers, percentile};
 use leader_election_test_support::postgres::builder;
 use leader_election_test_support::{PgBouncer, Postgres, unique_table};
 
+/// Makes the builder of contender `id` of an election.
+type Contender<'a> = Box<dyn Fn(&str, &str) -> PostgresLeaderElectionBuilder + 'a>;
+
 const ROUNDS: usize = 100;
 const CONTENDERS: usize = 3;
 
@@ -47,10 +50,7 @@ async fn main() {
         "| connection | handover p50 / p99 / max (ms, {ROUNDS} rounds, {CONTENDERS} contenders, 2 s lease) |"
     );
     println!("| --- | --- |");
-    let rows: [(
-        &str,
-        Box<dyn Fn(&str, &str) -> PostgresLeaderElectionBuilder>,
-    ); 4] = [
+    let rows: [(&str, Contender<'_>); 4] = [
         ("plain TCP", Box::new(|e, id| builder(&plain.url(), e, id))),
         (
             "TLS, sslmode=verify-full (CA given)",

@@ -45,7 +45,8 @@ pub enum BuildError {
     #[error("invalid TLS setting {setting}: {reason}")]
     Tls {
         /// The setting at fault: `tls_ca` (also for `sslrootcert`), `tls_client_cert`
-        /// (`sslcert`), `tls_client_key` (`sslkey`) or `sslmode`.
+        /// (`sslcert`), `tls_client_key` (`sslkey`), `sslmode`, or `pool` (TLS settings with a
+        /// pool made by the caller and no connection to listen on).
         setting: &'static str,
         /// What is wrong with it.
         reason: String,

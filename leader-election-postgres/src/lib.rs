@@ -1,4 +1,6 @@
 #![doc = include_str!("../README.md")]
+// Without feature `tls` the connector is `NoTls`, which is `Copy`; with it, a clone is needed.
+#![cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))]
 
 mod builder;
 mod config;

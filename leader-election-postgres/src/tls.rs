@@ -69,6 +69,7 @@ impl SslMode {
 
 /// PEM text given in memory or as a file read by `build_store()`.
 #[derive(Clone)]
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
 pub(crate) enum Pem {
     Bytes(Vec<u8>),
     File(PathBuf),

@@ -63,6 +63,7 @@ pub(crate) fn postgres_user() -> Option<(u32, u32)> {
 pub struct Postgres {
     port: u16,
     backend: Backend,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     tls: Option<Certs>,
 }
 
