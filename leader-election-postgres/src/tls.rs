@@ -301,10 +301,10 @@ mod rustls_impl {
             SslMode::VerifyFull => Check::Full,
             _ => Check::Ca,
         };
-        let verifier: Arc<dyn ServerCertVerifier> = match check {
-            Check::Nothing => Arc::new(Unverified { algorithms }),
-            Check::Ca | Check::Full => {
-                let webpki = WebPkiServerVerifier::builder_with_provider(
+        let chain = match check {
+            Check::Nothing => None,
+            Check::Ca | Check::Full => Some(
+                WebPkiServerVerifier::builder_with_provider(
                     Arc::new(roots(settings)?),
                     provider.clone(),
                 )
@@ -312,13 +312,12 @@ mod rustls_impl {
                 .map_err(|e| BuildError::Tls {
                     setting: "tls_ca",
                     reason: format!("cannot verify with these CAs: {e}"),
-                })?;
-                if check == Check::Full {
-                    webpki
-                } else {
-                    Arc::new(AnyName { webpki })
-                }
-            }
+                })?,
+            ),
+        };
+        let verifier: Arc<dyn ServerCertVerifier> = match chain {
+            Some(webpki) if check == Check::Full => webpki,
+            chain => Arc::new(Lenient { chain, algorithms }),
         };
         let builder = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -357,23 +356,43 @@ mod rustls_impl {
         Full,
     }
 
-    /// `sslmode=require` (and `prefer`) without a CA: encrypts, but accepts any certificate.
-    /// The handshake's signatures are still checked, so the server holds the certificate's key.
+    /// The checks short of `verify-full`: `sslmode=require` (and `prefer`) without a CA
+    /// accepts any certificate (`chain` is `None`); `verify-ca` (and `require` with a CA) wants
+    /// the chain to lead to a trusted CA and be valid now, whatever name the certificate was
+    /// issued for. The handshake's signatures are always checked, so the server holds the
+    /// certificate's key.
     #[derive(Debug)]
-    struct Unverified {
+    struct Lenient {
+        chain: Option<Arc<WebPkiServerVerifier>>,
         algorithms: WebPkiSupportedAlgorithms,
     }
 
-    impl ServerCertVerifier for Unverified {
+    impl ServerCertVerifier for Lenient {
         fn verify_server_cert(
             &self,
-            _end_entity: &CertificateDer<'_>,
-            _intermediates: &[CertificateDer<'_>],
-            _server_name: &ServerName<'_>,
-            _ocsp_response: &[u8],
-            _now: UnixTime,
+            end_entity: &CertificateDer<'_>,
+            intermediates: &[CertificateDer<'_>],
+            server_name: &ServerName<'_>,
+            ocsp_response: &[u8],
+            now: UnixTime,
         ) -> Result<ServerCertVerified, rustls::Error> {
-            Ok(ServerCertVerified::assertion())
+            let Some(chain) = &self.chain else {
+                return Ok(ServerCertVerified::assertion());
+            };
+            match chain.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            ) {
+                // webpki checks the name last, after the chain and the validity period.
+                Err(rustls::Error::InvalidCertificate(
+                    CertificateError::NotValidForName
+                    | CertificateError::NotValidForNameContext { .. },
+                )) => Ok(ServerCertVerified::assertion()),
+                other => other,
+            }
         }
 
         fn verify_tls12_signature(
@@ -396,61 +415,6 @@ mod rustls_impl {
 
         fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
             self.algorithms.supported_schemes()
-        }
-    }
-
-    /// `sslmode=verify-ca`: the chain must lead to a trusted CA (and be valid now), whatever
-    /// name the certificate was issued for.
-    #[derive(Debug)]
-    struct AnyName {
-        webpki: Arc<WebPkiServerVerifier>,
-    }
-
-    impl ServerCertVerifier for AnyName {
-        fn verify_server_cert(
-            &self,
-            end_entity: &CertificateDer<'_>,
-            intermediates: &[CertificateDer<'_>],
-            server_name: &ServerName<'_>,
-            ocsp_response: &[u8],
-            now: UnixTime,
-        ) -> Result<ServerCertVerified, rustls::Error> {
-            match self.webpki.verify_server_cert(
-                end_entity,
-                intermediates,
-                server_name,
-                ocsp_response,
-                now,
-            ) {
-                // webpki checks the name last, after the chain and the validity period.
-                Err(rustls::Error::InvalidCertificate(
-                    CertificateError::NotValidForName
-                    | CertificateError::NotValidForNameContext { .. },
-                )) => Ok(ServerCertVerified::assertion()),
-                other => other,
-            }
-        }
-
-        fn verify_tls12_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            self.webpki.verify_tls12_signature(message, cert, dss)
-        }
-
-        fn verify_tls13_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            self.webpki.verify_tls13_signature(message, cert, dss)
-        }
-
-        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-            self.webpki.supported_verify_schemes()
         }
     }
 }
