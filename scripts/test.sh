@@ -24,7 +24,8 @@ for combo in \
   "leader-election --no-default-features --features metrics" \
   "leader-election-redis" "leader-election-redis --no-default-features" \
   "leader-election-blob" "leader-election-blob --no-default-features" \
-  "leader-election-postgres" "leader-election-postgres --no-default-features"; do
+  "leader-election-postgres" "leader-election-postgres --no-default-features" \
+  "leader-election-postgres --no-default-features --features tls"; do
   echo "    -p $combo"
   # shellcheck disable=SC2086
   cargo clippy --locked --quiet -p $combo -- -D warnings

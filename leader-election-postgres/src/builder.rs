@@ -1,14 +1,19 @@
 //! [`PostgresLeaderElection::builder`]: an election on PostgreSQL in a few lines.
 
 use std::fmt;
+#[cfg(feature = "tls")]
+use std::path::PathBuf;
 
 use deadpool_postgres::Pool;
 use leader_election::{ConfigError, LeaderElection, LeaderElectionOptions};
 
-use crate::connection::{parse_connection_string, pool_for};
+use crate::connection::{Target, connector_for, pool_for, resolve};
 use crate::error::BuildError;
 use crate::names::{validate_election, validate_table};
 use crate::store::{DEFAULT_ELECTION, DEFAULT_TABLE, PostgresLeaseStore};
+use crate::tls::TlsSettings;
+#[cfg(feature = "tls")]
+use crate::tls::{Ca, Pem};
 
 /// The connections in the pool the builder creates, unless
 /// [`pool_size`](PostgresLeaderElectionBuilder::pool_size) says otherwise.
@@ -45,6 +50,8 @@ enum Connection {
 #[must_use]
 pub struct PostgresLeaderElectionBuilder {
     connection: Option<Connection>,
+    listen: Option<String>,
+    tls: TlsSettings,
     table: String,
     election: String,
     pool_size: usize,
@@ -55,6 +62,8 @@ impl Default for PostgresLeaderElectionBuilder {
     fn default() -> Self {
         Self {
             connection: None,
+            listen: None,
+            tls: TlsSettings::default(),
             table: DEFAULT_TABLE.to_owned(),
             election: DEFAULT_ELECTION.to_owned(),
             pool_size: DEFAULT_POOL_SIZE,
@@ -72,6 +81,11 @@ impl fmt::Debug for PostgresLeaderElectionBuilder {
         };
         f.debug_struct("PostgresLeaderElectionBuilder")
             .field("connection", &connection)
+            .field(
+                "listen_connection_string",
+                &self.listen.as_ref().map(|_| "(redacted)"),
+            )
+            .field("tls", &self.tls)
             .field("table", &self.table)
             .field("election", &self.election)
             .field("pool_size", &self.pool_size)
@@ -82,20 +96,92 @@ impl fmt::Debug for PostgresLeaderElectionBuilder {
 
 impl PostgresLeaderElectionBuilder {
     /// Connects with a libpq-style connection string, as a URL
-    /// (`postgres://user:password@host:5432/db`) or as `key=value` pairs
-    /// (`host=localhost user=app password=secret dbname=app`). TLS is not supported yet: use a
-    /// trusted network or a local socket (`sslmode=require` is refused by
-    /// [`build_store`](Self::build_store); `sslmode=prefer` connects without TLS), or pass a
-    /// [`pool`](Self::pool) made with a TLS connector.
+    /// (`postgres://user:password@host:5432/db?sslmode=verify-full&sslrootcert=/etc/ca.pem`) or
+    /// as `key=value` pairs (`host=db user=app password=secret dbname=app sslmode=require`).
+    /// `sslmode` means what libpq documents (`disable`, `prefer` (the default), `require`,
+    /// `verify-ca`, `verify-full`; see the README's "Deploying: TLS"), and `sslrootcert`,
+    /// `sslcert` and `sslkey` name PEM files, as the `tls_*` setters do. TLS needs feature
+    /// `tls` (on by default); without it, `prefer` connects without TLS and the other TLS
+    /// settings are refused.
     pub fn connection_string(mut self, connection_string: impl Into<String>) -> Self {
         self.connection = Some(Connection::String(connection_string.into()));
+        self
+    }
+
+    /// Listens for releases on a connection made from this connection string (with the same
+    /// TLS settings) instead of the pool's: the server itself, when the pool goes through a
+    /// transaction-mode pooler such as PgBouncer, where `LISTEN` hears nothing. Default: the
+    /// pool's connection string, or the config given to [`pool`](Self::pool).
+    pub fn listen_connection_string(mut self, connection_string: impl Into<String>) -> Self {
+        self.listen = Some(connection_string.into());
+        self
+    }
+
+    /// Trusts the CA certificates in this PEM text (one or more) to verify the server, instead
+    /// of the system's root certificates (feature `tls`). May be called again, and with
+    /// [`tls_ca_file`](Self::tls_ca_file) or `sslrootcert`, to trust several. With a CA, even
+    /// `sslmode=prefer` and `require` check that the server's certificate is signed by it (as
+    /// libpq does); `verify-full` checks the host name too. Checked by
+    /// [`build_store`](Self::build_store).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.ca.push(Ca::Pem(Pem::Bytes(pem.into())));
+        self
+    }
+
+    /// [`tls_ca_pem`](Self::tls_ca_pem) with the PEM read from a file by
+    /// [`build_store`](Self::build_store) (feature `tls`); the same as `sslrootcert`.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls.ca.push(Ca::Pem(Pem::File(path.into())));
+        self
+    }
+
+    /// For a server that asks for client certificates (`hostssl ... cert` in `pg_hba.conf`):
+    /// presents this client certificate (PEM, the chain's leaf first) with its private key
+    /// (PEM: PKCS#8, PKCS#1 or SEC1) (feature `tls`). Wins over `sslcert`/`sslkey`.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls_client_cert_pem(
+        mut self,
+        cert_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.tls.client_cert = Some(Pem::Bytes(cert_pem.into()));
+        self.tls.client_key = Some(Pem::Bytes(key_pem.into()));
+        self
+    }
+
+    /// [`tls_client_cert_pem`](Self::tls_client_cert_pem)'s certificate, read from a PEM
+    /// file by [`build_store`](Self::build_store); needs
+    /// [`tls_client_key_file`](Self::tls_client_key_file) (feature `tls`). The same as
+    /// `sslcert`.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls_client_cert_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls.client_cert = Some(Pem::File(path.into()));
+        self
+    }
+
+    /// [`tls_client_cert_pem`](Self::tls_client_cert_pem)'s private key, read from a PEM
+    /// file by [`build_store`](Self::build_store) (feature `tls`). The same as `sslkey`.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls_client_key_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls.client_key = Some(Pem::File(path.into()));
         self
     }
 
     /// Uses a pool the caller manages. With `listen` (a config for one more connection, used to
     /// `LISTEN` for releases), a graceful stop hands over at once; without it, or while that
     /// connection cannot be made (it is retried in the background), followers wake when the
-    /// lease can expire.
+    /// lease can expire. The pool brings its own TLS; the `listen` connection uses TLS as its
+    /// `ssl_mode` says, verifying the server's certificate and host name (`verify-full`) when
+    /// a CA is set ([`tls_ca_pem`](Self::tls_ca_pem), feature `tls`), and not verifying it
+    /// otherwise. [`listen_connection_string`](Self::listen_connection_string) takes the place
+    /// of `listen`.
     pub fn pool(mut self, pool: Pool, listen: Option<tokio_postgres::Config>) -> Self {
         self.connection = Some(Connection::Pool(pool, listen.map(Box::new)));
         self
@@ -151,7 +237,11 @@ impl PostgresLeaderElectionBuilder {
     /// - [`BuildError::MissingConnection`]: neither a connection string nor a pool;
     /// - [`BuildError::InvalidConnectionString`]: it does not parse (the message never holds
     ///   the password);
-    /// - [`BuildError::TlsNotEnabled`]: it sets `sslmode=require`;
+    /// - [`BuildError::TlsNotEnabled`]: without feature `tls`, it sets `sslmode=require`,
+    ///   `verify-ca` or `verify-full`, or `sslrootcert`, `sslcert` or `sslkey`;
+    /// - [`BuildError::Tls`]: a CA or client certificate cannot be read or used, a verifying
+    ///   `sslmode` has no CA, TLS settings come with `sslmode=disable`, or TLS settings with a
+    ///   [`pool`](Self::pool) and no connection to listen on (the pool brings its own TLS);
     /// - [`BuildError::InvalidName`]: a table name that is not one or two lower-case
     ///   identifiers of at most 63 bytes, or an election name that is blank, longer than
     ///   512 bytes or has control characters;
@@ -163,21 +253,48 @@ impl PostgresLeaderElectionBuilder {
         validate_table(&self.table)?;
         validate_election(&self.election)?;
         let timeout = self.options.operation_timeout();
+        let id = &self.options.instance_id;
+        let listen_string = self
+            .listen
+            .as_deref()
+            .map(|raw| resolve(raw, id, timeout, &self.tls))
+            .transpose()?;
         let (pool, listen) = match self.connection {
             None => return Err(BuildError::MissingConnection),
-            Some(Connection::Pool(pool, listen)) => (pool, listen.map(|c| *c)),
+            Some(Connection::Pool(pool, listen)) => {
+                let listen = match (listen_string, listen) {
+                    (Some(target), _) => Some(target),
+                    (None, Some(config)) => Some(Target {
+                        connector: connector_for(&config, &self.tls)?,
+                        config: *config,
+                    }),
+                    (None, None) if !self.tls.is_empty() => {
+                        return Err(BuildError::Tls {
+                            setting: "pool",
+                            reason: "TLS settings apply to the connections the builder makes; \
+                                     a pool made by the caller brings its own TLS, and there is \
+                                     no connection to listen on"
+                                .to_owned(),
+                        });
+                    }
+                    (None, None) => None,
+                };
+                (pool, listen)
+            }
             Some(Connection::String(raw)) => {
-                let config = parse_connection_string(&raw, &self.options.instance_id, timeout)?;
+                let target = resolve(&raw, id, timeout, &self.tls)?;
                 if self.pool_size == 0 {
                     return Err(ConfigError::new("pool_size", "must be at least 1").into());
                 }
-                (
-                    pool_for(config.clone(), self.pool_size, timeout)?,
-                    Some(config),
-                )
+                let listen = listen_string.unwrap_or_else(|| Target {
+                    config: target.config.clone(),
+                    connector: target.connector.clone(),
+                });
+                (pool_for(target, self.pool_size, timeout)?, Some(listen))
             }
         };
-        PostgresLeaseStore::new(pool, listen, &self.table, self.election)
+        let listen = listen.map(|target| (target.config, target.connector));
+        PostgresLeaseStore::with_listener(pool, listen, &self.table, self.election)
     }
 }
 
@@ -229,10 +346,10 @@ mod tests {
         ));
         assert!(matches!(
             base()
-                .connection_string("host=db sslmode=require")
+                .connection_string("host=db sslmode=verify")
                 .build()
                 .unwrap_err(),
-            BuildError::TlsNotEnabled { .. }
+            BuildError::InvalidConnectionString(_)
         ));
         let err = base()
             .renew_interval(Duration::from_secs(60))

@@ -2,6 +2,8 @@
 //! environment.
 
 use std::fmt;
+#[cfg(feature = "tls")]
+use std::path::PathBuf;
 
 use leader_election::env::EnvVars;
 use leader_election::{ConfigError, LeaderElectionOptions};
@@ -33,6 +35,23 @@ use crate::store::{DEFAULT_ELECTION, DEFAULT_TABLE};
 pub struct PostgresConfig {
     /// See [`PostgresLeaderElectionBuilder::connection_string`]. Default: none (required).
     pub connection_string: Option<String>,
+    /// See [`PostgresLeaderElectionBuilder::listen_connection_string`]. Default: none (the
+    /// listener uses `connection_string`).
+    pub listen_connection_string: Option<String>,
+    /// A PEM file with the CA certificates to verify the server with, instead of the system's
+    /// roots; see [`PostgresLeaderElectionBuilder::tls_ca_file`]. Default: none.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub tls_ca_file: Option<PathBuf>,
+    /// A PEM file with the client certificate; needs [`tls_key_file`](Self::tls_key_file). See
+    /// [`PostgresLeaderElectionBuilder::tls_client_cert_file`]. Default: none.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub tls_cert_file: Option<PathBuf>,
+    /// A PEM file with the client certificate's private key. Default: none.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub tls_key_file: Option<PathBuf>,
     /// See [`PostgresLeaderElectionBuilder::table`]. Default: `leader_election_leases`.
     pub table: String,
     /// See [`PostgresLeaderElectionBuilder::election`]. Default: `leader-election`.
@@ -47,6 +66,13 @@ impl Default for PostgresConfig {
     fn default() -> Self {
         Self {
             connection_string: None,
+            listen_connection_string: None,
+            #[cfg(feature = "tls")]
+            tls_ca_file: None,
+            #[cfg(feature = "tls")]
+            tls_cert_file: None,
+            #[cfg(feature = "tls")]
+            tls_key_file: None,
             table: DEFAULT_TABLE.to_owned(),
             election: DEFAULT_ELECTION.to_owned(),
             pool_size: DEFAULT_POOL_SIZE,
@@ -57,12 +83,18 @@ impl Default for PostgresConfig {
 
 impl fmt::Debug for PostgresConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PostgresConfig")
-            .field(
-                "connection_string",
-                &self.connection_string.as_ref().map(|_| "(redacted)"),
-            )
-            .field("table", &self.table)
+        let mut f = f.debug_struct("PostgresConfig");
+        for (name, value) in [
+            ("connection_string", &self.connection_string),
+            ("listen_connection_string", &self.listen_connection_string),
+        ] {
+            f.field(name, &value.as_ref().map(|_| "(redacted)"));
+        }
+        #[cfg(feature = "tls")]
+        f.field("tls_ca_file", &self.tls_ca_file)
+            .field("tls_cert_file", &self.tls_cert_file)
+            .field("tls_key_file", &self.tls_key_file);
+        f.field("table", &self.table)
             .field("election", &self.election)
             .field("pool_size", &self.pool_size)
             .field("options", &self.options)
@@ -72,7 +104,10 @@ impl fmt::Debug for PostgresConfig {
 
 impl PostgresConfig {
     /// The configuration from environment variables: `LEADER_ELECTION_POSTGRES_URL` (a
-    /// connection string), `LEADER_ELECTION_POSTGRES_TABLE`, `LEADER_ELECTION_POSTGRES_ELECTION`,
+    /// connection string), `LEADER_ELECTION_POSTGRES_LISTEN_URL` (one for the release
+    /// listener), with feature `tls` the paths `LEADER_ELECTION_POSTGRES_TLS_CA_FILE`,
+    /// `LEADER_ELECTION_POSTGRES_TLS_CERT_FILE` and `LEADER_ELECTION_POSTGRES_TLS_KEY_FILE`,
+    /// `LEADER_ELECTION_POSTGRES_TABLE`, `LEADER_ELECTION_POSTGRES_ELECTION`,
     /// `LEADER_ELECTION_POSTGRES_POOL_SIZE`, and every election option as
     /// `LEADER_ELECTION_<FIELD>` (see [`LeaderElectionOptions::from_env`]). Values are read by
     /// [`leader_election::env`].
@@ -102,6 +137,33 @@ impl PostgresConfig {
             "POSTGRES_URL",
             &mut config.connection_string,
         )?;
+        vars.set(
+            "listen_connection_string",
+            "POSTGRES_LISTEN_URL",
+            &mut config.listen_connection_string,
+        )?;
+        #[cfg(feature = "tls")]
+        for (field, name, target) in [
+            (
+                "tls_ca_file",
+                "POSTGRES_TLS_CA_FILE",
+                &mut config.tls_ca_file,
+            ),
+            (
+                "tls_cert_file",
+                "POSTGRES_TLS_CERT_FILE",
+                &mut config.tls_cert_file,
+            ),
+            (
+                "tls_key_file",
+                "POSTGRES_TLS_KEY_FILE",
+                &mut config.tls_key_file,
+            ),
+        ] {
+            let mut path: Option<String> = None;
+            vars.set(field, name, &mut path)?;
+            *target = path.map(PathBuf::from);
+        }
         vars.set("table", "POSTGRES_TABLE", &mut config.table)?;
         vars.set("election", "POSTGRES_ELECTION", &mut config.election)?;
         vars.set("pool_size", "POSTGRES_POOL_SIZE", &mut config.pool_size)?;
@@ -120,6 +182,21 @@ impl PostgresConfig {
             .options(self.options);
         if let Some(connection_string) = self.connection_string {
             builder = builder.connection_string(connection_string);
+        }
+        if let Some(connection_string) = self.listen_connection_string {
+            builder = builder.listen_connection_string(connection_string);
+        }
+        #[cfg(feature = "tls")]
+        {
+            if let Some(path) = self.tls_ca_file {
+                builder = builder.tls_ca_file(path);
+            }
+            if let Some(path) = self.tls_cert_file {
+                builder = builder.tls_client_cert_file(path);
+            }
+            if let Some(path) = self.tls_key_file {
+                builder = builder.tls_client_key_file(path);
+            }
         }
         builder
     }
@@ -177,6 +254,52 @@ mod tests {
         assert!(matches!(
             config.into_builder().build_store().unwrap_err(),
             BuildError::Options(e) if e.field == "pool_size"
+        ));
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn tls_files_and_the_listen_url_load_from_the_environment() {
+        let vars = [
+            (
+                "LEADER_ELECTION_POSTGRES_URL",
+                "host=db sslmode=verify-full",
+            ),
+            (
+                "LEADER_ELECTION_POSTGRES_LISTEN_URL",
+                "host=direct password=hunter2",
+            ),
+            (
+                "LEADER_ELECTION_POSTGRES_TLS_CA_FILE",
+                "/nonexistent/ca.pem",
+            ),
+            (
+                "LEADER_ELECTION_POSTGRES_TLS_CERT_FILE",
+                "/etc/pg/client.pem",
+            ),
+            (
+                "LEADER_ELECTION_POSTGRES_TLS_KEY_FILE",
+                "/etc/pg/client.key",
+            ),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let config = PostgresConfig::from_vars(vars).unwrap();
+        assert_eq!(
+            config.tls_ca_file.as_deref(),
+            Some("/nonexistent/ca.pem".as_ref())
+        );
+        assert_eq!(
+            config.listen_connection_string.as_deref(),
+            Some("host=direct password=hunter2")
+        );
+        assert!(!format!("{config:?}").contains("hunter2"));
+        // The files are read by build_store, which names the setting.
+        assert!(matches!(
+            config.into_builder().build_store().unwrap_err(),
+            BuildError::Tls {
+                setting: "tls_ca",
+                ..
+            }
         ));
     }
 }

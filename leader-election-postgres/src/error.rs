@@ -5,8 +5,8 @@ use leader_election::ConfigError;
 /// Why an election on PostgreSQL could not be built.
 ///
 /// The variants are named alike in every backend crate (`MissingConnection`,
-/// `InvalidConnectionString`, `InvalidName`, `TlsNotEnabled`, `Options`, `Client`). Never
-/// contains a password.
+/// `InvalidConnectionString`, `InvalidName`, `TlsNotEnabled`, `Options`, `Client`; `Tls` for
+/// the TLS settings). Never contains a password nor a private key.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
@@ -28,16 +28,28 @@ pub enum BuildError {
         /// The rule it breaks.
         rule: String,
     },
-    /// The connection string requires TLS, which this crate does not support yet: connect over
-    /// a trusted network or a local socket, or pass a [`pool`](crate::PostgresLeaderElectionBuilder::pool)
-    /// made with a TLS connector.
+    /// The connection string asks for TLS (`sslmode=require`, `verify-ca` or `verify-full`)
+    /// or TLS settings are given, but the crate was built without its `tls` feature.
     #[error(
-        "the connection string sets {setting}, but leader-election-postgres does not support TLS \
-         yet: pass a pool made with a TLS connector"
+        "the connection string or the builder sets {setting}, but leader-election-postgres was \
+         built without its `tls` feature"
     )]
     TlsNotEnabled {
         /// The setting that asks for TLS.
         setting: &'static str,
+    },
+    /// A TLS setting cannot be used: a CA or client certificate file is unreadable, PEM holds
+    /// no certificate or no private key, a client key is set without its certificate (or the
+    /// reverse), a verifying `sslmode` has no CA (none given, none in the system's store), or
+    /// TLS settings come with `sslmode=disable`. Never contains a key's bytes.
+    #[error("invalid TLS setting {setting}: {reason}")]
+    Tls {
+        /// The setting at fault: `tls_ca` (also for `sslrootcert`), `tls_client_cert`
+        /// (`sslcert`), `tls_client_key` (`sslkey`), `sslmode`, or `pool` (TLS settings with a
+        /// pool made by the caller and no connection to listen on).
+        setting: &'static str,
+        /// What is wrong with it.
+        reason: String,
     },
     /// A setting breaks its rule: the election options fail
     /// [`LeaderElectionOptions::validate`](leader_election::LeaderElectionOptions::validate),

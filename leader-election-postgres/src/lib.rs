@@ -1,4 +1,6 @@
 #![doc = include_str!("../README.md")]
+// Without feature `tls` the connector is `NoTls`, which is `Copy`; with it, a clone is needed.
+#![cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))]
 
 mod builder;
 mod config;
@@ -8,6 +10,7 @@ mod listener;
 mod names;
 mod sql;
 mod store;
+mod tls;
 
 pub use builder::{DEFAULT_POOL_SIZE, PostgresLeaderElection, PostgresLeaderElectionBuilder};
 pub use config::PostgresConfig;

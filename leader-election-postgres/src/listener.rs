@@ -14,9 +14,10 @@ use leader_election::{ReleaseNotifier, ReleaseReceiver};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 use crate::names::quote_identifier;
+use crate::tls::Connector;
 
 /// The first retry after the listener fails to connect or loses its connection.
 const FIRST_RETRY: Duration = Duration::from_millis(100);
@@ -32,6 +33,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// The listener of one store: its config, and the background task once started.
 pub(crate) struct Listener {
     config: tokio_postgres::Config,
+    connector: Connector,
     channel: String,
     election: String,
     shared: Arc<Shared>,
@@ -59,11 +61,17 @@ impl Drop for Listener {
 }
 
 impl Listener {
-    /// A listener for releases of `election` on `channel`, connecting with `config`; it does
-    /// nothing until [`start`](Self::start).
-    pub(crate) fn new(config: tokio_postgres::Config, channel: String, election: String) -> Self {
+    /// A listener for releases of `election` on `channel`, connecting with `config` through
+    /// `connector` (TLS as the pool's); it does nothing until [`start`](Self::start).
+    pub(crate) fn new(
+        config: tokio_postgres::Config,
+        connector: Connector,
+        channel: String,
+        election: String,
+    ) -> Self {
         Self {
             config,
+            connector,
             channel,
             election,
             shared: Arc::new(Shared {
@@ -82,6 +90,7 @@ impl Listener {
         }
         *task = Some(tokio::spawn(run(
             self.config.clone(),
+            self.connector.clone(),
             self.channel.clone(),
             self.election.clone(),
             Arc::downgrade(&self.shared),
@@ -102,6 +111,7 @@ impl Listener {
 /// Listens, and listens again after every failure, until the store is gone.
 async fn run(
     config: tokio_postgres::Config,
+    connector: Connector,
     channel: String,
     election: String,
     shared: Weak<Shared>,
@@ -110,7 +120,7 @@ async fn run(
     let mut failures = 0u32;
     loop {
         let started = Instant::now();
-        let result = listen(&config, &channel, &election, &shared, failures).await;
+        let result = listen(&config, &connector, &channel, &election, &shared, failures).await;
         let Some(strong) = shared.upgrade() else {
             return;
         };
@@ -150,6 +160,7 @@ async fn run(
 /// Listens for release notices until the connection ends.
 async fn listen(
     config: &tokio_postgres::Config,
+    connector: &Connector,
     channel: &str,
     election: &str,
     shared: &Weak<Shared>,
@@ -159,7 +170,7 @@ async fn listen(
         .get_connect_timeout()
         .copied()
         .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-    let (client, mut connection) = tokio::time::timeout(timeout, config.connect(NoTls))
+    let (client, mut connection) = tokio::time::timeout(timeout, config.connect(connector.clone()))
         .await
         .map_err(|_| format!("connecting took more than {timeout:?}"))??;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();

@@ -12,11 +12,21 @@ use leader_election::{
 use tokio::sync::OnceCell;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
+// Statements are sent as unnamed ones with their parameters' types (`query_typed`): parse, bind
+// and execute in one round trip, and nothing left on the connection between transactions, so
+// they also work through a transaction-mode pooler (PgBouncer), which does not keep a named
+// prepared statement on the server connection it gave.
+use tokio_postgres::types::Type;
 
+const TEXT: Type = Type::TEXT;
+const INT8: Type = Type::INT8;
+
+use crate::connection::connector_for;
 use crate::error::BuildError;
 use crate::listener::Listener;
 use crate::names::{validate_election, validate_table};
 use crate::sql::{self, Sql};
+use crate::tls::{Connector, TlsSettings};
 
 /// The default table: `leader_election_leases`.
 pub const DEFAULT_TABLE: &str = "leader_election_leases";
@@ -206,13 +216,35 @@ fn token_of(operation: Operation, raw: i64) -> Result<FencingToken> {
 impl PostgresLeaseStore {
     /// A store for the election `election` in `table`, using `pool`. With `listen`, the store
     /// opens one more connection from that config to `LISTEN` for releases; without it, or
-    /// while that connection cannot be made, followers wake when the lease can expire.
+    /// while that connection cannot be made, followers wake when the lease can expire. That
+    /// connection uses TLS as the config's `ssl_mode` says, without verifying the server's
+    /// certificate; to verify it, use
+    /// [`PostgresLeaderElectionBuilder::pool`](crate::PostgresLeaderElectionBuilder::pool) with
+    /// a CA, or its `listen_connection_string`.
     ///
     /// # Errors
-    /// [`BuildError::InvalidName`] for a bad table or election name.
+    /// [`BuildError::InvalidName`] for a bad table or election name;
+    /// [`BuildError::TlsNotEnabled`] for a config that requires TLS without feature `tls`.
     pub fn new(
         pool: Pool,
         listen: Option<tokio_postgres::Config>,
+        table: &str,
+        election: impl Into<String>,
+    ) -> std::result::Result<Self, BuildError> {
+        let listen = match listen {
+            Some(config) => {
+                let connector = connector_for(&config, &TlsSettings::default())?;
+                Some((config, connector))
+            }
+            None => None,
+        };
+        Self::with_listener(pool, listen, table, election)
+    }
+
+    /// [`new`](Self::new) with the listener's connector chosen by the caller.
+    pub(crate) fn with_listener(
+        pool: Pool,
+        listen: Option<(tokio_postgres::Config, Connector)>,
         table: &str,
         election: impl Into<String>,
     ) -> std::result::Result<Self, BuildError> {
@@ -220,8 +252,9 @@ impl PostgresLeaseStore {
         validate_table(table)?;
         validate_election(&election)?;
         let sql = Sql::new(table);
-        let listener =
-            listen.map(|config| Listener::new(config, sql.channel.clone(), election.clone()));
+        let listener = listen.map(|(config, connector)| {
+            Listener::new(config, connector, sql.channel.clone(), election.clone())
+        });
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
@@ -392,13 +425,16 @@ impl PostgresLeaseStore {
             )
         };
         let row = match client
-            .query_one(&self.inner.sql.check, &[&self.inner.sql.table])
+            .query_typed_one(&self.inner.sql.check, &[(&self.inner.sql.table, TEXT)])
             .await
         {
             Ok(row) => row,
             // A schema-qualified table in a schema this role may not use.
             Err(err) if err.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
-                let role = match client.query_one("SELECT current_user::text", &[]).await {
+                let role = match client
+                    .query_typed_one("SELECT current_user::text", &[])
+                    .await
+                {
                     Ok(row) => row.try_get(0).unwrap_or_else(|_| "<role>".to_owned()),
                     Err(_) => "<role>".to_owned(),
                 };
@@ -483,18 +519,18 @@ impl LeaseStore for PostgresLeaseStore {
         let metadata = self.metadata_param(op, request)?;
         let client = self.client(op).await?;
         let ttl = micros(request.ttl);
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-            &self.inner.election,
-            &request.instance_id,
-            &request.lease_id,
-            &ttl,
-            &self.inner.guard,
+        let mut params: Vec<(&(dyn ToSql + Sync), Type)> = vec![
+            (&self.inner.election, TEXT),
+            (&request.instance_id, TEXT),
+            (&request.lease_id, TEXT),
+            (&ttl, INT8),
+            (&self.inner.guard, TEXT),
         ];
         if let Some(metadata) = &metadata {
-            params.push(metadata);
+            params.push((metadata, Type::BYTEA));
         }
         let row = client
-            .query_one(&self.statements(metadata.is_some()).acquire, &params)
+            .query_typed_one(&self.statements(metadata.is_some()).acquire, &params)
             .await
             .map_err(|e| failed(op, e))?;
         let acquired: bool = row.try_get(0).map_err(|e| failed(op, e))?;
@@ -546,19 +582,19 @@ impl LeaseStore for PostgresLeaseStore {
         let client = self.client(op).await?;
         let token = db_token(lease);
         let ttl = micros(request.ttl);
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-            &self.inner.election,
-            &request.instance_id,
-            &request.lease_id,
-            &token,
-            &ttl,
-            &self.inner.guard,
+        let mut params: Vec<(&(dyn ToSql + Sync), Type)> = vec![
+            (&self.inner.election, TEXT),
+            (&request.instance_id, TEXT),
+            (&request.lease_id, TEXT),
+            (&token, INT8),
+            (&ttl, INT8),
+            (&self.inner.guard, TEXT),
         ];
         if let Some(metadata) = &metadata {
-            params.push(metadata);
+            params.push((metadata, Type::BYTEA));
         }
         let updated = client
-            .execute(&self.statements(metadata.is_some()).renew, &params)
+            .execute_typed(&self.statements(metadata.is_some()).renew, &params)
             .await
             .map_err(|e| failed(op, e))?;
         Ok(if updated == 1 {
@@ -573,15 +609,15 @@ impl LeaseStore for PostgresLeaseStore {
         let client = self.client(op).await?;
         let token = db_token(lease);
         let rows = client
-            .query(
+            .query_typed(
                 &self.inner.sql.release,
                 &[
-                    &self.inner.election,
-                    &request.instance_id,
-                    &request.lease_id,
-                    &token,
-                    &self.inner.sql.channel,
-                    &self.inner.guard,
+                    (&self.inner.election, TEXT),
+                    (&request.instance_id, TEXT),
+                    (&request.lease_id, TEXT),
+                    (&token, INT8),
+                    (&self.inner.sql.channel, TEXT),
+                    (&self.inner.guard, TEXT),
                 ],
             )
             .await
@@ -597,9 +633,9 @@ impl LeaseStore for PostgresLeaseStore {
         let client = self.client(op).await?;
         let metadata_column = self.metadata_column();
         let row = client
-            .query_opt(
+            .query_typed_opt(
                 &self.statements(metadata_column).current,
-                &[&self.inner.election],
+                &[(&self.inner.election, TEXT)],
             )
             .await
             .map_err(|e| failed(op, e))?;

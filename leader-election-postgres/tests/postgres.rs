@@ -9,7 +9,9 @@ use leader_election::testing::{
 };
 use leader_election::{AcquireOutcome, LeaderElection, LeaseRequest, LeaseStore, Role};
 use leader_election_postgres::{PostgresLeaderElection, PostgresLeaseStore};
-use leader_election_test_support::postgres::{LEASE, builder, election as contender};
+use leader_election_test_support::postgres::{
+    LEASE, builder, election as contender, graceful_handover, release_heard,
+};
 use leader_election_test_support::{ErrorCount, Postgres, eventually, unique_table};
 use tokio::time::Instant;
 
@@ -406,39 +408,19 @@ async fn maximal_names_release_and_wake_followers() {
     let (sa, sb) = (a.store(), b.store());
     sa.connect().await.unwrap();
     sb.connect().await.unwrap();
-    let mut released = sb.release_notifications().expect("notifications");
-    let request = LeaseRequest::new("a", LEASE);
-    let AcquireOutcome::Acquired(lease) = sa.try_acquire(&request).await.unwrap() else {
-        panic!("a could not acquire");
-    };
-    released.mark_seen();
     assert!(
-        sa.release(&request, &lease).await.expect("release"),
-        "not released"
+        release_heard(sa, sb, Duration::from_secs(5)).await,
+        "the follower was not woken by the release"
     );
-    tokio::time::timeout(Duration::from_secs(5), released.released())
-        .await
-        .expect("the follower was woken by the release");
     // And through the election: a graceful stop hands over at once.
     let recorder = TermRecorder::new();
     recorder.attach(&a).attach(&b);
     let a_errors = ErrorCount::attach(&a);
-    a.start().await.unwrap();
-    eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
-    b.start().await.unwrap();
-    eventually(Duration::from_secs(10), "b sees a", || {
-        b.state().leader.is_some_and(|l| l.instance_id == "a")
-    })
-    .await;
-    let stopped = Instant::now();
-    a.stop().await.unwrap();
-    eventually(Duration::from_secs(10), "b leads", || b.is_leader()).await;
-    let handover = stopped.elapsed();
+    let handover = graceful_handover(&a, &b).await;
     assert!(
         handover < LEASE / 2,
         "handover took {handover:?}: no release notice"
     );
-    b.stop().await.unwrap();
     assert_eq!(a_errors.get(), 0, "errors on a");
     recorder.assert_safe();
     assert_eq!(recorder.terms().len(), 2);

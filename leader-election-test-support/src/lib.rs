@@ -13,7 +13,8 @@
 //! - Feature `redis`: fred clients and stores for the Redis backend's tests ([`redis`]).
 //! - Feature `blob`: builders, stores, operator and SAS clients on an [`Azurite`] for the
 //!   Blob backend's tests, and [`azurite::account_sas`].
-//! - Feature `postgres`: an admin connection to [`Postgres`].
+//! - Feature `postgres`: an admin connection to [`Postgres`], a TLS-only server
+//!   ([`Postgres::start_tls`]), and [`PgBouncer`] in transaction mode in front of one.
 //!
 //! The safety checker is not here: it is `leader_election::testing::assert_safe` on terms a
 //! `leader_election::testing::TermRecorder` recorded (one checker for every guarantee).
@@ -22,20 +23,28 @@ pub mod azurite;
 pub mod bench;
 #[cfg(feature = "blob")]
 mod blob;
+#[cfg(any(feature = "redis", feature = "postgres"))]
+mod certs;
 mod events;
 mod helpers;
+#[cfg(feature = "postgres")]
+mod pgbouncer;
 pub mod postgres;
 mod process;
 pub mod proxy;
 pub mod redis;
 
 pub use azurite::Azurite;
+#[cfg(any(feature = "redis", feature = "postgres"))]
+pub use certs::TestCertificates;
 pub use events::ErrorCount;
 pub use helpers::{
     Describe, Lazy, closed_port, docker_available, eventually, eventually_async, eventually_some,
     free_port, lazy, program_available, unique_container, unique_name, unique_table,
     workspace_root,
 };
+#[cfg(feature = "postgres")]
+pub use pgbouncer::PgBouncer;
 pub use postgres::Postgres;
 pub use proxy::FaultProxy;
 pub use redis::{RedisOptions, RedisServer};

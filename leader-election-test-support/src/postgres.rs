@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+#[cfg(feature = "postgres")]
+use crate::certs::TestCertificates;
 use crate::helpers::{free_port, temp_dir};
 use crate::process::ServerProcess;
 
@@ -41,7 +43,7 @@ fn bindir() -> Option<PathBuf> {
 }
 
 /// The uid and gid of the `postgres` user, when running as root.
-fn postgres_user() -> Option<(u32, u32)> {
+pub(crate) fn postgres_user() -> Option<(u32, u32)> {
     let me = Command::new("id").arg("-u").output().ok()?;
     if String::from_utf8_lossy(&me.stdout).trim() != "0" {
         return None;
@@ -61,7 +63,15 @@ fn postgres_user() -> Option<(u32, u32)> {
 pub struct Postgres {
     port: u16,
     backend: Backend,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    tls: Option<Certs>,
 }
+
+/// The certificates of a TLS server: there are none without feature `postgres`.
+#[cfg(feature = "postgres")]
+type Certs = TestCertificates;
+#[cfg(not(feature = "postgres"))]
+type Certs = std::convert::Infallible;
 
 #[derive(Debug)]
 enum Backend {
@@ -76,6 +86,8 @@ struct Local {
     bin: PathBuf,
     dir: PathBuf,
     user: Option<(u32, u32)>,
+    /// Server settings beyond the common ones (`-c name=value`), such as TLS.
+    settings: Vec<String>,
     process: Mutex<Option<ServerProcess>>,
 }
 
@@ -94,16 +106,61 @@ impl Postgres {
         }
     }
 
+    /// Initializes and starts a new local server that accepts TCP connections over TLS only
+    /// (feature `postgres`): `ssl=on` with a server certificate for `127.0.0.1` and `localhost`
+    /// signed by a fresh CA ([`TestCertificates`]), and a `pg_hba.conf` of `hostssl` lines
+    /// (trust, except the role named like the client certificate's common name, which must
+    /// present it: `cert`) and `hostnossl ... reject`, so a connection without TLS is refused.
+    /// [`admin`](Self::admin) connects through the Unix socket.
+    ///
+    /// # Panics
+    /// When PostgreSQL's server programs are missing (no container stands in: its
+    /// configuration is local), or the server does not start within 30 s.
+    #[cfg(feature = "postgres")]
+    pub async fn start_tls() -> Self {
+        let bin = bindir().unwrap_or_else(|| panic!("{}", missing_programs()));
+        let certs = TestCertificates::generate();
+        Self::start_local_with(bin, Some(certs)).await
+    }
+
+    /// The certificates of a server from [`start_tls`](Self::start_tls): the CA to trust, and
+    /// a client certificate.
+    #[cfg(feature = "postgres")]
+    pub fn tls(&self) -> Option<&TestCertificates> {
+        self.tls.as_ref()
+    }
+
+    /// The role a client certificate of [`tls`](Self::tls) logs in as (its common name); the
+    /// server accepts it only with that certificate.
+    #[cfg(feature = "postgres")]
+    pub const CERT_ROLE: &'static str = "leader-election test client";
+
+    /// The path of a file holding the CA of a [`start_tls`](Self::start_tls) server, for
+    /// `sslrootcert`.
+    #[cfg(feature = "postgres")]
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        match &self.backend {
+            Backend::Local(local) if self.tls.is_some() => Some(local.dir.join("ca.crt")),
+            _ => None,
+        }
+    }
+
     async fn start_local(bin: PathBuf) -> Self {
+        Self::start_local_with(bin, None).await
+    }
+
+    async fn start_local_with(bin: PathBuf, tls: Option<Certs>) -> Self {
         let user = postgres_user();
         let dir = temp_dir("pg");
         if let Some((uid, gid)) = user {
             std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).expect("chown the folder");
         }
-        let local = Local {
+        #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
+        let mut local = Local {
             bin,
             dir,
             user,
+            settings: Vec::new(),
             process: Mutex::new(None),
         };
         let status = local
@@ -123,9 +180,14 @@ impl Postgres {
             .status()
             .expect("run initdb");
         assert!(status.success(), "initdb failed");
+        #[cfg(feature = "postgres")]
+        if let Some(certs) = &tls {
+            local.settings = local.tls_files(certs);
+        }
         let server = Self {
             port: free_port(),
             backend: Backend::Local(local),
+            tls,
         };
         server.launch().await;
         server
@@ -164,6 +226,7 @@ impl Postgres {
         let server = Self {
             port,
             backend: Backend::Container(Box::new(container)),
+            tls: None,
         };
         server.wait_accepting().await;
         server
@@ -184,6 +247,7 @@ impl Postgres {
             .arg("-c")
             .arg(format!("unix_socket_directories={}", local.dir.display()))
             .args(["-c", "fsync=off", "-c", "max_connections=200"])
+            .args(local.settings.iter().flat_map(|s| ["-c", s.as_str()]))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -312,7 +376,16 @@ impl Postgres {
     /// When the server does not accept the connection.
     #[cfg(feature = "postgres")]
     pub async fn admin(&self) -> tokio_postgres::Client {
-        let (client, connection) = tokio_postgres::connect(&self.url(), tokio_postgres::NoTls)
+        // A TLS server refuses TCP without TLS: its admin uses the Unix socket.
+        let url = match (&self.backend, &self.tls) {
+            (Backend::Local(local), Some(_)) => format!(
+                "host={} port={} user=postgres dbname=postgres",
+                local.dir.display(),
+                self.port
+            ),
+            _ => self.url(),
+        };
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
             .await
             .expect("admin connection");
         tokio::spawn(connection);
@@ -323,6 +396,44 @@ impl Postgres {
 impl Local {
     fn data(&self) -> PathBuf {
         self.dir.join("data")
+    }
+
+    /// Writes the certificates, the key (mode 0600, owned by the server's user, as PostgreSQL
+    /// requires) and a TLS-only `pg_hba.conf` into the folder; returns the server settings
+    /// that use them.
+    #[cfg(feature = "postgres")]
+    fn tls_files(&self, certs: &TestCertificates) -> Vec<String> {
+        use std::os::unix::fs::PermissionsExt;
+        let hba = format!(
+            "local all all trust\n\
+             hostssl all \"{role}\" 127.0.0.1/32 cert\n\
+             hostssl all all 127.0.0.1/32 trust\n\
+             hostnossl all all 0.0.0.0/0 reject\n",
+            role = Postgres::CERT_ROLE
+        );
+        let files = [
+            ("server.crt", certs.server_cert_pem.as_str(), 0o644),
+            ("server.key", certs.server_key_pem.as_str(), 0o600),
+            ("ca.crt", certs.ca_pem.as_str(), 0o644),
+            ("pg_hba.conf", hba.as_str(), 0o644),
+        ];
+        for (name, text, mode) in files {
+            let path = self.dir.join(name);
+            std::fs::write(&path, text).expect("write a TLS file");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                .expect("set a TLS file's mode");
+            if let Some((uid, gid)) = self.user {
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid)).expect("chown a TLS file");
+            }
+        }
+        let path = |name: &str| self.dir.join(name).display().to_string();
+        vec![
+            "ssl=on".to_owned(),
+            format!("ssl_cert_file={}", path("server.crt")),
+            format!("ssl_key_file={}", path("server.key")),
+            format!("ssl_ca_file={}", path("ca.crt")),
+            format!("hba_file={}", path("pg_hba.conf")),
+        ]
     }
 
     fn command(&self, program: &str) -> Command {
@@ -425,6 +536,65 @@ pub fn election(
     builder(&pg.url(), election, id)
         .build()
         .expect("valid configuration")
+}
+
+/// Whether `listener` hears of a release by `releaser` within `within`: `releaser` acquires
+/// the lease as instance `releaser` (it must be free), `listener`'s release receiver marks
+/// what it saw so far, and `releaser` releases.
+///
+/// # Panics
+/// When `listener` has no listener, or `releaser` cannot acquire or release.
+#[cfg(feature = "postgres")]
+pub async fn release_heard(
+    releaser: &leader_election_postgres::PostgresLeaseStore,
+    listener: &leader_election_postgres::PostgresLeaseStore,
+    within: Duration,
+) -> bool {
+    use leader_election::{AcquireOutcome, LeaseRequest, LeaseStore};
+    let mut released = listener
+        .release_notifications()
+        .expect("a store with a listener");
+    let request = LeaseRequest::new("releaser", LEASE);
+    let AcquireOutcome::Acquired(lease) = releaser.try_acquire(&request).await.expect("acquire")
+    else {
+        panic!("the releaser could not acquire");
+    };
+    released.mark_seen();
+    assert!(
+        releaser.release(&request, &lease).await.expect("release"),
+        "not released"
+    );
+    tokio::time::timeout(within, released.released())
+        .await
+        .is_ok()
+}
+
+/// Starts `a` and waits until it leads, starts `b` and waits until it sees `a` lead, then
+/// stops `a` and answers how long it took until `b` led; stops `b`. Attach a
+/// `TermRecorder` first to check the terms.
+///
+/// # Panics
+/// When an election cannot start or stop, or a step takes more than 10 s.
+#[cfg(feature = "postgres")]
+pub async fn graceful_handover(
+    a: &leader_election::LeaderElection<leader_election_postgres::PostgresLeaseStore>,
+    b: &leader_election::LeaderElection<leader_election_postgres::PostgresLeaseStore>,
+) -> Duration {
+    let within = Duration::from_secs(10);
+    a.start().await.expect("start a");
+    crate::eventually(within, "a leads", || a.is_leader()).await;
+    b.start().await.expect("start b");
+    let id = a.options().instance_id.clone();
+    crate::eventually(within, "b sees a lead", || {
+        b.state().leader.is_some_and(|l| l.instance_id == id)
+    })
+    .await;
+    let stopped = Instant::now();
+    a.stop().await.expect("stop a");
+    crate::eventually(within, "b leads", || b.is_leader()).await;
+    let handover = stopped.elapsed();
+    b.stop().await.expect("stop b");
+    handover
 }
 
 #[cfg(test)]
