@@ -24,6 +24,10 @@ pub const DEFAULT_KEY: &str = "leader-election-lock";
 /// The longest election key accepted, in bytes.
 pub const MAX_KEY_LEN: usize = 512;
 
+/// Writes of one command on a cluster: the first, and one after each of an `ASK` and a `MOVED`
+/// redirection (a slot being migrated, then moved).
+const CLUSTER_ATTEMPTS: u32 = 3;
+
 /// The command timeout a store uses until told otherwise.
 const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -264,12 +268,26 @@ impl RedisLeaseStore {
 
     /// The per-command options: the timeout, and no second write of a command whose connection
     /// broke (its outcome is unknown; the core re-checks ownership itself).
+    ///
+    /// On a cluster, fred counts the write after a `MOVED` or `ASK` redirection (a failover, a
+    /// slot migration) as another attempt: one attempt would turn every redirection into an
+    /// unknown outcome (a `stop()` whose release fails, followers waiting a lease). A
+    /// redirected command was not run, so it gets [`CLUSTER_ATTEMPTS`] writes, still within the
+    /// one timeout. A write re-sent after a broken connection is harmless too: every script is
+    /// idempotent for one lease id (acquiring again refreshes the same lease, renewing again
+    /// extends it from later, which the holder's deadline never counts on, and releasing again
+    /// finds nothing of its own).
     fn command_options(&self) -> Options {
+        let attempts = if self.inner.client.is_clustered() {
+            CLUSTER_ATTEMPTS
+        } else {
+            1
+        };
         Options {
             timeout: Some(Duration::from_millis(
                 self.inner.timeout_ms.load(Ordering::Relaxed),
             )),
-            max_attempts: Some(1),
+            max_attempts: Some(attempts),
             ..Options::default()
         }
     }

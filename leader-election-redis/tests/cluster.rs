@@ -1,0 +1,275 @@
+//! Elections on a real Redis Cluster (6 nodes: 3 primaries, 3 replicas, on loopback): keys on
+//! different slots and primaries, graceful handover woken by release notices, and the faults
+//! of a cluster deployment while contenders run: a `CLUSTER FAILOVER` of the primary owning the
+//! election's slot, and the resharding of that slot to another primary.
+//!
+//! The tests share one cluster and take turns on it (a failover or a migration would disturb
+//! the others).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use leader_election::LeaderElection;
+use leader_election::testing::TermRecorder;
+use leader_election_redis::{RedisLeaderElection, RedisLeaseStore};
+use leader_election_test_support::redis::{RedisCluster, fast_options, prime};
+use leader_election_test_support::{eventually, unique_name};
+
+type Election = LeaderElection<RedisLeaseStore>;
+
+/// One test at a time on the shared cluster.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Long enough that a follower woken by anything but a release notice could not take over
+/// within [`NOTICE_BOUND`]: it sleeps until the lease could expire.
+const LEASE: Duration = Duration::from_secs(4);
+
+/// A takeover faster than this after a release was woken by the release notice.
+const NOTICE_BOUND: Duration = Duration::from_millis(500);
+
+/// `n` contenders on `key`, with a [`LEASE`]-long lease, recorded by one recorder.
+fn contenders(url: &str, key: &str, n: usize) -> (Vec<Election>, TermRecorder) {
+    let recorder = TermRecorder::new();
+    let elections: Vec<Election> = (0..n)
+        .map(|i| {
+            RedisLeaderElection::builder()
+                .url(url)
+                .key(key)
+                .options(fast_options(&format!("c{i}")))
+                .lease_duration(LEASE)
+                .renew_interval(LEASE / 4)
+                .retry_interval(Duration::from_millis(100))
+                .max_retry_interval(Duration::from_millis(400))
+                .build()
+                .expect("build")
+        })
+        .collect();
+    for e in &elections {
+        recorder.attach(e);
+    }
+    (elections, recorder)
+}
+
+/// Waits until one of `elections` other than `skip` leads; never two at once.
+async fn leader(elections: &[Election], skip: Option<usize>, within: Duration) -> usize {
+    let mut found = None;
+    eventually(within, format!("a leader within {within:?}"), || {
+        let leaders: Vec<usize> = (0..elections.len())
+            .filter(|&i| elections[i].is_leader())
+            .collect();
+        assert!(leaders.len() <= 1, "two leaders: {leaders:?}");
+        found = leaders.into_iter().find(|&i| Some(i) != skip);
+        found.is_some()
+    })
+    .await;
+    found.unwrap_or_default()
+}
+
+/// Stops the leader `from` and answers who took over and how long it took.
+async fn hand_over(elections: &[Election], from: usize, within: Duration) -> (usize, Duration) {
+    let started = Instant::now();
+    let stopping = elections[from].clone();
+    let stop = tokio::spawn(async move { stopping.stop().await });
+    let next = leader(elections, Some(from), within).await;
+    let took = started.elapsed();
+    stop.await.expect("join").expect("stop");
+    elections[from].start().await.expect("restart");
+    (next, took)
+}
+
+/// A graceful handover woken by the release notice: far sooner than the lease could expire.
+async fn hand_over_by_notice(elections: &[Election], from: usize, what: &str) -> usize {
+    let (next, took) = hand_over(elections, from, LEASE * 3).await;
+    assert!(
+        took < NOTICE_BOUND,
+        "{what}: took over after {took:?}, not woken by the release notice (lease {LEASE:?})"
+    );
+    next
+}
+
+/// The fence of a new replication history: the first lease granted on the new primary after
+/// `since` (a failover or a migration completed) comes no sooner than one lease after the term
+/// before it ended, whether that term was lost in the fault or released after it (then the
+/// leader `at` hands over here). Returns who leads then.
+async fn fenced_grant_after(
+    elections: &[Election],
+    recorder: &TermRecorder,
+    at: usize,
+    since: Instant,
+    what: &str,
+) -> usize {
+    let fresh = |recorder: &TermRecorder| recorder.terms().iter().any(|t| t.start >= since);
+    let leader = if fresh(recorder) {
+        at
+    } else {
+        hand_over(elections, at, LEASE * 3).await.0
+    };
+    let terms = recorder.terms();
+    let i = terms
+        .iter()
+        .position(|t| t.start >= since)
+        .expect("a term after the fault");
+    let before = &terms[i - 1];
+    let gap = terms[i].start.saturating_duration_since(before.end);
+    println!("no leader for {gap:?} after {what} (the fence of a new replication history)");
+    assert!(
+        gap >= LEASE - Duration::from_millis(200),
+        "a lease granted {gap:?} after the last term ended, after {what}: before the fence ended"
+    );
+    leader
+}
+
+async fn start_all(elections: &[Election]) {
+    for e in elections {
+        e.start().await.expect("start");
+    }
+}
+
+async fn stop_all(elections: &[Election]) {
+    for e in elections {
+        e.stop().await.expect("stop");
+    }
+}
+
+/// A fresh election key whose slot a primary other than those in `avoid` owns.
+async fn key_on_another_primary(
+    cluster: &RedisCluster,
+    prefix: &str,
+    avoid: &[String],
+) -> (String, String) {
+    for _ in 0..200 {
+        let key = unique_name(prefix);
+        let owner = cluster.owner_of(&format!("{{{key}}}:lease")).await;
+        if !avoid.contains(&owner) {
+            return (key, owner);
+        }
+    }
+    panic!("no key on a primary other than {avoid:?} in 200 tries");
+}
+
+async fn cluster() -> Arc<RedisCluster> {
+    RedisCluster::shared().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elections_on_keys_of_different_primaries_each_hand_over_by_release_notice() {
+    let cluster = cluster().await;
+    let _turn = TURN.lock().await;
+    let url = cluster.url();
+    let mut owners = Vec::new();
+    let mut keys = Vec::new();
+    for _ in 0..3 {
+        let (key, owner) = key_on_another_primary(&cluster, "cluster-keys", &owners).await;
+        owners.push(owner);
+        keys.push(key);
+    }
+    let slots: Vec<u16> = {
+        let mut slots = Vec::new();
+        for key in &keys {
+            slots.push(cluster.slot_of(key).await);
+        }
+        slots
+    };
+    println!("keys {keys:?} on slots {slots:?}, owned by {owners:?}");
+    owners.sort();
+    owners.dedup();
+    assert_eq!(owners.len(), 3, "three keys on three primaries");
+
+    for key in &keys {
+        prime(&url, key).await;
+        let (elections, recorder) = contenders(&url, key, 3);
+        start_all(&elections).await;
+        let mut at = leader(&elections, None, Duration::from_secs(5)).await;
+        for round in 0..3 {
+            at = hand_over_by_notice(&elections, at, &format!("{key}, round {round}")).await;
+        }
+        stop_all(&elections).await;
+        recorder.assert_safe();
+        // The first term and three handovers (stopping them all may add one more).
+        assert!(recorder.terms().len() >= 4, "{:?}", recorder.terms());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_of_the_slot_owner_keeps_one_leader_and_release_notices() {
+    let cluster = cluster().await;
+    let _turn = TURN.lock().await;
+    let url = cluster.url();
+    let key = unique_name("cluster-failover");
+    prime(&url, &key).await;
+    let (elections, recorder) = contenders(&url, &key, 3);
+    start_all(&elections).await;
+    let first = leader(&elections, None, Duration::from_secs(5)).await;
+    let first_token = elections[first].leadership().expect("leading").token();
+
+    let started = Instant::now();
+    let (old, new) = cluster
+        .failover_owner_of(&format!("{{{key}}}:lease"))
+        .await
+        .expect("failover");
+    let promoted = started.elapsed();
+    let promoted_at = Instant::now();
+    let again = leader(&elections, None, Duration::from_secs(15)).await;
+    println!(
+        "failover {old} -> {new}: promoted after {promoted:?}, a leader {:?} after the \
+         failover began; terms: {}",
+        started.elapsed(),
+        recorder.terms().len()
+    );
+    recorder.assert_safe();
+    assert!(elections[again].leadership().expect("leading").token() >= first_token);
+
+    let next = fenced_grant_after(&elections, &recorder, again, promoted_at, "the failover").await;
+    // Release notices still reach the followers from the new primary.
+    let next = hand_over_by_notice(&elections, next, "after the failover").await;
+    hand_over_by_notice(&elections, next, "after the failover, again").await;
+    stop_all(&elections).await;
+    recorder.assert_safe();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resharding_the_election_slot_keeps_one_leader_and_release_notices() {
+    let cluster = cluster().await;
+    let _turn = TURN.lock().await;
+    let url = cluster.url();
+    let key = unique_name("cluster-reshard");
+    let lease_key = format!("{{{key}}}:lease");
+    prime(&url, &key).await;
+    let (elections, recorder) = contenders(&url, &key, 3);
+    start_all(&elections).await;
+    let first = leader(&elections, None, Duration::from_secs(5)).await;
+    let first_token = elections[first].leadership().expect("leading").token();
+
+    let owner = cluster.owner_of(&lease_key).await;
+    let target = cluster
+        .primaries()
+        .await
+        .into_iter()
+        .find(|p| *p != owner)
+        .expect("another primary");
+    let started = Instant::now();
+    cluster
+        .migrate_slot_of(&lease_key, &target)
+        .await
+        .expect("migrate");
+    let moved = started.elapsed();
+    let moved_at = Instant::now();
+    assert_eq!(cluster.owner_of(&lease_key).await, target);
+    let again = leader(&elections, None, Duration::from_secs(15)).await;
+    println!(
+        "slot moved {owner} -> {target} in {moved:?}; a leader {:?} after it began; terms: {}",
+        started.elapsed(),
+        recorder.terms().len()
+    );
+    recorder.assert_safe();
+    assert!(elections[again].leadership().expect("leading").token() >= first_token);
+
+    // The keys arrived on a primary with another replication history.
+    let next = fenced_grant_after(&elections, &recorder, again, moved_at, "the migration").await;
+    let next = hand_over_by_notice(&elections, next, "after the migration").await;
+    hand_over_by_notice(&elections, next, "after the migration, again").await;
+    stop_all(&elections).await;
+    recorder.assert_safe();
+}
