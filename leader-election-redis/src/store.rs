@@ -577,6 +577,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_key_and_the_channel_of_an_election_share_one_cluster_slot() {
+        // Each script's keys must hash to one slot, or a cluster refuses it (CROSSSLOT).
+        for name in ["billing-jobs", "leader-election-lock", "a", "x:y:z", "ünï"] {
+            let keys = Keys::new(name).unwrap();
+            let all = [
+                &keys.lease,
+                &keys.counter,
+                &keys.fence,
+                &keys.epoch,
+                &keys.longest,
+                &keys.shadow,
+                &keys.channel,
+            ];
+            for key in all {
+                assert_eq!(
+                    fred::util::redis_keyslot(key.as_bytes()),
+                    keys.slot,
+                    "{key} of {name}"
+                );
+            }
+            // The slot is the name's own, whatever the suffix.
+            assert_eq!(fred::util::redis_keyslot(name.as_bytes()), keys.slot);
+        }
+    }
+
+    #[test]
     fn ttls_are_rounded_up_to_whole_milliseconds() {
         // Rounding down would let the backend expire a lease before `sent_at + ttl`.
         assert_eq!(ttl_ms(Duration::from_micros(1500)), Value::Integer(2));

@@ -224,7 +224,25 @@ async fn failover_of_the_slot_owner_keeps_one_leader_and_release_notices() {
     let next = fenced_grant_after(&elections, &recorder, again, promoted_at, "the failover").await;
     // Release notices still reach the followers from the new primary.
     let next = hand_over_by_notice(&elections, next, "after the failover").await;
-    hand_over_by_notice(&elections, next, "after the failover, again").await;
+
+    // Every subscriber's connection is to some primary: fail the other primaries over too, so
+    // that each one's node has been demoted, then check that both of two followers are woken.
+    let mut done = vec![old, new];
+    for _ in 0..2 {
+        let (other, _) = key_on_another_primary(&cluster, "cluster-other", &done).await;
+        let (old, new) = cluster.failover_owner_of(&other).await.expect("failover");
+        done.extend([old, new]);
+    }
+    recorder.assert_safe();
+    let next = if next == 2 {
+        hand_over(&elections, 2, LEASE * 3).await.0
+    } else {
+        next
+    };
+    elections[2].stop().await.expect("stop");
+    let two = &elections[..2];
+    let next = hand_over_by_notice(two, next, "after failing over every primary").await;
+    hand_over_by_notice(two, next, "after failing over every primary, again").await;
     stop_all(&elections).await;
     recorder.assert_safe();
 }
