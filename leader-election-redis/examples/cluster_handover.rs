@@ -17,7 +17,7 @@ use leader_election::LeaderElection;
 use leader_election::testing::TermRecorder;
 use leader_election_redis::{RedisLeaderElection, RedisLeaseStore};
 use leader_election_test_support::bench::{self, next_leader, percentile};
-use leader_election_test_support::redis::{RedisCluster, fast_options, prime};
+use leader_election_test_support::redis::{RedisCluster, fast_options, prime, with_lease};
 use leader_election_test_support::unique_name;
 use tokio::time::Instant;
 
@@ -31,30 +31,19 @@ type Election = LeaderElection<RedisLeaseStore>;
 fn contenders(url: &str, key: &str) -> Vec<Election> {
     (0..CONTENDERS)
         .map(|i| {
-            RedisLeaderElection::builder()
+            let builder = RedisLeaderElection::builder()
                 .url(url)
                 .key(key)
-                .options(fast_options(&format!("c{i}")))
-                .lease_duration(LEASE)
-                .renew_interval(LEASE / 4)
-                .retry_interval(LEASE / 6)
-                .max_retry_interval(LEASE)
-                .build()
-                .expect("build")
+                .options(fast_options(&format!("c{i}")));
+            with_lease(builder, LEASE).build().expect("build")
         })
         .collect()
 }
 
 /// Stops the leader `from`, answers who took over and after how many ms, starts `from` again.
 async fn hand_over(elections: &[Election], from: usize) -> (usize, f64) {
-    let started = Instant::now();
-    let stopping = elections[from].clone();
-    let stop = tokio::spawn(async move { stopping.stop().await });
-    let next = next_leader(elections, Some(from), LEASE * 4).await;
-    let took = started.elapsed().as_secs_f64() * 1000.0;
-    stop.await.expect("join").expect("stop");
-    elections[from].start().await.expect("restart");
-    (next, took)
+    let (next, took) = bench::hand_over(elections, from, LEASE * 4).await;
+    (next, took.as_secs_f64() * 1000.0)
 }
 
 /// One fault round: contenders on a fresh key, the fault, then two handovers. Prints a row.
@@ -78,15 +67,8 @@ async fn fault_round(cluster: &RedisCluster, fault: &str) {
             .expect("failover");
         format!("{old} → {new}")
     } else {
-        let owner = cluster.owner_of(&lease_key).await;
-        let to = cluster
-            .primaries()
-            .await
-            .into_iter()
-            .find(|p| *p != owner)
-            .expect("another primary");
-        cluster
-            .migrate_slot_of(&lease_key, &to)
+        let (owner, to) = cluster
+            .migrate_slot_elsewhere(&lease_key)
             .await
             .expect("migrate");
         format!("{owner} → {to}")

@@ -14,8 +14,9 @@ use tokio::time::Instant;
 use leader_election::LeaderElection;
 use leader_election::testing::TermRecorder;
 use leader_election_redis::{RedisLeaderElection, RedisLeaseStore};
-use leader_election_test_support::redis::{RedisCluster, fast_options, prime};
-use leader_election_test_support::{eventually, unique_name};
+use leader_election_test_support::bench;
+use leader_election_test_support::redis::{RedisCluster, fast_options, prime, with_lease};
+use leader_election_test_support::unique_name;
 
 type Election = LeaderElection<RedisLeaseStore>;
 
@@ -34,16 +35,11 @@ fn contenders(url: &str, key: &str, n: usize) -> (Vec<Election>, TermRecorder) {
     let recorder = TermRecorder::new();
     let elections: Vec<Election> = (0..n)
         .map(|i| {
-            RedisLeaderElection::builder()
+            let builder = RedisLeaderElection::builder()
                 .url(url)
                 .key(key)
-                .options(fast_options(&format!("c{i}")))
-                .lease_duration(LEASE)
-                .renew_interval(LEASE / 4)
-                .retry_interval(Duration::from_millis(100))
-                .max_retry_interval(Duration::from_millis(400))
-                .build()
-                .expect("build")
+                .options(fast_options(&format!("c{i}")));
+            with_lease(builder, LEASE).build().expect("build")
         })
         .collect();
     for e in &elections {
@@ -52,36 +48,9 @@ fn contenders(url: &str, key: &str, n: usize) -> (Vec<Election>, TermRecorder) {
     (elections, recorder)
 }
 
-/// Waits until one of `elections` other than `skip` leads; never two at once.
-async fn leader(elections: &[Election], skip: Option<usize>, within: Duration) -> usize {
-    let mut found = None;
-    eventually(within, format!("a leader within {within:?}"), || {
-        let leaders: Vec<usize> = (0..elections.len())
-            .filter(|&i| elections[i].is_leader())
-            .collect();
-        assert!(leaders.len() <= 1, "two leaders: {leaders:?}");
-        found = leaders.into_iter().find(|&i| Some(i) != skip);
-        found.is_some()
-    })
-    .await;
-    found.unwrap_or_default()
-}
-
-/// Stops the leader `from` and answers who took over and how long it took.
-async fn hand_over(elections: &[Election], from: usize, within: Duration) -> (usize, Duration) {
-    let started = Instant::now();
-    let stopping = elections[from].clone();
-    let stop = tokio::spawn(async move { stopping.stop().await });
-    let next = leader(elections, Some(from), within).await;
-    let took = started.elapsed();
-    stop.await.expect("join").expect("stop");
-    elections[from].start().await.expect("restart");
-    (next, took)
-}
-
 /// A graceful handover woken by the release notice: far sooner than the lease could expire.
 async fn hand_over_by_notice(elections: &[Election], from: usize, what: &str) -> usize {
-    let (next, took) = hand_over(elections, from, LEASE * 3).await;
+    let (next, took) = bench::hand_over(elections, from, LEASE * 3).await;
     assert!(
         took < NOTICE_BOUND,
         "{what}: took over after {took:?}, not woken by the release notice (lease {LEASE:?})"
@@ -104,7 +73,7 @@ async fn fenced_grant_after(
     let leader = if fresh(recorder) {
         at
     } else {
-        hand_over(elections, at, LEASE * 3).await.0
+        bench::hand_over(elections, at, LEASE * 3).await.0
     };
     let terms = recorder.terms();
     let i = terms
@@ -181,7 +150,7 @@ async fn elections_on_keys_of_different_primaries_each_hand_over_by_release_noti
         prime(&url, key).await;
         let (elections, recorder) = contenders(&url, key, 3);
         start_all(&elections).await;
-        let mut at = leader(&elections, None, Duration::from_secs(5)).await;
+        let mut at = bench::next_leader(&elections, None, Duration::from_secs(5)).await;
         for round in 0..3 {
             at = hand_over_by_notice(&elections, at, &format!("{key}, round {round}")).await;
         }
@@ -201,7 +170,7 @@ async fn failover_of_the_slot_owner_keeps_one_leader_and_release_notices() {
     prime(&url, &key).await;
     let (elections, recorder) = contenders(&url, &key, 3);
     start_all(&elections).await;
-    let first = leader(&elections, None, Duration::from_secs(5)).await;
+    let first = bench::next_leader(&elections, None, Duration::from_secs(5)).await;
     let first_token = elections[first].leadership().expect("leading").token();
 
     let started = Instant::now();
@@ -211,7 +180,7 @@ async fn failover_of_the_slot_owner_keeps_one_leader_and_release_notices() {
         .expect("failover");
     let promoted = started.elapsed();
     let promoted_at = Instant::now();
-    let again = leader(&elections, None, Duration::from_secs(15)).await;
+    let again = bench::next_leader(&elections, None, Duration::from_secs(15)).await;
     println!(
         "failover {old} -> {new}: promoted after {promoted:?}, a leader {:?} after the \
          failover began; terms: {}",
@@ -235,7 +204,7 @@ async fn failover_of_the_slot_owner_keeps_one_leader_and_release_notices() {
     }
     recorder.assert_safe();
     let next = if next == 2 {
-        hand_over(&elections, 2, LEASE * 3).await.0
+        bench::hand_over(&elections, 2, LEASE * 3).await.0
     } else {
         next
     };
@@ -257,25 +226,18 @@ async fn resharding_the_election_slot_keeps_one_leader_and_release_notices() {
     prime(&url, &key).await;
     let (elections, recorder) = contenders(&url, &key, 3);
     start_all(&elections).await;
-    let first = leader(&elections, None, Duration::from_secs(5)).await;
+    let first = bench::next_leader(&elections, None, Duration::from_secs(5)).await;
     let first_token = elections[first].leadership().expect("leading").token();
 
-    let owner = cluster.owner_of(&lease_key).await;
-    let target = cluster
-        .primaries()
-        .await
-        .into_iter()
-        .find(|p| *p != owner)
-        .expect("another primary");
     let started = Instant::now();
-    cluster
-        .migrate_slot_of(&lease_key, &target)
+    let (owner, target) = cluster
+        .migrate_slot_elsewhere(&lease_key)
         .await
         .expect("migrate");
     let moved = started.elapsed();
     let moved_at = Instant::now();
     assert_eq!(cluster.owner_of(&lease_key).await, target);
-    let again = leader(&elections, None, Duration::from_secs(15)).await;
+    let again = bench::next_leader(&elections, None, Duration::from_secs(15)).await;
     println!(
         "slot moved {owner} -> {target} in {moved:?}; a leader {:?} after it began; terms: {}",
         started.elapsed(),

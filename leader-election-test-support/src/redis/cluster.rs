@@ -467,6 +467,28 @@ impl RedisCluster {
         Ok(from)
     }
 
+    /// [`migrate_slot_of`](Self::migrate_slot_of) to a primary other than the slot's owner:
+    /// the next one in the order of [`primaries`](Self::primaries). Returns `(old owner, new
+    /// owner)`.
+    ///
+    /// # Errors
+    /// As [`migrate_slot_of`](Self::migrate_slot_of), or when there is no other primary.
+    pub async fn migrate_slot_elsewhere(&self, key: &str) -> Result<(String, String), String> {
+        let owner = self.owner_of_slot(self.slot_of(key).await).await?;
+        let primaries = self.primaries().await;
+        let at = primaries.iter().position(|p| *p == owner).unwrap_or(0);
+        let to = primaries
+            .iter()
+            .cycle()
+            .skip(at + 1)
+            .take(primaries.len())
+            .find(|p| **p != owner)
+            .cloned()
+            .ok_or("no other primary to move the slot to")?;
+        let from = self.migrate_slot_of(key, &to).await?;
+        Ok((from, to))
+    }
+
     /// Waits until every node reports `cluster_state:ok`, every replica's link to its primary
     /// is up, and `agreed` holds for every node's view of the cluster (its `CLUSTER NODES`).
     async fn converge(
