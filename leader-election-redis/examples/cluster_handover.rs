@@ -1,8 +1,9 @@
 //! Elections on a Redis Cluster (6 local nodes: 3 primaries, 3 replicas, started by this
 //! program): graceful handover (`stop()` → another contender leads, 200 rounds, 3 contenders)
-//! next to a standalone server on the same machine,
-//! then the cost of a `CLUSTER FAILOVER` of the election's primary and of moving its slot to
-//! another primary while contenders run (5 rounds each): how long the fault took, whether the
+//! next to a standalone server on the same machine, then the cost of a `CLUSTER FAILOVER` of
+//! the election's primary, of its crash (SIGKILL: the cluster promotes its replica; the killed
+//! node rejoins as a replica before the handovers) and of moving its slot to another primary
+//! while contenders run (5 rounds each): how long the fault took, whether the
 //! leader kept its lease through it, and the first handover after it (withheld for one lease:
 //! the keys are now on a primary with another replication history).
 //!
@@ -66,6 +67,11 @@ async fn fault_round(cluster: &RedisCluster, fault: &str) {
             .await
             .expect("failover");
         format!("{old} → {new}")
+    } else if fault == "crash" {
+        let (killed, promoted) = cluster.kill_owner_of(&lease_key).await.expect("kill");
+        // Back as a replica of the promoted node, so that the next round finds one.
+        cluster.restart_node(&killed).await.expect("restart");
+        format!("{killed} → {promoted}")
     } else {
         let (owner, to) = cluster
             .migrate_slot_elsewhere(&lease_key)
@@ -74,6 +80,12 @@ async fn fault_round(cluster: &RedisCluster, fault: &str) {
         format!("{owner} → {to}")
     };
     let fault_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // After a crash, fred reconnects: wait until every contender reaches the new primary.
+    for e in &elections {
+        while e.current_leader().await.is_err() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
     let leader = next_leader(&elections, None, LEASE * 4).await;
     let kept = elections[leader].leadership().map(|l| l.token()) == Some(before);
     let (next, fenced) = hand_over(&elections, leader).await;
@@ -122,7 +134,7 @@ async fn main() {
          after (ms) | next handover (ms) |"
     );
     println!("| --- | --- | --- | --- | --- |");
-    for fault in ["failover", "migration"] {
+    for fault in ["failover", "crash", "migration"] {
         for _ in 0..FAULT_ROUNDS {
             fault_round(&cluster, fault).await;
         }

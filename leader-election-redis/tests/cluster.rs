@@ -16,7 +16,7 @@ use leader_election::testing::TermRecorder;
 use leader_election_redis::{RedisLeaderElection, RedisLeaseStore};
 use leader_election_test_support::bench;
 use leader_election_test_support::redis::{RedisCluster, fast_options, prime, with_lease};
-use leader_election_test_support::unique_name;
+use leader_election_test_support::{eventually_async, unique_name};
 
 type Election = LeaderElection<RedisLeaseStore>;
 
@@ -250,6 +250,60 @@ async fn resharding_the_election_slot_keeps_one_leader_and_release_notices() {
     let next = fenced_grant_after(&elections, &recorder, again, moved_at, "the migration").await;
     let next = hand_over_by_notice(&elections, next, "after the migration").await;
     hand_over_by_notice(&elections, next, "after the migration, again").await;
+    stop_all(&elections).await;
+    recorder.assert_safe();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_of_the_slot_owner_keeps_one_leader_and_release_notices() {
+    let cluster = cluster().await;
+    let _turn = TURN.lock().await;
+    let url = cluster.url();
+    let key = unique_name("cluster-crash");
+    let lease_key = format!("{{{key}}}:lease");
+    prime(&url, &key).await;
+    let (elections, recorder) = contenders(&url, &key, 3);
+    start_all(&elections).await;
+    let first = bench::next_leader(&elections, None, Duration::from_secs(5)).await;
+    let first_token = elections[first].leadership().expect("leading").token();
+
+    // SIGKILL the primary: the cluster promotes its replica after `cluster-node-timeout`.
+    let started = Instant::now();
+    let (killed, promoted) = cluster.kill_owner_of(&lease_key).await.expect("kill");
+    let promoted_after = started.elapsed();
+    let promoted_at = Instant::now();
+    // The killed node rejoins as a replica of the promoted one (the other tests need every
+    // primary to have a replica); nothing changes for the election.
+    cluster.restart_node(&killed).await.expect("restart");
+    println!(
+        "{killed} rejoined as a replica {:?} after the crash",
+        started.elapsed()
+    );
+    let again = bench::next_leader(&elections, None, Duration::from_secs(20)).await;
+    println!(
+        "crash of {killed}: {promoted} promoted after {promoted_after:?}; the leader kept its \
+         lease through it: {}",
+        recorder.terms().len() == 1
+    );
+    recorder.assert_safe();
+    assert!(elections[again].leadership().expect("leading").token() >= first_token);
+
+    // Every contender's client has found the new primary (fred reconnects after a crash)
+    // before the leader is asked to release.
+    for e in &elections {
+        eventually_async(
+            Duration::from_secs(10),
+            "a contender reaching the cluster",
+            || {
+                let e = e.clone();
+                async move { e.current_leader().await.is_ok() }
+            },
+        )
+        .await;
+    }
+    let next = fenced_grant_after(&elections, &recorder, again, promoted_at, "the crash").await;
+    let next = hand_over_by_notice(&elections, next, "after the crash").await;
+    hand_over_by_notice(&elections, next, "after the crash, again").await;
     stop_all(&elections).await;
     recorder.assert_safe();
 }

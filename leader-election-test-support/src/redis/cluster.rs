@@ -46,7 +46,63 @@ impl Default for ClusterOptions {
 #[derive(Debug)]
 struct Node {
     port: u16,
+    bus: u16,
+    dir: PathBuf,
+    node_timeout: Duration,
     process: Mutex<Option<ServerProcess>>,
+}
+
+impl Node {
+    /// Spawns `redis-server` for this node (its `nodes.conf` in its folder: a node started
+    /// again rejoins the cluster), and waits until it answers PING.
+    async fn launch(&self) -> Result<(), String> {
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| format!("cannot create {:?}: {e}", self.dir))?;
+        let mut command = Command::new("redis-server");
+        command
+            .args(["--port", &self.port.to_string()])
+            .args(["--cluster-enabled", "yes"])
+            .args(["--cluster-port", &self.bus.to_string()])
+            .args(["--cluster-config-file", "nodes.conf"])
+            .args([
+                "--cluster-node-timeout",
+                &self.node_timeout.as_millis().to_string(),
+            ])
+            .args(["--bind", "127.0.0.1", "--protected-mode", "no"])
+            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let process =
+            ServerProcess::spawn(command).map_err(|e| format!("cannot start redis-server: {e}"))?;
+        *lock(&self.process) = Some(process);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if cli(self.port, &["PING"]).await.is_ok_and(|r| r == "PONG") {
+                return Ok(());
+            }
+            if let Some(status) = lock(&self.process).as_mut().and_then(ServerProcess::exited) {
+                *lock(&self.process) = None;
+                return Err(format!(
+                    "a cluster node exited with {status} on port {}",
+                    self.port
+                ));
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "a cluster node did not answer on 127.0.0.1:{} within 10 s",
+                    self.port
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn running(&self) -> bool {
+        lock(&self.process).is_some()
+    }
 }
 
 /// A node as `CLUSTER NODES` describes it.
@@ -56,12 +112,14 @@ pub struct ClusterNode {
     pub id: String,
     /// `127.0.0.1:port`.
     pub addr: String,
-    /// Whether it is a primary.
+    /// Whether it is a primary (and not failed).
     pub primary: bool,
     /// The id of its primary, for a replica.
     pub primary_id: Option<String>,
     /// The slot ranges it serves, inclusive (empty for a replica).
     pub slots: Vec<(u16, u16)>,
+    /// Whether it is flagged as failing (`fail` or `fail?`).
+    pub failed: bool,
 }
 
 impl ClusterNode {
@@ -180,49 +238,28 @@ impl RedisCluster {
             if port == bus {
                 continue;
             }
-            let dir = self.dir.join(port.to_string());
-            std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {dir:?}: {e}"))?;
-            let mut command = Command::new("redis-server");
-            command
-                .args(["--port", &port.to_string()])
-                .args(["--cluster-enabled", "yes"])
-                .args(["--cluster-port", &bus.to_string()])
-                .args(["--cluster-config-file", "nodes.conf"])
-                .args([
-                    "--cluster-node-timeout",
-                    &options.node_timeout.as_millis().to_string(),
-                ])
-                .args(["--bind", "127.0.0.1", "--protected-mode", "no"])
-                .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
-                .arg("--dir")
-                .arg(&dir)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            let process = ServerProcess::spawn(command)
-                .map_err(|e| format!("cannot start redis-server: {e}"))?;
             let node = Node {
                 port,
-                process: Mutex::new(Some(process)),
+                bus,
+                dir: self.dir.join(port.to_string()),
+                node_timeout: options.node_timeout,
+                process: Mutex::new(None),
             };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if cli(port, &["PING"]).await.is_ok_and(|r| r == "PONG") {
-                    return Ok(node);
-                }
-                if let Some(status) = lock(&node.process).as_mut().and_then(ServerProcess::exited) {
-                    last = format!("a cluster node exited with {status} on port {port}");
-                    break;
-                }
-                if Instant::now() >= deadline {
-                    return Err(format!(
-                        "a cluster node did not answer on 127.0.0.1:{port} within 10 s"
-                    ));
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+            match node.launch().await {
+                Ok(()) => return Ok(node),
+                Err(e) => last = e,
             }
         }
         Err(last)
+    }
+
+    /// The addresses of the nodes running now (all but those [killed](Self::kill_owner_of)).
+    pub fn live(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|n| n.running())
+            .map(|n| addr(n.port))
+            .collect()
     }
 
     /// Every node's address, `127.0.0.1:port`.
@@ -280,7 +317,12 @@ impl RedisCluster {
     /// # Panics
     /// When no node answers.
     pub async fn slot_of(&self, key: &str) -> u16 {
-        let reply = cli(self.nodes[0].port, &["CLUSTER", "KEYSLOT", key])
+        let port = self
+            .nodes
+            .iter()
+            .find(|n| n.running())
+            .map_or(self.nodes[0].port, |n| n.port);
+        let reply = cli(port, &["CLUSTER", "KEYSLOT", key])
             .await
             .unwrap_or_else(|e| panic!("CLUSTER KEYSLOT: {e}"));
         reply
@@ -310,7 +352,7 @@ impl RedisCluster {
 
     async fn owner_of_slot(&self, slot: u16) -> Result<String, String> {
         let mut last = String::new();
-        for addr in self.addrs() {
+        for addr in self.live() {
             match self.nodes_seen_by(&addr).await {
                 Ok(nodes) => {
                     return nodes
@@ -330,8 +372,9 @@ impl RedisCluster {
     /// # Panics
     /// When no node answers.
     pub async fn primaries(&self) -> Vec<String> {
+        let first = self.live().into_iter().next().unwrap_or_default();
         let nodes = self
-            .nodes_seen_by(&self.addrs()[0])
+            .nodes_seen_by(&first)
             .await
             .unwrap_or_else(|e| panic!("CLUSTER NODES: {e}"));
         nodes
@@ -467,6 +510,81 @@ impl RedisCluster {
         Ok(from)
     }
 
+    /// Kills the primary serving `key` (SIGKILL: a crash) and waits until the cluster promotes
+    /// one of its replicas by itself (after `cluster-node-timeout`), every running node sees
+    /// it serve the slot and reports `cluster_state:ok`. Returns `(killed, promoted)`; start
+    /// the killed node again with [`restart_node`](Self::restart_node).
+    ///
+    /// # Errors
+    /// When the primary has no replica or the cluster does not promote one within 30 s.
+    pub async fn kill_owner_of(&self, key: &str) -> Result<(String, String), String> {
+        let slot = self.slot_of(key).await;
+        let old = self.owner_of_slot(slot).await?;
+        let nodes = self.nodes_seen_by(&old).await?;
+        let old_id = id_of(&nodes, &old)?;
+        let replicas: Vec<String> = nodes
+            .iter()
+            .filter(|n| n.primary_id.as_deref() == Some(old_id.as_str()))
+            .map(|n| n.addr.clone())
+            .collect();
+        if replicas.is_empty() {
+            return Err(format!("the primary {old} has no replica"));
+        }
+        let port = self.port_of(&old)?;
+        if let Some(node) = self.nodes.iter().find(|n| n.port == port) {
+            drop(ServerProcess::take(&node.process));
+        }
+        let promoted = Mutex::new(None);
+        self.converge(
+            &format!("a replica of {old} to take over slot {slot}"),
+            |views| {
+                let owners: Vec<&ClusterNode> = views
+                    .iter()
+                    .filter_map(|nodes| nodes.iter().find(|n| n.primary && n.serves(slot)))
+                    .collect();
+                let agreed = owners.len() == views.len()
+                    && owners
+                        .iter()
+                        .all(|n| replicas.contains(&n.addr) && n.addr == owners[0].addr);
+                if agreed {
+                    *lock(&promoted) = Some(owners[0].addr.clone());
+                }
+                agreed
+            },
+        )
+        .await?;
+        let promoted = lock(&promoted).take().unwrap_or_default();
+        Ok((old, promoted))
+    }
+
+    /// Starts a [killed](Self::kill_owner_of) node again on its ports, with its `nodes.conf`:
+    /// it rejoins the cluster as a replica of the primary that replaced it. Waits until every
+    /// node sees it as a replica in sync and reports `cluster_state:ok`.
+    ///
+    /// # Errors
+    /// When `addr` is not a node of this cluster, it does not start, or it does not rejoin
+    /// within 30 s.
+    pub async fn restart_node(&self, addr: &str) -> Result<(), String> {
+        let port = self.port_of(addr)?;
+        let node = self
+            .nodes
+            .iter()
+            .find(|n| n.port == port)
+            .ok_or_else(|| format!("{addr} is not a node of this cluster"))?;
+        if !node.running() {
+            node.launch().await?;
+        }
+        let target = addr.to_owned();
+        self.converge(&format!("{target} to rejoin as a replica"), |views| {
+            views.iter().all(|nodes| {
+                nodes
+                    .iter()
+                    .any(|n| n.addr == target && !n.primary && !n.failed && n.primary_id.is_some())
+            })
+        })
+        .await
+    }
+
     /// [`migrate_slot_of`](Self::migrate_slot_of) to a primary other than the slot's owner:
     /// the next one in the order of [`primaries`](Self::primaries). Returns `(old owner, new
     /// owner)`.
@@ -489,8 +607,9 @@ impl RedisCluster {
         Ok((from, to))
     }
 
-    /// Waits until every node reports `cluster_state:ok`, every replica's link to its primary
-    /// is up, and `agreed` holds for every node's view of the cluster (its `CLUSTER NODES`).
+    /// Waits until every running node reports `cluster_state:ok`, every replica's link to its
+    /// primary is up, and `agreed` holds for every running node's view of the cluster (its
+    /// `CLUSTER NODES`).
     async fn converge(
         &self,
         what: &str,
@@ -499,7 +618,7 @@ impl RedisCluster {
         let deadline = Instant::now() + CONVERGE;
         loop {
             let mut views: Result<Vec<Vec<ClusterNode>>, String> = Ok(Vec::new());
-            for addr in self.addrs() {
+            for addr in self.live() {
                 let view = async {
                     let info = self.query(&addr, &["CLUSTER", "INFO"]).await?;
                     if !info.lines().any(|l| l.trim() == "cluster_state:ok") {
@@ -622,6 +741,7 @@ fn parse_nodes(text: &str) -> Result<Vec<ClusterNode>, String> {
                 id: fields[0].to_owned(),
                 addr: addr.to_owned(),
                 primary: flags.contains(&"master") && !flags.contains(&"fail"),
+                failed: flags.contains(&"fail") || flags.contains(&"fail?"),
                 primary_id: (fields[3] != "-").then(|| fields[3].to_owned()),
                 slots,
             })
