@@ -61,6 +61,7 @@ async fn fault_round(cluster: &RedisCluster, fault: &str) {
     let leader = next_leader(&elections, None, LEASE * 4).await;
     let before = elections[leader].leadership().expect("leading").token();
     let started = Instant::now();
+    let mut killed = None;
     let what = if fault == "failover" {
         let (old, new) = cluster
             .failover_owner_of(&lease_key)
@@ -68,10 +69,9 @@ async fn fault_round(cluster: &RedisCluster, fault: &str) {
             .expect("failover");
         format!("{old} → {new}")
     } else if fault == "crash" {
-        let (killed, promoted) = cluster.kill_owner_of(&lease_key).await.expect("kill");
-        // Back as a replica of the promoted node, so that the next round finds one.
-        cluster.restart_node(&killed).await.expect("restart");
-        format!("{killed} → {promoted}")
+        let (old, promoted) = cluster.kill_owner_of(&lease_key).await.expect("kill");
+        killed = Some(old.clone());
+        format!("{old} → {promoted}")
     } else {
         let (owner, to) = cluster
             .migrate_slot_elsewhere(&lease_key)
@@ -80,6 +80,21 @@ async fn fault_round(cluster: &RedisCluster, fault: &str) {
         format!("{owner} → {to}")
     };
     let fault_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // A leader again: how long nobody led, from the fault's start.
+    let leader = next_leader(&elections, None, LEASE * 8).await;
+    let kept = elections[leader].leadership().map(|l| l.token()) == Some(before);
+    let leaderless = if kept {
+        0.0
+    } else {
+        let terms = recorder.terms();
+        let ended = terms[0].end;
+        let resumed = terms[1].start;
+        resumed.saturating_duration_since(ended).as_secs_f64() * 1000.0
+    };
+    if let Some(node) = killed {
+        // Back as a replica of the promoted node, so that the next round finds one.
+        cluster.restart_node(&node).await.expect("restart");
+    }
     // After a crash, fred reconnects: wait until every contender reaches the new primary.
     for e in &elections {
         while e.current_leader().await.is_err() {
@@ -87,7 +102,6 @@ async fn fault_round(cluster: &RedisCluster, fault: &str) {
         }
     }
     let leader = next_leader(&elections, None, LEASE * 4).await;
-    let kept = elections[leader].leadership().map(|l| l.token()) == Some(before);
     let (next, fenced) = hand_over(&elections, leader).await;
     let (_, after) = hand_over(&elections, next).await;
     for e in &elections {
@@ -95,7 +109,7 @@ async fn fault_round(cluster: &RedisCluster, fault: &str) {
     }
     recorder.assert_safe();
     println!(
-        "| {fault} {what} | {fault_ms:.0} | {} | {fenced:.0} | {after:.2} |",
+        "| {fault} {what} | {fault_ms:.0} | {} | {leaderless:.0} | {fenced:.0} | {after:.2} |",
         if kept { "yes" } else { "no" }
     );
 }
@@ -130,10 +144,10 @@ async fn main() {
     }
     println!();
     println!(
-        "| fault (lease {LEASE:?}) | fault done (ms) | leader kept its lease | first handover \
-         after (ms) | next handover (ms) |"
+        "| fault (lease {LEASE:?}) | fault done (ms) | leader kept its lease | no leader (ms) \
+         | first handover after (ms) | next handover (ms) |"
     );
-    println!("| --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- |");
     for fault in ["failover", "crash", "migration"] {
         for _ in 0..FAULT_ROUNDS {
             fault_round(&cluster, fault).await;
