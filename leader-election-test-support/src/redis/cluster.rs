@@ -339,7 +339,8 @@ impl RedisCluster {
     }
 
     /// The address of the primary serving `key`'s slot, as the first node that answers sees
-    /// it.
+    /// it. An election key serves as it is: the election's keys `{key}:…` hash like `key`
+    /// (true of every `key` argument of this fixture).
     ///
     /// # Panics
     /// When no node answers or none serves the slot.
