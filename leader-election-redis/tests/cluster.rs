@@ -1,11 +1,13 @@
 //! Elections on a real Redis Cluster (6 nodes: 3 primaries, 3 replicas, on loopback): keys on
 //! different slots and primaries, graceful handover woken by release notices, and the faults
 //! of a cluster deployment while contenders run: a `CLUSTER FAILOVER` of the primary owning the
-//! election's slot, and the resharding of that slot to another primary.
+//! election's slot, the crash of that primary, and the resharding of that slot to another
+//! primary.
 //!
-//! The tests share one cluster and take turns on it (a failover or a migration would disturb
-//! the others).
+//! The tests share one cluster and take turns on it (a failover, a crash or a migration would
+//! disturb the others).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -161,12 +163,22 @@ async fn elections_on_keys_of_different_primaries_each_hand_over_by_release_noti
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failover_of_the_slot_owner_keeps_one_leader_and_release_notices() {
-    let cluster = cluster().await;
-    let _turn = TURN.lock().await;
+/// Three contenders on a fresh key, one leading; then `fault` runs on the election's lease key
+/// and answers what it did and when the new owner of the slot took over. Checks no overlap
+/// and increasing tokens, a leader again, every contender reaching the cluster, the fence of
+/// the new replication history, and a handover by release notice. Answers the contenders,
+/// their recorder, who leads and the election key.
+async fn through_fault<F, Fut>(
+    cluster: &RedisCluster,
+    prefix: &str,
+    fault: F,
+) -> (Vec<Election>, TermRecorder, usize, String)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = (String, Instant)>,
+{
     let url = cluster.url();
-    let key = unique_name("cluster-failover");
+    let key = unique_name(prefix);
     prime(&url, &key).await;
     let (elections, recorder) = contenders(&url, &key, 3);
     start_all(&elections).await;
@@ -174,33 +186,56 @@ async fn failover_of_the_slot_owner_keeps_one_leader_and_release_notices() {
     let first_token = elections[first].leadership().expect("leading").token();
 
     let started = Instant::now();
-    let (old, new) = cluster
-        .failover_owner_of(&format!("{{{key}}}:lease"))
-        .await
-        .expect("failover");
-    let promoted = started.elapsed();
-    let promoted_at = Instant::now();
-    let again = bench::next_leader(&elections, None, Duration::from_secs(15)).await;
+    let (what, taken_over) = fault(format!("{{{key}}}:lease")).await;
+    let again = bench::next_leader(&elections, None, Duration::from_secs(20)).await;
     println!(
-        "failover {old} -> {new}: promoted after {promoted:?}, a leader {:?} after the \
-         failover began; terms: {}",
-        started.elapsed(),
-        recorder.terms().len()
+        "{what}: the new owner took over {:?} after the fault began; the leader kept its \
+         lease through it: {}",
+        taken_over.saturating_duration_since(started),
+        recorder.terms().len() == 1
     );
     recorder.assert_safe();
     assert!(elections[again].leadership().expect("leading").token() >= first_token);
+    // Every contender's client has found the new owner (after a crash, fred reconnects)
+    // before the leader is asked to release.
+    for e in &elections {
+        eventually_async(
+            Duration::from_secs(10),
+            "a contender reaching the cluster",
+            || {
+                let e = e.clone();
+                async move { e.current_leader().await.is_ok() }
+            },
+        )
+        .await;
+    }
+    let next = fenced_grant_after(&elections, &recorder, again, taken_over, &what).await;
+    // Release notices still reach the followers.
+    let next = hand_over_by_notice(&elections, next, &format!("after {what}")).await;
+    (elections, recorder, next, key)
+}
 
-    let next = fenced_grant_after(&elections, &recorder, again, promoted_at, "the failover").await;
-    // Release notices still reach the followers from the new primary.
-    let next = hand_over_by_notice(&elections, next, "after the failover").await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_of_the_slot_owner_keeps_one_leader_and_release_notices() {
+    let cluster = &*cluster().await;
+    let _turn = TURN.lock().await;
+    let (elections, recorder, next, key) =
+        through_fault(cluster, "cluster-failover", |lease_key| async move {
+            let (old, new) = cluster
+                .failover_owner_of(&lease_key)
+                .await
+                .expect("failover");
+            (format!("the failover {old} -> {new}"), Instant::now())
+        })
+        .await;
 
     // Every subscriber's connection is to some primary: fail the other primaries over too, so
     // that each one's node has been demoted, then check that both of two followers are woken.
-    let mut done = vec![old, new];
+    let mut done = vec![cluster.owner_of(&key).await];
     for _ in 0..2 {
-        let (other, _) = key_on_another_primary(&cluster, "cluster-other", &done).await;
-        let (old, new) = cluster.failover_owner_of(&other).await.expect("failover");
-        done.extend([old, new]);
+        let (other, _) = key_on_another_primary(cluster, "cluster-other", &done).await;
+        let (_, new) = cluster.failover_owner_of(&other).await.expect("failover");
+        done.push(new);
     }
     recorder.assert_safe();
     let next = if next == 2 {
@@ -218,37 +253,18 @@ async fn failover_of_the_slot_owner_keeps_one_leader_and_release_notices() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resharding_the_election_slot_keeps_one_leader_and_release_notices() {
-    let cluster = cluster().await;
+    let cluster = &*cluster().await;
     let _turn = TURN.lock().await;
-    let url = cluster.url();
-    let key = unique_name("cluster-reshard");
-    let lease_key = format!("{{{key}}}:lease");
-    prime(&url, &key).await;
-    let (elections, recorder) = contenders(&url, &key, 3);
-    start_all(&elections).await;
-    let first = bench::next_leader(&elections, None, Duration::from_secs(5)).await;
-    let first_token = elections[first].leadership().expect("leading").token();
-
-    let started = Instant::now();
-    let (owner, target) = cluster
-        .migrate_slot_elsewhere(&lease_key)
-        .await
-        .expect("migrate");
-    let moved = started.elapsed();
-    let moved_at = Instant::now();
-    assert_eq!(cluster.owner_of(&lease_key).await, target);
-    let again = bench::next_leader(&elections, None, Duration::from_secs(15)).await;
-    println!(
-        "slot moved {owner} -> {target} in {moved:?}; a leader {:?} after it began; terms: {}",
-        started.elapsed(),
-        recorder.terms().len()
-    );
-    recorder.assert_safe();
-    assert!(elections[again].leadership().expect("leading").token() >= first_token);
-
-    // The keys arrived on a primary with another replication history.
-    let next = fenced_grant_after(&elections, &recorder, again, moved_at, "the migration").await;
-    let next = hand_over_by_notice(&elections, next, "after the migration").await;
+    let (elections, recorder, next, _) =
+        through_fault(cluster, "cluster-reshard", |lease_key| async move {
+            let (from, to) = cluster
+                .migrate_slot_elsewhere(&lease_key)
+                .await
+                .expect("migrate");
+            assert_eq!(cluster.owner_of(&lease_key).await, to);
+            (format!("the migration {from} -> {to}"), Instant::now())
+        })
+        .await;
     hand_over_by_notice(&elections, next, "after the migration, again").await;
     stop_all(&elections).await;
     recorder.assert_safe();
@@ -256,53 +272,22 @@ async fn resharding_the_election_slot_keeps_one_leader_and_release_notices() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_of_the_slot_owner_keeps_one_leader_and_release_notices() {
-    let cluster = cluster().await;
+    let cluster = &*cluster().await;
     let _turn = TURN.lock().await;
-    let url = cluster.url();
-    let key = unique_name("cluster-crash");
-    let lease_key = format!("{{{key}}}:lease");
-    prime(&url, &key).await;
-    let (elections, recorder) = contenders(&url, &key, 3);
-    start_all(&elections).await;
-    let first = bench::next_leader(&elections, None, Duration::from_secs(5)).await;
-    let first_token = elections[first].leadership().expect("leading").token();
-
-    // SIGKILL the primary: the cluster promotes its replica after `cluster-node-timeout`.
-    let started = Instant::now();
-    let (killed, promoted) = cluster.kill_owner_of(&lease_key).await.expect("kill");
-    let promoted_after = started.elapsed();
-    let promoted_at = Instant::now();
-    // The killed node rejoins as a replica of the promoted one (the other tests need every
-    // primary to have a replica); nothing changes for the election.
-    cluster.restart_node(&killed).await.expect("restart");
-    println!(
-        "{killed} rejoined as a replica {:?} after the crash",
-        started.elapsed()
-    );
-    let again = bench::next_leader(&elections, None, Duration::from_secs(20)).await;
-    println!(
-        "crash of {killed}: {promoted} promoted after {promoted_after:?}; the leader kept its \
-         lease through it: {}",
-        recorder.terms().len() == 1
-    );
-    recorder.assert_safe();
-    assert!(elections[again].leadership().expect("leading").token() >= first_token);
-
-    // Every contender's client has found the new primary (fred reconnects after a crash)
-    // before the leader is asked to release.
-    for e in &elections {
-        eventually_async(
-            Duration::from_secs(10),
-            "a contender reaching the cluster",
-            || {
-                let e = e.clone();
-                async move { e.current_leader().await.is_ok() }
-            },
-        )
+    let (elections, recorder, next, _) =
+        through_fault(cluster, "cluster-crash", |lease_key| async move {
+            // SIGKILL: the cluster promotes the replica after `cluster-node-timeout`.
+            let (killed, promoted) = cluster.kill_owner_of(&lease_key).await.expect("kill");
+            let taken_over = Instant::now();
+            // The killed node rejoins as a replica of the promoted one (the other tests need
+            // every primary to have a replica); nothing changes for the election.
+            cluster.restart_node(&killed).await.expect("restart");
+            (
+                format!("the crash of {killed}, {promoted} promoted"),
+                taken_over,
+            )
+        })
         .await;
-    }
-    let next = fenced_grant_after(&elections, &recorder, again, promoted_at, "the crash").await;
-    let next = hand_over_by_notice(&elections, next, "after the crash").await;
     hand_over_by_notice(&elections, next, "after the crash, again").await;
     stop_all(&elections).await;
     recorder.assert_safe();
