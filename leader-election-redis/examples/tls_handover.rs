@@ -15,7 +15,7 @@ use leader_election::LeaderElection;
 use leader_election_redis::{RedisLeaderElection, RedisLeaderElectionBuilder, RedisLeaseStore};
 use leader_election_test_support::bench::{self, percentile};
 use leader_election_test_support::redis::{
-    self as support, fast_options, tls_builder, tls_prime, tls_server,
+    self as support, fast_options, tls_builder, tls_prime, tls_server, with_lease,
 };
 use leader_election_test_support::{RedisServer, unique_name};
 
@@ -26,13 +26,7 @@ const LEASE: Duration = Duration::from_secs(2);
 type Election = LeaderElection<RedisLeaseStore>;
 
 fn with_timings(builder: RedisLeaderElectionBuilder) -> Election {
-    builder
-        .lease_duration(LEASE)
-        .renew_interval(LEASE / 4)
-        .retry_interval(LEASE / 6)
-        .max_retry_interval(LEASE)
-        .build()
-        .expect("build")
+    with_lease(builder, LEASE).build().expect("build")
 }
 
 /// Waits until one of `elections` other than `skip` leads (at most 5 s) and answers its index.

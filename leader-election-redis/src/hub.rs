@@ -113,6 +113,12 @@ impl ReleaseHub {
             }
         }
         // Recorded only once subscribed: dropped before that, the next call subscribes again.
+        //
+        // Classic SUBSCRIBE also on a cluster, not sharded SSUBSCRIBE: a failover or a slot
+        // migration ends sharded subscriptions on the server (an unsolicited `sunsubscribe`),
+        // which fred only renews after reconnecting, so followers would silently stop being
+        // woken. A classic notice is broadcast to every node, so a subscription on any node,
+        // a demoted one too, keeps receiving it; see the README's "Deploying: Cluster".
         active
             .client
             .subscribe(channel.to_owned())

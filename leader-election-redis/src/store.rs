@@ -28,6 +28,10 @@ pub const MAX_KEY_LEN: usize = 512;
 /// the lease value, and travels with every acquisition and renewal.
 pub const MAX_METADATA_LEN: usize = 64 * 1024;
 
+/// Writes of one command on a cluster: the first, and one after each of an `ASK` and a `MOVED`
+/// redirection (a slot being migrated, then moved).
+const CLUSTER_ATTEMPTS: u32 = 3;
+
 /// The command timeout a store uses until told otherwise.
 const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -269,12 +273,26 @@ impl RedisLeaseStore {
 
     /// The per-command options: the timeout, and no second write of a command whose connection
     /// broke (its outcome is unknown; the core re-checks ownership itself).
+    ///
+    /// On a cluster, fred counts the write after a `MOVED` or `ASK` redirection (a failover, a
+    /// slot migration) as another attempt: one attempt would turn every redirection into an
+    /// unknown outcome (a `stop()` whose release fails, followers waiting a lease). A
+    /// redirected command was not run, so it gets [`CLUSTER_ATTEMPTS`] writes, still within the
+    /// one timeout. A write re-sent after a broken connection is harmless too: every script is
+    /// idempotent for one lease id (acquiring again refreshes the same lease, renewing again
+    /// extends it from later, which the holder's deadline never counts on, and releasing again
+    /// finds nothing of its own).
     fn command_options(&self) -> Options {
+        let attempts = if self.inner.client.is_clustered() {
+            CLUSTER_ATTEMPTS
+        } else {
+            1
+        };
         Options {
             timeout: Some(Duration::from_millis(
                 self.inner.timeout_ms.load(Ordering::Relaxed),
             )),
-            max_attempts: Some(1),
+            max_attempts: Some(attempts),
             ..Options::default()
         }
     }
@@ -582,6 +600,32 @@ impl Drop for Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_key_and_the_channel_of_an_election_share_one_cluster_slot() {
+        // Each script's keys must hash to one slot, or a cluster refuses it (CROSSSLOT).
+        for name in ["billing-jobs", "leader-election-lock", "a", "x:y:z", "ünï"] {
+            let keys = Keys::new(name).unwrap();
+            let all = [
+                &keys.lease,
+                &keys.counter,
+                &keys.fence,
+                &keys.epoch,
+                &keys.longest,
+                &keys.shadow,
+                &keys.channel,
+            ];
+            for key in all {
+                assert_eq!(
+                    fred::util::redis_keyslot(key.as_bytes()),
+                    keys.slot,
+                    "{key} of {name}"
+                );
+            }
+            // The slot is the name's own, whatever the suffix.
+            assert_eq!(fred::util::redis_keyslot(name.as_bytes()), keys.slot);
+        }
+    }
 
     #[test]
     fn ttls_are_rounded_up_to_whole_milliseconds() {

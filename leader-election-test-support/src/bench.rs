@@ -28,6 +28,27 @@ pub async fn next_leader<S: LeaseStore>(
     }
 }
 
+/// One graceful handover: stops the leader `from`, waits until another contender leads, then
+/// starts `from` again (as a follower). Answers who leads and how long it took from the stop
+/// to another contender leading.
+///
+/// # Panics
+/// When `from` cannot stop or start, or no other contender leads within `within`.
+pub async fn hand_over<S: LeaseStore>(
+    elections: &[LeaderElection<S>],
+    from: usize,
+    within: Duration,
+) -> (usize, Duration) {
+    let started = Instant::now();
+    let stopping = elections[from].clone();
+    let stop = tokio::spawn(async move { stopping.stop().await });
+    let next = next_leader(elections, Some(from), within).await;
+    let took = started.elapsed();
+    stop.await.expect("join").expect("stop");
+    elections[from].start().await.expect("restart");
+    (next, took)
+}
+
 /// Graceful handovers among `elections` (started here, stopped at the end): `rounds` times,
 /// after a pause of `settle(round)` so that followers are caught at various points of their
 /// wait, the leader is stopped and the time until another contender leads is measured; the
@@ -48,13 +69,8 @@ pub async fn handovers<S: LeaseStore>(
     let mut samples = Vec::with_capacity(rounds);
     for round in 0..rounds {
         tokio::time::sleep(settle(round)).await;
-        let started = Instant::now();
-        let stopping = elections[leader].clone();
-        let stop = tokio::spawn(async move { stopping.stop().await });
-        let next = next_leader(elections, Some(leader), within).await;
-        samples.push(started.elapsed().as_secs_f64() * 1000.0);
-        stop.await.expect("join").expect("stop");
-        elections[leader].start().await.expect("restart");
+        let (next, took) = hand_over(elections, leader, within).await;
+        samples.push(took.as_secs_f64() * 1000.0);
         leader = next;
     }
     for e in elections {

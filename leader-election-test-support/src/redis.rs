@@ -22,10 +22,12 @@ use crate::process::ServerProcess;
 
 #[cfg(feature = "redis")]
 mod backend;
+mod cluster;
 #[cfg(feature = "redis")]
 mod tls;
 #[cfg(feature = "redis")]
 pub use backend::*;
+pub use cluster::{ClusterNode, ClusterOptions, RedisCluster};
 
 /// How to run a [`RedisServer`].
 #[derive(Clone, Debug, Default)]

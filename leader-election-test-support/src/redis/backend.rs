@@ -84,6 +84,19 @@ pub fn fast_options(instance_id: &str) -> LeaderElectionOptions {
     o
 }
 
+/// `builder` with a lease of `lease`, renewed every quarter of it, retried after a sixth of
+/// it (backing off to a whole lease): the timings of the Redis benchmarks and cluster tests.
+pub fn with_lease(
+    builder: leader_election_redis::RedisLeaderElectionBuilder,
+    lease: Duration,
+) -> leader_election_redis::RedisLeaderElectionBuilder {
+    builder
+        .lease_duration(lease)
+        .renew_interval(lease / 4)
+        .retry_interval(lease / 6)
+        .max_retry_interval(lease)
+}
+
 /// An election for `key` on `url`, built with the crate's builder and [`fast_options`].
 ///
 /// # Panics
