@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
-# Installs redis-server and redis-cli from Debian's packages when either is not on PATH; the
-# Redis backend's tests start their own redis-server processes from it, and the Cluster
-# fixture creates and administers its cluster with redis-cli.
+# Installs redis-server, redis-cli and redis-sentinel from Debian's packages when any is not on
+# PATH; the Redis backend's tests start their own redis-server processes from it, the Cluster
+# fixture creates and administers its cluster with redis-cli, and the Sentinel fixture starts
+# redis-sentinel processes.
 set -euo pipefail
 
-if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then
-  echo "redis-server already installed: $(redis-server --version)"
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "redis-server, redis-cli and redis-sentinel already installed: $(redis-server --version)"
   exit 0
 fi
 
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
-can_apt_install || cannot_install redis-server "redis-server redis-tools"
+can_apt_install || cannot_install redis-server "${missing[*]}"
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends redis-server redis-tools >/dev/null
-echo "installed: $(redis-server --version)"
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "installed ${missing[*]}: $(redis-server --version)"

@@ -48,6 +48,7 @@ pub struct RedisLeaderElectionBuilder {
     key: String,
     options: LeaderElectionOptions,
     max_lease_duration: Option<Duration>,
+    min_replica_acks: u32,
     tls: TlsSettings,
 }
 
@@ -58,6 +59,7 @@ impl Default for RedisLeaderElectionBuilder {
             key: DEFAULT_KEY.to_owned(),
             options: LeaderElectionOptions::default(),
             max_lease_duration: None,
+            min_replica_acks: 0,
             tls: TlsSettings::default(),
         }
     }
@@ -75,6 +77,7 @@ impl fmt::Debug for RedisLeaderElectionBuilder {
             .field("key", &self.key)
             .field("options", &self.options)
             .field("max_lease_duration", &self.max_lease_duration)
+            .field("min_replica_acks", &self.min_replica_acks)
             .field("tls", &self.tls)
             .finish()
     }
@@ -83,7 +86,11 @@ impl fmt::Debug for RedisLeaderElectionBuilder {
 impl RedisLeaderElectionBuilder {
     /// Connects with a Redis URL: `redis://[[user]:password@]host[:port][/db]`, `rediss://`
     /// for TLS (feature `tls`, on by default), `redis-cluster://host:port?node=host:port` for a
-    /// cluster, `redis-sentinel://host:port?sentinelServiceName=name` for Sentinel. Replaces a
+    /// cluster. For Sentinel, name one sentinel as the host, the others as `node` parameters,
+    /// and the monitored service:
+    /// `redis-sentinel://[:password@]s1:26379[/db]?sentinelServiceName=mymaster&node=s2:26379&node=s3:26379`
+    /// (`rediss-sentinel://` for TLS); the client asks the sentinels for the primary, checks its
+    /// role, and asks again whenever its connection breaks, as after a failover. Replaces a
     /// client set before. The password never appears in `Debug` output, errors or logs.
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.connection = Some(Connection::Url(url.into()));
@@ -113,6 +120,17 @@ impl RedisLeaderElectionBuilder {
     /// [`RedisLeaseStore::with_max_lease_duration`].
     pub fn max_lease_duration(mut self, max_lease_duration: Duration) -> Self {
         self.max_lease_duration = Some(max_lease_duration);
+        self
+    }
+
+    /// Believes an acquisition or a renewal only once at least `replicas` replicas
+    /// acknowledged it (Redis `WAIT`, bounded by half the `operation_timeout`); fewer is an
+    /// unknown outcome, so nobody leads while the primary cannot reach that many replicas.
+    /// Default: 0 (no wait). For a primary with replicas behind Sentinel, so that a failover
+    /// cannot lose a lease its holder trusts. See
+    /// [`RedisLeaseStore::with_min_replica_acks`] for what it buys and costs.
+    pub fn min_replica_acks(mut self, replicas: u32) -> Self {
+        self.min_replica_acks = replicas;
         self
     }
 
@@ -240,7 +258,8 @@ impl RedisLeaderElectionBuilder {
         };
         Ok(store
             .with_operation_timeout(timeout)
-            .with_max_lease_duration(max_lease_duration))
+            .with_max_lease_duration(max_lease_duration)
+            .with_min_replica_acks(self.min_replica_acks))
     }
 }
 

@@ -44,6 +44,8 @@ pub struct RedisConfig {
     /// election's `lease_duration`.
     #[serde(with = "humantime_serde")]
     pub max_lease_duration: Option<Duration>,
+    /// See [`RedisLeaderElectionBuilder::min_replica_acks`]. Default: 0 (no wait).
+    pub min_replica_acks: u32,
     /// A PEM file of CA certificates to trust for a `rediss://` URL instead of the system's
     /// roots; see [`RedisLeaderElectionBuilder::tls_ca_file`]. Default: none.
     #[cfg(feature = "tls")]
@@ -69,6 +71,7 @@ impl Default for RedisConfig {
             url: None,
             key: DEFAULT_KEY.to_owned(),
             max_lease_duration: None,
+            min_replica_acks: 0,
             #[cfg(feature = "tls")]
             tls_ca_file: None,
             #[cfg(feature = "tls")]
@@ -85,7 +88,8 @@ impl fmt::Debug for RedisConfig {
         let mut f = f.debug_struct("RedisConfig");
         f.field("url", &self.url.as_deref().map(redact_url))
             .field("key", &self.key)
-            .field("max_lease_duration", &self.max_lease_duration);
+            .field("max_lease_duration", &self.max_lease_duration)
+            .field("min_replica_acks", &self.min_replica_acks);
         // Paths only: the files are read by `build_store()`.
         #[cfg(feature = "tls")]
         f.field("tls_ca_file", &self.tls_ca_file)
@@ -98,6 +102,7 @@ impl fmt::Debug for RedisConfig {
 impl RedisConfig {
     /// The configuration from environment variables: `LEADER_ELECTION_REDIS_URL`,
     /// `LEADER_ELECTION_REDIS_KEY`, `LEADER_ELECTION_REDIS_MAX_LEASE_DURATION` (like `"60s"`),
+    /// `LEADER_ELECTION_REDIS_MIN_REPLICA_ACKS` (a whole number),
     /// with feature `tls` the paths `LEADER_ELECTION_REDIS_TLS_CA_FILE`,
     /// `LEADER_ELECTION_REDIS_TLS_CERT_FILE` and `LEADER_ELECTION_REDIS_TLS_KEY_FILE`, and
     /// every election option as `LEADER_ELECTION_<FIELD>` (see
@@ -129,6 +134,11 @@ impl RedisConfig {
             "max_lease_duration",
             "REDIS_MAX_LEASE_DURATION",
             &mut config.max_lease_duration,
+        )?;
+        vars.set(
+            "min_replica_acks",
+            "REDIS_MIN_REPLICA_ACKS",
+            &mut config.min_replica_acks,
         )?;
         #[cfg(feature = "tls")]
         for (field, name, target) in [
@@ -166,6 +176,7 @@ impl RedisConfig {
         if let Some(max) = self.max_lease_duration {
             builder = builder.max_lease_duration(max);
         }
+        builder = builder.min_replica_acks(self.min_replica_acks);
         #[cfg(feature = "tls")]
         {
             if let Some(path) = self.tls_ca_file {
@@ -247,6 +258,29 @@ mod tests {
             matches!(&err, BuildError::Options(e) if e.field == "max_lease_duration"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn min_replica_acks_loads_from_the_environment_and_serde() {
+        let config = RedisConfig::from_vars(vars(&[
+            ("LEADER_ELECTION_REDIS_URL", "redis://127.0.0.1:6390"),
+            ("LEADER_ELECTION_REDIS_MIN_REPLICA_ACKS", "2"),
+        ]))
+        .unwrap();
+        assert_eq!(config.min_replica_acks, 2);
+        assert!(format!("{config:?}").contains("min_replica_acks: 2"));
+        let store = config.into_builder().build_store().unwrap();
+        assert_eq!(store.min_replica_acks(), 2);
+        let err = RedisConfig::from_vars(vars(&[("LEADER_ELECTION_REDIS_MIN_REPLICA_ACKS", "-1")]))
+            .unwrap_err();
+        assert_eq!(err.field, "min_replica_acks");
+        let config: RedisConfig =
+            serde_json::from_str(r#"{"url": "redis://h", "min_replica_acks": 1}"#).unwrap();
+        assert_eq!(config.min_replica_acks, 1);
+        let config: RedisConfig = serde_json::from_str(r#"{"url": "redis://h"}"#).unwrap();
+        assert_eq!(config.min_replica_acks, 0);
+        let store = config.into_builder().build_store().unwrap();
+        assert_eq!(store.min_replica_acks(), 0);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use fred::clients::{Client, SubscriberClient};
 use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
-use fred::types::ConnectHandle;
+use fred::types::{ConnectHandle, Value};
 use leader_election::{Operation, ReleaseNotifier, Result};
 use tokio::task::JoinHandle;
 
@@ -122,6 +122,14 @@ impl ReleaseHub {
         active
             .client
             .subscribe(channel.to_owned())
+            .await
+            .map_err(|e| map_fred(Operation::Connect, e))?;
+        // fred answers SUBSCRIBE once it is written, not once the server has it: a release
+        // published just after could still miss it. A PING behind it on the same connection
+        // (allowed while subscribed) is answered only after the server subscribed.
+        active
+            .client
+            .ping::<Value>(None)
             .await
             .map_err(|e| map_fred(Operation::Connect, e))?;
         lock(&self.inner.channels)

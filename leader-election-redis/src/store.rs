@@ -1,7 +1,7 @@
 //! [`RedisLeaseStore`]: the [`LeaseStore`] kept in Redis.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -139,6 +139,8 @@ struct Inner {
     max_lease_ms: AtomicU64,
     /// The longest lease this store has seen the election hold or record, in ms.
     longest_seen_ms: AtomicU64,
+    /// How many replicas must acknowledge an acquisition or renewal (`WAIT`); 0: none.
+    min_replica_acks: AtomicU32,
     /// The SHA1 of each script once loaded, by [`Script::index`].
     shas: Mutex<[Option<String>; 4]>,
     notifier: Arc<ReleaseNotifier>,
@@ -158,6 +160,7 @@ impl fmt::Debug for RedisLeaseStore {
                 "operation_timeout",
                 &Duration::from_millis(self.inner.timeout_ms.load(Ordering::Relaxed)),
             )
+            .field("min_replica_acks", &self.min_replica_acks())
             .finish_non_exhaustive()
     }
 }
@@ -219,6 +222,7 @@ impl RedisLeaseStore {
                 timeout_ms: AtomicU64::new(DEFAULT_OPERATION_TIMEOUT.as_millis() as u64),
                 max_lease_ms: AtomicU64::new(0),
                 longest_seen_ms: AtomicU64::new(0),
+                min_replica_acks: AtomicU32::new(0),
                 shas: Mutex::new([None, None, None, None]),
                 notifier: Arc::new(ReleaseNotifier::new()),
                 hub,
@@ -254,6 +258,82 @@ impl RedisLeaseStore {
             .max_lease_ms
             .store(duration_ms(max_lease_duration), Ordering::Relaxed);
         self
+    }
+
+    /// The same store, believing an acquisition or a renewal only once at least `replicas`
+    /// replicas acknowledged it (Redis `WAIT`); 0, the default, waits for none. Applies to
+    /// every clone of this store.
+    ///
+    /// After the script that acquired or renewed, the store sends `WAIT replicas timeout` on
+    /// the same connection, with half the operation timeout as `timeout`. When fewer replicas
+    /// acknowledge in time, the acquisition or renewal is reported as an error with an unknown
+    /// outcome ([`Error::is_outcome_unknown`]): the write reached the primary, but a failover
+    /// could lose it, so it is not believed. The election then asks again with the same lease
+    /// id (which acquires or renews again and waits again), a leader steps down at its deadline
+    /// if no renewal is acknowledged, and after one lease of such answers a candidacy is given
+    /// up (DESIGN.md rules 3, 4 and 8). Asking for more replicas than the primary has fails
+    /// closed: nobody leads.
+    ///
+    /// What it buys: a lease its holder trusts was on `replicas` replicas, so a failover that
+    /// promotes one of them keeps it; and a primary cut off from its replicas (a failover
+    /// promoted one and moved the others away) can no longer confirm a renewal, so its leader
+    /// steps down within one lease instead of leading on beside the new primary's. What it
+    /// costs: a round trip to the replicas on every acquisition and renewal, and commands of
+    /// other elections sharing the client wait behind a `WAIT`.
+    #[must_use]
+    pub fn with_min_replica_acks(self, replicas: u32) -> Self {
+        self.inner
+            .min_replica_acks
+            .store(replicas, Ordering::Relaxed);
+        self
+    }
+
+    /// How many replicas must acknowledge an acquisition or renewal: see
+    /// [`with_min_replica_acks`](Self::with_min_replica_acks).
+    #[must_use]
+    pub fn min_replica_acks(&self) -> u32 {
+        self.inner.min_replica_acks.load(Ordering::Relaxed)
+    }
+
+    /// Waits (`WAIT`) until [`min_replica_acks`](Self::min_replica_acks) replicas hold every
+    /// write sent so far on the client's connection; fewer is an unknown outcome of
+    /// `operation`, whose write reached the primary but may not survive a failover.
+    async fn await_replicas(&self, operation: Operation) -> Result<()> {
+        let wanted = self.min_replica_acks();
+        if wanted == 0 {
+            return Ok(());
+        }
+        // Half the command timeout: the server answers (with the count so far) before the
+        // client gives up on the reply.
+        let wait_ms = (self.inner.timeout_ms.load(Ordering::Relaxed) / 2).max(1);
+        let command =
+            CustomCommand::new_static("WAIT", ClusterHash::Custom(self.inner.keys.slot), true);
+        let acked: Value = self
+            .inner
+            .client
+            .with_options(&self.command_options())
+            .custom(
+                command,
+                vec![
+                    Value::Integer(i64::from(wanted)),
+                    Value::Integer(i64::try_from(wait_ms).unwrap_or(i64::MAX)),
+                ],
+            )
+            .await
+            .map_err(|e| map_fred(operation, e))?;
+        let acked = acked.as_u64().ok_or_else(|| {
+            Error::invalid_data(operation, "WAIT answered something else than a count")
+        })?;
+        if acked >= u64::from(wanted) {
+            return Ok(());
+        }
+        Err(Error::outcome_unknown(
+            operation,
+            format!(
+                "only {acked} of {wanted} replicas acknowledged within {wait_ms} ms \
+                 (min_replica_acks = {wanted}): not believed, a failover could lose it"
+            ),
+        ))
     }
 
     /// The longest lease this store guards against: the configured
@@ -524,6 +604,9 @@ impl LeaseStore for RedisLeaseStore {
             // long lease keeps guarding that long even on a shorter lease of its own.
             self.inner.longest_seen_ms.fetch_max(ms, Ordering::Relaxed);
         }
+        if matches!(outcome, AcquireOutcome::Acquired(_)) {
+            self.await_replicas(Operation::Acquire).await?;
+        }
         Ok(outcome)
     }
 
@@ -543,11 +626,11 @@ impl LeaseStore for RedisLeaseStore {
                 ],
             )
             .await?;
-        Ok(if scripts::flag_reply(Operation::Renew, &reply)? {
-            RenewOutcome::Renewed
-        } else {
-            RenewOutcome::Lost
-        })
+        if !scripts::flag_reply(Operation::Renew, &reply)? {
+            return Ok(RenewOutcome::Lost);
+        }
+        self.await_replicas(Operation::Renew).await?;
+        Ok(RenewOutcome::Renewed)
     }
 
     async fn release(&self, request: &LeaseRequest, lease: &Lease) -> Result<bool> {

@@ -6,6 +6,8 @@
 //!   (also on drop): [`RedisServer`], [`Azurite`], [`Postgres`]. With feature `docker` (on by
 //!   default), a missing binary falls back to a testcontainers container when `docker info`
 //!   succeeds.
+//! - A Redis Sentinel deployment of such servers, [`RedisSentinel`]: a primary, two replicas
+//!   and three sentinels, with a forced failover.
 //! - One TCP fault proxy, [`FaultProxy`]: black hole, reset, refuse, latency, switch target.
 //! - [`ErrorCount`]: how many errors an election reported.
 //! - Small helpers: [`free_port`], [`eventually`], [`unique_name`], the Azurite development
@@ -47,4 +49,4 @@ pub use helpers::{
 pub use pgbouncer::PgBouncer;
 pub use postgres::Postgres;
 pub use proxy::FaultProxy;
-pub use redis::{RedisOptions, RedisServer};
+pub use redis::{RedisOptions, RedisSentinel, RedisServer};

@@ -1,8 +1,8 @@
 //! A real Redis server for one test or run: a local `redis-server` on a free port of 127.0.0.1,
 //! or, when no binary is installed but Docker works (feature `docker`), a container.
 //!
-//! Standalone only for now; the shape leaves room for Sentinel and Cluster fixtures next to
-//! [`RedisServer`] (each a set of such servers with its own `start()` and `url()`).
+//! Next to [`RedisServer`], deployments made of such servers, each with its own `start()` and
+//! `url()`: [`RedisSentinel`] (a primary, two replicas and three sentinels).
 //!
 //! With feature `redis`, this module also has the Redis backend's test helpers: fred clients,
 //! stores and elections for a URL, raw commands, and [`prime`] for an election key.
@@ -23,11 +23,13 @@ use crate::process::ServerProcess;
 #[cfg(feature = "redis")]
 mod backend;
 mod cluster;
+mod sentinel;
 #[cfg(feature = "redis")]
 mod tls;
 #[cfg(feature = "redis")]
 pub use backend::*;
 pub use cluster::{ClusterNode, ClusterOptions, RedisCluster};
+pub use sentinel::{Failover, RedisSentinel, SERVICE as SENTINEL_SERVICE};
 
 /// How to run a [`RedisServer`].
 #[derive(Clone, Debug, Default)]

@@ -1,0 +1,315 @@
+//! Redis behind Sentinel: one primary, two replicas and three sentinels, all local processes
+//! ([`RedisSentinel`]). Elections through a `redis-sentinel://` URL, the conformance suite,
+//! a forced failover (`SENTINEL FAILOVER`) while contenders run, and replica acknowledgements
+//! (`min_replica_acks`, Redis `WAIT`). Each test starts its own deployment.
+//!
+//! Run with `--nocapture` to see the measured recovery times.
+
+use std::time::Duration;
+
+use leader_election::testing::{ConformanceOptions, TermRecorder, run_conformance};
+use leader_election::{
+    AcquireOutcome, ElectionEvent, LeaderElection, LeaseRequest, LeaseStore, WithholdReason,
+};
+use leader_election_redis::{RedisLeaderElection, RedisLeaseStore};
+use leader_election_test_support::redis::{fast_options, prime, primed_store};
+use leader_election_test_support::{RedisSentinel, eventually, unique_name};
+use tokio::time::Instant;
+
+fn contender(url: &str, key: &str, id: &str, acks: u32) -> LeaderElection<RedisLeaseStore> {
+    RedisLeaderElection::builder()
+        .url(url)
+        .key(key)
+        .options(fast_options(id))
+        .min_replica_acks(acks)
+        .build()
+        .expect("build")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elections_through_sentinel_pass_the_conformance_suite_and_hand_over() {
+    let deployment = RedisSentinel::start().await;
+    let url = deployment.url();
+    eprintln!("{deployment:?}: {url}");
+
+    run_conformance(
+        ConformanceOptions::new(Duration::from_secs(1), Duration::from_secs(1)),
+        || {
+            let url = url.clone();
+            async move { primed_store(&url, &unique_name("sentinel-conformance")).await }
+        },
+    )
+    .await;
+
+    // A release right after connecting is never missed: the subscription is confirmed by the
+    // server before `connect` returns (fred answers SUBSCRIBE as soon as it is written; about
+    // one release in ten was missed before the hub confirmed it).
+    for _ in 0..20 {
+        let store = primed_store(&url, &unique_name("sentinel-notice")).await;
+        store.connect().await.unwrap();
+        let mut waiter = store.release_notifications().unwrap();
+        let request = LeaseRequest::new("a", Duration::from_secs(1));
+        let AcquireOutcome::Acquired(lease) = store.try_acquire(&request).await.unwrap() else {
+            panic!("not acquired");
+        };
+        waiter.mark_seen();
+        assert!(store.release(&request, &lease).await.unwrap());
+        tokio::time::timeout(Duration::from_secs(1), waiter.released())
+            .await
+            .expect("the release notice");
+    }
+
+    // The lease is written on the primary the sentinels name, and replicated.
+    let key = unique_name("sentinel");
+    prime(&url, &key).await;
+    let (a, b) = (contender(&url, &key, "a", 0), contender(&url, &key, "b", 0));
+    let recorder = TermRecorder::new();
+    recorder.attach(&a).attach(&b);
+    a.start().await.unwrap();
+    eventually(Duration::from_secs(5), "a leads through Sentinel", || {
+        a.is_leader()
+    })
+    .await;
+    let primary = deployment.primary().await.unwrap();
+    let holder = primary
+        .query(&["GET", &format!("{{{key}}}:lease")])
+        .await
+        .unwrap();
+    assert!(holder.contains("\"instance\":\"a\""), "{holder}");
+    b.start().await.unwrap();
+    let stopped = Instant::now();
+    a.stop().await.unwrap();
+    eventually(Duration::from_secs(3), "b takes over", || b.is_leader()).await;
+    let handover = stopped.elapsed();
+    eprintln!("graceful handover through Sentinel: {handover:?}");
+    // Through the release notice, not the lease's expiry (1.5 s).
+    assert!(handover < Duration::from_millis(500), "{handover:?}");
+    b.stop().await.unwrap();
+    recorder.assert_safe();
+}
+
+/// What a failover with contenders running showed.
+struct FailoverRun {
+    recorder: TermRecorder,
+    failover: leader_election_test_support::redis::Failover,
+    /// The first term that began after the failover completed.
+    recovered_at: Instant,
+    withheld_for_failover: bool,
+}
+
+/// Three contenders (`min_replica_acks` = `acks`) lead through Sentinel while a failover is
+/// forced; waits (bounded) for a leader after the failover completes, and checks a graceful
+/// handover through the new primary afterwards (the release subscription followed it).
+async fn failover_with_contenders(acks: u32) -> FailoverRun {
+    let deployment = RedisSentinel::start().await;
+    let url = deployment.url();
+    let key = unique_name("sentinel-failover");
+    prime(&url, &key).await;
+    let contenders: Vec<_> = (0..3)
+        .map(|i| contender(&url, &key, &format!("c{i}"), acks))
+        .collect();
+    let recorder = TermRecorder::new();
+    let mut withheld = Vec::new();
+    for c in &contenders {
+        recorder.attach(c);
+        withheld.push(c.subscribe());
+        c.start().await.unwrap();
+    }
+    eventually(
+        Duration::from_secs(5),
+        "a leader before the failover",
+        || contenders.iter().any(LeaderElection::is_leader),
+    )
+    .await;
+    // Let the leader renew a few times.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = recorder.current().expect("a leader");
+
+    let failover = deployment.failover().await;
+    eprintln!(
+        "failover {} -> {}: promoted after {:?}, complete (old primary a replica) after {:?}",
+        failover.old_primary,
+        failover.new_primary,
+        failover.promoted - failover.started,
+        failover.completed - failover.started,
+    );
+
+    // A leader again within about one lease after the failover completes, plus the fence
+    // (one longest lease, 1.5 s) and slack for reconnection.
+    let lease = fast_options("x").lease_duration;
+    let within = lease * 2 + Duration::from_secs(3);
+    let completed = failover.completed;
+    let recovered_at = leader_election_test_support::eventually_some(
+        within,
+        "a leader after the failover",
+        || {
+            let terms = recorder.terms();
+            async move {
+                terms
+                    .iter()
+                    .filter(|t| t.start >= completed)
+                    .map(|t| t.start)
+                    .min()
+            }
+        },
+    )
+    .await;
+    let new_term = recorder.current().expect("a leader after the failover");
+    assert!(
+        new_term.token > before.token,
+        "{new_term:?} after {before:?}"
+    );
+
+    // Release notices reach the followers through the new primary: a graceful handover is
+    // as fast as before the failover.
+    let leader = contenders.iter().find(|c| c.is_leader()).expect("a leader");
+    let stopped = Instant::now();
+    leader.stop().await.unwrap();
+    eventually(
+        Duration::from_secs(3),
+        "a handover after the failover",
+        || contenders.iter().any(LeaderElection::is_leader),
+    )
+    .await;
+    let handover = stopped.elapsed();
+    eprintln!("graceful handover after the failover: {handover:?}");
+    assert!(handover < Duration::from_millis(500), "{handover:?}");
+
+    for c in &contenders {
+        c.stop().await.unwrap();
+    }
+    let mut withheld_for_failover = false;
+    for events in &mut withheld {
+        while let Ok(event) = events.try_recv() {
+            if let ElectionEvent::LeaseWithheld {
+                reason: WithholdReason::Failover,
+                ..
+            } = event
+            {
+                withheld_for_failover = true;
+            }
+        }
+    }
+    recorder.assert_safe();
+    FailoverRun {
+        recorder,
+        failover,
+        recovered_at,
+        withheld_for_failover,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_failover_keeps_one_leader_and_fences_the_new_primary() {
+    let run = failover_with_contenders(0).await;
+    let recovery = run.recovered_at - run.failover.completed;
+    eprintln!(
+        "recovery: a leader {recovery:?} after the failover completed ({:?} after SENTINEL FAILOVER)",
+        run.recovered_at - run.failover.started
+    );
+    // The new primary has another replication id: it granted nothing for one lease.
+    assert!(
+        run.withheld_for_failover,
+        "no LeaseWithheld(failover): {:#?}",
+        run.recorder.terms()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_replica_acks_the_old_primarys_leader_steps_down_before_the_failover_completes() {
+    let run = failover_with_contenders(2).await;
+    let recovery = run.recovered_at - run.failover.completed;
+    eprintln!(
+        "recovery with min_replica_acks = 2: a leader {recovery:?} after the failover completed \
+         ({:?} after SENTINEL FAILOVER)",
+        run.recovered_at - run.failover.started
+    );
+    // Once a replica is promoted, the old primary has fewer than two replicas: no renewal is
+    // acknowledged, so its leader's term ends within about a lease, long before the old
+    // primary is turned into a replica (~10 s), instead of leading on beside the new primary.
+    let lease = fast_options("x").lease_duration;
+    let before: Vec<_> = run
+        .recorder
+        .terms()
+        .into_iter()
+        .filter(|t| t.start < run.failover.promoted)
+        .collect();
+    assert!(!before.is_empty());
+    for term in &before {
+        assert!(
+            term.end < run.failover.promoted + lease + Duration::from_millis(500),
+            "a term of the old primary lasted past a lease after the promotion: {term:?}, \
+             promoted at {:?}",
+            run.failover.promoted
+        );
+    }
+    assert!(run.withheld_for_failover);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_acks_are_awaited_and_too_many_fail_closed() {
+    let deployment = RedisSentinel::start().await;
+    let url = deployment.url();
+
+    // Two replicas acknowledge: an acquisition and a renewal are believed.
+    let key = unique_name("acks");
+    let store = primed_store(&url, &key).await.with_min_replica_acks(2);
+    let request = LeaseRequest::new("a", Duration::from_secs(1));
+    let AcquireOutcome::Acquired(lease) = store.try_acquire(&request).await.unwrap() else {
+        panic!("not acquired with two replicas acknowledging");
+    };
+    store.renew(&request, &lease).await.expect("renewed");
+    // Both replicas hold the lease.
+    for server in deployment.servers() {
+        let value = server
+            .query(&["GET", &format!("{{{key}}}:lease")])
+            .await
+            .unwrap();
+        assert!(
+            value.contains("\"instance\":\"a\""),
+            "{}: {value}",
+            server.port()
+        );
+    }
+    store.release(&request, &lease).await.unwrap();
+
+    // Three asked, two exist: never believed, with an error that says why.
+    let key = unique_name("acks3");
+    let store = primed_store(&url, &key).await.with_min_replica_acks(3);
+    let err = store
+        .try_acquire(&LeaseRequest::new("a", Duration::from_secs(1)))
+        .await
+        .expect_err("three acknowledgements cannot come");
+    eprintln!("{err}");
+    assert!(err.is_outcome_unknown(), "{err}");
+    assert!(err.to_string().contains("only 2 of 3 replicas"), "{err}");
+
+    let election = contender(&url, &key, "greedy", 3);
+    let mut events = election.subscribe();
+    election.start().await.unwrap();
+    let error = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            if let Ok(ElectionEvent::Error(err)) = events.recv().await {
+                break err;
+            }
+        }
+    })
+    .await
+    .expect("an error event");
+    assert!(error.to_string().contains("replicas"), "{error}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!election.is_leader(), "led without three acknowledgements");
+    election.stop().await.unwrap();
+
+    // Without replicas (the option on a standalone server), the same: fail closed.
+    let standalone = leader_election_test_support::redis::server().await;
+    let key = unique_name("acks-standalone");
+    let store = primed_store(&standalone.url(), &key)
+        .await
+        .with_min_replica_acks(1);
+    let err = store
+        .try_acquire(&LeaseRequest::new("a", Duration::from_secs(1)))
+        .await
+        .expect_err("no replica to acknowledge");
+    assert!(err.to_string().contains("only 0 of 1"), "{err}");
+}
