@@ -7,12 +7,12 @@
 
 use std::time::Duration;
 
-use leader_election::testing::{ConformanceOptions, TermRecorder, run_conformance};
+use leader_election::testing::{ConformanceOptions, TermRecorder, overlaps, run_conformance};
 use leader_election::{
     AcquireOutcome, ElectionEvent, LeaderElection, LeaseRequest, LeaseStore, WithholdReason,
 };
 use leader_election_redis::{RedisLeaderElection, RedisLeaseStore};
-use leader_election_test_support::redis::{fast_options, prime, primed_store};
+use leader_election_test_support::redis::{Failover, fast_options, prime, primed_store};
 use leader_election_test_support::{RedisSentinel, eventually, unique_name};
 use tokio::time::Instant;
 
@@ -91,7 +91,7 @@ async fn elections_through_sentinel_pass_the_conformance_suite_and_hand_over() {
 /// What a failover with contenders running showed.
 struct FailoverRun {
     recorder: TermRecorder,
-    failover: leader_election_test_support::redis::Failover,
+    failover: Failover,
     /// The first term that began after the failover completed.
     recovered_at: Instant,
     withheld_for_failover: bool,
@@ -244,6 +244,98 @@ async fn with_replica_acks_the_old_primarys_leader_steps_down_before_the_failove
         );
     }
     assert!(run.withheld_for_failover);
+}
+
+/// A leader on the old primary, and a contender started right after a replica is promoted:
+/// it reaches the new primary through the sentinels, while the leader's client stays on the
+/// old primary until the sentinels turn it into a replica (~9 s later). Answers every term.
+async fn a_contender_reaching_the_new_primary_early(acks: u32) -> (TermRecorder, Failover) {
+    let deployment = RedisSentinel::start().await;
+    let url = deployment.url();
+    let key = unique_name("sentinel-window");
+    prime(&url, &key).await;
+    let old = contender(&url, &key, "old", acks);
+    let recorder = TermRecorder::new();
+    recorder.attach(&old);
+    old.start().await.unwrap();
+    eventually(Duration::from_secs(5), "a leader", || old.is_leader()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let promotion = deployment.promote().await.unwrap();
+    let early = contender(&url, &key, "early", acks);
+    recorder.attach(&early);
+    early.start().await.unwrap();
+    let failover = deployment.complete(promotion).await.unwrap();
+    eventually(
+        Duration::from_secs(8),
+        "a leader after the failover",
+        || old.is_leader() || early.is_leader(),
+    )
+    .await;
+    old.stop().await.unwrap();
+    early.stop().await.unwrap();
+    (recorder, failover)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_replica_acks_a_contender_reaching_the_new_primary_early_leads_beside_the_old() {
+    // This documents the limit the README states under "Deploying: Sentinel": without
+    // `min_replica_acks`, the fence (one lease from the first attempt on the new primary) ends
+    // before the old primary stops serving its leader. If this ever stops failing over into
+    // two leaders, the README's warning can go.
+    let (recorder, failover) = a_contender_reaching_the_new_primary_early(0).await;
+    let terms = recorder.terms();
+    let found = overlaps(&terms);
+    assert!(
+        !found.is_empty(),
+        "expected the early contender to lead beside the old primary's leader: {terms:#?}"
+    );
+    let (a, b) = found[0];
+    let overlap = a.end.min(b.end) - a.start.max(b.start);
+    eprintln!(
+        "without min_replica_acks: two leaders for {overlap:?}, from {:?} after the promotion \
+         (the old primary followed the new one {:?} after it)",
+        a.start.max(b.start) - failover.promoted,
+        failover.completed - failover.promoted
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_every_replica_acknowledging_a_contender_reaching_the_new_primary_early_waits() {
+    let (recorder, failover) = a_contender_reaching_the_new_primary_early(2).await;
+    recorder.assert_safe();
+    let terms = recorder.terms();
+    let old_end = terms
+        .iter()
+        .filter(|t| t.contender == "old" && t.start < failover.promoted)
+        .map(|t| t.end)
+        .max()
+        .expect("the old leader's term");
+    // Signed: the promoted replica stops acknowledging the old primary's writes before every
+    // sentinel reports it.
+    let stepped_down_ms = if old_end >= failover.promoted {
+        (old_end - failover.promoted).as_secs_f64() * 1000.0
+    } else {
+        -((failover.promoted - old_end).as_secs_f64() * 1000.0)
+    };
+    // The early contender's writes reach two replicas only once the old primary follows the
+    // new one: it leads after the failover completes.
+    let early_start = terms
+        .iter()
+        .find(|t| t.contender == "early")
+        .map(|t| t.start)
+        .expect("the early contender leads after the failover");
+    assert!(early_start > failover.completed, "{terms:#?}");
+    eprintln!(
+        "with min_replica_acks = 2: the old leader stepped down {stepped_down_ms:.0} ms after \
+         the promotion (negative: before every sentinel reported it); the failover completed \
+         {:?} after the promotion, and the early contender led {:?} after that",
+        failover.completed - failover.promoted,
+        early_start - failover.completed
+    );
+    // Long before the old primary follows the new one: within a lease of the promotion.
+    let lease = fast_options("x").lease_duration;
+    assert!(old_end < failover.promoted + lease, "{terms:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,8 @@
 //! or, when no binary is installed but Docker works (feature `docker`), a container.
 //!
 //! Next to [`RedisServer`], deployments made of such servers, each with its own `start()` and
-//! `url()`: [`RedisSentinel`] (a primary, two replicas and three sentinels).
+//! `url()`: [`RedisSentinel`] (a primary, two replicas and three sentinels) and
+//! [`RedisCluster`] (a Redis Cluster).
 //!
 //! With feature `redis`, this module also has the Redis backend's test helpers: fred clients,
 //! stores and elections for a URL, raw commands, and [`prime`] for an election key.
@@ -29,7 +30,7 @@ mod tls;
 #[cfg(feature = "redis")]
 pub use backend::*;
 pub use cluster::{ClusterNode, ClusterOptions, RedisCluster};
-pub use sentinel::{Failover, RedisSentinel, SERVICE as SENTINEL_SERVICE};
+pub use sentinel::{Failover, Promotion, RedisSentinel, SERVICE as SENTINEL_SERVICE};
 
 /// How to run a [`RedisServer`].
 #[derive(Clone, Debug, Default)]

@@ -26,6 +26,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::backend::{AZURITE_CONNECTION_STRING, BackendKind, BackendSpec};
 use crate::contender::Timing;
+use crate::redis_server::Topology;
 use crate::schedule::{FaultMode, RunConfig};
 
 /// Runs N contenders of one leader election against a backend while a fault schedule acts on
@@ -107,10 +108,19 @@ struct Cli {
     /// Run each contender as its own OS process (crash = SIGKILL). Needs redis or blob.
     #[arg(long)]
     processes: bool,
-    /// Start a redis-server from PATH for the run (127.0.0.1, free port, no persistence)
-    /// instead of using --redis-url, and add server restarts and pauses to the faults.
-    #[arg(long)]
-    spawn_redis: bool,
+    /// Start a Redis deployment from PATH for the run (127.0.0.1, free ports, no persistence)
+    /// instead of using --redis-url, and add its server faults to `mixed`: `standalone` (the
+    /// default when the flag has no value) one redis-server, restarted and paused;
+    /// `sentinel` a primary, two replicas and three sentinels, failed over.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "TOPOLOGY",
+        num_args = 0..=1,
+        require_equals = false,
+        default_missing_value = "standalone"
+    )]
+    spawn_redis: Option<Topology>,
     /// Report format on stdout.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     report: ReportFormat,

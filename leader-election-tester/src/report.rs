@@ -49,6 +49,9 @@ pub(crate) enum FaultKind {
     Operator,
     /// The leader resigned: released the lease and stayed a follower for a cool-down.
     Resign,
+    /// The primary holding the election was failed over to a replica (`SENTINEL FAILOVER` on a
+    /// Sentinel deployment started by the tester).
+    ServerFailover,
 }
 
 impl FaultKind {
@@ -62,12 +65,16 @@ impl FaultKind {
             Self::ServerPause => "server_pause",
             Self::Operator => "operator",
             Self::Resign => "resign",
+            Self::ServerFailover => "server_failover",
         }
     }
 
     /// Whether the fault hits the server rather than one contender.
     pub(crate) fn is_server(self) -> bool {
-        matches!(self, Self::ServerRestart | Self::ServerPause)
+        matches!(
+            self,
+            Self::ServerRestart | Self::ServerPause | Self::ServerFailover
+        )
     }
 }
 
@@ -84,7 +91,8 @@ pub(crate) struct Fault {
     pub(crate) at_ms: f64,
     /// The victim's last confirmed acquisition or renewal before the fault, if known.
     pub(crate) last_confirmed_ms: Option<f64>,
-    /// When the victim was brought back (restarted, or its connection healed).
+    /// When the victim was brought back (restarted, or its connection healed); for a server
+    /// failover, when it was complete (the old primary a replica of the new one).
     pub(crate) restored_at_ms: Option<f64>,
     /// For an operator fault: what the operator did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -132,6 +140,8 @@ impl OpCounts {
 pub(crate) struct RunData {
     /// `memory`, `redis` or `blob`.
     pub(crate) backend: String,
+    /// The Redis deployment the tester started (`standalone`, `sentinel`), if any.
+    pub(crate) spawned: Option<String>,
     /// Number of contender slots.
     pub(crate) contenders: usize,
     /// Whether each contender ran in its own OS process.
@@ -245,6 +255,9 @@ pub(crate) struct FaultReport {
 pub(crate) struct Report {
     /// The backend used.
     pub(crate) backend: String,
+    /// The Redis deployment the tester started (`--spawn-redis`): `standalone`, `sentinel`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) spawned: Option<String>,
     /// Number of contenders.
     pub(crate) contenders: usize,
     /// Whether each contender was its own OS process.
@@ -274,6 +287,13 @@ pub(crate) struct Report {
     pub(crate) partition_failover_ms: Stats,
     /// From restarting or pausing the server to the next acquisition (`--spawn-redis`).
     pub(crate) server_fault_recovery_ms: Stats,
+    /// From `SENTINEL FAILOVER` to the next acquisition (`--spawn-redis sentinel`).
+    #[serde(default)]
+    pub(crate) server_failover_recovery_ms: Stats,
+    /// From the failover's completion (the old primary a replica of the new one, when its
+    /// clients move to the new primary) to the next acquisition: the failover fence's cost.
+    #[serde(default)]
+    pub(crate) server_failover_after_complete_ms: Stats,
     /// From an operator's action on the lease record to the next acquisition, by action.
     #[serde(default)]
     pub(crate) operator_recovery_ms: BTreeMap<String, Stats>,
@@ -377,6 +397,8 @@ impl Report {
         let mut crash = Vec::new();
         let mut partition = Vec::new();
         let mut server = Vec::new();
+        let mut failover_recovery = Vec::new();
+        let mut after_complete = Vec::new();
         let mut resign = Vec::new();
         let mut operator: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         let faults: Vec<FaultReport> = data
@@ -398,6 +420,12 @@ impl Report {
                         FaultKind::Crash => crash.push(failover.unwrap_or(after)),
                         FaultKind::Partition => partition.push(after),
                         FaultKind::ServerRestart | FaultKind::ServerPause => server.push(after),
+                        FaultKind::ServerFailover => {
+                            failover_recovery.push(after);
+                            if let (Some(n), Some(done)) = (next, fault.restored_at_ms) {
+                                after_complete.push((n.start_ms - done).max(0.0));
+                            }
+                        }
                         FaultKind::Operator => operator
                             .entry(fault.action.map_or("unknown", |a| a.as_str()).to_owned())
                             .or_default()
@@ -427,6 +455,7 @@ impl Report {
         let tokens_monotonic = testing::tokens_increase(&terms);
         Self {
             backend: data.backend.clone(),
+            spawned: data.spawned.clone(),
             contenders: data.contenders,
             processes: data.processes,
             duration_s: (data.duration_ms / 10.0).round() / 100.0,
@@ -441,6 +470,8 @@ impl Report {
             crash_failover_ms: Stats::of(&crash),
             partition_failover_ms: Stats::of(&partition),
             server_fault_recovery_ms: Stats::of(&server),
+            server_failover_recovery_ms: Stats::of(&failover_recovery),
+            server_failover_after_complete_ms: Stats::of(&after_complete),
             operator_recovery_ms: operator
                 .iter()
                 .map(|(action, samples)| (action.clone(), Stats::of(samples)))
@@ -487,6 +518,14 @@ impl Report {
             stats(&self.crash_failover_ms),
             stats(&self.partition_failover_ms)
         );
+        if self.server_failover_recovery_ms.count > 0 {
+            let _ = writeln!(
+                out,
+                "server failover recovery: {}\n  after the failover completed: {}",
+                stats(&self.server_failover_recovery_ms),
+                stats(&self.server_failover_after_complete_ms)
+            );
+        }
         if self.server_fault_recovery_ms.count > 0 {
             let _ = writeln!(
                 out,
@@ -737,5 +776,25 @@ mod tests {
         }
         assert!(json["backend_ops"].get("per_follower_per_lease").is_some());
         assert!(json["crash_failover_ms"].get("p99").is_some());
+    }
+
+    #[test]
+    fn server_failovers_are_measured_from_the_fault_and_from_completion() {
+        let mut failover = fault(FaultKind::ServerFailover, 0, 1000.0, Some(900.0));
+        failover.restored_at_ms = Some(12_000.0);
+        let mut d = data(
+            vec![iv(0, 1, 0.0, 12_100.0), iv(1, 2, 13_500.0, 15_000.0)],
+            vec![failover],
+        );
+        d.spawned = Some("sentinel".into());
+        let report = Report::build(&d);
+        assert_eq!(report.server_failover_recovery_ms.p50, Some(12_500.0));
+        assert_eq!(report.server_failover_after_complete_ms.p50, Some(1500.0));
+        assert_eq!(report.server_fault_recovery_ms.count, 0);
+        assert!(report.safe);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["spawned"], "sentinel");
+        assert_eq!(json["faults"][0]["kind"], "server_failover");
+        assert!(report.to_text().contains("after the failover completed"));
     }
 }

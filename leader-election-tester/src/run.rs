@@ -2,10 +2,12 @@
 //! contender's leadership intervals on one clock, and build the report.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use leader_election::{LeaseStore, MemoryLeaseStore};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 
 use crate::backend::{BackendKind, redact_url};
@@ -15,9 +17,9 @@ use crate::live::Live;
 use crate::operator::{Operator, OperatorAction};
 use crate::proxy::Proxy;
 use crate::record::Record;
-use crate::redis_server::RedisServer;
+use crate::redis_server::{FailoverDone, SpawnedRedis};
 use crate::report::{Fault, FaultKind, OpCounts, Report, RunData};
-use crate::schedule::{RunConfig, fault_budget};
+use crate::schedule::{FAILOVER_COMPLETES, RunConfig, fault_budget};
 
 /// The result of a run: the report and what it was computed from.
 #[derive(Debug)]
@@ -113,7 +115,9 @@ struct Run {
     child_ops: HashMap<(usize, u32), OpCounts>,
     faults: Vec<Fault>,
     errors: usize,
-    server: Option<RedisServer>,
+    server: Option<Arc<SpawnedRedis>>,
+    /// A server failover under way: it completes in the background while the run goes on.
+    failover: Option<JoinHandle<Result<FailoverDone, String>>>,
     operator: Operator,
 }
 
@@ -123,12 +127,13 @@ struct Run {
 /// When the backend cannot be opened or contenders cannot be started.
 pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
     cfg.check()?;
-    let server = if cfg.spawn_redis {
-        let server = RedisServer::start().await?;
-        cfg.backend.redis_url = server.url();
-        Some(server)
-    } else {
-        None
+    let server = match cfg.spawn_redis {
+        Some(topology) => {
+            let server = SpawnedRedis::start(topology).await?;
+            cfg.backend.redis_url = server.url();
+            Some(Arc::new(server))
+        }
+        None => None,
     };
     if !matches!(
         cfg.backend.kind,
@@ -139,7 +144,7 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
     let needs_proxy = cfg.backend.kind != BackendKind::Memory
         && cfg
             .faults
-            .kinds(false, false)
+            .kinds(cfg.capabilities())
             .contains(&FaultKind::Partition);
     let upstream = if needs_proxy {
         cfg.backend
@@ -212,6 +217,7 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
         faults: Vec::new(),
         errors: 0,
         server,
+        failover: None,
         operator: Operator::new(&cfg_backend),
     };
     run.go(epoch).await
@@ -283,14 +289,9 @@ impl Run {
             until: Instant::now() + self.cfg.fault_interval,
         };
         let mut tick = tokio::time::interval(Duration::from_millis(200));
-        let operator = !OperatorAction::for_backend(self.cfg.backend.kind).is_empty();
-        let kinds = self.cfg.faults.kinds(self.server.is_some(), operator);
+        let kinds = self.cfg.faults.kinds(self.cfg.capabilities());
         if let Some(server) = &self.server {
-            let text = format!(
-                "started redis-server (pid {}) at {}",
-                server.pid().unwrap_or(0),
-                server.url()
-            );
+            let text = server.describe();
             self.live.line(self.clock.now_ms(), &text);
         }
         loop {
@@ -354,7 +355,13 @@ impl Run {
                     return Ok(phase);
                 }
                 let index = self.inject(kind, leader).await;
-                let restore_by = Instant::now() + lease * 2;
+                // A failover is over only once complete: wait for it before restoring.
+                let extra = if kind == FaultKind::ServerFailover {
+                    FAILOVER_COMPLETES
+                } else {
+                    Duration::ZERO
+                };
+                let restore_by = Instant::now() + lease * 2 + extra;
                 Ok(Phase::Faulted {
                     index,
                     restore_by,
@@ -429,6 +436,7 @@ impl Run {
             FaultKind::Partition => "cut the leader off the backend",
             FaultKind::ServerRestart => "restart the Redis server (SIGKILL, empty on restart)",
             FaultKind::ServerPause => "pause the Redis server (SIGSTOP)",
+            FaultKind::ServerFailover => "fail the Redis primary over to a replica",
             FaultKind::Operator => "act on the lease record as an operator",
             FaultKind::Resign => "the leader resigns (hands over, stays out for one lease)",
         };
@@ -456,15 +464,21 @@ impl Run {
             }
             FaultKind::Partition => self.slots[slot].set_partitioned(true),
             FaultKind::ServerRestart => {
-                if let Some(server) = &mut self.server
+                if let Some(server) = &self.server
                     && let Err(err) = server.restart().await
                 {
                     self.live.line(self.clock.now_ms(), &format!("!! {err}"));
                 }
             }
             FaultKind::ServerPause => {
-                if let Some(server) = &mut self.server {
+                if let Some(server) = &self.server {
                     server.set_paused(true).await;
+                }
+            }
+            FaultKind::ServerFailover => {
+                if let Some(server) = &self.server {
+                    let server = Arc::clone(server);
+                    self.failover = Some(tokio::spawn(async move { server.failover().await }));
                 }
             }
             FaultKind::Resign => {
@@ -505,9 +519,31 @@ impl Run {
             // Started again at once, when injected.
             FaultKind::ServerRestart => {}
             FaultKind::ServerPause => {
-                if let Some(server) = &mut self.server {
+                if let Some(server) = &self.server {
                     server.set_paused(false).await;
                 }
+            }
+            FaultKind::ServerFailover => {
+                let done = match self.failover.take() {
+                    Some(task) => task.await.map_err(|e| e.to_string())?,
+                    None => Err("no failover was started".to_owned()),
+                };
+                match done {
+                    Ok(done) => {
+                        let at_ms = self.faults[index].at_ms;
+                        let text = format!(
+                            "failover {} -> {}: promoted after {:.0} ms, complete after {:.0} ms",
+                            done.old_primary,
+                            done.new_primary,
+                            self.clock.ms(done.promoted) - at_ms,
+                            self.clock.ms(done.completed) - at_ms,
+                        );
+                        self.live.line(self.clock.now_ms(), &text);
+                        self.faults[index].restored_at_ms = Some(self.clock.ms(done.completed));
+                    }
+                    Err(err) => self.live.line(self.clock.now_ms(), &format!("!! {err}")),
+                }
+                return Ok(());
             }
             // The cool-down ends by itself.
             FaultKind::Resign => {}
@@ -666,6 +702,7 @@ impl Run {
         let follower_time_ms = (self.cfg.contenders as f64 * run_end_ms - down - leading).max(0.0);
         let data = RunData {
             backend: self.cfg.backend.kind.as_str().to_owned(),
+            spawned: self.cfg.spawn_redis.map(|t| t.as_str().to_owned()),
             contenders: self.cfg.contenders,
             processes: self.cfg.processes,
             duration_ms: run_end_ms,
@@ -675,9 +712,12 @@ impl Run {
             ops,
             follower_time_ms,
         };
-        if let Some(server) = self.server.take() {
-            server.stop().await;
+        if let Some(task) = self.failover.take() {
+            task.abort();
+            let _ = task.await;
         }
+        // Dropping the deployment kills its processes.
+        drop(self.server.take());
         let report = Report::build(&data);
         Ok(RunOutput { report, data })
     }

@@ -8,6 +8,7 @@ use clap::ValueEnum;
 use crate::backend::{BackendKind, BackendSpec};
 use crate::contender::Timing;
 use crate::operator::OperatorAction;
+use crate::redis_server::Topology;
 use crate::report::FaultKind;
 
 /// Which faults the schedule injects.
@@ -21,24 +22,38 @@ pub(crate) enum FaultMode {
     Crash,
     /// Cut the leader's connection to the backend, then heal it.
     Partition,
-    /// Kill the Redis server and start it again, empty (needs `--spawn-redis`).
+    /// Kill the Redis server and start it again, empty (needs `--spawn-redis [standalone]`).
     ServerRestart,
-    /// Freeze the Redis server (SIGSTOP), then resume it (needs `--spawn-redis`).
+    /// Freeze the Redis server (SIGSTOP), then resume it (needs `--spawn-redis [standalone]`).
     ServerPause,
+    /// Fail the primary over to a replica (needs `--spawn-redis sentinel`).
+    ServerFailover,
     /// The leader resigns: hands over at once, stays a follower for one lease.
     Resign,
     /// Act on the lease record as an operator would, through the tester's own connection:
     /// delete it, overwrite it with garbage, break a blob lease (redis, postgres and blob).
     Operator,
-    /// Graceful, crash and partition in turn; with `--spawn-redis` also server restart and
-    /// pause; on a backend with a lease record an operator's hands too.
+    /// Graceful, crash and partition in turn; with `--spawn-redis` also the server faults of
+    /// its topology (restart and pause; failover for sentinel); on a backend with a lease record
+    /// an operator's hands too. Through Sentinel no partition: the proxy cannot stand between
+    /// a contender and the primary the sentinels name.
     Mixed,
 }
 
+/// What the run's backend allows beyond faults on a contender.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Capabilities {
+    /// The server faults of the deployment the tester started (none without `--spawn-redis`).
+    pub(crate) server: &'static [FaultKind],
+    /// Whether a contender's connection can be cut (the partition proxy).
+    pub(crate) partition: bool,
+    /// Whether the backend has a lease record an operator can act on.
+    pub(crate) operator: bool,
+}
+
 impl FaultMode {
-    /// The fault kinds injected in turn; `server` when the tester started the server,
-    /// `operator` when the backend has a lease record an operator can act on.
-    pub(crate) fn kinds(self, server: bool, operator: bool) -> Vec<FaultKind> {
+    /// The fault kinds injected in turn, as far as the backend allows them.
+    pub(crate) fn kinds(self, can: Capabilities) -> Vec<FaultKind> {
         match self {
             Self::None => vec![],
             Self::Graceful => vec![FaultKind::Graceful],
@@ -46,19 +61,17 @@ impl FaultMode {
             Self::Partition => vec![FaultKind::Partition],
             Self::ServerRestart => vec![FaultKind::ServerRestart],
             Self::ServerPause => vec![FaultKind::ServerPause],
+            Self::ServerFailover => vec![FaultKind::ServerFailover],
             Self::Operator => vec![FaultKind::Operator],
             Self::Resign => vec![FaultKind::Resign],
             Self::Mixed => {
-                let mut kinds = vec![
-                    FaultKind::Graceful,
-                    FaultKind::Crash,
-                    FaultKind::Partition,
-                    FaultKind::Resign,
-                ];
-                if server {
-                    kinds.extend([FaultKind::ServerRestart, FaultKind::ServerPause]);
+                let mut kinds = vec![FaultKind::Graceful, FaultKind::Crash];
+                if can.partition {
+                    kinds.push(FaultKind::Partition);
                 }
-                if operator {
+                kinds.push(FaultKind::Resign);
+                kinds.extend(can.server);
+                if can.operator {
                     kinds.push(FaultKind::Operator);
                 }
                 kinds
@@ -84,8 +97,8 @@ pub(crate) struct RunConfig {
     pub(crate) fault_interval: Duration,
     /// One OS process per contender.
     pub(crate) processes: bool,
-    /// Start a `redis-server` for the run (and allow server faults).
-    pub(crate) spawn_redis: bool,
+    /// Start a Redis deployment of this topology for the run (and allow its server faults).
+    pub(crate) spawn_redis: Option<Topology>,
     /// No live output.
     pub(crate) quiet: bool,
 }
@@ -96,12 +109,32 @@ impl RunConfig {
     /// # Errors
     /// A message naming the option at fault.
     pub(crate) fn check(&self) -> Result<(), String> {
-        let server_faults = self.faults.kinds(true, false).iter().any(|k| k.is_server());
-        if self.spawn_redis && self.backend.kind != BackendKind::Redis {
+        if self.spawn_redis.is_some() && self.backend.kind != BackendKind::Redis {
             return Err("--spawn-redis goes with --backend redis".into());
         }
-        if server_faults && self.faults != FaultMode::Mixed && !self.spawn_redis {
-            return Err("server faults need a server the tester started: add --spawn-redis".into());
+        if self.faults != FaultMode::Mixed {
+            let wanted = self.faults.kinds(Capabilities::default());
+            let offered = self.spawn_redis.map_or(&[][..], Topology::server_faults);
+            if let Some(kind) = wanted
+                .iter()
+                .find(|k| k.is_server() && !offered.contains(k))
+            {
+                let needs = match kind {
+                    FaultKind::ServerFailover => "--spawn-redis sentinel",
+                    _ => "--spawn-redis (standalone)",
+                };
+                return Err(format!(
+                    "--faults {} needs a deployment the tester started that offers it: {needs}",
+                    kind.as_str().replace('_', "-")
+                ));
+            }
+            if self.faults == FaultMode::Partition && !self.partitions() {
+                return Err(
+                    "--faults partition cannot cut a contender off through Sentinel: the client \
+                     connects to the primary the sentinels name, around the proxy"
+                        .into(),
+                );
+            }
         }
         if self.processes
             && matches!(
@@ -135,6 +168,29 @@ impl RunConfig {
     }
 }
 
+impl RunConfig {
+    /// Whether a contender can be cut off the backend: in process for the memory backend,
+    /// by the partition proxy otherwise, which cannot stand between a contender and the
+    /// primary the sentinels name.
+    pub(crate) fn partitions(&self) -> bool {
+        self.spawn_redis.is_none_or(Topology::proxies)
+    }
+
+    /// What the backend allows, for [`FaultMode::kinds`].
+    pub(crate) fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            server: self.spawn_redis.map_or(&[][..], Topology::server_faults),
+            partition: self.partitions(),
+            operator: !OperatorAction::for_backend(self.backend.kind).is_empty(),
+        }
+    }
+}
+
+/// How long a Sentinel failover takes to complete: a replica is promoted within about 2 s, but
+/// Sentinel turns the old primary into a replica (and so moves its clients) only about 10 s
+/// later.
+pub(crate) const FAILOVER_COMPLETES: Duration = Duration::from_secs(15);
+
 /// How long a fault of `kind` needs to play out — the victim must hold the lease for `held`
 /// first, then leadership must come back — for a schedule with `contenders` contenders on a
 /// `lease`. A fault is injected only if the run lasts that long after it.
@@ -150,6 +206,8 @@ pub(crate) fn fault_budget(
         FaultKind::Crash | FaultKind::Partition => lease * 2 + held,
         // A restarted server grants no lease for one lease; a paused one is resumed after two.
         FaultKind::ServerRestart | FaultKind::ServerPause => lease * 3 + held,
+        // The failover completes, then the new primary grants nothing for one lease.
+        FaultKind::ServerFailover => FAILOVER_COMPLETES + lease * 3 + held,
         // Garbage stays until the fault is restored after two leases; a deleted record is
         // withheld for up to a lease after that.
         FaultKind::Operator => lease * 4 + held,
@@ -188,7 +246,7 @@ mod tests {
             faults,
             fault_interval: Duration::from_secs(1),
             processes: false,
-            spawn_redis: false,
+            spawn_redis: None,
             quiet: true,
         }
     }
@@ -199,17 +257,31 @@ mod tests {
             .check()
             .unwrap();
         let mut spawned = config(BackendKind::Redis, FaultMode::ServerRestart);
-        spawned.spawn_redis = true;
+        spawned.spawn_redis = Some(Topology::Standalone);
         spawned.check().unwrap();
+        let mut sentinel = config(BackendKind::Redis, FaultMode::ServerFailover);
+        sentinel.spawn_redis = Some(Topology::Sentinel);
+        sentinel.check().unwrap();
     }
 
     #[test]
     fn each_bad_combination_names_its_option() {
         let mut c = config(BackendKind::Memory, FaultMode::None);
-        c.spawn_redis = true;
+        c.spawn_redis = Some(Topology::Standalone);
         assert!(c.check().unwrap_err().contains("--spawn-redis"));
         let c = config(BackendKind::Redis, FaultMode::ServerPause);
         assert!(c.check().unwrap_err().contains("--spawn-redis"));
+        // Each server fault needs a topology that offers it.
+        let mut c = config(BackendKind::Redis, FaultMode::ServerFailover);
+        assert!(c.check().unwrap_err().contains("--spawn-redis sentinel"));
+        c.spawn_redis = Some(Topology::Standalone);
+        assert!(c.check().unwrap_err().contains("--spawn-redis sentinel"));
+        let mut c = config(BackendKind::Redis, FaultMode::ServerRestart);
+        c.spawn_redis = Some(Topology::Sentinel);
+        assert!(c.check().unwrap_err().contains("--faults server-restart"));
+        let mut c = config(BackendKind::Redis, FaultMode::Partition);
+        c.spawn_redis = Some(Topology::Sentinel);
+        assert!(c.check().unwrap_err().contains("Sentinel"));
         let mut c = config(BackendKind::Memory, FaultMode::None);
         c.processes = true;
         assert!(c.check().unwrap_err().contains("--processes"));
@@ -228,10 +300,14 @@ mod tests {
 
     #[test]
     fn mixed_adds_server_faults_only_for_a_spawned_server() {
-        assert_eq!(FaultMode::Mixed.kinds(false, false).len(), 4);
-        assert_eq!(FaultMode::Mixed.kinds(true, false).len(), 6);
+        let mixed = |spawn_redis, backend| {
+            let mut c = config(backend, FaultMode::Mixed);
+            c.spawn_redis = spawn_redis;
+            c.faults.kinds(c.capabilities())
+        };
+        assert_eq!(mixed(None, BackendKind::Memory).len(), 4);
         assert_eq!(
-            FaultMode::Mixed.kinds(false, true),
+            mixed(None, BackendKind::Redis),
             [
                 FaultKind::Graceful,
                 FaultKind::Crash,
@@ -240,7 +316,27 @@ mod tests {
                 FaultKind::Operator
             ]
         );
-        assert!(FaultMode::None.kinds(true, true).is_empty());
+        assert_eq!(
+            mixed(Some(Topology::Standalone), BackendKind::Redis).len(),
+            7
+        );
+        // Through Sentinel: the failover, and no partition (the proxy cannot cut it).
+        assert_eq!(
+            mixed(Some(Topology::Sentinel), BackendKind::Redis),
+            [
+                FaultKind::Graceful,
+                FaultKind::Crash,
+                FaultKind::Resign,
+                FaultKind::ServerFailover,
+                FaultKind::Operator
+            ]
+        );
+        let everything = Capabilities {
+            server: Topology::Standalone.server_faults(),
+            partition: true,
+            operator: true,
+        };
+        assert!(FaultMode::None.kinds(everything).is_empty());
     }
 
     #[test]
@@ -258,6 +354,11 @@ mod tests {
         assert_eq!(
             fault_budget(FaultKind::ServerRestart, lease, held, 3),
             Duration::from_secs(7)
+        );
+        // A failover completes first (~11 s with Sentinel), then the fence.
+        assert_eq!(
+            fault_budget(FaultKind::ServerFailover, lease, held, 3),
+            FAILOVER_COMPLETES + Duration::from_secs(7)
         );
         // Alone, the victim itself must come back.
         assert_eq!(

@@ -26,6 +26,7 @@ fn fault_colour(kind: FaultKind) -> &'static str {
         FaultKind::ServerPause => "#37474f",
         FaultKind::Operator => "#00838f",
         FaultKind::Resign => "#558b2f",
+        FaultKind::ServerFailover => "#ad1457",
     }
 }
 
@@ -34,6 +35,7 @@ fn fault_label(kind: FaultKind, contender: usize) -> String {
     match kind {
         FaultKind::ServerRestart => "redis restart".to_owned(),
         FaultKind::ServerPause => "redis pause".to_owned(),
+        FaultKind::ServerFailover => "redis failover".to_owned(),
         FaultKind::Operator => "operator".to_owned(),
         _ => format!("{} c{contender}", kind.as_str()),
     }
@@ -44,7 +46,10 @@ fn fault_label(kind: FaultKind, contender: usize) -> String {
 fn shade(kind: FaultKind) -> &'static str {
     match kind {
         FaultKind::Partition | FaultKind::ServerPause => "url(#cut)",
-        FaultKind::ServerRestart | FaultKind::Operator | FaultKind::Resign => "none",
+        FaultKind::ServerRestart
+        | FaultKind::ServerFailover
+        | FaultKind::Operator
+        | FaultKind::Resign => "none",
         _ => "#e3e3e3",
     }
 }

@@ -284,6 +284,71 @@ fn redis_server_restarts_and_pauses_are_survived() {
     );
 }
 
+#[test]
+fn redis_sentinel_failovers_are_survived() {
+    assert!(
+        program_available("redis-sentinel"),
+        "no redis-sentinel on PATH; run scripts/install-redis.sh (./scripts/test.sh does)"
+    );
+    // The tester starts a primary, two replicas and three sentinels, and forces a failover
+    // (which Sentinel completes about 11 s later), then the new primary fences one lease.
+    let output = run_tester(&[
+        "--backend",
+        "redis",
+        "--spawn-redis",
+        "sentinel",
+        "--faults",
+        "server-failover",
+        "--duration",
+        "24s",
+        "--lease-duration",
+        "1s",
+        "--renew-interval",
+        "300ms",
+        "--retry-interval",
+        "100ms",
+        "--fault-interval",
+        "500ms",
+        "--report",
+        "json",
+        "--quiet",
+    ]);
+    let report = report(&output);
+    assert!(
+        output.status.success(),
+        "exit {:?}; stderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(report["spawned"], "sentinel");
+    assert_eq!(report["overlap_count"], 0, "{report:#}");
+    assert_eq!(report["tokens_monotonic"], true, "{report:#}");
+    let faults = report["faults"].as_array().unwrap();
+    assert!(
+        faults.iter().any(|f| f["kind"] == "server_failover"),
+        "no failover: {report:#}"
+    );
+    for fault in faults {
+        assert_eq!(fault["recovered"], true, "fault not recovered: {fault:#}");
+        assert!(fault["next_token"].as_u64() > fault["token"].as_u64());
+    }
+    assert!(
+        report["server_failover_after_complete_ms"]["count"]
+            .as_u64()
+            .unwrap()
+            >= 1,
+        "{report:#}"
+    );
+}
+
+#[test]
+fn spawning_a_cluster_is_refused_until_supported() {
+    let output = run_tester(&["--backend", "redis", "--spawn-redis", "cluster"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not yet supported"), "{stderr}");
+}
+
 // === Blob (Azurite) ===
 
 #[tokio::test]

@@ -45,6 +45,19 @@ struct SentinelProcess {
     process: Mutex<Option<ServerProcess>>,
 }
 
+/// A replica promoted by [`RedisSentinel::promote`]; the old primary has not followed yet.
+#[derive(Clone, Debug)]
+pub struct Promotion {
+    /// The port of the primary before the failover.
+    pub old_primary: u16,
+    /// The port of the promoted replica.
+    pub new_primary: u16,
+    /// When `SENTINEL FAILOVER` was sent.
+    pub started: Instant,
+    /// When every sentinel reported the new primary and it answered as a primary.
+    pub promoted: Instant,
+}
+
 /// What a [`RedisSentinel::failover`] did, and when.
 #[derive(Clone, Debug)]
 pub struct Failover {
@@ -346,6 +359,17 @@ impl RedisSentinel {
     /// # Errors
     /// When no sentinel accepts the failover within 30 s or it does not complete in time.
     pub async fn try_failover(&self) -> Result<Failover, String> {
+        let promotion = self.promote().await?;
+        self.complete(promotion).await
+    }
+
+    /// The first half of [`failover`](Self::failover): forces it and returns once a replica
+    /// is promoted, while the old primary still serves the clients connected to it. Finish
+    /// with [`complete`](Self::complete).
+    ///
+    /// # Errors
+    /// When no sentinel accepts the failover within 30 s or no replica is promoted in time.
+    pub async fn promote(&self) -> Result<Promotion, String> {
         let (_, old_primary) = self.primary_addr().await?;
         let started = self.start_failover().await?;
         // Promoted: every sentinel reports another primary, and it says it is one.
@@ -361,18 +385,37 @@ impl RedisSentinel {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
-        let promoted = Instant::now();
+        Ok(Promotion {
+            old_primary,
+            new_primary,
+            started,
+            promoted: Instant::now(),
+        })
+    }
+
+    /// The second half of [`failover`](Self::failover): waits until the old primary follows
+    /// the new one and the deployment is ready again.
+    ///
+    /// # Errors
+    /// When the old primary is not turned into a replica, or the replicas do not catch up,
+    /// within 30 s.
+    pub async fn complete(&self, promotion: Promotion) -> Result<Failover, String> {
+        let Promotion {
+            old_primary,
+            new_primary,
+            started,
+            promoted,
+        } = promotion;
         // Completed: the old primary follows the new one.
         let old = self
             .server(old_primary)
             .ok_or_else(|| format!("no server on port {old_primary}"))?;
         let completed = loop {
-            if let Ok(info) = old.query(&["INFO", "replication"]).await {
-                if field(&info, "role") == "slave"
-                    && field(&info, "master_port") == new_primary.to_string()
-                {
-                    break Instant::now();
-                }
+            if let Ok(info) = old.query(&["INFO", "replication"]).await
+                && field(&info, "role") == "slave"
+                && field(&info, "master_port") == new_primary.to_string()
+            {
+                break Instant::now();
             }
             if Instant::now() >= promoted + READY_WITHIN {
                 return Err(format!(
@@ -432,11 +475,6 @@ impl RedisSentinel {
             .ok()?;
         let role = field(&info, "role");
         (role == "master").then_some(port)
-    }
-
-    /// Kills one sentinel (SIGKILL); the other two still make a majority.
-    pub async fn kill_sentinel(&self, index: usize) {
-        drop(ServerProcess::take(&self.sentinels[index].process));
     }
 }
 
