@@ -11,6 +11,7 @@ mod memory;
 pub mod metrics;
 mod observer;
 mod options;
+pub mod priority;
 mod runner;
 mod state;
 mod store;
@@ -31,6 +32,7 @@ pub use options::{
     ENV_PREFIX, FieldSetter, LeaderElectionOptions, MAX_DURATION, MAX_INSTANCE_ID_LEN,
     MIN_DEADLINE_MARGIN, MIN_RETRY_INTERVAL, default_instance_id,
 };
+pub use priority::Candidate;
 pub use state::{ElectionState, Leadership, Role};
 pub use store::{
     AcquireOutcome, LeaderInfo, Lease, LeaseRequest, LeaseStore, ReleaseNotifier, ReleaseReceiver,

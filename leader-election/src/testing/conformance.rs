@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::store::{AcquireOutcome, Lease, LeaseRequest, LeaseStore, RenewOutcome};
+use crate::testing::candidates_are_announced_and_expire;
 
 /// Timings for [`run_conformance`].
 #[derive(Clone, Debug)]
@@ -60,11 +61,13 @@ pub enum Check {
     ReleaseWakesWaiters,
     /// [`current_leader_is_reported`]
     CurrentLeaderIsReported,
+    /// [`candidates_are_announced_and_expire`]
+    CandidatesAreAnnouncedAndExpire,
 }
 
 impl Check {
     /// Every check, in the order [`run_conformance`] runs them.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::ExclusiveAcquisition,
         Self::ReacquireByOwnerIsIdempotent,
         Self::OnlyOwnerRenews,
@@ -75,6 +78,7 @@ impl Check {
         Self::NoTakeoverBeforeARenewedLeaseExpires,
         Self::ReleaseWakesWaiters,
         Self::CurrentLeaderIsReported,
+        Self::CandidatesAreAnnouncedAndExpire,
     ];
 
     /// Runs this check on `store`, which must serve an election no other check uses. Panics,
@@ -95,6 +99,9 @@ impl Check {
             }
             Self::ReleaseWakesWaiters => release_wakes_waiters(store, options).await,
             Self::CurrentLeaderIsReported => current_leader_is_reported(store, options).await,
+            Self::CandidatesAreAnnouncedAndExpire => {
+                candidates_are_announced_and_expire(store, options).await;
+            }
         }
     }
 }
