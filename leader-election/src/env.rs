@@ -351,6 +351,8 @@ mod tests {
                     "retry_jitter" | "clock_drift_rate" => "0.05",
                     "max_retry_attempts" => "4",
                     "enable_graceful_shutdown" => "off",
+                    "priority" => "7",
+                    "min_tenure" => "40s",
                     other => panic!("no test value for {other}"),
                 };
                 (
@@ -376,6 +378,8 @@ mod tests {
             clock_drift_rate: 0.05,
             deadline_slack: Duration::from_millis(50),
             shutdown_timeout: Duration::from_secs(3),
+            priority: Some(7),
+            min_tenure: Some(Duration::from_secs(40)),
         };
         assert_eq!(o, expected);
     }
