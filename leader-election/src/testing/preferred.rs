@@ -3,6 +3,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use crate::election::LeaderElection;
 use crate::event::ChangeReason;
 use crate::options::LeaderElectionOptions;
@@ -69,8 +71,21 @@ where
         })
         .expect("state");
 
-    let low_terms = recorder.terms_of("preferred-low");
-    let high_terms = recorder.terms_of("preferred-high");
+    // The recorder receives the events on its own task: wait (bounded) until it has both.
+    let recorded = Instant::now() + lease;
+    let (low_terms, high_terms) = loop {
+        let low_terms = recorder.terms_of("preferred-low");
+        let high_terms = recorder.terms_of("preferred-high");
+        if !high_terms.is_empty() && low_terms.iter().all(|t| t.end_reason.is_some()) {
+            break (low_terms, high_terms);
+        }
+        assert!(
+            Instant::now() < recorded,
+            "[{check}] the recorder did not see the handover: {:?}",
+            recorder.terms()
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
     let [low_term] = low_terms.as_slice() else {
         panic!("[{check}] expected one low term before the handover, got {low_terms:?}");
     };
