@@ -88,6 +88,8 @@ pub(crate) struct RunConfig {
     pub(crate) spawn_redis: bool,
     /// No live output.
     pub(crate) quiet: bool,
+    /// Each contender's priority for preferred leaders, by slot; empty: none.
+    pub(crate) priorities: Vec<u32>,
 }
 
 impl RunConfig {
@@ -126,6 +128,13 @@ impl RunConfig {
         }
         if self.contenders == 0 {
             return Err("--contenders must be at least 1".into());
+        }
+        if !self.priorities.is_empty() && self.priorities.len() != self.contenders {
+            return Err(format!(
+                "--priorities gives {} priorities for {} contenders: give one per contender",
+                self.priorities.len(),
+                self.contenders
+            ));
         }
         self.timing
             .options("check")
@@ -184,12 +193,15 @@ mod tests {
                 renew_ms: 500,
                 retry_ms: 250,
                 operation_timeout_ms: 400,
+                priority: None,
+                min_tenure_ms: None,
             },
             faults,
             fault_interval: Duration::from_secs(1),
             processes: false,
             spawn_redis: false,
             quiet: true,
+            priorities: Vec::new(),
         }
     }
 

@@ -18,11 +18,15 @@
 //!   (leader work is cancelled and waited for, then the lease is released, which wakes the
 //!   followers), with [`ChangeReason::PreferredLeader`](crate::ChangeReason::PreferredLeader),
 //!   and stays out for one `renew_interval`.
-//! - **The preferred one wins the race.** Before an attempt, a follower whose own priority is
-//!   below the announced strongest candidate's waits one `renew_interval` once (then tries all
-//!   the same, so a candidate that never shows up cannot keep the lease free for long). The
-//!   preferred candidate, woken by the release notice (or by its own timer, at most a
-//!   `renew_interval` later, on a backend without notices), takes over first.
+//! - **The preferred one wins the race.** Before an attempt, a follower that does not announce
+//!   itself reads the candidate record; while a contender with a higher priority than its own
+//!   is announced, it makes no attempt and looks again every `renew_interval` (for at most two
+//!   leases in a row, so a candidate that announces itself but never takes over cannot keep
+//!   the lease free for long; then it makes one attempt). The preferred candidate, woken by
+//!   the release notice (or by its own timer, at most a `renew_interval` later, on a backend
+//!   without notices), takes over first. Several announcing contenders with different
+//!   priorities race as usual: if one below the strongest wins, it hands over again after its
+//!   own tenure.
 //!
 //! It never flaps: a leader keeps its term for `min_tenure`; an equal priority is no reason to
 //! hand over; and a candidate whose record expired is no candidate. The handover itself is an
@@ -32,7 +36,8 @@
 //! # Cost
 //! With priorities set, the leader makes one extra read per `renew_interval`; a follower with a
 //! priority above 0 one extra write per attempt (at least one per `renew_interval`); the other
-//! followers one extra read per attempt (about one per lease). Each backend's README says what
+//! followers one extra read per attempt (about one per lease, or one per `renew_interval` while
+//! a stronger candidate waits). Each backend's README says what
 //! the record is and what the calls cost there.
 
 use std::future::Future;
@@ -89,8 +94,8 @@ pub(crate) struct Preference {
     renew_interval: Duration,
     ttl: Duration,
     timeout: Duration,
-    /// Whether this follower already waited for a stronger candidate before its next attempt.
-    yielded: bool,
+    /// Since when this follower has been letting a stronger candidate go first.
+    yielding_since: Option<Instant>,
     /// Whether the backend said it records no candidates (said once, then not asked again).
     unsupported: bool,
 }
@@ -103,7 +108,7 @@ impl Preference {
             renew_interval: options.renew_interval,
             ttl: options.lease_duration,
             timeout: options.operation_timeout(),
-            yielded: false,
+            yielding_since: None,
             unsupported: false,
         }
     }
@@ -129,12 +134,17 @@ impl Preference {
     }
 
     /// Called before each acquisition attempt of a follower: announces this contender, or
-    /// answers how long to wait first for a stronger candidate to take over. Failures are
-    /// logged and never keep the follower from its attempt.
+    /// answers how long to wait first for a stronger candidate to take over. Only a follower
+    /// that knows the last leader waits, and never for that leader: a record naming it is left
+    /// over from before it led (it announced itself, then acquired), and it has just left. A
+    /// follower that knows no leader (it just started, or its own term just ended) makes its
+    /// attempt, which tells it who leads. Failures are logged and never keep the follower
+    /// from its attempt.
     pub(crate) async fn before_attempt<S: LeaseStore>(
         &mut self,
         store: &S,
         instance_id: &str,
+        last_leader: Option<&str>,
     ) -> Option<Duration> {
         let priority = self.priority?;
         if self.announces() {
@@ -151,18 +161,30 @@ impl Preference {
             }
             return None;
         }
-        if std::mem::take(&mut self.yielded) {
+        let Some(last_leader) = last_leader else {
+            self.yielding_since = None;
             return None;
-        }
+        };
         let stronger = self
             .stronger_candidate(store, instance_id, priority)
-            .await?;
+            .await
+            .filter(|c| c.instance_id != last_leader);
+        let Some(stronger) = stronger else {
+            self.yielding_since = None;
+            return None;
+        };
+        let since = *self.yielding_since.get_or_insert_with(Instant::now);
+        if since.elapsed() >= self.ttl * 2 {
+            // A candidate that keeps announcing itself but never takes over must not keep
+            // the lease free: one attempt, then a new wait.
+            self.yielding_since = None;
+            return None;
+        }
         tracing::debug!(
             candidate = %stronger.instance_id,
             priority = stronger.priority,
             "a stronger candidate waits; letting it try first"
         );
-        self.yielded = true;
         Some(crate::backoff::jittered(self.renew_interval, 0.1))
     }
 

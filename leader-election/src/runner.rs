@@ -451,10 +451,14 @@ impl<S: LeaseStore> Runner<S> {
             return None;
         }
         let Self {
-            shared, preference, ..
+            shared,
+            preference,
+            observed,
+            ..
         } = self;
+        let last_leader = observed.as_ref().map(|l| l.instance_id.as_str());
         preference
-            .before_attempt(&shared.store, &shared.options.instance_id)
+            .before_attempt(&shared.store, &shared.options.instance_id, last_leader)
             .await
     }
 
