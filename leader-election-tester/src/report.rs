@@ -581,6 +581,18 @@ mod tests {
         }
     }
 
+    #[test]
+    fn preferred_handovers_run_from_the_handing_over_term_to_the_next() {
+        let mut handed = iv(0, 1, 0.0, 100.0);
+        handed.end_reason = "preferred_leader".into();
+        let report = Report::build(&data(
+            vec![handed, iv(2, 2, 101.5, 300.0), iv(1, 3, 400.0, 500.0)],
+            vec![],
+        ));
+        assert_eq!(report.preferred_handover_ms.count, 1);
+        assert_eq!(report.preferred_handover_ms.max, Some(1.5));
+    }
+
     fn data(intervals: Vec<Interval>, faults: Vec<Fault>) -> RunData {
         RunData {
             backend: "memory".into(),

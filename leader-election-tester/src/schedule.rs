@@ -239,6 +239,18 @@ mod tests {
     }
 
     #[test]
+    fn priorities_come_one_per_contender() {
+        let mut c = config(BackendKind::Memory, FaultMode::Resign);
+        c.priorities = vec![0, 5];
+        assert!(c.check().unwrap_err().contains("--priorities"));
+        c.priorities = vec![0; c.contenders];
+        c.check().unwrap();
+        let slot = c.timing.for_slot(&[0, 0, 5], 2);
+        assert_eq!(slot.options("c2").priority, Some(5));
+        assert_eq!(c.timing.for_slot(&[], 2).options("c2").priority, None);
+    }
+
+    #[test]
     fn mixed_adds_server_faults_only_for_a_spawned_server() {
         assert_eq!(FaultMode::Mixed.kinds(false, false).len(), 4);
         assert_eq!(FaultMode::Mixed.kinds(true, false).len(), 6);

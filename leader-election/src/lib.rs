@@ -87,6 +87,20 @@ macro_rules! option_setters {
             self.options.operation_timeout = ::std::option::Option::Some(operation_timeout);
             self
         }
+        /// Sets [`LeaderElectionOptions::priority`](leader_election::LeaderElectionOptions::priority):
+        /// this contender takes part in preferred-leader handover with `priority` (higher is
+        /// preferred; see [`leader_election::priority`]).
+        pub fn priority(mut self, priority: u32) -> Self {
+            self.options.priority = ::std::option::Option::Some(priority);
+            self
+        }
+
+        /// Sets [`LeaderElectionOptions::min_tenure`](leader_election::LeaderElectionOptions::min_tenure):
+        /// how long a leader keeps its term before handing over to a preferred contender.
+        pub fn min_tenure(mut self, min_tenure: ::std::time::Duration) -> Self {
+            self.options.min_tenure = ::std::option::Option::Some(min_tenure);
+            self
+        }
         $crate::option_setters!(@each
             lease_duration: ::std::time::Duration,
             renew_interval: ::std::time::Duration,
