@@ -97,10 +97,10 @@ impl BlobLeaseStore {
         let budget = Budget::new(self.request_timeout);
         let blob = self.candidate_blob();
         let record = self.read_candidate(&budget, &blob, op).await?;
-        if let Some(recorded) = record.as_ref().and_then(|r| r.candidate.as_ref()) {
-            if !replaces(candidate, recorded) {
-                return Ok(());
-            }
+        if let Some(recorded) = record.as_ref().and_then(|r| r.candidate.as_ref())
+            && !replaces(candidate, recorded)
+        {
+            return Ok(());
         }
         // `Date` has one-second resolution and the write comes after the read: two seconds
         // more than the ttl, rounded up, so the record never expires before `ttl` from the
