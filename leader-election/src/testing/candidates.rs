@@ -36,36 +36,42 @@ pub async fn candidates_are_announced_and_expire<S: LeaseStore>(store: S, o: &Co
         None,
         "[{check}] a new election has a candidate"
     );
-    announce(Candidate::new("candidate-a", 1)).await;
-    assert_eq!(
-        strongest().await,
-        Some(Candidate::new("candidate-a", 1)),
-        "[{check}] the first announcement was not recorded"
-    );
-    announce(Candidate::new("candidate-b", 2)).await;
-    assert_eq!(
-        strongest().await,
-        Some(Candidate::new("candidate-b", 2)),
-        "[{check}] a higher priority did not replace the record"
-    );
-    announce(Candidate::new("candidate-c", 1)).await;
-    assert_eq!(
-        strongest().await,
-        Some(Candidate::new("candidate-b", 2)),
-        "[{check}] a lower priority replaced an unexpired record"
-    );
-    announce(Candidate::new("candidate-c", 2)).await;
-    assert_eq!(
-        strongest().await,
-        Some(Candidate::new("candidate-c", 2)),
-        "[{check}] an equal priority did not replace the record"
-    );
-    announce(Candidate::new("candidate-c", 1)).await;
-    assert_eq!(
-        strongest().await,
-        Some(Candidate::new("candidate-c", 1)),
-        "[{check}] a contender could not lower its own priority"
-    );
+    // Each step: an announcement, then the record expected after it.
+    let steps = [
+        (
+            ("candidate-a", 1),
+            ("candidate-a", 1),
+            "the first announcement was not recorded",
+        ),
+        (
+            ("candidate-b", 2),
+            ("candidate-b", 2),
+            "a higher priority did not replace the record",
+        ),
+        (
+            ("candidate-c", 1),
+            ("candidate-b", 2),
+            "a lower priority replaced an unexpired record",
+        ),
+        (
+            ("candidate-c", 2),
+            ("candidate-c", 2),
+            "an equal priority did not replace the record",
+        ),
+        (
+            ("candidate-c", 1),
+            ("candidate-c", 1),
+            "a contender could not lower its own priority",
+        ),
+    ];
+    for ((id, priority), (want_id, want_priority), failure) in steps {
+        announce(Candidate::new(id, priority)).await;
+        assert_eq!(
+            strongest().await,
+            Some(Candidate::new(want_id, want_priority)),
+            "[{check}] {failure}"
+        );
+    }
 
     let sent = Instant::now();
     announce(Candidate::new("candidate-d", 7)).await;
