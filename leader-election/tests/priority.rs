@@ -201,3 +201,30 @@ fn priority_and_min_tenure_come_from_the_environment() {
         .unwrap_err();
     assert_eq!(err.field, "priority");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_lower_follower_lets_an_announced_candidate_go_first_but_not_forever() {
+    let store = MemoryLeaseStore::new();
+    let a = LeaderElection::new(store.clone(), with_priority("a", 0)).unwrap();
+    let b = LeaderElection::new(store.clone(), with_priority("b", 0)).unwrap();
+    let recorder = TermRecorder::new();
+    recorder.attach(&a).attach(&b);
+    a.start().await.unwrap();
+    wait_for_role(&a, Role::Leader).await;
+    b.start().await.unwrap();
+    // b learns who leads.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // A candidate that announces itself but never takes over (its record outlives the test).
+    store
+        .announce_candidate(&Candidate::new("ghost", 9), Duration::from_secs(3600))
+        .await
+        .unwrap();
+    a.resign(Duration::from_secs(3600)).await.unwrap();
+    let resigned = tokio::time::Instant::now();
+    let led = wait_for_role(&b, Role::Leader).await;
+    let waited = led - resigned;
+    // Not at the release, but after waiting (renew intervals of 10 s) at most two leases.
+    assert!(waited >= Duration::from_secs(9), "{waited:?}");
+    assert!(waited <= Duration::from_secs(75), "{waited:?}");
+    recorder.assert_safe();
+}
