@@ -1,5 +1,6 @@
 //! [`BlobLeaseStore`]: the [`LeaseStore`] kept in one Azure blob and its lease.
 
+mod candidate;
 mod snapshot;
 mod touched;
 
@@ -758,5 +759,17 @@ impl LeaseStore for BlobLeaseStore {
             Err(ReadError::Azure(f)) => Err(f.into_error(Operation::CurrentLeader, false)),
             Err(ReadError::Invalid(err)) => Err(err),
         }
+    }
+
+    async fn announce_candidate(
+        &self,
+        candidate: &leader_election::Candidate,
+        ttl: Duration,
+    ) -> Result<()> {
+        self.announce(candidate, ttl).await
+    }
+
+    async fn strongest_candidate(&self) -> Result<Option<leader_election::Candidate>> {
+        self.strongest().await
     }
 }

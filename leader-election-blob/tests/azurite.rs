@@ -743,3 +743,23 @@ async fn blob_metadata(
     let properties = store.blob_client().get_properties(None).await.unwrap();
     properties.metadata().unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preferred_leaders_hand_over_against_azurite() {
+    let azurite = Azurite::start().await;
+    let container = unique_container("preferred");
+    let mut options = azurite.election(&container, "preferred").options().clone();
+    // A short tenure keeps the test short; the candidate record lives for a lease.
+    options.min_tenure = Some(Duration::from_secs(3));
+    // Followers poll every retry_interval (500 ms): the released lease is seen within a poll.
+    let handover = leader_election::testing::preferred_leader_handover(
+        &options,
+        Duration::from_secs(3),
+        || {
+            let store = azurite.store(&container);
+            async move { store }
+        },
+    )
+    .await;
+    eprintln!("blob preferred-leader handover: {handover:?}");
+}

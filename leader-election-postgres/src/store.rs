@@ -28,6 +28,8 @@ use crate::names::{validate_election, validate_table};
 use crate::sql::{self, Sql};
 use crate::tls::{Connector, TlsSettings};
 
+mod candidate;
+
 /// The default table: `leader_election_leases`.
 pub const DEFAULT_TABLE: &str = "leader_election_leases";
 
@@ -654,6 +656,18 @@ impl LeaseStore for PostgresLeaseStore {
 
     fn release_notifications(&self) -> Option<ReleaseReceiver> {
         self.inner.listener.as_ref().map(Listener::subscribe)
+    }
+
+    async fn announce_candidate(
+        &self,
+        candidate: &leader_election::Candidate,
+        ttl: Duration,
+    ) -> Result<()> {
+        self.announce(candidate, ttl).await
+    }
+
+    async fn strongest_candidate(&self) -> Result<Option<leader_election::Candidate>> {
+        self.strongest().await
     }
 }
 

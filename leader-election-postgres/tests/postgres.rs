@@ -773,3 +773,23 @@ async fn a_table_without_the_metadata_column_works_as_before_and_says_what_to_ru
     c.stop().await.unwrap();
     recorder.assert_safe();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preferred_leaders_hand_over_against_postgres() {
+    let pg = Postgres::start().await;
+    let url = pg.url();
+    let election = unique_table("preferred");
+    let options = contender(&pg, &election, "preferred").options().clone();
+    let handover = leader_election::testing::preferred_leader_handover(
+        &options,
+        Duration::from_millis(500),
+        || {
+            let store = builder(&url, &election, "preferred")
+                .build_store()
+                .expect("store");
+            async move { store }
+        },
+    )
+    .await;
+    eprintln!("postgres preferred-leader handover: {handover:?}");
+}

@@ -18,6 +18,8 @@ use crate::error::{BuildError, is_noscript, map_fred};
 use crate::hub::ReleaseHub;
 use crate::scripts::{self, Script};
 
+mod candidate;
+
 /// The default election key.
 pub const DEFAULT_KEY: &str = "leader-election-lock";
 
@@ -659,6 +661,18 @@ impl LeaseStore for RedisLeaseStore {
 
     fn release_notifications(&self) -> Option<ReleaseReceiver> {
         Some(self.inner.notifier.subscribe())
+    }
+
+    async fn announce_candidate(
+        &self,
+        candidate: &leader_election::Candidate,
+        ttl: Duration,
+    ) -> Result<()> {
+        self.announce(candidate, ttl).await
+    }
+
+    async fn strongest_candidate(&self) -> Result<Option<leader_election::Candidate>> {
+        self.strongest().await
     }
 }
 

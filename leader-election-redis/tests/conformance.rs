@@ -74,3 +74,21 @@ async fn leader_metadata_works_against_redis() {
     .await;
     eprintln!("redis metadata: {report:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preferred_leaders_hand_over_against_redis() {
+    let server = support::server().await;
+    let url = server.url();
+    let key = unique_name("preferred");
+    prime(&url, &key).await;
+    let handover = leader_election::testing::preferred_leader_handover(
+        &support::fast_options("preferred"),
+        Duration::from_millis(500),
+        || {
+            let (url, key) = (url.clone(), key.clone());
+            async move { store(&url, &key).await }
+        },
+    )
+    .await;
+    eprintln!("redis preferred-leader handover: {handover:?}");
+}

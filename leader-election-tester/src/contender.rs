@@ -47,6 +47,13 @@ pub(crate) struct Timing {
     pub(crate) retry_ms: u64,
     /// Timeout of each backend call.
     pub(crate) operation_timeout_ms: u64,
+    /// This contender's priority for preferred leaders (`--priorities`); `None` takes no part.
+    #[serde(default)]
+    pub(crate) priority: Option<u32>,
+    /// Minimum tenure before a leader hands over to a preferred contender (`--min-tenure`);
+    /// `None`: one lease.
+    #[serde(default)]
+    pub(crate) min_tenure_ms: Option<u64>,
 }
 
 impl Timing {
@@ -62,7 +69,18 @@ impl Timing {
         options.max_retry_interval = retry.max(lease / 2);
         options.operation_timeout = Some(Duration::from_millis(self.operation_timeout_ms));
         options.shutdown_timeout = (lease / 2).max(Duration::from_millis(100));
+        options.priority = self.priority;
+        options.min_tenure = self.min_tenure_ms.map(Duration::from_millis);
         options
+    }
+
+    /// This timing for contender `slot`, with its priority from `priorities` (none when the
+    /// list is empty).
+    pub(crate) fn for_slot(self, priorities: &[u32], slot: usize) -> Self {
+        Self {
+            priority: priorities.get(slot).copied(),
+            ..self
+        }
     }
 }
 

@@ -40,6 +40,7 @@ struct Counters {
     renew: AtomicU64,
     release: AtomicU64,
     current_leader: AtomicU64,
+    candidate: AtomicU64,
 }
 
 /// Counts calls into `inner` and reports confirmations.
@@ -77,6 +78,7 @@ impl<S> Instrumented<S> {
             renew: c.renew.load(Ordering::Relaxed),
             release: c.release.load(Ordering::Relaxed),
             current_leader: c.current_leader.load(Ordering::Relaxed),
+            candidate: c.candidate.load(Ordering::Relaxed),
         }
     }
 }
@@ -140,5 +142,19 @@ impl<S: LeaseStore> LeaseStore for Instrumented<S> {
 
     fn release_notifications(&self) -> Option<ReleaseReceiver> {
         self.inner.release_notifications()
+    }
+
+    async fn announce_candidate(
+        &self,
+        candidate: &leader_election::Candidate,
+        ttl: std::time::Duration,
+    ) -> Result<()> {
+        bump(&self.counters.candidate);
+        self.inner.announce_candidate(candidate, ttl).await
+    }
+
+    async fn strongest_candidate(&self) -> Result<Option<leader_election::Candidate>> {
+        bump(&self.counters.candidate);
+        self.inner.strongest_candidate().await
     }
 }

@@ -131,10 +131,17 @@ impl Ledger {
             .map(|(slot, _)| slot)
     }
 
-    /// The slots leading now, other than `slot`.
+    /// The slots leading now, other than `slot`. A term whose contender has already sent its
+    /// release (its end report may still be on the way) is over.
     pub(crate) fn other_leaders(&self, slot: usize) -> Vec<usize> {
         (0..self.open.len())
-            .filter(|other| *other != slot && self.open[*other].is_some())
+            .filter(|other| *other != slot)
+            .filter(|other| {
+                self.open[*other].is_some_and(|open| {
+                    !self.released_at[*other]
+                        .is_some_and(|(g, at)| g == open.generation && at >= open.start_ms)
+                })
+            })
             .collect()
     }
 

@@ -130,6 +130,15 @@ struct Cli {
     /// No live output on stderr.
     #[arg(long, short)]
     quiet: bool,
+    /// Each contender's priority for preferred leaders, one per contender, e.g. `0,0,5`: a
+    /// leader hands over to a waiting contender with a higher priority after its minimum
+    /// tenure. Default: no priorities.
+    #[arg(long, value_delimiter = ',', value_name = "P,P,...")]
+    priorities: Vec<u32>,
+    /// With --priorities: how long a leader keeps its term before handing over. Default: one
+    /// lease.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    min_tenure: Option<Duration>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -221,14 +230,24 @@ async fn tester(cli: Cli) -> Result<ExitCode, String> {
             renew_ms: millis(renew),
             retry_ms: millis(retry),
             operation_timeout_ms: millis(operation_timeout),
+            priority: None,
+            min_tenure_ms: cli.min_tenure.map(millis),
         },
         faults: cli.faults,
-        fault_interval: cli
-            .fault_interval
-            .unwrap_or(lease.min(Duration::from_secs(5))),
+        fault_interval: cli.fault_interval.unwrap_or_else(|| {
+            let interval = lease.min(Duration::from_secs(5));
+            if cli.priorities.is_empty() {
+                interval
+            } else {
+                // Time for the preferred-leader handover between faults: the tenure and the
+                // renewal that notices the candidate.
+                interval.max(cli.min_tenure.unwrap_or(lease) + renew * 2)
+            }
+        }),
         processes: cli.processes,
         spawn_redis: cli.spawn_redis,
         quiet: cli.quiet,
+        priorities: cli.priorities,
     };
     let output = run::run(config).await?;
     let report = &output.report;

@@ -112,12 +112,21 @@ pub(crate) struct OpCounts {
     pub(crate) release: u64,
     /// `current_leader` calls.
     pub(crate) current_leader: u64,
+    /// `announce_candidate` and `strongest_candidate` calls (preferred leaders, with
+    /// `--priorities`).
+    #[serde(default)]
+    pub(crate) candidate: u64,
 }
 
 impl OpCounts {
     /// Every operation.
     pub(crate) fn total(&self) -> u64 {
-        self.connect + self.acquire + self.renew + self.release + self.current_leader
+        self.connect
+            + self.acquire
+            + self.renew
+            + self.release
+            + self.current_leader
+            + self.candidate
     }
 
     /// The operations only a follower makes (a leader renews and releases).
@@ -132,6 +141,7 @@ impl OpCounts {
         self.renew += other.renew;
         self.release += other.release;
         self.current_leader += other.current_leader;
+        self.candidate += other.candidate;
     }
 }
 
@@ -281,6 +291,10 @@ pub(crate) struct Report {
     /// From the leader's resignation to the next acquisition.
     #[serde(default)]
     pub(crate) resign_handover_ms: Stats,
+    /// From a leader handing over to a waiting contender with a higher priority (its term
+    /// ended with `preferred_leader`) to the next acquisition (`--priorities`).
+    #[serde(default)]
+    pub(crate) preferred_handover_ms: Stats,
     /// From a crashed leader's last confirmed renewal to the next acquisition.
     pub(crate) crash_failover_ms: Stats,
     /// From cutting the leader's connection to the next acquisition.
@@ -377,6 +391,16 @@ pub(crate) fn leaderless_ms(intervals: &[Interval], until: f64) -> f64 {
 }
 
 /// The first term to begin strictly after `at`.
+/// For every term that ended by handing over to a preferred contender: from its end to the
+/// next term's start.
+fn preferred_handovers(intervals: &[Interval]) -> Vec<f64> {
+    intervals
+        .iter()
+        .filter(|i| i.end_reason == "preferred_leader")
+        .filter_map(|i| next_term_after(intervals, i.end_ms).map(|n| n.start_ms - i.end_ms))
+        .collect()
+}
+
 fn next_term_after(intervals: &[Interval], at: f64) -> Option<&Interval> {
     intervals
         .iter()
@@ -467,6 +491,7 @@ impl Report {
             tokens_monotonic,
             graceful_handover_ms: Stats::of(&graceful),
             resign_handover_ms: Stats::of(&resign),
+            preferred_handover_ms: Stats::of(&preferred_handovers(&data.intervals)),
             crash_failover_ms: Stats::of(&crash),
             partition_failover_ms: Stats::of(&partition),
             server_fault_recovery_ms: Stats::of(&server),
@@ -536,6 +561,13 @@ impl Report {
         if self.resign_handover_ms.count > 0 {
             let _ = writeln!(out, "resign handover: {}", stats(&self.resign_handover_ms));
         }
+        if self.preferred_handover_ms.count > 0 {
+            let _ = writeln!(
+                out,
+                "preferred-leader handover: {}",
+                stats(&self.preferred_handover_ms)
+            );
+        }
         for (action, recovery) in &self.operator_recovery_ms {
             let _ = writeln!(out, "operator {action}: recovery {}", stats(recovery));
         }
@@ -586,6 +618,18 @@ mod tests {
             restored_at_ms: None,
             action: None,
         }
+    }
+
+    #[test]
+    fn preferred_handovers_run_from_the_handing_over_term_to_the_next() {
+        let mut handed = iv(0, 1, 0.0, 100.0);
+        handed.end_reason = "preferred_leader".into();
+        let report = Report::build(&data(
+            vec![handed, iv(2, 2, 101.5, 300.0), iv(1, 3, 400.0, 500.0)],
+            vec![],
+        ));
+        assert_eq!(report.preferred_handover_ms.count, 1);
+        assert_eq!(report.preferred_handover_ms.max, Some(1.5));
     }
 
     fn data(intervals: Vec<Interval>, faults: Vec<Fault>) -> RunData {
@@ -750,6 +794,7 @@ mod tests {
             renew: 100,
             release: 1,
             current_leader: 0,
+            candidate: 0,
         };
         // Two followers for 10 s with a 1 s lease: 20 follower-leases, 20 follower calls.
         d.follower_time_ms = 20_000.0;

@@ -182,7 +182,7 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
                 slot,
                 &cfg.backend,
                 proxy,
-                cfg.timing,
+                cfg.timing.for_slot(&cfg.priorities, slot),
                 epoch_unix_ms,
                 sink.clone(),
             )))
@@ -193,7 +193,7 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
                     &cfg.backend,
                     &memory,
                     proxy,
-                    cfg.timing,
+                    cfg.timing.for_slot(&cfg.priorities, slot),
                     clock,
                     sink.clone(),
                 )

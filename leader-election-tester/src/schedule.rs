@@ -101,6 +101,8 @@ pub(crate) struct RunConfig {
     pub(crate) spawn_redis: Option<Topology>,
     /// No live output.
     pub(crate) quiet: bool,
+    /// Each contender's priority for preferred leaders, by slot; empty: none.
+    pub(crate) priorities: Vec<u32>,
 }
 
 impl RunConfig {
@@ -159,6 +161,13 @@ impl RunConfig {
         }
         if self.contenders == 0 {
             return Err("--contenders must be at least 1".into());
+        }
+        if !self.priorities.is_empty() && self.priorities.len() != self.contenders {
+            return Err(format!(
+                "--priorities gives {} priorities for {} contenders: give one per contender",
+                self.priorities.len(),
+                self.contenders
+            ));
         }
         self.timing
             .options("check")
@@ -242,12 +251,15 @@ mod tests {
                 renew_ms: 500,
                 retry_ms: 250,
                 operation_timeout_ms: 400,
+                priority: None,
+                min_tenure_ms: None,
             },
             faults,
             fault_interval: Duration::from_secs(1),
             processes: false,
             spawn_redis: None,
             quiet: true,
+            priorities: Vec::new(),
         }
     }
 
@@ -296,6 +308,18 @@ mod tests {
         let mut c = config(BackendKind::Memory, FaultMode::None);
         c.timing.renew_ms = 5000;
         assert!(c.check().unwrap_err().contains("invalid timing"));
+    }
+
+    #[test]
+    fn priorities_come_one_per_contender() {
+        let mut c = config(BackendKind::Memory, FaultMode::Resign);
+        c.priorities = vec![0, 5];
+        assert!(c.check().unwrap_err().contains("--priorities"));
+        c.priorities = vec![0; c.contenders];
+        c.check().unwrap();
+        let slot = c.timing.for_slot(&[0, 0, 5], 2);
+        assert_eq!(slot.options("c2").priority, Some(5));
+        assert_eq!(c.timing.for_slot(&[], 2).options("c2").priority, None);
     }
 
     #[test]

@@ -4,8 +4,10 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::error::Result;
+use crate::priority::Candidate;
 use crate::store::{
     AcquireOutcome, LeaderInfo, Lease, LeaseRequest, LeaseStore, ReleaseReceiver, RenewOutcome,
 };
@@ -33,6 +35,12 @@ trait DynLeaseStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<bool>>;
     fn current_leader(&self) -> BoxFuture<'_, Result<Option<LeaderInfo>>>;
     fn release_notifications(&self) -> Option<ReleaseReceiver>;
+    fn announce_candidate<'a>(
+        &'a self,
+        candidate: &'a Candidate,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<()>>;
+    fn strongest_candidate(&self) -> BoxFuture<'_, Result<Option<Candidate>>>;
 }
 
 impl<S: LeaseStore> DynLeaseStore for S {
@@ -70,6 +78,16 @@ impl<S: LeaseStore> DynLeaseStore for S {
     }
     fn release_notifications(&self) -> Option<ReleaseReceiver> {
         LeaseStore::release_notifications(self)
+    }
+    fn announce_candidate<'a>(
+        &'a self,
+        candidate: &'a Candidate,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(LeaseStore::announce_candidate(self, candidate, ttl))
+    }
+    fn strongest_candidate(&self) -> BoxFuture<'_, Result<Option<Candidate>>> {
+        Box::pin(LeaseStore::strongest_candidate(self))
     }
 }
 
@@ -138,12 +156,16 @@ impl LeaseStore for BoxLeaseStore {
     fn release_notifications(&self) -> Option<ReleaseReceiver> {
         self.inner.release_notifications()
     }
+    async fn announce_candidate(&self, candidate: &Candidate, ttl: Duration) -> Result<()> {
+        self.inner.announce_candidate(candidate, ttl).await
+    }
+    async fn strongest_candidate(&self) -> Result<Option<Candidate>> {
+        self.inner.strongest_candidate().await
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
     use crate::testing::{ConformanceOptions, run_conformance};
     use crate::{LeaderElection, LeaderElectionOptions, MemoryLeaseStore, Role};

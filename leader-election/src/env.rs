@@ -361,6 +361,8 @@ mod tests {
                     "max_retry_attempts" => "4",
                     "enable_graceful_shutdown" => "off",
                     "metadata" => "10.0.0.7:8080",
+                    "priority" => "7",
+                    "min_tenure" => "40s",
                     other => panic!("no test value for {other}"),
                 };
                 (
@@ -387,6 +389,8 @@ mod tests {
             deadline_slack: Duration::from_millis(50),
             shutdown_timeout: Duration::from_secs(3),
             metadata: Some(b"10.0.0.7:8080".to_vec()),
+            priority: Some(7),
+            min_tenure: Some(Duration::from_secs(40)),
         };
         assert_eq!(o, expected);
     }

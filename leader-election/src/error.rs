@@ -24,6 +24,10 @@ pub enum Operation {
     Release,
     /// Reading who holds the lease.
     CurrentLeader,
+    /// Announcing a waiting contender's priority (preferred leaders).
+    AnnounceCandidate,
+    /// Reading the strongest waiting contender (preferred leaders).
+    StrongestCandidate,
 }
 
 impl Operation {
@@ -36,6 +40,8 @@ impl Operation {
             Self::Renew => "renew",
             Self::Release => "release",
             Self::CurrentLeader => "current_leader",
+            Self::AnnounceCandidate => "announce_candidate",
+            Self::StrongestCandidate => "strongest_candidate",
         }
     }
 }

@@ -25,6 +25,9 @@ pub enum ChangeReason {
     /// [`resign`](crate::LeaderElection::resign) was called: the lease was released and this
     /// contender stays out of the election for a while.
     Resigned,
+    /// A waiting contender with a higher priority was announced: the leader handed over
+    /// gracefully, as with `resign` (see [preferred leaders](crate::priority)).
+    PreferredLeader,
     /// The election loop panicked (a bug, most likely in the backend); the term ended at once
     /// and the lease was left to expire.
     LoopPanicked,
@@ -43,6 +46,7 @@ impl ChangeReason {
             Self::Dropped => "dropped",
             Self::LoopPanicked => "loop_panicked",
             Self::Resigned => "resigned",
+            Self::PreferredLeader => "preferred_leader",
         }
     }
 }

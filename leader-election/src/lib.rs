@@ -11,6 +11,7 @@ mod memory;
 pub mod metrics;
 mod observer;
 mod options;
+pub mod priority;
 mod runner;
 mod state;
 mod store;
@@ -31,6 +32,7 @@ pub use options::{
     ENV_PREFIX, FieldSetter, LeaderElectionOptions, MAX_DURATION, MAX_INSTANCE_ID_LEN,
     MIN_DEADLINE_MARGIN, MIN_RETRY_INTERVAL, default_instance_id,
 };
+pub use priority::Candidate;
 pub use state::{ElectionState, Leadership, Role};
 pub use store::{
     AcquireOutcome, LeaderInfo, Lease, LeaseRequest, LeaseStore, ReleaseNotifier, ReleaseReceiver,
@@ -90,6 +92,21 @@ macro_rules! option_setters {
         /// what this contender publishes with its leadership (an empty value publishes none).
         pub fn metadata(mut self, metadata: impl ::std::convert::Into<::std::vec::Vec<u8>>) -> Self {
             self.options.metadata = ::std::option::Option::Some(metadata.into());
+            self
+        }
+
+        /// Sets [`LeaderElectionOptions::priority`](leader_election::LeaderElectionOptions::priority):
+        /// this contender takes part in preferred-leader handover with `priority` (higher is
+        /// preferred; see [`leader_election::priority`]).
+        pub fn priority(mut self, priority: u32) -> Self {
+            self.options.priority = ::std::option::Option::Some(priority);
+            self
+        }
+
+        /// Sets [`LeaderElectionOptions::min_tenure`](leader_election::LeaderElectionOptions::min_tenure):
+        /// how long a leader keeps its term before handing over to a preferred contender.
+        pub fn min_tenure(mut self, min_tenure: ::std::time::Duration) -> Self {
+            self.options.min_tenure = ::std::option::Option::Some(min_tenure);
             self
         }
         $crate::option_setters!(@each

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::time::Instant;
 
 use crate::error::Result;
+use crate::priority::{Candidate, replaces};
 use crate::store::{
     AcquireOutcome, LeaderInfo, Lease, LeaseRequest, LeaseStore, ReleaseNotifier, ReleaseReceiver,
     RenewOutcome, check_metadata_len,
@@ -44,6 +45,8 @@ struct Shared {
 struct State {
     holder: Option<Holder>,
     last_token: u64,
+    /// The announced candidate and when its record expires.
+    candidate: Option<(Candidate, Instant)>,
 }
 
 #[derive(Debug, Clone)]
@@ -88,6 +91,9 @@ impl MemoryLeaseStore {
         let now = Instant::now();
         if state.holder.as_ref().is_some_and(|h| h.expires_at <= now) {
             state.holder = None;
+        }
+        if state.candidate.as_ref().is_some_and(|(_, at)| *at <= now) {
+            state.candidate = None;
         }
         state
     }
@@ -193,6 +199,26 @@ impl LeaseStore for MemoryLeaseStore {
 
     fn release_notifications(&self) -> Option<ReleaseReceiver> {
         Some(self.shared.releases.subscribe())
+    }
+
+    async fn announce_candidate(
+        &self,
+        candidate: &Candidate,
+        ttl: std::time::Duration,
+    ) -> Result<()> {
+        let mut state = self.state();
+        let replace = state
+            .candidate
+            .as_ref()
+            .is_none_or(|(recorded, _)| replaces(candidate, recorded));
+        if replace {
+            state.candidate = Some((candidate.clone(), expiry(Instant::now(), ttl)));
+        }
+        Ok(())
+    }
+
+    async fn strongest_candidate(&self) -> Result<Option<Candidate>> {
+        Ok(self.state().candidate.as_ref().map(|(c, _)| c.clone()))
     }
 }
 

@@ -5,7 +5,7 @@
 //! | --- | --- | --- | --- |
 //! | `leader_election_is_leader` | gauge | `election` | 1 while this contender leads, else 0 |
 //! | `leader_election_transitions_total` | counter | `election`, `transition` (`acquired`, `lost`, `released`), `reason` | leadership changes, with the [`ChangeReason`] name |
-//! | `leader_election_operation_duration_seconds` | histogram | `election`, `operation` (`acquire`, `renew`, `release`, `current_leader`, `connect`) | latency of every backend call, failed ones included |
+//! | `leader_election_operation_duration_seconds` | histogram | `election`, `operation` (`acquire`, `renew`, `release`, `current_leader`, `connect`, `announce_candidate`, `strongest_candidate`) | latency of every backend call, failed ones included |
 //! | `leader_election_operation_errors_total` | counter | `election`, `operation` | failed backend calls (timeouts included) |
 //! | `leader_election_renew_failures_total` | counter | `election` | failed renewals by the leader |
 //! | `leader_election_leaderless_seconds` | histogram | `election` | as seen by a follower: from the moment the lease became free (release notice or expected expiry) to the moment a leader was seen again |
@@ -28,7 +28,9 @@ pub(crate) fn transition(election: &str, reason: ChangeReason) {
     {
         let transition = match reason {
             ChangeReason::Acquired => "acquired",
-            ChangeReason::Stopped | ChangeReason::Resigned => "released",
+            ChangeReason::Stopped | ChangeReason::Resigned | ChangeReason::PreferredLeader => {
+                "released"
+            }
             _ => "lost",
         };
         metrics::counter!(

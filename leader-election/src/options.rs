@@ -120,6 +120,22 @@ pub struct LeaderElectionOptions {
     /// Default: `None`.
     #[serde(deserialize_with = "metadata_text")]
     pub metadata: Option<Vec<u8>>,
+    /// This contender's priority for [preferred leaders](crate::priority): `Some(p)` takes part
+    /// in preferred-leader handover — as a follower with `p > 0` it announces itself on the
+    /// backend every `renew_interval`, and as a leader it reads the strongest announced
+    /// candidate after each renewal and hands over gracefully to one with a strictly higher
+    /// priority once it has led for [`min_tenure`](Self::min_tenure). Every contender of an
+    /// election that uses priorities should set one (`Some(0)` for ordinary ones).
+    ///
+    /// Default: `None`: no preference, no extra backend calls.
+    pub priority: Option<u32>,
+    /// How long a leader keeps its term before it hands over to a preferred candidate, so that
+    /// leadership never flaps. Read it with [`min_tenure()`](Self::min_tenure), which applies
+    /// the default.
+    ///
+    /// Default: `None`, meaning one `lease_duration`.
+    #[serde(with = "humantime_serde")]
+    pub min_tenure: Option<Duration>,
 }
 
 /// Leader metadata from text: serde has no other way to write bytes in a configuration file.
@@ -147,6 +163,8 @@ impl Default for LeaderElectionOptions {
             deadline_slack: Duration::from_millis(100),
             shutdown_timeout: Duration::from_secs(5),
             metadata: None,
+            priority: None,
+            min_tenure: None,
         }
     }
 }
@@ -184,6 +202,13 @@ impl LeaderElectionOptions {
             .unwrap_or_else(|| (self.lease_duration / 4).min(DEFAULT_OPERATION_TIMEOUT))
     }
 
+    /// The shortest term a leader keeps before handing over to a preferred candidate: the
+    /// `min_tenure` field if set, otherwise `lease_duration`.
+    #[must_use]
+    pub fn min_tenure(&self) -> Duration {
+        self.min_tenure.unwrap_or(self.lease_duration)
+    }
+
     /// The part of the lease that a leader gives up to clock-rate error and scheduling delay:
     /// `lease_duration * clock_drift_rate + deadline_slack`.
     #[must_use]
@@ -205,8 +230,8 @@ impl LeaderElectionOptions {
     /// A [`ConfigError`] naming the first field that breaks one of these rules:
     /// - `instance_id` is not empty or blank, has no control characters, and is at most 256 bytes;
     /// - `lease_duration`, `renew_interval`, `retry_interval`, `max_retry_interval`,
-    ///   `operation_timeout` and `shutdown_timeout` are above zero, and every duration is at
-    ///   most 24 h;
+    ///   `operation_timeout` and `shutdown_timeout` are above zero, and every duration
+    ///   (`min_tenure` included) is at most 24 h;
     /// - `renew_interval < lease_duration`;
     /// - `max_retry_interval >= retry_interval`;
     /// - `retry_backoff_factor` is within 1.0–3.0, `retry_jitter` within 0.0–0.5,
@@ -254,6 +279,7 @@ impl LeaderElectionOptions {
             ("operation_timeout", self.operation_timeout()),
             ("shutdown_timeout", self.shutdown_timeout),
             ("deadline_slack", self.deadline_slack),
+            ("min_tenure", self.min_tenure()),
         ] {
             if value > MAX_DURATION {
                 return Err(ConfigError::new(
@@ -360,6 +386,8 @@ impl LeaderElectionOptions {
         deadline_slack,
         shutdown_timeout,
         metadata,
+        priority,
+        min_tenure,
     ];
 
     /// The defaults, overridden by environment variables named after the fields with the

@@ -15,6 +15,7 @@ use crate::election::{Shared, lock};
 use crate::error::{Error, Operation, Result};
 use crate::event::{ChangeReason, ElectionEvent};
 use crate::metrics;
+use crate::priority::Preference;
 use crate::state::{ElectionState, Leadership, Role};
 use crate::store::{
     AcquireOutcome, LeaderInfo, Lease, LeaseRequest, LeaseStore, ReleaseReceiver, RenewOutcome,
@@ -77,6 +78,8 @@ pub(crate) struct Runner<S> {
     withheld: Option<WithholdReason>,
     /// Until when this contender stays out of the election after resigning.
     cool_down_until: Option<Instant>,
+    /// This contender's part in preferred-leader handover.
+    preference: Preference,
 }
 
 impl<S: LeaseStore> Runner<S> {
@@ -87,7 +90,6 @@ impl<S: LeaseStore> Runner<S> {
     ) -> Self {
         let request = candidacy(&shared);
         Self {
-            shared,
             commands,
             stop,
             request,
@@ -100,6 +102,8 @@ impl<S: LeaseStore> Runner<S> {
             uncertain_since: None,
             withheld: None,
             cool_down_until: None,
+            preference: Preference::new(&shared.options),
+            shared,
         }
     }
 
@@ -131,7 +135,10 @@ impl<S: LeaseStore> Runner<S> {
                 // try_acquire_leadership still makes one).
                 Ok(until - Instant::now())
             } else if connected {
-                self.attempt(&mut failures).await
+                match self.yield_to_candidate().await {
+                    Some(delay) => Ok(delay),
+                    None => self.attempt(&mut failures).await,
+                }
             } else {
                 match self
                     .call(Operation::Connect, self.shared.store.connect())
@@ -325,7 +332,8 @@ impl<S: LeaseStore> Runner<S> {
                         continue;
                     }
                     Command::Resign(cool_down, reply) => {
-                        let result = self.resign(&term, &lease, cool_down).await;
+                        let result =
+                            self.resign(&term, &lease, cool_down, ChangeReason::Resigned).await;
                         let _ = reply.send(result.map(|()| true));
                         return TermEnd::Follow;
                     }
@@ -379,6 +387,9 @@ impl<S: LeaseStore> Runner<S> {
                         self.publish(Role::Leader, Some(lease.token));
                     }
                     self.answer_proclaims(&Ok(true));
+                    if self.hand_over_to_candidate(&term, &lease).await {
+                        return TermEnd::Follow;
+                    }
                 }
                 Ok(RenewOutcome::Lost) => {
                     self.end_term(&term, ChangeReason::LeaseLost);
@@ -446,21 +457,63 @@ impl<S: LeaseStore> Runner<S> {
         term: &Leadership,
         lease: &Lease,
         cool_down: Duration,
+        reason: ChangeReason,
     ) -> Result<()> {
         self.answer_proclaims(&Ok(false));
         self.observed = None;
-        term_ended(
-            &self.shared,
-            term,
-            ChangeReason::Resigned,
-            Role::Follower,
-            None,
-        );
+        term_ended(&self.shared, term, reason, Role::Follower, None);
         self.cool_down_until = Some(Instant::now() + cool_down);
         let request = self.request.clone();
         self.new_candidacy();
         self.work_finished().await?;
         self.release_after_work(&request, lease).await
+    }
+
+    /// A follower about to attempt: announces its priority, or answers how long to let a
+    /// stronger candidate try first (see [preferred leaders](crate::priority)).
+    async fn yield_to_candidate(&mut self) -> Option<Duration> {
+        if !self.pending.is_empty() {
+            return None;
+        }
+        let Self {
+            shared,
+            preference,
+            observed,
+            ..
+        } = self;
+        let last_leader = observed.as_ref().map(|l| l.instance_id.as_str());
+        preference
+            .before_attempt(&shared.store, &shared.options.instance_id, last_leader)
+            .await
+    }
+
+    /// A leader that has just renewed: hands over to a waiting candidate with a higher
+    /// priority once its minimum tenure is served. Answers whether the term ended.
+    async fn hand_over_to_candidate(&mut self, term: &Leadership, lease: &Lease) -> bool {
+        let Self {
+            shared, preference, ..
+        } = self;
+        let candidate = preference
+            .handover_to(
+                &shared.store,
+                &shared.options.instance_id,
+                term.acquired_instant(),
+            )
+            .await;
+        let Some(candidate) = candidate else {
+            return false;
+        };
+        tracing::info!(
+            candidate = %candidate.instance_id,
+            priority = candidate.priority,
+            "handing over to a preferred candidate"
+        );
+        let cool_down = self.preference.cool_down();
+        // Errors were reported by `resign`; the term has ended all the same.
+        let _ = self
+            .resign(term, lease, cool_down, ChangeReason::PreferredLeader)
+            .await;
+        true
     }
 
     /// Waits, up to `shutdown_timeout`, for leader work (already cancelled) to finish. Work
@@ -666,14 +719,15 @@ impl<S: LeaseStore> Runner<S> {
     /// `retry_interval` when the backend cannot tell.
     fn follower_sleep(&self, expires_in: Option<Duration>) -> Duration {
         let options = &self.shared.options;
-        match expires_in {
+        let sleep = match expires_in {
             Some(expires_in) => {
                 let expires_in = expires_in.min(options.lease_duration);
                 let jitter = expires_in.mul_f64(fastrand::f64() * options.retry_jitter * 0.1);
                 (expires_in + jitter).max(MIN_FOLLOWER_SLEEP)
             }
             None => jittered(options.retry_interval, options.retry_jitter),
-        }
+        };
+        self.preference.cap_sleep(sleep)
     }
 
     /// The delay after `failures` consecutive failures: exponential from `retry_interval`,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::error::Result;
+use crate::priority::Candidate;
 use crate::token::FencingToken;
 
 /// Who asks for the lease, passed to every [`LeaseStore`] call.
@@ -331,6 +332,30 @@ pub trait LeaseStore: Send + Sync + 'static {
     /// followers then wake when the lease can expire.
     fn release_notifications(&self) -> Option<ReleaseReceiver> {
         None
+    }
+
+    /// Records that `candidate` waits for leadership, for [preferred
+    /// leaders](crate::priority). The backend keeps one candidate record per election, which
+    /// expires `ttl` after it was last written (on the backend's clock). The announcement
+    /// replaces the record, atomically, only if the record expired or
+    /// [`priority::replaces`](crate::priority::replaces) it (a priority at least as high, or
+    /// the same contender); otherwise it changes nothing and still answers `Ok`.
+    ///
+    /// Default: [`priority::unsupported`](crate::priority::unsupported), an error that is not
+    /// retryable: the contender then stops announcing itself, and no leader hands over to it.
+    fn announce_candidate(
+        &self,
+        candidate: &Candidate,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (candidate, ttl);
+        async { Err(crate::priority::unsupported()) }
+    }
+
+    /// The candidate recorded by [`announce_candidate`](Self::announce_candidate), unless its
+    /// record expired. Default: `None`, as for a backend that records no candidates.
+    fn strongest_candidate(&self) -> impl Future<Output = Result<Option<Candidate>>> + Send {
+        async { Ok(None) }
     }
 }
 

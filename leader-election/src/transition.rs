@@ -57,7 +57,10 @@ pub(crate) fn term_ended<S: LeaseStore>(
     metrics::set_leader(name, false);
     metrics::transition(name, reason);
     match reason {
-        ChangeReason::Stopped | ChangeReason::Dropped | ChangeReason::Resigned => {
+        ChangeReason::Stopped
+        | ChangeReason::Dropped
+        | ChangeReason::Resigned
+        | ChangeReason::PreferredLeader => {
             tracing::info!(token = %term.token(), reason = reason.as_str(), "stopped leading");
         }
         ChangeReason::LoopPanicked => {

@@ -206,6 +206,18 @@ impl LeaseStore for NoNotices {
     async fn current_leader(&self) -> leader_election::Result<Option<LeaderInfo>> {
         self.0.current_leader().await
     }
+    async fn announce_candidate(
+        &self,
+        c: &leader_election::Candidate,
+        ttl: Duration,
+    ) -> leader_election::Result<()> {
+        self.0.announce_candidate(c, ttl).await
+    }
+    async fn strongest_candidate(
+        &self,
+    ) -> leader_election::Result<Option<leader_election::Candidate>> {
+        self.0.strongest_candidate().await
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::store::{AcquireOutcome, Lease, LeaseRequest, LeaseStore, RenewOutcome};
+use crate::testing::candidates_are_announced_and_expire;
 
 /// Timings for [`run_conformance`].
 #[derive(Clone, Debug)]
@@ -62,11 +63,13 @@ pub enum Check {
     CurrentLeaderIsReported,
     /// [`metadata_is_published_with_the_lease`]
     MetadataIsPublishedWithTheLease,
+    /// [`candidates_are_announced_and_expire`]
+    CandidatesAreAnnouncedAndExpire,
 }
 
 impl Check {
     /// Every check, in the order [`run_conformance`] runs them.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::ExclusiveAcquisition,
         Self::ReacquireByOwnerIsIdempotent,
         Self::OnlyOwnerRenews,
@@ -78,6 +81,7 @@ impl Check {
         Self::ReleaseWakesWaiters,
         Self::CurrentLeaderIsReported,
         Self::MetadataIsPublishedWithTheLease,
+        Self::CandidatesAreAnnouncedAndExpire,
     ];
 
     /// Runs this check on `store`, which must serve an election no other check uses. Panics,
@@ -100,6 +104,9 @@ impl Check {
             Self::CurrentLeaderIsReported => current_leader_is_reported(store, options).await,
             Self::MetadataIsPublishedWithTheLease => {
                 metadata_is_published_with_the_lease(store, options).await;
+            }
+            Self::CandidatesAreAnnouncedAndExpire => {
+                candidates_are_announced_and_expire(store, options).await;
             }
         }
     }

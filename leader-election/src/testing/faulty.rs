@@ -167,4 +167,20 @@ impl<S: LeaseStore> LeaseStore for FaultyStore<S> {
     fn release_notifications(&self) -> Option<ReleaseReceiver> {
         self.inner.release_notifications()
     }
+
+    async fn announce_candidate(&self, candidate: &crate::Candidate, ttl: Duration) -> Result<()> {
+        self.call(
+            Operation::AnnounceCandidate,
+            self.inner.announce_candidate(candidate, ttl),
+        )
+        .await
+    }
+
+    async fn strongest_candidate(&self) -> Result<Option<crate::Candidate>> {
+        self.call(
+            Operation::StrongestCandidate,
+            self.inner.strongest_candidate(),
+        )
+        .await
+    }
 }

@@ -4,11 +4,14 @@
 //!
 //! [`LeaseStore`]: crate::LeaseStore
 
+mod candidates;
 mod conformance;
 mod controls;
 mod faulty;
+mod preferred;
 mod safety;
 
+pub use candidates::candidates_are_announced_and_expire;
 pub use conformance::{
     Check, ConformanceOptions, current_leader_is_reported, exclusive_acquisition,
     expiry_frees_the_lease, metadata_is_published_with_the_lease,
@@ -18,6 +21,7 @@ pub use conformance::{
 };
 pub use controls::{ControlsReport, MetadataReport, election_controls, leader_metadata};
 pub use faulty::{FaultControl, FaultyStore};
+pub use preferred::preferred_leader_handover;
 pub use safety::{
     Term, TermPair, TermRecorder, assert_safe, overlaps, token_regressions, tokens_increase,
 };

@@ -1,0 +1,78 @@
+//! The candidate record of preferred leaders: one more row of the lease table, keyed by the
+//! election's name, the unit separator (U+001F) and `candidate`, with the candidate's instance
+//! id in `holder`, its priority in `token` and the record's expiry in `expires_at`. No schema
+//! change and no privilege beyond the lease rows' (`SELECT`, `INSERT`, `UPDATE`).
+
+use std::time::Duration;
+
+use leader_election::{Candidate, Error, Operation, Result};
+
+use super::{INT8, PostgresLeaseStore, TEXT, failed, micros};
+
+/// The key of an election's candidate row. Election names may not hold control characters, so
+/// no election's lease or guard row has this key.
+pub(crate) fn candidate_key(election: &str) -> String {
+    format!("{election}\u{1f}candidate")
+}
+
+/// `$1` candidate key, `$2` instance id, `$3` priority, `$4` ttl in µs: writes the record
+/// unless an unexpired one holds another contender with a higher priority. The upsert locks
+/// the row, so the comparison and the write are one atomic step.
+fn announce_sql(table: &str) -> String {
+    format!(
+        "INSERT INTO {table} AS c (election, holder, lease_id, token, expires_at) \
+         VALUES ($1, $2, NULL, $3, clock_timestamp() + $4::bigint * interval '1 microsecond') \
+         ON CONFLICT (election) DO UPDATE SET \
+           holder = EXCLUDED.holder, token = EXCLUDED.token, expires_at = EXCLUDED.expires_at \
+         WHERE c.holder IS NULL OR c.expires_at IS NULL OR c.expires_at <= clock_timestamp() \
+            OR EXCLUDED.token >= c.token OR c.holder = EXCLUDED.holder"
+    )
+}
+
+impl PostgresLeaseStore {
+    /// The key of the election's candidate row of preferred leaders (the election's name, the
+    /// unit separator U+001F, `candidate`).
+    #[must_use]
+    pub fn candidate_key(&self) -> String {
+        candidate_key(&self.inner.election)
+    }
+
+    pub(super) async fn announce(&self, candidate: &Candidate, ttl: Duration) -> Result<()> {
+        let op = Operation::AnnounceCandidate;
+        let client = self.client(op).await?;
+        let statement = announce_sql(&self.inner.sql.table);
+        client
+            .execute_typed(
+                &statement,
+                &[
+                    (&self.candidate_key(), TEXT),
+                    (&candidate.instance_id, TEXT),
+                    (&i64::from(candidate.priority), INT8),
+                    (&micros(ttl), INT8),
+                ],
+            )
+            .await
+            .map_err(|e| failed(op, e))?;
+        Ok(())
+    }
+
+    pub(super) async fn strongest(&self) -> Result<Option<Candidate>> {
+        let op = Operation::StrongestCandidate;
+        let client = self.client(op).await?;
+        // The lease rows' own read: holder and token of an unexpired row.
+        let row = client
+            .query_typed_opt(
+                &self.statements(false).current,
+                &[(&self.candidate_key(), TEXT)],
+            )
+            .await
+            .map_err(|e| failed(op, e))?;
+        let Some(row) = row else { return Ok(None) };
+        let holder: String = row.try_get(0).map_err(|e| failed(op, e))?;
+        let priority: i64 = row.try_get(1).map_err(|e| failed(op, e))?;
+        let priority = u32::try_from(priority).map_err(|_| {
+            Error::invalid_data(op, format!("the candidate row holds priority {priority}"))
+        })?;
+        Ok(Some(Candidate::new(holder, priority)))
+    }
+}
