@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use fred::clients::Client;
 use fred::interfaces::ClientLike;
+use fred::types::config::ServerConfig;
 use leader_election::{ConfigError, LeaderElection, LeaderElectionOptions};
 
 #[cfg(feature = "tls")]
@@ -48,7 +49,7 @@ pub struct RedisLeaderElectionBuilder {
     key: String,
     options: LeaderElectionOptions,
     max_lease_duration: Option<Duration>,
-    min_replica_acks: u32,
+    min_replica_acks: Option<u32>,
     tls: TlsSettings,
 }
 
@@ -59,7 +60,7 @@ impl Default for RedisLeaderElectionBuilder {
             key: DEFAULT_KEY.to_owned(),
             options: LeaderElectionOptions::default(),
             max_lease_duration: None,
-            min_replica_acks: 0,
+            min_replica_acks: None,
             tls: TlsSettings::default(),
         }
     }
@@ -126,11 +127,16 @@ impl RedisLeaderElectionBuilder {
     /// Believes an acquisition or a renewal only once at least `replicas` replicas
     /// acknowledged it (Redis `WAIT`, bounded by half the `operation_timeout`); fewer is an
     /// unknown outcome, so nobody leads while the primary cannot reach that many replicas.
-    /// Default: 0 (no wait). For a primary with replicas behind Sentinel, so that a failover
-    /// cannot lose a lease its holder trusts. See
-    /// [`RedisLeaseStore::with_min_replica_acks`] for what it buys and costs.
+    /// See [`RedisLeaseStore::with_min_replica_acks`] for what it buys and costs.
+    ///
+    /// Default: 0 (no wait) for a standalone server or a cluster. **Through Sentinel it must be
+    /// set**, or `build` fails: after a failover the old primary goes on serving the clients
+    /// still connected to it until the sentinels reconfigure it (seconds), so its leader could
+    /// renew there beside a new leader on the new primary. Set it to the number of replicas
+    /// (every renewal then reached the replica that may be promoted, and a primary that lost
+    /// one can confirm nothing), or to 0 to accept overlapping leaders during a failover.
     pub fn min_replica_acks(mut self, replicas: u32) -> Self {
-        self.min_replica_acks = replicas;
+        self.min_replica_acks = Some(replicas);
         self
     }
 
@@ -256,10 +262,28 @@ impl RedisLeaderElectionBuilder {
                 RedisLeaseStore::with_ownership(client, &self.key, true, hub)?
             }
         };
+        let through_sentinel = matches!(
+            store.client().client_config().server,
+            ServerConfig::Sentinel { .. }
+        );
+        let min_replica_acks = match self.min_replica_acks {
+            Some(replicas) => replicas,
+            None if through_sentinel => {
+                return Err(ConfigError::new(
+                    "min_replica_acks",
+                    "must be set through Sentinel: after a failover the old primary serves its \
+                     clients until the sentinels reconfigure it, so its leader could renew there \
+                     beside a new leader; set it to the number of replicas, or to 0 to accept \
+                     overlapping leaders during a failover",
+                )
+                .into());
+            }
+            None => 0,
+        };
         Ok(store
             .with_operation_timeout(timeout)
             .with_max_lease_duration(max_lease_duration)
-            .with_min_replica_acks(self.min_replica_acks))
+            .with_min_replica_acks(min_replica_acks))
     }
 }
 
@@ -268,6 +292,45 @@ mod tests {
     use fred::prelude::Config;
 
     use super::*;
+
+    #[test]
+    fn through_sentinel_min_replica_acks_must_be_chosen() {
+        let sentinel = "redis-sentinel://127.0.0.1:26379?sentinelServiceName=leaders";
+        let err = RedisLeaderElection::builder()
+            .url(sentinel)
+            .build_store()
+            .unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("min_replica_acks") && message.contains("Sentinel"),
+            "{message}"
+        );
+        // A caller-configured client through Sentinel is held to the same rule.
+        let client = Client::new(Config::from_url(sentinel).unwrap(), None, None, None);
+        assert!(
+            RedisLeaderElection::builder()
+                .client(client)
+                .build_store()
+                .is_err()
+        );
+        // Chosen: every replica, or none on purpose.
+        for acks in [2, 0] {
+            let store = RedisLeaderElection::builder()
+                .url(sentinel)
+                .min_replica_acks(acks)
+                .build_store()
+                .unwrap();
+            assert_eq!(store.min_replica_acks(), acks);
+        }
+        // Elsewhere the default is no wait.
+        for url in ["redis://127.0.0.1:6379", "redis-cluster://127.0.0.1:7001"] {
+            let store = RedisLeaderElection::builder()
+                .url(url)
+                .build_store()
+                .unwrap();
+            assert_eq!(store.min_replica_acks(), 0, "{url}");
+        }
+    }
 
     #[test]
     fn debug_never_shows_the_password() {

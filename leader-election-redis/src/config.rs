@@ -44,8 +44,9 @@ pub struct RedisConfig {
     /// election's `lease_duration`.
     #[serde(with = "humantime_serde")]
     pub max_lease_duration: Option<Duration>,
-    /// See [`RedisLeaderElectionBuilder::min_replica_acks`]. Default: 0 (no wait).
-    pub min_replica_acks: u32,
+    /// See [`RedisLeaderElectionBuilder::min_replica_acks`]. Default: none, meaning 0 (no
+    /// wait), except through Sentinel, where it must be set.
+    pub min_replica_acks: Option<u32>,
     /// A PEM file of CA certificates to trust for a `rediss://` URL instead of the system's
     /// roots; see [`RedisLeaderElectionBuilder::tls_ca_file`]. Default: none.
     #[cfg(feature = "tls")]
@@ -71,7 +72,7 @@ impl Default for RedisConfig {
             url: None,
             key: DEFAULT_KEY.to_owned(),
             max_lease_duration: None,
-            min_replica_acks: 0,
+            min_replica_acks: None,
             #[cfg(feature = "tls")]
             tls_ca_file: None,
             #[cfg(feature = "tls")]
@@ -176,7 +177,9 @@ impl RedisConfig {
         if let Some(max) = self.max_lease_duration {
             builder = builder.max_lease_duration(max);
         }
-        builder = builder.min_replica_acks(self.min_replica_acks);
+        if let Some(replicas) = self.min_replica_acks {
+            builder = builder.min_replica_acks(replicas);
+        }
         #[cfg(feature = "tls")]
         {
             if let Some(path) = self.tls_ca_file {
@@ -267,8 +270,8 @@ mod tests {
             ("LEADER_ELECTION_REDIS_MIN_REPLICA_ACKS", "2"),
         ]))
         .unwrap();
-        assert_eq!(config.min_replica_acks, 2);
-        assert!(format!("{config:?}").contains("min_replica_acks: 2"));
+        assert_eq!(config.min_replica_acks, Some(2));
+        assert!(format!("{config:?}").contains("min_replica_acks: Some(2)"));
         let store = config.into_builder().build_store().unwrap();
         assert_eq!(store.min_replica_acks(), 2);
         let err = RedisConfig::from_vars(vars(&[("LEADER_ELECTION_REDIS_MIN_REPLICA_ACKS", "-1")]))
@@ -276,9 +279,9 @@ mod tests {
         assert_eq!(err.field, "min_replica_acks");
         let config: RedisConfig =
             serde_json::from_str(r#"{"url": "redis://h", "min_replica_acks": 1}"#).unwrap();
-        assert_eq!(config.min_replica_acks, 1);
+        assert_eq!(config.min_replica_acks, Some(1));
         let config: RedisConfig = serde_json::from_str(r#"{"url": "redis://h"}"#).unwrap();
-        assert_eq!(config.min_replica_acks, 0);
+        assert_eq!(config.min_replica_acks, None);
         let store = config.into_builder().build_store().unwrap();
         assert_eq!(store.min_replica_acks(), 0);
     }

@@ -279,8 +279,8 @@ async fn a_contender_reaching_the_new_primary_early(acks: u32) -> (TermRecorder,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_replica_acks_a_contender_reaching_the_new_primary_early_leads_beside_the_old() {
-    // This documents the limit the README states under "Deploying: Sentinel": without
-    // `min_replica_acks`, the fence (one lease from the first attempt on the new primary) ends
+    // This documents the limit the README states under "Deploying: Sentinel", which is why the
+    // builder requires `min_replica_acks` through Sentinel: with `min_replica_acks(0)`, the fence (one lease from the first attempt on the new primary) ends
     // before the old primary stops serving its leader. If this ever stops failing over into
     // two leaders, the README's warning can go.
     let (recorder, failover) = a_contender_reaching_the_new_primary_early(0).await;
