@@ -150,8 +150,10 @@ impl OpCounts {
 pub(crate) struct RunData {
     /// `memory`, `redis` or `blob`.
     pub(crate) backend: String,
-    /// The Redis deployment the tester started (`standalone`, `sentinel`), if any.
+    /// The Redis deployment the tester started (`standalone`, `sentinel`, `cluster`), if any.
     pub(crate) spawned: Option<String>,
+    /// The Redis contenders' `min_replica_acks` (redis only).
+    pub(crate) redis_min_replica_acks: Option<u32>,
     /// Number of contender slots.
     pub(crate) contenders: usize,
     /// Whether each contender ran in its own OS process.
@@ -265,9 +267,14 @@ pub(crate) struct FaultReport {
 pub(crate) struct Report {
     /// The backend used.
     pub(crate) backend: String,
-    /// The Redis deployment the tester started (`--spawn-redis`): `standalone`, `sentinel`.
+    /// The Redis deployment the tester started (`--spawn-redis`): `standalone`, `sentinel`,
+    /// `cluster`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) spawned: Option<String>,
+    /// The Redis contenders' `min_replica_acks`: how many replicas must acknowledge an
+    /// acquisition or renewal before it is believed (redis only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) redis_min_replica_acks: Option<u32>,
     /// Number of contenders.
     pub(crate) contenders: usize,
     /// Whether each contender was its own OS process.
@@ -301,11 +308,13 @@ pub(crate) struct Report {
     pub(crate) partition_failover_ms: Stats,
     /// From restarting or pausing the server to the next acquisition (`--spawn-redis`).
     pub(crate) server_fault_recovery_ms: Stats,
-    /// From `SENTINEL FAILOVER` to the next acquisition (`--spawn-redis sentinel`).
+    /// From the failover's start (`SENTINEL FAILOVER`; for a cluster, the kill of the primary
+    /// serving the election) to the next acquisition (`--spawn-redis sentinel|cluster`).
     #[serde(default)]
     pub(crate) server_failover_recovery_ms: Stats,
-    /// From the failover's completion (the old primary a replica of the new one, when its
-    /// clients move to the new primary) to the next acquisition: the failover fence's cost.
+    /// From the failover's completion (Sentinel: the old primary a replica of the new one,
+    /// when its clients move to the new primary; cluster: every node agreeing that the
+    /// promoted replica serves the slot) to the next acquisition: the failover fence's cost.
     #[serde(default)]
     pub(crate) server_failover_after_complete_ms: Stats,
     /// From an operator's action on the lease record to the next acquisition, by action.
@@ -480,6 +489,7 @@ impl Report {
         Self {
             backend: data.backend.clone(),
             spawned: data.spawned.clone(),
+            redis_min_replica_acks: data.redis_min_replica_acks,
             contenders: data.contenders,
             processes: data.processes,
             duration_s: (data.duration_ms / 10.0).round() / 100.0,
@@ -524,8 +534,13 @@ impl Report {
         };
         let _ = writeln!(
             out,
-            "backend {} | {} contenders{} | {:.1}s | lease {}ms",
+            "backend {}{}{} | {} contenders{} | {:.1}s | lease {}ms",
             self.backend,
+            self.spawned
+                .as_deref()
+                .map_or_else(String::new, |t| format!(" ({t})")),
+            self.redis_min_replica_acks
+                .map_or_else(String::new, |n| format!(" | min_replica_acks {n}")),
             self.contenders,
             if self.processes { " (processes)" } else { "" },
             self.duration_s,

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 
-use crate::backend::{BackendKind, redact_url};
+use crate::backend::{self, BackendKind, redact_url};
 use crate::contender::{Clock, Event, InProcess, Process};
 use crate::ledger::Ledger;
 use crate::live::Live;
@@ -119,6 +119,8 @@ struct Run {
     /// A server failover under way: it completes in the background while the run goes on.
     failover: Option<JoinHandle<Result<FailoverDone, String>>>,
     operator: Operator,
+    /// The `min_replica_acks` of the Redis contenders, for the report.
+    min_replica_acks: Option<u32>,
 }
 
 /// Runs the tester as configured and returns its report.
@@ -129,8 +131,11 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
     cfg.check()?;
     let server = match cfg.spawn_redis {
         Some(topology) => {
-            let server = SpawnedRedis::start(topology).await?;
+            let server = SpawnedRedis::start(topology, &cfg.backend.key).await?;
             cfg.backend.redis_url = server.url();
+            if cfg.backend.redis_min_replica_acks.is_none() {
+                cfg.backend.redis_min_replica_acks = topology.default_min_replica_acks();
+            }
             Some(Arc::new(server))
         }
         None => None,
@@ -204,6 +209,12 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
     drop(sink);
     let n = cfg.contenders;
     let cfg_backend = cfg.backend.clone();
+    let min_replica_acks = match cfg.backend.kind {
+        BackendKind::Redis => backend::redis_store(&cfg.backend, &cfg.timing.options("report"))
+            .ok()
+            .map(|store| store.min_replica_acks()),
+        _ => None,
+    };
     let run = Run {
         live: Live::new(cfg.quiet),
         cfg,
@@ -219,6 +230,7 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
         server,
         failover: None,
         operator: Operator::new(&cfg_backend),
+        min_replica_acks,
     };
     run.go(epoch).await
 }
@@ -531,13 +543,20 @@ impl Run {
                 match done {
                     Ok(done) => {
                         let at_ms = self.faults[index].at_ms;
-                        let text = format!(
+                        let mut text = format!(
                             "failover {} -> {}: promoted after {:.0} ms, complete after {:.0} ms",
                             done.old_primary,
                             done.new_primary,
                             self.clock.ms(done.promoted) - at_ms,
                             self.clock.ms(done.completed) - at_ms,
                         );
+                        if let Some(rejoined) = done.rejoined {
+                            text.push_str(&format!(
+                                "; {} restarted, a replica again after {:.0} ms",
+                                done.old_primary,
+                                self.clock.ms(rejoined) - at_ms
+                            ));
+                        }
                         self.live.line(self.clock.now_ms(), &text);
                         self.faults[index].restored_at_ms = Some(self.clock.ms(done.completed));
                     }
@@ -703,6 +722,7 @@ impl Run {
         let data = RunData {
             backend: self.cfg.backend.kind.as_str().to_owned(),
             spawned: self.cfg.spawn_redis.map(|t| t.as_str().to_owned()),
+            redis_min_replica_acks: self.min_replica_acks,
             contenders: self.cfg.contenders,
             processes: self.cfg.processes,
             duration_ms: run_end_ms,

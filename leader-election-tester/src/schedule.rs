@@ -26,7 +26,7 @@ pub(crate) enum FaultMode {
     ServerRestart,
     /// Freeze the Redis server (SIGSTOP), then resume it (needs `--spawn-redis [standalone]`).
     ServerPause,
-    /// Fail the primary over to a replica (needs `--spawn-redis sentinel`).
+    /// Fail the primary over to a replica (needs `--spawn-redis sentinel` or `cluster`).
     ServerFailover,
     /// The leader resigns: hands over at once, stays a follower for one lease.
     Resign,
@@ -122,7 +122,7 @@ impl RunConfig {
                 .find(|k| k.is_server() && !offered.contains(k))
             {
                 let needs = match kind {
-                    FaultKind::ServerFailover => "--spawn-redis sentinel",
+                    FaultKind::ServerFailover => "--spawn-redis sentinel or cluster",
                     _ => "--spawn-redis (standalone)",
                 };
                 return Err(format!(
@@ -132,8 +132,9 @@ impl RunConfig {
             }
             if self.faults == FaultMode::Partition && !self.partitions() {
                 return Err(
-                    "--faults partition cannot cut a contender off through Sentinel: the client \
-                     connects to the primary the sentinels name, around the proxy"
+                    "--faults partition cannot cut a contender off through Sentinel or a \
+                     cluster: the client connects to the nodes the deployment names, around \
+                     the proxy"
                         .into(),
                 );
             }
@@ -240,6 +241,7 @@ mod tests {
                 redis_url: "redis://127.0.0.1:6379".into(),
                 connection_string: String::new(),
                 postgres_url: String::new(),
+                redis_min_replica_acks: None,
                 key: "k".into(),
                 container: "c".into(),
                 blob: "b".into(),
@@ -274,6 +276,9 @@ mod tests {
         let mut sentinel = config(BackendKind::Redis, FaultMode::ServerFailover);
         sentinel.spawn_redis = Some(Topology::Sentinel);
         sentinel.check().unwrap();
+        let mut cluster = config(BackendKind::Redis, FaultMode::ServerFailover);
+        cluster.spawn_redis = Some(Topology::Cluster);
+        cluster.check().unwrap();
     }
 
     #[test]
@@ -294,6 +299,11 @@ mod tests {
         let mut c = config(BackendKind::Redis, FaultMode::Partition);
         c.spawn_redis = Some(Topology::Sentinel);
         assert!(c.check().unwrap_err().contains("Sentinel"));
+        c.spawn_redis = Some(Topology::Cluster);
+        assert!(c.check().unwrap_err().contains("cluster"));
+        let mut c = config(BackendKind::Redis, FaultMode::ServerPause);
+        c.spawn_redis = Some(Topology::Cluster);
+        assert!(c.check().unwrap_err().contains("--faults server-pause"));
         let mut c = config(BackendKind::Memory, FaultMode::None);
         c.processes = true;
         assert!(c.check().unwrap_err().contains("--processes"));
@@ -354,6 +364,11 @@ mod tests {
                 FaultKind::ServerFailover,
                 FaultKind::Operator
             ]
+        );
+        // In a cluster the same: the proxy cannot stand between a contender and its nodes.
+        assert_eq!(
+            mixed(Some(Topology::Cluster), BackendKind::Redis),
+            mixed(Some(Topology::Sentinel), BackendKind::Redis)
         );
         let everything = Capabilities {
             server: Topology::Standalone.server_faults(),
