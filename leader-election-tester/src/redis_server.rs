@@ -19,6 +19,10 @@ use tokio::time::Instant;
 
 use crate::report::FaultKind;
 
+/// How long after a failover in the spawned cluster another one can get the primaries' votes:
+/// two `cluster-node-timeout`s (1 s each), and a margin.
+pub(crate) const CLUSTER_VOTES_AGAIN_MS: f64 = 3000.0;
+
 /// Which Redis deployment `--spawn-redis` starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Topology {
@@ -36,7 +40,8 @@ impl Topology {
     pub(crate) fn server_faults(self) -> &'static [FaultKind] {
         match self {
             Self::Standalone => &[FaultKind::ServerRestart, FaultKind::ServerPause],
-            Self::Sentinel | Self::Cluster => &[FaultKind::ServerFailover],
+            Self::Sentinel => &[FaultKind::ServerFailover],
+            Self::Cluster => &[FaultKind::ServerFailover, FaultKind::ServerHandover],
         }
     }
 
@@ -218,6 +223,29 @@ impl SpawnedRedis {
                 })
             }
         }
+    }
+}
+
+impl SpawnedRedis {
+    /// Hands the election's slot over from its primary to a replica with a coordinated
+    /// `CLUSTER FAILOVER` (the replica catches up first, then takes over), and waits until every
+    /// node agrees. Only a cluster.
+    ///
+    /// # Errors
+    /// When the topology is not a cluster, or the cluster does not agree in time.
+    pub(crate) async fn handover(&self) -> Result<FailoverDone, String> {
+        let Self::Cluster { cluster, key } = self else {
+            return Err("only a Redis Cluster hands a slot over (CLUSTER FAILOVER)".into());
+        };
+        let (old, new) = cluster.failover_owner_of(key).await?;
+        let completed = Instant::now();
+        Ok(FailoverDone {
+            promoted: completed,
+            completed,
+            rejoined: None,
+            old_primary: port_of(&old),
+            new_primary: port_of(&new),
+        })
     }
 }
 

@@ -17,7 +17,7 @@ use crate::live::Live;
 use crate::operator::{Operator, OperatorAction};
 use crate::proxy::Proxy;
 use crate::record::Record;
-use crate::redis_server::{FailoverDone, SpawnedRedis};
+use crate::redis_server::{CLUSTER_VOTES_AGAIN_MS, FailoverDone, SpawnedRedis, Topology};
 use crate::report::{Fault, FaultKind, OpCounts, Report, RunData};
 use crate::schedule::{FAILOVER_COMPLETES, RunConfig, fault_budget};
 
@@ -366,12 +366,15 @@ impl Run {
                 if now + fault_budget(kind, lease, held, self.cfg.contenders) > end_at {
                     return Ok(phase);
                 }
+                if !self.cluster_votes_again(kind) {
+                    return Ok(phase);
+                }
                 let index = self.inject(kind, leader).await;
                 // A failover is over only once complete: wait for it before restoring.
-                let extra = if kind == FaultKind::ServerFailover {
-                    FAILOVER_COMPLETES
-                } else {
-                    Duration::ZERO
+                let extra = match kind {
+                    FaultKind::ServerFailover => FAILOVER_COMPLETES,
+                    FaultKind::ServerHandover => FAILOVER_COMPLETES / 3,
+                    _ => Duration::ZERO,
                 };
                 let restore_by = Instant::now() + lease * 2 + extra;
                 Ok(Phase::Faulted {
@@ -388,11 +391,22 @@ impl Run {
                 restored,
             } => {
                 let at_ms = self.faults[index].at_ms;
-                let recovered = self.ledger.began_after(at_ms);
+                let mut recovered = self.ledger.began_after(at_ms);
+                let handover = self.faults[index].kind == FaultKind::ServerHandover;
+                // A coordinated failover need not end the term: it is over when complete, and
+                // recovered if somebody leads then.
+                let due = if handover {
+                    self.failover.as_ref().is_none_or(JoinHandle::is_finished)
+                } else {
+                    recovered
+                };
                 let mut restored = restored;
-                if !restored && (recovered || now >= restore_by) {
+                if !restored && (due || now >= restore_by) {
                     self.restore(index).await?;
                     restored = true;
+                }
+                if handover && restored {
+                    recovered |= self.leader().is_some();
                 }
                 if restored && recovered {
                     return Ok(Phase::Settle {
@@ -422,6 +436,28 @@ impl Run {
         }
     }
 
+    /// Whether a cluster failover of `kind` can succeed now: a primary votes for a replica
+    /// of the same primary only once per two `cluster-node-timeout`s, so a failover that
+    /// follows another too closely gets no votes (a coordinated one then pauses the primary's
+    /// clients for its 5 s timeout, and fails). True for every other fault.
+    fn cluster_votes_again(&self, kind: FaultKind) -> bool {
+        if !matches!(kind, FaultKind::ServerFailover | FaultKind::ServerHandover)
+            || self.cfg.spawn_redis != Some(Topology::Cluster)
+        {
+            return true;
+        }
+        self.faults
+            .iter()
+            .rev()
+            .find(|f| {
+                matches!(
+                    f.kind,
+                    FaultKind::ServerFailover | FaultKind::ServerHandover
+                )
+            })
+            .is_none_or(|f| self.clock.now_ms() - f.at_ms >= CLUSTER_VOTES_AGAIN_MS)
+    }
+
     /// The contender leading now, as far as the records say.
     fn leader(&self) -> Option<usize> {
         self.ledger.leader()
@@ -449,6 +485,9 @@ impl Run {
             FaultKind::ServerRestart => "restart the Redis server (SIGKILL, empty on restart)",
             FaultKind::ServerPause => "pause the Redis server (SIGSTOP)",
             FaultKind::ServerFailover => "fail the Redis primary over to a replica",
+            FaultKind::ServerHandover => {
+                "hand the Redis primary's slot over to its replica (CLUSTER FAILOVER)"
+            }
             FaultKind::Operator => "act on the lease record as an operator",
             FaultKind::Resign => "the leader resigns (hands over, stays out for one lease)",
         };
@@ -493,6 +532,12 @@ impl Run {
                     self.failover = Some(tokio::spawn(async move { server.failover().await }));
                 }
             }
+            FaultKind::ServerHandover => {
+                if let Some(server) = &self.server {
+                    let server = Arc::clone(server);
+                    self.failover = Some(tokio::spawn(async move { server.handover().await }));
+                }
+            }
             FaultKind::Resign => {
                 let cool_down = self.lease();
                 self.slots[slot].resign(cool_down).await;
@@ -535,7 +580,7 @@ impl Run {
                     server.set_paused(false).await;
                 }
             }
-            FaultKind::ServerFailover => {
+            FaultKind::ServerFailover | FaultKind::ServerHandover => {
                 let done = match self.failover.take() {
                     Some(task) => task.await.map_err(|e| e.to_string())?,
                     None => Err("no failover was started".to_owned()),

@@ -28,15 +28,19 @@ pub(crate) enum FaultMode {
     ServerPause,
     /// Fail the primary over to a replica (needs `--spawn-redis sentinel` or `cluster`).
     ServerFailover,
+    /// Hand the election's slot over to a replica with a coordinated `CLUSTER FAILOVER`; the
+    /// leader may keep its term (needs `--spawn-redis cluster`).
+    ServerHandover,
     /// The leader resigns: hands over at once, stays a follower for one lease.
     Resign,
     /// Act on the lease record as an operator would, through the tester's own connection:
     /// delete it, overwrite it with garbage, break a blob lease (redis, postgres and blob).
     Operator,
     /// Graceful, crash and partition in turn; with `--spawn-redis` also the server faults of
-    /// its topology (restart and pause; failover for sentinel); on a backend with a lease record
-    /// an operator's hands too. Through Sentinel no partition: the proxy cannot stand between
-    /// a contender and the primary the sentinels name.
+    /// its topology (restart and pause; failover for sentinel; failover and handover for
+    /// cluster); on a backend with a lease record an operator's hands too. Through Sentinel or
+    /// a cluster no partition: the proxy cannot stand between a contender and the nodes the
+    /// deployment names.
     Mixed,
 }
 
@@ -62,6 +66,7 @@ impl FaultMode {
             Self::ServerRestart => vec![FaultKind::ServerRestart],
             Self::ServerPause => vec![FaultKind::ServerPause],
             Self::ServerFailover => vec![FaultKind::ServerFailover],
+            Self::ServerHandover => vec![FaultKind::ServerHandover],
             Self::Operator => vec![FaultKind::Operator],
             Self::Resign => vec![FaultKind::Resign],
             Self::Mixed => {
@@ -123,6 +128,7 @@ impl RunConfig {
             {
                 let needs = match kind {
                     FaultKind::ServerFailover => "--spawn-redis sentinel or cluster",
+                    FaultKind::ServerHandover => "--spawn-redis cluster",
                     _ => "--spawn-redis (standalone)",
                 };
                 return Err(format!(
@@ -218,6 +224,9 @@ pub(crate) fn fault_budget(
         FaultKind::ServerRestart | FaultKind::ServerPause => lease * 3 + held,
         // The failover completes, then the new primary grants nothing for one lease.
         FaultKind::ServerFailover => FAILOVER_COMPLETES + lease * 3 + held,
+        // A coordinated failover takes a second or two; a term it ends comes back after the
+        // fence, one lease.
+        FaultKind::ServerHandover => FAILOVER_COMPLETES / 3 + lease * 3 + held,
         // Garbage stays until the fault is restored after two leases; a deleted record is
         // withheld for up to a lease after that.
         FaultKind::Operator => lease * 4 + held,
@@ -279,6 +288,15 @@ mod tests {
         let mut cluster = config(BackendKind::Redis, FaultMode::ServerFailover);
         cluster.spawn_redis = Some(Topology::Cluster);
         cluster.check().unwrap();
+        cluster.faults = FaultMode::ServerHandover;
+        cluster.check().unwrap();
+        cluster.spawn_redis = Some(Topology::Sentinel);
+        assert!(
+            cluster
+                .check()
+                .unwrap_err()
+                .contains("--spawn-redis cluster")
+        );
     }
 
     #[test]
@@ -365,10 +383,18 @@ mod tests {
                 FaultKind::Operator
             ]
         );
-        // In a cluster the same: the proxy cannot stand between a contender and its nodes.
+        // In a cluster: no partition either (the proxy cannot stand between a contender and
+        // its nodes); both kinds of failover.
         assert_eq!(
             mixed(Some(Topology::Cluster), BackendKind::Redis),
-            mixed(Some(Topology::Sentinel), BackendKind::Redis)
+            [
+                FaultKind::Graceful,
+                FaultKind::Crash,
+                FaultKind::Resign,
+                FaultKind::ServerFailover,
+                FaultKind::ServerHandover,
+                FaultKind::Operator
+            ]
         );
         let everything = Capabilities {
             server: Topology::Standalone.server_faults(),

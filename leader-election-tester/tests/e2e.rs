@@ -400,6 +400,50 @@ fn redis_cluster_failovers_are_survived() {
     );
 }
 
+#[test]
+fn redis_cluster_coordinated_failovers_keep_a_leader() {
+    // A coordinated CLUSTER FAILOVER: the replica catches up first, so the leader may keep its
+    // term; either way nobody leads twice and a leader leads when it is complete.
+    let output = run_tester(&[
+        "--backend",
+        "redis",
+        "--spawn-redis",
+        "cluster",
+        "--faults",
+        "server-handover",
+        "--duration",
+        "14s",
+        "--lease-duration",
+        "1s",
+        "--renew-interval",
+        "300ms",
+        "--retry-interval",
+        "100ms",
+        "--fault-interval",
+        "500ms",
+        "--report",
+        "json",
+        "--quiet",
+    ]);
+    let report = report(&output);
+    assert!(
+        output.status.success(),
+        "exit {:?}; stderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(report["overlap_count"], 0, "{report:#}");
+    assert_eq!(report["tokens_monotonic"], true, "{report:#}");
+    let faults = report["faults"].as_array().unwrap();
+    assert!(
+        faults.iter().any(|f| f["kind"] == "server_handover"),
+        "no handover: {report:#}"
+    );
+    for fault in faults {
+        assert_eq!(fault["recovered"], true, "fault not recovered: {fault:#}");
+    }
+}
+
 // === Blob (Azurite) ===
 
 #[tokio::test]
