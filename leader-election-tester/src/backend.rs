@@ -11,7 +11,7 @@ use leader_election::{
 };
 use leader_election_blob::BlobLeaderElection;
 use leader_election_postgres::PostgresLeaderElection;
-use leader_election_redis::RedisLeaderElection;
+use leader_election_redis::{RedisLeaderElection, RedisLeaseStore};
 use serde::{Deserialize, Serialize};
 
 /// The Azurite development account, on the port the docker-compose file publishes.
@@ -59,6 +59,10 @@ pub(crate) struct BackendSpec {
     pub(crate) connection_string: String,
     /// PostgreSQL URL (`postgres://user:password@host:port/db`).
     pub(crate) postgres_url: String,
+    /// Redis `min_replica_acks` (`WAIT` for that many replicas before believing a write);
+    /// `None`: the Redis backend's default.
+    #[serde(default)]
+    pub(crate) redis_min_replica_acks: Option<u32>,
     /// Redis key of the election.
     pub(crate) key: String,
     /// Blob container of the election.
@@ -74,6 +78,7 @@ impl fmt::Debug for BackendSpec {
             .field("redis_url", &redact_url(&self.redis_url))
             .field("connection_string", &"<redacted>")
             .field("postgres_url", &redact_url(&self.postgres_url))
+            .field("redis_min_replica_acks", &self.redis_min_replica_acks)
             .field("key", &self.key)
             .field("container", &self.container)
             .field("blob", &self.blob)
@@ -166,7 +171,7 @@ impl BackendSpec {
         match self.kind {
             BackendKind::Memory => Ok(BoxLeaseStore::new(memory.clone())),
             BackendKind::BrokenMemory => Ok(BoxLeaseStore::new(BrokenStore(memory.clone()))),
-            BackendKind::Redis => open_redis(&self.redis_url, &self.key, options),
+            BackendKind::Redis => redis_store(self, options).map(BoxLeaseStore::new),
             BackendKind::Blob => open_blob(self, options),
             BackendKind::Postgres => open_postgres(self, options),
         }
@@ -188,19 +193,20 @@ fn open_postgres(
 }
 
 /// A Redis store with the client the Redis crate's builder configures for leader election
-/// (command and connection timeouts of `operation_timeout`, reconnecting for ever).
-fn open_redis(
-    url: &str,
-    key: &str,
+/// (command and connection timeouts of `operation_timeout`, reconnecting for ever), waiting for
+/// `redis_min_replica_acks` replicas when set.
+pub(crate) fn redis_store(
+    spec: &BackendSpec,
     options: &LeaderElectionOptions,
-) -> Result<BoxLeaseStore, String> {
-    RedisLeaderElection::builder()
-        .url(url)
-        .key(key)
-        .options(options.clone())
-        .build_store()
-        .map(BoxLeaseStore::new)
-        .map_err(|e| format!("redis: {e}"))
+) -> Result<RedisLeaseStore, String> {
+    let mut builder = RedisLeaderElection::builder()
+        .url(spec.redis_url.as_str())
+        .key(spec.key.as_str())
+        .options(options.clone());
+    if let Some(replicas) = spec.redis_min_replica_acks {
+        builder = builder.min_replica_acks(replicas);
+    }
+    builder.build_store().map_err(|e| format!("redis: {e}"))
 }
 
 /// A blob store for the spec's connection string, container and blob.
@@ -279,6 +285,7 @@ mod tests {
             redis_url: "redis://:secret@127.0.0.1:6380/0".into(),
             connection_string: AZURITE_CONNECTION_STRING.into(),
             postgres_url: "postgres://app:secret@127.0.0.1:5433/app".into(),
+            redis_min_replica_acks: None,
             key: "k".into(),
             container: "c".into(),
             blob: "b".into(),

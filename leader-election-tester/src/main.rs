@@ -111,7 +111,8 @@ struct Cli {
     /// Start a Redis deployment from PATH for the run (127.0.0.1, free ports, no persistence)
     /// instead of using --redis-url, and add its server faults to `mixed`: `standalone` (the
     /// default when the flag has no value) one redis-server, restarted and paused;
-    /// `sentinel` a primary, two replicas and three sentinels, failed over.
+    /// `sentinel` a primary, two replicas and three sentinels, failed over; `cluster` three
+    /// primaries with a replica each, the election's primary killed and replaced.
     #[arg(
         long,
         value_enum,
@@ -121,6 +122,11 @@ struct Cli {
         default_missing_value = "standalone"
     )]
     spawn_redis: Option<Topology>,
+    /// Redis: how many replicas must acknowledge an acquisition or renewal (`WAIT`) before a
+    /// contender believes it. Default: 2 with `--spawn-redis sentinel` (its two replicas),
+    /// otherwise the Redis backend's default.
+    #[arg(long, value_name = "N")]
+    redis_min_replica_acks: Option<u32>,
     /// Report format on stdout.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     report: ReportFormat,
@@ -219,6 +225,7 @@ async fn tester(cli: Cli) -> Result<ExitCode, String> {
             redis_url: cli.redis_url,
             connection_string: cli.connection_string,
             postgres_url: cli.postgres_url,
+            redis_min_replica_acks: cli.redis_min_replica_acks,
             key: cli.key,
             container: cli.container,
             blob: cli.blob,

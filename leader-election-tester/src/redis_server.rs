@@ -1,20 +1,27 @@
 //! The Redis deployment started by the tester (`--spawn-redis [TOPOLOGY]`), so that the server
 //! itself can be a fault: a standalone `redis-server` restarted (losing every key, as a server
-//! without persistence does) or paused, a Sentinel deployment failed over. Each topology is
-//! the workspace's fixture for it ([`RedisServer`], [`RedisSentinel`]), with the tester's error
-//! type.
+//! without persistence does) or paused, a Sentinel deployment or a Redis Cluster failed over.
+//! Each topology is the workspace's fixture for it ([`RedisServer`], [`RedisSentinel`],
+//! [`RedisCluster`]), with the tester's error type.
 //!
 //! A topology says which server faults it offers ([`Topology::server_faults`]) and whether a
-//! contender's connection can be cut by the partition proxy ([`Topology::proxies`]). A Cluster
-//! deployment plugs in as one more variant of [`SpawnedRedis`]: its fixture's `url()`, and
-//! `failover_owner_of(key)` (fail over the primary holding the election's slot) for
-//! [`SpawnedRedis::failover`].
+//! contender's connection can be cut by the partition proxy ([`Topology::proxies`]). A Redis
+//! Cluster is failed over by a crash: the primary serving the election's slot is killed, the
+//! cluster promotes its replica by itself, and the killed node is started again, so that it
+//! rejoins as a replica and the next failover finds the topology whole. (A coordinated
+//! `CLUSTER FAILOVER` lets the replica catch up first, so the leader keeps its lease and no
+//! new term begins: nothing for the tester's recovery measure to see.)
 
 use clap::ValueEnum;
+use leader_election_test_support::redis::{ClusterOptions, RedisCluster};
 use leader_election_test_support::{RedisOptions, RedisSentinel, RedisServer};
 use tokio::time::Instant;
 
 use crate::report::FaultKind;
+
+/// How long after a failover in the spawned cluster another one can get the primaries' votes:
+/// two `cluster-node-timeout`s (1 s each), and a margin.
+pub(crate) const CLUSTER_VOTES_AGAIN_MS: f64 = 3000.0;
 
 /// Which Redis deployment `--spawn-redis` starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -23,7 +30,7 @@ pub(crate) enum Topology {
     Standalone,
     /// One primary, two replicas and three sentinels; the election goes through the sentinels.
     Sentinel,
-    /// A Redis Cluster (not yet supported).
+    /// Three primaries with a replica each; the election's slot lives on one primary.
     Cluster,
 }
 
@@ -33,7 +40,8 @@ impl Topology {
     pub(crate) fn server_faults(self) -> &'static [FaultKind] {
         match self {
             Self::Standalone => &[FaultKind::ServerRestart, FaultKind::ServerPause],
-            Self::Sentinel | Self::Cluster => &[FaultKind::ServerFailover],
+            Self::Sentinel => &[FaultKind::ServerFailover],
+            Self::Cluster => &[FaultKind::ServerFailover, FaultKind::ServerHandover],
         }
     }
 
@@ -42,6 +50,17 @@ impl Topology {
     /// deployment gives it, around the proxy.
     pub(crate) fn proxies(self) -> bool {
         self == Self::Standalone
+    }
+
+    /// The `min_replica_acks` the contenders use unless `--redis-min-replica-acks` says
+    /// otherwise: both replicas behind Sentinel, so that a failover cannot leave the old
+    /// primary granting a lease the new one grants too; `None` (the Redis backend's default)
+    /// elsewhere.
+    pub(crate) fn default_min_replica_acks(self) -> Option<u32> {
+        match self {
+            Self::Sentinel => Some(2),
+            Self::Standalone | Self::Cluster => None,
+        }
     }
 
     /// The name used on the command line.
@@ -61,6 +80,13 @@ pub(crate) enum SpawnedRedis {
     Standalone(RedisServer),
     /// `--spawn-redis sentinel`.
     Sentinel(RedisSentinel),
+    /// `--spawn-redis cluster`, failed over for the election `key`.
+    Cluster {
+        /// The six nodes.
+        cluster: RedisCluster,
+        /// The election key: its slot's primary is the one failed over.
+        key: String,
+    },
 }
 
 /// When a failover was complete: the old primary could no longer be written.
@@ -68,8 +94,12 @@ pub(crate) enum SpawnedRedis {
 pub(crate) struct FailoverDone {
     /// When the promoted replica answered as the primary.
     pub(crate) promoted: Instant,
-    /// When the old primary followed the new one.
+    /// When the old primary followed the new one (Sentinel: it became a replica; Cluster:
+    /// every node agreed that the promoted replica serves the slot, the old primary being
+    /// dead).
     pub(crate) completed: Instant,
+    /// Cluster: when the killed primary, started again, had rejoined as a replica.
+    pub(crate) rejoined: Option<Instant>,
     /// What happened, for the live output.
     pub(crate) old_primary: u16,
     /// The promoted server's port.
@@ -83,13 +113,18 @@ impl SpawnedRedis {
     /// # Errors
     /// When a process cannot be started, the deployment is not ready in time, or the topology
     /// is not supported yet.
-    pub(crate) async fn start(topology: Topology) -> Result<Self, String> {
+    pub(crate) async fn start(topology: Topology, key: &str) -> Result<Self, String> {
         match topology {
             Topology::Standalone => RedisServer::try_start(RedisOptions::default())
                 .await
                 .map(Self::Standalone),
             Topology::Sentinel => RedisSentinel::try_start().await.map(Self::Sentinel),
-            Topology::Cluster => Err("--spawn-redis cluster is not yet supported".into()),
+            Topology::Cluster => RedisCluster::try_start(ClusterOptions::default())
+                .await
+                .map(|cluster| Self::Cluster {
+                    cluster,
+                    key: key.to_owned(),
+                }),
         }
     }
 
@@ -98,6 +133,7 @@ impl SpawnedRedis {
         match self {
             Self::Standalone(server) => server.url(),
             Self::Sentinel(deployment) => deployment.url(),
+            Self::Cluster { cluster, .. } => cluster.url(),
         }
     }
 
@@ -119,6 +155,11 @@ impl SpawnedRedis {
                 deployment.sentinel_ports(),
                 deployment.url()
             ),
+            Self::Cluster { cluster, .. } => format!(
+                "started a Redis Cluster (3 primaries, 3 replicas; pids {:?}) at {}",
+                cluster.pids().into_iter().flatten().collect::<Vec<_>>(),
+                cluster.url()
+            ),
         }
     }
 
@@ -130,6 +171,7 @@ impl SpawnedRedis {
         match self {
             Self::Standalone(server) => server.try_restart().await,
             Self::Sentinel(_) => Err("a Sentinel deployment is failed over, not restarted".into()),
+            Self::Cluster { .. } => Err("a Redis Cluster is failed over, not restarted".into()),
         }
     }
 
@@ -145,8 +187,11 @@ impl SpawnedRedis {
         }
     }
 
-    /// Fails over the primary holding the election (`SENTINEL FAILOVER`) and waits until the
-    /// failover is complete (the old primary a replica of the new one, ~10 s with Sentinel).
+    /// Fails over the primary holding the election and waits until the failover is complete.
+    /// Sentinel: `SENTINEL FAILOVER`, complete when the old primary is a replica of the new one
+    /// (~11 s). Cluster: the primary serving the election's slot is killed (SIGKILL), the
+    /// cluster promotes its replica (after `cluster-node-timeout`, 1 s), then the killed node
+    /// is started again and rejoins as a replica.
     ///
     /// # Errors
     /// When the topology has no replicas, or the failover does not complete in time.
@@ -160,10 +205,53 @@ impl SpawnedRedis {
                     .map(|failover| FailoverDone {
                         promoted: failover.promoted,
                         completed: failover.completed,
+                        rejoined: None,
                         old_primary: failover.old_primary,
                         new_primary: failover.new_primary,
                     })
             }
+            Self::Cluster { cluster, key } => {
+                let (killed, promoted) = cluster.kill_owner_of(key).await?;
+                let completed = Instant::now();
+                cluster.restart_node(&killed).await?;
+                Ok(FailoverDone {
+                    promoted: completed,
+                    completed,
+                    rejoined: Some(Instant::now()),
+                    old_primary: port_of(&killed),
+                    new_primary: port_of(&promoted),
+                })
+            }
         }
     }
+}
+
+impl SpawnedRedis {
+    /// Hands the election's slot over from its primary to a replica with a coordinated
+    /// `CLUSTER FAILOVER` (the replica catches up first, then takes over), and waits until every
+    /// node agrees. Only a cluster.
+    ///
+    /// # Errors
+    /// When the topology is not a cluster, or the cluster does not agree in time.
+    pub(crate) async fn handover(&self) -> Result<FailoverDone, String> {
+        let Self::Cluster { cluster, key } = self else {
+            return Err("only a Redis Cluster hands a slot over (CLUSTER FAILOVER)".into());
+        };
+        let (old, new) = cluster.failover_owner_of(key).await?;
+        let completed = Instant::now();
+        Ok(FailoverDone {
+            promoted: completed,
+            completed,
+            rejoined: None,
+            old_primary: port_of(&old),
+            new_primary: port_of(&new),
+        })
+    }
+}
+
+/// The port of `127.0.0.1:port` (0 when there is none).
+fn port_of(addr: &str) -> u16 {
+    addr.rsplit_once(':')
+        .and_then(|(_, port)| port.parse().ok())
+        .unwrap_or(0)
 }

@@ -52,6 +52,10 @@ pub(crate) enum FaultKind {
     /// The primary holding the election was failed over to a replica (`SENTINEL FAILOVER` on a
     /// Sentinel deployment started by the tester).
     ServerFailover,
+    /// The primary holding the election handed its slot over to its replica (`CLUSTER
+    /// FAILOVER`, coordinated: the replica catches up first), in a cluster started by the
+    /// tester. The leader may keep its term: recovered means a leader when it is complete.
+    ServerHandover,
 }
 
 impl FaultKind {
@@ -66,6 +70,7 @@ impl FaultKind {
             Self::Operator => "operator",
             Self::Resign => "resign",
             Self::ServerFailover => "server_failover",
+            Self::ServerHandover => "server_handover",
         }
     }
 
@@ -73,7 +78,7 @@ impl FaultKind {
     pub(crate) fn is_server(self) -> bool {
         matches!(
             self,
-            Self::ServerRestart | Self::ServerPause | Self::ServerFailover
+            Self::ServerRestart | Self::ServerPause | Self::ServerFailover | Self::ServerHandover
         )
     }
 }
@@ -150,8 +155,10 @@ impl OpCounts {
 pub(crate) struct RunData {
     /// `memory`, `redis` or `blob`.
     pub(crate) backend: String,
-    /// The Redis deployment the tester started (`standalone`, `sentinel`), if any.
+    /// The Redis deployment the tester started (`standalone`, `sentinel`, `cluster`), if any.
     pub(crate) spawned: Option<String>,
+    /// The Redis contenders' `min_replica_acks` (redis only).
+    pub(crate) redis_min_replica_acks: Option<u32>,
     /// Number of contender slots.
     pub(crate) contenders: usize,
     /// Whether each contender ran in its own OS process.
@@ -245,7 +252,8 @@ pub(crate) struct FaultReport {
     pub(crate) at_ms: f64,
     /// When the victim was restarted or reconnected.
     pub(crate) restored_at_ms: Option<f64>,
-    /// Whether a new term began after the fault.
+    /// Whether a new term began after the fault (for a `server_handover`: or a leader was
+    /// leading when it completed).
     pub(crate) recovered: bool,
     /// The contender that led next.
     pub(crate) next_leader: Option<usize>,
@@ -265,9 +273,14 @@ pub(crate) struct FaultReport {
 pub(crate) struct Report {
     /// The backend used.
     pub(crate) backend: String,
-    /// The Redis deployment the tester started (`--spawn-redis`): `standalone`, `sentinel`.
+    /// The Redis deployment the tester started (`--spawn-redis`): `standalone`, `sentinel`,
+    /// `cluster`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) spawned: Option<String>,
+    /// The Redis contenders' `min_replica_acks`: how many replicas must acknowledge an
+    /// acquisition or renewal before it is believed (redis only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) redis_min_replica_acks: Option<u32>,
     /// Number of contenders.
     pub(crate) contenders: usize,
     /// Whether each contender was its own OS process.
@@ -301,13 +314,18 @@ pub(crate) struct Report {
     pub(crate) partition_failover_ms: Stats,
     /// From restarting or pausing the server to the next acquisition (`--spawn-redis`).
     pub(crate) server_fault_recovery_ms: Stats,
-    /// From `SENTINEL FAILOVER` to the next acquisition (`--spawn-redis sentinel`).
+    /// From the failover's start (`SENTINEL FAILOVER`; for a cluster, the kill of the primary
+    /// serving the election) to the next acquisition (`--spawn-redis sentinel|cluster`).
     #[serde(default)]
     pub(crate) server_failover_recovery_ms: Stats,
-    /// From the failover's completion (the old primary a replica of the new one, when its
-    /// clients move to the new primary) to the next acquisition: the failover fence's cost.
+    /// From the failover's completion (Sentinel: the old primary a replica of the new one,
+    /// when its clients move to the new primary; cluster: every node agreeing that the
+    /// promoted replica serves the slot) to the next acquisition: the failover fence's cost.
     #[serde(default)]
     pub(crate) server_failover_after_complete_ms: Stats,
+    /// Coordinated failovers (`server_handover`) the leader came through keeping its term.
+    #[serde(default)]
+    pub(crate) server_handovers_kept: usize,
     /// From an operator's action on the lease record to the next acquisition, by action.
     #[serde(default)]
     pub(crate) operator_recovery_ms: BTreeMap<String, Stats>,
@@ -424,12 +442,26 @@ impl Report {
         let mut failover_recovery = Vec::new();
         let mut after_complete = Vec::new();
         let mut resign = Vec::new();
+        let mut handovers_kept = 0;
         let mut operator: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         let faults: Vec<FaultReport> = data
             .faults
             .iter()
             .map(|fault| {
                 let next = next_term_after(&data.intervals, fault.at_ms);
+                // A coordinated failover need not end the leader's term: it held on if its
+                // term (same contender and token) lasted past the failover's completion.
+                let kept = fault.kind == FaultKind::ServerHandover
+                    && fault.restored_at_ms.is_some_and(|done| {
+                        data.intervals.iter().any(|i| {
+                            i.contender == fault.contender
+                                && Some(i.token) == fault.token
+                                && i.end_ms > done
+                        })
+                    });
+                handovers_kept += usize::from(kept);
+                // Then no later term is this fault's doing.
+                let next = if kept { None } else { next };
                 let recovered_after = next.map(|n| n.start_ms - fault.at_ms);
                 let failover = match (fault.kind, next) {
                     (FaultKind::Crash, Some(n)) => {
@@ -444,6 +476,7 @@ impl Report {
                         FaultKind::Crash => crash.push(failover.unwrap_or(after)),
                         FaultKind::Partition => partition.push(after),
                         FaultKind::ServerRestart | FaultKind::ServerPause => server.push(after),
+                        FaultKind::ServerHandover => {}
                         FaultKind::ServerFailover => {
                             failover_recovery.push(after);
                             if let (Some(n), Some(done)) = (next, fault.restored_at_ms) {
@@ -462,7 +495,7 @@ impl Report {
                     token: fault.token,
                     at_ms: round(fault.at_ms),
                     restored_at_ms: fault.restored_at_ms.map(round),
-                    recovered: next.is_some(),
+                    recovered: next.is_some() || kept,
                     next_leader: next.map(|n| n.contender),
                     next_token: next.map(|n| n.token),
                     recovered_after_ms: recovered_after.map(round),
@@ -480,6 +513,7 @@ impl Report {
         Self {
             backend: data.backend.clone(),
             spawned: data.spawned.clone(),
+            redis_min_replica_acks: data.redis_min_replica_acks,
             contenders: data.contenders,
             processes: data.processes,
             duration_s: (data.duration_ms / 10.0).round() / 100.0,
@@ -497,6 +531,7 @@ impl Report {
             server_fault_recovery_ms: Stats::of(&server),
             server_failover_recovery_ms: Stats::of(&failover_recovery),
             server_failover_after_complete_ms: Stats::of(&after_complete),
+            server_handovers_kept: handovers_kept,
             operator_recovery_ms: operator
                 .iter()
                 .map(|(action, samples)| (action.clone(), Stats::of(samples)))
@@ -524,8 +559,13 @@ impl Report {
         };
         let _ = writeln!(
             out,
-            "backend {} | {} contenders{} | {:.1}s | lease {}ms",
+            "backend {}{}{} | {} contenders{} | {:.1}s | lease {}ms",
             self.backend,
+            self.spawned
+                .as_deref()
+                .map_or_else(String::new, |t| format!(" ({t})")),
+            self.redis_min_replica_acks
+                .map_or_else(String::new, |n| format!(" | min_replica_acks {n}")),
             self.contenders,
             if self.processes { " (processes)" } else { "" },
             self.duration_s,
@@ -549,6 +589,19 @@ impl Report {
                 "server failover recovery: {}\n  after the failover completed: {}",
                 stats(&self.server_failover_recovery_ms),
                 stats(&self.server_failover_after_complete_ms)
+            );
+        }
+        let handovers = self
+            .faults
+            .iter()
+            .filter(|f| f.kind == FaultKind::ServerHandover)
+            .count();
+        if handovers > 0 {
+            let _ = writeln!(
+                out,
+                "server handovers (CLUSTER FAILOVER): {handovers}, the leader kept its term \
+                 through {}",
+                self.server_handovers_kept
             );
         }
         if self.server_fault_recovery_ms.count > 0 {
@@ -821,6 +874,30 @@ mod tests {
         }
         assert!(json["backend_ops"].get("per_follower_per_lease").is_some());
         assert!(json["crash_failover_ms"].get("p99").is_some());
+    }
+
+    #[test]
+    fn a_leader_may_keep_its_term_through_a_coordinated_failover() {
+        // c0 keeps token 1 through the first handover; the second one ends its term, and c1
+        // leads next.
+        let mut kept = fault(FaultKind::ServerHandover, 0, 1000.0, None);
+        kept.token = Some(1);
+        kept.restored_at_ms = Some(1500.0);
+        let mut ended = fault(FaultKind::ServerHandover, 0, 4000.0, None);
+        ended.token = Some(1);
+        ended.restored_at_ms = Some(4500.0);
+        let report = Report::build(&data(
+            vec![iv(0, 1, 0.0, 4200.0), iv(1, 2, 6000.0, 9000.0)],
+            vec![kept, ended],
+        ));
+        assert_eq!(report.server_handovers_kept, 1);
+        assert!(report.faults[0].recovered);
+        assert_eq!(report.faults[0].next_leader, None);
+        assert!(report.faults[1].recovered);
+        assert_eq!(report.faults[1].next_leader, Some(1));
+        assert_eq!(report.faults[1].recovered_after_ms, Some(2000.0));
+        assert!(report.all_faults_recovered && report.safe);
+        assert!(report.to_text().contains("kept its term through 1"));
     }
 
     #[test]

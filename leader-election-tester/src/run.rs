@@ -10,14 +10,14 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 
-use crate::backend::{BackendKind, redact_url};
+use crate::backend::{self, BackendKind, redact_url};
 use crate::contender::{Clock, Event, InProcess, Process};
 use crate::ledger::Ledger;
 use crate::live::Live;
 use crate::operator::{Operator, OperatorAction};
 use crate::proxy::Proxy;
 use crate::record::Record;
-use crate::redis_server::{FailoverDone, SpawnedRedis};
+use crate::redis_server::{CLUSTER_VOTES_AGAIN_MS, FailoverDone, SpawnedRedis, Topology};
 use crate::report::{Fault, FaultKind, OpCounts, Report, RunData};
 use crate::schedule::{FAILOVER_COMPLETES, RunConfig, fault_budget};
 
@@ -119,6 +119,8 @@ struct Run {
     /// A server failover under way: it completes in the background while the run goes on.
     failover: Option<JoinHandle<Result<FailoverDone, String>>>,
     operator: Operator,
+    /// The `min_replica_acks` of the Redis contenders, for the report.
+    min_replica_acks: Option<u32>,
 }
 
 /// Runs the tester as configured and returns its report.
@@ -129,8 +131,11 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
     cfg.check()?;
     let server = match cfg.spawn_redis {
         Some(topology) => {
-            let server = SpawnedRedis::start(topology).await?;
+            let server = SpawnedRedis::start(topology, &cfg.backend.key).await?;
             cfg.backend.redis_url = server.url();
+            if cfg.backend.redis_min_replica_acks.is_none() {
+                cfg.backend.redis_min_replica_acks = topology.default_min_replica_acks();
+            }
             Some(Arc::new(server))
         }
         None => None,
@@ -204,6 +209,12 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
     drop(sink);
     let n = cfg.contenders;
     let cfg_backend = cfg.backend.clone();
+    let min_replica_acks = match cfg.backend.kind {
+        BackendKind::Redis => backend::redis_store(&cfg.backend, &cfg.timing.options("report"))
+            .ok()
+            .map(|store| store.min_replica_acks()),
+        _ => None,
+    };
     let run = Run {
         live: Live::new(cfg.quiet),
         cfg,
@@ -219,6 +230,7 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
         server,
         failover: None,
         operator: Operator::new(&cfg_backend),
+        min_replica_acks,
     };
     run.go(epoch).await
 }
@@ -354,12 +366,15 @@ impl Run {
                 if now + fault_budget(kind, lease, held, self.cfg.contenders) > end_at {
                     return Ok(phase);
                 }
+                if !self.cluster_votes_again(kind) {
+                    return Ok(phase);
+                }
                 let index = self.inject(kind, leader).await;
                 // A failover is over only once complete: wait for it before restoring.
-                let extra = if kind == FaultKind::ServerFailover {
-                    FAILOVER_COMPLETES
-                } else {
-                    Duration::ZERO
+                let extra = match kind {
+                    FaultKind::ServerFailover => FAILOVER_COMPLETES,
+                    FaultKind::ServerHandover => FAILOVER_COMPLETES / 3,
+                    _ => Duration::ZERO,
                 };
                 let restore_by = Instant::now() + lease * 2 + extra;
                 Ok(Phase::Faulted {
@@ -376,11 +391,22 @@ impl Run {
                 restored,
             } => {
                 let at_ms = self.faults[index].at_ms;
-                let recovered = self.ledger.began_after(at_ms);
+                let mut recovered = self.ledger.began_after(at_ms);
+                let handover = self.faults[index].kind == FaultKind::ServerHandover;
+                // A coordinated failover need not end the term: it is over when complete, and
+                // recovered if somebody leads then.
+                let due = if handover {
+                    self.failover.as_ref().is_none_or(JoinHandle::is_finished)
+                } else {
+                    recovered
+                };
                 let mut restored = restored;
-                if !restored && (recovered || now >= restore_by) {
+                if !restored && (due || now >= restore_by) {
                     self.restore(index).await?;
                     restored = true;
+                }
+                if handover && restored {
+                    recovered |= self.leader().is_some();
                 }
                 if restored && recovered {
                     return Ok(Phase::Settle {
@@ -410,6 +436,28 @@ impl Run {
         }
     }
 
+    /// Whether a cluster failover of `kind` can succeed now: a primary votes for a replica
+    /// of the same primary only once per two `cluster-node-timeout`s, so a failover that
+    /// follows another too closely gets no votes (a coordinated one then pauses the primary's
+    /// clients for its 5 s timeout, and fails). True for every other fault.
+    fn cluster_votes_again(&self, kind: FaultKind) -> bool {
+        if !matches!(kind, FaultKind::ServerFailover | FaultKind::ServerHandover)
+            || self.cfg.spawn_redis != Some(Topology::Cluster)
+        {
+            return true;
+        }
+        self.faults
+            .iter()
+            .rev()
+            .find(|f| {
+                matches!(
+                    f.kind,
+                    FaultKind::ServerFailover | FaultKind::ServerHandover
+                )
+            })
+            .is_none_or(|f| self.clock.now_ms() - f.at_ms >= CLUSTER_VOTES_AGAIN_MS)
+    }
+
     /// The contender leading now, as far as the records say.
     fn leader(&self) -> Option<usize> {
         self.ledger.leader()
@@ -437,6 +485,9 @@ impl Run {
             FaultKind::ServerRestart => "restart the Redis server (SIGKILL, empty on restart)",
             FaultKind::ServerPause => "pause the Redis server (SIGSTOP)",
             FaultKind::ServerFailover => "fail the Redis primary over to a replica",
+            FaultKind::ServerHandover => {
+                "hand the Redis primary's slot over to its replica (CLUSTER FAILOVER)"
+            }
             FaultKind::Operator => "act on the lease record as an operator",
             FaultKind::Resign => "the leader resigns (hands over, stays out for one lease)",
         };
@@ -481,6 +532,12 @@ impl Run {
                     self.failover = Some(tokio::spawn(async move { server.failover().await }));
                 }
             }
+            FaultKind::ServerHandover => {
+                if let Some(server) = &self.server {
+                    let server = Arc::clone(server);
+                    self.failover = Some(tokio::spawn(async move { server.handover().await }));
+                }
+            }
             FaultKind::Resign => {
                 let cool_down = self.lease();
                 self.slots[slot].resign(cool_down).await;
@@ -523,7 +580,7 @@ impl Run {
                     server.set_paused(false).await;
                 }
             }
-            FaultKind::ServerFailover => {
+            FaultKind::ServerFailover | FaultKind::ServerHandover => {
                 let done = match self.failover.take() {
                     Some(task) => task.await.map_err(|e| e.to_string())?,
                     None => Err("no failover was started".to_owned()),
@@ -531,13 +588,20 @@ impl Run {
                 match done {
                     Ok(done) => {
                         let at_ms = self.faults[index].at_ms;
-                        let text = format!(
+                        let mut text = format!(
                             "failover {} -> {}: promoted after {:.0} ms, complete after {:.0} ms",
                             done.old_primary,
                             done.new_primary,
                             self.clock.ms(done.promoted) - at_ms,
                             self.clock.ms(done.completed) - at_ms,
                         );
+                        if let Some(rejoined) = done.rejoined {
+                            text.push_str(&format!(
+                                "; {} restarted, a replica again after {:.0} ms",
+                                done.old_primary,
+                                self.clock.ms(rejoined) - at_ms
+                            ));
+                        }
                         self.live.line(self.clock.now_ms(), &text);
                         self.faults[index].restored_at_ms = Some(self.clock.ms(done.completed));
                     }
@@ -703,6 +767,7 @@ impl Run {
         let data = RunData {
             backend: self.cfg.backend.kind.as_str().to_owned(),
             spawned: self.cfg.spawn_redis.map(|t| t.as_str().to_owned()),
+            redis_min_replica_acks: self.min_replica_acks,
             contenders: self.cfg.contenders,
             processes: self.cfg.processes,
             duration_ms: run_end_ms,

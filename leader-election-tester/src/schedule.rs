@@ -26,17 +26,21 @@ pub(crate) enum FaultMode {
     ServerRestart,
     /// Freeze the Redis server (SIGSTOP), then resume it (needs `--spawn-redis [standalone]`).
     ServerPause,
-    /// Fail the primary over to a replica (needs `--spawn-redis sentinel`).
+    /// Fail the primary over to a replica (needs `--spawn-redis sentinel` or `cluster`).
     ServerFailover,
+    /// Hand the election's slot over to a replica with a coordinated `CLUSTER FAILOVER`; the
+    /// leader may keep its term (needs `--spawn-redis cluster`).
+    ServerHandover,
     /// The leader resigns: hands over at once, stays a follower for one lease.
     Resign,
     /// Act on the lease record as an operator would, through the tester's own connection:
     /// delete it, overwrite it with garbage, break a blob lease (redis, postgres and blob).
     Operator,
     /// Graceful, crash and partition in turn; with `--spawn-redis` also the server faults of
-    /// its topology (restart and pause; failover for sentinel); on a backend with a lease record
-    /// an operator's hands too. Through Sentinel no partition: the proxy cannot stand between
-    /// a contender and the primary the sentinels name.
+    /// its topology (restart and pause; failover for sentinel; failover and handover for
+    /// cluster); on a backend with a lease record an operator's hands too. Through Sentinel or
+    /// a cluster no partition: the proxy cannot stand between a contender and the nodes the
+    /// deployment names.
     Mixed,
 }
 
@@ -62,6 +66,7 @@ impl FaultMode {
             Self::ServerRestart => vec![FaultKind::ServerRestart],
             Self::ServerPause => vec![FaultKind::ServerPause],
             Self::ServerFailover => vec![FaultKind::ServerFailover],
+            Self::ServerHandover => vec![FaultKind::ServerHandover],
             Self::Operator => vec![FaultKind::Operator],
             Self::Resign => vec![FaultKind::Resign],
             Self::Mixed => {
@@ -122,7 +127,8 @@ impl RunConfig {
                 .find(|k| k.is_server() && !offered.contains(k))
             {
                 let needs = match kind {
-                    FaultKind::ServerFailover => "--spawn-redis sentinel",
+                    FaultKind::ServerFailover => "--spawn-redis sentinel or cluster",
+                    FaultKind::ServerHandover => "--spawn-redis cluster",
                     _ => "--spawn-redis (standalone)",
                 };
                 return Err(format!(
@@ -132,8 +138,9 @@ impl RunConfig {
             }
             if self.faults == FaultMode::Partition && !self.partitions() {
                 return Err(
-                    "--faults partition cannot cut a contender off through Sentinel: the client \
-                     connects to the primary the sentinels name, around the proxy"
+                    "--faults partition cannot cut a contender off through Sentinel or a \
+                     cluster: the client connects to the nodes the deployment names, around \
+                     the proxy"
                         .into(),
                 );
             }
@@ -217,6 +224,9 @@ pub(crate) fn fault_budget(
         FaultKind::ServerRestart | FaultKind::ServerPause => lease * 3 + held,
         // The failover completes, then the new primary grants nothing for one lease.
         FaultKind::ServerFailover => FAILOVER_COMPLETES + lease * 3 + held,
+        // A coordinated failover takes a second or two; a term it ends comes back after the
+        // fence, one lease.
+        FaultKind::ServerHandover => FAILOVER_COMPLETES / 3 + lease * 3 + held,
         // Garbage stays until the fault is restored after two leases; a deleted record is
         // withheld for up to a lease after that.
         FaultKind::Operator => lease * 4 + held,
@@ -240,6 +250,7 @@ mod tests {
                 redis_url: "redis://127.0.0.1:6379".into(),
                 connection_string: String::new(),
                 postgres_url: String::new(),
+                redis_min_replica_acks: None,
                 key: "k".into(),
                 container: "c".into(),
                 blob: "b".into(),
@@ -274,6 +285,18 @@ mod tests {
         let mut sentinel = config(BackendKind::Redis, FaultMode::ServerFailover);
         sentinel.spawn_redis = Some(Topology::Sentinel);
         sentinel.check().unwrap();
+        let mut cluster = config(BackendKind::Redis, FaultMode::ServerFailover);
+        cluster.spawn_redis = Some(Topology::Cluster);
+        cluster.check().unwrap();
+        cluster.faults = FaultMode::ServerHandover;
+        cluster.check().unwrap();
+        cluster.spawn_redis = Some(Topology::Sentinel);
+        assert!(
+            cluster
+                .check()
+                .unwrap_err()
+                .contains("--spawn-redis cluster")
+        );
     }
 
     #[test]
@@ -294,6 +317,11 @@ mod tests {
         let mut c = config(BackendKind::Redis, FaultMode::Partition);
         c.spawn_redis = Some(Topology::Sentinel);
         assert!(c.check().unwrap_err().contains("Sentinel"));
+        c.spawn_redis = Some(Topology::Cluster);
+        assert!(c.check().unwrap_err().contains("cluster"));
+        let mut c = config(BackendKind::Redis, FaultMode::ServerPause);
+        c.spawn_redis = Some(Topology::Cluster);
+        assert!(c.check().unwrap_err().contains("--faults server-pause"));
         let mut c = config(BackendKind::Memory, FaultMode::None);
         c.processes = true;
         assert!(c.check().unwrap_err().contains("--processes"));
@@ -352,6 +380,19 @@ mod tests {
                 FaultKind::Crash,
                 FaultKind::Resign,
                 FaultKind::ServerFailover,
+                FaultKind::Operator
+            ]
+        );
+        // In a cluster: no partition either (the proxy cannot stand between a contender and
+        // its nodes); both kinds of failover.
+        assert_eq!(
+            mixed(Some(Topology::Cluster), BackendKind::Redis),
+            [
+                FaultKind::Graceful,
+                FaultKind::Crash,
+                FaultKind::Resign,
+                FaultKind::ServerFailover,
+                FaultKind::ServerHandover,
                 FaultKind::Operator
             ]
         );

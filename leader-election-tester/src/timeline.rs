@@ -27,6 +27,7 @@ fn fault_colour(kind: FaultKind) -> &'static str {
         FaultKind::Operator => "#00838f",
         FaultKind::Resign => "#558b2f",
         FaultKind::ServerFailover => "#ad1457",
+        FaultKind::ServerHandover => "#f9a825",
     }
 }
 
@@ -36,6 +37,7 @@ fn fault_label(kind: FaultKind, contender: usize) -> String {
         FaultKind::ServerRestart => "redis restart".to_owned(),
         FaultKind::ServerPause => "redis pause".to_owned(),
         FaultKind::ServerFailover => "redis failover".to_owned(),
+        FaultKind::ServerHandover => "redis handover".to_owned(),
         FaultKind::Operator => "operator".to_owned(),
         _ => format!("{} c{contender}", kind.as_str()),
     }
@@ -48,6 +50,7 @@ fn shade(kind: FaultKind) -> &'static str {
         FaultKind::Partition | FaultKind::ServerPause => "url(#cut)",
         FaultKind::ServerRestart
         | FaultKind::ServerFailover
+        | FaultKind::ServerHandover
         | FaultKind::Operator
         | FaultKind::Resign => "none",
         _ => "#e3e3e3",
