@@ -284,6 +284,60 @@ fn redis_server_restarts_and_pauses_are_survived() {
     );
 }
 
+/// A 24 s tester run on the spawned `topology` with `server-failover` faults (1 s lease):
+/// it must succeed with at least one failover, no overlap, tokens that grow, every fault
+/// recovered, and the fence measured after a completed failover. Returns the report.
+fn server_failover_run(topology: &str) -> Value {
+    let output = run_tester(&[
+        "--backend",
+        "redis",
+        "--spawn-redis",
+        topology,
+        "--faults",
+        "server-failover",
+        "--duration",
+        "24s",
+        "--lease-duration",
+        "1s",
+        "--renew-interval",
+        "300ms",
+        "--retry-interval",
+        "100ms",
+        "--fault-interval",
+        "500ms",
+        "--report",
+        "json",
+        "--quiet",
+    ]);
+    let report = report(&output);
+    assert!(
+        output.status.success(),
+        "exit {:?}; stderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(report["spawned"], topology);
+    assert_eq!(report["overlap_count"], 0, "{report:#}");
+    assert_eq!(report["tokens_monotonic"], true, "{report:#}");
+    let faults = report["faults"].as_array().unwrap();
+    assert!(
+        faults.iter().any(|f| f["kind"] == "server_failover"),
+        "no failover: {report:#}"
+    );
+    for fault in faults {
+        assert_eq!(fault["recovered"], true, "fault not recovered: {fault:#}");
+        assert!(fault["next_token"].as_u64() > fault["token"].as_u64());
+    }
+    assert!(
+        report["server_failover_after_complete_ms"]["count"]
+            .as_u64()
+            .unwrap()
+            >= 1,
+        "{report:#}"
+    );
+    report
+}
+
 #[test]
 fn redis_sentinel_failovers_are_survived() {
     assert!(
@@ -292,55 +346,9 @@ fn redis_sentinel_failovers_are_survived() {
     );
     // The tester starts a primary, two replicas and three sentinels, and forces a failover
     // (which Sentinel completes about 11 s later), then the new primary fences one lease.
-    let output = run_tester(&[
-        "--backend",
-        "redis",
-        "--spawn-redis",
-        "sentinel",
-        "--faults",
-        "server-failover",
-        "--duration",
-        "24s",
-        "--lease-duration",
-        "1s",
-        "--renew-interval",
-        "300ms",
-        "--retry-interval",
-        "100ms",
-        "--fault-interval",
-        "500ms",
-        "--report",
-        "json",
-        "--quiet",
-    ]);
-    let report = report(&output);
-    assert!(
-        output.status.success(),
-        "exit {:?}; stderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(report["spawned"], "sentinel");
+    let report = server_failover_run("sentinel");
     // Both replicas must acknowledge a lease by default behind Sentinel.
     assert_eq!(report["redis_min_replica_acks"], 2, "{report:#}");
-    assert_eq!(report["overlap_count"], 0, "{report:#}");
-    assert_eq!(report["tokens_monotonic"], true, "{report:#}");
-    let faults = report["faults"].as_array().unwrap();
-    assert!(
-        faults.iter().any(|f| f["kind"] == "server_failover"),
-        "no failover: {report:#}"
-    );
-    for fault in faults {
-        assert_eq!(fault["recovered"], true, "fault not recovered: {fault:#}");
-        assert!(fault["next_token"].as_u64() > fault["token"].as_u64());
-    }
-    assert!(
-        report["server_failover_after_complete_ms"]["count"]
-            .as_u64()
-            .unwrap()
-            >= 1,
-        "{report:#}"
-    );
 }
 
 #[test]
@@ -348,56 +356,10 @@ fn redis_cluster_failovers_are_survived() {
     // The tester starts a 6-node Redis Cluster and kills the primary serving the election's
     // slot: the cluster promotes its replica (cluster-node-timeout 1 s), the new primary
     // fences one lease, and the killed node is started again as a replica.
-    let output = run_tester(&[
-        "--backend",
-        "redis",
-        "--spawn-redis",
-        "cluster",
-        "--faults",
-        "server-failover",
-        "--duration",
-        "24s",
-        "--lease-duration",
-        "1s",
-        "--renew-interval",
-        "300ms",
-        "--retry-interval",
-        "100ms",
-        "--fault-interval",
-        "500ms",
-        "--report",
-        "json",
-        "--quiet",
-    ]);
-    let report = report(&output);
-    assert!(
-        output.status.success(),
-        "exit {:?}; stderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(report["spawned"], "cluster");
-    assert_eq!(report["overlap_count"], 0, "{report:#}");
-    assert_eq!(report["tokens_monotonic"], true, "{report:#}");
-    let faults = report["faults"].as_array().unwrap();
-    assert!(
-        faults.iter().any(|f| f["kind"] == "server_failover"),
-        "no failover: {report:#}"
-    );
-    for fault in faults {
-        assert_eq!(fault["recovered"], true, "fault not recovered: {fault:#}");
-        assert!(fault["next_token"].as_u64() > fault["token"].as_u64());
-    }
+    let report = server_failover_run("cluster");
     let recovery = &report["server_failover_recovery_ms"];
     assert!(recovery["count"].as_u64().unwrap() >= 1, "{report:#}");
     assert!(recovery["max"].as_f64().unwrap() > 0.0, "{report:#}");
-    assert!(
-        report["server_failover_after_complete_ms"]["count"]
-            .as_u64()
-            .unwrap()
-            >= 1,
-        "{report:#}"
-    );
 }
 
 #[test]
