@@ -28,6 +28,8 @@ pub(crate) struct Sql {
     pub(crate) without_metadata: Statements,
     pub(crate) release: String,
     pub(crate) channel: String,
+    /// Writes the candidate row of preferred leaders: see [`announce_candidate`].
+    pub(crate) announce_candidate: String,
 }
 
 /// The statements that differ with the `metadata` column: with it, acquire takes the metadata
@@ -82,9 +84,24 @@ impl Sql {
                  WHERE EXISTS (SELECT 1 FROM r) OR EXISTS (SELECT 1 FROM c)"
             ),
             channel: release_channel(table),
+            announce_candidate: announce_candidate(&t),
             table: t,
         }
     }
+}
+
+/// `$1` candidate key, `$2` instance id, `$3` priority, `$4` ttl in µs: writes the record
+/// unless an unexpired one holds another contender with a higher priority. The upsert locks
+/// the row, so the comparison and the write are one atomic step.
+fn announce_candidate(table: &str) -> String {
+    format!(
+        "INSERT INTO {table} AS c (election, holder, lease_id, token, expires_at) \
+         VALUES ($1, $2, NULL, $3, clock_timestamp() + $4::bigint * interval '1 microsecond') \
+         ON CONFLICT (election) DO UPDATE SET \
+           holder = EXCLUDED.holder, token = EXCLUDED.token, expires_at = EXCLUDED.expires_at \
+         WHERE c.holder IS NULL OR c.expires_at IS NULL OR c.expires_at <= clock_timestamp() \
+            OR EXCLUDED.token >= c.token OR c.holder = EXCLUDED.holder"
+    )
 }
 
 impl Statements {

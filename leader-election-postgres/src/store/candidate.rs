@@ -15,20 +15,6 @@ pub(crate) fn candidate_key(election: &str) -> String {
     format!("{election}\u{1f}candidate")
 }
 
-/// `$1` candidate key, `$2` instance id, `$3` priority, `$4` ttl in µs: writes the record
-/// unless an unexpired one holds another contender with a higher priority. The upsert locks
-/// the row, so the comparison and the write are one atomic step.
-fn announce_sql(table: &str) -> String {
-    format!(
-        "INSERT INTO {table} AS c (election, holder, lease_id, token, expires_at) \
-         VALUES ($1, $2, NULL, $3, clock_timestamp() + $4::bigint * interval '1 microsecond') \
-         ON CONFLICT (election) DO UPDATE SET \
-           holder = EXCLUDED.holder, token = EXCLUDED.token, expires_at = EXCLUDED.expires_at \
-         WHERE c.holder IS NULL OR c.expires_at IS NULL OR c.expires_at <= clock_timestamp() \
-            OR EXCLUDED.token >= c.token OR c.holder = EXCLUDED.holder"
-    )
-}
-
 impl PostgresLeaseStore {
     /// The key of the election's candidate row of preferred leaders (the election's name, the
     /// unit separator U+001F, `candidate`).
@@ -40,10 +26,9 @@ impl PostgresLeaseStore {
     pub(super) async fn announce(&self, candidate: &Candidate, ttl: Duration) -> Result<()> {
         let op = Operation::AnnounceCandidate;
         let client = self.client(op).await?;
-        let statement = announce_sql(&self.inner.sql.table);
         client
             .execute_typed(
-                &statement,
+                &self.inner.sql.announce_candidate,
                 &[
                     (&self.candidate_key(), TEXT),
                     (&candidate.instance_id, TEXT),
