@@ -1,0 +1,149 @@
+//! What the store writes in etcd: the election key's value (the holder, its candidacy and its
+//! metadata) and the candidate record, in a compact text form readable with `etcdctl get`.
+
+use std::time::Duration;
+
+use leader_election::Candidate;
+
+/// The first word of every value this store writes; a value without it is not ours.
+const MAGIC: &str = "le1";
+
+/// The election key's value: who holds the lease, under which candidacy, for how long a term
+/// (its ttl, in milliseconds), and what it publishes.
+///
+/// Written as `le1 <ttl_ms> <lease_id> <len>:<instance_id>` followed, when there is metadata,
+/// by a newline and the metadata's raw bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Holder {
+    pub(crate) instance_id: String,
+    pub(crate) lease_id: String,
+    pub(crate) ttl: Duration,
+    pub(crate) metadata: Option<Vec<u8>>,
+}
+
+impl Holder {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let ttl_ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX);
+        let mut value = format!(
+            "{MAGIC} {ttl_ms} {} {}:{}",
+            self.lease_id,
+            self.instance_id.len(),
+            self.instance_id
+        )
+        .into_bytes();
+        if let Some(metadata) = &self.metadata {
+            value.push(b'\n');
+            value.extend_from_slice(metadata);
+        }
+        value
+    }
+
+    /// The holder a value names, or `None` if the value is not one this store wrote.
+    pub(crate) fn decode(value: &[u8]) -> Option<Self> {
+        let (magic, rest) = split_word(value)?;
+        if magic != MAGIC.as_bytes() {
+            return None;
+        }
+        let (ttl_ms, rest) = split_word(rest)?;
+        let ttl_ms: u64 = std::str::from_utf8(ttl_ms).ok()?.parse().ok()?;
+        let (lease_id, rest) = split_word(rest)?;
+        let colon = rest.iter().position(|&b| b == b':')?;
+        let len: usize = std::str::from_utf8(&rest[..colon]).ok()?.parse().ok()?;
+        let rest = &rest[colon + 1..];
+        let instance_id = rest.get(..len)?;
+        let metadata = match &rest[len..] {
+            [] => None,
+            [b'\n', metadata @ ..] => Some(metadata.to_vec()).filter(|m| !m.is_empty()),
+            _ => return None,
+        };
+        Some(Self {
+            instance_id: String::from_utf8(instance_id.to_vec()).ok()?,
+            lease_id: String::from_utf8(lease_id.to_vec()).ok()?,
+            ttl: Duration::from_millis(ttl_ms),
+            metadata,
+        })
+    }
+}
+
+/// The candidate record: `le1 <priority> <instance_id>`.
+pub(crate) fn encode_candidate(candidate: &Candidate) -> Vec<u8> {
+    format!("{MAGIC} {} {}", candidate.priority, candidate.instance_id).into_bytes()
+}
+
+/// The candidate a record names, or `None` if it is not one this store wrote.
+pub(crate) fn decode_candidate(value: &[u8]) -> Option<Candidate> {
+    let (magic, rest) = split_word(value)?;
+    if magic != MAGIC.as_bytes() {
+        return None;
+    }
+    let (priority, instance_id) = split_word(rest)?;
+    let priority: u32 = std::str::from_utf8(priority).ok()?.parse().ok()?;
+    let instance_id = std::str::from_utf8(instance_id).ok()?;
+    Some(Candidate::new(instance_id, priority))
+}
+
+/// The bytes before the first space, and those after it.
+fn split_word(value: &[u8]) -> Option<(&[u8], &[u8])> {
+    let space = value.iter().position(|&b| b == b' ')?;
+    Some((&value[..space], &value[space + 1..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holders_round_trip_with_any_metadata_and_ids() {
+        for (instance_id, metadata) in [
+            ("node-1", None),
+            (
+                "with space: and\ncolon",
+                Some(b"addr=10.0.0.7:8080".to_vec()),
+            ),
+            ("ünï", Some(vec![0, 255, b'\n', b' ', 1])),
+            ("", Some(b"\n".to_vec())),
+        ] {
+            let holder = Holder {
+                instance_id: instance_id.to_owned(),
+                lease_id: "0123456789abcdef0123456789abcdef".to_owned(),
+                ttl: Duration::from_millis(2500),
+                metadata,
+            };
+            assert_eq!(Holder::decode(&holder.encode()), Some(holder.clone()));
+        }
+        let plain = Holder {
+            instance_id: "a".to_owned(),
+            lease_id: "f".repeat(32),
+            ttl: Duration::from_secs(2),
+            metadata: None,
+        };
+        assert_eq!(
+            plain.encode(),
+            format!("le1 2000 {} 1:a", "f".repeat(32)).into_bytes()
+        );
+    }
+
+    #[test]
+    fn foreign_values_are_not_holders() {
+        for value in [
+            &b""[..],
+            b"leader",
+            b"le2 1 x 1:a",
+            b"le1 x y 1:a",
+            b"le1 10 id 5:a",
+            b"le1 10 id 1:ab",
+        ] {
+            assert_eq!(Holder::decode(value), None, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn candidates_round_trip() {
+        let candidate = Candidate::new("node 7", 42);
+        assert_eq!(
+            decode_candidate(&encode_candidate(&candidate)),
+            Some(candidate)
+        );
+        assert_eq!(decode_candidate(b"le1 x a"), None);
+    }
+}

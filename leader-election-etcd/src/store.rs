@@ -1,0 +1,810 @@
+//! [`EtcdLeaseStore`]: the core's [`LeaseStore`] on etcd's leases, transactions and watches.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use etcd_client::{
+    Client, Compare, CompareOp, KeyValue, PutOptions, Txn, TxnOp, TxnOpResponse, TxnResponse,
+};
+use leader_election::{
+    AcquireOutcome, Candidate, Error, FencingToken, LeaderInfo, Lease, LeaseRequest, LeaseStore,
+    Operation, ReleaseNotifier, ReleaseReceiver, RenewOutcome, Result, WithholdReason,
+    check_metadata_len,
+};
+use tokio::sync::OnceCell;
+
+use crate::connection::Connector;
+use crate::error::{is_lease_not_found, map_etcd};
+use crate::record::{Holder, decode_candidate, encode_candidate};
+use crate::watch::ReleaseWatch;
+
+/// The key an election uses when none is given.
+pub const DEFAULT_KEY: &str = "leader-election-lock";
+
+/// The longest election key accepted, in bytes.
+pub const MAX_KEY_LEN: usize = 512;
+
+/// The longest leader metadata this store publishes, in bytes (etcd refuses requests over
+/// 1.5 MiB by default; leader metadata is meant to be small).
+pub const MAX_METADATA_LEN: usize = 64 * 1024;
+
+/// The suffix of the key that records the holder's etcd lease beside the election key.
+const HOLDER_SUFFIX: &str = "/holder";
+/// The suffix of the candidate record's key (preferred leaders).
+const CANDIDATE_SUFFIX: &str = "/candidate";
+
+/// How many candidacies' etcd leases a store remembers; older ones are forgotten (their etcd
+/// leases expire on their own) so that a long-lived store does not grow.
+const MAX_REMEMBERED_LEASES: usize = 16;
+
+/// How many times an operation reads again when the keys change under it.
+const ATTEMPTS: usize = 3;
+
+/// A [`LeaseStore`] on etcd: the election key is created in a transaction only if absent and
+/// attached to an etcd lease granted by the cluster (server-side expiry); keep-alive renews it,
+/// revocation releases it, and a watch on the key wakes followers when it is deleted. The
+/// fencing token is the key's create revision.
+///
+/// Beside the election key `<key>` it keeps `<key>/holder`, attached to the same etcd lease,
+/// so that a deletion of the election key alone (by an operator) never lets a contender in
+/// while the holder's lease lives; and `<key>/candidate` for [preferred
+/// leaders](leader_election::priority), attached to a lease of its own.
+///
+/// Cheap to clone; clones share the client, the watch and the candidacies' etcd leases. Made by
+/// [`EtcdLeaderElectionBuilder::build_store`](crate::EtcdLeaderElectionBuilder::build_store)
+/// (or `build`).
+#[derive(Clone)]
+pub struct EtcdLeaseStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    key: String,
+    holder_key: String,
+    candidate_key: String,
+    connector: Connector,
+    client: OnceCell<Client>,
+    watch: OnceCell<ReleaseWatch>,
+    notifier: Arc<ReleaseNotifier>,
+    /// The etcd lease of each candidacy, by the core's lease id.
+    leases: Mutex<Leases>,
+}
+
+/// The etcd leases granted for the core's candidacies.
+#[derive(Default)]
+struct Leases {
+    by_lease_id: HashMap<String, Granted>,
+    /// Lease ids, oldest first, to forget the oldest past [`MAX_REMEMBERED_LEASES`].
+    order: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+struct Granted {
+    /// The etcd lease id.
+    id: i64,
+    instance_id: String,
+    /// The metadata last written to the election key under this lease, once it was.
+    published: Option<Option<Vec<u8>>>,
+}
+
+impl Leases {
+    fn get(&self, request: &LeaseRequest) -> Option<Granted> {
+        self.by_lease_id
+            .get(&request.lease_id)
+            .filter(|g| g.instance_id == request.instance_id)
+            .cloned()
+    }
+
+    fn insert(&mut self, request: &LeaseRequest, granted: Granted) {
+        if self
+            .by_lease_id
+            .insert(request.lease_id.clone(), granted)
+            .is_none()
+        {
+            self.order.push(request.lease_id.clone());
+        }
+        while self.order.len() > MAX_REMEMBERED_LEASES {
+            let oldest = self.order.remove(0);
+            self.by_lease_id.remove(&oldest);
+        }
+    }
+
+    fn remove(&mut self, request: &LeaseRequest) -> Option<Granted> {
+        let granted = self.get(request)?;
+        self.by_lease_id.remove(&request.lease_id);
+        self.order.retain(|id| *id != request.lease_id);
+        Some(granted)
+    }
+
+    fn set_published(&mut self, request: &LeaseRequest, metadata: Option<Vec<u8>>) {
+        if let Some(granted) = self.by_lease_id.get_mut(&request.lease_id) {
+            granted.published = Some(metadata);
+        }
+    }
+
+    fn is_ours(&self, etcd_lease: i64) -> Option<String> {
+        self.by_lease_id
+            .iter()
+            .find(|(_, g)| g.id == etcd_lease)
+            .map(|(lease_id, _)| lease_id.clone())
+    }
+}
+
+impl fmt::Debug for EtcdLeaseStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EtcdLeaseStore")
+            .field("key", &self.inner.key)
+            .field("connector", &self.inner.connector)
+            .field("connected", &self.inner.client.initialized())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the election key and its holder key say, for an acquisition.
+enum Seen {
+    /// Nobody holds the lease.
+    Free,
+    /// The caller's candidacy holds it (an acquisition whose reply was lost).
+    Mine(KeyValue),
+    /// Somebody else holds it.
+    Held(AcquireOutcome),
+    /// The election key is gone but its holder key, attached to etcd lease `.0`, is not: the
+    /// election key was deleted by someone other than its holder.
+    Touched(KeyValue),
+}
+
+/// `ttl` in whole seconds for an etcd lease, rounded up: an etcd lease never ends before the
+/// term the core computed from `ttl`.
+pub(crate) fn etcd_ttl(ttl: Duration) -> i64 {
+    let secs = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
+    i64::try_from(secs.max(1)).unwrap_or(i64::MAX)
+}
+
+fn token_of(kv: &KeyValue) -> Result<FencingToken> {
+    u64::try_from(kv.create_revision())
+        .ok()
+        .filter(|&r| r > 0)
+        .map(FencingToken::new)
+        .ok_or_else(|| {
+            Error::invalid_data(
+                Operation::Acquire,
+                format!(
+                    "the election key has create revision {}",
+                    kv.create_revision()
+                ),
+            )
+        })
+}
+
+fn revision_of(token: FencingToken) -> i64 {
+    i64::try_from(token.get()).unwrap_or(i64::MAX)
+}
+
+/// The key-values read by the `get` operations of a transaction, in order (`None` for a key
+/// that does not exist).
+fn got(response: &TxnResponse) -> Vec<Option<KeyValue>> {
+    response
+        .op_responses()
+        .into_iter()
+        .filter_map(|op| match op {
+            TxnOpResponse::Get(get) => Some(get.kvs().first().cloned()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn leader_of(kv: &KeyValue) -> Option<LeaderInfo> {
+    let holder = Holder::decode(kv.value())?;
+    Some(LeaderInfo::new(holder.instance_id, token_of(kv).ok()).with_metadata(holder.metadata))
+}
+
+impl EtcdLeaseStore {
+    pub(crate) fn new(key: &str, connector: Connector) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                key: key.to_owned(),
+                holder_key: format!("{key}{HOLDER_SUFFIX}"),
+                candidate_key: format!("{key}{CANDIDATE_SUFFIX}"),
+                connector,
+                client: OnceCell::new(),
+                watch: OnceCell::new(),
+                notifier: Arc::new(ReleaseNotifier::new()),
+                leases: Mutex::new(Leases::default()),
+            }),
+        }
+    }
+
+    /// The election key.
+    #[must_use]
+    pub fn key(&self) -> &str {
+        &self.inner.key
+    }
+
+    /// The key beside the election key that records its holder, attached to the same etcd
+    /// lease: `<key>/holder`.
+    #[must_use]
+    pub fn holder_key(&self) -> &str {
+        &self.inner.holder_key
+    }
+
+    /// The candidate record's key (preferred leaders): `<key>/candidate`.
+    #[must_use]
+    pub fn candidate_key(&self) -> &str {
+        &self.inner.candidate_key
+    }
+
+    /// The etcd client, once [`connect`](LeaseStore::connect) made it.
+    #[must_use]
+    pub fn client(&self) -> Option<Client> {
+        self.inner.client.get().cloned()
+    }
+
+    async fn etcd(&self, operation: Operation) -> Result<Client> {
+        self.inner
+            .client
+            .get_or_try_init(|| self.inner.connector.connect())
+            .await
+            .cloned()
+            .map_err(|err| map_etcd(operation, false, err))
+    }
+
+    fn leases(&self) -> std::sync::MutexGuard<'_, Leases> {
+        self.inner
+            .leases
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Reads the election key and its holder key in one linearizable transaction.
+    async fn read_keys(
+        &self,
+        operation: Operation,
+    ) -> Result<(Option<KeyValue>, Option<KeyValue>)> {
+        let mut kv = self.etcd(operation).await?.kv_client();
+        let txn = Txn::new().and_then([
+            TxnOp::get(self.inner.key.as_str(), None),
+            TxnOp::get(self.inner.holder_key.as_str(), None),
+        ]);
+        let response = kv
+            .txn(txn)
+            .await
+            .map_err(|err| map_etcd(operation, false, err))?;
+        let mut kvs = got(&response).into_iter();
+        Ok((kvs.next().flatten(), kvs.next().flatten()))
+    }
+
+    fn judge(
+        &self,
+        request: &LeaseRequest,
+        key: Option<KeyValue>,
+        holder: Option<KeyValue>,
+    ) -> Seen {
+        match (key, holder) {
+            (Some(kv), _) => match Holder::decode(kv.value()) {
+                Some(h)
+                    if h.instance_id == request.instance_id && h.lease_id == request.lease_id =>
+                {
+                    Seen::Mine(kv)
+                }
+                Some(h) => Seen::Held(AcquireOutcome::Held {
+                    expires_in: Some(h.ttl),
+                    leader: leader_of(&kv),
+                }),
+                // A value this store did not write: somebody else's key. It never expires by
+                // itself unless attached to a lease, so nobody sleeps on it for long.
+                None => Seen::Held(AcquireOutcome::Held {
+                    leader: None,
+                    expires_in: None,
+                }),
+            },
+            (None, Some(holder)) => Seen::Touched(holder),
+            (None, None) => Seen::Free,
+        }
+    }
+
+    /// Refreshes (or grants) the etcd lease of `request`'s candidacy, in this call: the core's
+    /// deadline runs from before this call, so the etcd lease must be granted or kept alive
+    /// after it.
+    async fn fresh_lease(&self, client: &Client, request: &LeaseRequest) -> Result<i64> {
+        let remembered = self.leases().get(request);
+        if let Some(granted) = remembered {
+            match client.lease_client().keep_alive(granted.id).await {
+                Ok(_) => return Ok(granted.id),
+                Err(err) if is_lease_not_found(&err) => {
+                    self.leases().remove(request);
+                }
+                Err(err) => return Err(map_etcd(Operation::Acquire, false, err)),
+            }
+        }
+        // A grant whose reply was lost leaves an unused lease that expires by itself: it is no
+        // acquisition, so its failure is a known one.
+        let response = client
+            .lease_client()
+            .grant(etcd_ttl(request.ttl), None)
+            .await
+            .map_err(|err| map_etcd(Operation::Acquire, false, err))?;
+        self.leases().insert(
+            request,
+            Granted {
+                id: response.id(),
+                instance_id: request.instance_id.clone(),
+                published: None,
+            },
+        );
+        Ok(response.id())
+    }
+
+    fn holder_value(request: &LeaseRequest) -> Vec<u8> {
+        Holder {
+            instance_id: request.instance_id.clone(),
+            lease_id: request.lease_id.clone(),
+            ttl: request.ttl,
+            metadata: request.metadata.clone(),
+        }
+        .encode()
+    }
+
+    /// The caller's own acquisition whose reply was lost: keeps its etcd lease alive in this
+    /// call and publishes the request's metadata, keeping the token.
+    async fn recover(
+        &self,
+        client: &Client,
+        request: &LeaseRequest,
+        kv: &KeyValue,
+    ) -> Result<Option<Lease>> {
+        let etcd_lease = kv.lease();
+        match client.lease_client().keep_alive(etcd_lease).await {
+            Ok(_) => {}
+            // Expired: its revocation deletes the key in a moment.
+            Err(err) if is_lease_not_found(&err) => {
+                self.leases().remove(request);
+                return Ok(None);
+            }
+            Err(err) => return Err(map_etcd(Operation::Acquire, false, err)),
+        }
+        if self
+            .leases()
+            .get(request)
+            .is_none_or(|g| g.id != etcd_lease)
+        {
+            self.leases().insert(
+                request,
+                Granted {
+                    id: etcd_lease,
+                    instance_id: request.instance_id.clone(),
+                    published: None,
+                },
+            );
+        }
+        let value = Self::holder_value(request);
+        if kv.value() != value.as_slice() {
+            let txn = Txn::new()
+                .when([
+                    Compare::create_revision(
+                        self.inner.key.as_str(),
+                        CompareOp::Equal,
+                        kv.create_revision(),
+                    ),
+                    Compare::lease(self.inner.key.as_str(), CompareOp::Equal, etcd_lease),
+                ])
+                .and_then([TxnOp::put(
+                    self.inner.key.as_str(),
+                    value,
+                    Some(PutOptions::new().with_lease(etcd_lease)),
+                )]);
+            let response = client
+                .kv_client()
+                .txn(txn)
+                .await
+                .map_err(|err| map_etcd(Operation::Acquire, true, err))?;
+            if !response.succeeded() {
+                return Ok(None);
+            }
+        }
+        self.leases()
+            .set_published(request, request.metadata.clone());
+        Ok(Some(Lease::new(token_of(kv)?)))
+    }
+
+    /// The election key is gone but its holder key is not: withholds the lease while the
+    /// holder's etcd lease lives. Answers `None` when the caller may go on.
+    async fn touched(&self, client: &Client, holder: &KeyValue) -> Result<Option<AcquireOutcome>> {
+        let etcd_lease = holder.lease();
+        if let Some(lease_id) = (etcd_lease != 0)
+            .then(|| self.leases().is_ours(etcd_lease))
+            .flatten()
+        {
+            // Our own candidacy's holder key (an acquisition whose reply was lost, then the key
+            // deleted): nobody trusts it; give the lease up and start clean.
+            let _ = client.lease_client().revoke(etcd_lease).await;
+            let mut leases = self.leases();
+            leases.by_lease_id.remove(&lease_id);
+            leases.order.retain(|id| *id != lease_id);
+            return Ok(None);
+        }
+        if etcd_lease != 0 {
+            let ttl = client
+                .lease_client()
+                .time_to_live(etcd_lease, None)
+                .await
+                .map_err(|err| map_etcd(Operation::Acquire, false, err))?
+                .ttl();
+            if ttl > 0 {
+                return Ok(Some(AcquireOutcome::Withheld {
+                    wait: Duration::from_secs(u64::try_from(ttl).unwrap_or(0)),
+                    reason: WithholdReason::RecordTouched,
+                }));
+            }
+        }
+        // Attached to no live lease (written by hand): it protects nobody; remove it, only as
+        // it was read.
+        let txn = Txn::new()
+            .when([Compare::mod_revision(
+                self.inner.holder_key.as_str(),
+                CompareOp::Equal,
+                holder.mod_revision(),
+            )])
+            .and_then([TxnOp::delete(self.inner.holder_key.as_str(), None)]);
+        client
+            .kv_client()
+            .txn(txn)
+            .await
+            .map_err(|err| map_etcd(Operation::Acquire, false, err))?;
+        Ok(None)
+    }
+
+    async fn acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
+        if let Some(metadata) = &request.metadata {
+            self.check_metadata(metadata)?;
+        }
+        let client = self.etcd(Operation::Acquire).await?;
+        let (mut key, mut holder) = self.read_keys(Operation::Acquire).await?;
+        for _ in 0..ATTEMPTS {
+            match self.judge(request, key.take(), holder.take()) {
+                Seen::Held(outcome) => return Ok(outcome),
+                Seen::Mine(kv) => {
+                    if let Some(lease) = self.recover(&client, request, &kv).await? {
+                        return Ok(AcquireOutcome::Acquired(lease));
+                    }
+                }
+                Seen::Touched(kv) => {
+                    if let Some(outcome) = self.touched(&client, &kv).await? {
+                        return Ok(outcome);
+                    }
+                }
+                Seen::Free => {
+                    let etcd_lease = self.fresh_lease(&client, request).await?;
+                    let attached = || Some(PutOptions::new().with_lease(etcd_lease));
+                    let txn = Txn::new()
+                        .when([
+                            Compare::create_revision(self.inner.key.as_str(), CompareOp::Equal, 0),
+                            Compare::create_revision(
+                                self.inner.holder_key.as_str(),
+                                CompareOp::Equal,
+                                0,
+                            ),
+                        ])
+                        .and_then([
+                            TxnOp::put(
+                                self.inner.key.as_str(),
+                                Self::holder_value(request),
+                                attached(),
+                            ),
+                            TxnOp::put(
+                                self.inner.holder_key.as_str(),
+                                request.instance_id.as_str(),
+                                attached(),
+                            ),
+                        ])
+                        .or_else([
+                            TxnOp::get(self.inner.key.as_str(), None),
+                            TxnOp::get(self.inner.holder_key.as_str(), None),
+                        ]);
+                    let response = client
+                        .kv_client()
+                        .txn(txn)
+                        .await
+                        .map_err(|err| map_etcd(Operation::Acquire, true, err))?;
+                    if response.succeeded() {
+                        let revision = response.header().map_or(0, |h| h.revision());
+                        let token =
+                            u64::try_from(revision)
+                                .ok()
+                                .filter(|&r| r > 0)
+                                .ok_or_else(|| {
+                                    Error::invalid_data(
+                                        Operation::Acquire,
+                                        "a transaction reply without a revision",
+                                    )
+                                })?;
+                        self.leases()
+                            .set_published(request, request.metadata.clone());
+                        return Ok(AcquireOutcome::Acquired(Lease::new(FencingToken::new(
+                            token,
+                        ))));
+                    }
+                    // Somebody was faster. Our etcd lease stays with the candidacy: the next
+                    // attempt keeps it alive, or it expires unused within its ttl.
+                    let mut kvs = got(&response).into_iter();
+                    key = kvs.next().flatten();
+                    holder = kvs.next().flatten();
+                    continue;
+                }
+            }
+            let (k, h) = self.read_keys(Operation::Acquire).await?;
+            key = k;
+            holder = h;
+        }
+        Err(Error::backend(
+            Operation::Acquire,
+            true,
+            "the election key kept changing during the acquisition",
+        ))
+    }
+
+    async fn renew_lease(&self, request: &LeaseRequest, lease: &Lease) -> Result<RenewOutcome> {
+        if let Some(metadata) = &request.metadata {
+            self.check_metadata(metadata)?;
+        }
+        let Some(granted) = self.leases().get(request) else {
+            return Ok(RenewOutcome::Lost);
+        };
+        let client = self.etcd(Operation::Renew).await?;
+        match client.lease_client().keep_alive(granted.id).await {
+            Ok(_) => {}
+            Err(err) if is_lease_not_found(&err) => {
+                self.leases().remove(request);
+                return Ok(RenewOutcome::Lost);
+            }
+            Err(err) => return Err(map_etcd(Operation::Renew, false, err)),
+        }
+        let key = self.inner.key.as_str();
+        let ours = [
+            Compare::create_revision(key, CompareOp::Equal, revision_of(lease.token)),
+            Compare::lease(key, CompareOp::Equal, granted.id),
+        ];
+        let publish = granted.published.as_ref() != Some(&request.metadata);
+        let mut txn = Txn::new().when(ours);
+        if publish {
+            txn = txn.and_then([TxnOp::put(
+                key,
+                Self::holder_value(request),
+                Some(PutOptions::new().with_lease(granted.id)),
+            )]);
+        }
+        let response = client
+            .kv_client()
+            .txn(txn)
+            .await
+            .map_err(|err| map_etcd(Operation::Renew, publish, err))?;
+        if response.succeeded() {
+            self.leases()
+                .set_published(request, request.metadata.clone());
+            return Ok(RenewOutcome::Renewed);
+        }
+        // The key was deleted or replaced by someone else while our etcd lease lives: step
+        // down, and revoke the lease so that its holder key goes too and followers take over
+        // at once instead of waiting for it to expire.
+        self.leases().remove(request);
+        let _ = client.lease_client().revoke(granted.id).await;
+        Ok(RenewOutcome::Lost)
+    }
+
+    async fn release_lease(&self, request: &LeaseRequest, lease: &Lease) -> Result<bool> {
+        let Some(granted) = self.leases().get(request) else {
+            return Ok(false);
+        };
+        let client = self.etcd(Operation::Release).await?;
+        let key = self.inner.key.as_str();
+        let txn = Txn::new()
+            .when([
+                Compare::create_revision(key, CompareOp::Equal, revision_of(lease.token)),
+                Compare::lease(key, CompareOp::Equal, granted.id),
+            ])
+            .and_then([
+                TxnOp::delete(key, None),
+                TxnOp::delete(self.inner.holder_key.as_str(), None),
+            ]);
+        let response = client
+            .kv_client()
+            .txn(txn)
+            .await
+            .map_err(|err| map_etcd(Operation::Release, true, err))?;
+        self.leases().remove(request);
+        // The keys are gone (or were not ours); the lease holds nothing we need. A revocation
+        // that fails leaves it to expire.
+        let _ = client.lease_client().revoke(granted.id).await;
+        Ok(response.succeeded())
+    }
+
+    async fn leader(&self) -> Result<Option<LeaderInfo>> {
+        let mut kv = self.etcd(Operation::CurrentLeader).await?.kv_client();
+        let response = kv
+            .get(self.inner.key.as_str(), None)
+            .await
+            .map_err(|err| map_etcd(Operation::CurrentLeader, false, err))?;
+        let Some(kv) = response.kvs().first() else {
+            return Ok(None);
+        };
+        leader_of(kv).map(Some).ok_or_else(|| {
+            Error::invalid_data(
+                Operation::CurrentLeader,
+                format!(
+                    "the election key {} holds a value this store did not write",
+                    leader_election::quoted(&self.inner.key)
+                ),
+            )
+        })
+    }
+
+    async fn announce(&self, candidate: &Candidate, ttl: Duration) -> Result<()> {
+        let op = Operation::AnnounceCandidate;
+        let client = self.etcd(op).await?;
+        let key = self.inner.candidate_key.as_str();
+        for _ in 0..ATTEMPTS {
+            let response = client
+                .kv_client()
+                .get(key, None)
+                .await
+                .map_err(|err| map_etcd(op, false, err))?;
+            let compare = match response.kvs().first() {
+                None => Compare::create_revision(key, CompareOp::Equal, 0),
+                Some(kv) => {
+                    if decode_candidate(kv.value()).is_some_and(|recorded| {
+                        !leader_election::priority::replaces(candidate, &recorded)
+                    }) {
+                        return Ok(());
+                    }
+                    Compare::mod_revision(key, CompareOp::Equal, kv.mod_revision())
+                }
+            };
+            let etcd_lease = client
+                .lease_client()
+                .grant(etcd_ttl(ttl), None)
+                .await
+                .map_err(|err| map_etcd(op, false, err))?
+                .id();
+            let txn = Txn::new().when([compare]).and_then([TxnOp::put(
+                key,
+                encode_candidate(candidate),
+                Some(PutOptions::new().with_lease(etcd_lease)),
+            )]);
+            let response = client
+                .kv_client()
+                .txn(txn)
+                .await
+                .map_err(|err| map_etcd(op, true, err))?;
+            if response.succeeded() {
+                return Ok(());
+            }
+            let _ = client.lease_client().revoke(etcd_lease).await;
+        }
+        // Others kept announcing at the same moment; one of them is recorded.
+        Ok(())
+    }
+
+    async fn strongest(&self) -> Result<Option<Candidate>> {
+        let op = Operation::StrongestCandidate;
+        let mut kv = self.etcd(op).await?.kv_client();
+        let response = kv
+            .get(self.inner.candidate_key.as_str(), None)
+            .await
+            .map_err(|err| map_etcd(op, false, err))?;
+        Ok(response
+            .kvs()
+            .first()
+            .and_then(|kv| decode_candidate(kv.value())))
+    }
+}
+
+impl LeaseStore for EtcdLeaseStore {
+    fn election_name(&self) -> &str {
+        &self.inner.key
+    }
+
+    /// Makes the client (authenticating when a user is set) and starts the watch on the
+    /// election key; cheap once both are up.
+    async fn connect(&self) -> Result<()> {
+        let client = self.etcd(Operation::Connect).await?;
+        self.inner
+            .watch
+            .get_or_try_init(|| {
+                ReleaseWatch::start(
+                    client,
+                    vec![self.inner.key.clone(), self.inner.holder_key.clone()],
+                    Arc::clone(&self.inner.notifier),
+                )
+            })
+            .await
+            .map_err(|err| map_etcd(Operation::Connect, false, err))?;
+        Ok(())
+    }
+
+    fn check_metadata(&self, metadata: &[u8]) -> Result<()> {
+        check_metadata_len(metadata, MAX_METADATA_LEN)
+    }
+
+    async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
+        self.acquire(request).await
+    }
+
+    async fn renew(&self, request: &LeaseRequest, lease: &Lease) -> Result<RenewOutcome> {
+        self.renew_lease(request, lease).await
+    }
+
+    async fn release(&self, request: &LeaseRequest, lease: &Lease) -> Result<bool> {
+        self.release_lease(request, lease).await
+    }
+
+    async fn current_leader(&self) -> Result<Option<LeaderInfo>> {
+        self.leader().await
+    }
+
+    fn release_notifications(&self) -> Option<ReleaseReceiver> {
+        Some(self.inner.notifier.subscribe())
+    }
+
+    async fn announce_candidate(&self, candidate: &Candidate, ttl: Duration) -> Result<()> {
+        self.announce(candidate, ttl).await
+    }
+
+    async fn strongest_candidate(&self) -> Result<Option<Candidate>> {
+        self.strongest().await
+    }
+}
+
+/// Checks an election key: not empty or blank, at most [`MAX_KEY_LEN`] bytes, no control
+/// characters, and not ending like the keys kept beside an election key.
+pub(crate) fn validate_key(key: &str) -> std::result::Result<(), crate::BuildError> {
+    let rule = if key.trim().is_empty() {
+        Some("must not be empty or blank".to_owned())
+    } else if key.len() > MAX_KEY_LEN {
+        Some(format!(
+            "must be at most {MAX_KEY_LEN} bytes, got {} bytes",
+            key.len()
+        ))
+    } else if key.chars().any(char::is_control) {
+        Some("must not contain control characters".to_owned())
+    } else if key.ends_with(HOLDER_SUFFIX) || key.ends_with(CANDIDATE_SUFFIX) {
+        Some(format!(
+            "must not end with {HOLDER_SUFFIX:?} or {CANDIDATE_SUFFIX:?}: those keys sit beside \
+             another election's key"
+        ))
+    } else {
+        None
+    };
+    match rule {
+        None => Ok(()),
+        Some(rule) => Err(crate::BuildError::InvalidName {
+            field: "key",
+            name: leader_election::quoted(key),
+            rule,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etcd_ttls_are_whole_seconds_rounded_up() {
+        assert_eq!(etcd_ttl(Duration::from_secs(2)), 2);
+        assert_eq!(etcd_ttl(Duration::from_millis(2001)), 3);
+        assert_eq!(etcd_ttl(Duration::from_millis(10)), 1);
+        assert_eq!(etcd_ttl(Duration::ZERO), 1);
+    }
+
+    #[test]
+    fn keys_are_checked() {
+        for key in ["", " ", "a\nb", "jobs/holder", "jobs/candidate"] {
+            assert!(validate_key(key).is_err(), "{key:?}");
+        }
+        assert!(validate_key(&"k".repeat(MAX_KEY_LEN + 1)).is_err());
+        for key in ["jobs", "/services/billing/leader", "ünï"] {
+            assert!(validate_key(key).is_ok(), "{key:?}");
+        }
+    }
+}

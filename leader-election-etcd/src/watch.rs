@@ -1,0 +1,102 @@
+//! [`ReleaseWatch`]: one etcd watch per store, on the election key and its holder key, that
+//! wakes the followers when either is deleted (a release, an expiry, an operator's deletion).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use etcd_client::{Client, EventType, WatchFilterType, WatchOptions, WatchStream, Watcher};
+use leader_election::ReleaseNotifier;
+use tokio::task::JoinHandle;
+
+/// The first delay before watching again after the watch broke; it doubles up to
+/// [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// A running watch; stopped when dropped (with its store).
+#[derive(Debug)]
+pub(crate) struct ReleaseWatch {
+    task: JoinHandle<()>,
+}
+
+impl Drop for ReleaseWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn options() -> WatchOptions {
+    // Deletions only: puts (renewals that publish metadata) wake nobody.
+    WatchOptions::new().with_filters([WatchFilterType::NoPut])
+}
+
+/// Opens one watch stream with a watcher per key.
+async fn open(
+    client: &mut Client,
+    keys: &[String],
+) -> Result<(Watcher, WatchStream), etcd_client::Error> {
+    let (first, rest) = keys.split_first().expect("at least one key");
+    let (mut watcher, stream) = client.watch(first.as_str(), Some(options())).await?;
+    for key in rest {
+        watcher.watch(key.as_str(), Some(options())).await?;
+    }
+    Ok((watcher, stream))
+}
+
+impl ReleaseWatch {
+    /// Opens the watch, so that a release after this returns is seen, then follows it in a
+    /// task that opens it again whenever it breaks (a member down, a compaction, a member that
+    /// lost its leader): after reopening, it wakes the followers once, since a release may
+    /// have happened while nobody watched.
+    pub(crate) async fn start(
+        mut client: Client,
+        keys: Vec<String>,
+        notifier: Arc<ReleaseNotifier>,
+    ) -> Result<Self, etcd_client::Error> {
+        let (watcher, stream) = open(&mut client, &keys).await?;
+        let task = tokio::spawn(async move {
+            let mut current = Some((watcher, stream));
+            let mut backoff = FIRST_BACKOFF;
+            loop {
+                if let Some((_watcher, mut stream)) = current.take() {
+                    loop {
+                        match stream.message().await {
+                            Ok(Some(response)) => {
+                                if response
+                                    .events()
+                                    .iter()
+                                    .any(|e| e.event_type() == EventType::Delete)
+                                {
+                                    notifier.notify();
+                                }
+                                if response.canceled() {
+                                    tracing::debug!(
+                                        reason = response.cancel_reason(),
+                                        "the etcd watch was cancelled"
+                                    );
+                                    break;
+                                }
+                                backoff = FIRST_BACKOFF;
+                            }
+                            Ok(None) => break,
+                            Err(err) => {
+                                tracing::debug!(error = %err, "the etcd watch broke");
+                                break;
+                            }
+                        }
+                    }
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                match open(&mut client, &keys).await {
+                    Ok(opened) => {
+                        current = Some(opened);
+                        notifier.notify();
+                    }
+                    Err(err) => tracing::debug!(error = %err, "cannot watch the etcd election key"),
+                }
+            }
+        });
+        Ok(Self { task })
+    }
+}
