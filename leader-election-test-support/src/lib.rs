@@ -8,6 +8,8 @@
 //!   succeeds.
 //! - A Redis Sentinel deployment of such servers, [`RedisSentinel`]: a primary, two replicas
 //!   and three sentinels, with a forced failover.
+//! - An etcd cluster of local members, [`EtcdCluster`] (one member, or three), whose members
+//!   can be killed and restarted, administered with `etcdctl`.
 //! - One TCP fault proxy, [`FaultProxy`]: black hole, reset, refuse, latency, switch target.
 //! - [`ErrorCount`]: how many errors an election reported.
 //! - Small helpers: [`free_port`], [`eventually`], [`unique_name`], the Azurite development
@@ -15,6 +17,7 @@
 //! - Feature `redis`: fred clients and stores for the Redis backend's tests ([`redis`]).
 //! - Feature `blob`: builders, stores, operator and SAS clients on an [`Azurite`] for the
 //!   Blob backend's tests, and [`azurite::account_sas`].
+//! - Feature `etcd`: stores and elections for the etcd backend's tests ([`etcd`]).
 //! - Feature `postgres`: an admin connection to [`Postgres`], a TLS-only server
 //!   ([`Postgres::start_tls`]), and [`PgBouncer`] in transaction mode in front of one.
 //!
@@ -27,6 +30,7 @@ pub mod bench;
 mod blob;
 #[cfg(any(feature = "redis", feature = "postgres"))]
 mod certs;
+pub mod etcd;
 mod events;
 mod helpers;
 #[cfg(feature = "postgres")]
@@ -39,6 +43,7 @@ pub mod redis;
 pub use azurite::Azurite;
 #[cfg(any(feature = "redis", feature = "postgres"))]
 pub use certs::TestCertificates;
+pub use etcd::EtcdCluster;
 pub use events::ErrorCount;
 pub use helpers::{
     Describe, Lazy, closed_port, docker_available, eventually, eventually_async, eventually_some,

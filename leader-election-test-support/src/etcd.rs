@@ -1,0 +1,381 @@
+//! Real etcd for one test or run: a single member or a cluster of several, each an `etcd`
+//! process on free ports of 127.0.0.1 (client and peer), with its data in a temporary folder;
+//! members can be killed (SIGKILL) and restarted on their data, and the cluster administered
+//! with `etcdctl`. Every process is stopped by PID when the fixture is dropped.
+//!
+//! The members keep etcd's default timing (heartbeat 100 ms, election timeout 1 s), so that the
+//! tests see what a deployment sees: etcd's shortest lease is then 2 s (`⌈1.5 × election
+//! timeout⌉`), and a Raft leader's loss is noticed within about a second.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::helpers::{free_port, program_available, temp_dir, unique_name};
+use crate::process::ServerProcess;
+
+/// How long the fixture waits for members to start and the cluster to agree.
+const READY_WITHIN: Duration = Duration::from_secs(30);
+
+/// One etcd member: its ports, and its process while it runs.
+struct Member {
+    name: String,
+    client_port: u16,
+    peer_port: u16,
+    process: Mutex<Option<ServerProcess>>,
+}
+
+/// A running etcd cluster of local members (one for [`EtcdCluster::single`]); every process is
+/// stopped (by PID) and the data removed when dropped.
+pub struct EtcdCluster {
+    members: Vec<Member>,
+    initial_cluster: String,
+    token: String,
+    dir: PathBuf,
+}
+
+impl fmt::Debug for EtcdCluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EtcdCluster")
+            .field("endpoints", &self.endpoints())
+            .field("running", &self.running())
+            .field("dir", &self.dir)
+            .finish()
+    }
+}
+
+/// Whether `etcdctl version` runs (etcdctl has no `--version`).
+fn etcdctl_available() -> bool {
+    Command::new("etcdctl")
+        .arg("version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn missing() -> String {
+    "etcd and etcdctl are needed for the etcd tests: run scripts/install-etcd.sh \
+     (Debian's etcd-server and etcd-client packages)"
+        .to_owned()
+}
+
+impl EtcdCluster {
+    /// A single member, ready.
+    ///
+    /// # Panics
+    /// As [`start`](Self::start).
+    pub async fn single() -> Self {
+        Self::start(1).await
+    }
+
+    /// A cluster of `members` members, started together and ready: every member reports
+    /// healthy and one is the Raft leader.
+    ///
+    /// # Panics
+    /// When `etcd` or `etcdctl` is missing, or the cluster is not ready within 30 s.
+    pub async fn start(members: usize) -> Self {
+        assert!(
+            program_available("etcd") && etcdctl_available(),
+            "{}",
+            missing()
+        );
+        let members: Vec<Member> = (0..members)
+            .map(|i| Member {
+                name: format!("m{i}"),
+                client_port: free_port(),
+                peer_port: free_port(),
+                process: Mutex::new(None),
+            })
+            .collect();
+        let initial_cluster = members
+            .iter()
+            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port))
+            .collect::<Vec<_>>()
+            .join(",");
+        let cluster = Self {
+            members,
+            initial_cluster,
+            token: unique_name("etcd-cluster"),
+            dir: temp_dir("etcd"),
+        };
+        for member in 0..cluster.members.len() {
+            cluster.spawn(member);
+        }
+        cluster.wait_ready().await;
+        cluster
+    }
+
+    fn spawn(&self, index: usize) {
+        let member = &self.members[index];
+        let data = self.dir.join(&member.name);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("{}.log", member.name)))
+            .expect("open the member's log");
+        let client = format!("http://127.0.0.1:{}", member.client_port);
+        let peer = format!("http://127.0.0.1:{}", member.peer_port);
+        let mut command = Command::new("etcd");
+        command
+            .arg("--name")
+            .arg(&member.name)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["--listen-client-urls", &client])
+            .args(["--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", &peer])
+            .args(["--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &self.initial_cluster])
+            .args(["--initial-cluster-token", &self.token])
+            .args(["--initial-cluster-state", "new"])
+            .args(["--logger", "zap", "--log-outputs", "stderr"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone the log handle"))
+            .stderr(log);
+        let process = ServerProcess::spawn(command).expect("start etcd");
+        *member
+            .process
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(process);
+    }
+
+    /// The client URLs of every member, running or not, in member order.
+    pub fn endpoints(&self) -> Vec<String> {
+        (0..self.members.len()).map(|i| self.endpoint(i)).collect()
+    }
+
+    /// The client URL of member `index`.
+    pub fn endpoint(&self, index: usize) -> String {
+        format!("http://127.0.0.1:{}", self.members[index].client_port)
+    }
+
+    /// The client port of member `index`.
+    pub fn client_port(&self, index: usize) -> u16 {
+        self.members[index].client_port
+    }
+
+    /// How many members the cluster has.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether the cluster has no members (never: it is made with at least one).
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// The indexes of the members whose process runs.
+    pub fn running(&self) -> Vec<usize> {
+        (0..self.members.len())
+            .filter(|&i| {
+                self.members[i]
+                    .process
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .is_some()
+            })
+            .collect()
+    }
+
+    /// The member whose client URL is `endpoint`, if any.
+    pub fn member_of(&self, endpoint: &str) -> Option<usize> {
+        (0..self.members.len()).find(|&i| self.endpoint(i) == endpoint.trim_end_matches('/'))
+    }
+
+    /// Kills member `index` with SIGKILL (a crash: no goodbye to its peers); its data stays
+    /// for [`restart`](Self::restart). Returns whether it was running.
+    pub fn kill(&self, index: usize) -> bool {
+        ServerProcess::take(&self.members[index].process).is_some()
+    }
+
+    /// Starts member `index` again on its data (after [`kill`](Self::kill)) and waits until
+    /// the cluster is ready again with it.
+    ///
+    /// # Panics
+    /// When the cluster is not ready within 30 s.
+    pub async fn restart(&self, index: usize) {
+        if self.running().contains(&index) {
+            return;
+        }
+        self.spawn(index);
+        self.wait_ready().await;
+    }
+
+    /// Runs `etcdctl` against the running members with `args`; its standard output, or its
+    /// error output when it fails.
+    ///
+    /// # Errors
+    /// When `etcdctl` cannot run or exits unsuccessfully.
+    pub async fn etcdctl(&self, args: &[&str]) -> Result<String, String> {
+        let endpoints = self
+            .running()
+            .into_iter()
+            .map(|i| self.endpoint(i))
+            .collect::<Vec<_>>()
+            .join(",");
+        self.etcdctl_at(&endpoints, args).await
+    }
+
+    async fn etcdctl_at(&self, endpoints: &str, args: &[&str]) -> Result<String, String> {
+        let output = tokio::process::Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={endpoints}"))
+            .args(["--dial-timeout=2s", "--command-timeout=5s"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|e| format!("cannot run etcdctl: {e}"))?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(format!(
+                "etcdctl {args:?} failed: {}{}",
+                String::from_utf8_lossy(&output.stderr),
+                String::from_utf8_lossy(&output.stdout)
+            ))
+        }
+    }
+
+    /// Deletes `key` as an operator would: `etcdctl del <key>`. Returns how many keys were
+    /// deleted.
+    ///
+    /// # Errors
+    /// When etcdctl fails.
+    pub async fn delete(&self, key: &str) -> Result<u64, String> {
+        let out = self.etcdctl(&["del", key]).await?;
+        out.trim()
+            .parse()
+            .map_err(|e| format!("etcdctl del printed {out:?}: {e}"))
+    }
+
+    /// The value of `key` (`etcdctl get`), if it exists.
+    ///
+    /// # Errors
+    /// When etcdctl fails.
+    pub async fn get(&self, key: &str) -> Result<Option<String>, String> {
+        let out = self.etcdctl(&["get", key, "--print-value-only"]).await?;
+        Ok((!out.is_empty()).then(|| out.trim_end_matches('\n').to_owned()))
+    }
+
+    /// The member that is the Raft leader now, as the running members report it.
+    pub async fn raft_leader(&self) -> Option<usize> {
+        for index in self.running() {
+            // `endpoint status` prints: endpoint, id, version, db size, is leader, ...
+            let Ok(out) = self
+                .etcdctl_at(&self.endpoint(index), &["endpoint", "status"])
+                .await
+            else {
+                continue;
+            };
+            let fields: Vec<&str> = out.split(',').map(str::trim).collect();
+            if fields.get(4) == Some(&"true") {
+                return Some(index);
+            }
+        }
+        None
+    }
+
+    /// Waits until every running member reports healthy (it answers a linearizable read, so
+    /// it has a Raft leader) and one of them is the leader.
+    ///
+    /// # Panics
+    /// When that takes longer than 30 s.
+    pub async fn wait_ready(&self) {
+        let deadline = Instant::now() + READY_WITHIN;
+        loop {
+            let mut healthy = true;
+            for index in self.running() {
+                if self
+                    .etcdctl_at(&self.endpoint(index), &["endpoint", "health"])
+                    .await
+                    .is_err()
+                {
+                    healthy = false;
+                    break;
+                }
+            }
+            if healthy && self.raft_leader().await.is_some() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the etcd cluster was not ready within {READY_WITHIN:?}; logs in {}",
+                self.dir.display()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for EtcdCluster {
+    fn drop(&mut self) {
+        for member in &self.members {
+            drop(ServerProcess::take(&member.process));
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+// === Helpers for the etcd backend's tests (feature `etcd`) ===
+
+#[cfg(feature = "etcd")]
+pub use backend::*;
+
+#[cfg(feature = "etcd")]
+mod backend {
+    use std::time::Duration;
+
+    use leader_election::{LeaderElection, LeaderElectionOptions};
+    use leader_election_etcd::{EtcdLeaderElection, EtcdLeaderElectionBuilder, EtcdLeaseStore};
+
+    /// The election timings of the etcd tests: a 2 s lease (etcd's shortest with its default
+    /// timing), renewed every 500 ms, each operation bounded by 500 ms, retried after 100 ms
+    /// backing off to 500 ms.
+    pub fn fast_options(instance_id: &str) -> LeaderElectionOptions {
+        let mut o = LeaderElectionOptions::default();
+        o.instance_id = instance_id.to_owned();
+        o.lease_duration = Duration::from_secs(2);
+        o.renew_interval = Duration::from_millis(500);
+        o.operation_timeout = Some(Duration::from_millis(500));
+        o.retry_interval = Duration::from_millis(100);
+        o.max_retry_interval = Duration::from_millis(500);
+        o.shutdown_timeout = Duration::from_secs(1);
+        o
+    }
+
+    /// A builder for `key` on `endpoints` with [`fast_options`] for `id`.
+    pub fn builder(endpoints: &[String], key: &str, id: &str) -> EtcdLeaderElectionBuilder {
+        EtcdLeaderElection::builder()
+            .endpoints(endpoints.iter().cloned())
+            .key(key)
+            .options(fast_options(id))
+    }
+
+    /// A store for `key` on `endpoints`, with [`fast_options`]' timeout.
+    ///
+    /// # Panics
+    /// When the builder refuses the endpoints or the key.
+    pub fn store(endpoints: &[String], key: &str) -> EtcdLeaseStore {
+        builder(endpoints, key, "store")
+            .build_store()
+            .expect("build the etcd store")
+    }
+
+    /// An election for `key` on `endpoints` with [`fast_options`] for `id`.
+    ///
+    /// # Panics
+    /// When the builder refuses the endpoints or the key.
+    pub fn election(endpoints: &[String], key: &str, id: &str) -> LeaderElection<EtcdLeaseStore> {
+        builder(endpoints, key, id)
+            .build()
+            .expect("build the etcd election")
+    }
+}
