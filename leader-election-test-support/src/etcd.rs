@@ -333,7 +333,7 @@ pub use backend::*;
 mod backend {
     use std::time::Duration;
 
-    use leader_election::{LeaderElection, LeaderElectionOptions};
+    use leader_election::{FencingToken, LeaderElection, LeaderElectionOptions, LeaseStore};
     use leader_election_etcd::{EtcdLeaderElection, EtcdLeaderElectionBuilder, EtcdLeaseStore};
 
     /// The election timings of the etcd tests: a 2 s lease (etcd's shortest with its default
@@ -377,5 +377,35 @@ mod backend {
         builder(endpoints, key, id)
             .build()
             .expect("build the etcd election")
+    }
+
+    /// Waits until exactly one of `elections` leads (panicking if two ever do while it
+    /// waits), and returns its index.
+    ///
+    /// # Panics
+    /// When two lead at once, or none within `within`.
+    pub async fn one_leader<S: LeaseStore>(
+        elections: &[&LeaderElection<S>],
+        within: Duration,
+    ) -> usize {
+        let mut found = None;
+        crate::eventually(within, format!("a leader within {within:?}"), || {
+            let leaders: Vec<usize> = (0..elections.len())
+                .filter(|&i| elections[i].is_leader())
+                .collect();
+            assert!(leaders.len() <= 1, "two leaders: {leaders:?}");
+            found = leaders.first().copied();
+            found.is_some()
+        })
+        .await;
+        found.unwrap_or_default()
+    }
+
+    /// The token of the term `election` leads now.
+    ///
+    /// # Panics
+    /// When it does not lead.
+    pub fn token<S: LeaseStore>(election: &LeaderElection<S>) -> FencingToken {
+        election.leadership().expect("leading").token()
     }
 }
