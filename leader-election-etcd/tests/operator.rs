@@ -1,0 +1,174 @@
+//! An operator's hands on the election's keys, on a real etcd member: a deleted election key
+//! withholds the lease while its holder's etcd lease lives (its holder key says so, even to a
+//! process that never saw the key), the holder steps down at its next renewal and revokes its
+//! lease, and a follower takes over at once; never two leaders, tokens keep increasing.
+
+use std::time::Duration;
+
+use leader_election::testing::TermRecorder;
+use leader_election::{
+    AcquireOutcome, ElectionEvent, LeaderElection, LeaseRequest, LeaseStore, RenewOutcome,
+    WithholdReason,
+};
+use leader_election_etcd::EtcdLeaseStore;
+use leader_election_test_support::etcd::{election, store};
+use leader_election_test_support::{EtcdCluster, unique_name};
+use tokio::time::Instant;
+
+/// The lease of `fast_options`.
+const LEASE: Duration = Duration::from_secs(2);
+
+/// Waits until a term with a token above `above` is going on; returns when it began.
+async fn new_term_after(recorder: &TermRecorder, above: u64, within: Duration) -> Instant {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(term) = recorder
+            .terms()
+            .into_iter()
+            .find(|t| t.token.get() > above && t.end_reason.is_none())
+        {
+            return term.start;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no new term within {within:?}: {:?}",
+            recorder.terms()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn acquired(store: &EtcdLeaseStore, request: &LeaseRequest) -> leader_election::Lease {
+    match store.try_acquire(request).await.expect("try_acquire") {
+        AcquireOutcome::Acquired(lease) => lease,
+        other => panic!("{} should acquire, got {other:?}", request.instance_id),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_election_key_never_lets_a_second_leader_in() {
+    let etcd = EtcdCluster::single().await;
+    let key = unique_name("operator-del");
+    let recorder = TermRecorder::new();
+    let elections: Vec<LeaderElection<EtcdLeaseStore>> = (0..3)
+        .map(|i| election(&etcd.endpoints(), &key, &format!("c{i}")))
+        .collect();
+    let mut events: Vec<_> = elections.iter().map(LeaderElection::subscribe).collect();
+    for e in &elections {
+        recorder.attach(e);
+    }
+    for e in &elections {
+        e.start().await.unwrap();
+    }
+    let renew = elections[0].options().renew_interval;
+    let timeout = elections[0].options().operation_timeout();
+    let mut token = 0;
+    for round in 0..3 {
+        new_term_after(&recorder, token, LEASE * 2).await;
+        token = recorder.current().expect("a leader").token.get();
+        let deleted_at = Instant::now();
+        assert_eq!(etcd.delete(&key).await.unwrap(), 1);
+        let next = new_term_after(&recorder, token, LEASE * 2).await;
+        let took = next.saturating_duration_since(deleted_at);
+        eprintln!("round {round}: new leader {took:?} after `etcdctl del` (lease {LEASE:?})");
+        // Back as soon as the holder saw the deletion at its next renewal and revoked its
+        // lease: well within a lease.
+        assert!(
+            took <= renew + timeout + Duration::from_millis(500),
+            "leadership took {took:?} to come back"
+        );
+    }
+    for e in &elections {
+        e.stop().await.unwrap();
+    }
+    recorder.assert_safe();
+    // The followers woke at the deletion and were told why they had to wait.
+    let withheld = events.iter_mut().any(|events| {
+        std::iter::from_fn(|| events.try_recv().ok()).any(|e| {
+            matches!(
+                e,
+                ElectionEvent::LeaseWithheld {
+                    reason: WithholdReason::RecordTouched,
+                    ..
+                }
+            )
+        })
+    });
+    assert!(withheld, "no follower saw the lease withheld");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_process_respects_a_deleted_key_until_its_holder_steps_down() {
+    let etcd = EtcdCluster::single().await;
+    let key = unique_name("operator-new");
+    let holder = store(&etcd.endpoints(), &key);
+    holder.connect().await.unwrap();
+    let a = LeaseRequest::new("a", LEASE);
+    let lease = acquired(&holder, &a).await;
+    assert_eq!(etcd.delete(&key).await.unwrap(), 1);
+
+    // A store that never saw the key: its holder key tells it the lease lives.
+    let newcomer = store(&etcd.endpoints(), &key);
+    newcomer.connect().await.unwrap();
+    let b = LeaseRequest::new("b", LEASE);
+    match newcomer.try_acquire(&b).await.unwrap() {
+        AcquireOutcome::Withheld { wait, reason } => {
+            assert_eq!(reason, WithholdReason::RecordTouched);
+            assert!(wait <= LEASE && wait > Duration::ZERO, "{wait:?}");
+        }
+        other => panic!("a deleted key was granted while its lease lives: {other:?}"),
+    }
+    // The holder learns at its next renewal, steps down and revokes its lease: free at once.
+    assert_eq!(holder.renew(&a, &lease).await.unwrap(), RenewOutcome::Lost);
+    let next = acquired(&newcomer, &b).await;
+    assert!(next.token > lease.token);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_every_key_of_the_election_is_what_remains() {
+    let etcd = EtcdCluster::single().await;
+    let key = unique_name("operator-prefix");
+    let holder = store(&etcd.endpoints(), &key);
+    holder.connect().await.unwrap();
+    let a = LeaseRequest::new("a", LEASE);
+    let lease = acquired(&holder, &a).await;
+    // `del --prefix` takes the holder key too: nothing in etcd says the lease was held, so a
+    // newcomer gets it at once (the README says so). The old holder steps down at its next
+    // renewal, and the token has moved on for downstream stores.
+    etcdctl_del_prefix(&etcd, &key).await;
+    let newcomer = store(&etcd.endpoints(), &key);
+    newcomer.connect().await.unwrap();
+    let next = acquired(&newcomer, &LeaseRequest::new("b", LEASE)).await;
+    assert!(next.token > lease.token);
+    assert_eq!(holder.renew(&a, &lease).await.unwrap(), RenewOutcome::Lost);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overwritten_key_ends_the_term_and_blocks_until_removed() {
+    let etcd = EtcdCluster::single().await;
+    let key = unique_name("operator-put");
+    let holder = store(&etcd.endpoints(), &key);
+    holder.connect().await.unwrap();
+    let a = LeaseRequest::new("a", LEASE);
+    let lease = acquired(&holder, &a).await;
+    etcd.etcdctl(&["put", &key, "operator was here"])
+        .await
+        .unwrap();
+    // Same create revision, but attached to no lease: no longer the holder's key.
+    assert_eq!(holder.renew(&a, &lease).await.unwrap(), RenewOutcome::Lost);
+    // A value this store did not write, attached to no lease: nobody takes it.
+    let b = LeaseRequest::new("b", LEASE);
+    assert!(matches!(
+        holder.try_acquire(&b).await.unwrap(),
+        AcquireOutcome::Held { leader: None, .. }
+    ));
+    assert!(holder.current_leader().await.is_err());
+    assert_eq!(etcd.delete(&key).await.unwrap(), 1);
+    let next = acquired(&holder, &b).await;
+    assert!(next.token > lease.token);
+}
+
+async fn etcdctl_del_prefix(etcd: &EtcdCluster, key: &str) {
+    let deleted = etcd.etcdctl(&["del", "--prefix", key]).await.unwrap();
+    assert_eq!(deleted.trim(), "2", "the election key and its holder key");
+}
