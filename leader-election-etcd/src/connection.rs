@@ -1,17 +1,25 @@
-//! How a store reaches etcd: the endpoints and connection options it makes its client from,
-//! or a client made by the caller.
+//! How a store reaches etcd: one client per member endpoint, one of them in use at a time,
+//! moving to the next member when the one in use cannot be reached (as etcd's own Go client
+//! pins an endpoint); or a client made by the caller.
+//!
+//! etcd-client balances one channel over all endpoints and keeps sending requests to a member
+//! that died (they fail with "tcp connect error"), so the store keeps a channel per member and
+//! chooses itself.
 
 use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use etcd_client::{Client, ConnectOptions};
+use tokio::sync::OnceCell;
 
 /// HTTP/2 keep-alive pings on idle connections, so that a member that vanished without closing
 /// the connection is noticed. etcd refuses pings more often than every 5 s by default
 /// (`--grpc-keepalive-min-time`), so not more often than that.
 const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Makes the store's client, on the first operation.
+/// Makes the clients, on the first operation that needs them.
 #[derive(Clone)]
 pub(crate) enum Connector {
     /// Endpoints and options from the builder.
@@ -47,24 +55,151 @@ impl fmt::Debug for Connector {
 
 impl Connector {
     /// Connection options for an election whose operations time out after `timeout`: every
-    /// request and connection attempt is bounded by it, dead connections are found by HTTP/2
-    /// pings, and a member that lost its Raft leader refuses requests at once instead of
-    /// holding them (`require_leader`).
+    /// request is bounded by half of it (so that a member that does not answer is left for
+    /// another while the operation can still succeed there), a connection attempt too, dead
+    /// connections are found by HTTP/2 pings, and a member that lost its Raft leader refuses
+    /// requests at once instead of holding them (`require_leader`).
     pub(crate) fn options(timeout: Duration) -> ConnectOptions {
+        let request = (timeout / 2).max(Duration::from_millis(10));
         ConnectOptions::new()
-            .with_timeout(timeout)
-            .with_connect_timeout(timeout)
+            .with_timeout(request)
+            .with_connect_timeout(request)
             .with_keep_alive(KEEP_ALIVE_INTERVAL, timeout)
             .with_keep_alive_while_idle(false)
             .with_require_leader(true)
     }
 
-    pub(crate) async fn connect(&self) -> Result<Client, etcd_client::Error> {
+    fn members(&self) -> usize {
+        match self {
+            Self::Endpoints { endpoints, .. } => endpoints.len().max(1),
+            Self::Client(_) => 1,
+        }
+    }
+
+    async fn connect(&self, member: usize) -> Result<Client, etcd_client::Error> {
         match self {
             Self::Endpoints {
                 endpoints, options, ..
-            } => Client::connect(endpoints, Some(ConnectOptions::clone(options))).await,
+            } => Client::connect([&endpoints[member]], Some(ConnectOptions::clone(options))).await,
             Self::Client(client) => Ok(Client::clone(client)),
+        }
+    }
+}
+
+/// The clients of a store: one per member, made when first used, and the member in use.
+pub(crate) struct Pool {
+    connector: Connector,
+    clients: Vec<OnceCell<Client>>,
+    current: AtomicUsize,
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("connector", &self.connector)
+            .field("current", &self.current.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a request failed before it was sent: the connection could not be made. It did not
+/// take effect, so it may be sent to another member at once.
+pub(crate) fn unsent(err: &etcd_client::Error) -> bool {
+    match err {
+        etcd_client::Error::GRpcStatus(status) => {
+            status.code() == tonic::Code::Unavailable
+                && (status.message().contains("connect error")
+                    || status.message().contains("Connection refused"))
+        }
+        etcd_client::Error::TransportError(_) => true,
+        _ => false,
+    }
+}
+
+/// Whether a request failed in a way that says the member in use should be left: unreachable,
+/// too slow, or cut off from its Raft leader (`require_leader`).
+fn unreachable(err: &etcd_client::Error) -> bool {
+    match err {
+        etcd_client::Error::GRpcStatus(status) => matches!(
+            status.code(),
+            tonic::Code::Unavailable
+                | tonic::Code::DeadlineExceeded
+                | tonic::Code::Cancelled
+                | tonic::Code::Unknown
+        ),
+        etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
+        _ => false,
+    }
+}
+
+impl Pool {
+    pub(crate) fn new(connector: Connector) -> Self {
+        let members = connector.members();
+        Self {
+            connector,
+            clients: (0..members).map(|_| OnceCell::new()).collect(),
+            // Contenders spread over the members from the start.
+            current: AtomicUsize::new(fastrand::usize(..members)),
+        }
+    }
+
+    pub(crate) fn connector(&self) -> &Connector {
+        &self.connector
+    }
+
+    /// Whether a client was made already.
+    pub(crate) fn connected(&self) -> bool {
+        self.clients.iter().any(|c| c.initialized())
+    }
+
+    /// The member in use and its client.
+    async fn client(&self) -> Result<(usize, Client), etcd_client::Error> {
+        let member = self.current.load(Ordering::Relaxed) % self.clients.len();
+        let client = self.clients[member]
+            .get_or_try_init(|| self.connector.connect(member))
+            .await?;
+        Ok((member, client.clone()))
+    }
+
+    /// Leaves `member` for the next one, unless another request did already.
+    fn leave(&self, member: usize) {
+        let next = (member + 1) % self.clients.len();
+        let _ = self
+            .current
+            .compare_exchange(member, next, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// Sends a request with the client of the member in use. A request that could not be sent
+    /// goes to the next member at once (at most once to each); after any other failure that
+    /// says the member is unreachable, the next request goes to the next member, and the error
+    /// is returned (it may have taken effect: the caller decides).
+    pub(crate) async fn call<T, F, Fut>(&self, mut request: F) -> Result<T, etcd_client::Error>
+    where
+        F: FnMut(Client) -> Fut,
+        Fut: Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let (member, result) = match self.client().await {
+                Ok((member, client)) => (member, request(client).await),
+                Err(err) => (
+                    self.current.load(Ordering::Relaxed) % self.clients.len(),
+                    Err(err),
+                ),
+            };
+            match result {
+                Ok(value) => return Ok(value),
+                Err(err) => {
+                    if unreachable(&err) || unsent(&err) {
+                        self.leave(member);
+                    }
+                    if unsent(&err) && tries < self.clients.len() {
+                        continue;
+                    }
+                    return Err(err);
+                }
+            }
         }
     }
 }

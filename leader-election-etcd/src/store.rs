@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use etcd_client::{
-    Client, Compare, CompareOp, KeyValue, PutOptions, Txn, TxnOp, TxnOpResponse, TxnResponse,
+    Compare, CompareOp, Error as EtcdError, GetResponse, KeyValue, LeaseGrantResponse,
+    LeaseTimeToLiveResponse, PutOptions, Txn, TxnOp, TxnOpResponse, TxnResponse,
 };
 use leader_election::{
     AcquireOutcome, Candidate, Error, FencingToken, LeaderInfo, Lease, LeaseRequest, LeaseStore,
@@ -15,7 +16,7 @@ use leader_election::{
 };
 use tokio::sync::OnceCell;
 
-use crate::connection::Connector;
+use crate::connection::{Connector, Pool};
 use crate::error::{is_lease_not_found, map_etcd};
 use crate::record::{Holder, decode_candidate, encode_candidate};
 use crate::watch::ReleaseWatch;
@@ -64,8 +65,7 @@ struct Inner {
     key: String,
     holder_key: String,
     candidate_key: String,
-    connector: Connector,
-    client: OnceCell<Client>,
+    pool: Arc<Pool>,
     watch: OnceCell<ReleaseWatch>,
     notifier: Arc<ReleaseNotifier>,
     /// The etcd lease of each candidacy, by the core's lease id.
@@ -136,8 +136,8 @@ impl fmt::Debug for EtcdLeaseStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EtcdLeaseStore")
             .field("key", &self.inner.key)
-            .field("connector", &self.inner.connector)
-            .field("connected", &self.inner.client.initialized())
+            .field("connector", self.inner.pool.connector())
+            .field("connected", &self.inner.pool.connected())
             .finish_non_exhaustive()
     }
 }
@@ -207,8 +207,7 @@ impl EtcdLeaseStore {
                 key: key.to_owned(),
                 holder_key: format!("{key}{HOLDER_SUFFIX}"),
                 candidate_key: format!("{key}{CANDIDATE_SUFFIX}"),
-                connector,
-                client: OnceCell::new(),
+                pool: Arc::new(Pool::new(connector)),
                 watch: OnceCell::new(),
                 notifier: Arc::new(ReleaseNotifier::new()),
                 leases: Mutex::new(Leases::default()),
@@ -235,19 +234,56 @@ impl EtcdLeaseStore {
         &self.inner.candidate_key
     }
 
-    /// The etcd client, once [`connect`](LeaseStore::connect) made it.
-    #[must_use]
-    pub fn client(&self) -> Option<Client> {
-        self.inner.client.get().cloned()
+    // === RPCs, through the pool (see `connection`) ===
+
+    async fn txn(&self, txn: Txn) -> std::result::Result<TxnResponse, EtcdError> {
+        self.inner
+            .pool
+            .call(|mut client| {
+                let txn = txn.clone();
+                async move { client.txn(txn).await }
+            })
+            .await
     }
 
-    async fn etcd(&self, operation: Operation) -> Result<Client> {
+    async fn get(&self, key: &str) -> std::result::Result<GetResponse, EtcdError> {
         self.inner
-            .client
-            .get_or_try_init(|| self.inner.connector.connect())
+            .pool
+            .call(|mut client| async move { client.get(key, None).await })
             .await
-            .cloned()
-            .map_err(|err| map_etcd(operation, false, err))
+    }
+
+    /// One keep-alive of etcd lease `id`: etcd-client sends one request on a new stream and
+    /// fails with "lease not found" when its TTL is 0.
+    async fn keep_alive(&self, id: i64) -> std::result::Result<(), EtcdError> {
+        self.inner
+            .pool
+            .call(|mut client| async move { client.lease_keep_alive(id).await.map(drop) })
+            .await
+    }
+
+    async fn grant(&self, ttl: i64) -> std::result::Result<LeaseGrantResponse, EtcdError> {
+        self.inner
+            .pool
+            .call(|mut client| async move { client.lease_grant(ttl, None).await })
+            .await
+    }
+
+    async fn revoke(&self, id: i64) -> std::result::Result<(), EtcdError> {
+        self.inner
+            .pool
+            .call(|mut client| async move { client.lease_revoke(id).await.map(drop) })
+            .await
+    }
+
+    async fn time_to_live(
+        &self,
+        id: i64,
+    ) -> std::result::Result<LeaseTimeToLiveResponse, EtcdError> {
+        self.inner
+            .pool
+            .call(|mut client| async move { client.lease_time_to_live(id, None).await })
+            .await
     }
 
     fn leases(&self) -> std::sync::MutexGuard<'_, Leases> {
@@ -262,12 +298,11 @@ impl EtcdLeaseStore {
         &self,
         operation: Operation,
     ) -> Result<(Option<KeyValue>, Option<KeyValue>)> {
-        let mut kv = self.etcd(operation).await?.kv_client();
         let txn = Txn::new().and_then([
             TxnOp::get(self.inner.key.as_str(), None),
             TxnOp::get(self.inner.holder_key.as_str(), None),
         ]);
-        let response = kv
+        let response = self
             .txn(txn)
             .await
             .map_err(|err| map_etcd(operation, false, err))?;
@@ -307,10 +342,10 @@ impl EtcdLeaseStore {
     /// Refreshes (or grants) the etcd lease of `request`'s candidacy, in this call: the core's
     /// deadline runs from before this call, so the etcd lease must be granted or kept alive
     /// after it.
-    async fn fresh_lease(&self, client: &Client, request: &LeaseRequest) -> Result<i64> {
+    async fn fresh_lease(&self, request: &LeaseRequest) -> Result<i64> {
         let remembered = self.leases().get(request);
         if let Some(granted) = remembered {
-            match client.lease_client().keep_alive(granted.id).await {
+            match self.keep_alive(granted.id).await {
                 Ok(_) => return Ok(granted.id),
                 Err(err) if is_lease_not_found(&err) => {
                     self.leases().remove(request);
@@ -320,9 +355,8 @@ impl EtcdLeaseStore {
         }
         // A grant whose reply was lost leaves an unused lease that expires by itself: it is no
         // acquisition, so its failure is a known one.
-        let response = client
-            .lease_client()
-            .grant(etcd_ttl(request.ttl), None)
+        let response = self
+            .grant(etcd_ttl(request.ttl))
             .await
             .map_err(|err| map_etcd(Operation::Acquire, false, err))?;
         self.leases().insert(
@@ -348,14 +382,9 @@ impl EtcdLeaseStore {
 
     /// The caller's own acquisition whose reply was lost: keeps its etcd lease alive in this
     /// call and publishes the request's metadata, keeping the token.
-    async fn recover(
-        &self,
-        client: &Client,
-        request: &LeaseRequest,
-        kv: &KeyValue,
-    ) -> Result<Option<Lease>> {
+    async fn recover(&self, request: &LeaseRequest, kv: &KeyValue) -> Result<Option<Lease>> {
         let etcd_lease = kv.lease();
-        match client.lease_client().keep_alive(etcd_lease).await {
+        match self.keep_alive(etcd_lease).await {
             Ok(_) => {}
             // Expired: its revocation deletes the key in a moment.
             Err(err) if is_lease_not_found(&err) => {
@@ -394,8 +423,7 @@ impl EtcdLeaseStore {
                     value,
                     Some(PutOptions::new().with_lease(etcd_lease)),
                 )]);
-            let response = client
-                .kv_client()
+            let response = self
                 .txn(txn)
                 .await
                 .map_err(|err| map_etcd(Operation::Acquire, true, err))?;
@@ -410,7 +438,7 @@ impl EtcdLeaseStore {
 
     /// The election key is gone but its holder key is not: withholds the lease while the
     /// holder's etcd lease lives. Answers `None` when the caller may go on.
-    async fn touched(&self, client: &Client, holder: &KeyValue) -> Result<Option<AcquireOutcome>> {
+    async fn touched(&self, holder: &KeyValue) -> Result<Option<AcquireOutcome>> {
         let etcd_lease = holder.lease();
         if let Some(lease_id) = (etcd_lease != 0)
             .then(|| self.leases().is_ours(etcd_lease))
@@ -418,16 +446,15 @@ impl EtcdLeaseStore {
         {
             // Our own candidacy's holder key (an acquisition whose reply was lost, then the key
             // deleted): nobody trusts it; give the lease up and start clean.
-            let _ = client.lease_client().revoke(etcd_lease).await;
+            let _ = self.revoke(etcd_lease).await;
             let mut leases = self.leases();
             leases.by_lease_id.remove(&lease_id);
             leases.order.retain(|id| *id != lease_id);
             return Ok(None);
         }
         if etcd_lease != 0 {
-            let ttl = client
-                .lease_client()
-                .time_to_live(etcd_lease, None)
+            let ttl = self
+                .time_to_live(etcd_lease)
                 .await
                 .map_err(|err| map_etcd(Operation::Acquire, false, err))?
                 .ttl();
@@ -447,9 +474,7 @@ impl EtcdLeaseStore {
                 holder.mod_revision(),
             )])
             .and_then([TxnOp::delete(self.inner.holder_key.as_str(), None)]);
-        client
-            .kv_client()
-            .txn(txn)
+        self.txn(txn)
             .await
             .map_err(|err| map_etcd(Operation::Acquire, false, err))?;
         Ok(None)
@@ -459,23 +484,22 @@ impl EtcdLeaseStore {
         if let Some(metadata) = &request.metadata {
             self.check_metadata(metadata)?;
         }
-        let client = self.etcd(Operation::Acquire).await?;
         let (mut key, mut holder) = self.read_keys(Operation::Acquire).await?;
         for _ in 0..ATTEMPTS {
             match self.judge(request, key.take(), holder.take()) {
                 Seen::Held(outcome) => return Ok(outcome),
                 Seen::Mine(kv) => {
-                    if let Some(lease) = self.recover(&client, request, &kv).await? {
+                    if let Some(lease) = self.recover(request, &kv).await? {
                         return Ok(AcquireOutcome::Acquired(lease));
                     }
                 }
                 Seen::Touched(kv) => {
-                    if let Some(outcome) = self.touched(&client, &kv).await? {
+                    if let Some(outcome) = self.touched(&kv).await? {
                         return Ok(outcome);
                     }
                 }
                 Seen::Free => {
-                    let etcd_lease = self.fresh_lease(&client, request).await?;
+                    let etcd_lease = self.fresh_lease(request).await?;
                     let attached = || Some(PutOptions::new().with_lease(etcd_lease));
                     let txn = Txn::new()
                         .when([
@@ -502,8 +526,7 @@ impl EtcdLeaseStore {
                             TxnOp::get(self.inner.key.as_str(), None),
                             TxnOp::get(self.inner.holder_key.as_str(), None),
                         ]);
-                    let response = client
-                        .kv_client()
+                    let response = self
                         .txn(txn)
                         .await
                         .map_err(|err| map_etcd(Operation::Acquire, true, err))?;
@@ -551,8 +574,7 @@ impl EtcdLeaseStore {
         let Some(granted) = self.leases().get(request) else {
             return Ok(RenewOutcome::Lost);
         };
-        let client = self.etcd(Operation::Renew).await?;
-        match client.lease_client().keep_alive(granted.id).await {
+        match self.keep_alive(granted.id).await {
             Ok(_) => {}
             Err(err) if is_lease_not_found(&err) => {
                 self.leases().remove(request);
@@ -574,8 +596,7 @@ impl EtcdLeaseStore {
                 Some(PutOptions::new().with_lease(granted.id)),
             )]);
         }
-        let response = client
-            .kv_client()
+        let response = self
             .txn(txn)
             .await
             .map_err(|err| map_etcd(Operation::Renew, publish, err))?;
@@ -588,7 +609,7 @@ impl EtcdLeaseStore {
         // down, and revoke the lease so that its holder key goes too and followers take over
         // at once instead of waiting for it to expire.
         self.leases().remove(request);
-        let _ = client.lease_client().revoke(granted.id).await;
+        let _ = self.revoke(granted.id).await;
         Ok(RenewOutcome::Lost)
     }
 
@@ -596,7 +617,6 @@ impl EtcdLeaseStore {
         let Some(granted) = self.leases().get(request) else {
             return Ok(false);
         };
-        let client = self.etcd(Operation::Release).await?;
         let key = self.inner.key.as_str();
         let txn = Txn::new()
             .when([
@@ -607,22 +627,20 @@ impl EtcdLeaseStore {
                 TxnOp::delete(key, None),
                 TxnOp::delete(self.inner.holder_key.as_str(), None),
             ]);
-        let response = client
-            .kv_client()
+        let response = self
             .txn(txn)
             .await
             .map_err(|err| map_etcd(Operation::Release, true, err))?;
         self.leases().remove(request);
         // The keys are gone (or were not ours); the lease holds nothing we need. A revocation
         // that fails leaves it to expire.
-        let _ = client.lease_client().revoke(granted.id).await;
+        let _ = self.revoke(granted.id).await;
         Ok(response.succeeded())
     }
 
     async fn leader(&self) -> Result<Option<LeaderInfo>> {
-        let mut kv = self.etcd(Operation::CurrentLeader).await?.kv_client();
-        let response = kv
-            .get(self.inner.key.as_str(), None)
+        let response = self
+            .get(self.inner.key.as_str())
             .await
             .map_err(|err| map_etcd(Operation::CurrentLeader, false, err))?;
         let Some(kv) = response.kvs().first() else {
@@ -641,12 +659,10 @@ impl EtcdLeaseStore {
 
     async fn announce(&self, candidate: &Candidate, ttl: Duration) -> Result<()> {
         let op = Operation::AnnounceCandidate;
-        let client = self.etcd(op).await?;
         let key = self.inner.candidate_key.as_str();
         for _ in 0..ATTEMPTS {
-            let response = client
-                .kv_client()
-                .get(key, None)
+            let response = self
+                .get(key)
                 .await
                 .map_err(|err| map_etcd(op, false, err))?;
             let compare = match response.kvs().first() {
@@ -660,9 +676,8 @@ impl EtcdLeaseStore {
                     Compare::mod_revision(key, CompareOp::Equal, kv.mod_revision())
                 }
             };
-            let etcd_lease = client
-                .lease_client()
-                .grant(etcd_ttl(ttl), None)
+            let etcd_lease = self
+                .grant(etcd_ttl(ttl))
                 .await
                 .map_err(|err| map_etcd(op, false, err))?
                 .id();
@@ -671,15 +686,11 @@ impl EtcdLeaseStore {
                 encode_candidate(candidate),
                 Some(PutOptions::new().with_lease(etcd_lease)),
             )]);
-            let response = client
-                .kv_client()
-                .txn(txn)
-                .await
-                .map_err(|err| map_etcd(op, true, err))?;
+            let response = self.txn(txn).await.map_err(|err| map_etcd(op, true, err))?;
             if response.succeeded() {
                 return Ok(());
             }
-            let _ = client.lease_client().revoke(etcd_lease).await;
+            let _ = self.revoke(etcd_lease).await;
         }
         // Others kept announcing at the same moment; one of them is recorded.
         Ok(())
@@ -687,9 +698,8 @@ impl EtcdLeaseStore {
 
     async fn strongest(&self) -> Result<Option<Candidate>> {
         let op = Operation::StrongestCandidate;
-        let mut kv = self.etcd(op).await?.kv_client();
-        let response = kv
-            .get(self.inner.candidate_key.as_str(), None)
+        let response = self
+            .get(self.inner.candidate_key.as_str())
             .await
             .map_err(|err| map_etcd(op, false, err))?;
         Ok(response
@@ -707,12 +717,11 @@ impl LeaseStore for EtcdLeaseStore {
     /// Makes the client (authenticating when a user is set) and starts the watch on the
     /// election key; cheap once both are up.
     async fn connect(&self) -> Result<()> {
-        let client = self.etcd(Operation::Connect).await?;
         self.inner
             .watch
             .get_or_try_init(|| {
                 ReleaseWatch::start(
-                    client,
+                    Arc::clone(&self.inner.pool),
                     vec![self.inner.key.clone(), self.inner.holder_key.clone()],
                     Arc::clone(&self.inner.notifier),
                 )

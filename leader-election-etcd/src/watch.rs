@@ -8,6 +8,8 @@ use etcd_client::{Client, EventType, WatchFilterType, WatchOptions, WatchStream,
 use leader_election::ReleaseNotifier;
 use tokio::task::JoinHandle;
 
+use crate::connection::Pool;
+
 /// The first delay before watching again after the watch broke; it doubles up to
 /// [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
@@ -30,9 +32,13 @@ fn options() -> WatchOptions {
     WatchOptions::new().with_filters([WatchFilterType::NoPut])
 }
 
-/// Opens one watch stream with a watcher per key.
-async fn open(
-    client: &mut Client,
+/// Opens one watch stream with a watcher per key, on the member the store uses.
+async fn open(pool: &Pool, keys: &[String]) -> Result<(Watcher, WatchStream), etcd_client::Error> {
+    pool.call(|client| open_on(client, keys)).await
+}
+
+async fn open_on(
+    mut client: Client,
     keys: &[String],
 ) -> Result<(Watcher, WatchStream), etcd_client::Error> {
     let (first, rest) = keys.split_first().expect("at least one key");
@@ -49,11 +55,11 @@ impl ReleaseWatch {
     /// lost its leader): after reopening, it wakes the followers once, since a release may
     /// have happened while nobody watched.
     pub(crate) async fn start(
-        mut client: Client,
+        pool: Arc<Pool>,
         keys: Vec<String>,
         notifier: Arc<ReleaseNotifier>,
     ) -> Result<Self, etcd_client::Error> {
-        let (watcher, stream) = open(&mut client, &keys).await?;
+        let (watcher, stream) = open(&pool, &keys).await?;
         let task = tokio::spawn(async move {
             let mut current = Some((watcher, stream));
             let mut backoff = FIRST_BACKOFF;
@@ -88,7 +94,7 @@ impl ReleaseWatch {
                 }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
-                match open(&mut client, &keys).await {
+                match open(&pool, &keys).await {
                     Ok(opened) => {
                         current = Some(opened);
                         notifier.notify();

@@ -1,0 +1,204 @@
+//! A three-member etcd cluster losing members under running elections: the member a leader
+//! talks to, the Raft leader, a minority killed and restarted. Never two leaders (the one
+//! shared checker), tokens strictly increase also across member crashes (the create revision
+//! is replicated by Raft before it is answered), and leadership stays or comes back within
+//! about one lease.
+
+use std::time::Duration;
+
+use leader_election::LeaderElection;
+use leader_election::testing::TermRecorder;
+use leader_election_etcd::EtcdLeaseStore;
+use leader_election_test_support::etcd::{builder, one_leader, token};
+use leader_election_test_support::{EtcdCluster, eventually, lazy, unique_name};
+use tokio::time::Instant;
+
+/// The lease of these tests: longer than etcd's slowest Raft leader election with its default
+/// timing (an election timeout of 1 s, randomized up to 2 s), so that a term can survive the
+/// loss of the Raft leader. With etcd's shortest lease (2 s) it may not: the term then ends at
+/// its deadline, safely, and the next begins once the new Raft leader expires the old etcd
+/// lease (its TTL plus an election timeout after it took over). The same happens when the
+/// leader gives up after `max_retry_attempts` failed renewals: these tests allow ten.
+const LEASE: Duration = Duration::from_secs(4);
+
+/// Three contenders of `key` on every member of `etcd`, started, recorded.
+async fn contenders(
+    etcd: &EtcdCluster,
+    key: &str,
+) -> (Vec<LeaderElection<EtcdLeaseStore>>, TermRecorder) {
+    let recorder = TermRecorder::new();
+    let elections: Vec<_> = (0..3)
+        .map(|i| {
+            builder(&etcd.endpoints(), key, &format!("c{i}"))
+                .lease_duration(LEASE)
+                .renew_interval(LEASE / 4)
+                // A Raft leader election fails every request for up to about two election
+                // timeouts: keep retrying until the deadline rather than give up after three.
+                .max_retry_attempts(10)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    for e in &elections {
+        recorder.attach(e);
+    }
+    for e in &elections {
+        e.start().await.unwrap();
+    }
+    (elections, recorder)
+}
+
+fn refs(elections: &[LeaderElection<EtcdLeaseStore>]) -> Vec<&LeaderElection<EtcdLeaseStore>> {
+    elections.iter().collect()
+}
+
+/// Watches `elections` for `period`: panics if nobody leads for longer than `gap`. Returns
+/// the longest time without a leader.
+async fn leadership_holds(
+    elections: &[LeaderElection<EtcdLeaseStore>],
+    period: Duration,
+    gap: Duration,
+) -> Duration {
+    let end = Instant::now() + period;
+    let mut leaderless_since: Option<Instant> = None;
+    let mut longest = Duration::ZERO;
+    while Instant::now() < end {
+        let leaders = elections.iter().filter(|e| e.is_leader()).count();
+        assert!(leaders <= 1, "{leaders} leaders");
+        match (leaders, leaderless_since) {
+            (0, None) => leaderless_since = Some(Instant::now()),
+            (0, Some(since)) => {
+                assert!(
+                    since.elapsed() <= gap,
+                    "nobody led for {:?}",
+                    since.elapsed()
+                );
+            }
+            (_, Some(since)) => {
+                longest = longest.max(since.elapsed());
+                leaderless_since = None;
+            }
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    longest
+}
+
+async fn stop_all(elections: &[LeaderElection<EtcdLeaseStore>]) {
+    for e in elections {
+        e.stop().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_the_leader_talks_to_dies_and_its_client_moves_on() {
+    let etcd = EtcdCluster::start(3).await;
+    let key = unique_name("member-killed");
+    let (elections, recorder) = contenders(&etcd, &key).await;
+    let leader = one_leader(&refs(&elections), Duration::from_secs(5)).await;
+    let first_token = token(&elections[leader]);
+    // A member that is not the Raft leader: only the clients lose their connection to it (the
+    // leader's client balances its requests over all three, so it talks to this one too).
+    let raft_leader = etcd.raft_leader().await.expect("a Raft leader");
+    let victim = (0..3).find(|&m| m != raft_leader).unwrap_or_default();
+    assert!(etcd.kill(victim));
+    // The leader keeps leading: its renewals move to the two members left, within its lease.
+    let longest = leadership_holds(&elections, LEASE * 2, Duration::ZERO).await;
+    assert_eq!(longest, Duration::ZERO);
+    assert!(elections[leader].is_leader(), "the leader lost its term");
+    assert_eq!(token(&elections[leader]), first_token);
+    assert_eq!(recorder.terms().len(), 1, "{:?}", recorder.terms());
+    etcd.restart(victim).await;
+    // A graceful handover on the healed cluster still works, with a greater token.
+    elections[leader].stop().await.unwrap();
+    let next = one_leader(&refs(&elections), Duration::from_secs(2)).await;
+    assert!(token(&elections[next]) > first_token);
+    stop_all(&elections).await;
+    recorder.assert_safe();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_raft_leader_killed_mid_run_never_makes_two_leaders() {
+    let etcd = EtcdCluster::start(3).await;
+    let key = unique_name("raft-leader-killed");
+    let (elections, recorder) = contenders(&etcd, &key).await;
+    let leader = one_leader(&refs(&elections), Duration::from_secs(5)).await;
+    let first_token = token(&elections[leader]);
+    for round in 0..2 {
+        let raft_leader = etcd.raft_leader().await.expect("a Raft leader");
+        let killed_at = Instant::now();
+        assert!(etcd.kill(raft_leader));
+        // The members left elect a new Raft leader within about an election timeout (1 s);
+        // meanwhile writes wait. The election's leader keeps its term if a renewal gets
+        // through before its deadline, else a contender takes over within about a lease.
+        let longest = leadership_holds(&elections, LEASE * 2, LEASE).await;
+        let ends: Vec<_> = recorder.terms().iter().map(|t| t.end_reason).collect();
+        eprintln!(
+            "round {round}: Raft leader killed; longest leaderless gap {longest:?}, term ends {ends:?}"
+        );
+        recorder.assert_safe();
+        one_leader(&refs(&elections), Duration::from_secs(1)).await;
+        etcd.restart(raft_leader).await;
+        eprintln!("round {round}: member back after {:?}", killed_at.elapsed());
+    }
+    let now = one_leader(&refs(&elections), Duration::from_secs(1)).await;
+    assert!(token(&elections[now]) >= first_token);
+    stop_all(&elections).await;
+    recorder.assert_safe();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_keep_increasing_while_a_minority_is_down_and_after_it_restarts() {
+    let etcd = EtcdCluster::start(3).await;
+    let key = unique_name("minority");
+    let (elections, recorder) = contenders(&etcd, &key).await;
+    one_leader(&refs(&elections), Duration::from_secs(5)).await;
+    let mut handovers = Vec::new();
+    let mut handover = async |elections: &[LeaderElection<EtcdLeaseStore>]| {
+        let leader = one_leader(&refs(elections), Duration::from_secs(5)).await;
+        let before = token(&elections[leader]);
+        let terms = recorder.terms().len();
+        let stopped = Instant::now();
+        elections[leader].stop().await.unwrap();
+        eventually(
+            Duration::from_secs(3),
+            lazy(|| format!("a successor: {:?}", recorder.terms())),
+            || recorder.terms().len() > terms && recorder.current().is_some(),
+        )
+        .await;
+        handovers.push(stopped.elapsed());
+        let next = one_leader(&refs(elections), Duration::from_secs(1)).await;
+        assert!(
+            token(&elections[next]) > before,
+            "the token did not increase"
+        );
+        elections[leader].start().await.unwrap();
+    };
+    handover(&elections).await;
+    // A minority (one of three) crashes, the Raft leader among them for the second member.
+    for member in [0, 1] {
+        let victim = if member == 0 {
+            let raft_leader = etcd.raft_leader().await.expect("a Raft leader");
+            (0..3).find(|&m| m != raft_leader).unwrap_or_default()
+        } else {
+            etcd.raft_leader().await.expect("a Raft leader")
+        };
+        assert!(etcd.kill(victim));
+        etcd.wait_ready().await;
+        for _ in 0..3 {
+            handover(&elections).await;
+        }
+        etcd.restart(victim).await;
+        for _ in 0..2 {
+            handover(&elections).await;
+        }
+    }
+    stop_all(&elections).await;
+    recorder.assert_safe();
+    let slowest = handovers.iter().max().copied().unwrap_or_default();
+    eprintln!(
+        "{} handovers across member crashes, slowest {slowest:?}",
+        handovers.len()
+    );
+}
