@@ -8,11 +8,11 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use etcd_client::{Client, ConnectOptions};
-use tokio::sync::OnceCell;
 
 /// HTTP/2 keep-alive pings on idle connections, so that a member that vanished without closing
 /// the connection is noticed. etcd refuses pings more often than every 5 s by default
@@ -89,7 +89,7 @@ impl Connector {
 /// The clients of a store: one per member, made when first used, and the member in use.
 pub(crate) struct Pool {
     connector: Connector,
-    clients: Vec<OnceCell<Client>>,
+    clients: Vec<Mutex<Option<Client>>>,
     current: AtomicUsize,
 }
 
@@ -132,12 +132,24 @@ fn unreachable(err: &etcd_client::Error) -> bool {
     }
 }
 
+/// Whether etcd refused a request for its authentication token (expired or revoked).
+fn auth_expired(err: &etcd_client::Error) -> bool {
+    matches!(err, etcd_client::Error::GRpcStatus(status)
+        if status.code() == tonic::Code::Unauthenticated)
+}
+
+fn lock(client: &Mutex<Option<Client>>) -> std::sync::MutexGuard<'_, Option<Client>> {
+    client
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl Pool {
     pub(crate) fn new(connector: Connector) -> Self {
         let members = connector.members();
         Self {
             connector,
-            clients: (0..members).map(|_| OnceCell::new()).collect(),
+            clients: (0..members).map(|_| Mutex::new(None)).collect(),
             // Contenders spread over the members from the start.
             current: AtomicUsize::new(fastrand::usize(..members)),
         }
@@ -149,16 +161,25 @@ impl Pool {
 
     /// Whether a client was made already.
     pub(crate) fn connected(&self) -> bool {
-        self.clients.iter().any(|c| c.initialized())
+        self.clients.iter().any(|c| lock(c).is_some())
     }
 
     /// The member in use and its client.
     async fn client(&self) -> Result<(usize, Client), etcd_client::Error> {
         let member = self.current.load(Ordering::Relaxed) % self.clients.len();
-        let client = self.clients[member]
-            .get_or_try_init(|| self.connector.connect(member))
-            .await?;
-        Ok((member, client.clone()))
+        if let Some(client) = lock(&self.clients[member]).clone() {
+            return Ok((member, client));
+        }
+        // Two requests may connect at once; either client will do.
+        let client = self.connector.connect(member).await?;
+        *lock(&self.clients[member]) = Some(client.clone());
+        Ok((member, client))
+    }
+
+    /// Forgets the client of `member`, so that the next request makes a new one (and
+    /// authenticates again).
+    fn forget(&self, member: usize) {
+        *lock(&self.clients[member]) = None;
     }
 
     /// Leaves `member` for the next one, unless another request did already.
@@ -191,6 +212,17 @@ impl Pool {
             match result {
                 Ok(value) => return Ok(value),
                 Err(err) => {
+                    // etcd-client authenticates once, when a client is made; once the token
+                    // expires (`--auth-token-ttl`, 5 min unused), etcd refuses every request
+                    // with it. Refused, so not executed: authenticate again and resend once.
+                    if auth_expired(&err)
+                        && matches!(self.connector, Connector::Endpoints { user: Some(_), .. })
+                    {
+                        self.forget(member);
+                        if tries < 2 {
+                            continue;
+                        }
+                    }
                     if unreachable(&err) || unsent(&err) {
                         self.leave(member);
                     }
