@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use etcd_client::{
     Compare, CompareOp, Error as EtcdError, GetResponse, KeyValue, LeaseGrantResponse,
@@ -87,6 +87,8 @@ struct Granted {
     instance_id: String,
     /// The metadata last written to the election key under this lease, once it was.
     published: Option<Option<Vec<u8>>>,
+    /// When the lease was last granted or kept alive (a request sent after this instant).
+    refreshed: Instant,
 }
 
 impl Leases {
@@ -116,6 +118,12 @@ impl Leases {
         self.by_lease_id.remove(&request.lease_id);
         self.order.retain(|id| *id != request.lease_id);
         Some(granted)
+    }
+
+    fn set_refreshed(&mut self, request: &LeaseRequest, at: Instant) {
+        if let Some(granted) = self.by_lease_id.get_mut(&request.lease_id) {
+            granted.refreshed = at;
+        }
     }
 
     fn set_published(&mut self, request: &LeaseRequest, metadata: Option<Vec<u8>>) {
@@ -343,18 +351,27 @@ impl EtcdLeaseStore {
     /// deadline runs from before this call, so the etcd lease must be granted or kept alive
     /// after it.
     async fn fresh_lease(&self, request: &LeaseRequest) -> Result<i64> {
-        let remembered = self.leases().get(request);
+        // An earlier attempt's lease is kept alive only while it certainly lives: etcd answers
+        // a keep-alive of an expired lease only once its expiry checker revoked it (up to
+        // half a second later), which would stall the attempt. An older one is left to expire.
+        let remembered = self
+            .leases()
+            .get(request)
+            .filter(|g| g.refreshed.elapsed() < request.ttl / 2);
         if let Some(granted) = remembered {
+            let sent = Instant::now();
             match self.keep_alive(granted.id).await {
-                Ok(_) => return Ok(granted.id),
-                Err(err) if is_lease_not_found(&err) => {
-                    self.leases().remove(request);
+                Ok(()) => {
+                    self.leases().set_refreshed(request, sent);
+                    return Ok(granted.id);
                 }
+                Err(err) if is_lease_not_found(&err) => {}
                 Err(err) => return Err(map_etcd(Operation::Acquire, false, err)),
             }
         }
         // A grant whose reply was lost leaves an unused lease that expires by itself: it is no
         // acquisition, so its failure is a known one.
+        let sent = Instant::now();
         let response = self
             .grant(etcd_ttl(request.ttl))
             .await
@@ -365,6 +382,7 @@ impl EtcdLeaseStore {
                 id: response.id(),
                 instance_id: request.instance_id.clone(),
                 published: None,
+                refreshed: sent,
             },
         );
         Ok(response.id())
@@ -404,6 +422,7 @@ impl EtcdLeaseStore {
                     id: etcd_lease,
                     instance_id: request.instance_id.clone(),
                     published: None,
+                    refreshed: Instant::now(),
                 },
             );
         }
@@ -574,8 +593,9 @@ impl EtcdLeaseStore {
         let Some(granted) = self.leases().get(request) else {
             return Ok(RenewOutcome::Lost);
         };
+        let sent = Instant::now();
         match self.keep_alive(granted.id).await {
-            Ok(_) => {}
+            Ok(()) => self.leases().set_refreshed(request, sent),
             Err(err) if is_lease_not_found(&err) => {
                 self.leases().remove(request);
                 return Ok(RenewOutcome::Lost);
