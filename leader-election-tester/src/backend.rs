@@ -29,6 +29,8 @@ pub(crate) enum BackendKind {
     Blob,
     /// A PostgreSQL server (crate `leader-election-postgres`).
     Postgres,
+    /// An etcd cluster (crate `leader-election-etcd`).
+    Etcd,
     /// A deliberately broken in-memory store that grants the lease to every asker: a self-test
     /// showing that the tester catches two leaders (exits 1).
     #[value(hide = true)]
@@ -43,6 +45,7 @@ impl BackendKind {
             Self::Redis => "redis",
             Self::Blob => "blob",
             Self::Postgres => "postgres",
+            Self::Etcd => "etcd",
             Self::BrokenMemory => "broken-memory",
         }
     }
@@ -69,6 +72,9 @@ pub(crate) struct BackendSpec {
     pub(crate) container: String,
     /// Blob name of the election.
     pub(crate) blob: String,
+    /// etcd members' client URLs (`--backend etcd`); the key is the election key.
+    #[serde(default)]
+    pub(crate) etcd_endpoints: Vec<String>,
 }
 
 impl fmt::Debug for BackendSpec {
@@ -82,6 +88,7 @@ impl fmt::Debug for BackendSpec {
             .field("key", &self.key)
             .field("container", &self.container)
             .field("blob", &self.blob)
+            .field("etcd_endpoints", &self.etcd_endpoints)
             .finish()
     }
 }
@@ -108,12 +115,20 @@ impl BackendSpec {
             BackendKind::Blob => blob_endpoint(&self.connection_string)
                 .ok_or("the connection string has no BlobEndpoint=http://host:port/...")?,
             BackendKind::Postgres => self.postgres_url.clone(),
+            // The proxy stands in front of the first member; a contender behind it talks to
+            // that member only.
+            BackendKind::Etcd => self
+                .etcd_endpoints
+                .first()
+                .cloned()
+                .ok_or("no etcd endpoint")?,
         };
         let (_, host_port, _) = split_url(&endpoint)
             .ok_or_else(|| format!("cannot find host:port in {}", redact_url(&endpoint)))?;
         let default_port = match self.kind {
             BackendKind::Redis => 6379,
             BackendKind::Postgres => 5432,
+            BackendKind::Etcd => 2379,
             _ => 80,
         };
         let with_port = if host_port
@@ -146,6 +161,13 @@ impl BackendSpec {
                     spec.postgres_url = format!("{prefix}{addr}{rest}");
                 }
             }
+            BackendKind::Etcd => {
+                if let Some((prefix, _, rest)) =
+                    self.etcd_endpoints.first().and_then(|e| split_url(e))
+                {
+                    spec.etcd_endpoints = vec![format!("{prefix}{addr}{rest}")];
+                }
+            }
             BackendKind::Blob => {
                 if let Some(endpoint) = blob_endpoint(&self.connection_string)
                     && let Some((prefix, _, rest)) = split_url(&endpoint)
@@ -174,6 +196,7 @@ impl BackendSpec {
             BackendKind::Redis => redis_store(self, options).map(BoxLeaseStore::new),
             BackendKind::Blob => open_blob(self, options),
             BackendKind::Postgres => open_postgres(self, options),
+            BackendKind::Etcd => crate::etcd::open_etcd(self, options),
         }
     }
 }
@@ -289,6 +312,10 @@ mod tests {
             key: "k".into(),
             container: "c".into(),
             blob: "b".into(),
+            etcd_endpoints: vec![
+                "http://127.0.0.1:2381".into(),
+                "http://127.0.0.1:2382".into(),
+            ],
         }
     }
 
@@ -312,6 +339,12 @@ mod tests {
             postgres.postgres_url,
             "postgres://app:secret@127.0.0.1:4242/app"
         );
+        assert_eq!(
+            spec(BackendKind::Etcd).upstream(),
+            Ok(Some("127.0.0.1:2381".parse().unwrap()))
+        );
+        let etcd = spec(BackendKind::Etcd).via("127.0.0.1:4242".parse().unwrap());
+        assert_eq!(etcd.etcd_endpoints, ["http://127.0.0.1:4242"]);
         let mut s = spec(BackendKind::Redis);
         s.redis_url = "redis://localhost".into();
         assert_eq!(s.upstream(), Ok(Some("127.0.0.1:6379".parse().unwrap())));

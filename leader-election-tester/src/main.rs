@@ -6,6 +6,7 @@
 
 mod backend;
 mod contender;
+mod etcd;
 mod instrument;
 mod ledger;
 mod live;
@@ -70,7 +71,15 @@ struct Cli {
         hide_env_values = true
     )]
     postgres_url: String,
-    /// Redis key (and PostgreSQL election name) of the election.
+    /// etcd members' client URLs, comma-separated (`--backend etcd`).
+    #[arg(
+        long,
+        env = "ETCD_ENDPOINTS",
+        value_delimiter = ',',
+        default_value = etcd::DEFAULT_ENDPOINT
+    )]
+    etcd_endpoints: Vec<String>,
+    /// Redis key (and PostgreSQL election name, etcd key) of the election.
     #[arg(long, default_value = "leader-election-tester")]
     key: String,
     /// Blob container of the election.
@@ -122,6 +131,11 @@ struct Cli {
         default_missing_value = "standalone"
     )]
     spawn_redis: Option<Topology>,
+    /// Start a three-member etcd cluster from PATH for the run (127.0.0.1, free ports) instead
+    /// of using --etcd-endpoints, and add its member kills to `mixed` (as `server-handover`:
+    /// the Raft leader every other time, a follower member otherwise, each started again).
+    #[arg(long)]
+    spawn_etcd: bool,
     /// Redis: how many replicas must acknowledge an acquisition or renewal (`WAIT`) before a
     /// contender believes it. Default: 2 with `--spawn-redis sentinel` (its two replicas),
     /// otherwise the Redis backend's default.
@@ -229,6 +243,7 @@ async fn tester(cli: Cli) -> Result<ExitCode, String> {
             key: cli.key,
             container: cli.container,
             blob: cli.blob,
+            etcd_endpoints: cli.etcd_endpoints,
         },
         contenders: usize::from(cli.contenders),
         duration,
@@ -253,6 +268,7 @@ async fn tester(cli: Cli) -> Result<ExitCode, String> {
         }),
         processes: cli.processes,
         spawn_redis: cli.spawn_redis,
+        spawn_etcd: cli.spawn_etcd,
         quiet: cli.quiet,
         priorities: cli.priorities,
     };

@@ -11,6 +11,7 @@ use leader_election_redis::fred::prelude::{Client, ClientLike, Config, KeysInter
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{BackendKind, BackendSpec};
+use crate::etcd::{KeyAction, act_on_key};
 
 /// One thing an operator does to the lease record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +25,11 @@ pub(crate) enum OperatorAction {
     PostgresDelete,
     /// PostgreSQL: `UPDATE` the election's row with garbage holder and lease id.
     PostgresUpdateGarbage,
+    /// etcd: delete the election key (`etcdctl del <key>`).
+    EtcdDelete,
+    /// etcd: put garbage in the election key (`etcdctl put`, no lease); delete it when the
+    /// fault is restored.
+    EtcdGarbageThenDelete,
     /// Azure Blob: Break Lease with a break period of 0 ("Break lease" in the portal).
     BlobBreak,
     /// Azure Blob: Break Lease (period 0), then delete the blob.
@@ -40,6 +46,8 @@ impl OperatorAction {
             Self::RedisGarbageThenDelete => "redis_garbage_then_delete",
             Self::PostgresDelete => "postgres_delete",
             Self::PostgresUpdateGarbage => "postgres_update_garbage",
+            Self::EtcdDelete => "etcd_delete",
+            Self::EtcdGarbageThenDelete => "etcd_garbage_then_delete",
             Self::BlobBreak => "blob_break",
             Self::BlobBreakDelete => "blob_break_delete",
             Self::BlobBreakOverwrite => "blob_break_overwrite",
@@ -53,6 +61,8 @@ impl OperatorAction {
             Self::RedisGarbageThenDelete => "SET the lease key to garbage (DEL it later)",
             Self::PostgresDelete => "DELETE the lease row",
             Self::PostgresUpdateGarbage => "UPDATE the lease row with garbage",
+            Self::EtcdDelete => "etcdctl del the election key",
+            Self::EtcdGarbageThenDelete => "etcdctl put garbage in the election key (del it later)",
             Self::BlobBreak => "break the blob lease (period 0)",
             Self::BlobBreakDelete => "break the blob lease and delete the blob",
             Self::BlobBreakOverwrite => "break the blob lease and overwrite its metadata",
@@ -65,6 +75,7 @@ impl OperatorAction {
         match backend {
             BackendKind::Redis => &[Self::RedisDelete, Self::RedisGarbageThenDelete],
             BackendKind::Postgres => &[Self::PostgresDelete, Self::PostgresUpdateGarbage],
+            BackendKind::Etcd => &[Self::EtcdDelete, Self::EtcdGarbageThenDelete],
             BackendKind::Blob => &[
                 Self::BlobBreak,
                 Self::BlobBreakDelete,
@@ -110,6 +121,10 @@ impl Operator {
                 ))
                 .await
             }
+            OperatorAction::EtcdDelete => act_on_key(&self.spec, KeyAction::Delete).await,
+            OperatorAction::EtcdGarbageThenDelete => {
+                act_on_key(&self.spec, KeyAction::Garbage).await
+            }
             OperatorAction::BlobBreak => self.blob(false, false).await,
             OperatorAction::BlobBreakDelete => self.blob(true, false).await,
             OperatorAction::BlobBreakOverwrite => self.blob(false, true).await,
@@ -123,6 +138,9 @@ impl Operator {
     pub(crate) async fn follow_up(&self, action: OperatorAction) -> Result<(), String> {
         match action {
             OperatorAction::RedisGarbageThenDelete => self.redis(&["DEL"]).await,
+            OperatorAction::EtcdGarbageThenDelete => {
+                act_on_key(&self.spec, KeyAction::Delete).await
+            }
             _ => Ok(()),
         }
     }
@@ -206,7 +224,12 @@ mod tests {
     #[test]
     fn every_backend_with_a_record_has_actions_and_names_are_unique() {
         let mut names = Vec::new();
-        for backend in [BackendKind::Redis, BackendKind::Postgres, BackendKind::Blob] {
+        for backend in [
+            BackendKind::Redis,
+            BackendKind::Postgres,
+            BackendKind::Blob,
+            BackendKind::Etcd,
+        ] {
             let actions = OperatorAction::for_backend(backend);
             assert!(actions.len() >= 2, "{backend:?}");
             names.extend(actions.iter().map(|a| a.as_str()));

@@ -599,8 +599,8 @@ impl Report {
         if handovers > 0 {
             let _ = writeln!(
                 out,
-                "server handovers (CLUSTER FAILOVER): {handovers}, the leader kept its term \
-                 through {}",
+                "server handovers (Redis CLUSTER FAILOVER, etcd member kills): {handovers}, \
+                 the leader kept its term through {}",
                 self.server_handovers_kept
             );
         }

@@ -12,6 +12,7 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::backend::{self, BackendKind, redact_url};
 use crate::contender::{Clock, Event, InProcess, Process};
+use crate::etcd::SpawnedEtcd;
 use crate::ledger::Ledger;
 use crate::live::Live;
 use crate::operator::{Operator, OperatorAction};
@@ -116,6 +117,8 @@ struct Run {
     faults: Vec<Fault>,
     errors: usize,
     server: Option<Arc<SpawnedRedis>>,
+    /// The etcd cluster of `--spawn-etcd`.
+    etcd: Option<Arc<SpawnedEtcd>>,
     /// A server failover under way: it completes in the background while the run goes on.
     failover: Option<JoinHandle<Result<FailoverDone, String>>>,
     operator: Operator,
@@ -139,6 +142,13 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
             Some(Arc::new(server))
         }
         None => None,
+    };
+    let etcd = if cfg.spawn_etcd {
+        let etcd = SpawnedEtcd::start().await?;
+        cfg.backend.etcd_endpoints = etcd.endpoints();
+        Some(Arc::new(etcd))
+    } else {
+        None
     };
     if !matches!(
         cfg.backend.kind,
@@ -228,6 +238,7 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
         faults: Vec::new(),
         errors: 0,
         server,
+        etcd,
         failover: None,
         operator: Operator::new(&cfg_backend),
         min_replica_acks,
@@ -260,6 +271,11 @@ async fn preflight(cfg: &RunConfig) -> Result<(), String> {
         BackendKind::Postgres => (
             format!("PostgreSQL at {}", redact_url(&cfg.backend.postgres_url)),
             "start it (`docker compose up -d postgres`) or pass --postgres-url / DATABASE_URL",
+        ),
+        BackendKind::Etcd => (
+            format!("etcd at {}", cfg.backend.etcd_endpoints.join(",")),
+            "start it (`docker compose up -d etcd`), pass --etcd-endpoints / ETCD_ENDPOINTS, \
+             or --spawn-etcd",
         ),
         _ => (
             "the blob service of the connection string".to_owned(),
@@ -485,9 +501,10 @@ impl Run {
             FaultKind::ServerRestart => "restart the Redis server (SIGKILL, empty on restart)",
             FaultKind::ServerPause => "pause the Redis server (SIGSTOP)",
             FaultKind::ServerFailover => "fail the Redis primary over to a replica",
-            FaultKind::ServerHandover => {
-                "hand the Redis primary's slot over to its replica (CLUSTER FAILOVER)"
-            }
+            FaultKind::ServerHandover => match &self.etcd {
+                Some(etcd) => etcd.describe_next(),
+                None => "hand the Redis primary's slot over to its replica (CLUSTER FAILOVER)",
+            },
             FaultKind::Operator => "act on the lease record as an operator",
             FaultKind::Resign => "the leader resigns (hands over, stays out for one lease)",
         };
@@ -536,6 +553,9 @@ impl Run {
                 if let Some(server) = &self.server {
                     let server = Arc::clone(server);
                     self.failover = Some(tokio::spawn(async move { server.handover().await }));
+                } else if let Some(etcd) = &self.etcd {
+                    let etcd = Arc::clone(etcd);
+                    self.failover = Some(tokio::spawn(async move { etcd.kill_member().await }));
                 }
             }
             FaultKind::Resign => {
@@ -586,6 +606,19 @@ impl Run {
                     None => Err("no failover was started".to_owned()),
                 };
                 match done {
+                    Ok(done) if self.etcd.is_some() => {
+                        let at_ms = self.faults[index].at_ms;
+                        let text = format!(
+                            "etcd member {} killed: the others answered after {:.0} ms (Raft \
+                             leader {}); restarted, back in the cluster after {:.0} ms",
+                            done.old_primary,
+                            self.clock.ms(done.promoted) - at_ms,
+                            done.new_primary,
+                            done.rejoined.map_or(0.0, |r| self.clock.ms(r) - at_ms),
+                        );
+                        self.live.line(self.clock.now_ms(), &text);
+                        self.faults[index].restored_at_ms = Some(self.clock.ms(done.completed));
+                    }
                     Ok(done) => {
                         let at_ms = self.faults[index].at_ms;
                         let mut text = format!(
@@ -766,7 +799,11 @@ impl Run {
         let follower_time_ms = (self.cfg.contenders as f64 * run_end_ms - down - leading).max(0.0);
         let data = RunData {
             backend: self.cfg.backend.kind.as_str().to_owned(),
-            spawned: self.cfg.spawn_redis.map(|t| t.as_str().to_owned()),
+            spawned: self
+                .cfg
+                .spawn_redis
+                .map(|t| t.as_str().to_owned())
+                .or_else(|| self.cfg.spawn_etcd.then(|| "etcd-cluster".to_owned())),
             redis_min_replica_acks: self.min_replica_acks,
             contenders: self.cfg.contenders,
             processes: self.cfg.processes,

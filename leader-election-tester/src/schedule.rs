@@ -104,6 +104,8 @@ pub(crate) struct RunConfig {
     pub(crate) processes: bool,
     /// Start a Redis deployment of this topology for the run (and allow its server faults).
     pub(crate) spawn_redis: Option<Topology>,
+    /// Start a three-member etcd cluster for the run (and allow its member kills).
+    pub(crate) spawn_etcd: bool,
     /// No live output.
     pub(crate) quiet: bool,
     /// Each contender's priority for preferred leaders, by slot; empty: none.
@@ -119,16 +121,19 @@ impl RunConfig {
         if self.spawn_redis.is_some() && self.backend.kind != BackendKind::Redis {
             return Err("--spawn-redis goes with --backend redis".into());
         }
+        if self.spawn_etcd && self.backend.kind != BackendKind::Etcd {
+            return Err("--spawn-etcd goes with --backend etcd".into());
+        }
         if self.faults != FaultMode::Mixed {
             let wanted = self.faults.kinds(Capabilities::default());
-            let offered = self.spawn_redis.map_or(&[][..], Topology::server_faults);
+            let offered = self.server_faults();
             if let Some(kind) = wanted
                 .iter()
                 .find(|k| k.is_server() && !offered.contains(k))
             {
                 let needs = match kind {
                     FaultKind::ServerFailover => "--spawn-redis sentinel or cluster",
-                    FaultKind::ServerHandover => "--spawn-redis cluster",
+                    FaultKind::ServerHandover => "--spawn-redis cluster, or --spawn-etcd",
                     _ => "--spawn-redis (standalone)",
                 };
                 return Err(format!(
@@ -152,8 +157,8 @@ impl RunConfig {
             )
         {
             return Err(
-                "--processes needs a backend shared between processes (redis or blob): \
-                 the memory backend lives inside one process"
+                "--processes needs a backend shared between processes (redis, blob, postgres \
+                 or etcd): the memory backend lives inside one process"
                     .into(),
             );
         }
@@ -162,7 +167,7 @@ impl RunConfig {
         {
             return Err(format!(
                 "--faults operator needs a backend with a lease record the tester can act on \
-                 (redis, postgres or blob), not {}",
+                 (redis, postgres, blob or etcd), not {}",
                 self.backend.kind.as_str()
             ));
         }
@@ -189,13 +194,24 @@ impl RunConfig {
     /// by the partition proxy otherwise, which cannot stand between a contender and the
     /// primary the sentinels name.
     pub(crate) fn partitions(&self) -> bool {
-        self.spawn_redis.is_none_or(Topology::proxies)
+        // A spawned etcd cluster neither: a contender behind the proxy would reach one member
+        // only, and lose it to every member kill.
+        self.spawn_redis.is_none_or(Topology::proxies) && !self.spawn_etcd
+    }
+
+    /// The server faults of the deployment the tester starts: a spawned etcd cluster's are
+    /// member kills, injected as `server_handover` (a term may survive them).
+    fn server_faults(&self) -> &'static [FaultKind] {
+        if self.spawn_etcd {
+            return &[FaultKind::ServerHandover];
+        }
+        self.spawn_redis.map_or(&[][..], Topology::server_faults)
     }
 
     /// What the backend allows, for [`FaultMode::kinds`].
     pub(crate) fn capabilities(&self) -> Capabilities {
         Capabilities {
-            server: self.spawn_redis.map_or(&[][..], Topology::server_faults),
+            server: self.server_faults(),
             partition: self.partitions(),
             operator: !OperatorAction::for_backend(self.backend.kind).is_empty(),
         }
@@ -254,6 +270,7 @@ mod tests {
                 key: "k".into(),
                 container: "c".into(),
                 blob: "b".into(),
+                etcd_endpoints: vec!["http://127.0.0.1:2379".into()],
             },
             contenders: 3,
             duration: Duration::from_secs(30),
@@ -269,6 +286,7 @@ mod tests {
             fault_interval: Duration::from_secs(1),
             processes: false,
             spawn_redis: None,
+            spawn_etcd: false,
             quiet: true,
             priorities: Vec::new(),
         }
@@ -322,6 +340,15 @@ mod tests {
         let mut c = config(BackendKind::Redis, FaultMode::ServerPause);
         c.spawn_redis = Some(Topology::Cluster);
         assert!(c.check().unwrap_err().contains("--faults server-pause"));
+        let mut c = config(BackendKind::Redis, FaultMode::None);
+        c.spawn_etcd = true;
+        assert!(c.check().unwrap_err().contains("--spawn-etcd"));
+        let mut c = config(BackendKind::Etcd, FaultMode::ServerHandover);
+        assert!(c.check().unwrap_err().contains("--spawn-etcd"));
+        c.spawn_etcd = true;
+        c.check().unwrap();
+        c.faults = FaultMode::Partition;
+        assert!(c.check().is_err());
         let mut c = config(BackendKind::Memory, FaultMode::None);
         c.processes = true;
         assert!(c.check().unwrap_err().contains("--processes"));
@@ -392,6 +419,19 @@ mod tests {
                 FaultKind::Crash,
                 FaultKind::Resign,
                 FaultKind::ServerFailover,
+                FaultKind::ServerHandover,
+                FaultKind::Operator
+            ]
+        );
+        // A spawned etcd cluster: member kills, no partition.
+        let mut etcd = config(BackendKind::Etcd, FaultMode::Mixed);
+        etcd.spawn_etcd = true;
+        assert_eq!(
+            etcd.faults.kinds(etcd.capabilities()),
+            [
+                FaultKind::Graceful,
+                FaultKind::Crash,
+                FaultKind::Resign,
                 FaultKind::ServerHandover,
                 FaultKind::Operator
             ]
