@@ -3,7 +3,7 @@
 use std::process::{Command, Output};
 
 use leader_election_test_support::{
-    Azurite, Postgres, RedisServer, closed_port, program_available,
+    Azurite, EtcdCluster, Postgres, RedisServer, closed_port, program_available,
 };
 use serde_json::Value;
 
@@ -402,6 +402,77 @@ fn redis_cluster_coordinated_failovers_keep_a_leader() {
         "no handover: {report:#}"
     );
     for fault in faults {
+        assert_eq!(fault["recovered"], true, "fault not recovered: {fault:#}");
+    }
+}
+
+// === etcd ===
+
+/// etcd's timing: its shortest lease is 2 s with its default settings.
+const ETCD: &[&str] = &[
+    "--lease-duration",
+    "2s",
+    "--renew-interval",
+    "500ms",
+    "--retry-interval",
+    "250ms",
+    "--fault-interval",
+    "500ms",
+    "--report",
+    "json",
+    "--quiet",
+];
+
+#[tokio::test]
+async fn etcd_backend_with_faults_is_safe_and_recovers() {
+    let etcd = EtcdCluster::single().await;
+    let endpoint = etcd.endpoint(0);
+    let mut args = vec![
+        "--backend",
+        "etcd",
+        "--etcd-endpoints",
+        &endpoint,
+        "--duration",
+        "24s",
+        "--faults",
+        "mixed",
+    ];
+    args.extend_from_slice(ETCD);
+    let output = run_tester(&args);
+    let report = report(&output);
+    assert_safe_and_recovered(&report, &output, "etcd");
+    assert_injected(&report, &["resign", "operator"]);
+}
+
+#[test]
+fn etcd_member_kills_are_survived() {
+    // The tester starts three members and kills one at a time (the Raft leader every other
+    // time), starting it again: nobody leads twice, and somebody leads after each.
+    let mut args = vec![
+        "--backend",
+        "etcd",
+        "--spawn-etcd",
+        "--faults",
+        "server-handover",
+        "--duration",
+        "16s",
+    ];
+    args.extend_from_slice(ETCD);
+    let output = run_tester(&args);
+    let report = report(&output);
+    assert!(
+        output.status.success(),
+        "exit {:?}; stderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(report["spawned"], "etcd-cluster");
+    assert_eq!(report["overlap_count"], 0, "{report:#}");
+    assert_eq!(report["tokens_monotonic"], true, "{report:#}");
+    let faults = report["faults"].as_array().unwrap();
+    assert!(faults.len() >= 2, "fewer than two member kills: {report:#}");
+    for fault in faults {
+        assert_eq!(fault["kind"], "server_handover");
         assert_eq!(fault["recovered"], true, "fault not recovered: {fault:#}");
     }
 }
