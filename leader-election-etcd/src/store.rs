@@ -131,13 +131,6 @@ impl Leases {
             granted.published = Some(metadata);
         }
     }
-
-    fn is_ours(&self, etcd_lease: i64) -> Option<String> {
-        self.by_lease_id
-            .iter()
-            .find(|(_, g)| g.id == etcd_lease)
-            .map(|(lease_id, _)| lease_id.clone())
-    }
 }
 
 impl fmt::Debug for EtcdLeaseStore {
@@ -457,18 +450,23 @@ impl EtcdLeaseStore {
 
     /// The election key is gone but its holder key is not: withholds the lease while the
     /// holder's etcd lease lives. Answers `None` when the caller may go on.
-    async fn touched(&self, holder: &KeyValue) -> Result<Option<AcquireOutcome>> {
+    async fn touched(
+        &self,
+        request: &LeaseRequest,
+        holder: &KeyValue,
+    ) -> Result<Option<AcquireOutcome>> {
         let etcd_lease = holder.lease();
-        if let Some(lease_id) = (etcd_lease != 0)
-            .then(|| self.leases().is_ours(etcd_lease))
-            .flatten()
-        {
-            // Our own candidacy's holder key (an acquisition whose reply was lost, then the key
-            // deleted): nobody trusts it; give the lease up and start clean.
+        let mine = self
+            .leases()
+            .get(request)
+            .is_some_and(|g| etcd_lease != 0 && g.id == etcd_lease);
+        if mine {
+            // This very candidacy's holder key (an acquisition whose reply was lost, then the
+            // key deleted): the caller never believed it led, so nobody trusts it; give the
+            // lease up and start clean. Only this candidacy: another one of this store (another
+            // contender sharing it) may lead under its lease.
             let _ = self.revoke(etcd_lease).await;
-            let mut leases = self.leases();
-            leases.by_lease_id.remove(&lease_id);
-            leases.order.retain(|id| *id != lease_id);
+            self.leases().remove(request);
             return Ok(None);
         }
         if etcd_lease != 0 {
@@ -513,7 +511,7 @@ impl EtcdLeaseStore {
                     }
                 }
                 Seen::Touched(kv) => {
-                    if let Some(outcome) = self.touched(&kv).await? {
+                    if let Some(outcome) = self.touched(request, &kv).await? {
                         return Ok(outcome);
                     }
                 }

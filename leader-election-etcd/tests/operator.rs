@@ -172,3 +172,27 @@ async fn etcdctl_del_prefix(etcd: &EtcdCluster, key: &str) {
     let deleted = etcd.etcdctl(&["del", "--prefix", key]).await.unwrap();
     assert_eq!(deleted.trim(), "2", "the election key and its holder key");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contender_sharing_the_holders_store_respects_a_deleted_key() {
+    let etcd = EtcdCluster::single().await;
+    let key = unique_name("operator-shared");
+    let shared = store(&etcd.endpoints(), &key);
+    shared.connect().await.unwrap();
+    let a = LeaseRequest::new("a", LEASE);
+    let lease = acquired(&shared, &a).await;
+    assert_eq!(etcd.delete(&key).await.unwrap(), 1);
+    // The holder's etcd lease was granted by this very store, but for a's candidacy: b must
+    // not take it for its own and give it up.
+    let b = LeaseRequest::new("b", LEASE);
+    assert!(matches!(
+        shared.try_acquire(&b).await.unwrap(),
+        AcquireOutcome::Withheld {
+            reason: WithholdReason::RecordTouched,
+            ..
+        }
+    ));
+    assert_eq!(shared.renew(&a, &lease).await.unwrap(), RenewOutcome::Lost);
+    let next = acquired(&shared, &b).await;
+    assert!(next.token > lease.token);
+}
