@@ -1,4 +1,4 @@
-//! Certificates for a TLS server, made at test time with rcgen (features `redis`, `postgres`).
+//! Certificates for a TLS server, made at test time with rcgen (features `redis`, `postgres`, `etcd`).
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,

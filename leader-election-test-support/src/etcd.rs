@@ -18,6 +18,12 @@ use tokio::time::Instant;
 use crate::helpers::{free_port, program_available, temp_dir, unique_name};
 use crate::process::ServerProcess;
 
+/// The certificates of a TLS cluster: there are none without feature `etcd`.
+#[cfg(feature = "etcd")]
+type Certs = crate::TestCertificates;
+#[cfg(not(feature = "etcd"))]
+type Certs = std::convert::Infallible;
+
 /// How long the fixture waits for members to start and the cluster to agree.
 const READY_WITHIN: Duration = Duration::from_secs(30);
 
@@ -36,6 +42,9 @@ pub struct EtcdCluster {
     initial_cluster: String,
     token: String,
     dir: PathBuf,
+    /// Whether clients must use TLS with a client certificate (see `start_tls`): the CA,
+    /// server and client files are in `dir`.
+    tls: bool,
 }
 
 impl fmt::Debug for EtcdCluster {
@@ -79,6 +88,54 @@ impl EtcdCluster {
     /// # Panics
     /// When `etcd` or `etcdctl` is missing, or the cluster is not ready within 30 s.
     pub async fn start(members: usize) -> Self {
+        Self::start_with(members, None).await
+    }
+
+    /// A cluster of `members` members whose clients must use TLS and present a client
+    /// certificate signed by a fresh CA (etcd's `--client-cert-auth`): [`ca_file`],
+    /// [`client_cert_file`] and [`client_key_file`] hold what a client needs; the server's
+    /// certificate names `127.0.0.1` and `localhost`. Endpoints are `https://` URLs.
+    ///
+    /// [`ca_file`]: Self::ca_file
+    /// [`client_cert_file`]: Self::client_cert_file
+    /// [`client_key_file`]: Self::client_key_file
+    ///
+    /// # Panics
+    /// As [`start`](Self::start).
+    #[cfg(feature = "etcd")]
+    pub async fn start_tls(members: usize) -> Self {
+        Self::start_with(members, Some(crate::TestCertificates::generate())).await
+    }
+
+    /// The CA certificate (PEM file) of a [`start_tls`](Self::start_tls) cluster.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+
+    /// A client certificate (PEM file) the TLS cluster accepts.
+    pub fn client_cert_file(&self) -> PathBuf {
+        self.dir.join("client.crt")
+    }
+
+    /// The private key (PEM file) of [`client_cert_file`](Self::client_cert_file).
+    pub fn client_key_file(&self) -> PathBuf {
+        self.dir.join("client.key")
+    }
+
+    #[cfg(feature = "etcd")]
+    fn write_certificates(dir: &std::path::Path, certs: &crate::TestCertificates) {
+        for (name, pem) in [
+            ("ca.crt", &certs.ca_pem),
+            ("server.crt", &certs.server_cert_pem),
+            ("server.key", &certs.server_key_pem),
+            ("client.crt", &certs.client_cert_pem),
+            ("client.key", &certs.client_key_pem),
+        ] {
+            std::fs::write(dir.join(name), pem).expect("write a certificate file");
+        }
+    }
+
+    async fn start_with(members: usize, certs: Option<Certs>) -> Self {
         assert!(
             program_available("etcd") && etcdctl_available(),
             "{}",
@@ -102,7 +159,12 @@ impl EtcdCluster {
             initial_cluster,
             token: unique_name("etcd-cluster"),
             dir: temp_dir("etcd"),
+            tls: certs.is_some(),
         };
+        #[cfg(feature = "etcd")]
+        if let Some(certs) = &certs {
+            Self::write_certificates(&cluster.dir, certs);
+        }
         for member in 0..cluster.members.len() {
             cluster.spawn(member);
         }
@@ -118,7 +180,7 @@ impl EtcdCluster {
             .append(true)
             .open(self.dir.join(format!("{}.log", member.name)))
             .expect("open the member's log");
-        let client = format!("http://127.0.0.1:{}", member.client_port);
+        let client = self.endpoint(index);
         let peer = format!("http://127.0.0.1:{}", member.peer_port);
         let mut command = Command::new("etcd");
         command
@@ -133,7 +195,18 @@ impl EtcdCluster {
             .args(["--initial-cluster", &self.initial_cluster])
             .args(["--initial-cluster-token", &self.token])
             .args(["--initial-cluster-state", "new"])
-            .args(["--logger", "zap", "--log-outputs", "stderr"])
+            .args(["--logger", "zap", "--log-outputs", "stderr"]);
+        if self.tls {
+            command
+                .arg("--cert-file")
+                .arg(self.dir.join("server.crt"))
+                .arg("--key-file")
+                .arg(self.dir.join("server.key"))
+                .arg("--trusted-ca-file")
+                .arg(self.ca_file())
+                .arg("--client-cert-auth");
+        }
+        command
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone the log handle"))
             .stderr(log);
@@ -151,7 +224,8 @@ impl EtcdCluster {
 
     /// The client URL of member `index`.
     pub fn endpoint(&self, index: usize) -> String {
-        format!("http://127.0.0.1:{}", self.members[index].client_port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.members[index].client_port)
     }
 
     /// The client port of member `index`.
@@ -226,6 +300,7 @@ impl EtcdCluster {
             .env("ETCDCTL_API", "3")
             .arg(format!("--endpoints={endpoints}"))
             .args(["--dial-timeout=2s", "--command-timeout=5s"])
+            .args(self.tls_args())
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -240,6 +315,17 @@ impl EtcdCluster {
                 String::from_utf8_lossy(&output.stdout)
             ))
         }
+    }
+
+    fn tls_args(&self) -> Vec<String> {
+        if !self.tls {
+            return Vec::new();
+        }
+        vec![
+            format!("--cacert={}", self.ca_file().display()),
+            format!("--cert={}", self.client_cert_file().display()),
+            format!("--key={}", self.client_key_file().display()),
+        ]
     }
 
     /// Deletes `key` as an operator would: `etcdctl del <key>`. Returns how many keys were

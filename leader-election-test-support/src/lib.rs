@@ -28,7 +28,7 @@ pub mod azurite;
 pub mod bench;
 #[cfg(feature = "blob")]
 mod blob;
-#[cfg(any(feature = "redis", feature = "postgres"))]
+#[cfg(any(feature = "redis", feature = "postgres", feature = "etcd"))]
 mod certs;
 pub mod etcd;
 mod events;
@@ -41,7 +41,7 @@ pub mod proxy;
 pub mod redis;
 
 pub use azurite::Azurite;
-#[cfg(any(feature = "redis", feature = "postgres"))]
+#[cfg(any(feature = "redis", feature = "postgres", feature = "etcd"))]
 pub use certs::TestCertificates;
 pub use etcd::EtcdCluster;
 pub use events::ErrorCount;
