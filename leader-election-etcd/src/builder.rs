@@ -10,7 +10,7 @@ use leader_election::{ConfigError, LeaderElection, LeaderElectionOptions, quoted
 
 use crate::connection::Connector;
 use crate::error::BuildError;
-use crate::store::{DEFAULT_KEY, EtcdLeaseStore, validate_key};
+use crate::store::{CANDIDATE_SUFFIX, DEFAULT_KEY, EtcdLeaseStore, HOLDER_SUFFIX, MAX_KEY_LEN};
 
 /// The shortest lease accepted: etcd counts leases in whole seconds.
 pub const MIN_LEASE_DURATION: Duration = Duration::from_secs(1);
@@ -414,9 +414,50 @@ fn check_endpoint(endpoint: &str) -> Result<bool, BuildError> {
     Ok(secure)
 }
 
+/// Checks an election key: not empty or blank, at most [`MAX_KEY_LEN`] bytes, no control
+/// characters, and not ending like the keys kept beside an election key.
+fn validate_key(key: &str) -> Result<(), BuildError> {
+    let rule = if key.trim().is_empty() {
+        Some("must not be empty or blank".to_owned())
+    } else if key.len() > MAX_KEY_LEN {
+        Some(format!(
+            "must be at most {MAX_KEY_LEN} bytes, got {} bytes",
+            key.len()
+        ))
+    } else if key.chars().any(char::is_control) {
+        Some("must not contain control characters".to_owned())
+    } else if key.ends_with(HOLDER_SUFFIX) || key.ends_with(CANDIDATE_SUFFIX) {
+        Some(format!(
+            "must not end with {HOLDER_SUFFIX:?} or {CANDIDATE_SUFFIX:?}: those keys sit beside \
+             another election's key"
+        ))
+    } else {
+        None
+    };
+    match rule {
+        None => Ok(()),
+        Some(rule) => Err(BuildError::InvalidName {
+            field: "key",
+            name: leader_election::quoted(key),
+            rule,
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_are_checked() {
+        for key in ["", " ", "a\nb", "jobs/holder", "jobs/candidate"] {
+            assert!(validate_key(key).is_err(), "{key:?}");
+        }
+        assert!(validate_key(&"k".repeat(MAX_KEY_LEN + 1)).is_err());
+        for key in ["jobs", "/services/billing/leader", "ünï"] {
+            assert!(validate_key(key).is_ok(), "{key:?}");
+        }
+    }
 
     fn build_error(builder: EtcdLeaderElectionBuilder) -> BuildError {
         builder.build_store().unwrap_err()

@@ -1,6 +1,5 @@
 //! [`EtcdLeaseStore`]: the core's [`LeaseStore`] on etcd's leases, transactions and watches.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,8 +17,13 @@ use tokio::sync::OnceCell;
 
 use crate::connection::{Connector, Pool};
 use crate::error::{is_lease_not_found, map_etcd};
-use crate::record::{Holder, decode_candidate, encode_candidate};
+use crate::record::Holder;
 use crate::watch::ReleaseWatch;
+
+mod candidate;
+mod leases;
+
+use leases::{Granted, Leases};
 
 /// The key an election uses when none is given.
 pub const DEFAULT_KEY: &str = "leader-election-lock";
@@ -32,13 +36,9 @@ pub const MAX_KEY_LEN: usize = 512;
 pub const MAX_METADATA_LEN: usize = 64 * 1024;
 
 /// The suffix of the key that records the holder's etcd lease beside the election key.
-const HOLDER_SUFFIX: &str = "/holder";
+pub(crate) const HOLDER_SUFFIX: &str = "/holder";
 /// The suffix of the candidate record's key (preferred leaders).
-const CANDIDATE_SUFFIX: &str = "/candidate";
-
-/// How many candidacies' etcd leases a store remembers; older ones are forgotten (their etcd
-/// leases expire on their own) so that a long-lived store does not grow.
-const MAX_REMEMBERED_LEASES: usize = 16;
+pub(crate) const CANDIDATE_SUFFIX: &str = "/candidate";
 
 /// How many times an operation reads again when the keys change under it.
 const ATTEMPTS: usize = 3;
@@ -70,67 +70,6 @@ struct Inner {
     notifier: Arc<ReleaseNotifier>,
     /// The etcd lease of each candidacy, by the core's lease id.
     leases: Mutex<Leases>,
-}
-
-/// The etcd leases granted for the core's candidacies.
-#[derive(Default)]
-struct Leases {
-    by_lease_id: HashMap<String, Granted>,
-    /// Lease ids, oldest first, to forget the oldest past [`MAX_REMEMBERED_LEASES`].
-    order: Vec<String>,
-}
-
-#[derive(Clone, Debug)]
-struct Granted {
-    /// The etcd lease id.
-    id: i64,
-    instance_id: String,
-    /// The metadata last written to the election key under this lease, once it was.
-    published: Option<Option<Vec<u8>>>,
-    /// When the lease was last granted or kept alive (a request sent after this instant).
-    refreshed: Instant,
-}
-
-impl Leases {
-    fn get(&self, request: &LeaseRequest) -> Option<Granted> {
-        self.by_lease_id
-            .get(&request.lease_id)
-            .filter(|g| g.instance_id == request.instance_id)
-            .cloned()
-    }
-
-    fn insert(&mut self, request: &LeaseRequest, granted: Granted) {
-        if self
-            .by_lease_id
-            .insert(request.lease_id.clone(), granted)
-            .is_none()
-        {
-            self.order.push(request.lease_id.clone());
-        }
-        while self.order.len() > MAX_REMEMBERED_LEASES {
-            let oldest = self.order.remove(0);
-            self.by_lease_id.remove(&oldest);
-        }
-    }
-
-    fn remove(&mut self, request: &LeaseRequest) -> Option<Granted> {
-        let granted = self.get(request)?;
-        self.by_lease_id.remove(&request.lease_id);
-        self.order.retain(|id| *id != request.lease_id);
-        Some(granted)
-    }
-
-    fn set_refreshed(&mut self, request: &LeaseRequest, at: Instant) {
-        if let Some(granted) = self.by_lease_id.get_mut(&request.lease_id) {
-            granted.refreshed = at;
-        }
-    }
-
-    fn set_published(&mut self, request: &LeaseRequest, metadata: Option<Vec<u8>>) {
-        if let Some(granted) = self.by_lease_id.get_mut(&request.lease_id) {
-            granted.published = Some(metadata);
-        }
-    }
 }
 
 impl fmt::Debug for EtcdLeaseStore {
@@ -674,57 +613,6 @@ impl EtcdLeaseStore {
             )
         })
     }
-
-    async fn announce(&self, candidate: &Candidate, ttl: Duration) -> Result<()> {
-        let op = Operation::AnnounceCandidate;
-        let key = self.inner.candidate_key.as_str();
-        for _ in 0..ATTEMPTS {
-            let response = self
-                .get(key)
-                .await
-                .map_err(|err| map_etcd(op, false, err))?;
-            let compare = match response.kvs().first() {
-                None => Compare::create_revision(key, CompareOp::Equal, 0),
-                Some(kv) => {
-                    if decode_candidate(kv.value()).is_some_and(|recorded| {
-                        !leader_election::priority::replaces(candidate, &recorded)
-                    }) {
-                        return Ok(());
-                    }
-                    Compare::mod_revision(key, CompareOp::Equal, kv.mod_revision())
-                }
-            };
-            let etcd_lease = self
-                .grant(etcd_ttl(ttl))
-                .await
-                .map_err(|err| map_etcd(op, false, err))?
-                .id();
-            let txn = Txn::new().when([compare]).and_then([TxnOp::put(
-                key,
-                encode_candidate(candidate),
-                Some(PutOptions::new().with_lease(etcd_lease)),
-            )]);
-            let response = self.txn(txn).await.map_err(|err| map_etcd(op, true, err))?;
-            if response.succeeded() {
-                return Ok(());
-            }
-            let _ = self.revoke(etcd_lease).await;
-        }
-        // Others kept announcing at the same moment; one of them is recorded.
-        Ok(())
-    }
-
-    async fn strongest(&self) -> Result<Option<Candidate>> {
-        let op = Operation::StrongestCandidate;
-        let response = self
-            .get(self.inner.candidate_key.as_str())
-            .await
-            .map_err(|err| map_etcd(op, false, err))?;
-        Ok(response
-            .kvs()
-            .first()
-            .and_then(|kv| decode_candidate(kv.value())))
-    }
 }
 
 impl LeaseStore for EtcdLeaseStore {
@@ -782,36 +670,6 @@ impl LeaseStore for EtcdLeaseStore {
     }
 }
 
-/// Checks an election key: not empty or blank, at most [`MAX_KEY_LEN`] bytes, no control
-/// characters, and not ending like the keys kept beside an election key.
-pub(crate) fn validate_key(key: &str) -> std::result::Result<(), crate::BuildError> {
-    let rule = if key.trim().is_empty() {
-        Some("must not be empty or blank".to_owned())
-    } else if key.len() > MAX_KEY_LEN {
-        Some(format!(
-            "must be at most {MAX_KEY_LEN} bytes, got {} bytes",
-            key.len()
-        ))
-    } else if key.chars().any(char::is_control) {
-        Some("must not contain control characters".to_owned())
-    } else if key.ends_with(HOLDER_SUFFIX) || key.ends_with(CANDIDATE_SUFFIX) {
-        Some(format!(
-            "must not end with {HOLDER_SUFFIX:?} or {CANDIDATE_SUFFIX:?}: those keys sit beside \
-             another election's key"
-        ))
-    } else {
-        None
-    };
-    match rule {
-        None => Ok(()),
-        Some(rule) => Err(crate::BuildError::InvalidName {
-            field: "key",
-            name: leader_election::quoted(key),
-            rule,
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -822,16 +680,5 @@ mod tests {
         assert_eq!(etcd_ttl(Duration::from_millis(2001)), 3);
         assert_eq!(etcd_ttl(Duration::from_millis(10)), 1);
         assert_eq!(etcd_ttl(Duration::ZERO), 1);
-    }
-
-    #[test]
-    fn keys_are_checked() {
-        for key in ["", " ", "a\nb", "jobs/holder", "jobs/candidate"] {
-            assert!(validate_key(key).is_err(), "{key:?}");
-        }
-        assert!(validate_key(&"k".repeat(MAX_KEY_LEN + 1)).is_err());
-        for key in ["jobs", "/services/billing/leader", "ünï"] {
-            assert!(validate_key(key).is_ok(), "{key:?}");
-        }
     }
 }

@@ -1,0 +1,71 @@
+//! The etcd leases a store granted for the core's candidacies, by the core's lease id.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use leader_election::LeaseRequest;
+
+/// How many candidacies' etcd leases a store remembers; older ones are forgotten (their etcd
+/// leases expire on their own) so that a long-lived store does not grow.
+const MAX_REMEMBERED_LEASES: usize = 16;
+
+/// The etcd leases granted for the core's candidacies.
+#[derive(Default)]
+pub(super) struct Leases {
+    pub(super) by_lease_id: HashMap<String, Granted>,
+    /// Lease ids, oldest first, to forget the oldest past [`MAX_REMEMBERED_LEASES`].
+    pub(super) order: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct Granted {
+    /// The etcd lease id.
+    pub(super) id: i64,
+    pub(super) instance_id: String,
+    /// The metadata last written to the election key under this lease, once it was.
+    pub(super) published: Option<Option<Vec<u8>>>,
+    /// When the lease was last granted or kept alive (a request sent after this instant).
+    pub(super) refreshed: Instant,
+}
+
+impl Leases {
+    pub(super) fn get(&self, request: &LeaseRequest) -> Option<Granted> {
+        self.by_lease_id
+            .get(&request.lease_id)
+            .filter(|g| g.instance_id == request.instance_id)
+            .cloned()
+    }
+
+    pub(super) fn insert(&mut self, request: &LeaseRequest, granted: Granted) {
+        if self
+            .by_lease_id
+            .insert(request.lease_id.clone(), granted)
+            .is_none()
+        {
+            self.order.push(request.lease_id.clone());
+        }
+        while self.order.len() > MAX_REMEMBERED_LEASES {
+            let oldest = self.order.remove(0);
+            self.by_lease_id.remove(&oldest);
+        }
+    }
+
+    pub(super) fn remove(&mut self, request: &LeaseRequest) -> Option<Granted> {
+        let granted = self.get(request)?;
+        self.by_lease_id.remove(&request.lease_id);
+        self.order.retain(|id| *id != request.lease_id);
+        Some(granted)
+    }
+
+    pub(super) fn set_refreshed(&mut self, request: &LeaseRequest, at: Instant) {
+        if let Some(granted) = self.by_lease_id.get_mut(&request.lease_id) {
+            granted.refreshed = at;
+        }
+    }
+
+    pub(super) fn set_published(&mut self, request: &LeaseRequest, metadata: Option<Vec<u8>>) {
+        if let Some(granted) = self.by_lease_id.get_mut(&request.lease_id) {
+            granted.published = Some(metadata);
+        }
+    }
+}
