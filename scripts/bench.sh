@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-redis.sh
 bash scripts/install-postgres.sh
 bash scripts/install-azurite.sh
+bash scripts/install-etcd.sh
 
 echo "== machine"
 nproc
@@ -47,3 +48,10 @@ cargo run -q --release -p leader-election-blob --example failover -- 3 5000
 echo "== Tester: Redis with every fault, 60 s"
 cargo run -q --release -p leader-election-tester -- --backend redis --spawn-redis --duration 60s \
   --report json -q
+
+echo "== Tester: etcd on three members (spawned): handover, crashes, member kills, idle followers"
+for faults in "graceful --contenders 5" "crash" "server-handover" "none --contenders 5"; do
+  # shellcheck disable=SC2086
+  cargo run -q --release -p leader-election-tester -- --backend etcd --spawn-etcd --duration 60s \
+    --faults $faults --report json -q
+done
