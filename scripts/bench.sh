@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every benchmark quoted in BENCHMARKS.md, end to end: installs and starts what it needs
-# (redis-server, PostgreSQL and Azurite, each on a free loopback port, stopped at the end) and
-# prints the figures. Takes about 15 minutes.
+# (redis-server, PostgreSQL and Azurite, each on a free loopback port, stopped at the end; etcd
+# clusters started by the tester) and
+# prints the figures. Takes about 20 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
