@@ -90,8 +90,8 @@ enum Seen {
     Mine(KeyValue),
     /// Somebody else holds it.
     Held(AcquireOutcome),
-    /// The election key is gone but its holder key, attached to etcd lease `.0`, is not: the
-    /// election key was deleted by someone other than its holder.
+    /// The election key is gone but its holder key (this key-value, attached to the holder's
+    /// etcd lease) is not: the election key was deleted by someone other than its holder.
     Touched(KeyValue),
 }
 
