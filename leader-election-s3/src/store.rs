@@ -269,7 +269,7 @@ impl S3LeaseStore {
                                 "leader-election-s3",
                             ));
                         }
-                        let shared = loader.load().await;
+                        let shared = Box::pin(loader.load()).await;
                         let mut builder = aws_sdk_s3::config::Builder::from(&shared)
                             .retry_config(RetryConfig::standard().with_max_attempts(1))
                             .force_path_style(*force_path_style)
@@ -314,7 +314,9 @@ impl S3LeaseStore {
         if left.is_zero() {
             return Err(RequestFailure::out_of_time(budget.total));
         }
-        match tokio::time::timeout(left, request).await {
+        // The SDK's futures are large: kept on the heap, so that the operations' own futures
+        // (and the stacks polling them) stay small.
+        match tokio::time::timeout(left, Box::pin(request)).await {
             Ok(Ok(output)) => Ok(output),
             Ok(Err(err)) => Err(RequestFailure::from_sdk(&err)),
             Err(_) => Err(RequestFailure::timed_out(left)),
