@@ -35,11 +35,33 @@ impl Margin {
     }
 }
 
+/// What tells two versions of the object apart: its ETag and, where the response carried it,
+/// its `Last-Modified` time (whole seconds).
+///
+/// The ETag alone is not enough: an operator restoring an exact copy of an older version (a
+/// backup) brings its ETag back, and a follower that had watched that ETag before and missed
+/// the writes in between would count the lease as unrenewed since then. The restore has a new
+/// `Last-Modified` time (unless it happened within the second of the original write).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Version {
+    pub(crate) etag: String,
+    pub(crate) last_modified: Option<i64>,
+}
+
+impl Version {
+    pub(crate) fn new(etag: impl Into<String>, last_modified: Option<i64>) -> Self {
+        Self {
+            etag: etag.into(),
+            last_modified,
+        }
+    }
+}
+
 /// One version of the object as this store first saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Watch {
-    /// Its ETag; `None` for a missing object.
-    pub(crate) etag: Option<String>,
+    /// Its ETag and `Last-Modified` time (see [`Version`]); `None` for a missing object.
+    pub(crate) version: Option<Version>,
     /// When the response first showing it arrived (monotonic).
     pub(crate) since: Instant,
     /// The service's clock (`Date`, whole seconds) at that moment or later: the highest `Date`
@@ -111,7 +133,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_version_may_be_taken_over_only_after_the_whole_watch() {
         let watch = Watch {
-            etag: Some("\"e1\"".into()),
+            version: Some(Version::new("\"e1\"", Some(100))),
             since: Instant::now(),
             date: 100,
         };

@@ -23,7 +23,7 @@ use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use crate::builder::DEFAULT_REGION;
-use crate::clock::{DATE_WAIT, Margin, Watch, clock_passed, next_token};
+use crate::clock::{DATE_WAIT, Margin, Version, Watch, clock_passed, next_token};
 use crate::error::{RequestFailure, S3Error};
 use crate::record::{Record, Seen};
 use crate::wire::{RequestCounts, Wire, WireInterceptor};
@@ -133,7 +133,7 @@ struct Owned {
     token: u64,
 }
 
-/// One read of the object: its version, what it holds, and this store's watch over it.
+/// One read of the object: its ETag, what it holds, and this store's watch over it.
 #[derive(Debug)]
 struct Look {
     etag: Option<String>,
@@ -330,17 +330,19 @@ impl S3LeaseStore {
         let cached = {
             let state = self.state();
             match (&state.watch, &state.seen) {
-                (Some(watch), Some(seen)) => Some((watch.etag.clone(), seen.clone())),
+                (Some(watch), Some(seen)) => Some((watch.version.clone(), seen.clone())),
                 _ => None,
             }
         };
-        if let Some((cached_etag, cached_seen)) = cached {
+        if let Some((cached_version, cached_seen)) = cached {
             let head = client.head_object().bucket(&self.bucket).key(&self.key);
             match self.send(budget, head.send()).await {
                 Ok(output) => {
-                    let etag = output.e_tag().map(str::to_owned);
-                    if etag.is_some() && etag == cached_etag {
-                        return Ok(self.observe(etag, cached_seen));
+                    let version = output
+                        .e_tag()
+                        .map(|etag| Version::new(etag, output.last_modified().map(|t| t.secs())));
+                    if version.is_some() && version == cached_version {
+                        return Ok(self.observe(version, cached_seen));
                     }
                 }
                 Err(f) if f.status() == Some(404) => return Ok(self.observe(None, Seen::Missing)),
@@ -350,9 +352,9 @@ impl S3LeaseStore {
         let get = client.get_object().bucket(&self.bucket).key(&self.key);
         match self.send(budget, get.send()).await {
             Ok(output) => {
-                let etag = output
+                let version = output
                     .e_tag()
-                    .map(str::to_owned)
+                    .map(|etag| Version::new(etag, output.last_modified().map(|t| t.secs())))
                     .ok_or_else(|| Error::invalid_data(operation, "S3 sent no ETag"))?;
                 let body = match tokio::time::timeout(budget.left(), output.body.collect()).await {
                     Ok(Ok(body)) => body.into_bytes(),
@@ -369,23 +371,23 @@ impl S3LeaseStore {
                         );
                     }
                 };
-                Ok(self.observe(Some(etag), Seen::decode(&body)))
+                Ok(self.observe(Some(version), Seen::decode(&body)))
             }
             Err(f) if f.status() == Some(404) => Ok(self.observe(None, Seen::Missing)),
             Err(f) => Err(f.into_error(operation, false)),
         }
     }
 
-    /// Records that the object is at version `etag` holding `seen`, as of a response just
+    /// Records that the object is at `version` holding `seen`, as of a response just
     /// received: the watch restarts when the version is new.
-    fn observe(&self, etag: Option<String>, seen: Seen) -> Look {
+    fn observe(&self, version: Option<Version>, seen: Seen) -> Look {
         let now = Instant::now();
         let date = self.wire.latest_date();
         let mut state = self.state();
-        let same = state.watch.as_ref().is_some_and(|w| w.etag == etag);
+        let same = state.watch.as_ref().is_some_and(|w| w.version == version);
         if !same {
             state.watch = Some(Watch {
-                etag: etag.clone(),
+                version: version.clone(),
                 since: now,
                 date,
             });
@@ -401,7 +403,11 @@ impl S3LeaseStore {
         }
         state.seen = Some(seen.clone());
         let watch = state.watch.clone().expect("set above");
-        Look { etag, seen, watch }
+        Look {
+            etag: version.map(|v| v.etag),
+            seen,
+            watch,
+        }
     }
 
     /// Writes `record` on `condition`; answers the new ETag.
@@ -487,7 +493,8 @@ impl S3LeaseStore {
                 state.owned.remove(lease_id);
             }
         }
-        self.observe(Some(etag), Seen::Record(record));
+        // A write's reply has no Last-Modified: the next read restarts the watch once more.
+        self.observe(Some(Version::new(etag, None)), Seen::Record(record));
     }
 
     fn forget(&self, lease_id: &str) {

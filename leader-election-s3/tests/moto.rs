@@ -524,3 +524,63 @@ async fn request_counts_show_what_a_follower_pays() {
     a.stop().await.unwrap();
     b.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_copy_of_a_watched_version_restarts_the_watch() {
+    // A follower watches version 1, misses a renewal, then sees an exact copy of version 1
+    // restored by an operator (the same bytes, so the same ETag): it must not count the lease
+    // as unrenewed since it first saw version 1.
+    let emulator = emulator().await;
+    let client = emulator.operator().await;
+    let key = unique_name("restored");
+    let ttl = Duration::from_secs(2);
+    let leader = emulator.store(&key);
+    let a = LeaseRequest::new("a", ttl);
+    let lease = acquired(leader.try_acquire(&a).await.unwrap());
+    let version1 = client
+        .get_object()
+        .bucket(BUCKET)
+        .key(&key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    let follower = emulator.store(&key);
+    let b = LeaseRequest::new("b", ttl);
+    assert!(matches!(
+        follower.try_acquire(&b).await.unwrap(),
+        AcquireOutcome::Held { .. }
+    ));
+    let watched = Instant::now();
+    // In a later second than version 1 was written: renewed, then version 1 restored.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(
+        leader.renew(&a, &lease).await.unwrap(),
+        RenewOutcome::Renewed
+    );
+    client
+        .put_object()
+        .bucket(BUCKET)
+        .key(&key)
+        .body(ByteStream::from(version1.to_vec()))
+        .send()
+        .await
+        .unwrap();
+    assert!(matches!(
+        follower.try_acquire(&b).await.unwrap(),
+        AcquireOutcome::Held { .. }
+    ));
+    let restarted = Instant::now();
+    // Past the watch of version 1 (2 s, 1 %, 100 ms) from when it was first seen, but not
+    // from when the copy was seen.
+    tokio::time::sleep_until(watched + Duration::from_millis(2_300)).await;
+    assert!(restarted + Duration::from_millis(2_120) > Instant::now());
+    match follower.try_acquire(&b).await.unwrap() {
+        AcquireOutcome::Held { .. } => {}
+        other => panic!("took over the restored copy at once: {other:?}"),
+    }
+}
