@@ -531,6 +531,16 @@ impl S3LeaseStore {
                 );
                 Ok(AcquireOutcome::Acquired(Lease::new(token)))
             }
+            Err(f) if f.status() == Some(404) && f.code.as_deref() == Some("NoSuchBucket") => {
+                Err(Error::backend(
+                    Operation::Acquire,
+                    true,
+                    S3Error::new(format!(
+                        "the bucket {} does not exist (and create_bucket_if_not_exists is off)",
+                        leader_election::quoted(&self.bucket)
+                    )),
+                ))
+            }
             // Somebody else wrote first (or deleted the object): not ours.
             Err(f) if f.is_conflict() || f.status() == Some(404) => {
                 tracing::debug!(status = ?f.status(), "conditional write lost");

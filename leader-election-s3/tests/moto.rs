@@ -584,3 +584,23 @@ async fn a_restored_copy_of_a_watched_version_restarts_the_watch() {
         other => panic!("took over the restored copy at once: {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_bucket_is_an_error_unless_it_may_be_created() {
+    let emulator = emulator().await;
+    let store = emulator
+        .builder(&unique_name("nobucket"), "a")
+        .bucket(unique_name("absent"))
+        .create_bucket_if_not_exists(false)
+        .build_store()
+        .unwrap();
+    let request = LeaseRequest::new("a", Duration::from_secs(2));
+    let err = loop {
+        match store.try_acquire(&request).await {
+            Ok(AcquireOutcome::Withheld { wait, .. }) => tokio::time::sleep(wait).await,
+            Ok(other) => panic!("acquired without a bucket: {other:?}"),
+            Err(err) => break err,
+        }
+    };
+    assert!(err.to_string().contains("does not exist"), "{err}");
+}
