@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's one test command: installs what the tests need (redis-server, Azurite, ...),
+# The project's one test command: installs what the tests need (redis-server, Azurite, moto, ...),
 # then checks formatting, lints, docs, and runs every test in the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +25,8 @@ for combo in \
   "leader-election-redis" "leader-election-redis --no-default-features" \
   "leader-election-blob" "leader-election-blob --no-default-features" \
   "leader-election-postgres" "leader-election-postgres --no-default-features" \
-  "leader-election-postgres --no-default-features --features tls"; do
+  "leader-election-postgres --no-default-features --features tls" \
+  "leader-election-s3"; do
   echo "    -p $combo"
   # shellcheck disable=SC2086
   cargo clippy --locked --quiet -p $combo -- -D warnings

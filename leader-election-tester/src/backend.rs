@@ -29,6 +29,8 @@ pub(crate) enum BackendKind {
     Blob,
     /// A PostgreSQL server (crate `leader-election-postgres`).
     Postgres,
+    /// Amazon S3 or an S3-compatible store, such as moto or MinIO (crate `leader-election-s3`).
+    S3,
     /// A deliberately broken in-memory store that grants the lease to every asker: a self-test
     /// showing that the tester catches two leaders (exits 1).
     #[value(hide = true)]
@@ -43,6 +45,7 @@ impl BackendKind {
             Self::Redis => "redis",
             Self::Blob => "blob",
             Self::Postgres => "postgres",
+            Self::S3 => "s3",
             Self::BrokenMemory => "broken-memory",
         }
     }
@@ -69,6 +72,9 @@ pub(crate) struct BackendSpec {
     pub(crate) container: String,
     /// Blob name of the election.
     pub(crate) blob: String,
+    /// S3 endpoint and bucket (the object key is `key`).
+    #[serde(default)]
+    pub(crate) s3: crate::s3::S3Spec,
 }
 
 impl fmt::Debug for BackendSpec {
@@ -82,6 +88,7 @@ impl fmt::Debug for BackendSpec {
             .field("key", &self.key)
             .field("container", &self.container)
             .field("blob", &self.blob)
+            .field("s3", &self.s3)
             .finish()
     }
 }
@@ -108,6 +115,7 @@ impl BackendSpec {
             BackendKind::Blob => blob_endpoint(&self.connection_string)
                 .ok_or("the connection string has no BlobEndpoint=http://host:port/...")?,
             BackendKind::Postgres => self.postgres_url.clone(),
+            BackendKind::S3 => self.s3.endpoint.clone(),
         };
         let (_, host_port, _) = split_url(&endpoint)
             .ok_or_else(|| format!("cannot find host:port in {}", redact_url(&endpoint)))?;
@@ -154,6 +162,11 @@ impl BackendSpec {
                     spec.connection_string = self.connection_string.replace(&endpoint, &proxied);
                 }
             }
+            BackendKind::S3 => {
+                if let Some((prefix, _, rest)) = split_url(&self.s3.endpoint) {
+                    spec.s3.endpoint = format!("{prefix}{addr}{rest}");
+                }
+            }
         }
         spec
     }
@@ -174,6 +187,7 @@ impl BackendSpec {
             BackendKind::Redis => redis_store(self, options).map(BoxLeaseStore::new),
             BackendKind::Blob => open_blob(self, options),
             BackendKind::Postgres => open_postgres(self, options),
+            BackendKind::S3 => crate::s3::open(&self.s3, &self.key, options),
         }
     }
 }
@@ -289,6 +303,7 @@ mod tests {
             key: "k".into(),
             container: "c".into(),
             blob: "b".into(),
+            s3: crate::s3::S3Spec::default(),
         }
     }
 
@@ -302,6 +317,17 @@ mod tests {
         assert_eq!(
             spec(BackendKind::Blob).upstream(),
             Ok(Some("127.0.0.1:10000".parse().unwrap()))
+        );
+        assert_eq!(
+            spec(BackendKind::S3).upstream(),
+            Ok(Some("127.0.0.1:5000".parse().unwrap()))
+        );
+        assert_eq!(
+            spec(BackendKind::S3)
+                .via("127.0.0.1:4242".parse().unwrap())
+                .s3
+                .endpoint,
+            "http://127.0.0.1:4242"
         );
         assert_eq!(
             spec(BackendKind::Postgres).upstream(),

@@ -254,6 +254,7 @@ mod tests {
                 key: "k".into(),
                 container: "c".into(),
                 blob: "b".into(),
+                s3: crate::s3::S3Spec::default(),
             },
             contenders: 3,
             duration: Duration::from_secs(30),
