@@ -176,7 +176,8 @@ impl S3LeaderElectionBuilder {
     /// - [`BuildError::MissingConnection`]: no bucket is set;
     /// - [`BuildError::InvalidName`]: the bucket is not 3–63 lower-case letters, digits, dots
     ///   and hyphens, starting and ending with a letter or digit; or the key is empty, longer
-    ///   than 1024 bytes, or has control characters;
+    ///   than 1014 bytes (S3's 1024, less `.candidate` for the candidate record's sibling
+    ///   object), or has control characters;
     /// - [`BuildError::InvalidUrl`]: the endpoint is not an `http://` or `https://` URL, or
     ///   `endpoint`, `region`, `force_path_style` or `static_credentials` is set together
     ///   with `client`;
@@ -252,14 +253,21 @@ fn check_bucket(bucket: &str) -> Result<(), BuildError> {
     Ok(())
 }
 
+/// The longest key accepted: S3's 1024 bytes, less the `.candidate` suffix of the sibling
+/// object that holds the candidate record of preferred leaders.
+const MAX_KEY_LEN: usize = 1024 - ".candidate".len();
+
 fn check_key(key: &str) -> Result<(), BuildError> {
     let invalid = |rule: &str| BuildError::InvalidName {
         field: "key",
         name: quoted(key),
         rule: rule.to_owned(),
     };
-    if key.is_empty() || key.len() > 1024 {
-        return Err(invalid("must be 1 to 1024 bytes long"));
+    // S3 allows 1024 bytes; the candidate record of preferred leaders is `<key>.candidate`.
+    if key.is_empty() || key.len() > MAX_KEY_LEN {
+        return Err(invalid(
+            "must be 1 to 1014 bytes long (S3's 1024, less `.candidate` for the sibling object)",
+        ));
     }
     if key.chars().any(char::is_control) {
         return Err(invalid("must not contain control characters"));
@@ -339,7 +347,7 @@ mod tests {
         for good in ["abc", "a.b-c", "0leader", &"a".repeat(63)] {
             local().bucket(good).build_store().unwrap();
         }
-        for bad in ["", "ctl\u{1}", &"k".repeat(1025)] {
+        for bad in ["", "ctl\u{1}", &"k".repeat(1015)] {
             let err = local().key(bad).build_store().unwrap_err();
             assert!(
                 matches!(err, BuildError::InvalidName { field: "key", .. }),
@@ -347,6 +355,7 @@ mod tests {
             );
         }
         local().key("elections/orders lock").build_store().unwrap();
+        local().key("k".repeat(1014)).build_store().unwrap();
     }
 
     #[test]

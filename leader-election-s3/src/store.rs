@@ -1,6 +1,8 @@
 //! [`S3LeaseStore`]: the [`LeaseStore`] kept in one S3 object, written only with conditional
 //! writes.
 
+mod candidate;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -107,6 +109,10 @@ pub struct S3LeaseStore {
     margin: Margin,
     wire: Arc<Wire>,
     state: Mutex<State>,
+    /// The key of the candidate record (preferred leaders): the lease key and `.candidate`.
+    candidate_key: String,
+    /// This store's watch over the candidate record.
+    candidates: Mutex<Option<candidate::CandidateWatch>>,
 }
 
 /// What this store knows of the object.
@@ -192,6 +198,7 @@ impl fmt::Debug for S3LeaseStore {
 impl S3LeaseStore {
     pub(crate) fn new(settings: Settings) -> Self {
         let options = &settings.options;
+        let candidate_key = format!("{}.candidate", settings.key);
         Self {
             election_name: format!("{}/{}", settings.bucket, settings.key),
             connection: settings.connection,
@@ -207,6 +214,8 @@ impl S3LeaseStore {
             },
             wire: Arc::new(Wire::default()),
             state: Mutex::new(State::default()),
+            candidate_key,
+            candidates: Mutex::new(None),
         }
     }
 
@@ -417,15 +426,28 @@ impl S3LeaseStore {
         condition: &Condition,
         record: &Record,
     ) -> std::result::Result<String, RequestFailure> {
+        self.put_body(budget, &self.key, condition, record.encode())
+            .await
+    }
+
+    /// Writes `body` to `key` on `condition`, creating the bucket first if it is missing and
+    /// may be created; answers the new ETag.
+    async fn put_body(
+        &self,
+        budget: &Budget,
+        key: &str,
+        condition: &Condition,
+        body: Vec<u8>,
+    ) -> std::result::Result<String, RequestFailure> {
         let client = self.client_ref().await;
         let mut created_bucket = false;
         loop {
             let put = client
                 .put_object()
                 .bucket(&self.bucket)
-                .key(&self.key)
+                .key(key)
                 .content_type("application/json")
-                .body(ByteStream::from(record.encode()));
+                .body(ByteStream::from(body.clone()));
             let put = match condition {
                 Condition::Missing => put.if_none_match("*"),
                 Condition::Version(etag) => put.if_match(etag),
@@ -794,6 +816,18 @@ impl LeaseStore for S3LeaseStore {
             Seen::Unreadable => Some(LeaderInfo::new(UNKNOWN_HOLDER, None)),
             Seen::Missing => None,
         })
+    }
+
+    async fn announce_candidate(
+        &self,
+        candidate: &leader_election::Candidate,
+        ttl: Duration,
+    ) -> Result<()> {
+        self.announce(candidate, ttl).await
+    }
+
+    async fn strongest_candidate(&self) -> Result<Option<leader_election::Candidate>> {
+        self.strongest().await
     }
 }
 

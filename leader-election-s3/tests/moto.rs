@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use leader_election::testing::{
-    Check, ConformanceOptions, TermRecorder, election_controls, leader_metadata, run_checks,
-    tokens_increase_across_rebuilt_stores,
+    Check, ConformanceOptions, TermRecorder, election_controls, leader_metadata,
+    preferred_leader_handover, run_checks, tokens_increase_across_rebuilt_stores,
 };
 use leader_election::{AcquireOutcome, Lease, LeaseRequest, LeaseStore, RenewOutcome};
 use leader_election_s3::aws::aws_sdk_s3;
@@ -177,14 +177,10 @@ fn conformance() -> ConformanceOptions {
 async fn conformance_suite_passes() {
     let emulator = emulator().await;
     // S3 tells nobody when an object changes: followers poll, so there are no release
-    // notifications to check. Candidates (preferred leaders) are not implemented by this
-    // backend (the default: unsupported), so their check is left out too.
-    let checks = Check::ALL.into_iter().filter(|check| {
-        !matches!(
-            check,
-            Check::ReleaseWakesWaiters | Check::CandidatesAreAnnouncedAndExpire
-        )
-    });
+    // notifications to check; that check is left out, and only it.
+    let checks = Check::ALL
+        .into_iter()
+        .filter(|check| *check != Check::ReleaseWakesWaiters);
     run_checks(conformance(), checks, || {
         let store = emulator.store(&unique_name("conformance"));
         async move { store }
@@ -300,6 +296,21 @@ async fn leader_metadata_works_against_the_emulator() {
     })
     .await;
     eprintln!("s3 metadata: {report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preferred_leaders_take_over_against_the_emulator() {
+    let emulator = emulator().await;
+    let key = unique_name("preferred");
+    let options = emulator.election(&key, "preferred").options().clone();
+    // No release notifications: the preferred candidate takes over at its next attempt, at
+    // most a renew interval (1 s) after the release.
+    let handover = preferred_leader_handover(&options, Duration::from_millis(1_500), || {
+        let store = emulator.store(&key);
+        async move { store }
+    })
+    .await;
+    eprintln!("s3 preferred-leader handover: {handover:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
