@@ -504,6 +504,9 @@ impl S3LeaseStore {
         {
             let mut state = self.state();
             if record.holder.is_some() {
+                // A conditional write of this lease succeeded: no other lease id of this store
+                // can hold it any more (one whose term ended by its deadline, unrenewed).
+                state.owned.clear();
                 state.owned.insert(
                     lease_id.to_owned(),
                     Owned {
