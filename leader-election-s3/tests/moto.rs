@@ -474,8 +474,9 @@ async fn an_emulator_restarted_empty_elects_again_after_a_lease_with_a_greater_t
     .await;
     let first = recorder.current().expect("a term").token;
 
-    emulator.restart().await;
+    // From before the restart: a follower may see the empty emulator before it returns here.
     let restarted = Instant::now();
+    emulator.restart().await;
     let lease = elections[0].options().lease_duration;
     eventually(
         lease + Duration::from_secs(5),
@@ -521,8 +522,10 @@ async fn request_counts_show_what_a_follower_pays() {
     let (heads, gets) = (spent.head - before.head, spent.get - before.get);
     // One HEAD per poll (every 250 ms, ±10 %) and one GET per renewal seen (every second).
     let polls = (lease * 2).as_millis() as u64 / 250;
+    // At most one per poll; at least half as many on a loaded machine (each poll waits for its
+    // reply before sleeping again).
     assert!(
-        heads >= polls * 8 / 10 && heads <= polls * 12 / 10 + 2,
+        heads >= polls / 2 && heads <= polls * 12 / 10 + 2,
         "{heads} HEADs"
     );
     assert!(gets <= 2 * 2 * lease.as_secs() + 2, "{gets} GETs");

@@ -98,15 +98,16 @@ async fn a_deleted_object_is_withheld_for_a_lease() {
     let key = unique_name("op-delete");
     let contenders = Contenders::start(emulator().await, &key).await;
     let first = contenders.recorder.current().expect("a term").token;
-    operator()
-        .await
+    let operator = operator().await;
+    // From before the request: a follower may see its effect before the reply arrives here.
+    let acted = Instant::now();
+    operator
         .delete_object()
         .bucket(BUCKET)
         .key(&key)
         .send()
         .await
         .expect("delete");
-    let acted = Instant::now();
     let back = contenders
         .leader_again_after(acted, "after the deletion")
         .await;
@@ -121,8 +122,9 @@ async fn an_object_overwritten_with_garbage_is_not_taken_within_a_lease() {
     let key = unique_name("op-garbage");
     let contenders = Contenders::start(emulator().await, &key).await;
     let first = contenders.recorder.current().expect("a term").token;
-    operator()
-        .await
+    let operator = operator().await;
+    let acted = Instant::now();
+    operator
         .put_object()
         .bucket(BUCKET)
         .key(&key)
@@ -130,7 +132,6 @@ async fn an_object_overwritten_with_garbage_is_not_taken_within_a_lease() {
         .send()
         .await
         .expect("overwrite");
-    let acted = Instant::now();
     let back = contenders
         .leader_again_after(acted, "after the overwrite")
         .await;
