@@ -237,15 +237,12 @@ impl S3LeaseStore {
         self.wire.counts()
     }
 
-    /// The S3 client of this store (built from the AWS configuration at the first call), for
-    /// inspection or operator actions on the lease object. Its requests count in
+    /// The S3 client of this store (built from the AWS configuration at the first call, which
+    /// cannot fail: missing credentials show at the first request), for inspection or operator
+    /// actions on the lease object. Its requests count in
     /// [`request_counts`](Self::request_counts).
-    ///
-    /// # Errors
-    /// None today: loading the AWS configuration does not fail (missing credentials show at
-    /// the first request).
-    pub async fn client(&self) -> Result<aws_sdk_s3::Client> {
-        Ok(self.client_ref().await.clone())
+    pub async fn client(&self) -> aws_sdk_s3::Client {
+        self.client_ref().await.clone()
     }
 
     async fn client_ref(&self) -> &aws_sdk_s3::Client {

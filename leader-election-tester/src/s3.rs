@@ -96,7 +96,7 @@ pub(crate) fn open(
 /// body no contender can read, through a client of its own.
 pub(crate) async fn operator(spec: &S3Spec, key: &str, garbage: bool) -> Result<(), String> {
     let store = store(spec, key, &LeaderElectionOptions::default())?;
-    let client = store.client().await.map_err(|e| format!("s3: {e}"))?;
+    let client = store.client().await;
     if garbage {
         client
             .put_object()
