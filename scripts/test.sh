@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's one test command: installs what the tests need (redis-server, Azurite, etcd,
-# protoc, ...),
+# protoc, moto, ...),
 # then checks formatting, lints, docs, and runs every test in the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +27,8 @@ for combo in \
   "leader-election-blob" "leader-election-blob --no-default-features" \
   "leader-election-postgres" "leader-election-postgres --no-default-features" \
   "leader-election-postgres --no-default-features --features tls" \
-  "leader-election-etcd" "leader-election-etcd --no-default-features"; do
+  "leader-election-etcd" "leader-election-etcd --no-default-features" \
+  "leader-election-s3"; do
   echo "    -p $combo"
   # shellcheck disable=SC2086
   cargo clippy --locked --quiet -p $combo -- -D warnings

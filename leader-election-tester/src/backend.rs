@@ -31,6 +31,8 @@ pub(crate) enum BackendKind {
     Postgres,
     /// An etcd cluster (crate `leader-election-etcd`).
     Etcd,
+    /// Amazon S3 or an S3-compatible store, such as moto or MinIO (crate `leader-election-s3`).
+    S3,
     /// A deliberately broken in-memory store that grants the lease to every asker: a self-test
     /// showing that the tester catches two leaders (exits 1).
     #[value(hide = true)]
@@ -46,6 +48,7 @@ impl BackendKind {
             Self::Blob => "blob",
             Self::Postgres => "postgres",
             Self::Etcd => "etcd",
+            Self::S3 => "s3",
             Self::BrokenMemory => "broken-memory",
         }
     }
@@ -75,6 +78,9 @@ pub(crate) struct BackendSpec {
     /// etcd members' client URLs (`--backend etcd`); the key is the election key.
     #[serde(default)]
     pub(crate) etcd_endpoints: Vec<String>,
+    /// S3 endpoint and bucket (the object key is `key`).
+    #[serde(default)]
+    pub(crate) s3: crate::s3::S3Spec,
 }
 
 impl fmt::Debug for BackendSpec {
@@ -89,6 +95,7 @@ impl fmt::Debug for BackendSpec {
             .field("container", &self.container)
             .field("blob", &self.blob)
             .field("etcd_endpoints", &self.etcd_endpoints)
+            .field("s3", &self.s3)
             .finish()
     }
 }
@@ -122,6 +129,7 @@ impl BackendSpec {
                 .first()
                 .cloned()
                 .ok_or("no etcd endpoint")?,
+            BackendKind::S3 => self.s3.endpoint.clone(),
         };
         let (_, host_port, _) = split_url(&endpoint)
             .ok_or_else(|| format!("cannot find host:port in {}", redact_url(&endpoint)))?;
@@ -176,6 +184,11 @@ impl BackendSpec {
                     spec.connection_string = self.connection_string.replace(&endpoint, &proxied);
                 }
             }
+            BackendKind::S3 => {
+                if let Some((prefix, _, rest)) = split_url(&self.s3.endpoint) {
+                    spec.s3.endpoint = format!("{prefix}{addr}{rest}");
+                }
+            }
         }
         spec
     }
@@ -197,6 +210,7 @@ impl BackendSpec {
             BackendKind::Blob => open_blob(self, options),
             BackendKind::Postgres => open_postgres(self, options),
             BackendKind::Etcd => crate::etcd::open_etcd(self, options),
+            BackendKind::S3 => crate::s3::open(&self.s3, &self.key, options),
         }
     }
 }
@@ -316,6 +330,7 @@ mod tests {
                 "http://127.0.0.1:2381".into(),
                 "http://127.0.0.1:2382".into(),
             ],
+            s3: crate::s3::S3Spec::default(),
         }
     }
 
@@ -329,6 +344,17 @@ mod tests {
         assert_eq!(
             spec(BackendKind::Blob).upstream(),
             Ok(Some("127.0.0.1:10000".parse().unwrap()))
+        );
+        assert_eq!(
+            spec(BackendKind::S3).upstream(),
+            Ok(Some("127.0.0.1:5000".parse().unwrap()))
+        );
+        assert_eq!(
+            spec(BackendKind::S3)
+                .via("127.0.0.1:4242".parse().unwrap())
+                .s3
+                .endpoint,
+            "http://127.0.0.1:4242"
         );
         assert_eq!(
             spec(BackendKind::Postgres).upstream(),

@@ -16,6 +16,7 @@ mod record;
 mod redis_server;
 mod report;
 mod run;
+mod s3;
 mod schedule;
 mod timeline;
 
@@ -88,6 +89,17 @@ struct Cli {
     /// Blob name of the election.
     #[arg(long, default_value = "leader")]
     blob: String,
+    /// S3 endpoint (`--backend s3`): any S3-compatible store, addressed path-style with the
+    /// emulator's test credentials. Default: the emulator of the docker-compose file.
+    #[arg(long, env = "S3_ENDPOINT", default_value = s3::DEFAULT_ENDPOINT)]
+    s3_endpoint: String,
+    /// S3 bucket of the election (created when missing); the object key is `--key`.
+    #[arg(long, default_value = s3::DEFAULT_BUCKET)]
+    s3_bucket: String,
+    /// Start moto's S3 server from `.tools/moto` (`scripts/install-moto.sh`) on a free port of
+    /// 127.0.0.1 for the run, instead of using --s3-endpoint.
+    #[arg(long)]
+    spawn_s3: bool,
     /// Number of contenders.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
     contenders: u16,
@@ -233,7 +245,7 @@ async fn tester(cli: Cli) -> Result<ExitCode, String> {
         .operation_timeout
         .unwrap_or_else(|| (lease / 4).min(Duration::from_secs(2)));
     let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    let config = RunConfig {
+    let mut config = RunConfig {
         backend: BackendSpec {
             kind: cli.backend,
             redis_url: cli.redis_url,
@@ -244,6 +256,10 @@ async fn tester(cli: Cli) -> Result<ExitCode, String> {
             container: cli.container,
             blob: cli.blob,
             etcd_endpoints: cli.etcd_endpoints,
+            s3: s3::S3Spec {
+                endpoint: cli.s3_endpoint,
+                bucket: cli.s3_bucket,
+            },
         },
         contenders: usize::from(cli.contenders),
         duration,
@@ -272,7 +288,26 @@ async fn tester(cli: Cli) -> Result<ExitCode, String> {
         quiet: cli.quiet,
         priorities: cli.priorities,
     };
+    let spawned_s3 = if cli.spawn_s3 {
+        if config.backend.kind != BackendKind::S3 {
+            return Err("--spawn-s3 goes with --backend s3".into());
+        }
+        let emulator = leader_election_test_support::S3Emulator::start().await;
+        config.backend.s3.endpoint = emulator.endpoint();
+        Some(emulator)
+    } else {
+        None
+    };
+    let s3_in_process = config.backend.kind == BackendKind::S3 && !config.processes;
     let output = run::run(config).await?;
+    if s3_in_process && !cli.quiet {
+        let counts = s3::request_totals();
+        eprintln!(
+            "s3 requests of all contenders: {} HEAD, {} GET, {} PUT, {} other",
+            counts.head, counts.get, counts.put, counts.other
+        );
+    }
+    drop(spawned_s3);
     let report = &output.report;
     if let Some(path) = &cli.timeline {
         let svg = timeline::render(&output.data);

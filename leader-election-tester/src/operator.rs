@@ -36,6 +36,10 @@ pub(crate) enum OperatorAction {
     BlobBreakDelete,
     /// Azure Blob: Break Lease (period 0), then overwrite the blob's metadata with garbage.
     BlobBreakOverwrite,
+    /// S3: delete the lease object.
+    S3Delete,
+    /// S3: overwrite the lease object with a body no contender can read.
+    S3Overwrite,
 }
 
 impl OperatorAction {
@@ -51,6 +55,8 @@ impl OperatorAction {
             Self::BlobBreak => "blob_break",
             Self::BlobBreakDelete => "blob_break_delete",
             Self::BlobBreakOverwrite => "blob_break_overwrite",
+            Self::S3Delete => "s3_delete",
+            Self::S3Overwrite => "s3_overwrite",
         }
     }
 
@@ -66,6 +72,8 @@ impl OperatorAction {
             Self::BlobBreak => "break the blob lease (period 0)",
             Self::BlobBreakDelete => "break the blob lease and delete the blob",
             Self::BlobBreakOverwrite => "break the blob lease and overwrite its metadata",
+            Self::S3Delete => "delete the S3 lease object",
+            Self::S3Overwrite => "overwrite the S3 lease object with garbage",
         }
     }
 
@@ -81,6 +89,7 @@ impl OperatorAction {
                 Self::BlobBreakDelete,
                 Self::BlobBreakOverwrite,
             ],
+            BackendKind::S3 => &[Self::S3Delete, Self::S3Overwrite],
             BackendKind::Memory | BackendKind::BrokenMemory => &[],
         }
     }
@@ -128,6 +137,12 @@ impl Operator {
             OperatorAction::BlobBreak => self.blob(false, false).await,
             OperatorAction::BlobBreakDelete => self.blob(true, false).await,
             OperatorAction::BlobBreakOverwrite => self.blob(false, true).await,
+            OperatorAction::S3Delete => {
+                crate::s3::operator(&self.spec.s3, &self.spec.key, false).await
+            }
+            OperatorAction::S3Overwrite => {
+                crate::s3::operator(&self.spec.s3, &self.spec.key, true).await
+            }
         }
     }
 
@@ -229,6 +244,7 @@ mod tests {
             BackendKind::Postgres,
             BackendKind::Blob,
             BackendKind::Etcd,
+            BackendKind::S3,
         ] {
             let actions = OperatorAction::for_backend(backend);
             assert!(actions.len() >= 2, "{backend:?}");

@@ -271,6 +271,7 @@ mod tests {
                 container: "c".into(),
                 blob: "b".into(),
                 etcd_endpoints: vec!["http://127.0.0.1:2379".into()],
+                s3: crate::s3::S3Spec::default(),
             },
             contenders: 3,
             duration: Duration::from_secs(30),

@@ -1,0 +1,398 @@
+//! [`S3LeaderElection::builder`]: configuration of an election on S3.
+
+use std::fmt;
+
+use leader_election::{LeaderElection, LeaderElectionOptions, quoted};
+
+use crate::error::BuildError;
+use crate::store::{Connection, S3LeaseStore, Settings};
+
+/// The object key used when none is set.
+pub const DEFAULT_KEY: &str = "leader-election-lock";
+/// The region used when neither the builder nor the AWS configuration names one (an
+/// S3-compatible store usually ignores it, but requests must be signed for some region).
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// The entry point for an election on Amazon S3 or an S3-compatible store:
+/// [`S3LeaderElection::builder`].
+///
+/// It has no values; the builder makes a [`LeaderElection<S3LeaseStore>`](LeaderElection)
+/// ([`build`](S3LeaderElectionBuilder::build)) or the store alone
+/// ([`build_store`](S3LeaderElectionBuilder::build_store)). From configuration files or the
+/// environment, start from an [`S3Config`](crate::S3Config).
+#[derive(Debug)]
+pub enum S3LeaderElection {}
+
+impl S3LeaderElection {
+    /// A builder with the default key (`leader-election-lock`), credentials and region from
+    /// the usual AWS chain (environment, profile files, web identity, ECS/EC2 metadata), and
+    /// default options; set at least the [`bucket`](S3LeaderElectionBuilder::bucket).
+    pub fn builder() -> S3LeaderElectionBuilder {
+        S3LeaderElectionBuilder::default()
+    }
+}
+
+/// Configures an election on S3; made by [`S3LeaderElection::builder`].
+///
+/// Setters never fail; [`build`](Self::build) and [`build_store`](Self::build_store) check
+/// everything. Nothing is contacted until the election starts: credentials are resolved by the
+/// store's first operation.
+///
+/// Of the election options, three matter in particular here: `retry_interval` is how often
+/// followers poll the object (one `HEAD` each, plus a `GET` when it changed), since S3 tells
+/// nothing by itself; `lease_duration` is how long a follower watches an unchanged object
+/// before taking over a lease whose holder went silent; and `operation_timeout` is the budget
+/// of each operation, shared by all its requests.
+#[must_use]
+#[derive(Default)]
+pub struct S3LeaderElectionBuilder {
+    bucket: Option<String>,
+    key: Option<String>,
+    endpoint: Option<String>,
+    region: Option<String>,
+    force_path_style: bool,
+    credentials: Option<(String, String)>,
+    create_bucket: bool,
+    client: Option<aws_sdk_s3::Client>,
+    options: LeaderElectionOptions,
+}
+
+impl fmt::Debug for S3LeaderElectionBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3LeaderElectionBuilder")
+            .field("bucket", &self.bucket)
+            .field("key", &self.key)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("force_path_style", &self.force_path_style)
+            .field(
+                "access_key_id",
+                &self.credentials.as_ref().map(|(id, _)| id),
+            )
+            .field(
+                "secret_access_key",
+                &self.credentials.as_ref().map(|_| "<redacted>"),
+            )
+            .field("create_bucket_if_not_exists", &self.create_bucket)
+            .field("client", &self.client.as_ref().map(|_| "<set>"))
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl S3LeaderElectionBuilder {
+    /// The bucket holding the lease object. Required.
+    pub fn bucket(mut self, bucket: impl Into<String>) -> Self {
+        self.bucket = Some(bucket.into());
+        self
+    }
+
+    /// The key of the lease object. Every contender of one election uses the same bucket and
+    /// key; the key is the election.
+    ///
+    /// Default: `leader-election-lock`.
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// The service's URL, for an S3-compatible store (`http://127.0.0.1:9000` for a local
+    /// MinIO, `https://<account>.r2.cloudflarestorage.com` for R2), replacing the AWS endpoint
+    /// of the region.
+    ///
+    /// Default: none (AWS, or `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` from the environment).
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// The region requests are signed for.
+    ///
+    /// Default: the AWS configuration's (`AWS_REGION`, the profile), else `us-east-1`.
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// Address the bucket in the path (`https://host/bucket/key`) rather than in the host name
+    /// (`https://bucket.host/key`), as most S3-compatible stores (MinIO, moto) need.
+    ///
+    /// Default: false.
+    pub fn force_path_style(mut self, force: bool) -> Self {
+        self.force_path_style = force;
+        self
+    }
+
+    /// Sign requests with this access key instead of the AWS credential chain (for an
+    /// S3-compatible store's own keys, or a local emulator). The secret never appears in
+    /// `Debug` output or errors.
+    pub fn static_credentials(
+        mut self,
+        access_key_id: impl Into<String>,
+        secret_access_key: impl Into<String>,
+    ) -> Self {
+        self.credentials = Some((access_key_id.into(), secret_access_key.into()));
+        self
+    }
+
+    /// Whether a missing bucket is created when a write finds none (for tests and local
+    /// emulators; on AWS create the bucket beforehand and leave this off).
+    ///
+    /// Default: false.
+    pub fn create_bucket_if_not_exists(mut self, create: bool) -> Self {
+        self.create_bucket = create;
+        self
+    }
+
+    /// Use a client built by the caller, for settings this builder does not offer (a custom
+    /// HTTP client, a credentials provider). The store adds its own interceptor (it reads the
+    /// service's `Date` header from every response) and turns the SDK's retries off: the
+    /// election retries by itself, within the lease. `endpoint`, `region`,
+    /// `force_path_style` and `static_credentials` must then not be set.
+    pub fn client(mut self, client: aws_sdk_s3::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    leader_election::option_setters!();
+
+    /// Builds the election (not started): [`build_store`](Self::build_store), then
+    /// [`LeaderElection::new`] with the options. Contacts nothing.
+    ///
+    /// # Errors
+    /// As for [`build_store`](Self::build_store).
+    pub fn build(self) -> Result<LeaderElection<S3LeaseStore>, BuildError> {
+        let options = self.options.clone();
+        let store = self.build_store()?;
+        Ok(LeaderElection::new(store, options)?)
+    }
+
+    /// Checks everything like [`build`](Self::build) and returns only the store, for sharing
+    /// or wrapping it before [`LeaderElection::new`]; give that the same options, since the
+    /// store's timings come from them (the follower's watch uses `clock_drift_rate`,
+    /// `deadline_slack` and `retry_interval`). Contacts nothing.
+    ///
+    /// # Errors
+    /// - [`BuildError::MissingConnection`]: no bucket is set;
+    /// - [`BuildError::InvalidName`]: the bucket is not 3–63 lower-case letters, digits, dots
+    ///   and hyphens, starting and ending with a letter or digit; or the key is empty, longer
+    ///   than 1014 bytes (S3's 1024, less `.candidate` for the candidate record's sibling
+    ///   object), or has control characters;
+    /// - [`BuildError::InvalidUrl`]: the endpoint is not an `http://` or `https://` URL, or
+    ///   `endpoint`, `region`, `force_path_style` or `static_credentials` is set together
+    ///   with `client`;
+    /// - [`BuildError::Options`]: the options fail [`LeaderElectionOptions::validate`].
+    pub fn build_store(self) -> Result<S3LeaseStore, BuildError> {
+        self.options.validate()?;
+        let bucket = self.bucket.ok_or(BuildError::MissingConnection)?;
+        check_bucket(&bucket)?;
+        let key = self.key.unwrap_or_else(|| DEFAULT_KEY.to_owned());
+        check_key(&key)?;
+        if let Some(endpoint) = &self.endpoint {
+            check_endpoint(endpoint)?;
+        }
+        let connection = match self.client {
+            Some(client) => {
+                if self.endpoint.is_some()
+                    || self.region.is_some()
+                    || self.force_path_style
+                    || self.credentials.is_some()
+                {
+                    return Err(BuildError::InvalidUrl {
+                        field: "client",
+                        reason: "endpoint, region, force_path_style and static_credentials \
+                                 belong to the client given; set them there"
+                            .to_owned(),
+                    });
+                }
+                Connection::Client(client)
+            }
+            None => Connection::Settings {
+                endpoint: self.endpoint,
+                region: self.region,
+                force_path_style: self.force_path_style,
+                credentials: self.credentials,
+            },
+        };
+        Ok(S3LeaseStore::new(Settings {
+            connection,
+            bucket,
+            key,
+            create_bucket: self.create_bucket,
+            options: self.options,
+        }))
+    }
+}
+
+/// S3's bucket naming rules (the general-purpose bucket rules, which every S3-compatible store
+/// accepts).
+fn check_bucket(bucket: &str) -> Result<(), BuildError> {
+    let invalid = |rule: &str| BuildError::InvalidName {
+        field: "bucket",
+        name: quoted(bucket),
+        rule: rule.to_owned(),
+    };
+    if !(3..=63).contains(&bucket.len()) {
+        return Err(invalid("must be 3 to 63 characters long"));
+    }
+    if !bucket
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        return Err(invalid(
+            "may hold only lower-case letters, digits, dots and hyphens",
+        ));
+    }
+    let edge = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if !edge(bucket.bytes().next()) || !edge(bucket.bytes().last()) {
+        return Err(invalid("must start and end with a letter or digit"));
+    }
+    if bucket.contains("..") {
+        return Err(invalid("must not hold two dots in a row"));
+    }
+    Ok(())
+}
+
+/// The longest key accepted: S3's 1024 bytes, less the `.candidate` suffix of the sibling
+/// object that holds the candidate record of preferred leaders.
+const MAX_KEY_LEN: usize = 1024 - ".candidate".len();
+
+fn check_key(key: &str) -> Result<(), BuildError> {
+    let invalid = |rule: &str| BuildError::InvalidName {
+        field: "key",
+        name: quoted(key),
+        rule: rule.to_owned(),
+    };
+    // S3 allows 1024 bytes; the candidate record of preferred leaders is `<key>.candidate`.
+    if key.is_empty() || key.len() > MAX_KEY_LEN {
+        return Err(invalid(
+            "must be 1 to 1014 bytes long (S3's 1024, less `.candidate` for the sibling object)",
+        ));
+    }
+    if key.chars().any(char::is_control) {
+        return Err(invalid("must not contain control characters"));
+    }
+    Ok(())
+}
+
+fn check_endpoint(endpoint: &str) -> Result<(), BuildError> {
+    let rest = endpoint
+        .strip_prefix("https://")
+        .or_else(|| endpoint.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.starts_with('/') && !host.contains('?') => Ok(()),
+        _ => Err(BuildError::InvalidUrl {
+            field: "endpoint",
+            reason: format!(
+                "must be an http:// or https:// URL with a host and no query, got {}",
+                quoted(endpoint)
+            ),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn local() -> S3LeaderElectionBuilder {
+        S3LeaderElection::builder()
+            .bucket("elections")
+            .endpoint("http://127.0.0.1:5000")
+            .force_path_style(true)
+            .static_credentials("test", "SECRETKEY")
+    }
+
+    #[test]
+    fn defaults_build() {
+        let store = local().build_store().unwrap();
+        assert_eq!(store.bucket(), "elections");
+        assert_eq!(store.key(), DEFAULT_KEY);
+        let election = local().instance_id("me").build().unwrap();
+        assert_eq!(election.instance_id(), "me");
+        assert_eq!(election.options().lease_duration, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_bucket_is_required() {
+        let err = S3LeaderElection::builder().build().unwrap_err();
+        assert_eq!(err, BuildError::MissingConnection);
+    }
+
+    #[test]
+    fn names_follow_s3_rules() {
+        for bad in [
+            "ab",
+            "Upper",
+            "under_score",
+            "-start",
+            "end-",
+            "dot..dot",
+            &"a".repeat(64),
+        ] {
+            let err = local().bucket(bad).build_store().unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    BuildError::InvalidName {
+                        field: "bucket",
+                        ..
+                    }
+                ),
+                "{bad}: {err}"
+            );
+        }
+        for good in ["abc", "a.b-c", "0leader", &"a".repeat(63)] {
+            local().bucket(good).build_store().unwrap();
+        }
+        for bad in ["", "ctl\u{1}", &"k".repeat(1015)] {
+            let err = local().key(bad).build_store().unwrap_err();
+            assert!(
+                matches!(err, BuildError::InvalidName { field: "key", .. }),
+                "{bad:?}: {err}"
+            );
+        }
+        local().key("elections/orders lock").build_store().unwrap();
+        local().key("k".repeat(1014)).build_store().unwrap();
+    }
+
+    #[test]
+    fn endpoints_are_urls() {
+        for bad in ["127.0.0.1:5000", "ftp://host", "http://", "https://h/?x=1"] {
+            let err = local().endpoint(bad).build_store().unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    BuildError::InvalidUrl {
+                        field: "endpoint",
+                        ..
+                    }
+                ),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn options_are_validated() {
+        let err = local()
+            .renew_interval(Duration::from_secs(40))
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(err, BuildError::Options(ref e) if e.field == "renew_interval"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug() {
+        let builder = local();
+        assert!(!format!("{builder:?}").contains("SECRETKEY"));
+        let election = builder.build().unwrap();
+        assert!(!format!("{election:?}").contains("SECRETKEY"));
+        assert!(!format!("{:?}", election.store()).contains("SECRETKEY"));
+    }
+}

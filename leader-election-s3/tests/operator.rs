@@ -1,0 +1,223 @@
+//! What an operator does to a running election with S3's own tools, against a real S3
+//! emulator: delete the lease object, overwrite it with garbage, overwrite it with a copy of
+//! an old record. Three contenders run each time (lease 4 s); the operator acts through a
+//! client of its own. Each test asserts with the one safety checker (never two leaders, tokens
+//! increasing), that no contender leads again within a lease of the action (the old leader may
+//! still trust its term until then), and that leadership comes back within about a lease.
+
+use std::time::Duration;
+
+use leader_election::testing::TermRecorder;
+use leader_election::{AcquireOutcome, LeaderElection, LeaseRequest, LeaseStore};
+use leader_election_s3::S3LeaseStore;
+use leader_election_s3::aws::aws_sdk_s3;
+use leader_election_s3::aws::aws_sdk_s3::primitives::ByteStream;
+use leader_election_test_support::s3::BUCKET;
+use leader_election_test_support::{S3Emulator, eventually, unique_name};
+use tokio::sync::OnceCell;
+use tokio::time::Instant;
+
+/// Beyond one lease after the action: a follower's poll (250 ms plus jitter), the `Date`
+/// header's second and a slow request or two on a shared machine.
+const SLACK: Duration = Duration::from_secs(4);
+
+async fn emulator() -> &'static S3Emulator {
+    static EMULATOR: OnceCell<S3Emulator> = OnceCell::const_new();
+    EMULATOR.get_or_init(S3Emulator::start).await
+}
+
+/// Three contenders of one election, every term recorded.
+struct Contenders {
+    elections: Vec<LeaderElection<S3LeaseStore>>,
+    recorder: TermRecorder,
+    lease: Duration,
+}
+
+impl Contenders {
+    /// Starts three contenders and waits until one leads and the others have seen it lead.
+    async fn start(emulator: &S3Emulator, key: &str) -> Self {
+        let recorder = TermRecorder::new();
+        let elections: Vec<_> = (0..3)
+            .map(|i| emulator.election(key, &format!("c{i}")))
+            .collect();
+        for election in &elections {
+            recorder.attach(election);
+            election.start().await.expect("start");
+        }
+        eventually(Duration::from_secs(10), "one leads, all see it", || {
+            elections.iter().any(|e| e.is_leader())
+                && elections
+                    .iter()
+                    .all(|e| e.is_leader() || e.state().leader.is_some())
+        })
+        .await;
+        let lease = elections[0].options().lease_duration;
+        Self {
+            elections,
+            recorder,
+            lease,
+        }
+    }
+
+    /// Waits for a term that began after `acted`; checks that it did not begin within a lease
+    /// of it, and answers how long after `acted` it began.
+    async fn leader_again_after(&self, acted: Instant, what: &str) -> Duration {
+        eventually(self.lease * 2 + SLACK, what, || {
+            self.recorder.terms().iter().any(|t| t.start > acted)
+        })
+        .await;
+        let back = self
+            .recorder
+            .terms()
+            .iter()
+            .filter(|t| t.start > acted)
+            .map(|t| t.start - acted)
+            .min()
+            .expect("a term after the action");
+        assert!(
+            back >= self.lease,
+            "{what}: a new leader {back:?} after the action, within a lease"
+        );
+        back
+    }
+
+    async fn stop(self) {
+        for election in &self.elections {
+            election.stop().await.expect("stop");
+        }
+        self.recorder.assert_safe();
+    }
+}
+
+async fn operator() -> aws_sdk_s3::Client {
+    emulator().await.operator().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_object_is_withheld_for_a_lease() {
+    let key = unique_name("op-delete");
+    let contenders = Contenders::start(emulator().await, &key).await;
+    let first = contenders.recorder.current().expect("a term").token;
+    let operator = operator().await;
+    // From before the request: a follower may see its effect before the reply arrives here.
+    let acted = Instant::now();
+    operator
+        .delete_object()
+        .bucket(BUCKET)
+        .key(&key)
+        .send()
+        .await
+        .expect("delete");
+    let back = contenders
+        .leader_again_after(acted, "after the deletion")
+        .await;
+    let token = contenders.recorder.current().expect("a term").token;
+    assert!(token > first, "token {token} after {first}");
+    eprintln!("s3 operator delete: leader again after {back:?}");
+    contenders.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_overwritten_with_garbage_is_not_taken_within_a_lease() {
+    let key = unique_name("op-garbage");
+    let contenders = Contenders::start(emulator().await, &key).await;
+    let first = contenders.recorder.current().expect("a term").token;
+    let operator = operator().await;
+    let acted = Instant::now();
+    operator
+        .put_object()
+        .bucket(BUCKET)
+        .key(&key)
+        .body(ByteStream::from_static(b"{\"not\": \"a lease\"}"))
+        .send()
+        .await
+        .expect("overwrite");
+    let back = contenders
+        .leader_again_after(acted, "after the overwrite")
+        .await;
+    let token = contenders.recorder.current().expect("a term").token;
+    assert!(token > first, "token {token} after {first}");
+    eprintln!("s3 operator overwrite: leader again after {back:?}");
+    contenders.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_overwritten_with_an_old_record_is_not_taken_within_a_lease() {
+    // Restoring an older version (a backup) brings back a record of the same holder and term:
+    // a new ETag for every watcher, and the holder's renewal is refused on its own last ETag,
+    // then made again on the restored one (it still shows the holder's lease).
+    let key = unique_name("op-restore");
+    let client = operator().await;
+    let contenders = Contenders::start(emulator().await, &key).await;
+    let old = client
+        .get_object()
+        .bucket(BUCKET)
+        .key(&key)
+        .send()
+        .await
+        .expect("read")
+        .body
+        .collect()
+        .await
+        .expect("body")
+        .into_bytes();
+    tokio::time::sleep(contenders.lease / 2).await;
+    let terms_before = contenders.recorder.terms().len();
+    client
+        .put_object()
+        .bucket(BUCKET)
+        .key(&key)
+        .body(ByteStream::from(old.to_vec()))
+        .send()
+        .await
+        .expect("overwrite");
+    // The holder keeps leading through it: nobody else takes over within two leases.
+    tokio::time::sleep(contenders.lease * 2).await;
+    assert_eq!(
+        contenders.recorder.terms().len(),
+        terms_before,
+        "leadership changed after the old record was restored"
+    );
+    contenders.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_never_saw_the_record_cannot_know_it_was_deleted() {
+    // The residual stated in the README: a process that starts after an operator deleted a
+    // live record finds nothing to honour and acquires (after the Date second has passed);
+    // its token is still greater, so a fenced downstream store rejects the old leader.
+    let emulator = emulator().await;
+    let key = unique_name("op-fresh");
+    let first_store = emulator.store(&key);
+    let a = LeaseRequest::new("a", Duration::from_secs(4));
+    let AcquireOutcome::Acquired(first) = first_store.try_acquire(&a).await.unwrap() else {
+        panic!("a fresh key is free")
+    };
+    operator()
+        .await
+        .delete_object()
+        .bucket(BUCKET)
+        .key(&key)
+        .send()
+        .await
+        .expect("delete");
+    // A store that had seen the record withholds it ...
+    assert!(matches!(
+        first_store
+            .try_acquire(&LeaseRequest::new("b", Duration::from_secs(4)))
+            .await
+            .unwrap(),
+        AcquireOutcome::Withheld { .. }
+    ));
+    // ... a brand-new one cannot know.
+    let fresh = emulator.store(&key);
+    let c = LeaseRequest::new("c", Duration::from_secs(4));
+    let token = loop {
+        match fresh.try_acquire(&c).await.unwrap() {
+            AcquireOutcome::Withheld { wait, .. } => tokio::time::sleep(wait).await,
+            AcquireOutcome::Acquired(lease) => break lease.token,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(token > first.token, "token {token} after {}", first.token);
+}

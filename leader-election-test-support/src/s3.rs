@@ -1,0 +1,243 @@
+//! A real S3 emulator for one test binary or one test: moto's S3 server from
+//! `<workspace>/.tools/moto` (a Python virtual environment made by `scripts/install-moto.sh`),
+//! on a free port of 127.0.0.1; or, when moto is missing and Docker works (feature `docker`),
+//! the MinIO image.
+//!
+//! moto's server enforces conditional writes: `If-None-Match: *` on an existing key and a stale
+//! `If-Match` both get 412 Precondition Failed (checked by the S3 backend's tests before
+//! anything relies on it). Its own server runs each request on a thread of its own and checks a
+//! condition apart from the write that follows it, so two racing conditional writes could both
+//! pass; the fixture therefore serves moto's application through a small wrapper that reads
+//! each request's body first and then runs the application under one lock, one request at a
+//! time. That makes every conditional write atomic, as on S3, while a client stalled in the
+//! middle of sending a request (a partition in a fault proxy) holds up nobody. The S3 backend's
+//! tests race conditional writes to guard this.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::helpers::{free_port, temp_dir, wait_for_port, workspace_root};
+use crate::process::ServerProcess;
+#[cfg(feature = "s3")]
+pub use crate::s3_backend::{BUCKET, builder_at};
+
+/// The access key the emulator accepts (moto accepts any; the MinIO container is started with
+/// it).
+pub const ACCESS_KEY: &str = "leaderelection";
+/// The secret key going with [`ACCESS_KEY`] (a test value, not a secret).
+pub const SECRET_KEY: &str = "leaderelection-secret";
+/// The region the emulator is addressed in.
+pub const REGION: &str = "us-east-1";
+
+/// moto's WSGI application served one request at a time (see the module documentation). Run
+/// by the virtual environment's Python with the port as its argument.
+const SERIAL_MOTO: &str = r#"
+import io, signal, sys, threading
+from werkzeug.serving import run_simple
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication, MotoRequestHandler, create_backend_app)
+
+app = DomainDispatcherApplication(create_backend_app)
+lock = threading.Lock()
+
+def serial(environ, start_response):
+    length = environ.get("CONTENT_LENGTH")
+    if length:
+        body = environ["wsgi.input"].read(int(length))
+    elif environ.get("wsgi.input_terminated"):
+        body = environ["wsgi.input"].read()
+    else:
+        body = b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    with lock:
+        return [b"".join(app(environ, start_response))]
+
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+run_simple("127.0.0.1", int(sys.argv[1]), serial, threaded=True,
+           request_handler=MotoRequestHandler)
+"#;
+
+/// A running S3 emulator; stopped (its process group killed by PID) when dropped. moto keeps
+/// everything in memory: [`restart`](Self::restart) brings it back empty, buckets included.
+#[derive(Debug)]
+pub struct S3Emulator {
+    port: u16,
+    location: PathBuf,
+    local: Mutex<Option<ServerProcess>>,
+    #[cfg(feature = "docker")]
+    container: Option<Box<testcontainers::ContainerAsync<testcontainers::GenericImage>>>,
+}
+
+/// The Python of the workspace's moto environment, if installed.
+fn moto_python() -> Option<PathBuf> {
+    let root = workspace_root().join(".tools/moto/bin");
+    (root.join("moto_server").exists() && root.join("python").exists()).then(|| root.join("python"))
+}
+
+impl S3Emulator {
+    /// Starts a fresh, empty emulator.
+    ///
+    /// # Panics
+    /// When neither moto nor (with feature `docker`) a Docker daemon is available, saying what
+    /// to install; or when it does not accept connections within 60 s.
+    pub async fn start() -> Self {
+        let emulator = Self {
+            port: free_port(),
+            location: temp_dir("moto"),
+            local: Mutex::new(None),
+            #[cfg(feature = "docker")]
+            container: None,
+        };
+        match moto_python() {
+            Some(python) => {
+                emulator.launch_local(&python).await;
+                emulator
+            }
+            None => emulator.start_container().await,
+        }
+    }
+
+    #[cfg(not(feature = "docker"))]
+    async fn start_container(self) -> Self {
+        panic!(
+            "an S3 emulator is needed for these tests and moto was not found in .tools/moto: \
+             run scripts/install-moto.sh (needs python3 with venv and pip)"
+        )
+    }
+
+    /// MinIO in a container (not run on the project's machines, which have no Docker engine).
+    #[cfg(feature = "docker")]
+    async fn start_container(mut self) -> Self {
+        use testcontainers::core::{IntoContainerPort, WaitFor};
+        use testcontainers::runners::AsyncRunner;
+        use testcontainers::{GenericImage, ImageExt};
+        assert!(
+            crate::docker_available(),
+            "an S3 emulator is needed for these tests and moto was not found in .tools/moto, \
+             and Docker is not available for the MinIO fallback: run scripts/install-moto.sh \
+             (needs python3 with venv and pip), or start a Docker daemon"
+        );
+        let container = GenericImage::new("minio/minio", "RELEASE.2025-09-07T16-13-09Z")
+            .with_wait_for(WaitFor::message_on_stdout("API:"))
+            .with_env_var("MINIO_ROOT_USER", ACCESS_KEY)
+            .with_env_var("MINIO_ROOT_PASSWORD", SECRET_KEY)
+            .with_cmd(["server", "/data"])
+            .with_mapped_port(self.port, 9000.tcp())
+            .start()
+            .await
+            .expect("start the MinIO container");
+        self.container = Some(Box::new(container));
+        self.wait_until_ready().await;
+        self
+    }
+
+    async fn launch_local(&self, python: &std::path::Path) {
+        let log = std::fs::File::create(self.location.join("moto.log")).expect("create log");
+        // A small shell stays in front of moto, in the same process group, and stops it when
+        // this test process goes away without dropping us (its stdin, a pipe from us, closes).
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(
+                r#""$0" "$@" & child=$!
+                trap 'kill $child 2>/dev/null; exit 0' TERM INT
+                cat >/dev/null
+                kill $child 2>/dev/null
+                wait $child"#,
+            )
+            .arg(python)
+            .args(["-c", SERIAL_MOTO])
+            .arg(self.port.to_string())
+            .stdin(Stdio::piped())
+            .stdout(log.try_clone().expect("clone log"))
+            .stderr(log);
+        let process = ServerProcess::spawn(command).expect("spawn moto");
+        *self.local.lock().unwrap() = Some(process);
+        self.wait_until_ready().await;
+    }
+
+    async fn wait_until_ready(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while !wait_for_port(self.port, Duration::from_millis(200)).await {
+            if let Some(status) = self
+                .local
+                .lock()
+                .unwrap()
+                .as_mut()
+                .and_then(ServerProcess::exited)
+            {
+                let log =
+                    std::fs::read_to_string(self.location.join("moto.log")).unwrap_or_default();
+                panic!("moto exited with {status} before accepting connections:\n{log}");
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the S3 emulator did not accept connections on 127.0.0.1:{} within 60 s",
+                self.port
+            );
+        }
+    }
+
+    /// Stops the emulator (SIGTERM, then SIGKILL after 10 s).
+    pub async fn stop(&self) {
+        let process = self.local.lock().unwrap().take();
+        if let Some(process) = process {
+            process.stop_with("TERM", Duration::from_secs(10)).await;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while wait_for_port(self.port, Duration::ZERO).await
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        #[cfg(feature = "docker")]
+        if let Some(container) = &self.container {
+            let _ = container.stop_with_timeout(Some(5)).await;
+        }
+    }
+
+    /// Starts the emulator again on the same port. moto keeps nothing: it comes back empty,
+    /// without buckets (MinIO in its container keeps its data).
+    ///
+    /// # Panics
+    /// When it does not start again.
+    pub async fn restart(&self) {
+        self.stop().await;
+        #[cfg(feature = "docker")]
+        if let Some(container) = &self.container {
+            container
+                .start()
+                .await
+                .expect("restart the MinIO container");
+            self.wait_until_ready().await;
+            return;
+        }
+        let python = moto_python().expect("moto disappeared");
+        self.launch_local(&python).await;
+    }
+
+    /// The emulator's port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The emulator's endpoint URL.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The emulator's log so far (moto's request log), empty for a container.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.location.join("moto.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for S3Emulator {
+    fn drop(&mut self) {
+        drop(ServerProcess::take(&self.local));
+        let _ = std::fs::remove_dir_all(&self.location);
+    }
+}

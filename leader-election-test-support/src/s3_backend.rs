@@ -1,0 +1,73 @@
+//! Helpers for the S3 backend's tests (feature `s3`): elections and stores on an
+//! [`S3Emulator`], and a client of the SDK itself for operator actions.
+
+use std::time::Duration;
+
+use leader_election::LeaderElection;
+use leader_election_s3::aws::aws_sdk_s3;
+use leader_election_s3::{S3LeaderElection, S3LeaderElectionBuilder, S3LeaseStore};
+
+use crate::S3Emulator;
+use crate::s3::{ACCESS_KEY, REGION, SECRET_KEY};
+
+/// The bucket every helper uses; created by the first write that finds it missing.
+pub const BUCKET: &str = "leader-election-tests";
+
+/// A builder for an election on the S3 emulator at `endpoint`, with short timings (lease 4 s,
+/// renewals every second, followers polling every 250 ms, 2 s per operation), on `key` of
+/// [`BUCKET`], creating the bucket when missing.
+pub fn builder_at(endpoint: &str, key: &str, instance_id: &str) -> S3LeaderElectionBuilder {
+    S3LeaderElection::builder()
+        .bucket(BUCKET)
+        .key(key)
+        .endpoint(endpoint)
+        .region(REGION)
+        .force_path_style(true)
+        .static_credentials(ACCESS_KEY, SECRET_KEY)
+        .create_bucket_if_not_exists(true)
+        .instance_id(instance_id.to_owned())
+        .lease_duration(Duration::from_secs(4))
+        .renew_interval(Duration::from_secs(1))
+        .retry_interval(Duration::from_millis(250))
+        .max_retry_interval(Duration::from_secs(1))
+        .operation_timeout(Duration::from_secs(2))
+}
+
+impl S3Emulator {
+    /// [`builder_at`] this emulator.
+    pub fn builder(&self, key: &str, instance_id: &str) -> S3LeaderElectionBuilder {
+        builder_at(&self.endpoint(), key, instance_id)
+    }
+
+    /// [`builder`](Self::builder), but reaching the emulator through a proxy listening on
+    /// `port`.
+    pub fn builder_via(&self, port: u16, key: &str, instance_id: &str) -> S3LeaderElectionBuilder {
+        builder_at(&format!("http://127.0.0.1:{port}"), key, instance_id)
+    }
+
+    /// An election built by [`builder`](Self::builder).
+    ///
+    /// # Panics
+    /// When the builder rejects the configuration.
+    pub fn election(&self, key: &str, instance_id: &str) -> LeaderElection<S3LeaseStore> {
+        self.builder(key, instance_id)
+            .build()
+            .expect("build the election")
+    }
+
+    /// A store built by [`builder`](Self::builder).
+    ///
+    /// # Panics
+    /// When the builder rejects the configuration.
+    pub fn store(&self, key: &str) -> S3LeaseStore {
+        self.builder(key, "store")
+            .build_store()
+            .expect("build the store")
+    }
+
+    /// A client of the SDK itself, for operator actions on the lease objects (delete,
+    /// overwrite) and for probing the emulator.
+    pub async fn operator(&self) -> aws_sdk_s3::Client {
+        self.store("operator").client().await
+    }
+}
