@@ -23,6 +23,7 @@ use crate::watch::ReleaseWatch;
 mod candidate;
 mod leases;
 
+pub(crate) use leases::LastHolder;
 use leases::{Granted, Leases};
 
 /// The key an election uses when none is given.
@@ -51,9 +52,13 @@ const ATTEMPTS: usize = 3;
 /// Beside the election key `<key>` it keeps `<key>/holder`, attached to the same etcd lease,
 /// so that a deletion of the election key alone (by an operator) never lets a contender in
 /// while the holder's lease lives; and `<key>/candidate` for [preferred
-/// leaders](leader_election::priority), attached to a lease of its own.
+/// leaders](leader_election::priority), attached to a lease of its own. It also remembers the
+/// etcd lease of the last holder it saw, so that a deletion of both keys never lets it in
+/// while that lease lives either; release revokes the lease first, so that it hands over at
+/// once.
 ///
-/// Cheap to clone; clones share the client, the watch and the candidacies' etcd leases. Made by
+/// Cheap to clone; clones share the client, the watch, the candidacies' etcd leases and the
+/// last holder seen. Made by
 /// [`EtcdLeaderElectionBuilder::build_store`](crate::EtcdLeaderElectionBuilder::build_store)
 /// (or `build`).
 #[derive(Clone)]
@@ -70,6 +75,11 @@ struct Inner {
     notifier: Arc<ReleaseNotifier>,
     /// The etcd lease of each candidacy, by the core's lease id.
     leases: Mutex<Leases>,
+    /// The etcd lease of the last holder seen holding the election key (by a linearizable
+    /// read, or in the watch's deletion of the key), until it is known to be gone: when every
+    /// key of the election is deleted by someone else, it still says that the lease may be
+    /// trusted by its holder.
+    last_holder: Arc<LastHolder>,
 }
 
 impl fmt::Debug for EtcdLeaseStore {
@@ -151,6 +161,7 @@ impl EtcdLeaseStore {
                 watch: OnceCell::new(),
                 notifier: Arc::new(ReleaseNotifier::new()),
                 leases: Mutex::new(Leases::default()),
+                last_holder: Arc::new(LastHolder::default()),
             }),
         }
     }
@@ -263,10 +274,13 @@ impl EtcdLeaseStore {
                 {
                     Seen::Mine(kv)
                 }
-                Some(h) => Seen::Held(AcquireOutcome::Held {
-                    expires_in: Some(h.ttl),
-                    leader: leader_of(&kv),
-                }),
+                Some(h) => {
+                    self.inner.last_holder.saw(&kv);
+                    Seen::Held(AcquireOutcome::Held {
+                        expires_in: Some(h.ttl),
+                        leader: leader_of(&kv),
+                    })
+                }
                 // A value this store did not write: somebody else's key. It never expires by
                 // itself unless attached to a lease, so nobody sleeps on it for long.
                 None => Seen::Held(AcquireOutcome::Held {
@@ -409,17 +423,13 @@ impl EtcdLeaseStore {
             return Ok(None);
         }
         if etcd_lease != 0 {
-            let ttl = self
-                .time_to_live(etcd_lease)
-                .await
-                .map_err(|err| map_etcd(Operation::Acquire, false, err))?
-                .ttl();
-            if ttl > 0 {
+            if let Some(wait) = self.lease_lives(etcd_lease).await? {
                 return Ok(Some(AcquireOutcome::Withheld {
-                    wait: Duration::from_secs(u64::try_from(ttl).unwrap_or(0)),
+                    wait,
                     reason: WithholdReason::RecordTouched,
                 }));
             }
+            self.inner.last_holder.forget(etcd_lease);
         }
         // Attached to no live lease (written by hand): it protects nobody; remove it, only as
         // it was read.
@@ -433,6 +443,45 @@ impl EtcdLeaseStore {
         self.txn(txn)
             .await
             .map_err(|err| map_etcd(Operation::Acquire, false, err))?;
+        Ok(None)
+    }
+
+    /// Whether etcd lease `id` still exists, and if so how long to wait before asking again:
+    /// its remaining time to live in whole seconds, at least one (etcd rounds it down, and
+    /// answers 0 for a lease with less than a second left, which its holder may still trust).
+    /// `None` once it expired or was revoked. A failed read is an error: never "gone".
+    async fn lease_lives(&self, id: i64) -> Result<Option<Duration>> {
+        match self.time_to_live(id).await {
+            Ok(response) => Ok(u64::try_from(response.ttl())
+                .ok()
+                .map(|ttl| Duration::from_secs(ttl.max(1)))),
+            Err(err) if is_lease_not_found(&err) => Ok(None),
+            Err(err) => Err(map_etcd(Operation::Acquire, false, err)),
+        }
+    }
+
+    /// Both keys are gone: withholds the lease while the etcd lease of the last holder this
+    /// store saw lives, since the keys may have been deleted by someone other than their holder
+    /// (`etcdctl del --prefix`), who then still trusts its term until its next renewal. A
+    /// release revokes the lease before its keys go, so it makes nobody wait. Answers `None`
+    /// when the caller may go on.
+    async fn vanished(&self, request: &LeaseRequest) -> Result<Option<AcquireOutcome>> {
+        let Some(etcd_lease) = self.inner.last_holder.get() else {
+            return Ok(None);
+        };
+        // This very candidacy's lease (an acquisition whose reply was lost): the caller never
+        // believed it led. Another candidacy of this store is a holder like any other.
+        let mine = self
+            .leases()
+            .get(request)
+            .is_some_and(|g| g.id == etcd_lease);
+        if !mine && let Some(wait) = self.lease_lives(etcd_lease).await? {
+            return Ok(Some(AcquireOutcome::Withheld {
+                wait,
+                reason: WithholdReason::RecordTouched,
+            }));
+        }
+        self.inner.last_holder.forget(etcd_lease);
         Ok(None)
     }
 
@@ -455,6 +504,9 @@ impl EtcdLeaseStore {
                     }
                 }
                 Seen::Free => {
+                    if let Some(outcome) = self.vanished(request).await? {
+                        return Ok(outcome);
+                    }
                     let etcd_lease = self.fresh_lease(request).await?;
                     let attached = || Some(PutOptions::new().with_lease(etcd_lease));
                     let txn = Txn::new()
@@ -575,24 +627,30 @@ impl EtcdLeaseStore {
             return Ok(false);
         };
         let key = self.inner.key.as_str();
-        let txn = Txn::new()
-            .when([
-                Compare::create_revision(key, CompareOp::Equal, revision_of(lease.token)),
-                Compare::lease(key, CompareOp::Equal, granted.id),
-            ])
-            .and_then([
-                TxnOp::delete(key, None),
-                TxnOp::delete(self.inner.holder_key.as_str(), None),
-            ]);
-        let response = self
+        // Whether the key is still ours, read in a linearizable transaction; then the
+        // revocation of our etcd lease deletes both keys in one step. The lease is gone before
+        // the followers' watch sees the keys go, so none of them waits for it (see
+        // `vanished`); deleting the keys first would make every follower that saw the holder
+        // wait for the lease.
+        let txn = Txn::new().when([
+            Compare::create_revision(key, CompareOp::Equal, revision_of(lease.token)),
+            Compare::lease(key, CompareOp::Equal, granted.id),
+        ]);
+        let ours = self
             .txn(txn)
             .await
-            .map_err(|err| map_etcd(Operation::Release, true, err))?;
+            .map_err(|err| map_etcd(Operation::Release, false, err))?
+            .succeeded();
         self.leases().remove(request);
-        // The keys are gone (or were not ours); the lease holds nothing we need. A revocation
-        // that fails leaves it to expire.
-        let _ = self.revoke(granted.id).await;
-        Ok(response.succeeded())
+        match self.revoke(granted.id).await {
+            // Revoked, or already expired: the keys attached to it are gone.
+            Ok(()) => Ok(ours),
+            Err(err) if is_lease_not_found(&err) => Ok(ours),
+            // The keys may still be ours until the lease expires: the release failed.
+            Err(err) if ours => Err(map_etcd(Operation::Release, true, err)),
+            // Not ours: the lease holds nothing we need, and expires by itself.
+            Err(_) => Ok(false),
+        }
     }
 
     async fn leader(&self) -> Result<Option<LeaderInfo>> {
@@ -603,6 +661,9 @@ impl EtcdLeaseStore {
         let Some(kv) = response.kvs().first() else {
             return Ok(None);
         };
+        if Holder::decode(kv.value()).is_some() {
+            self.inner.last_holder.saw(kv);
+        }
         leader_of(kv).map(Some).ok_or_else(|| {
             Error::invalid_data(
                 Operation::CurrentLeader,
@@ -630,6 +691,7 @@ impl LeaseStore for EtcdLeaseStore {
                     Arc::clone(&self.inner.pool),
                     vec![self.inner.key.clone(), self.inner.holder_key.clone()],
                     Arc::clone(&self.inner.notifier),
+                    Arc::clone(&self.inner.last_holder),
                 )
             })
             .await

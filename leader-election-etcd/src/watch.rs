@@ -1,5 +1,6 @@
 //! [`ReleaseWatch`]: one etcd watch per store, on the election key and its holder key, that
-//! wakes the followers when either is deleted (a release, an expiry, an operator's deletion).
+//! wakes the followers when either is deleted (a release, an expiry, an operator's deletion),
+//! and remembers the etcd lease the election key was attached to when it was deleted.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +10,8 @@ use leader_election::ReleaseNotifier;
 use tokio::task::JoinHandle;
 
 use crate::connection::Pool;
+use crate::record::Holder;
+use crate::store::LastHolder;
 
 /// The first delay before watching again after the watch broke; it doubles up to
 /// [`MAX_BACKOFF`].
@@ -28,8 +31,11 @@ impl Drop for ReleaseWatch {
 }
 
 fn options() -> WatchOptions {
-    // Deletions only: puts (renewals that publish metadata) wake nobody.
-    WatchOptions::new().with_filters([WatchFilterType::NoPut])
+    // Deletions only: puts (renewals that publish metadata) wake nobody. With the key as it
+    // was, for the etcd lease of its holder.
+    WatchOptions::new()
+        .with_filters([WatchFilterType::NoPut])
+        .with_prev_key()
 }
 
 /// Opens one watch stream with a watcher per key, on the member the store uses.
@@ -54,10 +60,14 @@ impl ReleaseWatch {
     /// task that opens it again whenever it breaks (a member down, a compaction, a member that
     /// lost its leader): after reopening, it wakes the followers once, since a release may
     /// have happened while nobody watched.
+    ///
+    /// `keys[0]` is the election key: when it is deleted, the etcd lease it was attached to is
+    /// remembered in `last_holder` before the followers wake.
     pub(crate) async fn start(
         pool: Arc<Pool>,
         keys: Vec<String>,
         notifier: Arc<ReleaseNotifier>,
+        last_holder: Arc<LastHolder>,
     ) -> Result<Self, etcd_client::Error> {
         let (watcher, stream) = open(&pool, &keys).await?;
         let task = tokio::spawn(async move {
@@ -68,11 +78,20 @@ impl ReleaseWatch {
                     loop {
                         match stream.message().await {
                             Ok(Some(response)) => {
-                                if response
-                                    .events()
-                                    .iter()
-                                    .any(|e| e.event_type() == EventType::Delete)
-                                {
+                                let mut deleted = false;
+                                for event in response.events() {
+                                    if event.event_type() != EventType::Delete {
+                                        continue;
+                                    }
+                                    deleted = true;
+                                    if let Some(prev) = event.prev_kv().filter(|prev| {
+                                        prev.key() == keys[0].as_bytes()
+                                            && Holder::decode(prev.value()).is_some()
+                                    }) {
+                                        last_holder.saw(prev);
+                                    }
+                                }
+                                if deleted {
                                     notifier.notify();
                                 }
                                 if response.canceled() {

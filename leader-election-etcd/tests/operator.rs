@@ -1,7 +1,10 @@
 //! An operator's hands on the election's keys, on a real etcd member: a deleted election key
 //! withholds the lease while its holder's etcd lease lives (its holder key says so, even to a
 //! process that never saw the key), the holder steps down at its next renewal and revokes its
-//! lease, and a follower takes over at once; never two leaders, tokens keep increasing.
+//! lease, and a follower takes over at once. A deletion of every key (`del --prefix`) withholds
+//! the lease from a contender that saw the holder while its etcd lease lives; only a process
+//! that never saw it gets in at once. A graceful stop still hands over at once. Never two
+//! leaders, tokens keep increasing.
 
 use std::time::Duration;
 
@@ -11,7 +14,7 @@ use leader_election::{
     WithholdReason,
 };
 use leader_election_etcd::EtcdLeaseStore;
-use leader_election_test_support::etcd::{election, store};
+use leader_election_test_support::etcd::{election, one_leader, store};
 use leader_election_test_support::{EtcdCluster, unique_name};
 use tokio::time::Instant;
 
@@ -125,16 +128,92 @@ async fn a_new_process_respects_a_deleted_key_until_its_holder_steps_down() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deleting_every_key_of_the_election_is_what_remains() {
+async fn a_follower_that_saw_the_holder_waits_after_every_key_is_deleted() {
+    let etcd = EtcdCluster::single().await;
+    let key = unique_name("operator-prefix-seen");
+    let holder = store(&etcd.endpoints(), &key);
+    holder.connect().await.unwrap();
+    let a = LeaseRequest::new("a", LEASE);
+    let lease = acquired(&holder, &a).await;
+    // A follower in another process reads the key while `a` holds it.
+    let follower = store(&etcd.endpoints(), &key);
+    follower.connect().await.unwrap();
+    let b = LeaseRequest::new("b", LEASE);
+    assert!(matches!(
+        follower.try_acquire(&b).await.unwrap(),
+        AcquireOutcome::Held { .. }
+    ));
+    // `del --prefix` takes the holder key too, but the follower remembers the holder's etcd
+    // lease, which still lives: withheld.
+    etcdctl_del_prefix(&etcd, &key).await;
+    match follower.try_acquire(&b).await.unwrap() {
+        AcquireOutcome::Withheld { wait, reason } => {
+            assert_eq!(reason, WithholdReason::RecordTouched);
+            assert!(wait <= LEASE && wait > Duration::ZERO, "{wait:?}");
+        }
+        other => panic!("every key deleted, the lease was granted while it lives: {other:?}"),
+    }
+    // The holder learns at its next renewal, steps down and revokes its lease: free at once.
+    assert_eq!(holder.renew(&a, &lease).await.unwrap(), RenewOutcome::Lost);
+    let next = acquired(&follower, &b).await;
+    assert!(next.token > lease.token);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_every_key_never_lets_a_follower_that_saw_the_holder_in() {
     let etcd = EtcdCluster::single().await;
     let key = unique_name("operator-prefix");
+    let recorder = TermRecorder::new();
+    let elections: Vec<LeaderElection<EtcdLeaseStore>> = (0..3)
+        .map(|i| election(&etcd.endpoints(), &key, &format!("c{i}")))
+        .collect();
+    for e in &elections {
+        recorder.attach(e);
+    }
+    for e in &elections {
+        e.start().await.unwrap();
+    }
+    let renew = elections[0].options().renew_interval;
+    let timeout = elections[0].options().operation_timeout();
+    let mut token = 0;
+    for round in 0..3 {
+        new_term_after(&recorder, token, LEASE * 2).await;
+        token = recorder.current().expect("a leader").token.get();
+        // Every follower has read the key since the term began (a follower sleeps at most a
+        // lease between reads).
+        tokio::time::sleep(LEASE + renew).await;
+        let deleted_at = Instant::now();
+        etcdctl_del_prefix(&etcd, &key).await;
+        let next = new_term_after(&recorder, token, LEASE * 3).await;
+        let took = next.saturating_duration_since(deleted_at);
+        eprintln!(
+            "round {round}: new leader {took:?} after `etcdctl del --prefix` (lease {LEASE:?})"
+        );
+        // The followers wait for the old holder's etcd lease, which it revokes at its next
+        // renewal: back within about a lease.
+        assert!(
+            took <= LEASE + renew + timeout,
+            "leadership took {took:?} to come back"
+        );
+    }
+    for e in &elections {
+        e.stop().await.unwrap();
+    }
+    recorder.assert_safe();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_that_never_saw_the_holder_is_what_remains_after_every_key_is_deleted() {
+    let etcd = EtcdCluster::single().await;
+    let key = unique_name("operator-prefix-new");
     let holder = store(&etcd.endpoints(), &key);
     holder.connect().await.unwrap();
     let a = LeaseRequest::new("a", LEASE);
     let lease = acquired(&holder, &a).await;
     // `del --prefix` takes the holder key too: nothing in etcd says the lease was held, so a
-    // newcomer gets it at once (the README says so). The old holder steps down at its next
-    // renewal, and the token has moved on for downstream stores.
+    // process that never read the key while `a` held it gets the lease at once (the README
+    // says so). The old holder steps down at its next renewal, and the token has moved on for
+    // downstream stores.
     etcdctl_del_prefix(&etcd, &key).await;
     let newcomer = store(&etcd.endpoints(), &key);
     newcomer.connect().await.unwrap();
@@ -195,4 +274,41 @@ async fn a_contender_sharing_the_holders_store_respects_a_deleted_key() {
     assert_eq!(shared.renew(&a, &lease).await.unwrap(), RenewOutcome::Lost);
     let next = acquired(&shared, &b).await;
     assert!(next.token > lease.token);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_still_hands_over_at_once() {
+    let etcd = EtcdCluster::single().await;
+    let key = unique_name("operator-stop");
+    let recorder = TermRecorder::new();
+    let elections: Vec<LeaderElection<EtcdLeaseStore>> = (0..4)
+        .map(|i| election(&etcd.endpoints(), &key, &format!("c{i}")))
+        .collect();
+    for e in &elections {
+        recorder.attach(e);
+    }
+    for e in &elections {
+        e.start().await.unwrap();
+    }
+    let renew = elections[0].options().renew_interval;
+    let mut running: Vec<&LeaderElection<EtcdLeaseStore>> = elections.iter().collect();
+    let mut token = 0;
+    for round in 0..3 {
+        new_term_after(&recorder, token, LEASE * 2).await;
+        token = recorder.current().expect("a leader").token.get();
+        // The followers have read the key, and remember the holder's etcd lease: its release
+        // must not make them wait for it.
+        tokio::time::sleep(LEASE + renew).await;
+        let leader = one_leader(&running, LEASE).await;
+        let stopped_at = Instant::now();
+        running.remove(leader).stop().await.unwrap();
+        let next = new_term_after(&recorder, token, LEASE).await;
+        let took = next.saturating_duration_since(stopped_at);
+        eprintln!("round {round}: new leader {took:?} after a graceful stop (lease {LEASE:?})");
+        assert!(took < LEASE / 2, "a graceful handover took {took:?}");
+    }
+    for e in running {
+        e.stop().await.unwrap();
+    }
+    recorder.assert_safe();
 }

@@ -1,8 +1,10 @@
 //! The etcd leases a store granted for the core's candidacies, by the core's lease id.
 
 use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
+use etcd_client::KeyValue;
 use leader_election::LeaseRequest;
 
 /// How many candidacies' etcd leases a store remembers; older ones are forgotten (their etcd
@@ -66,6 +68,37 @@ impl Leases {
     pub(super) fn set_published(&mut self, request: &LeaseRequest, metadata: Option<Vec<u8>>) {
         if let Some(granted) = self.by_lease_id.get_mut(&request.lease_id) {
             granted.published = Some(metadata);
+        }
+    }
+}
+
+/// The etcd lease of the last holder a store saw holding the election key, shared by the
+/// store's clones and its watch.
+#[derive(Debug, Default)]
+pub(crate) struct LastHolder(Mutex<Option<i64>>);
+
+impl LastHolder {
+    fn lock(&self) -> MutexGuard<'_, Option<i64>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Remembers the etcd lease of `kv`, the election key as read from etcd or as it was when
+    /// deleted, unless it is attached to none.
+    pub(crate) fn saw(&self, kv: &KeyValue) {
+        if kv.lease() != 0 {
+            *self.lock() = Some(kv.lease());
+        }
+    }
+
+    pub(crate) fn get(&self) -> Option<i64> {
+        *self.lock()
+    }
+
+    /// Forgets etcd lease `id`, known to be gone, unless a later holder was seen since.
+    pub(crate) fn forget(&self, id: i64) {
+        let mut last = self.lock();
+        if *last == Some(id) {
+            *last = None;
         }
     }
 }
