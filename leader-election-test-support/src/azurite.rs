@@ -4,13 +4,11 @@
 //! Docker works (feature `docker`), the Azurite image.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::time::Duration;
 
 #[cfg(feature = "blob")]
 pub use crate::blob::{account_sas, break_lease_now};
-use crate::helpers::{free_port, temp_dir, wait_for_port, workspace_root};
+use crate::helpers::{free_port, temp_dir, workspace_root};
 use crate::process::ServerProcess;
 
 /// Azurite's well-known development account (public, documented by Microsoft).
@@ -112,69 +110,37 @@ impl Azurite {
     }
 
     async fn launch_local(&self, bin: &std::path::Path) {
-        let log = std::fs::File::create(self.location.join("azurite.log")).expect("create log");
-        // A small shell stays in front of Azurite, in the same process group, and stops it when
-        // this test process goes away without dropping us (its stdin, a pipe from us, closes).
-        let mut command = Command::new("sh");
-        command
-            .arg("-c")
-            .arg(
-                r#""$0" "$@" & child=$!
-                trap 'kill $child 2>/dev/null; exit 0' TERM INT
-                cat >/dev/null
-                kill $child 2>/dev/null
-                wait $child"#,
-            )
-            .arg(bin)
-            .args(["--blobHost", "127.0.0.1", "--blobPort"])
-            .arg(self.port.to_string())
-            .arg("--location")
-            .arg(&self.location)
-            .args(["--silent", "--disableTelemetry"])
-            .stdin(Stdio::piped())
-            .stdout(log.try_clone().expect("clone log"))
-            .stderr(log);
-        let process = ServerProcess::spawn(command).expect("spawn azurite-blob");
+        let port = self.port.to_string();
+        let location = self.location.display().to_string();
+        let args = [
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            &port,
+            "--location",
+            &location,
+            "--silent",
+            "--disableTelemetry",
+        ];
+        let process =
+            ServerProcess::spawn_guarded(bin, args, &self.log_path()).expect("spawn azurite-blob");
         *self.local.lock().unwrap() = Some(process);
         self.wait_until_ready().await;
     }
 
+    fn log_path(&self) -> PathBuf {
+        self.location.join("azurite.log")
+    }
+
     async fn wait_until_ready(&self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        while !wait_for_port(self.port, Duration::from_millis(200)).await {
-            if let Some(status) = self
-                .local
-                .lock()
-                .unwrap()
-                .as_mut()
-                .and_then(ServerProcess::exited)
-            {
-                let log =
-                    std::fs::read_to_string(self.location.join("azurite.log")).unwrap_or_default();
-                panic!("Azurite exited with {status} before accepting connections:\n{log}");
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "Azurite did not accept connections on 127.0.0.1:{} within 60 s",
-                self.port
-            );
-        }
+        ServerProcess::wait_until_listening(&self.local, self.port, &self.log_path(), "Azurite")
+            .await;
     }
 
     /// Stops the service (SIGTERM, then SIGKILL after 10 s); its data stays for
     /// [`restart`](Self::restart).
     pub async fn stop(&self) {
-        let process = self.local.lock().unwrap().take();
-        if let Some(process) = process {
-            process.stop_with("TERM", Duration::from_secs(10)).await;
-            // Azurite's node process may outlive the shell briefly: wait for the port.
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-            while wait_for_port(self.port, Duration::ZERO).await
-                && tokio::time::Instant::now() < deadline
-            {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
+        ServerProcess::stop_listening(&self.local, self.port).await;
         #[cfg(feature = "docker")]
         if let Some(container) = &self.container {
             let _ = container.stop_with_timeout(Some(5)).await;

@@ -1,11 +1,15 @@
 //! A server started from a local binary, in a process group of its own, stopped by PID.
 
+use std::ffi::OsStr;
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, ExitStatus};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use crate::helpers::wait_for_port;
 
 /// A running server process. Dropping it kills its whole process group (SIGKILL ends a
 /// SIGSTOPped process too) and reaps it.
@@ -21,6 +25,76 @@ impl ServerProcess {
         Ok(Self {
             child: command.spawn()?,
         })
+    }
+
+    /// Spawns `program` with `args` behind a small shell in the same process group, which
+    /// stops it when this test process goes away without dropping us (the shell's stdin, a
+    /// pipe from us, closes) or on SIGTERM; its output goes to the file `log`.
+    pub(crate) fn spawn_guarded<I, A>(program: &Path, args: I, log: &Path) -> std::io::Result<Self>
+    where
+        I: IntoIterator<Item = A>,
+        A: AsRef<OsStr>,
+    {
+        let log = std::fs::File::create(log)?;
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(
+                r#""$0" "$@" & child=$!
+                trap 'kill $child 2>/dev/null; exit 0' TERM INT
+                cat >/dev/null
+                kill $child 2>/dev/null
+                wait $child"#,
+            )
+            .arg(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        Self::spawn(command)
+    }
+
+    /// Waits up to 60 s for the server in `slot` to accept connections on `port` of
+    /// 127.0.0.1.
+    ///
+    /// # Panics
+    /// When the process exits first (showing its `log`), or when 60 s pass; `name` names the
+    /// server in the message.
+    pub(crate) async fn wait_until_listening(
+        slot: &Mutex<Option<Self>>,
+        port: u16,
+        log: &Path,
+        name: &str,
+    ) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !wait_for_port(port, Duration::from_millis(200)).await {
+            let status = slot
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .as_mut()
+                .and_then(Self::exited);
+            if let Some(status) = status {
+                let log = std::fs::read_to_string(log).unwrap_or_default();
+                panic!("{name} exited with {status} before accepting connections:\n{log}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not accept connections on 127.0.0.1:{port} within 60 s"
+            );
+        }
+    }
+
+    /// Stops the server in `slot`, if any (SIGTERM, then SIGKILL after 10 s), then waits up
+    /// to 10 s for `port` to close: a server may outlive the shell in front of it briefly.
+    pub(crate) async fn stop_listening(slot: &Mutex<Option<Self>>, port: u16) {
+        let Some(process) = Self::take(slot) else {
+            return;
+        };
+        process.stop_with("TERM", Duration::from_secs(10)).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while wait_for_port(port, Duration::ZERO).await && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Takes the process out of `slot` (also from a poisoned lock, for `Drop`); dropping it

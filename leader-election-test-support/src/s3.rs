@@ -14,11 +14,9 @@
 //! tests race conditional writes to guard this.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::time::Duration;
 
-use crate::helpers::{free_port, temp_dir, wait_for_port, workspace_root};
+use crate::helpers::{free_port, temp_dir, workspace_root};
 use crate::process::ServerProcess;
 #[cfg(feature = "s3")]
 pub use crate::s3_backend::{BUCKET, builder_at};
@@ -135,64 +133,31 @@ impl S3Emulator {
     }
 
     async fn launch_local(&self, python: &std::path::Path) {
-        let log = std::fs::File::create(self.location.join("moto.log")).expect("create log");
-        // A small shell stays in front of moto, in the same process group, and stops it when
-        // this test process goes away without dropping us (its stdin, a pipe from us, closes).
-        let mut command = Command::new("sh");
-        command
-            .arg("-c")
-            .arg(
-                r#""$0" "$@" & child=$!
-                trap 'kill $child 2>/dev/null; exit 0' TERM INT
-                cat >/dev/null
-                kill $child 2>/dev/null
-                wait $child"#,
-            )
-            .arg(python)
-            .args(["-c", SERIAL_MOTO])
-            .arg(self.port.to_string())
-            .stdin(Stdio::piped())
-            .stdout(log.try_clone().expect("clone log"))
-            .stderr(log);
-        let process = ServerProcess::spawn(command).expect("spawn moto");
+        let port = self.port.to_string();
+        let args = ["-c", SERIAL_MOTO, &port];
+        let process =
+            ServerProcess::spawn_guarded(python, args, &self.log_path()).expect("spawn moto");
         *self.local.lock().unwrap() = Some(process);
         self.wait_until_ready().await;
     }
 
+    fn log_path(&self) -> PathBuf {
+        self.location.join("moto.log")
+    }
+
     async fn wait_until_ready(&self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        while !wait_for_port(self.port, Duration::from_millis(200)).await {
-            if let Some(status) = self
-                .local
-                .lock()
-                .unwrap()
-                .as_mut()
-                .and_then(ServerProcess::exited)
-            {
-                let log =
-                    std::fs::read_to_string(self.location.join("moto.log")).unwrap_or_default();
-                panic!("moto exited with {status} before accepting connections:\n{log}");
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the S3 emulator did not accept connections on 127.0.0.1:{} within 60 s",
-                self.port
-            );
-        }
+        ServerProcess::wait_until_listening(
+            &self.local,
+            self.port,
+            &self.log_path(),
+            "the S3 emulator",
+        )
+        .await;
     }
 
     /// Stops the emulator (SIGTERM, then SIGKILL after 10 s).
     pub async fn stop(&self) {
-        let process = self.local.lock().unwrap().take();
-        if let Some(process) = process {
-            process.stop_with("TERM", Duration::from_secs(10)).await;
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-            while wait_for_port(self.port, Duration::ZERO).await
-                && tokio::time::Instant::now() < deadline
-            {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
+        ServerProcess::stop_listening(&self.local, self.port).await;
         #[cfg(feature = "docker")]
         if let Some(container) = &self.container {
             let _ = container.stop_with_timeout(Some(5)).await;
@@ -231,7 +196,7 @@ impl S3Emulator {
 
     /// The emulator's log so far (moto's request log), empty for a container.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.location.join("moto.log")).unwrap_or_default()
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 }
 
