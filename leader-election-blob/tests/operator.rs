@@ -45,12 +45,7 @@ impl Contenders {
         let elections: Vec<_> = (0..3)
             .map(|i| azurite.election(container, &format!("c{i}")))
             .collect();
-        for election in &elections {
-            recorder.attach(election);
-        }
-        for election in &elections {
-            election.start().await.expect("start");
-        }
+        recorder.start_all(&elections).await.expect("start");
         let contenders = Self {
             elections,
             recorder,

@@ -39,12 +39,7 @@ async fn contenders(
                 .unwrap()
         })
         .collect();
-    for e in &elections {
-        recorder.attach(e);
-    }
-    for e in &elections {
-        e.start().await.unwrap();
-    }
+    recorder.start_all(&elections).await.unwrap();
     (elections, recorder)
 }
 

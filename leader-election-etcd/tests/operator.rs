@@ -57,12 +57,7 @@ async fn deleting_the_election_key_never_lets_a_second_leader_in() {
         .map(|i| election(&etcd.endpoints(), &key, &format!("c{i}")))
         .collect();
     let mut events: Vec<_> = elections.iter().map(LeaderElection::subscribe).collect();
-    for e in &elections {
-        recorder.attach(e);
-    }
-    for e in &elections {
-        e.start().await.unwrap();
-    }
+    recorder.start_all(&elections).await.unwrap();
     let renew = elections[0].options().renew_interval;
     let timeout = elections[0].options().operation_timeout();
     let mut token = 0;
@@ -167,12 +162,7 @@ async fn deleting_every_key_never_lets_a_follower_that_saw_the_holder_in() {
     let elections: Vec<LeaderElection<EtcdLeaseStore>> = (0..3)
         .map(|i| election(&etcd.endpoints(), &key, &format!("c{i}")))
         .collect();
-    for e in &elections {
-        recorder.attach(e);
-    }
-    for e in &elections {
-        e.start().await.unwrap();
-    }
+    recorder.start_all(&elections).await.unwrap();
     let renew = elections[0].options().renew_interval;
     let timeout = elections[0].options().operation_timeout();
     let mut token = 0;
@@ -284,12 +274,7 @@ async fn a_graceful_stop_still_hands_over_at_once() {
     let elections: Vec<LeaderElection<EtcdLeaseStore>> = (0..4)
         .map(|i| election(&etcd.endpoints(), &key, &format!("c{i}")))
         .collect();
-    for e in &elections {
-        recorder.attach(e);
-    }
-    for e in &elections {
-        e.start().await.unwrap();
-    }
+    recorder.start_all(&elections).await.unwrap();
     let renew = elections[0].options().renew_interval;
     let mut running: Vec<&LeaderElection<EtcdLeaseStore>> = elections.iter().collect();
     let mut token = 0;

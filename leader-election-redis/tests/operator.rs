@@ -21,12 +21,7 @@ async fn three(url: &str, key: &str) -> (Vec<LeaderElection<RedisLeaseStore>>, T
     let elections: Vec<_> = (0..3)
         .map(|i| election(url, key, &format!("c{i}")))
         .collect();
-    for e in &elections {
-        recorder.attach(e);
-    }
-    for e in &elections {
-        e.start().await.expect("start");
-    }
+    recorder.start_all(&elections).await.expect("start");
     (elections, recorder)
 }
 

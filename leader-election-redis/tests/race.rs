@@ -17,12 +17,7 @@ async fn contenders_racing_for_many_terms_never_overlap() {
         .map(|i| election(&server.url(), &key, &format!("c{i}")))
         .collect();
     let recorder = TermRecorder::new();
-    for e in &elections {
-        recorder.attach(e);
-    }
-    for e in &elections {
-        e.start().await.unwrap();
-    }
+    recorder.start_all(&elections).await.unwrap();
     let started = Instant::now();
     let mut handovers = Vec::new();
     while recorder.terms().len() < TERMS {

@@ -461,10 +461,7 @@ async fn an_emulator_restarted_empty_elects_again_after_a_lease_with_a_greater_t
     let elections: Vec<_> = (0..3)
         .map(|i| emulator.election(&key, &format!("c{i}")))
         .collect();
-    for election in &elections {
-        recorder.attach(election);
-        election.start().await.unwrap();
-    }
+    recorder.start_all(&elections).await.unwrap();
     eventually(Duration::from_secs(10), "one leads, all see it", || {
         elections.iter().any(|e| e.is_leader())
             && elections

@@ -40,10 +40,7 @@ impl Contenders {
         let elections: Vec<_> = (0..3)
             .map(|i| emulator.election(key, &format!("c{i}")))
             .collect();
-        for election in &elections {
-            recorder.attach(election);
-            election.start().await.expect("start");
-        }
+        recorder.start_all(&elections).await.expect("start");
         eventually(Duration::from_secs(10), "one leads, all see it", || {
             elections.iter().any(|e| e.is_leader())
                 && elections

@@ -135,6 +135,24 @@ impl TermRecorder {
         self.attach_as(election, election.instance_id())
     }
 
+    /// Attaches every one of `elections`, then starts them in turn: the usual start of a test
+    /// with several contenders, each recorded from before its first transition.
+    ///
+    /// # Errors
+    /// The first error of [`LeaderElection::start`]; the elections before it keep running.
+    pub async fn start_all<S: LeaseStore>(
+        &self,
+        elections: &[LeaderElection<S>],
+    ) -> crate::Result<()> {
+        for election in elections {
+            self.attach(election);
+        }
+        for election in elections {
+            election.start().await?;
+        }
+        Ok(())
+    }
+
     /// Records `election`'s terms from now on under the name `contender` (for contenders that
     /// share an instance id, such as the incarnations of one restarted process).
     pub fn attach_as<S: LeaseStore>(
