@@ -21,26 +21,6 @@ use tokio::time::Instant;
 /// The lease of `fast_options`.
 const LEASE: Duration = Duration::from_secs(2);
 
-/// Waits until a term with a token above `above` is going on; returns when it began.
-async fn new_term_after(recorder: &TermRecorder, above: u64, within: Duration) -> Instant {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(term) = recorder
-            .terms()
-            .into_iter()
-            .find(|t| t.token.get() > above && t.end_reason.is_none())
-        {
-            return term.start;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no new term within {within:?}: {:?}",
-            recorder.terms()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 async fn acquired(store: &EtcdLeaseStore, request: &LeaseRequest) -> leader_election::Lease {
     match store.try_acquire(request).await.expect("try_acquire") {
         AcquireOutcome::Acquired(lease) => lease,
@@ -62,11 +42,11 @@ async fn deleting_the_election_key_never_lets_a_second_leader_in() {
     let timeout = elections[0].options().operation_timeout();
     let mut token = 0;
     for round in 0..3 {
-        new_term_after(&recorder, token, LEASE * 2).await;
+        recorder.term_after(token, LEASE * 2).await;
         token = recorder.current().expect("a leader").token.get();
         let deleted_at = Instant::now();
         assert_eq!(etcd.delete(&key).await.unwrap(), 1);
-        let next = new_term_after(&recorder, token, LEASE * 2).await;
+        let next = recorder.term_after(token, LEASE * 2).await.start;
         let took = next.saturating_duration_since(deleted_at);
         eprintln!("round {round}: new leader {took:?} after `etcdctl del` (lease {LEASE:?})");
         // Back as soon as the holder saw the deletion at its next renewal and revoked its
@@ -167,14 +147,14 @@ async fn deleting_every_key_never_lets_a_follower_that_saw_the_holder_in() {
     let timeout = elections[0].options().operation_timeout();
     let mut token = 0;
     for round in 0..3 {
-        new_term_after(&recorder, token, LEASE * 2).await;
+        recorder.term_after(token, LEASE * 2).await;
         token = recorder.current().expect("a leader").token.get();
         // Every follower has read the key since the term began (a follower sleeps at most a
         // lease between reads).
         tokio::time::sleep(LEASE + renew).await;
         let deleted_at = Instant::now();
         etcdctl_del_prefix(&etcd, &key).await;
-        let next = new_term_after(&recorder, token, LEASE * 3).await;
+        let next = recorder.term_after(token, LEASE * 3).await.start;
         let took = next.saturating_duration_since(deleted_at);
         eprintln!(
             "round {round}: new leader {took:?} after `etcdctl del --prefix` (lease {LEASE:?})"
@@ -279,7 +259,7 @@ async fn a_graceful_stop_still_hands_over_at_once() {
     let mut running: Vec<&LeaderElection<EtcdLeaseStore>> = elections.iter().collect();
     let mut token = 0;
     for round in 0..3 {
-        new_term_after(&recorder, token, LEASE * 2).await;
+        recorder.term_after(token, LEASE * 2).await;
         token = recorder.current().expect("a leader").token.get();
         // The followers have read the key, and remember the holder's etcd lease: its release
         // must not make them wait for it.
@@ -287,7 +267,7 @@ async fn a_graceful_stop_still_hands_over_at_once() {
         let leader = one_leader(&running, LEASE).await;
         let stopped_at = Instant::now();
         running.remove(leader).stop().await.unwrap();
-        let next = new_term_after(&recorder, token, LEASE).await;
+        let next = recorder.term_after(token, LEASE).await.start;
         let took = next.saturating_duration_since(stopped_at);
         eprintln!("round {round}: new leader {took:?} after a graceful stop (lease {LEASE:?})");
         assert!(took < LEASE / 2, "a graceful handover took {took:?}");

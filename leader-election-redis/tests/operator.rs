@@ -25,26 +25,6 @@ async fn three(url: &str, key: &str) -> (Vec<LeaderElection<RedisLeaseStore>>, T
     (elections, recorder)
 }
 
-/// Waits until a term with a token above `above` is going on; returns when it began.
-async fn new_term_after(recorder: &TermRecorder, above: u64, within: Duration) -> Instant {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(term) = recorder
-            .terms()
-            .into_iter()
-            .find(|t| t.token.get() > above && t.end_reason.is_none())
-        {
-            return term.start;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no new term within {within:?}: {:?}",
-            recorder.terms()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 async fn stop_all(elections: &[LeaderElection<RedisLeaseStore>]) {
     for e in elections {
         let _ = e.stop().await;
@@ -60,14 +40,14 @@ async fn deleting_the_lease_key_never_lets_a_second_leader_in() {
     let client = server.client().await;
     let mut token = 0;
     for round in 0..3 {
-        new_term_after(&recorder, token, LEASE * 4).await;
+        recorder.term_after(token, LEASE * 4).await;
         // Let the leader renew once, so that it trusts its lease for a whole lease from now.
         tokio::time::sleep(LEASE / 2).await;
         let current = recorder.current().expect("a leader");
         token = current.token.get();
         let deleted_at = Instant::now();
         command(&client, &["DEL", &format!("{{{key}}}:lease")]).await;
-        let next = new_term_after(&recorder, token, LEASE * 3).await;
+        let next = recorder.term_after(token, LEASE * 3).await.start;
         let took = next.saturating_duration_since(deleted_at);
         eprintln!("round {round}: new leader {took:?} after DEL (lease {LEASE:?})");
         assert!(took <= LEASE * 2, "leadership took {took:?} to come back");
@@ -83,7 +63,7 @@ async fn garbage_in_the_lease_key_stops_everyone_until_it_is_deleted() {
     let key = unique_name("operator-garbage");
     let (elections, recorder) = three(&url, &key).await;
     let client = server.client().await;
-    new_term_after(&recorder, 0, LEASE * 4).await;
+    recorder.term_after(0, LEASE * 4).await;
     let token = recorder.current().expect("a leader").token.get();
     command(&client, &["SET", &format!("{{{key}}}:lease"), "garbage"]).await;
     // Nobody leads while the garbage is there.
@@ -103,7 +83,7 @@ async fn garbage_in_the_lease_key_stops_everyone_until_it_is_deleted() {
     );
     let deleted_at = Instant::now();
     command(&client, &["DEL", &format!("{{{key}}}:lease")]).await;
-    let next = new_term_after(&recorder, token, LEASE * 3).await;
+    let next = recorder.term_after(token, LEASE * 3).await.start;
     eprintln!(
         "new leader {:?} after the garbage was deleted",
         next.saturating_duration_since(deleted_at)
@@ -119,7 +99,7 @@ async fn a_forced_reelection_after_the_leader_is_gone_is_immediate() {
     let key = unique_name("operator-force");
     let (mut elections, recorder) = three(&url, &key).await;
     let client = server.client().await;
-    new_term_after(&recorder, 0, LEASE * 4).await;
+    recorder.term_after(0, LEASE * 4).await;
     let leader = recorder.current().expect("a leader");
     // The leader's process is gone without a release (its last handle dropped) ...
     let index = elections
@@ -145,7 +125,7 @@ async fn a_forced_reelection_after_the_leader_is_gone_is_immediate() {
         &["PUBLISH", &format!("{{{key}}}:released"), "forced"],
     )
     .await;
-    let next = new_term_after(&recorder, leader.token.get(), LEASE).await;
+    let next = recorder.term_after(leader.token.get(), LEASE).await.start;
     let took = next.saturating_duration_since(forced_at);
     eprintln!("new leader {took:?} after the forced re-election");
     assert!(took < LEASE / 2, "a forced re-election took {took:?}");

@@ -227,6 +227,30 @@ impl TermRecorder {
         self.terms().into_iter().rfind(|t| t.end_reason.is_none())
     }
 
+    /// Waits up to `within` for a term with a token above `above` to be going on, and returns
+    /// it: how a test waits for the next leader after a fault.
+    ///
+    /// # Panics
+    /// When no such term is going on within `within`, showing the terms recorded.
+    pub async fn term_after(&self, above: u64, within: std::time::Duration) -> Term {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(term) = self
+                .terms()
+                .into_iter()
+                .find(|t| t.token.get() > above && t.end_reason.is_none())
+            {
+                return term;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no term with a token above {above} within {within:?}: {:?}",
+                self.terms()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     /// [`assert_safe`] on every term recorded so far.
     pub fn assert_safe(&self) {
         assert_safe(&self.terms());
@@ -339,5 +363,45 @@ mod tests {
         assert_eq!(recorder.current().unwrap().contender, "b");
         assert_eq!(recorder.terms_of("b").len(), 1);
         recorder.assert_safe();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn start_all_records_every_contender_and_term_after_waits_for_the_next_leader() {
+        use crate::{LeaderElectionOptions, MemoryLeaseStore};
+        let store = MemoryLeaseStore::new();
+        let elections: Vec<_> = ["a", "b"]
+            .into_iter()
+            .map(|id| {
+                let options = LeaderElectionOptions {
+                    instance_id: id.into(),
+                    ..LeaderElectionOptions::default()
+                };
+                LeaderElection::new(store.clone(), options).unwrap()
+            })
+            .collect();
+        let recorder = TermRecorder::new();
+        recorder.start_all(&elections).await.unwrap();
+        let first = recorder
+            .term_after(0, std::time::Duration::from_secs(5))
+            .await;
+        let leader = elections
+            .iter()
+            .find(|e| e.instance_id() == first.contender)
+            .unwrap();
+        leader.stop().await.unwrap();
+        let next = recorder
+            .term_after(first.token.get(), std::time::Duration::from_secs(5))
+            .await;
+        assert_ne!(next.contender, first.contender);
+        assert!(next.token > first.token);
+        recorder.assert_safe();
+    }
+
+    #[tokio::test(start_paused = true)]
+    #[should_panic(expected = "no term with a token above")]
+    async fn term_after_panics_when_no_new_term_comes() {
+        TermRecorder::new()
+            .term_after(0, std::time::Duration::from_secs(1))
+            .await;
     }
 }
