@@ -9,6 +9,7 @@ mod conformance;
 mod controls;
 mod faulty;
 mod preferred;
+mod race;
 mod safety;
 
 pub use candidates::candidates_are_announced_and_expire;
@@ -22,6 +23,7 @@ pub use conformance::{
 pub use controls::{ControlsReport, MetadataReport, election_controls, leader_metadata};
 pub use faulty::{FaultControl, FaultyStore};
 pub use preferred::preferred_leader_handover;
+pub use race::racing_handovers;
 pub use safety::{
     Term, TermPair, TermRecorder, assert_safe, overlaps, token_regressions, tokens_increase,
 };
