@@ -15,7 +15,7 @@ use leader_election::{
 };
 use leader_election_etcd::EtcdLeaseStore;
 use leader_election_test_support::etcd::{election, one_leader, store};
-use leader_election_test_support::{EtcdCluster, unique_name};
+use leader_election_test_support::{EtcdCluster, eventually, unique_name};
 use tokio::time::Instant;
 
 /// The lease of `fast_options`.
@@ -26,6 +26,28 @@ async fn acquired(store: &EtcdLeaseStore, request: &LeaseRequest) -> leader_elec
         AcquireOutcome::Acquired(lease) => lease,
         other => panic!("{} should acquire, got {other:?}", request.instance_id),
     }
+}
+
+/// After an operator deleted the keys: `b` on `contender` is withheld (the record was touched)
+/// while `a`'s etcd lease lives; `a`'s holder learns at its next renewal, steps down and
+/// revokes its lease; then `b` gets the lease at once, with a greater token.
+async fn withheld_until_the_holder_steps_down(
+    holder: &EtcdLeaseStore,
+    a: &LeaseRequest,
+    lease: &leader_election::Lease,
+    contender: &EtcdLeaseStore,
+    b: &LeaseRequest,
+) {
+    match contender.try_acquire(b).await.unwrap() {
+        AcquireOutcome::Withheld { wait, reason } => {
+            assert_eq!(reason, WithholdReason::RecordTouched);
+            assert!(wait <= LEASE && wait > Duration::ZERO, "{wait:?}");
+        }
+        other => panic!("a deleted key was granted while its holder's lease lives: {other:?}"),
+    }
+    assert_eq!(holder.renew(a, lease).await.unwrap(), RenewOutcome::Lost);
+    let next = acquired(contender, b).await;
+    assert!(next.token > lease.token);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,17 +111,7 @@ async fn a_new_process_respects_a_deleted_key_until_its_holder_steps_down() {
     let newcomer = store(&etcd.endpoints(), &key);
     newcomer.connect().await.unwrap();
     let b = LeaseRequest::new("b", LEASE);
-    match newcomer.try_acquire(&b).await.unwrap() {
-        AcquireOutcome::Withheld { wait, reason } => {
-            assert_eq!(reason, WithholdReason::RecordTouched);
-            assert!(wait <= LEASE && wait > Duration::ZERO, "{wait:?}");
-        }
-        other => panic!("a deleted key was granted while its lease lives: {other:?}"),
-    }
-    // The holder learns at its next renewal, steps down and revokes its lease: free at once.
-    assert_eq!(holder.renew(&a, &lease).await.unwrap(), RenewOutcome::Lost);
-    let next = acquired(&newcomer, &b).await;
-    assert!(next.token > lease.token);
+    withheld_until_the_holder_steps_down(&holder, &a, &lease, &newcomer, &b).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,17 +133,7 @@ async fn a_follower_that_saw_the_holder_waits_after_every_key_is_deleted() {
     // `del --prefix` takes the holder key too, but the follower remembers the holder's etcd
     // lease, which still lives: withheld.
     etcdctl_del_prefix(&etcd, &key).await;
-    match follower.try_acquire(&b).await.unwrap() {
-        AcquireOutcome::Withheld { wait, reason } => {
-            assert_eq!(reason, WithholdReason::RecordTouched);
-            assert!(wait <= LEASE && wait > Duration::ZERO, "{wait:?}");
-        }
-        other => panic!("every key deleted, the lease was granted while it lives: {other:?}"),
-    }
-    // The holder learns at its next renewal, steps down and revokes its lease: free at once.
-    assert_eq!(holder.renew(&a, &lease).await.unwrap(), RenewOutcome::Lost);
-    let next = acquired(&follower, &b).await;
-    assert!(next.token > lease.token);
+    withheld_until_the_holder_steps_down(&holder, &a, &lease, &follower, &b).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,9 +151,17 @@ async fn deleting_every_key_never_lets_a_follower_that_saw_the_holder_in() {
     for round in 0..3 {
         recorder.term_after(token, LEASE * 2).await;
         token = recorder.current().expect("a leader").token.get();
-        // Every follower has read the key since the term began (a follower sleeps at most a
-        // lease between reads).
-        tokio::time::sleep(LEASE + renew).await;
+        // Every follower has read the key since the term began: each reports this term's
+        // leader (a follower reads at least once a lease).
+        eventually(LEASE * 2, "every follower saw the leader", || {
+            elections.iter().filter(|e| !e.is_leader()).all(|e| {
+                e.state()
+                    .leader
+                    .and_then(|l| l.token)
+                    .is_some_and(|t| t.get() == token)
+            })
+        })
+        .await;
         let deleted_at = Instant::now();
         etcdctl_del_prefix(&etcd, &key).await;
         let next = recorder.term_after(token, LEASE * 3).await.start;
