@@ -28,6 +28,24 @@ async fn acquired(store: &EtcdLeaseStore, request: &LeaseRequest) -> leader_elec
     }
 }
 
+/// Waits until every follower among `elections` reports the term with `token` as its leader:
+/// its store has read the key while that term's holder held it (a follower reads at least
+/// once a lease).
+async fn followers_saw<'a>(
+    elections: impl Iterator<Item = &'a LeaderElection<EtcdLeaseStore>> + Clone,
+    token: u64,
+) {
+    eventually(LEASE * 2, "every follower saw the leader", || {
+        elections.clone().filter(|e| !e.is_leader()).all(|e| {
+            e.state()
+                .leader
+                .and_then(|l| l.token)
+                .is_some_and(|t| t.get() == token)
+        })
+    })
+    .await;
+}
+
 /// After an operator deleted the keys: `b` on `contender` is withheld (the record was touched)
 /// while `a`'s etcd lease lives; `a`'s holder learns at its next renewal, steps down and
 /// revokes its lease; then `b` gets the lease at once, with a greater token.
@@ -151,17 +169,8 @@ async fn deleting_every_key_never_lets_a_follower_that_saw_the_holder_in() {
     for round in 0..3 {
         recorder.term_after(token, LEASE * 2).await;
         token = recorder.current().expect("a leader").token.get();
-        // Every follower has read the key since the term began: each reports this term's
-        // leader (a follower reads at least once a lease).
-        eventually(LEASE * 2, "every follower saw the leader", || {
-            elections.iter().filter(|e| !e.is_leader()).all(|e| {
-                e.state()
-                    .leader
-                    .and_then(|l| l.token)
-                    .is_some_and(|t| t.get() == token)
-            })
-        })
-        .await;
+        // Every follower has read the key since the term began.
+        followers_saw(elections.iter(), token).await;
         let deleted_at = Instant::now();
         etcdctl_del_prefix(&etcd, &key).await;
         let next = recorder.term_after(token, LEASE * 3).await.start;
@@ -265,7 +274,6 @@ async fn a_graceful_stop_still_hands_over_at_once() {
         .map(|i| election(&etcd.endpoints(), &key, &format!("c{i}")))
         .collect();
     recorder.start_all(&elections).await.unwrap();
-    let renew = elections[0].options().renew_interval;
     let mut running: Vec<&LeaderElection<EtcdLeaseStore>> = elections.iter().collect();
     let mut token = 0;
     for round in 0..3 {
@@ -273,7 +281,7 @@ async fn a_graceful_stop_still_hands_over_at_once() {
         token = recorder.current().expect("a leader").token.get();
         // The followers have read the key, and remember the holder's etcd lease: its release
         // must not make them wait for it.
-        tokio::time::sleep(LEASE + renew).await;
+        followers_saw(running.iter().copied(), token).await;
         let leader = one_leader(&running, LEASE).await;
         let stopped_at = Instant::now();
         running.remove(leader).stop().await.unwrap();
