@@ -126,6 +126,11 @@ struct Cli {
     /// Time with a stable leader before each fault. Default: one lease duration, at most 5 s.
     #[arg(long, value_parser = humantime::parse_duration)]
     fault_interval: Option<Duration>,
+    /// End the run once this many faults have been injected and played out (leadership back,
+    /// or given up on), before `--duration` if need be; `--duration` stays the limit. With
+    /// `mixed`, a count of at least the number of kinds injects each kind once.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    stop_after_faults: Option<u32>,
     /// Run each contender as its own OS process (crash = SIGKILL). Needs redis or blob.
     #[arg(long)]
     processes: bool,
@@ -282,6 +287,7 @@ async fn tester(cli: Cli) -> Result<ExitCode, String> {
                 interval.max(cli.min_tenure.unwrap_or(lease) + renew * 2)
             }
         }),
+        stop_after_faults: cli.stop_after_faults.map(|n| n as usize),
         processes: cli.processes,
         spawn_redis: cli.spawn_redis,
         spawn_etcd: cli.spawn_etcd,

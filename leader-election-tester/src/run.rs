@@ -350,6 +350,18 @@ impl Run {
                 _ = tick.tick() => self.progress(),
             }
             phase = self.advance(phase, &kinds, end_at).await?;
+            if matches!(phase, Phase::Settle { .. })
+                && self
+                    .cfg
+                    .stop_after_faults
+                    .is_some_and(|n| self.faults.len() >= n)
+            {
+                self.live.line(
+                    self.clock.now_ms(),
+                    &format!("{} faults played out: ending the run", self.faults.len()),
+                );
+                break;
+            }
         }
         self.shutdown().await
     }

@@ -100,6 +100,8 @@ pub(crate) struct RunConfig {
     pub(crate) faults: FaultMode,
     /// Quiet time with a leader before each fault.
     pub(crate) fault_interval: Duration,
+    /// End the run once this many faults have played out, before `duration` if need be.
+    pub(crate) stop_after_faults: Option<usize>,
     /// One OS process per contender.
     pub(crate) processes: bool,
     /// Start a Redis deployment of this topology for the run (and allow its server faults).
@@ -285,6 +287,7 @@ mod tests {
             },
             faults,
             fault_interval: Duration::from_secs(1),
+            stop_after_faults: None,
             processes: false,
             spawn_redis: None,
             spawn_etcd: false,

@@ -104,7 +104,9 @@ fn memory_backend_with_faults_is_safe_and_recovers() {
         "--backend",
         "memory",
         "--duration",
-        "8s",
+        "30s",
+        "--stop-after-faults",
+        "3",
         "--timeline",
         svg_arg,
     ];
@@ -112,6 +114,9 @@ fn memory_backend_with_faults_is_safe_and_recovers() {
     let output = run_tester(&args);
     let report = report(&output);
     assert_safe_and_recovered(&report, &output, "memory");
+    // --stop-after-faults ends the run once the third fault played out, long before 30 s.
+    assert_eq!(report["faults"].as_array().unwrap().len(), 3, "{report:#}");
+    assert!(report["duration_s"].as_f64().unwrap() < 25.0, "{report:#}");
     assert_eq!(report["contenders"], 3);
     assert_eq!(report["lease_duration_ms"], 1000.0);
     let timeline = std::fs::read_to_string(&svg).expect("timeline written");
@@ -203,7 +208,9 @@ async fn redis_backend_with_faults_is_safe_and_recovers() {
         "--key",
         "e2e-in-process",
         "--duration",
-        "13s",
+        "40s",
+        "--stop-after-faults",
+        "5",
     ];
     args.extend_from_slice(FAST);
     let output = run_tester(&args);
@@ -226,7 +233,9 @@ async fn postgres_backend_with_faults_is_safe_and_recovers() {
         "--key",
         "e2e-postgres",
         "--duration",
-        "13s",
+        "40s",
+        "--stop-after-faults",
+        "5",
     ];
     args.extend_from_slice(FAST);
     let output = run_tester(&args);
@@ -248,7 +257,9 @@ async fn redis_backend_with_one_process_per_contender_is_safe_and_recovers() {
         "e2e-processes",
         "--processes",
         "--duration",
-        "8s",
+        "30s",
+        "--stop-after-faults",
+        "3",
     ];
     args.extend_from_slice(FAST);
     let output = run_tester(&args);
@@ -264,7 +275,16 @@ fn redis_server_restarts_and_pauses_are_survived() {
         "no redis-server on PATH; run scripts/install-redis.sh (./scripts/test.sh does)"
     );
     // The tester starts its own server, kills and restarts it (empty), and freezes it.
-    let mut args = vec!["--backend", "redis", "--spawn-redis", "--duration", "16s"];
+    // Graceful, crash, partition, resign, then the server restart and pause.
+    let mut args = vec![
+        "--backend",
+        "redis",
+        "--spawn-redis",
+        "--duration",
+        "50s",
+        "--stop-after-faults",
+        "6",
+    ];
     args.extend_from_slice(FAST);
     let output = run_tester(&args);
     let report = report(&output);
@@ -284,7 +304,7 @@ fn redis_server_restarts_and_pauses_are_survived() {
     );
 }
 
-/// A 24 s tester run on the spawned `topology` with `server-failover` faults (1 s lease):
+/// A tester run on the spawned `topology` with one `server-failover` fault (1 s lease):
 /// it must succeed with at least one failover, no overlap, tokens that grow, every fault
 /// recovered, and the fence measured after a completed failover. Returns the report.
 fn server_failover_run(topology: &str) -> Value {
@@ -296,7 +316,9 @@ fn server_failover_run(topology: &str) -> Value {
         "--faults",
         "server-failover",
         "--duration",
-        "24s",
+        "50s",
+        "--stop-after-faults",
+        "1",
         "--lease-duration",
         "1s",
         "--renew-interval",
@@ -374,7 +396,9 @@ fn redis_cluster_coordinated_failovers_keep_a_leader() {
         "--faults",
         "server-handover",
         "--duration",
-        "14s",
+        "40s",
+        "--stop-after-faults",
+        "1",
         "--lease-duration",
         "1s",
         "--renew-interval",
@@ -433,7 +457,9 @@ async fn etcd_backend_with_faults_is_safe_and_recovers() {
         "--etcd-endpoints",
         &endpoint,
         "--duration",
-        "24s",
+        "60s",
+        "--stop-after-faults",
+        "5",
         "--faults",
         "mixed",
     ];
@@ -455,7 +481,9 @@ fn etcd_member_kills_are_survived() {
         "--faults",
         "server-handover",
         "--duration",
-        "16s",
+        "60s",
+        "--stop-after-faults",
+        "2",
     ];
     args.extend_from_slice(ETCD);
     let output = run_tester(&args);
@@ -495,7 +523,9 @@ async fn blob_backend_hands_over_on_graceful_stops() {
         ])
         .args([
             "--duration",
-            "30s",
+            "90s",
+            "--stop-after-faults",
+            "2",
             "--faults",
             "graceful",
             "--fault-interval",

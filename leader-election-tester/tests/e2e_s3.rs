@@ -12,7 +12,9 @@ const TESTER: &str = env!("CARGO_BIN_EXE_leader-election-tester");
 fn s3_backend_with_mixed_faults_is_safe_and_recovers() {
     let output = Command::new(TESTER)
         .args(["--backend", "s3", "--spawn-s3", "--key", "e2e-mixed"])
-        .args(["--contenders", "4", "--duration", "40s"])
+        .args(["--contenders", "4", "--duration", "90s"])
+        // Graceful, crash, partition, resign and operator: each once.
+        .args(["--stop-after-faults", "5"])
         .args(["--lease-duration", "2s", "--renew-interval", "500ms"])
         .args(["--retry-interval", "250ms", "--fault-interval", "1s"])
         .args(["--faults", "mixed", "--report", "json", "--quiet"])
