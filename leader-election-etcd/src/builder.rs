@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use etcd_client::Client;
+#[cfg(feature = "tls")]
+use leader_election::pem::Pem;
 use leader_election::{ConfigError, LeaderElection, LeaderElectionOptions, quoted};
 
 use crate::connection::Connector;
@@ -33,35 +35,11 @@ impl EtcdLeaderElection {
     }
 }
 
-/// PEM text given as bytes, or a file read by `build_store`.
+/// The PEM text of a TLS `setting`, or the error naming it.
 #[cfg(feature = "tls")]
-#[derive(Clone)]
-enum Pem {
-    Bytes(Vec<u8>),
-    File(PathBuf),
-}
-
-#[cfg(feature = "tls")]
-impl fmt::Debug for Pem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Bytes(bytes) => write!(f, "PEM bytes ({} bytes)", bytes.len()),
-            Self::File(path) => write!(f, "PEM file {}", path.display()),
-        }
-    }
-}
-
-#[cfg(feature = "tls")]
-impl Pem {
-    fn read(&self, setting: &'static str) -> Result<Vec<u8>, BuildError> {
-        match self {
-            Self::Bytes(bytes) => Ok(bytes.clone()),
-            Self::File(path) => std::fs::read(path).map_err(|err| BuildError::Tls {
-                setting,
-                reason: format!("cannot read {}: {err}", path.display()),
-            }),
-        }
-    }
+fn read_pem(pem: &Pem, setting: &'static str) -> Result<Vec<u8>, BuildError> {
+    pem.read()
+        .map_err(|reason| BuildError::Tls { setting, reason })
 }
 
 #[derive(Clone, Debug, Default)]
@@ -329,7 +307,7 @@ impl EtcdLeaderElectionBuilder {
             options = options.with_native_roots();
         }
         for pem in &self.tls.ca {
-            let pem = pem.read("tls_ca")?;
+            let pem = read_pem(pem, "tls_ca")?;
             if !contains(&pem, b"-----BEGIN CERTIFICATE-----") {
                 return Err(BuildError::Tls {
                     setting: "tls_ca",
@@ -353,8 +331,8 @@ impl EtcdLeaderElectionBuilder {
                 });
             }
             (Some(cert), Some(key)) => {
-                let cert = cert.read("tls_client_cert")?;
-                let key = key.read("tls_client_key")?;
+                let cert = read_pem(cert, "tls_client_cert")?;
+                let key = read_pem(key, "tls_client_key")?;
                 if !contains(&cert, b"-----BEGIN CERTIFICATE-----") {
                     return Err(BuildError::Tls {
                         setting: "tls_client_cert",

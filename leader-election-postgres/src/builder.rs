@@ -13,7 +13,9 @@ use crate::names::{validate_election, validate_table};
 use crate::store::{DEFAULT_ELECTION, DEFAULT_TABLE, PostgresLeaseStore};
 use crate::tls::TlsSettings;
 #[cfg(feature = "tls")]
-use crate::tls::{Ca, Pem};
+use leader_election::pem::Pem;
+
+use crate::tls::Ca;
 
 /// The connections in the pool the builder creates, unless
 /// [`pool_size`](PostgresLeaderElectionBuilder::pool_size) says otherwise.

@@ -338,7 +338,7 @@ mod tests {
             assert!(reason.contains("/nonexistent/ca.pem"), "{reason}");
         }
         let with_ca = TlsSettings {
-            ca: vec![crate::tls::Ca::Pem(crate::tls::Pem::Bytes(
+            ca: vec![crate::tls::Ca::Pem(leader_election::pem::Pem::Bytes(
                 b"no PEM".to_vec(),
             ))],
             ..TlsSettings::default()

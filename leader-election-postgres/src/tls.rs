@@ -3,7 +3,8 @@
 //! provider, that the pool and the release listener connect with.
 
 use std::fmt;
-use std::path::PathBuf;
+
+use leader_election::pem::Pem;
 
 use crate::error::BuildError;
 
@@ -63,36 +64,6 @@ impl SslMode {
             Self::Disable => Pg::Disable,
             Self::Prefer => Pg::Prefer,
             Self::Require | Self::VerifyCa | Self::VerifyFull => Pg::Require,
-        }
-    }
-}
-
-/// PEM text given in memory or as a file read by `build_store()`.
-#[derive(Clone)]
-#[cfg_attr(not(feature = "tls"), allow(dead_code))]
-pub(crate) enum Pem {
-    Bytes(Vec<u8>),
-    File(PathBuf),
-}
-
-impl Pem {
-    /// Shown in `Debug` and errors: a file's path, or only the length of PEM given in memory
-    /// (it may be a private key).
-    fn describe(&self) -> String {
-        match self {
-            Pem::Bytes(bytes) => format!("<{} PEM bytes>", bytes.len()),
-            Pem::File(path) => path.display().to_string(),
-        }
-    }
-
-    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
-    fn read(&self, setting: &'static str) -> Result<Vec<u8>, BuildError> {
-        match self {
-            Pem::Bytes(bytes) => Ok(bytes.clone()),
-            Pem::File(path) => std::fs::read(path).map_err(|e| BuildError::Tls {
-                setting,
-                reason: format!("cannot read {}: {e}", path.display()),
-            }),
         }
     }
 }
@@ -219,7 +190,9 @@ mod rustls_impl {
         pem: &Pem,
         setting: &'static str,
     ) -> Result<Vec<CertificateDer<'static>>, BuildError> {
-        let bytes = pem.read(setting)?;
+        let bytes = pem
+            .read()
+            .map_err(|reason| BuildError::Tls { setting, reason })?;
         let error = |reason: String| BuildError::Tls { setting, reason };
         let certs = CertificateDer::pem_slice_iter(&bytes)
             .collect::<Result<Vec<_>, _>>()
@@ -327,7 +300,10 @@ mod rustls_impl {
         let mut config = match (&settings.client_cert, &settings.client_key) {
             (Some(cert), Some(key)) => {
                 let chain = certificates(cert, "tls_client_cert")?;
-                let key_bytes = key.read("tls_client_key")?;
+                let key_bytes = key.read().map_err(|reason| BuildError::Tls {
+                    setting: "tls_client_key",
+                    reason,
+                })?;
                 // rustls's PEM errors name the section, never the key's bytes.
                 let key_der =
                     PrivateKeyDer::from_pem_slice(&key_bytes).map_err(|e| BuildError::Tls {

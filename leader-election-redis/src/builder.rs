@@ -10,11 +10,11 @@ use fred::interfaces::ClientLike;
 use fred::types::config::ServerConfig;
 use leader_election::{ConfigError, LeaderElection, LeaderElectionOptions};
 
-#[cfg(feature = "tls")]
-use crate::connection::Pem;
 use crate::connection::{TlsSettings, client_for, redact_url};
 use crate::error::BuildError;
 use crate::store::{DEFAULT_KEY, RedisLeaseStore, validate_key};
+#[cfg(feature = "tls")]
+use leader_election::pem::Pem;
 
 /// The entry point for an election on Redis: [`RedisLeaderElection::builder`].
 ///

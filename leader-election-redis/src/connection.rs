@@ -3,44 +3,15 @@
 //! redaction wherever a URL is shown.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use fred::clients::Client;
 use fred::prelude::{Config, ConnectionConfig, PerformanceConfig};
 
+use leader_election::pem::Pem;
+
 use crate::error::BuildError;
 use crate::store::default_reconnect_policy;
-
-/// PEM text given in memory or as a file read by `build_store()`.
-#[derive(Clone)]
-#[cfg_attr(not(feature = "tls"), allow(dead_code))]
-pub(crate) enum Pem {
-    Bytes(Vec<u8>),
-    File(PathBuf),
-}
-
-impl Pem {
-    /// Shown in `Debug`: a file's path, or only the length of PEM given in memory (it may be
-    /// a private key).
-    fn describe(&self) -> String {
-        match self {
-            Pem::Bytes(bytes) => format!("<{} PEM bytes>", bytes.len()),
-            Pem::File(path) => path.display().to_string(),
-        }
-    }
-
-    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
-    fn read(&self, setting: &'static str) -> Result<Vec<u8>, BuildError> {
-        match self {
-            Pem::Bytes(bytes) => Ok(bytes.clone()),
-            Pem::File(path) => std::fs::read(path).map_err(|e| BuildError::Tls {
-                setting,
-                reason: format!("cannot read {}: {e}", path.display()),
-            }),
-        }
-    }
-}
 
 /// The TLS settings beyond the URL's scheme: a CA to trust instead of the system's roots, and
 /// a client certificate for mutual TLS. Empty unless the `tls` feature's setters were used.
@@ -166,7 +137,9 @@ fn certificates(
 ) -> Result<Vec<fred::rustls::pki_types::CertificateDer<'static>>, BuildError> {
     use fred::rustls::pki_types::CertificateDer;
     use fred::rustls::pki_types::pem::PemObject;
-    let bytes = pem.read(setting)?;
+    let bytes = pem
+        .read()
+        .map_err(|reason| BuildError::Tls { setting, reason })?;
     let error = |reason: String| BuildError::Tls { setting, reason };
     let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
@@ -233,7 +206,10 @@ fn tls_connector(settings: &TlsSettings) -> Result<fred::types::config::TlsConne
     let config = match (&settings.client_cert, &settings.client_key) {
         (Some(cert), Some(key)) => {
             let chain = certificates(cert, "tls_client_cert")?;
-            let key_bytes = key.read("tls_client_key")?;
+            let key_bytes = key.read().map_err(|reason| BuildError::Tls {
+                setting: "tls_client_key",
+                reason,
+            })?;
             // rustls's PEM errors name the section, never the key's bytes.
             let key_der =
                 PrivateKeyDer::from_pem_slice(&key_bytes).map_err(|e| BuildError::Tls {

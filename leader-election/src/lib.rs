@@ -11,6 +11,7 @@ mod memory;
 pub mod metrics;
 mod observer;
 mod options;
+pub mod pem;
 pub mod priority;
 mod runner;
 mod state;
