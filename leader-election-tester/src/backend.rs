@@ -111,28 +111,34 @@ pub(crate) fn redact_url(url: &str) -> String {
 }
 
 impl BackendSpec {
-    /// The TCP address of the server, for a proxy to forward to; `None` for memory.
+    /// The TCP addresses of the server, for a contender's proxies to forward to: one, or every
+    /// member of an etcd cluster (a contender cut off from all of them is partitioned); none
+    /// for memory.
     ///
     /// # Errors
     /// When the URL or connection string names no `host:port` reachable as an IP address.
-    pub(crate) fn upstream(&self) -> Result<Option<SocketAddr>, String> {
-        let endpoint = match self.kind {
-            BackendKind::Memory | BackendKind::BrokenMemory => return Ok(None),
-            BackendKind::Redis => self.redis_url.clone(),
-            BackendKind::Blob => blob_endpoint(&self.connection_string)
-                .ok_or("the connection string has no BlobEndpoint=http://host:port/...")?,
-            BackendKind::Postgres => self.postgres_url.clone(),
-            // The proxy stands in front of the first member; a contender behind it talks to
-            // that member only.
-            BackendKind::Etcd => self
-                .etcd_endpoints
-                .first()
-                .cloned()
-                .ok_or("no etcd endpoint")?,
-            BackendKind::S3 => self.s3.endpoint.clone(),
+    pub(crate) fn upstreams(&self) -> Result<Vec<SocketAddr>, String> {
+        let endpoints = match self.kind {
+            BackendKind::Memory | BackendKind::BrokenMemory => return Ok(vec![]),
+            BackendKind::Redis => vec![self.redis_url.clone()],
+            BackendKind::Blob => vec![
+                blob_endpoint(&self.connection_string)
+                    .ok_or("the connection string has no BlobEndpoint=http://host:port/...")?,
+            ],
+            BackendKind::Postgres => vec![self.postgres_url.clone()],
+            BackendKind::Etcd if self.etcd_endpoints.is_empty() => {
+                return Err("no etcd endpoint".into());
+            }
+            BackendKind::Etcd => self.etcd_endpoints.clone(),
+            BackendKind::S3 => vec![self.s3.endpoint.clone()],
         };
-        let (_, host_port, _) = split_url(&endpoint)
-            .ok_or_else(|| format!("cannot find host:port in {}", redact_url(&endpoint)))?;
+        endpoints.iter().map(|e| self.socket_addr(e)).collect()
+    }
+
+    /// The `host:port` of `endpoint` as a socket address, with the backend's default port.
+    fn socket_addr(&self, endpoint: &str) -> Result<SocketAddr, String> {
+        let (_, host_port, _) = split_url(endpoint)
+            .ok_or_else(|| format!("cannot find host:port in {}", redact_url(endpoint)))?;
         let default_port = match self.kind {
             BackendKind::Redis => 6379,
             BackendKind::Postgres => 5432,
@@ -150,13 +156,16 @@ impl BackendSpec {
         let with_port = with_port.replace("localhost:", "127.0.0.1:");
         with_port
             .parse::<SocketAddr>()
-            .map(Some)
             .map_err(|_| format!("{with_port} is not an IP address and port; partitions need one"))
     }
 
-    /// The same spec, reaching the server at `addr` instead (a contender's proxy).
-    pub(crate) fn via(&self, addr: SocketAddr) -> Self {
+    /// The same spec, reaching the server at `addrs` instead (a contender's proxies, in the
+    /// order of [`upstreams`](Self::upstreams)).
+    pub(crate) fn via(&self, addrs: &[SocketAddr]) -> Self {
         let mut spec = self.clone();
+        let Some(&addr) = addrs.first() else {
+            return spec;
+        };
         match self.kind {
             BackendKind::Memory | BackendKind::BrokenMemory => {}
             BackendKind::Redis => {
@@ -170,11 +179,15 @@ impl BackendSpec {
                 }
             }
             BackendKind::Etcd => {
-                if let Some((prefix, _, rest)) =
-                    self.etcd_endpoints.first().and_then(|e| split_url(e))
-                {
-                    spec.etcd_endpoints = vec![format!("{prefix}{addr}{rest}")];
-                }
+                spec.etcd_endpoints = self
+                    .etcd_endpoints
+                    .iter()
+                    .zip(addrs)
+                    .map(|(endpoint, addr)| match split_url(endpoint) {
+                        Some((prefix, _, rest)) => format!("{prefix}{addr}{rest}"),
+                        None => endpoint.clone(),
+                    })
+                    .collect();
             }
             BackendKind::Blob => {
                 if let Some(endpoint) = blob_endpoint(&self.connection_string)
@@ -336,52 +349,65 @@ mod tests {
 
     #[test]
     fn upstreams_come_from_the_url_or_connection_string() {
-        assert_eq!(spec(BackendKind::Memory).upstream(), Ok(None));
+        assert_eq!(spec(BackendKind::Memory).upstreams(), Ok(vec![]));
         assert_eq!(
-            spec(BackendKind::Redis).upstream(),
-            Ok(Some("127.0.0.1:6380".parse().unwrap()))
+            spec(BackendKind::Redis).upstreams(),
+            Ok(vec!["127.0.0.1:6380".parse().unwrap()])
         );
         assert_eq!(
-            spec(BackendKind::Blob).upstream(),
-            Ok(Some("127.0.0.1:10000".parse().unwrap()))
+            spec(BackendKind::Blob).upstreams(),
+            Ok(vec!["127.0.0.1:10000".parse().unwrap()])
         );
         assert_eq!(
-            spec(BackendKind::S3).upstream(),
-            Ok(Some("127.0.0.1:5000".parse().unwrap()))
+            spec(BackendKind::S3).upstreams(),
+            Ok(vec!["127.0.0.1:5000".parse().unwrap()])
         );
         assert_eq!(
             spec(BackendKind::S3)
-                .via("127.0.0.1:4242".parse().unwrap())
+                .via(&["127.0.0.1:4242".parse().unwrap()])
                 .s3
                 .endpoint,
             "http://127.0.0.1:4242"
         );
         assert_eq!(
-            spec(BackendKind::Postgres).upstream(),
-            Ok(Some("127.0.0.1:5433".parse().unwrap()))
+            spec(BackendKind::Postgres).upstreams(),
+            Ok(vec!["127.0.0.1:5433".parse().unwrap()])
         );
-        let postgres = spec(BackendKind::Postgres).via("127.0.0.1:4242".parse().unwrap());
+        let postgres = spec(BackendKind::Postgres).via(&["127.0.0.1:4242".parse().unwrap()]);
         assert_eq!(
             postgres.postgres_url,
             "postgres://app:secret@127.0.0.1:4242/app"
         );
+        // One proxy per etcd member, each endpoint rewritten to its own.
         assert_eq!(
-            spec(BackendKind::Etcd).upstream(),
-            Ok(Some("127.0.0.1:2381".parse().unwrap()))
+            spec(BackendKind::Etcd).upstreams(),
+            Ok(vec![
+                "127.0.0.1:2381".parse().unwrap(),
+                "127.0.0.1:2382".parse().unwrap()
+            ])
         );
-        let etcd = spec(BackendKind::Etcd).via("127.0.0.1:4242".parse().unwrap());
-        assert_eq!(etcd.etcd_endpoints, ["http://127.0.0.1:4242"]);
+        let etcd = spec(BackendKind::Etcd).via(&[
+            "127.0.0.1:4242".parse().unwrap(),
+            "127.0.0.1:4243".parse().unwrap(),
+        ]);
+        assert_eq!(
+            etcd.etcd_endpoints,
+            ["http://127.0.0.1:4242", "http://127.0.0.1:4243"]
+        );
+        let mut none = spec(BackendKind::Etcd);
+        none.etcd_endpoints.clear();
+        assert!(none.upstreams().is_err());
         let mut s = spec(BackendKind::Redis);
         s.redis_url = "redis://localhost".into();
-        assert_eq!(s.upstream(), Ok(Some("127.0.0.1:6379".parse().unwrap())));
+        assert_eq!(s.upstreams(), Ok(vec!["127.0.0.1:6379".parse().unwrap()]));
     }
 
     #[test]
     fn via_rewrites_only_the_host_and_port() {
         let addr: SocketAddr = "127.0.0.1:4242".parse().unwrap();
-        let redis = spec(BackendKind::Redis).via(addr);
+        let redis = spec(BackendKind::Redis).via(&[addr]);
         assert_eq!(redis.redis_url, "redis://:secret@127.0.0.1:4242/0");
-        let blob = spec(BackendKind::Blob).via(addr);
+        let blob = spec(BackendKind::Blob).via(&[addr]);
         assert!(
             blob.connection_string
                 .contains("BlobEndpoint=http://127.0.0.1:4242/devstoreaccount1;")

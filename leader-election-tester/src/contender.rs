@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::backend::BackendSpec;
 use crate::instrument::{Instrumented, OnConfirmed, StoreEvent};
-use crate::proxy::Proxy;
+use crate::proxy::Proxies;
 use crate::record::Record;
 use crate::report::OpCounts;
 
@@ -185,7 +185,7 @@ pub(crate) struct InProcess {
     timing: Timing,
     store: Stack,
     faults: FaultControl,
-    proxy: Option<Proxy>,
+    proxy: Option<Proxies>,
     election: Option<LeaderElection<Stack>>,
     clock: Clock,
     sink: Sink,
@@ -197,13 +197,13 @@ impl InProcess {
         slot: usize,
         spec: &BackendSpec,
         memory: &MemoryLeaseStore,
-        proxy: Option<Proxy>,
+        proxy: Option<Proxies>,
         timing: Timing,
         clock: Clock,
         sink: Sink,
     ) -> Result<Self, String> {
         let spec = match &proxy {
-            Some(proxy) => spec.via(proxy.addr()),
+            Some(proxy) => spec.via(&proxy.addrs()),
             None => spec.clone(),
         };
         let options = timing.options(&format!("c{slot}"));
@@ -327,7 +327,7 @@ pub(crate) struct Process {
     spec: BackendSpec,
     timing: Timing,
     epoch_unix_ms: f64,
-    proxy: Option<Proxy>,
+    proxy: Option<Proxies>,
     child: Option<(Child, ChildStdin)>,
     sink: Sink,
 }
@@ -337,7 +337,7 @@ impl Process {
     pub(crate) fn new(
         slot: usize,
         spec: &BackendSpec,
-        proxy: Option<Proxy>,
+        proxy: Option<Proxies>,
         timing: Timing,
         epoch_unix_ms: f64,
         sink: Sink,
@@ -346,7 +346,7 @@ impl Process {
             slot,
             generation: 0,
             spec: match &proxy {
-                Some(proxy) => spec.via(proxy.addr()),
+                Some(proxy) => spec.via(&proxy.addrs()),
                 None => spec.clone(),
             },
             timing,

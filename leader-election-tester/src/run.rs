@@ -16,7 +16,7 @@ use crate::etcd::SpawnedEtcd;
 use crate::ledger::Ledger;
 use crate::live::Live;
 use crate::operator::{Operator, OperatorAction};
-use crate::proxy::Proxy;
+use crate::proxy::Proxies;
 use crate::record::Record;
 use crate::redis_server::{CLUSTER_VOTES_AGAIN_MS, FailoverDone, SpawnedRedis, Topology};
 use crate::report::{Fault, FaultKind, OpCounts, Report, RunData};
@@ -161,11 +161,12 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
             .faults
             .kinds(cfg.capabilities())
             .contains(&FaultKind::Partition);
-    let upstream = if needs_proxy {
-        cfg.backend
-            .upstream()?
-            .ok_or("no upstream address for the proxy")
-            .map(Some)?
+    let upstreams = if needs_proxy {
+        let upstreams = cfg.backend.upstreams()?;
+        if upstreams.is_empty() {
+            return Err("no upstream address for the proxy".into());
+        }
+        Some(upstreams)
     } else {
         None
     };
@@ -184,9 +185,9 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
     let memory = MemoryLeaseStore::new();
     let mut slots = Vec::with_capacity(cfg.contenders);
     for slot in 0..cfg.contenders {
-        let proxy = match upstream {
-            Some(upstream) => Some(
-                Proxy::start(upstream)
+        let proxy = match &upstreams {
+            Some(upstreams) => Some(
+                Proxies::start(upstreams)
                     .await
                     .map_err(|e| format!("cannot start a proxy: {e}"))?,
             ),

@@ -193,12 +193,10 @@ impl RunConfig {
 
 impl RunConfig {
     /// Whether a contender can be cut off the backend: in process for the memory backend,
-    /// by the partition proxy otherwise, which cannot stand between a contender and the
-    /// primary the sentinels name.
+    /// by its partition proxies otherwise (one per etcd member), which cannot stand between a
+    /// contender and the primary the sentinels name.
     pub(crate) fn partitions(&self) -> bool {
-        // A spawned etcd cluster neither: a contender behind the proxy would reach one member
-        // only, and lose it to every member kill.
-        self.spawn_redis.is_none_or(Topology::proxies) && !self.spawn_etcd
+        self.spawn_redis.is_none_or(Topology::proxies)
     }
 
     /// The server faults of the deployment the tester starts: a spawned etcd cluster's are
@@ -352,7 +350,7 @@ mod tests {
         c.spawn_etcd = true;
         c.check().unwrap();
         c.faults = FaultMode::Partition;
-        assert!(c.check().is_err());
+        c.check().unwrap();
         let mut c = config(BackendKind::Memory, FaultMode::None);
         c.processes = true;
         assert!(c.check().unwrap_err().contains("--processes"));
@@ -427,7 +425,7 @@ mod tests {
                 FaultKind::Operator
             ]
         );
-        // A spawned etcd cluster: member kills, no partition.
+        // A spawned etcd cluster: member kills, and partitions by a proxy per member.
         let mut etcd = config(BackendKind::Etcd, FaultMode::Mixed);
         etcd.spawn_etcd = true;
         assert_eq!(
@@ -435,6 +433,7 @@ mod tests {
             [
                 FaultKind::Graceful,
                 FaultKind::Crash,
+                FaultKind::Partition,
                 FaultKind::Resign,
                 FaultKind::ServerHandover,
                 FaultKind::Operator

@@ -505,6 +505,46 @@ fn etcd_member_kills_are_survived() {
     }
 }
 
+#[test]
+fn etcd_cluster_partitions_are_survived() {
+    // Each contender reaches the three members through a proxy per member; a partition cuts
+    // the leader off all of them: its lease expires on the cluster and another takes over.
+    let mut args = vec![
+        "--backend",
+        "etcd",
+        "--spawn-etcd",
+        "--faults",
+        "partition",
+        "--duration",
+        "60s",
+        "--stop-after-faults",
+        "2",
+    ];
+    args.extend_from_slice(ETCD);
+    let output = run_tester(&args);
+    let report = report(&output);
+    assert!(
+        output.status.success(),
+        "exit {:?}; stderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(report["spawned"], "etcd-cluster");
+    assert_eq!(report["overlap_count"], 0, "{report:#}");
+    assert_eq!(report["tokens_monotonic"], true, "{report:#}");
+    let faults = report["faults"].as_array().unwrap();
+    assert_eq!(faults.len(), 2, "{report:#}");
+    for fault in faults {
+        assert_eq!(fault["kind"], "partition");
+        assert_eq!(fault["recovered"], true, "fault not recovered: {fault:#}");
+        assert!(
+            fault["next_token"].as_u64() > fault["token"].as_u64(),
+            "a partitioned leader's term must end: {fault:#}"
+        );
+    }
+    assert_eq!(report["partition_failover_ms"]["count"], 2, "{report:#}");
+}
+
 // === Blob (Azurite) ===
 
 #[tokio::test]
