@@ -50,8 +50,8 @@ echo "== Tester: Redis with every fault, 60 s"
 cargo run -q --release -p leader-election-tester -- --backend redis --spawn-redis --duration 60s \
   --report json -q
 
-echo "== Tester: etcd on three members (spawned): handover, crashes, member kills, idle followers"
-for faults in "graceful --contenders 5" "crash" "server-handover" "none --contenders 5"; do
+echo "== Tester: etcd on three members (spawned): handover, crashes, partitions, member kills, idle followers"
+for faults in "graceful --contenders 5" "crash" "partition --contenders 5" "server-handover" "none --contenders 5"; do
   # shellcheck disable=SC2086
   cargo run -q --release -p leader-election-tester -- --backend etcd --spawn-etcd --duration 60s \
     --faults $faults --report json -q
