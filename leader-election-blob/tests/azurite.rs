@@ -5,15 +5,16 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use leader_election::testing::TermRecorder;
 use leader_election::testing::{
-    Check, ConformanceOptions, election_controls, leader_metadata, run_checks,
-    tokens_increase_across_rebuilt_stores,
+    Check, ConformanceOptions, FaultControl, FaultyStore, TakeoverOptions, TermRecorder,
+    crashed_leader_is_replaced, cut_off_leader_steps_down, election_controls, leader_metadata,
+    run_checks, tokens_increase_across_rebuilt_stores,
 };
 use leader_election::{
-    AcquireOutcome, ChangeReason, ElectionEvent, LeaseRequest, LeaseStore, RenewOutcome,
+    AcquireOutcome, ChangeReason, ElectionEvent, LeaderElection, LeaseRequest, LeaseStore,
+    RenewOutcome,
 };
-use leader_election_blob::BlobLeaderElection;
+use leader_election_blob::{BlobLeaderElection, BlobLeaseStore};
 use leader_election_test_support::azurite::{self as support, account_sas, break_lease_now};
 use leader_election_test_support::{Azurite, eventually, unique_container};
 use tokio::time::Instant;
@@ -331,38 +332,21 @@ async fn azurite_restart_keeps_one_leader() {
 async fn leader_gone_without_release_is_replaced_within_lease_plus_retry() {
     let azurite = Azurite::start().await;
     let container = unique_container("crash");
-    let recorder = TermRecorder::new();
     let a = azurite.election(&container, "a");
     let b = azurite.election(&container, "b");
-    recorder.attach(&a);
-    recorder.attach(&b);
-    a.start().await.unwrap();
-    eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
-    b.start().await.unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(!b.is_leader());
-
-    // Dropping every handle stops the loop without releasing: the lease must expire.
-    drop(a);
-    let crashed = Instant::now();
+    // Dropping every handle stops the loop without releasing: the lease must expire, then the
+    // follower's next poll takes it.
     let retry = b
         .options()
         .retry_interval
         .mul_f64(1.0 + b.options().retry_jitter);
-    eventually(TTL + retry + Duration::from_secs(1), "b takes over", || {
-        b.is_leader()
-    })
-    .await;
-    let failover = crashed.elapsed();
-    // Not before the lease could have expired: the last renewal was at most one renew
-    // interval before the crash.
-    assert!(
-        failover >= TTL - b.options().renew_interval - Duration::from_millis(500),
-        "took over after {failover:?}, before the lease expired"
-    );
-    tracing_free_log(&format!("crash failover took {failover:?}"));
-    b.stop().await.unwrap();
-    recorder.assert_safe();
+    let options = TakeoverOptions {
+        hold: Duration::from_secs(2),
+        slack: retry + Duration::from_secs(1),
+        ..TakeoverOptions::default()
+    };
+    let report = crashed_leader_is_replaced(a, b, &options).await;
+    tracing_free_log(&format!("crash failover: {report:?}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -595,67 +579,80 @@ async fn lost_replies_are_recovered_by_acquiring_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cut_off_leader_steps_down_before_a_successor_leads() {
-    use leader_election::testing::FaultyStore;
     let azurite = Azurite::start().await;
-    for fault in ["partition", "lost replies"] {
-        let recorder = TermRecorder::new();
-        let container = unique_container("cutoff");
-        let builder = azurite.builder(&container, "a");
-        let options = {
-            let election = azurite.election(&container, "a");
-            election.options().clone()
-        };
-        let faulty = FaultyStore::new(builder.build_store().unwrap());
-        let control = faulty.control();
-        let a = leader_election::LeaderElection::new(faulty, options).unwrap();
-        let b = azurite.election(&container, "b");
-        recorder.attach(&a);
-        recorder.attach(&b);
-        a.start().await.unwrap();
-        eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
-        b.start().await.unwrap();
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        match fault {
-            "partition" => control.set_partitioned(true),
-            _ => control.set_drop_replies(true),
-        }
-        let cut = Instant::now();
-        if fault == "partition" {
-            eventually(TTL + Duration::from_secs(3), "b takes over", || {
-                b.is_leader()
-            })
-            .await;
-            assert!(!a.is_leader(), "{fault}: a still leads");
-            tracing_free_log(&format!(
-                "{fault}: b leads {:?} after a was cut off",
-                cut.elapsed()
-            ));
-            control.heal();
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            assert!(b.is_leader() && !a.is_leader(), "{fault}: after healing");
-        } else {
-            // a's requests still take effect: its renewals keep the lease, but unconfirmed,
-            // so a steps down at its deadline at the latest. Its retries may keep taking the
-            // lease without knowing it (the outcome stays unknown), so b may not lead until
-            // the replies come back; either way, never two at once.
-            eventually(TTL, "a steps down", || !a.is_leader()).await;
-            tokio::time::sleep(Duration::from_secs(3)).await;
-            control.heal();
-            eventually(
-                TTL + Duration::from_secs(5),
-                "a leader after healing",
-                || a.is_leader() || b.is_leader(),
-            )
-            .await;
-            tracing_free_log(&format!(
-                "{fault}: a leader again {:?} after the cut",
-                cut.elapsed()
-            ));
-        }
-        a.stop().await.unwrap();
-        b.stop().await.unwrap();
+    let container = unique_container("cutoff");
+    let (a, control) = faulty_election(&azurite, &container, "a");
+    let b = azurite.election(&container, "b");
+    let heal = control.clone();
+    let options = TakeoverOptions {
+        slack: Duration::from_secs(3),
+        ..TakeoverOptions::default()
+    };
+    let report = cut_off_leader_steps_down(
+        a,
+        b,
+        move || control.set_partitioned(true),
+        move || heal.heal(),
+        &options,
+    )
+    .await;
+    tracing_free_log(&format!("partition: {report:?}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_replies_are_lost_steps_down_and_never_overlaps() {
+    let azurite = Azurite::start().await;
+    let recorder = TermRecorder::new();
+    let container = unique_container("lost-replies");
+    let (a, control) = faulty_election(&azurite, &container, "a");
+    let b = azurite.election(&container, "b");
+    recorder.attach(&a);
+    recorder.attach(&b);
+    a.start().await.unwrap();
+    eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
+    b.start().await.unwrap();
+    eventually(Duration::from_secs(10), "b follows a", || {
+        b.state().leader.is_some_and(|l| l.instance_id == "a")
+    })
+    .await;
+    control.set_drop_replies(true);
+    let cut = Instant::now();
+    // a's requests still take effect: its renewals keep the lease, but unconfirmed, so a
+    // steps down at its deadline at the latest. Its retries may keep taking the lease without
+    // knowing it (the outcome stays unknown), so b may not lead until the replies come back;
+    // either way, never two at once.
+    eventually(TTL, "a steps down", || !a.is_leader()).await;
+    let quiet_until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < quiet_until {
         recorder.assert_safe();
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    control.heal();
+    eventually(
+        TTL + Duration::from_secs(5),
+        "a leader after healing",
+        || a.is_leader() || b.is_leader(),
+    )
+    .await;
+    tracing_free_log(&format!(
+        "lost replies: a leader again {:?} after the cut",
+        cut.elapsed()
+    ));
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    recorder.assert_safe();
+}
+
+/// A contender whose store is wrapped in a [`FaultyStore`], and the wrapper's switches.
+fn faulty_election(
+    azurite: &Azurite,
+    container: &str,
+    id: &str,
+) -> (LeaderElection<FaultyStore<BlobLeaseStore>>, FaultControl) {
+    let options = azurite.election(container, id).options().clone();
+    let faulty = FaultyStore::new(azurite.builder(container, id).build_store().unwrap());
+    let control = faulty.control();
+    (LeaderElection::new(faulty, options).unwrap(), control)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

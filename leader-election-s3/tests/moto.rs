@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use leader_election::testing::{
-    Check, ConformanceOptions, TermRecorder, election_controls, leader_metadata,
-    preferred_leader_handover, run_checks, tokens_increase_across_rebuilt_stores,
+    Check, ConformanceOptions, TakeoverOptions, TermRecorder, crashed_leader_is_replaced,
+    cut_off_leader_steps_down, election_controls, leader_metadata, preferred_leader_handover,
+    run_checks, tokens_increase_across_rebuilt_stores,
 };
 use leader_election::{AcquireOutcome, Lease, LeaseRequest, LeaseStore, RenewOutcome};
 use leader_election_s3::aws::aws_sdk_s3;
@@ -359,43 +360,23 @@ async fn racing_contenders_never_overlap() {
 async fn a_leader_gone_without_release_is_replaced_after_about_one_lease() {
     let emulator = emulator().await;
     let key = unique_name("crash");
-    let recorder = TermRecorder::new();
     let a = emulator.election(&key, "a");
     let b = emulator.election(&key, "b");
-    recorder.attach(&a);
-    recorder.attach(&b);
-    a.start().await.unwrap();
-    eventually(Duration::from_secs(5), "a leads", || a.is_leader()).await;
-    b.start().await.unwrap();
     let lease = a.options().lease_duration;
     let renew = a.options().renew_interval;
     let retry = b
         .options()
         .retry_interval
         .mul_f64(1.0 + b.options().retry_jitter);
-    // Longer than a lease: renewals keep the follower out.
-    tokio::time::sleep(lease + renew).await;
-    assert!(a.is_leader() && !b.is_leader());
-
-    // Dropping every handle stops the loop without releasing, as when a process dies.
-    drop(a);
-    let gone = Instant::now();
-    eventually(
-        lease + retry + Duration::from_secs(2),
-        "b takes over",
-        || b.is_leader(),
-    )
-    .await;
-    let failover = gone.elapsed();
-    // The follower watched the last renewal (at most a renew interval and a poll before the
-    // crash) for a whole lease.
-    assert!(
-        failover >= lease - renew - retry,
-        "took over after {failover:?}, before the lease could expire"
-    );
-    eprintln!("s3 crash failover: {failover:?}");
-    b.stop().await.unwrap();
-    recorder.assert_safe();
+    // Longer than a lease: renewals keep the follower out. After the crash, the follower
+    // watches the last version unchanged for a lease (and its drift allowance), then polls.
+    let options = TakeoverOptions {
+        hold: lease + renew,
+        slack: retry + Duration::from_secs(2),
+        ..TakeoverOptions::default()
+    };
+    let report = crashed_leader_is_replaced(a, b, &options).await;
+    eprintln!("s3 crash failover: {report:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -408,48 +389,12 @@ async fn a_leader_cut_off_steps_down_before_a_follower_takes_over() {
         .build()
         .unwrap();
     let b = emulator.election(&key, "b");
-    let recorder = TermRecorder::new();
-    recorder.attach(&a);
-    recorder.attach(&b);
-    a.start().await.unwrap();
-    eventually(Duration::from_secs(5), "a leads", || a.is_leader()).await;
-    let first = a.leadership().expect("a leads").token();
-    b.start().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!b.is_leader());
-
-    proxy.hang();
-    let cut = Instant::now();
-    let lease = a.options().lease_duration;
-    eventually(
-        lease,
-        "the cut-off leader steps down by its deadline",
-        || !a.is_leader(),
-    )
-    .await;
-    let stepped_down = cut.elapsed();
-    eventually(
-        lease + Duration::from_secs(3),
-        "the follower takes over",
-        || b.is_leader(),
-    )
-    .await;
-    let took_over = cut.elapsed();
-    assert!(
-        took_over > stepped_down,
-        "taken over after {took_over:?}, the old leader stepped down after {stepped_down:?}"
-    );
-    assert!(b.leadership().expect("b leads").token() > first);
-    recorder.assert_safe();
-
-    // Healed: the old leader comes back as a follower and stays one.
-    proxy.heal();
-    tokio::time::sleep(lease).await;
-    assert!(b.is_leader() && !a.is_leader());
-    a.stop().await.unwrap();
-    b.stop().await.unwrap();
-    recorder.assert_safe();
-    eprintln!("s3 partition: stepped down {stepped_down:?}, taken over {took_over:?}");
+    let options = TakeoverOptions {
+        slack: Duration::from_secs(3),
+        ..TakeoverOptions::default()
+    };
+    let report = cut_off_leader_steps_down(a, b, || proxy.hang(), || proxy.heal(), &options).await;
+    eprintln!("s3 partition: {report:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,9 @@
 //! Test support (feature `testing`): the conformance suite every [`LeaseStore`] must pass, the
-//! one safety checker of the workspace ([`assert_safe`] on recorded [`Term`]s), and a store
-//! wrapper that injects faults.
+//! one safety checker of the workspace ([`assert_safe`] on recorded [`Term`]s), a store
+//! wrapper that injects faults, and the checks every backend runs with real elections: racing
+//! contenders ([`racing_handovers`]), a crashed or cut-off leader and its successor
+//! ([`crashed_leader_is_replaced`], [`cut_off_leader_steps_down`]), the election controls and
+//! preferred leaders.
 //!
 //! [`LeaseStore`]: crate::LeaseStore
 
@@ -11,6 +14,7 @@ mod faulty;
 mod preferred;
 mod race;
 mod safety;
+mod takeover;
 
 pub use candidates::candidates_are_announced_and_expire;
 pub use conformance::{
@@ -26,4 +30,7 @@ pub use preferred::preferred_leader_handover;
 pub use race::racing_handovers;
 pub use safety::{
     Term, TermPair, TermRecorder, assert_safe, overlaps, token_regressions, tokens_increase,
+};
+pub use takeover::{
+    TakeoverOptions, TakeoverReport, crashed_leader_is_replaced, cut_off_leader_steps_down,
 };

@@ -80,7 +80,10 @@ pub async fn racing_handovers<S: LeaseStore>(
 }
 
 /// Polls `check` every 5 ms until it answers `Some`, for at most `within`.
-async fn wait_for<T>(within: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+pub(crate) async fn wait_for<T>(
+    within: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> Option<T> {
     let deadline = Instant::now() + within;
     loop {
         if let Some(found) = check() {
