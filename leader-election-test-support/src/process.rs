@@ -40,9 +40,14 @@ impl ServerProcess {
         command
             .arg("-c")
             .arg(
-                r#""$0" "$@" & child=$!
+                // The shell runs a trap only between commands, and `wait` is one it breaks
+                // out of: so the guard reads stdin in the background (from a copy of stdin,
+                // since a background command's own stdin is /dev/null) and the shell waits.
+                r#"exec 3<&0
+                "$0" "$@" & child=$!
                 trap 'kill $child 2>/dev/null; exit 0' TERM INT
-                cat >/dev/null
+                cat <&3 >/dev/null & guard=$!
+                wait $guard
                 kill $child 2>/dev/null
                 wait $child"#,
             )

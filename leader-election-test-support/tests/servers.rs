@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use leader_election_test_support::{
-    Azurite, Postgres, RedisOptions, RedisServer, eventually_async, free_port, unique_container,
-    unique_name, unique_table,
+    Azurite, Postgres, RedisOptions, RedisServer, S3Emulator, eventually_async, free_port,
+    unique_container, unique_name, unique_table,
 };
 
 fn pid_alive(pid: u32) -> bool {
@@ -71,12 +71,41 @@ async fn azurite_restarts_on_the_same_port_and_stops_on_drop() {
             .connection_string()
             .contains(&format!("127.0.0.1:{port}/devstoreaccount1"))
     );
+    // SIGTERM reaches the server through its guard shell at once: no 10 s fallback to SIGKILL.
+    let stopping = std::time::Instant::now();
     azurite.stop().await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(8),
+        "stop took {:?}: SIGTERM was not acted on",
+        stopping.elapsed()
+    );
     assert!(!listens(port).await);
     azurite.restart().await;
     assert!(listens(port).await);
     drop(azurite);
     eventually_async(Duration::from_secs(10), "Azurite to go away", || async {
+        !listens(port).await
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_s3_emulator_stops_on_sigterm_and_restarts_empty_on_the_same_port() {
+    let emulator = S3Emulator::start().await;
+    let port = emulator.port();
+    assert!(listens(port).await);
+    let stopping = std::time::Instant::now();
+    emulator.stop().await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(8),
+        "stop took {:?}: SIGTERM was not acted on",
+        stopping.elapsed()
+    );
+    assert!(!listens(port).await);
+    emulator.restart().await;
+    assert!(listens(port).await);
+    drop(emulator);
+    eventually_async(Duration::from_secs(10), "moto to go away", || async {
         !listens(port).await
     })
     .await;
