@@ -97,7 +97,8 @@ struct Cli {
     #[arg(long, default_value = s3::DEFAULT_BUCKET)]
     s3_bucket: String,
     /// Start moto's S3 server from `.tools/moto` (`scripts/install-moto.sh`) on a free port of
-    /// 127.0.0.1 for the run, instead of using --s3-endpoint.
+    /// 127.0.0.1 for the run, instead of using --s3-endpoint, and add its restart (empty,
+    /// without the bucket) to `mixed` as `server-restart`.
     #[arg(long)]
     spawn_s3: bool,
     /// Number of contenders.
@@ -250,7 +251,7 @@ async fn tester(cli: Cli) -> Result<ExitCode, String> {
         .operation_timeout
         .unwrap_or_else(|| (lease / 4).min(Duration::from_secs(2)));
     let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    let mut config = RunConfig {
+    let config = RunConfig {
         backend: BackendSpec {
             kind: cli.backend,
             redis_url: cli.redis_url,
@@ -291,18 +292,9 @@ async fn tester(cli: Cli) -> Result<ExitCode, String> {
         processes: cli.processes,
         spawn_redis: cli.spawn_redis,
         spawn_etcd: cli.spawn_etcd,
+        spawn_s3: cli.spawn_s3,
         quiet: cli.quiet,
         priorities: cli.priorities,
-    };
-    let spawned_s3 = if cli.spawn_s3 {
-        if config.backend.kind != BackendKind::S3 {
-            return Err("--spawn-s3 goes with --backend s3".into());
-        }
-        let emulator = leader_election_test_support::S3Emulator::start().await;
-        config.backend.s3.endpoint = emulator.endpoint();
-        Some(emulator)
-    } else {
-        None
     };
     let s3_in_process = config.backend.kind == BackendKind::S3 && !config.processes;
     let output = run::run(config).await?;
@@ -313,7 +305,6 @@ async fn tester(cli: Cli) -> Result<ExitCode, String> {
             counts.head, counts.get, counts.put, counts.other
         );
     }
-    drop(spawned_s3);
     let report = &output.report;
     if let Some(path) = &cli.timeline {
         let svg = timeline::render(&output.data);

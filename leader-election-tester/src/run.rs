@@ -21,6 +21,7 @@ use crate::record::Record;
 use crate::redis_server::{CLUSTER_VOTES_AGAIN_MS, FailoverDone, SpawnedRedis, Topology};
 use crate::report::{Fault, FaultKind, OpCounts, Report, RunData};
 use crate::schedule::{FAILOVER_COMPLETES, RunConfig, fault_budget};
+use leader_election_test_support::S3Emulator;
 
 /// The result of a run: the report and what it was computed from.
 #[derive(Debug)]
@@ -119,6 +120,8 @@ struct Run {
     server: Option<Arc<SpawnedRedis>>,
     /// The etcd cluster of `--spawn-etcd`.
     etcd: Option<Arc<SpawnedEtcd>>,
+    /// The S3 emulator of `--spawn-s3`.
+    s3: Option<Arc<S3Emulator>>,
     /// A server failover under way: it completes in the background while the run goes on.
     failover: Option<JoinHandle<Result<FailoverDone, String>>>,
     operator: Operator,
@@ -147,6 +150,16 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
         let etcd = SpawnedEtcd::start().await?;
         cfg.backend.etcd_endpoints = etcd.endpoints();
         Some(Arc::new(etcd))
+    } else {
+        None
+    };
+    let s3 = if cfg.spawn_s3 {
+        // The fixture panics when moto is missing or does not start: report that.
+        let emulator = tokio::spawn(S3Emulator::start())
+            .await
+            .map_err(|e| format!("cannot start the S3 emulator: {e}"))?;
+        cfg.backend.s3.endpoint = emulator.endpoint();
+        Some(Arc::new(emulator))
     } else {
         None
     };
@@ -240,6 +253,7 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
         errors: 0,
         server,
         etcd,
+        s3,
         failover: None,
         operator: Operator::new(&cfg_backend),
         min_replica_acks,
@@ -511,6 +525,9 @@ impl Run {
             FaultKind::Crash if self.cfg.processes => "kill the leader with SIGKILL",
             FaultKind::Crash => "crash the leader (no release)",
             FaultKind::Partition => "cut the leader off the backend",
+            FaultKind::ServerRestart if self.s3.is_some() => {
+                "restart the S3 emulator (it comes back empty, without the bucket)"
+            }
             FaultKind::ServerRestart => "restart the Redis server (SIGKILL, empty on restart)",
             FaultKind::ServerPause => "pause the Redis server (SIGSTOP)",
             FaultKind::ServerFailover => "fail the Redis primary over to a replica",
@@ -549,6 +566,16 @@ impl Run {
                     && let Err(err) = server.restart().await
                 {
                     self.live.line(self.clock.now_ms(), &format!("!! {err}"));
+                }
+                if let Some(s3) = &self.s3 {
+                    let s3 = Arc::clone(s3);
+                    // The fixture panics when the emulator does not come back: say so.
+                    if let Err(err) = tokio::spawn(async move { s3.restart().await }).await {
+                        self.live.line(
+                            self.clock.now_ms(),
+                            &format!("!! the S3 emulator did not come back: {err}"),
+                        );
+                    }
                 }
             }
             FaultKind::ServerPause => {
@@ -667,6 +694,7 @@ impl Run {
         self.faults[index].restored_at_ms = Some(at_ms);
         let text = match kind {
             FaultKind::Partition => format!("c{slot} reconnected"),
+            FaultKind::ServerRestart if self.s3.is_some() => "the S3 emulator is back".to_owned(),
             FaultKind::ServerRestart => "redis-server is back".to_owned(),
             FaultKind::ServerPause => "redis-server resumed (SIGCONT)".to_owned(),
             FaultKind::Operator => "operator done".to_owned(),
@@ -816,7 +844,8 @@ impl Run {
                 .cfg
                 .spawn_redis
                 .map(|t| t.as_str().to_owned())
-                .or_else(|| self.cfg.spawn_etcd.then(|| "etcd-cluster".to_owned())),
+                .or_else(|| self.cfg.spawn_etcd.then(|| "etcd-cluster".to_owned()))
+                .or_else(|| self.cfg.spawn_s3.then(|| "s3-emulator".to_owned())),
             redis_min_replica_acks: self.min_replica_acks,
             contenders: self.cfg.contenders,
             processes: self.cfg.processes,

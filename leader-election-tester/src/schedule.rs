@@ -22,7 +22,8 @@ pub(crate) enum FaultMode {
     Crash,
     /// Cut the leader's connection to the backend, then heal it.
     Partition,
-    /// Kill the Redis server and start it again, empty (needs `--spawn-redis [standalone]`).
+    /// Kill the Redis server and start it again, empty (needs `--spawn-redis [standalone]`),
+    /// or the S3 emulator, which comes back without the bucket (needs `--spawn-s3`).
     ServerRestart,
     /// Freeze the Redis server (SIGSTOP), then resume it (needs `--spawn-redis [standalone]`).
     ServerPause,
@@ -36,9 +37,10 @@ pub(crate) enum FaultMode {
     /// Act on the lease record as an operator would, through the tester's own connection:
     /// delete it, overwrite it with garbage, break a blob lease (redis, postgres and blob).
     Operator,
-    /// Graceful, crash and partition in turn; with `--spawn-redis` also the server faults of
-    /// its topology (restart and pause; failover for sentinel; failover and handover for
-    /// cluster); on a backend with a lease record an operator's hands too. Through Sentinel or
+    /// Graceful, crash, partition and resign in turn; with `--spawn-redis` also the server
+    /// faults of its topology (restart and pause; failover for sentinel; failover and handover
+    /// for cluster), with `--spawn-etcd` member kills, with `--spawn-s3` the emulator's
+    /// restarts; on a backend with a lease record an operator's hands too. Through Sentinel or
     /// a cluster no partition: the proxy cannot stand between a contender and the nodes the
     /// deployment names.
     Mixed,
@@ -108,6 +110,8 @@ pub(crate) struct RunConfig {
     pub(crate) spawn_redis: Option<Topology>,
     /// Start a three-member etcd cluster for the run (and allow its member kills).
     pub(crate) spawn_etcd: bool,
+    /// Start the S3 emulator for the run (and allow its restarts).
+    pub(crate) spawn_s3: bool,
     /// No live output.
     pub(crate) quiet: bool,
     /// Each contender's priority for preferred leaders, by slot; empty: none.
@@ -126,6 +130,9 @@ impl RunConfig {
         if self.spawn_etcd && self.backend.kind != BackendKind::Etcd {
             return Err("--spawn-etcd goes with --backend etcd".into());
         }
+        if self.spawn_s3 && self.backend.kind != BackendKind::S3 {
+            return Err("--spawn-s3 goes with --backend s3".into());
+        }
         if self.faults != FaultMode::Mixed {
             let wanted = self.faults.kinds(Capabilities::default());
             let offered = self.server_faults();
@@ -136,6 +143,7 @@ impl RunConfig {
                 let needs = match kind {
                     FaultKind::ServerFailover => "--spawn-redis sentinel or cluster",
                     FaultKind::ServerHandover => "--spawn-redis cluster, or --spawn-etcd",
+                    FaultKind::ServerRestart => "--spawn-redis (standalone), or --spawn-s3",
                     _ => "--spawn-redis (standalone)",
                 };
                 return Err(format!(
@@ -169,7 +177,7 @@ impl RunConfig {
         {
             return Err(format!(
                 "--faults operator needs a backend with a lease record the tester can act on \
-                 (redis, postgres, blob or etcd), not {}",
+                 (redis, postgres, blob, etcd or s3), not {}",
                 self.backend.kind.as_str()
             ));
         }
@@ -204,6 +212,9 @@ impl RunConfig {
     fn server_faults(&self) -> &'static [FaultKind] {
         if self.spawn_etcd {
             return &[FaultKind::ServerHandover];
+        }
+        if self.spawn_s3 {
+            return &[FaultKind::ServerRestart];
         }
         self.spawn_redis.map_or(&[][..], Topology::server_faults)
     }
@@ -289,6 +300,7 @@ mod tests {
             processes: false,
             spawn_redis: None,
             spawn_etcd: false,
+            spawn_s3: false,
             quiet: true,
             priorities: Vec::new(),
         }
@@ -321,6 +333,16 @@ mod tests {
 
     #[test]
     fn each_bad_combination_names_its_option() {
+        let mut c = config(BackendKind::Redis, FaultMode::None);
+        c.spawn_s3 = true;
+        assert!(c.check().unwrap_err().contains("--spawn-s3"));
+        // A spawned S3 emulator offers restarts, and nothing else of a server.
+        let mut c = config(BackendKind::S3, FaultMode::ServerRestart);
+        assert!(c.check().unwrap_err().contains("--spawn-s3"));
+        c.spawn_s3 = true;
+        c.check().unwrap();
+        c.faults = FaultMode::ServerPause;
+        assert!(c.check().unwrap_err().contains("--faults server-pause"));
         let mut c = config(BackendKind::Memory, FaultMode::None);
         c.spawn_redis = Some(Topology::Standalone);
         assert!(c.check().unwrap_err().contains("--spawn-redis"));
@@ -436,6 +458,20 @@ mod tests {
                 FaultKind::Partition,
                 FaultKind::Resign,
                 FaultKind::ServerHandover,
+                FaultKind::Operator
+            ]
+        );
+        // A spawned S3 emulator: its restarts, with partitions and the operator's hands.
+        let mut s3 = config(BackendKind::S3, FaultMode::Mixed);
+        s3.spawn_s3 = true;
+        assert_eq!(
+            s3.faults.kinds(s3.capabilities()),
+            [
+                FaultKind::Graceful,
+                FaultKind::Crash,
+                FaultKind::Partition,
+                FaultKind::Resign,
+                FaultKind::ServerRestart,
                 FaultKind::Operator
             ]
         );

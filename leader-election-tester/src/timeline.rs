@@ -34,7 +34,7 @@ fn fault_colour(kind: FaultKind) -> &'static str {
 /// The label of a fault marker.
 fn fault_label(kind: FaultKind, contender: usize) -> String {
     match kind {
-        FaultKind::ServerRestart => "redis restart".to_owned(),
+        FaultKind::ServerRestart => "server restart".to_owned(),
         FaultKind::ServerPause => "redis pause".to_owned(),
         FaultKind::ServerFailover => "redis failover".to_owned(),
         FaultKind::ServerHandover => "redis handover".to_owned(),
@@ -285,7 +285,7 @@ pub(crate) fn render(data: &RunData) -> String {
         (FaultKind::Partition, "partition"),
     ];
     for (kind, text) in [
-        (FaultKind::ServerRestart, "redis restart"),
+        (FaultKind::ServerRestart, "server restart"),
         (FaultKind::ServerPause, "redis pause"),
         (FaultKind::Operator, "operator on the lease record"),
         (FaultKind::Resign, "resign"),

@@ -13,8 +13,9 @@ fn s3_backend_with_mixed_faults_is_safe_and_recovers() {
     let output = Command::new(TESTER)
         .args(["--backend", "s3", "--spawn-s3", "--key", "e2e-mixed"])
         .args(["--contenders", "4", "--duration", "90s"])
-        // Graceful, crash, partition, resign and operator: each once.
-        .args(["--stop-after-faults", "5"])
+        // Graceful, crash, partition, resign, the emulator restarted empty, and the operator:
+        // each once.
+        .args(["--stop-after-faults", "6"])
         .args(["--lease-duration", "2s", "--renew-interval", "500ms"])
         .args(["--retry-interval", "250ms", "--fault-interval", "1s"])
         .args(["--faults", "mixed", "--report", "json", "--quiet"])
@@ -32,7 +33,15 @@ fn s3_backend_with_mixed_faults_is_safe_and_recovers() {
     assert_eq!(report["overlap_count"], 0, "{report:#}");
     assert_eq!(report["tokens_monotonic"], true, "{report:#}");
     let faults = report["faults"].as_array().expect("faults");
-    for kind in ["graceful", "crash", "partition", "resign", "operator"] {
+    assert_eq!(report["spawned"], "s3-emulator");
+    for kind in [
+        "graceful",
+        "crash",
+        "partition",
+        "resign",
+        "server_restart",
+        "operator",
+    ] {
         assert!(
             faults.iter().any(|f| f["kind"] == kind),
             "no {kind} fault injected: {report:#}"
