@@ -11,11 +11,12 @@ use crate::connection::{Target, connector_for, pool_for, resolve};
 use crate::error::BuildError;
 use crate::names::{validate_election, validate_table};
 use crate::store::{DEFAULT_ELECTION, DEFAULT_TABLE, PostgresLeaseStore};
-use crate::tls::TlsSettings;
 #[cfg(feature = "tls")]
 use leader_election::pem::Pem;
 
+#[cfg(feature = "tls")]
 use crate::tls::Ca;
+use crate::tls::TlsSettings;
 
 /// The connections in the pool the builder creates, unless
 /// [`pool_size`](PostgresLeaderElectionBuilder::pool_size) says otherwise.
