@@ -1,23 +1,72 @@
 //! Small helpers shared by every fixture and test.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// A port of 127.0.0.1 that was free when this was called (bound, then released).
+/// A port of 127.0.0.1 that was free when this was called (bound, then released), for a
+/// server the caller starts next.
+///
+/// It comes from outside the kernel's ephemeral range (`ip_local_port_range`), so that no
+/// outgoing connection of this machine can take it before the server binds it (a port the
+/// kernel hands out for `bind(0)` is in that range: a parallel test's client connection took
+/// one from an etcd member that was about to listen on it). No port is handed out twice by one
+/// process.
 ///
 /// # Panics
 /// When no port can be bound.
 pub fn free_port() -> u16 {
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let (low, high) = ephemeral_range();
+    // Below the ephemeral range when there is room (Linux: 32768–60999), else above it.
+    let (first, last) = if low > 11_000 {
+        (10_000, low - 1)
+    } else {
+        (high.saturating_add(1).max(10_000), u16::MAX)
+    };
+    let span = u32::from(last - first) + 1;
+    let mut handed = HANDED_OUT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let seed = std::process::id().wrapping_mul(2_654_435_761)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+    for attempt in 0..span.min(2_000) {
+        let offset = seed.wrapping_add(attempt.wrapping_mul(7_919)) % span;
+        let port = first + u16::try_from(offset).unwrap_or(0);
+        if handed.contains(&port) {
+            continue;
+        }
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed.insert(port);
+            return port;
+        }
+    }
+    // Everything tried was taken: let the kernel choose.
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("no free port on 127.0.0.1")
+}
+
+/// The kernel's range for ephemeral ports (Linux's default when it cannot be read).
+fn ephemeral_range() -> (u16, u16) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            let mut parts = text.split_whitespace().map(str::parse::<u16>);
+            Some((parts.next()?.ok()?, parts.next()?.ok()?))
+        })
+        .filter(|(low, high)| low <= high)
+        .unwrap_or((32_768, 60_999))
 }
 
 /// A port of 127.0.0.1 on which nothing listens (at least right after this call).
