@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use leader_election::{LeaseStore, MemoryLeaseStore};
+use leader_election_test_support::S3Emulator;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
@@ -21,7 +22,6 @@ use crate::record::Record;
 use crate::redis_server::{CLUSTER_VOTES_AGAIN_MS, FailoverDone, SpawnedRedis, Topology};
 use crate::report::{Fault, FaultKind, OpCounts, Report, RunData};
 use crate::schedule::{FAILOVER_COMPLETES, RunConfig, fault_budget};
-use leader_election_test_support::S3Emulator;
 
 /// The result of a run: the report and what it was computed from.
 #[derive(Debug)]
