@@ -2,13 +2,12 @@
 //! forms, durable tokens, and faults (lease broken, blob deleted, Azurite restarted, leader gone
 //! without release, contenders racing).
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use leader_election::testing::{
     Check, ConformanceOptions, FaultControl, FaultyStore, TakeoverOptions, TermRecorder,
     crashed_leader_is_replaced, cut_off_leader_steps_down, election_controls, leader_metadata,
-    run_checks, tokens_increase_across_rebuilt_stores,
+    racing_handovers, run_checks, tokens_increase_across_rebuilt_stores,
 };
 use leader_election::{
     AcquireOutcome, ChangeReason, ElectionEvent, LeaderElection, LeaseRequest, LeaseStore,
@@ -353,56 +352,14 @@ async fn leader_gone_without_release_is_replaced_within_lease_plus_retry() {
 async fn racing_contenders_never_overlap() {
     let azurite = Azurite::start().await;
     let container = unique_container("race");
-    let recorder = TermRecorder::new();
     let elections: Vec<_> = (0..4)
         .map(|i| azurite.election(&container, &format!("c{i}")))
         .collect();
-    for election in &elections {
-        recorder.attach(election);
-    }
-    // Everybody starts at once; each leader hands over after a short term and runs again.
-    let run_for = Duration::from_secs(20);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for election in elections.clone() {
-        tasks.push(tokio::spawn(async move {
-            election.start().await.unwrap();
-            while started.elapsed() < run_for {
-                if election.is_leader() {
-                    tokio::time::sleep(Duration::from_millis(800)).await;
-                    election.stop().await.unwrap();
-                    tokio::time::sleep(Duration::from_millis(fastrand_ms())).await;
-                    election.start().await.unwrap();
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            election.stop().await.unwrap();
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    drop(elections);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    recorder.assert_safe();
-    let intervals = recorder.terms();
-    let leaders: HashSet<_> = intervals.iter().map(|i| i.contender.clone()).collect();
-    assert!(
-        intervals.len() >= 5,
-        "only {} terms: {intervals:#?}",
-        intervals.len()
-    );
-    assert!(leaders.len() >= 2, "only {leaders:?} led");
-}
-
-fn fastrand_ms() -> u64 {
-    u64::from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_micros())
-            .unwrap_or(0)
-            % 300,
-    )
+    // The shared race: leaders hand over again and again while followers grab by hand; a
+    // released lease is taken at a follower's next poll. Each successor is another contender
+    // (the old leader is stopped until then).
+    let handovers = racing_handovers(&elections, 6).await;
+    tracing_free_log(&format!("race handovers: {handovers:?}"));
 }
 
 /// Prints a measurement so that `--nocapture` shows it.
