@@ -389,3 +389,72 @@ async fn a_restart_keeps_a_short_lease_contender_out_while_a_long_lease_is_trust
     b.stop().await.unwrap();
     recorder.assert_safe();
 }
+
+/// Design rule 13 on a real server: a leader whose renewals keep failing steps down before its
+/// deadline, and then releases (the backend is reachable again) — but only once its work has
+/// ended. Leader work that ignores cancellation keeps the lease, so the follower, woken by the
+/// release, never starts while the old work runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_stepping_down_after_failed_renewals_releases_after_its_work() {
+    use leader_election::testing::FaultyStore;
+    use std::sync::{Arc, Mutex};
+
+    let server = support::server().await;
+    let key = unique_name("work-outlives");
+    let faulty = FaultyStore::new(support::store(&server.url(), &key).await);
+    let control = faulty.control();
+    let a = LeaderElection::new(faulty, support::fast_options("a")).unwrap();
+    let b = election(&server.url(), &key, "b");
+    let recorder = TermRecorder::new();
+    recorder.attach(&a).attach(&b);
+    a.start().await.unwrap();
+    eventually(Duration::from_secs(3), "a leads", || a.is_leader()).await;
+    b.start().await.unwrap();
+    eventually(Duration::from_secs(3), "b sees a", || {
+        b.state().leader.is_some_and(|l| l.instance_id == "a")
+    })
+    .await;
+
+    // Leader work that ignores cancellation: it runs until a has stepped down, then 500 ms
+    // more (inside a's `shutdown_timeout` of 1 s).
+    let (stepped_down, stepped_down_rx) = std::sync::mpsc::channel::<()>();
+    let ended = Arc::new(Mutex::new(None));
+    let ended_at = Arc::clone(&ended);
+    let worker = a.clone();
+    let task = tokio::spawn(async move {
+        worker
+            .run_blocking_task_if_leader(move |_| {
+                let _ = stepped_down_rx.recv();
+                std::thread::sleep(Duration::from_millis(500));
+                *ended_at.lock().unwrap() = Some(Instant::now());
+            })
+            .await
+    });
+    // The renewals fail (as behind a latency above `operation_timeout`); the release after
+    // them reaches the server.
+    let first = a.leadership().expect("a leads").token().get();
+    control.fail_next(a.options().max_retry_attempts);
+    eventually(Duration::from_secs(3), "a steps down", || !a.is_leader()).await;
+    stepped_down.send(()).unwrap();
+    let _ = task.await.unwrap();
+    let ended = ended.lock().unwrap().expect("the work ended");
+    // The first term after a's, even if it has ended already.
+    let next = match recorder.terms().into_iter().find(|t| t.token.get() > first) {
+        Some(term) => term,
+        None => recorder.term_after(first, Duration::from_secs(5)).await,
+    };
+    assert!(
+        next.start >= ended,
+        "b led {:?} before a's work ended",
+        ended.duration_since(next.start)
+    );
+    // Released, not expired: b took over well inside a lease of the work's end.
+    assert!(
+        next.start.duration_since(ended) < a.options().lease_duration,
+        "b took over {:?} after the work ended",
+        next.start.duration_since(ended)
+    );
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    recorder.assert_safe();
+}

@@ -47,6 +47,9 @@ struct State {
     last_token: u64,
     /// The announced candidate and when its record expires.
     candidate: Option<(Candidate, Instant)>,
+    /// The lease record was removed by [`MemoryLeaseStore::clear`] and nobody acquired since:
+    /// a contender that saw it held finds it vanished.
+    vanished: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -99,9 +102,13 @@ impl MemoryLeaseStore {
     }
 
     /// Removes the lease whoever holds it, as an operator deleting the key would. The holder
-    /// finds out at its next renewal. No release notification is sent.
+    /// finds out at its next renewal. No release notification is sent. A contender that saw
+    /// the lease held finds it vanished (see [`LeaseRequest::expects_record`]) until somebody
+    /// acquires it again.
     pub fn clear(&self) {
-        self.state().holder = None;
+        let mut state = self.state();
+        state.holder = None;
+        state.vanished = true;
     }
 
     /// The highest token minted so far (0 before the first acquisition).
@@ -128,6 +135,7 @@ impl LeaseStore for MemoryLeaseStore {
         }
         let mut state = self.state();
         let now = Instant::now();
+        let vanished = state.vanished;
         match &mut state.holder {
             Some(holder) if holder.owned_by(request) => {
                 holder.expires_at = expiry(now, request.ttl);
@@ -138,6 +146,10 @@ impl LeaseStore for MemoryLeaseStore {
                 leader: Some(holder.info()),
                 expires_in: Some(holder.expires_at.saturating_duration_since(now)),
             }),
+            None if vanished && request.expects_record => Ok(AcquireOutcome::Withheld {
+                wait: request.ttl,
+                reason: crate::store::WithholdReason::RecordVanished,
+            }),
             None => {
                 // A token that cannot grow any more is never handed out again.
                 let Some(next) = state.last_token.checked_add(1) else {
@@ -147,6 +159,7 @@ impl LeaseStore for MemoryLeaseStore {
                     ));
                 };
                 state.last_token = next;
+                state.vanished = false;
                 let token = FencingToken::new(next);
                 state.holder = Some(Holder {
                     instance_id: request.instance_id.clone(),

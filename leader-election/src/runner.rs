@@ -80,6 +80,12 @@ pub(crate) struct Runner<S> {
     cool_down_until: Option<Instant>,
     /// This contender's part in preferred-leader handover.
     preference: Preference,
+    /// When the store first answered that the lease record this contender saw held is gone
+    /// ([`WithholdReason::RecordVanished`]), for the wait that follows.
+    vanished_since: Option<Instant>,
+    /// The longest a lease seen here may last: this contender's own lease, or the longest
+    /// remaining time a store reported, whichever is longer.
+    longest_lease: Duration,
 }
 
 impl<S: LeaseStore> Runner<S> {
@@ -103,6 +109,8 @@ impl<S: LeaseStore> Runner<S> {
             withheld: None,
             cool_down_until: None,
             preference: Preference::new(&shared.options),
+            vanished_since: None,
+            longest_lease: shared.options.lease_duration,
             shared,
         }
     }
@@ -199,6 +207,8 @@ impl<S: LeaseStore> Runner<S> {
         match outcome {
             Ok(AcquireOutcome::Acquired(lease)) => {
                 *failures = 0;
+                self.request.expects_record = false;
+                self.vanished_since = None;
                 if let Some(free_since) = self.free_since.take() {
                     metrics::leaderless(self.name(), free_since.elapsed());
                 }
@@ -222,11 +232,39 @@ impl<S: LeaseStore> Runner<S> {
                     }
                 }
                 self.expected_expiry = expires_in.map(|d| sent_at + d);
+                if leader.is_some() {
+                    // From now on a record found missing was deleted under its holder.
+                    self.request.expects_record = true;
+                    self.vanished_since = None;
+                    if let Some(expires_in) = expires_in {
+                        self.longest_lease = self.longest_lease.max(expires_in);
+                    }
+                }
                 self.observe(leader);
                 Ok(self.follower_sleep(expires_in))
             }
             Ok(AcquireOutcome::Withheld { wait, reason }) => {
                 *failures = 0;
+                let wait =
+                    if reason == WithholdReason::RecordVanished && self.request.expects_record {
+                        // Rule 9, timed here for every store: the holder may have renewed just
+                        // before the deletion, after this contender's last read, so it may trust
+                        // its lease for up to a whole lease from the moment the store found the
+                        // record gone (at the latest, when its answer arrived).
+                        let since = *self.vanished_since.get_or_insert_with(Instant::now);
+                        let until = since + self.longest_lease;
+                        let now = Instant::now();
+                        if now >= until {
+                            tracing::debug!("the vanished lease has run out; acquiring");
+                            self.request.expects_record = false;
+                            self.vanished_since = None;
+                            self.withheld = None;
+                            return Ok(Duration::ZERO);
+                        }
+                        until - now
+                    } else {
+                        wait
+                    };
                 self.answer(&Ok(false));
                 self.observe(None);
                 self.free_since.get_or_insert_with(Instant::now);
@@ -404,7 +442,12 @@ impl<S: LeaseStore> Runner<S> {
                         // already drawn a new one for the next candidacy, which owns nothing.
                         let ended = self.request.clone();
                         self.end_term(&term, ChangeReason::RenewFailed);
-                        self.release_quietly(&ended, &lease).await;
+                        // Rule 13: only once the work has ended. Work still running keeps
+                        // the lease, which runs out on its own (this step-down comes before
+                        // the deadline, so a release now would wake a successor early).
+                        if self.work_finished().await.is_ok() {
+                            self.release_quietly(&ended, &lease).await;
+                        }
                         return TermEnd::Follow;
                     }
                     // Space the remaining attempts so that all of them, timeouts included,
@@ -710,8 +753,10 @@ impl<S: LeaseStore> Runner<S> {
         self.shared.store.election_name()
     }
 
+    /// A fresh lease id for the next candidacy; what this contender saw of the lease stays.
     fn new_candidacy(&mut self) {
-        self.request = candidacy(&self.shared);
+        let expects_record = self.request.expects_record;
+        self.request = candidacy(&self.shared).expecting_record(expects_record);
     }
 
     /// How long a follower sleeps after finding the lease held: until it can expire (plus a

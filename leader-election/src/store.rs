@@ -30,6 +30,17 @@ pub struct LeaseRequest {
     /// later renewal carries another. `None` publishes none; never empty (an empty value is
     /// `None`, see [`with_metadata`](Self::with_metadata)).
     pub metadata: Option<Vec<u8>>,
+    /// Whether the caller saw the lease held by somebody else and has seen no release since,
+    /// so that it expects a lease record to be there (design rule 9). A store that finds no
+    /// record at all for such a request (an operator deleted it, perhaps with every other
+    /// record of the election) must not create one: it answers
+    /// [`AcquireOutcome::Withheld`] with [`WithholdReason::RecordVanished`], and the core
+    /// withholds for the longest lease counted from that answer, since the holder may have
+    /// renewed just before the deletion, after the caller's last read. The core clears it once
+    /// that wait is over. A store that keeps a deleted record from letting anybody in by other
+    /// means (a guard that survives, a remembered holder, a watched version) may answer as it
+    /// does for any other request. Default: `false`.
+    pub expects_record: bool,
 }
 
 impl LeaseRequest {
@@ -42,6 +53,7 @@ impl LeaseRequest {
             lease_id: new_lease_id(),
             ttl: ceil_millis(ttl),
             metadata: None,
+            expects_record: false,
         }
     }
 
@@ -51,6 +63,13 @@ impl LeaseRequest {
     #[must_use]
     pub fn with_metadata(mut self, metadata: Option<Vec<u8>>) -> Self {
         self.metadata = metadata.filter(|m| !m.is_empty());
+        self
+    }
+
+    /// The same request with [`expects_record`](Self::expects_record) set to `expects`.
+    #[must_use]
+    pub fn expecting_record(mut self, expects: bool) -> Self {
+        self.expects_record = expects;
         self
     }
 
@@ -195,6 +214,10 @@ pub enum WithholdReason {
     /// The lease record was deleted, broken or overwritten by someone other than its holder less
     /// than a lease ago; its holder may still trust it.
     RecordTouched,
+    /// The caller saw the lease held and now finds no lease record at all, without having seen
+    /// a release: it was deleted under its holder, who may still trust it (see
+    /// [`LeaseRequest::expects_record`]). The core, not the store, times this wait.
+    RecordVanished,
 }
 
 impl WithholdReason {
@@ -205,6 +228,7 @@ impl WithholdReason {
             Self::BackendRestarted => "backend_restarted",
             Self::Failover => "failover",
             Self::RecordTouched => "record_touched",
+            Self::RecordVanished => "record_vanished",
         }
     }
 
@@ -220,6 +244,9 @@ impl WithholdReason {
             }
             Self::RecordTouched => {
                 "the lease record was deleted or overwritten by someone other than its holder, who may still trust it"
+            }
+            Self::RecordVanished => {
+                "the lease record this contender saw held is gone without a release, and its holder may still trust it"
             }
         }
     }

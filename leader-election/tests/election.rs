@@ -351,9 +351,9 @@ async fn try_acquire_leadership_makes_an_immediate_attempt() {
     assert!(a.is_leader());
     assert!(a.try_acquire_leadership().await.unwrap(), "already leading");
     assert!(!b.try_acquire_leadership().await.unwrap(), "held by a");
-    // a's lease vanishes; b asks again long before its own wake-up is due.
+    // a resigns; b asks again at once, long before its own wake-up is due.
     tokio::time::sleep(secs(1.0)).await;
-    memory.clear();
+    a.resign(secs(60.0)).await.unwrap();
     let asked = Instant::now();
     assert!(b.try_acquire_leadership().await.unwrap());
     assert_eq!(Instant::now(), asked);
@@ -610,4 +610,150 @@ async fn a_withheld_lease_is_surfaced_once_and_taken_when_the_wait_ends() {
         )],
         "the wait must be said once, with its reason and length"
     );
+}
+
+/// Design rule 13: after `max_retry_attempts` failed renewals the leader steps down ahead of
+/// its deadline, but work that outlives the term keeps the lease from being released: a
+/// release would wake a follower within milliseconds while the old work still runs.
+#[tokio::test(start_paused = true)]
+async fn a_leader_stepping_down_after_failed_renewals_releases_only_after_its_work_ends() {
+    let memory = MemoryLeaseStore::new();
+    let faulty = FaultyStore::new(memory.clone());
+    let control = faulty.control();
+    let mut o = options("a");
+    o.shutdown_timeout = secs(2.0);
+    let a = LeaderElection::new(faulty, o.clone()).unwrap();
+    let b = LeaderElection::new(memory.clone(), options("b")).unwrap();
+    let a_rec = Recorder::attach(&a);
+    let terms = TermRecorder::new();
+    terms.attach(&a).attach(&b);
+    a.start().await.unwrap();
+    wait_for_role(&a, Role::Leader).await;
+    b.start().await.unwrap();
+    tokio::time::sleep(secs(1.0)).await;
+    assert!(!b.is_leader());
+
+    // Leader work that ignores cancellation until the test lets it go. While it runs on the
+    // blocking pool, tokio does not auto-advance the paused clock: the test advances it.
+    let (finish, finish_rx) = std::sync::mpsc::channel::<()>();
+    let finished = Arc::new(AtomicBool::new(false));
+    let task_finished = Arc::clone(&finished);
+    let worker = a.clone();
+    let task = tokio::spawn(async move {
+        worker
+            .run_blocking_task_if_leader(move |_| {
+                let _ = finish_rx.recv();
+                task_finished.store(true, Ordering::SeqCst);
+            })
+            .await
+    });
+    tokio::task::yield_now().await;
+    // Every renewal fails (as behind a latency above `operation_timeout`) until a steps
+    // down; the release after that would reach the backend.
+    control.fail_next(o.max_retry_attempts);
+    let started = Instant::now();
+    while a.is_leader() {
+        assert!(started.elapsed() < o.lease_duration, "a never stepped down");
+        tokio::time::advance(Duration::from_millis(100)).await;
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        a_rec.changes().pop().unwrap().reason,
+        ChangeReason::RenewFailed
+    );
+    // The work runs one more second, well inside a's lease as the backend keeps it: b must
+    // not lead meanwhile.
+    let stepped_down = Instant::now();
+    while stepped_down.elapsed() < secs(1.0) {
+        assert!(
+            !b.is_leader(),
+            "b leads {:?} after a stepped down, while a's work still runs",
+            stepped_down.elapsed()
+        );
+        tokio::time::advance(Duration::from_millis(100)).await;
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+    finish.send(()).unwrap();
+    let _ = task.await.unwrap();
+    assert!(finished.load(Ordering::SeqCst));
+    // Once the work ended inside a's grace, the lease is released: the next term (a's again,
+    // or b's, woken by the release) begins at once, not a lease later.
+    let ended = Instant::now();
+    let next = terms.term_after(1, o.lease_duration).await;
+    assert!(next.start >= ended);
+    assert!(next.start - ended < secs(1.0), "{next:?}");
+    terms.assert_safe();
+}
+
+/// Design rule 9 in the core: a follower that saw the lease held and then finds the record
+/// gone without a release (an operator deleted it, perhaps with every other record of the
+/// election) does not take it at once: the holder may have renewed just before the deletion.
+#[tokio::test(start_paused = true)]
+async fn a_record_deleted_under_its_holder_keeps_followers_out() {
+    let memory = MemoryLeaseStore::new();
+    let a = LeaderElection::new(memory.clone(), options("a")).unwrap();
+    let b = LeaderElection::new(memory.clone(), options("b")).unwrap();
+    let terms = TermRecorder::new();
+    terms.attach(&a).attach(&b);
+    a.start().await.unwrap();
+    wait_for_role(&a, Role::Leader).await;
+    b.start().await.unwrap();
+    tokio::time::sleep(secs(1.0)).await;
+    // a renews at 10 s; the record is deleted at 14 s; b asks at once.
+    tokio::time::sleep(secs(13.0)).await;
+    memory.clear();
+    assert!(
+        !b.try_acquire_leadership().await.unwrap(),
+        "b took a deleted lease whose holder still trusts it"
+    );
+    assert!(a.is_leader());
+    // a finds out at its next renewal and, never having seen another holder, takes the lease
+    // again; b follows it.
+    tokio::time::sleep(secs(60.0)).await;
+    assert!(a.is_leader());
+    assert!(!b.is_leader());
+    let a_terms = terms.terms_of("a");
+    assert_eq!(a_terms.len(), 2, "{a_terms:?}");
+    terms.assert_safe();
+}
+
+/// The same with the holder cut off: the follower that found the record gone acquires one
+/// lease after it found it gone, after the holder's deadline, and the election goes on.
+#[tokio::test(start_paused = true)]
+async fn a_follower_takes_a_deleted_lease_one_lease_after_finding_it_gone() {
+    let memory = MemoryLeaseStore::new();
+    let faulty = FaultyStore::new(memory.clone());
+    let control = faulty.control();
+    let o = options("a");
+    let a = LeaderElection::new(faulty, o.clone()).unwrap();
+    let b = LeaderElection::new(memory.clone(), options("b")).unwrap();
+    let b_rec = Recorder::attach(&b);
+    let terms = TermRecorder::new();
+    terms.attach(&a).attach(&b);
+    a.start().await.unwrap();
+    wait_for_role(&a, Role::Leader).await;
+    b.start().await.unwrap();
+    tokio::time::sleep(secs(14.0)).await;
+    // a renewed at 10 s and trusts its lease until about 40 s; then it is cut off, and the
+    // record deleted.
+    control.set_partitioned(true);
+    memory.clear();
+    let found_gone = Instant::now();
+    assert!(!b.try_acquire_leadership().await.unwrap());
+    let led = wait_for_role(&b, Role::Leader).await;
+    assert!(
+        led >= found_gone + o.lease_duration,
+        "b led {:?} after finding the record gone",
+        led - found_gone
+    );
+    assert!(
+        led <= found_gone + o.lease_duration + secs(5.0),
+        "b waited {:?}",
+        led - found_gone
+    );
+    assert!(!a.is_leader());
+    assert!(b_rec.changes().len() == 1);
+    terms.assert_safe();
 }
