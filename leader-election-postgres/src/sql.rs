@@ -32,9 +32,8 @@ pub(crate) struct Sql {
     pub(crate) announce_candidate: String,
 }
 
-/// The statements that differ with the `metadata` column: with it, acquire takes the metadata
-/// as `$6` and renew as `$7` (NULL: none), and acquire and current answer it as their last
-/// column.
+/// The statements that differ with the `metadata` column: with it, acquire and renew take the
+/// metadata as `$7` (NULL: none), and acquire and current answer it as their last column.
 pub(crate) struct Statements {
     pub(crate) acquire: String,
     pub(crate) renew: String,
@@ -110,7 +109,7 @@ impl Statements {
         let (column, value, set, answer, renewed) = if metadata {
             (
                 ", metadata",
-                ", $6::bytea",
+                ", $7::bytea",
                 ", metadata = EXCLUDED.metadata",
                 ", cur.metadata",
                 ", metadata = $7::bytea",
@@ -119,8 +118,11 @@ impl Statements {
             ("", "", "", "", "")
         };
         Self {
-            // One statement ($1 election, $2 holder, $3 lease id, $4 ttl in µs, $5 guard key):
-            // take the lease row if it is free, expired or already ours and the guard lets us;
+            // One statement ($1 election, $2 holder, $3 lease id, $4 ttl in µs, $5 guard key,
+            // $6 whether the caller expects a lease row: it saw the lease held and no release
+            // since): take the lease row if it is free, expired or already ours, the guard lets
+            // us, and it has not vanished (the caller expects a row and there is none: it was
+            // deleted under its holder, who may still trust it; the caller times the wait);
             // write the guard with the same lease; otherwise report who holds it and for how
             // long, or for how long the guard withholds it. Ttls are in microseconds, rounded
             // up, so a lease never lasts less on the server than the caller asked for.
@@ -140,13 +142,16 @@ impl Statements {
                SELECT greatest(ceil(extract(epoch FROM (g.expires_at - now.ts)) * 1000000)::bigint, 1) AS wait \
                FROM g, now WHERE {GUARD_HOLDS}), \
              mine AS (SELECT 1 FROM {t} l WHERE l.election = $1 AND l.holder = $2 AND l.lease_id = $3), \
+             vanished AS (SELECT 1 WHERE $6::boolean \
+                          AND NOT EXISTS (SELECT 1 FROM {t} WHERE election = $1)), \
              up AS ( \
                INSERT INTO {t} AS l (election, holder, lease_id, token, expires_at{column}) \
                SELECT $1, $2, $3, \
                       greatest((extract(epoch FROM now.ts) * 1000000)::bigint, \
                                (SELECT g.token + 1 FROM g WHERE g.token < 9223372036854775807)), \
                       now.ts + $4::bigint * interval '1 microsecond'{value} FROM now \
-               WHERE NOT EXISTS (SELECT 1 FROM blocked) OR EXISTS (SELECT 1 FROM mine) \
+               WHERE (NOT EXISTS (SELECT 1 FROM blocked) OR EXISTS (SELECT 1 FROM mine)) \
+                 AND NOT EXISTS (SELECT 1 FROM vanished) \
                ON CONFLICT (election) DO UPDATE SET \
                  holder = EXCLUDED.holder, \
                  lease_id = EXCLUDED.lease_id, \
@@ -174,8 +179,8 @@ impl Statements {
                     blocked.wait, \
                     CASE WHEN up.token IS NULL OR EXISTS (SELECT 1 FROM guarded) THEN 0 \
                     ELSE ('the guard row of this election changed during the acquisition; \
-                           nothing was changed: ' || (SELECT count(*) FROM guarded))::int END\
-                    {answer} \
+                           nothing was changed: ' || (SELECT count(*) FROM guarded))::int END, \
+                    EXISTS (SELECT 1 FROM vanished){answer} \
              FROM now \
              LEFT JOIN up ON true \
              LEFT JOIN blocked ON true \
@@ -346,7 +351,7 @@ mod tests {
         ] {
             assert!(!statement.contains("metadata"), "{statement}");
         }
-        assert!(sql.with_metadata.acquire.contains("$6::bytea"));
+        assert!(sql.with_metadata.acquire.contains("$7::bytea"));
         assert!(sql.with_metadata.renew.contains("metadata = $7::bytea"));
         assert!(sql.with_metadata.current.contains("token, metadata FROM"));
     }

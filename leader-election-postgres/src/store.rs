@@ -63,6 +63,12 @@ pub const DEFAULT_ELECTION: &str = "leader-election";
 /// election at once when the holder is known to be gone, an operator runs
 /// [`force_election_sql`](Self::force_election_sql).
 ///
+/// Deleting the guard too (`DELETE FROM` the whole table, the blanket clean-up) leaves no
+/// record at all: a contender that saw the lease held and finds no lease row answers
+/// [`AcquireOutcome::Withheld`] with [`WithholdReason::RecordVanished`] (see
+/// [`LeaseRequest::expects_record`]), and the election waits one lease from then before it
+/// takes the lease. Only a process that never saw the lease held acquires at once then.
+///
 /// Leader metadata is the lease row's `metadata bytea` column, set by the same statement that
 /// acquires or renews the lease (at most [`MAX_METADATA_LEN`], 64 KiB). A table made before
 /// that column existed works as before for elections without metadata; one with metadata is
@@ -527,6 +533,7 @@ impl LeaseStore for PostgresLeaseStore {
             (&request.lease_id, TEXT),
             (&ttl, INT8),
             (&self.inner.guard, TEXT),
+            (&request.expects_record, Type::BOOL),
         ];
         if let Some(metadata) = &metadata {
             params.push((metadata, Type::BYTEA));
@@ -544,6 +551,7 @@ impl LeaseStore for PostgresLeaseStore {
         let holder: Option<String> = row.try_get(2).map_err(|e| failed(op, e))?;
         let remaining: Option<i64> = row.try_get(3).map_err(|e| failed(op, e))?;
         let withheld: Option<i64> = row.try_get(4).map_err(|e| failed(op, e))?;
+        let vanished: bool = row.try_get(6).map_err(|e| failed(op, e))?;
         let duration = |us: i64| u64::try_from(us).ok().map(Duration::from_micros);
         match (
             holder,
@@ -554,7 +562,7 @@ impl LeaseStore for PostgresLeaseStore {
             (Some(holder), Some(expires_in), _) => {
                 let token = token.map(|t| token_of(op, t)).transpose()?;
                 let metadata = if metadata.is_some() {
-                    row.try_get(6).map_err(|e| failed(op, e))?
+                    row.try_get(7).map_err(|e| failed(op, e))?
                 } else {
                     None
                 };
@@ -568,6 +576,12 @@ impl LeaseStore for PostgresLeaseStore {
             (_, _, Some(wait)) => Ok(AcquireOutcome::Withheld {
                 wait,
                 reason: WithholdReason::RecordTouched,
+            }),
+            // The caller saw the lease held, and now the lease row is gone (and the guard with
+            // it, as after `DELETE FROM` the whole table): its holder may still trust it.
+            _ if vanished => Ok(AcquireOutcome::Withheld {
+                wait: request.ttl,
+                reason: WithholdReason::RecordVanished,
             }),
             // Free in this statement's snapshot, but taken by a contender whose statement
             // committed meanwhile.

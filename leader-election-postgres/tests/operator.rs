@@ -15,7 +15,7 @@ use leader_election::{
     WithholdReason,
 };
 use leader_election_postgres::{DEFAULT_TABLE, PostgresLeaseStore};
-use leader_election_test_support::postgres::{LEASE, election as contender};
+use leader_election_test_support::postgres::{LEASE, builder, election as contender};
 use leader_election_test_support::{Postgres, unique_name};
 use tokio::time::Instant;
 
@@ -44,16 +44,39 @@ async fn wait_for(limit: Duration, what: &str, mut check: impl FnMut() -> bool) 
 /// Three contenders on one election, recorded from before they start.
 struct Election {
     name: String,
+    /// The lease table, when not the default one.
+    table: Option<String>,
     contenders: Vec<LeaderElection<PostgresLeaseStore>>,
     recorder: TermRecorder,
 }
 
+/// Contender `id` of `name`, in `table` or the default table.
+fn contender_in(
+    pg: &Postgres,
+    table: Option<&str>,
+    name: &str,
+    id: &str,
+) -> LeaderElection<PostgresLeaseStore> {
+    match table {
+        None => contender(pg, name, id),
+        Some(table) => builder(&pg.url(), name, id)
+            .table(table)
+            .build()
+            .expect("valid configuration"),
+    }
+}
+
 impl Election {
     async fn start(pg: &Postgres, prefix: &str) -> Self {
+        Self::start_in(pg, prefix, None).await
+    }
+
+    /// Three contenders in `table` (the default table when `None`).
+    async fn start_in(pg: &Postgres, prefix: &str, table: Option<&str>) -> Self {
         let name = unique_name(prefix);
         let recorder = TermRecorder::new();
         let contenders: Vec<_> = (0..3)
-            .map(|i| contender(pg, &name, &format!("c{i}")))
+            .map(|i| contender_in(pg, table, &name, &format!("c{i}")))
             .collect();
         for c in &contenders {
             recorder.attach(c);
@@ -63,6 +86,7 @@ impl Election {
         }
         let election = Self {
             name,
+            table: table.map(str::to_owned),
             contenders,
             recorder,
         };
@@ -122,7 +146,7 @@ impl Election {
         pg: &Postgres,
         id: &str,
     ) -> tokio::sync::broadcast::Receiver<ElectionEvent> {
-        let fresh = contender(pg, &self.name, id);
+        let fresh = contender_in(pg, self.table.as_deref(), &self.name, id);
         self.recorder.attach(&fresh);
         let events = fresh.subscribe();
         fresh.start().await.expect("start");
@@ -501,4 +525,85 @@ async fn a_lease_written_by_the_previous_version_is_respected() {
         .unwrap()
         .get(0);
     assert_eq!(guard, "next");
+}
+
+/// `DELETE FROM` the whole table, the blanket clean-up an operator actually types, removes the
+/// guard row with the lease row. A follower that saw the lease held and asks the moment after
+/// must not take it: the holder renewed less than a lease ago and trusts it until its next
+/// renewal fails. The holder then takes the lease again, and the election goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_every_row_of_the_table_keeps_followers_out() {
+    let pg = Postgres::start().await;
+    let table = unique_name("blanket").replace('-', "_");
+    let election = Election::start_in(&pg, "blanket", Some(&table)).await;
+    let admin = operator(&pg).await;
+    for round in 0..3 {
+        let old = election.leader().leadership().expect("a term");
+        let follower = election
+            .contenders
+            .iter()
+            .find(|c| !c.is_leader())
+            .expect("a follower");
+        admin
+            .batch_execute(&format!("DELETE FROM {table}"))
+            .await
+            .expect("the operator's DELETE");
+        let took = follower.try_acquire_leadership().await.expect("an answer");
+        assert!(
+            !took || !old.is_current(),
+            "round {round}: {} took the deleted lease while {} still led with token {}",
+            follower.instance_id(),
+            election
+                .contenders
+                .iter()
+                .find(|c| c.leadership().is_some_and(|t| t.token() == old.token()))
+                .map_or("?", |c| c.instance_id()),
+            old.token()
+        );
+        let next = election.next_term(&old, LEASE + SLACK).await;
+        assert!(next.token > old.token());
+        election.one_leader(LEASE + SLACK).await;
+        // Every follower has seen the new leader before the next round.
+        let leader = election.leader().instance_id().to_owned();
+        wait_for(LEASE + SLACK, "followers to see the leader", || {
+            election
+                .contenders
+                .iter()
+                .all(|c| c.is_leader() || c.state().leader.is_some_and(|l| l.instance_id == leader))
+        })
+        .await;
+    }
+    election.stop().await;
+    election.recorder.assert_safe();
+}
+
+/// The same with the holder gone without a release (crashed or hung): the followers that saw
+/// it hold the lease wait one lease from finding the table empty, so nobody leads before the
+/// old holder's deadline, and then one of them leads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_every_row_under_a_crashed_holder_elects_after_its_lease() {
+    let pg = Postgres::start().await;
+    let table = unique_name("blanket_crash").replace('-', "_");
+    let mut election = Election::start_in(&pg, "blanket-crash", Some(&table)).await;
+    let admin = operator(&pg).await;
+    let old = election.drop_the_leader();
+    admin
+        .batch_execute(&format!("DELETE FROM {table}"))
+        .await
+        .expect("the operator's DELETE");
+    let deleted = Instant::now();
+    for c in &election.contenders {
+        assert!(
+            !c.try_acquire_leadership().await.expect("an answer"),
+            "{} took a deleted lease at once",
+            c.instance_id()
+        );
+    }
+    let next = election.next_term(&old, 2 * LEASE + SLACK).await;
+    let back = next.start.duration_since(deleted);
+    assert!(next.token > old.token());
+    election.stop().await;
+    election.recorder.assert_safe();
+    assert_safe(&election.terms_trusting(&old));
+    eprintln!("blanket delete under a crashed holder: leadership back after {back:?}");
 }
