@@ -25,6 +25,9 @@ pub(crate) enum OperatorAction {
     PostgresDelete,
     /// PostgreSQL: `UPDATE` the election's row with garbage holder and lease id.
     PostgresUpdateGarbage,
+    /// PostgreSQL: `DELETE` every row of the election — lease, guard and candidate rows — as
+    /// the blanket `DELETE FROM` the table does.
+    PostgresDeleteAll,
     /// etcd: delete the election key (`etcdctl del <key>`).
     EtcdDelete,
     /// etcd: put garbage in the election key (`etcdctl put`, no lease); delete it when the
@@ -50,6 +53,7 @@ impl OperatorAction {
             Self::RedisGarbageThenDelete => "redis_garbage_then_delete",
             Self::PostgresDelete => "postgres_delete",
             Self::PostgresUpdateGarbage => "postgres_update_garbage",
+            Self::PostgresDeleteAll => "postgres_delete_all",
             Self::EtcdDelete => "etcd_delete",
             Self::EtcdGarbageThenDelete => "etcd_garbage_then_delete",
             Self::BlobBreak => "blob_break",
@@ -67,6 +71,7 @@ impl OperatorAction {
             Self::RedisGarbageThenDelete => "SET the lease key to garbage (DEL it later)",
             Self::PostgresDelete => "DELETE the lease row",
             Self::PostgresUpdateGarbage => "UPDATE the lease row with garbage",
+            Self::PostgresDeleteAll => "DELETE every row of the election, the guard too",
             Self::EtcdDelete => "etcdctl del the election key",
             Self::EtcdGarbageThenDelete => "etcdctl put garbage in the election key (del it later)",
             Self::BlobBreak => "break the blob lease (period 0)",
@@ -82,7 +87,11 @@ impl OperatorAction {
     pub(crate) fn for_backend(backend: BackendKind) -> &'static [Self] {
         match backend {
             BackendKind::Redis => &[Self::RedisDelete, Self::RedisGarbageThenDelete],
-            BackendKind::Postgres => &[Self::PostgresDelete, Self::PostgresUpdateGarbage],
+            BackendKind::Postgres => &[
+                Self::PostgresDelete,
+                Self::PostgresUpdateGarbage,
+                Self::PostgresDeleteAll,
+            ],
             BackendKind::Etcd => &[Self::EtcdDelete, Self::EtcdGarbageThenDelete],
             BackendKind::Blob => &[
                 Self::BlobBreak,
@@ -126,6 +135,13 @@ impl Operator {
             OperatorAction::PostgresUpdateGarbage => {
                 self.postgres(&format!(
                     "UPDATE {} SET holder = 'operator', lease_id = 'garbage' WHERE election = $1",
+                    leader_election_postgres::DEFAULT_TABLE
+                ))
+                .await
+            }
+            OperatorAction::PostgresDeleteAll => {
+                self.postgres(&format!(
+                    "DELETE FROM {} WHERE starts_with(election, $1)",
                     leader_election_postgres::DEFAULT_TABLE
                 ))
                 .await
