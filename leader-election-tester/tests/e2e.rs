@@ -2,8 +2,10 @@
 
 use std::process::{Command, Output};
 
+#[cfg(feature = "etcd")]
+use leader_election_test_support::EtcdCluster;
 use leader_election_test_support::{
-    Azurite, EtcdCluster, Postgres, RedisServer, closed_port, program_available,
+    Azurite, Postgres, RedisServer, closed_port, program_available,
 };
 use serde_json::Value;
 
@@ -433,6 +435,7 @@ fn redis_cluster_coordinated_failovers_keep_a_leader() {
 // === etcd ===
 
 /// etcd's timing: its shortest lease is 2 s with its default settings.
+#[cfg(feature = "etcd")]
 const ETCD: &[&str] = &[
     "--lease-duration",
     "2s",
@@ -447,6 +450,7 @@ const ETCD: &[&str] = &[
     "--quiet",
 ];
 
+#[cfg(feature = "etcd")]
 #[tokio::test]
 async fn etcd_backend_with_faults_is_safe_and_recovers() {
     let etcd = EtcdCluster::single().await;
@@ -473,6 +477,7 @@ async fn etcd_backend_with_faults_is_safe_and_recovers() {
 /// Two faults of `kind` (a `--faults` value) on a three-member cluster the tester starts: the
 /// run must succeed with no overlap, tokens that grow, and both faults, of that kind,
 /// recovered. Returns the report.
+#[cfg(feature = "etcd")]
 fn spawned_etcd_run(kind: &str) -> Value {
     let mut args = vec![
         "--backend",
@@ -506,6 +511,7 @@ fn spawned_etcd_run(kind: &str) -> Value {
     report
 }
 
+#[cfg(feature = "etcd")]
 #[test]
 fn etcd_member_kills_are_survived() {
     // The tester starts three members and kills one at a time (the Raft leader every other
@@ -513,6 +519,7 @@ fn etcd_member_kills_are_survived() {
     spawned_etcd_run("server-handover");
 }
 
+#[cfg(feature = "etcd")]
 #[test]
 fn etcd_cluster_partitions_are_survived() {
     // Each contender reaches the three members through a proxy per member; a partition cuts
@@ -525,6 +532,18 @@ fn etcd_cluster_partitions_are_survived() {
         );
     }
     assert_eq!(report["partition_failover_ms"]["count"], 2, "{report:#}");
+}
+
+/// Built without the `etcd` feature (the default, which needs nothing but Rust), the tester
+/// refuses `--backend etcd` at once and says how to get it.
+#[cfg(not(feature = "etcd"))]
+#[test]
+fn etcd_without_its_feature_says_which_feature_to_enable() {
+    let output = run_tester(&["--backend", "etcd", "--duration", "5s", "--quiet"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--features etcd"), "{stderr}");
+    assert!(stderr.contains("protoc"), "{stderr}");
 }
 
 // === Blob (Azurite) ===
