@@ -267,6 +267,24 @@ impl EtcdCluster {
         ServerProcess::take(&self.members[index].process).is_some()
     }
 
+    /// Removes the data of member `index`, which must be stopped ([`kill`](Self::kill)): a
+    /// [`restart`](Self::restart) then starts it empty, as a disk lost or wiped by an operator
+    /// would. For a single member, that is a whole cluster's data lost: revisions start again
+    /// near 1.
+    ///
+    /// # Panics
+    /// When the member runs, or its data cannot be removed.
+    pub fn wipe(&self, index: usize) {
+        assert!(
+            !self.running().contains(&index),
+            "member {index} must be stopped before its data is wiped"
+        );
+        let data = self.dir.join(&self.members[index].name);
+        if data.exists() {
+            std::fs::remove_dir_all(&data).expect("remove the member's data");
+        }
+    }
+
     /// Starts member `index` again on its data (after [`kill`](Self::kill)) and waits until
     /// the cluster is ready again with it.
     ///

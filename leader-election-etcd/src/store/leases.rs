@@ -28,6 +28,9 @@ pub(super) struct Granted {
     pub(super) published: Option<Option<Vec<u8>>>,
     /// When the lease was last granted or kept alive (a request sent after this instant).
     pub(super) refreshed: Instant,
+    /// The token base of the election key this candidacy created (its token is the key's
+    /// create revision plus this), once it did.
+    pub(super) base: u64,
 }
 
 impl Leases {
@@ -68,6 +71,12 @@ impl Leases {
     pub(super) fn set_published(&mut self, request: &LeaseRequest, metadata: Option<Vec<u8>>) {
         if let Some(granted) = self.by_lease_id.get_mut(&request.lease_id) {
             granted.published = Some(metadata);
+        }
+    }
+
+    pub(super) fn set_base(&mut self, request: &LeaseRequest, base: u64) {
+        if let Some(granted) = self.by_lease_id.get_mut(&request.lease_id) {
+            granted.base = base;
         }
     }
 }
