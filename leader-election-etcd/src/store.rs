@@ -24,6 +24,7 @@ mod candidate;
 mod identity;
 mod leases;
 
+use candidate::CandidateLeases;
 use identity::Identity;
 pub(crate) use leases::LastHolder;
 use leases::{Granted, Leases};
@@ -80,6 +81,8 @@ struct Inner {
     notifier: Arc<ReleaseNotifier>,
     /// The etcd lease of each candidacy, by the core's lease id.
     leases: Mutex<Leases>,
+    /// The etcd lease of each candidate's announcements (preferred leaders).
+    candidate_leases: Mutex<CandidateLeases>,
     /// The etcd lease of the last holder seen holding the election key (by a linearizable
     /// read, or in the watch's deletion of the key), until it is known to be gone: when every
     /// key of the election is deleted by someone else, it still says that the lease may be
@@ -227,6 +230,7 @@ impl EtcdLeaseStore {
                 watch: OnceCell::new(),
                 notifier: Arc::new(ReleaseNotifier::new()),
                 leases: Mutex::new(Leases::default()),
+                candidate_leases: Mutex::new(CandidateLeases::default()),
                 last_holder: Arc::new(LastHolder::default()),
                 identity: Identity::default(),
             }),
