@@ -264,8 +264,16 @@ impl EtcdLeaseStore {
         &self.inner.base_key
     }
 
+    /// Takes in a reply's header (see [`Identity::observe`]); after a data loss, the holder
+    /// remembered from the old cluster's revisions means nothing any more.
+    fn observe(&self, header: Option<&etcd_client::ResponseHeader>, linearizable: bool) {
+        if self.inner.identity.observe(header, linearizable) {
+            self.inner.last_holder.reset();
+        }
+    }
+
     // === RPCs, through the pool (see `connection`) ===
-    // Every reply's header goes to the identity: transactions and reads are linearizable.
+    // Every reply's header goes to `observe`: transactions and reads are linearizable.
 
     async fn txn(&self, txn: Txn) -> std::result::Result<TxnResponse, EtcdError> {
         let response = self
@@ -276,7 +284,7 @@ impl EtcdLeaseStore {
                 async move { client.txn(txn).await }
             })
             .await?;
-        self.inner.identity.observe(response.header(), true);
+        self.observe(response.header(), true);
         Ok(response)
     }
 
@@ -286,7 +294,7 @@ impl EtcdLeaseStore {
             .pool
             .call(|mut client| async move { client.get(key, None).await })
             .await?;
-        self.inner.identity.observe(response.header(), true);
+        self.observe(response.header(), true);
         Ok(response)
     }
 
@@ -305,7 +313,7 @@ impl EtcdLeaseStore {
             .pool
             .call(|mut client| async move { client.lease_grant(ttl, None).await })
             .await?;
-        self.inner.identity.observe(response.header(), false);
+        self.observe(response.header(), false);
         Ok(response)
     }
 
@@ -325,7 +333,7 @@ impl EtcdLeaseStore {
             .pool
             .call(|mut client| async move { client.lease_time_to_live(id, None).await })
             .await?;
-        self.inner.identity.observe(response.header(), false);
+        self.observe(response.header(), false);
         Ok(response)
     }
 
