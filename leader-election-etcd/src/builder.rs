@@ -435,7 +435,14 @@ mod tests {
 
     #[test]
     fn keys_are_checked() {
-        for key in ["", " ", "a\nb", "jobs/holder", "jobs/candidate", "jobs/token-base"] {
+        for key in [
+            "",
+            " ",
+            "a\nb",
+            "jobs/holder",
+            "jobs/candidate",
+            "jobs/token-base",
+        ] {
             assert!(validate_key(key).is_err(), "{key:?}");
         }
         assert!(validate_key(&"k".repeat(MAX_KEY_LEN + 1)).is_err());

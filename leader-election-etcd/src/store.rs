@@ -60,10 +60,13 @@ const ATTEMPTS: usize = 3;
 /// leaders](leader_election::priority), attached to a lease of its own. It also remembers the
 /// etcd lease of the last holder it saw, so that a deletion of both keys never lets it in
 /// while that lease lives either; release revokes the lease first, so that it hands over at
-/// once.
+/// once. It recognises a cluster that lost its data (a new cluster id, or revisions gone
+/// backwards), grants nothing for the longest term it has seen after it, and keeps tokens
+/// above the highest it has seen with a token base in `<key>/token-base` (see the crate's
+/// README).
 ///
-/// Cheap to clone; clones share the client, the watch, the candidacies' etcd leases and the
-/// last holder seen. Made by
+/// Cheap to clone; clones share the client, the watch, the candidacies' etcd leases, the last
+/// holder seen and what they know of the cluster. Made by
 /// [`EtcdLeaderElectionBuilder::build_store`](crate::EtcdLeaderElectionBuilder::build_store)
 /// (or `build`).
 #[derive(Clone)]
@@ -756,12 +759,12 @@ impl EtcdLeaseStore {
         if token <= self.inner.identity.highest_token() {
             self.leases().remove(request);
             let _ = self.revoke(etcd_lease).await;
-            return Ok(Ok(
-                self.withheld(request).unwrap_or(AcquireOutcome::Withheld {
+            return Ok(Ok(self.withheld(request).unwrap_or(
+                AcquireOutcome::Withheld {
                     wait: request.ttl,
                     reason: WithholdReason::BackendRestarted,
-                }),
-            ));
+                },
+            )));
         }
         self.inner.identity.saw_token(token);
         {

@@ -34,7 +34,11 @@ async fn announcements_of_one_candidacy_keep_one_etcd_lease() {
         Some(candidate.clone())
     );
     let granted = leases(&etcd).await;
-    assert_eq!(granted.len(), 1, "etcd leases after 8 announcements: {granted:?}");
+    assert_eq!(
+        granted.len(),
+        1,
+        "etcd leases after 8 announcements: {granted:?}"
+    );
 
     // A weaker candidate changes nothing and grants nothing.
     store

@@ -288,6 +288,9 @@ async fn a_late_watch_event_never_replaces_the_current_holder_a_follower_saw() {
         }
         other => panic!("the lease was granted while b's etcd lease lives: {other:?}"),
     }
-    assert_eq!(holders.renew(&b, &b_lease).await.unwrap(), RenewOutcome::Lost);
+    assert_eq!(
+        holders.renew(&b, &b_lease).await.unwrap(),
+        RenewOutcome::Lost
+    );
     assert!(etcd.resume(slow));
 }

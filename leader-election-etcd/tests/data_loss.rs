@@ -120,5 +120,8 @@ async fn a_wiped_member_never_gives_a_lower_token_or_a_second_leader() {
             )
         })
     });
-    assert!(withheld, "no contender saw the lease withheld after the data loss");
+    assert!(
+        withheld,
+        "no contender saw the lease withheld after the data loss"
+    );
 }

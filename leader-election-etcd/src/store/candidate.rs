@@ -79,8 +79,7 @@ impl EtcdLeaseStore {
             .candidate_leases()
             .get(&candidate.instance_id)
             .filter(|l| {
-                l.ttl == ttl
-                    && l.refreshed.elapsed() < Duration::from_secs(ttl.unsigned_abs()) / 2
+                l.ttl == ttl && l.refreshed.elapsed() < Duration::from_secs(ttl.unsigned_abs()) / 2
             });
         if let Some(lease) = remembered {
             let sent = Instant::now();
