@@ -12,7 +12,9 @@ use leader_election::{ConfigError, LeaderElection, LeaderElectionOptions, quoted
 
 use crate::connection::Connector;
 use crate::error::BuildError;
-use crate::store::{CANDIDATE_SUFFIX, DEFAULT_KEY, EtcdLeaseStore, HOLDER_SUFFIX, MAX_KEY_LEN};
+use crate::store::{
+    BASE_SUFFIX, CANDIDATE_SUFFIX, DEFAULT_KEY, EtcdLeaseStore, HOLDER_SUFFIX, MAX_KEY_LEN,
+};
 
 /// The shortest lease accepted: etcd counts leases in whole seconds.
 pub const MIN_LEASE_DURATION: Duration = Duration::from_secs(1);
@@ -122,8 +124,9 @@ impl EtcdLeaderElectionBuilder {
     }
 
     /// The election's name: contenders with the same key on the same etcd cluster compete for
-    /// one lease. The store also writes `<key>/holder` and, for preferred leaders,
-    /// `<key>/candidate`. Default: `leader-election-lock`.
+    /// one lease. The store also writes `<key>/holder`, for preferred leaders
+    /// `<key>/candidate`, and after the cluster lost its data `<key>/token-base`. Default:
+    /// `leader-election-lock`.
     pub fn key(mut self, key: impl Into<String>) -> Self {
         self.key = key.into();
         self
@@ -131,7 +134,8 @@ impl EtcdLeaderElectionBuilder {
 
     /// Authenticates as this etcd user (etcd's `--auth`); the password never appears in
     /// `Debug` output, errors or logs. The user needs read and write permission on the
-    /// election key and the keys beside it (`<key>/holder`, `<key>/candidate`).
+    /// election key and the keys beside it (`<key>/holder`, `<key>/candidate`,
+    /// `<key>/token-base`).
     pub fn user(mut self, name: impl Into<String>, password: impl Into<String>) -> Self {
         self.user = Some((name.into(), password.into()));
         self
@@ -220,7 +224,7 @@ impl EtcdLeaderElectionBuilder {
     ///   a client certificate without its key (or the reverse), TLS settings with `http://`
     ///   endpoints or with a client, or endpoints mixing `http://` and `https://`;
     /// - [`BuildError::InvalidName`]: see [`key`](Self::key): empty or blank, longer than 512
-    ///   bytes, control characters, or ending with `/holder` or `/candidate`;
+    ///   bytes, control characters, or ending with `/holder`, `/candidate` or `/token-base`;
     /// - [`BuildError::Options`]: the options fail [`LeaderElectionOptions::validate`], the
     ///   lease is shorter than [`MIN_LEASE_DURATION`] (etcd counts leases in whole seconds),
     ///   or a user with an empty name.
@@ -404,10 +408,13 @@ fn validate_key(key: &str) -> Result<(), BuildError> {
         ))
     } else if key.chars().any(char::is_control) {
         Some("must not contain control characters".to_owned())
-    } else if key.ends_with(HOLDER_SUFFIX) || key.ends_with(CANDIDATE_SUFFIX) {
+    } else if [HOLDER_SUFFIX, CANDIDATE_SUFFIX, BASE_SUFFIX]
+        .iter()
+        .any(|suffix| key.ends_with(suffix))
+    {
         Some(format!(
-            "must not end with {HOLDER_SUFFIX:?} or {CANDIDATE_SUFFIX:?}: those keys sit beside \
-             another election's key"
+            "must not end with {HOLDER_SUFFIX:?}, {CANDIDATE_SUFFIX:?} or {BASE_SUFFIX:?}: \
+             those keys sit beside another election's key"
         ))
     } else {
         None
@@ -428,7 +435,14 @@ mod tests {
 
     #[test]
     fn keys_are_checked() {
-        for key in ["", " ", "a\nb", "jobs/holder", "jobs/candidate"] {
+        for key in [
+            "",
+            " ",
+            "a\nb",
+            "jobs/holder",
+            "jobs/candidate",
+            "jobs/token-base",
+        ] {
             assert!(validate_key(key).is_err(), "{key:?}");
         }
         assert!(validate_key(&"k".repeat(MAX_KEY_LEN + 1)).is_err());

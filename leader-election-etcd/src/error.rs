@@ -42,7 +42,7 @@ pub enum BuildError {
         reason: String,
     },
     /// The election key is empty, too long, contains control characters, or ends like one of
-    /// the keys the store keeps beside it (`/holder`, `/candidate`).
+    /// the keys the store keeps beside it (`/holder`, `/candidate`, `/token-base`).
     #[error("invalid {field} {name}: {rule}")]
     InvalidName {
         /// The setting at fault: `key`.

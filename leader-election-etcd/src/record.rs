@@ -7,25 +7,37 @@ use leader_election::Candidate;
 
 /// The first word of every value this store writes; a value without it is not ours.
 const MAGIC: &str = "le1";
+/// The first word of an election key's value whose token is its create revision plus a base
+/// (written only after the cluster lost its data, see `store::identity`).
+const MAGIC_BASED: &str = "le2";
 
 /// The election key's value: who holds the lease, under which candidacy, for how long a term
 /// (its ttl, in milliseconds), and what it publishes.
 ///
 /// Written as `le1 <ttl_ms> <lease_id> <len>:<instance_id>` followed, when there is metadata,
-/// by a newline and the metadata's raw bytes.
+/// by a newline and the metadata's raw bytes. With a token base (above 0), as
+/// `le2 <base> <ttl_ms> ...`: a store that does not know bases takes it for a value it did not
+/// write, and never takes the lease over while the key lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Holder {
     pub(crate) instance_id: String,
     pub(crate) lease_id: String,
     pub(crate) ttl: Duration,
     pub(crate) metadata: Option<Vec<u8>>,
+    /// What the key's create revision is added to for its fencing token.
+    pub(crate) base: u64,
 }
 
 impl Holder {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let ttl_ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX);
+        let magic = if self.base == 0 {
+            MAGIC.to_owned()
+        } else {
+            format!("{MAGIC_BASED} {}", self.base)
+        };
         let mut value = format!(
-            "{MAGIC} {ttl_ms} {} {}:{}",
+            "{magic} {ttl_ms} {} {}:{}",
             self.lease_id,
             self.instance_id.len(),
             self.instance_id
@@ -41,9 +53,15 @@ impl Holder {
     /// The holder a value names, or `None` if the value is not one this store wrote.
     pub(crate) fn decode(value: &[u8]) -> Option<Self> {
         let (magic, rest) = split_word(value)?;
-        if magic != MAGIC.as_bytes() {
+        let (base, rest) = if magic == MAGIC.as_bytes() {
+            (0, rest)
+        } else if magic == MAGIC_BASED.as_bytes() {
+            let (base, rest) = split_word(rest)?;
+            let base: u64 = std::str::from_utf8(base).ok()?.parse().ok()?;
+            (base, rest)
+        } else {
             return None;
-        }
+        };
         let (ttl_ms, rest) = split_word(rest)?;
         let ttl_ms: u64 = std::str::from_utf8(ttl_ms).ok()?.parse().ok()?;
         let (lease_id, rest) = split_word(rest)?;
@@ -61,6 +79,7 @@ impl Holder {
             lease_id: String::from_utf8(lease_id.to_vec()).ok()?,
             ttl: Duration::from_millis(ttl_ms),
             metadata,
+            base,
         })
     }
 }
@@ -103,23 +122,32 @@ mod tests {
             ("ünï", Some(vec![0, 255, b'\n', b' ', 1])),
             ("", Some(b"\n".to_vec())),
         ] {
-            let holder = Holder {
-                instance_id: instance_id.to_owned(),
-                lease_id: "0123456789abcdef0123456789abcdef".to_owned(),
-                ttl: Duration::from_millis(2500),
-                metadata,
-            };
-            assert_eq!(Holder::decode(&holder.encode()), Some(holder.clone()));
+            for base in [0, 1, u64::MAX] {
+                let holder = Holder {
+                    instance_id: instance_id.to_owned(),
+                    lease_id: "0123456789abcdef0123456789abcdef".to_owned(),
+                    ttl: Duration::from_millis(2500),
+                    metadata: metadata.clone(),
+                    base,
+                };
+                assert_eq!(Holder::decode(&holder.encode()), Some(holder.clone()));
+            }
         }
         let plain = Holder {
             instance_id: "a".to_owned(),
             lease_id: "f".repeat(32),
             ttl: Duration::from_secs(2),
             metadata: None,
+            base: 0,
         };
         assert_eq!(
             plain.encode(),
             format!("le1 2000 {} 1:a", "f".repeat(32)).into_bytes()
+        );
+        let based = Holder { base: 17, ..plain };
+        assert_eq!(
+            based.encode(),
+            format!("le2 17 2000 {} 1:a", "f".repeat(32)).into_bytes()
         );
     }
 
@@ -132,6 +160,8 @@ mod tests {
             b"le1 x y 1:a",
             b"le1 10 id 5:a",
             b"le1 10 id 1:ab",
+            b"le2 x 10 id 1:a",
+            b"le2 10 id 1:a",
         ] {
             assert_eq!(Holder::decode(value), None, "{value:?}");
         }

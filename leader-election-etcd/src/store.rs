@@ -21,8 +21,11 @@ use crate::record::Holder;
 use crate::watch::ReleaseWatch;
 
 mod candidate;
+mod identity;
 mod leases;
 
+use candidate::CandidateLeases;
+use identity::Identity;
 pub(crate) use leases::LastHolder;
 use leases::{Granted, Leases};
 
@@ -40,6 +43,8 @@ pub const MAX_METADATA_LEN: usize = 64 * 1024;
 pub(crate) const HOLDER_SUFFIX: &str = "/holder";
 /// The suffix of the candidate record's key (preferred leaders).
 pub(crate) const CANDIDATE_SUFFIX: &str = "/candidate";
+/// The suffix of the key that holds the token base, written once the cluster lost its data.
+pub(crate) const BASE_SUFFIX: &str = "/token-base";
 
 /// How many times an operation reads again when the keys change under it.
 const ATTEMPTS: usize = 3;
@@ -55,10 +60,13 @@ const ATTEMPTS: usize = 3;
 /// leaders](leader_election::priority), attached to a lease of its own. It also remembers the
 /// etcd lease of the last holder it saw, so that a deletion of both keys never lets it in
 /// while that lease lives either; release revokes the lease first, so that it hands over at
-/// once.
+/// once. It recognises a cluster that lost its data (a new cluster id, or revisions gone
+/// backwards), grants nothing for the longest term it has seen after it, and keeps tokens
+/// above the highest it has seen with a token base in `<key>/token-base` (see the crate's
+/// README).
 ///
-/// Cheap to clone; clones share the client, the watch, the candidacies' etcd leases and the
-/// last holder seen. Made by
+/// Cheap to clone; clones share the client, the watch, the candidacies' etcd leases, the last
+/// holder seen and what they know of the cluster. Made by
 /// [`EtcdLeaderElectionBuilder::build_store`](crate::EtcdLeaderElectionBuilder::build_store)
 /// (or `build`).
 #[derive(Clone)]
@@ -70,16 +78,22 @@ struct Inner {
     key: String,
     holder_key: String,
     candidate_key: String,
+    base_key: String,
     pool: Arc<Pool>,
     watch: OnceCell<ReleaseWatch>,
     notifier: Arc<ReleaseNotifier>,
     /// The etcd lease of each candidacy, by the core's lease id.
     leases: Mutex<Leases>,
+    /// The etcd lease of each candidate's announcements (preferred leaders).
+    candidate_leases: Mutex<CandidateLeases>,
     /// The etcd lease of the last holder seen holding the election key (by a linearizable
     /// read, or in the watch's deletion of the key), until it is known to be gone: when every
     /// key of the election is deleted by someone else, it still says that the lease may be
     /// trusted by its holder.
     last_holder: Arc<LastHolder>,
+    /// The cluster this store talks to, the highest token and the longest term it has seen:
+    /// to recognise that the cluster lost its data.
+    identity: Identity,
 }
 
 impl fmt::Debug for EtcdLeaseStore {
@@ -112,24 +126,81 @@ pub(crate) fn etcd_ttl(ttl: Duration) -> i64 {
     i64::try_from(secs.max(1)).unwrap_or(i64::MAX)
 }
 
+/// The fencing token of the election key `kv`: its create revision, plus the token base its
+/// value names.
 fn token_of(kv: &KeyValue) -> Result<FencingToken> {
+    let base = Holder::decode(kv.value()).map_or(0, |h| h.base);
     u64::try_from(kv.create_revision())
         .ok()
         .filter(|&r| r > 0)
+        .and_then(|r| r.checked_add(base))
         .map(FencingToken::new)
         .ok_or_else(|| {
             Error::invalid_data(
                 Operation::Acquire,
                 format!(
-                    "the election key has create revision {}",
+                    "the election key has create revision {} and token base {base}",
                     kv.create_revision()
                 ),
             )
         })
 }
 
-fn revision_of(token: FencingToken) -> i64 {
-    i64::try_from(token.get()).unwrap_or(i64::MAX)
+/// The create revision of the election key of the term with `token`, created with `base`.
+fn revision_of(token: FencingToken, base: u64) -> i64 {
+    i64::try_from(token.get().saturating_sub(base)).unwrap_or(i64::MAX)
+}
+
+/// The election's keys, as one linearizable transaction read them.
+struct Keys {
+    key: Option<KeyValue>,
+    holder: Option<KeyValue>,
+    /// The token base key (see [`BASE_SUFFIX`]).
+    base: Option<KeyValue>,
+    /// The cluster's revision when they were read.
+    revision: i64,
+}
+
+impl Keys {
+    /// The keys a transaction's `get` operations read: the election key, its holder key and
+    /// the token base key, in that order.
+    fn of(response: &TxnResponse) -> Self {
+        let mut kvs = got(response).into_iter();
+        Self {
+            key: kvs.next().flatten(),
+            holder: kvs.next().flatten(),
+            base: kvs.next().flatten(),
+            revision: response.header().map_or(0, |h| h.revision()),
+        }
+    }
+
+    /// The token base: 0 until the cluster lost its data.
+    fn base(&self) -> Result<u64> {
+        let Some(kv) = &self.base else {
+            return Ok(0);
+        };
+        std::str::from_utf8(kv.value())
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| {
+                Error::invalid_data(
+                    Operation::Acquire,
+                    format!(
+                        "the token base key {} holds {}, not a number",
+                        leader_election::quoted(&String::from_utf8_lossy(kv.key())),
+                        leader_election::quoted(&String::from_utf8_lossy(kv.value()))
+                    ),
+                )
+            })
+    }
+
+    /// The comparison that holds while the token base key is as read.
+    fn base_unchanged(&self, base_key: &str) -> Compare {
+        match &self.base {
+            None => Compare::create_revision(base_key, CompareOp::Equal, 0),
+            Some(kv) => Compare::mod_revision(base_key, CompareOp::Equal, kv.mod_revision()),
+        }
+    }
 }
 
 /// The key-values read by the `get` operations of a transaction, in order (`None` for a key
@@ -157,11 +228,14 @@ impl EtcdLeaseStore {
                 key: key.to_owned(),
                 holder_key: format!("{key}{HOLDER_SUFFIX}"),
                 candidate_key: format!("{key}{CANDIDATE_SUFFIX}"),
+                base_key: format!("{key}{BASE_SUFFIX}"),
                 pool: Arc::new(Pool::new(connector)),
                 watch: OnceCell::new(),
                 notifier: Arc::new(ReleaseNotifier::new()),
                 leases: Mutex::new(Leases::default()),
+                candidate_leases: Mutex::new(CandidateLeases::default()),
                 last_holder: Arc::new(LastHolder::default()),
+                identity: Identity::default(),
             }),
         }
     }
@@ -185,23 +259,46 @@ impl EtcdLeaseStore {
         &self.inner.candidate_key
     }
 
+    /// The key that holds the token base, the number every token's revision is added to:
+    /// `<key>/token-base`. It is written only after the cluster lost its data (see the crate's
+    /// README), and carries no lease.
+    #[must_use]
+    pub fn token_base_key(&self) -> &str {
+        &self.inner.base_key
+    }
+
+    /// Takes in a reply's header (see [`Identity::observe`]); after a data loss, the holder
+    /// remembered from the old cluster's revisions means nothing any more.
+    fn observe(&self, header: Option<&etcd_client::ResponseHeader>, linearizable: bool) {
+        if self.inner.identity.observe(header, linearizable) {
+            self.inner.last_holder.reset();
+        }
+    }
+
     // === RPCs, through the pool (see `connection`) ===
+    // Every reply's header goes to `observe`: transactions and reads are linearizable.
 
     async fn txn(&self, txn: Txn) -> std::result::Result<TxnResponse, EtcdError> {
-        self.inner
+        let response = self
+            .inner
             .pool
             .call(|mut client| {
                 let txn = txn.clone();
                 async move { client.txn(txn).await }
             })
-            .await
+            .await?;
+        self.observe(response.header(), true);
+        Ok(response)
     }
 
     async fn get(&self, key: &str) -> std::result::Result<GetResponse, EtcdError> {
-        self.inner
+        let response = self
+            .inner
             .pool
             .call(|mut client| async move { client.get(key, None).await })
-            .await
+            .await?;
+        self.observe(response.header(), true);
+        Ok(response)
     }
 
     /// One keep-alive of etcd lease `id`: etcd-client sends one request on a new stream and
@@ -214,10 +311,13 @@ impl EtcdLeaseStore {
     }
 
     async fn grant(&self, ttl: i64) -> std::result::Result<LeaseGrantResponse, EtcdError> {
-        self.inner
+        let response = self
+            .inner
             .pool
             .call(|mut client| async move { client.lease_grant(ttl, None).await })
-            .await
+            .await?;
+        self.observe(response.header(), false);
+        Ok(response)
     }
 
     async fn revoke(&self, id: i64) -> std::result::Result<(), EtcdError> {
@@ -231,10 +331,13 @@ impl EtcdLeaseStore {
         &self,
         id: i64,
     ) -> std::result::Result<LeaseTimeToLiveResponse, EtcdError> {
-        self.inner
+        let response = self
+            .inner
             .pool
             .call(|mut client| async move { client.lease_time_to_live(id, None).await })
-            .await
+            .await?;
+        self.observe(response.header(), false);
+        Ok(response)
     }
 
     fn leases(&self) -> std::sync::MutexGuard<'_, Leases> {
@@ -244,21 +347,65 @@ impl EtcdLeaseStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Reads the election key and its holder key in one linearizable transaction.
-    async fn read_keys(
-        &self,
-        operation: Operation,
-    ) -> Result<(Option<KeyValue>, Option<KeyValue>)> {
-        let txn = Txn::new().and_then([
+    /// The reads of the election's keys, in [`Keys::of`]'s order.
+    fn get_keys(&self) -> [TxnOp; 3] {
+        [
             TxnOp::get(self.inner.key.as_str(), None),
             TxnOp::get(self.inner.holder_key.as_str(), None),
-        ]);
+            TxnOp::get(self.inner.base_key.as_str(), None),
+        ]
+    }
+
+    /// Reads the election's keys in one linearizable transaction.
+    async fn read_keys(&self, operation: Operation) -> Result<Keys> {
         let response = self
-            .txn(txn)
+            .txn(Txn::new().and_then(self.get_keys()))
             .await
             .map_err(|err| map_etcd(operation, false, err))?;
-        let mut kvs = got(&response).into_iter();
-        Ok((kvs.next().flatten(), kvs.next().flatten()))
+        Ok(Keys::of(&response))
+    }
+
+    /// Keeps every token this store mints above the highest it has seen, where the cluster's
+    /// revisions no longer do (it lost its data, or somebody deleted the token base key):
+    /// raises the token base to that token, in a transaction that compares the base as read,
+    /// so that the next acquisition's token (its revision, above `keys.revision`, plus the
+    /// base) is greater. Answers whether it wrote (the keys must then be read again).
+    async fn raise_base(&self, keys: &Keys) -> Result<bool> {
+        let base = keys.base()?;
+        let highest = self.inner.identity.highest_token();
+        let revision = u64::try_from(keys.revision).unwrap_or(0);
+        if base.saturating_add(revision) >= highest {
+            return Ok(false);
+        }
+        tracing::info!(
+            key = %self.inner.key,
+            base,
+            revision,
+            highest_token = highest,
+            "raising the etcd election's token base above the highest token seen"
+        );
+        let txn = Txn::new()
+            .when([keys.base_unchanged(&self.inner.base_key)])
+            .and_then([TxnOp::put(
+                self.inner.base_key.as_str(),
+                highest.to_string(),
+                None,
+            )]);
+        self.txn(txn)
+            .await
+            .map_err(|err| map_etcd(Operation::Acquire, false, err))?;
+        Ok(true)
+    }
+
+    /// `Withheld` while the lease is withheld after the cluster lost its data.
+    fn withheld(&self, request: &LeaseRequest) -> Option<AcquireOutcome> {
+        self.inner
+            .identity
+            .withheld(request.ttl)
+            .map(|wait| AcquireOutcome::Withheld {
+                wait,
+                reason: WithholdReason::BackendRestarted,
+            })
     }
 
     fn judge(
@@ -276,6 +423,10 @@ impl EtcdLeaseStore {
                 }
                 Some(h) => {
                     self.inner.last_holder.saw(&kv);
+                    self.inner.identity.saw_ttl(h.ttl);
+                    if let Ok(token) = token_of(&kv) {
+                        self.inner.identity.saw_token(token.get());
+                    }
                     Seen::Held(AcquireOutcome::Held {
                         expires_in: Some(h.ttl),
                         leader: leader_of(&kv),
@@ -329,17 +480,19 @@ impl EtcdLeaseStore {
                 instance_id: request.instance_id.clone(),
                 published: None,
                 refreshed: sent,
+                base: 0,
             },
         );
         Ok(response.id())
     }
 
-    fn holder_value(request: &LeaseRequest) -> Vec<u8> {
+    fn holder_value(request: &LeaseRequest, base: u64) -> Vec<u8> {
         Holder {
             instance_id: request.instance_id.clone(),
             lease_id: request.lease_id.clone(),
             ttl: request.ttl,
             metadata: request.metadata.clone(),
+            base,
         }
         .encode()
     }
@@ -348,6 +501,7 @@ impl EtcdLeaseStore {
     /// call and publishes the request's metadata, keeping the token.
     async fn recover(&self, request: &LeaseRequest, kv: &KeyValue) -> Result<Option<Lease>> {
         let etcd_lease = kv.lease();
+        let base = Holder::decode(kv.value()).map_or(0, |h| h.base);
         match self.keep_alive(etcd_lease).await {
             Ok(_) => {}
             // Expired: its revocation deletes the key in a moment.
@@ -369,10 +523,12 @@ impl EtcdLeaseStore {
                     instance_id: request.instance_id.clone(),
                     published: None,
                     refreshed: Instant::now(),
+                    base,
                 },
             );
         }
-        let value = Self::holder_value(request);
+        self.leases().set_base(request, base);
+        let value = Self::holder_value(request, base);
         if kv.value() != value.as_slice() {
             let txn = Txn::new()
                 .when([
@@ -398,7 +554,9 @@ impl EtcdLeaseStore {
         }
         self.leases()
             .set_published(request, request.metadata.clone());
-        Ok(Some(Lease::new(token_of(kv)?)))
+        let token = token_of(kv)?;
+        self.inner.identity.saw_token(token.get());
+        Ok(Some(Lease::new(token)))
     }
 
     /// The election key is gone but its holder key is not: withholds the lease while the
@@ -489,9 +647,16 @@ impl EtcdLeaseStore {
         if let Some(metadata) = &request.metadata {
             self.check_metadata(metadata)?;
         }
-        let (mut key, mut holder) = self.read_keys(Operation::Acquire).await?;
+        let mut keys = self.read_keys(Operation::Acquire).await?;
         for _ in 0..ATTEMPTS {
-            match self.judge(request, key.take(), holder.take()) {
+            // Before anything else, so that a contender told to wait still raises the base for
+            // the others.
+            if self.raise_base(&keys).await? {
+                keys = self.read_keys(Operation::Acquire).await?;
+                continue;
+            }
+            let base = keys.base()?;
+            match self.judge(request, keys.key.take(), keys.holder.take()) {
                 Seen::Held(outcome) => return Ok(outcome),
                 Seen::Mine(kv) => {
                     if let Some(lease) = self.recover(request, &kv).await? {
@@ -499,80 +664,117 @@ impl EtcdLeaseStore {
                     }
                 }
                 Seen::Touched(kv) => {
+                    if let Some(outcome) = self.withheld(request) {
+                        return Ok(outcome);
+                    }
                     if let Some(outcome) = self.touched(request, &kv).await? {
                         return Ok(outcome);
                     }
                 }
                 Seen::Free => {
+                    // After a data loss, etcd knows nothing of the lease a holder may still
+                    // trust (its etcd lease answers "not found" like an expired one).
+                    if let Some(outcome) = self.withheld(request) {
+                        return Ok(outcome);
+                    }
                     if let Some(outcome) = self.vanished(request).await? {
                         return Ok(outcome);
                     }
                     let etcd_lease = self.fresh_lease(request).await?;
-                    let attached = || Some(PutOptions::new().with_lease(etcd_lease));
-                    let txn = Txn::new()
-                        .when([
-                            Compare::create_revision(self.inner.key.as_str(), CompareOp::Equal, 0),
-                            Compare::create_revision(
-                                self.inner.holder_key.as_str(),
-                                CompareOp::Equal,
-                                0,
-                            ),
-                        ])
-                        .and_then([
-                            TxnOp::put(
-                                self.inner.key.as_str(),
-                                Self::holder_value(request),
-                                attached(),
-                            ),
-                            TxnOp::put(
-                                self.inner.holder_key.as_str(),
-                                request.instance_id.as_str(),
-                                attached(),
-                            ),
-                        ])
-                        .or_else([
-                            TxnOp::get(self.inner.key.as_str(), None),
-                            TxnOp::get(self.inner.holder_key.as_str(), None),
-                        ]);
-                    let response = self
-                        .txn(txn)
-                        .await
-                        .map_err(|err| map_etcd(Operation::Acquire, true, err))?;
-                    if response.succeeded() {
-                        let revision = response.header().map_or(0, |h| h.revision());
-                        let token =
-                            u64::try_from(revision)
-                                .ok()
-                                .filter(|&r| r > 0)
-                                .ok_or_else(|| {
-                                    Error::invalid_data(
-                                        Operation::Acquire,
-                                        "a transaction reply without a revision",
-                                    )
-                                })?;
-                        self.leases()
-                            .set_published(request, request.metadata.clone());
-                        return Ok(AcquireOutcome::Acquired(Lease::new(FencingToken::new(
-                            token,
-                        ))));
+                    // The grant may have been the first reply from an emptied cluster.
+                    if let Some(outcome) = self.withheld(request) {
+                        return Ok(outcome);
                     }
-                    // Somebody was faster. Our etcd lease stays with the candidacy: the next
-                    // attempt keeps it alive, or it expires unused within its ttl.
-                    let mut kvs = got(&response).into_iter();
-                    key = kvs.next().flatten();
-                    holder = kvs.next().flatten();
-                    continue;
+                    match self.create(request, &keys, base, etcd_lease).await? {
+                        Ok(outcome) => return Ok(outcome),
+                        Err(seen) => {
+                            keys = seen;
+                            continue;
+                        }
+                    }
                 }
             }
-            let (k, h) = self.read_keys(Operation::Acquire).await?;
-            key = k;
-            holder = h;
+            keys = self.read_keys(Operation::Acquire).await?;
         }
         Err(Error::backend(
             Operation::Acquire,
             true,
             "the election key kept changing during the acquisition",
         ))
+    }
+
+    /// Creates the election key and its holder key under `etcd_lease`, if both are still
+    /// absent and the token base is as read in `keys`. The keys as they are when somebody was
+    /// faster.
+    async fn create(
+        &self,
+        request: &LeaseRequest,
+        keys: &Keys,
+        base: u64,
+        etcd_lease: i64,
+    ) -> Result<std::result::Result<AcquireOutcome, Keys>> {
+        let attached = || Some(PutOptions::new().with_lease(etcd_lease));
+        let txn = Txn::new()
+            .when([
+                Compare::create_revision(self.inner.key.as_str(), CompareOp::Equal, 0),
+                Compare::create_revision(self.inner.holder_key.as_str(), CompareOp::Equal, 0),
+                keys.base_unchanged(&self.inner.base_key),
+            ])
+            .and_then([
+                TxnOp::put(
+                    self.inner.key.as_str(),
+                    Self::holder_value(request, base),
+                    attached(),
+                ),
+                TxnOp::put(
+                    self.inner.holder_key.as_str(),
+                    request.instance_id.as_str(),
+                    attached(),
+                ),
+            ])
+            .or_else(self.get_keys());
+        let response = self
+            .txn(txn)
+            .await
+            .map_err(|err| map_etcd(Operation::Acquire, true, err))?;
+        if !response.succeeded() {
+            // Somebody was faster. Our etcd lease stays with the candidacy: the next attempt
+            // keeps it alive, or it expires unused within its ttl.
+            return Ok(Err(Keys::of(&response)));
+        }
+        let revision = response.header().map_or(0, |h| h.revision());
+        let token = u64::try_from(revision)
+            .ok()
+            .filter(|&r| r > 0)
+            .and_then(|r| r.checked_add(base))
+            .ok_or_else(|| {
+                Error::invalid_data(
+                    Operation::Acquire,
+                    format!("a transaction reply with revision {revision} (token base {base})"),
+                )
+            })?;
+        // Never a token at or below one seen: only when the cluster lost its data between the
+        // read and this transaction. Give the keys up (revoking the lease deletes them) and
+        // wait as after any data loss.
+        if token <= self.inner.identity.highest_token() {
+            self.leases().remove(request);
+            let _ = self.revoke(etcd_lease).await;
+            return Ok(Ok(self.withheld(request).unwrap_or(
+                AcquireOutcome::Withheld {
+                    wait: request.ttl,
+                    reason: WithholdReason::BackendRestarted,
+                },
+            )));
+        }
+        self.inner.identity.saw_token(token);
+        {
+            let mut leases = self.leases();
+            leases.set_published(request, request.metadata.clone());
+            leases.set_base(request, base);
+        }
+        Ok(Ok(AcquireOutcome::Acquired(Lease::new(FencingToken::new(
+            token,
+        )))))
     }
 
     async fn renew_lease(&self, request: &LeaseRequest, lease: &Lease) -> Result<RenewOutcome> {
@@ -593,7 +795,11 @@ impl EtcdLeaseStore {
         }
         let key = self.inner.key.as_str();
         let ours = [
-            Compare::create_revision(key, CompareOp::Equal, revision_of(lease.token)),
+            Compare::create_revision(
+                key,
+                CompareOp::Equal,
+                revision_of(lease.token, granted.base),
+            ),
             Compare::lease(key, CompareOp::Equal, granted.id),
         ];
         let publish = granted.published.as_ref() != Some(&request.metadata);
@@ -601,7 +807,7 @@ impl EtcdLeaseStore {
         if publish {
             txn = txn.and_then([TxnOp::put(
                 key,
-                Self::holder_value(request),
+                Self::holder_value(request, granted.base),
                 Some(PutOptions::new().with_lease(granted.id)),
             )]);
         }
@@ -633,7 +839,11 @@ impl EtcdLeaseStore {
         // `vanished`); deleting the keys first would make every follower that saw the holder
         // wait for the lease.
         let txn = Txn::new().when([
-            Compare::create_revision(key, CompareOp::Equal, revision_of(lease.token)),
+            Compare::create_revision(
+                key,
+                CompareOp::Equal,
+                revision_of(lease.token, granted.base),
+            ),
             Compare::lease(key, CompareOp::Equal, granted.id),
         ]);
         let ours = self
@@ -661,8 +871,12 @@ impl EtcdLeaseStore {
         let Some(kv) = response.kvs().first() else {
             return Ok(None);
         };
-        if Holder::decode(kv.value()).is_some() {
+        if let Some(holder) = Holder::decode(kv.value()) {
             self.inner.last_holder.saw(kv);
+            self.inner.identity.saw_ttl(holder.ttl);
+            if let Ok(token) = token_of(kv) {
+                self.inner.identity.saw_token(token.get());
+            }
         }
         leader_of(kv).map(Some).ok_or_else(|| {
             Error::invalid_data(

@@ -2,13 +2,17 @@
 //! talks to, the Raft leader, a minority killed and restarted. Never two leaders (the one
 //! shared checker), tokens strictly increase also across member crashes (the create revision
 //! is replicated by Raft before it is answered), and leadership stays or comes back within
-//! about one lease.
+//! about one lease. A member that falls behind and delivers a watch event late never makes a
+//! follower forget the holder it saw.
 
 use std::time::Duration;
 
-use leader_election::LeaderElection;
 use leader_election::testing::TermRecorder;
+use leader_election::{
+    AcquireOutcome, LeaderElection, LeaseRequest, LeaseStore, RenewOutcome, WithholdReason,
+};
 use leader_election_etcd::EtcdLeaseStore;
+use leader_election_etcd::etcd_client::{Client, DeleteOptions};
 use leader_election_test_support::etcd::{builder, one_leader, token};
 use leader_election_test_support::{EtcdCluster, eventually, lazy, unique_name};
 use tokio::time::Instant;
@@ -196,4 +200,97 @@ async fn tokens_keep_increasing_while_a_minority_is_down_and_after_it_restarts()
         "{} handovers across member crashes, slowest {slowest:?}",
         handovers.len()
     );
+}
+
+/// A follower's watch on a member that fell behind delivers the deletion of an earlier
+/// holder's key after the follower read the current holder: the follower keeps remembering the
+/// current holder's etcd lease (the one with the higher mod revision), so that a deletion of
+/// every key (`del --prefix`) still withholds the lease from it while that holder's lease
+/// lives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_watch_event_never_replaces_the_current_holder_a_follower_saw() {
+    let etcd = EtcdCluster::start(3).await;
+    let key = unique_name("late-watch");
+    let raft_leader = etcd.raft_leader().await.expect("a Raft leader");
+    let (slow, other) = match raft_leader {
+        0 => (1, 2),
+        1 => (0, 2),
+        _ => (0, 1),
+    };
+    let lease = Duration::from_secs(2);
+    // The follower talks to `slow` (watch and requests): `other` is down while it connects.
+    assert!(etcd.kill(other));
+    let follower = builder(
+        &[etcd.endpoint(slow), etcd.endpoint(other)],
+        &key,
+        "follower",
+    )
+    .build_store()
+    .unwrap();
+    follower.connect().await.unwrap();
+    etcd.restart(other).await;
+
+    // Holders on the Raft leader.
+    let holders = builder(&[etcd.endpoint(raft_leader)], &key, "holders")
+        .build_store()
+        .unwrap();
+    holders.connect().await.unwrap();
+    let a = LeaseRequest::new("a", lease);
+    let AcquireOutcome::Acquired(a_lease) = holders.try_acquire(&a).await.unwrap() else {
+        panic!("a should acquire");
+    };
+    let f = LeaseRequest::new("f", lease);
+    assert!(matches!(
+        follower.try_acquire(&f).await.unwrap(),
+        AcquireOutcome::Held { .. }
+    ));
+
+    // `slow` stalls: the follower's next request times out there and it moves to `other`;
+    // its watch stays on `slow`, which delivers nothing.
+    assert!(etcd.pause(slow));
+    let _ = follower.current_leader().await;
+    assert!(holders.release(&a, &a_lease).await.unwrap());
+    let b = LeaseRequest::new("b", lease);
+    let AcquireOutcome::Acquired(b_lease) = holders.try_acquire(&b).await.unwrap() else {
+        panic!("b should acquire");
+    };
+    assert!(b_lease.token > a_lease.token);
+    // The follower reads b's key on `other`.
+    match follower.try_acquire(&f).await.unwrap() {
+        AcquireOutcome::Held { leader, .. } => {
+            assert_eq!(leader.unwrap().token, Some(b_lease.token));
+        }
+        other => panic!("b holds the lease: {other:?}"),
+    }
+    // `slow` catches up: its watch now delivers the deletion of a's key, late.
+    let mut released = follower.release_notifications().expect("notifications");
+    released.mark_seen();
+    assert!(etcd.resume(slow));
+    tokio::time::timeout(Duration::from_secs(10), released.released())
+        .await
+        .expect("the late deletion within 10 s");
+
+    // `slow` stalls again, so that the follower's watch does not deliver what follows before
+    // its next read (on `other`). Every key deleted while b holds the lease, as
+    // `etcdctl del --prefix` does: the follower must not take it.
+    assert!(etcd.pause(slow));
+    let mut client = Client::connect([etcd.endpoint(raft_leader)], None)
+        .await
+        .unwrap();
+    let deleted = client
+        .delete(key.as_str(), Some(DeleteOptions::new().with_prefix()))
+        .await
+        .unwrap();
+    assert_eq!(deleted.deleted(), 2);
+    match follower.try_acquire(&f).await.unwrap() {
+        AcquireOutcome::Withheld { reason, .. } => {
+            assert_eq!(reason, WithholdReason::RecordTouched);
+        }
+        other => panic!("the lease was granted while b's etcd lease lives: {other:?}"),
+    }
+    assert_eq!(
+        holders.renew(&b, &b_lease).await.unwrap(),
+        RenewOutcome::Lost
+    );
+    assert!(etcd.resume(slow));
 }

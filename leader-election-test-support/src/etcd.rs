@@ -267,6 +267,46 @@ impl EtcdCluster {
         ServerProcess::take(&self.members[index].process).is_some()
     }
 
+    /// Freezes member `index` (SIGSTOP): its connections stay open but it answers nothing and
+    /// applies nothing, as a member stalled on a slow disk; the others go on without it.
+    /// [`resume`](Self::resume) lets it catch up. Returns whether it was running.
+    pub fn pause(&self, index: usize) -> bool {
+        self.signal(index, "STOP")
+    }
+
+    /// Lets member `index`, frozen by [`pause`](Self::pause), go on (SIGCONT): it catches up
+    /// with the others and delivers what its watches missed. Returns whether it was running.
+    pub fn resume(&self, index: usize) -> bool {
+        self.signal(index, "CONT")
+    }
+
+    fn signal(&self, index: usize, signal: &str) -> bool {
+        self.members[index]
+            .process
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|p| p.signal(signal))
+    }
+
+    /// Removes the data of member `index`, which must be stopped ([`kill`](Self::kill)): a
+    /// [`restart`](Self::restart) then starts it empty, as a disk lost or wiped by an operator
+    /// would. For a single member, that is a whole cluster's data lost: revisions start again
+    /// near 1.
+    ///
+    /// # Panics
+    /// When the member runs, or its data cannot be removed.
+    pub fn wipe(&self, index: usize) {
+        assert!(
+            !self.running().contains(&index),
+            "member {index} must be stopped before its data is wiped"
+        );
+        let data = self.dir.join(&self.members[index].name);
+        if data.exists() {
+            std::fs::remove_dir_all(&data).expect("remove the member's data");
+        }
+    }
+
     /// Starts member `index` again on its data (after [`kill`](Self::kill)) and waits until
     /// the cluster is ready again with it.
     ///

@@ -28,6 +28,9 @@ pub(super) struct Granted {
     pub(super) published: Option<Option<Vec<u8>>>,
     /// When the lease was last granted or kept alive (a request sent after this instant).
     pub(super) refreshed: Instant,
+    /// The token base of the election key this candidacy created (its token is the key's
+    /// create revision plus this), once it did.
+    pub(super) base: u64,
 }
 
 impl Leases {
@@ -70,35 +73,87 @@ impl Leases {
             granted.published = Some(metadata);
         }
     }
+
+    pub(super) fn set_base(&mut self, request: &LeaseRequest, base: u64) {
+        if let Some(granted) = self.by_lease_id.get_mut(&request.lease_id) {
+            granted.base = base;
+        }
+    }
 }
 
 /// The etcd lease of the last holder a store saw holding the election key, shared by the
-/// store's clones and its watch.
+/// store's clones and its watch: the holder with the highest mod revision seen, so that a
+/// watch event delivered late (a member behind the others) never replaces a later holder read
+/// meanwhile with an earlier one.
 #[derive(Debug, Default)]
-pub(crate) struct LastHolder(Mutex<Option<i64>>);
+pub(crate) struct LastHolder(Mutex<Remembered>);
+
+#[derive(Debug, Default)]
+struct Remembered {
+    /// The etcd lease, until it is known to be gone.
+    lease: Option<i64>,
+    /// The mod revision of the election key it was seen in; kept when the lease is forgotten,
+    /// so that an earlier holder is never remembered again.
+    mod_revision: i64,
+}
 
 impl LastHolder {
-    fn lock(&self) -> MutexGuard<'_, Option<i64>> {
+    fn lock(&self) -> MutexGuard<'_, Remembered> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Remembers the etcd lease of `kv`, the election key as read from etcd or as it was when
-    /// deleted, unless it is attached to none.
+    /// deleted, unless it is attached to none or a later version of the key was seen.
     pub(crate) fn saw(&self, kv: &KeyValue) {
-        if kv.lease() != 0 {
-            *self.lock() = Some(kv.lease());
+        self.saw_lease(kv.lease(), kv.mod_revision());
+    }
+
+    fn saw_lease(&self, lease: i64, mod_revision: i64) {
+        let mut last = self.lock();
+        if lease != 0 && mod_revision >= last.mod_revision {
+            *last = Remembered {
+                lease: Some(lease),
+                mod_revision,
+            };
         }
     }
 
     pub(crate) fn get(&self) -> Option<i64> {
-        *self.lock()
+        self.lock().lease
     }
 
     /// Forgets etcd lease `id`, known to be gone, unless a later holder was seen since.
     pub(crate) fn forget(&self, id: i64) {
         let mut last = self.lock();
-        if *last == Some(id) {
-            *last = None;
+        if last.lease == Some(id) {
+            last.lease = None;
         }
+    }
+
+    /// Forgets everything: the cluster lost its data, and its revisions started again.
+    pub(crate) fn reset(&self) {
+        *self.lock() = Remembered::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_earlier_holder_never_replaces_a_later_one() {
+        let last = LastHolder::default();
+        last.saw_lease(0xb, 12);
+        // The deletion of an earlier holder's key, delivered late by a watch.
+        last.saw_lease(0xa, 10);
+        assert_eq!(last.get(), Some(0xb));
+        last.forget(0xb);
+        last.saw_lease(0xa, 10);
+        assert_eq!(last.get(), None);
+        last.saw_lease(0xc, 15);
+        assert_eq!(last.get(), Some(0xc));
+        last.reset();
+        last.saw_lease(0xd, 3);
+        assert_eq!(last.get(), Some(0xd));
     }
 }
