@@ -137,7 +137,8 @@ async fn run(
         drop(strong);
         let error = match &result {
             Ok(()) => "the server closed the connection".to_owned(),
-            Err(err) => err.to_string(),
+            // The server's own message, not tokio-postgres's "db error".
+            Err(err) => crate::error::describe(&**err),
         };
         if was_listening {
             tracing::warn!(%error, election, "release listener lost its connection; reconnecting");

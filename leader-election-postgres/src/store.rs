@@ -22,7 +22,7 @@ const TEXT: Type = Type::TEXT;
 const INT8: Type = Type::INT8;
 
 use crate::connection::connector_for;
-use crate::error::BuildError;
+use crate::error::{BuildError, PgError, failed, pool_failed};
 use crate::listener::Listener;
 use crate::names::{validate_election, validate_table};
 use crate::sql::{self, Sql};
@@ -113,43 +113,6 @@ impl fmt::Debug for PostgresLeaseStore {
 
 // === Errors ===
 
-/// A `tokio_postgres` error whose message includes the server's (its own says "db error").
-#[derive(Debug)]
-struct PgError(tokio_postgres::Error);
-
-impl fmt::Display for PgError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.as_db_error() {
-            Some(db) => {
-                write!(
-                    f,
-                    "{}: {} (SQLSTATE {})",
-                    db.severity(),
-                    db.message(),
-                    db.code().code()
-                )?;
-                if let Some(detail) = db.detail() {
-                    write!(f, "; {detail}")?;
-                }
-                if let Some(hint) = db.hint() {
-                    write!(f, "; hint: {hint}")?;
-                }
-                Ok(())
-            }
-            None => match std::error::Error::source(&self.0) {
-                Some(cause) => write!(f, "{}: {cause}", self.0),
-                None => write!(f, "{}", self.0),
-            },
-        }
-    }
-}
-
-impl std::error::Error for PgError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
-    }
-}
-
 /// The lease table is missing or out of reach, and only an operator can fix it: says what to
 /// run.
 #[derive(Debug)]
@@ -177,30 +140,6 @@ impl std::error::Error for SetupError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.server.as_ref().map(|e| e as _)
     }
-}
-
-fn failed(operation: Operation, err: tokio_postgres::Error) -> Error {
-    // A broken connection mid-statement leaves the outcome unknown; an error the server
-    // answered with means the statement did not take effect.
-    if err.as_db_error().is_none() && (err.is_closed() || is_io(&err)) {
-        Error::outcome_unknown(operation, PgError(err))
-    } else {
-        let retryable = err.as_db_error().is_none_or(|db| {
-            !matches!(
-                *db.code(),
-                SqlState::UNDEFINED_TABLE | SqlState::INSUFFICIENT_PRIVILEGE
-            )
-        });
-        Error::backend(operation, retryable, PgError(err))
-    }
-}
-
-fn is_io(err: &tokio_postgres::Error) -> bool {
-    std::error::Error::source(err).is_some_and(|s| s.is::<std::io::Error>())
-}
-
-fn pool_failed(operation: Operation, err: deadpool_postgres::PoolError) -> Error {
-    Error::backend(operation, true, err)
 }
 
 /// A ttl in whole microseconds, rounded up: the server never keeps a lease for less than asked.
@@ -427,7 +366,7 @@ impl PostgresLeaseStore {
                 false,
                 SetupError {
                     problem,
-                    server: server.map(PgError),
+                    server: server.map(PgError::from),
                     sql,
                 },
             )

@@ -75,6 +75,18 @@ async fn plain_tcp_is_refused(pg: &Postgres) {
         message.contains("pg_hba.conf") && message.contains("no encryption"),
         "{message}"
     );
+    // The error's own message, as a log line or the tester prints it without its sources,
+    // says what the server said and its SQLSTATE, not deadpool's "creating a new object: db
+    // error".
+    let store = builder(&url, "plain", "p").build_store().expect("valid");
+    let message = store.connect().await.expect_err("connected").to_string();
+    assert!(
+        message.contains("pg_hba.conf")
+            && message.contains("no encryption")
+            && message.contains("SQLSTATE 28000")
+            && !message.contains("db error"),
+        "{message}"
+    );
 }
 
 /// Two contenders with `verify-full`, one trusting the CA from PEM given to the builder, the

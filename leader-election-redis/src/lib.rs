@@ -11,6 +11,8 @@ mod store;
 
 #[cfg(test)]
 mod guard_tests;
+#[cfg(test)]
+mod wait_tests;
 
 pub use builder::{RedisLeaderElection, RedisLeaderElectionBuilder};
 pub use config::RedisConfig;

@@ -18,6 +18,7 @@ use crate::error::{BuildError, is_noscript, map_fred};
 use crate::hub::ReleaseHub;
 use crate::scripts::{self, Script};
 
+mod acks;
 mod candidate;
 
 /// The default election key.
@@ -149,7 +150,18 @@ struct Inner {
     /// Where this store's release channel is subscribed: a hub of its own, or a shared one.
     hub: ReleaseHub,
     connecting: tokio::sync::Mutex<()>,
+    /// Tests only: where the next write's `WAIT` stops until told to go on.
+    #[cfg(test)]
+    before_wait: Mutex<Option<PauseBeforeWait>>,
 }
+
+/// Tests only: a pause between a write and its `WAIT`, to break the connection there. The
+/// store says it has arrived on the sender, and goes on when the receiver hears.
+#[cfg(test)]
+pub(crate) type PauseBeforeWait = (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::sync::oneshot::Receiver<()>,
+);
 
 impl fmt::Debug for RedisLeaseStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -229,6 +241,8 @@ impl RedisLeaseStore {
                 notifier: Arc::new(ReleaseNotifier::new()),
                 hub,
                 connecting: tokio::sync::Mutex::new(()),
+                #[cfg(test)]
+                before_wait: Mutex::new(None),
             }),
         })
     }
@@ -266,11 +280,16 @@ impl RedisLeaseStore {
     /// replicas acknowledged it (Redis `WAIT`); 0, the default, waits for none. Applies to
     /// every clone of this store.
     ///
-    /// After the script that acquired or renewed, the store sends `WAIT replicas timeout` on
-    /// the same connection, with half the operation timeout as `timeout`. When fewer replicas
-    /// acknowledge in time, the acquisition or renewal is reported as an error with an unknown
+    /// After the script that acquired or renewed, the store sends `WAIT replicas timeout`,
+    /// with half the operation timeout as `timeout`. `WAIT` counts only the writes of the
+    /// connection it runs on, and the client reconnects whenever a connection breaks, so the
+    /// store reads the connection's identity (`CLIENT INFO`) before the script and after
+    /// `WAIT`: a reconnect in between (to the same server or, behind a moved address, to
+    /// another) makes the count meaningless. When fewer replicas acknowledge in time, or the
+    /// connection changed, the acquisition or renewal is reported as an error with an unknown
     /// outcome ([`Error::is_outcome_unknown`]): the write reached the primary, but a failover
-    /// could lose it, so it is not believed. The election then asks again with the same lease
+    /// could lose it, so it is not believed. `connect` fails when the server does not answer
+    /// `CLIENT INFO` (before Redis 6.2, or denied by the user's ACL). The election then asks again with the same lease
     /// id (which acquires or renews again and waits again), a leader steps down at its deadline
     /// if no renewal is acknowledged, and after one lease of such answers a candidacy is given
     /// up (DESIGN.md rules 3, 4 and 8). Asking for more replicas than the primary has fails
@@ -280,8 +299,9 @@ impl RedisLeaseStore {
     /// promotes one of them keeps it; and a primary cut off from its replicas (a failover
     /// promoted one and moved the others away) can no longer confirm a renewal, so its leader
     /// steps down within one lease instead of leading on beside the new primary's. What it
-    /// costs: a round trip to the replicas on every acquisition and renewal, and commands of
-    /// other elections sharing the client wait behind a `WAIT`.
+    /// costs: a round trip to the replicas and two `CLIENT INFO` round trips on every
+    /// acquisition and renewal, and commands of other elections sharing the client wait behind
+    /// a `WAIT`.
     #[must_use]
     pub fn with_min_replica_acks(self, replicas: u32) -> Self {
         self.inner
@@ -295,47 +315,6 @@ impl RedisLeaseStore {
     #[must_use]
     pub fn min_replica_acks(&self) -> u32 {
         self.inner.min_replica_acks.load(Ordering::Relaxed)
-    }
-
-    /// Waits (`WAIT`) until [`min_replica_acks`](Self::min_replica_acks) replicas hold every
-    /// write sent so far on the client's connection; fewer is an unknown outcome of
-    /// `operation`, whose write reached the primary but may not survive a failover.
-    async fn await_replicas(&self, operation: Operation) -> Result<()> {
-        let wanted = self.min_replica_acks();
-        if wanted == 0 {
-            return Ok(());
-        }
-        // Half the command timeout: the server answers (with the count so far) before the
-        // client gives up on the reply.
-        let wait_ms = (self.inner.timeout_ms.load(Ordering::Relaxed) / 2).max(1);
-        let command =
-            CustomCommand::new_static("WAIT", ClusterHash::Custom(self.inner.keys.slot), true);
-        let acked: Value = self
-            .inner
-            .client
-            .with_options(&self.command_options())
-            .custom(
-                command,
-                vec![
-                    Value::Integer(i64::from(wanted)),
-                    Value::Integer(i64::try_from(wait_ms).unwrap_or(i64::MAX)),
-                ],
-            )
-            .await
-            .map_err(|e| map_fred(operation, e))?;
-        let acked = acked.as_u64().ok_or_else(|| {
-            Error::invalid_data(operation, "WAIT answered something else than a count")
-        })?;
-        if acked >= u64::from(wanted) {
-            return Ok(());
-        }
-        Err(Error::outcome_unknown(
-            operation,
-            format!(
-                "only {acked} of {wanted} replicas acknowledged within {wait_ms} ms \
-                 (min_replica_acks = {wanted}): not believed, a failover could lose it"
-            ),
-        ))
     }
 
     /// The longest lease this store guards against: the configured
@@ -574,11 +553,13 @@ impl LeaseStore for RedisLeaseStore {
         for script in missing {
             self.load(script).await?;
         }
+        self.check_acks_provable().await?;
         self.ensure_subscribed().await
     }
 
     async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
         let metadata = metadata_arg(self, request)?;
+        let acks = self.before_write(Operation::Acquire).await?;
         let keys = &self.inner.keys;
         let reply = self
             .run(
@@ -607,13 +588,14 @@ impl LeaseStore for RedisLeaseStore {
             self.inner.longest_seen_ms.fetch_max(ms, Ordering::Relaxed);
         }
         if matches!(outcome, AcquireOutcome::Acquired(_)) {
-            self.await_replicas(Operation::Acquire).await?;
+            self.await_replicas(Operation::Acquire, acks).await?;
         }
         Ok(outcome)
     }
 
     async fn renew(&self, request: &LeaseRequest, lease: &Lease) -> Result<RenewOutcome> {
         let metadata = metadata_arg(self, request)?;
+        let acks = self.before_write(Operation::Renew).await?;
         let keys = &self.inner.keys;
         let reply = self
             .run(
@@ -631,7 +613,7 @@ impl LeaseStore for RedisLeaseStore {
         if !scripts::flag_reply(Operation::Renew, &reply)? {
             return Ok(RenewOutcome::Lost);
         }
-        self.await_replicas(Operation::Renew).await?;
+        self.await_replicas(Operation::Renew, acks).await?;
         Ok(RenewOutcome::Renewed)
     }
 

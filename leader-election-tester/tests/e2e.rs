@@ -194,6 +194,52 @@ fn an_unreachable_backend_is_reported_clearly() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cannot reach Redis"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "the password leaked: {stderr}");
+    // Nothing listens: the hint to start it fits.
+    assert!(stderr.contains("docker compose up -d redis"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_postgres_that_refuses_the_connection_says_why() {
+    // A server that takes TLS only, asked for plain text: it answers, and its answer is the
+    // whole story (not "db error", and no hint to start a server that runs).
+    let server = Postgres::start_tls().await;
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
+        server.port()
+    );
+    let output = run_tester(&[
+        "--backend",
+        "postgres",
+        "--postgres-url",
+        &url,
+        "--duration",
+        "1s",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("pg_hba.conf")
+            && stderr.contains("no encryption")
+            && stderr.contains("SQLSTATE 28000"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("db error"), "{stderr}");
+    assert!(!stderr.contains("docker compose"), "{stderr}");
+
+    // Nothing listens: the hint fits.
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", closed_port());
+    let output = run_tester(&[
+        "--backend",
+        "postgres",
+        "--postgres-url",
+        &url,
+        "--duration",
+        "1s",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("Connection refused"), "{stderr}");
+    assert!(stderr.contains("docker compose up -d postgres"), "{stderr}");
 }
 
 // === Redis ===
