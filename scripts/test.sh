@@ -49,3 +49,6 @@ echo "==> cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked
 echo "==> cargo test"
 cargo test --workspace --all-features --locked
+# The tester's default build (no etcd feature) refuses --backend etcd and says how to get it.
+echo "==> tester without the etcd feature"
+cargo test --locked -p leader-election-tester --test e2e -- etcd_without_its_feature
