@@ -3,6 +3,7 @@
 
 mod candidate;
 mod io;
+mod probe;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -57,6 +58,10 @@ pub(crate) struct Settings {
 /// store holds one client that all operations reuse.
 ///
 /// # How the operations map to S3
+/// - `connect`: once per store, proves that the service enforces conditional writes: a probe
+///   object next to the lease object written with `If-None-Match: *` twice, with `If-Match` on
+///   its ETag and on a stale one, then deleted. A service that accepts a write whose condition
+///   failed is refused with an error that is not retryable (DESIGN.md, rule 12).
 /// - `try_acquire`: `HEAD` on the object (all a follower pays while the object is unchanged),
 ///   and a `GET` when its ETag is new to this store. A missing object is created with
 ///   `If-None-Match: *` by a store that never saw it; a store that saw it present writes a
@@ -108,6 +113,8 @@ pub struct S3LeaseStore {
     candidate_key: String,
     /// This store's watch over the candidate record.
     candidates: Mutex<Option<candidate::CandidateWatch>>,
+    /// Set once `connect` proved that the service enforces conditional writes.
+    conditions_proven: std::sync::OnceLock<()>,
 }
 
 /// What this store knows of the object.
@@ -214,6 +221,7 @@ impl S3LeaseStore {
             state: Mutex::new(State::default()),
             candidate_key,
             candidates: Mutex::new(None),
+            conditions_proven: std::sync::OnceLock::new(),
         }
     }
 
@@ -310,7 +318,7 @@ impl S3LeaseStore {
                 Ok(AcquireOutcome::Acquired(Lease::new(token)))
             }
             Err(f) if f.status() == Some(404) && f.code.as_deref() == Some("NoSuchBucket") => {
-                Err(self.no_bucket())
+                Err(self.no_bucket(Operation::Acquire))
             }
             // Somebody else wrote first (or deleted the object): not ours.
             Err(f) if f.is_conflict() || f.status() == Some(404) => {
@@ -350,16 +358,16 @@ impl S3LeaseStore {
             }
             Err(f) if f.is_conflict() => Ok(false),
             Err(f) if f.status() == Some(404) && f.code.as_deref() == Some("NoSuchBucket") => {
-                Err(self.no_bucket())
+                Err(self.no_bucket(Operation::Acquire))
             }
             // The placeholder grants nothing: an unknown outcome is an ordinary failure.
             Err(f) => Err(Error::backend(Operation::Acquire, true, f.error)),
         }
     }
 
-    fn no_bucket(&self) -> Error {
+    fn no_bucket(&self, operation: Operation) -> Error {
         Error::backend(
-            Operation::Acquire,
+            operation,
             true,
             S3Error::new(format!(
                 "the bucket {} does not exist (and create_bucket_if_not_exists is off)",
@@ -424,8 +432,20 @@ impl LeaseStore for S3LeaseStore {
         &self.election_name
     }
 
+    /// Builds the client and, once per store, proves that the service enforces conditional
+    /// writes (a probe object written with `If-None-Match: *` twice and with a stale
+    /// `If-Match`, then deleted).
+    ///
+    /// # Errors
+    /// A retryable error when the proof could not be made (the service unreachable, a missing
+    /// bucket); an error that is not retryable, naming the endpoint and what was ignored, when
+    /// the service accepted a write whose condition failed.
     async fn connect(&self) -> Result<()> {
         self.client_ref().await;
+        if self.conditions_proven.get().is_none() {
+            self.prove_conditions().await?;
+            let _ = self.conditions_proven.set(());
+        }
         Ok(())
     }
 
