@@ -65,8 +65,8 @@ fn s3_backend_hands_over_to_the_preferred_contender() {
     // which the S3 store does only if the tester forwards the candidate calls to it.
     let output = Command::new(TESTER)
         .args(["--backend", "s3", "--spawn-s3", "--key", "e2e-preferred"])
-        .args(["--contenders", "3", "--priorities", "0,0,5", "--duration", "12s"])
-        .args(["--faults", "graceful"])
+        .args(["--contenders", "3", "--priorities", "0,0,5"])
+        .args(["--duration", "12s", "--faults", "graceful"])
         .args(["--lease-duration", "2s", "--renew-interval", "500ms"])
         .args(["--retry-interval", "250ms", "--min-tenure", "1s"])
         .args(["--report", "json", "--quiet"])
