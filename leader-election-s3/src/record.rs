@@ -96,13 +96,14 @@ impl Record {
 
     /// The placeholder written over a missing object by a contender that had seen it present
     /// (see [`Record::placeholder`](Self#structfield.placeholder)), with `token` above every
-    /// token that contender has seen.
-    pub(crate) fn placeholder(token: FencingToken) -> Self {
+    /// token that contender has seen and `lease`, the longest lease it has seen recorded: how
+    /// long every contender watches it.
+    pub(crate) fn placeholder(token: FencingToken, lease: std::time::Duration) -> Self {
         Self {
             v: VERSION,
             holder: None,
             token: token.get(),
-            lease_ms: 0,
+            lease_ms: millis(lease),
             nonce: nonce(),
             placeholder: true,
         }
@@ -199,12 +200,13 @@ mod tests {
                 .contains("placeholder")
         );
 
-        let placeholder = Record::placeholder(FencingToken::new(8));
+        let placeholder = Record::placeholder(FencingToken::new(8), Duration::from_secs(3));
         let Seen::Record(read) = Seen::decode(&placeholder.encode()) else {
             panic!("not read back")
         };
         assert!(read.placeholder);
         assert_eq!(read.leader(), None);
+        assert_eq!(read.lease(), Duration::from_secs(3));
     }
 
     #[test]

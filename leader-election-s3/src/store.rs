@@ -341,10 +341,10 @@ impl S3LeaseStore {
     }
 
     /// Writes a placeholder over the missing object (`If-None-Match: *`), with a token above
-    /// every token this store has seen. Answers whether it was written (`false`: something was
+    /// every token this store has seen and `longest`, the longest lease it knows of. Answers whether it was written (`false`: something was
     /// written first, read it again).
-    async fn write_placeholder(&self, budget: &Budget) -> Result<bool> {
-        let record = Record::placeholder(self.mint(None)?);
+    async fn write_placeholder(&self, budget: &Budget, longest: Duration) -> Result<bool> {
+        let record = Record::placeholder(self.mint(None)?, longest);
         match self.put(budget, &Condition::Missing, &record).await {
             Ok(etag) => {
                 tracing::info!(
@@ -508,7 +508,8 @@ impl LeaseStore for S3LeaseStore {
                     let lease = if record.holder.is_some() {
                         record.lease().max(request.ttl)
                     } else {
-                        longest
+                        // A placeholder records the longest lease its writer had seen.
+                        record.lease().max(longest)
                     };
                     let remaining = look.watch.remaining(lease, self.margin, now);
                     if !remaining.is_zero() {
@@ -579,7 +580,7 @@ impl LeaseStore for S3LeaseStore {
                     // deleted again since), so this store writes a placeholder instead, and
                     // every contender watches that version for a lease and takes it over with
                     // `If-Match`. A lost race means another placeholder (or record) stands.
-                    match self.write_placeholder(&budget).await? {
+                    match self.write_placeholder(&budget, longest).await? {
                         true => {
                             return Ok(AcquireOutcome::Withheld {
                                 wait: self.margin.watch_for(longest).min(self.retry_interval),
