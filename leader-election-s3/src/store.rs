@@ -94,8 +94,11 @@ pub(crate) struct Settings {
 /// (missing, or overwritten by something else), the acquisition first waits until a `Date` of a
 /// later second than the response that showed it so arrived (about a second at most, slept
 /// within `operation_timeout`, or answered as [`AcquireOutcome::Withheld`] when that is
-/// shorter), so that a token stays above every token of a deleted record. This assumes that the
-/// service's clock does not step back.
+/// shorter), so that a token stays above every token of a deleted record. The same wait comes
+/// before taking over a released record whose term this store never saw held (a brand-new
+/// process, which cannot tell a release from a restored copy of one), and before taking over a
+/// version watched for a lease (where it has long passed). This assumes that the service's
+/// clock does not step back.
 pub struct S3LeaseStore {
     connection: Connection,
     client: OnceCell<aws_sdk_s3::Client>,
@@ -341,8 +344,8 @@ impl S3LeaseStore {
     }
 
     /// Writes a placeholder over the missing object (`If-None-Match: *`), with a token above
-    /// every token this store has seen and `longest`, the longest lease it knows of. Answers whether it was written (`false`: something was
-    /// written first, read it again).
+    /// every token this store has seen and `longest`, the longest lease it knows of. Answers
+    /// whether it was written (`false`: something was written first, read it again).
     async fn write_placeholder(&self, budget: &Budget, longest: Duration) -> Result<bool> {
         let record = Record::placeholder(self.mint(None)?, longest);
         match self.put(budget, &Condition::Missing, &record).await {
@@ -376,8 +379,9 @@ impl S3LeaseStore {
         )
     }
 
-    /// Whether the service's clock has passed the second in which `watch`'s version (without a
-    /// readable token) was first seen; if not, sleeps until it can have (answering `None`: read
+    /// Whether the service's clock has passed the second in which `watch`'s version was first
+    /// seen (so that a token minted now is above every token minted before that version was
+    /// read); if not, sleeps until it can have (answering `None`: read
     /// again) or, when the budget is too short, answers how long to wait.
     async fn clock_gate(&self, budget: &Budget, watch: &Watch) -> Option<Option<Duration>> {
         if clock_passed(watch.date, self.wire.latest_date()) {
