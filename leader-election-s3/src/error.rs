@@ -143,6 +143,12 @@ impl RequestFailure {
         matches!(self.status(), Some(412 | 409))
     }
 
+    /// Whether trying again may help: anything but a request the service refused as
+    /// malformed or unauthorised (400, 401, 403, 405).
+    pub(crate) fn is_retryable(&self) -> bool {
+        !matches!(self.status(), Some(400 | 401 | 403 | 405))
+    }
+
     /// Converts to the core's error. `write` says whether the request could change the
     /// object, in which case a request that may have reached the service has an unknown
     /// outcome.
@@ -155,8 +161,8 @@ impl RequestFailure {
             Failure::Http(status) if status >= 500 && write => {
                 Error::outcome_unknown(operation, self.error)
             }
-            Failure::Http(status) => {
-                let retryable = !matches!(status, 400 | 401 | 403 | 405);
+            Failure::Http(_) => {
+                let retryable = self.is_retryable();
                 Error::backend(operation, retryable, self.error)
             }
         }

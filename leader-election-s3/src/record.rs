@@ -29,6 +29,15 @@ pub(crate) struct Record {
     pub(crate) lease_ms: u64,
     /// Random, different in every write.
     pub(crate) nonce: String,
+    /// Written by a contender that found the object missing after it had seen it present (a
+    /// deletion, or a store that lost it): nobody holds it, but whoever held the deleted record
+    /// may still trust its lease, so every contender watches this version for a lease before
+    /// taking it over. A write tied to this version (`If-Match`) cannot follow a later
+    /// deletion, as a creation with `If-None-Match: *` could. Unknown to releases of this
+    /// crate that predate it (`deny_unknown_fields`): they count it as unreadable, held by an
+    /// unknown holder for a lease, which is as safe.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) placeholder: bool,
 }
 
 /// Who holds the lease.
@@ -68,6 +77,7 @@ impl Record {
             token: token.get(),
             lease_ms: millis(request.ttl),
             nonce: nonce(),
+            placeholder: false,
         }
     }
 
@@ -80,6 +90,22 @@ impl Record {
             token: token.get(),
             lease_ms: 0,
             nonce: nonce(),
+            placeholder: false,
+        }
+    }
+
+    /// The placeholder written over a missing object by a contender that had seen it present
+    /// (see [`Record::placeholder`](Self#structfield.placeholder)), with `token` above every
+    /// token that contender has seen and `lease`, the longest lease it has seen recorded: how
+    /// long every contender watches it.
+    pub(crate) fn placeholder(token: FencingToken, lease: std::time::Duration) -> Self {
+        Self {
+            v: VERSION,
+            holder: None,
+            token: token.get(),
+            lease_ms: millis(lease),
+            nonce: nonce(),
+            placeholder: true,
         }
     }
 
@@ -167,6 +193,20 @@ mod tests {
         };
         assert_eq!(read.leader(), None);
         assert_eq!(read.token, 7);
+        assert!(!read.placeholder);
+        assert!(
+            !String::from_utf8(released.encode())
+                .unwrap()
+                .contains("placeholder")
+        );
+
+        let placeholder = Record::placeholder(FencingToken::new(8), Duration::from_secs(3));
+        let Seen::Record(read) = Seen::decode(&placeholder.encode()) else {
+            panic!("not read back")
+        };
+        assert!(read.placeholder);
+        assert_eq!(read.leader(), None);
+        assert_eq!(read.lease(), Duration::from_secs(3));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod candidate;
 mod io;
+mod probe;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -57,13 +58,21 @@ pub(crate) struct Settings {
 /// store holds one client that all operations reuse.
 ///
 /// # How the operations map to S3
+/// - `connect`: once per store, proves that the service enforces conditional writes: a probe
+///   object next to the lease object written with `If-None-Match: *` twice, with `If-Match` on
+///   its ETag and on a stale one, then deleted. A service that accepts a write whose condition
+///   failed is refused with an error that is not retryable (DESIGN.md, rule 12).
 /// - `try_acquire`: `HEAD` on the object (all a follower pays while the object is unchanged),
 ///   and a `GET` when its ETag is new to this store. A missing object is created with
-///   `If-None-Match: *`; a released record is taken at once with `If-Match` on its ETag; a held
-///   one only after this store has seen its ETag unchanged for the holder's lease (or its own
-///   ttl if longer) plus the drift margin, on its own monotonic clock from when the response
-///   showing it arrived, and then with `If-Match` on that ETag. The owner acquiring again (a
-///   retry after a lost reply) rewrites its record with `If-Match`, keeping its token.
+///   `If-None-Match: *` by a store that never saw it; a store that saw it present writes a
+///   placeholder record instead (`If-None-Match: *`), watched like a held record. A released
+///   record is taken at once with `If-Match` on its ETag, unless its token is below the
+///   highest this store has seen (a restored backup: watched like a held record); a held one
+///   (or a placeholder) only after this store has seen its ETag unchanged for the holder's
+///   lease (or its own ttl if longer) plus the drift margin, on its own monotonic clock from
+///   when the response showing it arrived, and then with `If-Match` on that ETag. The owner
+///   acquiring again (a retry after a lost reply) rewrites its record with `If-Match`, keeping
+///   its token.
 /// - `renew`: rewrites the record with `If-Match` on the ETag of this store's last write of the
 ///   lease. A refused renewal reads the object: if it still shows this lease (an earlier
 ///   write whose reply was lost), the renewal is made on that ETag; otherwise the lease is lost.
@@ -85,8 +94,11 @@ pub(crate) struct Settings {
 /// (missing, or overwritten by something else), the acquisition first waits until a `Date` of a
 /// later second than the response that showed it so arrived (about a second at most, slept
 /// within `operation_timeout`, or answered as [`AcquireOutcome::Withheld`] when that is
-/// shorter), so that a token stays above every token of a deleted record. This assumes that the
-/// service's clock does not step back.
+/// shorter), so that a token stays above every token of a deleted record. The same wait comes
+/// before taking over a released record whose term this store never saw held (a brand-new
+/// process, which cannot tell a release from a restored copy of one), and before taking over a
+/// version watched for a lease (where it has long passed). This assumes that the service's
+/// clock does not step back.
 pub struct S3LeaseStore {
     connection: Connection,
     client: OnceCell<aws_sdk_s3::Client>,
@@ -104,6 +116,8 @@ pub struct S3LeaseStore {
     candidate_key: String,
     /// This store's watch over the candidate record.
     candidates: Mutex<Option<candidate::CandidateWatch>>,
+    /// Set once `connect` proved that the service enforces conditional writes.
+    conditions_proven: std::sync::OnceLock<()>,
 }
 
 /// What this store knows of the object.
@@ -120,6 +134,9 @@ struct State {
     owned: HashMap<String, Owned>,
     /// The highest token this store has seen, a floor for the next one.
     highest_token: u64,
+    /// The highest token this store has seen in a record naming a holder (or written itself):
+    /// a released record with a greater token belongs to a term it never saw held.
+    highest_held: u64,
     /// The longest lease this store has seen recorded.
     longest_lease: Duration,
 }
@@ -207,6 +224,7 @@ impl S3LeaseStore {
             state: Mutex::new(State::default()),
             candidate_key,
             candidates: Mutex::new(None),
+            conditions_proven: std::sync::OnceLock::new(),
         }
     }
 
@@ -303,14 +321,7 @@ impl S3LeaseStore {
                 Ok(AcquireOutcome::Acquired(Lease::new(token)))
             }
             Err(f) if f.status() == Some(404) && f.code.as_deref() == Some("NoSuchBucket") => {
-                Err(Error::backend(
-                    Operation::Acquire,
-                    true,
-                    S3Error::new(format!(
-                        "the bucket {} does not exist (and create_bucket_if_not_exists is off)",
-                        leader_election::quoted(&self.bucket)
-                    )),
-                ))
+                Err(self.no_bucket(Operation::Acquire))
             }
             // Somebody else wrote first (or deleted the object): not ours.
             Err(f) if f.is_conflict() || f.status() == Some(404) => {
@@ -332,8 +343,45 @@ impl S3LeaseStore {
             .ok_or_else(|| Error::invalid_data(Operation::Acquire, "the fencing token overflowed"))
     }
 
-    /// Whether the service's clock has passed the second in which `watch`'s version (without a
-    /// readable token) was first seen; if not, sleeps until it can have (answering `None`: read
+    /// Writes a placeholder over the missing object (`If-None-Match: *`), with a token above
+    /// every token this store has seen and `longest`, the longest lease it knows of. Answers
+    /// whether it was written (`false`: something was written first, read it again).
+    async fn write_placeholder(&self, budget: &Budget, longest: Duration) -> Result<bool> {
+        let record = Record::placeholder(self.mint(None)?, longest);
+        match self.put(budget, &Condition::Missing, &record).await {
+            Ok(etag) => {
+                tracing::info!(
+                    election = %self.election_name,
+                    "the lease object is missing after it was seen: wrote a placeholder to watch \
+                     for a lease"
+                );
+                // A write's reply has no Last-Modified: the next read restarts the watch.
+                self.observe(Some(Version::new(etag, None)), Seen::Record(record));
+                Ok(true)
+            }
+            Err(f) if f.is_conflict() => Ok(false),
+            Err(f) if f.status() == Some(404) && f.code.as_deref() == Some("NoSuchBucket") => {
+                Err(self.no_bucket(Operation::Acquire))
+            }
+            // The placeholder grants nothing: an unknown outcome is an ordinary failure.
+            Err(f) => Err(Error::backend(Operation::Acquire, true, f.error)),
+        }
+    }
+
+    fn no_bucket(&self, operation: Operation) -> Error {
+        Error::backend(
+            operation,
+            true,
+            S3Error::new(format!(
+                "the bucket {} does not exist (and create_bucket_if_not_exists is off)",
+                leader_election::quoted(&self.bucket)
+            )),
+        )
+    }
+
+    /// Whether the service's clock has passed the second in which `watch`'s version was first
+    /// seen (so that a token minted now is above every token minted before that version was
+    /// read); if not, sleeps until it can have (answering `None`: read
     /// again) or, when the budget is too short, answers how long to wait.
     async fn clock_gate(&self, budget: &Budget, watch: &Watch) -> Option<Option<Duration>> {
         if clock_passed(watch.date, self.wire.latest_date()) {
@@ -388,8 +436,20 @@ impl LeaseStore for S3LeaseStore {
         &self.election_name
     }
 
+    /// Builds the client and, once per store, proves that the service enforces conditional
+    /// writes (a probe object written with `If-None-Match: *` twice and with a stale
+    /// `If-Match`, then deleted).
+    ///
+    /// # Errors
+    /// A retryable error when the proof could not be made (the service unreachable, a missing
+    /// bucket); an error that is not retryable, naming the endpoint and what was ignored, when
+    /// the service accepted a write whose condition failed.
     async fn connect(&self) -> Result<()> {
         self.client_ref().await;
+        if self.conditions_proven.get().is_none() {
+            self.prove_conditions().await?;
+            let _ = self.conditions_proven.set(());
+        }
         Ok(())
     }
 
@@ -406,6 +466,10 @@ impl LeaseStore for S3LeaseStore {
             let look = self.look(&budget, Operation::Acquire).await?;
             let now = Instant::now();
             let longest = self.state().longest_lease.max(request.ttl);
+            let (highest, highest_held, present_seen) = {
+                let state = self.state();
+                (state.highest_token, state.highest_held, state.present_seen)
+            };
             match (&look.seen, look.etag.clone()) {
                 (Seen::Record(record), Some(etag)) if record.is_owned_by(request) => {
                     // The owner again (a retry after a lost reply): same token, new metadata.
@@ -414,25 +478,74 @@ impl LeaseStore for S3LeaseStore {
                         .take(&budget, request, Condition::Version(etag), token)
                         .await;
                 }
-                (Seen::Record(record), Some(etag)) if record.holder.is_none() => {
-                    // Released by its holder: free at once.
+                (Seen::Record(record), Some(etag))
+                    if record.holder.is_none()
+                        && !record.placeholder
+                        && record.token >= highest =>
+                {
+                    // Released by its holder: free at once. A store that never saw the term
+                    // of this token held cannot tell a release from a restored copy of one,
+                    // over which another term may have minted a token from this same `Date`
+                    // second: it mints from a later second than the one it saw the record in.
+                    if record.token > highest_held {
+                        match self.clock_gate(&budget, &look.watch).await {
+                            Some(None) => {}
+                            Some(Some(wait)) => {
+                                return Ok(AcquireOutcome::Held {
+                                    leader: None,
+                                    expires_in: Some(wait),
+                                });
+                            }
+                            None => continue,
+                        }
+                    }
                     let token = self.mint(Some(record.token))?;
                     return self
                         .take(&budget, request, Condition::Version(etag), token)
                         .await;
                 }
                 (Seen::Record(record), Some(etag)) => {
-                    let lease = record.lease().max(request.ttl);
+                    // Held; a placeholder over a deleted record; or a released record older
+                    // than a token this store has seen (a restored backup, not a release): the
+                    // last holder may still trust its lease until this version stayed
+                    // unchanged for a whole lease.
+                    let lease = if record.holder.is_some() {
+                        record.lease().max(request.ttl)
+                    } else {
+                        // A placeholder records the longest lease its writer had seen.
+                        record.lease().max(longest)
+                    };
                     let remaining = look.watch.remaining(lease, self.margin, now);
                     if !remaining.is_zero() {
-                        return Ok(AcquireOutcome::Held {
-                            leader: record.leader(),
-                            expires_in: Some(remaining.min(self.retry_interval).min(request.ttl)),
+                        let wait = remaining.min(self.retry_interval).min(request.ttl);
+                        return Ok(if record.holder.is_none() {
+                            AcquireOutcome::Withheld {
+                                wait,
+                                reason: WithholdReason::RecordTouched,
+                            }
+                        } else {
+                            AcquireOutcome::Held {
+                                leader: record.leader(),
+                                expires_in: Some(wait),
+                            }
                         });
+                    }
+                    // A token from a later `Date` second than the version was first seen in
+                    // (after a lease of watching, it is).
+                    match self.clock_gate(&budget, &look.watch).await {
+                        Some(None) => {}
+                        Some(Some(wait)) => {
+                            return Ok(AcquireOutcome::Held {
+                                leader: record.leader(),
+                                expires_in: Some(wait),
+                            });
+                        }
+                        None => continue,
                     }
                     tracing::info!(
                         election = %self.election_name,
                         holder = ?record.holder.as_ref().map(|h| &h.instance_id),
+                        placeholder = record.placeholder,
                         "the lease object stayed unchanged for a whole lease; taking it over"
                     );
                     let token = self.mint(Some(record.token))?;
@@ -464,19 +577,25 @@ impl LeaseStore for S3LeaseStore {
                         .take(&budget, request, Condition::Version(etag), token)
                         .await;
                 }
-                (Seen::Missing, _) | (_, None) => {
-                    if self.state().present_seen {
-                        // Deleted (or the service lost it) after this store saw it: its holder
-                        // may still trust it for a lease from when it was last written, which
-                        // was before this store first saw it missing.
-                        let remaining = look.watch.remaining(longest, self.margin, now);
-                        if !remaining.is_zero() {
+                (Seen::Missing, _) | (_, None) if present_seen => {
+                    // Deleted (or the service lost it) after this store saw it: its holder may
+                    // still trust it for a lease. A creation with `If-None-Match: *` would
+                    // not be tied to the absence watched (the object may have been created and
+                    // deleted again since), so this store writes a placeholder instead, and
+                    // every contender watches that version for a lease and takes it over with
+                    // `If-Match`. A lost race means another placeholder (or record) stands.
+                    match self.write_placeholder(&budget, longest).await? {
+                        true => {
                             return Ok(AcquireOutcome::Withheld {
-                                wait: remaining.min(self.retry_interval),
+                                wait: self.margin.watch_for(longest).min(self.retry_interval),
                                 reason: WithholdReason::RecordTouched,
                             });
                         }
+                        false => continue,
                     }
+                }
+                (Seen::Missing, _) | (_, None) => {
+                    // Never seen present: a new election, as far as this store can know.
                     match self.clock_gate(&budget, &look.watch).await {
                         Some(None) => {}
                         Some(Some(wait)) => {

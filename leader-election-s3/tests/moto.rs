@@ -531,3 +531,27 @@ async fn a_missing_bucket_is_an_error_unless_it_may_be_created() {
     };
     assert!(err.to_string().contains("does not exist"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_proves_the_emulator_enforces_conditions_and_leaves_no_probe() {
+    let emulator = emulator().await;
+    let client = bucket_ready(emulator).await;
+    let key = unique_name("probe");
+    let store = emulator.store(&key);
+    store
+        .connect()
+        .await
+        .expect("moto enforces conditional writes");
+    let before = store.request_counts();
+    // Proven once per store: connecting again costs nothing.
+    store.connect().await.unwrap();
+    assert_eq!(store.request_counts(), before);
+    let listed = client
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .prefix(&key)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(listed.key_count(), Some(0), "{:?}", listed.contents());
+}

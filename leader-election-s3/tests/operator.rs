@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use leader_election::testing::TermRecorder;
+use leader_election::testing::{Term, TermRecorder, token_regressions};
 use leader_election::{AcquireOutcome, LeaderElection, LeaseRequest, LeaseStore};
 use leader_election_s3::S3LeaseStore;
 use leader_election_s3::aws::aws_sdk_s3;
@@ -181,8 +181,9 @@ async fn an_object_overwritten_with_an_old_record_is_not_taken_within_a_lease() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_that_never_saw_the_record_cannot_know_it_was_deleted() {
     // The residual stated in the README: a process that starts after an operator deleted a
-    // live record finds nothing to honour and acquires (after the Date second has passed);
-    // its token is still greater, so a fenced downstream store rejects the old leader.
+    // live record, before any contender that had seen it wrote its placeholder, finds nothing
+    // to honour and acquires (after the Date second has passed); its token is still greater,
+    // so a fenced downstream store rejects the old leader.
     let emulator = emulator().await;
     let key = unique_name("op-fresh");
     let first_store = emulator.store(&key);
@@ -198,15 +199,6 @@ async fn a_store_that_never_saw_the_record_cannot_know_it_was_deleted() {
         .send()
         .await
         .expect("delete");
-    // A store that had seen the record withholds it ...
-    assert!(matches!(
-        first_store
-            .try_acquire(&LeaseRequest::new("b", Duration::from_secs(4)))
-            .await
-            .unwrap(),
-        AcquireOutcome::Withheld { .. }
-    ));
-    // ... a brand-new one cannot know.
     let fresh = emulator.store(&key);
     let c = LeaseRequest::new("c", Duration::from_secs(4));
     let token = loop {
@@ -217,4 +209,208 @@ async fn a_store_that_never_saw_the_record_cannot_know_it_was_deleted() {
         }
     };
     assert!(token > first.token, "token {token} after {}", first.token);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_saw_the_record_leaves_a_placeholder_that_every_store_honours() {
+    // A contender that had seen the record finds it deleted and writes a placeholder: a
+    // brand-new store started after that waits for a lease too, and then takes over with a
+    // greater token.
+    let emulator = emulator().await;
+    let key = unique_name("op-placeholder");
+    let first_store = emulator.store(&key);
+    let a = LeaseRequest::new("a", Duration::from_secs(4));
+    let AcquireOutcome::Acquired(first) = first_store.try_acquire(&a).await.unwrap() else {
+        panic!("a fresh key is free")
+    };
+    operator()
+        .await
+        .delete_object()
+        .bucket(BUCKET)
+        .key(&key)
+        .send()
+        .await
+        .expect("delete");
+    assert!(matches!(
+        first_store
+            .try_acquire(&LeaseRequest::new("b", Duration::from_secs(4)))
+            .await
+            .unwrap(),
+        AcquireOutcome::Withheld { .. }
+    ));
+    let placeholder_seen = Instant::now();
+    let fresh = emulator.store(&key);
+    let c = LeaseRequest::new("c", Duration::from_secs(4));
+    let token = loop {
+        match fresh.try_acquire(&c).await.unwrap() {
+            AcquireOutcome::Withheld { wait, .. } => tokio::time::sleep(wait).await,
+            AcquireOutcome::Acquired(lease) => break lease.token,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(
+        placeholder_seen.elapsed() >= Duration::from_secs(4),
+        "a brand-new store took the placeholder within a lease"
+    );
+    assert!(token > first.token, "token {token} after {}", first.token);
+}
+
+/// Reads `key`'s body with the operator's client (a backup), `None` when missing.
+async fn backup(client: &aws_sdk_s3::Client, key: &str) -> Option<Vec<u8>> {
+    let output = client
+        .get_object()
+        .bucket(BUCKET)
+        .key(key)
+        .send()
+        .await
+        .ok()?;
+    Some(output.body.collect().await.ok()?.into_bytes().to_vec())
+}
+
+async fn restore(client: &aws_sdk_s3::Client, key: &str, body: Vec<u8>) {
+    client
+        .put_object()
+        .bucket(BUCKET)
+        .key(key)
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .expect("restore");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_object_again_as_it_reappears_never_gives_two_leaders() {
+    // An operator deletes the object, then deletes it again every time it reappears naming a
+    // holder (three times). A follower that saw it missing the first time must not create it
+    // at once when it finds it missing again: whoever wrote it in between leads, and may have
+    // renewed just before the second deletion.
+    let key = unique_name("op-redelete");
+    let contenders = Contenders::start(emulator().await, &key).await;
+    let client = operator().await;
+    let acted = Instant::now();
+    client
+        .delete_object()
+        .bucket(BUCKET)
+        .key(&key)
+        .send()
+        .await
+        .expect("delete");
+    let mut deletions = 0;
+    let until = Instant::now() + contenders.lease * 6 + SLACK;
+    while deletions < 3 && Instant::now() < until {
+        let body = backup(&client, &key).await.unwrap_or_default();
+        if body.windows(8).any(|w| w == b"\"holder\"") {
+            client
+                .delete_object()
+                .bucket(BUCKET)
+                .key(&key)
+                .send()
+                .await
+                .expect("delete again");
+            deletions += 1;
+        } else {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    assert_eq!(deletions, 3, "no holder wrote the object three times");
+    let last = Instant::now();
+    eventually(contenders.lease * 2 + SLACK, "a leader again", || {
+        contenders.recorder.terms().iter().any(|t| t.start > last)
+    })
+    .await;
+    let back = contenders
+        .leader_again_after(acted, "after the deletions")
+        .await;
+    eprintln!("s3 operator deleting as it reappears: a first leader again after {back:?}");
+    contenders.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_older_released_record_is_not_taken_within_a_lease() {
+    // A backup of the object taken when it held a released record of an earlier term, restored
+    // while a later term runs: it names no holder, but its token is below the one every
+    // contender has seen, so it is a restore, not a release.
+    let emulator = emulator().await;
+    let key = unique_name("op-old-release");
+    let client = operator().await;
+    let store = emulator.store(&key);
+    let request = LeaseRequest::new("earlier", Duration::from_secs(4));
+    let AcquireOutcome::Acquired(earlier) = store.try_acquire(&request).await.unwrap() else {
+        panic!("a fresh key is free")
+    };
+    assert!(store.release(&request, &earlier).await.unwrap());
+    let old = backup(&client, &key).await.expect("the released record");
+
+    let contenders = Contenders::start(emulator, &key).await;
+    let current = contenders.recorder.current().expect("a term").token;
+    assert!(current > earlier.token);
+    let acted = Instant::now();
+    restore(&client, &key, old).await;
+    let back = contenders
+        .leader_again_after(acted, "after the old released record was restored")
+        .await;
+    let token = contenders.recorder.current().expect("a term").token;
+    assert!(token > current, "token {token} after {current}");
+    eprintln!("s3 operator restoring an old released record: leader again after {back:?}");
+    contenders.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_brand_new_store_mints_a_greater_token_within_the_same_second() {
+    // A term whose token comes from the service's clock (second D), then a restored copy of
+    // the released record before it, taken by a brand-new store that knows no higher token,
+    // in the same second D: its token must still be greater (the restore is the residual
+    // stated in the README; the tokens are what protect a downstream store then).
+    let emulator = emulator().await;
+    let client = operator().await;
+    for round in 0..3 {
+        let key = unique_name(&format!("op-same-second-{round}"));
+        let first = emulator.store(&key);
+        let a = LeaseRequest::new("a", Duration::from_secs(4));
+        let AcquireOutcome::Acquired(lease_a) = first.try_acquire(&a).await.unwrap() else {
+            panic!("a fresh key is free")
+        };
+        assert!(first.release(&a, &lease_a).await.unwrap());
+        let old = backup(&client, &key).await.expect("the released record");
+        // The next term's token comes from the clock once a second has passed since the first.
+        let second_of_a = lease_a.token.get() / 1_000_000;
+        eventually(Duration::from_secs(3), "a later second", || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+                > second_of_a
+        })
+        .await;
+        let b = LeaseRequest::new("b", Duration::from_secs(4));
+        let AcquireOutcome::Acquired(lease_b) = first.try_acquire(&b).await.unwrap() else {
+            panic!("the released record is free")
+        };
+        restore(&client, &key, old).await;
+        let fresh = emulator.store(&key);
+        let c = LeaseRequest::new("c", Duration::from_secs(4));
+        let lease_c = loop {
+            match fresh.try_acquire(&c).await.unwrap() {
+                AcquireOutcome::Withheld { wait, .. } => tokio::time::sleep(wait).await,
+                AcquireOutcome::Acquired(lease) => break lease,
+                other => panic!("{other:?}"),
+            }
+        };
+        let now = Instant::now();
+        let terms: Vec<Term> = [("b", lease_b), ("c", lease_c)]
+            .into_iter()
+            .map(|(contender, lease)| Term {
+                contender: contender.to_owned(),
+                token: lease.token,
+                start: now,
+                end: now,
+                end_reason: None,
+            })
+            .collect();
+        let regressions = token_regressions(&terms);
+        assert!(
+            regressions.is_empty(),
+            "round {round}: a brand-new store's token did not grow: {regressions:?}"
+        );
+    }
 }

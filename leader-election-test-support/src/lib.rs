@@ -3,7 +3,7 @@
 //! crate to crate.
 //!
 //! - Real servers on a free port of 127.0.0.1, started from local binaries and stopped by PID
-//!   (also on drop): [`RedisServer`], [`Azurite`], [`Postgres`], [`S3Emulator`] (moto). With feature `docker` (on by
+//!   (also on drop): [`RedisServer`], [`Azurite`], [`Postgres`], [`S3Emulator`] (moto), [`S3rver`]. With feature `docker` (on by
 //!   default), a missing binary falls back to a testcontainers container when `docker info`
 //!   succeeds.
 //! - A Redis Sentinel deployment of such servers, [`RedisSentinel`]: a primary, two replicas
@@ -19,7 +19,8 @@
 //!   Blob backend's tests, and [`azurite::account_sas`].
 //! - Feature `etcd`: stores and elections for the etcd backend's tests ([`etcd`]).
 //! - Feature `s3`: elections, stores and an SDK client on an [`S3Emulator`] for the S3
-//!   backend's tests.
+//!   backend's tests, and builders on an [`S3rver`], a server that ignores conditional writes
+//!   (which the backend must refuse).
 //! - Feature `postgres`: an admin connection to [`Postgres`], a TLS-only server
 //!   ([`Postgres::start_tls`]), and [`PgBouncer`] in transaction mode in front of one.
 //!
@@ -44,6 +45,7 @@ pub mod redis;
 pub mod s3;
 #[cfg(feature = "s3")]
 mod s3_backend;
+pub mod s3rver;
 
 pub use azurite::Azurite;
 #[cfg(any(feature = "redis", feature = "postgres", feature = "etcd"))]
@@ -61,3 +63,4 @@ pub use postgres::Postgres;
 pub use proxy::FaultProxy;
 pub use redis::{RedisOptions, RedisSentinel, RedisServer};
 pub use s3::S3Emulator;
+pub use s3rver::S3rver;

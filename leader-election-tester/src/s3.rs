@@ -3,10 +3,11 @@
 //! follower costs).
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use leader_election::{
-    AcquireOutcome, BoxLeaseStore, LeaderElectionOptions, LeaderInfo, Lease, LeaseRequest,
-    LeaseStore, RenewOutcome, Result,
+    AcquireOutcome, BoxLeaseStore, Candidate, LeaderElectionOptions, LeaderInfo, Lease,
+    LeaseRequest, LeaseStore, ReleaseReceiver, RenewOutcome, Result,
 };
 use leader_election_s3::aws::aws_sdk_s3::primitives::ByteStream;
 use leader_election_s3::{RequestCounts, S3LeaderElection, S3LeaseStore};
@@ -124,6 +125,8 @@ fn aws_error(err: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// A shared S3 store, so that its request counts stay readable while a contender owns it.
+/// Forwards every method of [`LeaseStore`], the defaulted ones included (a missed one would
+/// silently switch a capability off, preferred leaders for one).
 #[derive(Debug)]
 struct Counted(Arc<S3LeaseStore>);
 
@@ -154,5 +157,17 @@ impl LeaseStore for Counted {
 
     async fn current_leader(&self) -> Result<Option<LeaderInfo>> {
         self.0.current_leader().await
+    }
+
+    fn release_notifications(&self) -> Option<ReleaseReceiver> {
+        self.0.release_notifications()
+    }
+
+    async fn announce_candidate(&self, candidate: &Candidate, ttl: Duration) -> Result<()> {
+        self.0.announce_candidate(candidate, ttl).await
+    }
+
+    async fn strongest_candidate(&self) -> Result<Option<Candidate>> {
+        self.0.strongest_candidate().await
     }
 }

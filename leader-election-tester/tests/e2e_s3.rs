@@ -57,3 +57,34 @@ fn s3_backend_with_mixed_faults_is_safe_and_recovers() {
     let crash = report["crash_failover_ms"]["p50"].as_f64().unwrap();
     assert!((1000.0..5000.0).contains(&crash), "{report:#}");
 }
+
+#[test]
+fn s3_backend_hands_over_to_the_preferred_contender() {
+    // Contender 2 has the highest priority: another contender leading (first, or after each
+    // graceful stop of contender 2, every 2 s) hands over to it after its minimum tenure,
+    // which the S3 store does only if the tester forwards the candidate calls to it.
+    let output = Command::new(TESTER)
+        .args(["--backend", "s3", "--spawn-s3", "--key", "e2e-preferred"])
+        .args(["--contenders", "3", "--priorities", "0,0,5"])
+        .args(["--duration", "12s", "--faults", "graceful"])
+        .args(["--lease-duration", "2s", "--renew-interval", "500ms"])
+        .args(["--retry-interval", "250ms", "--min-tenure", "1s"])
+        .args(["--report", "json", "--quiet"])
+        .output()
+        .expect("run the tester");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON report ({e}); stdout:\n{stdout}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    assert!(output.status.success(), "{report:#}");
+    assert_eq!(report["overlap_count"], 0, "{report:#}");
+    assert_eq!(report["tokens_monotonic"], true, "{report:#}");
+    let preferred = &report["preferred_handover_ms"];
+    assert!(
+        preferred["count"].as_u64().unwrap_or(0) >= 1,
+        "no handover to the preferred contender: {report:#}"
+    );
+}

@@ -172,6 +172,9 @@ impl S3LeaseStore {
             Seen::Record(record) => {
                 state.present_seen = true;
                 state.highest_token = state.highest_token.max(record.token);
+                if record.holder.is_some() {
+                    state.highest_held = state.highest_held.max(record.token);
+                }
                 state.longest_lease = state.longest_lease.max(record.lease());
             }
             Seen::Unreadable => state.present_seen = true,
