@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Runs every benchmark quoted in BENCHMARKS.md, end to end: installs and starts what it needs
-# (redis-server, PostgreSQL and Azurite, each on a free loopback port, stopped at the end; etcd
-# clusters started by the tester) and
-# prints the figures. Takes about 20 minutes.
+# (PostgreSQL, Azurite, one redis-server and one etcd member, each on a free loopback port,
+# stopped at the end; the benchmarks and the tester start their own Redis deployments, etcd
+# clusters and S3 emulator) and prints the figures. The tester's JSON reports go to a temporary
+# folder, named at the start and kept. Takes about an hour and a half.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-redis.sh
 bash scripts/install-postgres.sh
+bash scripts/install-pgbouncer.sh
 bash scripts/install-azurite.sh
 bash scripts/install-etcd.sh
+bash scripts/install-moto.sh
 
 echo "== machine"
 nproc
@@ -17,6 +20,45 @@ grep -m1 "model name" /proc/cpuinfo || true
 free -g | head -2
 rustc --version
 redis-server --version
+etcd --version | head -1
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+wait_port() {
+  for _ in $(seq 300); do
+    (echo > /dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nothing answers on 127.0.0.1:$1" >&2
+  return 1
+}
+
+dir=$(mktemp -d)
+chmod 755 "$dir"
+reports=$(mktemp -d -t leader-election-reports.XXXXXX)
+echo "tester reports: $reports"
+pids=()
+pg_stop=()
+cleanup() {
+  if [ ${#pg_stop[@]} -gt 0 ]; then "${pg_stop[@]}" >/dev/null 2>&1 || true; fi
+  for pid in "${pids[@]}"; do kill -- -"$pid" 2>/dev/null || true; done
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+# One run of the tester in release mode; its report goes to $reports/<name>.json and stdout.
+tester() {
+  local name=$1
+  shift
+  cargo run -q --release -p leader-election-tester "$@" --report json -q | tee "$reports/$name.json"
+}
+etcd_tester() {
+  local name=$1
+  shift
+  cargo run -q --release -p leader-election-tester --features etcd -- "$@" --report json -q \
+    | tee "$reports/$name.json"
+}
 
 echo "== Redis: handover, crash failover, follower load; smart vs poll followers"
 cargo run -q --release -p leader-election-redis --example bench
@@ -26,33 +68,132 @@ cargo run -q --release -p leader-election-redis --example scale -- 1000 60
 echo "== Redis: scale, 10,000 elections for 60 s"
 cargo run -q --release -p leader-election-redis --example scale -- 10000 60
 
+echo "== Redis over TLS: handover over plain TCP, TLS and mutual TLS"
+cargo run -q --release -p leader-election-redis --example tls_handover
+
+echo "== Redis Cluster: handover next to a standalone server; failover, crash, slot migration"
+cargo run -q --release -p leader-election-redis --example cluster_handover
+
+echo "== Redis Sentinel: what WAIT costs (handover without it, with min_replica_acks 1 and 2)"
+cargo run -q --release -p leader-election-redis --example sentinel_handover
+echo "== Redis Sentinel: failover timings and the two-primaries window (the Sentinel tests)"
+cargo test -q --release -p leader-election-redis --test sentinel -- --nocapture
+
 echo "== PostgreSQL: handover and crash failover"
 cargo run -q --release -p leader-election-postgres --example postgres_bench
+echo "== PostgreSQL: handover over plain TCP, TLS and PgBouncer"
+cargo run -q --release -p leader-election-postgres --example tls_handover
 
 echo "== Azure Blob on Azurite: handover and crash failover (followers poll every retry_interval)"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-dir=$(mktemp -d)
+port=$(free_port)
+mkdir "$dir/azurite"
 setsid .tools/azurite/node_modules/.bin/azurite-blob --blobHost 127.0.0.1 --blobPort "$port" \
-  --location "$dir" --disableTelemetry >/dev/null 2>&1 &
-azurite=$!
-trap 'kill -- -"$azurite" 2>/dev/null || true; rm -rf "$dir"' EXIT
-for _ in $(seq 100); do
-  (echo > /dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
-  sleep 0.1
-done
+  --location "$dir/azurite" --disableTelemetry >/dev/null 2>&1 &
+pids+=($!)
+wait_port "$port"
 export AZURE_STORAGE_CONNECTION_STRING="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:$port/devstoreaccount1;"
 echo "-- retry_interval 1 s"
 cargo run -q --release -p leader-election-blob --example failover -- 5 1000
 echo "-- retry_interval 5 s"
 cargo run -q --release -p leader-election-blob --example failover -- 3 5000
 
+echo "== Operators on Azure Blob and S3 (the backends' operator tests)"
+cargo test -q --release -p leader-election-blob --test operator -- --nocapture
+cargo test -q --release -p leader-election-s3 --test operator -- --nocapture
+
 echo "== Tester: Redis with every fault, 60 s"
-cargo run -q --release -p leader-election-tester -- --backend redis --spawn-redis --duration 60s \
-  --report json -q
+tester redis-spawned-60s -- --backend redis --spawn-redis --duration 60s
 
 echo "== Tester: etcd on three members (spawned): handover, crashes, partitions, member kills, idle followers"
-for faults in "graceful --contenders 5" "crash" "partition --contenders 5" "server-handover" "none --contenders 5"; do
-  # shellcheck disable=SC2086
-  cargo run -q --release -p leader-election-tester -- --backend etcd --spawn-etcd --duration 60s \
-    --faults $faults --report json -q
-done
+etcd_tester etcd-graceful --backend etcd --spawn-etcd --duration 60s --faults graceful --contenders 5
+etcd_tester etcd-crash --backend etcd --spawn-etcd --duration 60s --faults crash
+etcd_tester etcd-partition --backend etcd --spawn-etcd --duration 60s --faults partition --contenders 5
+etcd_tester etcd-member-kills --backend etcd --spawn-etcd --duration 60s --faults server-handover
+etcd_tester etcd-member-kills-5s --backend etcd --spawn-etcd --duration 90s --faults server-handover \
+  --lease-duration 5s
+etcd_tester etcd-idle --backend etcd --spawn-etcd --duration 60s --faults none --contenders 5
+etcd_tester etcd-mixed --backend etcd --spawn-etcd --duration 90s --contenders 5
+
+echo "== Tester: S3 on moto with every fault, operator included"
+tester s3-mixed -- --backend s3 --spawn-s3 --contenders 5 --duration 180s --lease-duration 4s \
+  --renew-interval 1s --retry-interval 500ms --faults mixed
+
+echo "== Tester: Redis Cluster (spawned): failovers, coordinated failovers, every fault"
+tester redis-cluster-failover -- --backend redis --spawn-redis cluster --faults server-failover \
+  --contenders 5 --duration 90s
+tester redis-cluster-handover -- --backend redis --spawn-redis cluster --faults server-handover \
+  --contenders 5 --duration 60s
+tester redis-cluster-mixed -- --backend redis --spawn-redis cluster --contenders 5 --duration 90s
+
+echo "== Tester: Redis Sentinel (spawned): failovers, every fault"
+tester redis-sentinel-failover -- --backend redis --spawn-redis sentinel --faults server-failover \
+  --contenders 5 --duration 120s
+tester redis-sentinel-mixed -- --backend redis --spawn-redis sentinel --contenders 5 --duration 90s
+
+echo "== a redis-server, one etcd member and PostgreSQL for the tester's runs against a given server"
+redis_port=$(free_port)
+setsid redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+  >/dev/null 2>&1 &
+pids+=($!)
+wait_port "$redis_port"
+redis_url="redis://127.0.0.1:$redis_port"
+
+etcd_port=$(free_port)
+etcd_peer=$(free_port)
+setsid etcd --name bench --data-dir "$dir/etcd" \
+  --listen-client-urls "http://127.0.0.1:$etcd_port" \
+  --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+  --listen-peer-urls "http://127.0.0.1:$etcd_peer" \
+  --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
+  --initial-cluster "bench=http://127.0.0.1:$etcd_peer" >/dev/null 2>&1 &
+pids+=($!)
+wait_port "$etcd_port"
+etcd_url="http://127.0.0.1:$etcd_port"
+
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+[ -n "$pg_bin" ] || pg_bin=$(dirname "$(command -v initdb)")
+as_pg=()
+if [ "$(id -u)" = 0 ]; then
+  # initdb and postgres refuse to run as root.
+  as_pg=(runuser -u postgres --)
+fi
+pg_port=$(free_port)
+mkdir "$dir/pg"
+[ ${#as_pg[@]} -eq 0 ] || chown postgres "$dir/pg"
+"${as_pg[@]}" "$pg_bin/initdb" -U postgres --auth=trust -E UTF8 --no-sync -D "$dir/pg/data" \
+  >/dev/null
+"${as_pg[@]}" "$pg_bin/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/log" -w \
+  -o "-p $pg_port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir/pg -c fsync=off -c max_connections=200" \
+  start >/dev/null
+pg_stop=("${as_pg[@]}" "$pg_bin/pg_ctl" -D "$dir/pg/data" -m fast stop)
+pg_url="postgres://postgres@127.0.0.1:$pg_port/postgres"
+
+echo "== Tester on every backend (3 contenders, every fault)"
+tester memory -- --backend memory --duration 30s
+tester redis -- --backend redis --redis-url "$redis_url" --duration 30s
+tester redis-processes -- --backend redis --redis-url "$redis_url" --duration 30s --processes
+tester redis-spawned -- --backend redis --spawn-redis --duration 30s
+tester redis-spawned-processes -- --backend redis --spawn-redis --duration 30s --processes
+etcd_tester etcd --backend etcd --etcd-endpoints "$etcd_url" --duration 30s
+etcd_tester etcd-processes --backend etcd --etcd-endpoints "$etcd_url" --duration 30s --processes
+etcd_tester etcd-spawned --backend etcd --spawn-etcd --duration 60s
+tester blob -- --backend blob --connection-string "$AZURE_STORAGE_CONNECTION_STRING" --duration 90s
+tester blob-processes -- --backend blob --connection-string "$AZURE_STORAGE_CONNECTION_STRING" \
+  --duration 90s --processes
+
+echo "== Tester: operators, resignations and preferred leaders"
+tester redis-operator -- --backend redis --spawn-redis --faults operator --duration 90s
+tester postgres-operator -- --backend postgres --postgres-url "$pg_url" --faults operator \
+  --duration 90s
+tester blob-operator -- --backend blob --connection-string "$AZURE_STORAGE_CONNECTION_STRING" \
+  --faults operator --duration 420s
+etcd_tester etcd-operator --backend etcd --spawn-etcd --faults operator --duration 60s
+tester redis-resign -- --backend redis --spawn-redis --faults resign --duration 60s
+etcd_tester etcd-resign --backend etcd --spawn-etcd --faults resign --duration 60s
+tester postgres-resign -- --backend postgres --postgres-url "$pg_url" --faults resign --duration 60s
+tester redis-priorities -- --backend redis --spawn-redis --faults resign --priorities 0,0,5 \
+  --duration 60s
+tester postgres-priorities -- --backend postgres --postgres-url "$pg_url" --faults resign \
+  --priorities 0,0,5 --duration 60s
+
+echo "== done; tester reports in $reports"
