@@ -84,7 +84,7 @@ pub(crate) fn quote_literal(value: &str) -> String {
 /// The channel on which releases in `table` are announced.
 ///
 /// `<table>_released`, with the dot of a schema-qualified name as `_`, when that fits in 63
-/// bytes (the name every earlier version used). Otherwise its first 46 bytes, `_`, and the
+/// bytes. Otherwise its first 46 bytes, `_`, and the
 /// 64-bit FNV-1a hash of the table name as given, in 16 hex digits: 63 bytes, the same in every
 /// process and version, and different for tables whose readable prefixes agree.
 pub(crate) fn release_channel(table: &str) -> String {
@@ -166,7 +166,7 @@ mod tests {
 
     #[test]
     fn release_channels_always_fit_and_never_change() {
-        // Short names keep the name earlier versions used.
+        // A short name is the table's name with `_released`.
         assert_eq!(
             release_channel("leader_election_leases"),
             "leader_election_leases_released"

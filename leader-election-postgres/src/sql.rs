@@ -18,22 +18,19 @@ use crate::names::{quote_identifier, quote_literal, quote_table, release_channel
 pub(crate) struct Sql {
     /// The table, quoted for SQL.
     pub(crate) table: String,
-    /// Whether the table exists, the role's name, the privileges on the table it lacks, and
-    /// whether it has the `metadata` column.
+    /// Whether the table exists, the role's name, and the privileges on the table it lacks.
     pub(crate) check: String,
     pub(crate) create: String,
-    /// For a table with the `metadata` column (every table made by this version).
-    pub(crate) with_metadata: Statements,
-    /// For a table made before leader metadata, without that column: as before.
-    pub(crate) without_metadata: Statements,
+    /// Acquire, renew and current.
+    pub(crate) statements: Statements,
     pub(crate) release: String,
     pub(crate) channel: String,
     /// Writes the candidate row of preferred leaders: see [`announce_candidate`].
     pub(crate) announce_candidate: String,
 }
 
-/// The statements that differ with the `metadata` column: with it, acquire and renew take the
-/// metadata as `$7` (NULL: none), and acquire and current answer it as their last column.
+/// The statements that carry leader metadata: acquire and renew take it as `$7` (NULL: none),
+/// and acquire and current answer it as their last column.
 pub(crate) struct Statements {
     pub(crate) acquire: String,
     pub(crate) renew: String,
@@ -55,14 +52,11 @@ impl Sql {
             check: "SELECT c IS NOT NULL, current_user::text, concat_ws(', ', \
                       CASE WHEN NOT has_table_privilege(c::oid, 'SELECT') THEN 'SELECT' END, \
                       CASE WHEN NOT has_table_privilege(c::oid, 'INSERT') THEN 'INSERT' END, \
-                      CASE WHEN NOT has_table_privilege(c::oid, 'UPDATE') THEN 'UPDATE' END), \
-                    EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = c::oid \
-                            AND attname = 'metadata' AND NOT attisdropped) \
+                      CASE WHEN NOT has_table_privilege(c::oid, 'UPDATE') THEN 'UPDATE' END) \
                     FROM (SELECT to_regclass($1::text) AS c) s"
                 .to_owned(),
             create: create_table(&t),
-            with_metadata: Statements::new(&t, true),
-            without_metadata: Statements::new(&t, false),
+            statements: Statements::new(&t),
             // $1 election, $2 holder, $3 lease id, $4 token, $5 channel, $6 guard key. Frees
             // the lease row if it is ours and clears the guard if it records our lease (even
             // when the lease row was deleted or overwritten meanwhile: the holder says it no
@@ -104,19 +98,15 @@ fn announce_candidate(table: &str) -> String {
 }
 
 impl Statements {
-    /// The statements for the quoted table `t`, with or without its `metadata` column.
-    fn new(t: &str, metadata: bool) -> Self {
-        let (column, value, set, answer, renewed) = if metadata {
-            (
-                ", metadata",
-                ", $7::bytea",
-                ", metadata = EXCLUDED.metadata",
-                ", cur.metadata",
-                ", metadata = $7::bytea",
-            )
-        } else {
-            ("", "", "", "", "")
-        };
+    /// The statements for the quoted table `t`.
+    fn new(t: &str) -> Self {
+        let (column, value, set, answer, renewed) = (
+            ", metadata",
+            ", $7::bytea",
+            ", metadata = EXCLUDED.metadata",
+            ", cur.metadata",
+            ", metadata = $7::bytea",
+        );
         Self {
             // One statement ($1 election, $2 holder, $3 lease id, $4 ttl in µs, $5 guard key,
             // $6 whether the caller expects a lease row: it saw the lease held and no release
@@ -246,15 +236,6 @@ fn create_table(quoted: &str) -> String {
     )
 }
 
-/// What the table's owner runs once to add the `metadata` column, which leader metadata needs,
-/// to a lease table `table` made before it existed.
-pub(crate) fn add_metadata_column(table: &str) -> String {
-    format!(
-        "ALTER TABLE {} ADD COLUMN IF NOT EXISTS metadata bytea;\n",
-        quote_table(table)
-    )
-}
-
 /// What an owner runs once so that `role` can take part in elections in `table`: create the
 /// table, and grant exactly what the statements need (`DELETE` is never used).
 pub(crate) fn setup(table: &str, role: &str) -> String {
@@ -331,29 +312,11 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_shows_how_to_add_the_metadata_column() {
-        let readme = include_str!("../README.md");
-        let sql = add_metadata_column("leader_election_leases");
-        assert_eq!(
-            sql,
-            "ALTER TABLE \"leader_election_leases\" ADD COLUMN IF NOT EXISTS metadata bytea;\n"
-        );
-        assert!(readme.contains(&sql), "the README lacks:\n{sql}");
-    }
-
-    #[test]
-    fn statements_use_the_metadata_column_only_when_the_table_has_it() {
+    fn acquire_renew_and_current_carry_the_metadata() {
         let sql = Sql::new("leases");
-        for statement in [
-            &sql.without_metadata.acquire,
-            &sql.without_metadata.renew,
-            &sql.without_metadata.current,
-        ] {
-            assert!(!statement.contains("metadata"), "{statement}");
-        }
-        assert!(sql.with_metadata.acquire.contains("$7::bytea"));
-        assert!(sql.with_metadata.renew.contains("metadata = $7::bytea"));
-        assert!(sql.with_metadata.current.contains("token, metadata FROM"));
+        assert!(sql.statements.acquire.contains("$7::bytea"));
+        assert!(sql.statements.renew.contains("metadata = $7::bytea"));
+        assert!(sql.statements.current.contains("token, metadata FROM"));
     }
 
     #[test]

@@ -70,11 +70,8 @@ pub const DEFAULT_ELECTION: &str = "leader-election";
 /// takes the lease. Only a process that never saw the lease held acquires at once then.
 ///
 /// Leader metadata is the lease row's `metadata bytea` column, set by the same statement that
-/// acquires or renews the lease (at most [`MAX_METADATA_LEN`], 64 KiB). A table made before
-/// that column existed works as before for elections without metadata; one with metadata is
-/// refused, with the `ALTER TABLE` its owner runs once (see
-/// [`add_metadata_column_sql`](Self::add_metadata_column_sql)). The store never alters an
-/// existing table itself.
+/// acquires or renews the lease (at most [`MAX_METADATA_LEN`], 64 KiB). The store never alters
+/// an existing table.
 ///
 /// Tokens are `max(previous token + 1, server time in µs)`, the previous token being the
 /// larger of the lease row's and the guard's: they keep growing even if an operator deletes
@@ -95,8 +92,8 @@ struct Inner {
     /// The key of the election's guard row.
     guard: String,
     sql: Sql,
-    /// Set by the first successful `connect`: whether the table has the `metadata` column.
-    prepared: OnceCell<bool>,
+    /// Set by the first successful `connect`, once the table is known to exist and be usable.
+    prepared: OnceCell<()>,
 }
 
 impl fmt::Debug for PostgresLeaseStore {
@@ -281,62 +278,12 @@ impl PostgresLeaseStore {
         sql::setup(&self.inner.table, role)
     }
 
-    /// The SQL the table's owner runs once so that a lease table made before leader metadata
-    /// can carry it: `ALTER TABLE <table> ADD COLUMN IF NOT EXISTS metadata bytea;`. The store
-    /// never runs it itself: altering a table needs its ownership, which the application's role
-    /// should not have, and takes a lock every contender would wait on. Tables the store
-    /// creates have the column already.
-    #[must_use]
-    pub fn add_metadata_column_sql(&self) -> String {
-        sql::add_metadata_column(&self.inner.table)
-    }
-
-    /// Whether the table has the `metadata` column, as the first successful
-    /// [`connect`](LeaseStore::connect) found it (assumed before that).
-    fn metadata_column(&self) -> bool {
-        self.inner.prepared.get().copied().unwrap_or(true)
-    }
-
-    /// The statements for a table with the `metadata` column, or without.
-    fn statements(&self, metadata_column: bool) -> &sql::Statements {
-        if metadata_column {
-            &self.inner.sql.with_metadata
-        } else {
-            &self.inner.sql.without_metadata
-        }
-    }
-
-    /// The refusal of metadata on a table without the column: says what to run.
-    fn metadata_column_missing(&self, operation: Operation) -> Error {
-        Error::backend(
-            operation,
-            false,
-            SetupError {
-                problem: format!(
-                    "the lease table {} has no `metadata` column, which leader metadata needs; \
-                     nothing was written",
-                    leader_election::quoted(&self.inner.table)
-                ),
-                server: None,
-                sql: self.add_metadata_column_sql(),
-            },
-        )
-    }
-
-    /// The metadata parameter of acquire and renew, after checking it: `None` on a table
-    /// without the column (and without metadata to publish).
-    fn metadata_param(
-        &self,
-        operation: Operation,
-        request: &LeaseRequest,
-    ) -> Result<Option<Option<Vec<u8>>>> {
+    /// The metadata parameter of acquire and renew, after checking it.
+    fn metadata_param(request: &LeaseRequest) -> Result<Option<Vec<u8>>> {
         if let Some(metadata) = &request.metadata {
             check_metadata_len(metadata, MAX_METADATA_LEN)?;
-            if !self.metadata_column() {
-                return Err(self.metadata_column_missing(operation));
-            }
         }
-        Ok(self.metadata_column().then(|| request.metadata.clone()))
+        Ok(request.metadata.clone())
     }
 
     /// The connection pool.
@@ -355,7 +302,7 @@ impl PostgresLeaseStore {
 
     /// Makes sure the table exists and this role may use it. Creates it only when it is missing,
     /// since `CREATE TABLE IF NOT EXISTS` needs `CREATE` on the schema even when it exists.
-    async fn prepare_table(&self) -> Result<bool> {
+    async fn prepare_table(&self) -> Result<()> {
         let op = Operation::Connect;
         let client = self.client(op).await?;
         let table = leader_election::quoted(&self.inner.table);
@@ -394,32 +341,23 @@ impl PostgresLeaseStore {
         let exists: bool = row.try_get(0).map_err(|e| failed(op, e))?;
         let role: String = row.try_get(1).map_err(|e| failed(op, e))?;
         let missing: String = row.try_get(2).map_err(|e| failed(op, e))?;
-        let metadata_column: bool = row.try_get(3).map_err(|e| failed(op, e))?;
         let who = leader_election::quoted(&role);
         if exists {
             if missing.is_empty() {
-                if !metadata_column {
-                    tracing::debug!(
-                        table = %self.inner.table,
-                        "the lease table has no metadata column: leader metadata is refused"
-                    );
-                }
-                return Ok(metadata_column);
+                return Ok(());
             }
             let problem = format!("role {who} lacks {missing} on the lease table {table}");
             return Err(setup(problem, None, &role));
         }
         match client.batch_execute(&self.inner.sql.create).await {
-            Ok(()) => Ok(true),
+            Ok(()) => Ok(()),
             // Two contenders creating the table at once: one of them loses the race on the
             // catalog, and the table exists either way.
             Err(err)
                 if err.code() == Some(&SqlState::UNIQUE_VIOLATION)
                     || err.code() == Some(&SqlState::DUPLICATE_TABLE) =>
             {
-                // Made by this version, most likely; if not, a statement using the column
-                // fails with the server's clear "column does not exist".
-                Ok(true)
+                Ok(())
             }
             Err(err)
                 if err.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE)
@@ -441,11 +379,7 @@ impl LeaseStore for PostgresLeaseStore {
     }
 
     fn check_metadata(&self, metadata: &[u8]) -> Result<()> {
-        check_metadata_len(metadata, MAX_METADATA_LEN)?;
-        if !self.metadata_column() {
-            return Err(self.metadata_column_missing(Operation::Connect));
-        }
-        Ok(())
+        check_metadata_len(metadata, MAX_METADATA_LEN)
     }
 
     async fn connect(&self) -> Result<()> {
@@ -463,22 +397,20 @@ impl LeaseStore for PostgresLeaseStore {
 
     async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
         let op = Operation::Acquire;
-        let metadata = self.metadata_param(op, request)?;
+        let metadata = Self::metadata_param(request)?;
         let client = self.client(op).await?;
         let ttl = micros(request.ttl);
-        let mut params: Vec<(&(dyn ToSql + Sync), Type)> = vec![
+        let params: [(&(dyn ToSql + Sync), Type); 7] = [
             (&self.inner.election, TEXT),
             (&request.instance_id, TEXT),
             (&request.lease_id, TEXT),
             (&ttl, INT8),
             (&self.inner.guard, TEXT),
             (&request.expects_record, Type::BOOL),
+            (&metadata, Type::BYTEA),
         ];
-        if let Some(metadata) = &metadata {
-            params.push((metadata, Type::BYTEA));
-        }
         let row = client
-            .query_typed_one(&self.statements(metadata.is_some()).acquire, &params)
+            .query_typed_one(&self.inner.sql.statements.acquire, &params)
             .await
             .map_err(|e| failed(op, e))?;
         let acquired: bool = row.try_get(0).map_err(|e| failed(op, e))?;
@@ -500,11 +432,7 @@ impl LeaseStore for PostgresLeaseStore {
             // Held by somebody else, as far as the lease row shows.
             (Some(holder), Some(expires_in), _) => {
                 let token = token.map(|t| token_of(op, t)).transpose()?;
-                let metadata = if metadata.is_some() {
-                    row.try_get(7).map_err(|e| failed(op, e))?
-                } else {
-                    None
-                };
+                let metadata: Option<Vec<u8>> = row.try_get(7).map_err(|e| failed(op, e))?;
                 Ok(AcquireOutcome::Held {
                     leader: Some(LeaderInfo::new(holder, token).with_metadata(metadata)),
                     expires_in: Some(expires_in),
@@ -533,23 +461,21 @@ impl LeaseStore for PostgresLeaseStore {
 
     async fn renew(&self, request: &LeaseRequest, lease: &Lease) -> Result<RenewOutcome> {
         let op = Operation::Renew;
-        let metadata = self.metadata_param(op, request)?;
+        let metadata = Self::metadata_param(request)?;
         let client = self.client(op).await?;
         let token = db_token(lease);
         let ttl = micros(request.ttl);
-        let mut params: Vec<(&(dyn ToSql + Sync), Type)> = vec![
+        let params: [(&(dyn ToSql + Sync), Type); 7] = [
             (&self.inner.election, TEXT),
             (&request.instance_id, TEXT),
             (&request.lease_id, TEXT),
             (&token, INT8),
             (&ttl, INT8),
             (&self.inner.guard, TEXT),
+            (&metadata, Type::BYTEA),
         ];
-        if let Some(metadata) = &metadata {
-            params.push((metadata, Type::BYTEA));
-        }
         let updated = client
-            .execute_typed(&self.statements(metadata.is_some()).renew, &params)
+            .execute_typed(&self.inner.sql.statements.renew, &params)
             .await
             .map_err(|e| failed(op, e))?;
         Ok(if updated == 1 {
@@ -586,10 +512,9 @@ impl LeaseStore for PostgresLeaseStore {
     async fn current_leader(&self) -> Result<Option<LeaderInfo>> {
         let op = Operation::CurrentLeader;
         let client = self.client(op).await?;
-        let metadata_column = self.metadata_column();
         let row = client
             .query_typed_opt(
-                &self.statements(metadata_column).current,
+                &self.inner.sql.statements.current,
                 &[(&self.inner.election, TEXT)],
             )
             .await
@@ -597,11 +522,7 @@ impl LeaseStore for PostgresLeaseStore {
         let Some(row) = row else { return Ok(None) };
         let holder: String = row.try_get(0).map_err(|e| failed(op, e))?;
         let token = token_of(op, row.try_get(1).map_err(|e| failed(op, e))?)?;
-        let metadata: Option<Vec<u8>> = if metadata_column {
-            row.try_get(2).map_err(|e| failed(op, e))?
-        } else {
-            None
-        };
+        let metadata: Option<Vec<u8>> = row.try_get(2).map_err(|e| failed(op, e))?;
         Ok(Some(
             LeaderInfo::new(holder, Some(token)).with_metadata(metadata),
         ))

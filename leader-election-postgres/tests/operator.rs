@@ -476,12 +476,12 @@ async fn a_guard_created_during_an_acquisition_fails_it_whole() {
     }
 }
 
-/// A table the previous version wrote (a lease row, no guard row) keeps working: its lease is
-/// respected until it expires, and the next acquisition writes the guard.
+/// A live lease row whose guard row is missing (the guard deleted alone, or a row written by
+/// hand) is respected until it expires, and the next acquisition writes the guard.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lease_written_by_the_previous_version_is_respected() {
+async fn a_live_lease_row_without_its_guard_row_is_respected() {
     let pg = Postgres::start().await;
-    let election = unique_name("previous");
+    let election = unique_name("no-guard");
     let next = contender(&pg, &election, "next");
     let store = next.store();
     store.connect().await.unwrap();

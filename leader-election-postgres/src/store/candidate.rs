@@ -47,7 +47,7 @@ impl PostgresLeaseStore {
         // The lease rows' own read: holder and token of an unexpired row.
         let row = client
             .query_typed_opt(
-                &self.statements(false).current,
+                &self.inner.sql.statements.current,
                 &[(&self.candidate_key(), TEXT)],
             )
             .await
