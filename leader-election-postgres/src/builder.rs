@@ -102,7 +102,7 @@ impl PostgresLeaderElectionBuilder {
     /// (`postgres://user:password@host:5432/db?sslmode=verify-full&sslrootcert=/etc/ca.pem`) or
     /// as `key=value` pairs (`host=db user=app password=secret dbname=app sslmode=require`).
     /// `sslmode` means what libpq documents (`disable`, `prefer` (the default), `require`,
-    /// `verify-ca`, `verify-full`; see the README's "Deploying: TLS"), and `sslrootcert`,
+    /// `verify-ca`, `verify-full`; see the README's "TLS" section under "Deploying"), and `sslrootcert`,
     /// `sslcert` and `sslkey` name PEM files, as the `tls_*` setters do. TLS needs feature
     /// `tls` (on by default); without it, `prefer` connects without TLS and the other TLS
     /// settings are refused.

@@ -118,7 +118,7 @@ impl ReleaseHub {
         // migration ends sharded subscriptions on the server (an unsolicited `sunsubscribe`),
         // which fred only renews after reconnecting, so followers would silently stop being
         // woken. A classic notice is broadcast to every node, so a subscription on any node,
-        // a demoted one too, keeps receiving it; see the README's "Deploying: Cluster".
+        // a demoted one too, keeps receiving it; see the README's "Cluster" section under "Deploying".
         active
             .client
             .subscribe(channel.to_owned())
