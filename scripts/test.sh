@@ -15,7 +15,7 @@ done
 # default build: nothing in their build graphs may run protoc (etcd-client's build script does).
 echo "==> default build graph needs no protoc"
 for package in leader-election leader-election-redis leader-election-blob leader-election-postgres \
-  leader-election-s3 leader-election-tester examples; do
+  leader-election-s3 leader-election-fixtures leader-election-tester examples; do
   tree=$(cargo tree --locked -p "$package" -e normal,build --prefix none)
   if grep -E '^(prost-build|tonic-build|tonic-prost-build|protoc-bin|protobuf-src) ' <<<"$tree"; then
     echo "error: the default build of $package needs protoc (the crates above); keep etcd-client behind a feature" >&2
@@ -40,7 +40,9 @@ for combo in \
   "leader-election-postgres" "leader-election-postgres --no-default-features" \
   "leader-election-postgres --no-default-features --features tls" \
   "leader-election-etcd" "leader-election-etcd --no-default-features" \
-  "leader-election-s3"; do
+  "leader-election-s3" \
+  "leader-election-fixtures" "leader-election-fixtures --no-default-features" \
+  "leader-election-fixtures --all-features"; do
   echo "    -p $combo"
   # shellcheck disable=SC2086
   cargo clippy --locked --quiet -p $combo -- -D warnings

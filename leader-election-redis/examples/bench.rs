@@ -26,7 +26,7 @@ use leader_election::{
 use leader_election_redis::RedisLeaseStore;
 use leader_election_test_support::bench::{handovers, next_leader, percentile};
 use leader_election_test_support::redis::{self as support, command, store};
-use leader_election_test_support::{RedisServer, unique_name};
+use leader_election_test_support::{RedisServer, RedisServerExt, unique_name};
 
 const LEASE: Duration = Duration::from_secs(2);
 

@@ -11,7 +11,9 @@ use leader_election::testing::{
 use leader_election::{ChangeReason, Error, FencingToken, LeaderElection};
 use leader_election_redis::RedisLeaseStore;
 use leader_election_test_support::redis::{self as support, command, election};
-use leader_election_test_support::{FaultProxy, eventually, eventually_async, lazy, unique_name};
+use leader_election_test_support::{
+    FaultProxy, RedisServerExt, eventually, eventually_async, lazy, unique_name,
+};
 
 type Election = LeaderElection<RedisLeaseStore>;
 

@@ -8,7 +8,7 @@ use leader_election::testing::TermRecorder;
 use leader_election::{LeaderElection, Role};
 use leader_election_redis::RedisLeaseStore;
 use leader_election_test_support::redis::{self as support, command, election, prime};
-use leader_election_test_support::unique_name;
+use leader_election_test_support::{RedisServerExt, unique_name};
 use tokio::time::Instant;
 
 /// The lease of `support::fast_options`.

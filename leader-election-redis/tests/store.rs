@@ -8,7 +8,7 @@ use leader_election::{
 };
 use leader_election_redis::RedisLeaderElection;
 use leader_election_test_support::redis::{self as support, command, fast_options, store};
-use leader_election_test_support::{closed_port, eventually, lazy, unique_name};
+use leader_election_test_support::{RedisServerExt, closed_port, eventually, lazy, unique_name};
 
 fn acquired(outcome: AcquireOutcome) -> leader_election::Lease {
     match outcome {

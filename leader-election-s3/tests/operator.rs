@@ -13,7 +13,7 @@ use leader_election_s3::S3LeaseStore;
 use leader_election_s3::aws::aws_sdk_s3;
 use leader_election_s3::aws::aws_sdk_s3::primitives::ByteStream;
 use leader_election_test_support::s3::BUCKET;
-use leader_election_test_support::{S3Emulator, eventually, unique_name};
+use leader_election_test_support::{S3Emulator, S3EmulatorExt, eventually, unique_name};
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use leader_election::LeaseStore;
 use leader_election::testing::TermRecorder;
-use leader_election_test_support::{ErrorCount, S3rver, eventually, unique_name};
+use leader_election_test_support::{ErrorCount, S3rver, S3rverExt, eventually, unique_name};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_that_ignores_conditional_writes_is_refused() {

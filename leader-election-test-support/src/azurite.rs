@@ -8,8 +8,9 @@ use std::sync::Mutex;
 
 #[cfg(feature = "blob")]
 pub use crate::blob::{account_sas, break_lease_now};
-use crate::helpers::{free_port, temp_dir, workspace_root};
-use crate::process::ServerProcess;
+use leader_election_fixtures::{ServerProcess, free_port, temp_dir};
+
+use crate::names::workspace_root;
 
 /// Azurite's well-known development account (public, documented by Microsoft).
 pub const ACCOUNT: &str = "devstoreaccount1";

@@ -7,10 +7,10 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use leader_election_fixtures::{ServerProcess, free_port, temp_dir, wait_for_port};
+
 use crate::Postgres;
-use crate::helpers::{free_port, temp_dir, wait_for_port};
 use crate::postgres::postgres_user;
-use crate::process::ServerProcess;
 
 /// Where PgBouncer is: `PGBOUNCER` (a path), Debian's `/usr/sbin/pgbouncer`, or `PATH`.
 fn program() -> Option<PathBuf> {

@@ -12,9 +12,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 #[cfg(feature = "postgres")]
-use crate::certs::TestCertificates;
-use crate::helpers::{free_port, temp_dir};
-use crate::process::ServerProcess;
+use leader_election_fixtures::TestCertificates;
+use leader_election_fixtures::{ServerProcess, free_port, temp_dir};
 
 /// Where PostgreSQL's programs are: `PG_BINDIR`, `pg_config --bindir`, the newest
 /// `/usr/lib/postgresql/*/bin` (Debian), or the folder of `initdb` on `PATH`.

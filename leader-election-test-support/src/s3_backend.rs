@@ -1,9 +1,11 @@
 //! Helpers for the S3 backend's tests (feature `s3`): elections and stores on an
 //! [`S3Emulator`], and a client of the SDK itself for operator actions.
 
+use std::future::Future;
 use std::time::Duration;
 
 use leader_election::LeaderElection;
+use leader_election_fixtures::s3rver::{self, S3rver};
 use leader_election_s3::aws::aws_sdk_s3;
 use leader_election_s3::{S3LeaderElection, S3LeaderElectionBuilder, S3LeaseStore};
 
@@ -33,15 +35,15 @@ pub fn builder_at(endpoint: &str, key: &str, instance_id: &str) -> S3LeaderElect
         .operation_timeout(Duration::from_secs(2))
 }
 
-impl S3Emulator {
+/// What the S3 backend's tests add to an [`S3Emulator`] (a type of
+/// `leader-election-fixtures`, which knows no backend).
+pub trait S3EmulatorExt {
     /// [`builder_at`] this emulator.
-    pub fn builder(&self, key: &str, instance_id: &str) -> S3LeaderElectionBuilder {
-        builder_at(&self.endpoint(), key, instance_id)
-    }
+    fn builder(&self, key: &str, instance_id: &str) -> S3LeaderElectionBuilder;
 
     /// [`builder`](Self::builder), but reaching the emulator through a proxy listening on
     /// `port`.
-    pub fn builder_via(&self, port: u16, key: &str, instance_id: &str) -> S3LeaderElectionBuilder {
+    fn builder_via(&self, port: u16, key: &str, instance_id: &str) -> S3LeaderElectionBuilder {
         builder_at(&format!("http://127.0.0.1:{port}"), key, instance_id)
     }
 
@@ -49,7 +51,7 @@ impl S3Emulator {
     ///
     /// # Panics
     /// When the builder rejects the configuration.
-    pub fn election(&self, key: &str, instance_id: &str) -> LeaderElection<S3LeaseStore> {
+    fn election(&self, key: &str, instance_id: &str) -> LeaderElection<S3LeaseStore> {
         self.builder(key, instance_id)
             .build()
             .expect("build the election")
@@ -59,7 +61,7 @@ impl S3Emulator {
     ///
     /// # Panics
     /// When the builder rejects the configuration.
-    pub fn store(&self, key: &str) -> S3LeaseStore {
+    fn store(&self, key: &str) -> S3LeaseStore {
         self.builder(key, "store")
             .build_store()
             .expect("build the store")
@@ -67,7 +69,27 @@ impl S3Emulator {
 
     /// A client of the SDK itself, for operator actions on the lease objects (delete,
     /// overwrite) and for probing the emulator.
-    pub async fn operator(&self) -> aws_sdk_s3::Client {
-        self.store("operator").client().await
+    fn operator(&self) -> impl Future<Output = aws_sdk_s3::Client> + Send {
+        let store = self.store("operator");
+        async move { store.client().await }
+    }
+}
+
+impl S3EmulatorExt for S3Emulator {
+    fn builder(&self, key: &str, instance_id: &str) -> S3LeaderElectionBuilder {
+        builder_at(&self.endpoint(), key, instance_id)
+    }
+}
+
+/// What the S3 backend's tests add to an [`S3rver`]: a builder with its credentials.
+pub trait S3rverExt {
+    /// [`builder_at`] this server, with its credentials.
+    fn builder(&self, key: &str, instance_id: &str) -> S3LeaderElectionBuilder;
+}
+
+impl S3rverExt for S3rver {
+    fn builder(&self, key: &str, instance_id: &str) -> S3LeaderElectionBuilder {
+        builder_at(&self.endpoint(), key, instance_id)
+            .static_credentials(s3rver::ACCESS_KEY, s3rver::SECRET_KEY)
     }
 }

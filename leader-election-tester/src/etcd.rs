@@ -10,7 +10,7 @@ use leader_election::{BoxLeaseStore, LeaderElectionOptions};
 use leader_election_etcd::EtcdLeaderElection;
 #[cfg(feature = "etcd")]
 use leader_election_etcd::etcd_client::{Client, ConnectOptions, PutOptions};
-use leader_election_test_support::EtcdCluster;
+use leader_election_fixtures::EtcdCluster;
 use tokio::time::Instant;
 
 use crate::backend::BackendSpec;

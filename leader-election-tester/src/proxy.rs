@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 
-use leader_election_test_support::FaultProxy;
+use leader_election_fixtures::FaultProxy;
 
 /// One contender's proxies, one per upstream address, cut and healed together.
 #[derive(Debug)]

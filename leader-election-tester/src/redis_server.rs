@@ -13,8 +13,8 @@
 //! new term begins: nothing for the tester's recovery measure to see.)
 
 use clap::ValueEnum;
-use leader_election_test_support::redis::{ClusterOptions, RedisCluster};
-use leader_election_test_support::{RedisOptions, RedisSentinel, RedisServer};
+use leader_election_fixtures::redis::{ClusterOptions, RedisCluster};
+use leader_election_fixtures::{RedisOptions, RedisSentinel, RedisServer};
 use tokio::time::Instant;
 
 use crate::report::FaultKind;

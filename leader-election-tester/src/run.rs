@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use leader_election::{LeaseStore, MemoryLeaseStore};
-use leader_election_test_support::S3Emulator;
+use leader_election_fixtures::S3Emulator;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
@@ -924,7 +924,7 @@ mod tests {
 
     #[tokio::test]
     async fn only_a_refused_connection_gets_the_hint_to_start_the_server() {
-        let closed = leader_election_test_support::closed_port();
+        let closed = leader_election_fixtures::closed_port();
         let io = tokio::net::TcpStream::connect(("127.0.0.1", closed))
             .await
             .expect_err("nothing listens there");

@@ -1,5 +1,6 @@
 //! Helpers for the Redis backend's tests and examples (feature `redis`).
 
+use std::future::Future;
 use std::time::Duration;
 
 use leader_election::{
@@ -38,9 +39,18 @@ pub async fn server_with_password(password: Option<&str>) -> RedisServer {
     .await
 }
 
-impl RedisServer {
+/// What the Redis backend's tests add to a [`RedisServer`] (a type of
+/// `leader-election-fixtures`, which knows no Redis client).
+pub trait RedisServerExt {
     /// A connected fred client for operator commands and inspection.
-    pub async fn client(&self) -> Client {
+    ///
+    /// # Panics
+    /// When the first connection fails.
+    fn client(&self) -> impl Future<Output = Client> + Send;
+}
+
+impl RedisServerExt for RedisServer {
+    async fn client(&self) -> Client {
         connect_client(&self.url()).await
     }
 }

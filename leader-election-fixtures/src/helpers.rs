@@ -1,7 +1,6 @@
-//! Small helpers shared by every fixture and test.
+//! Small helpers shared by the fixtures: ports, names, folders, programs.
 
 use std::collections::BTreeSet;
-use std::future::Future;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -74,88 +73,6 @@ pub fn closed_port() -> u16 {
     free_port()
 }
 
-/// What [`eventually`] waited for, in its panic message: a `&str`, a `String`, or a
-/// [`lazy`] description computed only on failure (to show the state at that moment).
-pub trait Describe {
-    /// The description.
-    fn describe(&self) -> String;
-}
-
-impl Describe for &str {
-    fn describe(&self) -> String {
-        (*self).to_owned()
-    }
-}
-
-impl Describe for String {
-    fn describe(&self) -> String {
-        self.clone()
-    }
-}
-
-/// A description computed when [`eventually`] gives up; see [`lazy`].
-#[derive(Debug)]
-pub struct Lazy<F>(F);
-
-impl<F: Fn() -> String> Describe for Lazy<F> {
-    fn describe(&self) -> String {
-        (self.0)()
-    }
-}
-
-/// A description for [`eventually`] computed only if it gives up.
-pub fn lazy<F: Fn() -> String>(describe: F) -> Lazy<F> {
-    Lazy(describe)
-}
-
-/// Waits until `check` holds, polling every 10 ms; panics naming `what` after `within`.
-///
-/// # Panics
-/// When `check` still does not hold after `within`.
-pub async fn eventually(within: Duration, what: impl Describe, mut check: impl FnMut() -> bool) {
-    eventually_async(within, what, || std::future::ready(check())).await;
-}
-
-/// [`eventually`] with an async check.
-///
-/// # Panics
-/// When `check` still does not hold after `within`.
-pub async fn eventually_async<F, Fut>(within: Duration, what: impl Describe, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    eventually_some(within, what, || {
-        let done = check();
-        async move { done.await.then_some(()) }
-    })
-    .await;
-}
-
-/// [`eventually`] with an async check that gives a value once it holds: polls every 10 ms
-/// until `check` returns `Some`, and returns its value. The one polling loop of the crate.
-///
-/// # Panics
-/// When `check` still gives `None` after `within`.
-pub async fn eventually_some<T, F, Fut>(within: Duration, what: impl Describe, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {within:?} waiting for {}",
-            what.describe()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 /// A name no other test of this run uses: `prefix`, the process id, a counter and a few random
@@ -174,41 +91,37 @@ pub fn unique_name(prefix: &str) -> String {
     )
 }
 
-/// A name for an Azure blob container of its own: [`unique_name`], lower-case, `_` as `-`, at
-/// most 63 characters.
-pub fn unique_container(test: &str) -> String {
-    let mut name = unique_name(&format!("le-{test}"))
-        .to_lowercase()
-        .replace('_', "-");
-    while name.contains("--") {
-        name = name.replace("--", "-");
-    }
-    if name.len() > 63 {
-        name = name.split_off(name.len() - 63);
-        name = name.trim_start_matches('-').to_owned();
-    }
-    name
-}
-
-/// A name for an SQL table or election of its own: [`unique_name`] with `_` for `-`.
-pub fn unique_table(prefix: &str) -> String {
-    unique_name(prefix).replace('-', "_")
-}
-
 /// A temporary folder of its own for one server, created empty.
-pub(crate) fn temp_dir(kind: &str) -> PathBuf {
+///
+/// # Panics
+/// When the folder cannot be created.
+pub fn temp_dir(kind: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(unique_name(&format!("leader-election-{kind}")));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create a temporary folder");
     dir
 }
 
-/// The workspace's root folder (the parent of this crate's folder).
-pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the crate folder has a parent")
-        .to_path_buf()
+/// The folder of locally installed tools (`moto/`, `s3rver/`: see [`S3Emulator`] and
+/// [`S3rver`]): the environment variable `LEADER_ELECTION_TOOLS` when set; else the first
+/// `.tools` folder in the current directory or one of its parents; else `.tools` next to the
+/// folder of this crate's sources (a workspace the crate was built in).
+///
+/// [`S3Emulator`]: crate::S3Emulator
+/// [`S3rver`]: crate::S3rver
+pub fn tools_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("LEADER_ELECTION_TOOLS") {
+        return PathBuf::from(dir);
+    }
+    let found = std::env::current_dir().ok().and_then(|cwd| {
+        cwd.ancestors()
+            .map(|dir| dir.join(".tools"))
+            .find(|tools| tools.is_dir())
+    });
+    found.unwrap_or_else(|| {
+        let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        manifest.parent().unwrap_or(&manifest).join(".tools")
+    })
 }
 
 /// Whether `program --version` runs and succeeds.
@@ -231,8 +144,9 @@ pub fn docker_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Waits until something accepts TCP connections on 127.0.0.1:`port`, or `within` passes.
-pub(crate) async fn wait_for_port(port: u16, within: Duration) -> bool {
+/// Waits until something accepts TCP connections on 127.0.0.1:`port`, or `within` passes;
+/// whether something does.
+pub async fn wait_for_port(port: u16, within: Duration) -> bool {
     let deadline = Instant::now() + within;
     loop {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))

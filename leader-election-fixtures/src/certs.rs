@@ -1,4 +1,4 @@
-//! Certificates for a TLS server, made at test time with rcgen (features `redis`, `postgres`, `etcd`).
+//! Certificates for a TLS server, made at test time with rcgen (feature `tls`).
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,

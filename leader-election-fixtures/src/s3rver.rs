@@ -1,13 +1,14 @@
 //! An S3-compatible server that **ignores conditional writes**: s3rver (from the npm registry,
-//! installed by `scripts/install-s3rver.sh` into `<workspace>/.tools/s3rver`), on a free port
-//! of 127.0.0.1 with its data in a temporary folder. s3rver 3.7 accepts `If-None-Match: *` on
+//! installed by the workspace's `scripts/install-s3rver.sh` into `<tools>/s3rver`, where
+//! `<tools>` is [`tools_dir`]), on a free port of 127.0.0.1 with its data in a temporary
+//! folder. s3rver 3.7 accepts `If-None-Match: *` on
 //! an existing key and a stale `If-Match` alike, as some older MinIO, Ceph and gateway
 //! versions did: the S3 backend's tests check that such a store is refused.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use crate::helpers::{free_port, temp_dir, workspace_root};
+use crate::helpers::{free_port, temp_dir, tools_dir};
 use crate::process::ServerProcess;
 
 /// The access key s3rver accepts (its built-in account).
@@ -25,7 +26,7 @@ pub struct S3rver {
 
 /// Where the `s3rver` script is, if installed.
 fn s3rver_bin() -> Option<PathBuf> {
-    let bin = workspace_root().join(".tools/s3rver/node_modules/.bin/s3rver");
+    let bin = tools_dir().join("s3rver/node_modules/.bin/s3rver");
     bin.exists().then_some(bin)
 }
 
@@ -36,9 +37,12 @@ impl S3rver {
     /// When s3rver is not installed (saying how to install it), or when it does not accept
     /// connections within 60 s.
     pub async fn start() -> Self {
-        let bin = s3rver_bin().expect(
-            "s3rver was not found in .tools/s3rver: run scripts/install-s3rver.sh (needs npm)",
-        );
+        let bin = s3rver_bin().unwrap_or_else(|| {
+            panic!(
+                "s3rver was not found in {}: run scripts/install-s3rver.sh (needs npm)",
+                tools_dir().join("s3rver").display()
+            )
+        });
         let server = Self {
             port: free_port(),
             location: temp_dir("s3rver"),
@@ -72,19 +76,6 @@ impl S3rver {
     /// Its port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port
-    }
-}
-
-#[cfg(feature = "s3")]
-impl S3rver {
-    /// [`builder_at`](crate::s3::builder_at) this server, with its credentials.
-    pub fn builder(
-        &self,
-        key: &str,
-        instance_id: &str,
-    ) -> leader_election_s3::S3LeaderElectionBuilder {
-        crate::s3::builder_at(&self.endpoint(), key, instance_id)
-            .static_credentials(ACCESS_KEY, SECRET_KEY)
     }
 }
 

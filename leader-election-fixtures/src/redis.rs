@@ -5,8 +5,8 @@
 //! `url()`: [`RedisSentinel`] (a primary, two replicas and three sentinels) and
 //! [`RedisCluster`] (a Redis Cluster).
 //!
-//! With feature `redis`, this module also has the Redis backend's test helpers: fred clients,
-//! stores and elections for a URL, raw commands, and [`prime`] for an election key.
+//! Every one speaks to its servers in raw RESP over TCP (or through `redis-cli`): no Redis
+//! client library is needed.
 
 use std::io;
 use std::path::PathBuf;
@@ -21,14 +21,10 @@ use tokio::time::Instant;
 use crate::helpers::{free_port, program_available, temp_dir};
 use crate::process::ServerProcess;
 
-#[cfg(feature = "redis")]
-mod backend;
 mod cluster;
 mod sentinel;
-#[cfg(feature = "redis")]
+#[cfg(feature = "tls")]
 mod tls;
-#[cfg(feature = "redis")]
-pub use backend::*;
 pub use cluster::{ClusterNode, ClusterOptions, RedisCluster};
 pub use sentinel::{Failover, Promotion, RedisSentinel, SERVICE as SENTINEL_SERVICE};
 
@@ -46,7 +42,7 @@ pub struct RedisOptions {
     pub min_uptime: Duration,
     /// Serve TLS only, with these certificates (local `redis-server` only): `--port 0`, the
     /// server's port is its `--tls-port`, and [`url`](RedisServer::url) is `rediss://`. Make
-    /// them with `RedisTls::generate` (feature `redis`). Such a server is ready when its TLS
+    /// them with `RedisTls::generate` (feature `tls`). Such a server is ready when its TLS
     /// port accepts connections; [`query`](RedisServer::query) and `min_uptime` need plain
     /// TCP and are refused.
     pub tls: Option<RedisTls>,

@@ -1,4 +1,5 @@
-//! A server started from a local binary, in a process group of its own, stopped by PID.
+//! A server started from a local binary, in a process group of its own, stopped by PID: the
+//! building block of every fixture here, public for fixtures of other servers.
 
 use std::ffi::OsStr;
 use std::os::unix::process::CommandExt;
@@ -14,13 +15,16 @@ use crate::helpers::wait_for_port;
 /// A running server process. Dropping it kills its whole process group (SIGKILL ends a
 /// SIGSTOPped process too) and reaps it.
 #[derive(Debug)]
-pub(crate) struct ServerProcess {
+pub struct ServerProcess {
     child: Child,
 }
 
 impl ServerProcess {
     /// Spawns `command` as the leader of a new process group.
-    pub(crate) fn spawn(mut command: Command) -> std::io::Result<Self> {
+    ///
+    /// # Errors
+    /// When the program cannot be started.
+    pub fn spawn(mut command: Command) -> std::io::Result<Self> {
         command.process_group(0);
         Ok(Self {
             child: command.spawn()?,
@@ -30,7 +34,10 @@ impl ServerProcess {
     /// Spawns `program` with `args` behind a small shell in the same process group, which
     /// stops it when this test process goes away without dropping us (the shell's stdin, a
     /// pipe from us, closes) or on SIGTERM; its output goes to the file `log`.
-    pub(crate) fn spawn_guarded<I, A>(program: &Path, args: I, log: &Path) -> std::io::Result<Self>
+    ///
+    /// # Errors
+    /// When `log` cannot be created or the shell cannot be started.
+    pub fn spawn_guarded<I, A>(program: &Path, args: I, log: &Path) -> std::io::Result<Self>
     where
         I: IntoIterator<Item = A>,
         A: AsRef<OsStr>,
@@ -65,7 +72,7 @@ impl ServerProcess {
     /// # Panics
     /// When the process exits first (showing its `log`), or when 60 s pass; `name` names the
     /// server in the message.
-    pub(crate) async fn wait_until_listening(
+    pub async fn wait_until_listening(
         slot: &Mutex<Option<Self>>,
         port: u16,
         log: &Path,
@@ -91,7 +98,7 @@ impl ServerProcess {
 
     /// Stops the server in `slot`, if any (SIGTERM, then SIGKILL after 10 s), then waits up
     /// to 10 s for `port` to close: a server may outlive the shell in front of it briefly.
-    pub(crate) async fn stop_listening(slot: &Mutex<Option<Self>>, port: u16) {
+    pub async fn stop_listening(slot: &Mutex<Option<Self>>, port: u16) {
         let Some(process) = Self::take(slot) else {
             return;
         };
@@ -104,34 +111,34 @@ impl ServerProcess {
 
     /// Takes the process out of `slot` (also from a poisoned lock, for `Drop`); dropping it
     /// kills it.
-    pub(crate) fn take(slot: &Mutex<Option<Self>>) -> Option<Self> {
+    pub fn take(slot: &Mutex<Option<Self>>) -> Option<Self> {
         slot.lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take()
     }
 
     /// The process id (also the id of its process group).
-    pub(crate) fn pid(&self) -> u32 {
+    pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Sends `signal` (such as `STOP`) to the process itself.
-    pub(crate) fn signal(&self, signal: &str) -> bool {
+    pub fn signal(&self, signal: &str) -> bool {
         send(signal, &self.pid().to_string())
     }
 
     /// Sends `signal` to the whole process group.
-    pub(crate) fn signal_group(&self, signal: &str) -> bool {
+    pub fn signal_group(&self, signal: &str) -> bool {
         send(signal, &format!("-{}", self.pid()))
     }
 
     /// The exit status, if the process has ended.
-    pub(crate) fn exited(&mut self) -> Option<ExitStatus> {
+    pub fn exited(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().ok().flatten()
     }
 
     /// Sends `signal` to the process, waits up to `within` for it to end, then kills the group.
-    pub(crate) async fn stop_with(mut self, signal: &str, within: Duration) {
+    pub async fn stop_with(mut self, signal: &str, within: Duration) {
         self.signal(signal);
         let deadline = Instant::now() + within;
         while self.exited().is_none() && Instant::now() < deadline {

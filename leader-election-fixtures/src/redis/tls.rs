@@ -1,4 +1,4 @@
-//! Certificates for a TLS Redis server, made at test time with rcgen (feature `redis`).
+//! Certificates for a TLS Redis server, made at test time with rcgen (feature `tls`).
 
 use super::RedisTls;
 use crate::certs::TestCertificates;

@@ -1,5 +1,6 @@
 //! A real S3 emulator for one test binary or one test: moto's S3 server from
-//! `<workspace>/.tools/moto` (a Python virtual environment made by `scripts/install-moto.sh`),
+//! `<tools>/moto` (a Python virtual environment with `moto[server]` installed, as the
+//! workspace's `scripts/install-moto.sh` makes it; `<tools>` is [`tools_dir`]),
 //! on a free port of 127.0.0.1; or, when moto is missing and Docker works (feature `docker`),
 //! the MinIO image.
 //!
@@ -16,10 +17,8 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use crate::helpers::{free_port, temp_dir, workspace_root};
+use crate::helpers::{free_port, temp_dir, tools_dir};
 use crate::process::ServerProcess;
-#[cfg(feature = "s3")]
-pub use crate::s3_backend::{BUCKET, builder_at};
 
 /// The access key the emulator accepts (moto accepts any; the MinIO container is started with
 /// it).
@@ -71,7 +70,7 @@ pub struct S3Emulator {
 
 /// The Python of the workspace's moto environment, if installed.
 fn moto_python() -> Option<PathBuf> {
-    let root = workspace_root().join(".tools/moto/bin");
+    let root = tools_dir().join("moto/bin");
     (root.join("moto_server").exists() && root.join("python").exists()).then(|| root.join("python"))
 }
 
@@ -101,8 +100,10 @@ impl S3Emulator {
     #[cfg(not(feature = "docker"))]
     async fn start_container(self) -> Self {
         panic!(
-            "an S3 emulator is needed for these tests and moto was not found in .tools/moto: \
-             run scripts/install-moto.sh (needs python3 with venv and pip)"
+            "an S3 emulator is needed for these tests and moto was not found in {}: \
+             run scripts/install-moto.sh (needs python3 with venv and pip), or point \
+             LEADER_ELECTION_TOOLS at a folder whose moto/ is such a virtual environment",
+            tools_dir().join("moto").display()
         )
     }
 
@@ -114,7 +115,7 @@ impl S3Emulator {
         use testcontainers::{GenericImage, ImageExt};
         assert!(
             crate::docker_available(),
-            "an S3 emulator is needed for these tests and moto was not found in .tools/moto, \
+            "an S3 emulator is needed for these tests and moto was not found in <tools>/moto, \
              and Docker is not available for the MinIO fallback: run scripts/install-moto.sh \
              (needs python3 with venv and pip), or start a Docker daemon"
         );

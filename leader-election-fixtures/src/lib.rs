@@ -1,0 +1,25 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "tls")]
+mod certs;
+pub mod etcd;
+mod helpers;
+pub mod process;
+pub mod proxy;
+pub mod redis;
+pub mod s3;
+pub mod s3rver;
+
+#[cfg(feature = "tls")]
+pub use certs::TestCertificates;
+pub use etcd::EtcdCluster;
+pub use helpers::{
+    closed_port, docker_available, free_port, program_available, temp_dir, tools_dir, unique_name,
+    wait_for_port,
+};
+pub use process::ServerProcess;
+pub use proxy::FaultProxy;
+pub use redis::{RedisOptions, RedisSentinel, RedisServer, RedisTls};
+pub use s3::S3Emulator;
+pub use s3rver::S3rver;
