@@ -23,6 +23,12 @@ for package in leader-election leader-election-redis leader-election-blob leader
   fi
 done
 
+# Every crate meant for users packages (metadata, versions on path dependencies, files); the
+# full verification, which builds each from its package, is in the release steps of the README.
+echo "==> cargo package (published crates)"
+cargo package --locked --workspace --exclude leader-election-test-support --exclude examples \
+  --no-verify --quiet
+
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
