@@ -251,8 +251,14 @@ async fn a_garbage_row_is_an_error_not_a_panic_and_never_a_lease() {
         .unwrap();
     let leader = a.current_leader().await;
     assert!(leader.is_err(), "{leader:?}");
+    let errors = ErrorCount::attach(&a);
     a.start().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Every attempt reads the row and fails; a never leads meanwhile.
+    eventually(Duration::from_secs(5), "two failed attempts", || {
+        assert!(!a.is_leader(), "a leads over a garbage row");
+        errors.get() >= 2
+    })
+    .await;
     assert!(!a.is_leader());
     a.stop().await.unwrap();
 }
