@@ -20,6 +20,17 @@ use tokio::time::Instant;
 
 const TTL: Duration = Duration::from_secs(15);
 
+type Election = LeaderElection<BlobLeaseStore>;
+
+/// Whether `follower` sees `leader` (an instance id) lead, and does not lead itself.
+fn follows(follower: &Election, leader: &str) -> bool {
+    !follower.is_leader()
+        && follower
+            .state()
+            .leader
+            .is_some_and(|l| l.instance_id == leader)
+}
+
 fn acquired(outcome: AcquireOutcome) -> leader_election::Lease {
     match outcome {
         AcquireOutcome::Acquired(lease) => lease,
@@ -257,7 +268,7 @@ async fn deleted_blob_ends_the_term_and_tokens_keep_increasing() {
     a.start().await.unwrap();
     eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
     b.start().await.unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    eventually(Duration::from_secs(10), "b follows a", || follows(&b, "a")).await;
     let first = a.leadership().unwrap().token();
 
     // An operator forces the lease off at once and deletes the blob. a leads until its next
@@ -302,26 +313,57 @@ async fn azurite_restart_keeps_one_leader() {
     a.start().await.unwrap();
     eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
     b.start().await.unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    eventually(Duration::from_secs(10), "b follows a", || follows(&b, "a")).await;
 
     azurite.stop().await;
+    // The outage itself: the server stays down for longer than a renew interval.
     tokio::time::sleep(Duration::from_secs(4)).await;
     azurite.restart().await;
     let restarted = Instant::now();
-    // Whoever leads now, somebody leads within a lease and a few retries of the restart, and
-    // keeps leading.
+    // Whoever leads now, somebody leads within a lease and a few retries of the restart (never
+    // both), and then the other follows it.
     eventually(
         TTL + Duration::from_secs(5),
         "a leader after the restart",
-        || a.is_leader() || b.is_leader(),
+        || {
+            assert!(!(a.is_leader() && b.is_leader()), "two leaders");
+            a.is_leader() || b.is_leader()
+        },
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    assert!(a.is_leader() ^ b.is_leader(), "exactly one leader");
     tracing_free_log(&format!(
         "leader again {:?} after restart",
         restarted.elapsed()
     ));
+    let settled = |leader: &Election, follower: &Election| {
+        leader.is_leader() && follows(follower, leader.instance_id())
+    };
+    eventually(
+        Duration::from_secs(10),
+        "one leader, followed by the other, after the restart",
+        || {
+            assert!(!(a.is_leader() && b.is_leader()), "two leaders");
+            settled(&a, &b) || settled(&b, &a)
+        },
+    )
+    .await;
+    // It keeps leading: the same term renews (its deadline moves on) while the other stays a
+    // follower.
+    let (leader, follower) = if a.is_leader() { (&a, &b) } else { (&b, &a) };
+    let term = leader.leadership().expect("leading");
+    let (token, deadline) = (term.token(), term.deadline());
+    let renew = leader.options().renew_interval + leader.options().operation_timeout();
+    eventually(
+        renew + Duration::from_secs(2),
+        "the leader renews its term after the restart",
+        || {
+            let now = leader.leadership().expect("the leader keeps leading");
+            assert_eq!(now.token(), token, "the same term");
+            assert!(!follower.is_leader(), "two leaders");
+            now.deadline() > deadline
+        },
+    )
+    .await;
     a.stop().await.unwrap();
     b.stop().await.unwrap();
     recorder.assert_safe();
