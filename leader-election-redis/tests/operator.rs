@@ -8,7 +8,7 @@ use leader_election::testing::TermRecorder;
 use leader_election::{LeaderElection, Role};
 use leader_election_redis::RedisLeaseStore;
 use leader_election_test_support::redis::{self as support, command, election, prime};
-use leader_election_test_support::{RedisServerExt, unique_name};
+use leader_election_test_support::{RedisServerExt, eventually, unique_name};
 use tokio::time::Instant;
 
 /// The lease of `support::fast_options`.
@@ -40,9 +40,20 @@ async fn deleting_the_lease_key_never_lets_a_second_leader_in() {
     let client = server.client().await;
     let mut token = 0;
     for round in 0..3 {
-        recorder.term_after(token, LEASE * 4).await;
-        // Let the leader renew once, so that it trusts its lease for a whole lease from now.
-        tokio::time::sleep(LEASE / 2).await;
+        let term = recorder.term_after(token, LEASE * 4).await;
+        // Wait for the leader to renew once, so that it trusts its lease for a whole lease
+        // from now.
+        let leader = elections
+            .iter()
+            .find(|e| e.instance_id() == term.contender)
+            .expect("the leader");
+        let first_deadline = leader.leadership().expect("leading").deadline();
+        eventually(LEASE, "the leader renews once", || {
+            let now = leader.leadership().expect("the leader keeps leading");
+            assert_eq!(now.token(), term.token, "the same term");
+            now.deadline() > first_deadline
+        })
+        .await;
         let current = recorder.current().expect("a leader");
         token = current.token.get();
         let deleted_at = Instant::now();

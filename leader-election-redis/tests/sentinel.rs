@@ -26,6 +26,20 @@ fn contender(url: &str, key: &str, id: &str, acks: u32) -> LeaderElection<RedisL
         .expect("build")
 }
 
+/// Waits (bounded) for `leader`'s term to renew once: the same term, its deadline moved on.
+async fn renews_once(leader: &LeaderElection<RedisLeaseStore>) {
+    let term = leader.leadership().expect("leading");
+    let (token, deadline) = (term.token(), term.deadline());
+    let o = leader.options();
+    let within = o.renew_interval + o.operation_timeout() + Duration::from_secs(1);
+    eventually(within, "the leader renews its term", || {
+        let now = leader.leadership().expect("the leader keeps leading");
+        assert_eq!(now.token(), token, "the same term");
+        now.deadline() > deadline
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn elections_through_sentinel_pass_the_conformance_suite_and_hand_over() {
     let deployment = RedisSentinel::start().await;
@@ -122,7 +136,9 @@ async fn failover_with_contenders(acks: u32) -> FailoverRun {
     )
     .await;
     // Let the leader renew a few times.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let leader = contenders.iter().find(|c| c.is_leader()).expect("a leader");
+    renews_once(leader).await;
+    renews_once(leader).await;
     let before = recorder.current().expect("a leader");
 
     let failover = deployment.failover().await;
@@ -259,7 +275,7 @@ async fn a_contender_reaching_the_new_primary_early(acks: u32) -> (TermRecorder,
     recorder.attach(&old);
     old.start().await.unwrap();
     eventually(Duration::from_secs(5), "a leader", || old.is_leader()).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    renews_once(&old).await;
 
     let promotion = deployment.promote().await.unwrap();
     let early = contender(&url, &key, "early", acks);
@@ -393,7 +409,17 @@ async fn replica_acks_are_awaited_and_too_many_fail_closed() {
     .await
     .expect("an error event");
     assert!(error.to_string().contains("replicas"), "{error}");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The next attempt fails the same way; it never leads meanwhile.
+    tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            assert!(!election.is_leader(), "led without three acknowledgements");
+            if let Ok(ElectionEvent::Error(_)) = events.recv().await {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("a second error event");
     assert!(!election.is_leader(), "led without three acknowledgements");
     election.stop().await.unwrap();
 
