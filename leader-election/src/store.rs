@@ -408,103 +408,68 @@ pub trait LeaseStore: Send + Sync + 'static {
     }
 }
 
-/// A shared store is a store: every method goes to the one behind the [`Arc`].
-impl<S: LeaseStore + ?Sized> LeaseStore for Arc<S> {
-    fn election_name(&self) -> &str {
-        (**self).election_name()
-    }
-    fn connect(&self) -> impl Future<Output = Result<()>> + Send {
-        (**self).connect()
-    }
-    fn check_metadata(&self, metadata: &[u8]) -> Result<()> {
-        (**self).check_metadata(metadata)
-    }
-    fn try_acquire(
-        &self,
-        request: &LeaseRequest,
-    ) -> impl Future<Output = Result<AcquireOutcome>> + Send {
-        (**self).try_acquire(request)
-    }
-    fn renew(
-        &self,
-        request: &LeaseRequest,
-        lease: &Lease,
-    ) -> impl Future<Output = Result<RenewOutcome>> + Send {
-        (**self).renew(request, lease)
-    }
-    fn release(
-        &self,
-        request: &LeaseRequest,
-        lease: &Lease,
-    ) -> impl Future<Output = Result<bool>> + Send {
-        (**self).release(request, lease)
-    }
-    fn current_leader(&self) -> impl Future<Output = Result<Option<LeaderInfo>>> + Send {
-        (**self).current_leader()
-    }
-    fn release_notifications(&self) -> Option<ReleaseReceiver> {
-        (**self).release_notifications()
-    }
-    fn announce_candidate(
-        &self,
-        candidate: &Candidate,
-        ttl: Duration,
-    ) -> impl Future<Output = Result<()>> + Send {
-        (**self).announce_candidate(candidate, ttl)
-    }
-    fn strongest_candidate(&self) -> impl Future<Output = Result<Option<Candidate>>> + Send {
-        (**self).strongest_candidate()
-    }
+/// `impl LeaseStore for $pointer<S>`: every method goes to the store pointed to.
+macro_rules! forward_through_pointer {
+    ($(#[$doc:meta])* $pointer:ident) => {
+        $(#[$doc])*
+        impl<S: LeaseStore + ?Sized> LeaseStore for $pointer<S> {
+            fn election_name(&self) -> &str {
+                (**self).election_name()
+            }
+            fn connect(&self) -> impl Future<Output = Result<()>> + Send {
+                (**self).connect()
+            }
+            fn check_metadata(&self, metadata: &[u8]) -> Result<()> {
+                (**self).check_metadata(metadata)
+            }
+            fn try_acquire(
+                &self,
+                request: &LeaseRequest,
+            ) -> impl Future<Output = Result<AcquireOutcome>> + Send {
+                (**self).try_acquire(request)
+            }
+            fn renew(
+                &self,
+                request: &LeaseRequest,
+                lease: &Lease,
+            ) -> impl Future<Output = Result<RenewOutcome>> + Send {
+                (**self).renew(request, lease)
+            }
+            fn release(
+                &self,
+                request: &LeaseRequest,
+                lease: &Lease,
+            ) -> impl Future<Output = Result<bool>> + Send {
+                (**self).release(request, lease)
+            }
+            fn current_leader(&self) -> impl Future<Output = Result<Option<LeaderInfo>>> + Send {
+                (**self).current_leader()
+            }
+            fn release_notifications(&self) -> Option<ReleaseReceiver> {
+                (**self).release_notifications()
+            }
+            fn announce_candidate(
+                &self,
+                candidate: &Candidate,
+                ttl: Duration,
+            ) -> impl Future<Output = Result<()>> + Send {
+                (**self).announce_candidate(candidate, ttl)
+            }
+            fn strongest_candidate(&self) -> impl Future<Output = Result<Option<Candidate>>> + Send {
+                (**self).strongest_candidate()
+            }
+        }
+    };
 }
 
-/// A boxed store is a store: every method goes to the one in the [`Box`].
-impl<S: LeaseStore + ?Sized> LeaseStore for Box<S> {
-    fn election_name(&self) -> &str {
-        (**self).election_name()
-    }
-    fn connect(&self) -> impl Future<Output = Result<()>> + Send {
-        (**self).connect()
-    }
-    fn check_metadata(&self, metadata: &[u8]) -> Result<()> {
-        (**self).check_metadata(metadata)
-    }
-    fn try_acquire(
-        &self,
-        request: &LeaseRequest,
-    ) -> impl Future<Output = Result<AcquireOutcome>> + Send {
-        (**self).try_acquire(request)
-    }
-    fn renew(
-        &self,
-        request: &LeaseRequest,
-        lease: &Lease,
-    ) -> impl Future<Output = Result<RenewOutcome>> + Send {
-        (**self).renew(request, lease)
-    }
-    fn release(
-        &self,
-        request: &LeaseRequest,
-        lease: &Lease,
-    ) -> impl Future<Output = Result<bool>> + Send {
-        (**self).release(request, lease)
-    }
-    fn current_leader(&self) -> impl Future<Output = Result<Option<LeaderInfo>>> + Send {
-        (**self).current_leader()
-    }
-    fn release_notifications(&self) -> Option<ReleaseReceiver> {
-        (**self).release_notifications()
-    }
-    fn announce_candidate(
-        &self,
-        candidate: &Candidate,
-        ttl: Duration,
-    ) -> impl Future<Output = Result<()>> + Send {
-        (**self).announce_candidate(candidate, ttl)
-    }
-    fn strongest_candidate(&self) -> impl Future<Output = Result<Option<Candidate>>> + Send {
-        (**self).strongest_candidate()
-    }
-}
+forward_through_pointer!(
+    /// A shared store is a store: every method goes to the one behind the [`Arc`].
+    Arc
+);
+forward_through_pointer!(
+    /// A boxed store is a store: every method goes to the one in the [`Box`].
+    Box
+);
 
 /// The sending side of release notifications, kept by a store.
 ///
