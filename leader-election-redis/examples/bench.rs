@@ -18,11 +18,9 @@
 
 use std::time::{Duration, SystemTime};
 
+use leader_election::layer::{Forward, StoreHooks};
 use leader_election::testing::{FaultControl, FaultyStore};
-use leader_election::{
-    AcquireOutcome, LeaderElection, LeaderElectionOptions, LeaderInfo, Lease, LeaseRequest,
-    LeaseStore, ReleaseReceiver, RenewOutcome,
-};
+use leader_election::{AcquireOutcome, LeaderElection, LeaderElectionOptions, ReleaseReceiver};
 use leader_election_redis::RedisLeaseStore;
 use leader_election_test_support::bench::{handovers, next_leader, percentile};
 use leader_election_test_support::redis::{self as support, command, store};
@@ -48,23 +46,19 @@ impl Strategy {
     }
 }
 
-/// A store that, for `Strategy::Poll`, hides what lets followers avoid polling.
-#[derive(Clone)]
-struct Follow<S> {
-    inner: S,
-    strategy: Strategy,
-}
+/// Hooks that, for `Strategy::Poll`, hide what lets followers avoid polling: the expiry hint
+/// of a held lease and release notices.
+#[derive(Clone, Copy, Debug)]
+struct Follow(Strategy);
 
-impl<S: LeaseStore> LeaseStore for Follow<S> {
-    fn election_name(&self) -> &str {
-        self.inner.election_name()
-    }
-    async fn connect(&self) -> leader_election::Result<()> {
-        self.inner.connect().await
-    }
-    async fn try_acquire(&self, r: &LeaseRequest) -> leader_election::Result<AcquireOutcome> {
-        match self.inner.try_acquire(r).await? {
-            AcquireOutcome::Held { leader, .. } if self.strategy == Strategy::Poll => {
+impl StoreHooks for Follow {
+    fn acquired(
+        &self,
+        _sent: tokio::time::Instant,
+        outcome: leader_election::Result<AcquireOutcome>,
+    ) -> leader_election::Result<AcquireOutcome> {
+        match outcome? {
+            AcquireOutcome::Held { leader, .. } if self.0 == Strategy::Poll => {
                 Ok(AcquireOutcome::Held {
                     leader,
                     expires_in: None,
@@ -73,30 +67,19 @@ impl<S: LeaseStore> LeaseStore for Follow<S> {
             outcome => Ok(outcome),
         }
     }
-    async fn renew(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<RenewOutcome> {
-        self.inner.renew(r, l).await
-    }
-    async fn release(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<bool> {
-        self.inner.release(r, l).await
-    }
-    async fn current_leader(&self) -> leader_election::Result<Option<LeaderInfo>> {
-        self.inner.current_leader().await
-    }
-    fn release_notifications(&self) -> Option<ReleaseReceiver> {
-        match self.strategy {
-            Strategy::Smart => self.inner.release_notifications(),
+
+    fn release_notifications(&self, inner: Option<ReleaseReceiver>) -> Option<ReleaseReceiver> {
+        match self.0 {
+            Strategy::Smart => inner,
             Strategy::Poll => None,
         }
     }
 }
 
-type Election = LeaderElection<FaultyStore<Follow<RedisLeaseStore>>>;
+type Election = LeaderElection<FaultyStore<Forward<RedisLeaseStore, Follow>>>;
 
 async fn contender(url: &str, key: &str, id: &str, strategy: Strategy) -> (Election, FaultControl) {
-    let store = FaultyStore::new(Follow {
-        inner: store(url, key).await,
-        strategy,
-    });
+    let store = FaultyStore::new(Forward::with_hooks(store(url, key).await, Follow(strategy)));
     let control = store.control();
     let mut o: LeaderElectionOptions = support::fast_options(id);
     o.lease_duration = LEASE;

@@ -17,7 +17,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
 use crate::backend::BackendSpec;
-use crate::instrument::{Instrumented, OnConfirmed, StoreEvent};
+use crate::instrument::{Instrumented, OnConfirmed, StoreEvent, instrumented};
 use crate::proxy::Proxies;
 use crate::record::Record;
 use crate::report::OpCounts;
@@ -225,7 +225,7 @@ impl InProcess {
             slot,
             generation,
             timing,
-            store: Instrumented::new(faulty, on_confirmed),
+            store: instrumented(faulty, on_confirmed),
             faults,
             proxy,
             election: None,
@@ -298,7 +298,7 @@ impl InProcess {
 
     /// Backend calls so far, over every incarnation.
     pub(crate) fn ops(&self) -> OpCounts {
-        self.store.ops()
+        self.store.hooks().ops()
     }
 }
 
@@ -502,7 +502,7 @@ pub(crate) async fn child_main() -> Result<(), String> {
             let _ = out.send(store_record(clock, event));
         })
     };
-    let store = Instrumented::new(FaultyStore::new(store), on_confirmed);
+    let store = instrumented(FaultyStore::new(store), on_confirmed);
     let id = format!("c{}-g{}", spec.slot, spec.generation);
     let election = LeaderElection::new(store.clone(), spec.timing.options(&id))
         .map_err(|e| format!("invalid options: {e}"))?;
@@ -530,12 +530,14 @@ pub(crate) async fn child_main() -> Result<(), String> {
                 }
             }
             _ = ticker.tick() => {
-                let _ = out.send(Record::Ops { ops: store.ops() });
+                let _ = out.send(Record::Ops { ops: store.hooks().ops() });
             }
         }
     }
     let _ = election.stop().await;
-    let _ = out.send(Record::Ops { ops: store.ops() });
+    let _ = out.send(Record::Ops {
+        ops: store.hooks().ops(),
+    });
     let _ = out.send(Record::Exited {
         at_ms: clock.now_ms(),
     });

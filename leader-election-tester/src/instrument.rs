@@ -1,14 +1,12 @@
-//! A [`LeaseStore`] wrapper that counts every call at the store boundary and reports each
+//! A [`LeaseStore`](leader_election::LeaseStore) wrapper that counts every call at the store boundary and reports each
 //! confirmed acquisition or renewal and every release, so the tester knows a crashed leader's
 //! last renewal and can bound each term tightly.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use leader_election::{
-    AcquireOutcome, LeaderInfo, Lease, LeaseRequest, LeaseStore, ReleaseReceiver, RenewOutcome,
-    Result,
-};
+use leader_election::layer::{Forward, StoreHooks};
+use leader_election::{AcquireOutcome, Operation, RenewOutcome, Result};
 use tokio::time::Instant;
 
 use crate::report::OpCounts;
@@ -43,33 +41,38 @@ struct Counters {
     candidate: AtomicU64,
 }
 
-/// Counts calls into `inner` and reports confirmations.
+/// Counts calls into the store it wraps and reports confirmations: the hooks of
+/// [`Instrumented`]. Clones share the counts.
 #[derive(Clone)]
-pub(crate) struct Instrumented<S> {
-    inner: S,
+pub(crate) struct Instrumentation {
     counters: Arc<Counters>,
     on_confirmed: OnConfirmed,
 }
 
-impl<S> std::fmt::Debug for Instrumented<S> {
+/// `S` counted and reported on by an [`Instrumentation`].
+pub(crate) type Instrumented<S> = Forward<S, Instrumentation>;
+
+/// Wraps `inner`; `on_confirmed` runs on every [`StoreEvent`].
+pub(crate) fn instrumented<S>(inner: S, on_confirmed: OnConfirmed) -> Instrumented<S> {
+    Forward::with_hooks(
+        inner,
+        Instrumentation {
+            counters: Arc::default(),
+            on_confirmed,
+        },
+    )
+}
+
+impl std::fmt::Debug for Instrumentation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Instrumented")
+        f.debug_struct("Instrumentation")
             .field("ops", &self.ops())
             .finish_non_exhaustive()
     }
 }
 
-impl<S> Instrumented<S> {
-    /// Wraps `inner`; `on_confirmed` runs on every [`StoreEvent`].
-    pub(crate) fn new(inner: S, on_confirmed: OnConfirmed) -> Self {
-        Self {
-            inner,
-            counters: Arc::default(),
-            on_confirmed,
-        }
-    }
-
-    /// Calls made so far through this store and its clones.
+impl Instrumentation {
+    /// Calls made so far through the stores sharing these counters.
     pub(crate) fn ops(&self) -> OpCounts {
         let c = &self.counters;
         OpCounts {
@@ -83,28 +86,31 @@ impl<S> Instrumented<S> {
     }
 }
 
-fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
-}
-
-impl<S: LeaseStore> LeaseStore for Instrumented<S> {
-    fn election_name(&self) -> &str {
-        self.inner.election_name()
+impl StoreHooks for Instrumentation {
+    fn around<'a, T: Send + 'a>(
+        &'a self,
+        operation: Operation,
+        call: impl Future<Output = Result<T>> + Send + 'a,
+    ) -> impl Future<Output = Result<T>> + Send + 'a {
+        let c = &self.counters;
+        let counter = match operation {
+            Operation::Connect => &c.connect,
+            Operation::Acquire => &c.acquire,
+            Operation::Renew => &c.renew,
+            Operation::Release => {
+                (self.on_confirmed)(StoreEvent::Releasing(Instant::now()));
+                &c.release
+            }
+            Operation::CurrentLeader => &c.current_leader,
+            Operation::AnnounceCandidate | Operation::StrongestCandidate => &c.candidate,
+            // A new operation is counted nowhere until it has a counter.
+            _ => return call,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        call
     }
 
-    fn check_metadata(&self, metadata: &[u8]) -> Result<()> {
-        self.inner.check_metadata(metadata)
-    }
-
-    async fn connect(&self) -> Result<()> {
-        bump(&self.counters.connect);
-        self.inner.connect().await
-    }
-
-    async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
-        bump(&self.counters.acquire);
-        let sent = Instant::now();
-        let outcome = self.inner.try_acquire(request).await;
+    fn acquired(&self, sent: Instant, outcome: Result<AcquireOutcome>) -> Result<AcquireOutcome> {
         if let Ok(AcquireOutcome::Acquired(_)) = &outcome {
             (self.on_confirmed)(StoreEvent::Confirmed {
                 sent,
@@ -115,10 +121,7 @@ impl<S: LeaseStore> LeaseStore for Instrumented<S> {
         outcome
     }
 
-    async fn renew(&self, request: &LeaseRequest, lease: &Lease) -> Result<RenewOutcome> {
-        bump(&self.counters.renew);
-        let sent = Instant::now();
-        let outcome = self.inner.renew(request, lease).await;
+    fn renewed(&self, sent: Instant, outcome: Result<RenewOutcome>) -> Result<RenewOutcome> {
         if let Ok(RenewOutcome::Renewed) = &outcome {
             (self.on_confirmed)(StoreEvent::Confirmed {
                 sent,
@@ -127,34 +130,5 @@ impl<S: LeaseStore> LeaseStore for Instrumented<S> {
             });
         }
         outcome
-    }
-
-    async fn release(&self, request: &LeaseRequest, lease: &Lease) -> Result<bool> {
-        bump(&self.counters.release);
-        (self.on_confirmed)(StoreEvent::Releasing(Instant::now()));
-        self.inner.release(request, lease).await
-    }
-
-    async fn current_leader(&self) -> Result<Option<LeaderInfo>> {
-        bump(&self.counters.current_leader);
-        self.inner.current_leader().await
-    }
-
-    fn release_notifications(&self) -> Option<ReleaseReceiver> {
-        self.inner.release_notifications()
-    }
-
-    async fn announce_candidate(
-        &self,
-        candidate: &leader_election::Candidate,
-        ttl: std::time::Duration,
-    ) -> Result<()> {
-        bump(&self.counters.candidate);
-        self.inner.announce_candidate(candidate, ttl).await
-    }
-
-    async fn strongest_candidate(&self) -> Result<Option<leader_election::Candidate>> {
-        bump(&self.counters.candidate);
-        self.inner.strongest_candidate().await
     }
 }

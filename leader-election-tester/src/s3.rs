@@ -3,12 +3,8 @@
 //! follower costs).
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use leader_election::{
-    AcquireOutcome, BoxLeaseStore, Candidate, LeaderElectionOptions, LeaderInfo, Lease,
-    LeaseRequest, LeaseStore, ReleaseReceiver, RenewOutcome, Result,
-};
+use leader_election::{BoxLeaseStore, LeaderElectionOptions};
 use leader_election_s3::aws::aws_sdk_s3::primitives::ByteStream;
 use leader_election_s3::{RequestCounts, S3LeaderElection, S3LeaseStore};
 use serde::{Deserialize, Serialize};
@@ -90,7 +86,9 @@ pub(crate) fn open(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .push(Arc::clone(&store));
-    Ok(BoxLeaseStore::new(Counted(store)))
+    // Shared, so that its request counts stay readable while a contender owns it: `Arc<S>`
+    // is a store, forwarding every method.
+    Ok(BoxLeaseStore::new(store))
 }
 
 /// The operator's hands: deletes the lease object (`garbage: false`) or overwrites it with a
@@ -122,52 +120,4 @@ pub(crate) async fn operator(spec: &S3Spec, key: &str, garbage: bool) -> Result<
 
 fn aws_error(err: &(dyn std::error::Error + 'static)) -> String {
     leader_election_s3::aws::aws_sdk_s3::error::DisplayErrorContext(err).to_string()
-}
-
-/// A shared S3 store, so that its request counts stay readable while a contender owns it.
-/// Forwards every method of [`LeaseStore`], the defaulted ones included (a missed one would
-/// silently switch a capability off, preferred leaders for one).
-#[derive(Debug)]
-struct Counted(Arc<S3LeaseStore>);
-
-impl LeaseStore for Counted {
-    fn election_name(&self) -> &str {
-        self.0.election_name()
-    }
-
-    async fn connect(&self) -> Result<()> {
-        self.0.connect().await
-    }
-
-    fn check_metadata(&self, metadata: &[u8]) -> Result<()> {
-        self.0.check_metadata(metadata)
-    }
-
-    async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
-        self.0.try_acquire(request).await
-    }
-
-    async fn renew(&self, request: &LeaseRequest, lease: &Lease) -> Result<RenewOutcome> {
-        self.0.renew(request, lease).await
-    }
-
-    async fn release(&self, request: &LeaseRequest, lease: &Lease) -> Result<bool> {
-        self.0.release(request, lease).await
-    }
-
-    async fn current_leader(&self) -> Result<Option<LeaderInfo>> {
-        self.0.current_leader().await
-    }
-
-    fn release_notifications(&self) -> Option<ReleaseReceiver> {
-        self.0.release_notifications()
-    }
-
-    async fn announce_candidate(&self, candidate: &Candidate, ttl: Duration) -> Result<()> {
-        self.0.announce_candidate(candidate, ttl).await
-    }
-
-    async fn strongest_candidate(&self) -> Result<Option<Candidate>> {
-        self.0.strongest_candidate().await
-    }
 }

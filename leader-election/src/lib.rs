@@ -7,6 +7,7 @@ mod election;
 pub mod env;
 mod error;
 mod event;
+pub mod layer;
 mod memory;
 pub mod metrics;
 mod observer;

@@ -1,6 +1,7 @@
 //! The backend trait, [`LeaseStore`], and the values it exchanges with the core.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -298,6 +299,9 @@ pub trait LeaseStore: Send + Sync + 'static {
     /// Prepares the store: connects, loads scripts, subscribes to notifications. Called before
     /// the first operation of every run of the election loop and again after it fails; must be
     /// cheap when the store is already prepared. Default: nothing to do.
+    ///
+    /// # Cancel safety
+    /// The core drops this future at any await point when `operation_timeout` elapses, and calls it again later: a dropped call must leave the store able to prepare again.
     fn connect(&self) -> impl Future<Output = Result<()>> + Send {
         async { Ok(()) }
     }
@@ -328,6 +332,9 @@ pub trait LeaseStore: Send + Sync + 'static {
     /// - Held by anybody else: [`AcquireOutcome::Held`], nothing changed.
     /// - Free, but possibly still trusted by a holder the backend forgot: nothing changed,
     ///   [`AcquireOutcome::Withheld`] with how long to wait and why.
+    ///
+    /// # Cancel safety
+    /// The core drops this future at any await point when `operation_timeout` elapses, and treats the outcome as unknown: the request may or may not have taken effect, and the core recovers by calling `try_acquire` again with the same request, so a dropped call must leave nothing that a repeated one cannot resolve.
     fn try_acquire(
         &self,
         request: &LeaseRequest,
@@ -336,6 +343,9 @@ pub trait LeaseStore: Send + Sync + 'static {
     /// Extends the caller's lease to `request.ttl` from now and sets its metadata to
     /// `request.metadata`, in one atomic step, only if the caller still holds it with the
     /// token of `lease`; otherwise changes nothing and answers [`RenewOutcome::Lost`].
+    ///
+    /// # Cancel safety
+    /// The core drops this future at any await point when `operation_timeout` elapses: the renewal may or may not have taken effect, and the leader then counts its lease from its last confirmed renewal.
     fn renew(
         &self,
         request: &LeaseRequest,
@@ -345,6 +355,9 @@ pub trait LeaseStore: Send + Sync + 'static {
     /// Gives the lease up, only if the caller holds it; for anyone else a no-op. Answers whether
     /// a lease was released. A release wakes the followers waiting on
     /// [`release_notifications`](Self::release_notifications).
+    ///
+    /// # Cancel safety
+    /// The core drops this future at any await point when `operation_timeout` elapses: the release may or may not have taken effect; if not, the lease expires on its own.
     fn release(
         &self,
         request: &LeaseRequest,
@@ -352,6 +365,9 @@ pub trait LeaseStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool>> + Send;
 
     /// Who holds the lease now, if anybody.
+    ///
+    /// # Cancel safety
+    /// The core drops this future at any await point when `operation_timeout` elapses; a read, it changes nothing.
     fn current_leader(&self) -> impl Future<Output = Result<Option<LeaderInfo>>> + Send;
 
     /// A receiver that changes whenever a lease of this election is released, so that followers
@@ -370,6 +386,9 @@ pub trait LeaseStore: Send + Sync + 'static {
     ///
     /// Default: [`priority::unsupported`](crate::priority::unsupported), an error that is not
     /// retryable: the contender then stops announcing itself, and no leader hands over to it.
+    ///
+    /// # Cancel safety
+    /// The core drops this future at any await point when `operation_timeout` elapses: the announcement may or may not have been recorded, and the contender announces itself again on its next wait.
     fn announce_candidate(
         &self,
         candidate: &Candidate,
@@ -381,10 +400,76 @@ pub trait LeaseStore: Send + Sync + 'static {
 
     /// The candidate recorded by [`announce_candidate`](Self::announce_candidate), unless its
     /// record expired. Default: `None`, as for a backend that records no candidates.
+    ///
+    /// # Cancel safety
+    /// The core drops this future at any await point when `operation_timeout` elapses; a read, it changes nothing.
     fn strongest_candidate(&self) -> impl Future<Output = Result<Option<Candidate>>> + Send {
         async { Ok(None) }
     }
 }
+
+/// `impl LeaseStore for $pointer<S>`: every method goes to the store pointed to.
+macro_rules! forward_through_pointer {
+    ($(#[$doc:meta])* $pointer:ident) => {
+        $(#[$doc])*
+        impl<S: LeaseStore + ?Sized> LeaseStore for $pointer<S> {
+            fn election_name(&self) -> &str {
+                (**self).election_name()
+            }
+            fn connect(&self) -> impl Future<Output = Result<()>> + Send {
+                (**self).connect()
+            }
+            fn check_metadata(&self, metadata: &[u8]) -> Result<()> {
+                (**self).check_metadata(metadata)
+            }
+            fn try_acquire(
+                &self,
+                request: &LeaseRequest,
+            ) -> impl Future<Output = Result<AcquireOutcome>> + Send {
+                (**self).try_acquire(request)
+            }
+            fn renew(
+                &self,
+                request: &LeaseRequest,
+                lease: &Lease,
+            ) -> impl Future<Output = Result<RenewOutcome>> + Send {
+                (**self).renew(request, lease)
+            }
+            fn release(
+                &self,
+                request: &LeaseRequest,
+                lease: &Lease,
+            ) -> impl Future<Output = Result<bool>> + Send {
+                (**self).release(request, lease)
+            }
+            fn current_leader(&self) -> impl Future<Output = Result<Option<LeaderInfo>>> + Send {
+                (**self).current_leader()
+            }
+            fn release_notifications(&self) -> Option<ReleaseReceiver> {
+                (**self).release_notifications()
+            }
+            fn announce_candidate(
+                &self,
+                candidate: &Candidate,
+                ttl: Duration,
+            ) -> impl Future<Output = Result<()>> + Send {
+                (**self).announce_candidate(candidate, ttl)
+            }
+            fn strongest_candidate(&self) -> impl Future<Output = Result<Option<Candidate>>> + Send {
+                (**self).strongest_candidate()
+            }
+        }
+    };
+}
+
+forward_through_pointer!(
+    /// A shared store is a store: every method goes to the one behind the [`Arc`].
+    Arc
+);
+forward_through_pointer!(
+    /// A boxed store is a store: every method goes to the one in the [`Box`].
+    Box
+);
 
 /// The sending side of release notifications, kept by a store.
 ///

@@ -6,9 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::{Error, Operation, Result};
-use crate::store::{
-    AcquireOutcome, LeaderInfo, Lease, LeaseRequest, LeaseStore, ReleaseReceiver, RenewOutcome,
-};
+use crate::layer::{Forward, StoreHooks};
+use crate::store::LeaseStore;
 
 /// The switches of a [`FaultyStore`], shared by its clones and changeable while it runs.
 #[derive(Clone, Debug, Default)]
@@ -75,34 +74,30 @@ impl FaultControl {
 }
 
 /// A [`LeaseStore`] that forwards to another one through the faults set on its
-/// [`FaultControl`]. Every operation is counted.
-#[derive(Clone, Debug)]
-pub struct FaultyStore<S> {
-    inner: S,
-    control: FaultControl,
-}
+/// [`FaultControl`]. Every operation is counted. A [`Forward`] whose hooks are the control.
+pub type FaultyStore<S> = Forward<S, FaultControl>;
 
-impl<S: LeaseStore> FaultyStore<S> {
+impl<S: LeaseStore> Forward<S, FaultControl> {
     /// Wraps `inner`; faults are off until set on [`control`](Self::control).
     pub fn new(inner: S) -> Self {
-        Self {
-            inner,
-            control: FaultControl::default(),
-        }
+        Self::with_hooks(inner, FaultControl::default())
     }
 
     /// The switches of this store.
     #[must_use]
     pub fn control(&self) -> FaultControl {
-        self.control.clone()
+        self.hooks().clone()
     }
+}
 
-    async fn call<T, Fut>(&self, operation: Operation, op: Fut) -> Result<T>
-    where
-        Fut: Future<Output = Result<T>>,
-    {
-        self.control.ops.fetch_add(1, Ordering::Relaxed);
-        let mut faults = self.control.get();
+impl StoreHooks for FaultControl {
+    async fn around<'a, T: Send + 'a>(
+        &'a self,
+        operation: Operation,
+        call: impl Future<Output = Result<T>> + Send + 'a,
+    ) -> Result<T> {
+        self.ops.fetch_add(1, Ordering::Relaxed);
+        let mut faults = self.get();
         if operation == Operation::Connect {
             // Connecting writes nothing: only partitions and injected failures apply.
             faults.drop_replies = false;
@@ -111,16 +106,15 @@ impl<S: LeaseStore> FaultyStore<S> {
         if !faults.latency.is_zero() {
             tokio::time::sleep(faults.latency).await;
         }
-        if self.control.get().partitioned {
+        if self.get().partitioned {
             std::future::pending::<()>().await;
         }
         if faults.fail_next > 0 {
-            self.control
-                .update(|f| f.fail_next = f.fail_next.saturating_sub(1));
+            self.update(|f| f.fail_next = f.fail_next.saturating_sub(1));
             return Err(Error::backend(operation, true, "injected failure"));
         }
-        let result = op.await;
-        let after = self.control.get();
+        let result = call.await;
+        let after = self.get();
         if (faults.drop_replies && after.drop_replies) || after.partitioned {
             std::future::pending::<()>().await;
         }
@@ -128,59 +122,5 @@ impl<S: LeaseStore> FaultyStore<S> {
             tokio::time::sleep(faults.latency).await;
         }
         result
-    }
-}
-
-impl<S: LeaseStore> LeaseStore for FaultyStore<S> {
-    fn election_name(&self) -> &str {
-        self.inner.election_name()
-    }
-
-    fn check_metadata(&self, metadata: &[u8]) -> Result<()> {
-        self.inner.check_metadata(metadata)
-    }
-
-    async fn connect(&self) -> Result<()> {
-        self.call(Operation::Connect, self.inner.connect()).await
-    }
-
-    async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
-        self.call(Operation::Acquire, self.inner.try_acquire(request))
-            .await
-    }
-
-    async fn renew(&self, request: &LeaseRequest, lease: &Lease) -> Result<RenewOutcome> {
-        self.call(Operation::Renew, self.inner.renew(request, lease))
-            .await
-    }
-
-    async fn release(&self, request: &LeaseRequest, lease: &Lease) -> Result<bool> {
-        self.call(Operation::Release, self.inner.release(request, lease))
-            .await
-    }
-
-    async fn current_leader(&self) -> Result<Option<LeaderInfo>> {
-        self.call(Operation::CurrentLeader, self.inner.current_leader())
-            .await
-    }
-
-    fn release_notifications(&self) -> Option<ReleaseReceiver> {
-        self.inner.release_notifications()
-    }
-
-    async fn announce_candidate(&self, candidate: &crate::Candidate, ttl: Duration) -> Result<()> {
-        self.call(
-            Operation::AnnounceCandidate,
-            self.inner.announce_candidate(candidate, ttl),
-        )
-        .await
-    }
-
-    async fn strongest_candidate(&self) -> Result<Option<crate::Candidate>> {
-        self.call(
-            Operation::StrongestCandidate,
-            self.inner.strongest_candidate(),
-        )
-        .await
     }
 }
