@@ -617,19 +617,16 @@ async fn a_withheld_lease_is_surfaced_once_and_taken_when_the_wait_ends() {
 /// release would wake a follower within milliseconds while the old work still runs.
 #[tokio::test(start_paused = true)]
 async fn a_leader_stepping_down_after_failed_renewals_releases_only_after_its_work_ends() {
-    let memory = MemoryLeaseStore::new();
-    let faulty = FaultyStore::new(memory.clone());
-    let control = faulty.control();
     let mut o = options("a");
     o.shutdown_timeout = secs(2.0);
-    let a = LeaderElection::new(faulty, o.clone()).unwrap();
-    let b = LeaderElection::new(memory.clone(), options("b")).unwrap();
+    let FaultyPair {
+        control,
+        a,
+        b,
+        terms,
+        ..
+    } = FaultyPair::start(o.clone()).await;
     let a_rec = Recorder::attach(&a);
-    let terms = TermRecorder::new();
-    terms.attach(&a).attach(&b);
-    a.start().await.unwrap();
-    wait_for_role(&a, Role::Leader).await;
-    b.start().await.unwrap();
     tokio::time::sleep(secs(1.0)).await;
     assert!(!b.is_leader());
 
@@ -723,18 +720,15 @@ async fn a_record_deleted_under_its_holder_keeps_followers_out() {
 /// lease after it found it gone, after the holder's deadline, and the election goes on.
 #[tokio::test(start_paused = true)]
 async fn a_follower_takes_a_deleted_lease_one_lease_after_finding_it_gone() {
-    let memory = MemoryLeaseStore::new();
-    let faulty = FaultyStore::new(memory.clone());
-    let control = faulty.control();
     let o = options("a");
-    let a = LeaderElection::new(faulty, o.clone()).unwrap();
-    let b = LeaderElection::new(memory.clone(), options("b")).unwrap();
+    let FaultyPair {
+        memory,
+        control,
+        a,
+        b,
+        terms,
+    } = FaultyPair::start(o.clone()).await;
     let b_rec = Recorder::attach(&b);
-    let terms = TermRecorder::new();
-    terms.attach(&a).attach(&b);
-    a.start().await.unwrap();
-    wait_for_role(&a, Role::Leader).await;
-    b.start().await.unwrap();
     tokio::time::sleep(secs(14.0)).await;
     // a renewed at 10 s and trusts its lease until about 40 s; then it is cut off, and the
     // record deleted.
@@ -756,4 +750,36 @@ async fn a_follower_takes_a_deleted_lease_one_lease_after_finding_it_gone() {
     assert!(!a.is_leader());
     assert!(b_rec.changes().len() == 1);
     terms.assert_safe();
+}
+
+/// Two contenders on one memory store: `a`, with `options`, through a [`FaultyStore`], leads;
+/// `b` follows on the plain store. Both are recorded from before they start.
+struct FaultyPair {
+    memory: MemoryLeaseStore,
+    control: leader_election::testing::FaultControl,
+    a: LeaderElection<FaultyStore<MemoryLeaseStore>>,
+    b: LeaderElection<MemoryLeaseStore>,
+    terms: TermRecorder,
+}
+
+impl FaultyPair {
+    async fn start(options_a: leader_election::LeaderElectionOptions) -> Self {
+        let memory = MemoryLeaseStore::new();
+        let faulty = FaultyStore::new(memory.clone());
+        let control = faulty.control();
+        let a = LeaderElection::new(faulty, options_a).unwrap();
+        let b = LeaderElection::new(memory.clone(), options("b")).unwrap();
+        let terms = TermRecorder::new();
+        terms.attach(&a).attach(&b);
+        a.start().await.unwrap();
+        wait_for_role(&a, Role::Leader).await;
+        b.start().await.unwrap();
+        Self {
+            memory,
+            control,
+            a,
+            b,
+            terms,
+        }
+    }
 }
