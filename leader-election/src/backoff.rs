@@ -92,10 +92,10 @@ mod tests {
         assert_eq!(b.base(u32::MAX), Duration::from_secs(40));
         let steep = Backoff {
             factor: 3.0,
-            max: crate::MAX_DURATION,
+            max: crate::options::MAX_DURATION,
             ..b
         };
-        assert_eq!(steep.base(u32::MAX), crate::MAX_DURATION);
+        assert_eq!(steep.base(u32::MAX), crate::options::MAX_DURATION);
     }
 
     #[test]

@@ -218,9 +218,9 @@ const MAX_ECHO_CHARS: usize = 64;
 /// was) so that a huge input never floods a log.
 ///
 /// ```
-/// assert_eq!(leader_election::quoted("lease"), "\"lease\"");
+/// assert_eq!(leader_election::backend::quoted("lease"), "\"lease\"");
 /// let long = "k".repeat(100_000);
-/// assert!(leader_election::quoted(&long).len() < 100);
+/// assert!(leader_election::backend::quoted(&long).len() < 100);
 /// ```
 #[must_use]
 pub fn quoted(value: &str) -> String {

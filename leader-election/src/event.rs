@@ -65,6 +65,11 @@ pub enum ElectionEvent {
         token: FencingToken,
         /// Why.
         reason: ChangeReason,
+        /// When, on tokio's clock: for a term that began, when the acquisition's answer
+        /// arrived; for one that ended, when it ended locally (before any release is sent). Taken
+        /// by the election itself, so that terms of several contenders compare exactly however
+        /// late their events are received.
+        at: tokio::time::Instant,
     },
     /// The leader seen in the backend changed (another contender took over, nobody leads, or
     /// the leader published other [metadata](crate::LeaderInfo::metadata)).

@@ -45,6 +45,7 @@ pub(crate) fn term_ended<S: LeaseStore>(
     role: Role,
     leader: Option<LeaderInfo>,
 ) {
+    let at = tokio::time::Instant::now();
     term.end(reason);
     lock(&shared.term).take();
     let token = (role == Role::Releasing).then(|| term.token());
@@ -73,5 +74,6 @@ pub(crate) fn term_ended<S: LeaseStore>(
         is_leader: false,
         token: term.token(),
         reason,
+        at,
     });
 }

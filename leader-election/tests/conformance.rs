@@ -4,15 +4,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use leader_election::store::{AcquireOutcome, Capabilities, Lease, LeaseRequest, RenewOutcome};
 use leader_election::testing::{
-    Check, ConformanceOptions, FaultyStore, expiry_frees_the_lease,
-    no_takeover_before_a_renewed_lease_expires, run_checks, run_conformance,
+    ConformanceOptions, FaultyStore, expiry_frees_the_lease,
+    no_takeover_before_a_renewed_lease_expires, release_wakes_waiters, run_conformance,
     tokens_increase_across_rebuilt_stores,
 };
-use leader_election::{
-    AcquireOutcome, FencingToken, LeaderInfo, Lease, LeaseRequest, LeaseStore, MemoryLeaseStore,
-    RenewOutcome,
-};
+use leader_election::{FencingToken, LeaderInfo, LeaseStore, MemoryLeaseStore};
 
 #[tokio::test(start_paused = true)]
 async fn memory_store_passes_the_conformance_suite() {
@@ -34,23 +32,26 @@ async fn a_fault_free_wrapper_passes_too() {
 struct AnyoneRenews(MemoryLeaseStore);
 
 impl leader_election::LeaseStore for AnyoneRenews {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none()
+    }
     async fn try_acquire(
         &self,
-        r: &leader_election::LeaseRequest,
-    ) -> leader_election::Result<leader_election::AcquireOutcome> {
+        r: &leader_election::store::LeaseRequest,
+    ) -> leader_election::Result<leader_election::store::AcquireOutcome> {
         self.0.try_acquire(r).await
     }
     async fn renew(
         &self,
-        _: &leader_election::LeaseRequest,
-        _: &leader_election::Lease,
-    ) -> leader_election::Result<leader_election::RenewOutcome> {
-        Ok(leader_election::RenewOutcome::Renewed)
+        _: &leader_election::store::LeaseRequest,
+        _: &leader_election::store::Lease,
+    ) -> leader_election::Result<leader_election::store::RenewOutcome> {
+        Ok(leader_election::store::RenewOutcome::Renewed)
     }
     async fn release(
         &self,
-        r: &leader_election::LeaseRequest,
-        l: &leader_election::Lease,
+        r: &leader_election::store::LeaseRequest,
+        l: &leader_election::store::Lease,
     ) -> leader_election::Result<bool> {
         self.0.release(r, l).await
     }
@@ -71,42 +72,49 @@ async fn the_suite_catches_a_store_that_lets_anyone_renew() {
 struct StuckTokens(MemoryLeaseStore);
 
 impl leader_election::LeaseStore for StuckTokens {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none()
+    }
     async fn try_acquire(
         &self,
-        r: &leader_election::LeaseRequest,
-    ) -> leader_election::Result<leader_election::AcquireOutcome> {
+        r: &leader_election::store::LeaseRequest,
+    ) -> leader_election::Result<leader_election::store::AcquireOutcome> {
         Ok(match self.0.try_acquire(r).await? {
-            leader_election::AcquireOutcome::Acquired(_) => {
-                leader_election::AcquireOutcome::Acquired(leader_election::Lease::new(
-                    leader_election::FencingToken::new(1),
-                ))
+            leader_election::store::AcquireOutcome::Acquired(_) => {
+                leader_election::store::AcquireOutcome::Acquired(
+                    leader_election::store::Lease::new(leader_election::FencingToken::new(1)),
+                )
             }
             held => held,
         })
     }
     async fn renew(
         &self,
-        r: &leader_election::LeaseRequest,
-        _: &leader_election::Lease,
-    ) -> leader_election::Result<leader_election::RenewOutcome> {
+        r: &leader_election::store::LeaseRequest,
+        _: &leader_election::store::Lease,
+    ) -> leader_election::Result<leader_election::store::RenewOutcome> {
         let real = self.0.current_leader().await?.and_then(|l| l.token);
         self.0
             .renew(
                 r,
-                &leader_election::Lease::new(real.unwrap_or(leader_election::FencingToken::new(0))),
+                &leader_election::store::Lease::new(
+                    real.unwrap_or(leader_election::FencingToken::new(0)),
+                ),
             )
             .await
     }
     async fn release(
         &self,
-        r: &leader_election::LeaseRequest,
-        _: &leader_election::Lease,
+        r: &leader_election::store::LeaseRequest,
+        _: &leader_election::store::Lease,
     ) -> leader_election::Result<bool> {
         let real = self.0.current_leader().await?.and_then(|l| l.token);
         self.0
             .release(
                 r,
-                &leader_election::Lease::new(real.unwrap_or(leader_election::FencingToken::new(0))),
+                &leader_election::store::Lease::new(
+                    real.unwrap_or(leader_election::FencingToken::new(0)),
+                ),
             )
             .await
     }
@@ -145,6 +153,9 @@ fn scaled(r: &LeaseRequest, factor: Option<f64>) -> LeaseRequest {
 }
 
 impl LeaseStore for ScaledLease {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none()
+    }
     async fn try_acquire(&self, r: &LeaseRequest) -> leader_election::Result<AcquireOutcome> {
         self.inner
             .try_acquire(&scaled(r, self.acquire_factor))
@@ -189,11 +200,22 @@ async fn exact_leases_pass_the_strict_checks() {
     no_takeover_before_a_renewed_lease_expires(MemoryLeaseStore::new(), &opts()).await;
 }
 
-/// Has no release notifications, like a backend that cannot tell.
+/// Has no release notifications, like a backend that cannot tell; `.1` says whether it
+/// declares them all the same.
 #[derive(Clone, Default)]
-struct NoNotices(MemoryLeaseStore);
+struct NoNotices(MemoryLeaseStore, bool);
 
 impl LeaseStore for NoNotices {
+    fn capabilities(&self) -> Capabilities {
+        let declared = MemoryLeaseStore::new().capabilities();
+        if self.1 {
+            declared
+        } else {
+            Capabilities::none()
+                .with_candidates()
+                .with_metadata(declared.max_metadata_len)
+        }
+    }
     async fn try_acquire(&self, r: &LeaseRequest) -> leader_election::Result<AcquireOutcome> {
         self.0.try_acquire(r).await
     }
@@ -208,30 +230,66 @@ impl LeaseStore for NoNotices {
     }
     async fn announce_candidate(
         &self,
-        c: &leader_election::Candidate,
+        c: &leader_election::priority::Candidate,
         ttl: Duration,
     ) -> leader_election::Result<()> {
         self.0.announce_candidate(c, ttl).await
     }
     async fn strongest_candidate(
         &self,
-    ) -> leader_election::Result<Option<leader_election::Candidate>> {
+    ) -> leader_election::Result<Option<leader_election::priority::Candidate>> {
         self.0.strongest_candidate().await
     }
 }
 
 #[tokio::test(start_paused = true)]
-#[should_panic(expected = "[release_wakes_waiters] the store offers no release notifications")]
-async fn a_store_without_release_notices_fails_that_check_instead_of_skipping_it() {
+#[should_panic(
+    expected = "[release_wakes_waiters] the store declares release notifications but offers none"
+)]
+async fn a_store_declaring_release_notices_must_offer_them() {
+    run_conformance(opts(), || async {
+        NoNotices(MemoryLeaseStore::new(), true)
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_without_release_notices_passes_by_declaring_none() {
     run_conformance(opts(), || async { NoNotices::default() }).await;
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_store_without_release_notices_leaves_that_check_out_explicitly() {
-    let checks = Check::ALL
-        .into_iter()
-        .filter(|check| *check != Check::ReleaseWakesWaiters);
-    run_checks(opts(), checks, || async { NoNotices::default() }).await;
+#[should_panic(expected = "offers release notifications it does not declare")]
+async fn a_store_offering_release_notices_it_does_not_declare_fails() {
+    /// The memory store, offering its release notices without declaring them.
+    struct Hidden<S>(S);
+    impl<S: LeaseStore> LeaseStore for Hidden<S> {
+        fn capabilities(&self) -> Capabilities {
+            Capabilities::none()
+                .with_candidates()
+                .with_metadata(64 * 1024)
+        }
+        fn release_notifications(&self) -> Option<leader_election::store::ReleaseReceiver> {
+            self.0.release_notifications()
+        }
+        async fn try_acquire(&self, r: &LeaseRequest) -> leader_election::Result<AcquireOutcome> {
+            self.0.try_acquire(r).await
+        }
+        async fn renew(
+            &self,
+            r: &LeaseRequest,
+            l: &Lease,
+        ) -> leader_election::Result<RenewOutcome> {
+            self.0.renew(r, l).await
+        }
+        async fn release(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<bool> {
+            self.0.release(r, l).await
+        }
+        async fn current_leader(&self) -> leader_election::Result<Option<LeaderInfo>> {
+            self.0.current_leader().await
+        }
+    }
+    release_wakes_waiters(Hidden(MemoryLeaseStore::new()), &opts()).await;
 }
 
 /// Mints tokens from a counter of its own, as a process that remembers them would: each new
@@ -255,6 +313,9 @@ impl ProcessCounter {
 }
 
 impl LeaseStore for ProcessCounter {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none()
+    }
     async fn try_acquire(&self, r: &LeaseRequest) -> leader_election::Result<AcquireOutcome> {
         Ok(match self.inner.try_acquire(r).await? {
             AcquireOutcome::Acquired(_) => AcquireOutcome::Acquired(Lease::new(FencingToken::new(
@@ -331,6 +392,9 @@ async fn the_memory_store_passes_the_leader_metadata_check() {
 struct MetadataOnAcquisition(MemoryLeaseStore);
 
 impl LeaseStore for MetadataOnAcquisition {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none().with_metadata(MemoryLeaseStore::MAX_METADATA_LEN)
+    }
     fn check_metadata(&self, metadata: &[u8]) -> leader_election::Result<()> {
         self.0.check_metadata(metadata)
     }

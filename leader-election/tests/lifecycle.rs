@@ -9,10 +9,11 @@ use std::time::Duration;
 use common::{
     PanicOnRenew, Recorder, ReleaseOrderCheck, SetOnDrop, options, secs, settle, wait_for_role,
 };
+use leader_election::store::{AcquireOutcome, Capabilities, Lease, LeaseRequest, RenewOutcome};
 use leader_election::testing::FaultyStore;
 use leader_election::{
-    AcquireOutcome, ChangeReason, Error, FencingToken, LeaderElection, LeaderInfo, Lease,
-    LeaseRequest, LeaseStore, MemoryLeaseStore, RenewOutcome, Role, TaskOutcome,
+    ChangeReason, Error, FencingToken, LeaderElection, LeaderInfo, LeaseStore, MemoryLeaseStore,
+    Role, TaskOutcome,
 };
 use tokio::time::Instant;
 
@@ -262,6 +263,9 @@ async fn a_panicking_loop_reports_the_end_of_its_term() {
 struct SlowReleaseReply(MemoryLeaseStore);
 
 impl LeaseStore for SlowReleaseReply {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none().with_release_notifications()
+    }
     async fn try_acquire(&self, r: &LeaseRequest) -> leader_election::Result<AcquireOutcome> {
         self.0.try_acquire(r).await
     }
@@ -276,7 +280,7 @@ impl LeaseStore for SlowReleaseReply {
     async fn current_leader(&self) -> leader_election::Result<Option<LeaderInfo>> {
         self.0.current_leader().await
     }
-    fn release_notifications(&self) -> Option<leader_election::ReleaseReceiver> {
+    fn release_notifications(&self) -> Option<leader_election::store::ReleaseReceiver> {
         self.0.release_notifications()
     }
 }

@@ -5,10 +5,14 @@ mod common;
 use std::time::Duration;
 
 use common::{options, wait_for_role};
+use leader_election::priority::Candidate;
+use leader_election::store::{
+    AcquireOutcome, Capabilities, Lease, LeaseRequest, ReleaseReceiver, RenewOutcome,
+};
 use leader_election::testing::{TermRecorder, preferred_leader_handover};
 use leader_election::{
-    AcquireOutcome, Candidate, ChangeReason, LeaderElection, LeaderElectionOptions, LeaderInfo,
-    Lease, LeaseRequest, LeaseStore, MemoryLeaseStore, ReleaseReceiver, RenewOutcome, Role,
+    ChangeReason, LeaderElection, LeaderElectionOptions, LeaderInfo, LeaseStore, MemoryLeaseStore,
+    Role,
 };
 
 fn with_priority(id: &str, priority: u32) -> LeaderElectionOptions {
@@ -113,6 +117,9 @@ async fn contenders_without_a_priority_make_no_extra_calls() {
 struct NoCandidates(MemoryLeaseStore);
 
 impl LeaseStore for NoCandidates {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none().with_release_notifications()
+    }
     async fn try_acquire(&self, request: &LeaseRequest) -> leader_election::Result<AcquireOutcome> {
         self.0.try_acquire(request).await
     }
@@ -139,20 +146,20 @@ impl LeaseStore for NoCandidates {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_store_without_candidates_keeps_its_leader() {
+async fn a_priority_on_a_store_without_candidates_is_refused_when_built() {
     let store = NoCandidates::default();
     let err = store
         .announce_candidate(&Candidate::new("x", 1), Duration::from_secs(1))
         .await
         .unwrap_err();
     assert!(!err.is_retryable(), "{err}");
-    let leader = LeaderElection::new(store.clone(), with_priority("leader", 0)).unwrap();
-    let high = LeaderElection::new(store.clone(), with_priority("high", 9)).unwrap();
+    let err = LeaderElection::new(store.clone(), with_priority("high", 9)).unwrap_err();
+    assert_eq!(err.field, "priority");
+    assert!(err.rule.contains("records no candidates"), "{err}");
+    // Without a priority it elects as any store does.
+    let leader = LeaderElection::new(store.clone(), options("leader")).unwrap();
     leader.start().await.unwrap();
     wait_for_role(&leader, Role::Leader).await;
-    high.start().await.unwrap();
-    tokio::time::sleep(Duration::from_secs(300)).await;
-    assert!(leader.is_leader());
 }
 
 #[tokio::test(start_paused = true)]
@@ -180,25 +187,15 @@ async fn after_a_handover_a_lower_follower_lets_the_preferred_one_take_over() {
 
 #[test]
 fn priority_and_min_tenure_come_from_the_environment() {
-    let o = options("x")
-        .with_vars(
-            "P_",
-            [
-                ("P_PRIORITY".to_owned(), "5".to_owned()),
-                ("P_MIN_TENURE".to_owned(), "45s".to_owned()),
-            ],
-        )
-        .unwrap();
+    let var = |name: &str, value: &str| (format!("LEADER_ELECTION_{name}"), value.to_owned());
+    let o =
+        LeaderElectionOptions::from_vars([var("PRIORITY", "5"), var("MIN_TENURE", "45s")]).unwrap();
     assert_eq!(o.priority, Some(5));
     assert_eq!(o.min_tenure(), Duration::from_secs(45));
     assert_eq!(options("x").min_tenure(), options("x").lease_duration);
-    let err = options("x")
-        .with_vars("P_", [("P_MIN_TENURE".to_owned(), "25h".to_owned())])
-        .unwrap_err();
+    let err = LeaderElectionOptions::from_vars([var("MIN_TENURE", "25h")]).unwrap_err();
     assert_eq!(err.field, "min_tenure");
-    let err = options("x")
-        .with_vars("P_", [("P_PRIORITY".to_owned(), "-1".to_owned())])
-        .unwrap_err();
+    let err = LeaderElectionOptions::from_vars([var("PRIORITY", "-1")]).unwrap_err();
     assert_eq!(err.field, "priority");
 }
 

@@ -6,12 +6,12 @@ mod common;
 use std::time::Duration;
 
 use common::options;
+use leader_election::store::{AcquireOutcome, Capabilities, Lease, LeaseRequest, RenewOutcome};
 use leader_election::testing::{
     FaultControl, FaultyStore, Term, TermRecorder, assert_safe, overlaps,
 };
 use leader_election::{
-    AcquireOutcome, LeaderElection, LeaderElectionOptions, LeaderInfo, Lease, LeaseRequest,
-    LeaseStore, MemoryLeaseStore, RenewOutcome,
+    LeaderElection, LeaderElectionOptions, LeaderInfo, LeaseStore, MemoryLeaseStore,
 };
 use tokio::time::Instant;
 
@@ -178,6 +178,9 @@ impl FastClockStore {
 }
 
 impl LeaseStore for FastClockStore {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none()
+    }
     async fn try_acquire(&self, r: &LeaseRequest) -> leader_election::Result<AcquireOutcome> {
         self.0.try_acquire(&Self::shorten(r)).await
     }

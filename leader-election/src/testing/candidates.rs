@@ -13,9 +13,28 @@ use crate::testing::conformance::ConformanceOptions;
 /// not while it lasts, the same contender may change its own; and the record expires `ttl`
 /// after it was last written (not before, allowing only millisecond rounding), after which any
 /// announcement is recorded again.
+///
+/// A store that does not declare
+/// [`candidates`](crate::store::Capabilities::candidates) must refuse an announcement with an
+/// error that is not retryable, and report no candidate.
 pub async fn candidates_are_announced_and_expire<S: LeaseStore>(store: S, o: &ConformanceOptions) {
     let check = "candidates_are_announced_and_expire";
     store.connect().await.expect("connect");
+    if !store.capabilities().candidates {
+        let refused = store
+            .announce_candidate(&Candidate::new("conformance-a", 1), o.ttl)
+            .await;
+        assert!(
+            matches!(&refused, Err(e) if !e.is_retryable()),
+            "[{check}] the store declares no candidates but answered {refused:?}"
+        );
+        assert_eq!(
+            store.strongest_candidate().await.ok().flatten(),
+            None,
+            "[{check}] the store declares no candidates but reports one"
+        );
+        return;
+    }
     let strongest = || async {
         store
             .strongest_candidate()

@@ -36,8 +36,9 @@ impl Default for ConformanceOptions {
 /// One check of the conformance suite; [`Check::ALL`] lists them all, and each is also a
 /// public function of this module taking a fresh store.
 ///
-/// A backend that cannot support a check runs the others with [`run_checks`] and says why in
-/// its tests, so that nothing is skipped silently.
+/// The checks of optional capabilities (release notices, metadata, candidates) check what the
+/// store declares in [`LeaseStore::capabilities`]: what it declares must work, and what it does
+/// not declare must not be offered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Check {
@@ -394,17 +395,25 @@ pub async fn no_takeover_before_a_renewed_lease_expires<S: LeaseStore>(
     );
 }
 
-/// Checks that releasing wakes a follower waiting on
-/// [`LeaseStore::release_notifications`] within `slack`. A backend without release
-/// notifications fails it: leave it out with [`run_checks`], saying so.
+/// Checks release notices as the store declares them
+/// ([`Capabilities::release_notifications`](crate::store::Capabilities::release_notifications)):
+/// declared, releasing wakes a follower waiting on [`LeaseStore::release_notifications`] within
+/// `slack`; not declared, the store offers no receiver.
 pub async fn release_wakes_waiters<S: LeaseStore>(store: S, o: &ConformanceOptions) {
     let check = "release_wakes_waiters";
     store.connect().await.expect("connect");
-    let mut waiter = store.release_notifications().unwrap_or_else(|| {
-        panic!(
-            "[{check}] the store offers no release notifications (leave this check out explicitly)"
-        )
-    });
+    let declared = store.capabilities().release_notifications;
+    let Some(mut waiter) = store.release_notifications() else {
+        assert!(
+            !declared,
+            "[{check}] the store declares release notifications but offers none"
+        );
+        return;
+    };
+    assert!(
+        declared,
+        "[{check}] the store offers release notifications it does not declare in its capabilities"
+    );
     let a = req("conformance-a", o);
     let lease = acquire(&store, &a, check).await;
     waiter.mark_seen();
@@ -490,9 +499,36 @@ async fn published<S: LeaseStore>(store: &S, check: &str) -> Option<Vec<u8>> {
 /// metadata longer than [`LeaseStore::check_metadata`] accepts (1 MiB is tried) refused by a
 /// renewal and an acquisition without changing the lease; and never shown for a later holder
 /// that publishes none.
+///
+/// The limit is the one the store declares
+/// ([`Capabilities::max_metadata_len`](crate::store::Capabilities::max_metadata_len)): metadata
+/// of exactly that length is accepted, one byte more refused; a store that declares none
+/// refuses all, and an acquisition carrying some.
 pub async fn metadata_is_published_with_the_lease<S: LeaseStore>(store: S, o: &ConformanceOptions) {
     let check = "metadata_is_published_with_the_lease";
     store.connect().await.expect("connect");
+    let limit = store.capabilities().max_metadata_len;
+    if limit == 0 {
+        assert!(
+            store.check_metadata(b"x").is_err(),
+            "[{check}] the store declares no metadata but accepts some"
+        );
+        let carrying = req("conformance-a", o).with_metadata(Some(b"x".to_vec()));
+        assert!(
+            store.try_acquire(&carrying).await.is_err(),
+            "[{check}] the store declares no metadata but acquired with some"
+        );
+        return;
+    }
+    store
+        .check_metadata(&vec![b'x'; limit])
+        .unwrap_or_else(|e| {
+            panic!("[{check}] metadata of the declared {limit} bytes refused: {e}")
+        });
+    assert!(
+        store.check_metadata(&vec![b'x'; limit + 1]).is_err(),
+        "[{check}] metadata over the declared {limit} bytes accepted"
+    );
     let text = b"addr=10.0.0.7:8080".to_vec();
     let binary = vec![0, 255, b'"', b'\\', b'\n', 0x80, b'{', b'}', 1];
     let a = req("conformance-a", o).with_metadata(Some(text.clone()));

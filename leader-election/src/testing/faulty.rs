@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::{Error, Operation, Result};
-use crate::layer::{Forward, StoreHooks};
 use crate::store::LeaseStore;
+use crate::store::layer::{Forward, StoreHooks};
 
 /// The switches of a [`FaultyStore`], shared by its clones and changeable while it runs.
 #[derive(Clone, Debug, Default)]

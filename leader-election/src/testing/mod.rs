@@ -14,6 +14,7 @@ mod faulty;
 mod preferred;
 mod race;
 mod safety;
+pub mod suite;
 mod takeover;
 
 pub use candidates::candidates_are_announced_and_expire;
@@ -31,6 +32,7 @@ pub use race::racing_handovers;
 pub use safety::{
     Term, TermPair, TermRecorder, assert_safe, overlaps, token_regressions, tokens_increase,
 };
+pub use suite::{Cut, Fixture};
 pub use takeover::{
     TakeoverOptions, TakeoverReport, crashed_leader_is_replaced, cut_off_leader_steps_down,
 };

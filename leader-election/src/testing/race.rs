@@ -53,8 +53,16 @@ pub async fn racing_handovers<S: LeaseStore>(
             .stop()
             .await
             .expect("[racing_handovers] stop the leader");
+        // A successor's term, and the stopped leader's end as its recorder received it: events
+        // are stamped when they happen but received a little later, so the check waits for
+        // both before comparing terms.
+        let stopped = leader.instance_id().to_owned();
         wait_for(Duration::from_secs(3), || {
-            (recorder.terms().len() > before).then_some(())
+            let terms = recorder.terms();
+            let ended = !terms
+                .iter()
+                .any(|t| t.contender == stopped && t.end_reason.is_none());
+            (terms.len() > before && ended).then_some(())
         })
         .await
         .unwrap_or_else(|| {
@@ -74,6 +82,15 @@ pub async fn racing_handovers<S: LeaseStore>(
     for e in elections {
         e.stop().await.expect("[racing_handovers] stop a contender");
     }
+    wait_for(Duration::from_secs(3), || {
+        recorder
+            .terms()
+            .iter()
+            .all(|t| t.end_reason.is_some())
+            .then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("[racing_handovers] a stopped contender's term never ended"));
     recorder.assert_safe();
     handovers.sort();
     handovers

@@ -170,8 +170,9 @@ impl TermRecorder {
                         is_leader,
                         token,
                         reason,
+                        at,
                     }) => {
-                        let now = Instant::now();
+                        let now = at;
                         let mut terms = lock(&terms);
                         if is_leader {
                             terms.push(Term {

@@ -5,10 +5,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use leader_election::store::{AcquireOutcome, Capabilities, Lease, LeaseRequest, RenewOutcome};
 use leader_election::{
-    AcquireOutcome, ChangeReason, ElectionEvent, FencingToken, LeaderElection,
-    LeaderElectionOptions, LeaderInfo, Lease, LeaseRequest, LeaseStore, MemoryLeaseStore,
-    RenewOutcome, Role,
+    ChangeReason, ElectionEvent, FencingToken, LeaderElection, LeaderElectionOptions, LeaderInfo,
+    LeaseStore, MemoryLeaseStore, Role,
 };
 use tokio::time::Instant;
 
@@ -59,6 +59,7 @@ impl Recorder {
                         is_leader,
                         token,
                         reason,
+                        ..
                     } => r.changes.lock().unwrap().push(Change {
                         at,
                         is_leader,
@@ -123,6 +124,9 @@ impl ReleaseOrderCheck {
 }
 
 impl LeaseStore for ReleaseOrderCheck {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none()
+    }
     async fn try_acquire(&self, r: &LeaseRequest) -> leader_election::Result<AcquireOutcome> {
         self.inner.try_acquire(r).await
     }
@@ -152,6 +156,9 @@ impl Drop for SetOnDrop {
 pub struct PanicOnRenew(pub MemoryLeaseStore);
 
 impl LeaseStore for PanicOnRenew {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none()
+    }
     async fn try_acquire(&self, r: &LeaseRequest) -> leader_election::Result<AcquireOutcome> {
         self.0.try_acquire(r).await
     }

@@ -7,8 +7,8 @@ use tokio::time::Instant;
 use crate::error::Result;
 use crate::priority::{Candidate, replaces};
 use crate::store::{
-    AcquireOutcome, LeaderInfo, Lease, LeaseRequest, LeaseStore, ReleaseNotifier, ReleaseReceiver,
-    RenewOutcome, check_metadata_len,
+    AcquireOutcome, Capabilities, LeaderInfo, Lease, LeaseRequest, LeaseStore, ReleaseNotifier,
+    ReleaseReceiver, RenewOutcome,
 };
 use crate::token::FencingToken;
 
@@ -125,8 +125,11 @@ fn expiry(now: Instant, ttl: std::time::Duration) -> Instant {
 }
 
 impl LeaseStore for MemoryLeaseStore {
-    fn check_metadata(&self, metadata: &[u8]) -> Result<()> {
-        check_metadata_len(metadata, Self::MAX_METADATA_LEN)
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none()
+            .with_release_notifications()
+            .with_candidates()
+            .with_metadata(Self::MAX_METADATA_LEN)
     }
 
     async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {

@@ -1,7 +1,6 @@
 //! The driver: [`LeaderElection`], its handle API and the shared state behind it.
 
 use std::fmt;
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -11,11 +10,15 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{ConfigError, Error, Operation, Result};
-use crate::event::{ChangeReason, ElectionEvent};
+use crate::event::ElectionEvent;
 use crate::options::LeaderElectionOptions;
 use crate::runner::{Command, Runner};
-use crate::state::{ElectionState, Leadership, Role};
+use crate::state::{ElectionState, Leadership};
 use crate::store::{LeaderInfo, LeaseStore};
+
+mod tasks;
+
+pub use tasks::TaskOutcome;
 
 /// How many events a subscriber may fall behind before it misses some.
 const EVENT_CAPACITY: usize = 64;
@@ -115,6 +118,13 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl<S: LeaseStore> LeaderElection<S> {
+    /// A builder for an election on `store`: the option setters of
+    /// [`ElectionBuilder`](crate::ElectionBuilder), then `build()`. Backends have builders of
+    /// their own (`RedisLeaderElection::builder()` ...) that make the store too.
+    pub fn builder(store: S) -> crate::builder::Builder<S> {
+        crate::builder::Builder::new(store)
+    }
+
     /// A contender for the election kept in `store`, configured by `options`. Nothing runs
     /// until [`start`](Self::start).
     ///
@@ -124,6 +134,16 @@ impl<S: LeaseStore> LeaderElection<S> {
     /// the backend).
     pub fn new(store: S, options: LeaderElectionOptions) -> Result<Self, ConfigError> {
         options.validate()?;
+        if options.priority.is_some() && !store.capabilities().candidates {
+            return Err(ConfigError::new(
+                "priority",
+                format!(
+                    "the store of {} records no candidates, so a priority would have no effect: \
+                     unset it, or use a store that supports preferred leaders",
+                    store.election_name()
+                ),
+            ));
+        }
         let metadata = options.metadata.clone().filter(|m| !m.is_empty());
         if let Some(metadata) = &metadata {
             store
@@ -452,160 +472,6 @@ impl<S: LeaseStore> LeaderElection<S> {
     pub fn state(&self) -> ElectionState {
         self.shared.state.borrow().clone()
     }
-
-    /// Runs `task` only if this contender leads, handing it the current term.
-    ///
-    /// The task runs on the caller's task. If leadership ends while it runs (the term's
-    /// cancellation fires, or its deadline passes without a renewal, even if the election loop
-    /// is late to notice), the task is dropped at its next `.await` point: leader work never
-    /// outlives the leadership by more than that. [`stop`](Self::stop) waits for running tasks
-    /// before releasing the lease.
-    ///
-    /// # Cancel safety
-    /// Dropping the future drops `task` at its current `.await` point, as when leadership is
-    /// lost, and unregisters it, so that [`stop`](Self::stop) no longer waits for it. The
-    /// election itself is not affected.
-    pub async fn run_task_if_leader<F, Fut, T>(&self, task: F) -> TaskOutcome<T>
-    where
-        F: FnOnce(Leadership) -> Fut,
-        Fut: Future<Output = T>,
-    {
-        let Some(term) = self.leadership() else {
-            return TaskOutcome::NotLeader;
-        };
-        let _work = WorkGuard::enter(&self.shared.work);
-        // The term may have ended between the check and the registration; stop() waits only
-        // for registered work, so check again now that this task is counted.
-        if !term.is_current() {
-            return TaskOutcome::NotLeader;
-        }
-        let work = task(term.clone());
-        tokio::pin!(work);
-        loop {
-            // The term's own deadline too, not only the loop's signal: leader work stops on
-            // time even if the election loop is late.
-            let deadline = term.deadline();
-            tokio::select! {
-                biased;
-                () = term.lost() => return TaskOutcome::LeadershipLost(None),
-                () = tokio::time::sleep_until(deadline) => {
-                    if !term.is_current() {
-                        return TaskOutcome::LeadershipLost(None);
-                    }
-                    // Renewed meanwhile: wait for the new deadline.
-                }
-                value = &mut work => {
-                    return if term.is_current() {
-                        TaskOutcome::Completed(value)
-                    } else {
-                        TaskOutcome::LeadershipLost(Some(value))
-                    };
-                }
-            }
-        }
-    }
-
-    /// Runs leader work for every term this contender wins, until the election stops: `work`
-    /// is called with the term when it begins, and the future it returns runs until the term
-    /// ends (it is then dropped at its next `.await` point, as in
-    /// [`run_task_if_leader`](Self::run_task_if_leader)) or until it completes; the next term
-    /// calls `work` again. This is the long-running counterpart of `run_task_if_leader`, like
-    /// client-go's `OnStartedLeading`.
-    ///
-    /// Returns, once the election has stopped (after [`stop`](Self::stop), or at once if it is
-    /// not running), why the last term ended, or `None` if this contender never led meanwhile.
-    /// [`stop`](Self::stop) waits for the running work, as for other leader tasks.
-    ///
-    /// ```no_run
-    /// # use leader_election::{LeaderElection, LeaderElectionOptions, MemoryLeaseStore};
-    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-    /// let election = LeaderElection::new(MemoryLeaseStore::new(), LeaderElectionOptions::default())?;
-    /// election.start().await?;
-    /// let worker = election.clone();
-    /// let last_end = tokio::spawn(async move {
-    ///     worker
-    ///         .run_while_leader(|term| async move {
-    ///             loop {
-    ///                 // One batch of leader work, fenced with term.token().
-    ///                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    ///             }
-    ///         })
-    ///         .await
-    /// });
-    /// // ... later:
-    /// election.stop().await?;
-    /// println!("the last term ended because: {:?}", last_end.await?);
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// # Cancel safety
-    /// Dropping the future drops the running work, as when a term ends; the election itself
-    /// is not affected.
-    pub async fn run_while_leader<F, Fut>(&self, mut work: F) -> Option<ChangeReason>
-    where
-        F: FnMut(Leadership) -> Fut,
-        Fut: Future<Output = ()>,
-    {
-        let mut state = self.watch();
-        let mut last_end = None;
-        loop {
-            let role = state.borrow_and_update().role;
-            match role {
-                Role::Leader => {
-                    if let Some(term) = self.leadership() {
-                        let _ = self.run_task_if_leader(&mut work).await;
-                        // Work that finished early is done for this term: wait for its end.
-                        term.lost().await;
-                        last_end = term.end_reason();
-                        continue;
-                    }
-                }
-                Role::Stopped
-                    if !self.shared.expected.load(Ordering::SeqCst)
-                        || !self.shared.alive.load(Ordering::SeqCst) =>
-                {
-                    return last_end;
-                }
-                _ => {}
-            }
-            if state.changed().await.is_err() {
-                return last_end;
-            }
-        }
-    }
-
-    /// Runs the synchronous `task` on tokio's blocking thread pool, only if this contender
-    /// leads. A synchronous task cannot be interrupted: it should check
-    /// [`Leadership::is_current`] between steps. [`stop`](Self::stop) waits for it (up to
-    /// `shutdown_timeout`) before releasing the lease.
-    ///
-    /// # Panics
-    /// Resumes the panic of `task`, if it panicked.
-    pub async fn run_blocking_task_if_leader<F, T>(&self, task: F) -> TaskOutcome<T>
-    where
-        F: FnOnce(Leadership) -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        let Some(term) = self.leadership() else {
-            return TaskOutcome::NotLeader;
-        };
-        let work = WorkGuard::enter(&self.shared.work);
-        if !term.is_current() {
-            return TaskOutcome::NotLeader;
-        }
-        let handle_term = term.clone();
-        let joined = tokio::task::spawn_blocking(move || {
-            let _work = work;
-            task(handle_term)
-        })
-        .await;
-        match joined {
-            Ok(value) if term.is_current() => TaskOutcome::Completed(value),
-            Ok(value) => TaskOutcome::LeadershipLost(Some(value)),
-            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
-            Err(_) => TaskOutcome::LeadershipLost(None),
-        }
-    }
 }
 
 /// The answer of [`LeaderElection::health`].
@@ -621,54 +487,4 @@ pub struct Health {
     /// While leading: time since the request of the last confirmed acquisition or renewal was
     /// sent.
     pub since_renewal: Option<Duration>,
-}
-
-/// What became of a task given to [`LeaderElection::run_task_if_leader`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[must_use]
-pub enum TaskOutcome<T> {
-    /// The task ran to completion while this contender led throughout.
-    Completed(T),
-    /// This contender did not lead; the task did not run.
-    NotLeader,
-    /// Leadership ended while the task ran. Holds the task's result if it finished anyway
-    /// (a blocking task, or one that completed as leadership ended); `None` if it was cut off.
-    LeadershipLost(Option<T>),
-}
-
-impl<T> TaskOutcome<T> {
-    /// Whether the task completed while leading.
-    #[must_use]
-    pub fn is_completed(&self) -> bool {
-        matches!(self, Self::Completed(_))
-    }
-
-    /// The result of a task that completed while leading.
-    #[must_use]
-    pub fn completed(self) -> Option<T> {
-        match self {
-            Self::Completed(value) => Some(value),
-            _ => None,
-        }
-    }
-}
-
-/// Counts one running leader task while alive.
-pub(crate) struct WorkGuard {
-    work: Arc<watch::Sender<usize>>,
-}
-
-impl WorkGuard {
-    fn enter(work: &Arc<watch::Sender<usize>>) -> Self {
-        work.send_modify(|n| *n += 1);
-        Self {
-            work: Arc::clone(work),
-        }
-    }
-}
-
-impl Drop for WorkGuard {
-    fn drop(&mut self) {
-        self.work.send_modify(|n| *n = n.saturating_sub(1));
-    }
 }

@@ -5,7 +5,7 @@
 //!
 //! ```
 //! use std::sync::atomic::{AtomicU64, Ordering};
-//! use leader_election::layer::{Forward, StoreHooks};
+//! use leader_election::store::{Forward, StoreHooks};
 //! use leader_election::{MemoryLeaseStore, Operation, Result};
 //!
 //! /// Counts every call that reaches the backend.
@@ -38,7 +38,8 @@ use tokio::time::Instant;
 use crate::error::{Operation, Result};
 use crate::priority::Candidate;
 use crate::store::{
-    AcquireOutcome, LeaderInfo, Lease, LeaseRequest, LeaseStore, ReleaseReceiver, RenewOutcome,
+    AcquireOutcome, Capabilities, LeaderInfo, Lease, LeaseRequest, LeaseStore, ReleaseReceiver,
+    RenewOutcome,
 };
 
 /// What a [`Forward`] does around the calls it forwards. Every hook defaults to forwarding
@@ -116,6 +117,10 @@ impl<S, H> Forward<S, H> {
 impl<S: LeaseStore, H: StoreHooks> LeaseStore for Forward<S, H> {
     fn election_name(&self) -> &str {
         self.inner.election_name()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
     }
 
     fn check_metadata(&self, metadata: &[u8]) -> Result<()> {
@@ -202,8 +207,16 @@ mod tests {
         fn election_name(&self) -> &str {
             "probe"
         }
+        fn capabilities(&self) -> Capabilities {
+            Capabilities::none()
+                .with_release_notifications()
+                .with_candidates()
+                .with_metadata(4)
+        }
+        /// Stricter than the declared limit, so that a wrapper answering with the trait's
+        /// default (derived from the capabilities) instead of forwarding shows.
         fn check_metadata(&self, metadata: &[u8]) -> Result<()> {
-            crate::store::check_metadata_len(metadata, 4)
+            crate::store::check_metadata_len(metadata, 3)
         }
         async fn connect(&self) -> Result<()> {
             Err(crate::Error::backend(Operation::Connect, true, "probe"))
@@ -252,10 +265,11 @@ mod tests {
         let request = LeaseRequest::new("a", Duration::from_secs(1));
         let lease = Lease::new(FencingToken::new(7));
         assert_eq!(store.election_name(), "probe");
-        store.check_metadata(b"1234").unwrap();
+        assert_eq!(store.capabilities(), Probe::default().capabilities());
+        store.check_metadata(b"123").unwrap();
         assert!(matches!(
-            store.check_metadata(b"12345"),
-            Err(crate::Error::MetadataTooLarge { limit: 4, .. })
+            store.check_metadata(b"1234"),
+            Err(crate::Error::MetadataTooLarge { limit: 3, .. })
         ));
         assert!(store.connect().await.is_err());
         assert_eq!(

@@ -9,7 +9,8 @@ use std::time::Duration;
 use crate::error::Result;
 use crate::priority::Candidate;
 use crate::store::{
-    AcquireOutcome, LeaderInfo, Lease, LeaseRequest, LeaseStore, ReleaseReceiver, RenewOutcome,
+    AcquireOutcome, Capabilities, LeaderInfo, Lease, LeaseRequest, LeaseStore, ReleaseReceiver,
+    RenewOutcome,
 };
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -17,6 +18,7 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// The dyn-compatible twin of [`LeaseStore`], implemented for every store.
 trait DynLeaseStore: Send + Sync + 'static {
     fn election_name(&self) -> &str;
+    fn capabilities(&self) -> Capabilities;
     fn check_metadata(&self, metadata: &[u8]) -> Result<()>;
     fn connect(&self) -> BoxFuture<'_, Result<()>>;
     fn try_acquire<'a>(
@@ -46,6 +48,9 @@ trait DynLeaseStore: Send + Sync + 'static {
 impl<S: LeaseStore> DynLeaseStore for S {
     fn election_name(&self) -> &str {
         LeaseStore::election_name(self)
+    }
+    fn capabilities(&self) -> Capabilities {
+        LeaseStore::capabilities(self)
     }
     fn check_metadata(&self, metadata: &[u8]) -> Result<()> {
         LeaseStore::check_metadata(self, metadata)
@@ -134,6 +139,9 @@ impl fmt::Debug for BoxLeaseStore {
 impl LeaseStore for BoxLeaseStore {
     fn election_name(&self) -> &str {
         self.inner.election_name()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
     }
     fn check_metadata(&self, metadata: &[u8]) -> Result<()> {
         self.inner.check_metadata(metadata)

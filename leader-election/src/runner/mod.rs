@@ -3,25 +3,27 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::backoff::{Backoff, jittered, renew_retry_delay};
+use crate::backoff::{Backoff, jittered};
 use crate::election::{Shared, lock};
 use crate::error::{Error, Operation, Result};
-use crate::event::{ChangeReason, ElectionEvent};
+use crate::event::ElectionEvent;
 use crate::metrics;
 use crate::priority::Preference;
-use crate::state::{ElectionState, Leadership, Role};
+use crate::state::{ElectionState, Role};
 use crate::store::{
-    AcquireOutcome, LeaderInfo, Lease, LeaseRequest, LeaseStore, ReleaseReceiver, RenewOutcome,
-    WithholdReason,
+    AcquireOutcome, LeaderInfo, LeaseRequest, LeaseStore, ReleaseReceiver, WithholdReason,
 };
-use crate::transition::{LoopGuard, term_ended};
+use crate::transition::LoopGuard;
+
+mod handover;
+mod lead;
 
 /// The shortest a follower sleeps between attempts, so that a backend reporting an
 /// already-expired lease cannot spin the loop.
@@ -76,7 +78,8 @@ pub(crate) struct Runner<S> {
     uncertain_since: Option<Instant>,
     /// Why the backend withheld the lease at the last attempt, if it did.
     withheld: Option<WithholdReason>,
-    /// Until when this contender stays out of the election after resigning.
+    /// Until when this contender stays out of the election after resigning, or after giving
+    /// up a lease id whose outcome stayed unknown.
     cool_down_until: Option<Instant>,
     /// This contender's part in preferred-leader handover.
     preference: Preference,
@@ -139,8 +142,9 @@ impl<S: LeaseStore> Runner<S> {
                 .cool_down_until
                 .filter(|until| *until > Instant::now() && self.pending.is_empty());
             let wait = if let Some(until) = cooling {
-                // Resigned: no attempt until the cool-down ends (an explicit
-                // try_acquire_leadership still makes one).
+                // Resigned, or gave up a lease id whose outcome stayed unknown: no attempt
+                // until the cool-down ends (an explicit try_acquire_leadership still makes
+                // one).
                 Ok(until - Instant::now())
             } else if connected {
                 match self.yield_to_candidate().await {
@@ -291,12 +295,17 @@ impl<S: LeaseStore> Runner<S> {
                     // Asking again with the same lease id also extends a lease we may hold
                     // without knowing it; if our replies keep getting lost, that would lock
                     // everybody out. After one lease of that, give the id up: a lease held
-                    // under it expires, and the next candidacy starts clean.
+                    // under it expires, and the next candidacy starts clean. Sit out while it
+                    // runs out (one lease from now at most) and half a lease more, so that
+                    // the others, who wake when it expires, take it first: a new id asked for
+                    // while the replies are still lost would lock them out all over again.
                     let since = *self.uncertain_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() >= self.shared.options.lease_duration {
+                    let lease = self.shared.options.lease_duration;
+                    if since.elapsed() >= lease {
                         tracing::debug!("abandoning a candidacy whose outcome stayed unknown");
                         self.new_candidacy();
                         self.uncertain_since = None;
+                        self.cool_down_until = Some(Instant::now() + lease + lease / 2);
                     }
                 }
                 self.fail(err);
@@ -306,310 +315,6 @@ impl<S: LeaseStore> Runner<S> {
                     self.backoff(*failures)
                 })
             }
-        }
-    }
-
-    /// Runs one term of leadership, from a lease acquired by a request sent at `sent_at`.
-    async fn lead(&mut self, lease: Lease, sent_at: Instant) -> TermEnd {
-        let options = &self.shared.options;
-        let valid_for = options
-            .lease_duration
-            .saturating_sub(options.deadline_margin());
-        let renew_interval = options.renew_interval;
-        let max_attempts = options.max_retry_attempts;
-        let timeout = options.operation_timeout();
-        let mut deadline = sent_at + valid_for;
-        let now = Instant::now();
-        if now >= deadline {
-            // The acquisition was confirmed too late to be trusted.
-            tracing::warn!(token = %lease.token, "lease acquired after its local deadline; not leading");
-            self.answer(&Ok(false));
-            let request = self.request.clone();
-            self.release_quietly(&request, &lease).await;
-            self.new_candidacy();
-            return TermEnd::Follow;
-        }
-        let term = Leadership::new(lease.token, now, deadline);
-        *lock(&self.shared.term) = Some(term.clone());
-        *lock(&self.shared.last_renewal) = Some(SystemTime::now());
-        let me = self.me(lease.token);
-        self.observe(Some(me));
-        self.publish(Role::Leader, Some(lease.token));
-        metrics::set_leader(self.name(), true);
-        metrics::transition(self.name(), ChangeReason::Acquired);
-        // The token of the latest term, on every event of the loop from now on.
-        tracing::Span::current().record("token", lease.token.get());
-        tracing::info!(token = %lease.token, "became leader");
-        self.emit(ElectionEvent::LeadershipChanged {
-            is_leader: true,
-            token: lease.token,
-            reason: ChangeReason::Acquired,
-        });
-        self.answer(&Ok(true));
-
-        let mut next_renew = sent_at + renew_interval;
-        let mut failures = 0u32;
-        loop {
-            tokio::select! {
-                biased;
-                () = self.shared.abandon.cancelled() => {
-                    self.end_term(&term, ChangeReason::Dropped);
-                    return self.exit(Ok(())).into();
-                }
-                () = sleep_until(deadline) => {
-                    self.end_term(&term, ChangeReason::DeadlinePassed);
-                    return TermEnd::Follow;
-                }
-                () = self.stop.cancelled() => {
-                    let result = self.step_down_for_stop(&term, &lease).await;
-                    return self.exit(result).into();
-                }
-                Some(command) = self.commands.recv() => match command {
-                    Command::TryAcquire(reply) => {
-                        let _ = reply.send(Ok(true));
-                        continue;
-                    }
-                    Command::Resign(cool_down, reply) => {
-                        let result =
-                            self.resign(&term, &lease, cool_down, ChangeReason::Resigned).await;
-                        let _ = reply.send(result.map(|()| true));
-                        return TermEnd::Follow;
-                    }
-                    Command::Proclaim(reply) => {
-                        // Renew now, carrying the new metadata: the backend stores both at
-                        // once, and the caller learns when it did.
-                        self.request.metadata = lock(&self.shared.metadata).clone();
-                        self.proclaims.push(reply);
-                        next_renew = Instant::now();
-                        continue;
-                    }
-                },
-                () = sleep_until(next_renew) => {}
-            }
-
-            let renew_sent = Instant::now();
-            let renew = self.call(
-                Operation::Renew,
-                self.shared.store.renew(&self.request, &lease),
-            );
-            let result = tokio::select! {
-                biased;
-                () = self.shared.abandon.cancelled() => {
-                    self.end_term(&term, ChangeReason::Dropped);
-                    return self.exit(Ok(())).into();
-                }
-                () = sleep_until(deadline) => {
-                    self.end_term(&term, ChangeReason::DeadlinePassed);
-                    return TermEnd::Follow;
-                }
-                result = renew => result,
-            };
-            match result {
-                // A renewal confirmed after the deadline must not resurrect leadership: the work
-                // may already have been cancelled, and the lease may have changed hands.
-                Ok(RenewOutcome::Renewed) if Instant::now() >= deadline => {
-                    self.end_term(&term, ChangeReason::DeadlinePassed);
-                    return TermEnd::Follow;
-                }
-                Ok(RenewOutcome::Renewed) => {
-                    deadline = renew_sent + valid_for;
-                    term.extend(deadline);
-                    next_renew = renew_sent + renew_interval;
-                    failures = 0;
-                    *lock(&self.shared.last_renewal) = Some(SystemTime::now());
-                    tracing::trace!(token = %lease.token, "renewed");
-                    let me = self.me(lease.token);
-                    if self.observed.as_ref() != Some(&me) {
-                        // New metadata confirmed: this contender's own view shows it too.
-                        self.observe(Some(me));
-                        self.publish(Role::Leader, Some(lease.token));
-                    }
-                    self.answer_proclaims(&Ok(true));
-                    if self.hand_over_to_candidate(&term, &lease).await {
-                        return TermEnd::Follow;
-                    }
-                }
-                Ok(RenewOutcome::Lost) => {
-                    self.end_term(&term, ChangeReason::LeaseLost);
-                    return TermEnd::Follow;
-                }
-                Err(err) => {
-                    failures = failures.saturating_add(1);
-                    self.answer_proclaims(&Err(err.clone()));
-                    self.fail(err);
-                    if failures >= max_attempts {
-                        // Release under the lease id of the term that ended: `end_term` has
-                        // already drawn a new one for the next candidacy, which owns nothing.
-                        let ended = self.request.clone();
-                        self.end_term(&term, ChangeReason::RenewFailed);
-                        // Rule 13: only once the work has ended. Work still running keeps
-                        // the lease, which runs out on its own (this step-down comes before
-                        // the deadline, so a release now would wake a successor early).
-                        if self.work_finished().await.is_ok() {
-                            self.release_quietly(&ended, &lease).await;
-                        }
-                        return TermEnd::Follow;
-                    }
-                    // Space the remaining attempts so that all of them, timeouts included,
-                    // complete before the deadline: the last failure then steps down (and
-                    // releases, if it can) ahead of it.
-                    let now = Instant::now();
-                    next_renew = now
-                        + renew_retry_delay(
-                            self.backoff(failures),
-                            deadline.saturating_duration_since(now),
-                            timeout,
-                            self.shared.options.deadline_slack,
-                            failures,
-                            max_attempts,
-                        );
-                }
-            }
-        }
-    }
-
-    /// Ends the current term locally and goes back to following under a new candidacy.
-    fn end_term(&mut self, term: &Leadership, reason: ChangeReason) {
-        self.answer_proclaims(&Ok(false));
-        self.observed = None;
-        term_ended(&self.shared, term, reason, Role::Follower, None);
-        self.new_candidacy();
-    }
-
-    /// Graceful stop of a leader: cancel the work, wait for it, release.
-    async fn step_down_for_stop(&mut self, term: &Leadership, lease: &Lease) -> Result<()> {
-        term_ended(
-            &self.shared,
-            term,
-            ChangeReason::Stopped,
-            Role::Releasing,
-            self.observed.clone(),
-        );
-        self.work_finished().await?;
-        if !self.shared.options.enable_graceful_shutdown {
-            return Ok(());
-        }
-        let request = self.request.clone();
-        self.release_after_work(&request, lease).await
-    }
-
-    /// Resigning leader: ends the term, waits for leader work (up to `shutdown_timeout`),
-    /// releases so that a follower takes over at once, and stays out for `cool_down`.
-    async fn resign(
-        &mut self,
-        term: &Leadership,
-        lease: &Lease,
-        cool_down: Duration,
-        reason: ChangeReason,
-    ) -> Result<()> {
-        self.answer_proclaims(&Ok(false));
-        self.observed = None;
-        term_ended(&self.shared, term, reason, Role::Follower, None);
-        self.cool_down_until = Some(Instant::now() + cool_down);
-        let request = self.request.clone();
-        self.new_candidacy();
-        self.work_finished().await?;
-        self.release_after_work(&request, lease).await
-    }
-
-    /// A follower about to attempt: announces its priority, or answers how long to let a
-    /// stronger candidate try first (see [preferred leaders](crate::priority)).
-    async fn yield_to_candidate(&mut self) -> Option<Duration> {
-        if !self.pending.is_empty() {
-            return None;
-        }
-        let Self {
-            shared,
-            preference,
-            observed,
-            ..
-        } = self;
-        let last_leader = observed.as_ref().map(|l| l.instance_id.as_str());
-        preference
-            .before_attempt(&shared.store, &shared.options.instance_id, last_leader)
-            .await
-    }
-
-    /// A leader that has just renewed: hands over to a waiting candidate with a higher
-    /// priority once its minimum tenure is served. Answers whether the term ended.
-    async fn hand_over_to_candidate(&mut self, term: &Leadership, lease: &Lease) -> bool {
-        let Self {
-            shared, preference, ..
-        } = self;
-        let candidate = preference
-            .handover_to(
-                &shared.store,
-                &shared.options.instance_id,
-                term.acquired_instant(),
-            )
-            .await;
-        let Some(candidate) = candidate else {
-            return false;
-        };
-        tracing::info!(
-            candidate = %candidate.instance_id,
-            priority = candidate.priority,
-            "handing over to a preferred candidate"
-        );
-        let cool_down = self.preference.cool_down();
-        // Errors were reported by `resign`; the term has ended all the same.
-        let _ = self
-            .resign(term, lease, cool_down, ChangeReason::PreferredLeader)
-            .await;
-        true
-    }
-
-    /// Waits, up to `shutdown_timeout`, for leader work (already cancelled) to finish. Work
-    /// still running then keeps the lease from being released: it expires on its own, so a
-    /// successor never starts while the old work runs.
-    async fn work_finished(&mut self) -> Result<()> {
-        let grace = self.shared.options.shutdown_timeout;
-        let mut work = self.shared.work.subscribe();
-        let idle = tokio::time::timeout(grace, work.wait_for(|running| *running == 0))
-            .await
-            .is_ok();
-        if idle {
-            return Ok(());
-        }
-        let err = Error::WorkStillRunning(grace);
-        tracing::warn!(error = %err, "not releasing the lease");
-        self.emit(ElectionEvent::Error(err.clone()));
-        Err(err)
-    }
-
-    /// Releases `lease` (acquired by `request`) once leader work has finished, reporting a
-    /// failure.
-    async fn release_after_work(&mut self, request: &LeaseRequest, lease: &Lease) -> Result<()> {
-        let released = self
-            .call(
-                Operation::Release,
-                self.shared.store.release(request, lease),
-            )
-            .await;
-        match released {
-            Ok(released) => {
-                tracing::debug!(token = %lease.token, released, "released the lease");
-                Ok(())
-            }
-            Err(err) => {
-                self.fail(err.clone());
-                Err(err)
-            }
-        }
-    }
-
-    /// Best-effort release after stepping down for cause: frees the lease at once if the
-    /// backend can still be reached. Only the owner can release, so this is always safe.
-    /// `request` is the one that acquired `lease`.
-    async fn release_quietly(&mut self, request: &LeaseRequest, lease: &Lease) {
-        let released = self
-            .call(
-                Operation::Release,
-                self.shared.store.release(request, lease),
-            )
-            .await;
-        if let Err(err) = released {
-            tracing::debug!(error = %err, "could not release after stepping down");
         }
     }
 

@@ -1,0 +1,287 @@
+//! The values a [`LeaseStore`](super::LeaseStore) exchanges with the core: who asks, what it
+//! gets, who leads.
+
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::token::FencingToken;
+
+/// Who asks for the lease, passed to every [`LeaseStore`](super::LeaseStore) call.
+///
+/// A lease is owned by the pair (`instance_id`, `lease_id`). The core draws a fresh `lease_id`
+/// for every candidacy: it stays the same across retries of an acquisition whose outcome was
+/// unknown, so that a lost reply is recovered by acquiring again, and changes once a term ends,
+/// so that a lease left behind by an earlier term is never taken for a new one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LeaseRequest {
+    /// The contender's instance id, shown to others as the leader's name.
+    pub instance_id: String,
+    /// A random id for this candidacy, 32 lower-case hex digits (a UUID without dashes).
+    pub lease_id: String,
+    /// How long the backend keeps the lease without renewal: a whole number of milliseconds,
+    /// so that a backend counting in milliseconds keeps it exactly this long.
+    pub ttl: Duration,
+    /// The leader metadata to publish with the lease (see [`LeaderInfo::metadata`]): written
+    /// atomically with every acquisition and renewal, so that it stays this value until a
+    /// later renewal carries another. `None` publishes none; never empty (an empty value is
+    /// `None`, see [`with_metadata`](Self::with_metadata)).
+    pub metadata: Option<Vec<u8>>,
+    /// Whether the caller saw the lease held by somebody else and has seen no release since,
+    /// so that it expects a lease record to be there (design rule 9). A store that finds no
+    /// record at all for such a request (an operator deleted it, perhaps with every other
+    /// record of the election) must not create one: it answers
+    /// [`AcquireOutcome::Withheld`] with [`WithholdReason::RecordVanished`], and the core
+    /// withholds for the longest lease counted from that answer, since the holder may have
+    /// renewed just before the deletion, after the caller's last read. The core clears it once
+    /// that wait is over. A store that keeps a deleted record from letting anybody in by other
+    /// means (a guard that survives, a remembered holder, a watched version) may answer as it
+    /// does for any other request. Default: `false`.
+    pub expects_record: bool,
+}
+
+impl LeaseRequest {
+    /// A request for `instance_id` with a fresh random lease id. `ttl` is rounded up to whole
+    /// milliseconds: a backend lease must never be shorter than the leader's local deadline
+    /// assumes.
+    pub fn new(instance_id: impl Into<String>, ttl: Duration) -> Self {
+        Self {
+            instance_id: instance_id.into(),
+            lease_id: new_lease_id(),
+            ttl: ceil_millis(ttl),
+            metadata: None,
+            expects_record: false,
+        }
+    }
+
+    /// The same request publishing `metadata` with the lease; an empty value publishes none
+    /// (`None`), so that every backend answers alike whether it could store an empty value
+    /// or not.
+    #[must_use]
+    pub fn with_metadata(mut self, metadata: Option<Vec<u8>>) -> Self {
+        self.metadata = metadata.filter(|m| !m.is_empty());
+        self
+    }
+
+    /// The same request with [`expects_record`](Self::expects_record) set to `expects`.
+    #[must_use]
+    pub fn expecting_record(mut self, expects: bool) -> Self {
+        self.expects_record = expects;
+        self
+    }
+
+    /// The same request with its `lease_id` replaced (for backends or tests that need a
+    /// specific one).
+    #[must_use]
+    pub fn with_lease_id(mut self, lease_id: impl Into<String>) -> Self {
+        self.lease_id = lease_id.into();
+        self
+    }
+}
+
+/// `duration` rounded up to whole milliseconds.
+fn ceil_millis(duration: Duration) -> Duration {
+    let below = duration.subsec_nanos() % 1_000_000;
+    if below == 0 {
+        return duration;
+    }
+    duration
+        .checked_add(Duration::from_nanos(u64::from(1_000_000 - below)))
+        .unwrap_or(duration)
+}
+
+/// Checks `metadata` against a store's `limit` in bytes, for
+/// [`LeaseStore::check_metadata`](super::LeaseStore::check_metadata).
+///
+/// # Errors
+/// [`Error::MetadataTooLarge`](crate::Error::MetadataTooLarge) when it is longer.
+pub fn check_metadata_len(metadata: &[u8], limit: usize) -> Result<()> {
+    if metadata.len() > limit {
+        return Err(crate::Error::MetadataTooLarge {
+            len: metadata.len(),
+            limit,
+        });
+    }
+    Ok(())
+}
+
+/// A fresh random lease id: 128 random bits as 32 lower-case hex digits, the form Azure
+/// accepts as a proposed lease id once dashes are added.
+#[must_use]
+pub fn new_lease_id() -> String {
+    format!("{:032x}", fastrand::u128(..))
+}
+
+/// A lease held by the caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Lease {
+    /// The token minted when this lease was acquired.
+    pub token: FencingToken,
+}
+
+impl Lease {
+    /// A held lease carrying `token`.
+    #[must_use]
+    pub const fn new(token: FencingToken) -> Self {
+        Self { token }
+    }
+}
+
+/// The leader as seen in the backend.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct LeaderInfo {
+    /// The leader's instance id.
+    pub instance_id: String,
+    /// The token of the leader's current term, where the backend records it.
+    pub token: Option<FencingToken>,
+    /// What the leader publishes with its lease (its address, a shard map version ...), like
+    /// etcd's `Proclaim`: set by [`LeaderElectionOptions::metadata`] and
+    /// [`LeaderElection::proclaim`], stored atomically with the lease, and never carried over
+    /// from one holder to the next. `None` when the leader publishes none; never empty.
+    ///
+    /// [`LeaderElectionOptions::metadata`]: crate::LeaderElectionOptions::metadata
+    /// [`LeaderElection::proclaim`]: crate::LeaderElection::proclaim
+    pub metadata: Option<Vec<u8>>,
+}
+
+impl LeaderInfo {
+    /// A leader with the given id and token, publishing no metadata.
+    pub fn new(instance_id: impl Into<String>, token: Option<FencingToken>) -> Self {
+        Self {
+            instance_id: instance_id.into(),
+            token,
+            metadata: None,
+        }
+    }
+
+    /// The same leader publishing `metadata` (an empty value is `None`).
+    #[must_use]
+    pub fn with_metadata(mut self, metadata: Option<Vec<u8>>) -> Self {
+        self.metadata = metadata.filter(|m| !m.is_empty());
+        self
+    }
+
+    /// The metadata as UTF-8 text: `None` when there is none or it is not valid UTF-8.
+    #[must_use]
+    pub fn metadata_str(&self) -> Option<&str> {
+        self.metadata
+            .as_deref()
+            .and_then(|m| std::str::from_utf8(m).ok())
+    }
+}
+
+/// The answer to [`LeaseStore::try_acquire`](super::LeaseStore::try_acquire).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AcquireOutcome {
+    /// The caller holds the lease now.
+    Acquired(Lease),
+    /// Somebody else holds it.
+    Held {
+        /// The holder, where the backend can tell.
+        leader: Option<LeaderInfo>,
+        /// The longest the current lease can still last without being renewed, where the
+        /// backend can tell; followers sleep that long instead of polling.
+        expires_in: Option<Duration>,
+    },
+    /// Nobody holds the lease, but the backend grants none yet, because a lease it cannot see
+    /// any more may still be trusted by its holder (see
+    /// [`LeaseStore`](super::LeaseStore)'s rule on backends that can forget a lease). Nothing was changed; the
+    /// caller should ask again after `wait`.
+    Withheld {
+        /// How long the backend will keep withholding the lease, at most.
+        wait: Duration,
+        /// Why the lease is withheld.
+        reason: WithholdReason,
+    },
+}
+
+/// Why a backend withholds a free lease, in [`AcquireOutcome::Withheld`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WithholdReason {
+    /// The backend started less than a lease ago (or cannot tell how long ago it started) and
+    /// may have lost a lease in the restart.
+    BackendRestarted,
+    /// The backend took over from a failed primary less than a lease ago and may lack the last
+    /// lease granted there.
+    Failover,
+    /// The lease record was deleted, broken or overwritten by someone other than its holder less
+    /// than a lease ago; its holder may still trust it.
+    RecordTouched,
+    /// The caller saw the lease held and now finds no lease record at all, without having seen
+    /// a release: it was deleted under its holder, who may still trust it (see
+    /// [`LeaseRequest::expects_record`]). The core, not the store, times this wait.
+    RecordVanished,
+}
+
+impl WithholdReason {
+    /// A short lower-case name, used in logs and metrics labels.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::BackendRestarted => "backend_restarted",
+            Self::Failover => "failover",
+            Self::RecordTouched => "record_touched",
+            Self::RecordVanished => "record_vanished",
+        }
+    }
+
+    /// A sentence saying why, for logs.
+    #[must_use]
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Self::BackendRestarted => {
+                "the backend started less than a lease ago and may have lost a lease its holder still trusts"
+            }
+            Self::Failover => {
+                "the backend failed over less than a lease ago and may lack a lease its holder still trusts"
+            }
+            Self::RecordTouched => {
+                "the lease record was deleted or overwritten by someone other than its holder, who may still trust it"
+            }
+            Self::RecordVanished => {
+                "the lease record this contender saw held is gone without a release, and its holder may still trust it"
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for WithholdReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// The answer to [`LeaseStore::renew`](super::LeaseStore::renew).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RenewOutcome {
+    /// The lease is still the caller's and lasts another `ttl` from now.
+    Renewed,
+    /// The caller does not hold the lease any more (it expired, was taken over, broken or
+    /// deleted); nothing was changed.
+    Lost,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls_are_rounded_up_to_whole_milliseconds() {
+        let ttl = |d| LeaseRequest::new("a", d).ttl;
+        assert_eq!(
+            ttl(Duration::from_micros(1_500_001)),
+            Duration::from_millis(1501)
+        );
+        assert_eq!(ttl(Duration::from_nanos(1)), Duration::from_millis(1));
+        assert_eq!(
+            ttl(Duration::from_millis(1500)),
+            Duration::from_millis(1500)
+        );
+        assert!(ttl(Duration::MAX) >= Duration::from_secs(u64::MAX));
+    }
+}
