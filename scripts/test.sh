@@ -4,6 +4,14 @@
 # then checks formatting, lints, docs, and runs every test in the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# One build per configuration, never edited in between: incremental artifacts would only fill
+# the disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+# As root (CI), the network-fault tests (network namespaces, nftables) must run, never skip.
+# (Not a LEADER_ELECTION_ variable: the library reads those as settings and refuses unknown ones.)
+if [ "$(id -u)" -eq 0 ]; then
+  export NETWORK_FAULT_TESTS="${NETWORK_FAULT_TESTS:-required}"
+fi
 
 for installer in scripts/install-*.sh; do
   [ -e "$installer" ] || continue
@@ -27,6 +35,7 @@ done
 # full verification, which builds each from its package, is in the release steps of the README.
 echo "==> cargo package (published crates)"
 cargo package --locked --workspace --exclude leader-election-test-support --exclude examples \
+  --exclude leader-election-peers \
   --no-verify --quiet
 
 echo "==> cargo fmt --check"
@@ -46,7 +55,7 @@ for combo in \
   "leader-election-postgres" "leader-election-postgres --no-default-features" \
   "leader-election-postgres --no-default-features --features tls" \
   "leader-election-etcd" "leader-election-etcd --no-default-features" \
-  "leader-election-s3" \
+  "leader-election-s3" "leader-election-tester" \
   "leader-election-fixtures" "leader-election-fixtures --no-default-features" \
   "leader-election-fixtures --all-features"; do
   echo "    -p $combo"

@@ -45,6 +45,8 @@ pub struct EtcdCluster {
     /// Whether clients must use TLS with a client certificate (see `start_tls`): the CA,
     /// server and client files are in `dir`.
     tls: bool,
+    /// An address of this machine the members also serve clients on (see `start_on`).
+    also_on: Option<std::net::IpAddr>,
 }
 
 impl fmt::Debug for EtcdCluster {
@@ -88,7 +90,27 @@ impl EtcdCluster {
     /// # Panics
     /// When `etcd` or `etcdctl` is missing, or the cluster is not ready within 30 s.
     pub async fn start(members: usize) -> Self {
-        Self::start_with(members, None).await
+        Self::start_with(members, None, None).await
+    }
+
+    /// [`start`](Self::start), the members serving clients on `ip` too (on the same ports),
+    /// such as a network lab's host address (`netns::NetLab::host_ip`, feature `netns`); see
+    /// [`endpoints_on`](Self::endpoints_on).
+    ///
+    /// # Panics
+    /// As [`start`](Self::start).
+    pub async fn start_on(members: usize, ip: std::net::IpAddr) -> Self {
+        Self::start_with(members, None, Some(ip)).await
+    }
+
+    /// The client URLs of every member on `ip` (a cluster started with
+    /// [`start_on`](Self::start_on) that address).
+    pub fn endpoints_on(&self, ip: std::net::IpAddr) -> Vec<String> {
+        let scheme = if self.tls { "https" } else { "http" };
+        self.members
+            .iter()
+            .map(|m| format!("{scheme}://{ip}:{}", m.client_port))
+            .collect()
     }
 
     /// A cluster of `members` members whose clients must use TLS and present a client
@@ -104,7 +126,7 @@ impl EtcdCluster {
     /// As [`start`](Self::start).
     #[cfg(feature = "tls")]
     pub async fn start_tls(members: usize) -> Self {
-        Self::start_with(members, Some(crate::TestCertificates::generate())).await
+        Self::start_with(members, Some(crate::TestCertificates::generate()), None).await
     }
 
     /// The CA certificate (PEM file) of a TLS cluster (`start_tls`, feature `tls`).
@@ -135,7 +157,11 @@ impl EtcdCluster {
         }
     }
 
-    async fn start_with(members: usize, certs: Option<Certs>) -> Self {
+    async fn start_with(
+        members: usize,
+        certs: Option<Certs>,
+        also_on: Option<std::net::IpAddr>,
+    ) -> Self {
         assert!(
             program_available("etcd") && etcdctl_available(),
             "{}",
@@ -160,6 +186,7 @@ impl EtcdCluster {
             token: unique_name("etcd-cluster"),
             dir: temp_dir("etcd"),
             tls: certs.is_some(),
+            also_on,
         };
         #[cfg(feature = "tls")]
         if let Some(certs) = &certs {
@@ -181,6 +208,10 @@ impl EtcdCluster {
             .open(self.dir.join(format!("{}.log", member.name)))
             .expect("open the member's log");
         let client = self.endpoint(index);
+        let listen = match self.also_on {
+            Some(ip) => format!("{client},{}", self.endpoints_on(ip)[index]),
+            None => client.clone(),
+        };
         let peer = format!("http://127.0.0.1:{}", member.peer_port);
         let mut command = Command::new("etcd");
         command
@@ -188,7 +219,7 @@ impl EtcdCluster {
             .arg(&member.name)
             .arg("--data-dir")
             .arg(&data)
-            .args(["--listen-client-urls", &client])
+            .args(["--listen-client-urls", &listen])
             .args(["--advertise-client-urls", &client])
             .args(["--listen-peer-urls", &peer])
             .args(["--initial-advertise-peer-urls", &peer])

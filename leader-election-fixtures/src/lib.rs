@@ -1,16 +1,23 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod azurite;
 #[cfg(feature = "tls")]
 mod certs;
 pub mod etcd;
 mod helpers;
+#[cfg(all(feature = "netns", target_os = "linux"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "netns", target_os = "linux"))))]
+pub mod netns;
+pub mod pgbouncer;
+pub mod postgres;
 pub mod process;
 pub mod proxy;
 pub mod redis;
 pub mod s3;
 pub mod s3rver;
 
+pub use azurite::Azurite;
 #[cfg(feature = "tls")]
 pub use certs::TestCertificates;
 pub use etcd::EtcdCluster;
@@ -18,6 +25,8 @@ pub use helpers::{
     closed_port, docker_available, free_port, program_available, temp_dir, tools_dir, unique_name,
     wait_for_port,
 };
+pub use pgbouncer::PgBouncer;
+pub use postgres::Postgres;
 pub use process::ServerProcess;
 pub use proxy::FaultProxy;
 pub use redis::{RedisOptions, RedisSentinel, RedisServer, RedisTls};

@@ -55,7 +55,16 @@ impl FaultProxy {
     /// # Errors
     /// When no local port can be bound.
     pub async fn start(target: SocketAddr) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        Self::start_on(std::net::Ipv4Addr::LOCALHOST.into(), target).await
+    }
+
+    /// [`start`](Self::start), listening on a free port of `ip` (an address of this machine,
+    /// such as a network lab's host address) instead of 127.0.0.1.
+    ///
+    /// # Errors
+    /// When no port of `ip` can be bound.
+    pub async fn start_on(ip: std::net::IpAddr, target: SocketAddr) -> std::io::Result<Self> {
+        let listener = TcpListener::bind((ip, 0)).await?;
         let addr = listener.local_addr()?;
         let (state, _) = watch::channel(State {
             mode: Mode::Forward,
@@ -206,15 +215,16 @@ async fn connection(client: TcpStream, mut state: watch::Receiver<State>) {
     }
 }
 
-/// Copies `from` to `to`, each chunk released after the latency in force when it was read; no
-/// chunk is written while the proxy does not forward.
+/// Copies `from` to `to`, each chunk released after the latency in force when it was read, and
+/// at once when there is none (no timer: one would hold every chunk to the timer's next tick,
+/// about a millisecond); no chunk is written while the proxy does not forward.
 async fn pipe(
     mut from: OwnedReadHalf,
     mut to: OwnedWriteHalf,
     state: watch::Receiver<State>,
     generation: u64,
 ) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Option<Instant>, Vec<u8>)>();
     let latency = state.clone();
     let reader = async move {
         let mut buf = vec![0u8; 16 * 1024];
@@ -222,7 +232,8 @@ async fn pipe(
             match from.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    let at = Instant::now() + latency.borrow().latency;
+                    let delay = latency.borrow().latency;
+                    let at = (!delay.is_zero()).then(|| Instant::now() + delay);
                     if tx.send((at, buf[..n].to_vec())).is_err() {
                         break;
                     }
@@ -233,7 +244,9 @@ async fn pipe(
     let mut forwarding = state;
     let writer = async move {
         while let Some((at, chunk)) = rx.recv().await {
-            tokio::time::sleep_until(at).await;
+            if let Some(at) = at {
+                tokio::time::sleep_until(at).await;
+            }
             let open = {
                 let now = forwarding.borrow_and_update();
                 now.mode == Mode::Forward && now.generation == generation

@@ -46,6 +46,9 @@ pub struct RedisOptions {
     /// port accepts connections; [`query`](RedisServer::query) and `min_uptime` need plain
     /// TCP and are refused.
     pub tls: Option<RedisTls>,
+    /// Addresses of this machine to listen on besides 127.0.0.1, such as a network lab's
+    /// host address (`netns::NetLab::host_ip`, feature `netns`).
+    pub bind: Vec<std::net::IpAddr>,
 }
 
 /// The certificates of a TLS [`RedisServer`], as PEM text. Its `Debug` never shows a key.
@@ -185,7 +188,9 @@ impl RedisServer {
                 ]),
         };
         command
-            .args(["--bind", "127.0.0.1"])
+            .arg("--bind")
+            .arg("127.0.0.1")
+            .args(self.options.bind.iter().map(ToString::to_string))
             .args([
                 "--save",
                 "",

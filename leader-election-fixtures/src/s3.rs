@@ -154,6 +154,42 @@ impl S3Emulator {
             "the S3 emulator",
         )
         .await;
+        self.warm_up().await;
+    }
+
+    /// Sends one S3 request (a bucket listing) and waits for any HTTP answer: moto loads its
+    /// S3 service at its first S3 request, which can take seconds on a busy machine, longer
+    /// than a test's operation timeout.
+    async fn warm_up(&self) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        let request = format!(
+            "GET / HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+            self.port
+        );
+        loop {
+            let attempt = async {
+                let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await?;
+                stream.write_all(request.as_bytes()).await?;
+                let mut head = [0u8; 8];
+                stream.read_exact(&mut head).await?;
+                std::io::Result::Ok(head.starts_with(b"HTTP/1."))
+            };
+            match tokio::time::timeout_at(deadline, attempt).await {
+                Ok(Ok(true)) => return,
+                Ok(_) => {}
+                Err(_) => panic!(
+                    "the S3 emulator on 127.0.0.1:{} did not answer an S3 request within 60 s",
+                    self.port
+                ),
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the S3 emulator on 127.0.0.1:{} did not answer an S3 request within 60 s",
+                self.port
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// Stops the emulator (SIGTERM, then SIGKILL after 10 s).

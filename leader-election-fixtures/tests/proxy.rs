@@ -100,6 +100,38 @@ async fn hang_keeps_connections_open_and_silent_and_heal_closes_them() {
     assert!(roundtrip(&mut after, LONG).await, "healed");
 }
 
+/// With no latency set, a chunk is written as soon as it is read: no timer stands in between,
+/// so a handover through the proxy costs what it costs without it. (A timer due "now" fires at
+/// the timer's next millisecond tick: each chunk waited about 1 ms, a round trip 2.3 ms instead
+/// of 0.08.) In paused time, half-way between two ticks, with the clock's auto-advance held off
+/// while the blocking client runs, a chunk that waited for a timer would never arrive (the
+/// client's read times out in real time).
+#[tokio::test(start_paused = true)]
+async fn without_latency_chunks_pass_at_once_with_no_timer() {
+    use std::io::{Read, Write};
+
+    let proxy = FaultProxy::to_port(echo_server().await.port()).await;
+    let addr = proxy.addr();
+    tokio::time::advance(Duration::from_micros(500)).await;
+    let before = Instant::now();
+    let echoed = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let mut stream = std::net::TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(LONG))?;
+        for _ in 0..50 {
+            stream.write_all(b"ping")?;
+            let mut buf = [0u8; 4];
+            stream.read_exact(&mut buf)?;
+            assert_eq!(&buf, b"ping");
+        }
+        Ok(())
+    })
+    .await
+    .unwrap();
+    echoed.expect("every ping comes back through the proxy without a timer");
+    assert_eq!(Instant::now(), before, "no timer ran");
+}
+
 #[tokio::test]
 async fn latency_delays_each_direction() {
     let proxy = FaultProxy::to_port(echo_server().await.port()).await;

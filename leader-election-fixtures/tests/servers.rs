@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use leader_election_fixtures::{RedisOptions, RedisServer, S3Emulator};
+use leader_election_fixtures::{Azurite, Postgres, RedisOptions, RedisServer, S3Emulator};
 
 fn pid_alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
@@ -15,6 +15,18 @@ async fn listens(port: u16) -> bool {
     tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .is_ok()
+}
+
+/// Waits (bounded) until nothing listens on `port` any more.
+async fn gone_within(port: u16, bound: Duration, what: &str) {
+    let deadline = std::time::Instant::now() + bound;
+    while listens(port).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} still listens {bound:?} after the drop"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
@@ -46,7 +58,7 @@ async fn redis_restarts_with_and_without_persistence_pauses_and_stops_on_drop() 
         persistence: true,
         password: Some("secret".into()),
         min_uptime: Duration::from_secs(1),
-        tls: None,
+        ..RedisOptions::default()
     })
     .await;
     assert!(durable.url().starts_with("redis://:secret@127.0.0.1:"));
@@ -75,14 +87,7 @@ async fn the_s3_emulator_stops_on_sigterm_and_restarts_empty_on_the_same_port() 
     emulator.restart().await;
     assert!(listens(port).await);
     drop(emulator);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while listens(port).await {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "moto still listens 10 s after the drop"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    gone_within(port, Duration::from_secs(10), "moto").await;
 }
 
 #[cfg(feature = "tls")]
@@ -124,4 +129,40 @@ async fn a_tls_redis_serves_tls_only_restarts_and_stops_on_drop() {
     drop(server);
     assert!(!pid_alive(pid), "dropped: the process is gone");
     assert!(!listens(port).await);
+}
+
+#[tokio::test]
+async fn azurite_restarts_on_the_same_port_and_stops_on_drop() {
+    let azurite = Azurite::start().await;
+    let port = azurite.port();
+    assert!(
+        azurite
+            .connection_string()
+            .contains(&format!("127.0.0.1:{port}/devstoreaccount1"))
+    );
+    // SIGTERM reaches the server through its guard shell at once: no 10 s fallback to SIGKILL.
+    let stopping = std::time::Instant::now();
+    azurite.stop().await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(8),
+        "stop took {:?}: SIGTERM was not acted on",
+        stopping.elapsed()
+    );
+    assert!(!listens(port).await);
+    azurite.restart().await;
+    assert!(listens(port).await);
+    drop(azurite);
+    gone_within(port, Duration::from_secs(10), "Azurite").await;
+}
+
+#[tokio::test]
+async fn postgres_restarts_and_stops_on_drop() {
+    let pg = Postgres::start().await;
+    let port = pg.port();
+    assert!(listens(port).await);
+    pg.restart().await;
+    assert!(listens(port).await);
+    let pid = pg.pid().unwrap();
+    drop(pg);
+    assert!(!pid_alive(pid));
 }

@@ -87,3 +87,24 @@ where
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// Watches `check` hold for the whole of `window`, polling every 10 ms: for a test that observes
+/// a span of time (nobody takes over within a lease, a follower never writes), so that it
+/// checks throughout the span rather than once at its end.
+///
+/// # Panics
+/// As soon as `check` does not hold, naming `what`.
+pub async fn throughout(window: Duration, what: impl Describe, mut check: impl FnMut() -> bool) {
+    let until = Instant::now() + window;
+    loop {
+        assert!(
+            check(),
+            "{} stopped holding within the {window:?} it must hold",
+            what.describe()
+        );
+        if Instant::now() >= until {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -1,4 +1,4 @@
-//! PgBouncer in transaction mode in front of a [`Postgres`] fixture (feature `postgres`): the
+//! PgBouncer in transaction mode in front of a [`Postgres`] fixture: the
 //! pooler many deployments put between applications and PostgreSQL.
 
 use std::os::unix::process::CommandExt;
@@ -7,10 +7,8 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use leader_election_fixtures::{ServerProcess, free_port, temp_dir, wait_for_port};
-
-use crate::Postgres;
-use crate::postgres::postgres_user;
+use crate::postgres::{Postgres, postgres_user};
+use crate::{ServerProcess, free_port, temp_dir, wait_for_port};
 
 /// Where PgBouncer is: `PGBOUNCER` (a path), Debian's `/usr/sbin/pgbouncer`, or `PATH`.
 fn program() -> Option<PathBuf> {

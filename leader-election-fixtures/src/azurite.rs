@@ -1,16 +1,14 @@
-//! A real Azurite blob service for one test: `azurite-blob` from
-//! `<workspace>/.tools/azurite/node_modules/.bin/` (installed by `scripts/install-azurite.sh`)
-//! or `PATH`, on a free port of 127.0.0.1 with telemetry off; or, when it is missing and
-//! Docker works (feature `docker`), the Azurite image.
+//! A real Azurite blob service (from the npm registry): `azurite-blob` from
+//! `<tools>/azurite/node_modules/.bin/` (installed by the workspace's
+//! `scripts/install-azurite.sh`; `<tools>` is [`tools_dir`]) or `PATH`, on a free port of
+//! 127.0.0.1 with telemetry off; or, when it is missing and Docker works (feature `docker`),
+//! the Azurite image. With the development account's public name and key.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-#[cfg(feature = "blob")]
-pub use crate::blob::{account_sas, break_lease_now};
-use leader_election_fixtures::{ServerProcess, free_port, temp_dir};
-
-use crate::names::workspace_root;
+use crate::helpers::{free_port, temp_dir, tools_dir};
+use crate::process::ServerProcess;
 
 /// Azurite's well-known development account (public, documented by Microsoft).
 pub const ACCOUNT: &str = "devstoreaccount1";
@@ -37,9 +35,9 @@ pub struct Azurite {
     container: Option<Box<testcontainers::ContainerAsync<testcontainers::GenericImage>>>,
 }
 
-/// Where `azurite-blob` is: the workspace's `.tools`, or `PATH`.
+/// Where `azurite-blob` is: [`tools_dir`], or `PATH`.
 fn azurite_bin() -> Option<PathBuf> {
-    let tools = workspace_root().join(".tools/azurite/node_modules/.bin/azurite-blob");
+    let tools = tools_dir().join("azurite/node_modules/.bin/azurite-blob");
     if tools.exists() {
         return Some(tools);
     }
@@ -87,7 +85,7 @@ impl Azurite {
         use testcontainers::runners::AsyncRunner;
         use testcontainers::{GenericImage, ImageExt};
         assert!(
-            crate::docker_available(),
+            crate::helpers::docker_available(),
             "Azurite is needed for these tests and was not found in .tools/azurite or on PATH, \
              and Docker is not available for the testcontainers fallback: run \
              scripts/install-azurite.sh (needs Node.js and npm), or start a Docker daemon"

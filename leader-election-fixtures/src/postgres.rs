@@ -1,7 +1,9 @@
 //! A real PostgreSQL server for one test: `initdb` into a temporary folder, `postgres` on a
 //! free port of 127.0.0.1 (as the `postgres` user when running as root: PostgreSQL refuses
 //! root), stopped by PID and removed on drop; or, when PostgreSQL's programs are missing and
-//! Docker works (feature `docker`), a `postgres:16-alpine` container on such a port.
+//! Docker works (feature `docker`), a `postgres:16-alpine` container on such a port. With
+//! feature `tls`, a TLS-only server ([`Postgres::start_tls`]); with feature `postgres`, an admin
+//! connection (tokio-postgres) for what an operator does by hand.
 
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -11,9 +13,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-#[cfg(feature = "postgres")]
-use leader_election_fixtures::TestCertificates;
-use leader_election_fixtures::{ServerProcess, free_port, temp_dir};
+#[cfg(feature = "tls")]
+use crate::TestCertificates;
+use crate::{ServerProcess, free_port, temp_dir};
 
 /// Where PostgreSQL's programs are: `PG_BINDIR`, `pg_config --bindir`, the newest
 /// `/usr/lib/postgresql/*/bin` (Debian), or the folder of `initdb` on `PATH`.
@@ -62,14 +64,14 @@ pub(crate) fn postgres_user() -> Option<(u32, u32)> {
 pub struct Postgres {
     port: u16,
     backend: Backend,
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     tls: Option<Certs>,
 }
 
-/// The certificates of a TLS server: there are none without feature `postgres`.
-#[cfg(feature = "postgres")]
+/// The certificates of a TLS server: there are none without feature `tls`.
+#[cfg(feature = "tls")]
 type Certs = TestCertificates;
-#[cfg(not(feature = "postgres"))]
+#[cfg(not(feature = "tls"))]
 type Certs = std::convert::Infallible;
 
 #[derive(Debug)]
@@ -106,7 +108,7 @@ impl Postgres {
     }
 
     /// Initializes and starts a new local server that accepts TCP connections over TLS only
-    /// (feature `postgres`): `ssl=on` with a server certificate for `127.0.0.1` and `localhost`
+    /// (feature `tls`): `ssl=on` with a server certificate for `127.0.0.1` and `localhost`
     /// signed by a fresh CA ([`TestCertificates`]), and a `pg_hba.conf` of `hostssl` lines
     /// (trust, except the role named like the client certificate's common name, which must
     /// present it: `cert`) and `hostnossl ... reject`, so a connection without TLS is refused.
@@ -115,7 +117,8 @@ impl Postgres {
     /// # Panics
     /// When PostgreSQL's server programs are missing (no container stands in: its
     /// configuration is local), or the server does not start within 30 s.
-    #[cfg(feature = "postgres")]
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub async fn start_tls() -> Self {
         let bin = bindir().unwrap_or_else(|| panic!("{}", missing_programs()));
         let certs = TestCertificates::generate();
@@ -124,19 +127,22 @@ impl Postgres {
 
     /// The certificates of a server from [`start_tls`](Self::start_tls): the CA to trust, and
     /// a client certificate.
-    #[cfg(feature = "postgres")]
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn tls(&self) -> Option<&TestCertificates> {
         self.tls.as_ref()
     }
 
     /// The role a client certificate of [`tls`](Self::tls) logs in as (its common name); the
     /// server accepts it only with that certificate.
-    #[cfg(feature = "postgres")]
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub const CERT_ROLE: &'static str = "leader-election test client";
 
     /// The path of a file holding the CA of a [`start_tls`](Self::start_tls) server, for
     /// `sslrootcert`.
-    #[cfg(feature = "postgres")]
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn ca_file(&self) -> Option<PathBuf> {
         match &self.backend {
             Backend::Local(local) if self.tls.is_some() => Some(local.dir.join("ca.crt")),
@@ -154,7 +160,7 @@ impl Postgres {
         if let Some((uid, gid)) = user {
             std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).expect("chown the folder");
         }
-        #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
+        #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
         let mut local = Local {
             bin,
             dir,
@@ -179,7 +185,7 @@ impl Postgres {
             .status()
             .expect("run initdb");
         assert!(status.success(), "initdb failed");
-        #[cfg(feature = "postgres")]
+        #[cfg(feature = "tls")]
         if let Some(certs) = &tls {
             local.settings = local.tls_files(certs);
         }
@@ -369,11 +375,13 @@ impl Postgres {
         }
     }
 
-    /// An admin connection (feature `postgres`), for what an operator would do by hand.
+    /// An admin connection (feature `postgres`), for what an operator would do by hand. A
+    /// TLS-only server's admin connects through its Unix socket.
     ///
     /// # Panics
     /// When the server does not accept the connection.
     #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     pub async fn admin(&self) -> tokio_postgres::Client {
         // A TLS server refuses TCP without TLS: its admin uses the Unix socket.
         let url = match (&self.backend, &self.tls) {
@@ -400,7 +408,7 @@ impl Local {
     /// Writes the certificates, the key (mode 0600, owned by the server's user, as PostgreSQL
     /// requires) and a TLS-only `pg_hba.conf` into the folder; returns the server settings
     /// that use them.
-    #[cfg(feature = "postgres")]
+    #[cfg(feature = "tls")]
     fn tls_files(&self, certs: &TestCertificates) -> Vec<String> {
         use std::os::unix::fs::PermissionsExt;
         let hba = format!(
@@ -460,7 +468,7 @@ fn missing_programs() -> String {
     let docker = if cfg!(feature = "docker") {
         "start a Docker daemon (the tests then run PostgreSQL in a container)"
     } else {
-        "build this crate with its `docker` feature and start a Docker daemon (the tests then \
+        "build leader-election-fixtures with its `docker` feature and start a Docker daemon (the tests then \
          run PostgreSQL in a container)"
     };
     format!(
@@ -496,104 +504,6 @@ async fn accepts_startup(port: u16) -> bool {
         .ok()
         .flatten()
         .is_some()
-}
-
-/// The lease of [`election`]'s contenders.
-#[cfg(feature = "postgres")]
-pub const LEASE: Duration = Duration::from_secs(2);
-
-/// A builder for contender `id` of `election` on the server at `url`, with the timings the
-/// PostgreSQL tests share: a 2 s lease ([`LEASE`]) renewed every 500 ms, retries from 200 ms
-/// up to 1 s, a 500 ms operation timeout.
-#[cfg(feature = "postgres")]
-pub fn builder(
-    url: &str,
-    election: &str,
-    id: &str,
-) -> leader_election_postgres::PostgresLeaderElectionBuilder {
-    leader_election_postgres::PostgresLeaderElection::builder()
-        .connection_string(url)
-        .election(election)
-        .instance_id(id)
-        .lease_duration(LEASE)
-        .renew_interval(Duration::from_millis(500))
-        .retry_interval(Duration::from_millis(200))
-        .max_retry_interval(Duration::from_secs(1))
-        .operation_timeout(Duration::from_millis(500))
-}
-
-/// A contender `id` of `election` on `pg`, from [`builder`].
-///
-/// # Panics
-/// When the builder rejects the configuration.
-#[cfg(feature = "postgres")]
-pub fn election(
-    pg: &Postgres,
-    election: &str,
-    id: &str,
-) -> leader_election::LeaderElection<leader_election_postgres::PostgresLeaseStore> {
-    builder(&pg.url(), election, id)
-        .build()
-        .expect("valid configuration")
-}
-
-/// Whether `listener` hears of a release by `releaser` within `within`: `releaser` acquires
-/// the lease as instance `releaser` (it must be free), `listener`'s release receiver marks
-/// what it saw so far, and `releaser` releases.
-///
-/// # Panics
-/// When `listener` has no listener, or `releaser` cannot acquire or release.
-#[cfg(feature = "postgres")]
-pub async fn release_heard(
-    releaser: &leader_election_postgres::PostgresLeaseStore,
-    listener: &leader_election_postgres::PostgresLeaseStore,
-    within: Duration,
-) -> bool {
-    use leader_election::{AcquireOutcome, LeaseRequest, LeaseStore};
-    let mut released = listener
-        .release_notifications()
-        .expect("a store with a listener");
-    let request = LeaseRequest::new("releaser", LEASE);
-    let AcquireOutcome::Acquired(lease) = releaser.try_acquire(&request).await.expect("acquire")
-    else {
-        panic!("the releaser could not acquire");
-    };
-    released.mark_seen();
-    assert!(
-        releaser.release(&request, &lease).await.expect("release"),
-        "not released"
-    );
-    tokio::time::timeout(within, released.released())
-        .await
-        .is_ok()
-}
-
-/// Starts `a` and waits until it leads, starts `b` and waits until it sees `a` lead, then
-/// stops `a` and answers how long it took until `b` led; stops `b`. Attach a
-/// `TermRecorder` first to check the terms.
-///
-/// # Panics
-/// When an election cannot start or stop, or a step takes more than 10 s.
-#[cfg(feature = "postgres")]
-pub async fn graceful_handover(
-    a: &leader_election::LeaderElection<leader_election_postgres::PostgresLeaseStore>,
-    b: &leader_election::LeaderElection<leader_election_postgres::PostgresLeaseStore>,
-) -> Duration {
-    let within = Duration::from_secs(10);
-    a.start().await.expect("start a");
-    crate::eventually(within, "a leads", || a.is_leader()).await;
-    b.start().await.expect("start b");
-    let id = a.options().instance_id.clone();
-    crate::eventually(within, "b sees a lead", || {
-        b.state().leader.is_some_and(|l| l.instance_id == id)
-    })
-    .await;
-    let stopped = Instant::now();
-    a.stop().await.expect("stop a");
-    crate::eventually(within, "b leads", || b.is_leader()).await;
-    let handover = stopped.elapsed();
-    b.stop().await.expect("stop b");
-    handover
 }
 
 #[cfg(test)]

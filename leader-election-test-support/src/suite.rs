@@ -1,0 +1,113 @@
+//! What a backend's `tests/suite.rs` (the core's generic suite) and its other tests share,
+//! whatever the backend: a server shared by the tests of one binary ([`Shared`]), a store's
+//! connection cut through a [`FaultProxy`] ([`ProxyCut`]), and waiting for one leader among
+//! elections ([`one_leader`], [`token`]).
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use leader_election::testing::suite::Cut;
+use leader_election::{FencingToken, LeaderElection, LeaseStore};
+use leader_election_fixtures::FaultProxy;
+
+/// A server (or anything costly to start) that the tests of one binary share while any of
+/// them holds it: started by the first caller of [`get`](Self::get), stopped when the last
+/// holder drops it (a later caller starts a new one). A process-wide static holding the server
+/// itself would never be dropped, and would leave the server running after the tests.
+///
+/// ```text
+/// async fn shared() -> Arc<MyFixture> {
+///     static SHARED: Shared<MyFixture> = Shared::new();
+///     SHARED.get(MyFixture::start).await
+/// }
+/// leader_election::store_suite!(&*shared().await);
+/// ```
+#[derive(Debug)]
+pub struct Shared<T> {
+    current: Mutex<Weak<T>>,
+    starting: tokio::sync::Mutex<()>,
+}
+
+impl<T> Shared<T> {
+    /// Nothing started yet.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            current: Mutex::new(Weak::new()),
+            starting: tokio::sync::Mutex::const_new(()),
+        }
+    }
+
+    /// The value held now, or a new one from `start` (one caller at a time starts it).
+    pub async fn get<F, Fut>(&self, start: F) -> Arc<T>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let _starting = self.starting.lock().await;
+        if let Some(value) = self.lock().upgrade() {
+            return value;
+        }
+        let value = Arc::new(start().await);
+        *self.lock() = Arc::downgrade(&value);
+        value
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Weak<T>> {
+        self.current.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<T> Default for Shared<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Cuts a store's connection for the generic suite's cut-off check: the [`FaultProxy`] between
+/// the store and its server stops forwarding and answers nothing (as a network partition
+/// would), and heals.
+#[derive(Debug)]
+pub struct ProxyCut(pub FaultProxy);
+
+impl Cut for ProxyCut {
+    fn cut(&self) {
+        self.0.hang();
+    }
+
+    fn heal(&self) {
+        self.0.heal();
+    }
+}
+
+/// Waits until exactly one of `elections` leads (panicking if two ever do while it waits),
+/// and returns its index.
+///
+/// # Panics
+/// When two lead at once, or none within `within`.
+pub async fn one_leader<S: LeaseStore>(
+    elections: &[&LeaderElection<S>],
+    within: Duration,
+) -> usize {
+    let mut found = None;
+    crate::eventually(within, format!("a leader within {within:?}"), || {
+        let leaders: Vec<usize> = (0..elections.len())
+            .filter(|&i| elections[i].is_leader())
+            .collect();
+        assert!(leaders.len() <= 1, "two leaders: {leaders:?}");
+        found = leaders.first().copied();
+        found.is_some()
+    })
+    .await;
+    found.unwrap_or_default()
+}
+
+/// The token of the term `election` leads now.
+///
+/// # Panics
+/// When it does not lead.
+#[must_use]
+pub fn token<S: LeaseStore>(election: &LeaderElection<S>) -> FencingToken {
+    election.leadership().expect("leading").token()
+}
