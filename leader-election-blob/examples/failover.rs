@@ -10,6 +10,7 @@
 //! with the test fixture of `leader-election-test-support`. Leases last 15 s and are renewed
 //! every 5 s.
 
+use leader_election::ElectionBuilder;
 use std::time::{Duration, SystemTime};
 
 use leader_election::LeaderElection;

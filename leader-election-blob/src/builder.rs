@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use azure_core::credentials::TokenCredential;
 use azure_storage_blob::BlobContainerClient;
-use leader_election::{ConfigError, LeaderElection, LeaderElectionOptions};
+use leader_election::{BuildError, ConfigError, ElectionBuilder, LeaderElectionOptions};
 
 use crate::connection::{Account, Secret, host_of};
-use crate::error::BuildError;
 use crate::names::check_blob_name;
 use crate::store::{BlobLeaseStore, MAX_LEASE_SECS, MIN_LEASE_SECS};
 
@@ -24,9 +23,9 @@ pub const DEFAULT_API_VERSION: &str = "2025-11-05";
 
 /// The entry point for an election on Azure Blob Storage: [`BlobLeaderElection::builder`].
 ///
-/// It has no values; the builder makes a [`LeaderElection<BlobLeaseStore>`](LeaderElection)
-/// ([`build`](BlobLeaderElectionBuilder::build)) or the store alone
-/// ([`build_store`](BlobLeaderElectionBuilder::build_store)). From configuration files or the
+/// It has no values; the builder makes a [`LeaderElection<BlobLeaseStore>`](leader_election::LeaderElection)
+/// ([`build`](leader_election::ElectionBuilder::build)) or the store alone
+/// ([`build_store`](leader_election::ElectionBuilder::build_store)). From configuration files or the
 /// environment, start from a [`BlobConfig`](crate::BlobConfig).
 #[derive(Debug)]
 pub enum BlobLeaderElection {}
@@ -46,7 +45,7 @@ impl BlobLeaderElection {
 
 /// Configures an election on Azure Blob Storage; made by [`BlobLeaderElection::builder`].
 ///
-/// Setters never fail; [`build`](Self::build) and [`build_store`](Self::build_store) check
+/// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and [`build_store`](leader_election::ElectionBuilder::build_store) check
 /// everything.
 ///
 /// Of the election options, three matter in particular here: `lease_duration` must be 15–60 s
@@ -176,23 +175,36 @@ impl BlobLeaderElectionBuilder {
         self.api_version = version.into();
         self
     }
+}
 
-    leader_election::option_setters!();
-
-    /// Builds the election (not started): [`build_store`](Self::build_store), then
-    /// [`LeaderElection::new`] with the options. Connects to nothing.
+impl BlobLeaderElectionBuilder {
+    /// Checks the configuration like [`build`](leader_election::ElectionBuilder::build) and returns a client of the official
+    /// SDK (`azure_storage_blob`, re-exported as [`crate::azure`]) for the election's blob,
+    /// authorized exactly as the store's own requests are (SharedKey, SAS or Entra ID), with the
+    /// same service version and no SDK retries. It is a connection of its own, apart from any
+    /// election built from the same settings: for the caller's own operations on the blob, such
+    /// as reading its properties, or an operator's Break Lease (see the crate README, "What an
+    /// operator may do").
     ///
     /// # Errors
-    /// As for [`build_store`](Self::build_store).
-    pub fn build(self) -> Result<LeaderElection<BlobLeaseStore>, BuildError> {
-        let options = self.options.clone();
+    /// As for [`build`](leader_election::ElectionBuilder::build).
+    pub fn build_blob_client(self) -> Result<azure_storage_blob::BlobClient, BuildError> {
         let store = self.build_store()?;
-        Ok(LeaderElection::new(store, options)?)
+        Ok(store.container_client().blob_client(store.blob_name()))
+    }
+}
+
+impl ElectionBuilder for BlobLeaderElectionBuilder {
+    type Store = BlobLeaseStore;
+    type Error = BuildError;
+
+    fn election_options(&mut self) -> &mut LeaderElectionOptions {
+        &mut self.options
     }
 
-    /// Checks everything like [`build`](Self::build) and returns only the store, for sharing
-    /// or wrapping it before [`LeaderElection::new`]; give that the same options, since the
-    /// store's time budget comes from them. Connects to nothing.
+    /// The store alone, checked like [`build`](leader_election::ElectionBuilder::build) (see
+    /// [`ElectionBuilder::build_store`](leader_election::ElectionBuilder::build_store)); its time
+    /// budget comes from the options. Connects to nothing.
     ///
     /// # Errors
     /// - [`BuildError::MissingConnection`]: no way to reach the account is set;
@@ -210,7 +222,7 @@ impl BlobLeaderElectionBuilder {
     ///   options fail [`LeaderElectionOptions::validate`];
     /// - [`BuildError::Client`]: the Azure SDK refuses the client (it requires https with a
     ///   credential).
-    pub fn build_store(self) -> Result<BlobLeaseStore, BuildError> {
+    fn build_store(self) -> Result<BlobLeaseStore, BuildError> {
         let lease = self.options.lease_duration;
         if lease < Duration::from_secs(MIN_LEASE_SECS)
             || lease > Duration::from_secs(MAX_LEASE_SECS)
@@ -239,23 +251,6 @@ impl BlobLeaderElectionBuilder {
             self.create_container,
             timeout,
         ))
-    }
-}
-
-impl BlobLeaderElectionBuilder {
-    /// Checks the configuration like [`build`](Self::build) and returns a client of the official
-    /// SDK (`azure_storage_blob`, re-exported as [`crate::azure`]) for the election's blob,
-    /// authorized exactly as the store's own requests are (SharedKey, SAS or Entra ID), with the
-    /// same service version and no SDK retries. It is a connection of its own, apart from any
-    /// election built from the same settings: for the caller's own operations on the blob, such
-    /// as reading its properties, or an operator's Break Lease (see the crate README, "What an
-    /// operator may do").
-    ///
-    /// # Errors
-    /// As for [`build`](Self::build).
-    pub fn build_blob_client(self) -> Result<azure_storage_blob::BlobClient, BuildError> {
-        let store = self.build_store()?;
-        Ok(store.container_client().blob_client(store.blob_name()))
     }
 }
 
@@ -372,7 +367,20 @@ mod tests {
     #[test]
     fn account_sources_must_be_exactly_one() {
         let err = BlobLeaderElection::builder().build().unwrap_err();
-        assert_eq!(err, BuildError::MissingConnection);
+        assert!(
+            matches!(
+                err,
+                BuildError::MissingConnection {
+                    backend: "Azure Blob",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("connection_string, sas_url"),
+            "{err}"
+        );
         let err = dev()
             .sas_url("https://a.blob.core.windows.net/?sig=x")
             .build()
@@ -405,5 +413,30 @@ mod tests {
             .build()
             .unwrap_err();
         assert!(!err.to_string().contains(KEY) && !format!("{err:?}").contains(KEY));
+
+        for bad in [
+            "ftp://acct.blob.core.windows.net/?sv=1&sig=SECRETSIG",
+            "https://user:SECRETSIG@acct.blob.core.windows.net/?sv=1&sig=SECRETSIG",
+            "not a URL ?sig=SECRETSIG",
+        ] {
+            let err = BlobLeaderElection::builder()
+                .sas_url(bad)
+                .build()
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    BuildError::InvalidUrl {
+                        field: "sas_url",
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+            assert!(
+                !err.to_string().contains("SECRETSIG") && !format!("{err:?}").contains("SECRETSIG"),
+                "{err}"
+            );
+        }
     }
 }

@@ -3,8 +3,7 @@
 
 use std::fmt;
 
-use leader_election::env::EnvVars;
-use leader_election::{ConfigError, LeaderElectionOptions};
+use leader_election::{BackendConfig, ElectionBuilder, LeaderElectionOptions};
 
 use crate::builder::{
     BlobLeaderElection, BlobLeaderElectionBuilder, DEFAULT_BLOB_NAME, DEFAULT_CONTAINER_NAME,
@@ -18,6 +17,7 @@ use crate::builder::{
 ///
 /// ```
 /// use leader_election_blob::BlobConfig;
+/// use leader_election::{BackendConfig, ElectionBuilder};
 ///
 /// let config: BlobConfig = serde_json::from_str(r#"{
 ///     "connection_string": "UseDevelopmentStorage=true",
@@ -80,59 +80,28 @@ impl fmt::Debug for BlobConfig {
     }
 }
 
-impl BlobConfig {
-    /// The configuration from environment variables: `LEADER_ELECTION_BLOB_CONNECTION_STRING`,
-    /// `LEADER_ELECTION_BLOB_SAS_URL`, `LEADER_ELECTION_BLOB_ENDPOINT`,
-    /// `LEADER_ELECTION_BLOB_CONTAINER`, `LEADER_ELECTION_BLOB_NAME`,
-    /// `LEADER_ELECTION_BLOB_CREATE_CONTAINER` (`true`/`false`), and every election option as
-    /// `LEADER_ELECTION_<FIELD>` (see [`LeaderElectionOptions::from_env`]). Values are read by
-    /// [`leader_election::env`].
-    ///
-    /// # Errors
-    /// A [`ConfigError`] naming the variable that does not parse or names no setting, or the
-    /// first option rule broken.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_env_vars(EnvVars::from_env())
-    }
+/// Its environment variables ([`from_env`](BackendConfig::from_env)): `LEADER_ELECTION_BLOB_CONNECTION_STRING`,
+/// `LEADER_ELECTION_BLOB_SAS_URL`, `LEADER_ELECTION_BLOB_ENDPOINT`,
+/// `LEADER_ELECTION_BLOB_CONTAINER`, `LEADER_ELECTION_BLOB_NAME`,
+/// `LEADER_ELECTION_BLOB_CREATE_CONTAINER` (`true`/`false`), and every election option as
+/// `LEADER_ELECTION_<FIELD>` (see [`LeaderElectionOptions::from_env`]). Values are read by
+/// [`leader_election::backend::env`].
+impl BackendConfig for BlobConfig {
+    const SECTION: &'static str = "BLOB";
+    const ALIASES: &'static [(&'static str, &'static str)] = &[
+        ("container", "container_name"),
+        ("name", "blob_name"),
+        ("create_container", "create_container_if_not_exists"),
+    ];
+    type Builder = BlobLeaderElectionBuilder;
 
-    /// [`from_env`](Self::from_env) with the given `(name, value)` pairs instead of the
-    /// process environment.
-    ///
-    /// # Errors
-    /// As for [`from_env`](Self::from_env).
-    pub fn from_vars(
-        vars: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
-        Self::from_env_vars(EnvVars::new(vars))
-    }
-
-    fn from_env_vars(mut vars: EnvVars) -> Result<Self, ConfigError> {
-        let mut config = Self::default();
-        vars.set(
-            "connection_string",
-            "BLOB_CONNECTION_STRING",
-            &mut config.connection_string,
-        )?;
-        vars.set("sas_url", "BLOB_SAS_URL", &mut config.sas_url)?;
-        vars.set("endpoint", "BLOB_ENDPOINT", &mut config.endpoint)?;
-        vars.set(
-            "container_name",
-            "BLOB_CONTAINER",
-            &mut config.container_name,
-        )?;
-        vars.set("blob_name", "BLOB_NAME", &mut config.blob_name)?;
-        vars.set(
-            "create_container_if_not_exists",
-            "BLOB_CREATE_CONTAINER",
-            &mut config.create_container_if_not_exists,
-        )?;
-        config.options = vars.into_options(config.options)?;
-        Ok(config)
+    fn options(&self) -> &LeaderElectionOptions {
+        &self.options
     }
 
     /// A builder holding this configuration; add a credential for `endpoint`, then
-    /// [`build`](BlobLeaderElectionBuilder::build), which checks everything.
-    pub fn into_builder(self) -> BlobLeaderElectionBuilder {
+    /// [`build`](leader_election::ElectionBuilder::build), which checks everything.
+    fn into_builder(self) -> BlobLeaderElectionBuilder {
         let mut builder = BlobLeaderElection::builder()
             .container_name(self.container_name)
             .blob_name(self.blob_name)

@@ -8,10 +8,10 @@ use azure_core::credentials::TokenCredential;
 use azure_core::http::policies::Policy;
 use azure_core::http::{ClientOptions, RetryOptions, Url};
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
-use leader_election::quoted;
+use leader_election::BuildError;
+use leader_election::backend::quoted;
 
 use crate::builder::DEFAULT_CONTAINER_NAME;
-use crate::error::BuildError;
 use crate::names::check_container_name;
 use crate::shared_key::{AccountKey, SharedKeyPolicy};
 
@@ -45,6 +45,29 @@ fn setting(key: &str) -> String {
         quoted(key)
     } else {
         "(a name that is not shown, as it may be part of a secret)".to_owned()
+    }
+}
+
+/// A URL as an error message may show it: without credentials, query (a SAS) or fragment,
+/// quoted and cut; a placeholder if it does not parse (it may hold a secret).
+fn shown_url(text: &str) -> String {
+    match Url::parse(text.trim()) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.set_query(None);
+            url.set_fragment(None);
+            quoted(url.as_str())
+        }
+        Err(_) => "(not shown: not a URL, and it may hold a secret)".to_owned(),
+    }
+}
+
+fn invalid_url(field: &'static str, text: &str, reason: &str) -> BuildError {
+    BuildError::InvalidUrl {
+        field,
+        url: shown_url(text),
+        reason: reason.to_owned(),
     }
 }
 
@@ -164,15 +187,14 @@ pub(crate) fn parse_connection_string(text: &str) -> Result<Target, BuildError> 
 
 /// A blob service URL with a SAS token in its query.
 pub(crate) fn parse_sas_url(text: &str) -> Result<Target, BuildError> {
-    let url = Url::parse(text.trim()).map_err(|_| BuildError::InvalidUrl {
-        field: "sas_url",
-        reason: "not a valid URL".into(),
-    })?;
+    let url =
+        Url::parse(text.trim()).map_err(|_| invalid_url("sas_url", text, "not a valid URL"))?;
     if !url.query().is_some_and(has_signature) {
-        return Err(BuildError::InvalidUrl {
-            field: "sas_url",
-            reason: "has no SAS signature (`sig` in the query)".into(),
-        });
+        return Err(invalid_url(
+            "sas_url",
+            text,
+            "has no SAS signature (`sig` in the query)",
+        ));
     }
     let query = url.query().map(str::to_owned);
     let mut bare = url;
@@ -194,10 +216,7 @@ fn has_signature(query: &str) -> bool {
 /// Parses a blob service URL: http(s), no query or fragment, no trailing slash (which would
 /// break path-style URLs such as Azurite's).
 pub(crate) fn service_url(text: &str, field: &'static str) -> Result<Url, BuildError> {
-    let error = |reason: &str| BuildError::InvalidUrl {
-        field,
-        reason: reason.into(),
-    };
+    let error = |reason: &str| invalid_url(field, text, reason);
     let mut url = Url::parse(text.trim()).map_err(|_| error("not a valid URL"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(error("must be http or https"));
@@ -299,7 +318,13 @@ impl Account {
         ];
         match sources.iter().filter(|set| **set).count() {
             0 if self.credential.is_some() => return conflict("credential needs endpoint"),
-            0 => return Err(BuildError::MissingConnection),
+            0 => {
+                return Err(BuildError::MissingConnection {
+                    backend: "Azure Blob",
+                    hint: "set connection_string, sas_url, endpoint + credential, or \
+                           container_client",
+                });
+            }
             1 => {}
             _ => return conflict("set only one of connection_string, sas_url and endpoint"),
         }
@@ -338,8 +363,13 @@ impl Account {
             version: api_version,
         };
         let url = container_url(&target.service, &container_name);
-        let client = BlobContainerClient::new(url, credential, Some(client_options))
-            .map_err(|e| BuildError::Client(crate::error::redact(&e.to_string())))?;
+        let client =
+            BlobContainerClient::new(url, credential, Some(client_options)).map_err(|e| {
+                BuildError::Client {
+                    backend: "Azure Blob",
+                    reason: crate::error::redact(&e.to_string()),
+                }
+            })?;
         Ok((client, container_name))
     }
 }

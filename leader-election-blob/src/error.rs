@@ -1,65 +1,11 @@
-//! Errors: the public [`BuildError`], and the private conversion of Azure SDK errors into the
-//! core's [`Error`], which never carries a secret.
+//! The private conversion of Azure SDK errors into the core's [`Error`], which never carries a
+//! secret. Configuration errors are the core's [`BuildError`](leader_election::BuildError).
 
 use std::fmt;
 
 use azure_core::error::ErrorKind;
 use azure_core::http::StatusCode;
-use leader_election::{ConfigError, Error, Operation};
-
-/// Why [`BlobLeaderElectionBuilder::build`](crate::BlobLeaderElectionBuilder::build) or
-/// [`build_store`](crate::BlobLeaderElectionBuilder::build_store) refused the configuration.
-///
-/// The variants are named alike in every backend crate (`MissingConnection`,
-/// `InvalidConnectionString`, `InvalidUrl`, `InvalidName`, `Options`, `Client`). Messages
-/// never contain an account key or a SAS signature.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum BuildError {
-    /// No way to reach the storage account was given: set one of `connection_string`,
-    /// `sas_url`, `endpoint` + `credential`, or `container_client`.
-    #[error(
-        "no storage account configured: set connection_string, sas_url, endpoint + credential, \
-         or container_client"
-    )]
-    MissingConnection,
-    /// More than one way to reach the storage account was given.
-    #[error("conflicting account settings: {0}")]
-    ConflictingConnection(String),
-    /// The connection string cannot be used; the message names the part at fault, never its
-    /// value.
-    #[error("invalid connection string: {0}")]
-    InvalidConnectionString(String),
-    /// A URL (`sas_url`, `endpoint`, or an endpoint in the connection string) cannot be used.
-    #[error("invalid URL for `{field}`: {reason}")]
-    InvalidUrl {
-        /// The setting at fault.
-        field: &'static str,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The container or blob name breaks Azure's naming rules.
-    #[error("invalid {field} {name}: {rule}")]
-    InvalidName {
-        /// The setting at fault: `container_name` or `blob_name`.
-        field: &'static str,
-        /// The name given, quoted and cut to its first 64 characters by
-        /// [`leader_election::quoted`], so that a huge name never floods a log.
-        name: String,
-        /// The rule it breaks.
-        rule: String,
-    },
-    /// A setting breaks its rule: `lease_duration` is outside the 15–60 s that Azure accepts
-    /// (an infinite lease is refused: a crashed leader would hold it forever), or the election
-    /// options fail
-    /// [`LeaderElectionOptions::validate`](leader_election::LeaderElectionOptions::validate).
-    /// The error names the field.
-    #[error(transparent)]
-    Options(#[from] ConfigError),
-    /// The Azure SDK refused to create the client.
-    #[error("cannot create the Azure client: {0}")]
-    Client(String),
-}
+use leader_election::{Error, Operation};
 
 /// A failure of one Azure request, described without secrets: the HTTP status and Azure error
 /// code when the service answered, or a redacted transport message otherwise.

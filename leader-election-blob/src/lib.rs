@@ -16,7 +16,7 @@ pub use builder::{
     DEFAULT_CONTAINER_NAME,
 };
 pub use config::BlobConfig;
-pub use error::BuildError;
+pub use leader_election::BuildError;
 pub use store::{BlobLeaseStore, MAX_METADATA_LEN};
 
 /// The Azure SDK crates this backend is built on, re-exported so that callers use the same

@@ -1,13 +1,9 @@
 //! Azure's naming rules for the container and the blob.
 
-use crate::error::BuildError;
+use leader_election::BuildError;
 
 fn invalid(field: &'static str, name: &str, rule: &str) -> Result<(), BuildError> {
-    Err(BuildError::InvalidName {
-        field,
-        name: leader_election::quoted(name),
-        rule: rule.to_owned(),
-    })
+    Err(BuildError::invalid_name(field, name, rule))
 }
 
 /// Azure's container naming rules.

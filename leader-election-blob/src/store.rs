@@ -1,6 +1,8 @@
 //! [`BlobLeaseStore`]: the [`LeaseStore`] kept in one Azure blob and its lease.
 
 mod candidate;
+mod mint;
+mod publish;
 mod snapshot;
 mod touched;
 
@@ -17,15 +19,17 @@ use azure_storage_blob::models::{
     AppendBlobClientCreateOptions, BlobClientAcquireLeaseOptions, BlobClientSetMetadataOptions,
 };
 use azure_storage_blob::{BlobClient, BlobContainerClient};
-use leader_election::{
-    AcquireOutcome, Error, FencingToken, LeaderInfo, Lease, LeaseRequest, LeaseStore, Operation,
-    RenewOutcome, Result, WithholdReason, quoted,
+use leader_election::backend::quoted;
+use leader_election::store::{
+    AcquireOutcome, Capabilities, Lease, LeaseRequest, RenewOutcome, WithholdReason,
 };
+use leader_election::{Error, FencingToken, LeaderInfo, LeaseStore, Operation, Result};
 use tokio::time::Instant;
 
 use crate::clock::{Budget, Gate, Observation, date_of, gate, next_token, wait_within};
 use crate::encoding::{azure_lease_id, lease_hash, lease_seconds, metadata_base64, percent_encode};
 use crate::error::{AzureFailure, BlobError};
+use mint::Clock;
 use snapshot::{ReadError, Snapshot};
 use touched::{Marker, Touch};
 
@@ -56,7 +60,7 @@ pub(crate) const MAX_LEASE_SECS: u64 = 60;
 /// and the leader's instance id and fencing token are the blob's metadata.
 ///
 /// Build it with [`BlobLeaderElection::builder`](crate::BlobLeaderElection::builder) (its
-/// [`build_store`](crate::BlobLeaderElectionBuilder::build_store) gives the store alone). One
+/// [`build_store`](leader_election::ElectionBuilder::build_store) gives the store alone). One
 /// store holds one HTTP client that all operations reuse.
 ///
 /// # How the operations map to Azure
@@ -151,16 +155,6 @@ impl fmt::Debug for BlobLeaseStore {
             .field("request_timeout", &self.request_timeout)
             .finish_non_exhaustive()
     }
-}
-
-/// What an acquisition does after reading a blob version without a counter.
-enum Clock {
-    /// Mint now.
-    Ready,
-    /// Waited for the service's clock: read again.
-    Waited,
-    /// Not enough time left to wait for the service's clock.
-    NoTime,
 }
 
 impl BlobLeaseStore {
@@ -339,178 +333,6 @@ impl BlobLeaseStore {
         }
     }
 
-    /// Over a blob version without a counter: whether a token may be minted from the
-    /// service's clock now, or after a wait (then read again), or not within the budget.
-    async fn clock(&self, budget: &Budget, current: &Snapshot) -> Clock {
-        let decision = gate(
-            &mut lock(&self.observed),
-            current.etag.as_ref(),
-            current.date,
-            current.at,
-        );
-        match decision {
-            Gate::Open => Clock::Ready,
-            Gate::WaitUntil(until) if wait_within(budget, until).await => Clock::Waited,
-            Gate::WaitUntil(_) => Clock::NoTime,
-            // No Date (or no ETag) to go by: as good as out of time, and said so below.
-            Gate::Blind => Clock::NoTime,
-        }
-    }
-
-    /// Mints the token of a lease just acquired with `lease_id`: the one already recorded for
-    /// it, or a new one written under the lease, conditionally on the ETag.
-    async fn mint(
-        &self,
-        budget: &Budget,
-        request: &LeaseRequest,
-        lease_id: &str,
-        hash: &str,
-        lease_secs: i32,
-        mut snapshot: Option<Snapshot>,
-    ) -> Result<FencingToken> {
-        loop {
-            let current = match snapshot.take() {
-                Some(snapshot) => snapshot,
-                None => self
-                    .read(budget, Some(lease_id), Operation::Acquire)
-                    .await
-                    .map_err(|e| e.into_error(after_acquiring))?,
-            };
-            let metadata = request.metadata.as_deref().map(metadata_base64);
-            // Acquired again by its owner (a retry): the token stays; the leader metadata is
-            // written again only if it changed.
-            let recorded = current
-                .token
-                .filter(|_| current.lease_hash.as_deref() == Some(hash));
-            if let Some(token) = recorded
-                && current.metadata.get(META_METADATA) == metadata.as_ref()
-            {
-                self.published_under(lease_id, metadata);
-                return Ok(FencingToken::new(token));
-            }
-            if recorded.is_none() && current.token.is_none() {
-                match self.clock(budget, &current).await {
-                    Clock::Ready => {}
-                    Clock::Waited => continue,
-                    Clock::NoTime => {
-                        return Err(Error::outcome_unknown(
-                            Operation::Acquire,
-                            BlobError::new(format!(
-                                "acquired the lease, but the blob holds no token and the \
-                                 service's clock (Date) did not pass its second within the \
-                                 operation_timeout of {:?}; asking again with the same lease \
-                                 id completes the acquisition",
-                                budget.total()
-                            )),
-                        ));
-                    }
-                }
-            }
-            let token = match recorded {
-                Some(token) => token,
-                None => next_token(
-                    current.token,
-                    self.highest_token.load(Ordering::Acquire),
-                    budget.latest_date(),
-                )
-                .ok_or_else(|| {
-                    Error::invalid_data(Operation::Acquire, "the fencing token overflowed")
-                })?,
-            };
-            if !budget.room_for_write() {
-                return Err(Error::outcome_unknown(
-                    Operation::Acquire,
-                    BlobError::new(format!(
-                        "acquired the lease, but the operation_timeout of {:?} ran out before \
-                         its token could be written; asking again with the same lease id \
-                         completes the acquisition",
-                        budget.total()
-                    )),
-                ));
-            }
-            let written = holder_metadata(request, token, hash, lease_secs, metadata.as_deref());
-            let options = BlobClientSetMetadataOptions {
-                lease_id: Some(lease_id.to_owned()),
-                if_match: current.etag.clone(),
-                ..Default::default()
-            };
-            match self
-                .send(budget, self.blob.set_metadata(&written, Some(options)))
-                .await
-            {
-                Ok(_) => {
-                    self.highest_token.fetch_max(token, Ordering::AcqRel);
-                    self.published_under(lease_id, metadata);
-                    return Ok(FencingToken::new(token));
-                }
-                // The blob changed since it was read (a lease operation, or an earlier try of
-                // this same acquisition, or it was deleted): read again and recompute.
-                Err(f) if f.is(412, "ConditionNotMet") => {}
-                Err(f) => return Err(after_acquiring(f)),
-            }
-        }
-    }
-
-    fn published_under(&self, lease_id: &str, metadata: Option<String>) {
-        *lock(&self.published) = Some((lease_id.to_owned(), metadata));
-    }
-
-    /// After a renewal under `lease_id`: writes the blob's metadata again if the request's
-    /// leader metadata is not what this store last wrote under that lease id. Under the lease id
-    /// alone: only the holder's write succeeds. Answers whether the lease is still held.
-    async fn publish_on_renewal(
-        &self,
-        budget: &Budget,
-        request: &LeaseRequest,
-        lease: &Lease,
-        lease_id: &str,
-    ) -> Result<RenewOutcome> {
-        let metadata = request.metadata.as_deref().map(metadata_base64);
-        let current = lock(&self.published)
-            .as_ref()
-            .is_some_and(|(id, written)| id == lease_id && *written == metadata);
-        if current {
-            return Ok(RenewOutcome::Renewed);
-        }
-        if !budget.room_for_write() {
-            return Err(Error::backend(
-                Operation::Renew,
-                true,
-                BlobError::new(format!(
-                    "renewed the lease, but the operation_timeout of {:?} ran out before the \
-                     new leader metadata could be written",
-                    budget.total()
-                )),
-            ));
-        }
-        let seconds = lease_seconds(request.ttl, Operation::Renew)?;
-        let written = holder_metadata(
-            request,
-            lease.token.get(),
-            &lease_hash(&request.lease_id),
-            seconds,
-            metadata.as_deref(),
-        );
-        let options = BlobClientSetMetadataOptions {
-            lease_id: Some(lease_id.to_owned()),
-            ..Default::default()
-        };
-        match self
-            .send(budget, self.blob.set_metadata(&written, Some(options)))
-            .await
-        {
-            Ok(_) => {
-                self.published_under(lease_id, metadata);
-                Ok(RenewOutcome::Renewed)
-            }
-            Err(f) if matches!(f.status(), Some(404 | 409 | 412)) => {
-                tracing::debug!(code = ?f.code, token = %lease.token, "metadata write refused");
-                Ok(RenewOutcome::Lost)
-            }
-            Err(f) => Err(f.into_error(Operation::Renew, true)),
-        }
-    }
-
     fn is_uncertain(&self, lease_id: &str) -> bool {
         lock(&self.uncertain).as_deref() == Some(lease_id)
     }
@@ -524,41 +346,6 @@ impl BlobLeaseStore {
         if uncertain.as_deref() == Some(lease_id) {
             *uncertain = None;
         }
-    }
-}
-
-/// The blob's metadata while `request` holds the lease with `token`: its instance id, token,
-/// lease hash and duration, and its leader metadata (base64) if any. Always written whole.
-fn holder_metadata(
-    request: &LeaseRequest,
-    token: u64,
-    hash: &str,
-    lease_secs: i32,
-    metadata: Option<&str>,
-) -> HashMap<String, String> {
-    let mut written = HashMap::from([
-        (
-            META_INSTANCE.to_owned(),
-            percent_encode(&request.instance_id),
-        ),
-        (META_TOKEN.to_owned(), token.to_string()),
-        (META_LEASE.to_owned(), hash.to_owned()),
-        (META_LEASE_SECS.to_owned(), lease_secs.to_string()),
-    ]);
-    if let Some(metadata) = metadata {
-        written.insert(META_METADATA.to_owned(), metadata.to_owned());
-    }
-    written
-}
-
-/// The error of a request made after the lease was acquired and before its token was written.
-/// The service's definite answers are errors with a known outcome (403: not allowed; 404, 409,
-/// 412: the blob or the lease is gone, so nothing is held); anything that may have been served
-/// leaves the acquisition's outcome unknown.
-fn after_acquiring(f: AzureFailure) -> Error {
-    match f.status() {
-        Some(status) if status < 500 => f.into_error(Operation::Acquire, false),
-        _ => Error::outcome_unknown(Operation::Acquire, f.error),
     }
 }
 
@@ -587,8 +374,10 @@ impl LeaseStore for BlobLeaseStore {
         &self.election_name
     }
 
-    fn check_metadata(&self, metadata: &[u8]) -> Result<()> {
-        leader_election::check_metadata_len(metadata, MAX_METADATA_LEN)
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none()
+            .with_candidates()
+            .with_metadata(MAX_METADATA_LEN)
     }
 
     async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
@@ -763,13 +552,13 @@ impl LeaseStore for BlobLeaseStore {
 
     async fn announce_candidate(
         &self,
-        candidate: &leader_election::Candidate,
+        candidate: &leader_election::priority::Candidate,
         ttl: Duration,
     ) -> Result<()> {
         self.announce(candidate, ttl).await
     }
 
-    async fn strongest_candidate(&self) -> Result<Option<leader_election::Candidate>> {
+    async fn strongest_candidate(&self) -> Result<Option<leader_election::priority::Candidate>> {
         self.strongest().await
     }
 }

@@ -1,7 +1,7 @@
 //! What an operator does to a running election with Azure's own tools, against a real Azurite:
 //! Break Lease with a zero break period, break and delete the blob, break and overwrite its
-//! metadata with garbage, delete it while leased, and the ways to force a new election. Three
-//! contenders run each time (lease 15 s, Azure's shortest); the operator acts through a client
+//! metadata with garbage, delete it while leased, and the ways to force a new election; and what
+//! a Break Lease (default period) or a delete does to a running term. Three contenders run in most (lease 15 s, Azure's shortest); the operator acts through a client
 //! of its own ([`BlobLeaderElectionBuilder::build_blob_client`]). Each test asserts with the one
 //! safety checker (never two leaders, tokens increasing) and that leadership comes back within
 //! about one lease of the action.
@@ -11,26 +11,18 @@ use std::time::Duration;
 
 use azure_storage_blob::BlobClient;
 use azure_storage_blob::models::BlobClientGetPropertiesResultHeaders;
-use leader_election::LeaderElection;
 use leader_election::testing::TermRecorder;
+use leader_election::{ChangeReason, ElectionEvent, LeaderElection};
 use leader_election_blob::BlobLeaseStore;
-use leader_election_test_support::azurite::{account_sas, break_lease_now};
-use leader_election_test_support::{Azurite, unique_container as container_name};
+use leader_election_test_support::{eventually, unique_container as container_name};
+
+mod common;
+use common::{Azurite, AzuriteExt, TTL, account_sas, break_lease_now, follows};
 use tokio::time::Instant;
 
-const TTL: Duration = Duration::from_secs(15);
 /// Beyond one lease after the action: the `Date` header's second, a follower's poll
 /// (`retry_interval` 0.5 s plus jitter) and a slow request or two on a shared machine.
 const SLACK: Duration = Duration::from_secs(5);
-
-/// Waits until `check` holds, polling, or panics after `within`.
-async fn wait_for(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !check() {
-        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// Three contenders of one election, every term recorded.
 struct Contenders {
@@ -50,7 +42,7 @@ impl Contenders {
             elections,
             recorder,
         };
-        wait_for(Duration::from_secs(20), "one leads, all see it", || {
+        eventually(Duration::from_secs(20), "one leads, all see it", || {
             contenders.leader().is_some()
                 && contenders
                     .elections
@@ -67,7 +59,7 @@ impl Contenders {
 
     /// Waits for a term that began after `acted`, and answers how long after `acted` it began.
     async fn leader_again_after(&self, acted: Instant, what: &str) -> Duration {
-        wait_for(TTL + SLACK, &format!("{what}: a leader again"), || {
+        eventually(TTL + SLACK, format!("{what}: a leader again"), || {
             self.recorder.terms().iter().any(|t| t.start > acted)
         })
         .await;
@@ -215,7 +207,7 @@ async fn delete_while_leased_is_refused_and_changes_nothing() {
     let acted = std::time::SystemTime::now();
     let leader = contenders.leader().expect("a leader");
     let renew = leader.options().renew_interval + leader.options().operation_timeout();
-    wait_for(renew * 2, "the leader renews after the attempt", || {
+    eventually(renew * 2, "the leader renews after the attempt", || {
         leader
             .last_leadership_renewal()
             .is_some_and(|at| at > acted)
@@ -258,7 +250,7 @@ async fn operator_break_with_default_period_hands_over_safely() {
         .await
         .expect("break the lease");
     let acted = Instant::now();
-    wait_for(TTL + SLACK, "the old leader steps down", || {
+    eventually(TTL + SLACK, "the old leader steps down", || {
         contenders.leader().is_none()
     })
     .await;
@@ -273,7 +265,7 @@ async fn build_blob_client_is_authorized_as_the_store() {
     let container = container_name("op-client");
     let election = azurite.election(&container, "c0");
     election.start().await.expect("start");
-    wait_for(Duration::from_secs(20), "c0 leads", || election.is_leader()).await;
+    eventually(Duration::from_secs(20), "c0 leads", || election.is_leader()).await;
     // SharedKey (the account key of a connection string) and SAS connection strings.
     let sas = format!(
         "BlobEndpoint={}/;SharedAccessSignature={}",
@@ -298,7 +290,8 @@ async fn build_blob_client_is_authorized_as_the_store() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_processes_honour_a_touch_recorded_on_the_blob() {
-    use leader_election::{AcquireOutcome, LeaseRequest, LeaseStore, WithholdReason};
+    use leader_election::LeaseStore;
+    use leader_election::store::{AcquireOutcome, LeaseRequest, WithholdReason};
     let withheld = |outcome: AcquireOutcome, who: &str| match outcome {
         AcquireOutcome::Withheld { wait, reason } => {
             assert_eq!(reason, WithholdReason::RecordTouched, "{who}");
@@ -356,4 +349,105 @@ async fn new_processes_honour_a_touch_recorded_on_the_blob() {
             .unwrap(),
         "a new process after the delete",
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_broken_by_an_operator_ends_the_term() {
+    let azurite = Azurite::start().await;
+    let container = container_name("broken");
+    let recorder = TermRecorder::new();
+    let a = azurite.election(&container, "a");
+    let b = azurite.election(&container, "b");
+    let mut events = a.subscribe();
+    recorder.attach(&a);
+    recorder.attach(&b);
+    a.start().await.unwrap();
+    eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
+    b.start().await.unwrap();
+    let first = a.leadership().unwrap().token();
+
+    // Break Lease with the default break period: the lease ends when its current period does,
+    // and nobody can acquire it meanwhile.
+    azurite
+        .operator(&container)
+        .break_lease(None)
+        .await
+        .unwrap();
+    let broken_at = Instant::now();
+    // The next renewal (every 3 s) finds the lease breaking.
+    let renew = a.options().renew_interval + a.options().operation_timeout();
+    eventually(renew + Duration::from_secs(1), "a steps down", || {
+        recorder
+            .terms_of("a")
+            .first()
+            .is_some_and(|t| t.end_reason.is_some())
+    })
+    .await;
+    assert!(broken_at.elapsed() <= renew + Duration::from_secs(1));
+    let reason = loop {
+        match events.recv().await.unwrap() {
+            ElectionEvent::LeadershipChanged {
+                is_leader: false,
+                reason,
+                ..
+            } => break reason,
+            _ => continue,
+        }
+    };
+    assert_eq!(reason, ChangeReason::LeaseLost);
+    // Once the break period is over, somebody leads again, in a new term.
+    eventually(TTL + Duration::from_secs(2), "a new leader", || {
+        a.is_leader() || b.is_leader()
+    })
+    .await;
+    let leader = if a.is_leader() { &a } else { &b };
+    assert!(leader.leadership().unwrap().token() > first);
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    recorder.assert_safe();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_blob_ends_the_term_and_tokens_keep_increasing() {
+    let azurite = Azurite::start().await;
+    let container = container_name("deleted");
+    let recorder = TermRecorder::new();
+    let a = azurite.election(&container, "a");
+    let b = azurite.election(&container, "b");
+    recorder.attach(&a);
+    recorder.attach(&b);
+    a.start().await.unwrap();
+    eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
+    b.start().await.unwrap();
+    eventually(Duration::from_secs(10), "b follows a", || follows(&b, "a")).await;
+    let first = a.leadership().unwrap().token();
+
+    // An operator forces the lease off at once and deletes the blob. a leads until its next
+    // renewal; b, which saw the lease held, withholds it for a lease (rule 9), and the new
+    // term's token is greater.
+    let operator = azurite.operator(&container);
+    break_lease_now(&operator).await;
+    operator.delete(None).await.unwrap();
+    let renew = a.options().renew_interval + a.options().operation_timeout();
+    eventually(renew + Duration::from_secs(1), "a steps down", || {
+        recorder
+            .terms_of("a")
+            .first()
+            .is_some_and(|t| t.end_reason.is_some())
+    })
+    .await;
+    eventually(TTL + Duration::from_secs(5), "a new leader", || {
+        a.is_leader() || b.is_leader()
+    })
+    .await;
+    let leader = if a.is_leader() { &a } else { &b };
+    let token = leader.leadership().unwrap().token();
+    assert!(
+        token > first,
+        "token {token} after {first}: the history must not restart"
+    );
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    // Touching the record is not releasing it: no overlap at all, one checker.
+    recorder.assert_safe();
 }

@@ -3,26 +3,21 @@
 //! budget per acquisition, definite failures that are not "unknown", and errors that never
 //! echo a huge input whole.
 
+use leader_election::ElectionBuilder;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use leader_election::{AcquireOutcome, FencingToken, Lease, LeaseRequest, LeaseStore};
+use leader_election::store::{AcquireOutcome, LeaseRequest};
+use leader_election::{FencingToken, LeaseStore};
 use leader_election_blob::{BlobLeaderElection, BlobLeaseStore};
 use leader_election_test_support::azurite as support;
-use leader_election_test_support::azurite::break_lease_now;
-use leader_election_test_support::{Azurite, FaultProxy, unique_container};
+use leader_election_test_support::{FaultProxy, unique_container};
+
+mod common;
+use common::{Azurite, AzuriteExt, TTL, acquired, break_lease_now};
 use tokio::time::Instant;
-
-const TTL: Duration = Duration::from_secs(15);
-
-fn acquired(outcome: AcquireOutcome) -> Lease {
-    match outcome {
-        AcquireOutcome::Acquired(lease) => lease,
-        other => panic!("expected to acquire, got {other:?}"),
-    }
-}
 
 /// What an operator does to get rid of an election's blob at once: break the lease with no
 /// break period, then delete the blob.
@@ -311,12 +306,22 @@ async fn nobody_acquires_before_sent_at_plus_ttl() {
     let b = LeaseRequest::new("b", ttl);
     let sent_at = Instant::now();
     let lease = acquired(holder.try_acquire(&a).await.unwrap());
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The gap is the scenario: the renewal comes well after the acquisition, so that a takeover
+    // bounded from the first sent_at would show. Throughout it, the follower is held off.
+    let gap_until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < gap_until {
+        let outcome = follower.try_acquire(&b).await.unwrap();
+        assert!(
+            matches!(outcome, AcquireOutcome::Held { .. }),
+            "{outcome:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // A renewal moves the bound: no takeover before the renewal's sent_at + ttl.
     let renewed_at = Instant::now();
     assert_eq!(
         holder.renew(&a, &lease).await.unwrap(),
-        leader_election::RenewOutcome::Renewed
+        leader_election::store::RenewOutcome::Renewed
     );
     assert!(renewed_at > sent_at);
     let limit = renewed_at + ttl + Duration::from_secs(5);

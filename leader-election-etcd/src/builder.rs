@@ -1,17 +1,16 @@
 //! [`EtcdLeaderElection::builder`]: an election on etcd in a few lines.
 
 use std::fmt;
-#[cfg(feature = "tls")]
-use std::path::PathBuf;
 use std::time::Duration;
 
 use etcd_client::Client;
 #[cfg(feature = "tls")]
-use leader_election::pem::Pem;
-use leader_election::{ConfigError, LeaderElection, LeaderElectionOptions, quoted};
+use leader_election::TlsBuilder;
+use leader_election::backend::quoted;
+use leader_election::backend::tls::TlsSettings;
+use leader_election::{BuildError, ConfigError, ElectionBuilder, LeaderElectionOptions};
 
 use crate::connection::Connector;
-use crate::error::BuildError;
 use crate::store::{
     BASE_SUFFIX, CANDIDATE_SUFFIX, DEFAULT_KEY, EtcdLeaseStore, HOLDER_SUFFIX, MAX_KEY_LEN,
 };
@@ -21,9 +20,9 @@ pub const MIN_LEASE_DURATION: Duration = Duration::from_secs(1);
 
 /// The entry point for an election on etcd: [`EtcdLeaderElection::builder`].
 ///
-/// It has no values; the builder makes a [`LeaderElection<EtcdLeaseStore>`](LeaderElection)
-/// ([`build`](EtcdLeaderElectionBuilder::build)) or the store alone
-/// ([`build_store`](EtcdLeaderElectionBuilder::build_store)). From configuration files or the
+/// It has no values; the builder makes a [`LeaderElection<EtcdLeaseStore>`](leader_election::LeaderElection)
+/// ([`build`](leader_election::ElectionBuilder::build)) or the store alone
+/// ([`build_store`](leader_election::ElectionBuilder::build_store)). From configuration files or the
 /// environment, start from an [`EtcdConfig`](crate::EtcdConfig).
 #[derive(Debug)]
 pub enum EtcdLeaderElection {}
@@ -37,35 +36,9 @@ impl EtcdLeaderElection {
     }
 }
 
-/// The PEM text of a TLS `setting`, or the error naming it.
-#[cfg(feature = "tls")]
-fn read_pem(pem: &Pem, setting: &'static str) -> Result<Vec<u8>, BuildError> {
-    pem.read()
-        .map_err(|reason| BuildError::Tls { setting, reason })
-}
-
-#[derive(Clone, Debug, Default)]
-struct TlsSettings {
-    #[cfg(feature = "tls")]
-    ca: Vec<Pem>,
-    #[cfg(feature = "tls")]
-    client_cert: Option<Pem>,
-    #[cfg(feature = "tls")]
-    client_key: Option<Pem>,
-}
-
-impl TlsSettings {
-    fn is_empty(&self) -> bool {
-        #[cfg(feature = "tls")]
-        return self.ca.is_empty() && self.client_cert.is_none() && self.client_key.is_none();
-        #[cfg(not(feature = "tls"))]
-        true
-    }
-}
-
 /// Configures an election on etcd; made by [`EtcdLeaderElection::builder`].
 ///
-/// Setters never fail; [`build`](Self::build) and [`build_store`](Self::build_store) check
+/// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and [`build_store`](leader_election::ElectionBuilder::build_store) check
 /// everything.
 #[must_use]
 pub struct EtcdLeaderElectionBuilder {
@@ -73,7 +46,7 @@ pub struct EtcdLeaderElectionBuilder {
     client: Option<Client>,
     key: String,
     user: Option<(String, String)>,
-    tls: TlsSettings,
+    pub(crate) tls: TlsSettings,
     options: LeaderElectionOptions,
 }
 
@@ -115,7 +88,7 @@ impl EtcdLeaderElectionBuilder {
 
     /// Uses an etcd-client [`Client`] configured by the caller (its own balancing, TLS,
     /// authentication and timeouts). Replaces endpoints set before. Give it `require_leader`
-    /// and a request timeout: see [`build_store`](Self::build_store) for what a client made
+    /// and a request timeout: see [`build_store`](leader_election::ElectionBuilder::build_store) for what a client made
     /// from endpoints gets.
     pub fn client(mut self, client: Client) -> Self {
         self.client = Some(client);
@@ -141,136 +114,15 @@ impl EtcdLeaderElectionBuilder {
         self
     }
 
-    /// Trusts the CA certificate(s) in this PEM text for `https://` endpoints, instead of the
-    /// system's root certificates (feature `tls`). May be called again, and with
-    /// [`tls_ca_file`](Self::tls_ca_file), to trust several.
-    #[cfg(feature = "tls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub fn tls_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
-        self.tls.ca.push(Pem::Bytes(pem.into()));
-        self
-    }
-
-    /// [`tls_ca_pem`](Self::tls_ca_pem) with the PEM read from a file by
-    /// [`build_store`](Self::build_store) (feature `tls`).
-    #[cfg(feature = "tls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub fn tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.tls.ca.push(Pem::File(path.into()));
-        self
-    }
-
-    /// For mutual TLS (etcd's `--client-cert-auth`): presents this client certificate (PEM)
-    /// with its private key (PEM) (feature `tls`). The key never appears in `Debug` output or
-    /// errors.
-    #[cfg(feature = "tls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub fn tls_client_cert_pem(
-        mut self,
-        cert_pem: impl Into<Vec<u8>>,
-        key_pem: impl Into<Vec<u8>>,
-    ) -> Self {
-        self.tls.client_cert = Some(Pem::Bytes(cert_pem.into()));
-        self.tls.client_key = Some(Pem::Bytes(key_pem.into()));
-        self
-    }
-
-    /// The client certificate of [`tls_client_cert_pem`](Self::tls_client_cert_pem), read from
-    /// a PEM file by [`build_store`](Self::build_store) (feature `tls`).
-    #[cfg(feature = "tls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub fn tls_client_cert_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.tls.client_cert = Some(Pem::File(path.into()));
-        self
-    }
-
-    /// The private key of [`tls_client_cert_pem`](Self::tls_client_cert_pem), read from a PEM
-    /// file by [`build_store`](Self::build_store) (feature `tls`).
-    #[cfg(feature = "tls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub fn tls_client_key_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.tls.client_key = Some(Pem::File(path.into()));
-        self
-    }
-
-    leader_election::option_setters!();
-
-    /// Builds the election: [`build_store`](Self::build_store), then [`LeaderElection::new`]
-    /// with the options. Needs no etcd: the connection is made by [`LeaderElection::start`]
-    /// and retried (with error events) while etcd is down.
-    ///
-    /// # Errors
-    /// As for [`build_store`](Self::build_store).
-    pub fn build(self) -> Result<LeaderElection<EtcdLeaseStore>, BuildError> {
-        let options = self.options.clone();
-        let store = self.build_store()?;
-        Ok(LeaderElection::new(store, options)?)
-    }
-
-    /// Checks everything like [`build`](Self::build) and returns only the store. Needs no
-    /// etcd.
-    ///
-    /// A client made from endpoints bounds every request and connection attempt by the
-    /// election's `operation_timeout`, pings idle connections (HTTP/2 keep-alive) to find dead
-    /// members, and sets `require_leader`, so that a member cut off from its cluster's Raft
-    /// leader refuses requests (and ends its watches) at once instead of holding them.
-    ///
-    /// # Errors
-    /// - [`BuildError::MissingConnection`]: neither endpoints nor a client;
-    /// - [`BuildError::InvalidUrl`]: an endpoint is not `http://host[:port]` or
-    ///   `https://host[:port]`;
-    /// - [`BuildError::TlsNotEnabled`]: an `https://` endpoint without the `tls` feature;
-    /// - [`BuildError::Tls`]: a CA or client certificate file cannot be read or holds no PEM,
-    ///   a client certificate without its key (or the reverse), TLS settings with `http://`
-    ///   endpoints or with a client, or endpoints mixing `http://` and `https://`;
-    /// - [`BuildError::InvalidName`]: see [`key`](Self::key): empty or blank, longer than 512
-    ///   bytes, control characters, or ending with `/holder`, `/candidate` or `/token-base`;
-    /// - [`BuildError::Options`]: the options fail [`LeaderElectionOptions::validate`], the
-    ///   lease is shorter than [`MIN_LEASE_DURATION`] (etcd counts leases in whole seconds),
-    ///   or a user with an empty name.
-    pub fn build_store(self) -> Result<EtcdLeaseStore, BuildError> {
-        self.options.validate()?;
-        if self.options.lease_duration < MIN_LEASE_DURATION {
-            return Err(ConfigError::new(
-                "lease_duration",
-                format!(
-                    "must be at least {MIN_LEASE_DURATION:?} on etcd, whose leases are whole \
-                     seconds, got {:?}",
-                    self.options.lease_duration
-                ),
-            )
-            .into());
-        }
-        validate_key(&self.key)?;
-        if self.user.as_ref().is_some_and(|(name, _)| name.is_empty()) {
-            return Err(ConfigError::new("user", "the etcd user name must not be empty").into());
-        }
-        let timeout = self.options.operation_timeout();
-        let connector = match self.client {
-            Some(_) if !self.tls.is_empty() || self.user.is_some() => {
-                return Err(BuildError::Tls {
-                    setting: "client",
-                    reason: "TLS settings and a user apply to endpoints; a client configured by \
-                             the caller brings its own"
-                        .to_owned(),
-                });
-            }
-            Some(client) => Connector::Client(Box::new(client)),
-            None if self.endpoints.is_empty() => return Err(BuildError::MissingConnection),
-            None => self.endpoint_connector(timeout)?,
-        };
-        Ok(EtcdLeaseStore::new(&self.key, connector))
-    }
-
     fn endpoint_connector(&self, timeout: Duration) -> Result<Connector, BuildError> {
         let mut tls = None;
         for endpoint in &self.endpoints {
             let secure = check_endpoint(endpoint)?;
             if tls.is_some_and(|t| t != secure) {
-                return Err(BuildError::Tls {
-                    setting: "endpoints",
-                    reason: "endpoints mix http:// and https://".to_owned(),
-                });
+                return Err(BuildError::tls(
+                    "endpoints",
+                    "endpoints mix http:// and https://",
+                ));
             }
             tls = Some(secure);
         }
@@ -278,14 +130,15 @@ impl EtcdLeaderElectionBuilder {
         #[cfg(not(feature = "tls"))]
         if tls {
             return Err(BuildError::TlsNotEnabled {
+                krate: "leader-election-etcd",
                 setting: quoted(&self.endpoints[0]),
             });
         }
         if !tls && !self.tls.is_empty() {
-            return Err(BuildError::Tls {
-                setting: "endpoints",
-                reason: "TLS settings need https:// endpoints".to_owned(),
-            });
+            return Err(BuildError::tls(
+                "endpoints",
+                "TLS settings need https:// endpoints",
+            ));
         }
         let mut options = Connector::options(timeout);
         if let Some((name, password)) = &self.user {
@@ -303,54 +156,36 @@ impl EtcdLeaderElectionBuilder {
         })
     }
 
+    /// etcd-client's TLS options from the core's [`TlsSettings`]: the CAs given (else the
+    /// system's roots) and the client certificate, each checked to hold what it should.
     #[cfg(feature = "tls")]
     fn tls_options(&self) -> Result<etcd_client::TlsOptions, BuildError> {
         use etcd_client::{Certificate, Identity, TlsOptions};
+        const CERTIFICATE: &[u8] = b"-----BEGIN CERTIFICATE-----";
         let mut options = TlsOptions::new();
-        if self.tls.ca.is_empty() {
+        if self.tls.trusts_system_roots() {
             options = options.with_native_roots();
         }
-        for pem in &self.tls.ca {
-            let pem = read_pem(pem, "tls_ca")?;
-            if !contains(&pem, b"-----BEGIN CERTIFICATE-----") {
-                return Err(BuildError::Tls {
-                    setting: "tls_ca",
-                    reason: "the PEM holds no certificate".to_owned(),
-                });
+        for pem in self.tls.ca_pems()? {
+            if !contains(&pem, CERTIFICATE) {
+                return Err(BuildError::tls("tls_ca", "the PEM holds no certificate"));
             }
             options = options.ca_certificate(Certificate::from_pem(pem));
         }
-        match (&self.tls.client_cert, &self.tls.client_key) {
-            (None, None) => {}
-            (Some(_), None) => {
-                return Err(BuildError::Tls {
-                    setting: "tls_client_cert",
-                    reason: "a client certificate without its private key".to_owned(),
-                });
+        if let Some((cert, key)) = self.tls.identity_pems()? {
+            if !contains(&cert, CERTIFICATE) {
+                return Err(BuildError::tls(
+                    "tls_client_cert",
+                    "the PEM holds no certificate",
+                ));
             }
-            (None, Some(_)) => {
-                return Err(BuildError::Tls {
-                    setting: "tls_client_key",
-                    reason: "a private key without a client certificate".to_owned(),
-                });
+            if !contains(&key, b"PRIVATE KEY-----") {
+                return Err(BuildError::tls(
+                    "tls_client_key",
+                    "the PEM holds no private key",
+                ));
             }
-            (Some(cert), Some(key)) => {
-                let cert = read_pem(cert, "tls_client_cert")?;
-                let key = read_pem(key, "tls_client_key")?;
-                if !contains(&cert, b"-----BEGIN CERTIFICATE-----") {
-                    return Err(BuildError::Tls {
-                        setting: "tls_client_cert",
-                        reason: "the PEM holds no certificate".to_owned(),
-                    });
-                }
-                if !contains(&key, b"PRIVATE KEY-----") {
-                    return Err(BuildError::Tls {
-                        setting: "tls_client_key",
-                        reason: "the PEM holds no private key".to_owned(),
-                    });
-                }
-                options = options.identity(Identity::from_pem(cert, key));
-            }
+            options = options.identity(Identity::from_pem(cert, key));
         }
         Ok(options)
     }
@@ -364,6 +199,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// Checks an endpoint URL; answers whether it uses TLS.
 fn check_endpoint(endpoint: &str) -> Result<bool, BuildError> {
     let invalid = |reason: &str| BuildError::InvalidUrl {
+        field: "endpoints",
         url: quoted(endpoint),
         reason: reason.to_owned(),
     };
@@ -396,225 +232,113 @@ fn check_endpoint(endpoint: &str) -> Result<bool, BuildError> {
     Ok(secure)
 }
 
-/// Checks an election key: not empty or blank, at most [`MAX_KEY_LEN`] bytes, no control
-/// characters, and not ending like the keys kept beside an election key.
+/// Checks an election key: the rules every backend's names share
+/// ([`check_name`](leader_election::backend::check_name): not empty or blank, at most
+/// [`MAX_KEY_LEN`] bytes, no control characters), and not ending like the keys kept beside an
+/// election key.
 fn validate_key(key: &str) -> Result<(), BuildError> {
-    let rule = if key.trim().is_empty() {
-        Some("must not be empty or blank".to_owned())
-    } else if key.len() > MAX_KEY_LEN {
-        Some(format!(
-            "must be at most {MAX_KEY_LEN} bytes, got {} bytes",
-            key.len()
-        ))
-    } else if key.chars().any(char::is_control) {
-        Some("must not contain control characters".to_owned())
-    } else if [HOLDER_SUFFIX, CANDIDATE_SUFFIX, BASE_SUFFIX]
+    leader_election::backend::check_name("key", key, MAX_KEY_LEN)?;
+    if [HOLDER_SUFFIX, CANDIDATE_SUFFIX, BASE_SUFFIX]
         .iter()
         .any(|suffix| key.ends_with(suffix))
     {
-        Some(format!(
-            "must not end with {HOLDER_SUFFIX:?}, {CANDIDATE_SUFFIX:?} or {BASE_SUFFIX:?}: \
-             those keys sit beside another election's key"
-        ))
-    } else {
-        None
-    };
-    match rule {
-        None => Ok(()),
-        Some(rule) => Err(BuildError::InvalidName {
-            field: "key",
-            name: leader_election::quoted(key),
-            rule,
-        }),
+        return Err(BuildError::invalid_name(
+            "key",
+            key,
+            format!(
+                "must not end with {HOLDER_SUFFIX:?}, {CANDIDATE_SUFFIX:?} or {BASE_SUFFIX:?}: \
+                 those keys sit beside another election's key"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The error of a builder given neither endpoints nor a client.
+fn missing_connection() -> BuildError {
+    BuildError::MissingConnection {
+        backend: "etcd",
+        hint: "set `endpoints(..)` or `client(..)`",
+    }
+}
+
+/// The TLS settings of `https://` endpoints (feature `tls`): the CAs to trust instead of the
+/// system's root certificates, and a client certificate for mutual TLS (etcd's
+/// `--client-cert-auth`); checked by
+/// [`build_store`](leader_election::ElectionBuilder::build_store), which refuses them with
+/// `http://` endpoints or with a [`client`](EtcdLeaderElectionBuilder::client). Bring the
+/// setters into scope with `use leader_election::TlsBuilder;`.
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+impl TlsBuilder for EtcdLeaderElectionBuilder {
+    fn tls_settings(&mut self) -> &mut TlsSettings {
+        &mut self.tls
+    }
+}
+
+impl ElectionBuilder for EtcdLeaderElectionBuilder {
+    type Store = EtcdLeaseStore;
+    type Error = BuildError;
+
+    fn election_options(&mut self) -> &mut LeaderElectionOptions {
+        &mut self.options
+    }
+
+    /// Checks everything like [`build`](leader_election::ElectionBuilder::build) and returns only the store. Needs no
+    /// etcd.
+    ///
+    /// A client made from endpoints bounds every request and connection attempt by the
+    /// election's `operation_timeout`, pings idle connections (HTTP/2 keep-alive) to find dead
+    /// members, and sets `require_leader`, so that a member cut off from its cluster's Raft
+    /// leader refuses requests (and ends its watches) at once instead of holding them.
+    ///
+    /// # Errors
+    /// - [`BuildError::MissingConnection`]: neither endpoints nor a client;
+    /// - [`BuildError::InvalidUrl`]: an endpoint is not `http://host[:port]` or
+    ///   `https://host[:port]`;
+    /// - [`BuildError::TlsNotEnabled`]: an `https://` endpoint without the `tls` feature;
+    /// - [`BuildError::Tls`]: a CA or client certificate file cannot be read or holds no PEM,
+    ///   a client certificate without its key (or the reverse), TLS settings with `http://`
+    ///   endpoints or with a client, or endpoints mixing `http://` and `https://`;
+    /// - [`BuildError::InvalidName`]: see [`key`](Self::key): empty or blank, longer than 512
+    ///   bytes, control characters, or ending with `/holder`, `/candidate` or `/token-base`;
+    /// - [`BuildError::Options`]: the options fail [`LeaderElectionOptions::validate`], the
+    ///   lease is shorter than [`MIN_LEASE_DURATION`] (etcd counts leases in whole seconds),
+    ///   or a user with an empty name.
+    fn build_store(self) -> Result<EtcdLeaseStore, BuildError> {
+        self.options.validate()?;
+        if self.options.lease_duration < MIN_LEASE_DURATION {
+            return Err(ConfigError::new(
+                "lease_duration",
+                format!(
+                    "must be at least {MIN_LEASE_DURATION:?} on etcd, whose leases are whole \
+                     seconds, got {:?}",
+                    self.options.lease_duration
+                ),
+            )
+            .into());
+        }
+        validate_key(&self.key)?;
+        if self.user.as_ref().is_some_and(|(name, _)| name.is_empty()) {
+            return Err(ConfigError::new("user", "the etcd user name must not be empty").into());
+        }
+        let timeout = self.options.operation_timeout();
+        let connector = match self.client {
+            Some(_) if !self.tls.is_empty() || self.user.is_some() => {
+                return Err(BuildError::Tls {
+                    setting: "client",
+                    reason: "TLS settings and a user apply to endpoints; a client configured by \
+                             the caller brings its own"
+                        .to_owned(),
+                });
+            }
+            Some(client) => Connector::Client(Box::new(client)),
+            None if self.endpoints.is_empty() => return Err(missing_connection()),
+            None => self.endpoint_connector(timeout)?,
+        };
+        Ok(EtcdLeaseStore::new(&self.key, connector))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_are_checked() {
-        for key in [
-            "",
-            " ",
-            "a\nb",
-            "jobs/holder",
-            "jobs/candidate",
-            "jobs/token-base",
-        ] {
-            assert!(validate_key(key).is_err(), "{key:?}");
-        }
-        assert!(validate_key(&"k".repeat(MAX_KEY_LEN + 1)).is_err());
-        for key in ["jobs", "/services/billing/leader", "ünï"] {
-            assert!(validate_key(key).is_ok(), "{key:?}");
-        }
-    }
-
-    fn build_error(builder: EtcdLeaderElectionBuilder) -> BuildError {
-        builder.build_store().unwrap_err()
-    }
-
-    #[test]
-    fn build_checks_connection_endpoints_key_and_options() {
-        assert_eq!(
-            build_error(EtcdLeaderElection::builder()),
-            BuildError::MissingConnection
-        );
-        for endpoint in [
-            "127.0.0.1:2379",
-            "tcp://x:1",
-            "http://",
-            "http://:2379",
-            "http://h:port",
-            "http://u:p@h:1",
-        ] {
-            let err = build_error(EtcdLeaderElection::builder().endpoints([endpoint]));
-            assert!(
-                matches!(err, BuildError::InvalidUrl { .. }),
-                "{endpoint}: {err}"
-            );
-        }
-        let err = build_error(
-            EtcdLeaderElection::builder()
-                .endpoints(["http://h:1"])
-                .key("jobs/holder"),
-        );
-        assert!(
-            matches!(err, BuildError::InvalidName { field: "key", .. }),
-            "{err}"
-        );
-        let err = build_error(
-            EtcdLeaderElection::builder()
-                .endpoints(["http://h:1"])
-                .lease_duration(Duration::from_millis(900))
-                .renew_interval(Duration::from_millis(300)),
-        );
-        assert!(
-            matches!(&err, BuildError::Options(e) if e.field == "lease_duration"),
-            "{err}"
-        );
-        let store = EtcdLeaderElection::builder()
-            .endpoints([
-                "http://127.0.0.1:2379",
-                "http://[::1]:2379",
-                "http://etcd-2",
-            ])
-            .key("jobs")
-            .lease_duration(Duration::from_secs(2))
-            .renew_interval(Duration::from_millis(600))
-            .build_store()
-            .unwrap();
-        assert_eq!(store.key(), "jobs");
-        assert_eq!(store.holder_key(), "jobs/holder");
-        assert_eq!(store.candidate_key(), "jobs/candidate");
-    }
-
-    #[test]
-    fn debug_never_shows_the_password() {
-        let builder = EtcdLeaderElection::builder()
-            .endpoints(["http://127.0.0.1:2379"])
-            .user("root", "hunter2");
-        let debug = format!("{builder:?}");
-        assert!(
-            !debug.contains("hunter2") && debug.contains("root"),
-            "{debug}"
-        );
-        let election = builder.build().unwrap();
-        let debug = format!("{:?}", election.store());
-        assert!(
-            !debug.contains("hunter2") && debug.contains("root"),
-            "{debug}"
-        );
-    }
-
-    #[cfg(feature = "tls")]
-    #[test]
-    fn tls_settings_are_checked_when_built() {
-        let https = || EtcdLeaderElection::builder().endpoints(["https://127.0.0.1:2379"]);
-        https()
-            .build_store()
-            .expect("https with the system's roots");
-        let err = build_error(https().tls_ca_file("/nonexistent/ca.pem"));
-        assert!(
-            matches!(
-                err,
-                BuildError::Tls {
-                    setting: "tls_ca",
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        let err = build_error(https().tls_ca_pem("just text"));
-        assert!(
-            matches!(
-                err,
-                BuildError::Tls {
-                    setting: "tls_ca",
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        let err = build_error(https().tls_client_key_file("/k.pem"));
-        assert!(
-            matches!(
-                err,
-                BuildError::Tls {
-                    setting: "tls_client_key",
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        let err = build_error(
-            https().tls_client_cert_pem("-----BEGIN CERTIFICATE-----", "secret-key-bytes"),
-        );
-        assert!(
-            matches!(
-                err,
-                BuildError::Tls {
-                    setting: "tls_client_key",
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        assert!(!err.to_string().contains("secret-key-bytes"));
-        let err = build_error(
-            EtcdLeaderElection::builder()
-                .endpoints(["http://127.0.0.1:2379"])
-                .tls_ca_pem("-----BEGIN CERTIFICATE-----"),
-        );
-        assert!(
-            matches!(
-                err,
-                BuildError::Tls {
-                    setting: "endpoints",
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        let err =
-            build_error(EtcdLeaderElection::builder().endpoints(["http://a:1", "https://b:1"]));
-        assert!(
-            matches!(
-                err,
-                BuildError::Tls {
-                    setting: "endpoints",
-                    ..
-                }
-            ),
-            "{err}"
-        );
-    }
-
-    #[cfg(not(feature = "tls"))]
-    #[test]
-    fn https_needs_the_feature() {
-        let err = build_error(EtcdLeaderElection::builder().endpoints(["https://127.0.0.1:2379"]));
-        assert!(matches!(err, BuildError::TlsNotEnabled { .. }), "{err}");
-    }
-}
+mod tests;

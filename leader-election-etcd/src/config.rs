@@ -4,8 +4,9 @@ use std::fmt;
 #[cfg(feature = "tls")]
 use std::path::PathBuf;
 
-use leader_election::env::EnvVars;
-use leader_election::{ConfigError, LeaderElectionOptions};
+#[cfg(feature = "tls")]
+use leader_election::backend::tls::TlsSettings;
+use leader_election::{BackendConfig, ElectionBuilder, LeaderElectionOptions};
 
 use crate::builder::{EtcdLeaderElection, EtcdLeaderElectionBuilder};
 use crate::store::DEFAULT_KEY;
@@ -18,6 +19,7 @@ use crate::store::DEFAULT_KEY;
 ///
 /// ```
 /// use leader_election_etcd::EtcdConfig;
+/// use leader_election::{BackendConfig, ElectionBuilder};
 ///
 /// let config: EtcdConfig = serde_json::from_str(r#"{
 ///     "endpoints": ["http://etcd-0:2379", "http://etcd-1:2379", "http://etcd-2:2379"],
@@ -43,7 +45,8 @@ pub struct EtcdConfig {
     /// The etcd user's password. Default: none (an empty password with a user).
     pub password: Option<String>,
     /// A PEM file of CA certificates to trust for `https://` endpoints instead of the system's
-    /// roots; see [`EtcdLeaderElectionBuilder::tls_ca_file`]. Default: none.
+    /// roots; see [`TlsBuilder::tls_ca_file`](leader_election::TlsBuilder::tls_ca_file).
+    /// Default: none.
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub tls_ca_file: Option<PathBuf>,
@@ -93,75 +96,22 @@ impl fmt::Debug for EtcdConfig {
     }
 }
 
-impl EtcdConfig {
-    /// The configuration from environment variables: `LEADER_ELECTION_ETCD_ENDPOINTS`
-    /// (comma-separated URLs), `LEADER_ELECTION_ETCD_KEY`, `LEADER_ELECTION_ETCD_USER`,
-    /// `LEADER_ELECTION_ETCD_PASSWORD`, with feature `tls` the paths
-    /// `LEADER_ELECTION_ETCD_TLS_CA_FILE`, `LEADER_ELECTION_ETCD_TLS_CERT_FILE` and
-    /// `LEADER_ELECTION_ETCD_TLS_KEY_FILE`, and every election option as
-    /// `LEADER_ELECTION_<FIELD>` (see [`LeaderElectionOptions::from_env`]). Values are read
-    /// by [`leader_election::env`].
-    ///
-    /// # Errors
-    /// A [`ConfigError`] naming the variable that does not parse or names no setting, or the
-    /// first option rule broken.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_env_vars(EnvVars::from_env())
+/// Its environment variables ([`from_env`](BackendConfig::from_env)): `LEADER_ELECTION_ETCD_ENDPOINTS`
+/// (comma-separated URLs), `LEADER_ELECTION_ETCD_KEY`, `LEADER_ELECTION_ETCD_USER`,
+/// `LEADER_ELECTION_ETCD_PASSWORD`, with feature `tls` the paths
+/// `LEADER_ELECTION_ETCD_TLS_CA_FILE`, `LEADER_ELECTION_ETCD_TLS_CERT_FILE` and
+/// `LEADER_ELECTION_ETCD_TLS_KEY_FILE`, and every election option as
+/// `LEADER_ELECTION_<FIELD>` (see [`LeaderElectionOptions::from_env`]). Values are read
+/// by [`leader_election::backend::env`].
+impl BackendConfig for EtcdConfig {
+    const SECTION: &'static str = "ETCD";
+    type Builder = EtcdLeaderElectionBuilder;
+
+    fn options(&self) -> &LeaderElectionOptions {
+        &self.options
     }
 
-    /// [`from_env`](Self::from_env) with the given `(name, value)` pairs instead of the
-    /// process environment.
-    ///
-    /// # Errors
-    /// As for [`from_env`](Self::from_env).
-    pub fn from_vars(
-        vars: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
-        Self::from_env_vars(EnvVars::new(vars))
-    }
-
-    fn from_env_vars(mut vars: EnvVars) -> Result<Self, ConfigError> {
-        let mut config = Self::default();
-        let mut endpoints: Option<String> = None;
-        vars.set("endpoints", "ETCD_ENDPOINTS", &mut endpoints)?;
-        if let Some(endpoints) = endpoints {
-            config.endpoints = endpoints
-                .split(',')
-                .map(str::trim)
-                .filter(|e| !e.is_empty())
-                .map(str::to_owned)
-                .collect();
-        }
-        vars.set("key", "ETCD_KEY", &mut config.key)?;
-        vars.set("user", "ETCD_USER", &mut config.user)?;
-        vars.set("password", "ETCD_PASSWORD", &mut config.password)?;
-        #[cfg(feature = "tls")]
-        for (field, name, target) in [
-            ("tls_ca_file", "ETCD_TLS_CA_FILE", &mut config.tls_ca_file),
-            (
-                "tls_cert_file",
-                "ETCD_TLS_CERT_FILE",
-                &mut config.tls_cert_file,
-            ),
-            (
-                "tls_key_file",
-                "ETCD_TLS_KEY_FILE",
-                &mut config.tls_key_file,
-            ),
-        ] {
-            let mut path: Option<String> = None;
-            vars.set(field, name, &mut path)?;
-            if let Some(path) = path {
-                *target = Some(PathBuf::from(path));
-            }
-        }
-        config.options = vars.into_options(config.options)?;
-        Ok(config)
-    }
-
-    /// A builder holding this configuration; its [`build`](EtcdLeaderElectionBuilder::build)
-    /// or [`build_store`](EtcdLeaderElectionBuilder::build_store) checks it.
-    pub fn into_builder(self) -> EtcdLeaderElectionBuilder {
+    fn into_builder(self) -> EtcdLeaderElectionBuilder {
         let mut builder = EtcdLeaderElection::builder()
             .key(self.key)
             .options(self.options);
@@ -172,17 +122,11 @@ impl EtcdConfig {
             builder = builder.user(user, self.password.unwrap_or_default());
         }
         #[cfg(feature = "tls")]
-        {
-            if let Some(path) = self.tls_ca_file {
-                builder = builder.tls_ca_file(path);
-            }
-            if let Some(path) = self.tls_cert_file {
-                builder = builder.tls_client_cert_file(path);
-            }
-            if let Some(path) = self.tls_key_file {
-                builder = builder.tls_client_key_file(path);
-            }
-        }
+        builder.tls.merge(TlsSettings::from_files(
+            self.tls_ca_file,
+            self.tls_cert_file,
+            self.tls_key_file,
+        ));
         builder
     }
 }
@@ -191,15 +135,10 @@ impl EtcdConfig {
 mod tests {
     use std::time::Duration;
 
+    use leader_election_test_support::vars;
+
     use super::*;
     use crate::BuildError;
-
-    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
 
     #[test]
     fn config_loads_from_environment_variables() {
@@ -228,15 +167,21 @@ mod tests {
         assert!(!format!("{store:?}").contains("hunter2"));
         let err = EtcdConfig::from_vars(vars(&[("LEADER_ELECTION_ETCD_ENDPOINT", "http://x:1")]))
             .unwrap_err();
-        assert!(err.to_string().contains("etcd_endpoint"), "{err}");
+        assert!(
+            err.to_string().contains("LEADER_ELECTION_ETCD_ENDPOINT"),
+            "{err}"
+        );
     }
 
     #[test]
     fn an_empty_configuration_needs_endpoints() {
         let config = EtcdConfig::from_vars(Vec::new()).unwrap();
-        assert_eq!(
+        assert!(matches!(
             config.into_builder().build_store().unwrap_err(),
-            BuildError::MissingConnection
-        );
+            BuildError::MissingConnection {
+                backend: "etcd",
+                ..
+            }
+        ));
     }
 }

@@ -1,67 +1,8 @@
-//! Configuration errors ([`BuildError`]) and the mapping of etcd-client's errors to the core's.
+//! The mapping of etcd-client's errors to the core's. Configuration errors are the core's
+//! [`BuildError`](leader_election::BuildError).
 
 use etcd_client::Error as EtcdError;
-use leader_election::{ConfigError, Error, Operation};
-
-/// Why an [`EtcdLeaderElectionBuilder`](crate::EtcdLeaderElectionBuilder) refused its
-/// configuration.
-///
-/// The variants are named alike in every backend crate (`MissingConnection`, `InvalidUrl`,
-/// `InvalidName`, `TlsNotEnabled`, `Options`, `Client`; `Tls` for the TLS settings). Never
-/// contains a password nor a private key.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum BuildError {
-    /// Neither endpoints nor a client were given.
-    #[error("no etcd connection configured: set `endpoints(..)` or `client(..)`")]
-    MissingConnection,
-    /// An endpoint is not an `http://` or `https://` URL with a host.
-    #[error("invalid etcd endpoint {url}: {reason}")]
-    InvalidUrl {
-        /// The endpoint, quoted and cut to its first 64 characters.
-        url: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// An `https://` endpoint or a TLS setting, but the crate was built without its `tls`
-    /// feature.
-    #[error("{setting} needs TLS, but leader-election-etcd was built without its `tls` feature")]
-    TlsNotEnabled {
-        /// The endpoint (quoted) or setting that asks for TLS.
-        setting: String,
-    },
-    /// A TLS setting cannot be used: a CA or client certificate file is unreadable or holds no
-    /// PEM, a client key is set without its certificate (or the reverse), TLS settings come
-    /// with `http://` endpoints, or endpoints mix `http://` and `https://`. Never contains a
-    /// key's bytes.
-    #[error("invalid TLS setting {setting}: {reason}")]
-    Tls {
-        /// The setting at fault: `tls_ca`, `tls_client_cert`, `tls_client_key` or `endpoints`.
-        setting: &'static str,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The election key is empty, too long, contains control characters, or ends like one of
-    /// the keys the store keeps beside it (`/holder`, `/candidate`, `/token-base`).
-    #[error("invalid {field} {name}: {rule}")]
-    InvalidName {
-        /// The setting at fault: `key`.
-        field: &'static str,
-        /// The name as given, quoted and cut to its first 64 characters.
-        name: String,
-        /// The rule it breaks.
-        rule: String,
-    },
-    /// A setting breaks its rule: the election options fail
-    /// [`LeaderElectionOptions::validate`](leader_election::LeaderElectionOptions::validate),
-    /// the lease is shorter than etcd's one-second unit, or a user name comes without a
-    /// password. The error names the field.
-    #[error(transparent)]
-    Options(#[from] ConfigError),
-    /// etcd-client refused the configuration.
-    #[error("could not create the etcd client: {0}")]
-    Client(String),
-}
+use leader_election::{Error, Operation};
 
 /// For a gRPC status whose request certainly did not take effect, whether to retry; `None`
 /// when it may have taken effect (a deadline, a dropped connection, a member that lost its

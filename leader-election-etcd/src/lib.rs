@@ -11,7 +11,7 @@ mod watch;
 
 pub use builder::{EtcdLeaderElection, EtcdLeaderElectionBuilder, MIN_LEASE_DURATION};
 pub use config::EtcdConfig;
-pub use error::BuildError;
+pub use leader_election::BuildError;
 pub use store::{DEFAULT_KEY, EtcdLeaseStore, MAX_KEY_LEN, MAX_METADATA_LEN};
 
 /// The etcd-client crate this backend is built on, for building a client to pass to

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use leader_election::Candidate;
+use leader_election::priority::Candidate;
 
 /// The first word of every value this store writes; a value without it is not ours.
 const MAGIC: &str = "le1";

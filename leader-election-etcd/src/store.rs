@@ -8,11 +8,12 @@ use etcd_client::{
     Compare, CompareOp, Error as EtcdError, GetResponse, KeyValue, LeaseGrantResponse,
     LeaseTimeToLiveResponse, PutOptions, Txn, TxnOp, TxnOpResponse, TxnResponse,
 };
-use leader_election::{
-    AcquireOutcome, Candidate, Error, FencingToken, LeaderInfo, Lease, LeaseRequest, LeaseStore,
-    Operation, ReleaseNotifier, ReleaseReceiver, RenewOutcome, Result, WithholdReason,
-    check_metadata_len,
+use leader_election::priority::Candidate;
+use leader_election::store::{
+    AcquireOutcome, Capabilities, Lease, LeaseRequest, ReleaseNotifier, ReleaseReceiver,
+    RenewOutcome, WithholdReason,
 };
+use leader_election::{Error, FencingToken, LeaderInfo, LeaseStore, Operation, Result};
 use tokio::sync::OnceCell;
 
 use crate::connection::{Connector, Pool};
@@ -20,9 +21,15 @@ use crate::error::{is_lease_not_found, map_etcd};
 use crate::record::Holder;
 use crate::watch::ReleaseWatch;
 
+mod acquire;
 mod candidate;
 mod identity;
+mod keys;
 mod leases;
+mod rpc;
+
+pub(crate) use keys::etcd_ttl;
+use keys::{Keys, leader_of, revision_of, token_of};
 
 use candidate::CandidateLeases;
 use identity::Identity;
@@ -67,7 +74,7 @@ const ATTEMPTS: usize = 3;
 ///
 /// Cheap to clone; clones share the client, the watch, the candidacies' etcd leases, the last
 /// holder seen and what they know of the cluster. Made by
-/// [`EtcdLeaderElectionBuilder::build_store`](crate::EtcdLeaderElectionBuilder::build_store)
+/// [`EtcdLeaderElectionBuilder::build_store`](leader_election::ElectionBuilder::build_store)
 /// (or `build`).
 #[derive(Clone)]
 pub struct EtcdLeaseStore {
@@ -104,121 +111,6 @@ impl fmt::Debug for EtcdLeaseStore {
             .field("connected", &self.inner.pool.connected())
             .finish_non_exhaustive()
     }
-}
-
-/// What the election key and its holder key say, for an acquisition.
-enum Seen {
-    /// Nobody holds the lease.
-    Free,
-    /// The caller's candidacy holds it (an acquisition whose reply was lost).
-    Mine(KeyValue),
-    /// Somebody else holds it.
-    Held(AcquireOutcome),
-    /// The election key is gone but its holder key (this key-value, attached to the holder's
-    /// etcd lease) is not: the election key was deleted by someone other than its holder.
-    Touched(KeyValue),
-}
-
-/// `ttl` in whole seconds for an etcd lease, rounded up: an etcd lease never ends before the
-/// term the core computed from `ttl`.
-pub(crate) fn etcd_ttl(ttl: Duration) -> i64 {
-    let secs = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
-    i64::try_from(secs.max(1)).unwrap_or(i64::MAX)
-}
-
-/// The fencing token of the election key `kv`: its create revision, plus the token base its
-/// value names.
-fn token_of(kv: &KeyValue) -> Result<FencingToken> {
-    let base = Holder::decode(kv.value()).map_or(0, |h| h.base);
-    u64::try_from(kv.create_revision())
-        .ok()
-        .filter(|&r| r > 0)
-        .and_then(|r| r.checked_add(base))
-        .map(FencingToken::new)
-        .ok_or_else(|| {
-            Error::invalid_data(
-                Operation::Acquire,
-                format!(
-                    "the election key has create revision {} and token base {base}",
-                    kv.create_revision()
-                ),
-            )
-        })
-}
-
-/// The create revision of the election key of the term with `token`, created with `base`.
-fn revision_of(token: FencingToken, base: u64) -> i64 {
-    i64::try_from(token.get().saturating_sub(base)).unwrap_or(i64::MAX)
-}
-
-/// The election's keys, as one linearizable transaction read them.
-struct Keys {
-    key: Option<KeyValue>,
-    holder: Option<KeyValue>,
-    /// The token base key (see [`BASE_SUFFIX`]).
-    base: Option<KeyValue>,
-    /// The cluster's revision when they were read.
-    revision: i64,
-}
-
-impl Keys {
-    /// The keys a transaction's `get` operations read: the election key, its holder key and
-    /// the token base key, in that order.
-    fn of(response: &TxnResponse) -> Self {
-        let mut kvs = got(response).into_iter();
-        Self {
-            key: kvs.next().flatten(),
-            holder: kvs.next().flatten(),
-            base: kvs.next().flatten(),
-            revision: response.header().map_or(0, |h| h.revision()),
-        }
-    }
-
-    /// The token base: 0 until the cluster lost its data.
-    fn base(&self) -> Result<u64> {
-        let Some(kv) = &self.base else {
-            return Ok(0);
-        };
-        std::str::from_utf8(kv.value())
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .ok_or_else(|| {
-                Error::invalid_data(
-                    Operation::Acquire,
-                    format!(
-                        "the token base key {} holds {}, not a number",
-                        leader_election::quoted(&String::from_utf8_lossy(kv.key())),
-                        leader_election::quoted(&String::from_utf8_lossy(kv.value()))
-                    ),
-                )
-            })
-    }
-
-    /// The comparison that holds while the token base key is as read.
-    fn base_unchanged(&self, base_key: &str) -> Compare {
-        match &self.base {
-            None => Compare::create_revision(base_key, CompareOp::Equal, 0),
-            Some(kv) => Compare::mod_revision(base_key, CompareOp::Equal, kv.mod_revision()),
-        }
-    }
-}
-
-/// The key-values read by the `get` operations of a transaction, in order (`None` for a key
-/// that does not exist).
-fn got(response: &TxnResponse) -> Vec<Option<KeyValue>> {
-    response
-        .op_responses()
-        .into_iter()
-        .filter_map(|op| match op {
-            TxnOpResponse::Get(get) => Some(get.kvs().first().cloned()),
-            _ => None,
-        })
-        .collect()
-}
-
-fn leader_of(kv: &KeyValue) -> Option<LeaderInfo> {
-    let holder = Holder::decode(kv.value())?;
-    Some(LeaderInfo::new(holder.instance_id, token_of(kv).ok()).with_metadata(holder.metadata))
 }
 
 impl EtcdLeaseStore {
@@ -273,508 +165,6 @@ impl EtcdLeaseStore {
         if self.inner.identity.observe(header, linearizable) {
             self.inner.last_holder.reset();
         }
-    }
-
-    // === RPCs, through the pool (see `connection`) ===
-    // Every reply's header goes to `observe`: transactions and reads are linearizable.
-
-    async fn txn(&self, txn: Txn) -> std::result::Result<TxnResponse, EtcdError> {
-        let response = self
-            .inner
-            .pool
-            .call(|mut client| {
-                let txn = txn.clone();
-                async move { client.txn(txn).await }
-            })
-            .await?;
-        self.observe(response.header(), true);
-        Ok(response)
-    }
-
-    async fn get(&self, key: &str) -> std::result::Result<GetResponse, EtcdError> {
-        let response = self
-            .inner
-            .pool
-            .call(|mut client| async move { client.get(key, None).await })
-            .await?;
-        self.observe(response.header(), true);
-        Ok(response)
-    }
-
-    /// One keep-alive of etcd lease `id`: etcd-client sends one request on a new stream and
-    /// fails with "lease not found" when its TTL is 0.
-    async fn keep_alive(&self, id: i64) -> std::result::Result<(), EtcdError> {
-        self.inner
-            .pool
-            .call(|mut client| async move { client.lease_keep_alive(id).await.map(drop) })
-            .await
-    }
-
-    async fn grant(&self, ttl: i64) -> std::result::Result<LeaseGrantResponse, EtcdError> {
-        let response = self
-            .inner
-            .pool
-            .call(|mut client| async move { client.lease_grant(ttl, None).await })
-            .await?;
-        self.observe(response.header(), false);
-        Ok(response)
-    }
-
-    async fn revoke(&self, id: i64) -> std::result::Result<(), EtcdError> {
-        self.inner
-            .pool
-            .call(|mut client| async move { client.lease_revoke(id).await.map(drop) })
-            .await
-    }
-
-    async fn time_to_live(
-        &self,
-        id: i64,
-    ) -> std::result::Result<LeaseTimeToLiveResponse, EtcdError> {
-        let response = self
-            .inner
-            .pool
-            .call(|mut client| async move { client.lease_time_to_live(id, None).await })
-            .await?;
-        self.observe(response.header(), false);
-        Ok(response)
-    }
-
-    fn leases(&self) -> std::sync::MutexGuard<'_, Leases> {
-        self.inner
-            .leases
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The reads of the election's keys, in [`Keys::of`]'s order.
-    fn get_keys(&self) -> [TxnOp; 3] {
-        [
-            TxnOp::get(self.inner.key.as_str(), None),
-            TxnOp::get(self.inner.holder_key.as_str(), None),
-            TxnOp::get(self.inner.base_key.as_str(), None),
-        ]
-    }
-
-    /// Reads the election's keys in one linearizable transaction.
-    async fn read_keys(&self, operation: Operation) -> Result<Keys> {
-        let response = self
-            .txn(Txn::new().and_then(self.get_keys()))
-            .await
-            .map_err(|err| map_etcd(operation, false, err))?;
-        Ok(Keys::of(&response))
-    }
-
-    /// Keeps every token this store mints above the highest it has seen, where the cluster's
-    /// revisions no longer do (it lost its data, or somebody deleted the token base key):
-    /// raises the token base to that token, in a transaction that compares the base as read,
-    /// so that the next acquisition's token (its revision, above `keys.revision`, plus the
-    /// base) is greater. Answers whether it wrote (the keys must then be read again).
-    async fn raise_base(&self, keys: &Keys) -> Result<bool> {
-        let base = keys.base()?;
-        let highest = self.inner.identity.highest_token();
-        let revision = u64::try_from(keys.revision).unwrap_or(0);
-        if base.saturating_add(revision) >= highest {
-            return Ok(false);
-        }
-        tracing::info!(
-            key = %self.inner.key,
-            base,
-            revision,
-            highest_token = highest,
-            "raising the etcd election's token base above the highest token seen"
-        );
-        let txn = Txn::new()
-            .when([keys.base_unchanged(&self.inner.base_key)])
-            .and_then([TxnOp::put(
-                self.inner.base_key.as_str(),
-                highest.to_string(),
-                None,
-            )]);
-        self.txn(txn)
-            .await
-            .map_err(|err| map_etcd(Operation::Acquire, false, err))?;
-        Ok(true)
-    }
-
-    /// `Withheld` while the lease is withheld after the cluster lost its data.
-    fn withheld(&self, request: &LeaseRequest) -> Option<AcquireOutcome> {
-        self.inner
-            .identity
-            .withheld(request.ttl)
-            .map(|wait| AcquireOutcome::Withheld {
-                wait,
-                reason: WithholdReason::BackendRestarted,
-            })
-    }
-
-    fn judge(
-        &self,
-        request: &LeaseRequest,
-        key: Option<KeyValue>,
-        holder: Option<KeyValue>,
-    ) -> Seen {
-        match (key, holder) {
-            (Some(kv), _) => match Holder::decode(kv.value()) {
-                Some(h)
-                    if h.instance_id == request.instance_id && h.lease_id == request.lease_id =>
-                {
-                    Seen::Mine(kv)
-                }
-                Some(h) => {
-                    self.inner.last_holder.saw(&kv);
-                    self.inner.identity.saw_ttl(h.ttl);
-                    if let Ok(token) = token_of(&kv) {
-                        self.inner.identity.saw_token(token.get());
-                    }
-                    Seen::Held(AcquireOutcome::Held {
-                        expires_in: Some(h.ttl),
-                        leader: leader_of(&kv),
-                    })
-                }
-                // A value this store did not write: somebody else's key. It never expires by
-                // itself unless attached to a lease, so nobody sleeps on it for long.
-                None => Seen::Held(AcquireOutcome::Held {
-                    leader: None,
-                    expires_in: None,
-                }),
-            },
-            (None, Some(holder)) => Seen::Touched(holder),
-            (None, None) => Seen::Free,
-        }
-    }
-
-    /// Refreshes (or grants) the etcd lease of `request`'s candidacy, in this call: the core's
-    /// deadline runs from before this call, so the etcd lease must be granted or kept alive
-    /// after it.
-    async fn fresh_lease(&self, request: &LeaseRequest) -> Result<i64> {
-        // An earlier attempt's lease is kept alive only while it certainly lives: etcd answers
-        // a keep-alive of an expired lease only once its expiry checker revoked it (up to
-        // half a second later), which would stall the attempt. An older one is left to expire.
-        let remembered = self
-            .leases()
-            .get(request)
-            .filter(|g| g.refreshed.elapsed() < request.ttl / 2);
-        if let Some(granted) = remembered {
-            let sent = Instant::now();
-            match self.keep_alive(granted.id).await {
-                Ok(()) => {
-                    self.leases().set_refreshed(request, sent);
-                    return Ok(granted.id);
-                }
-                Err(err) if is_lease_not_found(&err) => {}
-                Err(err) => return Err(map_etcd(Operation::Acquire, false, err)),
-            }
-        }
-        // A grant whose reply was lost leaves an unused lease that expires by itself: it is no
-        // acquisition, so its failure is a known one.
-        let sent = Instant::now();
-        let response = self
-            .grant(etcd_ttl(request.ttl))
-            .await
-            .map_err(|err| map_etcd(Operation::Acquire, false, err))?;
-        self.leases().insert(
-            request,
-            Granted {
-                id: response.id(),
-                instance_id: request.instance_id.clone(),
-                published: None,
-                refreshed: sent,
-                base: 0,
-            },
-        );
-        Ok(response.id())
-    }
-
-    fn holder_value(request: &LeaseRequest, base: u64) -> Vec<u8> {
-        Holder {
-            instance_id: request.instance_id.clone(),
-            lease_id: request.lease_id.clone(),
-            ttl: request.ttl,
-            metadata: request.metadata.clone(),
-            base,
-        }
-        .encode()
-    }
-
-    /// The caller's own acquisition whose reply was lost: keeps its etcd lease alive in this
-    /// call and publishes the request's metadata, keeping the token.
-    async fn recover(&self, request: &LeaseRequest, kv: &KeyValue) -> Result<Option<Lease>> {
-        let etcd_lease = kv.lease();
-        let base = Holder::decode(kv.value()).map_or(0, |h| h.base);
-        match self.keep_alive(etcd_lease).await {
-            Ok(_) => {}
-            // Expired: its revocation deletes the key in a moment.
-            Err(err) if is_lease_not_found(&err) => {
-                self.leases().remove(request);
-                return Ok(None);
-            }
-            Err(err) => return Err(map_etcd(Operation::Acquire, false, err)),
-        }
-        if self
-            .leases()
-            .get(request)
-            .is_none_or(|g| g.id != etcd_lease)
-        {
-            self.leases().insert(
-                request,
-                Granted {
-                    id: etcd_lease,
-                    instance_id: request.instance_id.clone(),
-                    published: None,
-                    refreshed: Instant::now(),
-                    base,
-                },
-            );
-        }
-        self.leases().set_base(request, base);
-        let value = Self::holder_value(request, base);
-        if kv.value() != value.as_slice() {
-            let txn = Txn::new()
-                .when([
-                    Compare::create_revision(
-                        self.inner.key.as_str(),
-                        CompareOp::Equal,
-                        kv.create_revision(),
-                    ),
-                    Compare::lease(self.inner.key.as_str(), CompareOp::Equal, etcd_lease),
-                ])
-                .and_then([TxnOp::put(
-                    self.inner.key.as_str(),
-                    value,
-                    Some(PutOptions::new().with_lease(etcd_lease)),
-                )]);
-            let response = self
-                .txn(txn)
-                .await
-                .map_err(|err| map_etcd(Operation::Acquire, true, err))?;
-            if !response.succeeded() {
-                return Ok(None);
-            }
-        }
-        self.leases()
-            .set_published(request, request.metadata.clone());
-        let token = token_of(kv)?;
-        self.inner.identity.saw_token(token.get());
-        Ok(Some(Lease::new(token)))
-    }
-
-    /// The election key is gone but its holder key is not: withholds the lease while the
-    /// holder's etcd lease lives. Answers `None` when the caller may go on.
-    async fn touched(
-        &self,
-        request: &LeaseRequest,
-        holder: &KeyValue,
-    ) -> Result<Option<AcquireOutcome>> {
-        let etcd_lease = holder.lease();
-        let mine = self
-            .leases()
-            .get(request)
-            .is_some_and(|g| etcd_lease != 0 && g.id == etcd_lease);
-        if mine {
-            // This very candidacy's holder key (an acquisition whose reply was lost, then the
-            // key deleted): the caller never believed it led, so nobody trusts it; give the
-            // lease up and start clean. Only this candidacy: another one of this store (another
-            // contender sharing it) may lead under its lease.
-            let _ = self.revoke(etcd_lease).await;
-            self.leases().remove(request);
-            return Ok(None);
-        }
-        if etcd_lease != 0 {
-            if let Some(wait) = self.lease_lives(etcd_lease).await? {
-                return Ok(Some(AcquireOutcome::Withheld {
-                    wait,
-                    reason: WithholdReason::RecordTouched,
-                }));
-            }
-            self.inner.last_holder.forget(etcd_lease);
-        }
-        // Attached to no live lease (written by hand): it protects nobody; remove it, only as
-        // it was read.
-        let txn = Txn::new()
-            .when([Compare::mod_revision(
-                self.inner.holder_key.as_str(),
-                CompareOp::Equal,
-                holder.mod_revision(),
-            )])
-            .and_then([TxnOp::delete(self.inner.holder_key.as_str(), None)]);
-        self.txn(txn)
-            .await
-            .map_err(|err| map_etcd(Operation::Acquire, false, err))?;
-        Ok(None)
-    }
-
-    /// Whether etcd lease `id` still exists, and if so how long to wait before asking again:
-    /// its remaining time to live in whole seconds, at least one (etcd rounds it down, and
-    /// answers 0 for a lease with less than a second left, which its holder may still trust).
-    /// `None` once it expired or was revoked. A failed read is an error: never "gone".
-    async fn lease_lives(&self, id: i64) -> Result<Option<Duration>> {
-        match self.time_to_live(id).await {
-            Ok(response) => Ok(u64::try_from(response.ttl())
-                .ok()
-                .map(|ttl| Duration::from_secs(ttl.max(1)))),
-            Err(err) if is_lease_not_found(&err) => Ok(None),
-            Err(err) => Err(map_etcd(Operation::Acquire, false, err)),
-        }
-    }
-
-    /// Both keys are gone: withholds the lease while the etcd lease of the last holder this
-    /// store saw lives, since the keys may have been deleted by someone other than their holder
-    /// (`etcdctl del --prefix`), who then still trusts its term until its next renewal. A
-    /// release revokes the lease before its keys go, so it makes nobody wait. Answers `None`
-    /// when the caller may go on.
-    async fn vanished(&self, request: &LeaseRequest) -> Result<Option<AcquireOutcome>> {
-        let Some(etcd_lease) = self.inner.last_holder.get() else {
-            return Ok(None);
-        };
-        // This very candidacy's lease (an acquisition whose reply was lost): the caller never
-        // believed it led. Another candidacy of this store is a holder like any other.
-        let mine = self
-            .leases()
-            .get(request)
-            .is_some_and(|g| g.id == etcd_lease);
-        if !mine && let Some(wait) = self.lease_lives(etcd_lease).await? {
-            return Ok(Some(AcquireOutcome::Withheld {
-                wait,
-                reason: WithholdReason::RecordTouched,
-            }));
-        }
-        self.inner.last_holder.forget(etcd_lease);
-        Ok(None)
-    }
-
-    async fn acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
-        if let Some(metadata) = &request.metadata {
-            self.check_metadata(metadata)?;
-        }
-        let mut keys = self.read_keys(Operation::Acquire).await?;
-        for _ in 0..ATTEMPTS {
-            // Before anything else, so that a contender told to wait still raises the base for
-            // the others.
-            if self.raise_base(&keys).await? {
-                keys = self.read_keys(Operation::Acquire).await?;
-                continue;
-            }
-            let base = keys.base()?;
-            match self.judge(request, keys.key.take(), keys.holder.take()) {
-                Seen::Held(outcome) => return Ok(outcome),
-                Seen::Mine(kv) => {
-                    if let Some(lease) = self.recover(request, &kv).await? {
-                        return Ok(AcquireOutcome::Acquired(lease));
-                    }
-                }
-                Seen::Touched(kv) => {
-                    if let Some(outcome) = self.withheld(request) {
-                        return Ok(outcome);
-                    }
-                    if let Some(outcome) = self.touched(request, &kv).await? {
-                        return Ok(outcome);
-                    }
-                }
-                Seen::Free => {
-                    // After a data loss, etcd knows nothing of the lease a holder may still
-                    // trust (its etcd lease answers "not found" like an expired one).
-                    if let Some(outcome) = self.withheld(request) {
-                        return Ok(outcome);
-                    }
-                    if let Some(outcome) = self.vanished(request).await? {
-                        return Ok(outcome);
-                    }
-                    let etcd_lease = self.fresh_lease(request).await?;
-                    // The grant may have been the first reply from an emptied cluster.
-                    if let Some(outcome) = self.withheld(request) {
-                        return Ok(outcome);
-                    }
-                    match self.create(request, &keys, base, etcd_lease).await? {
-                        Ok(outcome) => return Ok(outcome),
-                        Err(seen) => {
-                            keys = seen;
-                            continue;
-                        }
-                    }
-                }
-            }
-            keys = self.read_keys(Operation::Acquire).await?;
-        }
-        Err(Error::backend(
-            Operation::Acquire,
-            true,
-            "the election key kept changing during the acquisition",
-        ))
-    }
-
-    /// Creates the election key and its holder key under `etcd_lease`, if both are still
-    /// absent and the token base is as read in `keys`. The keys as they are when somebody was
-    /// faster.
-    async fn create(
-        &self,
-        request: &LeaseRequest,
-        keys: &Keys,
-        base: u64,
-        etcd_lease: i64,
-    ) -> Result<std::result::Result<AcquireOutcome, Keys>> {
-        let attached = || Some(PutOptions::new().with_lease(etcd_lease));
-        let txn = Txn::new()
-            .when([
-                Compare::create_revision(self.inner.key.as_str(), CompareOp::Equal, 0),
-                Compare::create_revision(self.inner.holder_key.as_str(), CompareOp::Equal, 0),
-                keys.base_unchanged(&self.inner.base_key),
-            ])
-            .and_then([
-                TxnOp::put(
-                    self.inner.key.as_str(),
-                    Self::holder_value(request, base),
-                    attached(),
-                ),
-                TxnOp::put(
-                    self.inner.holder_key.as_str(),
-                    request.instance_id.as_str(),
-                    attached(),
-                ),
-            ])
-            .or_else(self.get_keys());
-        let response = self
-            .txn(txn)
-            .await
-            .map_err(|err| map_etcd(Operation::Acquire, true, err))?;
-        if !response.succeeded() {
-            // Somebody was faster. Our etcd lease stays with the candidacy: the next attempt
-            // keeps it alive, or it expires unused within its ttl.
-            return Ok(Err(Keys::of(&response)));
-        }
-        let revision = response.header().map_or(0, |h| h.revision());
-        let token = u64::try_from(revision)
-            .ok()
-            .filter(|&r| r > 0)
-            .and_then(|r| r.checked_add(base))
-            .ok_or_else(|| {
-                Error::invalid_data(
-                    Operation::Acquire,
-                    format!("a transaction reply with revision {revision} (token base {base})"),
-                )
-            })?;
-        // Never a token at or below one seen: only when the cluster lost its data between the
-        // read and this transaction. Give the keys up (revoking the lease deletes them) and
-        // wait as after any data loss.
-        if token <= self.inner.identity.highest_token() {
-            self.leases().remove(request);
-            let _ = self.revoke(etcd_lease).await;
-            return Ok(Ok(self.withheld(request).unwrap_or(
-                AcquireOutcome::Withheld {
-                    wait: request.ttl,
-                    reason: WithholdReason::BackendRestarted,
-                },
-            )));
-        }
-        self.inner.identity.saw_token(token);
-        {
-            let mut leases = self.leases();
-            leases.set_published(request, request.metadata.clone());
-            leases.set_base(request, base);
-        }
-        Ok(Ok(AcquireOutcome::Acquired(Lease::new(FencingToken::new(
-            token,
-        )))))
     }
 
     async fn renew_lease(&self, request: &LeaseRequest, lease: &Lease) -> Result<RenewOutcome> {
@@ -883,7 +273,7 @@ impl EtcdLeaseStore {
                 Operation::CurrentLeader,
                 format!(
                     "the election key {} holds a value this store did not write",
-                    leader_election::quoted(&self.inner.key)
+                    leader_election::backend::quoted(&self.inner.key)
                 ),
             )
         })
@@ -913,8 +303,11 @@ impl LeaseStore for EtcdLeaseStore {
         Ok(())
     }
 
-    fn check_metadata(&self, metadata: &[u8]) -> Result<()> {
-        check_metadata_len(metadata, MAX_METADATA_LEN)
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none()
+            .with_release_notifications()
+            .with_candidates()
+            .with_metadata(MAX_METADATA_LEN)
     }
 
     async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {

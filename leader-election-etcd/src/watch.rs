@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::{Client, EventType, WatchFilterType, WatchOptions, WatchStream, Watcher};
-use leader_election::ReleaseNotifier;
+use leader_election::store::ReleaseNotifier;
 use tokio::task::JoinHandle;
 
 use crate::connection::Pool;

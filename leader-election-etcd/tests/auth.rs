@@ -2,10 +2,13 @@
 //! leads, renews, releases and announces candidates; a wrong password is a clear error that is
 //! not retried.
 
+mod common;
+
+use leader_election::ElectionBuilder;
 use std::time::Duration;
 
+use common::builder;
 use leader_election::{LeaseStore, Operation};
-use leader_election_test_support::etcd::builder;
 use leader_election_test_support::{EtcdCluster, eventually, unique_name};
 
 const ROOT: &str = "root:root-password";

@@ -1,10 +1,13 @@
 //! The candidate record of preferred leaders on a real etcd member: a candidacy announced
 //! again and again keeps one etcd lease, which keeps its record alive.
 
+mod common;
+
 use std::time::Duration;
 
-use leader_election::{Candidate, LeaseStore};
-use leader_election_test_support::etcd::store;
+use common::store;
+use leader_election::LeaseStore;
+use leader_election::priority::Candidate;
 use leader_election_test_support::{EtcdCluster, unique_name};
 
 const TTL: Duration = Duration::from_secs(2);
@@ -27,6 +30,7 @@ async fn announcements_of_one_candidacy_keep_one_etcd_lease() {
     // the record lives only because the announcements keep it alive.
     for _ in 0..8 {
         store.announce_candidate(&candidate, TTL).await.unwrap();
+        // The follower's cadence is what the test runs: the record must live on through it.
         tokio::time::sleep(TTL / 4).await;
     }
     assert_eq!(

@@ -5,16 +5,19 @@
 //! about one lease. A member that falls behind and delivers a watch event late never makes a
 //! follower forget the holder it saw.
 
+mod common;
+
+use leader_election::ElectionBuilder;
 use std::time::Duration;
 
+use common::builder;
+use leader_election::store::{AcquireOutcome, LeaseRequest, RenewOutcome, WithholdReason};
 use leader_election::testing::TermRecorder;
-use leader_election::{
-    AcquireOutcome, LeaderElection, LeaseRequest, LeaseStore, RenewOutcome, WithholdReason,
-};
+use leader_election::{LeaderElection, LeaseStore};
 use leader_election_etcd::EtcdLeaseStore;
 use leader_election_etcd::etcd_client::{Client, DeleteOptions};
-use leader_election_test_support::etcd::{builder, one_leader, token};
 use leader_election_test_support::{EtcdCluster, eventually, lazy, unique_name};
+use leader_election_test_support::{one_leader, token};
 use tokio::time::Instant;
 
 /// The lease of these tests: longer than etcd's slowest Raft leader election with its default
@@ -79,6 +82,7 @@ async fn leadership_holds(
             }
             _ => {}
         }
+        // The period watched is the observation: a sample every 10 ms.
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     longest

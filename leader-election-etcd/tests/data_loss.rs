@@ -4,12 +4,15 @@
 //! the lease for a lease (the old leader may still trust its term), and the next token is
 //! greater than every earlier one: never two leaders, tokens keep increasing.
 
+mod common;
+
 use std::time::Duration;
 
+use common::election;
+use leader_election::store::WithholdReason;
 use leader_election::testing::TermRecorder;
-use leader_election::{ElectionEvent, LeaderElection, WithholdReason};
+use leader_election::{ElectionEvent, LeaderElection};
 use leader_election_etcd::EtcdLeaseStore;
-use leader_election_test_support::etcd::election;
 use leader_election_test_support::{EtcdCluster, eventually, unique_name};
 use tokio::time::Instant;
 

@@ -6,22 +6,23 @@
 //! that never saw it gets in at once. A graceful stop still hands over at once. Never two
 //! leaders, tokens keep increasing.
 
+mod common;
+
 use std::time::Duration;
 
+use common::{election, store};
+use leader_election::store::{AcquireOutcome, LeaseRequest, RenewOutcome, WithholdReason};
 use leader_election::testing::TermRecorder;
-use leader_election::{
-    AcquireOutcome, ElectionEvent, LeaderElection, LeaseRequest, LeaseStore, RenewOutcome,
-    WithholdReason,
-};
+use leader_election::{ElectionEvent, LeaderElection, LeaseStore};
 use leader_election_etcd::EtcdLeaseStore;
-use leader_election_test_support::etcd::{election, one_leader, store};
+use leader_election_test_support::one_leader;
 use leader_election_test_support::{EtcdCluster, eventually, unique_name};
 use tokio::time::Instant;
 
 /// The lease of `fast_options`.
 const LEASE: Duration = Duration::from_secs(2);
 
-async fn acquired(store: &EtcdLeaseStore, request: &LeaseRequest) -> leader_election::Lease {
+async fn acquired(store: &EtcdLeaseStore, request: &LeaseRequest) -> leader_election::store::Lease {
     match store.try_acquire(request).await.expect("try_acquire") {
         AcquireOutcome::Acquired(lease) => lease,
         other => panic!("{} should acquire, got {other:?}", request.instance_id),
@@ -52,7 +53,7 @@ async fn followers_saw<'a>(
 async fn withheld_until_the_holder_steps_down(
     holder: &EtcdLeaseStore,
     a: &LeaseRequest,
-    lease: &leader_election::Lease,
+    lease: &leader_election::store::Lease,
     contender: &EtcdLeaseStore,
     b: &LeaseRequest,
 ) {

@@ -4,10 +4,13 @@
 
 #![cfg(feature = "tls")]
 
+mod common;
+
+use leader_election::{ElectionBuilder, TlsBuilder};
 use std::time::Duration;
 
+use common::builder;
 use leader_election::LeaseStore;
-use leader_election_test_support::etcd::builder;
 use leader_election_test_support::{EtcdCluster, eventually, unique_name};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,12 +8,14 @@
 //! ```
 #![allow(missing_docs)]
 
+use leader_election::ElectionBuilder;
 use std::time::{Duration, SystemTime};
 
 use leader_election::LeaderElection;
+use leader_election_fixtures::Postgres;
 use leader_election_postgres::{PostgresLeaderElection, PostgresLeaseStore};
 use leader_election_test_support::bench::{handovers, next_leader, percentile};
-use leader_election_test_support::{Postgres, unique_table};
+use leader_election_test_support::unique_table;
 
 const LEASE: Duration = Duration::from_secs(2);
 

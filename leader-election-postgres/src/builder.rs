@@ -1,22 +1,15 @@
 //! [`PostgresLeaderElection::builder`]: an election on PostgreSQL in a few lines.
 
 use std::fmt;
-#[cfg(feature = "tls")]
-use std::path::PathBuf;
 
 use deadpool_postgres::Pool;
-use leader_election::{ConfigError, LeaderElection, LeaderElectionOptions};
+use leader_election::{ConfigError, ElectionBuilder, LeaderElectionOptions};
 
 use crate::connection::{Target, connector_for, pool_for, resolve};
-use crate::error::BuildError;
 use crate::names::{validate_election, validate_table};
 use crate::store::{DEFAULT_ELECTION, DEFAULT_TABLE, PostgresLeaseStore};
-#[cfg(feature = "tls")]
-use leader_election::pem::Pem;
-
-#[cfg(feature = "tls")]
-use crate::tls::Ca;
-use crate::tls::TlsSettings;
+use leader_election::BuildError;
+use leader_election::backend::tls::TlsSettings;
 
 /// The connections in the pool the builder creates, unless
 /// [`pool_size`](PostgresLeaderElectionBuilder::pool_size) says otherwise.
@@ -24,9 +17,9 @@ pub const DEFAULT_POOL_SIZE: usize = 2;
 
 /// The entry point for an election on PostgreSQL: [`PostgresLeaderElection::builder`].
 ///
-/// It has no values; the builder makes a [`LeaderElection<PostgresLeaseStore>`](LeaderElection)
-/// ([`build`](PostgresLeaderElectionBuilder::build)) or the store alone
-/// ([`build_store`](PostgresLeaderElectionBuilder::build_store)). From configuration files or
+/// It has no values; the builder makes a [`LeaderElection<PostgresLeaseStore>`](leader_election::LeaderElection)
+/// ([`build`](leader_election::ElectionBuilder::build)) or the store alone
+/// ([`build_store`](leader_election::ElectionBuilder::build_store)). From configuration files or
 /// the environment, start from a [`PostgresConfig`](crate::PostgresConfig).
 #[derive(Debug)]
 pub enum PostgresLeaderElection {}
@@ -48,7 +41,7 @@ enum Connection {
 
 /// Configures an election on PostgreSQL; made by [`PostgresLeaderElection::builder`].
 ///
-/// Setters never fail; [`build`](Self::build) and [`build_store`](Self::build_store) check
+/// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and [`build_store`](leader_election::ElectionBuilder::build_store) check
 /// everything.
 #[must_use]
 pub struct PostgresLeaderElectionBuilder {
@@ -120,69 +113,12 @@ impl PostgresLeaderElectionBuilder {
         self
     }
 
-    /// Trusts the CA certificates in this PEM text (one or more) to verify the server, instead
-    /// of the system's root certificates (feature `tls`). May be called again, and with
-    /// [`tls_ca_file`](Self::tls_ca_file) or `sslrootcert`, to trust several. With a CA, even
-    /// `sslmode=prefer` and `require` check that the server's certificate is signed by it (as
-    /// libpq does); `verify-full` checks the host name too. Checked by
-    /// [`build_store`](Self::build_store).
-    #[cfg(feature = "tls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub fn tls_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
-        self.tls.ca.push(Ca::Pem(Pem::Bytes(pem.into())));
-        self
-    }
-
-    /// [`tls_ca_pem`](Self::tls_ca_pem) with the PEM read from a file by
-    /// [`build_store`](Self::build_store) (feature `tls`); the same as `sslrootcert`.
-    #[cfg(feature = "tls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub fn tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.tls.ca.push(Ca::Pem(Pem::File(path.into())));
-        self
-    }
-
-    /// For a server that asks for client certificates (`hostssl ... cert` in `pg_hba.conf`):
-    /// presents this client certificate (PEM, the chain's leaf first) with its private key
-    /// (PEM: PKCS#8, PKCS#1 or SEC1) (feature `tls`). Wins over `sslcert`/`sslkey`.
-    #[cfg(feature = "tls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub fn tls_client_cert_pem(
-        mut self,
-        cert_pem: impl Into<Vec<u8>>,
-        key_pem: impl Into<Vec<u8>>,
-    ) -> Self {
-        self.tls.client_cert = Some(Pem::Bytes(cert_pem.into()));
-        self.tls.client_key = Some(Pem::Bytes(key_pem.into()));
-        self
-    }
-
-    /// [`tls_client_cert_pem`](Self::tls_client_cert_pem)'s certificate, read from a PEM
-    /// file by [`build_store`](Self::build_store); needs
-    /// [`tls_client_key_file`](Self::tls_client_key_file) (feature `tls`). The same as
-    /// `sslcert`.
-    #[cfg(feature = "tls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub fn tls_client_cert_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.tls.client_cert = Some(Pem::File(path.into()));
-        self
-    }
-
-    /// [`tls_client_cert_pem`](Self::tls_client_cert_pem)'s private key, read from a PEM
-    /// file by [`build_store`](Self::build_store) (feature `tls`). The same as `sslkey`.
-    #[cfg(feature = "tls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub fn tls_client_key_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.tls.client_key = Some(Pem::File(path.into()));
-        self
-    }
-
     /// Uses a pool the caller manages. With `listen` (a config for one more connection, used to
     /// `LISTEN` for releases), a graceful stop hands over at once; without it, or while that
     /// connection cannot be made (it is retried in the background), followers wake when the
     /// lease can expire. The pool brings its own TLS; the `listen` connection uses TLS as its
     /// `ssl_mode` says, verifying the server's certificate and host name (`verify-full`) when
-    /// a CA is set ([`tls_ca_pem`](Self::tls_ca_pem), feature `tls`), and not verifying it
+    /// a CA is set ([`tls_ca_pem`](leader_election::TlsBuilder::tls_ca_pem), feature `tls`), and not verifying it
     /// otherwise. [`listen_connection_string`](Self::listen_connection_string) takes the place
     /// of `listen`.
     pub fn pool(mut self, pool: Pool, listen: Option<tokio_postgres::Config>) -> Self {
@@ -211,25 +147,33 @@ impl PostgresLeaderElectionBuilder {
         self.pool_size = size;
         self
     }
+}
 
-    leader_election::option_setters!();
+/// The `tls_*` setters (feature `tls`): CAs to trust instead of the system's root certificates
+/// (as `sslrootcert` does; several may be given), and a client certificate for a server that asks
+/// for one (`hostssl ... cert` in `pg_hba.conf`), which wins over `sslcert`/`sslkey`. With a CA,
+/// even `sslmode=prefer` and `require` check that the server's certificate is signed by it (as
+/// libpq does); `verify-full` checks the host name too. Files are read, and everything checked,
+/// by [`build_store`](leader_election::ElectionBuilder::build_store).
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+impl leader_election::TlsBuilder for PostgresLeaderElectionBuilder {
+    fn tls_settings(&mut self) -> &mut TlsSettings {
+        &mut self.tls
+    }
+}
 
-    /// Builds the election: [`build_store`](Self::build_store), then
-    /// [`LeaderElection::new`] with the options. Connects to nothing:
-    /// [`LeaderElection::start`] does, and keeps retrying (with error events) while the server
-    /// is down.
-    ///
-    /// # Errors
-    /// As for [`build_store`](Self::build_store).
-    pub fn build(self) -> Result<LeaderElection<PostgresLeaseStore>, BuildError> {
-        let options = self.options.clone();
-        let store = self.build_store()?;
-        Ok(LeaderElection::new(store, options)?)
+impl ElectionBuilder for PostgresLeaderElectionBuilder {
+    type Store = PostgresLeaseStore;
+    type Error = BuildError;
+
+    fn election_options(&mut self) -> &mut LeaderElectionOptions {
+        &mut self.options
     }
 
-    /// Checks everything like [`build`](Self::build) and returns only the store, for sharing
-    /// or wrapping it before [`LeaderElection::new`]; give that the same options, since the
-    /// pool's timeouts come from them. Connects to nothing.
+    /// The store alone, checked like [`build`](leader_election::ElectionBuilder::build) (see
+    /// [`ElectionBuilder::build_store`](leader_election::ElectionBuilder::build_store)); its pool's
+    /// timeouts come from the options. Connects to nothing.
     ///
     /// A pool made from a connection string is configured for leader election: connecting,
     /// waiting for a connection and recycling one time out after `operation_timeout`, and so
@@ -251,7 +195,7 @@ impl PostgresLeaderElectionBuilder {
     /// - [`BuildError::Options`]: options that fail [`LeaderElectionOptions::validate`], or a
     ///   pool size of zero;
     /// - [`BuildError::Client`]: the pool cannot be created.
-    pub fn build_store(self) -> Result<PostgresLeaseStore, BuildError> {
+    fn build_store(self) -> Result<PostgresLeaseStore, BuildError> {
         self.options.validate()?;
         validate_table(&self.table)?;
         validate_election(&self.election)?;
@@ -263,7 +207,12 @@ impl PostgresLeaderElectionBuilder {
             .map(|raw| resolve(raw, id, timeout, &self.tls))
             .transpose()?;
         let (pool, listen) = match self.connection {
-            None => return Err(BuildError::MissingConnection),
+            None => {
+                return Err(BuildError::MissingConnection {
+                    backend: "PostgreSQL",
+                    hint: "set a connection string or a pool",
+                });
+            }
             Some(Connection::Pool(pool, listen)) => {
                 let listen = match (listen_string, listen) {
                     (Some(target), _) => Some(target),
@@ -302,76 +251,4 @@ impl PostgresLeaderElectionBuilder {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    #[test]
-    fn a_missing_connection_is_an_error() {
-        let err = PostgresLeaderElection::builder().build().unwrap_err();
-        assert!(matches!(err, BuildError::MissingConnection), "{err}");
-    }
-
-    #[test]
-    fn a_bad_connection_string_does_not_echo_the_password() {
-        let err = PostgresLeaderElection::builder()
-            .connection_string("postgres://app:hunter2@localhost:notaport/db")
-            .build()
-            .unwrap_err();
-        assert!(
-            matches!(err, BuildError::InvalidConnectionString(_)),
-            "{err}"
-        );
-        assert!(!err.to_string().contains("hunter2"), "{err}");
-        let builder =
-            PostgresLeaderElection::builder().connection_string("host=localhost password=hunter2");
-        assert!(!format!("{builder:?}").contains("hunter2"));
-    }
-
-    #[test]
-    fn bad_names_and_options_are_errors() {
-        let base = || PostgresLeaderElection::builder().connection_string("host=localhost");
-        assert!(matches!(
-            base().table("Bad-Name").build().unwrap_err(),
-            BuildError::InvalidName { field: "table", .. }
-        ));
-        assert!(matches!(
-            base().election("").build_store().unwrap_err(),
-            BuildError::InvalidName {
-                field: "election",
-                ..
-            }
-        ));
-        assert!(matches!(
-            base().pool_size(0).build().unwrap_err(),
-            BuildError::Options(e) if e.field == "pool_size"
-        ));
-        assert!(matches!(
-            base()
-                .connection_string("host=db sslmode=verify")
-                .build()
-                .unwrap_err(),
-            BuildError::InvalidConnectionString(_)
-        ));
-        let err = base()
-            .renew_interval(Duration::from_secs(60))
-            .build()
-            .unwrap_err();
-        assert!(
-            matches!(&err, BuildError::Options(e) if e.field == "renew_interval"),
-            "{err}"
-        );
-    }
-
-    #[tokio::test]
-    async fn build_needs_no_server() {
-        let election = PostgresLeaderElection::builder()
-            .connection_string("host=127.0.0.1 port=1 user=nobody password=hunter2")
-            .election("jobs")
-            .build()
-            .unwrap();
-        assert!(!election.is_leader());
-        assert!(!format!("{election:?} {:?}", election.store()).contains("hunter2"));
-    }
-}
+mod tests;

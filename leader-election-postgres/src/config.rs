@@ -5,8 +5,10 @@ use std::fmt;
 #[cfg(feature = "tls")]
 use std::path::PathBuf;
 
-use leader_election::env::EnvVars;
-use leader_election::{ConfigError, LeaderElectionOptions};
+#[cfg(feature = "tls")]
+use leader_election::backend::tls::TlsSettings;
+
+use leader_election::{BackendConfig, ElectionBuilder, LeaderElectionOptions};
 
 use crate::builder::{DEFAULT_POOL_SIZE, PostgresLeaderElection, PostgresLeaderElectionBuilder};
 use crate::store::{DEFAULT_ELECTION, DEFAULT_TABLE};
@@ -19,6 +21,7 @@ use crate::store::{DEFAULT_ELECTION, DEFAULT_TABLE};
 ///
 /// ```
 /// use leader_election_postgres::PostgresConfig;
+/// use leader_election::{BackendConfig, ElectionBuilder};
 ///
 /// let config: PostgresConfig = serde_json::from_str(r#"{
 ///     "connection_string": "postgres://app:secret@db:5432/app",
@@ -39,12 +42,12 @@ pub struct PostgresConfig {
     /// listener uses `connection_string`).
     pub listen_connection_string: Option<String>,
     /// A PEM file with the CA certificates to verify the server with, instead of the system's
-    /// roots; see [`PostgresLeaderElectionBuilder::tls_ca_file`]. Default: none.
+    /// roots; see [`TlsBuilder::tls_ca_file`](leader_election::TlsBuilder::tls_ca_file). Default: none.
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub tls_ca_file: Option<PathBuf>,
     /// A PEM file with the client certificate; needs [`tls_key_file`](Self::tls_key_file). See
-    /// [`PostgresLeaderElectionBuilder::tls_client_cert_file`]. Default: none.
+    /// [`TlsBuilder::tls_client_cert_file`](leader_election::TlsBuilder::tls_client_cert_file). Default: none.
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub tls_cert_file: Option<PathBuf>,
@@ -102,79 +105,27 @@ impl fmt::Debug for PostgresConfig {
     }
 }
 
-impl PostgresConfig {
-    /// The configuration from environment variables: `LEADER_ELECTION_POSTGRES_URL` (a
-    /// connection string), `LEADER_ELECTION_POSTGRES_LISTEN_URL` (one for the release
-    /// listener), with feature `tls` the paths `LEADER_ELECTION_POSTGRES_TLS_CA_FILE`,
-    /// `LEADER_ELECTION_POSTGRES_TLS_CERT_FILE` and `LEADER_ELECTION_POSTGRES_TLS_KEY_FILE`,
-    /// `LEADER_ELECTION_POSTGRES_TABLE`, `LEADER_ELECTION_POSTGRES_ELECTION`,
-    /// `LEADER_ELECTION_POSTGRES_POOL_SIZE`, and every election option as
-    /// `LEADER_ELECTION_<FIELD>` (see [`LeaderElectionOptions::from_env`]). Values are read by
-    /// [`leader_election::env`].
-    ///
-    /// # Errors
-    /// A [`ConfigError`] naming the variable that does not parse or names no setting, or the
-    /// first option rule broken.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_env_vars(EnvVars::from_env())
+/// Its environment variables ([`from_env`](BackendConfig::from_env)): `LEADER_ELECTION_POSTGRES_URL` (a
+/// connection string), `LEADER_ELECTION_POSTGRES_LISTEN_URL` (one for the release
+/// listener), with feature `tls` the paths `LEADER_ELECTION_POSTGRES_TLS_CA_FILE`,
+/// `LEADER_ELECTION_POSTGRES_TLS_CERT_FILE` and `LEADER_ELECTION_POSTGRES_TLS_KEY_FILE`,
+/// `LEADER_ELECTION_POSTGRES_TABLE`, `LEADER_ELECTION_POSTGRES_ELECTION`,
+/// `LEADER_ELECTION_POSTGRES_POOL_SIZE`, and every election option as
+/// `LEADER_ELECTION_<FIELD>` (see [`LeaderElectionOptions::from_env`]). Values are read by
+/// [`leader_election::backend::env`].
+impl BackendConfig for PostgresConfig {
+    const SECTION: &'static str = "POSTGRES";
+    const ALIASES: &'static [(&'static str, &'static str)] = &[
+        ("url", "connection_string"),
+        ("listen_url", "listen_connection_string"),
+    ];
+    type Builder = PostgresLeaderElectionBuilder;
+
+    fn options(&self) -> &LeaderElectionOptions {
+        &self.options
     }
 
-    /// [`from_env`](Self::from_env) with the given `(name, value)` pairs instead of the
-    /// process environment.
-    ///
-    /// # Errors
-    /// As for [`from_env`](Self::from_env).
-    pub fn from_vars(
-        vars: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
-        Self::from_env_vars(EnvVars::new(vars))
-    }
-
-    fn from_env_vars(mut vars: EnvVars) -> Result<Self, ConfigError> {
-        let mut config = Self::default();
-        vars.set(
-            "connection_string",
-            "POSTGRES_URL",
-            &mut config.connection_string,
-        )?;
-        vars.set(
-            "listen_connection_string",
-            "POSTGRES_LISTEN_URL",
-            &mut config.listen_connection_string,
-        )?;
-        #[cfg(feature = "tls")]
-        for (field, name, target) in [
-            (
-                "tls_ca_file",
-                "POSTGRES_TLS_CA_FILE",
-                &mut config.tls_ca_file,
-            ),
-            (
-                "tls_cert_file",
-                "POSTGRES_TLS_CERT_FILE",
-                &mut config.tls_cert_file,
-            ),
-            (
-                "tls_key_file",
-                "POSTGRES_TLS_KEY_FILE",
-                &mut config.tls_key_file,
-            ),
-        ] {
-            let mut path: Option<String> = None;
-            vars.set(field, name, &mut path)?;
-            *target = path.map(PathBuf::from);
-        }
-        vars.set("table", "POSTGRES_TABLE", &mut config.table)?;
-        vars.set("election", "POSTGRES_ELECTION", &mut config.election)?;
-        vars.set("pool_size", "POSTGRES_POOL_SIZE", &mut config.pool_size)?;
-        config.options = vars.into_options(config.options)?;
-        Ok(config)
-    }
-
-    /// A builder holding this configuration; its
-    /// [`build`](PostgresLeaderElectionBuilder::build) or
-    /// [`build_store`](PostgresLeaderElectionBuilder::build_store) checks it.
-    pub fn into_builder(self) -> PostgresLeaderElectionBuilder {
+    fn into_builder(self) -> PostgresLeaderElectionBuilder {
         let mut builder = PostgresLeaderElection::builder()
             .table(self.table)
             .election(self.election)
@@ -187,17 +138,11 @@ impl PostgresConfig {
             builder = builder.listen_connection_string(connection_string);
         }
         #[cfg(feature = "tls")]
-        {
-            if let Some(path) = self.tls_ca_file {
-                builder = builder.tls_ca_file(path);
-            }
-            if let Some(path) = self.tls_cert_file {
-                builder = builder.tls_client_cert_file(path);
-            }
-            if let Some(path) = self.tls_key_file {
-                builder = builder.tls_client_key_file(path);
-            }
-        }
+        leader_election::TlsBuilder::tls_settings(&mut builder).merge(TlsSettings::from_files(
+            self.tls_ca_file,
+            self.tls_cert_file,
+            self.tls_key_file,
+        ));
         builder
     }
 }
@@ -247,7 +192,7 @@ mod tests {
         let config: PostgresConfig = serde_json::from_str("{}").unwrap();
         assert!(matches!(
             config.into_builder().build().unwrap_err(),
-            BuildError::MissingConnection
+            BuildError::MissingConnection { .. }
         ));
         let config: PostgresConfig =
             serde_json::from_str(r#"{"connection_string": "host=db", "pool_size": 0}"#).unwrap();

@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 
-use crate::error::BuildError;
-use crate::tls::{Connector, SslMode, TlsSettings, connector};
+use leader_election::BuildError;
+use leader_election::backend::tls::TlsSettings;
+
+use crate::tls::{Connector, SslMode, connector, with_params};
 
 /// The connection-string keys this crate reads itself rather than tokio-postgres.
 const TLS_KEYS: [&str; 4] = ["sslmode", "sslrootcert", "sslcert", "sslkey"];
@@ -36,7 +38,7 @@ pub(crate) fn resolve(
     };
     let mut config = parse_connection_string(&rest, instance_id, timeout)?;
     config.ssl_mode(mode.negotiation());
-    let connector = connector(mode, &settings.with_params(&tls))?;
+    let connector = connector(mode, &with_params(settings, &tls))?;
     Ok(Target { config, connector })
 }
 
@@ -192,7 +194,7 @@ pub(crate) fn parse_connection_string(
         // input, never a value (so never the password).
         let reason =
             std::error::Error::source(&e).map_or_else(|| e.to_string(), ToString::to_string);
-        BuildError::InvalidConnectionString(leader_election::quoted(&reason))
+        BuildError::InvalidConnectionString(leader_election::backend::quoted(&reason))
     })?;
     if config.get_application_name().is_none() {
         config.application_name(instance_id);
@@ -224,7 +226,10 @@ pub(crate) fn pool_for(target: Target, size: usize, timeout: Duration) -> Result
         .create_timeout(Some(timeout))
         .recycle_timeout(Some(timeout))
         .build()
-        .map_err(|e| BuildError::Client(e.to_string()))
+        .map_err(|e| BuildError::Client {
+            backend: "PostgreSQL",
+            reason: e.to_string(),
+        })
 }
 
 #[cfg(test)]
@@ -337,12 +342,10 @@ mod tests {
             assert_eq!(setting, "tls_ca");
             assert!(reason.contains("/nonexistent/ca.pem"), "{reason}");
         }
-        let with_ca = TlsSettings {
-            ca: vec![crate::tls::Ca::Pem(leader_election::pem::Pem::Bytes(
-                b"no PEM".to_vec(),
-            ))],
-            ..TlsSettings::default()
-        };
+        let mut with_ca = TlsSettings::default();
+        with_ca.ca.push(leader_election::backend::tls::Ca::Pem(
+            leader_election::backend::tls::Pem::Bytes(b"no PEM".to_vec()),
+        ));
         let Err(BuildError::Tls { setting, .. }) =
             resolve("host=db sslmode=verify-full", "n", TIMEOUT, &with_ca)
         else {

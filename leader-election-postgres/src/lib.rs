@@ -14,7 +14,7 @@ mod tls;
 
 pub use builder::{DEFAULT_POOL_SIZE, PostgresLeaderElection, PostgresLeaderElectionBuilder};
 pub use config::PostgresConfig;
-pub use error::BuildError;
+pub use leader_election::BuildError;
 pub use store::{DEFAULT_ELECTION, DEFAULT_TABLE, MAX_METADATA_LEN, PostgresLeaseStore};
 
 pub use deadpool_postgres;

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use leader_election::{ReleaseNotifier, ReleaseReceiver};
+use leader_election::store::{ReleaseNotifier, ReleaseReceiver};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;

@@ -1,7 +1,7 @@
 //! Names: the table and election names a user gives, the SQL identifiers made from them, and
 //! the release channel's name.
 
-use crate::error::BuildError;
+use leader_election::BuildError;
 
 /// PostgreSQL's longest identifier, in bytes (`NAMEDATALEN - 1`). Longer names are cut short by
 /// the server in SQL text and refused by `pg_notify`.
@@ -13,11 +13,7 @@ const CHANNEL_SUFFIX: &str = "_released";
 /// Checks a table name: one or two parts (`schema.table`), each a lower-case SQL identifier of
 /// at most 63 bytes.
 pub(crate) fn validate_table(name: &str) -> Result<(), BuildError> {
-    let invalid = |rule: &str| BuildError::InvalidName {
-        field: "table",
-        name: leader_election::quoted(name),
-        rule: rule.to_owned(),
-    };
+    let invalid = |rule: &str| BuildError::invalid_name("table", name, rule);
     let parts: Vec<&str> = name.split('.').collect();
     if parts.len() > 2 {
         return Err(invalid("at most one dot, between schema and table"));
@@ -40,25 +36,10 @@ pub(crate) fn validate_table(name: &str) -> Result<(), BuildError> {
     Ok(())
 }
 
-/// Checks an election name: not blank, at most 512 bytes, no control characters.
+/// Checks an election name: not blank, at most 512 bytes, no control characters (the rules
+/// every backend shares).
 pub(crate) fn validate_election(name: &str) -> Result<(), BuildError> {
-    let invalid = |rule: &str| {
-        Err(BuildError::InvalidName {
-            field: "election",
-            name: leader_election::quoted(name),
-            rule: rule.to_owned(),
-        })
-    };
-    if name.trim().is_empty() {
-        return invalid("must not be empty");
-    }
-    if name.len() > 512 {
-        return invalid("must be at most 512 bytes");
-    }
-    if name.chars().any(char::is_control) {
-        return invalid("must not contain control characters");
-    }
-    Ok(())
+    leader_election::backend::check_name("election", name, 512)
 }
 
 /// Double-quotes each part of a (possibly schema-qualified) validated table name.

@@ -110,7 +110,7 @@ impl Statements {
         Self {
             // One statement ($1 election, $2 holder, $3 lease id, $4 ttl in µs, $5 guard key,
             // $6 whether the caller expects a lease row: it saw the lease held and no release
-            // since): take the lease row if it is free, expired or already ours, the guard lets
+            // since, $7 the metadata, $8 the highest token the caller has seen): take the lease row if it is free, expired or already ours, the guard lets
             // us, and it has not vanished (the caller expects a row and there is none: it was
             // deleted under its holder, who may still trust it; the caller times the wait);
             // write the guard with the same lease; otherwise report who holds it and for how
@@ -122,8 +122,9 @@ impl Statements {
             // created by a concurrent statement after this one's snapshot (so that it could not
             // be locked above) and hold a lease that is not ours, the guard's upsert skips it
             // and the last line fails the whole statement: nothing is changed, and the caller
-            // retries. Tokens: max(largest stored token + 1, server time in µs), the stored
-            // tokens being the lease row's and the guard's.
+            // retries. Tokens: max(largest stored token + 1, server time in µs, $8 + 1), the
+            // stored tokens being the lease row's and the guard's: the caller's floor keeps them
+            // growing when both rows are gone and the server's clock is behind the last token.
             acquire: format!(
                 "WITH now AS (SELECT clock_timestamp() AS ts), \
              g AS (SELECT holder, lease_id, token, expires_at FROM {t} \
@@ -138,7 +139,8 @@ impl Statements {
                INSERT INTO {t} AS l (election, holder, lease_id, token, expires_at{column}) \
                SELECT $1, $2, $3, \
                       greatest((extract(epoch FROM now.ts) * 1000000)::bigint, \
-                               (SELECT g.token + 1 FROM g WHERE g.token < 9223372036854775807)), \
+                               (SELECT g.token + 1 FROM g WHERE g.token < 9223372036854775807), \
+                               CASE WHEN $8::bigint < 9223372036854775807 THEN $8::bigint + 1 END), \
                       now.ts + $4::bigint * interval '1 microsecond'{value} FROM now \
                WHERE (NOT EXISTS (SELECT 1 FROM blocked) OR EXISTS (SELECT 1 FROM mine)) \
                  AND NOT EXISTS (SELECT 1 FROM vanished) \

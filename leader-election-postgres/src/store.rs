@@ -2,15 +2,17 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use leader_election::{
-    AcquireOutcome, Error, FencingToken, LeaderInfo, Lease, LeaseRequest, LeaseStore, Operation,
-    ReleaseReceiver, RenewOutcome, Result, WithholdReason, check_metadata_len,
+use leader_election::priority::Candidate;
+use leader_election::store::{
+    AcquireOutcome, Capabilities, Lease, LeaseRequest, ReleaseReceiver, RenewOutcome,
+    WithholdReason, check_metadata_len,
 };
+use leader_election::{Error, FencingToken, LeaderInfo, LeaseStore, Operation, Result};
 use tokio::sync::OnceCell;
-use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 // Statements are sent as unnamed ones with their parameters' types (`query_typed`): parse, bind
 // and execute in one round trip, and nothing left on the connection between transactions, so
@@ -22,13 +24,16 @@ const TEXT: Type = Type::TEXT;
 const INT8: Type = Type::INT8;
 
 use crate::connection::connector_for;
-use crate::error::{BuildError, PgError, failed, pool_failed};
+use crate::error::{failed, pool_failed};
 use crate::listener::Listener;
 use crate::names::{validate_election, validate_table};
 use crate::sql::{self, Sql};
-use crate::tls::{Connector, TlsSettings};
+use crate::tls::Connector;
+use leader_election::BuildError;
+use leader_election::backend::tls::TlsSettings;
 
 mod candidate;
+mod setup;
 
 /// The default table: `leader_election_leases`.
 pub const DEFAULT_TABLE: &str = "leader_election_leases";
@@ -94,6 +99,10 @@ struct Inner {
     sql: Sql,
     /// Set by the first successful `connect`, once the table is known to exist and be usable.
     prepared: OnceCell<()>,
+    /// The highest token this store has seen (minted, or held by another): the floor of the
+    /// tokens it mints, so that a table emptied on a server whose clock came back behind the
+    /// last token still gives a greater one.
+    highest_token: AtomicI64,
 }
 
 impl fmt::Debug for PostgresLeaseStore {
@@ -105,37 +114,6 @@ impl fmt::Debug for PostgresLeaseStore {
             .field("notifications", &self.inner.listener.is_some())
             .field("listening", &self.is_listening())
             .finish_non_exhaustive()
-    }
-}
-
-// === Errors ===
-
-/// The lease table is missing or out of reach, and only an operator can fix it: says what to
-/// run.
-#[derive(Debug)]
-struct SetupError {
-    problem: String,
-    server: Option<PgError>,
-    sql: String,
-}
-
-impl fmt::Display for SetupError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.problem)?;
-        if let Some(server) = &self.server {
-            write!(f, " ({server})")?;
-        }
-        write!(
-            f,
-            ". Run this once as the schema's owner (see the README, \"Setting up the table\"):\n{}",
-            self.sql
-        )
-    }
-}
-
-impl std::error::Error for SetupError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.server.as_ref().map(|e| e as _)
     }
 }
 
@@ -208,6 +186,7 @@ impl PostgresLeaseStore {
                 guard: sql::guard_key(&election),
                 election,
                 prepared: OnceCell::new(),
+                highest_token: AtomicI64::new(0),
             }),
         })
     }
@@ -299,78 +278,6 @@ impl PostgresLeaseStore {
             .await
             .map_err(|e| pool_failed(operation, e))
     }
-
-    /// Makes sure the table exists and this role may use it. Creates it only when it is missing,
-    /// since `CREATE TABLE IF NOT EXISTS` needs `CREATE` on the schema even when it exists.
-    async fn prepare_table(&self) -> Result<()> {
-        let op = Operation::Connect;
-        let client = self.client(op).await?;
-        let table = leader_election::quoted(&self.inner.table);
-        let setup = |problem: String, server: Option<tokio_postgres::Error>, role: &str| {
-            let sql = self.setup_sql(role);
-            Error::backend(
-                op,
-                false,
-                SetupError {
-                    problem,
-                    server: server.map(PgError::from),
-                    sql,
-                },
-            )
-        };
-        let row = match client
-            .query_typed_one(&self.inner.sql.check, &[(&self.inner.sql.table, TEXT)])
-            .await
-        {
-            Ok(row) => row,
-            // A schema-qualified table in a schema this role may not use.
-            Err(err) if err.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
-                let role = match client
-                    .query_typed_one("SELECT current_user::text", &[])
-                    .await
-                {
-                    Ok(row) => row.try_get(0).unwrap_or_else(|_| "<role>".to_owned()),
-                    Err(_) => "<role>".to_owned(),
-                };
-                let problem =
-                    format!("this role may not use the schema of the lease table {table}");
-                return Err(setup(problem, Some(err), &role));
-            }
-            Err(err) => return Err(failed(op, err)),
-        };
-        let exists: bool = row.try_get(0).map_err(|e| failed(op, e))?;
-        let role: String = row.try_get(1).map_err(|e| failed(op, e))?;
-        let missing: String = row.try_get(2).map_err(|e| failed(op, e))?;
-        let who = leader_election::quoted(&role);
-        if exists {
-            if missing.is_empty() {
-                return Ok(());
-            }
-            let problem = format!("role {who} lacks {missing} on the lease table {table}");
-            return Err(setup(problem, None, &role));
-        }
-        match client.batch_execute(&self.inner.sql.create).await {
-            Ok(()) => Ok(()),
-            // Two contenders creating the table at once: one of them loses the race on the
-            // catalog, and the table exists either way.
-            Err(err)
-                if err.code() == Some(&SqlState::UNIQUE_VIOLATION)
-                    || err.code() == Some(&SqlState::DUPLICATE_TABLE) =>
-            {
-                Ok(())
-            }
-            Err(err)
-                if err.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE)
-                    || err.code() == Some(&SqlState::INVALID_SCHEMA_NAME) =>
-            {
-                let problem = format!(
-                    "the lease table {table} does not exist, and role {who} may not create it"
-                );
-                Err(setup(problem, Some(err), &role))
-            }
-            Err(err) => Err(failed(op, err)),
-        }
-    }
 }
 
 impl LeaseStore for PostgresLeaseStore {
@@ -378,8 +285,16 @@ impl LeaseStore for PostgresLeaseStore {
         &self.inner.election
     }
 
-    fn check_metadata(&self, metadata: &[u8]) -> Result<()> {
-        check_metadata_len(metadata, MAX_METADATA_LEN)
+    fn capabilities(&self) -> Capabilities {
+        // Release notices need a connection to LISTEN on: none with a pool made by the caller.
+        let caps = Capabilities::none()
+            .with_candidates()
+            .with_metadata(MAX_METADATA_LEN);
+        if self.inner.listener.is_some() {
+            caps.with_release_notifications()
+        } else {
+            caps
+        }
     }
 
     async fn connect(&self) -> Result<()> {
@@ -400,7 +315,8 @@ impl LeaseStore for PostgresLeaseStore {
         let metadata = Self::metadata_param(request)?;
         let client = self.client(op).await?;
         let ttl = micros(request.ttl);
-        let params: [(&(dyn ToSql + Sync), Type); 7] = [
+        let floor = self.inner.highest_token.load(Ordering::Relaxed);
+        let params: [(&(dyn ToSql + Sync), Type); 8] = [
             (&self.inner.election, TEXT),
             (&request.instance_id, TEXT),
             (&request.lease_id, TEXT),
@@ -408,6 +324,7 @@ impl LeaseStore for PostgresLeaseStore {
             (&self.inner.guard, TEXT),
             (&request.expects_record, Type::BOOL),
             (&metadata, Type::BYTEA),
+            (&floor, INT8),
         ];
         let row = client
             .query_typed_one(&self.inner.sql.statements.acquire, &params)
@@ -415,6 +332,10 @@ impl LeaseStore for PostgresLeaseStore {
             .map_err(|e| failed(op, e))?;
         let acquired: bool = row.try_get(0).map_err(|e| failed(op, e))?;
         let token: Option<i64> = row.try_get(1).map_err(|e| failed(op, e))?;
+        if let Some(token) = token {
+            // The lease row's token, ours or the holder's: a floor for every later one.
+            self.inner.highest_token.fetch_max(token, Ordering::Relaxed);
+        }
         if acquired {
             let token = token.ok_or_else(|| Error::invalid_data(op, "no token"))?;
             return Ok(AcquireOutcome::Acquired(Lease::new(token_of(op, token)?)));
@@ -532,15 +453,11 @@ impl LeaseStore for PostgresLeaseStore {
         self.inner.listener.as_ref().map(Listener::subscribe)
     }
 
-    async fn announce_candidate(
-        &self,
-        candidate: &leader_election::Candidate,
-        ttl: Duration,
-    ) -> Result<()> {
+    async fn announce_candidate(&self, candidate: &Candidate, ttl: Duration) -> Result<()> {
         self.announce(candidate, ttl).await
     }
 
-    async fn strongest_candidate(&self) -> Result<Option<leader_election::Candidate>> {
+    async fn strongest_candidate(&self) -> Result<Option<Candidate>> {
         self.strongest().await
     }
 }

@@ -2,11 +2,8 @@
 //! (a CA, a client certificate), and (feature `tls`) the rustls connector, with the ring
 //! provider, that the pool and the release listener connect with.
 
-use std::fmt;
-
-use leader_election::pem::Pem;
-
-use crate::error::BuildError;
+use leader_election::BuildError;
+use leader_election::backend::tls::{Ca, Pem, TlsSettings};
 
 /// libpq's `sslmode`. tokio-postgres knows only `disable`, `prefer` and `require`, so this
 /// crate reads `sslmode` itself and tells tokio-postgres `require` for the verifying modes.
@@ -39,7 +36,7 @@ impl SslMode {
                 return Err(BuildError::InvalidConnectionString(format!(
                     "unsupported sslmode {}: expected disable, prefer, require, verify-ca or \
                      verify-full",
-                    leader_election::quoted(other)
+                    leader_election::backend::quoted(other)
                 )));
             }
         })
@@ -68,65 +65,25 @@ impl SslMode {
     }
 }
 
-/// Where the CAs come from: PEM, or the system's root certificates (`sslrootcert=system`).
-#[derive(Clone)]
-pub(crate) enum Ca {
-    Pem(Pem),
-    System,
-}
-
-/// The TLS settings beyond `sslmode`: CAs to trust and a client certificate, from the builder
-/// or from the connection string's `sslrootcert`, `sslcert` and `sslkey`.
-#[derive(Clone, Default)]
-pub(crate) struct TlsSettings {
-    pub(crate) ca: Vec<Ca>,
-    pub(crate) client_cert: Option<Pem>,
-    pub(crate) client_key: Option<Pem>,
-}
-
-impl TlsSettings {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.ca.is_empty() && self.client_cert.is_none() && self.client_key.is_none()
-    }
-
-    /// The settings a connection string adds: `sslrootcert` (a file, or `system`), `sslcert`
-    /// and `sslkey` (files). The builder's client certificate, when set, wins over the string's.
-    pub(crate) fn with_params(&self, params: &[(String, String)]) -> Self {
-        let mut merged = self.clone();
-        for (key, value) in params {
-            match key.as_str() {
-                "sslrootcert" if value == "system" => merged.ca.push(Ca::System),
-                "sslrootcert" => merged.ca.push(Ca::Pem(Pem::File(value.into()))),
-                "sslcert" if self.client_cert.is_none() => {
-                    merged.client_cert = Some(Pem::File(value.into()));
-                }
-                "sslkey" if self.client_key.is_none() => {
-                    merged.client_key = Some(Pem::File(value.into()));
-                }
-                _ => {}
+/// The settings a connection string adds to the builder's: `sslrootcert` (a file, or `system`:
+/// [`Ca::System`]), `sslcert` and `sslkey` (files). The builder's client certificate, when set,
+/// wins over the string's.
+pub(crate) fn with_params(settings: &TlsSettings, params: &[(String, String)]) -> TlsSettings {
+    let mut merged = settings.clone();
+    for (key, value) in params {
+        match key.as_str() {
+            "sslrootcert" if value == "system" => merged.ca.push(Ca::System),
+            "sslrootcert" => merged.ca.push(Ca::Pem(Pem::File(value.into()))),
+            "sslcert" if settings.client_cert.is_none() => {
+                merged.client_cert = Some(Pem::File(value.into()));
             }
+            "sslkey" if settings.client_key.is_none() => {
+                merged.client_key = Some(Pem::File(value.into()));
+            }
+            _ => {}
         }
-        merged
     }
-}
-
-impl fmt::Debug for TlsSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // A key is never shown: a path says where it is, PEM in memory shows only its length.
-        let ca: Vec<String> = self
-            .ca
-            .iter()
-            .map(|ca| match ca {
-                Ca::Pem(pem) => pem.describe(),
-                Ca::System => "system".to_owned(),
-            })
-            .collect();
-        f.debug_struct("TlsSettings")
-            .field("ca", &ca)
-            .field("client_cert", &self.client_cert.as_ref().map(Pem::describe))
-            .field("client_key", &self.client_key.as_ref().map(Pem::describe))
-            .finish()
-    }
+    merged
 }
 
 /// What makes the connections: rustls (feature `tls`) or no TLS at all.
@@ -159,10 +116,12 @@ pub(crate) fn connector(mode: SslMode, settings: &TlsSettings) -> Result<Connect
         match mode {
             SslMode::Disable | SslMode::Prefer if settings.is_empty() => Ok(tokio_postgres::NoTls),
             SslMode::Disable | SslMode::Prefer => Err(BuildError::TlsNotEnabled {
-                setting: "a CA or client certificate",
+                krate: "leader-election-postgres",
+                setting: "a CA or client certificate".to_owned(),
             }),
             _ => Err(BuildError::TlsNotEnabled {
-                setting: mode.setting(),
+                krate: "leader-election-postgres",
+                setting: mode.setting().to_owned(),
             }),
         }
     }
@@ -178,65 +137,11 @@ mod rustls_impl {
     use rustls::client::WebPkiServerVerifier;
     use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
     use rustls::crypto::WebPkiSupportedAlgorithms;
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-    use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore};
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{CertificateError, DigitallySignedStruct};
 
-    use super::{Ca, Pem, SslMode, TlsSettings};
-    use crate::error::BuildError;
-
-    /// The certificates in PEM text; an error when there are none or one does not parse.
-    fn certificates(
-        pem: &Pem,
-        setting: &'static str,
-    ) -> Result<Vec<CertificateDer<'static>>, BuildError> {
-        let bytes = pem
-            .read()
-            .map_err(|reason| BuildError::Tls { setting, reason })?;
-        let error = |reason: String| BuildError::Tls { setting, reason };
-        let certs = CertificateDer::pem_slice_iter(&bytes)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| error(format!("{}: not valid PEM: {e}", pem.describe())))?;
-        if certs.is_empty() {
-            return Err(error(format!(
-                "{}: no certificate (no -----BEGIN CERTIFICATE----- block)",
-                pem.describe()
-            )));
-        }
-        Ok(certs)
-    }
-
-    /// The trusted roots: the CAs given, the system's for `sslrootcert=system`, or the
-    /// system's when none is given.
-    fn roots(settings: &TlsSettings) -> Result<RootCertStore, BuildError> {
-        let mut roots = RootCertStore::empty();
-        let system = settings.ca.is_empty() || settings.ca.iter().any(|c| matches!(c, Ca::System));
-        if system {
-            for cert in rustls_native_certs::load_native_certs().certs {
-                // A certificate the system store holds but rustls cannot parse is skipped, as
-                // browsers do; the others still verify the server.
-                let _ = roots.add(cert);
-            }
-        }
-        for ca in &settings.ca {
-            let Ca::Pem(pem) = ca else { continue };
-            for cert in certificates(pem, "tls_ca")? {
-                roots.add(cert).map_err(|e| BuildError::Tls {
-                    setting: "tls_ca",
-                    reason: format!("{}: not a usable CA certificate: {e}", pem.describe()),
-                })?;
-            }
-        }
-        if roots.is_empty() {
-            return Err(BuildError::Tls {
-                setting: "tls_ca",
-                reason: "no CA to verify the server with: set a CA (tls_ca_pem, tls_ca_file or \
-                         sslrootcert), or install the system's root certificates"
-                    .to_owned(),
-            });
-        }
-        Ok(roots)
-    }
+    use super::{SslMode, TlsSettings};
+    use leader_election::BuildError;
 
     /// A rustls connector for `mode`, with the ring provider, trusting the configured CAs (or
     /// the system's), with the client certificate if one is configured.
@@ -249,21 +154,7 @@ mod rustls_impl {
         settings: &TlsSettings,
     ) -> Result<tokio_postgres_rustls::MakeRustlsConnect, BuildError> {
         // A half-configured client certificate is refused before any file is read.
-        match (&settings.client_cert, &settings.client_key) {
-            (None, Some(_)) => {
-                return Err(BuildError::Tls {
-                    setting: "tls_client_key",
-                    reason: "a client key without a client certificate: set both".to_owned(),
-                });
-            }
-            (Some(_), None) => {
-                return Err(BuildError::Tls {
-                    setting: "tls_client_cert",
-                    reason: "a client certificate without its private key: set both".to_owned(),
-                });
-            }
-            _ => {}
-        }
+        settings.check_pair()?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let algorithms = provider.signature_verification_algorithms;
         // As libpq: prefer and require check the certificate only when a CA is given.
@@ -278,13 +169,12 @@ mod rustls_impl {
             Check::Nothing => None,
             Check::Ca | Check::Full => Some(
                 WebPkiServerVerifier::builder_with_provider(
-                    Arc::new(roots(settings)?),
-                    provider.clone(),
+                    Arc::new(settings.rustls_roots()?),
+                    provider,
                 )
                 .build()
-                .map_err(|e| BuildError::Tls {
-                    setting: "tls_ca",
-                    reason: format!("cannot verify with these CAs: {e}"),
+                .map_err(|e| {
+                    BuildError::tls("tls_ca", format!("cannot verify with these CAs: {e}"))
                 })?,
             ),
         };
@@ -292,33 +182,18 @@ mod rustls_impl {
             Some(webpki) if check == Check::Full => webpki,
             chain => Arc::new(Lenient { chain, algorithms }),
         };
-        let builder = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| BuildError::Client(format!("TLS setup: {e}")))?
+        let builder = settings
+            .rustls_builder()?
             .dangerous()
             .with_custom_certificate_verifier(verifier);
-        let mut config = match (&settings.client_cert, &settings.client_key) {
-            (Some(cert), Some(key)) => {
-                let chain = certificates(cert, "tls_client_cert")?;
-                let key_bytes = key.read().map_err(|reason| BuildError::Tls {
-                    setting: "tls_client_key",
-                    reason,
-                })?;
-                // rustls's PEM errors name the section, never the key's bytes.
-                let key_der =
-                    PrivateKeyDer::from_pem_slice(&key_bytes).map_err(|e| BuildError::Tls {
-                        setting: "tls_client_key",
-                        reason: format!("{}: no usable private key: {e}", key.describe()),
-                    })?;
-                builder
-                    .with_client_auth_cert(chain, key_der)
-                    .map_err(|e| BuildError::Tls {
-                        setting: "tls_client_key",
-                        reason: format!("the client certificate and key do not fit: {e}"),
-                    })?
-            }
-            // Neither (a half pair was refused above).
-            _ => builder.with_no_client_auth(),
+        let mut config = match settings.rustls_identity()? {
+            Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|e| {
+                BuildError::tls(
+                    "tls_client_key",
+                    format!("the client certificate and key do not fit: {e}"),
+                )
+            })?,
+            None => builder.with_no_client_auth(),
         };
         // PostgreSQL 17's direct TLS negotiation requires it; earlier servers ignore it.
         config.alpn_protocols = vec![b"postgresql".to_vec()];

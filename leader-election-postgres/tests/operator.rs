@@ -7,16 +7,20 @@
 //! forces an election, hands over at once. The verdict is always the one shared checker,
 //! [`leader_election::testing::assert_safe`], on the terms a [`TermRecorder`] recorded.
 
+mod common;
+
+use leader_election::ElectionBuilder;
 use std::time::Duration;
 
+use common::{LEASE, builder, election as contender};
+use leader_election::store::{AcquireOutcome, LeaseRequest, WithholdReason};
 use leader_election::testing::{Term, TermRecorder, assert_safe};
-use leader_election::{
-    AcquireOutcome, ElectionEvent, LeaderElection, Leadership, LeaseRequest, LeaseStore,
-    WithholdReason,
-};
+use leader_election::{ElectionEvent, LeaderElection, Leadership, LeaseStore, Role};
+use leader_election_fixtures::Postgres;
 use leader_election_postgres::{DEFAULT_TABLE, PostgresLeaseStore};
-use leader_election_test_support::postgres::{LEASE, builder, election as contender};
-use leader_election_test_support::{Postgres, unique_name};
+use leader_election_test_support::{
+    ErrorCount, eventually, eventually_async, unique_name, unique_table,
+};
 use tokio::time::Instant;
 
 /// What a takeover may take beyond the lease: the follower's wake-up jitter, a statement, the
@@ -30,15 +34,6 @@ async fn operator(pg: &Postgres) -> tokio_postgres::Client {
         .expect("the operator connects");
     tokio::spawn(connection);
     client
-}
-
-/// Polls `check` every 10 ms until it holds, for at most `limit`.
-async fn wait_for(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let give_up = Instant::now() + limit;
-    while !check() {
-        assert!(Instant::now() < give_up, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// Three contenders on one election, recorded from before they start.
@@ -93,7 +88,7 @@ impl Election {
         election.one_leader(Duration::from_secs(10)).await;
         // Every follower has seen the leader, so that it sleeps until the lease can expire.
         let leader = election.leader().instance_id().to_owned();
-        wait_for(
+        eventually(
             Duration::from_secs(10),
             "followers to see the leader",
             || {
@@ -114,7 +109,7 @@ impl Election {
     }
 
     async fn one_leader(&self, limit: Duration) {
-        wait_for(limit, "one leader", || {
+        eventually(limit, "one leader", || {
             self.contenders.iter().filter(|c| c.is_leader()).count() == 1
         })
         .await;
@@ -167,10 +162,21 @@ impl Election {
         term
     }
 
+    /// Waits (bounded) until every follower has seen the current leader.
+    async fn followers_see_the_leader(&self, limit: Duration) {
+        let leader = self.leader().instance_id().to_owned();
+        eventually(limit, "followers to see the leader", || {
+            self.contenders
+                .iter()
+                .all(|c| c.is_leader() || c.state().leader.is_some_and(|l| l.instance_id == leader))
+        })
+        .await;
+    }
+
     /// Waits for a term with a token greater than `after`, and returns when it began.
     async fn next_term(&self, after: &Leadership, limit: Duration) -> Term {
         let mut found = None;
-        wait_for(limit, "a new term", || {
+        eventually(limit, "a new term", || {
             found = self
                 .recorder
                 .terms()
@@ -314,7 +320,7 @@ async fn a_forced_election_takes_the_release_or_the_documented_sql() {
     let force = election.leader().store().force_election_sql();
     let gone = election.drop_the_leader();
     election.add(&pg, "fresh-2").await;
-    wait_for(Duration::from_secs(10), "followers to listen", || {
+    eventually(Duration::from_secs(10), "followers to listen", || {
         election.contenders.iter().all(|c| c.store().is_listening())
     })
     .await;
@@ -382,6 +388,9 @@ async fn a_brand_new_store_is_told_the_touched_lease_is_withheld() {
             AcquireOutcome::Withheld { wait, reason } => {
                 assert_eq!(reason, WithholdReason::RecordTouched);
                 assert!(wait <= LEASE, "withheld for {wait:?}");
+                assert!(asked.elapsed() < LEASE + SLACK, "withheld past the lease");
+                // Retries as a contender would, after the wait the store names (at most a
+                // lease, asserted above): what is observed is each answer until the grant.
                 tokio::time::sleep(wait.min(Duration::from_millis(200))).await;
             }
             AcquireOutcome::Acquired(next) => {
@@ -432,22 +441,22 @@ async fn a_guard_created_during_an_acquisition_fails_it_whole() {
     });
     // The acquisition waits for the uncommitted guard row.
     let watcher = operator(&pg).await;
-    let give_up = Instant::now() + Duration::from_secs(10);
-    loop {
-        let waiting = watcher
-            .query(
-                "SELECT 1 FROM pg_stat_activity \
-                 WHERE application_name = 'racer' AND wait_event_type = 'Lock'",
-                &[],
-            )
-            .await
-            .unwrap();
-        if !waiting.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < give_up, "the acquisition never waited");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually_async(
+        Duration::from_secs(10),
+        "the acquisition to wait for the guard row's lock",
+        || async {
+            !watcher
+                .query(
+                    "SELECT 1 FROM pg_stat_activity \
+                     WHERE application_name = 'racer' AND wait_event_type = 'Lock'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .is_empty()
+        },
+    )
+    .await;
     other.commit().await.unwrap();
     let outcome = acquiring.await.unwrap();
     let err = outcome.expect_err("the acquisition must fail as a whole");
@@ -505,6 +514,13 @@ async fn a_live_lease_row_without_its_guard_row_is_respected() {
                 expires_in: Some(wait),
             } => {
                 assert_eq!(leader.instance_id, "old");
+                assert!(
+                    asked.elapsed() < LEASE + SLACK,
+                    "held past the row's expiry"
+                );
+                // Retries as a contender would, after the wait the store names (the row
+                // expires a second after it was written): each answer until the grant is
+                // what is observed.
                 tokio::time::sleep(wait.min(Duration::from_millis(200))).await;
             }
             AcquireOutcome::Acquired(lease) => break lease,
@@ -564,15 +580,59 @@ async fn deleting_every_row_of_the_table_keeps_followers_out() {
         assert!(next.token > old.token());
         election.one_leader(LEASE + SLACK).await;
         // Every follower has seen the new leader before the next round.
-        let leader = election.leader().instance_id().to_owned();
-        wait_for(LEASE + SLACK, "followers to see the leader", || {
-            election
-                .contenders
-                .iter()
-                .all(|c| c.is_leader() || c.state().leader.is_some_and(|l| l.instance_id == leader))
-        })
-        .await;
+        election.followers_see_the_leader(LEASE + SLACK).await;
     }
+    election.stop().await;
+    election.recorder.assert_safe();
+}
+
+/// Tokens come from the server's clock once both rows are gone: a server whose clock is behind
+/// the last token (stepped back, restored from a snapshot) would mint a smaller one. Here the
+/// last token is a minute ahead of the server's clock, which is what a clock stepped back by a
+/// minute looks like to the statement: an operator sets both rows' tokens a minute ahead (the
+/// holder loses its lease at its next renewal, and the next term's token is greater), then
+/// deletes every row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emptying_the_table_on_a_clock_behind_the_last_token_still_gives_a_greater_token() {
+    let pg = Postgres::start().await;
+    let table = unique_name("clock_behind").replace('-', "_");
+    let election = Election::start_in(&pg, "clock-behind", Some(&table)).await;
+    let admin = operator(&pg).await;
+    let old = election.leader().leadership().expect("a term");
+    let ahead = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros()
+        + 60_000_000) as i64;
+    admin
+        .batch_execute(&format!("UPDATE {table} SET token = {ahead}"))
+        .await
+        .expect("the operator's UPDATE");
+    let ahead_term = election.next_term(&old, 2 * LEASE + SLACK).await;
+    assert!(ahead_term.token.get() > ahead as u64, "{ahead_term:?}");
+    election.one_leader(LEASE + SLACK).await;
+    // Every contender has seen the token a minute ahead.
+    election.followers_see_the_leader(LEASE + SLACK).await;
+    let held = election.leader().leadership().expect("a term");
+    let before = election.recorder.terms().len();
+    admin
+        .batch_execute(&format!("DELETE FROM {table}"))
+        .await
+        .expect("the operator's DELETE");
+    // Whichever term comes next, its token must be greater.
+    let mut next = None;
+    eventually(2 * LEASE + SLACK, "a term after the DELETE", || {
+        next = election.recorder.terms().get(before).cloned();
+        next.is_some()
+    })
+    .await;
+    let next = next.expect("found");
+    assert!(
+        next.token > held.token(),
+        "token {} after the table was emptied, {} before",
+        next.token,
+        held.token()
+    );
     election.stop().await;
     election.recorder.assert_safe();
 }
@@ -606,4 +666,111 @@ async fn deleting_every_row_under_a_crashed_holder_elects_after_its_lease() {
     election.recorder.assert_safe();
     assert_safe(&election.terms_trusting(&old));
     eprintln!("blanket delete under a crashed holder: leadership back after {back:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_deleted_by_an_operator_is_noticed_and_tokens_still_grow() {
+    let pg = Postgres::start().await;
+    let election = unique_table("deleted");
+    let a = contender(&pg, &election, "a");
+    let recorder = TermRecorder::new();
+    recorder.attach(&a);
+    a.start().await.unwrap();
+    eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
+    let first = a.leadership().unwrap();
+    let admin = pg.admin().await;
+    admin
+        .execute(
+            &format!(
+                "DELETE FROM {} WHERE election = $1",
+                leader_election_postgres::DEFAULT_TABLE
+            ),
+            &[&election],
+        )
+        .await
+        .unwrap();
+    // The next renewal finds the row gone: the term ends, and a new one begins.
+    eventually(Duration::from_secs(5), "the term to end", || {
+        !first.is_current()
+    })
+    .await;
+    eventually(Duration::from_secs(5), "a new term", || a.is_leader()).await;
+    assert!(a.leadership().unwrap().token() > first.token());
+    a.stop().await.unwrap();
+    recorder.assert_safe();
+    assert_eq!(recorder.terms().len(), 2);
+    assert_eq!(a.state().role, Role::Stopped);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_garbage_row_is_an_error_not_a_panic_and_never_a_lease() {
+    let pg = Postgres::start().await;
+    let election = unique_table("garbage");
+    let a = contender(&pg, &election, "a");
+    a.store().connect().await.unwrap();
+    let admin = pg.admin().await;
+    admin
+        .execute(
+            &format!(
+                "INSERT INTO {} (election, holder, lease_id, token, expires_at) \
+                 VALUES ($1, 'someone', NULL, -5, now() + interval '1 hour')",
+                leader_election_postgres::DEFAULT_TABLE
+            ),
+            &[&election],
+        )
+        .await
+        .unwrap();
+    let leader = a.current_leader().await;
+    assert!(leader.is_err(), "{leader:?}");
+    let errors = ErrorCount::attach(&a);
+    a.start().await.unwrap();
+    // Every attempt reads the row and fails; a never leads meanwhile.
+    eventually(Duration::from_secs(5), "two failed attempts", || {
+        assert!(!a.is_leader(), "a leads over a garbage row");
+        errors.get() >= 2
+    })
+    .await;
+    assert!(!a.is_leader());
+    a.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_grow_after_the_row_is_deleted_even_for_a_brand_new_store() {
+    let pg = Postgres::start().await;
+    let election = unique_table("forgotten");
+    let admin = pg.admin().await;
+    let mut last = None;
+    for round in 0..4 {
+        // A brand-new store each round: nothing remembered in the process, its own pool.
+        let fresh = contender(&pg, &election, &format!("p{round}"));
+        let store = fresh.store();
+        store.connect().await.unwrap();
+        let request = LeaseRequest::new(format!("p{round}"), LEASE);
+        let AcquireOutcome::Acquired(lease) = store.try_acquire(&request).await.unwrap() else {
+            panic!("round {round}: not acquired");
+        };
+        if let Some(last) = last {
+            assert!(
+                lease.token > last,
+                "round {round}: token {} after {last}",
+                lease.token
+            );
+        }
+        last = Some(lease.token);
+        if round % 2 == 0 {
+            // An operator deletes the lease row and its guard: every stored token is gone.
+            admin
+                .execute(
+                    &format!(
+                        "DELETE FROM {} WHERE election IN ($1, $2)",
+                        leader_election_postgres::DEFAULT_TABLE
+                    ),
+                    &[&election, &store.guard_key()],
+                )
+                .await
+                .unwrap();
+        } else {
+            assert!(store.release(&request, &lease).await.unwrap());
+        }
+    }
 }

@@ -3,14 +3,18 @@
 //! the conformance suite and hand over; `LISTEN` through the pooler hears nothing, so followers
 //! take over when the lease can expire, or at once with a listener on the server itself.
 
+mod common;
+
+use leader_election::ElectionBuilder;
 use std::time::Duration;
 
+use common::{LEASE, builder, release_heard};
 use leader_election::testing::{ConformanceOptions, TermRecorder, run_conformance};
 use leader_election::{LeaderElection, LeaseStore};
+use leader_election_fixtures::{PgBouncer, Postgres};
 use leader_election_postgres::PostgresLeaseStore;
 use leader_election_test_support::bench::next_leader;
-use leader_election_test_support::postgres::{LEASE, builder, release_heard};
-use leader_election_test_support::{ErrorCount, PgBouncer, Postgres, eventually, unique_table};
+use leader_election_test_support::{ErrorCount, eventually, unique_table};
 use tokio::time::Instant;
 
 /// How long a new leader may take to show.

@@ -4,15 +4,17 @@
 //! errors for a wrong CA or host name.
 #![cfg(feature = "tls")]
 
+mod common;
+
+use leader_election::{ElectionBuilder, TlsBuilder};
 use std::time::Duration;
 
+use common::{LEASE, builder, graceful_handover, release_heard, renewed_past_a_lease};
 use leader_election::LeaseStore;
 use leader_election::testing::TermRecorder;
+use leader_election_fixtures::Postgres;
 use leader_election_postgres::{PostgresLeaderElectionBuilder, PostgresLeaseStore};
-use leader_election_test_support::postgres::{LEASE, builder, graceful_handover, release_heard};
-use leader_election_test_support::{
-    ErrorCount, Postgres, TestCertificates, eventually, unique_table,
-};
+use leader_election_test_support::{ErrorCount, TestCertificates, eventually, unique_table};
 use tokio::time::Instant;
 
 /// How long a refused connection may take to fail: a few operation timeouts (500 ms).
@@ -156,9 +158,7 @@ async fn require_encrypts_without_verifying(pg: &Postgres) {
     eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
     assert!(pool_uses_tls(a.store()).await);
     // Renewals over TLS keep the same term past a whole lease.
-    let token = a.leadership().expect("leading").token();
-    tokio::time::sleep(LEASE + LEASE / 2).await;
-    assert_eq!(a.leadership().map(|t| t.token()), Some(token));
+    renewed_past_a_lease(&a).await;
     a.stop().await.unwrap();
     assert_eq!(errors.get(), 0);
 }

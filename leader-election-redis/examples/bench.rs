@@ -16,15 +16,19 @@
 //! hint, no release notice.
 #![allow(missing_docs)]
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::time::{Duration, SystemTime};
 
-use leader_election::layer::{Forward, StoreHooks};
+use common::{self as support, RedisServerExt, command, store};
+use leader_election::store::layer::{Forward, StoreHooks};
+use leader_election::store::{AcquireOutcome, ReleaseReceiver};
 use leader_election::testing::{FaultControl, FaultyStore};
-use leader_election::{AcquireOutcome, LeaderElection, LeaderElectionOptions, ReleaseReceiver};
+use leader_election::{LeaderElection, LeaderElectionOptions};
 use leader_election_redis::RedisLeaseStore;
 use leader_election_test_support::bench::{handovers, next_leader, percentile};
-use leader_election_test_support::redis::{self as support, command, store};
-use leader_election_test_support::{RedisServer, RedisServerExt, unique_name};
+use leader_election_test_support::{RedisServer, unique_name};
 
 const LEASE: Duration = Duration::from_secs(2);
 

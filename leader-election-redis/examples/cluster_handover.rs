@@ -12,13 +12,18 @@
 //! ```
 #![allow(missing_docs)]
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use leader_election::ElectionBuilder;
 use std::time::Duration;
 
+use common::{fast_options, prime, with_lease};
 use leader_election::LeaderElection;
 use leader_election::testing::TermRecorder;
 use leader_election_redis::{RedisLeaderElection, RedisLeaseStore};
 use leader_election_test_support::bench::{self, next_leader, percentile};
-use leader_election_test_support::redis::{RedisCluster, fast_options, prime, with_lease};
+use leader_election_test_support::redis::RedisCluster;
 use leader_election_test_support::unique_name;
 use tokio::time::Instant;
 
@@ -118,7 +123,7 @@ async fn fault_round(cluster: &RedisCluster, fault: &str) {
 async fn main() {
     let cluster = RedisCluster::start().await;
     // A standalone server on the same machine, measured the same way, for comparison.
-    let standalone = leader_election_test_support::redis::server().await;
+    let standalone = common::server().await;
     println!(
         "| deployment | handover p50 / p99 / max (ms, {ROUNDS} rounds, {CONTENDERS} contenders) |"
     );

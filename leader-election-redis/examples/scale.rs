@@ -10,55 +10,40 @@
 //! election, and whether every election was renewed on time throughout (no leadership lost).
 #![allow(missing_docs)]
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use leader_election::{
-    AcquireOutcome, ElectionEvent, LeaderElection, LeaderElectionOptions, LeaderInfo, Lease,
-    LeaseRequest, LeaseStore, ReleaseReceiver, RenewOutcome,
-};
+use common::{self as support, connect_client};
+use leader_election::store::{Forward, RenewOutcome, StoreHooks};
+use leader_election::{ElectionEvent, LeaderElection, LeaderElectionOptions};
 use leader_election_redis::{RedisLeaseStore, ReleaseHub};
-use leader_election_test_support::redis::{self as support, connect_client};
 use leader_election_test_support::unique_name;
 
 /// Times every renewal at the store boundary.
-#[derive(Clone)]
-struct Timed {
-    inner: RedisLeaseStore,
-    renewals: Arc<Mutex<Vec<u32>>>,
-}
+#[derive(Clone, Default)]
+struct RenewTimes(Arc<Mutex<Vec<u32>>>);
 
-impl LeaseStore for Timed {
-    fn election_name(&self) -> &str {
-        self.inner.election_name()
-    }
-    async fn connect(&self) -> leader_election::Result<()> {
-        self.inner.connect().await
-    }
-    async fn try_acquire(&self, r: &LeaseRequest) -> leader_election::Result<AcquireOutcome> {
-        self.inner.try_acquire(r).await
-    }
-    async fn renew(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<RenewOutcome> {
-        let started = Instant::now();
-        let outcome = self.inner.renew(r, l).await;
-        let micros = u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX);
-        self.renewals
+impl StoreHooks for RenewTimes {
+    fn renewed(
+        &self,
+        sent: tokio::time::Instant,
+        outcome: leader_election::Result<RenewOutcome>,
+    ) -> leader_election::Result<RenewOutcome> {
+        let micros = u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX);
+        self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(micros);
         outcome
     }
-    async fn release(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<bool> {
-        self.inner.release(r, l).await
-    }
-    async fn current_leader(&self) -> leader_election::Result<Option<LeaderInfo>> {
-        self.inner.current_leader().await
-    }
-    fn release_notifications(&self) -> Option<ReleaseReceiver> {
-        self.inner.release_notifications()
-    }
 }
+
+/// A store whose renewals are timed.
+type Timed = Forward<RedisLeaseStore, RenewTimes>;
 
 /// CPU time (user + system) of this process so far, from /proc.
 fn cpu_time() -> Duration {
@@ -115,10 +100,7 @@ async fn main() {
         let store = RedisLeaseStore::with_hub(client.clone(), format!("{prefix}-{i}"), hub.clone())
             .expect("store")
             .with_operation_timeout(Duration::from_secs(2));
-        let store = Timed {
-            inner: store,
-            renewals: Arc::clone(&renewals),
-        };
+        let store = Timed::with_hooks(store, RenewTimes(Arc::clone(&renewals)));
         let mut options = LeaderElectionOptions::default();
         options.instance_id = format!("scale-{i}");
         options.lease_duration = Duration::from_secs(15);

@@ -9,12 +9,16 @@
 //! ```
 #![allow(missing_docs)]
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use leader_election::ElectionBuilder;
 use std::time::Duration;
 
+use common::{fast_options, prime};
 use leader_election::LeaderElection;
 use leader_election_redis::{RedisLeaderElection, RedisLeaseStore};
 use leader_election_test_support::bench::{self, percentile};
-use leader_election_test_support::redis::{fast_options, prime};
 use leader_election_test_support::{RedisSentinel, unique_name};
 
 const ROUNDS: usize = 200;

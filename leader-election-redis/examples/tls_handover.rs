@@ -9,14 +9,16 @@
 //! ```
 #![allow(missing_docs)]
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use leader_election::ElectionBuilder;
 use std::time::Duration;
 
+use common::{self as support, fast_options, tls_builder, tls_prime, tls_server, with_lease};
 use leader_election::LeaderElection;
 use leader_election_redis::{RedisLeaderElection, RedisLeaderElectionBuilder, RedisLeaseStore};
 use leader_election_test_support::bench::{self, percentile};
-use leader_election_test_support::redis::{
-    self as support, fast_options, tls_builder, tls_prime, tls_server, with_lease,
-};
 use leader_election_test_support::{RedisServer, unique_name};
 
 const ROUNDS: usize = 200;

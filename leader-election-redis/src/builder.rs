@@ -1,26 +1,24 @@
 //! [`RedisLeaderElection::builder`]: an election on Redis in a few lines.
 
 use std::fmt;
-#[cfg(feature = "tls")]
-use std::path::PathBuf;
 use std::time::Duration;
 
 use fred::clients::Client;
 use fred::interfaces::ClientLike;
 use fred::types::config::ServerConfig;
-use leader_election::{ConfigError, LeaderElection, LeaderElectionOptions};
+use leader_election::{BuildError, ConfigError, ElectionBuilder, LeaderElectionOptions};
 
-use crate::connection::{TlsSettings, client_for, redact_url};
-use crate::error::BuildError;
+use crate::connection::{client_for, redact_url};
 use crate::store::{DEFAULT_KEY, RedisLeaseStore, validate_key};
 #[cfg(feature = "tls")]
-use leader_election::pem::Pem;
+use leader_election::TlsBuilder;
+use leader_election::backend::tls::TlsSettings;
 
 /// The entry point for an election on Redis: [`RedisLeaderElection::builder`].
 ///
-/// It has no values; the builder makes a [`LeaderElection<RedisLeaseStore>`](LeaderElection)
-/// ([`build`](RedisLeaderElectionBuilder::build)) or the store alone
-/// ([`build_store`](RedisLeaderElectionBuilder::build_store)). From configuration files or the
+/// It has no values; the builder makes a [`LeaderElection<RedisLeaseStore>`](leader_election::LeaderElection)
+/// ([`build`](leader_election::ElectionBuilder::build)) or the store alone
+/// ([`build_store`](leader_election::ElectionBuilder::build_store)). From configuration files or the
 /// environment, start from a [`RedisConfig`](crate::RedisConfig).
 #[derive(Debug)]
 pub enum RedisLeaderElection {}
@@ -41,7 +39,7 @@ enum Connection {
 
 /// Configures an election on Redis; made by [`RedisLeaderElection::builder`].
 ///
-/// Setters never fail; [`build`](Self::build) and [`build_store`](Self::build_store) check
+/// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and [`build_store`](leader_election::ElectionBuilder::build_store) check
 /// everything.
 #[must_use]
 pub struct RedisLeaderElectionBuilder {
@@ -50,7 +48,7 @@ pub struct RedisLeaderElectionBuilder {
     options: LeaderElectionOptions,
     max_lease_duration: Option<Duration>,
     min_replica_acks: Option<u32>,
-    tls: TlsSettings,
+    pub(crate) tls: TlsSettings,
 }
 
 impl Default for RedisLeaderElectionBuilder {
@@ -139,78 +137,40 @@ impl RedisLeaderElectionBuilder {
         self.min_replica_acks = Some(replicas);
         self
     }
+}
 
-    /// Trusts the CA certificate(s) in this PEM text for a `rediss://` URL, instead of the
-    /// system's root certificates (feature `tls`). May be called again, and with
-    /// [`tls_ca_file`](Self::tls_ca_file), to trust several. Checked by
-    /// [`build_store`](Self::build_store).
-    #[cfg(feature = "tls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub fn tls_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
-        self.tls.ca.push(Pem::Bytes(pem.into()));
-        self
+/// The TLS settings of a `rediss://` URL (feature `tls`): the CAs to trust instead of the
+/// system's root certificates, and a client certificate for mutual TLS; checked by
+/// [`build_store`](leader_election::ElectionBuilder::build_store), which refuses them with a
+/// `redis://` URL or with a [`client`](RedisLeaderElectionBuilder::client). Bring the setters
+/// into scope with `use leader_election::TlsBuilder;`.
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+impl TlsBuilder for RedisLeaderElectionBuilder {
+    fn tls_settings(&mut self) -> &mut TlsSettings {
+        &mut self.tls
+    }
+}
+
+/// The error of a builder given neither a URL nor a client.
+fn missing_connection() -> BuildError {
+    BuildError::MissingConnection {
+        backend: "Redis",
+        hint: "set `url(..)` or `client(..)`",
+    }
+}
+
+impl ElectionBuilder for RedisLeaderElectionBuilder {
+    type Store = RedisLeaseStore;
+    type Error = BuildError;
+
+    fn election_options(&mut self) -> &mut LeaderElectionOptions {
+        &mut self.options
     }
 
-    /// [`tls_ca_pem`](Self::tls_ca_pem) with the PEM read from a file by
-    /// [`build_store`](Self::build_store) (feature `tls`).
-    #[cfg(feature = "tls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub fn tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.tls.ca.push(Pem::File(path.into()));
-        self
-    }
-
-    /// For mutual TLS: presents this client certificate (PEM, the chain's leaf first) with its
-    /// private key (PEM: PKCS#8, PKCS#1 or SEC1) to a server that asks for one (feature `tls`).
-    /// The key never appears in `Debug` output or errors. Replaces a certificate set before.
-    #[cfg(feature = "tls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub fn tls_client_cert_pem(
-        mut self,
-        cert_pem: impl Into<Vec<u8>>,
-        key_pem: impl Into<Vec<u8>>,
-    ) -> Self {
-        self.tls.client_cert = Some(Pem::Bytes(cert_pem.into()));
-        self.tls.client_key = Some(Pem::Bytes(key_pem.into()));
-        self
-    }
-
-    /// [`tls_client_cert_pem`](Self::tls_client_cert_pem)'s certificate, read from a PEM
-    /// file by [`build_store`](Self::build_store); set the key with
-    /// [`tls_client_key_file`](Self::tls_client_key_file) (feature `tls`).
-    #[cfg(feature = "tls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub fn tls_client_cert_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.tls.client_cert = Some(Pem::File(path.into()));
-        self
-    }
-
-    /// [`tls_client_cert_pem`](Self::tls_client_cert_pem)'s private key, read from a PEM
-    /// file by [`build_store`](Self::build_store) (feature `tls`).
-    #[cfg(feature = "tls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub fn tls_client_key_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.tls.client_key = Some(Pem::File(path.into()));
-        self
-    }
-
-    leader_election::option_setters!();
-
-    /// Builds the election: [`build_store`](Self::build_store), then
-    /// [`LeaderElection::new`] with the options. Needs no Redis: the connection is made by
-    /// [`LeaderElection::start`] and retried (with error events) while Redis is down.
-    ///
-    /// # Errors
-    /// As for [`build_store`](Self::build_store).
-    pub fn build(self) -> Result<LeaderElection<RedisLeaseStore>, BuildError> {
-        let options = self.options.clone();
-        let store = self.build_store()?;
-        Ok(LeaderElection::new(store, options)?)
-    }
-
-    /// Checks everything like [`build`](Self::build) and returns only the store, for sharing
-    /// or wrapping it before [`LeaderElection::new`]; give that the same options, since the
-    /// store's timeouts and guard come from them. Needs no Redis.
+    /// The store alone, checked like [`build`](leader_election::ElectionBuilder::build) (see
+    /// [`ElectionBuilder::build_store`](leader_election::ElectionBuilder::build_store)); its
+    /// timeouts and guard come from the options. Needs no Redis.
     ///
     /// A client made from a URL is configured for leader election: every command times out
     /// after `operation_timeout` (a timeout is an unknown outcome, never a failure), a
@@ -228,7 +188,7 @@ impl RedisLeaderElectionBuilder {
     ///   contains control characters, `{` or `}`;
     /// - [`BuildError::Options`]: the options fail [`LeaderElectionOptions::validate`], or
     ///   `max_lease_duration` is shorter than `lease_duration`.
-    pub fn build_store(self) -> Result<RedisLeaseStore, BuildError> {
+    fn build_store(self) -> Result<RedisLeaseStore, BuildError> {
         self.options.validate()?;
         validate_key(&self.key)?;
         let max_lease_duration = self
@@ -246,14 +206,13 @@ impl RedisLeaderElectionBuilder {
         }
         let timeout = self.options.operation_timeout();
         let store = match self.connection {
-            None => return Err(BuildError::MissingConnection),
+            None => return Err(missing_connection()),
             Some(Connection::Client(_)) if !self.tls.is_empty() => {
-                return Err(BuildError::Tls {
-                    setting: "client",
-                    reason: "TLS settings apply to a URL; a client configured by the caller \
-                             brings its own TLS configuration"
-                        .to_owned(),
-                });
+                return Err(BuildError::tls(
+                    "client",
+                    "TLS settings apply to a URL; a client configured by the caller brings its \
+                     own TLS configuration",
+                ));
             }
             Some(Connection::Client(client)) => RedisLeaseStore::new(client, &self.key)?,
             Some(Connection::Url(url)) => {
@@ -288,350 +247,4 @@ impl RedisLeaderElectionBuilder {
 }
 
 #[cfg(test)]
-mod tests {
-    use fred::prelude::Config;
-
-    use super::*;
-
-    #[test]
-    fn through_sentinel_min_replica_acks_must_be_chosen() {
-        let sentinel = "redis-sentinel://127.0.0.1:26379?sentinelServiceName=leaders";
-        let err = RedisLeaderElection::builder()
-            .url(sentinel)
-            .build_store()
-            .unwrap_err();
-        let message = err.to_string();
-        assert!(
-            message.contains("min_replica_acks") && message.contains("Sentinel"),
-            "{message}"
-        );
-        // A caller-configured client through Sentinel is held to the same rule.
-        let client = Client::new(Config::from_url(sentinel).unwrap(), None, None, None);
-        assert!(
-            RedisLeaderElection::builder()
-                .client(client)
-                .build_store()
-                .is_err()
-        );
-        // Chosen: every replica, or none on purpose.
-        for acks in [2, 0] {
-            let store = RedisLeaderElection::builder()
-                .url(sentinel)
-                .min_replica_acks(acks)
-                .build_store()
-                .unwrap();
-            assert_eq!(store.min_replica_acks(), acks);
-        }
-        // Elsewhere the default is no wait.
-        for url in ["redis://127.0.0.1:6379", "redis-cluster://127.0.0.1:7001"] {
-            let store = RedisLeaderElection::builder()
-                .url(url)
-                .build_store()
-                .unwrap();
-            assert_eq!(store.min_replica_acks(), 0, "{url}");
-        }
-    }
-
-    #[test]
-    fn debug_never_shows_the_password() {
-        let builder = RedisLeaderElection::builder().url("redis://:hunter2@localhost:6379");
-        let debug = format!("{builder:?}");
-        assert!(!debug.contains("hunter2"), "{debug}");
-        let election = builder.build().expect("build");
-        let debug = format!("{:?}", election.store());
-        assert!(!debug.contains("hunter2"), "{debug}");
-    }
-
-    #[test]
-    fn build_checks_connection_url_key_and_options() {
-        assert_eq!(
-            RedisLeaderElection::builder().build().unwrap_err(),
-            BuildError::MissingConnection
-        );
-        let err = RedisLeaderElection::builder()
-            .url("http://:hunter2@localhost")
-            .build()
-            .unwrap_err();
-        assert!(matches!(err, BuildError::InvalidUrl { .. }), "{err}");
-        assert!(!err.to_string().contains("hunter2"), "{err}");
-        let err = RedisLeaderElection::builder()
-            .url("redis://:hunter2@[::1")
-            .build()
-            .unwrap_err();
-        assert!(!err.to_string().contains("hunter2"), "{err}");
-        for key in ["", " ", "a{b", "a}", "a\nb"] {
-            let err = RedisLeaderElection::builder()
-                .url("redis://localhost")
-                .key(key)
-                .build()
-                .unwrap_err();
-            assert!(
-                matches!(err, BuildError::InvalidName { field: "key", .. }),
-                "{key:?}: {err}"
-            );
-        }
-        let err = RedisLeaderElection::builder()
-            .url("redis://localhost")
-            .key("x".repeat(513))
-            .build()
-            .unwrap_err();
-        assert!(matches!(err, BuildError::InvalidName { field: "key", .. }));
-        let err = RedisLeaderElection::builder()
-            .url("redis://localhost")
-            .renew_interval(Duration::from_secs(60))
-            .build()
-            .unwrap_err();
-        assert!(
-            matches!(&err, BuildError::Options(e) if e.field == "renew_interval"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn errors_never_echo_a_huge_input_whole() {
-        let huge = "k".repeat(100_000);
-        let err = RedisLeaderElection::builder()
-            .url("redis://localhost")
-            .key(&huge)
-            .build()
-            .unwrap_err();
-        assert!(
-            matches!(err, BuildError::InvalidName { field: "key", .. }),
-            "{err}"
-        );
-        let shown = format!("{err} {err:?}");
-        assert!(
-            shown.len() < 600,
-            "{} bytes: {}",
-            shown.len(),
-            &shown[..200]
-        );
-        assert!(shown.contains("100000 bytes"), "{shown}");
-        let client = Client::new(Config::default(), None, None, None);
-        let err = RedisLeaseStore::new(client, format!("{huge}{{")).unwrap_err();
-        assert!(format!("{err} {err:?}").len() < 600);
-
-        let huge_scheme = format!("{}://:hunter2@localhost", "h".repeat(100_000));
-        let huge_path = format!("redis://:hunter2@[::1/{}", "p".repeat(100_000));
-        for url in [huge_scheme, huge_path] {
-            let err = RedisLeaderElection::builder().url(url).build().unwrap_err();
-            assert!(matches!(err, BuildError::InvalidUrl { .. }), "{err}");
-            let shown = format!("{err} {err:?}");
-            assert!(
-                shown.len() < 600,
-                "{} bytes: {}",
-                shown.len(),
-                &shown[..200]
-            );
-            assert!(!shown.contains("hunter2"), "{shown}");
-        }
-    }
-
-    #[test]
-    fn max_lease_duration_is_at_least_the_lease() {
-        let err = RedisLeaderElection::builder()
-            .url("redis://localhost")
-            .lease_duration(Duration::from_secs(10))
-            .renew_interval(Duration::from_secs(3))
-            .max_lease_duration(Duration::from_secs(5))
-            .build()
-            .unwrap_err();
-        assert!(
-            matches!(&err, BuildError::Options(e) if e.field == "max_lease_duration"),
-            "{err}"
-        );
-        let election = RedisLeaderElection::builder()
-            .url("redis://localhost")
-            .lease_duration(Duration::from_secs(10))
-            .renew_interval(Duration::from_secs(3))
-            .max_lease_duration(Duration::from_secs(60))
-            .build()
-            .unwrap();
-        assert_eq!(election.store().guard_duration(), Duration::from_secs(60));
-        let election = RedisLeaderElection::builder()
-            .url("redis://localhost")
-            .lease_duration(Duration::from_secs(10))
-            .renew_interval(Duration::from_secs(3))
-            .build()
-            .unwrap();
-        assert_eq!(election.store().guard_duration(), Duration::from_secs(10));
-    }
-
-    #[test]
-    fn every_option_has_a_setter() {
-        let election = RedisLeaderElection::builder()
-            .url("redis://127.0.0.1:1")
-            .key("jobs")
-            .instance_id("node-1")
-            .lease_duration(Duration::from_secs(10))
-            .renew_interval(Duration::from_secs(3))
-            .retry_interval(Duration::from_secs(1))
-            .max_retry_interval(Duration::from_secs(8))
-            .retry_backoff_factor(1.5)
-            .retry_jitter(0.2)
-            .max_retry_attempts(4)
-            .enable_graceful_shutdown(false)
-            .operation_timeout(Duration::from_millis(500))
-            .clock_drift_rate(0.02)
-            .deadline_slack(Duration::from_millis(50))
-            .shutdown_timeout(Duration::from_secs(1))
-            .build()
-            .expect("valid");
-        let o = election.options();
-        assert_eq!(o.instance_id, "node-1");
-        assert_eq!(o.lease_duration, Duration::from_secs(10));
-        assert_eq!(o.renew_interval, Duration::from_secs(3));
-        assert_eq!(o.retry_interval, Duration::from_secs(1));
-        assert_eq!(o.max_retry_interval, Duration::from_secs(8));
-        assert_eq!(o.retry_backoff_factor, 1.5);
-        assert_eq!(o.retry_jitter, 0.2);
-        assert_eq!(o.max_retry_attempts, 4);
-        assert!(!o.enable_graceful_shutdown);
-        assert_eq!(o.operation_timeout(), Duration::from_millis(500));
-        assert_eq!(o.clock_drift_rate, 0.02);
-        assert_eq!(o.deadline_slack, Duration::from_millis(50));
-        assert_eq!(o.shutdown_timeout, Duration::from_secs(1));
-        assert_eq!(election.store().key(), "jobs");
-        assert_eq!(election.store().lease_key(), "{jobs}:lease");
-    }
-
-    #[cfg(feature = "tls")]
-    #[test]
-    fn tls_urls_build() {
-        RedisLeaderElection::builder()
-            .url("rediss://localhost:6380")
-            .build()
-            .expect("rediss with the tls feature");
-    }
-
-    #[cfg(feature = "tls")]
-    mod tls {
-        use leader_election_test_support::redis::RedisTls;
-
-        use super::*;
-
-        const FAKE_KEY: &str =
-            "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n-----END PRIVATE KEY-----\n";
-
-        fn tls_error(builder: RedisLeaderElectionBuilder) -> (&'static str, String) {
-            match builder.build_store() {
-                Err(BuildError::Tls { setting, reason }) => (setting, reason),
-                other => panic!("expected a TLS error, got {other:?}"),
-            }
-        }
-
-        #[test]
-        fn a_ca_and_a_client_certificate_build() {
-            let pems = RedisTls::generate(true);
-            let dir = std::env::temp_dir().join(format!("le-tls-build-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(dir.join("ca.crt"), &pems.ca_pem).unwrap();
-            std::fs::write(dir.join("c.crt"), &pems.client_cert_pem).unwrap();
-            std::fs::write(dir.join("c.key"), &pems.client_key_pem).unwrap();
-            RedisLeaderElection::builder()
-                .url("rediss://127.0.0.1:6380")
-                .tls_ca_pem(pems.ca_pem.as_bytes())
-                .tls_client_cert_pem(pems.client_cert_pem.as_bytes(), pems.client_key_pem)
-                .build_store()
-                .expect("PEM in memory");
-            RedisLeaderElection::builder()
-                .url("rediss://127.0.0.1:6380")
-                .tls_ca_file(dir.join("ca.crt"))
-                .tls_client_cert_file(dir.join("c.crt"))
-                .tls_client_key_file(dir.join("c.key"))
-                .build_store()
-                .expect("PEM files");
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-
-        #[test]
-        fn tls_settings_are_checked_when_built() {
-            let pems = RedisTls::generate(false);
-            let tls = || RedisLeaderElection::builder().url("rediss://127.0.0.1:6380");
-
-            let (setting, reason) = tls_error(tls().tls_ca_file("/nonexistent/ca.pem"));
-            assert_eq!(setting, "tls_ca");
-            assert!(
-                reason.contains("cannot read /nonexistent/ca.pem"),
-                "{reason}"
-            );
-
-            let (setting, reason) = tls_error(tls().tls_ca_pem("just text"));
-            assert_eq!(setting, "tls_ca");
-            assert!(reason.contains("no certificate"), "{reason}");
-            // A key where the CA should be holds no certificate either.
-            let (setting, _) = tls_error(tls().tls_ca_pem(pems.client_key_pem.as_bytes()));
-            assert_eq!(setting, "tls_ca");
-
-            let (setting, reason) = tls_error(tls().tls_client_key_file("/k.pem"));
-            assert_eq!(setting, "tls_client_key");
-            assert!(reason.contains("without a client certificate"), "{reason}");
-            let (setting, _) = tls_error(tls().tls_client_cert_file("/c.pem"));
-            assert_eq!(setting, "tls_client_cert");
-
-            let (setting, reason) = tls_error(
-                RedisLeaderElection::builder()
-                    .url("redis://:hunter2@127.0.0.1:6379")
-                    .tls_ca_pem(pems.ca_pem.as_bytes()),
-            );
-            assert_eq!(setting, "url");
-            assert!(reason.contains("rediss://"), "{reason}");
-            assert!(!reason.contains("hunter2"), "{reason}");
-
-            let client = Client::new(Config::default(), None, None, None);
-            let (setting, _) = tls_error(
-                RedisLeaderElection::builder()
-                    .client(client)
-                    .tls_ca_pem(pems.ca_pem.as_bytes()),
-            );
-            assert_eq!(setting, "client");
-        }
-
-        #[test]
-        fn keys_never_appear_in_debug_or_errors() {
-            let pems = RedisTls::generate(false);
-            let secret = pems.client_key_pem.lines().nth(1).unwrap().to_owned();
-            let builder = RedisLeaderElection::builder()
-                .url("rediss://127.0.0.1:6380")
-                .tls_client_cert_pem(pems.client_cert_pem.as_bytes(), pems.client_key_pem);
-            let debug = format!("{builder:?}");
-            assert!(!debug.contains(&secret), "{debug}");
-            assert!(!debug.contains("PRIVATE KEY"), "{debug}");
-            assert!(debug.contains("PEM bytes"), "{debug}");
-
-            // A key that does not parse, and a key that does not fit the certificate.
-            for key in [FAKE_KEY.to_owned(), "no key".to_owned()] {
-                let (setting, reason) = tls_error(
-                    RedisLeaderElection::builder()
-                        .url("rediss://127.0.0.1:6380")
-                        .tls_client_cert_pem(pems.client_cert_pem.as_bytes(), key.as_bytes()),
-                );
-                assert_eq!(setting, "tls_client_key", "{reason}");
-                assert!(!reason.contains("c2VjcmV0"), "{reason}");
-                assert!(!reason.contains("secret"), "{reason}");
-            }
-            let other = RedisTls::generate(false);
-            let (setting, reason) = tls_error(
-                RedisLeaderElection::builder()
-                    .url("rediss://127.0.0.1:6380")
-                    .tls_client_cert_pem(
-                        pems.client_cert_pem.as_bytes(),
-                        other.client_key_pem.as_bytes(),
-                    ),
-            );
-            assert_eq!(setting, "tls_client_key", "{reason}");
-            let other_secret = other.client_key_pem.lines().nth(1).unwrap();
-            assert!(!reason.contains(other_secret), "{reason}");
-        }
-    }
-
-    #[cfg(not(feature = "tls"))]
-    #[test]
-    fn tls_urls_need_the_feature() {
-        let err = RedisLeaderElection::builder()
-            .url("rediss://localhost:6380")
-            .build()
-            .unwrap_err();
-        assert!(matches!(err, BuildError::TlsNotEnabled { .. }));
-    }
-}
+mod tests;

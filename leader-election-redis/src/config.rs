@@ -5,8 +5,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use leader_election::env::EnvVars;
-use leader_election::{ConfigError, LeaderElectionOptions};
+#[cfg(feature = "tls")]
+use leader_election::backend::tls::TlsSettings;
+use leader_election::{BackendConfig, ElectionBuilder, LeaderElectionOptions};
 
 use crate::builder::{RedisLeaderElection, RedisLeaderElectionBuilder};
 use crate::connection::redact_url;
@@ -20,6 +21,7 @@ use crate::store::DEFAULT_KEY;
 ///
 /// ```
 /// use leader_election_redis::RedisConfig;
+/// use leader_election::{BackendConfig, ElectionBuilder};
 ///
 /// let config: RedisConfig = serde_json::from_str(r#"{
 ///     "url": "redis://:secret@127.0.0.1:6379",
@@ -48,13 +50,15 @@ pub struct RedisConfig {
     /// wait), except through Sentinel, where it must be set.
     pub min_replica_acks: Option<u32>,
     /// A PEM file of CA certificates to trust for a `rediss://` URL instead of the system's
-    /// roots; see [`RedisLeaderElectionBuilder::tls_ca_file`]. Default: none.
+    /// roots; see [`TlsBuilder::tls_ca_file`](leader_election::TlsBuilder::tls_ca_file).
+    /// Default: none.
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub tls_ca_file: Option<PathBuf>,
     /// A PEM file with the client certificate for mutual TLS; needs
     /// [`tls_key_file`](Self::tls_key_file). See
-    /// [`RedisLeaderElectionBuilder::tls_client_cert_file`]. Default: none.
+    /// [`TlsBuilder::tls_client_cert_file`](leader_election::TlsBuilder::tls_client_cert_file).
+    /// Default: none.
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub tls_cert_file: Option<PathBuf>,
@@ -100,74 +104,22 @@ impl fmt::Debug for RedisConfig {
     }
 }
 
-impl RedisConfig {
-    /// The configuration from environment variables: `LEADER_ELECTION_REDIS_URL`,
-    /// `LEADER_ELECTION_REDIS_KEY`, `LEADER_ELECTION_REDIS_MAX_LEASE_DURATION` (like `"60s"`),
-    /// `LEADER_ELECTION_REDIS_MIN_REPLICA_ACKS` (a whole number),
-    /// with feature `tls` the paths `LEADER_ELECTION_REDIS_TLS_CA_FILE`,
-    /// `LEADER_ELECTION_REDIS_TLS_CERT_FILE` and `LEADER_ELECTION_REDIS_TLS_KEY_FILE`, and
-    /// every election option as `LEADER_ELECTION_<FIELD>` (see
-    /// [`LeaderElectionOptions::from_env`]). Values are read by [`leader_election::env`].
-    ///
-    /// # Errors
-    /// A [`ConfigError`] naming the variable that does not parse or names no setting, or the
-    /// first option rule broken.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_env_vars(EnvVars::from_env())
+/// Its environment variables ([`from_env`](BackendConfig::from_env)): `LEADER_ELECTION_REDIS_URL`,
+/// `LEADER_ELECTION_REDIS_KEY`, `LEADER_ELECTION_REDIS_MAX_LEASE_DURATION` (like `"60s"`),
+/// `LEADER_ELECTION_REDIS_MIN_REPLICA_ACKS` (a whole number),
+/// with feature `tls` the paths `LEADER_ELECTION_REDIS_TLS_CA_FILE`,
+/// `LEADER_ELECTION_REDIS_TLS_CERT_FILE` and `LEADER_ELECTION_REDIS_TLS_KEY_FILE`, and
+/// every election option as `LEADER_ELECTION_<FIELD>` (see
+/// [`LeaderElectionOptions::from_env`]). Values are read by [`leader_election::backend::env`].
+impl BackendConfig for RedisConfig {
+    const SECTION: &'static str = "REDIS";
+    type Builder = RedisLeaderElectionBuilder;
+
+    fn options(&self) -> &LeaderElectionOptions {
+        &self.options
     }
 
-    /// [`from_env`](Self::from_env) with the given `(name, value)` pairs instead of the
-    /// process environment.
-    ///
-    /// # Errors
-    /// As for [`from_env`](Self::from_env).
-    pub fn from_vars(
-        vars: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
-        Self::from_env_vars(EnvVars::new(vars))
-    }
-
-    fn from_env_vars(mut vars: EnvVars) -> Result<Self, ConfigError> {
-        let mut config = Self::default();
-        vars.set("url", "REDIS_URL", &mut config.url)?;
-        vars.set("key", "REDIS_KEY", &mut config.key)?;
-        vars.set(
-            "max_lease_duration",
-            "REDIS_MAX_LEASE_DURATION",
-            &mut config.max_lease_duration,
-        )?;
-        vars.set(
-            "min_replica_acks",
-            "REDIS_MIN_REPLICA_ACKS",
-            &mut config.min_replica_acks,
-        )?;
-        #[cfg(feature = "tls")]
-        for (field, name, target) in [
-            ("tls_ca_file", "REDIS_TLS_CA_FILE", &mut config.tls_ca_file),
-            (
-                "tls_cert_file",
-                "REDIS_TLS_CERT_FILE",
-                &mut config.tls_cert_file,
-            ),
-            (
-                "tls_key_file",
-                "REDIS_TLS_KEY_FILE",
-                &mut config.tls_key_file,
-            ),
-        ] {
-            let mut path: Option<String> = None;
-            vars.set(field, name, &mut path)?;
-            if let Some(path) = path {
-                *target = Some(PathBuf::from(path));
-            }
-        }
-        config.options = vars.into_options(config.options)?;
-        Ok(config)
-    }
-
-    /// A builder holding this configuration; its [`build`](RedisLeaderElectionBuilder::build)
-    /// or [`build_store`](RedisLeaderElectionBuilder::build_store) checks it.
-    pub fn into_builder(self) -> RedisLeaderElectionBuilder {
+    fn into_builder(self) -> RedisLeaderElectionBuilder {
         let mut builder = RedisLeaderElection::builder()
             .key(self.key)
             .options(self.options);
@@ -181,32 +133,21 @@ impl RedisConfig {
             builder = builder.min_replica_acks(replicas);
         }
         #[cfg(feature = "tls")]
-        {
-            if let Some(path) = self.tls_ca_file {
-                builder = builder.tls_ca_file(path);
-            }
-            if let Some(path) = self.tls_cert_file {
-                builder = builder.tls_client_cert_file(path);
-            }
-            if let Some(path) = self.tls_key_file {
-                builder = builder.tls_client_key_file(path);
-            }
-        }
+        builder.tls.merge(TlsSettings::from_files(
+            self.tls_ca_file,
+            self.tls_cert_file,
+            self.tls_key_file,
+        ));
         builder
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use leader_election_test_support::vars;
+
     use super::*;
     use crate::BuildError;
-
-    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
 
     #[test]
     fn config_loads_from_environment_variables() {
@@ -224,7 +165,10 @@ mod tests {
         assert_eq!(config.options.lease_duration, Duration::from_secs(12));
         let err = RedisConfig::from_vars(vars(&[("LEADER_ELECTION_REDIS_ULR", "redis://x")]))
             .unwrap_err();
-        assert!(err.to_string().contains("redis_ulr"), "{err}");
+        assert!(
+            err.to_string().contains("LEADER_ELECTION_REDIS_ULR"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -378,7 +322,10 @@ mod tests {
         let config: RedisConfig = serde_json::from_str("{}").unwrap();
         assert!(matches!(
             config.into_builder().build().unwrap_err(),
-            BuildError::MissingConnection
+            BuildError::MissingConnection {
+                backend: "Redis",
+                ..
+            }
         ));
         let config: RedisConfig =
             serde_json::from_str(r#"{"url": "redis://127.0.0.1", "key": "a{b"}"#).unwrap();

@@ -1,43 +1,16 @@
 //! Resolving a Redis URL into a fred client configured for leader election: schemes, TLS
-//! (roots, a custom CA, a client certificate), timeouts and reconnection, and the password's
-//! redaction wherever a URL is shown.
+//! (the core's [`TlsSettings`] made into a rustls connector), timeouts and reconnection, and
+//! the password's redaction wherever a URL is shown.
 
-use std::fmt;
 use std::time::Duration;
 
 use fred::clients::Client;
 use fred::prelude::{Config, ConnectionConfig, PerformanceConfig};
 
-use leader_election::pem::Pem;
+use leader_election::backend::tls::TlsSettings;
 
-use crate::error::BuildError;
 use crate::store::default_reconnect_policy;
-
-/// The TLS settings beyond the URL's scheme: a CA to trust instead of the system's roots, and
-/// a client certificate for mutual TLS. Empty unless the `tls` feature's setters were used.
-#[derive(Clone, Default)]
-pub(crate) struct TlsSettings {
-    pub(crate) ca: Vec<Pem>,
-    pub(crate) client_cert: Option<Pem>,
-    pub(crate) client_key: Option<Pem>,
-}
-
-impl TlsSettings {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.ca.is_empty() && self.client_cert.is_none() && self.client_key.is_none()
-    }
-}
-
-impl fmt::Debug for TlsSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // A key is never shown: a path says where it is, PEM in memory shows only its length.
-        f.debug_struct("TlsSettings")
-            .field("ca", &self.ca.iter().map(Pem::describe).collect::<Vec<_>>())
-            .field("client_cert", &self.client_cert.as_ref().map(Pem::describe))
-            .field("client_key", &self.client_key.as_ref().map(Pem::describe))
-            .finish()
-    }
-}
+use leader_election::BuildError;
 
 /// A fred client for `url`, configured for leader election.
 pub(crate) fn client_for(
@@ -46,7 +19,8 @@ pub(crate) fn client_for(
     settings: &TlsSettings,
 ) -> Result<Client, BuildError> {
     let invalid = |reason: String| BuildError::InvalidUrl {
-        url: leader_election::quoted(&redact_url(url)),
+        field: "url",
+        url: leader_election::backend::quoted(&redact_url(url)),
         reason,
     };
     let parsed = url::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
@@ -66,9 +40,15 @@ pub(crate) fn client_for(
         "valkeys-sentinel",
     ];
     if !known.contains(&scheme) {
+        // The URL (quoted above) starts with the scheme: repeat only a short one.
+        let shown = if scheme.len() <= 24 {
+            leader_election::backend::quoted(scheme)
+        } else {
+            format!("of {} characters", scheme.len())
+        };
         return Err(invalid(format!(
-            "unsupported scheme {}, expected redis://, rediss://, redis-cluster:// or redis-sentinel://",
-            leader_election::quoted(scheme)
+            "unsupported scheme {shown}, expected redis://, rediss://, redis-cluster:// or \
+             redis-sentinel://"
         )));
     }
     let tls = scheme.starts_with("rediss") || scheme.starts_with("valkeys");
@@ -78,13 +58,17 @@ pub(crate) fn client_for(
             reason: format!(
                 "TLS settings (CA, client certificate) are set, but the URL {} does not use \
                  TLS: use rediss://",
-                leader_election::quoted(&redact_url(url))
+                leader_election::backend::quoted(&redact_url(url))
             ),
         });
     }
     if tls && !cfg!(feature = "tls") {
         return Err(BuildError::TlsNotEnabled {
-            url: leader_election::quoted(&redact_url(url)),
+            krate: "leader-election-redis",
+            setting: format!(
+                "the URL {}",
+                leader_election::backend::quoted(&redact_url(url))
+            ),
         });
     }
     #[cfg(feature = "tls")]
@@ -100,7 +84,10 @@ pub(crate) fn client_for(
             &url[scheme.len()..]
         );
         let mut config = Config::from_url(&plain).map_err(|e| invalid(e.details().to_owned()))?;
-        config.tls = Some(tls_connector(settings)?.into());
+        // The core's rustls configuration: the ring provider, the CAs given (else the
+        // system's roots), and the client certificate if one is set.
+        let tls = fred::types::config::TlsConnector::from(settings.rustls_client_config()?);
+        config.tls = Some(tls.into());
         config
     } else {
         Config::from_url(url).map_err(|e| invalid(e.details().to_owned()))?
@@ -127,106 +114,6 @@ pub(crate) fn client_for(
         Some(connection),
         Some(default_reconnect_policy()),
     ))
-}
-
-/// The certificates in PEM text; an error when there are none or one does not parse.
-#[cfg(feature = "tls")]
-fn certificates(
-    pem: &Pem,
-    setting: &'static str,
-) -> Result<Vec<fred::rustls::pki_types::CertificateDer<'static>>, BuildError> {
-    use fred::rustls::pki_types::CertificateDer;
-    use fred::rustls::pki_types::pem::PemObject;
-    let bytes = pem
-        .read()
-        .map_err(|reason| BuildError::Tls { setting, reason })?;
-    let error = |reason: String| BuildError::Tls { setting, reason };
-    let certs = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| error(format!("{}: not valid PEM: {e}", pem.describe())))?;
-    if certs.is_empty() {
-        return Err(error(format!(
-            "{}: no certificate (no -----BEGIN CERTIFICATE----- block)",
-            pem.describe()
-        )));
-    }
-    Ok(certs)
-}
-
-/// A rustls connector with the ring provider, trusting the configured CAs (or else the
-/// system's root certificates), with the client certificate if one is configured.
-///
-/// The provider is chosen here rather than taken from rustls's process-wide default: that
-/// default panics when a program links both rustls providers (ring and aws-lc-rs, as the Azure
-/// SDK does).
-#[cfg(feature = "tls")]
-fn tls_connector(settings: &TlsSettings) -> Result<fred::types::config::TlsConnector, BuildError> {
-    use fred::rustls::pki_types::PrivateKeyDer;
-    use fred::rustls::pki_types::pem::PemObject;
-    use fred::rustls::{ClientConfig, RootCertStore};
-    // A half-configured client certificate is refused before any file is read.
-    match (&settings.client_cert, &settings.client_key) {
-        (None, Some(_)) => {
-            return Err(BuildError::Tls {
-                setting: "tls_client_key",
-                reason: "a client key without a client certificate: set both".to_owned(),
-            });
-        }
-        (Some(_), None) => {
-            return Err(BuildError::Tls {
-                setting: "tls_client_cert",
-                reason: "a client certificate without its private key: set both".to_owned(),
-            });
-        }
-        _ => {}
-    }
-    let mut roots = RootCertStore::empty();
-    if settings.ca.is_empty() {
-        let certs = fred::rustls_native_certs::load_native_certs();
-        for cert in certs.certs {
-            // A certificate the system store holds but rustls cannot parse is skipped, as
-            // browsers do; the others still verify the server.
-            let _ = roots.add(cert);
-        }
-    } else {
-        for pem in &settings.ca {
-            for cert in certificates(pem, "tls_ca")? {
-                roots.add(cert).map_err(|e| BuildError::Tls {
-                    setting: "tls_ca",
-                    reason: format!("{}: not a usable CA certificate: {e}", pem.describe()),
-                })?;
-            }
-        }
-    }
-    let provider = std::sync::Arc::new(fred::rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| BuildError::Client(format!("TLS setup: {e}")))?
-        .with_root_certificates(roots);
-    let config = match (&settings.client_cert, &settings.client_key) {
-        (Some(cert), Some(key)) => {
-            let chain = certificates(cert, "tls_client_cert")?;
-            let key_bytes = key.read().map_err(|reason| BuildError::Tls {
-                setting: "tls_client_key",
-                reason,
-            })?;
-            // rustls's PEM errors name the section, never the key's bytes.
-            let key_der =
-                PrivateKeyDer::from_pem_slice(&key_bytes).map_err(|e| BuildError::Tls {
-                    setting: "tls_client_key",
-                    reason: format!("{}: no usable private key: {e}", key.describe()),
-                })?;
-            builder
-                .with_client_auth_cert(chain, key_der)
-                .map_err(|e| BuildError::Tls {
-                    setting: "tls_client_key",
-                    reason: format!("the client certificate and key do not fit: {e}"),
-                })?
-        }
-        // Neither (a half pair was refused above).
-        _ => builder.with_no_client_auth(),
-    };
-    Ok(config.into())
 }
 
 /// `url` with its password (and any `...password=` query value) replaced by `***`; a URL

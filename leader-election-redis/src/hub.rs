@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use fred::clients::{Client, SubscriberClient};
 use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
 use fred::types::{ConnectHandle, Value};
-use leader_election::{Operation, ReleaseNotifier, Result};
+use leader_election::store::ReleaseNotifier;
+use leader_election::{Operation, Result};
 use tokio::task::JoinHandle;
 
 use crate::error::map_fred;

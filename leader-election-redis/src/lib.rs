@@ -13,11 +13,18 @@ mod store;
 mod guard_tests;
 #[cfg(test)]
 mod wait_tests;
+// The tests' shared helpers, for the unit tests that need a server; they name this crate by
+// its name, as the integration tests do.
+#[cfg(test)]
+extern crate self as leader_election_redis;
+#[cfg(test)]
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 pub use builder::{RedisLeaderElection, RedisLeaderElectionBuilder};
 pub use config::RedisConfig;
-pub use error::BuildError;
 pub use hub::ReleaseHub;
+pub use leader_election::BuildError;
 pub use store::{DEFAULT_KEY, MAX_KEY_LEN, MAX_METADATA_LEN, RedisLeaseStore};
 
 /// The fred crate this backend is built on, for building a client to pass to

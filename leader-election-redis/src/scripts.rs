@@ -11,9 +11,8 @@
 //! garbage instead of being trusted or crashing the script.
 
 use fred::types::Value;
-use leader_election::{
-    AcquireOutcome, Error, FencingToken, LeaderInfo, Lease, Operation, WithholdReason,
-};
+use leader_election::store::{AcquireOutcome, Lease, WithholdReason};
+use leader_election::{Error, FencingToken, LeaderInfo, Operation};
 use std::time::Duration;
 
 /// Shared by every script: decodes the lease value, or `nil` when it is not ours.
@@ -144,7 +143,7 @@ end
 ";
 /// KEYS: lease, counter, fence, epoch, longest lease, shadow. ARGV: instance id, lease id, ttl
 /// in ms, the caller's guard in ms (its `max_lease_duration`, or the longest lease it has seen),
-/// the metadata in hex (empty: none).
+/// the metadata in hex (empty: none), the highest token the caller has seen (0: none).
 ///
 /// The shadow key expires with the lease (both are set by the same scripts) and is deleted only
 /// by a release: a lease key missing while its shadow lives was deleted by someone else, and
@@ -197,10 +196,12 @@ if shadow == -1 then
 end
 if shadow > wait then wait, why = shadow, 'touched' end
 if wait > 0 then return {'young', wait, why, guard} end
--- Mint a token above both the stored counter and the server clock in microseconds, so that
--- tokens keep increasing even when a restart without persistence lost the counter.
+-- Mint a token above the stored counter, the server clock in microseconds and the highest
+-- token the caller has seen: tokens keep increasing when a restart without persistence lost
+-- the counter, and also when the server's clock came back behind the last token.
 local micros = tonumber(now[1]) * 1000000 + tonumber(now[2])
-local token = math.max(counter + 1, micros)
+local seen = tonumber(ARGV[6]) or 0
+local token = math.max(counter + 1, micros, seen + 1)
 if token >= 9007199254740992 then
   return {'garbage', 'the token counter is beyond 2^53'}
 end

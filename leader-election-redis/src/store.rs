@@ -2,24 +2,32 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fred::clients::Client;
 use fred::interfaces::ClientLike;
-use fred::prelude::{ClientState, Options, ReconnectPolicy};
-use fred::types::{ClusterHash, CustomCommand, Value};
-use leader_election::{
-    AcquireOutcome, Error, LeaderInfo, Lease, LeaseRequest, LeaseStore, Operation, ReleaseNotifier,
-    ReleaseReceiver, RenewOutcome, Result,
+use fred::prelude::{Options, ReconnectPolicy};
+use fred::types::Value;
+use leader_election::priority::Candidate;
+use leader_election::store::{
+    AcquireOutcome, Capabilities, Lease, LeaseRequest, ReleaseNotifier, ReleaseReceiver,
+    RenewOutcome,
 };
+use leader_election::{LeaderInfo, LeaseStore, Operation, Result};
 
-use crate::error::{BuildError, is_noscript, map_fred};
+use leader_election::BuildError;
+
 use crate::hub::ReleaseHub;
 use crate::scripts::{self, Script};
 
 mod acks;
 mod candidate;
+mod commands;
+mod keys;
+
+use commands::{duration_ms, metadata_arg, ttl_ms};
+pub(crate) use keys::{Keys, validate_key};
 
 /// The default election key.
 pub const DEFAULT_KEY: &str = "leader-election-lock";
@@ -37,66 +45,6 @@ const CLUSTER_ATTEMPTS: u32 = 3;
 
 /// The command timeout a store uses until told otherwise.
 const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// The Redis keys and channel of one election, all sharing the hash tag `{key}`, so that every
-/// script touches a single slot of a cluster.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Keys {
-    pub(crate) name: String,
-    pub(crate) lease: String,
-    pub(crate) counter: String,
-    pub(crate) fence: String,
-    pub(crate) epoch: String,
-    pub(crate) longest: String,
-    pub(crate) shadow: String,
-    pub(crate) channel: String,
-    slot: u16,
-}
-
-impl Keys {
-    pub(crate) fn new(name: &str) -> std::result::Result<Self, BuildError> {
-        validate_key(name)?;
-        let lease = format!("{{{name}}}:lease");
-        Ok(Self {
-            name: name.to_owned(),
-            slot: fred::util::redis_keyslot(lease.as_bytes()),
-            lease,
-            counter: format!("{{{name}}}:token"),
-            fence: format!("{{{name}}}:fence"),
-            epoch: format!("{{{name}}}:epoch"),
-            longest: format!("{{{name}}}:maxttl"),
-            shadow: format!("{{{name}}}:held"),
-            channel: format!("{{{name}}}:released"),
-        })
-    }
-}
-
-/// Checks an election key: not empty or blank, at most [`MAX_KEY_LEN`] bytes, no control
-/// characters, and no braces (they would change the hash tag `{key}`).
-pub(crate) fn validate_key(key: &str) -> std::result::Result<(), BuildError> {
-    let reason = if key.trim().is_empty() {
-        Some("must not be empty".to_owned())
-    } else if key.len() > MAX_KEY_LEN {
-        Some(format!(
-            "must be at most {MAX_KEY_LEN} bytes, got {}",
-            key.len()
-        ))
-    } else if key.chars().any(char::is_control) {
-        Some("must not contain control characters".to_owned())
-    } else if key.contains(['{', '}']) {
-        Some("must not contain `{` or `}`: the key is wrapped in a hash tag".to_owned())
-    } else {
-        None
-    };
-    match reason {
-        Some(rule) => Err(BuildError::InvalidName {
-            field: "key",
-            name: leader_election::quoted(key),
-            rule,
-        }),
-        None => Ok(()),
-    }
-}
 
 /// The reconnect policy used whenever a client has none: retry forever, quickly at first.
 pub(crate) fn default_reconnect_policy() -> ReconnectPolicy {
@@ -142,6 +90,10 @@ struct Inner {
     max_lease_ms: AtomicU64,
     /// The longest lease this store has seen the election hold or record, in ms.
     longest_seen_ms: AtomicU64,
+    /// The highest token this store has seen (minted or held by another): the floor of the
+    /// tokens it mints, so that a server whose clock came back behind it after losing its
+    /// counter still mints a greater one.
+    highest_token: AtomicU64,
     /// How many replicas must acknowledge an acquisition or renewal (`WAIT`); 0: none.
     min_replica_acks: AtomicU32,
     /// The SHA1 of each script once loaded, by [`Script::index`].
@@ -236,6 +188,7 @@ impl RedisLeaseStore {
                 timeout_ms: AtomicU64::new(DEFAULT_OPERATION_TIMEOUT.as_millis() as u64),
                 max_lease_ms: AtomicU64::new(0),
                 longest_seen_ms: AtomicU64::new(0),
+                highest_token: AtomicU64::new(0),
                 min_replica_acks: AtomicU32::new(0),
                 shas: Mutex::new([None, None, None, None]),
                 notifier: Arc::new(ReleaseNotifier::new()),
@@ -287,10 +240,11 @@ impl RedisLeaseStore {
     /// `WAIT`: a reconnect in between (to the same server or, behind a moved address, to
     /// another) makes the count meaningless. When fewer replicas acknowledge in time, or the
     /// connection changed, the acquisition or renewal is reported as an error with an unknown
-    /// outcome ([`Error::is_outcome_unknown`]): the write reached the primary, but a failover
-    /// could lose it, so it is not believed. `connect` fails when the server does not answer
-    /// `CLIENT INFO` (before Redis 6.2, or denied by the user's ACL). The election then asks again with the same lease
-    /// id (which acquires or renews again and waits again), a leader steps down at its deadline
+    /// outcome ([`Error::is_outcome_unknown`](leader_election::Error::is_outcome_unknown)):
+    /// the write reached the primary, but a failover could lose it, so it is not believed.
+    /// `connect` fails when the server does not answer `CLIENT INFO` (before Redis 6.2, or
+    /// denied by the user's ACL). The election then asks again with the same lease id (which
+    /// acquires or renews again and waits again), a leader steps down at its deadline
     /// if no renewal is acknowledged, and after one lease of such answers a candidacy is given
     /// up (DESIGN.md rules 3, 4 and 8). Asking for more replicas than the primary has fails
     /// closed: nobody leads.
@@ -387,148 +341,6 @@ impl RedisLeaseStore {
     pub fn client(&self) -> &Client {
         &self.inner.client
     }
-
-    async fn ensure_connected(&self) -> Result<()> {
-        let client = &self.inner.client;
-        match client.state() {
-            ClientState::Connected => Ok(()),
-            // Never connected, or gave up: start the connection task (again).
-            ClientState::Disconnected => client
-                .init()
-                .await
-                .map(drop)
-                .map_err(|e| map_fred(Operation::Connect, e)),
-            // The connection task is (re)connecting already: wait for its next attempt.
-            ClientState::Connecting | ClientState::Disconnecting => client
-                .wait_for_connect()
-                .await
-                .map_err(|e| map_fred(Operation::Connect, e)),
-        }
-    }
-
-    async fn ensure_subscribed(&self) -> Result<()> {
-        self.inner
-            .hub
-            .register(&self.inner.keys.channel, &self.inner.notifier)
-            .await
-    }
-
-    async fn load(&self, script: Script) -> Result<String> {
-        let command =
-            CustomCommand::new_static("SCRIPT", ClusterHash::Custom(self.inner.keys.slot), false);
-        let sha: Value = self
-            .inner
-            .client
-            .with_options(&self.command_options())
-            .custom(command, vec![Value::from("LOAD"), script.source().into()])
-            .await
-            .map_err(|e| map_fred(Operation::Connect, e))?;
-        let sha = sha.as_string().ok_or_else(|| {
-            Error::invalid_data(Operation::Connect, "SCRIPT LOAD answered no SHA1")
-        })?;
-        self.shas()[script.index()] = Some(sha.clone());
-        Ok(sha)
-    }
-
-    fn shas(&self) -> std::sync::MutexGuard<'_, [Option<String>; 4]> {
-        // Each slot is replaced in one assignment, so a poisoned lock still holds valid data.
-        self.inner
-            .shas
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Runs `script` by SHA1, loading it first if needed and again once on `NOSCRIPT`.
-    async fn run(&self, script: Script, keys: &[&str], args: Vec<Value>) -> Result<Value> {
-        let operation = script.operation();
-        let cached = self.shas()[script.index()].clone();
-        let sha = match cached {
-            Some(sha) => sha,
-            None => self.load(script).await.map_err(|e| retag(e, operation))?,
-        };
-        match self.evalsha(&sha, keys, args.clone()).await {
-            Err(err) if is_noscript(&err) => {
-                // Not run at all: the server lost its script cache (restart, failover, SCRIPT
-                // FLUSH). Load it and try once more.
-                tracing::debug!(script = ?script, "NOSCRIPT: reloading the script");
-                let sha = self.load(script).await.map_err(|e| retag(e, operation))?;
-                self.evalsha(&sha, keys, args)
-                    .await
-                    .map_err(|e| map_fred(operation, e))
-            }
-            result => result.map_err(|e| map_fred(operation, e)),
-        }
-    }
-
-    async fn evalsha(
-        &self,
-        sha: &str,
-        keys: &[&str],
-        args: Vec<Value>,
-    ) -> std::result::Result<Value, fred::error::Error> {
-        let command =
-            CustomCommand::new_static("EVALSHA", ClusterHash::Custom(self.inner.keys.slot), false);
-        let mut all = Vec::with_capacity(2 + keys.len() + args.len());
-        all.push(Value::from(sha));
-        all.push(Value::Integer(keys.len() as i64));
-        all.extend(keys.iter().map(|k| Value::from(*k)));
-        all.extend(args);
-        self.inner
-            .client
-            .with_options(&self.command_options())
-            .custom(command, all)
-            .await
-    }
-}
-
-/// Errors met while loading a script on behalf of `operation` are reported as that operation's.
-fn retag(err: Error, operation: Operation) -> Error {
-    match err {
-        Error::Backend {
-            retryable, source, ..
-        } => Error::backend(operation, retryable, SharedSource(source)),
-        Error::InvalidData { message, .. } => Error::invalid_data(operation, message),
-        other => other,
-    }
-}
-
-/// Keeps an already shared error as the source of a new one.
-#[derive(Debug)]
-struct SharedSource(leader_election::SharedError);
-
-impl fmt::Display for SharedSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl std::error::Error for SharedSource {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.source()
-    }
-}
-
-/// `duration` in whole milliseconds, rounded up: a lease sent as a shorter one could expire on
-/// the server before its holder's `sent_at + ttl`.
-fn duration_ms(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX)
-}
-
-/// The metadata argument of the acquire and renew scripts: hex, empty for none. Checked first,
-/// so that metadata over the limit writes nothing.
-fn metadata_arg(store: &RedisLeaseStore, request: &LeaseRequest) -> Result<Value> {
-    match &request.metadata {
-        Some(metadata) => {
-            store.check_metadata(metadata)?;
-            Ok(Value::from(scripts::to_hex(metadata)))
-        }
-        None => Ok(Value::from("")),
-    }
-}
-
-fn ttl_ms(ttl: Duration) -> Value {
-    let ms = i64::try_from(duration_ms(ttl)).unwrap_or(i64::MAX).max(1);
-    Value::Integer(ms)
 }
 
 impl LeaseStore for RedisLeaseStore {
@@ -536,8 +348,11 @@ impl LeaseStore for RedisLeaseStore {
         &self.inner.keys.name
     }
 
-    fn check_metadata(&self, metadata: &[u8]) -> Result<()> {
-        leader_election::check_metadata_len(metadata, MAX_METADATA_LEN)
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none()
+            .with_release_notifications()
+            .with_candidates()
+            .with_metadata(MAX_METADATA_LEN)
     }
 
     async fn connect(&self) -> Result<()> {
@@ -578,10 +393,25 @@ impl LeaseStore for RedisLeaseStore {
                     ttl_ms(request.ttl),
                     Value::Integer(i64::try_from(self.guard_ms()).unwrap_or(i64::MAX)),
                     metadata,
+                    Value::from(self.inner.highest_token.load(Ordering::Relaxed).to_string()),
                 ],
             )
             .await?;
         let (outcome, longest) = scripts::acquire_reply(reply)?;
+        let seen = match &outcome {
+            AcquireOutcome::Acquired(lease) => Some(lease.token),
+            AcquireOutcome::Held {
+                leader: Some(leader),
+                ..
+            } => leader.token,
+            _ => None,
+        };
+        if let Some(token) = seen {
+            // Passed to every later acquisition as a floor for the token it mints.
+            self.inner
+                .highest_token
+                .fetch_max(token.get(), Ordering::Relaxed);
+        }
         if let Some(ms) = longest {
             // Remembered across a restart that loses `{key}:maxttl`: a follower that watched a
             // long lease keeps guarding that long even on a shorter lease of its own.
@@ -645,15 +475,11 @@ impl LeaseStore for RedisLeaseStore {
         Some(self.inner.notifier.subscribe())
     }
 
-    async fn announce_candidate(
-        &self,
-        candidate: &leader_election::Candidate,
-        ttl: Duration,
-    ) -> Result<()> {
+    async fn announce_candidate(&self, candidate: &Candidate, ttl: Duration) -> Result<()> {
         self.announce(candidate, ttl).await
     }
 
-    async fn strongest_candidate(&self) -> Result<Option<leader_election::Candidate>> {
+    async fn strongest_candidate(&self) -> Result<Option<Candidate>> {
         self.strongest().await
     }
 }
@@ -673,46 +499,5 @@ impl Drop for Inner {
         runtime.spawn(async move {
             let _ = client.quit().await;
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_key_and_the_channel_of_an_election_share_one_cluster_slot() {
-        // Each script's keys must hash to one slot, or a cluster refuses it (CROSSSLOT).
-        for name in ["billing-jobs", "leader-election-lock", "a", "x:y:z", "ünï"] {
-            let keys = Keys::new(name).unwrap();
-            let all = [
-                &keys.lease,
-                &keys.counter,
-                &keys.fence,
-                &keys.epoch,
-                &keys.longest,
-                &keys.shadow,
-                &keys.channel,
-            ];
-            for key in all {
-                assert_eq!(
-                    fred::util::redis_keyslot(key.as_bytes()),
-                    keys.slot,
-                    "{key} of {name}"
-                );
-            }
-            // The slot is the name's own, whatever the suffix.
-            assert_eq!(fred::util::redis_keyslot(name.as_bytes()), keys.slot);
-        }
-    }
-
-    #[test]
-    fn ttls_are_rounded_up_to_whole_milliseconds() {
-        // Rounding down would let the backend expire a lease before `sent_at + ttl`.
-        assert_eq!(ttl_ms(Duration::from_micros(1500)), Value::Integer(2));
-        assert_eq!(ttl_ms(Duration::from_nanos(1_000_001)), Value::Integer(2));
-        assert_eq!(ttl_ms(Duration::from_millis(1500)), Value::Integer(1500));
-        assert_eq!(ttl_ms(Duration::ZERO), Value::Integer(1));
-        assert_eq!(ttl_ms(Duration::MAX), Value::Integer(i64::MAX));
     }
 }

@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use fred::interfaces::ClientLike;
 use fred::types::{ClusterHash, CustomCommand, Value};
-use leader_election::{AcquireOutcome, LeaseRequest, LeaseStore, RenewOutcome};
-use leader_election_test_support::redis::{RedisServer, connect_client, prime, server};
+use leader_election::LeaseStore;
+use leader_election::store::{AcquireOutcome, LeaseRequest, RenewOutcome};
+use leader_election_test_support::RedisServer;
 use leader_election_test_support::{FaultProxy, eventually_async, eventually_some, unique_name};
 use tokio::sync::oneshot;
 
 use crate::RedisLeaseStore;
+use crate::common::{connect_client, prime, server};
 
 /// A raw command through one of this crate's fred clients.
 async fn command(client: &fred::clients::Client, args: &[&str]) -> Value {
@@ -73,7 +75,7 @@ async fn connection(client: &fred::clients::Client) -> Option<(i64, u16)> {
 async fn renew_across<F>(
     store: &RedisLeaseStore,
     request: &LeaseRequest,
-    lease: &leader_election::Lease,
+    lease: &leader_election::store::Lease,
     port: u16,
     break_it: F,
 ) -> leader_election::Result<RenewOutcome>

@@ -7,17 +7,21 @@
 //! The tests share one cluster and take turns on it (a failover, a crash or a migration would
 //! disturb the others).
 
+mod common;
+
+use leader_election::ElectionBuilder;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use common::{fast_options, prime, with_lease};
 use leader_election::LeaderElection;
 use leader_election::testing::TermRecorder;
 use leader_election_redis::{RedisLeaderElection, RedisLeaseStore};
 use leader_election_test_support::bench;
-use leader_election_test_support::redis::{RedisCluster, fast_options, prime, with_lease};
+use leader_election_test_support::redis::RedisCluster;
 use leader_election_test_support::{eventually_async, unique_name};
 
 type Election = LeaderElection<RedisLeaseStore>;

@@ -5,14 +5,17 @@
 //!
 //! Run with `--nocapture` to see the measured recovery times.
 
+mod common;
+
+use leader_election::ElectionBuilder;
 use std::time::Duration;
 
+use common::{fast_options, prime, primed_store};
+use leader_election::store::{AcquireOutcome, LeaseRequest, WithholdReason};
 use leader_election::testing::{ConformanceOptions, TermRecorder, overlaps, run_conformance};
-use leader_election::{
-    AcquireOutcome, ElectionEvent, LeaderElection, LeaseRequest, LeaseStore, WithholdReason,
-};
+use leader_election::{ElectionEvent, LeaderElection, LeaseStore};
 use leader_election_redis::{RedisLeaderElection, RedisLeaseStore};
-use leader_election_test_support::redis::{Failover, fast_options, prime, primed_store};
+use leader_election_test_support::redis::Failover;
 use leader_election_test_support::{RedisSentinel, eventually, unique_name};
 use tokio::time::Instant;
 
@@ -424,7 +427,7 @@ async fn replica_acks_are_awaited_and_too_many_fail_closed() {
     election.stop().await.unwrap();
 
     // Without replicas (the option on a standalone server), the same: fail closed.
-    let standalone = leader_election_test_support::redis::server().await;
+    let standalone = common::server().await;
     let key = unique_name("acks-standalone");
     let store = primed_store(&standalone.url(), &key)
         .await

@@ -1,16 +1,18 @@
 //! The store's own behaviour against a real redis-server: scripts, garbage, notifications,
 //! connecting while Redis is down.
 
+mod common;
+
+use leader_election::ElectionBuilder;
 use std::time::{Duration, Instant};
 
-use leader_election::{
-    AcquireOutcome, ElectionEvent, Error, LeaseRequest, LeaseStore, Operation, RenewOutcome,
-};
+use common::{self as support, RedisServerExt, command, fast_options, store};
+use leader_election::store::{AcquireOutcome, LeaseRequest, RenewOutcome};
+use leader_election::{ElectionEvent, Error, LeaseStore, Operation};
 use leader_election_redis::RedisLeaderElection;
-use leader_election_test_support::redis::{self as support, command, fast_options, store};
-use leader_election_test_support::{RedisServerExt, closed_port, eventually, lazy, unique_name};
+use leader_election_test_support::{closed_port, eventually, lazy, unique_name};
 
-fn acquired(outcome: AcquireOutcome) -> leader_election::Lease {
+fn acquired(outcome: AcquireOutcome) -> leader_election::store::Lease {
     match outcome {
         AcquireOutcome::Acquired(lease) => lease,
         other => panic!("expected an acquisition, got {other:?}"),
@@ -123,7 +125,7 @@ async fn garbage_in_the_lease_key_is_reported_never_trusted() {
             ),
             "{write:?}: {err}"
         );
-        let lease = leader_election::Lease::new(7.into());
+        let lease = leader_election::store::Lease::new(7.into());
         assert_eq!(
             store.renew(&request, &lease).await.unwrap(),
             RenewOutcome::Lost,
@@ -245,6 +247,8 @@ async fn a_user_client_works_and_is_left_connected() {
     .await;
     election.stop().await.unwrap();
     drop(election);
+    // The dropped election's tasks end in the background: give them 100 ms to (wrongly) quit
+    // the caller's client (the wait is the observation), then the client must still answer.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let pong = command(&client, &["PING"]).await;
     assert_eq!(pong.as_string().as_deref(), Some("PONG"));
@@ -277,7 +281,10 @@ async fn a_restarted_server_grants_no_new_lease_within_one_lease_duration() {
         match store.try_acquire(&other).await.unwrap() {
             AcquireOutcome::Acquired(lease) => break lease,
             AcquireOutcome::Withheld { wait, reason } => {
-                assert_eq!(reason, leader_election::WithholdReason::BackendRestarted);
+                assert_eq!(
+                    reason,
+                    leader_election::store::WithholdReason::BackendRestarted
+                );
                 assert!(wait <= ttl, "{wait:?}");
                 tokio::time::sleep(wait.min(Duration::from_millis(100))).await;
             }
@@ -404,7 +411,7 @@ fn late(test: &str) -> String {
 /// replicated, or the key was evicted) cannot prove no lease is held: it withholds one lease.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_epoch_key_withholds_a_free_lease_for_one_lease() {
-    use leader_election::WithholdReason;
+    use leader_election::store::WithholdReason;
     let server = support::server().await;
     let ttl = Duration::from_secs(1);
     // A brand-new election: nothing proves no lease was granted before.
@@ -456,7 +463,7 @@ async fn a_missing_epoch_key_withholds_a_free_lease_for_one_lease() {
 /// and for how long, and then leads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_freshly_started_server_withholds_the_lease_and_says_so() {
-    use leader_election::WithholdReason;
+    use leader_election::store::WithholdReason;
     let server = support::server().await;
     server.restart().await;
     let restarted_at = Instant::now();
@@ -618,7 +625,7 @@ async fn tokens_never_go_back_when_the_lease_and_counter_are_deleted() {
 /// too, through `{key}:maxttl`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_lease_duration_guards_a_restart_for_every_contender() {
-    use leader_election::WithholdReason;
+    use leader_election::store::WithholdReason;
     let server = support::server().await;
     let key = unique_name("max-lease");
     server.restart().await;
@@ -654,7 +661,7 @@ async fn max_lease_duration_guards_a_restart_for_every_contender() {
 /// lets nobody in before the old term's lease could have expired; a release hands over at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_lease_record_is_withheld_until_the_lease_could_have_expired() {
-    use leader_election::WithholdReason;
+    use leader_election::store::WithholdReason;
     let server = support::server().await;
     let client = server.client().await;
     let key = unique_name("touched");

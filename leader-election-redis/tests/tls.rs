@@ -3,14 +3,16 @@
 //! the settings loaded from configuration.
 #![cfg(feature = "tls")]
 
+mod common;
+
+use leader_election::{ElectionBuilder, TlsBuilder};
 use std::time::{Duration, Instant};
 
+use common::{fast_options, tls_builder, tls_prime, tls_server};
 use leader_election::testing::TermRecorder;
-use leader_election::{ElectionEvent, Error, LeaderElection, Operation};
+use leader_election::{BackendConfig, ElectionEvent, Error, LeaderElection, Operation};
 use leader_election_redis::{RedisConfig, RedisLeaderElection, RedisLeaseStore};
-use leader_election_test_support::redis::{
-    RedisTls, fast_options, tls_builder, tls_prime, tls_server,
-};
+use leader_election_test_support::redis::RedisTls;
 use leader_election_test_support::{eventually, unique_name};
 
 /// The first error event of `election`, within `within`.

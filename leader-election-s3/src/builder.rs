@@ -2,9 +2,9 @@
 
 use std::fmt;
 
-use leader_election::{LeaderElection, LeaderElectionOptions, quoted};
+use leader_election::backend::quoted;
+use leader_election::{BuildError, ElectionBuilder, LeaderElectionOptions};
 
-use crate::error::BuildError;
 use crate::store::{Connection, S3LeaseStore, Settings};
 
 /// The object key used when none is set.
@@ -16,9 +16,9 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 /// The entry point for an election on Amazon S3 or an S3-compatible store:
 /// [`S3LeaderElection::builder`].
 ///
-/// It has no values; the builder makes a [`LeaderElection<S3LeaseStore>`](LeaderElection)
-/// ([`build`](S3LeaderElectionBuilder::build)) or the store alone
-/// ([`build_store`](S3LeaderElectionBuilder::build_store)). From configuration files or the
+/// It has no values; the builder makes a [`LeaderElection<S3LeaseStore>`](leader_election::LeaderElection)
+/// ([`build`](leader_election::ElectionBuilder::build)) or the store alone
+/// ([`build_store`](leader_election::ElectionBuilder::build_store)). From configuration files or the
 /// environment, start from an [`S3Config`](crate::S3Config).
 #[derive(Debug)]
 pub enum S3LeaderElection {}
@@ -34,7 +34,7 @@ impl S3LeaderElection {
 
 /// Configures an election on S3; made by [`S3LeaderElection::builder`].
 ///
-/// Setters never fail; [`build`](Self::build) and [`build_store`](Self::build_store) check
+/// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and [`build_store`](leader_election::ElectionBuilder::build_store) check
 /// everything. Nothing is contacted until the election starts: credentials are resolved by the
 /// store's first operation.
 ///
@@ -153,85 +153,12 @@ impl S3LeaderElectionBuilder {
         self.client = Some(client);
         self
     }
-
-    leader_election::option_setters!();
-
-    /// Builds the election (not started): [`build_store`](Self::build_store), then
-    /// [`LeaderElection::new`] with the options. Contacts nothing.
-    ///
-    /// # Errors
-    /// As for [`build_store`](Self::build_store).
-    pub fn build(self) -> Result<LeaderElection<S3LeaseStore>, BuildError> {
-        let options = self.options.clone();
-        let store = self.build_store()?;
-        Ok(LeaderElection::new(store, options)?)
-    }
-
-    /// Checks everything like [`build`](Self::build) and returns only the store, for sharing
-    /// or wrapping it before [`LeaderElection::new`]; give that the same options, since the
-    /// store's timings come from them (the follower's watch uses `clock_drift_rate`,
-    /// `deadline_slack` and `retry_interval`). Contacts nothing.
-    ///
-    /// # Errors
-    /// - [`BuildError::MissingConnection`]: no bucket is set;
-    /// - [`BuildError::InvalidName`]: the bucket is not 3–63 lower-case letters, digits, dots
-    ///   and hyphens, starting and ending with a letter or digit; or the key is empty, longer
-    ///   than 1014 bytes (S3's 1024, less `.candidate` for the candidate record's sibling
-    ///   object), or has control characters;
-    /// - [`BuildError::InvalidUrl`]: the endpoint is not an `http://` or `https://` URL, or
-    ///   `endpoint`, `region`, `force_path_style` or `static_credentials` is set together
-    ///   with `client`;
-    /// - [`BuildError::Options`]: the options fail [`LeaderElectionOptions::validate`].
-    pub fn build_store(self) -> Result<S3LeaseStore, BuildError> {
-        self.options.validate()?;
-        let bucket = self.bucket.ok_or(BuildError::MissingConnection)?;
-        check_bucket(&bucket)?;
-        let key = self.key.unwrap_or_else(|| DEFAULT_KEY.to_owned());
-        check_key(&key)?;
-        if let Some(endpoint) = &self.endpoint {
-            check_endpoint(endpoint)?;
-        }
-        let connection = match self.client {
-            Some(client) => {
-                if self.endpoint.is_some()
-                    || self.region.is_some()
-                    || self.force_path_style
-                    || self.credentials.is_some()
-                {
-                    return Err(BuildError::InvalidUrl {
-                        field: "client",
-                        reason: "endpoint, region, force_path_style and static_credentials \
-                                 belong to the client given; set them there"
-                            .to_owned(),
-                    });
-                }
-                Connection::Client(client)
-            }
-            None => Connection::Settings {
-                endpoint: self.endpoint,
-                region: self.region,
-                force_path_style: self.force_path_style,
-                credentials: self.credentials,
-            },
-        };
-        Ok(S3LeaseStore::new(Settings {
-            connection,
-            bucket,
-            key,
-            create_bucket: self.create_bucket,
-            options: self.options,
-        }))
-    }
 }
 
 /// S3's bucket naming rules (the general-purpose bucket rules, which every S3-compatible store
 /// accepts).
 fn check_bucket(bucket: &str) -> Result<(), BuildError> {
-    let invalid = |rule: &str| BuildError::InvalidName {
-        field: "bucket",
-        name: quoted(bucket),
-        rule: rule.to_owned(),
-    };
+    let invalid = |rule: &str| BuildError::invalid_name("bucket", bucket, rule);
     if !(3..=63).contains(&bucket.len()) {
         return Err(invalid("must be 3 to 63 characters long"));
     }
@@ -258,11 +185,7 @@ fn check_bucket(bucket: &str) -> Result<(), BuildError> {
 const MAX_KEY_LEN: usize = 1024 - ".candidate".len();
 
 fn check_key(key: &str) -> Result<(), BuildError> {
-    let invalid = |rule: &str| BuildError::InvalidName {
-        field: "key",
-        name: quoted(key),
-        rule: rule.to_owned(),
-    };
+    let invalid = |rule: &str| BuildError::invalid_name("key", key, rule);
     // S3 allows 1024 bytes; the candidate record of preferred leaders is `<key>.candidate`.
     if key.is_empty() || key.len() > MAX_KEY_LEN {
         return Err(invalid(
@@ -283,11 +206,76 @@ fn check_endpoint(endpoint: &str) -> Result<(), BuildError> {
         Some(host) if !host.is_empty() && !host.starts_with('/') && !host.contains('?') => Ok(()),
         _ => Err(BuildError::InvalidUrl {
             field: "endpoint",
-            reason: format!(
-                "must be an http:// or https:// URL with a host and no query, got {}",
-                quoted(endpoint)
-            ),
+            url: quoted(endpoint),
+            reason: "must be an http:// or https:// URL with a host and no query".to_owned(),
         }),
+    }
+}
+
+impl ElectionBuilder for S3LeaderElectionBuilder {
+    type Store = S3LeaseStore;
+    type Error = BuildError;
+
+    fn election_options(&mut self) -> &mut LeaderElectionOptions {
+        &mut self.options
+    }
+
+    /// The store alone, checked like [`build`](leader_election::ElectionBuilder::build) (see
+    /// [`ElectionBuilder::build_store`](leader_election::ElectionBuilder::build_store)); its
+    /// timings come from the options (the follower's watch uses `clock_drift_rate`,
+    /// `deadline_slack` and `retry_interval`). Contacts nothing.
+    ///
+    /// # Errors
+    /// - [`BuildError::MissingConnection`]: no bucket is set;
+    /// - [`BuildError::InvalidName`]: the bucket is not 3–63 lower-case letters, digits, dots
+    ///   and hyphens, starting and ending with a letter or digit; or the key is empty, longer
+    ///   than 1014 bytes (S3's 1024, less `.candidate` for the candidate record's sibling
+    ///   object), or has control characters;
+    /// - [`BuildError::InvalidUrl`]: the endpoint is not an `http://` or `https://` URL;
+    /// - [`BuildError::ConflictingConnection`]: `endpoint`, `region`, `force_path_style` or
+    ///   `static_credentials` is set together with `client`;
+    /// - [`BuildError::Options`]: the options fail [`LeaderElectionOptions::validate`].
+    fn build_store(self) -> Result<S3LeaseStore, BuildError> {
+        self.options.validate()?;
+        let bucket = self.bucket.ok_or(BuildError::MissingConnection {
+            backend: "S3",
+            hint: "set bucket",
+        })?;
+        check_bucket(&bucket)?;
+        let key = self.key.unwrap_or_else(|| DEFAULT_KEY.to_owned());
+        check_key(&key)?;
+        if let Some(endpoint) = &self.endpoint {
+            check_endpoint(endpoint)?;
+        }
+        let connection = match self.client {
+            Some(client) => {
+                if self.endpoint.is_some()
+                    || self.region.is_some()
+                    || self.force_path_style
+                    || self.credentials.is_some()
+                {
+                    return Err(BuildError::ConflictingConnection(
+                        "endpoint, region, force_path_style and static_credentials belong to \
+                         the client given; set them there"
+                            .to_owned(),
+                    ));
+                }
+                Connection::Client(client)
+            }
+            None => Connection::Settings {
+                endpoint: self.endpoint,
+                region: self.region,
+                force_path_style: self.force_path_style,
+                credentials: self.credentials,
+            },
+        };
+        Ok(S3LeaseStore::new(Settings {
+            connection,
+            bucket,
+            key,
+            create_bucket: self.create_bucket,
+            options: self.options,
+        }))
     }
 }
 
@@ -318,7 +306,11 @@ mod tests {
     #[test]
     fn a_bucket_is_required() {
         let err = S3LeaderElection::builder().build().unwrap_err();
-        assert_eq!(err, BuildError::MissingConnection);
+        assert!(
+            matches!(err, BuildError::MissingConnection { backend: "S3", .. }),
+            "{err}"
+        );
+        assert_eq!(err.to_string(), "no S3 connection configured: set bucket");
     }
 
     #[test]

@@ -2,8 +2,7 @@
 
 use std::fmt;
 
-use leader_election::env::EnvVars;
-use leader_election::{ConfigError, LeaderElectionOptions};
+use leader_election::{BackendConfig, ElectionBuilder, LeaderElectionOptions};
 
 use crate::builder::{DEFAULT_KEY, S3LeaderElection, S3LeaderElectionBuilder};
 
@@ -15,6 +14,7 @@ use crate::builder::{DEFAULT_KEY, S3LeaderElection, S3LeaderElectionBuilder};
 ///
 /// ```
 /// use leader_election_s3::S3Config;
+/// use leader_election::{BackendConfig, ElectionBuilder};
 ///
 /// let config: S3Config = serde_json::from_str(r#"{
 ///     "bucket": "elections",
@@ -91,56 +91,26 @@ impl fmt::Debug for S3Config {
     }
 }
 
-impl S3Config {
-    /// The configuration from environment variables: `LEADER_ELECTION_S3_BUCKET`,
-    /// `LEADER_ELECTION_S3_KEY`, `LEADER_ELECTION_S3_ENDPOINT`, `LEADER_ELECTION_S3_REGION`,
-    /// `LEADER_ELECTION_S3_FORCE_PATH_STYLE` (`true`/`false`),
-    /// `LEADER_ELECTION_S3_CREATE_BUCKET` (`true`/`false`), and every election option as
-    /// `LEADER_ELECTION_<FIELD>` (see [`LeaderElectionOptions::from_env`]). Credentials are
-    /// not read here: the AWS chain reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
-    /// `AWS_PROFILE` and the rest by itself.
-    ///
-    /// # Errors
-    /// A [`ConfigError`] naming the variable that does not parse or names no setting, or the
-    /// first option rule broken.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_env_vars(EnvVars::from_env())
+/// Its environment variables ([`from_env`](BackendConfig::from_env)): `LEADER_ELECTION_S3_BUCKET`,
+/// `LEADER_ELECTION_S3_KEY`, `LEADER_ELECTION_S3_ENDPOINT`, `LEADER_ELECTION_S3_REGION`,
+/// `LEADER_ELECTION_S3_FORCE_PATH_STYLE` (`true`/`false`),
+/// `LEADER_ELECTION_S3_CREATE_BUCKET` (`true`/`false`), and every election option as
+/// `LEADER_ELECTION_<FIELD>` (see [`LeaderElectionOptions::from_env`]). Credentials are
+/// not read here: the AWS chain reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+/// `AWS_PROFILE` and the rest by itself.
+impl BackendConfig for S3Config {
+    const SECTION: &'static str = "S3";
+    const ALIASES: &'static [(&'static str, &'static str)] =
+        &[("create_bucket", "create_bucket_if_not_exists")];
+    type Builder = S3LeaderElectionBuilder;
+
+    fn options(&self) -> &LeaderElectionOptions {
+        &self.options
     }
 
-    /// [`from_env`](Self::from_env) with the given `(name, value)` pairs instead of the
-    /// process environment.
-    ///
-    /// # Errors
-    /// As for [`from_env`](Self::from_env).
-    pub fn from_vars(
-        vars: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
-        Self::from_env_vars(EnvVars::new(vars))
-    }
-
-    fn from_env_vars(mut vars: EnvVars) -> Result<Self, ConfigError> {
-        let mut config = Self::default();
-        vars.set("bucket", "S3_BUCKET", &mut config.bucket)?;
-        vars.set("key", "S3_KEY", &mut config.key)?;
-        vars.set("endpoint", "S3_ENDPOINT", &mut config.endpoint)?;
-        vars.set("region", "S3_REGION", &mut config.region)?;
-        vars.set(
-            "force_path_style",
-            "S3_FORCE_PATH_STYLE",
-            &mut config.force_path_style,
-        )?;
-        vars.set(
-            "create_bucket_if_not_exists",
-            "S3_CREATE_BUCKET",
-            &mut config.create_bucket_if_not_exists,
-        )?;
-        config.options = vars.into_options(config.options)?;
-        Ok(config)
-    }
-
-    /// A builder holding this configuration; [`build`](S3LeaderElectionBuilder::build)
+    /// A builder holding this configuration; [`build`](leader_election::ElectionBuilder::build)
     /// checks everything.
-    pub fn into_builder(self) -> S3LeaderElectionBuilder {
+    fn into_builder(self) -> S3LeaderElectionBuilder {
         let mut builder = S3LeaderElection::builder()
             .key(self.key)
             .force_path_style(self.force_path_style)

@@ -1,48 +1,11 @@
-//! Errors: the public [`BuildError`], and the private conversion of S3 SDK errors into the
-//! core's [`Error`].
+//! The private conversion of S3 SDK errors into the core's [`Error`]. Configuration errors are
+//! the core's [`BuildError`](leader_election::BuildError).
 
 use std::fmt;
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use leader_election::{ConfigError, Error, Operation};
-
-/// Why [`S3LeaderElectionBuilder::build`](crate::S3LeaderElectionBuilder::build) or
-/// [`build_store`](crate::S3LeaderElectionBuilder::build_store) refused the configuration.
-///
-/// The variants are named alike in every backend crate (`MissingConnection`, `InvalidUrl`,
-/// `InvalidName`, `Options`). Messages never contain a secret access key.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum BuildError {
-    /// No bucket was given (and no client to take it from): set `bucket`.
-    #[error("no bucket configured: set bucket")]
-    MissingConnection,
-    /// The `endpoint` is not an http(s) URL.
-    #[error("invalid URL for `{field}`: {reason}")]
-    InvalidUrl {
-        /// The setting at fault.
-        field: &'static str,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The bucket or key breaks S3's naming rules.
-    #[error("invalid {field} {name}: {rule}")]
-    InvalidName {
-        /// The setting at fault: `bucket` or `key`.
-        field: &'static str,
-        /// The name given, quoted and cut to its first 64 characters by
-        /// [`leader_election::quoted`].
-        name: String,
-        /// The rule it breaks.
-        rule: String,
-    },
-    /// The election options fail
-    /// [`LeaderElectionOptions::validate`](leader_election::LeaderElectionOptions::validate),
-    /// or a setting breaks a rule of this backend; the error names the field.
-    #[error(transparent)]
-    Options(#[from] ConfigError),
-}
+use leader_election::{Error, Operation};
 
 /// A failure of one S3 request, described without secrets.
 #[derive(Debug)]

@@ -11,7 +11,7 @@ mod wire;
 
 pub use builder::{DEFAULT_KEY, DEFAULT_REGION, S3LeaderElection, S3LeaderElectionBuilder};
 pub use config::S3Config;
-pub use error::BuildError;
+pub use leader_election::BuildError;
 pub use store::{MAX_METADATA_LEN, S3LeaseStore};
 pub use wire::RequestCounts;
 

@@ -2,7 +2,8 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use leader_election::{FencingToken, LeaderInfo, LeaseRequest};
+use leader_election::store::LeaseRequest;
+use leader_election::{FencingToken, LeaderInfo};
 use serde::{Deserialize, Serialize};
 
 /// The version of the record format this crate writes and reads.

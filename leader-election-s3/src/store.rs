@@ -4,15 +4,19 @@
 mod candidate;
 mod io;
 mod probe;
+mod state;
+mod writes;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use leader_election::store::{
+    AcquireOutcome, Capabilities, Lease, LeaseRequest, RenewOutcome, WithholdReason,
+};
 use leader_election::{
-    AcquireOutcome, Error, FencingToken, LeaderElectionOptions, LeaderInfo, Lease, LeaseRequest,
-    LeaseStore, Operation, RenewOutcome, Result, WithholdReason,
+    Error, FencingToken, LeaderElectionOptions, LeaderInfo, LeaseStore, Operation, Result,
 };
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
@@ -21,6 +25,7 @@ use crate::clock::{DATE_WAIT, Margin, Version, Watch, clock_passed, next_token};
 use crate::error::S3Error;
 use crate::record::{Record, Seen};
 use crate::wire::{RequestCounts, Wire};
+use state::{Budget, Condition, Look, State};
 
 /// The longest leader metadata a store publishes, in bytes: 64 KiB, as for the memory, Redis
 /// and PostgreSQL backends. It is stored in the object's body (base64), read by followers only
@@ -54,7 +59,7 @@ pub(crate) struct Settings {
 /// writes (`If-None-Match: *` to create it, `If-Match: <ETag>` for everything else).
 ///
 /// Build it with [`S3LeaderElection::builder`](crate::S3LeaderElection::builder) (its
-/// [`build_store`](crate::S3LeaderElectionBuilder::build_store) gives the store alone). One
+/// [`build_store`](leader_election::ElectionBuilder::build_store) gives the store alone). One
 /// store holds one client that all operations reuse.
 ///
 /// # How the operations map to S3
@@ -118,73 +123,6 @@ pub struct S3LeaseStore {
     candidates: Mutex<Option<candidate::CandidateWatch>>,
     /// Set once `connect` proved that the service enforces conditional writes.
     conditions_proven: std::sync::OnceLock<()>,
-}
-
-/// What this store knows of the object.
-#[derive(Debug, Default)]
-struct State {
-    /// The version this store is watching (the last it saw) and when it first saw it.
-    watch: Option<Watch>,
-    /// What that version holds, when it was read.
-    seen: Option<Seen>,
-    /// This store has seen the object present: a missing object was deleted (or the store
-    /// restarted empty), and its holder may still trust its lease.
-    present_seen: bool,
-    /// The leases this store holds, by lease id: the ETag of its last write and the token.
-    owned: HashMap<String, Owned>,
-    /// The highest token this store has seen, a floor for the next one.
-    highest_token: u64,
-    /// The highest token this store has seen in a record naming a holder (or written itself):
-    /// a released record with a greater token belongs to a term it never saw held.
-    highest_held: u64,
-    /// The longest lease this store has seen recorded.
-    longest_lease: Duration,
-}
-
-#[derive(Clone, Debug)]
-struct Owned {
-    etag: String,
-    token: u64,
-}
-
-/// One read of the object: its ETag, what it holds, and this store's watch over it.
-#[derive(Debug)]
-struct Look {
-    etag: Option<String>,
-    seen: Seen,
-    watch: Watch,
-}
-
-/// The condition of a write.
-#[derive(Clone, Debug)]
-enum Condition {
-    /// `If-None-Match: *`: only if the object is missing.
-    Missing,
-    /// `If-Match: <etag>`: only if the object is still this version.
-    Version(String),
-}
-
-/// The time budget of one operation, shared by its requests.
-struct Budget {
-    start: Instant,
-    total: Duration,
-}
-
-impl Budget {
-    fn new(total: Duration) -> Self {
-        Self {
-            start: Instant::now(),
-            total,
-        }
-    }
-
-    fn left(&self) -> Duration {
-        self.total.saturating_sub(self.start.elapsed())
-    }
-
-    fn end(&self) -> Instant {
-        self.start + self.total
-    }
 }
 
 impl fmt::Debug for S3LeaseStore {
@@ -253,182 +191,6 @@ impl S3LeaseStore {
     pub async fn client(&self) -> aws_sdk_s3::Client {
         self.client_ref().await.clone()
     }
-
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        // Every field is replaced in single assignments, so a poisoned lock still holds
-        // consistent values.
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// After a successful write of `record` as version `etag`: this store's own write is the
-    /// version it watches now, and the lease is this store's unless released.
-    fn wrote(&self, lease_id: &str, etag: String, record: Record) {
-        {
-            let mut state = self.state();
-            if record.holder.is_some() {
-                // A conditional write of this lease succeeded: no other lease id of this store
-                // can hold it any more (one whose term ended by its deadline, unrenewed).
-                state.owned.clear();
-                state.owned.insert(
-                    lease_id.to_owned(),
-                    Owned {
-                        etag: etag.clone(),
-                        token: record.token,
-                    },
-                );
-            } else {
-                state.owned.remove(lease_id);
-            }
-        }
-        // A write's reply has no Last-Modified: the next read restarts the watch once more.
-        self.observe(Some(Version::new(etag, None)), Seen::Record(record));
-    }
-
-    fn forget(&self, lease_id: &str) {
-        self.state().owned.remove(lease_id);
-    }
-
-    /// The ETag of this store's last write of `request`'s lease with `token`, if any.
-    fn owned_etag(&self, request: &LeaseRequest, token: FencingToken) -> Option<String> {
-        self.state()
-            .owned
-            .get(&request.lease_id)
-            .filter(|owned| owned.token == token.get())
-            .map(|owned| owned.etag.clone())
-    }
-
-    /// Writes the record of `request` holding the lease with `token` on `condition`: an
-    /// acquisition.
-    async fn take(
-        &self,
-        budget: &Budget,
-        request: &LeaseRequest,
-        condition: Condition,
-        token: FencingToken,
-    ) -> Result<AcquireOutcome> {
-        let record = Record::held(request, token);
-        match self.put(budget, &condition, &record).await {
-            Ok(etag) => {
-                self.wrote(&request.lease_id, etag, record);
-                tracing::debug!(
-                    election = %self.election_name,
-                    instance_id = %request.instance_id,
-                    token = %token,
-                    "acquired the S3 lease"
-                );
-                Ok(AcquireOutcome::Acquired(Lease::new(token)))
-            }
-            Err(f) if f.status() == Some(404) && f.code.as_deref() == Some("NoSuchBucket") => {
-                Err(self.no_bucket(Operation::Acquire))
-            }
-            // Somebody else wrote first (or deleted the object): not ours.
-            Err(f) if f.is_conflict() || f.status() == Some(404) => {
-                tracing::debug!(status = ?f.status(), "conditional write lost");
-                Ok(AcquireOutcome::Held {
-                    leader: None,
-                    expires_in: None,
-                })
-            }
-            Err(f) => Err(f.into_error(Operation::Acquire, true)),
-        }
-    }
-
-    /// The next token over a record holding `previous` (`None`: no readable token).
-    fn mint(&self, previous: Option<u64>) -> Result<FencingToken> {
-        let floor = self.state().highest_token;
-        next_token(previous, floor, self.wire.latest_date())
-            .map(FencingToken::new)
-            .ok_or_else(|| Error::invalid_data(Operation::Acquire, "the fencing token overflowed"))
-    }
-
-    /// Writes a placeholder over the missing object (`If-None-Match: *`), with a token above
-    /// every token this store has seen and `longest`, the longest lease it knows of. Answers
-    /// whether it was written (`false`: something was written first, read it again).
-    async fn write_placeholder(&self, budget: &Budget, longest: Duration) -> Result<bool> {
-        let record = Record::placeholder(self.mint(None)?, longest);
-        match self.put(budget, &Condition::Missing, &record).await {
-            Ok(etag) => {
-                tracing::info!(
-                    election = %self.election_name,
-                    "the lease object is missing after it was seen: wrote a placeholder to watch \
-                     for a lease"
-                );
-                // A write's reply has no Last-Modified: the next read restarts the watch.
-                self.observe(Some(Version::new(etag, None)), Seen::Record(record));
-                Ok(true)
-            }
-            Err(f) if f.is_conflict() => Ok(false),
-            Err(f) if f.status() == Some(404) && f.code.as_deref() == Some("NoSuchBucket") => {
-                Err(self.no_bucket(Operation::Acquire))
-            }
-            // The placeholder grants nothing: an unknown outcome is an ordinary failure.
-            Err(f) => Err(Error::backend(Operation::Acquire, true, f.error)),
-        }
-    }
-
-    fn no_bucket(&self, operation: Operation) -> Error {
-        Error::backend(
-            operation,
-            true,
-            S3Error::new(format!(
-                "the bucket {} does not exist (and create_bucket_if_not_exists is off)",
-                leader_election::quoted(&self.bucket)
-            )),
-        )
-    }
-
-    /// Whether the service's clock has passed the second in which `watch`'s version was first
-    /// seen (so that a token minted now is above every token minted before that version was
-    /// read); if not, sleeps until it can have (answering `None`: read
-    /// again) or, when the budget is too short, answers how long to wait.
-    async fn clock_gate(&self, budget: &Budget, watch: &Watch) -> Option<Option<Duration>> {
-        if clock_passed(watch.date, self.wire.latest_date()) {
-            return Some(None);
-        }
-        let until = watch.since + DATE_WAIT;
-        let now = Instant::now();
-        // Room for the read and the write after the sleep.
-        let room = (budget.total / 2).min(Duration::from_millis(500));
-        if until + room <= budget.end() {
-            tokio::time::sleep_until(until.max(now)).await;
-            None
-        } else {
-            Some(Some(
-                until
-                    .saturating_duration_since(now)
-                    .max(Duration::from_millis(10)),
-            ))
-        }
-    }
-
-    /// Renews or releases after a refused write: if the object still shows `request`'s lease
-    /// with `token` (an earlier write whose reply was lost), writes `record` on that version.
-    /// Answers the new ETag, or `None` when the lease is not this store's any more.
-    async fn rewrite_if_still_owned(
-        &self,
-        budget: &Budget,
-        request: &LeaseRequest,
-        token: FencingToken,
-        record: &Record,
-        operation: Operation,
-    ) -> Result<Option<String>> {
-        let look = self.look(budget, operation).await?;
-        let owned = matches!(&look.seen, Seen::Record(r) if r.is_owned_by(request) && r.token == token.get());
-        let Some(etag) = look.etag.filter(|_| owned) else {
-            self.forget(&request.lease_id);
-            return Ok(None);
-        };
-        match self.put(budget, &Condition::Version(etag), record).await {
-            Ok(etag) => Ok(Some(etag)),
-            Err(f) if f.is_conflict() || f.status() == Some(404) => {
-                self.forget(&request.lease_id);
-                Ok(None)
-            }
-            Err(f) => Err(f.into_error(operation, true)),
-        }
-    }
 }
 
 impl LeaseStore for S3LeaseStore {
@@ -453,8 +215,10 @@ impl LeaseStore for S3LeaseStore {
         Ok(())
     }
 
-    fn check_metadata(&self, metadata: &[u8]) -> Result<()> {
-        leader_election::check_metadata_len(metadata, MAX_METADATA_LEN)
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none()
+            .with_candidates()
+            .with_metadata(MAX_METADATA_LEN)
     }
 
     async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
@@ -688,13 +452,13 @@ impl LeaseStore for S3LeaseStore {
 
     async fn announce_candidate(
         &self,
-        candidate: &leader_election::Candidate,
+        candidate: &leader_election::priority::Candidate,
         ttl: Duration,
     ) -> Result<()> {
         self.announce(candidate, ttl).await
     }
 
-    async fn strongest_candidate(&self) -> Result<Option<leader_election::Candidate>> {
+    async fn strongest_candidate(&self) -> Result<Option<leader_election::priority::Candidate>> {
         self.strongest().await
     }
 }

@@ -7,24 +7,21 @@
 
 use std::time::Duration;
 
+use leader_election::store::{AcquireOutcome, LeaseRequest};
 use leader_election::testing::{Term, TermRecorder, token_regressions};
-use leader_election::{AcquireOutcome, LeaderElection, LeaseRequest, LeaseStore};
+use leader_election::{LeaderElection, LeaseStore};
 use leader_election_s3::S3LeaseStore;
 use leader_election_s3::aws::aws_sdk_s3;
 use leader_election_s3::aws::aws_sdk_s3::primitives::ByteStream;
-use leader_election_test_support::s3::BUCKET;
-use leader_election_test_support::{S3Emulator, S3EmulatorExt, eventually, unique_name};
-use tokio::sync::OnceCell;
+use leader_election_test_support::{eventually, eventually_async, throughout, unique_name};
+
+mod common;
+use common::{BUCKET, S3Emulator, S3EmulatorExt, emulator};
 use tokio::time::Instant;
 
 /// Beyond one lease after the action: a follower's poll (250 ms plus jitter), the `Date`
 /// header's second and a slow request or two on a shared machine.
 const SLACK: Duration = Duration::from_secs(4);
-
-async fn emulator() -> &'static S3Emulator {
-    static EMULATOR: OnceCell<S3Emulator> = OnceCell::const_new();
-    EMULATOR.get_or_init(S3Emulator::start).await
-}
 
 /// Three contenders of one election, every term recorded.
 struct Contenders {
@@ -146,19 +143,12 @@ async fn an_object_overwritten_with_an_old_record_is_not_taken_within_a_lease() 
     let key = unique_name("op-restore");
     let client = operator().await;
     let contenders = Contenders::start(emulator().await, &key).await;
-    let old = client
-        .get_object()
-        .bucket(BUCKET)
-        .key(&key)
-        .send()
-        .await
-        .expect("read")
-        .body
-        .collect()
-        .await
-        .expect("body")
-        .into_bytes();
-    tokio::time::sleep(contenders.lease / 2).await;
+    let old = backup(&client, &key).await.expect("read");
+    // Restored once the holder has renewed since (the record read is then an older version).
+    eventually_async(contenders.lease, "the holder renews", || async {
+        backup(&client, &key).await.is_some_and(|now| now != old)
+    })
+    .await;
     let terms_before = contenders.recorder.terms().len();
     client
         .put_object()
@@ -169,12 +159,12 @@ async fn an_object_overwritten_with_an_old_record_is_not_taken_within_a_lease() 
         .await
         .expect("overwrite");
     // The holder keeps leading through it: nobody else takes over within two leases.
-    tokio::time::sleep(contenders.lease * 2).await;
-    assert_eq!(
-        contenders.recorder.terms().len(),
-        terms_before,
-        "leadership changed after the old record was restored"
-    );
+    throughout(
+        contenders.lease * 2,
+        "one term, unchanged since the old record was restored",
+        || contenders.recorder.terms().len() == terms_before,
+    )
+    .await;
     contenders.stop().await;
 }
 

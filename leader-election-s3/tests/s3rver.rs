@@ -3,11 +3,15 @@
 //! enforced before anything else, so such a store is refused with an error naming it, and
 //! contenders on it never elect (DESIGN.md, rule 12).
 
+use leader_election::ElectionBuilder;
 use std::time::Duration;
 
 use leader_election::LeaseStore;
 use leader_election::testing::TermRecorder;
-use leader_election_test_support::{ErrorCount, S3rver, S3rverExt, eventually, unique_name};
+use leader_election_test_support::{ErrorCount, eventually, unique_name};
+
+mod common;
+use common::{S3rver, S3rverExt};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_that_ignores_conditional_writes_is_refused() {

@@ -15,8 +15,9 @@ use azure_storage_blob::models::{
     AppendBlobClientCreateOptions, BlobClientGetPropertiesResultHeaders,
     BlobClientSetMetadataOptions,
 };
+use leader_election::priority::Candidate;
 use leader_election::priority::replaces;
-use leader_election::{Candidate, Error, Operation, Result};
+use leader_election::{Error, Operation, Result};
 
 use super::BlobLeaseStore;
 use crate::clock::{Budget, date_of};

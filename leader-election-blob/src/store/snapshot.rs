@@ -7,7 +7,8 @@ use azure_core::http::Etag;
 use azure_storage_blob::models::{
     BlobClientGetPropertiesOptions, BlobClientGetPropertiesResultHeaders, LeaseState,
 };
-use leader_election::{Error, FencingToken, LeaderInfo, Operation, quoted};
+use leader_election::backend::quoted;
+use leader_election::{Error, FencingToken, LeaderInfo, Operation};
 use tokio::time::Instant;
 
 use super::touched::Marker;

@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use etcd_client::{Compare, CompareOp, PutOptions, Txn, TxnOp};
-use leader_election::{Candidate, Operation, Result};
+use leader_election::priority::Candidate;
+use leader_election::{Operation, Result};
 
 use super::{ATTEMPTS, EtcdLeaseStore, etcd_ttl};
 use crate::error::{is_lease_not_found, map_etcd};

@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use etcd_client::KeyValue;
-use leader_election::LeaseRequest;
+use leader_election::store::LeaseRequest;
 
 /// How many candidacies' etcd leases a store remembers; older ones are forgotten (their etcd
 /// leases expire on their own) so that a long-lived store does not grow.

@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use leader_election::{Candidate, Error, Operation, Result};
+use leader_election::priority::Candidate;
+use leader_election::{Error, Operation, Result};
 
 use super::{INT8, PostgresLeaseStore, TEXT, failed, micros};
 

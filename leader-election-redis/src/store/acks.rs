@@ -144,7 +144,7 @@ impl RedisLeaseStore {
                 operation,
                 format!(
                     "CLIENT INFO named no connection id: {}",
-                    leader_election::quoted(&info)
+                    leader_election::backend::quoted(&info)
                 ),
             )
         })

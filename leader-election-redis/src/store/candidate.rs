@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use fred::interfaces::{ClientLike, KeysInterface};
 use fred::types::{ClusterHash, CustomCommand, Value};
-use leader_election::{Candidate, Error, Operation, Result};
+use leader_election::priority::Candidate;
+use leader_election::{Error, Operation, Result};
 
 use super::{RedisLeaseStore, ttl_ms};
 use crate::error::map_fred;
@@ -79,7 +80,7 @@ fn parse(record: &str) -> Result<Candidate> {
                 Operation::StrongestCandidate,
                 format!(
                     "the candidate record {} is not `<priority>:<instance id>`",
-                    leader_election::quoted(record)
+                    leader_election::backend::quoted(record)
                 ),
             )
         })

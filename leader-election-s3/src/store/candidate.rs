@@ -11,7 +11,8 @@
 
 use std::time::Duration;
 
-use leader_election::{Candidate, Error, Operation, Result, priority};
+use leader_election::priority::Candidate;
+use leader_election::{Error, Operation, Result, priority};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 

@@ -162,14 +162,17 @@ impl S3LeaseStore {
                 ..
             } => format!(
                 "{endpoint} (bucket {})",
-                leader_election::quoted(&self.bucket)
+                leader_election::backend::quoted(&self.bucket)
             ),
             super::Connection::Settings { .. } => {
-                format!("AWS S3 (bucket {})", leader_election::quoted(&self.bucket))
+                format!(
+                    "AWS S3 (bucket {})",
+                    leader_election::backend::quoted(&self.bucket)
+                )
             }
             super::Connection::Client(_) => format!(
                 "the endpoint of the client given (bucket {})",
-                leader_election::quoted(&self.bucket)
+                leader_election::backend::quoted(&self.bucket)
             ),
         }
     }

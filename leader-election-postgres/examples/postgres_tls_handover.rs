@@ -5,17 +5,22 @@
 //! (the listener on the server itself). Every server is started by this program.
 //!
 //! ```text
-//! cargo run --release -p leader-election-postgres --example tls_handover
+//! cargo run --release -p leader-election-postgres --example postgres_tls_handover
 //! ```
 #![allow(missing_docs)]
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use leader_election::{ElectionBuilder, TlsBuilder};
 use std::time::Duration;
 
+use common::builder;
 use leader_election::LeaderElection;
+use leader_election_fixtures::{PgBouncer, Postgres};
 use leader_election_postgres::{PostgresLeaderElectionBuilder, PostgresLeaseStore};
 use leader_election_test_support::bench::{handovers, percentile};
-use leader_election_test_support::postgres::builder;
-use leader_election_test_support::{PgBouncer, Postgres, unique_table};
+use leader_election_test_support::unique_table;
 
 /// Makes the builder of contender `id` of an election.
 type Contender<'a> = Box<dyn Fn(&str, &str) -> PostgresLeaderElectionBuilder + 'a>;

@@ -1,0 +1,107 @@
+//! What the S3 backend's tests add to the [`S3Emulator`] (moto) and [`S3rver`] fixtures of
+//! `leader-election-fixtures` (which know no backend): builders, stores and elections on them
+//! with short timings, and a client of the SDK itself for operator actions.
+
+// Each test binary uses its own part of these helpers.
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+use std::time::Duration;
+
+use leader_election::store::{AcquireOutcome, Lease};
+use leader_election::{ElectionBuilder, LeaderElection};
+use leader_election_s3::aws::aws_sdk_s3;
+use leader_election_s3::{S3LeaderElection, S3LeaderElectionBuilder, S3LeaseStore};
+use leader_election_test_support::s3::{ACCESS_KEY, REGION, SECRET_KEY};
+use leader_election_test_support::s3rver;
+pub use leader_election_test_support::{S3Emulator, S3rver};
+
+/// The emulator of this test binary, started by the first test that needs it.
+pub async fn emulator() -> &'static S3Emulator {
+    static EMULATOR: tokio::sync::OnceCell<S3Emulator> = tokio::sync::OnceCell::const_new();
+    EMULATOR.get_or_init(S3Emulator::start).await
+}
+
+/// The lease of an acquisition that must succeed.
+pub fn acquired(outcome: AcquireOutcome) -> Lease {
+    match outcome {
+        AcquireOutcome::Acquired(lease) => lease,
+        other => panic!("expected to acquire, got {other:?}"),
+    }
+}
+
+/// The bucket every helper uses; created by the first write that finds it missing.
+pub const BUCKET: &str = "leader-election-tests";
+
+/// A builder for an election on the S3 emulator at `endpoint`, with short timings (lease 4 s,
+/// renewals every second, followers polling every 250 ms, 2 s per operation), on `key` of
+/// [`BUCKET`], creating the bucket when missing.
+pub fn builder_at(endpoint: &str, key: &str, instance_id: &str) -> S3LeaderElectionBuilder {
+    S3LeaderElection::builder()
+        .bucket(BUCKET)
+        .key(key)
+        .endpoint(endpoint)
+        .region(REGION)
+        .force_path_style(true)
+        .static_credentials(ACCESS_KEY, SECRET_KEY)
+        .create_bucket_if_not_exists(true)
+        .instance_id(instance_id.to_owned())
+        .lease_duration(Duration::from_secs(4))
+        .renew_interval(Duration::from_secs(1))
+        .retry_interval(Duration::from_millis(250))
+        .max_retry_interval(Duration::from_secs(1))
+        .operation_timeout(Duration::from_secs(2))
+}
+
+/// What the S3 backend's tests add to an [`S3Emulator`].
+pub trait S3EmulatorExt {
+    /// [`builder_at`] this emulator.
+    fn builder(&self, key: &str, instance_id: &str) -> S3LeaderElectionBuilder;
+
+    /// [`builder`](Self::builder), but reaching the emulator through a proxy listening on
+    /// `port`.
+    fn builder_via(&self, port: u16, key: &str, instance_id: &str) -> S3LeaderElectionBuilder {
+        builder_at(&format!("http://127.0.0.1:{port}"), key, instance_id)
+    }
+
+    /// An election built by [`builder`](Self::builder).
+    fn election(&self, key: &str, instance_id: &str) -> LeaderElection<S3LeaseStore> {
+        self.builder(key, instance_id)
+            .build()
+            .expect("build the election")
+    }
+
+    /// A store built by [`builder`](Self::builder).
+    fn store(&self, key: &str) -> S3LeaseStore {
+        self.builder(key, "store")
+            .build_store()
+            .expect("build the store")
+    }
+
+    /// A client of the SDK itself, for operator actions on the lease objects (delete,
+    /// overwrite) and for probing the emulator.
+    fn operator(&self) -> impl Future<Output = aws_sdk_s3::Client> + Send {
+        let store = self.store("operator");
+        async move { store.client().await }
+    }
+}
+
+impl S3EmulatorExt for S3Emulator {
+    fn builder(&self, key: &str, instance_id: &str) -> S3LeaderElectionBuilder {
+        builder_at(&self.endpoint(), key, instance_id)
+    }
+}
+
+/// What the S3 backend's tests add to an [`S3rver`] (a server that ignores conditional
+/// writes): a builder with its credentials.
+pub trait S3rverExt {
+    /// [`builder_at`] this server, with its credentials.
+    fn builder(&self, key: &str, instance_id: &str) -> S3LeaderElectionBuilder;
+}
+
+impl S3rverExt for S3rver {
+    fn builder(&self, key: &str, instance_id: &str) -> S3LeaderElectionBuilder {
+        builder_at(&self.endpoint(), key, instance_id)
+            .static_credentials(s3rver::ACCESS_KEY, s3rver::SECRET_KEY)
+    }
+}
