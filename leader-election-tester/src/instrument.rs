@@ -5,8 +5,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use leader_election::layer::{Forward, StoreHooks};
-use leader_election::{AcquireOutcome, Operation, RenewOutcome, Result};
+use leader_election::store::layer::{Forward, StoreHooks};
+use leader_election::store::{AcquireOutcome, RenewOutcome};
+use leader_election::{Operation, Result};
 use tokio::time::Instant;
 
 use crate::report::OpCounts;
@@ -26,6 +27,9 @@ pub(crate) enum StoreEvent {
     },
     /// A release is being sent now.
     Releasing(Instant),
+    /// A renewal is being sent now: confirmed or not, it may extend the lease on the server
+    /// from this moment.
+    Renewing(Instant),
 }
 
 /// Called with every [`StoreEvent`].
@@ -96,7 +100,10 @@ impl StoreHooks for Instrumentation {
         let counter = match operation {
             Operation::Connect => &c.connect,
             Operation::Acquire => &c.acquire,
-            Operation::Renew => &c.renew,
+            Operation::Renew => {
+                (self.on_confirmed)(StoreEvent::Renewing(Instant::now()));
+                &c.renew
+            }
             Operation::Release => {
                 (self.on_confirmed)(StoreEvent::Releasing(Instant::now()));
                 &c.release

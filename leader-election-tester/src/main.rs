@@ -4,19 +4,15 @@
 //!
 //! See the crate README for the options and the report's fields.
 
-mod backend;
+mod backends;
 mod contender;
-mod etcd;
+mod faults;
 mod instrument;
 mod ledger;
 mod live;
-mod operator;
-mod proxy;
 mod record;
-mod redis_server;
 mod report;
 mod run;
-mod s3;
 mod schedule;
 mod timeline;
 
@@ -26,10 +22,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::backend::{AZURITE_CONNECTION_STRING, BackendKind, BackendSpec};
+use crate::backends::BackendSpec;
 use crate::contender::Timing;
-use crate::redis_server::Topology;
-use crate::schedule::{FaultMode, RunConfig};
+use crate::schedule::{FaultMode, Network, RunConfig};
 
 /// Runs N contenders of one leader election against a backend while a fault schedule acts on
 /// the leader; checks that there were never two leaders at once and measures failover.
@@ -43,64 +38,9 @@ use crate::schedule::{FaultMode, RunConfig};
 struct Cli {
     #[command(subcommand)]
     internal: Option<Internal>,
-    /// Where the election is kept.
-    #[arg(long, value_enum, default_value_t = BackendKind::Memory)]
-    backend: BackendKind,
-    /// Redis server URL (`--backend redis`).
-    #[arg(
-        long,
-        env = "REDIS_URL",
-        default_value = "redis://127.0.0.1:6379",
-        hide_env_values = true
-    )]
-    redis_url: String,
-    /// Azure Storage connection string (`--backend blob`). Default: the Azurite development
-    /// account at 127.0.0.1:10000.
-    #[arg(
-        long,
-        env = "AZURE_STORAGE_CONNECTION_STRING",
-        default_value = AZURITE_CONNECTION_STRING,
-        hide_env_values = true,
-        hide_default_value = true
-    )]
-    connection_string: String,
-    /// PostgreSQL URL (`--backend postgres`).
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres:postgres@127.0.0.1:5432/postgres",
-        hide_env_values = true
-    )]
-    postgres_url: String,
-    /// etcd members' client URLs, comma-separated (`--backend etcd`).
-    #[arg(
-        long,
-        env = "ETCD_ENDPOINTS",
-        value_delimiter = ',',
-        default_value = etcd::DEFAULT_ENDPOINT
-    )]
-    etcd_endpoints: Vec<String>,
-    /// Redis key (and PostgreSQL election name, etcd key) of the election.
-    #[arg(long, default_value = "leader-election-tester")]
-    key: String,
-    /// Blob container of the election.
-    #[arg(long, default_value = "leader-election-tester")]
-    container: String,
-    /// Blob name of the election.
-    #[arg(long, default_value = "leader")]
-    blob: String,
-    /// S3 endpoint (`--backend s3`): any S3-compatible store, addressed path-style with the
-    /// emulator's test credentials. Default: the emulator of the docker-compose file.
-    #[arg(long, env = "S3_ENDPOINT", default_value = s3::DEFAULT_ENDPOINT)]
-    s3_endpoint: String,
-    /// S3 bucket of the election (created when missing); the object key is `--key`.
-    #[arg(long, default_value = s3::DEFAULT_BUCKET)]
-    s3_bucket: String,
-    /// Start moto's S3 server from `.tools/moto` (`scripts/install-moto.sh`) on a free port of
-    /// 127.0.0.1 for the run, instead of using --s3-endpoint, and add its restart (empty,
-    /// without the bucket) to `mixed` as `server-restart`.
-    #[arg(long)]
-    spawn_s3: bool,
+    /// The backend, and every backend's connection settings.
+    #[command(flatten)]
+    backend: BackendSpec,
     /// Number of contenders.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
     contenders: u16,
@@ -132,33 +72,16 @@ struct Cli {
     /// `mixed`, a count of at least the number of kinds injects each kind once.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     stop_after_faults: Option<u32>,
-    /// Run each contender as its own OS process (crash = SIGKILL). Needs redis or blob.
+    /// Run each contender as its own OS process (crash = SIGKILL). Needs a backend other
+    /// than memory.
     #[arg(long)]
     processes: bool,
-    /// Start a Redis deployment from PATH for the run (127.0.0.1, free ports, no persistence)
-    /// instead of using --redis-url, and add its server faults to `mixed`: `standalone` (the
-    /// default when the flag has no value) one redis-server, restarted and paused;
-    /// `sentinel` a primary, two replicas and three sentinels, failed over; `cluster` three
-    /// primaries with a replica each, the election's primary killed and replaced.
-    #[arg(
-        long,
-        value_enum,
-        value_name = "TOPOLOGY",
-        num_args = 0..=1,
-        require_equals = false,
-        default_missing_value = "standalone"
-    )]
-    spawn_redis: Option<Topology>,
-    /// Start a three-member etcd cluster from PATH for the run (127.0.0.1, free ports) instead
-    /// of using --etcd-endpoints, and add its member kills to `mixed` (as `server-handover`:
-    /// the Raft leader every other time, a follower member otherwise, each started again).
-    #[arg(long)]
-    spawn_etcd: bool,
-    /// Redis: how many replicas must acknowledge an acquisition or renewal (`WAIT`) before a
-    /// contender believes it. Default: 2 with `--spawn-redis sentinel` (its two replicas),
-    /// otherwise the Redis backend's default.
-    #[arg(long, value_name = "N")]
-    redis_min_replica_acks: Option<u32>,
+    /// How a partition cuts the leader off: `proxy` closes its connections through TCP proxies
+    /// of the tester; `netns` (with --processes; Linux, root, `ip` and `nft`) runs each
+    /// contender process in a network namespace of its own and drops its packets with
+    /// nftables, silently, as a real network fails.
+    #[arg(long, value_enum, default_value_t = Network::Proxy)]
+    network: Network,
     /// Report format on stdout.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     report: ReportFormat,
@@ -199,6 +122,10 @@ enum ReportFormat {
 const EXIT_UNSAFE: u8 = 1;
 /// Exit code when the run could not be done (bad options, backend unavailable).
 const EXIT_SETUP: u8 = 2;
+/// Exit code when the run was safe but never injected a fault kind it was asked for: it did
+/// not test what was asked (`faults_not_injected` in the report says which, and how long the
+/// run needs).
+const EXIT_NOT_TESTED: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -230,43 +157,18 @@ fn main() -> ExitCode {
 }
 
 async fn tester(cli: Cli) -> Result<ExitCode, String> {
-    let blob = cli.backend == BackendKind::Blob;
-    let duration = cli
-        .duration
-        .unwrap_or(Duration::from_secs(if blob { 90 } else { 30 }));
-    let lease = cli
-        .lease_duration
-        .unwrap_or(Duration::from_secs(if blob { 15 } else { 2 }));
-    let renew = cli.renew_interval.unwrap_or(if blob {
-        Duration::from_secs(3)
-    } else {
-        lease / 4
-    });
-    let retry = cli.retry_interval.unwrap_or(if blob {
-        Duration::from_secs(1)
-    } else {
-        lease / 8
-    });
+    let defaults = cli.backend.backend.defaults();
+    let duration = cli.duration.unwrap_or(defaults.duration);
+    let lease = cli.lease_duration.unwrap_or(defaults.lease);
+    let renew = cli.renew_interval.or(defaults.renew).unwrap_or(lease / 4);
+    let retry = cli.retry_interval.or(defaults.retry).unwrap_or(lease / 8);
     let operation_timeout = cli
         .operation_timeout
         .unwrap_or_else(|| (lease / 4).min(Duration::from_secs(2)));
     let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let backend = cli.backend.backend;
     let config = RunConfig {
-        backend: BackendSpec {
-            kind: cli.backend,
-            redis_url: cli.redis_url,
-            connection_string: cli.connection_string,
-            postgres_url: cli.postgres_url,
-            redis_min_replica_acks: cli.redis_min_replica_acks,
-            key: cli.key,
-            container: cli.container,
-            blob: cli.blob,
-            etcd_endpoints: cli.etcd_endpoints,
-            s3: s3::S3Spec {
-                endpoint: cli.s3_endpoint,
-                bucket: cli.s3_bucket,
-            },
-        },
+        backend: cli.backend,
         contenders: usize::from(cli.contenders),
         duration,
         timing: Timing {
@@ -290,20 +192,15 @@ async fn tester(cli: Cli) -> Result<ExitCode, String> {
         }),
         stop_after_faults: cli.stop_after_faults.map(|n| n as usize),
         processes: cli.processes,
-        spawn_redis: cli.spawn_redis,
-        spawn_etcd: cli.spawn_etcd,
-        spawn_s3: cli.spawn_s3,
+        network: cli.network,
         quiet: cli.quiet,
         priorities: cli.priorities,
     };
-    let s3_in_process = config.backend.kind == BackendKind::S3 && !config.processes;
+    let in_process = !config.processes;
     let output = run::run(config).await?;
-    if s3_in_process && !cli.quiet {
-        let counts = s3::request_totals();
-        eprintln!(
-            "s3 requests of all contenders: {} HEAD, {} GET, {} PUT, {} other",
-            counts.head, counts.get, counts.put, counts.other
-        );
+    // Counted in this process: the stores of child processes are not.
+    if let Some(requests) = backend.requests().filter(|_| in_process && !cli.quiet) {
+        eprintln!("{requests}");
     }
     let report = &output.report;
     if let Some(path) = &cli.timeline {
@@ -315,18 +212,26 @@ async fn tester(cli: Cli) -> Result<ExitCode, String> {
         }
     }
     match cli.report {
-        ReportFormat::Json => {
-            let json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
-            println!("{json}");
-        }
+        ReportFormat::Json => println!("{}", report.to_json()?),
         ReportFormat::Text => print!("{}", report.to_text()),
     }
     if !report.all_faults_recovered {
         eprintln!("warning: some faults were not followed by a new leader before the run ended");
     }
-    Ok(if report.safe {
-        ExitCode::SUCCESS
-    } else {
+    for missing in &report.faults_not_injected {
+        eprintln!(
+            "warning: --faults asked for {} and the run never injected it: it was not tested; \
+             these settings need a run of about {}s (--duration {}s)",
+            missing.kind.as_str(),
+            missing.run_needs_s,
+            missing.run_needs_s
+        );
+    }
+    Ok(if !report.safe {
         ExitCode::from(EXIT_UNSAFE)
+    } else if !report.faults_not_injected.is_empty() {
+        ExitCode::from(EXIT_NOT_TESTED)
+    } else {
+        ExitCode::SUCCESS
     })
 }

@@ -33,6 +33,12 @@ pub(crate) enum Record {
         /// Whether it was an acquisition (else a renewal).
         acquired: bool,
     },
+    /// A renewal was sent at `at_ms`: answered or not, it may extend the lease on the server
+    /// from then.
+    Renewing {
+        /// When.
+        at_ms: f64,
+    },
     /// A release was sent: a term that was going on ended before this (an upper bound of its
     /// end).
     Releasing {

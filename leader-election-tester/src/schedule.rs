@@ -5,11 +5,9 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 
-use crate::backend::{BackendKind, BackendSpec};
+use crate::backends::{BackendRef, BackendSpec};
 use crate::contender::Timing;
-use crate::operator::OperatorAction;
-use crate::redis_server::Topology;
-use crate::report::FaultKind;
+use crate::faults::FaultKind;
 
 /// Which faults the schedule injects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -49,7 +47,7 @@ pub(crate) enum FaultMode {
 /// What the run's backend allows beyond faults on a contender.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Capabilities {
-    /// The server faults of the deployment the tester started (none without `--spawn-redis`).
+    /// The server faults of the deployment the tester starts (none without a `--spawn-*`).
     pub(crate) server: &'static [FaultKind],
     /// Whether a contender's connection can be cut (the partition proxy).
     pub(crate) partition: bool,
@@ -87,6 +85,19 @@ impl FaultMode {
     }
 }
 
+/// How a partition cuts a contender off the backend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Network {
+    /// Each contender reaches the backend through TCP proxies of this process, which close
+    /// its connections and refuse new ones.
+    #[default]
+    Proxy,
+    /// Each contender process runs in a network namespace of its own (Linux, root, `ip` and
+    /// `nft`), and a partition drops its packets both ways with nftables: no reset, a
+    /// connection looks alive until a timeout.
+    Netns,
+}
+
 /// What a run does.
 #[derive(Clone, Debug)]
 pub(crate) struct RunConfig {
@@ -106,12 +117,8 @@ pub(crate) struct RunConfig {
     pub(crate) stop_after_faults: Option<usize>,
     /// One OS process per contender.
     pub(crate) processes: bool,
-    /// Start a Redis deployment of this topology for the run (and allow its server faults).
-    pub(crate) spawn_redis: Option<Topology>,
-    /// Start a three-member etcd cluster for the run (and allow its member kills).
-    pub(crate) spawn_etcd: bool,
-    /// Start the S3 emulator for the run (and allow its restarts).
-    pub(crate) spawn_s3: bool,
+    /// How partitions cut contenders off.
+    pub(crate) network: Network,
     /// No live output.
     pub(crate) quiet: bool,
     /// Each contender's priority for preferred leaders, by slot; empty: none.
@@ -124,31 +131,24 @@ impl RunConfig {
     /// # Errors
     /// A message naming the option at fault.
     pub(crate) fn check(&self) -> Result<(), String> {
-        if self.spawn_redis.is_some() && self.backend.kind != BackendKind::Redis {
-            return Err("--spawn-redis goes with --backend redis".into());
-        }
-        if self.spawn_etcd && self.backend.kind != BackendKind::Etcd {
-            return Err("--spawn-etcd goes with --backend etcd".into());
-        }
-        if self.spawn_s3 && self.backend.kind != BackendKind::S3 {
-            return Err("--spawn-s3 goes with --backend s3".into());
+        let backend = self.backend.backend;
+        for other in BackendRef::all().filter(|&b| b != backend) {
+            if let Some(flag) = other.spawn_flag(&self.backend) {
+                return Err(format!("{flag} goes with --backend {}", other.name()));
+            }
         }
         if self.faults != FaultMode::Mixed {
             let wanted = self.faults.kinds(Capabilities::default());
             let offered = self.server_faults();
-            if let Some(kind) = wanted
+            if let Some(&kind) = wanted
                 .iter()
                 .find(|k| k.is_server() && !offered.contains(k))
             {
-                let needs = match kind {
-                    FaultKind::ServerFailover => "--spawn-redis sentinel or cluster",
-                    FaultKind::ServerHandover => "--spawn-redis cluster, or --spawn-etcd",
-                    FaultKind::ServerRestart => "--spawn-redis (standalone), or --spawn-s3",
-                    _ => "--spawn-redis (standalone)",
-                };
+                let needs: Vec<&str> = BackendRef::all().filter_map(|b| b.offers(kind)).collect();
                 return Err(format!(
-                    "--faults {} needs a deployment the tester started that offers it: {needs}",
-                    kind.as_str().replace('_', "-")
+                    "--faults {} needs a deployment the tester started that offers it: {}",
+                    kind.as_str().replace('_', "-"),
+                    needs.join(", or ")
                 ));
             }
             if self.faults == FaultMode::Partition && !self.partitions() {
@@ -160,25 +160,39 @@ impl RunConfig {
                 );
             }
         }
-        if self.processes
-            && matches!(
-                self.backend.kind,
-                BackendKind::Memory | BackendKind::BrokenMemory
-            )
-        {
-            return Err(
-                "--processes needs a backend shared between processes (redis, blob, postgres \
-                 or etcd): the memory backend lives inside one process"
-                    .into(),
-            );
+        if self.network == Network::Netns {
+            if !self.processes {
+                return Err(
+                    "--network netns needs --processes: each contender process runs \
+                            in a network namespace of its own"
+                        .into(),
+                );
+            }
+            if !cfg!(target_os = "linux") {
+                return Err("--network netns needs Linux (network namespaces, nftables)".into());
+            }
+            if !self.partitions() {
+                return Err(
+                    "--network netns cannot reach Sentinel or a cluster: the client \
+                            connects to the nodes the deployment names, on 127.0.0.1"
+                        .into(),
+                );
+            }
         }
-        if self.faults == FaultMode::Operator
-            && OperatorAction::for_backend(self.backend.kind).is_empty()
-        {
+        if self.processes && !backend.shared() {
+            return Err(format!(
+                "--processes needs a backend shared between processes ({}): the {} backend \
+                 lives inside one process",
+                BackendRef::listed(|b| b.shared()),
+                backend.name()
+            ));
+        }
+        if self.faults == FaultMode::Operator && backend.operator_actions().is_empty() {
             return Err(format!(
                 "--faults operator needs a backend with a lease record the tester can act on \
-                 (redis, postgres, blob, etcd or s3), not {}",
-                self.backend.kind.as_str()
+                 ({}), not {}",
+                BackendRef::listed(|b| !b.operator_actions().is_empty()),
+                backend.name()
             ));
         }
         if self.contenders == 0 {
@@ -204,19 +218,12 @@ impl RunConfig {
     /// by its partition proxies otherwise (one per etcd member), which cannot stand between a
     /// contender and the primary the sentinels name.
     pub(crate) fn partitions(&self) -> bool {
-        self.spawn_redis.is_none_or(Topology::proxies)
+        self.backend.backend.partitions(&self.backend)
     }
 
-    /// The server faults of the deployment the tester starts: a spawned etcd cluster's are
-    /// member kills, injected as `server_handover` (a term may survive them).
+    /// The server faults of the deployment the tester starts.
     fn server_faults(&self) -> &'static [FaultKind] {
-        if self.spawn_etcd {
-            return &[FaultKind::ServerHandover];
-        }
-        if self.spawn_s3 {
-            return &[FaultKind::ServerRestart];
-        }
-        self.spawn_redis.map_or(&[][..], Topology::server_faults)
+        self.backend.backend.server_faults(&self.backend)
     }
 
     /// What the backend allows, for [`FaultMode::kinds`].
@@ -224,7 +231,7 @@ impl RunConfig {
         Capabilities {
             server: self.server_faults(),
             partition: self.partitions(),
-            operator: !OperatorAction::for_backend(self.backend.kind).is_empty(),
+            operator: !self.backend.backend.operator_actions().is_empty(),
         }
     }
 }
@@ -266,24 +273,29 @@ pub(crate) fn fault_budget(
     }
 }
 
+/// How long a run needs to inject each of `kinds` once, in turn, as its schedule does: a first
+/// leader (within a lease), then for each kind the quiet time before it (`fault_interval`) and
+/// its [`fault_budget`].
+pub(crate) fn run_needs(
+    kinds: &[FaultKind],
+    lease: Duration,
+    held: Duration,
+    contenders: usize,
+    fault_interval: Duration,
+) -> Duration {
+    kinds.iter().fold(lease, |total, &kind| {
+        total + fault_interval + fault_budget(kind, lease, held, contenders)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backends::redis::Topology;
 
-    fn config(kind: BackendKind, faults: FaultMode) -> RunConfig {
+    fn config(backend: &str, faults: FaultMode) -> RunConfig {
         RunConfig {
-            backend: BackendSpec {
-                kind,
-                redis_url: "redis://127.0.0.1:6379".into(),
-                connection_string: String::new(),
-                postgres_url: String::new(),
-                redis_min_replica_acks: None,
-                key: "k".into(),
-                container: "c".into(),
-                blob: "b".into(),
-                etcd_endpoints: vec!["http://127.0.0.1:2379".into()],
-                s3: crate::s3::S3Spec::default(),
-            },
+            backend: BackendSpec::on(backend),
             contenders: 3,
             duration: Duration::from_secs(30),
             timing: Timing {
@@ -298,31 +310,49 @@ mod tests {
             fault_interval: Duration::from_secs(1),
             stop_after_faults: None,
             processes: false,
-            spawn_redis: None,
-            spawn_etcd: false,
-            spawn_s3: false,
+            network: Network::Proxy,
             quiet: true,
             priorities: Vec::new(),
         }
     }
 
     #[test]
+    fn a_run_needs_room_for_each_kind_in_turn() {
+        let lease = Duration::from_secs(2);
+        let held = Duration::from_secs(1);
+        let interval = Duration::from_secs(1);
+        let one = run_needs(&[FaultKind::Graceful], lease, held, 3, interval);
+        // A first leader, the quiet time, the leader's hold and half a lease.
+        assert_eq!(one, Duration::from_secs(5));
+        // A Sentinel failover: a first leader, the quiet time, then the failover's completion
+        // (15 s), three leases and the hold.
+        let failover = run_needs(&[FaultKind::ServerFailover], lease, held, 3, interval);
+        assert_eq!(failover, Duration::from_secs(2 + 1 + 15 + 6 + 1));
+        let both = run_needs(
+            &[FaultKind::Graceful, FaultKind::ServerFailover],
+            lease,
+            held,
+            3,
+            interval,
+        );
+        assert_eq!(both, one + failover - lease);
+    }
+
+    #[test]
     fn a_sound_configuration_passes() {
-        config(BackendKind::Redis, FaultMode::Mixed)
-            .check()
-            .unwrap();
-        let mut spawned = config(BackendKind::Redis, FaultMode::ServerRestart);
-        spawned.spawn_redis = Some(Topology::Standalone);
+        config("redis", FaultMode::Mixed).check().unwrap();
+        let mut spawned = config("redis", FaultMode::ServerRestart);
+        spawned.backend.redis.spawn = Some(Topology::Standalone);
         spawned.check().unwrap();
-        let mut sentinel = config(BackendKind::Redis, FaultMode::ServerFailover);
-        sentinel.spawn_redis = Some(Topology::Sentinel);
+        let mut sentinel = config("redis", FaultMode::ServerFailover);
+        sentinel.backend.redis.spawn = Some(Topology::Sentinel);
         sentinel.check().unwrap();
-        let mut cluster = config(BackendKind::Redis, FaultMode::ServerFailover);
-        cluster.spawn_redis = Some(Topology::Cluster);
+        let mut cluster = config("redis", FaultMode::ServerFailover);
+        cluster.backend.redis.spawn = Some(Topology::Cluster);
         cluster.check().unwrap();
         cluster.faults = FaultMode::ServerHandover;
         cluster.check().unwrap();
-        cluster.spawn_redis = Some(Topology::Sentinel);
+        cluster.backend.redis.spawn = Some(Topology::Sentinel);
         assert!(
             cluster
                 .check()
@@ -333,65 +363,63 @@ mod tests {
 
     #[test]
     fn each_bad_combination_names_its_option() {
-        let mut c = config(BackendKind::Redis, FaultMode::None);
-        c.spawn_s3 = true;
+        let mut c = config("redis", FaultMode::None);
+        c.backend.s3.spawn = true;
         assert!(c.check().unwrap_err().contains("--spawn-s3"));
         // A spawned S3 emulator offers restarts, and nothing else of a server.
-        let mut c = config(BackendKind::S3, FaultMode::ServerRestart);
+        let mut c = config("s3", FaultMode::ServerRestart);
         assert!(c.check().unwrap_err().contains("--spawn-s3"));
-        c.spawn_s3 = true;
+        c.backend.s3.spawn = true;
         c.check().unwrap();
         c.faults = FaultMode::ServerPause;
         assert!(c.check().unwrap_err().contains("--faults server-pause"));
-        let mut c = config(BackendKind::Memory, FaultMode::None);
-        c.spawn_redis = Some(Topology::Standalone);
+        let mut c = config("memory", FaultMode::None);
+        c.backend.redis.spawn = Some(Topology::Standalone);
         assert!(c.check().unwrap_err().contains("--spawn-redis"));
-        let c = config(BackendKind::Redis, FaultMode::ServerPause);
+        let c = config("redis", FaultMode::ServerPause);
         assert!(c.check().unwrap_err().contains("--spawn-redis"));
         // Each server fault needs a topology that offers it.
-        let mut c = config(BackendKind::Redis, FaultMode::ServerFailover);
+        let mut c = config("redis", FaultMode::ServerFailover);
         assert!(c.check().unwrap_err().contains("--spawn-redis sentinel"));
-        c.spawn_redis = Some(Topology::Standalone);
+        c.backend.redis.spawn = Some(Topology::Standalone);
         assert!(c.check().unwrap_err().contains("--spawn-redis sentinel"));
-        let mut c = config(BackendKind::Redis, FaultMode::ServerRestart);
-        c.spawn_redis = Some(Topology::Sentinel);
+        let mut c = config("redis", FaultMode::ServerRestart);
+        c.backend.redis.spawn = Some(Topology::Sentinel);
         assert!(c.check().unwrap_err().contains("--faults server-restart"));
-        let mut c = config(BackendKind::Redis, FaultMode::Partition);
-        c.spawn_redis = Some(Topology::Sentinel);
+        let mut c = config("redis", FaultMode::Partition);
+        c.backend.redis.spawn = Some(Topology::Sentinel);
         assert!(c.check().unwrap_err().contains("Sentinel"));
-        c.spawn_redis = Some(Topology::Cluster);
+        c.backend.redis.spawn = Some(Topology::Cluster);
         assert!(c.check().unwrap_err().contains("cluster"));
-        let mut c = config(BackendKind::Redis, FaultMode::ServerPause);
-        c.spawn_redis = Some(Topology::Cluster);
+        let mut c = config("redis", FaultMode::ServerPause);
+        c.backend.redis.spawn = Some(Topology::Cluster);
         assert!(c.check().unwrap_err().contains("--faults server-pause"));
-        let mut c = config(BackendKind::Redis, FaultMode::None);
-        c.spawn_etcd = true;
+        let mut c = config("redis", FaultMode::None);
+        c.backend.etcd.spawn = true;
         assert!(c.check().unwrap_err().contains("--spawn-etcd"));
-        let mut c = config(BackendKind::Etcd, FaultMode::ServerHandover);
+        let mut c = config("etcd", FaultMode::ServerHandover);
         assert!(c.check().unwrap_err().contains("--spawn-etcd"));
-        c.spawn_etcd = true;
+        c.backend.etcd.spawn = true;
         c.check().unwrap();
         c.faults = FaultMode::Partition;
         c.check().unwrap();
-        let mut c = config(BackendKind::Memory, FaultMode::None);
+        let mut c = config("memory", FaultMode::None);
         c.processes = true;
         assert!(c.check().unwrap_err().contains("--processes"));
-        let c = config(BackendKind::Memory, FaultMode::Operator);
+        let c = config("memory", FaultMode::Operator);
         assert!(c.check().unwrap_err().contains("--faults operator"));
-        config(BackendKind::Postgres, FaultMode::Operator)
-            .check()
-            .unwrap();
-        let mut c = config(BackendKind::Memory, FaultMode::None);
+        config("postgres", FaultMode::Operator).check().unwrap();
+        let mut c = config("memory", FaultMode::None);
         c.contenders = 0;
         assert!(c.check().unwrap_err().contains("--contenders"));
-        let mut c = config(BackendKind::Memory, FaultMode::None);
+        let mut c = config("memory", FaultMode::None);
         c.timing.renew_ms = 5000;
         assert!(c.check().unwrap_err().contains("invalid timing"));
     }
 
     #[test]
     fn priorities_come_one_per_contender() {
-        let mut c = config(BackendKind::Memory, FaultMode::Resign);
+        let mut c = config("memory", FaultMode::Resign);
         c.priorities = vec![0, 5];
         assert!(c.check().unwrap_err().contains("--priorities"));
         c.priorities = vec![0; c.contenders];
@@ -405,12 +433,12 @@ mod tests {
     fn mixed_adds_server_faults_only_for_a_spawned_server() {
         let mixed = |spawn_redis, backend| {
             let mut c = config(backend, FaultMode::Mixed);
-            c.spawn_redis = spawn_redis;
+            c.backend.redis.spawn = spawn_redis;
             c.faults.kinds(c.capabilities())
         };
-        assert_eq!(mixed(None, BackendKind::Memory).len(), 4);
+        assert_eq!(mixed(None, "memory").len(), 4);
         assert_eq!(
-            mixed(None, BackendKind::Redis),
+            mixed(None, "redis"),
             [
                 FaultKind::Graceful,
                 FaultKind::Crash,
@@ -419,13 +447,10 @@ mod tests {
                 FaultKind::Operator
             ]
         );
-        assert_eq!(
-            mixed(Some(Topology::Standalone), BackendKind::Redis).len(),
-            7
-        );
+        assert_eq!(mixed(Some(Topology::Standalone), "redis").len(), 7);
         // Through Sentinel: the failover, and no partition (the proxy cannot cut it).
         assert_eq!(
-            mixed(Some(Topology::Sentinel), BackendKind::Redis),
+            mixed(Some(Topology::Sentinel), "redis"),
             [
                 FaultKind::Graceful,
                 FaultKind::Crash,
@@ -437,7 +462,7 @@ mod tests {
         // In a cluster: no partition either (the proxy cannot stand between a contender and
         // its nodes); both kinds of failover.
         assert_eq!(
-            mixed(Some(Topology::Cluster), BackendKind::Redis),
+            mixed(Some(Topology::Cluster), "redis"),
             [
                 FaultKind::Graceful,
                 FaultKind::Crash,
@@ -448,8 +473,8 @@ mod tests {
             ]
         );
         // A spawned etcd cluster: member kills, and partitions by a proxy per member.
-        let mut etcd = config(BackendKind::Etcd, FaultMode::Mixed);
-        etcd.spawn_etcd = true;
+        let mut etcd = config("etcd", FaultMode::Mixed);
+        etcd.backend.etcd.spawn = true;
         assert_eq!(
             etcd.faults.kinds(etcd.capabilities()),
             [
@@ -462,8 +487,8 @@ mod tests {
             ]
         );
         // A spawned S3 emulator: its restarts, with partitions and the operator's hands.
-        let mut s3 = config(BackendKind::S3, FaultMode::Mixed);
-        s3.spawn_s3 = true;
+        let mut s3 = config("s3", FaultMode::Mixed);
+        s3.backend.s3.spawn = true;
         assert_eq!(
             s3.faults.kinds(s3.capabilities()),
             [

@@ -3,7 +3,8 @@
 
 use std::fmt::Write as _;
 
-use crate::report::{FaultKind, RunData, overlap_details, terms};
+use crate::faults::FaultKind;
+use crate::report::{RunData, overlap_details, terms};
 
 const WIDTH: f64 = 1100.0;
 const LEFT: f64 = 70.0;
@@ -372,6 +373,7 @@ mod tests {
                 token: Some(1),
                 at_ms: 3000.0,
                 last_confirmed_ms: Some(2900.0),
+                last_sent_ms: Some(2900.0),
                 restored_at_ms: Some(4000.0),
                 action: None,
             }],

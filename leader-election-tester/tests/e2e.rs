@@ -2,14 +2,17 @@
 
 use std::process::{Command, Output};
 
+use leader_election_fixtures::Postgres;
 #[cfg(feature = "etcd")]
 use leader_election_test_support::EtcdCluster;
-use leader_election_test_support::{
-    Azurite, Postgres, RedisServer, closed_port, program_available,
-};
+use leader_election_test_support::{Azurite, RedisServer, closed_port, program_available};
 use serde_json::Value;
 
-const TESTER: &str = env!("CARGO_BIN_EXE_leader-election-tester");
+mod common;
+
+#[cfg(feature = "etcd")]
+use common::LEASE_2S;
+use common::{TESTER, report, run_tester, safe_run, setup_error};
 
 /// Short leases so that every kind of fault plays out within a few seconds.
 const FAST: &[&str] = &[
@@ -27,23 +30,6 @@ const FAST: &[&str] = &[
     "json",
     "--quiet",
 ];
-
-fn run_tester(args: &[&str]) -> Output {
-    Command::new(TESTER)
-        .args(args)
-        .output()
-        .expect("run the tester")
-}
-
-fn report(output: &Output) -> Value {
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "no JSON report ({e}); stdout:\n{stdout}\nstderr:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
-}
 
 /// The checks every faulty run must pass: safe, and every kind of fault injected and followed
 /// by a new leader with a greater token.
@@ -127,6 +113,42 @@ fn memory_backend_with_faults_is_safe_and_recovers() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A run too short for the faults it was asked for says so: a warning naming each kind and the
+/// duration it needs, a report field, exit status 3 (safe, but not what was asked).
+#[test]
+fn a_fault_kind_never_injected_is_a_warning_a_field_and_exit_3() {
+    let output = run_tester(&[
+        "--backend",
+        "memory",
+        "--duration",
+        "3s",
+        "--lease-duration",
+        "1s",
+        "--renew-interval",
+        "300ms",
+        "--faults",
+        "mixed",
+        "--report",
+        "json",
+        "--quiet",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    let report = report(&output);
+    assert_eq!(report["safe"], true, "{report:#}");
+    let missing = report["faults_not_injected"].as_array().expect("field");
+    assert!(
+        missing.iter().any(|m| m["kind"] == "crash"),
+        "a 3 s run has no room for a crash: {report:#}"
+    );
+    let needs = missing[0]["run_needs_s"].as_f64().unwrap();
+    assert!(needs > 3.0, "{report:#}");
+    assert!(
+        stderr.contains("never injected it") && stderr.contains(&format!("--duration {needs}s")),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_broken_backend_is_caught_and_fails_the_run() {
     // The hidden self-test backend grants the lease to every asker.
@@ -154,9 +176,7 @@ fn a_broken_backend_is_caught_and_fails_the_run() {
 
 #[test]
 fn processes_need_a_shared_backend() {
-    let output = run_tester(&["--backend", "memory", "--processes", "--duration", "1s"]);
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = setup_error(&["--backend", "memory", "--processes", "--duration", "1s"]);
     assert!(
         stderr.contains("--processes needs a backend shared"),
         "{stderr}"
@@ -164,8 +184,66 @@ fn processes_need_a_shared_backend() {
 }
 
 #[test]
+fn a_namespace_partition_needs_contender_processes() {
+    let stderr = setup_error(&[
+        "--backend",
+        "redis",
+        "--network",
+        "netns",
+        "--duration",
+        "1s",
+    ]);
+    assert!(
+        stderr.contains("--network netns needs --processes"),
+        "{stderr}"
+    );
+}
+
+/// `--network netns`: each contender process in a network namespace of its own, partitions
+/// that drop the leader's packets both ways with nftables (no reset). Needs root, `ip` and
+/// `nft`; where they are missing it says why and passes (as root, the test command requires
+/// them).
+#[cfg(target_os = "linux")]
+#[test]
+fn partitions_in_network_namespaces_are_survived() {
+    if leader_election_test_support::netns::NetLab::for_test().is_none() {
+        return;
+    }
+    let report = safe_run(&[
+        "--backend",
+        "redis",
+        "--spawn-redis",
+        "--processes",
+        "--network",
+        "netns",
+        "--faults",
+        "partition",
+        "--duration",
+        "30s",
+        "--stop-after-faults",
+        "2",
+        "--lease-duration",
+        "1s",
+        "--renew-interval",
+        "300ms",
+        "--retry-interval",
+        "100ms",
+        "--fault-interval",
+        "500ms",
+        "--report",
+        "json",
+        "--quiet",
+    ]);
+    assert_injected(&report, &["partition"]);
+    assert_eq!(report["all_faults_recovered"], true, "{report:#}");
+    // The cut leader's lease runs out on the server before anybody else leads.
+    let failover = &report["partition_failover_ms"];
+    assert!(failover["p50"].as_f64().unwrap() >= 600.0, "{failover}");
+}
+
+#[test]
 fn invalid_timing_is_refused_clearly() {
-    let output = run_tester(&[
+    let stderr = setup_error(&[
         "--lease-duration",
         "1s",
         "--renew-interval",
@@ -173,8 +251,6 @@ fn invalid_timing_is_refused_clearly() {
         "--duration",
         "1s",
     ]);
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("renew_interval"), "{stderr}");
 }
 
@@ -182,7 +258,7 @@ fn invalid_timing_is_refused_clearly() {
 fn an_unreachable_backend_is_reported_clearly() {
     let port = closed_port();
     let url = format!("redis://:hunter2@127.0.0.1:{port}");
-    let output = run_tester(&[
+    let stderr = setup_error(&[
         "--backend",
         "redis",
         "--redis-url",
@@ -190,8 +266,6 @@ fn an_unreachable_backend_is_reported_clearly() {
         "--duration",
         "1s",
     ]);
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cannot reach Redis"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "the password leaked: {stderr}");
     // Nothing listens: the hint to start it fits.
@@ -207,7 +281,7 @@ async fn a_postgres_that_refuses_the_connection_says_why() {
         "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
         server.port()
     );
-    let output = run_tester(&[
+    let stderr = setup_error(&[
         "--backend",
         "postgres",
         "--postgres-url",
@@ -215,8 +289,6 @@ async fn a_postgres_that_refuses_the_connection_says_why() {
         "--duration",
         "1s",
     ]);
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("pg_hba.conf")
             && stderr.contains("no encryption")
@@ -228,7 +300,7 @@ async fn a_postgres_that_refuses_the_connection_says_why() {
 
     // Nothing listens: the hint fits.
     let url = format!("postgres://postgres@127.0.0.1:{}/postgres", closed_port());
-    let output = run_tester(&[
+    let stderr = setup_error(&[
         "--backend",
         "postgres",
         "--postgres-url",
@@ -236,8 +308,6 @@ async fn a_postgres_that_refuses_the_connection_says_why() {
         "--duration",
         "1s",
     ]);
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("Connection refused"), "{stderr}");
     assert!(stderr.contains("docker compose up -d postgres"), "{stderr}");
 }
@@ -352,19 +422,18 @@ fn redis_server_restarts_and_pauses_are_survived() {
     );
 }
 
-/// A tester run on the spawned `topology` with one `server-failover` fault (1 s lease):
-/// it must succeed with at least one failover, no overlap, tokens that grow, every fault
-/// recovered, and the fence measured after a completed failover. Returns the report.
-fn server_failover_run(topology: &str) -> Value {
-    let output = run_tester(&[
+/// A safe tester run of at most `duration` on the spawned Redis `topology`, with one fault of
+/// `fault` (a `--faults` value) on a 1 s lease. Returns the report.
+fn spawned_redis_run(topology: &str, fault: &str, duration: &str) -> Value {
+    safe_run(&[
         "--backend",
         "redis",
         "--spawn-redis",
         topology,
         "--faults",
-        "server-failover",
+        fault,
         "--duration",
-        "50s",
+        duration,
         "--stop-after-faults",
         "1",
         "--lease-duration",
@@ -378,17 +447,15 @@ fn server_failover_run(topology: &str) -> Value {
         "--report",
         "json",
         "--quiet",
-    ]);
-    let report = report(&output);
-    assert!(
-        output.status.success(),
-        "exit {:?}; stderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
+    ])
+}
+
+/// A tester run on the spawned `topology` with one `server-failover` fault (1 s lease):
+/// it must succeed with at least one failover, no overlap, tokens that grow, every fault
+/// recovered, and the fence measured after a completed failover. Returns the report.
+fn server_failover_run(topology: &str) -> Value {
+    let report = spawned_redis_run(topology, "server-failover", "50s");
     assert_eq!(report["spawned"], topology);
-    assert_eq!(report["overlap_count"], 0, "{report:#}");
-    assert_eq!(report["tokens_monotonic"], true, "{report:#}");
     let faults = report["faults"].as_array().unwrap();
     assert!(
         faults.iter().any(|f| f["kind"] == "server_failover"),
@@ -436,38 +503,7 @@ fn redis_cluster_failovers_are_survived() {
 fn redis_cluster_coordinated_failovers_keep_a_leader() {
     // A coordinated CLUSTER FAILOVER: the replica catches up first, so the leader may keep its
     // term; either way nobody leads twice and a leader leads when it is complete.
-    let output = run_tester(&[
-        "--backend",
-        "redis",
-        "--spawn-redis",
-        "cluster",
-        "--faults",
-        "server-handover",
-        "--duration",
-        "40s",
-        "--stop-after-faults",
-        "1",
-        "--lease-duration",
-        "1s",
-        "--renew-interval",
-        "300ms",
-        "--retry-interval",
-        "100ms",
-        "--fault-interval",
-        "500ms",
-        "--report",
-        "json",
-        "--quiet",
-    ]);
-    let report = report(&output);
-    assert!(
-        output.status.success(),
-        "exit {:?}; stderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(report["overlap_count"], 0, "{report:#}");
-    assert_eq!(report["tokens_monotonic"], true, "{report:#}");
+    let report = spawned_redis_run("cluster", "server-handover", "40s");
     let faults = report["faults"].as_array().unwrap();
     assert!(
         faults.iter().any(|f| f["kind"] == "server_handover"),
@@ -482,19 +518,7 @@ fn redis_cluster_coordinated_failovers_keep_a_leader() {
 
 /// etcd's timing: its shortest lease is 2 s with its default settings.
 #[cfg(feature = "etcd")]
-const ETCD: &[&str] = &[
-    "--lease-duration",
-    "2s",
-    "--renew-interval",
-    "500ms",
-    "--retry-interval",
-    "250ms",
-    "--fault-interval",
-    "500ms",
-    "--report",
-    "json",
-    "--quiet",
-];
+const ETCD: &[&str] = &["--fault-interval", "500ms", "--report", "json", "--quiet"];
 
 #[cfg(feature = "etcd")]
 #[tokio::test]
@@ -513,6 +537,7 @@ async fn etcd_backend_with_faults_is_safe_and_recovers() {
         "--faults",
         "mixed",
     ];
+    args.extend_from_slice(LEASE_2S);
     args.extend_from_slice(ETCD);
     let output = run_tester(&args);
     let report = report(&output);
@@ -536,18 +561,10 @@ fn spawned_etcd_run(kind: &str) -> Value {
         "--stop-after-faults",
         "2",
     ];
+    args.extend_from_slice(LEASE_2S);
     args.extend_from_slice(ETCD);
-    let output = run_tester(&args);
-    let report = report(&output);
-    assert!(
-        output.status.success(),
-        "exit {:?}; stderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let report = safe_run(&args);
     assert_eq!(report["spawned"], "etcd-cluster");
-    assert_eq!(report["overlap_count"], 0, "{report:#}");
-    assert_eq!(report["tokens_monotonic"], true, "{report:#}");
     let faults = report["faults"].as_array().unwrap();
     assert_eq!(faults.len(), 2, "{report:#}");
     for fault in faults {
@@ -585,9 +602,7 @@ fn etcd_cluster_partitions_are_survived() {
 #[cfg(not(feature = "etcd"))]
 #[test]
 fn etcd_without_its_feature_says_which_feature_to_enable() {
-    let output = run_tester(&["--backend", "etcd", "--duration", "5s", "--quiet"]);
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = setup_error(&["--backend", "etcd", "--duration", "5s", "--quiet"]);
     assert!(stderr.contains("--features etcd"), "{stderr}");
     assert!(stderr.contains("protoc"), "{stderr}");
 }

@@ -1,194 +1,18 @@
-//! The verdict of a run: overlap detection, token order, handover and failover times,
-//! leaderless time and backend load, computed from leadership intervals and injected faults.
-//!
-//! Everything here is pure: it takes what the run recorded (times in milliseconds since the
-//! run's epoch, on one monotonic clock) and returns a [`Report`], so it is tested on
-//! hand-built interval sets.
+//! The analysis of a run: the safety verdict (overlapping terms and token order, by the
+//! workspace's one checker, [`leader_election::testing`]), and the statistics of handovers,
+//! failovers, leaderless time and backend load. Pure: it takes what the run recorded (times in
+//! milliseconds since the run's epoch, on one monotonic clock) and returns a [`Report`], so it
+//! is tested on hand-built interval sets.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use leader_election::FencingToken;
 use leader_election::testing::{self, Term};
-use serde::{Deserialize, Serialize};
 
-use crate::operator::OperatorAction;
-
-/// One term of leadership of one contender: `[start_ms, end_ms)`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Interval {
-    /// The contender slot (0-based); a slot keeps its number across restarts.
-    pub(crate) contender: usize,
-    /// Which incarnation of the slot held it (a restart after a fault starts a new one).
-    pub(crate) generation: u32,
-    /// The fencing token of the term.
-    pub(crate) token: u64,
-    /// When the contender started leading.
-    pub(crate) start_ms: f64,
-    /// When it stopped leading (the end of the run for a term still going on).
-    pub(crate) end_ms: f64,
-    /// Why the term ended (`stopped`, `deadline_passed`, `killed`, `run_end`, ...).
-    pub(crate) end_reason: String,
-}
-
-/// What a fault did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum FaultKind {
-    /// The leader was stopped gracefully: it released the lease.
-    Graceful,
-    /// The leader was killed without releasing (SIGKILL with `--processes`).
-    Crash,
-    /// The leader's connection to the backend was cut while the others kept theirs.
-    Partition,
-    /// The Redis server (started by the tester) was killed and started again, empty.
-    ServerRestart,
-    /// The Redis server (started by the tester) was frozen (SIGSTOP), then resumed.
-    ServerPause,
-    /// The tester acted on the lease record as an operator would (deleted it, overwrote it).
-    Operator,
-    /// The leader resigned: released the lease and stayed a follower for a cool-down.
-    Resign,
-    /// The primary holding the election was failed over to a replica (`SENTINEL FAILOVER` on a
-    /// Sentinel deployment started by the tester).
-    ServerFailover,
-    /// The primary holding the election handed its slot over to its replica (`CLUSTER
-    /// FAILOVER`, coordinated: the replica catches up first), in a cluster started by the
-    /// tester. The leader may keep its term: recovered means a leader when it is complete.
-    ServerHandover,
-}
-
-impl FaultKind {
-    /// The lower-case name used in the report and in live output.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::Graceful => "graceful",
-            Self::Crash => "crash",
-            Self::Partition => "partition",
-            Self::ServerRestart => "server_restart",
-            Self::ServerPause => "server_pause",
-            Self::Operator => "operator",
-            Self::Resign => "resign",
-            Self::ServerFailover => "server_failover",
-            Self::ServerHandover => "server_handover",
-        }
-    }
-
-    /// Whether the fault hits the server rather than one contender.
-    pub(crate) fn is_server(self) -> bool {
-        matches!(
-            self,
-            Self::ServerRestart | Self::ServerPause | Self::ServerFailover | Self::ServerHandover
-        )
-    }
-}
-
-/// A fault as injected by the run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Fault {
-    /// What was done.
-    pub(crate) kind: FaultKind,
-    /// To which contender slot (always the leader at that moment).
-    pub(crate) contender: usize,
-    /// The token of the term the fault hit.
-    pub(crate) token: Option<u64>,
-    /// When it was injected.
-    pub(crate) at_ms: f64,
-    /// The victim's last confirmed acquisition or renewal before the fault, if known.
-    pub(crate) last_confirmed_ms: Option<f64>,
-    /// When the victim was brought back (restarted, or its connection healed); for a server
-    /// failover, when it was complete (the old primary a replica of the new one).
-    pub(crate) restored_at_ms: Option<f64>,
-    /// For an operator fault: what the operator did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) action: Option<OperatorAction>,
-}
-
-/// Backend operations counted at the store boundary during the run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct OpCounts {
-    /// `connect` calls.
-    pub(crate) connect: u64,
-    /// `try_acquire` calls.
-    pub(crate) acquire: u64,
-    /// `renew` calls.
-    pub(crate) renew: u64,
-    /// `release` calls.
-    pub(crate) release: u64,
-    /// `current_leader` calls.
-    pub(crate) current_leader: u64,
-    /// `announce_candidate` and `strongest_candidate` calls (preferred leaders, with
-    /// `--priorities`).
-    #[serde(default)]
-    pub(crate) candidate: u64,
-}
-
-impl OpCounts {
-    /// Every operation.
-    pub(crate) fn total(&self) -> u64 {
-        self.connect
-            + self.acquire
-            + self.renew
-            + self.release
-            + self.current_leader
-            + self.candidate
-    }
-
-    /// The operations only a follower makes (a leader renews and releases).
-    pub(crate) fn follower(&self) -> u64 {
-        self.connect + self.acquire + self.current_leader
-    }
-
-    /// Adds `other` to these counts.
-    pub(crate) fn add(&mut self, other: &Self) {
-        self.connect += other.connect;
-        self.acquire += other.acquire;
-        self.renew += other.renew;
-        self.release += other.release;
-        self.current_leader += other.current_leader;
-        self.candidate += other.candidate;
-    }
-}
-
-/// Everything a run recorded, the input of [`Report::build`].
-#[derive(Clone, Debug, Default)]
-pub(crate) struct RunData {
-    /// `memory`, `redis` or `blob`.
-    pub(crate) backend: String,
-    /// The Redis deployment the tester started (`standalone`, `sentinel`, `cluster`), if any.
-    pub(crate) spawned: Option<String>,
-    /// The Redis contenders' `min_replica_acks` (redis only).
-    pub(crate) redis_min_replica_acks: Option<u32>,
-    /// Number of contender slots.
-    pub(crate) contenders: usize,
-    /// Whether each contender ran in its own OS process.
-    pub(crate) processes: bool,
-    /// The measured part of the run, from the epoch to the start of shutdown.
-    pub(crate) duration_ms: f64,
-    /// The lease duration the contenders used.
-    pub(crate) lease_duration_ms: f64,
-    /// Every leadership interval, in any order.
-    pub(crate) intervals: Vec<Interval>,
-    /// Every fault injected, in order.
-    pub(crate) faults: Vec<Fault>,
-    /// Backend operations of all contenders.
-    pub(crate) ops: OpCounts,
-    /// Total time contenders spent running without leading, summed over contenders.
-    pub(crate) follower_time_ms: f64,
-}
-
-/// `{count, p50, p99, max}` of a set of durations in milliseconds; `null`s when empty.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Stats {
-    /// How many samples.
-    pub(crate) count: usize,
-    /// Median (nearest rank).
-    pub(crate) p50: Option<f64>,
-    /// 99th percentile (nearest rank).
-    pub(crate) p99: Option<f64>,
-    /// Largest sample.
-    pub(crate) max: Option<f64>,
-}
+use super::{
+    BackendOps, FaultReport, Interval, Overlap, PreferredHandover, Report, RunData, Stats,
+};
+use crate::faults::FaultKind;
 
 impl Stats {
     /// The statistics of `samples`.
@@ -212,133 +36,6 @@ pub(crate) fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     }
     let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
-}
-
-/// Two terms of different contenders that overlapped in time.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Overlap {
-    /// One contender and its token.
-    pub(crate) a: (usize, u64),
-    /// The other contender and its token.
-    pub(crate) b: (usize, u64),
-    /// When the overlap began.
-    pub(crate) from_ms: f64,
-    /// How long it lasted.
-    pub(crate) overlap_ms: f64,
-}
-
-/// `{total, per_follower_per_lease}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub(crate) struct BackendOps {
-    /// Every backend call of every contender.
-    pub(crate) total: u64,
-    /// Calls made by followers (connect, acquire, current leader) per follower per lease
-    /// duration: the load an idle contender puts on the backend.
-    pub(crate) per_follower_per_lease: Option<f64>,
-    /// The calls by operation.
-    pub(crate) by_operation: OpCounts,
-}
-
-/// A fault as reported: what was injected, when, and when leadership came back.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub(crate) struct FaultReport {
-    /// `graceful`, `crash` or `partition`.
-    pub(crate) kind: FaultKind,
-    /// The contender hit (the leader then).
-    pub(crate) contender: usize,
-    /// The token of the term the fault hit.
-    pub(crate) token: Option<u64>,
-    /// When the fault was injected.
-    pub(crate) at_ms: f64,
-    /// When the victim was restarted or reconnected.
-    pub(crate) restored_at_ms: Option<f64>,
-    /// Whether a new term began after the fault (for a `server_handover`: or a leader was
-    /// leading when it completed).
-    pub(crate) recovered: bool,
-    /// The contender that led next.
-    pub(crate) next_leader: Option<usize>,
-    /// Its token.
-    pub(crate) next_token: Option<u64>,
-    /// From the fault to the next acquisition.
-    pub(crate) recovered_after_ms: Option<f64>,
-    /// For a crash: from the victim's last confirmed renewal to the next acquisition.
-    pub(crate) failover_ms: Option<f64>,
-    /// For an operator fault: what the operator did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) action: Option<OperatorAction>,
-}
-
-/// The report of one run. The field names are part of the tester's interface (see README).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Report {
-    /// The backend used.
-    pub(crate) backend: String,
-    /// The Redis deployment the tester started (`--spawn-redis`): `standalone`, `sentinel`,
-    /// `cluster`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) spawned: Option<String>,
-    /// The Redis contenders' `min_replica_acks`: how many replicas must acknowledge an
-    /// acquisition or renewal before it is believed (redis only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) redis_min_replica_acks: Option<u32>,
-    /// Number of contenders.
-    pub(crate) contenders: usize,
-    /// Whether each contender was its own OS process.
-    pub(crate) processes: bool,
-    /// Length of the measured run, in seconds.
-    pub(crate) duration_s: f64,
-    /// Lease duration, in milliseconds.
-    pub(crate) lease_duration_ms: f64,
-    /// Number of leadership terms.
-    pub(crate) terms: usize,
-    /// Pairs of terms of different contenders overlapping in time: must be 0.
-    pub(crate) overlap_count: usize,
-    /// The longest such overlap (0 when none).
-    pub(crate) max_overlap_ms: f64,
-    /// The first overlaps found, for diagnosis.
-    pub(crate) overlaps: Vec<Overlap>,
-    /// Whether tokens strictly increase from each term to the next.
-    pub(crate) tokens_monotonic: bool,
-    /// From a graceful stop of the leader to the next acquisition.
-    pub(crate) graceful_handover_ms: Stats,
-    /// From the leader's resignation to the next acquisition.
-    #[serde(default)]
-    pub(crate) resign_handover_ms: Stats,
-    /// From a leader handing over to a waiting contender with a higher priority (its term
-    /// ended with `preferred_leader`) to the next acquisition (`--priorities`).
-    #[serde(default)]
-    pub(crate) preferred_handover_ms: Stats,
-    /// From a crashed leader's last confirmed renewal to the next acquisition.
-    pub(crate) crash_failover_ms: Stats,
-    /// From cutting the leader's connection to the next acquisition.
-    pub(crate) partition_failover_ms: Stats,
-    /// From restarting or pausing the server to the next acquisition (`--spawn-redis`).
-    pub(crate) server_fault_recovery_ms: Stats,
-    /// From the failover's start (`SENTINEL FAILOVER`; for a cluster, the kill of the primary
-    /// serving the election) to the next acquisition (`--spawn-redis sentinel|cluster`).
-    #[serde(default)]
-    pub(crate) server_failover_recovery_ms: Stats,
-    /// From the failover's completion (Sentinel: the old primary a replica of the new one,
-    /// when its clients move to the new primary; cluster: every node agreeing that the
-    /// promoted replica serves the slot) to the next acquisition: the failover fence's cost.
-    #[serde(default)]
-    pub(crate) server_failover_after_complete_ms: Stats,
-    /// Coordinated failovers (`server_handover`) the leader came through keeping its term.
-    #[serde(default)]
-    pub(crate) server_handovers_kept: usize,
-    /// From an operator's action on the lease record to the next acquisition, by action.
-    #[serde(default)]
-    pub(crate) operator_recovery_ms: BTreeMap<String, Stats>,
-    /// Time within the run with no leader at all (including the first election).
-    pub(crate) leaderless_ms_total: f64,
-    /// Load on the backend.
-    pub(crate) backend_ops: BackendOps,
-    /// Every fault injected.
-    pub(crate) faults: Vec<FaultReport>,
-    /// Whether every fault was followed by a new term.
-    pub(crate) all_faults_recovered: bool,
-    /// `overlap_count == 0 && tokens_monotonic`: the run saw no safety violation.
-    pub(crate) safe: bool,
 }
 
 /// How many overlaps the report lists in detail.
@@ -408,17 +105,27 @@ pub(crate) fn leaderless_ms(intervals: &[Interval], until: f64) -> f64 {
     (until.max(0.0) - covered).max(0.0)
 }
 
-/// The first term to begin strictly after `at`.
-/// For every term that ended by handing over to a preferred contender: from its end to the
-/// next term's start.
-fn preferred_handovers(intervals: &[Interval]) -> Vec<f64> {
-    intervals
+/// Every term that ended by handing over to a preferred contender, with the next term.
+fn preferred_handovers(data: &RunData) -> Vec<PreferredHandover> {
+    let priority = |slot: usize| data.priorities.get(slot).copied();
+    data.intervals
         .iter()
         .filter(|i| i.end_reason == "preferred_leader")
-        .filter_map(|i| next_term_after(intervals, i.end_ms).map(|n| n.start_ms - i.end_ms))
+        .filter_map(|i| {
+            let next = next_term_after(&data.intervals, i.end_ms)?;
+            Some(PreferredHandover {
+                from: i.contender,
+                from_priority: priority(i.contender),
+                to: next.contender,
+                to_priority: priority(next.contender),
+                at_ms: round(i.end_ms),
+                after_ms: round(next.start_ms - i.end_ms),
+            })
+        })
         .collect()
 }
 
+/// The first term to begin strictly after `at`.
 fn next_term_after(intervals: &[Interval], at: f64) -> Option<&Interval> {
     intervals
         .iter()
@@ -437,6 +144,7 @@ impl Report {
             .fold(0.0, f64::max);
         let mut graceful = Vec::new();
         let mut crash = Vec::new();
+        let mut crash_from_crash = Vec::new();
         let mut partition = Vec::new();
         let mut server = Vec::new();
         let mut failover_recovery = Vec::new();
@@ -465,7 +173,7 @@ impl Report {
                 let recovered_after = next.map(|n| n.start_ms - fault.at_ms);
                 let failover = match (fault.kind, next) {
                     (FaultKind::Crash, Some(n)) => {
-                        Some(n.start_ms - fault.last_confirmed_ms.unwrap_or(fault.at_ms))
+                        Some(n.start_ms - fault.last_sent_ms.unwrap_or(fault.at_ms))
                     }
                     _ => None,
                 };
@@ -473,7 +181,10 @@ impl Report {
                     match fault.kind {
                         FaultKind::Graceful => graceful.push(after),
                         FaultKind::Resign => resign.push(after),
-                        FaultKind::Crash => crash.push(failover.unwrap_or(after)),
+                        FaultKind::Crash => {
+                            crash.push(failover.unwrap_or(after));
+                            crash_from_crash.push(after);
+                        }
                         FaultKind::Partition => partition.push(after),
                         FaultKind::ServerRestart | FaultKind::ServerPause => server.push(after),
                         FaultKind::ServerHandover => {}
@@ -494,6 +205,8 @@ impl Report {
                     contender: fault.contender,
                     token: fault.token,
                     at_ms: round(fault.at_ms),
+                    last_confirmed_ms: fault.last_confirmed_ms.map(round),
+                    last_sent_ms: fault.last_sent_ms.map(round),
                     restored_at_ms: fault.restored_at_ms.map(round),
                     recovered: next.is_some() || kept,
                     next_leader: next.map(|n| n.contender),
@@ -510,6 +223,7 @@ impl Report {
             .map(|v| (v * 100.0).round() / 100.0);
         let overlap_count = all_overlaps.len();
         let tokens_monotonic = testing::tokens_increase(&terms);
+        let preferred = preferred_handovers(data);
         Self {
             backend: data.backend.clone(),
             spawned: data.spawned.clone(),
@@ -525,8 +239,12 @@ impl Report {
             tokens_monotonic,
             graceful_handover_ms: Stats::of(&graceful),
             resign_handover_ms: Stats::of(&resign),
-            preferred_handover_ms: Stats::of(&preferred_handovers(&data.intervals)),
+            preferred_handover_ms: Stats::of(
+                &preferred.iter().map(|h| h.after_ms).collect::<Vec<_>>(),
+            ),
+            preferred_handovers: preferred,
             crash_failover_ms: Stats::of(&crash),
+            crash_failover_from_crash_ms: Stats::of(&crash_from_crash),
             partition_failover_ms: Stats::of(&partition),
             server_fault_recovery_ms: Stats::of(&server),
             server_failover_recovery_ms: Stats::of(&failover_recovery),
@@ -543,112 +261,17 @@ impl Report {
                 by_operation: data.ops,
             },
             all_faults_recovered: faults.iter().all(|f| f.recovered),
+            faults_not_injected: data.not_injected.clone(),
             faults,
             safe: overlap_count == 0 && tokens_monotonic,
         }
-    }
-
-    /// A short human-readable summary, for the end of a run without `--report json`.
-    pub(crate) fn to_text(&self) -> String {
-        let mut out = String::new();
-        let stats = |s: &Stats| match (s.p50, s.p99, s.max) {
-            (Some(p50), Some(p99), Some(max)) => {
-                format!("n={} p50={p50}ms p99={p99}ms max={max}ms", s.count)
-            }
-            _ => "n=0".to_owned(),
-        };
-        let _ = writeln!(
-            out,
-            "backend {}{}{} | {} contenders{} | {:.1}s | lease {}ms",
-            self.backend,
-            self.spawned
-                .as_deref()
-                .map_or_else(String::new, |t| format!(" ({t})")),
-            self.redis_min_replica_acks
-                .map_or_else(String::new, |n| format!(" | min_replica_acks {n}")),
-            self.contenders,
-            if self.processes { " (processes)" } else { "" },
-            self.duration_s,
-            self.lease_duration_ms
-        );
-        let _ = writeln!(
-            out,
-            "terms {} | overlaps {} (max {}ms) | tokens monotonic: {}",
-            self.terms, self.overlap_count, self.max_overlap_ms, self.tokens_monotonic
-        );
-        let _ = writeln!(
-            out,
-            "graceful handover: {}\ncrash failover:    {}\npartition failover: {}",
-            stats(&self.graceful_handover_ms),
-            stats(&self.crash_failover_ms),
-            stats(&self.partition_failover_ms)
-        );
-        if self.server_failover_recovery_ms.count > 0 {
-            let _ = writeln!(
-                out,
-                "server failover recovery: {}\n  after the failover completed: {}",
-                stats(&self.server_failover_recovery_ms),
-                stats(&self.server_failover_after_complete_ms)
-            );
-        }
-        let handovers = self
-            .faults
-            .iter()
-            .filter(|f| f.kind == FaultKind::ServerHandover)
-            .count();
-        if handovers > 0 {
-            let _ = writeln!(
-                out,
-                "server handovers (Redis CLUSTER FAILOVER, etcd member kills): {handovers}, \
-                 the leader kept its term through {}",
-                self.server_handovers_kept
-            );
-        }
-        if self.server_fault_recovery_ms.count > 0 {
-            let _ = writeln!(
-                out,
-                "server fault recovery: {}",
-                stats(&self.server_fault_recovery_ms)
-            );
-        }
-        if self.resign_handover_ms.count > 0 {
-            let _ = writeln!(out, "resign handover: {}", stats(&self.resign_handover_ms));
-        }
-        if self.preferred_handover_ms.count > 0 {
-            let _ = writeln!(
-                out,
-                "preferred-leader handover: {}",
-                stats(&self.preferred_handover_ms)
-            );
-        }
-        for (action, recovery) in &self.operator_recovery_ms {
-            let _ = writeln!(out, "operator {action}: recovery {}", stats(recovery));
-        }
-        let recovered = self.faults.iter().filter(|f| f.recovered).count();
-        let _ = writeln!(
-            out,
-            "leaderless {}ms | backend ops {} ({} per follower per lease) | faults {}/{} recovered",
-            self.leaderless_ms_total,
-            self.backend_ops.total,
-            self.backend_ops
-                .per_follower_per_lease
-                .map_or_else(|| "-".to_owned(), |v| v.to_string()),
-            recovered,
-            self.faults.len()
-        );
-        let verdict = if self.safe {
-            "SAFE: never two leaders, tokens always increased"
-        } else {
-            "UNSAFE: two leaders at once or a token went backwards"
-        };
-        let _ = writeln!(out, "{verdict}");
-        out
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::{Fault, NotInjected, OpCounts};
 
     fn iv(contender: usize, token: u64, start_ms: f64, end_ms: f64) -> Interval {
         Interval {
@@ -668,6 +291,7 @@ mod tests {
             token: None,
             at_ms,
             last_confirmed_ms: last,
+            last_sent_ms: last,
             restored_at_ms: None,
             action: None,
         }
@@ -677,12 +301,56 @@ mod tests {
     fn preferred_handovers_run_from_the_handing_over_term_to_the_next() {
         let mut handed = iv(0, 1, 0.0, 100.0);
         handed.end_reason = "preferred_leader".into();
-        let report = Report::build(&data(
+        let mut d = data(
             vec![handed, iv(2, 2, 101.5, 300.0), iv(1, 3, 400.0, 500.0)],
             vec![],
-        ));
+        );
+        d.priorities = vec![0, 0, 5];
+        let report = Report::build(&d);
         assert_eq!(report.preferred_handover_ms.count, 1);
         assert_eq!(report.preferred_handover_ms.max, Some(1.5));
+        let handover = &report.preferred_handovers[0];
+        assert_eq!((handover.from, handover.to), (0, 2));
+        assert_eq!(handover.to_priority, Some(5));
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["preferred_handovers"][0]["to"], 2);
+        assert!(report.to_text().contains("c0 -> c2 (priority 5)"));
+    }
+
+    #[test]
+    fn a_fault_kind_never_injected_is_reported_and_not_tested() {
+        let mut d = data(vec![iv(0, 1, 0.0, 10_000.0)], vec![]);
+        d.not_injected = vec![NotInjected {
+            kind: FaultKind::ServerFailover,
+            run_needs_s: 64.0,
+        }];
+        let report = Report::build(&d);
+        assert_eq!(report.faults_not_injected.len(), 1);
+        let json: serde_json::Value = serde_json::from_str(&report.to_json().unwrap()).unwrap();
+        assert_eq!(json["faults_not_injected"][0]["kind"], "server_failover");
+        assert_eq!(json["faults_not_injected"][0]["run_needs_s"], 64.0);
+        assert!(
+            report
+                .to_text()
+                .contains("NOT TESTED: server_failover never injected (the run needs about 64s)")
+        );
+        // Safe, but not what was asked: the verdict does not hide it.
+        assert!(report.safe);
+    }
+
+    #[test]
+    fn crash_failover_runs_from_the_last_renewal_sent_even_unanswered() {
+        // The last confirmed renewal was sent at 3500; one more went out at 3900 and was never
+        // answered (the leader died at 4000), but it extended the lease on the server.
+        let intervals = vec![iv(0, 1, 0.0, 4000.0), iv(1, 2, 6100.0, 8000.0)];
+        let mut crash = fault(FaultKind::Crash, 0, 4000.0, Some(3500.0));
+        crash.last_sent_ms = Some(3900.0);
+        let report = Report::build(&data(intervals, vec![crash]));
+        assert_eq!(report.crash_failover_ms.p50, Some(2200.0));
+        assert_eq!(report.crash_failover_from_crash_ms.p50, Some(2100.0));
+        let text = report.to_text();
+        assert!(text.contains("from the last renewal sent"), "{text}");
+        assert!(text.contains("from the crash: n=1 p50=2100ms"), "{text}");
     }
 
     fn data(intervals: Vec<Interval>, faults: Vec<Fault>) -> RunData {
@@ -832,6 +500,8 @@ mod tests {
         assert_eq!(report.faults[1].next_token, Some(3));
         assert_eq!(report.faults[1].recovered_after_ms, Some(900.0));
         assert_eq!(report.faults[1].failover_ms, Some(1200.0));
+        // From the crash itself: 900 ms.
+        assert_eq!(report.crash_failover_from_crash_ms.p50, Some(900.0));
         // The last crash was never followed by a new term.
         assert!(!report.faults[3].recovered);
         assert!(!report.all_faults_recovered);

@@ -12,16 +12,19 @@
 //! `CLUSTER FAILOVER` lets the replica catch up first, so the leader keeps its lease and no
 //! new term begins: nothing for the tester's recovery measure to see.)
 
+use std::sync::Arc;
+
 use clap::ValueEnum;
 use leader_election_fixtures::redis::{ClusterOptions, RedisCluster};
 use leader_election_fixtures::{RedisOptions, RedisSentinel, RedisServer};
 use tokio::time::Instant;
 
-use crate::report::FaultKind;
+use crate::backends::{BoxFuture, FailoverDone, Server};
+use crate::faults::FaultKind;
 
 /// How long after a failover in the spawned cluster another one can get the primaries' votes:
 /// two `cluster-node-timeout`s (1 s each), and a margin.
-pub(crate) const CLUSTER_VOTES_AGAIN_MS: f64 = 3000.0;
+const CLUSTER_VOTES_AGAIN_MS: f64 = 3000.0;
 
 /// Which Redis deployment `--spawn-redis` starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -89,23 +92,6 @@ pub(crate) enum SpawnedRedis {
     },
 }
 
-/// When a failover was complete: the old primary could no longer be written.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct FailoverDone {
-    /// When the promoted replica answered as the primary.
-    pub(crate) promoted: Instant,
-    /// When the old primary followed the new one (Sentinel: it became a replica; Cluster:
-    /// every node agreed that the promoted replica serves the slot, the old primary being
-    /// dead).
-    pub(crate) completed: Instant,
-    /// Cluster: when the killed primary, started again, had rejoined as a replica.
-    pub(crate) rejoined: Option<Instant>,
-    /// What happened, for the live output.
-    pub(crate) old_primary: u16,
-    /// The promoted server's port.
-    pub(crate) new_primary: u16,
-}
-
 impl SpawnedRedis {
     /// Starts a deployment of `topology` from the binaries on `PATH`, on free ports of
     /// 127.0.0.1.
@@ -128,6 +114,15 @@ impl SpawnedRedis {
         }
     }
 
+    /// Its topology.
+    fn topology(&self) -> Topology {
+        match self {
+            Self::Standalone(_) => Topology::Standalone,
+            Self::Sentinel(_) => Topology::Sentinel,
+            Self::Cluster { .. } => Topology::Cluster,
+        }
+    }
+
     /// The URL the contenders elect through.
     pub(crate) fn url(&self) -> String {
         match self {
@@ -138,7 +133,7 @@ impl SpawnedRedis {
     }
 
     /// One line saying what runs where, for the live output.
-    pub(crate) fn describe(&self) -> String {
+    fn started(&self) -> String {
         match self {
             Self::Standalone(server) => format!(
                 "started redis-server (pid {}) at {}",
@@ -167,7 +162,7 @@ impl SpawnedRedis {
     ///
     /// # Errors
     /// When the new server does not start, or the topology has no single server to restart.
-    pub(crate) async fn restart(&self) -> Result<(), String> {
+    async fn restart_server(&self) -> Result<(), String> {
         match self {
             Self::Standalone(server) => server.try_restart().await,
             Self::Sentinel(_) => Err("a Sentinel deployment is failed over, not restarted".into()),
@@ -177,7 +172,7 @@ impl SpawnedRedis {
 
     /// Stops (`true`, SIGSTOP) or resumes (`false`, SIGCONT) the server process: connections
     /// stay open but nothing is answered, as with a frozen VM. Only a standalone server.
-    pub(crate) async fn set_paused(&self, paused: bool) {
+    async fn pause(&self, paused: bool) {
         if let Self::Standalone(server) = self {
             if paused {
                 server.pause().await;
@@ -195,7 +190,7 @@ impl SpawnedRedis {
     ///
     /// # Errors
     /// When the topology has no replicas, or the failover does not complete in time.
-    pub(crate) async fn failover(&self) -> Result<FailoverDone, String> {
+    async fn fail_over(&self) -> Result<FailoverDone, String> {
         match self {
             Self::Standalone(_) => Err("a standalone server has no replica to fail over to".into()),
             Self::Sentinel(deployment) => {
@@ -233,7 +228,7 @@ impl SpawnedRedis {
     ///
     /// # Errors
     /// When the topology is not a cluster, or the cluster does not agree in time.
-    pub(crate) async fn handover(&self) -> Result<FailoverDone, String> {
+    async fn hand_over(&self) -> Result<FailoverDone, String> {
         let Self::Cluster { cluster, key } = self else {
             return Err("only a Redis Cluster hands a slot over (CLUSTER FAILOVER)".into());
         };
@@ -246,6 +241,58 @@ impl SpawnedRedis {
             old_primary: port_of(&old),
             new_primary: port_of(&new),
         })
+    }
+}
+
+impl Server for SpawnedRedis {
+    fn name(&self) -> String {
+        self.topology().as_str().to_owned()
+    }
+
+    fn describe(&self) -> String {
+        self.started()
+    }
+
+    fn fault_text(&self, kind: FaultKind) -> String {
+        match kind {
+            FaultKind::ServerRestart => "restart the Redis server (SIGKILL, empty on restart)",
+            FaultKind::ServerPause => "pause the Redis server (SIGSTOP)",
+            FaultKind::ServerFailover => "fail the Redis primary over to a replica",
+            _ => "hand the Redis primary's slot over to its replica (CLUSTER FAILOVER)",
+        }
+        .to_owned()
+    }
+
+    fn restored_text(&self, kind: FaultKind) -> String {
+        match kind {
+            FaultKind::ServerPause => "redis-server resumed (SIGCONT)",
+            _ => "redis-server is back",
+        }
+        .to_owned()
+    }
+
+    fn failover_gap_ms(&self) -> f64 {
+        if matches!(self, Self::Cluster { .. }) {
+            CLUSTER_VOTES_AGAIN_MS
+        } else {
+            0.0
+        }
+    }
+
+    fn restart(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(async move { self.restart_server().await })
+    }
+
+    fn set_paused(&self, paused: bool) -> BoxFuture<'_, ()> {
+        Box::pin(self.pause(paused))
+    }
+
+    fn failover(self: Arc<Self>) -> BoxFuture<'static, Result<FailoverDone, String>> {
+        Box::pin(async move { self.fail_over().await })
+    }
+
+    fn handover(self: Arc<Self>) -> BoxFuture<'static, Result<FailoverDone, String>> {
+        Box::pin(async move { self.hand_over().await })
     }
 }
 

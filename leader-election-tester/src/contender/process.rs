@@ -1,0 +1,309 @@
+//! A contender in its own OS process: the tester re-invoking itself as
+//! `leader-election-tester contender`, told what to do on its stdin and reporting records as
+//! JSON lines on its stdout; and the child's side of it.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use leader_election::LeaderElection;
+use leader_election::testing::FaultyStore;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::{Clock, Event, Sink, Timing, forward_events, store_record};
+use crate::backends::BackendSpec;
+use crate::faults::Proxies;
+use crate::instrument::{OnConfirmed, instrumented};
+use crate::record::Record;
+
+/// What a child process is told on the first line of its stdin.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct ChildSpec {
+    /// The contender slot.
+    pub(crate) slot: usize,
+    /// Its incarnation.
+    pub(crate) generation: u32,
+    /// How to reach the backend (through the slot's proxy).
+    pub(crate) backend: BackendSpec,
+    /// Lease timing.
+    pub(crate) timing: Timing,
+    /// The run's epoch as wall-clock time, ms since the Unix epoch.
+    pub(crate) epoch_unix_ms: f64,
+}
+
+/// A contender in its own OS process.
+#[derive(Debug)]
+pub(crate) struct Process {
+    slot: usize,
+    generation: u32,
+    spec: BackendSpec,
+    timing: Timing,
+    epoch_unix_ms: f64,
+    proxy: Option<Proxies>,
+    child: Option<(Child, ChildStdin)>,
+    sink: Sink,
+    /// With `--network netns`: the namespace its processes run in (dropped after its child).
+    ns: Option<Namespace>,
+}
+
+/// A network namespace of `--network netns` (Linux only).
+#[cfg(target_os = "linux")]
+pub(crate) type Namespace = leader_election_fixtures::netns::NetNamespace;
+
+/// No network namespaces outside Linux: `--network netns` is refused before any is made.
+#[cfg(not(target_os = "linux"))]
+#[derive(Debug)]
+pub(crate) enum Namespace {}
+
+impl Process {
+    /// A contender whose processes reach the backend through `proxy`, if any.
+    pub(crate) fn new(
+        slot: usize,
+        spec: &BackendSpec,
+        proxy: Option<Proxies>,
+        timing: Timing,
+        epoch_unix_ms: f64,
+        sink: Sink,
+    ) -> Self {
+        Self {
+            slot,
+            generation: 0,
+            spec: match &proxy {
+                Some(proxy) => spec.backend.via(spec, &proxy.addrs()),
+                None => spec.clone(),
+            },
+            timing,
+            epoch_unix_ms,
+            proxy,
+            child: None,
+            sink,
+            ns: None,
+        }
+    }
+
+    /// Runs this contender's processes in `ns`, where partitions drop its packets.
+    pub(crate) fn in_namespace(mut self, ns: Namespace) -> Self {
+        self.ns = Some(ns);
+        self
+    }
+
+    /// The current incarnation.
+    pub(crate) fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    /// Spawns the process of the current incarnation.
+    pub(crate) async fn start(&mut self) -> Result<(), String> {
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find the tester: {e}"))?;
+        let mut command = match &self.ns {
+            #[cfg(target_os = "linux")]
+            Some(ns) => Command::from(ns.command(exe)),
+            #[cfg(not(target_os = "linux"))]
+            Some(ns) => match *ns {},
+            None => Command::new(exe),
+        };
+        let mut child = command
+            .arg("contender")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start a contender process: {e}"))?;
+        let mut stdin = child.stdin.take().ok_or("no stdin")?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let spec = ChildSpec {
+            slot: self.slot,
+            generation: self.generation,
+            backend: self.spec.clone(),
+            timing: self.timing,
+            epoch_unix_ms: self.epoch_unix_ms,
+        };
+        let mut line = serde_json::to_string(&spec).map_err(|e| e.to_string())?;
+        line.push('\n');
+        stdin
+            .write_all(line.as_bytes())
+            .await
+            .map_err(|e| format!("cannot talk to a contender process: {e}"))?;
+        let (slot, generation, sink) = (self.slot, self.generation, self.sink.clone());
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                match serde_json::from_str::<Record>(&line) {
+                    Ok(record) => {
+                        let _ = sink.send(Event {
+                            slot,
+                            generation,
+                            record,
+                        });
+                    }
+                    Err(_) => eprintln!("c{slot}: {line}"),
+                }
+            }
+        });
+        self.child = Some((child, stdin));
+        Ok(())
+    }
+
+    /// Asks the process to stop gracefully (it releases the lease and exits), and waits for it
+    /// up to `grace`, killing it after that.
+    pub(crate) async fn stop(&mut self, grace: Duration) {
+        if let Some((mut child, mut stdin)) = self.child.take() {
+            let _ = stdin.write_all(b"stop\n").await;
+            let _ = stdin.flush().await;
+            if tokio::time::timeout(grace, child.wait()).await.is_err() {
+                let _ = child.kill().await;
+            }
+        }
+    }
+
+    /// Tells the process to resign for `cool_down` (it hands over at once and stays a
+    /// follower).
+    pub(crate) async fn resign(&mut self, cool_down: Duration) {
+        if let Some((_, stdin)) = &mut self.child {
+            let line = format!("resign {}\n", cool_down.as_millis());
+            let _ = stdin.write_all(line.as_bytes()).await;
+            let _ = stdin.flush().await;
+        }
+    }
+
+    /// Kills the process with SIGKILL and waits until it is gone.
+    pub(crate) async fn crash(&mut self) {
+        if let Some((mut child, _stdin)) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// Starts the next incarnation.
+    pub(crate) async fn restart(&mut self) -> Result<(), String> {
+        self.generation += 1;
+        self.start().await
+    }
+
+    /// Cuts or heals this contender's connection to the backend.
+    pub(crate) fn set_partitioned(&self, cut: bool) {
+        match &self.ns {
+            #[cfg(target_os = "linux")]
+            Some(ns) => {
+                use leader_election_fixtures::netns::PacketFault;
+                let done = if cut {
+                    ns.inject(PacketFault::Partition)
+                } else {
+                    ns.heal()
+                };
+                if let Err(err) = done {
+                    eprintln!("!! c{}: {err}", self.slot);
+                }
+            }
+            #[cfg(not(target_os = "linux"))]
+            Some(ns) => match *ns {},
+            None => {
+                if let Some(proxy) = &self.proxy {
+                    proxy.set_cut(cut);
+                }
+            }
+        }
+    }
+}
+
+// === the child's side ===
+
+/// Runs one contender in this process, as told by the first line of stdin, reporting records
+/// as JSON lines on stdout, until stdin says `stop` or closes.
+pub(crate) async fn child_main() -> Result<(), String> {
+    let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+    let first = stdin
+        .next_line()
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("no contender spec on stdin")?;
+    let spec: ChildSpec = serde_json::from_str(&first).map_err(|e| e.to_string())?;
+    // One wall-clock reading maps this process's monotonic clock onto the parent's: both
+    // processes read the same system clock, so the offset is exact up to that reading (and to a
+    // wall-clock step between the parent's start and this one).
+    let now_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_secs_f64()
+        * 1000.0;
+    let clock = Clock {
+        origin: Instant::now(),
+        base_ms: now_unix_ms - spec.epoch_unix_ms,
+    };
+
+    let (out, mut out_rx) = mpsc::unbounded_channel::<Record>();
+    let writer = tokio::spawn(async move {
+        let mut stdout = tokio::io::stdout();
+        while let Some(record) = out_rx.recv().await {
+            let Ok(mut line) = serde_json::to_string(&record) else {
+                continue;
+            };
+            line.push('\n');
+            if stdout.write_all(line.as_bytes()).await.is_err() {
+                break;
+            }
+            let _ = stdout.flush().await;
+        }
+    });
+
+    let store = spec
+        .backend
+        .backend
+        .open(&spec.backend, &spec.timing.options("child"))?;
+    let on_confirmed: OnConfirmed = {
+        let out = out.clone();
+        Arc::new(move |event| {
+            let _ = out.send(store_record(clock, event));
+        })
+    };
+    let store = instrumented(FaultyStore::new(store), on_confirmed);
+    let id = format!("c{}-g{}", spec.slot, spec.generation);
+    let election = LeaderElection::new(store.clone(), spec.timing.options(&id))
+        .map_err(|e| format!("invalid options: {e}"))?;
+    {
+        let out = out.clone();
+        forward_events(election.subscribe(), clock, move |record| {
+            let _ = out.send(record);
+        });
+    }
+    election.start().await.map_err(|e| e.to_string())?;
+
+    let mut ticker = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            line = stdin.next_line() => {
+                match line {
+                    Ok(Some(line)) if line.trim() == "stop" => break,
+                    Ok(Some(line)) => {
+                        if let Some(ms) = line.trim().strip_prefix("resign ") {
+                            let cool_down = Duration::from_millis(ms.parse().unwrap_or(0));
+                            let _ = election.resign(cool_down).await;
+                        }
+                    }
+                    _ => break,
+                }
+            }
+            _ = ticker.tick() => {
+                let _ = out.send(Record::Ops { ops: store.hooks().ops() });
+            }
+        }
+    }
+    let _ = election.stop().await;
+    let _ = out.send(Record::Ops {
+        ops: store.hooks().ops(),
+    });
+    let _ = out.send(Record::Exited {
+        at_ms: clock.now_ms(),
+    });
+    drop(out);
+    drop(election);
+    drop(store);
+    // Give the event forwarder a moment to flush the last events, then finish writing.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+    Ok(())
+}

@@ -1,0 +1,251 @@
+//! The faults a run injects on the leader, one module per kind of target: [`contender`] (a
+//! graceful stop, a crash, a resignation), [`network`] (the leader cut off the backend),
+//! [`server`] (the deployment the tester started: restarted, frozen, failed over) and
+//! [`operator`] (hands on the lease record). [`Targets`] is what they act on; the run decides
+//! when.
+
+mod contender;
+mod network;
+mod operator;
+mod server;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::backends::{BackendSpec, FailoverDone, OperatorAction, Server};
+use crate::contender::{Clock, Slot};
+use crate::report::Fault;
+
+pub(crate) use network::Proxies;
+
+/// What a fault did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum FaultKind {
+    /// The leader was stopped gracefully: it released the lease.
+    Graceful,
+    /// The leader was killed without releasing (SIGKILL with `--processes`).
+    Crash,
+    /// The leader's connection to the backend was cut while the others kept theirs.
+    Partition,
+    /// The server (started by the tester) was killed and started again, empty.
+    ServerRestart,
+    /// The Redis server (started by the tester) was frozen (SIGSTOP), then resumed.
+    ServerPause,
+    /// The tester acted on the lease record as an operator would (deleted it, overwrote it).
+    Operator,
+    /// The leader resigned: released the lease and stayed a follower for a cool-down.
+    Resign,
+    /// The primary holding the election was failed over to a replica (`SENTINEL FAILOVER` on a
+    /// Sentinel deployment started by the tester, or its primary killed in a cluster).
+    ServerFailover,
+    /// The primary holding the election handed its slot over to its replica (`CLUSTER
+    /// FAILOVER`, coordinated: the replica catches up first), or a member of an etcd cluster
+    /// was killed and started again. The leader may keep its term: recovered means a leader
+    /// when it is complete.
+    ServerHandover,
+}
+
+impl FaultKind {
+    /// The lower-case name used in the report and in live output.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Graceful => "graceful",
+            Self::Crash => "crash",
+            Self::Partition => "partition",
+            Self::ServerRestart => "server_restart",
+            Self::ServerPause => "server_pause",
+            Self::Operator => "operator",
+            Self::Resign => "resign",
+            Self::ServerFailover => "server_failover",
+            Self::ServerHandover => "server_handover",
+        }
+    }
+
+    /// Whether the fault hits the server rather than one contender.
+    pub(crate) fn is_server(self) -> bool {
+        matches!(
+            self,
+            Self::ServerRestart | Self::ServerPause | Self::ServerFailover | Self::ServerHandover
+        )
+    }
+
+    /// Whether it is a failover of the server, which completes in the background.
+    pub(crate) fn is_failover(self) -> bool {
+        matches!(self, Self::ServerFailover | Self::ServerHandover)
+    }
+}
+
+/// What injecting a fault did, for the run to record.
+#[derive(Debug, Default)]
+pub(crate) struct Injected {
+    /// For an operator fault: what the operator did.
+    pub(crate) action: Option<OperatorAction>,
+    /// The incarnation of the victim whose process was killed: its term ended when the kill
+    /// returned.
+    pub(crate) killed: Option<u32>,
+    /// Lines for the live output: what failed, the run going on regardless.
+    pub(crate) notes: Vec<String>,
+}
+
+/// How a fault ended.
+#[derive(Debug)]
+pub(crate) enum Restored {
+    /// Undone now; the line says how.
+    Now(String),
+    /// A failover completed at that instant; the line says what it did.
+    Completed(Instant, String),
+    /// The failover failed; the line says why.
+    Failed(String),
+}
+
+/// What faults act on: the contenders, the deployment the tester started, the backend's lease
+/// record.
+#[derive(Debug)]
+pub(crate) struct Targets {
+    /// The contenders, by slot.
+    pub(crate) slots: Vec<Slot>,
+    /// The deployment the tester started, if any.
+    pub(crate) server: Option<Arc<dyn Server>>,
+    /// The backend, for the operator's hands.
+    pub(crate) spec: BackendSpec,
+    /// Whether each contender is its own OS process.
+    pub(crate) processes: bool,
+    /// The lease duration (a stopped leader's grace, a resignation's cool-down).
+    pub(crate) lease: Duration,
+    /// A server failover under way: it completes in the background while the run goes on.
+    failover: Option<JoinHandle<Result<FailoverDone, String>>>,
+    /// How many operator actions were taken (they are taken in turn).
+    operator_actions: usize,
+}
+
+impl Targets {
+    /// Faults on these contenders, this backend and this deployment.
+    pub(crate) fn new(
+        slots: Vec<Slot>,
+        server: Option<Arc<dyn Server>>,
+        spec: BackendSpec,
+        processes: bool,
+        lease: Duration,
+    ) -> Self {
+        Self {
+            slots,
+            server,
+            spec,
+            processes,
+            lease,
+            failover: None,
+            operator_actions: 0,
+        }
+    }
+
+    /// What a fault of `kind` does, for the live output.
+    pub(crate) fn describe(&self, kind: FaultKind) -> String {
+        match kind {
+            FaultKind::Graceful | FaultKind::Crash | FaultKind::Resign => {
+                contender::describe(kind, self.processes).to_owned()
+            }
+            FaultKind::Partition => network::DESCRIPTION.to_owned(),
+            FaultKind::Operator => operator::DESCRIPTION.to_owned(),
+            _ => server::describe(self.server.as_deref(), kind),
+        }
+    }
+
+    /// Injects a fault of `kind` on contender `slot` (the leader).
+    pub(crate) async fn inject(&mut self, kind: FaultKind, slot: usize) -> Injected {
+        match kind {
+            FaultKind::Graceful | FaultKind::Crash | FaultKind::Resign => {
+                let killed =
+                    contender::inject(&mut self.slots[slot], kind, self.lease, self.processes)
+                        .await;
+                Injected {
+                    killed,
+                    ..Injected::default()
+                }
+            }
+            FaultKind::Partition => {
+                network::cut(&self.slots[slot], true);
+                Injected::default()
+            }
+            FaultKind::Operator => {
+                let n = self.operator_actions;
+                self.operator_actions += 1;
+                operator::act(&self.spec, n).await
+            }
+            _ => {
+                let Some(server) = &self.server else {
+                    return Injected::default();
+                };
+                match server::inject(server, kind).await {
+                    Ok(Some(task)) => {
+                        self.failover = Some(task);
+                        Injected::default()
+                    }
+                    Ok(None) => Injected::default(),
+                    Err(err) => Injected {
+                        notes: vec![format!("!! {err}")],
+                        ..Injected::default()
+                    },
+                }
+            }
+        }
+    }
+
+    /// Whether the failover under way (if any) is over.
+    pub(crate) fn failover_finished(&self) -> bool {
+        self.failover.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Undoes `fault`: brings the victim back, heals its connection, resumes the server, waits
+    /// for the failover to complete, or does the second half of the operator's action.
+    ///
+    /// # Errors
+    /// When a contender cannot be started again, or the operator's follow-up fails.
+    pub(crate) async fn restore(
+        &mut self,
+        fault: &Fault,
+        clock: Clock,
+    ) -> Result<Restored, String> {
+        let slot = fault.contender;
+        let text = match fault.kind {
+            FaultKind::Graceful | FaultKind::Crash | FaultKind::Resign => {
+                contender::restore(&mut self.slots[slot], fault.kind, slot).await?
+            }
+            FaultKind::Partition => {
+                network::cut(&self.slots[slot], false);
+                format!("c{slot} reconnected")
+            }
+            FaultKind::Operator => operator::follow_up(&self.spec, fault.action).await?,
+            kind if kind.is_failover() => {
+                return server::complete(
+                    self.server.as_deref(),
+                    self.failover.take(),
+                    fault,
+                    clock,
+                )
+                .await;
+            }
+            kind => server::restore(self.server.as_deref(), kind).await,
+        };
+        Ok(Restored::Now(text))
+    }
+
+    /// Undoes what would outlast the run: heals every connection, resumes the server, and
+    /// abandons a failover under way.
+    pub(crate) async fn heal(&mut self) {
+        for slot in &self.slots {
+            network::cut(slot, false);
+        }
+        if let Some(server) = &self.server {
+            server.set_paused(false).await;
+        }
+        if let Some(task) = self.failover.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}

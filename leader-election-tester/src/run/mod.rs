@@ -1,0 +1,583 @@
+//! One run: start the backend's deployment and the contenders, inject faults on the leader on
+//! a schedule (what each fault does is in [`crate::faults`]), collect every contender's
+//! leadership intervals on one clock, and build the report.
+
+mod events;
+mod preflight;
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+
+use crate::contender::{Clock, Event, InProcess, Process, Slot};
+use crate::faults::{FaultKind, Injected, Proxies, Restored, Targets};
+use crate::ledger::Ledger;
+use crate::live::Live;
+use crate::record::Record;
+use crate::report::{Fault, NotInjected, OpCounts, Report, RunData};
+use crate::schedule::{FAILOVER_COMPLETES, Network, RunConfig, fault_budget, run_needs};
+
+/// The result of a run: the report and what it was computed from.
+#[derive(Debug)]
+pub(crate) struct RunOutput {
+    /// The report.
+    pub(crate) report: Report,
+    /// The recorded data (for the timeline).
+    pub(crate) data: RunData,
+}
+
+/// Where the fault schedule is.
+#[derive(Clone, Copy, Debug)]
+enum Phase {
+    /// Waiting for a leader and for the quiet time to pass.
+    Settle { until: Instant },
+    /// A fault is in effect; the victim is restored when a new leader appears or at
+    /// `restore_by`; the fault counts as unrecovered after `give_up`.
+    Faulted {
+        index: usize,
+        restore_by: Instant,
+        give_up: Instant,
+        restored: bool,
+    },
+}
+
+struct Run {
+    cfg: RunConfig,
+    clock: Clock,
+    /// The contenders, the deployment and the lease record the faults act on.
+    targets: Targets,
+    events: mpsc::UnboundedReceiver<Event>,
+    live: Live,
+    ledger: Ledger,
+    last_confirmed: Vec<Option<f64>>,
+    /// When each contender last sent a renewal, answered or not.
+    last_sent: Vec<Option<f64>>,
+    last_error: Vec<Option<String>>,
+    child_ops: HashMap<(usize, u32), OpCounts>,
+    faults: Vec<Fault>,
+    /// The kinds asked for and never injected, once the schedule has ended.
+    not_injected: Vec<NotInjected>,
+    errors: usize,
+    /// What the report's `spawned` says.
+    spawned: Option<String>,
+    /// The `min_replica_acks` of the Redis contenders, for the report.
+    min_replica_acks: Option<u32>,
+}
+
+/// Runs the tester as configured and returns its report.
+///
+/// # Errors
+/// When the backend cannot be opened or contenders cannot be started.
+pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
+    cfg.check()?;
+    let backend = cfg.backend.backend;
+    let server = match backend.spawn_flag(&cfg.backend) {
+        Some(_) => Some(backend.spawn(&mut cfg.backend).await?),
+        None => None,
+    };
+    preflight::preflight(&cfg).await?;
+    // A backend reached over the network is cut off by a proxy per contender; the others (in
+    // this process) by the contender's store.
+    // With `--network netns` every contender process reaches the backend through a relay on
+    // the lab's host address (the proxies, never cut), and a partition drops its packets.
+    let lab = lab(&cfg)?;
+    let needs_proxy = lab.is_some()
+        || cfg
+            .faults
+            .kinds(cfg.capabilities())
+            .contains(&FaultKind::Partition);
+    let upstreams = if needs_proxy {
+        Some(backend.upstreams(&cfg.backend)?).filter(|u| !u.is_empty())
+    } else {
+        None
+    };
+
+    let epoch = Instant::now();
+    let epoch_unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_secs_f64()
+        * 1000.0;
+    let clock = Clock {
+        origin: epoch,
+        base_ms: 0.0,
+    };
+    let (sink, events) = mpsc::unbounded_channel();
+    let mut slots = Vec::with_capacity(cfg.contenders);
+    for slot in 0..cfg.contenders {
+        let bind = match &lab {
+            #[cfg(target_os = "linux")]
+            Some(lab) => lab.host_ip().into(),
+            #[cfg(not(target_os = "linux"))]
+            Some(lab) => match *lab {},
+            None => std::net::Ipv4Addr::LOCALHOST.into(),
+        };
+        let proxy = match &upstreams {
+            Some(upstreams) => Some(
+                Proxies::start_on(bind, upstreams)
+                    .await
+                    .map_err(|e| format!("cannot start a proxy: {e}"))?,
+            ),
+            None => None,
+        };
+        slots.push(if cfg.processes {
+            let process = Process::new(
+                slot,
+                &cfg.backend,
+                proxy,
+                cfg.timing.for_slot(&cfg.priorities, slot),
+                epoch_unix_ms,
+                sink.clone(),
+            );
+            Slot::Process(Box::new(match &lab {
+                #[cfg(target_os = "linux")]
+                Some(lab) => process.in_namespace(
+                    lab.namespace()
+                        .map_err(|e| format!("cannot make a network namespace: {e}"))?,
+                ),
+                #[cfg(not(target_os = "linux"))]
+                Some(lab) => match *lab {},
+                None => process,
+            }))
+        } else {
+            Slot::InProcess(Box::new(
+                InProcess::new(
+                    slot,
+                    &cfg.backend,
+                    proxy,
+                    cfg.timing.for_slot(&cfg.priorities, slot),
+                    clock,
+                    sink.clone(),
+                )
+                .await?,
+            ))
+        });
+    }
+    drop(sink);
+    let n = cfg.contenders;
+    let min_replica_acks = backend.min_replica_acks(&cfg.backend, &cfg.timing.options("report"));
+    let lease = Duration::from_millis(cfg.timing.lease_ms);
+    let run = Run {
+        live: Live::new(cfg.quiet),
+        spawned: server.as_ref().map(|s| s.name()),
+        targets: Targets::new(slots, server, cfg.backend.clone(), cfg.processes, lease),
+        cfg,
+        clock,
+        events,
+        ledger: Ledger::new(n),
+        last_confirmed: vec![None; n],
+        last_sent: vec![None; n],
+        last_error: vec![None; n],
+        child_ops: HashMap::new(),
+        faults: Vec::new(),
+        not_injected: Vec::new(),
+        errors: 0,
+        min_replica_acks,
+    };
+    run.go(epoch).await
+}
+
+impl Run {
+    fn lease(&self) -> Duration {
+        Duration::from_millis(self.cfg.timing.lease_ms)
+    }
+
+    async fn go(mut self, epoch: Instant) -> Result<RunOutput, String> {
+        let mode = if self.cfg.processes {
+            "one process each"
+        } else {
+            "in this process"
+        };
+        self.live.line(
+            0.0,
+            &format!(
+                "starting {} contenders ({mode}) on {} for {}; lease {} ms, renew {} ms; faults: {:?}",
+                self.cfg.contenders,
+                self.cfg.backend.backend.name(),
+                humantime::format_duration(self.cfg.duration),
+                self.cfg.timing.lease_ms,
+                self.cfg.timing.renew_ms,
+                self.cfg.faults
+            ),
+        );
+        for slot in &mut self.targets.slots {
+            slot.start().await?;
+        }
+        let end_at = epoch + self.cfg.duration;
+        let mut phase = Phase::Settle {
+            until: Instant::now() + self.cfg.fault_interval,
+        };
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        let kinds = self.cfg.faults.kinds(self.cfg.capabilities());
+        if let Some(server) = &self.targets.server {
+            let text = server.describe();
+            self.live.line(self.clock.now_ms(), &text);
+        }
+        loop {
+            let now = Instant::now();
+            if now >= end_at {
+                break;
+            }
+            let wake = match phase {
+                Phase::Settle { until } => until,
+                Phase::Faulted {
+                    restore_by,
+                    give_up,
+                    restored,
+                    ..
+                } => {
+                    if restored {
+                        give_up
+                    } else {
+                        restore_by
+                    }
+                }
+            }
+            .max(now + Duration::from_millis(20))
+            .min(end_at);
+            tokio::select! {
+                Some(event) = self.events.recv() => {
+                    // A renewal being sent does not move the schedule on: a fault injected the
+                    // moment one starts would find it in flight, maybe not yet on the wire, every
+                    // time.
+                    let sending = matches!(event.record, Record::Renewing { .. });
+                    self.handle(event);
+                    if sending {
+                        continue;
+                    }
+                }
+                () = sleep_until(wake) => {}
+                _ = tick.tick() => self.progress(),
+            }
+            phase = self.advance(phase, &kinds, end_at).await?;
+            if matches!(phase, Phase::Settle { .. })
+                && self
+                    .cfg
+                    .stop_after_faults
+                    .is_some_and(|n| self.faults.len() >= n)
+            {
+                self.live.line(
+                    self.clock.now_ms(),
+                    &format!("{} faults played out: ending the run", self.faults.len()),
+                );
+                return self.shutdown().await;
+            }
+        }
+        self.not_injected = self.not_injected(&kinds);
+        self.shutdown().await
+    }
+
+    /// The kinds of `kinds` that no fault of the run was, with how long the run would need.
+    fn not_injected(&self, kinds: &[FaultKind]) -> Vec<NotInjected> {
+        let held = Duration::from_millis(self.cfg.timing.renew_ms) * 2;
+        let needs = run_needs(
+            kinds,
+            self.lease(),
+            held,
+            self.cfg.contenders,
+            self.cfg.fault_interval,
+        );
+        let mut missing: Vec<FaultKind> = Vec::new();
+        for &kind in kinds {
+            if !missing.contains(&kind) && !self.faults.iter().any(|f| f.kind == kind) {
+                missing.push(kind);
+            }
+        }
+        missing
+            .into_iter()
+            .map(|kind| NotInjected {
+                kind,
+                run_needs_s: needs.as_secs_f64().ceil(),
+            })
+            .collect()
+    }
+
+    /// Moves the fault schedule on.
+    async fn advance(
+        &mut self,
+        phase: Phase,
+        kinds: &[FaultKind],
+        end_at: Instant,
+    ) -> Result<Phase, String> {
+        let now = Instant::now();
+        let lease = self.lease();
+        match phase {
+            Phase::Settle { until } => {
+                let Some(leader) = self.leader() else {
+                    return Ok(phase);
+                };
+                // Let the leader renew a couple of times first, and leave room for the fault to
+                // play out before the run ends.
+                let held = Duration::from_millis(self.cfg.timing.renew_ms) * 2;
+                let leader_since_ms = self.ledger.open(leader).map_or(0.0, |o| o.start_ms);
+                if now < until
+                    || self.clock.now_ms() - leader_since_ms < held.as_secs_f64() * 1000.0
+                    || kinds.is_empty()
+                {
+                    return Ok(phase);
+                }
+                let kind = kinds[self.faults.len() % kinds.len()];
+                if now + fault_budget(kind, lease, held, self.cfg.contenders) > end_at {
+                    return Ok(phase);
+                }
+                if !self.cluster_votes_again(kind) {
+                    return Ok(phase);
+                }
+                let index = self.inject(kind, leader).await;
+                // A failover is over only once complete: wait for it before restoring.
+                let extra = match kind {
+                    FaultKind::ServerFailover => FAILOVER_COMPLETES,
+                    FaultKind::ServerHandover => FAILOVER_COMPLETES / 3,
+                    _ => Duration::ZERO,
+                };
+                let restore_by = Instant::now() + lease * 2 + extra;
+                Ok(Phase::Faulted {
+                    index,
+                    restore_by,
+                    give_up: restore_by + lease * 4,
+                    restored: false,
+                })
+            }
+            Phase::Faulted {
+                index,
+                restore_by,
+                give_up,
+                restored,
+            } => {
+                let at_ms = self.faults[index].at_ms;
+                let mut recovered = self.ledger.began_after(at_ms);
+                let handover = self.faults[index].kind == FaultKind::ServerHandover;
+                // A coordinated failover need not end the term: it is over when complete, and
+                // recovered if somebody leads then.
+                let due = if handover {
+                    self.targets.failover_finished()
+                } else {
+                    recovered
+                };
+                let mut restored = restored;
+                if !restored && (due || now >= restore_by) {
+                    self.restore(index).await?;
+                    restored = true;
+                }
+                if handover && restored {
+                    recovered |= self.leader().is_some();
+                }
+                if restored && recovered {
+                    return Ok(Phase::Settle {
+                        until: Instant::now() + self.cfg.fault_interval,
+                    });
+                }
+                if now >= give_up {
+                    let fault = &self.faults[index];
+                    let text = format!(
+                        "!! no new leader {} after the {} of c{}",
+                        humantime::format_duration(lease * 6),
+                        fault.kind.as_str(),
+                        fault.contender
+                    );
+                    self.live.line(self.clock.now_ms(), &text);
+                    return Ok(Phase::Settle {
+                        until: Instant::now() + self.cfg.fault_interval,
+                    });
+                }
+                Ok(Phase::Faulted {
+                    index,
+                    restore_by,
+                    give_up,
+                    restored,
+                })
+            }
+        }
+    }
+
+    /// Whether a failover of `kind` can succeed now: in a Redis Cluster a primary votes for a
+    /// replica of the same primary only once per two `cluster-node-timeout`s, so a failover that
+    /// follows another too closely gets no votes (a coordinated one then pauses the primary's
+    /// clients for its 5 s timeout, and fails). True for every other fault.
+    fn cluster_votes_again(&self, kind: FaultKind) -> bool {
+        let Some(server) = &self.targets.server else {
+            return true;
+        };
+        if !kind.is_failover() {
+            return true;
+        }
+        self.faults
+            .iter()
+            .rev()
+            .find(|f| f.kind.is_failover())
+            .is_none_or(|f| self.clock.now_ms() - f.at_ms >= server.failover_gap_ms())
+    }
+
+    /// The contender leading now, as far as the records say.
+    fn leader(&self) -> Option<usize> {
+        self.ledger.leader()
+    }
+
+    /// Injects a fault of `kind` on the leader, contender `slot`, and records it.
+    async fn inject(&mut self, kind: FaultKind, slot: usize) -> usize {
+        // Take in everything reported so far, so the victim's last renewal is up to date.
+        self.drain();
+        let token = self.ledger.open(slot).map(|o| o.token);
+        let last_confirmed_ms = self.last_confirmed[slot];
+        // The later of the last confirmed request and the last renewal sent: an answer still
+        // in flight may have extended the lease on the server.
+        let last_sent_ms = match (last_confirmed_ms, self.last_sent[slot]) {
+            (Some(confirmed), Some(sent)) => Some(confirmed.max(sent)),
+            (confirmed, sent) => confirmed.or(sent),
+        };
+        let at_ms = self.clock.now_ms();
+        let token_text = token.map_or_else(String::new, |t| format!(" (token {t})"));
+        let what = self.targets.describe(kind);
+        self.live.line(
+            at_ms,
+            &format!("FAULT {}: {what}: c{slot}{token_text}", kind.as_str()),
+        );
+        let Injected {
+            action,
+            killed,
+            notes,
+        } = self.targets.inject(kind, slot).await;
+        for note in notes {
+            self.live.line(self.clock.now_ms(), &note);
+        }
+        if let Some(generation) = killed {
+            // The process is gone: whatever it led ended when it died.
+            let dead_ms = self.clock.now_ms();
+            self.ledger.killed(slot, generation, dead_ms);
+            self.live.line(
+                dead_ms,
+                &format!("c{slot} is dead: its term{token_text} ended"),
+            );
+        }
+        self.faults.push(Fault {
+            kind,
+            contender: slot,
+            token,
+            at_ms,
+            last_confirmed_ms,
+            last_sent_ms,
+            restored_at_ms: None,
+            action,
+        });
+        self.faults.len() - 1
+    }
+
+    /// Undoes fault `index` and records when.
+    async fn restore(&mut self, index: usize) -> Result<(), String> {
+        let restored = self
+            .targets
+            .restore(&self.faults[index], self.clock)
+            .await?;
+        let now_ms = self.clock.now_ms();
+        match restored {
+            Restored::Now(text) => {
+                self.faults[index].restored_at_ms = Some(now_ms);
+                self.live.line(now_ms, &text);
+            }
+            Restored::Completed(at, text) => {
+                self.faults[index].restored_at_ms = Some(self.clock.ms(at));
+                self.live.line(now_ms, &text);
+            }
+            Restored::Failed(text) => self.live.line(now_ms, &text),
+        }
+        Ok(())
+    }
+
+    async fn shutdown(mut self) -> Result<RunOutput, String> {
+        self.drain();
+        let run_end_ms = self.clock.now_ms();
+        self.live.finish();
+        self.live
+            .line(run_end_ms, "time is up: stopping every contender");
+        self.targets.heal().await;
+        let grace = self.lease() * 2;
+        // Followers first, so that stopping the leader hands over to nobody.
+        let leader = self.leader();
+        let mut order: Vec<usize> = (0..self.targets.slots.len())
+            .filter(|s| Some(*s) != leader)
+            .collect();
+        order.extend(leader);
+        for slot in order {
+            self.targets.slots[slot].stop(grace).await;
+        }
+        // Let the last events arrive.
+        let quiet_until = Instant::now() + Duration::from_millis(300);
+        while let Ok(Some(event)) = tokio::time::timeout_at(quiet_until, self.events.recv()).await {
+            self.handle(event);
+        }
+        let end_ms = self.clock.now_ms();
+        let intervals = std::mem::take(&mut self.ledger).finish(end_ms);
+        let ops = self.ops();
+        let leading: f64 = intervals
+            .iter()
+            .map(|i| (i.end_ms.min(run_end_ms) - i.start_ms.max(0.0)).max(0.0))
+            .sum();
+        let down: f64 = self
+            .faults
+            .iter()
+            .filter(|f| matches!(f.kind, FaultKind::Graceful | FaultKind::Crash))
+            .map(|f| (f.restored_at_ms.unwrap_or(run_end_ms).min(run_end_ms) - f.at_ms).max(0.0))
+            .sum();
+        let follower_time_ms = (self.cfg.contenders as f64 * run_end_ms - down - leading).max(0.0);
+        let data = RunData {
+            backend: self.cfg.backend.backend.name().to_owned(),
+            spawned: self.spawned.take(),
+            redis_min_replica_acks: self.min_replica_acks,
+            contenders: self.cfg.contenders,
+            processes: self.cfg.processes,
+            duration_ms: run_end_ms,
+            lease_duration_ms: self.cfg.timing.lease_ms as f64,
+            intervals,
+            faults: std::mem::take(&mut self.faults),
+            ops,
+            follower_time_ms,
+            priorities: std::mem::take(&mut self.cfg.priorities),
+            not_injected: std::mem::take(&mut self.not_injected),
+        };
+        // Dropping the deployment kills its processes.
+        drop(self.targets.server.take());
+        let report = Report::build(&data);
+        Ok(RunOutput { report, data })
+    }
+
+    fn ops(&self) -> OpCounts {
+        let mut total = OpCounts::default();
+        if self.cfg.processes {
+            for ops in self.child_ops.values() {
+                total.add(ops);
+            }
+        } else {
+            for ops in self.targets.slots.iter().filter_map(Slot::ops) {
+                total.add(&ops);
+            }
+        }
+        total
+    }
+}
+
+/// The network lab of `--network netns`.
+#[cfg(target_os = "linux")]
+type Lab = leader_election_fixtures::netns::NetLab;
+
+/// No network lab outside Linux.
+#[cfg(not(target_os = "linux"))]
+#[derive(Debug)]
+enum Lab {}
+
+/// The run's network lab, with `--network netns`; why not, where one cannot be made.
+fn lab(cfg: &RunConfig) -> Result<Option<Lab>, String> {
+    if cfg.network != Network::Netns {
+        return Ok(None);
+    }
+    #[cfg(target_os = "linux")]
+    {
+        Lab::check().map_err(|why| format!("--network netns cannot run here: {why}"))?;
+        Lab::new()
+            .map(Some)
+            .map_err(|e| format!("cannot make the network lab: {e}"))
+    }
+    #[cfg(not(target_os = "linux"))]
+    Err("--network netns needs Linux".into())
+}
