@@ -14,6 +14,7 @@
 //! (default `1s`), and every election option as `LEADER_ELECTION_<FIELD>`
 //! (`LEADER_ELECTION_LEASE_DURATION=15s`, ...).
 
+use leader_election::ElectionBuilder;
 use std::net::SocketAddr;
 use std::time::Duration;
 
