@@ -12,7 +12,7 @@ use leader_election_test_support::unique_container;
 use tokio::time::Instant;
 
 mod common;
-use common::{Azurite, AzuriteExt, TTL, account_sas, acquired};
+use common::{Azurite, AzuriteExt, TTL, account_sas, acquire_fresh};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sas_url_and_sas_connection_strings_work() {
@@ -26,7 +26,7 @@ async fn sas_url_and_sas_connection_strings_work() {
         .unwrap();
     assert!(!format!("{by_url:?}").contains("sig="));
     let a = LeaseRequest::new("a", TTL);
-    let lease = acquired(by_url.try_acquire(&a).await.unwrap());
+    let lease = acquire_fresh(&by_url, &a).await;
     assert_eq!(
         by_url.renew(&a, &lease).await.unwrap(),
         RenewOutcome::Renewed
@@ -41,7 +41,7 @@ async fn sas_url_and_sas_connection_strings_work() {
         .container_name(unique_container("sas"))
         .build_store()
         .unwrap();
-    acquired(by_string.try_acquire(&a).await.unwrap());
+    acquire_fresh(&by_string, &a).await;
 
     // A wrong signature is refused, and the error does not show it.
     let forged = sas.rsplit_once("sig=").unwrap().0.to_owned() + "sig=Zm9yZ2VkLXNpZw%3D%3D";

@@ -7,7 +7,7 @@ use leader_election::store::{AcquireOutcome, LeaseRequest, RenewOutcome};
 use leader_election_test_support::unique_container;
 
 mod common;
-use common::{Azurite, AzuriteExt, TTL, acquired, break_lease_now};
+use common::{Azurite, AzuriteExt, TTL, acquire_fresh, acquired, break_lease_now};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_are_durable_across_stores_and_identity_is_recorded() {
@@ -15,7 +15,7 @@ async fn tokens_are_durable_across_stores_and_identity_is_recorded() {
     let container = unique_container("durable");
     let first = azurite.store(&container);
     let a = LeaseRequest::new("node-ä 1", TTL);
-    let lease = acquired(first.try_acquire(&a).await.unwrap());
+    let lease = acquire_fresh(&first, &a).await;
     let leader = first.current_leader().await.unwrap().expect("a leader");
     assert_eq!(leader.instance_id, "node-ä 1");
     assert_eq!(leader.token, Some(lease.token));
@@ -57,7 +57,7 @@ async fn leader_metadata_is_a_base64_blob_metadata_value_written_with_the_holder
     let container = unique_container("metadatalayout");
     let store = azurite.store(&container);
     let request = LeaseRequest::new("a", TTL).with_metadata(Some(vec![0, 1, 2, 255]));
-    let lease = acquired(store.try_acquire(&request).await.unwrap());
+    let lease = acquire_fresh(&store, &request).await;
     let stored = blob_metadata(&store).await;
     assert_eq!(
         stored.get("leader_metadata").map(String::as_str),

@@ -8,13 +8,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use leader_election::store::{AcquireOutcome, Lease};
+use leader_election::LeaseStore;
+use leader_election::store::{AcquireOutcome, Lease, LeaseRequest};
 use leader_election::{ElectionBuilder, LeaderElection};
 use leader_election_blob::azure::azure_core;
 use leader_election_blob::azure::azure_storage_blob::{self, BlobClient, BlobContainerClient};
 use leader_election_blob::{BlobLeaderElection, BlobLeaderElectionBuilder, BlobLeaseStore};
 pub use leader_election_test_support::Azurite;
 use leader_election_test_support::azurite::{ACCOUNT, KEY, connection_string};
+use leader_election_test_support::eventually_some;
 
 /// Azure's shortest lease, the lease of every election these helpers build.
 pub const TTL: Duration = Duration::from_secs(15);
@@ -37,6 +39,29 @@ pub fn acquired(outcome: AcquireOutcome) -> Lease {
         AcquireOutcome::Acquired(lease) => lease,
         other => panic!("expected to acquire, got {other:?}"),
     }
+}
+
+/// The lease of a first acquisition on a fresh blob, which must succeed. A fresh blob carries
+/// no token, so the store waits for the service's clock to pass a second before taking it; the
+/// first requests to a freshly started Azurite can use up an operation's time before that, and
+/// the store then answers with a retryable error that changed nothing. An election tries again;
+/// so does this, for at most 20 s.
+pub async fn acquire_fresh(store: &BlobLeaseStore, request: &LeaseRequest) -> Lease {
+    eventually_some(
+        Duration::from_secs(20),
+        "a first acquisition on a fresh blob",
+        || async {
+            match store.try_acquire(request).await {
+                Ok(AcquireOutcome::Acquired(lease)) => Some(lease),
+                Err(err) if err.is_retryable() => {
+                    log(&format!("a first acquisition is tried again after: {err}"));
+                    None
+                }
+                other => panic!("expected to acquire, got {other:?}"),
+            }
+        },
+    )
+    .await
 }
 
 /// Prints a measurement so that `--nocapture` shows it.
