@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use leader_election::store::{Forward, StoreHooks};
 use leader_election::testing::{FaultControl, FaultyStore};
 use leader_election::{
-    ElectionEvent, LeaderElection, LeaderElectionOptions, LeaseStore, Operation, Result,
+    ElectionEvent, LeaderElection, LeaderElectionOptions, LeaseStore, Operation,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -28,15 +28,10 @@ pub(crate) enum Handover {
 pub(crate) struct LastSent(Arc<Mutex<Option<Instant>>>);
 
 impl StoreHooks for LastSent {
-    fn around<'a, T: Send + 'a>(
-        &'a self,
-        operation: Operation,
-        call: impl Future<Output = Result<T>> + Send + 'a,
-    ) -> impl Future<Output = Result<T>> + Send + 'a {
+    fn started(&self, operation: Operation) {
         if matches!(operation, Operation::Renew | Operation::Acquire) {
             *self.0.lock().unwrap() = Some(Instant::now());
         }
-        call
     }
 }
 

@@ -91,11 +91,7 @@ impl Instrumentation {
 }
 
 impl StoreHooks for Instrumentation {
-    fn around<'a, T: Send + 'a>(
-        &'a self,
-        operation: Operation,
-        call: impl Future<Output = Result<T>> + Send + 'a,
-    ) -> impl Future<Output = Result<T>> + Send + 'a {
+    fn started(&self, operation: Operation) {
         let c = &self.counters;
         let counter = match operation {
             Operation::Connect => &c.connect,
@@ -111,10 +107,9 @@ impl StoreHooks for Instrumentation {
             Operation::CurrentLeader => &c.current_leader,
             Operation::AnnounceCandidate | Operation::StrongestCandidate => &c.candidate,
             // A new operation is counted nowhere until it has a counter.
-            _ => return call,
+            _ => return,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        call
     }
 
     fn acquired(&self, sent: Instant, outcome: Result<AcquireOutcome>) -> Result<AcquireOutcome> {

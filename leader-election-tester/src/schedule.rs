@@ -20,6 +20,17 @@ pub(crate) enum FaultMode {
     Crash,
     /// Cut the leader's connection to the backend, then heal it.
     Partition,
+    /// Drop the backend's replies to the leader while its requests still land, then heal
+    /// (needs `--network netns`).
+    DropReplies,
+    /// Drop the leader's requests to the backend while the backend's packets still reach
+    /// it, then heal (needs `--network netns`).
+    DropRequests,
+    /// Drop a share of the leader's packets each way at random for two leases, then heal
+    /// (needs `--network netns`).
+    Loss,
+    /// Partition, drop-replies, drop-requests and loss in turn (needs `--network netns`).
+    Network,
     /// Kill the Redis server and start it again, empty (needs `--spawn-redis [standalone]`),
     /// or the S3 emulator, which comes back without the bucket (needs `--spawn-s3`).
     ServerRestart,
@@ -53,7 +64,18 @@ pub(crate) struct Capabilities {
     pub(crate) partition: bool,
     /// Whether the backend has a lease record an operator can act on.
     pub(crate) operator: bool,
+    /// Whether a contender's packets can be dropped one way or at random (`--network
+    /// netns`).
+    pub(crate) packets: bool,
 }
+
+/// The faults on the leader's network, in the order [`FaultMode::Network`] injects them.
+const NETWORK_KINDS: [FaultKind; 4] = [
+    FaultKind::Partition,
+    FaultKind::DropReplies,
+    FaultKind::DropRequests,
+    FaultKind::Loss,
+];
 
 impl FaultMode {
     /// The fault kinds injected in turn, as far as the backend allows them.
@@ -63,6 +85,10 @@ impl FaultMode {
             Self::Graceful => vec![FaultKind::Graceful],
             Self::Crash => vec![FaultKind::Crash],
             Self::Partition => vec![FaultKind::Partition],
+            Self::DropReplies => vec![FaultKind::DropReplies],
+            Self::DropRequests => vec![FaultKind::DropRequests],
+            Self::Loss => vec![FaultKind::Loss],
+            Self::Network => NETWORK_KINDS.to_vec(),
             Self::ServerRestart => vec![FaultKind::ServerRestart],
             Self::ServerPause => vec![FaultKind::ServerPause],
             Self::ServerFailover => vec![FaultKind::ServerFailover],
@@ -71,7 +97,9 @@ impl FaultMode {
             Self::Resign => vec![FaultKind::Resign],
             Self::Mixed => {
                 let mut kinds = vec![FaultKind::Graceful, FaultKind::Crash];
-                if can.partition {
+                if can.packets {
+                    kinds.extend(NETWORK_KINDS);
+                } else if can.partition {
                     kinds.push(FaultKind::Partition);
                 }
                 kinds.push(FaultKind::Resign);
@@ -151,7 +179,16 @@ impl RunConfig {
                     needs.join(", or ")
                 ));
             }
-            if self.faults == FaultMode::Partition && !self.partitions() {
+            if self.network != Network::Netns
+                && let Some(kind) = wanted.iter().find(|k| k.needs_netns())
+            {
+                return Err(format!(
+                    "--faults {} needs --processes --network netns: only nftables in a \
+                     contender's network namespace drop its packets one way or at random",
+                    kind.as_str().replace('_', "-")
+                ));
+            }
+            if wanted.contains(&FaultKind::Partition) && !self.partitions() {
                 return Err(
                     "--faults partition cannot cut a contender off through Sentinel or a \
                      cluster: the client connects to the nodes the deployment names, around \
@@ -231,6 +268,7 @@ impl RunConfig {
         Capabilities {
             server: self.server_faults(),
             partition: self.partitions(),
+            packets: self.network == Network::Netns,
             operator: !self.backend.backend.operator_actions().is_empty(),
         }
     }
@@ -253,7 +291,12 @@ pub(crate) fn fault_budget(
     // A released lease is taken at once; otherwise the lease must expire first.
     let needed = match kind {
         FaultKind::Graceful | FaultKind::Resign => lease / 2 + held,
-        FaultKind::Crash | FaultKind::Partition => lease * 2 + held,
+        FaultKind::Crash | FaultKind::Partition | FaultKind::DropRequests => lease * 2 + held,
+        // The leader's renewals keep landing until it steps down (within a lease), and the
+        // last one holds the lease on the server for one more.
+        FaultKind::DropReplies => lease * 3 + held,
+        // The loss lasts two leases; a leader that came through it keeps its term.
+        FaultKind::Loss => lease * 2 + held,
         // A restarted server grants no lease for one lease; a paused one is resumed after two.
         FaultKind::ServerRestart | FaultKind::ServerPause => lease * 3 + held,
         // The failover completes, then the new primary grants nothing for one lease.
@@ -403,6 +446,22 @@ mod tests {
         c.check().unwrap();
         c.faults = FaultMode::Partition;
         c.check().unwrap();
+        // Packets are dropped one way or at random only in network namespaces.
+        for faults in [
+            FaultMode::DropReplies,
+            FaultMode::DropRequests,
+            FaultMode::Loss,
+            FaultMode::Network,
+        ] {
+            let mut c = config("redis", faults);
+            let err = c.check().unwrap_err();
+            assert!(err.contains("needs --processes --network netns"), "{err}");
+            c.processes = true;
+            c.network = Network::Netns;
+            if cfg!(target_os = "linux") {
+                c.check().unwrap();
+            }
+        }
         let mut c = config("memory", FaultMode::None);
         c.processes = true;
         assert!(c.check().unwrap_err().contains("--processes"));
@@ -504,8 +563,28 @@ mod tests {
             server: Topology::Standalone.server_faults(),
             partition: true,
             operator: true,
+            packets: false,
         };
         assert!(FaultMode::None.kinds(everything).is_empty());
+        // In network namespaces, every network fault takes the partition's place in `mixed`.
+        let mut netns = config("redis", FaultMode::Mixed);
+        netns.processes = true;
+        netns.network = Network::Netns;
+        assert_eq!(
+            netns.faults.kinds(netns.capabilities()),
+            [
+                FaultKind::Graceful,
+                FaultKind::Crash,
+                FaultKind::Partition,
+                FaultKind::DropReplies,
+                FaultKind::DropRequests,
+                FaultKind::Loss,
+                FaultKind::Resign,
+                FaultKind::Operator
+            ]
+        );
+        netns.faults = FaultMode::Network;
+        assert_eq!(netns.faults.kinds(netns.capabilities()), NETWORK_KINDS);
     }
 
     #[test]

@@ -23,6 +23,9 @@ fn fault_colour(kind: FaultKind) -> &'static str {
         FaultKind::Graceful => "#2e7d32",
         FaultKind::Crash => "#c62828",
         FaultKind::Partition => "#6a1b9a",
+        FaultKind::DropReplies => "#8e24aa",
+        FaultKind::DropRequests => "#5e35b1",
+        FaultKind::Loss => "#7986cb",
         FaultKind::ServerRestart => "#e65100",
         FaultKind::ServerPause => "#37474f",
         FaultKind::Operator => "#00838f",
@@ -48,7 +51,11 @@ fn fault_label(kind: FaultKind, contender: usize) -> String {
 /// which stay readable over a leadership bar and never look like an overlap).
 fn shade(kind: FaultKind) -> &'static str {
     match kind {
-        FaultKind::Partition | FaultKind::ServerPause => "url(#cut)",
+        FaultKind::Partition
+        | FaultKind::DropReplies
+        | FaultKind::DropRequests
+        | FaultKind::Loss
+        | FaultKind::ServerPause => "url(#cut)",
         FaultKind::ServerRestart
         | FaultKind::ServerFailover
         | FaultKind::ServerHandover
@@ -214,6 +221,9 @@ pub(crate) fn render(data: &RunData) -> String {
             fault.contender,
             match fault.kind {
                 FaultKind::Partition => "cut off",
+                FaultKind::DropReplies => "hearing no replies",
+                FaultKind::DropRequests => "with its requests dropped",
+                FaultKind::Loss => "losing packets",
                 FaultKind::ServerRestart => "under a restarted server",
                 FaultKind::ServerPause => "under a paused server",
                 FaultKind::Operator => "leading while an operator touched the lease",
@@ -266,7 +276,7 @@ pub(crate) fn render(data: &RunData) -> String {
                 vy + ROW / 2.0,
                 fault.contender,
                 match fault.kind {
-                    FaultKind::Partition => "reconnected",
+                    kind if kind.is_network() => "reconnected",
                     FaultKind::ServerPause => "server resumed",
                     FaultKind::ServerRestart => "server back",
                     FaultKind::Operator => "operator done",
@@ -286,6 +296,9 @@ pub(crate) fn render(data: &RunData) -> String {
         (FaultKind::Partition, "partition"),
     ];
     for (kind, text) in [
+        (FaultKind::DropReplies, "replies dropped"),
+        (FaultKind::DropRequests, "requests dropped"),
+        (FaultKind::Loss, "packet loss"),
         (FaultKind::ServerRestart, "server restart"),
         (FaultKind::ServerPause, "redis pause"),
         (FaultKind::Operator, "operator on the lease record"),

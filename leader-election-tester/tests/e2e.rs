@@ -199,46 +199,80 @@ fn a_namespace_partition_needs_contender_processes() {
     );
 }
 
-/// `--network netns`: each contender process in a network namespace of its own, partitions
-/// that drop the leader's packets both ways with nftables (no reset). Needs root, `ip` and
-/// `nft`; where they are missing it says why and passes (as root, the test command requires
-/// them).
+/// `--network netns` on `backend` (its flags, timing included): each contender process in a
+/// network namespace of its own, and every network fault on the leader by nftables once: a
+/// partition (packets dropped both ways, no reset), its replies dropped, its requests dropped,
+/// 20 % of its packets lost. Each is survived with no overlap and no token regression, and a
+/// leader that hears nothing back stops believing it leads within its lease of its last
+/// confirmed renewal. `None` where network namespaces cannot be made (it says why; as root,
+/// the test command requires them).
 #[cfg(target_os = "linux")]
-#[test]
-fn partitions_in_network_namespaces_are_survived() {
-    if leader_election_test_support::netns::NetLab::for_test().is_none() {
-        return;
-    }
-    let report = safe_run(&[
-        "--backend",
-        "redis",
-        "--spawn-redis",
+fn network_faults_run(backend: &[&str], lease_ms: f64) -> Option<Value> {
+    leader_election_test_support::netns::NetLab::for_test()?;
+    let mut args = backend.to_vec();
+    args.extend_from_slice(&[
         "--processes",
         "--network",
         "netns",
         "--faults",
-        "partition",
+        "network",
         "--duration",
-        "30s",
+        "90s",
         "--stop-after-faults",
-        "2",
-        "--lease-duration",
-        "1s",
-        "--renew-interval",
-        "300ms",
-        "--retry-interval",
-        "100ms",
+        "4",
         "--fault-interval",
         "500ms",
         "--report",
         "json",
         "--quiet",
     ]);
-    assert_injected(&report, &["partition"]);
+    let report = safe_run(&args);
+    let kinds = ["partition", "drop_replies", "drop_requests", "loss"];
+    assert_injected(&report, &kinds);
     assert_eq!(report["all_faults_recovered"], true, "{report:#}");
+    for kind in kinds {
+        let summary = &report["by_fault_kind"][kind];
+        assert_eq!(summary["injected"], 1, "{kind}: {report:#}");
+        assert_eq!(summary["overlaps"], 0, "{kind}: {report:#}");
+        assert_eq!(summary["token_regressions"], 0, "{kind}: {report:#}");
+    }
+    for kind in ["partition", "drop_replies", "drop_requests"] {
+        let believed = &report["by_fault_kind"][kind]["believed_after_last_confirmed_ms"];
+        if let Some(max) = believed["max"].as_f64() {
+            assert!(max < lease_ms, "{kind}: {believed}");
+        }
+    }
+    Some(report)
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn network_faults_in_namespaces_are_survived_on_redis() {
+    let backend = [
+        "--backend",
+        "redis",
+        "--spawn-redis",
+        "--lease-duration",
+        "1s",
+        "--renew-interval",
+        "300ms",
+        "--retry-interval",
+        "100ms",
+    ];
+    let Some(report) = network_faults_run(&backend, 1000.0) else {
+        return;
+    };
     // The cut leader's lease runs out on the server before anybody else leads.
     let failover = &report["partition_failover_ms"];
     assert!(failover["p50"].as_f64().unwrap() >= 600.0, "{failover}");
+}
+
+#[cfg(all(target_os = "linux", feature = "etcd"))]
+#[test]
+fn network_faults_in_namespaces_are_survived_on_etcd() {
+    let mut backend = vec!["--backend", "etcd", "--spawn-etcd"];
+    backend.extend_from_slice(LEASE_2S);
+    network_faults_run(&backend, 2000.0);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use leader_election::testing::{FaultControl, FaultyStore};
 
 use super::{Clock, Event, Sink, Stack, Timing, forward_events, store_record};
 use crate::backends::BackendSpec;
-use crate::faults::Proxies;
+use crate::faults::{FaultKind, Proxies};
 use crate::instrument::{OnConfirmed, instrumented};
 use crate::report::OpCounts;
 
@@ -123,12 +123,24 @@ impl InProcess {
         self.start().await
     }
 
-    /// Cuts or heals this contender's connection to the backend.
-    pub(crate) fn set_partitioned(&self, cut: bool) {
+    /// Cuts (a `partition`) or heals (`None`) this contender's connection to the backend;
+    /// packet faults need a process in a network namespace.
+    pub(crate) fn set_network_fault(&self, fault: Option<FaultKind>) -> Result<(), String> {
+        let cut = match fault {
+            None => false,
+            Some(FaultKind::Partition) => true,
+            Some(kind) => {
+                return Err(format!(
+                    "{} needs --processes --network netns",
+                    kind.as_str()
+                ));
+            }
+        };
         match &self.proxy {
             Some(proxy) => proxy.set_cut(cut),
             None => self.faults.set_partitioned(cut),
         }
+        Ok(())
     }
 
     /// Backend calls so far, over every incarnation.

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
+use crate::faults::FaultKind;
 use crate::instrument::{Instrumented, StoreEvent};
 use crate::record::Record;
 use crate::report::OpCounts;
@@ -232,11 +233,15 @@ impl Slot {
         }
     }
 
-    /// Cuts or heals the connection to the backend.
-    pub(crate) fn set_partitioned(&self, cut: bool) {
+    /// Injects a network fault (see [`FaultKind::is_network`]) on the connection to the
+    /// backend, or heals it (`None`).
+    ///
+    /// # Errors
+    /// When the fault cannot be injected: nothing was.
+    pub(crate) fn set_network_fault(&self, fault: Option<FaultKind>) -> Result<(), String> {
         match self {
-            Self::InProcess(c) => c.set_partitioned(cut),
-            Self::Process(c) => c.set_partitioned(cut),
+            Self::InProcess(c) => c.set_network_fault(fault),
+            Self::Process(c) => c.set_network_fault(fault),
         }
     }
 

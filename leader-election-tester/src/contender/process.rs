@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::{Clock, Event, Sink, Timing, forward_events, store_record};
 use crate::backends::BackendSpec;
-use crate::faults::Proxies;
+use crate::faults::{FaultKind, Proxies};
 use crate::instrument::{OnConfirmed, instrumented};
 use crate::record::Record;
 
@@ -184,27 +184,39 @@ impl Process {
         self.start().await
     }
 
-    /// Cuts or heals this contender's connection to the backend.
-    pub(crate) fn set_partitioned(&self, cut: bool) {
+    /// Injects a network fault on this contender (`None`: heals it): in its network
+    /// namespace, nftables rules dropping its packets as the kind says; through its proxies
+    /// (without a namespace), a `partition` only.
+    pub(crate) fn set_network_fault(&self, fault: Option<FaultKind>) -> Result<(), String> {
         match &self.ns {
             #[cfg(target_os = "linux")]
             Some(ns) => {
                 use leader_election_fixtures::netns::PacketFault;
-                let done = if cut {
-                    ns.inject(PacketFault::Partition)
-                } else {
-                    ns.heal()
+                let done = match fault {
+                    None => ns.heal(),
+                    Some(FaultKind::DropReplies) => ns.inject(PacketFault::DropReplies),
+                    Some(FaultKind::DropRequests) => ns.inject(PacketFault::DropRequests),
+                    Some(FaultKind::Loss) => ns.inject(PacketFault::Loss {
+                        percent: crate::faults::LOSS_PERCENT,
+                    }),
+                    Some(_) => ns.inject(PacketFault::Partition),
                 };
-                if let Err(err) = done {
-                    eprintln!("!! c{}: {err}", self.slot);
-                }
+                done.map_err(|err| format!("c{}: {err}", self.slot))
             }
             #[cfg(not(target_os = "linux"))]
             Some(ns) => match *ns {},
             None => {
+                let cut = match fault {
+                    None => false,
+                    Some(FaultKind::Partition) => true,
+                    Some(kind) => {
+                        return Err(format!("{} needs --network netns", kind.as_str()));
+                    }
+                };
                 if let Some(proxy) = &self.proxy {
                     proxy.set_cut(cut);
                 }
+                Ok(())
             }
         }
     }

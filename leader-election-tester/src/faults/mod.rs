@@ -20,7 +20,7 @@ use crate::backends::{BackendSpec, FailoverDone, OperatorAction, Server};
 use crate::contender::{Clock, Slot};
 use crate::report::Fault;
 
-pub(crate) use network::Proxies;
+pub(crate) use network::{LOSS_PERCENT, Proxies};
 
 /// What a fault did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -30,8 +30,20 @@ pub(crate) enum FaultKind {
     Graceful,
     /// The leader was killed without releasing (SIGKILL with `--processes`).
     Crash,
-    /// The leader's connection to the backend was cut while the others kept theirs.
+    /// The leader's connection to the backend was cut while the others kept theirs (with
+    /// `--network netns`: its packets dropped both ways, no reset).
     Partition,
+    /// The backend's replies to the leader were dropped while its requests still landed: its
+    /// renewals extend the lease on the server and it never hears that they did
+    /// (`--network netns`).
+    DropReplies,
+    /// The leader's requests to the backend were dropped while what the backend sent still
+    /// reached it (`--network netns`).
+    DropRequests,
+    /// A share of the leader's packets ([`LOSS_PERCENT`] each way) was dropped at random
+    /// (`--network netns`). The leader may keep its term: recovered means a leader when the
+    /// loss ends.
+    Loss,
     /// The server (started by the tester) was killed and started again, empty.
     ServerRestart,
     /// The Redis server (started by the tester) was frozen (SIGSTOP), then resumed.
@@ -57,6 +69,9 @@ impl FaultKind {
             Self::Graceful => "graceful",
             Self::Crash => "crash",
             Self::Partition => "partition",
+            Self::DropReplies => "drop_replies",
+            Self::DropRequests => "drop_requests",
+            Self::Loss => "loss",
             Self::ServerRestart => "server_restart",
             Self::ServerPause => "server_pause",
             Self::Operator => "operator",
@@ -72,6 +87,27 @@ impl FaultKind {
             self,
             Self::ServerRestart | Self::ServerPause | Self::ServerFailover | Self::ServerHandover
         )
+    }
+
+    /// Whether it acts on the leader's network: its connection cut, or its packets dropped.
+    pub(crate) fn is_network(self) -> bool {
+        matches!(
+            self,
+            Self::Partition | Self::DropReplies | Self::DropRequests | Self::Loss
+        )
+    }
+
+    /// Whether it needs `--network netns`: packets dropped by nftables, which a proxy cannot
+    /// do.
+    pub(crate) fn needs_netns(self) -> bool {
+        matches!(self, Self::DropReplies | Self::DropRequests | Self::Loss)
+    }
+
+    /// Whether the leader may come through it keeping its term, so that the fault is over
+    /// when it ends (a coordinated failover when it completes, packet loss when it is healed)
+    /// and recovered if somebody leads then.
+    pub(crate) fn may_keep_term(self) -> bool {
+        matches!(self, Self::ServerHandover | Self::Loss)
     }
 
     /// Whether it is a failover of the server, which completes in the background.
@@ -149,7 +185,7 @@ impl Targets {
             FaultKind::Graceful | FaultKind::Crash | FaultKind::Resign => {
                 contender::describe(kind, self.processes).to_owned()
             }
-            FaultKind::Partition => network::DESCRIPTION.to_owned(),
+            kind if kind.is_network() => network::describe(kind),
             FaultKind::Operator => operator::DESCRIPTION.to_owned(),
             _ => server::describe(self.server.as_deref(), kind),
         }
@@ -167,10 +203,13 @@ impl Targets {
                     ..Injected::default()
                 }
             }
-            FaultKind::Partition => {
-                network::cut(&self.slots[slot], true);
-                Injected::default()
-            }
+            kind if kind.is_network() => match network::inject(&self.slots[slot], Some(kind)) {
+                Ok(()) => Injected::default(),
+                Err(err) => Injected {
+                    notes: vec![format!("!! c{slot}: {err}")],
+                    ..Injected::default()
+                },
+            },
             FaultKind::Operator => {
                 let n = self.operator_actions;
                 self.operator_actions += 1;
@@ -215,8 +254,8 @@ impl Targets {
             FaultKind::Graceful | FaultKind::Crash | FaultKind::Resign => {
                 contender::restore(&mut self.slots[slot], fault.kind, slot).await?
             }
-            FaultKind::Partition => {
-                network::cut(&self.slots[slot], false);
+            kind if kind.is_network() => {
+                network::inject(&self.slots[slot], None)?;
                 format!("c{slot} reconnected")
             }
             FaultKind::Operator => operator::follow_up(&self.spec, fault.action).await?,
@@ -238,7 +277,9 @@ impl Targets {
     /// abandons a failover under way.
     pub(crate) async fn heal(&mut self) {
         for slot in &self.slots {
-            network::cut(slot, false);
+            if let Err(err) = network::inject(slot, None) {
+                eprintln!("!! {err}");
+            }
         }
         if let Some(server) = &self.server {
             server.set_paused(false).await;

@@ -1,24 +1,46 @@
-//! The `partition` fault: the leader cut off the backend while every other contender keeps its
-//! connection. Each contender reaches the backend through its own proxies, the workspace's one
-//! fault proxy, [`FaultProxy`], one per backend address it reaches (each member of an etcd
-//! cluster, else the one server): `set_cut(true)` closes the connections they carry and refuses
-//! new ones (accepts and closes them); `set_cut(false)` forwards again. Tested in
-//! `leader-election-test-support/tests/proxy.rs`. On the memory backend, with no connection to
-//! cut, the contender's store itself stops answering.
+//! The faults on the leader's network, while every other contender keeps its connection.
+//!
+//! Without `--network netns`, only `partition`: each contender reaches the backend through its
+//! own proxies, the workspace's one fault proxy, [`FaultProxy`], one per backend address it
+//! reaches (each member of an etcd cluster, else the one server): `set_cut(true)` closes the
+//! connections they carry and refuses new ones (accepts and closes them); `set_cut(false)`
+//! forwards again. Tested in `leader-election-test-support/tests/proxy.rs`. On the memory
+//! backend, with no connection to cut, the contender's store itself stops answering.
+//!
+//! With `--network netns`, each contender process runs in a network namespace of its own and
+//! nftables rules on its side of the link drop its packets
+//! ([`leader_election_fixtures::netns`]): both ways (`partition`), only what comes back
+//! (`drop_replies`), only what goes out (`drop_requests`), or [`LOSS_PERCENT`] of them each
+//! way at random (`loss`).
 
 use std::net::SocketAddr;
 
 use leader_election_fixtures::FaultProxy;
 
 use crate::contender::Slot;
+use crate::faults::FaultKind;
 
-/// What the fault does, for the live output.
-pub(super) const DESCRIPTION: &str = "cut the leader off the backend";
+/// The share of packets a `loss` fault drops each way, in percent.
+pub(crate) const LOSS_PERCENT: u8 = 20;
 
-/// Cuts (`true`) or heals (`false`) the connection of the contender in `slot`: its proxies, or
-/// (without any, on the memory backend) its store.
-pub(super) fn cut(slot: &Slot, cut: bool) {
-    slot.set_partitioned(cut);
+/// What a fault of `kind` does, for the live output.
+pub(super) fn describe(kind: FaultKind) -> String {
+    match kind {
+        FaultKind::DropReplies => "drop the backend's replies to the leader".to_owned(),
+        FaultKind::DropRequests => "drop the leader's requests to the backend".to_owned(),
+        FaultKind::Loss => format!("drop {LOSS_PERCENT} % of the leader's packets each way"),
+        _ => "cut the leader off the backend".to_owned(),
+    }
+}
+
+/// Injects `fault` (a network fault kind) on the contender in `slot`, or heals its network
+/// (`None`).
+///
+/// # Errors
+/// When the rules cannot be set, or the fault is one this contender's network cannot take
+/// (packet faults need `--network netns`): nothing was injected.
+pub(super) fn inject(slot: &Slot, fault: Option<FaultKind>) -> Result<(), String> {
+    slot.set_network_fault(fault)
 }
 
 /// One contender's proxies, one per upstream address, cut and healed together.

@@ -10,7 +10,8 @@ use leader_election::FencingToken;
 use leader_election::testing::{self, Term};
 
 use super::{
-    BackendOps, FaultReport, Interval, Overlap, PreferredHandover, Report, RunData, Stats,
+    BackendOps, Fault, FaultReport, Interval, KindReport, Overlap, PreferredHandover, Report,
+    RunData, Stats,
 };
 use crate::faults::FaultKind;
 
@@ -125,6 +126,75 @@ fn preferred_handovers(data: &RunData) -> Vec<PreferredHandover> {
         .collect()
 }
 
+/// The kind of the latest fault injected at or before `at`, if any.
+fn fault_before(faults: &[Fault], at: f64) -> Option<FaultKind> {
+    faults
+        .iter()
+        .filter(|f| f.at_ms <= at)
+        .max_by(|a, b| a.at_ms.total_cmp(&b.at_ms))
+        .map(|f| f.kind)
+}
+
+/// What the faults of each kind did: counts, the overlaps and token regressions the shared
+/// checker finds laid at the latest fault before each, leader back after, and for the faults
+/// that stop every reply reaching the victim how long it believed it led after its last
+/// confirmed renewal.
+fn by_fault_kind(
+    data: &RunData,
+    terms: &[Term<usize, f64>],
+    reports: &[FaultReport],
+) -> BTreeMap<String, KindReport> {
+    type Samples = (KindReport, Vec<f64>, Vec<f64>);
+    fn entry(kinds: &mut BTreeMap<String, Samples>, kind: FaultKind) -> &mut Samples {
+        kinds.entry(kind.as_str().to_owned()).or_default()
+    }
+    let mut kinds: BTreeMap<String, Samples> = BTreeMap::new();
+    for (fault, report) in data.faults.iter().zip(reports) {
+        let (summary, back, believed) = entry(&mut kinds, fault.kind);
+        summary.injected += 1;
+        summary.recovered += usize::from(report.recovered);
+        back.extend(report.recovered_after_ms);
+        let silenced = matches!(
+            fault.kind,
+            FaultKind::Partition | FaultKind::DropReplies | FaultKind::DropRequests
+        );
+        if silenced && let Some(confirmed) = fault.last_confirmed_ms {
+            let healed = fault.restored_at_ms.unwrap_or(f64::INFINITY);
+            believed.extend(
+                data.intervals
+                    .iter()
+                    .filter(|i| {
+                        i.contender == fault.contender
+                            && Some(i.token) == fault.token
+                            && i.start_ms <= fault.at_ms
+                            && i.end_ms <= healed
+                    })
+                    .map(|i| i.end_ms - confirmed),
+            );
+        }
+    }
+    for (a, b) in testing::overlaps(terms) {
+        if let Some(kind) = fault_before(&data.faults, a.start.max(b.start)) {
+            entry(&mut kinds, kind).0.overlaps += 1;
+        }
+    }
+    for (_, later) in testing::token_regressions(terms) {
+        if let Some(kind) = fault_before(&data.faults, later.start) {
+            entry(&mut kinds, kind).0.token_regressions += 1;
+        }
+    }
+    kinds
+        .into_iter()
+        .map(|(kind, (mut summary, back, believed))| {
+            summary.leader_back_ms = Stats::of(&back);
+            if !believed.is_empty() {
+                summary.believed_after_last_confirmed_ms = Some(Stats::of(&believed));
+            }
+            (kind, summary)
+        })
+        .collect()
+}
+
 /// The first term to begin strictly after `at`.
 fn next_term_after(intervals: &[Interval], at: f64) -> Option<&Interval> {
     intervals
@@ -159,7 +229,7 @@ impl Report {
                 let next = next_term_after(&data.intervals, fault.at_ms);
                 // A coordinated failover need not end the leader's term: it held on if its
                 // term (same contender and token) lasted past the failover's completion.
-                let kept = fault.kind == FaultKind::ServerHandover
+                let kept = fault.kind.may_keep_term()
                     && fault.restored_at_ms.is_some_and(|done| {
                         data.intervals.iter().any(|i| {
                             i.contender == fault.contender
@@ -186,6 +256,7 @@ impl Report {
                             crash_from_crash.push(after);
                         }
                         FaultKind::Partition => partition.push(after),
+                        FaultKind::DropReplies | FaultKind::DropRequests | FaultKind::Loss => {}
                         FaultKind::ServerRestart | FaultKind::ServerPause => server.push(after),
                         FaultKind::ServerHandover => {}
                         FaultKind::ServerFailover => {
@@ -254,6 +325,7 @@ impl Report {
                 .iter()
                 .map(|(action, samples)| (action.clone(), Stats::of(samples)))
                 .collect(),
+            by_fault_kind: by_fault_kind(data, &terms, &faults),
             leaderless_ms_total: round(leaderless_ms(&data.intervals, data.duration_ms)),
             backend_ops: BackendOps {
                 total: data.ops.total(),
@@ -315,6 +387,59 @@ mod tests {
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["preferred_handovers"][0]["to"], 2);
         assert!(report.to_text().contains("c0 -> c2 (priority 5)"));
+    }
+
+    #[test]
+    fn each_fault_kind_is_reported_with_what_it_did() {
+        // c0 leads with token 1; its replies are dropped at 1000 (last confirmed renewal sent
+        // at 900): it believes it leads until 2700, c1 takes over at 3100, the fault is healed
+        // at 3200. Loss hits c1 at 5000: it keeps its term through the heal at 7000. Then a
+        // partition of c1 at 8000 after which c2 leads with a token that went back, and
+        // overlaps c1's term.
+        let intervals = vec![
+            iv(0, 1, 0.0, 2700.0),
+            iv(1, 2, 3100.0, 8600.0),
+            iv(2, 2, 8500.0, 9000.0),
+        ];
+        let mut replies = fault(FaultKind::DropReplies, 0, 1000.0, Some(900.0));
+        replies.token = Some(1);
+        replies.restored_at_ms = Some(3200.0);
+        let mut loss = fault(FaultKind::Loss, 1, 5000.0, Some(4900.0));
+        loss.token = Some(2);
+        loss.restored_at_ms = Some(7000.0);
+        let mut cut = fault(FaultKind::Partition, 1, 8000.0, Some(7900.0));
+        cut.token = Some(2);
+        let report = Report::build(&data(intervals, vec![replies, loss, cut]));
+        let kinds = &report.by_fault_kind;
+        let replies = &kinds["drop_replies"];
+        assert_eq!((replies.injected, replies.recovered), (1, 1));
+        assert_eq!((replies.overlaps, replies.token_regressions), (0, 0));
+        assert_eq!(replies.leader_back_ms.max, Some(2100.0));
+        let believed = replies.believed_after_last_confirmed_ms.as_ref().unwrap();
+        assert_eq!(believed.max, Some(1800.0));
+        // The leader kept its term through the loss: recovered, with no new term.
+        let loss = &kinds["loss"];
+        assert_eq!((loss.injected, loss.recovered), (1, 1));
+        assert_eq!(loss.leader_back_ms.count, 0);
+        assert!(loss.believed_after_last_confirmed_ms.is_none());
+        // What went wrong after the partition is laid at the partition's door.
+        let cut = &kinds["partition"];
+        assert_eq!((cut.overlaps, cut.token_regressions), (1, 1));
+        // Never healed: the victim's belief counts to its term's end.
+        assert_eq!(
+            cut.believed_after_last_confirmed_ms
+                .as_ref()
+                .and_then(|b| b.max),
+            Some(700.0)
+        );
+        assert!(!report.safe);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["by_fault_kind"]["drop_replies"]["injected"], 1);
+        let text = report.to_text();
+        assert!(
+            text.contains("drop_replies: injected 1, recovered 1"),
+            "{text}"
+        );
     }
 
     #[test]

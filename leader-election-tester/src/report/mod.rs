@@ -237,6 +237,29 @@ pub(crate) struct FaultReport {
     pub(crate) action: Option<OperatorAction>,
 }
 
+/// What the faults of one kind did (`by_fault_kind`). An overlap or a token regression is laid
+/// at the door of the latest fault injected before it began.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub(crate) struct KindReport {
+    /// How many were injected.
+    pub(crate) injected: usize,
+    /// How many were followed by a new term, or came through with the leader keeping its term
+    /// (`server_handover`, `loss`).
+    pub(crate) recovered: usize,
+    /// Pairs of overlapping terms of different contenders: must be 0.
+    pub(crate) overlaps: usize,
+    /// Terms whose token did not exceed the one before: must be 0.
+    pub(crate) token_regressions: usize,
+    /// From the fault to the next term's start.
+    pub(crate) leader_back_ms: Stats,
+    /// For a fault that stops every reply reaching the leader (`partition`, `drop_replies`,
+    /// `drop_requests`), when its term ended before the fault was healed: from its last
+    /// confirmed acquisition or renewal (when that was sent) to the end of its belief that it
+    /// led. The library ends the belief before the lease minus its safety margin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) believed_after_last_confirmed_ms: Option<Stats>,
+}
+
 /// The report of one run. The field names are part of the tester's interface (see README).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub(crate) struct Report {
@@ -305,6 +328,9 @@ pub(crate) struct Report {
     /// From an operator's action on the lease record to the next acquisition, by action.
     #[serde(default)]
     pub(crate) operator_recovery_ms: BTreeMap<String, Stats>,
+    /// What the faults of each kind did, by kind (`partition`, `drop_replies` ...).
+    #[serde(default)]
+    pub(crate) by_fault_kind: BTreeMap<String, KindReport>,
     /// Time within the run with no leader at all (including the first election).
     pub(crate) leaderless_ms_total: f64,
     /// Load on the backend.

@@ -104,6 +104,27 @@ impl Report {
         for (action, recovery) in &self.operator_recovery_ms {
             let _ = writeln!(out, "operator {action}: recovery {}", stats(recovery));
         }
+        for (kind, k) in &self.by_fault_kind {
+            let believed =
+                k.believed_after_last_confirmed_ms
+                    .as_ref()
+                    .map_or_else(String::new, |b| {
+                        format!(
+                            " | believed it led after its last confirmed renewal: {}",
+                            stats(b)
+                        )
+                    });
+            let _ = writeln!(
+                out,
+                "{kind}: injected {}, recovered {} | overlaps {} | token regressions {} | \
+                 leader back: {}{believed}",
+                k.injected,
+                k.recovered,
+                k.overlaps,
+                k.token_regressions,
+                stats(&k.leader_back_ms)
+            );
+        }
         let recovered = self.faults.iter().filter(|f| f.recovered).count();
         let _ = writeln!(
             out,

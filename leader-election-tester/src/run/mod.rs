@@ -330,6 +330,8 @@ impl Run {
                 let extra = match kind {
                     FaultKind::ServerFailover => FAILOVER_COMPLETES,
                     FaultKind::ServerHandover => FAILOVER_COMPLETES / 3,
+                    // The leader's renewals land until it steps down, within a lease.
+                    FaultKind::DropReplies => lease,
                     _ => Duration::ZERO,
                 };
                 let restore_by = Instant::now() + lease * 2 + extra;
@@ -348,13 +350,15 @@ impl Run {
             } => {
                 let at_ms = self.faults[index].at_ms;
                 let mut recovered = self.ledger.began_after(at_ms);
-                let handover = self.faults[index].kind == FaultKind::ServerHandover;
-                // A coordinated failover need not end the term: it is over when complete, and
-                // recovered if somebody leads then.
-                let due = if handover {
-                    self.targets.failover_finished()
-                } else {
-                    recovered
+                let kind = self.faults[index].kind;
+                let handover = kind.may_keep_term();
+                // A coordinated failover or packet loss need not end the term: it is over when
+                // complete (the loss when its time is up), and recovered if somebody leads
+                // then.
+                let due = match kind {
+                    FaultKind::ServerHandover => self.targets.failover_finished(),
+                    FaultKind::Loss => false,
+                    _ => recovered,
                 };
                 let mut restored = restored;
                 if !restored && (due || now >= restore_by) {

@@ -13,13 +13,8 @@
 //! struct Count(AtomicU64);
 //!
 //! impl StoreHooks for Count {
-//!     fn around<'a, T: Send + 'a>(
-//!         &'a self,
-//!         _operation: Operation,
-//!         call: impl Future<Output = Result<T>> + Send + 'a,
-//!     ) -> impl Future<Output = Result<T>> + Send + 'a {
+//!     fn started(&self, _operation: Operation) {
 //!         self.0.fetch_add(1, Ordering::Relaxed);
-//!         call
 //!     }
 //! }
 //!
@@ -45,6 +40,12 @@ use crate::store::{
 /// What a [`Forward`] does around the calls it forwards. Every hook defaults to forwarding
 /// unchanged: implement only those the wrapper needs.
 pub trait StoreHooks: Send + Sync + 'static {
+    /// Sees every asynchronous call as it starts, before [`around`](Self::around): count it,
+    /// note when it was sent. Default: nothing.
+    fn started(&self, operation: Operation) {
+        let _ = operation;
+    }
+
     /// Runs every asynchronous call (`call` is the inner store's future for `operation`):
     /// count it, delay it, fail it or never answer. Default: `call` itself.
     ///
@@ -114,6 +115,18 @@ impl<S, H> Forward<S, H> {
     }
 }
 
+impl<S, H: StoreHooks> Forward<S, H> {
+    /// One asynchronous call of the inner store, through the hooks.
+    fn call<'a, T: Send + 'a>(
+        &'a self,
+        operation: Operation,
+        call: impl Future<Output = Result<T>> + Send + 'a,
+    ) -> impl Future<Output = Result<T>> + Send + 'a {
+        self.hooks.started(operation);
+        self.hooks.around(operation, call)
+    }
+}
+
 impl<S: LeaseStore, H: StoreHooks> LeaseStore for Forward<S, H> {
     fn election_name(&self) -> &str {
         self.inner.election_name()
@@ -128,16 +141,13 @@ impl<S: LeaseStore, H: StoreHooks> LeaseStore for Forward<S, H> {
     }
 
     async fn connect(&self) -> Result<()> {
-        self.hooks
-            .around(Operation::Connect, self.inner.connect())
-            .await
+        self.call(Operation::Connect, self.inner.connect()).await
     }
 
     async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
         let sent = Instant::now();
         let outcome = self
-            .hooks
-            .around(Operation::Acquire, self.inner.try_acquire(request))
+            .call(Operation::Acquire, self.inner.try_acquire(request))
             .await;
         self.hooks.acquired(sent, outcome)
     }
@@ -145,21 +155,18 @@ impl<S: LeaseStore, H: StoreHooks> LeaseStore for Forward<S, H> {
     async fn renew(&self, request: &LeaseRequest, lease: &Lease) -> Result<RenewOutcome> {
         let sent = Instant::now();
         let outcome = self
-            .hooks
-            .around(Operation::Renew, self.inner.renew(request, lease))
+            .call(Operation::Renew, self.inner.renew(request, lease))
             .await;
         self.hooks.renewed(sent, outcome)
     }
 
     async fn release(&self, request: &LeaseRequest, lease: &Lease) -> Result<bool> {
-        self.hooks
-            .around(Operation::Release, self.inner.release(request, lease))
+        self.call(Operation::Release, self.inner.release(request, lease))
             .await
     }
 
     async fn current_leader(&self) -> Result<Option<LeaderInfo>> {
-        self.hooks
-            .around(Operation::CurrentLeader, self.inner.current_leader())
+        self.call(Operation::CurrentLeader, self.inner.current_leader())
             .await
     }
 
@@ -169,21 +176,19 @@ impl<S: LeaseStore, H: StoreHooks> LeaseStore for Forward<S, H> {
     }
 
     async fn announce_candidate(&self, candidate: &Candidate, ttl: Duration) -> Result<()> {
-        self.hooks
-            .around(
-                Operation::AnnounceCandidate,
-                self.inner.announce_candidate(candidate, ttl),
-            )
-            .await
+        self.call(
+            Operation::AnnounceCandidate,
+            self.inner.announce_candidate(candidate, ttl),
+        )
+        .await
     }
 
     async fn strongest_candidate(&self) -> Result<Option<Candidate>> {
-        self.hooks
-            .around(
-                Operation::StrongestCandidate,
-                self.inner.strongest_candidate(),
-            )
-            .await
+        self.call(
+            Operation::StrongestCandidate,
+            self.inner.strongest_candidate(),
+        )
+        .await
     }
 }
 
@@ -251,13 +256,8 @@ mod tests {
     struct Seen(Mutex<Vec<Operation>>);
 
     impl StoreHooks for Seen {
-        fn around<'a, T: Send + 'a>(
-            &'a self,
-            operation: Operation,
-            call: impl Future<Output = Result<T>> + Send + 'a,
-        ) -> impl Future<Output = Result<T>> + Send + 'a {
+        fn started(&self, operation: Operation) {
             self.0.lock().unwrap().push(operation);
-            call
         }
     }
 
