@@ -66,7 +66,8 @@ pub enum ElectionEvent {
         /// Why.
         reason: ChangeReason,
         /// When, on tokio's clock: for a term that began, when the acquisition's answer
-        /// arrived; for one that ended, when it ended locally (before any release is sent). Taken
+        /// arrived; for one that ended, when it ended locally (before any release is sent; at
+        /// its deadline at the latest, however late the election loop noticed it). Taken
         /// by the election itself, so that terms of several contenders compare exactly however
         /// late their events are received.
         at: tokio::time::Instant,

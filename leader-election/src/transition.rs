@@ -45,7 +45,9 @@ pub(crate) fn term_ended<S: LeaseStore>(
     role: Role,
     leader: Option<LeaderInfo>,
 ) {
-    let at = tokio::time::Instant::now();
+    // A term stops being current at its deadline whenever the loop notices (see
+    // `Leadership::is_current`): a late loop reports that moment, not its own.
+    let at = tokio::time::Instant::now().min(term.deadline());
     term.end(reason);
     lock(&shared.term).take();
     let token = (role == Role::Releasing).then(|| term.token());

@@ -111,6 +111,42 @@ async fn deadline_drops_leadership_when_the_backend_never_answers_and_not_earlie
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_term_the_loop_sees_run_out_late_ends_at_its_deadline_in_its_event() {
+    // A starved process: the loop wakes long after the deadline. The term stopped being
+    // current at the deadline (`Leadership::is_current` reads the clock), so its event must
+    // say so, not when the loop got round to it.
+    let store = FaultyStore::new(MemoryLeaseStore::new());
+    let control = store.control();
+    let mut o = options("a");
+    o.max_retry_attempts = 1000;
+    let election = LeaderElection::new(store, o.clone()).unwrap();
+    let mut events = election.subscribe();
+    election.start().await.unwrap();
+    let t0 = wait_for_role(&election, Role::Leader).await;
+    control.set_partitioned(true);
+    let term = election.leadership().unwrap();
+    let deadline = t0 + o.lease_duration - o.deadline_margin();
+    assert_eq!(term.deadline(), deadline);
+    // Every timer fires at once, two leases late.
+    tokio::time::advance(o.lease_duration * 2).await;
+    assert!(!term.is_current());
+    wait_for_role(&election, Role::Follower).await;
+    let mut ended = None;
+    while let Ok(event) = events.try_recv() {
+        if let ElectionEvent::LeadershipChanged {
+            is_leader: false,
+            reason,
+            at,
+            ..
+        } = event
+        {
+            ended = Some((reason, at));
+        }
+    }
+    assert_eq!(ended, Some((ChangeReason::DeadlinePassed, deadline)));
+}
+
+#[tokio::test(start_paused = true)]
 async fn repeated_renew_failures_step_down_before_the_deadline() {
     let store = FaultyStore::new(MemoryLeaseStore::new());
     let control = store.control();
