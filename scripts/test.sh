@@ -9,8 +9,10 @@ cd "$(dirname "$0")/.."
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 # As root (CI), the network-fault tests (network namespaces, nftables) must run, never skip.
 # (Not a LEADER_ELECTION_ variable: the library reads those as settings and refuses unknown ones.)
+# So must the clock-fault tests (libfaketime, which scripts/install-faketime.sh installs).
 if [ "$(id -u)" -eq 0 ]; then
   export NETWORK_FAULT_TESTS="${NETWORK_FAULT_TESTS:-required}"
+  export CLOCK_FAULT_TESTS="${CLOCK_FAULT_TESTS:-required}"
 fi
 
 for installer in scripts/install-*.sh; do

@@ -24,6 +24,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::backends::BackendSpec;
 use crate::contender::Timing;
+use crate::faults::ClockMode;
 use crate::schedule::{FaultMode, Network, RunConfig};
 
 /// Runs N contenders of one leader election against a backend while a fault schedule acts on
@@ -82,6 +83,11 @@ struct Cli {
     /// nftables, silently, as a real network fails.
     #[arg(long, value_enum, default_value_t = Network::Proxy)]
     network: Network,
+    /// Run each contender process (with --processes) under libfaketime: `step` gives it a
+    /// wall clock the `clock-step` fault steps by 30 s (its monotonic clock untouched);
+    /// `rate` runs its clocks, monotonic included, 0.4 % fast, 0.4 % slow or exact, by slot.
+    #[arg(long, value_enum, value_name = "MODE")]
+    clock_faults: Option<ClockMode>,
     /// Report format on stdout.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     report: ReportFormat,
@@ -193,6 +199,7 @@ async fn tester(cli: Cli) -> Result<ExitCode, String> {
         stop_after_faults: cli.stop_after_faults.map(|n| n as usize),
         processes: cli.processes,
         network: cli.network,
+        clock_faults: cli.clock_faults,
         quiet: cli.quiet,
         priorities: cli.priorities,
     };

@@ -7,7 +7,7 @@ use clap::ValueEnum;
 
 use crate::backends::{BackendRef, BackendSpec};
 use crate::contender::Timing;
-use crate::faults::FaultKind;
+use crate::faults::{ClockMode, FaultKind};
 
 /// Which faults the schedule injects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -31,6 +31,9 @@ pub(crate) enum FaultMode {
     Loss,
     /// Partition, drop-replies, drop-requests and loss in turn (needs `--network netns`).
     Network,
+    /// Step the leader's wall clock by 30 s, forward and back in turn, its monotonic clock
+    /// untouched, then step it back after two leases (needs `--clock-faults step`).
+    ClockStep,
     /// Kill the Redis server and start it again, empty (needs `--spawn-redis [standalone]`),
     /// or the S3 emulator, which comes back without the bucket (needs `--spawn-s3`).
     ServerRestart,
@@ -67,6 +70,8 @@ pub(crate) struct Capabilities {
     /// Whether a contender's packets can be dropped one way or at random (`--network
     /// netns`).
     pub(crate) packets: bool,
+    /// Whether a contender's wall clock can be stepped (`--clock-faults step`).
+    pub(crate) clock_steps: bool,
 }
 
 /// The faults on the leader's network, in the order [`FaultMode::Network`] injects them.
@@ -89,6 +94,7 @@ impl FaultMode {
             Self::DropRequests => vec![FaultKind::DropRequests],
             Self::Loss => vec![FaultKind::Loss],
             Self::Network => NETWORK_KINDS.to_vec(),
+            Self::ClockStep => vec![FaultKind::ClockStep],
             Self::ServerRestart => vec![FaultKind::ServerRestart],
             Self::ServerPause => vec![FaultKind::ServerPause],
             Self::ServerFailover => vec![FaultKind::ServerFailover],
@@ -103,6 +109,9 @@ impl FaultMode {
                     kinds.push(FaultKind::Partition);
                 }
                 kinds.push(FaultKind::Resign);
+                if can.clock_steps {
+                    kinds.push(FaultKind::ClockStep);
+                }
                 kinds.extend(can.server);
                 if can.operator {
                     kinds.push(FaultKind::Operator);
@@ -147,6 +156,8 @@ pub(crate) struct RunConfig {
     pub(crate) processes: bool,
     /// How partitions cut contenders off.
     pub(crate) network: Network,
+    /// What libfaketime does to the contender processes' clocks, if anything.
+    pub(crate) clock_faults: Option<ClockMode>,
     /// No live output.
     pub(crate) quiet: bool,
     /// Each contender's priority for preferred leaders, by slot; empty: none.
@@ -196,6 +207,19 @@ impl RunConfig {
                         .into(),
                 );
             }
+        }
+        if self.faults == FaultMode::ClockStep && self.clock_faults != Some(ClockMode::Step) {
+            return Err(
+                "--faults clock-step needs --processes --clock-faults step: the wall clock of a \
+                 contender process is stepped by libfaketime"
+                    .into(),
+            );
+        }
+        if self.clock_faults.is_some() && !self.processes {
+            return Err(
+                "--clock-faults needs --processes: each contender process runs under libfaketime"
+                    .into(),
+            );
         }
         if self.network == Network::Netns {
             if !self.processes {
@@ -269,6 +293,7 @@ impl RunConfig {
             server: self.server_faults(),
             partition: self.partitions(),
             packets: self.network == Network::Netns,
+            clock_steps: self.clock_faults == Some(ClockMode::Step),
             operator: !self.backend.backend.operator_actions().is_empty(),
         }
     }
@@ -295,8 +320,9 @@ pub(crate) fn fault_budget(
         // The leader's renewals keep landing until it steps down (within a lease), and the
         // last one holds the lease on the server for one more.
         FaultKind::DropReplies => lease * 3 + held,
-        // The loss lasts two leases; a leader that came through it keeps its term.
-        FaultKind::Loss => lease * 2 + held,
+        // The loss (the clock step) lasts two leases; a leader that came through it keeps its
+        // term.
+        FaultKind::Loss | FaultKind::ClockStep => lease * 2 + held,
         // A restarted server grants no lease for one lease; a paused one is resumed after two.
         FaultKind::ServerRestart | FaultKind::ServerPause => lease * 3 + held,
         // The failover completes, then the new primary grants nothing for one lease.
@@ -354,6 +380,7 @@ mod tests {
             stop_after_faults: None,
             processes: false,
             network: Network::Proxy,
+            clock_faults: None,
             quiet: true,
             priorities: Vec::new(),
         }
@@ -462,6 +489,21 @@ mod tests {
                 c.check().unwrap();
             }
         }
+        // Clocks are faked only in processes of their own, and stepped only in `step` mode.
+        let mut c = config("redis", FaultMode::ClockStep);
+        assert!(c.check().unwrap_err().contains("--clock-faults step"));
+        c.clock_faults = Some(ClockMode::Rate);
+        assert!(c.check().unwrap_err().contains("--clock-faults step"));
+        c.clock_faults = Some(ClockMode::Step);
+        assert!(c.check().unwrap_err().contains("needs --processes"));
+        c.processes = true;
+        c.check().unwrap();
+        c.faults = FaultMode::Mixed;
+        assert!(
+            c.faults
+                .kinds(c.capabilities())
+                .contains(&FaultKind::ClockStep)
+        );
         let mut c = config("memory", FaultMode::None);
         c.processes = true;
         assert!(c.check().unwrap_err().contains("--processes"));
@@ -564,6 +606,7 @@ mod tests {
             partition: true,
             operator: true,
             packets: false,
+            clock_steps: false,
         };
         assert!(FaultMode::None.kinds(everything).is_empty());
         // In network namespaces, every network fault takes the partition's place in `mixed`.

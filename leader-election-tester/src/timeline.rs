@@ -26,6 +26,7 @@ fn fault_colour(kind: FaultKind) -> &'static str {
         FaultKind::DropReplies => "#8e24aa",
         FaultKind::DropRequests => "#5e35b1",
         FaultKind::Loss => "#7986cb",
+        FaultKind::ClockStep => "#0277bd",
         FaultKind::ServerRestart => "#e65100",
         FaultKind::ServerPause => "#37474f",
         FaultKind::Operator => "#00838f",
@@ -60,7 +61,8 @@ fn shade(kind: FaultKind) -> &'static str {
         | FaultKind::ServerFailover
         | FaultKind::ServerHandover
         | FaultKind::Operator
-        | FaultKind::Resign => "none",
+        | FaultKind::Resign
+        | FaultKind::ClockStep => "none",
         _ => "#e3e3e3",
     }
 }
@@ -224,6 +226,7 @@ pub(crate) fn render(data: &RunData) -> String {
                 FaultKind::DropReplies => "hearing no replies",
                 FaultKind::DropRequests => "with its requests dropped",
                 FaultKind::Loss => "losing packets",
+                FaultKind::ClockStep => "with its wall clock stepped",
                 FaultKind::ServerRestart => "under a restarted server",
                 FaultKind::ServerPause => "under a paused server",
                 FaultKind::Operator => "leading while an operator touched the lease",
@@ -277,6 +280,7 @@ pub(crate) fn render(data: &RunData) -> String {
                 fault.contender,
                 match fault.kind {
                     kind if kind.is_network() => "reconnected",
+                    FaultKind::ClockStep => "wall clock back",
                     FaultKind::ServerPause => "server resumed",
                     FaultKind::ServerRestart => "server back",
                     FaultKind::Operator => "operator done",
@@ -299,6 +303,7 @@ pub(crate) fn render(data: &RunData) -> String {
         (FaultKind::DropReplies, "replies dropped"),
         (FaultKind::DropRequests, "requests dropped"),
         (FaultKind::Loss, "packet loss"),
+        (FaultKind::ClockStep, "wall clock stepped"),
         (FaultKind::ServerRestart, "server restart"),
         (FaultKind::ServerPause, "redis pause"),
         (FaultKind::Operator, "operator on the lease record"),
@@ -389,6 +394,7 @@ mod tests {
                 last_sent_ms: Some(2900.0),
                 restored_at_ms: Some(4000.0),
                 action: None,
+                term_confirmed_ms: None,
             }],
             ..RunData::default()
         }

@@ -275,6 +275,103 @@ fn network_faults_in_namespaces_are_survived_on_etcd() {
     network_faults_run(&backend, 2000.0);
 }
 
+/// Whether libfaketime is here for `--clock-faults`; where it is not, says why (and fails when
+/// `CLOCK_FAULT_TESTS=required`, as the test command sets it as root).
+#[cfg(target_os = "linux")]
+fn faketime_available() -> bool {
+    let found = std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|dir| dir.path().join("faketime/libfaketime.so.1").is_file());
+    if !found {
+        let why = "libfaketime is not installed (scripts/install-faketime.sh installs it)";
+        assert!(
+            std::env::var("CLOCK_FAULT_TESTS").as_deref() != Ok("required"),
+            "{why}"
+        );
+        eprintln!("skipped: {why}");
+    }
+    found
+}
+
+/// The timing of the clock-fault runs: a 1 s lease on a spawned Redis, contender processes.
+#[cfg(target_os = "linux")]
+const CLOCK_RUN: &[&str] = &[
+    "--backend",
+    "redis",
+    "--spawn-redis",
+    "--processes",
+    "--duration",
+    "60s",
+    "--lease-duration",
+    "1s",
+    "--renew-interval",
+    "300ms",
+    "--retry-interval",
+    "100ms",
+    "--fault-interval",
+    "500ms",
+    "--report",
+    "json",
+    "--quiet",
+];
+
+/// `--clock-faults step`: the leader's wall clock stepped 30 s forward, then (the next time)
+/// back, its monotonic clock untouched. Deadlines never read the wall clock: the leader keeps
+/// its term through each step and nobody else leads.
+#[cfg(target_os = "linux")]
+#[test]
+fn wall_clock_steps_end_no_term() {
+    if !faketime_available() {
+        return;
+    }
+    let mut args = CLOCK_RUN.to_vec();
+    args.extend_from_slice(&[
+        "--clock-faults",
+        "step",
+        "--faults",
+        "clock-step",
+        "--stop-after-faults",
+        "2",
+    ]);
+    let report = safe_run(&args);
+    assert_eq!(report["clock_faults"], "step", "{report:#}");
+    let faults = report["faults"].as_array().unwrap();
+    assert_eq!(faults.len(), 2, "{report:#}");
+    for fault in faults {
+        assert_eq!(fault["kind"], "clock_step");
+        assert_eq!(fault["recovered"], true, "{fault:#}");
+        // The leader kept its term: no term began while its clock was off.
+        assert!(fault["next_leader"].is_null(), "{fault:#}");
+    }
+    assert_eq!(report["terms"], 1, "{report:#}");
+}
+
+/// `--clock-faults rate`: contender processes whose clocks, monotonic included, run 0.4 %
+/// fast, 0.4 % slow or exact, within the default `clock_drift_rate` of each other, through
+/// graceful stops, crashes, partitions and resignations: never two leaders.
+#[cfg(target_os = "linux")]
+#[test]
+fn clocks_running_fast_or_slow_within_the_drift_are_safe() {
+    if !faketime_available() {
+        return;
+    }
+    let mut args = CLOCK_RUN.to_vec();
+    args.extend_from_slice(&[
+        "--clock-faults",
+        "rate",
+        "--faults",
+        "mixed",
+        "--stop-after-faults",
+        "4",
+    ]);
+    let report = safe_run(&args);
+    assert_eq!(report["clock_faults"], "rate", "{report:#}");
+    assert_injected(&report, &["graceful", "crash", "partition", "resign"]);
+    assert_eq!(report["all_faults_recovered"], true, "{report:#}");
+}
+
 #[test]
 fn invalid_timing_is_refused_clearly() {
     let stderr = setup_error(&[

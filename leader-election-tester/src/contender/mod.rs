@@ -91,6 +91,28 @@ pub(crate) struct Clock {
     pub(crate) origin: Instant,
     /// The run time at `origin`, in ms.
     pub(crate) base_ms: f64,
+    /// The rate of this process's monotonic clock against the run's (1 but under
+    /// `--clock-faults rate`): `d` ms on it are `d / rate` ms of the run.
+    pub(crate) rate: f64,
+}
+
+/// Now on a clock every process of this machine reads alike, in ms: on Linux
+/// `CLOCK_MONOTONIC`, read through rustix (the kernel's vDSO or the system call, never the C
+/// library), so that libfaketime, which answers the C library's clock reads under
+/// `--clock-faults`, does not change it (and a wall-clock step never does); the wall clock
+/// elsewhere.
+pub(crate) fn shared_clock_ms() -> f64 {
+    #[cfg(target_os = "linux")]
+    {
+        let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        now.tv_sec as f64 * 1000.0 + now.tv_nsec as f64 / 1_000_000.0
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    }
 }
 
 impl Clock {
@@ -101,7 +123,7 @@ impl Clock {
         } else {
             -self.origin.duration_since(at).as_secs_f64()
         };
-        self.base_ms + delta * 1000.0
+        self.base_ms + delta * 1000.0 / self.rate
     }
 
     /// Run time now.
@@ -242,6 +264,19 @@ impl Slot {
         match self {
             Self::InProcess(c) => c.set_network_fault(fault),
             Self::Process(c) => c.set_network_fault(fault),
+        }
+    }
+
+    /// Steps the wall clock of the contender's processes to `secs` seconds off the real one
+    /// (`--clock-faults step`).
+    ///
+    /// # Errors
+    /// When its clock cannot step: nothing was done.
+    pub(crate) fn set_clock_offset(&self, secs: i64) -> Result<(), String> {
+        match self {
+            Self::InProcess(_) if secs == 0 => Ok(()),
+            Self::InProcess(_) => Err("a clock step needs --processes --clock-faults step".into()),
+            Self::Process(c) => c.set_clock_offset(secs),
         }
     }
 

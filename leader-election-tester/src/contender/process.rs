@@ -14,9 +14,9 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{Clock, Event, Sink, Timing, forward_events, store_record};
+use super::{Clock, Event, Sink, Timing, forward_events, shared_clock_ms, store_record};
 use crate::backends::BackendSpec;
-use crate::faults::{FaultKind, Proxies};
+use crate::faults::{ChildClock, FaultKind, Proxies};
 use crate::instrument::{OnConfirmed, instrumented};
 use crate::record::Record;
 
@@ -31,8 +31,15 @@ pub(crate) struct ChildSpec {
     pub(crate) backend: BackendSpec,
     /// Lease timing.
     pub(crate) timing: Timing,
-    /// The run's epoch as wall-clock time, ms since the Unix epoch.
-    pub(crate) epoch_unix_ms: f64,
+    /// The run's epoch on the clock every process reads alike ([`shared_clock_ms`]).
+    pub(crate) epoch_ms: f64,
+    /// The rate of this process's clocks under `--clock-faults rate` (1 otherwise).
+    #[serde(default = "one")]
+    pub(crate) clock_rate: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// A contender in its own OS process.
@@ -42,12 +49,14 @@ pub(crate) struct Process {
     generation: u32,
     spec: BackendSpec,
     timing: Timing,
-    epoch_unix_ms: f64,
+    epoch_ms: f64,
     proxy: Option<Proxies>,
     child: Option<(Child, ChildStdin)>,
     sink: Sink,
     /// With `--network netns`: the namespace its processes run in (dropped after its child).
     ns: Option<Namespace>,
+    /// With `--clock-faults`: the clock its processes run with, under libfaketime.
+    clock: Option<ChildClock>,
 }
 
 /// A network namespace of `--network netns` (Linux only).
@@ -66,7 +75,7 @@ impl Process {
         spec: &BackendSpec,
         proxy: Option<Proxies>,
         timing: Timing,
-        epoch_unix_ms: f64,
+        epoch_ms: f64,
         sink: Sink,
     ) -> Self {
         Self {
@@ -77,11 +86,12 @@ impl Process {
                 None => spec.clone(),
             },
             timing,
-            epoch_unix_ms,
+            epoch_ms,
             proxy,
             child: None,
             sink,
             ns: None,
+            clock: None,
         }
     }
 
@@ -91,9 +101,27 @@ impl Process {
         self
     }
 
+    /// Runs this contender's processes under libfaketime with `clock`.
+    pub(crate) fn with_clock(mut self, clock: ChildClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
     /// The current incarnation.
     pub(crate) fn generation(&self) -> u32 {
         self.generation
+    }
+
+    /// Steps its processes' wall clock to `secs` seconds off the real one.
+    ///
+    /// # Errors
+    /// Without a stepping clock, or when its offset file cannot be written.
+    pub(crate) fn set_clock_offset(&self, secs: i64) -> Result<(), String> {
+        match &self.clock {
+            Some(clock) => clock.set_offset(secs),
+            None if secs == 0 => Ok(()),
+            None => Err("a clock step needs --clock-faults step".into()),
+        }
     }
 
     /// Spawns the process of the current incarnation.
@@ -106,6 +134,9 @@ impl Process {
             Some(ns) => match *ns {},
             None => Command::new(exe),
         };
+        if let Some(clock) = &self.clock {
+            command.envs(clock.env());
+        }
         let mut child = command
             .arg("contender")
             .stdin(Stdio::piped())
@@ -121,7 +152,8 @@ impl Process {
             generation: self.generation,
             backend: self.spec.clone(),
             timing: self.timing,
-            epoch_unix_ms: self.epoch_unix_ms,
+            epoch_ms: self.epoch_ms,
+            clock_rate: self.clock.as_ref().map_or(1.0, ChildClock::rate),
         };
         let mut line = serde_json::to_string(&spec).map_err(|e| e.to_string())?;
         line.push('\n');
@@ -234,17 +266,13 @@ pub(crate) async fn child_main() -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .ok_or("no contender spec on stdin")?;
     let spec: ChildSpec = serde_json::from_str(&first).map_err(|e| e.to_string())?;
-    // One wall-clock reading maps this process's monotonic clock onto the parent's: both
-    // processes read the same system clock, so the offset is exact up to that reading (and to a
-    // wall-clock step between the parent's start and this one).
-    let now_unix_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_err(|e| e.to_string())?
-        .as_secs_f64()
-        * 1000.0;
+    // One reading of the clock every process reads alike maps this process's monotonic clock
+    // onto the parent's, exactly up to that reading; a clock running at another rate (under
+    // `--clock-faults rate`) is mapped back by its rate.
     let clock = Clock {
         origin: Instant::now(),
-        base_ms: now_unix_ms - spec.epoch_unix_ms,
+        base_ms: shared_clock_ms() - spec.epoch_ms,
+        rate: spec.clock_rate,
     };
 
     let (out, mut out_rx) = mpsc::unbounded_channel::<Record>();

@@ -4,6 +4,7 @@
 //! [`operator`] (hands on the lease record). [`Targets`] is what they act on; the run decides
 //! when.
 
+mod clock;
 mod contender;
 mod network;
 mod operator;
@@ -20,6 +21,7 @@ use crate::backends::{BackendSpec, FailoverDone, OperatorAction, Server};
 use crate::contender::{Clock, Slot};
 use crate::report::Fault;
 
+pub(crate) use clock::{ChildClock, ClockMode, STEP_SECS, libfaketime};
 pub(crate) use network::{LOSS_PERCENT, Proxies};
 
 /// What a fault did.
@@ -44,6 +46,10 @@ pub(crate) enum FaultKind {
     /// (`--network netns`). The leader may keep its term: recovered means a leader when the
     /// loss ends.
     Loss,
+    /// The leader's wall clock was stepped by [`STEP_SECS`] (forward and back in turn), its
+    /// monotonic clock untouched, and stepped back after two leases (`--clock-faults step`).
+    /// The leader keeps its term: recovered means a leader when the clock is back.
+    ClockStep,
     /// The server (started by the tester) was killed and started again, empty.
     ServerRestart,
     /// The Redis server (started by the tester) was frozen (SIGSTOP), then resumed.
@@ -72,6 +78,7 @@ impl FaultKind {
             Self::DropReplies => "drop_replies",
             Self::DropRequests => "drop_requests",
             Self::Loss => "loss",
+            Self::ClockStep => "clock_step",
             Self::ServerRestart => "server_restart",
             Self::ServerPause => "server_pause",
             Self::Operator => "operator",
@@ -107,7 +114,7 @@ impl FaultKind {
     /// when it ends (a coordinated failover when it completes, packet loss when it is healed)
     /// and recovered if somebody leads then.
     pub(crate) fn may_keep_term(self) -> bool {
-        matches!(self, Self::ServerHandover | Self::Loss)
+        matches!(self, Self::ServerHandover | Self::Loss | Self::ClockStep)
     }
 
     /// Whether it is a failover of the server, which completes in the background.
@@ -126,6 +133,8 @@ pub(crate) struct Injected {
     pub(crate) killed: Option<u32>,
     /// Lines for the live output: what failed, the run going on regardless.
     pub(crate) notes: Vec<String>,
+    /// Why nothing was injected, when nothing was: the fault is not recorded.
+    pub(crate) failed: Option<String>,
 }
 
 /// How a fault ended.
@@ -157,6 +166,8 @@ pub(crate) struct Targets {
     failover: Option<JoinHandle<Result<FailoverDone, String>>>,
     /// How many operator actions were taken (they are taken in turn).
     operator_actions: usize,
+    /// How many clock steps were injected (forward and back in turn).
+    clock_steps: usize,
 }
 
 impl Targets {
@@ -176,6 +187,7 @@ impl Targets {
             lease,
             failover: None,
             operator_actions: 0,
+            clock_steps: 0,
         }
     }
 
@@ -187,6 +199,9 @@ impl Targets {
             }
             kind if kind.is_network() => network::describe(kind),
             FaultKind::Operator => operator::DESCRIPTION.to_owned(),
+            FaultKind::ClockStep => {
+                format!("step the leader's wall clock by {STEP_SECS} s, forward or back")
+            }
             _ => server::describe(self.server.as_deref(), kind),
         }
     }
@@ -206,7 +221,7 @@ impl Targets {
             kind if kind.is_network() => match network::inject(&self.slots[slot], Some(kind)) {
                 Ok(()) => Injected::default(),
                 Err(err) => Injected {
-                    notes: vec![format!("!! c{slot}: {err}")],
+                    failed: Some(format!("c{slot}: {err}")),
                     ..Injected::default()
                 },
             },
@@ -214,6 +229,28 @@ impl Targets {
                 let n = self.operator_actions;
                 self.operator_actions += 1;
                 operator::act(&self.spec, n).await
+            }
+            FaultKind::ClockStep => {
+                let secs = if self.clock_steps.is_multiple_of(2) {
+                    STEP_SECS
+                } else {
+                    -STEP_SECS
+                };
+                self.clock_steps += 1;
+                match self.slots[slot].set_clock_offset(secs) {
+                    Ok(()) => Injected {
+                        notes: vec![format!("c{slot}'s wall clock reads {secs:+} s")],
+                        ..Injected::default()
+                    },
+                    Err(err) => {
+                        // Heal whatever half took, so that nothing outlives the failed try.
+                        let _ = self.slots[slot].set_clock_offset(0);
+                        Injected {
+                            failed: Some(format!("c{slot}: {err}")),
+                            ..Injected::default()
+                        }
+                    }
+                }
             }
             _ => {
                 let Some(server) = &self.server else {
@@ -259,6 +296,10 @@ impl Targets {
                 format!("c{slot} reconnected")
             }
             FaultKind::Operator => operator::follow_up(&self.spec, fault.action).await?,
+            FaultKind::ClockStep => {
+                self.slots[slot].set_clock_offset(0)?;
+                format!("c{slot}'s wall clock back")
+            }
             kind if kind.is_failover() => {
                 return server::complete(
                     self.server.as_deref(),
@@ -280,6 +321,7 @@ impl Targets {
             if let Err(err) = network::inject(slot, None) {
                 eprintln!("!! {err}");
             }
+            let _ = slot.set_clock_offset(0);
         }
         if let Some(server) = &self.server {
             server.set_paused(false).await;

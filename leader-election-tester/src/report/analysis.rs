@@ -158,7 +158,7 @@ fn by_fault_kind(
             fault.kind,
             FaultKind::Partition | FaultKind::DropReplies | FaultKind::DropRequests
         );
-        if silenced && let Some(confirmed) = fault.last_confirmed_ms {
+        if silenced && let Some(confirmed) = fault.term_confirmed_ms.or(fault.last_confirmed_ms) {
             let healed = fault.restored_at_ms.unwrap_or(f64::INFINITY);
             believed.extend(
                 data.intervals
@@ -256,7 +256,10 @@ impl Report {
                             crash_from_crash.push(after);
                         }
                         FaultKind::Partition => partition.push(after),
-                        FaultKind::DropReplies | FaultKind::DropRequests | FaultKind::Loss => {}
+                        FaultKind::DropReplies
+                        | FaultKind::DropRequests
+                        | FaultKind::Loss
+                        | FaultKind::ClockStep => {}
                         FaultKind::ServerRestart | FaultKind::ServerPause => server.push(after),
                         FaultKind::ServerHandover => {}
                         FaultKind::ServerFailover => {
@@ -301,6 +304,7 @@ impl Report {
             redis_min_replica_acks: data.redis_min_replica_acks,
             contenders: data.contenders,
             processes: data.processes,
+            clock_faults: data.clock_faults.clone(),
             duration_s: (data.duration_ms / 10.0).round() / 100.0,
             lease_duration_ms: round(lease),
             terms: data.intervals.len(),
@@ -366,6 +370,7 @@ mod tests {
             last_sent_ms: last,
             restored_at_ms: None,
             action: None,
+            term_confirmed_ms: None,
         }
     }
 
@@ -401,9 +406,12 @@ mod tests {
             iv(1, 2, 3100.0, 8600.0),
             iv(2, 2, 8500.0, 9000.0),
         ];
-        let mut replies = fault(FaultKind::DropReplies, 0, 1000.0, Some(900.0));
+        let mut replies = fault(FaultKind::DropReplies, 0, 1000.0, Some(700.0));
         replies.token = Some(1);
         replies.restored_at_ms = Some(3200.0);
+        // The reply to the renewal sent at 900 arrived just before the fault took effect, and
+        // was reported after it was injected.
+        replies.term_confirmed_ms = Some(900.0);
         let mut loss = fault(FaultKind::Loss, 1, 5000.0, Some(4900.0));
         loss.token = Some(2);
         loss.restored_at_ms = Some(7000.0);

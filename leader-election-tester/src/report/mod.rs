@@ -54,6 +54,11 @@ pub(crate) struct Fault {
     /// For an operator fault: what the operator did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) action: Option<OperatorAction>,
+    /// When the victim sent the last acquisition or renewal confirmed in the term the fault
+    /// hit, as known when that term ended (a reply that arrived just before the fault took
+    /// effect may be reported after it was injected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) term_confirmed_ms: Option<f64>,
 }
 
 /// Backend operations counted at the store boundary during the run.
@@ -142,6 +147,8 @@ pub(crate) struct RunData {
     /// The fault kinds asked for and never injected (none when `--stop-after-faults` ended
     /// the run: that count was asked for).
     pub(crate) not_injected: Vec<NotInjected>,
+    /// What `--clock-faults` did to the contenders' clocks (`step`, `rate`), if anything.
+    pub(crate) clock_faults: Option<String>,
 }
 
 /// `{count, p50, p99, max}` of a set of durations in milliseconds; `null`s when empty.
@@ -277,6 +284,10 @@ pub(crate) struct Report {
     pub(crate) contenders: usize,
     /// Whether each contender was its own OS process.
     pub(crate) processes: bool,
+    /// What `--clock-faults` did to the contenders' clocks: `step` (wall clocks stepped by
+    /// the `clock_step` fault) or `rate` (clocks running fast or slow); absent without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) clock_faults: Option<String>,
     /// Length of the measured run, in seconds.
     pub(crate) duration_s: f64,
     /// Lease duration, in milliseconds.

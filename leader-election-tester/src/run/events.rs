@@ -52,6 +52,17 @@ impl Run {
                 reason,
             } => {
                 self.last_error[slot] = None;
+                // Every confirmation of the term has been reported (one process, in order):
+                // the last one is what the victim of a fault on this term could trust.
+                if generation == self.targets.slots[slot].generation() {
+                    for fault in self.faults.iter_mut().filter(|f| {
+                        f.contender == slot
+                            && f.token == Some(token)
+                            && f.term_confirmed_ms.is_none()
+                    }) {
+                        fault.term_confirmed_ms = self.last_confirmed[slot];
+                    }
+                }
                 self.ledger.lost(slot, generation, token, at_ms, &reason);
                 self.live.line(
                     at_ms,

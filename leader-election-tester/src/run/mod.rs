@@ -6,13 +6,13 @@ mod events;
 mod preflight;
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
-use crate::contender::{Clock, Event, InProcess, Process, Slot};
-use crate::faults::{FaultKind, Injected, Proxies, Restored, Targets};
+use crate::contender::{Clock, Event, InProcess, Process, Slot, shared_clock_ms};
+use crate::faults::{ChildClock, FaultKind, Injected, Proxies, Restored, Targets, libfaketime};
 use crate::ledger::Ledger;
 use crate::live::Live;
 use crate::record::Record;
@@ -83,6 +83,7 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
     // With `--network netns` every contender process reaches the backend through a relay on
     // the lab's host address (the proxies, never cut), and a partition drops its packets.
     let lab = lab(&cfg)?;
+    let faketime = cfg.clock_faults.map(|_| libfaketime()).transpose()?;
     let needs_proxy = lab.is_some()
         || cfg
             .faults
@@ -95,14 +96,11 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
     };
 
     let epoch = Instant::now();
-    let epoch_unix_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_err(|e| e.to_string())?
-        .as_secs_f64()
-        * 1000.0;
+    let epoch_ms = shared_clock_ms();
     let clock = Clock {
         origin: epoch,
         base_ms: 0.0,
+        rate: 1.0,
     };
     let (sink, events) = mpsc::unbounded_channel();
     let mut slots = Vec::with_capacity(cfg.contenders);
@@ -123,14 +121,17 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
             None => None,
         };
         slots.push(if cfg.processes {
-            let process = Process::new(
+            let mut process = Process::new(
                 slot,
                 &cfg.backend,
                 proxy,
                 cfg.timing.for_slot(&cfg.priorities, slot),
-                epoch_unix_ms,
+                epoch_ms,
                 sink.clone(),
             );
+            if let (Some(library), Some(mode)) = (&faketime, cfg.clock_faults) {
+                process = process.with_clock(ChildClock::new(library, mode, slot)?);
+            }
             Slot::Process(Box::new(match &lab {
                 #[cfg(target_os = "linux")]
                 Some(lab) => process.in_namespace(
@@ -325,7 +326,11 @@ impl Run {
                 if !self.cluster_votes_again(kind) {
                     return Ok(phase);
                 }
-                let index = self.inject(kind, leader).await;
+                let Some(index) = self.inject(kind, leader).await else {
+                    return Ok(Phase::Settle {
+                        until: Instant::now() + self.cfg.fault_interval,
+                    });
+                };
                 // A failover is over only once complete: wait for it before restoring.
                 let extra = match kind {
                     FaultKind::ServerFailover => FAILOVER_COMPLETES,
@@ -357,7 +362,8 @@ impl Run {
                 // then.
                 let due = match kind {
                     FaultKind::ServerHandover => self.targets.failover_finished(),
-                    FaultKind::Loss => false,
+                    // Over when its time is up.
+                    FaultKind::Loss | FaultKind::ClockStep => false,
                     _ => recovered,
                 };
                 let mut restored = restored;
@@ -419,8 +425,9 @@ impl Run {
         self.ledger.leader()
     }
 
-    /// Injects a fault of `kind` on the leader, contender `slot`, and records it.
-    async fn inject(&mut self, kind: FaultKind, slot: usize) -> usize {
+    /// Injects a fault of `kind` on the leader, contender `slot`, and records it; `None` when
+    /// nothing could be injected (said in the live output, and not recorded).
+    async fn inject(&mut self, kind: FaultKind, slot: usize) -> Option<usize> {
         // Take in everything reported so far, so the victim's last renewal is up to date.
         self.drain();
         let token = self.ledger.open(slot).map(|o| o.token);
@@ -442,9 +449,16 @@ impl Run {
             action,
             killed,
             notes,
+            failed,
         } = self.targets.inject(kind, slot).await;
         for note in notes {
             self.live.line(self.clock.now_ms(), &note);
+        }
+        if let Some(why) = failed {
+            let text = format!("!! the {} was not injected: {why}", kind.as_str());
+            self.live.line(self.clock.now_ms(), &text);
+            eprintln!("{text}");
+            return None;
         }
         if let Some(generation) = killed {
             // The process is gone: whatever it led ended when it died.
@@ -464,8 +478,9 @@ impl Run {
             last_sent_ms,
             restored_at_ms: None,
             action,
+            term_confirmed_ms: None,
         });
-        self.faults.len() - 1
+        Some(self.faults.len() - 1)
     }
 
     /// Undoes fault `index` and records when.
@@ -539,6 +554,7 @@ impl Run {
             follower_time_ms,
             priorities: std::mem::take(&mut self.cfg.priorities),
             not_injected: std::mem::take(&mut self.not_injected),
+            clock_faults: self.cfg.clock_faults.map(|m| m.as_str().to_owned()),
         };
         // Dropping the deployment kills its processes.
         drop(self.targets.server.take());
