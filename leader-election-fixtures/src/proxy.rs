@@ -8,7 +8,8 @@
 //!   ones (a partition the client notices at once), until [`heal`](FaultProxy::heal);
 //! - [`reset`](FaultProxy::reset): close every live connection once;
 //! - [`set_latency`](FaultProxy::set_latency): delay every chunk by a time in each direction
-//!   (order kept), so that each round trip takes at least twice that;
+//!   (order kept), so that each round trip takes at least twice that, and
+//!   [`set_jitter`](FaultProxy::set_jitter): up to that much more, at random, for each chunk;
 //! - [`switch`](FaultProxy::switch): send new connections to another target after closing the
 //!   old ones (a failover behind a virtual IP).
 //!
@@ -38,6 +39,7 @@ struct State {
     /// Bumped to close every live connection.
     generation: u64,
     latency: Duration,
+    jitter: Duration,
     target: SocketAddr,
 }
 
@@ -70,6 +72,7 @@ impl FaultProxy {
             mode: Mode::Forward,
             generation: 0,
             latency: Duration::ZERO,
+            jitter: Duration::ZERO,
             target,
         });
         let task = tokio::spawn(accept_loop(listener, state.clone()));
@@ -131,6 +134,12 @@ impl FaultProxy {
     /// Delays every chunk by `one_way` in each direction from now on (zero: no delay).
     pub fn set_latency(&self, one_way: Duration) {
         self.state.send_modify(|s| s.latency = one_way);
+    }
+
+    /// Adds up to `jitter` more to each chunk's delay, at random (uniformly), from now on;
+    /// chunks still leave in the order they came (zero: none).
+    pub fn set_jitter(&self, jitter: Duration) {
+        self.state.send_modify(|s| s.jitter = jitter);
     }
 
     /// Closes every live connection and forwards new ones to `target`.
@@ -215,6 +224,34 @@ async fn connection(client: TcpStream, mut state: watch::Receiver<State>) {
     }
 }
 
+/// A small random source for jitter (xorshift64*): statistical spread is all it needs.
+struct Jitter(u64);
+
+impl Jitter {
+    /// Seeded from the clock and a count of pipes, so that pipes differ.
+    fn seeded() -> Self {
+        static PIPES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let pipe = PIPES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self((u64::from(nanos) ^ pipe.rotate_left(32)) | 1)
+    }
+
+    /// A duration from zero up to `max`, uniformly.
+    fn up_to(&mut self, max: Duration) -> Duration {
+        if max.is_zero() {
+            return Duration::ZERO;
+        }
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let sample = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        // The top 53 bits as a fraction of one.
+        max.mul_f64((sample >> 11) as f64 / (1u64 << 53) as f64)
+    }
+}
+
 /// Copies `from` to `to`, each chunk released after the latency in force when it was read, and
 /// at once when there is none (no timer: one would hold every chunk to the timer's next tick,
 /// about a millisecond); no chunk is written while the proxy does not forward.
@@ -228,11 +265,16 @@ async fn pipe(
     let latency = state.clone();
     let reader = async move {
         let mut buf = vec![0u8; 16 * 1024];
+        let mut random = Jitter::seeded();
         loop {
             match from.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    let delay = latency.borrow().latency;
+                    let (delay, jitter) = {
+                        let now = latency.borrow();
+                        (now.latency, now.jitter)
+                    };
+                    let delay = delay + random.up_to(jitter);
                     let at = (!delay.is_zero()).then(|| Instant::now() + delay);
                     if tx.send((at, buf[..n].to_vec())).is_err() {
                         break;

@@ -147,6 +147,33 @@ async fn latency_delays_each_direction() {
 }
 
 #[tokio::test]
+async fn jitter_adds_a_random_delay_on_top_of_the_latency() {
+    let proxy = FaultProxy::to_port(echo_server().await.port()).await;
+    proxy.set_latency(Duration::from_millis(5));
+    proxy.set_jitter(Duration::from_millis(40));
+    let mut stream = TcpStream::connect(proxy.addr()).await.unwrap();
+    let mut round_trips = Vec::new();
+    for _ in 0..12 {
+        let start = Instant::now();
+        assert!(roundtrip(&mut stream, LONG).await);
+        round_trips.push(start.elapsed());
+    }
+    // Never below the latency, each way; and not all alike (twelve draws of up to 40 ms
+    // within one millisecond of each other would be a broken random source).
+    assert!(
+        round_trips
+            .iter()
+            .all(|rt| *rt >= Duration::from_millis(10)),
+        "{round_trips:?}"
+    );
+    let (min, max) = (
+        round_trips.iter().min().unwrap(),
+        round_trips.iter().max().unwrap(),
+    );
+    assert!(*max - *min > Duration::from_millis(1), "{round_trips:?}");
+}
+
+#[tokio::test]
 async fn switch_and_reset_close_connections() {
     let first = echo_server().await;
     let proxy = FaultProxy::start(first).await.unwrap();

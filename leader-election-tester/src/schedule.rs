@@ -29,7 +29,11 @@ pub(crate) enum FaultMode {
     /// Drop a share of the leader's packets each way at random for two leases, then heal
     /// (needs `--network netns`).
     Loss,
-    /// Partition, drop-replies, drop-requests and loss in turn (needs `--network netns`).
+    /// Delay the leader's traffic past its `operation_timeout`, with jitter, through its
+    /// proxies, then heal.
+    Latency,
+    /// Partition, drop-replies, drop-requests, loss and latency in turn (needs `--network
+    /// netns`).
     Network,
     /// Step the leader's wall clock by 30 s, forward and back in turn, its monotonic clock
     /// untouched, then step it back after two leases (needs `--clock-faults step`).
@@ -75,11 +79,12 @@ pub(crate) struct Capabilities {
 }
 
 /// The faults on the leader's network, in the order [`FaultMode::Network`] injects them.
-const NETWORK_KINDS: [FaultKind; 4] = [
+const NETWORK_KINDS: [FaultKind; 5] = [
     FaultKind::Partition,
     FaultKind::DropReplies,
     FaultKind::DropRequests,
     FaultKind::Loss,
+    FaultKind::Latency,
 ];
 
 impl FaultMode {
@@ -93,6 +98,7 @@ impl FaultMode {
             Self::DropReplies => vec![FaultKind::DropReplies],
             Self::DropRequests => vec![FaultKind::DropRequests],
             Self::Loss => vec![FaultKind::Loss],
+            Self::Latency => vec![FaultKind::Latency],
             Self::Network => NETWORK_KINDS.to_vec(),
             Self::ClockStep => vec![FaultKind::ClockStep],
             Self::ServerRestart => vec![FaultKind::ServerRestart],
@@ -199,7 +205,9 @@ impl RunConfig {
                     kind.as_str().replace('_', "-")
                 ));
             }
-            if wanted.contains(&FaultKind::Partition) && !self.partitions() {
+            if (wanted.contains(&FaultKind::Partition) || wanted.contains(&FaultKind::Latency))
+                && !self.partitions()
+            {
                 return Err(
                     "--faults partition cannot cut a contender off through Sentinel or a \
                      cluster: the client connects to the nodes the deployment names, around \
@@ -316,7 +324,9 @@ pub(crate) fn fault_budget(
     // A released lease is taken at once; otherwise the lease must expire first.
     let needed = match kind {
         FaultKind::Graceful | FaultKind::Resign => lease / 2 + held,
-        FaultKind::Crash | FaultKind::Partition | FaultKind::DropRequests => lease * 2 + held,
+        FaultKind::Crash | FaultKind::Partition | FaultKind::DropRequests | FaultKind::Latency => {
+            lease * 2 + held
+        }
         // The leader's renewals keep landing until it steps down (within a lease), and the
         // last one holds the lease on the server for one more.
         FaultKind::DropReplies => lease * 3 + held,
@@ -622,6 +632,7 @@ mod tests {
                 FaultKind::DropReplies,
                 FaultKind::DropRequests,
                 FaultKind::Loss,
+                FaultKind::Latency,
                 FaultKind::Resign,
                 FaultKind::Operator
             ]

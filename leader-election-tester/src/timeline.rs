@@ -27,6 +27,7 @@ fn fault_colour(kind: FaultKind) -> &'static str {
         FaultKind::DropRequests => "#5e35b1",
         FaultKind::Loss => "#7986cb",
         FaultKind::ClockStep => "#0277bd",
+        FaultKind::Latency => "#9575cd",
         FaultKind::ServerRestart => "#e65100",
         FaultKind::ServerPause => "#37474f",
         FaultKind::Operator => "#00838f",
@@ -56,6 +57,7 @@ fn shade(kind: FaultKind) -> &'static str {
         | FaultKind::DropReplies
         | FaultKind::DropRequests
         | FaultKind::Loss
+        | FaultKind::Latency
         | FaultKind::ServerPause => "url(#cut)",
         FaultKind::ServerRestart
         | FaultKind::ServerFailover
@@ -226,6 +228,7 @@ pub(crate) fn render(data: &RunData) -> String {
                 FaultKind::DropReplies => "hearing no replies",
                 FaultKind::DropRequests => "with its requests dropped",
                 FaultKind::Loss => "losing packets",
+                FaultKind::Latency => "slowed past its operation_timeout",
                 FaultKind::ClockStep => "with its wall clock stepped",
                 FaultKind::ServerRestart => "under a restarted server",
                 FaultKind::ServerPause => "under a paused server",
@@ -303,6 +306,7 @@ pub(crate) fn render(data: &RunData) -> String {
         (FaultKind::DropReplies, "replies dropped"),
         (FaultKind::DropRequests, "requests dropped"),
         (FaultKind::Loss, "packet loss"),
+        (FaultKind::Latency, "latency"),
         (FaultKind::ClockStep, "wall clock stepped"),
         (FaultKind::ServerRestart, "server restart"),
         (FaultKind::ServerPause, "redis pause"),

@@ -200,9 +200,10 @@ fn a_namespace_partition_needs_contender_processes() {
 }
 
 /// `--network netns` on `backend` (its flags, timing included): each contender process in a
-/// network namespace of its own, and every network fault on the leader by nftables once: a
+/// network namespace of its own, and every network fault on the leader once: by nftables, a
 /// partition (packets dropped both ways, no reset), its replies dropped, its requests dropped,
-/// 20 % of its packets lost. Each is survived with no overlap and no token regression, and a
+/// 20 % of its packets lost; by its relay, its traffic delayed past its operation_timeout with
+/// jitter. Each is survived with no overlap and no token regression, and a
 /// leader that hears nothing back stops believing it leads within its lease of its last
 /// confirmed renewal. `None` where network namespaces cannot be made (it says why; as root,
 /// the test command requires them).
@@ -219,7 +220,7 @@ fn network_faults_run(backend: &[&str], lease_ms: f64) -> Option<Value> {
         "--duration",
         "90s",
         "--stop-after-faults",
-        "4",
+        "5",
         "--fault-interval",
         "500ms",
         "--report",
@@ -227,7 +228,13 @@ fn network_faults_run(backend: &[&str], lease_ms: f64) -> Option<Value> {
         "--quiet",
     ]);
     let report = safe_run(&args);
-    let kinds = ["partition", "drop_replies", "drop_requests", "loss"];
+    let kinds = [
+        "partition",
+        "drop_replies",
+        "drop_requests",
+        "loss",
+        "latency",
+    ];
     assert_injected(&report, &kinds);
     assert_eq!(report["all_faults_recovered"], true, "{report:#}");
     for kind in kinds {
@@ -236,7 +243,7 @@ fn network_faults_run(backend: &[&str], lease_ms: f64) -> Option<Value> {
         assert_eq!(summary["overlaps"], 0, "{kind}: {report:#}");
         assert_eq!(summary["token_regressions"], 0, "{kind}: {report:#}");
     }
-    for kind in ["partition", "drop_replies", "drop_requests"] {
+    for kind in ["partition", "drop_replies", "drop_requests", "latency"] {
         let believed = &report["by_fault_kind"][kind]["believed_after_last_confirmed_ms"];
         if let Some(max) = believed["max"].as_f64() {
             assert!(max < lease_ms, "{kind}: {believed}");

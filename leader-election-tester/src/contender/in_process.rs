@@ -9,7 +9,7 @@ use leader_election::testing::{FaultControl, FaultyStore};
 
 use super::{Clock, Event, Sink, Stack, Timing, forward_events, store_record};
 use crate::backends::BackendSpec;
-use crate::faults::{FaultKind, Proxies};
+use crate::faults::{FaultKind, Proxies, latency_of};
 use crate::instrument::{OnConfirmed, instrumented};
 use crate::report::OpCounts;
 
@@ -126,8 +126,14 @@ impl InProcess {
     /// Cuts (a `partition`) or heals (`None`) this contender's connection to the backend;
     /// packet faults need a process in a network namespace.
     pub(crate) fn set_network_fault(&self, fault: Option<FaultKind>) -> Result<(), String> {
+        let timeout = Duration::from_millis(self.timing.operation_timeout_ms);
+        match &self.proxy {
+            Some(proxy) => proxy.set_latency(fault, timeout),
+            // On the memory backend, the store itself answers late (without jitter).
+            None => self.faults.set_latency(latency_of(fault, timeout).0),
+        }
         let cut = match fault {
-            None => false,
+            None | Some(FaultKind::Latency) => false,
             Some(FaultKind::Partition) => true,
             Some(kind) => {
                 return Err(format!(

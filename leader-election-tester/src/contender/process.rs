@@ -220,6 +220,17 @@ impl Process {
     /// namespace, nftables rules dropping its packets as the kind says; through its proxies
     /// (without a namespace), a `partition` only.
     pub(crate) fn set_network_fault(&self, fault: Option<FaultKind>) -> Result<(), String> {
+        // Latency is the relay's, with or without a namespace.
+        let timeout = Duration::from_millis(self.timing.operation_timeout_ms);
+        if let Some(proxy) = &self.proxy {
+            proxy.set_latency(fault, timeout);
+        }
+        if fault == Some(FaultKind::Latency) {
+            return match &self.proxy {
+                Some(_) => Ok(()),
+                None => Err("latency needs a backend reached through the tester's proxies".into()),
+            };
+        }
         match &self.ns {
             #[cfg(target_os = "linux")]
             Some(ns) => {

@@ -22,7 +22,7 @@ use crate::contender::{Clock, Slot};
 use crate::report::Fault;
 
 pub(crate) use clock::{ChildClock, ClockMode, STEP_SECS, libfaketime};
-pub(crate) use network::{LOSS_PERCENT, Proxies};
+pub(crate) use network::{LOSS_PERCENT, Proxies, latency_of};
 
 /// What a fault did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -46,6 +46,9 @@ pub(crate) enum FaultKind {
     /// (`--network netns`). The leader may keep its term: recovered means a leader when the
     /// loss ends.
     Loss,
+    /// The leader's traffic was delayed past its `operation_timeout`, with jitter (through
+    /// its proxies).
+    Latency,
     /// The leader's wall clock was stepped by [`STEP_SECS`] (forward and back in turn), its
     /// monotonic clock untouched, and stepped back after two leases (`--clock-faults step`).
     /// The leader keeps its term: recovered means a leader when the clock is back.
@@ -78,6 +81,7 @@ impl FaultKind {
             Self::DropReplies => "drop_replies",
             Self::DropRequests => "drop_requests",
             Self::Loss => "loss",
+            Self::Latency => "latency",
             Self::ClockStep => "clock_step",
             Self::ServerRestart => "server_restart",
             Self::ServerPause => "server_pause",
@@ -100,7 +104,7 @@ impl FaultKind {
     pub(crate) fn is_network(self) -> bool {
         matches!(
             self,
-            Self::Partition | Self::DropReplies | Self::DropRequests | Self::Loss
+            Self::Partition | Self::DropReplies | Self::DropRequests | Self::Loss | Self::Latency
         )
     }
 

@@ -11,9 +11,11 @@
 //! nftables rules on its side of the link drop its packets
 //! ([`leader_election_fixtures::netns`]): both ways (`partition`), only what comes back
 //! (`drop_replies`), only what goes out (`drop_requests`), or [`LOSS_PERCENT`] of them each
-//! way at random (`loss`).
+//! way at random (`loss`). In both, `latency` delays the leader's traffic through its proxies
+//! by 0.75 to 1.25 times its `operation_timeout` each way, at random ([`latency_of`]).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use leader_election_fixtures::FaultProxy;
 
@@ -23,12 +25,26 @@ use crate::faults::FaultKind;
 /// The share of packets a `loss` fault drops each way, in percent.
 pub(crate) const LOSS_PERCENT: u8 = 20;
 
+/// The one-way delay and jitter the `latency` fault adds to the leader's traffic (none for
+/// any other fault, or `None`: healed), for an `operation_timeout` of `timeout`: from 0.75 to
+/// 1.25 times it each way, so that every round trip takes longer than the timeout.
+pub(crate) fn latency_of(fault: Option<FaultKind>, timeout: Duration) -> (Duration, Duration) {
+    if fault == Some(FaultKind::Latency) {
+        (timeout * 3 / 4, timeout / 2)
+    } else {
+        (Duration::ZERO, Duration::ZERO)
+    }
+}
+
 /// What a fault of `kind` does, for the live output.
 pub(super) fn describe(kind: FaultKind) -> String {
     match kind {
         FaultKind::DropReplies => "drop the backend's replies to the leader".to_owned(),
         FaultKind::DropRequests => "drop the leader's requests to the backend".to_owned(),
         FaultKind::Loss => format!("drop {LOSS_PERCENT} % of the leader's packets each way"),
+        FaultKind::Latency => {
+            "delay the leader's traffic past its operation_timeout, with jitter".to_owned()
+        }
         _ => "cut the leader off the backend".to_owned(),
     }
 }
@@ -73,6 +89,15 @@ impl Proxies {
     pub(crate) fn set_cut(&self, cut: bool) {
         for proxy in &self.0 {
             proxy.set_cut(cut);
+        }
+    }
+
+    /// Delays the contender's traffic as `fault` says ([`latency_of`]), or not at all.
+    pub(crate) fn set_latency(&self, fault: Option<FaultKind>, timeout: Duration) {
+        let (latency, jitter) = latency_of(fault, timeout);
+        for proxy in &self.0 {
+            proxy.set_latency(latency);
+            proxy.set_jitter(jitter);
         }
     }
 }

@@ -156,7 +156,10 @@ fn by_fault_kind(
         back.extend(report.recovered_after_ms);
         let silenced = matches!(
             fault.kind,
-            FaultKind::Partition | FaultKind::DropReplies | FaultKind::DropRequests
+            FaultKind::Partition
+                | FaultKind::DropReplies
+                | FaultKind::DropRequests
+                | FaultKind::Latency
         );
         if silenced && let Some(confirmed) = fault.term_confirmed_ms.or(fault.last_confirmed_ms) {
             let healed = fault.restored_at_ms.unwrap_or(f64::INFINITY);
@@ -259,6 +262,7 @@ impl Report {
                         FaultKind::DropReplies
                         | FaultKind::DropRequests
                         | FaultKind::Loss
+                        | FaultKind::Latency
                         | FaultKind::ClockStep => {}
                         FaultKind::ServerRestart | FaultKind::ServerPause => server.push(after),
                         FaultKind::ServerHandover => {}

@@ -259,8 +259,8 @@ pub(crate) struct KindReport {
     pub(crate) token_regressions: usize,
     /// From the fault to the next term's start.
     pub(crate) leader_back_ms: Stats,
-    /// For a fault that stops every reply reaching the leader (`partition`, `drop_replies`,
-    /// `drop_requests`), when its term ended before the fault was healed: from its last
+    /// For a fault that stops every reply reaching the leader in time (`partition`,
+    /// `drop_replies`, `drop_requests`, `latency`), when its term ended before the fault was healed: from its last
     /// confirmed acquisition or renewal (when that was sent) to the end of its belief that it
     /// led. The library ends the belief before the lease minus its safety margin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
