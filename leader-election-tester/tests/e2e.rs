@@ -12,7 +12,9 @@ mod common;
 
 #[cfg(feature = "etcd")]
 use common::LEASE_2S;
-use common::{TESTER, report, run_tester, safe_run, setup_error};
+#[cfg(target_os = "linux")]
+use common::network_faults_run;
+use common::{TESTER, assert_injected, report, run_tester, safe_run, setup_error};
 
 /// Short leases so that every kind of fault plays out within a few seconds.
 const FAST: &[&str] = &[
@@ -69,17 +71,6 @@ fn assert_safe_and_recovered(report: &Value, output: &Output, backend: &str) {
     let p50 = crash["p50"].as_f64().unwrap();
     assert!((800.0..3000.0).contains(&p50), "{crash}");
     assert!(report["backend_ops"]["total"].as_u64().unwrap() > 0);
-}
-
-/// Checks that faults of each of `kinds` were injected (and, as every fault, recovered from).
-fn assert_injected(report: &Value, kinds: &[&str]) {
-    let faults = report["faults"].as_array().expect("faults");
-    for kind in kinds {
-        assert!(
-            faults.iter().any(|f| f["kind"] == *kind),
-            "no {kind} fault injected: {report:#}"
-        );
-    }
 }
 
 #[test]
@@ -199,59 +190,6 @@ fn a_namespace_partition_needs_contender_processes() {
     );
 }
 
-/// `--network netns` on `backend` (its flags, timing included): each contender process in a
-/// network namespace of its own, and every network fault on the leader once: by nftables, a
-/// partition (packets dropped both ways, no reset), its replies dropped, its requests dropped,
-/// 20 % of its packets lost; by its relay, its traffic delayed past its operation_timeout with
-/// jitter. Each is survived with no overlap and no token regression, and a
-/// leader that hears nothing back stops believing it leads within its lease of its last
-/// confirmed renewal. `None` where network namespaces cannot be made (it says why; as root,
-/// the test command requires them).
-#[cfg(target_os = "linux")]
-fn network_faults_run(backend: &[&str], lease_ms: f64) -> Option<Value> {
-    leader_election_test_support::netns::NetLab::for_test()?;
-    let mut args = backend.to_vec();
-    args.extend_from_slice(&[
-        "--processes",
-        "--network",
-        "netns",
-        "--faults",
-        "network",
-        "--duration",
-        "90s",
-        "--stop-after-faults",
-        "5",
-        "--fault-interval",
-        "500ms",
-        "--report",
-        "json",
-        "--quiet",
-    ]);
-    let report = safe_run(&args);
-    let kinds = [
-        "partition",
-        "drop_replies",
-        "drop_requests",
-        "loss",
-        "latency",
-    ];
-    assert_injected(&report, &kinds);
-    assert_eq!(report["all_faults_recovered"], true, "{report:#}");
-    for kind in kinds {
-        let summary = &report["by_fault_kind"][kind];
-        assert_eq!(summary["injected"], 1, "{kind}: {report:#}");
-        assert_eq!(summary["overlaps"], 0, "{kind}: {report:#}");
-        assert_eq!(summary["token_regressions"], 0, "{kind}: {report:#}");
-    }
-    for kind in ["partition", "drop_replies", "drop_requests", "latency"] {
-        let believed = &report["by_fault_kind"][kind]["believed_after_last_confirmed_ms"];
-        if let Some(max) = believed["max"].as_f64() {
-            assert!(max < lease_ms, "{kind}: {believed}");
-        }
-    }
-    Some(report)
-}
-
 #[cfg(target_os = "linux")]
 #[test]
 fn network_faults_in_namespaces_are_survived_on_redis() {
@@ -272,6 +210,28 @@ fn network_faults_in_namespaces_are_survived_on_redis() {
     // The cut leader's lease runs out on the server before anybody else leads.
     let failover = &report["partition_failover_ms"];
     assert!(failover["p50"].as_f64().unwrap() >= 600.0, "{failover}");
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn network_faults_in_namespaces_are_survived_on_postgres() {
+    let server = Postgres::start().await;
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port());
+    let backend = [
+        "--backend",
+        "postgres",
+        "--postgres-url",
+        &url,
+        "--key",
+        "e2e-netns",
+        "--lease-duration",
+        "1s",
+        "--renew-interval",
+        "300ms",
+        "--retry-interval",
+        "100ms",
+    ];
+    network_faults_run(&backend, 1000.0);
 }
 
 #[cfg(all(target_os = "linux", feature = "etcd"))]

@@ -4,6 +4,8 @@
 
 mod common;
 
+#[cfg(target_os = "linux")]
+use common::network_faults_run;
 use common::{LEASE_2S, safe_run};
 
 #[test]
@@ -123,4 +125,14 @@ fn s3_backend_hands_over_to_the_preferred_contender() {
             >= 1,
         "{report:#}"
     );
+}
+
+/// Every network fault on the leader, each contender process in a network namespace of its
+/// own, against the S3 emulator.
+#[cfg(target_os = "linux")]
+#[test]
+fn network_faults_in_namespaces_are_survived_on_s3() {
+    let mut backend = vec!["--backend", "s3", "--spawn-s3", "--key", "e2e-netns"];
+    backend.extend_from_slice(LEASE_2S);
+    network_faults_run(&backend, 2000.0);
 }
