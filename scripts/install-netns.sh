@@ -15,14 +15,5 @@ fi
 
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
-if ! can_apt_install; then
-  echo "ip or nft is missing and cannot be installed here (needs root and apt-get):" >&2
-  echo "  the network-fault tests will say so and pass without running." >&2
-  echo "  on Debian or Ubuntu: sudo apt-get install -y ${missing[*]}" >&2
-  exit 0
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+apt_install_or_skip "ip or nft" "${missing[@]}"
 echo "installed ${missing[*]}: $(nft -v)"

@@ -20,3 +20,20 @@ cannot_install() {
   echo "  or start Docker, and the tests will run $tool in a container." >&2
   exit 1
 }
+
+# apt_install_or_skip WHAT PACKAGE...: installs the Debian packages, or, where this machine
+# cannot (not root, no apt-get), says which tests will skip for want of WHAT and exits 0: those
+# tests say so and pass, so this never fails the run.
+apt_install_or_skip() {
+  local what=$1
+  shift
+  if ! can_apt_install; then
+    echo "$what is missing and cannot be installed here (needs root and apt-get):" >&2
+    echo "  the tests that need it will say so and pass without running." >&2
+    echo "  on Debian or Ubuntu: sudo apt-get install -y $*" >&2
+    exit 0
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}

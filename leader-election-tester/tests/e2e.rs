@@ -284,26 +284,36 @@ const CLOCK_RUN: &[&str] = &[
     "--quiet",
 ];
 
+/// A safe run of [`CLOCK_RUN`] with `--clock-faults mode`, `--faults faults`, ending after
+/// `faults_count` faults; `None` without libfaketime (see [`faketime_available`]).
+#[cfg(target_os = "linux")]
+fn clock_run(mode: &str, faults: &str, faults_count: &str) -> Option<Value> {
+    if !faketime_available() {
+        return None;
+    }
+    let mut args = CLOCK_RUN.to_vec();
+    args.extend_from_slice(&[
+        "--clock-faults",
+        mode,
+        "--faults",
+        faults,
+        "--stop-after-faults",
+        faults_count,
+    ]);
+    let report = safe_run(&args);
+    assert_eq!(report["clock_faults"], mode, "{report:#}");
+    Some(report)
+}
+
 /// `--clock-faults step`: the leader's wall clock stepped 30 s forward, then (the next time)
 /// back, its monotonic clock untouched. Deadlines never read the wall clock: the leader keeps
 /// its term through each step and nobody else leads.
 #[cfg(target_os = "linux")]
 #[test]
 fn wall_clock_steps_end_no_term() {
-    if !faketime_available() {
+    let Some(report) = clock_run("step", "clock-step", "2") else {
         return;
-    }
-    let mut args = CLOCK_RUN.to_vec();
-    args.extend_from_slice(&[
-        "--clock-faults",
-        "step",
-        "--faults",
-        "clock-step",
-        "--stop-after-faults",
-        "2",
-    ]);
-    let report = safe_run(&args);
-    assert_eq!(report["clock_faults"], "step", "{report:#}");
+    };
     let faults = report["faults"].as_array().unwrap();
     assert_eq!(faults.len(), 2, "{report:#}");
     for fault in faults {
@@ -321,20 +331,9 @@ fn wall_clock_steps_end_no_term() {
 #[cfg(target_os = "linux")]
 #[test]
 fn clocks_running_fast_or_slow_within_the_drift_are_safe() {
-    if !faketime_available() {
+    let Some(report) = clock_run("rate", "mixed", "4") else {
         return;
-    }
-    let mut args = CLOCK_RUN.to_vec();
-    args.extend_from_slice(&[
-        "--clock-faults",
-        "rate",
-        "--faults",
-        "mixed",
-        "--stop-after-faults",
-        "4",
-    ]);
-    let report = safe_run(&args);
-    assert_eq!(report["clock_faults"], "rate", "{report:#}");
+    };
     assert_injected(&report, &["graceful", "crash", "partition", "resign"]);
     assert_eq!(report["all_faults_recovered"], true, "{report:#}");
 }
