@@ -190,6 +190,30 @@ if [ "$(id -u)" -eq 0 ]; then
   # Partitions as a real network's: each contender process in a network namespace, the
   # leader's packets dropped by nftables (needs root, ip and nft).
   tester redis-netns -- --backend redis --spawn-redis --processes --network netns --duration 60s
+
+  echo "== Tester: every network fault in network namespaces, on every backend (root)"
+  # Partition, replies dropped, requests dropped, 20 % loss, latency past operation_timeout,
+  # in turn on the leader.
+  net=(--processes --network netns --faults network)
+  fast=(--lease-duration 1s --renew-interval 300ms --retry-interval 100ms)
+  slow=(--lease-duration 2s --renew-interval 500ms --retry-interval 250ms)
+  tester redis-network -- --backend redis --spawn-redis "${net[@]}" "${fast[@]}" --duration 120s
+  etcd_tester etcd-network --backend etcd --spawn-etcd "${net[@]}" "${slow[@]}" --duration 120s
+  tester postgres-network -- --backend postgres --postgres-url "$pg_url" --key bench-network \
+    "${net[@]}" "${fast[@]}" --duration 120s
+  tester s3-network -- --backend s3 --spawn-s3 --key bench-network "${net[@]}" "${slow[@]}" \
+    --duration 120s
+  tester blob-network -- --backend blob --container bench-network "${net[@]}" --duration 300s
+
+  echo "== Tester: clock faults under libfaketime (wall clocks stepped; clocks fast or slow)"
+  tester redis-clock-step -- --backend redis --spawn-redis --processes --clock-faults step \
+    --faults mixed "${fast[@]}" --duration 90s
+  tester redis-clock-rate -- --backend redis --spawn-redis --processes --clock-faults rate \
+    --faults mixed "${fast[@]}" --duration 90s
+  etcd_tester etcd-clock-step --backend etcd --spawn-etcd --processes --clock-faults step \
+    --faults mixed "${slow[@]}" --duration 120s
+  tester postgres-clock-rate -- --backend postgres --postgres-url "$pg_url" --key bench-clock \
+    --processes --clock-faults rate --faults mixed "${fast[@]}" --duration 90s
 fi
 tester memory -- --backend memory --duration 30s
 tester redis -- --backend redis --redis-url "$redis_url" --duration 30s

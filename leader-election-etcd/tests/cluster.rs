@@ -16,7 +16,7 @@ use leader_election::testing::TermRecorder;
 use leader_election::{LeaderElection, LeaseStore};
 use leader_election_etcd::EtcdLeaseStore;
 use leader_election_etcd::etcd_client::{Client, DeleteOptions};
-use leader_election_test_support::{EtcdCluster, eventually, lazy, unique_name};
+use leader_election_test_support::{EtcdCluster, eventually, eventually_async, lazy, unique_name};
 use leader_election_test_support::{one_leader, token};
 use tokio::time::Instant;
 
@@ -147,6 +147,38 @@ async fn the_raft_leader_killed_mid_run_never_makes_two_leaders() {
     }
     let now = one_leader(&refs(&elections), Duration::from_secs(1)).await;
     assert!(token(&elections[now]) >= first_token);
+    stop_all(&elections).await;
+    recorder.assert_safe();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_raft_leader_cut_off_its_peers_never_makes_two_leaders() {
+    // Not a crash: the member runs on and its clients still reach it, but its peers no
+    // longer hear it. The others elect another Raft leader; the cut member's writes wait or
+    // fail, and the election keeps one leader throughout.
+    let etcd = EtcdCluster::start_partitionable(3).await;
+    let key = unique_name("raft-leader-cut");
+    let (elections, recorder) = contenders(&etcd, &key).await;
+    let leader = one_leader(&refs(&elections), Duration::from_secs(5)).await;
+    let first_token = token(&elections[leader]);
+    let cut = etcd.raft_leader().await.expect("a Raft leader");
+    assert!(etcd.cut_from_peers(cut, true));
+    eventually_async(Duration::from_secs(10), "another Raft leader", || async {
+        etcd.raft_leader().await.is_some_and(|l| l != cut)
+    })
+    .await;
+    let longest = leadership_holds(&elections, LEASE * 2, LEASE).await;
+    eprintln!("Raft leader cut off its peers: longest leaderless gap {longest:?}");
+    recorder.assert_safe();
+    assert!(etcd.cut_from_peers(cut, false));
+    etcd.wait_ready().await;
+    let now = one_leader(&refs(&elections), LEASE * 2).await;
+    let now_token = token(&elections[now]);
+    assert!(now_token >= first_token);
+    // A graceful handover on the healed cluster still works, with a greater token.
+    elections[now].stop().await.unwrap();
+    let next = one_leader(&refs(&elections), Duration::from_secs(2)).await;
+    assert!(token(&elections[next]) > now_token);
     stop_all(&elections).await;
     recorder.assert_safe();
 }

@@ -1,7 +1,8 @@
 //! Real etcd for one test or run: a single member or a cluster of several, each an `etcd`
 //! process on free ports of 127.0.0.1 (client and peer), with its data in a temporary folder;
-//! members can be killed (SIGKILL) and restarted on their data, and the cluster administered
-//! with `etcdctl`. Every process is stopped by PID when the fixture is dropped.
+//! members can be killed (SIGKILL) and restarted on their data, cut off their peers (a cluster
+//! started with [`EtcdCluster::start_partitionable`]), and the cluster administered with
+//! `etcdctl`. Every process is stopped by PID when the fixture is dropped.
 //!
 //! The members keep etcd's default timing (heartbeat 100 ms, election timeout 1 s), so that the
 //! tests see what a deployment sees: etcd's shortest lease is then 2 s (`⌈1.5 × election
@@ -17,6 +18,7 @@ use tokio::time::Instant;
 
 use crate::helpers::{free_port, program_available, temp_dir, unique_name};
 use crate::process::ServerProcess;
+use crate::proxy::FaultProxy;
 
 /// The certificates of a TLS cluster: there are none without feature `tls`.
 #[cfg(feature = "tls")]
@@ -33,6 +35,19 @@ struct Member {
     client_port: u16,
     peer_port: u16,
     process: Mutex<Option<ServerProcess>>,
+    /// The proxy its peers reach it through, in a partitionable cluster.
+    peer_proxy: Option<FaultProxy>,
+}
+
+impl Member {
+    /// The peer URL the others reach this member at: its proxy's, if it has one.
+    fn advertised_peer_url(&self) -> String {
+        let port = self
+            .peer_proxy
+            .as_ref()
+            .map_or(self.peer_port, FaultProxy::port);
+        format!("http://127.0.0.1:{port}")
+    }
 }
 
 /// A running etcd cluster of local members (one for [`EtcdCluster::single`]); every process is
@@ -90,7 +105,36 @@ impl EtcdCluster {
     /// # Panics
     /// When `etcd` or `etcdctl` is missing, or the cluster is not ready within 30 s.
     pub async fn start(members: usize) -> Self {
-        Self::start_with(members, None, None).await
+        Self::start_with(members, None, None, false).await
+    }
+
+    /// [`start`](Self::start), each member's peers reaching it through a [`FaultProxy`] of
+    /// this process, so that [`cut_from_peers`](Self::cut_from_peers) can cut it off them
+    /// while its clients still reach it. The proxies run on the caller's tokio runtime: one
+    /// that blocks its threads stalls the cluster.
+    ///
+    /// # Panics
+    /// As [`start`](Self::start).
+    pub async fn start_partitionable(members: usize) -> Self {
+        Self::start_with(members, None, None, true).await
+    }
+
+    /// Cuts member `index` off its peers (`true`): the connections the other members opened
+    /// to it fall silent (its Raft messages to them, theirs sent over those connections) and
+    /// new ones are never answered, while its clients still reach it and the connections it
+    /// opened to them still carry their messages to it; `false` heals it (the silent
+    /// connections are closed, and the members connect again). Answers whether the cluster is
+    /// partitionable ([`start_partitionable`](Self::start_partitionable)).
+    pub fn cut_from_peers(&self, index: usize, cut: bool) -> bool {
+        let Some(proxy) = &self.members[index].peer_proxy else {
+            return false;
+        };
+        if cut {
+            proxy.hang();
+        } else {
+            proxy.heal();
+        }
+        true
     }
 
     /// [`start`](Self::start), the members serving clients on `ip` too (on the same ports),
@@ -100,7 +144,7 @@ impl EtcdCluster {
     /// # Panics
     /// As [`start`](Self::start).
     pub async fn start_on(members: usize, ip: std::net::IpAddr) -> Self {
-        Self::start_with(members, None, Some(ip)).await
+        Self::start_with(members, None, Some(ip), false).await
     }
 
     /// The client URLs of every member on `ip` (a cluster started with
@@ -126,7 +170,13 @@ impl EtcdCluster {
     /// As [`start`](Self::start).
     #[cfg(feature = "tls")]
     pub async fn start_tls(members: usize) -> Self {
-        Self::start_with(members, Some(crate::TestCertificates::generate()), None).await
+        Self::start_with(
+            members,
+            Some(crate::TestCertificates::generate()),
+            None,
+            false,
+        )
+        .await
     }
 
     /// The CA certificate (PEM file) of a TLS cluster (`start_tls`, feature `tls`).
@@ -161,23 +211,34 @@ impl EtcdCluster {
         members: usize,
         certs: Option<Certs>,
         also_on: Option<std::net::IpAddr>,
+        partitionable: bool,
     ) -> Self {
         assert!(
             program_available("etcd") && etcdctl_available(),
             "{}",
             missing()
         );
-        let members: Vec<Member> = (0..members)
-            .map(|i| Member {
+        let mut list = Vec::with_capacity(members);
+        for i in 0..members {
+            let peer_port = free_port();
+            let peer_proxy = if partitionable {
+                let to = std::net::SocketAddr::from(([127, 0, 0, 1], peer_port));
+                Some(FaultProxy::start(to).await.expect("start a peer proxy"))
+            } else {
+                None
+            };
+            list.push(Member {
                 name: format!("m{i}"),
                 client_port: free_port(),
-                peer_port: free_port(),
+                peer_port,
                 process: Mutex::new(None),
-            })
-            .collect();
+                peer_proxy,
+            });
+        }
+        let members = list;
         let initial_cluster = members
             .iter()
-            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port))
+            .map(|m| format!("{}={}", m.name, m.advertised_peer_url()))
             .collect::<Vec<_>>()
             .join(",");
         let cluster = Self {
@@ -213,6 +274,7 @@ impl EtcdCluster {
             None => client.clone(),
         };
         let peer = format!("http://127.0.0.1:{}", member.peer_port);
+        let advertised_peer = member.advertised_peer_url();
         let mut command = Command::new("etcd");
         command
             .arg("--name")
@@ -222,7 +284,7 @@ impl EtcdCluster {
             .args(["--listen-client-urls", &listen])
             .args(["--advertise-client-urls", &client])
             .args(["--listen-peer-urls", &peer])
-            .args(["--initial-advertise-peer-urls", &peer])
+            .args(["--initial-advertise-peer-urls", &advertised_peer])
             .args(["--initial-cluster", &self.initial_cluster])
             .args(["--initial-cluster-token", &self.token])
             .args(["--initial-cluster-state", "new"])

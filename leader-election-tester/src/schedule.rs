@@ -48,6 +48,9 @@ pub(crate) enum FaultMode {
     /// Hand the election's slot over to a replica with a coordinated `CLUSTER FAILOVER`; the
     /// leader may keep its term (needs `--spawn-redis cluster`).
     ServerHandover,
+    /// Cut the etcd Raft leader off its peers (its clients still reach it), then heal it
+    /// after two leases (needs `--spawn-etcd`).
+    ServerPartition,
     /// The leader resigns: hands over at once, stays a follower for one lease.
     Resign,
     /// Act on the lease record as an operator would, through the tester's own connection:
@@ -105,6 +108,7 @@ impl FaultMode {
             Self::ServerPause => vec![FaultKind::ServerPause],
             Self::ServerFailover => vec![FaultKind::ServerFailover],
             Self::ServerHandover => vec![FaultKind::ServerHandover],
+            Self::ServerPartition => vec![FaultKind::ServerPartition],
             Self::Operator => vec![FaultKind::Operator],
             Self::Resign => vec![FaultKind::Resign],
             Self::Mixed => {
@@ -337,6 +341,9 @@ pub(crate) fn fault_budget(
         FaultKind::ServerRestart | FaultKind::ServerPause => lease * 3 + held,
         // The failover completes, then the new primary grants nothing for one lease.
         FaultKind::ServerFailover => FAILOVER_COMPLETES + lease * 3 + held,
+        // The cut lasts two leases; the others elect a Raft leader within about two election
+        // timeouts, and a term it ends comes back within a lease of that.
+        FaultKind::ServerPartition => lease * 3 + held,
         // A coordinated failover takes a second or two; a term it ends comes back after the
         // fence, one lease.
         FaultKind::ServerHandover => FAILOVER_COMPLETES / 3 + lease * 3 + held,
@@ -583,7 +590,8 @@ mod tests {
                 FaultKind::Operator
             ]
         );
-        // A spawned etcd cluster: member kills, and partitions by a proxy per member.
+        // A spawned etcd cluster: member kills and the Raft leader cut off its peers, and
+        // partitions by a proxy per member.
         let mut etcd = config("etcd", FaultMode::Mixed);
         etcd.backend.etcd.spawn = true;
         assert_eq!(
@@ -594,6 +602,7 @@ mod tests {
                 FaultKind::Partition,
                 FaultKind::Resign,
                 FaultKind::ServerHandover,
+                FaultKind::ServerPartition,
                 FaultKind::Operator
             ]
         );

@@ -34,6 +34,7 @@ fn fault_colour(kind: FaultKind) -> &'static str {
         FaultKind::Resign => "#558b2f",
         FaultKind::ServerFailover => "#ad1457",
         FaultKind::ServerHandover => "#f9a825",
+        FaultKind::ServerPartition => "#6d4c41",
     }
 }
 
@@ -44,6 +45,7 @@ fn fault_label(kind: FaultKind, contender: usize) -> String {
         FaultKind::ServerPause => "redis pause".to_owned(),
         FaultKind::ServerFailover => "redis failover".to_owned(),
         FaultKind::ServerHandover => "redis handover".to_owned(),
+        FaultKind::ServerPartition => "member cut off".to_owned(),
         FaultKind::Operator => "operator".to_owned(),
         _ => format!("{} c{contender}", kind.as_str()),
     }
@@ -62,6 +64,7 @@ fn shade(kind: FaultKind) -> &'static str {
         FaultKind::ServerRestart
         | FaultKind::ServerFailover
         | FaultKind::ServerHandover
+        | FaultKind::ServerPartition
         | FaultKind::Operator
         | FaultKind::Resign
         | FaultKind::ClockStep => "none",

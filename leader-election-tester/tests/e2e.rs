@@ -673,6 +673,14 @@ fn spawned_etcd_run(kind: &str) -> Value {
 
 #[cfg(feature = "etcd")]
 #[test]
+fn an_etcd_raft_leader_cut_off_its_peers_is_survived() {
+    // The tester cuts the Raft leader off its peers (its clients still reach it) for two
+    // leases, twice: nobody leads twice, and somebody leads once it is healed.
+    spawned_etcd_run("server-partition");
+}
+
+#[cfg(feature = "etcd")]
+#[test]
 fn etcd_member_kills_are_survived() {
     // The tester starts three members and kills one at a time (the Raft leader every other
     // time), starting it again: nobody leads twice, and somebody leads after each.

@@ -135,7 +135,10 @@ impl Backend for Etcd {
 
     /// Member kills, injected as `server_handover` (a term may survive them).
     fn spawn_option(&self) -> Option<(&'static str, &'static [FaultKind])> {
-        Some(("--spawn-etcd", &[FaultKind::ServerHandover]))
+        Some((
+            "--spawn-etcd",
+            &[FaultKind::ServerHandover, FaultKind::ServerPartition],
+        ))
     }
 
     fn spawn_requested(&self, spec: &BackendSpec) -> bool {
@@ -200,20 +203,24 @@ struct SpawnedEtcd {
     /// How many member faults were injected: every other one kills the Raft leader, the others
     /// a follower member, in turn.
     faults: AtomicUsize,
+    /// The member cut off its peers, while it is.
+    cut: std::sync::Mutex<Option<usize>>,
 }
 
 impl SpawnedEtcd {
-    /// Starts three members on free ports of 127.0.0.1, from the `etcd` on `PATH`.
+    /// Starts three members on free ports of 127.0.0.1, from the `etcd` on `PATH`, their
+    /// peers reaching each through a proxy of this process (to cut it off them).
     ///
     /// # Errors
     /// When `etcd` or `etcdctl` is missing (the fixture panics; the panic is reported).
     async fn start() -> Result<Self, String> {
-        let started = tokio::spawn(EtcdCluster::start(MEMBERS))
+        let started = tokio::spawn(EtcdCluster::start_partitionable(MEMBERS))
             .await
             .map_err(|e| format!("cannot start an etcd cluster: {e}"))?;
         Ok(Self {
             cluster: started,
             faults: AtomicUsize::new(0),
+            cut: std::sync::Mutex::new(None),
         })
     }
 
@@ -268,8 +275,12 @@ impl Server for SpawnedEtcd {
         )
     }
 
-    /// What the next member kill does.
-    fn fault_text(&self, _kind: FaultKind) -> String {
+    /// What the next member kill, or cut, does.
+    fn fault_text(&self, kind: FaultKind) -> String {
+        if kind == FaultKind::ServerPartition {
+            return "cut the etcd Raft leader off its peers (its clients still reach it)"
+                .to_owned();
+        }
         if self.faults.load(Ordering::Relaxed).is_multiple_of(2) {
             "kill the etcd Raft leader (SIGKILL), start it again once the others elected another"
         } else {
@@ -278,8 +289,30 @@ impl Server for SpawnedEtcd {
         .to_owned()
     }
 
-    fn restored_text(&self, _kind: FaultKind) -> String {
+    fn restored_text(&self, kind: FaultKind) -> String {
+        if kind == FaultKind::ServerPartition {
+            return "the etcd member hears its peers again".to_owned();
+        }
         "the etcd member is back".to_owned()
+    }
+
+    fn set_peers_cut(&self, cut: bool) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let mut member = self.cut.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if cut {
+                let leader = self
+                    .cluster
+                    .raft_leader()
+                    .await
+                    .ok_or("the etcd cluster has no Raft leader to cut off")?;
+                self.cluster.cut_from_peers(leader, true);
+                member = Some(leader);
+                *self.cut.lock().unwrap_or_else(|e| e.into_inner()) = member;
+            } else if let Some(member) = member {
+                self.cluster.cut_from_peers(member, false);
+            }
+            Ok(())
+        })
     }
 
     fn handover(self: Arc<Self>) -> BoxFuture<'static, Result<FailoverDone, String>> {

@@ -65,6 +65,15 @@ pub(crate) trait Server: Send + Sync + fmt::Debug {
         Box::pin(async {})
     }
 
+    /// Cuts (`true`) a member of a replicated deployment (the Raft leader) off its peers while
+    /// its clients still reach it, or heals it (`false`) (`server_partition`).
+    ///
+    /// # Errors
+    /// When the deployment cannot, or has no member to cut.
+    fn set_peers_cut(&self, _cut: bool) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { Err("this deployment is not partitioned".to_owned()) })
+    }
+
     /// Fails the primary holding the election over to a replica and waits until the failover
     /// is complete (`server_failover`).
     ///

@@ -64,6 +64,10 @@ pub(crate) enum FaultKind {
     /// The primary holding the election was failed over to a replica (`SENTINEL FAILOVER` on a
     /// Sentinel deployment started by the tester, or its primary killed in a cluster).
     ServerFailover,
+    /// A member of the etcd cluster the tester started (the Raft leader) was cut off its
+    /// peers while its clients still reached it, then healed after two leases. The leader may
+    /// keep its term: recovered means a leader once healed.
+    ServerPartition,
     /// The primary holding the election handed its slot over to its replica (`CLUSTER
     /// FAILOVER`, coordinated: the replica catches up first), or a member of an etcd cluster
     /// was killed and started again. The leader may keep its term: recovered means a leader
@@ -89,6 +93,7 @@ impl FaultKind {
             Self::Resign => "resign",
             Self::ServerFailover => "server_failover",
             Self::ServerHandover => "server_handover",
+            Self::ServerPartition => "server_partition",
         }
     }
 
@@ -96,7 +101,11 @@ impl FaultKind {
     pub(crate) fn is_server(self) -> bool {
         matches!(
             self,
-            Self::ServerRestart | Self::ServerPause | Self::ServerFailover | Self::ServerHandover
+            Self::ServerRestart
+                | Self::ServerPause
+                | Self::ServerFailover
+                | Self::ServerHandover
+                | Self::ServerPartition
         )
     }
 
@@ -118,7 +127,10 @@ impl FaultKind {
     /// when it ends (a coordinated failover when it completes, packet loss when it is healed)
     /// and recovered if somebody leads then.
     pub(crate) fn may_keep_term(self) -> bool {
-        matches!(self, Self::ServerHandover | Self::Loss | Self::ClockStep)
+        matches!(
+            self,
+            Self::ServerHandover | Self::ServerPartition | Self::Loss | Self::ClockStep
+        )
     }
 
     /// Whether it is a failover of the server, which completes in the background.
@@ -329,6 +341,7 @@ impl Targets {
         }
         if let Some(server) = &self.server {
             server.set_paused(false).await;
+            let _ = server.set_peers_cut(false).await;
         }
         if let Some(task) = self.failover.take() {
             task.abort();

@@ -1,6 +1,7 @@
 //! Faults on the deployment the tester started (`--spawn-redis`, `--spawn-etcd`,
-//! `--spawn-s3`): a restart (empty), a pause (SIGSTOP until restored), a failover or a
-//! handover (completing in the background while the run goes on). The deployment does each
+//! `--spawn-s3`): a restart (empty), a pause (SIGSTOP until restored), a member cut off its
+//! peers (until restored), a failover or a handover (completing in the background while the
+//! run goes on). The deployment does each
 //! ([`Server`]); a fault it does not offer was refused before the run.
 
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub(super) async fn inject(
             Ok(None)
         }
         FaultKind::ServerFailover => Ok(Some(tokio::spawn(Arc::clone(server).failover()))),
+        FaultKind::ServerPartition => server.set_peers_cut(true).await.map(|()| None),
         _ => Ok(Some(tokio::spawn(Arc::clone(server).handover()))),
     }
 }
@@ -51,6 +53,11 @@ pub(super) async fn restore(server: Option<&dyn Server>, kind: FaultKind) -> Str
     };
     if kind == FaultKind::ServerPause {
         server.set_paused(false).await;
+    }
+    if kind == FaultKind::ServerPartition
+        && let Err(err) = server.set_peers_cut(false).await
+    {
+        return format!("!! {err}");
     }
     server.restored_text(kind)
 }

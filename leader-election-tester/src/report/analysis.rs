@@ -265,7 +265,7 @@ impl Report {
                         | FaultKind::Latency
                         | FaultKind::ClockStep => {}
                         FaultKind::ServerRestart | FaultKind::ServerPause => server.push(after),
-                        FaultKind::ServerHandover => {}
+                        FaultKind::ServerHandover | FaultKind::ServerPartition => {}
                         FaultKind::ServerFailover => {
                             failover_recovery.push(after);
                             if let (Some(n), Some(done)) = (next, fault.restored_at_ms) {

@@ -363,7 +363,7 @@ impl Run {
                 let due = match kind {
                     FaultKind::ServerHandover => self.targets.failover_finished(),
                     // Over when its time is up.
-                    FaultKind::Loss | FaultKind::ClockStep => false,
+                    FaultKind::Loss | FaultKind::ClockStep | FaultKind::ServerPartition => false,
                     _ => recovered,
                 };
                 let mut restored = restored;
