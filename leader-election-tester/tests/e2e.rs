@@ -242,6 +242,87 @@ fn network_faults_in_namespaces_are_survived_on_etcd() {
     network_faults_run(&backend, 2000.0);
 }
 
+/// Ctrl-C (SIGINT) in the middle of a `--network netns` run: the tester stops every contender,
+/// reports what ran, and leaves no namespace, bridge or link behind.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_interrupted_netns_run_reports_and_leaves_nothing_behind() {
+    use leader_election_fixtures::netns::leftovers;
+    if leader_election_test_support::netns::NetLab::for_test().is_none() {
+        return;
+    }
+    let mut child = Command::new(TESTER)
+        .args([
+            "--backend",
+            "redis",
+            "--spawn-redis",
+            "--processes",
+            "--network",
+            "netns",
+            "--faults",
+            "partition",
+            "--duration",
+            "60s",
+            "--lease-duration",
+            "1s",
+            "--renew-interval",
+            "300ms",
+            "--report",
+            "json",
+            "--quiet",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the tester");
+    let stem = format!("le{:x}x", child.id());
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while leftovers(&stem).unwrap().len() < 3 {
+        assert!(
+            std::time::Instant::now() < until,
+            "the run made no namespaces"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Its reads on stdout and stderr, so that a full pipe never holds it up.
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let stdout = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut out, &mut text).map(|_| text)
+    });
+    let stderr = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut err, &mut text).map(|_| text)
+    });
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() >= until {
+            let _ = child.kill();
+            panic!("the tester did not end within 30 s of Ctrl-C");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let output = Output {
+        status,
+        stdout: stdout.join().unwrap().unwrap(),
+        stderr: stderr.join().unwrap().unwrap(),
+    };
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("interrupted (Ctrl-C)"), "{stderr}");
+    let report = report(&output);
+    assert_eq!(report["overlap_count"], 0, "{report:#}");
+    assert_eq!(leftovers(&stem).unwrap(), Vec::<String>::new());
+}
+
 /// Whether libfaketime is here for `--clock-faults`; where it is not, says why (and fails when
 /// `CLOCK_FAULT_TESTS=required`, as the test command sets it as root).
 #[cfg(target_os = "linux")]

@@ -64,6 +64,44 @@ struct Run {
     spawned: Option<String>,
     /// The `min_replica_acks` of the Redis contenders, for the report.
     min_replica_acks: Option<u32>,
+    /// Ctrl-C, which ends the run as its time would.
+    interrupt: Interrupt,
+}
+
+/// Ctrl-C (SIGINT), watched from the start of the run, before anything is made: pressed while
+/// servers, namespaces or contenders are being set up, it ends the run as soon as they are,
+/// as its time would (every contender stopped, every fault healed, every namespace and link
+/// removed, the report of what ran), instead of killing the tester half-way.
+struct Interrupt(#[cfg(unix)] tokio::signal::unix::Signal);
+
+impl Interrupt {
+    /// Starts watching.
+    ///
+    /// # Errors
+    /// When the signal handler cannot be installed.
+    fn watch() -> Result<Self, String> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            signal(SignalKind::interrupt())
+                .map(Self)
+                .map_err(|e| format!("cannot watch for Ctrl-C: {e}"))
+        }
+        #[cfg(not(unix))]
+        Ok(Self())
+    }
+
+    /// Waits for Ctrl-C (for ever, once it was pressed and seen).
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        if self.0.recv().await.is_none() {
+            std::future::pending::<()>().await;
+        }
+        #[cfg(not(unix))]
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// Runs the tester as configured and returns its report.
@@ -72,6 +110,7 @@ struct Run {
 /// When the backend cannot be opened or contenders cannot be started.
 pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
     cfg.check()?;
+    let interrupt = Interrupt::watch()?;
     let backend = cfg.backend.backend;
     let server = match backend.spawn_flag(&cfg.backend) {
         Some(_) => Some(backend.spawn(&mut cfg.backend).await?),
@@ -176,6 +215,7 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
         not_injected: Vec::new(),
         errors: 0,
         min_replica_acks,
+        interrupt,
     };
     run.go(epoch).await
 }
@@ -251,6 +291,12 @@ impl Run {
                 }
                 () = sleep_until(wake) => {}
                 _ = tick.tick() => self.progress(),
+                () = self.interrupt.recv() => {
+                    let text = "interrupted (Ctrl-C): ending the run";
+                    self.live.line(self.clock.now_ms(), text);
+                    eprintln!("{text}");
+                    break;
+                }
             }
             phase = self.advance(phase, &kinds, end_at).await?;
             if matches!(phase, Phase::Settle { .. })
