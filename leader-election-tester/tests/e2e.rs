@@ -352,10 +352,6 @@ const CLOCK_RUN: &[&str] = &[
     "--processes",
     "--duration",
     "60s",
-    "--lease-duration",
-    "1s",
-    "--renew-interval",
-    "300ms",
     "--retry-interval",
     "100ms",
     "--fault-interval",
@@ -365,15 +361,25 @@ const CLOCK_RUN: &[&str] = &[
     "--quiet",
 ];
 
-/// A safe run of [`CLOCK_RUN`] with `--clock-faults mode`, `--faults faults`, ending after
-/// `faults_count` faults; `None` without libfaketime (see [`faketime_available`]).
+/// A safe run of [`CLOCK_RUN`] with `--clock-faults mode`, `--faults faults`, a lease of
+/// `lease` renewed every `renew`, ending after `faults_count` faults; `None` without
+/// libfaketime (see [`faketime_available`]).
 #[cfg(target_os = "linux")]
-fn clock_run(mode: &str, faults: &str, faults_count: &str) -> Option<Value> {
+fn clock_run(
+    mode: &str,
+    faults: &str,
+    faults_count: &str,
+    (lease, renew): (&str, &str),
+) -> Option<Value> {
     if !faketime_available() {
         return None;
     }
     let mut args = CLOCK_RUN.to_vec();
     args.extend_from_slice(&[
+        "--lease-duration",
+        lease,
+        "--renew-interval",
+        renew,
         "--clock-faults",
         mode,
         "--faults",
@@ -392,7 +398,9 @@ fn clock_run(mode: &str, faults: &str, faults_count: &str) -> Option<Value> {
 #[cfg(target_os = "linux")]
 #[test]
 fn wall_clock_steps_end_no_term() {
-    let Some(report) = clock_run("step", "clock-step", "2") else {
+    // A lease long enough that a loaded machine never ends the term for another reason: the
+    // test is that the steps do not.
+    let Some(report) = clock_run("step", "clock-step", "2", ("3s", "500ms")) else {
         return;
     };
     let faults = report["faults"].as_array().unwrap();
@@ -412,7 +420,7 @@ fn wall_clock_steps_end_no_term() {
 #[cfg(target_os = "linux")]
 #[test]
 fn clocks_running_fast_or_slow_within_the_drift_are_safe() {
-    let Some(report) = clock_run("rate", "mixed", "4") else {
+    let Some(report) = clock_run("rate", "mixed", "4", ("1s", "300ms")) else {
         return;
     };
     assert_injected(&report, &["graceful", "crash", "partition", "resign"]);
