@@ -4,7 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use leader_election::store::{AcquireOutcome, Capabilities, Lease, LeaseRequest, RenewOutcome};
+use leader_election::store::{
+    AcquireOutcome, Capabilities, Forward, Lease, LeaseRequest, ReleaseReceiver, RenewOutcome,
+    StoreHooks,
+};
 use leader_election::testing::{
     ConformanceOptions, FaultyStore, expiry_frees_the_lease,
     no_takeover_before_a_renewed_lease_expires, release_wakes_waiters, run_conformance,
@@ -200,46 +203,33 @@ async fn exact_leases_pass_the_strict_checks() {
     no_takeover_before_a_renewed_lease_expires(MemoryLeaseStore::new(), &opts()).await;
 }
 
-/// Has no release notifications, like a backend that cannot tell; `.1` says whether it
-/// declares them all the same.
-#[derive(Clone, Default)]
-struct NoNotices(MemoryLeaseStore, bool);
+/// The memory store's release notices as a test wants them: `declared` says whether the store
+/// declares them, `offered` whether it offers them.
+#[derive(Clone, Copy, Default)]
+struct Notices {
+    declared: bool,
+    offered: bool,
+}
 
-impl LeaseStore for NoNotices {
-    fn capabilities(&self) -> Capabilities {
-        let declared = MemoryLeaseStore::new().capabilities();
-        if self.1 {
-            declared
+impl StoreHooks for Notices {
+    fn capabilities(&self, inner: Capabilities) -> Capabilities {
+        if self.declared {
+            inner
         } else {
             Capabilities::none()
                 .with_candidates()
-                .with_metadata(declared.max_metadata_len)
+                .with_metadata(inner.max_metadata_len)
         }
     }
-    async fn try_acquire(&self, r: &LeaseRequest) -> leader_election::Result<AcquireOutcome> {
-        self.0.try_acquire(r).await
+
+    fn release_notifications(&self, inner: Option<ReleaseReceiver>) -> Option<ReleaseReceiver> {
+        inner.filter(|_| self.offered)
     }
-    async fn renew(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<RenewOutcome> {
-        self.0.renew(r, l).await
-    }
-    async fn release(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<bool> {
-        self.0.release(r, l).await
-    }
-    async fn current_leader(&self) -> leader_election::Result<Option<LeaderInfo>> {
-        self.0.current_leader().await
-    }
-    async fn announce_candidate(
-        &self,
-        c: &leader_election::priority::Candidate,
-        ttl: Duration,
-    ) -> leader_election::Result<()> {
-        self.0.announce_candidate(c, ttl).await
-    }
-    async fn strongest_candidate(
-        &self,
-    ) -> leader_election::Result<Option<leader_election::priority::Candidate>> {
-        self.0.strongest_candidate().await
-    }
+}
+
+/// The memory store with its release notices as `notices` says.
+fn memory_with(notices: Notices) -> Forward<MemoryLeaseStore, Notices> {
+    Forward::with_hooks(MemoryLeaseStore::new(), notices)
 }
 
 #[tokio::test(start_paused = true)]
@@ -248,48 +238,28 @@ impl LeaseStore for NoNotices {
 )]
 async fn a_store_declaring_release_notices_must_offer_them() {
     run_conformance(opts(), || async {
-        NoNotices(MemoryLeaseStore::new(), true)
+        memory_with(Notices {
+            declared: true,
+            offered: false,
+        })
     })
     .await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_store_without_release_notices_passes_by_declaring_none() {
-    run_conformance(opts(), || async { NoNotices::default() }).await;
+    run_conformance(opts(), || async { memory_with(Notices::default()) }).await;
 }
 
 #[tokio::test(start_paused = true)]
 #[should_panic(expected = "offers release notifications it does not declare")]
 async fn a_store_offering_release_notices_it_does_not_declare_fails() {
-    /// The memory store, offering its release notices without declaring them.
-    struct Hidden<S>(S);
-    impl<S: LeaseStore> LeaseStore for Hidden<S> {
-        fn capabilities(&self) -> Capabilities {
-            Capabilities::none()
-                .with_candidates()
-                .with_metadata(64 * 1024)
-        }
-        fn release_notifications(&self) -> Option<leader_election::store::ReleaseReceiver> {
-            self.0.release_notifications()
-        }
-        async fn try_acquire(&self, r: &LeaseRequest) -> leader_election::Result<AcquireOutcome> {
-            self.0.try_acquire(r).await
-        }
-        async fn renew(
-            &self,
-            r: &LeaseRequest,
-            l: &Lease,
-        ) -> leader_election::Result<RenewOutcome> {
-            self.0.renew(r, l).await
-        }
-        async fn release(&self, r: &LeaseRequest, l: &Lease) -> leader_election::Result<bool> {
-            self.0.release(r, l).await
-        }
-        async fn current_leader(&self) -> leader_election::Result<Option<LeaderInfo>> {
-            self.0.current_leader().await
-        }
-    }
-    release_wakes_waiters(Hidden(MemoryLeaseStore::new()), &opts()).await;
+    // The memory store, offering its release notices without declaring them.
+    let hidden = memory_with(Notices {
+        declared: false,
+        offered: true,
+    });
+    release_wakes_waiters(hidden, &opts()).await;
 }
 
 /// Mints tokens from a counter of its own, as a process that remembers them would: each new

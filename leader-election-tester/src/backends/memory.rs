@@ -4,10 +4,9 @@
 
 use std::sync::LazyLock;
 
-use leader_election::store::{
-    AcquireOutcome, Capabilities, Lease, LeaseRequest, LeaseStore, RenewOutcome,
-};
-use leader_election::{BoxLeaseStore, LeaderElectionOptions, LeaderInfo, MemoryLeaseStore, Result};
+use leader_election::store::{Capabilities, Forward, ReleaseReceiver, RenewOutcome, StoreHooks};
+use leader_election::{BoxLeaseStore, LeaderElectionOptions, MemoryLeaseStore, Operation, Result};
+use tokio::time::Instant;
 
 use super::{Backend, BackendSpec};
 
@@ -58,7 +57,7 @@ impl Backend for Memory {
     ) -> Result<BoxLeaseStore, String> {
         let store = STORE.clone();
         Ok(if self.broken {
-            BoxLeaseStore::new(BrokenStore(store))
+            BoxLeaseStore::new(Forward::with_hooks(store.clone(), Broken(store)))
         } else {
             BoxLeaseStore::new(store)
         })
@@ -69,30 +68,28 @@ impl Backend for Memory {
     }
 }
 
-/// An unsafe store for the tester's self-test: every acquisition takes the lease from whoever
-/// holds it, and every renewal succeeds.
+/// What makes the memory store unsafe for the tester's self-test: every acquisition takes the
+/// lease from whoever holds it (the hooks clear the store, a handle to it, as the call starts),
+/// every renewal succeeds, and it declares nothing and sends no release notice.
 #[derive(Clone, Debug)]
-struct BrokenStore(MemoryLeaseStore);
+struct Broken(MemoryLeaseStore);
 
-impl LeaseStore for BrokenStore {
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::none()
+impl StoreHooks for Broken {
+    fn started(&self, operation: Operation) {
+        if operation == Operation::Acquire {
+            self.0.clear();
+        }
     }
 
-    async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
-        self.0.clear();
-        self.0.try_acquire(request).await
-    }
-
-    async fn renew(&self, _request: &LeaseRequest, _lease: &Lease) -> Result<RenewOutcome> {
+    fn renewed(&self, _sent: Instant, _outcome: Result<RenewOutcome>) -> Result<RenewOutcome> {
         Ok(RenewOutcome::Renewed)
     }
 
-    async fn release(&self, request: &LeaseRequest, lease: &Lease) -> Result<bool> {
-        self.0.release(request, lease).await
+    fn capabilities(&self, _inner: Capabilities) -> Capabilities {
+        Capabilities::none()
     }
 
-    async fn current_leader(&self) -> Result<Option<LeaderInfo>> {
-        self.0.current_leader().await
+    fn release_notifications(&self, _inner: Option<ReleaseReceiver>) -> Option<ReleaseReceiver> {
+        None
     }
 }

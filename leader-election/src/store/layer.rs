@@ -75,6 +75,13 @@ pub trait StoreHooks: Send + Sync + 'static {
         outcome
     }
 
+    /// Sees, and may change, the inner store's [`LeaseStore::capabilities`]: a wrapper that
+    /// takes a capability away (or, in a test, misdeclares one) says so here. Default:
+    /// unchanged.
+    fn capabilities(&self, inner: Capabilities) -> Capabilities {
+        inner
+    }
+
     /// Sees, and may replace, the inner store's [`LeaseStore::release_notifications`].
     /// Default: unchanged.
     fn release_notifications(&self, inner: Option<ReleaseReceiver>) -> Option<ReleaseReceiver> {
@@ -133,7 +140,7 @@ impl<S: LeaseStore, H: StoreHooks> LeaseStore for Forward<S, H> {
     }
 
     fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
+        self.hooks.capabilities(self.inner.capabilities())
     }
 
     fn check_metadata(&self, metadata: &[u8]) -> Result<()> {
