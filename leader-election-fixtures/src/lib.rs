@@ -9,6 +9,7 @@ mod helpers;
 #[cfg(all(feature = "netns", target_os = "linux"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "netns", target_os = "linux"))))]
 pub mod netns;
+mod nft;
 pub mod pgbouncer;
 pub mod postgres;
 pub mod process;

@@ -35,9 +35,11 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::Ipv4Addr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::nft::{output, run, run_with_input, sweep_tables};
 
 /// Labs made by this process, for their names.
 static LABS: AtomicU32 = AtomicU32::new(0);
@@ -216,6 +218,7 @@ impl NetLab {
     /// behind (they crashed, or a test run was interrupted). Those of running processes are
     /// theirs, and stay.
     pub fn sweep() {
+        sweep_tables();
         let alive = |pid: &str| std::path::Path::new("/proc").join(pid).exists();
         if let Ok(list) = output(&["ip", "netns", "list"]) {
             for line in list.lines() {
@@ -444,50 +447,4 @@ fn free_subnet() -> io::Result<(u8, u8)> {
     Err(io::Error::other(
         "no free /24 left in 10.200.0.0-10.249.255.255",
     ))
-}
-
-/// Runs a command; an error holds its output.
-fn run(args: &[&str]) -> io::Result<()> {
-    output(args).map(drop)
-}
-
-/// Runs a command and returns its standard output; an error holds its standard error.
-fn output(args: &[&str]) -> io::Result<String> {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .stdin(Stdio::null())
-        .output()?;
-    checked(args, out)
-}
-
-/// Runs a command with `input` on its standard input; an error holds its standard error.
-fn run_with_input(args: &[&str], input: &str) -> io::Result<()> {
-    use std::io::Write as _;
-    let mut child = Command::new(args[0])
-        .args(&args[1..])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(input.as_bytes())?;
-    checked(args, child.wait_with_output()?).map(drop)
-}
-
-/// The standard output of a command that succeeded; else an error naming it, its status and
-/// its standard error.
-fn checked(args: &[&str], out: std::process::Output) -> io::Result<String> {
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(io::Error::other(format!(
-            "`{}` failed ({}): {}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )))
-    }
 }

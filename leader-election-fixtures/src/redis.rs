@@ -26,7 +26,10 @@ mod sentinel;
 #[cfg(feature = "tls")]
 mod tls;
 pub use cluster::{ClusterNode, ClusterOptions, RedisCluster};
-pub use sentinel::{Failover, Promotion, RedisSentinel, SERVICE as SENTINEL_SERVICE};
+pub use sentinel::{
+    Failover, PEER_SOURCE as SENTINEL_PEER_SOURCE, Promotion, RedisSentinel,
+    SERVICE as SENTINEL_SERVICE,
+};
 
 /// How to run a [`RedisServer`].
 #[derive(Clone, Debug, Default)]

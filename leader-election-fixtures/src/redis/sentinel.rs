@@ -9,6 +9,12 @@
 //! later (it waits that long before reconfiguring an instance that reports the wrong role, and
 //! that delay is not configurable). That is the moment its clients are disconnected and move to
 //! the new primary.
+//!
+//! A deployment made by [`RedisSentinel::start_partitionable`] can cut its primary off its
+//! peers while its clients still reach it ([`RedisSentinel::cut_primary_from_peers`]): the
+//! replicas and sentinels connect from [`PEER_SOURCE`] (`bind-source-addr`), the clients from
+//! 127.0.0.1, and an nftables rule drops what passes between the peers' address and the
+//! primary's port (root and `nft` needed).
 
 use std::fmt;
 use std::io;
@@ -31,6 +37,11 @@ pub const SERVICE: &str = "mymaster";
 /// How long the fixture waits for the deployment to agree (on start, and after a failover).
 const READY_WITHIN: Duration = Duration::from_secs(30);
 
+/// The address the replicas and sentinels of a [partitionable](RedisSentinel::start_partitionable)
+/// deployment connect from (`bind-source-addr`); they still announce 127.0.0.1, where every
+/// process listens.
+pub const PEER_SOURCE: &str = "127.0.0.2";
+
 /// One primary, two replicas and three sentinels on 127.0.0.1; every process is stopped (by
 /// PID) when dropped.
 pub struct RedisSentinel {
@@ -38,6 +49,9 @@ pub struct RedisSentinel {
     servers: Vec<RedisServer>,
     sentinels: Vec<SentinelProcess>,
     dir: PathBuf,
+    /// The nftables table that cuts the primary off its peers (see
+    /// [`RedisSentinel::cut_primary_from_peers`]); `None` unless partitionable.
+    cut_table: Option<String>,
 }
 
 struct SentinelProcess {
@@ -112,6 +126,33 @@ impl RedisSentinel {
     /// must reach the servers at the addresses the servers announce), a process does not
     /// start, or the deployment is not ready within 30 s.
     pub async fn try_start() -> Result<Self, String> {
+        Self::launch(false).await
+    }
+
+    /// [`try_start`](Self::try_start), with the replicas and sentinels connecting from
+    /// [`PEER_SOURCE`], so that [`cut_primary_from_peers`](Self::cut_primary_from_peers) can cut
+    /// the primary off them while its clients (from 127.0.0.1) still reach it.
+    ///
+    /// # Errors
+    /// As [`try_start`](Self::try_start).
+    pub async fn start_partitionable() -> Result<Self, String> {
+        Self::launch(true).await
+    }
+
+    /// Whether [`start_partitionable`](Self::start_partitionable) deployments can be cut here:
+    /// `nft` runs and may read the ruleset (root). If not, why.
+    ///
+    /// # Errors
+    /// The reason, in one sentence.
+    pub fn can_partition() -> Result<(), String> {
+        crate::nft::output(&["nft", "list", "tables"])
+            .map(drop)
+            .map_err(|e| {
+                format!("cutting a Sentinel primary off its peers needs root and nftables: {e}")
+            })
+    }
+
+    async fn launch(partitionable: bool) -> Result<Self, String> {
         if !program_available("redis-server") {
             return Err(
                 "the Sentinel fixture needs a local `redis-server` (and `redis-sentinel`): \
@@ -126,6 +167,16 @@ impl RedisSentinel {
         for server in &servers {
             // Replicas sync at once instead of waiting 5 s for more replicas to join.
             query_ok(server, &["CONFIG", "SET", "repl-diskless-sync-delay", "0"]).await?;
+            if partitionable {
+                // Every server may become a replica: it connects from the peers' address and
+                // announces the one its clients use.
+                query_ok(server, &["CONFIG", "SET", "bind-source-addr", PEER_SOURCE]).await?;
+                query_ok(
+                    server,
+                    &["CONFIG", "SET", "replica-announce-ip", "127.0.0.1"],
+                )
+                .await?;
+            }
         }
         let primary = servers[0].port().to_string();
         for replica in &servers[1..] {
@@ -135,7 +186,12 @@ impl RedisSentinel {
             servers,
             sentinels: Vec::with_capacity(3),
             dir: temp_dir("sentinel"),
+            cut_table: None,
         };
+        if partitionable {
+            crate::nft::sweep_tables();
+            deployment.cut_table = Some(crate::nft::table_name("sentinel"));
+        }
         for _ in 0..3 {
             let sentinel = deployment.launch_sentinel().await?;
             deployment.sentinels.push(sentinel);
@@ -152,8 +208,13 @@ impl RedisSentinel {
             let port = free_port();
             let conf = self.dir.join(format!("sentinel-{port}.conf"));
             // Sentinel rewrites its configuration file as it learns the deployment.
+            let peers = if self.cut_table.is_some() {
+                format!("bind-source-addr {PEER_SOURCE}\nsentinel announce-ip 127.0.0.1\n")
+            } else {
+                String::new()
+            };
             let text = format!(
-                "port {port}\nbind 127.0.0.1\nprotected-mode no\ndir {dir}\n\
+                "port {port}\nbind 127.0.0.1\nprotected-mode no\ndir {dir}\n{peers}\
                  sentinel monitor {SERVICE} 127.0.0.1 {primary} 2\n\
                  sentinel down-after-milliseconds {SERVICE} 1000\n\
                  sentinel failover-timeout {SERVICE} 2000\n\
@@ -478,8 +539,45 @@ impl RedisSentinel {
     }
 }
 
+impl RedisSentinel {
+    /// Cuts the primary off its replicas and sentinels (packets between [`PEER_SOURCE`] and its
+    /// port dropped, no reset) while its clients still reach it; the sentinels then fail over
+    /// to a replica after `down-after-milliseconds` (1 s). Answers the cut primary's port.
+    /// [`heal_peers`](Self::heal_peers) ends the cut, and so does dropping the deployment.
+    ///
+    /// # Errors
+    /// A deployment not made by [`start_partitionable`](Self::start_partitionable), no primary
+    /// known, or `nft` failed (it needs root).
+    pub async fn cut_primary_from_peers(&self) -> Result<u16, String> {
+        let table = self
+            .cut_table
+            .as_deref()
+            .ok_or("this Sentinel deployment was not started partitionable")?;
+        let port = self.primary().await?.port();
+        let rules = format!(
+            "ip saddr {PEER_SOURCE} tcp dport {port} drop\nip daddr {PEER_SOURCE} tcp sport {port} drop"
+        );
+        crate::nft::replace_input_table(table, &rules)
+            .map_err(|e| format!("cannot cut the primary {port} off its peers: {e}"))?;
+        Ok(port)
+    }
+
+    /// Ends [`cut_primary_from_peers`](Self::cut_primary_from_peers); nothing when there is no
+    /// cut.
+    ///
+    /// # Errors
+    /// `nft` failed.
+    pub fn heal_peers(&self) -> Result<(), String> {
+        match &self.cut_table {
+            Some(table) => crate::nft::delete_table(table).map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+}
+
 impl Drop for RedisSentinel {
     fn drop(&mut self) {
+        let _ = self.heal_peers();
         // Sentinels first, so that none reacts to the servers going away.
         for sentinel in &self.sentinels {
             drop(ServerProcess::take(&sentinel.process));
