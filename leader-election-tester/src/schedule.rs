@@ -318,12 +318,15 @@ pub(crate) const FAILOVER_COMPLETES: Duration = Duration::from_secs(15);
 
 /// How long a fault of `kind` needs to play out — the victim must hold the lease for `held`
 /// first, then leadership must come back — for a schedule with `contenders` contenders on a
-/// `lease`. A fault is injected only if the run lasts that long after it.
+/// `lease`, on a deployment whose healed `server_partition` settles `settles` later (see
+/// [`Server::partition_settles`](crate::backends::Server::partition_settles)). A fault is
+/// injected only if the run lasts that long after it.
 pub(crate) fn fault_budget(
     kind: FaultKind,
     lease: Duration,
     held: Duration,
     contenders: usize,
+    settles: Duration,
 ) -> Duration {
     // A released lease is taken at once; otherwise the lease must expire first.
     let needed = match kind {
@@ -342,8 +345,9 @@ pub(crate) fn fault_budget(
         // The failover completes, then the new primary grants nothing for one lease.
         FaultKind::ServerFailover => FAILOVER_COMPLETES + lease * 3 + held,
         // The cut lasts two leases; the others elect a Raft leader within about two election
-        // timeouts, and a term it ends comes back within a lease of that.
-        FaultKind::ServerPartition => lease * 3 + held,
+        // timeouts, and a term it ends comes back within a lease of that (a Sentinel primary
+        // failed over while cut off keeps its clients until it is turned into a replica).
+        FaultKind::ServerPartition => settles + lease * 3 + held,
         // A coordinated failover takes a second or two; a term it ends comes back after the
         // fence, one lease.
         FaultKind::ServerHandover => FAILOVER_COMPLETES / 3 + lease * 3 + held,
@@ -368,9 +372,10 @@ pub(crate) fn run_needs(
     held: Duration,
     contenders: usize,
     fault_interval: Duration,
+    settles: Duration,
 ) -> Duration {
     kinds.iter().fold(lease, |total, &kind| {
-        total + fault_interval + fault_budget(kind, lease, held, contenders)
+        total + fault_interval + fault_budget(kind, lease, held, contenders, settles)
     })
 }
 
@@ -408,12 +413,26 @@ mod tests {
         let lease = Duration::from_secs(2);
         let held = Duration::from_secs(1);
         let interval = Duration::from_secs(1);
-        let one = run_needs(&[FaultKind::Graceful], lease, held, 3, interval);
+        let one = run_needs(
+            &[FaultKind::Graceful],
+            lease,
+            held,
+            3,
+            interval,
+            Duration::ZERO,
+        );
         // A first leader, the quiet time, the leader's hold and half a lease.
         assert_eq!(one, Duration::from_secs(5));
         // A Sentinel failover: a first leader, the quiet time, then the failover's completion
         // (15 s), three leases and the hold.
-        let failover = run_needs(&[FaultKind::ServerFailover], lease, held, 3, interval);
+        let failover = run_needs(
+            &[FaultKind::ServerFailover],
+            lease,
+            held,
+            3,
+            interval,
+            Duration::ZERO,
+        );
         assert_eq!(failover, Duration::from_secs(2 + 1 + 15 + 6 + 1));
         let both = run_needs(
             &[FaultKind::Graceful, FaultKind::ServerFailover],
@@ -421,8 +440,21 @@ mod tests {
             held,
             3,
             interval,
+            Duration::ZERO,
         );
         assert_eq!(both, one + failover - lease);
+        // A Sentinel primary cut off its peers: its cut (two leases) is healed, then the
+        // sentinels turn it into a replica up to 15 s later.
+        let settles = Duration::from_secs(15);
+        let cut = run_needs(
+            &[FaultKind::ServerPartition],
+            lease,
+            held,
+            3,
+            interval,
+            settles,
+        );
+        assert_eq!(cut, Duration::from_secs(2 + 1 + 15 + 6 + 1));
     }
 
     #[test]
@@ -655,25 +687,25 @@ mod tests {
         let lease = Duration::from_secs(2);
         let held = Duration::from_secs(1);
         assert_eq!(
-            fault_budget(FaultKind::Graceful, lease, held, 3),
+            fault_budget(FaultKind::Graceful, lease, held, 3, Duration::ZERO),
             Duration::from_secs(2)
         );
         assert_eq!(
-            fault_budget(FaultKind::Crash, lease, held, 3),
+            fault_budget(FaultKind::Crash, lease, held, 3, Duration::ZERO),
             Duration::from_secs(5)
         );
         assert_eq!(
-            fault_budget(FaultKind::ServerRestart, lease, held, 3),
+            fault_budget(FaultKind::ServerRestart, lease, held, 3, Duration::ZERO),
             Duration::from_secs(7)
         );
         // A failover completes first (~11 s with Sentinel), then the fence.
         assert_eq!(
-            fault_budget(FaultKind::ServerFailover, lease, held, 3),
+            fault_budget(FaultKind::ServerFailover, lease, held, 3, Duration::ZERO),
             FAILOVER_COMPLETES + Duration::from_secs(7)
         );
         // Alone, the victim itself must come back.
         assert_eq!(
-            fault_budget(FaultKind::Crash, lease, held, 1),
+            fault_budget(FaultKind::Crash, lease, held, 1, Duration::ZERO),
             Duration::from_secs(9)
         );
     }

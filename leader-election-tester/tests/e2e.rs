@@ -674,6 +674,32 @@ fn redis_sentinel_failovers_are_survived() {
     assert_eq!(report["redis_min_replica_acks"], 2, "{report:#}");
 }
 
+/// The tester cuts the Sentinel deployment's primary off its replicas and sentinels for two
+/// leases, its clients still reaching it: the leader's renewals are no longer acknowledged by
+/// the replicas, so it steps down; the sentinels fail over; nobody leads twice, somebody leads
+/// once the old primary follows the new one, and no nftables table is left behind.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_redis_sentinel_primary_cut_off_its_peers_is_survived() {
+    // Root and nftables, as for the network namespaces (or a panic where they are required).
+    if leader_election_test_support::netns::NetLab::for_test().is_none() {
+        return;
+    }
+    let report = spawned_redis_run("sentinel", "server-partition", "45s");
+    assert_eq!(report["spawned"], "sentinel");
+    let faults = report["faults"].as_array().unwrap();
+    assert_eq!(faults.len(), 1, "{report:#}");
+    assert_eq!(faults[0]["kind"], "server_partition");
+    assert_eq!(faults[0]["recovered"], true, "{report:#}");
+    assert!(faults[0]["next_token"].as_u64() > faults[0]["token"].as_u64());
+    let tables = Command::new("nft")
+        .args(["list", "tables"])
+        .output()
+        .unwrap();
+    let tables = String::from_utf8_lossy(&tables.stdout);
+    assert!(!tables.contains("_sentinel_"), "left behind: {tables}");
+}
+
 #[test]
 fn redis_cluster_failovers_are_survived() {
     // The tester starts a 6-node Redis Cluster and kills the primary serving the election's

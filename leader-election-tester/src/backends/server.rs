@@ -52,6 +52,14 @@ pub(crate) trait Server: Send + Sync + fmt::Debug {
         0.0
     }
 
+    /// How much longer than a lease leadership may take to come back after a
+    /// `server_partition` healed: a Sentinel primary cut off long enough for a failover serves
+    /// its clients until the sentinels turn it into a replica, about 10 s after it hears them
+    /// again.
+    fn partition_settles(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
     /// Kills the server and starts it again at once (`server_restart`).
     ///
     /// # Errors

@@ -316,6 +316,15 @@ impl Run {
         self.shutdown().await
     }
 
+    /// How much longer than a lease leadership may take to come back after a healed
+    /// `server_partition` on the deployment the tester started (none without one).
+    fn partition_settles(&self) -> Duration {
+        self.targets
+            .server
+            .as_ref()
+            .map_or(Duration::ZERO, |server| server.partition_settles())
+    }
+
     /// The kinds of `kinds` that no fault of the run was, with how long the run would need.
     fn not_injected(&self, kinds: &[FaultKind]) -> Vec<NotInjected> {
         let held = Duration::from_millis(self.cfg.timing.renew_ms) * 2;
@@ -325,6 +334,7 @@ impl Run {
             held,
             self.cfg.contenders,
             self.cfg.fault_interval,
+            self.partition_settles(),
         );
         let mut missing: Vec<FaultKind> = Vec::new();
         for &kind in kinds {
@@ -366,7 +376,8 @@ impl Run {
                     return Ok(phase);
                 }
                 let kind = kinds[self.faults.len() % kinds.len()];
-                if now + fault_budget(kind, lease, held, self.cfg.contenders) > end_at {
+                let settles = self.partition_settles();
+                if now + fault_budget(kind, lease, held, self.cfg.contenders, settles) > end_at {
                     return Ok(phase);
                 }
                 if !self.cluster_votes_again(kind) {
@@ -386,10 +397,15 @@ impl Run {
                     _ => Duration::ZERO,
                 };
                 let restore_by = Instant::now() + lease * 2 + extra;
+                let settles = if kind == FaultKind::ServerPartition {
+                    settles
+                } else {
+                    Duration::ZERO
+                };
                 Ok(Phase::Faulted {
                     index,
                     restore_by,
-                    give_up: restore_by + lease * 4,
+                    give_up: restore_by + lease * 4 + settles,
                     restored: false,
                 })
             }

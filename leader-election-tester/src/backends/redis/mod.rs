@@ -163,6 +163,7 @@ impl Backend for Redis {
         match kind {
             FaultKind::ServerFailover => Some("--spawn-redis sentinel or cluster"),
             FaultKind::ServerHandover => Some("--spawn-redis cluster"),
+            FaultKind::ServerPartition => Some("--spawn-redis sentinel, as root with nftables"),
             FaultKind::ServerRestart | FaultKind::ServerPause => Some("--spawn-redis (standalone)"),
             _ => None,
         }

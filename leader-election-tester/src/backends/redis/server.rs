@@ -13,6 +13,7 @@
 //! new term begins: nothing for the tester's recovery measure to see.)
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::ValueEnum;
 use leader_election_fixtures::redis::{ClusterOptions, RedisCluster};
@@ -21,6 +22,7 @@ use tokio::time::Instant;
 
 use crate::backends::{BoxFuture, FailoverDone, Server};
 use crate::faults::FaultKind;
+use crate::schedule::FAILOVER_COMPLETES;
 
 /// How long after a failover in the spawned cluster another one can get the primaries' votes:
 /// two `cluster-node-timeout`s (1 s each), and a margin.
@@ -43,6 +45,9 @@ impl Topology {
     pub(crate) fn server_faults(self) -> &'static [FaultKind] {
         match self {
             Self::Standalone => &[FaultKind::ServerRestart, FaultKind::ServerPause],
+            Self::Sentinel if sentinel_partitions().is_ok() => {
+                &[FaultKind::ServerFailover, FaultKind::ServerPartition]
+            }
             Self::Sentinel => &[FaultKind::ServerFailover],
             Self::Cluster => &[FaultKind::ServerFailover, FaultKind::ServerHandover],
         }
@@ -104,6 +109,11 @@ impl SpawnedRedis {
             Topology::Standalone => RedisServer::try_start(RedisOptions::default())
                 .await
                 .map(Self::Standalone),
+            Topology::Sentinel if sentinel_partitions().is_ok() => {
+                RedisSentinel::start_partitionable()
+                    .await
+                    .map(Self::Sentinel)
+            }
             Topology::Sentinel => RedisSentinel::try_start().await.map(Self::Sentinel),
             Topology::Cluster => RedisCluster::try_start(ClusterOptions::default())
                 .await
@@ -258,6 +268,9 @@ impl Server for SpawnedRedis {
             FaultKind::ServerRestart => "restart the Redis server (SIGKILL, empty on restart)",
             FaultKind::ServerPause => "pause the Redis server (SIGSTOP)",
             FaultKind::ServerFailover => "fail the Redis primary over to a replica",
+            FaultKind::ServerPartition => {
+                "cut the Redis primary off its replicas and sentinels (its clients still reach it)"
+            }
             _ => "hand the Redis primary's slot over to its replica (CLUSTER FAILOVER)",
         }
         .to_owned()
@@ -266,6 +279,9 @@ impl Server for SpawnedRedis {
     fn restored_text(&self, kind: FaultKind) -> String {
         match kind {
             FaultKind::ServerPause => "redis-server resumed (SIGCONT)",
+            FaultKind::ServerPartition => {
+                "the Redis primary hears its replicas and sentinels again"
+            }
             _ => "redis-server is back",
         }
         .to_owned()
@@ -279,8 +295,29 @@ impl Server for SpawnedRedis {
         }
     }
 
+    fn partition_settles(&self) -> Duration {
+        if matches!(self, Self::Sentinel(_)) {
+            FAILOVER_COMPLETES
+        } else {
+            Duration::ZERO
+        }
+    }
+
     fn restart(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
         Box::pin(async move { self.restart_server().await })
+    }
+
+    fn set_peers_cut(&self, cut: bool) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let Self::Sentinel(deployment) = self else {
+                return Err("only a Sentinel deployment's primary is cut off its peers".into());
+            };
+            if cut {
+                deployment.cut_primary_from_peers().await.map(drop)
+            } else {
+                deployment.heal_peers()
+            }
+        })
     }
 
     fn set_paused(&self, paused: bool) -> BoxFuture<'_, ()> {
@@ -294,6 +331,13 @@ impl Server for SpawnedRedis {
     fn handover(self: Arc<Self>) -> BoxFuture<'static, Result<FailoverDone, String>> {
         Box::pin(async move { self.hand_over().await })
     }
+}
+
+/// Whether a spawned Sentinel deployment's primary can be cut off its peers here (root, and
+/// nftables), and if not why; probed once.
+pub(crate) fn sentinel_partitions() -> Result<(), String> {
+    static PROBED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    PROBED.get_or_init(RedisSentinel::can_partition).clone()
 }
 
 /// The port of `127.0.0.1:port` (0 when there is none).
