@@ -140,6 +140,17 @@ tester redis-sentinel-failover -- --backend redis --spawn-redis sentinel --fault
   --contenders 5 --duration 120s
 tester redis-sentinel-mixed -- --backend redis --spawn-redis sentinel --contenders 5 --duration 90s
 
+echo "== Tester: a replicated server cut off its peers, its clients still reaching it"
+etcd_tester etcd-server-partition --backend etcd --spawn-etcd --faults server-partition \
+  --lease-duration 2s --renew-interval 500ms --retry-interval 250ms --duration 90s
+if [ "$(id -u)" -eq 0 ]; then
+  # The Sentinel primary's cut is an nftables rule (root).
+  tester redis-sentinel-partition -- --backend redis --spawn-redis sentinel \
+    --faults server-partition --contenders 5 --duration 180s
+  tester redis-sentinel-mixed-root -- --backend redis --spawn-redis sentinel --contenders 5 \
+    --duration 300s
+fi
+
 echo "== a redis-server, one etcd member and PostgreSQL for the tester's runs against a given server"
 redis_port=$(free_port)
 setsid redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
