@@ -144,6 +144,9 @@ echo "== Tester: a replicated server cut off its peers, its clients still reachi
 etcd_tester etcd-server-partition --backend etcd --spawn-etcd --faults server-partition \
   --lease-duration 2s --renew-interval 500ms --retry-interval 250ms --duration 90s
 if [ "$(id -u)" -eq 0 ]; then
+  etcd_tester etcd-server-partition-netns --backend etcd --spawn-etcd --processes --network netns \
+    --faults server-partition --lease-duration 2s --renew-interval 500ms --retry-interval 250ms \
+    --duration 90s
   # The Sentinel primary's cut is an nftables rule (root).
   tester redis-sentinel-partition -- --backend redis --spawn-redis sentinel \
     --faults server-partition --contenders 5 --duration 180s
