@@ -13,6 +13,7 @@ use leader_election::{BuildError, ConfigError, ElectionBuilder, LeaderElectionOp
 use crate::connection::Connector;
 use crate::store::{
     BASE_SUFFIX, CANDIDATE_SUFFIX, DEFAULT_KEY, EtcdLeaseStore, HOLDER_SUFFIX, MAX_KEY_LEN,
+    RELEASED_SUFFIX,
 };
 
 /// The shortest lease accepted: etcd counts leases in whole seconds.
@@ -97,7 +98,7 @@ impl EtcdLeaderElectionBuilder {
     }
 
     /// The election's name: contenders with the same key on the same etcd cluster compete for
-    /// one lease. The store also writes `<key>/holder`, for preferred leaders
+    /// one lease. The store also writes `<key>/holder`, `<key>/released`, for preferred leaders
     /// `<key>/candidate`, and after the cluster lost its data `<key>/token-base`. Default:
     /// `leader-election-lock`.
     pub fn key(mut self, key: impl Into<String>) -> Self {
@@ -108,7 +109,7 @@ impl EtcdLeaderElectionBuilder {
     /// Authenticates as this etcd user (etcd's `--auth`); the password never appears in
     /// `Debug` output, errors or logs. The user needs read and write permission on the
     /// election key and the keys beside it (`<key>/holder`, `<key>/candidate`,
-    /// `<key>/token-base`).
+    /// `<key>/released`, `<key>/token-base`).
     pub fn user(mut self, name: impl Into<String>, password: impl Into<String>) -> Self {
         self.user = Some((name.into(), password.into()));
         self
@@ -238,15 +239,21 @@ fn check_endpoint(endpoint: &str) -> Result<bool, BuildError> {
 /// election key.
 fn validate_key(key: &str) -> Result<(), BuildError> {
     leader_election::backend::check_name("key", key, MAX_KEY_LEN)?;
-    if [HOLDER_SUFFIX, CANDIDATE_SUFFIX, BASE_SUFFIX]
-        .iter()
-        .any(|suffix| key.ends_with(suffix))
+    if [
+        HOLDER_SUFFIX,
+        CANDIDATE_SUFFIX,
+        BASE_SUFFIX,
+        RELEASED_SUFFIX,
+    ]
+    .iter()
+    .any(|suffix| key.ends_with(suffix))
     {
         return Err(BuildError::invalid_name(
             "key",
             key,
             format!(
-                "must not end with {HOLDER_SUFFIX:?}, {CANDIDATE_SUFFIX:?} or {BASE_SUFFIX:?}: \
+                "must not end with {HOLDER_SUFFIX:?}, {CANDIDATE_SUFFIX:?}, {RELEASED_SUFFIX:?} \
+                 or {BASE_SUFFIX:?}: \
                  those keys sit beside another election's key"
             ),
         ));
@@ -301,7 +308,8 @@ impl ElectionBuilder for EtcdLeaderElectionBuilder {
     ///   a client certificate without its key (or the reverse), TLS settings with `http://`
     ///   endpoints or with a client, or endpoints mixing `http://` and `https://`;
     /// - [`BuildError::InvalidName`]: see [`key`](Self::key): empty or blank, longer than 512
-    ///   bytes, control characters, or ending with `/holder`, `/candidate` or `/token-base`;
+    ///   bytes, control characters, or ending with `/holder`, `/candidate`, `/released` or
+    ///   `/token-base`;
     /// - [`BuildError::Options`]: the options fail [`LeaderElectionOptions::validate`], the
     ///   lease is shorter than [`MIN_LEASE_DURATION`] (etcd counts leases in whole seconds),
     ///   or a user with an empty name.

@@ -1,6 +1,7 @@
 //! [`EtcdLeaseStore`]: the core's [`LeaseStore`] on etcd's leases, transactions and watches.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -52,6 +53,9 @@ pub(crate) const HOLDER_SUFFIX: &str = "/holder";
 pub(crate) const CANDIDATE_SUFFIX: &str = "/candidate";
 /// The suffix of the key that holds the token base, written once the cluster lost its data.
 pub(crate) const BASE_SUFFIX: &str = "/token-base";
+/// The suffix of the key in which a holder's release names its etcd lease, written in the
+/// transaction that deletes the election key and its holder key.
+pub(crate) const RELEASED_SUFFIX: &str = "/released";
 
 /// How many times an operation reads again when the keys change under it.
 const ATTEMPTS: usize = 3;
@@ -86,9 +90,13 @@ struct Inner {
     holder_key: String,
     candidate_key: String,
     base_key: String,
+    released_key: String,
     pool: Arc<Pool>,
     watch: OnceCell<ReleaseWatch>,
     notifier: Arc<ReleaseNotifier>,
+    /// Set by the watch when it wakes the followers (a key deleted, or the watch reopened),
+    /// taken by the next acquisition: its etcd lease is then granted alongside its read.
+    woken: Arc<AtomicBool>,
     /// The etcd lease of each candidacy, by the core's lease id.
     leases: Mutex<Leases>,
     /// The etcd lease of each candidate's announcements (preferred leaders).
@@ -121,9 +129,11 @@ impl EtcdLeaseStore {
                 holder_key: format!("{key}{HOLDER_SUFFIX}"),
                 candidate_key: format!("{key}{CANDIDATE_SUFFIX}"),
                 base_key: format!("{key}{BASE_SUFFIX}"),
+                released_key: format!("{key}{RELEASED_SUFFIX}"),
                 pool: Arc::new(Pool::new(connector)),
                 watch: OnceCell::new(),
                 notifier: Arc::new(ReleaseNotifier::new()),
+                woken: Arc::new(AtomicBool::new(false)),
                 leases: Mutex::new(Leases::default()),
                 candidate_leases: Mutex::new(CandidateLeases::default()),
                 last_holder: Arc::new(LastHolder::default()),
@@ -157,6 +167,14 @@ impl EtcdLeaseStore {
     #[must_use]
     pub fn token_base_key(&self) -> &str {
         &self.inner.base_key
+    }
+
+    /// The key in which a release names the etcd lease it gave up, written in the transaction
+    /// that deletes the election key and its holder key (see [`release`](LeaseStore::release)):
+    /// `<key>/released`. It carries no lease.
+    #[must_use]
+    pub fn released_key(&self) -> &str {
+        &self.inner.released_key
     }
 
     /// Takes in a reply's header (see [`Identity::observe`]); after a data loss, the holder
@@ -223,34 +241,38 @@ impl EtcdLeaseStore {
             return Ok(false);
         };
         let key = self.inner.key.as_str();
-        // Whether the key is still ours, read in a linearizable transaction; then the
-        // revocation of our etcd lease deletes both keys in one step. The lease is gone before
-        // the followers' watch sees the keys go, so none of them waits for it (see
-        // `vanished`); deleting the keys first would make every follower that saw the holder
-        // wait for the lease.
-        let txn = Txn::new().when([
-            Compare::create_revision(
-                key,
-                CompareOp::Equal,
-                revision_of(lease.token, granted.base),
-            ),
-            Compare::lease(key, CompareOp::Equal, granted.id),
-        ]);
+        // One transaction, while the key is still ours: deletes both keys and names our etcd
+        // lease in the released key, so that a follower that saw the holder knows the keys went
+        // by their holder's release and waits for nothing (see `vanished`). Revoking the lease
+        // after it ends the candidacy; the successor need not wait for that.
+        let txn = Txn::new()
+            .when([
+                Compare::create_revision(
+                    key,
+                    CompareOp::Equal,
+                    revision_of(lease.token, granted.base),
+                ),
+                Compare::lease(key, CompareOp::Equal, granted.id),
+            ])
+            .and_then([
+                TxnOp::delete(key, None),
+                TxnOp::delete(self.inner.holder_key.as_str(), None),
+                TxnOp::put(
+                    self.inner.released_key.as_str(),
+                    granted.id.to_string(),
+                    None,
+                ),
+            ]);
         let ours = self
             .txn(txn)
             .await
-            .map_err(|err| map_etcd(Operation::Release, false, err))?
+            .map_err(|err| map_etcd(Operation::Release, true, err))?
             .succeeded();
         self.leases().remove(request);
-        match self.revoke(granted.id).await {
-            // Revoked, or already expired: the keys attached to it are gone.
-            Ok(()) => Ok(ours),
-            Err(err) if is_lease_not_found(&err) => Ok(ours),
-            // The keys may still be ours until the lease expires: the release failed.
-            Err(err) if ours => Err(map_etcd(Operation::Release, true, err)),
-            // Not ours: the lease holds nothing we need, and expires by itself.
-            Err(_) => Ok(false),
-        }
+        // The keys are gone (ours) or someone else's: the lease holds nothing we need, and
+        // expires by itself if the revocation fails.
+        let _ = self.revoke(granted.id).await;
+        Ok(ours)
     }
 
     async fn leader(&self) -> Result<Option<LeaderInfo>> {
@@ -296,6 +318,7 @@ impl LeaseStore for EtcdLeaseStore {
                     vec![self.inner.key.clone(), self.inner.holder_key.clone()],
                     Arc::clone(&self.inner.notifier),
                     Arc::clone(&self.inner.last_holder),
+                    Arc::clone(&self.inner.woken),
                 )
             })
             .await

@@ -3,6 +3,7 @@
 //! and remembers the etcd lease the election key was attached to when it was deleted.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use etcd_client::{Client, EventType, WatchFilterType, WatchOptions, WatchStream, Watcher};
@@ -62,12 +63,13 @@ impl ReleaseWatch {
     /// have happened while nobody watched.
     ///
     /// `keys[0]` is the election key: when it is deleted, the etcd lease it was attached to is
-    /// remembered in `last_holder` before the followers wake.
+    /// remembered in `last_holder` before the followers wake; `woken` is set whenever they are.
     pub(crate) async fn start(
         pool: Arc<Pool>,
         keys: Vec<String>,
         notifier: Arc<ReleaseNotifier>,
         last_holder: Arc<LastHolder>,
+        woken: Arc<AtomicBool>,
     ) -> Result<Self, etcd_client::Error> {
         let (watcher, stream) = open(&pool, &keys).await?;
         let task = tokio::spawn(async move {
@@ -92,6 +94,7 @@ impl ReleaseWatch {
                                     }
                                 }
                                 if deleted {
+                                    woken.store(true, Ordering::Release);
                                     notifier.notify();
                                 }
                                 if response.canceled() {
@@ -116,6 +119,7 @@ impl ReleaseWatch {
                 match open(&pool, &keys).await {
                     Ok(opened) => {
                         current = Some(opened);
+                        woken.store(true, Ordering::Release);
                         notifier.notify();
                     }
                     Err(err) => tracing::debug!(error = %err, "cannot watch the etcd election key"),

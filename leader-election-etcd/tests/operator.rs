@@ -239,7 +239,49 @@ async fn an_overwritten_key_ends_the_term_and_blocks_until_removed() {
 
 async fn etcdctl_del_prefix(etcd: &EtcdCluster, key: &str) {
     let deleted = etcd.etcdctl(&["del", "--prefix", key]).await.unwrap();
-    assert_eq!(deleted.trim(), "2", "the election key and its holder key");
+    assert!(
+        ["2", "3"].contains(&deleted.trim()),
+        "the election key and its holder key (and the released key, once written): {deleted}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_names_its_lease_and_lets_in_only_its_own_followers() {
+    let etcd = EtcdCluster::single().await;
+    let key = unique_name("operator-released");
+    let [first, second, third] = std::array::from_fn(|_| store(&etcd.endpoints(), &key));
+    for s in [&first, &second, &third] {
+        s.connect().await.unwrap();
+    }
+    let a = LeaseRequest::new("a", LEASE);
+    let b = LeaseRequest::new("b", LEASE);
+    let c = LeaseRequest::new("c", LEASE);
+    let lease_a = acquired(&first, &a).await;
+    // `b` reads the key while `a` holds it, so it remembers `a`'s etcd lease.
+    assert!(matches!(
+        second.try_acquire(&b).await.unwrap(),
+        AcquireOutcome::Held { .. }
+    ));
+    // `a` releases: one transaction deletes both keys and names its etcd lease in the released
+    // key, so `b` takes the lease at once.
+    assert!(first.release(&a, &lease_a).await.unwrap());
+    let named = etcd
+        .etcdctl(&["get", "--print-value-only", first.released_key()])
+        .await;
+    let named = named.unwrap();
+    assert!(named.trim().parse::<i64>().is_ok(), "{named:?}");
+    let lease_b = acquired(&second, &b).await;
+    assert!(lease_b.token > lease_a.token);
+    assert!(matches!(
+        third.try_acquire(&c).await.unwrap(),
+        AcquireOutcome::Held { .. }
+    ));
+    // An operator deletes `b`'s two keys but leaves the released key, which names `a`'s lease,
+    // not `b`'s: `c` is withheld while `b`'s etcd lease lives.
+    for k in [second.key(), second.holder_key()] {
+        etcd.etcdctl(&["del", k]).await.unwrap();
+    }
+    withheld_until_the_holder_steps_down(&second, &b, &lease_b, &third, &c).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,7 @@ fn keys_are_checked() {
         "jobs/holder",
         "jobs/candidate",
         "jobs/token-base",
+        "jobs/released",
     ] {
         assert!(validate_key(key).is_err(), "{key:?}");
     }

@@ -19,11 +19,12 @@ pub(super) enum Seen {
 
 impl EtcdLeaseStore {
     /// The reads of the election's keys, in [`Keys::of`]'s order.
-    pub(super) fn get_keys(&self) -> [TxnOp; 3] {
+    pub(super) fn get_keys(&self) -> [TxnOp; 4] {
         [
             TxnOp::get(self.inner.key.as_str(), None),
             TxnOp::get(self.inner.holder_key.as_str(), None),
             TxnOp::get(self.inner.base_key.as_str(), None),
+            TxnOp::get(self.inner.released_key.as_str(), None),
         ]
     }
 
@@ -296,9 +297,13 @@ impl EtcdLeaseStore {
     /// Both keys are gone: withholds the lease while the etcd lease of the last holder this
     /// store saw lives, since the keys may have been deleted by someone other than their holder
     /// (`etcdctl del --prefix`), who then still trusts its term until its next renewal. A
-    /// release revokes the lease before its keys go, so it makes nobody wait. Answers `None`
-    /// when the caller may go on.
-    pub(super) async fn vanished(&self, request: &LeaseRequest) -> Result<Option<AcquireOutcome>> {
+    /// release names its lease in the released key, in the transaction that deletes the keys,
+    /// so it makes nobody wait. Answers `None` when the caller may go on.
+    pub(super) async fn vanished(
+        &self,
+        request: &LeaseRequest,
+        keys: &Keys,
+    ) -> Result<Option<AcquireOutcome>> {
         let Some(etcd_lease) = self.inner.last_holder.get() else {
             return Ok(None);
         };
@@ -308,7 +313,10 @@ impl EtcdLeaseStore {
             .leases()
             .get(request)
             .is_some_and(|g| g.id == etcd_lease);
-        if !mine && let Some(wait) = self.lease_lives(etcd_lease).await? {
+        if !mine
+            && !keys.released(etcd_lease)
+            && let Some(wait) = self.lease_lives(etcd_lease).await?
+        {
             return Ok(Some(AcquireOutcome::Withheld {
                 wait,
                 reason: WithholdReason::RecordTouched,
@@ -322,7 +330,18 @@ impl EtcdLeaseStore {
         if let Some(metadata) = &request.metadata {
             self.check_metadata(metadata)?;
         }
-        let mut keys = self.read_keys(Operation::Acquire).await?;
+        // Woken by a deletion, the keys are likely free: the etcd lease a creation needs is
+        // granted (or kept alive) alongside the read instead of after it. Otherwise (a poll,
+        // mostly answered `Held`) only the read.
+        let (mut keys, mut prepared) = if self.inner.woken.swap(false, Ordering::AcqRel) {
+            let (keys, lease) = tokio::join!(
+                self.read_keys(Operation::Acquire),
+                self.fresh_lease(request)
+            );
+            (keys?, lease.ok())
+        } else {
+            (self.read_keys(Operation::Acquire).await?, None)
+        };
         for _ in 0..ATTEMPTS {
             // Before anything else, so that a contender told to wait still raises the base for
             // the others.
@@ -352,10 +371,13 @@ impl EtcdLeaseStore {
                     if let Some(outcome) = self.withheld(request) {
                         return Ok(outcome);
                     }
-                    if let Some(outcome) = self.vanished(request).await? {
+                    if let Some(outcome) = self.vanished(request, &keys).await? {
                         return Ok(outcome);
                     }
-                    let etcd_lease = self.fresh_lease(request).await?;
+                    let etcd_lease = match prepared.take() {
+                        Some(id) => id,
+                        None => self.fresh_lease(request).await?,
+                    };
                     // The grant may have been the first reply from an emptied cluster.
                     if let Some(outcome) = self.withheld(request) {
                         return Ok(outcome);

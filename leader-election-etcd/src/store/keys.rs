@@ -41,19 +41,22 @@ pub(super) struct Keys {
     pub(super) holder: Option<KeyValue>,
     /// The token base key (see [`BASE_SUFFIX`]).
     pub(super) base: Option<KeyValue>,
+    /// The released key (see [`RELEASED_SUFFIX`]).
+    pub(super) released: Option<KeyValue>,
     /// The cluster's revision when they were read.
     pub(super) revision: i64,
 }
 
 impl Keys {
-    /// The keys a transaction's `get` operations read: the election key, its holder key and
-    /// the token base key, in that order.
+    /// The keys a transaction's `get` operations read: the election key, its holder key, the
+    /// token base key and the released key, in that order.
     pub(super) fn of(response: &TxnResponse) -> Self {
         let mut kvs = got(response).into_iter();
         Self {
             key: kvs.next().flatten(),
             holder: kvs.next().flatten(),
             base: kvs.next().flatten(),
+            released: kvs.next().flatten(),
             revision: response.header().map_or(0, |h| h.revision()),
         }
     }
@@ -76,6 +79,14 @@ impl Keys {
                     ),
                 )
             })
+    }
+
+    /// Whether the last release named etcd lease `id`: the keys attached to it went by their
+    /// holder's release, not by someone else's deletion.
+    pub(super) fn released(&self, id: i64) -> bool {
+        self.released
+            .as_ref()
+            .is_some_and(|kv| kv.value() == id.to_string().as_bytes())
     }
 
     /// The comparison that holds while the token base key is as read.
