@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use server::SpawnedRedis;
 pub(crate) use server::Topology;
+#[cfg(test)]
+pub(crate) use server::sentinel_partitions;
 
 use super::{Backend, BackendSpec, BoxFuture, OperatorAction, Server, redact_url};
 use crate::faults::FaultKind;
