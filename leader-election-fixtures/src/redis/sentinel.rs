@@ -18,6 +18,7 @@
 
 use std::fmt;
 use std::io;
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -38,8 +39,8 @@ pub const SERVICE: &str = "mymaster";
 const READY_WITHIN: Duration = Duration::from_secs(30);
 
 /// The address the replicas and sentinels of a [partitionable](RedisSentinel::start_partitionable)
-/// deployment connect from (`bind-source-addr`); they still announce 127.0.0.1, where every
-/// process listens.
+/// deployment connect from (`bind-source-addr`); they still announce the address every
+/// process listens on (127.0.0.1 unless [started at another](RedisSentinel::start_partitionable_at)).
 pub const PEER_SOURCE: &str = "127.0.0.2";
 
 /// One primary, two replicas and three sentinels on 127.0.0.1; every process is stopped (by
@@ -52,6 +53,8 @@ pub struct RedisSentinel {
     /// The nftables table that cuts the primary off its peers (see
     /// [`RedisSentinel::cut_primary_from_peers`]); `None` unless partitionable.
     cut_table: Option<String>,
+    /// The address every process announces (and the sentinels name the primary at).
+    announce: Ipv4Addr,
 }
 
 struct SentinelProcess {
@@ -126,7 +129,7 @@ impl RedisSentinel {
     /// must reach the servers at the addresses the servers announce), a process does not
     /// start, or the deployment is not ready within 30 s.
     pub async fn try_start() -> Result<Self, String> {
-        Self::launch(false).await
+        Self::launch(false, Ipv4Addr::LOCALHOST).await
     }
 
     /// [`try_start`](Self::try_start), with the replicas and sentinels connecting from
@@ -136,7 +139,19 @@ impl RedisSentinel {
     /// # Errors
     /// As [`try_start`](Self::try_start).
     pub async fn start_partitionable() -> Result<Self, String> {
-        Self::launch(true).await
+        Self::launch(true, Ipv4Addr::LOCALHOST).await
+    }
+
+    /// [`start_partitionable`](Self::start_partitionable), with every process also listening
+    /// on `announce` (an address of this machine, for example a network lab's host address)
+    /// and announcing it: the sentinels name the primary and its replicas there, so that
+    /// clients in other network namespaces reach them. The peers still connect from
+    /// [`PEER_SOURCE`].
+    ///
+    /// # Errors
+    /// As [`try_start`](Self::try_start).
+    pub async fn start_partitionable_at(announce: Ipv4Addr) -> Result<Self, String> {
+        Self::launch(true, announce).await
     }
 
     /// Whether [`start_partitionable`](Self::start_partitionable) deployments can be cut here:
@@ -152,7 +167,7 @@ impl RedisSentinel {
             })
     }
 
-    async fn launch(partitionable: bool) -> Result<Self, String> {
+    async fn launch(partitionable: bool, announce: Ipv4Addr) -> Result<Self, String> {
         if !program_available("redis-server") {
             return Err(
                 "the Sentinel fixture needs a local `redis-server` (and `redis-sentinel`): \
@@ -161,8 +176,16 @@ impl RedisSentinel {
             );
         }
         let mut servers = Vec::with_capacity(3);
+        let options = RedisOptions {
+            bind: if announce.is_loopback() {
+                Vec::new()
+            } else {
+                vec![announce.into()]
+            },
+            ..RedisOptions::default()
+        };
         for _ in 0..3 {
-            servers.push(RedisServer::try_start(RedisOptions::default()).await?);
+            servers.push(RedisServer::try_start(options.clone()).await?);
         }
         for server in &servers {
             // Replicas sync at once instead of waiting 5 s for more replicas to join.
@@ -171,22 +194,24 @@ impl RedisSentinel {
                 // Every server may become a replica: it connects from the peers' address and
                 // announces the one its clients use.
                 query_ok(server, &["CONFIG", "SET", "bind-source-addr", PEER_SOURCE]).await?;
+                let announced = announce.to_string();
                 query_ok(
                     server,
-                    &["CONFIG", "SET", "replica-announce-ip", "127.0.0.1"],
+                    &["CONFIG", "SET", "replica-announce-ip", &announced],
                 )
                 .await?;
             }
         }
         let primary = servers[0].port().to_string();
         for replica in &servers[1..] {
-            query_ok(replica, &["REPLICAOF", "127.0.0.1", &primary]).await?;
+            query_ok(replica, &["REPLICAOF", &announce.to_string(), &primary]).await?;
         }
         let mut deployment = Self {
             servers,
             sentinels: Vec::with_capacity(3),
             dir: temp_dir("sentinel"),
             cut_table: None,
+            announce,
         };
         if partitionable {
             crate::nft::sweep_tables();
@@ -208,14 +233,20 @@ impl RedisSentinel {
             let port = free_port();
             let conf = self.dir.join(format!("sentinel-{port}.conf"));
             // Sentinel rewrites its configuration file as it learns the deployment.
+            let announce = self.announce;
             let peers = if self.cut_table.is_some() {
-                format!("bind-source-addr {PEER_SOURCE}\nsentinel announce-ip 127.0.0.1\n")
+                format!("bind-source-addr {PEER_SOURCE}\nsentinel announce-ip {announce}\n")
             } else {
                 String::new()
             };
+            let bind = if announce.is_loopback() {
+                "127.0.0.1".to_owned()
+            } else {
+                format!("127.0.0.1 {announce}")
+            };
             let text = format!(
-                "port {port}\nbind 127.0.0.1\nprotected-mode no\ndir {dir}\n{peers}\
-                 sentinel monitor {SERVICE} 127.0.0.1 {primary} 2\n\
+                "port {port}\nbind {bind}\nprotected-mode no\ndir {dir}\n{peers}\
+                 sentinel monitor {SERVICE} {announce} {primary} 2\n\
                  sentinel down-after-milliseconds {SERVICE} 1000\n\
                  sentinel failover-timeout {SERVICE} 2000\n\
                  sentinel parallel-syncs {SERVICE} 2\n",
@@ -272,12 +303,13 @@ impl RedisSentinel {
     /// The URL that elects through the sentinels, in the form fred reads: the first sentinel
     /// as the host, the others as `node` parameters, and the service name.
     pub fn url(&self) -> String {
+        let host = self.announce;
         let mut url = format!(
-            "redis-sentinel://127.0.0.1:{}?sentinelServiceName={SERVICE}",
+            "redis-sentinel://{host}:{}?sentinelServiceName={SERVICE}",
             self.sentinels[0].port
         );
         for sentinel in &self.sentinels[1..] {
-            url.push_str(&format!("&node=127.0.0.1:{}", sentinel.port));
+            url.push_str(&format!("&node={host}:{}", sentinel.port));
         }
         url
     }
