@@ -79,6 +79,8 @@ pub(crate) struct Capabilities {
     pub(crate) packets: bool,
     /// Whether a contender's wall clock can be stepped (`--clock-faults step`).
     pub(crate) clock_steps: bool,
+    /// Whether a contender's traffic can be delayed (its relay: the partition proxy).
+    pub(crate) latency: bool,
 }
 
 /// The faults on the leader's network, in the order [`FaultMode::Network`] injects them.
@@ -102,7 +104,7 @@ impl FaultMode {
             Self::DropRequests => vec![FaultKind::DropRequests],
             Self::Loss => vec![FaultKind::Loss],
             Self::Latency => vec![FaultKind::Latency],
-            Self::Network => NETWORK_KINDS.to_vec(),
+            Self::Network => network_kinds(can),
             Self::ClockStep => vec![FaultKind::ClockStep],
             Self::ServerRestart => vec![FaultKind::ServerRestart],
             Self::ServerPause => vec![FaultKind::ServerPause],
@@ -114,7 +116,7 @@ impl FaultMode {
             Self::Mixed => {
                 let mut kinds = vec![FaultKind::Graceful, FaultKind::Crash];
                 if can.packets {
-                    kinds.extend(NETWORK_KINDS);
+                    kinds.extend(network_kinds(can));
                 } else if can.partition {
                     kinds.push(FaultKind::Partition);
                 }
@@ -130,6 +132,15 @@ impl FaultMode {
             }
         }
     }
+}
+
+/// The network faults `can` allows, in [`NETWORK_KINDS`]' order: all of them, but latency
+/// only through a relay.
+fn network_kinds(can: Capabilities) -> Vec<FaultKind> {
+    NETWORK_KINDS
+        .into_iter()
+        .filter(|&kind| kind != FaultKind::Latency || can.latency)
+        .collect()
 }
 
 /// How a partition cuts a contender off the backend.
@@ -209,13 +220,22 @@ impl RunConfig {
                     kind.as_str().replace('_', "-")
                 ));
             }
-            if (wanted.contains(&FaultKind::Partition) || wanted.contains(&FaultKind::Latency))
+            if wanted.contains(&FaultKind::Latency) && !self.partitions() {
+                return Err(
+                    "--faults latency cannot delay a contender through Sentinel or a cluster: \
+                     the client connects to the nodes the deployment names, around the relay"
+                        .into(),
+                );
+            }
+            if wanted.contains(&FaultKind::Partition)
                 && !self.partitions()
+                && self.network != Network::Netns
             {
                 return Err(
                     "--faults partition cannot cut a contender off through Sentinel or a \
                      cluster: the client connects to the nodes the deployment names, around \
-                     the proxy"
+                     the proxy (with --processes --network netns, a spawned Sentinel \
+                     deployment's contenders are cut off by nftables)"
                         .into(),
                 );
             }
@@ -244,10 +264,10 @@ impl RunConfig {
             if !cfg!(target_os = "linux") {
                 return Err("--network netns needs Linux (network namespaces, nftables)".into());
             }
-            if !self.partitions() {
+            if !backend.reachable_from_namespaces(&self.backend) {
                 return Err(
-                    "--network netns cannot reach Sentinel or a cluster: the client \
-                            connects to the nodes the deployment names, on 127.0.0.1"
+                    "--network netns cannot reach a Redis Cluster: the client connects to \
+                     the nodes the cluster names, on 127.0.0.1"
                         .into(),
                 );
             }
@@ -306,6 +326,7 @@ impl RunConfig {
             partition: self.partitions(),
             packets: self.network == Network::Netns,
             clock_steps: self.clock_faults == Some(ClockMode::Step),
+            latency: self.partitions(),
             operator: !self.backend.backend.operator_actions().is_empty(),
         }
     }
@@ -660,8 +681,36 @@ mod tests {
             operator: true,
             packets: false,
             clock_steps: false,
+            latency: true,
         };
         assert!(FaultMode::None.kinds(everything).is_empty());
+        // A spawned Sentinel deployment in network namespaces: every packet fault, but no
+        // latency (no relay stands between a contender and the nodes the sentinels name).
+        let mut sentinel = config("redis", FaultMode::Network);
+        sentinel.processes = true;
+        sentinel.network = Network::Netns;
+        sentinel.backend.redis.spawn = Some(Topology::Sentinel);
+        sentinel.check().unwrap();
+        assert_eq!(
+            sentinel.faults.kinds(sentinel.capabilities()),
+            [
+                FaultKind::Partition,
+                FaultKind::DropReplies,
+                FaultKind::DropRequests,
+                FaultKind::Loss
+            ]
+        );
+        sentinel.faults = FaultMode::Latency;
+        assert!(sentinel.check().unwrap_err().contains("--faults latency"));
+        sentinel.faults = FaultMode::Partition;
+        sentinel.check().unwrap();
+        sentinel.network = Network::Proxy;
+        assert!(sentinel.check().unwrap_err().contains("--network netns"));
+        let mut cluster = config("redis", FaultMode::Graceful);
+        cluster.processes = true;
+        cluster.network = Network::Netns;
+        cluster.backend.redis.spawn = Some(Topology::Cluster);
+        assert!(cluster.check().unwrap_err().contains("Redis Cluster"));
         // In network namespaces, every network fault takes the partition's place in `mixed`.
         let mut netns = config("redis", FaultMode::Mixed);
         netns.processes = true;

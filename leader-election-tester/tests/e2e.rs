@@ -12,9 +12,9 @@ mod common;
 
 #[cfg(feature = "etcd")]
 use common::LEASE_2S;
-#[cfg(target_os = "linux")]
-use common::network_faults_run;
 use common::{TESTER, assert_injected, report, run_tester, safe_run, setup_error};
+#[cfg(target_os = "linux")]
+use common::{network_faults_run, network_faults_run_of};
 
 /// Short leases so that every kind of fault plays out within a few seconds.
 const FAST: &[&str] = &[
@@ -210,6 +210,31 @@ fn network_faults_in_namespaces_are_survived_on_redis() {
     // The cut leader's lease runs out on the server before anybody else leads.
     let failover = &report["partition_failover_ms"];
     assert!(failover["p50"].as_f64().unwrap() >= 600.0, "{failover}");
+}
+
+/// Through a Sentinel deployment the tester starts, announced at the network lab's host
+/// address: every packet fault on the leader (no latency: no relay stands between a contender
+/// and the nodes the sentinels name).
+#[cfg(target_os = "linux")]
+#[test]
+fn network_faults_in_namespaces_are_survived_through_sentinel() {
+    let backend = [
+        "--backend",
+        "redis",
+        "--spawn-redis",
+        "sentinel",
+        "--lease-duration",
+        "1s",
+        "--renew-interval",
+        "300ms",
+        "--retry-interval",
+        "100ms",
+    ];
+    let kinds = ["partition", "drop_replies", "drop_requests", "loss"];
+    let Some(report) = network_faults_run_of(&backend, 1000.0, &kinds) else {
+        return;
+    };
+    assert_eq!(report["spawned"], "sentinel", "{report:#}");
 }
 
 #[cfg(target_os = "linux")]

@@ -176,6 +176,14 @@ pub(crate) trait Backend: Send + Sync + 'static {
         true
     }
 
+    /// Whether contender processes in network namespaces of their own can reach the backend
+    /// (`--network netns`): through their relays where [`partitions`](Self::partitions) says
+    /// a proxy can stand in between, or at the address the deployment announces (see
+    /// [`BackendSpec::host`]). Default: as `partitions`.
+    fn reachable_from_namespaces(&self, spec: &BackendSpec) -> bool {
+        self.partitions(spec)
+    }
+
     /// Starts the deployment the spec asks for (called only when
     /// [`spawn_flag`](Self::spawn_flag) says it does), and points the spec at it.
     ///
@@ -389,6 +397,12 @@ pub(crate) struct BackendSpec {
     pub(crate) etcd: etcd::Settings,
     #[command(flatten)]
     pub(crate) s3: s3::Settings,
+    /// The network lab's host address with `--network netns`, set by the run: a deployment
+    /// the tester starts that names its own nodes to its clients (Sentinel) announces them
+    /// there, so that contenders in namespaces reach them.
+    #[arg(skip)]
+    #[serde(skip)]
+    pub(crate) host: Option<std::net::Ipv4Addr>,
 }
 
 impl BackendSpec {
@@ -403,6 +417,7 @@ impl BackendSpec {
             postgres: postgres::Settings::default(),
             etcd: etcd::Settings::default(),
             s3: s3::Settings::default(),
+            host: None,
         }
     }
 }

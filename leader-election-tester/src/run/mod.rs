@@ -112,6 +112,14 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
     cfg.check()?;
     let interrupt = Interrupt::watch()?;
     let backend = cfg.backend.backend;
+    // With `--network netns` every contender process reaches the backend through a relay on
+    // the lab's host address (the proxies, never cut), or at that address where a deployment
+    // the tester starts announces it (Sentinel), and a partition drops its packets.
+    let lab = lab(&cfg)?;
+    #[cfg(target_os = "linux")]
+    if let Some(lab) = &lab {
+        cfg.backend.host = Some(lab.host_ip());
+    }
     let server = match backend.spawn_flag(&cfg.backend) {
         Some(_) => Some(backend.spawn(&mut cfg.backend).await?),
         None => None,
@@ -119,9 +127,6 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
     preflight::preflight(&cfg).await?;
     // A backend reached over the network is cut off by a proxy per contender; the others (in
     // this process) by the contender's store.
-    // With `--network netns` every contender process reaches the backend through a relay on
-    // the lab's host address (the proxies, never cut), and a partition drops its packets.
-    let lab = lab(&cfg)?;
     let faketime = cfg.clock_faults.map(|_| libfaketime()).transpose()?;
     let needs_proxy = lab.is_some()
         || cfg

@@ -83,7 +83,29 @@ pub(crate) fn assert_injected(report: &Value, kinds: &[&str]) {
 /// the test command requires them).
 #[cfg(target_os = "linux")]
 pub(crate) fn network_faults_run(backend: &[&str], lease_ms: f64) -> Option<Value> {
+    network_faults_run_of(
+        backend,
+        lease_ms,
+        &[
+            "partition",
+            "drop_replies",
+            "drop_requests",
+            "loss",
+            "latency",
+        ],
+    )
+}
+
+/// [`network_faults_run`], where the tester injects `kinds` (`--faults network` on a backend
+/// without a relay has no latency).
+#[cfg(target_os = "linux")]
+pub(crate) fn network_faults_run_of(
+    backend: &[&str],
+    lease_ms: f64,
+    kinds: &[&str],
+) -> Option<Value> {
     leader_election_test_support::netns::NetLab::for_test()?;
+    let faults = kinds.len().to_string();
     let mut args = backend.to_vec();
     args.extend_from_slice(&[
         "--processes",
@@ -94,7 +116,7 @@ pub(crate) fn network_faults_run(backend: &[&str], lease_ms: f64) -> Option<Valu
         "--duration",
         "90s",
         "--stop-after-faults",
-        "5",
+        &faults,
         "--fault-interval",
         "500ms",
         "--report",
@@ -102,16 +124,9 @@ pub(crate) fn network_faults_run(backend: &[&str], lease_ms: f64) -> Option<Valu
         "--quiet",
     ]);
     let report = safe_run(&args);
-    let kinds = [
-        "partition",
-        "drop_replies",
-        "drop_requests",
-        "loss",
-        "latency",
-    ];
-    assert_injected(&report, &kinds);
+    assert_injected(&report, kinds);
     assert_eq!(report["all_faults_recovered"], true, "{report:#}");
-    for kind in kinds {
+    for &kind in kinds {
         let summary = &report["by_fault_kind"][kind];
         assert_eq!(summary["injected"], 1, "{kind}: {report:#}");
         assert_eq!(summary["overlaps"], 0, "{kind}: {report:#}");

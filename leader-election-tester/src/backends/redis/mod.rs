@@ -175,13 +175,28 @@ impl Backend for Redis {
         spec.redis.spawn.is_none_or(Topology::proxies)
     }
 
+    /// A spawned Sentinel deployment announces the network lab's host address; a cluster's
+    /// nodes name each other on 127.0.0.1.
+    fn reachable_from_namespaces(&self, spec: &BackendSpec) -> bool {
+        spec.redis.spawn != Some(Topology::Cluster)
+    }
+
+    /// None through a spawned Sentinel deployment: the contenders connect to the nodes the
+    /// sentinels name, which no proxy can stand in front of.
+    fn upstreams(&self, spec: &BackendSpec) -> Result<Vec<std::net::SocketAddr>, String> {
+        if spec.redis.spawn == Some(Topology::Sentinel) {
+            return Ok(Vec::new());
+        }
+        super::socket_addr(&spec.redis.url, self.default_port()).map(|addr| vec![addr])
+    }
+
     fn spawn<'a>(
         &'a self,
         spec: &'a mut BackendSpec,
     ) -> BoxFuture<'a, Result<Arc<dyn Server>, String>> {
         Box::pin(async move {
             let topology = spec.redis.spawn.unwrap_or(Topology::Standalone);
-            let server = SpawnedRedis::start(topology, &spec.key).await?;
+            let server = SpawnedRedis::start(topology, &spec.key, spec.host).await?;
             spec.redis.url = server.url();
             if spec.redis.min_replica_acks.is_none() {
                 spec.redis.min_replica_acks = topology.default_min_replica_acks();

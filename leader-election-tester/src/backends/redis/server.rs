@@ -104,16 +104,23 @@ impl SpawnedRedis {
     /// # Errors
     /// When a process cannot be started, the deployment is not ready in time, or the topology
     /// is not supported yet.
-    pub(crate) async fn start(topology: Topology, key: &str) -> Result<Self, String> {
+    ///
+    /// A Sentinel deployment is partitionable where this machine can cut it (root, nftables),
+    /// and listens on and announces `host` too when given (the network lab's host address).
+    pub(crate) async fn start(
+        topology: Topology,
+        key: &str,
+        host: Option<std::net::Ipv4Addr>,
+    ) -> Result<Self, String> {
         match topology {
             Topology::Standalone => RedisServer::try_start(RedisOptions::default())
                 .await
                 .map(Self::Standalone),
-            Topology::Sentinel if sentinel_partitions().is_ok() => {
-                RedisSentinel::start_partitionable()
-                    .await
-                    .map(Self::Sentinel)
+            Topology::Sentinel if sentinel_partitions().is_ok() => match host {
+                Some(host) => RedisSentinel::start_partitionable_at(host).await,
+                None => RedisSentinel::start_partitionable().await,
             }
+            .map(Self::Sentinel),
             Topology::Sentinel => RedisSentinel::try_start().await.map(Self::Sentinel),
             Topology::Cluster => RedisCluster::try_start(ClusterOptions::default())
                 .await
