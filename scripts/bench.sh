@@ -212,6 +212,10 @@ if [ "$(id -u)" -eq 0 ]; then
   fast=(--lease-duration 1s --renew-interval 300ms --retry-interval 100ms)
   slow=(--lease-duration 2s --renew-interval 500ms --retry-interval 250ms)
   tester redis-network -- --backend redis --spawn-redis "${net[@]}" "${fast[@]}" --duration 120s
+  tester redis-sentinel-network -- --backend redis --spawn-redis sentinel "${net[@]}" "${fast[@]}" \
+    --duration 120s
+  tester redis-sentinel-netns-mixed -- --backend redis --spawn-redis sentinel --processes \
+    --network netns --contenders 5 --duration 300s
   etcd_tester etcd-network --backend etcd --spawn-etcd "${net[@]}" "${slow[@]}" --duration 120s
   tester postgres-network -- --backend postgres --postgres-url "$pg_url" --key bench-network \
     "${net[@]}" "${fast[@]}" --duration 120s
