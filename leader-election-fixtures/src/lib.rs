@@ -5,6 +5,8 @@ pub mod azurite;
 #[cfg(feature = "tls")]
 mod certs;
 pub mod etcd;
+#[cfg(unix)]
+pub mod faketime;
 mod helpers;
 #[cfg(all(feature = "netns", target_os = "linux"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "netns", target_os = "linux"))))]

@@ -89,6 +89,8 @@ struct Local {
     user: Option<(u32, u32)>,
     /// Server settings beyond the common ones (`-c name=value`), such as TLS.
     settings: Vec<String>,
+    /// Environment for `postgres` (a stepped wall clock).
+    env: Vec<(&'static str, std::ffi::OsString)>,
     process: Mutex<Option<ServerProcess>>,
 }
 
@@ -122,7 +124,7 @@ impl Postgres {
     pub async fn start_tls() -> Self {
         let bin = bindir().unwrap_or_else(|| panic!("{}", missing_programs()));
         let certs = TestCertificates::generate();
-        Self::start_local_with(bin, Some(certs)).await
+        Self::start_local_with(bin, Some(certs), Vec::new()).await
     }
 
     /// The certificates of a server from [`start_tls`](Self::start_tls): the CA to trust, and
@@ -151,10 +153,26 @@ impl Postgres {
     }
 
     async fn start_local(bin: PathBuf) -> Self {
-        Self::start_local_with(bin, None).await
+        Self::start_local_with(bin, None, Vec::new()).await
     }
 
-    async fn start_local_with(bin: PathBuf, tls: Option<Certs>) -> Self {
+    /// Initializes and starts a new local server whose wall clock is `clock` (libfaketime):
+    /// `clock_timestamp()` and `now()` follow its steps, its monotonic clock does not.
+    ///
+    /// # Panics
+    /// When PostgreSQL's server programs are missing (no container stands in), or the server
+    /// does not start within 30 s.
+    #[cfg(unix)]
+    pub async fn start_with_clock(clock: &crate::faketime::SteppedClock) -> Self {
+        let bin = bindir().unwrap_or_else(|| panic!("{}", missing_programs()));
+        Self::start_local_with(bin, None, clock.env()).await
+    }
+
+    async fn start_local_with(
+        bin: PathBuf,
+        tls: Option<Certs>,
+        env: Vec<(&'static str, std::ffi::OsString)>,
+    ) -> Self {
         let user = postgres_user();
         let dir = temp_dir("pg");
         if let Some((uid, gid)) = user {
@@ -166,6 +184,7 @@ impl Postgres {
             dir,
             user,
             settings: Vec::new(),
+            env: Vec::new(),
             process: Mutex::new(None),
         };
         let status = local
@@ -189,6 +208,7 @@ impl Postgres {
         if let Some(certs) = &tls {
             local.settings = local.tls_files(certs);
         }
+        local.env = env;
         let server = Self {
             port: free_port(),
             backend: Backend::Local(local),
@@ -253,6 +273,7 @@ impl Postgres {
             .arg(format!("unix_socket_directories={}", local.dir.display()))
             .args(["-c", "fsync=off", "-c", "max_connections=200"])
             .args(local.settings.iter().flat_map(|s| ["-c", s.as_str()]))
+            .envs(local.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());

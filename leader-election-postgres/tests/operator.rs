@@ -17,6 +17,7 @@ use leader_election::store::{AcquireOutcome, LeaseRequest, WithholdReason};
 use leader_election::testing::{Term, TermRecorder, assert_safe};
 use leader_election::{ElectionEvent, LeaderElection, Leadership, LeaseStore, Role};
 use leader_election_fixtures::Postgres;
+use leader_election_fixtures::faketime::SteppedClock;
 use leader_election_postgres::{DEFAULT_TABLE, PostgresLeaseStore};
 use leader_election_test_support::{
     ErrorCount, eventually, eventually_async, unique_name, unique_table,
@@ -632,6 +633,84 @@ async fn emptying_the_table_on_a_clock_behind_the_last_token_still_gives_a_great
         "token {} after the table was emptied, {} before",
         next.token,
         held.token()
+    );
+    election.stop().await;
+    election.recorder.assert_safe();
+}
+
+/// The server's wall clock really stepped back a minute (libfaketime; an NTP step, a VM
+/// restored from a snapshot) while a holder leads: tokens come from `clock_timestamp()`, yet
+/// the next term's token is greater, after a handover and after every row was deleted (the
+/// guard row, then the highest token each contender saw, are floors).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_clock_stepped_back_never_makes_a_token_go_back() {
+    let Some(clock) = SteppedClock::for_test() else {
+        return;
+    };
+    let pg = Postgres::start_with_clock(&clock).await;
+    let table = unique_name("clock_step").replace('-', "_");
+    let election = Election::start_in(&pg, "clock-step", Some(&table)).await;
+    let admin = operator(&pg).await;
+    election.followers_see_the_leader(LEASE + SLACK).await;
+    let old = election.leader().leadership().expect("a term");
+    clock.step(-60).expect("step the server's clock");
+    // The server's clock is a minute behind this machine's (its next clock call re-reads it).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let behind: f64 = admin
+            .query_one("SELECT extract(epoch FROM clock_timestamp())::float8", &[])
+            .await
+            .expect("the server's clock")
+            .get(0);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        if now - behind > 50.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server's clock was not stepped"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let term_after = |before: usize| {
+        let recorder = &election.recorder;
+        async move {
+            let mut next = None;
+            eventually(2 * LEASE + SLACK, "a term after the step", || {
+                next = recorder.terms().get(before).cloned();
+                next.is_some()
+            })
+            .await;
+            next.expect("found")
+        }
+    };
+    // A graceful handover on the stepped clock.
+    let before = election.recorder.terms().len();
+    election.leader().resign(LEASE).await.expect("resign");
+    let handed = term_after(before).await;
+    assert!(
+        handed.token > old.token(),
+        "token {} after the server's clock stepped back, {} before",
+        handed.token,
+        old.token()
+    );
+    // Every row deleted: the server's clock alone would mint a smaller token.
+    election.one_leader(LEASE + SLACK).await;
+    election.followers_see_the_leader(LEASE + SLACK).await;
+    let before = election.recorder.terms().len();
+    admin
+        .batch_execute(&format!("DELETE FROM {table}"))
+        .await
+        .expect("the operator's DELETE");
+    let next = term_after(before).await;
+    assert!(
+        next.token > handed.token,
+        "token {} after the table was emptied on the stepped clock, {} before",
+        next.token,
+        handed.token
     );
     election.stop().await;
     election.recorder.assert_safe();

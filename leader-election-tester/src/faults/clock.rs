@@ -53,25 +53,8 @@ pub(crate) fn rate_of(slot: usize) -> f64 {
 /// # Errors
 /// Where it is not found: what to install.
 pub(crate) fn libfaketime() -> Result<PathBuf, String> {
-    if let Some(path) = std::env::var_os("LIBFAKETIME") {
-        return Ok(PathBuf::from(path));
-    }
-    let found = ["/usr/lib", "/usr/local/lib", "/usr/lib64"]
-        .iter()
-        .filter_map(|dir| std::fs::read_dir(dir).ok())
-        .flatten()
-        .flatten()
-        .map(|entry| entry.path().join("faketime/libfaketime.so.1"))
-        .chain([
-            PathBuf::from("/usr/lib/faketime/libfaketime.so.1"),
-            PathBuf::from("/usr/local/lib/faketime/libfaketime.so.1"),
-        ])
-        .find(|path| path.is_file());
-    found.ok_or_else(|| {
-        "--clock-faults needs libfaketime (on Debian or Ubuntu: apt-get install libfaketime; \
-         or set LIBFAKETIME to its path)"
-            .to_owned()
-    })
+    leader_election_fixtures::faketime::library()
+        .map_err(|why| format!("--clock-faults cannot run: {why}"))
 }
 
 /// How one contender's processes are started under libfaketime.
