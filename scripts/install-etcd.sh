@@ -24,9 +24,7 @@ if ! can_apt_install; then
   exit 1
 fi
 
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+apt_install "${missing[@]}"
 # The Debian package starts a system etcd on 2379; the tests start their own members on free
 # ports, and the tester's default endpoint should not silently reach a system member.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then

@@ -17,7 +17,5 @@ if ! can_apt_install; then
   exit 1
 fi
 echo "installing pgbouncer from Debian's packages"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends pgbouncer >/dev/null
+apt_install pgbouncer
 [ -x /usr/sbin/pgbouncer ] || command -v pgbouncer >/dev/null

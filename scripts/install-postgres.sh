@@ -9,7 +9,5 @@ fi
 . "$(dirname "$0")/lib.sh"
 can_apt_install || cannot_install "PostgreSQL (initdb, postgres)" postgresql
 echo "installing postgresql from Debian's packages"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+apt_install postgresql
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null

@@ -18,7 +18,5 @@ fi
 . "$(dirname "$0")/lib.sh"
 can_apt_install || cannot_install redis-server "${missing[*]}"
 
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+apt_install "${missing[@]}"
 echo "installed ${missing[*]}: $(redis-server --version)"

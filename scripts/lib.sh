@@ -33,6 +33,12 @@ apt_install_or_skip() {
     echo "  on Debian or Ubuntu: sudo apt-get install -y $*" >&2
     exit 0
   fi
+  apt_install "$@"
+}
+
+# apt_install PACKAGE...: installs the Debian packages, quietly (the caller checked
+# can_apt_install).
+apt_install() {
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "$@" >/dev/null
