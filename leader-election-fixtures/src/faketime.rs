@@ -5,7 +5,6 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::helpers::temp_dir;
 
@@ -49,9 +48,18 @@ impl SteppedClock {
     /// # Errors
     /// When libfaketime is missing, or the offset file cannot be written.
     pub fn new() -> Result<Self, String> {
-        let library = library()?;
-        let dir = temp_dir("clock");
-        let clock = Self { library, dir };
+        Self::with_library(&library()?)
+    }
+
+    /// A clock at the real time (offset 0), preloading `library`.
+    ///
+    /// # Errors
+    /// When the offset file cannot be written.
+    pub fn with_library(library: &Path) -> Result<Self, String> {
+        let clock = Self {
+            library: library.to_owned(),
+            dir: temp_dir("clock"),
+        };
         clock.step(0)?;
         Ok(clock)
     }
@@ -76,7 +84,9 @@ impl SteppedClock {
         }
     }
 
-    fn file(&self) -> PathBuf {
+    /// The file libfaketime reads the offset from (removed with the clock).
+    #[must_use]
+    pub fn file(&self) -> PathBuf {
         self.dir.join("offset")
     }
 
@@ -99,11 +109,6 @@ impl SteppedClock {
         Ok(())
     }
 
-    /// Makes `command` run under this clock.
-    pub fn apply(&self, command: &mut Command) {
-        command.envs(self.env());
-    }
-
     /// The environment that runs a process under this clock.
     #[must_use]
     pub fn env(&self) -> Vec<(&'static str, OsString)> {
@@ -113,12 +118,6 @@ impl SteppedClock {
             ("FAKETIME_NO_CACHE", "1".into()),
             ("DONT_FAKE_MONOTONIC", "1".into()),
         ]
-    }
-
-    /// The folder holding the offset file.
-    #[must_use]
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }
 

@@ -14,9 +14,11 @@
 //! A process's records are mapped onto the run's clock through the monotonic clock both
 //! processes read (see [`ChildClock::rate`] for how a faster clock is mapped back).
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
+use leader_election_fixtures::faketime::SteppedClock;
 
 /// How far a `clock_step` fault steps the leader's wall clock, in seconds.
 pub(crate) const STEP_SECS: i64 = 30;
@@ -61,9 +63,8 @@ pub(crate) fn libfaketime() -> Result<PathBuf, String> {
 #[derive(Debug)]
 pub(crate) struct ChildClock {
     library: PathBuf,
-    mode: ClockMode,
-    /// The file libfaketime reads the wall clock's offset from (`step`), removed when dropped.
-    offset_file: PathBuf,
+    /// The wall clock the `clock_step` fault steps (`step`); `None` with `rate`.
+    stepped: Option<SteppedClock>,
     rate: f64,
 }
 
@@ -74,21 +75,17 @@ impl ChildClock {
     /// # Errors
     /// When the offset file cannot be written.
     pub(crate) fn new(library: &Path, mode: ClockMode, slot: usize) -> Result<Self, String> {
-        let offset_file = std::env::temp_dir().join(format!(
-            "leader-election-tester-{}-clock-c{slot}",
-            std::process::id()
-        ));
-        let clock = Self {
+        Ok(Self {
             library: library.to_owned(),
-            mode,
-            offset_file,
+            stepped: match mode {
+                ClockMode::Step => Some(SteppedClock::with_library(library)?),
+                ClockMode::Rate => None,
+            },
             rate: match mode {
                 ClockMode::Step => 1.0,
                 ClockMode::Rate => rate_of(slot),
             },
-        };
-        clock.set_offset(0)?;
-        Ok(clock)
+        })
     }
 
     /// The rate of the process's monotonic clock against the real one: a process reporting
@@ -98,21 +95,14 @@ impl ChildClock {
     }
 
     /// The environment that starts a process under libfaketime with this clock.
-    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
-        let mut env = vec![("LD_PRELOAD", self.library.display().to_string())];
-        match self.mode {
-            ClockMode::Step => {
-                env.push((
-                    "FAKETIME_TIMESTAMP_FILE",
-                    self.offset_file.display().to_string(),
-                ));
-                env.push(("DONT_FAKE_MONOTONIC", "1".to_owned()));
-                // Read the file again at most once a second: a step lands within a second.
-                env.push(("FAKETIME_CACHE_DURATION", "1".to_owned()));
-            }
-            ClockMode::Rate => env.push(("FAKETIME", format!("+0 x{}", self.rate))),
+    pub(crate) fn env(&self) -> Vec<(&'static str, OsString)> {
+        match &self.stepped {
+            Some(stepped) => stepped.env(),
+            None => vec![
+                ("LD_PRELOAD", self.library.clone().into_os_string()),
+                ("FAKETIME", format!("+0 x{}", self.rate).into()),
+            ],
         }
-        env
     }
 
     /// Steps the process's wall clock to `secs` seconds off the real one (`step` only), and
@@ -122,15 +112,14 @@ impl ChildClock {
     /// When the clock does not step (`rate`), the offset file cannot be written, or a process
     /// under this clock does not read the offset: nothing can be said to be injected.
     pub(crate) fn set_offset(&self, secs: i64) -> Result<(), String> {
-        if self.mode != ClockMode::Step {
+        let Some(stepped) = &self.stepped else {
             return if secs == 0 {
                 Ok(())
             } else {
                 Err("a clock step needs --clock-faults step".to_owned())
             };
-        }
-        std::fs::write(&self.offset_file, format!("{secs:+}\n"))
-            .map_err(|e| format!("cannot write {}: {e}", self.offset_file.display()))?;
+        };
+        stepped.step(secs)?;
         let read = self.probe()?;
         if (read - secs).abs() > 2 {
             return Err(format!(
@@ -156,14 +145,6 @@ impl ChildClock {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
         Ok(faked - real)
-    }
-}
-
-impl Drop for ChildClock {
-    fn drop(&mut self) {
-        if self.mode == ClockMode::Step {
-            let _ = std::fs::remove_file(&self.offset_file);
-        }
     }
 }
 
@@ -195,19 +176,19 @@ mod tests {
     fn a_stepping_clock_writes_its_offset_and_cleans_up() {
         // Without libfaketime to read it, the step is written and found not to take.
         let clock = ChildClock::new(Path::new("/lib/none.so"), ClockMode::Step, 7).unwrap();
-        let file = clock.offset_file.clone();
+        let file = clock.stepped.as_ref().unwrap().file();
         let err = clock.set_offset(-STEP_SECS).unwrap_err();
         assert!(err.contains("did not step the clock"), "{err}");
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "-30\n");
         clock.set_offset(0).unwrap();
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "+0\n");
         let env = clock.env();
-        assert!(env.contains(&("DONT_FAKE_MONOTONIC", "1".to_owned())));
+        assert!(env.contains(&("DONT_FAKE_MONOTONIC", "1".into())));
         drop(clock);
         assert!(!file.exists());
         let rate = ChildClock::new(Path::new("/lib/none.so"), ClockMode::Rate, 1).unwrap();
         assert_eq!(rate.rate(), 0.996);
         assert!(rate.set_offset(STEP_SECS).is_err());
-        assert!(rate.env().contains(&("FAKETIME", "+0 x0.996".to_owned())));
+        assert!(rate.env().contains(&("FAKETIME", "+0 x0.996".into())));
     }
 }
