@@ -211,12 +211,16 @@ pub(crate) trait Backend: Send + Sync + 'static {
 
     /// The TCP addresses of the server, for a contender's proxies to forward to: one per URL
     /// (a contender cut off from all of them is partitioned); none when a contender is cut
-    /// off in process.
+    /// off in process, or when no proxy can stand in front of the nodes the deployment names
+    /// (see [`partitions`](Self::partitions)).
     ///
     /// # Errors
     /// When a URL names no `host:port` reachable as an IP address, or a backend reached over
     /// the network has no URL.
     fn upstreams(&self, spec: &BackendSpec) -> Result<Vec<SocketAddr>, String> {
+        if !self.partitions(spec) {
+            return Ok(Vec::new());
+        }
         let mut spec = spec.clone();
         let urls = self.urls(&mut spec);
         if urls.is_empty() && self.shared() {

@@ -181,15 +181,6 @@ impl Backend for Redis {
         spec.redis.spawn != Some(Topology::Cluster)
     }
 
-    /// None through a spawned Sentinel deployment: the contenders connect to the nodes the
-    /// sentinels name, which no proxy can stand in front of.
-    fn upstreams(&self, spec: &BackendSpec) -> Result<Vec<std::net::SocketAddr>, String> {
-        if spec.redis.spawn == Some(Topology::Sentinel) {
-            return Ok(Vec::new());
-        }
-        super::socket_addr(&spec.redis.url, self.default_port()).map(|addr| vec![addr])
-    }
-
     fn spawn<'a>(
         &'a self,
         spec: &'a mut BackendSpec,
@@ -266,5 +257,9 @@ mod tests {
             Redis.upstreams(&spec),
             Ok(vec!["127.0.0.1:6379".parse().unwrap()])
         );
+        // Through a spawned Sentinel deployment no proxy stands in front of the nodes the
+        // sentinels name.
+        spec.redis.spawn = Some(Topology::Sentinel);
+        assert_eq!(Redis.upstreams(&spec), Ok(Vec::new()));
     }
 }
