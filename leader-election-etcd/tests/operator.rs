@@ -262,14 +262,27 @@ async fn a_release_names_its_lease_and_lets_in_only_its_own_followers() {
         second.try_acquire(&b).await.unwrap(),
         AcquireOutcome::Held { .. }
     ));
+    // `a`'s etcd lease is the only one so far (`b` was told the lease is held, and granted
+    // none).
+    let leases = etcd.etcdctl(&["lease", "list"]).await.unwrap();
+    let lease_ids: Vec<i64> = leases
+        .lines()
+        .skip(1)
+        .map(|l| i64::from_str_radix(l.trim(), 16).expect("a lease id in hex"))
+        .collect();
+    assert_eq!(lease_ids.len(), 1, "{leases}");
     // `a` releases: one transaction deletes both keys and names its etcd lease in the released
     // key, so `b` takes the lease at once.
     assert!(first.release(&a, &lease_a).await.unwrap());
     let named = etcd
         .etcdctl(&["get", "--print-value-only", first.released_key()])
-        .await;
-    let named = named.unwrap();
-    assert!(named.trim().parse::<i64>().is_ok(), "{named:?}");
+        .await
+        .unwrap();
+    assert_eq!(
+        named.trim().parse::<i64>().ok(),
+        Some(lease_ids[0]),
+        "{named:?}"
+    );
     let lease_b = acquired(&second, &b).await;
     assert!(lease_b.token > lease_a.token);
     assert!(matches!(
