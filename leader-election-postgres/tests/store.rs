@@ -147,3 +147,25 @@ async fn the_server_never_keeps_a_lease_for_less_than_asked() {
     let kept = Duration::from_micros(u64::try_from(row.get::<_, i64>(0)).unwrap());
     assert!(kept >= ttl, "acquired for {kept:?}, asked {ttl:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contenders_connecting_at_once_all_create_the_missing_table() {
+    let pg = Postgres::start().await;
+    // Several rounds: the catalog race between two `CREATE TABLE IF NOT EXISTS` is narrow.
+    for round in 0..10 {
+        let table = unique_table(&format!("fresh{round}"));
+        let contenders: Vec<_> = (0..8)
+            .map(|i| contender_on(&pg.url(), &table, "jobs", &format!("c{i}")))
+            .collect();
+        let connects = contenders.iter().map(|c| c.store().connect());
+        for (i, result) in futures_util::future::join_all(connects)
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            if let Err(err) = result {
+                panic!("round {round}: contender c{i} failed to connect: {err:?}");
+            }
+        }
+    }
+}

@@ -91,10 +91,12 @@ impl PostgresLeaseStore {
         match client.batch_execute(&self.inner.sql.create).await {
             Ok(()) => Ok(()),
             // Two contenders creating the table at once: one of them loses the race on the
-            // catalog, and the table exists either way.
+            // catalog (on the table's name, or on its row type's name, which PostgreSQL reports
+            // as a duplicate object), and the table exists either way.
             Err(err)
                 if err.code() == Some(&SqlState::UNIQUE_VIOLATION)
-                    || err.code() == Some(&SqlState::DUPLICATE_TABLE) =>
+                    || err.code() == Some(&SqlState::DUPLICATE_TABLE)
+                    || err.code() == Some(&SqlState::DUPLICATE_OBJECT) =>
             {
                 Ok(())
             }
