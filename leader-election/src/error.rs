@@ -28,6 +28,10 @@ pub enum Operation {
     AnnounceCandidate,
     /// Reading the strongest waiting contender (preferred leaders).
     StrongestCandidate,
+    /// Reading the election's record (scheduled jobs).
+    ReadRecord,
+    /// Writing the election's record (scheduled jobs).
+    WriteRecord,
 }
 
 impl Operation {
@@ -42,6 +46,8 @@ impl Operation {
             Self::CurrentLeader => "current_leader",
             Self::AnnounceCandidate => "announce_candidate",
             Self::StrongestCandidate => "strongest_candidate",
+            Self::ReadRecord => "read_record",
+            Self::WriteRecord => "write_record",
         }
     }
 }

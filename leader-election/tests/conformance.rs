@@ -219,6 +219,7 @@ impl StoreHooks for Notices {
             Capabilities::none()
                 .with_candidates()
                 .with_metadata(inner.max_metadata_len)
+                .with_records(inner.max_record_len)
         }
     }
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 use crate::error::Result;
 use crate::priority::Candidate;
 use crate::store::{
-    AcquireOutcome, Capabilities, LeaderInfo, Lease, LeaseRequest, LeaseStore, ReleaseReceiver,
-    RenewOutcome,
+    AcquireOutcome, Capabilities, LeaderInfo, Lease, LeaseRequest, LeaseStore, Record,
+    RecordVersion, ReleaseReceiver, RenewOutcome,
 };
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -43,6 +43,12 @@ trait DynLeaseStore: Send + Sync + 'static {
         ttl: Duration,
     ) -> BoxFuture<'a, Result<()>>;
     fn strongest_candidate(&self) -> BoxFuture<'_, Result<Option<Candidate>>>;
+    fn read_record(&self) -> BoxFuture<'_, Result<Option<Record>>>;
+    fn write_record<'a>(
+        &'a self,
+        expected: Option<&'a RecordVersion>,
+        data: &'a [u8],
+    ) -> BoxFuture<'a, Result<Option<RecordVersion>>>;
 }
 
 impl<S: LeaseStore> DynLeaseStore for S {
@@ -93,6 +99,16 @@ impl<S: LeaseStore> DynLeaseStore for S {
     }
     fn strongest_candidate(&self) -> BoxFuture<'_, Result<Option<Candidate>>> {
         Box::pin(LeaseStore::strongest_candidate(self))
+    }
+    fn read_record(&self) -> BoxFuture<'_, Result<Option<Record>>> {
+        Box::pin(LeaseStore::read_record(self))
+    }
+    fn write_record<'a>(
+        &'a self,
+        expected: Option<&'a RecordVersion>,
+        data: &'a [u8],
+    ) -> BoxFuture<'a, Result<Option<RecordVersion>>> {
+        Box::pin(LeaseStore::write_record(self, expected, data))
     }
 }
 
@@ -169,6 +185,16 @@ impl LeaseStore for BoxLeaseStore {
     }
     async fn strongest_candidate(&self) -> Result<Option<Candidate>> {
         self.inner.strongest_candidate().await
+    }
+    async fn read_record(&self) -> Result<Option<Record>> {
+        self.inner.read_record().await
+    }
+    async fn write_record(
+        &self,
+        expected: Option<&RecordVersion>,
+        data: &[u8],
+    ) -> Result<Option<RecordVersion>> {
+        self.inner.write_record(expected, data).await
     }
 }
 

@@ -34,6 +34,10 @@ pub struct Capabilities {
     /// The longest leader metadata the store publishes with a lease, in bytes; 0 when it
     /// publishes none.
     pub max_metadata_len: usize,
+    /// The longest [election record](crate::store::Record) the store keeps, in bytes; 0 when it
+    /// keeps none ([`LeaseStore::read_record`](crate::LeaseStore::read_record) and
+    /// [`write_record`](crate::LeaseStore::write_record) then fail). Scheduled jobs need it.
+    pub max_record_len: usize,
 }
 
 impl Capabilities {
@@ -44,6 +48,7 @@ impl Capabilities {
             release_notifications: false,
             candidates: false,
             max_metadata_len: 0,
+            max_record_len: 0,
         }
     }
 
@@ -65,6 +70,13 @@ impl Capabilities {
     #[must_use]
     pub const fn with_metadata(mut self, max_len: usize) -> Self {
         self.max_metadata_len = max_len;
+        self
+    }
+
+    /// The same, keeping election records up to `max_len` bytes.
+    #[must_use]
+    pub const fn with_records(mut self, max_len: usize) -> Self {
+        self.max_record_len = max_len;
         self
     }
 }

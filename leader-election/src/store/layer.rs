@@ -33,8 +33,8 @@ use tokio::time::Instant;
 use crate::error::{Operation, Result};
 use crate::priority::Candidate;
 use crate::store::{
-    AcquireOutcome, Capabilities, LeaderInfo, Lease, LeaseRequest, LeaseStore, ReleaseReceiver,
-    RenewOutcome,
+    AcquireOutcome, Capabilities, LeaderInfo, Lease, LeaseRequest, LeaseStore, Record,
+    RecordVersion, ReleaseReceiver, RenewOutcome,
 };
 
 /// What a [`Forward`] does around the calls it forwards. Every hook defaults to forwarding
@@ -194,6 +194,23 @@ impl<S: LeaseStore, H: StoreHooks> LeaseStore for Forward<S, H> {
         self.call(
             Operation::StrongestCandidate,
             self.inner.strongest_candidate(),
+        )
+        .await
+    }
+
+    async fn read_record(&self) -> Result<Option<Record>> {
+        self.call(Operation::ReadRecord, self.inner.read_record())
+            .await
+    }
+
+    async fn write_record(
+        &self,
+        expected: Option<&RecordVersion>,
+        data: &[u8],
+    ) -> Result<Option<RecordVersion>> {
+        self.call(
+            Operation::WriteRecord,
+            self.inner.write_record(expected, data),
         )
         .await
     }

@@ -7,8 +7,8 @@ use tokio::time::Instant;
 use crate::error::Result;
 use crate::priority::{Candidate, replaces};
 use crate::store::{
-    AcquireOutcome, Capabilities, LeaderInfo, Lease, LeaseRequest, LeaseStore, ReleaseNotifier,
-    ReleaseReceiver, RenewOutcome,
+    AcquireOutcome, Capabilities, LeaderInfo, Lease, LeaseRequest, LeaseStore, Record,
+    RecordVersion, ReleaseNotifier, ReleaseReceiver, RenewOutcome, check_record_len,
 };
 use crate::token::FencingToken;
 
@@ -47,6 +47,10 @@ struct State {
     last_token: u64,
     /// The announced candidate and when its record expires.
     candidate: Option<(Candidate, Instant)>,
+    /// The election's record and its version (a counter never reused, even after
+    /// [`MemoryLeaseStore::clear_record`]).
+    record: Option<(u64, Vec<u8>)>,
+    record_versions: u64,
     /// The lease record was removed by [`MemoryLeaseStore::clear`] and nobody acquired since:
     /// a contender that saw it held finds it vanished.
     vanished: bool,
@@ -76,6 +80,9 @@ impl MemoryLeaseStore {
     /// The longest leader metadata this store publishes, in bytes: 64 KiB, as for Redis and
     /// PostgreSQL, so that code tested here fits there.
     pub const MAX_METADATA_LEN: usize = 64 * 1024;
+
+    /// The longest election record this store keeps, in bytes: 64 KiB.
+    pub const MAX_RECORD_LEN: usize = 64 * 1024;
 
     /// A store for a new election, with nobody leading.
     #[must_use]
@@ -111,6 +118,11 @@ impl MemoryLeaseStore {
         state.vanished = true;
     }
 
+    /// Removes the election's record, as an operator deleting it would.
+    pub fn clear_record(&self) {
+        self.state().record = None;
+    }
+
     /// The highest token minted so far (0 before the first acquisition).
     #[must_use]
     pub fn last_token(&self) -> FencingToken {
@@ -130,6 +142,7 @@ impl LeaseStore for MemoryLeaseStore {
             .with_release_notifications()
             .with_candidates()
             .with_metadata(Self::MAX_METADATA_LEN)
+            .with_records(Self::MAX_RECORD_LEN)
     }
 
     async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
@@ -235,6 +248,29 @@ impl LeaseStore for MemoryLeaseStore {
 
     async fn strongest_candidate(&self) -> Result<Option<Candidate>> {
         Ok(self.state().candidate.as_ref().map(|(c, _)| c.clone()))
+    }
+
+    async fn read_record(&self) -> Result<Option<Record>> {
+        Ok(self.state().record.as_ref().map(|(version, data)| {
+            Record::new(RecordVersion::new(version.to_string()), data.clone())
+        }))
+    }
+
+    async fn write_record(
+        &self,
+        expected: Option<&RecordVersion>,
+        data: &[u8],
+    ) -> Result<Option<RecordVersion>> {
+        check_record_len(data, Self::MAX_RECORD_LEN)?;
+        let mut state = self.state();
+        let current = state.record.as_ref().map(|(v, _)| v.to_string());
+        if current.as_deref() != expected.map(RecordVersion::as_str) {
+            return Ok(None);
+        }
+        state.record_versions += 1;
+        let version = state.record_versions;
+        state.record = Some((version, data.to_vec()));
+        Ok(Some(RecordVersion::new(version.to_string())))
     }
 }
 

@@ -20,8 +20,8 @@ pub use layer::{Forward, StoreHooks};
 pub use memory::MemoryLeaseStore;
 pub use notify::{ReleaseNotifier, ReleaseReceiver};
 pub use types::{
-    AcquireOutcome, LeaderInfo, Lease, LeaseRequest, RenewOutcome, WithholdReason,
-    check_metadata_len, new_lease_id,
+    AcquireOutcome, LeaderInfo, Lease, LeaseRequest, Record, RecordVersion, RenewOutcome,
+    WithholdReason, check_metadata_len, check_record_len, new_lease_id, records_unsupported,
 };
 /// The few atomic operations a backend must offer.
 ///
@@ -168,6 +168,40 @@ pub trait LeaseStore: Send + Sync + 'static {
     fn strongest_candidate(&self) -> impl Future<Output = Result<Option<Candidate>>> + Send {
         async { Ok(None) }
     }
+
+    /// The election's [`Record`], if one was written: a few bytes kept beside the lease that
+    /// outlive every term and release (scheduled jobs keep in it what ran). The read is
+    /// linearizable: it sees every write that completed before it started.
+    ///
+    /// Default: [`records_unsupported`], for a store that declares no
+    /// [`max_record_len`](Capabilities::max_record_len).
+    ///
+    /// # Cancel safety
+    /// The core drops this future at any await point when `operation_timeout` elapses; a read, it changes nothing.
+    fn read_record(&self) -> impl Future<Output = Result<Option<Record>>> + Send {
+        async { Err(records_unsupported(crate::Operation::ReadRecord)) }
+    }
+
+    /// Writes `data` as the election's record, atomically, only if the record is still at
+    /// version `expected` (`None`: only if there is no record). Answers the new version, or
+    /// `None` when the record was not as expected (nothing changed). Whoever holds the lease,
+    /// and whether anybody does, makes no difference. A record longer than
+    /// [`max_record_len`](Capabilities::max_record_len) is refused before anything is
+    /// written ([`check_record_len`]).
+    ///
+    /// Default: [`records_unsupported`], for a store that declares no
+    /// [`max_record_len`](Capabilities::max_record_len).
+    ///
+    /// # Cancel safety
+    /// The core drops this future at any await point when `operation_timeout` elapses: the write may or may not have taken effect, and the caller reads the record again to find out (its data should say who wrote it).
+    fn write_record(
+        &self,
+        expected: Option<&RecordVersion>,
+        data: &[u8],
+    ) -> impl Future<Output = Result<Option<RecordVersion>>> + Send {
+        let _ = (expected, data);
+        async { Err(records_unsupported(crate::Operation::WriteRecord)) }
+    }
 }
 
 /// `impl LeaseStore for $pointer<S>`: every method goes to the store pointed to.
@@ -222,6 +256,16 @@ macro_rules! forward_through_pointer {
             }
             fn strongest_candidate(&self) -> impl Future<Output = Result<Option<Candidate>>> + Send {
                 (**self).strongest_candidate()
+            }
+            fn read_record(&self) -> impl Future<Output = Result<Option<Record>>> + Send {
+                (**self).read_record()
+            }
+            fn write_record(
+                &self,
+                expected: Option<&RecordVersion>,
+                data: &[u8],
+            ) -> impl Future<Output = Result<Option<RecordVersion>>> + Send {
+                (**self).write_record(expected, data)
             }
         }
     };

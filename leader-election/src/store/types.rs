@@ -285,3 +285,84 @@ mod tests {
         assert!(ttl(Duration::MAX) >= Duration::from_secs(u64::MAX));
     }
 }
+
+/// The version of an election's [`Record`]: opaque, different after every write, and never
+/// given to another content of the record (a revision, a counter kept beside the record, an
+/// `ETag`). Compared, never ordered.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RecordVersion(String);
+
+impl RecordVersion {
+    /// A version as the backend reports it.
+    pub fn new(version: impl Into<String>) -> Self {
+        Self(version.into())
+    }
+
+    /// The version as the backend reported it.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RecordVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An election's record: a few bytes a store keeps beside the election's lease, which outlive
+/// every term and release, written only by compare-and-set on their [`version`](Self::version)
+/// (see [`LeaseStore::read_record`](crate::LeaseStore::read_record)). The scheduler of
+/// `leader-election-jobs` keeps in it the occurrences a job ran.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Record {
+    /// The version the record was read at; a write expecting it succeeds only if nobody wrote
+    /// since.
+    pub version: RecordVersion,
+    /// What was written.
+    pub data: Vec<u8>,
+}
+
+impl Record {
+    /// A record read at `version`.
+    pub fn new(version: RecordVersion, data: Vec<u8>) -> Self {
+        Self { version, data }
+    }
+}
+
+/// The error a store returns from [`LeaseStore::read_record`](crate::LeaseStore::read_record)
+/// and [`write_record`](crate::LeaseStore::write_record) when it keeps no records (it declares
+/// no [`max_record_len`](crate::store::Capabilities::max_record_len)): not retryable.
+#[must_use]
+pub fn records_unsupported(operation: crate::Operation) -> crate::Error {
+    crate::Error::backend(
+        operation,
+        false,
+        "this backend keeps no election records, which scheduled jobs need",
+    )
+}
+
+/// Checks that a record of `data.len()` bytes fits a store's `limit`
+/// ([`max_record_len`](crate::store::Capabilities::max_record_len)).
+///
+/// # Errors
+/// [`records_unsupported`] for a store keeping no records (a limit of 0), or an error that is
+/// not retryable saying both lengths.
+pub fn check_record_len(data: &[u8], limit: usize) -> Result<()> {
+    if limit == 0 {
+        return Err(records_unsupported(crate::Operation::WriteRecord));
+    }
+    if data.len() > limit {
+        return Err(crate::Error::backend(
+            crate::Operation::WriteRecord,
+            false,
+            format!(
+                "a record of {} bytes is longer than this backend keeps ({limit} bytes)",
+                data.len()
+            ),
+        ));
+    }
+    Ok(())
+}

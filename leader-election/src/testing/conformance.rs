@@ -66,11 +66,13 @@ pub enum Check {
     MetadataIsPublishedWithTheLease,
     /// [`candidates_are_announced_and_expire`]
     CandidatesAreAnnouncedAndExpire,
+    /// [`records_are_compare_and_set`]
+    RecordsAreCompareAndSet,
 }
 
 impl Check {
     /// Every check, in the order [`run_conformance`] runs them.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::ExclusiveAcquisition,
         Self::ReacquireByOwnerIsIdempotent,
         Self::OnlyOwnerRenews,
@@ -83,6 +85,7 @@ impl Check {
         Self::CurrentLeaderIsReported,
         Self::MetadataIsPublishedWithTheLease,
         Self::CandidatesAreAnnouncedAndExpire,
+        Self::RecordsAreCompareAndSet,
     ];
 
     /// Runs this check on `store`, which must serve an election no other check uses. Panics,
@@ -109,6 +112,7 @@ impl Check {
             Self::CandidatesAreAnnouncedAndExpire => {
                 candidates_are_announced_and_expire(store, options).await;
             }
+            Self::RecordsAreCompareAndSet => records_are_compare_and_set(store, options).await,
         }
     }
 }
@@ -612,5 +616,111 @@ pub async fn metadata_is_published_with_the_lease<S: LeaseStore>(store: S, o: &C
         published(&store, check).await,
         None,
         "[{check}] a new holder publishing nothing shows its predecessor's metadata"
+    );
+}
+
+/// Checks the election's record ([`LeaseStore::read_record`], [`LeaseStore::write_record`]):
+/// absent at first; written only at the version expected (absent, or as read), each write
+/// giving a new version; never two writers at one version; binary data kept byte for byte; a
+/// record of the declared
+/// [`max_record_len`](crate::store::Capabilities::max_record_len) kept and one byte more
+/// refused; and the record outliving an acquisition, a release and the lease's expiry. A store
+/// that declares no records must fail both calls.
+pub async fn records_are_compare_and_set<S: LeaseStore>(store: S, o: &ConformanceOptions) {
+    let check = "records_are_compare_and_set";
+    store.connect().await.expect("connect");
+    let limit = store.capabilities().max_record_len;
+    if limit == 0 {
+        assert!(
+            store.read_record().await.is_err(),
+            "[{check}] the store declares no records but reads one"
+        );
+        assert!(
+            store.write_record(None, b"x").await.is_err(),
+            "[{check}] the store declares no records but writes one"
+        );
+        return;
+    }
+    let read = || async {
+        store
+            .read_record()
+            .await
+            .unwrap_or_else(|e| panic!("[{check}] read_record: {e}"))
+    };
+    let write = |expected: Option<crate::store::RecordVersion>, data: Vec<u8>| {
+        let store = &store;
+        async move {
+            store
+                .write_record(expected.as_ref(), &data)
+                .await
+                .unwrap_or_else(|e| panic!("[{check}] write_record: {e}"))
+        }
+    };
+    assert_eq!(read().await, None, "[{check}] a new election has a record");
+    let binary = vec![0, 255, b'"', b'\\', b'\n', 0x80, b'{', b'}', 1];
+    let v1 = write(None, binary.clone())
+        .await
+        .unwrap_or_else(|| panic!("[{check}] the first record was not written"));
+    assert_eq!(
+        write(None, b"other".to_vec()).await,
+        None,
+        "[{check}] a write expecting no record replaced one"
+    );
+    let first = read()
+        .await
+        .unwrap_or_else(|| panic!("[{check}] the record is gone"));
+    assert_eq!(
+        (&first.version, &first.data),
+        (&v1, &binary),
+        "[{check}] the record read is not the one written"
+    );
+    // A lease acquired, released and expired leaves the record alone.
+    let a = req("conformance-a", o);
+    let lease = acquire(&store, &a, check).await;
+    assert!(store.release(&a, &lease).await.expect("release"));
+    let b = req("conformance-b", o);
+    acquire(&store, &b, check).await;
+    tokio::time::sleep(o.ttl + o.slack).await;
+    assert_eq!(
+        read().await.map(|r| r.data),
+        Some(binary.clone()),
+        "[{check}] the record did not outlive the lease"
+    );
+    // Two writers expecting the same version: exactly one wins.
+    let (x, y) = tokio::join!(
+        write(Some(v1.clone()), b"x".to_vec()),
+        write(Some(v1.clone()), b"y".to_vec())
+    );
+    let (v2, winner) = match (x, y) {
+        (Some(v), None) => (v, b"x".to_vec()),
+        (None, Some(v)) => (v, b"y".to_vec()),
+        other => panic!("[{check}] two writers at one version: {other:?}"),
+    };
+    assert_ne!(v2, v1, "[{check}] a write kept the version");
+    assert_eq!(
+        write(Some(v1.clone()), b"stale".to_vec()).await,
+        None,
+        "[{check}] a write at a stale version succeeded"
+    );
+    assert_eq!(
+        read().await.map(|r| (r.version, r.data)),
+        Some((v2.clone(), winner)),
+        "[{check}] the record is not the winner's"
+    );
+    let full = vec![b'r'; limit];
+    let v3 = write(Some(v2.clone()), full.clone())
+        .await
+        .unwrap_or_else(|| panic!("[{check}] a record of the declared {limit} bytes refused"));
+    assert!(
+        store
+            .write_record(Some(&v3), &vec![b'r'; limit + 1])
+            .await
+            .is_err(),
+        "[{check}] a record over the declared {limit} bytes accepted"
+    );
+    assert_eq!(
+        read().await.map(|r| (r.version, r.data)),
+        Some((v3, full)),
+        "[{check}] a refused write changed the record"
     );
 }

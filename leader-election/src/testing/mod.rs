@@ -22,8 +22,9 @@ pub use conformance::{
     Check, ConformanceOptions, current_leader_is_reported, exclusive_acquisition,
     expiry_frees_the_lease, metadata_is_published_with_the_lease,
     no_takeover_before_a_renewed_lease_expires, only_owner_releases, only_owner_renews,
-    reacquire_by_owner_is_idempotent, release_wakes_waiters, renewal_extends_the_lease, run_checks,
-    run_conformance, tokens_increase_across_rebuilt_stores, tokens_strictly_increase,
+    reacquire_by_owner_is_idempotent, records_are_compare_and_set, release_wakes_waiters,
+    renewal_extends_the_lease, run_checks, run_conformance, tokens_increase_across_rebuilt_stores,
+    tokens_strictly_increase,
 };
 pub use controls::{ControlsReport, MetadataReport, election_controls, leader_metadata};
 pub use faulty::{FaultControl, FaultyStore};
