@@ -286,9 +286,10 @@ mod tests {
     }
 }
 
-/// The version of an election's [`Record`]: opaque, different after every write, and never
-/// given to another content of the record (a revision, a counter kept beside the record, an
-/// `ETag`). Compared, never ordered.
+/// The version of an election's [`Record`]: opaque, and never given to two different contents
+/// of the record, so that a write of new content always gets a new version (a revision, a
+/// counter kept beside the record, an `ETag`; a store whose `ETag` is a hash of the content
+/// may give an identical content its old version back). Compared, never ordered.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RecordVersion(String);
 
@@ -318,8 +319,8 @@ impl std::fmt::Display for RecordVersion {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Record {
-    /// The version the record was read at; a write expecting it succeeds only if nobody wrote
-    /// since.
+    /// The version the record was read at; a write expecting it succeeds only if the record
+    /// still holds what was read (nobody wrote since, or wrote the very same bytes).
     pub version: RecordVersion,
     /// What was written.
     pub data: Vec<u8>,
