@@ -1,5 +1,6 @@
 //! What the store writes in etcd: the election key's value (the holder, its candidacy and its
-//! metadata) and the candidate record, in a compact text form readable with `etcdctl get`.
+//! metadata), the candidate record and the election's record, in a compact text form readable
+//! with `etcdctl get`.
 
 use std::time::Duration;
 
@@ -101,6 +102,45 @@ pub(crate) fn decode_candidate(value: &[u8]) -> Option<Candidate> {
     Some(Candidate::new(instance_id, priority))
 }
 
+/// The election record's value: `le1 <write id>\n` and the data as written, where the write id
+/// is 16 lowercase hex digits, drawn at random for each write (see `store::election_record`).
+pub(crate) fn encode_election_record(write_id: u64, data: &[u8]) -> Vec<u8> {
+    let mut value = format!("{MAGIC} {write_id:016x}\n").into_bytes();
+    value.extend_from_slice(data);
+    value
+}
+
+/// The write id and the data of an election record's value, or `None` if it is not one this
+/// store wrote.
+pub(crate) fn decode_election_record(value: &[u8]) -> Option<(u64, &[u8])> {
+    let (magic, rest) = split_word(value)?;
+    if magic != MAGIC.as_bytes() {
+        return None;
+    }
+    let (id, data) = (rest.get(..16)?, rest.get(16..)?);
+    let data = data.strip_prefix(b"\n")?;
+    if !id
+        .iter()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+    {
+        return None;
+    }
+    let id = u64::from_str_radix(std::str::from_utf8(id).ok()?, 16).ok()?;
+    Some((id, data))
+}
+
+/// Two values between which (both excluded) lie exactly the election record values that
+/// begin with `le1 <write_id>` and a byte up to `\n`: every value this store wrote with
+/// `write_id`, and no value it wrote with another. etcd compares values only whole (byte by
+/// byte, as Go's `bytes.Compare`), so a transaction checks that the record is still the one
+/// a write with `write_id` left with `value > low && value < high`.
+pub(crate) fn election_record_bounds(write_id: u64) -> (Vec<u8>, Vec<u8>) {
+    let low = format!("{MAGIC} {write_id:016x}").into_bytes();
+    let mut high = low.clone();
+    high.push(b'\n' + 1);
+    (low, high)
+}
+
 /// The bytes before the first space, and those after it.
 fn split_word(value: &[u8]) -> Option<(&[u8], &[u8])> {
     let space = value.iter().position(|&b| b == b' ')?;
@@ -175,5 +215,67 @@ mod tests {
             Some(candidate)
         );
         assert_eq!(decode_candidate(b"le1 x a"), None);
+    }
+
+    #[test]
+    fn election_records_round_trip_with_any_data() {
+        for data in [
+            &b""[..],
+            b"x",
+            b"\n",
+            &[0, 255, b'\n', b' ', 1],
+            &[b'r'; 70_000],
+        ] {
+            for id in [0, 1, 0xdead_beef, u64::MAX] {
+                let value = encode_election_record(id, data);
+                assert_eq!(decode_election_record(&value), Some((id, data)));
+            }
+        }
+        assert_eq!(
+            encode_election_record(0xab, b"{}"),
+            b"le1 00000000000000ab\n{}".to_vec()
+        );
+        for value in [
+            &b""[..],
+            b"{}",
+            b"le1",
+            b"le1 00000000000000ab",
+            b"le1 00000000000000ab{}",
+            b"le1 00000000000000AB\n{}",
+            b"le1 00000000000000ag\n{}",
+            b"le1 +0000000000000ab\n{}",
+            b"le2 00000000000000ab\n{}",
+            b"le1 ab\n{}",
+        ] {
+            assert_eq!(decode_election_record(value), None, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn election_record_bounds_hold_the_values_of_one_write_only() {
+        let within = |id: u64, value: &[u8]| {
+            let (low, high) = election_record_bounds(id);
+            value > low.as_slice() && value < high.as_slice()
+        };
+        for id in [0, 0xab, u64::MAX] {
+            for data in [&b""[..], b"\n", &[0xff; 3], &[0; 3]] {
+                assert!(within(id, &encode_election_record(id, data)));
+                for other in [0, 1, 0xaa, 0xac, 0xab0, u64::MAX, u64::MAX - 1] {
+                    if other != id {
+                        assert!(!within(id, &encode_election_record(other, data)));
+                    }
+                }
+            }
+        }
+        // Foreign values: the bare prefix, and longer look-alikes.
+        for value in [
+            &b"le1 00000000000000ab"[..],
+            b"le1 00000000000000ab0\n",
+            b"le1 00000000000000ab \n",
+            b"x",
+            b"",
+        ] {
+            assert!(!within(0xab, value), "{value:?}");
+        }
     }
 }

@@ -11,8 +11,8 @@ use etcd_client::{
 };
 use leader_election::priority::Candidate;
 use leader_election::store::{
-    AcquireOutcome, Capabilities, Lease, LeaseRequest, ReleaseNotifier, ReleaseReceiver,
-    RenewOutcome, WithholdReason,
+    AcquireOutcome, Capabilities, Lease, LeaseRequest, Record, RecordVersion, ReleaseNotifier,
+    ReleaseReceiver, RenewOutcome, WithholdReason,
 };
 use leader_election::{Error, FencingToken, LeaderInfo, LeaseStore, Operation, Result};
 use tokio::sync::OnceCell;
@@ -24,6 +24,7 @@ use crate::watch::ReleaseWatch;
 
 mod acquire;
 mod candidate;
+mod election_record;
 mod identity;
 mod keys;
 mod leases;
@@ -47,6 +48,10 @@ pub const MAX_KEY_LEN: usize = 512;
 /// 1.5 MiB by default; leader metadata is meant to be small).
 pub const MAX_METADATA_LEN: usize = 64 * 1024;
 
+/// The longest [election record](leader_election::store::Record) this store keeps, in bytes
+/// (its [`max_record_len`](Capabilities::max_record_len)): 64 KiB, like the leader metadata.
+pub const MAX_RECORD_LEN: usize = 64 * 1024;
+
 /// The suffix of the key that records the holder's etcd lease beside the election key.
 pub(crate) const HOLDER_SUFFIX: &str = "/holder";
 /// The suffix of the candidate record's key (preferred leaders).
@@ -56,6 +61,9 @@ pub(crate) const BASE_SUFFIX: &str = "/token-base";
 /// The suffix of the key in which a holder's release names its etcd lease, written in the
 /// transaction that deletes the election key and its holder key.
 pub(crate) const RELEASED_SUFFIX: &str = "/released";
+/// The suffix of the key that keeps the election's record
+/// ([`LeaseStore::read_record`]), without a lease: no part of the lease's state.
+pub(crate) const RECORD_SUFFIX: &str = "/record";
 
 /// How many times an operation reads again when the keys change under it.
 const ATTEMPTS: usize = 3;
@@ -67,8 +75,10 @@ const ATTEMPTS: usize = 3;
 ///
 /// Beside the election key `<key>` it keeps `<key>/holder`, attached to the same etcd lease,
 /// so that a deletion of the election key alone (by an operator) never lets a contender in
-/// while the holder's lease lives; and `<key>/candidate` for [preferred
-/// leaders](leader_election::priority), attached to a lease of its own. It also remembers the
+/// while the holder's lease lives; `<key>/candidate` for [preferred
+/// leaders](leader_election::priority), attached to a lease of its own; and `<key>/record`,
+/// the election's [record](leader_election::store::Record), attached to no lease and untouched
+/// by the lease's operations, so that it outlives every term. It also remembers the
 /// etcd lease of the last holder it saw, so that a deletion of both keys never lets it in
 /// while that lease lives either; release revokes the lease first, so that it hands over at
 /// once. It recognises a cluster that lost its data (a new cluster id, or revisions gone
@@ -91,6 +101,7 @@ struct Inner {
     candidate_key: String,
     base_key: String,
     released_key: String,
+    record_key: String,
     pool: Arc<Pool>,
     watch: OnceCell<ReleaseWatch>,
     notifier: Arc<ReleaseNotifier>,
@@ -130,6 +141,7 @@ impl EtcdLeaseStore {
                 candidate_key: format!("{key}{CANDIDATE_SUFFIX}"),
                 base_key: format!("{key}{BASE_SUFFIX}"),
                 released_key: format!("{key}{RELEASED_SUFFIX}"),
+                record_key: format!("{key}{RECORD_SUFFIX}"),
                 pool: Arc::new(Pool::new(connector)),
                 watch: OnceCell::new(),
                 notifier: Arc::new(ReleaseNotifier::new()),
@@ -175,6 +187,15 @@ impl EtcdLeaseStore {
     #[must_use]
     pub fn released_key(&self) -> &str {
         &self.inner.released_key
+    }
+
+    /// The key that keeps the election's record (see
+    /// [`read_record`](LeaseStore::read_record)): `<key>/record`. It carries no lease, and no
+    /// acquisition, renewal, release or expiry touches it: it outlives every term (see the
+    /// crate's README).
+    #[must_use]
+    pub fn record_key(&self) -> &str {
+        &self.inner.record_key
     }
 
     /// Takes in a reply's header (see [`Identity::observe`]); after a data loss, the holder
@@ -331,6 +352,7 @@ impl LeaseStore for EtcdLeaseStore {
             .with_release_notifications()
             .with_candidates()
             .with_metadata(MAX_METADATA_LEN)
+            .with_records(MAX_RECORD_LEN)
     }
 
     async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
@@ -359,6 +381,21 @@ impl LeaseStore for EtcdLeaseStore {
 
     async fn strongest_candidate(&self) -> Result<Option<Candidate>> {
         self.strongest().await
+    }
+
+    /// A linearizable read of `<key>/record`.
+    async fn read_record(&self) -> Result<Option<Record>> {
+        self.read_election_record().await
+    }
+
+    /// One transaction on `<key>/record`, comparing the version expected: its mod revision
+    /// and the write it names (see the crate's README).
+    async fn write_record(
+        &self,
+        expected: Option<&RecordVersion>,
+        data: &[u8],
+    ) -> Result<Option<RecordVersion>> {
+        self.write_election_record(expected, data).await
     }
 }
 

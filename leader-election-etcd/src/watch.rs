@@ -39,7 +39,10 @@ fn options() -> WatchOptions {
         .with_prev_key()
 }
 
-/// Opens one watch stream with a watcher per key, on the member the store uses.
+/// Opens one watch stream with a watcher per key, on the member the store uses. Each watches
+/// its key alone, not a prefix: the keys beside the election key other than its holder key
+/// (the released key, the token base, the candidate record, the election's record) wake
+/// nobody.
 async fn open(pool: &Pool, keys: &[String]) -> Result<(Watcher, WatchStream), etcd_client::Error> {
     pool.call(|client| open_on(client, keys)).await
 }

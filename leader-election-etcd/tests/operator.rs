@@ -4,7 +4,8 @@
 //! lease, and a follower takes over at once. A deletion of every key (`del --prefix`) withholds
 //! the lease from a contender that saw the holder while its etcd lease lives; only a process
 //! that never saw it gets in at once. A graceful stop still hands over at once. Never two
-//! leaders, tokens keep increasing.
+//! leaders, tokens keep increasing. The election's record, attached to no lease, outlives the
+//! deleted keys and every release; only `del --prefix` takes it too.
 
 mod common;
 
@@ -350,4 +351,91 @@ async fn a_graceful_stop_still_hands_over_at_once() {
         e.stop().await.unwrap();
     }
     recorder.assert_safe();
+}
+
+/// The etcd lease the key `key` is attached to (0 for none), or `None` when it does not exist.
+async fn lease_of(etcd: &EtcdCluster, key: &str) -> Option<i64> {
+    let out = etcd.etcdctl(&["get", key, "-w", "json"]).await.unwrap();
+    let json: serde_json::Value = serde_json::from_str(&out).expect("etcdctl's json");
+    let kv = json["kvs"].as_array()?.first()?.clone();
+    Some(
+        kv.get("lease")
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(0),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_record_outlives_deleted_keys_and_releases() {
+    let etcd = EtcdCluster::single().await;
+    let key = unique_name("operator-record");
+    let holder = store(&etcd.endpoints(), &key);
+    holder.connect().await.unwrap();
+    assert_eq!(holder.record_key(), format!("{key}/record"));
+    let v1 = holder
+        .write_record(None, b"ran: 1")
+        .await
+        .unwrap()
+        .expect("the first record");
+    let a = LeaseRequest::new("a", LEASE);
+    let lease_a = acquired(&holder, &a).await;
+    // At `<key>/record`, readable with etcdctl, attached to no lease (the election key is).
+    let value = etcd
+        .get(holder.record_key())
+        .await
+        .unwrap()
+        .expect("the record key");
+    assert!(
+        value.starts_with("le1 ") && value.ends_with("\nran: 1"),
+        "{value:?}"
+    );
+    assert_eq!(lease_of(&etcd, holder.record_key()).await, Some(0));
+    assert_ne!(lease_of(&etcd, holder.key()).await, Some(0));
+
+    // An operator deletes the election key and its holder key: the holder steps down, the
+    // record stays as it was.
+    for k in [holder.key(), holder.holder_key()] {
+        assert_eq!(etcd.delete(k).await.unwrap(), 1, "{k}");
+    }
+    assert_eq!(
+        holder.renew(&a, &lease_a).await.unwrap(),
+        RenewOutcome::Lost
+    );
+    let read = holder.read_record().await.unwrap().expect("the record");
+    assert_eq!((&read.version, read.data.as_slice()), (&v1, &b"ran: 1"[..]));
+
+    // Another process takes the lease, writes the record and releases: the record stays, for
+    // everybody, at the version its write answered.
+    let other = store(&etcd.endpoints(), &key);
+    other.connect().await.unwrap();
+    let b = LeaseRequest::new("b", LEASE);
+    let lease_b = acquired(&other, &b).await;
+    assert!(lease_b.token > lease_a.token);
+    let v2 = other
+        .write_record(Some(&v1), b"ran: 2")
+        .await
+        .unwrap()
+        .expect("written at the version read");
+    assert!(other.release(&b, &lease_b).await.unwrap());
+    for s in [&holder, &other] {
+        let read = s.read_record().await.unwrap().expect("the record");
+        assert_eq!((&read.version, read.data.as_slice()), (&v2, &b"ran: 2"[..]));
+    }
+    assert_eq!(
+        holder.write_record(Some(&v1), b"stale").await.unwrap(),
+        None
+    );
+    // The lease is free and anybody takes it at once: the record is no part of its state.
+    let lease_a = acquired(&holder, &a).await;
+    assert!(lease_a.token > lease_b.token);
+    assert_eq!(lease_of(&etcd, holder.record_key()).await, Some(0));
+
+    // `del --prefix <key>` takes the record too (the README says so): it is gone, and a write
+    // expecting the version read is refused.
+    etcd.etcdctl(&["del", "--prefix", &key]).await.unwrap();
+    assert_eq!(holder.read_record().await.unwrap(), None);
+    assert_eq!(
+        holder.write_record(Some(&v2), b"after").await.unwrap(),
+        None
+    );
 }

@@ -13,6 +13,7 @@ fn keys_are_checked() {
         "jobs/candidate",
         "jobs/token-base",
         "jobs/released",
+        "jobs/record",
     ] {
         assert!(validate_key(key).is_err(), "{key:?}");
     }

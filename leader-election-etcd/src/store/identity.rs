@@ -83,6 +83,11 @@ impl Identity {
         state.longest = state.longest.max(ttl);
     }
 
+    /// The id of the cluster this store was last answered by, if any reply said.
+    pub(crate) fn cluster_id(&self) -> Option<u64> {
+        self.lock().cluster_id
+    }
+
     /// The highest token seen.
     pub(crate) fn highest_token(&self) -> u64 {
         self.lock().token

@@ -35,7 +35,8 @@ pub(super) fn revision_of(token: FencingToken, base: u64) -> i64 {
     i64::try_from(token.get().saturating_sub(base)).unwrap_or(i64::MAX)
 }
 
-/// The election's keys, as one linearizable transaction read them.
+/// The election's keys, as one linearizable transaction read them: the lease's state. Not the
+/// candidate record nor the election's record (`<key>/record`), which no acquisition reads.
 pub(super) struct Keys {
     pub(super) key: Option<KeyValue>,
     pub(super) holder: Option<KeyValue>,
