@@ -12,7 +12,7 @@ mod wire;
 pub use builder::{DEFAULT_KEY, DEFAULT_REGION, S3LeaderElection, S3LeaderElectionBuilder};
 pub use config::S3Config;
 pub use leader_election::BuildError;
-pub use store::{MAX_METADATA_LEN, S3LeaseStore};
+pub use store::{MAX_METADATA_LEN, MAX_RECORD_LEN, S3LeaseStore};
 pub use wire::RequestCounts;
 
 /// The AWS SDK crates this backend is built on, re-exported so that callers use the same

@@ -2,6 +2,7 @@
 //! writes.
 
 mod candidate;
+mod election_record;
 mod io;
 mod probe;
 mod state;
@@ -13,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use leader_election::store::{
-    AcquireOutcome, Capabilities, Lease, LeaseRequest, RenewOutcome, WithholdReason,
+    AcquireOutcome, Capabilities, Lease, LeaseRequest, RecordVersion, RenewOutcome, WithholdReason,
 };
 use leader_election::{
     Error, FencingToken, LeaderElectionOptions, LeaderInfo, LeaseStore, Operation, Result,
@@ -25,6 +26,7 @@ use crate::clock::{DATE_WAIT, Margin, Version, Watch, clock_passed, next_token};
 use crate::error::S3Error;
 use crate::record::{Record, Seen};
 use crate::wire::{RequestCounts, Wire};
+pub use election_record::MAX_RECORD_LEN;
 use state::{Budget, Condition, Look, State};
 
 /// The longest leader metadata a store publishes, in bytes: 64 KiB, as for the memory, Redis
@@ -84,6 +86,11 @@ pub(crate) struct Settings {
 /// - `release`: rewrites the record as released (no holder, same token) with `If-Match`, so
 ///   that the next poll of any contender takes it over at once.
 /// - `current_leader`: `HEAD`, and a `GET` when the object changed.
+/// - `read_record`, `write_record` (the [election record](leader_election::store::Record),
+///   up to [`MAX_RECORD_LEN`] bytes): a `GET` of the sibling object `<key>.record`
+///   ([`record_key`](Self::record_key)), and a `PUT` of it with `If-Match` on the version
+///   expected (its ETag) or `If-None-Match: *` when no record is expected. That object is
+///   never part of the lease: no term, release or deletion of the lease object touches it.
 ///
 /// Every write carries a fresh random nonce: S3's ETag of a simple upload is the MD5 of the
 /// body, so a renewal writing the same bytes again would keep the ETag, and followers would
@@ -121,6 +128,8 @@ pub struct S3LeaseStore {
     candidate_key: String,
     /// This store's watch over the candidate record.
     candidates: Mutex<Option<candidate::CandidateWatch>>,
+    /// The key of the election record: the lease key and `.record`.
+    record_key: String,
     /// Set once `connect` proved that the service enforces conditional writes.
     conditions_proven: std::sync::OnceLock<()>,
 }
@@ -145,6 +154,7 @@ impl S3LeaseStore {
     pub(crate) fn new(settings: Settings) -> Self {
         let options = &settings.options;
         let candidate_key = format!("{}.candidate", settings.key);
+        let record_key = format!("{}{}", settings.key, election_record::RECORD_SUFFIX);
         Self {
             election_name: format!("{}/{}", settings.bucket, settings.key),
             connection: settings.connection,
@@ -162,6 +172,7 @@ impl S3LeaseStore {
             state: Mutex::new(State::default()),
             candidate_key,
             candidates: Mutex::new(None),
+            record_key,
             conditions_proven: std::sync::OnceLock::new(),
         }
     }
@@ -176,6 +187,15 @@ impl S3LeaseStore {
     #[must_use]
     pub fn key(&self) -> &str {
         &self.key
+    }
+
+    /// The key of the object holding the election's
+    /// [record](leader_election::LeaseStore::read_record): the lease object's key and
+    /// `.record`, in the same bucket. It lives beside the lease object and outlives every
+    /// term and release (and a deletion of the lease object).
+    #[must_use]
+    pub fn record_key(&self) -> &str {
+        &self.record_key
     }
 
     /// The requests this store has sent so far, by method: what the election costs.
@@ -219,6 +239,7 @@ impl LeaseStore for S3LeaseStore {
         Capabilities::none()
             .with_candidates()
             .with_metadata(MAX_METADATA_LEN)
+            .with_records(MAX_RECORD_LEN)
     }
 
     async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
@@ -460,6 +481,37 @@ impl LeaseStore for S3LeaseStore {
 
     async fn strongest_candidate(&self) -> Result<Option<leader_election::priority::Candidate>> {
         self.strongest().await
+    }
+
+    /// One `GET` of [`record_key`](S3LeaseStore::record_key): its bytes and ETag; `None` when
+    /// the object is missing.
+    ///
+    /// # Errors
+    /// A retryable error when S3 cannot be reached or answers with a failure; an error that is
+    /// not retryable for a refusal (403: `s3:GetObject` on the record object is missing), and
+    /// [`Error::InvalidData`] for an object without an ETag or longer than [`MAX_RECORD_LEN`]
+    /// (written by hand).
+    async fn read_record(&self) -> Result<Option<leader_election::store::Record>> {
+        self.get_record().await
+    }
+
+    /// One `PUT` of [`record_key`](S3LeaseStore::record_key) with `If-Match: <expected>`, or
+    /// `If-None-Match: *` when `expected` is `None`; `Ok(None)` when the record was not at
+    /// `expected` (412, a racing write's 409, or a 404 for a record deleted meanwhile). The
+    /// first write of a store makes the proof of [`connect`](LeaseStore::connect) if it was
+    /// not made yet.
+    ///
+    /// # Errors
+    /// Refused before anything is sent when `data` is longer than [`MAX_RECORD_LEN`]; the
+    /// errors of [`connect`](LeaseStore::connect); an unknown outcome when the request may have
+    /// been served without its answer arriving; otherwise as for
+    /// [`read_record`](LeaseStore::read_record).
+    async fn write_record(
+        &self,
+        expected: Option<&RecordVersion>,
+        data: &[u8],
+    ) -> Result<Option<RecordVersion>> {
+        self.put_record(expected, data).await
     }
 }
 

@@ -19,9 +19,11 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub struct RequestCounts {
     /// `HEAD` requests (a follower's poll).
     pub head: u64,
-    /// `GET` requests (reading the record after it changed).
+    /// `GET` requests (reading the lease record after it changed; reading the election
+    /// record).
     pub get: u64,
-    /// `PUT` requests (acquisitions, renewals, releases; creating a bucket).
+    /// `PUT` requests (acquisitions, renewals, releases; writing the election record;
+    /// creating a bucket).
     pub put: u64,
     /// Any other method.
     pub other: u64,

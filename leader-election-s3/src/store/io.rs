@@ -200,14 +200,29 @@ impl S3LeaseStore {
             .await
     }
 
-    /// Writes `body` to `key` on `condition`, creating the bucket first if it is missing and
-    /// may be created; answers the new ETag.
+    /// Writes `body` (JSON) to `key` on `condition`, creating the bucket first if it is
+    /// missing and may be created; answers the new ETag.
     pub(super) async fn put_body(
         &self,
         budget: &Budget,
         key: &str,
         condition: &Condition,
         body: Vec<u8>,
+    ) -> std::result::Result<String, RequestFailure> {
+        self.put_typed(budget, key, condition, body, "application/json")
+            .await
+    }
+
+    /// [`put_body`](Self::put_body) with another `Content-Type`: every conditional write of
+    /// this store, the lease object's, the candidate record's, the probes' and the election
+    /// record's, is this one request.
+    pub(super) async fn put_typed(
+        &self,
+        budget: &Budget,
+        key: &str,
+        condition: &Condition,
+        body: Vec<u8>,
+        content_type: &str,
     ) -> std::result::Result<String, RequestFailure> {
         let client = self.client_ref().await;
         let mut created_bucket = false;
@@ -216,7 +231,7 @@ impl S3LeaseStore {
                 .put_object()
                 .bucket(&self.bucket)
                 .key(key)
-                .content_type("application/json")
+                .content_type(content_type)
                 .body(ByteStream::from(body.clone()));
             let put = match condition {
                 Condition::Missing => put.if_none_match("*"),
