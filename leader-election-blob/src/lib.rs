@@ -17,7 +17,7 @@ pub use builder::{
 };
 pub use config::BlobConfig;
 pub use leader_election::BuildError;
-pub use store::{BlobLeaseStore, MAX_METADATA_LEN};
+pub use store::{BlobLeaseStore, MAX_METADATA_LEN, MAX_RECORD_LEN};
 
 /// The Azure SDK crates this backend is built on, re-exported so that callers use the same
 /// versions (for [`BlobLeaderElectionBuilder::container_client`] and

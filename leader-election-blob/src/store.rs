@@ -1,6 +1,7 @@
 //! [`BlobLeaseStore`]: the [`LeaseStore`] kept in one Azure blob and its lease.
 
 mod candidate;
+mod election_record;
 mod mint;
 mod publish;
 mod snapshot;
@@ -21,7 +22,8 @@ use azure_storage_blob::models::{
 use azure_storage_blob::{BlobClient, BlobContainerClient};
 use leader_election::backend::quoted;
 use leader_election::store::{
-    AcquireOutcome, Capabilities, Lease, LeaseRequest, RenewOutcome, WithholdReason,
+    AcquireOutcome, Capabilities, Lease, LeaseRequest, Record, RecordVersion, RenewOutcome,
+    WithholdReason,
 };
 use leader_election::{Error, FencingToken, LeaderInfo, LeaseStore, Operation, Result};
 use tokio::time::Instant;
@@ -29,6 +31,7 @@ use tokio::time::Instant;
 use crate::clock::{Budget, Gate, Observation, date_of, gate, next_token, wait_within};
 use crate::encoding::{azure_lease_id, lease_hash, lease_seconds, metadata_base64, percent_encode};
 use crate::error::{AzureFailure, BlobError};
+pub use election_record::MAX_RECORD_LEN;
 use mint::Clock;
 use snapshot::{ReadError, Snapshot};
 use touched::{Marker, Touch};
@@ -79,6 +82,12 @@ pub(crate) const MAX_LEASE_SECS: u64 = 60;
 ///   carries other leader metadata than this store last wrote under that lease id then writes
 ///   the blob's metadata again under the lease id (Set Blob Metadata), with the new value.
 /// - `current_leader`: reads the lease state and the metadata.
+/// - `read_record`, `write_record` (the [election record](leader_election::store::Record),
+///   up to [`MAX_RECORD_LEN`] bytes): Get Blob of the sibling block blob `<blob>.record`
+///   ([`record_blob_name`](Self::record_blob_name)), and Put Blob of it with `If-Match` on the
+///   version expected (its ETag) or `If-None-Match: *` when no record is expected. That blob
+///   is never part of the lease: no term, release, break or deletion of the lease blob
+///   touches it.
 ///
 /// # Leader metadata
 /// Stored in the blob's metadata as `leader_metadata`, base64, at most [`MAX_METADATA_LEN`]
@@ -378,6 +387,7 @@ impl LeaseStore for BlobLeaseStore {
         Capabilities::none()
             .with_candidates()
             .with_metadata(MAX_METADATA_LEN)
+            .with_records(MAX_RECORD_LEN)
     }
 
     async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
@@ -560,5 +570,38 @@ impl LeaseStore for BlobLeaseStore {
 
     async fn strongest_candidate(&self) -> Result<Option<leader_election::priority::Candidate>> {
         self.strongest().await
+    }
+
+    /// One Get Blob of [`record_blob_name`](BlobLeaseStore::record_blob_name): its bytes and
+    /// ETag; `None` when the blob (or the container) is missing.
+    ///
+    /// # Errors
+    /// A retryable error when Azure cannot be reached or answers with a failure; an error that
+    /// is not retryable for a refusal (403: reading the record blob is not allowed), and
+    /// [`Error::InvalidData`] for a blob without an ETag or longer than [`MAX_RECORD_LEN`]
+    /// (written by hand).
+    async fn read_record(&self) -> Result<Option<Record>> {
+        self.get_record().await
+    }
+
+    /// One Put Blob of [`record_blob_name`](BlobLeaseStore::record_blob_name) with
+    /// `If-Match: <expected>`, or `If-None-Match: *` when `expected` is `None` (the container
+    /// created first when it is missing and may be); `Ok(None)` when the record was not at
+    /// `expected` (412, 409 for a creation that found the blob, or a 404 for a record deleted
+    /// meanwhile).
+    ///
+    /// # Errors
+    /// Refused before anything is sent when `data` is longer than [`MAX_RECORD_LEN`] (or the
+    /// blob name leaves no room for `.record` within Azure's 1024 characters); an unknown
+    /// outcome when the request may have been served without its answer arriving; an error
+    /// that is not retryable when the container is missing and may not be created, or when
+    /// the record blob is leased (by an operator: this crate never leases it); otherwise as
+    /// for [`read_record`](LeaseStore::read_record).
+    async fn write_record(
+        &self,
+        expected: Option<&RecordVersion>,
+        data: &[u8],
+    ) -> Result<Option<RecordVersion>> {
+        self.put_record(expected, data).await
     }
 }

@@ -451,3 +451,88 @@ async fn deleted_blob_ends_the_term_and_tokens_keep_increasing() {
     // Touching the record is not releasing it: no overlap at all, one checker.
     recorder.assert_safe();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_election_record_is_its_own_blob_and_outlives_deletion_and_release() {
+    // The election record lives in `<blob>.record`, beside the lease blob: a release, an
+    // operator breaking and deleting the lease blob, and the touch recorded after it leave it
+    // alone.
+    use leader_election::LeaseStore;
+    use leader_election::store::{AcquireOutcome, LeaseRequest};
+    let azurite = Azurite::start().await;
+    let container = container_name("op-record");
+    let store = azurite.store(&container);
+    assert_eq!(store.record_blob_name(), "lock.record");
+    let data = b"ran: 2024-01-01T00:00".to_vec();
+    let v1 = store
+        .write_record(None, &data)
+        .await
+        .expect("write (creating the container)")
+        .expect("a new election has no record");
+    // An operator finds it at the documented name: its bytes as written, its ETag the version.
+    let record_blob = store.container_client().blob_client("lock.record");
+    let download = record_blob.download(None).await.expect("the record blob");
+    assert_eq!(
+        download.properties.etag.as_ref().map(ToString::to_string),
+        Some(v1.to_string())
+    );
+    assert_eq!(download.body.collect().await.unwrap().to_vec(), data);
+
+    let a = LeaseRequest::new("a", TTL);
+    let lease = common::acquire_fresh(&store, &a).await;
+    assert!(store.release(&a, &lease).await.unwrap());
+    let b = LeaseRequest::new("b", TTL);
+    common::acquired(store.try_acquire(&b).await.unwrap());
+    let operator = operator(&azurite, &container);
+    break_lease_now(&operator).await;
+    operator.delete(None).await.expect("delete the lease blob");
+    // The lease logic sees the deletion (withheld for a lease) ...
+    assert!(matches!(
+        store.try_acquire(&a).await.unwrap(),
+        AcquireOutcome::Withheld { .. }
+    ));
+    // ... and the record, read by this store and by a brand-new one, is untouched.
+    for reader in [&store, &azurite.store(&container)] {
+        let record = reader.read_record().await.unwrap().expect("the record");
+        assert_eq!((&record.version, &record.data), (&v1, &data));
+    }
+
+    // Azure gives every write a new ETag, the same bytes too.
+    let v2 = store
+        .write_record(Some(&v1), &data)
+        .await
+        .unwrap()
+        .expect("written at the current version");
+    assert_ne!(v2, v1);
+    assert_eq!(store.write_record(Some(&v1), b"stale").await.unwrap(), None);
+    assert_eq!(store.write_record(None, b"again").await.unwrap(), None);
+
+    // A lease on the record blob (this crate never takes one) is an error, not a lost race.
+    record_blob
+        .acquire_lease(-1, None)
+        .await
+        .expect("an operator leases the record blob");
+    let err = store
+        .write_record(Some(&v2), b"leased")
+        .await
+        .expect_err("a leased record blob");
+    assert!(err.to_string().contains("412 Lease"), "{err}");
+    break_lease_now(&record_blob).await;
+
+    // An operator deleting the record blob: no record, a write expecting the old version is
+    // refused (nothing written), and a write expecting none creates it again.
+    record_blob
+        .delete(None)
+        .await
+        .expect("delete the record blob");
+    assert_eq!(store.read_record().await.unwrap(), None);
+    assert_eq!(store.write_record(Some(&v2), b"late").await.unwrap(), None);
+    assert_eq!(store.read_record().await.unwrap(), None);
+    assert!(store.write_record(None, b"anew").await.unwrap().is_some());
+    // Oversized: refused before anything is sent.
+    let err = store
+        .write_record(None, &vec![0; leader_election_blob::MAX_RECORD_LEN + 1])
+        .await
+        .unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+}
