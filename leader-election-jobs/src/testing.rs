@@ -7,6 +7,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use leader_election::testing::suite::Fixture;
 use leader_election::{LeaderElectionOptions, LeaseStore};
 use tokio::time::Instant;
 
@@ -359,4 +360,27 @@ async fn wait_until(within: Duration, what: &str, done: impl Fn() -> bool) {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// [`each_occurrence_runs_once`] on a backend's [`Fixture`] (the generic suite's): its stores
+/// and its election options, jobs every 300 ms, runs of 10 ms, the system clock with 100 ms
+/// between nodes. Each backend's suite runs it.
+///
+/// # Panics
+/// As [`each_occurrence_runs_once`].
+pub async fn on_fixture<F: Fixture>(fixture: &F) -> JobsReport {
+    let options = JobsCheckOptions::new(fixture.options(), Duration::from_millis(300));
+    let report =
+        each_occurrence_runs_once(|name| async move { fixture.store(&name).await }, &options).await;
+    for (job, verdict) in &report.jobs {
+        eprintln!(
+            "[jobs] {job}: {} occurrences, {} duplicates, {} lost, started p50 {:?} / p99 {:?} after the due time",
+            verdict.occurrences,
+            verdict.duplicates.len(),
+            verdict.lost.len(),
+            verdict.late_by_p50,
+            verdict.late_by_p99
+        );
+    }
+    report
 }
