@@ -81,6 +81,22 @@ async fn a_restart_onto_a_clock_behind_the_last_token_still_mints_a_greater_one(
     let first = one_leader(&[&a, &b], Duration::from_secs(5)).await;
     let first_token = token([&a, &b][first]);
     assert!(u128::from(first_token.get()) > ahead, "{first_token:?}");
+    // The floor a contender passes is the highest token it has seen: wait until the follower
+    // has seen the leader's (a contender that never saw a token cannot carry it over a
+    // restart onto a clock behind it; the README states that the clock does not step back).
+    let follower = [&a, &b][1 - first];
+    eventually(
+        Duration::from_secs(5),
+        "the follower saw the leader's token",
+        || {
+            follower
+                .state()
+                .leader
+                .and_then(|l| l.token)
+                .is_some_and(|t| t == first_token)
+        },
+    )
+    .await;
 
     server.restart().await;
     eventually(
