@@ -25,7 +25,7 @@ pub use builder::{RedisLeaderElection, RedisLeaderElectionBuilder};
 pub use config::RedisConfig;
 pub use hub::ReleaseHub;
 pub use leader_election::BuildError;
-pub use store::{DEFAULT_KEY, MAX_KEY_LEN, MAX_METADATA_LEN, RedisLeaseStore};
+pub use store::{DEFAULT_KEY, MAX_KEY_LEN, MAX_METADATA_LEN, MAX_RECORD_LEN, RedisLeaseStore};
 
 /// The fred crate this backend is built on, for building a client to pass to
 /// [`RedisLeaderElectionBuilder::client`] or [`RedisLeaseStore::new`].

@@ -9,6 +9,9 @@
 //! token counter is a second key without expiry. Every script re-reads and re-checks what it
 //! needs, so anything written by somebody else (an operator, another program) is reported as
 //! garbage instead of being trusted or crashing the script.
+//!
+//! The election record is a hash `{version, data}` of its own key, read and written by two more
+//! scripts (see [`RedisLeaseStore::record_key`](crate::RedisLeaseStore::record_key)).
 
 use fred::types::Value;
 use leader_election::store::{AcquireOutcome, Lease, WithholdReason};
@@ -249,6 +252,67 @@ if not lease then return {'none'} end
 return {'held', lease.instance, lease.token, redis.call('PTTL', KEYS[1]), meta_of(lease)}
 ";
 
+/// Shared by the record scripts: reads the election record, a hash `{version, data}`.
+/// Returns `version, data`, `nil, nil` when there is no record, or `nil, why` when the key
+/// holds something this library did not write (it is then never overwritten).
+const RECORD: &str = r"
+local function read_record(key)
+  local kind = redis.call('TYPE', key)['ok']
+  if kind == 'none' then return nil, nil end
+  if kind ~= 'hash' then
+    return nil, 'the record key holds a value of another type (' .. kind .. '), not a hash'
+  end
+  local fields = redis.call('HMGET', key, 'version', 'data')
+  local version, data = fields[1], fields[2]
+  if redis.call('HLEN', key) ~= 2 or type(version) ~= 'string' or type(data) ~= 'string'
+     or #version > 16 or not string.match(version, '^[1-9]%d*$') then
+    return nil, 'the record key holds a hash this library did not write'
+  end
+  return version, data
+end
+";
+
+/// KEYS: record. Replies `{'none'}`, `{'record', version, data}` or `{'garbage', why}`.
+const READ_RECORD: &str = r"
+local version, data_or_why = read_record(KEYS[1])
+if version then return {'record', version, data_or_why} end
+if data_or_why then return {'garbage', data_or_why} end
+return {'none'}
+";
+
+/// KEYS: record. ARGV: `1` when a record is expected (`0`: only if there is none), the version
+/// expected, the data, the highest record version the caller has seen (0: none).
+///
+/// Versions are minted like fencing tokens: `max(current version + 1, server TIME in µs,
+/// highest version the caller has seen + 1)`. A counter kept beside the record would restart
+/// at 1 after an operator deleted the record (or a restart without persistence lost it), and
+/// hand a version already given to other data to a writer still holding it; the server's
+/// clock does not come back (it is past every version it minted unless versions were minted
+/// faster than one per µs), and the caller's floor covers a clock that stepped back behind a
+/// version it saw.
+///
+/// Replies `{'written', version}`, `{'conflict'}` (not at the version expected: nothing
+/// written) or `{'garbage', why}` (nothing written).
+const WRITE_RECORD: &str = r"
+if redis.replicate_commands then redis.replicate_commands() end
+local current, data_or_why = read_record(KEYS[1])
+if not current and data_or_why then return {'garbage', data_or_why} end
+if ARGV[1] == '1' then
+  if current ~= ARGV[2] then return {'conflict'} end
+elseif current then
+  return {'conflict'}
+end
+local now = redis.call('TIME')
+local micros = tonumber(now[1]) * 1000000 + tonumber(now[2])
+local version = math.max(micros, tonumber(current or '0') + 1, (tonumber(ARGV[4]) or 0) + 1)
+if version >= 9007199254740992 then
+  return {'garbage', 'the record version is beyond 2^53'}
+end
+version = string.format('%.0f', version)
+redis.call('HSET', KEYS[1], 'version', version, 'data', ARGV[3])
+return {'written', version}
+";
+
 /// One of the scripts, by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Script {
@@ -256,10 +320,17 @@ pub(crate) enum Script {
     Renew,
     Release,
     Current,
+    ReadRecord,
+    WriteRecord,
 }
 
 impl Script {
+    /// The scripts of the lease, loaded by `connect`. The record scripts are loaded on first
+    /// use, so that elections without records pay nothing for them.
     pub(crate) const ALL: [Self; 4] = [Self::Acquire, Self::Renew, Self::Release, Self::Current];
+
+    /// How many scripts there are: the length of the store's SHA1 cache.
+    pub(crate) const COUNT: usize = 6;
 
     /// The full source sent to the server.
     pub(crate) fn source(self) -> String {
@@ -268,6 +339,8 @@ impl Script {
             Self::Renew => RENEW,
             Self::Release => RELEASE,
             Self::Current => CURRENT,
+            Self::ReadRecord => return format!("{RECORD}{READ_RECORD}"),
+            Self::WriteRecord => return format!("{RECORD}{WRITE_RECORD}"),
         };
         format!("{DECODE}{GUARDS}{body}")
     }
@@ -278,6 +351,8 @@ impl Script {
             Self::Renew => 1,
             Self::Release => 2,
             Self::Current => 3,
+            Self::ReadRecord => 4,
+            Self::WriteRecord => 5,
         }
     }
 
@@ -287,6 +362,8 @@ impl Script {
             Self::Renew => Operation::Renew,
             Self::Release => Operation::Release,
             Self::Current => Operation::CurrentLeader,
+            Self::ReadRecord => Operation::ReadRecord,
+            Self::WriteRecord => Operation::WriteRecord,
         }
     }
 }
@@ -454,9 +531,101 @@ pub(crate) fn current_reply(value: Value) -> Result<Option<LeaderInfo>, Error> {
     }
 }
 
+/// A record version as a reply carries it: digits the scripts checked, below 2^53.
+fn record_version(operation: Operation, value: Option<&Value>) -> Result<u64, Error> {
+    let raw = text(operation, value)?;
+    raw.parse::<u64>()
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| invalid(operation, format!("record version {raw:?} is not a number")))
+}
+
+/// Decodes the read-record script's reply: the version (a number, for the store's floor) and
+/// the data.
+pub(crate) fn read_record_reply(value: Value) -> Result<Option<(u64, Vec<u8>)>, Error> {
+    let op = Operation::ReadRecord;
+    let items = items(op, value)?;
+    match items.first().and_then(Value::as_str).as_deref() {
+        Some("none") => Ok(None),
+        Some("record") => {
+            let version = record_version(op, items.get(1))?;
+            let data = match items.get(2) {
+                Some(data) => data
+                    .as_bytes()
+                    .ok_or_else(|| invalid(op, "the record's data is not a string"))?
+                    .to_vec(),
+                None => return Err(invalid(op, "the record's data is missing")),
+            };
+            Ok(Some((version, data)))
+        }
+        Some("garbage") => Err(garbage(op, &items)),
+        _ => Err(invalid(op, format!("{items:?}"))),
+    }
+}
+
+/// Decodes the write-record script's reply: the new version, or `None` when the record was not
+/// at the version expected.
+pub(crate) fn write_record_reply(value: Value) -> Result<Option<u64>, Error> {
+    let op = Operation::WriteRecord;
+    let items = items(op, value)?;
+    match items.first().and_then(Value::as_str).as_deref() {
+        Some("written") => record_version(op, items.get(1)).map(Some),
+        Some("conflict") => Ok(None),
+        Some("garbage") => Err(garbage(op, &items)),
+        _ => Err(invalid(op, format!("{items:?}"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn record_replies_are_decoded_or_invalid_data() {
+        assert_eq!(
+            read_record_reply(Value::Array(vec![s("none")])).unwrap(),
+            None
+        );
+        let binary = Value::Bytes(vec![0, 255, b'x'].into());
+        assert_eq!(
+            read_record_reply(Value::Array(vec![s("record"), s("17"), binary])).unwrap(),
+            Some((17, vec![0, 255, b'x']))
+        );
+        assert_eq!(
+            read_record_reply(Value::Array(vec![s("record"), s("17"), s("")])).unwrap(),
+            Some((17, Vec::new()))
+        );
+        assert_eq!(
+            write_record_reply(Value::Array(vec![s("written"), s("18")])).unwrap(),
+            Some(18)
+        );
+        assert_eq!(
+            write_record_reply(Value::Array(vec![s("conflict")])).unwrap(),
+            None
+        );
+        for reply in [
+            Value::Null,
+            Value::Array(vec![]),
+            Value::Array(vec![s("garbage"), s("why")]),
+            Value::Array(vec![s("record"), s("x"), s("data")]),
+            Value::Array(vec![s("record"), s("0"), s("data")]),
+            Value::Array(vec![s("record"), s("1")]),
+            Value::Array(vec![s("record"), s("1"), Value::Integer(3)]),
+            Value::Array(vec![s("what")]),
+        ] {
+            let err = read_record_reply(reply.clone()).expect_err("should fail");
+            assert!(matches!(err, Error::InvalidData { .. }), "{reply:?}: {err}");
+        }
+        for reply in [
+            Value::Array(vec![s("written")]),
+            Value::Array(vec![s("written"), s("-3")]),
+            Value::Array(vec![s("garbage"), s("why")]),
+            Value::Integer(1),
+        ] {
+            let err = write_record_reply(reply.clone()).expect_err("should fail");
+            assert!(matches!(err, Error::InvalidData { .. }), "{reply:?}: {err}");
+        }
+    }
 
     fn s(text: &str) -> Value {
         Value::String(text.into())

@@ -11,8 +11,8 @@ use fred::prelude::{Options, ReconnectPolicy};
 use fred::types::Value;
 use leader_election::priority::Candidate;
 use leader_election::store::{
-    AcquireOutcome, Capabilities, Lease, LeaseRequest, ReleaseNotifier, ReleaseReceiver,
-    RenewOutcome,
+    AcquireOutcome, Capabilities, Lease, LeaseRequest, Record, RecordVersion, ReleaseNotifier,
+    ReleaseReceiver, RenewOutcome,
 };
 use leader_election::{LeaderInfo, LeaseStore, Operation, Result};
 
@@ -25,6 +25,7 @@ mod acks;
 mod candidate;
 mod commands;
 mod keys;
+mod record;
 
 use commands::{duration_ms, metadata_arg, ttl_ms};
 pub(crate) use keys::{Keys, validate_key};
@@ -38,6 +39,10 @@ pub const MAX_KEY_LEN: usize = 512;
 /// The longest leader metadata a store publishes, in bytes: 64 KiB. It is stored in hex inside
 /// the lease value, and travels with every acquisition and renewal.
 pub const MAX_METADATA_LEN: usize = 64 * 1024;
+
+/// The longest [election record](leader_election::store::Record) a store keeps, in bytes:
+/// 64 KiB, in the `data` field of `{key}:record`.
+pub const MAX_RECORD_LEN: usize = 64 * 1024;
 
 /// Writes of one command on a cluster: the first, and one after each of an `ASK` and a `MOVED`
 /// redirection (a slot being migrated, then moved).
@@ -65,6 +70,9 @@ pub(crate) fn default_reconnect_policy() -> ReconnectPolicy {
 ///   `{key}:maxttl`: the longest lease granted, in ms (see the crate docs on guards);
 /// - `{key}:held`: a shadow of the lease, expiring with it and deleted only by a release, so
 ///   that a lease key deleted by someone else is told from one released or expired;
+/// - `{key}:record`: the election's [record](leader_election::store::Record), a hash with the
+///   fields `version` and `data`, without expiry, untouched by every lease operation (see
+///   [`record_key`](Self::record_key));
 /// - `{key}:released`: the pub/sub channel on which releases are announced.
 ///
 /// Every operation is one Lua script, loaded once per server and called by its SHA1
@@ -97,7 +105,10 @@ struct Inner {
     /// How many replicas must acknowledge an acquisition or renewal (`WAIT`); 0: none.
     min_replica_acks: AtomicU32,
     /// The SHA1 of each script once loaded, by [`Script::index`].
-    shas: Mutex<[Option<String>; 4]>,
+    shas: Mutex<[Option<String>; Script::COUNT]>,
+    /// The highest record version this store has seen (written or read): the floor of the
+    /// versions it mints, as `highest_token` is for tokens.
+    highest_record_version: AtomicU64,
     notifier: Arc<ReleaseNotifier>,
     /// Where this store's release channel is subscribed: a hub of its own, or a shared one.
     hub: ReleaseHub,
@@ -190,7 +201,8 @@ impl RedisLeaseStore {
                 longest_seen_ms: AtomicU64::new(0),
                 highest_token: AtomicU64::new(0),
                 min_replica_acks: AtomicU32::new(0),
-                shas: Mutex::new([None, None, None, None]),
+                shas: Mutex::new(Default::default()),
+                highest_record_version: AtomicU64::new(0),
                 notifier: Arc::new(ReleaseNotifier::new()),
                 hub,
                 connecting: tokio::sync::Mutex::new(()),
@@ -353,6 +365,7 @@ impl LeaseStore for RedisLeaseStore {
             .with_release_notifications()
             .with_candidates()
             .with_metadata(MAX_METADATA_LEN)
+            .with_records(MAX_RECORD_LEN)
     }
 
     async fn connect(&self) -> Result<()> {
@@ -481,6 +494,18 @@ impl LeaseStore for RedisLeaseStore {
 
     async fn strongest_candidate(&self) -> Result<Option<Candidate>> {
         self.strongest().await
+    }
+
+    async fn read_record(&self) -> Result<Option<Record>> {
+        self.read_election_record().await
+    }
+
+    async fn write_record(
+        &self,
+        expected: Option<&RecordVersion>,
+        data: &[u8],
+    ) -> Result<Option<RecordVersion>> {
+        self.write_election_record(expected, data).await
     }
 }
 

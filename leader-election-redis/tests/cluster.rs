@@ -1,5 +1,6 @@
 //! Elections on a real Redis Cluster (6 nodes: 3 primaries, 3 replicas, on loopback): keys on
-//! different slots and primaries, graceful handover woken by release notices, and the faults
+//! different slots and primaries (and their election records), graceful handover woken by
+//! release notices, and the faults
 //! of a cluster deployment while contenders run: a `CLUSTER FAILOVER` of the primary owning the
 //! election's slot, the crash of that primary, and the resharding of that slot to another
 //! primary.
@@ -18,7 +19,7 @@ use tokio::time::Instant;
 
 use common::{fast_options, prime, with_lease};
 use leader_election::LeaderElection;
-use leader_election::testing::TermRecorder;
+use leader_election::testing::{ConformanceOptions, TermRecorder, records_are_compare_and_set};
 use leader_election_redis::{RedisLeaderElection, RedisLeaseStore};
 use leader_election_test_support::bench;
 use leader_election_test_support::redis::RedisCluster;
@@ -164,6 +165,14 @@ async fn elections_on_keys_of_different_primaries_each_hand_over_by_release_noti
         recorder.assert_safe();
         // The first term and three handovers (stopping them all may add one more).
         assert!(recorder.terms().len() >= 4, "{:?}", recorder.terms());
+    }
+    // The election record, one key of the election's slot, on each of the three primaries.
+    for key in &keys {
+        records_are_compare_and_set(
+            common::store(&url, key).await,
+            &ConformanceOptions::new(Duration::from_secs(1), Duration::from_millis(500)),
+        )
+        .await;
     }
 }
 

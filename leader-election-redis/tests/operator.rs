@@ -1,6 +1,7 @@
 //! An operator's hands on the lease record, on a real redis-server: whatever is deleted or
 //! overwritten by hand, never two leaders (checked by the one shared checker), tokens keep
-//! increasing, and leadership comes back.
+//! increasing, and leadership comes back. And the election record (`{key}:record`): where it
+//! lives, and that it outlives every key of the lease deleted by hand.
 
 mod common;
 
@@ -150,4 +151,134 @@ async fn a_forced_reelection_after_the_leader_is_gone_is_immediate() {
     assert!(took < LEASE / 2, "a forced re-election took {took:?}");
     recorder.assert_safe();
     stop_all(&elections).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_record_lives_in_its_own_key_and_outlives_an_operator_deleting_the_lease() {
+    use leader_election::store::{AcquireOutcome, LeaseRequest};
+    use leader_election::{Error, LeaseStore};
+
+    let server = support::server().await;
+    let url = server.url();
+    let key = unique_name("operator-record");
+    let store = support::primed_store(&url, &key).await;
+    store.connect().await.expect("connect");
+    let record_key = format!("{{{key}}}:record");
+    assert_eq!(store.record_key(), record_key, "the documented key");
+    let client = server.client().await;
+
+    let v1 = store
+        .write_record(None, b"ran 1")
+        .await
+        .expect("write")
+        .expect("no record yet");
+    // At the documented place: a hash with the version and the data.
+    let field = |name: &'static str| {
+        let (client, record_key) = (&client, &record_key);
+        async move {
+            command(client, &["HGET", record_key, name])
+                .await
+                .as_string()
+                .expect("the field")
+        }
+    };
+    assert_eq!(field("version").await, v1.as_str());
+    assert_eq!(field("data").await, "ran 1");
+    assert_eq!(
+        command(&client, &["PTTL", &record_key]).await.as_i64(),
+        Some(-1),
+        "the record never expires"
+    );
+
+    // A leader, then an operator deleting every key of the lease (the documented forced
+    // election and more): the record stays as it was.
+    let request = LeaseRequest::new("a", LEASE);
+    let AcquireOutcome::Acquired(_) = store.try_acquire(&request).await.expect("acquire") else {
+        panic!("the primed election should grant at once");
+    };
+    let others =
+        ["lease", "held", "token", "epoch", "fence", "maxttl"].map(|k| format!("{{{key}}}:{k}"));
+    let mut del = vec!["DEL"];
+    del.extend(others.iter().map(String::as_str));
+    command(&client, &del).await;
+    command(
+        &client,
+        &["PUBLISH", &format!("{{{key}}}:released"), "forced"],
+    )
+    .await;
+    let record = store
+        .read_record()
+        .await
+        .expect("read")
+        .expect("the record");
+    assert_eq!(
+        (&record.version, record.data.as_slice()),
+        (&v1, &b"ran 1"[..])
+    );
+
+    // Deleting the record itself forgets it; the next version is a new one, never v1 again.
+    command(&client, &["DEL", &record_key]).await;
+    assert_eq!(store.read_record().await.expect("read"), None);
+    let v2 = store
+        .write_record(None, b"ran 1 again")
+        .await
+        .expect("write")
+        .expect("no record after DEL");
+    assert_ne!(v2, v1);
+    assert!(
+        v2.as_str().parse::<u64>().unwrap() > v1.as_str().parse::<u64>().unwrap(),
+        "{v2} after {v1}"
+    );
+
+    // Something this library did not write is invalid data, and never overwritten.
+    for garbage in [
+        vec!["SET", record_key.as_str(), "garbage"],
+        vec!["HSET", record_key.as_str(), "version", "x", "data", "y"],
+        vec![
+            "HSET",
+            record_key.as_str(),
+            "version",
+            "12",
+            "data",
+            "y",
+            "extra",
+            "z",
+        ],
+    ] {
+        command(&client, &["DEL", &record_key]).await;
+        command(&client, &garbage).await;
+        let err = store.read_record().await.expect_err("garbage read");
+        assert!(matches!(err, Error::InvalidData { .. }), "{err}");
+        let err = store
+            .write_record(None, b"x")
+            .await
+            .expect_err("garbage overwritten");
+        assert!(matches!(err, Error::InvalidData { .. }), "{err}");
+        let err = store
+            .write_record(Some(&v2), b"x")
+            .await
+            .expect_err("garbage overwritten");
+        assert!(matches!(err, Error::InvalidData { .. }), "{err}");
+    }
+    assert_eq!(
+        command(&client, &["HGET", &record_key, "extra"])
+            .await
+            .as_string()
+            .as_deref(),
+        Some("z"),
+        "the garbage was kept"
+    );
+    // An empty record is a record.
+    command(&client, &["DEL", &record_key]).await;
+    let empty = store
+        .write_record(None, b"")
+        .await
+        .expect("write")
+        .expect("no record after DEL");
+    let record = store
+        .read_record()
+        .await
+        .expect("read")
+        .expect("the record");
+    assert_eq!((record.version, record.data), (empty, Vec::new()));
 }

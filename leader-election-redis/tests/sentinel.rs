@@ -143,6 +143,14 @@ async fn failover_with_contenders(acks: u32) -> FailoverRun {
     renews_once(leader).await;
     renews_once(leader).await;
     let before = recorder.current().expect("a leader");
+    // The election record, written with every replica acknowledging, outlives the failover.
+    let version = common::store(&url, &key)
+        .await
+        .with_min_replica_acks(2)
+        .write_record(None, b"before the failover")
+        .await
+        .expect("record written")
+        .expect("no record yet");
 
     let failover = deployment.failover().await;
     eprintln!(
@@ -177,6 +185,16 @@ async fn failover_with_contenders(acks: u32) -> FailoverRun {
     assert!(
         new_term.token > before.token,
         "{new_term:?} after {before:?}"
+    );
+    let record = common::store(&url, &key)
+        .await
+        .read_record()
+        .await
+        .expect("read the record on the new primary")
+        .expect("the record survived the failover");
+    assert_eq!(
+        (record.version, record.data),
+        (version, b"before the failover".to_vec())
     );
 
     // Release notices reach the followers through the new primary: a graceful handover is
@@ -387,6 +405,19 @@ async fn replica_acks_are_awaited_and_too_many_fail_closed() {
         );
     }
     store.release(&request, &lease).await.unwrap();
+    // A record write is acknowledged the same way: both replicas hold it when it answers.
+    let version = store
+        .write_record(None, b"ran")
+        .await
+        .expect("record written")
+        .expect("no record yet");
+    for server in deployment.servers() {
+        let value = server
+            .query(&["HGET", &format!("{{{key}}}:record"), "version"])
+            .await
+            .unwrap();
+        assert_eq!(value.trim(), version.as_str(), "{}", server.port());
+    }
 
     // Three asked, two exist: never believed, with an error that says why.
     let key = unique_name("acks3");
@@ -396,6 +427,12 @@ async fn replica_acks_are_awaited_and_too_many_fail_closed() {
         .await
         .expect_err("three acknowledgements cannot come");
     eprintln!("{err}");
+    assert!(err.is_outcome_unknown(), "{err}");
+    assert!(err.to_string().contains("only 2 of 3 replicas"), "{err}");
+    let err = store
+        .write_record(None, b"ran")
+        .await
+        .expect_err("three acknowledgements cannot come for a record either");
     assert!(err.is_outcome_unknown(), "{err}");
     assert!(err.to_string().contains("only 2 of 3 replicas"), "{err}");
 

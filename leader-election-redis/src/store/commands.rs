@@ -59,7 +59,7 @@ impl RedisLeaseStore {
         Ok(sha)
     }
 
-    pub(super) fn shas(&self) -> std::sync::MutexGuard<'_, [Option<String>; 4]> {
+    pub(super) fn shas(&self) -> std::sync::MutexGuard<'_, [Option<String>; Script::COUNT]> {
         // Each slot is replaced in one assignment, so a poisoned lock still holds valid data.
         self.inner
             .shas

@@ -15,6 +15,8 @@ pub(crate) struct Keys {
     pub(crate) epoch: String,
     pub(crate) longest: String,
     pub(crate) shadow: String,
+    /// The election record (see [`RedisLeaseStore::record_key`](super::RedisLeaseStore::record_key)).
+    pub(crate) record: String,
     pub(crate) channel: String,
     pub(super) slot: u16,
 }
@@ -32,6 +34,7 @@ impl Keys {
             epoch: format!("{{{name}}}:epoch"),
             longest: format!("{{{name}}}:maxttl"),
             shadow: format!("{{{name}}}:held"),
+            record: format!("{{{name}}}:record"),
             channel: format!("{{{name}}}:released"),
         })
     }
@@ -69,6 +72,7 @@ mod tests {
                 &keys.epoch,
                 &keys.longest,
                 &keys.shadow,
+                &keys.record,
                 &keys.channel,
             ];
             for key in all {
