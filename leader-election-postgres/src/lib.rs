@@ -15,7 +15,9 @@ mod tls;
 pub use builder::{DEFAULT_POOL_SIZE, PostgresLeaderElection, PostgresLeaderElectionBuilder};
 pub use config::PostgresConfig;
 pub use leader_election::BuildError;
-pub use store::{DEFAULT_ELECTION, DEFAULT_TABLE, MAX_METADATA_LEN, PostgresLeaseStore};
+pub use store::{
+    DEFAULT_ELECTION, DEFAULT_TABLE, MAX_METADATA_LEN, MAX_RECORD_LEN, PostgresLeaseStore,
+};
 
 pub use deadpool_postgres;
 pub use tokio_postgres;

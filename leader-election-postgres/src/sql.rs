@@ -27,6 +27,57 @@ pub(crate) struct Sql {
     pub(crate) channel: String,
     /// Writes the candidate row of preferred leaders: see [`announce_candidate`].
     pub(crate) announce_candidate: String,
+    /// Reads and writes the election's record row: see [`RecordSql`].
+    pub(crate) record: RecordSql,
+}
+
+/// The statements of an election's record row (its key is [`record_key`] of the name): one
+/// more row of the lease table, its data in `metadata` and its version in `token`, with
+/// `holder`, `lease_id` and `expires_at` NULL. No lease statement names that key, so none reads
+/// or writes it, and the lease statements' own keys are never it.
+///
+/// Versions are minted as `max(previous version + 1, server time in µs, highest version the
+/// caller has seen + 1)`, as tokens are: a counter starting at 1 would give a version again to
+/// other data once an operator deleted the row (`DELETE FROM` the whole table), while the
+/// server's clock has moved past every version minted from it (unless more than one per µs
+/// were), and the caller's floor covers a clock that came back behind a version it saw.
+pub(crate) struct RecordSql {
+    /// `$1` record key: the version and the data.
+    pub(crate) read: String,
+    /// `$1` record key, `$2` data, `$3` the caller's floor: writes the row only if there is none
+    /// (`ON CONFLICT DO NOTHING`, which needs only `INSERT`), answering the version.
+    pub(crate) insert: String,
+    /// `$1` record key, `$2` data, `$3` the caller's floor, `$4` the version expected, as text
+    /// (versions are compared as the caller got them, never parsed): rewrites the row only if it
+    /// is at that version, answering the new one. An `UPDATE` re-checks its
+    /// `WHERE` on the row's latest version after waiting for a concurrent writer, so of two
+    /// writers expecting one version exactly one succeeds.
+    pub(crate) update: String,
+}
+
+/// The server's time in µs, at least `$3 + 1` (the caller's floor): the least version a write
+/// mints. `$3 + 1` is NULL (ignored by `greatest`) at the largest `bigint`.
+const RECORD_VERSION_FLOOR: &str = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint, \
+     CASE WHEN $3::bigint < 9223372036854775807 THEN $3::bigint + 1 END";
+
+impl RecordSql {
+    fn new(t: &str) -> Self {
+        Self {
+            read: format!("SELECT token, metadata FROM {t} WHERE election = $1"),
+            insert: format!(
+                "INSERT INTO {t} (election, holder, lease_id, token, expires_at, metadata) \
+                 VALUES ($1, NULL, NULL, greatest({RECORD_VERSION_FLOOR}), NULL, $2::bytea) \
+                 ON CONFLICT (election) DO NOTHING \
+                 RETURNING token"
+            ),
+            update: format!(
+                "UPDATE {t} SET metadata = $2::bytea, token = greatest({RECORD_VERSION_FLOOR}, \
+                   CASE WHEN token < 9223372036854775807 THEN token + 1 END) \
+                 WHERE election = $1 AND token::text = $4 AND metadata IS NOT NULL \
+                 RETURNING token"
+            ),
+        }
+    }
 }
 
 /// The statements that carry leader metadata: acquire and renew take it as `$7` (NULL: none),
@@ -78,6 +129,7 @@ impl Sql {
             ),
             channel: release_channel(table),
             announce_candidate: announce_candidate(&t),
+            record: RecordSql::new(&t),
             table: t,
         }
     }
@@ -206,6 +258,13 @@ impl Statements {
 /// Election names may not hold control characters, so no election's lease row has this key.
 pub(crate) fn guard_key(election: &str) -> String {
     format!("{election}\u{1f}guard")
+}
+
+/// The key of an election's record row: its name, the unit separator (U+001F) and `record`.
+/// Election names may not hold control characters, so no election's lease, guard or candidate
+/// row has this key.
+pub(crate) fn record_key(election: &str) -> String {
+    format!("{election}\u{1f}record")
 }
 
 /// What an operator runs to force a new election of `election` in `table` at once, when its

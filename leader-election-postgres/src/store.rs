@@ -8,8 +8,8 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use leader_election::priority::Candidate;
 use leader_election::store::{
-    AcquireOutcome, Capabilities, Lease, LeaseRequest, ReleaseReceiver, RenewOutcome,
-    WithholdReason, check_metadata_len,
+    AcquireOutcome, Capabilities, Lease, LeaseRequest, Record, RecordVersion, ReleaseReceiver,
+    RenewOutcome, WithholdReason, check_metadata_len,
 };
 use leader_election::{Error, FencingToken, LeaderInfo, LeaseStore, Operation, Result};
 use tokio::sync::OnceCell;
@@ -33,6 +33,7 @@ use leader_election::BuildError;
 use leader_election::backend::tls::TlsSettings;
 
 mod candidate;
+mod record;
 mod setup;
 
 /// The default table: `leader_election_leases`.
@@ -41,6 +42,11 @@ pub const DEFAULT_TABLE: &str = "leader_election_leases";
 /// The longest leader metadata a store publishes, in bytes: 64 KiB, in the `metadata bytea`
 /// column of the lease row.
 pub const MAX_METADATA_LEN: usize = 64 * 1024;
+
+/// The longest [election record](leader_election::store::Record) a store keeps, in bytes:
+/// 64 KiB, in the `metadata bytea` column of the election's record row (see
+/// [`PostgresLeaseStore::record_key`]).
+pub const MAX_RECORD_LEN: usize = 64 * 1024;
 
 /// The default election name: `leader-election`.
 pub const DEFAULT_ELECTION: &str = "leader-election";
@@ -82,6 +88,10 @@ pub const DEFAULT_ELECTION: &str = "leader-election";
 /// larger of the lease row's and the guard's: they keep growing even if an operator deletes
 /// the lease row, and even if both rows go, as long as the server's clock does not step back.
 ///
+/// The election's [record](leader_election::store::Record) is one more row of the same table
+/// (see [`record_key`](Self::record_key)), read and written by compare-and-set on its version
+/// in one statement each, and never touched by the lease statements.
+///
 /// Cheap to clone: clones share the pool and the listener.
 #[derive(Clone)]
 pub struct PostgresLeaseStore {
@@ -96,6 +106,8 @@ struct Inner {
     election: String,
     /// The key of the election's guard row.
     guard: String,
+    /// The key of the election's record row.
+    record: String,
     sql: Sql,
     /// Set by the first successful `connect`, once the table is known to exist and be usable.
     prepared: OnceCell<()>,
@@ -103,6 +115,9 @@ struct Inner {
     /// tokens it mints, so that a table emptied on a server whose clock came back behind the
     /// last token still gives a greater one.
     highest_token: AtomicI64,
+    /// The highest record version this store has seen (written or read): the floor of the
+    /// versions it mints, as `highest_token` is for tokens.
+    highest_record_version: AtomicI64,
 }
 
 impl fmt::Debug for PostgresLeaseStore {
@@ -184,9 +199,11 @@ impl PostgresLeaseStore {
                 sql,
                 table: table.to_owned(),
                 guard: sql::guard_key(&election),
+                record: sql::record_key(&election),
                 election,
                 prepared: OnceCell::new(),
                 highest_token: AtomicI64::new(0),
+                highest_record_version: AtomicI64::new(0),
             }),
         })
     }
@@ -289,7 +306,8 @@ impl LeaseStore for PostgresLeaseStore {
         // Release notices need a connection to LISTEN on: none with a pool made by the caller.
         let caps = Capabilities::none()
             .with_candidates()
-            .with_metadata(MAX_METADATA_LEN);
+            .with_metadata(MAX_METADATA_LEN)
+            .with_records(MAX_RECORD_LEN);
         if self.inner.listener.is_some() {
             caps.with_release_notifications()
         } else {
@@ -459,6 +477,18 @@ impl LeaseStore for PostgresLeaseStore {
 
     async fn strongest_candidate(&self) -> Result<Option<Candidate>> {
         self.strongest().await
+    }
+
+    async fn read_record(&self) -> Result<Option<Record>> {
+        self.read_election_record().await
+    }
+
+    async fn write_record(
+        &self,
+        expected: Option<&RecordVersion>,
+        data: &[u8],
+    ) -> Result<Option<RecordVersion>> {
+        self.write_election_record(expected, data).await
     }
 }
 

@@ -853,3 +853,121 @@ async fn tokens_grow_after_the_row_is_deleted_even_for_a_brand_new_store() {
         }
     }
 }
+
+/// The election record is a row of its own (the name, `chr(31)`, `record`): the documented
+/// `DELETE` of the lease row and the forced-election SQL leave it as it was, the lease
+/// statements never take it for a lease, and a version is never given again after the row is
+/// deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_record_row_outlives_the_operators_sql_on_the_lease() {
+    let pg = Postgres::start().await;
+    let mut election = Election::start(&pg, "record").await;
+    let admin = operator(&pg).await;
+    let store = election.leader().store().clone();
+    assert_eq!(store.record_key(), format!("{}\u{1f}record", election.name));
+    let v1 = store
+        .write_record(None, b"ran 1")
+        .await
+        .expect("write")
+        .expect("no record yet");
+
+    // At the documented place, spelled as the README does.
+    let record_row = format!(
+        "SELECT token, metadata, holder, lease_id, expires_at IS NULL FROM {DEFAULT_TABLE} \
+         WHERE election = $1 || chr(31) || 'record'"
+    );
+    let row = admin
+        .query_one(&record_row, &[&election.name])
+        .await
+        .expect("the record row");
+    assert_eq!(row.get::<_, i64>(0).to_string(), v1.as_str());
+    assert_eq!(row.get::<_, Vec<u8>>(1), b"ran 1");
+    assert_eq!(row.get::<_, Option<String>>(2), None);
+    assert_eq!(row.get::<_, Option<String>>(3), None);
+    assert!(row.get::<_, bool>(4));
+
+    // The documented operator SQL on the lease: a DELETE of the lease row (leadership comes
+    // back after the lease), then the forced election.
+    let deleted = election.leader().leadership().expect("a term");
+    admin
+        .execute(
+            &format!("DELETE FROM {DEFAULT_TABLE} WHERE election = $1"),
+            &[&election.name],
+        )
+        .await
+        .unwrap();
+    election.next_term(&deleted, LEASE * 2 + SLACK).await;
+    // The forced election, for a leader known to be gone.
+    election.one_leader(Duration::from_secs(5)).await;
+    let gone = election.drop_the_leader();
+    eventually(LEASE, "the dropped leader's term to end", || {
+        election.recorder.current().is_none()
+    })
+    .await;
+    admin
+        .batch_execute(&store.force_election_sql())
+        .await
+        .expect("the documented SQL");
+    election.next_term(&gone, LEASE * 2 + SLACK).await;
+    let record = store
+        .read_record()
+        .await
+        .expect("read")
+        .expect("the record");
+    assert_eq!(
+        (&record.version, record.data.as_slice()),
+        (&v1, &b"ran 1"[..])
+    );
+    // The lease row is the lease's, the record row the record's.
+    let leader = store.current_leader().await.unwrap().expect("a leader");
+    assert_eq!(leader.instance_id, election.leader().instance_id());
+    election.stop().await;
+    election.recorder.assert_safe();
+
+    // Deleting the record row forgets the record; the next version is a new one.
+    admin
+        .execute(
+            &format!("DELETE FROM {DEFAULT_TABLE} WHERE election = $1 || chr(31) || 'record'"),
+            &[&election.name],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.read_record().await.expect("read"), None);
+    let v2 = store
+        .write_record(None, b"ran 1 again")
+        .await
+        .expect("write")
+        .expect("no record after the DELETE");
+    assert!(
+        v2.as_str().parse::<i64>().unwrap() > v1.as_str().parse::<i64>().unwrap(),
+        "{v2} after {v1}"
+    );
+
+    // A record row without data was not written by this library: invalid data, and never
+    // overwritten.
+    admin
+        .execute(
+            &format!(
+                "UPDATE {DEFAULT_TABLE} SET metadata = NULL \
+                 WHERE election = $1 || chr(31) || 'record'"
+            ),
+            &[&election.name],
+        )
+        .await
+        .unwrap();
+    let err = store
+        .read_record()
+        .await
+        .expect_err("a record without data");
+    assert!(
+        matches!(err, leader_election::Error::InvalidData { .. }),
+        "{err}"
+    );
+    assert_eq!(store.write_record(Some(&v2), b"x").await.unwrap(), None);
+    assert_eq!(store.write_record(None, b"x").await.unwrap(), None);
+    let row = admin
+        .query_one(&record_row, &[&election.name])
+        .await
+        .expect("the record row");
+    assert_eq!(row.get::<_, Option<Vec<u8>>>(1), None);
+}

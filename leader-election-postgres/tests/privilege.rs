@@ -1,6 +1,6 @@
 //! Least privilege: an owner runs the migration SQL the README shows
 //! (`PostgresLeaseStore::setup_sql`, the one source of it), and a role with nothing else than
-//! what it grants elects, renews, releases and hands over; a role without `CREATE` leads on a
+//! what it grants elects, renews, releases, hands over and keeps the election record; a role without `CREATE` leads on a
 //! table its owner made, and is told what to run when the table is missing.
 
 mod common;
@@ -114,6 +114,24 @@ async fn a_role_with_only_the_migrations_grants_elects_and_hands_over() {
     assert!(recorder.terms().len() >= 3, "{:?}", recorder.terms());
     let total: usize = errors.iter().map(ErrorCount::get).sum();
     assert_eq!(total, 0, "errors on a role with the migration's grants");
+    // The election record needs nothing more: a row of the same table.
+    let store = contenders[0].store();
+    let v1 = store
+        .write_record(None, b"ran")
+        .await
+        .expect("a record written with the migration's grants")
+        .expect("no record yet");
+    let v2 = store
+        .write_record(Some(&v1), b"ran again")
+        .await
+        .expect("a record rewritten with the migration's grants")
+        .expect("at the version read");
+    let record = store
+        .read_record()
+        .await
+        .expect("read")
+        .expect("the record");
+    assert_eq!((record.version, record.data), (v2, b"ran again".to_vec()));
 }
 
 /// A role with CONNECT and USAGE only, as an application's role on PostgreSQL 15+ that does not

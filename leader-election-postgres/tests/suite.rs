@@ -84,3 +84,10 @@ impl Fixture for Pg {
 }
 
 leader_election::store_suite!(&*Pg::shared().await);
+
+/// Scheduled jobs on this backend: each occurrence once across three nodes, through a graceful
+/// stop and a crash of a job's leader (the jobs crate's shared check).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs() {
+    leader_election_jobs::testing::on_fixture(&*Pg::shared().await).await;
+}
