@@ -95,6 +95,24 @@ impl RunLog {
         })
     }
 
+    /// Records `run`, seen by another means (a tester collecting the runs of other
+    /// processes).
+    pub fn push(&self, run: Run) {
+        self.runs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(run);
+    }
+
+    /// The jobs that ran, sorted.
+    #[must_use]
+    pub fn jobs(&self) -> Vec<String> {
+        let mut jobs: Vec<String> = self.runs().into_iter().map(|r| r.job).collect();
+        jobs.sort();
+        jobs.dedup();
+        jobs
+    }
+
     /// Every run so far.
     #[must_use]
     pub fn runs(&self) -> Vec<Run> {

@@ -62,4 +62,31 @@ pub(crate) enum Record {
         /// When.
         at_ms: f64,
     },
+    /// A scheduled job's run started on the contender (`--jobs`).
+    JobRun {
+        /// When, on the run's clock.
+        at_ms: f64,
+        /// The job.
+        job: String,
+        /// The occurrence's due time, in ms since the Unix epoch.
+        due: u64,
+        /// The run's fencing token.
+        token: u64,
+        /// 1, or 2 for a retry.
+        attempt: u32,
+        /// How long after the due time it started, by the contender's wall clock, in ms.
+        late_ms: u64,
+    },
+    /// Occurrences of a scheduled job nobody ran while they were due, or a run found
+    /// interrupted (`--jobs`).
+    JobNotice {
+        /// When.
+        at_ms: f64,
+        /// The job.
+        job: String,
+        /// `missed` or `interrupted`.
+        what: String,
+        /// How many occurrences.
+        count: u64,
+    },
 }

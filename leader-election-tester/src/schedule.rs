@@ -183,6 +183,8 @@ pub(crate) struct RunConfig {
     pub(crate) quiet: bool,
     /// Each contender's priority for preferred leaders, by slot; empty: none.
     pub(crate) priorities: Vec<u32>,
+    /// Scheduled jobs on every contender (`--jobs`, `--every`), if any.
+    pub(crate) jobs: Option<crate::contender::JobsSpec>,
 }
 
 impl RunConfig {
@@ -192,6 +194,12 @@ impl RunConfig {
     /// A message naming the option at fault.
     pub(crate) fn check(&self) -> Result<(), String> {
         let backend = self.backend.backend;
+        if self.jobs.is_some() && self.processes {
+            return Err(
+                "--jobs runs the schedulers in this process: it does not go with --processes yet"
+                    .into(),
+            );
+        }
         for other in BackendRef::all().filter(|&b| b != backend) {
             if let Some(flag) = other.spawn_flag(&self.backend) {
                 return Err(format!("{flag} goes with --backend {}", other.name()));
@@ -426,6 +434,7 @@ mod tests {
             clock_faults: None,
             quiet: true,
             priorities: Vec::new(),
+            jobs: None,
         }
     }
 

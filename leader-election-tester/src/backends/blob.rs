@@ -176,6 +176,12 @@ impl Backend for Blob {
             .map_err(|e| format!("blob: {e}"))
     }
 
+    fn for_election(&self, spec: &BackendSpec, name: &str) -> BackendSpec {
+        let mut spec = spec.clone();
+        spec.blob.blob = name.to_owned();
+        spec
+    }
+
     fn reach(&self, _spec: &BackendSpec) -> Option<(String, &'static str)> {
         Some((
             "the blob service of the connection string".to_owned(),

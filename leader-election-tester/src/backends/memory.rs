@@ -1,5 +1,5 @@
-//! The memory backend: one store in this process, shared by every contender of the run (so
-//! never by contenders in other processes); and the hidden `broken-memory`, the same store
+//! The memory backend: one store per election in this process, shared by every contender of
+//! the run (so never by contenders in other processes); and the hidden `broken-memory`, the same store
 //! broken so that it grants the lease to every asker, the tester's self-test.
 
 use std::sync::LazyLock;
@@ -15,8 +15,9 @@ pub(crate) const MEMORY: Memory = Memory { broken: false };
 /// `--backend broken-memory` (hidden).
 pub(crate) const BROKEN_MEMORY: Memory = Memory { broken: true };
 
-/// The one store of the run's contenders (a run per process).
-static STORE: LazyLock<MemoryLeaseStore> = LazyLock::new(MemoryLeaseStore::new);
+/// The stores of the run's contenders, by election (a run per process).
+static STORES: LazyLock<std::sync::Mutex<std::collections::HashMap<String, MemoryLeaseStore>>> =
+    LazyLock::new(Default::default);
 
 /// The memory backend, or (`broken`) its self-test.
 #[derive(Clone, Copy, Debug)]
@@ -52,10 +53,16 @@ impl Backend for Memory {
 
     fn open(
         &self,
-        _spec: &BackendSpec,
+        spec: &BackendSpec,
         _options: &LeaderElectionOptions,
     ) -> Result<BoxLeaseStore, String> {
-        let store = STORE.clone();
+        // One store per election of this process (the run's, and each scheduled job's).
+        let store = STORES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(spec.key.clone())
+            .or_default()
+            .clone();
         Ok(if self.broken {
             BoxLeaseStore::new(Forward::with_hooks(store.clone(), Broken(store)))
         } else {

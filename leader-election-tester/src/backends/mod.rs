@@ -231,6 +231,15 @@ pub(crate) trait Backend: Send + Sync + 'static {
             .collect()
     }
 
+    /// The same spec, for the election `name` on the same server (a scheduled job's, with
+    /// `--jobs`). Default: `name` as the key.
+    fn for_election(&self, spec: &BackendSpec, name: &str) -> BackendSpec {
+        BackendSpec {
+            key: name.to_owned(),
+            ..spec.clone()
+        }
+    }
+
     /// The same spec, reaching the server at `addrs` instead (a contender's proxies, in the
     /// order of [`upstreams`](Self::upstreams)).
     fn via(&self, spec: &BackendSpec, addrs: &[SocketAddr]) -> BackendSpec {

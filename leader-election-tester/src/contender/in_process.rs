@@ -7,6 +7,7 @@ use std::time::Duration;
 use leader_election::LeaderElection;
 use leader_election::testing::{FaultControl, FaultyStore};
 
+use super::jobs::{Jobs, JobsSpec};
 use super::{Clock, Event, Sink, Stack, Timing, forward_events, store_record};
 use crate::backends::BackendSpec;
 use crate::faults::{FaultKind, Proxies, latency_of};
@@ -23,17 +24,20 @@ pub(crate) struct InProcess {
     faults: FaultControl,
     proxy: Option<Proxies>,
     election: Option<LeaderElection<Stack>>,
+    /// The scheduled jobs (`--jobs`), if any.
+    jobs: Option<Jobs>,
     clock: Clock,
     sink: Sink,
 }
 
 impl InProcess {
-    /// Opens the contender's store (through `proxy` if any); nothing runs until `start`.
+    /// Opens the contender's store, and its jobs' (through `proxy` if any); nothing runs
+    /// until `start`.
     pub(crate) async fn new(
         slot: usize,
         spec: &BackendSpec,
         proxy: Option<Proxies>,
-        timing: Timing,
+        (timing, jobs): (Timing, Option<JobsSpec>),
         clock: Clock,
         sink: Sink,
     ) -> Result<Self, String> {
@@ -44,6 +48,10 @@ impl InProcess {
         let options = timing.options(&format!("c{slot}"));
         let faulty = FaultyStore::new(spec.backend.open(&spec, &options)?);
         let faults = faulty.control();
+        let jobs = match jobs {
+            Some(jobs) => Some(Jobs::open(jobs, &spec, &timing)?),
+            None => None,
+        };
         let generation = Arc::new(AtomicU32::new(0));
         let on_confirmed: OnConfirmed = {
             let generation = Arc::clone(&generation);
@@ -64,6 +72,7 @@ impl InProcess {
             faults,
             proxy,
             election: None,
+            jobs,
             clock,
             sink,
         })
@@ -93,11 +102,26 @@ impl InProcess {
         if let Some(election) = &self.election {
             election.start().await.map_err(|e| e.to_string())?;
         }
+        let generation = self.generation();
+        if let Some(jobs) = &mut self.jobs {
+            let id = format!("c{}-g{generation}", self.slot);
+            jobs.start(
+                &id,
+                &self.timing,
+                (self.slot, generation),
+                self.clock,
+                &self.sink,
+            )
+            .await?;
+        }
         Ok(())
     }
 
     /// Stops gracefully: cancels, releases the lease, ends the loop.
     pub(crate) async fn stop(&mut self) {
+        if let Some(jobs) = &mut self.jobs {
+            jobs.stop().await;
+        }
         if let Some(election) = &self.election {
             let _ = election.stop().await;
         }
@@ -114,11 +138,17 @@ impl InProcess {
     /// expire on the backend.
     pub(crate) fn crash(&mut self) {
         self.election = None;
+        if let Some(jobs) = &mut self.jobs {
+            jobs.crash();
+        }
     }
 
     /// Starts the next incarnation after a graceful stop or a crash.
     pub(crate) async fn restart(&mut self) -> Result<(), String> {
         self.election = None;
+        if let Some(jobs) = &mut self.jobs {
+            jobs.reset();
+        }
         self.generation.fetch_add(1, Ordering::Relaxed);
         self.start().await
     }
@@ -130,7 +160,11 @@ impl InProcess {
         match &self.proxy {
             Some(proxy) => proxy.set_latency(fault, timeout),
             // On the memory backend, the store itself answers late (without jitter).
-            None => self.faults.set_latency(latency_of(fault, timeout).0),
+            None => {
+                for control in self.controls() {
+                    control.set_latency(latency_of(fault, timeout).0);
+                }
+            }
         }
         let cut = match fault {
             None | Some(FaultKind::Latency) => false,
@@ -144,9 +178,22 @@ impl InProcess {
         };
         match &self.proxy {
             Some(proxy) => proxy.set_cut(cut),
-            None => self.faults.set_partitioned(cut),
+            None => {
+                for control in self.controls() {
+                    control.set_partitioned(cut);
+                }
+            }
         }
         Ok(())
+    }
+
+    /// The fault controls of the contender's store and of its jobs' stores.
+    fn controls(&self) -> Vec<FaultControl> {
+        let mut controls = vec![self.faults.clone()];
+        if let Some(jobs) = &self.jobs {
+            controls.extend(jobs.controls());
+        }
+        controls
     }
 
     /// Backend calls so far, over every incarnation.

@@ -3,6 +3,7 @@
 //! schedule drives, [`Slot`]; the lease timing and the run's clock they share.
 
 mod in_process;
+mod jobs;
 mod process;
 
 use std::time::Duration;
@@ -19,6 +20,7 @@ use crate::record::Record;
 use crate::report::OpCounts;
 
 pub(crate) use in_process::InProcess;
+pub(crate) use jobs::JobsSpec;
 pub(crate) use process::{Process, child_main};
 
 /// A record from contender `slot`, incarnation `generation`.

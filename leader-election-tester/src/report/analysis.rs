@@ -343,7 +343,8 @@ impl Report {
             all_faults_recovered: faults.iter().all(|f| f.recovered),
             faults_not_injected: data.not_injected.clone(),
             faults,
-            safe: overlap_count == 0 && tokens_monotonic,
+            jobs: data.jobs.clone(),
+            safe: overlap_count == 0 && tokens_monotonic && data.jobs.iter().all(super::JobReport::ok),
         }
     }
 }

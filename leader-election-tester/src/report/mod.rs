@@ -117,6 +117,42 @@ pub(crate) struct NotInjected {
     pub(crate) run_needs_s: f64,
 }
 
+/// What the runs of one scheduled job showed (`--jobs`), from the jobs crate's shared check
+/// ([`RunLog::verdict`](leader_election_jobs::testing::RunLog::verdict)).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub(crate) struct JobReport {
+    /// The job.
+    pub(crate) job: String,
+    /// Occurrences that ran.
+    pub(crate) occurrences: usize,
+    /// Runs, retries included.
+    pub(crate) runs: usize,
+    /// How many contenders ran it.
+    pub(crate) contenders: usize,
+    /// Occurrences that ran twice (must be 0).
+    pub(crate) duplicates: usize,
+    /// Occurrences due between the first and the last run that never ran (must be 0).
+    pub(crate) lost: usize,
+    /// Runs whose token went back from one occurrence to the next (must be 0).
+    pub(crate) token_regressions: usize,
+    /// Occurrences reported missed (due while nobody could run them).
+    pub(crate) missed: u64,
+    /// Runs found interrupted by a later term.
+    pub(crate) interrupted: u64,
+    /// How long after its due time a run started: median, by the running contender's clock.
+    pub(crate) start_late_p50_ms: f64,
+    /// The same, 99th percentile.
+    pub(crate) start_late_p99_ms: f64,
+}
+
+impl JobReport {
+    /// Whether the job's runs were as promised: each occurrence once, none lost, tokens
+    /// growing.
+    pub(crate) fn ok(&self) -> bool {
+        self.duplicates == 0 && self.lost == 0 && self.token_regressions == 0
+    }
+}
+
 /// Everything a run recorded, the input of [`Report::build`].
 #[derive(Clone, Debug, Default)]
 pub(crate) struct RunData {
@@ -149,6 +185,8 @@ pub(crate) struct RunData {
     pub(crate) not_injected: Vec<NotInjected>,
     /// What `--clock-faults` did to the contenders' clocks (`step`, `rate`), if anything.
     pub(crate) clock_faults: Option<String>,
+    /// The scheduled jobs' runs (`--jobs`), by job.
+    pub(crate) jobs: Vec<JobReport>,
 }
 
 /// `{count, p50, p99, max}` of a set of durations in milliseconds; `null`s when empty.
@@ -353,6 +391,10 @@ pub(crate) struct Report {
     /// The fault kinds asked for (`--faults`) that the run never injected: it did not test
     /// them. Empty when every kind asked for was injected at least once.
     pub(crate) faults_not_injected: Vec<NotInjected>,
-    /// `overlap_count == 0 && tokens_monotonic`: the run saw no safety violation.
+    /// The scheduled jobs' runs (`--jobs`), by job; absent without jobs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) jobs: Vec<JobReport>,
+    /// `overlap_count == 0 && tokens_monotonic`, and every job's occurrences ran once, none
+    /// lost, tokens growing: the run saw no safety violation.
     pub(crate) safe: bool,
 }

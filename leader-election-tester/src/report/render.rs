@@ -150,10 +150,36 @@ impl Report {
                 first.run_needs_s
             );
         }
-        let verdict = if self.safe {
-            "SAFE: never two leaders, tokens always increased"
-        } else {
-            "UNSAFE: two leaders at once or a token went backwards"
+        for job in &self.jobs {
+            let _ = writeln!(
+                out,
+                "job {}: {} occurrences ({} runs on {} contenders) | duplicates {} | lost {} | \
+                 token regressions {} | missed {} | interrupted {} | started p50 {:.1}ms p99 \
+                 {:.1}ms after the due time",
+                job.job,
+                job.occurrences,
+                job.runs,
+                job.contenders,
+                job.duplicates,
+                job.lost,
+                job.token_regressions,
+                job.missed,
+                job.interrupted,
+                job.start_late_p50_ms,
+                job.start_late_p99_ms
+            );
+        }
+        let verdict = match (self.safe, self.jobs.is_empty()) {
+            (true, true) => "SAFE: never two leaders, tokens always increased",
+            (true, false) => {
+                "SAFE: never two leaders, tokens always increased, each job occurrence ran once \
+                 and none was lost"
+            }
+            (false, true) => "UNSAFE: two leaders at once or a token went backwards",
+            (false, false) => {
+                "UNSAFE: two leaders at once, a token went backwards, or a job occurrence ran \
+                 twice or was lost"
+            }
         };
         let _ = writeln!(out, "{verdict}");
         out

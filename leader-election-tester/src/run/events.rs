@@ -100,6 +100,37 @@ impl Run {
                 self.child_ops.insert((slot, generation), ops);
             }
             Record::Exited { .. } => {}
+            Record::JobRun {
+                at_ms,
+                job,
+                due,
+                token,
+                attempt,
+                late_ms,
+            } => {
+                if !self.cfg.quiet && attempt > 1 {
+                    self.live
+                        .line(at_ms, &format!("c{slot} retries {job} due at {due}"));
+                }
+                self.job_runs.push(leader_election_jobs::testing::Run {
+                    job,
+                    due,
+                    node: format!("c{slot}-g{generation}"),
+                    token,
+                    attempt,
+                    late_by: std::time::Duration::from_millis(late_ms),
+                });
+            }
+            Record::JobNotice {
+                at_ms,
+                job,
+                what,
+                count,
+            } => {
+                self.live
+                    .line(at_ms, &format!("c{slot}: {job}: {count} occurrence(s) {what}"));
+                *self.job_notices.entry((job, what)).or_default() += count;
+            }
         }
     }
 

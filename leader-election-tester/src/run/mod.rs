@@ -16,7 +16,7 @@ use crate::faults::{ChildClock, FaultKind, Injected, Proxies, Restored, Targets,
 use crate::ledger::Ledger;
 use crate::live::Live;
 use crate::record::Record;
-use crate::report::{Fault, NotInjected, OpCounts, Report, RunData};
+use crate::report::{Fault, JobReport, NotInjected, OpCounts, Report, RunData};
 use crate::schedule::{FAILOVER_COMPLETES, Network, RunConfig, fault_budget, run_needs};
 
 /// The result of a run: the report and what it was computed from.
@@ -66,6 +66,10 @@ struct Run {
     min_replica_acks: Option<u32>,
     /// Ctrl-C, which ends the run as its time would.
     interrupt: Interrupt,
+    /// Every run of a scheduled job (`--jobs`), and the notices of missed and interrupted
+    /// occurrences by job.
+    job_runs: leader_election_jobs::testing::RunLog,
+    job_notices: HashMap<(String, String), u64>,
 }
 
 /// Ctrl-C (SIGINT), watched from the start of the run, before anything is made: pressed while
@@ -192,7 +196,7 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
                     slot,
                     &cfg.backend,
                     proxy,
-                    cfg.timing.for_slot(&cfg.priorities, slot),
+                    (cfg.timing.for_slot(&cfg.priorities, slot), cfg.jobs),
                     clock,
                     sink.clone(),
                 )
@@ -221,6 +225,8 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
         errors: 0,
         min_replica_acks,
         interrupt,
+        job_runs: leader_election_jobs::testing::RunLog::new(),
+        job_notices: HashMap::new(),
     };
     run.go(epoch).await
 }
@@ -622,11 +628,50 @@ impl Run {
             priorities: std::mem::take(&mut self.cfg.priorities),
             not_injected: std::mem::take(&mut self.not_injected),
             clock_faults: self.cfg.clock_faults.map(|m| m.as_str().to_owned()),
+            jobs: self.job_reports(),
         };
         // Dropping the deployment kills its processes.
         drop(self.targets.server.take());
         let report = Report::build(&data);
         Ok(RunOutput { report, data })
+    }
+
+    /// The report of each scheduled job, from its runs.
+    fn job_reports(&self) -> Vec<JobReport> {
+        let Some(jobs) = self.cfg.jobs else {
+            return Vec::new();
+        };
+        let schedule = leader_election_jobs::Schedule::every(jobs.every);
+        let runs = self.job_runs.runs();
+        (0..jobs.count)
+            .map(|i| {
+                let job = crate::contender::JobsSpec::name(i);
+                let verdict = self.job_runs.verdict(&job, &schedule);
+                let of_job: Vec<_> = runs.iter().filter(|r| r.job == job).collect();
+                let mut contenders: Vec<&str> = of_job.iter().map(|r| r.node.as_str()).collect();
+                contenders.sort_unstable();
+                contenders.dedup();
+                let notice = |what: &str| {
+                    self.job_notices
+                        .get(&(job.clone(), what.to_owned()))
+                        .copied()
+                        .unwrap_or(0)
+                };
+                JobReport {
+                    occurrences: verdict.occurrences,
+                    runs: of_job.len(),
+                    contenders: contenders.len(),
+                    duplicates: verdict.duplicates.len(),
+                    lost: verdict.lost.len(),
+                    token_regressions: verdict.token_regressions.len(),
+                    missed: notice("missed"),
+                    interrupted: notice("interrupted"),
+                    start_late_p50_ms: verdict.late_by_p50.as_secs_f64() * 1000.0,
+                    start_late_p99_ms: verdict.late_by_p99.as_secs_f64() * 1000.0,
+                    job,
+                }
+            })
+            .collect()
     }
 
     fn ops(&self) -> OpCounts {
