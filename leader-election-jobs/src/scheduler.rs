@@ -107,6 +107,7 @@ pub struct SchedulerBuilder<S> {
     options: LeaderElectionOptions,
     clock: WallClock,
     jobs: Vec<Job>,
+    spread: bool,
 }
 
 impl<S> fmt::Debug for SchedulerBuilder<S> {
@@ -131,6 +132,19 @@ impl<S: LeaseStore> SchedulerBuilder<S> {
     #[must_use]
     pub fn clock(mut self, clock: WallClock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Spreads the jobs over the nodes: each node prefers, by rendezvous hashing of its
+    /// instance id and the job's name, a different share of the jobs, and takes its share
+    /// over from whichever node holds it through the elections'
+    /// [preferred leaders](leader_election::priority) (a graceful handover after the holder's
+    /// `min_tenure`). Every node of the jobs must set it. A handover cancels a run in progress,
+    /// which the next holder then finds interrupted; the store must record candidates.
+    /// Without it, each job goes to whichever node takes its lease first. Default: off.
+    #[must_use]
+    pub fn spread(mut self) -> Self {
+        self.spread = true;
         self
     }
 
@@ -162,7 +176,11 @@ impl<S: LeaseStore> SchedulerBuilder<S> {
                     election: store.election_name().to_owned(),
                 });
             }
-            let election = LeaderElection::new(store, self.options.clone())?;
+            let mut options = self.options.clone();
+            if self.spread {
+                options.priority = Some(rendezvous(&options.instance_id, &job.name));
+            }
+            let election = LeaderElection::new(store, options)?;
             let late_within = job
                 .late_within
                 .unwrap_or(self.options.lease_duration.saturating_mul(2));
@@ -228,6 +246,7 @@ impl<S: LeaseStore> Scheduler<S> {
             options: LeaderElectionOptions::default(),
             clock: WallClock::system(),
             jobs: Vec::new(),
+            spread: false,
         }
     }
 
@@ -366,6 +385,23 @@ impl<S: LeaseStore> Scheduler<S> {
     }
 }
 
+/// The priority of node `node` for `job` ([`SchedulerBuilder::spread`]): a hash of both
+/// (FNV-1a, then MurmurHash3's finalizer, so that names differing in one character spread),
+/// at least 1 so that the node announces itself.
+fn rendezvous(node: &str, job: &str) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in node.bytes().chain([0]).chain(job.bytes()) {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash ^= hash >> 16;
+    hash = hash.wrapping_mul(0x85eb_ca6b);
+    hash ^= hash >> 13;
+    hash = hash.wrapping_mul(0xc2b2_ae35);
+    hash ^= hash >> 16;
+    hash.max(1)
+}
+
 impl<S> Inner<S> {
     fn emit(&self, event: JobEvent) {
         crate::metrics::event(&event);
@@ -386,6 +422,12 @@ async fn lead<S: LeaseStore>(inner: Arc<Inner<S>>, index: usize, term: Leadershi
     let token = term.token().get();
     let mut known: Option<Known> = None;
     let mut missing_since: Option<Millis> = None;
+    // A claim of this term whose write's outcome is unknown: not run. If the record shows it,
+    // it is run now.
+    let mut unconfirmed: Option<JobRecord> = None;
+    // The end of a run of this term whose write failed: written again if the record still
+    // shows the run.
+    let mut unrecorded: Option<JobRecord> = None;
     loop {
         let (record, version) = match known.take() {
             Some(k) => k,
@@ -403,6 +445,27 @@ async fn lead<S: LeaseStore>(inner: Arc<Inner<S>>, index: usize, term: Leadershi
                 }
             },
         };
+        if let (Some(current), Some(at)) = (&record, &version)
+            && current.state == State::Running
+            && current.token == token
+        {
+            if let Some(done) = unrecorded.take_if(|d| d.claim == current.claim) {
+                match write(slot, Some(at), &done).await {
+                    Written::Yes(k) => known = Some(k),
+                    Written::No => {}
+                    Written::Unknown => {
+                        unrecorded = Some(done);
+                        tokio::time::sleep(retry).await;
+                    }
+                }
+                continue;
+            }
+            if let Some(claim) = unconfirmed.take_if(|c| c.claim == current.claim) {
+                let (k, u) = run_and_record(&inner, slot, &term, claim, at.clone()).await;
+                (known, unrecorded) = (k, u);
+                continue;
+            }
+        }
         let now = millis(inner.clock.now());
         let missing = if record.is_none() {
             *missing_since.get_or_insert(now)
@@ -437,7 +500,6 @@ async fn lead<S: LeaseStore>(inner: Arc<Inner<S>>, index: usize, term: Leadershi
                 missed,
                 interrupted,
             } => {
-                report(&inner, slot, missed, interrupted, false);
                 let outcome = if interrupted.is_some() {
                     Outcome::Interrupted
                 } else {
@@ -457,8 +519,10 @@ async fn lead<S: LeaseStore>(inner: Arc<Inner<S>>, index: usize, term: Leadershi
                     claim: fastrand::u64(..),
                     at: now,
                 };
-                known = write(slot, version.as_ref(), &settled).await;
-                if known.is_none() {
+                known = write(slot, version.as_ref(), &settled).await.known();
+                if known.is_some() {
+                    report(&inner, slot, missed, interrupted, false);
+                } else {
                     tokio::time::sleep(retry).await;
                 }
             }
@@ -473,7 +537,6 @@ async fn lead<S: LeaseStore>(inner: Arc<Inner<S>>, index: usize, term: Leadershi
                     slot.next_due.send_replace(None);
                     std::future::pending::<()>().await;
                 }
-                report(&inner, slot, missed, interrupted, true);
                 let claim = JobRecord {
                     format: FORMAT,
                     due,
@@ -485,21 +548,45 @@ async fn lead<S: LeaseStore>(inner: Arc<Inner<S>>, index: usize, term: Leadershi
                     claim: fastrand::u64(..),
                     at: now,
                 };
-                let Some((_, Some(claimed))) = write(slot, version.as_ref(), &claim).await else {
-                    // Somebody else wrote the record (or the write failed): read it again.
-                    tokio::time::sleep(retry.min(Duration::from_millis(50))).await;
-                    continue;
+                let claimed = match write(slot, version.as_ref(), &claim).await {
+                    Written::Yes((_, Some(claimed))) => claimed,
+                    outcome => {
+                        if matches!(outcome, Written::Unknown) {
+                            unconfirmed = Some(claim);
+                        }
+                        // Somebody else wrote the record, or nobody knows: read it again.
+                        tokio::time::sleep(retry.min(Duration::from_millis(50))).await;
+                        continue;
+                    }
                 };
-                let outcome = run(&inner, slot, &term, &claim).await;
-                let finished = JobRecord {
-                    state: State::Done,
-                    outcome: Some(outcome),
-                    at: millis(inner.clock.now()),
-                    ..claim
-                };
-                known = write(slot, Some(&claimed), &finished).await;
+                report(&inner, slot, missed, interrupted, true);
+                let (k, u) = run_and_record(&inner, slot, &term, claim, claimed).await;
+                (known, unrecorded) = (k, u);
             }
         }
+    }
+}
+
+/// Runs the occurrence `claim` claimed (the record now at `claimed`), and records how it
+/// ended: the record as now known, or the end to write again when that failed.
+async fn run_and_record<S: LeaseStore>(
+    inner: &Arc<Inner<S>>,
+    slot: &Slot<S>,
+    term: &Leadership,
+    claim: JobRecord,
+    claimed: RecordVersion,
+) -> (Option<Known>, Option<JobRecord>) {
+    let outcome = run(inner, slot, term, &claim).await;
+    let finished = JobRecord {
+        state: State::Done,
+        outcome: Some(outcome),
+        at: millis(inner.clock.now()),
+        ..claim
+    };
+    match write(slot, Some(&claimed), &finished).await {
+        Written::Yes(known) => (Some(known), None),
+        Written::No => (None, None),
+        Written::Unknown => (None, Some(finished)),
     }
 }
 
@@ -663,19 +750,37 @@ async fn read<S: LeaseStore>(inner: &Inner<S>, slot: &Slot<S>) -> Result<Option<
     }
 }
 
-/// Writes `record` if the job's record is still at `expected`. The record as now known when it
-/// was written (also when the reply was lost but a read shows the write landed); `None` when
-/// it was not, or nobody knows.
+/// What became of a write of the job's record.
+enum Written {
+    /// Written: the record as now known.
+    Yes(Known),
+    /// Not written: the record was not at the version expected.
+    No,
+    /// Nobody knows (the write or the read after it failed).
+    Unknown,
+}
+
+impl Written {
+    fn known(self) -> Option<Known> {
+        match self {
+            Self::Yes(known) => Some(known),
+            Self::No | Self::Unknown => None,
+        }
+    }
+}
+
+/// Writes `record` if the job's record is still at `expected`; when the outcome is unknown, a
+/// read says whether this very write landed (its claim number is in the data).
 async fn write<S: LeaseStore>(
     slot: &Slot<S>,
     expected: Option<&RecordVersion>,
     record: &JobRecord,
-) -> Option<Known> {
+) -> Written {
     let store = slot.election.store();
     let data = record.encode();
     match tokio::time::timeout(call_timeout(slot), store.write_record(expected, &data)).await {
-        Ok(Ok(Some(version))) => return Some((Some(record.clone()), Some(version))),
-        Ok(Ok(None)) => return None,
+        Ok(Ok(Some(version))) => return Written::Yes((Some(record.clone()), Some(version))),
+        Ok(Ok(None)) => return Written::No,
         Ok(Err(err)) => {
             tracing::warn!(job = %slot.job.name, error = %err, "writing the job's record failed");
         }
@@ -683,13 +788,13 @@ async fn write<S: LeaseStore>(
             tracing::warn!(job = %slot.job.name, "writing the job's record timed out");
         }
     }
-    // The outcome is unknown: the record says whether this very write landed.
     let read = tokio::time::timeout(call_timeout(slot), store.read_record()).await;
     match read {
         Ok(Ok(Some(current))) if current.data == data => {
-            Some((Some(record.clone()), Some(current.version)))
+            Written::Yes((Some(record.clone()), Some(current.version)))
         }
-        _ => None,
+        Ok(Ok(_)) => Written::No,
+        _ => Written::Unknown,
     }
 }
 

@@ -379,3 +379,137 @@ fn a_store_without_records_is_refused_when_the_scheduler_is_built() {
     assert!(matches!(err, JobsError::DuplicateJob(_)), "{err}");
     let _ = LeaseStore::capabilities(&MemoryLeaseStore::new());
 }
+
+#[tokio::test(start_paused = true)]
+async fn spread_jobs_go_to_several_nodes_and_each_occurrence_still_runs_once() {
+    let stores = Stores::default();
+    let log = RunLog::new();
+    let clock = WallClock::tokio(start());
+    let every = Schedule::every(Duration::from_millis(500));
+    let names: Vec<String> = (0..6).map(|i| format!("job-{i}")).collect();
+    let mut nodes = Vec::new();
+    for id in ["a", "b", "c"] {
+        let stores = stores.clone();
+        let mut builder = Scheduler::builder(move |job: &str| stores.get(job))
+            .options(options(id))
+            .clock(clock.clone())
+            .spread();
+        for name in &names {
+            builder = builder.job(log.job(name, every.clone(), id, clock.clone(), Duration::ZERO));
+        }
+        let node = builder.build().unwrap();
+        node.start().await.unwrap();
+        nodes.push(node);
+        // The first node takes every job; the later ones take their share over.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let leaders = |nodes: &[Scheduler<MemoryLeaseStore>]| {
+        nodes
+            .iter()
+            .map(|n| {
+                names
+                    .iter()
+                    .filter(|j| n.election(j).unwrap().is_leader())
+                    .count()
+            })
+            .collect::<Vec<_>>()
+    };
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while leaders(&nodes).iter().filter(|&&n| n > 0).count() < 3 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the jobs stayed on {:?}", leaders(&nodes)));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    for node in &nodes {
+        node.stop().await.unwrap();
+    }
+    for name in &names {
+        let verdict = log.verdict(name, &every);
+        assert!(
+            verdict.duplicates.is_empty() && verdict.lost.is_empty(),
+            "{name}: {verdict:?}"
+        );
+    }
+}
+
+/// The memory store, losing the replies of the first `n` record writes (they take effect).
+#[derive(Clone, Default)]
+struct LostWriteReplies(Arc<std::sync::atomic::AtomicU32>);
+
+impl StoreHooks for LostWriteReplies {
+    async fn around<'a, T: Send + 'a>(
+        &'a self,
+        operation: leader_election::Operation,
+        call: impl std::future::Future<Output = leader_election::Result<T>> + Send + 'a,
+    ) -> leader_election::Result<T> {
+        {
+            let result = call.await;
+            let lose = operation == leader_election::Operation::WriteRecord
+                && self
+                    .0
+                    .fetch_update(
+                        std::sync::atomic::Ordering::SeqCst,
+                        std::sync::atomic::Ordering::SeqCst,
+                        |n| n.checked_sub(1),
+                    )
+                    .is_ok();
+            if lose {
+                return Err(leader_election::Error::outcome_unknown(
+                    operation,
+                    "the reply was lost",
+                ));
+            }
+            result
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_claim_or_an_end_whose_reply_was_lost_is_resolved_by_reading_the_record() {
+    // The first write claims the first occurrence, the second records its end: both replies
+    // lost. The occurrence still runs once, and the next ones follow, none interrupted.
+    let memory = MemoryLeaseStore::new();
+    let lost = LostWriteReplies(Arc::new(2.into()));
+    let store = Forward::with_hooks(memory.clone(), lost.clone());
+    let log = RunLog::new();
+    let clock = WallClock::tokio(start());
+    let every = Schedule::every(Duration::from_secs(1));
+    let job = log.job("flaky", every.clone(), "a", clock.clone(), Duration::ZERO);
+    let a = Scheduler::builder(move |_: &str| store.clone())
+        .options(options("a"))
+        .clock(clock)
+        .job(job)
+        .build()
+        .unwrap();
+    let mut events = a.subscribe();
+    a.start().await.unwrap();
+    let mut interrupted = 0;
+    let finished = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut finished = 0;
+        while finished < 4 {
+            match events.recv().await.unwrap() {
+                JobEvent::Finished { .. } => finished += 1,
+                JobEvent::Interrupted { .. } => interrupted += 1,
+                _ => {}
+            }
+        }
+        finished
+    })
+    .await
+    .unwrap();
+    a.stop().await.unwrap();
+    assert_eq!(finished, 4);
+    assert_eq!(interrupted, 0);
+    assert_eq!(
+        lost.0.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "replies were lost"
+    );
+    let verdict = log.verdict("flaky", &every);
+    assert!(
+        verdict.duplicates.is_empty() && verdict.lost.is_empty() && verdict.occurrences >= 4,
+        "{verdict:?}"
+    );
+}
