@@ -1,21 +1,28 @@
-//! `leader-service`: a small HTTP service whose periodic job runs on the leader only.
+//! `leader-service`: a small HTTP service with a leader, and two scheduled jobs that run once
+//! per occurrence across its instances (`leader-election-jobs`).
 //!
-//! - The job writes to a downstream store (a Redis hash here) through a *fenced* write: the write
-//!   carries the term's fencing token, and the store refuses any token lower than the highest it
-//!   has seen, so a stale leader can never overwrite its successor's work.
+//! - `sync`, every `JOB_INTERVAL`, writes to a downstream store (a Redis hash here) through a
+//!   *fenced* write: the write carries the run's fencing token, and the store refuses any token
+//!   lower than the highest it has seen, so a stale run can never overwrite its successor's.
+//! - `report`, on the cron expression `REPORT_CRON` (UTC), counts its runs in another hash.
+//! - The jobs are spread over the instances (each takes its share); each occurrence runs on one
+//!   of them, once, and one due while an instance went away runs late on another.
 //! - `GET /healthz` answers 200 while the election is healthy, 503 otherwise.
 //! - `GET /leader` tells who leads (as the backend says), with the token, and whether this
 //!   instance leads.
-//! - SIGTERM or Ctrl-C: stop serving, cancel leader work, release the lease: another instance
-//!   takes over within milliseconds.
+//! - `GET /jobs` tells which jobs this instance runs, and when each is next due.
+//! - SIGTERM or Ctrl-C: stop serving, let running jobs finish, release every lease: other
+//!   instances take over within milliseconds.
 //!
 //! Configuration from the environment: `REDIS_URL` (default `redis://127.0.0.1:6379`),
 //! `ELECTION_KEY` (default `leader-service`), `LISTEN` (default `127.0.0.1:8080`), `JOB_INTERVAL`
-//! (default `1s`), and every election option as `LEADER_ELECTION_<FIELD>`
-//! (`LEADER_ELECTION_LEASE_DURATION=15s`, ...).
+//! (default `1s`), `REPORT_CRON` (default `*/10 * * * * *`, every 10 s), and every election
+//! option as `LEADER_ELECTION_<FIELD>` (`LEADER_ELECTION_LEASE_DURATION=15s`, ...).
 
 use leader_election::ElectionBuilder;
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -24,9 +31,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use fred::interfaces::LuaInterface;
-use leader_election::{
-    ChangeReason, FencingToken, LeaderElection, LeaderElectionOptions, Leadership,
-};
+use leader_election::{FencingToken, LeaderElection, LeaderElectionOptions};
+use leader_election_jobs::{Job, Schedule, Scheduler};
 use leader_election_redis::{RedisLeaderElection, RedisLeaseStore};
 use serde_json::json;
 use tokio::signal::unix::{SignalKind, signal};
@@ -42,6 +48,16 @@ return 1
 
 type Election = LeaderElection<RedisLeaseStore>;
 
+/// What the handlers see: the service's election and its jobs.
+#[derive(Clone)]
+struct App {
+    election: Election,
+    scheduler: Scheduler<RedisLeaseStore>,
+}
+
+/// The names of the service's jobs.
+const JOBS: [&str; 2] = ["sync", "report"];
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
@@ -53,65 +69,106 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let key = env_or("ELECTION_KEY", "leader-service");
     let listen: SocketAddr = env_or("LISTEN", "127.0.0.1:8080").parse()?;
     let job_interval = humantime_env("JOB_INTERVAL", Duration::from_secs(1))?;
+    let report_cron = env_or("REPORT_CRON", "*/10 * * * * *");
     let options = LeaderElectionOptions::from_env()?;
 
     let election = RedisLeaderElection::builder()
-        .url(redis_url)
+        .url(redis_url.clone())
         .key(key.clone())
-        .options(options)
+        .options(options.clone())
         .build()?;
     election.start().await?;
+    let scheduler = jobs(
+        &election,
+        &redis_url,
+        &key,
+        &options,
+        job_interval,
+        &report_cron,
+    )?;
+    scheduler.start().await?;
 
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(addr = %listener.local_addr()?, instance = election.instance_id(), "serving");
-    let app = Router::new()
+    let app = App {
+        election: election.clone(),
+        scheduler: scheduler.clone(),
+    };
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/leader", get(leader))
-        .with_state(election.clone());
-
-    let job = tokio::spawn(leader_job(
-        election.clone(),
-        format!("{{{key}}}:downstream"),
-        job_interval,
-    ));
-    axum::serve(listener, app)
+        .route("/jobs", get(jobs_status))
+        .with_state(app);
+    axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
 
-    // Cancels leader work, waits for it, releases the lease and wakes the other instances.
+    // Lets running jobs finish, then releases every lease and wakes the other instances.
+    scheduler.stop().await?;
     election.stop().await?;
-    let last_term = job.await?;
-    tracing::info!(?last_term, "stopped; leadership handed over");
+    tracing::info!("stopped; leadership and jobs handed over");
     Ok(())
 }
 
-/// Leader work for every term this instance wins: every `interval`, a fenced write
-/// downstream. It starts when a term begins and is cancelled when the term ends; it returns,
-/// once the election has stopped, why the last term ended.
-async fn leader_job(
-    election: Election,
-    downstream_key: String,
+/// The service's scheduled jobs, each on an election of its own beside the service's
+/// (`<key>-job-<name>`), spread over the instances.
+fn jobs(
+    election: &Election,
+    redis_url: &str,
+    key: &str,
+    options: &LeaderElectionOptions,
     interval: Duration,
-) -> Option<ChangeReason> {
+    report_cron: &str,
+) -> Result<Scheduler<RedisLeaseStore>, Box<dyn std::error::Error>> {
+    let mut stores = HashMap::new();
+    for job in JOBS {
+        let store = RedisLeaderElection::builder()
+            .url(redis_url)
+            .key(format!("{key}-job-{job}"))
+            .options(options.clone())
+            .build_store()?;
+        stores.insert(job.to_owned(), store);
+    }
+    let stores = Mutex::new(stores);
     let client = election.store().client().clone();
     let me = election.instance_id().to_owned();
-    election
-        .run_while_leader(|term: Leadership| {
-            let (client, key, me) = (client.clone(), downstream_key.clone(), me.clone());
+    let downstream = format!("{{{key}}}:downstream");
+    let sync = {
+        let (client, me) = (client.clone(), me.clone());
+        Job::new("sync", Schedule::every(interval), move |run| {
+            let (client, key, me) = (client.clone(), downstream.clone(), me.clone());
             async move {
-                tracing::info!(token = %term.token(), "leader job started for this term");
-                let mut tick = tokio::time::interval(interval);
-                for count in 1u64.. {
-                    tick.tick().await;
-                    match fenced_write(&client, &key, term.token(), &me, count).await {
-                        Ok(true) => tracing::debug!(count, "leader job wrote downstream"),
-                        Ok(false) => tracing::warn!("downstream refused a stale token"),
-                        Err(err) => tracing::warn!(error = %err, "downstream write failed"),
-                    }
+                let due = leader_election_jobs::millis(run.due);
+                if !fenced_write(&client, &key, run.token(), &me, due).await? {
+                    tracing::warn!("downstream refused a stale token");
                 }
+                Ok::<(), fred::error::Error>(())
             }
         })
-        .await
+        .lock_at_most_for(interval)
+    };
+    let reports = format!("{{{key}}}:reports");
+    let report = Job::new("report", Schedule::cron(report_cron, "UTC")?, move |run| {
+        let (client, key, me) = (client.clone(), reports.clone(), me.clone());
+        async move {
+            let due = leader_election_jobs::millis(run.due);
+            fenced_write(&client, &key, run.token(), &me, due).await?;
+            tracing::info!(due, token = %run.token(), "report written");
+            Ok::<(), fred::error::Error>(())
+        }
+    });
+    Ok(Scheduler::builder(move |job: &str| {
+        stores
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(job)
+            .expect("a store per job")
+    })
+    .options(options.clone())
+    .spread()
+    .job(sync)
+    .job(report)
+    .build()?)
 }
 
 async fn fenced_write(
@@ -135,7 +192,7 @@ async fn fenced_write(
     Ok(written == 1)
 }
 
-async fn healthz(State(election): State<Election>) -> impl IntoResponse {
+async fn healthz(State(App { election, .. }): State<App>) -> impl IntoResponse {
     let health = election.health();
     let status = if health.healthy {
         StatusCode::OK
@@ -150,7 +207,21 @@ async fn healthz(State(election): State<Election>) -> impl IntoResponse {
     (status, Json(body))
 }
 
-async fn leader(State(election): State<Election>) -> impl IntoResponse {
+async fn jobs_status(State(App { scheduler, .. }): State<App>) -> impl IntoResponse {
+    let jobs: Vec<_> = scheduler
+        .jobs()
+        .map(|job| {
+            let leads = scheduler
+                .election(job)
+                .is_some_and(LeaderElection::is_leader);
+            let next_due = scheduler.next_due(job).map(leader_election_jobs::millis);
+            json!({ "job": job, "runs_here": leads, "next_due_ms": next_due })
+        })
+        .collect();
+    Json(json!({ "jobs": jobs }))
+}
+
+async fn leader(State(App { election, .. }): State<App>) -> impl IntoResponse {
     let me = json!({
         "instance_id": election.instance_id(),
         "is_leader": election.is_leader(),

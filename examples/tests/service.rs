@@ -1,5 +1,6 @@
 //! End to end: two instances of `leader-service` against a real redis-server agree on the
-//! leader, and a SIGTERM to the leader hands leadership over to the other one.
+//! leader and share the scheduled jobs, and a SIGTERM to the leader hands leadership and its
+//! jobs over to the other one.
 
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -49,7 +50,7 @@ async fn get(port: u16, path: &str) -> Option<(u16, Value)> {
     Some((status, serde_json::from_str(body).ok()?))
 }
 
-/// The downstream write the leader job made last: (writer, token), once there is one.
+/// The downstream write the `sync` job made last: (writer, token), once there is one.
 async fn downstream(redis: &RedisServer, key: &str) -> Option<(String, u64)> {
     let hash = format!("{{{key}}}:downstream");
     let writer = redis.query(&["HGET", &hash, "writer"]).await.ok()?;
@@ -86,10 +87,28 @@ async fn two_instances_agree_on_the_leader_and_hand_over_on_sigterm() {
         Some((leader, a["leader"]["token"].as_u64()?))
     })
     .await;
-    // The leader's job runs for its term and writes downstream with the term's token.
-    eventually_some(Duration::from_secs(10), "the leader's job", || async {
-        (downstream(&redis, "example-e2e").await? == (leader.clone(), token)).then_some(())
-    })
+    // The `sync` job runs on one of the two, and writes downstream with its run's token.
+    let (writer, written_token) =
+        eventually_some(Duration::from_secs(10), "the sync job's writes", || async {
+            downstream(&redis, "example-e2e").await
+        })
+        .await;
+    let runs_sync = |body: &Value| {
+        body["jobs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|j| j["job"] == "sync" && j["runs_here"] == Value::Bool(true))
+    };
+    eventually_some(
+        Duration::from_secs(10),
+        "one instance runs sync",
+        || async {
+            let (_, a) = get(ports[0], "/jobs").await?;
+            let (_, b) = get(ports[1], "/jobs").await?;
+            (runs_sync(&a) != runs_sync(&b)).then_some(())
+        },
+    )
     .await;
     for port in ports {
         let (status, body) = get(port, "/healthz").await.unwrap();
@@ -121,12 +140,34 @@ async fn two_instances_agree_on_the_leader_and_hand_over_on_sigterm() {
         new["self"]["token"].as_u64().unwrap() > token,
         "a new term, a new token"
     );
-    // The new leader's job starts with its term, and its writes carry the greater token.
+    // The survivor runs every job now, and the downstream writes are its own, with a token
+    // greater than the stopped instance's.
     let survivor_id = new["self"]["instance_id"].as_str().unwrap().to_owned();
-    let new_token = new["self"]["token"].as_u64().unwrap();
-    eventually_some(Duration::from_secs(10), "the new leader's job", || async {
-        (downstream(&redis, "example-e2e").await? == (survivor_id.clone(), new_token)).then_some(())
-    })
+    eventually_some(
+        Duration::from_secs(10),
+        "the survivor's sync runs",
+        || async {
+            let (now_writer, now_token) = downstream(&redis, "example-e2e").await?;
+            let moved = writer != survivor_id;
+            (now_writer == survivor_id
+                && now_token >= written_token
+                && (!moved || now_token > written_token))
+                .then_some(())
+        },
+    )
+    .await;
+    eventually_some(
+        Duration::from_secs(10),
+        "the survivor runs every job",
+        || async {
+            let (_, jobs) = get(ports[survivor], "/jobs").await?;
+            jobs["jobs"]
+                .as_array()?
+                .iter()
+                .all(|j| j["runs_here"] == Value::Bool(true))
+                .then_some(())
+        },
+    )
     .await;
     let status = services[stop].0.wait().unwrap();
     assert!(
