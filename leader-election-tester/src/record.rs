@@ -88,5 +88,8 @@ pub(crate) enum Record {
         what: String,
         /// How many occurrences.
         count: u64,
+        /// The due time of an interrupted run (ms since the Unix epoch).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        due: Option<u64>,
     },
 }

@@ -77,6 +77,8 @@ pub(crate) struct OperatorAction {
     what: &'static str,
     /// What the operator does when the fault is restored.
     then: Option<&'static OperatorAction>,
+    /// Whether it removes the elections' records too (scheduled jobs then forget what ran).
+    removes_records: bool,
 }
 
 impl OperatorAction {
@@ -86,7 +88,21 @@ impl OperatorAction {
             name,
             what,
             then: None,
+            removes_records: false,
         }
+    }
+
+    /// The same, removing the elections' records too.
+    pub(crate) const fn removing_records(self) -> Self {
+        Self {
+            removes_records: true,
+            ..self
+        }
+    }
+
+    /// Whether it removes the elections' records too.
+    pub(crate) const fn removes_records(&self) -> bool {
+        self.removes_records
     }
 
     /// The same, followed by `next` when the fault is restored.

@@ -20,12 +20,14 @@ const UPDATE_GARBAGE: OperatorAction = OperatorAction::new(
     "postgres_update_garbage",
     "UPDATE the lease row with garbage",
 );
-/// `DELETE` every row of the election (lease, guard and candidate rows), as the blanket
-/// `DELETE FROM` the table does.
+/// `DELETE` every row of the election (lease, guard, candidate and record rows, and those of
+/// the elections named after it, such as `--jobs`'), as the blanket `DELETE FROM` the table
+/// does.
 const DELETE_ALL: OperatorAction = OperatorAction::new(
     "postgres_delete_all",
     "DELETE every row of the election, the guard too",
-);
+)
+.removing_records();
 
 /// How to reach PostgreSQL.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Args)]

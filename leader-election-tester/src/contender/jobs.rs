@@ -159,9 +159,11 @@ fn forward_notices(
                 Err(broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(broadcast::error::RecvError::Closed) => break,
             };
-            let (job, what, count) = match &event {
-                JobEvent::Missed { job, count, .. } => (job.to_string(), "missed", *count),
-                JobEvent::Interrupted { job, .. } => (job.to_string(), "interrupted", 1),
+            let (job, what, count, due) = match &event {
+                JobEvent::Missed { job, count, .. } => (job.to_string(), "missed", *count, None),
+                JobEvent::Interrupted { job, due, .. } => {
+                    (job.to_string(), "interrupted", 1, Some(millis(*due)))
+                }
                 _ => continue,
             };
             let _ = sink.send(Event {
@@ -172,6 +174,7 @@ fn forward_notices(
                     job,
                     what: what.to_owned(),
                     count,
+                    due,
                 },
             });
         }

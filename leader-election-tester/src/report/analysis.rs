@@ -344,7 +344,9 @@ impl Report {
             faults_not_injected: data.not_injected.clone(),
             faults,
             jobs: data.jobs.clone(),
-            safe: overlap_count == 0 && tokens_monotonic && data.jobs.iter().all(super::JobReport::ok),
+            safe: overlap_count == 0
+                && tokens_monotonic
+                && data.jobs.iter().all(super::JobReport::ok),
         }
     }
 }

@@ -131,8 +131,21 @@ pub(crate) struct JobReport {
     pub(crate) contenders: usize,
     /// Occurrences that ran twice (must be 0).
     pub(crate) duplicates: usize,
-    /// Occurrences due between the first and the last run that never ran (must be 0).
+    /// Occurrences due between the first and the last run that never ran, but for those below
+    /// (must be 0).
     pub(crate) lost: usize,
+    /// Occurrences that never ran because the backend restarted empty (`server_restart`), or
+    /// an operator deleted the records (`postgres_delete_all`), between the runs around them:
+    /// the job's record went with the data, and the next leader started again from its clock
+    /// (documented in the jobs crate's README).
+    pub(crate) lost_with_data: usize,
+    /// Occurrences that never ran because their claim was found interrupted and the job's
+    /// policy gave them up (the claimant lost its term before it learnt that its claim
+    /// landed): reported as `interrupted`, not silently lost.
+    pub(crate) given_up_interrupted: usize,
+    /// The due times (ms since the Unix epoch) of the first occurrences of `lost`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) lost_due_ms: Vec<u64>,
     /// Runs whose token went back from one occurrence to the next (must be 0).
     pub(crate) token_regressions: usize,
     /// Occurrences reported missed (due while nobody could run them).

@@ -153,15 +153,18 @@ impl Report {
         for job in &self.jobs {
             let _ = writeln!(
                 out,
-                "job {}: {} occurrences ({} runs on {} contenders) | duplicates {} | lost {} | \
-                 token regressions {} | missed {} | interrupted {} | started p50 {:.1}ms p99 \
-                 {:.1}ms after the due time",
+                "job {}: {} occurrences ({} runs on {} contenders) | duplicates {} | lost {} \
+                 (and {} with the backend's data, {} interrupted and given up) | token \
+                 regressions {} | missed {} | interrupted {} | started p50 {:.1}ms p99 {:.1}ms \
+                 after the due time",
                 job.job,
                 job.occurrences,
                 job.runs,
                 job.contenders,
                 job.duplicates,
                 job.lost,
+                job.lost_with_data,
+                job.given_up_interrupted,
                 job.token_regressions,
                 job.missed,
                 job.interrupted,

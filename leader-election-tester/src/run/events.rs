@@ -112,6 +112,7 @@ impl Run {
                     self.live
                         .line(at_ms, &format!("c{slot} retries {job} due at {due}"));
                 }
+                self.job_started.entry((job.clone(), due)).or_insert(at_ms);
                 self.job_runs.push(leader_election_jobs::testing::Run {
                     job,
                     due,
@@ -126,9 +127,15 @@ impl Run {
                 job,
                 what,
                 count,
+                due,
             } => {
-                self.live
-                    .line(at_ms, &format!("c{slot}: {job}: {count} occurrence(s) {what}"));
+                if let Some(due) = due {
+                    self.job_interrupted.insert((job.clone(), due));
+                }
+                self.live.line(
+                    at_ms,
+                    &format!("c{slot}: {job}: {count} occurrence(s) {what}"),
+                );
                 *self.job_notices.entry((job, what)).or_default() += count;
             }
         }

@@ -70,6 +70,10 @@ struct Run {
     /// occurrences by job.
     job_runs: leader_election_jobs::testing::RunLog,
     job_notices: HashMap<(String, String), u64>,
+    /// When each occurrence of a job first started, by job and due time.
+    job_started: HashMap<(String, u64), f64>,
+    /// The occurrences found interrupted, by job and due time.
+    job_interrupted: std::collections::HashSet<(String, u64)>,
 }
 
 /// Ctrl-C (SIGINT), watched from the start of the run, before anything is made: pressed while
@@ -227,6 +231,8 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
         interrupt,
         job_runs: leader_election_jobs::testing::RunLog::new(),
         job_notices: HashMap::new(),
+        job_started: HashMap::new(),
+        job_interrupted: std::collections::HashSet::new(),
     };
     run.go(epoch).await
 }
@@ -613,6 +619,8 @@ impl Run {
             .map(|f| (f.restored_at_ms.unwrap_or(run_end_ms).min(run_end_ms) - f.at_ms).max(0.0))
             .sum();
         let follower_time_ms = (self.cfg.contenders as f64 * run_end_ms - down - leading).max(0.0);
+        // Before the faults move into the data: a job's lost occurrences are judged by them.
+        let jobs = self.job_reports();
         let data = RunData {
             backend: self.cfg.backend.backend.name().to_owned(),
             spawned: self.spawned.take(),
@@ -628,7 +636,7 @@ impl Run {
             priorities: std::mem::take(&mut self.cfg.priorities),
             not_injected: std::mem::take(&mut self.not_injected),
             clock_faults: self.cfg.clock_faults.map(|m| m.as_str().to_owned()),
-            jobs: self.job_reports(),
+            jobs,
         };
         // Dropping the deployment kills its processes.
         drop(self.targets.server.take());
@@ -651,6 +659,37 @@ impl Run {
                 let mut contenders: Vec<&str> = of_job.iter().map(|r| r.node.as_str()).collect();
                 contenders.sort_unstable();
                 contenders.dedup();
+                // An occurrence lost while the backend restarted empty, or an operator deleted
+                // the records, went with the job's record (see the jobs crate's README): told
+                // apart from one lost otherwise.
+                let started = |due: u64| self.job_started.get(&(job.clone(), due)).copied();
+                let dues: Vec<u64> = {
+                    let mut d: Vec<u64> = of_job.iter().map(|r| r.due).collect();
+                    d.sort_unstable();
+                    d
+                };
+                let with_data = |lost: u64| {
+                    let before = dues
+                        .iter()
+                        .rev()
+                        .find(|&&d| d < lost)
+                        .and_then(|&d| started(d));
+                    let after = dues.iter().find(|&&d| d > lost).and_then(|&d| started(d));
+                    self.faults.iter().any(|f| {
+                        (f.kind == FaultKind::ServerRestart
+                            || f.action.is_some_and(|a| a.removes_records()))
+                            && before.is_none_or(|b| f.at_ms >= b)
+                            && after.is_none_or(|a| f.at_ms <= a)
+                    })
+                };
+                // One found interrupted (its claim recorded, its run never seen: the claimant
+                // lost its term before it knew) was given up by the job's policy, and said so.
+                let (given_up, lost): (Vec<u64>, Vec<u64>) = verdict
+                    .lost
+                    .iter()
+                    .partition(|&&d| self.job_interrupted.contains(&(job.clone(), d)));
+                let (lost_with_data, lost): (Vec<u64>, Vec<u64>) =
+                    lost.iter().partition(|&&d| with_data(d));
                 let notice = |what: &str| {
                     self.job_notices
                         .get(&(job.clone(), what.to_owned()))
@@ -662,7 +701,10 @@ impl Run {
                     runs: of_job.len(),
                     contenders: contenders.len(),
                     duplicates: verdict.duplicates.len(),
-                    lost: verdict.lost.len(),
+                    lost: lost.len(),
+                    lost_with_data: lost_with_data.len(),
+                    given_up_interrupted: given_up.len(),
+                    lost_due_ms: lost.into_iter().take(20).collect(),
                     token_regressions: verdict.token_regressions.len(),
                     missed: notice("missed"),
                     interrupted: notice("interrupted"),
