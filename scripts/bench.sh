@@ -245,6 +245,14 @@ tester blob -- --backend blob --connection-string "$AZURE_STORAGE_CONNECTION_STR
 tester blob-processes -- --backend blob --connection-string "$AZURE_STORAGE_CONNECTION_STRING" \
   --duration 90s --processes
 
+echo "== Tester: scheduled jobs (leader-election-jobs) through every fault"
+tester redis-jobs -- --backend redis --spawn-redis --key bench-jobs --jobs 3 --every 1s \
+  --duration 120s
+tester postgres-jobs -- --backend postgres --postgres-url "$pg_url" --key bench-jobs --jobs 3 \
+  --every 1s --duration 120s
+etcd_tester etcd-jobs --backend etcd --spawn-etcd --key bench-jobs --jobs 3 --every 1s \
+  --duration 120s
+
 echo "== Tester: operators, resignations and preferred leaders"
 tester redis-operator -- --backend redis --spawn-redis --faults operator --duration 90s
 tester postgres-operator -- --backend postgres --postgres-url "$pg_url" --faults operator \
