@@ -1,0 +1,112 @@
+//! The jobs' metrics through the `metrics` facade (feature `metrics`).
+#![cfg(feature = "metrics")]
+
+use std::time::{Duration, SystemTime};
+
+use leader_election::{LeaderElectionOptions, MemoryLeaseStore};
+use leader_election_jobs::{Job, Schedule, Scheduler, WallClock};
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+/// A metric's name, labels and value.
+type Entry = (String, Vec<(String, String)>, DebugValue);
+
+#[test]
+fn runs_outcomes_durations_delays_and_the_next_due_time_are_recorded() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap()
+            .block_on(async {
+                let store = MemoryLeaseStore::new();
+                let mut options = LeaderElectionOptions::default();
+                options.instance_id = "a".into();
+                options.lease_duration = Duration::from_secs(2);
+                options.renew_interval = Duration::from_millis(500);
+                let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_768_478_400);
+                let odd = std::sync::atomic::AtomicU32::new(0);
+                let scheduler = Scheduler::builder(move |_: &str| store.clone())
+                    .options(options)
+                    .clock(WallClock::tokio(start))
+                    .job(Job::new(
+                        "m",
+                        Schedule::every(Duration::from_secs(1)),
+                        move |_| {
+                            let n = odd.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            async move {
+                                tokio::time::sleep(Duration::from_millis(100)).await;
+                                if n.is_multiple_of(2) {
+                                    Ok(())
+                                } else {
+                                    Err(std::io::Error::other("odd run"))
+                                }
+                            }
+                        },
+                    ))
+                    .build()
+                    .unwrap();
+                scheduler.start().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(4_500)).await;
+                scheduler.stop().await.unwrap();
+            });
+    });
+    let snapshot: Vec<Entry> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| {
+            let key = key.key();
+            let labels = key
+                .labels()
+                .map(|l| (l.key().to_owned(), l.value().to_owned()))
+                .collect();
+            (key.name().to_owned(), labels, value)
+        })
+        .collect();
+    let counter = |name: &str, outcome: &str| {
+        snapshot
+            .iter()
+            .filter(|(n, labels, _)| {
+                n == name
+                    && labels.iter().any(|(k, v)| k == "job" && v == "m")
+                    && labels.iter().any(|(k, v)| k == "outcome" && v == outcome)
+            })
+            .map(|(_, _, v)| match v {
+                DebugValue::Counter(c) => *c,
+                other => panic!("{name} is {other:?}"),
+            })
+            .sum::<u64>()
+    };
+    let succeeded = counter("leader_election_job_runs_total", "succeeded");
+    let failed = counter("leader_election_job_runs_total", "failed");
+    assert!(
+        succeeded >= 2 && failed >= 1,
+        "{succeeded} succeeded, {failed} failed"
+    );
+    let histogram = |name: &str| {
+        snapshot
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, _, v)| match v {
+                DebugValue::Histogram(values) => values.len(),
+                other => panic!("{name} is {other:?}"),
+            })
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        histogram("leader_election_job_run_seconds") as u64,
+        succeeded + failed
+    );
+    assert!(histogram("leader_election_job_start_delay_seconds") as u64 >= succeeded + failed);
+    let next_due = snapshot
+        .iter()
+        .find(|(n, _, _)| n == "leader_election_job_next_due_timestamp_seconds")
+        .map(|(_, _, v)| v);
+    match next_due {
+        Some(DebugValue::Gauge(g)) => assert!(g.into_inner() > 1_768_478_400.0, "{g:?}"),
+        other => panic!("next due: {other:?}"),
+    }
+}
