@@ -775,6 +775,60 @@ async fn a_record_deleted_under_its_holder_keeps_followers_out() {
     terms.assert_safe();
 }
 
+/// A former leader expects the record as much as a follower that saw it held: after it
+/// resigned (or its term ran out, cut off), another contender may have taken the lease, and an
+/// operator may delete the record under that holder before the former leader asks again.
+/// Found by the tester (an operator's `DELETE` of every row on PostgreSQL during a resigned
+/// leader's cool-down: the former leader took the lease at once, 497 ms before the holder
+/// found out at its next renewal).
+#[tokio::test(start_paused = true)]
+async fn a_former_leader_does_not_take_a_record_deleted_under_its_successor() {
+    let memory = MemoryLeaseStore::new();
+    let a = LeaderElection::new(memory.clone(), options("a")).unwrap();
+    let b = LeaderElection::new(memory.clone(), options("b")).unwrap();
+    let terms = TermRecorder::new();
+    terms.attach(&a).attach(&b);
+    a.start().await.unwrap();
+    wait_for_role(&a, Role::Leader).await;
+    b.start().await.unwrap();
+    tokio::time::sleep(secs(1.0)).await;
+    // a resigns for 12 s; b takes over at once and renews every 10 s.
+    assert!(a.resign(secs(12.0)).await.unwrap());
+    wait_for_role(&b, Role::Leader).await;
+    // The record is deleted under b at 11 s: b finds out at its renewal at 20 s; a's
+    // cool-down ends at 12 s.
+    tokio::time::sleep(secs(11.0)).await;
+    memory.clear();
+    tokio::time::sleep(secs(60.0)).await;
+    terms.assert_safe();
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+}
+
+/// The same for a leader cut off: its term runs out, a follower takes over, and the record is
+/// deleted under the new holder before the old leader, healed, asks again.
+#[tokio::test(start_paused = true)]
+async fn a_leader_cut_off_does_not_take_a_record_deleted_under_its_successor_once_healed() {
+    let FaultyPair {
+        memory,
+        control,
+        a,
+        b,
+        terms,
+    } = FaultyPair::start(options("a")).await;
+    control.set_partitioned(true);
+    wait_for_role(&b, Role::Leader).await;
+    // b renews every 10 s from its acquisition; the record goes 1 s after it, and a is healed
+    // then.
+    tokio::time::sleep(secs(1.0)).await;
+    memory.clear();
+    control.heal();
+    tokio::time::sleep(secs(60.0)).await;
+    terms.assert_safe();
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+}
+
 /// The same with the holder cut off: the follower that found the record gone acquires one
 /// lease after it found it gone, after the holder's deadline, and the election goes on.
 #[tokio::test(start_paused = true)]

@@ -49,6 +49,9 @@ impl<S: LeaseStore> Runner<S> {
         term_ended(&self.shared, term, reason, Role::Follower, None);
         self.cool_down_until = Some(Instant::now() + cool_down);
         let request = self.request.clone();
+        // The successor's record may be deleted under it before this contender asks again:
+        // found missing then, it is withheld as from a follower that saw it held.
+        self.request.expects_record = true;
         self.new_candidacy();
         self.work_finished().await?;
         self.release_after_work(&request, lease).await

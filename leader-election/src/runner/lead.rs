@@ -33,6 +33,8 @@ impl<S: LeaseStore> Runner<S> {
             self.answer(&Ok(false));
             let request = self.request.clone();
             self.release_quietly(&request, &lease).await;
+            // Released, the lease may go to another contender, under whom it may be deleted.
+            self.request.expects_record = true;
             self.new_candidacy();
             return TermEnd::Follow;
         }
@@ -181,6 +183,13 @@ impl<S: LeaseStore> Runner<S> {
         self.answer_proclaims(&Ok(false));
         self.observed = None;
         term_ended(&self.shared, term, reason, Role::Follower, None);
+        // A term that ran out (cut off, renewals failing) may have been followed by another
+        // contender's: a record found missing later may have been deleted under that holder,
+        // as for a follower that saw it held. Only a renewal that found the lease gone
+        // (`LeaseLost`) leaves this contender as the last holder it knows of.
+        if reason != ChangeReason::LeaseLost {
+            self.request.expects_record = true;
+        }
         self.new_candidacy();
     }
 }

@@ -28,7 +28,10 @@ pub struct LeaseRequest {
     /// `None`, see [`with_metadata`](Self::with_metadata)).
     pub metadata: Option<Vec<u8>>,
     /// Whether the caller saw the lease held by somebody else and has seen no release since,
-    /// so that it expects a lease record to be there (design rule 9). A store that finds no
+    /// or its own term ended otherwise than by the backend saying the lease was gone (it
+    /// resigned or handed over, its deadline passed, its renewals failed: another contender
+    /// may hold the lease since), so that it expects a lease record to be there (design rule
+    /// 9). A store that finds no
     /// record at all for such a request (an operator deleted it, perhaps with every other
     /// record of the election) must not create one: it answers
     /// [`AcquireOutcome::Withheld`] with [`WithholdReason::RecordVanished`], and the core
