@@ -30,10 +30,12 @@ pub struct Run {
     pub late_by: Duration,
 }
 
-/// Every run of the jobs it made, on every node.
+/// Every run of the jobs it made, on every node, and the occurrences given up as
+/// interrupted.
 #[derive(Clone, Debug, Default)]
 pub struct RunLog {
     runs: Arc<Mutex<Vec<Run>>>,
+    given_up: Arc<Mutex<std::collections::HashSet<(String, Millis)>>>,
 }
 
 /// What [`RunLog::verdict`] found for one job.
@@ -43,8 +45,13 @@ pub struct JobVerdict {
     pub occurrences: usize,
     /// Occurrences that ran more than once (but by an explicit retry).
     pub duplicates: Vec<Millis>,
-    /// Occurrences due between the first and the last run that never ran.
+    /// Occurrences due between the first and the last run that never ran, and were not given
+    /// up as interrupted.
     pub lost: Vec<Millis>,
+    /// Occurrences that never ran because their claim was found interrupted and given up
+    /// ([`OnInterrupted::Skip`](crate::OnInterrupted::Skip)): the claimant crashed or lost its
+    /// term after its claim reached the backend and before it ran.
+    pub given_up: Vec<Millis>,
     /// Runs whose token was below that of a run of an earlier occurrence, or equal to it on
     /// another node.
     pub token_regressions: Vec<Millis>,
@@ -61,8 +68,10 @@ impl RunLog {
         Self::default()
     }
 
-    /// A job named `name` on `schedule` that records each run here (as its first step, so
-    /// that a claimed occurrence is always recorded) and then works for `work`, run by `node`'s
+    /// A job named `name` on `schedule` that records each run here (as its first step: a
+    /// claimed occurrence is recorded unless its claimant died or lost its term before it
+    /// learnt that its claim landed, and the next holder then gives it up as interrupted, which
+    /// [`watch`](Self::watch) records) and then works for `work`, run by `node`'s
     /// scheduler with clock `clock`.
     #[must_use]
     pub fn job(
@@ -93,6 +102,35 @@ impl RunLog {
                 Ok::<(), std::convert::Infallible>(())
             }
         })
+    }
+
+    /// Records that `job`'s occurrence due at `due` was given up as interrupted (a
+    /// [`JobEvent::Interrupted`](crate::JobEvent::Interrupted) that did not retry it).
+    pub fn give_up(&self, job: &str, due: Millis) {
+        self.given_up
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert((job.to_owned(), due));
+    }
+
+    /// Records every occurrence `scheduler` gives up as interrupted, until it is gone.
+    pub fn watch<S: LeaseStore>(&self, scheduler: &Scheduler<S>) {
+        let mut events = scheduler.subscribe();
+        let log = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(crate::JobEvent::Interrupted {
+                        job,
+                        due,
+                        retried: false,
+                        ..
+                    }) => log.give_up(&job, millis(due)),
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
     }
 
     /// Records `run`, seen by another means (a tester collecting the runs of other
@@ -155,7 +193,16 @@ impl RunLog {
                     break;
                 }
                 if !seen.contains_key(&next) {
-                    verdict.lost.push(next);
+                    let given_up = self
+                        .given_up
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .contains(&(job.to_owned(), next));
+                    if given_up {
+                        verdict.given_up.push(next);
+                    } else {
+                        verdict.lost.push(next);
+                    }
                 }
                 at = next;
             }
@@ -221,8 +268,9 @@ pub struct JobsReport {
 /// (which gets an election name and must return a store for it; every call with one name must
 /// serve one election). After a few runs, the node leading the first job stops gracefully and
 /// starts again; then the node leading the second job crashes. Every run is recorded, and each
-/// job must have run each occurrence once, none lost from its first run to its last, with
-/// tokens increasing from one term to the next.
+/// job must have run each occurrence once, none lost from its first run to its last (but one
+/// given up as interrupted: the crashed node's claim may reach the backend before it dies, and
+/// never run), with tokens increasing from one term to the next.
 ///
 /// # Panics
 /// Saying what, when any of that fails, or a wait exceeds `options.within`.
@@ -347,6 +395,7 @@ where
         builder = builder.job(log.job(job, schedule.clone(), &id, clock.clone(), options.work));
     }
     let scheduler = builder.build().expect("[jobs] build a scheduler");
+    log.watch(&scheduler);
     scheduler.start().await.expect("[jobs] start a scheduler");
     scheduler
 }
@@ -392,10 +441,11 @@ pub async fn on_fixture<F: Fixture>(fixture: &F) -> JobsReport {
         each_occurrence_runs_once(|name| async move { fixture.store(&name).await }, &options).await;
     for (job, verdict) in &report.jobs {
         eprintln!(
-            "[jobs] {job}: {} occurrences, {} duplicates, {} lost, started p50 {:?} / p99 {:?} after the due time",
+            "[jobs] {job}: {} occurrences, {} duplicates, {} lost, {} given up as interrupted, started p50 {:?} / p99 {:?} after the due time",
             verdict.occurrences,
             verdict.duplicates.len(),
             verdict.lost.len(),
+            verdict.given_up.len(),
             verdict.late_by_p50,
             verdict.late_by_p99
         );
