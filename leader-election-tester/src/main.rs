@@ -109,7 +109,7 @@ struct Cli {
     /// Scheduled jobs: every contender also runs a scheduler (leader-election-jobs) with this
     /// many jobs, each due every `--every`, on elections of their own beside the run's; every
     /// run is recorded, and the report checks that no occurrence ran twice, none was lost,
-    /// and tokens grew per job. In-process contenders only.
+    /// and tokens grew per job. With `--processes`, in each contender process.
     #[arg(long, value_name = "N", default_value_t = 0)]
     jobs: u16,
     /// How often each job of `--jobs` is due.

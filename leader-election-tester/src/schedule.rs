@@ -194,12 +194,6 @@ impl RunConfig {
     /// A message naming the option at fault.
     pub(crate) fn check(&self) -> Result<(), String> {
         let backend = self.backend.backend;
-        if self.jobs.is_some() && self.processes {
-            return Err(
-                "--jobs runs the schedulers in this process: it does not go with --processes yet"
-                    .into(),
-            );
-        }
         for other in BackendRef::all().filter(|&b| b != backend) {
             if let Some(flag) = other.spawn_flag(&self.backend) {
                 return Err(format!("{flag} goes with --backend {}", other.name()));

@@ -896,3 +896,51 @@ async fn blob_backend_hands_over_on_graceful_stops() {
     let max = report["graceful_handover_ms"]["max"].as_f64().unwrap();
     assert!(max < 5000.0, "{report:#}");
 }
+
+/// `--jobs`: schedulers beside the election, in this process and in contender processes, on
+/// the spawned Redis through crashes and graceful stops: every occurrence once, none lost, and
+/// a report per job.
+#[test]
+fn scheduled_jobs_run_each_occurrence_once_in_process_and_in_processes() {
+    for processes in [false, true] {
+        let mut args = vec![
+            "--backend",
+            "redis",
+            "--spawn-redis",
+            "--faults",
+            "crash",
+            "--stop-after-faults",
+            "2",
+            "--duration",
+            "40s",
+            "--lease-duration",
+            "1s",
+            "--renew-interval",
+            "300ms",
+            "--retry-interval",
+            "100ms",
+            "--fault-interval",
+            "1s",
+            "--jobs",
+            "2",
+            "--every",
+            "200ms",
+            "--report",
+            "json",
+            "--quiet",
+        ];
+        if processes {
+            args.push("--processes");
+        }
+        let report = safe_run(&args);
+        let jobs = report["jobs"].as_array().expect("a jobs report");
+        assert_eq!(jobs.len(), 2, "{report:#}");
+        for job in jobs {
+            assert!(job["occurrences"].as_u64().unwrap() >= 10, "{job:#}");
+            assert_eq!(job["duplicates"], 0, "{job:#}");
+            assert_eq!(job["lost"], 0, "{job:#}");
+            assert_eq!(job["token_regressions"], 0, "{job:#}");
+        }
+        assert_eq!(report["safe"], true, "{report:#}");
+    }
+}

@@ -102,17 +102,18 @@ impl InProcess {
         if let Some(election) = &self.election {
             election.start().await.map_err(|e| e.to_string())?;
         }
-        let generation = self.generation();
+        let (slot, generation) = (self.slot, self.generation());
         if let Some(jobs) = &mut self.jobs {
-            let id = format!("c{}-g{generation}", self.slot);
-            jobs.start(
-                &id,
-                &self.timing,
-                (self.slot, generation),
-                self.clock,
-                &self.sink,
-            )
-            .await?;
+            let id = format!("c{slot}-g{generation}");
+            let sink = self.sink.clone();
+            let emit: super::jobs::Emit = Arc::new(move |record| {
+                let _ = sink.send(Event {
+                    slot,
+                    generation,
+                    record,
+                });
+            });
+            jobs.start(&id, &self.timing, self.clock, emit).await?;
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! on the run's backend, every run reported as a [`Record::JobRun`].
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use leader_election::BoxLeaseStore;
@@ -10,12 +10,15 @@ use leader_election::testing::{FaultControl, FaultyStore};
 use leader_election_jobs::{CatchUp, Job, JobEvent, Schedule, Scheduler, WallClock, millis};
 use tokio::sync::broadcast;
 
-use super::{Clock, Event, Sink, Timing};
+use super::{Clock, Timing};
 use crate::backends::BackendSpec;
 use crate::record::Record;
 
-/// What `--jobs` and `--every` ask for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where a contender's job records go: the run's sink in this process, stdout in a child.
+pub(crate) type Emit = Arc<dyn Fn(Record) + Send + Sync>;
+
+/// What `--jobs` and `--every` ask for; sent to child processes as JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct JobsSpec {
     /// How many jobs.
     pub(crate) count: usize,
@@ -67,14 +70,14 @@ impl Jobs {
         self.stores.values().map(FaultyStore::control).collect()
     }
 
-    /// Starts the scheduler of contender `slot`'s incarnation `generation`, as `id`.
+    /// Starts the scheduler of a contender's incarnation, as `id`; every run and notice goes
+    /// to `emit`.
     pub(crate) async fn start(
         &mut self,
         id: &str,
         timing: &Timing,
-        (slot, generation): (usize, u32),
         clock: Clock,
-        sink: &Sink,
+        emit: Emit,
     ) -> Result<(), String> {
         if self.scheduler.is_none() {
             let stores = Mutex::new(self.stores.clone());
@@ -87,24 +90,20 @@ impl Jobs {
             })
             .options(timing.options(id));
             for i in 0..self.spec.count {
-                let sink = sink.clone();
+                let emit = Arc::clone(&emit);
                 let wall = WallClock::system();
                 let job = Job::new(
                     JobsSpec::name(i),
                     Schedule::every(self.spec.every),
                     move |ctx| {
                         let due = millis(ctx.due);
-                        let _ = sink.send(Event {
-                            slot,
-                            generation,
-                            record: Record::JobRun {
-                                at_ms: clock.now_ms(),
-                                job: ctx.job.to_string(),
-                                due,
-                                token: ctx.token().get(),
-                                attempt: ctx.attempt,
-                                late_ms: millis(wall.now()).saturating_sub(due),
-                            },
+                        emit(Record::JobRun {
+                            at_ms: clock.now_ms(),
+                            job: ctx.job.to_string(),
+                            due,
+                            token: ctx.token().get(),
+                            attempt: ctx.attempt,
+                            late_ms: millis(wall.now()).saturating_sub(due),
                         });
                         async { Ok::<(), std::convert::Infallible>(()) }
                     },
@@ -115,7 +114,7 @@ impl Jobs {
                 builder = builder.job(job);
             }
             let scheduler = builder.build().map_err(|e| format!("jobs: {e}"))?;
-            forward_notices(scheduler.subscribe(), slot, generation, clock, sink.clone());
+            forward_notices(scheduler.subscribe(), clock, emit);
             self.scheduler = Some(scheduler);
         }
         if let Some(scheduler) = &self.scheduler {
@@ -145,13 +144,7 @@ impl Jobs {
 }
 
 /// Forwards missed and interrupted occurrences as [`Record::JobNotice`]s.
-fn forward_notices(
-    mut events: broadcast::Receiver<JobEvent>,
-    slot: usize,
-    generation: u32,
-    clock: Clock,
-    sink: Sink,
-) {
+fn forward_notices(mut events: broadcast::Receiver<JobEvent>, clock: Clock, emit: Emit) {
     tokio::spawn(async move {
         loop {
             let event = match events.recv().await {
@@ -166,16 +159,12 @@ fn forward_notices(
                 }
                 _ => continue,
             };
-            let _ = sink.send(Event {
-                slot,
-                generation,
-                record: Record::JobNotice {
-                    at_ms: clock.now_ms(),
-                    job,
-                    what: what.to_owned(),
-                    count,
-                    due,
-                },
+            emit(Record::JobNotice {
+                at_ms: clock.now_ms(),
+                job,
+                what: what.to_owned(),
+                count,
+                due,
             });
         }
     });

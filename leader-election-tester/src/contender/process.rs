@@ -14,6 +14,7 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::jobs::{Emit, Jobs, JobsSpec};
 use super::{Clock, Event, Sink, Timing, forward_events, shared_clock_ms, store_record};
 use crate::backends::BackendSpec;
 use crate::faults::{ChildClock, FaultKind, Proxies};
@@ -36,6 +37,9 @@ pub(crate) struct ChildSpec {
     /// The rate of this process's clocks under `--clock-faults rate` (1 otherwise).
     #[serde(default = "one")]
     pub(crate) clock_rate: f64,
+    /// The scheduled jobs to run beside the election (`--jobs`).
+    #[serde(default)]
+    pub(crate) jobs: Option<JobsSpec>,
 }
 
 fn one() -> f64 {
@@ -49,6 +53,8 @@ pub(crate) struct Process {
     generation: u32,
     spec: BackendSpec,
     timing: Timing,
+    /// The scheduled jobs its processes run (`--jobs`).
+    jobs: Option<JobsSpec>,
     epoch_ms: f64,
     proxy: Option<Proxies>,
     child: Option<(Child, ChildStdin)>,
@@ -74,12 +80,13 @@ impl Process {
         slot: usize,
         spec: &BackendSpec,
         proxy: Option<Proxies>,
-        timing: Timing,
+        (timing, jobs): (Timing, Option<JobsSpec>),
         epoch_ms: f64,
         sink: Sink,
     ) -> Self {
         Self {
             slot,
+            jobs,
             generation: 0,
             spec: match &proxy {
                 Some(proxy) => spec.backend.via(spec, &proxy.addrs()),
@@ -153,6 +160,7 @@ impl Process {
             backend: self.spec.clone(),
             timing: self.timing,
             epoch_ms: self.epoch_ms,
+            jobs: self.jobs,
             clock_rate: self.clock.as_ref().map_or(1.0, ChildClock::rate),
         };
         let mut line = serde_json::to_string(&spec).map_err(|e| e.to_string())?;
@@ -322,6 +330,17 @@ pub(crate) async fn child_main() -> Result<(), String> {
         });
     }
     election.start().await.map_err(|e| e.to_string())?;
+    let mut jobs = match spec.jobs {
+        Some(jobs) => Some(Jobs::open(jobs, &spec.backend, &spec.timing)?),
+        None => None,
+    };
+    if let Some(jobs) = &mut jobs {
+        let out = out.clone();
+        let emit: Emit = Arc::new(move |record| {
+            let _ = out.send(record);
+        });
+        jobs.start(&id, &spec.timing, clock, emit).await?;
+    }
 
     let mut ticker = tokio::time::interval(Duration::from_millis(250));
     loop {
@@ -342,6 +361,9 @@ pub(crate) async fn child_main() -> Result<(), String> {
                 let _ = out.send(Record::Ops { ops: store.hooks().ops() });
             }
         }
+    }
+    if let Some(jobs) = &mut jobs {
+        jobs.stop().await;
     }
     let _ = election.stop().await;
     let _ = out.send(Record::Ops {

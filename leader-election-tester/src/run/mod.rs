@@ -177,7 +177,7 @@ pub(crate) async fn run(mut cfg: RunConfig) -> Result<RunOutput, String> {
                 slot,
                 &cfg.backend,
                 proxy,
-                cfg.timing.for_slot(&cfg.priorities, slot),
+                (cfg.timing.for_slot(&cfg.priorities, slot), cfg.jobs),
                 epoch_ms,
                 sink.clone(),
             );
