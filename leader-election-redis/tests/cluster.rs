@@ -82,6 +82,14 @@ async fn fenced_grant_after(
     } else {
         bench::hand_over(elections, at, LEASE * 3).await.0
     };
+    // The recorder takes the new term from the election's events, which may come a moment
+    // after the election says it leads (the test command runs many binaries at once).
+    leader_election_test_support::eventually(
+        Duration::from_secs(5),
+        "the new term recorded",
+        || fresh(recorder),
+    )
+    .await;
     let terms = recorder.terms();
     let i = terms
         .iter()
