@@ -42,6 +42,27 @@ impl ServerProcess {
         I: IntoIterator<Item = A>,
         A: AsRef<OsStr>,
     {
+        Self::spawn_guarded_with_env(program, args, std::iter::empty::<(&str, &str)>(), log)
+    }
+
+    /// [`spawn_guarded`](Self::spawn_guarded) with `env` added to the program's environment
+    /// (the guarding shell's too).
+    ///
+    /// # Errors
+    /// When `log` cannot be created or the shell cannot be started.
+    pub fn spawn_guarded_with_env<I, A, E, K, V>(
+        program: &Path,
+        args: I,
+        env: E,
+        log: &Path,
+    ) -> std::io::Result<Self>
+    where
+        I: IntoIterator<Item = A>,
+        A: AsRef<OsStr>,
+        E: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
         let log = std::fs::File::create(log)?;
         let mut command = Command::new("sh");
         command
@@ -60,6 +81,7 @@ impl ServerProcess {
             )
             .arg(program)
             .args(args)
+            .envs(env)
             .stdin(Stdio::piped())
             .stdout(log.try_clone()?)
             .stderr(log);

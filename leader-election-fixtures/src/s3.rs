@@ -64,6 +64,8 @@ pub struct S3Emulator {
     port: u16,
     location: PathBuf,
     local: Mutex<Option<ServerProcess>>,
+    /// What the local emulator runs with beside this process's environment (its clock).
+    env: Vec<(&'static str, std::ffi::OsString)>,
     #[cfg(feature = "docker")]
     container: Option<Box<testcontainers::ContainerAsync<testcontainers::GenericImage>>>,
 }
@@ -81,10 +83,30 @@ impl S3Emulator {
     /// When neither moto nor (with feature `docker`) a Docker daemon is available, saying what
     /// to install; or when it does not accept connections within 60 s.
     pub async fn start() -> Self {
+        Self::start_with_env(Vec::new()).await
+    }
+
+    /// Starts a fresh, empty moto whose wall clock is `clock` (libfaketime): the `Date` of its
+    /// responses follows the clock's steps, also across [`restart`](Self::restart)s.
+    ///
+    /// # Panics
+    /// When moto is missing (no container stands in: its clock could not be stepped), or it
+    /// does not accept connections within 60 s.
+    pub async fn start_with_clock(clock: &crate::faketime::SteppedClock) -> Self {
+        assert!(
+            moto_python().is_some(),
+            "an S3 emulator under a stepped clock needs moto in {}: run scripts/install-moto.sh",
+            tools_dir().join("moto").display()
+        );
+        Self::start_with_env(clock.env()).await
+    }
+
+    async fn start_with_env(env: Vec<(&'static str, std::ffi::OsString)>) -> Self {
         let emulator = Self {
             port: free_port(),
             location: temp_dir("moto"),
             local: Mutex::new(None),
+            env,
             #[cfg(feature = "docker")]
             container: None,
         };
@@ -136,8 +158,13 @@ impl S3Emulator {
     async fn launch_local(&self, python: &std::path::Path) {
         let port = self.port.to_string();
         let args = ["-c", SERIAL_MOTO, &port];
-        let process =
-            ServerProcess::spawn_guarded(python, args, &self.log_path()).expect("spawn moto");
+        let process = ServerProcess::spawn_guarded_with_env(
+            python,
+            args,
+            self.env.iter().map(|(k, v)| (k, v)),
+            &self.log_path(),
+        )
+        .expect("spawn moto");
         *self.local.lock().unwrap() = Some(process);
         self.wait_until_ready().await;
     }

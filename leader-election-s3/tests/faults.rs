@@ -1,13 +1,16 @@
-//! Faults against a real S3 emulator (moto): the emulator restarted empty.
+//! Faults against a real S3 emulator (moto): the emulator restarted empty, and on a clock
+//! stepped back.
 
 use std::time::Duration;
 
+use leader_election::store::{AcquireOutcome, LeaseRequest, LeaseStore as _};
 use leader_election::testing::TermRecorder;
+use leader_election_test_support::faketime::SteppedClock;
 use leader_election_test_support::{eventually, unique_name};
 use tokio::time::Instant;
 
 mod common;
-use common::{S3Emulator, S3EmulatorExt};
+use common::{S3Emulator, S3EmulatorExt, acquired};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_emulator_restarted_empty_elects_again_after_a_lease_with_a_greater_token() {
@@ -49,6 +52,83 @@ async fn an_emulator_restarted_empty_elects_again_after_a_lease_with_a_greater_t
         term.start >= restarted + lease,
         "a new leader {:?} after the restart, within a lease",
         term.start - restarted
+    );
+    for election in &elections {
+        election.stop().await.unwrap();
+    }
+    recorder.assert_safe();
+}
+
+/// The service's clock really stepped back two minutes (libfaketime; an NTP step, a restored VM)
+/// and the emulator restarted empty (no object left to carry the last token): tokens come from
+/// the `Date` of its responses, yet the election's next token is greater than the last, because
+/// every contender that saw the election held carries the highest token it saw as a floor. A
+/// store that never saw the election mints from the stepped clock alone, below it: the limit
+/// the README states.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emulator_restarted_empty_on_a_clock_stepped_back_still_mints_a_greater_token() {
+    let Some(clock) = SteppedClock::for_test() else {
+        return;
+    };
+    let emulator = S3Emulator::start_with_clock(&clock).await;
+    let key = unique_name("clock-step");
+    let recorder = TermRecorder::new();
+    let elections: Vec<_> = (0..3)
+        .map(|i| emulator.election(&key, &format!("c{i}")))
+        .collect();
+    recorder.start_all(&elections).await.unwrap();
+    // Every follower has read the record, and with it the leader's token.
+    eventually(Duration::from_secs(15), "one leads, all see it", || {
+        elections.iter().any(|e| e.is_leader())
+            && elections
+                .iter()
+                .all(|e| e.is_leader() || e.state().leader.is_some())
+    })
+    .await;
+    let first = recorder.current().expect("a term").token;
+    let before = recorder.terms().len();
+
+    clock.step(-120).expect("step the service's clock");
+    emulator.restart().await;
+
+    // The step took: a store that saw nothing of this election mints from `Date` alone.
+    let fresh = emulator.store(&unique_name("fresh"));
+    let request = LeaseRequest::new("fresh", Duration::from_secs(4));
+    let mut withheld = 0;
+    let fresh_token = loop {
+        match fresh.try_acquire(&request).await {
+            // The missing bucket, created by its first write, or the wait for a later second.
+            Ok(AcquireOutcome::Withheld { wait, .. }) if withheld < 5 => {
+                withheld += 1;
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) if e.is_retryable() && withheld < 5 => {
+                withheld += 1;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            outcome => break acquired(outcome.expect("acquire on the fresh key")).token,
+        }
+    };
+    assert!(
+        fresh_token.get() + 100_000_000 < first.get(),
+        "a fresh store minted {fresh_token} on a service clock two minutes behind, the election \
+         held {first} before: the step did not take"
+    );
+
+    let lease = elections[0].options().lease_duration;
+    eventually(
+        2 * lease + Duration::from_secs(10),
+        "a new term after the restart",
+        || recorder.terms().len() > before,
+    )
+    .await;
+    let next = recorder.terms()[before].clone();
+    assert!(
+        next.token > first,
+        "token {} after the service's clock stepped back and the emulator came back empty, {} \
+         before",
+        next.token,
+        first
     );
     for election in &elections {
         election.stop().await.unwrap();

@@ -60,6 +60,12 @@ pub mod s3 {
     pub use leader_election_fixtures::s3::*;
 }
 
+/// [`SteppedClock`](faketime::SteppedClock), a server's wall clock stepped under libfaketime,
+/// from `leader-election-fixtures`.
+pub mod faketime {
+    pub use leader_election_fixtures::faketime::*;
+}
+
 /// [`S3rver`], an S3-compatible server that ignores conditional writes, from
 /// `leader-election-fixtures`.
 pub mod s3rver {
