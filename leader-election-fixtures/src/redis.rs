@@ -52,6 +52,10 @@ pub struct RedisOptions {
     /// Addresses of this machine to listen on besides 127.0.0.1, such as a network lab's
     /// host address (`netns::NetLab::host_ip`, feature `netns`).
     pub bind: Vec<std::net::IpAddr>,
+    /// Added to the local server's environment, such as a stepped wall clock's
+    /// (`faketime::SteppedClock::shimmed`'s `env()`: libfaketime itself cannot be preloaded
+    /// into Debian's redis-server).
+    pub env: Vec<(&'static str, std::ffi::OsString)>,
 }
 
 /// The certificates of a TLS [`RedisServer`], as PEM text. Its `Debug` never shows a key.
@@ -167,6 +171,7 @@ impl RedisServer {
 
     fn local_command(&self) -> Command {
         let mut command = Command::new("redis-server");
+        command.envs(self.options.env.iter().map(|(k, v)| (k, v)));
         if let Some(password) = &self.options.password {
             command.args(["--requirepass", password]);
         }

@@ -12,8 +12,9 @@ use tokio::time::Instant;
 use common::{self as support, RedisServerExt, command, election};
 use leader_election::testing::TermRecorder;
 use leader_election::{ChangeReason, Error, LeaderElection};
+use leader_election_test_support::faketime::SteppedClock;
 use leader_election_test_support::{FaultProxy, eventually, eventually_async, lazy, unique_name};
-use leader_election_test_support::{one_leader, token};
+use leader_election_test_support::{RedisOptions, RedisServer, one_leader, token};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_without_persistence_keeps_one_leader_and_increasing_tokens() {
@@ -54,33 +55,27 @@ async fn restart_without_persistence_keeps_one_leader_and_increasing_tokens() {
 }
 
 /// Tokens come from the server's clock when a restart without persistence lost the counter:
-/// a server whose clock is behind the last token (it stepped back, or the host was restored
-/// from a snapshot) would mint a smaller one. The last token here is a minute ahead of the
-/// server's clock, which is what a clock stepped back by a minute looks like to the script
-/// (libfaketime, the way to step a program's clock, cannot preload Debian's redis-server:
-/// its jemalloc recurses into it at start).
+/// a server whose clock stepped back (an NTP step, a host restored from a snapshot) would mint
+/// a smaller one. Here the server's wall clock really steps back two minutes (the fixtures'
+/// clock shim: libfaketime cannot be preloaded into Debian's redis-server), then it restarts
+/// empty: the next token is still greater, because every contender that saw the last one
+/// passes it as a floor.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restart_onto_a_clock_behind_the_last_token_still_mints_a_greater_one() {
-    let server = support::server().await;
-    let key = unique_name("clock-behind");
-    let ahead = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_micros()
-        + 60_000_000;
-    let client = server.client().await;
-    command(
-        &client,
-        &["SET", &format!("{{{key}}}:token"), &ahead.to_string()],
-    )
+async fn a_restart_onto_a_server_clock_stepped_back_still_mints_a_greater_token() {
+    let clock = SteppedClock::shimmed().expect("the clock shim (compiled with rustc)");
+    let server = RedisServer::start_with(RedisOptions {
+        env: clock.env(),
+        min_uptime: support::SETTLED,
+        ..RedisOptions::default()
+    })
     .await;
+    let key = unique_name("clock-behind");
     let a = election(&server.url(), &key, "a");
     let b = election(&server.url(), &key, "b");
     let recorder = TermRecorder::new();
     recorder.start_all(&[a.clone(), b.clone()]).await.unwrap();
     let first = one_leader(&[&a, &b], Duration::from_secs(5)).await;
     let first_token = token([&a, &b][first]);
-    assert!(u128::from(first_token.get()) > ahead, "{first_token:?}");
     // The floor a contender passes is the highest token it has seen: wait until the follower
     // has seen the leader's (a contender that never saw a token cannot carry it over a
     // restart onto a clock behind it; the README states that the clock does not step back).
@@ -98,9 +93,25 @@ async fn a_restart_onto_a_clock_behind_the_last_token_still_mints_a_greater_one(
     )
     .await;
 
+    clock.step(-120).expect("step the server's clock");
     server.restart().await;
+    let server_now: u64 = server
+        .query(&["EVAL", "return redis.call('TIME')[1]", "0"])
+        .await
+        .expect("the server's TIME")
+        .parse()
+        .expect("seconds");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        server_now + 100 < now && first_token.get() / 1_000_000 > server_now + 100,
+        "the server's clock says {server_now}, this machine's {now}, the last token {first_token}: \
+         the step did not take"
+    );
     eventually(
-        Duration::from_secs(10),
+        Duration::from_secs(15),
         lazy(|| format!("no new term after the restart: {:?}", recorder.terms())),
         || recorder.terms().len() >= 2 && recorder.current().is_some(),
     )
@@ -109,7 +120,8 @@ async fn a_restart_onto_a_clock_behind_the_last_token_still_mints_a_greater_one(
     let second_token = token([&a, &b][now]);
     assert!(
         second_token > first_token,
-        "token {second_token:?} after the restart, {first_token:?} before it"
+        "token {second_token:?} after the restart onto a clock two minutes behind, \
+         {first_token:?} before it"
     );
     a.stop().await.unwrap();
     b.stop().await.unwrap();
