@@ -1,14 +1,16 @@
 //! Real etcd for one test or run: a single member or a cluster of several, each an `etcd`
 //! process on free ports of 127.0.0.1 (client and peer), with its data in a temporary folder;
 //! members can be killed (SIGKILL) and restarted on their data, cut off their peers (a cluster
-//! started with [`EtcdCluster::start_partitionable`]), and the cluster administered with
-//! `etcdctl`. Every process is stopped by PID when the fixture is dropped.
+//! started with [`EtcdCluster::start_partitionable`], or, with feature `netns`, each member in a
+//! network namespace of its own with `EtcdCluster::start_in_lab`), and the cluster administered
+//! with `etcdctl`. Every process is stopped by PID when the fixture is dropped.
 //!
 //! The members keep etcd's default timing (heartbeat 100 ms, election timeout 1 s), so that the
 //! tests see what a deployment sees: etcd's shortest lease is then 2 s (`⌈1.5 × election
 //! timeout⌉`), and a Raft leader's loss is noticed within about a second.
 
 use std::fmt;
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -29,14 +31,57 @@ type Certs = std::convert::Infallible;
 /// How long the fixture waits for members to start and the cluster to agree.
 const READY_WITHIN: Duration = Duration::from_secs(30);
 
-/// One etcd member: its ports, and its process while it runs.
+/// A member's network namespace (`EtcdCluster::start_in_lab`).
+#[cfg(all(feature = "netns", target_os = "linux"))]
+type Namespace = crate::netns::NetNamespace;
+
+/// No namespaces without feature `netns` on Linux.
+#[cfg(not(all(feature = "netns", target_os = "linux")))]
+#[derive(Debug)]
+enum Namespace {}
+
+#[cfg(not(all(feature = "netns", target_os = "linux")))]
+impl Namespace {
+    fn ip(&self) -> Ipv4Addr {
+        match *self {}
+    }
+
+    fn command(&self, _: &str) -> Command {
+        match *self {}
+    }
+
+    fn cut_from(&self, _: &[Ipv4Addr]) -> std::io::Result<()> {
+        match *self {}
+    }
+
+    fn heal(&self) -> std::io::Result<()> {
+        match *self {}
+    }
+}
+
+/// How the members reach each other's peer ports.
+enum PeerLinks {
+    /// Directly, on 127.0.0.1.
+    Direct,
+    /// Through a [`FaultProxy`] of this process in front of each member.
+    Proxied,
+    /// Each member in a network namespace of its own (these, in member order).
+    #[cfg_attr(not(all(feature = "netns", target_os = "linux")), allow(dead_code))]
+    Namespaces(Vec<Namespace>),
+}
+
+/// One etcd member: its address and ports, and its process while it runs.
 struct Member {
     name: String,
+    /// Where it listens: 127.0.0.1, or its namespace's address.
+    ip: Ipv4Addr,
     client_port: u16,
     peer_port: u16,
     process: Mutex<Option<ServerProcess>>,
     /// The proxy its peers reach it through, in a partitionable cluster.
     peer_proxy: Option<FaultProxy>,
+    /// Its network namespace (after `process`: dropped once the process is gone).
+    namespace: Option<Namespace>,
 }
 
 impl Member {
@@ -46,7 +91,7 @@ impl Member {
             .peer_proxy
             .as_ref()
             .map_or(self.peer_port, FaultProxy::port);
-        format!("http://127.0.0.1:{port}")
+        format!("http://{}:{port}", self.ip)
     }
 }
 
@@ -105,7 +150,7 @@ impl EtcdCluster {
     /// # Panics
     /// When `etcd` or `etcdctl` is missing, or the cluster is not ready within 30 s.
     pub async fn start(members: usize) -> Self {
-        Self::start_with(members, None, None, false).await
+        Self::start_with(members, None, None, PeerLinks::Direct).await
     }
 
     /// [`start`](Self::start), each member's peers reaching it through a [`FaultProxy`] of
@@ -116,17 +161,59 @@ impl EtcdCluster {
     /// # Panics
     /// As [`start`](Self::start).
     pub async fn start_partitionable(members: usize) -> Self {
-        Self::start_with(members, None, None, true).await
+        Self::start_with(members, None, None, PeerLinks::Proxied).await
     }
 
-    /// Cuts member `index` off its peers (`true`): the connections the other members opened
-    /// to it fall silent (its Raft messages to them, theirs sent over those connections) and
-    /// new ones are never answered, while its clients still reach it and the connections it
-    /// opened to them still carry their messages to it; `false` heals it (the silent
-    /// connections are closed, and the members connect again). Answers whether the cluster is
-    /// partitionable ([`start_partitionable`](Self::start_partitionable)).
+    /// [`start`](Self::start), each member in a network namespace of its own in `lab`,
+    /// listening (clients and peers) on the namespace's address, which the root namespace and
+    /// the lab's other namespaces reach: [`cut_from_peers`](Self::cut_from_peers) then drops
+    /// every packet between the member and the others, both ways, silently, while its clients
+    /// still reach it, as a real network partition does. The lab must outlive the cluster.
+    ///
+    /// # Panics
+    /// As [`start`](Self::start); when the namespaces cannot be made.
+    #[cfg(all(feature = "netns", target_os = "linux"))]
+    #[cfg_attr(docsrs, doc(cfg(all(feature = "netns", target_os = "linux"))))]
+    pub async fn start_in_lab(members: usize, lab: &crate::netns::NetLab) -> Self {
+        let namespaces = (0..members)
+            .map(|_| {
+                lab.namespace()
+                    .expect("a network namespace for an etcd member")
+            })
+            .collect();
+        Self::start_with(members, None, None, PeerLinks::Namespaces(namespaces)).await
+    }
+
+    /// Cuts member `index` off its peers (`true`), or heals it (`false`); answers whether it
+    /// did, which needs a cluster started partitionable.
+    ///
+    /// - In a lab ([`start_in_lab`](Self::start_in_lab)), every packet between the member and
+    ///   the others is dropped both ways, silently; its clients still reach it.
+    /// - Through proxies ([`start_partitionable`](Self::start_partitionable)), the
+    ///   connections the other members opened to it fall silent (its Raft messages to them,
+    ///   theirs sent over those connections) and new ones are never answered, while its
+    ///   clients still reach it and the connections it opened to them still carry their
+    ///   messages to it; healing closes the silent connections, and the members connect
+    ///   again.
+    ///
+    /// A cut that `nft` refused is printed and answered `false`.
     pub fn cut_from_peers(&self, index: usize, cut: bool) -> bool {
-        let Some(proxy) = &self.members[index].peer_proxy else {
+        let member = &self.members[index];
+        if let Some(namespace) = &member.namespace {
+            let done = if cut {
+                let peers: Vec<Ipv4Addr> = (self.members.iter().enumerate())
+                    .filter(|&(i, _)| i != index)
+                    .map(|(_, m)| m.ip)
+                    .collect();
+                namespace.cut_from(&peers)
+            } else {
+                namespace.heal()
+            };
+            return done
+                .inspect_err(|e| eprintln!("etcd member {index}: {e}"))
+                .is_ok();
+        }
+        let Some(proxy) = &member.peer_proxy else {
             return false;
         };
         if cut {
@@ -144,7 +231,7 @@ impl EtcdCluster {
     /// # Panics
     /// As [`start`](Self::start).
     pub async fn start_on(members: usize, ip: std::net::IpAddr) -> Self {
-        Self::start_with(members, None, Some(ip), false).await
+        Self::start_with(members, None, Some(ip), PeerLinks::Direct).await
     }
 
     /// The client URLs of every member on `ip` (a cluster started with
@@ -174,7 +261,7 @@ impl EtcdCluster {
             members,
             Some(crate::TestCertificates::generate()),
             None,
-            false,
+            PeerLinks::Direct,
         )
         .await
     }
@@ -211,28 +298,40 @@ impl EtcdCluster {
         members: usize,
         certs: Option<Certs>,
         also_on: Option<std::net::IpAddr>,
-        partitionable: bool,
+        links: PeerLinks,
     ) -> Self {
         assert!(
             program_available("etcd") && etcdctl_available(),
             "{}",
             missing()
         );
+        let (proxied, mut namespaces) = match links {
+            PeerLinks::Direct => (false, Vec::new()),
+            PeerLinks::Proxied => (true, Vec::new()),
+            PeerLinks::Namespaces(namespaces) => (false, namespaces),
+        };
+        namespaces.reverse();
         let mut list = Vec::with_capacity(members);
         for i in 0..members {
+            let namespace = namespaces.pop();
+            let ip = namespace
+                .as_ref()
+                .map_or(Ipv4Addr::LOCALHOST, Namespace::ip);
             let peer_port = free_port();
-            let peer_proxy = if partitionable {
-                let to = std::net::SocketAddr::from(([127, 0, 0, 1], peer_port));
+            let peer_proxy = if proxied {
+                let to = std::net::SocketAddr::from((ip, peer_port));
                 Some(FaultProxy::start(to).await.expect("start a peer proxy"))
             } else {
                 None
             };
             list.push(Member {
                 name: format!("m{i}"),
+                ip,
                 client_port: free_port(),
                 peer_port,
                 process: Mutex::new(None),
                 peer_proxy,
+                namespace,
             });
         }
         let members = list;
@@ -273,9 +372,12 @@ impl EtcdCluster {
             Some(ip) => format!("{client},{}", self.endpoints_on(ip)[index]),
             None => client.clone(),
         };
-        let peer = format!("http://127.0.0.1:{}", member.peer_port);
+        let peer = format!("http://{}:{}", member.ip, member.peer_port);
         let advertised_peer = member.advertised_peer_url();
-        let mut command = Command::new("etcd");
+        let mut command = match &member.namespace {
+            Some(namespace) => namespace.command("etcd"),
+            None => Command::new("etcd"),
+        };
         command
             .arg("--name")
             .arg(&member.name)
@@ -318,7 +420,8 @@ impl EtcdCluster {
     /// The client URL of member `index`.
     pub fn endpoint(&self, index: usize) -> String {
         let scheme = if self.tls { "https" } else { "http" };
-        format!("{scheme}://127.0.0.1:{}", self.members[index].client_port)
+        let member = &self.members[index];
+        format!("{scheme}://{}:{}", member.ip, member.client_port)
     }
 
     /// The client port of member `index`.

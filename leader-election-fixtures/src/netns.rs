@@ -350,6 +350,37 @@ impl NetNamespace {
                 )
             }
         };
+        self.apply(&inbound, &outbound)
+    }
+
+    /// Drops every packet between the namespace and the addresses `peers` (other namespaces of
+    /// the lab), both ways, silently, replacing the fault in place (if any) in one step; the
+    /// host address and every other namespace still reach it. A server cut off the others of
+    /// its cluster while its clients still reach it.
+    ///
+    /// # Errors
+    /// `nft` failed, with its output; no `peers`.
+    pub fn cut_from(&self, peers: &[Ipv4Addr]) -> io::Result<()> {
+        if peers.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no peers to cut the namespace off",
+            ));
+        }
+        let set = peers
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.apply(
+            &format!("ip saddr {{ {set} }} drop"),
+            &format!("ip daddr {{ {set} }} drop"),
+        )
+    }
+
+    /// Replaces the namespace's fault table by one dropping what `inbound` and `outbound` (an
+    /// nftables rule each, or empty) match.
+    fn apply(&self, inbound: &str, outbound: &str) -> io::Result<()> {
         // On the namespace's end of the link, as a network would: what the namespace sends is
         // dropped after its own stack let it go (a sender sees no error), what it is sent
         // before its stack sees it. Declaring the table first makes the delete succeed when

@@ -205,23 +205,68 @@ struct SpawnedEtcd {
     faults: AtomicUsize,
     /// The member cut off its peers, while it is.
     cut: std::sync::Mutex<Option<usize>>,
+    /// The network lab whose namespaces hold the members, where this machine can make one
+    /// (after `cluster`: removed once the members are gone).
+    #[cfg(target_os = "linux")]
+    lab: Option<leader_election_fixtures::netns::NetLab>,
 }
 
 impl SpawnedEtcd {
-    /// Starts three members on free ports of 127.0.0.1, from the `etcd` on `PATH`, their
+    /// Starts three members from the `etcd` on `PATH`: where this machine can make network
+    /// namespaces (root, `ip`, `nft`), each in a namespace of its own, so that a cut drops
+    /// every packet between a member and its peers; elsewhere on free ports of 127.0.0.1, their
     /// peers reaching each through a proxy of this process (to cut it off them).
     ///
     /// # Errors
-    /// When `etcd` or `etcdctl` is missing (the fixture panics; the panic is reported).
+    /// When `etcd` or `etcdctl` is missing (the fixture panics; the panic is reported), or
+    /// the namespaces cannot be made.
     async fn start() -> Result<Self, String> {
+        #[cfg(target_os = "linux")]
+        {
+            use leader_election_fixtures::netns::NetLab;
+            if NetLab::check().is_ok() {
+                let lab = NetLab::new()
+                    .map_err(|e| format!("cannot make a network lab for etcd: {e}"))?;
+                let lab = Arc::new(lab);
+                let cluster = tokio::spawn({
+                    let lab = Arc::clone(&lab);
+                    async move { EtcdCluster::start_in_lab(MEMBERS, &lab).await }
+                })
+                .await
+                .map_err(|e| format!("cannot start an etcd cluster: {e}"))?;
+                let lab = Arc::into_inner(lab).ok_or("the etcd lab is still shared")?;
+                return Ok(Self::with(cluster, Some(lab)));
+            }
+        }
         let started = tokio::spawn(EtcdCluster::start_partitionable(MEMBERS))
             .await
             .map_err(|e| format!("cannot start an etcd cluster: {e}"))?;
+        #[cfg(target_os = "linux")]
+        return Ok(Self::with(started, None));
+        #[cfg(not(target_os = "linux"))]
         Ok(Self {
             cluster: started,
             faults: AtomicUsize::new(0),
             cut: std::sync::Mutex::new(None),
         })
+    }
+
+    #[cfg(target_os = "linux")]
+    fn with(cluster: EtcdCluster, lab: Option<leader_election_fixtures::netns::NetLab>) -> Self {
+        Self {
+            cluster,
+            faults: AtomicUsize::new(0),
+            cut: std::sync::Mutex::new(None),
+            lab,
+        }
+    }
+
+    /// Whether a cut drops packets in network namespaces (else a proxy falls silent).
+    fn in_namespaces(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        return self.lab.is_some();
+        #[cfg(not(target_os = "linux"))]
+        false
     }
 
     /// Which member the next fault kills: the Raft leader every other time (starting with
@@ -278,8 +323,14 @@ impl Server for SpawnedEtcd {
     /// What the next member kill, or cut, does.
     fn fault_text(&self, kind: FaultKind) -> String {
         if kind == FaultKind::ServerPartition {
-            return "cut the etcd Raft leader off its peers (its clients still reach it)"
-                .to_owned();
+            return if self.in_namespaces() {
+                "cut the etcd Raft leader off its peers: every packet between them dropped \
+                 (nftables), its clients still reaching it"
+            } else {
+                "cut the etcd Raft leader off its peers (their proxy falls silent; its clients \
+                 still reach it)"
+            }
+            .to_owned();
         }
         if self.faults.load(Ordering::Relaxed).is_multiple_of(2) {
             "kill the etcd Raft leader (SIGKILL), start it again once the others elected another"
@@ -305,11 +356,17 @@ impl Server for SpawnedEtcd {
                     .raft_leader()
                     .await
                     .ok_or("the etcd cluster has no Raft leader to cut off")?;
-                self.cluster.cut_from_peers(leader, true);
+                if !self.cluster.cut_from_peers(leader, true) {
+                    return Err(format!(
+                        "etcd member {leader} could not be cut off its peers"
+                    ));
+                }
                 member = Some(leader);
                 *self.cut.lock().unwrap_or_else(|e| e.into_inner()) = member;
-            } else if let Some(member) = member {
-                self.cluster.cut_from_peers(member, false);
+            } else if let Some(member) = member
+                && !self.cluster.cut_from_peers(member, false)
+            {
+                return Err(format!("etcd member {member} could not be healed"));
             }
             Ok(())
         })
