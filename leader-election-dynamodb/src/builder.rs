@@ -1,0 +1,364 @@
+//! [`DynamoDbLeaderElection::builder`]: configuration of an election on DynamoDB.
+
+use std::fmt;
+
+use leader_election::backend::quoted;
+use leader_election::{BuildError, ElectionBuilder, LeaderElectionOptions};
+
+use crate::store::{Connection, DynamoDbLeaseStore, Settings};
+
+/// The item key used when none is set.
+pub const DEFAULT_KEY: &str = "leader-election-lock";
+/// The region used when neither the builder nor the AWS configuration names one (a local
+/// emulator usually ignores it, but requests must be signed for some region).
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// The entry point for an election on Amazon DynamoDB: [`DynamoDbLeaderElection::builder`].
+///
+/// It has no values; the builder makes a
+/// [`LeaderElection<DynamoDbLeaseStore>`](leader_election::LeaderElection)
+/// ([`build`](leader_election::ElectionBuilder::build)) or the store alone
+/// ([`build_store`](leader_election::ElectionBuilder::build_store)). From configuration files
+/// or the environment, start from a [`DynamoDbConfig`](crate::DynamoDbConfig).
+#[derive(Debug)]
+pub enum DynamoDbLeaderElection {}
+
+impl DynamoDbLeaderElection {
+    /// A builder with the default key (`leader-election-lock`), credentials and region from
+    /// the usual AWS chain (environment, profile files, web identity, ECS/EC2 metadata), and
+    /// default options; set at least the [`table`](DynamoDbLeaderElectionBuilder::table).
+    pub fn builder() -> DynamoDbLeaderElectionBuilder {
+        DynamoDbLeaderElectionBuilder::default()
+    }
+}
+
+/// Configures an election on DynamoDB; made by [`DynamoDbLeaderElection::builder`].
+///
+/// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and
+/// [`build_store`](leader_election::ElectionBuilder::build_store) check everything. Nothing is
+/// contacted until the election starts: credentials are resolved by the store's first
+/// operation.
+///
+/// Of the election options, three matter in particular here: `retry_interval` is how often
+/// followers poll the item (one strongly consistent `GetItem` each), since DynamoDB tells
+/// nothing by itself; `lease_duration` is how long a follower watches an unchanged item
+/// before taking over a lease whose holder went silent; and `operation_timeout` is the budget
+/// of each operation, shared by all its requests.
+#[must_use]
+#[derive(Default)]
+pub struct DynamoDbLeaderElectionBuilder {
+    table: Option<String>,
+    key: Option<String>,
+    endpoint: Option<String>,
+    region: Option<String>,
+    credentials: Option<(String, String)>,
+    create_table: bool,
+    client: Option<aws_sdk_dynamodb::Client>,
+    options: LeaderElectionOptions,
+}
+
+impl fmt::Debug for DynamoDbLeaderElectionBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DynamoDbLeaderElectionBuilder")
+            .field("table", &self.table)
+            .field("key", &self.key)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field(
+                "access_key_id",
+                &self.credentials.as_ref().map(|(id, _)| id),
+            )
+            .field(
+                "secret_access_key",
+                &self.credentials.as_ref().map(|_| "<redacted>"),
+            )
+            .field("create_table_if_not_exists", &self.create_table)
+            .field("client", &self.client.as_ref().map(|_| "<set>"))
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl DynamoDbLeaderElectionBuilder {
+    /// The table holding the lease item; its partition key must be a string attribute named
+    /// `pk` (no sort key). Several elections may share one table. Required.
+    pub fn table(mut self, table: impl Into<String>) -> Self {
+        self.table = Some(table.into());
+        self
+    }
+
+    /// The key of the lease item (its `pk`). Every contender of one election uses the same
+    /// table and key; the key is the election.
+    ///
+    /// Default: `leader-election-lock`.
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// The service's URL, for a local emulator (`http://127.0.0.1:8000`) or a VPC endpoint,
+    /// replacing the AWS endpoint of the region.
+    ///
+    /// Default: none (AWS, or `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL` from the
+    /// environment).
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// The region of the table (requests are signed for it).
+    ///
+    /// Default: the AWS configuration's (`AWS_REGION`, the profile), else `us-east-1`.
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// Sign requests with this access key instead of the AWS credential chain (for a local
+    /// emulator). The secret never appears in `Debug` output or errors.
+    pub fn static_credentials(
+        mut self,
+        access_key_id: impl Into<String>,
+        secret_access_key: impl Into<String>,
+    ) -> Self {
+        self.credentials = Some((access_key_id.into(), secret_access_key.into()));
+        self
+    }
+
+    /// Whether a missing table is created (a string partition key `pk`, on-demand billing)
+    /// when a request finds none (for tests and local emulators; on AWS create the table
+    /// beforehand and leave this off).
+    ///
+    /// Default: false.
+    pub fn create_table_if_not_exists(mut self, create: bool) -> Self {
+        self.create_table = create;
+        self
+    }
+
+    /// Use a client built by the caller, for settings this builder does not offer (a custom
+    /// HTTP client, a credentials provider). The store adds its own interceptor (it reads the
+    /// service's `Date` header from every response) and turns the SDK's retries off: the
+    /// election retries by itself, within the lease. `endpoint`, `region` and
+    /// `static_credentials` must then not be set.
+    pub fn client(mut self, client: aws_sdk_dynamodb::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+}
+
+/// DynamoDB's table naming rules.
+fn check_table(table: &str) -> Result<(), BuildError> {
+    let invalid = |rule: &str| BuildError::invalid_name("table", table, rule);
+    if !(3..=255).contains(&table.len()) {
+        return Err(invalid("must be 3 to 255 characters long"));
+    }
+    if !table
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        return Err(invalid(
+            "may hold only letters, digits, underscores, hyphens and dots",
+        ));
+    }
+    Ok(())
+}
+
+/// The longest key accepted: DynamoDB's 2048 bytes for a partition key, less the
+/// `.candidate` suffix of the sibling item that holds the candidate record of preferred
+/// leaders (the probe's and the record's suffixes are no longer).
+const MAX_KEY_LEN: usize = 2048 - ".candidate".len();
+
+fn check_key(key: &str) -> Result<(), BuildError> {
+    let invalid = |rule: &str| BuildError::invalid_name("key", key, rule);
+    if key.is_empty() || key.len() > MAX_KEY_LEN {
+        return Err(invalid(
+            "must be 1 to 2038 bytes long (DynamoDB's 2048, less `.candidate` for the sibling \
+             item)",
+        ));
+    }
+    if key.chars().any(char::is_control) {
+        return Err(invalid("must not contain control characters"));
+    }
+    Ok(())
+}
+
+fn check_endpoint(endpoint: &str) -> Result<(), BuildError> {
+    let rest = endpoint
+        .strip_prefix("https://")
+        .or_else(|| endpoint.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.starts_with('/') && !host.contains('?') => Ok(()),
+        _ => Err(BuildError::InvalidUrl {
+            field: "endpoint",
+            url: quoted(endpoint),
+            reason: "must be an http:// or https:// URL with a host and no query".to_owned(),
+        }),
+    }
+}
+
+impl ElectionBuilder for DynamoDbLeaderElectionBuilder {
+    type Store = DynamoDbLeaseStore;
+    type Error = BuildError;
+
+    fn election_options(&mut self) -> &mut LeaderElectionOptions {
+        &mut self.options
+    }
+
+    /// The store alone, checked like [`build`](leader_election::ElectionBuilder::build) (see
+    /// [`ElectionBuilder::build_store`](leader_election::ElectionBuilder::build_store)); its
+    /// timings come from the options (the follower's watch uses `clock_drift_rate`,
+    /// `deadline_slack` and `retry_interval`). Contacts nothing.
+    ///
+    /// # Errors
+    /// - [`BuildError::MissingConnection`]: no table is set;
+    /// - [`BuildError::InvalidName`]: the table is not 3–255 letters, digits, underscores,
+    ///   hyphens and dots; or the key is empty, longer than 2038 bytes (DynamoDB's 2048, less
+    ///   `.candidate` for the candidate record's sibling item), or has control characters;
+    /// - [`BuildError::InvalidUrl`]: the endpoint is not an `http://` or `https://` URL;
+    /// - [`BuildError::ConflictingConnection`]: `endpoint`, `region` or `static_credentials`
+    ///   is set together with `client`;
+    /// - [`BuildError::Options`]: the options fail [`LeaderElectionOptions::validate`].
+    fn build_store(self) -> Result<DynamoDbLeaseStore, BuildError> {
+        self.options.validate()?;
+        let table = self.table.ok_or(BuildError::MissingConnection {
+            backend: "DynamoDB",
+            hint: "set table",
+        })?;
+        check_table(&table)?;
+        let key = self.key.unwrap_or_else(|| DEFAULT_KEY.to_owned());
+        check_key(&key)?;
+        if let Some(endpoint) = &self.endpoint {
+            check_endpoint(endpoint)?;
+        }
+        let connection = match self.client {
+            Some(client) => {
+                if self.endpoint.is_some() || self.region.is_some() || self.credentials.is_some() {
+                    return Err(BuildError::ConflictingConnection(
+                        "endpoint, region and static_credentials belong to the client given; \
+                         set them there"
+                            .to_owned(),
+                    ));
+                }
+                Connection::Client(client)
+            }
+            None => Connection::Settings {
+                endpoint: self.endpoint,
+                region: self.region,
+                credentials: self.credentials,
+            },
+        };
+        Ok(DynamoDbLeaseStore::new(Settings {
+            connection,
+            table,
+            key,
+            create_table: self.create_table,
+            options: self.options,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn local() -> DynamoDbLeaderElectionBuilder {
+        DynamoDbLeaderElection::builder()
+            .table("elections")
+            .endpoint("http://127.0.0.1:8000")
+            .static_credentials("test", "SECRETKEY")
+    }
+
+    #[test]
+    fn defaults_build() {
+        let store = local().build_store().unwrap();
+        assert_eq!(store.table(), "elections");
+        assert_eq!(store.key(), DEFAULT_KEY);
+        assert_eq!(store.record_key(), "leader-election-lock.record");
+        assert_eq!(store.candidate_key(), "leader-election-lock.candidate");
+        let election = local().instance_id("me").build().unwrap();
+        assert_eq!(election.instance_id(), "me");
+        assert_eq!(election.options().lease_duration, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_table_is_required() {
+        let err = DynamoDbLeaderElection::builder().build().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                BuildError::MissingConnection {
+                    backend: "DynamoDB",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "no DynamoDB connection configured: set table"
+        );
+    }
+
+    #[test]
+    fn names_follow_dynamodb_rules() {
+        for bad in ["ab", "sp ace", "slash/", "ü-table", &"a".repeat(256)] {
+            let err = local().table(bad).build_store().unwrap_err();
+            assert!(
+                matches!(err, BuildError::InvalidName { field: "table", .. }),
+                "{bad}: {err}"
+            );
+        }
+        for good in ["abc", "Elections_2.0-x", &"a".repeat(255)] {
+            local().table(good).build_store().unwrap();
+        }
+        for bad in ["", "ctl\u{1}", &"k".repeat(2039)] {
+            let err = local().key(bad).build_store().unwrap_err();
+            assert!(
+                matches!(err, BuildError::InvalidName { field: "key", .. }),
+                "{bad:?}: {err}"
+            );
+        }
+        local().key("elections/orders lock").build_store().unwrap();
+        local().key("k".repeat(2038)).build_store().unwrap();
+    }
+
+    #[test]
+    fn endpoints_are_urls() {
+        for bad in ["127.0.0.1:8000", "ftp://host", "http://", "https://h/?x=1"] {
+            let err = local().endpoint(bad).build_store().unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    BuildError::InvalidUrl {
+                        field: "endpoint",
+                        ..
+                    }
+                ),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn options_are_validated() {
+        let err = local()
+            .renew_interval(Duration::from_secs(40))
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(err, BuildError::Options(ref e) if e.field == "renew_interval"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug() {
+        let builder = local();
+        assert!(!format!("{builder:?}").contains("SECRETKEY"));
+        let election = builder.build().unwrap();
+        assert!(!format!("{election:?}").contains("SECRETKEY"));
+        assert!(!format!("{:?}", election.store()).contains("SECRETKEY"));
+    }
+}

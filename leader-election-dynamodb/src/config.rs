@@ -1,0 +1,177 @@
+//! [`DynamoDbConfig`]: an election on DynamoDB as configuration, from serde or the
+//! environment.
+
+use std::fmt;
+
+use leader_election::{BackendConfig, ElectionBuilder, LeaderElectionOptions};
+
+use crate::builder::{DEFAULT_KEY, DynamoDbLeaderElection, DynamoDbLeaderElectionBuilder};
+
+/// An election on DynamoDB as configuration, for loading from the application's config files
+/// with serde (durations written like `"30s"`) or from environment variables
+/// ([`from_env`](BackendConfig::from_env)). Credentials come from the AWS chain unless
+/// `access_key_id` and `secret_access_key` are both set. Missing fields take their defaults;
+/// unknown fields are errors.
+///
+/// ```
+/// use leader_election_dynamodb::DynamoDbConfig;
+/// use leader_election::{BackendConfig, ElectionBuilder};
+///
+/// let config: DynamoDbConfig = serde_json::from_str(r#"{
+///     "table": "elections",
+///     "key": "billing",
+///     "region": "eu-west-1",
+///     "options": { "lease_duration": "20s", "renew_interval": "5s" }
+/// }"#).unwrap();
+/// let election = config.into_builder().build().unwrap();
+/// assert_eq!(election.store().key(), "billing");
+/// ```
+#[derive(Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DynamoDbConfig {
+    /// See [`DynamoDbLeaderElectionBuilder::table`]. Required.
+    pub table: Option<String>,
+    /// See [`DynamoDbLeaderElectionBuilder::key`]. Default: `leader-election-lock`.
+    pub key: String,
+    /// See [`DynamoDbLeaderElectionBuilder::endpoint`]. Default: none.
+    pub endpoint: Option<String>,
+    /// See [`DynamoDbLeaderElectionBuilder::region`]. Default: none (the AWS chain's, else
+    /// `us-east-1`).
+    pub region: Option<String>,
+    /// With `secret_access_key`, see [`DynamoDbLeaderElectionBuilder::static_credentials`].
+    /// Default: none.
+    pub access_key_id: Option<String>,
+    /// With `access_key_id`, see [`DynamoDbLeaderElectionBuilder::static_credentials`].
+    /// Default: none.
+    pub secret_access_key: Option<String>,
+    /// See [`DynamoDbLeaderElectionBuilder::create_table_if_not_exists`]. Default: false.
+    pub create_table_if_not_exists: bool,
+    /// The election options. Default: [`LeaderElectionOptions::default`].
+    pub options: LeaderElectionOptions,
+}
+
+impl Default for DynamoDbConfig {
+    fn default() -> Self {
+        Self {
+            table: None,
+            key: DEFAULT_KEY.to_owned(),
+            endpoint: None,
+            region: None,
+            access_key_id: None,
+            secret_access_key: None,
+            create_table_if_not_exists: false,
+            options: LeaderElectionOptions::default(),
+        }
+    }
+}
+
+impl fmt::Debug for DynamoDbConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DynamoDbConfig")
+            .field("table", &self.table)
+            .field("key", &self.key)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "create_table_if_not_exists",
+                &self.create_table_if_not_exists,
+            )
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+/// Its environment variables ([`from_env`](BackendConfig::from_env)):
+/// `LEADER_ELECTION_DYNAMODB_TABLE`, `LEADER_ELECTION_DYNAMODB_KEY`,
+/// `LEADER_ELECTION_DYNAMODB_ENDPOINT`, `LEADER_ELECTION_DYNAMODB_REGION`,
+/// `LEADER_ELECTION_DYNAMODB_CREATE_TABLE` (`true`/`false`), and every election option as
+/// `LEADER_ELECTION_<FIELD>` (see [`LeaderElectionOptions::from_env`]). Credentials are not
+/// read here: the AWS chain reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_PROFILE`
+/// and the rest by itself.
+impl BackendConfig for DynamoDbConfig {
+    const SECTION: &'static str = "DYNAMODB";
+    const ALIASES: &'static [(&'static str, &'static str)] =
+        &[("create_table", "create_table_if_not_exists")];
+    type Builder = DynamoDbLeaderElectionBuilder;
+
+    fn options(&self) -> &LeaderElectionOptions {
+        &self.options
+    }
+
+    /// A builder holding this configuration; [`build`](leader_election::ElectionBuilder::build)
+    /// checks everything.
+    fn into_builder(self) -> DynamoDbLeaderElectionBuilder {
+        let mut builder = DynamoDbLeaderElection::builder()
+            .key(self.key)
+            .create_table_if_not_exists(self.create_table_if_not_exists)
+            .options(self.options);
+        if let Some(table) = self.table {
+            builder = builder.table(table);
+        }
+        if let Some(endpoint) = self.endpoint {
+            builder = builder.endpoint(endpoint);
+        }
+        if let Some(region) = self.region {
+            builder = builder.region(region);
+        }
+        if let (Some(id), Some(secret)) = (self.access_key_id, self.secret_access_key) {
+            builder = builder.static_credentials(id, secret);
+        }
+        builder
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn config_loads_from_environment_variables() {
+        let vars = [
+            ("LEADER_ELECTION_DYNAMODB_TABLE", "elections"),
+            ("LEADER_ELECTION_DYNAMODB_KEY", "jobs"),
+            ("LEADER_ELECTION_DYNAMODB_ENDPOINT", "http://127.0.0.1:8000"),
+            ("LEADER_ELECTION_DYNAMODB_REGION", "eu-west-1"),
+            ("LEADER_ELECTION_DYNAMODB_CREATE_TABLE", "true"),
+            ("LEADER_ELECTION_LEASE_DURATION", "20s"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let config = DynamoDbConfig::from_vars(vars).unwrap();
+        assert_eq!(config.table.as_deref(), Some("elections"));
+        assert_eq!(config.key, "jobs");
+        assert_eq!(config.region.as_deref(), Some("eu-west-1"));
+        assert!(config.create_table_if_not_exists);
+        assert_eq!(config.options.lease_duration, Duration::from_secs(20));
+        let store = config.into_builder().build_store().unwrap();
+        assert_eq!(store.key(), "jobs");
+        let err = DynamoDbConfig::from_vars([(
+            "LEADER_ELECTION_DYNAMODB_CREATE_TABLE".to_owned(),
+            "maybe".to_owned(),
+        )])
+        .unwrap_err();
+        assert_eq!(err.field, "create_table_if_not_exists");
+    }
+
+    #[test]
+    fn config_errors_name_the_field_and_hide_secrets() {
+        let err = serde_json::from_str::<DynamoDbConfig>(r#"{"tabel": "x"}"#).unwrap_err();
+        assert!(err.to_string().contains("tabel"), "{err}");
+        let config: DynamoDbConfig = serde_json::from_str(
+            r#"{"table": "t-1", "access_key_id": "id", "secret_access_key": "TOPSECRET"}"#,
+        )
+        .unwrap();
+        assert!(!format!("{config:?}").contains("TOPSECRET"));
+        let store = config.into_builder().build_store().unwrap();
+        assert!(!format!("{store:?}").contains("TOPSECRET"));
+        let config: DynamoDbConfig = serde_json::from_str("{}").unwrap();
+        assert!(config.into_builder().build().is_err(), "no table");
+    }
+}

@@ -1,0 +1,183 @@
+//! What the DynamoDB backend's tests add to the moto fixture of `leader-election-fixtures`
+//! ([`S3Emulator`]: moto's whole server, which serves DynamoDB on the same endpoint as S3,
+//! every request under one lock): builders, stores and elections on it with short timings, and
+//! a client of the SDK itself for operator actions.
+
+// Each test binary uses its own part of these helpers.
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use leader_election::store::{AcquireOutcome, Lease};
+use leader_election::{ElectionBuilder, LeaderElection};
+use leader_election_dynamodb::aws::aws_sdk_dynamodb;
+use leader_election_dynamodb::aws::aws_sdk_dynamodb::types::AttributeValue;
+use leader_election_dynamodb::{
+    DynamoDbLeaderElection, DynamoDbLeaderElectionBuilder, DynamoDbLeaseStore,
+};
+pub use leader_election_test_support::S3Emulator;
+use leader_election_test_support::s3::{ACCESS_KEY, REGION, SECRET_KEY};
+
+/// The emulator of this test binary, started (and its DynamoDB service loaded) by the first
+/// test that needs it.
+pub async fn emulator() -> &'static S3Emulator {
+    static EMULATOR: tokio::sync::OnceCell<S3Emulator> = tokio::sync::OnceCell::const_new();
+    EMULATOR
+        .get_or_init(|| async {
+            let emulator = S3Emulator::start().await;
+            warm_up(&emulator).await;
+            emulator
+        })
+        .await
+}
+
+/// Sends DynamoDB requests until one is answered: moto loads its DynamoDB service at the
+/// first DynamoDB request (the fixture warms up S3 only), which can take longer on a busy
+/// machine than a test's operation timeout. Creates [`TABLE`] too.
+pub async fn warm_up(emulator: &S3Emulator) {
+    let client = emulator.operator().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while client.list_tables().send().await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "moto's DynamoDB did not answer within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let store = emulator.store("warm-up");
+    leader_election::LeaseStore::connect(&store)
+        .await
+        .expect("the table created and the conditions proven");
+}
+
+/// The lease of an acquisition that must succeed.
+pub fn acquired(outcome: AcquireOutcome) -> Lease {
+    match outcome {
+        AcquireOutcome::Acquired(lease) => lease,
+        other => panic!("expected to acquire, got {other:?}"),
+    }
+}
+
+/// The table every helper uses; created by the first request that finds it missing.
+pub const TABLE: &str = "leader-election-tests";
+
+/// A builder for an election on moto's DynamoDB at `endpoint`, with short timings (lease 4 s,
+/// renewals every second, followers polling every 250 ms, 2 s per operation), on `key` of
+/// [`TABLE`], creating the table when missing.
+pub fn builder_at(endpoint: &str, key: &str, instance_id: &str) -> DynamoDbLeaderElectionBuilder {
+    DynamoDbLeaderElection::builder()
+        .table(TABLE)
+        .key(key)
+        .endpoint(endpoint)
+        .region(REGION)
+        .static_credentials(ACCESS_KEY, SECRET_KEY)
+        .create_table_if_not_exists(true)
+        .instance_id(instance_id.to_owned())
+        .lease_duration(Duration::from_secs(4))
+        .renew_interval(Duration::from_secs(1))
+        .retry_interval(Duration::from_millis(250))
+        .max_retry_interval(Duration::from_secs(1))
+        .operation_timeout(Duration::from_secs(2))
+}
+
+/// What the DynamoDB backend's tests add to moto's server.
+pub trait DynamoEmulatorExt {
+    /// [`builder_at`] this emulator.
+    fn builder(&self, key: &str, instance_id: &str) -> DynamoDbLeaderElectionBuilder;
+
+    /// [`builder`](Self::builder), but reaching the emulator through a proxy listening on
+    /// `port`.
+    fn builder_via(
+        &self,
+        port: u16,
+        key: &str,
+        instance_id: &str,
+    ) -> DynamoDbLeaderElectionBuilder {
+        builder_at(&format!("http://127.0.0.1:{port}"), key, instance_id)
+    }
+
+    /// An election built by [`builder`](Self::builder).
+    fn election(&self, key: &str, instance_id: &str) -> LeaderElection<DynamoDbLeaseStore> {
+        self.builder(key, instance_id)
+            .build()
+            .expect("build the election")
+    }
+
+    /// A store built by [`builder`](Self::builder).
+    fn store(&self, key: &str) -> DynamoDbLeaseStore {
+        self.builder(key, "store")
+            .build_store()
+            .expect("build the store")
+    }
+
+    /// A client of the SDK itself, for operator actions on the items (delete, overwrite)
+    /// and for probing the emulator.
+    fn operator(&self) -> impl Future<Output = aws_sdk_dynamodb::Client> + Send {
+        let store = self.store("operator");
+        async move { store.client().await }
+    }
+}
+
+impl DynamoEmulatorExt for S3Emulator {
+    fn builder(&self, key: &str, instance_id: &str) -> DynamoDbLeaderElectionBuilder {
+        builder_at(&self.endpoint(), key, instance_id)
+    }
+}
+
+/// A string attribute.
+pub fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_owned())
+}
+
+/// The item of `key` in [`TABLE`] (strongly consistent), `None` when missing.
+pub async fn item(
+    client: &aws_sdk_dynamodb::Client,
+    key: &str,
+) -> Option<HashMap<String, AttributeValue>> {
+    client
+        .get_item()
+        .table_name(TABLE)
+        .key("pk", s(key))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("GetItem")
+        .item
+}
+
+/// The version attribute of `key`'s item, `None` when missing.
+pub async fn version(client: &aws_sdk_dynamodb::Client, key: &str) -> Option<String> {
+    match item(client, key).await?.get("v") {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+/// Deletes `key`'s item, as an operator would.
+pub async fn delete(client: &aws_sdk_dynamodb::Client, key: &str) {
+    client
+        .delete_item()
+        .table_name(TABLE)
+        .key("pk", s(key))
+        .send()
+        .await
+        .expect("DeleteItem");
+}
+
+/// Writes `item` (its `pk` set to `key`) unconditionally, as an operator would.
+pub async fn overwrite(
+    client: &aws_sdk_dynamodb::Client,
+    key: &str,
+    mut item: HashMap<String, AttributeValue>,
+) {
+    item.insert("pk".to_owned(), s(key));
+    client
+        .put_item()
+        .table_name(TABLE)
+        .set_item(Some(item))
+        .send()
+        .await
+        .expect("PutItem");
+}
