@@ -18,6 +18,9 @@ use leader_election_dynamodb::{
     DynamoDbLeaderElection, DynamoDbLeaderElectionBuilder, DynamoDbLeaseStore,
 };
 pub use leader_election_test_support::S3Emulator;
+
+/// An item as the SDK reads and writes it.
+pub type Item = HashMap<String, AttributeValue>;
 use leader_election_test_support::s3::{ACCESS_KEY, REGION, SECRET_KEY};
 
 /// The emulator of this test binary, started (and its DynamoDB service loaded) by the first
