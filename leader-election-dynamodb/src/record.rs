@@ -194,14 +194,55 @@ pub(crate) fn version_of(item: &Item) -> Version {
     if let Some(AttributeValue::S(version)) = item.get(VERSION) {
         return Version::new(version.clone());
     }
-    let mut names: Vec<_> = item.keys().collect();
-    names.sort();
     let mut hasher = DefaultHasher::new();
-    for name in names {
-        name.hash(&mut hasher);
-        format!("{:?}", item[name]).hash(&mut hasher);
-    }
+    hash_map(item, &mut hasher);
     Version::new(format!("~{:016x}", hasher.finish()))
+}
+
+/// Hashes `map` the same way whatever the order its entries come in.
+fn hash_map(map: &Item, hasher: &mut DefaultHasher) {
+    let mut names: Vec<_> = map.keys().collect();
+    names.sort();
+    names.len().hash(hasher);
+    for name in names {
+        name.hash(hasher);
+        hash_value(&map[name], hasher);
+    }
+}
+
+/// Hashes `value` canonically: maps by sorted name, sets (which DynamoDB keeps unordered)
+/// sorted.
+fn hash_value(value: &AttributeValue, hasher: &mut DefaultHasher) {
+    fn sorted<T: AsRef<[u8]>>(set: &[T]) -> Vec<&[u8]> {
+        let mut set: Vec<&[u8]> = set.iter().map(AsRef::as_ref).collect();
+        set.sort();
+        set
+    }
+    match value {
+        AttributeValue::S(v) => ("S", v).hash(hasher),
+        AttributeValue::N(v) => ("N", v).hash(hasher),
+        AttributeValue::B(v) => ("B", v.as_ref()).hash(hasher),
+        AttributeValue::Bool(v) => ("BOOL", v).hash(hasher),
+        AttributeValue::Null(v) => ("NULL", v).hash(hasher),
+        AttributeValue::Ss(v) => ("SS", sorted(v)).hash(hasher),
+        AttributeValue::Ns(v) => ("NS", sorted(v)).hash(hasher),
+        AttributeValue::Bs(v) => {
+            let blobs: Vec<&[u8]> = v.iter().map(Blob::as_ref).collect();
+            ("BS", sorted(&blobs)).hash(hasher);
+        }
+        AttributeValue::L(list) => {
+            ("L", list.len()).hash(hasher);
+            for value in list {
+                hash_value(value, hasher);
+            }
+        }
+        AttributeValue::M(map) => {
+            "M".hash(hasher);
+            hash_map(map, hasher);
+        }
+        // A type this SDK release does not know: its description, the best there is.
+        other => ("?", format!("{other:?}")).hash(hasher),
+    }
 }
 
 impl Seen {
@@ -427,5 +468,23 @@ mod tests {
         let mut numeric = a.clone();
         numeric.insert(VERSION.into(), AttributeValue::N("1".into()));
         assert!(version_of(&numeric).0.starts_with('~'));
+        // Maps and sets compare by content, whatever their order.
+        let nested = |order: &[&str]| {
+            let mut item = a.clone();
+            let map: Item = order
+                .iter()
+                .map(|k| ((*k).to_owned(), AttributeValue::N((*k).len().to_string())))
+                .collect();
+            item.insert("m".into(), AttributeValue::M(map));
+            item.insert(
+                "ss".into(),
+                AttributeValue::Ss(order.iter().map(|k| (*k).to_owned()).collect()),
+            );
+            item
+        };
+        let forward = nested(&["a", "bb", "ccc", "dddd", "eeeee"]);
+        let backward = nested(&["eeeee", "dddd", "ccc", "bb", "a"]);
+        assert_eq!(version_of(&forward), version_of(&backward));
+        assert_ne!(version_of(&forward), version_of(&a));
     }
 }

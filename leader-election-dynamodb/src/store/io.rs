@@ -126,7 +126,11 @@ impl DynamoDbLeaseStore {
             Ok(Some(item)) => {
                 let version = version_of(&item);
                 let seen = Seen::decode(&item);
-                if let Seen::Unreadable(reason) = &seen {
+                let new =
+                    self.state().watch.as_ref().map(|w| &w.version) != Some(&Some(version.clone()));
+                if let Seen::Unreadable(reason) = &seen
+                    && new
+                {
                     tracing::warn!(
                         election = %self.election_name,
                         %reason,
