@@ -5,7 +5,9 @@ use std::fmt;
 use leader_election::backend::quoted;
 use leader_election::{BuildError, ElectionBuilder, LeaderElectionOptions};
 
-use crate::store::{Connection, S3LeaseStore, Settings};
+use leader_election::store::conditional::ConditionalStore;
+
+use crate::store::{Connection, S3LeaseStore, S3Objects};
 
 /// The object key used when none is set.
 pub const DEFAULT_KEY: &str = "leader-election-lock";
@@ -269,13 +271,11 @@ impl ElectionBuilder for S3LeaderElectionBuilder {
                 credentials: self.credentials,
             },
         };
-        Ok(S3LeaseStore::new(Settings {
-            connection,
-            bucket,
+        Ok(ConditionalStore::new(
+            S3Objects::new(connection, bucket, self.create_bucket),
             key,
-            create_bucket: self.create_bucket,
-            options: self.options,
-        }))
+            &self.options,
+        ))
     }
 }
 

@@ -2,7 +2,6 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
-mod clock;
 mod config;
 mod error;
 mod record;
@@ -12,7 +11,7 @@ mod wire;
 pub use builder::{DEFAULT_KEY, DEFAULT_REGION, S3LeaderElection, S3LeaderElectionBuilder};
 pub use config::S3Config;
 pub use leader_election::BuildError;
-pub use store::{MAX_METADATA_LEN, MAX_RECORD_LEN, S3LeaseStore};
+pub use store::{MAX_METADATA_LEN, MAX_RECORD_LEN, S3LeaseStore, S3Objects};
 pub use wire::RequestCounts;
 
 /// The AWS SDK crates this backend is built on, re-exported so that callers use the same

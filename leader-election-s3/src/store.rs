@@ -1,38 +1,40 @@
-//! [`S3LeaseStore`]: the [`LeaseStore`] kept in one S3 object, written only with conditional
-//! writes.
+//! [`S3LeaseStore`]: the engine of [`leader_election::store::conditional`] over S3 objects
+//! written only with conditional writes.
 
-mod candidate;
-mod election_record;
-mod io;
-mod probe;
-mod state;
-mod writes;
-
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use leader_election::store::{
-    AcquireOutcome, Capabilities, Lease, LeaseRequest, RecordVersion, RenewOutcome, WithholdReason,
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::primitives::ByteStream;
+use leader_election::backend::quoted;
+use leader_election::store::conditional::{
+    CandidateRecord, Condition, ConditionalObjects, ConditionalStore, Failure, FailureKind,
+    LeaseRecord, Read, StoreError, Terms,
 };
-use leader_election::{
-    Error, FencingToken, LeaderElectionOptions, LeaderInfo, LeaseStore, Operation, Result,
-};
+use leader_election::{Error, Operation};
 use tokio::sync::OnceCell;
-use tokio::time::Instant;
 
-use crate::clock::{DATE_WAIT, Margin, Version, Watch, clock_passed, next_token};
-use crate::error::S3Error;
-use crate::record::{Record, Seen};
+use crate::error::failure;
+use crate::record;
 use crate::wire::{RequestCounts, Wire};
-pub use election_record::MAX_RECORD_LEN;
-use state::{Budget, Condition, Look, State};
 
-/// The longest leader metadata a store publishes, in bytes: 64 KiB, as for the memory, Redis
-/// and PostgreSQL backends. It is stored in the object's body (base64), read by followers only
-/// when the object changed.
-pub const MAX_METADATA_LEN: usize = 64 * 1024;
+pub use leader_election::store::conditional::{MAX_METADATA_LEN, MAX_RECORD_LEN};
+
+/// A [`LeaseStore`](leader_election::LeaseStore) that keeps the election in one S3 object,
+/// written only with conditional writes (`If-None-Match: *` to create it, `If-Match: <ETag>`
+/// for everything else): the [conditional engine](leader_election::store::conditional) over
+/// [`S3Objects`].
+///
+/// Build it with [`S3LeaderElection::builder`](crate::S3LeaderElection::builder) (its
+/// [`build_store`](leader_election::ElectionBuilder::build_store) gives the store alone). One
+/// store holds one client that all operations reuse. The README says how the operations map
+/// to S3 requests, and what the tokens and the follower's watch guarantee.
+///
+/// Its [`bucket`](S3Objects::bucket), [`request_counts`](S3Objects::request_counts) and
+/// [`client`](S3Objects::client) are [`S3Objects`]'; its
+/// [`key`](ConditionalStore::key) and [`record_key`](ConditionalStore::record_key) the
+/// engine's.
+pub type S3LeaseStore = ConditionalStore<S3Objects>;
 
 /// How the store reaches S3.
 pub(crate) enum Connection {
@@ -48,132 +50,65 @@ pub(crate) enum Connection {
     },
 }
 
-/// Everything a store is made from, checked by the builder.
-pub(crate) struct Settings {
-    pub(crate) connection: Connection,
-    pub(crate) bucket: String,
-    pub(crate) key: String,
-    pub(crate) create_bucket: bool,
-    pub(crate) options: LeaderElectionOptions,
-}
-
-/// A [`LeaseStore`] that keeps the election in one S3 object, written only with conditional
-/// writes (`If-None-Match: *` to create it, `If-Match: <ETag>` for everything else).
+/// The S3 side of an [`S3LeaseStore`]: the objects of one bucket, read with `HEAD` (whether an
+/// object is still at the ETag read last) and `GET`, written with `PUT` on `If-None-Match: *`
+/// or `If-Match`.
 ///
-/// Build it with [`S3LeaderElection::builder`](crate::S3LeaderElection::builder) (its
-/// [`build_store`](leader_election::ElectionBuilder::build_store) gives the store alone). One
-/// store holds one client that all operations reuse.
-///
-/// # How the operations map to S3
-/// - `connect`: once per store, proves that the service enforces conditional writes: a probe
-///   object next to the lease object written with `If-None-Match: *` twice, with `If-Match` on
-///   its ETag and on a stale one, then deleted. A service that accepts a write whose condition
-///   failed is refused with an error that is not retryable (DESIGN.md, rule 12).
-/// - `try_acquire`: `HEAD` on the object (all a follower pays while the object is unchanged),
-///   and a `GET` when its ETag is new to this store. A missing object is created with
-///   `If-None-Match: *` by a store that never saw it; a store that saw it present writes a
-///   placeholder record instead (`If-None-Match: *`), watched like a held record. A released
-///   record is taken at once with `If-Match` on its ETag, unless its token is below the
-///   highest this store has seen (a restored backup: watched like a held record); a held one
-///   (or a placeholder) only after this store has seen its ETag unchanged for the holder's
-///   lease (or its own ttl if longer) plus the drift margin, on its own monotonic clock from
-///   when the response showing it arrived, and then with `If-Match` on that ETag. The owner
-///   acquiring again (a retry after a lost reply) rewrites its record with `If-Match`, keeping
-///   its token.
-/// - `renew`: rewrites the record with `If-Match` on the ETag of this store's last write of the
-///   lease. A refused renewal reads the object: if it still shows this lease (an earlier
-///   write whose reply was lost), the renewal is made on that ETag; otherwise the lease is lost.
-/// - `release`: rewrites the record as released (no holder, same token) with `If-Match`, so
-///   that the next poll of any contender takes it over at once.
-/// - `current_leader`: `HEAD`, and a `GET` when the object changed.
-/// - `read_record`, `write_record` (the [election record](leader_election::store::Record),
-///   up to [`MAX_RECORD_LEN`] bytes): a `GET` of the sibling object `<key>.record`
-///   ([`record_key`](Self::record_key)), and a `PUT` of it with `If-Match` on the version
-///   expected (its ETag) or `If-None-Match: *` when no record is expected. That object is
-///   never part of the lease: no term, release or deletion of the lease object touches it.
-///
-/// Every write carries a fresh random nonce: S3's ETag of a simple upload is the MD5 of the
-/// body, so a renewal writing the same bytes again would keep the ETag, and followers would
-/// count the lease as unrenewed.
-///
-/// S3 tells neither when a lease expires nor when it is released, so [`AcquireOutcome::Held`]
-/// carries the time left of this store's watch, at most `retry_interval`, and
-/// [`LeaseStore::release_notifications`] is `None`.
-///
-/// # Tokens
-/// A token is `max(previous + 1, service time in µs)`, the service time taken from the `Date`
-/// header of S3's responses (never the local clock). When the object holds no readable token
-/// (missing, or overwritten by something else), the acquisition first waits until a `Date` of a
-/// later second than the response that showed it so arrived (about a second at most, slept
-/// within `operation_timeout`, or answered as [`AcquireOutcome::Withheld`] when that is
-/// shorter), so that a token stays above every token of a deleted record. The same wait comes
-/// before taking over a released record whose term this store never saw held (a brand-new
-/// process, which cannot tell a release from a restored copy of one), and before taking over a
-/// version watched for a lease (where it has long passed). This assumes that the service's
-/// clock does not step back.
-pub struct S3LeaseStore {
+/// Every lease write carries a fresh random nonce: S3's ETag of a simple upload is the MD5 of
+/// the body, so a renewal writing the same bytes again would keep the ETag, and followers would
+/// count the lease as unrenewed. A version is the ETag and, where the response carried it, the
+/// `Last-Modified` time: an operator restoring an exact copy of an older version (a backup)
+/// brings its ETag back, but with a new `Last-Modified` time.
+pub struct S3Objects {
     connection: Connection,
     client: OnceCell<aws_sdk_s3::Client>,
     bucket: String,
-    key: String,
-    /// `bucket/key`, for logs and metrics.
-    election_name: String,
     create_bucket: bool,
-    request_timeout: Duration,
-    retry_interval: Duration,
-    margin: Margin,
     wire: Arc<Wire>,
-    state: Mutex<State>,
-    /// The key of the candidate record (preferred leaders): the lease key and `.candidate`.
-    candidate_key: String,
-    /// This store's watch over the candidate record.
-    candidates: Mutex<Option<candidate::CandidateWatch>>,
-    /// The key of the election record: the lease key and `.record`.
-    record_key: String,
-    /// Set once `connect` proved that the service enforces conditional writes.
-    conditions_proven: std::sync::OnceLock<()>,
 }
 
-impl fmt::Debug for S3LeaseStore {
+impl fmt::Debug for S3Objects {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let endpoint = match &self.connection {
             Connection::Client(_) => None,
             Connection::Settings { endpoint, .. } => endpoint.as_deref(),
         };
-        f.debug_struct("S3LeaseStore")
+        f.debug_struct("S3Objects")
             .field("bucket", &self.bucket)
-            .field("key", &self.key)
             .field("endpoint", &endpoint)
             .field("create_bucket_if_not_exists", &self.create_bucket)
-            .field("request_timeout", &self.request_timeout)
             .finish_non_exhaustive()
     }
 }
 
-impl S3LeaseStore {
-    pub(crate) fn new(settings: Settings) -> Self {
-        let options = &settings.options;
-        let candidate_key = format!("{}.candidate", settings.key);
-        let record_key = format!("{}{}", settings.key, election_record::RECORD_SUFFIX);
+const TERMS: Terms = Terms {
+    service: "S3",
+    object: "object",
+    service_at: "the S3 store at",
+    conditions: "conditional writes",
+    probe_create: "creating the probe object with If-None-Match: *",
+    probe_again: "writing the probe object again with If-None-Match: *",
+    ignored_missing: "If-None-Match: * on an existing object (it was overwritten)",
+    probe_matching: "rewriting the probe object with If-Match on its own ETag",
+    probe_stale: "writing the probe object with If-Match on a stale ETag",
+    ignored_stale: "If-Match on a stale ETag (the write was accepted)",
+};
+
+/// An S3 version: the ETag, and the `Last-Modified` time (whole seconds) where the response
+/// carried it (a write's reply does not: the next read restarts the watch once more).
+type Version = (String, Option<i64>);
+
+/// An S3 body: its bytes and `Content-Type`.
+type Body = (Vec<u8>, &'static str);
+
+impl S3Objects {
+    pub(crate) fn new(connection: Connection, bucket: String, create_bucket: bool) -> Self {
         Self {
-            election_name: format!("{}/{}", settings.bucket, settings.key),
-            connection: settings.connection,
+            connection,
             client: OnceCell::new(),
-            bucket: settings.bucket,
-            key: settings.key,
-            create_bucket: settings.create_bucket,
-            request_timeout: options.operation_timeout(),
-            retry_interval: options.retry_interval,
-            margin: Margin {
-                drift_rate: options.clock_drift_rate,
-                slack: options.deadline_slack,
-            },
+            bucket,
+            create_bucket,
             wire: Arc::new(Wire::default()),
-            state: Mutex::new(State::default()),
-            candidate_key,
-            candidates: Mutex::new(None),
-            record_key,
-            conditions_proven: std::sync::OnceLock::new(),
         }
     }
 
@@ -181,21 +116,6 @@ impl S3LeaseStore {
     #[must_use]
     pub fn bucket(&self) -> &str {
         &self.bucket
-    }
-
-    /// The key of the lease object.
-    #[must_use]
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-
-    /// The key of the object holding the election's
-    /// [record](leader_election::LeaseStore::read_record): the lease object's key and
-    /// `.record`, in the same bucket. It lives beside the lease object and outlives every
-    /// term and release (and a deletion of the lease object).
-    #[must_use]
-    pub fn record_key(&self) -> &str {
-        &self.record_key
     }
 
     /// The requests this store has sent so far, by method: what the election costs.
@@ -211,309 +131,229 @@ impl S3LeaseStore {
     pub async fn client(&self) -> aws_sdk_s3::Client {
         self.client_ref().await.clone()
     }
+
+    async fn client_ref(&self) -> &aws_sdk_s3::Client {
+        self.client
+            .get_or_init(|| crate::wire::build_client(&self.connection, &self.wire))
+            .await
+    }
+
+    async fn create_bucket(&self) -> Result<(), Failure> {
+        let client = self.client_ref().await;
+        let mut create = client.create_bucket().bucket(&self.bucket);
+        let region = client.config().region().map(|r| r.as_ref().to_owned());
+        if let Some(region) = region.filter(|r| r != crate::DEFAULT_REGION) {
+            create = create.create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(region.as_str().into())
+                    .build(),
+            );
+        }
+        match Box::pin(create.send()).await.map_err(|e| failure(&e)) {
+            Ok(_) => {
+                tracing::info!(bucket = %self.bucket, "created the bucket");
+                Ok(())
+            }
+            Err(f) if f.kind == FailureKind::ConditionFailed => Ok(()),
+            Err(f) => Err(f),
+        }
+    }
 }
 
-impl LeaseStore for S3LeaseStore {
-    fn election_name(&self) -> &str {
-        &self.election_name
+fn version_of(
+    etag: Option<&str>,
+    last_modified: Option<&aws_sdk_s3::primitives::DateTime>,
+) -> Option<Version> {
+    etag.map(|etag| (etag.to_owned(), last_modified.map(|t| t.secs())))
+}
+
+impl ConditionalObjects for S3Objects {
+    type Version = Version;
+    type Body = Body;
+
+    fn container(&self) -> &str {
+        &self.bucket
     }
 
-    /// Builds the client and, once per store, proves that the service enforces conditional
-    /// writes (a probe object written with `If-None-Match: *` twice and with a stale
-    /// `If-Match`, then deleted).
-    ///
-    /// # Errors
-    /// A retryable error when the proof could not be made (the service unreachable, a missing
-    /// bucket); an error that is not retryable, naming the endpoint and what was ignored, when
-    /// the service accepted a write whose condition failed.
-    async fn connect(&self) -> Result<()> {
-        self.client_ref().await;
-        if self.conditions_proven.get().is_none() {
-            self.prove_conditions().await?;
-            let _ = self.conditions_proven.set(());
-        }
-        Ok(())
+    fn terms(&self) -> &Terms {
+        &TERMS
     }
 
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::none()
-            .with_candidates()
-            .with_metadata(MAX_METADATA_LEN)
-            .with_records(MAX_RECORD_LEN)
+    fn endpoint(&self) -> String {
+        let bucket = quoted(&self.bucket);
+        match &self.connection {
+            Connection::Settings {
+                endpoint: Some(endpoint),
+                ..
+            } => format!("{endpoint} (bucket {bucket})"),
+            Connection::Settings { .. } => format!("AWS S3 (bucket {bucket})"),
+            Connection::Client(_) => format!("the endpoint of the client given (bucket {bucket})"),
+        }
     }
 
-    async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
-        if let Some(metadata) = &request.metadata {
-            self.check_metadata(metadata)?;
-        }
-        let budget = Budget::new(self.request_timeout);
-        for _ in 0..3 {
-            let look = self.look(&budget, Operation::Acquire).await?;
-            let now = Instant::now();
-            let longest = self.state().longest_lease.max(request.ttl);
-            let (highest, highest_held, present_seen) = {
-                let state = self.state();
-                (state.highest_token, state.highest_held, state.present_seen)
-            };
-            match (&look.seen, look.etag.clone()) {
-                (Seen::Record(record), Some(etag)) if record.is_owned_by(request) => {
-                    // The owner again (a retry after a lost reply): same token, new metadata.
-                    let token = FencingToken::new(record.token);
-                    return self
-                        .take(&budget, request, Condition::Version(etag), token)
-                        .await;
-                }
-                (Seen::Record(record), Some(etag))
-                    if record.holder.is_none()
-                        && !record.placeholder
-                        && record.token >= highest =>
-                {
-                    // Released by its holder: free at once. A store that never saw the term
-                    // of this token held cannot tell a release from a restored copy of one,
-                    // over which another term may have minted a token from this same `Date`
-                    // second: it mints from a later second than the one it saw the record in.
-                    if record.token > highest_held {
-                        match self.clock_gate(&budget, &look.watch).await {
-                            Some(None) => {}
-                            Some(Some(wait)) => {
-                                return Ok(AcquireOutcome::Held {
-                                    leader: None,
-                                    expires_in: Some(wait),
-                                });
-                            }
-                            None => continue,
-                        }
-                    }
-                    let token = self.mint(Some(record.token))?;
-                    return self
-                        .take(&budget, request, Condition::Version(etag), token)
-                        .await;
-                }
-                (Seen::Record(record), Some(etag)) => {
-                    // Held; a placeholder over a deleted record; or a released record older
-                    // than a token this store has seen (a restored backup, not a release): the
-                    // last holder may still trust its lease until this version stayed
-                    // unchanged for a whole lease.
-                    let lease = if record.holder.is_some() {
-                        record.lease().max(request.ttl)
-                    } else {
-                        // A placeholder records the longest lease its writer had seen.
-                        record.lease().max(longest)
-                    };
-                    let remaining = look.watch.remaining(lease, self.margin, now);
-                    if !remaining.is_zero() {
-                        let wait = remaining.min(self.retry_interval).min(request.ttl);
-                        return Ok(if record.holder.is_none() {
-                            AcquireOutcome::Withheld {
-                                wait,
-                                reason: WithholdReason::RecordTouched,
-                            }
-                        } else {
-                            AcquireOutcome::Held {
-                                leader: record.leader(),
-                                expires_in: Some(wait),
-                            }
-                        });
-                    }
-                    // A token from a later `Date` second than the version was first seen in
-                    // (after a lease of watching, it is).
-                    match self.clock_gate(&budget, &look.watch).await {
-                        Some(None) => {}
-                        Some(Some(wait)) => {
-                            return Ok(AcquireOutcome::Held {
-                                leader: record.leader(),
-                                expires_in: Some(wait),
-                            });
-                        }
-                        None => continue,
-                    }
-                    tracing::info!(
-                        election = %self.election_name,
-                        holder = ?record.holder.as_ref().map(|h| &h.instance_id),
-                        placeholder = record.placeholder,
-                        "the lease object stayed unchanged for a whole lease; taking it over"
-                    );
-                    let token = self.mint(Some(record.token))?;
-                    return self
-                        .take(&budget, request, Condition::Version(etag), token)
-                        .await;
-                }
-                (Seen::Unreadable, Some(etag)) => {
-                    // Written by somebody else: held by an unknown holder for a lease.
-                    let remaining = look.watch.remaining(longest, self.margin, now);
-                    if !remaining.is_zero() {
-                        return Ok(AcquireOutcome::Held {
-                            leader: Some(LeaderInfo::new(UNKNOWN_HOLDER, None)),
-                            expires_in: Some(remaining.min(self.retry_interval).min(request.ttl)),
-                        });
-                    }
-                    match self.clock_gate(&budget, &look.watch).await {
-                        Some(None) => {}
-                        Some(Some(wait)) => {
-                            return Ok(AcquireOutcome::Withheld {
-                                wait,
-                                reason: WithholdReason::RecordTouched,
-                            });
-                        }
-                        None => continue,
-                    }
-                    let token = self.mint(None)?;
-                    return self
-                        .take(&budget, request, Condition::Version(etag), token)
-                        .await;
-                }
-                (Seen::Missing, _) | (_, None) if present_seen => {
-                    // Deleted (or the service lost it) after this store saw it: its holder may
-                    // still trust it for a lease. A creation with `If-None-Match: *` would
-                    // not be tied to the absence watched (the object may have been created and
-                    // deleted again since), so this store writes a placeholder instead, and
-                    // every contender watches that version for a lease and takes it over with
-                    // `If-Match`. A lost race means another placeholder (or record) stands.
-                    match self.write_placeholder(&budget, longest).await? {
-                        true => {
-                            return Ok(AcquireOutcome::Withheld {
-                                wait: self.margin.watch_for(longest).min(self.retry_interval),
-                                reason: WithholdReason::RecordTouched,
-                            });
-                        }
-                        false => continue,
-                    }
-                }
-                (Seen::Missing, _) | (_, None) => {
-                    // Never seen present: a new election, as far as this store can know.
-                    match self.clock_gate(&budget, &look.watch).await {
-                        Some(None) => {}
-                        Some(Some(wait)) => {
-                            return Ok(AcquireOutcome::Withheld {
-                                wait,
-                                reason: WithholdReason::BackendRestarted,
-                            });
-                        }
-                        None => continue,
-                    }
-                    let token = self.mint(None)?;
-                    return self.take(&budget, request, Condition::Missing, token).await;
-                }
-            }
-        }
-        Err(Error::backend(
-            Operation::Acquire,
+    fn no_container(&self, operation: Operation) -> Error {
+        Error::backend(
+            operation,
             true,
-            S3Error::new(
-                "the service's clock (Date) did not pass the second in which the lease object \
-                 was seen without a token",
-            ),
-        ))
+            StoreError(format!(
+                "the bucket {} does not exist (and create_bucket_if_not_exists is off)",
+                quoted(&self.bucket)
+            )),
+        )
     }
 
-    async fn renew(&self, request: &LeaseRequest, lease: &Lease) -> Result<RenewOutcome> {
-        if let Some(metadata) = &request.metadata {
-            self.check_metadata(metadata)?;
-        }
-        let budget = Budget::new(self.request_timeout);
-        let record = Record::held(request, lease.token);
-        if let Some(etag) = self.owned_etag(request, lease.token) {
-            match self.put(&budget, &Condition::Version(etag), &record).await {
-                Ok(etag) => {
-                    self.wrote(&request.lease_id, etag, record);
-                    return Ok(RenewOutcome::Renewed);
-                }
-                Err(f) if f.is_conflict() || f.status() == Some(404) => {
-                    tracing::debug!(status = ?f.status(), token = %lease.token, "renewal refused");
-                }
-                Err(f) => return Err(f.into_error(Operation::Renew, true)),
-            }
-        }
-        match self
-            .rewrite_if_still_owned(&budget, request, lease.token, &record, Operation::Renew)
-            .await?
-        {
-            Some(etag) => {
-                self.wrote(&request.lease_id, etag, record);
-                Ok(RenewOutcome::Renewed)
-            }
-            None => Ok(RenewOutcome::Lost),
-        }
+    fn service_time(&self) -> u64 {
+        self.wire.clock.latest()
     }
 
-    async fn release(&self, request: &LeaseRequest, lease: &Lease) -> Result<bool> {
-        let budget = Budget::new(self.request_timeout);
-        let record = Record::released(lease.token);
-        if let Some(etag) = self.owned_etag(request, lease.token) {
-            match self.put(&budget, &Condition::Version(etag), &record).await {
-                Ok(etag) => {
-                    self.wrote(&request.lease_id, etag, record);
-                    return Ok(true);
-                }
-                Err(f) if f.is_conflict() || f.status() == Some(404) => {}
-                Err(f) => return Err(f.into_error(Operation::Release, true)),
-            }
-        }
-        match self
-            .rewrite_if_still_owned(&budget, request, lease.token, &record, Operation::Release)
-            .await?
-        {
-            Some(etag) => {
-                self.wrote(&request.lease_id, etag, record);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+    async fn prepare(&self) {
+        self.client_ref().await;
     }
 
-    async fn current_leader(&self) -> Result<Option<LeaderInfo>> {
-        let budget = Budget::new(self.request_timeout);
-        let look = self.look(&budget, Operation::CurrentLeader).await?;
-        Ok(match look.seen {
-            Seen::Record(record) => record.leader(),
-            Seen::Unreadable => Some(LeaderInfo::new(UNKNOWN_HOLDER, None)),
-            Seen::Missing => None,
-        })
-    }
-
-    async fn announce_candidate(
+    /// `HEAD` when a version is known (all a follower pays while the object is unchanged),
+    /// then `GET`; a 404 is a missing object (or bucket).
+    async fn read(
         &self,
-        candidate: &leader_election::priority::Candidate,
-        ttl: Duration,
-    ) -> Result<()> {
-        self.announce(candidate, ttl).await
+        name: &str,
+        known: Option<&Version>,
+    ) -> Result<Read<Version, Body>, Failure> {
+        let client = self.client_ref().await;
+        if let Some(known) = known {
+            let head = client.head_object().bucket(&self.bucket).key(name);
+            match Box::pin(head.send()).await.map_err(|e| failure(&e)) {
+                Ok(output) => {
+                    if version_of(output.e_tag(), output.last_modified()).as_ref() == Some(known) {
+                        return Ok(Read::Unchanged);
+                    }
+                }
+                Err(f) if is_missing(&f) => return Ok(Read::Missing),
+                Err(f) => return Err(f),
+            }
+        }
+        let get = client.get_object().bucket(&self.bucket).key(name);
+        let output = match Box::pin(get.send()).await.map_err(|e| failure(&e)) {
+            Ok(output) => output,
+            Err(f) if is_missing(&f) => return Ok(Read::Missing),
+            Err(f) => return Err(f),
+        };
+        let version = version_of(output.e_tag(), output.last_modified())
+            .ok_or_else(|| Failure::new(FailureKind::Invalid, "S3 sent no ETag"))?;
+        let body = output.body.collect().await.map_err(|err| {
+            Failure::new(
+                FailureKind::Refused { retryable: true },
+                format!("reading the object {} failed: {err}", quoted(name)),
+            )
+        })?;
+        Ok(Read::Found(version, (body.into_bytes().to_vec(), "")))
     }
 
-    async fn strongest_candidate(&self) -> Result<Option<leader_election::priority::Candidate>> {
-        self.strongest().await
-    }
-
-    /// One `GET` of [`record_key`](S3LeaseStore::record_key): its bytes and ETag; `None` when
-    /// the object is missing.
-    ///
-    /// # Errors
-    /// A retryable error when S3 cannot be reached or answers with a failure; an error that is
-    /// not retryable for a refusal (403: `s3:GetObject` on the record object is missing), and
-    /// [`Error::InvalidData`] for an object without an ETag or longer than [`MAX_RECORD_LEN`]
-    /// (written by hand).
-    async fn read_record(&self) -> Result<Option<leader_election::store::Record>> {
-        self.get_record().await
-    }
-
-    /// One `PUT` of [`record_key`](S3LeaseStore::record_key) with `If-Match: <expected>`, or
-    /// `If-None-Match: *` when `expected` is `None`; `Ok(None)` when the record was not at
-    /// `expected` (412, a racing write's 409, or a 404 for a record deleted meanwhile). The
-    /// first write of a store makes the proof of [`connect`](LeaseStore::connect) if it was
-    /// not made yet.
-    ///
-    /// # Errors
-    /// Refused before anything is sent when `data` is longer than [`MAX_RECORD_LEN`]; the
-    /// errors of [`connect`](LeaseStore::connect); an unknown outcome when the request may have
-    /// been served without its answer arriving; otherwise as for
-    /// [`read_record`](LeaseStore::read_record).
-    async fn write_record(
+    /// One `PUT` on `If-None-Match: *` or `If-Match`, creating the bucket first if it is
+    /// missing and may be created.
+    async fn write(
         &self,
-        expected: Option<&RecordVersion>,
-        data: &[u8],
-    ) -> Result<Option<RecordVersion>> {
-        self.put_record(expected, data).await
+        name: &str,
+        condition: Condition<&Version>,
+        (bytes, content_type): Body,
+    ) -> Result<Version, Failure> {
+        let client = self.client_ref().await;
+        let mut created_bucket = false;
+        loop {
+            let put = client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(name)
+                .content_type(content_type)
+                .body(ByteStream::from(bytes.clone()));
+            let put = match condition {
+                Condition::Missing => put.if_none_match("*"),
+                Condition::Version((etag, _)) => put.if_match(etag),
+            };
+            match Box::pin(put.send()).await.map_err(|e| failure(&e)) {
+                Ok(output) => {
+                    return output
+                        .e_tag()
+                        .filter(|etag| !etag.is_empty())
+                        .map(|etag| (etag.to_owned(), None))
+                        .ok_or_else(|| {
+                            Failure::new(
+                                FailureKind::InFlight,
+                                "S3 accepted the write but sent no ETag",
+                            )
+                        });
+                }
+                Err(f)
+                    if self.create_bucket
+                        && !created_bucket
+                        && f.kind == FailureKind::NoContainer =>
+                {
+                    created_bucket = true;
+                    self.create_bucket().await?;
+                }
+                Err(f) => return Err(f),
+            }
+        }
+    }
+
+    async fn delete(&self, name: &str) -> Result<(), Failure> {
+        let client = self.client_ref().await;
+        let delete = client.delete_object().bucket(&self.bucket).key(name);
+        Box::pin(delete.send())
+            .await
+            .map(drop)
+            .map_err(|e: SdkError<_, _>| failure(&e))
+    }
+
+    fn encode_lease(&self, record: &LeaseRecord) -> Body {
+        (record::encode(record), "application/json")
+    }
+
+    fn decode_lease(&self, (bytes, _): &Body) -> Result<LeaseRecord, String> {
+        record::decode(bytes)
+    }
+
+    fn encode_candidate(&self, candidate: &CandidateRecord) -> Body {
+        (record::encode_candidate(candidate), "application/json")
+    }
+
+    fn decode_candidate(&self, (bytes, _): &Body) -> Option<CandidateRecord> {
+        record::decode_candidate(bytes)
+    }
+
+    /// The record's bytes as they are. S3's ETag of a simple upload is the MD5 of the body, so
+    /// a record written again with the same bytes gets the same ETag back: the
+    /// [`RecordVersion`](leader_election::store::RecordVersion) contract is that a version is
+    /// never given to *another content* of the record, which an MD5 of the content cannot be.
+    /// A write on version `v` succeeds only while the record holds exactly the bytes read at
+    /// `v`; an `A → B → A` sequence is not seen.
+    fn encode_data(&self, data: &[u8]) -> Body {
+        (data.to_vec(), "application/octet-stream")
+    }
+
+    fn decode_data(&self, (bytes, _): Body) -> Result<Vec<u8>, String> {
+        Ok(bytes)
+    }
+
+    fn encode_probe(&self, step: &str) -> Body {
+        (
+            format!("leader-election-s3 probe: {step}").into_bytes(),
+            "application/json",
+        )
+    }
+
+    fn version_text(&self, (etag, _): &Version) -> String {
+        etag.clone()
+    }
+
+    fn version_from_text(&self, text: &str) -> Version {
+        (text.to_owned(), None)
+    }
+
+    fn made_up_version(&self) -> Version {
+        ("\"00000000000000000000000000000000\"".to_owned(), None)
     }
 }
 
-/// The holder reported for an object this crate cannot read.
-const UNKNOWN_HOLDER: &str = "unknown";
+/// A 404: the object (or its bucket) is missing.
+fn is_missing(f: &Failure) -> bool {
+    matches!(f.kind, FailureKind::NotFound | FailureKind::NoContainer)
+}

@@ -9,6 +9,7 @@ use crate::priority::Candidate;
 
 mod boxed;
 mod capabilities;
+pub mod conditional;
 pub mod layer;
 mod memory;
 mod notify;

@@ -1,29 +1,46 @@
-//! The arithmetic of expiry without a server clock: how long a follower watches one version of
-//! the object before it may take it over, and how tokens are minted from the service's `Date`.
-//!
-//! S3 has no expiry. A follower takes a lease over only after it has seen the same version
-//! (ETag) unchanged for a whole lease plus the drift margin, measured on its own monotonic clock
-//! from when it *received* that version, and then only with `If-Match` on that ETag, so that
-//! any write in between (a renewal) makes the takeover fail.
+//! The arithmetic of expiry without a server-side lease: how long a follower watches one
+//! version of the object before it may take it over, and how tokens are minted from the
+//! service's clock.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+/// The service's clock as a backend learns it from its responses (a `Date` header): the
+/// latest time received, in whole seconds since the Unix epoch (0: none yet), which never moves
+/// back. For [`ConditionalObjects::service_time`](super::ConditionalObjects::service_time).
+#[derive(Debug, Default)]
+pub struct ServiceClock(AtomicU64);
+
+impl ServiceClock {
+    /// The latest time received (0: none yet).
+    #[must_use]
+    pub fn latest(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// A response showed the service's clock at `secs` since the Unix epoch: the latest time
+    /// moves forward to it (never back: the service's clock is assumed not to step back).
+    pub fn saw(&self, secs: u64) {
+        self.0.fetch_max(secs, Ordering::AcqRel);
+    }
+}
+
 /// The margin a follower adds, as the leader subtracts it from its own deadline: the clock
 /// drift rate applied to the lease, plus a fixed slack.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Margin {
+pub(super) struct Margin {
     /// `clock_drift_rate` of the election options.
-    pub(crate) drift_rate: f64,
+    pub(super) drift_rate: f64,
     /// `deadline_slack` of the election options.
-    pub(crate) slack: Duration,
+    pub(super) slack: Duration,
 }
 
 impl Margin {
     /// How long a version holding a lease of `lease` must stay unchanged before a follower
     /// may take it over: `lease + lease * drift_rate + slack`.
-    pub(crate) fn watch_for(&self, lease: Duration) -> Duration {
+    pub(super) fn watch_for(&self, lease: Duration) -> Duration {
         let rate = if self.drift_rate.is_finite() {
             self.drift_rate.clamp(0.0, 1.0)
         } else {
@@ -35,44 +52,22 @@ impl Margin {
     }
 }
 
-/// What tells two versions of the object apart: its ETag and, where the response carried it,
-/// its `Last-Modified` time (whole seconds).
-///
-/// The ETag alone is not enough: an operator restoring an exact copy of an older version (a
-/// backup) brings its ETag back, and a follower that had watched that ETag before and missed
-/// the writes in between would count the lease as unrenewed since then. The restore has a new
-/// `Last-Modified` time (unless it happened within the second of the original write).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Version {
-    pub(crate) etag: String,
-    pub(crate) last_modified: Option<i64>,
-}
-
-impl Version {
-    pub(crate) fn new(etag: impl Into<String>, last_modified: Option<i64>) -> Self {
-        Self {
-            etag: etag.into(),
-            last_modified,
-        }
-    }
-}
-
 /// One version of the object as this store first saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Watch {
-    /// Its ETag and `Last-Modified` time (see [`Version`]); `None` for a missing object.
-    pub(crate) version: Option<Version>,
+pub(super) struct Watch<V> {
+    /// Its version; `None` for a missing object.
+    pub(super) version: Option<V>,
     /// When the response first showing it arrived (monotonic).
-    pub(crate) since: Instant,
+    pub(super) since: Instant,
     /// The service's clock (`Date`, whole seconds) at that moment or later: the highest `Date`
     /// this store had received when it first saw the version.
-    pub(crate) date: u64,
+    pub(super) date: u64,
 }
 
-impl Watch {
+impl<V> Watch<V> {
     /// How much longer a version holding a lease of `lease` must stay unchanged before it may be
     /// taken over: zero when it may be now.
-    pub(crate) fn remaining(&self, lease: Duration, margin: Margin, now: Instant) -> Duration {
+    pub(super) fn remaining(&self, lease: Duration, margin: Margin, now: Instant) -> Duration {
         (self.since + margin.watch_for(lease)).saturating_duration_since(now)
     }
 }
@@ -81,7 +76,7 @@ impl Watch {
 /// read) and than `floor` (the highest this store has seen), and at least the service's clock
 /// `date` (whole seconds of a `Date` received before the write is sent) in microseconds.
 /// `None` on overflow.
-pub(crate) fn next_token(previous: Option<u64>, floor: u64, date: u64) -> Option<u64> {
+pub(super) fn next_token(previous: Option<u64>, floor: u64, date: u64) -> Option<u64> {
     let from_date = date.checked_mul(1_000_000)?;
     let after_previous = previous.unwrap_or(0).checked_add(1)?;
     let after_floor = floor.checked_add(1)?;
@@ -96,18 +91,27 @@ pub(crate) fn next_token(previous: Option<u64>, floor: u64, date: u64) -> Option
 /// overwritten in, or before, plus at most one per acquisition since: below the next whole
 /// second in microseconds unless a million acquisitions happened in one second. A token from a
 /// later second's `Date` is therefore above all of them.
-pub(crate) fn clock_passed(seen_date: u64, latest_date: u64) -> bool {
+pub(super) fn clock_passed(seen_date: u64, latest_date: u64) -> bool {
     latest_date > seen_date
 }
 
 /// How long to wait after a version without a readable token was first received before the
 /// service's `Date` can show a later second: the second it was in ends within one second, plus
 /// a little for the clocks' rates.
-pub(crate) const DATE_WAIT: Duration = Duration::from_millis(1_050);
+pub(super) const DATE_WAIT: Duration = Duration::from_millis(1_050);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_service_clock_only_moves_forward() {
+        let clock = ServiceClock::default();
+        assert_eq!(clock.latest(), 0);
+        clock.saw(1_796_153_841);
+        clock.saw(1_796_153_840);
+        assert_eq!(clock.latest(), 1_796_153_841);
+    }
 
     const MARGIN: Margin = Margin {
         drift_rate: 0.01,
@@ -133,7 +137,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_version_may_be_taken_over_only_after_the_whole_watch() {
         let watch = Watch {
-            version: Some(Version::new("\"e1\"", Some(100))),
+            version: Some("e1"),
             since: Instant::now(),
             date: 100,
         };
