@@ -5,7 +5,9 @@ use std::fmt;
 use leader_election::backend::quoted;
 use leader_election::{BuildError, ElectionBuilder, LeaderElectionOptions};
 
-use crate::store::{Connection, DynamoDbLeaseStore, Settings};
+use leader_election::store::conditional::ConditionalStore;
+
+use crate::store::{Connection, DynamoDbLeaseStore, DynamoDbObjects};
 
 /// The item key used when none is set.
 pub const DEFAULT_KEY: &str = "leader-election-lock";
@@ -247,13 +249,11 @@ impl ElectionBuilder for DynamoDbLeaderElectionBuilder {
                 credentials: self.credentials,
             },
         };
-        Ok(DynamoDbLeaseStore::new(Settings {
-            connection,
-            table,
+        Ok(ConditionalStore::new(
+            DynamoDbObjects::new(connection, table, self.create_table),
             key,
-            create_table: self.create_table,
-            options: self.options,
-        }))
+            &self.options,
+        ))
     }
 }
 

@@ -2,7 +2,6 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
-mod clock;
 mod config;
 mod error;
 mod record;
@@ -14,7 +13,7 @@ pub use builder::{
 };
 pub use config::DynamoDbConfig;
 pub use leader_election::BuildError;
-pub use store::{DynamoDbLeaseStore, MAX_METADATA_LEN, MAX_RECORD_LEN};
+pub use store::{DynamoDbLeaseStore, DynamoDbObjects, MAX_METADATA_LEN, MAX_RECORD_LEN};
 pub use wire::RequestCounts;
 
 /// The AWS SDK crates this backend is built on, re-exported so that callers use the same

@@ -15,14 +15,10 @@
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::time::Duration;
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
-use leader_election::store::LeaseRequest;
-use leader_election::{FencingToken, LeaderInfo};
-
-use crate::clock::Version;
+use leader_election::store::conditional::{CandidateRecord, Holder, LeaseRecord};
 
 /// The format of the item this crate writes and reads.
 const FORMAT: &str = "1";
@@ -31,160 +27,59 @@ const FORMAT: &str = "1";
 pub(crate) const PK: &str = "pk";
 /// The version attribute, a fresh random value in every write.
 pub(crate) const VERSION: &str = "v";
+/// The election record item's data attribute.
+const DATA: &str = "data";
 
 /// An item as the SDK reads and writes it.
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
-/// The lease item's record.
-///
-/// Every write carries a fresh random version (`v`): it is what followers watch, and what
-/// every conditional write compares (`#v = :expected`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Record {
-    /// The holder; `None` once its holder released the lease (the record keeps the token), or
-    /// in a placeholder.
-    pub(crate) holder: Option<Holder>,
-    /// The fencing token of the term this record belongs to (or belonged to, once released).
-    pub(crate) token: u64,
-    /// The holder's lease duration in milliseconds: a follower waits at least this long (on
-    /// its own clock) over an unchanged version before taking over.
-    pub(crate) lease_ms: u64,
-    /// Written by a contender that found the item missing after it had seen it present (a
-    /// deletion, or a service that lost it): nobody holds it, but whoever held the deleted
-    /// record may still trust its lease, so every contender watches this version for a lease
-    /// before taking it over. A write conditioned on this version cannot follow a later
-    /// deletion, as a creation with `attribute_not_exists(pk)` could.
-    pub(crate) placeholder: bool,
-}
+/// What tells two versions of an item apart: its version attribute, a fresh random value in
+/// every write of this crate; for an item without one (written by somebody else), a
+/// fingerprint of its whole content (`true`: a write on it is conditioned on the item holding
+/// no version of this crate).
+pub(crate) type Version = (String, bool);
 
-/// Who holds the lease.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Holder {
-    /// The holder's instance id.
-    pub(crate) instance_id: String,
-    /// The holder's lease id: with the instance id, the lease's owner.
-    pub(crate) lease_id: String,
-    /// The leader metadata.
-    pub(crate) metadata: Option<Vec<u8>>,
-}
-
-/// What a read of the item found.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Seen {
-    /// No item.
-    Missing,
-    /// A record this crate wrote.
-    Record(Record),
-    /// Something this crate cannot read (written by somebody else), and why: held by an
-    /// unknown holder.
-    Unreadable(String),
-}
-
-impl Record {
-    /// The record of `request` holding the lease with `token`.
-    pub(crate) fn held(request: &LeaseRequest, token: FencingToken) -> Self {
-        Self {
-            holder: Some(Holder {
-                instance_id: request.instance_id.clone(),
-                lease_id: request.lease_id.clone(),
-                metadata: request.metadata.clone(),
-            }),
-            token: token.get(),
-            lease_ms: millis(request.ttl),
-            placeholder: false,
-        }
-    }
-
-    /// The record left by the holder's release of the term with `token`: free, keeping the
-    /// token so that the next one is greater.
-    pub(crate) fn released(token: FencingToken) -> Self {
-        Self {
-            holder: None,
-            token: token.get(),
-            lease_ms: 0,
-            placeholder: false,
-        }
-    }
-
-    /// The placeholder written over a missing item by a contender that had seen it present
-    /// (see [`Record::placeholder`](Self#structfield.placeholder)), with `token` above every
-    /// token that contender has seen and `lease`, the longest lease it has seen recorded: how
-    /// long every contender watches it.
-    pub(crate) fn placeholder(token: FencingToken, lease: Duration) -> Self {
-        Self {
-            holder: None,
-            token: token.get(),
-            lease_ms: millis(lease),
-            placeholder: true,
-        }
-    }
-
-    /// Whether `request` owns this record's lease.
-    pub(crate) fn is_owned_by(&self, request: &LeaseRequest) -> bool {
-        self.holder.as_ref().is_some_and(|holder| {
-            holder.instance_id == request.instance_id && holder.lease_id == request.lease_id
-        })
-    }
-
-    /// The holder as a [`LeaderInfo`], unless released.
-    pub(crate) fn leader(&self) -> Option<LeaderInfo> {
-        let holder = self.holder.as_ref()?;
-        Some(
-            LeaderInfo::new(
-                holder.instance_id.clone(),
-                Some(FencingToken::new(self.token)),
-            )
-            .with_metadata(holder.metadata.clone()),
-        )
-    }
-
-    /// The holder's lease duration.
-    pub(crate) fn lease(&self) -> Duration {
-        Duration::from_millis(self.lease_ms)
-    }
-
-    /// The item to write under `key`, as version `version`.
-    pub(crate) fn encode(&self, key: &str, version: &str) -> Item {
-        let mut item = Item::new();
-        item.insert(PK.to_owned(), AttributeValue::S(key.to_owned()));
-        item.insert(VERSION.to_owned(), AttributeValue::S(version.to_owned()));
-        item.insert("fmt".to_owned(), AttributeValue::N(FORMAT.to_owned()));
+/// The lease item holding `record` (without its key and version, which every write adds).
+pub(crate) fn encode(record: &LeaseRecord) -> Item {
+    let mut item = Item::new();
+    item.insert("fmt".to_owned(), AttributeValue::N(FORMAT.to_owned()));
+    item.insert(
+        "token".to_owned(),
+        AttributeValue::N(record.token.to_string()),
+    );
+    item.insert(
+        "lease_ms".to_owned(),
+        AttributeValue::N(record.lease_ms.to_string()),
+    );
+    let released = record.holder.is_none() && !record.placeholder;
+    item.insert("released".to_owned(), AttributeValue::Bool(released));
+    if let Some(holder) = &record.holder {
         item.insert(
-            "token".to_owned(),
-            AttributeValue::N(self.token.to_string()),
+            "holder".to_owned(),
+            AttributeValue::S(holder.instance_id.clone()),
         );
         item.insert(
-            "lease_ms".to_owned(),
-            AttributeValue::N(self.lease_ms.to_string()),
+            "lease_id".to_owned(),
+            AttributeValue::S(holder.lease_id.clone()),
         );
-        let released = self.holder.is_none() && !self.placeholder;
-        item.insert("released".to_owned(), AttributeValue::Bool(released));
-        if let Some(holder) = &self.holder {
+        if let Some(metadata) = holder.metadata.as_ref().filter(|m| !m.is_empty()) {
             item.insert(
-                "holder".to_owned(),
-                AttributeValue::S(holder.instance_id.clone()),
+                "metadata".to_owned(),
+                AttributeValue::B(Blob::new(metadata.clone())),
             );
-            item.insert(
-                "lease_id".to_owned(),
-                AttributeValue::S(holder.lease_id.clone()),
-            );
-            if let Some(metadata) = holder.metadata.as_ref().filter(|m| !m.is_empty()) {
-                item.insert(
-                    "metadata".to_owned(),
-                    AttributeValue::B(Blob::new(metadata.clone())),
-                );
-            }
         }
-        if self.placeholder {
-            item.insert("placeholder".to_owned(), AttributeValue::Bool(true));
-        }
-        item
     }
+    if record.placeholder {
+        item.insert("placeholder".to_owned(), AttributeValue::Bool(true));
+    }
+    item
 }
 
-/// A fresh version: 128 random bits as hex.
-pub(crate) fn new_version() -> String {
-    format!("{:032x}", fastrand::u128(..))
+/// `item` as the item `key` at `version`.
+pub(crate) fn keyed(mut item: Item, key: &str, version: &str) -> Item {
+    item.insert(PK.to_owned(), AttributeValue::S(key.to_owned()));
+    item.insert(VERSION.to_owned(), AttributeValue::S(version.to_owned()));
+    item
 }
 
 /// The version of `item`: its version attribute when it is a string, otherwise (an item this
@@ -192,11 +87,11 @@ pub(crate) fn new_version() -> String {
 /// version attribute of this crate can equal.
 pub(crate) fn version_of(item: &Item) -> Version {
     if let Some(AttributeValue::S(version)) = item.get(VERSION) {
-        return Version::new(version.clone());
+        return (version.clone(), false);
     }
     let mut hasher = DefaultHasher::new();
     hash_map(item, &mut hasher);
-    Version::new(format!("~{:016x}", hasher.finish()))
+    (format!("~{:016x}", hasher.finish()), true)
 }
 
 /// Hashes `map` the same way whatever the order its entries come in.
@@ -245,18 +140,8 @@ fn hash_value(value: &AttributeValue, hasher: &mut DefaultHasher) {
     }
 }
 
-impl Seen {
-    /// Reads an item: a record of this crate's format, or [`Seen::Unreadable`] naming what is
-    /// wrong with it.
-    pub(crate) fn decode(item: &Item) -> Self {
-        match decode(item) {
-            Ok(record) => Self::Record(record),
-            Err(reason) => Self::Unreadable(reason),
-        }
-    }
-}
-
-fn decode(item: &Item) -> Result<Record, String> {
+/// The lease record in `item`, or what is wrong with it.
+pub(crate) fn decode(item: &Item) -> Result<LeaseRecord, String> {
     const KNOWN: [&str; 10] = [
         PK,
         VERSION,
@@ -308,7 +193,7 @@ fn decode(item: &Item) -> Result<Record, String> {
             );
         }
     };
-    Ok(Record {
+    Ok(LeaseRecord {
         holder,
         token,
         lease_ms,
@@ -349,30 +234,106 @@ fn boolean(item: &Item, name: &str) -> Result<Option<bool>, String> {
     }
 }
 
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+/// The candidate record in `item`, `None` when it is not one of this crate's (written by
+/// hand: treated as no candidate, and replaced by the next announcement).
+pub(crate) fn decode_candidate(item: &Item) -> Option<CandidateRecord> {
+    if item
+        .keys()
+        .any(|k| ![PK, VERSION, "instance_id", "priority", "ttl_ms"].contains(&k.as_str()))
+    {
+        return None;
+    }
+    let number = |name: &str| match item.get(name) {
+        Some(AttributeValue::N(n)) => n.parse::<u64>().ok(),
+        _ => None,
+    };
+    match (item.get(VERSION), item.get("instance_id")) {
+        (Some(AttributeValue::S(_)), Some(AttributeValue::S(instance_id))) => {
+            Some(CandidateRecord {
+                instance_id: instance_id.clone(),
+                priority: u32::try_from(number("priority")?).ok()?,
+                ttl_ms: number("ttl_ms")?,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The candidate item holding `record` (without its key and version).
+pub(crate) fn encode_candidate(record: &CandidateRecord) -> Item {
+    let mut item = Item::new();
+    item.insert(
+        "instance_id".to_owned(),
+        AttributeValue::S(record.instance_id.clone()),
+    );
+    item.insert(
+        "priority".to_owned(),
+        AttributeValue::N(record.priority.to_string()),
+    );
+    item.insert(
+        "ttl_ms".to_owned(),
+        AttributeValue::N(record.ttl_ms.to_string()),
+    );
+    item
+}
+
+/// The election record item holding `data` (without its key and version): DynamoDB refuses
+/// empty binary values, so an empty record has no `data`.
+pub(crate) fn encode_data(data: &[u8]) -> Item {
+    let mut item = Item::new();
+    if !data.is_empty() {
+        item.insert(DATA.to_owned(), AttributeValue::B(Blob::new(data.to_vec())));
+    }
+    item
+}
+
+/// The data of an election record item, or what is wrong with it.
+pub(crate) fn decode_data(item: &Item) -> Result<Vec<u8>, String> {
+    let mut unexpected: Vec<_> = item
+        .keys()
+        .filter(|name| ![PK, VERSION, DATA].contains(&name.as_str()))
+        .map(|name| format!("`{name}`"))
+        .collect();
+    if !unexpected.is_empty() {
+        unexpected.sort();
+        return Err(format!("unexpected attributes {}", unexpected.join(", ")));
+    }
+    match item.get(VERSION) {
+        Some(AttributeValue::S(version)) if !version.is_empty() => {}
+        Some(_) => return Err("`v` is not a non-empty string (S)".to_owned()),
+        None => return Err("no version attribute `v`".to_owned()),
+    }
+    match item.get(DATA) {
+        Some(AttributeValue::B(blob)) => Ok(blob.as_ref().to_vec()),
+        Some(_) => Err("`data` is not binary (B)".to_owned()),
+        None => Ok(Vec::new()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use leader_election::FencingToken;
+    use leader_election::store::LeaseRequest;
+
+    use leader_election::store::conditional::nonce;
+
     use super::*;
 
-    fn decoded(item: &Item) -> Record {
-        match Seen::decode(item) {
-            Seen::Record(record) => record,
-            other => panic!("not read back: {other:?}"),
-        }
+    fn decoded(item: &Item) -> LeaseRecord {
+        decode(item).unwrap_or_else(|reason| panic!("not read back: {reason}"))
     }
 
     #[test]
     fn records_round_trip_and_every_write_has_its_version() {
         let request =
             LeaseRequest::new("a", Duration::from_secs(5)).with_metadata(Some(vec![0, 255, b'"']));
-        let record = Record::held(&request, FencingToken::new(7));
-        let (v1, v2) = (new_version(), new_version());
+        let record = LeaseRecord::held(&request, FencingToken::new(7));
+        let (v1, v2) = (nonce(), nonce());
         assert_ne!(v1, v2);
-        let item = record.encode("k", &v1);
-        assert_eq!(version_of(&item), Version::new(v1));
+        let item = keyed(encode(&record), "k", &v1);
+        assert_eq!(version_of(&item), (v1, false));
         let read = decoded(&item);
         assert_eq!(read, record);
         assert!(read.is_owned_by(&request));
@@ -388,22 +349,30 @@ mod tests {
         assert_eq!(released.token, 7);
         assert!(!released.placeholder);
 
-        let placeholder = Record::placeholder(FencingToken::new(8), Duration::from_secs(3));
-        let read = decoded(&placeholder.encode("k", &v2));
+        let placeholder = LeaseRecord::placeholder(FencingToken::new(8), Duration::from_secs(3));
+        let read = decoded(&keyed(encode(&placeholder), "k", &v2));
         assert!(read.placeholder);
         assert_eq!(read.leader(), None);
         assert_eq!(read.lease(), Duration::from_secs(3));
     }
 
-    fn read_released() -> Record {
-        let item = Record::released(FencingToken::new(7)).encode("k", &new_version());
+    fn read_released() -> LeaseRecord {
+        let item = keyed(
+            encode(&LeaseRecord::released(FencingToken::new(7))),
+            "k",
+            &nonce(),
+        );
         assert!(!item.contains_key("placeholder"));
         decoded(&item)
     }
 
     #[test]
     fn foreign_items_are_unreadable_and_say_why() {
-        let good = Record::released(FencingToken::new(1)).encode("k", "v1");
+        let good = keyed(
+            encode(&LeaseRecord::released(FencingToken::new(1))),
+            "k",
+            "v1",
+        );
         let cases: Vec<(Item, &str)> = vec![
             (Item::new(), "`v`"),
             (
@@ -448,9 +417,9 @@ mod tests {
             ),
         ];
         for (item, named) in cases {
-            match Seen::decode(&item) {
-                Seen::Unreadable(reason) => assert!(reason.contains(named), "{reason}"),
-                other => panic!("{item:?} read as {other:?}"),
+            match decode(&item) {
+                Err(reason) => assert!(reason.contains(named), "{reason}"),
+                Ok(other) => panic!("{item:?} read as {other:?}"),
             }
         }
     }
@@ -464,10 +433,10 @@ mod tests {
         b.insert("x".into(), AttributeValue::N("2".into()));
         assert_eq!(version_of(&a), version_of(&a.clone()));
         assert_ne!(version_of(&a), version_of(&b));
-        assert!(version_of(&a).0.starts_with('~'));
+        assert!(version_of(&a).1);
         let mut numeric = a.clone();
         numeric.insert(VERSION.into(), AttributeValue::N("1".into()));
-        assert!(version_of(&numeric).0.starts_with('~'));
+        assert!(version_of(&numeric).1);
         // Maps and sets compare by content, whatever their order.
         let nested = |order: &[&str]| {
             let mut item = a.clone();

@@ -1,4 +1,4 @@
-//! What this store learns from the wire: the service's clock (`Date`) from every response,
+//! The store's SDK client, and what it learns from the wire: the service's clock (`Date`) from every response,
 //! and a count of the requests sent, by DynamoDB operation.
 
 use std::sync::Arc;
@@ -9,6 +9,15 @@ use aws_sdk_dynamodb::config::interceptors::{
     BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::{
+    BehaviorVersion, Credentials, Region, StalledStreamProtectionConfig,
+};
+use leader_election::store::conditional::ServiceClock;
+
+use crate::DEFAULT_REGION;
+use crate::store::Connection;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -39,19 +48,14 @@ impl RequestCounts {
 /// Shared between a store and the interceptor installed in its client.
 #[derive(Debug, Default)]
 pub(crate) struct Wire {
-    /// The latest `Date` received, in whole seconds since the Unix epoch (0: none yet). The
-    /// highest one: the service's clock is assumed never to step back.
-    latest_date: AtomicU64,
+    /// The latest `Date` received.
+    pub(crate) clock: ServiceClock,
     get_item: AtomicU64,
     put_item: AtomicU64,
     other: AtomicU64,
 }
 
 impl Wire {
-    pub(crate) fn latest_date(&self) -> u64 {
-        self.latest_date.load(Ordering::Acquire)
-    }
-
     pub(crate) fn counts(&self) -> RequestCounts {
         RequestCounts {
             get_item: self.get_item.load(Ordering::Relaxed),
@@ -64,8 +68,7 @@ impl Wire {
         if let Ok(time) = httpdate::parse_http_date(value)
             && let Ok(since_epoch) = time.duration_since(UNIX_EPOCH)
         {
-            self.latest_date
-                .fetch_max(since_epoch.as_secs(), Ordering::AcqRel);
+            self.clock.saw(since_epoch.as_secs());
         }
     }
 
@@ -79,6 +82,54 @@ impl Wire {
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// The client of `connection`, with one attempt per request and an interceptor feeding `wire`.
+pub(crate) async fn build_client(
+    connection: &Connection,
+    wire: &Arc<Wire>,
+) -> aws_sdk_dynamodb::Client {
+    let interceptor = WireInterceptor(Arc::clone(wire));
+    let config = match connection {
+        Connection::Client(client) => client
+            .config()
+            .to_builder()
+            .retry_config(RetryConfig::standard().with_max_attempts(1))
+            .interceptor(interceptor)
+            .build(),
+        Connection::Settings {
+            endpoint,
+            region,
+            credentials,
+        } => {
+            let mut loader = aws_config::defaults(BehaviorVersion::latest());
+            if let Some(region) = region {
+                loader = loader.region(Region::new(region.clone()));
+            }
+            if let Some((id, secret)) = credentials {
+                loader = loader.credentials_provider(Credentials::new(
+                    id.clone(),
+                    secret.clone(),
+                    None,
+                    None,
+                    "leader-election-dynamodb",
+                ));
+            }
+            let shared = Box::pin(loader.load()).await;
+            let mut builder = aws_sdk_dynamodb::config::Builder::from(&shared)
+                .retry_config(RetryConfig::standard().with_max_attempts(1))
+                .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+                .interceptor(interceptor);
+            if shared.region().is_none() {
+                builder = builder.region(Region::new(DEFAULT_REGION));
+            }
+            if let Some(endpoint) = endpoint {
+                builder = builder.endpoint_url(endpoint.clone());
+            }
+            builder.build()
+        }
+    };
+    aws_sdk_dynamodb::Client::from_conf(config)
 }
 
 /// The SDK interceptor feeding a [`Wire`].
@@ -121,11 +172,11 @@ mod tests {
     fn dates_only_move_forward() {
         let wire = Wire::default();
         wire.saw_date("Tue, 01 Dec 2026 19:37:21 GMT");
-        assert_eq!(wire.latest_date(), 1_796_153_841);
+        assert_eq!(wire.clock.latest(), 1_796_153_841);
         wire.saw_date("Tue, 01 Dec 2026 19:37:20 GMT");
-        assert_eq!(wire.latest_date(), 1_796_153_841);
+        assert_eq!(wire.clock.latest(), 1_796_153_841);
         wire.saw_date("not a date");
-        assert_eq!(wire.latest_date(), 1_796_153_841);
+        assert_eq!(wire.clock.latest(), 1_796_153_841);
     }
 
     #[test]
