@@ -1,6 +1,7 @@
-//! Fencing tokens and watches that must hold against what the service and an operator do,
-//! against a real S3 emulator (moto): tokens minted from the service's clock keep increasing
-//! when the object is deleted, and a restored copy of a watched version restarts the watch.
+//! Watches that must hold against what an operator does, against a real S3 emulator (moto): a
+//! restored copy of a watched version restarts the watch. (That tokens minted from the
+//! service's clock keep increasing when the object is deleted is a shared check, run by
+//! `operator.rs`.)
 
 use std::time::Duration;
 
@@ -12,47 +13,6 @@ use tokio::time::Instant;
 
 mod common;
 use common::{BUCKET, S3EmulatorExt, acquired, emulator};
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tokens_are_minted_from_the_service_clock_and_survive_deletion() {
-    let emulator = emulator().await;
-    let client = emulator.operator().await;
-    let key = unique_name("clock-token");
-    let mut last = None;
-    // Each round a brand-new store (a new process) acquires right after the object was
-    // deleted, several times within a second or two.
-    for round in 0..4 {
-        let store = emulator.store(&key);
-        let request = LeaseRequest::new(format!("p{round}"), Duration::from_secs(2));
-        let token = loop {
-            match store.try_acquire(&request).await.unwrap() {
-                AcquireOutcome::Withheld { wait, .. } => tokio::time::sleep(wait).await,
-                outcome => break acquired(outcome).token,
-            }
-        };
-        if let Some(last) = last {
-            assert!(token > last, "round {round}: token {token} after {last}");
-        } else {
-            let now_us = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_micros() as u64;
-            // The emulator runs on this machine: its clock is ours, to the second.
-            assert!(
-                token.get().abs_diff(now_us) < 5_000_000,
-                "token {token} is not server µs"
-            );
-        }
-        last = Some(token);
-        client
-            .delete_object()
-            .bucket(BUCKET)
-            .key(&key)
-            .send()
-            .await
-            .unwrap();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restored_copy_of_a_watched_version_restarts_the_watch() {

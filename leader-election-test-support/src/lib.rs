@@ -24,6 +24,7 @@
 //! `leader_election::testing::TermRecorder` recorded (one checker for every guarantee).
 
 pub mod bench;
+pub mod conditional;
 mod env;
 mod events;
 mod eventually;

@@ -11,7 +11,9 @@ use std::time::Duration;
 use leader_election::store::{AcquireOutcome, Lease};
 use leader_election::{ElectionBuilder, LeaderElection};
 use leader_election_s3::aws::aws_sdk_s3;
+use leader_election_s3::aws::aws_sdk_s3::primitives::ByteStream;
 use leader_election_s3::{S3LeaderElection, S3LeaderElectionBuilder, S3LeaseStore};
+use leader_election_test_support::conditional::ObjectOperator;
 use leader_election_test_support::s3::{ACCESS_KEY, REGION, SECRET_KEY};
 use leader_election_test_support::s3rver;
 pub use leader_election_test_support::{S3Emulator, S3rver};
@@ -103,5 +105,71 @@ impl S3rverExt for S3rver {
     fn builder(&self, key: &str, instance_id: &str) -> S3LeaderElectionBuilder {
         builder_at(&self.endpoint(), key, instance_id)
             .static_credentials(s3rver::ACCESS_KEY, s3rver::SECRET_KEY)
+    }
+}
+
+/// The operator of the shared checks of the conditional engine
+/// ([`leader_election_test_support::conditional`]): the emulator of this test binary and a
+/// client of the SDK itself; an object's content is its bytes.
+pub struct S3Operator {
+    emulator: &'static S3Emulator,
+    client: aws_sdk_s3::Client,
+}
+
+/// The [`S3Operator`] of this test binary's emulator.
+pub async fn operator() -> S3Operator {
+    let emulator = emulator().await;
+    S3Operator {
+        emulator,
+        client: emulator.operator().await,
+    }
+}
+
+impl ObjectOperator for S3Operator {
+    type Store = S3LeaseStore;
+    type Content = Vec<u8>;
+
+    fn name(&self) -> &'static str {
+        "s3"
+    }
+
+    fn election(&self, key: &str, id: &str) -> LeaderElection<S3LeaseStore> {
+        self.emulator.election(key, id)
+    }
+
+    fn store(&self, key: &str) -> S3LeaseStore {
+        self.emulator.store(key)
+    }
+
+    async fn delete(&self, name: &str) {
+        let delete = self.client.delete_object().bucket(BUCKET).key(name);
+        delete.send().await.expect("delete");
+    }
+
+    async fn backup(&self, name: &str) -> Option<Vec<u8>> {
+        let get = self.client.get_object().bucket(BUCKET).key(name);
+        let output = get.send().await.ok()?;
+        Some(output.body.collect().await.ok()?.into_bytes().to_vec())
+    }
+
+    async fn restore(&self, name: &str, body: Vec<u8>) {
+        let put = self.client.put_object().bucket(BUCKET).key(name);
+        put.body(ByteStream::from(body))
+            .send()
+            .await
+            .expect("overwrite");
+    }
+
+    fn names_holder(&self, body: &Vec<u8>) -> bool {
+        body.windows(8).any(|w| w == b"\"holder\"")
+    }
+
+    fn is_placeholder(&self, body: &Vec<u8>) -> bool {
+        let body = String::from_utf8_lossy(body);
+        body.contains("\"placeholder\":true") && !body.contains("\"holder\"")
+    }
+
+    fn garbage(&self) -> Vec<(&'static str, Vec<u8>)> {
+        vec![("JSON of another format", b"{\"not\": \"a lease\"}".to_vec())]
     }
 }
