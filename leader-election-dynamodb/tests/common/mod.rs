@@ -21,7 +21,7 @@ pub use leader_election_test_support::S3Emulator;
 
 /// An item as the SDK reads and writes it.
 pub type Item = HashMap<String, AttributeValue>;
-use leader_election_test_support::conditional::ObjectOperator;
+use leader_election_test_support::conditional::{ObjectOperator, OnEmulator};
 use leader_election_test_support::s3::{ACCESS_KEY, REGION, SECRET_KEY};
 
 /// The emulator of this test binary, started (and its DynamoDB service loaded) by the first
@@ -257,5 +257,23 @@ impl ObjectOperator for DynamoOperator {
             ("a numeric version", numeric_version),
             ("an unknown attribute", foreign_attribute),
         ]
+    }
+}
+
+/// The DynamoDB backend on the emulator, for the shared fault checks and the generic suite:
+/// moto loads its DynamoDB service at the first request, so the emulator is warmed up after
+/// every start and restart (the table is created again by the first request that finds it
+/// missing).
+pub enum OnDynamoDb {}
+
+impl OnEmulator for OnDynamoDb {
+    type Builder = DynamoDbLeaderElectionBuilder;
+
+    fn builder(endpoint: &str, key: &str, id: &str) -> DynamoDbLeaderElectionBuilder {
+        builder_at(endpoint, key, id)
+    }
+
+    async fn warm_up(emulator: &S3Emulator) {
+        warm_up(emulator).await;
     }
 }

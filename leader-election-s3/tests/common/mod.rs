@@ -13,7 +13,7 @@ use leader_election::{ElectionBuilder, LeaderElection};
 use leader_election_s3::aws::aws_sdk_s3;
 use leader_election_s3::aws::aws_sdk_s3::primitives::ByteStream;
 use leader_election_s3::{S3LeaderElection, S3LeaderElectionBuilder, S3LeaseStore};
-use leader_election_test_support::conditional::ObjectOperator;
+use leader_election_test_support::conditional::{ObjectOperator, OnEmulator};
 use leader_election_test_support::s3::{ACCESS_KEY, REGION, SECRET_KEY};
 use leader_election_test_support::s3rver;
 pub use leader_election_test_support::{S3Emulator, S3rver};
@@ -171,5 +171,16 @@ impl ObjectOperator for S3Operator {
 
     fn garbage(&self) -> Vec<(&'static str, Vec<u8>)> {
         vec![("JSON of another format", b"{\"not\": \"a lease\"}".to_vec())]
+    }
+}
+
+/// The S3 backend on the emulator, for the shared fault checks and the generic suite.
+pub enum OnS3 {}
+
+impl OnEmulator for OnS3 {
+    type Builder = S3LeaderElectionBuilder;
+
+    fn builder(endpoint: &str, key: &str, id: &str) -> S3LeaderElectionBuilder {
+        builder_at(endpoint, key, id)
     }
 }
