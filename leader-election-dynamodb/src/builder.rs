@@ -2,12 +2,11 @@
 
 use std::fmt;
 
-use leader_election::backend::quoted;
 use leader_election::{BuildError, ElectionBuilder, LeaderElectionOptions};
 
-use leader_election::store::conditional::ConditionalStore;
+use leader_election::store::conditional::{ConditionalStore, ServiceSettings, check_key};
 
-use crate::store::{Connection, DynamoDbLeaseStore, DynamoDbObjects};
+use crate::store::{DynamoDbLeaseStore, DynamoDbObjects};
 
 /// The item key used when none is set.
 pub const DEFAULT_KEY: &str = "leader-election-lock";
@@ -51,9 +50,7 @@ impl DynamoDbLeaderElection {
 pub struct DynamoDbLeaderElectionBuilder {
     table: Option<String>,
     key: Option<String>,
-    endpoint: Option<String>,
-    region: Option<String>,
-    credentials: Option<(String, String)>,
+    service: ServiceSettings,
     create_table: bool,
     client: Option<aws_sdk_dynamodb::Client>,
     options: LeaderElectionOptions,
@@ -64,16 +61,7 @@ impl fmt::Debug for DynamoDbLeaderElectionBuilder {
         f.debug_struct("DynamoDbLeaderElectionBuilder")
             .field("table", &self.table)
             .field("key", &self.key)
-            .field("endpoint", &self.endpoint)
-            .field("region", &self.region)
-            .field(
-                "access_key_id",
-                &self.credentials.as_ref().map(|(id, _)| id),
-            )
-            .field(
-                "secret_access_key",
-                &self.credentials.as_ref().map(|_| "<redacted>"),
-            )
+            .field("service", &self.service)
             .field("create_table_if_not_exists", &self.create_table)
             .field("client", &self.client.as_ref().map(|_| "<set>"))
             .field("options", &self.options)
@@ -104,7 +92,7 @@ impl DynamoDbLeaderElectionBuilder {
     /// Default: none (AWS, or `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL` from the
     /// environment).
     pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.endpoint = Some(endpoint.into());
+        self.service.endpoint = Some(endpoint.into());
         self
     }
 
@@ -112,7 +100,7 @@ impl DynamoDbLeaderElectionBuilder {
     ///
     /// Default: the AWS configuration's (`AWS_REGION`, the profile), else `us-east-1`.
     pub fn region(mut self, region: impl Into<String>) -> Self {
-        self.region = Some(region.into());
+        self.service.region = Some(region.into());
         self
     }
 
@@ -123,7 +111,7 @@ impl DynamoDbLeaderElectionBuilder {
         access_key_id: impl Into<String>,
         secret_access_key: impl Into<String>,
     ) -> Self {
-        self.credentials = Some((access_key_id.into(), secret_access_key.into()));
+        self.service.credentials = Some((access_key_id.into(), secret_access_key.into()));
         self
     }
 
@@ -165,39 +153,6 @@ fn check_table(table: &str) -> Result<(), BuildError> {
     Ok(())
 }
 
-/// The longest key accepted: DynamoDB's 2048 bytes for a partition key, less the
-/// `.candidate` suffix of the sibling item that holds the candidate record of preferred
-/// leaders (the probe's and the record's suffixes are no longer).
-const MAX_KEY_LEN: usize = 2048 - ".candidate".len();
-
-fn check_key(key: &str) -> Result<(), BuildError> {
-    let invalid = |rule: &str| BuildError::invalid_name("key", key, rule);
-    if key.is_empty() || key.len() > MAX_KEY_LEN {
-        return Err(invalid(
-            "must be 1 to 2038 bytes long (DynamoDB's 2048, less `.candidate` for the sibling \
-             item)",
-        ));
-    }
-    if key.chars().any(char::is_control) {
-        return Err(invalid("must not contain control characters"));
-    }
-    Ok(())
-}
-
-fn check_endpoint(endpoint: &str) -> Result<(), BuildError> {
-    let rest = endpoint
-        .strip_prefix("https://")
-        .or_else(|| endpoint.strip_prefix("http://"));
-    match rest {
-        Some(host) if !host.is_empty() && !host.starts_with('/') && !host.contains('?') => Ok(()),
-        _ => Err(BuildError::InvalidUrl {
-            field: "endpoint",
-            url: quoted(endpoint),
-            reason: "must be an http:// or https:// URL with a host and no query".to_owned(),
-        }),
-    }
-}
-
 impl ElectionBuilder for DynamoDbLeaderElectionBuilder {
     type Store = DynamoDbLeaseStore;
     type Error = BuildError;
@@ -228,27 +183,12 @@ impl ElectionBuilder for DynamoDbLeaderElectionBuilder {
         })?;
         check_table(&table)?;
         let key = self.key.unwrap_or_else(|| DEFAULT_KEY.to_owned());
-        check_key(&key)?;
-        if let Some(endpoint) = &self.endpoint {
-            check_endpoint(endpoint)?;
-        }
-        let connection = match self.client {
-            Some(client) => {
-                if self.endpoint.is_some() || self.region.is_some() || self.credentials.is_some() {
-                    return Err(BuildError::ConflictingConnection(
-                        "endpoint, region and static_credentials belong to the client given; \
-                         set them there"
-                            .to_owned(),
-                    ));
-                }
-                Connection::Client(client)
-            }
-            None => Connection::Settings {
-                endpoint: self.endpoint,
-                region: self.region,
-                credentials: self.credentials,
-            },
-        };
+        check_key(&key, 2048, "DynamoDB", "item")?;
+        let connection = self.service.connection(
+            self.client,
+            false,
+            "endpoint, region and static_credentials",
+        )?;
         Ok(ConditionalStore::new(
             DynamoDbObjects::new(connection, table, self.create_table),
             key,

@@ -41,17 +41,8 @@ pub use leader_election::store::conditional::{MAX_METADATA_LEN, MAX_RECORD_LEN};
 pub type DynamoDbLeaseStore = ConditionalStore<DynamoDbObjects>;
 
 /// How the store reaches DynamoDB.
-pub(crate) enum Connection {
-    /// A client built by the caller.
-    Client(aws_sdk_dynamodb::Client),
-    /// A client to build from the AWS configuration and these settings, at the first
-    /// operation.
-    Settings {
-        endpoint: Option<String>,
-        region: Option<String>,
-        credentials: Option<(String, String)>,
-    },
-}
+pub(crate) type Connection =
+    leader_election::store::conditional::Connection<aws_sdk_dynamodb::Client>;
 
 /// The DynamoDB side of a [`DynamoDbLeaseStore`]: the items of one table (partition key `pk`),
 /// read with a strongly consistent `GetItem` and written with `PutItem` on
@@ -73,7 +64,7 @@ impl fmt::Debug for DynamoDbObjects {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let endpoint = match &self.connection {
             Connection::Client(_) => None,
-            Connection::Settings { endpoint, .. } => endpoint.as_deref(),
+            Connection::Settings(settings) => settings.endpoint.as_deref(),
         };
         f.debug_struct("DynamoDbObjects")
             .field("table", &self.table)
@@ -199,11 +190,10 @@ impl ConditionalObjects for DynamoDbObjects {
     fn endpoint(&self) -> String {
         let table = quoted(&self.table);
         match &self.connection {
-            Connection::Settings {
-                endpoint: Some(endpoint),
-                ..
-            } => format!("{endpoint} (table {table})"),
-            Connection::Settings { .. } => format!("AWS (table {table})"),
+            Connection::Settings(settings) => match &settings.endpoint {
+                Some(endpoint) => format!("{endpoint} (table {table})"),
+                None => format!("AWS (table {table})"),
+            },
             Connection::Client(_) => format!("the endpoint of the client given (table {table})"),
         }
     }

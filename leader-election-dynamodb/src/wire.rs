@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::{
     BehaviorVersion, Credentials, Region, StalledStreamProtectionConfig,
 };
-use leader_election::store::conditional::ServiceClock;
+use leader_election::store::conditional::{ServiceClock, ServiceSettings};
 
 use crate::DEFAULT_REGION;
 use crate::store::Connection;
@@ -97,11 +97,11 @@ pub(crate) async fn build_client(
             .retry_config(RetryConfig::standard().with_max_attempts(1))
             .interceptor(interceptor)
             .build(),
-        Connection::Settings {
+        Connection::Settings(ServiceSettings {
             endpoint,
             region,
             credentials,
-        } => {
+        }) => {
             let mut loader = aws_config::defaults(BehaviorVersion::latest());
             if let Some(region) = region {
                 loader = loader.region(Region::new(region.clone()));

@@ -2,12 +2,11 @@
 
 use std::fmt;
 
-use leader_election::backend::quoted;
 use leader_election::{BuildError, ElectionBuilder, LeaderElectionOptions};
 
-use leader_election::store::conditional::ConditionalStore;
+use leader_election::store::conditional::{ConditionalStore, ServiceSettings, check_key};
 
-use crate::store::{Connection, S3LeaseStore, S3Objects};
+use crate::store::{S3LeaseStore, S3Objects};
 
 /// The object key used when none is set.
 pub const DEFAULT_KEY: &str = "leader-election-lock";
@@ -50,10 +49,8 @@ impl S3LeaderElection {
 pub struct S3LeaderElectionBuilder {
     bucket: Option<String>,
     key: Option<String>,
-    endpoint: Option<String>,
-    region: Option<String>,
+    service: ServiceSettings,
     force_path_style: bool,
-    credentials: Option<(String, String)>,
     create_bucket: bool,
     client: Option<aws_sdk_s3::Client>,
     options: LeaderElectionOptions,
@@ -64,17 +61,8 @@ impl fmt::Debug for S3LeaderElectionBuilder {
         f.debug_struct("S3LeaderElectionBuilder")
             .field("bucket", &self.bucket)
             .field("key", &self.key)
-            .field("endpoint", &self.endpoint)
-            .field("region", &self.region)
+            .field("service", &self.service)
             .field("force_path_style", &self.force_path_style)
-            .field(
-                "access_key_id",
-                &self.credentials.as_ref().map(|(id, _)| id),
-            )
-            .field(
-                "secret_access_key",
-                &self.credentials.as_ref().map(|_| "<redacted>"),
-            )
             .field("create_bucket_if_not_exists", &self.create_bucket)
             .field("client", &self.client.as_ref().map(|_| "<set>"))
             .field("options", &self.options)
@@ -104,7 +92,7 @@ impl S3LeaderElectionBuilder {
     ///
     /// Default: none (AWS, or `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` from the environment).
     pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.endpoint = Some(endpoint.into());
+        self.service.endpoint = Some(endpoint.into());
         self
     }
 
@@ -112,7 +100,7 @@ impl S3LeaderElectionBuilder {
     ///
     /// Default: the AWS configuration's (`AWS_REGION`, the profile), else `us-east-1`.
     pub fn region(mut self, region: impl Into<String>) -> Self {
-        self.region = Some(region.into());
+        self.service.region = Some(region.into());
         self
     }
 
@@ -133,7 +121,7 @@ impl S3LeaderElectionBuilder {
         access_key_id: impl Into<String>,
         secret_access_key: impl Into<String>,
     ) -> Self {
-        self.credentials = Some((access_key_id.into(), secret_access_key.into()));
+        self.service.credentials = Some((access_key_id.into(), secret_access_key.into()));
         self
     }
 
@@ -182,38 +170,6 @@ fn check_bucket(bucket: &str) -> Result<(), BuildError> {
     Ok(())
 }
 
-/// The longest key accepted: S3's 1024 bytes, less the `.candidate` suffix of the sibling
-/// object that holds the candidate record of preferred leaders.
-const MAX_KEY_LEN: usize = 1024 - ".candidate".len();
-
-fn check_key(key: &str) -> Result<(), BuildError> {
-    let invalid = |rule: &str| BuildError::invalid_name("key", key, rule);
-    // S3 allows 1024 bytes; the candidate record of preferred leaders is `<key>.candidate`.
-    if key.is_empty() || key.len() > MAX_KEY_LEN {
-        return Err(invalid(
-            "must be 1 to 1014 bytes long (S3's 1024, less `.candidate` for the sibling object)",
-        ));
-    }
-    if key.chars().any(char::is_control) {
-        return Err(invalid("must not contain control characters"));
-    }
-    Ok(())
-}
-
-fn check_endpoint(endpoint: &str) -> Result<(), BuildError> {
-    let rest = endpoint
-        .strip_prefix("https://")
-        .or_else(|| endpoint.strip_prefix("http://"));
-    match rest {
-        Some(host) if !host.is_empty() && !host.starts_with('/') && !host.contains('?') => Ok(()),
-        _ => Err(BuildError::InvalidUrl {
-            field: "endpoint",
-            url: quoted(endpoint),
-            reason: "must be an http:// or https:// URL with a host and no query".to_owned(),
-        }),
-    }
-}
-
 impl ElectionBuilder for S3LeaderElectionBuilder {
     type Store = S3LeaseStore;
     type Error = BuildError;
@@ -245,34 +201,19 @@ impl ElectionBuilder for S3LeaderElectionBuilder {
         })?;
         check_bucket(&bucket)?;
         let key = self.key.unwrap_or_else(|| DEFAULT_KEY.to_owned());
-        check_key(&key)?;
-        if let Some(endpoint) = &self.endpoint {
-            check_endpoint(endpoint)?;
-        }
-        let connection = match self.client {
-            Some(client) => {
-                if self.endpoint.is_some()
-                    || self.region.is_some()
-                    || self.force_path_style
-                    || self.credentials.is_some()
-                {
-                    return Err(BuildError::ConflictingConnection(
-                        "endpoint, region, force_path_style and static_credentials belong to \
-                         the client given; set them there"
-                            .to_owned(),
-                    ));
-                }
-                Connection::Client(client)
-            }
-            None => Connection::Settings {
-                endpoint: self.endpoint,
-                region: self.region,
-                force_path_style: self.force_path_style,
-                credentials: self.credentials,
-            },
-        };
+        check_key(&key, 1024, "S3", "object")?;
+        let connection = self.service.connection(
+            self.client,
+            self.force_path_style,
+            "endpoint, region, force_path_style and static_credentials",
+        )?;
         Ok(ConditionalStore::new(
-            S3Objects::new(connection, bucket, self.create_bucket),
+            S3Objects::new(
+                connection,
+                self.force_path_style,
+                bucket,
+                self.create_bucket,
+            ),
             key,
             &self.options,
         ))

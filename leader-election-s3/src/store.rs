@@ -37,18 +37,7 @@ pub use leader_election::store::conditional::{MAX_METADATA_LEN, MAX_RECORD_LEN};
 pub type S3LeaseStore = ConditionalStore<S3Objects>;
 
 /// How the store reaches S3.
-pub(crate) enum Connection {
-    /// A client built by the caller.
-    Client(aws_sdk_s3::Client),
-    /// A client to build from the AWS configuration and these settings, at the first
-    /// operation.
-    Settings {
-        endpoint: Option<String>,
-        region: Option<String>,
-        force_path_style: bool,
-        credentials: Option<(String, String)>,
-    },
-}
+pub(crate) type Connection = leader_election::store::conditional::Connection<aws_sdk_s3::Client>;
 
 /// The S3 side of an [`S3LeaseStore`]: the objects of one bucket, read with `HEAD` (whether an
 /// object is still at the ETag read last) and `GET`, written with `PUT` on `If-None-Match: *`
@@ -61,6 +50,7 @@ pub(crate) enum Connection {
 /// brings its ETag back, but with a new `Last-Modified` time.
 pub struct S3Objects {
     connection: Connection,
+    force_path_style: bool,
     client: OnceCell<aws_sdk_s3::Client>,
     bucket: String,
     create_bucket: bool,
@@ -71,7 +61,7 @@ impl fmt::Debug for S3Objects {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let endpoint = match &self.connection {
             Connection::Client(_) => None,
-            Connection::Settings { endpoint, .. } => endpoint.as_deref(),
+            Connection::Settings(settings) => settings.endpoint.as_deref(),
         };
         f.debug_struct("S3Objects")
             .field("bucket", &self.bucket)
@@ -102,9 +92,15 @@ type Version = (String, Option<i64>);
 type Body = (Vec<u8>, &'static str);
 
 impl S3Objects {
-    pub(crate) fn new(connection: Connection, bucket: String, create_bucket: bool) -> Self {
+    pub(crate) fn new(
+        connection: Connection,
+        force_path_style: bool,
+        bucket: String,
+        create_bucket: bool,
+    ) -> Self {
         Self {
             connection,
+            force_path_style,
             client: OnceCell::new(),
             bucket,
             create_bucket,
@@ -134,7 +130,9 @@ impl S3Objects {
 
     async fn client_ref(&self) -> &aws_sdk_s3::Client {
         self.client
-            .get_or_init(|| crate::wire::build_client(&self.connection, &self.wire))
+            .get_or_init(|| {
+                crate::wire::build_client(&self.connection, self.force_path_style, &self.wire)
+            })
             .await
     }
 
@@ -182,11 +180,10 @@ impl ConditionalObjects for S3Objects {
     fn endpoint(&self) -> String {
         let bucket = quoted(&self.bucket);
         match &self.connection {
-            Connection::Settings {
-                endpoint: Some(endpoint),
-                ..
-            } => format!("{endpoint} (bucket {bucket})"),
-            Connection::Settings { .. } => format!("AWS S3 (bucket {bucket})"),
+            Connection::Settings(settings) => match &settings.endpoint {
+                Some(endpoint) => format!("{endpoint} (bucket {bucket})"),
+                None => format!("AWS S3 (bucket {bucket})"),
+            },
             Connection::Client(_) => format!("the endpoint of the client given (bucket {bucket})"),
         }
     }

@@ -15,7 +15,7 @@ use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
     StalledStreamProtectionConfig,
 };
-use leader_election::store::conditional::ServiceClock;
+use leader_election::store::conditional::{ServiceClock, ServiceSettings};
 
 use crate::DEFAULT_REGION;
 use crate::store::Connection;
@@ -78,7 +78,11 @@ impl Wire {
 }
 
 /// The client of `connection`, with one attempt per request and an interceptor feeding `wire`.
-pub(crate) async fn build_client(connection: &Connection, wire: &Arc<Wire>) -> aws_sdk_s3::Client {
+pub(crate) async fn build_client(
+    connection: &Connection,
+    force_path_style: bool,
+    wire: &Arc<Wire>,
+) -> aws_sdk_s3::Client {
     let interceptor = WireInterceptor(Arc::clone(wire));
     let config = match connection {
         Connection::Client(client) => client
@@ -87,12 +91,11 @@ pub(crate) async fn build_client(connection: &Connection, wire: &Arc<Wire>) -> a
             .retry_config(RetryConfig::standard().with_max_attempts(1))
             .interceptor(interceptor)
             .build(),
-        Connection::Settings {
+        Connection::Settings(ServiceSettings {
             endpoint,
             region,
-            force_path_style,
             credentials,
-        } => {
+        }) => {
             let mut loader = aws_config::defaults(BehaviorVersion::latest());
             if let Some(region) = region {
                 loader = loader.region(Region::new(region.clone()));
@@ -109,7 +112,7 @@ pub(crate) async fn build_client(connection: &Connection, wire: &Arc<Wire>) -> a
             let shared = Box::pin(loader.load()).await;
             let mut builder = aws_sdk_s3::config::Builder::from(&shared)
                 .retry_config(RetryConfig::standard().with_max_attempts(1))
-                .force_path_style(*force_path_style)
+                .force_path_style(force_path_style)
                 // Checksums only where S3 requires them: S3-compatible stores do not all accept
                 // the SDK's default CRC trailers.
                 .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)

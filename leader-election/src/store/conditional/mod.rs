@@ -24,6 +24,7 @@ mod candidate;
 mod clock;
 mod election_record;
 mod probe;
+mod settings;
 mod state;
 mod writes;
 
@@ -45,6 +46,7 @@ use crate::token::FencingToken;
 pub use clock::ServiceClock;
 use clock::{Margin, Watch};
 pub use election_record::{MAX_RECORD_LEN, RECORD_SUFFIX};
+pub use settings::{Connection, ServiceSettings, check_key};
 use state::State;
 
 /// The longest leader metadata a store publishes, in bytes: 64 KiB, as for the memory, Redis
