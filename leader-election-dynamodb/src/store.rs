@@ -9,12 +9,10 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType, TableStatus,
 };
-use leader_election::backend::quoted;
 use leader_election::store::conditional::{
     CandidateRecord, Condition, ConditionalObjects, ConditionalStore, Failure, FailureKind,
-    LeaseRecord, Read, StoreError, Terms, nonce,
+    LeaseRecord, Read, Terms, nonce,
 };
-use leader_election::{Error, Operation};
 use tokio::sync::OnceCell;
 
 use crate::error::failure;
@@ -62,13 +60,9 @@ pub struct DynamoDbObjects {
 
 impl fmt::Debug for DynamoDbObjects {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let endpoint = match &self.connection {
-            Connection::Client(_) => None,
-            Connection::Settings(settings) => settings.endpoint.as_deref(),
-        };
         f.debug_struct("DynamoDbObjects")
             .field("table", &self.table)
-            .field("endpoint", &endpoint)
+            .field("endpoint", &self.connection.endpoint())
             .field("create_table_if_not_exists", &self.create_table)
             .finish_non_exhaustive()
     }
@@ -77,6 +71,9 @@ impl fmt::Debug for DynamoDbObjects {
 const TERMS: Terms = Terms {
     service: "DynamoDB",
     object: "item",
+    container: "table",
+    container_missing: "does not exist or is not active yet",
+    create_container: "create_table_if_not_exists",
     service_at: "DynamoDB at",
     conditions: "condition expressions",
     probe_create: "creating the probe item with attribute_not_exists(pk)",
@@ -188,26 +185,7 @@ impl ConditionalObjects for DynamoDbObjects {
     }
 
     fn endpoint(&self) -> String {
-        let table = quoted(&self.table);
-        match &self.connection {
-            Connection::Settings(settings) => match &settings.endpoint {
-                Some(endpoint) => format!("{endpoint} (table {table})"),
-                None => format!("AWS (table {table})"),
-            },
-            Connection::Client(_) => format!("the endpoint of the client given (table {table})"),
-        }
-    }
-
-    fn no_container(&self, operation: Operation) -> Error {
-        Error::backend(
-            operation,
-            true,
-            StoreError(format!(
-                "the table {} does not exist or is not active yet (and \
-                 create_table_if_not_exists is off)",
-                quoted(&self.table)
-            )),
-        )
+        self.connection.describe("AWS", "table", &self.table)
     }
 
     fn service_time(&self) -> u64 {

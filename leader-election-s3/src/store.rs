@@ -9,9 +9,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use leader_election::backend::quoted;
 use leader_election::store::conditional::{
     CandidateRecord, Condition, ConditionalObjects, ConditionalStore, Failure, FailureKind,
-    LeaseRecord, Read, StoreError, Terms,
+    LeaseRecord, Read, Terms,
 };
-use leader_election::{Error, Operation};
 use tokio::sync::OnceCell;
 
 use crate::error::failure;
@@ -59,13 +58,9 @@ pub struct S3Objects {
 
 impl fmt::Debug for S3Objects {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let endpoint = match &self.connection {
-            Connection::Client(_) => None,
-            Connection::Settings(settings) => settings.endpoint.as_deref(),
-        };
         f.debug_struct("S3Objects")
             .field("bucket", &self.bucket)
-            .field("endpoint", &endpoint)
+            .field("endpoint", &self.connection.endpoint())
             .field("create_bucket_if_not_exists", &self.create_bucket)
             .finish_non_exhaustive()
     }
@@ -74,6 +69,9 @@ impl fmt::Debug for S3Objects {
 const TERMS: Terms = Terms {
     service: "S3",
     object: "object",
+    container: "bucket",
+    container_missing: "does not exist",
+    create_container: "create_bucket_if_not_exists",
     service_at: "the S3 store at",
     conditions: "conditional writes",
     probe_create: "creating the probe object with If-None-Match: *",
@@ -178,25 +176,7 @@ impl ConditionalObjects for S3Objects {
     }
 
     fn endpoint(&self) -> String {
-        let bucket = quoted(&self.bucket);
-        match &self.connection {
-            Connection::Settings(settings) => match &settings.endpoint {
-                Some(endpoint) => format!("{endpoint} (bucket {bucket})"),
-                None => format!("AWS S3 (bucket {bucket})"),
-            },
-            Connection::Client(_) => format!("the endpoint of the client given (bucket {bucket})"),
-        }
-    }
-
-    fn no_container(&self, operation: Operation) -> Error {
-        Error::backend(
-            operation,
-            true,
-            StoreError(format!(
-                "the bucket {} does not exist (and create_bucket_if_not_exists is off)",
-                quoted(&self.bucket)
-            )),
-        )
+        self.connection.describe("AWS S3", "bucket", &self.bucket)
     }
 
     fn service_time(&self) -> u64 {

@@ -71,18 +71,8 @@ struct Contenders<S: LeaseStore> {
 impl<S: LeaseStore> Contenders<S> {
     /// Starts three contenders and waits until one leads and the others have seen it lead.
     async fn start<O: ObjectOperator<Store = S>>(operator: &O, key: &str) -> Self {
-        let recorder = TermRecorder::new();
-        let elections: Vec<_> = (0..3)
-            .map(|i| operator.election(key, &format!("c{i}")))
-            .collect();
-        recorder.start_all(&elections).await.expect("start");
-        eventually(Duration::from_secs(10), "one leads, all see it", || {
-            elections.iter().any(|e| e.is_leader())
-                && elections
-                    .iter()
-                    .all(|e| e.is_leader() || e.state().leader.is_some())
-        })
-        .await;
+        let (elections, recorder) =
+            started((0..3).map(|i| operator.election(key, &format!("c{i}")))).await;
         let lease = elections[0].options().lease_duration;
         Self {
             elections,
@@ -123,6 +113,24 @@ impl<S: LeaseStore> Contenders<S> {
         }
         self.recorder.assert_safe();
     }
+}
+
+/// Starts `elections`, every term recorded, and waits until one leads and the others have
+/// seen it lead (and with it the leader's token).
+async fn started<S: LeaseStore>(
+    elections: impl IntoIterator<Item = LeaderElection<S>>,
+) -> (Vec<LeaderElection<S>>, TermRecorder) {
+    let recorder = TermRecorder::new();
+    let elections: Vec<_> = elections.into_iter().collect();
+    recorder.start_all(&elections).await.expect("start");
+    eventually(Duration::from_secs(15), "one leads, all see it", || {
+        elections.iter().any(|e| e.is_leader())
+            && elections
+                .iter()
+                .all(|e| e.is_leader() || e.state().leader.is_some())
+    })
+    .await;
+    (elections, recorder)
 }
 
 /// Acquires with `store` for `request`, sleeping through the waits it is told.
@@ -501,19 +509,7 @@ async fn three_contenders<B: OnEmulator>(
     emulator: &S3Emulator,
     key: &str,
 ) -> (Vec<LeaderElection<StoreOf<B>>>, TermRecorder) {
-    let recorder = TermRecorder::new();
-    let elections: Vec<_> = (0..3)
-        .map(|i| election_on::<B>(emulator, key, &format!("c{i}")))
-        .collect();
-    recorder.start_all(&elections).await.unwrap();
-    eventually(Duration::from_secs(15), "one leads, all see it", || {
-        elections.iter().any(|e| e.is_leader())
-            && elections
-                .iter()
-                .all(|e| e.is_leader() || e.state().leader.is_some())
-    })
-    .await;
-    (elections, recorder)
+    started((0..3).map(|i| election_on::<B>(emulator, key, &format!("c{i}")))).await
 }
 
 /// The emulator restarted empty (no object, bucket or table left): the election elects again

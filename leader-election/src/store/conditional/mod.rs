@@ -80,11 +80,8 @@ pub trait ConditionalObjects: fmt::Debug + Send + Sync + 'static {
     fn terms(&self) -> &Terms;
 
     /// The service's endpoint and container, for messages ("`http://host:9000` (bucket
-    /// `b`)").
+    /// `b`)"): [`Connection::describe`], usually.
     fn endpoint(&self) -> String;
-
-    /// The error for a missing container that may not be created, for `operation`.
-    fn no_container(&self, operation: Operation) -> Error;
 
     /// The service's clock: whole seconds since the Unix epoch of the latest `Date` (or like
     /// time) received from it, 0 before any. It never moves back.
@@ -163,6 +160,13 @@ pub struct Terms {
     pub service: &'static str,
     /// What holds the lease ("object", "item").
     pub object: &'static str,
+    /// What holds the objects ("bucket", "table").
+    pub container: &'static str,
+    /// How a missing container is described ("does not exist").
+    pub container_missing: &'static str,
+    /// The builder's setting that creates a missing container
+    /// ("create_bucket_if_not_exists").
+    pub create_container: &'static str,
     /// How the proof's messages name the service, before its endpoint ("the S3 store at").
     pub service_at: &'static str,
     /// What the service must enforce ("conditional writes", "condition expressions").
@@ -568,9 +572,25 @@ impl<B: ConditionalObjects> ConditionalStore<B> {
     /// The error of a failed request of `operation`, naming a missing container.
     fn fail(&self, failure: Failure, operation: Operation, write: bool) -> Error {
         if failure.kind == FailureKind::NoContainer {
-            return self.backend.no_container(operation);
+            return self.no_container(operation);
         }
         failure.into_error(operation, write)
+    }
+
+    /// The error for a missing container that may not be created, for `operation`.
+    fn no_container(&self, operation: Operation) -> Error {
+        let terms = self.backend.terms();
+        Error::backend(
+            operation,
+            true,
+            StoreError(format!(
+                "the {} {} {} (and {} is off)",
+                terms.container,
+                crate::backend::quoted(self.backend.container()),
+                terms.container_missing,
+                terms.create_container
+            )),
+        )
     }
 
     /// Answers a watch that must still run, or takes the object over on `condition`: the

@@ -32,7 +32,7 @@ impl<B: ConditionalObjects> ConditionalStore<B> {
         let ignored = match result {
             Ok(ignored) => ignored,
             Err((f, _)) if f.kind == super::FailureKind::NoContainer => {
-                return Err(self.backend.no_container(Operation::Connect));
+                return Err(self.no_container(Operation::Connect));
             }
             Err((f, step)) => {
                 return Err(Error::backend(

@@ -47,6 +47,32 @@ pub enum Connection<C> {
     Settings(ServiceSettings),
 }
 
+impl<C> Connection<C> {
+    /// The service's endpoint and container, for messages: "`<endpoint>` (`<kind>`
+    /// `<name>`)", `service` when no endpoint is set (the SDK's own), or the client given's.
+    #[must_use]
+    pub fn describe(&self, service: &str, kind: &str, name: &str) -> String {
+        let name = quoted(name);
+        match self {
+            Connection::Settings(ServiceSettings {
+                endpoint: Some(endpoint),
+                ..
+            }) => format!("{endpoint} ({kind} {name})"),
+            Connection::Settings(_) => format!("{service} ({kind} {name})"),
+            Connection::Client(_) => format!("the endpoint of the client given ({kind} {name})"),
+        }
+    }
+
+    /// The endpoint set, if any (none for a client given).
+    #[must_use]
+    pub fn endpoint(&self) -> Option<&str> {
+        match self {
+            Connection::Settings(settings) => settings.endpoint.as_deref(),
+            Connection::Client(_) => None,
+        }
+    }
+}
+
 impl ServiceSettings {
     /// Whether any setting is set.
     #[must_use]

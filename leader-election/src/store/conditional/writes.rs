@@ -83,7 +83,7 @@ impl<B: ConditionalObjects> ConditionalStore<B> {
             }
             Err(f) if f.kind == FailureKind::ConditionFailed => Ok(false),
             Err(f) if f.kind == FailureKind::NoContainer => {
-                Err(self.backend.no_container(Operation::Acquire))
+                Err(self.no_container(Operation::Acquire))
             }
             // The placeholder grants nothing: an unknown outcome is an ordinary failure.
             Err(f) => Err(Error::backend(
