@@ -103,6 +103,24 @@ impl<S: LeaseStore> Contenders<S> {
         back
     }
 
+    /// Waits for a leader again after `acted` (not within a lease), checks that its token is
+    /// greater than `before`, says how long it took (`what` happened on `backend`), and stops.
+    async fn back_with_a_greater_token(
+        self,
+        acted: Instant,
+        before: leader_election::FencingToken,
+        what: &str,
+        backend: &str,
+    ) {
+        let back = self
+            .leader_again_after(acted, &format!("after {what}"))
+            .await;
+        let token = self.token();
+        assert!(token > before, "{what}: token {token} after {before}");
+        eprintln!("{backend} operator, {what}: leader again after {back:?}");
+        self.stop().await;
+    }
+
     fn token(&self) -> leader_election::FencingToken {
         self.recorder.current().expect("a term").token
     }
@@ -159,16 +177,9 @@ pub async fn a_deleted_object_is_withheld_for_a_lease<O: ObjectOperator>(operato
     let first = contenders.token();
     let acted = Instant::now();
     operator.delete(&key).await;
-    let back = contenders
-        .leader_again_after(acted, "after the deletion")
+    contenders
+        .back_with_a_greater_token(acted, first, "the deletion", operator.name())
         .await;
-    let token = contenders.token();
-    assert!(token > first, "token {token} after {first}");
-    eprintln!(
-        "{} operator delete: leader again after {back:?}",
-        operator.name()
-    );
-    contenders.stop().await;
 }
 
 /// A lease object overwritten with each kind of [garbage](ObjectOperator::garbage) is not taken
@@ -182,16 +193,10 @@ pub async fn an_object_overwritten_with_garbage_is_not_taken_within_a_lease<O: O
         let first = contenders.token();
         let acted = Instant::now();
         operator.restore(&key, garbage).await;
-        let back = contenders
-            .leader_again_after(acted, format!("after an overwrite with {what}").as_str())
+        let what = format!("an overwrite with {what}");
+        contenders
+            .back_with_a_greater_token(acted, first, &what, operator.name())
             .await;
-        let token = contenders.token();
-        assert!(token > first, "{what}: token {token} after {first}");
-        eprintln!(
-            "{} operator overwrite with {what}: leader again after {back:?}",
-            operator.name()
-        );
-        contenders.stop().await;
     }
 }
 
@@ -346,16 +351,10 @@ pub async fn a_restored_older_released_record_is_not_taken_within_a_lease<O: Obj
     assert!(current > earlier.token);
     let acted = Instant::now();
     operator.restore(&key, old).await;
-    let back = contenders
-        .leader_again_after(acted, "after the old released record was restored")
+    let what = "the old released record was restored";
+    contenders
+        .back_with_a_greater_token(acted, current, what, operator.name())
         .await;
-    let token = contenders.token();
-    assert!(token > current, "token {token} after {current}");
-    eprintln!(
-        "{} operator restoring an old released record: leader again after {back:?}",
-        operator.name()
-    );
-    contenders.stop().await;
 }
 
 /// A term whose token comes from the service's clock (second D), then a restored copy of the
