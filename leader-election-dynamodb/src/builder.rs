@@ -50,7 +50,7 @@ impl DynamoDbLeaderElection {
 pub struct DynamoDbLeaderElectionBuilder {
     table: Option<String>,
     key: Option<String>,
-    service: ServiceSettings,
+    pub(crate) service: ServiceSettings,
     create_table: bool,
     client: Option<aws_sdk_dynamodb::Client>,
     options: LeaderElectionOptions,

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use leader_election::store::conditional::ServiceSettings;
 use leader_election::{BackendConfig, ElectionBuilder, LeaderElectionOptions};
 
 use crate::builder::{DEFAULT_KEY, DynamoDbLeaderElection, DynamoDbLeaderElectionBuilder};
@@ -66,18 +67,23 @@ impl Default for DynamoDbConfig {
     }
 }
 
+impl DynamoDbConfig {
+    fn service(&self) -> ServiceSettings {
+        ServiceSettings::from_config(
+            self.endpoint.clone(),
+            self.region.clone(),
+            self.access_key_id.clone(),
+            self.secret_access_key.clone(),
+        )
+    }
+}
+
 impl fmt::Debug for DynamoDbConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DynamoDbConfig")
             .field("table", &self.table)
             .field("key", &self.key)
-            .field("endpoint", &self.endpoint)
-            .field("region", &self.region)
-            .field("access_key_id", &self.access_key_id)
-            .field(
-                "secret_access_key",
-                &self.secret_access_key.as_ref().map(|_| "<redacted>"),
-            )
+            .field("service", &self.service())
             .field(
                 "create_table_if_not_exists",
                 &self.create_table_if_not_exists,
@@ -114,15 +120,12 @@ impl BackendConfig for DynamoDbConfig {
         if let Some(table) = self.table {
             builder = builder.table(table);
         }
-        if let Some(endpoint) = self.endpoint {
-            builder = builder.endpoint(endpoint);
-        }
-        if let Some(region) = self.region {
-            builder = builder.region(region);
-        }
-        if let (Some(id), Some(secret)) = (self.access_key_id, self.secret_access_key) {
-            builder = builder.static_credentials(id, secret);
-        }
+        builder.service = ServiceSettings::from_config(
+            self.endpoint,
+            self.region,
+            self.access_key_id,
+            self.secret_access_key,
+        );
         builder
     }
 }

@@ -49,7 +49,7 @@ impl S3LeaderElection {
 pub struct S3LeaderElectionBuilder {
     bucket: Option<String>,
     key: Option<String>,
-    service: ServiceSettings,
+    pub(crate) service: ServiceSettings,
     force_path_style: bool,
     create_bucket: bool,
     client: Option<aws_sdk_s3::Client>,

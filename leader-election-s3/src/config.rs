@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use leader_election::store::conditional::ServiceSettings;
 use leader_election::{BackendConfig, ElectionBuilder, LeaderElectionOptions};
 
 use crate::builder::{DEFAULT_KEY, S3LeaderElection, S3LeaderElectionBuilder};
@@ -69,19 +70,24 @@ impl Default for S3Config {
     }
 }
 
+impl S3Config {
+    fn service(&self) -> ServiceSettings {
+        ServiceSettings::from_config(
+            self.endpoint.clone(),
+            self.region.clone(),
+            self.access_key_id.clone(),
+            self.secret_access_key.clone(),
+        )
+    }
+}
+
 impl fmt::Debug for S3Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("S3Config")
             .field("bucket", &self.bucket)
             .field("key", &self.key)
-            .field("endpoint", &self.endpoint)
-            .field("region", &self.region)
+            .field("service", &self.service())
             .field("force_path_style", &self.force_path_style)
-            .field("access_key_id", &self.access_key_id)
-            .field(
-                "secret_access_key",
-                &self.secret_access_key.as_ref().map(|_| "<redacted>"),
-            )
             .field(
                 "create_bucket_if_not_exists",
                 &self.create_bucket_if_not_exists,
@@ -119,15 +125,12 @@ impl BackendConfig for S3Config {
         if let Some(bucket) = self.bucket {
             builder = builder.bucket(bucket);
         }
-        if let Some(endpoint) = self.endpoint {
-            builder = builder.endpoint(endpoint);
-        }
-        if let Some(region) = self.region {
-            builder = builder.region(region);
-        }
-        if let (Some(id), Some(secret)) = (self.access_key_id, self.secret_access_key) {
-            builder = builder.static_credentials(id, secret);
-        }
+        builder.service = ServiceSettings::from_config(
+            self.endpoint,
+            self.region,
+            self.access_key_id,
+            self.secret_access_key,
+        );
         builder
     }
 }

@@ -74,6 +74,22 @@ impl<C> Connection<C> {
 }
 
 impl ServiceSettings {
+    /// The settings of a backend's configuration (serde, the environment): static credentials
+    /// only when both the access key id and its secret are given.
+    #[must_use]
+    pub fn from_config(
+        endpoint: Option<String>,
+        region: Option<String>,
+        access_key_id: Option<String>,
+        secret_access_key: Option<String>,
+    ) -> Self {
+        Self {
+            endpoint,
+            region,
+            credentials: access_key_id.zip(secret_access_key),
+        }
+    }
+
     /// Whether any setting is set.
     #[must_use]
     pub fn is_set(&self) -> bool {
