@@ -9,6 +9,7 @@
 //! [`BackendSpec`].
 
 pub(crate) mod blob;
+mod conditional;
 pub(crate) mod etcd;
 pub(crate) mod memory;
 pub(crate) mod postgres;
