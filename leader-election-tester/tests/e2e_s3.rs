@@ -6,63 +6,11 @@ mod common;
 
 #[cfg(target_os = "linux")]
 use common::network_faults_run;
-use common::{LEASE_2S, safe_run};
+use common::{LEASE_2S, emulated_mixed_run, safe_run};
 
 #[test]
 fn s3_backend_with_mixed_faults_is_safe_and_recovers() {
-    let report = safe_run(
-        &[
-            &[
-                "--backend",
-                "s3",
-                "--spawn-s3",
-                "--key",
-                "e2e-mixed",
-                "--contenders",
-                "4",
-                "--duration",
-                "90s",
-                // Graceful, crash, partition, resign, the emulator restarted empty, and the operator:
-                // each once.
-                "--stop-after-faults",
-                "6",
-                "--fault-interval",
-                "1s",
-                "--faults",
-                "mixed",
-                "--report",
-                "json",
-                "--quiet",
-            ],
-            LEASE_2S,
-        ]
-        .concat(),
-    );
-    assert_eq!(report["backend"], "s3");
-    let faults = report["faults"].as_array().expect("faults");
-    assert_eq!(report["spawned"], "s3-emulator");
-    for kind in [
-        "graceful",
-        "crash",
-        "partition",
-        "resign",
-        "server_restart",
-        "operator",
-    ] {
-        assert!(
-            faults.iter().any(|f| f["kind"] == kind),
-            "no {kind} fault injected: {report:#}"
-        );
-    }
-    for fault in faults {
-        assert_eq!(fault["recovered"], true, "fault not recovered: {fault:#}");
-    }
-    // A release is taken over at the next poll; a crash only after the lease (2 s) was seen
-    // unchanged for a whole lease.
-    let graceful = report["graceful_handover_ms"]["max"].as_f64().unwrap();
-    assert!(graceful < 1500.0, "{report:#}");
-    let crash = report["crash_failover_ms"]["p50"].as_f64().unwrap();
-    assert!((1000.0..5000.0).contains(&crash), "{report:#}");
+    emulated_mixed_run("s3");
 }
 
 #[test]

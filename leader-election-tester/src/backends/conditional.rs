@@ -288,21 +288,23 @@ mod tests {
 
     #[test]
     fn the_proxy_replaces_the_endpoint_and_spawning_offers_the_restart() {
-        let name = "s3";
-        let backend = super::super::BackendRef::named(name).unwrap();
-        let mut spec = BackendSpec::on(name);
-        assert_eq!(
-            backend.upstreams(&spec),
-            Ok(vec!["127.0.0.1:5000".parse().unwrap()])
-        );
-        let mut via = backend.via(&spec, &["127.0.0.1:4242".parse().unwrap()]);
-        assert_eq!(*backend.urls(&mut via)[0], "http://127.0.0.1:4242");
-        assert!(backend.server_faults(&spec).is_empty());
-        spec.s3.spawn = true;
-        assert_eq!(
-            backend.spawn_flag(&spec),
-            Some(format!("--spawn-{name}").as_str())
-        );
-        assert_eq!(backend.server_faults(&spec), &[FaultKind::ServerRestart]);
+        for name in ["s3", "dynamodb"] {
+            let backend = super::super::BackendRef::named(name).unwrap();
+            let mut spec = BackendSpec::on(name);
+            assert_eq!(
+                backend.upstreams(&spec),
+                Ok(vec!["127.0.0.1:5000".parse().unwrap()])
+            );
+            let mut via = backend.via(&spec, &["127.0.0.1:4242".parse().unwrap()]);
+            assert_eq!(*backend.urls(&mut via)[0], "http://127.0.0.1:4242");
+            assert!(backend.server_faults(&spec).is_empty());
+            spec.s3.spawn = true;
+            spec.dynamodb.spawn = true;
+            assert_eq!(
+                backend.spawn_flag(&spec),
+                Some(format!("--spawn-{name}").as_str())
+            );
+            assert_eq!(backend.server_faults(&spec), &[FaultKind::ServerRestart]);
+        }
     }
 }

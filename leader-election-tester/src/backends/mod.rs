@@ -10,6 +10,7 @@
 
 pub(crate) mod blob;
 mod conditional;
+pub(crate) mod dynamodb;
 pub(crate) mod etcd;
 pub(crate) mod memory;
 pub(crate) mod postgres;
@@ -42,6 +43,7 @@ pub(crate) const BACKENDS: &[&dyn Backend] = &[
     &postgres::Postgres,
     &etcd::Etcd,
     &s3::S3,
+    &dynamodb::DYNAMODB,
     &memory::BROKEN_MEMORY,
 ];
 
@@ -414,7 +416,8 @@ pub(crate) struct BackendSpec {
     /// Where the election is kept.
     #[arg(long = "backend", default_value = "memory", value_parser = BackendRef::parser())]
     pub(crate) backend: BackendRef,
-    /// Redis key (and PostgreSQL election name, etcd key, S3 object key) of the election.
+    /// Redis key (and PostgreSQL election name, etcd key, S3 object key, DynamoDB item key) of
+    /// the election.
     #[arg(long, default_value = "leader-election-tester")]
     pub(crate) key: String,
     #[command(flatten)]
@@ -427,6 +430,8 @@ pub(crate) struct BackendSpec {
     pub(crate) etcd: etcd::Settings,
     #[command(flatten)]
     pub(crate) s3: s3::Settings,
+    #[command(flatten)]
+    pub(crate) dynamodb: dynamodb::Settings,
     /// The network lab's host address with `--network netns`, set by the run: a deployment
     /// the tester starts that names its own nodes to its clients (Sentinel) announces them
     /// there, so that contenders in namespaces reach them.
@@ -447,6 +452,7 @@ impl BackendSpec {
             postgres: postgres::Settings::default(),
             etcd: etcd::Settings::default(),
             s3: s3::Settings::default(),
+            dynamodb: dynamodb::Settings::default(),
             host: None,
         }
     }
@@ -459,7 +465,7 @@ mod tests {
     #[test]
     fn every_backend_with_a_record_has_actions_and_names_are_unique() {
         let mut names = Vec::new();
-        for backend in ["redis", "postgres", "blob", "etcd", "s3"] {
+        for backend in ["redis", "postgres", "blob", "etcd", "s3", "dynamodb"] {
             let actions = BackendRef::named(backend).unwrap().operator_actions();
             assert!(actions.len() >= 2, "{backend}");
             names.extend(actions.iter().map(|a| a.as_str()));
@@ -490,7 +496,7 @@ mod tests {
         assert!(serde_json::from_str::<BackendRef>("\"nope\"").is_err());
         assert_eq!(
             BackendRef::listed(|b| b.shared()),
-            "redis, blob, postgres, etcd or s3"
+            "redis, blob, postgres, etcd, s3 or dynamodb"
         );
     }
 

@@ -140,3 +140,64 @@ pub(crate) fn network_faults_run_of(
     }
     Some(report)
 }
+
+/// `--backend <backend> --spawn-<backend>` (`s3`, `dynamodb`: moto serves both) with four
+/// contenders and `mixed` faults until each kind was injected once: graceful, crash,
+/// partition, resign, the emulator restarted empty, and the operator. Every fault is
+/// recovered with a greater token, a release is taken over at the next poll, and a crash only
+/// after the lease (2 s) was seen unchanged for a whole lease. Returns the report.
+#[allow(dead_code, reason = "only the tests of the backends on moto use it")]
+pub(crate) fn emulated_mixed_run(backend: &str) -> Value {
+    let spawn = format!("--spawn-{backend}");
+    let report = safe_run(
+        &[
+            &[
+                "--backend",
+                backend,
+                &spawn,
+                "--key",
+                "e2e-mixed",
+                "--contenders",
+                "4",
+                "--duration",
+                "90s",
+                "--stop-after-faults",
+                "6",
+                "--fault-interval",
+                "1s",
+                "--faults",
+                "mixed",
+                "--report",
+                "json",
+                "--quiet",
+            ],
+            LEASE_2S,
+        ]
+        .concat(),
+    );
+    assert_eq!(report["backend"], backend);
+    assert_eq!(report["spawned"], format!("{backend}-emulator"));
+    assert_injected(
+        &report,
+        &[
+            "graceful",
+            "crash",
+            "partition",
+            "resign",
+            "server_restart",
+            "operator",
+        ],
+    );
+    for fault in report["faults"].as_array().expect("faults") {
+        assert_eq!(fault["recovered"], true, "fault not recovered: {fault:#}");
+        assert!(
+            fault["next_token"].as_u64() > fault["token"].as_u64(),
+            "the next term's token must be greater: {fault:#}"
+        );
+    }
+    let graceful = report["graceful_handover_ms"]["max"].as_f64().unwrap();
+    assert!(graceful < 1500.0, "{report:#}");
+    let crash = report["crash_failover_ms"]["p50"].as_f64().unwrap();
+    assert!((1000.0..5000.0).contains(&crash), "{report:#}");
+    report
+}
