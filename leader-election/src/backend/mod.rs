@@ -43,3 +43,53 @@ pub fn check_name(field: &'static str, name: &str, max_len: usize) -> Result<(),
     };
     Err(BuildError::invalid_name(field, name, rule))
 }
+
+/// `url` fit for an error message or a log: the password of its user info and the value of any
+/// query parameter whose name holds `password`, `secret` or `token` replaced by `***`. Text
+/// without `scheme://` is not shown at all, since it may still hold a secret.
+///
+/// ```
+/// use leader_election::backend::redact_url;
+///
+/// assert_eq!(redact_url("mysql://app:hunter2@db:3306/app"), "mysql://app:***@db:3306/app");
+/// assert_eq!(redact_url("redis://h?password=x&db=1"), "redis://h?password=***&db=1");
+/// assert_eq!(redact_url("hunter2"), "<not a URL>");
+/// ```
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return "<not a URL>".to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let (query, fragment) = query
+                .split_once('#')
+                .map_or((query, None), |(q, f)| (q, Some(f)));
+            let secret = |name: &str| {
+                let name = name.to_ascii_lowercase();
+                name.contains("password") || name.contains("secret") || name.contains("token")
+            };
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((name, _)) if secret(name) => format!("{name}=***"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            let fragment = fragment.map(|f| format!("#{f}")).unwrap_or_default();
+            format!("{path}?{}{fragment}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{}://{authority}{tail}", &url[..scheme_end])
+}
