@@ -8,6 +8,7 @@ pub mod etcd;
 #[cfg(unix)]
 pub mod faketime;
 mod helpers;
+pub mod mariadb;
 #[cfg(all(feature = "netns", target_os = "linux"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "netns", target_os = "linux"))))]
 pub mod netns;
@@ -28,6 +29,7 @@ pub use helpers::{
     closed_port, docker_available, free_port, program_available, temp_dir, tools_dir, unique_name,
     wait_for_port,
 };
+pub use mariadb::MariaDb;
 pub use pgbouncer::PgBouncer;
 pub use postgres::Postgres;
 pub use process::ServerProcess;

@@ -1,0 +1,258 @@
+//! [`MysqlLeaderElection::builder`]: an election on MySQL or MariaDB in a few lines.
+
+use std::fmt;
+
+use leader_election::backend::redact_url;
+use leader_election::backend::tls::TlsSettings;
+use leader_election::{BuildError, ConfigError, ElectionBuilder, LeaderElectionOptions};
+use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
+
+use crate::names::{validate_election, validate_table};
+use crate::store::{DEFAULT_ELECTION, DEFAULT_TABLE, MysqlLeaseStore};
+
+/// The connections in the pool the builder creates, unless
+/// [`pool_size`](MysqlLeaderElectionBuilder::pool_size) says otherwise.
+pub const DEFAULT_POOL_SIZE: usize = 2;
+
+/// The entry point for an election on MySQL or MariaDB: [`MysqlLeaderElection::builder`].
+///
+/// It has no values; the builder makes a
+/// [`LeaderElection<MysqlLeaseStore>`](leader_election::LeaderElection)
+/// ([`build`](leader_election::ElectionBuilder::build)) or the store alone
+/// ([`build_store`](leader_election::ElectionBuilder::build_store)). From configuration files or
+/// the environment, start from a [`MysqlConfig`](crate::MysqlConfig).
+#[derive(Debug)]
+pub enum MysqlLeaderElection {}
+
+impl MysqlLeaderElection {
+    /// A builder with the default table (`leader_election_leases`), election name
+    /// (`leader-election`) and options, and no connection yet: set
+    /// [`url`](MysqlLeaderElectionBuilder::url) or [`pool`](MysqlLeaderElectionBuilder::pool).
+    pub fn builder() -> MysqlLeaderElectionBuilder {
+        MysqlLeaderElectionBuilder::default()
+    }
+}
+
+enum Connection {
+    Url(String),
+    Pool(Pool),
+}
+
+/// Configures an election on MySQL or MariaDB; made by [`MysqlLeaderElection::builder`].
+///
+/// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and
+/// [`build_store`](leader_election::ElectionBuilder::build_store) check everything. Nothing is
+/// contacted until the election starts.
+#[must_use]
+pub struct MysqlLeaderElectionBuilder {
+    connection: Option<Connection>,
+    tls: TlsSettings,
+    table: String,
+    election: String,
+    pool_size: usize,
+    options: LeaderElectionOptions,
+}
+
+impl Default for MysqlLeaderElectionBuilder {
+    fn default() -> Self {
+        Self {
+            connection: None,
+            tls: TlsSettings::default(),
+            table: DEFAULT_TABLE.to_owned(),
+            election: DEFAULT_ELECTION.to_owned(),
+            pool_size: DEFAULT_POOL_SIZE,
+            options: LeaderElectionOptions::default(),
+        }
+    }
+}
+
+impl fmt::Debug for MysqlLeaderElectionBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let connection = match &self.connection {
+            None => "none".to_owned(),
+            Some(Connection::Url(url)) => redact_url(url),
+            Some(Connection::Pool(_)) => "pool".to_owned(),
+        };
+        f.debug_struct("MysqlLeaderElectionBuilder")
+            .field("connection", &connection)
+            .field("tls", &self.tls)
+            .field("table", &self.table)
+            .field("election", &self.election)
+            .field("pool_size", &self.pool_size)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl MysqlLeaderElectionBuilder {
+    /// Connects with a URL: `mysql://user:password@host:3306/database`, with the query
+    /// parameters of the `mysql_async` client (`require_ssl=true` for TLS, `verify_ca=false`,
+    /// `socket=/run/mysqld/mysqld.sock` …). The database is the one holding the table (unless
+    /// [`table`](Self::table) names one). The password never appears in `Debug` output or
+    /// errors.
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.connection = Some(Connection::Url(url.into()));
+        self
+    }
+
+    /// Uses a pool the caller manages, with its own TLS. Its connections run this store's
+    /// transactions; they must not be shared with code that leaves a transaction open.
+    pub fn pool(mut self, pool: Pool) -> Self {
+        self.connection = Some(Connection::Pool(pool));
+        self
+    }
+
+    /// The table holding the leases: ASCII letters, digits, `_` and `$`, at most 64 bytes,
+    /// optionally database-qualified (`ops.leases`). Created on the first connection if
+    /// missing, which needs `CREATE`; an account without it works on a table an owner made with
+    /// [`MysqlLeaseStore::setup_sql`]. Default: `leader_election_leases`.
+    pub fn table(mut self, table: impl Into<String>) -> Self {
+        self.table = table.into();
+        self
+    }
+
+    /// The election's name (its row in the table). Default: `leader-election`.
+    pub fn election(mut self, election: impl Into<String>) -> Self {
+        self.election = election.into();
+        self
+    }
+
+    /// Connections in the pool the builder creates from a URL; at least 1. Default: 2.
+    pub fn pool_size(mut self, size: usize) -> Self {
+        self.pool_size = size;
+        self
+    }
+
+    /// The pool for `url`, configured for leader election.
+    fn pool_for(&self, url: &str) -> Result<Pool, BuildError> {
+        let opts = Opts::from_url(url).map_err(|e| BuildError::InvalidUrl {
+            field: "url",
+            url: leader_election::backend::quoted(&redact_url(url)),
+            reason: e.to_string(),
+        })?;
+        if self.pool_size == 0 {
+            return Err(ConfigError::new("pool_size", "must be at least 1").into());
+        }
+        let constraints = PoolConstraints::new(0, self.pool_size)
+            .ok_or_else(|| ConfigError::new("pool_size", "must be at least 1"))?;
+        // A lock wait never outlasts the operation it serves (the server's smallest is 1 s).
+        let lock_wait = self.options.operation_timeout().as_secs().max(1);
+        let builder = OptsBuilder::from_opts(opts)
+            .pool_opts(
+                PoolOpts::default()
+                    .with_constraints(constraints)
+                    // The store resets a connection only when a batch did not finish (see
+                    // `MysqlLeaseStore`): a reset after every batch would cost a round trip.
+                    .with_reset_connection(false),
+            )
+            .init(vec![format!(
+                "SET SESSION innodb_lock_wait_timeout = {lock_wait}"
+            )]);
+        let builder = tls::apply(builder, &self.tls)?;
+        Ok(Pool::new(builder))
+    }
+}
+
+/// The `tls_*` setters (feature `tls`): CAs to trust instead of the built-in web roots
+/// (several may be given), and a client certificate for an account that requires one
+/// (`REQUIRE X509`). Any of them turns TLS on and makes it required, with the server's
+/// certificate and host name verified. Files are read, and everything checked, by
+/// [`build_store`](leader_election::ElectionBuilder::build_store).
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+impl leader_election::TlsBuilder for MysqlLeaderElectionBuilder {
+    fn tls_settings(&mut self) -> &mut TlsSettings {
+        &mut self.tls
+    }
+}
+
+mod tls {
+    use super::{BuildError, OptsBuilder, TlsSettings};
+
+    /// `builder` with TLS as `settings` say: nothing when they are empty.
+    #[cfg(feature = "tls")]
+    pub(super) fn apply(
+        builder: OptsBuilder,
+        settings: &TlsSettings,
+    ) -> Result<OptsBuilder, BuildError> {
+        use mysql_async::{ClientIdentity, SslOpts};
+        if settings.is_empty() {
+            return Ok(builder);
+        }
+        let roots = settings.ca_pems()?.into_iter().map(Into::into).collect();
+        let identity = settings
+            .identity_pems()?
+            .map(|(cert, key)| ClientIdentity::new(cert.into(), key.into()));
+        let ssl = SslOpts::default()
+            .with_root_certs(roots)
+            .with_disable_built_in_roots(!settings.trusts_system_roots())
+            .with_client_identity(identity);
+        Ok(builder.ssl_opts(ssl))
+    }
+
+    /// Without feature `tls`, any TLS setting is refused.
+    #[cfg(not(feature = "tls"))]
+    pub(super) fn apply(
+        builder: OptsBuilder,
+        settings: &TlsSettings,
+    ) -> Result<OptsBuilder, BuildError> {
+        if settings.is_empty() {
+            Ok(builder)
+        } else {
+            Err(BuildError::TlsNotEnabled {
+                krate: "leader-election-mysql",
+                setting: "tls_*".to_owned(),
+            })
+        }
+    }
+}
+
+impl ElectionBuilder for MysqlLeaderElectionBuilder {
+    type Store = MysqlLeaseStore;
+    type Error = BuildError;
+
+    fn election_options(&mut self) -> &mut LeaderElectionOptions {
+        &mut self.options
+    }
+
+    /// The store alone, checked like [`build`](leader_election::ElectionBuilder::build) (see
+    /// [`ElectionBuilder::build_store`](leader_election::ElectionBuilder::build_store)).
+    /// Connects to nothing.
+    ///
+    /// A pool made from a URL holds up to [`pool_size`](Self::pool_size) connections, and each
+    /// of them waits for a row lock at most `operation_timeout` (at least 1 s:
+    /// `innodb_lock_wait_timeout`).
+    ///
+    /// # Errors
+    /// - [`BuildError::MissingConnection`]: neither a URL nor a pool;
+    /// - [`BuildError::InvalidUrl`]: the URL does not parse (shown without its password);
+    /// - [`BuildError::Tls`]: a CA or client certificate cannot be read, or TLS settings come
+    ///   with a [`pool`](Self::pool) (which brings its own TLS);
+    /// - [`BuildError::TlsNotEnabled`]: TLS settings without feature `tls`;
+    /// - [`BuildError::InvalidName`]: a bad table or election name;
+    /// - [`BuildError::Options`]: options that fail [`LeaderElectionOptions::validate`], or a
+    ///   pool size of zero.
+    fn build_store(self) -> Result<MysqlLeaseStore, BuildError> {
+        self.options.validate()?;
+        validate_table(&self.table)?;
+        validate_election(&self.election)?;
+        let pool = match &self.connection {
+            None => {
+                return Err(BuildError::MissingConnection {
+                    backend: "MySQL",
+                    hint: "set a URL or a pool",
+                });
+            }
+            Some(Connection::Pool(_)) if !self.tls.is_empty() => {
+                return Err(BuildError::tls(
+                    "pool",
+                    "TLS settings apply to the connections the builder makes; a pool made by \
+                     the caller brings its own TLS",
+                ));
+            }
+            Some(Connection::Pool(pool)) => pool.clone(),
+            Some(Connection::Url(url)) => self.pool_for(url)?,
+        };
+        MysqlLeaseStore::new(pool, &self.table, self.election)
+    }
+}
