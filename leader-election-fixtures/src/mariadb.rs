@@ -94,13 +94,31 @@ impl MariaDb {
             .arg("--no-defaults")
             .arg(format!("--datadir={}", dir.join("data").display()))
             .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stdin(Stdio::null());
         if as_root {
             command.arg("--user=root");
         }
-        let status = command.status().expect("run mariadb-install-db");
-        assert!(status.success(), "mariadb-install-db failed");
+        // Two bootstraps at once in one process sometimes fail ("Installation of system tables
+        // failed"): one at a time, and once more if it fails anyway.
+        static INSTALLING: Mutex<()> = Mutex::new(());
+        let out = {
+            let _one = INSTALLING
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let first = command.output().expect("run mariadb-install-db");
+            if first.status.success() {
+                first
+            } else {
+                let _ = std::fs::remove_dir_all(dir.join("data"));
+                command.output().expect("run mariadb-install-db")
+            }
+        };
+        assert!(
+            out.status.success(),
+            "mariadb-install-db failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         let db = Self {
             port: free_port(),
             dir,
@@ -215,9 +233,17 @@ impl MariaDb {
 
     /// Kills the server (SIGKILL: a crash), keeping its data.
     pub async fn kill(&self) {
-        let process = ServerProcess::take(&self.process);
-        if let Some(process) = process {
-            process.stop_with("KILL", Duration::from_secs(10)).await;
+        let Some(process) = ServerProcess::take(&self.process) else {
+            return;
+        };
+        // The whole group at once: the guarding shell and the server.
+        process.signal_group("KILL");
+        drop(process);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while crate::wait_for_port(self.port, Duration::ZERO).await
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

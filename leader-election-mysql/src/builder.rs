@@ -87,7 +87,9 @@ impl fmt::Debug for MysqlLeaderElectionBuilder {
 impl MysqlLeaderElectionBuilder {
     /// Connects with a URL: `mysql://user:password@host:3306/database`, with the query
     /// parameters of the `mysql_async` client (`require_ssl=true` for TLS, `verify_ca=false`,
-    /// `socket=/run/mysqld/mysqld.sock` …). The database is the one holding the table (unless
+    /// `socket=/run/mysqld/mysqld.sock` …). Connections go where the URL says: a TCP address
+    /// stays TCP (the client's habit of moving connections to 127.0.0.1 onto the server's Unix
+    /// socket is off unless the URL sets `prefer_socket=true`). The database is the one holding the table (unless
     /// [`table`](Self::table) names one). The password never appears in `Debug` output or
     /// errors.
     pub fn url(mut self, url: impl Into<String>) -> Self {
@@ -148,6 +150,13 @@ impl MysqlLeaderElectionBuilder {
             .init(vec![format!(
                 "SET SESSION innodb_lock_wait_timeout = {lock_wait}"
             )]);
+        // The client would otherwise move a connection to 127.0.0.1 onto the server's Unix
+        // socket, past whatever the URL names (a proxy, a port with TLS): the URL decides.
+        let builder = if url.contains("prefer_socket=") {
+            builder
+        } else {
+            builder.prefer_socket(false)
+        };
         let builder = tls::apply(builder, &self.tls)?;
         Ok(Pool::new(builder))
     }

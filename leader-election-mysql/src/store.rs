@@ -271,7 +271,22 @@ impl MysqlLeaseStore {
     /// The connection is reset when it goes back to the pool unless the batch finished: a
     /// batch the server failed part-way, or that was dropped at the operation's timeout, may
     /// have left its transaction open, holding row locks every contender waits for.
+    ///
+    /// A batch whose connection broke is sent once more on a new connection: a pooled
+    /// connection is found dead only when used (after a server restart, or a proxy or firewall
+    /// that dropped it while idle), and every batch is safe to run twice (acquiring a lease
+    /// one holds keeps it, renewing twice extends it, releasing twice frees it once).
     async fn execute(&self, batch: &str) -> std::result::Result<Option<Row>, Failure> {
+        match self.execute_once(batch).await {
+            Err(Failure::Batch(e)) if e.is_fatal() => {
+                tracing::debug!(error = %e, "the connection broke; sending the batch again");
+                self.execute_once(batch).await
+            }
+            other => other,
+        }
+    }
+
+    async fn execute_once(&self, batch: &str) -> std::result::Result<Option<Row>, Failure> {
         let mut conn = self.inner.pool.get_conn().await.map_err(Failure::Connect)?;
         conn.reset_connection(true);
         let answer = async {

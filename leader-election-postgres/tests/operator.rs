@@ -14,11 +14,12 @@ use std::time::Duration;
 
 use common::{LEASE, builder, election as contender};
 use leader_election::store::{AcquireOutcome, LeaseRequest, WithholdReason};
-use leader_election::testing::{Term, TermRecorder, assert_safe};
-use leader_election::{ElectionEvent, LeaderElection, Leadership, LeaseStore, Role};
+use leader_election::testing::{TermRecorder, assert_safe};
+use leader_election::{ElectionEvent, LeaseStore, Role};
 use leader_election_fixtures::Postgres;
 use leader_election_fixtures::faketime::SteppedClock;
 use leader_election_postgres::{DEFAULT_TABLE, PostgresLeaseStore};
+use leader_election_test_support::operator::Contenders;
 use leader_election_test_support::{
     ErrorCount, eventually, eventually_async, unique_name, unique_table,
 };
@@ -37,28 +38,22 @@ async fn operator(pg: &Postgres) -> tokio_postgres::Client {
     client
 }
 
-/// Three contenders on one election, recorded from before they start.
+/// Three contenders on one election (the shared harness), and the election's name and table.
 struct Election {
     name: String,
-    /// The lease table, when not the default one.
-    table: Option<String>,
-    contenders: Vec<LeaderElection<PostgresLeaseStore>>,
-    recorder: TermRecorder,
+    run: Contenders<PostgresLeaseStore>,
 }
 
-/// Contender `id` of `name`, in `table` or the default table.
-fn contender_in(
-    pg: &Postgres,
-    table: Option<&str>,
-    name: &str,
-    id: &str,
-) -> LeaderElection<PostgresLeaseStore> {
-    match table {
-        None => contender(pg, name, id),
-        Some(table) => builder(&pg.url(), name, id)
-            .table(table)
-            .build()
-            .expect("valid configuration"),
+impl std::ops::Deref for Election {
+    type Target = Contenders<PostgresLeaseStore>;
+    fn deref(&self) -> &Self::Target {
+        &self.run
+    }
+}
+
+impl std::ops::DerefMut for Election {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.run
     }
 }
 
@@ -70,142 +65,21 @@ impl Election {
     /// Three contenders in `table` (the default table when `None`).
     async fn start_in(pg: &Postgres, prefix: &str, table: Option<&str>) -> Self {
         let name = unique_name(prefix);
-        let recorder = TermRecorder::new();
-        let contenders: Vec<_> = (0..3)
-            .map(|i| contender_in(pg, table, &name, &format!("c{i}")))
-            .collect();
-        for c in &contenders {
-            recorder.attach(c);
-        }
-        for c in &contenders {
-            c.start().await.expect("start");
-        }
-        let election = Self {
-            name,
-            table: table.map(str::to_owned),
-            contenders,
-            recorder,
-        };
-        election.one_leader(Duration::from_secs(10)).await;
-        // Every follower has seen the leader, so that it sleeps until the lease can expire.
-        let leader = election.leader().instance_id().to_owned();
-        eventually(
-            Duration::from_secs(10),
-            "followers to see the leader",
-            || {
-                election.contenders.iter().all(|c| {
-                    c.is_leader() || c.state().leader.is_some_and(|l| l.instance_id == leader)
-                })
-            },
+        let (url, election, table) = (pg.url(), name.clone(), table.map(str::to_owned));
+        let run = Contenders::start(
+            3,
+            Box::new(move |id| {
+                let builder = builder(&url, &election, id);
+                match &table {
+                    None => builder,
+                    Some(table) => builder.table(table),
+                }
+                .build()
+                .expect("valid configuration")
+            }),
         )
         .await;
-        election
-    }
-
-    fn leader(&self) -> &LeaderElection<PostgresLeaseStore> {
-        self.contenders
-            .iter()
-            .find(|c| c.is_leader())
-            .expect("a leader")
-    }
-
-    async fn one_leader(&self, limit: Duration) {
-        eventually(limit, "one leader", || {
-            self.contenders.iter().filter(|c| c.is_leader()).count() == 1
-        })
-        .await;
-    }
-
-    /// A follower process replaced by a brand-new one, which asks for the lease at once and
-    /// remembers nothing. Returns the events of the new process.
-    async fn replace_a_follower(
-        &mut self,
-        pg: &Postgres,
-        id: &str,
-    ) -> tokio::sync::broadcast::Receiver<ElectionEvent> {
-        let i = self
-            .contenders
-            .iter()
-            .position(|c| !c.is_leader())
-            .expect("a follower");
-        self.contenders
-            .remove(i)
-            .stop()
-            .await
-            .expect("stop a follower");
-        self.add(pg, id).await
-    }
-
-    /// A brand-new process joins. Returns its events.
-    async fn add(
-        &mut self,
-        pg: &Postgres,
-        id: &str,
-    ) -> tokio::sync::broadcast::Receiver<ElectionEvent> {
-        let fresh = contender_in(pg, self.table.as_deref(), &self.name, id);
-        self.recorder.attach(&fresh);
-        let events = fresh.subscribe();
-        fresh.start().await.expect("start");
-        self.contenders.push(fresh);
-        events
-    }
-
-    /// The leader leaves without releasing: it crashed, or hangs.
-    fn drop_the_leader(&mut self) -> Leadership {
-        let i = self
-            .contenders
-            .iter()
-            .position(|c| c.is_leader())
-            .expect("a leader");
-        let leader = self.contenders.remove(i);
-        let term = leader.leadership().expect("a term");
-        drop(leader);
-        term
-    }
-
-    /// Waits (bounded) until every follower has seen the current leader.
-    async fn followers_see_the_leader(&self, limit: Duration) {
-        let leader = self.leader().instance_id().to_owned();
-        eventually(limit, "followers to see the leader", || {
-            self.contenders
-                .iter()
-                .all(|c| c.is_leader() || c.state().leader.is_some_and(|l| l.instance_id == leader))
-        })
-        .await;
-    }
-
-    /// Waits for a term with a token greater than `after`, and returns when it began.
-    async fn next_term(&self, after: &Leadership, limit: Duration) -> Term {
-        let mut found = None;
-        eventually(limit, "a new term", || {
-            found = self
-                .recorder
-                .terms()
-                .into_iter()
-                .find(|t| t.token > after.token());
-            found.is_some()
-        })
-        .await;
-        found.expect("found")
-    }
-
-    async fn stop(&self) {
-        for c in &self.contenders {
-            let _ = c.stop().await;
-        }
-    }
-
-    /// The recorded terms, with the term of `trusted` lasting until its local deadline: a
-    /// holder that has not noticed yet (paused, partitioned, between two renewals) trusts its
-    /// lease until then, and nobody may lead before.
-    fn terms_trusting(&self, trusted: &Leadership) -> Vec<Term> {
-        let mut terms = self.recorder.terms();
-        for term in &mut terms {
-            if term.token == trusted.token() && term.end < trusted.deadline() {
-                term.end = trusted.deadline();
-            }
-        }
-        terms
+        Self { name, run }
     }
 }
 
@@ -222,7 +96,7 @@ async fn touched(prefix: &str, sql: &str) -> Duration {
         .await
         .expect("the operator's SQL");
     let acted = Instant::now();
-    let mut events = election.replace_a_follower(&pg, "fresh").await;
+    let mut events = election.replace_a_follower("fresh").await;
     let next = election.next_term(&old, LEASE + SLACK).await;
     let recovery = next.start.duration_since(acted);
     // Under the guard, the new process was told why it waits.
@@ -310,7 +184,7 @@ async fn a_forced_election_takes_the_release_or_the_documented_sql() {
         .await
         .unwrap();
     let deleted = Instant::now();
-    election.add(&pg, "fresh").await;
+    election.add("fresh").await;
     let next = election.next_term(&hung, LEASE + SLACK).await;
     let after_delete = next.start.duration_since(deleted);
     assert_safe(&election.terms_trusting(&hung));
@@ -320,7 +194,7 @@ async fn a_forced_election_takes_the_release_or_the_documented_sql() {
     election.one_leader(Duration::from_secs(5)).await;
     let force = election.leader().store().force_election_sql();
     let gone = election.drop_the_leader();
-    election.add(&pg, "fresh-2").await;
+    election.add("fresh-2").await;
     eventually(Duration::from_secs(10), "followers to listen", || {
         election.contenders.iter().all(|c| c.store().is_listening())
     })

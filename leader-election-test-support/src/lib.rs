@@ -18,6 +18,7 @@
 //! - For real network faults (Linux, root): [`netns::NetworkChecks`], contenders each in a
 //!   network namespace of their own and the checks every backend runs under packet faults,
 //!   as tests through [`network_checks!`].
+//! - For what an operator does to a store while an election runs: [`operator::Contenders`].
 //! - Small helpers: [`eventually`], [`unique_container`], [`unique_table`].
 //!
 //! The safety checker is not here: it is `leader_election::testing::assert_safe` on terms a
@@ -31,6 +32,7 @@ mod eventually;
 mod names;
 #[cfg(target_os = "linux")]
 pub mod netns;
+pub mod operator;
 mod suite;
 
 /// [`Azurite`], from `leader-election-fixtures`, and the development account it serves.

@@ -1,0 +1,296 @@
+//! What an operator may do to the lease table while an election runs, against a real MariaDB
+//! server, through the `mariadb` command-line client as a person would.
+//!
+//! Every test runs three contenders with a 2 s lease, lets one lead, and acts on the table.
+//! Touching the lease row (deleting it, overwriting it, emptying the table) must never let
+//! anyone lead while the old holder may still trust its lease (design rule 9); only the
+//! holder's release, or the documented SQL that forces an election, hands over early. The
+//! verdict is always the one shared checker, [`leader_election::testing::assert_safe`], on the
+//! terms a [`TermRecorder`](leader_election::testing::TermRecorder) recorded.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{LEASE, builder};
+use leader_election::store::{AcquireOutcome, LeaseRequest, WithholdReason};
+use leader_election::testing::assert_safe;
+use leader_election::{ElectionBuilder, ElectionEvent, LeaseStore};
+use leader_election_fixtures::MariaDb;
+use leader_election_mysql::{DEFAULT_TABLE, MysqlLeaseStore};
+use leader_election_test_support::operator::Contenders;
+use leader_election_test_support::{unique_name, unique_table};
+use tokio::time::Instant;
+
+/// What a takeover may take beyond the lease: the follower's wake-up jitter, a batch, the
+/// event reaching the recorder, on a loaded two-core machine. Followers hear of nothing here:
+/// they wake when the lease they saw could have expired.
+const SLACK: Duration = Duration::from_millis(2500);
+
+/// Three contenders of a new election in `table` on `db`; returns them and the election's
+/// name.
+async fn election(
+    db: &MariaDb,
+    prefix: &str,
+    table: &str,
+) -> (Contenders<MysqlLeaseStore>, String) {
+    let name = unique_name(prefix);
+    let (url, election, table) = (db.url(), name.clone(), table.to_owned());
+    let contenders = Contenders::start(
+        3,
+        Box::new(move |id| {
+            builder(&url, &election, id)
+                .table(&table)
+                .build()
+                .expect("valid configuration")
+        }),
+    )
+    .await;
+    (contenders, name)
+}
+
+/// `name` as an SQL string literal (test names have no quote or backslash).
+fn literal(name: &str) -> String {
+    format!("'{name}'")
+}
+
+/// Runs `sql` (with `$1` the election) as an operator while three contenders run, and checks
+/// that nobody leads while the old holder may trust its lease, that leadership comes back
+/// within about a lease, and that tokens grow. A brand-new process that joins right after is
+/// told the lease is withheld.
+async fn touched(prefix: &str, sql: &str) {
+    let db = common::server().await;
+    let (mut election, name) = election(&db, prefix, DEFAULT_TABLE).await;
+    let old = election.leader().leadership().expect("a term");
+    db.sql(&sql.replace("$1", &literal(&name)));
+    let acted = Instant::now();
+    let mut events = election.replace_a_follower("fresh").await;
+    let next = election.next_term(&old, LEASE + SLACK).await;
+    let mut withheld = None;
+    while let Ok(event) = events.try_recv() {
+        if let ElectionEvent::LeaseWithheld { reason, wait } = event {
+            withheld.get_or_insert((reason, wait));
+        }
+    }
+    election.stop().await;
+    election.recorder.assert_safe();
+    assert_safe(&election.terms_trusting(&old));
+    assert!(
+        next.token > old.token(),
+        "token {} after {}",
+        next.token,
+        old.token()
+    );
+    let (reason, wait) = withheld.expect("the new process was never told the lease is withheld");
+    assert_eq!(reason, WithholdReason::RecordTouched);
+    assert!(wait <= LEASE, "withheld for {wait:?}");
+    eprintln!(
+        "{prefix}: leadership back {:?} after the operator's SQL (lease {LEASE:?})",
+        next.start.duration_since(acted)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_lease_row_waits_out_the_lease() {
+    touched(
+        "delete",
+        &format!("DELETE FROM {DEFAULT_TABLE} WHERE election = $1"),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overwriting_the_lease_row_with_garbage_waits_out_the_lease() {
+    touched(
+        "garbage",
+        &format!(
+            "UPDATE {DEFAULT_TABLE} SET holder = 'garbage', lease_id = NULL, token = -7, \
+             expires_at = 0, metadata = X'00ff' WHERE election = $1"
+        ),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setting_the_holder_to_null_waits_out_the_lease() {
+    touched(
+        "null-holder",
+        &format!("UPDATE {DEFAULT_TABLE} SET holder = NULL WHERE election = $1"),
+    )
+    .await;
+}
+
+/// `TRUNCATE`, the blanket clean-up, removes the guard row with the lease row. A follower
+/// that saw the lease held and asks the moment after must not take it: the holder renewed
+/// less than a lease ago and trusts it until its next renewal fails. The election goes on
+/// with a greater token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncating_the_table_keeps_followers_out_and_tokens_grow() {
+    let db = common::server().await;
+    let table = unique_table("truncate");
+    let (election, _) = election(&db, "truncate", &table).await;
+    for round in 0..2 {
+        let old = election.leader().leadership().expect("a term");
+        let follower = election.follower();
+        db.sql(&format!("TRUNCATE TABLE {table}"));
+        let took = follower.try_acquire_leadership().await.expect("an answer");
+        assert!(
+            !took || !old.is_current(),
+            "round {round}: {} took the truncated lease while token {} was current",
+            follower.instance_id(),
+            old.token()
+        );
+        let next = election.next_term(&old, 2 * LEASE + SLACK).await;
+        assert!(next.token > old.token());
+        election.one_leader(LEASE + SLACK).await;
+        election.followers_see_the_leader(LEASE + SLACK).await;
+        assert_safe(&election.terms_trusting(&old));
+    }
+    election.stop().await;
+    election.recorder.assert_safe();
+}
+
+/// The documented SQL forces an election once the holder is gone: the followers take over at
+/// their next attempt, within a lease, with a greater token; without it they wait for the
+/// guard to run out too. A holder that only hung is not gone: this SQL is for a dead one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_sql_forces_an_election_and_tokens_grow() {
+    let db = common::server().await;
+    let (mut election, name) = election(&db, "forced", DEFAULT_TABLE).await;
+    let store = common::store(&db, &name);
+    let gone = election.drop_the_leader();
+    db.sql(&store.force_election_sql());
+    let acted = Instant::now();
+    let next = election.next_term(&gone, LEASE + SLACK).await;
+    assert!(next.token > gone.token());
+    // The followers were asleep until the lease they saw could expire: the forced election
+    // saves them the guard's wait, not their sleep.
+    eprintln!(
+        "forced: leadership back {:?} after the SQL",
+        next.start.duration_since(acted)
+    );
+    election.stop().await;
+    election.recorder.assert_safe();
+}
+
+/// Rows an operator wrote by hand, with nonsense in every column, are an error or a held lease,
+/// never a panic and never a lease for two: the store answers, and a contender leads once the
+/// row is fixed by a release or expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hand_written_rows_are_answered_never_a_panic() {
+    let db = common::server().await;
+    let name = unique_name("hand-written");
+    let store = common::store(&db, &name);
+    store.connect().await.expect("connect");
+    let request = LeaseRequest::new("a", LEASE);
+    for row in [
+        // Held by somebody unknown until far in the future.
+        "'someone', 'x', 5, 9223372036854775000, NULL",
+        // A holder with no expiry, and a negative token.
+        "'someone', NULL, -5, NULL, X'ff'",
+        // Invalid UTF-8 as the holder, expired.
+        "X'ff00fe', 'x', 7, 1, NULL",
+    ] {
+        db.sql(&format!(
+            "REPLACE INTO {DEFAULT_TABLE} (election, holder, lease_id, token, expires_at, metadata) \
+             VALUES ({}, {row})",
+            literal(&name)
+        ));
+        match store.try_acquire(&request).await {
+            Ok(AcquireOutcome::Acquired(lease)) => {
+                assert!(lease.token.get() > 7, "{row}: token {}", lease.token.get());
+                assert!(store.release(&request, &lease).await.expect("release"));
+            }
+            Ok(other) => eprintln!("{row}: {other:?}"),
+            Err(e) => eprintln!("{row}: error {e}"),
+        }
+        let _ = store.current_leader().await;
+    }
+}
+
+/// The election's record row outlives what an operator does to the lease: deleting the lease
+/// row, forcing an election, truncating nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_record_row_outlives_the_operators_sql_on_the_lease() {
+    let db = common::server().await;
+    let name = unique_name("record");
+    let store = common::store(&db, &name);
+    store.connect().await.expect("connect");
+    let v1 = store
+        .write_record(None, b"first")
+        .await
+        .expect("write")
+        .expect("written");
+    db.sql(&format!(
+        "DELETE FROM {DEFAULT_TABLE} WHERE election = {}",
+        literal(&name)
+    ));
+    db.sql(&store.force_election_sql());
+    let record = store.read_record().await.expect("read").expect("a record");
+    assert_eq!(record.data, b"first");
+    assert_eq!(record.version, v1);
+    // A stale version writes nothing; the current one writes, with a greater version.
+    let v2 = store
+        .write_record(Some(&v1), b"second")
+        .await
+        .expect("write")
+        .expect("written");
+    assert!(
+        store
+            .write_record(Some(&v1), b"stale")
+            .await
+            .expect("write")
+            .is_none()
+    );
+    assert!(v2.as_str().parse::<i64>().unwrap() > v1.as_str().parse::<i64>().unwrap());
+    // Deleted by hand, it is written again with a greater version still.
+    db.sql(&format!(
+        "DELETE FROM {DEFAULT_TABLE} WHERE election = {}",
+        literal(&store.record_key())
+    ));
+    assert!(store.read_record().await.expect("read").is_none());
+    let v3 = store
+        .write_record(None, b"third")
+        .await
+        .expect("write")
+        .expect("written");
+    assert!(v3.as_str().parse::<i64>().unwrap() > v2.as_str().parse::<i64>().unwrap());
+}
+
+/// The server killed (a crash, not a clean stop) and started again on its data: the leader
+/// steps down if it cannot renew in time, and the election elects again with a greater token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_crash_and_restart_keeps_one_leader_and_tokens_grow() {
+    // A server of its own: the others' tests must not see it go.
+    let db = MariaDb::start().await;
+    let (election, _) = election(&db, "crash", DEFAULT_TABLE).await;
+    let before = election.leader().leadership().expect("a term");
+    db.kill().await;
+    db.restart().await;
+    election.one_leader(3 * LEASE + SLACK).await;
+    let now = election.leader().leadership().expect("a term");
+    assert!(now.token() >= before.token());
+    // A graceful handover after the restart still gives a greater token.
+    election.leader().stop().await.expect("stop");
+    let next = election.next_term(&now, LEASE + SLACK).await;
+    assert!(next.token > now.token());
+    election.stop().await;
+    election.recorder.assert_safe();
+}
+
+/// The operator's `WHERE election = …` in the README finds the lease row: the key is the
+/// election's name, byte for byte, so a plain string literal matches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lease_row_is_found_by_its_plain_name() {
+    let db = common::server().await;
+    let (election, name) = election(&db, "plain-name", DEFAULT_TABLE).await;
+    let leader = election.leader().instance_id().to_owned();
+    let row = db.sql(&format!(
+        "SELECT holder FROM {DEFAULT_TABLE} WHERE election = {}",
+        literal(&name)
+    ));
+    assert_eq!(row.trim(), leader);
+    let store: &MysqlLeaseStore = election.leader().store();
+    assert_eq!(store.guard_key(), format!("{name}\u{1f}guard"));
+    election.stop().await;
+}
