@@ -53,6 +53,8 @@ pub struct MariaDb {
     as_root: bool,
     /// Environment for `mariadbd` (a stepped wall clock).
     env: Vec<(&'static str, std::ffi::OsString)>,
+    /// Server settings beyond the common ones (TLS).
+    settings: Vec<String>,
     process: Mutex<Option<ServerProcess>>,
 }
 
@@ -66,7 +68,40 @@ impl MariaDb {
     /// When MariaDB's programs are missing (saying how to install them), or the server does
     /// not accept connections within 60 s.
     pub async fn start() -> Self {
-        Self::start_with_env(Vec::new()).await
+        Self::start_with(Vec::new(), |_| Vec::new()).await
+    }
+
+    /// Initializes and starts a new server that accepts TCP connections over TLS only
+    /// (`require_secure_transport`), with a server certificate for `127.0.0.1` and `localhost`
+    /// signed by a fresh CA (feature `tls`; [`TestCertificates`](crate::TestCertificates)).
+    /// [`sql`](Self::sql) goes through the Unix socket, which the server trusts.
+    ///
+    /// # Panics
+    /// As [`start`](Self::start).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub async fn start_tls(certs: &crate::TestCertificates) -> Self {
+        let certs = certs.clone();
+        Self::start_with(Vec::new(), move |dir| {
+            let write = |name: &str, pem: &str| {
+                let path = dir.join(name);
+                std::fs::write(&path, pem).expect("write a certificate");
+                path
+            };
+            vec![
+                format!("--ssl-ca={}", write("ca.pem", &certs.ca_pem).display()),
+                format!(
+                    "--ssl-cert={}",
+                    write("server.pem", &certs.server_cert_pem).display()
+                ),
+                format!(
+                    "--ssl-key={}",
+                    write("server.key", &certs.server_key_pem).display()
+                ),
+                "--require-secure-transport=ON".to_owned(),
+            ]
+        })
+        .await
     }
 
     /// Initializes and starts a new server whose wall clock is `clock` (libfaketime):
@@ -76,10 +111,14 @@ impl MariaDb {
     /// As [`start`](Self::start).
     #[cfg(unix)]
     pub async fn start_with_clock(clock: &crate::faketime::SteppedClock) -> Self {
-        Self::start_with_env(clock.env()).await
+        Self::start_with(clock.env(), |_| Vec::new()).await
     }
 
-    async fn start_with_env(env: Vec<(&'static str, std::ffi::OsString)>) -> Self {
+    /// Starts a server with `env`, and the settings `settings` makes in its folder.
+    async fn start_with(
+        env: Vec<(&'static str, std::ffi::OsString)>,
+        settings: impl FnOnce(&Path) -> Vec<String>,
+    ) -> Self {
         let (Some(install), Some(server), Some(client)) = (
             program("mariadb-install-db"),
             program("mariadbd"),
@@ -119,6 +158,7 @@ impl MariaDb {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        let settings = settings(&dir);
         let db = Self {
             port: free_port(),
             dir,
@@ -126,6 +166,7 @@ impl MariaDb {
             client,
             as_root,
             env,
+            settings,
             process: Mutex::new(None),
         };
         db.launch().await;
@@ -147,13 +188,16 @@ impl MariaDb {
             format!("--pid-file={}", self.dir.join("mysqld.pid").display()),
             "--skip-log-bin".to_owned(),
             "--skip-name-resolve".to_owned(),
-            "--innodb-flush-log-at-trx-commit=0".to_owned(),
+            // Every commit on disk before it is answered (the default, and what a lease needs:
+            // an acquisition lost in a crash would hand the lease out twice).
+            "--innodb-flush-log-at-trx-commit=1".to_owned(),
             "--innodb-buffer-pool-size=32M".to_owned(),
             "--max-connections=300".to_owned(),
         ];
         if self.as_root {
             args.push("--user=root".to_owned());
         }
+        args.extend(self.settings.iter().cloned());
         let log = self.dir.join("mariadbd.log");
         let process = ServerProcess::spawn_guarded_with_env(
             &self.server,
@@ -186,7 +230,7 @@ impl MariaDb {
     }
 
     /// Runs `sql` (one or more statements) as `root` in [`DATABASE`](Self::DATABASE) with the
-    /// `mariadb` client, and answers its output: one line per row, columns separated by tabs,
+    /// `mariadb` client, through the server's Unix socket, and answers its output: one line per row, columns separated by tabs,
     /// no header.
     ///
     /// # Panics
@@ -199,8 +243,11 @@ impl MariaDb {
     fn client(&self, sql: &str, database: Option<&str>) -> String {
         let mut command = Command::new(&self.client);
         command
-            .args(["--no-defaults", "-h", "127.0.0.1", "-u", "root", "-N", "-B"])
-            .arg(format!("-P{}", self.port));
+            .args(["--no-defaults", "-u", "root", "-N", "-B"])
+            .arg(format!(
+                "--socket={}",
+                self.dir.join("mysqld.sock").display()
+            ));
         if let Some(database) = database {
             command.arg(format!("--database={database}"));
         }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use leader_election::priority::Candidate;
 use leader_election::store::{
     AcquireOutcome, Capabilities, Lease, LeaseRequest, Record, RecordVersion, RenewOutcome,
-    WithholdReason, check_metadata_len, check_record_len,
+    check_metadata_len, check_record_len,
 };
 use leader_election::{BuildError, Error, FencingToken, LeaderInfo, LeaseStore, Operation, Result};
 use mysql_async::prelude::Queryable;
@@ -57,12 +57,12 @@ pub const MAX_RECORD_LEN: usize = 64 * 1024;
 /// A lease row deleted or overwritten by anybody but its holder (an operator, a script) leaves
 /// the guard, so no contender acquires before the lease it records could have expired:
 /// [`try_acquire`](LeaseStore::try_acquire) answers [`AcquireOutcome::Withheld`] with
-/// [`WithholdReason::RecordTouched`] until then. To force an election at once when the holder is
+/// [`WithholdReason::RecordTouched`](leader_election::store::WithholdReason::RecordTouched) until then. To force an election at once when the holder is
 /// known to be gone, an operator runs [`force_election_sql`](Self::force_election_sql).
 ///
 /// Deleting the guard too (`DELETE FROM` or `TRUNCATE` the whole table) leaves no record at
 /// all: a contender that saw the lease held and finds no lease row answers
-/// [`AcquireOutcome::Withheld`] with [`WithholdReason::RecordVanished`] (see
+/// [`AcquireOutcome::Withheld`] with [`WithholdReason::RecordVanished`](leader_election::store::WithholdReason::RecordVanished) (see
 /// [`LeaseRequest::expects_record`]), and the election waits one lease from then before it
 /// takes the lease.
 ///
@@ -392,40 +392,26 @@ impl LeaseStore for MysqlLeaseStore {
             let token = token.ok_or_else(|| Error::invalid_data(op, "no token"))?;
             return Ok(AcquireOutcome::Acquired(Lease::new(token_of(op, token)?)));
         }
-        let holder = column::<Vec<u8>>(op, &row, 2)?.map(text);
         let duration = |us: i64| u64::try_from(us).ok().map(Duration::from_micros);
-        let remaining = column::<i64>(op, &row, 3)?.and_then(duration);
-        let withheld = column::<i64>(op, &row, 4)?.and_then(duration);
-        let vanished = column::<i64>(op, &row, 5)? == Some(1);
-        match (holder, remaining, withheld) {
-            // Held by somebody else, as far as the lease row shows.
-            (Some(holder), Some(expires_in), _) => {
+        let expires_in = column::<i64>(op, &row, 3)?.and_then(duration);
+        // Only an unexpired lease has a holder to tell of: an expired or broken row (an
+        // operator's garbage) is read no further.
+        let holder = column::<Vec<u8>>(op, &row, 2)?.filter(|_| expires_in.is_some());
+        let leader = match holder.map(text) {
+            Some(holder) => {
                 let token = token.map(|t| token_of(op, t)).transpose()?;
                 let metadata = column::<Vec<u8>>(op, &row, 6)?;
-                Ok(AcquireOutcome::Held {
-                    leader: Some(LeaderInfo::new(holder, token).with_metadata(metadata)),
-                    expires_in: Some(expires_in),
-                })
+                Some(LeaderInfo::new(holder, token).with_metadata(metadata))
             }
-            // Free, expired, missing or broken, but the guard records a lease that somebody
-            // other than the caller may still trust.
-            (_, _, Some(wait)) => Ok(AcquireOutcome::Withheld {
-                wait,
-                reason: WithholdReason::RecordTouched,
-            }),
-            // The caller saw the lease held, and now the lease row is gone (and the guard with
-            // it, as after `TRUNCATE`): its holder may still trust it.
-            _ if vanished => Ok(AcquireOutcome::Withheld {
-                wait: request.ttl,
-                reason: WithholdReason::RecordVanished,
-            }),
-            // Not taken and nobody holds it: nothing this batch can tell (a row an operator
-            // left without a holder but with a lease id, say). Ask again later.
-            _ => Ok(AcquireOutcome::Held {
-                leader: None,
-                expires_in: None,
-            }),
-        }
+            None => None,
+        };
+        Ok(AcquireOutcome::not_granted(
+            request,
+            leader,
+            expires_in,
+            column::<i64>(op, &row, 4)?.and_then(duration),
+            column::<i64>(op, &row, 5)? == Some(1),
+        ))
     }
 
     async fn renew(&self, request: &LeaseRequest, lease: &Lease) -> Result<RenewOutcome> {

@@ -9,7 +9,7 @@ use deadpool_postgres::Pool;
 use leader_election::priority::Candidate;
 use leader_election::store::{
     AcquireOutcome, Capabilities, Lease, LeaseRequest, Record, RecordVersion, ReleaseReceiver,
-    RenewOutcome, WithholdReason, check_metadata_len,
+    RenewOutcome, check_metadata_len,
 };
 use leader_election::{Error, FencingToken, LeaderInfo, LeaseStore, Operation, Result};
 use tokio::sync::OnceCell;
@@ -70,13 +70,13 @@ pub const DEFAULT_ELECTION: &str = "leader-election";
 /// and cleared only by a release. A lease row deleted or overwritten by anybody but its holder
 /// (an operator, a script) leaves the guard, so no contender acquires before the lease it
 /// records could have expired: [`try_acquire`](LeaseStore::try_acquire) answers
-/// [`AcquireOutcome::Withheld`] with [`WithholdReason::RecordTouched`] until then. To force an
+/// [`AcquireOutcome::Withheld`] with [`WithholdReason::RecordTouched`](leader_election::store::WithholdReason::RecordTouched) until then. To force an
 /// election at once when the holder is known to be gone, an operator runs
 /// [`force_election_sql`](Self::force_election_sql).
 ///
 /// Deleting the guard too (`DELETE FROM` the whole table, the blanket clean-up) leaves no
 /// record at all: a contender that saw the lease held and finds no lease row answers
-/// [`AcquireOutcome::Withheld`] with [`WithholdReason::RecordVanished`] (see
+/// [`AcquireOutcome::Withheld`] with [`WithholdReason::RecordVanished`](leader_election::store::WithholdReason::RecordVanished) (see
 /// [`LeaseRequest::expects_record`]), and the election waits one lease from then before it
 /// takes the lease. Only a process that never saw the lease held acquires at once then.
 ///
@@ -363,39 +363,26 @@ impl LeaseStore for PostgresLeaseStore {
         let withheld: Option<i64> = row.try_get(4).map_err(|e| failed(op, e))?;
         let vanished: bool = row.try_get(6).map_err(|e| failed(op, e))?;
         let duration = |us: i64| u64::try_from(us).ok().map(Duration::from_micros);
-        match (
-            holder,
-            remaining.and_then(duration),
-            withheld.and_then(duration),
-        ) {
-            // Held by somebody else, as far as the lease row shows.
-            (Some(holder), Some(expires_in), _) => {
+        let expires_in = remaining.and_then(duration);
+        // Only an unexpired lease has a holder to tell of: an expired or broken row (an
+        // operator's garbage) is read no further.
+        let leader = match holder.filter(|_| expires_in.is_some()) {
+            Some(holder) => {
                 let token = token.map(|t| token_of(op, t)).transpose()?;
                 let metadata: Option<Vec<u8>> = row.try_get(7).map_err(|e| failed(op, e))?;
-                Ok(AcquireOutcome::Held {
-                    leader: Some(LeaderInfo::new(holder, token).with_metadata(metadata)),
-                    expires_in: Some(expires_in),
-                })
+                Some(LeaderInfo::new(holder, token).with_metadata(metadata))
             }
-            // Free, expired, missing or broken, but the guard records a lease that somebody
-            // other than the caller may still trust.
-            (_, _, Some(wait)) => Ok(AcquireOutcome::Withheld {
-                wait,
-                reason: WithholdReason::RecordTouched,
-            }),
-            // The caller saw the lease held, and now the lease row is gone (and the guard with
-            // it, as after `DELETE FROM` the whole table): its holder may still trust it.
-            _ if vanished => Ok(AcquireOutcome::Withheld {
-                wait: request.ttl,
-                reason: WithholdReason::RecordVanished,
-            }),
-            // Free in this statement's snapshot, but taken by a contender whose statement
-            // committed meanwhile.
-            _ => Ok(AcquireOutcome::Held {
-                leader: None,
-                expires_in: None,
-            }),
-        }
+            None => None,
+        };
+        // Nobody holding it and no guard (`Held` by nobody): free in this statement's
+        // snapshot, but taken by a contender whose statement committed meanwhile.
+        Ok(AcquireOutcome::not_granted(
+            request,
+            leader,
+            expires_in,
+            withheld.and_then(duration),
+            vanished,
+        ))
     }
 
     async fn renew(&self, request: &LeaseRequest, lease: &Lease) -> Result<RenewOutcome> {

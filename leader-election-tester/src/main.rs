@@ -68,6 +68,12 @@ struct Cli {
     /// Time with a stable leader before each fault. Default: one lease duration, at most 5 s.
     #[arg(long, value_parser = humantime::parse_duration)]
     fault_interval: Option<Duration>,
+    /// Up to this much more quiet time before each fault, uniformly at random, so that faults
+    /// do not fall at one phase of the followers' sleeps (where a backend has no release
+    /// notice, a follower wakes when the lease it saw could expire, about a lease after a
+    /// term began: with the default interval a graceful stop would find one just waking).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    fault_jitter: Duration,
     /// End the run once this many faults have been injected and played out (leadership back,
     /// or given up on), before `--duration` if need be; `--duration` stays the limit. With
     /// `mixed`, a count of at least the number of kinds injects each kind once.
@@ -205,6 +211,7 @@ async fn tester(cli: Cli) -> Result<ExitCode, String> {
                 interval.max(cli.min_tenure.unwrap_or(lease) + renew * 2)
             }
         }),
+        fault_jitter: cli.fault_jitter,
         stop_after_faults: cli.stop_after_faults.map(|n| n as usize),
         processes: cli.processes,
         network: cli.network,

@@ -171,6 +171,8 @@ pub(crate) struct RunConfig {
     pub(crate) faults: FaultMode,
     /// Quiet time with a leader before each fault.
     pub(crate) fault_interval: Duration,
+    /// Up to this much more quiet time, at random, before each fault.
+    pub(crate) fault_jitter: Duration,
     /// End the run once this many faults have played out, before `duration` if need be.
     pub(crate) stop_after_faults: Option<usize>,
     /// One OS process per contender.
@@ -422,6 +424,7 @@ mod tests {
             },
             faults,
             fault_interval: Duration::from_secs(1),
+            fault_jitter: Duration::ZERO,
             stop_after_faults: None,
             processes: false,
             network: Network::Proxy,

@@ -402,6 +402,7 @@ mod tests {
                 restored_at_ms: Some(4000.0),
                 action: None,
                 term_confirmed_ms: None,
+                may_keep_term: false,
             }],
             ..RunData::default()
         }

@@ -13,6 +13,7 @@ mod conditional;
 pub(crate) mod dynamodb;
 pub(crate) mod etcd;
 pub(crate) mod memory;
+pub(crate) mod mysql;
 pub(crate) mod postgres;
 pub(crate) mod redis;
 pub(crate) mod s3;
@@ -44,6 +45,7 @@ pub(crate) const BACKENDS: &[&dyn Backend] = &[
     &etcd::Etcd,
     &s3::S3,
     &dynamodb::DYNAMODB,
+    &mysql::Mysql,
     &memory::BROKEN_MEMORY,
 ];
 
@@ -432,6 +434,8 @@ pub(crate) struct BackendSpec {
     pub(crate) s3: s3::Settings,
     #[command(flatten)]
     pub(crate) dynamodb: dynamodb::Settings,
+    #[command(flatten)]
+    pub(crate) mysql: mysql::Settings,
     /// The network lab's host address with `--network netns`, set by the run: a deployment
     /// the tester starts that names its own nodes to its clients (Sentinel) announces them
     /// there, so that contenders in namespaces reach them.
@@ -453,6 +457,7 @@ impl BackendSpec {
             etcd: etcd::Settings::default(),
             s3: s3::Settings::default(),
             dynamodb: dynamodb::Settings::default(),
+            mysql: mysql::Settings::default(),
             host: None,
         }
     }
@@ -465,7 +470,9 @@ mod tests {
     #[test]
     fn every_backend_with_a_record_has_actions_and_names_are_unique() {
         let mut names = Vec::new();
-        for backend in ["redis", "postgres", "blob", "etcd", "s3", "dynamodb"] {
+        for backend in [
+            "redis", "postgres", "blob", "etcd", "s3", "dynamodb", "mysql",
+        ] {
             let actions = BackendRef::named(backend).unwrap().operator_actions();
             assert!(actions.len() >= 2, "{backend}");
             names.extend(actions.iter().map(|a| a.as_str()));
@@ -496,7 +503,7 @@ mod tests {
         assert!(serde_json::from_str::<BackendRef>("\"nope\"").is_err());
         assert_eq!(
             BackendRef::listed(|b| b.shared()),
-            "redis, blob, postgres, etcd, s3 or dynamodb"
+            "redis, blob, postgres, etcd, s3, dynamodb or mysql"
         );
     }
 

@@ -60,6 +60,12 @@ pub(crate) trait Server: Send + Sync + fmt::Debug {
         std::time::Duration::ZERO
     }
 
+    /// Whether its data outlives a `server_restart` (a database on disk), so that a leader may
+    /// come through the restart in its term. Default: no (the server comes back empty).
+    fn restart_keeps_data(&self) -> bool {
+        false
+    }
+
     /// Kills the server and starts it again at once (`server_restart`).
     ///
     /// # Errors

@@ -232,7 +232,7 @@ impl Report {
                 let next = next_term_after(&data.intervals, fault.at_ms);
                 // A coordinated failover need not end the leader's term: it held on if its
                 // term (same contender and token) lasted past the failover's completion.
-                let kept = fault.kind.may_keep_term()
+                let kept = fault.may_keep_term
                     && fault.restored_at_ms.is_some_and(|done| {
                         data.intervals.iter().any(|i| {
                             i.contender == fault.contender
@@ -378,6 +378,7 @@ mod tests {
             restored_at_ms: None,
             action: None,
             term_confirmed_ms: None,
+            may_keep_term: kind.may_keep_term(),
         }
     }
 

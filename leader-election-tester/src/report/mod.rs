@@ -59,6 +59,11 @@ pub(crate) struct Fault {
     /// effect may be reported after it was injected).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) term_confirmed_ms: Option<f64>,
+    /// Whether the leader may come through it keeping its term (see
+    /// [`FaultKind::may_keep_term`]; a server restart of a deployment that keeps its data
+    /// too), so that it is over when restored and recovered if somebody leads then.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) may_keep_term: bool,
 }
 
 /// Backend operations counted at the store boundary during the run.

@@ -265,7 +265,7 @@ impl Run {
         }
         let end_at = epoch + self.cfg.duration;
         let mut phase = Phase::Settle {
-            until: Instant::now() + self.cfg.fault_interval,
+            until: Instant::now() + self.quiet_time(),
         };
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         let kinds = self.cfg.faults.kinds(self.cfg.capabilities());
@@ -342,6 +342,14 @@ impl Run {
             .map_or(Duration::ZERO, |server| server.partition_settles())
     }
 
+    /// The quiet time before the next fault: `fault_interval`, plus a uniformly random part of
+    /// `fault_jitter`, so that faults do not fall at a fixed phase of the followers' sleeps (a
+    /// follower of a backend without release notices wakes when the lease it saw could
+    /// expire: a graceful stop one lease after a term began would find it just waking).
+    fn quiet_time(&self) -> Duration {
+        self.cfg.fault_interval + self.cfg.fault_jitter.mul_f64(fastrand::f64())
+    }
+
     /// The kinds of `kinds` that no fault of the run was, with how long the run would need.
     fn not_injected(&self, kinds: &[FaultKind]) -> Vec<NotInjected> {
         let held = Duration::from_millis(self.cfg.timing.renew_ms) * 2;
@@ -350,7 +358,7 @@ impl Run {
             self.lease(),
             held,
             self.cfg.contenders,
-            self.cfg.fault_interval,
+            self.cfg.fault_interval + self.cfg.fault_jitter,
             self.partition_settles(),
         );
         let mut missing: Vec<FaultKind> = Vec::new();
@@ -402,7 +410,7 @@ impl Run {
                 }
                 let Some(index) = self.inject(kind, leader).await else {
                     return Ok(Phase::Settle {
-                        until: Instant::now() + self.cfg.fault_interval,
+                        until: Instant::now() + self.quiet_time(),
                     });
                 };
                 // A failover is over only once complete: wait for it before restoring.
@@ -435,7 +443,7 @@ impl Run {
                 let at_ms = self.faults[index].at_ms;
                 let mut recovered = self.ledger.began_after(at_ms);
                 let kind = self.faults[index].kind;
-                let handover = kind.may_keep_term();
+                let handover = self.faults[index].may_keep_term;
                 // A coordinated failover or packet loss need not end the term: it is over when
                 // complete (the loss when its time is up), and recovered if somebody leads
                 // then.
@@ -455,7 +463,7 @@ impl Run {
                 }
                 if restored && recovered {
                     return Ok(Phase::Settle {
-                        until: Instant::now() + self.cfg.fault_interval,
+                        until: Instant::now() + self.quiet_time(),
                     });
                 }
                 if now >= give_up {
@@ -468,7 +476,7 @@ impl Run {
                     );
                     self.live.line(self.clock.now_ms(), &text);
                     return Ok(Phase::Settle {
-                        until: Instant::now() + self.cfg.fault_interval,
+                        until: Instant::now() + self.quiet_time(),
                     });
                 }
                 Ok(Phase::Faulted {
@@ -558,6 +566,13 @@ impl Run {
             restored_at_ms: None,
             action,
             term_confirmed_ms: None,
+            may_keep_term: kind.may_keep_term()
+                || (kind == FaultKind::ServerRestart
+                    && self
+                        .targets
+                        .server
+                        .as_ref()
+                        .is_some_and(|s| s.restart_keeps_data())),
         });
         Some(self.faults.len() - 1)
     }

@@ -201,6 +201,47 @@ pub enum AcquireOutcome {
     },
 }
 
+impl AcquireOutcome {
+    /// The outcome of an acquisition a lease table with a guard did not grant (what the SQL
+    /// backends answer), from what the server saw: the holder's row (`leader`, and how long
+    /// its lease lasts, `expires_in`, when unexpired), how long the guard withholds a lease
+    /// an operator deleted or overwrote (`withheld`), and whether the lease record vanished
+    /// under a caller that saw it held (`vanished`, for `request`).
+    ///
+    /// In that order: a holder with an unexpired lease is [`Held`](Self::Held); else a guard
+    /// that withholds is [`Withheld`](Self::Withheld) with
+    /// [`RecordTouched`](WithholdReason::RecordTouched); else a vanished record is `Withheld`
+    /// with [`RecordVanished`](WithholdReason::RecordVanished) for the request's ttl; else
+    /// (nobody holds it, yet it was not granted) `Held` by nobody known, to be asked again.
+    #[must_use]
+    pub fn not_granted(
+        request: &LeaseRequest,
+        leader: Option<LeaderInfo>,
+        expires_in: Option<Duration>,
+        withheld: Option<Duration>,
+        vanished: bool,
+    ) -> Self {
+        match (leader, expires_in, withheld) {
+            (Some(leader), Some(expires_in), _) => Self::Held {
+                leader: Some(leader),
+                expires_in: Some(expires_in),
+            },
+            (_, _, Some(wait)) => Self::Withheld {
+                wait,
+                reason: WithholdReason::RecordTouched,
+            },
+            _ if vanished => Self::Withheld {
+                wait: request.ttl,
+                reason: WithholdReason::RecordVanished,
+            },
+            _ => Self::Held {
+                leader: None,
+                expires_in: None,
+            },
+        }
+    }
+}
+
 /// Why a backend withholds a free lease, in [`AcquireOutcome::Withheld`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
