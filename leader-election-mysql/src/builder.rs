@@ -158,6 +158,9 @@ impl MysqlLeaderElectionBuilder {
             builder.prefer_socket(false)
         };
         let builder = tls::apply(builder, &self.tls)?;
+        if Opts::from(builder.clone()).ssl_opts().is_some() {
+            tls::provider();
+        }
         Ok(Pool::new(builder))
     }
 }
@@ -177,6 +180,23 @@ impl leader_election::TlsBuilder for MysqlLeaderElectionBuilder {
 
 mod tls {
     use super::{BuildError, OptsBuilder, TlsSettings};
+
+    /// Makes sure rustls has a process-wide default provider, which `mysql_async` builds its
+    /// TLS configuration from (it takes none from its caller): ring, the provider of every
+    /// backend here, unless the application installed one first. Without it, a program that
+    /// links both of rustls's providers (the AWS SDK brings aws-lc-rs) panics at the first
+    /// TLS connection.
+    #[cfg(feature = "tls")]
+    pub(super) fn provider() {
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            // Another thread may have installed one meanwhile: either way there is one.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+    }
+
+    /// Without feature `tls` there is no TLS connection to make.
+    #[cfg(not(feature = "tls"))]
+    pub(super) fn provider() {}
 
     /// `builder` with TLS as `settings` say: nothing when they are empty.
     #[cfg(feature = "tls")]
