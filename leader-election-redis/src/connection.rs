@@ -116,34 +116,11 @@ pub(crate) fn client_for(
     ))
 }
 
-/// `url` with its password (and any `...password=` query value) replaced by `***`; a URL
-/// that does not parse is not shown at all, since it may still hold a secret.
+/// `url` with its password (and any `...password=` query value) replaced by `***`; text that
+/// is not a URL is not shown at all, since it may still hold a secret. The core's
+/// [`redact_url`](leader_election::backend::redact_url), shared by every backend.
 pub(crate) fn redact_url(url: &str) -> String {
-    let Ok(mut parsed) = url::Url::parse(url) else {
-        return "<unparsable URL>".to_owned();
-    };
-    if parsed.password().is_some() {
-        let _ = parsed.set_password(Some("***"));
-    }
-    let secret = |name: &str| {
-        let name = name.to_ascii_lowercase();
-        name.contains("password") || name.contains("secret") || name.contains("token")
-    };
-    if parsed.query_pairs().any(|(name, _)| secret(&name)) {
-        let pairs: Vec<(String, String)> = parsed
-            .query_pairs()
-            .map(|(name, value)| {
-                let value = if secret(&name) {
-                    "***".to_owned()
-                } else {
-                    value.into_owned()
-                };
-                (name.into_owned(), value)
-            })
-            .collect();
-        parsed.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    parsed.to_string()
+    leader_election::backend::redact_url(url)
 }
 
 #[cfg(test)]
@@ -159,6 +136,6 @@ mod tests {
         );
         assert!(!url.contains("hunter"), "{url}");
         assert!(url.contains("sentinelServiceName=m"), "{url}");
-        assert_eq!(redact_url("not a url hunter2"), "<unparsable URL>");
+        assert_eq!(redact_url("not a url hunter2"), "<not a URL>");
     }
 }

@@ -3,15 +3,9 @@
 
 use std::net::SocketAddr;
 
-/// A URL with any password replaced, for logs.
-pub(crate) fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://<redacted>@{}", &url[..scheme], &url[at + 1..])
-        }
-        _ => url.to_owned(),
-    }
-}
+/// A URL with any password replaced, for logs: the core's
+/// [`redact_url`](leader_election::backend::redact_url).
+pub(crate) use leader_election::backend::redact_url;
 
 /// The `host:port` of `endpoint` as a socket address, `default_port` when it names none.
 ///
@@ -81,7 +75,7 @@ mod tests {
         assert!(socket_addr("http://example.com:80", 80).is_err());
         assert_eq!(
             redact_url("postgres://app:secret@127.0.0.1:5433/app"),
-            "postgres://<redacted>@127.0.0.1:5433/app"
+            "postgres://app:***@127.0.0.1:5433/app"
         );
     }
 }
