@@ -8,7 +8,7 @@ use std::time::Duration;
 use leader_election::priority::Candidate;
 use leader_election::store::{
     AcquireOutcome, Capabilities, Lease, LeaseRequest, Record, RecordVersion, RenewOutcome,
-    check_metadata_len, check_record_len,
+    check_record_len,
 };
 use leader_election::{BuildError, Error, FencingToken, LeaderInfo, LeaseStore, Operation, Result};
 use mysql_async::prelude::Queryable;
@@ -370,7 +370,7 @@ impl LeaseStore for MysqlLeaseStore {
     async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
         let op = Operation::Acquire;
         if let Some(metadata) = &request.metadata {
-            check_metadata_len(metadata, MAX_METADATA_LEN)?;
+            self.check_metadata(metadata)?;
         }
         let floor = floor_above(op, self.inner.highest_token.load(Ordering::Relaxed))?;
         let batch = self.inner.sql.acquire(
@@ -417,7 +417,7 @@ impl LeaseStore for MysqlLeaseStore {
     async fn renew(&self, request: &LeaseRequest, lease: &Lease) -> Result<RenewOutcome> {
         let op = Operation::Renew;
         if let Some(metadata) = &request.metadata {
-            check_metadata_len(metadata, MAX_METADATA_LEN)?;
+            self.check_metadata(metadata)?;
         }
         let batch = self.inner.sql.renew(
             &self.inner.keys,

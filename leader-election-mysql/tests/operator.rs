@@ -15,10 +15,10 @@ use std::time::Duration;
 use common::{LEASE, builder};
 use leader_election::store::{AcquireOutcome, LeaseRequest, WithholdReason};
 use leader_election::testing::assert_safe;
-use leader_election::{ElectionBuilder, ElectionEvent, LeaseStore};
+use leader_election::{ElectionBuilder, LeaseStore};
 use leader_election_fixtures::MariaDb;
 use leader_election_mysql::{DEFAULT_TABLE, MysqlLeaseStore};
-use leader_election_test_support::operator::Contenders;
+use leader_election_test_support::operator::{Contenders, first_withheld};
 use leader_election_test_support::{unique_name, unique_table};
 use tokio::time::Instant;
 
@@ -67,12 +67,7 @@ async fn touched(prefix: &str, sql: &str) {
     let acted = Instant::now();
     let mut events = election.replace_a_follower("fresh").await;
     let next = election.next_term(&old, LEASE + SLACK).await;
-    let mut withheld = None;
-    while let Ok(event) = events.try_recv() {
-        if let ElectionEvent::LeaseWithheld { reason, wait } = event {
-            withheld.get_or_insert((reason, wait));
-        }
-    }
+    let withheld = first_withheld(&mut events);
     election.stop().await;
     election.recorder.assert_safe();
     assert_safe(&election.terms_trusting(&old));
@@ -195,13 +190,13 @@ async fn hand_written_rows_are_answered_never_a_panic() {
     let store = common::store(&db, &name);
     store.connect().await.expect("connect");
     let request = LeaseRequest::new("a", LEASE);
-    for row in [
-        // Held by somebody unknown until far in the future.
-        "'someone', 'x', 5, 9223372036854775000, NULL",
-        // A holder with no expiry, and a negative token.
-        "'someone', NULL, -5, NULL, X'ff'",
+    for (row, free) in [
+        // Held by somebody unknown until far in the future: never taken.
+        ("'someone', 'x', 5, 9223372036854775000, NULL", false),
+        // A holder with no expiry (free, as a released row), and a negative token.
+        ("'someone', NULL, -5, NULL, X'ff'", true),
         // Invalid UTF-8 as the holder, expired.
-        "X'ff00fe', 'x', 7, 1, NULL",
+        ("X'ff00fe', 'x', 7, 1, NULL", true),
     ] {
         db.sql(&format!(
             "REPLACE INTO {DEFAULT_TABLE} (election, holder, lease_id, token, expires_at, metadata) \
@@ -210,11 +205,11 @@ async fn hand_written_rows_are_answered_never_a_panic() {
         ));
         match store.try_acquire(&request).await {
             Ok(AcquireOutcome::Acquired(lease)) => {
+                assert!(free, "{row}: taken from its holder");
                 assert!(lease.token.get() > 7, "{row}: token {}", lease.token.get());
                 assert!(store.release(&request, &lease).await.expect("release"));
             }
-            Ok(other) => eprintln!("{row}: {other:?}"),
-            Err(e) => eprintln!("{row}: error {e}"),
+            other => assert!(!free, "{row}: a free row not taken: {other:?}"),
         }
         let _ = store.current_leader().await;
     }

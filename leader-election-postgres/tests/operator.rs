@@ -15,11 +15,11 @@ use std::time::Duration;
 use common::{LEASE, builder, election as contender};
 use leader_election::store::{AcquireOutcome, LeaseRequest, WithholdReason};
 use leader_election::testing::{TermRecorder, assert_safe};
-use leader_election::{ElectionEvent, LeaseStore, Role};
+use leader_election::{LeaseStore, Role};
 use leader_election_fixtures::Postgres;
 use leader_election_fixtures::faketime::SteppedClock;
 use leader_election_postgres::{DEFAULT_TABLE, PostgresLeaseStore};
-use leader_election_test_support::operator::Contenders;
+use leader_election_test_support::operator::{Contenders, first_withheld};
 use leader_election_test_support::{
     ErrorCount, eventually, eventually_async, unique_name, unique_table,
 };
@@ -100,12 +100,7 @@ async fn touched(prefix: &str, sql: &str) -> Duration {
     let next = election.next_term(&old, LEASE + SLACK).await;
     let recovery = next.start.duration_since(acted);
     // Under the guard, the new process was told why it waits.
-    let mut withheld = None;
-    while let Ok(event) = events.try_recv() {
-        if let ElectionEvent::LeaseWithheld { reason, wait } = event {
-            withheld.get_or_insert((reason, wait));
-        }
-    }
+    let withheld = first_withheld(&mut events);
     election.stop().await;
     election.recorder.assert_safe();
     assert_safe(&election.terms_trusting(&old));

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use leader_election::store::WithholdReason;
 use leader_election::testing::{Term, TermRecorder};
 use leader_election::{ElectionEvent, LeaderElection, Leadership, LeaseStore};
 
@@ -177,4 +178,18 @@ impl<S: LeaseStore> Contenders<S> {
         }
         terms
     }
+}
+
+/// The first [`ElectionEvent::LeaseWithheld`] among the events received so far on `events`
+/// (why a new process was kept waiting, and how long), if any.
+pub fn first_withheld(
+    events: &mut tokio::sync::broadcast::Receiver<ElectionEvent>,
+) -> Option<(WithholdReason, Duration)> {
+    let mut withheld = None;
+    while let Ok(event) = events.try_recv() {
+        if let ElectionEvent::LeaseWithheld { reason, wait } = event {
+            withheld.get_or_insert((reason, wait));
+        }
+    }
+    withheld
 }
