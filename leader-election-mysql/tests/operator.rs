@@ -183,6 +183,78 @@ async fn the_documented_sql_forces_an_election_and_tokens_grow() {
 /// Rows an operator wrote by hand, with nonsense in every column, are an error or a held lease,
 /// never a panic and never a lease for two: the store answers, and a contender leads once the
 /// row is fixed by a release or expires.
+/// An operator's `DELETE` of the election's rows that commits while a follower's acquisition
+/// waits for the guard row's lock: the acquisition began while the lease was held, and must
+/// still find the rows gone (the follower saw the lease held), not write a lease into the
+/// space the `DELETE` left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_committed_during_an_acquisition_lets_nobody_in() {
+    use leader_election_mysql::mysql_async::{self, prelude::Queryable};
+    let db = common::server().await;
+    let name = unique_name("delete-race");
+    let (holder, racer) = (common::store(&db, &name), common::store(&db, &name));
+    holder.connect().await.expect("connect");
+    racer.connect().await.expect("connect");
+    let held = holder
+        .try_acquire(&LeaseRequest::new("old", LEASE))
+        .await
+        .expect("an answer");
+    assert!(matches!(held, AcquireOutcome::Acquired(_)), "{held:?}");
+    let request = LeaseRequest::new("racer", LEASE);
+    let seen = racer.try_acquire(&request).await.expect("an answer");
+    assert!(matches!(seen, AcquireOutcome::Held { .. }), "{seen:?}");
+    let request = request.expecting_record(true);
+    let opts = mysql_async::Opts::from_url(&db.url()).expect("the server's URL");
+    let mut operator = mysql_async::Conn::new(opts.clone()).await.expect("connect");
+    let mut watcher = mysql_async::Conn::new(opts).await.expect("connect");
+    operator
+        .query_drop(format!(
+            "START TRANSACTION; DELETE FROM {DEFAULT_TABLE} WHERE election LIKE '{name}%'"
+        ))
+        .await
+        .expect("the operator's DELETE");
+    let acquiring = tokio::spawn(async move { racer.try_acquire(&request).await });
+    // The acquisition waits for the rows the uncommitted DELETE holds: its first statement,
+    // the guard row's lock, stays in the server's process list.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting: Option<u64> = watcher
+            .query_first(format!(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+                 WHERE INFO LIKE 'INSERT INTO `{DEFAULT_TABLE}` (election, token)%'"
+            ))
+            .await
+            .expect("the process list");
+        if waiting.unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline && !acquiring.is_finished(),
+            "the acquisition never waited for the DELETE's locks: {:?}",
+            if acquiring.is_finished() {
+                Some(acquiring.await)
+            } else {
+                None
+            }
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    operator.query_drop("COMMIT").await.expect("COMMIT");
+    match acquiring.await.expect("the task").expect("an answer") {
+        AcquireOutcome::Withheld { reason, .. } => {
+            assert_eq!(reason, WithholdReason::RecordVanished);
+        }
+        other => panic!("the lease deleted under its holder was taken at once: {other:?}"),
+    }
+    let rows: Option<u64> = watcher
+        .query_first(format!(
+            "SELECT COUNT(*) FROM {DEFAULT_TABLE} WHERE election = '{name}'"
+        ))
+        .await
+        .expect("the lease row");
+    assert_eq!(rows, Some(0), "a lease row was written after the DELETE");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hand_written_rows_are_answered_never_a_panic() {
     let db = common::server().await;

@@ -169,8 +169,13 @@ impl Statements {
             // long, or for how long the guard withholds it. Ttls are in microseconds, rounded
             // up, so a lease never lasts less on the server than the caller asked for.
             //
-            // The guard is locked and read first. The lease row is then taken by the upsert,
-            // whose WHERE is evaluated on its latest version. Should the guard row have been
+            // The guard is locked and read first, then the lease row (`cur`, after the guard:
+            // every statement locks the guard first). Both are read at their latest version:
+            // the statement's snapshot may predate an operator's DELETE that committed while
+            // it waited for these locks, and a lease row seen only in the snapshot would let
+            // the upsert below insert into the space the DELETE left instead of finding the
+            // row vanished. The lease row is then taken by the upsert, whose WHERE is evaluated
+            // on its latest version. Should the guard row have been
             // created by a concurrent statement after this one's snapshot (so that it could not
             // be locked above) and hold a lease that is not ours, the guard's upsert skips it
             // and the last line fails the whole statement: nothing is changed, and the caller
@@ -184,9 +189,10 @@ impl Statements {
              blocked AS ( \
                SELECT greatest(ceil(extract(epoch FROM (g.expires_at - now.ts)) * 1000000)::bigint, 1) AS wait \
                FROM g, now WHERE {GUARD_HOLDS}), \
-             mine AS (SELECT 1 FROM {t} l WHERE l.election = $1 AND l.holder = $2 AND l.lease_id = $3), \
-             vanished AS (SELECT 1 WHERE $6::boolean \
-                          AND NOT EXISTS (SELECT 1 FROM {t} WHERE election = $1)), \
+             cur AS MATERIALIZED (SELECT holder, lease_id, token, expires_at{column} FROM {t} \
+                     WHERE election = $1 AND (SELECT count(*) FROM g) >= 0 FOR UPDATE), \
+             mine AS (SELECT 1 FROM cur WHERE cur.holder = $2 AND cur.lease_id = $3), \
+             vanished AS (SELECT 1 WHERE $6::boolean AND NOT EXISTS (SELECT 1 FROM cur)), \
              up AS ( \
                INSERT INTO {t} AS l (election, holder, lease_id, token, expires_at{column}) \
                SELECT $1, $2, $3, \
@@ -228,7 +234,7 @@ impl Statements {
              FROM now \
              LEFT JOIN up ON true \
              LEFT JOIN blocked ON true \
-             LEFT JOIN (SELECT holder, token, expires_at{column} FROM {t} WHERE election = $1) cur ON true"
+             LEFT JOIN cur ON true"
             ),
             // $1 election, $2 holder, $3 lease id, $4 token, $5 ttl in µs, $6 guard key. The
             // guard is locked first (the lease row's condition needs it), and then written with

@@ -355,6 +355,79 @@ async fn a_guard_created_during_an_acquisition_fails_it_whole() {
     }
 }
 
+/// An operator's `DELETE` of the election's rows that commits while a follower's acquisition
+/// waits for the guard row's lock: the acquisition started while the lease was held, and must
+/// still find the rows gone (it saw the lease held, so they vanished under a holder who may
+/// trust them), not write a lease into the space the `DELETE` left. A run of the clock-step
+/// check found two leaders this way: a follower woke at the lease's expected expiry just as
+/// the operator's `DELETE` ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_committed_during_an_acquisition_lets_nobody_in() {
+    let pg = Postgres::start().await;
+    let election = unique_name("delete-race");
+    let old = contender(&pg, &election, "old");
+    let racer = contender(&pg, &election, "racer");
+    let (holder, store) = (old.store().clone(), racer.store().clone());
+    holder.connect().await.unwrap();
+    store.connect().await.unwrap();
+    let held = holder
+        .try_acquire(&LeaseRequest::new("old", LEASE))
+        .await
+        .unwrap();
+    assert!(matches!(held, AcquireOutcome::Acquired(_)), "{held:?}");
+    let request = LeaseRequest::new("racer", LEASE);
+    let seen = store.try_acquire(&request).await.unwrap();
+    assert!(matches!(seen, AcquireOutcome::Held { .. }), "{seen:?}");
+    let request = request.expecting_record(true);
+    let mut admin = operator(&pg).await;
+    let delete = admin.transaction().await.unwrap();
+    delete
+        .execute(
+            &format!("DELETE FROM {DEFAULT_TABLE} WHERE election = $1 OR election = $2"),
+            &[&election, &store.guard_key()],
+        )
+        .await
+        .unwrap();
+    let acquiring = tokio::spawn({
+        let store = store.clone();
+        let request = request.clone();
+        async move { store.try_acquire(&request).await }
+    });
+    // The acquisition waits for the rows the uncommitted DELETE holds.
+    let watcher = operator(&pg).await;
+    eventually_async(
+        Duration::from_secs(10),
+        "the acquisition to wait for the DELETE's locks",
+        || async {
+            !watcher
+                .query(
+                    "SELECT 1 FROM pg_stat_activity \
+                     WHERE application_name = 'racer' AND wait_event_type = 'Lock'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .is_empty()
+        },
+    )
+    .await;
+    delete.commit().await.unwrap();
+    match acquiring.await.unwrap().expect("an answer") {
+        AcquireOutcome::Withheld { reason, .. } => {
+            assert_eq!(reason, WithholdReason::RecordVanished);
+        }
+        other => panic!("the lease deleted under its holder was taken at once: {other:?}"),
+    }
+    let rows = watcher
+        .query(
+            &format!("SELECT holder FROM {DEFAULT_TABLE} WHERE election = $1"),
+            &[&election],
+        )
+        .await
+        .unwrap();
+    assert!(rows.is_empty(), "a lease row was written after the DELETE");
+}
+
 /// A live lease row whose guard row is missing (the guard deleted alone, or a row written by
 /// hand) is respected until it expires, and the next acquisition writes the guard.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
