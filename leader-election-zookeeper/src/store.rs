@@ -160,6 +160,42 @@ struct State {
     withheld: Option<(i64, Instant)>,
     /// When this store found its session marker gone while the session lived.
     marker_vanished: Option<Instant>,
+    /// The holder's znode as this store watched it, to tell when its holder last renewed.
+    succession: Option<Succession>,
+}
+
+/// What a contender right behind the holder saw of the holder's znode through its exists-watch,
+/// which fires at every renewal (a `setData`): when it first saw the latest version (never
+/// before that renewal was sent), and whether the watch saw the znode deleted, so that no
+/// renewal went unseen in between.
+#[derive(Clone, Debug)]
+struct Succession {
+    name: String,
+    version: i32,
+    seen_at: Instant,
+    deleted_seen: bool,
+}
+
+impl State {
+    /// The holder's znode `name` seen at `version` at `at` (by a read answered then).
+    fn observe(&mut self, name: &str, version: i32, at: Instant) {
+        match &mut self.succession {
+            Some(s) if s.name == name => {
+                if s.version != version {
+                    s.version = version;
+                    s.seen_at = at;
+                }
+            }
+            _ => {
+                self.succession = Some(Succession {
+                    name: name.to_owned(),
+                    version,
+                    seen_at: at,
+                    deleted_seen: false,
+                });
+            }
+        }
+    }
 }
 
 /// One lease id of this store.
@@ -537,9 +573,26 @@ impl ZooKeeperLeaseStore {
                     return Guarded::Free;
                 }
                 if !view.has(&marker(guard.session)) {
-                    // The holder's session is gone: its znode went with it, a session timeout
-                    // (at least its lease) after the server last heard from it.
-                    return Guarded::Free;
+                    // The holder's session marker is gone too. Its session expired (its znodes
+                    // went with it, a session timeout, at least its lease, after the server
+                    // last heard from it), or someone deleted both (`deleteall` in an unlucky
+                    // order) while the holder lives. A contender that watched the holder's
+                    // znode up to its deletion knows when it last saw it renewed: the holder
+                    // trusts its lease a lease after that at most, and after an expiry that is
+                    // already past. Without that knowledge, it waits a lease as below.
+                    let wait = ttl.max(Duration::from_millis(guard.ttl_ms));
+                    if let Some(s) = state
+                        .succession
+                        .as_ref()
+                        .filter(|s| s.name == guard.name && s.deleted_seen)
+                    {
+                        let until = s.seen_at + wait;
+                        return if now >= until {
+                            Guarded::Free
+                        } else {
+                            Guarded::Withhold(until - now)
+                        };
+                    }
                 }
                 guard.czxid
             }
@@ -574,21 +627,57 @@ impl ZooKeeperLeaseStore {
             .cloned()
     }
 
-    /// Watches `target` for `lease_id`'s contender: when it goes, a release notice.
-    fn watch(&self, lease_id: String, watcher: OneshotWatcher) {
+    /// Watches `target` for `lease_id`'s contender: when it goes, a release notice. Every
+    /// change of its data (a renewal) is noted and the watch set again.
+    fn watch(&self, lease_id: String, target: String, watcher: OneshotWatcher) {
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
-            let event = watcher.changed().await;
-            let Some(inner) = weak.upgrade() else {
-                return;
-            };
-            inner.notifier.notify();
-            let mut state = inner.state.lock().await;
-            if let Some(own) = state.contenders.get_mut(&lease_id) {
-                own.watching = None;
-                if event.event_type == EventType::NodeDeleted {
-                    own.woken_at = Some(Instant::now());
+            let mut watcher = watcher;
+            loop {
+                let event = watcher.changed().await;
+                let Some(inner) = weak.upgrade() else {
+                    return;
+                };
+                let store = ZooKeeperLeaseStore { inner };
+                let mut state = store.inner.state.lock().await;
+                let mut deleted = event.event_type == EventType::NodeDeleted;
+                if event.event_type == EventType::NodeDataChanged {
+                    let Some(session) = state.session.clone() else {
+                        return;
+                    };
+                    match session
+                        .client
+                        .check_and_watch_stat(&store.child(&target))
+                        .await
+                    {
+                        Ok((Some(stat), next)) => {
+                            state.observe(&target, stat.version, Instant::now());
+                            watcher = next;
+                            continue;
+                        }
+                        Ok((None, _)) => {
+                            // Deleted after a change this store may not have seen: count from
+                            // now.
+                            state.observe(&target, -1, Instant::now());
+                            deleted = true;
+                        }
+                        Err(_) => {}
+                    }
                 }
+                match &mut state.succession {
+                    Some(s) if s.name == target && deleted => s.deleted_seen = true,
+                    Some(s) if s.name == target => state.succession = None,
+                    _ => {}
+                }
+                if let Some(own) = state.contenders.get_mut(&lease_id) {
+                    own.watching = None;
+                    if deleted {
+                        own.woken_at = Some(Instant::now());
+                    }
+                }
+                drop(state);
+                store.inner.notifier.notify();
+                return;
             }
         });
     }
@@ -680,12 +769,21 @@ impl ZooKeeperLeaseStore {
         let result = if released {
             self.delete_released(session, &path, node).await
         } else {
-            session
-                .client
-                .delete(&path, Some(node.version))
-                .await
-                .map_err(|e| failed(op, e, true))
-                .map(|()| true)
+            match session.client.delete(&path, Some(node.version)).await {
+                // Gone already, or rewritten by someone: out of the queue either way.
+                Ok(()) | Err(zookeeper_client::Error::NoNode) => Ok(true),
+                Err(zookeeper_client::Error::BadVersion) => session
+                    .client
+                    .delete(&path, None)
+                    .await
+                    .or_else(|e| match e {
+                        zookeeper_client::Error::NoNode => Ok(()),
+                        e => Err(e),
+                    })
+                    .map(|()| true)
+                    .map_err(|e| failed(op, e, true)),
+                Err(e) => Err(failed(op, e, true)),
+            }
         };
         match result {
             Ok(_) => true,
@@ -1027,6 +1125,7 @@ impl LeaseStore for ZooKeeperLeaseStore {
         } else {
             Some(line[position - 1].1.to_owned())
         };
+        let holder_name = holder.as_ref().map(|(name, _)| name.clone());
         let leader = holder.map(|(_, info)| info);
         if let Some(token) = leader.as_ref().and_then(|l| l.token) {
             self.saw_token(i64::try_from(token.get()).unwrap_or(i64::MAX));
@@ -1042,9 +1141,12 @@ impl LeaseStore for ZooKeeperLeaseStore {
                 .check_and_watch_stat(&self.child(&target))
                 .await
             {
-                Ok((Some(_), watcher)) => {
-                    own.watching = Some(target);
-                    self.watch(request.lease_id.clone(), watcher);
+                Ok((Some(stat), watcher)) => {
+                    own.watching = Some(target.clone());
+                    self.watch(request.lease_id.clone(), target.clone(), watcher);
+                    if holder_name.as_deref() == Some(target.as_str()) {
+                        state.observe(&target, stat.version, Instant::now());
+                    }
                 }
                 Ok((None, _)) => {
                     // Gone meanwhile: ask again at once.

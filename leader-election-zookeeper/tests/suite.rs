@@ -36,10 +36,12 @@ impl Fixture for OnZooKeeper {
         common::options("suite")
     }
 
-    /// Leases of 1 s (within the stores' 2 s sessions); a lease nobody renews is given up by
-    /// its store within a sweep (100 ms) of its end.
+    /// Leases as long as the stores' sessions (2 s). A lease nobody renews is given up by its
+    /// store within a sweep (100 ms) of its end; a store dropped holding one leaves it until
+    /// its session expires, a session timeout after the server last heard from it (rounded up
+    /// to the server's 100 ms tick): a ttl shorter than the session would not be kept to.
     fn conformance(&self) -> ConformanceOptions {
-        ConformanceOptions::new(Duration::from_secs(1), Duration::from_secs(1))
+        ConformanceOptions::new(common::LEASE, Duration::from_secs(1))
     }
 
     /// Release notices through the successor's watch: a handover takes a few round trips.
