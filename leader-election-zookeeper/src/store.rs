@@ -81,8 +81,13 @@ pub(crate) struct Settings {
 /// gone, without `P/released` naming it, while the holder's session marker is still there,
 /// somebody else deleted or overwrote the holder's znode, and its holder may still trust its
 /// lease: the contender answers [`AcquireOutcome::Withheld`] with
-/// [`WithholdReason::RecordTouched`] for one lease. A contender whose own znode vanished while
-/// its session lived does the same, and creates it again afterwards.
+/// [`WithholdReason::RecordTouched`] for one lease. When the marker is gone too, the holder's
+/// session expired, or someone deleted both: the contender right behind the holder watched
+/// every renewal of the holder's znode (its exists-watch fires at each `setData`), and waits
+/// until a lease after the last renewal it saw, which after an expiry has already passed; any
+/// other contender waits a lease. A guard found missing by a store that saw it (or for a
+/// contender that saw the lease held) was deleted with the election: one lease, too. A
+/// contender whose own znode vanished asks again with a new one, at the back of the queue.
 ///
 /// [`connect`]: LeaseStore::connect
 ///
@@ -158,10 +163,10 @@ struct State {
     /// Since when the guard's holder has been found gone without a release while its session
     /// lives: its czxid, and when this store first saw it.
     withheld: Option<(i64, Instant)>,
-    /// When this store found its session marker gone while the session lived.
-    marker_vanished: Option<Instant>,
     /// The holder's znode as this store watched it, to tell when its holder last renewed.
     succession: Option<Succession>,
+    /// Whether this store has seen the election's guard: one found missing since was deleted.
+    saw_guard: bool,
 }
 
 /// What a contender right behind the holder saw of the holder's znode through its exists-watch,
@@ -205,10 +210,6 @@ struct Own {
     node: Option<Node>,
     /// When the contender last called with this lease id (before its request was sent).
     last_sent: Instant,
-    /// When its znode was found gone (or overwritten) while the session lived.
-    vanished_since: Option<Instant>,
-    /// Whether the znode waited out such a loss, so the election may be recreated.
-    recovered: bool,
     /// Whether it holds the lease.
     acquired: bool,
     /// The znode watched on its behalf.
@@ -226,8 +227,6 @@ impl Own {
             ttl: request.ttl,
             node: None,
             last_sent: now,
-            vanished_since: None,
-            recovered: false,
             acquired: false,
             watching: None,
             woken_at: None,
@@ -313,6 +312,16 @@ fn check_ttl(operation: Operation, ttl: Duration, session: &Session) -> Result<(
     Ok(())
 }
 
+/// What a release found.
+enum Released {
+    /// The znode was deleted, and the release marker written where it exists.
+    Deleted,
+    /// The znode was gone.
+    Gone,
+    /// The znode is at another version than this store knew.
+    Moved,
+}
+
 /// The outcome of the guard rule for the contender next in line.
 enum Guarded {
     /// Nobody may still trust an earlier lease.
@@ -388,7 +397,6 @@ impl ZooKeeperLeaseStore {
         }
         let session = self.open(op).await?;
         state.session = Some(session.clone());
-        state.marker_vanished = None;
         self.start_sweeper();
         Ok(session)
     }
@@ -563,9 +571,16 @@ impl ZooKeeperLeaseStore {
     }
 
     /// The guard rule for a contender next in line (design rule 9).
-    fn guard_rule(state: &mut State, view: &View, ttl: Duration, now: Instant) -> Guarded {
+    fn guard_rule(state: &mut State, view: &View, request: &LeaseRequest, now: Instant) -> Guarded {
+        let ttl = request.ttl;
         let key = match (&view.guard, view.guard_exists) {
-            (None, false) => return Guarded::Free,
+            // No guard: a fresh election, or one whose guard was deleted (with the holder's
+            // znode: `deleteall`, or the whole ensemble's data lost) if this store ever saw it
+            // or its contender saw the lease held (design rules 9 and 14).
+            (None, false) if !state.saw_guard && !request.expects_record => {
+                return Guarded::Free;
+            }
+            (None, false) => i64::MIN,
             // A guard that does not parse (an operator's bytes) proves nothing: withhold.
             (None, true) => -view.guard_mzxid.abs() - 1,
             (Some(guard), _) => {
@@ -742,13 +757,15 @@ impl ZooKeeperLeaseStore {
             let done = match (&own.node, own.acquired) {
                 (Some(node), true) => {
                     tracing::info!(path = %self.path(), node = %node.name, "a lease nobody renewed for a lease: released");
-                    let node = node.clone();
-                    self.give_up(&session, &node, true).await
+                    let (node, instance) = (node.clone(), own.instance_id.clone());
+                    self.give_up(&session, &node, (&instance, &lease_id), true)
+                        .await
                 }
                 (Some(node), false) => {
                     tracing::debug!(path = %self.path(), node = %node.name, "a follower that stopped asking: out of the queue");
-                    let node = node.clone();
-                    self.give_up(&session, &node, false).await
+                    let (node, instance) = (node.clone(), own.instance_id.clone());
+                    self.give_up(&session, &node, (&instance, &lease_id), false)
+                        .await
                 }
                 (None, _) if own.created_in == Some(session.id) => {
                     self.remove_orphans(&session, &lease_id).await
@@ -763,11 +780,17 @@ impl ZooKeeperLeaseStore {
 
     /// Deletes `node` (version-checked), writing it to the release marker when `released`.
     /// Whether it is gone.
-    async fn give_up(&self, session: &Session, node: &Node, released: bool) -> bool {
+    async fn give_up(
+        &self,
+        session: &Session,
+        node: &Node,
+        owner: (&str, &str),
+        released: bool,
+    ) -> bool {
         let op = Operation::Release;
         let path = self.child(&node.name);
         let result = if released {
-            self.delete_released(session, &path, node).await
+            self.delete_released(session, node, owner.0, owner.1).await
         } else {
             match session.client.delete(&path, Some(node.version)).await {
                 // Gone already, or rewritten by someone: out of the queue either way.
@@ -809,10 +832,66 @@ impl ZooKeeperLeaseStore {
         true
     }
 
+    /// The version of our znode `node` when it still holds what this store writes for
+    /// (`instance_id`, `lease_id`): a write of ours whose reply was lost (a renewal that timed
+    /// out, the connection dropped) moved its version on. `None` when it is gone or someone
+    /// else wrote it.
+    async fn resync(
+        &self,
+        session: &Session,
+        node: &Node,
+        instance_id: &str,
+        lease_id: &str,
+    ) -> Option<i32> {
+        let (data, stat) = session
+            .client
+            .get_data(&self.child(&node.name))
+            .await
+            .ok()?;
+        let contender = Contender::decode(&data)?;
+        (stat.czxid == node.czxid
+            && contender.instance_id == instance_id
+            && contender.lease_id == lease_id)
+            .then_some(stat.version)
+    }
+
+    /// [`delete_released_once`](Self::delete_released_once), once more at the znode's actual
+    /// version when a write of ours whose reply was lost moved it on.
+    async fn delete_released(
+        &self,
+        session: &Session,
+        node: &Node,
+        instance_id: &str,
+        lease_id: &str,
+    ) -> Result<bool> {
+        let path = self.child(&node.name);
+        match self.delete_released_once(session, &path, node).await? {
+            Released::Deleted => Ok(true),
+            Released::Gone => Ok(false),
+            Released::Moved => match self.resync(session, node, instance_id, lease_id).await {
+                Some(version) => {
+                    let node = Node {
+                        version,
+                        ..node.clone()
+                    };
+                    Ok(matches!(
+                        self.delete_released_once(session, &path, &node).await?,
+                        Released::Deleted
+                    ))
+                }
+                None => Ok(false),
+            },
+        }
+    }
+
     /// One `multi`: delete the holder's znode (version-checked) and write its czxid to the
-    /// release marker; without the marker (an operator deleted it), the plain delete. Whether
-    /// the znode was deleted by this call (`false`: it was not as expected).
-    async fn delete_released(&self, session: &Session, path: &str, node: &Node) -> Result<bool> {
+    /// release marker; without the marker (an operator deleted it), the plain delete.
+    async fn delete_released_once(
+        &self,
+        session: &Session,
+        path: &str,
+        node: &Node,
+    ) -> Result<Released> {
         let op = Operation::Release;
         let mut writer = session.client.new_multi_writer();
         writer
@@ -822,21 +901,24 @@ impl ZooKeeperLeaseStore {
             })
             .map_err(|e| failed(op, e, false))?;
         match writer.commit().await {
-            Ok(_) => Ok(true),
+            Ok(_) => Ok(Released::Deleted),
             Err(MultiWriteError::OperationFailed {
                 index: 1,
                 source: zookeeper_client::Error::NoNode,
             }) => match session.client.delete(path, Some(node.version)).await {
-                Ok(()) => Ok(true),
-                Err(zookeeper_client::Error::NoNode | zookeeper_client::Error::BadVersion) => {
-                    Ok(false)
-                }
+                Ok(()) => Ok(Released::Deleted),
+                Err(zookeeper_client::Error::NoNode) => Ok(Released::Gone),
+                Err(zookeeper_client::Error::BadVersion) => Ok(Released::Moved),
                 Err(e) => Err(failed(op, e, true)),
             },
             Err(MultiWriteError::OperationFailed {
                 index: 0,
-                source: zookeeper_client::Error::NoNode | zookeeper_client::Error::BadVersion,
-            }) => Ok(false),
+                source: zookeeper_client::Error::NoNode,
+            }) => Ok(Released::Gone),
+            Err(MultiWriteError::OperationFailed {
+                index: 0,
+                source: zookeeper_client::Error::BadVersion,
+            }) => Ok(Released::Moved),
             Err(MultiWriteError::OperationFailed { source, .. }) => Err(failed(op, source, true)),
             Err(MultiWriteError::RequestFailed { source }) => Err(failed(op, source, true)),
         }
@@ -866,16 +948,73 @@ impl ZooKeeperLeaseStore {
         })
     }
 
-    /// The acquisition: our znode's data (version-checked) and the guard, in one `multi`.
+    /// The acquisition: our znode's data (version-checked) and the guard, in one `multi`;
+    /// once more at the znode's actual version when a write of ours whose reply was lost moved
+    /// it on.
     async fn take(
+        &self,
+        session: &Session,
+        own: &mut Own,
+        view: &View,
+        request: &LeaseRequest,
+        data: &[u8],
+    ) -> Result<AcquireOutcome> {
+        let op = Operation::Acquire;
+        let Some(node) = own.node.clone() else {
+            return Err(Error::invalid_data(op, "no znode to acquire with"));
+        };
+        match self
+            .take_once(session, own, view, data, request.ttl)
+            .await?
+        {
+            Some(outcome) => Ok(outcome),
+            None => {
+                let Some(version) = self
+                    .resync(session, &node, &request.instance_id, &request.lease_id)
+                    .await
+                else {
+                    return Ok(self.touched(session, own, &node).await);
+                };
+                own.node = Some(Node {
+                    version,
+                    ..node.clone()
+                });
+                match self
+                    .take_once(session, own, view, data, request.ttl)
+                    .await?
+                {
+                    Some(outcome) => Ok(outcome),
+                    None => Ok(self.touched(session, own, &node).await),
+                }
+            }
+        }
+    }
+
+    /// Our znode deleted or overwritten by someone else while our session lives: deleted (so
+    /// that the queue moves on); the contender asks again at once, with a new znode at the
+    /// back of the queue. The guard keeps the lease from anybody while its holder may trust it.
+    async fn touched(&self, session: &Session, own: &mut Own, node: &Node) -> AcquireOutcome {
+        tracing::warn!(path = %self.path(), node = %node.name, "the contender's znode was touched by someone else");
+        // Best effort: left behind, it goes with the session or the sweeper.
+        let _ = session.client.delete(&self.child(&node.name), None).await;
+        own.forget_node();
+        AcquireOutcome::Held {
+            leader: None,
+            expires_in: Some(Duration::ZERO),
+        }
+    }
+
+    /// [`take`](Self::take)'s `multi`, at the version this store knows: `None` when the znode
+    /// is gone or at another version.
+    async fn take_once(
         &self,
         session: &Session,
         own: &mut Own,
         view: &View,
         data: &[u8],
         ttl: Duration,
-        op: Operation,
-    ) -> Result<AcquireOutcome> {
+    ) -> Result<Option<AcquireOutcome>> {
+        let op = Operation::Acquire;
         let Some(node) = own.node.clone() else {
             return Err(Error::invalid_data(op, "no znode to acquire with"));
         };
@@ -927,29 +1066,49 @@ impl ZooKeeperLeaseStore {
                 own.acquired = true;
                 own.watching = None;
                 self.saw_token(node.czxid);
-                Ok(AcquireOutcome::Acquired(Lease::new(token_of(
+                Ok(Some(AcquireOutcome::Acquired(Lease::new(token_of(
                     op, node.czxid,
-                )?)))
+                )?))))
             }
             Err(MultiWriteError::OperationFailed {
                 index: 0,
-                source:
-                    source @ (zookeeper_client::Error::NoNode | zookeeper_client::Error::BadVersion),
-            }) => {
-                // Deleted or overwritten by someone else while our session lives.
-                tracing::warn!(path = %self.path(), node = %node.name, error = %source, "the contender's znode was touched by someone else");
-                if matches!(source, zookeeper_client::Error::BadVersion) {
-                    let _ = session.client.delete(&self.child(&node.name), None).await;
-                }
-                own.forget_node();
-                own.vanished_since = Some(Instant::now());
-                Ok(AcquireOutcome::Withheld {
-                    wait: ttl,
-                    reason: WithholdReason::RecordTouched,
-                })
-            }
+                source: zookeeper_client::Error::NoNode | zookeeper_client::Error::BadVersion,
+            }) => Ok(None),
             Err(MultiWriteError::OperationFailed { source, .. })
             | Err(MultiWriteError::RequestFailed { source }) => Err(failed(op, source, true)),
+        }
+    }
+}
+
+impl ZooKeeperLeaseStore {
+    /// A renewal at the znode's actual version, when a write of ours whose reply was lost
+    /// moved it on (the znode still holds what this store writes for the request). Whether it
+    /// renewed.
+    async fn renew_resynced(
+        &self,
+        session: &Session,
+        own: &mut Own,
+        node: &Node,
+        request: &LeaseRequest,
+        data: &[u8],
+    ) -> Result<bool> {
+        let Some(version) = self
+            .resync(session, node, &request.instance_id, &request.lease_id)
+            .await
+        else {
+            return Ok(false);
+        };
+        let path = self.child(&node.name);
+        match session.client.set_data(&path, data, Some(version)).await {
+            Ok(stat) => {
+                own.node = Some(Node {
+                    version: stat.version,
+                    ..node.clone()
+                });
+                Ok(true)
+            }
+            Err(zookeeper_client::Error::BadVersion | zookeeper_client::Error::NoNode) => Ok(false),
+            Err(e) => Err(failed(Operation::Renew, e, true)),
         }
     }
 }
@@ -995,34 +1154,13 @@ impl LeaseStore for ZooKeeperLeaseStore {
         own.last_sent = now;
         own.ttl = request.ttl;
         own.instance_id.clone_from(&request.instance_id);
-        if let Some(since) = own.vanished_since {
-            let waited = now.saturating_duration_since(since);
-            if waited < request.ttl {
-                return Ok(AcquireOutcome::Withheld {
-                    wait: request.ttl - waited,
-                    reason: WithholdReason::RecordTouched,
-                });
-            }
-            own.vanished_since = None;
-            own.recovered = true;
-        }
         let mut view = self.read(&session, op).await?;
+        state.saw_guard |= view.guard_exists;
         if view.children.is_some() && !view.has(&marker(session.id)) {
-            // Our session marker was deleted while the session lives: make it again, and wait
-            // a lease, as for a znode of ours deleted by someone else.
+            // Our session marker was deleted while the session lives: make it again (others
+            // read it to tell whether our session lives).
             tracing::warn!(path = %self.path(), "the session marker was deleted by someone else");
             self.ensure_marker(&session, op).await?;
-            state.marker_vanished.get_or_insert(now);
-        }
-        if let Some(since) = state.marker_vanished {
-            let waited = now.saturating_duration_since(since);
-            if waited < request.ttl {
-                return Ok(AcquireOutcome::Withheld {
-                    wait: request.ttl - waited,
-                    reason: WithholdReason::RecordTouched,
-                });
-            }
-            state.marker_vanished = None;
         }
         let own = state
             .contenders
@@ -1032,12 +1170,13 @@ impl LeaseStore for ZooKeeperLeaseStore {
         match (&own.node, found) {
             (Some(node), Some(name)) if node.name == name => {}
             (Some(node), _) => {
+                // Deleted by someone else while our session lives (perhaps with the whole
+                // election): ask again with a new znode, at the back of the queue.
                 tracing::warn!(path = %self.path(), node = %node.name, "the contender's znode was deleted by someone else");
                 own.forget_node();
-                own.vanished_since = Some(now);
-                return Ok(AcquireOutcome::Withheld {
-                    wait: request.ttl,
-                    reason: WithholdReason::RecordTouched,
+                return Ok(AcquireOutcome::Held {
+                    leader: None,
+                    expires_in: Some(Duration::ZERO),
                 });
             }
             (None, Some(name)) => {
@@ -1060,19 +1199,11 @@ impl LeaseStore for ZooKeeperLeaseStore {
                 }
             }
             (None, None) => {
-                let missing = view.children.is_none() || !view.guard_exists;
-                if missing && request.expects_record && !own.recovered {
-                    // The election's znodes are gone under a contender that saw the lease
-                    // held: its holder may still trust it (the core times this wait).
-                    return Ok(AcquireOutcome::Withheld {
-                        wait: request.ttl,
-                        reason: WithholdReason::RecordVanished,
-                    });
-                }
                 own.created_in = Some(session.id);
                 let node = self.create_own(&session, request, &data, op).await?;
                 own.node = Some(node);
                 view = self.read(&session, op).await?;
+                state.saw_guard |= view.guard_exists;
             }
         }
         let Some(node) = own.node.clone() else {
@@ -1083,10 +1214,9 @@ impl LeaseStore for ZooKeeperLeaseStore {
         let Some(position) = line.iter().position(|(_, n)| *n == node.name) else {
             // Gone between the creation and the read: deleted by someone else.
             own.forget_node();
-            own.vanished_since = Some(now);
-            return Ok(AcquireOutcome::Withheld {
-                wait: request.ttl,
-                reason: WithholdReason::RecordTouched,
+            return Ok(AcquireOutcome::Held {
+                leader: None,
+                expires_in: Some(Duration::ZERO),
             });
         };
         let holder = self.holder(&session, &view, op).await?;
@@ -1094,20 +1224,22 @@ impl LeaseStore for ZooKeeperLeaseStore {
         match &holder {
             Some((name, _)) if *name == node.name => {
                 // Ours already: an acquisition whose reply was lost, or a renewal by acquiring.
-                return self
-                    .take(&session, own, &view, &data, request.ttl, op)
-                    .await;
+                let outcome = self.take(&session, own, &view, request, &data).await?;
+                // The guard this store wrote counts as seen: deleted, it was touched.
+                state.saw_guard = true;
+                return Ok(outcome);
             }
-            None if lowest => match Self::guard_rule(state, &view, request.ttl, now) {
+            None if lowest => match Self::guard_rule(state, &view, request, now) {
                 Guarded::Free => {
                     state.withheld = None;
                     let own = state
                         .contenders
                         .get_mut(&request.lease_id)
                         .ok_or_else(|| Error::invalid_data(op, "the contender's entry vanished"))?;
-                    return self
-                        .take(&session, own, &view, &data, request.ttl, op)
-                        .await;
+                    let outcome = self.take(&session, own, &view, request, &data).await?;
+                    // The guard this store wrote counts as seen: deleted, it was touched.
+                    state.saw_guard = true;
+                    return Ok(outcome);
                 }
                 Guarded::Withhold(wait) => {
                     return Ok(AcquireOutcome::Withheld {
@@ -1208,6 +1340,13 @@ impl LeaseStore for ZooKeeperLeaseStore {
                 });
                 Ok(RenewOutcome::Renewed)
             }
+            Err(zookeeper_client::Error::BadVersion)
+                if self
+                    .renew_resynced(&session, own, &node, request, &data)
+                    .await? =>
+            {
+                Ok(RenewOutcome::Renewed)
+            }
             Err(zookeeper_client::Error::BadVersion) => {
                 // Overwritten by someone else: give the znode up so that the queue moves on
                 // (successors still wait a lease: no release is recorded).
@@ -1252,7 +1391,7 @@ impl LeaseStore for ZooKeeperLeaseStore {
             return Ok(false);
         }
         let released = self
-            .delete_released(&session, &self.child(&node.name), &node)
+            .delete_released(&session, &node, &request.instance_id, &request.lease_id)
             .await?;
         state.contenders.remove(&request.lease_id);
         if released {
