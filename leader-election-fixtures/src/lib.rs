@@ -20,6 +20,7 @@ pub mod proxy;
 pub mod redis;
 pub mod s3;
 pub mod s3rver;
+pub mod zookeeper;
 
 pub use azurite::Azurite;
 #[cfg(feature = "tls")]
@@ -37,3 +38,4 @@ pub use proxy::FaultProxy;
 pub use redis::{RedisOptions, RedisSentinel, RedisServer, RedisTls};
 pub use s3::S3Emulator;
 pub use s3rver::S3rver;
+pub use zookeeper::ZooKeeper;

@@ -1,0 +1,372 @@
+//! What an operator may do to an election's znodes while it runs, against a real ZooKeeper
+//! server, through a ZooKeeper session of the operator's own (as `zkCli.sh` would).
+//!
+//! Every test runs three contenders with a 2 s lease, lets one lead, and acts on the znodes.
+//! Touching the leader's znode (deleting it, overwriting it, deleting the whole election) must
+//! never let anyone lead while the old holder may still trust its lease (design rule 9); only
+//! the holder's release, or its session's end, hands over. The verdict is always the one shared
+//! checker, [`leader_election::testing::assert_safe`], on the terms a
+//! [`TermRecorder`](leader_election::testing::TermRecorder) recorded.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{LEASE, builder};
+use leader_election::store::{AcquireOutcome, LeaseRequest, WithholdReason};
+use leader_election::testing::assert_safe;
+use leader_election::{ElectionBuilder, ElectionEvent, LeaseStore};
+use leader_election_fixtures::ZooKeeper;
+use leader_election_test_support::operator::{Contenders, first_withheld};
+use leader_election_test_support::unique_name;
+use leader_election_zookeeper::ZooKeeperLeaseStore;
+use leader_election_zookeeper::zookeeper_client::{
+    Acls, Client, CreateMode, CreateOptions, Error as ZkError,
+};
+use tokio::sync::broadcast::Receiver;
+use tokio::time::Instant;
+
+/// What a takeover may take beyond the lease: a watch, a few round trips, the event reaching
+/// the recorder, on a loaded two-core machine.
+const SLACK: Duration = Duration::from_millis(1500);
+
+/// Three contenders of a new election on `zk`; returns them and the election's path.
+async fn election(zk: &ZooKeeper, prefix: &str) -> (Contenders<ZooKeeperLeaseStore>, String) {
+    let name = unique_name(prefix);
+    let (connect, election) = (zk.connect_string(), name.clone());
+    let contenders = Contenders::start(
+        3,
+        Box::new(move |id| {
+            builder(&connect, &election, id)
+                .build()
+                .expect("valid configuration")
+        }),
+    )
+    .await;
+    (contenders, format!("/leader-election/{name}"))
+}
+
+/// Persistent znodes readable and writable by anyone, as the store makes them.
+fn persistent() -> CreateOptions<'static> {
+    CreateMode::Persistent.with_acls(Acls::anyone_all())
+}
+
+/// An operator's session.
+async fn operator(zk: &ZooKeeper) -> Client {
+    Client::connect(&zk.connect_string())
+        .await
+        .expect("an operator's session")
+}
+
+/// The contenders' znodes of the election at `path`, first in line first.
+async fn queue(client: &Client, path: &str) -> Vec<String> {
+    let mut names: Vec<String> = client
+        .list_children(path)
+        .await
+        .expect("list the election")
+        .into_iter()
+        .filter(|n| n.starts_with("c-"))
+        .collect();
+    names.sort_by_key(|n| n.rsplit('-').next().unwrap_or_default().to_owned());
+    names
+}
+
+/// The events of every contender from now on.
+fn events(election: &Contenders<ZooKeeperLeaseStore>) -> Vec<Receiver<ElectionEvent>> {
+    election.contenders.iter().map(|c| c.subscribe()).collect()
+}
+
+/// Runs `act` (on the operator's session, with the leader's znode) while three contenders run,
+/// and checks that nobody leads while the old holder may trust its lease, that the contender
+/// next in line is told the lease is withheld because the znode was touched, that leadership
+/// comes back within about a lease, and that tokens grow.
+async fn touched<F, Fut>(prefix: &str, act: F)
+where
+    F: FnOnce(Client, String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let zk = common::server().await;
+    let (election, path) = election(&zk, prefix).await;
+    let old = election.leader().leadership().expect("a term");
+    let client = operator(&zk).await;
+    let leader_znode = format!("{path}/{}", queue(&client, &path).await[0]);
+    let mut receivers = events(&election);
+    act(client, leader_znode).await;
+    let acted = Instant::now();
+    let next = election.next_term(&old, LEASE + SLACK).await;
+    let withheld: Vec<_> = receivers.iter_mut().filter_map(first_withheld).collect();
+    election.stop().await;
+    election.recorder.assert_safe();
+    assert_safe(&election.terms_trusting(&old));
+    assert!(
+        next.token > old.token(),
+        "token {} after {}",
+        next.token,
+        old.token()
+    );
+    let (reason, wait) = withheld
+        .first()
+        .copied()
+        .expect("nobody was told the lease is withheld");
+    assert_eq!(reason, WithholdReason::RecordTouched);
+    assert!(wait <= LEASE, "withheld for {wait:?}");
+    eprintln!(
+        "{prefix}: leadership back {:?} after the operator acted (lease {LEASE:?})",
+        next.start.duration_since(acted)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_leaders_znode_waits_out_the_lease() {
+    touched("delete", |client, znode| async move {
+        client.delete(&znode, None).await.expect("delete");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overwriting_the_leaders_znode_waits_out_the_lease() {
+    touched("overwrite", |client, znode| async move {
+        client
+            .set_data(&znode, b"\xffgarbage", None)
+            .await
+            .expect("set data");
+    })
+    .await;
+}
+
+/// `deleteall` on the election's path, the blanket clean-up, removes the guard, the release
+/// marker and the session markers with the contenders' znodes. A follower that asks the moment
+/// after must not take it: the holder renewed less than a lease ago and trusts it until its
+/// next renewal fails. The election goes on with a greater token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_whole_election_keeps_followers_out_and_tokens_grow() {
+    let zk = common::server().await;
+    let (election, path) = election(&zk, "deleteall").await;
+    let client = operator(&zk).await;
+    for round in 0..2 {
+        let old = election.leader().leadership().expect("a term");
+        let follower = election.follower();
+        delete_all(&client, &path).await;
+        let took = follower.try_acquire_leadership().await.expect("an answer");
+        assert!(
+            !took || !old.is_current(),
+            "round {round}: {} took the deleted lease while token {} was current",
+            follower.instance_id(),
+            old.token()
+        );
+        let next = election.next_term(&old, 2 * LEASE + SLACK).await;
+        assert!(next.token > old.token());
+        election.one_leader(LEASE + SLACK).await;
+        election.followers_see_the_leader(2 * LEASE + SLACK).await;
+        assert_safe(&election.terms_trusting(&old));
+    }
+    election.stop().await;
+    election.recorder.assert_safe();
+}
+
+/// Deletes `path` and everything under it, as `deleteall` does: again while contenders create
+/// znodes in it meanwhile (`deleteall` is not atomic either).
+async fn delete_all(client: &Client, path: &str) {
+    for _ in 0..50 {
+        for child in client.list_children(path).await.unwrap_or_default() {
+            let _ = client.delete(&format!("{path}/{child}"), None).await;
+        }
+        match client.delete(path, None).await {
+            Ok(()) | Err(ZkError::NoNode) => return,
+            Err(ZkError::NotEmpty) => continue,
+            Err(e) => panic!("delete {path}: {e}"),
+        }
+    }
+    panic!("{path} kept filling up");
+}
+
+/// A stopped follower keeps its znode (its store lives on) but must not stall the queue when
+/// its turn comes: its store takes it out of line within a lease, and the next contender leads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_follower_does_not_stall_the_queue() {
+    let zk = common::server().await;
+    let (election, path) = election(&zk, "stopped-follower").await;
+    let client = operator(&zk).await;
+    let line = queue(&client, &path).await;
+    let instance = |name: &str| {
+        let client = &client;
+        let znode = format!("{path}/{name}");
+        async move {
+            let (data, _) = client.get_data(&znode).await.expect("get data");
+            // The format byte, the instance id's length (two bytes), the instance id.
+            String::from_utf8_lossy(&data[3..3 + usize::from(data[2])]).into_owned()
+        }
+    };
+    let second = instance(&line[1]).await;
+    let third = instance(&line[2]).await;
+    let next_in_line = election
+        .contenders
+        .iter()
+        .find(|c| c.instance_id() == second)
+        .expect("the contender next in line");
+    next_in_line.stop().await.expect("stop a follower");
+    let old = election.leader().leadership().expect("a term");
+    election.leader().stop().await.expect("stop the leader");
+    let stopped = Instant::now();
+    let next = election.next_term(&old, LEASE + SLACK).await;
+    assert_eq!(
+        next.contender, third,
+        "the next in line after the stopped one"
+    );
+    assert!(next.token > old.token());
+    eprintln!(
+        "stopped follower: the next contender led {:?} after the leader stopped",
+        next.start.duration_since(stopped)
+    );
+    election.stop().await;
+    election.recorder.assert_safe();
+}
+
+/// A graceful stop hands over through the successor's watch, without waiting for the lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_hands_over_at_once() {
+    let zk = common::server().await;
+    let (election, _) = election(&zk, "graceful").await;
+    let old = election.leader().leadership().expect("a term");
+    election.leader().stop().await.expect("stop the leader");
+    let stopped = Instant::now();
+    let next = election.next_term(&old, LEASE / 2).await;
+    assert!(next.token > old.token());
+    eprintln!(
+        "graceful: the next contender led {:?} after the leader stopped",
+        next.start.duration_since(stopped)
+    );
+    election.stop().await;
+    election.recorder.assert_safe();
+}
+
+/// Znodes an operator wrote by hand, with nonsense in them, are an error, a held lease or a
+/// wait, never a panic and never a lease for two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hand_written_znodes_are_answered_never_a_panic() {
+    let zk = common::server().await;
+    let name = unique_name("hand-written");
+    let store = common::store(&zk, &name);
+    store.connect().await.expect("connect");
+    let path = store.path().to_owned();
+    let client = operator(&zk).await;
+    let request = LeaseRequest::new("a", LEASE);
+    // A guard that does not parse (the election has none yet): withheld for a lease, then
+    // taken.
+    client
+        .create(&format!("{path}/guard"), b"\x00nonsense", &persistent())
+        .await
+        .expect("write a broken guard");
+    let started = Instant::now();
+    let lease = loop {
+        match store.try_acquire(&request).await.expect("an answer") {
+            AcquireOutcome::Acquired(lease) => break lease,
+            AcquireOutcome::Withheld { wait, reason } => {
+                assert_eq!(reason, WithholdReason::RecordTouched);
+                tokio::time::sleep(wait.min(Duration::from_millis(200))).await;
+            }
+            other => panic!("a broken guard answered {other:?}"),
+        }
+    };
+    assert!(
+        started.elapsed() >= LEASE,
+        "a broken guard was taken after {:?}",
+        started.elapsed()
+    );
+    // Garbage in a release marker, and names in the queue that are not contenders'.
+    client
+        .set_data(&format!("{path}/released"), b"\xff\xfe", None)
+        .await
+        .expect("write the release marker");
+    for junk in ["c-", "c-x-1", "c-zz"] {
+        let _ = client
+            .create(&format!("{path}/{junk}"), b"\x01\xff", &persistent())
+            .await;
+    }
+    let again = store.try_acquire(&request).await.expect("re-acquire");
+    assert_eq!(again, AcquireOutcome::Acquired(lease.clone()));
+    let leader = store.current_leader().await.expect("current leader");
+    assert_eq!(leader.map(|l| l.instance_id).as_deref(), Some("a"));
+    assert!(store.release(&request, &lease).await.expect("release"));
+}
+
+/// A leader whose session the ensemble expired (its server unreachable past the session
+/// timeout) is told it lost the lease; another contender leads with a greater token, and the
+/// old leader comes back as a follower on a new session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_session_expired_steps_down_and_rejoins() {
+    let zk = common::server().await;
+    let name = unique_name("expired");
+    let (store, cut) = {
+        let proxy = leader_election_test_support::FaultProxy::to_port(zk.port(0)).await;
+        let store = builder(&format!("127.0.0.1:{}", proxy.port()), &name, "store")
+            .build_store()
+            .expect("valid configuration");
+        (store, proxy)
+    };
+    let first_session = {
+        store.connect().await.expect("connect");
+        store.session_id().await.expect("a session")
+    };
+    let a =
+        leader_election::LeaderElection::new(store, common::options("expired-a")).expect("options");
+    let b = common::election(&zk, &name, "expired-b");
+    let recorder = leader_election::testing::TermRecorder::new();
+    recorder.attach(&a);
+    recorder.attach(&b);
+    a.start().await.expect("start");
+    leader_election_test_support::eventually(Duration::from_secs(10), "a to lead", || {
+        a.is_leader()
+    })
+    .await;
+    b.start().await.expect("start");
+    let old = a.leadership().expect("a term");
+    cut.hang();
+    leader_election_test_support::eventually(LEASE + SLACK, "a to step down", || !a.is_leader())
+        .await;
+    leader_election_test_support::eventually(LEASE + SLACK, "b to lead", || b.is_leader()).await;
+    assert!(b.leadership().expect("a term").token() > old.token());
+    cut.heal();
+    leader_election_test_support::eventually_async(
+        3 * LEASE,
+        "a to follow b on a new session",
+        || async {
+            a.state()
+                .leader
+                .is_some_and(|l| l.instance_id == "expired-b")
+                && a.store().session_id().await != Some(first_session)
+        },
+    )
+    .await;
+    a.stop().await.expect("stop");
+    b.stop().await.expect("stop");
+    recorder.assert_safe();
+}
+
+/// The session timeout the ensemble grants is checked: a server whose `maxSessionTimeout` is
+/// below the lease is refused at connect, naming both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_shorter_than_the_lease_is_refused() {
+    let zk = common::server().await;
+    let mut options = common::options("long");
+    // The fixture's servers grant at most 60 s.
+    options.lease_duration = Duration::from_secs(120);
+    options.renew_interval = Duration::from_secs(30);
+    let store = leader_election_zookeeper::ZooKeeperLeaderElection::builder()
+        .connect_string(zk.connect_string())
+        .election(&unique_name("too-long"))
+        .options(options)
+        .build_store()
+        .expect("valid configuration");
+    let err = store
+        .connect()
+        .await
+        .expect_err("a session shorter than the lease");
+    let message = err.to_string();
+    assert!(!err.is_retryable(), "{message}");
+    assert!(
+        message.contains("60s") && message.contains("120s"),
+        "{message}"
+    );
+}
