@@ -369,4 +369,12 @@ async fn a_session_shorter_than_the_lease_is_refused() {
         message.contains("60s") && message.contains("120s"),
         "{message}"
     );
+    // A request for a lease longer than the session the store has is refused too.
+    let store = common::store(&zk, &unique_name("long-request"));
+    store.connect().await.expect("connect");
+    let err = store
+        .try_acquire(&LeaseRequest::new("a", 2 * LEASE))
+        .await
+        .expect_err("a lease longer than the session");
+    assert!(!err.is_retryable(), "{err}");
 }
