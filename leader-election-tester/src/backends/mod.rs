@@ -19,6 +19,7 @@ pub(crate) mod redis;
 pub(crate) mod s3;
 mod server;
 mod url;
+pub(crate) mod zookeeper;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -46,6 +47,7 @@ pub(crate) const BACKENDS: &[&dyn Backend] = &[
     &s3::S3,
     &dynamodb::DYNAMODB,
     &mysql::Mysql,
+    &zookeeper::ZooKeeperBackend,
     &memory::BROKEN_MEMORY,
 ];
 
@@ -436,6 +438,8 @@ pub(crate) struct BackendSpec {
     pub(crate) dynamodb: dynamodb::Settings,
     #[command(flatten)]
     pub(crate) mysql: mysql::Settings,
+    #[command(flatten)]
+    pub(crate) zookeeper: zookeeper::Settings,
     /// The network lab's host address with `--network netns`, set by the run: a deployment
     /// the tester starts that names its own nodes to its clients (Sentinel) announces them
     /// there, so that contenders in namespaces reach them.
@@ -458,6 +462,7 @@ impl BackendSpec {
             s3: s3::Settings::default(),
             dynamodb: dynamodb::Settings::default(),
             mysql: mysql::Settings::default(),
+            zookeeper: zookeeper::Settings::default(),
             host: None,
         }
     }
@@ -471,7 +476,14 @@ mod tests {
     fn every_backend_with_a_record_has_actions_and_names_are_unique() {
         let mut names = Vec::new();
         for backend in [
-            "redis", "postgres", "blob", "etcd", "s3", "dynamodb", "mysql",
+            "redis",
+            "postgres",
+            "blob",
+            "etcd",
+            "s3",
+            "dynamodb",
+            "mysql",
+            "zookeeper",
         ] {
             let actions = BackendRef::named(backend).unwrap().operator_actions();
             assert!(actions.len() >= 2, "{backend}");
@@ -503,7 +515,7 @@ mod tests {
         assert!(serde_json::from_str::<BackendRef>("\"nope\"").is_err());
         assert_eq!(
             BackendRef::listed(|b| b.shared()),
-            "redis, blob, postgres, etcd, s3, dynamodb or mysql"
+            "redis, blob, postgres, etcd, s3, dynamodb, mysql or zookeeper"
         );
     }
 

@@ -36,9 +36,10 @@ pub(crate) fn via_url(url: &str, addr: SocketAddr) -> String {
     }
 }
 
-/// Splits `scheme://[user@]host:port/rest` into (`scheme://[user@]`, `host:port`, `/rest`).
+/// Splits `scheme://[user@]host:port/rest` into (`scheme://[user@]`, `host:port`, `/rest`);
+/// a bare `host:port[/rest]` (ZooKeeper's servers) has an empty first part.
 fn split_url(url: &str) -> Option<(String, &str, &str)> {
-    let scheme_end = url.find("://")? + 3;
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
     let after = &url[scheme_end..];
     let authority_end = after.find(['/', '?']).unwrap_or(after.len());
     let authority = &after[..authority_end];
@@ -47,6 +48,14 @@ fn split_url(url: &str) -> Option<(String, &str, &str)> {
         None => ("", authority),
     };
     if host_port.is_empty() {
+        return None;
+    }
+    // Without a scheme, only what is plainly `host:port`.
+    if scheme_end == 0
+        && !host_port
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.contains(' ') && port.parse::<u16>().is_ok())
+    {
         return None;
     }
     Some((
@@ -68,6 +77,11 @@ mod tests {
             "redis://:secret@127.0.0.1:4242/0"
         );
         assert_eq!(via_url("no url", addr), "no url");
+        assert_eq!(via_url("127.0.0.1:2181", addr), "127.0.0.1:4242");
+        assert_eq!(
+            socket_addr("localhost:2182", 2181),
+            Ok("127.0.0.1:2182".parse().unwrap())
+        );
         assert_eq!(
             socket_addr("redis://localhost", 6379),
             Ok("127.0.0.1:6379".parse().unwrap())

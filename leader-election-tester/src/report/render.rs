@@ -68,7 +68,7 @@ impl Report {
         if handovers > 0 {
             let _ = writeln!(
                 out,
-                "server handovers (Redis CLUSTER FAILOVER, etcd member kills): {handovers}, \
+                "server handovers (Redis CLUSTER FAILOVER, etcd and ZooKeeper server kills): {handovers}, \
                  the leader kept its term through {}",
                 self.server_handovers_kept
             );
