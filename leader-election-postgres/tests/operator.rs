@@ -38,6 +38,27 @@ async fn operator(pg: &Postgres) -> tokio_postgres::Client {
     client
 }
 
+/// Waits (at most 10 s) until a statement of the contender `id` (its connection's
+/// `application_name`) waits for a lock that another transaction holds.
+async fn waits_for_a_lock(watcher: &tokio_postgres::Client, id: &str) {
+    eventually_async(
+        Duration::from_secs(10),
+        "the acquisition to wait for a lock",
+        || async {
+            !watcher
+                .query(
+                    "SELECT 1 FROM pg_stat_activity \
+                     WHERE application_name = $1 AND wait_event_type = 'Lock'",
+                    &[&id],
+                )
+                .await
+                .unwrap()
+                .is_empty()
+        },
+    )
+    .await;
+}
+
 /// Three contenders on one election (the shared harness), and the election's name and table.
 struct Election {
     name: String,
@@ -311,22 +332,7 @@ async fn a_guard_created_during_an_acquisition_fails_it_whole() {
     });
     // The acquisition waits for the uncommitted guard row.
     let watcher = operator(&pg).await;
-    eventually_async(
-        Duration::from_secs(10),
-        "the acquisition to wait for the guard row's lock",
-        || async {
-            !watcher
-                .query(
-                    "SELECT 1 FROM pg_stat_activity \
-                     WHERE application_name = 'racer' AND wait_event_type = 'Lock'",
-                    &[],
-                )
-                .await
-                .unwrap()
-                .is_empty()
-        },
-    )
-    .await;
+    waits_for_a_lock(&watcher, "racer").await;
     other.commit().await.unwrap();
     let outcome = acquiring.await.unwrap();
     let err = outcome.expect_err("the acquisition must fail as a whole");
@@ -395,22 +401,7 @@ async fn a_delete_committed_during_an_acquisition_lets_nobody_in() {
     });
     // The acquisition waits for the rows the uncommitted DELETE holds.
     let watcher = operator(&pg).await;
-    eventually_async(
-        Duration::from_secs(10),
-        "the acquisition to wait for the DELETE's locks",
-        || async {
-            !watcher
-                .query(
-                    "SELECT 1 FROM pg_stat_activity \
-                     WHERE application_name = 'racer' AND wait_event_type = 'Lock'",
-                    &[],
-                )
-                .await
-                .unwrap()
-                .is_empty()
-        },
-    )
-    .await;
+    waits_for_a_lock(&watcher, "racer").await;
     delete.commit().await.unwrap();
     match acquiring.await.unwrap().expect("an answer") {
         AcquireOutcome::Withheld { reason, .. } => {
