@@ -128,6 +128,17 @@ echo "== Tester: S3 on moto with every fault, operator included"
 tester s3-mixed -- --backend s3 --spawn-s3 --contenders 5 --duration 180s --lease-duration 4s \
   --renew-interval 1s --retry-interval 500ms --faults mixed
 
+echo "== Tester: DynamoDB on moto (spawned) with every fault, operator included"
+tester dynamodb-mixed -- --backend dynamodb --spawn-dynamodb --contenders 3 --duration 120s \
+  --lease-duration 4s --renew-interval 1s --retry-interval 500ms --fault-jitter 4s
+
+echo "== Tester: MySQL on MariaDB (spawned) with every fault, operator included"
+tester mysql-mixed -- --backend mysql --spawn-mysql --faults mixed --duration 120s --fault-jitter 2s
+
+echo "== Tester: ZooKeeper, a three-server ensemble (spawned), with every fault, operator included"
+tester zookeeper-mixed -- --backend zookeeper --spawn-zookeeper --contenders 5 --duration 120s \
+  --faults mixed --fault-jitter 2s
+
 echo "== Tester: Redis Cluster (spawned): failovers, coordinated failovers, every fault"
 tester redis-cluster-failover -- --backend redis --spawn-redis cluster --faults server-failover \
   --contenders 5 --duration 90s
