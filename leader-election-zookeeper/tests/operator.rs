@@ -476,6 +476,10 @@ async fn after_a_deleteall_handovers_are_as_fast_as_before() {
         handover <= Duration::from_millis(500),
         "a graceful stop after a deleteall handed over in {handover:?}"
     );
+    // Started again, on the same store, as a new election.
+    election
+        .contenders
+        .retain(|c| c.instance_id() != stopped_id);
     election.add(&format!("{stopped_id}-g1")).await;
     election.one_leader(LEASE + SLACK).await;
     election.followers_see_the_leader(LEASE + SLACK).await;
