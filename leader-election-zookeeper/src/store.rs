@@ -885,7 +885,10 @@ impl ZooKeeperLeaseStore {
     }
 
     /// One `multi`: delete the holder's znode (version-checked) and write its czxid to the
-    /// release marker; without the marker (an operator deleted it), the plain delete.
+    /// release marker. Without the marker (deleted with the election by an operator, and the
+    /// path made again by a contender whose call was cut before it made the marker too, or by
+    /// hand), the same `multi` creates it: a plain delete would leave the successor to wait
+    /// out a whole lease for a release it cannot tell from an operator's deletion.
     async fn delete_released_once(
         &self,
         session: &Session,
@@ -893,34 +896,55 @@ impl ZooKeeperLeaseStore {
         node: &Node,
     ) -> Result<Released> {
         let op = Operation::Release;
-        let mut writer = session.client.new_multi_writer();
-        writer
-            .add_delete(path, Some(node.version))
-            .and_then(|()| {
-                writer.add_set_data(&self.child(RELEASED), &encode_released(node.czxid), None)
-            })
-            .map_err(|e| failed(op, e, false))?;
-        match writer.commit().await {
-            Ok(_) => Ok(Released::Deleted),
-            Err(MultiWriteError::OperationFailed {
-                index: 1,
-                source: zookeeper_client::Error::NoNode,
-            }) => match session.client.delete(path, Some(node.version)).await {
-                Ok(()) => Ok(Released::Deleted),
-                Err(zookeeper_client::Error::NoNode) => Ok(Released::Gone),
-                Err(zookeeper_client::Error::BadVersion) => Ok(Released::Moved),
-                Err(e) => Err(failed(op, e, true)),
-            },
-            Err(MultiWriteError::OperationFailed {
-                index: 0,
-                source: zookeeper_client::Error::NoNode,
-            }) => Ok(Released::Gone),
-            Err(MultiWriteError::OperationFailed {
-                index: 0,
-                source: zookeeper_client::Error::BadVersion,
-            }) => Ok(Released::Moved),
-            Err(MultiWriteError::OperationFailed { source, .. }) => Err(failed(op, source, true)),
-            Err(MultiWriteError::RequestFailed { source }) => Err(failed(op, source, true)),
+        let marker = self.child(RELEASED);
+        let czxid = encode_released(node.czxid);
+        // Set the marker; when it is missing, create it; when created meanwhile, set it.
+        let mut create = false;
+        for _ in 0..3 {
+            let mut writer = session.client.new_multi_writer();
+            writer
+                .add_delete(path, Some(node.version))
+                .and_then(|()| {
+                    if create {
+                        writer.add_create(&marker, &czxid, &persistent())
+                    } else {
+                        writer.add_set_data(&marker, &czxid, None)
+                    }
+                })
+                .map_err(|e| failed(op, e, false))?;
+            match writer.commit().await {
+                Ok(_) => return Ok(Released::Deleted),
+                Err(MultiWriteError::OperationFailed {
+                    index: 1,
+                    source: zookeeper_client::Error::NoNode,
+                }) if !create => {
+                    tracing::info!(path = %self.path(), "the release marker was missing; making it again");
+                    create = true;
+                }
+                Err(MultiWriteError::OperationFailed {
+                    index: 1,
+                    source: zookeeper_client::Error::NodeExists,
+                }) if create => create = false,
+                Err(MultiWriteError::OperationFailed {
+                    index: 0,
+                    source: zookeeper_client::Error::NoNode,
+                }) => return Ok(Released::Gone),
+                Err(MultiWriteError::OperationFailed {
+                    index: 0,
+                    source: zookeeper_client::Error::BadVersion,
+                }) => return Ok(Released::Moved),
+                Err(MultiWriteError::OperationFailed { source, .. })
+                | Err(MultiWriteError::RequestFailed { source }) => {
+                    return Err(failed(op, source, true));
+                }
+            }
+        }
+        // The marker keeps coming and going (an operator at work): the plain delete.
+        match session.client.delete(path, Some(node.version)).await {
+            Ok(()) => Ok(Released::Deleted),
+            Err(zookeeper_client::Error::NoNode) => Ok(Released::Gone),
+            Err(zookeeper_client::Error::BadVersion) => Ok(Released::Moved),
+            Err(e) => Err(failed(op, e, true)),
         }
     }
 

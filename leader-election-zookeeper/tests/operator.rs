@@ -10,12 +10,13 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use common::{LEASE, builder};
 use leader_election::store::{AcquireOutcome, LeaseRequest, WithholdReason};
 use leader_election::testing::assert_safe;
-use leader_election::{ElectionBuilder, ElectionEvent, LeaseStore};
+use leader_election::{ElectionBuilder, ElectionEvent, LeaderElection, LeaseStore};
 use leader_election_fixtures::ZooKeeper;
 use leader_election_test_support::operator::{Contenders, first_withheld};
 use leader_election_test_support::unique_name;
@@ -377,4 +378,122 @@ async fn a_session_shorter_than_the_lease_is_refused() {
         .await
         .expect_err("a lease longer than the session");
     assert!(!err.is_retryable(), "{err}");
+}
+
+/// Deletes `path` and everything under it as the tester's operator does: every znode listed
+/// depth first, children first, the whole again when contenders filled it meanwhile.
+async fn delete_tree(client: &Client, path: &str) {
+    for _ in 0..10 {
+        let mut stack = vec![path.to_owned()];
+        let mut order = Vec::new();
+        while let Some(node) = stack.pop() {
+            match client.list_children(&node).await {
+                Ok(children) => stack.extend(children.into_iter().map(|c| format!("{node}/{c}"))),
+                Err(ZkError::NoNode) => continue,
+                Err(e) => panic!("list {node}: {e}"),
+            }
+            order.push(node);
+        }
+        let mut again = false;
+        for node in order.iter().rev() {
+            match client.delete(node, None).await {
+                Ok(()) | Err(ZkError::NoNode) => {}
+                Err(ZkError::NotEmpty) => {
+                    again = true;
+                    break;
+                }
+                Err(e) => panic!("delete {node}: {e}"),
+            }
+        }
+        if !again {
+            return;
+        }
+    }
+    panic!("{path} kept filling up");
+}
+
+/// Five contenders whose stores outlive their elections, as in a process that starts its
+/// election again after a stop or a crash: contender `c3-g1` runs on `c3`'s store (and
+/// session). Returns them and the election's path.
+async fn restartable(zk: &ZooKeeper, prefix: &str) -> (Contenders<ZooKeeperLeaseStore>, String) {
+    let name = unique_name(prefix);
+    let (connect, election) = (zk.connect_string(), name.clone());
+    let stores = std::sync::Mutex::new(HashMap::<String, ZooKeeperLeaseStore>::new());
+    let contenders = Contenders::start(
+        5,
+        Box::new(move |id| {
+            let slot = id.split('-').next().unwrap_or(id).to_owned();
+            let store = stores
+                .lock()
+                .expect("the stores")
+                .entry(slot)
+                .or_insert_with(|| {
+                    builder(&connect, &election, id)
+                        .build_store()
+                        .expect("valid configuration")
+                })
+                .clone();
+            LeaderElection::new(store, common::options(id)).expect("options")
+        }),
+    )
+    .await;
+    (contenders, format!("/leader-election/{name}"))
+}
+
+/// `deleteall` while contenders run, and the election's path made again before any contender
+/// remade its release marker: the state a contender leaves when its acquisition is cut off (an
+/// outcome unknown) between making the path and making the marker, or an operator's `create`
+/// of the path. Once a new leader leads, a graceful stop still hands over at once (the
+/// release is recorded, the marker made again), and a crash (the store left to give the lease
+/// up) within about one lease, not two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_deleteall_handovers_are_as_fast_as_before() {
+    let zk = common::server().await;
+    let (mut election, path) = restartable(&zk, "deleteall-handover").await;
+    let client = operator(&zk).await;
+    let old = election.leader().leadership().expect("a term");
+    delete_tree(&client, &path).await;
+    client.mkdir(&path, &persistent()).await.expect("mkdir");
+    let acted = Instant::now();
+    let next = election.next_term(&old, 2 * LEASE + SLACK).await;
+    assert_safe(&election.terms_trusting(&old));
+    eprintln!(
+        "deleteall: leadership back {:?} after the operator",
+        next.start.duration_since(acted)
+    );
+    election.one_leader(LEASE + SLACK).await;
+    election.followers_see_the_leader(LEASE + SLACK).await;
+
+    // A graceful stop: the successor's watch, then the recorded release.
+    let old = election.leader().leadership().expect("a term");
+    let stopped_id = election.leader().instance_id().to_owned();
+    election.leader().stop().await.expect("stop the leader");
+    let stopped = Instant::now();
+    let next = election.next_term(&old, 3 * LEASE).await;
+    let handover = next.start.duration_since(stopped);
+    eprintln!("graceful after deleteall: {handover:?}");
+    assert!(
+        handover <= Duration::from_millis(500),
+        "a graceful stop after a deleteall handed over in {handover:?}"
+    );
+    // Started again, on the same store, as a new election.
+    election
+        .contenders
+        .retain(|c| c.instance_id() != stopped_id);
+    election.add(&format!("{stopped_id}-g1")).await;
+    election.one_leader(LEASE + SLACK).await;
+    election.followers_see_the_leader(LEASE + SLACK).await;
+
+    // A crash: the store gives the lease up a lease after the last renewal, and records it.
+    let old = election.drop_the_leader();
+    let crashed = Instant::now();
+    let next = election.next_term(&old, 3 * LEASE).await;
+    let failover = next.start.duration_since(crashed);
+    eprintln!("crash after deleteall: {failover:?}");
+    assert!(
+        failover <= LEASE + LEASE / 2,
+        "a crash after a deleteall failed over in {failover:?} (lease {LEASE:?})"
+    );
+    election.stop().await;
+    election.recorder.assert_safe();
 }
