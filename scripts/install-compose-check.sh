@@ -34,7 +34,7 @@ for profile in sorted(groups):
     print(profile + ": " + " ".join(sorted(groups[profile])))
 ')
 expected="cluster: redis-cluster-1 redis-cluster-2 redis-cluster-3 redis-cluster-4 redis-cluster-5 redis-cluster-6 redis-cluster-create
-default: azurite etcd mysql postgres redis s3
+default: azurite etcd mysql postgres redis s3 zookeeper
 etcd-cluster: etcd-cluster-1 etcd-cluster-2 etcd-cluster-3
 sentinel: redis-sentinel-1 redis-sentinel-2 redis-sentinel-3 redis-sentinel-primary redis-sentinel-replica-1 redis-sentinel-replica-2"
 if [ "$listing" != "$expected" ]; then
