@@ -3,6 +3,8 @@
 //! with every fault kind the tester has for it (a server killed and started again, the
 //! operator's hands on the znodes included), and checks its JSON report.
 
+// The network-fault runs of the shared helpers are not used here.
+#[allow(dead_code)]
 mod common;
 
 use common::{LEASE_2S, assert_injected, safe_run};
