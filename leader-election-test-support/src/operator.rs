@@ -8,9 +8,28 @@ use std::time::Duration;
 
 use leader_election::store::WithholdReason;
 use leader_election::testing::{Term, TermRecorder};
-use leader_election::{ElectionEvent, LeaderElection, Leadership, LeaseStore};
+use leader_election::{
+    ElectionEvent, LeaderElection, LeaderElectionOptions, Leadership, LeaseStore,
+};
 
 use crate::eventually;
+
+/// The lease of the server-backed backends' test contenders (SQL, ZooKeeper): 2 s.
+pub const LEASE: Duration = Duration::from_secs(2);
+
+/// The options those tests share, for contender `id`: a 2 s lease ([`LEASE`]) renewed every
+/// 500 ms, retries from 200 ms up to 500 ms, a 500 ms operation timeout.
+#[must_use]
+pub fn options(id: &str) -> LeaderElectionOptions {
+    let mut options = LeaderElectionOptions::default();
+    options.instance_id = id.to_owned();
+    options.lease_duration = LEASE;
+    options.renew_interval = Duration::from_millis(500);
+    options.retry_interval = Duration::from_millis(200);
+    options.max_retry_interval = Duration::from_millis(500);
+    options.operation_timeout = Some(Duration::from_millis(500));
+    options
+}
 
 /// Makes contender `id` of the election (built, not started).
 pub type Contender<S> = Box<dyn Fn(&str) -> LeaderElection<S> + Send + Sync>;

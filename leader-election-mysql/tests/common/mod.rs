@@ -1,18 +1,17 @@
 //! What the MySQL tests share: one MariaDB server per test binary, the contenders' builder and
 //! timings.
 
-#![allow(dead_code)] // Each test binary uses a part.
+#![allow(dead_code, unused_imports)] // Each test binary uses a part.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use leader_election::{ElectionBuilder, LeaderElection, LeaderElectionOptions};
+use leader_election::{ElectionBuilder, LeaderElection};
 use leader_election_fixtures::MariaDb;
 use leader_election_mysql::{MysqlLeaderElection, MysqlLeaderElectionBuilder, MysqlLeaseStore};
 use leader_election_test_support::Shared;
 
-/// The lease of the tests' contenders.
-pub(crate) const LEASE: Duration = Duration::from_secs(2);
+/// The lease of the tests' contenders: the shared one.
+pub(crate) use leader_election_test_support::operator::LEASE;
 
 /// The server of this test binary while any test holds it (see [`Shared`]): the first test
 /// starts it, the last stops it (by PID, its folder removed).
@@ -21,18 +20,9 @@ pub(crate) async fn server() -> Arc<MariaDb> {
     SHARED.get(MariaDb::start).await
 }
 
-/// The options the tests share, for contender `id`: a 2 s lease ([`LEASE`]) renewed every
-/// 500 ms, retries from 200 ms up to 500 ms, a 500 ms operation timeout.
-pub(crate) fn options(id: &str) -> LeaderElectionOptions {
-    let mut options = LeaderElectionOptions::default();
-    options.instance_id = id.to_owned();
-    options.lease_duration = LEASE;
-    options.renew_interval = Duration::from_millis(500);
-    options.retry_interval = Duration::from_millis(200);
-    options.max_retry_interval = Duration::from_millis(500);
-    options.operation_timeout = Some(Duration::from_millis(500));
-    options
-}
+/// The options the tests share, for contender `id`: the shared ones (a 2 s lease renewed
+/// every 500 ms, retries from 200 ms up to 500 ms, a 500 ms operation timeout).
+pub(crate) use leader_election_test_support::operator::options;
 
 /// A builder for contender `id` of `election` on the server at `url`, with [`options`].
 pub(crate) fn builder(url: &str, election: &str, id: &str) -> MysqlLeaderElectionBuilder {

@@ -1,7 +1,7 @@
 //! What the PostgreSQL tests share: the contenders' builder and timings, and the release and
 //! handover checks. The servers are `leader_election_fixtures::{Postgres, PgBouncer}`.
 
-#![allow(dead_code)] // Each test binary uses a part.
+#![allow(dead_code, unused_imports)] // Each test binary uses a part.
 
 use std::time::Duration;
 
@@ -14,19 +14,14 @@ use leader_election_postgres::{
 use leader_election_test_support::eventually;
 use tokio::time::Instant;
 
-/// The lease of [`election`]'s contenders.
-pub(crate) const LEASE: Duration = Duration::from_secs(2);
+/// The lease of [`election`]'s contenders: the shared one.
+pub(crate) use leader_election_test_support::operator::LEASE;
 
-/// The options the PostgreSQL tests share, for contender `id`: a 2 s lease ([`LEASE`]) renewed
-/// every 500 ms, retries from 200 ms up to 1 s, a 500 ms operation timeout.
+/// The options the PostgreSQL tests share, for contender `id`: the shared ones (a 2 s lease
+/// renewed every 500 ms, a 500 ms operation timeout), with retries from 200 ms up to 1 s.
 pub(crate) fn options(id: &str) -> LeaderElectionOptions {
-    let mut options = LeaderElectionOptions::default();
-    options.instance_id = id.to_owned();
-    options.lease_duration = LEASE;
-    options.renew_interval = Duration::from_millis(500);
-    options.retry_interval = Duration::from_millis(200);
+    let mut options = leader_election_test_support::operator::options(id);
     options.max_retry_interval = Duration::from_secs(1);
-    options.operation_timeout = Some(Duration::from_millis(500));
     options
 }
 

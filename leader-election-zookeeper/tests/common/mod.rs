@@ -1,20 +1,19 @@
 //! What the ZooKeeper tests share: one standalone server per test binary, the contenders'
 //! builder and timings.
 
-#![allow(dead_code)] // Each test binary uses a part.
+#![allow(dead_code, unused_imports)] // Each test binary uses a part.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use leader_election::{ElectionBuilder, LeaderElection, LeaderElectionOptions};
+use leader_election::{ElectionBuilder, LeaderElection};
 use leader_election_fixtures::ZooKeeper;
 use leader_election_test_support::Shared;
 use leader_election_zookeeper::{
     ZooKeeperLeaderElection, ZooKeeperLeaderElectionBuilder, ZooKeeperLeaseStore,
 };
 
-/// The lease of the tests' contenders (and their session timeout).
-pub(crate) const LEASE: Duration = Duration::from_secs(2);
+/// The lease of the tests' contenders: the shared one.
+pub(crate) use leader_election_test_support::operator::LEASE;
 
 /// The server of this test binary while any test holds it (see [`Shared`]): the first test
 /// starts it, the last stops it (by PID, its folder removed).
@@ -23,18 +22,9 @@ pub(crate) async fn server() -> Arc<ZooKeeper> {
     SHARED.get(ZooKeeper::start).await
 }
 
-/// The options the tests share, for contender `id`: a 2 s lease ([`LEASE`]) renewed every
-/// 500 ms, retries from 200 ms up to 500 ms, a 500 ms operation timeout.
-pub(crate) fn options(id: &str) -> LeaderElectionOptions {
-    let mut options = LeaderElectionOptions::default();
-    options.instance_id = id.to_owned();
-    options.lease_duration = LEASE;
-    options.renew_interval = Duration::from_millis(500);
-    options.retry_interval = Duration::from_millis(200);
-    options.max_retry_interval = Duration::from_millis(500);
-    options.operation_timeout = Some(Duration::from_millis(500));
-    options
-}
+/// The options the tests share, for contender `id`: the shared ones (a 2 s lease renewed
+/// every 500 ms, retries from 200 ms up to 500 ms, a 500 ms operation timeout).
+pub(crate) use leader_election_test_support::operator::options;
 
 /// A builder for contender `id` of `election` on the ensemble at `connect_string`, with
 /// [`options`].
