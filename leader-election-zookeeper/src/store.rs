@@ -181,7 +181,22 @@ struct Succession {
     deleted_seen: bool,
 }
 
+/// The key of [`State::withheld`] for a guard found missing: the same for every such deletion,
+/// so a wait under it must end when a guard is seen again.
+const NO_GUARD: i64 = i64::MIN;
+
 impl State {
+    /// What a read of the election tells every later decision: whether a guard exists (one
+    /// found missing since was deleted), and that a wait for a missing guard is over once a
+    /// guard is there again. A guard deleted later is another deletion, waited out from when
+    /// it is found missing, never from when an earlier one was.
+    fn saw(&mut self, view: &View) {
+        self.saw_guard |= view.guard_exists;
+        if view.guard_exists && matches!(self.withheld, Some((NO_GUARD, _))) {
+            self.withheld = None;
+        }
+    }
+
     /// The holder's znode `name` seen at `version` at `at` (by a read answered then).
     fn observe(&mut self, name: &str, version: i32, at: Instant) {
         match &mut self.succession {
@@ -580,7 +595,7 @@ impl ZooKeeperLeaseStore {
             (None, false) if !state.saw_guard && !request.expects_record => {
                 return Guarded::Free;
             }
-            (None, false) => i64::MIN,
+            (None, false) => NO_GUARD,
             // A guard that does not parse (an operator's bytes) proves nothing: withhold.
             (None, true) => -view.guard_mzxid.abs() - 1,
             (Some(guard), _) => {
@@ -1179,7 +1194,7 @@ impl LeaseStore for ZooKeeperLeaseStore {
         own.ttl = request.ttl;
         own.instance_id.clone_from(&request.instance_id);
         let mut view = self.read(&session, op).await?;
-        state.saw_guard |= view.guard_exists;
+        state.saw(&view);
         if view.children.is_some() && !view.has(&marker(session.id)) {
             // Our session marker was deleted while the session lives: make it again (others
             // read it to tell whether our session lives).
@@ -1227,7 +1242,11 @@ impl LeaseStore for ZooKeeperLeaseStore {
                 let node = self.create_own(&session, request, &data, op).await?;
                 own.node = Some(node);
                 view = self.read(&session, op).await?;
+                // As `State::saw`, field by field: `own` borrows the contenders.
                 state.saw_guard |= view.guard_exists;
+                if view.guard_exists && matches!(state.withheld, Some((NO_GUARD, _))) {
+                    state.withheld = None;
+                }
             }
         }
         let Some(node) = own.node.clone() else {

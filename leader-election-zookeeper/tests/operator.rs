@@ -166,6 +166,95 @@ async fn deleting_the_whole_election_keeps_followers_out_and_tokens_grow() {
     election.recorder.assert_safe();
 }
 
+/// Two `deleteall`s, a new holder in between: a follower that waited out the first deletion
+/// must wait out the second one too, not count it from the first (the missing guard looks
+/// the same both times).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_deleteall_is_waited_out_like_the_first() {
+    let zk = common::server().await;
+    let name = unique_name("second-deleteall");
+    let path = format!("/leader-election/{name}");
+    let client = operator(&zk).await;
+    let (first, second, follower) = (
+        common::store(&zk, &name),
+        common::store(&zk, &name),
+        common::store(&zk, &name),
+    );
+    let (a, b, f) = (
+        LeaseRequest::new("a", LEASE),
+        LeaseRequest::new("b", LEASE),
+        LeaseRequest::new("f", LEASE),
+    );
+    let acquired = first.try_acquire(&a).await.expect("an answer");
+    assert!(
+        matches!(acquired, AcquireOutcome::Acquired(_)),
+        "{acquired:?}"
+    );
+    let held = follower.try_acquire(&f).await.expect("an answer");
+    assert!(matches!(held, AcquireOutcome::Held { .. }), "{held:?}");
+    let f = f.expecting_record(true);
+    // The first deleteall: the follower waits a lease, then may lead (it lets `second` in).
+    delete_all(&client, &path).await;
+    let deleted = Instant::now();
+    match settled(&follower, &f).await {
+        AcquireOutcome::Withheld { .. } => {}
+        other => panic!("the first deleteall was not withheld: {other:?}"),
+    }
+    let lease = loop {
+        match second.try_acquire(&b).await.expect("an answer") {
+            AcquireOutcome::Acquired(lease) => break lease,
+            AcquireOutcome::Withheld { wait, .. }
+            | AcquireOutcome::Held {
+                expires_in: Some(wait),
+                ..
+            } => {
+                tokio::time::sleep(wait.min(Duration::from_millis(200))).await;
+            }
+            other => {
+                assert!(
+                    deleted.elapsed() < 3 * LEASE,
+                    "nobody leads again: {other:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert!(
+        deleted.elapsed() >= LEASE,
+        "led again {:?} after the deleteall",
+        deleted.elapsed()
+    );
+    // The follower sees the new holder.
+    match follower.try_acquire(&f).await.expect("an answer") {
+        AcquireOutcome::Held {
+            leader: Some(leader),
+            ..
+        } => assert_eq!(leader.instance_id, "b"),
+        other => panic!("the new holder was not seen: {other:?}"),
+    }
+    // The second deleteall, under the new holder, more than a lease after the first.
+    assert!(second.renew(&b, &lease).await.is_ok());
+    delete_all(&client, &path).await;
+    match settled(&follower, &f).await {
+        AcquireOutcome::Withheld { .. } => {}
+        other => {
+            panic!("the second deleteall was not withheld (b still trusts its lease): {other:?}")
+        }
+    }
+}
+
+/// `store`'s answer to `request` once it has queued again: a store whose own znode went
+/// answers "held by nobody known, ask again" while it makes a new one.
+async fn settled(store: &ZooKeeperLeaseStore, request: &LeaseRequest) -> AcquireOutcome {
+    for _ in 0..10 {
+        match store.try_acquire(request).await.expect("an answer") {
+            AcquireOutcome::Held { leader: None, .. } => {}
+            outcome => return outcome,
+        }
+    }
+    panic!("no settled answer in ten calls")
+}
+
 /// Deletes `path` and everything under it, as `deleteall` does: again while contenders create
 /// znodes in it meanwhile (`deleteall` is not atomic either).
 async fn delete_all(client: &Client, path: &str) {
