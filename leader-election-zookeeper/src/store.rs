@@ -160,13 +160,20 @@ struct State {
     session: Option<Session>,
     /// Every lease id this store asked for, with its znode.
     contenders: HashMap<String, Own>,
-    /// Since when the guard's holder has been found gone without a release while its session
-    /// lives: its czxid, and when this store first saw it.
-    withheld: Option<(i64, Instant)>,
+    /// What this store knows of the guard.
+    guard: GuardSeen,
     /// The holder's znode as this store watched it, to tell when its holder last renewed.
     succession: Option<Succession>,
-    /// Whether this store has seen the election's guard: one found missing since was deleted.
-    saw_guard: bool,
+}
+
+/// What a store knows of the election's guard, from its reads.
+#[derive(Default)]
+struct GuardSeen {
+    /// Whether this store has seen the guard: one found missing since was deleted.
+    seen: bool,
+    /// Since when the guard's holder has been found gone without a release while its session
+    /// lives (or the guard missing, [`NO_GUARD`]): the key, and when this store first saw it.
+    withheld: Option<(i64, Instant)>,
 }
 
 /// What a contender right behind the holder saw of the holder's znode through its exists-watch,
@@ -181,22 +188,24 @@ struct Succession {
     deleted_seen: bool,
 }
 
-/// The key of [`State::withheld`] for a guard found missing: the same for every such deletion,
-/// so a wait under it must end when a guard is seen again.
+/// The key of [`GuardSeen::withheld`] for a guard found missing: the same for every such
+/// deletion, so a wait under it must end when a guard is seen again.
 const NO_GUARD: i64 = i64::MIN;
 
-impl State {
+impl GuardSeen {
     /// What a read of the election tells every later decision: whether a guard exists (one
     /// found missing since was deleted), and that a wait for a missing guard is over once a
     /// guard is there again. A guard deleted later is another deletion, waited out from when
     /// it is found missing, never from when an earlier one was.
     fn saw(&mut self, view: &View) {
-        self.saw_guard |= view.guard_exists;
+        self.seen |= view.guard_exists;
         if view.guard_exists && matches!(self.withheld, Some((NO_GUARD, _))) {
             self.withheld = None;
         }
     }
+}
 
+impl State {
     /// The holder's znode `name` seen at `version` at `at` (by a read answered then).
     fn observe(&mut self, name: &str, version: i32, at: Instant) {
         match &mut self.succession {
@@ -390,6 +399,20 @@ impl ZooKeeperLeaseStore {
     /// The id of the current session, once connected.
     pub async fn session_id(&self) -> Option<i64> {
         self.inner.state.lock().await.session.as_ref().map(|s| s.id)
+    }
+
+    /// The data of `request`'s znode (instance id, lease id, metadata), its metadata checked
+    /// first.
+    fn contender_data(&self, op: Operation, request: &LeaseRequest) -> Result<Vec<u8>> {
+        if let Some(metadata) = &request.metadata {
+            self.check_metadata(metadata)?;
+        }
+        Contender::encode(
+            op,
+            &request.instance_id,
+            &request.lease_id,
+            request.metadata.as_deref(),
+        )
     }
 
     fn child(&self, name: &str) -> String {
@@ -592,7 +615,7 @@ impl ZooKeeperLeaseStore {
             // No guard: a fresh election, or one whose guard was deleted (with the holder's
             // znode: `deleteall`, or the whole ensemble's data lost) if this store ever saw it
             // or its contender saw the lease held (design rules 9 and 14).
-            (None, false) if !state.saw_guard && !request.expects_record => {
+            (None, false) if !state.guard.seen && !request.expects_record => {
                 return Guarded::Free;
             }
             (None, false) => NO_GUARD,
@@ -632,10 +655,10 @@ impl ZooKeeperLeaseStore {
                 .as_ref()
                 .map_or(Duration::ZERO, |g| Duration::from_millis(g.ttl_ms)),
         );
-        let since = match state.withheld {
+        let since = match state.guard.withheld {
             Some((seen, since)) if seen == key => since,
             _ => {
-                state.withheld = Some((key, now));
+                state.guard.withheld = Some((key, now));
                 now
             }
         };
@@ -1172,15 +1195,7 @@ impl LeaseStore for ZooKeeperLeaseStore {
 
     async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {
         let op = Operation::Acquire;
-        if let Some(metadata) = &request.metadata {
-            self.check_metadata(metadata)?;
-        }
-        let data = Contender::encode(
-            op,
-            &request.instance_id,
-            &request.lease_id,
-            request.metadata.as_deref(),
-        )?;
+        let data = self.contender_data(op, request)?;
         let mut guard = self.inner.state.lock().await;
         let state = &mut *guard;
         let session = self.session(state, op).await?;
@@ -1194,7 +1209,7 @@ impl LeaseStore for ZooKeeperLeaseStore {
         own.ttl = request.ttl;
         own.instance_id.clone_from(&request.instance_id);
         let mut view = self.read(&session, op).await?;
-        state.saw(&view);
+        state.guard.saw(&view);
         if view.children.is_some() && !view.has(&marker(session.id)) {
             // Our session marker was deleted while the session lives: make it again (others
             // read it to tell whether our session lives).
@@ -1242,11 +1257,7 @@ impl LeaseStore for ZooKeeperLeaseStore {
                 let node = self.create_own(&session, request, &data, op).await?;
                 own.node = Some(node);
                 view = self.read(&session, op).await?;
-                // As `State::saw`, field by field: `own` borrows the contenders.
-                state.saw_guard |= view.guard_exists;
-                if view.guard_exists && matches!(state.withheld, Some((NO_GUARD, _))) {
-                    state.withheld = None;
-                }
+                state.guard.saw(&view);
             }
         }
         let Some(node) = own.node.clone() else {
@@ -1269,19 +1280,19 @@ impl LeaseStore for ZooKeeperLeaseStore {
                 // Ours already: an acquisition whose reply was lost, or a renewal by acquiring.
                 let outcome = self.take(&session, own, &view, request, &data).await?;
                 // The guard this store wrote counts as seen: deleted, it was touched.
-                state.saw_guard = true;
+                state.guard.seen = true;
                 return Ok(outcome);
             }
             None if lowest => match Self::guard_rule(state, &view, request, now) {
                 Guarded::Free => {
-                    state.withheld = None;
+                    state.guard.withheld = None;
                     let own = state
                         .contenders
                         .get_mut(&request.lease_id)
                         .ok_or_else(|| Error::invalid_data(op, "the contender's entry vanished"))?;
                     let outcome = self.take(&session, own, &view, request, &data).await?;
                     // The guard this store wrote counts as seen: deleted, it was touched.
-                    state.saw_guard = true;
+                    state.guard.seen = true;
                     return Ok(outcome);
                 }
                 Guarded::Withhold(wait) => {
@@ -1341,15 +1352,7 @@ impl LeaseStore for ZooKeeperLeaseStore {
 
     async fn renew(&self, request: &LeaseRequest, lease: &Lease) -> Result<RenewOutcome> {
         let op = Operation::Renew;
-        if let Some(metadata) = &request.metadata {
-            self.check_metadata(metadata)?;
-        }
-        let data = Contender::encode(
-            op,
-            &request.instance_id,
-            &request.lease_id,
-            request.metadata.as_deref(),
-        )?;
+        let data = self.contender_data(op, request)?;
         let mut state = self.inner.state.lock().await;
         let Some(session) = state.session.clone() else {
             return Ok(RenewOutcome::Lost);
