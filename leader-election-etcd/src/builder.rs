@@ -13,7 +13,7 @@ use leader_election::{BuildError, ConfigError, ElectionBuilder, LeaderElectionOp
 use crate::connection::Connector;
 use crate::store::{
     BASE_SUFFIX, CANDIDATE_SUFFIX, DEFAULT_KEY, EtcdLeaseStore, HOLDER_SUFFIX, MAX_KEY_LEN,
-    RECORD_SUFFIX, RELEASED_SUFFIX,
+    NEXT_SUFFIX, RECORD_SUFFIX, RELEASED_SUFFIX,
 };
 
 /// The shortest lease accepted: etcd counts leases in whole seconds.
@@ -98,7 +98,8 @@ impl EtcdLeaderElectionBuilder {
     }
 
     /// The election's name: contenders with the same key on the same etcd cluster compete for
-    /// one lease. The store also writes `<key>/holder`, `<key>/released`, for preferred leaders
+    /// one lease. The store also writes `<key>/holder`, `<key>/released`, `<key>/next`, for
+    /// preferred leaders
     /// `<key>/candidate`, after the cluster lost its data `<key>/token-base`, and for the
     /// election's record (scheduled jobs) `<key>/record`. Default:
     /// `leader-election-lock`.
@@ -110,7 +111,7 @@ impl EtcdLeaderElectionBuilder {
     /// Authenticates as this etcd user (etcd's `--auth`); the password never appears in
     /// `Debug` output, errors or logs. The user needs read and write permission on the
     /// election key and the keys beside it (`<key>/holder`, `<key>/candidate`,
-    /// `<key>/released`, `<key>/token-base`, `<key>/record`).
+    /// `<key>/released`, `<key>/next`, `<key>/token-base`, `<key>/record`).
     pub fn user(mut self, name: impl Into<String>, password: impl Into<String>) -> Self {
         self.user = Some((name.into(), password.into()));
         self
@@ -245,6 +246,7 @@ fn validate_key(key: &str) -> Result<(), BuildError> {
         CANDIDATE_SUFFIX,
         BASE_SUFFIX,
         RELEASED_SUFFIX,
+        NEXT_SUFFIX,
         RECORD_SUFFIX,
     ]
     .iter()
@@ -255,7 +257,7 @@ fn validate_key(key: &str) -> Result<(), BuildError> {
             key,
             format!(
                 "must not end with {HOLDER_SUFFIX:?}, {CANDIDATE_SUFFIX:?}, {RELEASED_SUFFIX:?}, \
-                 {BASE_SUFFIX:?} or {RECORD_SUFFIX:?}: \
+                 {NEXT_SUFFIX:?}, {BASE_SUFFIX:?} or {RECORD_SUFFIX:?}: \
                  those keys sit beside another election's key"
             ),
         ));
@@ -311,7 +313,7 @@ impl ElectionBuilder for EtcdLeaderElectionBuilder {
     ///   endpoints or with a client, or endpoints mixing `http://` and `https://`;
     /// - [`BuildError::InvalidName`]: see [`key`](Self::key): empty or blank, longer than 512
     ///   bytes, control characters, or ending with `/holder`, `/candidate`, `/released`,
-    ///   `/token-base` or `/record`;
+    ///   `/next`, `/token-base` or `/record`;
     /// - [`BuildError::Options`]: the options fail [`LeaderElectionOptions::validate`], the
     ///   lease is shorter than [`MIN_LEASE_DURATION`] (etcd counts leases in whole seconds),
     ///   or a user with an empty name.

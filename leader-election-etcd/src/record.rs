@@ -11,6 +11,10 @@ const MAGIC: &str = "le1";
 /// The first word of an election key's value whose token is its create revision plus a base
 /// (written only after the cluster lost its data, see `store::identity`).
 const MAGIC_BASED: &str = "le2";
+/// The first word of an election key's value whose token is a revision it names plus a base:
+/// written by a release that hands the lease over to the successor's claim (see
+/// `store::handover`), whose token is the claim's mod revision.
+const MAGIC_HANDED: &str = "le3";
 
 /// The election key's value: who holds the lease, under which candidacy, for how long a term
 /// (its ttl, in milliseconds), and what it publishes.
@@ -18,24 +22,28 @@ const MAGIC_BASED: &str = "le2";
 /// Written as `le1 <ttl_ms> <lease_id> <len>:<instance_id>` followed, when there is metadata,
 /// by a newline and the metadata's raw bytes. With a token base (above 0), as
 /// `le2 <base> <ttl_ms> ...`: a store that does not know bases takes it for a value it did not
-/// write, and never takes the lease over while the key lives.
+/// write, and never takes the lease over while the key lives. Handed over by a release (its
+/// token revision named), as `le3 <base> <token_revision> <ttl_ms> ...`, likewise.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Holder {
     pub(crate) instance_id: String,
     pub(crate) lease_id: String,
     pub(crate) ttl: Duration,
     pub(crate) metadata: Option<Vec<u8>>,
-    /// What the key's create revision is added to for its fencing token.
+    /// What the key's create revision (or `token_revision`) is added to for its fencing token.
     pub(crate) base: u64,
+    /// The revision the fencing token counts from when it is not the key's create revision:
+    /// the mod revision of the successor's claim a release handed the lease over to.
+    pub(crate) token_revision: Option<u64>,
 }
 
 impl Holder {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let ttl_ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX);
-        let magic = if self.base == 0 {
-            MAGIC.to_owned()
-        } else {
-            format!("{MAGIC_BASED} {}", self.base)
+        let magic = match (self.token_revision, self.base) {
+            (Some(revision), base) => format!("{MAGIC_HANDED} {base} {revision}"),
+            (None, 0) => MAGIC.to_owned(),
+            (None, base) => format!("{MAGIC_BASED} {base}"),
         };
         let mut value = format!(
             "{magic} {ttl_ms} {} {}:{}",
@@ -54,12 +62,18 @@ impl Holder {
     /// The holder a value names, or `None` if the value is not one this store wrote.
     pub(crate) fn decode(value: &[u8]) -> Option<Self> {
         let (magic, rest) = split_word(value)?;
-        let (base, rest) = if magic == MAGIC.as_bytes() {
-            (0, rest)
+        let (base, token_revision, rest) = if magic == MAGIC.as_bytes() {
+            (0, None, rest)
         } else if magic == MAGIC_BASED.as_bytes() {
-            let (base, rest) = split_word(rest)?;
-            let base: u64 = std::str::from_utf8(base).ok()?.parse().ok()?;
-            (base, rest)
+            let (base, rest) = split_number(rest)?;
+            (base, None, rest)
+        } else if magic == MAGIC_HANDED.as_bytes() {
+            let (base, rest) = split_number(rest)?;
+            let (revision, rest) = split_number(rest)?;
+            if revision == 0 {
+                return None;
+            }
+            (base, Some(revision), rest)
         } else {
             return None;
         };
@@ -81,6 +95,7 @@ impl Holder {
             ttl: Duration::from_millis(ttl_ms),
             metadata,
             base,
+            token_revision,
         })
     }
 }
@@ -141,6 +156,12 @@ pub(crate) fn election_record_bounds(write_id: u64) -> (Vec<u8>, Vec<u8>) {
     (low, high)
 }
 
+/// The number before the first space, and the bytes after it.
+fn split_number(value: &[u8]) -> Option<(u64, &[u8])> {
+    let (word, rest) = split_word(value)?;
+    Some((std::str::from_utf8(word).ok()?.parse().ok()?, rest))
+}
+
 /// The bytes before the first space, and those after it.
 fn split_word(value: &[u8]) -> Option<(&[u8], &[u8])> {
     let space = value.iter().position(|&b| b == b' ')?;
@@ -169,8 +190,14 @@ mod tests {
                     ttl: Duration::from_millis(2500),
                     metadata: metadata.clone(),
                     base,
+                    token_revision: None,
                 };
                 assert_eq!(Holder::decode(&holder.encode()), Some(holder.clone()));
+                let handed = Holder {
+                    token_revision: Some(42),
+                    ..holder
+                };
+                assert_eq!(Holder::decode(&handed.encode()), Some(handed.clone()));
             }
         }
         let plain = Holder {
@@ -179,15 +206,27 @@ mod tests {
             ttl: Duration::from_secs(2),
             metadata: None,
             base: 0,
+            token_revision: None,
         };
         assert_eq!(
             plain.encode(),
             format!("le1 2000 {} 1:a", "f".repeat(32)).into_bytes()
         );
-        let based = Holder { base: 17, ..plain };
+        let based = Holder {
+            base: 17,
+            ..plain.clone()
+        };
         assert_eq!(
             based.encode(),
             format!("le2 17 2000 {} 1:a", "f".repeat(32)).into_bytes()
+        );
+        let handed = Holder {
+            token_revision: Some(9),
+            ..plain
+        };
+        assert_eq!(
+            handed.encode(),
+            format!("le3 0 9 2000 {} 1:a", "f".repeat(32)).into_bytes()
         );
     }
 
@@ -197,6 +236,8 @@ mod tests {
             &b""[..],
             b"leader",
             b"le2 1 x 1:a",
+            b"le3 0 0 2000 f 1:a",
+            b"le3 0 x 2000 f 1:a",
             b"le1 x y 1:a",
             b"le1 10 id 5:a",
             b"le1 10 id 1:ab",

@@ -25,15 +25,17 @@ use crate::watch::ReleaseWatch;
 mod acquire;
 mod candidate;
 mod election_record;
+mod handover;
 mod identity;
 mod keys;
 mod leases;
 mod rpc;
 
 pub(crate) use keys::etcd_ttl;
-use keys::{Keys, leader_of, revision_of, token_of};
+use keys::{Keys, got, leader_of, token_of, token_revision};
 
 use candidate::CandidateLeases;
+pub(crate) use handover::{Handed, is_handover};
 use identity::Identity;
 pub(crate) use leases::LastHolder;
 use leases::{Granted, Leases};
@@ -61,6 +63,9 @@ pub(crate) const BASE_SUFFIX: &str = "/token-base";
 /// The suffix of the key in which a holder's release names its etcd lease, written in the
 /// transaction that deletes the election key and its holder key.
 pub(crate) const RELEASED_SUFFIX: &str = "/released";
+/// The suffix of the key in which a follower claims the succession of the current term (see
+/// `store::handover`), attached to no lease.
+pub(crate) const NEXT_SUFFIX: &str = "/next";
 /// The suffix of the key that keeps the election's record
 /// ([`LeaseStore::read_record`]), without a lease: no part of the lease's state.
 pub(crate) const RECORD_SUFFIX: &str = "/record";
@@ -71,7 +76,10 @@ const ATTEMPTS: usize = 3;
 /// A [`LeaseStore`] on etcd: the election key is created in a transaction only if absent and
 /// attached to an etcd lease granted by the cluster (server-side expiry); keep-alive renews it,
 /// revocation releases it, and a watch on the key wakes followers when it is deleted. The
-/// fencing token is the key's create revision.
+/// fencing token is the key's create revision. A follower answered `Held` claims the succession
+/// in `<key>/next`, and a release that its holder's renewal saw claimed hands the key over to
+/// the claimant in the same transaction, on the holder's etcd lease, instead of deleting it
+/// (the term's token is then the claim's mod revision; see the crate's README).
 ///
 /// Beside the election key `<key>` it keeps `<key>/holder`, attached to the same etcd lease,
 /// so that a deletion of the election key alone (by an operator) never lets a contender in
@@ -80,8 +88,8 @@ const ATTEMPTS: usize = 3;
 /// the election's [record](leader_election::store::Record), attached to no lease and untouched
 /// by the lease's operations, so that it outlives every term. It also remembers the
 /// etcd lease of the last holder it saw, so that a deletion of both keys never lets it in
-/// while that lease lives either; release revokes the lease first, so that it hands over at
-/// once. It recognises a cluster that lost its data (a new cluster id, or revisions gone
+/// while that lease lives either; a release that deletes the keys names the lease in
+/// `<key>/released`, so that its followers take over at once. It recognises a cluster that lost its data (a new cluster id, or revisions gone
 /// backwards), grants nothing for the longest term it has seen after it, and keeps tokens
 /// above the highest it has seen with a token base in `<key>/token-base` (see the crate's
 /// README).
@@ -102,6 +110,7 @@ struct Inner {
     base_key: String,
     released_key: String,
     record_key: String,
+    next_key: String,
     pool: Arc<Pool>,
     watch: OnceCell<ReleaseWatch>,
     notifier: Arc<ReleaseNotifier>,
@@ -117,6 +126,8 @@ struct Inner {
     /// key of the election is deleted by someone else, it still says that the lease may be
     /// trusted by its holder.
     last_holder: Arc<LastHolder>,
+    /// The last election key a release handed over, as the watch saw it.
+    handed: Arc<Handed>,
     /// The cluster this store talks to, the highest token and the longest term it has seen:
     /// to recognise that the cluster lost its data.
     identity: Identity,
@@ -142,6 +153,7 @@ impl EtcdLeaseStore {
                 base_key: format!("{key}{BASE_SUFFIX}"),
                 released_key: format!("{key}{RELEASED_SUFFIX}"),
                 record_key: format!("{key}{RECORD_SUFFIX}"),
+                next_key: format!("{key}{NEXT_SUFFIX}"),
                 pool: Arc::new(Pool::new(connector)),
                 watch: OnceCell::new(),
                 notifier: Arc::new(ReleaseNotifier::new()),
@@ -149,6 +161,7 @@ impl EtcdLeaseStore {
                 leases: Mutex::new(Leases::default()),
                 candidate_leases: Mutex::new(CandidateLeases::default()),
                 last_holder: Arc::new(LastHolder::default()),
+                handed: Arc::new(Handed::default()),
                 identity: Identity::default(),
             }),
         }
@@ -198,11 +211,20 @@ impl EtcdLeaseStore {
         &self.inner.record_key
     }
 
+    /// The key in which a follower claims the succession of the current term, so that the
+    /// leader's release hands the lease over to it (see the crate's README): `<key>/next`. It
+    /// carries no lease.
+    #[must_use]
+    pub fn next_key(&self) -> &str {
+        &self.inner.next_key
+    }
+
     /// Takes in a reply's header (see [`Identity::observe`]); after a data loss, the holder
     /// remembered from the old cluster's revisions means nothing any more.
     fn observe(&self, header: Option<&etcd_client::ResponseHeader>, linearizable: bool) {
         if self.inner.identity.observe(header, linearizable) {
             self.inner.last_holder.reset();
+            self.inner.handed.reset();
         }
     }
 
@@ -210,7 +232,11 @@ impl EtcdLeaseStore {
         if let Some(metadata) = &request.metadata {
             self.check_metadata(metadata)?;
         }
-        let Some(granted) = self.leases().get(request) else {
+        let Some(granted) = self
+            .leases()
+            .get(request)
+            .filter(|g| g.token == lease.token.get())
+        else {
             return Ok(RenewOutcome::Lost);
         };
         let sent = Instant::now();
@@ -223,30 +249,27 @@ impl EtcdLeaseStore {
             Err(err) => return Err(map_etcd(Operation::Renew, false, err)),
         }
         let key = self.inner.key.as_str();
-        let ours = [
-            Compare::create_revision(
-                key,
-                CompareOp::Equal,
-                revision_of(lease.token, granted.base),
-            ),
-            Compare::lease(key, CompareOp::Equal, granted.id),
-        ];
         let publish = granted.published.as_ref() != Some(&request.metadata);
-        let mut txn = Txn::new().when(ours);
+        let mut ops = Vec::with_capacity(2);
         if publish {
-            txn = txn.and_then([TxnOp::put(
+            ops.push(TxnOp::put(
                 key,
-                Self::holder_value(request, granted.base),
+                Self::holder_value(request, granted.base, Self::handed_revision(&granted)),
                 Some(PutOptions::new().with_lease(granted.id)),
-            )]);
+            ));
         }
+        // The successor's claim, for the release (see `handover`).
+        ops.push(TxnOp::get(self.inner.next_key.as_str(), None));
+        let txn = Txn::new().when(self.ours(&granted)).and_then(ops);
         let response = self
             .txn(txn)
             .await
             .map_err(|err| map_etcd(Operation::Renew, publish, err))?;
         if response.succeeded() {
-            self.leases()
-                .set_published(request, request.metadata.clone());
+            let claim = got(&response).into_iter().next().flatten();
+            let mut leases = self.leases();
+            leases.set_published(request, request.metadata.clone());
+            leases.set_claim(request, claim);
             return Ok(RenewOutcome::Renewed);
         }
         // The key was deleted or replaced by someone else while our etcd lease lives: step
@@ -258,7 +281,11 @@ impl EtcdLeaseStore {
     }
 
     async fn release_lease(&self, request: &LeaseRequest, lease: &Lease) -> Result<bool> {
-        let Some(granted) = self.leases().get(request) else {
+        let Some(granted) = self
+            .leases()
+            .get(request)
+            .filter(|g| g.token == lease.token.get())
+        else {
             return Ok(false);
         };
         let key = self.inner.key.as_str();
@@ -266,34 +293,60 @@ impl EtcdLeaseStore {
         // lease in the released key, so that a follower that saw the holder knows the keys went
         // by their holder's release and waits for nothing (see `vanished`). Revoking the lease
         // after it ends the candidacy; the successor need not wait for that.
-        let txn = Txn::new()
-            .when([
-                Compare::create_revision(
-                    key,
-                    CompareOp::Equal,
-                    revision_of(lease.token, granted.base),
-                ),
-                Compare::lease(key, CompareOp::Equal, granted.id),
-            ])
-            .and_then([
-                TxnOp::delete(key, None),
-                TxnOp::delete(self.inner.holder_key.as_str(), None),
-                TxnOp::put(
-                    self.inner.released_key.as_str(),
-                    granted.id.to_string(),
-                    None,
-                ),
-            ]);
-        let ours = self
-            .txn(txn)
-            .await
-            .map_err(|err| map_etcd(Operation::Release, true, err))?
-            .succeeded();
+        let plain = Txn::new().when(self.ours(&granted)).and_then([
+            TxnOp::delete(key, None),
+            TxnOp::delete(self.inner.holder_key.as_str(), None),
+            TxnOp::put(
+                self.inner.released_key.as_str(),
+                granted.id.to_string(),
+                None,
+            ),
+        ]);
+        // With a successor's claim, the same transaction hands the lease over to it instead,
+        // on this term's etcd lease, which then is the successor's to keep alive.
+        let ours = match self.successor(request, &granted) {
+            Some(successor) => {
+                // Forgotten before the transaction: once it may have handed the etcd lease over,
+                // this candidacy must never take it for its own again (keep it alive for a new
+                // attempt, or skip a wait because the lease is "mine"), even when the reply is
+                // lost. The lease then expires if the transaction did not take effect.
+                self.leases().remove(request);
+                let (handed, released) = self
+                    .hand_over(&granted, &successor, self.ours(&granted), plain)
+                    .await?;
+                if handed {
+                    return Ok(true);
+                }
+                released
+            }
+            None => self
+                .txn(plain)
+                .await
+                .map_err(|err| map_etcd(Operation::Release, true, err))?
+                .succeeded(),
+        };
         self.leases().remove(request);
         // The keys are gone (ours) or someone else's: the lease holds nothing we need, and
         // expires by itself if the revocation fails.
         let _ = self.revoke(granted.id).await;
         Ok(ours)
+    }
+
+    /// The comparisons that hold while the election key is `granted`'s term's: its create
+    /// revision and its etcd lease.
+    fn ours(&self, granted: &Granted) -> [Compare; 2] {
+        let key = self.inner.key.as_str();
+        [
+            Compare::create_revision(key, CompareOp::Equal, granted.key_create),
+            Compare::lease(key, CompareOp::Equal, granted.id),
+        ]
+    }
+
+    /// The token revision `granted`'s term names in the key's value: `Some` when it was handed
+    /// over (the token is not the key's create revision plus the base).
+    fn handed_revision(granted: &Granted) -> Option<u64> {
+        let revision = granted.token.checked_sub(granted.base)?;
+        (i64::try_from(revision).ok() != Some(granted.key_create)).then_some(revision)
     }
 
     async fn leader(&self) -> Result<Option<LeaderInfo>> {
@@ -339,6 +392,7 @@ impl LeaseStore for EtcdLeaseStore {
                     vec![self.inner.key.clone(), self.inner.holder_key.clone()],
                     Arc::clone(&self.inner.notifier),
                     Arc::clone(&self.inner.last_holder),
+                    Arc::clone(&self.inner.handed),
                     Arc::clone(&self.inner.woken),
                 )
             })
@@ -353,6 +407,7 @@ impl LeaseStore for EtcdLeaseStore {
             .with_candidates()
             .with_metadata(MAX_METADATA_LEN)
             .with_records(MAX_RECORD_LEN)
+            .with_handover()
     }
 
     async fn try_acquire(&self, request: &LeaseRequest) -> Result<AcquireOutcome> {

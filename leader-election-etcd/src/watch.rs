@@ -1,6 +1,7 @@
 //! [`ReleaseWatch`]: one etcd watch per store, on the election key and its holder key, that
-//! wakes the followers when either is deleted (a release, an expiry, an operator's deletion),
-//! and remembers the etcd lease the election key was attached to when it was deleted.
+//! wakes the followers when either is deleted (a release, an expiry, an operator's deletion)
+//! or when a release hands the election key over to a successor, and remembers the etcd lease
+//! the election key was attached to when it was deleted, and the key handed over.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::connection::Pool;
 use crate::record::Holder;
-use crate::store::LastHolder;
+use crate::store::{Handed, LastHolder, is_handover};
 
 /// The first delay before watching again after the watch broke; it doubles up to
 /// [`MAX_BACKOFF`].
@@ -31,9 +32,15 @@ impl Drop for ReleaseWatch {
     }
 }
 
+/// The election key's watch: deletions and puts (a handover is a put; renewals that publish
+/// metadata are too, and wake nobody), with the key as it was, for the etcd lease of its
+/// holder and to tell a handover from a renewal.
+fn election_key_options() -> WatchOptions {
+    WatchOptions::new().with_prev_key()
+}
+
+/// The holder key's watch: deletions only.
 fn options() -> WatchOptions {
-    // Deletions only: puts (renewals that publish metadata) wake nobody. With the key as it
-    // was, for the etcd lease of its holder.
     WatchOptions::new()
         .with_filters([WatchFilterType::NoPut])
         .with_prev_key()
@@ -52,7 +59,9 @@ async fn open_on(
     keys: &[String],
 ) -> Result<(Watcher, WatchStream), etcd_client::Error> {
     let (first, rest) = keys.split_first().expect("at least one key");
-    let (mut watcher, stream) = client.watch(first.as_str(), Some(options())).await?;
+    let (mut watcher, stream) = client
+        .watch(first.as_str(), Some(election_key_options()))
+        .await?;
     for key in rest {
         watcher.watch(key.as_str(), Some(options())).await?;
     }
@@ -66,12 +75,15 @@ impl ReleaseWatch {
     /// have happened while nobody watched.
     ///
     /// `keys[0]` is the election key: when it is deleted, the etcd lease it was attached to is
-    /// remembered in `last_holder` before the followers wake; `woken` is set whenever they are.
+    /// remembered in `last_holder` before the followers wake; when a release hands it over (a
+    /// put naming a new holder, see `store::handover`), the key is offered to `handed` and the
+    /// followers wake. `woken` is set whenever a deletion or a reopening wakes them.
     pub(crate) async fn start(
         pool: Arc<Pool>,
         keys: Vec<String>,
         notifier: Arc<ReleaseNotifier>,
         last_holder: Arc<LastHolder>,
+        handed: Arc<Handed>,
         woken: Arc<AtomicBool>,
     ) -> Result<Self, etcd_client::Error> {
         let (watcher, stream) = open(&pool, &keys).await?;
@@ -84,8 +96,17 @@ impl ReleaseWatch {
                         match stream.message().await {
                             Ok(Some(response)) => {
                                 let mut deleted = false;
+                                let mut handover = false;
                                 for event in response.events() {
                                     if event.event_type() != EventType::Delete {
+                                        if let Some(kv) = event.kv().filter(|kv| {
+                                            kv.key() == keys[0].as_bytes()
+                                                && is_handover(kv, event.prev_kv())
+                                        }) {
+                                            last_holder.saw(kv);
+                                            handed.offer(kv);
+                                            handover = true;
+                                        }
                                         continue;
                                     }
                                     deleted = true;
@@ -98,6 +119,8 @@ impl ReleaseWatch {
                                 }
                                 if deleted {
                                     woken.store(true, Ordering::Release);
+                                }
+                                if deleted || handover {
                                     notifier.notify();
                                 }
                                 if response.canceled() {

@@ -341,8 +341,9 @@ async fn a_late_watch_event_never_replaces_the_current_holder_a_follower_saw() {
         .delete(key.as_str(), Some(DeleteOptions::new().with_prefix()))
         .await
         .unwrap();
-    // The election key, its holder key, and the released key a's release wrote.
-    assert_eq!(deleted.deleted(), 3);
+    // The election key, its holder key, the released key a's release wrote and the
+    // follower's claim of the succession.
+    assert_eq!(deleted.deleted(), 4);
     match follower.try_acquire(&f).await.unwrap() {
         AcquireOutcome::Withheld { reason, .. } => {
             assert_eq!(reason, WithholdReason::RecordTouched);

@@ -19,12 +19,13 @@ pub(super) enum Seen {
 
 impl EtcdLeaseStore {
     /// The reads of the election's keys, in [`Keys::of`]'s order.
-    pub(super) fn get_keys(&self) -> [TxnOp; 4] {
+    pub(super) fn get_keys(&self) -> [TxnOp; 5] {
         [
             TxnOp::get(self.inner.key.as_str(), None),
             TxnOp::get(self.inner.holder_key.as_str(), None),
             TxnOp::get(self.inner.base_key.as_str(), None),
             TxnOp::get(self.inner.released_key.as_str(), None),
+            TxnOp::get(self.inner.next_key.as_str(), None),
         ]
     }
 
@@ -145,39 +146,43 @@ impl EtcdLeaseStore {
             .grant(etcd_ttl(request.ttl))
             .await
             .map_err(|err| map_etcd(Operation::Acquire, false, err))?;
-        self.leases().insert(
-            request,
-            Granted {
-                id: response.id(),
-                instance_id: request.instance_id.clone(),
-                published: None,
-                refreshed: sent,
-                base: 0,
-            },
-        );
+        self.leases()
+            .insert(request, Granted::new(response.id(), request, sent));
         Ok(response.id())
     }
 
-    pub(super) fn holder_value(request: &LeaseRequest, base: u64) -> Vec<u8> {
+    /// The election key's value for `request`'s term, whose token is `token_revision` (or the
+    /// key's create revision) plus `base`.
+    pub(super) fn holder_value(
+        request: &LeaseRequest,
+        base: u64,
+        token_revision: Option<u64>,
+    ) -> Vec<u8> {
         Holder {
             instance_id: request.instance_id.clone(),
             lease_id: request.lease_id.clone(),
             ttl: request.ttl,
             metadata: request.metadata.clone(),
             base,
+            token_revision,
         }
         .encode()
     }
 
-    /// The caller's own acquisition whose reply was lost: keeps its etcd lease alive in this
-    /// call and publishes the request's metadata, keeping the token.
+    /// The election key names the caller's own candidacy: an acquisition whose reply was lost,
+    /// or a lease a release handed over to the caller's claim (see `handover`). Keeps its etcd
+    /// lease alive in this call and publishes the request's metadata, keeping the token.
     pub(super) async fn recover(
         &self,
         request: &LeaseRequest,
         kv: &KeyValue,
     ) -> Result<Option<Lease>> {
+        let Some(holder) = Holder::decode(kv.value()) else {
+            return Ok(None);
+        };
+        let token = token_of(kv)?;
         let etcd_lease = kv.lease();
-        let base = Holder::decode(kv.value()).map_or(0, |h| h.base);
+        let sent = Instant::now();
         match self.keep_alive(etcd_lease).await {
             Ok(_) => {}
             // Expired: its revocation deletes the key in a moment.
@@ -192,19 +197,12 @@ impl EtcdLeaseStore {
             .get(request)
             .is_none_or(|g| g.id != etcd_lease)
         {
-            self.leases().insert(
-                request,
-                Granted {
-                    id: etcd_lease,
-                    instance_id: request.instance_id.clone(),
-                    published: None,
-                    refreshed: Instant::now(),
-                    base,
-                },
-            );
+            self.leases()
+                .insert(request, Granted::new(etcd_lease, request, sent));
         }
-        self.leases().set_base(request, base);
-        let value = Self::holder_value(request, base);
+        self.leases()
+            .set_term(request, holder.base, kv.create_revision(), token.get());
+        let value = Self::holder_value(request, holder.base, holder.token_revision);
         if kv.value() != value.as_slice() {
             let txn = Txn::new()
                 .when([
@@ -230,7 +228,6 @@ impl EtcdLeaseStore {
         }
         self.leases()
             .set_published(request, request.metadata.clone());
-        let token = token_of(kv)?;
         self.inner.identity.saw_token(token.get());
         Ok(Some(Lease::new(token)))
     }
@@ -330,6 +327,13 @@ impl EtcdLeaseStore {
         if let Some(metadata) = &request.metadata {
             self.check_metadata(metadata)?;
         }
+        // A release handed the lease over to this candidacy's claim (the watch saw it): its key
+        // and etcd lease are already there; keeping the lease alive confirms it.
+        if let Some(kv) = self.inner.handed.take_for(request)
+            && let Some(lease) = self.recover(request, &kv).await?
+        {
+            return Ok(AcquireOutcome::Acquired(lease));
+        }
         // Woken by a deletion, the keys are likely free: the etcd lease a creation needs is
         // granted (or kept alive) alongside the read instead of after it. Otherwise (a poll,
         // mostly answered `Held`) only the read.
@@ -350,8 +354,14 @@ impl EtcdLeaseStore {
                 continue;
             }
             let base = keys.base()?;
+            let held = keys.key.clone();
             match self.judge(request, keys.key.take(), keys.holder.take()) {
-                Seen::Held(outcome) => return Ok(outcome),
+                Seen::Held(outcome) => {
+                    if let Some(held) = &held {
+                        self.claim(request, held, keys.next.as_ref()).await;
+                    }
+                    return Ok(outcome);
+                }
                 Seen::Mine(kv) => {
                     if let Some(lease) = self.recover(request, &kv).await? {
                         return Ok(AcquireOutcome::Acquired(lease));
@@ -420,7 +430,7 @@ impl EtcdLeaseStore {
             .and_then([
                 TxnOp::put(
                     self.inner.key.as_str(),
-                    Self::holder_value(request, base),
+                    Self::holder_value(request, base, None),
                     attached(),
                 ),
                 TxnOp::put(
@@ -467,7 +477,7 @@ impl EtcdLeaseStore {
         {
             let mut leases = self.leases();
             leases.set_published(request, request.metadata.clone());
-            leases.set_base(request, base);
+            leases.set_term(request, base, revision, token);
         }
         Ok(Ok(AcquireOutcome::Acquired(Lease::new(FencingToken::new(
             token,

@@ -10,11 +10,22 @@ pub(crate) fn etcd_ttl(ttl: Duration) -> i64 {
     i64::try_from(secs.max(1)).unwrap_or(i64::MAX)
 }
 
-/// The fencing token of the election key `kv`: its create revision, plus the token base its
-/// value names.
+/// The revision the fencing token of the election key `kv` counts from: the claim's mod
+/// revision its value names when a release handed the lease over (see `handover`), otherwise
+/// the key's create revision.
+pub(super) fn token_revision(kv: &KeyValue) -> i64 {
+    Holder::decode(kv.value())
+        .and_then(|h| h.token_revision)
+        .and_then(|r| i64::try_from(r).ok())
+        .unwrap_or_else(|| kv.create_revision())
+}
+
+/// The fencing token of the election key `kv`: its token revision (see [`token_revision`]),
+/// plus the token base its value names.
 pub(super) fn token_of(kv: &KeyValue) -> Result<FencingToken> {
     let base = Holder::decode(kv.value()).map_or(0, |h| h.base);
-    u64::try_from(kv.create_revision())
+    let revision = token_revision(kv);
+    u64::try_from(revision)
         .ok()
         .filter(|&r| r > 0)
         .and_then(|r| r.checked_add(base))
@@ -22,17 +33,9 @@ pub(super) fn token_of(kv: &KeyValue) -> Result<FencingToken> {
         .ok_or_else(|| {
             Error::invalid_data(
                 Operation::Acquire,
-                format!(
-                    "the election key has create revision {} and token base {base}",
-                    kv.create_revision()
-                ),
+                format!("the election key has token revision {revision} and token base {base}"),
             )
         })
-}
-
-/// The create revision of the election key of the term with `token`, created with `base`.
-pub(super) fn revision_of(token: FencingToken, base: u64) -> i64 {
-    i64::try_from(token.get().saturating_sub(base)).unwrap_or(i64::MAX)
 }
 
 /// The election's keys, as one linearizable transaction read them: the lease's state. Not the
@@ -44,13 +47,15 @@ pub(super) struct Keys {
     pub(super) base: Option<KeyValue>,
     /// The released key (see [`RELEASED_SUFFIX`]).
     pub(super) released: Option<KeyValue>,
+    /// The successor's claim (see [`NEXT_SUFFIX`]).
+    pub(super) next: Option<KeyValue>,
     /// The cluster's revision when they were read.
     pub(super) revision: i64,
 }
 
 impl Keys {
     /// The keys a transaction's `get` operations read: the election key, its holder key, the
-    /// token base key and the released key, in that order.
+    /// token base key, the released key and the successor's claim, in that order.
     pub(super) fn of(response: &TxnResponse) -> Self {
         let mut kvs = got(response).into_iter();
         Self {
@@ -58,6 +63,7 @@ impl Keys {
             holder: kvs.next().flatten(),
             base: kvs.next().flatten(),
             released: kvs.next().flatten(),
+            next: kvs.next().flatten(),
             revision: response.header().map_or(0, |h| h.revision()),
         }
     }

@@ -28,9 +28,37 @@ pub(super) struct Granted {
     pub(super) published: Option<Option<Vec<u8>>>,
     /// When the lease was last granted or kept alive (a request sent after this instant).
     pub(super) refreshed: Instant,
-    /// The token base of the election key this candidacy created (its token is the key's
-    /// create revision plus this), once it did.
+    /// The token base of the election key this candidacy holds (its token is the key's token
+    /// revision plus this), once it does.
     pub(super) base: u64,
+    /// The election key's create revision in this candidacy's term, once it holds the key (a
+    /// key handed over keeps the create revision it had: see `handover`); 0 before.
+    pub(super) key_create: i64,
+    /// The fencing token of this candidacy's term, once it holds the key; 0 before.
+    pub(super) token: u64,
+    /// The etcd lease's ttl in whole seconds, at least: the ttl it was granted with, or the
+    /// least a lease handed over to this candidacy was checked to have.
+    pub(super) ttl_secs: i64,
+    /// The successor's claim (`<key>/next`) as this candidacy's last renewal read it, while it
+    /// holds the key: the release hands the lease over to it (see `handover`).
+    pub(super) claim: Option<KeyValue>,
+}
+
+impl Granted {
+    /// A lease granted (or found) for `request`, holding no key yet.
+    pub(super) fn new(id: i64, request: &LeaseRequest, refreshed: Instant) -> Self {
+        Self {
+            id,
+            instance_id: request.instance_id.clone(),
+            published: None,
+            refreshed,
+            base: 0,
+            key_create: 0,
+            token: 0,
+            ttl_secs: super::etcd_ttl(request.ttl),
+            claim: None,
+        }
+    }
 }
 
 impl Leases {
@@ -74,9 +102,25 @@ impl Leases {
         }
     }
 
-    pub(super) fn set_base(&mut self, request: &LeaseRequest, base: u64) {
+    /// Records the term `request`'s candidacy holds: the key's token base, create revision and
+    /// fencing token.
+    pub(super) fn set_term(
+        &mut self,
+        request: &LeaseRequest,
+        base: u64,
+        key_create: i64,
+        token: u64,
+    ) {
         if let Some(granted) = self.by_lease_id.get_mut(&request.lease_id) {
             granted.base = base;
+            granted.key_create = key_create;
+            granted.token = token;
+        }
+    }
+
+    pub(super) fn set_claim(&mut self, request: &LeaseRequest, claim: Option<KeyValue>) {
+        if let Some(granted) = self.by_lease_id.get_mut(&request.lease_id) {
+            granted.claim = claim;
         }
     }
 }

@@ -38,6 +38,13 @@ pub struct Capabilities {
     /// keeps none ([`LeaseStore::read_record`](crate::LeaseStore::read_record) and
     /// [`write_record`](crate::LeaseStore::write_record) then fail). Scheduled jobs need it.
     pub max_record_len: usize,
+    /// A release may hand the lease straight over to a follower whose acquisition was answered
+    /// [`Held`](crate::store::AcquireOutcome::Held) during the term (it claimed the
+    /// succession), instead of leaving it free: that follower's next acquisition gets it, with
+    /// a greater token, and nobody else until it is released or expires. A follower that
+    /// stops asking without its store being dropped may then leave the election without a
+    /// leader for up to a lease, as a crashed leader does.
+    pub hands_over: bool,
 }
 
 impl Capabilities {
@@ -49,6 +56,7 @@ impl Capabilities {
             candidates: false,
             max_metadata_len: 0,
             max_record_len: 0,
+            hands_over: false,
         }
     }
 
@@ -70,6 +78,14 @@ impl Capabilities {
     #[must_use]
     pub const fn with_metadata(mut self, max_len: usize) -> Self {
         self.max_metadata_len = max_len;
+        self
+    }
+
+    /// The same, with releases that may hand the lease over to a follower (see
+    /// [`hands_over`](Self::hands_over)).
+    #[must_use]
+    pub const fn with_handover(mut self) -> Self {
+        self.hands_over = true;
         self
     }
 

@@ -1,0 +1,217 @@
+//! Handovers in the release itself, on a real etcd member: a follower answered `Held` claims
+//! the succession in `<key>/next`; the leader's renewal reads the claim and its release puts the
+//! election key naming the claimant on the leader's etcd lease. The claimant is woken, acquires
+//! with a greater token without creating a key, and nobody else gets in meanwhile. A claim
+//! from before the term is never handed the lease; a claimant whose ttl the holder's etcd lease
+//! does not cover never claims.
+
+mod common;
+
+use std::time::Duration;
+
+use common::store;
+use leader_election::LeaseStore;
+use leader_election::store::{AcquireOutcome, Lease, LeaseRequest, RenewOutcome};
+use leader_election_etcd::EtcdLeaseStore;
+use leader_election_test_support::{EtcdCluster, unique_name};
+
+const LEASE: Duration = Duration::from_secs(2);
+
+async fn acquired(store: &EtcdLeaseStore, request: &LeaseRequest) -> Lease {
+    match store.try_acquire(request).await.expect("try_acquire") {
+        AcquireOutcome::Acquired(lease) => lease,
+        other => panic!("{} should acquire, got {other:?}", request.instance_id),
+    }
+}
+
+async fn held_by(store: &EtcdLeaseStore, request: &LeaseRequest, leader: &str) {
+    match store.try_acquire(request).await.expect("try_acquire") {
+        AcquireOutcome::Held {
+            leader: Some(info), ..
+        } => assert_eq!(info.instance_id, leader),
+        other => panic!("{leader} holds the lease: {other:?}"),
+    }
+}
+
+/// `key`'s create revision, etcd lease and value, as etcdctl reads them; `None` when absent.
+async fn key_of(etcd: &EtcdCluster, key: &str) -> Option<(i64, i64, String)> {
+    let out = etcd.etcdctl(&["get", key, "-w", "json"]).await.unwrap();
+    let json: serde_json::Value = serde_json::from_str(&out).expect("etcdctl's json");
+    let kv = json["kvs"].as_array()?.first()?.clone();
+    let value = kv["value"].as_str().expect("a base64 value");
+    let value = base64_decode(value);
+    Some((
+        kv["create_revision"].as_i64().unwrap_or(0),
+        kv["lease"].as_i64().unwrap_or(0),
+        value,
+    ))
+}
+
+fn base64_decode(text: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut out = Vec::new();
+    for c in text.bytes().filter(|&c| c != b'=') {
+        let v = ALPHABET.iter().position(|&a| a == c).expect("base64") as u32;
+        bits = (bits << 6) | v;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_hands_the_lease_to_the_claimant_in_one_transaction() {
+    let etcd = EtcdCluster::single().await;
+    let key = unique_name("handover");
+    let leader_store = store(&etcd.endpoints(), &key);
+    let follower_store = store(&etcd.endpoints(), &key);
+    let other_store = store(&etcd.endpoints(), &key);
+    for s in [&leader_store, &follower_store, &other_store] {
+        s.connect().await.unwrap();
+    }
+    let a = LeaseRequest::new("a", LEASE).with_metadata(Some(b"a's".to_vec()));
+    let f = LeaseRequest::new("f", LEASE).with_metadata(Some(b"f's".to_vec()));
+    let o = LeaseRequest::new("o", LEASE);
+    let a_lease = acquired(&leader_store, &a).await;
+    let (create, etcd_lease, _) = key_of(&etcd, &key).await.expect("a's key");
+
+    // f is answered `Held` and claims the succession; o, answered `Held` after it, does not
+    // replace the claim.
+    held_by(&follower_store, &f, "a").await;
+    held_by(&other_store, &o, "a").await;
+    let claim = etcd
+        .get(follower_store.next_key())
+        .await
+        .unwrap()
+        .expect("f's claim");
+    assert!(claim.contains(&f.lease_id), "the claim {claim:?} names f");
+    // a's renewal reads the claim; its release hands the lease over.
+    assert_eq!(
+        leader_store.renew(&a, &a_lease).await.unwrap(),
+        RenewOutcome::Renewed
+    );
+    let mut woken = follower_store.release_notifications().unwrap();
+    woken.mark_seen();
+    assert!(leader_store.release(&a, &a_lease).await.unwrap());
+    tokio::time::timeout(Duration::from_secs(5), woken.released())
+        .await
+        .expect("the claimant woken by the handover");
+
+    // The key was not deleted: same create revision, same etcd lease, naming f.
+    let (create_after, lease_after, value) = key_of(&etcd, &key).await.expect("f's key");
+    assert_eq!((create_after, lease_after), (create, etcd_lease));
+    assert!(value.contains(&f.lease_id), "the key {value:?} names f");
+    assert_eq!(etcd.get(follower_store.next_key()).await.unwrap(), None);
+    // Nobody but f gets in; f acquires with a greater token and its own metadata.
+    held_by(&other_store, &o, "f").await;
+    let f_lease = acquired(&follower_store, &f).await;
+    assert!(f_lease.token > a_lease.token);
+    let leader = other_store
+        .current_leader()
+        .await
+        .unwrap()
+        .expect("f leads");
+    assert_eq!(
+        (leader.instance_id.as_str(), leader.token, leader.metadata),
+        ("f", Some(f_lease.token), Some(b"f's".to_vec()))
+    );
+    // a's term is over: its renewal and a second release change nothing.
+    assert_eq!(
+        leader_store.renew(&a, &a_lease).await.unwrap(),
+        RenewOutcome::Lost
+    );
+    assert!(!leader_store.release(&a, &a_lease).await.unwrap());
+    // f renews (keeping a's former etcd lease alive) and hands over in turn, to o.
+    assert_eq!(
+        follower_store.renew(&f, &f_lease).await.unwrap(),
+        RenewOutcome::Renewed
+    );
+    held_by(&other_store, &o, "f").await;
+    assert_eq!(
+        follower_store.renew(&f, &f_lease).await.unwrap(),
+        RenewOutcome::Renewed
+    );
+    assert!(follower_store.release(&f, &f_lease).await.unwrap());
+    let o_lease = acquired(&other_store, &o).await;
+    assert!(o_lease.token > f_lease.token);
+    // o's release, with no claim, deletes the keys: the lease is free.
+    assert!(other_store.release(&o, &o_lease).await.unwrap());
+    assert_eq!(key_of(&etcd, &key).await, None);
+    let a2 = LeaseRequest::new("a", LEASE);
+    let a2_lease = acquired(&leader_store, &a2).await;
+    assert!(a2_lease.token > o_lease.token);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_from_an_earlier_term_is_never_handed_the_lease() {
+    let etcd = EtcdCluster::single().await;
+    let key = unique_name("handover-stale");
+    let first = store(&etcd.endpoints(), &key);
+    let second = store(&etcd.endpoints(), &key);
+    let third = store(&etcd.endpoints(), &key);
+    for s in [&first, &second, &third] {
+        s.connect().await.unwrap();
+    }
+    // a leads and f claims; a's release, before any renewal read the claim, deletes the keys.
+    let a = LeaseRequest::new("a", LEASE);
+    let f = LeaseRequest::new("f", LEASE);
+    let a_lease = acquired(&first, &a).await;
+    held_by(&second, &f, "a").await;
+    assert!(first.release(&a, &a_lease).await.unwrap());
+    assert_eq!(key_of(&etcd, &key).await, None);
+    // b leads a new term; f's claim, from a's term, is stale: b's release must not hand over
+    // to it, even once its renewal read it.
+    let b = LeaseRequest::new("b", LEASE);
+    let b_lease = acquired(&third, &b).await;
+    assert!(etcd.get(second.next_key()).await.unwrap().is_some());
+    assert_eq!(
+        third.renew(&b, &b_lease).await.unwrap(),
+        RenewOutcome::Renewed
+    );
+    assert!(third.release(&b, &b_lease).await.unwrap());
+    assert_eq!(key_of(&etcd, &key).await, None, "handed to a stale claim");
+    // f, answered `Held` during c's term, claims again; c's release hands over to it.
+    let c = LeaseRequest::new("c", LEASE);
+    let c_lease = acquired(&first, &c).await;
+    held_by(&second, &f, "c").await;
+    assert_eq!(
+        first.renew(&c, &c_lease).await.unwrap(),
+        RenewOutcome::Renewed
+    );
+    assert!(first.release(&c, &c_lease).await.unwrap());
+    let f_lease = acquired(&second, &f).await;
+    assert!(f_lease.token > c_lease.token);
+    assert!(
+        key_of(&etcd, &key)
+            .await
+            .is_some_and(|(_, _, v)| v.starts_with("le3 "))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claimant_with_a_longer_ttl_than_the_holders_lease_never_claims() {
+    let etcd = EtcdCluster::single().await;
+    let key = unique_name("handover-ttl");
+    let holder = store(&etcd.endpoints(), &key);
+    let follower = store(&etcd.endpoints(), &key);
+    holder.connect().await.unwrap();
+    follower.connect().await.unwrap();
+    let a = LeaseRequest::new("a", LEASE);
+    let f = LeaseRequest::new("f", LEASE + Duration::from_millis(500));
+    let a_lease = acquired(&holder, &a).await;
+    held_by(&follower, &f, "a").await;
+    assert_eq!(etcd.get(follower.next_key()).await.unwrap(), None);
+    assert_eq!(
+        holder.renew(&a, &a_lease).await.unwrap(),
+        RenewOutcome::Renewed
+    );
+    assert!(holder.release(&a, &a_lease).await.unwrap());
+    assert_eq!(key_of(&etcd, &key).await, None);
+    let f_lease = acquired(&follower, &f).await;
+    assert!(f_lease.token > a_lease.token);
+}
