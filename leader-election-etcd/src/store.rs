@@ -35,6 +35,7 @@ pub(crate) use keys::etcd_ttl;
 use keys::{Keys, got, leader_of, token_of, token_revision};
 
 use candidate::CandidateLeases;
+use handover::{ClaimKeeper, Claims};
 pub(crate) use handover::{Handed, is_handover};
 use identity::Identity;
 pub(crate) use leases::LastHolder;
@@ -128,6 +129,9 @@ struct Inner {
     last_holder: Arc<LastHolder>,
     /// The last election key a release handed over, as the watch saw it.
     handed: Arc<Handed>,
+    /// The succession claimed by one of this store's candidacies, and its keeper.
+    claims: Arc<Claims>,
+    keeper: OnceCell<ClaimKeeper>,
     /// The cluster this store talks to, the highest token and the longest term it has seen:
     /// to recognise that the cluster lost its data.
     identity: Identity,
@@ -162,6 +166,8 @@ impl EtcdLeaseStore {
                 candidate_leases: Mutex::new(CandidateLeases::default()),
                 last_holder: Arc::new(LastHolder::default()),
                 handed: Arc::new(Handed::default()),
+                claims: Arc::new(Claims::default()),
+                keeper: OnceCell::new(),
                 identity: Identity::default(),
             }),
         }
@@ -211,9 +217,18 @@ impl EtcdLeaseStore {
         &self.inner.record_key
     }
 
+    /// How many keep-alives this store sent for its candidacies' claims of the succession (see
+    /// [`next_key`](Self::next_key)) on its own, outside every [`LeaseStore`] call: one every
+    /// half lease while a follower of this store holds the claim.
+    #[must_use]
+    pub fn claim_keep_alives(&self) -> u64 {
+        self.inner.claims.keep_alives()
+    }
+
     /// The key in which a follower claims the succession of the current term, so that the
     /// leader's release hands the lease over to it (see the crate's README): `<key>/next`. It
-    /// carries no lease.
+    /// is attached to the claimant's etcd lease, which its store keeps alive while the
+    /// claimant keeps asking.
     #[must_use]
     pub fn next_key(&self) -> &str {
         &self.inner.next_key
@@ -302,22 +317,13 @@ impl EtcdLeaseStore {
                 None,
             ),
         ]);
-        // With a successor's claim, the same transaction hands the lease over to it instead,
-        // on this term's etcd lease, which then is the successor's to keep alive.
+        // With a successor's claim, the same transaction hands the key over to it instead, on
+        // the claim's etcd lease.
+        self.leases().remove(request);
         let ours = match self.successor(request, &granted) {
             Some(successor) => {
-                // Forgotten before the transaction: once it may have handed the etcd lease over,
-                // this candidacy must never take it for its own again (keep it alive for a new
-                // attempt, or skip a wait because the lease is "mine"), even when the reply is
-                // lost. The lease then expires if the transaction did not take effect.
-                self.leases().remove(request);
-                let (handed, released) = self
-                    .hand_over(&granted, &successor, self.ours(&granted), plain)
-                    .await?;
-                if handed {
-                    return Ok(true);
-                }
-                released
+                self.hand_over(&granted, &successor, self.ours(&granted), plain)
+                    .await?
             }
             None => self
                 .txn(plain)
@@ -325,9 +331,8 @@ impl EtcdLeaseStore {
                 .map_err(|err| map_etcd(Operation::Release, true, err))?
                 .succeeded(),
         };
-        self.leases().remove(request);
-        // The keys are gone (ours) or someone else's: the lease holds nothing we need, and
-        // expires by itself if the revocation fails.
+        // The keys are gone, handed over to the claim's lease (ours) or someone else's: the
+        // lease holds nothing we need, and expires by itself if the revocation fails.
         let _ = self.revoke(granted.id).await;
         Ok(ours)
     }
@@ -398,6 +403,12 @@ impl LeaseStore for EtcdLeaseStore {
             })
             .await
             .map_err(|err| map_etcd(Operation::Connect, false, err))?;
+        self.inner
+            .keeper
+            .get_or_init(|| async {
+                ClaimKeeper::start(Arc::clone(&self.inner.pool), Arc::clone(&self.inner.claims))
+            })
+            .await;
         Ok(())
     }
 

@@ -1,19 +1,20 @@
 //! Handovers in the release itself, on a real etcd member: a follower answered `Held` claims
-//! the succession in `<key>/next`; the leader's renewal reads the claim and its release puts the
-//! election key naming the claimant on the leader's etcd lease. The claimant is woken, acquires
-//! with a greater token without creating a key, and nobody else gets in meanwhile. A claim
-//! from before the term is never handed the lease; a claimant whose ttl the holder's etcd lease
-//! does not cover never claims.
+//! the succession in `<key>/next`, on an etcd lease its store keeps alive; the leader's renewal
+//! reads the claim and its release puts the election key naming the claimant on the claim's
+//! lease. The claimant is woken and acquires with a greater token without a request (its term
+//! counts from its store's last keep-alive), and nobody else gets in meanwhile. A claim from
+//! before the term is never handed the lease; a claimant that stops asking lets its claim go.
 
 mod common;
 
 use std::time::Duration;
 
 use common::store;
+use etcd_client::Client;
 use leader_election::LeaseStore;
 use leader_election::store::{AcquireOutcome, Lease, LeaseRequest, RenewOutcome};
 use leader_election_etcd::EtcdLeaseStore;
-use leader_election_test_support::{EtcdCluster, unique_name};
+use leader_election_test_support::{EtcdCluster, eventually_async, unique_name};
 
 const LEASE: Duration = Duration::from_secs(2);
 
@@ -78,7 +79,7 @@ async fn a_release_hands_the_lease_to_the_claimant_in_one_transaction() {
     let f = LeaseRequest::new("f", LEASE).with_metadata(Some(b"f's".to_vec()));
     let o = LeaseRequest::new("o", LEASE);
     let a_lease = acquired(&leader_store, &a).await;
-    let (create, etcd_lease, _) = key_of(&etcd, &key).await.expect("a's key");
+    let (create, a_etcd_lease, _) = key_of(&etcd, &key).await.expect("a's key");
 
     // f is answered `Held` and claims the succession; o, answered `Held` after it, does not
     // replace the claim.
@@ -90,6 +91,10 @@ async fn a_release_hands_the_lease_to_the_claimant_in_one_transaction() {
         .unwrap()
         .expect("f's claim");
     assert!(claim.contains(&f.lease_id), "the claim {claim:?} names f");
+    let (_, claim_lease, _) = key_of(&etcd, follower_store.next_key())
+        .await
+        .expect("f's claim");
+    assert_ne!(claim_lease, 0, "the claim is attached to f's etcd lease");
     // a's renewal reads the claim; its release hands the lease over.
     assert_eq!(
         leader_store.renew(&a, &a_lease).await.unwrap(),
@@ -102,15 +107,21 @@ async fn a_release_hands_the_lease_to_the_claimant_in_one_transaction() {
         .await
         .expect("the claimant woken by the handover");
 
-    // The key was not deleted: same create revision, same etcd lease, naming f.
+    // The key was not deleted: same create revision, now on the claim's etcd lease, naming f.
     let (create_after, lease_after, value) = key_of(&etcd, &key).await.expect("f's key");
-    assert_eq!((create_after, lease_after), (create, etcd_lease));
+    assert_eq!((create_after, lease_after), (create, claim_lease));
+    assert_ne!(lease_after, a_etcd_lease);
     assert!(value.contains(&f.lease_id), "the key {value:?} names f");
     assert_eq!(etcd.get(follower_store.next_key()).await.unwrap(), None);
     // Nobody but f gets in; f acquires with a greater token and its own metadata.
     held_by(&other_store, &o, "f").await;
     let f_lease = acquired(&follower_store, &f).await;
     assert!(f_lease.token > a_lease.token);
+    // Without a request: the term counts from the store's last keep-alive of the claim.
+    assert!(
+        f_lease.extended_at.is_some(),
+        "f's acquisition was not the handed-over key's"
+    );
     let leader = other_store
         .current_leader()
         .await
@@ -194,24 +205,48 @@ async fn a_claim_from_an_earlier_term_is_never_handed_the_lease() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_claimant_with_a_longer_ttl_than_the_holders_lease_never_claims() {
+async fn a_claimant_that_stops_asking_lets_its_claim_go() {
     let etcd = EtcdCluster::single().await;
-    let key = unique_name("handover-ttl");
+    let key = unique_name("handover-gone");
     let holder = store(&etcd.endpoints(), &key);
     let follower = store(&etcd.endpoints(), &key);
     holder.connect().await.unwrap();
     follower.connect().await.unwrap();
     let a = LeaseRequest::new("a", LEASE);
-    let f = LeaseRequest::new("f", LEASE + Duration::from_millis(500));
+    let f = LeaseRequest::new("f", LEASE);
     let a_lease = acquired(&holder, &a).await;
     held_by(&follower, &f, "a").await;
-    assert_eq!(etcd.get(follower.next_key()).await.unwrap(), None);
+    assert!(etcd.get(follower.next_key()).await.unwrap().is_some());
+    // a keeps renewing. The store keeps the claim's lease alive for two leases after f last
+    // asked, then lets it expire: the claim goes with it.
+    let renewing = {
+        let (holder, a, a_lease) = (holder.clone(), a.clone(), a_lease.clone());
+        tokio::spawn(async move {
+            loop {
+                let renewed = holder.renew(&a, &a_lease).await.unwrap();
+                assert_eq!(renewed, RenewOutcome::Renewed);
+                tokio::time::sleep(LEASE / 4).await;
+            }
+        })
+    };
+    let client = Client::connect(etcd.endpoints(), None).await.unwrap();
+    eventually_async(
+        LEASE * 5,
+        "the claim of a follower that stopped asking expires",
+        || {
+            let mut client = client.clone();
+            let next = follower.next_key().to_owned();
+            async move { client.get(next, None).await.unwrap().kvs().is_empty() }
+        },
+    )
+    .await;
+    assert!(follower.claim_keep_alives() >= 2);
+    renewing.abort();
+    // a's release finds no claim: it deletes the keys.
     assert_eq!(
         holder.renew(&a, &a_lease).await.unwrap(),
         RenewOutcome::Renewed
     );
     assert!(holder.release(&a, &a_lease).await.unwrap());
     assert_eq!(key_of(&etcd, &key).await, None);
-    let f_lease = acquired(&follower, &f).await;
-    assert!(f_lease.token > a_lease.token);
 }

@@ -896,3 +896,53 @@ impl FaultyPair {
         }
     }
 }
+
+/// Answers every acquisition as extended `before` the call (a store that kept the lease alive
+/// beforehand, like one handed over to a claim).
+struct ExtendedBefore(Duration);
+
+impl leader_election::store::StoreHooks for ExtendedBefore {
+    fn acquired(
+        &self,
+        sent: Instant,
+        outcome: leader_election::Result<AcquireOutcome>,
+    ) -> leader_election::Result<AcquireOutcome> {
+        match outcome {
+            Ok(AcquireOutcome::Acquired(lease)) => Ok(AcquireOutcome::Acquired(
+                lease.with_extended_at(sent - self.0),
+            )),
+            other => other,
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lease_extended_before_the_acquisition_counts_from_then() {
+    let o = options("a");
+    let before = secs(3.0);
+    assert!(o.renew_interval > before, "no renewal before the check");
+    let store = leader_election::store::Forward::with_hooks(
+        MemoryLeaseStore::new(),
+        ExtendedBefore(before),
+    );
+    let election = LeaderElection::new(store, o.clone()).unwrap();
+    let started = Instant::now();
+    election.start().await.unwrap();
+    let led = wait_for_role(&election, Role::Leader).await;
+    assert_eq!(led, started);
+    let valid_for = o.lease_duration.saturating_sub(o.deadline_margin());
+    // The deadline counts from 3 s before the call, not from the call.
+    let term = election.leadership().expect("a term");
+    assert_eq!(term.deadline(), started - before + valid_for);
+    election.stop().await.unwrap();
+    // A lease last extended longer ago than it lasts is not trusted at all.
+    let stale = leader_election::store::Forward::with_hooks(
+        MemoryLeaseStore::new(),
+        ExtendedBefore(o.lease_duration),
+    );
+    let late = LeaderElection::new(stale, options("b")).unwrap();
+    late.start().await.unwrap();
+    settle().await;
+    assert!(!late.is_leader());
+    late.stop().await.unwrap();
+}

@@ -228,6 +228,7 @@ impl EtcdLeaseStore {
         }
         self.leases()
             .set_published(request, request.metadata.clone());
+        self.inner.claims.forget(request);
         self.inner.identity.saw_token(token.get());
         Ok(Some(Lease::new(token)))
     }
@@ -327,10 +328,11 @@ impl EtcdLeaseStore {
         if let Some(metadata) = &request.metadata {
             self.check_metadata(metadata)?;
         }
-        // A release handed the lease over to this candidacy's claim (the watch saw it): its key
-        // and etcd lease are already there; keeping the lease alive confirms it.
+        // A release handed the lease over to this candidacy's claim (the watch saw it), on the
+        // claim's etcd lease, which this store kept alive: no request. Otherwise the read below
+        // finds the key naming this candidacy, and `recover` keeps the lease alive.
         if let Some(kv) = self.inner.handed.take_for(request)
-            && let Some(lease) = self.recover(request, &kv).await?
+            && let Some(lease) = self.take_over(request, &kv)?
         {
             return Ok(AcquireOutcome::Acquired(lease));
         }
@@ -474,6 +476,7 @@ impl EtcdLeaseStore {
             )));
         }
         self.inner.identity.saw_token(token);
+        self.inner.claims.forget(request);
         {
             let mut leases = self.leases();
             leases.set_published(request, request.metadata.clone());

@@ -36,9 +36,6 @@ pub(super) struct Granted {
     pub(super) key_create: i64,
     /// The fencing token of this candidacy's term, once it holds the key; 0 before.
     pub(super) token: u64,
-    /// The etcd lease's ttl in whole seconds, at least: the ttl it was granted with, or the
-    /// least a lease handed over to this candidacy was checked to have.
-    pub(super) ttl_secs: i64,
     /// The successor's claim (`<key>/next`) as this candidacy's last renewal read it, while it
     /// holds the key: the release hands the lease over to it (see `handover`).
     pub(super) claim: Option<KeyValue>,
@@ -55,7 +52,6 @@ impl Granted {
             base: 0,
             key_create: 0,
             token: 0,
-            ttl_secs: super::etcd_ttl(request.ttl),
             claim: None,
         }
     }

@@ -217,6 +217,8 @@ impl<S: LeaseStore> Runner<S> {
                     metrics::leaderless(self.name(), free_since.elapsed());
                 }
                 self.expected_expiry = None;
+                // A lease the store kept alive before this call counts from then.
+                let sent_at = lease.extended_at.map_or(sent_at, |at| at.min(sent_at));
                 match self.lead(lease, sent_at).await {
                     TermEnd::Follow => Ok(Duration::ZERO),
                     TermEnd::Exit(result) => Err(result),

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use crate::error::Result;
 use crate::token::FencingToken;
 
@@ -121,13 +123,30 @@ pub fn new_lease_id() -> String {
 pub struct Lease {
     /// The token minted when this lease was acquired.
     pub token: FencingToken,
+    /// When a request that extended the lease in the backend for its whole ttl was sent, if
+    /// that was before the acquisition call: a store that acquires a lease it kept alive
+    /// beforehand (one handed over to the caller's claim) answers without another request,
+    /// and the leader's deadline then counts from this instant instead of from the call.
+    /// `None` (the default): from the call.
+    pub extended_at: Option<Instant>,
 }
 
 impl Lease {
-    /// A held lease carrying `token`.
+    /// A held lease carrying `token`, extended by the acquisition call itself.
     #[must_use]
     pub const fn new(token: FencingToken) -> Self {
-        Self { token }
+        Self {
+            token,
+            extended_at: None,
+        }
+    }
+
+    /// The same, last extended in the backend by a request sent at `at`, before the
+    /// acquisition call (see [`extended_at`](Self::extended_at)).
+    #[must_use]
+    pub const fn with_extended_at(mut self, at: Instant) -> Self {
+        self.extended_at = Some(at);
+        self
     }
 }
 
