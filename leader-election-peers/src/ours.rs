@@ -37,11 +37,16 @@ impl StoreHooks for LastSent {
 
 type Store<S> = Forward<FaultyStore<S>, LastSent>;
 
+/// The requests a store sends on its own, outside every `LeaseStore` call (the etcd store's
+/// keep-alives of a follower's claim), counted among its contender's.
+pub(crate) type Background = Box<dyn Fn() -> u64 + Send + Sync>;
+
 /// This project's contenders.
 pub(crate) struct Ours<S: LeaseStore> {
     elections: Vec<LeaderElection<Store<S>>>,
     controls: Vec<FaultControl>,
     sent: Vec<LastSent>,
+    background: Vec<Background>,
     elected: mpsc::UnboundedReceiver<(usize, Instant)>,
     handover: Handover,
     lease: std::time::Duration,
@@ -61,13 +66,21 @@ pub(crate) fn options(settings: &Settings, slot: usize) -> LeaderElectionOptions
 }
 
 impl<S: LeaseStore + 'static> Ours<S> {
-    /// Starts one election per store of `stores` (built with [`options`] for its slot).
-    pub(crate) async fn start(stores: Vec<S>, settings: &Settings, handover: Handover) -> Self {
+    /// Starts one election per store of `stores` (built with [`options`] for its slot), each
+    /// with the count of the requests its store sends on its own (`background`, by slot; none
+    /// when empty).
+    pub(crate) async fn start(
+        stores: Vec<S>,
+        background: Vec<Background>,
+        settings: &Settings,
+        handover: Handover,
+    ) -> Self {
         let (tx, elected) = mpsc::unbounded_channel();
         let mut ours = Self {
             elections: Vec::new(),
             controls: Vec::new(),
             sent: Vec::new(),
+            background,
             elected,
             handover,
             lease: settings.lease,
@@ -140,7 +153,7 @@ impl<S: LeaseStore + 'static> Contenders for Ours<S> {
     }
 
     fn requests(&self, slot: usize) -> u64 {
-        self.controls[slot].operations()
+        self.controls[slot].operations() + self.background.get(slot).map_or(0, |count| count())
     }
 
     async fn stop(&mut self) {

@@ -53,7 +53,7 @@ pub(crate) async fn run(settings: &Settings) -> Vec<Row> {
                     .unwrap_or_else(|e| panic!("the Redis store: {e}"))
             })
             .collect();
-        let mut side = Ours::start(stores, settings, handover).await;
+        let mut side = Ours::start(stores, Vec::new(), settings, handover).await;
         rows.push(measure(&mut side, "Redis", what, settings).await);
     }
     rows

@@ -82,16 +82,44 @@ fn store(_spec: &BackendSpec, _options: &LeaderElectionOptions) -> Result<BoxLea
     Err(NOT_BUILT.to_owned())
 }
 
+/// Every etcd store this process opened, for the keep-alives they send on their own.
+#[cfg(feature = "etcd")]
+static OPENED: std::sync::Mutex<Vec<leader_election_etcd::EtcdLeaseStore>> =
+    std::sync::Mutex::new(Vec::new());
+
 /// An etcd store for the spec's endpoints and key, with the election's options.
 #[cfg(feature = "etcd")]
 fn store(spec: &BackendSpec, options: &LeaderElectionOptions) -> Result<BoxLeaseStore, String> {
-    EtcdLeaderElection::builder()
+    let store = EtcdLeaderElection::builder()
         .endpoints(spec.etcd.endpoints.iter().cloned())
         .key(spec.key.as_str())
         .options(options.clone())
         .build_store()
-        .map(BoxLeaseStore::new)
-        .map_err(|e| format!("etcd: {e}"))
+        .map_err(|e| format!("etcd: {e}"))?;
+    OPENED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(store.clone());
+    Ok(BoxLeaseStore::new(store))
+}
+
+/// The keep-alives of followers' claims every store of this process sent, outside the
+/// operations the report counts.
+#[cfg(feature = "etcd")]
+fn claim_keep_alives() -> Option<String> {
+    let opened = OPENED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let sent: u64 = opened.iter().map(|s| s.claim_keep_alives()).sum();
+    Some(format!(
+        "etcd: {sent} keep-alives of followers' claims of the succession, sent by the stores \
+         on their own (not among the operations counted per follower)"
+    ))
+}
+
+#[cfg(not(feature = "etcd"))]
+fn claim_keep_alives() -> Option<String> {
+    None
 }
 
 /// The operator's hands: not in this build.
@@ -179,6 +207,10 @@ impl Backend for Etcd {
             "start it (`docker compose up -d etcd`), pass --etcd-endpoints / ETCD_ENDPOINTS, \
              or --spawn-etcd",
         ))
+    }
+
+    fn requests(&self) -> Option<String> {
+        claim_keep_alives()
     }
 
     fn operator_actions(&self) -> &'static [OperatorAction] {
