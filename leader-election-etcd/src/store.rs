@@ -406,7 +406,11 @@ impl LeaseStore for EtcdLeaseStore {
         self.inner
             .keeper
             .get_or_init(|| async {
-                ClaimKeeper::start(Arc::clone(&self.inner.pool), Arc::clone(&self.inner.claims))
+                ClaimKeeper::start(
+                    Arc::clone(&self.inner.pool),
+                    Arc::clone(&self.inner.claims),
+                    Arc::clone(&self.inner.handed),
+                )
             })
             .await;
         Ok(())

@@ -250,3 +250,44 @@ async fn a_claimant_that_stops_asking_lets_its_claim_go() {
     assert!(holder.release(&a, &a_lease).await.unwrap());
     assert_eq!(key_of(&etcd, &key).await, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_handed_to_a_claimant_that_stopped_asking_expires_like_a_crashed_leaders() {
+    let etcd = EtcdCluster::single().await;
+    let key = unique_name("handover-untaken");
+    let holder = store(&etcd.endpoints(), &key);
+    let follower = store(&etcd.endpoints(), &key);
+    let other = store(&etcd.endpoints(), &key);
+    for s in [&holder, &follower, &other] {
+        s.connect().await.unwrap();
+    }
+    let a = LeaseRequest::new("a", LEASE);
+    let f = LeaseRequest::new("f", LEASE);
+    let o = LeaseRequest::new("o", LEASE);
+    let a_lease = acquired(&holder, &a).await;
+    held_by(&follower, &f, "a").await;
+    assert_eq!(
+        holder.renew(&a, &a_lease).await.unwrap(),
+        RenewOutcome::Renewed
+    );
+    // a hands over to f, whose election never asks again (its store lives on).
+    assert!(holder.release(&a, &a_lease).await.unwrap());
+    let handed_at = tokio::time::Instant::now();
+    held_by(&other, &o, "f").await;
+    // f's store stops keeping the claim's lease alive a quarter lease after the untaken
+    // handover; etcd then revokes it within a lease (and its 500 ms expiry check).
+    let client = Client::connect(etcd.endpoints(), None).await.unwrap();
+    eventually_async(LEASE * 3, "the untaken key expires", || {
+        let mut client = client.clone();
+        let key = key.clone();
+        async move { client.get(key, None).await.unwrap().kvs().is_empty() }
+    })
+    .await;
+    let took = handed_at.elapsed();
+    assert!(
+        took < LEASE + LEASE / 4 + Duration::from_millis(800),
+        "the untaken key lived {took:?}"
+    );
+    let o_lease = acquired(&other, &o).await;
+    assert!(o_lease.token > a_lease.token);
+}

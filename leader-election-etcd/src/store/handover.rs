@@ -22,9 +22,11 @@
 //!   claim's mod revision, is above it. The token base must not have changed during the term
 //!   (compared), and preferred leaders (a candidate record) turn handovers off.
 //! - **A claimant that stopped asking is not waited for long.** Its store stops keeping the
-//!   claim's lease alive two leases after its last acquisition attempt, and a dead one does at
-//!   once: the claim goes with its lease. A key handed over to a claimant that died in between
-//!   expires with the lease, a lease after its last keep-alive, like a crashed leader's.
+//!   claim's lease alive two leases after its last acquisition attempt, or a quarter lease
+//!   after a key handed over to it was left untaken, and a dead one does at once: the claim
+//!   goes with its lease. A key handed over to a claimant that stopped or died expires with the
+//!   lease, at most a lease and a quarter after the handover, about a crashed leader's
+//!   failover.
 
 use std::sync::atomic::AtomicU64;
 
@@ -97,12 +99,18 @@ impl Claims {
         }
     }
 
-    /// The claim's lease, when it is due for a keep-alive (half its ttl after the last one);
-    /// forgets the claim once its candidacy stopped asking for two leases.
-    fn due(&self) -> Option<i64> {
+    /// The claim's lease, when it is due for a keep-alive (half its ttl after the last one).
+    /// Forgets the claim once its candidacy stopped asking for two leases, or left the key
+    /// handed over to it (`handed`) untaken for a quarter lease: a candidacy that still asks
+    /// takes it within milliseconds, and one that stopped must not keep the election without a
+    /// leader for longer than a crashed leader would.
+    fn due(&self, handed: &Handed) -> Option<i64> {
         let mut claimed = self.lock();
         let c = claimed.as_ref()?;
-        if c.asked.elapsed() > c.ttl * 2 {
+        let untaken = handed
+            .untaken_on(c.etcd_lease)
+            .is_some_and(|ago| ago > c.ttl / 4);
+        if c.asked.elapsed() > c.ttl * 2 || untaken {
             *claimed = None;
             return None;
         }
@@ -127,11 +135,11 @@ impl Drop for ClaimKeeper {
 }
 
 impl ClaimKeeper {
-    pub(super) fn start(pool: Arc<Pool>, claims: Arc<Claims>) -> Self {
+    pub(super) fn start(pool: Arc<Pool>, claims: Arc<Claims>, handed: Arc<Handed>) -> Self {
         let task = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(KEEPER_TICK).await;
-                let Some(etcd_lease) = claims.due() else {
+                let Some(etcd_lease) = claims.due(&handed) else {
                     continue;
                 };
                 let sent = Instant::now();
@@ -155,13 +163,13 @@ impl ClaimKeeper {
     }
 }
 
-/// The last election key a release handed over (as the watch saw its put), until the candidacy
-/// it names acquires it.
+/// The last election key a release handed over (as the watch saw its put, and when), until
+/// the candidacy it names acquires it.
 #[derive(Debug, Default)]
-pub(crate) struct Handed(Mutex<Option<KeyValue>>);
+pub(crate) struct Handed(Mutex<Option<(KeyValue, Instant)>>);
 
 impl Handed {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<KeyValue>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(KeyValue, Instant)>> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -172,9 +180,9 @@ impl Handed {
         let mut handed = self.lock();
         if handed
             .as_ref()
-            .is_none_or(|seen| seen.mod_revision() < kv.mod_revision())
+            .is_none_or(|(seen, _)| seen.mod_revision() < kv.mod_revision())
         {
-            *handed = Some(kv.clone());
+            *handed = Some((kv.clone(), Instant::now()));
         }
     }
 
@@ -183,11 +191,23 @@ impl Handed {
         let mut handed = self.lock();
         let names = handed
             .as_ref()
-            .and_then(|kv| Holder::decode(kv.value()))
+            .and_then(|(kv, _)| Holder::decode(kv.value()))
             .is_some_and(|h| {
                 h.instance_id == request.instance_id && h.lease_id == request.lease_id
             });
-        if names { handed.take() } else { None }
+        if names {
+            handed.take().map(|(kv, _)| kv)
+        } else {
+            None
+        }
+    }
+
+    /// How long ago a key was handed over on etcd lease `id` and left untaken.
+    fn untaken_on(&self, id: i64) -> Option<Duration> {
+        self.lock()
+            .as_ref()
+            .filter(|(kv, _)| kv.lease() == id)
+            .map(|(_, at)| at.elapsed())
     }
 
     /// Forgets everything: the cluster lost its data.
