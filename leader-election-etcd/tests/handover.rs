@@ -34,47 +34,33 @@ async fn held_by(store: &EtcdLeaseStore, request: &LeaseRequest, leader: &str) {
     }
 }
 
-/// `key`'s create revision, etcd lease and value, as etcdctl reads them; `None` when absent.
+/// `key`'s create revision, etcd lease and value, read with a client of its own; `None` when
+/// absent.
 async fn key_of(etcd: &EtcdCluster, key: &str) -> Option<(i64, i64, String)> {
-    let out = etcd.etcdctl(&["get", key, "-w", "json"]).await.unwrap();
-    let json: serde_json::Value = serde_json::from_str(&out).expect("etcdctl's json");
-    let kv = json["kvs"].as_array()?.first()?.clone();
-    let value = kv["value"].as_str().expect("a base64 value");
-    let value = base64_decode(value);
+    let mut client = Client::connect(etcd.endpoints(), None).await.unwrap();
+    let response = client.get(key, None).await.unwrap();
+    let kv = response.kvs().first()?;
     Some((
-        kv["create_revision"].as_i64().unwrap_or(0),
-        kv["lease"].as_i64().unwrap_or(0),
-        value,
+        kv.create_revision(),
+        kv.lease(),
+        String::from_utf8_lossy(kv.value()).into_owned(),
     ))
 }
 
-fn base64_decode(text: &str) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut bits = 0u32;
-    let mut count = 0;
-    let mut out = Vec::new();
-    for c in text.bytes().filter(|&c| c != b'=') {
-        let v = ALPHABET.iter().position(|&a| a == c).expect("base64") as u32;
-        bits = (bits << 6) | v;
-        count += 6;
-        if count >= 8 {
-            count -= 8;
-            out.push((bits >> count) as u8);
-        }
+/// `N` stores of the election `key`, connected.
+async fn connected<const N: usize>(etcd: &EtcdCluster, key: &str) -> [EtcdLeaseStore; N] {
+    let stores = std::array::from_fn(|_| store(&etcd.endpoints(), key));
+    for s in &stores {
+        s.connect().await.unwrap();
     }
-    String::from_utf8_lossy(&out).into_owned()
+    stores
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_hands_the_lease_to_the_claimant_in_one_transaction() {
     let etcd = EtcdCluster::single().await;
     let key = unique_name("handover");
-    let leader_store = store(&etcd.endpoints(), &key);
-    let follower_store = store(&etcd.endpoints(), &key);
-    let other_store = store(&etcd.endpoints(), &key);
-    for s in [&leader_store, &follower_store, &other_store] {
-        s.connect().await.unwrap();
-    }
+    let [leader_store, follower_store, other_store] = connected(&etcd, &key).await;
     let a = LeaseRequest::new("a", LEASE).with_metadata(Some(b"a's".to_vec()));
     let f = LeaseRequest::new("f", LEASE).with_metadata(Some(b"f's".to_vec()));
     let o = LeaseRequest::new("o", LEASE);
@@ -162,12 +148,7 @@ async fn a_release_hands_the_lease_to_the_claimant_in_one_transaction() {
 async fn a_claim_from_an_earlier_term_is_never_handed_the_lease() {
     let etcd = EtcdCluster::single().await;
     let key = unique_name("handover-stale");
-    let first = store(&etcd.endpoints(), &key);
-    let second = store(&etcd.endpoints(), &key);
-    let third = store(&etcd.endpoints(), &key);
-    for s in [&first, &second, &third] {
-        s.connect().await.unwrap();
-    }
+    let [first, second, third] = connected(&etcd, &key).await;
     // a leads and f claims; a's release, before any renewal read the claim, deletes the keys.
     let a = LeaseRequest::new("a", LEASE);
     let f = LeaseRequest::new("f", LEASE);
@@ -208,10 +189,7 @@ async fn a_claim_from_an_earlier_term_is_never_handed_the_lease() {
 async fn a_claimant_that_stops_asking_lets_its_claim_go() {
     let etcd = EtcdCluster::single().await;
     let key = unique_name("handover-gone");
-    let holder = store(&etcd.endpoints(), &key);
-    let follower = store(&etcd.endpoints(), &key);
-    holder.connect().await.unwrap();
-    follower.connect().await.unwrap();
+    let [holder, follower] = connected(&etcd, &key).await;
     let a = LeaseRequest::new("a", LEASE);
     let f = LeaseRequest::new("f", LEASE);
     let a_lease = acquired(&holder, &a).await;
@@ -255,12 +233,7 @@ async fn a_claimant_that_stops_asking_lets_its_claim_go() {
 async fn a_key_handed_to_a_claimant_that_stopped_asking_expires_like_a_crashed_leaders() {
     let etcd = EtcdCluster::single().await;
     let key = unique_name("handover-untaken");
-    let holder = store(&etcd.endpoints(), &key);
-    let follower = store(&etcd.endpoints(), &key);
-    let other = store(&etcd.endpoints(), &key);
-    for s in [&holder, &follower, &other] {
-        s.connect().await.unwrap();
-    }
+    let [holder, follower, other] = connected(&etcd, &key).await;
     let a = LeaseRequest::new("a", LEASE);
     let f = LeaseRequest::new("f", LEASE);
     let o = LeaseRequest::new("o", LEASE);
