@@ -79,7 +79,7 @@ const ATTEMPTS: usize = 3;
 /// revocation releases it, and a watch on the key wakes followers when it is deleted. The
 /// fencing token is the key's create revision. A follower answered `Held` claims the succession
 /// in `<key>/next`, and a release that its holder's renewal saw claimed hands the key over to
-/// the claimant in the same transaction, on the holder's etcd lease, instead of deleting it
+/// the claimant in the same transaction, on the claim's etcd lease, instead of deleting it
 /// (the term's token is then the claim's mod revision; see the crate's README).
 ///
 /// Beside the election key `<key>` it keeps `<key>/holder`, attached to the same etcd lease,
