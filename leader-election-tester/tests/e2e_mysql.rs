@@ -8,49 +8,12 @@ mod common;
 
 #[cfg(target_os = "linux")]
 use common::network_faults_run;
-use common::{LEASE_2S, assert_injected, assert_recovered_with_greater_tokens, safe_run};
+use common::{LEASE_2S, assert_recovered_with_greater_tokens, safe_run, spawned_mixed_run};
 
 #[test]
 fn mysql_backend_with_mixed_faults_is_safe_and_recovers() {
-    let report = safe_run(
-        &[
-            &[
-                "--backend",
-                "mysql",
-                "--spawn-mysql",
-                "--key",
-                "e2e-mixed",
-                "--contenders",
-                "4",
-                "--duration",
-                "90s",
-                "--stop-after-faults",
-                "7",
-                "--fault-interval",
-                "1s",
-                "--faults",
-                "mixed",
-                "--report",
-                "json",
-                "--quiet",
-            ],
-            LEASE_2S,
-        ]
-        .concat(),
-    );
-    assert_eq!(report["backend"], "mysql");
+    let report = spawned_mixed_run("mysql", 7, "server_restart");
     assert_eq!(report["spawned"], "mariadb");
-    assert_injected(
-        &report,
-        &[
-            "graceful",
-            "crash",
-            "partition",
-            "resign",
-            "server_restart",
-            "operator",
-        ],
-    );
     // A restart the leader came through keeps its term and token; every other fault
     // ends it, and the next term's token is greater.
     assert_recovered_with_greater_tokens(&report, "server_restart");

@@ -5,49 +5,12 @@
 
 mod common;
 
-use common::{LEASE_2S, assert_injected, assert_recovered_with_greater_tokens, safe_run};
+use common::{assert_recovered_with_greater_tokens, spawned_mixed_run};
 
 #[test]
 fn zookeeper_backend_with_mixed_faults_is_safe_and_recovers() {
-    let report = safe_run(
-        &[
-            &[
-                "--backend",
-                "zookeeper",
-                "--spawn-zookeeper",
-                "--key",
-                "e2e-mixed",
-                "--contenders",
-                "4",
-                "--duration",
-                "90s",
-                "--stop-after-faults",
-                "7",
-                "--fault-interval",
-                "1s",
-                "--faults",
-                "mixed",
-                "--report",
-                "json",
-                "--quiet",
-            ],
-            LEASE_2S,
-        ]
-        .concat(),
-    );
-    assert_eq!(report["backend"], "zookeeper");
+    let report = spawned_mixed_run("zookeeper", 7, "server_handover");
     assert_eq!(report["spawned"], "zookeeper-ensemble");
-    assert_injected(
-        &report,
-        &[
-            "graceful",
-            "crash",
-            "partition",
-            "resign",
-            "server_handover",
-            "operator",
-        ],
-    );
     // A server kill the leader came through keeps its term and token; every other fault
     // ends it, and the next term's token is greater.
     assert_recovered_with_greater_tokens(&report, "server_handover");

@@ -165,14 +165,14 @@ pub(crate) fn network_faults_run_of(
     Some(report)
 }
 
-/// `--backend <backend> --spawn-<backend>` (`s3`, `dynamodb`: moto serves both) with four
-/// contenders and `mixed` faults until each kind was injected once: graceful, crash,
-/// partition, resign, the emulator restarted empty, and the operator. Every fault is
-/// recovered with a greater token, a release is taken over at the next poll, and a crash only
-/// after the lease (2 s) was seen unchanged for a whole lease. Returns the report.
-#[allow(dead_code, reason = "only the tests of the backends on moto use it")]
-pub(crate) fn emulated_mixed_run(backend: &str) -> Value {
+/// `--backend <backend> --spawn-<backend>` with four contenders and `mixed` faults, stopped
+/// after `faults` faults (at most 90 s), safe; every fault kind injected at least once:
+/// graceful, crash, partition, resign, `server` (the server fault the spawned server gets) and
+/// the operator. Returns the report.
+#[allow(dead_code, reason = "only the tests of spawned servers use it")]
+pub(crate) fn spawned_mixed_run(backend: &str, faults: u32, server: &str) -> Value {
     let spawn = format!("--spawn-{backend}");
+    let faults = faults.to_string();
     let report = safe_run(
         &[
             &[
@@ -186,7 +186,7 @@ pub(crate) fn emulated_mixed_run(backend: &str) -> Value {
                 "--duration",
                 "90s",
                 "--stop-after-faults",
-                "6",
+                &faults,
                 "--fault-interval",
                 "1s",
                 "--faults",
@@ -200,7 +200,6 @@ pub(crate) fn emulated_mixed_run(backend: &str) -> Value {
         .concat(),
     );
     assert_eq!(report["backend"], backend);
-    assert_eq!(report["spawned"], format!("{backend}-emulator"));
     assert_injected(
         &report,
         &[
@@ -208,10 +207,21 @@ pub(crate) fn emulated_mixed_run(backend: &str) -> Value {
             "crash",
             "partition",
             "resign",
-            "server_restart",
+            server,
             "operator",
         ],
     );
+    report
+}
+
+/// [`spawned_mixed_run`] on a moto emulator (`s3`, `dynamodb`), stopped after 6 faults, the
+/// emulator restarted empty among them. Every fault is
+/// recovered with a greater token, a release is taken over at the next poll, and a crash only
+/// after the lease (2 s) was seen unchanged for a whole lease. Returns the report.
+#[allow(dead_code, reason = "only the tests of the backends on moto use it")]
+pub(crate) fn emulated_mixed_run(backend: &str) -> Value {
+    let report = spawned_mixed_run(backend, 6, "server_restart");
+    assert_eq!(report["spawned"], format!("{backend}-emulator"));
     for fault in report["faults"].as_array().expect("faults") {
         assert_eq!(fault["recovered"], true, "fault not recovered: {fault:#}");
         assert!(
