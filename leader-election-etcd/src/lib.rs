@@ -12,7 +12,9 @@ mod watch;
 pub use builder::{EtcdLeaderElection, EtcdLeaderElectionBuilder, MIN_LEASE_DURATION};
 pub use config::EtcdConfig;
 pub use leader_election::BuildError;
-pub use store::{DEFAULT_KEY, EtcdLeaseStore, MAX_KEY_LEN, MAX_METADATA_LEN, MAX_RECORD_LEN};
+pub use store::{
+    ClaimKeepAlives, DEFAULT_KEY, EtcdLeaseStore, MAX_KEY_LEN, MAX_METADATA_LEN, MAX_RECORD_LEN,
+};
 
 /// The etcd-client crate this backend is built on, for building a client to pass to
 /// [`EtcdLeaderElectionBuilder::client`].

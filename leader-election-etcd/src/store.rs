@@ -35,6 +35,7 @@ pub(crate) use keys::etcd_ttl;
 use keys::{Keys, got, leader_of, token_of, token_revision};
 
 use candidate::CandidateLeases;
+pub use handover::ClaimKeepAlives;
 use handover::{ClaimKeeper, Claims};
 pub(crate) use handover::{Handed, is_handover};
 use identity::Identity;
@@ -219,9 +220,10 @@ impl EtcdLeaseStore {
 
     /// How many keep-alives this store sent for its candidacies' claims of the succession (see
     /// [`next_key`](Self::next_key)) on its own, outside every [`LeaseStore`] call: one every
-    /// half lease while a follower of this store holds the claim.
+    /// half lease while a follower of this store holds the claim. The counter goes on counting
+    /// and does not keep the store alive.
     #[must_use]
-    pub fn claim_keep_alives(&self) -> u64 {
+    pub fn claim_keep_alives(&self) -> ClaimKeepAlives {
         self.inner.claims.keep_alives()
     }
 
@@ -321,10 +323,7 @@ impl EtcdLeaseStore {
         // the claim's etcd lease.
         self.leases().remove(request);
         let ours = match self.successor(request, &granted) {
-            Some(successor) => {
-                self.hand_over(&granted, &successor, self.ours(&granted), plain)
-                    .await?
-            }
+            Some(successor) => self.hand_over(&granted, &successor, plain).await?,
             None => self
                 .txn(plain)
                 .await

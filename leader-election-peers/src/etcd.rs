@@ -65,8 +65,8 @@ pub(crate) async fn run(settings: &Settings) -> Vec<Row> {
         let background = stores
             .iter()
             .map(|store| {
-                let store = store.clone();
-                Box::new(move || store.claim_keep_alives()) as ours::Background
+                let sent = store.claim_keep_alives();
+                Box::new(move || sent.get()) as ours::Background
             })
             .collect();
         let mut side = Ours::start(stores, background, settings, handover).await;

@@ -59,7 +59,21 @@ pub(super) struct Claimed {
 pub(crate) struct Claims {
     claimed: Mutex<Option<Claimed>>,
     /// Keep-alives the keeper sent, none of them through a [`LeaseStore`] call.
-    keep_alives: AtomicU64,
+    keep_alives: ClaimKeepAlives,
+}
+
+/// How many keep-alives of its followers' claims of the succession an [`EtcdLeaseStore`] sent
+/// on its own, outside every [`LeaseStore`] call (see
+/// [`EtcdLeaseStore::claim_keep_alives`]): a counter that does not keep the store alive.
+#[derive(Clone, Debug, Default)]
+pub struct ClaimKeepAlives(Arc<AtomicU64>);
+
+impl ClaimKeepAlives {
+    /// The keep-alives sent so far.
+    #[must_use]
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 impl Claims {
@@ -73,6 +87,16 @@ impl Claims {
         self.lock()
             .clone()
             .filter(|c| c.lease_id == request.lease_id && c.instance_id == request.instance_id)
+    }
+
+    /// The claim of `request`'s candidacy, noting that it asked just now.
+    fn asked(&self, request: &LeaseRequest) -> Option<Claimed> {
+        let mut claimed = self.lock();
+        let c = claimed
+            .as_mut()
+            .filter(|c| c.lease_id == request.lease_id && c.instance_id == request.instance_id)?;
+        c.asked = Instant::now();
+        Some(c.clone())
     }
 
     /// Forgets the claim of `request`'s candidacy (its lease then expires with the claim).
@@ -117,8 +141,8 @@ impl Claims {
         (c.extended.elapsed() >= c.ttl / 2).then_some(c.etcd_lease)
     }
 
-    pub(super) fn keep_alives(&self) -> u64 {
-        self.keep_alives.load(Ordering::Relaxed)
+    pub(super) fn keep_alives(&self) -> ClaimKeepAlives {
+        self.keep_alives.clone()
     }
 }
 
@@ -143,7 +167,7 @@ impl ClaimKeeper {
                     continue;
                 };
                 let sent = Instant::now();
-                claims.keep_alives.fetch_add(1, Ordering::Relaxed);
+                claims.keep_alives.0.fetch_add(1, Ordering::Relaxed);
                 match pool
                     .call(|mut client| async move {
                         client.lease_keep_alive(etcd_lease).await.map(drop)
@@ -250,13 +274,7 @@ impl EtcdLeaseStore {
         next: Option<&KeyValue>,
     ) {
         let claims = &self.inner.claims;
-        let ours = claims.of(request);
-        if let Some(c) = &ours {
-            let mut claimed = claims.lock();
-            if let Some(c) = claimed.as_mut().filter(|k| k.etcd_lease == c.etcd_lease) {
-                c.asked = Instant::now();
-            }
-        }
+        let ours = claims.asked(request);
         if Holder::decode(held.value()).is_none() {
             return;
         }
@@ -405,12 +423,11 @@ impl EtcdLeaseStore {
         &self,
         granted: &Granted,
         successor: &Successor,
-        ours: [Compare; 2],
         plain: Txn,
     ) -> Result<bool> {
         let term = i64::try_from(granted.token - granted.base).unwrap_or(i64::MAX);
         let attached = || Some(PutOptions::new().with_lease(successor.claim.lease()));
-        let [key, lease] = ours;
+        let [key, lease] = self.ours(granted);
         let txn = Txn::new()
             .when([
                 key,

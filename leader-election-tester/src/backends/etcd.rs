@@ -82,9 +82,10 @@ fn store(_spec: &BackendSpec, _options: &LeaderElectionOptions) -> Result<BoxLea
     Err(NOT_BUILT.to_owned())
 }
 
-/// Every etcd store this process opened, for the keep-alives they send on their own.
+/// The keep-alive counters of every etcd store this process opened (counters only: a crashed
+/// contender's store is still dropped).
 #[cfg(feature = "etcd")]
-static OPENED: std::sync::Mutex<Vec<leader_election_etcd::EtcdLeaseStore>> =
+static OPENED: std::sync::Mutex<Vec<leader_election_etcd::ClaimKeepAlives>> =
     std::sync::Mutex::new(Vec::new());
 
 /// An etcd store for the spec's endpoints and key, with the election's options.
@@ -99,7 +100,7 @@ fn store(spec: &BackendSpec, options: &LeaderElectionOptions) -> Result<BoxLease
     OPENED
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .push(store.clone());
+        .push(store.claim_keep_alives());
     Ok(BoxLeaseStore::new(store))
 }
 
@@ -110,7 +111,10 @@ fn claim_keep_alives() -> Option<String> {
     let opened = OPENED
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let sent: u64 = opened.iter().map(|s| s.claim_keep_alives()).sum();
+    let sent: u64 = opened
+        .iter()
+        .map(leader_election_etcd::ClaimKeepAlives::get)
+        .sum();
     Some(format!(
         "etcd: {sent} keep-alives of followers' claims of the succession, sent by the stores \
          on their own (not among the operations counted per follower)"
