@@ -1,15 +1,11 @@
 //! [`EtcdConfig`]: an election on etcd as configuration, from serde or the environment.
 
-use std::fmt;
+use leader_election::backend::Secret;
 #[cfg(feature = "tls")]
-use std::path::PathBuf;
-
-#[cfg(feature = "tls")]
-use leader_election::backend::tls::TlsSettings;
+use leader_election::backend::tls::TlsFiles;
 use leader_election::{BackendConfig, ElectionBuilder, LeaderElectionOptions};
 
 use crate::builder::{EtcdLeaderElection, EtcdLeaderElectionBuilder};
-use crate::store::DEFAULT_KEY;
 
 /// An election on etcd as configuration, for loading from the application's config files with
 /// serde (durations written like `"30s"`) or from environment variables
@@ -32,68 +28,25 @@ use crate::store::DEFAULT_KEY;
 /// let election = config.into_builder().build().unwrap();
 /// assert_eq!(election.store().key(), "billing");
 /// ```
-#[derive(Clone, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct EtcdConfig {
     /// See [`EtcdLeaderElectionBuilder::endpoints`]. Default: none (required).
     pub endpoints: Vec<String>,
     /// See [`EtcdLeaderElectionBuilder::key`]. Default: `leader-election-lock`.
-    pub key: String,
+    pub key: Option<String>,
     /// The etcd user; see [`EtcdLeaderElectionBuilder::user`]. Default: none.
     pub user: Option<String>,
     /// The etcd user's password. Default: none (an empty password with a user).
-    pub password: Option<String>,
-    /// A PEM file of CA certificates to trust for `https://` endpoints instead of the system's
-    /// roots; see [`TlsBuilder::tls_ca_file`](leader_election::TlsBuilder::tls_ca_file).
-    /// Default: none.
+    pub password: Option<Secret>,
+    /// The CA and client certificate files ([`TlsFiles`]) for `https://` endpoints, read when
+    /// the store is built. Default: none (the system's roots, no client certificate).
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub tls_ca_file: Option<PathBuf>,
-    /// A PEM file with the client certificate for mutual TLS; needs
-    /// [`tls_key_file`](Self::tls_key_file). Default: none.
-    #[cfg(feature = "tls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub tls_cert_file: Option<PathBuf>,
-    /// A PEM file with the client certificate's private key. Default: none.
-    #[cfg(feature = "tls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub tls_key_file: Option<PathBuf>,
+    pub tls: TlsFiles,
     /// The election options. Default: [`LeaderElectionOptions::default`].
     pub options: LeaderElectionOptions,
-}
-
-impl Default for EtcdConfig {
-    fn default() -> Self {
-        Self {
-            endpoints: Vec::new(),
-            key: DEFAULT_KEY.to_owned(),
-            user: None,
-            password: None,
-            #[cfg(feature = "tls")]
-            tls_ca_file: None,
-            #[cfg(feature = "tls")]
-            tls_cert_file: None,
-            #[cfg(feature = "tls")]
-            tls_key_file: None,
-            options: LeaderElectionOptions::default(),
-        }
-    }
-}
-
-impl fmt::Debug for EtcdConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut f = f.debug_struct("EtcdConfig");
-        f.field("endpoints", &self.endpoints)
-            .field("key", &self.key)
-            .field("user", &self.user)
-            .field("password", &self.password.as_ref().map(|_| "***"));
-        #[cfg(feature = "tls")]
-        f.field("tls_ca_file", &self.tls_ca_file)
-            .field("tls_cert_file", &self.tls_cert_file)
-            .field("tls_key_file", &self.tls_key_file);
-        f.field("options", &self.options).finish()
-    }
 }
 
 /// Its environment variables ([`from_env`](BackendConfig::from_env)): `LEADER_ELECTION_ETCD_ENDPOINTS`
@@ -112,76 +65,52 @@ impl BackendConfig for EtcdConfig {
     }
 
     fn into_builder(self) -> EtcdLeaderElectionBuilder {
-        let mut builder = EtcdLeaderElection::builder()
-            .key(self.key)
-            .options(self.options);
+        let mut builder = EtcdLeaderElection::builder().options(self.options);
         if !self.endpoints.is_empty() {
             builder = builder.endpoints(self.endpoints);
         }
+        if let Some(key) = self.key {
+            builder = builder.key(key);
+        }
         if let Some(user) = self.user {
-            builder = builder.user(user, self.password.unwrap_or_default());
+            let password = self.password.map(Secret::into_inner);
+            builder = builder.user(user, password.unwrap_or_default());
         }
         #[cfg(feature = "tls")]
-        builder.tls.merge(TlsSettings::from_files(
-            self.tls_ca_file,
-            self.tls_cert_file,
-            self.tls_key_file,
-        ));
+        let builder = leader_election::TlsBuilder::tls_files(builder, self.tls);
         builder
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
-    use leader_election_test_support::vars;
+    use leader_election::testing::{ConfigCase, check_config};
 
     use super::*;
-    use crate::BuildError;
 
     #[test]
-    fn config_loads_from_environment_variables() {
-        let config = EtcdConfig::from_vars(vars(&[
-            (
-                "LEADER_ELECTION_ETCD_ENDPOINTS",
-                "http://10.0.0.1:2379, http://10.0.0.2:2379,",
-            ),
-            ("LEADER_ELECTION_ETCD_KEY", "jobs"),
-            ("LEADER_ELECTION_ETCD_USER", "jobs"),
-            ("LEADER_ELECTION_ETCD_PASSWORD", "hunter2"),
-            ("LEADER_ELECTION_LEASE_DURATION", "12s"),
-            ("LEADER_ELECTION_RENEW_INTERVAL", "4s"),
-            ("HOME", "/root"),
-        ]))
-        .unwrap();
+    fn config_passes_the_shared_check() {
+        let config: EtcdConfig = check_config(ConfigCase {
+            vars: &[
+                (
+                    "LEADER_ELECTION_ETCD_ENDPOINTS",
+                    "https://10.0.0.1:2379, https://10.0.0.2:2379,",
+                ),
+                ("LEADER_ELECTION_ETCD_KEY", "jobs"),
+                ("LEADER_ELECTION_ETCD_USER", "jobs"),
+                ("LEADER_ELECTION_ETCD_PASSWORD", "hunter2"),
+            ],
+            secret: Some("hunter2"),
+            invalid: None,
+            tls: cfg!(feature = "tls"),
+        });
         assert_eq!(
             config.endpoints,
-            ["http://10.0.0.1:2379", "http://10.0.0.2:2379"]
+            ["https://10.0.0.1:2379", "https://10.0.0.2:2379"]
         );
-        assert_eq!(config.key, "jobs");
+        assert_eq!(config.key.as_deref(), Some("jobs"));
         assert_eq!(config.user.as_deref(), Some("jobs"));
-        assert_eq!(config.options.lease_duration, Duration::from_secs(12));
-        assert!(!format!("{config:?}").contains("hunter2"));
         let store = config.into_builder().build_store().unwrap();
         assert!(!format!("{store:?}").contains("hunter2"));
-        let err = EtcdConfig::from_vars(vars(&[("LEADER_ELECTION_ETCD_ENDPOINT", "http://x:1")]))
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("LEADER_ELECTION_ETCD_ENDPOINT"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn an_empty_configuration_needs_endpoints() {
-        let config = EtcdConfig::from_vars(Vec::new()).unwrap();
-        assert!(matches!(
-            config.into_builder().build_store().unwrap_err(),
-            BuildError::MissingConnection {
-                backend: "etcd",
-                ..
-            }
-        ));
     }
 }

@@ -1,17 +1,12 @@
 //! [`MysqlConfig`]: an election on MySQL or MariaDB as configuration, from serde or the
 //! environment.
 
-use std::fmt;
+use leader_election::backend::Secret;
 #[cfg(feature = "tls")]
-use std::path::PathBuf;
-
-use leader_election::backend::redact_url;
-#[cfg(feature = "tls")]
-use leader_election::backend::tls::TlsSettings;
+use leader_election::backend::tls::TlsFiles;
 use leader_election::{BackendConfig, ElectionBuilder, LeaderElectionOptions};
 
-use crate::builder::{DEFAULT_POOL_SIZE, MysqlLeaderElection, MysqlLeaderElectionBuilder};
-use crate::store::{DEFAULT_ELECTION, DEFAULT_TABLE};
+use crate::builder::{MysqlLeaderElection, MysqlLeaderElectionBuilder};
 
 /// An election on MySQL or MariaDB as configuration, for loading from the application's config
 /// files with serde (durations written like `"30s"`) or from environment variables
@@ -32,68 +27,25 @@ use crate::store::{DEFAULT_ELECTION, DEFAULT_TABLE};
 /// assert_eq!(election.store().election(), "billing");
 /// assert!(!format!("{:?}", election.store()).contains("secret"));
 /// ```
-#[derive(Clone, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct MysqlConfig {
     /// See [`MysqlLeaderElectionBuilder::url`]. Default: none (required).
-    pub url: Option<String>,
-    /// A PEM file with the CA certificates to verify the server with; see
-    /// [`TlsBuilder::tls_ca_file`](leader_election::TlsBuilder::tls_ca_file). Default: none.
+    pub url: Option<Secret>,
+    /// The CA and client certificate files ([`TlsFiles`]), read when the store is built.
+    /// Default: none (the system's roots, no client certificate).
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub tls_ca_file: Option<PathBuf>,
-    /// A PEM file with the client certificate; needs [`tls_key_file`](Self::tls_key_file).
-    /// Default: none.
-    #[cfg(feature = "tls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub tls_cert_file: Option<PathBuf>,
-    /// A PEM file with the client certificate's private key. Default: none.
-    #[cfg(feature = "tls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub tls_key_file: Option<PathBuf>,
+    pub tls: TlsFiles,
     /// See [`MysqlLeaderElectionBuilder::table`]. Default: `leader_election_leases`.
-    pub table: String,
+    pub table: Option<String>,
     /// See [`MysqlLeaderElectionBuilder::election`]. Default: `leader-election`.
-    pub election: String,
+    pub election: Option<String>,
     /// See [`MysqlLeaderElectionBuilder::pool_size`]. Default: 2.
-    pub pool_size: usize,
+    pub pool_size: Option<usize>,
     /// The election options. Default: [`LeaderElectionOptions::default`].
     pub options: LeaderElectionOptions,
-}
-
-impl Default for MysqlConfig {
-    fn default() -> Self {
-        Self {
-            url: None,
-            #[cfg(feature = "tls")]
-            tls_ca_file: None,
-            #[cfg(feature = "tls")]
-            tls_cert_file: None,
-            #[cfg(feature = "tls")]
-            tls_key_file: None,
-            table: DEFAULT_TABLE.to_owned(),
-            election: DEFAULT_ELECTION.to_owned(),
-            pool_size: DEFAULT_POOL_SIZE,
-            options: LeaderElectionOptions::default(),
-        }
-    }
-}
-
-impl fmt::Debug for MysqlConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut f = f.debug_struct("MysqlConfig");
-        f.field("url", &self.url.as_deref().map(redact_url));
-        #[cfg(feature = "tls")]
-        f.field("tls_ca_file", &self.tls_ca_file)
-            .field("tls_cert_file", &self.tls_cert_file)
-            .field("tls_key_file", &self.tls_key_file);
-        f.field("table", &self.table)
-            .field("election", &self.election)
-            .field("pool_size", &self.pool_size)
-            .field("options", &self.options)
-            .finish()
-    }
 }
 
 /// Its environment variables ([`from_env`](BackendConfig::from_env)): `LEADER_ELECTION_MYSQL_URL`,
@@ -112,60 +64,50 @@ impl BackendConfig for MysqlConfig {
     }
 
     fn into_builder(self) -> MysqlLeaderElectionBuilder {
-        let mut builder = MysqlLeaderElection::builder()
-            .table(self.table)
-            .election(self.election)
-            .pool_size(self.pool_size)
-            .options(self.options);
+        let mut builder = MysqlLeaderElection::builder().options(self.options);
         if let Some(url) = self.url {
-            builder = builder.url(url);
+            builder = builder.url(url.into_inner());
+        }
+        if let Some(table) = self.table {
+            builder = builder.table(table);
+        }
+        if let Some(election) = self.election {
+            builder = builder.election(election);
+        }
+        if let Some(size) = self.pool_size {
+            builder = builder.pool_size(size);
         }
         #[cfg(feature = "tls")]
-        leader_election::TlsBuilder::tls_settings(&mut builder).merge(TlsSettings::from_files(
-            self.tls_ca_file,
-            self.tls_cert_file,
-            self.tls_key_file,
-        ));
+        let builder = leader_election::TlsBuilder::tls_files(builder, self.tls);
         builder
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use leader_election::BuildError;
+    use leader_election::testing::{ConfigCase, check_config};
+
+    use super::*;
 
     #[test]
-    fn config_loads_from_environment_variables() {
-        let vars = [
-            ("LEADER_ELECTION_MYSQL_URL", "mysql://app:hunter2@db/app"),
-            ("LEADER_ELECTION_MYSQL_ELECTION", "jobs"),
-            ("LEADER_ELECTION_MYSQL_POOL_SIZE", "3"),
-            ("LEADER_ELECTION_RETRY_JITTER", "0.2"),
-        ]
-        .map(|(k, v)| (k.to_owned(), v.to_owned()));
-        let config = MysqlConfig::from_vars(vars).unwrap();
-        assert_eq!(config.election, "jobs");
-        assert_eq!(config.pool_size, 3);
-        assert_eq!(config.options.retry_jitter, 0.2);
-        assert!(!format!("{config:?}").contains("hunter2"));
-        let err = MysqlConfig::from_vars([(
-            "LEADER_ELECTION_MYSQL_POOL_SIZE".to_owned(),
-            "many".to_owned(),
-        )])
-        .unwrap_err();
-        assert_eq!(err.field, "pool_size");
+    fn config_passes_the_shared_check() {
+        let config: MysqlConfig = check_config(ConfigCase {
+            vars: &[
+                ("LEADER_ELECTION_MYSQL_URL", "mysql://app:hunter2@db/app"),
+                ("LEADER_ELECTION_MYSQL_ELECTION", "jobs"),
+                ("LEADER_ELECTION_MYSQL_POOL_SIZE", "3"),
+            ],
+            secret: Some("hunter2"),
+            invalid: Some(("LEADER_ELECTION_MYSQL_POOL_SIZE", "many", "pool_size")),
+            tls: cfg!(feature = "tls"),
+        });
+        assert_eq!(config.election.as_deref(), Some("jobs"));
+        assert_eq!(config.pool_size, Some(3));
     }
 
     #[test]
-    fn config_errors_name_the_field() {
-        let err = serde_json::from_str::<MysqlConfig>(r#"{"tabel": "x"}"#).unwrap_err();
-        assert!(err.to_string().contains("tabel"), "{err}");
-        let config: MysqlConfig = serde_json::from_str("{}").unwrap();
-        assert!(matches!(
-            config.into_builder().build().unwrap_err(),
-            BuildError::MissingConnection { .. }
-        ));
+    fn a_pool_size_of_zero_and_a_url_of_another_scheme_are_refused() {
         let config: MysqlConfig =
             serde_json::from_str(r#"{"url": "mysql://db/app", "pool_size": 0}"#).unwrap();
         assert!(matches!(
@@ -177,27 +119,5 @@ mod tests {
         let err = config.into_builder().build_store().unwrap_err();
         assert!(matches!(err, BuildError::InvalidUrl { .. }), "{err}");
         assert!(!err.to_string().contains("hunter2"), "{err}");
-    }
-
-    #[cfg(feature = "tls")]
-    #[test]
-    fn tls_files_load_from_the_environment_and_are_read_by_build_store() {
-        let vars = [
-            ("LEADER_ELECTION_MYSQL_URL", "mysql://db/app"),
-            ("LEADER_ELECTION_MYSQL_TLS_CA_FILE", "/nonexistent/ca.pem"),
-        ]
-        .map(|(k, v)| (k.to_owned(), v.to_owned()));
-        let config = MysqlConfig::from_vars(vars).unwrap();
-        assert_eq!(
-            config.tls_ca_file.as_deref(),
-            Some("/nonexistent/ca.pem".as_ref())
-        );
-        assert!(matches!(
-            config.into_builder().build_store().unwrap_err(),
-            BuildError::Tls {
-                setting: "tls_ca",
-                ..
-            }
-        ));
     }
 }

@@ -1,17 +1,13 @@
 //! [`RedisConfig`]: an election on Redis as configuration, from serde or the environment.
 
-use std::fmt;
-#[cfg(feature = "tls")]
-use std::path::PathBuf;
 use std::time::Duration;
 
+use leader_election::backend::Secret;
 #[cfg(feature = "tls")]
-use leader_election::backend::tls::TlsSettings;
+use leader_election::backend::tls::TlsFiles;
 use leader_election::{BackendConfig, ElectionBuilder, LeaderElectionOptions};
 
 use crate::builder::{RedisLeaderElection, RedisLeaderElectionBuilder};
-use crate::connection::redact_url;
-use crate::store::DEFAULT_KEY;
 
 /// An election on Redis as configuration, for loading from the application's config files with
 /// serde (durations written like `"30s"`) or from environment variables
@@ -34,14 +30,14 @@ use crate::store::DEFAULT_KEY;
 /// assert_eq!(election.store().key(), "billing");
 /// assert_eq!(election.store().guard_duration().as_secs(), 60);
 /// ```
-#[derive(Clone, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RedisConfig {
     /// See [`RedisLeaderElectionBuilder::url`]. Default: none (required).
-    pub url: Option<String>,
+    pub url: Option<Secret>,
     /// See [`RedisLeaderElectionBuilder::key`]. Default: `leader-election-lock`.
-    pub key: String,
+    pub key: Option<String>,
     /// See [`RedisLeaderElectionBuilder::max_lease_duration`]. Default: none, meaning the
     /// election's `lease_duration`.
     #[serde(with = "humantime_serde")]
@@ -49,59 +45,13 @@ pub struct RedisConfig {
     /// See [`RedisLeaderElectionBuilder::min_replica_acks`]. Default: none, meaning 0 (no
     /// wait), except through Sentinel, where it must be set.
     pub min_replica_acks: Option<u32>,
-    /// A PEM file of CA certificates to trust for a `rediss://` URL instead of the system's
-    /// roots; see [`TlsBuilder::tls_ca_file`](leader_election::TlsBuilder::tls_ca_file).
-    /// Default: none.
+    /// The CA and client certificate files ([`TlsFiles`]) for a `rediss://` URL, read when
+    /// the store is built. Default: none (the system's roots, no client certificate).
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub tls_ca_file: Option<PathBuf>,
-    /// A PEM file with the client certificate for mutual TLS; needs
-    /// [`tls_key_file`](Self::tls_key_file). See
-    /// [`TlsBuilder::tls_client_cert_file`](leader_election::TlsBuilder::tls_client_cert_file).
-    /// Default: none.
-    #[cfg(feature = "tls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub tls_cert_file: Option<PathBuf>,
-    /// A PEM file with the client certificate's private key. Default: none.
-    #[cfg(feature = "tls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub tls_key_file: Option<PathBuf>,
+    pub tls: TlsFiles,
     /// The election options. Default: [`LeaderElectionOptions::default`].
     pub options: LeaderElectionOptions,
-}
-
-impl Default for RedisConfig {
-    fn default() -> Self {
-        Self {
-            url: None,
-            key: DEFAULT_KEY.to_owned(),
-            max_lease_duration: None,
-            min_replica_acks: None,
-            #[cfg(feature = "tls")]
-            tls_ca_file: None,
-            #[cfg(feature = "tls")]
-            tls_cert_file: None,
-            #[cfg(feature = "tls")]
-            tls_key_file: None,
-            options: LeaderElectionOptions::default(),
-        }
-    }
-}
-
-impl fmt::Debug for RedisConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut f = f.debug_struct("RedisConfig");
-        f.field("url", &self.url.as_deref().map(redact_url))
-            .field("key", &self.key)
-            .field("max_lease_duration", &self.max_lease_duration)
-            .field("min_replica_acks", &self.min_replica_acks);
-        // Paths only: the files are read by `build_store()`.
-        #[cfg(feature = "tls")]
-        f.field("tls_ca_file", &self.tls_ca_file)
-            .field("tls_cert_file", &self.tls_cert_file)
-            .field("tls_key_file", &self.tls_key_file);
-        f.field("options", &self.options).finish()
-    }
 }
 
 /// Its environment variables ([`from_env`](BackendConfig::from_env)): `LEADER_ELECTION_REDIS_URL`,
@@ -120,11 +70,12 @@ impl BackendConfig for RedisConfig {
     }
 
     fn into_builder(self) -> RedisLeaderElectionBuilder {
-        let mut builder = RedisLeaderElection::builder()
-            .key(self.key)
-            .options(self.options);
+        let mut builder = RedisLeaderElection::builder().options(self.options);
         if let Some(url) = self.url {
-            builder = builder.url(url);
+            builder = builder.url(url.into_inner());
+        }
+        if let Some(key) = self.key {
+            builder = builder.key(key);
         }
         if let Some(max) = self.max_lease_duration {
             builder = builder.max_lease_duration(max);
@@ -133,42 +84,43 @@ impl BackendConfig for RedisConfig {
             builder = builder.min_replica_acks(replicas);
         }
         #[cfg(feature = "tls")]
-        builder.tls.merge(TlsSettings::from_files(
-            self.tls_ca_file,
-            self.tls_cert_file,
-            self.tls_key_file,
-        ));
+        let builder = leader_election::TlsBuilder::tls_files(builder, self.tls);
         builder
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use leader_election::testing::{ConfigCase, check_config};
     use leader_election_test_support::vars;
 
     use super::*;
     use crate::BuildError;
 
     #[test]
-    fn config_loads_from_environment_variables() {
-        let config = RedisConfig::from_vars(vars(&[
-            ("LEADER_ELECTION_REDIS_URL", "redis://127.0.0.1:6390"),
-            ("LEADER_ELECTION_REDIS_KEY", "jobs"),
-            ("LEADER_ELECTION_LEASE_DURATION", "12s"),
-            ("LEADER_ELECTION_RENEW_INTERVAL", "4s"),
-            ("HOME", "/root"),
-        ]))
-        .unwrap();
-        assert_eq!(config.url.as_deref(), Some("redis://127.0.0.1:6390"));
-        assert_eq!(config.key, "jobs");
-        assert_eq!(config.max_lease_duration, None);
-        assert_eq!(config.options.lease_duration, Duration::from_secs(12));
-        let err = RedisConfig::from_vars(vars(&[("LEADER_ELECTION_REDIS_ULR", "redis://x")]))
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("LEADER_ELECTION_REDIS_ULR"),
-            "{err}"
+    fn config_passes_the_shared_check() {
+        let config: RedisConfig = check_config(ConfigCase {
+            vars: &[
+                (
+                    "LEADER_ELECTION_REDIS_URL",
+                    "rediss://app:hunter2@127.0.0.1:6390",
+                ),
+                ("LEADER_ELECTION_REDIS_KEY", "jobs"),
+            ],
+            secret: Some("hunter2"),
+            invalid: Some((
+                "LEADER_ELECTION_REDIS_MIN_REPLICA_ACKS",
+                "-1",
+                "min_replica_acks",
+            )),
+            tls: cfg!(feature = "tls"),
+        });
+        assert_eq!(
+            config.url.as_ref().map(Secret::expose),
+            Some("rediss://app:hunter2@127.0.0.1:6390")
         );
+        assert_eq!(config.key.as_deref(), Some("jobs"));
+        assert_eq!(config.max_lease_duration, None);
     }
 
     #[test]
@@ -259,38 +211,24 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(
-            config.tls_ca_file.as_deref(),
-            Some(std::path::Path::new("/etc/redis/ca.pem"))
-        );
-        assert_eq!(
-            config.tls_cert_file.as_deref(),
+            config.tls.cert_file.as_deref(),
             Some(std::path::Path::new("/etc/redis/client.pem"))
         );
         assert_eq!(
-            config.tls_key_file.as_deref(),
+            config.tls.key_file.as_deref(),
             Some(std::path::Path::new("/etc/redis/client.key"))
         );
         let debug = format!("{config:?}");
         assert!(debug.contains("/etc/redis/client.key"), "{debug}");
         // The files are read when built: these do not exist.
         let err = config.into_builder().build_store().unwrap_err();
-        assert!(
-            matches!(
-                &err,
-                BuildError::Tls {
-                    setting: "tls_ca",
-                    ..
-                }
-            ),
-            "{err}"
-        );
         assert!(err.to_string().contains("/etc/redis/ca.pem"), "{err}");
 
         let config: RedisConfig = serde_json::from_str(
-            r#"{"url": "rediss://h", "tls_ca_file": "ca.pem", "tls_key_file": "k.pem"}"#,
+            r#"{"url": "rediss://h", "tls": {"ca_file": "ca.pem", "key_file": "k.pem"}}"#,
         )
         .unwrap();
-        assert_eq!(config.tls_key_file.as_deref(), Some("k.pem".as_ref()));
+        assert_eq!(config.tls.key_file.as_deref(), Some("k.pem".as_ref()));
         // A key without its certificate is refused when built, before any file is read.
         let err = config.into_builder().build_store().unwrap_err();
         assert!(
@@ -304,7 +242,7 @@ mod tests {
             "{err}"
         );
         let config: RedisConfig =
-            serde_json::from_str(r#"{"url": "redis://h", "tls_ca_file": "ca.pem"}"#).unwrap();
+            serde_json::from_str(r#"{"url": "redis://h", "tls": {"ca_file": "ca.pem"}}"#).unwrap();
         let err = config.into_builder().build_store().unwrap_err();
         assert!(
             matches!(&err, BuildError::Tls { setting: "url", .. }),
@@ -313,20 +251,7 @@ mod tests {
     }
 
     #[test]
-    fn config_errors_name_the_field() {
-        let err = serde_json::from_str::<RedisConfig>(r#"{"ky": "x"}"#).unwrap_err();
-        assert!(err.to_string().contains("ky"), "{err}");
-        let err = serde_json::from_str::<RedisConfig>(r#"{"options": {"renew_interval": 5}}"#)
-            .unwrap_err();
-        assert!(err.to_string().contains("invalid type"), "{err}");
-        let config: RedisConfig = serde_json::from_str("{}").unwrap();
-        assert!(matches!(
-            config.into_builder().build().unwrap_err(),
-            BuildError::MissingConnection {
-                backend: "Redis",
-                ..
-            }
-        ));
+    fn a_key_redis_cluster_cannot_route_is_refused() {
         let config: RedisConfig =
             serde_json::from_str(r#"{"url": "redis://127.0.0.1", "key": "a{b"}"#).unwrap();
         assert!(matches!(

@@ -6,7 +6,6 @@ use std::time::Duration;
 use leader_election::{BackendConfig, ElectionBuilder, LeaderElectionOptions};
 
 use crate::builder::{ZooKeeperLeaderElection, ZooKeeperLeaderElectionBuilder};
-use crate::store::DEFAULT_PATH;
 
 /// An election on Apache ZooKeeper as configuration, for loading from the application's config
 /// files with serde (durations written like `"30s"`) or from environment variables
@@ -26,7 +25,7 @@ use crate::store::DEFAULT_PATH;
 /// let election = config.into_builder().build().unwrap();
 /// assert_eq!(election.store().path(), "/elections/billing");
 /// ```
-#[derive(Clone, Debug, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ZooKeeperConfig {
@@ -34,7 +33,7 @@ pub struct ZooKeeperConfig {
     pub connect_string: Option<String>,
     /// See [`ZooKeeperLeaderElectionBuilder::path`]. Default:
     /// `/leader-election/leader-election`.
-    pub path: String,
+    pub path: Option<String>,
     /// See [`ZooKeeperLeaderElectionBuilder::session_timeout`]. Default: the lease duration.
     #[serde(with = "humantime_serde")]
     pub session_timeout: Option<Duration>,
@@ -43,18 +42,6 @@ pub struct ZooKeeperConfig {
     pub connection_timeout: Option<Duration>,
     /// The election options. Default: [`LeaderElectionOptions::default`].
     pub options: LeaderElectionOptions,
-}
-
-impl Default for ZooKeeperConfig {
-    fn default() -> Self {
-        Self {
-            connect_string: None,
-            path: DEFAULT_PATH.to_owned(),
-            session_timeout: None,
-            connection_timeout: None,
-            options: LeaderElectionOptions::default(),
-        }
-    }
 }
 
 /// Its environment variables ([`from_env`](BackendConfig::from_env)):
@@ -71,11 +58,12 @@ impl BackendConfig for ZooKeeperConfig {
     }
 
     fn into_builder(self) -> ZooKeeperLeaderElectionBuilder {
-        let mut builder = ZooKeeperLeaderElection::builder()
-            .path(self.path)
-            .options(self.options);
+        let mut builder = ZooKeeperLeaderElection::builder().options(self.options);
         if let Some(connect_string) = self.connect_string {
             builder = builder.connect_string(connect_string);
+        }
+        if let Some(path) = self.path {
+            builder = builder.path(path);
         }
         if let Some(timeout) = self.session_timeout {
             builder = builder.session_timeout(timeout);
@@ -89,44 +77,38 @@ impl BackendConfig for ZooKeeperConfig {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use leader_election::BuildError;
+    use leader_election::testing::{ConfigCase, check_config};
+
+    use super::*;
 
     #[test]
-    fn config_loads_from_environment_variables() {
-        let vars = [
-            (
-                "LEADER_ELECTION_ZOOKEEPER_CONNECT_STRING",
-                "zk1:2181,zk2:2181/apps",
-            ),
-            ("LEADER_ELECTION_ZOOKEEPER_PATH", "/elections/jobs"),
-            ("LEADER_ELECTION_ZOOKEEPER_SESSION_TIMEOUT", "40s"),
-            ("LEADER_ELECTION_RETRY_JITTER", "0.2"),
-        ]
-        .map(|(k, v)| (k.to_owned(), v.to_owned()));
-        let config = ZooKeeperConfig::from_vars(vars).unwrap();
-        assert_eq!(config.path, "/elections/jobs");
+    fn config_passes_the_shared_check() {
+        let config: ZooKeeperConfig = check_config(ConfigCase {
+            vars: &[
+                (
+                    "LEADER_ELECTION_ZOOKEEPER_CONNECT_STRING",
+                    "zk1:2181,zk2:2181/apps",
+                ),
+                ("LEADER_ELECTION_ZOOKEEPER_PATH", "/elections/jobs"),
+                ("LEADER_ELECTION_ZOOKEEPER_SESSION_TIMEOUT", "40s"),
+            ],
+            secret: None,
+            invalid: Some((
+                "LEADER_ELECTION_ZOOKEEPER_SESSION_TIMEOUT",
+                "soon",
+                "session_timeout",
+            )),
+            tls: false,
+        });
+        assert_eq!(config.path.as_deref(), Some("/elections/jobs"));
         assert_eq!(config.session_timeout, Some(Duration::from_secs(40)));
-        assert_eq!(config.options.retry_jitter, 0.2);
         let store = config.into_builder().build_store().unwrap();
         assert_eq!(store.connect_string(), "zk1:2181,zk2:2181/apps");
-        let err = ZooKeeperConfig::from_vars([(
-            "LEADER_ELECTION_ZOOKEEPER_SESSION_TIMEOUT".to_owned(),
-            "soon".to_owned(),
-        )])
-        .unwrap_err();
-        assert_eq!(err.field, "session_timeout");
     }
 
     #[test]
-    fn config_errors_name_the_field() {
-        let err = serde_json::from_str::<ZooKeeperConfig>(r#"{"pth": "/x"}"#).unwrap_err();
-        assert!(err.to_string().contains("pth"), "{err}");
-        let config: ZooKeeperConfig = serde_json::from_str("{}").unwrap();
-        assert!(matches!(
-            config.into_builder().build().unwrap_err(),
-            BuildError::MissingConnection { .. }
-        ));
+    fn a_path_ending_in_a_slash_is_refused() {
         let config: ZooKeeperConfig =
             serde_json::from_str(r#"{"connect_string": "zk:2181", "path": "/x/"}"#).unwrap();
         assert!(matches!(

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::backend::BuildError;
-use crate::backend::tls::{Ca, Pem, TlsSettings};
+use crate::backend::tls::{Ca, Pem, TlsFiles, TlsSettings};
 use crate::election::LeaderElection;
 use crate::error::ConfigError;
 use crate::options::LeaderElectionOptions;
@@ -186,6 +186,13 @@ pub trait TlsBuilder: Sized {
     /// when the store is built.
     fn tls_client_key_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.tls_settings().client_key = Some(Pem::File(path.into()));
+        self
+    }
+
+    /// Adds a configuration's TLS files: its CA file to the CAs trusted, and its client
+    /// certificate and key files in place of any set before.
+    fn tls_files(mut self, files: TlsFiles) -> Self {
+        self.tls_settings().merge(files.into());
         self
     }
 }

@@ -88,15 +88,7 @@ fn build_checks_connection_url_key_and_options() {
         .build()
         .unwrap_err();
     assert!(matches!(err, BuildError::InvalidName { field: "key", .. }));
-    let err = RedisLeaderElection::builder()
-        .url("redis://localhost")
-        .renew_interval(Duration::from_secs(60))
-        .build()
-        .unwrap_err();
-    assert!(
-        matches!(&err, BuildError::Options(e) if e.field == "renew_interval"),
-        "{err}"
-    );
+    // The options are checked by the shared check of the configuration (config.rs).
 }
 
 #[test]

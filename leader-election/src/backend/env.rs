@@ -202,6 +202,8 @@ impl de::Error for Error {
 // === The struct of fields ===
 
 /// A configuration struct: the variables for its fields, and those for its nested `options`.
+/// A variable whose name is a field's name, `_`, and more (`tls_ca_file`) is for that field's
+/// own field (`ca_file` of `tls`), when no field has its whole name.
 struct Fields {
     entries: Vec<Entry>,
     nested: Option<Vec<Entry>>,
@@ -221,24 +223,39 @@ impl<'de> de::Deserializer<'de> for Fields {
         visitor: V,
     ) -> Result<V::Value, Error> {
         let mut entries = self.entries;
-        let nested = self.nested.filter(|n| !n.is_empty());
-        if let Some(nested) = nested {
+        let mut groups: Vec<(&'static str, Vec<Entry>)> = Vec::new();
+        if let Some(nested) = self.nested.filter(|n| !n.is_empty()) {
             if fields.contains(&"options") {
-                return visitor.visit_map(FieldAccess {
-                    entries: entries.into_iter(),
-                    fields,
-                    current: None,
-                    nested: Some(nested),
-                });
+                groups.push(("options", nested));
+            } else {
+                // No options here: those variables name no field either.
+                entries.extend(nested);
             }
-            // No options here: those variables name no field either.
-            entries.extend(nested);
+        }
+        let mut own = Vec::new();
+        for mut entry in entries {
+            let group = fields.iter().copied().find(|field| {
+                entry
+                    .key
+                    .strip_prefix(field)
+                    .is_some_and(|rest| rest.len() > 1 && rest.starts_with('_'))
+            });
+            match group {
+                Some(group) if !fields.contains(&entry.key.as_str()) => {
+                    entry.key.drain(..=group.len());
+                    match groups.iter_mut().find(|(name, _)| *name == group) {
+                        Some((_, members)) => members.push(entry),
+                        None => groups.push((group, vec![entry])),
+                    }
+                }
+                _ => own.push(entry),
+            }
         }
         visitor.visit_map(FieldAccess {
-            entries: entries.into_iter(),
+            entries: own.into_iter(),
             fields,
             current: None,
-            nested: None,
+            groups: groups.into_iter(),
         })
     }
 
@@ -252,8 +269,14 @@ impl<'de> de::Deserializer<'de> for Fields {
 struct FieldAccess {
     entries: std::vec::IntoIter<Entry>,
     fields: &'static [&'static str],
-    current: Option<(&'static str, Entry)>,
-    nested: Option<Vec<Entry>>,
+    /// The field whose value comes next: one variable, or a group of them.
+    current: Option<(&'static str, Current)>,
+    groups: std::vec::IntoIter<(&'static str, Vec<Entry>)>,
+}
+
+enum Current {
+    One(Entry),
+    Group(Vec<Entry>),
 }
 
 impl FieldAccess {
@@ -280,19 +303,19 @@ impl<'de> MapAccess<'de> for FieldAccess {
             let Some(field) = self.fields.iter().copied().find(|f| *f == entry.key) else {
                 return Err(Self::unknown(&entry));
             };
-            self.current = Some((field, entry));
+            self.current = Some((field, Current::One(entry)));
             return seed.deserialize(field.into_deserializer()).map(Some);
         }
-        if self.nested.is_some() {
-            self.current = None;
-            return seed.deserialize("options".into_deserializer()).map(Some);
+        if let Some((field, members)) = self.groups.next() {
+            self.current = Some((field, Current::Group(members)));
+            return seed.deserialize(field.into_deserializer()).map(Some);
         }
         Ok(None)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
         match self.current.take() {
-            Some((field, entry)) => seed
+            Some((field, Current::One(entry))) => seed
                 .deserialize(Value {
                     text: entry.value.trim(),
                 })
@@ -300,13 +323,11 @@ impl<'de> MapAccess<'de> for FieldAccess {
                     field,
                     rule: format!("{}={} {}", entry.var, quoted(entry.value.trim()), e.rule),
                 }),
-            None => {
-                let nested = self.nested.take().unwrap_or_default();
-                seed.deserialize(Fields {
-                    entries: nested,
-                    nested: None,
-                })
-            }
+            Some((_, Current::Group(entries))) => seed.deserialize(Fields {
+                entries,
+                nested: None,
+            }),
+            None => Err(de::Error::custom("a value was asked for before its field")),
         }
     }
 }
@@ -483,6 +504,39 @@ mod tests {
         let mut default = Config::default();
         default.options.instance_id = String::new();
         assert_eq!(config, default, "no variable, all defaults");
+    }
+
+    #[test]
+    fn a_variable_for_a_field_of_a_group_sets_it() {
+        #[derive(Debug, Default, serde::Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        struct WithTls {
+            url: Option<String>,
+            tls: crate::backend::tls::TlsFiles,
+            options: LeaderElectionOptions,
+        }
+        let config: WithTls = load(
+            "X",
+            vars(&[
+                ("LEADER_ELECTION_X_URL", "db://h"),
+                ("LEADER_ELECTION_X_TLS_CA_FILE", "/etc/ca.pem"),
+                ("LEADER_ELECTION_X_TLS_KEY_FILE", "/etc/key.pem"),
+                ("LEADER_ELECTION_INSTANCE_ID", "pod-7"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.url.as_deref(), Some("db://h"));
+        assert_eq!(config.tls.ca_file, Some(PathBuf::from("/etc/ca.pem")));
+        assert_eq!(config.tls.cert_file, None);
+        assert_eq!(config.tls.key_file, Some(PathBuf::from("/etc/key.pem")));
+        assert_eq!(config.options.instance_id, "pod-7");
+        let err =
+            load::<WithTls>("X", vars(&[("LEADER_ELECTION_X_TLS_CA", "/etc/ca.pem")])).unwrap_err();
+        assert!(err.rule.contains("LEADER_ELECTION_X_TLS_CA"), "{err}");
+        assert!(err.rule.contains("names no setting"), "{err}");
+        let err = load::<WithTls>("X", vars(&[("LEADER_ELECTION_X_TLS", "on")])).unwrap_err();
+        assert_eq!(err.field, "tls");
+        assert!(err.rule.contains("group of settings"), "{err}");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! What backend crates reuse, so that a backend crate holds only what is specific to its store:
-//! the one [`BuildError`], the configuration loader ([`BackendConfig`]), the TLS settings ([`tls`]), the environment loader ([`env`](mod@env)), and
+//! the one [`BuildError`], the configuration loader ([`BackendConfig`]) and the types a
+//! configuration holds ([`Secret`], [`tls::TlsFiles`]), the TLS settings ([`tls`]), the
+//! environment loader ([`env`](mod@env)), and
 //! the checks every backend's names and echoed values go through ([`quoted`],
 //! [`check_name`]).
 //!
@@ -10,11 +12,13 @@
 mod config;
 pub mod env;
 mod error;
+mod secret;
 pub mod tls;
 
 pub use crate::error::quoted;
 pub use config::BackendConfig;
 pub use error::BuildError;
+pub use secret::Secret;
 
 /// Checks a backend's name setting (a key, a table, a blob name) against the rules every
 /// backend shares: not empty or blank, at most `max_len` bytes, no control characters. The
@@ -45,7 +49,8 @@ pub fn check_name(field: &'static str, name: &str, max_len: usize) -> Result<(),
 }
 
 /// `url` fit for an error message or a log: the password of its user info and the value of any
-/// query parameter whose name holds `password`, `secret` or `token` replaced by `***`. Text
+/// query parameter whose name holds `password`, `secret`, `token`, `key` or `signature`, or is
+/// `sig` (a shared access signature), replaced by `***`. Text
 /// without `scheme://` is not shown at all, since it may still hold a secret.
 ///
 /// ```
@@ -53,6 +58,7 @@ pub fn check_name(field: &'static str, name: &str, max_len: usize) -> Result<(),
 ///
 /// assert_eq!(redact_url("mysql://app:hunter2@db:3306/app"), "mysql://app:***@db:3306/app");
 /// assert_eq!(redact_url("redis://h?password=x&db=1"), "redis://h?password=***&db=1");
+/// assert_eq!(redact_url("https://a.blob/c?sv=1&sig=abc"), "https://a.blob/c?sv=1&sig=***");
 /// assert_eq!(redact_url("hunter2"), "<not a URL>");
 /// ```
 #[must_use]
@@ -77,7 +83,10 @@ pub fn redact_url(url: &str) -> String {
                 .map_or((query, None), |(q, f)| (q, Some(f)));
             let secret = |name: &str| {
                 let name = name.to_ascii_lowercase();
-                name.contains("password") || name.contains("secret") || name.contains("token")
+                name == "sig"
+                    || ["password", "secret", "token", "key", "signature"]
+                        .iter()
+                        .any(|word| name.contains(word))
             };
             let query: Vec<String> = query
                 .split('&')

@@ -64,6 +64,38 @@ pub enum Ca {
     Pem(Pem),
 }
 
+/// A configuration's TLS files: a backend configuration's `tls` field, written in a file as
+/// `"tls": {"ca_file": "...", "cert_file": "...", "key_file": "..."}` and in the environment
+/// as `LEADER_ELECTION_<SECTION>_TLS_CA_FILE` (`_TLS_CERT_FILE`, `_TLS_KEY_FILE`). The files
+/// are read when the store is built ([`TlsBuilder::tls_files`](crate::TlsBuilder::tls_files)).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct TlsFiles {
+    /// A PEM file with the CA certificates to verify the server with, instead of the system's
+    /// roots. Default: none.
+    pub ca_file: Option<PathBuf>,
+    /// A PEM file with the client certificate, for mutual TLS; needs
+    /// [`key_file`](Self::key_file). Default: none.
+    pub cert_file: Option<PathBuf>,
+    /// A PEM file with the client certificate's private key. Default: none.
+    pub key_file: Option<PathBuf>,
+}
+
+impl From<TlsFiles> for TlsSettings {
+    fn from(files: TlsFiles) -> Self {
+        Self {
+            ca: files
+                .ca_file
+                .map(|p| Ca::Pem(Pem::File(p)))
+                .into_iter()
+                .collect(),
+            client_cert: files.cert_file.map(Pem::File),
+            client_key: files.key_file.map(Pem::File),
+        }
+    }
+}
+
 /// A backend's TLS settings: the CAs to trust (the system's roots when none is given) and a
 /// client certificate with its key for mutual TLS. Files are read, and everything checked,
 /// when the store is built. `Debug` shows file paths and byte counts, never PEM text.
@@ -79,21 +111,6 @@ pub struct TlsSettings {
 }
 
 impl TlsSettings {
-    /// Settings from a configuration's file paths: a CA file, a client certificate file and
-    /// its key file, each optional.
-    #[must_use]
-    pub fn from_files(
-        ca_file: Option<PathBuf>,
-        cert_file: Option<PathBuf>,
-        key_file: Option<PathBuf>,
-    ) -> Self {
-        Self {
-            ca: ca_file.map(|p| Ca::Pem(Pem::File(p))).into_iter().collect(),
-            client_cert: cert_file.map(Pem::File),
-            client_key: key_file.map(Pem::File),
-        }
-    }
-
     /// Whether nothing is set.
     #[must_use]
     pub fn is_empty(&self) -> bool {

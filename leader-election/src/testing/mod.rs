@@ -3,11 +3,12 @@
 //! wrapper that injects faults, and the checks every backend runs with real elections: racing
 //! contenders ([`racing_handovers`]), a crashed or cut-off leader and its successor
 //! ([`crashed_leader_is_replaced`], [`cut_off_leader_steps_down`]), the election controls and
-//! preferred leaders.
+//! preferred leaders; and the check of a backend's configuration type ([`check_config`]).
 //!
 //! [`LeaseStore`]: crate::LeaseStore
 
 mod candidates;
+mod config;
 mod conformance;
 mod controls;
 mod faulty;
@@ -18,6 +19,7 @@ pub mod suite;
 mod takeover;
 
 pub use candidates::candidates_are_announced_and_expire;
+pub use config::{ConfigCase, check_config};
 pub use conformance::{
     Check, ConformanceOptions, current_leader_is_reported, exclusive_acquisition,
     expiry_frees_the_lease, metadata_is_published_with_the_lease,
