@@ -1,9 +1,7 @@
 //! [`MysqlLeaderElection::builder`]: an election on MySQL or MariaDB in a few lines.
 
-use std::fmt;
-
-use leader_election::backend::redact_url;
 use leader_election::backend::tls::TlsSettings;
+use leader_election::backend::{Secret, redact_url};
 use leader_election::{BuildError, ConfigError, ElectionBuilder, LeaderElectionOptions};
 use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
 
@@ -34,8 +32,18 @@ impl MysqlLeaderElection {
 }
 
 enum Connection {
-    Url(String),
+    Url(Secret),
     Pool(Pool),
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Url(url) => url.fmt(f),
+            // A pool's own `Debug` shows its options, password included.
+            Self::Pool(_) => f.write_str("pool"),
+        }
+    }
 }
 
 /// Configures an election on MySQL or MariaDB; made by [`MysqlLeaderElection::builder`].
@@ -44,6 +52,7 @@ enum Connection {
 /// [`build_store`](leader_election::ElectionBuilder::build_store) check everything. Nothing is
 /// contacted until the election starts.
 #[must_use]
+#[derive(Debug)]
 pub struct MysqlLeaderElectionBuilder {
     connection: Option<Connection>,
     tls: TlsSettings,
@@ -66,24 +75,6 @@ impl Default for MysqlLeaderElectionBuilder {
     }
 }
 
-impl fmt::Debug for MysqlLeaderElectionBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let connection = match &self.connection {
-            None => "none".to_owned(),
-            Some(Connection::Url(url)) => redact_url(url),
-            Some(Connection::Pool(_)) => "pool".to_owned(),
-        };
-        f.debug_struct("MysqlLeaderElectionBuilder")
-            .field("connection", &connection)
-            .field("tls", &self.tls)
-            .field("table", &self.table)
-            .field("election", &self.election)
-            .field("pool_size", &self.pool_size)
-            .field("options", &self.options)
-            .finish()
-    }
-}
-
 impl MysqlLeaderElectionBuilder {
     /// Connects with a URL: `mysql://user:password@host:3306/database`, with the query
     /// parameters of the `mysql_async` client (`require_ssl=true` for TLS, `verify_ca=false`,
@@ -93,7 +84,7 @@ impl MysqlLeaderElectionBuilder {
     /// [`table`](Self::table) names one). The password never appears in `Debug` output or
     /// errors.
     pub fn url(mut self, url: impl Into<String>) -> Self {
-        self.connection = Some(Connection::Url(url.into()));
+        self.connection = Some(Connection::Url(Secret::from(url.into())));
         self
     }
 
@@ -280,8 +271,28 @@ impl ElectionBuilder for MysqlLeaderElectionBuilder {
                 ));
             }
             Some(Connection::Pool(pool)) => pool.clone(),
-            Some(Connection::Url(url)) => self.pool_for(url)?,
+            Some(Connection::Url(url)) => self.pool_for(url.expose())?,
         };
         MysqlLeaseStore::new(pool, &self.table, self.election)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_a_password_of_the_url_or_of_a_pool() {
+        let url = MysqlLeaderElection::builder().url("mysql://app:hunter2@db/app");
+        assert_eq!(
+            format!("{url:?}").matches("mysql://app:***@db/app").count(),
+            1,
+            "{url:?}"
+        );
+        let pool = Pool::new("mysql://app:hunter2@db/app");
+        let pooled = MysqlLeaderElection::builder().pool(pool);
+        for shown in [format!("{url:?}"), format!("{pooled:?}")] {
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
     }
 }

@@ -1,7 +1,5 @@
 //! [`PostgresLeaderElection::builder`]: an election on PostgreSQL in a few lines.
 
-use std::fmt;
-
 use deadpool_postgres::Pool;
 use leader_election::{ConfigError, ElectionBuilder, LeaderElectionOptions};
 
@@ -9,6 +7,7 @@ use crate::connection::{Target, connector_for, pool_for, resolve};
 use crate::names::{validate_election, validate_table};
 use crate::store::{DEFAULT_ELECTION, DEFAULT_TABLE, PostgresLeaseStore};
 use leader_election::BuildError;
+use leader_election::backend::Secret;
 use leader_election::backend::tls::TlsSettings;
 
 /// The connections in the pool the builder creates, unless
@@ -34,8 +33,9 @@ impl PostgresLeaderElection {
     }
 }
 
+#[derive(Debug)]
 enum Connection {
-    String(String),
+    String(Secret),
     Pool(Pool, Option<Box<tokio_postgres::Config>>),
 }
 
@@ -44,9 +44,10 @@ enum Connection {
 /// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and [`build_store`](leader_election::ElectionBuilder::build_store) check
 /// everything.
 #[must_use]
+#[derive(Debug)]
 pub struct PostgresLeaderElectionBuilder {
     connection: Option<Connection>,
-    listen: Option<String>,
+    listen: Option<Secret>,
     tls: TlsSettings,
     table: String,
     election: String,
@@ -68,28 +69,6 @@ impl Default for PostgresLeaderElectionBuilder {
     }
 }
 
-impl fmt::Debug for PostgresLeaderElectionBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let connection = match &self.connection {
-            None => "none",
-            Some(Connection::String(_)) => "connection string (redacted)",
-            Some(Connection::Pool(..)) => "pool",
-        };
-        f.debug_struct("PostgresLeaderElectionBuilder")
-            .field("connection", &connection)
-            .field(
-                "listen_connection_string",
-                &self.listen.as_ref().map(|_| "(redacted)"),
-            )
-            .field("tls", &self.tls)
-            .field("table", &self.table)
-            .field("election", &self.election)
-            .field("pool_size", &self.pool_size)
-            .field("options", &self.options)
-            .finish()
-    }
-}
-
 impl PostgresLeaderElectionBuilder {
     /// Connects with a libpq-style connection string, as a URL
     /// (`postgres://user:password@host:5432/db?sslmode=verify-full&sslrootcert=/etc/ca.pem`) or
@@ -100,7 +79,7 @@ impl PostgresLeaderElectionBuilder {
     /// `tls` (on by default); without it, `prefer` connects without TLS and the other TLS
     /// settings are refused.
     pub fn connection_string(mut self, connection_string: impl Into<String>) -> Self {
-        self.connection = Some(Connection::String(connection_string.into()));
+        self.connection = Some(Connection::String(Secret::from(connection_string.into())));
         self
     }
 
@@ -109,7 +88,7 @@ impl PostgresLeaderElectionBuilder {
     /// transaction-mode pooler such as PgBouncer, where `LISTEN` hears nothing. Default: the
     /// pool's connection string, or the config given to [`pool`](Self::pool).
     pub fn listen_connection_string(mut self, connection_string: impl Into<String>) -> Self {
-        self.listen = Some(connection_string.into());
+        self.listen = Some(Secret::from(connection_string.into()));
         self
     }
 
@@ -203,8 +182,8 @@ impl ElectionBuilder for PostgresLeaderElectionBuilder {
         let id = &self.options.instance_id;
         let listen_string = self
             .listen
-            .as_deref()
-            .map(|raw| resolve(raw, id, timeout, &self.tls))
+            .as_ref()
+            .map(|raw| resolve(raw.expose(), id, timeout, &self.tls))
             .transpose()?;
         let (pool, listen) = match self.connection {
             None => {
@@ -234,7 +213,7 @@ impl ElectionBuilder for PostgresLeaderElectionBuilder {
                 (pool, listen)
             }
             Some(Connection::String(raw)) => {
-                let target = resolve(&raw, id, timeout, &self.tls)?;
+                let target = resolve(raw.expose(), id, timeout, &self.tls)?;
                 if self.pool_size == 0 {
                     return Err(ConfigError::new("pool_size", "must be at least 1").into());
                 }

@@ -1,6 +1,5 @@
 //! [`RedisLeaderElection::builder`]: an election on Redis in a few lines.
 
-use std::fmt;
 use std::time::Duration;
 
 use fred::clients::Client;
@@ -8,10 +7,11 @@ use fred::interfaces::ClientLike;
 use fred::types::config::ServerConfig;
 use leader_election::{BuildError, ConfigError, ElectionBuilder, LeaderElectionOptions};
 
-use crate::connection::{client_for, redact_url};
+use crate::connection::client_for;
 use crate::store::{DEFAULT_KEY, RedisLeaseStore, validate_key};
 #[cfg(feature = "tls")]
 use leader_election::TlsBuilder;
+use leader_election::backend::Secret;
 use leader_election::backend::tls::TlsSettings;
 
 /// The entry point for an election on Redis: [`RedisLeaderElection::builder`].
@@ -32,8 +32,9 @@ impl RedisLeaderElection {
     }
 }
 
+#[derive(Debug)]
 enum Connection {
-    Url(String),
+    Url(Secret),
     Client(Client),
 }
 
@@ -42,6 +43,7 @@ enum Connection {
 /// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and [`build_store`](leader_election::ElectionBuilder::build_store) check
 /// everything.
 #[must_use]
+#[derive(Debug)]
 pub struct RedisLeaderElectionBuilder {
     connection: Option<Connection>,
     key: String,
@@ -64,24 +66,6 @@ impl Default for RedisLeaderElectionBuilder {
     }
 }
 
-impl fmt::Debug for RedisLeaderElectionBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let connection = match &self.connection {
-            None => "none".to_owned(),
-            Some(Connection::Url(url)) => redact_url(url),
-            Some(Connection::Client(client)) => format!("client {}", client.id()),
-        };
-        f.debug_struct("RedisLeaderElectionBuilder")
-            .field("connection", &connection)
-            .field("key", &self.key)
-            .field("options", &self.options)
-            .field("max_lease_duration", &self.max_lease_duration)
-            .field("min_replica_acks", &self.min_replica_acks)
-            .field("tls", &self.tls)
-            .finish()
-    }
-}
-
 impl RedisLeaderElectionBuilder {
     /// Connects with a Redis URL: `redis://[[user]:password@]host[:port][/db]`, `rediss://`
     /// for TLS (feature `tls`, on by default), `redis-cluster://host:port?node=host:port` for a
@@ -92,7 +76,7 @@ impl RedisLeaderElectionBuilder {
     /// role, and asks again whenever its connection breaks, as after a failover. Replaces a
     /// client set before. The password never appears in `Debug` output, errors or logs.
     pub fn url(mut self, url: impl Into<String>) -> Self {
-        self.connection = Some(Connection::Url(url.into()));
+        self.connection = Some(Connection::Url(Secret::from(url.into())));
         self
     }
 
@@ -216,7 +200,7 @@ impl ElectionBuilder for RedisLeaderElectionBuilder {
             }
             Some(Connection::Client(client)) => RedisLeaseStore::new(client, &self.key)?,
             Some(Connection::Url(url)) => {
-                let client = client_for(&url, timeout, &self.tls)?;
+                let client = client_for(url.expose(), timeout, &self.tls)?;
                 let hub = crate::ReleaseHub::new(&client);
                 RedisLeaseStore::with_ownership(client, &self.key, true, hub)?
             }
