@@ -17,7 +17,7 @@ use common::{LEASE, builder};
 use leader_election::store::{AcquireOutcome, LeaseRequest, WithholdReason};
 use leader_election::testing::assert_safe;
 use leader_election::{ElectionBuilder, LeaderElection, LeaseStore};
-use leader_election_fixtures::ZooKeeper;
+use leader_election_fixtures::{ZooKeeper, zookeeper};
 use leader_election_test_support::operator::Contenders;
 use leader_election_test_support::unique_name;
 use leader_election_zookeeper::ZooKeeperLeaseStore;
@@ -420,38 +420,6 @@ async fn a_session_shorter_than_the_lease_is_refused() {
     assert!(!err.is_retryable(), "{err}");
 }
 
-/// Deletes `path` and everything under it as the tester's operator does: every znode listed
-/// depth first, children first, the whole again when contenders filled it meanwhile.
-async fn delete_tree(client: &Client, path: &str) {
-    for _ in 0..10 {
-        let mut stack = vec![path.to_owned()];
-        let mut order = Vec::new();
-        while let Some(node) = stack.pop() {
-            match client.list_children(&node).await {
-                Ok(children) => stack.extend(children.into_iter().map(|c| format!("{node}/{c}"))),
-                Err(ZkError::NoNode) => continue,
-                Err(e) => panic!("list {node}: {e}"),
-            }
-            order.push(node);
-        }
-        let mut again = false;
-        for node in order.iter().rev() {
-            match client.delete(node, None).await {
-                Ok(()) | Err(ZkError::NoNode) => {}
-                Err(ZkError::NotEmpty) => {
-                    again = true;
-                    break;
-                }
-                Err(e) => panic!("delete {node}: {e}"),
-            }
-        }
-        if !again {
-            return;
-        }
-    }
-    panic!("{path} kept filling up");
-}
-
 /// Five contenders whose stores outlive their elections, as in a process that starts its
 /// election again after a stop or a crash: contender `c3-g1` runs on `c3`'s store (and
 /// session). Returns them and the election's path.
@@ -492,7 +460,9 @@ async fn after_a_deleteall_handovers_are_as_fast_as_before() {
     let (mut election, path) = restartable(&zk, "deleteall-handover").await;
     let client = operator(&zk).await;
     let old = election.leader().leadership().expect("a term");
-    delete_tree(&client, &path).await;
+    zookeeper::delete_all(&client, &path)
+        .await
+        .expect("deleteall");
     client.mkdir(&path, &persistent()).await.expect("mkdir");
     let acted = Instant::now();
     let what = "deleteall: the operator";
