@@ -17,7 +17,7 @@ use leader_election::store::{AcquireOutcome, LeaseRequest, WithholdReason};
 use leader_election::{ElectionBuilder, LeaseStore};
 use leader_election_fixtures::MariaDb;
 use leader_election_mysql::{DEFAULT_TABLE, MysqlLeaseStore};
-use leader_election_test_support::operator::{Contenders, sql};
+use leader_election_test_support::operator::{Contenders, assert_record, sql};
 use leader_election_test_support::{unique_name, unique_table};
 use tokio::time::Instant;
 
@@ -267,9 +267,7 @@ async fn the_record_row_outlives_the_operators_sql_on_the_lease() {
         literal(&name)
     ));
     db.sql(&store.force_election_sql());
-    let record = store.read_record().await.expect("read").expect("a record");
-    assert_eq!(record.data, b"first");
-    assert_eq!(record.version, v1);
+    assert_record(&store, &v1, b"first").await;
     // A stale version writes nothing; the current one writes, with a greater version.
     let v2 = store
         .write_record(Some(&v1), b"second")

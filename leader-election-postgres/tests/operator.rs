@@ -19,7 +19,7 @@ use leader_election::{LeaseStore, Role};
 use leader_election_fixtures::Postgres;
 use leader_election_fixtures::faketime::SteppedClock;
 use leader_election_postgres::{DEFAULT_TABLE, PostgresLeaseStore};
-use leader_election_test_support::operator::{Contenders, sql};
+use leader_election_test_support::operator::{Contenders, assert_record, sql};
 use leader_election_test_support::{
     ErrorCount, eventually, eventually_async, unique_name, unique_table,
 };
@@ -795,15 +795,7 @@ async fn the_record_row_outlives_the_operators_sql_on_the_lease() {
         .await
         .expect("the documented SQL");
     election.next_term(&gone, LEASE * 2 + SLACK).await;
-    let record = store
-        .read_record()
-        .await
-        .expect("read")
-        .expect("the record");
-    assert_eq!(
-        (&record.version, record.data.as_slice()),
-        (&v1, &b"ran 1"[..])
-    );
+    assert_record(&store, &v1, b"ran 1").await;
     // The lease row is the lease's, the record row the record's.
     let leader = store.current_leader().await.unwrap().expect("a leader");
     assert_eq!(leader.instance_id, election.leader().instance_id());

@@ -14,7 +14,7 @@
 //!   a configuration's `from_vars`.
 //! - For a backend's generic suite (`tests/suite.rs`) and its other tests: [`Shared`] (a server
 //!   the tests of one binary share), [`ProxyCut`] (a store cut off through a [`FaultProxy`]),
-//!   [`one_leader`] and [`token`].
+//!   [`one_leader`], [`token`], [`lead_then_follow`] and [`stop_and_check`].
 //! - For real network faults (Linux, root): [`netns::NetworkChecks`], contenders each in a
 //!   network namespace of their own and the checks every backend runs under packet faults,
 //!   as tests through [`network_checks!`].
@@ -86,4 +86,4 @@ pub use leader_election_fixtures::{
     program_available, unique_name,
 };
 pub use names::{unique_container, unique_table, workspace_root};
-pub use suite::{ProxyCut, Shared, one_leader, token};
+pub use suite::{ProxyCut, Shared, lead_then_follow, one_leader, stop_and_check, token};

@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use leader_election::store::WithholdReason;
+use leader_election::store::{RecordVersion, WithholdReason};
 use leader_election::testing::{Term, TermRecorder, assert_safe};
 use leader_election::{
     ElectionEvent, LeaderElection, LeaderElectionOptions, Leadership, LeaseStore,
@@ -351,6 +351,24 @@ pub fn first_withheld(events: &mut Receiver<ElectionEvent>) -> Option<(WithholdR
         }
     }
     withheld
+}
+
+/// Asserts that `store`'s election record is `data` at `version` (what an operator's action
+/// on the lease must leave alone).
+///
+/// # Panics
+/// When the record cannot be read, is missing, or is another.
+pub async fn assert_record<S: LeaseStore>(store: &S, version: &RecordVersion, data: &[u8]) {
+    let record = store
+        .read_record()
+        .await
+        .expect("read")
+        .expect("the record");
+    assert_eq!(
+        (&record.version, record.data.as_slice()),
+        (version, data),
+        "the election record"
+    );
 }
 
 /// What an operator types at the lease table of the SQL backends (PostgreSQL, MySQL), the same
