@@ -17,7 +17,7 @@ use leader_election::store::{AcquireOutcome, LeaseRequest, WithholdReason};
 use leader_election::{ElectionBuilder, LeaseStore};
 use leader_election_fixtures::MariaDb;
 use leader_election_mysql::{DEFAULT_TABLE, MysqlLeaseStore};
-use leader_election_test_support::operator::{Contenders, assert_record, sql};
+use leader_election_test_support::operator::{Contenders, assert_record};
 use leader_election_test_support::{unique_name, unique_table};
 use tokio::time::Instant;
 
@@ -84,27 +84,11 @@ async fn touched(prefix: &str, sql: &str) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deleting_the_lease_row_waits_out_the_lease() {
-    touched("delete", &sql::delete_the_lease_row(DEFAULT_TABLE)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn overwriting_the_lease_row_with_garbage_waits_out_the_lease() {
-    touched(
-        "garbage",
-        &format!(
-            "UPDATE {DEFAULT_TABLE} SET holder = 'garbage', lease_id = NULL, token = -7, \
-             expires_at = 0, metadata = X'00ff' WHERE election = $1"
-        ),
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn setting_the_holder_to_null_waits_out_the_lease() {
-    touched("null-holder", &sql::null_the_holder(DEFAULT_TABLE)).await;
-}
+leader_election_test_support::sql_operator_checks!(
+    touched,
+    DEFAULT_TABLE,
+    garbage: "holder = 'garbage', lease_id = NULL, token = -7, expires_at = 0, metadata = X'00ff'"
+);
 
 /// `TRUNCATE`, the blanket clean-up, removes the guard row with the lease row. A follower
 /// that saw the lease held and asks the moment after must not take it: the holder renewed

@@ -19,7 +19,7 @@ use leader_election::{LeaseStore, Role};
 use leader_election_fixtures::Postgres;
 use leader_election_fixtures::faketime::SteppedClock;
 use leader_election_postgres::{DEFAULT_TABLE, PostgresLeaseStore};
-use leader_election_test_support::operator::{Contenders, assert_record, sql};
+use leader_election_test_support::operator::{Contenders, assert_record};
 use leader_election_test_support::{
     ErrorCount, eventually, eventually_async, unique_name, unique_table,
 };
@@ -126,27 +126,11 @@ async fn touched(prefix: &str, sql: &str) {
     touched.assert_withheld(LEASE);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deleting_the_lease_row_waits_out_the_lease() {
-    touched("delete", &sql::delete_the_lease_row(DEFAULT_TABLE)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn overwriting_the_lease_row_with_garbage_waits_out_the_lease() {
-    touched(
-        "garbage",
-        &format!(
-            "UPDATE {DEFAULT_TABLE} SET holder = 'garbage', lease_id = NULL, token = -7, \
-             expires_at = now() - interval '1 hour' WHERE election = $1"
-        ),
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn setting_the_holder_to_null_waits_out_the_lease() {
-    touched("null-holder", &sql::null_the_holder(DEFAULT_TABLE)).await;
-}
+leader_election_test_support::sql_operator_checks!(
+    touched,
+    DEFAULT_TABLE,
+    garbage: "holder = 'garbage', lease_id = NULL, token = -7, expires_at = now() - interval '1 hour'"
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn updating_then_deleting_the_lease_row_waits_out_the_lease() {
@@ -510,13 +494,7 @@ async fn emptying_the_table_on_a_clock_behind_the_last_token_still_gives_a_great
         .await
         .expect("the operator's DELETE");
     // Whichever term comes next, its token must be greater.
-    let mut next = None;
-    eventually(2 * LEASE + SLACK, "a term after the DELETE", || {
-        next = election.recorder.terms().get(before).cloned();
-        next.is_some()
-    })
-    .await;
-    let next = next.expect("found");
+    let next = election.nth_term(before, 2 * LEASE + SLACK).await;
     assert!(
         next.token > held.token(),
         "token {} after the table was emptied, {} before",
@@ -563,22 +541,10 @@ async fn a_server_clock_stepped_back_never_makes_a_token_go_back() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let term_after = |before: usize| {
-        let recorder = &election.recorder;
-        async move {
-            let mut next = None;
-            eventually(2 * LEASE + SLACK, "a term after the step", || {
-                next = recorder.terms().get(before).cloned();
-                next.is_some()
-            })
-            .await;
-            next.expect("found")
-        }
-    };
     // A graceful handover on the stepped clock.
     let before = election.recorder.terms().len();
     election.leader().resign(LEASE).await.expect("resign");
-    let handed = term_after(before).await;
+    let handed = election.nth_term(before, 2 * LEASE + SLACK).await;
     assert!(
         handed.token > old.token(),
         "token {} after the server's clock stepped back, {} before",
@@ -593,7 +559,7 @@ async fn a_server_clock_stepped_back_never_makes_a_token_go_back() {
         .batch_execute(&format!("DELETE FROM {table}"))
         .await
         .expect("the operator's DELETE");
-    let next = term_after(before).await;
+    let next = election.nth_term(before, 2 * LEASE + SLACK).await;
     assert!(
         next.token > handed.token,
         "token {} after the table was emptied on the stepped clock, {} before",

@@ -205,6 +205,18 @@ impl<S: LeaseStore> Contenders<S> {
         (next, took)
     }
 
+    /// Waits (at most `limit`) for the recorder's term number `index` (from 0, in the order
+    /// they began), whatever its holder and token, and returns it.
+    pub async fn nth_term(&self, index: usize, limit: Duration) -> Term {
+        let mut found = None;
+        eventually(limit, format!("term number {index}"), || {
+            found = self.recorder.terms().get(index).cloned();
+            found.is_some()
+        })
+        .await;
+        found.expect("found")
+    }
+
     /// Stops every contender, then checks every term recorded with the one shared checker.
     pub async fn stop_and_check(&self) {
         self.stop().await;
@@ -380,9 +392,43 @@ pub mod sql {
         format!("DELETE FROM {table} WHERE election = $1")
     }
 
+    /// Overwrites the election's lease row with `set` (a backend's `SET` list of garbage).
+    #[must_use]
+    pub fn overwrite_the_lease_row(table: &str, set: &str) -> String {
+        format!("UPDATE {table} SET {set} WHERE election = $1")
+    }
+
     /// Sets the lease row's holder to `NULL`.
     #[must_use]
     pub fn null_the_holder(table: &str) -> String {
         format!("UPDATE {table} SET holder = NULL WHERE election = $1")
     }
+}
+
+/// The touched-lease checks both SQL backends run, as tests, one per operator statement:
+/// `$touched` is an async function of the test file taking `(prefix, sql)` that runs `sql`
+/// (with `$1` for the election) as an operator while contenders run and checks the rules of
+/// [`Contenders::touched`]; `$table` is the lease table, `$garbage` the backend's `SET` list
+/// that overwrites the lease row with garbage.
+#[macro_export]
+macro_rules! sql_operator_checks {
+    ($touched:path, $table:expr, garbage: $garbage:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn deleting_the_lease_row_waits_out_the_lease() {
+            let sql = $crate::operator::sql::delete_the_lease_row($table);
+            $touched("delete", &sql).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn overwriting_the_lease_row_with_garbage_waits_out_the_lease() {
+            let sql = $crate::operator::sql::overwrite_the_lease_row($table, $garbage);
+            $touched("garbage", &sql).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn setting_the_holder_to_null_waits_out_the_lease() {
+            let sql = $crate::operator::sql::null_the_holder($table);
+            $touched("null-holder", &sql).await;
+        }
+    };
 }
