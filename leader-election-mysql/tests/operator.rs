@@ -62,14 +62,7 @@ async fn touched(prefix: &str, sql: &str) {
     let act = async {
         db.sql(&sql.replace("$1", &literal(&name)));
     };
-    let touched = election
-        .touched(
-            &format!("{prefix}: the operator's SQL"),
-            true,
-            LEASE + SLACK,
-            act,
-        )
-        .await;
+    let touched = election.touched(prefix, true, LEASE + SLACK, act).await;
     // The guard records the old holder's own lease, so it alone may take the lease back at
     // once, with a greater token, when its renewal finds the row touched before the new
     // process asks (a loaded machine).

@@ -115,14 +115,7 @@ async fn touched(prefix: &str, sql: &str) {
     let act = async {
         admin.batch_execute(&sql).await.expect("the operator's SQL");
     };
-    let touched = election
-        .touched(
-            &format!("{prefix}: the operator's SQL"),
-            true,
-            LEASE + SLACK,
-            act,
-        )
-        .await;
+    let touched = election.touched(prefix, true, LEASE + SLACK, act).await;
     touched.assert_withheld(LEASE);
 }
 

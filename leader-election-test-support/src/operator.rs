@@ -224,7 +224,7 @@ impl<S: LeaseStore> Contenders<S> {
     }
 
     /// An operator's `act` on the leader's lease (its record deleted or overwritten) while the
-    /// contenders run, then the rules every backend keeps: nobody leads while the old holder
+    /// contenders run (`prefix` names it on stderr), then the rules every backend keeps: nobody leads while the old holder
     /// may still trust its lease, and leadership comes back within `limit` with a greater
     /// token. With `newcomer`, a follower is replaced by a brand-new process right after the
     /// act and only its events are watched for a withheld lease; without, every contender's
@@ -234,7 +234,7 @@ impl<S: LeaseStore> Contenders<S> {
     /// When a rule is broken, or a wait times out.
     pub async fn touched(
         &mut self,
-        what: &str,
+        prefix: &str,
         newcomer: bool,
         limit: Duration,
         act: impl Future<Output = ()>,
@@ -251,7 +251,8 @@ impl<S: LeaseStore> Contenders<S> {
         if newcomer {
             watched.push(self.replace_a_follower("fresh").await);
         }
-        let (next, recovery) = self.next_term_since(&old, acted, limit, what).await;
+        let what = format!("{prefix}: the operator's act");
+        let (next, recovery) = self.next_term_since(&old, acted, limit, &what).await;
         let withheld = watched.iter_mut().filter_map(first_withheld).collect();
         self.stop_and_check().await;
         assert_safe(&self.terms_trusting(&old));

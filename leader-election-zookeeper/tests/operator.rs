@@ -83,9 +83,8 @@ where
     let (mut election, path) = election(&zk, prefix).await;
     let client = operator(&zk).await;
     let leader_znode = format!("{path}/{}", queue(&client, &path).await[0]);
-    let what = format!("{prefix}: the operator");
     let act = act(client, leader_znode);
-    let touched = election.touched(&what, false, LEASE + SLACK, act).await;
+    let touched = election.touched(prefix, false, LEASE + SLACK, act).await;
     touched.assert_withheld(LEASE);
 }
 
