@@ -16,7 +16,8 @@ use leader_election::{ChangeReason, ElectionEvent, LeaderElection};
 use leader_election_blob::BlobLeaseStore;
 use leader_election_test_support::operator::assert_record;
 use leader_election_test_support::{
-    eventually, lead_then_follow, stop_and_check, unique_container as container_name,
+    eventually, lead_then_follow, leader_again_after, stop_and_check,
+    unique_container as container_name,
 };
 
 mod common;
@@ -62,18 +63,8 @@ impl Contenders {
 
     /// Waits for a term that began after `acted`, and answers how long after `acted` it began.
     async fn leader_again_after(&self, acted: Instant, what: &str) -> Duration {
-        eventually(TTL + SLACK, format!("{what}: a leader again"), || {
-            self.recorder.terms().iter().any(|t| t.start > acted)
-        })
-        .await;
-        let back = self
-            .recorder
-            .terms()
-            .iter()
-            .filter(|t| t.start > acted)
-            .map(|t| t.start - acted)
-            .min()
-            .expect("a term after the action");
+        let waited = format!("{what}: a leader again");
+        let back = leader_again_after(&self.recorder, acted, TTL + SLACK, &waited).await;
         println!("[leader-election-blob] {what}: leader again {back:?} after the action");
         back
     }

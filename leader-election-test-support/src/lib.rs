@@ -86,4 +86,6 @@ pub use leader_election_fixtures::{
     program_available, unique_name,
 };
 pub use names::{unique_container, unique_table, workspace_root};
-pub use suite::{ProxyCut, Shared, lead_then_follow, one_leader, stop_and_check, token};
+pub use suite::{
+    ProxyCut, Shared, lead_then_follow, leader_again_after, one_leader, stop_and_check, token,
+};

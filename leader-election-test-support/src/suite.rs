@@ -12,6 +12,7 @@ use leader_election::testing::TermRecorder;
 use leader_election::testing::suite::Cut;
 use leader_election::{FencingToken, LeaderElection, LeaseStore};
 use leader_election_fixtures::FaultProxy;
+use tokio::time::Instant;
 
 /// A server (or anything costly to start) that the tests of one binary share while any of
 /// them holds it: started by the first caller of [`get`](Self::get), stopped when the last
@@ -149,4 +150,29 @@ pub async fn stop_and_check<S: LeaseStore>(
         election.stop().await.expect("stop");
     }
     recorder.assert_safe();
+}
+
+/// Waits (at most `within`) for a term `recorder` recorded as beginning after `acted` (what a
+/// test did to the leader or its store), and answers how long after `acted` the first such
+/// term began.
+///
+/// # Panics
+/// When none began within `within`.
+pub async fn leader_again_after(
+    recorder: &TermRecorder,
+    acted: Instant,
+    within: Duration,
+    what: &str,
+) -> Duration {
+    crate::eventually(within, what, || {
+        recorder.terms().iter().any(|t| t.start > acted)
+    })
+    .await;
+    recorder
+        .terms()
+        .iter()
+        .filter(|t| t.start > acted)
+        .map(|t| t.start - acted)
+        .min()
+        .expect("a term after the action")
 }
