@@ -9,7 +9,9 @@ use leader_election::testing::{FaultControl, FaultyStore, TermRecorder};
 use leader_election::{ElectionBuilder, LeaderElection, LeaseStore};
 use leader_election_blob::azure::azure_core;
 use leader_election_blob::{BlobLeaderElection, BlobLeaseStore};
-use leader_election_test_support::{ErrorCount, eventually, unique_container};
+use leader_election_test_support::{
+    ErrorCount, eventually, lead_then_follow, stop_and_check, unique_container,
+};
 use tokio::time::Instant;
 
 mod common;
@@ -24,10 +26,7 @@ async fn azurite_restart_keeps_one_leader() {
     let b = azurite.election(&container, "b");
     recorder.attach(&a);
     recorder.attach(&b);
-    a.start().await.unwrap();
-    eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
-    b.start().await.unwrap();
-    eventually(Duration::from_secs(10), "b follows a", || follows(&b, "a")).await;
+    lead_then_follow(&a, &b, Duration::from_secs(10)).await;
 
     let errors = ErrorCount::attach(&a);
     azurite.stop().await;
@@ -95,9 +94,7 @@ async fn azurite_restart_keeps_one_leader() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    a.stop().await.unwrap();
-    b.stop().await.unwrap();
-    recorder.assert_safe();
+    stop_and_check(&recorder, &[&a, &b]).await;
 }
 
 /// Forwards requests, and loses the reply of the next one that matches: the service acts, the
@@ -189,13 +186,7 @@ async fn a_leader_whose_replies_are_lost_steps_down_and_never_overlaps() {
     let b = azurite.election(&container, "b");
     recorder.attach(&a);
     recorder.attach(&b);
-    a.start().await.unwrap();
-    eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
-    b.start().await.unwrap();
-    eventually(Duration::from_secs(10), "b follows a", || {
-        b.state().leader.is_some_and(|l| l.instance_id == "a")
-    })
-    .await;
+    lead_then_follow(&a, &b, Duration::from_secs(10)).await;
     control.set_drop_replies(true);
     let cut = Instant::now();
     // a's requests still take effect: its renewals keep the lease, but unconfirmed, so a

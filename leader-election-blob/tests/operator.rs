@@ -14,10 +14,14 @@ use azure_storage_blob::models::BlobClientGetPropertiesResultHeaders;
 use leader_election::testing::TermRecorder;
 use leader_election::{ChangeReason, ElectionEvent, LeaderElection};
 use leader_election_blob::BlobLeaseStore;
-use leader_election_test_support::{eventually, unique_container as container_name};
+use leader_election_test_support::operator::assert_record;
+use leader_election_test_support::{
+    eventually, lead_then_follow, leader_again_after, stop_and_check,
+    unique_container as container_name,
+};
 
 mod common;
-use common::{Azurite, AzuriteExt, TTL, account_sas, break_lease_now, follows};
+use common::{Azurite, AzuriteExt, TTL, account_sas, break_lease_now};
 use tokio::time::Instant;
 
 /// Beyond one lease after the action: the `Date` header's second, a follower's poll
@@ -59,18 +63,8 @@ impl Contenders {
 
     /// Waits for a term that began after `acted`, and answers how long after `acted` it began.
     async fn leader_again_after(&self, acted: Instant, what: &str) -> Duration {
-        eventually(TTL + SLACK, format!("{what}: a leader again"), || {
-            self.recorder.terms().iter().any(|t| t.start > acted)
-        })
-        .await;
-        let back = self
-            .recorder
-            .terms()
-            .iter()
-            .filter(|t| t.start > acted)
-            .map(|t| t.start - acted)
-            .min()
-            .expect("a term after the action");
+        let waited = format!("{what}: a leader again");
+        let back = leader_again_after(&self.recorder, acted, TTL + SLACK, &waited).await;
         println!("[leader-election-blob] {what}: leader again {back:?} after the action");
         back
     }
@@ -402,9 +396,7 @@ async fn lease_broken_by_an_operator_ends_the_term() {
     .await;
     let leader = if a.is_leader() { &a } else { &b };
     assert!(leader.leadership().unwrap().token() > first);
-    a.stop().await.unwrap();
-    b.stop().await.unwrap();
-    recorder.assert_safe();
+    stop_and_check(&recorder, &[&a, &b]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -416,10 +408,7 @@ async fn deleted_blob_ends_the_term_and_tokens_keep_increasing() {
     let b = azurite.election(&container, "b");
     recorder.attach(&a);
     recorder.attach(&b);
-    a.start().await.unwrap();
-    eventually(Duration::from_secs(10), "a leads", || a.is_leader()).await;
-    b.start().await.unwrap();
-    eventually(Duration::from_secs(10), "b follows a", || follows(&b, "a")).await;
+    lead_then_follow(&a, &b, Duration::from_secs(10)).await;
     let first = a.leadership().unwrap().token();
 
     // An operator forces the lease off at once and deletes the blob. a leads until its next
@@ -446,10 +435,8 @@ async fn deleted_blob_ends_the_term_and_tokens_keep_increasing() {
         token > first,
         "token {token} after {first}: the history must not restart"
     );
-    a.stop().await.unwrap();
-    b.stop().await.unwrap();
     // Touching the record is not releasing it: no overlap at all, one checker.
-    recorder.assert_safe();
+    stop_and_check(&recorder, &[&a, &b]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -493,8 +480,7 @@ async fn the_election_record_is_its_own_blob_and_outlives_deletion_and_release()
     ));
     // ... and the record, read by this store and by a brand-new one, is untouched.
     for reader in [&store, &azurite.store(&container)] {
-        let record = reader.read_record().await.unwrap().expect("the record");
-        assert_eq!((&record.version, &record.data), (&v1, &data));
+        assert_record(reader, &v1, &data).await;
     }
 
     // Azure gives every write a new ETag, the same bytes too.

@@ -344,3 +344,47 @@ impl Drop for ZooKeeper {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Deletes `path` and everything under it, as an operator's `zkCli.sh deleteall` does: every
+/// znode listed depth first, children first; a znode already gone is fine. Contenders create
+/// znodes under it meanwhile (their queue znodes, the guard), which makes a deletion fail: it
+/// starts over, ten times at most.
+///
+/// # Errors
+/// When ZooKeeper refuses a listing or a deletion, or the tree kept filling up.
+#[cfg(feature = "zookeeper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "zookeeper")))]
+pub async fn delete_all(client: &zookeeper_client::Client, path: &str) -> Result<(), String> {
+    use zookeeper_client::Error;
+    let mut last = String::new();
+    for _ in 0..10 {
+        let mut stack = vec![path.to_owned()];
+        let mut order = Vec::new();
+        while let Some(node) = stack.pop() {
+            match client.list_children(&node).await {
+                Ok(children) => stack.extend(children.into_iter().map(|c| format!("{node}/{c}"))),
+                Err(Error::NoNode) => continue,
+                Err(e) => return Err(format!("zookeeper: list {node}: {e}")),
+            }
+            order.push(node);
+        }
+        let mut again = false;
+        for node in order.iter().rev() {
+            match client.delete(node, None).await {
+                Ok(()) | Err(Error::NoNode) => {}
+                Err(Error::NotEmpty) => {
+                    last = format!("{node} got new children while it was deleted");
+                    again = true;
+                    break;
+                }
+                Err(e) => return Err(format!("zookeeper: delete {node}: {e}")),
+            }
+        }
+        if !again {
+            return Ok(());
+        }
+    }
+    Err(format!(
+        "zookeeper: deleteall {path}: {last}, ten times over"
+    ))
+}

@@ -14,11 +14,10 @@ use std::time::Duration;
 
 use common::{LEASE, builder};
 use leader_election::store::{AcquireOutcome, LeaseRequest, WithholdReason};
-use leader_election::testing::assert_safe;
 use leader_election::{ElectionBuilder, LeaseStore};
 use leader_election_fixtures::MariaDb;
 use leader_election_mysql::{DEFAULT_TABLE, MysqlLeaseStore};
-use leader_election_test_support::operator::{Contenders, first_withheld};
+use leader_election_test_support::operator::{Contenders, assert_record};
 use leader_election_test_support::{unique_name, unique_table};
 use tokio::time::Instant;
 
@@ -54,78 +53,35 @@ fn literal(name: &str) -> String {
     format!("'{name}'")
 }
 
-/// Runs `sql` (with `$1` the election) as an operator while three contenders run, and checks
-/// that nobody leads while the old holder may trust its lease, that leadership comes back
-/// within about a lease, and that tokens grow. A brand-new process that joins right after is
-/// told the lease is withheld.
+/// Runs `sql` (with `$1` the election) as an operator while three contenders run: the shared
+/// rules of a touched lease (see [`Contenders::touched`]), with a brand-new process that joins
+/// right after told the lease is withheld.
 async fn touched(prefix: &str, sql: &str) {
     let db = common::server().await;
     let (mut election, name) = election(&db, prefix, DEFAULT_TABLE).await;
-    let holder = election.leader().instance_id().to_owned();
-    let old = election.leader().leadership().expect("a term");
-    db.sql(&sql.replace("$1", &literal(&name)));
-    let acted = Instant::now();
-    let mut events = election.replace_a_follower("fresh").await;
-    let next = election.next_term(&old, LEASE + SLACK).await;
-    let withheld = first_withheld(&mut events);
-    election.stop().await;
-    election.recorder.assert_safe();
-    assert_safe(&election.terms_trusting(&old));
-    assert!(
-        next.token > old.token(),
-        "token {} after {}",
-        next.token,
-        old.token()
-    );
-    match withheld {
-        Some((reason, wait)) => {
-            assert_eq!(reason, WithholdReason::RecordTouched);
-            assert!(wait <= LEASE, "withheld for {wait:?}");
-        }
-        // The guard records the old holder's own lease, so it alone may take the lease back
-        // at once, with a greater token, when its renewal finds the row touched before the
-        // new process asks (a loaded machine).
-        None => assert_eq!(
-            next.contender, holder,
+    let act = async {
+        db.sql(&sql.replace("$1", &literal(&name)));
+    };
+    let touched = election.touched(prefix, true, LEASE + SLACK, act).await;
+    // The guard records the old holder's own lease, so it alone may take the lease back at
+    // once, with a greater token, when its renewal finds the row touched before the new
+    // process asks (a loaded machine).
+    if touched.withheld.is_empty() {
+        assert_eq!(
+            touched.next.contender, touched.holder,
             "the new process was never told the lease is withheld, and {} took it",
-            next.contender
-        ),
+            touched.next.contender
+        );
+    } else {
+        touched.assert_withheld(LEASE);
     }
-    eprintln!(
-        "{prefix}: leadership back {:?} after the operator's SQL (lease {LEASE:?})",
-        next.start.duration_since(acted)
-    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deleting_the_lease_row_waits_out_the_lease() {
-    touched(
-        "delete",
-        &format!("DELETE FROM {DEFAULT_TABLE} WHERE election = $1"),
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn overwriting_the_lease_row_with_garbage_waits_out_the_lease() {
-    touched(
-        "garbage",
-        &format!(
-            "UPDATE {DEFAULT_TABLE} SET holder = 'garbage', lease_id = NULL, token = -7, \
-             expires_at = 0, metadata = X'00ff' WHERE election = $1"
-        ),
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn setting_the_holder_to_null_waits_out_the_lease() {
-    touched(
-        "null-holder",
-        &format!("UPDATE {DEFAULT_TABLE} SET holder = NULL WHERE election = $1"),
-    )
-    .await;
-}
+leader_election_test_support::sql_operator_checks!(
+    touched,
+    DEFAULT_TABLE,
+    garbage: "holder = 'garbage', lease_id = NULL, token = -7, expires_at = 0, metadata = X'00ff'"
+);
 
 /// `TRUNCATE`, the blanket clean-up, removes the guard row with the lease row. A follower
 /// that saw the lease held and asks the moment after must not take it: the holder renewed
@@ -136,25 +92,12 @@ async fn truncating_the_table_keeps_followers_out_and_tokens_grow() {
     let db = common::server().await;
     let table = unique_table("truncate");
     let (election, _) = election(&db, "truncate", &table).await;
-    for round in 0..2 {
-        let old = election.leader().leadership().expect("a term");
-        let follower = election.follower();
+    let act = || async {
         db.sql(&format!("TRUNCATE TABLE {table}"));
-        let took = follower.try_acquire_leadership().await.expect("an answer");
-        assert!(
-            !took || !old.is_current(),
-            "round {round}: {} took the truncated lease while token {} was current",
-            follower.instance_id(),
-            old.token()
-        );
-        let next = election.next_term(&old, 2 * LEASE + SLACK).await;
-        assert!(next.token > old.token());
-        election.one_leader(LEASE + SLACK).await;
-        election.followers_see_the_leader(LEASE + SLACK).await;
-        assert_safe(&election.terms_trusting(&old));
-    }
-    election.stop().await;
-    election.recorder.assert_safe();
+    };
+    election
+        .cleaned_up(2, 2 * LEASE + SLACK, LEASE + SLACK, act)
+        .await;
 }
 
 /// The documented SQL forces an election once the holder is gone: the followers take over at
@@ -167,17 +110,13 @@ async fn the_documented_sql_forces_an_election_and_tokens_grow() {
     let store = common::store(&db, &name);
     let gone = election.drop_the_leader();
     db.sql(&store.force_election_sql());
-    let acted = Instant::now();
-    let next = election.next_term(&gone, LEASE + SLACK).await;
-    assert!(next.token > gone.token());
     // The followers were asleep until the lease they saw could expire: the forced election
     // saves them the guard's wait, not their sleep.
-    eprintln!(
-        "forced: leadership back {:?} after the SQL",
-        next.start.duration_since(acted)
-    );
-    election.stop().await;
-    election.recorder.assert_safe();
+    let forced = Instant::now();
+    election
+        .next_term_since(&gone, forced, LEASE + SLACK, "forced: the SQL")
+        .await;
+    election.stop_and_check().await;
 }
 
 /// Rows an operator wrote by hand, with nonsense in every column, are an error or a held lease,
@@ -305,9 +244,7 @@ async fn the_record_row_outlives_the_operators_sql_on_the_lease() {
         literal(&name)
     ));
     db.sql(&store.force_election_sql());
-    let record = store.read_record().await.expect("read").expect("a record");
-    assert_eq!(record.data, b"first");
-    assert_eq!(record.version, v1);
+    assert_record(&store, &v1, b"first").await;
     // A stale version writes nothing; the current one writes, with a greater version.
     let v2 = store
         .write_record(Some(&v1), b"second")
@@ -351,10 +288,8 @@ async fn a_server_crash_and_restart_keeps_one_leader_and_tokens_grow() {
     assert!(now.token() >= before.token());
     // A graceful handover after the restart still gives a greater token.
     election.leader().stop().await.expect("stop");
-    let next = election.next_term(&now, LEASE + SLACK).await;
-    assert!(next.token > now.token());
-    election.stop().await;
-    election.recorder.assert_safe();
+    election.next_term(&now, LEASE + SLACK).await;
+    election.stop_and_check().await;
 }
 
 /// The operator's `WHERE election = …` in the README finds the lease row: the key is the
@@ -436,6 +371,5 @@ async fn truncating_the_table_on_a_clock_stepped_back_still_gives_a_greater_toke
         next.token,
         old.token()
     );
-    election.stop().await;
-    election.recorder.assert_safe();
+    election.stop_and_check().await;
 }

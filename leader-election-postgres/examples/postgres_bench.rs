@@ -9,12 +9,12 @@
 #![allow(missing_docs)]
 
 use leader_election::ElectionBuilder;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use leader_election::LeaderElection;
 use leader_election_fixtures::Postgres;
 use leader_election_postgres::{PostgresLeaderElection, PostgresLeaseStore};
-use leader_election_test_support::bench::{handovers, next_leader, percentile};
+use leader_election_test_support::bench::{crash_failover, handovers, percentile};
 use leader_election_test_support::unique_table;
 
 const LEASE: Duration = Duration::from_secs(2);
@@ -51,19 +51,8 @@ async fn main() {
         let election = unique_table("bench_failover");
         let a = contender(&pg, &election, "crashing");
         let b = contender(&pg, &election, "survivor");
-        a.start().await.expect("start");
-        let _ = next_leader(std::slice::from_ref(&a), None, Duration::from_secs(60)).await;
-        b.start().await.expect("start");
-        tokio::time::sleep(Duration::from_millis(600 + 41 * round)).await;
-        let last_renewal = a.last_leadership_renewal().expect("renewed");
-        drop(a);
-        let mut watch = b.watch();
-        watch.wait_for(|s| s.is_leader()).await.expect("b leads");
-        let took = SystemTime::now()
-            .duration_since(last_renewal)
-            .unwrap_or_default();
-        failover.push(took.as_secs_f64() / LEASE.as_secs_f64());
-        b.stop().await.expect("stop");
+        let pause = Duration::from_millis(600 + 41 * round);
+        failover.push(crash_failover(a, b, pause, LEASE).await);
     }
     failover.sort_by(f64::total_cmp);
 

@@ -11,7 +11,7 @@ use leader_election::testing::TermRecorder;
 use leader_election::{ElectionBuilder, LeaderElection};
 use leader_election_fixtures::Postgres;
 use leader_election_postgres::{PostgresLeaderElection, PostgresLeaseStore};
-use leader_election_test_support::{eventually, eventually_async, unique_table};
+use leader_election_test_support::{eventually, eventually_async, stop_and_check, unique_table};
 use tokio::time::Instant;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,9 +87,7 @@ async fn the_leaders_connection_killed_by_the_server_is_survived_safely() {
     // ever leads meanwhile.
     assert_eq!(a.leadership().map(|t| t.token()), Some(term));
     assert!(!b.is_leader());
-    b.stop().await.unwrap();
-    a.stop().await.unwrap();
-    recorder.assert_safe();
+    stop_and_check(&recorder, &[&b, &a]).await;
     assert_eq!(recorder.terms().len(), 1);
 }
 

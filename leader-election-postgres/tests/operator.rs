@@ -19,7 +19,7 @@ use leader_election::{LeaseStore, Role};
 use leader_election_fixtures::Postgres;
 use leader_election_fixtures::faketime::SteppedClock;
 use leader_election_postgres::{DEFAULT_TABLE, PostgresLeaseStore};
-use leader_election_test_support::operator::{Contenders, first_withheld};
+use leader_election_test_support::operator::{Contenders, assert_record};
 use leader_election_test_support::{
     ErrorCount, eventually, eventually_async, unique_name, unique_table,
 };
@@ -104,69 +104,26 @@ impl Election {
     }
 }
 
-/// Runs `sql` (with `$1` the election) as an operator while three contenders run, and checks
-/// that nobody leads while the old holder may trust its lease, that leadership comes back
-/// within about a lease, and that tokens grow. Returns how long leadership took to come back.
-async fn touched(prefix: &str, sql: &str) -> Duration {
+/// Runs `sql` (with `$1` the election) as an operator while three contenders run: the shared
+/// rules of a touched lease (see [`Contenders::touched`]), with a brand-new process that joins
+/// right after told, under the guard, that the lease is withheld.
+async fn touched(prefix: &str, sql: &str) {
     let pg = Postgres::start().await;
     let mut election = Election::start(&pg, prefix).await;
     let admin = operator(&pg).await;
-    let old = election.leader().leadership().expect("a term");
-    admin
-        .batch_execute(&sql.replace("$1", &format!("'{}'", election.name)))
-        .await
-        .expect("the operator's SQL");
-    let acted = Instant::now();
-    let mut events = election.replace_a_follower("fresh").await;
-    let next = election.next_term(&old, LEASE + SLACK).await;
-    let recovery = next.start.duration_since(acted);
-    // Under the guard, the new process was told why it waits.
-    let withheld = first_withheld(&mut events);
-    election.stop().await;
-    election.recorder.assert_safe();
-    assert_safe(&election.terms_trusting(&old));
-    assert!(
-        next.token > old.token(),
-        "token {} after {}",
-        next.token,
-        old.token()
-    );
-    let (reason, wait) = withheld.expect("the new process was never told the lease is withheld");
-    assert_eq!(reason, WithholdReason::RecordTouched);
-    assert!(wait <= LEASE, "withheld for {wait:?}");
-    eprintln!("{prefix}: leadership back {recovery:?} after the operator's SQL (lease {LEASE:?})");
-    recovery
+    let sql = sql.replace("$1", &format!("'{}'", election.name));
+    let act = async {
+        admin.batch_execute(&sql).await.expect("the operator's SQL");
+    };
+    let touched = election.touched(prefix, true, LEASE + SLACK, act).await;
+    touched.assert_withheld(LEASE);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deleting_the_lease_row_waits_out_the_lease() {
-    touched(
-        "delete",
-        &format!("DELETE FROM {DEFAULT_TABLE} WHERE election = $1"),
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn overwriting_the_lease_row_with_garbage_waits_out_the_lease() {
-    touched(
-        "garbage",
-        &format!(
-            "UPDATE {DEFAULT_TABLE} SET holder = 'garbage', lease_id = NULL, token = -7, \
-             expires_at = now() - interval '1 hour' WHERE election = $1"
-        ),
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn setting_the_holder_to_null_waits_out_the_lease() {
-    touched(
-        "null-holder",
-        &format!("UPDATE {DEFAULT_TABLE} SET holder = NULL WHERE election = $1"),
-    )
-    .await;
-}
+leader_election_test_support::sql_operator_checks!(
+    touched,
+    DEFAULT_TABLE,
+    garbage: "holder = 'garbage', lease_id = NULL, token = -7, expires_at = now() - interval '1 hour'"
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn updating_then_deleting_the_lease_row_waits_out_the_lease() {
@@ -201,8 +158,10 @@ async fn a_forced_election_takes_the_release_or_the_documented_sql() {
         .unwrap();
     let deleted = Instant::now();
     election.add("fresh").await;
-    let next = election.next_term(&hung, LEASE + SLACK).await;
-    let after_delete = next.start.duration_since(deleted);
+    let what = "forced: a plain DELETE of a hung leader's row";
+    election
+        .next_term_since(&hung, deleted, LEASE + SLACK, what)
+        .await;
     assert_safe(&election.terms_trusting(&hung));
 
     // The operator knows this leader is gone for good: the documented SQL elects at once,
@@ -220,8 +179,8 @@ async fn a_forced_election_takes_the_release_or_the_documented_sql() {
         .await
         .expect("the documented SQL");
     let forced = Instant::now();
-    let next = election.next_term(&gone, LEASE).await;
-    let after_force = next.start.duration_since(forced);
+    let what = "forced: the documented SQL";
+    let (_, after_force) = election.next_term_since(&gone, forced, LEASE, what).await;
     assert!(
         after_force < LEASE / 2,
         "the forced election took {after_force:?}"
@@ -231,20 +190,16 @@ async fn a_forced_election_takes_the_release_or_the_documented_sql() {
     let released = election.leader().leadership().expect("a term");
     let stopped = Instant::now();
     election.leader().stop().await.unwrap();
-    let next = election.next_term(&released, LEASE).await;
-    let after_release = next.start.duration_since(stopped);
+    let what = "forced: a release";
+    let (_, after_release) = election
+        .next_term_since(&released, stopped, LEASE, what)
+        .await;
     assert!(
         after_release < LEASE / 2,
         "the handover took {after_release:?}"
     );
 
-    election.stop().await;
-    election.recorder.assert_safe();
-    eprintln!(
-        "forced: back {after_delete:?} after a plain DELETE of a hung leader's row, \
-         {after_force:?} after the documented SQL, {after_release:?} after a release \
-         (lease {LEASE:?})"
-    );
+    election.stop_and_check().await;
 }
 
 /// The store's own answer, without an election loop: after a `DELETE`, a brand-new store is
@@ -487,37 +442,15 @@ async fn deleting_every_row_of_the_table_keeps_followers_out() {
     let table = unique_name("blanket").replace('-', "_");
     let election = Election::start_in(&pg, "blanket", Some(&table)).await;
     let admin = operator(&pg).await;
-    for round in 0..3 {
-        let old = election.leader().leadership().expect("a term");
-        let follower = election
-            .contenders
-            .iter()
-            .find(|c| !c.is_leader())
-            .expect("a follower");
+    let act = || async {
         admin
             .batch_execute(&format!("DELETE FROM {table}"))
             .await
             .expect("the operator's DELETE");
-        let took = follower.try_acquire_leadership().await.expect("an answer");
-        assert!(
-            !took || !old.is_current(),
-            "round {round}: {} took the deleted lease while {} still led with token {}",
-            follower.instance_id(),
-            election
-                .contenders
-                .iter()
-                .find(|c| c.leadership().is_some_and(|t| t.token() == old.token()))
-                .map_or("?", |c| c.instance_id()),
-            old.token()
-        );
-        let next = election.next_term(&old, LEASE + SLACK).await;
-        assert!(next.token > old.token());
-        election.one_leader(LEASE + SLACK).await;
-        // Every follower has seen the new leader before the next round.
-        election.followers_see_the_leader(LEASE + SLACK).await;
-    }
-    election.stop().await;
-    election.recorder.assert_safe();
+    };
+    election
+        .cleaned_up(3, LEASE + SLACK, LEASE + SLACK, act)
+        .await;
 }
 
 /// Tokens come from the server's clock once both rows are gone: a server whose clock is behind
@@ -554,21 +487,14 @@ async fn emptying_the_table_on_a_clock_behind_the_last_token_still_gives_a_great
         .await
         .expect("the operator's DELETE");
     // Whichever term comes next, its token must be greater.
-    let mut next = None;
-    eventually(2 * LEASE + SLACK, "a term after the DELETE", || {
-        next = election.recorder.terms().get(before).cloned();
-        next.is_some()
-    })
-    .await;
-    let next = next.expect("found");
+    let next = election.nth_term(before, 2 * LEASE + SLACK).await;
     assert!(
         next.token > held.token(),
         "token {} after the table was emptied, {} before",
         next.token,
         held.token()
     );
-    election.stop().await;
-    election.recorder.assert_safe();
+    election.stop_and_check().await;
 }
 
 /// The server's wall clock really stepped back a minute (libfaketime; an NTP step, a VM
@@ -608,22 +534,10 @@ async fn a_server_clock_stepped_back_never_makes_a_token_go_back() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let term_after = |before: usize| {
-        let recorder = &election.recorder;
-        async move {
-            let mut next = None;
-            eventually(2 * LEASE + SLACK, "a term after the step", || {
-                next = recorder.terms().get(before).cloned();
-                next.is_some()
-            })
-            .await;
-            next.expect("found")
-        }
-    };
     // A graceful handover on the stepped clock.
     let before = election.recorder.terms().len();
     election.leader().resign(LEASE).await.expect("resign");
-    let handed = term_after(before).await;
+    let handed = election.nth_term(before, 2 * LEASE + SLACK).await;
     assert!(
         handed.token > old.token(),
         "token {} after the server's clock stepped back, {} before",
@@ -638,15 +552,14 @@ async fn a_server_clock_stepped_back_never_makes_a_token_go_back() {
         .batch_execute(&format!("DELETE FROM {table}"))
         .await
         .expect("the operator's DELETE");
-    let next = term_after(before).await;
+    let next = election.nth_term(before, 2 * LEASE + SLACK).await;
     assert!(
         next.token > handed.token,
         "token {} after the table was emptied on the stepped clock, {} before",
         next.token,
         handed.token
     );
-    election.stop().await;
-    election.recorder.assert_safe();
+    election.stop_and_check().await;
 }
 
 /// The same with the holder gone without a release (crashed or hung): the followers that saw
@@ -671,13 +584,12 @@ async fn deleting_every_row_under_a_crashed_holder_elects_after_its_lease() {
             c.instance_id()
         );
     }
-    let next = election.next_term(&old, 2 * LEASE + SLACK).await;
-    let back = next.start.duration_since(deleted);
-    assert!(next.token > old.token());
-    election.stop().await;
-    election.recorder.assert_safe();
+    let what = "blanket delete under a crashed holder";
+    election
+        .next_term_since(&old, deleted, 2 * LEASE + SLACK, what)
+        .await;
+    election.stop_and_check().await;
     assert_safe(&election.terms_trusting(&old));
-    eprintln!("blanket delete under a crashed holder: leadership back after {back:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -842,20 +754,11 @@ async fn the_record_row_outlives_the_operators_sql_on_the_lease() {
         .await
         .expect("the documented SQL");
     election.next_term(&gone, LEASE * 2 + SLACK).await;
-    let record = store
-        .read_record()
-        .await
-        .expect("read")
-        .expect("the record");
-    assert_eq!(
-        (&record.version, record.data.as_slice()),
-        (&v1, &b"ran 1"[..])
-    );
+    assert_record(&store, &v1, b"ran 1").await;
     // The lease row is the lease's, the record row the record's.
     let leader = store.current_leader().await.unwrap().expect("a leader");
     assert_eq!(leader.instance_id, election.leader().instance_id());
-    election.stop().await;
-    election.recorder.assert_safe();
+    election.stop_and_check().await;
 
     // Deleting the record row forgets the record; the next version is a new one.
     admin

@@ -14,6 +14,7 @@ use leader_election::{LeaderElection, LeaseStore};
 use leader_election_fixtures::Postgres;
 use leader_election_postgres::PostgresLeaseStore;
 use leader_election_test_support::bench::next_leader;
+use leader_election_test_support::operator::assert_record;
 use leader_election_test_support::{ErrorCount, eventually, unique_table};
 use tokio::time::Instant;
 
@@ -126,12 +127,7 @@ async fn a_role_with_only_the_migrations_grants_elects_and_hands_over() {
         .await
         .expect("a record rewritten with the migration's grants")
         .expect("at the version read");
-    let record = store
-        .read_record()
-        .await
-        .expect("read")
-        .expect("the record");
-    assert_eq!((record.version, record.data), (v2, b"ran again".to_vec()));
+    assert_record(store, &v2, b"ran again").await;
 }
 
 /// A role with CONNECT and USAGE only, as an application's role on PostgreSQL 15+ that does not

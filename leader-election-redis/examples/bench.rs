@@ -19,7 +19,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use common::{self as support, RedisServerExt, command, store};
 use leader_election::store::layer::{Forward, StoreHooks};
@@ -27,7 +27,7 @@ use leader_election::store::{AcquireOutcome, ReleaseReceiver};
 use leader_election::testing::{FaultControl, FaultyStore};
 use leader_election::{LeaderElection, LeaderElectionOptions};
 use leader_election_redis::RedisLeaseStore;
-use leader_election_test_support::bench::{handovers, next_leader, percentile};
+use leader_election_test_support::bench::{crash_failover, handovers, next_leader, percentile};
 use leader_election_test_support::{RedisServer, unique_name};
 
 const LEASE: Duration = Duration::from_secs(2);
@@ -124,20 +124,9 @@ async fn failover(url: &str, strategy: Strategy) -> Vec<f64> {
         let key = unique_name("bench-failover");
         let (a, _) = contender(url, &key, "crashing", strategy).await;
         let (b, _) = contender(url, &key, "survivor", strategy).await;
-        a.start().await.expect("start");
-        let _ = next_leader(std::slice::from_ref(&a), None, Duration::from_secs(60)).await;
-        b.start().await.expect("start");
         // At various points of a renewal interval, the leader vanishes without releasing.
-        tokio::time::sleep(Duration::from_millis(600 + 37 * round as u64)).await;
-        let last_renewal = a.last_leadership_renewal().expect("renewed");
-        drop(a);
-        let mut watch = b.watch();
-        watch.wait_for(|s| s.is_leader()).await.expect("b leads");
-        let took = SystemTime::now()
-            .duration_since(last_renewal)
-            .unwrap_or_default();
-        ratios.push(took.as_secs_f64() / LEASE.as_secs_f64());
-        b.stop().await.expect("stop");
+        let pause = Duration::from_millis(600 + 37 * round as u64);
+        ratios.push(crash_failover(a, b, pause, LEASE).await);
     }
     ratios.sort_by(f64::total_cmp);
     ratios

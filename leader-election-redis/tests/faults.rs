@@ -14,7 +14,9 @@ use leader_election::testing::TermRecorder;
 use leader_election::{ChangeReason, Error, LeaderElection};
 use leader_election_test_support::faketime::SteppedClock;
 use leader_election_test_support::{FaultProxy, eventually, eventually_async, lazy, unique_name};
-use leader_election_test_support::{RedisOptions, RedisServer, one_leader, token};
+use leader_election_test_support::{
+    RedisOptions, RedisServer, lead_then_follow, one_leader, stop_and_check, token,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_without_persistence_keeps_one_leader_and_increasing_tokens() {
@@ -49,9 +51,7 @@ async fn restart_without_persistence_keeps_one_leader_and_increasing_tokens() {
         second.saturating_duration_since(restarted_at)
     );
     recorder.assert_safe();
-    a.stop().await.unwrap();
-    b.stop().await.unwrap();
-    recorder.assert_safe();
+    stop_and_check(&recorder, &[&a, &b]).await;
 }
 
 /// Tokens come from the server's clock when a restart without persistence lost the counter:
@@ -123,9 +123,7 @@ async fn a_restart_onto_a_server_clock_stepped_back_still_mints_a_greater_token(
         "token {second_token:?} after the restart onto a clock two minutes behind, \
          {first_token:?} before it"
     );
-    a.stop().await.unwrap();
-    b.stop().await.unwrap();
-    recorder.assert_safe();
+    stop_and_check(&recorder, &[&a, &b]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,9 +168,7 @@ async fn redis_frozen_longer_than_the_lease_then_resumed() {
     let now = one_leader(&[&a, &b], Duration::from_secs(5)).await;
     assert!(token([&a, &b][now]) > first_token);
     recorder.assert_safe();
-    a.stop().await.unwrap();
-    b.stop().await.unwrap();
-    recorder.assert_safe();
+    stop_and_check(&recorder, &[&a, &b]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -336,9 +332,7 @@ async fn a_failover_that_lost_the_lease_waits_it_out() {
     );
     assert!(second.token > first_token);
     recorder.assert_safe();
-    a.stop().await.unwrap();
-    b.stop().await.unwrap();
-    recorder.assert_safe();
+    stop_and_check(&recorder, &[&a, &b]).await;
 }
 
 /// The guards after a restart cover the longest lease the election holds, not the caller's own:
@@ -401,9 +395,7 @@ async fn a_restart_keeps_a_short_lease_contender_out_while_a_long_lease_is_trust
     .await;
     recorder.assert_safe();
     proxy.heal();
-    a.stop().await.unwrap();
-    b.stop().await.unwrap();
-    recorder.assert_safe();
+    stop_and_check(&recorder, &[&a, &b]).await;
 }
 
 /// Design rule 13 on a real server: a leader whose renewals keep failing steps down before its
@@ -423,13 +415,7 @@ async fn a_leader_stepping_down_after_failed_renewals_releases_after_its_work() 
     let b = election(&server.url(), &key, "b");
     let recorder = TermRecorder::new();
     recorder.attach(&a).attach(&b);
-    a.start().await.unwrap();
-    eventually(Duration::from_secs(3), "a leads", || a.is_leader()).await;
-    b.start().await.unwrap();
-    eventually(Duration::from_secs(3), "b sees a", || {
-        b.state().leader.is_some_and(|l| l.instance_id == "a")
-    })
-    .await;
+    lead_then_follow(&a, &b, Duration::from_secs(3)).await;
 
     // Leader work that ignores cancellation: it runs until a has stepped down, then 500 ms
     // more (inside a's `shutdown_timeout` of 1 s).

@@ -11,6 +11,7 @@ use common::{self as support, RedisServerExt, command, election, prime};
 use leader_election::testing::TermRecorder;
 use leader_election::{LeaderElection, Role};
 use leader_election_redis::RedisLeaseStore;
+use leader_election_test_support::operator::assert_record;
 use leader_election_test_support::{eventually, unique_name};
 use tokio::time::Instant;
 
@@ -206,15 +207,7 @@ async fn the_record_lives_in_its_own_key_and_outlives_an_operator_deleting_the_l
         &["PUBLISH", &format!("{{{key}}}:released"), "forced"],
     )
     .await;
-    let record = store
-        .read_record()
-        .await
-        .expect("read")
-        .expect("the record");
-    assert_eq!(
-        (&record.version, record.data.as_slice()),
-        (&v1, &b"ran 1"[..])
-    );
+    assert_record(&store, &v1, b"ran 1").await;
 
     // Deleting the record itself forgets it; the next version is a new one, never v1 again.
     command(&client, &["DEL", &record_key]).await;
@@ -275,10 +268,5 @@ async fn the_record_lives_in_its_own_key_and_outlives_an_operator_deleting_the_l
         .await
         .expect("write")
         .expect("no record after DEL");
-    let record = store
-        .read_record()
-        .await
-        .expect("read")
-        .expect("the record");
-    assert_eq!((record.version, record.data), (empty, Vec::new()));
+    assert_record(&store, &empty, b"").await;
 }

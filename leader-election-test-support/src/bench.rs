@@ -1,7 +1,7 @@
 //! Handover measurement shared by the backends' benchmarks (examples): one loop, so that every
 //! backend's figure means the same thing.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use leader_election::{LeaderElection, LeaseStore};
 use tokio::time::Instant;
@@ -78,6 +78,42 @@ pub async fn handovers<S: LeaseStore>(
     }
     samples.sort_by(f64::total_cmp);
     samples
+}
+
+/// One crash failover on one election: `crashing` starts and leads, `survivor` starts and
+/// follows, and after `pause` (so that rounds catch the leader at various points of a renewal
+/// interval) the leader vanishes without releasing. Answers the time from its last renewal
+/// until `survivor` leads, in leases of `lease`; `survivor` is stopped.
+///
+/// # Panics
+/// When a contender cannot start or stop, or `crashing` does not lead within 60 s.
+pub async fn crash_failover<S: LeaseStore>(
+    crashing: LeaderElection<S>,
+    survivor: LeaderElection<S>,
+    pause: Duration,
+    lease: Duration,
+) -> f64 {
+    crashing.start().await.expect("start");
+    let _ = next_leader(
+        std::slice::from_ref(&crashing),
+        None,
+        Duration::from_secs(60),
+    )
+    .await;
+    survivor.start().await.expect("start");
+    tokio::time::sleep(pause).await;
+    let last_renewal = crashing.last_leadership_renewal().expect("renewed");
+    drop(crashing);
+    let mut watch = survivor.watch();
+    watch
+        .wait_for(|s| s.is_leader())
+        .await
+        .expect("the survivor leads");
+    let took = SystemTime::now()
+        .duration_since(last_renewal)
+        .unwrap_or_default();
+    survivor.stop().await.expect("stop");
+    took.as_secs_f64() / lease.as_secs_f64()
 }
 
 /// The `p` quantile (0.0–1.0) of `sorted` by nearest rank.

@@ -84,18 +84,8 @@ impl<S: LeaseStore> Contenders<S> {
     /// Waits for a term that began after `acted`; checks that it did not begin within a lease
     /// of it, and answers how long after `acted` it began.
     async fn leader_again_after(&self, acted: Instant, what: &str) -> Duration {
-        eventually(self.lease * 2 + SLACK, what, || {
-            self.recorder.terms().iter().any(|t| t.start > acted)
-        })
-        .await;
-        let back = self
-            .recorder
-            .terms()
-            .iter()
-            .filter(|t| t.start > acted)
-            .map(|t| t.start - acted)
-            .min()
-            .expect("a term after the action");
+        let within = self.lease * 2 + SLACK;
+        let back = crate::leader_again_after(&self.recorder, acted, within, what).await;
         assert!(
             back >= self.lease,
             "{what}: a new leader {back:?} after the action, within a lease"

@@ -14,11 +14,15 @@
 //!   a configuration's `from_vars`.
 //! - For a backend's generic suite (`tests/suite.rs`) and its other tests: [`Shared`] (a server
 //!   the tests of one binary share), [`ProxyCut`] (a store cut off through a [`FaultProxy`]),
-//!   [`one_leader`] and [`token`].
+//!   [`one_leader`], [`token`], [`lead_then_follow`], [`stop_and_check`] and
+//!   [`leader_again_after`].
 //! - For real network faults (Linux, root): [`netns::NetworkChecks`], contenders each in a
 //!   network namespace of their own and the checks every backend runs under packet faults,
 //!   as tests through [`network_checks!`].
-//! - For what an operator does to a store while an election runs: [`operator::Contenders`].
+//! - For what an operator does to a store while an election runs: [`operator::Contenders`]
+//!   (with the shared checks of a touched lease and a blanket clean-up),
+//!   [`operator::assert_record`], and the SQL backends' touched-row checks as tests through
+//!   [`sql_operator_checks!`].
 //! - Small helpers: [`eventually`], [`unique_container`], [`unique_table`].
 //!
 //! The safety checker is not here: it is `leader_election::testing::assert_safe` on terms a
@@ -86,4 +90,6 @@ pub use leader_election_fixtures::{
     program_available, unique_name,
 };
 pub use names::{unique_container, unique_table, workspace_root};
-pub use suite::{ProxyCut, Shared, one_leader, token};
+pub use suite::{
+    ProxyCut, Shared, lead_then_follow, leader_again_after, one_leader, stop_and_check, token,
+};

@@ -4,13 +4,16 @@
 //! them. Any backend's `tests/operator.rs` uses it; the verdict is always the one shared
 //! checker on the recorded terms.
 
+use std::future::Future;
 use std::time::Duration;
 
-use leader_election::store::WithholdReason;
-use leader_election::testing::{Term, TermRecorder};
+use leader_election::store::{RecordVersion, WithholdReason};
+use leader_election::testing::{Term, TermRecorder, assert_safe};
 use leader_election::{
     ElectionEvent, LeaderElection, LeaderElectionOptions, Leadership, LeaseStore,
 };
+use tokio::sync::broadcast::Receiver;
+use tokio::time::Instant;
 
 use crate::eventually;
 
@@ -174,7 +177,130 @@ impl<S: LeaseStore> Contenders<S> {
             found.is_some()
         })
         .await;
+        let next = found.expect("found");
+        assert!(
+            next.token > after.token(),
+            "token {} after {}",
+            next.token,
+            after.token()
+        );
+        next
+    }
+
+    /// [`Self::next_term`], and how long after `since` (what the operator or the test did) it
+    /// began, also written to stderr after `what`.
+    pub async fn next_term_since(
+        &self,
+        after: &Leadership,
+        since: Instant,
+        limit: Duration,
+        what: &str,
+    ) -> (Term, Duration) {
+        let next = self.next_term(after, limit).await;
+        let took = next.start.duration_since(since);
+        eprintln!(
+            "{what}: leadership back {took:?} after it (token {})",
+            next.token
+        );
+        (next, took)
+    }
+
+    /// Waits (at most `limit`) for the recorder's term number `index` (from 0, in the order
+    /// they began), whatever its holder and token, and returns it.
+    pub async fn nth_term(&self, index: usize, limit: Duration) -> Term {
+        let mut found = None;
+        eventually(limit, format!("term number {index}"), || {
+            found = self.recorder.terms().get(index).cloned();
+            found.is_some()
+        })
+        .await;
         found.expect("found")
+    }
+
+    /// Stops every contender, then checks every term recorded with the one shared checker.
+    pub async fn stop_and_check(&self) {
+        self.stop().await;
+        self.recorder.assert_safe();
+    }
+
+    /// An operator's `act` on the leader's lease (its record deleted or overwritten) while the
+    /// contenders run (`prefix` names it on stderr), then the rules every backend keeps: nobody leads while the old holder
+    /// may still trust its lease, and leadership comes back within `limit` with a greater
+    /// token. With `newcomer`, a follower is replaced by a brand-new process right after the
+    /// act and only its events are watched for a withheld lease; without, every contender's
+    /// are. Stops the contenders.
+    ///
+    /// # Panics
+    /// When a rule is broken, or a wait times out.
+    pub async fn touched(
+        &mut self,
+        prefix: &str,
+        newcomer: bool,
+        limit: Duration,
+        act: impl Future<Output = ()>,
+    ) -> Touched {
+        let holder = self.leader().instance_id().to_owned();
+        let old = self.leader().leadership().expect("a term");
+        let mut watched: Vec<Receiver<ElectionEvent>> = if newcomer {
+            Vec::new()
+        } else {
+            self.contenders.iter().map(|c| c.subscribe()).collect()
+        };
+        act.await;
+        let acted = Instant::now();
+        if newcomer {
+            watched.push(self.replace_a_follower("fresh").await);
+        }
+        let what = format!("{prefix}: the operator's act");
+        let (next, recovery) = self.next_term_since(&old, acted, limit, &what).await;
+        let withheld = watched.iter_mut().filter_map(first_withheld).collect();
+        self.stop_and_check().await;
+        assert_safe(&self.terms_trusting(&old));
+        Touched {
+            holder,
+            next,
+            recovery,
+            withheld,
+        }
+    }
+
+    /// A blanket clean-up (the whole table emptied, the whole election deleted) by `act`,
+    /// `rounds` times while the contenders run: a follower that saw the lease held and asks the
+    /// moment after must not take it while the old holder's term is current; a term with a
+    /// greater token follows within `next_within`, one leader and every follower seeing it
+    /// within `settle_within`; nobody led while the old holder may have trusted its lease.
+    /// Stops the contenders.
+    ///
+    /// # Panics
+    /// When a rule is broken, or a wait times out.
+    pub async fn cleaned_up<F, Fut>(
+        &self,
+        rounds: usize,
+        next_within: Duration,
+        settle_within: Duration,
+        mut act: F,
+    ) where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        for round in 0..rounds {
+            let old = self.leader().leadership().expect("a term");
+            let holder = self.leader().instance_id().to_owned();
+            let follower = self.follower();
+            act().await;
+            let took = follower.try_acquire_leadership().await.expect("an answer");
+            assert!(
+                !took || !old.is_current(),
+                "round {round}: {} took the cleaned-up lease while {holder} led with token {}",
+                follower.instance_id(),
+                old.token()
+            );
+            self.next_term(&old, next_within).await;
+            self.one_leader(settle_within).await;
+            self.followers_see_the_leader(settle_within).await;
+            assert_safe(&self.terms_trusting(&old));
+        }
+        self.stop_and_check().await;
     }
 
     /// Stops every contender (a failed stop is ignored: an operator's action may have made
@@ -199,11 +325,38 @@ impl<S: LeaseStore> Contenders<S> {
     }
 }
 
+/// What came of an operator's touch of the lease ([`Contenders::touched`]).
+#[derive(Debug)]
+pub struct Touched {
+    /// Who led when the operator acted.
+    pub holder: String,
+    /// The next term (its token greater than the touched one's).
+    pub next: Term,
+    /// From the act to the next term.
+    pub recovery: Duration,
+    /// The first withheld lease each watched process was told of (none for one never told).
+    pub withheld: Vec<(WithholdReason, Duration)>,
+}
+
+impl Touched {
+    /// Asserts that a watched process was told the lease is withheld because its record was
+    /// touched, for at most `lease`.
+    ///
+    /// # Panics
+    /// When none was, or for another reason, or longer.
+    pub fn assert_withheld(&self, lease: Duration) {
+        let (reason, wait) = *self
+            .withheld
+            .first()
+            .expect("nobody was told the lease is withheld");
+        assert_eq!(reason, WithholdReason::RecordTouched);
+        assert!(wait <= lease, "withheld for {wait:?}");
+    }
+}
+
 /// The first [`ElectionEvent::LeaseWithheld`] among the events received so far on `events`
 /// (why a new process was kept waiting, and how long), if any.
-pub fn first_withheld(
-    events: &mut tokio::sync::broadcast::Receiver<ElectionEvent>,
-) -> Option<(WithholdReason, Duration)> {
+pub fn first_withheld(events: &mut Receiver<ElectionEvent>) -> Option<(WithholdReason, Duration)> {
     let mut withheld = None;
     while let Ok(event) = events.try_recv() {
         if let ElectionEvent::LeaseWithheld { reason, wait } = event {
@@ -211,4 +364,72 @@ pub fn first_withheld(
         }
     }
     withheld
+}
+
+/// Asserts that `store`'s election record is `data` at `version` (what an operator's action
+/// on the lease must leave alone).
+///
+/// # Panics
+/// When the record cannot be read, is missing, or is another.
+pub async fn assert_record<S: LeaseStore>(store: &S, version: &RecordVersion, data: &[u8]) {
+    let record = store
+        .read_record()
+        .await
+        .expect("read")
+        .expect("the record");
+    assert_eq!(
+        (&record.version, record.data.as_slice()),
+        (version, data),
+        "the election record"
+    );
+}
+
+/// What an operator types at the lease table of the SQL backends (PostgreSQL, MySQL), the same
+/// on both: `$1` stands for the election's name.
+pub mod sql {
+    /// Deletes the election's lease row.
+    #[must_use]
+    pub fn delete_the_lease_row(table: &str) -> String {
+        format!("DELETE FROM {table} WHERE election = $1")
+    }
+
+    /// Overwrites the election's lease row with `set` (a backend's `SET` list of garbage).
+    #[must_use]
+    pub fn overwrite_the_lease_row(table: &str, set: &str) -> String {
+        format!("UPDATE {table} SET {set} WHERE election = $1")
+    }
+
+    /// Sets the lease row's holder to `NULL`.
+    #[must_use]
+    pub fn null_the_holder(table: &str) -> String {
+        format!("UPDATE {table} SET holder = NULL WHERE election = $1")
+    }
+}
+
+/// The touched-lease checks both SQL backends run, as tests, one per operator statement:
+/// `$touched` is an async function of the test file taking `(prefix, sql)` that runs `sql`
+/// (with `$1` for the election) as an operator while contenders run and checks the rules of
+/// [`Contenders::touched`]; `$table` is the lease table, `$garbage` the backend's `SET` list
+/// that overwrites the lease row with garbage.
+#[macro_export]
+macro_rules! sql_operator_checks {
+    ($touched:path, $table:expr, garbage: $garbage:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn deleting_the_lease_row_waits_out_the_lease() {
+            let sql = $crate::operator::sql::delete_the_lease_row($table);
+            $touched("delete", &sql).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn overwriting_the_lease_row_with_garbage_waits_out_the_lease() {
+            let sql = $crate::operator::sql::overwrite_the_lease_row($table, $garbage);
+            $touched("garbage", &sql).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn setting_the_holder_to_null_waits_out_the_lease() {
+            let sql = $crate::operator::sql::null_the_holder($table);
+            $touched("null-holder", &sql).await;
+        }
+    };
 }

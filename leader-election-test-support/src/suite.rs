@@ -1,15 +1,18 @@
 //! What a backend's `tests/suite.rs` (the core's generic suite) and its other tests share,
 //! whatever the backend: a server shared by the tests of one binary ([`Shared`]), a store's
-//! connection cut through a [`FaultProxy`] ([`ProxyCut`]), and waiting for one leader among
-//! elections ([`one_leader`], [`token`]).
+//! connection cut through a [`FaultProxy`] ([`ProxyCut`]), waiting for one leader among
+//! elections ([`one_leader`], [`token`]), and the start and end of a test of two contenders
+//! ([`lead_then_follow`], [`stop_and_check`]).
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
+use leader_election::testing::TermRecorder;
 use leader_election::testing::suite::Cut;
 use leader_election::{FencingToken, LeaderElection, LeaseStore};
 use leader_election_fixtures::FaultProxy;
+use tokio::time::Instant;
 
 /// A server (or anything costly to start) that the tests of one binary share while any of
 /// them holds it: started by the first caller of [`get`](Self::get), stopped when the last
@@ -110,4 +113,66 @@ pub async fn one_leader<S: LeaseStore>(
 #[must_use]
 pub fn token<S: LeaseStore>(election: &LeaderElection<S>) -> FencingToken {
     election.leadership().expect("leading").token()
+}
+
+/// Starts `leader` and waits (at most `within`) until it leads, then starts `follower` and
+/// waits (at most `within` again) until it follows `leader`: the usual start of a test of two
+/// contenders (attach them to a recorder first).
+///
+/// # Panics
+/// When either cannot start, or a wait times out.
+pub async fn lead_then_follow<S: LeaseStore, T: LeaseStore>(
+    leader: &LeaderElection<S>,
+    follower: &LeaderElection<T>,
+    within: Duration,
+) {
+    let id = leader.instance_id();
+    leader.start().await.expect("start");
+    crate::eventually(within, format!("{id} leads"), || leader.is_leader()).await;
+    follower.start().await.expect("start");
+    let what = format!("{} follows {id}", follower.instance_id());
+    crate::eventually(within, what, || {
+        !follower.is_leader() && follower.state().leader.is_some_and(|l| l.instance_id == id)
+    })
+    .await;
+}
+
+/// Stops every one of `elections`, then checks every term `recorder` recorded with the one
+/// shared checker: the usual end of a test.
+///
+/// # Panics
+/// When an election cannot stop, or the terms are unsafe.
+pub async fn stop_and_check<S: LeaseStore>(
+    recorder: &TermRecorder,
+    elections: &[&LeaderElection<S>],
+) {
+    for election in elections {
+        election.stop().await.expect("stop");
+    }
+    recorder.assert_safe();
+}
+
+/// Waits (at most `within`) for a term `recorder` recorded as beginning after `acted` (what a
+/// test did to the leader or its store), and answers how long after `acted` the first such
+/// term began.
+///
+/// # Panics
+/// When none began within `within`.
+pub async fn leader_again_after(
+    recorder: &TermRecorder,
+    acted: Instant,
+    within: Duration,
+    what: &str,
+) -> Duration {
+    crate::eventually(within, what, || {
+        recorder.terms().iter().any(|t| t.start > acted)
+    })
+    .await;
+    recorder
+        .terms()
+        .iter()
+        .filter(|t| t.start > acted)
+        .map(|t| t.start - acted)
+        .min()
+        .expect("a term after the action")
 }

@@ -16,15 +16,14 @@ use std::time::Duration;
 use common::{LEASE, builder};
 use leader_election::store::{AcquireOutcome, LeaseRequest, WithholdReason};
 use leader_election::testing::assert_safe;
-use leader_election::{ElectionBuilder, ElectionEvent, LeaderElection, LeaseStore};
-use leader_election_fixtures::ZooKeeper;
-use leader_election_test_support::operator::{Contenders, first_withheld};
+use leader_election::{ElectionBuilder, LeaderElection, LeaseStore};
+use leader_election_fixtures::{ZooKeeper, zookeeper};
+use leader_election_test_support::operator::Contenders;
 use leader_election_test_support::unique_name;
 use leader_election_zookeeper::ZooKeeperLeaseStore;
 use leader_election_zookeeper::zookeeper_client::{
     Acls, Client, CreateMode, CreateOptions, Error as ZkError,
 };
-use tokio::sync::broadcast::Receiver;
 use tokio::time::Instant;
 
 /// What a takeover may take beyond the lease: a watch, a few round trips, the event reaching
@@ -72,49 +71,21 @@ async fn queue(client: &Client, path: &str) -> Vec<String> {
     names
 }
 
-/// The events of every contender from now on.
-fn events(election: &Contenders<ZooKeeperLeaseStore>) -> Vec<Receiver<ElectionEvent>> {
-    election.contenders.iter().map(|c| c.subscribe()).collect()
-}
-
-/// Runs `act` (on the operator's session, with the leader's znode) while three contenders run,
-/// and checks that nobody leads while the old holder may trust its lease, that the contender
-/// next in line is told the lease is withheld because the znode was touched, that leadership
-/// comes back within about a lease, and that tokens grow.
+/// Runs `act` (on the operator's session, with the leader's znode) while three contenders run:
+/// the shared rules of a touched lease (see [`Contenders::touched`]), with the contender next
+/// in line told the lease is withheld because the znode was touched.
 async fn touched<F, Fut>(prefix: &str, act: F)
 where
     F: FnOnce(Client, String) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
     let zk = common::server().await;
-    let (election, path) = election(&zk, prefix).await;
-    let old = election.leader().leadership().expect("a term");
+    let (mut election, path) = election(&zk, prefix).await;
     let client = operator(&zk).await;
     let leader_znode = format!("{path}/{}", queue(&client, &path).await[0]);
-    let mut receivers = events(&election);
-    act(client, leader_znode).await;
-    let acted = Instant::now();
-    let next = election.next_term(&old, LEASE + SLACK).await;
-    let withheld: Vec<_> = receivers.iter_mut().filter_map(first_withheld).collect();
-    election.stop().await;
-    election.recorder.assert_safe();
-    assert_safe(&election.terms_trusting(&old));
-    assert!(
-        next.token > old.token(),
-        "token {} after {}",
-        next.token,
-        old.token()
-    );
-    let (reason, wait) = withheld
-        .first()
-        .copied()
-        .expect("nobody was told the lease is withheld");
-    assert_eq!(reason, WithholdReason::RecordTouched);
-    assert!(wait <= LEASE, "withheld for {wait:?}");
-    eprintln!(
-        "{prefix}: leadership back {:?} after the operator acted (lease {LEASE:?})",
-        next.start.duration_since(acted)
-    );
+    let act = act(client, leader_znode);
+    let touched = election.touched(prefix, false, LEASE + SLACK, act).await;
+    touched.assert_withheld(LEASE);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,25 +116,10 @@ async fn deleting_the_whole_election_keeps_followers_out_and_tokens_grow() {
     let zk = common::server().await;
     let (election, path) = election(&zk, "deleteall").await;
     let client = operator(&zk).await;
-    for round in 0..2 {
-        let old = election.leader().leadership().expect("a term");
-        let follower = election.follower();
-        delete_all(&client, &path).await;
-        let took = follower.try_acquire_leadership().await.expect("an answer");
-        assert!(
-            !took || !old.is_current(),
-            "round {round}: {} took the deleted lease while token {} was current",
-            follower.instance_id(),
-            old.token()
-        );
-        let next = election.next_term(&old, 2 * LEASE + SLACK).await;
-        assert!(next.token > old.token());
-        election.one_leader(LEASE + SLACK).await;
-        election.followers_see_the_leader(2 * LEASE + SLACK).await;
-        assert_safe(&election.terms_trusting(&old));
-    }
-    election.stop().await;
-    election.recorder.assert_safe();
+    let act = || delete_all(&client, &path);
+    election
+        .cleaned_up(2, 2 * LEASE + SLACK, 2 * LEASE + SLACK, act)
+        .await;
 }
 
 /// Two `deleteall`s, a new holder in between: a follower that waited out the first deletion
@@ -299,18 +255,15 @@ async fn a_stopped_follower_does_not_stall_the_queue() {
     let old = election.leader().leadership().expect("a term");
     election.leader().stop().await.expect("stop the leader");
     let stopped = Instant::now();
-    let next = election.next_term(&old, LEASE + SLACK).await;
+    let what = "stopped follower: the leader stopped";
+    let (next, _) = election
+        .next_term_since(&old, stopped, LEASE + SLACK, what)
+        .await;
     assert_eq!(
         next.contender, third,
         "the next in line after the stopped one"
     );
-    assert!(next.token > old.token());
-    eprintln!(
-        "stopped follower: the next contender led {:?} after the leader stopped",
-        next.start.duration_since(stopped)
-    );
-    election.stop().await;
-    election.recorder.assert_safe();
+    election.stop_and_check().await;
 }
 
 /// A graceful stop hands over through the successor's watch, without waiting for the lease.
@@ -321,14 +274,11 @@ async fn a_graceful_stop_hands_over_at_once() {
     let old = election.leader().leadership().expect("a term");
     election.leader().stop().await.expect("stop the leader");
     let stopped = Instant::now();
-    let next = election.next_term(&old, LEASE / 2).await;
-    assert!(next.token > old.token());
-    eprintln!(
-        "graceful: the next contender led {:?} after the leader stopped",
-        next.start.duration_since(stopped)
-    );
-    election.stop().await;
-    election.recorder.assert_safe();
+    let what = "graceful: the leader stopped";
+    election
+        .next_term_since(&old, stopped, LEASE / 2, what)
+        .await;
+    election.stop_and_check().await;
 }
 
 /// Znodes an operator wrote by hand, with nonsense in them, are an error, a held lease or a
@@ -469,38 +419,6 @@ async fn a_session_shorter_than_the_lease_is_refused() {
     assert!(!err.is_retryable(), "{err}");
 }
 
-/// Deletes `path` and everything under it as the tester's operator does: every znode listed
-/// depth first, children first, the whole again when contenders filled it meanwhile.
-async fn delete_tree(client: &Client, path: &str) {
-    for _ in 0..10 {
-        let mut stack = vec![path.to_owned()];
-        let mut order = Vec::new();
-        while let Some(node) = stack.pop() {
-            match client.list_children(&node).await {
-                Ok(children) => stack.extend(children.into_iter().map(|c| format!("{node}/{c}"))),
-                Err(ZkError::NoNode) => continue,
-                Err(e) => panic!("list {node}: {e}"),
-            }
-            order.push(node);
-        }
-        let mut again = false;
-        for node in order.iter().rev() {
-            match client.delete(node, None).await {
-                Ok(()) | Err(ZkError::NoNode) => {}
-                Err(ZkError::NotEmpty) => {
-                    again = true;
-                    break;
-                }
-                Err(e) => panic!("delete {node}: {e}"),
-            }
-        }
-        if !again {
-            return;
-        }
-    }
-    panic!("{path} kept filling up");
-}
-
 /// Five contenders whose stores outlive their elections, as in a process that starts its
 /// election again after a stop or a crash: contender `c3-g1` runs on `c3`'s store (and
 /// session). Returns them and the election's path.
@@ -541,15 +459,16 @@ async fn after_a_deleteall_handovers_are_as_fast_as_before() {
     let (mut election, path) = restartable(&zk, "deleteall-handover").await;
     let client = operator(&zk).await;
     let old = election.leader().leadership().expect("a term");
-    delete_tree(&client, &path).await;
+    zookeeper::delete_all(&client, &path)
+        .await
+        .expect("deleteall");
     client.mkdir(&path, &persistent()).await.expect("mkdir");
     let acted = Instant::now();
-    let next = election.next_term(&old, 2 * LEASE + SLACK).await;
+    let what = "deleteall: the operator";
+    election
+        .next_term_since(&old, acted, 2 * LEASE + SLACK, what)
+        .await;
     assert_safe(&election.terms_trusting(&old));
-    eprintln!(
-        "deleteall: leadership back {:?} after the operator",
-        next.start.duration_since(acted)
-    );
     election.one_leader(LEASE + SLACK).await;
     election.followers_see_the_leader(LEASE + SLACK).await;
 
@@ -558,9 +477,10 @@ async fn after_a_deleteall_handovers_are_as_fast_as_before() {
     let stopped_id = election.leader().instance_id().to_owned();
     election.leader().stop().await.expect("stop the leader");
     let stopped = Instant::now();
-    let next = election.next_term(&old, 3 * LEASE).await;
-    let handover = next.start.duration_since(stopped);
-    eprintln!("graceful after deleteall: {handover:?}");
+    let what = "graceful after deleteall";
+    let (_, handover) = election
+        .next_term_since(&old, stopped, 3 * LEASE, what)
+        .await;
     assert!(
         handover <= Duration::from_millis(500),
         "a graceful stop after a deleteall handed over in {handover:?}"
@@ -576,13 +496,13 @@ async fn after_a_deleteall_handovers_are_as_fast_as_before() {
     // A crash: the store gives the lease up a lease after the last renewal, and records it.
     let old = election.drop_the_leader();
     let crashed = Instant::now();
-    let next = election.next_term(&old, 3 * LEASE).await;
-    let failover = next.start.duration_since(crashed);
-    eprintln!("crash after deleteall: {failover:?}");
+    let what = "crash after deleteall";
+    let (_, failover) = election
+        .next_term_since(&old, crashed, 3 * LEASE, what)
+        .await;
     assert!(
         failover <= LEASE + LEASE / 2,
         "a crash after a deleteall failed over in {failover:?} (lease {LEASE:?})"
     );
-    election.stop().await;
-    election.recorder.assert_safe();
+    election.stop_and_check().await;
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::Args;
 use leader_election::{BoxLeaseStore, ElectionBuilder, LeaderElectionOptions};
 use leader_election_fixtures::ZooKeeper;
+use leader_election_fixtures::zookeeper;
 use leader_election_zookeeper::ZooKeeperLeaderElection;
 use leader_election_zookeeper::zookeeper_client::{self, Client};
 use serde::{Deserialize, Serialize};
@@ -102,43 +103,6 @@ async fn lowest(client: &Client, path: &str) -> Result<Option<String>, String> {
         .map(|(_, name)| format!("{path}/{name}")))
 }
 
-/// Deletes `path` and everything under it, as `zkCli.sh deleteall` does; a znode already gone
-/// is fine. Contenders create znodes under it meanwhile (their queue znodes, the guard), which
-/// makes the last deletion fail: it starts over, a few times at most.
-async fn delete_all(client: &Client, path: &str) -> Result<(), String> {
-    let mut last = String::new();
-    for _ in 0..10 {
-        let mut stack = vec![path.to_owned()];
-        let mut order = Vec::new();
-        while let Some(node) = stack.pop() {
-            match client.list_children(&node).await {
-                Ok(children) => stack.extend(children.into_iter().map(|c| format!("{node}/{c}"))),
-                Err(zookeeper_client::Error::NoNode) => continue,
-                Err(e) => return Err(format!("zookeeper: list {node}: {e}")),
-            }
-            order.push(node);
-        }
-        let mut again = false;
-        for node in order.iter().rev() {
-            match client.delete(node, None).await {
-                Ok(()) | Err(zookeeper_client::Error::NoNode) => {}
-                Err(zookeeper_client::Error::NotEmpty) => {
-                    last = format!("{node} got new children while it was deleted");
-                    again = true;
-                    break;
-                }
-                Err(e) => return Err(format!("zookeeper: delete {node}: {e}")),
-            }
-        }
-        if !again {
-            return Ok(());
-        }
-    }
-    Err(format!(
-        "zookeeper: deleteall {path}: {last}, ten times over"
-    ))
-}
-
 /// `--backend zookeeper`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ZooKeeperBackend;
@@ -223,7 +187,7 @@ impl Backend for ZooKeeperBackend {
             let client = operator(spec).await?;
             let path = path(&spec.key);
             if action == DELETE_ALL {
-                return delete_all(&client, &path).await;
+                return zookeeper::delete_all(&client, &path).await;
             }
             let Some(leader) = lowest(&client, &path).await? else {
                 return Err(format!("zookeeper: no contender's znode under {path}"));
