@@ -23,6 +23,7 @@ pub use notify::{ReleaseNotifier, ReleaseReceiver};
 pub use types::{
     AcquireOutcome, LeaderInfo, Lease, LeaseRequest, Record, RecordVersion, RenewOutcome,
     WithholdReason, check_metadata_len, check_record_len, new_lease_id, records_unsupported,
+    stored_record_too_long,
 };
 /// The few atomic operations a backend must offer.
 ///
