@@ -10,13 +10,16 @@ use crate::priority::Candidate;
 mod boxed;
 mod capabilities;
 pub mod conditional;
+mod highest;
 pub mod layer;
 mod memory;
 mod notify;
+pub mod table;
 mod types;
 
 pub use boxed::BoxLeaseStore;
 pub use capabilities::Capabilities;
+pub use highest::Highest;
 pub use layer::{Forward, StoreHooks};
 pub use memory::MemoryLeaseStore;
 pub use notify::{ReleaseNotifier, ReleaseReceiver};
