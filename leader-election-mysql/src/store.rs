@@ -2,15 +2,15 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use leader_election::priority::Candidate;
+use leader_election::store::table::{self, micros, record_data, stored_token, token_from_stored};
 use leader_election::store::{
-    AcquireOutcome, Capabilities, Lease, LeaseRequest, Record, RecordVersion, RenewOutcome,
-    check_record_len,
+    AcquireOutcome, Capabilities, Highest, Lease, LeaseRequest, Record, RecordVersion,
+    RenewOutcome, check_record_len,
 };
-use leader_election::{BuildError, Error, FencingToken, LeaderInfo, LeaseStore, Operation, Result};
+use leader_election::{BuildError, Error, LeaderInfo, LeaseStore, Operation, Result};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Pool, Row};
 use tokio::sync::OnceCell;
@@ -93,10 +93,10 @@ struct Inner {
     /// The highest token this store has seen (minted, or held by another): the floor of the
     /// tokens it mints, so that a table emptied on a server whose clock came back behind the
     /// last token still gives a greater one.
-    highest_token: AtomicI64,
+    highest_token: Highest<i64>,
     /// The highest record version this store has seen (written or read): the floor of the
     /// versions it mints, as `highest_token` is for tokens.
-    highest_record_version: AtomicI64,
+    highest_record_version: Highest<i64>,
 }
 
 impl fmt::Debug for MysqlLeaseStore {
@@ -107,22 +107,6 @@ impl fmt::Debug for MysqlLeaseStore {
             .field("election", &self.inner.election)
             .finish_non_exhaustive()
     }
-}
-
-/// A ttl in whole microseconds, rounded up: the server never keeps a lease for less than asked.
-fn micros(ttl: Duration) -> i64 {
-    i64::try_from(ttl.as_nanos().div_ceil(1000)).unwrap_or(i64::MAX)
-}
-
-/// A lease's token as the table stores it.
-fn db_token(lease: &Lease) -> i64 {
-    i64::try_from(lease.token.get()).unwrap_or(i64::MAX)
-}
-
-fn token_of(operation: Operation, raw: i64) -> Result<FencingToken> {
-    u64::try_from(raw)
-        .map(FencingToken::new)
-        .map_err(|_| Error::invalid_data(operation, format!("negative token {raw}")))
 }
 
 /// One more than `highest`: the least token or version a write may mint. At the largest
@@ -183,8 +167,8 @@ impl MysqlLeaseStore {
                 table: table.to_owned(),
                 election,
                 prepared: OnceCell::new(),
-                highest_token: AtomicI64::new(0),
-                highest_record_version: AtomicI64::new(0),
+                highest_token: Highest::default(),
+                highest_record_version: Highest::default(),
             }),
         })
     }
@@ -372,7 +356,7 @@ impl LeaseStore for MysqlLeaseStore {
         if let Some(metadata) = &request.metadata {
             self.check_metadata(metadata)?;
         }
-        let floor = floor_above(op, self.inner.highest_token.load(Ordering::Relaxed))?;
+        let floor = floor_above(op, self.inner.highest_token.get())?;
         let batch = self.inner.sql.acquire(
             &self.inner.keys,
             &Holder::new(&request.instance_id, &request.lease_id),
@@ -386,11 +370,13 @@ impl LeaseStore for MysqlLeaseStore {
         let token = column::<i64>(op, &row, 1)?;
         if let Some(token) = token {
             // The lease row's token, ours or the holder's: a floor for every later one.
-            self.inner.highest_token.fetch_max(token, Ordering::Relaxed);
+            self.inner.highest_token.saw(token);
         }
         if acquired {
             let token = token.ok_or_else(|| Error::invalid_data(op, "no token"))?;
-            return Ok(AcquireOutcome::Acquired(Lease::new(token_of(op, token)?)));
+            return Ok(AcquireOutcome::Acquired(Lease::new(token_from_stored(
+                op, token,
+            )?)));
         }
         let duration = |us: i64| u64::try_from(us).ok().map(Duration::from_micros);
         let expires_in = column::<i64>(op, &row, 3)?.and_then(duration);
@@ -399,7 +385,7 @@ impl LeaseStore for MysqlLeaseStore {
         let holder = column::<Vec<u8>>(op, &row, 2)?.filter(|_| expires_in.is_some());
         let leader = match holder.map(text) {
             Some(holder) => {
-                let token = token.map(|t| token_of(op, t)).transpose()?;
+                let token = token.map(|t| token_from_stored(op, t)).transpose()?;
                 let metadata = column::<Vec<u8>>(op, &row, 6)?;
                 Some(LeaderInfo::new(holder, token).with_metadata(metadata))
             }
@@ -422,7 +408,7 @@ impl LeaseStore for MysqlLeaseStore {
         let batch = self.inner.sql.renew(
             &self.inner.keys,
             &Holder::new(&request.instance_id, &request.lease_id),
-            db_token(lease),
+            stored_token(lease.token),
             micros(request.ttl),
             request.metadata.as_deref(),
         );
@@ -439,7 +425,7 @@ impl LeaseStore for MysqlLeaseStore {
         let batch = self.inner.sql.release(
             &self.inner.keys,
             &Holder::new(&request.instance_id, &request.lease_id),
-            db_token(lease),
+            stored_token(lease.token),
         );
         let row = self.run_one(op, &batch).await?;
         Ok(column::<i64>(op, &row, 0)?.unwrap_or(0) > 0)
@@ -458,7 +444,7 @@ impl LeaseStore for MysqlLeaseStore {
             column::<i64>(op, &row, 1)?.ok_or_else(|| Error::invalid_data(op, "no token"))?;
         let metadata = column::<Vec<u8>>(op, &row, 2)?;
         Ok(Some(
-            LeaderInfo::new(holder, Some(token_of(op, token)?)).with_metadata(metadata),
+            LeaderInfo::new(holder, Some(token_from_stored(op, token)?)).with_metadata(metadata),
         ))
     }
 
@@ -484,10 +470,7 @@ impl LeaseStore for MysqlLeaseStore {
             .map(text)
             .ok_or_else(|| Error::invalid_data(op, "the candidate row has no candidate"))?;
         let priority = column::<i64>(op, &row, 1)?.unwrap_or(-1);
-        let priority = u32::try_from(priority).map_err(|_| {
-            Error::invalid_data(op, format!("the candidate row holds priority {priority}"))
-        })?;
-        Ok(Some(Candidate::new(holder, priority)))
+        table::candidate(op, holder, priority).map(Some)
     }
 
     async fn read_record(&self) -> Result<Option<Record>> {
@@ -498,19 +481,10 @@ impl LeaseStore for MysqlLeaseStore {
         };
         let version = column::<i64>(op, &row, 0)?
             .ok_or_else(|| Error::invalid_data(op, "the record row has no version"))?;
-        let data = column::<Vec<u8>>(op, &row, 1)?.ok_or_else(|| {
-            Error::invalid_data(
-                op,
-                "the election's record row has no data (metadata is NULL): not written by this library",
-            )
-        })?;
-        self.inner
-            .highest_record_version
-            .fetch_max(version, Ordering::Relaxed);
-        Ok(Some(Record::new(
-            RecordVersion::new(version.to_string()),
-            data,
-        )))
+        let data = record_data(op, column::<Vec<u8>>(op, &row, 1)?)?;
+        Ok(Some(
+            self.inner.highest_record_version.record(version, data),
+        ))
     }
 
     /// The compare-and-set: a row inserted only when there is none when no record is
@@ -523,10 +497,7 @@ impl LeaseStore for MysqlLeaseStore {
     ) -> Result<Option<RecordVersion>> {
         let op = Operation::WriteRecord;
         check_record_len(data, MAX_RECORD_LEN)?;
-        let floor = floor_above(
-            op,
-            self.inner.highest_record_version.load(Ordering::Relaxed),
-        )?;
+        let floor = floor_above(op, self.inner.highest_record_version.get())?;
         let batch = match expected.map(|v| v.as_str().parse::<i64>()) {
             None => self.inner.sql.insert_record(&self.inner.keys, data, floor),
             Some(Ok(expected)) => {
@@ -540,23 +511,13 @@ impl LeaseStore for MysqlLeaseStore {
         let Some(version) = column::<i64>(op, &row, 0)? else {
             return Ok(None);
         };
-        self.inner
-            .highest_record_version
-            .fetch_max(version, Ordering::Relaxed);
-        Ok(Some(RecordVersion::new(version.to_string())))
+        Ok(Some(self.inner.highest_record_version.version(version)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ttls_round_up_to_whole_microseconds() {
-        assert_eq!(micros(Duration::from_millis(1500)), 1_500_000);
-        assert_eq!(micros(Duration::from_nanos(1)), 1);
-        assert_eq!(micros(Duration::MAX), i64::MAX);
-    }
 
     #[test]
     fn no_floor_above_the_largest_bigint() {

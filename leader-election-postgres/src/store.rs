@@ -2,16 +2,16 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use leader_election::priority::Candidate;
+use leader_election::store::table::{micros, stored_token, token_from_stored};
 use leader_election::store::{
-    AcquireOutcome, Capabilities, Lease, LeaseRequest, Record, RecordVersion, ReleaseReceiver,
-    RenewOutcome, check_metadata_len,
+    AcquireOutcome, Capabilities, Highest, Lease, LeaseRequest, Record, RecordVersion,
+    ReleaseReceiver, RenewOutcome, check_metadata_len,
 };
-use leader_election::{Error, FencingToken, LeaderInfo, LeaseStore, Operation, Result};
+use leader_election::{Error, LeaderInfo, LeaseStore, Operation, Result};
 use tokio::sync::OnceCell;
 use tokio_postgres::types::ToSql;
 // Statements are sent as unnamed ones with their parameters' types (`query_typed`): parse, bind
@@ -114,10 +114,10 @@ struct Inner {
     /// The highest token this store has seen (minted, or held by another): the floor of the
     /// tokens it mints, so that a table emptied on a server whose clock came back behind the
     /// last token still gives a greater one.
-    highest_token: AtomicI64,
+    highest_token: Highest<i64>,
     /// The highest record version this store has seen (written or read): the floor of the
     /// versions it mints, as `highest_token` is for tokens.
-    highest_record_version: AtomicI64,
+    highest_record_version: Highest<i64>,
 }
 
 impl fmt::Debug for PostgresLeaseStore {
@@ -130,22 +130,6 @@ impl fmt::Debug for PostgresLeaseStore {
             .field("listening", &self.is_listening())
             .finish_non_exhaustive()
     }
-}
-
-/// A ttl in whole microseconds, rounded up: the server never keeps a lease for less than asked.
-fn micros(ttl: Duration) -> i64 {
-    i64::try_from(ttl.as_nanos().div_ceil(1000)).unwrap_or(i64::MAX)
-}
-
-/// A lease's token as the table stores it.
-fn db_token(lease: &Lease) -> i64 {
-    i64::try_from(lease.token.get()).unwrap_or(i64::MAX)
-}
-
-fn token_of(operation: Operation, raw: i64) -> Result<FencingToken> {
-    u64::try_from(raw)
-        .map(FencingToken::new)
-        .map_err(|_| Error::invalid_data(operation, format!("negative token {raw}")))
 }
 
 // === impl PostgresLeaseStore ===
@@ -202,8 +186,8 @@ impl PostgresLeaseStore {
                 record: sql::record_key(&election),
                 election,
                 prepared: OnceCell::new(),
-                highest_token: AtomicI64::new(0),
-                highest_record_version: AtomicI64::new(0),
+                highest_token: Highest::default(),
+                highest_record_version: Highest::default(),
             }),
         })
     }
@@ -333,7 +317,7 @@ impl LeaseStore for PostgresLeaseStore {
         let metadata = Self::metadata_param(request)?;
         let client = self.client(op).await?;
         let ttl = micros(request.ttl);
-        let floor = self.inner.highest_token.load(Ordering::Relaxed);
+        let floor = self.inner.highest_token.get();
         let params: [(&(dyn ToSql + Sync), Type); 8] = [
             (&self.inner.election, TEXT),
             (&request.instance_id, TEXT),
@@ -352,11 +336,13 @@ impl LeaseStore for PostgresLeaseStore {
         let token: Option<i64> = row.try_get(1).map_err(|e| failed(op, e))?;
         if let Some(token) = token {
             // The lease row's token, ours or the holder's: a floor for every later one.
-            self.inner.highest_token.fetch_max(token, Ordering::Relaxed);
+            self.inner.highest_token.saw(token);
         }
         if acquired {
             let token = token.ok_or_else(|| Error::invalid_data(op, "no token"))?;
-            return Ok(AcquireOutcome::Acquired(Lease::new(token_of(op, token)?)));
+            return Ok(AcquireOutcome::Acquired(Lease::new(token_from_stored(
+                op, token,
+            )?)));
         }
         let holder: Option<String> = row.try_get(2).map_err(|e| failed(op, e))?;
         let remaining: Option<i64> = row.try_get(3).map_err(|e| failed(op, e))?;
@@ -368,7 +354,7 @@ impl LeaseStore for PostgresLeaseStore {
         // operator's garbage) is read no further.
         let leader = match holder.filter(|_| expires_in.is_some()) {
             Some(holder) => {
-                let token = token.map(|t| token_of(op, t)).transpose()?;
+                let token = token.map(|t| token_from_stored(op, t)).transpose()?;
                 let metadata: Option<Vec<u8>> = row.try_get(7).map_err(|e| failed(op, e))?;
                 Some(LeaderInfo::new(holder, token).with_metadata(metadata))
             }
@@ -389,7 +375,7 @@ impl LeaseStore for PostgresLeaseStore {
         let op = Operation::Renew;
         let metadata = Self::metadata_param(request)?;
         let client = self.client(op).await?;
-        let token = db_token(lease);
+        let token = stored_token(lease.token);
         let ttl = micros(request.ttl);
         let params: [(&(dyn ToSql + Sync), Type); 7] = [
             (&self.inner.election, TEXT),
@@ -414,7 +400,7 @@ impl LeaseStore for PostgresLeaseStore {
     async fn release(&self, request: &LeaseRequest, lease: &Lease) -> Result<bool> {
         let op = Operation::Release;
         let client = self.client(op).await?;
-        let token = db_token(lease);
+        let token = stored_token(lease.token);
         let rows = client
             .query_typed(
                 &self.inner.sql.release,
@@ -447,7 +433,7 @@ impl LeaseStore for PostgresLeaseStore {
             .map_err(|e| failed(op, e))?;
         let Some(row) = row else { return Ok(None) };
         let holder: String = row.try_get(0).map_err(|e| failed(op, e))?;
-        let token = token_of(op, row.try_get(1).map_err(|e| failed(op, e))?)?;
+        let token = token_from_stored(op, row.try_get(1).map_err(|e| failed(op, e))?)?;
         let metadata: Option<Vec<u8>> = row.try_get(2).map_err(|e| failed(op, e))?;
         Ok(Some(
             LeaderInfo::new(holder, Some(token)).with_metadata(metadata),
@@ -476,18 +462,5 @@ impl LeaseStore for PostgresLeaseStore {
         data: &[u8],
     ) -> Result<Option<RecordVersion>> {
         self.write_election_record(expected, data).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ttls_round_up_to_whole_microseconds() {
-        assert_eq!(micros(Duration::from_millis(1500)), 1_500_000);
-        assert_eq!(micros(Duration::from_nanos(1)), 1);
-        assert_eq!(micros(Duration::from_nanos(2_000_001)), 2001);
-        assert_eq!(micros(Duration::MAX), i64::MAX);
     }
 }

@@ -11,8 +11,8 @@ use fred::prelude::{Options, ReconnectPolicy};
 use fred::types::Value;
 use leader_election::priority::Candidate;
 use leader_election::store::{
-    AcquireOutcome, Capabilities, Lease, LeaseRequest, Record, RecordVersion, ReleaseNotifier,
-    ReleaseReceiver, RenewOutcome,
+    AcquireOutcome, Capabilities, Highest, Lease, LeaseRequest, Record, RecordVersion,
+    ReleaseNotifier, ReleaseReceiver, RenewOutcome,
 };
 use leader_election::{LeaderInfo, LeaseStore, Operation, Result};
 
@@ -101,14 +101,14 @@ struct Inner {
     /// The highest token this store has seen (minted or held by another): the floor of the
     /// tokens it mints, so that a server whose clock came back behind it after losing its
     /// counter still mints a greater one.
-    highest_token: AtomicU64,
+    highest_token: Highest<u64>,
     /// How many replicas must acknowledge an acquisition or renewal (`WAIT`); 0: none.
     min_replica_acks: AtomicU32,
     /// The SHA1 of each script once loaded, by [`Script::index`].
     shas: Mutex<[Option<String>; Script::COUNT]>,
     /// The highest record version this store has seen (written or read): the floor of the
     /// versions it mints, as `highest_token` is for tokens.
-    highest_record_version: AtomicU64,
+    highest_record_version: Highest<u64>,
     notifier: Arc<ReleaseNotifier>,
     /// Where this store's release channel is subscribed: a hub of its own, or a shared one.
     hub: ReleaseHub,
@@ -199,10 +199,10 @@ impl RedisLeaseStore {
                 timeout_ms: AtomicU64::new(DEFAULT_OPERATION_TIMEOUT.as_millis() as u64),
                 max_lease_ms: AtomicU64::new(0),
                 longest_seen_ms: AtomicU64::new(0),
-                highest_token: AtomicU64::new(0),
+                highest_token: Highest::default(),
                 min_replica_acks: AtomicU32::new(0),
                 shas: Mutex::new(Default::default()),
-                highest_record_version: AtomicU64::new(0),
+                highest_record_version: Highest::default(),
                 notifier: Arc::new(ReleaseNotifier::new()),
                 hub,
                 connecting: tokio::sync::Mutex::new(()),
@@ -406,7 +406,7 @@ impl LeaseStore for RedisLeaseStore {
                     ttl_ms(request.ttl),
                     Value::Integer(i64::try_from(self.guard_ms()).unwrap_or(i64::MAX)),
                     metadata,
-                    Value::from(self.inner.highest_token.load(Ordering::Relaxed).to_string()),
+                    Value::from(self.inner.highest_token.get().to_string()),
                 ],
             )
             .await?;
@@ -421,9 +421,7 @@ impl LeaseStore for RedisLeaseStore {
         };
         if let Some(token) = seen {
             // Passed to every later acquisition as a floor for the token it mints.
-            self.inner
-                .highest_token
-                .fetch_max(token.get(), Ordering::Relaxed);
+            self.inner.highest_token.saw(token.get());
         }
         if let Some(ms) = longest {
             // Remembered across a restart that loses `{key}:maxttl`: a follower that watched a

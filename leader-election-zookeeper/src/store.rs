@@ -2,12 +2,11 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use leader_election::store::{
-    AcquireOutcome, Capabilities, Lease, LeaseRequest, ReleaseNotifier, ReleaseReceiver,
+    AcquireOutcome, Capabilities, Highest, Lease, LeaseRequest, ReleaseNotifier, ReleaseReceiver,
     RenewOutcome, WithholdReason,
 };
 use leader_election::{Error, FencingToken, LeaderInfo, LeaseStore, Operation, Result};
@@ -103,7 +102,7 @@ struct Inner {
     notifier: ReleaseNotifier,
     /// The highest token this store has seen (minted, or held by another): a token not above
     /// it is never answered.
-    highest_token: AtomicI64,
+    highest_token: Highest<i64>,
     /// The task that gives up idle znodes, once a session is open.
     sweeper: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
 }
@@ -361,7 +360,7 @@ impl ZooKeeperLeaseStore {
                 settings,
                 state: Mutex::new(State::default()),
                 notifier: ReleaseNotifier::new(),
-                highest_token: AtomicI64::new(0),
+                highest_token: Highest::default(),
                 sweeper: std::sync::Mutex::new(None),
             }),
         }
@@ -574,7 +573,7 @@ impl ZooKeeperLeaseStore {
     }
 
     fn saw_token(&self, czxid: i64) {
-        self.inner.highest_token.fetch_max(czxid, Ordering::Relaxed);
+        self.inner.highest_token.saw(czxid);
     }
 
     /// The holder the guard names, when its znode is there: its info, read from its znode.
@@ -1080,7 +1079,7 @@ impl ZooKeeperLeaseStore {
         let Some(node) = own.node.clone() else {
             return Err(Error::invalid_data(op, "no znode to acquire with"));
         };
-        if !own.acquired && node.czxid <= self.inner.highest_token.load(Ordering::Relaxed) {
+        if !own.acquired && node.czxid <= self.inner.highest_token.get() {
             return Err(Error::backend(
                 op,
                 true,
@@ -1088,7 +1087,7 @@ impl ZooKeeperLeaseStore {
                     "the contender's znode has czxid {}, not above the highest token this store \
                      has seen ({}): the ensemble's transaction ids went back (was its data lost?)",
                     node.czxid,
-                    self.inner.highest_token.load(Ordering::Relaxed)
+                    self.inner.highest_token.get()
                 ),
             ));
         }

@@ -29,7 +29,7 @@ use azure_core::http::{Etag, RequestContent};
 use azure_storage_blob::BlobClient;
 use azure_storage_blob::models::{BlobClientDownloadOptions, BlockBlobClientUploadOptions};
 use leader_election::backend::quoted;
-use leader_election::store::{Record, RecordVersion, check_record_len};
+use leader_election::store::{Record, RecordVersion, check_record_len, stored_record_too_long};
 use leader_election::{Error, Operation, Result};
 use tokio::time::Instant;
 
@@ -136,13 +136,11 @@ impl BlobLeaseStore {
             .filter(|etag| !etag.is_empty())
             .ok_or_else(|| Error::invalid_data(operation, "Azure sent no ETag for the record"))?;
         let too_long = |len: u64| {
-            Error::invalid_data(
+            stored_record_too_long(
                 operation,
-                format!(
-                    "the record blob {} holds {len} bytes, more than the {MAX_RECORD_LEN} this \
-                     store writes",
-                    quoted(&self.record_blob_name())
-                ),
+                format_args!("the record blob {}", quoted(&self.record_blob_name())),
+                len,
+                MAX_RECORD_LEN,
             )
         };
         if let Some(total) = blob_length(&download.headers, download.properties.content_length)

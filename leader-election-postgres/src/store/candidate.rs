@@ -6,9 +6,10 @@
 use std::time::Duration;
 
 use leader_election::priority::Candidate;
-use leader_election::{Error, Operation, Result};
+use leader_election::store::table::{self, micros};
+use leader_election::{Operation, Result};
 
-use super::{INT8, PostgresLeaseStore, TEXT, failed, micros};
+use super::{INT8, PostgresLeaseStore, TEXT, failed};
 
 /// The key of an election's candidate row. Election names may not hold control characters, so
 /// no election's lease or guard row has this key.
@@ -56,9 +57,6 @@ impl PostgresLeaseStore {
         let Some(row) = row else { return Ok(None) };
         let holder: String = row.try_get(0).map_err(|e| failed(op, e))?;
         let priority: i64 = row.try_get(1).map_err(|e| failed(op, e))?;
-        let priority = u32::try_from(priority).map_err(|_| {
-            Error::invalid_data(op, format!("the candidate row holds priority {priority}"))
-        })?;
-        Ok(Some(Candidate::new(holder, priority)))
+        table::candidate(op, holder, priority).map(Some)
     }
 }

@@ -4,10 +4,9 @@
 //! [`RecordSql`](crate::sql::RecordSql)). No schema change and no privilege beyond the lease
 //! rows' (`SELECT`, `INSERT`, `UPDATE`).
 
-use std::sync::atomic::Ordering;
-
+use leader_election::store::table::record_data;
 use leader_election::store::{Record, RecordVersion, check_record_len};
-use leader_election::{Error, Operation, Result};
+use leader_election::{Operation, Result};
 use tokio_postgres::types::{ToSql, Type};
 
 use super::{INT8, MAX_RECORD_LEN, PostgresLeaseStore, TEXT, failed};
@@ -34,20 +33,10 @@ impl PostgresLeaseStore {
             .map_err(|e| failed(op, e))?;
         let Some(row) = row else { return Ok(None) };
         let version: i64 = row.try_get(0).map_err(|e| failed(op, e))?;
-        let data: Option<Vec<u8>> = row.try_get(1).map_err(|e| failed(op, e))?;
-        let data = data.ok_or_else(|| {
-            Error::invalid_data(
-                op,
-                "the election's record row has no data (metadata is NULL): not written by this library",
-            )
-        })?;
-        self.inner
-            .highest_record_version
-            .fetch_max(version, Ordering::Relaxed);
-        Ok(Some(Record::new(
-            RecordVersion::new(version.to_string()),
-            data,
-        )))
+        let data = record_data(op, row.try_get(1).map_err(|e| failed(op, e))?)?;
+        Ok(Some(
+            self.inner.highest_record_version.record(version, data),
+        ))
     }
 
     /// The compare-and-set: an `INSERT … ON CONFLICT DO NOTHING` when no record is expected,
@@ -59,7 +48,7 @@ impl PostgresLeaseStore {
     ) -> Result<Option<RecordVersion>> {
         let op = Operation::WriteRecord;
         check_record_len(data, MAX_RECORD_LEN)?;
-        let floor = self.inner.highest_record_version.load(Ordering::Relaxed);
+        let floor = self.inner.highest_record_version.get();
         let client = self.client(op).await?;
         let row = match expected.map(RecordVersion::as_str) {
             None => {
@@ -87,9 +76,6 @@ impl PostgresLeaseStore {
         .map_err(|e| failed(op, e))?;
         let Some(row) = row else { return Ok(None) };
         let version: i64 = row.try_get(0).map_err(|e| failed(op, e))?;
-        self.inner
-            .highest_record_version
-            .fetch_max(version, Ordering::Relaxed);
-        Ok(Some(RecordVersion::new(version.to_string())))
+        Ok(Some(self.inner.highest_record_version.version(version)))
     }
 }

@@ -2,8 +2,6 @@
 //! written by one script each (compare-and-set on the version, minted from the server's
 //! `TIME`), on one key of the election's slot, so that it works on a cluster too.
 
-use std::sync::atomic::Ordering;
-
 use fred::types::Value;
 use leader_election::store::{Record, RecordVersion, check_record_len};
 use leader_election::{Operation, Result};
@@ -31,13 +29,9 @@ impl RedisLeaseStore {
         let Some((version, data)) = scripts::read_record_reply(reply)? else {
             return Ok(None);
         };
-        self.inner
-            .highest_record_version
-            .fetch_max(version, Ordering::Relaxed);
-        Ok(Some(Record::new(
-            RecordVersion::new(version.to_string()),
-            data,
-        )))
+        Ok(Some(
+            self.inner.highest_record_version.record(version, data),
+        ))
     }
 
     /// The compare-and-set: one script, then, with
@@ -51,7 +45,7 @@ impl RedisLeaseStore {
         let operation = Operation::WriteRecord;
         check_record_len(data, MAX_RECORD_LEN)?;
         let acks = self.before_write(operation).await?;
-        let floor = self.inner.highest_record_version.load(Ordering::Relaxed);
+        let floor = self.inner.highest_record_version.get();
         let reply = self
             .run(
                 Script::WriteRecord,
@@ -67,10 +61,8 @@ impl RedisLeaseStore {
         let Some(version) = scripts::write_record_reply(reply)? else {
             return Ok(None);
         };
-        self.inner
-            .highest_record_version
-            .fetch_max(version, Ordering::Relaxed);
+        let version = self.inner.highest_record_version.version(version);
         self.await_replicas(operation, acks).await?;
-        Ok(Some(RecordVersion::new(version.to_string())))
+        Ok(Some(version))
     }
 }

@@ -10,19 +10,23 @@ use crate::priority::Candidate;
 mod boxed;
 mod capabilities;
 pub mod conditional;
+mod highest;
 pub mod layer;
 mod memory;
 mod notify;
+pub mod table;
 mod types;
 
 pub use boxed::BoxLeaseStore;
 pub use capabilities::Capabilities;
+pub use highest::Highest;
 pub use layer::{Forward, StoreHooks};
 pub use memory::MemoryLeaseStore;
 pub use notify::{ReleaseNotifier, ReleaseReceiver};
 pub use types::{
     AcquireOutcome, LeaderInfo, Lease, LeaseRequest, Record, RecordVersion, RenewOutcome,
     WithholdReason, check_metadata_len, check_record_len, new_lease_id, records_unsupported,
+    stored_record_too_long,
 };
 /// The few atomic operations a backend must offer.
 ///

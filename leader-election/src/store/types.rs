@@ -408,6 +408,22 @@ pub fn records_unsupported(operation: crate::Operation) -> crate::Error {
     )
 }
 
+/// The error for a stored record of `len` bytes, longer than the `limit` a store writes (written
+/// by hand): [`Error::InvalidData`](crate::Error::InvalidData). `record` names it, as
+/// "the record blob `name`".
+#[must_use]
+pub fn stored_record_too_long(
+    operation: crate::Operation,
+    record: impl std::fmt::Display,
+    len: u64,
+    limit: usize,
+) -> crate::Error {
+    crate::Error::invalid_data(
+        operation,
+        format!("{record} holds {len} bytes, more than the {limit} this store writes"),
+    )
+}
+
 /// Checks that a record of `data.len()` bytes fits a store's `limit`
 /// ([`max_record_len`](crate::store::Capabilities::max_record_len)).
 ///

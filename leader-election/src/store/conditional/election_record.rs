@@ -16,7 +16,7 @@ use super::{Budget, Condition, ConditionalObjects, ConditionalStore, Read};
 use crate::LeaseStore;
 use crate::backend::quoted;
 use crate::error::{Error, Operation, Result};
-use crate::store::{Record, RecordVersion, check_record_len};
+use crate::store::{Record, RecordVersion, check_record_len, stored_record_too_long};
 
 /// The longest election record a store keeps, in bytes: 64 KiB (as the memory store).
 pub const MAX_RECORD_LEN: usize = 64 * 1024;
@@ -45,14 +45,11 @@ impl<B: ConditionalObjects> ConditionalStore<B> {
             )
         })?;
         if data.len() > MAX_RECORD_LEN {
-            return Err(Error::invalid_data(
+            return Err(stored_record_too_long(
                 operation,
-                format!(
-                    "the record {object} {} holds {} bytes, more than the {MAX_RECORD_LEN} this \
-                     store writes",
-                    quoted(&self.record_key),
-                    data.len()
-                ),
+                format_args!("the record {object} {}", quoted(&self.record_key)),
+                data.len() as u64,
+                MAX_RECORD_LEN,
             ));
         }
         let version = self.backend.version_text(&version);
