@@ -8,7 +8,7 @@
 /// [`priority`](crate::LeaderElectionOptions::priority) on a store without
 /// [`candidates`](Self::candidates), and metadata longer than
 /// [`max_metadata_len`](Self::max_metadata_len). The conformance suite in
-/// [`testing`](crate::testing) checks that the store does what it declares, and nothing it
+/// [`testing`](https://docs.rs/leader-election/latest/leader_election/testing/index.html) checks that the store does what it declares, and nothing it
 /// does not: a declared release notice must wake a waiting follower, an undeclared one must not
 /// be offered.
 ///

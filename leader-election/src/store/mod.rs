@@ -45,7 +45,7 @@ pub use types::{
 /// event: the forgotten lease's holder still trusts it until its deadline. The Redis backend does
 /// this; it cannot be checked from outside, so each backend tests it with its own fault tests.
 ///
-/// The conformance suite in [`testing`](crate::testing) (feature `testing`) checks the rest;
+/// The conformance suite in [`testing`](https://docs.rs/leader-election/latest/leader_election/testing/index.html) (feature `testing`) checks the rest;
 /// every backend runs it.
 pub trait LeaseStore: Send + Sync + 'static {
     /// The name of the election this store serves (a key, a blob path), for logs and
