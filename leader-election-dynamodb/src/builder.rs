@@ -10,9 +10,6 @@ use crate::store::{DynamoDbLeaseStore, DynamoDbObjects};
 
 /// The item key used when none is set.
 pub const DEFAULT_KEY: &str = "leader-election-lock";
-/// The region used when neither the builder nor the AWS configuration names one (a local
-/// emulator usually ignores it, but requests must be signed for some region).
-pub const DEFAULT_REGION: &str = "us-east-1";
 
 /// The entry point for an election on Amazon DynamoDB: [`DynamoDbLeaderElection::builder`].
 ///
@@ -86,35 +83,6 @@ impl DynamoDbLeaderElectionBuilder {
         self
     }
 
-    /// The service's URL, for a local emulator (`http://127.0.0.1:8000`) or a VPC endpoint,
-    /// replacing the AWS endpoint of the region.
-    ///
-    /// Default: none (AWS, or `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL` from the
-    /// environment).
-    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.service.endpoint = Some(endpoint.into());
-        self
-    }
-
-    /// The region of the table (requests are signed for it).
-    ///
-    /// Default: the AWS configuration's (`AWS_REGION`, the profile), else `us-east-1`.
-    pub fn region(mut self, region: impl Into<String>) -> Self {
-        self.service.region = Some(region.into());
-        self
-    }
-
-    /// Sign requests with this access key instead of the AWS credential chain (for a local
-    /// emulator). The secret never appears in `Debug` output or errors.
-    pub fn static_credentials(
-        mut self,
-        access_key_id: impl Into<String>,
-        secret_access_key: impl Into<String>,
-    ) -> Self {
-        self.service.credentials = Some((access_key_id.into(), secret_access_key.into()));
-        self
-    }
-
     /// Whether a missing table is created (a string partition key `pk`, on-demand billing)
     /// when a request finds none (for tests and local emulators; on AWS create the table
     /// beforehand and leave this off).
@@ -134,6 +102,23 @@ impl DynamoDbLeaderElectionBuilder {
         self.client = Some(client);
         self
     }
+}
+
+leader_election_aws::service_setters! {
+    DynamoDbLeaderElectionBuilder { service }
+    /// The service's URL, for a local emulator (`http://127.0.0.1:8000`) or a VPC endpoint,
+    /// replacing the AWS endpoint of the region.
+    ///
+    /// Default: none (AWS, or `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL` from the
+    /// environment).
+    endpoint;
+    /// The region of the table (requests are signed for it).
+    ///
+    /// Default: the AWS configuration's (`AWS_REGION`, the profile), else `us-east-1`.
+    region;
+    /// Sign requests with this access key instead of the AWS credential chain (for a local
+    /// emulator). The secret never appears in `Debug` output or errors.
+    static_credentials;
 }
 
 /// DynamoDB's table naming rules.

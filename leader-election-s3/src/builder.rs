@@ -10,9 +10,6 @@ use crate::store::{S3LeaseStore, S3Objects};
 
 /// The object key used when none is set.
 pub const DEFAULT_KEY: &str = "leader-election-lock";
-/// The region used when neither the builder nor the AWS configuration names one (an
-/// S3-compatible store usually ignores it, but requests must be signed for some region).
-pub const DEFAULT_REGION: &str = "us-east-1";
 
 /// The entry point for an election on Amazon S3 or an S3-compatible store:
 /// [`S3LeaderElection::builder`].
@@ -86,42 +83,12 @@ impl S3LeaderElectionBuilder {
         self
     }
 
-    /// The service's URL, for an S3-compatible store (`http://127.0.0.1:9000` for a local
-    /// MinIO, `https://<account>.r2.cloudflarestorage.com` for R2), replacing the AWS endpoint
-    /// of the region.
-    ///
-    /// Default: none (AWS, or `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` from the environment).
-    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.service.endpoint = Some(endpoint.into());
-        self
-    }
-
-    /// The region requests are signed for.
-    ///
-    /// Default: the AWS configuration's (`AWS_REGION`, the profile), else `us-east-1`.
-    pub fn region(mut self, region: impl Into<String>) -> Self {
-        self.service.region = Some(region.into());
-        self
-    }
-
     /// Address the bucket in the path (`https://host/bucket/key`) rather than in the host name
     /// (`https://bucket.host/key`), as most S3-compatible stores (MinIO, moto) need.
     ///
     /// Default: false.
     pub fn force_path_style(mut self, force: bool) -> Self {
         self.force_path_style = force;
-        self
-    }
-
-    /// Sign requests with this access key instead of the AWS credential chain (for an
-    /// S3-compatible store's own keys, or a local emulator). The secret never appears in
-    /// `Debug` output or errors.
-    pub fn static_credentials(
-        mut self,
-        access_key_id: impl Into<String>,
-        secret_access_key: impl Into<String>,
-    ) -> Self {
-        self.service.credentials = Some((access_key_id.into(), secret_access_key.into()));
         self
     }
 
@@ -143,6 +110,24 @@ impl S3LeaderElectionBuilder {
         self.client = Some(client);
         self
     }
+}
+
+leader_election_aws::service_setters! {
+    S3LeaderElectionBuilder { service }
+    /// The service's URL, for an S3-compatible store (`http://127.0.0.1:9000` for a local
+    /// MinIO, `https://<account>.r2.cloudflarestorage.com` for R2), replacing the AWS endpoint
+    /// of the region.
+    ///
+    /// Default: none (AWS, or `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` from the environment).
+    endpoint;
+    /// The region requests are signed for.
+    ///
+    /// Default: the AWS configuration's (`AWS_REGION`, the profile), else `us-east-1`.
+    region;
+    /// Sign requests with this access key instead of the AWS credential chain (for an
+    /// S3-compatible store's own keys, or a local emulator). The secret never appears in
+    /// `Debug` output or errors.
+    static_credentials;
 }
 
 /// S3's bucket naming rules (the general-purpose bucket rules, which every S3-compatible store

@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod builder;
+mod error;
+mod sdk;
+mod wire;
+
+pub use builder::DEFAULT_REGION;
+pub use error::{Detail, failure};
+pub use leader_election::store::conditional::ServiceSettings;
+pub use sdk::{ServiceClient, one_attempt, sdk_config};
+pub use wire::{Tally, Wire, WireInterceptor};
