@@ -6,7 +6,7 @@ mod error;
 mod sdk;
 mod wire;
 
-pub use builder::DEFAULT_REGION;
+pub use builder::{Checked, DEFAULT_REGION, Target};
 pub use error::{Detail, failure};
 pub use leader_election::store::conditional::ServiceSettings;
 pub use sdk::{ServiceClient, one_attempt, sdk_config};

@@ -4,7 +4,8 @@ use std::fmt;
 
 use leader_election::{BuildError, ElectionBuilder, LeaderElectionOptions};
 
-use leader_election::store::conditional::{ConditionalStore, ServiceSettings, check_key};
+use leader_election::store::conditional::{ConditionalStore, ServiceSettings};
+use leader_election_aws::Target;
 
 use crate::store::{DynamoDbLeaseStore, DynamoDbObjects};
 
@@ -121,6 +122,15 @@ leader_election_aws::service_setters! {
     static_credentials;
 }
 
+/// What DynamoDB's builder names in its checks.
+const DYNAMODB: Target = Target {
+    service: "DynamoDB",
+    missing: "set table",
+    object: "item",
+    max_key: 2048,
+    client_settings: "endpoint, region and static_credentials",
+};
+
 /// DynamoDB's table naming rules.
 fn check_table(table: &str) -> Result<(), BuildError> {
     let invalid = |rule: &str| BuildError::invalid_name("table", table, rule);
@@ -161,24 +171,19 @@ impl ElectionBuilder for DynamoDbLeaderElectionBuilder {
     ///   is set together with `client`;
     /// - [`BuildError::Options`]: the options fail [`LeaderElectionOptions::validate`].
     fn build_store(self) -> Result<DynamoDbLeaseStore, BuildError> {
-        self.options.validate()?;
-        let table = self.table.ok_or(BuildError::MissingConnection {
-            backend: "DynamoDB",
-            hint: "set table",
-        })?;
-        check_table(&table)?;
-        let key = self.key.unwrap_or_else(|| DEFAULT_KEY.to_owned());
-        check_key(&key, 2048, "DynamoDB", "item")?;
-        let connection = self.service.connection(
+        let checked = DYNAMODB.check(
+            &self.options,
+            self.table,
+            check_table,
+            self.key,
+            DEFAULT_KEY,
+            self.service,
             self.client,
             false,
-            "endpoint, region and static_credentials",
         )?;
-        Ok(ConditionalStore::new(
-            DynamoDbObjects::new(connection, table, self.create_table),
-            key,
-            &self.options,
-        ))
+        let objects =
+            DynamoDbObjects::new(checked.connection, checked.container, self.create_table);
+        Ok(ConditionalStore::new(objects, checked.key, &self.options))
     }
 }
 

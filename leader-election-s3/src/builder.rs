@@ -4,7 +4,8 @@ use std::fmt;
 
 use leader_election::{BuildError, ElectionBuilder, LeaderElectionOptions};
 
-use leader_election::store::conditional::{ConditionalStore, ServiceSettings, check_key};
+use leader_election::store::conditional::{ConditionalStore, ServiceSettings};
+use leader_election_aws::Target;
 
 use crate::store::{S3LeaseStore, S3Objects};
 
@@ -130,6 +131,15 @@ leader_election_aws::service_setters! {
     static_credentials;
 }
 
+/// What S3's builder names in its checks.
+const S3: Target = Target {
+    service: "S3",
+    missing: "set bucket",
+    object: "object",
+    max_key: 1024,
+    client_settings: "endpoint, region, force_path_style and static_credentials",
+};
+
 /// S3's bucket naming rules (the general-purpose bucket rules, which every S3-compatible store
 /// accepts).
 fn check_bucket(bucket: &str) -> Result<(), BuildError> {
@@ -179,29 +189,23 @@ impl ElectionBuilder for S3LeaderElectionBuilder {
     ///   `static_credentials` is set together with `client`;
     /// - [`BuildError::Options`]: the options fail [`LeaderElectionOptions::validate`].
     fn build_store(self) -> Result<S3LeaseStore, BuildError> {
-        self.options.validate()?;
-        let bucket = self.bucket.ok_or(BuildError::MissingConnection {
-            backend: "S3",
-            hint: "set bucket",
-        })?;
-        check_bucket(&bucket)?;
-        let key = self.key.unwrap_or_else(|| DEFAULT_KEY.to_owned());
-        check_key(&key, 1024, "S3", "object")?;
-        let connection = self.service.connection(
+        let checked = S3.check(
+            &self.options,
+            self.bucket,
+            check_bucket,
+            self.key,
+            DEFAULT_KEY,
+            self.service,
             self.client,
             self.force_path_style,
-            "endpoint, region, force_path_style and static_credentials",
         )?;
-        Ok(ConditionalStore::new(
-            S3Objects::new(
-                connection,
-                self.force_path_style,
-                bucket,
-                self.create_bucket,
-            ),
-            key,
-            &self.options,
-        ))
+        let objects = S3Objects::new(
+            checked.connection,
+            self.force_path_style,
+            checked.container,
+            self.create_bucket,
+        );
+        Ok(ConditionalStore::new(objects, checked.key, &self.options))
     }
 }
 
