@@ -61,6 +61,7 @@ for combo in \
   "leader-election-postgres --no-default-features --features tls" \
   "leader-election-etcd" "leader-election-etcd --no-default-features" \
   "leader-election-s3" "leader-election-dynamodb" "leader-election-aws" "leader-election-tester" \
+  "leader-election-aws --features testing" \
   "leader-election-mysql" "leader-election-mysql --no-default-features" \
   "leader-election-zookeeper" \
   "leader-election-jobs" "leader-election-jobs --features metrics" \

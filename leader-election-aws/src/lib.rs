@@ -4,6 +4,9 @@
 mod builder;
 mod error;
 mod sdk;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 mod wire;
 
 pub use builder::{Checked, DEFAULT_REGION, Target};

@@ -16,7 +16,7 @@ use leader_election_dynamodb::aws::aws_sdk_dynamodb::error::ProvideErrorMetadata
 use leader_election_test_support::unique_name;
 
 mod common;
-use common::{DynamoEmulatorExt, TABLE, acquired, emulator, s, version};
+use common::{TABLE, acquired, emulator, s, version};
 
 /// The error code of a failed request, or `None` when it succeeded.
 fn code<T, E: ProvideErrorMetadata>(
