@@ -1,13 +1,17 @@
 //! For the tests of an AWS backend (feature `testing`): builders, stores, elections and a
 //! client of the SDK itself on moto's server ([`S3Emulator`], which serves S3 and DynamoDB on
-//! one endpoint), made the same way for every backend.
+//! one endpoint), made the same way for every backend; and the record every backend encodes
+//! and reads back in its unit tests ([`held_record`], [`assert_held_record`]).
 
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::ops::Deref;
+use std::time::Duration;
 
-use leader_election::{BuildError, ElectionBuilder, LeaderElection};
+use leader_election::store::LeaseRequest;
+use leader_election::store::conditional::LeaseRecord;
+use leader_election::{BuildError, ElectionBuilder, FencingToken, LeaderElection};
 use leader_election_fixtures::s3::S3Emulator;
 
 /// The store a backend's builder makes.
@@ -105,4 +109,34 @@ impl<'a, B: MotoBackend> Moto<'a, B> {
     pub fn operator(&self) -> impl Future<Output = B::Client> + Send + use<'a, B> {
         B::client(self.store("operator"))
     }
+}
+
+// === Records ===
+
+/// A record held by contender `a` with token 7, a lease of 5 s and metadata that needs
+/// escaping in most formats (a zero byte, a 255 and a quote), and the request it holds: what a
+/// backend encodes and reads back in its record tests ([`assert_held_record`]).
+#[must_use]
+pub fn held_record() -> (LeaseRequest, LeaseRecord) {
+    let request =
+        LeaseRequest::new("a", Duration::from_secs(5)).with_metadata(Some(vec![0, 255, b'"']));
+    let record = LeaseRecord::held(&request, FencingToken::new(7));
+    (request, record)
+}
+
+/// Checks that `read`, the `record` of [`held_record`] encoded by a backend and read back,
+/// is that record: owned by its `request` and not by another request of the same contender (a
+/// lease id of its own), naming its holder, token and metadata, with its lease.
+///
+/// # Panics
+/// When it is not.
+pub fn assert_held_record(read: &LeaseRecord, request: &LeaseRequest, record: &LeaseRecord) {
+    assert_eq!(read, record);
+    assert!(read.is_owned_by(request));
+    assert!(!read.is_owned_by(&LeaseRequest::new("a", Duration::from_secs(5))));
+    let leader = read.leader().expect("a holder");
+    assert_eq!(leader.instance_id, "a");
+    assert_eq!(leader.token, Some(FencingToken::new(7)));
+    assert_eq!(leader.metadata, Some(vec![0, 255, b'"']));
+    assert_eq!(read.lease(), Duration::from_secs(5));
 }
