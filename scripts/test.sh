@@ -25,7 +25,8 @@ done
 # default build: nothing in their build graphs may run protoc (etcd-client's build script does).
 echo "==> default build graph needs no protoc"
 for package in leader-election leader-election-redis leader-election-blob leader-election-postgres \
-  leader-election-s3 leader-election-dynamodb leader-election-mysql leader-election-zookeeper \
+  leader-election-s3 leader-election-dynamodb leader-election-aws leader-election-mysql \
+  leader-election-zookeeper \
   leader-election-fixtures leader-election-tester \
   leader-election-jobs examples; do
   tree=$(cargo tree --locked -p "$package" -e normal,build --prefix none)
@@ -59,7 +60,8 @@ for combo in \
   "leader-election-postgres" "leader-election-postgres --no-default-features" \
   "leader-election-postgres --no-default-features --features tls" \
   "leader-election-etcd" "leader-election-etcd --no-default-features" \
-  "leader-election-s3" "leader-election-dynamodb" "leader-election-tester" \
+  "leader-election-s3" "leader-election-dynamodb" "leader-election-aws" "leader-election-tester" \
+  "leader-election-aws --features testing" \
   "leader-election-mysql" "leader-election-mysql --no-default-features" \
   "leader-election-zookeeper" \
   "leader-election-jobs" "leader-election-jobs --features metrics" \

@@ -4,15 +4,13 @@ use std::fmt;
 
 use leader_election::{BuildError, ElectionBuilder, LeaderElectionOptions};
 
-use leader_election::store::conditional::{ConditionalStore, ServiceSettings, check_key};
+use leader_election::store::conditional::{ConditionalStore, ServiceSettings};
+use leader_election_aws::Target;
 
 use crate::store::{DynamoDbLeaseStore, DynamoDbObjects};
 
 /// The item key used when none is set.
 pub const DEFAULT_KEY: &str = "leader-election-lock";
-/// The region used when neither the builder nor the AWS configuration names one (a local
-/// emulator usually ignores it, but requests must be signed for some region).
-pub const DEFAULT_REGION: &str = "us-east-1";
 
 /// The entry point for an election on Amazon DynamoDB: [`DynamoDbLeaderElection::builder`].
 ///
@@ -86,35 +84,6 @@ impl DynamoDbLeaderElectionBuilder {
         self
     }
 
-    /// The service's URL, for a local emulator (`http://127.0.0.1:8000`) or a VPC endpoint,
-    /// replacing the AWS endpoint of the region.
-    ///
-    /// Default: none (AWS, or `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL` from the
-    /// environment).
-    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.service.endpoint = Some(endpoint.into());
-        self
-    }
-
-    /// The region of the table (requests are signed for it).
-    ///
-    /// Default: the AWS configuration's (`AWS_REGION`, the profile), else `us-east-1`.
-    pub fn region(mut self, region: impl Into<String>) -> Self {
-        self.service.region = Some(region.into());
-        self
-    }
-
-    /// Sign requests with this access key instead of the AWS credential chain (for a local
-    /// emulator). The secret never appears in `Debug` output or errors.
-    pub fn static_credentials(
-        mut self,
-        access_key_id: impl Into<String>,
-        secret_access_key: impl Into<String>,
-    ) -> Self {
-        self.service.credentials = Some((access_key_id.into(), secret_access_key.into()));
-        self
-    }
-
     /// Whether a missing table is created (a string partition key `pk`, on-demand billing)
     /// when a request finds none (for tests and local emulators; on AWS create the table
     /// beforehand and leave this off).
@@ -135,6 +104,32 @@ impl DynamoDbLeaderElectionBuilder {
         self
     }
 }
+
+leader_election_aws::service_setters! {
+    DynamoDbLeaderElectionBuilder { service }
+    /// The service's URL, for a local emulator (`http://127.0.0.1:8000`) or a VPC endpoint,
+    /// replacing the AWS endpoint of the region.
+    ///
+    /// Default: none (AWS, or `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL` from the
+    /// environment).
+    endpoint;
+    /// The region of the table (requests are signed for it).
+    ///
+    /// Default: the AWS configuration's (`AWS_REGION`, the profile), else `us-east-1`.
+    region;
+    /// Sign requests with this access key instead of the AWS credential chain (for a local
+    /// emulator). The secret never appears in `Debug` output or errors.
+    static_credentials;
+}
+
+/// What DynamoDB's builder names in its checks.
+const DYNAMODB: Target = Target {
+    service: "DynamoDB",
+    missing: "set table",
+    object: "item",
+    max_key: 2048,
+    client_settings: "endpoint, region and static_credentials",
+};
 
 /// DynamoDB's table naming rules.
 fn check_table(table: &str) -> Result<(), BuildError> {
@@ -176,24 +171,19 @@ impl ElectionBuilder for DynamoDbLeaderElectionBuilder {
     ///   is set together with `client`;
     /// - [`BuildError::Options`]: the options fail [`LeaderElectionOptions::validate`].
     fn build_store(self) -> Result<DynamoDbLeaseStore, BuildError> {
-        self.options.validate()?;
-        let table = self.table.ok_or(BuildError::MissingConnection {
-            backend: "DynamoDB",
-            hint: "set table",
-        })?;
-        check_table(&table)?;
-        let key = self.key.unwrap_or_else(|| DEFAULT_KEY.to_owned());
-        check_key(&key, 2048, "DynamoDB", "item")?;
-        let connection = self.service.connection(
+        let checked = DYNAMODB.check(
+            &self.options,
+            self.table,
+            check_table,
+            self.key,
+            DEFAULT_KEY,
+            self.service,
             self.client,
             false,
-            "endpoint, region and static_credentials",
         )?;
-        Ok(ConditionalStore::new(
-            DynamoDbObjects::new(connection, table, self.create_table),
-            key,
-            &self.options,
-        ))
+        let objects =
+            DynamoDbObjects::new(checked.connection, checked.container, self.create_table);
+        Ok(ConditionalStore::new(objects, checked.key, &self.options))
     }
 }
 

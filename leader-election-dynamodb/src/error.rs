@@ -4,6 +4,7 @@
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use leader_election::store::conditional::{Failure, FailureKind};
+use leader_election_aws::Detail;
 
 /// The error code of a condition expression that evaluated to false: nothing was written.
 const CONDITION_FAILED: &str = "ConditionalCheckFailedException";
@@ -24,31 +25,13 @@ const NOT_RETRYABLE: &[&str] = &[
     "SerializationException",
 ];
 
-/// The failure of one DynamoDB request, described without secrets.
+/// The failure of one DynamoDB request, described without secrets (see [`kind`]); its
+/// message carries the service's own.
 pub(crate) fn failure<E>(err: &SdkError<E, HttpResponse>) -> Failure
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    match err {
-        SdkError::ConstructionFailure(_) => Failure::new(
-            FailureKind::NotSent,
-            aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string(),
-        ),
-        SdkError::ServiceError(service) => {
-            let status = service.raw().status().as_u16();
-            let (code, message) = (service.err().code(), service.err().message());
-            let message = match (code, message) {
-                (Some(code), Some(message)) => format!("HTTP {status} {code}: {message}"),
-                (Some(code), None) => format!("HTTP {status} {code}"),
-                (None, _) => format!("HTTP {status}"),
-            };
-            Failure::new(kind(status, code), message)
-        }
-        _ => Failure::new(
-            FailureKind::InFlight,
-            aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string(),
-        ),
-    }
+    leader_election_aws::failure(err, kind, Detail::CodeAndMessage)
 }
 
 /// What an answer with `status` and `code` means: a lost condition (or a transaction in

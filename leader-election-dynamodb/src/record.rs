@@ -315,9 +315,10 @@ mod tests {
     use std::time::Duration;
 
     use leader_election::FencingToken;
-    use leader_election::store::LeaseRequest;
 
     use leader_election::store::conditional::nonce;
+
+    use leader_election_aws::testing::{assert_held_record, held_record};
 
     use super::*;
 
@@ -327,22 +328,12 @@ mod tests {
 
     #[test]
     fn records_round_trip_and_every_write_has_its_version() {
-        let request =
-            LeaseRequest::new("a", Duration::from_secs(5)).with_metadata(Some(vec![0, 255, b'"']));
-        let record = LeaseRecord::held(&request, FencingToken::new(7));
+        let (request, record) = held_record();
         let (v1, v2) = (nonce(), nonce());
         assert_ne!(v1, v2);
         let item = keyed(encode(&record), "k", &v1);
         assert_eq!(version_of(&item), (v1, false));
-        let read = decoded(&item);
-        assert_eq!(read, record);
-        assert!(read.is_owned_by(&request));
-        assert!(!read.is_owned_by(&LeaseRequest::new("a", Duration::from_secs(5))));
-        let leader = read.leader().unwrap();
-        assert_eq!(leader.instance_id, "a");
-        assert_eq!(leader.token, Some(FencingToken::new(7)));
-        assert_eq!(leader.metadata, Some(vec![0, 255, b'"']));
-        assert_eq!(read.lease(), Duration::from_secs(5));
+        assert_held_record(&decoded(&item), &request, &record);
 
         let released = read_released();
         assert_eq!(released.leader(), None);

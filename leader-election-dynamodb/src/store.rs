@@ -2,7 +2,6 @@
 //! items written only with condition expressions.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
@@ -13,11 +12,10 @@ use leader_election::store::conditional::{
     CandidateRecord, Condition, ConditionalObjects, ConditionalStore, Failure, FailureKind,
     LeaseRecord, Read, Terms, nonce,
 };
-use tokio::sync::OnceCell;
 
 use crate::error::failure;
 use crate::record::{self, Item, PK, VERSION, Version, keyed, version_of};
-use crate::wire::{RequestCounts, Wire};
+use crate::wire::{DynamoDbClient, RequestCounts, build_client};
 
 pub use leader_election::store::conditional::{MAX_METADATA_LEN, MAX_RECORD_LEN};
 
@@ -51,18 +49,16 @@ pub(crate) type Connection =
 /// `attribute_exists(pk) AND NOT attribute_type(#v, :s)`: a write on that condition can follow
 /// no write of this crate.
 pub struct DynamoDbObjects {
-    connection: Connection,
-    client: OnceCell<aws_sdk_dynamodb::Client>,
+    sdk: DynamoDbClient,
     table: String,
     create_table: bool,
-    wire: Arc<Wire>,
 }
 
 impl fmt::Debug for DynamoDbObjects {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DynamoDbObjects")
             .field("table", &self.table)
-            .field("endpoint", &self.connection.endpoint())
+            .field("endpoint", &self.sdk.connection().endpoint())
             .field("create_table_if_not_exists", &self.create_table)
             .finish_non_exhaustive()
     }
@@ -87,11 +83,9 @@ const TERMS: Terms = Terms {
 impl DynamoDbObjects {
     pub(crate) fn new(connection: Connection, table: String, create_table: bool) -> Self {
         Self {
-            connection,
-            client: OnceCell::new(),
+            sdk: DynamoDbClient::new(connection),
             table,
             create_table,
-            wire: Arc::new(Wire::default()),
         }
     }
 
@@ -104,7 +98,7 @@ impl DynamoDbObjects {
     /// The requests this store has sent so far, by operation: what the election costs.
     #[must_use]
     pub fn request_counts(&self) -> RequestCounts {
-        self.wire.counts()
+        self.sdk.wire().tally.counts()
     }
 
     /// The DynamoDB client of this store (built from the AWS configuration at the first call,
@@ -116,9 +110,7 @@ impl DynamoDbObjects {
     }
 
     async fn client_ref(&self) -> &aws_sdk_dynamodb::Client {
-        self.client
-            .get_or_init(|| crate::wire::build_client(&self.connection, &self.wire))
-            .await
+        self.sdk.get(build_client).await
     }
 
     /// Creates the table (a string partition key `pk`, on-demand billing) unless it exists,
@@ -185,11 +177,11 @@ impl ConditionalObjects for DynamoDbObjects {
     }
 
     fn endpoint(&self) -> String {
-        self.connection.describe("AWS", "table", &self.table)
+        self.sdk.connection().describe("AWS", "table", &self.table)
     }
 
     fn service_time(&self) -> u64 {
-        self.wire.clock.latest()
+        self.sdk.wire().clock.latest()
     }
 
     async fn prepare(&self) {

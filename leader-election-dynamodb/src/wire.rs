@@ -1,25 +1,12 @@
-//! The store's SDK client, and what it learns from the wire: the service's clock (`Date`) from every response,
-//! and a count of the requests sent, by DynamoDB operation.
+//! The store's SDK client, and the requests it sent, by DynamoDB operation (the service's
+//! clock, from every response's `Date`, is [`leader_election_aws::Wire`]'s).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::UNIX_EPOCH;
 
-use aws_sdk_dynamodb::config::interceptors::{
-    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
-};
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-
-use aws_sdk_dynamodb::config::retry::RetryConfig;
-use aws_sdk_dynamodb::config::{
-    BehaviorVersion, Credentials, Region, StalledStreamProtectionConfig,
-};
-use leader_election::store::conditional::{ServiceClock, ServiceSettings};
-
-use crate::DEFAULT_REGION;
-use crate::store::Connection;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use aws_sdk_dynamodb::config::http::HttpRequest;
+use leader_election::store::conditional::Connection;
+use leader_election_aws::{ServiceClient, Tally, Wire, WireInterceptor, one_attempt, sdk_config};
 
 /// The requests a store has sent, by DynamoDB operation (every attempt counts; the store sets
 /// the SDK to make one attempt per request). For measuring what an election costs.
@@ -45,17 +32,18 @@ impl RequestCounts {
     }
 }
 
-/// Shared between a store and the interceptor installed in its client.
+/// The store's client of DynamoDB, and what it learned from the wire.
+pub(crate) type DynamoDbClient = ServiceClient<aws_sdk_dynamodb::Client, Operations>;
+
+/// The requests sent, by DynamoDB operation.
 #[derive(Debug, Default)]
-pub(crate) struct Wire {
-    /// The latest `Date` received.
-    pub(crate) clock: ServiceClock,
+pub(crate) struct Operations {
     get_item: AtomicU64,
     put_item: AtomicU64,
     other: AtomicU64,
 }
 
-impl Wire {
+impl Operations {
     pub(crate) fn counts(&self) -> RequestCounts {
         RequestCounts {
             get_item: self.get_item.load(Ordering::Relaxed),
@@ -64,16 +52,8 @@ impl Wire {
         }
     }
 
-    fn saw_date(&self, value: &str) {
-        if let Ok(time) = httpdate::parse_http_date(value)
-            && let Ok(since_epoch) = time.duration_since(UNIX_EPOCH)
-        {
-            self.clock.saw(since_epoch.as_secs());
-        }
-    }
-
     /// Counts one request, by its `X-Amz-Target` (`DynamoDB_20120810.GetItem` ...).
-    fn sent(&self, target: Option<&str>) {
+    fn count(&self, target: Option<&str>) {
         let operation = target.and_then(|t| t.rsplit('.').next());
         let counter = match operation {
             Some("GetItem") => &self.get_item,
@@ -84,84 +64,33 @@ impl Wire {
     }
 }
 
-/// The client of `connection`, with one attempt per request and an interceptor feeding `wire`.
-pub(crate) async fn build_client(
-    connection: &Connection,
-    wire: &Arc<Wire>,
-) -> aws_sdk_dynamodb::Client {
-    let interceptor = WireInterceptor(Arc::clone(wire));
-    let config = match connection {
-        Connection::Client(client) => client
-            .config()
-            .to_builder()
-            .retry_config(RetryConfig::standard().with_max_attempts(1))
-            .interceptor(interceptor)
-            .build(),
-        Connection::Settings(ServiceSettings {
-            endpoint,
-            region,
-            credentials,
-        }) => {
-            let mut loader = aws_config::defaults(BehaviorVersion::latest());
-            if let Some(region) = region {
-                loader = loader.region(Region::new(region.clone()));
-            }
-            if let Some((id, secret)) = credentials {
-                loader = loader.credentials_provider(Credentials::new(
-                    id.clone(),
-                    secret.clone(),
-                    None,
-                    None,
-                    "leader-election-dynamodb",
-                ));
-            }
-            let shared = Box::pin(loader.load()).await;
-            let mut builder = aws_sdk_dynamodb::config::Builder::from(&shared)
-                .retry_config(RetryConfig::standard().with_max_attempts(1))
-                .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
-                .interceptor(interceptor);
-            if shared.region().is_none() {
-                builder = builder.region(Region::new(DEFAULT_REGION));
-            }
-            if let Some(endpoint) = endpoint {
-                builder = builder.endpoint_url(endpoint.clone());
-            }
-            builder.build()
-        }
-    };
-    aws_sdk_dynamodb::Client::from_conf(config)
+impl Tally for Operations {
+    fn sent(&self, request: &HttpRequest) {
+        self.count(request.headers().get("x-amz-target"));
+    }
 }
 
-/// The SDK interceptor feeding a [`Wire`].
-#[derive(Debug)]
-pub(crate) struct WireInterceptor(pub(crate) Arc<Wire>);
-
-impl Intercept for WireInterceptor {
-    fn name(&self) -> &'static str {
-        "leader-election-dynamodb-wire"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.0.sent(context.request().headers().get("x-amz-target"));
-        Ok(())
-    }
-
-    fn read_after_transmit(
-        &self,
-        context: &BeforeDeserializationInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        if let Some(date) = context.response().headers().get("date") {
-            self.0.saw_date(date);
+/// The client of `connection`, with one attempt per request and an interceptor feeding `wire`.
+pub(crate) async fn build_client(
+    connection: &Connection<aws_sdk_dynamodb::Client>,
+    wire: Arc<Wire<Operations>>,
+) -> aws_sdk_dynamodb::Client {
+    let builder = match connection {
+        Connection::Client(client) => client.config().to_builder(),
+        Connection::Settings(settings) => {
+            let shared = sdk_config(settings, "leader-election-dynamodb").await;
+            let builder = aws_sdk_dynamodb::config::Builder::from(&shared);
+            match &settings.endpoint {
+                Some(endpoint) => builder.endpoint_url(endpoint.clone()),
+                None => builder,
+            }
         }
-        Ok(())
-    }
+    };
+    let config = builder
+        .retry_config(one_attempt())
+        .interceptor(WireInterceptor::new("leader-election-dynamodb-wire", wire))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
 }
 
 #[cfg(test)]
@@ -169,25 +98,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dates_only_move_forward() {
-        let wire = Wire::default();
-        wire.saw_date("Tue, 01 Dec 2026 19:37:21 GMT");
-        assert_eq!(wire.clock.latest(), 1_796_153_841);
-        wire.saw_date("Tue, 01 Dec 2026 19:37:20 GMT");
-        assert_eq!(wire.clock.latest(), 1_796_153_841);
-        wire.saw_date("not a date");
-        assert_eq!(wire.clock.latest(), 1_796_153_841);
-    }
-
-    #[test]
     fn requests_are_counted_by_operation() {
-        let wire = Wire::default();
-        wire.sent(Some("DynamoDB_20120810.GetItem"));
-        wire.sent(Some("DynamoDB_20120810.PutItem"));
-        wire.sent(Some("DynamoDB_20120810.PutItem"));
-        wire.sent(Some("DynamoDB_20120810.DeleteItem"));
-        wire.sent(None);
-        let counts = wire.counts();
+        let operations = Operations::default();
+        operations.count(Some("DynamoDB_20120810.GetItem"));
+        operations.count(Some("DynamoDB_20120810.PutItem"));
+        operations.count(Some("DynamoDB_20120810.PutItem"));
+        operations.count(Some("DynamoDB_20120810.DeleteItem"));
+        operations.count(None);
+        let counts = operations.counts();
         assert_eq!((counts.get_item, counts.put_item, counts.other), (1, 2, 2));
         assert_eq!(counts.total(), 5);
     }

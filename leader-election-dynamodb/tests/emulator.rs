@@ -1,7 +1,8 @@
 //! What the DynamoDB backend relies on from the service, against moto's DynamoDB: condition
-//! expressions enforced atomically under racing writers, a new version for every write, the
-//! `Date` header tokens are minted from, `connect`'s proof that conditions are enforced
-//! (leaving no probe item), and a missing table.
+//! expressions enforced atomically under racing writers, a new version for every write,
+//! `connect`'s proof that conditions are enforced (leaving no probe item), and a missing table.
+//! That tokens are minted from the service's `Date` is the shared operator check's
+//! (`tokens_are_minted_from_the_service_clock_and_survive_deletion`, in `operator.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,7 +16,7 @@ use leader_election_dynamodb::aws::aws_sdk_dynamodb::error::ProvideErrorMetadata
 use leader_election_test_support::unique_name;
 
 mod common;
-use common::{DynamoEmulatorExt, TABLE, acquired, emulator, s, version};
+use common::{TABLE, acquired, emulator, s, version};
 
 /// The error code of a failed request, or `None` when it succeeded.
 fn code<T, E: ProvideErrorMetadata>(
@@ -182,29 +183,6 @@ async fn every_write_changes_the_version_so_renewals_are_seen() {
     );
     let current = version(&client, &key).await.expect("written");
     assert!(!seen.contains(&current));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn responses_carry_a_date_and_tokens_are_the_service_clock() {
-    let emulator = emulator().await;
-    let store = emulator.store(&unique_name("date"));
-    let request = LeaseRequest::new("a", Duration::from_secs(2));
-    let token = loop {
-        match store.try_acquire(&request).await.unwrap() {
-            AcquireOutcome::Withheld { wait, .. } => tokio::time::sleep(wait).await,
-            outcome => break acquired(outcome).token,
-        }
-    };
-    let now_us = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_micros() as u64;
-    // The emulator runs on this machine: its clock (the `Date` of its responses) is ours, to
-    // the second. A token far below would mean no `Date` was read.
-    assert!(
-        token.get().abs_diff(now_us) < 5_000_000,
-        "token {token} is not the service's µs ({now_us})"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,7 @@ use leader_election_dynamodb::aws::aws_sdk_dynamodb::types::AttributeValue;
 use leader_election_test_support::unique_name;
 
 mod common;
-use common::{DynamoEmulatorExt, Item, delete, emulator, item, operator, overwrite, s};
+use common::{Item, delete, emulator, item, operator, overwrite, s};
 
 leader_election_test_support::operator_checks!(operator().await);
 

@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
 mod common;
-use common::{DynamoEmulatorExt, emulator};
+use common::emulator;
 
 /// Forwards one HTTP/1.1 request at a time to `upstream`, without its condition, and closes
 /// each connection after the response (`Connection: close`).

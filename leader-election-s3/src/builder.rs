@@ -4,15 +4,13 @@ use std::fmt;
 
 use leader_election::{BuildError, ElectionBuilder, LeaderElectionOptions};
 
-use leader_election::store::conditional::{ConditionalStore, ServiceSettings, check_key};
+use leader_election::store::conditional::{ConditionalStore, ServiceSettings};
+use leader_election_aws::Target;
 
 use crate::store::{S3LeaseStore, S3Objects};
 
 /// The object key used when none is set.
 pub const DEFAULT_KEY: &str = "leader-election-lock";
-/// The region used when neither the builder nor the AWS configuration names one (an
-/// S3-compatible store usually ignores it, but requests must be signed for some region).
-pub const DEFAULT_REGION: &str = "us-east-1";
 
 /// The entry point for an election on Amazon S3 or an S3-compatible store:
 /// [`S3LeaderElection::builder`].
@@ -86,42 +84,12 @@ impl S3LeaderElectionBuilder {
         self
     }
 
-    /// The service's URL, for an S3-compatible store (`http://127.0.0.1:9000` for a local
-    /// MinIO, `https://<account>.r2.cloudflarestorage.com` for R2), replacing the AWS endpoint
-    /// of the region.
-    ///
-    /// Default: none (AWS, or `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` from the environment).
-    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.service.endpoint = Some(endpoint.into());
-        self
-    }
-
-    /// The region requests are signed for.
-    ///
-    /// Default: the AWS configuration's (`AWS_REGION`, the profile), else `us-east-1`.
-    pub fn region(mut self, region: impl Into<String>) -> Self {
-        self.service.region = Some(region.into());
-        self
-    }
-
     /// Address the bucket in the path (`https://host/bucket/key`) rather than in the host name
     /// (`https://bucket.host/key`), as most S3-compatible stores (MinIO, moto) need.
     ///
     /// Default: false.
     pub fn force_path_style(mut self, force: bool) -> Self {
         self.force_path_style = force;
-        self
-    }
-
-    /// Sign requests with this access key instead of the AWS credential chain (for an
-    /// S3-compatible store's own keys, or a local emulator). The secret never appears in
-    /// `Debug` output or errors.
-    pub fn static_credentials(
-        mut self,
-        access_key_id: impl Into<String>,
-        secret_access_key: impl Into<String>,
-    ) -> Self {
-        self.service.credentials = Some((access_key_id.into(), secret_access_key.into()));
         self
     }
 
@@ -144,6 +112,33 @@ impl S3LeaderElectionBuilder {
         self
     }
 }
+
+leader_election_aws::service_setters! {
+    S3LeaderElectionBuilder { service }
+    /// The service's URL, for an S3-compatible store (`http://127.0.0.1:9000` for a local
+    /// MinIO, `https://<account>.r2.cloudflarestorage.com` for R2), replacing the AWS endpoint
+    /// of the region.
+    ///
+    /// Default: none (AWS, or `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` from the environment).
+    endpoint;
+    /// The region requests are signed for.
+    ///
+    /// Default: the AWS configuration's (`AWS_REGION`, the profile), else `us-east-1`.
+    region;
+    /// Sign requests with this access key instead of the AWS credential chain (for an
+    /// S3-compatible store's own keys, or a local emulator). The secret never appears in
+    /// `Debug` output or errors.
+    static_credentials;
+}
+
+/// What S3's builder names in its checks.
+const S3: Target = Target {
+    service: "S3",
+    missing: "set bucket",
+    object: "object",
+    max_key: 1024,
+    client_settings: "endpoint, region, force_path_style and static_credentials",
+};
 
 /// S3's bucket naming rules (the general-purpose bucket rules, which every S3-compatible store
 /// accepts).
@@ -194,29 +189,23 @@ impl ElectionBuilder for S3LeaderElectionBuilder {
     ///   `static_credentials` is set together with `client`;
     /// - [`BuildError::Options`]: the options fail [`LeaderElectionOptions::validate`].
     fn build_store(self) -> Result<S3LeaseStore, BuildError> {
-        self.options.validate()?;
-        let bucket = self.bucket.ok_or(BuildError::MissingConnection {
-            backend: "S3",
-            hint: "set bucket",
-        })?;
-        check_bucket(&bucket)?;
-        let key = self.key.unwrap_or_else(|| DEFAULT_KEY.to_owned());
-        check_key(&key, 1024, "S3", "object")?;
-        let connection = self.service.connection(
+        let checked = S3.check(
+            &self.options,
+            self.bucket,
+            check_bucket,
+            self.key,
+            DEFAULT_KEY,
+            self.service,
             self.client,
             self.force_path_style,
-            "endpoint, region, force_path_style and static_credentials",
         )?;
-        Ok(ConditionalStore::new(
-            S3Objects::new(
-                connection,
-                self.force_path_style,
-                bucket,
-                self.create_bucket,
-            ),
-            key,
-            &self.options,
-        ))
+        let objects = S3Objects::new(
+            checked.connection,
+            self.force_path_style,
+            checked.container,
+            self.create_bucket,
+        );
+        Ok(ConditionalStore::new(objects, checked.key, &self.options))
     }
 }
 

@@ -122,25 +122,17 @@ mod tests {
     use std::time::Duration;
 
     use leader_election::FencingToken;
-    use leader_election::store::LeaseRequest;
+
+    use leader_election_aws::testing::{assert_held_record, held_record};
 
     use super::*;
 
     #[test]
     fn records_round_trip_and_every_write_differs() {
-        let request =
-            LeaseRequest::new("a", Duration::from_secs(5)).with_metadata(Some(vec![0, 255, b'"']));
-        let record = LeaseRecord::held(&request, FencingToken::new(7));
+        let (request, record) = held_record();
         assert_ne!(encode(&record), encode(&record), "the same bytes twice");
         let read = decode(&encode(&record)).unwrap();
-        assert_eq!(read, record);
-        assert!(read.is_owned_by(&request));
-        assert!(!read.is_owned_by(&LeaseRequest::new("a", Duration::from_secs(5))));
-        let leader = read.leader().unwrap();
-        assert_eq!(leader.instance_id, "a");
-        assert_eq!(leader.token, Some(FencingToken::new(7)));
-        assert_eq!(leader.metadata, Some(vec![0, 255, b'"']));
-        assert_eq!(read.lease(), Duration::from_secs(5));
+        assert_held_record(&read, &request, &record);
 
         let released = LeaseRecord::released(FencingToken::new(7));
         let read = decode(&encode(&released)).unwrap();

@@ -2,7 +2,6 @@
 //! written only with conditional writes.
 
 use std::fmt;
-use std::sync::Arc;
 
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
@@ -11,11 +10,10 @@ use leader_election::store::conditional::{
     CandidateRecord, Condition, ConditionalObjects, ConditionalStore, Failure, FailureKind,
     LeaseRecord, Read, Terms,
 };
-use tokio::sync::OnceCell;
 
 use crate::error::failure;
 use crate::record;
-use crate::wire::{RequestCounts, Wire};
+use crate::wire::{RequestCounts, S3Client, build_client};
 
 pub use leader_election::store::conditional::{MAX_METADATA_LEN, MAX_RECORD_LEN};
 
@@ -48,19 +46,17 @@ pub(crate) type Connection = leader_election::store::conditional::Connection<aws
 /// `Last-Modified` time: an operator restoring an exact copy of an older version (a backup)
 /// brings its ETag back, but with a new `Last-Modified` time.
 pub struct S3Objects {
-    connection: Connection,
+    sdk: S3Client,
     force_path_style: bool,
-    client: OnceCell<aws_sdk_s3::Client>,
     bucket: String,
     create_bucket: bool,
-    wire: Arc<Wire>,
 }
 
 impl fmt::Debug for S3Objects {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("S3Objects")
             .field("bucket", &self.bucket)
-            .field("endpoint", &self.connection.endpoint())
+            .field("endpoint", &self.sdk.connection().endpoint())
             .field("create_bucket_if_not_exists", &self.create_bucket)
             .finish_non_exhaustive()
     }
@@ -97,12 +93,10 @@ impl S3Objects {
         create_bucket: bool,
     ) -> Self {
         Self {
-            connection,
+            sdk: S3Client::new(connection),
             force_path_style,
-            client: OnceCell::new(),
             bucket,
             create_bucket,
-            wire: Arc::new(Wire::default()),
         }
     }
 
@@ -115,7 +109,7 @@ impl S3Objects {
     /// The requests this store has sent so far, by method: what the election costs.
     #[must_use]
     pub fn request_counts(&self) -> RequestCounts {
-        self.wire.counts()
+        self.sdk.wire().tally.counts()
     }
 
     /// The S3 client of this store (built from the AWS configuration at the first call, which
@@ -127,10 +121,8 @@ impl S3Objects {
     }
 
     async fn client_ref(&self) -> &aws_sdk_s3::Client {
-        self.client
-            .get_or_init(|| {
-                crate::wire::build_client(&self.connection, self.force_path_style, &self.wire)
-            })
+        self.sdk
+            .get(|connection, wire| build_client(connection, self.force_path_style, wire))
             .await
     }
 
@@ -176,11 +168,13 @@ impl ConditionalObjects for S3Objects {
     }
 
     fn endpoint(&self) -> String {
-        self.connection.describe("AWS S3", "bucket", &self.bucket)
+        self.sdk
+            .connection()
+            .describe("AWS S3", "bucket", &self.bucket)
     }
 
     fn service_time(&self) -> u64 {
-        self.wire.clock.latest()
+        self.sdk.wire().clock.latest()
     }
 
     async fn prepare(&self) {

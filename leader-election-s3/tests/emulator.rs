@@ -14,7 +14,8 @@ use leader_election_s3::aws::aws_sdk_s3::primitives::ByteStream;
 use leader_election_test_support::unique_name;
 
 mod common;
-use common::{BUCKET, S3Emulator, S3EmulatorExt, acquired, emulator};
+use common::{BUCKET, OnS3, acquired, emulator};
+use leader_election_aws::testing::Moto;
 
 /// The ETag of `key`, or `None` when it is missing.
 async fn etag(client: &aws_sdk_s3::Client, key: &str) -> Option<String> {
@@ -39,7 +40,7 @@ fn status<E, T>(
 }
 
 /// A store that has written the bucket once (so that raw SDK calls find it).
-async fn bucket_ready(emulator: &S3Emulator) -> aws_sdk_s3::Client {
+async fn bucket_ready(emulator: Moto<'_, OnS3>) -> aws_sdk_s3::Client {
     let store = emulator.store(&unique_name("bucket"));
     let request = LeaseRequest::new("setup", Duration::from_secs(1));
     // Another test of this binary may create the bucket at the same moment: a store that

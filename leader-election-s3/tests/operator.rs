@@ -10,7 +10,7 @@ use leader_election::store::{AcquireOutcome, LeaseRequest};
 use leader_election_test_support::unique_name;
 
 mod common;
-use common::{BUCKET, S3EmulatorExt, emulator, operator};
+use common::{BUCKET, emulator, operator};
 
 leader_election_test_support::operator_checks!(operator().await);
 

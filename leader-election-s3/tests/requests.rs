@@ -6,7 +6,7 @@ use std::time::Duration;
 use leader_election_test_support::{eventually, throughout, unique_name};
 
 mod common;
-use common::{S3EmulatorExt, emulator};
+use common::emulator;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_counts_show_what_a_follower_pays() {

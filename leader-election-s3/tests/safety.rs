@@ -12,7 +12,7 @@ use leader_election_test_support::unique_name;
 use tokio::time::Instant;
 
 mod common;
-use common::{BUCKET, S3EmulatorExt, acquired, emulator};
+use common::{BUCKET, acquired, emulator};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restored_copy_of_a_watched_version_restarts_the_watch() {

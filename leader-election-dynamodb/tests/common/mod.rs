@@ -7,7 +7,6 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::time::Duration;
 
 use leader_election::store::{AcquireOutcome, Lease};
@@ -21,26 +20,29 @@ pub use leader_election_test_support::S3Emulator;
 
 /// An item as the SDK reads and writes it.
 pub type Item = HashMap<String, AttributeValue>;
+use leader_election_aws::testing::{Moto, MotoBackend};
 use leader_election_test_support::conditional::{ObjectOperator, OnEmulator};
 use leader_election_test_support::s3::{ACCESS_KEY, REGION, SECRET_KEY};
 
 /// The emulator of this test binary, started (and its DynamoDB service loaded) by the first
 /// test that needs it.
-pub async fn emulator() -> &'static S3Emulator {
+pub async fn emulator() -> Moto<'static, OnDynamoDb> {
     static EMULATOR: tokio::sync::OnceCell<S3Emulator> = tokio::sync::OnceCell::const_new();
-    EMULATOR
+    let emulator = EMULATOR
         .get_or_init(|| async {
             let emulator = S3Emulator::start().await;
             warm_up(&emulator).await;
             emulator
         })
-        .await
+        .await;
+    Moto::new(emulator)
 }
 
 /// Sends DynamoDB requests until one is answered: moto loads its DynamoDB service at the
 /// first DynamoDB request (the fixture warms up S3 only), which can take longer on a busy
 /// machine than a test's operation timeout. Creates [`TABLE`] too.
 pub async fn warm_up(emulator: &S3Emulator) {
+    let emulator = Moto::<OnDynamoDb>::new(emulator);
     let client = emulator.operator().await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while client.list_tables().send().await.is_err() {
@@ -84,50 +86,6 @@ pub fn builder_at(endpoint: &str, key: &str, instance_id: &str) -> DynamoDbLeade
         .retry_interval(Duration::from_millis(250))
         .max_retry_interval(Duration::from_secs(1))
         .operation_timeout(Duration::from_secs(2))
-}
-
-/// What the DynamoDB backend's tests add to moto's server.
-pub trait DynamoEmulatorExt {
-    /// [`builder_at`] this emulator.
-    fn builder(&self, key: &str, instance_id: &str) -> DynamoDbLeaderElectionBuilder;
-
-    /// [`builder`](Self::builder), but reaching the emulator through a proxy listening on
-    /// `port`.
-    fn builder_via(
-        &self,
-        port: u16,
-        key: &str,
-        instance_id: &str,
-    ) -> DynamoDbLeaderElectionBuilder {
-        builder_at(&format!("http://127.0.0.1:{port}"), key, instance_id)
-    }
-
-    /// An election built by [`builder`](Self::builder).
-    fn election(&self, key: &str, instance_id: &str) -> LeaderElection<DynamoDbLeaseStore> {
-        self.builder(key, instance_id)
-            .build()
-            .expect("build the election")
-    }
-
-    /// A store built by [`builder`](Self::builder).
-    fn store(&self, key: &str) -> DynamoDbLeaseStore {
-        self.builder(key, "store")
-            .build_store()
-            .expect("build the store")
-    }
-
-    /// A client of the SDK itself, for operator actions on the items (delete, overwrite)
-    /// and for probing the emulator.
-    fn operator(&self) -> impl Future<Output = aws_sdk_dynamodb::Client> + Send {
-        let store = self.store("operator");
-        async move { store.client().await }
-    }
-}
-
-impl DynamoEmulatorExt for S3Emulator {
-    fn builder(&self, key: &str, instance_id: &str) -> DynamoDbLeaderElectionBuilder {
-        builder_at(&self.endpoint(), key, instance_id)
-    }
 }
 
 /// A string attribute.
@@ -190,7 +148,7 @@ pub async fn overwrite(
 /// ([`leader_election_test_support::conditional`]): the emulator of this test binary and a
 /// client of the SDK itself; an item's content is its attributes.
 pub struct DynamoOperator {
-    emulator: &'static S3Emulator,
+    emulator: Moto<'static, OnDynamoDb>,
     client: aws_sdk_dynamodb::Client,
 }
 
@@ -275,5 +233,18 @@ impl OnEmulator for OnDynamoDb {
 
     async fn warm_up(emulator: &S3Emulator) {
         warm_up(emulator).await;
+    }
+}
+
+impl MotoBackend for OnDynamoDb {
+    type Builder = DynamoDbLeaderElectionBuilder;
+    type Client = aws_sdk_dynamodb::Client;
+
+    fn builder_at(endpoint: &str, key: &str, id: &str) -> DynamoDbLeaderElectionBuilder {
+        builder_at(endpoint, key, id)
+    }
+
+    async fn client(store: DynamoDbLeaseStore) -> aws_sdk_dynamodb::Client {
+        store.client().await
     }
 }

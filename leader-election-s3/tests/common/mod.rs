@@ -5,11 +5,11 @@
 // Each test binary uses its own part of these helpers.
 #![allow(dead_code, unreachable_pub)]
 
-use std::future::Future;
 use std::time::Duration;
 
 use leader_election::store::{AcquireOutcome, Lease};
 use leader_election::{ElectionBuilder, LeaderElection};
+use leader_election_aws::testing::{Moto, MotoBackend};
 use leader_election_s3::aws::aws_sdk_s3;
 use leader_election_s3::aws::aws_sdk_s3::primitives::ByteStream;
 use leader_election_s3::{S3LeaderElection, S3LeaderElectionBuilder, S3LeaseStore};
@@ -19,9 +19,9 @@ use leader_election_test_support::s3rver;
 pub use leader_election_test_support::{S3Emulator, S3rver};
 
 /// The emulator of this test binary, started by the first test that needs it.
-pub async fn emulator() -> &'static S3Emulator {
+pub async fn emulator() -> Moto<'static, OnS3> {
     static EMULATOR: tokio::sync::OnceCell<S3Emulator> = tokio::sync::OnceCell::const_new();
-    EMULATOR.get_or_init(S3Emulator::start).await
+    Moto::new(EMULATOR.get_or_init(S3Emulator::start).await)
 }
 
 /// The lease of an acquisition that must succeed.
@@ -55,45 +55,6 @@ pub fn builder_at(endpoint: &str, key: &str, instance_id: &str) -> S3LeaderElect
         .operation_timeout(Duration::from_secs(2))
 }
 
-/// What the S3 backend's tests add to an [`S3Emulator`].
-pub trait S3EmulatorExt {
-    /// [`builder_at`] this emulator.
-    fn builder(&self, key: &str, instance_id: &str) -> S3LeaderElectionBuilder;
-
-    /// [`builder`](Self::builder), but reaching the emulator through a proxy listening on
-    /// `port`.
-    fn builder_via(&self, port: u16, key: &str, instance_id: &str) -> S3LeaderElectionBuilder {
-        builder_at(&format!("http://127.0.0.1:{port}"), key, instance_id)
-    }
-
-    /// An election built by [`builder`](Self::builder).
-    fn election(&self, key: &str, instance_id: &str) -> LeaderElection<S3LeaseStore> {
-        self.builder(key, instance_id)
-            .build()
-            .expect("build the election")
-    }
-
-    /// A store built by [`builder`](Self::builder).
-    fn store(&self, key: &str) -> S3LeaseStore {
-        self.builder(key, "store")
-            .build_store()
-            .expect("build the store")
-    }
-
-    /// A client of the SDK itself, for operator actions on the lease objects (delete,
-    /// overwrite) and for probing the emulator.
-    fn operator(&self) -> impl Future<Output = aws_sdk_s3::Client> + Send {
-        let store = self.store("operator");
-        async move { store.client().await }
-    }
-}
-
-impl S3EmulatorExt for S3Emulator {
-    fn builder(&self, key: &str, instance_id: &str) -> S3LeaderElectionBuilder {
-        builder_at(&self.endpoint(), key, instance_id)
-    }
-}
-
 /// What the S3 backend's tests add to an [`S3rver`] (a server that ignores conditional
 /// writes): a builder with its credentials.
 pub trait S3rverExt {
@@ -112,7 +73,7 @@ impl S3rverExt for S3rver {
 /// ([`leader_election_test_support::conditional`]): the emulator of this test binary and a
 /// client of the SDK itself; an object's content is its bytes.
 pub struct S3Operator {
-    emulator: &'static S3Emulator,
+    emulator: Moto<'static, OnS3>,
     client: aws_sdk_s3::Client,
 }
 
@@ -182,5 +143,18 @@ impl OnEmulator for OnS3 {
 
     fn builder(endpoint: &str, key: &str, id: &str) -> S3LeaderElectionBuilder {
         builder_at(endpoint, key, id)
+    }
+}
+
+impl MotoBackend for OnS3 {
+    type Builder = S3LeaderElectionBuilder;
+    type Client = aws_sdk_s3::Client;
+
+    fn builder_at(endpoint: &str, key: &str, id: &str) -> S3LeaderElectionBuilder {
+        builder_at(endpoint, key, id)
+    }
+
+    async fn client(store: S3LeaseStore) -> aws_sdk_s3::Client {
+        store.client().await
     }
 }
