@@ -1,12 +1,11 @@
 //! [`DynamoDbConfig`]: an election on DynamoDB as configuration, from serde or the
 //! environment.
 
-use std::fmt;
-
+use leader_election::backend::Secret;
 use leader_election::store::conditional::ServiceSettings;
 use leader_election::{BackendConfig, ElectionBuilder, LeaderElectionOptions};
 
-use crate::builder::{DEFAULT_KEY, DynamoDbLeaderElection, DynamoDbLeaderElectionBuilder};
+use crate::builder::{DynamoDbLeaderElection, DynamoDbLeaderElectionBuilder};
 
 /// An election on DynamoDB as configuration, for loading from the application's config files
 /// with serde (durations written like `"30s"`) or from environment variables
@@ -27,14 +26,14 @@ use crate::builder::{DEFAULT_KEY, DynamoDbLeaderElection, DynamoDbLeaderElection
 /// let election = config.into_builder().build().unwrap();
 /// assert_eq!(election.store().key(), "billing");
 /// ```
-#[derive(Clone, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct DynamoDbConfig {
     /// See [`DynamoDbLeaderElectionBuilder::table`]. Required.
     pub table: Option<String>,
     /// See [`DynamoDbLeaderElectionBuilder::key`]. Default: `leader-election-lock`.
-    pub key: String,
+    pub key: Option<String>,
     /// See [`DynamoDbLeaderElectionBuilder::endpoint`]. Default: none.
     pub endpoint: Option<String>,
     /// See [`DynamoDbLeaderElectionBuilder::region`]. Default: none (the AWS chain's, else
@@ -45,52 +44,11 @@ pub struct DynamoDbConfig {
     pub access_key_id: Option<String>,
     /// With `access_key_id`, see [`DynamoDbLeaderElectionBuilder::static_credentials`].
     /// Default: none.
-    pub secret_access_key: Option<String>,
+    pub secret_access_key: Option<Secret>,
     /// See [`DynamoDbLeaderElectionBuilder::create_table_if_not_exists`]. Default: false.
     pub create_table_if_not_exists: bool,
     /// The election options. Default: [`LeaderElectionOptions::default`].
     pub options: LeaderElectionOptions,
-}
-
-impl Default for DynamoDbConfig {
-    fn default() -> Self {
-        Self {
-            table: None,
-            key: DEFAULT_KEY.to_owned(),
-            endpoint: None,
-            region: None,
-            access_key_id: None,
-            secret_access_key: None,
-            create_table_if_not_exists: false,
-            options: LeaderElectionOptions::default(),
-        }
-    }
-}
-
-impl DynamoDbConfig {
-    fn service(&self) -> ServiceSettings {
-        ServiceSettings::from_config(
-            self.endpoint.clone(),
-            self.region.clone(),
-            self.access_key_id.clone(),
-            self.secret_access_key.clone(),
-        )
-    }
-}
-
-impl fmt::Debug for DynamoDbConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DynamoDbConfig")
-            .field("table", &self.table)
-            .field("key", &self.key)
-            .field("service", &self.service())
-            .field(
-                "create_table_if_not_exists",
-                &self.create_table_if_not_exists,
-            )
-            .field("options", &self.options)
-            .finish()
-    }
 }
 
 /// Its environment variables ([`from_env`](BackendConfig::from_env)):
@@ -114,17 +72,19 @@ impl BackendConfig for DynamoDbConfig {
     /// checks everything.
     fn into_builder(self) -> DynamoDbLeaderElectionBuilder {
         let mut builder = DynamoDbLeaderElection::builder()
-            .key(self.key)
             .create_table_if_not_exists(self.create_table_if_not_exists)
             .options(self.options);
         if let Some(table) = self.table {
             builder = builder.table(table);
         }
+        if let Some(key) = self.key {
+            builder = builder.key(key);
+        }
         builder.service = ServiceSettings::from_config(
             self.endpoint,
             self.region,
             self.access_key_id,
-            self.secret_access_key,
+            self.secret_access_key.map(Secret::into_inner),
         );
         builder
     }
@@ -132,49 +92,46 @@ impl BackendConfig for DynamoDbConfig {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use leader_election::testing::{ConfigCase, check_config};
 
     use super::*;
 
     #[test]
-    fn config_loads_from_environment_variables() {
-        let vars = [
-            ("LEADER_ELECTION_DYNAMODB_TABLE", "elections"),
-            ("LEADER_ELECTION_DYNAMODB_KEY", "jobs"),
-            ("LEADER_ELECTION_DYNAMODB_ENDPOINT", "http://127.0.0.1:8000"),
-            ("LEADER_ELECTION_DYNAMODB_REGION", "eu-west-1"),
-            ("LEADER_ELECTION_DYNAMODB_CREATE_TABLE", "true"),
-            ("LEADER_ELECTION_LEASE_DURATION", "20s"),
-        ]
-        .map(|(k, v)| (k.to_owned(), v.to_owned()));
-        let config = DynamoDbConfig::from_vars(vars).unwrap();
+    fn config_passes_the_shared_check() {
+        let config: DynamoDbConfig = check_config(ConfigCase {
+            vars: &[
+                ("LEADER_ELECTION_DYNAMODB_TABLE", "elections"),
+                ("LEADER_ELECTION_DYNAMODB_KEY", "jobs"),
+                ("LEADER_ELECTION_DYNAMODB_ENDPOINT", "http://127.0.0.1:8000"),
+                ("LEADER_ELECTION_DYNAMODB_REGION", "eu-west-1"),
+                ("LEADER_ELECTION_DYNAMODB_CREATE_TABLE", "true"),
+            ],
+            secret: None,
+            invalid: Some((
+                "LEADER_ELECTION_DYNAMODB_CREATE_TABLE",
+                "maybe",
+                "create_table_if_not_exists",
+            )),
+            tls: false,
+        });
         assert_eq!(config.table.as_deref(), Some("elections"));
-        assert_eq!(config.key, "jobs");
+        assert_eq!(config.key.as_deref(), Some("jobs"));
         assert_eq!(config.region.as_deref(), Some("eu-west-1"));
         assert!(config.create_table_if_not_exists);
-        assert_eq!(config.options.lease_duration, Duration::from_secs(20));
         let store = config.into_builder().build_store().unwrap();
         assert_eq!(store.key(), "jobs");
-        let err = DynamoDbConfig::from_vars([(
-            "LEADER_ELECTION_DYNAMODB_CREATE_TABLE".to_owned(),
-            "maybe".to_owned(),
-        )])
-        .unwrap_err();
-        assert_eq!(err.field, "create_table_if_not_exists");
     }
 
     #[test]
-    fn config_errors_name_the_field_and_hide_secrets() {
-        let err = serde_json::from_str::<DynamoDbConfig>(r#"{"tabel": "x"}"#).unwrap_err();
-        assert!(err.to_string().contains("tabel"), "{err}");
+    fn the_secret_access_key_is_never_shown() {
         let config: DynamoDbConfig = serde_json::from_str(
-            r#"{"table": "t-1", "access_key_id": "id", "secret_access_key": "TOPSECRET"}"#,
+            r#"{"table": "b-1", "access_key_id": "id", "secret_access_key": "TOPSECRET"}"#,
         )
         .unwrap();
         assert!(!format!("{config:?}").contains("TOPSECRET"));
-        let store = config.into_builder().build_store().unwrap();
+        let builder = config.into_builder();
+        assert!(!format!("{builder:?}").contains("TOPSECRET"));
+        let store = builder.build_store().unwrap();
         assert!(!format!("{store:?}").contains("TOPSECRET"));
-        let config: DynamoDbConfig = serde_json::from_str("{}").unwrap();
-        assert!(config.into_builder().build().is_err(), "no table");
     }
 }
