@@ -8,7 +8,7 @@ use leader_election::testing::suite::{Cut, Fixture};
 use leader_election::testing::{ConformanceOptions, TakeoverOptions};
 use leader_election::{ElectionBuilder, LeaderElectionOptions};
 use leader_election_blob::BlobLeaseStore;
-use leader_election_test_support::{FaultProxy, ProxyCut, Shared};
+use leader_election_test_support::{ProxyCut, Shared};
 
 mod common;
 use common::{Azurite, AzuriteExt};
@@ -47,13 +47,13 @@ impl Fixture for BlobFixture {
     }
 
     async fn cut_off_store(&self, name: &str) -> (BlobLeaseStore, Box<dyn Cut>) {
-        let proxy = FaultProxy::to_port(self.azurite.port()).await;
-        let store = self
-            .azurite
-            .builder_via(proxy.port(), &container(name), "store")
-            .build_store()
-            .expect("build the store");
-        (store, Box::new(ProxyCut(proxy)))
+        ProxyCut::around(self.azurite.port(), async |port| {
+            self.azurite
+                .builder_via(port, &container(name), "store")
+                .build_store()
+                .expect("build the store")
+        })
+        .await
     }
 
     fn options(&self) -> LeaderElectionOptions {

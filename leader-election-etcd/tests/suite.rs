@@ -11,7 +11,7 @@ use leader_election::LeaderElectionOptions;
 use leader_election::testing::suite::{Cut, Fixture};
 use leader_election::testing::{ConformanceOptions, TakeoverOptions};
 use leader_election_etcd::EtcdLeaseStore;
-use leader_election_test_support::{EtcdCluster, FaultProxy, ProxyCut, Shared};
+use leader_election_test_support::{EtcdCluster, ProxyCut, Shared};
 
 /// The member the checks of this binary share.
 struct Etcd(EtcdCluster);
@@ -34,12 +34,10 @@ impl Fixture for Etcd {
     }
 
     async fn cut_off_store(&self, name: &str) -> (EtcdLeaseStore, Box<dyn Cut>) {
-        let proxy = FaultProxy::to_port(self.0.client_port(0)).await;
-        let through_proxy = [format!("http://127.0.0.1:{}", proxy.port())];
-        (
-            common::store(&through_proxy, name),
-            Box::new(ProxyCut(proxy)),
-        )
+        ProxyCut::around(self.0.client_port(0), async |port| {
+            common::store(&[format!("http://127.0.0.1:{port}")], name)
+        })
+        .await
     }
 
     fn options(&self) -> LeaderElectionOptions {

@@ -12,7 +12,7 @@ use leader_election::testing::{ConformanceOptions, TakeoverOptions};
 use leader_election::{ElectionBuilder, LeaderElectionOptions};
 use leader_election_fixtures::MariaDb;
 use leader_election_mysql::MysqlLeaseStore;
-use leader_election_test_support::{FaultProxy, ProxyCut};
+use leader_election_test_support::ProxyCut;
 
 /// The suite on the server of this binary.
 struct OnMariaDb(std::sync::Arc<MariaDb>);
@@ -25,16 +25,13 @@ impl Fixture for OnMariaDb {
     }
 
     async fn cut_off_store(&self, name: &str) -> (MysqlLeaseStore, Box<dyn Cut>) {
-        let proxy = FaultProxy::to_port(self.0.port()).await;
-        let url = format!(
-            "mysql://root@127.0.0.1:{}/{}",
-            proxy.port(),
-            MariaDb::DATABASE
-        );
-        let store = common::builder(&url, name, "store")
-            .build_store()
-            .expect("valid configuration");
-        (store, Box::new(ProxyCut(proxy)))
+        ProxyCut::around(self.0.port(), async |port| {
+            let url = format!("mysql://root@127.0.0.1:{port}/{}", MariaDb::DATABASE);
+            common::builder(&url, name, "store")
+                .build_store()
+                .expect("valid configuration")
+        })
+        .await
     }
 
     fn options(&self) -> LeaderElectionOptions {

@@ -12,7 +12,7 @@ use leader_election::testing::suite::{Cut, Fixture};
 use leader_election::testing::{ConformanceOptions, TakeoverOptions};
 use leader_election::{ElectionBuilder, LeaderElectionOptions};
 use leader_election_postgres::PostgresLeaseStore;
-use leader_election_test_support::{FaultProxy, Postgres, ProxyCut, Shared};
+use leader_election_test_support::{Postgres, ProxyCut, Shared};
 
 /// The server the checks of this binary share.
 struct Pg {
@@ -62,12 +62,13 @@ impl Fixture for Pg {
 
     /// The pool and the release listener both connect through the proxy.
     async fn cut_off_store(&self, name: &str) -> (PostgresLeaseStore, Box<dyn Cut>) {
-        let proxy = FaultProxy::to_port(self.server.port()).await;
-        let url = format!(
-            "host=127.0.0.1 port={} user=postgres dbname=postgres",
-            proxy.port()
-        );
-        (Self::store_at(&url, name), Box::new(ProxyCut(proxy)))
+        ProxyCut::around(self.server.port(), async |port| {
+            Self::store_at(
+                &format!("host=127.0.0.1 port={port} user=postgres dbname=postgres"),
+                name,
+            )
+        })
+        .await
     }
 
     fn options(&self) -> LeaderElectionOptions {

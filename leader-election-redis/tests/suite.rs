@@ -12,7 +12,7 @@ use leader_election::LeaderElectionOptions;
 use leader_election::testing::suite::{Cut, Fixture};
 use leader_election::testing::{ConformanceOptions, TakeoverOptions};
 use leader_election_redis::RedisLeaseStore;
-use leader_election_test_support::{FaultProxy, ProxyCut, RedisServer, Shared};
+use leader_election_test_support::{ProxyCut, RedisServer, Shared};
 
 /// The server the checks of this binary share, and the election keys already primed on it.
 struct Redis {
@@ -54,9 +54,10 @@ impl Fixture for Redis {
 
     async fn cut_off_store(&self, name: &str) -> (RedisLeaseStore, Box<dyn Cut>) {
         self.prime(name).await;
-        let proxy = FaultProxy::to_port(self.server.port()).await;
-        let store = common::store(&proxy.redis_url(), name).await;
-        (store, Box::new(ProxyCut(proxy)))
+        ProxyCut::around(self.server.port(), async |port| {
+            common::store(&format!("redis://127.0.0.1:{port}"), name).await
+        })
+        .await
     }
 
     fn options(&self) -> LeaderElectionOptions {

@@ -74,6 +74,17 @@ impl<T> Default for Shared<T> {
 #[derive(Debug)]
 pub struct ProxyCut(pub FaultProxy);
 
+impl ProxyCut {
+    /// The store of a fixture's [`cut_off_store`](Fixture::cut_off_store): made by `store_at`
+    /// on the port of a new fault proxy to the server's `port`, with the cut that hangs that
+    /// proxy.
+    pub async fn around<S>(port: u16, store_at: impl AsyncFnOnce(u16) -> S) -> (S, Box<dyn Cut>) {
+        let proxy = FaultProxy::to_port(port).await;
+        let store = store_at(proxy.port()).await;
+        (store, Box::new(Self(proxy)))
+    }
+}
+
 impl Cut for ProxyCut {
     fn cut(&self) {
         self.0.hang();

@@ -11,7 +11,7 @@ use leader_election::testing::suite::{Cut, Fixture};
 use leader_election::testing::{ConformanceOptions, TakeoverOptions};
 use leader_election::{ElectionBuilder, LeaderElectionOptions};
 use leader_election_fixtures::ZooKeeper;
-use leader_election_test_support::{FaultProxy, ProxyCut};
+use leader_election_test_support::ProxyCut;
 use leader_election_zookeeper::ZooKeeperLeaseStore;
 
 /// The suite on the server of this binary.
@@ -25,11 +25,12 @@ impl Fixture for OnZooKeeper {
     }
 
     async fn cut_off_store(&self, name: &str) -> (ZooKeeperLeaseStore, Box<dyn Cut>) {
-        let proxy = FaultProxy::to_port(self.0.port(0)).await;
-        let store = common::builder(&format!("127.0.0.1:{}", proxy.port()), name, "store")
-            .build_store()
-            .expect("valid configuration");
-        (store, Box::new(ProxyCut(proxy)))
+        ProxyCut::around(self.0.port(0), async |port| {
+            common::builder(&format!("127.0.0.1:{port}"), name, "store")
+                .build_store()
+                .expect("valid configuration")
+        })
+        .await
     }
 
     fn options(&self) -> LeaderElectionOptions {
