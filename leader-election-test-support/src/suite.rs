@@ -75,7 +75,7 @@ impl<T> Default for Shared<T> {
 pub struct ProxyCut(pub FaultProxy);
 
 impl ProxyCut {
-    /// The store of a fixture's [`cut_off_store`](Fixture::cut_off_store): made by `store_at`
+    /// The store of a fixture's [`cut_off_store`](leader_election::testing::suite::Fixture::cut_off_store): made by `store_at`
     /// on the port of a new fault proxy to the server's `port`, with the cut that hangs that
     /// proxy.
     pub async fn around<S>(port: u16, store_at: impl AsyncFnOnce(u16) -> S) -> (S, Box<dyn Cut>) {
