@@ -234,21 +234,25 @@ impl<'de> de::Deserializer<'de> for Fields {
         }
         let mut own = Vec::new();
         for mut entry in entries {
-            let group = fields.iter().copied().find(|field| {
-                entry
-                    .key
-                    .strip_prefix(field)
-                    .is_some_and(|rest| rest.len() > 1 && rest.starts_with('_'))
-            });
-            match group {
-                Some(group) if !fields.contains(&entry.key.as_str()) => {
-                    entry.key.drain(..=group.len());
-                    match groups.iter_mut().find(|(name, _)| *name == group) {
-                        Some((_, members)) => members.push(entry),
-                        None => groups.push((group, vec![entry])),
-                    }
-                }
-                _ => own.push(entry),
+            // A field of the whole name first; else the group whose name and `_` start it.
+            let group = (!fields.contains(&entry.key.as_str()))
+                .then(|| {
+                    fields.iter().copied().find(|field| {
+                        entry
+                            .key
+                            .strip_prefix(field)
+                            .is_some_and(|rest| rest.len() > 1 && rest.starts_with('_'))
+                    })
+                })
+                .flatten();
+            let Some(group) = group else {
+                own.push(entry);
+                continue;
+            };
+            entry.key.drain(..=group.len());
+            match groups.iter_mut().find(|(name, _)| *name == group) {
+                Some((_, members)) => members.push(entry),
+                None => groups.push((group, vec![entry])),
             }
         }
         visitor.visit_map(FieldAccess {
