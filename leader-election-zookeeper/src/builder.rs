@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use leader_election::{BuildError, ConfigError, ElectionBuilder, LeaderElectionOptions};
 
+use crate::ZooKeeperConfig;
 use crate::store::{DEFAULT_PATH, Settings, ZooKeeperLeaseStore};
 
 /// The longest election path, in bytes.
@@ -27,67 +28,40 @@ impl ZooKeeperLeaderElection {
     }
 }
 
-/// Configures an election on Apache ZooKeeper; made by [`ZooKeeperLeaderElection::builder`].
+/// Configures an election on Apache ZooKeeper; made by [`ZooKeeperLeaderElection::builder`]
+/// or from a [`ZooKeeperConfig`], which it holds.
 ///
 /// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and
 /// [`build_store`](leader_election::ElectionBuilder::build_store) check everything. Nothing is
 /// contacted until the election starts.
 #[must_use]
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct ZooKeeperLeaderElectionBuilder {
-    connect_string: Option<String>,
-    path: String,
-    session_timeout: Option<Duration>,
-    connection_timeout: Option<Duration>,
-    options: LeaderElectionOptions,
+    pub(crate) config: ZooKeeperConfig,
 }
 
-impl Default for ZooKeeperLeaderElectionBuilder {
-    fn default() -> Self {
-        Self {
-            connect_string: None,
-            path: DEFAULT_PATH.to_owned(),
-            session_timeout: None,
-            connection_timeout: None,
-            options: LeaderElectionOptions::default(),
-        }
-    }
-}
-
-impl ZooKeeperLeaderElectionBuilder {
+leader_election::backend::config_setters! {
+    ZooKeeperLeaderElectionBuilder { config }
     /// The ensemble's servers, as ZooKeeper's clients write them: `host:port` pairs separated
     /// by commas, optionally followed by a chroot (`zk1:2181,zk2:2181,zk3:2181/apps`).
-    pub fn connect_string(mut self, connect_string: impl Into<String>) -> Self {
-        self.connect_string = Some(connect_string.into());
-        self
-    }
-
+    connect_string: impl Into<String>;
     /// The election's path: absolute, not ending in `/` (the store creates it, and its
     /// parents, as persistent znodes). Default: `/leader-election/leader-election`.
-    pub fn path(mut self, path: impl Into<String>) -> Self {
-        self.path = path.into();
-        self
-    }
-
-    /// The election's path as `/leader-election/<name>`: a shorthand for [`path`](Self::path).
-    pub fn election(self, name: &str) -> Self {
-        self.path(format!("/leader-election/{name}"))
-    }
-
+    path: impl Into<String>;
     /// The session timeout asked of the ensemble; at least the lease duration, which is the
     /// default. The ensemble grants one between its `minSessionTimeout` and
     /// `maxSessionTimeout` (by default 2 and 20 ticks): the store refuses to connect when it
     /// grants less than the lease.
-    pub fn session_timeout(mut self, timeout: Duration) -> Self {
-        self.session_timeout = Some(timeout);
-        self
-    }
-
+    session_timeout: Duration;
     /// How long the client waits on a silent connection before it tries another server.
     /// Default: the client's, 2/5 of the session timeout.
-    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
-        self.connection_timeout = Some(timeout);
-        self
+    connection_timeout: Duration;
+}
+
+impl ZooKeeperLeaderElectionBuilder {
+    /// The election's path as `/leader-election/<name>`: a shorthand for [`path`](Self::path).
+    pub fn election(self, name: &str) -> Self {
+        self.path(format!("/leader-election/{name}"))
     }
 }
 
@@ -131,7 +105,7 @@ impl ElectionBuilder for ZooKeeperLeaderElectionBuilder {
     type Error = BuildError;
 
     fn election_options(&mut self) -> &mut LeaderElectionOptions {
-        &mut self.options
+        &mut self.config.options
     }
 
     /// The store alone, checked like [`build`](leader_election::ElectionBuilder::build) (see
@@ -145,9 +119,11 @@ impl ElectionBuilder for ZooKeeperLeaderElectionBuilder {
     /// - [`BuildError::Options`]: options that fail [`LeaderElectionOptions::validate`], or a
     ///   session timeout shorter than the lease.
     fn build_store(self) -> Result<ZooKeeperLeaseStore, BuildError> {
-        self.options.validate()?;
-        validate_path(&self.path)?;
-        let Some(connect_string) = self.connect_string else {
+        let config = self.config;
+        config.options.validate()?;
+        let path = config.path.unwrap_or_else(|| DEFAULT_PATH.to_owned());
+        validate_path(&path)?;
+        let Some(connect_string) = config.connect_string else {
             return Err(BuildError::MissingConnection {
                 backend: "ZooKeeper",
                 hint: "set a connect string (host:port,host:port/chroot)",
@@ -158,8 +134,8 @@ impl ElectionBuilder for ZooKeeperLeaderElectionBuilder {
                 "the ZooKeeper connect string is empty".to_owned(),
             ));
         }
-        let lease = self.options.lease_duration;
-        let session_timeout = self.session_timeout.unwrap_or(lease);
+        let lease = config.options.lease_duration;
+        let session_timeout = config.session_timeout.unwrap_or(lease);
         if session_timeout < lease {
             return Err(ConfigError::new(
                 "session_timeout",
@@ -172,10 +148,10 @@ impl ElectionBuilder for ZooKeeperLeaderElectionBuilder {
         }
         Ok(ZooKeeperLeaseStore::new(Settings {
             connect_string,
-            path: self.path,
+            path,
             session_timeout,
             lease,
-            connection_timeout: self.connection_timeout,
+            connection_timeout: config.connection_timeout,
         }))
     }
 }

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use leader_election::{BackendConfig, ElectionBuilder, LeaderElectionOptions};
+use leader_election::{BackendConfig, LeaderElectionOptions};
 
-use crate::builder::{ZooKeeperLeaderElection, ZooKeeperLeaderElectionBuilder};
+use crate::builder::ZooKeeperLeaderElectionBuilder;
 
 /// An election on Apache ZooKeeper as configuration, for loading from the application's config
 /// files with serde (durations written like `"30s"`) or from environment variables
@@ -58,27 +58,14 @@ impl BackendConfig for ZooKeeperConfig {
     }
 
     fn into_builder(self) -> ZooKeeperLeaderElectionBuilder {
-        let mut builder = ZooKeeperLeaderElection::builder().options(self.options);
-        if let Some(connect_string) = self.connect_string {
-            builder = builder.connect_string(connect_string);
-        }
-        if let Some(path) = self.path {
-            builder = builder.path(path);
-        }
-        if let Some(timeout) = self.session_timeout {
-            builder = builder.session_timeout(timeout);
-        }
-        if let Some(timeout) = self.connection_timeout {
-            builder = builder.connection_timeout(timeout);
-        }
-        builder
+        ZooKeeperLeaderElectionBuilder { config: self }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use leader_election::BuildError;
     use leader_election::testing::{ConfigCase, check_config};
+    use leader_election::{BuildError, ElectionBuilder};
 
     use super::*;
 
