@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use leader_election::store::LeaseRequest;
 use leader_election::store::conditional::LeaseRecord;
-use leader_election::{BuildError, ElectionBuilder, FencingToken, LeaderElection};
+use leader_election::{
+    BuildError, ElectionBuilder, FencingToken, LeaderElection, LeaderElectionOptions,
+};
 use leader_election_fixtures::s3::S3Emulator;
 
 /// The store a backend's builder makes.
@@ -30,6 +32,21 @@ pub trait MotoBackend: Send + Sync + 'static {
 
     /// The client of `store` (the client of the SDK itself, built from the store's settings).
     fn client(store: StoreOf<Self>) -> impl Future<Output = Self::Client> + Send;
+}
+
+/// The short timings of the AWS backends' tests, for contender `instance_id`: a 4 s lease
+/// renewed every second, followers polling every 250 ms (backing off to a second), 2 s per
+/// operation.
+#[must_use]
+pub fn options(instance_id: &str) -> LeaderElectionOptions {
+    let mut options = LeaderElectionOptions::default();
+    options.instance_id = instance_id.to_owned();
+    options.lease_duration = Duration::from_secs(4);
+    options.renew_interval = Duration::from_secs(1);
+    options.retry_interval = Duration::from_millis(250);
+    options.max_retry_interval = Duration::from_secs(1);
+    options.operation_timeout = Some(Duration::from_secs(2));
+    options
 }
 
 /// moto's server as the tests of backend `B` use it: what [`S3Emulator`] has (it dereferences

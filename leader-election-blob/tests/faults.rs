@@ -14,8 +14,10 @@ use leader_election_test_support::{
 };
 use tokio::time::Instant;
 
+use leader_election_test_support::acquire;
+
 mod common;
-use common::{Azurite, AzuriteExt, Election, TTL, acquired, follows, log};
+use common::{Azurite, AzuriteExt, Election, TTL, follows, log};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn azurite_restart_keeps_one_leader() {
@@ -167,8 +169,8 @@ async fn lost_replies_are_recovered_by_acquiring_again() {
             "{lost}: {outcome:?}"
         );
         // ...and asking again with the same lease id gives it to its owner, with one token.
-        let lease = acquired(store.try_acquire(&a).await.unwrap());
-        let again = acquired(store.try_acquire(&a).await.unwrap());
+        let lease = acquire(&store, &a).await;
+        let again = acquire(&store, &a).await;
         assert_eq!(lease.token, again.token, "{lost}");
         let leader = other.current_leader().await.unwrap().unwrap();
         assert_eq!(leader.instance_id, "a");

@@ -6,8 +6,10 @@ use leader_election::LeaseStore;
 use leader_election::store::{AcquireOutcome, LeaseRequest, RenewOutcome};
 use leader_election_test_support::unique_container;
 
+use leader_election_test_support::acquire;
+
 mod common;
-use common::{Azurite, AzuriteExt, TTL, acquire_fresh, acquired, break_lease_now};
+use common::{Azurite, AzuriteExt, TTL, acquire_fresh, break_lease_now};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_are_durable_across_stores_and_identity_is_recorded() {
@@ -25,7 +27,7 @@ async fn tokens_are_durable_across_stores_and_identity_is_recorded() {
     // A store that has seen nothing (a restart of everything) continues from the blob.
     let second = azurite.store(&container);
     let b = LeaseRequest::new("node-2", TTL);
-    let next = acquired(second.try_acquire(&b).await.unwrap());
+    let next = acquire(&second, &b).await;
     // Above the stored token (+ 1 within the same second of the service's clock, its time in
     // µs after that).
     assert!(

@@ -20,6 +20,8 @@ use leader_election_test_support::{
     unique_container as container_name,
 };
 
+use leader_election_test_support::acquire;
+
 mod common;
 use common::{Azurite, AzuriteExt, TTL, account_sas, break_lease_now};
 use tokio::time::Instant;
@@ -469,7 +471,7 @@ async fn the_election_record_is_its_own_blob_and_outlives_deletion_and_release()
     let lease = common::acquire_fresh(&store, &a).await;
     assert!(store.release(&a, &lease).await.unwrap());
     let b = LeaseRequest::new("b", TTL);
-    common::acquired(store.try_acquire(&b).await.unwrap());
+    acquire(&store, &b).await;
     let operator = operator(&azurite, &container);
     break_lease_now(&operator).await;
     operator.delete(None).await.expect("delete the lease blob");

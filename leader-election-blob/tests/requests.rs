@@ -7,8 +7,10 @@ use leader_election_blob::BlobLeaderElection;
 use leader_election_blob::azure::azure_core;
 use leader_election_test_support::unique_container;
 
+use leader_election_test_support::acquire;
+
 mod common;
-use common::{Azurite, AzuriteExt, TTL, acquired};
+use common::{Azurite, AzuriteExt, TTL};
 
 /// Counts the requests sent through a client.
 #[derive(Debug, Default)]
@@ -41,13 +43,13 @@ async fn operations_cost_few_requests_with_a_caller_built_client() {
     let a = LeaseRequest::new("a", TTL);
     let b = LeaseRequest::new("b", TTL);
     // First acquisition ever: read, acquire (404), create container and blob, acquire, write.
-    let lease = acquired(store.try_acquire(&a).await.unwrap());
+    let lease = acquire(&store, &a).await;
     let first = count();
     assert!(first <= 7, "{first} requests");
     let lease_b = {
         assert!(store.release(&a, &lease).await.unwrap());
         count();
-        let lease = acquired(store.try_acquire(&b).await.unwrap());
+        let lease = acquire(&store, &b).await;
         let cost = count();
         assert!(cost <= 3, "acquiring a free lease took {cost} requests");
         lease
@@ -62,6 +64,6 @@ async fn operations_cost_few_requests_with_a_caller_built_client() {
         RenewOutcome::Renewed
     );
     assert_eq!(count(), 1, "a renewal costs one request");
-    acquired(store.try_acquire(&b).await.unwrap());
+    acquire(&store, &b).await;
     assert!(count() <= 2, "re-acquiring by the owner");
 }

@@ -15,8 +15,10 @@ use leader_election_blob::{BlobLeaderElection, BlobLeaseStore};
 use leader_election_test_support::azurite as support;
 use leader_election_test_support::{FaultProxy, unique_container};
 
+use leader_election_test_support::{acquire, acquired};
+
 mod common;
-use common::{Azurite, AzuriteExt, TTL, acquired, break_lease_now};
+use common::{Azurite, AzuriteExt, TTL, break_lease_now};
 use tokio::time::Instant;
 
 /// What an operator does to get rid of an election's blob at once: break the lease with no
@@ -177,7 +179,7 @@ async fn forbidden_token_write_is_a_plain_error_not_unknown() {
     assert!(err.to_string().contains("403"), "{err}");
     assert!(!format!("{err:?}").contains("Zm9yZ2Vk"), "{err:?}");
     // The lease it took stays its own: asking again with the same lease id completes.
-    acquired(store.try_acquire(&request).await.unwrap());
+    acquire(&store, &request).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,7 +193,7 @@ async fn blob_deleted_before_the_token_write_is_a_plain_error_not_unknown() {
     let err = store.try_acquire(&request).await.unwrap_err();
     assert!(!err.is_outcome_unknown(), "404 reported as unknown: {err}");
     assert!(err.to_string().contains("404"), "{err}");
-    acquired(store.try_acquire(&request).await.unwrap());
+    acquire(&store, &request).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -305,7 +307,7 @@ async fn nobody_acquires_before_sent_at_plus_ttl() {
     let a = LeaseRequest::new("a", ttl);
     let b = LeaseRequest::new("b", ttl);
     let sent_at = Instant::now();
-    let lease = acquired(holder.try_acquire(&a).await.unwrap());
+    let lease = acquire(&holder, &a).await;
     // The gap is the scenario: the renewal comes well after the acquisition, so that a takeover
     // bounded from the first sent_at would show. Throughout it, the follower is held off.
     let gap_until = Instant::now() + Duration::from_secs(2);

@@ -15,8 +15,10 @@ use leader_election_dynamodb::aws::aws_sdk_dynamodb;
 use leader_election_dynamodb::aws::aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use leader_election_test_support::unique_name;
 
+use leader_election_test_support::{acquire, acquired};
+
 mod common;
-use common::{TABLE, acquired, emulator, s, version};
+use common::{TABLE, emulator, s, version};
 
 /// The error code of a failed request, or `None` when it succeeded.
 fn code<T, E: ProvideErrorMetadata>(
@@ -161,7 +163,7 @@ async fn every_write_changes_the_version_so_renewals_are_seen() {
     let key = unique_name("version");
     let store = emulator.store(&key);
     let request = LeaseRequest::new("a", Duration::from_secs(2)).with_metadata(Some(b"m".to_vec()));
-    let lease = acquired(store.try_acquire(&request).await.unwrap());
+    let lease = acquire(&store, &request).await;
     let mut seen = vec![version(&client, &key).await.expect("written")];
     // Renewals carry the same holder, token and metadata: only the version differs.
     for _ in 0..3 {
@@ -177,10 +179,7 @@ async fn every_write_changes_the_version_so_renewals_are_seen() {
         seen.push(current);
     }
     // The owner acquiring again rewrites too.
-    assert_eq!(
-        acquired(store.try_acquire(&request).await.unwrap()).token,
-        lease.token
-    );
+    assert_eq!(acquire(&store, &request).await.token, lease.token);
     let current = version(&client, &key).await.expect("written");
     assert!(!seen.contains(&current));
 }

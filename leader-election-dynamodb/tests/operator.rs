@@ -11,6 +11,8 @@ use leader_election_dynamodb::MAX_RECORD_LEN;
 use leader_election_dynamodb::aws::aws_sdk_dynamodb::types::AttributeValue;
 use leader_election_test_support::unique_name;
 
+use leader_election_test_support::acquire;
+
 mod common;
 use common::{Item, delete, emulator, item, operator, overwrite, s};
 
@@ -43,10 +45,10 @@ async fn the_election_record_is_its_own_item_and_outlives_deletion_and_release()
     );
 
     let a = LeaseRequest::new("a", Duration::from_secs(4));
-    let lease = common::acquired(store.try_acquire(&a).await.unwrap());
+    let lease = acquire(&store, &a).await;
     assert!(store.release(&a, &lease).await.unwrap());
     let b = LeaseRequest::new("b", Duration::from_secs(4));
-    common::acquired(store.try_acquire(&b).await.unwrap());
+    acquire(&store, &b).await;
     delete(&client, &key).await;
     // The lease logic sees the deletion (a placeholder, withheld for a lease) ...
     assert!(matches!(

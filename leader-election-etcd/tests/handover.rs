@@ -12,18 +12,11 @@ use std::time::Duration;
 use common::store;
 use etcd_client::Client;
 use leader_election::LeaseStore;
-use leader_election::store::{AcquireOutcome, Lease, LeaseRequest, RenewOutcome};
+use leader_election::store::{AcquireOutcome, LeaseRequest, RenewOutcome};
 use leader_election_etcd::EtcdLeaseStore;
-use leader_election_test_support::{EtcdCluster, eventually_async, unique_name};
+use leader_election_test_support::{EtcdCluster, acquire, eventually_async, unique_name};
 
 const LEASE: Duration = Duration::from_secs(2);
-
-async fn acquired(store: &EtcdLeaseStore, request: &LeaseRequest) -> Lease {
-    match store.try_acquire(request).await.expect("try_acquire") {
-        AcquireOutcome::Acquired(lease) => lease,
-        other => panic!("{} should acquire, got {other:?}", request.instance_id),
-    }
-}
 
 async fn held_by(store: &EtcdLeaseStore, request: &LeaseRequest, leader: &str) {
     match store.try_acquire(request).await.expect("try_acquire") {
@@ -64,7 +57,7 @@ async fn a_release_hands_the_lease_to_the_claimant_in_one_transaction() {
     let a = LeaseRequest::new("a", LEASE).with_metadata(Some(b"a's".to_vec()));
     let f = LeaseRequest::new("f", LEASE).with_metadata(Some(b"f's".to_vec()));
     let o = LeaseRequest::new("o", LEASE);
-    let a_lease = acquired(&leader_store, &a).await;
+    let a_lease = acquire(&leader_store, &a).await;
     let (create, a_etcd_lease, _) = key_of(&etcd, &key).await.expect("a's key");
 
     // f is answered `Held` and claims the succession; o, answered `Held` after it, does not
@@ -101,7 +94,7 @@ async fn a_release_hands_the_lease_to_the_claimant_in_one_transaction() {
     assert_eq!(etcd.get(follower_store.next_key()).await.unwrap(), None);
     // Nobody but f gets in; f acquires with a greater token and its own metadata.
     held_by(&other_store, &o, "f").await;
-    let f_lease = acquired(&follower_store, &f).await;
+    let f_lease = acquire(&follower_store, &f).await;
     assert!(f_lease.token > a_lease.token);
     // Without a request: the term counts from the store's last keep-alive of the claim.
     assert!(
@@ -134,13 +127,13 @@ async fn a_release_hands_the_lease_to_the_claimant_in_one_transaction() {
         RenewOutcome::Renewed
     );
     assert!(follower_store.release(&f, &f_lease).await.unwrap());
-    let o_lease = acquired(&other_store, &o).await;
+    let o_lease = acquire(&other_store, &o).await;
     assert!(o_lease.token > f_lease.token);
     // o's release, with no claim, deletes the keys: the lease is free.
     assert!(other_store.release(&o, &o_lease).await.unwrap());
     assert_eq!(key_of(&etcd, &key).await, None);
     let a2 = LeaseRequest::new("a", LEASE);
-    let a2_lease = acquired(&leader_store, &a2).await;
+    let a2_lease = acquire(&leader_store, &a2).await;
     assert!(a2_lease.token > o_lease.token);
 }
 
@@ -152,14 +145,14 @@ async fn a_claim_from_an_earlier_term_is_never_handed_the_lease() {
     // a leads and f claims; a's release, before any renewal read the claim, deletes the keys.
     let a = LeaseRequest::new("a", LEASE);
     let f = LeaseRequest::new("f", LEASE);
-    let a_lease = acquired(&first, &a).await;
+    let a_lease = acquire(&first, &a).await;
     held_by(&second, &f, "a").await;
     assert!(first.release(&a, &a_lease).await.unwrap());
     assert_eq!(key_of(&etcd, &key).await, None);
     // b leads a new term; f's claim, from a's term, is stale: b's release must not hand over
     // to it, even once its renewal read it.
     let b = LeaseRequest::new("b", LEASE);
-    let b_lease = acquired(&third, &b).await;
+    let b_lease = acquire(&third, &b).await;
     assert!(etcd.get(second.next_key()).await.unwrap().is_some());
     assert_eq!(
         third.renew(&b, &b_lease).await.unwrap(),
@@ -169,14 +162,14 @@ async fn a_claim_from_an_earlier_term_is_never_handed_the_lease() {
     assert_eq!(key_of(&etcd, &key).await, None, "handed to a stale claim");
     // f, answered `Held` during c's term, claims again; c's release hands over to it.
     let c = LeaseRequest::new("c", LEASE);
-    let c_lease = acquired(&first, &c).await;
+    let c_lease = acquire(&first, &c).await;
     held_by(&second, &f, "c").await;
     assert_eq!(
         first.renew(&c, &c_lease).await.unwrap(),
         RenewOutcome::Renewed
     );
     assert!(first.release(&c, &c_lease).await.unwrap());
-    let f_lease = acquired(&second, &f).await;
+    let f_lease = acquire(&second, &f).await;
     assert!(f_lease.token > c_lease.token);
     assert!(
         key_of(&etcd, &key)
@@ -192,7 +185,7 @@ async fn a_claimant_that_stops_asking_lets_its_claim_go() {
     let [holder, follower] = connected(&etcd, &key).await;
     let a = LeaseRequest::new("a", LEASE);
     let f = LeaseRequest::new("f", LEASE);
-    let a_lease = acquired(&holder, &a).await;
+    let a_lease = acquire(&holder, &a).await;
     held_by(&follower, &f, "a").await;
     assert!(etcd.get(follower.next_key()).await.unwrap().is_some());
     // a keeps renewing. The store keeps the claim's lease alive for two leases after f last
@@ -237,7 +230,7 @@ async fn a_key_handed_to_a_claimant_that_stopped_asking_expires_like_a_crashed_l
     let a = LeaseRequest::new("a", LEASE);
     let f = LeaseRequest::new("f", LEASE);
     let o = LeaseRequest::new("o", LEASE);
-    let a_lease = acquired(&holder, &a).await;
+    let a_lease = acquire(&holder, &a).await;
     held_by(&follower, &f, "a").await;
     assert_eq!(
         holder.renew(&a, &a_lease).await.unwrap(),
@@ -261,6 +254,6 @@ async fn a_key_handed_to_a_claimant_that_stopped_asking_expires_like_a_crashed_l
         took < LEASE + LEASE / 4 + Duration::from_millis(800),
         "the untaken key lived {took:?}"
     );
-    let o_lease = acquired(&other, &o).await;
+    let o_lease = acquire(&other, &o).await;
     assert!(o_lease.token > a_lease.token);
 }

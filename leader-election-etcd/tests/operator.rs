@@ -17,18 +17,11 @@ use leader_election::testing::TermRecorder;
 use leader_election::{ElectionEvent, LeaderElection, LeaseStore};
 use leader_election_etcd::EtcdLeaseStore;
 use leader_election_test_support::one_leader;
-use leader_election_test_support::{EtcdCluster, eventually, unique_name};
+use leader_election_test_support::{EtcdCluster, acquire, eventually, unique_name};
 use tokio::time::Instant;
 
 /// The lease of `fast_options`.
 const LEASE: Duration = Duration::from_secs(2);
-
-async fn acquired(store: &EtcdLeaseStore, request: &LeaseRequest) -> leader_election::store::Lease {
-    match store.try_acquire(request).await.expect("try_acquire") {
-        AcquireOutcome::Acquired(lease) => lease,
-        other => panic!("{} should acquire, got {other:?}", request.instance_id),
-    }
-}
 
 /// Waits until every follower among `elections` reports the term with `token` as its leader:
 /// its store has read the key while that term's holder held it (a follower reads at least
@@ -66,7 +59,7 @@ async fn withheld_until_the_holder_steps_down(
         other => panic!("a deleted key was granted while its holder's lease lives: {other:?}"),
     }
     assert_eq!(holder.renew(a, lease).await.unwrap(), RenewOutcome::Lost);
-    let next = acquired(contender, b).await;
+    let next = acquire(contender, b).await;
     assert!(next.token > lease.token);
 }
 
@@ -124,7 +117,7 @@ async fn a_new_process_respects_a_deleted_key_until_its_holder_steps_down() {
     let holder = store(&etcd.endpoints(), &key);
     holder.connect().await.unwrap();
     let a = LeaseRequest::new("a", LEASE);
-    let lease = acquired(&holder, &a).await;
+    let lease = acquire(&holder, &a).await;
     assert_eq!(etcd.delete(&key).await.unwrap(), 1);
 
     // A store that never saw the key: its holder key tells it the lease lives.
@@ -141,7 +134,7 @@ async fn a_follower_that_saw_the_holder_waits_after_every_key_is_deleted() {
     let holder = store(&etcd.endpoints(), &key);
     holder.connect().await.unwrap();
     let a = LeaseRequest::new("a", LEASE);
-    let lease = acquired(&holder, &a).await;
+    let lease = acquire(&holder, &a).await;
     // A follower in another process reads the key while `a` holds it.
     let follower = store(&etcd.endpoints(), &key);
     follower.connect().await.unwrap();
@@ -200,7 +193,7 @@ async fn a_process_that_never_saw_the_holder_is_what_remains_after_every_key_is_
     let holder = store(&etcd.endpoints(), &key);
     holder.connect().await.unwrap();
     let a = LeaseRequest::new("a", LEASE);
-    let lease = acquired(&holder, &a).await;
+    let lease = acquire(&holder, &a).await;
     // `del --prefix` takes the holder key too: nothing in etcd says the lease was held, so a
     // process that never read the key while `a` held it gets the lease at once (the README
     // says so). The old holder steps down at its next renewal, and the token has moved on for
@@ -208,7 +201,7 @@ async fn a_process_that_never_saw_the_holder_is_what_remains_after_every_key_is_
     etcdctl_del_prefix(&etcd, &key).await;
     let newcomer = store(&etcd.endpoints(), &key);
     newcomer.connect().await.unwrap();
-    let next = acquired(&newcomer, &LeaseRequest::new("b", LEASE)).await;
+    let next = acquire(&newcomer, &LeaseRequest::new("b", LEASE)).await;
     assert!(next.token > lease.token);
     assert_eq!(holder.renew(&a, &lease).await.unwrap(), RenewOutcome::Lost);
 }
@@ -220,7 +213,7 @@ async fn an_overwritten_key_ends_the_term_and_blocks_until_removed() {
     let holder = store(&etcd.endpoints(), &key);
     holder.connect().await.unwrap();
     let a = LeaseRequest::new("a", LEASE);
-    let lease = acquired(&holder, &a).await;
+    let lease = acquire(&holder, &a).await;
     etcd.etcdctl(&["put", &key, "operator was here"])
         .await
         .unwrap();
@@ -234,7 +227,7 @@ async fn an_overwritten_key_ends_the_term_and_blocks_until_removed() {
     ));
     assert!(holder.current_leader().await.is_err());
     assert_eq!(etcd.delete(&key).await.unwrap(), 1);
-    let next = acquired(&holder, &b).await;
+    let next = acquire(&holder, &b).await;
     assert!(next.token > lease.token);
 }
 
@@ -258,7 +251,7 @@ async fn a_release_names_its_lease_and_lets_in_only_its_own_followers() {
     let a = LeaseRequest::new("a", LEASE);
     let b = LeaseRequest::new("b", LEASE);
     let c = LeaseRequest::new("c", LEASE);
-    let lease_a = acquired(&first, &a).await;
+    let lease_a = acquire(&first, &a).await;
     // `b` reads the key while `a` holds it, so it remembers `a`'s etcd lease.
     assert!(matches!(
         second.try_acquire(&b).await.unwrap(),
@@ -277,7 +270,7 @@ async fn a_release_names_its_lease_and_lets_in_only_its_own_followers() {
         Some(a_etcd_lease),
         "{named:?}"
     );
-    let lease_b = acquired(&second, &b).await;
+    let lease_b = acquire(&second, &b).await;
     assert!(lease_b.token > lease_a.token);
     assert!(matches!(
         third.try_acquire(&c).await.unwrap(),
@@ -298,7 +291,7 @@ async fn a_contender_sharing_the_holders_store_respects_a_deleted_key() {
     let shared = store(&etcd.endpoints(), &key);
     shared.connect().await.unwrap();
     let a = LeaseRequest::new("a", LEASE);
-    let lease = acquired(&shared, &a).await;
+    let lease = acquire(&shared, &a).await;
     assert_eq!(etcd.delete(&key).await.unwrap(), 1);
     // The holder's etcd lease was granted by this very store, but for a's candidacy: b must
     // not take it for its own and give it up.
@@ -311,7 +304,7 @@ async fn a_contender_sharing_the_holders_store_respects_a_deleted_key() {
         }
     ));
     assert_eq!(shared.renew(&a, &lease).await.unwrap(), RenewOutcome::Lost);
-    let next = acquired(&shared, &b).await;
+    let next = acquire(&shared, &b).await;
     assert!(next.token > lease.token);
 }
 
@@ -371,7 +364,7 @@ async fn the_record_outlives_deleted_keys_and_releases() {
         .unwrap()
         .expect("the first record");
     let a = LeaseRequest::new("a", LEASE);
-    let lease_a = acquired(&holder, &a).await;
+    let lease_a = acquire(&holder, &a).await;
     // At `<key>/record`, readable with etcdctl, attached to no lease (the election key is).
     let value = etcd
         .get(holder.record_key())
@@ -402,7 +395,7 @@ async fn the_record_outlives_deleted_keys_and_releases() {
     let other = store(&etcd.endpoints(), &key);
     other.connect().await.unwrap();
     let b = LeaseRequest::new("b", LEASE);
-    let lease_b = acquired(&other, &b).await;
+    let lease_b = acquire(&other, &b).await;
     assert!(lease_b.token > lease_a.token);
     let v2 = other
         .write_record(Some(&v1), b"ran: 2")
@@ -419,7 +412,7 @@ async fn the_record_outlives_deleted_keys_and_releases() {
         None
     );
     // The lease is free and anybody takes it at once: the record is no part of its state.
-    let lease_a = acquired(&holder, &a).await;
+    let lease_a = acquire(&holder, &a).await;
     assert!(lease_a.token > lease_b.token);
     assert_eq!(lease_of(&etcd, holder.record_key()).await, Some(0));
 

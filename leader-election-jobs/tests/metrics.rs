@@ -5,10 +5,8 @@ use std::time::{Duration, SystemTime};
 
 use leader_election::{LeaderElectionOptions, MemoryLeaseStore};
 use leader_election_jobs::{Job, Schedule, Scheduler, WallClock};
+use metrics_util::CompositeKey;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-
-/// A metric's name, labels and value.
-type Entry = (String, Vec<(String, String)>, DebugValue);
 
 #[test]
 fn runs_outcomes_durations_delays_and_the_next_due_time_are_recorded() {
@@ -53,28 +51,21 @@ fn runs_outcomes_durations_delays_and_the_next_due_time_are_recorded() {
                 scheduler.stop().await.unwrap();
             });
     });
-    let snapshot: Vec<Entry> = snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .map(|(key, _, _, value)| {
-            let key = key.key();
-            let labels = key
-                .labels()
-                .map(|l| (l.key().to_owned(), l.value().to_owned()))
-                .collect();
-            (key.name().to_owned(), labels, value)
-        })
-        .collect();
+    let snapshot = snapshotter.snapshot().into_vec();
+    let labelled = |key: &CompositeKey, label: &str, value: &str| {
+        key.key()
+            .labels()
+            .any(|l| l.key() == label && l.value() == value)
+    };
     let counter = |name: &str, outcome: &str| {
         snapshot
             .iter()
-            .filter(|(n, labels, _)| {
-                n == name
-                    && labels.iter().any(|(k, v)| k == "job" && v == "m")
-                    && labels.iter().any(|(k, v)| k == "outcome" && v == outcome)
+            .filter(|(key, ..)| {
+                key.key().name() == name
+                    && labelled(key, "job", "m")
+                    && labelled(key, "outcome", outcome)
             })
-            .map(|(_, _, v)| match v {
+            .map(|(.., v)| match v {
                 DebugValue::Counter(c) => *c,
                 other => panic!("{name} is {other:?}"),
             })
@@ -89,8 +80,8 @@ fn runs_outcomes_durations_delays_and_the_next_due_time_are_recorded() {
     let histogram = |name: &str| {
         snapshot
             .iter()
-            .find(|(n, _, _)| n == name)
-            .map(|(_, _, v)| match v {
+            .find(|(key, ..)| key.key().name() == name)
+            .map(|(.., v)| match v {
                 DebugValue::Histogram(values) => values.len(),
                 other => panic!("{name} is {other:?}"),
             })
@@ -103,8 +94,8 @@ fn runs_outcomes_durations_delays_and_the_next_due_time_are_recorded() {
     assert!(histogram("leader_election_job_start_delay_seconds") as u64 >= succeeded + failed);
     let next_due = snapshot
         .iter()
-        .find(|(n, _, _)| n == "leader_election_job_next_due_timestamp_seconds")
-        .map(|(_, _, v)| v);
+        .find(|(key, ..)| key.key().name() == "leader_election_job_next_due_timestamp_seconds")
+        .map(|(.., v)| v);
     match next_due {
         Some(DebugValue::Gauge(g)) => assert!(g.into_inner() > 1_768_478_400.0, "{g:?}"),
         other => panic!("next due: {other:?}"),

@@ -1,6 +1,8 @@
 //! The store's own behaviour against a real redis-server: scripts, garbage, notifications,
 //! connecting while Redis is down.
 
+use leader_election_test_support::acquire;
+
 mod common;
 
 use leader_election::ElectionBuilder;
@@ -10,14 +12,7 @@ use common::{self as support, RedisServerExt, command, fast_options, store};
 use leader_election::store::{AcquireOutcome, LeaseRequest, RenewOutcome};
 use leader_election::{ElectionEvent, Error, LeaseStore, Operation};
 use leader_election_redis::RedisLeaderElection;
-use leader_election_test_support::{closed_port, eventually, lazy, unique_name};
-
-fn acquired(outcome: AcquireOutcome) -> leader_election::store::Lease {
-    match outcome {
-        AcquireOutcome::Acquired(lease) => lease,
-        other => panic!("expected an acquisition, got {other:?}"),
-    }
-}
+use leader_election_test_support::{acquired, closed_port, eventually, lazy, unique_name};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_share_one_hash_tag_and_tokens_come_from_server_time() {
@@ -31,7 +26,7 @@ async fn keys_share_one_hash_tag_and_tokens_come_from_server_time() {
     assert_eq!(store.release_channel(), format!("{{{key}}}:released"));
 
     let request = LeaseRequest::new("a", Duration::from_secs(2));
-    let lease = acquired(store.try_acquire(&request).await.unwrap());
+    let lease = acquire(&store, &request).await;
     let micros = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -64,7 +59,7 @@ async fn scripts_are_reloaded_after_noscript() {
     let store = support::primed_store(&server.url(), &unique_name("noscript")).await;
     store.connect().await.unwrap();
     let request = LeaseRequest::new("a", Duration::from_secs(2));
-    let lease = acquired(store.try_acquire(&request).await.unwrap());
+    let lease = acquire(&store, &request).await;
     let client = server.client().await;
     command(&client, &["SCRIPT", "FLUSH"]).await;
     assert_eq!(
@@ -72,7 +67,7 @@ async fn scripts_are_reloaded_after_noscript() {
         RenewOutcome::Renewed
     );
     command(&client, &["SCRIPT", "FLUSH"]).await;
-    let again = acquired(store.try_acquire(&request).await.unwrap());
+    let again = acquire(&store, &request).await;
     assert_eq!(again.token, lease.token);
     command(&client, &["SCRIPT", "FLUSH"]).await;
     assert!(store.release(&request, &lease).await.unwrap());
@@ -177,7 +172,7 @@ async fn a_release_wakes_followers_on_other_clients() {
     follower.connect().await.unwrap();
     let mut releases = follower.release_notifications().expect("notifications");
     let request = LeaseRequest::new("a", Duration::from_secs(2));
-    let lease = acquired(leader.try_acquire(&request).await.unwrap());
+    let lease = acquire(&leader, &request).await;
     releases.mark_seen();
     let started = Instant::now();
     assert!(leader.release(&request, &lease).await.unwrap());
@@ -261,7 +256,7 @@ async fn a_restarted_server_grants_no_new_lease_within_one_lease_duration() {
     let store = support::primed_store(&server.url(), &key).await;
     let ttl = Duration::from_millis(1500);
     let request = LeaseRequest::new("a", ttl);
-    let lease = acquired(store.try_acquire(&request).await.unwrap());
+    let lease = acquire(&store, &request).await;
     server.restart().await;
     let restarted_at = Instant::now();
     // Lost with the data: the leader is told at its next renewal.
@@ -380,7 +375,7 @@ async fn many_elections_share_one_client_and_one_subscriber_connection() {
         .map(|s| s.release_notifications().unwrap())
         .collect();
     let request = LeaseRequest::new("a", Duration::from_secs(1));
-    let lease = acquired(stores[7].try_acquire(&request).await.unwrap());
+    let lease = acquire(&stores[7], &request).await;
     for receiver in &mut receivers {
         receiver.mark_seen();
     }
@@ -431,7 +426,7 @@ async fn a_missing_epoch_key_withholds_a_free_lease_for_one_lease() {
     let key = unique_name("epoch");
     let store = support::primed_store(&server.url(), &key).await;
     let request = LeaseRequest::new("a", ttl);
-    let lease = acquired(store.try_acquire(&request).await.unwrap());
+    let lease = acquire(&store, &request).await;
     assert!(store.release(&request, &lease).await.unwrap());
     let client = server.client().await;
     command(&client, &["DEL", &format!("{{{key}}}:epoch")]).await;
@@ -567,7 +562,7 @@ async fn stores_sharing_a_channel_on_one_hub_are_all_woken() {
             // Its last clone: the store unregisters from the hub.
             drop(third.take());
         }
-        let lease = acquired(leader.try_acquire(&request).await.unwrap());
+        let lease = acquire(&leader, &request).await;
         one.mark_seen();
         two.mark_seen();
         assert!(leader.release(&request, &lease).await.unwrap());
@@ -669,7 +664,7 @@ async fn a_deleted_lease_record_is_withheld_until_the_lease_could_have_expired()
     let ttl = Duration::from_secs(1);
     let a = LeaseRequest::new("a", ttl);
     let b = LeaseRequest::new("b", ttl);
-    let lease = acquired(store.try_acquire(&a).await.unwrap());
+    let lease = acquire(&store, &a).await;
     command(&client, &["DEL", store.lease_key()]).await;
     let deleted_at = Instant::now();
     match store.try_acquire(&b).await.unwrap() {
@@ -695,7 +690,7 @@ async fn a_deleted_lease_record_is_withheld_until_the_lease_could_have_expired()
     assert!(taken.token > lease.token);
     // A release hands over at once.
     assert!(store.release(&b, &taken).await.unwrap());
-    acquired(store.try_acquire(&a).await.unwrap());
+    acquire(&store, &a).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -710,7 +705,7 @@ async fn metadata_lives_in_the_lease_value_in_hex_and_garbage_there_is_reported(
     };
     let request = LeaseRequest::new("a", Duration::from_secs(2))
         .with_metadata(Some(b"\x00addr\xff".to_vec()));
-    let lease = acquired(store.try_acquire(&request).await.unwrap());
+    let lease = acquire(&store, &request).await;
     let stored = value(command(&client, &["GET", store.lease_key()]).await);
     assert_eq!(stored["meta"], "0061646472ff", "{stored}");
     // A renewal without metadata removes it, keeping the expiry it sets.

@@ -13,8 +13,10 @@ use leader_election_s3::aws::aws_sdk_s3;
 use leader_election_s3::aws::aws_sdk_s3::primitives::ByteStream;
 use leader_election_test_support::unique_name;
 
+use leader_election_test_support::{acquire, acquired};
+
 mod common;
-use common::{BUCKET, OnS3, acquired, emulator};
+use common::{BUCKET, OnS3, emulator};
 use leader_election_aws::testing::Moto;
 
 /// The ETag of `key`, or `None` when it is missing.
@@ -168,7 +170,7 @@ async fn every_write_changes_the_etag_so_renewals_are_seen() {
     let key = unique_name("etag");
     let store = emulator.store(&key);
     let request = LeaseRequest::new("a", Duration::from_secs(2)).with_metadata(Some(b"m".to_vec()));
-    let lease = acquired(store.try_acquire(&request).await.unwrap());
+    let lease = acquire(&store, &request).await;
     let mut seen = vec![etag(&client, &key).await.expect("written")];
     // Renewals carry the same holder, token and metadata: only the nonce differs.
     for _ in 0..3 {
@@ -184,10 +186,7 @@ async fn every_write_changes_the_etag_so_renewals_are_seen() {
         seen.push(current);
     }
     // The owner acquiring again rewrites too.
-    assert_eq!(
-        acquired(store.try_acquire(&request).await.unwrap()).token,
-        lease.token
-    );
+    assert_eq!(acquire(&store, &request).await.token, lease.token);
     let current = etag(&client, &key).await.expect("written");
     assert!(!seen.contains(&current));
 }

@@ -9,6 +9,8 @@ use leader_election::LeaseStore;
 use leader_election::store::{AcquireOutcome, LeaseRequest};
 use leader_election_test_support::unique_name;
 
+use leader_election_test_support::acquire;
+
 mod common;
 use common::{BUCKET, emulator, operator};
 
@@ -45,10 +47,10 @@ async fn the_election_record_is_its_own_object_and_outlives_deletion_and_release
     );
 
     let a = LeaseRequest::new("a", Duration::from_secs(4));
-    let lease = common::acquired(store.try_acquire(&a).await.unwrap());
+    let lease = acquire(&store, &a).await;
     assert!(store.release(&a, &lease).await.unwrap());
     let b = LeaseRequest::new("b", Duration::from_secs(4));
-    common::acquired(store.try_acquire(&b).await.unwrap());
+    acquire(&store, &b).await;
     client
         .delete_object()
         .bucket(BUCKET)

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use leader_election_test_support::{eventually, throughout, unique_name};
+use leader_election_test_support::{lead_then_follow, throughout, unique_name};
 
 mod common;
 use common::emulator;
@@ -14,13 +14,7 @@ async fn request_counts_show_what_a_follower_pays() {
     let key = unique_name("cost");
     let a = emulator.election(&key, "a");
     let b = emulator.election(&key, "b");
-    a.start().await.unwrap();
-    eventually(Duration::from_secs(5), "a leads", || a.is_leader()).await;
-    b.start().await.unwrap();
-    eventually(Duration::from_secs(2), "b follows", || {
-        b.state().leader.is_some()
-    })
-    .await;
+    lead_then_follow(&a, &b, Duration::from_secs(5)).await;
     let before = b.store().request_counts();
     let lease = b.options().lease_duration;
     // The window is what is measured (a follower's requests over two leases); throughout it, b

@@ -11,8 +11,10 @@ use leader_election_s3::aws::aws_sdk_s3::primitives::ByteStream;
 use leader_election_test_support::unique_name;
 use tokio::time::Instant;
 
+use leader_election_test_support::acquire;
+
 mod common;
-use common::{BUCKET, acquired, emulator};
+use common::{BUCKET, emulator};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restored_copy_of_a_watched_version_restarts_the_watch() {
@@ -25,7 +27,7 @@ async fn a_restored_copy_of_a_watched_version_restarts_the_watch() {
     let ttl = Duration::from_secs(2);
     let leader = emulator.store(&key);
     let a = LeaseRequest::new("a", ttl);
-    let lease = acquired(leader.try_acquire(&a).await.unwrap());
+    let lease = acquire(&leader, &a).await;
     let version1 = client
         .get_object()
         .bucket(BUCKET)

@@ -152,14 +152,6 @@ async fn acquire<S: LeaseStore>(store: &S, request: &LeaseRequest) -> Lease {
     }
 }
 
-/// Acquires a fresh key at once.
-async fn acquire_fresh<S: LeaseStore>(store: &S, request: &LeaseRequest) -> Lease {
-    match store.try_acquire(request).await.unwrap() {
-        AcquireOutcome::Acquired(lease) => lease,
-        other => panic!("a fresh key is free: {other:?}"),
-    }
-}
-
 /// A deleted lease object is withheld for a lease; the next term's token is greater.
 pub async fn a_deleted_object_is_withheld_for_a_lease<O: ObjectOperator>(operator: &O) {
     let key = unique_name("op-delete");
@@ -227,7 +219,7 @@ pub async fn a_store_that_never_saw_the_record_cannot_know_it_was_deleted<O: Obj
 ) {
     let key = unique_name("op-fresh");
     let first_store = operator.store(&key);
-    let first = acquire_fresh(
+    let first = crate::acquire(
         &first_store,
         &LeaseRequest::new("a", Duration::from_secs(4)),
     )
@@ -250,7 +242,7 @@ pub async fn a_store_that_saw_the_record_leaves_a_placeholder_that_every_store_h
 ) {
     let key = unique_name("op-placeholder");
     let first_store = operator.store(&key);
-    let first = acquire_fresh(
+    let first = crate::acquire(
         &first_store,
         &LeaseRequest::new("a", Duration::from_secs(4)),
     )
@@ -332,7 +324,7 @@ pub async fn a_restored_older_released_record_is_not_taken_within_a_lease<O: Obj
     let key = unique_name("op-old-release");
     let store = operator.store(&key);
     let request = LeaseRequest::new("earlier", Duration::from_secs(4));
-    let earlier = acquire_fresh(&store, &request).await;
+    let earlier = crate::acquire(&store, &request).await;
     assert!(store.release(&request, &earlier).await.unwrap());
     let old = operator.backup(&key).await.expect("the released record");
 
@@ -358,7 +350,7 @@ pub async fn a_brand_new_store_mints_a_greater_token_within_the_same_second<O: O
         let key = unique_name(&format!("op-same-second-{round}"));
         let first = operator.store(&key);
         let a = LeaseRequest::new("a", Duration::from_secs(4));
-        let lease_a = acquire_fresh(&first, &a).await;
+        let lease_a = crate::acquire(&first, &a).await;
         assert!(first.release(&a, &lease_a).await.unwrap());
         let old = operator.backup(&key).await.expect("the released record");
         // The next term's token comes from the clock once a second has passed since the first.

@@ -34,6 +34,27 @@ pub fn options(id: &str) -> LeaderElectionOptions {
     options
 }
 
+/// Options for contender `id` with the given timings: a `lease` renewed every `renew`, each
+/// operation bounded by `timeout`, retried after 100 ms backing off to `renew`, and a 1 s
+/// shutdown timeout (the fast timings of the Redis and etcd tests).
+#[must_use]
+pub fn timed_options(
+    id: &str,
+    lease: Duration,
+    renew: Duration,
+    timeout: Duration,
+) -> LeaderElectionOptions {
+    let mut options = LeaderElectionOptions::default();
+    options.instance_id = id.to_owned();
+    options.lease_duration = lease;
+    options.renew_interval = renew;
+    options.operation_timeout = Some(timeout);
+    options.retry_interval = Duration::from_millis(100);
+    options.max_retry_interval = renew;
+    options.shutdown_timeout = Duration::from_secs(1);
+    options
+}
+
 /// Makes contender `id` of the election (built, not started).
 pub type Contender<S> = Box<dyn Fn(&str) -> LeaderElection<S> + Send + Sync>;
 

@@ -8,6 +8,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
+use leader_election::store::{AcquireOutcome, Lease, LeaseRequest};
 use leader_election::testing::TermRecorder;
 use leader_election::testing::suite::Cut;
 use leader_election::{FencingToken, LeaderElection, LeaseStore};
@@ -124,6 +125,27 @@ pub async fn one_leader<S: LeaseStore>(
 #[must_use]
 pub fn token<S: LeaseStore>(election: &LeaderElection<S>) -> FencingToken {
     election.leadership().expect("leading").token()
+}
+
+/// The lease of an acquisition that must have succeeded.
+///
+/// # Panics
+/// When `outcome` is not [`AcquireOutcome::Acquired`].
+#[must_use]
+pub fn acquired(outcome: AcquireOutcome) -> Lease {
+    match outcome {
+        AcquireOutcome::Acquired(lease) => lease,
+        other => panic!("expected to acquire, got {other:?}"),
+    }
+}
+
+/// One [`try_acquire`](LeaseStore::try_acquire) of `request` on `store`, which must acquire.
+///
+/// # Panics
+/// When it fails or does not acquire.
+pub async fn acquire<S: LeaseStore>(store: &S, request: &LeaseRequest) -> Lease {
+    let outcome = store.try_acquire(request).await;
+    acquired(outcome.unwrap_or_else(|e| panic!("{} cannot acquire: {e}", request.instance_id)))
 }
 
 /// Starts `leader` and waits (at most `within`) until it leads, then starts `follower` and

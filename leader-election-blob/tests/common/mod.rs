@@ -33,14 +33,6 @@ pub fn follows(follower: &Election, leader: &str) -> bool {
             .is_some_and(|l| l.instance_id == leader)
 }
 
-/// The lease of an acquisition that must succeed.
-pub fn acquired(outcome: AcquireOutcome) -> Lease {
-    match outcome {
-        AcquireOutcome::Acquired(lease) => lease,
-        other => panic!("expected to acquire, got {other:?}"),
-    }
-}
-
 /// The lease of a first acquisition on a fresh blob, which must succeed. A fresh blob carries
 /// no token, so the store waits for the service's clock to pass a second before taking it; the
 /// first requests to a freshly started Azurite can use up an operation's time before that, and

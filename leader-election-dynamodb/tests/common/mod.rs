@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use leader_election::store::{AcquireOutcome, Lease};
 use leader_election::{ElectionBuilder, LeaderElection};
 use leader_election_dynamodb::aws::aws_sdk_dynamodb;
 use leader_election_dynamodb::aws::aws_sdk_dynamodb::types::AttributeValue;
@@ -58,14 +57,6 @@ pub async fn warm_up(emulator: &S3Emulator) {
         .expect("the table created and the conditions proven");
 }
 
-/// The lease of an acquisition that must succeed.
-pub fn acquired(outcome: AcquireOutcome) -> Lease {
-    match outcome {
-        AcquireOutcome::Acquired(lease) => lease,
-        other => panic!("expected to acquire, got {other:?}"),
-    }
-}
-
 /// The table every helper uses; created by the first request that finds it missing.
 pub const TABLE: &str = "leader-election-tests";
 
@@ -80,12 +71,7 @@ pub fn builder_at(endpoint: &str, key: &str, instance_id: &str) -> DynamoDbLeade
         .region(REGION)
         .static_credentials(ACCESS_KEY, SECRET_KEY)
         .create_table_if_not_exists(true)
-        .instance_id(instance_id.to_owned())
-        .lease_duration(Duration::from_secs(4))
-        .renew_interval(Duration::from_secs(1))
-        .retry_interval(Duration::from_millis(250))
-        .max_retry_interval(Duration::from_secs(1))
-        .operation_timeout(Duration::from_secs(2))
+        .options(leader_election_aws::testing::options(instance_id))
 }
 
 /// A string attribute.

@@ -13,15 +13,12 @@ use leader_election_etcd::{EtcdLeaderElection, EtcdLeaderElectionBuilder, EtcdLe
 /// timing), renewed every 500 ms, each operation bounded by 500 ms, retried after 100 ms
 /// backing off to 500 ms.
 pub(crate) fn fast_options(instance_id: &str) -> LeaderElectionOptions {
-    let mut o = LeaderElectionOptions::default();
-    o.instance_id = instance_id.to_owned();
-    o.lease_duration = Duration::from_secs(2);
-    o.renew_interval = Duration::from_millis(500);
-    o.operation_timeout = Some(Duration::from_millis(500));
-    o.retry_interval = Duration::from_millis(100);
-    o.max_retry_interval = Duration::from_millis(500);
-    o.shutdown_timeout = Duration::from_secs(1);
-    o
+    leader_election_test_support::operator::timed_options(
+        instance_id,
+        Duration::from_secs(2),
+        Duration::from_millis(500),
+        Duration::from_millis(500),
+    )
 }
 
 /// A builder for `key` on `endpoints` with [`fast_options`] for `id`.

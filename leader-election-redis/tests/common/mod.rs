@@ -90,15 +90,12 @@ pub(crate) async fn store(url: &str, key: &str) -> RedisLeaseStore {
 
 /// Fast election timings for tests: 1.5 s lease, renewed every 400 ms, 250 ms timeout.
 pub(crate) fn fast_options(instance_id: &str) -> LeaderElectionOptions {
-    let mut o = LeaderElectionOptions::default();
-    o.instance_id = instance_id.to_owned();
-    o.lease_duration = Duration::from_millis(1500);
-    o.renew_interval = Duration::from_millis(400);
-    o.operation_timeout = Some(Duration::from_millis(250));
-    o.retry_interval = Duration::from_millis(100);
-    o.max_retry_interval = Duration::from_millis(400);
-    o.shutdown_timeout = Duration::from_secs(1);
-    o
+    leader_election_test_support::operator::timed_options(
+        instance_id,
+        Duration::from_millis(1500),
+        Duration::from_millis(400),
+        Duration::from_millis(250),
+    )
 }
 
 /// `builder` with a lease of `lease`, renewed every quarter of it, retried after a sixth of

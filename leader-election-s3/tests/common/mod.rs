@@ -5,9 +5,6 @@
 // Each test binary uses its own part of these helpers.
 #![allow(dead_code, unreachable_pub)]
 
-use std::time::Duration;
-
-use leader_election::store::{AcquireOutcome, Lease};
 use leader_election::{ElectionBuilder, LeaderElection};
 use leader_election_aws::testing::{Moto, MotoBackend};
 use leader_election_s3::aws::aws_sdk_s3;
@@ -22,14 +19,6 @@ pub use leader_election_test_support::{S3Emulator, S3rver};
 pub async fn emulator() -> Moto<'static, OnS3> {
     static EMULATOR: tokio::sync::OnceCell<S3Emulator> = tokio::sync::OnceCell::const_new();
     Moto::new(EMULATOR.get_or_init(S3Emulator::start).await)
-}
-
-/// The lease of an acquisition that must succeed.
-pub fn acquired(outcome: AcquireOutcome) -> Lease {
-    match outcome {
-        AcquireOutcome::Acquired(lease) => lease,
-        other => panic!("expected to acquire, got {other:?}"),
-    }
 }
 
 /// The bucket every helper uses; created by the first write that finds it missing.
@@ -47,12 +36,7 @@ pub fn builder_at(endpoint: &str, key: &str, instance_id: &str) -> S3LeaderElect
         .force_path_style(true)
         .static_credentials(ACCESS_KEY, SECRET_KEY)
         .create_bucket_if_not_exists(true)
-        .instance_id(instance_id.to_owned())
-        .lease_duration(Duration::from_secs(4))
-        .renew_interval(Duration::from_secs(1))
-        .retry_interval(Duration::from_millis(250))
-        .max_retry_interval(Duration::from_secs(1))
-        .operation_timeout(Duration::from_secs(2))
+        .options(leader_election_aws::testing::options(instance_id))
 }
 
 /// What the S3 backend's tests add to an [`S3rver`] (a server that ignores conditional
