@@ -5,6 +5,7 @@ use leader_election::backend::{Secret, redact_url};
 use leader_election::{BuildError, ConfigError, ElectionBuilder, LeaderElectionOptions};
 use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
 
+use crate::MysqlConfig;
 use crate::names::{validate_election, validate_table};
 use crate::store::{DEFAULT_ELECTION, DEFAULT_TABLE, MysqlLeaseStore};
 
@@ -31,47 +32,30 @@ impl MysqlLeaderElection {
     }
 }
 
-enum Connection {
-    Url(Secret),
-    Pool(Pool),
-}
-
-impl std::fmt::Debug for Connection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Url(url) => url.fmt(f),
-            // A pool's own `Debug` shows its options, password included.
-            Self::Pool(_) => f.write_str("pool"),
-        }
-    }
-}
-
-/// Configures an election on MySQL or MariaDB; made by [`MysqlLeaderElection::builder`].
+/// Configures an election on MySQL or MariaDB; made by [`MysqlLeaderElection::builder`] or
+/// from a [`MysqlConfig`], which it holds.
 ///
 /// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and
 /// [`build_store`](leader_election::ElectionBuilder::build_store) check everything. Nothing is
 /// contacted until the election starts.
 #[must_use]
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct MysqlLeaderElectionBuilder {
-    connection: Option<Connection>,
-    tls: TlsSettings,
-    table: String,
-    election: String,
-    pool_size: usize,
-    options: LeaderElectionOptions,
+    pub(crate) config: MysqlConfig,
+    /// A pool the caller manages, in place of `config.url`: whichever was set last wins.
+    pub(crate) pool: Option<CallersPool>,
+    /// The `tls_*` setters', and the configuration's files (taken out of it by
+    /// [`into_builder`](leader_election::BackendConfig::into_builder)).
+    pub(crate) tls: TlsSettings,
 }
 
-impl Default for MysqlLeaderElectionBuilder {
-    fn default() -> Self {
-        Self {
-            connection: None,
-            tls: TlsSettings::default(),
-            table: DEFAULT_TABLE.to_owned(),
-            election: DEFAULT_ELECTION.to_owned(),
-            pool_size: DEFAULT_POOL_SIZE,
-            options: LeaderElectionOptions::default(),
-        }
+/// A pool the caller manages.
+pub(crate) struct CallersPool(Pool);
+
+impl std::fmt::Debug for CallersPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A pool's own `Debug` shows its options, password included.
+        f.write_str("pool")
     }
 }
 
@@ -84,38 +68,34 @@ impl MysqlLeaderElectionBuilder {
     /// [`table`](Self::table) names one). The password never appears in `Debug` output or
     /// errors.
     pub fn url(mut self, url: impl Into<String>) -> Self {
-        self.connection = Some(Connection::Url(Secret::from(url.into())));
+        self.config.url = Some(Secret::from(url.into()));
+        self.pool = None;
         self
     }
 
     /// Uses a pool the caller manages, with its own TLS. Its connections run this store's
     /// transactions; they must not be shared with code that leaves a transaction open.
     pub fn pool(mut self, pool: Pool) -> Self {
-        self.connection = Some(Connection::Pool(pool));
+        self.pool = Some(CallersPool(pool));
+        self.config.url = None;
         self
     }
+}
 
+leader_election::backend::config_setters! {
+    MysqlLeaderElectionBuilder { config }
     /// The table holding the leases: ASCII letters, digits, `_` and `$`, at most 64 bytes,
     /// optionally database-qualified (`ops.leases`). Created on the first connection if
     /// missing, which needs `CREATE`; an account without it works on a table an owner made with
     /// [`MysqlLeaseStore::setup_sql`]. Default: `leader_election_leases`.
-    pub fn table(mut self, table: impl Into<String>) -> Self {
-        self.table = table.into();
-        self
-    }
-
+    table: impl Into<String>;
     /// The election's name (its row in the table). Default: `leader-election`.
-    pub fn election(mut self, election: impl Into<String>) -> Self {
-        self.election = election.into();
-        self
-    }
-
+    election: impl Into<String>;
     /// Connections in the pool the builder creates from a URL; at least 1. Default: 2.
-    pub fn pool_size(mut self, size: usize) -> Self {
-        self.pool_size = size;
-        self
-    }
+    pool_size: usize;
+}
 
+impl MysqlLeaderElectionBuilder {
     /// The pool for `url`, configured for leader election.
     fn pool_for(&self, url: &str) -> Result<Pool, BuildError> {
         let opts = Opts::from_url(url).map_err(|e| BuildError::InvalidUrl {
@@ -123,13 +103,14 @@ impl MysqlLeaderElectionBuilder {
             url: leader_election::backend::quoted(&redact_url(url)),
             reason: e.to_string(),
         })?;
-        if self.pool_size == 0 {
+        let pool_size = self.config.pool_size.unwrap_or(DEFAULT_POOL_SIZE);
+        if pool_size == 0 {
             return Err(ConfigError::new("pool_size", "must be at least 1").into());
         }
-        let constraints = PoolConstraints::new(0, self.pool_size)
+        let constraints = PoolConstraints::new(0, pool_size)
             .ok_or_else(|| ConfigError::new("pool_size", "must be at least 1"))?;
         // A lock wait never outlasts the operation it serves (the server's smallest is 1 s).
-        let lock_wait = self.options.operation_timeout().as_secs().max(1);
+        let lock_wait = self.config.options.operation_timeout().as_secs().max(1);
         let builder = OptsBuilder::from_opts(opts)
             .pool_opts(
                 PoolOpts::default()
@@ -232,7 +213,7 @@ impl ElectionBuilder for MysqlLeaderElectionBuilder {
     type Error = BuildError;
 
     fn election_options(&mut self) -> &mut LeaderElectionOptions {
-        &mut self.options
+        &mut self.config.options
     }
 
     /// The store alone, checked like [`build`](leader_election::ElectionBuilder::build) (see
@@ -253,27 +234,29 @@ impl ElectionBuilder for MysqlLeaderElectionBuilder {
     /// - [`BuildError::Options`]: options that fail [`LeaderElectionOptions::validate`], or a
     ///   pool size of zero.
     fn build_store(self) -> Result<MysqlLeaseStore, BuildError> {
-        self.options.validate()?;
-        validate_table(&self.table)?;
-        validate_election(&self.election)?;
-        let pool = match &self.connection {
-            None => {
+        self.config.options.validate()?;
+        let table = self.config.table.as_deref().unwrap_or(DEFAULT_TABLE);
+        validate_table(table)?;
+        let election = self.config.election.as_deref().unwrap_or(DEFAULT_ELECTION);
+        validate_election(election)?;
+        let pool = match (&self.pool, &self.config.url) {
+            (None, None) => {
                 return Err(BuildError::MissingConnection {
                     backend: "MySQL",
                     hint: "set a URL or a pool",
                 });
             }
-            Some(Connection::Pool(_)) if !self.tls.is_empty() => {
+            (Some(_), _) if !self.tls.is_empty() => {
                 return Err(BuildError::tls(
                     "pool",
                     "TLS settings apply to the connections the builder makes; a pool made by \
                      the caller brings its own TLS",
                 ));
             }
-            Some(Connection::Pool(pool)) => pool.clone(),
-            Some(Connection::Url(url)) => self.pool_for(url.expose())?,
+            (Some(CallersPool(pool)), _) => pool.clone(),
+            (None, Some(url)) => self.pool_for(url.expose())?,
         };
-        MysqlLeaseStore::new(pool, &self.table, self.election)
+        MysqlLeaseStore::new(pool, table, election)
     }
 }
 
@@ -294,5 +277,22 @@ mod tests {
         for shown in [format!("{url:?}"), format!("{pooled:?}")] {
             assert!(!shown.contains("hunter2"), "{shown}");
         }
+    }
+
+    #[test]
+    fn the_last_of_a_url_and_a_pool_wins() {
+        let pool = || Pool::new("mysql://app:hunter2@db/app");
+        let bad = "postgres://app:hunter2@db/app";
+        let err = MysqlLeaderElection::builder()
+            .pool(pool())
+            .url(bad)
+            .build_store()
+            .unwrap_err();
+        assert!(matches!(err, BuildError::InvalidUrl { .. }), "{err}");
+        MysqlLeaderElection::builder()
+            .url(bad)
+            .pool(pool())
+            .build_store()
+            .expect("the pool, not the URL");
     }
 }

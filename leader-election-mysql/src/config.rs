@@ -4,9 +4,9 @@
 use leader_election::backend::Secret;
 #[cfg(feature = "tls")]
 use leader_election::backend::tls::TlsFiles;
-use leader_election::{BackendConfig, ElectionBuilder, LeaderElectionOptions};
+use leader_election::{BackendConfig, LeaderElectionOptions};
 
-use crate::builder::{MysqlLeaderElection, MysqlLeaderElectionBuilder};
+use crate::builder::MysqlLeaderElectionBuilder;
 
 /// An election on MySQL or MariaDB as configuration, for loading from the application's config
 /// files with serde (durations written like `"30s"`) or from environment variables
@@ -64,29 +64,29 @@ impl BackendConfig for MysqlConfig {
     }
 
     fn into_builder(self) -> MysqlLeaderElectionBuilder {
-        let mut builder = MysqlLeaderElection::builder().options(self.options);
-        if let Some(url) = self.url {
-            builder = builder.url(url.into_inner());
-        }
-        if let Some(table) = self.table {
-            builder = builder.table(table);
-        }
-        if let Some(election) = self.election {
-            builder = builder.election(election);
-        }
-        if let Some(size) = self.pool_size {
-            builder = builder.pool_size(size);
-        }
+        // The files go to the builder's TLS settings, next to those of its `tls_*` setters.
         #[cfg(feature = "tls")]
-        let builder = leader_election::TlsBuilder::tls_files(builder, self.tls);
-        builder
+        let (config, tls) = (
+            Self {
+                tls: TlsFiles::default(),
+                ..self
+            },
+            self.tls.into(),
+        );
+        #[cfg(not(feature = "tls"))]
+        let (config, tls) = (self, Default::default());
+        MysqlLeaderElectionBuilder {
+            config,
+            tls,
+            ..Default::default()
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use leader_election::BuildError;
     use leader_election::testing::{ConfigCase, check_config};
+    use leader_election::{BuildError, ElectionBuilder};
 
     use super::*;
 

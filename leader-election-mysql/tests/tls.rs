@@ -2,6 +2,7 @@
 //! (`require_secure_transport`): a store that trusts the server's CA elects and hands over; one
 //! without TLS is refused with the server's own message; one that trusts another CA never
 //! connects.
+#![cfg(feature = "tls")]
 
 mod common;
 

@@ -3,6 +3,7 @@
 use deadpool_postgres::Pool;
 use leader_election::{ConfigError, ElectionBuilder, LeaderElectionOptions};
 
+use crate::PostgresConfig;
 use crate::connection::{Target, connector_for, pool_for, resolve};
 use crate::names::{validate_election, validate_table};
 use crate::store::{DEFAULT_ELECTION, DEFAULT_TABLE, PostgresLeaseStore};
@@ -33,40 +34,28 @@ impl PostgresLeaderElection {
     }
 }
 
-#[derive(Debug)]
-enum Connection {
-    String(Secret),
-    Pool(Pool, Option<Box<tokio_postgres::Config>>),
-}
-
-/// Configures an election on PostgreSQL; made by [`PostgresLeaderElection::builder`].
+/// Configures an election on PostgreSQL; made by [`PostgresLeaderElection::builder`] or from a
+/// [`PostgresConfig`], which it holds.
 ///
 /// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and [`build_store`](leader_election::ElectionBuilder::build_store) check
 /// everything.
 #[must_use]
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct PostgresLeaderElectionBuilder {
-    connection: Option<Connection>,
-    listen: Option<Secret>,
-    tls: TlsSettings,
-    table: String,
-    election: String,
-    pool_size: usize,
-    options: LeaderElectionOptions,
+    pub(crate) config: PostgresConfig,
+    /// A pool the caller manages, in place of `config.connection_string`: whichever was set
+    /// last wins.
+    pub(crate) pool: Option<CallersPool>,
+    /// The `tls_*` setters', and the configuration's files (taken out of it by
+    /// [`into_builder`](leader_election::BackendConfig::into_builder)).
+    pub(crate) tls: TlsSettings,
 }
 
-impl Default for PostgresLeaderElectionBuilder {
-    fn default() -> Self {
-        Self {
-            connection: None,
-            listen: None,
-            tls: TlsSettings::default(),
-            table: DEFAULT_TABLE.to_owned(),
-            election: DEFAULT_ELECTION.to_owned(),
-            pool_size: DEFAULT_POOL_SIZE,
-            options: LeaderElectionOptions::default(),
-        }
-    }
+/// A pool the caller manages, and the config of a connection to `LISTEN` on.
+#[derive(Debug)]
+pub(crate) struct CallersPool {
+    pool: Pool,
+    listen: Option<Box<tokio_postgres::Config>>,
 }
 
 impl PostgresLeaderElectionBuilder {
@@ -79,16 +68,8 @@ impl PostgresLeaderElectionBuilder {
     /// `tls` (on by default); without it, `prefer` connects without TLS and the other TLS
     /// settings are refused.
     pub fn connection_string(mut self, connection_string: impl Into<String>) -> Self {
-        self.connection = Some(Connection::String(Secret::from(connection_string.into())));
-        self
-    }
-
-    /// Listens for releases on a connection made from this connection string (with the same
-    /// TLS settings) instead of the pool's: the server itself, when the pool goes through a
-    /// transaction-mode pooler such as PgBouncer, where `LISTEN` hears nothing. Default: the
-    /// pool's connection string, or the config given to [`pool`](Self::pool).
-    pub fn listen_connection_string(mut self, connection_string: impl Into<String>) -> Self {
-        self.listen = Some(Secret::from(connection_string.into()));
+        self.config.connection_string = Some(Secret::from(connection_string.into()));
+        self.pool = None;
         self
     }
 
@@ -101,31 +82,32 @@ impl PostgresLeaderElectionBuilder {
     /// otherwise. [`listen_connection_string`](Self::listen_connection_string) takes the place
     /// of `listen`.
     pub fn pool(mut self, pool: Pool, listen: Option<tokio_postgres::Config>) -> Self {
-        self.connection = Some(Connection::Pool(pool, listen.map(Box::new)));
+        self.pool = Some(CallersPool {
+            pool,
+            listen: listen.map(Box::new),
+        });
+        self.config.connection_string = None;
         self
     }
+}
 
+leader_election::backend::config_setters! {
+    PostgresLeaderElectionBuilder { config }
+    /// Listens for releases on a connection made from this connection string (with the same
+    /// TLS settings) instead of the pool's: the server itself, when the pool goes through a
+    /// transaction-mode pooler such as PgBouncer, where `LISTEN` hears nothing. Default: the
+    /// pool's connection string, or the config given to [`pool`](Self::pool).
+    listen_connection_string: impl Into<String>;
     /// The table holding the leases: a lower-case identifier of at most 63 bytes, optionally
     /// schema-qualified. Created on the first connection if missing, which needs `CREATE` on the
     /// schema; a role without it works on a table an owner made with
     /// [`PostgresLeaseStore::setup_sql`]. Default: `leader_election_leases`.
-    pub fn table(mut self, table: impl Into<String>) -> Self {
-        self.table = table.into();
-        self
-    }
-
+    table: impl Into<String>;
     /// The election's name (its row in the table). Default: `leader-election`.
-    pub fn election(mut self, election: impl Into<String>) -> Self {
-        self.election = election.into();
-        self
-    }
-
+    election: impl Into<String>;
     /// Connections in the pool the builder creates from a connection string; at least 1.
     /// Default: 2.
-    pub fn pool_size(mut self, size: usize) -> Self {
-        self.pool_size = size;
-        self
-    }
+    pool_size: usize;
 }
 
 /// The `tls_*` setters (feature `tls`): CAs to trust instead of the system's root certificates
@@ -147,7 +129,7 @@ impl ElectionBuilder for PostgresLeaderElectionBuilder {
     type Error = BuildError;
 
     fn election_options(&mut self) -> &mut LeaderElectionOptions {
-        &mut self.options
+        &mut self.config.options
     }
 
     /// The store alone, checked like [`build`](leader_election::ElectionBuilder::build) (see
@@ -175,31 +157,36 @@ impl ElectionBuilder for PostgresLeaderElectionBuilder {
     ///   pool size of zero;
     /// - [`BuildError::Client`]: the pool cannot be created.
     fn build_store(self) -> Result<PostgresLeaseStore, BuildError> {
-        self.options.validate()?;
-        validate_table(&self.table)?;
-        validate_election(&self.election)?;
-        let timeout = self.options.operation_timeout();
-        let id = &self.options.instance_id;
-        let listen_string = self
-            .listen
+        let Self { config, pool, tls } = self;
+        config.options.validate()?;
+        let table = config.table.as_deref().unwrap_or(DEFAULT_TABLE);
+        validate_table(table)?;
+        let election = config
+            .election
+            .unwrap_or_else(|| DEFAULT_ELECTION.to_owned());
+        validate_election(&election)?;
+        let timeout = config.options.operation_timeout();
+        let id = &config.options.instance_id;
+        let listen_string = config
+            .listen_connection_string
             .as_ref()
-            .map(|raw| resolve(raw.expose(), id, timeout, &self.tls))
+            .map(|raw| resolve(raw.expose(), id, timeout, &tls))
             .transpose()?;
-        let (pool, listen) = match self.connection {
-            None => {
+        let (pool, listen) = match (pool, config.connection_string) {
+            (None, None) => {
                 return Err(BuildError::MissingConnection {
                     backend: "PostgreSQL",
                     hint: "set a connection string or a pool",
                 });
             }
-            Some(Connection::Pool(pool, listen)) => {
+            (Some(CallersPool { pool, listen }), _) => {
                 let listen = match (listen_string, listen) {
                     (Some(target), _) => Some(target),
                     (None, Some(config)) => Some(Target {
-                        connector: connector_for(&config, &self.tls)?,
+                        connector: connector_for(&config, &tls)?,
                         config: *config,
                     }),
-                    (None, None) if !self.tls.is_empty() => {
+                    (None, None) if !tls.is_empty() => {
                         return Err(BuildError::Tls {
                             setting: "pool",
                             reason: "TLS settings apply to the connections the builder makes; \
@@ -212,20 +199,21 @@ impl ElectionBuilder for PostgresLeaderElectionBuilder {
                 };
                 (pool, listen)
             }
-            Some(Connection::String(raw)) => {
-                let target = resolve(raw.expose(), id, timeout, &self.tls)?;
-                if self.pool_size == 0 {
+            (None, Some(raw)) => {
+                let target = resolve(raw.expose(), id, timeout, &tls)?;
+                let pool_size = config.pool_size.unwrap_or(DEFAULT_POOL_SIZE);
+                if pool_size == 0 {
                     return Err(ConfigError::new("pool_size", "must be at least 1").into());
                 }
                 let listen = listen_string.unwrap_or_else(|| Target {
                     config: target.config.clone(),
                     connector: target.connector.clone(),
                 });
-                (pool_for(target, self.pool_size, timeout)?, Some(listen))
+                (pool_for(target, pool_size, timeout)?, Some(listen))
             }
         };
         let listen = listen.map(|target| (target.config, target.connector));
-        PostgresLeaseStore::with_listener(pool, listen, &self.table, self.election)
+        PostgresLeaseStore::with_listener(pool, listen, table, election)
     }
 }
 

@@ -4,9 +4,9 @@
 use leader_election::backend::Secret;
 #[cfg(feature = "tls")]
 use leader_election::backend::tls::TlsFiles;
-use leader_election::{BackendConfig, ElectionBuilder, LeaderElectionOptions};
+use leader_election::{BackendConfig, LeaderElectionOptions};
 
-use crate::builder::{PostgresLeaderElection, PostgresLeaderElectionBuilder};
+use crate::builder::PostgresLeaderElectionBuilder;
 
 /// An election on PostgreSQL as configuration, for loading from the application's config files
 /// with serde (durations written like `"30s"`) or from environment variables
@@ -72,31 +72,30 @@ impl BackendConfig for PostgresConfig {
     }
 
     fn into_builder(self) -> PostgresLeaderElectionBuilder {
-        let mut builder = PostgresLeaderElection::builder().options(self.options);
-        if let Some(connection_string) = self.connection_string {
-            builder = builder.connection_string(connection_string.into_inner());
-        }
-        if let Some(connection_string) = self.listen_connection_string {
-            builder = builder.listen_connection_string(connection_string.into_inner());
-        }
-        if let Some(table) = self.table {
-            builder = builder.table(table);
-        }
-        if let Some(election) = self.election {
-            builder = builder.election(election);
-        }
-        if let Some(size) = self.pool_size {
-            builder = builder.pool_size(size);
-        }
+        // The files go to the builder's TLS settings, next to those of its `tls_*` setters.
         #[cfg(feature = "tls")]
-        let builder = leader_election::TlsBuilder::tls_files(builder, self.tls);
-        builder
+        let (config, tls) = (
+            Self {
+                tls: TlsFiles::default(),
+                ..self
+            },
+            self.tls.into(),
+        );
+        #[cfg(not(feature = "tls"))]
+        let (config, tls) = (self, Default::default());
+        PostgresLeaderElectionBuilder {
+            config,
+            tls,
+            ..Default::default()
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use leader_election::testing::{ConfigCase, check_config};
+
+    use leader_election::ElectionBuilder;
 
     use super::*;
     use crate::BuildError;

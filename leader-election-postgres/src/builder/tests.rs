@@ -80,3 +80,27 @@ async fn build_needs_no_server() {
     assert!(!election.is_leader());
     assert!(!format!("{election:?} {:?}", election.store()).contains("hunter2"));
 }
+
+#[test]
+fn the_last_of_a_connection_string_and_a_pool_wins() {
+    let pool = || {
+        let manager =
+            deadpool_postgres::Manager::new(tokio_postgres::Config::new(), tokio_postgres::NoTls);
+        Pool::builder(manager).build().unwrap()
+    };
+    let bad = "postgres://app:hunter2@localhost:notaport/db";
+    let err = PostgresLeaderElection::builder()
+        .pool(pool(), None)
+        .connection_string(bad)
+        .build_store()
+        .unwrap_err();
+    assert!(
+        matches!(err, BuildError::InvalidConnectionString(_)),
+        "{err}"
+    );
+    PostgresLeaderElection::builder()
+        .connection_string(bad)
+        .pool(pool(), None)
+        .build_store()
+        .expect("the pool, not the connection string");
+}
