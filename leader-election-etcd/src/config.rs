@@ -114,8 +114,15 @@ mod tests {
         );
         assert_eq!(config.key.as_deref(), Some("jobs"));
         assert_eq!(config.user.as_deref(), Some("jobs"));
-        let store = config.into_builder().build_store().unwrap();
-        assert!(!format!("{store:?}").contains("hunter2"));
+        let built = config.into_builder().build_store();
+        #[cfg(feature = "tls")]
+        assert!(!format!("{:?}", built.unwrap()).contains("hunter2"));
+        // Without the feature, `https://` endpoints are refused.
+        #[cfg(not(feature = "tls"))]
+        assert!(matches!(
+            built.unwrap_err(),
+            leader_election::BuildError::TlsNotEnabled { .. }
+        ));
     }
 
     #[test]
