@@ -6,10 +6,11 @@ use std::time::Duration;
 use etcd_client::Client;
 #[cfg(feature = "tls")]
 use leader_election::TlsBuilder;
-use leader_election::backend::quoted;
 use leader_election::backend::tls::TlsSettings;
+use leader_election::backend::{Secret, quoted};
 use leader_election::{BuildError, ConfigError, ElectionBuilder, LeaderElectionOptions};
 
+use crate::EtcdConfig;
 use crate::connection::Connector;
 use crate::store::{
     BASE_SUFFIX, CANDIDATE_SUFFIX, DEFAULT_KEY, EtcdLeaseStore, HOLDER_SUFFIX, MAX_KEY_LEN,
@@ -37,44 +38,42 @@ impl EtcdLeaderElection {
     }
 }
 
-/// Configures an election on etcd; made by [`EtcdLeaderElection::builder`].
+/// Configures an election on etcd; made by [`EtcdLeaderElection::builder`] or from an
+/// [`EtcdConfig`], which it holds.
 ///
 /// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and [`build_store`](leader_election::ElectionBuilder::build_store) check
 /// everything.
 #[must_use]
+#[derive(Default)]
 pub struct EtcdLeaderElectionBuilder {
-    endpoints: Vec<String>,
-    client: Option<Client>,
-    key: String,
-    user: Option<(String, String)>,
+    pub(crate) config: EtcdConfig,
+    /// A client configured by the caller, in place of the configuration's endpoints.
+    pub(crate) client: Option<Client>,
+    /// The TLS settings: the configuration's files, and what the TLS setters add.
     pub(crate) tls: TlsSettings,
-    options: LeaderElectionOptions,
 }
 
-impl Default for EtcdLeaderElectionBuilder {
-    fn default() -> Self {
-        Self {
-            endpoints: Vec::new(),
-            client: None,
-            key: DEFAULT_KEY.to_owned(),
-            user: None,
-            tls: TlsSettings::default(),
-            options: LeaderElectionOptions::default(),
-        }
-    }
-}
-
+/// The configuration (whose `Debug` never shows the password) and the TLS settings; of a
+/// caller's client, which has no `Debug`, only whether there is one.
 impl fmt::Debug for EtcdLeaderElectionBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EtcdLeaderElectionBuilder")
-            .field("endpoints", &self.endpoints)
+            .field("config", &self.config)
             .field("client", &self.client.as_ref().map(|_| "Client(..)"))
-            .field("key", &self.key)
-            .field("user", &self.user.as_ref().map(|(name, _)| name))
             .field("tls", &self.tls)
-            .field("options", &self.options)
             .finish()
     }
+}
+
+leader_election::backend::config_setters! {
+    EtcdLeaderElectionBuilder { config }
+    /// The election's name: contenders with the same key on the same etcd cluster compete for
+    /// one lease. The store also writes `<key>/holder`, `<key>/released`, `<key>/next`, for
+    /// preferred leaders
+    /// `<key>/candidate`, after the cluster lost its data `<key>/token-base`, and for the
+    /// election's record (scheduled jobs) `<key>/record`. Default:
+    /// `leader-election-lock`.
+    key: impl Into<String>;
 }
 
 impl EtcdLeaderElectionBuilder {
@@ -82,7 +81,7 @@ impl EtcdLeaderElectionBuilder {
     /// `tls`): give every member of the cluster, so that the client moves to another when the
     /// one it uses fails. Replaces endpoints and a client set before.
     pub fn endpoints<E: Into<String>>(mut self, endpoints: impl IntoIterator<Item = E>) -> Self {
-        self.endpoints = endpoints.into_iter().map(Into::into).collect();
+        self.config.endpoints = endpoints.into_iter().map(Into::into).collect();
         self.client = None;
         self
     }
@@ -93,18 +92,7 @@ impl EtcdLeaderElectionBuilder {
     /// from endpoints gets.
     pub fn client(mut self, client: Client) -> Self {
         self.client = Some(client);
-        self.endpoints.clear();
-        self
-    }
-
-    /// The election's name: contenders with the same key on the same etcd cluster compete for
-    /// one lease. The store also writes `<key>/holder`, `<key>/released`, `<key>/next`, for
-    /// preferred leaders
-    /// `<key>/candidate`, after the cluster lost its data `<key>/token-base`, and for the
-    /// election's record (scheduled jobs) `<key>/record`. Default:
-    /// `leader-election-lock`.
-    pub fn key(mut self, key: impl Into<String>) -> Self {
-        self.key = key.into();
+        self.config.endpoints.clear();
         self
     }
 
@@ -113,13 +101,15 @@ impl EtcdLeaderElectionBuilder {
     /// election key and the keys beside it (`<key>/holder`, `<key>/candidate`,
     /// `<key>/released`, `<key>/next`, `<key>/token-base`, `<key>/record`).
     pub fn user(mut self, name: impl Into<String>, password: impl Into<String>) -> Self {
-        self.user = Some((name.into(), password.into()));
+        self.config.user = Some(name.into());
+        self.config.password = Some(Secret::from(password.into()));
         self
     }
 
     fn endpoint_connector(&self, timeout: Duration) -> Result<Connector, BuildError> {
         let mut tls = None;
-        for endpoint in &self.endpoints {
+        let endpoints = &self.config.endpoints;
+        for endpoint in endpoints {
             let secure = check_endpoint(endpoint)?;
             if tls.is_some_and(|t| t != secure) {
                 return Err(BuildError::tls(
@@ -134,7 +124,7 @@ impl EtcdLeaderElectionBuilder {
         if tls {
             return Err(BuildError::TlsNotEnabled {
                 krate: "leader-election-etcd",
-                setting: quoted(&self.endpoints[0]),
+                setting: quoted(&endpoints[0]),
             });
         }
         if !tls && !self.tls.is_empty() {
@@ -144,17 +134,18 @@ impl EtcdLeaderElectionBuilder {
             ));
         }
         let mut options = Connector::options(timeout);
-        if let Some((name, password)) = &self.user {
-            options = options.with_user(name.clone(), password.clone());
+        let user = user_and_password(&self.config);
+        if let Some((name, password)) = user {
+            options = options.with_user(name, password);
         }
         #[cfg(feature = "tls")]
         if tls {
             options = options.with_tls(self.tls_options()?);
         }
         Ok(Connector::Endpoints {
-            endpoints: self.endpoints.clone(),
+            endpoints: endpoints.clone(),
             options: Box::new(options),
-            user: self.user.as_ref().map(|(name, _)| name.clone()),
+            user: user.map(|(name, _)| name.to_owned()),
             tls,
         })
     }
@@ -197,6 +188,13 @@ impl EtcdLeaderElectionBuilder {
 #[cfg(feature = "tls")]
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The user to authenticate as and the password: none without a user name, and an empty
+/// password for a user without one.
+fn user_and_password(config: &EtcdConfig) -> Option<(&str, &str)> {
+    let password = config.password.as_ref().map_or("", Secret::expose);
+    config.user.as_deref().map(|name| (name, password))
 }
 
 /// Checks an endpoint URL; answers whether it uses TLS.
@@ -292,7 +290,7 @@ impl ElectionBuilder for EtcdLeaderElectionBuilder {
     type Error = BuildError;
 
     fn election_options(&mut self) -> &mut LeaderElectionOptions {
-        &mut self.options
+        &mut self.config.options
     }
 
     /// Checks everything like [`build`](leader_election::ElectionBuilder::build) and returns only the store. Needs no
@@ -318,25 +316,28 @@ impl ElectionBuilder for EtcdLeaderElectionBuilder {
     ///   lease is shorter than [`MIN_LEASE_DURATION`] (etcd counts leases in whole seconds),
     ///   or a user with an empty name.
     fn build_store(self) -> Result<EtcdLeaseStore, BuildError> {
-        self.options.validate()?;
-        if self.options.lease_duration < MIN_LEASE_DURATION {
+        let options = &self.config.options;
+        options.validate()?;
+        if options.lease_duration < MIN_LEASE_DURATION {
             return Err(ConfigError::new(
                 "lease_duration",
                 format!(
                     "must be at least {MIN_LEASE_DURATION:?} on etcd, whose leases are whole \
                      seconds, got {:?}",
-                    self.options.lease_duration
+                    options.lease_duration
                 ),
             )
             .into());
         }
-        validate_key(&self.key)?;
-        if self.user.as_ref().is_some_and(|(name, _)| name.is_empty()) {
+        let key = self.config.key.as_deref().unwrap_or(DEFAULT_KEY);
+        validate_key(key)?;
+        let user = user_and_password(&self.config);
+        if user.is_some_and(|(name, _)| name.is_empty()) {
             return Err(ConfigError::new("user", "the etcd user name must not be empty").into());
         }
-        let timeout = self.options.operation_timeout();
+        let timeout = options.operation_timeout();
         let connector = match self.client {
-            Some(_) if !self.tls.is_empty() || self.user.is_some() => {
+            Some(_) if !self.tls.is_empty() || user.is_some() => {
                 return Err(BuildError::Tls {
                     setting: "client",
                     reason: "TLS settings and a user apply to endpoints; a client configured by \
@@ -345,10 +346,10 @@ impl ElectionBuilder for EtcdLeaderElectionBuilder {
                 });
             }
             Some(client) => Connector::Client(Box::new(client)),
-            None if self.endpoints.is_empty() => return Err(missing_connection()),
+            None if self.config.endpoints.is_empty() => return Err(missing_connection()),
             None => self.endpoint_connector(timeout)?,
         };
-        Ok(EtcdLeaseStore::new(&self.key, connector))
+        Ok(EtcdLeaseStore::new(key, connector))
     }
 }
 

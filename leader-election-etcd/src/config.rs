@@ -3,9 +3,10 @@
 use leader_election::backend::Secret;
 #[cfg(feature = "tls")]
 use leader_election::backend::tls::TlsFiles;
-use leader_election::{BackendConfig, ElectionBuilder, LeaderElectionOptions};
+use leader_election::backend::tls::TlsSettings;
+use leader_election::{BackendConfig, LeaderElectionOptions};
 
-use crate::builder::{EtcdLeaderElection, EtcdLeaderElectionBuilder};
+use crate::builder::EtcdLeaderElectionBuilder;
 
 /// An election on etcd as configuration, for loading from the application's config files with
 /// serde (durations written like `"30s"`) or from environment variables
@@ -65,25 +66,28 @@ impl BackendConfig for EtcdConfig {
     }
 
     fn into_builder(self) -> EtcdLeaderElectionBuilder {
-        let mut builder = EtcdLeaderElection::builder().options(self.options);
-        if !self.endpoints.is_empty() {
-            builder = builder.endpoints(self.endpoints);
-        }
-        if let Some(key) = self.key {
-            builder = builder.key(key);
-        }
-        if let Some(user) = self.user {
-            let password = self.password.map(Secret::into_inner);
-            builder = builder.user(user, password.unwrap_or_default());
-        }
+        // The files become the builder's TLS settings, which its TLS setters extend.
         #[cfg(feature = "tls")]
-        let builder = leader_election::TlsBuilder::tls_files(builder, self.tls);
-        builder
+        let (tls, config) = (
+            TlsSettings::from(self.tls),
+            Self {
+                tls: TlsFiles::default(),
+                ..self
+            },
+        );
+        #[cfg(not(feature = "tls"))]
+        let (tls, config) = (TlsSettings::default(), self);
+        EtcdLeaderElectionBuilder {
+            config,
+            client: None,
+            tls,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use leader_election::ElectionBuilder;
     use leader_election::testing::{ConfigCase, check_config};
 
     use super::*;
@@ -110,7 +114,32 @@ mod tests {
         );
         assert_eq!(config.key.as_deref(), Some("jobs"));
         assert_eq!(config.user.as_deref(), Some("jobs"));
+        let built = config.into_builder().build_store();
+        #[cfg(feature = "tls")]
+        assert!(!format!("{:?}", built.unwrap()).contains("hunter2"));
+        // Without the feature, `https://` endpoints are refused.
+        #[cfg(not(feature = "tls"))]
+        assert!(matches!(
+            built.unwrap_err(),
+            leader_election::BuildError::TlsNotEnabled { .. }
+        ));
+    }
+
+    #[test]
+    fn a_password_counts_only_with_a_user() {
+        let config: EtcdConfig =
+            serde_json::from_str(r#"{"endpoints": ["http://h:2379"], "password": "hunter2"}"#)
+                .unwrap();
         let store = config.into_builder().build_store().unwrap();
-        assert!(!format!("{store:?}").contains("hunter2"));
+        let debug = format!("{store:?}");
+        assert!(
+            debug.contains("user: None") && !debug.contains("hunter2"),
+            "{debug}"
+        );
+        // A user without a password: an empty one.
+        let config: EtcdConfig =
+            serde_json::from_str(r#"{"endpoints": ["http://h:2379"], "user": "jobs"}"#).unwrap();
+        let store = config.into_builder().build_store().unwrap();
+        assert!(format!("{store:?}").contains(r#"user: Some("jobs")"#));
     }
 }

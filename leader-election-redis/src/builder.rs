@@ -7,6 +7,7 @@ use fred::interfaces::ClientLike;
 use fred::types::config::ServerConfig;
 use leader_election::{BuildError, ConfigError, ElectionBuilder, LeaderElectionOptions};
 
+use crate::RedisConfig;
 use crate::connection::client_for;
 use crate::store::{DEFAULT_KEY, RedisLeaseStore, validate_key};
 #[cfg(feature = "tls")]
@@ -32,38 +33,19 @@ impl RedisLeaderElection {
     }
 }
 
-#[derive(Debug)]
-enum Connection {
-    Url(Secret),
-    Client(Client),
-}
-
-/// Configures an election on Redis; made by [`RedisLeaderElection::builder`].
+/// Configures an election on Redis; made by [`RedisLeaderElection::builder`] or from a
+/// [`RedisConfig`], which it holds.
 ///
 /// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and [`build_store`](leader_election::ElectionBuilder::build_store) check
 /// everything.
 #[must_use]
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct RedisLeaderElectionBuilder {
-    connection: Option<Connection>,
-    key: String,
-    options: LeaderElectionOptions,
-    max_lease_duration: Option<Duration>,
-    min_replica_acks: Option<u32>,
+    pub(crate) config: RedisConfig,
+    /// A client configured by the caller, in place of the configuration's URL.
+    pub(crate) client: Option<Client>,
+    /// The TLS settings: the configuration's files, and what the TLS setters add.
     pub(crate) tls: TlsSettings,
-}
-
-impl Default for RedisLeaderElectionBuilder {
-    fn default() -> Self {
-        Self {
-            connection: None,
-            key: DEFAULT_KEY.to_owned(),
-            options: LeaderElectionOptions::default(),
-            max_lease_duration: None,
-            min_replica_acks: None,
-            tls: TlsSettings::default(),
-        }
-    }
 }
 
 impl RedisLeaderElectionBuilder {
@@ -76,7 +58,8 @@ impl RedisLeaderElectionBuilder {
     /// role, and asks again whenever its connection breaks, as after a failover. Replaces a
     /// client set before. The password never appears in `Debug` output, errors or logs.
     pub fn url(mut self, url: impl Into<String>) -> Self {
-        self.connection = Some(Connection::Url(Secret::from(url.into())));
+        self.config.url = Some(Secret::from(url.into()));
+        self.client = None;
         self
     }
 
@@ -84,29 +67,25 @@ impl RedisLeaderElectionBuilder {
     /// Replaces a URL set before. The caller keeps the configuration: give it a reconnect
     /// policy. See [`RedisLeaseStore::new`].
     pub fn client(mut self, client: Client) -> Self {
-        self.connection = Some(Connection::Client(client));
+        self.client = Some(client);
+        self.config.url = None;
         self
     }
+}
 
+leader_election::backend::config_setters! {
+    RedisLeaderElectionBuilder { config }
     /// The election's name: contenders with the same key on the same Redis compete for one
     /// lease. Default: `leader-election-lock`.
-    pub fn key(mut self, key: impl Into<String>) -> Self {
-        self.key = key.into();
-        self
-    }
-
+    key: impl Into<String>;
     /// The longest lease any contender of this election may hold, on any version of the
     /// configuration: after a Redis restart or failover that may have lost a lease, no lease is
     /// granted for this long, since the lost lease's holder may still trust it. Set it to the
     /// longest `lease_duration` in use while a change of that setting rolls out. Default: this
     /// election's `lease_duration` (and, at run time, every longer lease the store sees). See
     /// [`RedisLeaseStore::with_max_lease_duration`].
-    pub fn max_lease_duration(mut self, max_lease_duration: Duration) -> Self {
-        self.max_lease_duration = Some(max_lease_duration);
-        self
-    }
-
-    /// Believes an acquisition or a renewal only once at least `replicas` replicas
+    max_lease_duration: Duration;
+    /// Believes an acquisition or a renewal only once at least `min_replica_acks` replicas
     /// acknowledged it (Redis `WAIT`, bounded by half the `operation_timeout`); fewer is an
     /// unknown outcome, so nobody leads while the primary cannot reach that many replicas.
     /// See [`RedisLeaseStore::with_min_replica_acks`] for what it buys and costs.
@@ -117,10 +96,7 @@ impl RedisLeaderElectionBuilder {
     /// renew there beside a new leader on the new primary. Set it to the number of replicas
     /// (every renewal then reached the replica that may be promoted, and a primary that lost
     /// one can confirm nothing), or to 0 to accept overlapping leaders during a failover.
-    pub fn min_replica_acks(mut self, replicas: u32) -> Self {
-        self.min_replica_acks = Some(replicas);
-        self
-    }
+    min_replica_acks: u32;
 }
 
 /// The TLS settings of a `rediss://` URL (feature `tls`): the CAs to trust instead of the
@@ -149,7 +125,7 @@ impl ElectionBuilder for RedisLeaderElectionBuilder {
     type Error = BuildError;
 
     fn election_options(&mut self) -> &mut LeaderElectionOptions {
-        &mut self.options
+        &mut self.config.options
     }
 
     /// The store alone, checked like [`build`](leader_election::ElectionBuilder::build) (see
@@ -173,43 +149,43 @@ impl ElectionBuilder for RedisLeaderElectionBuilder {
     /// - [`BuildError::Options`]: the options fail [`LeaderElectionOptions::validate`], or
     ///   `max_lease_duration` is shorter than `lease_duration`.
     fn build_store(self) -> Result<RedisLeaseStore, BuildError> {
-        self.options.validate()?;
-        validate_key(&self.key)?;
-        let max_lease_duration = self
-            .max_lease_duration
-            .unwrap_or(self.options.lease_duration);
-        if max_lease_duration < self.options.lease_duration {
+        let config = self.config;
+        config.options.validate()?;
+        let key = config.key.as_deref().unwrap_or(DEFAULT_KEY);
+        validate_key(key)?;
+        let lease_duration = config.options.lease_duration;
+        let max_lease_duration = config.max_lease_duration.unwrap_or(lease_duration);
+        if max_lease_duration < lease_duration {
             return Err(ConfigError::new(
                 "max_lease_duration",
                 format!(
-                    "must be at least lease_duration ({:?}), got {max_lease_duration:?}",
-                    self.options.lease_duration
+                    "must be at least lease_duration ({lease_duration:?}), got {max_lease_duration:?}"
                 ),
             )
             .into());
         }
-        let timeout = self.options.operation_timeout();
-        let store = match self.connection {
-            None => return Err(missing_connection()),
-            Some(Connection::Client(_)) if !self.tls.is_empty() => {
+        let timeout = config.options.operation_timeout();
+        let store = match (self.client, config.url) {
+            (Some(_), _) if !self.tls.is_empty() => {
                 return Err(BuildError::tls(
                     "client",
                     "TLS settings apply to a URL; a client configured by the caller brings its \
                      own TLS configuration",
                 ));
             }
-            Some(Connection::Client(client)) => RedisLeaseStore::new(client, &self.key)?,
-            Some(Connection::Url(url)) => {
+            (Some(client), _) => RedisLeaseStore::new(client, key)?,
+            (None, Some(url)) => {
                 let client = client_for(url.expose(), timeout, &self.tls)?;
                 let hub = crate::ReleaseHub::new(&client);
-                RedisLeaseStore::with_ownership(client, &self.key, true, hub)?
+                RedisLeaseStore::with_ownership(client, key, true, hub)?
             }
+            (None, None) => return Err(missing_connection()),
         };
         let through_sentinel = matches!(
             store.client().client_config().server,
             ServerConfig::Sentinel { .. }
         );
-        let min_replica_acks = match self.min_replica_acks {
+        let min_replica_acks = match config.min_replica_acks {
             Some(replicas) => replicas,
             None if through_sentinel => {
                 return Err(ConfigError::new(

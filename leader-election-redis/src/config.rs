@@ -5,9 +5,10 @@ use std::time::Duration;
 use leader_election::backend::Secret;
 #[cfg(feature = "tls")]
 use leader_election::backend::tls::TlsFiles;
-use leader_election::{BackendConfig, ElectionBuilder, LeaderElectionOptions};
+use leader_election::backend::tls::TlsSettings;
+use leader_election::{BackendConfig, LeaderElectionOptions};
 
-use crate::builder::{RedisLeaderElection, RedisLeaderElectionBuilder};
+use crate::builder::RedisLeaderElectionBuilder;
 
 /// An election on Redis as configuration, for loading from the application's config files with
 /// serde (durations written like `"30s"`) or from environment variables
@@ -70,27 +71,28 @@ impl BackendConfig for RedisConfig {
     }
 
     fn into_builder(self) -> RedisLeaderElectionBuilder {
-        let mut builder = RedisLeaderElection::builder().options(self.options);
-        if let Some(url) = self.url {
-            builder = builder.url(url.into_inner());
-        }
-        if let Some(key) = self.key {
-            builder = builder.key(key);
-        }
-        if let Some(max) = self.max_lease_duration {
-            builder = builder.max_lease_duration(max);
-        }
-        if let Some(replicas) = self.min_replica_acks {
-            builder = builder.min_replica_acks(replicas);
-        }
+        // The files become the builder's TLS settings, which its TLS setters extend.
         #[cfg(feature = "tls")]
-        let builder = leader_election::TlsBuilder::tls_files(builder, self.tls);
-        builder
+        let (tls, config) = (
+            TlsSettings::from(self.tls),
+            Self {
+                tls: TlsFiles::default(),
+                ..self
+            },
+        );
+        #[cfg(not(feature = "tls"))]
+        let (tls, config) = (TlsSettings::default(), self);
+        RedisLeaderElectionBuilder {
+            config,
+            client: None,
+            tls,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use leader_election::ElectionBuilder;
     use leader_election::testing::{ConfigCase, check_config};
     use leader_election_test_support::vars;
 

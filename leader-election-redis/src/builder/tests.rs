@@ -45,6 +45,33 @@ fn through_sentinel_min_replica_acks_must_be_chosen() {
 }
 
 #[test]
+fn the_last_of_url_and_client_wins() {
+    let sentinel = || {
+        Client::new(
+            Config::from_url("redis-sentinel://127.0.0.1:26379?sentinelServiceName=leaders")
+                .unwrap(),
+            None,
+            None,
+            None,
+        )
+    };
+    // The URL replaces the client: not through Sentinel, so no replica count is needed.
+    let store = RedisLeaderElection::builder()
+        .client(sentinel())
+        .url("redis://127.0.0.1:6379")
+        .build_store()
+        .unwrap();
+    assert_eq!(store.min_replica_acks(), 0);
+    // The client replaces the URL: through Sentinel, it is.
+    let err = RedisLeaderElection::builder()
+        .url("redis://127.0.0.1:6379")
+        .client(sentinel())
+        .build_store()
+        .unwrap_err();
+    assert!(err.to_string().contains("min_replica_acks"), "{err}");
+}
+
+#[test]
 fn debug_never_shows_the_password() {
     let builder = RedisLeaderElection::builder().url("redis://:hunter2@localhost:6379");
     let debug = format!("{builder:?}");
