@@ -3,7 +3,6 @@
 use leader_election::backend::Secret;
 #[cfg(feature = "tls")]
 use leader_election::backend::tls::TlsFiles;
-use leader_election::backend::tls::TlsSettings;
 use leader_election::{BackendConfig, LeaderElectionOptions};
 
 use crate::builder::EtcdLeaderElectionBuilder;
@@ -66,22 +65,7 @@ impl BackendConfig for EtcdConfig {
     }
 
     fn into_builder(self) -> EtcdLeaderElectionBuilder {
-        // The files become the builder's TLS settings, which its TLS setters extend.
-        #[cfg(feature = "tls")]
-        let (tls, config) = (
-            TlsSettings::from(self.tls),
-            Self {
-                tls: TlsFiles::default(),
-                ..self
-            },
-        );
-        #[cfg(not(feature = "tls"))]
-        let (tls, config) = (TlsSettings::default(), self);
-        EtcdLeaderElectionBuilder {
-            config,
-            client: None,
-            tls,
-        }
+        leader_election::backend::builder_with_tls!(EtcdLeaderElectionBuilder { config: self })
     }
 }
 

@@ -64,22 +64,7 @@ impl BackendConfig for MysqlConfig {
     }
 
     fn into_builder(self) -> MysqlLeaderElectionBuilder {
-        // The files go to the builder's TLS settings, next to those of its `tls_*` setters.
-        #[cfg(feature = "tls")]
-        let (config, tls) = (
-            Self {
-                tls: TlsFiles::default(),
-                ..self
-            },
-            self.tls.into(),
-        );
-        #[cfg(not(feature = "tls"))]
-        let (config, tls) = (self, Default::default());
-        MysqlLeaderElectionBuilder {
-            config,
-            tls,
-            ..Default::default()
-        }
+        leader_election::backend::builder_with_tls!(MysqlLeaderElectionBuilder { config: self })
     }
 }
 

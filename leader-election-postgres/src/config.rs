@@ -72,22 +72,7 @@ impl BackendConfig for PostgresConfig {
     }
 
     fn into_builder(self) -> PostgresLeaderElectionBuilder {
-        // The files go to the builder's TLS settings, next to those of its `tls_*` setters.
-        #[cfg(feature = "tls")]
-        let (config, tls) = (
-            Self {
-                tls: TlsFiles::default(),
-                ..self
-            },
-            self.tls.into(),
-        );
-        #[cfg(not(feature = "tls"))]
-        let (config, tls) = (self, Default::default());
-        PostgresLeaderElectionBuilder {
-            config,
-            tls,
-            ..Default::default()
-        }
+        leader_election::backend::builder_with_tls!(PostgresLeaderElectionBuilder { config: self })
     }
 }
 

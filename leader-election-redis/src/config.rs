@@ -5,7 +5,6 @@ use std::time::Duration;
 use leader_election::backend::Secret;
 #[cfg(feature = "tls")]
 use leader_election::backend::tls::TlsFiles;
-use leader_election::backend::tls::TlsSettings;
 use leader_election::{BackendConfig, LeaderElectionOptions};
 
 use crate::builder::RedisLeaderElectionBuilder;
@@ -71,22 +70,7 @@ impl BackendConfig for RedisConfig {
     }
 
     fn into_builder(self) -> RedisLeaderElectionBuilder {
-        // The files become the builder's TLS settings, which its TLS setters extend.
-        #[cfg(feature = "tls")]
-        let (tls, config) = (
-            TlsSettings::from(self.tls),
-            Self {
-                tls: TlsFiles::default(),
-                ..self
-            },
-        );
-        #[cfg(not(feature = "tls"))]
-        let (tls, config) = (TlsSettings::default(), self);
-        RedisLeaderElectionBuilder {
-            config,
-            client: None,
-            tls,
-        }
+        leader_election::backend::builder_with_tls!(RedisLeaderElectionBuilder { config: self })
     }
 }
 

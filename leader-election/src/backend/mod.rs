@@ -20,7 +20,7 @@ pub use crate::error::quoted;
 pub use config::BackendConfig;
 pub use error::BuildError;
 pub use secret::Secret;
-pub use setters::config_setters;
+pub use setters::{builder_with_tls, config_setters};
 
 /// Checks a backend's name setting (a key, a table, a blob name) against the rules every
 /// backend shares: not empty or blank, at most `max_len` bytes, no control characters. The

@@ -74,3 +74,39 @@ macro_rules! __config_setters {
 }
 
 pub use crate::__config_setters as config_setters;
+
+/// A backend builder holding `config` (an expression of the backend's configuration type):
+/// `Builder { config, ..Default::default() }`, with, when the backend crate's feature `tls` is
+/// on, the configuration's `tls` files ([`TlsFiles`](crate::backend::tls::TlsFiles)) moved to
+/// the builder's TLS settings ([`TlsBuilder::tls_files`](crate::TlsBuilder::tls_files)), which
+/// its `tls_*` setters then extend. For a configuration's
+/// [`into_builder`](crate::BackendConfig::into_builder) in a backend whose configuration has
+/// its `tls` field under its own feature `tls`:
+///
+/// ```ignore
+/// fn into_builder(self) -> MyLeaderElectionBuilder {
+///     leader_election::backend::builder_with_tls!(MyLeaderElectionBuilder { config: self })
+/// }
+/// ```
+///
+/// The builder implements [`Default`] and, with feature `tls`, [`TlsBuilder`](crate::TlsBuilder);
+/// the `#[cfg(feature = "tls")]` the macro writes is the backend crate's own.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __builder_with_tls {
+    ($builder:ident { $field:ident: $config:expr }) => {{
+        #[allow(unused_mut)]
+        let mut config = $config;
+        #[cfg(feature = "tls")]
+        let files = ::core::mem::take(&mut config.tls);
+        let builder = $builder {
+            $field: config,
+            ..::core::default::Default::default()
+        };
+        #[cfg(feature = "tls")]
+        let builder = $crate::TlsBuilder::tls_files(builder, files);
+        builder
+    }};
+}
+
+pub use crate::__builder_with_tls as builder_with_tls;
