@@ -8,49 +8,43 @@ use leader_election_jobs::{Job, Schedule, Scheduler, WallClock};
 use metrics_util::CompositeKey;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
-#[test]
-fn runs_outcomes_durations_delays_and_the_next_due_time_are_recorded() {
+/// Runs on one thread, so that the scheduler's tasks record to the recorder set for it.
+#[tokio::test(start_paused = true)]
+async fn runs_outcomes_durations_delays_and_the_next_due_time_are_recorded() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
-    metrics::with_local_recorder(&recorder, || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .unwrap()
-            .block_on(async {
-                let store = MemoryLeaseStore::new();
-                let mut options = LeaderElectionOptions::default();
-                options.instance_id = "a".into();
-                options.lease_duration = Duration::from_secs(2);
-                options.renew_interval = Duration::from_millis(500);
-                let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_768_478_400);
-                let odd = std::sync::atomic::AtomicU32::new(0);
-                let scheduler = Scheduler::builder(move |_: &str| store.clone())
-                    .options(options)
-                    .clock(WallClock::tokio(start))
-                    .job(Job::new(
-                        "m",
-                        Schedule::every(Duration::from_secs(1)),
-                        move |_| {
-                            let n = odd.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                            async move {
-                                tokio::time::sleep(Duration::from_millis(100)).await;
-                                if n.is_multiple_of(2) {
-                                    Ok(())
-                                } else {
-                                    Err(std::io::Error::other("odd run"))
-                                }
-                            }
-                        },
-                    ))
-                    .build()
-                    .unwrap();
-                scheduler.start().await.unwrap();
-                tokio::time::sleep(Duration::from_millis(4_500)).await;
-                scheduler.stop().await.unwrap();
-            });
-    });
+    let recording = metrics::set_default_local_recorder(&recorder);
+    let store = MemoryLeaseStore::new();
+    let mut options = LeaderElectionOptions::default();
+    options.instance_id = "a".into();
+    options.lease_duration = Duration::from_secs(2);
+    options.renew_interval = Duration::from_millis(500);
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_768_478_400);
+    let odd = std::sync::atomic::AtomicU32::new(0);
+    let scheduler = Scheduler::builder(move |_: &str| store.clone())
+        .options(options)
+        .clock(WallClock::tokio(start))
+        .job(Job::new(
+            "m",
+            Schedule::every(Duration::from_secs(1)),
+            move |_| {
+                let n = odd.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async move {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if n.is_multiple_of(2) {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::other("odd run"))
+                    }
+                }
+            },
+        ))
+        .build()
+        .unwrap();
+    scheduler.start().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(4_500)).await;
+    scheduler.stop().await.unwrap();
+    drop(recording);
     let snapshot = snapshotter.snapshot().into_vec();
     let labelled = |key: &CompositeKey, label: &str, value: &str| {
         key.key()

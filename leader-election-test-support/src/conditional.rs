@@ -14,7 +14,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use leader_election::store::{AcquireOutcome, Lease, LeaseRequest};
+use leader_election::store::{AcquireOutcome, Lease, LeaseRequest, RecordVersion};
 use leader_election::testing::suite::{Cut, Fixture};
 use leader_election::testing::{
     ConformanceOptions, TakeoverOptions, Term, TermRecorder, token_regressions,
@@ -162,6 +162,75 @@ pub async fn a_deleted_object_is_withheld_for_a_lease<O: ObjectOperator>(operato
     contenders
         .back_with_a_greater_token(acted, first, "the deletion", operator.name())
         .await;
+}
+
+/// A new election's key and connected store, with its first election record written: the
+/// record's bytes and version. The start of a backend's own checks of the record.
+///
+/// # Panics
+/// When the store cannot connect or write.
+pub async fn a_written_record<O: ObjectOperator>(
+    operator: &O,
+) -> (String, O::Store, Vec<u8>, RecordVersion) {
+    let key = unique_name("op-record");
+    let store = operator.store(&key);
+    store.connect().await.expect("connect");
+    let data = b"ran: 2024-01-01T00:00".to_vec();
+    let version = store
+        .write_record(None, &data)
+        .await
+        .expect("write")
+        .expect("a new election has no record");
+    (key, store, data, version)
+}
+
+/// The election record is an object of its own, `<key>.record`, beside the lease object: a
+/// release, an operator deleting the lease object and the placeholder written after it leave
+/// it alone (read by the store and by a brand-new one); a write at the current version makes a
+/// new one, and one at a stale version is refused. An operator deleting the record object
+/// leaves no record: a write expecting the old version is refused (nothing written), and one
+/// expecting none creates it again.
+pub async fn the_election_record_outlives_the_lease_object<O: ObjectOperator>(operator: &O) {
+    let (key, store, data, v1) = a_written_record(operator).await;
+    let a = LeaseRequest::new("a", Duration::from_secs(4));
+    let lease = crate::acquire(&store, &a).await;
+    assert!(store.release(&a, &lease).await.expect("release"));
+    crate::acquire(&store, &LeaseRequest::new("b", Duration::from_secs(4))).await;
+    operator.delete(&key).await;
+    // The lease logic sees the deletion (a placeholder, withheld for a lease) ...
+    let outcome = store.try_acquire(&a).await.expect("try_acquire");
+    assert!(
+        matches!(outcome, AcquireOutcome::Withheld { .. }),
+        "{outcome:?}"
+    );
+    // ... and the record, read by this store and by a brand-new one, is untouched.
+    for reader in [&store, &operator.store(&key)] {
+        let record = reader
+            .read_record()
+            .await
+            .expect("read")
+            .expect("the record");
+        assert_eq!((&record.version, &record.data), (&v1, &data));
+    }
+    let v2 = store
+        .write_record(Some(&v1), b"ran: 2024-01-02T00:00")
+        .await
+        .expect("write")
+        .expect("written at the current version");
+    assert_ne!(v2, v1);
+    let stale = store
+        .write_record(Some(&v1), b"stale")
+        .await
+        .expect("write");
+    assert_eq!(stale, None, "written on a stale version");
+
+    operator.delete(&format!("{key}.record")).await;
+    assert_eq!(store.read_record().await.expect("read"), None);
+    let late = store.write_record(Some(&v2), b"late").await.expect("write");
+    assert_eq!(late, None, "written on a deleted record's version");
+    assert_eq!(store.read_record().await.expect("read"), None);
+    let anew = store.write_record(None, b"anew").await.expect("write");
+    assert!(anew.is_some(), "a deleted record is not written anew");
 }
 
 /// A lease object overwritten with each kind of [garbage](ObjectOperator::garbage) is not taken
@@ -441,6 +510,7 @@ macro_rules! operator_checks {
             a_restored_older_released_record_is_not_taken_within_a_lease,
             a_brand_new_store_mints_a_greater_token_within_the_same_second,
             tokens_are_minted_from_the_service_clock_and_survive_deletion,
+            the_election_record_outlives_the_lease_object,
         );
     };
     (@each $operator:expr; $($check:ident),* $(,)?) => {$(
