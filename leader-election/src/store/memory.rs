@@ -77,12 +77,14 @@ impl Holder {
 }
 
 impl MemoryLeaseStore {
-    /// The longest leader metadata this store publishes, in bytes: 64 KiB, as for Redis and
-    /// PostgreSQL, so that code tested here fits there.
-    pub const MAX_METADATA_LEN: usize = 64 * 1024;
+    /// The longest leader metadata this store publishes, in bytes:
+    /// [`store::MAX_METADATA_LEN`](super::MAX_METADATA_LEN), as for the other backends, so that
+    /// code tested here fits there.
+    pub const MAX_METADATA_LEN: usize = super::MAX_METADATA_LEN;
 
-    /// The longest election record this store keeps, in bytes: 64 KiB.
-    pub const MAX_RECORD_LEN: usize = 64 * 1024;
+    /// The longest election record this store keeps, in bytes:
+    /// [`store::MAX_RECORD_LEN`](super::MAX_RECORD_LEN).
+    pub const MAX_RECORD_LEN: usize = super::MAX_RECORD_LEN;
 
     /// A store for a new election, with nobody leading.
     #[must_use]

@@ -28,6 +28,16 @@ pub use types::{
     WithholdReason, check_metadata_len, check_record_len, new_lease_id, records_unsupported,
     stored_record_too_long,
 };
+
+/// The longest leader metadata a store publishes, in bytes, unless its service needs less: 64
+/// KiB, the [`max_metadata_len`](Capabilities::max_metadata_len) of the memory store and of
+/// every backend but Azure Blob (whose metadata travels in a blob's metadata headers), so that
+/// code tested on one fits on the others.
+pub const MAX_METADATA_LEN: usize = 64 * 1024;
+
+/// The longest [election record](Record) a store keeps, in bytes: 64 KiB, the
+/// [`max_record_len`](Capabilities::max_record_len) of the memory store and of every backend.
+pub const MAX_RECORD_LEN: usize = 64 * 1024;
 /// The few atomic operations a backend must offer.
 ///
 /// A store performs single operations; it does no timing, retries or events: the core does. Each

@@ -18,8 +18,7 @@ use crate::backend::quoted;
 use crate::error::{Error, Operation, Result};
 use crate::store::{Record, RecordVersion, check_record_len, stored_record_too_long};
 
-/// The longest election record a store keeps, in bytes: 64 KiB (as the memory store).
-pub const MAX_RECORD_LEN: usize = 64 * 1024;
+pub use crate::store::MAX_RECORD_LEN;
 
 /// The suffix of the record object's name: `<key>.record`.
 pub const RECORD_SUFFIX: &str = ".record";

@@ -53,9 +53,7 @@ pub use record::{CandidateRecord, Holder, LeaseRecord, millis, nonce};
 pub use settings::{Connection, ServiceSettings, check_key};
 use state::State;
 
-/// The longest leader metadata a store publishes, in bytes: 64 KiB, as for the memory, Redis
-/// and PostgreSQL backends.
-pub const MAX_METADATA_LEN: usize = 64 * 1024;
+pub use crate::store::MAX_METADATA_LEN;
 
 /// The suffix of the candidate object's name: `<key>.candidate`.
 pub const CANDIDATE_SUFFIX: &str = ".candidate";
