@@ -1,16 +1,11 @@
 //! [`DynamoDbLeaderElection::builder`]: configuration of an election on DynamoDB.
 
-use std::fmt;
-
+use leader_election::store::conditional::ConditionalStore;
 use leader_election::{BuildError, ElectionBuilder, LeaderElectionOptions};
+use leader_election_aws::{GivenClient, Target};
 
-use leader_election::store::conditional::{ConditionalStore, ServiceSettings};
-use leader_election_aws::Target;
-
+use crate::DynamoDbConfig;
 use crate::store::{DynamoDbLeaseStore, DynamoDbObjects};
-
-/// The item key used when none is set.
-pub const DEFAULT_KEY: &str = "leader-election-lock";
 
 /// The entry point for an election on Amazon DynamoDB: [`DynamoDbLeaderElection::builder`].
 ///
@@ -31,7 +26,8 @@ impl DynamoDbLeaderElection {
     }
 }
 
-/// Configures an election on DynamoDB; made by [`DynamoDbLeaderElection::builder`].
+/// Configures an election on DynamoDB; made by [`DynamoDbLeaderElection::builder`] or from a
+/// [`DynamoDbConfig`], which it holds.
 ///
 /// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and
 /// [`build_store`](leader_election::ElectionBuilder::build_store) check everything. Nothing is
@@ -44,69 +40,38 @@ impl DynamoDbLeaderElection {
 /// before taking over a lease whose holder went silent; and `operation_timeout` is the budget
 /// of each operation, shared by all its requests.
 #[must_use]
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct DynamoDbLeaderElectionBuilder {
-    table: Option<String>,
-    key: Option<String>,
-    pub(crate) service: ServiceSettings,
-    create_table: bool,
-    client: Option<aws_sdk_dynamodb::Client>,
-    options: LeaderElectionOptions,
+    pub(crate) config: DynamoDbConfig,
+    pub(crate) client: GivenClient<aws_sdk_dynamodb::Client>,
 }
 
-impl fmt::Debug for DynamoDbLeaderElectionBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DynamoDbLeaderElectionBuilder")
-            .field("table", &self.table)
-            .field("key", &self.key)
-            .field("service", &self.service)
-            .field("create_table_if_not_exists", &self.create_table)
-            .field("client", &self.client.as_ref().map(|_| "<set>"))
-            .field("options", &self.options)
-            .finish()
-    }
-}
-
-impl DynamoDbLeaderElectionBuilder {
+leader_election::backend::config_setters! {
+    DynamoDbLeaderElectionBuilder { config }
     /// The table holding the lease item; its partition key must be a string attribute named
     /// `pk` (no sort key). Several elections may share one table. Required.
-    pub fn table(mut self, table: impl Into<String>) -> Self {
-        self.table = Some(table.into());
-        self
-    }
-
+    table: impl Into<String>;
     /// The key of the lease item (its `pk`). Every contender of one election uses the same
     /// table and key; the key is the election.
     ///
     /// Default: `leader-election-lock`.
-    pub fn key(mut self, key: impl Into<String>) -> Self {
-        self.key = Some(key.into());
-        self
-    }
+    key: impl Into<String>;
+}
 
+impl DynamoDbLeaderElectionBuilder {
     /// Whether a missing table is created (a string partition key `pk`, on-demand billing)
     /// when a request finds none (for tests and local emulators; on AWS create the table
     /// beforehand and leave this off).
     ///
     /// Default: false.
     pub fn create_table_if_not_exists(mut self, create: bool) -> Self {
-        self.create_table = create;
-        self
-    }
-
-    /// Use a client built by the caller, for settings this builder does not offer (a custom
-    /// HTTP client, a credentials provider). The store adds its own interceptor (it reads the
-    /// service's `Date` header from every response) and turns the SDK's retries off: the
-    /// election retries by itself, within the lease. `endpoint`, `region` and
-    /// `static_credentials` must then not be set.
-    pub fn client(mut self, client: aws_sdk_dynamodb::Client) -> Self {
-        self.client = Some(client);
+        self.config.create_table_if_not_exists = create;
         self
     }
 }
 
 leader_election_aws::service_setters! {
-    DynamoDbLeaderElectionBuilder { service }
+    DynamoDbLeaderElectionBuilder { config, client: aws_sdk_dynamodb::Client }
     /// The service's URL, for a local emulator (`http://127.0.0.1:8000`) or a VPC endpoint,
     /// replacing the AWS endpoint of the region.
     ///
@@ -120,12 +85,19 @@ leader_election_aws::service_setters! {
     /// Sign requests with this access key instead of the AWS credential chain (for a local
     /// emulator). The secret never appears in `Debug` output or errors.
     static_credentials;
+    /// Use a client built by the caller, for settings this builder does not offer (a custom
+    /// HTTP client, a credentials provider). The store adds its own interceptor (it reads the
+    /// service's `Date` header from every response) and turns the SDK's retries off: the
+    /// election retries by itself, within the lease. `endpoint`, `region` and
+    /// `static_credentials` must then not be set.
+    client;
 }
 
 /// What DynamoDB's builder names in its checks.
 const DYNAMODB: Target = Target {
     service: "DynamoDB",
     missing: "set table",
+    check_container: check_table,
     object: "item",
     max_key: 2048,
     client_settings: "endpoint, region and static_credentials",
@@ -153,7 +125,7 @@ impl ElectionBuilder for DynamoDbLeaderElectionBuilder {
     type Error = BuildError;
 
     fn election_options(&mut self) -> &mut LeaderElectionOptions {
-        &mut self.options
+        &mut self.config.options
     }
 
     /// The store alone, checked like [`build`](leader_election::ElectionBuilder::build) (see
@@ -171,19 +143,22 @@ impl ElectionBuilder for DynamoDbLeaderElectionBuilder {
     ///   is set together with `client`;
     /// - [`BuildError::Options`]: the options fail [`LeaderElectionOptions::validate`].
     fn build_store(self) -> Result<DynamoDbLeaseStore, BuildError> {
+        let service = self.service_settings();
+        let config = self.config;
         let checked = DYNAMODB.check(
-            &self.options,
-            self.table,
-            check_table,
-            self.key,
-            DEFAULT_KEY,
-            self.service,
+            &config.options,
+            config.table,
+            config.key,
+            service,
             self.client,
             false,
         )?;
-        let objects =
-            DynamoDbObjects::new(checked.connection, checked.container, self.create_table);
-        Ok(ConditionalStore::new(objects, checked.key, &self.options))
+        let objects = DynamoDbObjects::new(
+            checked.connection,
+            checked.container,
+            config.create_table_if_not_exists,
+        );
+        Ok(ConditionalStore::new(objects, checked.key, &config.options))
     }
 }
 
@@ -192,6 +167,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::DEFAULT_KEY;
 
     fn local() -> DynamoDbLeaderElectionBuilder {
         DynamoDbLeaderElection::builder()

@@ -2,10 +2,9 @@
 //! environment.
 
 use leader_election::backend::Secret;
-use leader_election::store::conditional::ServiceSettings;
-use leader_election::{BackendConfig, ElectionBuilder, LeaderElectionOptions};
+use leader_election::{BackendConfig, LeaderElectionOptions};
 
-use crate::builder::{DynamoDbLeaderElection, DynamoDbLeaderElectionBuilder};
+use crate::builder::DynamoDbLeaderElectionBuilder;
 
 /// An election on DynamoDB as configuration, for loading from the application's config files
 /// with serde (durations written like `"30s"`) or from environment variables
@@ -71,27 +70,16 @@ impl BackendConfig for DynamoDbConfig {
     /// A builder holding this configuration; [`build`](leader_election::ElectionBuilder::build)
     /// checks everything.
     fn into_builder(self) -> DynamoDbLeaderElectionBuilder {
-        let mut builder = DynamoDbLeaderElection::builder()
-            .create_table_if_not_exists(self.create_table_if_not_exists)
-            .options(self.options);
-        if let Some(table) = self.table {
-            builder = builder.table(table);
+        DynamoDbLeaderElectionBuilder {
+            config: self,
+            ..DynamoDbLeaderElectionBuilder::default()
         }
-        if let Some(key) = self.key {
-            builder = builder.key(key);
-        }
-        builder.service = ServiceSettings::from_config(
-            self.endpoint,
-            self.region,
-            self.access_key_id,
-            self.secret_access_key.map(Secret::into_inner),
-        );
-        builder
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use leader_election::ElectionBuilder;
     use leader_election::testing::{ConfigCase, check_config};
 
     use super::*;
