@@ -24,9 +24,9 @@ pub const DEFAULT_KEY: &str = "leader-election-lock";
 ///
 /// The builder holds its configuration (in the field named first) and the client given (in
 /// the [`GivenClient`] named second). The first three setters fill the configuration's fields
-/// `endpoint`, `region`, `access_key_id` and `secret_access_key` (a
-/// [`Secret`](leader_election::backend::Secret), or anything a `String` converts into), which
-/// every AWS backend's configuration has; the macro also writes the builder's
+/// `endpoint`, `region`, `access_key_id` (`Option<String>` each) and `secret_access_key`
+/// (`Option<`[`Secret`](leader_election::backend::Secret)`>`), which every AWS backend's
+/// configuration has; the macro also writes the builder's
 /// `service_settings()`, those four fields as the [`ServiceSettings`](crate::ServiceSettings)
 /// that [`Target::check`] checks against the client given when the store is built. The secret
 /// never appears in `Debug` output.
@@ -84,26 +84,33 @@ macro_rules! service_setters {
     ) => {
         impl $builder {
             $(#[$endpoint])*
-            pub fn endpoint(mut self, endpoint: impl ::core::convert::Into<String>) -> Self {
-                self.$config.endpoint = Some(endpoint.into());
+            pub fn endpoint(
+                mut self,
+                endpoint: impl ::core::convert::Into<::std::string::String>,
+            ) -> Self {
+                self.$config.endpoint = ::core::option::Option::Some(endpoint.into());
                 self
             }
 
             $(#[$region])*
-            pub fn region(mut self, region: impl ::core::convert::Into<String>) -> Self {
-                self.$config.region = Some(region.into());
+            pub fn region(
+                mut self,
+                region: impl ::core::convert::Into<::std::string::String>,
+            ) -> Self {
+                self.$config.region = ::core::option::Option::Some(region.into());
                 self
             }
 
             $(#[$credentials])*
             pub fn static_credentials(
                 mut self,
-                access_key_id: impl ::core::convert::Into<String>,
-                secret_access_key: impl ::core::convert::Into<String>,
+                access_key_id: impl ::core::convert::Into<::std::string::String>,
+                secret_access_key: impl ::core::convert::Into<::std::string::String>,
             ) -> Self {
-                let secret_access_key: String = secret_access_key.into();
-                self.$config.access_key_id = Some(access_key_id.into());
-                self.$config.secret_access_key = Some(secret_access_key.into());
+                let secret_access_key: ::std::string::String = secret_access_key.into();
+                self.$config.access_key_id = ::core::option::Option::Some(access_key_id.into());
+                self.$config.secret_access_key =
+                    ::core::option::Option::Some(secret_access_key.into());
                 self
             }
 
@@ -114,7 +121,8 @@ macro_rules! service_setters {
             }
 
             /// The configuration's `endpoint`, `region` and static credentials (only when both
-            /// the access key id and its secret are set), for `leader_election_aws::Target::check`.
+            /// the access key id and its secret are set), for the store's checks
+            /// (`leader_election_aws::Target::check`).
             pub(crate) fn service_settings(&self) -> $crate::ServiceSettings {
                 let config = &self.$config;
                 $crate::ServiceSettings::from_config(
@@ -229,7 +237,8 @@ impl Target {
         (self.check_container)(&container)?;
         let key = key.unwrap_or_else(|| DEFAULT_KEY.to_owned());
         check_key(&key, self.max_key, self.service, self.object)?;
-        let connection = service.connection(client.0, others_set, self.client_settings)?;
+        let connection =
+            service.connection(client.into_inner(), others_set, self.client_settings)?;
         Ok(Checked {
             container,
             key,
