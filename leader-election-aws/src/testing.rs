@@ -1,7 +1,7 @@
 //! For the tests of an AWS backend (feature `testing`): builders, stores, elections and a
 //! client of the SDK itself on moto's server ([`S3Emulator`], which serves S3 and DynamoDB on
 //! one endpoint), made the same way for every backend; the checks every backend's builder
-//! passes ([`check_builder`]); and the record every backend encodes and reads back in its unit
+//! and configuration pass ([`check_builder`], [`check_config_secret`]); and the record every backend encodes and reads back in its unit
 //! tests ([`held_record`], [`assert_held_record`]).
 
 use std::fmt;
@@ -14,7 +14,7 @@ use leader_election::store::LeaseRequest;
 use leader_election::store::conditional::{
     CANDIDATE_SUFFIX, ConditionalObjects, ConditionalStore, LeaseRecord,
 };
-use leader_election::{BuildError, ElectionBuilder, FencingToken, LeaderElection};
+use leader_election::{BackendConfig, BuildError, ElectionBuilder, FencingToken, LeaderElection};
 use leader_election_fixtures::s3::S3Emulator;
 
 use crate::{DEFAULT_KEY, Target};
@@ -206,6 +206,34 @@ pub fn check_builder<B, O>(
     let election = builder.build().expect("the defaults build");
     assert!(!format!("{election:?}").contains("SECRETKEY"));
     assert!(!format!("{:?}", election.store()).contains("SECRETKEY"));
+}
+
+/// Checks that the secret access key of a backend's configuration `C` shows in the `Debug` of
+/// neither the configuration, its builder nor its store: `C` loaded with its container (the
+/// field named `container`), an access key id and the secret `TOPSECRET`.
+///
+/// # Panics
+/// When the configuration does not load or build, or the secret shows.
+pub fn check_config_secret<C>(container: &str)
+where
+    C: BackendConfig + fmt::Debug,
+    C::Builder: fmt::Debug,
+    <C::Builder as ElectionBuilder>::Store: fmt::Debug,
+{
+    let var = |field: &str| format!("LEADER_ELECTION_{}_{field}", C::SECTION);
+    let config = C::from_vars([
+        (var(container), "b-1".to_owned()),
+        (var("ACCESS_KEY_ID"), "id".to_owned()),
+        (var("SECRET_ACCESS_KEY"), "TOPSECRET".to_owned()),
+    ])
+    .expect("the configuration loads");
+    assert!(!format!("{config:?}").contains("TOPSECRET"));
+    let builder = config.into_builder();
+    assert!(!format!("{builder:?}").contains("TOPSECRET"));
+    let Ok(store) = builder.build_store() else {
+        panic!("the configuration builds");
+    };
+    assert!(!format!("{store:?}").contains("TOPSECRET"));
 }
 
 // === Records ===
