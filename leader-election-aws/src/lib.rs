@@ -9,7 +9,7 @@ mod sdk;
 pub mod testing;
 mod wire;
 
-pub use builder::{Checked, DEFAULT_REGION, Target};
+pub use builder::{Checked, DEFAULT_KEY, DEFAULT_REGION, GivenClient, Target};
 pub use error::{Detail, failure};
 pub use leader_election::store::conditional::ServiceSettings;
 pub use sdk::{ServiceClient, one_attempt, sdk_config};

@@ -1,7 +1,8 @@
 //! For the tests of an AWS backend (feature `testing`): builders, stores, elections and a
 //! client of the SDK itself on moto's server ([`S3Emulator`], which serves S3 and DynamoDB on
-//! one endpoint), made the same way for every backend; and the record every backend encodes
-//! and reads back in its unit tests ([`held_record`], [`assert_held_record`]).
+//! one endpoint), made the same way for every backend; the checks every backend's builder
+//! and configuration pass ([`check_builder`], [`check_config_secret`]); and the record
+//! every backend encodes and reads back in its unit tests ([`held_record`], [`assert_held_record`]).
 
 use std::fmt;
 use std::future::Future;
@@ -10,11 +11,15 @@ use std::ops::Deref;
 use std::time::Duration;
 
 use leader_election::store::LeaseRequest;
-use leader_election::store::conditional::LeaseRecord;
+use leader_election::store::conditional::{
+    CANDIDATE_SUFFIX, ConditionalObjects, ConditionalStore, LeaseRecord,
+};
 use leader_election::{
-    BuildError, ElectionBuilder, FencingToken, LeaderElection, LeaderElectionOptions,
+    BackendConfig, BuildError, ElectionBuilder, FencingToken, LeaderElection, LeaderElectionOptions,
 };
 use leader_election_fixtures::s3::S3Emulator;
+
+use crate::{DEFAULT_KEY, Target};
 
 /// The store a backend's builder makes.
 pub type StoreOf<B> = <<B as MotoBackend>::Builder as ElectionBuilder>::Store;
@@ -126,6 +131,126 @@ impl<'a, B: MotoBackend> Moto<'a, B> {
     pub fn operator(&self) -> impl Future<Output = B::Client> + Send + use<'a, B> {
         B::client(self.store("operator"))
     }
+}
+
+// === Builders ===
+
+/// Checks what every AWS backend's builder does, on `local`: a builder of the backend of
+/// `target` with its container set, an endpoint, and the static credentials `test` and
+/// `SECRETKEY`; `key` and `endpoint` are its setters of those names, and `client` its setter
+/// of a client given (with a client of the caller's).
+///
+/// - It builds, with the key [`DEFAULT_KEY`] and the default options.
+/// - A key is 1 to [`max_key`](Target::max_key) bytes, less `.candidate`, without control
+///   characters; anything else is [`BuildError::InvalidName`] for the field `key`.
+/// - An endpoint is an `http://` or `https://` URL with a host and no query; anything else is
+///   [`BuildError::InvalidUrl`] for the field `endpoint`.
+/// - A client given goes alone: with an endpoint or credentials it is
+///   [`BuildError::ConflictingConnection`], naming [`client_settings`](Target::client_settings).
+/// - The election options are validated ([`BuildError::Options`]).
+/// - The secret shows in the `Debug` of neither the builder, the election nor its store.
+///
+/// # Panics
+/// When one of them does not hold.
+pub fn check_builder<B, O>(
+    target: &Target,
+    local: impl Fn() -> B,
+    key: impl Fn(B, String) -> B,
+    endpoint: impl Fn(B, &str) -> B,
+    client: impl Fn(B) -> B,
+) where
+    B: ElectionBuilder<Store = ConditionalStore<O>, Error = BuildError> + fmt::Debug,
+    O: ConditionalObjects,
+    ConditionalStore<O>: fmt::Debug,
+{
+    let store = local().build_store().expect("the defaults build");
+    assert_eq!(store.key(), DEFAULT_KEY);
+    let election = local()
+        .instance_id("me")
+        .build()
+        .expect("the defaults build");
+    assert_eq!(election.instance_id(), "me");
+    assert_eq!(election.options().lease_duration, Duration::from_secs(30));
+
+    let longest = target.max_key - CANDIDATE_SUFFIX.len();
+    for bad in [
+        String::new(),
+        "ctl\u{1}".to_owned(),
+        "k".repeat(longest + 1),
+    ] {
+        let err = key(local(), bad.clone()).build_store().unwrap_err();
+        assert!(
+            matches!(err, BuildError::InvalidName { field: "key", .. }),
+            "{bad:?}: {err}"
+        );
+    }
+    for good in ["elections/orders lock".to_owned(), "k".repeat(longest)] {
+        key(local(), good).build_store().expect("a good key");
+    }
+
+    for bad in ["127.0.0.1:8000", "ftp://host", "http://", "https://h/?x=1"] {
+        let err = endpoint(local(), bad).build_store().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                BuildError::InvalidUrl {
+                    field: "endpoint",
+                    ..
+                }
+            ),
+            "{bad}: {err}"
+        );
+    }
+
+    let err = client(local()).build_store().unwrap_err();
+    assert!(
+        matches!(err, BuildError::ConflictingConnection(ref message)
+            if message.contains(target.client_settings)),
+        "{err}"
+    );
+
+    let err = local()
+        .renew_interval(Duration::from_secs(40))
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(err, BuildError::Options(ref e) if e.field == "renew_interval"),
+        "{err}"
+    );
+
+    let builder = local();
+    assert!(!format!("{builder:?}").contains("SECRETKEY"));
+    let election = builder.build().expect("the defaults build");
+    assert!(!format!("{election:?}").contains("SECRETKEY"));
+    assert!(!format!("{:?}", election.store()).contains("SECRETKEY"));
+}
+
+/// Checks that the secret access key of a backend's configuration `C` shows in the `Debug` of
+/// neither the configuration, its builder nor its store: `C` loaded with its container (the
+/// field named `container`), an access key id and the secret `TOPSECRET`.
+///
+/// # Panics
+/// When the configuration does not load or build, or the secret shows.
+pub fn check_config_secret<C>(container: &str)
+where
+    C: BackendConfig + fmt::Debug,
+    C::Builder: fmt::Debug,
+    <C::Builder as ElectionBuilder>::Store: fmt::Debug,
+{
+    let var = |field: &str| format!("LEADER_ELECTION_{}_{field}", C::SECTION);
+    let config = C::from_vars([
+        (var(container), "b-1".to_owned()),
+        (var("ACCESS_KEY_ID"), "id".to_owned()),
+        (var("SECRET_ACCESS_KEY"), "TOPSECRET".to_owned()),
+    ])
+    .expect("the configuration loads");
+    assert!(!format!("{config:?}").contains("TOPSECRET"));
+    let builder = config.into_builder();
+    assert!(!format!("{builder:?}").contains("TOPSECRET"));
+    let Ok(store) = builder.build_store() else {
+        panic!("the configuration builds");
+    };
+    assert!(!format!("{store:?}").contains("TOPSECRET"));
 }
 
 // === Records ===

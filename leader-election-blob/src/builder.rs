@@ -8,7 +8,8 @@ use azure_core::credentials::TokenCredential;
 use azure_storage_blob::BlobContainerClient;
 use leader_election::{BuildError, ConfigError, ElectionBuilder, LeaderElectionOptions};
 
-use crate::connection::{Account, Secret, host_of};
+use crate::BlobConfig;
+use crate::connection::{Account, host_of};
 use crate::names::check_blob_name;
 use crate::store::{BlobLeaseStore, MAX_LEASE_SECS, MIN_LEASE_SECS};
 
@@ -43,7 +44,8 @@ impl BlobLeaderElection {
     }
 }
 
-/// Configures an election on Azure Blob Storage; made by [`BlobLeaderElection::builder`].
+/// Configures an election on Azure Blob Storage; made by [`BlobLeaderElection::builder`] or
+/// from a [`BlobConfig`], which it holds.
 ///
 /// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and [`build_store`](leader_election::ElectionBuilder::build_store) check
 /// everything.
@@ -54,82 +56,82 @@ impl BlobLeaderElection {
 /// client-side budget of each operation, shared by all its Azure requests (an acquisition makes
 /// several).
 #[must_use]
+#[derive(Default)]
 pub struct BlobLeaderElectionBuilder {
-    account: Account,
-    container_name: Option<String>,
-    blob_name: String,
-    create_container: bool,
-    api_version: String,
-    options: LeaderElectionOptions,
+    pub(crate) config: BlobConfig,
+    /// The caller's objects, not configuration: the Entra ID credential for the endpoint, and
+    /// a container client.
+    pub(crate) credential: Option<Arc<dyn TokenCredential>>,
+    pub(crate) container_client: Option<BlobContainerClient>,
+    /// Not a field of [`BlobConfig`] (its format stays as it is); default:
+    /// [`DEFAULT_API_VERSION`].
+    pub(crate) api_version: Option<String>,
 }
 
-impl Default for BlobLeaderElectionBuilder {
-    fn default() -> Self {
-        Self {
-            account: Account::default(),
-            container_name: None,
-            blob_name: DEFAULT_BLOB_NAME.to_owned(),
-            create_container: true,
-            api_version: DEFAULT_API_VERSION.to_owned(),
-            options: LeaderElectionOptions::default(),
-        }
-    }
-}
-
+/// Shows whether each way to reach the account is set, never the connection string or SAS URL
+/// (a connection string may hold a URL, which a [`Secret`](leader_election::backend::Secret)'s
+/// own `Debug` would show).
 impl fmt::Debug for BlobLeaderElectionBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let set = |is_set: bool| if is_set { "<set>" } else { "<unset>" };
+        let config = &self.config;
         f.debug_struct("BlobLeaderElectionBuilder")
             .field(
                 "connection_string",
-                &set(self.account.connection_string.is_some()),
+                &set(config.connection_string.is_some()),
             )
-            .field("sas_url", &set(self.account.sas_url.is_some()))
-            .field("endpoint", &self.account.endpoint)
-            .field("credential", &set(self.account.credential.is_some()))
+            .field("sas_url", &set(config.sas_url.is_some()))
+            .field("endpoint", &config.endpoint)
+            .field("credential", &set(self.credential.is_some()))
+            .field("container_client", &set(self.container_client.is_some()))
+            .field("container_name", &config.container_name)
+            .field("blob_name", &config.blob_name)
             .field(
-                "container_client",
-                &set(self.account.container_client.is_some()),
+                "create_container_if_not_exists",
+                &config.create_container_if_not_exists,
             )
-            .field("container_name", &self.container_name)
-            .field("blob_name", &self.blob_name)
-            .field("create_container_if_not_exists", &self.create_container)
             .field("api_version", &self.api_version)
-            .field("options", &self.options)
+            .field("options", &config.options)
             .finish()
     }
 }
 
-impl BlobLeaderElectionBuilder {
+leader_election::backend::config_setters! {
+    BlobLeaderElectionBuilder { config }
     /// Reach the account through an Azure Storage connection string: with `AccountName` and
     /// `AccountKey` (requests are signed with SharedKey), with `SharedAccessSignature`, or
     /// `UseDevelopmentStorage=true` for a local Azurite. `BlobEndpoint` overrides the endpoint
     /// built from `AccountName`, `DefaultEndpointsProtocol` and `EndpointSuffix`.
-    pub fn connection_string(mut self, connection_string: impl Into<String>) -> Self {
-        self.account.connection_string = Some(Secret(connection_string.into()));
-        self
-    }
-
+    connection_string: impl Into<String>;
     /// Reach the account through a blob service URL carrying a SAS token, such as
     /// `https://account.blob.core.windows.net/?sv=...&sig=...`. The token needs read, write
     /// and create permissions on the container (and on the service if the container is to be
     /// created).
-    pub fn sas_url(mut self, sas_url: impl Into<String>) -> Self {
-        self.account.sas_url = Some(Secret(sas_url.into()));
-        self
-    }
-
+    sas_url: impl Into<String>;
     /// Reach the account at this blob service URL (`https://account.blob.core.windows.net`),
     /// authorized by the [`credential`](Self::credential) (Entra ID).
-    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.account.endpoint = Some(endpoint.into());
-        self
-    }
+    endpoint: impl Into<String>;
+    /// The container holding the lease blob.
+    ///
+    /// Default: `leader-election`.
+    container_name: impl Into<String>;
+    /// The blob whose lease is the leadership. Every contender of one election uses the same
+    /// container and blob.
+    ///
+    /// Default: `leader-election-lock`.
+    blob_name: impl Into<String>;
+    /// Whether a missing container is created on the first acquisition attempt. The blob is
+    /// always created when missing.
+    ///
+    /// Default: true.
+    create_container_if_not_exists: bool;
+}
 
+impl BlobLeaderElectionBuilder {
     /// The Entra ID credential for [`endpoint`](Self::endpoint), for example from
     /// `azure_identity`. The identity needs the "Storage Blob Data Contributor" role.
     pub fn credential(mut self, credential: Arc<dyn TokenCredential>) -> Self {
-        self.account.credential = Some(credential);
+        self.credential = Some(credential);
         self
     }
 
@@ -137,33 +139,7 @@ impl BlobLeaderElectionBuilder {
     /// [`container_name`](Self::container_name) must not be set). The client's own retry
     /// settings apply: keep its retries short, well inside the lease duration.
     pub fn container_client(mut self, client: BlobContainerClient) -> Self {
-        self.account.container_client = Some(client);
-        self
-    }
-
-    /// The container holding the lease blob.
-    ///
-    /// Default: `leader-election`.
-    pub fn container_name(mut self, name: impl Into<String>) -> Self {
-        self.container_name = Some(name.into());
-        self
-    }
-
-    /// The blob whose lease is the leadership. Every contender of one election uses the same
-    /// container and blob.
-    ///
-    /// Default: `leader-election-lock`.
-    pub fn blob_name(mut self, name: impl Into<String>) -> Self {
-        self.blob_name = name.into();
-        self
-    }
-
-    /// Whether a missing container is created on the first acquisition attempt. The blob is
-    /// always created when missing.
-    ///
-    /// Default: true.
-    pub fn create_container_if_not_exists(mut self, create: bool) -> Self {
-        self.create_container = create;
+        self.container_client = Some(client);
         self
     }
 
@@ -172,7 +148,7 @@ impl BlobLeaderElectionBuilder {
     ///
     /// Default: [`DEFAULT_API_VERSION`].
     pub fn api_version(mut self, version: impl Into<String>) -> Self {
-        self.api_version = version.into();
+        self.api_version = Some(version.into());
         self
     }
 }
@@ -199,7 +175,7 @@ impl ElectionBuilder for BlobLeaderElectionBuilder {
     type Error = BuildError;
 
     fn election_options(&mut self) -> &mut LeaderElectionOptions {
-        &mut self.options
+        &mut self.config.options
     }
 
     /// The store alone, checked like [`build`](leader_election::ElectionBuilder::build) (see
@@ -223,7 +199,16 @@ impl ElectionBuilder for BlobLeaderElectionBuilder {
     /// - [`BuildError::Client`]: the Azure SDK refuses the client (it requires https with a
     ///   credential).
     fn build_store(self) -> Result<BlobLeaseStore, BuildError> {
-        let lease = self.options.lease_duration;
+        let BlobConfig {
+            connection_string,
+            sas_url,
+            endpoint,
+            container_name,
+            blob_name,
+            create_container_if_not_exists,
+            options,
+        } = self.config;
+        let lease = options.lease_duration;
         if lease < Duration::from_secs(MIN_LEASE_SECS)
             || lease > Duration::from_secs(MAX_LEASE_SECS)
         {
@@ -236,19 +221,28 @@ impl ElectionBuilder for BlobLeaderElectionBuilder {
             )
             .into());
         }
-        self.options.validate()?;
-        check_blob_name(&self.blob_name)?;
-        let timeout = self.options.operation_timeout();
-        let (client, container_name) = self
-            .account
-            .container_client(self.container_name, self.api_version)?;
+        options.validate()?;
+        let blob_name = blob_name.unwrap_or_else(|| DEFAULT_BLOB_NAME.to_owned());
+        check_blob_name(&blob_name)?;
+        let timeout = options.operation_timeout();
+        let account = Account {
+            connection_string,
+            sas_url,
+            endpoint,
+            credential: self.credential,
+            container_client: self.container_client,
+        };
+        let api_version = self
+            .api_version
+            .unwrap_or_else(|| DEFAULT_API_VERSION.to_owned());
+        let (client, container_name) = account.container_client(container_name, api_version)?;
         let host = host_of(client.url());
         Ok(BlobLeaseStore::new(
             client,
             container_name,
-            self.blob_name,
+            blob_name,
             host,
-            self.create_container,
+            create_container_if_not_exists.unwrap_or(true),
             timeout,
         ))
     }
@@ -400,6 +394,11 @@ mod tests {
         assert!(!format!("{builder:?}").contains(KEY));
         let store = builder.build_store().unwrap();
         assert!(!format!("{store:?}").contains(KEY));
+        // A connection string may hold a URL (`BlobEndpoint`): still nothing of it is shown.
+        let builder = BlobLeaderElection::builder().connection_string(format!(
+            "AccountName=acct;AccountKey={KEY};BlobEndpoint=http://127.0.0.1:10000/acct"
+        ));
+        assert!(!format!("{builder:?}").contains(KEY), "{builder:?}");
 
         let sas = "https://acct.blob.core.windows.net/?sv=2025-11-05&sig=SECRETSIG";
         let builder = BlobLeaderElection::builder().sas_url(sas);

@@ -2,9 +2,9 @@
 //! environment.
 
 use leader_election::backend::Secret;
-use leader_election::{BackendConfig, ElectionBuilder, LeaderElectionOptions};
+use leader_election::{BackendConfig, LeaderElectionOptions};
 
-use crate::builder::{BlobLeaderElection, BlobLeaderElectionBuilder};
+use crate::builder::BlobLeaderElectionBuilder;
 
 /// An election on Azure Blob Storage as configuration, for loading from the application's
 /// config files with serde (durations written like `"30s"`) or from environment variables
@@ -67,31 +67,16 @@ impl BackendConfig for BlobConfig {
     /// A builder holding this configuration; add a credential for `endpoint`, then
     /// [`build`](leader_election::ElectionBuilder::build), which checks everything.
     fn into_builder(self) -> BlobLeaderElectionBuilder {
-        let mut builder = BlobLeaderElection::builder().options(self.options);
-        if let Some(name) = self.container_name {
-            builder = builder.container_name(name);
+        BlobLeaderElectionBuilder {
+            config: self,
+            ..BlobLeaderElectionBuilder::default()
         }
-        if let Some(name) = self.blob_name {
-            builder = builder.blob_name(name);
-        }
-        if let Some(create) = self.create_container_if_not_exists {
-            builder = builder.create_container_if_not_exists(create);
-        }
-        if let Some(connection_string) = self.connection_string {
-            builder = builder.connection_string(connection_string.into_inner());
-        }
-        if let Some(sas_url) = self.sas_url {
-            builder = builder.sas_url(sas_url.into_inner());
-        }
-        if let Some(endpoint) = self.endpoint {
-            builder = builder.endpoint(endpoint);
-        }
-        builder
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use leader_election::ElectionBuilder;
     use leader_election::testing::{ConfigCase, check_config};
 
     use super::*;

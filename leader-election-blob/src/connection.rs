@@ -1,7 +1,6 @@
 //! Reaching the storage account: connection strings, SAS URLs, endpoints with a credential, or
 //! a caller's container client, resolved in one place into the container client a store uses.
 
-use std::fmt;
 use std::sync::Arc;
 
 use azure_core::credentials::TokenCredential;
@@ -9,7 +8,7 @@ use azure_core::http::policies::Policy;
 use azure_core::http::{ClientOptions, RetryOptions, Url};
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use leader_election::BuildError;
-use leader_election::backend::quoted;
+use leader_election::backend::{Secret, quoted};
 
 use crate::builder::DEFAULT_CONTAINER_NAME;
 use crate::names::check_container_name;
@@ -257,16 +256,6 @@ pub(crate) fn host_of(url: &Url) -> String {
 
 // === impl Account ===
 
-/// A secret string: `Debug` never shows it.
-#[derive(Clone)]
-pub(crate) struct Secret(pub(crate) String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
 /// The ways to reach the storage account that a builder was given: exactly one of a
 /// connection string, a SAS URL, an endpoint with a credential, or a container client.
 #[derive(Default)]
@@ -333,9 +322,9 @@ impl Account {
         }
 
         let (target, credential) = if let Some(text) = &self.connection_string {
-            (parse_connection_string(&text.0)?, None)
+            (parse_connection_string(text.expose())?, None)
         } else if let Some(text) = &self.sas_url {
-            (parse_sas_url(&text.0)?, None)
+            (parse_sas_url(text.expose())?, None)
         } else {
             let endpoint = self.endpoint.as_deref().unwrap_or_default();
             let service = service_url(endpoint, "endpoint")?;

@@ -1,16 +1,11 @@
 //! [`DynamoDbLeaderElection::builder`]: configuration of an election on DynamoDB.
 
-use std::fmt;
-
+use leader_election::store::conditional::ConditionalStore;
 use leader_election::{BuildError, ElectionBuilder, LeaderElectionOptions};
+use leader_election_aws::{GivenClient, Target};
 
-use leader_election::store::conditional::{ConditionalStore, ServiceSettings};
-use leader_election_aws::Target;
-
+use crate::DynamoDbConfig;
 use crate::store::{DynamoDbLeaseStore, DynamoDbObjects};
-
-/// The item key used when none is set.
-pub const DEFAULT_KEY: &str = "leader-election-lock";
 
 /// The entry point for an election on Amazon DynamoDB: [`DynamoDbLeaderElection::builder`].
 ///
@@ -31,7 +26,8 @@ impl DynamoDbLeaderElection {
     }
 }
 
-/// Configures an election on DynamoDB; made by [`DynamoDbLeaderElection::builder`].
+/// Configures an election on DynamoDB; made by [`DynamoDbLeaderElection::builder`] or from a
+/// [`DynamoDbConfig`], which it holds.
 ///
 /// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and
 /// [`build_store`](leader_election::ElectionBuilder::build_store) check everything. Nothing is
@@ -44,69 +40,38 @@ impl DynamoDbLeaderElection {
 /// before taking over a lease whose holder went silent; and `operation_timeout` is the budget
 /// of each operation, shared by all its requests.
 #[must_use]
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct DynamoDbLeaderElectionBuilder {
-    table: Option<String>,
-    key: Option<String>,
-    pub(crate) service: ServiceSettings,
-    create_table: bool,
-    client: Option<aws_sdk_dynamodb::Client>,
-    options: LeaderElectionOptions,
+    pub(crate) config: DynamoDbConfig,
+    pub(crate) client: GivenClient<aws_sdk_dynamodb::Client>,
 }
 
-impl fmt::Debug for DynamoDbLeaderElectionBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DynamoDbLeaderElectionBuilder")
-            .field("table", &self.table)
-            .field("key", &self.key)
-            .field("service", &self.service)
-            .field("create_table_if_not_exists", &self.create_table)
-            .field("client", &self.client.as_ref().map(|_| "<set>"))
-            .field("options", &self.options)
-            .finish()
-    }
-}
-
-impl DynamoDbLeaderElectionBuilder {
+leader_election::backend::config_setters! {
+    DynamoDbLeaderElectionBuilder { config }
     /// The table holding the lease item; its partition key must be a string attribute named
     /// `pk` (no sort key). Several elections may share one table. Required.
-    pub fn table(mut self, table: impl Into<String>) -> Self {
-        self.table = Some(table.into());
-        self
-    }
-
+    table: impl Into<String>;
     /// The key of the lease item (its `pk`). Every contender of one election uses the same
     /// table and key; the key is the election.
     ///
     /// Default: `leader-election-lock`.
-    pub fn key(mut self, key: impl Into<String>) -> Self {
-        self.key = Some(key.into());
-        self
-    }
+    key: impl Into<String>;
+}
 
+impl DynamoDbLeaderElectionBuilder {
     /// Whether a missing table is created (a string partition key `pk`, on-demand billing)
     /// when a request finds none (for tests and local emulators; on AWS create the table
     /// beforehand and leave this off).
     ///
     /// Default: false.
     pub fn create_table_if_not_exists(mut self, create: bool) -> Self {
-        self.create_table = create;
-        self
-    }
-
-    /// Use a client built by the caller, for settings this builder does not offer (a custom
-    /// HTTP client, a credentials provider). The store adds its own interceptor (it reads the
-    /// service's `Date` header from every response) and turns the SDK's retries off: the
-    /// election retries by itself, within the lease. `endpoint`, `region` and
-    /// `static_credentials` must then not be set.
-    pub fn client(mut self, client: aws_sdk_dynamodb::Client) -> Self {
-        self.client = Some(client);
+        self.config.create_table_if_not_exists = create;
         self
     }
 }
 
 leader_election_aws::service_setters! {
-    DynamoDbLeaderElectionBuilder { service }
+    DynamoDbLeaderElectionBuilder { config, client: aws_sdk_dynamodb::Client }
     /// The service's URL, for a local emulator (`http://127.0.0.1:8000`) or a VPC endpoint,
     /// replacing the AWS endpoint of the region.
     ///
@@ -120,12 +85,19 @@ leader_election_aws::service_setters! {
     /// Sign requests with this access key instead of the AWS credential chain (for a local
     /// emulator). The secret never appears in `Debug` output or errors.
     static_credentials;
+    /// Use a client built by the caller, for settings this builder does not offer (a custom
+    /// HTTP client, a credentials provider). The store adds its own interceptor (it reads the
+    /// service's `Date` header from every response) and turns the SDK's retries off: the
+    /// election retries by itself, within the lease. `endpoint`, `region` and
+    /// `static_credentials` must then not be set.
+    client;
 }
 
 /// What DynamoDB's builder names in its checks.
 const DYNAMODB: Target = Target {
     service: "DynamoDB",
     missing: "set table",
+    check_container: check_table,
     object: "item",
     max_key: 2048,
     client_settings: "endpoint, region and static_credentials",
@@ -153,7 +125,7 @@ impl ElectionBuilder for DynamoDbLeaderElectionBuilder {
     type Error = BuildError;
 
     fn election_options(&mut self) -> &mut LeaderElectionOptions {
-        &mut self.options
+        &mut self.config.options
     }
 
     /// The store alone, checked like [`build`](leader_election::ElectionBuilder::build) (see
@@ -171,25 +143,28 @@ impl ElectionBuilder for DynamoDbLeaderElectionBuilder {
     ///   is set together with `client`;
     /// - [`BuildError::Options`]: the options fail [`LeaderElectionOptions::validate`].
     fn build_store(self) -> Result<DynamoDbLeaseStore, BuildError> {
+        let service = self.service_settings();
+        let config = self.config;
         let checked = DYNAMODB.check(
-            &self.options,
-            self.table,
-            check_table,
-            self.key,
-            DEFAULT_KEY,
-            self.service,
+            &config.options,
+            config.table,
+            config.key,
+            service,
             self.client,
             false,
         )?;
-        let objects =
-            DynamoDbObjects::new(checked.connection, checked.container, self.create_table);
-        Ok(ConditionalStore::new(objects, checked.key, &self.options))
+        let objects = DynamoDbObjects::new(
+            checked.connection,
+            checked.container,
+            config.create_table_if_not_exists,
+        );
+        Ok(ConditionalStore::new(objects, checked.key, &config.options))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use leader_election_aws::testing::check_builder;
 
     use super::*;
 
@@ -200,16 +175,37 @@ mod tests {
             .static_credentials("test", "SECRETKEY")
     }
 
+    /// A client of the caller's (nothing is sent until the store's first operation).
+    fn client() -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::Config::builder()
+                .behavior_version_latest()
+                .build(),
+        )
+    }
+
     #[test]
-    fn defaults_build() {
+    fn builds_and_checks_like_every_aws_builder() {
+        check_builder(
+            &DYNAMODB,
+            local,
+            DynamoDbLeaderElectionBuilder::key,
+            |builder, endpoint| builder.endpoint(endpoint),
+            |builder| builder.client(client()),
+        );
         let store = local().build_store().unwrap();
         assert_eq!(store.table(), "elections");
-        assert_eq!(store.key(), DEFAULT_KEY);
         assert_eq!(store.record_key(), "leader-election-lock.record");
         assert_eq!(store.candidate_key(), "leader-election-lock.candidate");
-        let election = local().instance_id("me").build().unwrap();
-        assert_eq!(election.instance_id(), "me");
-        assert_eq!(election.options().lease_duration, Duration::from_secs(30));
+        // The service's longest key, less `.candidate`.
+        local().key("k".repeat(2038)).build_store().unwrap();
+        local().key("k".repeat(2039)).build_store().unwrap_err();
+        let store = DynamoDbLeaderElection::builder()
+            .table("elections")
+            .client(client())
+            .build_store()
+            .unwrap();
+        assert!(format!("{store:?}").contains("elections"));
     }
 
     #[test]
@@ -232,7 +228,7 @@ mod tests {
     }
 
     #[test]
-    fn names_follow_dynamodb_rules() {
+    fn table_names_follow_dynamodb_rules() {
         for bad in ["ab", "sp ace", "slash/", "ü-table", &"a".repeat(256)] {
             let err = local().table(bad).build_store().unwrap_err();
             assert!(
@@ -243,52 +239,5 @@ mod tests {
         for good in ["abc", "Elections_2.0-x", &"a".repeat(255)] {
             local().table(good).build_store().unwrap();
         }
-        for bad in ["", "ctl\u{1}", &"k".repeat(2039)] {
-            let err = local().key(bad).build_store().unwrap_err();
-            assert!(
-                matches!(err, BuildError::InvalidName { field: "key", .. }),
-                "{bad:?}: {err}"
-            );
-        }
-        local().key("elections/orders lock").build_store().unwrap();
-        local().key("k".repeat(2038)).build_store().unwrap();
-    }
-
-    #[test]
-    fn endpoints_are_urls() {
-        for bad in ["127.0.0.1:8000", "ftp://host", "http://", "https://h/?x=1"] {
-            let err = local().endpoint(bad).build_store().unwrap_err();
-            assert!(
-                matches!(
-                    err,
-                    BuildError::InvalidUrl {
-                        field: "endpoint",
-                        ..
-                    }
-                ),
-                "{bad}: {err}"
-            );
-        }
-    }
-
-    #[test]
-    fn options_are_validated() {
-        let err = local()
-            .renew_interval(Duration::from_secs(40))
-            .build()
-            .unwrap_err();
-        assert!(
-            matches!(err, BuildError::Options(ref e) if e.field == "renew_interval"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn secrets_stay_out_of_debug() {
-        let builder = local();
-        assert!(!format!("{builder:?}").contains("SECRETKEY"));
-        let election = builder.build().unwrap();
-        assert!(!format!("{election:?}").contains("SECRETKEY"));
-        assert!(!format!("{:?}", election.store()).contains("SECRETKEY"));
     }
 }

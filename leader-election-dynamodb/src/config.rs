@@ -2,10 +2,9 @@
 //! environment.
 
 use leader_election::backend::Secret;
-use leader_election::store::conditional::ServiceSettings;
-use leader_election::{BackendConfig, ElectionBuilder, LeaderElectionOptions};
+use leader_election::{BackendConfig, LeaderElectionOptions};
 
-use crate::builder::{DynamoDbLeaderElection, DynamoDbLeaderElectionBuilder};
+use crate::builder::DynamoDbLeaderElectionBuilder;
 
 /// An election on DynamoDB as configuration, for loading from the application's config files
 /// with serde (durations written like `"30s"`) or from environment variables
@@ -71,28 +70,18 @@ impl BackendConfig for DynamoDbConfig {
     /// A builder holding this configuration; [`build`](leader_election::ElectionBuilder::build)
     /// checks everything.
     fn into_builder(self) -> DynamoDbLeaderElectionBuilder {
-        let mut builder = DynamoDbLeaderElection::builder()
-            .create_table_if_not_exists(self.create_table_if_not_exists)
-            .options(self.options);
-        if let Some(table) = self.table {
-            builder = builder.table(table);
+        DynamoDbLeaderElectionBuilder {
+            config: self,
+            ..DynamoDbLeaderElectionBuilder::default()
         }
-        if let Some(key) = self.key {
-            builder = builder.key(key);
-        }
-        builder.service = ServiceSettings::from_config(
-            self.endpoint,
-            self.region,
-            self.access_key_id,
-            self.secret_access_key.map(Secret::into_inner),
-        );
-        builder
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use leader_election::ElectionBuilder;
     use leader_election::testing::{ConfigCase, check_config};
+    use leader_election_aws::testing::check_config_secret;
 
     use super::*;
 
@@ -124,14 +113,6 @@ mod tests {
 
     #[test]
     fn the_secret_access_key_is_never_shown() {
-        let config: DynamoDbConfig = serde_json::from_str(
-            r#"{"table": "b-1", "access_key_id": "id", "secret_access_key": "TOPSECRET"}"#,
-        )
-        .unwrap();
-        assert!(!format!("{config:?}").contains("TOPSECRET"));
-        let builder = config.into_builder();
-        assert!(!format!("{builder:?}").contains("TOPSECRET"));
-        let store = builder.build_store().unwrap();
-        assert!(!format!("{store:?}").contains("TOPSECRET"));
+        check_config_secret::<DynamoDbConfig>("TABLE");
     }
 }

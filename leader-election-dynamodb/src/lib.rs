@@ -8,10 +8,10 @@ mod record;
 mod store;
 mod wire;
 
-pub use builder::{DEFAULT_KEY, DynamoDbLeaderElection, DynamoDbLeaderElectionBuilder};
+pub use builder::{DynamoDbLeaderElection, DynamoDbLeaderElectionBuilder};
 pub use config::DynamoDbConfig;
 pub use leader_election::BuildError;
-pub use leader_election_aws::DEFAULT_REGION;
+pub use leader_election_aws::{DEFAULT_KEY, DEFAULT_REGION};
 pub use store::{DynamoDbLeaseStore, DynamoDbObjects, MAX_METADATA_LEN, MAX_RECORD_LEN};
 pub use wire::RequestCounts;
 

@@ -1,16 +1,11 @@
 //! [`S3LeaderElection::builder`]: configuration of an election on S3.
 
-use std::fmt;
-
+use leader_election::store::conditional::ConditionalStore;
 use leader_election::{BuildError, ElectionBuilder, LeaderElectionOptions};
+use leader_election_aws::{GivenClient, Target};
 
-use leader_election::store::conditional::{ConditionalStore, ServiceSettings};
-use leader_election_aws::Target;
-
+use crate::S3Config;
 use crate::store::{S3LeaseStore, S3Objects};
-
-/// The object key used when none is set.
-pub const DEFAULT_KEY: &str = "leader-election-lock";
 
 /// The entry point for an election on Amazon S3 or an S3-compatible store:
 /// [`S3LeaderElection::builder`].
@@ -31,7 +26,8 @@ impl S3LeaderElection {
     }
 }
 
-/// Configures an election on S3; made by [`S3LeaderElection::builder`].
+/// Configures an election on S3; made by [`S3LeaderElection::builder`] or from an
+/// [`S3Config`], which it holds.
 ///
 /// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and [`build_store`](leader_election::ElectionBuilder::build_store) check
 /// everything. Nothing is contacted until the election starts: credentials are resolved by the
@@ -43,53 +39,30 @@ impl S3LeaderElection {
 /// before taking over a lease whose holder went silent; and `operation_timeout` is the budget
 /// of each operation, shared by all its requests.
 #[must_use]
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct S3LeaderElectionBuilder {
-    bucket: Option<String>,
-    key: Option<String>,
-    pub(crate) service: ServiceSettings,
-    force_path_style: bool,
-    create_bucket: bool,
-    client: Option<aws_sdk_s3::Client>,
-    options: LeaderElectionOptions,
+    pub(crate) config: S3Config,
+    pub(crate) client: GivenClient<aws_sdk_s3::Client>,
 }
 
-impl fmt::Debug for S3LeaderElectionBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("S3LeaderElectionBuilder")
-            .field("bucket", &self.bucket)
-            .field("key", &self.key)
-            .field("service", &self.service)
-            .field("force_path_style", &self.force_path_style)
-            .field("create_bucket_if_not_exists", &self.create_bucket)
-            .field("client", &self.client.as_ref().map(|_| "<set>"))
-            .field("options", &self.options)
-            .finish()
-    }
-}
-
-impl S3LeaderElectionBuilder {
+leader_election::backend::config_setters! {
+    S3LeaderElectionBuilder { config }
     /// The bucket holding the lease object. Required.
-    pub fn bucket(mut self, bucket: impl Into<String>) -> Self {
-        self.bucket = Some(bucket.into());
-        self
-    }
-
+    bucket: impl Into<String>;
     /// The key of the lease object. Every contender of one election uses the same bucket and
     /// key; the key is the election.
     ///
     /// Default: `leader-election-lock`.
-    pub fn key(mut self, key: impl Into<String>) -> Self {
-        self.key = Some(key.into());
-        self
-    }
+    key: impl Into<String>;
+}
 
+impl S3LeaderElectionBuilder {
     /// Address the bucket in the path (`https://host/bucket/key`) rather than in the host name
     /// (`https://bucket.host/key`), as most S3-compatible stores (MinIO, moto) need.
     ///
     /// Default: false.
     pub fn force_path_style(mut self, force: bool) -> Self {
-        self.force_path_style = force;
+        self.config.force_path_style = force;
         self
     }
 
@@ -98,23 +71,13 @@ impl S3LeaderElectionBuilder {
     ///
     /// Default: false.
     pub fn create_bucket_if_not_exists(mut self, create: bool) -> Self {
-        self.create_bucket = create;
-        self
-    }
-
-    /// Use a client built by the caller, for settings this builder does not offer (a custom
-    /// HTTP client, a credentials provider). The store adds its own interceptor (it reads the
-    /// service's `Date` header from every response) and turns the SDK's retries off: the
-    /// election retries by itself, within the lease. `endpoint`, `region`,
-    /// `force_path_style` and `static_credentials` must then not be set.
-    pub fn client(mut self, client: aws_sdk_s3::Client) -> Self {
-        self.client = Some(client);
+        self.config.create_bucket_if_not_exists = create;
         self
     }
 }
 
 leader_election_aws::service_setters! {
-    S3LeaderElectionBuilder { service }
+    S3LeaderElectionBuilder { config, client: aws_sdk_s3::Client }
     /// The service's URL, for an S3-compatible store (`http://127.0.0.1:9000` for a local
     /// MinIO, `https://<account>.r2.cloudflarestorage.com` for R2), replacing the AWS endpoint
     /// of the region.
@@ -129,12 +92,19 @@ leader_election_aws::service_setters! {
     /// S3-compatible store's own keys, or a local emulator). The secret never appears in
     /// `Debug` output or errors.
     static_credentials;
+    /// Use a client built by the caller, for settings this builder does not offer (a custom
+    /// HTTP client, a credentials provider). The store adds its own interceptor (it reads the
+    /// service's `Date` header from every response) and turns the SDK's retries off: the
+    /// election retries by itself, within the lease. `endpoint`, `region`,
+    /// `force_path_style` and `static_credentials` must then not be set.
+    client;
 }
 
 /// What S3's builder names in its checks.
 const S3: Target = Target {
     service: "S3",
     missing: "set bucket",
+    check_container: check_bucket,
     object: "object",
     max_key: 1024,
     client_settings: "endpoint, region, force_path_style and static_credentials",
@@ -170,7 +140,7 @@ impl ElectionBuilder for S3LeaderElectionBuilder {
     type Error = BuildError;
 
     fn election_options(&mut self) -> &mut LeaderElectionOptions {
-        &mut self.options
+        &mut self.config.options
     }
 
     /// The store alone, checked like [`build`](leader_election::ElectionBuilder::build) (see
@@ -189,29 +159,29 @@ impl ElectionBuilder for S3LeaderElectionBuilder {
     ///   `static_credentials` is set together with `client`;
     /// - [`BuildError::Options`]: the options fail [`LeaderElectionOptions::validate`].
     fn build_store(self) -> Result<S3LeaseStore, BuildError> {
+        let service = self.service_settings();
+        let config = self.config;
         let checked = S3.check(
-            &self.options,
-            self.bucket,
-            check_bucket,
-            self.key,
-            DEFAULT_KEY,
-            self.service,
+            &config.options,
+            config.bucket,
+            config.key,
+            service,
             self.client,
-            self.force_path_style,
+            config.force_path_style,
         )?;
         let objects = S3Objects::new(
             checked.connection,
-            self.force_path_style,
+            config.force_path_style,
             checked.container,
-            self.create_bucket,
+            config.create_bucket_if_not_exists,
         );
-        Ok(ConditionalStore::new(objects, checked.key, &self.options))
+        Ok(ConditionalStore::new(objects, checked.key, &config.options))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use leader_election_aws::testing::check_builder;
 
     use super::*;
 
@@ -223,14 +193,42 @@ mod tests {
             .static_credentials("test", "SECRETKEY")
     }
 
+    /// A client of the caller's (nothing is sent until the store's first operation).
+    fn client() -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .behavior_version_latest()
+                .build(),
+        )
+    }
+
     #[test]
-    fn defaults_build() {
-        let store = local().build_store().unwrap();
-        assert_eq!(store.bucket(), "elections");
-        assert_eq!(store.key(), DEFAULT_KEY);
-        let election = local().instance_id("me").build().unwrap();
-        assert_eq!(election.instance_id(), "me");
-        assert_eq!(election.options().lease_duration, Duration::from_secs(30));
+    fn builds_and_checks_like_every_aws_builder() {
+        check_builder(
+            &S3,
+            local,
+            S3LeaderElectionBuilder::key,
+            |builder, endpoint| builder.endpoint(endpoint),
+            |builder| builder.client(client()),
+        );
+        assert_eq!(local().build_store().unwrap().bucket(), "elections");
+        // The service's longest key, less `.candidate`.
+        local().key("k".repeat(1014)).build_store().unwrap();
+        local().key("k".repeat(1015)).build_store().unwrap_err();
+        let store = S3LeaderElection::builder()
+            .bucket("elections")
+            .client(client())
+            .build_store()
+            .unwrap();
+        assert!(format!("{store:?}").contains("elections"));
+        // force_path_style belongs to the client given too.
+        let err = S3LeaderElection::builder()
+            .bucket("elections")
+            .force_path_style(true)
+            .client(client())
+            .build_store()
+            .unwrap_err();
+        assert!(matches!(err, BuildError::ConflictingConnection(_)), "{err}");
     }
 
     #[test]
@@ -244,7 +242,7 @@ mod tests {
     }
 
     #[test]
-    fn names_follow_s3_rules() {
+    fn bucket_names_follow_s3_rules() {
         for bad in [
             "ab",
             "Upper",
@@ -269,52 +267,5 @@ mod tests {
         for good in ["abc", "a.b-c", "0leader", &"a".repeat(63)] {
             local().bucket(good).build_store().unwrap();
         }
-        for bad in ["", "ctl\u{1}", &"k".repeat(1015)] {
-            let err = local().key(bad).build_store().unwrap_err();
-            assert!(
-                matches!(err, BuildError::InvalidName { field: "key", .. }),
-                "{bad:?}: {err}"
-            );
-        }
-        local().key("elections/orders lock").build_store().unwrap();
-        local().key("k".repeat(1014)).build_store().unwrap();
-    }
-
-    #[test]
-    fn endpoints_are_urls() {
-        for bad in ["127.0.0.1:5000", "ftp://host", "http://", "https://h/?x=1"] {
-            let err = local().endpoint(bad).build_store().unwrap_err();
-            assert!(
-                matches!(
-                    err,
-                    BuildError::InvalidUrl {
-                        field: "endpoint",
-                        ..
-                    }
-                ),
-                "{bad}: {err}"
-            );
-        }
-    }
-
-    #[test]
-    fn options_are_validated() {
-        let err = local()
-            .renew_interval(Duration::from_secs(40))
-            .build()
-            .unwrap_err();
-        assert!(
-            matches!(err, BuildError::Options(ref e) if e.field == "renew_interval"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn secrets_stay_out_of_debug() {
-        let builder = local();
-        assert!(!format!("{builder:?}").contains("SECRETKEY"));
-        let election = builder.build().unwrap();
-        assert!(!format!("{election:?}").contains("SECRETKEY"));
-        assert!(!format!("{:?}", election.store()).contains("SECRETKEY"));
     }
 }

@@ -1,10 +1,9 @@
 //! [`S3Config`]: an election on S3 as configuration, from serde or the environment.
 
 use leader_election::backend::Secret;
-use leader_election::store::conditional::ServiceSettings;
-use leader_election::{BackendConfig, ElectionBuilder, LeaderElectionOptions};
+use leader_election::{BackendConfig, LeaderElectionOptions};
 
-use crate::builder::{S3LeaderElection, S3LeaderElectionBuilder};
+use crate::builder::S3LeaderElectionBuilder;
 
 /// An election on S3 as configuration, for loading from the application's config files with
 /// serde (durations written like `"30s"`) or from environment variables
@@ -73,29 +72,18 @@ impl BackendConfig for S3Config {
     /// A builder holding this configuration; [`build`](leader_election::ElectionBuilder::build)
     /// checks everything.
     fn into_builder(self) -> S3LeaderElectionBuilder {
-        let mut builder = S3LeaderElection::builder()
-            .force_path_style(self.force_path_style)
-            .create_bucket_if_not_exists(self.create_bucket_if_not_exists)
-            .options(self.options);
-        if let Some(bucket) = self.bucket {
-            builder = builder.bucket(bucket);
+        S3LeaderElectionBuilder {
+            config: self,
+            ..S3LeaderElectionBuilder::default()
         }
-        if let Some(key) = self.key {
-            builder = builder.key(key);
-        }
-        builder.service = ServiceSettings::from_config(
-            self.endpoint,
-            self.region,
-            self.access_key_id,
-            self.secret_access_key.map(Secret::into_inner),
-        );
-        builder
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use leader_election::ElectionBuilder;
     use leader_election::testing::{ConfigCase, check_config};
+    use leader_election_aws::testing::check_config_secret;
 
     use super::*;
 
@@ -128,14 +116,6 @@ mod tests {
 
     #[test]
     fn the_secret_access_key_is_never_shown() {
-        let config: S3Config = serde_json::from_str(
-            r#"{"bucket": "b-1", "access_key_id": "id", "secret_access_key": "TOPSECRET"}"#,
-        )
-        .unwrap();
-        assert!(!format!("{config:?}").contains("TOPSECRET"));
-        let builder = config.into_builder();
-        assert!(!format!("{builder:?}").contains("TOPSECRET"));
-        let store = builder.build_store().unwrap();
-        assert!(!format!("{store:?}").contains("TOPSECRET"));
+        check_config_secret::<S3Config>("BUCKET");
     }
 }

@@ -8,10 +8,10 @@ mod record;
 mod store;
 mod wire;
 
-pub use builder::{DEFAULT_KEY, S3LeaderElection, S3LeaderElectionBuilder};
+pub use builder::{S3LeaderElection, S3LeaderElectionBuilder};
 pub use config::S3Config;
 pub use leader_election::BuildError;
-pub use leader_election_aws::DEFAULT_REGION;
+pub use leader_election_aws::{DEFAULT_KEY, DEFAULT_REGION};
 pub use store::{MAX_METADATA_LEN, MAX_RECORD_LEN, S3LeaseStore, S3Objects};
 pub use wire::RequestCounts;
 
