@@ -54,9 +54,11 @@ pub struct DynamoDbConfig {
 /// `LEADER_ELECTION_DYNAMODB_TABLE`, `LEADER_ELECTION_DYNAMODB_KEY`,
 /// `LEADER_ELECTION_DYNAMODB_ENDPOINT`, `LEADER_ELECTION_DYNAMODB_REGION`,
 /// `LEADER_ELECTION_DYNAMODB_CREATE_TABLE` (`true`/`false`), and every election option as
-/// `LEADER_ELECTION_<FIELD>` (see [`LeaderElectionOptions::from_env`]). Credentials are not
-/// read here: the AWS chain reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_PROFILE`
-/// and the rest by itself.
+/// `LEADER_ELECTION_<FIELD>` (see [`LeaderElectionOptions::from_env`]). Static credentials
+/// may be given as `LEADER_ELECTION_DYNAMODB_ACCESS_KEY_ID` and
+/// `LEADER_ELECTION_DYNAMODB_SECRET_ACCESS_KEY` (the two together); without them, the
+/// AWS chain reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_PROFILE` and the rest by
+/// itself.
 impl BackendConfig for DynamoDbConfig {
     const SECTION: &'static str = "DYNAMODB";
     const ALIASES: &'static [(&'static str, &'static str)] =

@@ -56,9 +56,11 @@ pub struct S3Config {
 /// `LEADER_ELECTION_S3_KEY`, `LEADER_ELECTION_S3_ENDPOINT`, `LEADER_ELECTION_S3_REGION`,
 /// `LEADER_ELECTION_S3_FORCE_PATH_STYLE` (`true`/`false`),
 /// `LEADER_ELECTION_S3_CREATE_BUCKET` (`true`/`false`), and every election option as
-/// `LEADER_ELECTION_<FIELD>` (see [`LeaderElectionOptions::from_env`]). Credentials are
-/// not read here: the AWS chain reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
-/// `AWS_PROFILE` and the rest by itself.
+/// `LEADER_ELECTION_<FIELD>` (see [`LeaderElectionOptions::from_env`]). Static credentials
+/// may be given as `LEADER_ELECTION_S3_ACCESS_KEY_ID` and
+/// `LEADER_ELECTION_S3_SECRET_ACCESS_KEY` (the two together); without them, the AWS
+/// chain reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_PROFILE` and the rest by
+/// itself.
 impl BackendConfig for S3Config {
     const SECTION: &'static str = "S3";
     const ALIASES: &'static [(&'static str, &'static str)] =

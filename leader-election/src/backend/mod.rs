@@ -50,10 +50,22 @@ pub fn check_name(field: &'static str, name: &str, max_len: usize) -> Result<(),
     Err(BuildError::invalid_name(field, name, rule))
 }
 
+/// Where the scheme of `text` ends when it is a URL: when it starts with a scheme (a letter,
+/// then letters, digits, `+`, `-` or `.`) followed by `://`. Text holding `://` further on (a
+/// connection string naming an endpoint after its key) is not a URL.
+pub(crate) fn url_scheme_end(text: &str) -> Option<usize> {
+    let end = text.find("://")?;
+    let scheme = &text[..end];
+    let mut chars = scheme.chars();
+    let starts = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+    (starts && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+        .then_some(end)
+}
+
 /// `url` fit for an error message or a log: the password of its user info and the value of any
 /// query parameter whose name holds `password`, `secret`, `token`, `key` or `signature`, or is
-/// `sig` (a shared access signature), replaced by `***`. Text
-/// without `scheme://` is not shown at all, since it may still hold a secret.
+/// `sig` (a shared access signature), replaced by `***`. Text that does not start with
+/// `scheme://` is not shown at all, since it may still hold a secret.
 ///
 /// ```
 /// use leader_election::backend::redact_url;
@@ -65,7 +77,7 @@ pub fn check_name(field: &'static str, name: &str, max_len: usize) -> Result<(),
 /// ```
 #[must_use]
 pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
+    let Some(scheme_end) = url_scheme_end(url) else {
         return "<not a URL>".to_owned();
     };
     let rest = &url[scheme_end + 3..];

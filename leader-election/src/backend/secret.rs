@@ -5,7 +5,7 @@ use std::fmt;
 use super::redact_url;
 
 /// Text of a configuration that may hold a secret: a connection string, a URL with a
-/// password, a key. `Debug` never shows it: a URL (`scheme://...`) is shown with its password
+/// password, a key. `Debug` never shows it: a URL (text starting with `scheme://`) is shown with its password
 /// and secret parameters replaced by `***` ([`redact_url`]), anything else as `(redacted)`.
 /// Deserializes from a string.
 ///
@@ -49,10 +49,29 @@ impl From<&str> for Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.contains("://") {
+        if super::url_scheme_end(&self.0).is_some() {
             fmt::Debug::fmt(&redact_url(&self.0), f)
         } else {
             f.write_str("(redacted)")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_holding_a_url_after_a_secret_is_not_shown() {
+        // An Azure connection string: the account key comes before the endpoint's `://`.
+        let secret = Secret::from(
+            "DefaultEndpointsProtocol=http;AccountName=a;AccountKey=hunter2;\
+             BlobEndpoint=http://127.0.0.1:10000/a;",
+        );
+        assert_eq!(format!("{secret:?}"), "(redacted)");
+        let secret = Secret::from("host=db password=hunter2 sslrootcert=file://ca.pem");
+        assert_eq!(format!("{secret:?}"), "(redacted)");
+        assert_eq!(redact_url("password=hunter2 http://h"), "<not a URL>");
+        assert_eq!(redact_url("://hunter2@h"), "<not a URL>");
     }
 }
