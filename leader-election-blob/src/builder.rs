@@ -291,18 +291,6 @@ mod tests {
     }
 
     #[test]
-    fn options_are_validated() {
-        let err = dev()
-            .renew_interval(Duration::from_secs(40))
-            .build()
-            .unwrap_err();
-        assert!(
-            matches!(err, BuildError::Options(ref e) if e.field == "renew_interval"),
-            "{err}"
-        );
-    }
-
-    #[test]
     fn container_names_follow_azure_rules() {
         for bad in [
             "ab",

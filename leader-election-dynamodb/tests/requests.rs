@@ -1,8 +1,6 @@
 //! What an election costs in requests, against moto's DynamoDB: a follower's polls.
 
-use std::time::Duration;
-
-use leader_election_test_support::{lead_then_follow, throughout, unique_name};
+use leader_election_test_support::{follower_requests, unique_name};
 
 mod common;
 use common::emulator;
@@ -11,18 +9,10 @@ use common::emulator;
 async fn request_counts_show_what_a_follower_pays() {
     let emulator = emulator().await;
     let key = unique_name("cost");
-    let a = emulator.election(&key, "a");
-    let b = emulator.election(&key, "b");
-    lead_then_follow(&a, &b, Duration::from_secs(5)).await;
-    let before = b.store().request_counts();
+    let (a, b) = (emulator.election(&key, "a"), emulator.election(&key, "b"));
+    // A follower's requests over two leases, in which it follows and writes nothing.
+    let (before, spent) = follower_requests(&a, &b, |s| s.request_counts(), |c| c.put_item).await;
     let lease = b.options().lease_duration;
-    // The window is what is measured (a follower's requests over two leases); throughout it, b
-    // follows and writes nothing.
-    throughout(lease * 2, "b follows and writes nothing", || {
-        !b.is_leader() && b.store().request_counts().put_item == before.put_item
-    })
-    .await;
-    let spent = b.store().request_counts();
     let gets = spent.get_item - before.get_item;
     // One GetItem per poll (every 250 ms, ±10 %), nothing else.
     let polls = (lease * 2).as_millis() as u64 / 250;

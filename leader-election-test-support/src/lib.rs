@@ -91,6 +91,6 @@ pub use leader_election_fixtures::{
 };
 pub use names::{unique_container, unique_table, workspace_root};
 pub use suite::{
-    ProxyCut, Shared, acquire, acquired, lead_then_follow, leader_again_after, one_leader,
-    stop_and_check, token,
+    ProxyCut, Shared, acquire, acquired, follower_requests, lead_then_follow, leader_again_after,
+    one_leader, stop_and_check, token,
 };

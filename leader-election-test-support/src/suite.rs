@@ -170,6 +170,30 @@ pub async fn lead_then_follow<S: LeaseStore, T: LeaseStore>(
     .await;
 }
 
+/// What follower `b` of `a`'s election sends in two leases: starts `a` leading and `b`
+/// following ([`lead_then_follow`]), then reads `counts` of `b`'s store before and after a
+/// window of two leases throughout which `b` follows and its count of writes (`writes`) does
+/// not move. Returns the counts before and after.
+///
+/// # Panics
+/// When either cannot start, `b` leads or writes in the window, or a wait times out.
+pub async fn follower_requests<S: LeaseStore, C>(
+    a: &LeaderElection<S>,
+    b: &LeaderElection<S>,
+    counts: impl Fn(&S) -> C,
+    writes: impl Fn(&C) -> u64,
+) -> (C, C) {
+    lead_then_follow(a, b, Duration::from_secs(5)).await;
+    let before = counts(b.store());
+    let written = writes(&before);
+    let window = b.options().lease_duration * 2;
+    crate::throughout(window, "the follower follows and writes nothing", || {
+        !b.is_leader() && writes(&counts(b.store())) == written
+    })
+    .await;
+    (before, counts(b.store()))
+}
+
 /// Stops every one of `elections`, then checks every term `recorder` recorded with the one
 /// shared checker: the usual end of a test.
 ///
