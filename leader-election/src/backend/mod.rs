@@ -3,7 +3,8 @@
 //! configuration holds ([`Secret`], [`tls::TlsFiles`]), the TLS settings ([`tls`]), the
 //! environment loader ([`env`](mod@env)), and
 //! the checks every backend's names and echoed values go through ([`quoted`],
-//! [`check_name`]).
+//! [`check_name`]), and the two macros that make a builder hold its configuration
+//! ([`config_setters!`], [`builder_with_tls!`]).
 //!
 //! A service author does not need this module; a backend author implements
 //! [`LeaseStore`](crate::LeaseStore) (see [`store`](crate::store)), and
@@ -16,11 +17,14 @@ mod secret;
 mod setters;
 pub mod tls;
 
+#[doc(inline)]
+pub use crate::__builder_with_tls as builder_with_tls;
+#[doc(inline)]
+pub use crate::__config_setters as config_setters;
 pub use crate::error::quoted;
 pub use config::BackendConfig;
 pub use error::BuildError;
 pub use secret::Secret;
-pub use setters::{builder_with_tls, config_setters};
 
 /// Checks a backend's name setting (a key, a table, a blob name) against the rules every
 /// backend shares: not empty or blank, at most `max_len` bytes, no control characters. The

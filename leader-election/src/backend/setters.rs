@@ -73,8 +73,6 @@ macro_rules! __config_setters {
     };
 }
 
-pub use crate::__config_setters as config_setters;
-
 /// A backend builder holding `config` (an expression of the backend's configuration type):
 /// `Builder { config, ..Default::default() }`, with, when the backend crate's feature `tls` is
 /// on, the configuration's `tls` files ([`TlsFiles`](crate::backend::tls::TlsFiles)) moved to
@@ -108,5 +106,3 @@ macro_rules! __builder_with_tls {
         builder
     }};
 }
-
-pub use crate::__builder_with_tls as builder_with_tls;
