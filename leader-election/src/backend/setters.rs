@@ -81,10 +81,26 @@ macro_rules! __config_setters {
 /// [`into_builder`](crate::BackendConfig::into_builder) in a backend whose configuration has
 /// its `tls` field under its own feature `tls`:
 ///
-/// ```ignore
-/// fn into_builder(self) -> MyLeaderElectionBuilder {
-///     leader_election::backend::builder_with_tls!(MyLeaderElectionBuilder { config: self })
+/// ```
+/// #[derive(Default)]
+/// struct MyConfig {
+///     table: Option<String>,
 /// }
+///
+/// #[derive(Default)]
+/// struct MyLeaderElectionBuilder {
+///     config: MyConfig,
+///     pool: Option<String>,
+/// }
+///
+/// // In `impl BackendConfig for MyConfig`:
+/// fn into_builder(config: MyConfig) -> MyLeaderElectionBuilder {
+///     leader_election::backend::builder_with_tls!(MyLeaderElectionBuilder { config: config })
+/// }
+///
+/// let builder = into_builder(MyConfig { table: Some("leases".to_owned()) });
+/// assert_eq!(builder.config.table.as_deref(), Some("leases"));
+/// assert!(builder.pool.is_none());
 /// ```
 ///
 /// The builder implements [`Default`] and, with feature `tls`, [`TlsBuilder`](crate::TlsBuilder);
