@@ -4,8 +4,8 @@
 
 use std::fmt;
 
+use leader_election::BuildError;
 use leader_election::store::conditional::{Connection, ServiceSettings, check_key};
-use leader_election::{BuildError, LeaderElectionOptions};
 
 /// The region used when neither the builder nor the AWS configuration names one (an
 /// S3-compatible store or a local emulator usually ignores it, but requests must be signed for
@@ -210,26 +210,24 @@ pub struct Checked<C> {
 }
 
 impl Target {
-    /// A builder's settings checked in this order: the election `options`; the `container`,
-    /// required and checked by [`check_container`](Self::check_container); the `key`
+    /// A builder's settings, its options already checked, checked in this order: the
+    /// `container`, required and checked by [`check_container`](Self::check_container); the `key`
     /// ([`DEFAULT_KEY`] when none), by [`check_key`]; then the `service` settings, against a
     /// `client` given ([`ServiceSettings::connection`], with `others_set` the backend's own
     /// settings of the client).
     ///
     /// # Errors
-    /// [`BuildError::Options`], [`BuildError::MissingConnection`], what `check_container`
-    /// returns, [`BuildError::InvalidName`] for the key, [`BuildError::InvalidUrl`] and
+    /// [`BuildError::MissingConnection`], what `check_container` returns,
+    /// [`BuildError::InvalidName`] for the key, [`BuildError::InvalidUrl`] and
     /// [`BuildError::ConflictingConnection`], the first that applies.
     pub fn check<C>(
         &self,
-        options: &LeaderElectionOptions,
         container: Option<String>,
         key: Option<String>,
         service: ServiceSettings,
         client: GivenClient<C>,
         others_set: bool,
     ) -> Result<Checked<C>, BuildError> {
-        options.validate()?;
         let container = container.ok_or(BuildError::MissingConnection {
             backend: self.service,
             hint: self.missing,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use azure_core::credentials::TokenCredential;
 use azure_storage_blob::BlobContainerClient;
-use leader_election::{BuildError, ConfigError, ElectionBuilder, LeaderElectionOptions};
+use leader_election::{BuildError, ConfigError, ElectionBuilder};
 
 use crate::BlobConfig;
 use crate::connection::{Account, host_of};
@@ -24,10 +24,11 @@ pub const DEFAULT_API_VERSION: &str = "2025-11-05";
 
 /// The entry point for an election on Azure Blob Storage: [`BlobLeaderElection::builder`].
 ///
-/// It has no values; the builder makes a [`LeaderElection<BlobLeaseStore>`](leader_election::LeaderElection)
+/// It has no values; the builder makes a
+/// [`LeaderElection<BlobLeaseStore>`](leader_election::LeaderElection)
 /// ([`build`](leader_election::ElectionBuilder::build)) or the store alone
-/// ([`build_store`](leader_election::ElectionBuilder::build_store)). From configuration files or the
-/// environment, start from a [`BlobConfig`](crate::BlobConfig).
+/// ([`build_store`](leader_election::ElectionBuilder::build_store)). From configuration files or
+/// the environment, start from a [`BlobConfig`](crate::BlobConfig).
 #[derive(Debug)]
 pub enum BlobLeaderElection {}
 
@@ -47,8 +48,8 @@ impl BlobLeaderElection {
 /// Configures an election on Azure Blob Storage; made by [`BlobLeaderElection::builder`] or
 /// from a [`BlobConfig`], which it holds.
 ///
-/// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and [`build_store`](leader_election::ElectionBuilder::build_store) check
-/// everything.
+/// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and
+/// [`build_store`](leader_election::ElectionBuilder::build_store) check everything.
 ///
 /// Of the election options, three matter in particular here: `lease_duration` must be 15–60 s
 /// (Azure's rule); `retry_interval` is also how often followers poll the blob, since Azure tells
@@ -154,12 +155,12 @@ impl BlobLeaderElectionBuilder {
 }
 
 impl BlobLeaderElectionBuilder {
-    /// Checks the configuration like [`build`](leader_election::ElectionBuilder::build) and returns a client of the official
-    /// SDK (`azure_storage_blob`, re-exported as [`crate::azure`]) for the election's blob,
-    /// authorized exactly as the store's own requests are (SharedKey, SAS or Entra ID), with the
-    /// same service version and no SDK retries. It is a connection of its own, apart from any
-    /// election built from the same settings: for the caller's own operations on the blob, such
-    /// as reading its properties, or an operator's Break Lease (see the crate README, "What an
+    /// Checks the configuration like [`build`](leader_election::ElectionBuilder::build) and returns
+    /// a client of the official SDK (`azure_storage_blob`, re-exported as [`crate::azure`]) for the
+    /// election's blob, authorized exactly as the store's own requests are (SharedKey, SAS or Entra
+    /// ID), with the same service version and no SDK retries. It is a connection of its own, apart
+    /// from any election built from the same settings: for the caller's own operations on the blob,
+    /// such as reading its properties, or an operator's Break Lease (see the crate README, "What an
     /// operator may do").
     ///
     /// # Errors
@@ -170,14 +171,7 @@ impl BlobLeaderElectionBuilder {
     }
 }
 
-impl ElectionBuilder for BlobLeaderElectionBuilder {
-    type Store = BlobLeaseStore;
-    type Error = BuildError;
-
-    fn election_options(&mut self) -> &mut LeaderElectionOptions {
-        &mut self.config.options
-    }
-
+leader_election::backend::election_builder! {
     /// The store alone, checked like [`build`](leader_election::ElectionBuilder::build) (see
     /// [`ElectionBuilder::build_store`](leader_election::ElectionBuilder::build_store)); its time
     /// budget comes from the options. Connects to nothing.
@@ -195,62 +189,65 @@ impl ElectionBuilder for BlobLeaderElectionBuilder {
     ///   name is empty, longer than 1024 characters, has control characters or a backslash,
     ///   or ends with `.` or `/`;
     /// - [`BuildError::Options`]: `lease_duration` is outside 15–60 s (Azure's rule), or the
-    ///   options fail [`LeaderElectionOptions::validate`];
+    ///   options fail
+    ///   [`LeaderElectionOptions::validate`](leader_election::LeaderElectionOptions::validate);
     /// - [`BuildError::Client`]: the Azure SDK refuses the client (it requires https with a
     ///   credential).
-    fn build_store(self) -> Result<BlobLeaseStore, BuildError> {
-        let BlobConfig {
-            connection_string,
-            sas_url,
-            endpoint,
-            container_name,
-            blob_name,
-            create_container_if_not_exists,
-            options,
-        } = self.config;
-        let lease = options.lease_duration;
-        if lease < Duration::from_secs(MIN_LEASE_SECS)
-            || lease > Duration::from_secs(MAX_LEASE_SECS)
-        {
-            return Err(ConfigError::new(
-                "lease_duration",
-                format!(
-                    "must be between {MIN_LEASE_SECS} s and {MAX_LEASE_SECS} s for Azure Blob \
-                     leases, got {lease:?}"
-                ),
-            )
-            .into());
-        }
-        options.validate()?;
-        let blob_name = blob_name.unwrap_or_else(|| DEFAULT_BLOB_NAME.to_owned());
-        check_blob_name(&blob_name)?;
-        let timeout = options.operation_timeout();
-        let account = Account {
-            connection_string,
-            sas_url,
-            endpoint,
-            credential: self.credential,
-            container_client: self.container_client,
-        };
-        let api_version = self
-            .api_version
-            .unwrap_or_else(|| DEFAULT_API_VERSION.to_owned());
-        let (client, container_name) = account.container_client(container_name, api_version)?;
-        let host = host_of(client.url());
-        Ok(BlobLeaseStore::new(
-            client,
-            container_name,
-            blob_name,
-            host,
-            create_container_if_not_exists.unwrap_or(true),
-            timeout,
-        ))
+    BlobLeaderElectionBuilder => BlobLeaseStore, store_from
+}
+
+/// The store of `builder`, whose options
+/// [`election_builder!`](leader_election::backend::election_builder) has checked.
+fn store_from(builder: BlobLeaderElectionBuilder) -> Result<BlobLeaseStore, BuildError> {
+    let BlobConfig {
+        connection_string,
+        sas_url,
+        endpoint,
+        container_name,
+        blob_name,
+        create_container_if_not_exists,
+        options,
+    } = builder.config;
+    let lease = options.lease_duration;
+    if lease < Duration::from_secs(MIN_LEASE_SECS) || lease > Duration::from_secs(MAX_LEASE_SECS) {
+        return Err(ConfigError::new(
+            "lease_duration",
+            format!(
+                "must be between {MIN_LEASE_SECS} s and {MAX_LEASE_SECS} s for Azure Blob \
+                 leases, got {lease:?}"
+            ),
+        )
+        .into());
     }
+    let blob_name = blob_name.unwrap_or_else(|| DEFAULT_BLOB_NAME.to_owned());
+    check_blob_name(&blob_name)?;
+    let timeout = options.operation_timeout();
+    let account = Account {
+        connection_string,
+        sas_url,
+        endpoint,
+        credential: builder.credential,
+        container_client: builder.container_client,
+    };
+    let api_version = builder
+        .api_version
+        .unwrap_or_else(|| DEFAULT_API_VERSION.to_owned());
+    let (client, container_name) = account.container_client(container_name, api_version)?;
+    let host = host_of(client.url());
+    Ok(BlobLeaseStore::new(
+        client,
+        container_name,
+        blob_name,
+        host,
+        create_container_if_not_exists.unwrap_or(true),
+        timeout,
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use leader_election::ElectionBuilder;
 
     const KEY: &str = "c2VjcmV0LWFjY291bnQta2V5LXZhbHVl";
 

@@ -1,16 +1,17 @@
 //! [`BlobConfig`]: an election on Azure Blob Storage as configuration, from serde or the
 //! environment.
 
+use leader_election::LeaderElectionOptions;
 use leader_election::backend::Secret;
-use leader_election::{BackendConfig, LeaderElectionOptions};
 
 use crate::builder::BlobLeaderElectionBuilder;
 
-/// An election on Azure Blob Storage as configuration, for loading from the application's
-/// config files with serde (durations written like `"30s"`) or from environment variables
-/// ([`from_env`](Self::from_env)). Set one of `connection_string`, `sas_url` or `endpoint` (the last
-/// needs a credential, given to the builder from [`into_builder`](Self::into_builder)). Missing
-/// fields take their defaults; unknown fields are errors.
+/// An election on Azure Blob Storage as configuration, for loading from the application's config
+/// files with serde (durations written like `"30s"`) or from environment variables
+/// ([`from_env`](leader_election::BackendConfig::from_env)). Set one of `connection_string`,
+/// `sas_url` or `endpoint` (the last needs a credential, given to the builder from
+/// [`into_builder`](leader_election::BackendConfig::into_builder)). Missing fields take their
+/// defaults; unknown fields are errors.
 ///
 /// ```
 /// use leader_election_blob::BlobConfig;
@@ -45,37 +46,26 @@ pub struct BlobConfig {
     pub options: LeaderElectionOptions,
 }
 
-/// Its environment variables ([`from_env`](BackendConfig::from_env)): `LEADER_ELECTION_BLOB_CONNECTION_STRING`,
-/// `LEADER_ELECTION_BLOB_SAS_URL`, `LEADER_ELECTION_BLOB_ENDPOINT`,
-/// `LEADER_ELECTION_BLOB_CONTAINER`, `LEADER_ELECTION_BLOB_NAME`,
-/// `LEADER_ELECTION_BLOB_CREATE_CONTAINER` (`true`/`false`), and every election option as
-/// `LEADER_ELECTION_<FIELD>` (see [`LeaderElectionOptions::from_env`]). Values are read by
-/// [`leader_election::backend::env`].
-impl BackendConfig for BlobConfig {
-    const SECTION: &'static str = "BLOB";
-    const ALIASES: &'static [(&'static str, &'static str)] = &[
-        ("container", "container_name"),
-        ("name", "blob_name"),
-        ("create_container", "create_container_if_not_exists"),
-    ];
-    type Builder = BlobLeaderElectionBuilder;
-
-    fn options(&self) -> &LeaderElectionOptions {
-        &self.options
-    }
-
-    /// A builder holding this configuration; add a credential for `endpoint`, then
-    /// [`build`](leader_election::ElectionBuilder::build), which checks everything.
-    fn into_builder(self) -> BlobLeaderElectionBuilder {
-        BlobLeaderElectionBuilder {
-            config: self,
-            ..BlobLeaderElectionBuilder::default()
-        }
-    }
+leader_election::backend::backend_config! {
+    /// Its environment variables ([`from_env`](leader_election::BackendConfig::from_env)):
+    /// `LEADER_ELECTION_BLOB_CONNECTION_STRING`, `LEADER_ELECTION_BLOB_SAS_URL`,
+    /// `LEADER_ELECTION_BLOB_ENDPOINT`, `LEADER_ELECTION_BLOB_CONTAINER`,
+    /// `LEADER_ELECTION_BLOB_NAME`, `LEADER_ELECTION_BLOB_CREATE_CONTAINER` (`true`/`false`), and
+    /// every election option as `LEADER_ELECTION_<FIELD>` (see
+    /// [`LeaderElectionOptions::from_env`](leader_election::LeaderElectionOptions::from_env)).
+    /// Values are read by [`leader_election::backend::env`].
+    BlobConfig: "BLOB",
+        aliases [
+            ("container", "container_name"),
+            ("name", "blob_name"),
+            ("create_container", "create_container_if_not_exists"),
+        ]
+        => BlobLeaderElectionBuilder
 }
 
 #[cfg(test)]
 mod tests {
+    use leader_election::BackendConfig;
     use leader_election::ElectionBuilder;
     use leader_election::testing::{ConfigCase, check_config};
 

@@ -1,7 +1,7 @@
 //! [`DynamoDbLeaderElection::builder`]: configuration of an election on DynamoDB.
 
+use leader_election::BuildError;
 use leader_election::store::conditional::ConditionalStore;
-use leader_election::{BuildError, ElectionBuilder, LeaderElectionOptions};
 use leader_election_aws::{GivenClient, Target};
 
 use crate::DynamoDbConfig;
@@ -12,8 +12,8 @@ use crate::store::{DynamoDbLeaseStore, DynamoDbObjects};
 /// It has no values; the builder makes a
 /// [`LeaderElection<DynamoDbLeaseStore>`](leader_election::LeaderElection)
 /// ([`build`](leader_election::ElectionBuilder::build)) or the store alone
-/// ([`build_store`](leader_election::ElectionBuilder::build_store)). From configuration files
-/// or the environment, start from a [`DynamoDbConfig`](crate::DynamoDbConfig).
+/// ([`build_store`](leader_election::ElectionBuilder::build_store)). From configuration files or
+/// the environment, start from a [`DynamoDbConfig`](crate::DynamoDbConfig).
 #[derive(Debug)]
 pub enum DynamoDbLeaderElection {}
 
@@ -31,8 +31,7 @@ impl DynamoDbLeaderElection {
 ///
 /// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and
 /// [`build_store`](leader_election::ElectionBuilder::build_store) check everything. Nothing is
-/// contacted until the election starts: credentials are resolved by the store's first
-/// operation.
+/// contacted until the election starts: credentials are resolved by the store's first operation.
 ///
 /// Of the election options, three matter in particular here: `retry_interval` is how often
 /// followers poll the item (one strongly consistent `GetItem` each), since DynamoDB tells
@@ -120,14 +119,7 @@ fn check_table(table: &str) -> Result<(), BuildError> {
     Ok(())
 }
 
-impl ElectionBuilder for DynamoDbLeaderElectionBuilder {
-    type Store = DynamoDbLeaseStore;
-    type Error = BuildError;
-
-    fn election_options(&mut self) -> &mut LeaderElectionOptions {
-        &mut self.config.options
-    }
-
+leader_election::backend::election_builder! {
     /// The store alone, checked like [`build`](leader_election::ElectionBuilder::build) (see
     /// [`ElectionBuilder::build_store`](leader_election::ElectionBuilder::build_store)); its
     /// timings come from the options (the follower's watch uses `clock_drift_rate`,
@@ -141,29 +133,28 @@ impl ElectionBuilder for DynamoDbLeaderElectionBuilder {
     /// - [`BuildError::InvalidUrl`]: the endpoint is not an `http://` or `https://` URL;
     /// - [`BuildError::ConflictingConnection`]: `endpoint`, `region` or `static_credentials`
     ///   is set together with `client`;
-    /// - [`BuildError::Options`]: the options fail [`LeaderElectionOptions::validate`].
-    fn build_store(self) -> Result<DynamoDbLeaseStore, BuildError> {
-        let service = self.service_settings();
-        let config = self.config;
-        let checked = DYNAMODB.check(
-            &config.options,
-            config.table,
-            config.key,
-            service,
-            self.client,
-            false,
-        )?;
-        let objects = DynamoDbObjects::new(
-            checked.connection,
-            checked.container,
-            config.create_table_if_not_exists,
-        );
-        Ok(ConditionalStore::new(objects, checked.key, &config.options))
-    }
+    /// - [`BuildError::Options`]: the options fail
+    ///   [`LeaderElectionOptions::validate`](leader_election::LeaderElectionOptions::validate).
+    DynamoDbLeaderElectionBuilder => DynamoDbLeaseStore, store_from
+}
+
+/// The store of `builder`, whose options
+/// [`election_builder!`](leader_election::backend::election_builder) has checked.
+fn store_from(builder: DynamoDbLeaderElectionBuilder) -> Result<DynamoDbLeaseStore, BuildError> {
+    let service = builder.service_settings();
+    let config = builder.config;
+    let checked = DYNAMODB.check(config.table, config.key, service, builder.client, false)?;
+    let objects = DynamoDbObjects::new(
+        checked.connection,
+        checked.container,
+        config.create_table_if_not_exists,
+    );
+    Ok(ConditionalStore::new(objects, checked.key, &config.options))
 }
 
 #[cfg(test)]
 mod tests {
+    use leader_election::ElectionBuilder;
     use leader_election_aws::testing::check_builder;
 
     use super::*;

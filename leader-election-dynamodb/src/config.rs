@@ -1,15 +1,15 @@
 //! [`DynamoDbConfig`]: an election on DynamoDB as configuration, from serde or the
 //! environment.
 
+use leader_election::LeaderElectionOptions;
 use leader_election::backend::Secret;
-use leader_election::{BackendConfig, LeaderElectionOptions};
 
 use crate::builder::DynamoDbLeaderElectionBuilder;
 
-/// An election on DynamoDB as configuration, for loading from the application's config files
-/// with serde (durations written like `"30s"`) or from environment variables
-/// ([`from_env`](BackendConfig::from_env)). Credentials come from the AWS chain unless
-/// `access_key_id` and `secret_access_key` are both set. Missing fields take their defaults;
+/// An election on DynamoDB as configuration, for loading from the application's config files with
+/// serde (durations written like `"30s"`) or from environment variables
+/// ([`from_env`](leader_election::BackendConfig::from_env)). Credentials come from the AWS chain
+/// unless `access_key_id` and `secret_access_key` are both set. Missing fields take their defaults;
 /// unknown fields are errors.
 ///
 /// ```
@@ -50,37 +50,24 @@ pub struct DynamoDbConfig {
     pub options: LeaderElectionOptions,
 }
 
-/// Its environment variables ([`from_env`](BackendConfig::from_env)):
-/// `LEADER_ELECTION_DYNAMODB_TABLE`, `LEADER_ELECTION_DYNAMODB_KEY`,
-/// `LEADER_ELECTION_DYNAMODB_ENDPOINT`, `LEADER_ELECTION_DYNAMODB_REGION`,
-/// `LEADER_ELECTION_DYNAMODB_CREATE_TABLE` (`true`/`false`), and every election option as
-/// `LEADER_ELECTION_<FIELD>` (see [`LeaderElectionOptions::from_env`]). Static credentials
-/// may be given as `LEADER_ELECTION_DYNAMODB_ACCESS_KEY_ID` and
-/// `LEADER_ELECTION_DYNAMODB_SECRET_ACCESS_KEY` (the two together); without them, the
-/// AWS chain reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_PROFILE` and the rest by
-/// itself.
-impl BackendConfig for DynamoDbConfig {
-    const SECTION: &'static str = "DYNAMODB";
-    const ALIASES: &'static [(&'static str, &'static str)] =
-        &[("create_table", "create_table_if_not_exists")];
-    type Builder = DynamoDbLeaderElectionBuilder;
-
-    fn options(&self) -> &LeaderElectionOptions {
-        &self.options
-    }
-
-    /// A builder holding this configuration; [`build`](leader_election::ElectionBuilder::build)
-    /// checks everything.
-    fn into_builder(self) -> DynamoDbLeaderElectionBuilder {
-        DynamoDbLeaderElectionBuilder {
-            config: self,
-            ..DynamoDbLeaderElectionBuilder::default()
-        }
-    }
+leader_election::backend::backend_config! {
+    /// Its environment variables ([`from_env`](leader_election::BackendConfig::from_env)):
+    /// `LEADER_ELECTION_DYNAMODB_TABLE`, `LEADER_ELECTION_DYNAMODB_KEY`,
+    /// `LEADER_ELECTION_DYNAMODB_ENDPOINT`, `LEADER_ELECTION_DYNAMODB_REGION`,
+    /// `LEADER_ELECTION_DYNAMODB_CREATE_TABLE` (`true`/`false`), and every election option as
+    /// `LEADER_ELECTION_<FIELD>` (see
+    /// [`LeaderElectionOptions::from_env`](leader_election::LeaderElectionOptions::from_env)).
+    /// Static credentials may be given as `LEADER_ELECTION_DYNAMODB_ACCESS_KEY_ID` and
+    /// `LEADER_ELECTION_DYNAMODB_SECRET_ACCESS_KEY` (the two together); without them, the AWS chain
+    /// reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_PROFILE` and the rest by itself.
+    DynamoDbConfig: "DYNAMODB",
+        aliases [("create_table", "create_table_if_not_exists")]
+        => DynamoDbLeaderElectionBuilder
 }
 
 #[cfg(test)]
 mod tests {
+    use leader_election::BackendConfig;
     use leader_election::ElectionBuilder;
     use leader_election::testing::{ConfigCase, check_config};
     use leader_election_aws::testing::check_config_secret;

@@ -8,7 +8,7 @@ use etcd_client::Client;
 use leader_election::TlsBuilder;
 use leader_election::backend::tls::TlsSettings;
 use leader_election::backend::{Secret, quoted};
-use leader_election::{BuildError, ConfigError, ElectionBuilder, LeaderElectionOptions};
+use leader_election::{BuildError, ConfigError};
 
 use crate::EtcdConfig;
 use crate::connection::Connector;
@@ -22,10 +22,11 @@ pub const MIN_LEASE_DURATION: Duration = Duration::from_secs(1);
 
 /// The entry point for an election on etcd: [`EtcdLeaderElection::builder`].
 ///
-/// It has no values; the builder makes a [`LeaderElection<EtcdLeaseStore>`](leader_election::LeaderElection)
+/// It has no values; the builder makes a
+/// [`LeaderElection<EtcdLeaseStore>`](leader_election::LeaderElection)
 /// ([`build`](leader_election::ElectionBuilder::build)) or the store alone
-/// ([`build_store`](leader_election::ElectionBuilder::build_store)). From configuration files or the
-/// environment, start from an [`EtcdConfig`](crate::EtcdConfig).
+/// ([`build_store`](leader_election::ElectionBuilder::build_store)). From configuration files or
+/// the environment, start from an [`EtcdConfig`](crate::EtcdConfig).
 #[derive(Debug)]
 pub enum EtcdLeaderElection {}
 
@@ -41,8 +42,8 @@ impl EtcdLeaderElection {
 /// Configures an election on etcd; made by [`EtcdLeaderElection::builder`] or from an
 /// [`EtcdConfig`], which it holds.
 ///
-/// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and [`build_store`](leader_election::ElectionBuilder::build_store) check
-/// everything.
+/// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and
+/// [`build_store`](leader_election::ElectionBuilder::build_store) check everything.
 #[must_use]
 #[derive(Default)]
 pub struct EtcdLeaderElectionBuilder {
@@ -87,9 +88,9 @@ impl EtcdLeaderElectionBuilder {
     }
 
     /// Uses an etcd-client [`Client`] configured by the caller (its own balancing, TLS,
-    /// authentication and timeouts). Replaces endpoints set before. Give it `require_leader`
-    /// and a request timeout: see [`build_store`](leader_election::ElectionBuilder::build_store) for what a client made
-    /// from endpoints gets.
+    /// authentication and timeouts). Replaces endpoints set before. Give it `require_leader` and a
+    /// request timeout: see [`build_store`](leader_election::ElectionBuilder::build_store) for what
+    /// a client made from endpoints gets.
     pub fn client(mut self, client: Client) -> Self {
         self.client = Some(client);
         self.config.endpoints.clear();
@@ -275,8 +276,8 @@ fn missing_connection() -> BuildError {
 /// system's root certificates, and a client certificate for mutual TLS (etcd's
 /// `--client-cert-auth`); checked by
 /// [`build_store`](leader_election::ElectionBuilder::build_store), which refuses them with
-/// `http://` endpoints or with a [`client`](EtcdLeaderElectionBuilder::client). Bring the
-/// setters into scope with `use leader_election::TlsBuilder;`.
+/// `http://` endpoints or with a [`client`](EtcdLeaderElectionBuilder::client). Bring the setters
+/// into scope with `use leader_election::TlsBuilder;`.
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 impl TlsBuilder for EtcdLeaderElectionBuilder {
@@ -285,16 +286,9 @@ impl TlsBuilder for EtcdLeaderElectionBuilder {
     }
 }
 
-impl ElectionBuilder for EtcdLeaderElectionBuilder {
-    type Store = EtcdLeaseStore;
-    type Error = BuildError;
-
-    fn election_options(&mut self) -> &mut LeaderElectionOptions {
-        &mut self.config.options
-    }
-
-    /// Checks everything like [`build`](leader_election::ElectionBuilder::build) and returns only the store. Needs no
-    /// etcd.
+leader_election::backend::election_builder! {
+    /// Checks everything like [`build`](leader_election::ElectionBuilder::build) and returns only
+    /// the store. Needs no etcd.
     ///
     /// A client made from endpoints bounds every request and connection attempt by the
     /// election's `operation_timeout`, pings idle connections (HTTP/2 keep-alive) to find dead
@@ -312,45 +306,49 @@ impl ElectionBuilder for EtcdLeaderElectionBuilder {
     /// - [`BuildError::InvalidName`]: see [`key`](Self::key): empty or blank, longer than 512
     ///   bytes, control characters, or ending with `/holder`, `/candidate`, `/released`,
     ///   `/next`, `/token-base` or `/record`;
-    /// - [`BuildError::Options`]: the options fail [`LeaderElectionOptions::validate`], the
-    ///   lease is shorter than [`MIN_LEASE_DURATION`] (etcd counts leases in whole seconds),
-    ///   or a user with an empty name.
-    fn build_store(self) -> Result<EtcdLeaseStore, BuildError> {
-        let options = &self.config.options;
-        options.validate()?;
-        if options.lease_duration < MIN_LEASE_DURATION {
-            return Err(ConfigError::new(
-                "lease_duration",
-                format!(
-                    "must be at least {MIN_LEASE_DURATION:?} on etcd, whose leases are whole \
-                     seconds, got {:?}",
-                    options.lease_duration
-                ),
-            )
-            .into());
-        }
-        let key = self.config.key.as_deref().unwrap_or(DEFAULT_KEY);
-        validate_key(key)?;
-        let user = user_and_password(&self.config);
-        if user.is_some_and(|(name, _)| name.is_empty()) {
-            return Err(ConfigError::new("user", "the etcd user name must not be empty").into());
-        }
-        let timeout = options.operation_timeout();
-        let connector = match self.client {
-            Some(_) if !self.tls.is_empty() || user.is_some() => {
-                return Err(BuildError::Tls {
-                    setting: "client",
-                    reason: "TLS settings and a user apply to endpoints; a client configured by \
-                             the caller brings its own"
-                        .to_owned(),
-                });
-            }
-            Some(client) => Connector::Client(Box::new(client)),
-            None if self.config.endpoints.is_empty() => return Err(missing_connection()),
-            None => self.endpoint_connector(timeout)?,
-        };
-        Ok(EtcdLeaseStore::new(key, connector))
+    /// - [`BuildError::Options`]: the options fail
+    ///   [`LeaderElectionOptions::validate`](leader_election::LeaderElectionOptions::validate), the
+    ///   lease is shorter than [`MIN_LEASE_DURATION`] (etcd counts leases in whole seconds), or a
+    ///   user with an empty name.
+    EtcdLeaderElectionBuilder => EtcdLeaseStore, store_from
+}
+
+/// The store of `builder`, whose options
+/// [`election_builder!`](leader_election::backend::election_builder) has checked.
+fn store_from(builder: EtcdLeaderElectionBuilder) -> Result<EtcdLeaseStore, BuildError> {
+    let options = &builder.config.options;
+    if options.lease_duration < MIN_LEASE_DURATION {
+        return Err(ConfigError::new(
+            "lease_duration",
+            format!(
+                "must be at least {MIN_LEASE_DURATION:?} on etcd, whose leases are whole \
+                 seconds, got {:?}",
+                options.lease_duration
+            ),
+        )
+        .into());
     }
+    let key = builder.config.key.as_deref().unwrap_or(DEFAULT_KEY);
+    validate_key(key)?;
+    let user = user_and_password(&builder.config);
+    if user.is_some_and(|(name, _)| name.is_empty()) {
+        return Err(ConfigError::new("user", "the etcd user name must not be empty").into());
+    }
+    let timeout = options.operation_timeout();
+    let connector = match builder.client {
+        Some(_) if !builder.tls.is_empty() || user.is_some() => {
+            return Err(BuildError::Tls {
+                setting: "client",
+                reason: "TLS settings and a user apply to endpoints; a client configured by \
+                         the caller brings its own"
+                    .to_owned(),
+            });
+        }
+        Some(client) => Connector::Client(Box::new(client)),
+        None if builder.config.endpoints.is_empty() => return Err(missing_connection()),
+        None => builder.endpoint_connector(timeout)?,
+    };
+    Ok(EtcdLeaseStore::new(key, connector))
 }
 
 #[cfg(test)]

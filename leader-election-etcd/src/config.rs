@@ -1,17 +1,17 @@
 //! [`EtcdConfig`]: an election on etcd as configuration, from serde or the environment.
 
+use leader_election::LeaderElectionOptions;
 use leader_election::backend::Secret;
 #[cfg(feature = "tls")]
 use leader_election::backend::tls::TlsFiles;
-use leader_election::{BackendConfig, LeaderElectionOptions};
 
 use crate::builder::EtcdLeaderElectionBuilder;
 
-/// An election on etcd as configuration, for loading from the application's config files with
-/// serde (durations written like `"30s"`) or from environment variables
-/// ([`from_env`](Self::from_env)). Missing fields take their defaults; unknown fields are
-/// errors. [`into_builder`](Self::into_builder) turns it into a builder, whose `build()` or
-/// `build_store()` checks it.
+/// An election on etcd as configuration, for loading from the application's config files with serde
+/// (durations written like `"30s"`) or from environment variables
+/// ([`from_env`](leader_election::BackendConfig::from_env)). Missing fields take their defaults;
+/// unknown fields are errors. [`into_builder`](leader_election::BackendConfig::into_builder) turns
+/// it into a builder, whose `build()` or `build_store()` checks it.
 ///
 /// ```
 /// use leader_election_etcd::EtcdConfig;
@@ -49,28 +49,20 @@ pub struct EtcdConfig {
     pub options: LeaderElectionOptions,
 }
 
-/// Its environment variables ([`from_env`](BackendConfig::from_env)): `LEADER_ELECTION_ETCD_ENDPOINTS`
-/// (comma-separated URLs), `LEADER_ELECTION_ETCD_KEY`, `LEADER_ELECTION_ETCD_USER`,
-/// `LEADER_ELECTION_ETCD_PASSWORD`, with feature `tls` the paths
-/// `LEADER_ELECTION_ETCD_TLS_CA_FILE`, `LEADER_ELECTION_ETCD_TLS_CERT_FILE` and
-/// `LEADER_ELECTION_ETCD_TLS_KEY_FILE`, and every election option as
-/// `LEADER_ELECTION_<FIELD>` (see [`LeaderElectionOptions::from_env`]). Values are read
-/// by [`leader_election::backend::env`].
-impl BackendConfig for EtcdConfig {
-    const SECTION: &'static str = "ETCD";
-    type Builder = EtcdLeaderElectionBuilder;
-
-    fn options(&self) -> &LeaderElectionOptions {
-        &self.options
-    }
-
-    fn into_builder(self) -> EtcdLeaderElectionBuilder {
-        leader_election::backend::builder_with_tls!(EtcdLeaderElectionBuilder { config: self })
-    }
+leader_election::backend::backend_config! {
+    /// Its environment variables ([`from_env`](leader_election::BackendConfig::from_env)):
+    /// `LEADER_ELECTION_ETCD_ENDPOINTS` (comma-separated URLs), `LEADER_ELECTION_ETCD_KEY`,
+    /// `LEADER_ELECTION_ETCD_USER`, `LEADER_ELECTION_ETCD_PASSWORD`, with feature `tls` the paths
+    /// `LEADER_ELECTION_ETCD_TLS_CA_FILE`, `LEADER_ELECTION_ETCD_TLS_CERT_FILE` and
+    /// `LEADER_ELECTION_ETCD_TLS_KEY_FILE`, and every election option as `LEADER_ELECTION_<FIELD>`
+    /// (see [`LeaderElectionOptions::from_env`](leader_election::LeaderElectionOptions::from_env)).
+    /// Values are read by [`leader_election::backend::env`].
+    EtcdConfig: "ETCD" => EtcdLeaderElectionBuilder with tls
 }
 
 #[cfg(test)]
 mod tests {
+    use leader_election::BackendConfig;
     use leader_election::ElectionBuilder;
     use leader_election::testing::{ConfigCase, check_config};
 

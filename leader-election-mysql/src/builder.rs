@@ -2,7 +2,7 @@
 
 use leader_election::backend::tls::TlsSettings;
 use leader_election::backend::{Secret, redact_url};
-use leader_election::{BuildError, ConfigError, ElectionBuilder, LeaderElectionOptions};
+use leader_election::{BuildError, ConfigError};
 use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
 
 use crate::MysqlConfig;
@@ -64,7 +64,8 @@ impl MysqlLeaderElectionBuilder {
     /// parameters of the `mysql_async` client (`require_ssl=true` for TLS, `verify_ca=false`,
     /// `socket=/run/mysqld/mysqld.sock` …). Connections go where the URL says: a TCP address
     /// stays TCP (the client's habit of moving connections to 127.0.0.1 onto the server's Unix
-    /// socket is off unless the URL sets `prefer_socket=true`). The database is the one holding the table (unless
+    /// socket is off unless the URL sets `prefer_socket=true`). The database is the one holding the
+    /// table (unless
     /// [`table`](Self::table) names one). The password never appears in `Debug` output or
     /// errors.
     pub fn url(mut self, url: impl Into<String>) -> Self {
@@ -137,10 +138,10 @@ impl MysqlLeaderElectionBuilder {
     }
 }
 
-/// The `tls_*` setters (feature `tls`): CAs to trust instead of the built-in web roots
-/// (several may be given), and a client certificate for an account that requires one
-/// (`REQUIRE X509`). Any of them turns TLS on and makes it required, with the server's
-/// certificate and host name verified. Files are read, and everything checked, by
+/// The `tls_*` setters (feature `tls`): CAs to trust instead of the built-in web roots (several may
+/// be given), and a client certificate for an account that requires one (`REQUIRE X509`). Any of
+/// them turns TLS on and makes it required, with the server's certificate and host name verified.
+/// Files are read, and everything checked, by
 /// [`build_store`](leader_election::ElectionBuilder::build_store).
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
@@ -208,17 +209,10 @@ mod tls {
     }
 }
 
-impl ElectionBuilder for MysqlLeaderElectionBuilder {
-    type Store = MysqlLeaseStore;
-    type Error = BuildError;
-
-    fn election_options(&mut self) -> &mut LeaderElectionOptions {
-        &mut self.config.options
-    }
-
+leader_election::backend::election_builder! {
     /// The store alone, checked like [`build`](leader_election::ElectionBuilder::build) (see
-    /// [`ElectionBuilder::build_store`](leader_election::ElectionBuilder::build_store)).
-    /// Connects to nothing.
+    /// [`ElectionBuilder::build_store`](leader_election::ElectionBuilder::build_store)). Connects
+    /// to nothing.
     ///
     /// A pool made from a URL holds up to [`pool_size`](Self::pool_size) connections, and each
     /// of them waits for a row lock at most `operation_timeout` (at least 1 s:
@@ -231,38 +225,47 @@ impl ElectionBuilder for MysqlLeaderElectionBuilder {
     ///   with a [`pool`](Self::pool) (which brings its own TLS);
     /// - [`BuildError::TlsNotEnabled`]: TLS settings without feature `tls`;
     /// - [`BuildError::InvalidName`]: a bad table or election name;
-    /// - [`BuildError::Options`]: options that fail [`LeaderElectionOptions::validate`], or a
-    ///   pool size of zero.
-    fn build_store(self) -> Result<MysqlLeaseStore, BuildError> {
-        self.config.options.validate()?;
-        let table = self.config.table.as_deref().unwrap_or(DEFAULT_TABLE);
-        validate_table(table)?;
-        let election = self.config.election.as_deref().unwrap_or(DEFAULT_ELECTION);
-        validate_election(election)?;
-        let pool = match (&self.pool, &self.config.url) {
-            (None, None) => {
-                return Err(BuildError::MissingConnection {
-                    backend: "MySQL",
-                    hint: "set a URL or a pool",
-                });
-            }
-            (Some(_), _) if !self.tls.is_empty() => {
-                return Err(BuildError::tls(
-                    "pool",
-                    "TLS settings apply to the connections the builder makes; a pool made by \
-                     the caller brings its own TLS",
-                ));
-            }
-            (Some(CallersPool(pool)), _) => pool.clone(),
-            (None, Some(url)) => self.pool_for(url.expose())?,
-        };
-        MysqlLeaseStore::new(pool, table, election)
-    }
+    /// - [`BuildError::Options`]: options that fail
+    ///   [`LeaderElectionOptions::validate`](leader_election::LeaderElectionOptions::validate), or
+    ///   a pool size of zero.
+    MysqlLeaderElectionBuilder => MysqlLeaseStore, store_from
+}
+
+/// The store of `builder`, whose options
+/// [`election_builder!`](leader_election::backend::election_builder) has checked.
+fn store_from(builder: MysqlLeaderElectionBuilder) -> Result<MysqlLeaseStore, BuildError> {
+    let table = builder.config.table.as_deref().unwrap_or(DEFAULT_TABLE);
+    validate_table(table)?;
+    let election = builder
+        .config
+        .election
+        .as_deref()
+        .unwrap_or(DEFAULT_ELECTION);
+    validate_election(election)?;
+    let pool = match (&builder.pool, &builder.config.url) {
+        (None, None) => {
+            return Err(BuildError::MissingConnection {
+                backend: "MySQL",
+                hint: "set a URL or a pool",
+            });
+        }
+        (Some(_), _) if !builder.tls.is_empty() => {
+            return Err(BuildError::tls(
+                "pool",
+                "TLS settings apply to the connections the builder makes; a pool made by \
+                 the caller brings its own TLS",
+            ));
+        }
+        (Some(CallersPool(pool)), _) => pool.clone(),
+        (None, Some(url)) => builder.pool_for(url.expose())?,
+    };
+    MysqlLeaseStore::new(pool, table, election)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use leader_election::ElectionBuilder;
 
     #[test]
     fn debug_never_shows_a_password_of_the_url_or_of_a_pool() {

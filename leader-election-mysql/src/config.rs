@@ -1,18 +1,18 @@
 //! [`MysqlConfig`]: an election on MySQL or MariaDB as configuration, from serde or the
 //! environment.
 
+use leader_election::LeaderElectionOptions;
 use leader_election::backend::Secret;
 #[cfg(feature = "tls")]
 use leader_election::backend::tls::TlsFiles;
-use leader_election::{BackendConfig, LeaderElectionOptions};
 
 use crate::builder::MysqlLeaderElectionBuilder;
 
 /// An election on MySQL or MariaDB as configuration, for loading from the application's config
 /// files with serde (durations written like `"30s"`) or from environment variables
-/// ([`from_env`](BackendConfig::from_env)). Missing fields take their defaults; unknown fields
-/// are errors. [`into_builder`](BackendConfig::into_builder) turns it into a builder, whose
-/// `build()` or `build_store()` checks it.
+/// ([`from_env`](leader_election::BackendConfig::from_env)). Missing fields take their defaults;
+/// unknown fields are errors. [`into_builder`](leader_election::BackendConfig::into_builder) turns
+/// it into a builder, whose `build()` or `build_store()` checks it.
 ///
 /// ```
 /// use leader_election_mysql::MysqlConfig;
@@ -48,28 +48,21 @@ pub struct MysqlConfig {
     pub options: LeaderElectionOptions,
 }
 
-/// Its environment variables ([`from_env`](BackendConfig::from_env)): `LEADER_ELECTION_MYSQL_URL`,
-/// with feature `tls` the paths `LEADER_ELECTION_MYSQL_TLS_CA_FILE`,
-/// `LEADER_ELECTION_MYSQL_TLS_CERT_FILE` and `LEADER_ELECTION_MYSQL_TLS_KEY_FILE`,
-/// `LEADER_ELECTION_MYSQL_TABLE`, `LEADER_ELECTION_MYSQL_ELECTION`,
-/// `LEADER_ELECTION_MYSQL_POOL_SIZE`, and every election option as `LEADER_ELECTION_<FIELD>`
-/// (see [`LeaderElectionOptions::from_env`]). Values are read by
-/// [`leader_election::backend::env`].
-impl BackendConfig for MysqlConfig {
-    const SECTION: &'static str = "MYSQL";
-    type Builder = MysqlLeaderElectionBuilder;
-
-    fn options(&self) -> &LeaderElectionOptions {
-        &self.options
-    }
-
-    fn into_builder(self) -> MysqlLeaderElectionBuilder {
-        leader_election::backend::builder_with_tls!(MysqlLeaderElectionBuilder { config: self })
-    }
+leader_election::backend::backend_config! {
+    /// Its environment variables ([`from_env`](leader_election::BackendConfig::from_env)):
+    /// `LEADER_ELECTION_MYSQL_URL`, with feature `tls` the paths
+    /// `LEADER_ELECTION_MYSQL_TLS_CA_FILE`, `LEADER_ELECTION_MYSQL_TLS_CERT_FILE` and
+    /// `LEADER_ELECTION_MYSQL_TLS_KEY_FILE`, `LEADER_ELECTION_MYSQL_TABLE`,
+    /// `LEADER_ELECTION_MYSQL_ELECTION`, `LEADER_ELECTION_MYSQL_POOL_SIZE`, and every election
+    /// option as `LEADER_ELECTION_<FIELD>` (see
+    /// [`LeaderElectionOptions::from_env`](leader_election::LeaderElectionOptions::from_env)).
+    /// Values are read by [`leader_election::backend::env`].
+    MysqlConfig: "MYSQL" => MysqlLeaderElectionBuilder with tls
 }
 
 #[cfg(test)]
 mod tests {
+    use leader_election::BackendConfig;
     use leader_election::testing::{ConfigCase, check_config};
     use leader_election::{BuildError, ElectionBuilder};
 

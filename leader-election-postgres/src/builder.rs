@@ -1,7 +1,7 @@
 //! [`PostgresLeaderElection::builder`]: an election on PostgreSQL in a few lines.
 
 use deadpool_postgres::Pool;
-use leader_election::{ConfigError, ElectionBuilder, LeaderElectionOptions};
+use leader_election::ConfigError;
 
 use crate::PostgresConfig;
 use crate::connection::{Target, connector_for, pool_for, resolve};
@@ -17,7 +17,8 @@ pub const DEFAULT_POOL_SIZE: usize = 2;
 
 /// The entry point for an election on PostgreSQL: [`PostgresLeaderElection::builder`].
 ///
-/// It has no values; the builder makes a [`LeaderElection<PostgresLeaseStore>`](leader_election::LeaderElection)
+/// It has no values; the builder makes a
+/// [`LeaderElection<PostgresLeaseStore>`](leader_election::LeaderElection)
 /// ([`build`](leader_election::ElectionBuilder::build)) or the store alone
 /// ([`build_store`](leader_election::ElectionBuilder::build_store)). From configuration files or
 /// the environment, start from a [`PostgresConfig`](crate::PostgresConfig).
@@ -37,8 +38,8 @@ impl PostgresLeaderElection {
 /// Configures an election on PostgreSQL; made by [`PostgresLeaderElection::builder`] or from a
 /// [`PostgresConfig`], which it holds.
 ///
-/// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and [`build_store`](leader_election::ElectionBuilder::build_store) check
-/// everything.
+/// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and
+/// [`build_store`](leader_election::ElectionBuilder::build_store) check everything.
 #[must_use]
 #[derive(Debug, Default)]
 pub struct PostgresLeaderElectionBuilder {
@@ -63,7 +64,8 @@ impl PostgresLeaderElectionBuilder {
     /// (`postgres://user:password@host:5432/db?sslmode=verify-full&sslrootcert=/etc/ca.pem`) or
     /// as `key=value` pairs (`host=db user=app password=secret dbname=app sslmode=require`).
     /// `sslmode` means what libpq documents (`disable`, `prefer` (the default), `require`,
-    /// `verify-ca`, `verify-full`; see the README's "TLS" section under "Deploying"), and `sslrootcert`,
+    /// `verify-ca`, `verify-full`; see the README's "TLS" section under "Deploying"), and
+    /// `sslrootcert`,
     /// `sslcert` and `sslkey` name PEM files, as the `tls_*` setters do. TLS needs feature
     /// `tls` (on by default); without it, `prefer` connects without TLS and the other TLS
     /// settings are refused.
@@ -78,7 +80,8 @@ impl PostgresLeaderElectionBuilder {
     /// connection cannot be made (it is retried in the background), followers wake when the
     /// lease can expire. The pool brings its own TLS; the `listen` connection uses TLS as its
     /// `ssl_mode` says, verifying the server's certificate and host name (`verify-full`) when
-    /// a CA is set ([`tls_ca_pem`](leader_election::TlsBuilder::tls_ca_pem), feature `tls`), and not verifying it
+    /// a CA is set ([`tls_ca_pem`](leader_election::TlsBuilder::tls_ca_pem), feature `tls`), and
+    /// not verifying it
     /// otherwise. [`listen_connection_string`](Self::listen_connection_string) takes the place
     /// of `listen`.
     pub fn pool(mut self, pool: Pool, listen: Option<tokio_postgres::Config>) -> Self {
@@ -110,12 +113,12 @@ leader_election::backend::config_setters! {
     pool_size: usize;
 }
 
-/// The `tls_*` setters (feature `tls`): CAs to trust instead of the system's root certificates
-/// (as `sslrootcert` does; several may be given), and a client certificate for a server that asks
-/// for one (`hostssl ... cert` in `pg_hba.conf`), which wins over `sslcert`/`sslkey`. With a CA,
-/// even `sslmode=prefer` and `require` check that the server's certificate is signed by it (as
-/// libpq does); `verify-full` checks the host name too. Files are read, and everything checked,
-/// by [`build_store`](leader_election::ElectionBuilder::build_store).
+/// The `tls_*` setters (feature `tls`): CAs to trust instead of the system's root certificates (as
+/// `sslrootcert` does; several may be given), and a client certificate for a server that asks for
+/// one (`hostssl ... cert` in `pg_hba.conf`), which wins over `sslcert`/`sslkey`. With a CA, even
+/// `sslmode=prefer` and `require` check that the server's certificate is signed by it (as libpq
+/// does); `verify-full` checks the host name too. Files are read, and everything checked, by
+/// [`build_store`](leader_election::ElectionBuilder::build_store).
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 impl leader_election::TlsBuilder for PostgresLeaderElectionBuilder {
@@ -124,14 +127,7 @@ impl leader_election::TlsBuilder for PostgresLeaderElectionBuilder {
     }
 }
 
-impl ElectionBuilder for PostgresLeaderElectionBuilder {
-    type Store = PostgresLeaseStore;
-    type Error = BuildError;
-
-    fn election_options(&mut self) -> &mut LeaderElectionOptions {
-        &mut self.config.options
-    }
-
+leader_election::backend::election_builder! {
     /// The store alone, checked like [`build`](leader_election::ElectionBuilder::build) (see
     /// [`ElectionBuilder::build_store`](leader_election::ElectionBuilder::build_store)); its pool's
     /// timeouts come from the options. Connects to nothing.
@@ -153,68 +149,72 @@ impl ElectionBuilder for PostgresLeaderElectionBuilder {
     /// - [`BuildError::InvalidName`]: a table name that is not one or two lower-case
     ///   identifiers of at most 63 bytes, or an election name that is blank, longer than
     ///   512 bytes or has control characters;
-    /// - [`BuildError::Options`]: options that fail [`LeaderElectionOptions::validate`], or a
-    ///   pool size of zero;
+    /// - [`BuildError::Options`]: options that fail
+    ///   [`LeaderElectionOptions::validate`](leader_election::LeaderElectionOptions::validate), or
+    ///   a pool size of zero;
     /// - [`BuildError::Client`]: the pool cannot be created.
-    fn build_store(self) -> Result<PostgresLeaseStore, BuildError> {
-        let Self { config, pool, tls } = self;
-        config.options.validate()?;
-        let table = config.table.as_deref().unwrap_or(DEFAULT_TABLE);
-        validate_table(table)?;
-        let election = config
-            .election
-            .unwrap_or_else(|| DEFAULT_ELECTION.to_owned());
-        validate_election(&election)?;
-        let timeout = config.options.operation_timeout();
-        let id = &config.options.instance_id;
-        let listen_string = config
-            .listen_connection_string
-            .as_ref()
-            .map(|raw| resolve(raw.expose(), id, timeout, &tls))
-            .transpose()?;
-        let (pool, listen) = match (pool, config.connection_string) {
-            (None, None) => {
-                return Err(BuildError::MissingConnection {
-                    backend: "PostgreSQL",
-                    hint: "set a connection string or a pool",
-                });
-            }
-            (Some(CallersPool { pool, listen }), _) => {
-                let listen = match (listen_string, listen) {
-                    (Some(target), _) => Some(target),
-                    (None, Some(config)) => Some(Target {
-                        connector: connector_for(&config, &tls)?,
-                        config: *config,
-                    }),
-                    (None, None) if !tls.is_empty() => {
-                        return Err(BuildError::Tls {
-                            setting: "pool",
-                            reason: "TLS settings apply to the connections the builder makes; \
-                                     a pool made by the caller brings its own TLS, and there is \
-                                     no connection to listen on"
-                                .to_owned(),
-                        });
-                    }
-                    (None, None) => None,
-                };
-                (pool, listen)
-            }
-            (None, Some(raw)) => {
-                let target = resolve(raw.expose(), id, timeout, &tls)?;
-                let pool_size = config.pool_size.unwrap_or(DEFAULT_POOL_SIZE);
-                if pool_size == 0 {
-                    return Err(ConfigError::new("pool_size", "must be at least 1").into());
+    PostgresLeaderElectionBuilder => PostgresLeaseStore, store_from
+}
+
+/// The store of `builder`, whose options
+/// [`election_builder!`](leader_election::backend::election_builder) has checked.
+fn store_from(builder: PostgresLeaderElectionBuilder) -> Result<PostgresLeaseStore, BuildError> {
+    let PostgresLeaderElectionBuilder { config, pool, tls } = builder;
+    let table = config.table.as_deref().unwrap_or(DEFAULT_TABLE);
+    validate_table(table)?;
+    let election = config
+        .election
+        .unwrap_or_else(|| DEFAULT_ELECTION.to_owned());
+    validate_election(&election)?;
+    let timeout = config.options.operation_timeout();
+    let id = &config.options.instance_id;
+    let listen_string = config
+        .listen_connection_string
+        .as_ref()
+        .map(|raw| resolve(raw.expose(), id, timeout, &tls))
+        .transpose()?;
+    let (pool, listen) = match (pool, config.connection_string) {
+        (None, None) => {
+            return Err(BuildError::MissingConnection {
+                backend: "PostgreSQL",
+                hint: "set a connection string or a pool",
+            });
+        }
+        (Some(CallersPool { pool, listen }), _) => {
+            let listen = match (listen_string, listen) {
+                (Some(target), _) => Some(target),
+                (None, Some(config)) => Some(Target {
+                    connector: connector_for(&config, &tls)?,
+                    config: *config,
+                }),
+                (None, None) if !tls.is_empty() => {
+                    return Err(BuildError::Tls {
+                        setting: "pool",
+                        reason: "TLS settings apply to the connections the builder makes; \
+                                 a pool made by the caller brings its own TLS, and there is \
+                                 no connection to listen on"
+                            .to_owned(),
+                    });
                 }
-                let listen = listen_string.unwrap_or_else(|| Target {
-                    config: target.config.clone(),
-                    connector: target.connector.clone(),
-                });
-                (pool_for(target, pool_size, timeout)?, Some(listen))
+                (None, None) => None,
+            };
+            (pool, listen)
+        }
+        (None, Some(raw)) => {
+            let target = resolve(raw.expose(), id, timeout, &tls)?;
+            let pool_size = config.pool_size.unwrap_or(DEFAULT_POOL_SIZE);
+            if pool_size == 0 {
+                return Err(ConfigError::new("pool_size", "must be at least 1").into());
             }
-        };
-        let listen = listen.map(|target| (target.config, target.connector));
-        PostgresLeaseStore::with_listener(pool, listen, table, election)
-    }
+            let listen = listen_string.unwrap_or_else(|| Target {
+                config: target.config.clone(),
+                connector: target.connector.clone(),
+            });
+            (pool_for(target, pool_size, timeout)?, Some(listen))
+        }
+    };
+    let listen = listen.map(|target| (target.config, target.connector));
+    PostgresLeaseStore::with_listener(pool, listen, table, election)
 }
 
 #[cfg(test)]

@@ -1,18 +1,18 @@
 //! [`PostgresConfig`]: an election on PostgreSQL as configuration, from serde or the
 //! environment.
 
+use leader_election::LeaderElectionOptions;
 use leader_election::backend::Secret;
 #[cfg(feature = "tls")]
 use leader_election::backend::tls::TlsFiles;
-use leader_election::{BackendConfig, LeaderElectionOptions};
 
 use crate::builder::PostgresLeaderElectionBuilder;
 
-/// An election on PostgreSQL as configuration, for loading from the application's config files
-/// with serde (durations written like `"30s"`) or from environment variables
-/// ([`from_env`](Self::from_env)). Missing fields take their defaults; unknown fields are
-/// errors. [`into_builder`](Self::into_builder) turns it into a builder, whose `build()` or
-/// `build_store()` checks it.
+/// An election on PostgreSQL as configuration, for loading from the application's config files with
+/// serde (durations written like `"30s"`) or from environment variables
+/// ([`from_env`](leader_election::BackendConfig::from_env)). Missing fields take their defaults;
+/// unknown fields are errors. [`into_builder`](leader_election::BackendConfig::into_builder) turns
+/// it into a builder, whose `build()` or `build_store()` checks it.
 ///
 /// ```
 /// use leader_election_postgres::PostgresConfig;
@@ -51,33 +51,24 @@ pub struct PostgresConfig {
     pub options: LeaderElectionOptions,
 }
 
-/// Its environment variables ([`from_env`](BackendConfig::from_env)): `LEADER_ELECTION_POSTGRES_URL` (a
-/// connection string), `LEADER_ELECTION_POSTGRES_LISTEN_URL` (one for the release
-/// listener), with feature `tls` the paths `LEADER_ELECTION_POSTGRES_TLS_CA_FILE`,
-/// `LEADER_ELECTION_POSTGRES_TLS_CERT_FILE` and `LEADER_ELECTION_POSTGRES_TLS_KEY_FILE`,
-/// `LEADER_ELECTION_POSTGRES_TABLE`, `LEADER_ELECTION_POSTGRES_ELECTION`,
-/// `LEADER_ELECTION_POSTGRES_POOL_SIZE`, and every election option as
-/// `LEADER_ELECTION_<FIELD>` (see [`LeaderElectionOptions::from_env`]). Values are read by
-/// [`leader_election::backend::env`].
-impl BackendConfig for PostgresConfig {
-    const SECTION: &'static str = "POSTGRES";
-    const ALIASES: &'static [(&'static str, &'static str)] = &[
-        ("url", "connection_string"),
-        ("listen_url", "listen_connection_string"),
-    ];
-    type Builder = PostgresLeaderElectionBuilder;
-
-    fn options(&self) -> &LeaderElectionOptions {
-        &self.options
-    }
-
-    fn into_builder(self) -> PostgresLeaderElectionBuilder {
-        leader_election::backend::builder_with_tls!(PostgresLeaderElectionBuilder { config: self })
-    }
+leader_election::backend::backend_config! {
+    /// Its environment variables ([`from_env`](leader_election::BackendConfig::from_env)):
+    /// `LEADER_ELECTION_POSTGRES_URL` (a connection string), `LEADER_ELECTION_POSTGRES_LISTEN_URL`
+    /// (one for the release listener), with feature `tls` the paths
+    /// `LEADER_ELECTION_POSTGRES_TLS_CA_FILE`, `LEADER_ELECTION_POSTGRES_TLS_CERT_FILE` and
+    /// `LEADER_ELECTION_POSTGRES_TLS_KEY_FILE`, `LEADER_ELECTION_POSTGRES_TABLE`,
+    /// `LEADER_ELECTION_POSTGRES_ELECTION`, `LEADER_ELECTION_POSTGRES_POOL_SIZE`, and every
+    /// election option as `LEADER_ELECTION_<FIELD>` (see
+    /// [`LeaderElectionOptions::from_env`](leader_election::LeaderElectionOptions::from_env)).
+    /// Values are read by [`leader_election::backend::env`].
+    PostgresConfig: "POSTGRES",
+        aliases [("url", "connection_string"), ("listen_url", "listen_connection_string")]
+        => PostgresLeaderElectionBuilder with tls
 }
 
 #[cfg(test)]
 mod tests {
+    use leader_election::BackendConfig;
     use leader_election::testing::{ConfigCase, check_config};
 
     use leader_election::ElectionBuilder;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use fred::clients::Client;
 use fred::interfaces::ClientLike;
 use fred::types::config::ServerConfig;
-use leader_election::{BuildError, ConfigError, ElectionBuilder, LeaderElectionOptions};
+use leader_election::{BuildError, ConfigError};
 
 use crate::RedisConfig;
 use crate::connection::client_for;
@@ -17,10 +17,11 @@ use leader_election::backend::tls::TlsSettings;
 
 /// The entry point for an election on Redis: [`RedisLeaderElection::builder`].
 ///
-/// It has no values; the builder makes a [`LeaderElection<RedisLeaseStore>`](leader_election::LeaderElection)
+/// It has no values; the builder makes a
+/// [`LeaderElection<RedisLeaseStore>`](leader_election::LeaderElection)
 /// ([`build`](leader_election::ElectionBuilder::build)) or the store alone
-/// ([`build_store`](leader_election::ElectionBuilder::build_store)). From configuration files or the
-/// environment, start from a [`RedisConfig`](crate::RedisConfig).
+/// ([`build_store`](leader_election::ElectionBuilder::build_store)). From configuration files or
+/// the environment, start from a [`RedisConfig`](crate::RedisConfig).
 #[derive(Debug)]
 pub enum RedisLeaderElection {}
 
@@ -36,8 +37,8 @@ impl RedisLeaderElection {
 /// Configures an election on Redis; made by [`RedisLeaderElection::builder`] or from a
 /// [`RedisConfig`], which it holds.
 ///
-/// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and [`build_store`](leader_election::ElectionBuilder::build_store) check
-/// everything.
+/// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and
+/// [`build_store`](leader_election::ElectionBuilder::build_store) check everything.
 #[must_use]
 #[derive(Debug, Default)]
 pub struct RedisLeaderElectionBuilder {
@@ -49,14 +50,14 @@ pub struct RedisLeaderElectionBuilder {
 }
 
 impl RedisLeaderElectionBuilder {
-    /// Connects with a Redis URL: `redis://[[user]:password@]host[:port][/db]`, `rediss://`
-    /// for TLS (feature `tls`, on by default), `redis-cluster://host:port?node=host:port` for a
-    /// cluster. For Sentinel, name one sentinel as the host, the others as `node` parameters,
-    /// and the monitored service:
+    /// Connects with a Redis URL: `redis://[[user]:password@]host[:port][/db]`, `rediss://` for TLS
+    /// (feature `tls`, on by default), `redis-cluster://host:port?node=host:port` for a cluster.
+    /// For Sentinel, name one sentinel as the host, the others as `node` parameters, and the
+    /// monitored service:
     /// `redis-sentinel://[:password@]s1:26379[/db]?sentinelServiceName=mymaster&node=s2:26379&node=s3:26379`
     /// (`rediss-sentinel://` for TLS); the client asks the sentinels for the primary, checks its
-    /// role, and asks again whenever its connection breaks, as after a failover. Replaces a
-    /// client set before. The password never appears in `Debug` output, errors or logs.
+    /// role, and asks again whenever its connection breaks, as after a failover. Replaces a client
+    /// set before. The password never appears in `Debug` output, errors or logs.
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.config.url = Some(Secret::from(url.into()));
         self.client = None;
@@ -99,11 +100,11 @@ leader_election::backend::config_setters! {
     min_replica_acks: u32;
 }
 
-/// The TLS settings of a `rediss://` URL (feature `tls`): the CAs to trust instead of the
-/// system's root certificates, and a client certificate for mutual TLS; checked by
+/// The TLS settings of a `rediss://` URL (feature `tls`): the CAs to trust instead of the system's
+/// root certificates, and a client certificate for mutual TLS; checked by
 /// [`build_store`](leader_election::ElectionBuilder::build_store), which refuses them with a
-/// `redis://` URL or with a [`client`](RedisLeaderElectionBuilder::client). Bring the setters
-/// into scope with `use leader_election::TlsBuilder;`.
+/// `redis://` URL or with a [`client`](RedisLeaderElectionBuilder::client). Bring the setters into
+/// scope with `use leader_election::TlsBuilder;`.
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 impl TlsBuilder for RedisLeaderElectionBuilder {
@@ -120,14 +121,7 @@ fn missing_connection() -> BuildError {
     }
 }
 
-impl ElectionBuilder for RedisLeaderElectionBuilder {
-    type Store = RedisLeaseStore;
-    type Error = BuildError;
-
-    fn election_options(&mut self) -> &mut LeaderElectionOptions {
-        &mut self.config.options
-    }
-
+leader_election::backend::election_builder! {
     /// The store alone, checked like [`build`](leader_election::ElectionBuilder::build) (see
     /// [`ElectionBuilder::build_store`](leader_election::ElectionBuilder::build_store)); its
     /// timeouts and guard come from the options. Needs no Redis.
@@ -146,64 +140,68 @@ impl ElectionBuilder for RedisLeaderElectionBuilder {
     ///   reverse), or TLS settings with a `redis://` URL or with [`client`](Self::client);
     /// - [`BuildError::InvalidName`]: the key is empty or blank, longer than 512 bytes, or
     ///   contains control characters, `{` or `}`;
-    /// - [`BuildError::Options`]: the options fail [`LeaderElectionOptions::validate`], or
+    /// - [`BuildError::Options`]: the options fail
+    ///   [`LeaderElectionOptions::validate`](leader_election::LeaderElectionOptions::validate), or
     ///   `max_lease_duration` is shorter than `lease_duration`.
-    fn build_store(self) -> Result<RedisLeaseStore, BuildError> {
-        let config = self.config;
-        config.options.validate()?;
-        let key = config.key.as_deref().unwrap_or(DEFAULT_KEY);
-        validate_key(key)?;
-        let lease_duration = config.options.lease_duration;
-        let max_lease_duration = config.max_lease_duration.unwrap_or(lease_duration);
-        if max_lease_duration < lease_duration {
+    RedisLeaderElectionBuilder => RedisLeaseStore, store_from
+}
+
+/// The store of `builder`, whose options
+/// [`election_builder!`](leader_election::backend::election_builder) has checked.
+fn store_from(builder: RedisLeaderElectionBuilder) -> Result<RedisLeaseStore, BuildError> {
+    let config = builder.config;
+    let key = config.key.as_deref().unwrap_or(DEFAULT_KEY);
+    validate_key(key)?;
+    let lease_duration = config.options.lease_duration;
+    let max_lease_duration = config.max_lease_duration.unwrap_or(lease_duration);
+    if max_lease_duration < lease_duration {
+        return Err(ConfigError::new(
+            "max_lease_duration",
+            format!(
+                "must be at least lease_duration ({lease_duration:?}), got {max_lease_duration:?}"
+            ),
+        )
+        .into());
+    }
+    let timeout = config.options.operation_timeout();
+    let store = match (builder.client, config.url) {
+        (Some(_), _) if !builder.tls.is_empty() => {
+            return Err(BuildError::tls(
+                "client",
+                "TLS settings apply to a URL; a client configured by the caller brings its \
+                 own TLS configuration",
+            ));
+        }
+        (Some(client), _) => RedisLeaseStore::new(client, key)?,
+        (None, Some(url)) => {
+            let client = client_for(url.expose(), timeout, &builder.tls)?;
+            let hub = crate::ReleaseHub::new(&client);
+            RedisLeaseStore::with_ownership(client, key, true, hub)?
+        }
+        (None, None) => return Err(missing_connection()),
+    };
+    let through_sentinel = matches!(
+        store.client().client_config().server,
+        ServerConfig::Sentinel { .. }
+    );
+    let min_replica_acks = match config.min_replica_acks {
+        Some(replicas) => replicas,
+        None if through_sentinel => {
             return Err(ConfigError::new(
-                "max_lease_duration",
-                format!(
-                    "must be at least lease_duration ({lease_duration:?}), got {max_lease_duration:?}"
-                ),
+                "min_replica_acks",
+                "must be set through Sentinel: after a failover the old primary serves its \
+                 clients until the sentinels reconfigure it, so its leader could renew there \
+                 beside a new leader; set it to the number of replicas, or to 0 to accept \
+                 overlapping leaders during a failover",
             )
             .into());
         }
-        let timeout = config.options.operation_timeout();
-        let store = match (self.client, config.url) {
-            (Some(_), _) if !self.tls.is_empty() => {
-                return Err(BuildError::tls(
-                    "client",
-                    "TLS settings apply to a URL; a client configured by the caller brings its \
-                     own TLS configuration",
-                ));
-            }
-            (Some(client), _) => RedisLeaseStore::new(client, key)?,
-            (None, Some(url)) => {
-                let client = client_for(url.expose(), timeout, &self.tls)?;
-                let hub = crate::ReleaseHub::new(&client);
-                RedisLeaseStore::with_ownership(client, key, true, hub)?
-            }
-            (None, None) => return Err(missing_connection()),
-        };
-        let through_sentinel = matches!(
-            store.client().client_config().server,
-            ServerConfig::Sentinel { .. }
-        );
-        let min_replica_acks = match config.min_replica_acks {
-            Some(replicas) => replicas,
-            None if through_sentinel => {
-                return Err(ConfigError::new(
-                    "min_replica_acks",
-                    "must be set through Sentinel: after a failover the old primary serves its \
-                     clients until the sentinels reconfigure it, so its leader could renew there \
-                     beside a new leader; set it to the number of replicas, or to 0 to accept \
-                     overlapping leaders during a failover",
-                )
-                .into());
-            }
-            None => 0,
-        };
-        Ok(store
-            .with_operation_timeout(timeout)
-            .with_max_lease_duration(max_lease_duration)
-            .with_min_replica_acks(min_replica_acks))
-    }
+        None => 0,
+    };
+    Ok(store
+        .with_operation_timeout(timeout)
+        .with_max_lease_duration(max_lease_duration)
+        .with_min_replica_acks(min_replica_acks))
 }
 
 #[cfg(test)]

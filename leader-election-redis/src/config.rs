@@ -2,18 +2,18 @@
 
 use std::time::Duration;
 
+use leader_election::LeaderElectionOptions;
 use leader_election::backend::Secret;
 #[cfg(feature = "tls")]
 use leader_election::backend::tls::TlsFiles;
-use leader_election::{BackendConfig, LeaderElectionOptions};
 
 use crate::builder::RedisLeaderElectionBuilder;
 
 /// An election on Redis as configuration, for loading from the application's config files with
 /// serde (durations written like `"30s"`) or from environment variables
-/// ([`from_env`](Self::from_env)). Missing fields take their defaults; unknown fields are
-/// errors. [`into_builder`](Self::into_builder) turns it into a builder, whose `build()` or
-/// `build_store()` checks it.
+/// ([`from_env`](leader_election::BackendConfig::from_env)). Missing fields take their defaults;
+/// unknown fields are errors. [`into_builder`](leader_election::BackendConfig::into_builder) turns
+/// it into a builder, whose `build()` or `build_store()` checks it.
 ///
 /// ```
 /// use leader_election_redis::RedisConfig;
@@ -54,28 +54,21 @@ pub struct RedisConfig {
     pub options: LeaderElectionOptions,
 }
 
-/// Its environment variables ([`from_env`](BackendConfig::from_env)): `LEADER_ELECTION_REDIS_URL`,
-/// `LEADER_ELECTION_REDIS_KEY`, `LEADER_ELECTION_REDIS_MAX_LEASE_DURATION` (like `"60s"`),
-/// `LEADER_ELECTION_REDIS_MIN_REPLICA_ACKS` (a whole number),
-/// with feature `tls` the paths `LEADER_ELECTION_REDIS_TLS_CA_FILE`,
-/// `LEADER_ELECTION_REDIS_TLS_CERT_FILE` and `LEADER_ELECTION_REDIS_TLS_KEY_FILE`, and
-/// every election option as `LEADER_ELECTION_<FIELD>` (see
-/// [`LeaderElectionOptions::from_env`]). Values are read by [`leader_election::backend::env`].
-impl BackendConfig for RedisConfig {
-    const SECTION: &'static str = "REDIS";
-    type Builder = RedisLeaderElectionBuilder;
-
-    fn options(&self) -> &LeaderElectionOptions {
-        &self.options
-    }
-
-    fn into_builder(self) -> RedisLeaderElectionBuilder {
-        leader_election::backend::builder_with_tls!(RedisLeaderElectionBuilder { config: self })
-    }
+leader_election::backend::backend_config! {
+    /// Its environment variables ([`from_env`](leader_election::BackendConfig::from_env)):
+    /// `LEADER_ELECTION_REDIS_URL`, `LEADER_ELECTION_REDIS_KEY`,
+    /// `LEADER_ELECTION_REDIS_MAX_LEASE_DURATION` (like `"60s"`),
+    /// `LEADER_ELECTION_REDIS_MIN_REPLICA_ACKS` (a whole number), with feature `tls` the paths
+    /// `LEADER_ELECTION_REDIS_TLS_CA_FILE`, `LEADER_ELECTION_REDIS_TLS_CERT_FILE` and
+    /// `LEADER_ELECTION_REDIS_TLS_KEY_FILE`, and every election option as `LEADER_ELECTION_<FIELD>`
+    /// (see [`LeaderElectionOptions::from_env`](leader_election::LeaderElectionOptions::from_env)).
+    /// Values are read by [`leader_election::backend::env`].
+    RedisConfig: "REDIS" => RedisLeaderElectionBuilder with tls
 }
 
 #[cfg(test)]
 mod tests {
+    use leader_election::BackendConfig;
     use leader_election::ElectionBuilder;
     use leader_election::testing::{ConfigCase, check_config};
     use leader_election_test_support::vars;

@@ -1,7 +1,7 @@
 //! [`S3LeaderElection::builder`]: configuration of an election on S3.
 
+use leader_election::BuildError;
 use leader_election::store::conditional::ConditionalStore;
-use leader_election::{BuildError, ElectionBuilder, LeaderElectionOptions};
 use leader_election_aws::{GivenClient, Target};
 
 use crate::S3Config;
@@ -10,10 +10,11 @@ use crate::store::{S3LeaseStore, S3Objects};
 /// The entry point for an election on Amazon S3 or an S3-compatible store:
 /// [`S3LeaderElection::builder`].
 ///
-/// It has no values; the builder makes a [`LeaderElection<S3LeaseStore>`](leader_election::LeaderElection)
+/// It has no values; the builder makes a
+/// [`LeaderElection<S3LeaseStore>`](leader_election::LeaderElection)
 /// ([`build`](leader_election::ElectionBuilder::build)) or the store alone
-/// ([`build_store`](leader_election::ElectionBuilder::build_store)). From configuration files or the
-/// environment, start from an [`S3Config`](crate::S3Config).
+/// ([`build_store`](leader_election::ElectionBuilder::build_store)). From configuration files or
+/// the environment, start from an [`S3Config`](crate::S3Config).
 #[derive(Debug)]
 pub enum S3LeaderElection {}
 
@@ -29,9 +30,9 @@ impl S3LeaderElection {
 /// Configures an election on S3; made by [`S3LeaderElection::builder`] or from an
 /// [`S3Config`], which it holds.
 ///
-/// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and [`build_store`](leader_election::ElectionBuilder::build_store) check
-/// everything. Nothing is contacted until the election starts: credentials are resolved by the
-/// store's first operation.
+/// Setters never fail; [`build`](leader_election::ElectionBuilder::build) and
+/// [`build_store`](leader_election::ElectionBuilder::build_store) check everything. Nothing is
+/// contacted until the election starts: credentials are resolved by the store's first operation.
 ///
 /// Of the election options, three matter in particular here: `retry_interval` is how often
 /// followers poll the object (one `HEAD` each, plus a `GET` when it changed), since S3 tells
@@ -135,14 +136,7 @@ fn check_bucket(bucket: &str) -> Result<(), BuildError> {
     Ok(())
 }
 
-impl ElectionBuilder for S3LeaderElectionBuilder {
-    type Store = S3LeaseStore;
-    type Error = BuildError;
-
-    fn election_options(&mut self) -> &mut LeaderElectionOptions {
-        &mut self.config.options
-    }
-
+leader_election::backend::election_builder! {
     /// The store alone, checked like [`build`](leader_election::ElectionBuilder::build) (see
     /// [`ElectionBuilder::build_store`](leader_election::ElectionBuilder::build_store)); its
     /// timings come from the options (the follower's watch uses `clock_drift_rate`,
@@ -157,30 +151,35 @@ impl ElectionBuilder for S3LeaderElectionBuilder {
     /// - [`BuildError::InvalidUrl`]: the endpoint is not an `http://` or `https://` URL;
     /// - [`BuildError::ConflictingConnection`]: `endpoint`, `region`, `force_path_style` or
     ///   `static_credentials` is set together with `client`;
-    /// - [`BuildError::Options`]: the options fail [`LeaderElectionOptions::validate`].
-    fn build_store(self) -> Result<S3LeaseStore, BuildError> {
-        let service = self.service_settings();
-        let config = self.config;
-        let checked = S3.check(
-            &config.options,
-            config.bucket,
-            config.key,
-            service,
-            self.client,
-            config.force_path_style,
-        )?;
-        let objects = S3Objects::new(
-            checked.connection,
-            config.force_path_style,
-            checked.container,
-            config.create_bucket_if_not_exists,
-        );
-        Ok(ConditionalStore::new(objects, checked.key, &config.options))
-    }
+    /// - [`BuildError::Options`]: the options fail
+    ///   [`LeaderElectionOptions::validate`](leader_election::LeaderElectionOptions::validate).
+    S3LeaderElectionBuilder => S3LeaseStore, store_from
+}
+
+/// The store of `builder`, whose options
+/// [`election_builder!`](leader_election::backend::election_builder) has checked.
+fn store_from(builder: S3LeaderElectionBuilder) -> Result<S3LeaseStore, BuildError> {
+    let service = builder.service_settings();
+    let config = builder.config;
+    let checked = S3.check(
+        config.bucket,
+        config.key,
+        service,
+        builder.client,
+        config.force_path_style,
+    )?;
+    let objects = S3Objects::new(
+        checked.connection,
+        config.force_path_style,
+        checked.container,
+        config.create_bucket_if_not_exists,
+    );
+    Ok(ConditionalStore::new(objects, checked.key, &config.options))
 }
 
 #[cfg(test)]
 mod tests {
+    use leader_election::ElectionBuilder;
     use leader_election_aws::testing::check_builder;
 
     use super::*;

@@ -1,14 +1,14 @@
 //! [`S3Config`]: an election on S3 as configuration, from serde or the environment.
 
+use leader_election::LeaderElectionOptions;
 use leader_election::backend::Secret;
-use leader_election::{BackendConfig, LeaderElectionOptions};
 
 use crate::builder::S3LeaderElectionBuilder;
 
-/// An election on S3 as configuration, for loading from the application's config files with
-/// serde (durations written like `"30s"`) or from environment variables
-/// ([`from_env`](Self::from_env)). Credentials come from the AWS chain unless
-/// `access_key_id` and `secret_access_key` are both set. Missing fields take their defaults;
+/// An election on S3 as configuration, for loading from the application's config files with serde
+/// (durations written like `"30s"`) or from environment variables
+/// ([`from_env`](leader_election::BackendConfig::from_env)). Credentials come from the AWS chain
+/// unless `access_key_id` and `secret_access_key` are both set. Missing fields take their defaults;
 /// unknown fields are errors.
 ///
 /// ```
@@ -52,37 +52,24 @@ pub struct S3Config {
     pub options: LeaderElectionOptions,
 }
 
-/// Its environment variables ([`from_env`](BackendConfig::from_env)): `LEADER_ELECTION_S3_BUCKET`,
-/// `LEADER_ELECTION_S3_KEY`, `LEADER_ELECTION_S3_ENDPOINT`, `LEADER_ELECTION_S3_REGION`,
-/// `LEADER_ELECTION_S3_FORCE_PATH_STYLE` (`true`/`false`),
-/// `LEADER_ELECTION_S3_CREATE_BUCKET` (`true`/`false`), and every election option as
-/// `LEADER_ELECTION_<FIELD>` (see [`LeaderElectionOptions::from_env`]). Static credentials
-/// may be given as `LEADER_ELECTION_S3_ACCESS_KEY_ID` and
-/// `LEADER_ELECTION_S3_SECRET_ACCESS_KEY` (the two together); without them, the AWS
-/// chain reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_PROFILE` and the rest by
-/// itself.
-impl BackendConfig for S3Config {
-    const SECTION: &'static str = "S3";
-    const ALIASES: &'static [(&'static str, &'static str)] =
-        &[("create_bucket", "create_bucket_if_not_exists")];
-    type Builder = S3LeaderElectionBuilder;
-
-    fn options(&self) -> &LeaderElectionOptions {
-        &self.options
-    }
-
-    /// A builder holding this configuration; [`build`](leader_election::ElectionBuilder::build)
-    /// checks everything.
-    fn into_builder(self) -> S3LeaderElectionBuilder {
-        S3LeaderElectionBuilder {
-            config: self,
-            ..S3LeaderElectionBuilder::default()
-        }
-    }
+leader_election::backend::backend_config! {
+    /// Its environment variables ([`from_env`](leader_election::BackendConfig::from_env)):
+    /// `LEADER_ELECTION_S3_BUCKET`, `LEADER_ELECTION_S3_KEY`, `LEADER_ELECTION_S3_ENDPOINT`,
+    /// `LEADER_ELECTION_S3_REGION`, `LEADER_ELECTION_S3_FORCE_PATH_STYLE` (`true`/`false`),
+    /// `LEADER_ELECTION_S3_CREATE_BUCKET` (`true`/`false`), and every election option as
+    /// `LEADER_ELECTION_<FIELD>` (see
+    /// [`LeaderElectionOptions::from_env`](leader_election::LeaderElectionOptions::from_env)).
+    /// Static credentials may be given as `LEADER_ELECTION_S3_ACCESS_KEY_ID` and
+    /// `LEADER_ELECTION_S3_SECRET_ACCESS_KEY` (the two together); without them, the AWS chain reads
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_PROFILE` and the rest by itself.
+    S3Config: "S3",
+        aliases [("create_bucket", "create_bucket_if_not_exists")]
+        => S3LeaderElectionBuilder
 }
 
 #[cfg(test)]
 mod tests {
+    use leader_election::BackendConfig;
     use leader_election::ElectionBuilder;
     use leader_election::testing::{ConfigCase, check_config};
     use leader_election_aws::testing::check_config_secret;

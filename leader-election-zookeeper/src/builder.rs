@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use leader_election::{BuildError, ConfigError, ElectionBuilder, LeaderElectionOptions};
+use leader_election::{BuildError, ConfigError};
 
 use crate::ZooKeeperConfig;
 use crate::store::{DEFAULT_PATH, Settings, ZooKeeperLeaseStore};
@@ -100,64 +100,63 @@ pub(crate) fn validate_path(path: &str) -> Result<(), BuildError> {
     Ok(())
 }
 
-impl ElectionBuilder for ZooKeeperLeaderElectionBuilder {
-    type Store = ZooKeeperLeaseStore;
-    type Error = BuildError;
-
-    fn election_options(&mut self) -> &mut LeaderElectionOptions {
-        &mut self.config.options
-    }
-
+leader_election::backend::election_builder! {
     /// The store alone, checked like [`build`](leader_election::ElectionBuilder::build) (see
-    /// [`ElectionBuilder::build_store`](leader_election::ElectionBuilder::build_store)).
-    /// Connects to nothing.
+    /// [`ElectionBuilder::build_store`](leader_election::ElectionBuilder::build_store)). Connects
+    /// to nothing.
     ///
     /// # Errors
     /// - [`BuildError::MissingConnection`]: no connect string;
     /// - [`BuildError::InvalidConnectionString`]: an empty one;
     /// - [`BuildError::InvalidName`]: a bad path;
-    /// - [`BuildError::Options`]: options that fail [`LeaderElectionOptions::validate`], or a
-    ///   session timeout shorter than the lease.
-    fn build_store(self) -> Result<ZooKeeperLeaseStore, BuildError> {
-        let config = self.config;
-        config.options.validate()?;
-        let path = config.path.unwrap_or_else(|| DEFAULT_PATH.to_owned());
-        validate_path(&path)?;
-        let Some(connect_string) = config.connect_string else {
-            return Err(BuildError::MissingConnection {
-                backend: "ZooKeeper",
-                hint: "set a connect string (host:port,host:port/chroot)",
-            });
-        };
-        if connect_string.trim().is_empty() {
-            return Err(BuildError::InvalidConnectionString(
-                "the ZooKeeper connect string is empty".to_owned(),
-            ));
-        }
-        let lease = config.options.lease_duration;
-        let session_timeout = config.session_timeout.unwrap_or(lease);
-        if session_timeout < lease {
-            return Err(ConfigError::new(
-                "session_timeout",
-                format!(
-                    "must be at least the lease duration ({lease:?}), got {session_timeout:?}: a \
-                     crashed leader's znode must outlive its lease"
-                ),
-            )
-            .into());
-        }
-        Ok(ZooKeeperLeaseStore::new(Settings {
-            connect_string,
-            path,
-            session_timeout,
-            lease,
-            connection_timeout: config.connection_timeout,
-        }))
+    /// - [`BuildError::Options`]: options that fail
+    ///   [`LeaderElectionOptions::validate`](leader_election::LeaderElectionOptions::validate), or
+    ///   a session timeout shorter than the lease.
+    ZooKeeperLeaderElectionBuilder => ZooKeeperLeaseStore, store_from
+}
+
+/// The store of `builder`, whose options
+/// [`election_builder!`](leader_election::backend::election_builder) has checked.
+fn store_from(builder: ZooKeeperLeaderElectionBuilder) -> Result<ZooKeeperLeaseStore, BuildError> {
+    let config = builder.config;
+    let path = config.path.unwrap_or_else(|| DEFAULT_PATH.to_owned());
+    validate_path(&path)?;
+    let Some(connect_string) = config.connect_string else {
+        return Err(BuildError::MissingConnection {
+            backend: "ZooKeeper",
+            hint: "set a connect string (host:port,host:port/chroot)",
+        });
+    };
+    if connect_string.trim().is_empty() {
+        return Err(BuildError::InvalidConnectionString(
+            "the ZooKeeper connect string is empty".to_owned(),
+        ));
     }
+    let lease = config.options.lease_duration;
+    let session_timeout = config.session_timeout.unwrap_or(lease);
+    if session_timeout < lease {
+        return Err(ConfigError::new(
+            "session_timeout",
+            format!(
+                "must be at least the lease duration ({lease:?}), got {session_timeout:?}: a \
+                 crashed leader's znode must outlive its lease"
+            ),
+        )
+        .into());
+    }
+    Ok(ZooKeeperLeaseStore::new(Settings {
+        connect_string,
+        path,
+        session_timeout,
+        lease,
+        connection_timeout: config.connection_timeout,
+    }))
 }
 
 #[cfg(test)]
 mod tests {
+    use leader_election::{ElectionBuilder, LeaderElectionOptions};
+
     use super::*;
 
     #[test]

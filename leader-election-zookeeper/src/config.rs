@@ -3,15 +3,15 @@
 
 use std::time::Duration;
 
-use leader_election::{BackendConfig, LeaderElectionOptions};
+use leader_election::LeaderElectionOptions;
 
 use crate::builder::ZooKeeperLeaderElectionBuilder;
 
 /// An election on Apache ZooKeeper as configuration, for loading from the application's config
 /// files with serde (durations written like `"30s"`) or from environment variables
-/// ([`from_env`](BackendConfig::from_env)). Missing fields take their defaults; unknown fields
-/// are errors. [`into_builder`](BackendConfig::into_builder) turns it into a builder, whose
-/// `build()` or `build_store()` checks it.
+/// ([`from_env`](leader_election::BackendConfig::from_env)). Missing fields take their defaults;
+/// unknown fields are errors. [`into_builder`](leader_election::BackendConfig::into_builder) turns
+/// it into a builder, whose `build()` or `build_store()` checks it.
 ///
 /// ```
 /// use leader_election_zookeeper::ZooKeeperConfig;
@@ -44,28 +44,20 @@ pub struct ZooKeeperConfig {
     pub options: LeaderElectionOptions,
 }
 
-/// Its environment variables ([`from_env`](BackendConfig::from_env)):
-/// `LEADER_ELECTION_ZOOKEEPER_CONNECT_STRING`, `LEADER_ELECTION_ZOOKEEPER_PATH`,
-/// `LEADER_ELECTION_ZOOKEEPER_SESSION_TIMEOUT`, `LEADER_ELECTION_ZOOKEEPER_CONNECTION_TIMEOUT`,
-/// and every election option as `LEADER_ELECTION_<FIELD>` (see
-/// [`LeaderElectionOptions::from_env`]). Values are read by [`leader_election::backend::env`].
-impl BackendConfig for ZooKeeperConfig {
-    const SECTION: &'static str = "ZOOKEEPER";
-    type Builder = ZooKeeperLeaderElectionBuilder;
-
-    fn options(&self) -> &LeaderElectionOptions {
-        &self.options
-    }
-
-    fn into_builder(self) -> ZooKeeperLeaderElectionBuilder {
-        ZooKeeperLeaderElectionBuilder { config: self }
-    }
+leader_election::backend::backend_config! {
+    /// Its environment variables ([`from_env`](leader_election::BackendConfig::from_env)):
+    /// `LEADER_ELECTION_ZOOKEEPER_CONNECT_STRING`, `LEADER_ELECTION_ZOOKEEPER_PATH`,
+    /// `LEADER_ELECTION_ZOOKEEPER_SESSION_TIMEOUT`, `LEADER_ELECTION_ZOOKEEPER_CONNECTION_TIMEOUT`,
+    /// and every election option as `LEADER_ELECTION_<FIELD>` (see
+    /// [`LeaderElectionOptions::from_env`](leader_election::LeaderElectionOptions::from_env)).
+    /// Values are read by [`leader_election::backend::env`].
+    ZooKeeperConfig: "ZOOKEEPER" => ZooKeeperLeaderElectionBuilder
 }
 
 #[cfg(test)]
 mod tests {
     use leader_election::testing::{ConfigCase, check_config};
-    use leader_election::{BuildError, ElectionBuilder};
+    use leader_election::{BackendConfig, BuildError, ElectionBuilder};
 
     use super::*;
 

@@ -1,6 +1,8 @@
 //! The builder's checks: connection, names, options, TLS settings, and what `Debug` and
 //! errors never show.
 
+use leader_election::ElectionBuilder;
+
 use super::*;
 
 #[test]

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use leader_election::ElectionBuilder;
+
 use super::*;
 
 #[test]

@@ -3,6 +3,8 @@
 
 use fred::prelude::Config;
 
+use leader_election::ElectionBuilder;
+
 use super::*;
 
 #[test]

@@ -3,8 +3,8 @@
 //! configuration holds ([`Secret`], [`tls::TlsFiles`]), the TLS settings ([`tls`]), the
 //! environment loader ([`env`](mod@env)), and
 //! the checks every backend's names and echoed values go through ([`quoted`],
-//! [`check_name`]), and the two macros that make a builder hold its configuration
-//! ([`config_setters!`], [`builder_with_tls!`]).
+//! [`check_name`]), and the macros that write a backend's builder and configuration wiring
+//! ([`config_setters!`], [`election_builder!`], [`backend_config!`], [`builder_with_tls!`]).
 //!
 //! A service author does not need this module; a backend author implements
 //! [`LeaseStore`](crate::LeaseStore) (see [`store`](crate::store)), and
@@ -18,9 +18,13 @@ mod setters;
 pub mod tls;
 
 #[doc(inline)]
+pub use crate::__backend_config as backend_config;
+#[doc(inline)]
 pub use crate::__builder_with_tls as builder_with_tls;
 #[doc(inline)]
 pub use crate::__config_setters as config_setters;
+#[doc(inline)]
+pub use crate::__election_builder as election_builder;
 pub use crate::error::quoted;
 pub use config::BackendConfig;
 pub use error::BuildError;
