@@ -37,6 +37,13 @@ pub trait MotoBackend: Send + Sync + 'static {
 
     /// The client of `store` (the client of the SDK itself, built from the store's settings).
     fn client(store: StoreOf<Self>) -> impl Future<Output = Self::Client> + Send;
+
+    /// Makes the emulator ready for timed checks after it started or restarted (moto loads a
+    /// service at its first request). Default: nothing.
+    fn warm_up(emulator: &S3Emulator) -> impl Future<Output = ()> + Send {
+        let _ = emulator;
+        async {}
+    }
 }
 
 /// The short timings of the AWS backends' tests, for contender `instance_id`: a 4 s lease

@@ -20,7 +20,7 @@ pub use leader_election_test_support::S3Emulator;
 /// An item as the SDK reads and writes it.
 pub type Item = HashMap<String, AttributeValue>;
 use leader_election_aws::testing::{Moto, MotoBackend};
-use leader_election_test_support::conditional::{ObjectOperator, OnEmulator};
+use leader_election_test_support::conditional::ObjectOperator;
 use leader_election_test_support::s3::{ACCESS_KEY, REGION, SECRET_KEY};
 
 /// The emulator of this test binary, started (and its DynamoDB service loaded) by the first
@@ -210,18 +210,6 @@ impl ObjectOperator for DynamoOperator {
 /// missing).
 pub enum OnDynamoDb {}
 
-impl OnEmulator for OnDynamoDb {
-    type Builder = DynamoDbLeaderElectionBuilder;
-
-    fn builder(endpoint: &str, key: &str, id: &str) -> DynamoDbLeaderElectionBuilder {
-        builder_at(endpoint, key, id)
-    }
-
-    async fn warm_up(emulator: &S3Emulator) {
-        warm_up(emulator).await;
-    }
-}
-
 impl MotoBackend for OnDynamoDb {
     type Builder = DynamoDbLeaderElectionBuilder;
     type Client = aws_sdk_dynamodb::Client;
@@ -232,5 +220,9 @@ impl MotoBackend for OnDynamoDb {
 
     async fn client(store: DynamoDbLeaseStore) -> aws_sdk_dynamodb::Client {
         store.client().await
+    }
+
+    async fn warm_up(emulator: &S3Emulator) {
+        warm_up(emulator).await;
     }
 }

@@ -10,7 +10,7 @@ use leader_election_aws::testing::{Moto, MotoBackend};
 use leader_election_s3::aws::aws_sdk_s3;
 use leader_election_s3::aws::aws_sdk_s3::primitives::ByteStream;
 use leader_election_s3::{S3LeaderElection, S3LeaderElectionBuilder, S3LeaseStore};
-use leader_election_test_support::conditional::{ObjectOperator, OnEmulator};
+use leader_election_test_support::conditional::ObjectOperator;
 use leader_election_test_support::s3::{ACCESS_KEY, REGION, SECRET_KEY};
 use leader_election_test_support::s3rver;
 pub use leader_election_test_support::{S3Emulator, S3rver};
@@ -121,14 +121,6 @@ impl ObjectOperator for S3Operator {
 
 /// The S3 backend on the emulator, for the shared fault checks and the generic suite.
 pub enum OnS3 {}
-
-impl OnEmulator for OnS3 {
-    type Builder = S3LeaderElectionBuilder;
-
-    fn builder(endpoint: &str, key: &str, id: &str) -> S3LeaderElectionBuilder {
-        builder_at(endpoint, key, id)
-    }
-}
 
 impl MotoBackend for OnS3 {
     type Builder = S3LeaderElectionBuilder;
