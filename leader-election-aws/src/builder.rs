@@ -23,7 +23,8 @@ pub const DEFAULT_KEY: &str = "leader-election-lock";
 /// caller, instead of all three).
 ///
 /// The builder holds its configuration (in the field named first) and the client given (in
-/// the [`GivenClient`] named second). The first three setters fill the configuration's fields
+/// the [`GivenClient`] named second). The first three setters (`endpoint` and `region` through
+/// [`config_setters!`](leader_election::backend::config_setters)) fill the configuration's fields
 /// `endpoint`, `region`, `access_key_id` (`Option<String>` each) and `secret_access_key`
 /// (`Option<`[`Secret`](leader_election::backend::Secret)`>`), which every AWS backend's
 /// configuration has; the macro also writes the builder's
@@ -82,25 +83,15 @@ macro_rules! service_setters {
         $(#[$credentials:meta])* static_credentials;
         $(#[$client_doc:meta])* client;
     ) => {
-        impl $builder {
+        ::leader_election::backend::config_setters! {
+            $builder { $config }
             $(#[$endpoint])*
-            pub fn endpoint(
-                mut self,
-                endpoint: impl ::core::convert::Into<::std::string::String>,
-            ) -> Self {
-                self.$config.endpoint = ::core::option::Option::Some(endpoint.into());
-                self
-            }
-
+            endpoint: impl Into<::std::string::String>;
             $(#[$region])*
-            pub fn region(
-                mut self,
-                region: impl ::core::convert::Into<::std::string::String>,
-            ) -> Self {
-                self.$config.region = ::core::option::Option::Some(region.into());
-                self
-            }
+            region: impl Into<::std::string::String>;
+        }
 
+        impl $builder {
             $(#[$credentials])*
             pub fn static_credentials(
                 mut self,
